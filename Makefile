@@ -1,0 +1,55 @@
+# The two commands a newcomer needs: `make demo` and `make test`.  Both start from nothing:
+# they find Python 3.13, bring uv in a bootstrap venv (.tools), and install from uv.lock.
+SHELL := /bin/bash
+PYTHON ?= $(shell scripts/find-python)
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint format e2e bench-help clean
+
+$(UV):
+	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python "$(PYTHON)"
+	@touch $@
+
+## demo: set up, migrate an SQLite database in ./var, load the demo, serve on http://$(HOST):$(PORT)
+demo: $(VENV)/.synced
+	$(VENV)/bin/tidings demo
+	$(VENV)/bin/tidings serve --host $(HOST) --port $(PORT) --with-worker
+
+## test: set up, lint, run every test on SQLite, and again on PostgreSQL when DATABASE_URL says so
+test: $(VENV)/.synced
+	scripts/ensure-chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
+	@if [[ "$${DATABASE_URL:-}" == postgres* ]]; then \
+	  echo "--- again on PostgreSQL ($${DATABASE_URL%%@*}@…)"; \
+	  $(VENV)/bin/pytest $(PYTEST_ARGS); \
+	fi
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.synced
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## e2e: only the browser tests
+e2e: $(VENV)/.synced
+	scripts/ensure-chromium
+	$(VENV)/bin/pytest -m e2e
+
+clean:
+	rm -rf $(TOOLS) $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,249 @@
+"""Read policy.toml, validate it, report every problem with the file, the key and what is wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .records import RECORD_KINDS
+from .schema import Policy
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # "purposes.newsletter.collects.required[2]"
+    message: str
+
+
+class PolicyError(Exception):
+    """A policy file that cannot be used.  ``str()`` gives one line per problem."""
+
+    def __init__(self, file: str, problems: list[Problem]):
+        self.file = file
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.file}: {p.path}: {p.message}" if p.path else f"{self.file}: {p.message}"
+            for p in self.problems
+        ]
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(error: Any) -> tuple[tuple[Any, ...], str]:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return loc[:-1], f'unknown key "{loc[-1]}"'
+    if kind == "missing":
+        return loc[:-1], f'missing key "{loc[-1]}"'
+    msg = error["msg"].removeprefix("Value error, ")
+    if kind in {
+        "literal_error",
+        "string_type",
+        "int_parsing",
+        "bool_parsing",
+        "bool_type",
+        "tuple_type",
+        "dict_type",
+        "int_type",
+        "greater_than_equal",
+        "less_than_equal",
+    }:
+        msg = f"{msg[0].lower()}{msg[1:]}, got {error['input']!r}"
+    elif kind == "value_error" and "email address" in msg:
+        msg = f"not a valid email address ({msg})"
+    return loc, msg
+
+
+def parse_policy(text: str, file: str = "policy.toml") -> Policy:
+    """Validate a policy from its TOML text; raise PolicyError listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(file, [Problem("", f"not valid TOML: {exc}")]) from None
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc, msg = _message(error)
+            problems.append(Problem(_path(loc), msg))
+        raise PolicyError(file, problems) from None
+    problems = check_references(policy)
+    if problems:
+        raise PolicyError(file, problems)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return policy.model_copy(update={"source": file, "sha256": digest})
+
+
+def load_policy(path: str | Path) -> Policy:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(str(path), [Problem("", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(str(path), [Problem("", f"cannot read the file: {exc}")]) from None
+    return parse_policy(text, str(path))
+
+
+def check_references(policy: Policy) -> list[Problem]:
+    """Checks across the file: names that must point at something defined elsewhere in it."""
+    problems: list[Problem] = []
+    add = problems.append
+    field_home: dict[str, str] = {}
+    for category, fields in policy.categories.items():
+        if not fields:
+            add(Problem(f"categories.{category}", "a category must list at least one field"))
+        for i, field in enumerate(fields):
+            if field in field_home:
+                add(
+                    Problem(
+                        f"categories.{category}[{i}]",
+                        f'field "{field}" is already in category "{field_home[field]}"',
+                    )
+                )
+            field_home.setdefault(field, category)
+        if category in policy.sensitive.categories:
+            add(
+                Problem(
+                    f"categories.{category}",
+                    "a special category (sensitive) cannot be an ordinary data category",
+                )
+            )
+    if "email" not in field_home:
+        add(Problem("categories", 'no category lists the "email" field, which tidings needs'))
+
+    for key, processor in policy.processors.items():
+        if processor.is_international_transfer and not processor.transfer_safeguard:
+            add(
+                Problem(
+                    f"processors.{key}.transfer_safeguard",
+                    f"{processor.location_name} has no UK adequacy decision: say what "
+                    'safeguard covers the transfer (e.g. "standard contractual clauses")',
+                )
+            )
+
+    records_seen: dict[str, str] = {}
+    for key, purpose in policy.purposes.items():
+        where = f"purposes.{key}"
+        for group in ("required", "optional"):
+            for i, field in enumerate(getattr(purpose.collects, group)):
+                if field not in field_home:
+                    add(
+                        Problem(
+                            f"{where}.collects.{group}[{i}]",
+                            f'unknown field "{field}" — not in any category',
+                        )
+                    )
+        for field in set(purpose.collects.required) & set(purpose.collects.optional):
+            add(Problem(f"{where}.collects", f'field "{field}" is both required and optional'))
+        for i, processor in enumerate(purpose.processors):
+            if processor not in policy.processors:
+                known = ", ".join(policy.processors) or "none are defined"
+                add(
+                    Problem(
+                        f"{where}.processors[{i}]",
+                        f'unknown processor "{processor}" (known: {known})',
+                    )
+                )
+        if purpose.record not in RECORD_KINDS:
+            add(
+                Problem(
+                    f"{where}.record",
+                    f'unknown record kind "{purpose.record}" '
+                    f"(tidings keeps: {', '.join(RECORD_KINDS)})",
+                )
+            )
+        elif purpose.record not in policy.retention:
+            add(
+                Problem(
+                    f"{where}.record",
+                    f'record kind "{purpose.record}" has no retention rule '
+                    f"(add [retention.{purpose.record}])",
+                )
+            )
+        elif purpose.record in records_seen:
+            add(
+                Problem(
+                    f"{where}.record",
+                    f'record kind "{purpose.record}" already belongs to purpose '
+                    f'"{records_seen[purpose.record]}"',
+                )
+            )
+        records_seen.setdefault(purpose.record, key)
+        if purpose.lawful_basis == "legitimate_interests" and purpose.legitimate_interest == "":
+            add(Problem(f"{where}.legitimate_interest", "must not be empty"))
+        if purpose.double_opt_in and "email" not in purpose.collects.required:
+            add(Problem(f"{where}.double_opt_in", 'double opt-in needs "email" to be required'))
+    if "newsletter" in policy.purposes and policy.purposes["newsletter"].lawful_basis != "consent":
+        add(
+            Problem(
+                "purposes.newsletter.lawful_basis",
+                'marketing email needs consent: the newsletter\'s basis must be "consent"',
+            )
+        )
+
+    for kind_key, rule in policy.retention.items():
+        where = f"retention.{kind_key}"
+        kind = RECORD_KINDS.get(kind_key)
+        if kind is None:
+            add(
+                Problem(
+                    where,
+                    f'unknown record kind "{kind_key}" (tidings keeps: {", ".join(RECORD_KINDS)})',
+                )
+            )
+            continue
+        if rule.while_state:
+            if rule.while_state not in kind.while_states:
+                states = ", ".join(f'"while {s}"' for s in kind.while_states) or "none"
+                add(
+                    Problem(
+                        f"{where}.keep",
+                        f'"{rule.keep}" does not apply to {kind_key} records '
+                        f"(they allow: {states}, or a period)",
+                    )
+                )
+            if rule.after is not None:
+                add(
+                    Problem(
+                        f"{where}.after", f'"{rule.keep}" runs until the state ends: remove after'
+                    )
+                )
+            continue
+        if rule.after is None:
+            add(
+                Problem(
+                    f"{where}.after",
+                    f'missing: "{rule.keep}" after which clock? '
+                    f"({kind_key} records have: {', '.join(kind.clocks)})",
+                )
+            )
+            continue
+        for name in rule.after[1]:
+            if name not in kind.clocks:
+                add(
+                    Problem(
+                        f"{where}.after",
+                        f'unknown clock "{name}" — {kind_key} records have: '
+                        f"{', '.join(kind.clocks)}",
+                    )
+                )
+    return problems

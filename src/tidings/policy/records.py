@@ -1,0 +1,67 @@
+"""The record kinds tidings keeps, and the named clocks each one carries.
+
+A retention rule in the policy names a record kind and the clock(s) its period runs from; the loader
+checks those names against this registry, and the privacy notice uses the plain-English phrases
+below ("12 months after our last contact with you").  A new kind of record that holds personal
+data gets an entry here, and the policy must then give it a retention rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    key: str
+    label: str  # plural noun phrase for the notice: "Enquiries"
+    clocks: dict[str, str] = field(
+        default_factory=dict
+    )  # clock name -> "our last contact with you"
+    # The clocks "while <state>" means: the state ends at the first of these.
+    while_states: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+RECORD_KINDS: dict[str, RecordKind] = {
+    kind.key: kind
+    for kind in [
+        RecordKind(
+            "enquiry",
+            "Enquiries",
+            {
+                "created": "you first contacted us",
+                "last_contact": "our last contact with you",
+            },
+        ),
+        RecordKind(
+            "subscription",
+            "Newsletter subscriptions",
+            {
+                "created": "you signed up",
+                "confirmed": "you confirmed your subscription",
+                "unsubscribed": "you unsubscribe",
+                "list_closed": "we close the list",
+            },
+            while_states={"subscribed": ("unsubscribed", "list_closed")},
+        ),
+        RecordKind(
+            "order",
+            "Orders and invoices",
+            {"created": "the order was placed"},
+        ),
+        RecordKind(
+            "support_contact",
+            "Support contacts at our customers",
+            {
+                "created": "we added you as a contact for your company",
+                "contract_end": "your company's contract with us ends",
+                "left_employer": "we learn you left it",
+            },
+        ),
+        RecordKind(
+            "page_view",
+            "Website visit statistics",
+            {"created": "the visit"},
+        ),
+    ]
+}

@@ -1,0 +1,367 @@
+"""The schema of policy.toml, as immutable pydantic models, and the ``Policy`` API.
+
+The models check each value on its own (types, allowed words, periods); ``loader.check_references``
+then checks the file as a whole (a purpose's fields and processors exist, every record kind has a
+retention rule...).  Other apps use only the methods of ``Policy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pycountry
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
+
+from .durations import Duration, Moment, start_of
+from .records import RECORD_KINDS, RecordKind
+
+LawfulBasis = Literal[
+    "consent",
+    "contract",
+    "legal_obligation",
+    "legitimate_interests",
+    "vital_interests",
+    "public_task",
+]
+LAWFUL_BASIS_TEXT: dict[str, tuple[str, str]] = {
+    # basis -> (short name, plain-English explanation for the notice)
+    "consent": ("Consent", "you asked for it, and you can withdraw your consent at any time"),
+    "contract": ("Contract", "we need it to perform a contract with you or your employer"),
+    "legal_obligation": ("Legal obligation", "the law requires us to keep it"),
+    "legitimate_interests": (
+        "Legitimate interests",
+        "we have a legitimate interest in it that does not override your rights; "
+        "you may object at any time",
+    ),
+    "vital_interests": ("Vital interests", "it is needed to protect someone's life"),
+    "public_task": ("Public task", "it is needed for a task in the public interest"),
+}
+
+# GDPR Art. 9 special categories, plus criminal offence data (Art. 10).
+SensitiveCategory = Literal[
+    "racial_or_ethnic_origin",
+    "political_opinions",
+    "religious_or_philosophical_beliefs",
+    "trade_union_membership",
+    "genetic",
+    "biometric",
+    "health",
+    "sex_life_or_orientation",
+    "criminal_history",
+]
+SENSITIVE_TEXT: dict[str, str] = {
+    "racial_or_ethnic_origin": "racial or ethnic origin",
+    "political_opinions": "political opinions",
+    "religious_or_philosophical_beliefs": "religious or philosophical beliefs",
+    "trade_union_membership": "trade union membership",
+    "genetic": "genetic data",
+    "biometric": "biometric data",
+    "health": "health",
+    "sex_life_or_orientation": "sex life or sexual orientation",
+    "criminal_history": "criminal convictions and offences",
+}
+
+# Countries a UK or EEA controller may send personal data to without extra safeguards: the UK,
+# the EEA, and the places with a UK adequacy regulation.  Anywhere else needs a transfer safeguard.
+ADEQUATE_COUNTRIES = frozenset(
+    {
+        "GB",
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+        "IS",
+        "LI",
+        "NO",
+        "AD",
+        "AR",
+        "CA",
+        "CH",
+        "FO",
+        "GG",
+        "GI",
+        "IL",
+        "IM",
+        "JE",
+        "JP",
+        "KR",
+        "NZ",
+        "UY",
+    }
+)
+
+
+def _country(value: str) -> str:
+    code = value.strip().upper()
+    if code == "UK":
+        code = "GB"
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f'"{value}" is not a country: use a two-letter code such as GB, US, DE')
+    return code
+
+
+def country_name(code: str) -> str:
+    country = pycountry.countries.get(alpha_2=code)
+    return getattr(country, "common_name", None) or country.name if country else code
+
+
+def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f'"{value}" is listed twice')
+        seen.add(value)
+    return values
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Country = Annotated[str, AfterValidator(_country)]
+Text = Annotated[str, AfterValidator(_non_blank)]
+Names = Annotated[tuple[str, ...], AfterValidator(_unique)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Authority(Model):
+    name: Text
+    url: Text
+
+
+class Controller(Model):
+    name: Text
+    address: Text
+    email: EmailStr
+    phone: str | None = None
+    website: str | None = None
+    country: Country = "GB"
+    supervisory_authority: Authority
+    dpo: str | None = None  # data protection officer, when there is one
+
+
+class Sensitive(Model):
+    categories: Annotated[tuple[SensitiveCategory, ...], AfterValidator(_unique)] = ()
+    on_detect: Literal["redact", "reject"] = "redact"
+
+
+class Processor(Model):
+    name: Text
+    role: Text
+    location: Country
+    transfer_safeguard: str | None = None
+    terms_url: str | None = None
+
+    @property
+    def location_name(self) -> str:
+        return country_name(self.location)
+
+    @property
+    def is_international_transfer(self) -> bool:
+        return self.location not in ADEQUATE_COUNTRIES
+
+
+class Collects(Model):
+    required: Names = ()
+    optional: Names = ()
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+class Purpose(Model):
+    title: Text
+    lawful_basis: LawfulBasis
+    collects: Collects = Collects()
+    sources: Names = ()
+    processors: Names = ()
+    record: Text
+    description: str | None = None
+    legitimate_interest: str | None = None  # what the interest is, for legitimate_interests
+    tracking: str | None = None  # what open/click tracking is for, when the purpose tracks
+    double_opt_in: bool = False
+    identifying: bool = True
+
+
+class Marketing(Model):
+    channels: Annotated[
+        tuple[Literal["email", "phone", "post", "sms"], ...], AfterValidator(_unique)
+    ]
+    topics: Names = ()
+
+
+def _parse_after(value: Any) -> tuple[str, tuple[str, ...]] | None:
+    """``after`` is a clock name, ``{first_of = [...]}`` or ``{last_of = [...]}``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("must name a clock")
+        return ("first", (value.strip(),))
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((key, names),) = value.items()
+        if key in {"first_of", "last_of"}:
+            if (
+                not isinstance(names, list)
+                or len(names) < 2
+                or not all(isinstance(n, str) and n.strip() for n in names)
+            ):
+                raise ValueError(f"{key} takes a list of two or more clock names")
+            _unique(tuple(names))
+            return (key.removesuffix("_of"), tuple(n.strip() for n in names))
+    raise ValueError(
+        'expected a clock name ("created") or { first_of = [...] } / { last_of = [...] }'
+    )
+
+
+def _parse_keep(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError('expected a period such as "12 months", or "while subscribed"')
+    text = " ".join(value.lower().split())
+    if not text.startswith("while "):
+        Duration.parse(text)  # raises a ValueError that says what is wrong
+    return text
+
+
+class RetentionRule(Model):
+    keep: Annotated[str, BeforeValidator(_parse_keep)]
+    after: Annotated[
+        tuple[Literal["first", "last"], tuple[str, ...]] | None, BeforeValidator(_parse_after)
+    ] = None
+    minimum: bool = False  # a legal minimum: erasure requests cannot remove the record earlier
+    extendable_on_request: bool = False
+    on_end: Literal["erase", "anonymise"] = "erase"
+
+    @property
+    def while_state(self) -> str | None:
+        return self.keep.removeprefix("while ") if self.keep.startswith("while ") else None
+
+    @property
+    def duration(self) -> Duration | None:
+        return None if self.while_state else Duration.parse(self.keep)
+
+    def clock_names(self, kind: RecordKind) -> tuple[str, ...]:
+        if self.while_state:
+            return kind.while_states.get(self.while_state, ())
+        return self.after[1] if self.after else ()
+
+    def combine(self) -> Literal["first", "last"]:
+        return "first" if self.while_state or not self.after else self.after[0]
+
+
+class Rights(Model):
+    contact: EmailStr
+    response_days: int = Field(30, ge=1, le=31)
+    extension_days: int = Field(60, ge=0, le=62)
+    verify_identity: bool = True
+
+
+@dataclass(frozen=True)
+class FieldSet:
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+class Policy(Model):
+    """A validated privacy policy.  Load it with ``tidings.policy.load_policy``."""
+
+    version: Text
+    controller: Controller
+    categories: dict[str, Names]
+    sensitive: Sensitive = Sensitive()
+    processors: dict[str, Processor] = {}
+    purposes: dict[str, Purpose]
+    marketing: Marketing
+    retention: dict[str, RetentionRule]
+    rights: Rights
+
+    # Set by the loader: where the policy came from and the SHA-256 of its bytes.
+    source: str = Field("", exclude=True)
+    sha256: str = Field("", exclude=True)
+
+    # --- the API the other apps use ----------------------------------------------------------
+    def purpose(self, purpose: str) -> Purpose:
+        try:
+            return self.purposes[purpose]
+        except KeyError:
+            raise KeyError(f'the policy has no purpose "{purpose}"') from None
+
+    def fields_for(self, purpose: str) -> FieldSet:
+        """The fields a purpose may collect: required ones, then optional ones."""
+        collects = self.purpose(purpose).collects
+        return FieldSet(collects.required, collects.optional)
+
+    def processors_for(self, purpose: str) -> list[Processor]:
+        return [self.processors[key] for key in self.purpose(purpose).processors]
+
+    def retention_for(self, record_kind: str) -> RetentionRule:
+        try:
+            return self.retention[record_kind]
+        except KeyError:
+            raise KeyError(f'the policy has no retention rule for "{record_kind}"') from None
+
+    def is_legal_minimum(self, record_kind: str) -> bool:
+        return self.retention_for(record_kind).minimum
+
+    def expires_at(self, record_kind: str, clocks: Mapping[str, Moment | None]) -> Moment | None:
+        """When a record of this kind expires, given its clocks; None while no clock has started.
+
+        ``clocks`` maps clock names to dates or aware datetimes (None for an event that has not
+        happened).  ``first_of`` runs from the earliest started clock, ``last_of`` once all have
+        started; "while subscribed" expires the moment the state ends.
+        """
+        rule = self.retention_for(record_kind)
+        kind = RECORD_KINDS[record_kind]
+        start = start_of(clocks, rule.clock_names(kind), rule.combine())
+        if start is None:
+            return None
+        duration = rule.duration
+        return duration.after(start) if duration else start
+
+    def purposes_for_record(self, record_kind: str) -> list[str]:
+        return [key for key, p in self.purposes.items() if p.record == record_kind]
+
+    def category_of(self, field: str) -> str | None:
+        for category, fields in self.categories.items():
+            if field in fields:
+                return category
+        return None
+
+    @property
+    def all_fields(self) -> tuple[str, ...]:
+        return tuple(f for fields in self.categories.values() for f in fields)

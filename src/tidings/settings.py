@@ -1,0 +1,258 @@
+"""Settings, read from the environment.
+
+Every setting has a safe embedded default (SQLite in ``TIDINGS_DATA_DIR``, the example policy, the
+outbox transport), so ``tidings demo`` works on a fresh machine.  ``TIDINGS_ENV=production`` turns
+the defaults that are only fit for one machine into errors at start-up.  Secrets may be given as
+``NAME_FILE`` (a path whose contents are the value), for container secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    """The variable's value, or the contents of the file named by ``<name>_FILE``."""
+    file_path = os.environ.get(f"{name}_FILE")
+    if file_path:
+        try:
+            return Path(file_path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_path}: {exc}") from exc
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}: expected a yes/no value (1/0, true/false), got {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a whole number, got {raw!r}") from None
+
+
+def env_list(name: str, default: list[str] | None = None) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default or [])
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# --- mode ------------------------------------------------------------------------------------
+TIDINGS_ENV = os.environ.get("TIDINGS_ENV", "development").strip().lower()
+if TIDINGS_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(
+        f"TIDINGS_ENV: expected development or production, got {TIDINGS_ENV!r}"
+    )
+PRODUCTION = TIDINGS_ENV == "production"
+DEBUG = env_bool("TIDINGS_DEBUG", default=False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured(
+        "TIDINGS_DEBUG: debug mode cannot be used with TIDINGS_ENV=production"
+    )
+
+DATA_DIR = Path(os.environ.get("TIDINGS_DATA_DIR", Path.cwd() / "var")).resolve()
+
+# --- secret key ------------------------------------------------------------------------------
+# Without SECRET_KEY, a single machine generates one and keeps it in the data directory (0600), so
+# signed links survive restarts.  Production (several processes on several machines) must share an
+# explicit key: starting without one, or with a known placeholder, is refused.
+INSECURE_SECRET_KEYS = frozenset({"", "change-me", "changeme", "secret", "insecure"})
+SECRET_KEY = env_str("SECRET_KEY")
+if PRODUCTION:
+    if SECRET_KEY.lower() in INSECURE_SECRET_KEYS or SECRET_KEY.startswith("django-insecure"):
+        raise ImproperlyConfigured(
+            "SECRET_KEY: production mode refuses to start with the default secret key; "
+            "set SECRET_KEY (or SECRET_KEY_FILE) to a long random value"
+        )
+    if len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured("SECRET_KEY: must be at least 32 characters in production mode")
+elif not SECRET_KEY:
+    _key_file = DATA_DIR / "secret_key"
+    if _key_file.exists():
+        SECRET_KEY = _key_file.read_text(encoding="utf-8").strip()
+    else:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        SECRET_KEY = secrets.token_urlsafe(50)
+        _key_file.touch(mode=0o600)
+        _key_file.write_text(SECRET_KEY, encoding="utf-8")
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+
+# --- URLs and hosts --------------------------------------------------------------------------
+TIDINGS_BASE_URL = os.environ.get("TIDINGS_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+_base = urlsplit(TIDINGS_BASE_URL)
+if _base.scheme not in {"http", "https"} or not _base.hostname:
+    raise ImproperlyConfigured(
+        f"TIDINGS_BASE_URL: expected an absolute http(s) URL, got {TIDINGS_BASE_URL!r}"
+    )
+ALLOWED_HOSTS = env_list(
+    "TIDINGS_ALLOWED_HOSTS",
+    [_base.hostname] if PRODUCTION else [_base.hostname, "127.0.0.1", "localhost", "[::1]"],
+)
+CSRF_TRUSTED_ORIGINS = env_list(
+    "TIDINGS_CSRF_TRUSTED_ORIGINS", [f"{_base.scheme}://{_base.netloc}"]
+)
+USE_TLS = _base.scheme == "https"
+SESSION_COOKIE_SECURE = USE_TLS
+CSRF_COOKIE_SECURE = USE_TLS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool("TIDINGS_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if USE_TLS:
+    SECURE_HSTS_SECONDS = env_int("TIDINGS_HSTS_SECONDS", 31536000)
+
+# --- the policy ------------------------------------------------------------------------------
+# The example company's policy is the embedded default, so the demo runs with no configuration.
+# A real installation points TIDINGS_POLICY at its own file; production refuses to run without one.
+_default_policy = BASE_DIR / "policy" / "example.toml"  # = policy.commands.EXAMPLE_POLICY
+TIDINGS_POLICY = Path(os.environ.get("TIDINGS_POLICY", "") or _default_policy)
+if PRODUCTION and not os.environ.get("TIDINGS_POLICY"):
+    raise ImproperlyConfigured("TIDINGS_POLICY: production mode needs the path of your policy.toml")
+
+# --- mail ------------------------------------------------------------------------------------
+# "outbox://" keeps messages in the database (the demo and tests); smtp://user:pass@host:587 or
+# smtps://... sends through a real server.
+TIDINGS_SMTP_URL = env_str("TIDINGS_SMTP_URL", "outbox://")
+DEFAULT_FROM_EMAIL = os.environ.get("TIDINGS_FROM_EMAIL", "newsletter@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- applications ----------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_tasks_db",
+    "tidings.policy",
+    "tidings.audience",
+    "tidings.campaigns",
+    "tidings.crm",
+    "tidings.rights",
+    "tidings.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "tidings.urls"
+WSGI_APPLICATION = "tidings.wsgi.application"
+ASGI_APPLICATION = "tidings.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tidings.web.context_processors.tidings",
+            ],
+        },
+    },
+]
+
+# --- database --------------------------------------------------------------------------------
+_default_db_url = f"sqlite:///{DATA_DIR / 'tidings.sqlite3'}"
+DATABASE_URL = env_str("DATABASE_URL", _default_db_url)
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASE_URL == _default_db_url:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets readers work while the worker writes; IMMEDIATE transactions take the write
+        # lock up front so concurrent writers queue on busy_timeout instead of failing mid-way.
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+        ),
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- background tasks ------------------------------------------------------------------------
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# --- auth ------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "web:dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- i18n ------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = os.environ.get("TIDINGS_TIME_ZONE", "Europe/London")
+USE_I18N = True
+USE_TZ = True
+
+# --- static files ----------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+# Served by whitenoise straight from the apps' static folders: no collectstatic step to forget.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- logging ---------------------------------------------------------------------------------
+# Log lines name records by internal id only: personal data never goes into logs.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("TIDINGS_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from tidings.web.urls import auth_urlpatterns
+
+urlpatterns = [
+    path("", include("tidings.web.urls")),
+    path("", include("tidings.policy.urls")),
+    *auth_urlpatterns,
+    path("admin/", admin.site.urls),
+]

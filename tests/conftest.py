@@ -1,0 +1,18 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+OPERATOR_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def owner(db):
+    """The operator who set tidings up: a superuser."""
+    return get_user_model().objects.create_superuser(
+        "owner", "owner@example.co.uk", OPERATOR_PASSWORD
+    )
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
