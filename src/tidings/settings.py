@@ -256,3 +256,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("TIDINGS_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- audience --------------------------------------------------------------------------------
+# Key for the HMAC of suppressed addresses.  Derived from SECRET_KEY unless set: set it explicitly
+# before rotating SECRET_KEY, or suppression entries would stop matching.
+TIDINGS_SUPPRESSION_KEY = env_str("TIDINGS_SUPPRESSION_KEY") or f"suppression:{SECRET_KEY}"

@@ -20,6 +20,8 @@ class RecordKind:
     )  # clock name -> "our last contact with you"
     # The clocks "while <state>" means: the state ends at the first of these.
     while_states: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Who these records are about, for the Art. 30 record ("categories of data subjects").
+    data_subjects: str = ""
 
 
 RECORD_KINDS: dict[str, RecordKind] = {
@@ -32,6 +34,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
                 "created": "you first contacted us",
                 "last_contact": "our last contact with you",
             },
+            data_subjects="people who contact us with an enquiry",
         ),
         RecordKind(
             "subscription",
@@ -43,11 +46,13 @@ RECORD_KINDS: dict[str, RecordKind] = {
                 "list_closed": "we close the list",
             },
             while_states={"subscribed": ("unsubscribed", "list_closed")},
+            data_subjects="newsletter subscribers",
         ),
         RecordKind(
             "order",
             "Orders and invoices",
             {"created": "the order was placed"},
+            data_subjects="customers, and the staff of customers who place orders",
         ),
         RecordKind(
             "support_contact",
@@ -57,11 +62,13 @@ RECORD_KINDS: dict[str, RecordKind] = {
                 "contract_end": "your company's contract with us ends",
                 "left_employer": "we learn you left it",
             },
+            data_subjects="staff of our customers",
         ),
         RecordKind(
             "page_view",
             "Website visit statistics",
             {"created": "the visit"},
+            data_subjects="website visitors",
         ),
     ]
 }

@@ -11,7 +11,10 @@ from .schema import SENSITIVE_TEXT, Policy
 
 
 def print_summary(policy: Policy, console: Console | None = None) -> None:
-    console = console or Console(soft_wrap=False)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # piped or captured: wide enough that nothing is cut off
+            console = Console(width=140)
     c = policy.controller
     console.print(
         f"[bold green]✓ {policy.source}[/] is a valid policy (version {policy.version}, "
@@ -24,7 +27,7 @@ def print_summary(policy: Policy, console: Console | None = None) -> None:
 
     purposes = Table(title="Purposes", show_lines=False)
     for column in ("purpose", "lawful basis", "required", "optional", "processors", "record"):
-        purposes.add_column(column)
+        purposes.add_column(column, overflow="fold")
     for key, p in policy.purposes.items():
         purposes.add_row(
             f"{key}\n[dim]{p.title}[/]",
@@ -39,7 +42,7 @@ def print_summary(policy: Policy, console: Console | None = None) -> None:
     if policy.processors:
         processors = Table(title="Processors")
         for column in ("key", "name", "role", "location", "transfer safeguard"):
-            processors.add_column(column)
+            processors.add_column(column, overflow="fold")
         for key, proc in policy.processors.items():
             processors.add_row(
                 key,
@@ -53,7 +56,7 @@ def print_summary(policy: Policy, console: Console | None = None) -> None:
 
     retention = Table(title="Retention")
     for column in ("record kind", "kept", "legal minimum", "extendable on request", "at the end"):
-        retention.add_column(column)
+        retention.add_column(column, overflow="fold")
     for kind, rule in policy.retention.items():
         retention.add_row(
             f"{kind}\n[dim]{RECORD_KINDS[kind].label}[/]",

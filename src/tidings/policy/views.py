@@ -1,12 +1,40 @@
+"""The public privacy notice: ``/privacy`` for people, ``/privacy.json`` for machines."""
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import get_conditional_response, patch_cache_control, set_response_etag
+from django.views.decorators.http import require_safe
 
 from . import get_policy
+from .notice import build_notice, notice_data
+
+# Both documents change only when the policy file (or tidings) changes; five minutes of caching
+# keeps a redeployed policy visible quickly.
+MAX_AGE = 300
 
 
+def _cacheable(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Public caching, plus an ETag so a revalidating client gets 304 Not Modified.
+
+    The ETag is a hash of the body rather than of ``policy.sha256`` alone: the page also depends
+    on the layout and on which apps are installed (the rights request link), and a tag that
+    outlived a change to either would keep serving a stale notice.
+    """
+    patch_cache_control(response, public=True, max_age=MAX_AGE)
+    set_response_etag(response)
+    return get_conditional_response(request, etag=response["ETag"], response=response)
+
+
+@require_safe
 def privacy_notice(request: HttpRequest) -> HttpResponse:
-    return render(request, "policy/notice.html", {"policy": get_policy()})
+    notice = build_notice(get_policy())
+    response = render(request, "policy/notice.html", {"notice": notice, "policy": notice.policy})
+    return _cacheable(request, response)
 
 
-def privacy_json(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(get_policy().model_dump(mode="json"))
+@require_safe
+def privacy_json(request: HttpRequest) -> HttpResponse:
+    response = JsonResponse(notice_data(get_policy()), json_dumps_params={"indent": 2})
+    # A public document: any site may fetch it (no cookies or credentials are involved).
+    response["Access-Control-Allow-Origin"] = "*"
+    return _cacheable(request, response)

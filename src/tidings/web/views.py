@@ -1,8 +1,11 @@
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from tidings.policy import get_policy
 
-@login_required
+from .access import operator_required
+
+
+@operator_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/dashboard.html")
+    return render(request, "web/dashboard.html", {"policy": get_policy()})
