@@ -138,6 +138,37 @@ if PRODUCTION and not os.environ.get("TIDINGS_POLICY"):
 # "outbox://" keeps messages in the database (the demo and tests); smtp://user:pass@host:587 or
 # smtps://... sends through a real server.
 TIDINGS_SMTP_URL = env_str("TIDINGS_SMTP_URL", "outbox://")
+
+
+def _email_settings(url: str) -> dict:
+    parts = urlsplit(url)
+    if parts.scheme == "outbox":
+        return {"EMAIL_BACKEND": "tidings.campaigns.transports.outbox.EmailBackend"}
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ImproperlyConfigured(
+            "TIDINGS_SMTP_URL: expected outbox://, smtp://[user:pass@]host[:port] or smtps://..."
+        )
+    from urllib.parse import parse_qs, unquote
+
+    query = parse_qs(parts.query)
+    implicit_tls = parts.scheme == "smtps"
+    port = parts.port or (465 if implicit_tls else 587)
+    starttls = not implicit_tls and (
+        query.get("tls", ["starttls" if port == 587 else "none"])[0] == "starttls"
+    )
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname,
+        "EMAIL_PORT": port,
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_SSL": implicit_tls,
+        "EMAIL_USE_TLS": starttls,
+        "EMAIL_TIMEOUT": 30,
+    }
+
+
+globals().update(_email_settings(TIDINGS_SMTP_URL))
 DEFAULT_FROM_EMAIL = os.environ.get("TIDINGS_FROM_EMAIL", "newsletter@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from tidings.policy import get_policy
 
 from .emails import normalise_email
-from .models import Contact, ConsentEvent, ConsentWording, MailingList, Subscription
+from .models import ConsentEvent, ConsentWording, Contact, MailingList, Subscription
 
 
 class FieldNotAllowed(ValueError):
@@ -28,9 +28,7 @@ def check_fields(values: Mapping[str, Any], purpose: str) -> None:
     fields = get_policy().fields_for(purpose)
     unknown = sorted(set(values) - set(fields.all))
     if unknown:
-        raise FieldNotAllowed(
-            f"the {purpose} purpose may not collect: {', '.join(unknown)}"
-        )
+        raise FieldNotAllowed(f"the {purpose} purpose may not collect: {', '.join(unknown)}")
     missing = [f for f in fields.required if not values.get(f)]
     if missing:
         raise FieldNotAllowed(f"missing required field(s): {', '.join(missing)}")

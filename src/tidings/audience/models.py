@@ -104,11 +104,13 @@ class ConsentWording(models.Model):
 
 
 class AppendOnlyQuerySet(models.QuerySet):
+    """For ledgers: rows are only ever inserted (erasure uses its own, audited path)."""
+
     def update(self, **kwargs):
-        raise TypeError("consent events are append-only: they are never updated")
+        raise TypeError(f"{self.model.__name__} rows are append-only: they are never updated")
 
     def delete(self):
-        raise TypeError("consent events are append-only: they are never deleted")
+        raise TypeError(f"{self.model.__name__} rows are append-only: they are never deleted")
 
 
 class ConsentEvent(models.Model):
