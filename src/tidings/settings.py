@@ -247,6 +247,18 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- cache ---------------------------------------------------------------------------------
+# Rate limits and short-lived counters.  One process: local memory.  Several web processes must
+# share counters: set TIDINGS_REDIS_URL (redis://127.0.0.1:6379/0).
+TIDINGS_REDIS_URL = env_str("TIDINGS_REDIS_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TIDINGS_REDIS_URL}
+        if TIDINGS_REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # --- background tasks ------------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
