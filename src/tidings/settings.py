@@ -140,10 +140,11 @@ if PRODUCTION and not os.environ.get("TIDINGS_POLICY"):
 TIDINGS_SMTP_URL = env_str("TIDINGS_SMTP_URL", "outbox://")
 
 
-def _email_settings(url: str) -> dict:
+def _mailer(url: str) -> dict:
+    """Django's MAILERS entry for TIDINGS_SMTP_URL."""
     parts = urlsplit(url)
     if parts.scheme == "outbox":
-        return {"EMAIL_BACKEND": "tidings.campaigns.transports.outbox.EmailBackend"}
+        return {"BACKEND": "tidings.campaigns.transports.outbox.EmailBackend"}
     if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
         raise ImproperlyConfigured(
             "TIDINGS_SMTP_URL: expected outbox://, smtp://[user:pass@]host[:port] or smtps://..."
@@ -157,18 +158,20 @@ def _email_settings(url: str) -> dict:
         query.get("tls", ["starttls" if port == 587 else "none"])[0] == "starttls"
     )
     return {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": parts.hostname,
-        "EMAIL_PORT": port,
-        "EMAIL_HOST_USER": unquote(parts.username or ""),
-        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
-        "EMAIL_USE_SSL": implicit_tls,
-        "EMAIL_USE_TLS": starttls,
-        "EMAIL_TIMEOUT": 30,
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": parts.hostname,
+            "port": port,
+            "username": unquote(parts.username or ""),
+            "password": unquote(parts.password or ""),
+            "use_ssl": implicit_tls,
+            "use_tls": starttls,
+            "timeout": 30,
+        },
     }
 
 
-globals().update(_email_settings(TIDINGS_SMTP_URL))
+MAILERS = {"default": _mailer(TIDINGS_SMTP_URL)}
 DEFAULT_FROM_EMAIL = os.environ.get("TIDINGS_FROM_EMAIL", "newsletter@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -285,6 +288,7 @@ USE_TZ = True
 # --- static files ----------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
 # Served by whitenoise straight from the apps' static folders: no collectstatic step to forget.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

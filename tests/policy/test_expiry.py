@@ -1,4 +1,10 @@
-"""Retention arithmetic: periods, clocks, first_of / last_of, "while subscribed" (property-based)."""
+"""Retention arithmetic: periods, clocks, first_of / last_of, "while subscribed".
+
+Mostly property-based (hypothesis).
+"""
+
+Mostly property-based (hypothesis).
+"""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -14,8 +20,11 @@ POLICY = load_policy(EXAMPLE_POLICY)
 EXAMPLE = EXAMPLE_POLICY.read_text(encoding="utf-8")
 
 dates = st.dates(min_value=date(1990, 1, 1), max_value=date(2090, 12, 31))
+# hypothesis takes naive bounds and attaches the time zone itself
 moments = st.datetimes(
-    min_value=datetime(1990, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(UTC)
+    min_value=datetime(1990, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2090, 12, 31),  # noqa: DTZ001
+    timezones=st.just(UTC),
 )
 maybe_dates = st.none() | dates
 durations = st.builds(

@@ -29,4 +29,4 @@ class OutboxMessage(models.Model):
 
     def body(self, subtype: str = "plain") -> str:
         part = self.parsed().get_body(preferencelist=(subtype,))
-        return part.get_content() if part is not None else ""
+        return part.get_content().replace("\r\n", "\n") if part is not None else ""

@@ -14,7 +14,7 @@ from typing import Any
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import slugify
 
-from .plain import field_label, lawful_basis_text, retention_notes, retention_text
+from .plain import field_label, fields_text, lawful_basis_text, retention_notes, retention_text
 from .records import RECORD_KINDS
 from .schema import SENSITIVE_TEXT, Controller, Policy, Processor, Purpose
 
@@ -86,6 +86,13 @@ def rights_request_url() -> str | None:
         return None
 
 
+def link_url(value: str | None) -> str | None:
+    """The value when it is an http(s) URL, else None: only web links become ``href``s."""
+    if value and value.strip().lower().startswith(("https://", "http://")):
+        return value.strip()
+    return None
+
+
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -119,7 +126,7 @@ class ProcessorRow:
             country_name=processor.location_name,
             international=processor.is_international_transfer,
             safeguard=processor.transfer_safeguard,
-            terms_url=processor.terms_url,
+            terms_url=link_url(processor.terms_url),
         )
 
 
@@ -151,8 +158,9 @@ class PurposeSection:
     retention: RetentionRow
 
     @property
-    def transfers(self) -> tuple[ProcessorRow, ...]:
-        return tuple(p for p in self.processors if p.international)
+    def fields_text(self) -> str:
+        """The fields as a phrase: "pages visited and user agent"."""
+        return fields_text(tuple(f.name for f in self.fields))
 
 
 @dataclass(frozen=True)
@@ -160,10 +168,6 @@ class Analytics:
     """What the notice says about website statistics: the purposes that keep page views."""
 
     purposes: tuple[PurposeSection, ...]
-
-    @property
-    def identifying(self) -> bool:
-        return any(p.identifying for p in self.purposes)
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,20 @@ class Notice:
     @property
     def controller(self) -> Controller:
         return self.policy.controller
+
+    @property
+    def website_url(self) -> str | None:
+        return link_url(self.controller.website)
+
+    @property
+    def authority_url(self) -> str | None:
+        return link_url(self.controller.supervisory_authority.url)
+
+    @property
+    def phone_href(self) -> str:
+        return "tel:" + "".join(
+            ch for ch in self.controller.phone or "" if ch.isdigit() or ch == "+"
+        )
 
     @property
     def transfers(self) -> tuple[ProcessorRow, ...]:

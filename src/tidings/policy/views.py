@@ -13,14 +13,22 @@ from .notice import build_notice, notice_data
 MAX_AGE = 300
 
 
-def _cacheable(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """Public caching, plus an ETag so a revalidating client gets 304 Not Modified.
+def _signed_in(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return user is not None and user.is_authenticated
+
+
+def _cacheable(request: HttpRequest, response: HttpResponse, *, public: bool) -> HttpResponse:
+    """Caching (public, or private to this browser), plus an ETag for 304 Not Modified.
 
     The ETag is a hash of the body rather than of ``policy.sha256`` alone: the page also depends
     on the layout and on which apps are installed (the rights request link), and a tag that
     outlived a change to either would keep serving a stale notice.
     """
-    patch_cache_control(response, public=True, max_age=MAX_AGE)
+    if public:
+        patch_cache_control(response, public=True, max_age=MAX_AGE)
+    else:
+        patch_cache_control(response, private=True, max_age=0)
     set_response_etag(response)
     return get_conditional_response(request, etag=response["ETag"], response=response)
 
@@ -29,7 +37,9 @@ def _cacheable(request: HttpRequest, response: HttpResponse) -> HttpResponse:
 def privacy_notice(request: HttpRequest) -> HttpResponse:
     notice = build_notice(get_policy())
     response = render(request, "policy/notice.html", {"notice": notice, "policy": notice.policy})
-    return _cacheable(request, response)
+    # The layout greets a signed-in operator by name and carries a CSRF token: that page is for
+    # one browser only.  Everyone else gets the same page, which shared caches may keep.
+    return _cacheable(request, response, public=not _signed_in(request))
 
 
 @require_safe
@@ -37,4 +47,4 @@ def privacy_json(request: HttpRequest) -> HttpResponse:
     response = JsonResponse(notice_data(get_policy()), json_dumps_params={"indent": 2})
     # A public document: any site may fetch it (no cookies or credentials are involved).
     response["Access-Control-Allow-Origin"] = "*"
-    return _cacheable(request, response)
+    return _cacheable(request, response, public=True)

@@ -59,16 +59,22 @@ def load_demo() -> DemoResult:
     for topic in policy.marketing.topics:
         mailing_list, _ = MailingList.objects.get_or_create(
             name=topic.capitalize(),
-            defaults={"topic": topic, "description": f"{topic.capitalize()} from "
-                      f"{policy.controller.name}."},
+            defaults={
+                "topic": topic,
+                "description": f"{topic.capitalize()} from {policy.controller.name}.",
+            },
         )
         lists.append(mailing_list)
 
     allowed = set(policy.fields_for("newsletter").all)
     for i, (name, company, job_title) in enumerate(PEOPLE):
         local = name.lower().replace(" ", ".").replace("ä", "a")
-        values = {"name": name, "email": f"{local}@example.com", "company": company,
-                  "job_title": job_title}
+        values = {
+            "name": name,
+            "email": f"{local}@example.com",
+            "company": company,
+            "job_title": job_title,
+        }
         contact, created = do_create_contact(
             {k: v for k, v in values.items() if k in allowed}, purpose="newsletter"
         )
@@ -80,8 +86,9 @@ def load_demo() -> DemoResult:
                 mailing_list,
                 source="import",
                 source_ref="demo",
-                wording_text=DEMO_WORDING.format(topic=mailing_list.topic,
-                                                 controller=policy.controller.name),
+                wording_text=DEMO_WORDING.format(
+                    topic=mailing_list.topic, controller=policy.controller.name
+                ),
                 confirmed=i % 5 != 4,  # a few stay pending, as if they had not confirmed yet
             )
     return DemoResult(DEMO_USERNAME, password, len(lists), len(PEOPLE))

@@ -26,7 +26,7 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         worker = None
         if with_worker:
-            worker = subprocess.Popen([sys.executable, "-m", "tidings", "worker"])  # noqa: S603
+            worker = subprocess.Popen([sys.executable, "-m", "tidings", "worker"])
         self.stdout.write(f"tidings is serving on http://{host}:{port}/  (Ctrl-C stops it)")
         try:
             Granian(

@@ -1,0 +1,90 @@
+"""Forms of the operator pages, shaped by the policy."""
+
+from __future__ import annotations
+
+from django import forms
+
+from tidings.policy import get_policy
+
+from .models import Contact, MailingList, Subscription
+
+FIELD_LABELS = {
+    "name": "Name",
+    "email": "Email address",
+    "phone": "Phone",
+    "company": "Company",
+    "job_title": "Job title",
+    "work_address": "Work address",
+}
+
+
+def contact_fields() -> list[str]:
+    """The contact columns the policy lets us hold at all (some purpose collects them)."""
+    policy = get_policy()
+    collected = {f for p in policy.purposes.values() for f in p.collects.all}
+    return [f for f in Contact.COLUMN_FIELDS if f in collected]
+
+
+class ContactForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = list(Contact.COLUMN_FIELDS)
+        widgets = {"work_address": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        allowed = contact_fields()
+        for name in list(self.fields):
+            if name not in allowed:
+                del self.fields[name]
+            else:
+                self.fields[name].label = FIELD_LABELS.get(name, name)
+
+
+class MailingListForm(forms.ModelForm):
+    class Meta:
+        model = MailingList
+        fields = ["name", "topic", "description", "is_public"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        topics = get_policy().marketing.topics
+        self.fields["topic"] = forms.ChoiceField(
+            choices=[(t, t) for t in topics],
+            help_text="The policy's marketing topics: consent is given per topic.",
+        )
+
+
+class ContactFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", help_text="Start of address or name")
+    list = forms.ModelChoiceField(MailingList.objects.all(), required=False, empty_label="Any list")
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *Subscription.Status.choices], required=False
+    )
+
+
+class BulkListForm(forms.Form):
+    ACTIONS = [("add", "Add to list"), ("remove", "Unsubscribe from list")]
+    action = forms.ChoiceField(choices=ACTIONS)
+    target = forms.ModelChoiceField(MailingList.objects.all(), label="List")
+    consent_source = forms.CharField(
+        required=False,
+        max_length=500,
+        label="How did they consent?",
+        help_text='Required to add people: e.g. "asked at the 2026 user conference, signed sheet".',
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == "add" and not data.get("consent_source", "").strip():
+            self.add_error("consent_source", "Say how these people gave their consent.")
+        return data
+
+
+class SuppressionPasteForm(forms.Form):
+    entries = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}),
+        label="Addresses or domains",
+        help_text="One per line: name@example.com, or example.com for a whole domain.",
+        max_length=1_000_000,
+    )

@@ -1,0 +1,116 @@
+"""The suppression list: addresses and domains that are never mailed, whatever else says so.
+
+Entries keep no address in clear: an address is stored as emails.email_hmac(address).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from tidings.rights.audit import audit
+
+from .emails import InvalidEmail, email_domain, email_hmac, normalise_email
+from .models import SuppressedDomain, Suppression
+
+
+def is_suppressed(email: str) -> bool:
+    """True if the address or its domain is suppressed (for any reason)."""
+    return (
+        Suppression.objects.filter(email_hmac=email_hmac(email)).exists()
+        or SuppressedDomain.objects.filter(domain=email_domain(email)).exists()
+    )
+
+
+def suppression_reason(email: str) -> str | None:
+    entry = Suppression.objects.filter(email_hmac=email_hmac(email)).only("reason").first()
+    if entry:
+        return entry.reason
+    if SuppressedDomain.objects.filter(domain=email_domain(email)).exists():
+        return Suppression.Reason.MANUAL
+    return None
+
+
+@transaction.atomic
+def do_suppress(email: str, reason: str, *, actor=None, actor_label: str = "") -> bool:
+    """Suppress one address; True if it was not suppressed before."""
+    _, created = Suppression.objects.get_or_create(
+        email_hmac=email_hmac(email),
+        defaults={"reason": reason, "created_by": actor if getattr(actor, "pk", None) else None},
+    )
+    if created:
+        audit("suppression.added", actor=actor, actor_label=actor_label, reason=reason, count=1)
+    return created
+
+
+@dataclass
+class BulkResult:
+    added_addresses: int = 0
+    added_domains: int = 0
+    already: int = 0
+    invalid_lines: list[int] | None = None
+
+
+@transaction.atomic
+def do_add_suppressions(lines: Iterable[str], *, actor=None) -> BulkResult:
+    """Bulk paste: one address or domain (``example.com`` or ``@example.com``) per line."""
+    result = BulkResult(invalid_lines=[])
+    hashes: set[str] = set()
+    domains: set[str] = set()
+    for number, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        if "@" not in text.lstrip("@"):
+            domain = text.lstrip("@").lower().rstrip(".")
+            if "." in domain and " " not in domain:
+                domains.add(domain)
+            else:
+                result.invalid_lines.append(number)
+            continue
+        try:
+            hashes.add(email_hmac(normalise_email(text)))
+        except InvalidEmail:
+            result.invalid_lines.append(number)
+    existing = set(
+        Suppression.objects.filter(email_hmac__in=hashes).values_list("email_hmac", flat=True)
+    )
+    user = actor if getattr(actor, "pk", None) else None
+    Suppression.objects.bulk_create(
+        [
+            Suppression(email_hmac=h, reason=Suppression.Reason.MANUAL, created_by=user)
+            for h in hashes - existing
+        ]
+    )
+    known_domains = set(
+        SuppressedDomain.objects.filter(domain__in=domains).values_list("domain", flat=True)
+    )
+    SuppressedDomain.objects.bulk_create(
+        [SuppressedDomain(domain=d, created_by=user) for d in domains - known_domains]
+    )
+    result.added_addresses = len(hashes - existing)
+    result.added_domains = len(domains - known_domains)
+    result.already = len(existing) + len(known_domains)
+    if result.added_addresses or result.added_domains:
+        audit(
+            "suppression.added",
+            actor=actor,
+            reason=Suppression.Reason.MANUAL,
+            count=result.added_addresses,
+            domains=result.added_domains,
+        )
+    return result
+
+
+@transaction.atomic
+def do_remove_suppression(entry: Suppression | SuppressedDomain, *, actor, cause: str) -> None:
+    """Remove an entry; ``cause`` is a short code ("mistake", "re-subscribed"), never free text."""
+    kind = "domain" if isinstance(entry, SuppressedDomain) else "address"
+    reason = getattr(entry, "reason", "manual")
+    entry_id = entry.pk
+    entry.delete()
+    audit(
+        "suppression.removed", actor=actor, kind=kind, entry_id=entry_id, reason=reason, cause=cause
+    )

@@ -1,0 +1,231 @@
+"""Operator pages: contacts, lists, suppression, exports.  Authorise, parse, one action, respond."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from tidings.rights.audit import audit
+from tidings.web.access import operator_required
+from tidings.web.csv_export import streamed_csv
+
+from . import operator
+from .access import contact_or_404, list_or_404
+from .contacts import keyset_page, search_contacts
+from .emails import InvalidEmail, email_domain, email_hmac, normalise_email
+from .models import ConsentEvent, Contact, MailingList, Subscription, SuppressedDomain, Suppression
+from .operator_forms import (
+    BulkListForm,
+    ContactFilterForm,
+    ContactForm,
+    MailingListForm,
+    SuppressionPasteForm,
+    contact_fields,
+)
+from .suppression import do_add_suppressions, do_remove_suppression
+
+
+def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, object]:
+    form = ContactFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    chosen = data.get("list")
+    contacts = search_contacts(
+        data.get("q", ""), list_id=chosen.pk if chosen else None, status=data.get("status", "")
+    )
+    return form, contacts
+
+
+@operator_required
+def contact_list(request: HttpRequest) -> HttpResponse:
+    form, contacts = _filtered(request)
+    bulk = BulkListForm(request.POST or None)
+    if request.method == "POST" and bulk.is_valid():
+        data = bulk.cleaned_data
+        if request.POST.get("scope") == "selected":
+            ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+            contacts = Contact.objects.filter(pk__in=ids)
+        done = operator.do_bulk_list_action(
+            contacts,
+            data["action"],
+            data["target"],
+            consent_source=data.get("consent_source", ""),
+            actor=request.user,
+        )
+        verb = "added to" if data["action"] == "add" else "unsubscribed from"
+        messages.success(request, f"{done} contact(s) {verb} {data['target'].name}.")
+        return redirect(request.get_full_path())
+    after = request.GET.get("after", "")
+    page = keyset_page(contacts, int(after) if after.isdigit() else None)
+    query = request.GET.copy()
+    query.pop("after", None)
+    return render(
+        request,
+        "audience/contact_list.html",
+        {"filter": form, "page": page, "bulk": bulk, "query": query.urlencode()},
+    )
+
+
+@operator_required
+def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
+    contact = contact_or_404(contact_id)
+    subscriptions = contact.subscriptions.select_related("mailing_list").order_by(
+        "mailing_list__name"
+    )
+    events = ConsentEvent.objects.filter(contact=contact).select_related("mailing_list", "wording")
+    subscribed_ids = {s.mailing_list_id for s in subscriptions}
+    return render(
+        request,
+        "audience/contact_detail.html",
+        {
+            "contact": contact,
+            "fields": [(f, getattr(contact, f)) for f in contact_fields()],
+            "subscriptions": subscriptions,
+            "events": events,
+            "other_lists": MailingList.objects.exclude(pk__in=subscribed_ids),
+            "suppressed": Suppression.objects.filter(email_hmac=email_hmac(contact.email)).first(),
+        },
+    )
+
+
+@operator_required
+def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
+    contact = contact_or_404(contact_id)
+    form = ContactForm(request.POST or None, instance=Contact.objects.get(pk=contact.pk))
+    if request.method == "POST" and form.is_valid():
+        values = {f: form.cleaned_data[f] for f in form.fields}
+        try:
+            changed = operator.do_update_contact(contact, values, actor=request.user)
+        except InvalidEmail as exc:
+            form.add_error("email", str(exc))
+        else:
+            messages.success(request, f"Saved ({len(changed)} field(s) changed).")
+            return redirect("audience:contact", contact_id=contact.pk)
+    return render(request, "audience/contact_edit.html", {"contact": contact, "form": form})
+
+
+@require_POST
+@operator_required
+def contact_lists(request: HttpRequest, contact_id: int) -> HttpResponse:
+    contact = contact_or_404(contact_id)
+    mailing_list = list_or_404(int(request.POST.get("list", 0) or 0))
+    if request.POST.get("action") == "add":
+        source = request.POST.get("consent_source", "").strip()
+        if not source:
+            messages.error(request, "Say how this person gave their consent.")
+        else:
+            operator.do_add_to_list(
+                [contact.pk], mailing_list, consent_source=source, actor=request.user
+            )
+            messages.success(request, f"Subscribed to {mailing_list.name}.")
+    else:
+        operator.do_remove_from_list([contact.pk], mailing_list, actor=request.user)
+        messages.success(request, f"Unsubscribed from {mailing_list.name}.")
+    return redirect("audience:contact", contact_id=contact.pk)
+
+
+@operator_required
+def list_index(request: HttpRequest) -> HttpResponse:
+    lists = MailingList.objects.annotate(
+        confirmed=Count("subscriptions", filter=Q(subscriptions__status="confirmed")),
+        pending=Count("subscriptions", filter=Q(subscriptions__status="pending")),
+        unsubscribed=Count("subscriptions", filter=Q(subscriptions__status="unsubscribed")),
+    )
+    return render(request, "audience/list_index.html", {"lists": lists})
+
+
+@operator_required
+def list_edit(request: HttpRequest, list_id: int | None = None) -> HttpResponse:
+    instance = list_or_404(list_id) if list_id else None
+    form = MailingListForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        mailing_list = operator.do_save_list(form, actor=request.user)
+        messages.success(request, f"Saved list {mailing_list.name}.")
+        return redirect("audience:lists")
+    return render(request, "audience/list_edit.html", {"form": form, "instance": instance})
+
+
+@require_POST
+@operator_required
+def list_close(request: HttpRequest, list_id: int) -> HttpResponse:
+    mailing_list = list_or_404(list_id)
+    operator.do_close_list(mailing_list, actor=request.user)
+    messages.success(request, f"Closed {mailing_list.name}: its subscriptions now expire.")
+    return redirect("audience:lists")
+
+
+@operator_required
+def list_export(request: HttpRequest, list_id: int) -> HttpResponse:
+    """The list's confirmed subscribers as CSV, streamed."""
+    mailing_list = list_or_404(list_id)
+    fields = contact_fields()
+    subs = (
+        Subscription.objects.filter(mailing_list=mailing_list, status="confirmed")
+        .select_related("contact")
+        .order_by("pk")
+    )
+    rows = (
+        [
+            *(getattr(s.contact, f) for f in fields),
+            s.confirmed_at.isoformat() if s.confirmed_at else "",
+        ]
+        for s in subs.iterator(chunk_size=2000)
+    )
+    audit("export.list", actor=request.user, obj=mailing_list)
+    return streamed_csv(f"list-{mailing_list.pk}.csv", [*fields, "confirmed_at"], rows)
+
+
+@operator_required
+def suppression_index(request: HttpRequest) -> HttpResponse:
+    paste = SuppressionPasteForm(request.POST or None)
+    if request.method == "POST" and paste.is_valid():
+        result = do_add_suppressions(paste.cleaned_data["entries"].splitlines(), actor=request.user)
+        messages.success(
+            request,
+            f"Suppressed {result.added_addresses} address(es) and {result.added_domains} "
+            f"domain(s); {result.already} already were.",
+        )
+        if result.invalid_lines:
+            lines = ", ".join(str(n) for n in result.invalid_lines[:20])
+            messages.error(request, f"Not an address or domain on line(s) {lines}.")
+        return redirect("audience:suppression")
+    checked = None
+    check = request.GET.get("check", "").strip()
+    if check:
+        try:
+            address = normalise_email(check)
+        except InvalidEmail:
+            checked = {"invalid": True}
+        else:
+            checked = {
+                "entry": Suppression.objects.filter(email_hmac=email_hmac(address)).first(),
+                "domain": SuppressedDomain.objects.filter(domain=email_domain(address)).first(),
+            }
+    return render(
+        request,
+        "audience/suppression.html",
+        {
+            "paste": paste,
+            "by_reason": Suppression.objects.values("reason")
+            .annotate(n=Count("pk"))
+            .order_by("reason"),
+            "domains": SuppressedDomain.objects.order_by("domain"),
+            "checked": checked,
+            "check": check,
+        },
+    )
+
+
+@require_POST
+@operator_required
+def suppression_remove(request: HttpRequest) -> HttpResponse:
+    kind = request.POST.get("kind")
+    model = SuppressedDomain if kind == "domain" else Suppression
+    entry = model.objects.filter(pk=request.POST.get("id") or 0).first()
+    if entry is not None:
+        do_remove_suppression(entry, actor=request.user, cause="operator")
+        messages.success(request, "Removed from the suppression list.")
+    return redirect(reverse("audience:suppression"))
