@@ -3,9 +3,6 @@
 Mostly property-based (hypothesis).
 """
 
-Mostly property-based (hypothesis).
-"""
-
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
