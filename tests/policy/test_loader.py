@@ -194,6 +194,11 @@ def test_the_policy_cannot_be_changed_once_loaded():
             'optional = ["phone", "company", "job_title"] }',
             "policy.toml: purposes.newsletter.lawful_basis: marketing email needs consent",
         ),
+        (
+            'website = "https://www.example.co.uk"',
+            'website = "javascript:alert(1)"',
+            'policy.toml: controller.website: "javascript:alert(1)" is not a web address',
+        ),
     ],
     ids=[
         "unknown field",
@@ -215,6 +220,7 @@ def test_the_policy_cannot_be_changed_once_loaded():
         "field in two categories",
         "response beyond a month",
         "newsletter without consent",
+        "website not a web address",
     ],
 )
 def test_a_broken_policy_names_the_file_the_key_and_the_problem(old, new, expected):

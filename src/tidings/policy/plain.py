@@ -29,7 +29,7 @@ def retention_text(policy: Policy, record_kind: str) -> str:
     if rule.while_state:
         text = f"while {rule.while_state}"
         if phrases:
-            text += f": until the first of: {_join_or(phrases)}"
+            text += f", which ends at the first of: {_join_or(phrases)}"
     elif len(phrases) == 1:
         text = f"{rule.duration} after {phrases[0]}"
     elif rule.combine() == "first":

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_serializer,
+)
 
 from .durations import Duration, Moment, start_of
 from .records import RECORD_KINDS, RecordKind
@@ -145,7 +153,17 @@ def _non_blank(value: str) -> str:
     return value
 
 
+def _http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError(f'"{value}" is not a web address: write it as https://...')
+    return value.strip()
+
+
 Country = Annotated[str, AfterValidator(_country)]
+WebAddress = Annotated[str, AfterValidator(_http_url)]
 Text = Annotated[str, AfterValidator(_non_blank)]
 Names = Annotated[tuple[str, ...], AfterValidator(_unique)]
 
@@ -156,7 +174,7 @@ class Model(BaseModel):
 
 class Authority(Model):
     name: Text
-    url: Text
+    url: WebAddress
 
 
 class Controller(Model):
@@ -164,7 +182,7 @@ class Controller(Model):
     address: Text
     email: EmailStr
     phone: str | None = None
-    website: str | None = None
+    website: WebAddress | None = None
     country: Country = "GB"
     supervisory_authority: Authority
     dpo: str | None = None  # data protection officer, when there is one
@@ -180,7 +198,7 @@ class Processor(Model):
     role: Text
     location: Country
     transfer_safeguard: str | None = None
-    terms_url: str | None = None
+    terms_url: WebAddress | None = None
 
     @property
     def location_name(self) -> str:
@@ -262,6 +280,13 @@ class RetentionRule(Model):
     minimum: bool = False  # a legal minimum: erasure requests cannot remove the record earlier
     extendable_on_request: bool = False
     on_end: Literal["erase", "anonymise"] = "erase"
+
+    @field_serializer("after")
+    def _after_as_written(self, after):  # JSON shows the file's own shape, not the parsed tuple
+        if after is None:
+            return None
+        combine, names = after
+        return names[0] if len(names) == 1 else {f"{combine}_of": list(names)}
 
     @property
     def while_state(self) -> str | None:
