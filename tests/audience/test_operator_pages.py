@@ -217,3 +217,13 @@ def test_contacts_store_no_field_the_purpose_does_not_collect():
             {"name": "X", "email": "x@example.com", "religion": "y"}, purpose="newsletter"
         )
     assert not Contact.objects.exists()
+
+
+def test_the_dashboard_shows_the_audience_in_figures(owner_client, news):
+    ada = person("Ada Lovelace", "ada@example.com")
+    do_subscribe(ada, news, source="form", wording_text="Yes", confirmed=True)
+    bob = person("Bob Pending", "bob@example.com")
+    do_subscribe(bob, news, source="form", wording_text="Yes", confirmed=False)
+    audience = owner_client.get(reverse("web:dashboard")).context["audience"]
+    assert (audience["contacts"], audience["confirmed"], audience["pending"]) == (2, 1, 1)
+    assert audience["joined"] == 1 and audience["left"] == 0

@@ -1,6 +1,7 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from tidings.audience.stats import audience_summary
 from tidings.policy import get_policy
 
 from .access import operator_required
@@ -8,4 +9,6 @@ from .access import operator_required
 
 @operator_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/dashboard.html", {"policy": get_policy()})
+    return render(
+        request, "web/dashboard.html", {"policy": get_policy(), "audience": audience_summary()}
+    )
