@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format e2e bench-help clean
+.PHONY: demo test lint format e2e bench-import bench-segments bench-delivery bench-retention bench-screening bench-render clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -50,6 +50,26 @@ format: $(VENV)/.synced
 e2e: $(VENV)/.synced
 	scripts/ensure-chromium
 	$(VENV)/bin/pytest -m e2e
+
+## benchmarks (printed figures; they create and drop their own databases)
+bench-import: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.import_contacts --rows 1000000
+	$(VENV)/bin/python -m bench.import_contacts --rows 1000000 --database-url postgres://postgres@127.0.0.1:5432/postgres
+
+bench-delivery: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.delivery
+
+bench-retention: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.retention
+
+bench-screening: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.screening
+
+bench-render: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.render
+
+bench-segments: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.segments --contacts 1000000
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .pytest_cache .ruff_cache

@@ -121,7 +121,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env_bool("TIDINGS_BEHIND_PROXY", default=False):
+# Behind a TLS-terminating reverse proxy: trust its X-Forwarded-Proto, and rate limits use the
+# last hop of X-Forwarded-For instead of the proxy's own address.
+TIDINGS_BEHIND_PROXY = env_bool("TIDINGS_BEHIND_PROXY", default=False)
+if TIDINGS_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if USE_TLS:
     SECURE_HSTS_SECONDS = env_int("TIDINGS_HSTS_SECONDS", 31536000)
@@ -172,6 +175,17 @@ def _mailer(url: str) -> dict:
 
 
 MAILERS = {"default": _mailer(TIDINGS_SMTP_URL)}
+
+# The delivery engine (campaigns/transports/config.py and campaigns/delivery.py say more).
+TIDINGS_SMTP_RATE = env_str("TIDINGS_SMTP_RATE")  # "50/s, 20000/h"; blank: no limit
+TIDINGS_SMTP_CONCURRENCY = env_int("TIDINGS_SMTP_CONCURRENCY", 10)  # connections per transport
+TIDINGS_TRANSPORTS = env_str("TIDINGS_TRANSPORTS") or None  # a TOML file of named transports
+TIDINGS_SYSTEM_TRANSPORT = env_str("TIDINGS_SYSTEM_TRANSPORT")  # transport for system emails
+TIDINGS_DKIM_DIR = env_str("TIDINGS_DKIM_DIR")  # where `tidings dkim keygen` keeps the key
+TIDINGS_DKIM_SELECTOR = env_str("TIDINGS_DKIM_SELECTOR")
+TIDINGS_BOUNCE_ADDRESS = env_str("TIDINGS_BOUNCE_ADDRESS")  # envelope sender (Return-Path)
+TIDINGS_DELIVERY_MAX_ATTEMPTS = env_int("TIDINGS_DELIVERY_MAX_ATTEMPTS", 5)
+TIDINGS_DELIVERY_LEASE_SECONDS = env_int("TIDINGS_DELIVERY_LEASE_SECONDS", 30)
 DEFAULT_FROM_EMAIL = os.environ.get("TIDINGS_FROM_EMAIL", "newsletter@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -299,7 +313,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_tokens": {"()": "tidings.web.log_filters.RedactTokens"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("TIDINGS_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
@@ -308,3 +329,13 @@ LOGGING = {
 # Key for the HMAC of suppressed addresses.  Derived from SECRET_KEY unless set: set it explicitly
 # before rotating SECRET_KEY, or suppression entries would stop matching.
 TIDINGS_SUPPRESSION_KEY = env_str("TIDINGS_SUPPRESSION_KEY") or f"suppression:{SECRET_KEY}"
+
+# Sign-ups, confirmation, preference and unsubscribe links.
+TIDINGS_CONFIRM_DAYS = env_int("TIDINGS_CONFIRM_DAYS", 7)  # confirmation links expire after
+TIDINGS_PENDING_DAYS = env_int("TIDINGS_PENDING_DAYS", 7)  # unconfirmed sign-ups purged after
+TIDINGS_PREFERENCES_DAYS = env_int("TIDINGS_PREFERENCES_DAYS", 365)  # preference links expire
+TIDINGS_UNSUBSCRIBE_MAILTO = env_str("TIDINGS_UNSUBSCRIBE_MAILTO") or (
+    "unsubscribe@" + (DEFAULT_FROM_EMAIL.rpartition("@")[2].rstrip(">").strip() or "localhost")
+)
+if TIDINGS_PENDING_DAYS < TIDINGS_CONFIRM_DAYS:
+    raise ImproperlyConfigured("TIDINGS_PENDING_DAYS: must be at least TIDINGS_CONFIRM_DAYS")

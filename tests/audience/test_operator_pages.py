@@ -227,3 +227,23 @@ def test_the_dashboard_shows_the_audience_in_figures(owner_client, news):
     audience = owner_client.get(reverse("web:dashboard")).context["audience"]
     assert (audience["contacts"], audience["confirmed"], audience["pending"]) == (2, 1, 1)
     assert audience["joined"] == 1 and audience["left"] == 0
+
+
+def test_a_suppressed_domain_covers_its_subdomains_but_not_its_parent():
+    from tidings.audience.suppression import do_add_suppressions, is_suppressed
+
+    do_add_suppressions(["example.co.uk"])
+    assert is_suppressed("a@example.co.uk")
+    assert is_suppressed("a@mail.example.co.uk")
+    assert not is_suppressed("a@co.uk")
+    assert not is_suppressed("a@notexample.co.uk")
+
+
+def test_a_contact_page_lists_the_campaigns_the_person_received(owner_client, news):
+    from tidings.campaigns.models import Campaign, Delivery
+
+    ada = person("Ada Lovelace", "ada@example.com")
+    campaign = Campaign.objects.create(name="November news", subject="News", topic="product news")
+    Delivery.objects.create(campaign=campaign, contact=ada, status="sent")
+    page = owner_client.get(reverse("audience:contact", args=[ada.pk])).content.decode()
+    assert "November news" in page and "Sent" in page

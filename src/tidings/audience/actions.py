@@ -3,16 +3,53 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from tidings.campaigns.mail import send_system_email
 from tidings.policy import get_policy
+from tidings.rights.audit import audit
 
-from .emails import normalise_email
-from .models import ConsentEvent, ConsentWording, Contact, MailingList, Subscription
+from .consent import (
+    CAPTURED_FIELDS,
+    CHANNEL_EMAIL,
+    PURPOSE_MARKETING,
+    PURPOSE_NEWSLETTER,
+    PURPOSE_TRACKING,
+    current_state,
+    ledger_ip,
+    tracking_allowed,
+)
+from .emails import InvalidEmail, email_hmac, normalise_email
+from .forms import default_consent_wording, offerable_channels, offerable_optional_fields
+from .models import (
+    ConsentEvent,
+    ConsentWording,
+    Contact,
+    MailingList,
+    SignupForm,
+    Subscription,
+    Suppression,
+)
+from .suppression import do_remove_suppression, do_suppress, suppression_reason
+from .tokens import (
+    ConfirmRequest,
+    confirm_url,
+    list_unsubscribe_headers,
+    preferences_url,
+    unsubscribe_url,
+)
 
 
 class FieldNotAllowed(ValueError):
@@ -29,7 +66,7 @@ def check_fields(values: Mapping[str, Any], purpose: str) -> None:
     unknown = sorted(set(values) - set(fields.all))
     if unknown:
         raise FieldNotAllowed(f"the {purpose} purpose may not collect: {', '.join(unknown)}")
-    missing = [f for f in fields.required if not values.get(f)]
+    missing = [f for f in fields.required if not values.get(f) and f not in CAPTURED_FIELDS]
     if missing:
         raise FieldNotAllowed(f"missing required field(s): {', '.join(missing)}")
 
@@ -107,3 +144,723 @@ def do_subscribe(
         ip_address=ip_address,
     )
     return sub
+
+
+# ==============================================================================================
+# Sign-up forms, double opt-in, the preference centre and unsubscribing.
+#
+# The public pages call these; each is one transaction that writes its consent events and audit
+# entries, and sends its email only once the transaction has committed.  Two rules run through
+# them:
+# - A sign-up never tells the visitor anything about the address: new, pending, confirmed or
+#   suppressed, the caller gets None and shows the same page.
+# - Nothing an anonymous form submits changes an existing person's record.  Anything that would
+#   (joining lists as an existing contact, reversing an unsubscribe) waits for the click in the
+#   confirmation email, which proves the mailbox is theirs.
+# ==============================================================================================
+logger = logging.getLogger(__name__)
+
+_SIGNUP_FORM_FIELDS = (
+    "name",
+    "slug",
+    "optional_fields",
+    "channels",
+    "intro",
+    "consent_wording",
+    "thank_you",
+    "redirect_url",
+    "is_active",
+)
+
+
+class SignupFormInvalid(ValueError):
+    """The settings of a sign-up form break a rule; ``problems`` says which, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def pending_days() -> int:
+    """How long a never-confirmed sign-up is kept (settings.TIDINGS_PENDING_DAYS, default 7)."""
+    return int(getattr(settings, "TIDINGS_PENDING_DAYS", 7))
+
+
+def _signup_form_problems(
+    values: Mapping[str, Any], lists: list[MailingList], instance: SignupForm | None
+) -> list[str]:
+    policy = get_policy()
+    problems = []
+    if not str(values.get("name", "")).strip():
+        problems.append("name: a form needs a name")
+    slug = str(values.get("slug", ""))
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        problems.append("slug: use letters, numbers, hyphens and underscores only")
+    else:
+        taken = SignupForm.objects.filter(slug=slug)
+        if instance is not None:
+            taken = taken.exclude(pk=instance.pk)
+        if taken.exists():
+            problems.append(f'slug: another form already uses "{slug}"')
+    if not lists:
+        problems.append("lists: a form needs at least one list")
+    optional = list(values.get("optional_fields") or [])
+    offerable = offerable_optional_fields(policy)
+    for name in optional:
+        if name not in offerable:
+            problems.append(
+                f'optional_fields: the policy\'s newsletter purpose cannot collect "{name}" '
+                f"on a form (it can: {', '.join(offerable) or 'nothing optional'})"
+            )
+    channels = offerable_channels(policy, optional)
+    for channel in values.get("channels") or []:
+        if channel not in channels:
+            problems.append(
+                f'channels: "{channel}" cannot be asked on this form (a channel must be in the '
+                "policy's marketing channels, and the form must collect where to reach people)"
+            )
+    redirect = str(values.get("redirect_url") or "")
+    if redirect and not redirect.lower().startswith(("https://", "http://")):
+        problems.append("redirect_url: must be an http(s) address")
+    return problems
+
+
+@transaction.atomic
+def do_create_signup_form(
+    *, actor: Any = None, lists: Iterable[MailingList], **values: Any
+) -> SignupForm:
+    """Create a sign-up form.  ``values`` are SignupForm fields (name, slug, optional_fields,
+    channels, intro, consent_wording, thank_you, redirect_url, is_active).  Raises
+    SignupFormInvalid."""
+    unknown = set(values) - set(_SIGNUP_FORM_FIELDS)
+    if unknown:
+        raise TypeError(f"not a sign-up form setting: {', '.join(sorted(unknown))}")
+    lists = list(lists)
+    problems = _signup_form_problems(values, lists, None)
+    if problems:
+        raise SignupFormInvalid(problems)
+    signup_form = SignupForm.objects.create(**values)
+    signup_form.lists.set(lists)
+    audit("signup_form.created", actor=actor, obj=signup_form, lists=[ml.pk for ml in lists])
+    return signup_form
+
+
+@transaction.atomic
+def do_update_signup_form(
+    signup_form: SignupForm,
+    *,
+    actor: Any = None,
+    lists: Iterable[MailingList] | None = None,
+    **changes: Any,
+) -> SignupForm:
+    """Change some settings of a sign-up form (same names as do_create_signup_form)."""
+    unknown = set(changes) - set(_SIGNUP_FORM_FIELDS)
+    if unknown:
+        raise TypeError(f"not a sign-up form setting: {', '.join(sorted(unknown))}")
+    values = {name: getattr(signup_form, name) for name in _SIGNUP_FORM_FIELDS} | changes
+    new_lists = list(lists) if lists is not None else list(signup_form.lists.all())
+    problems = _signup_form_problems(values, new_lists, signup_form)
+    if problems:
+        raise SignupFormInvalid(problems)
+    changed = [name for name, value in changes.items() if getattr(signup_form, name) != value]
+    for name in changed:
+        setattr(signup_form, name, changes[name])
+    if changed:
+        signup_form.save(update_fields=[*changed, "updated_at"])
+    if lists is not None:
+        before = set(signup_form.lists.values_list("pk", flat=True))
+        if before != {ml.pk for ml in new_lists}:
+            signup_form.lists.set(new_lists)
+            changed.append("lists")
+    if changed:
+        audit("signup_form.updated", actor=actor, obj=signup_form, fields=changed)
+    return signup_form
+
+
+# --- the ledger and the suppression list ------------------------------------------------------
+def _record(
+    contact: Contact,
+    *,
+    purpose: str,
+    channel: str,
+    action: str,
+    source: str,
+    source_ref: str = "",
+    mailing_list: MailingList | None = None,
+    wording_obj: ConsentWording | None = None,
+    ip: str | None = None,
+) -> ConsentEvent:
+    return ConsentEvent.objects.create(
+        contact=contact,
+        purpose=purpose,
+        channel=channel,
+        mailing_list=mailing_list,
+        topic=mailing_list.topic if mailing_list is not None else "",
+        action=action,
+        source=source,
+        source_ref=source_ref,
+        wording=wording_obj,
+        ip_address=ledger_ip(ip),
+    )
+
+
+def _set_channels(
+    contact: Contact,
+    wanted: dict[str, bool],
+    *,
+    source: str,
+    source_ref: str = "",
+    wording_obj: ConsentWording | None = None,
+    ip: str | None = None,
+) -> list[str]:
+    """Record marketing-channel consent where it differs from the ledger's current state."""
+    state = current_state(contact)
+    changed = []
+    for channel, granted in wanted.items():
+        if state.channel_granted(channel) == granted:
+            continue
+        action = ConsentEvent.Action.GRANTED if granted else ConsentEvent.Action.WITHDRAWN
+        _record(
+            contact,
+            purpose=PURPOSE_MARKETING,
+            channel=channel,
+            action=action,
+            source=source,
+            source_ref=source_ref,
+            wording_obj=wording_obj if granted else None,
+            ip=ip,
+        )
+        changed.append(f"{channel} {action}")
+    return changed
+
+
+def _regrant_email_marketing(contact: Contact, **kwargs: Any) -> None:
+    """Someone who had unsubscribed from everything joins a list again: email marketing as a whole
+    is granted again (see consent.py)."""
+    standing = current_state(contact).standing(PURPOSE_MARKETING, CHANNEL_EMAIL)
+    if standing is not None and not standing.granted:
+        _record(
+            contact,
+            purpose=PURPOSE_MARKETING,
+            channel=CHANNEL_EMAIL,
+            action=ConsentEvent.Action.GRANTED,
+            **kwargs,
+        )
+
+
+def _lift_unsubscribed_suppression(email: str) -> None:
+    """Remove an address's suppression if, and only if, its reason is "unsubscribed": the person
+    has now proved the mailbox is theirs and asked for mail again.  Other reasons stay."""
+    entry = Suppression.objects.filter(
+        email_hmac=email_hmac(email), reason=Suppression.Reason.UNSUBSCRIBED
+    ).first()
+    if entry is not None:
+        do_remove_suppression(entry, actor=None, cause="re-subscribed")
+
+
+# --- emails -----------------------------------------------------------------------------------
+# Confirmations one address may be sent per period.  The per-IP limit on the form stops one
+# machine; this stops many machines from using our form to flood one person's inbox.
+CONFIRMATIONS_PER_ADDRESS = (3, 3600)
+
+
+def _confirmation_allowed(contact: Contact) -> bool:
+    count, window = getattr(
+        settings, "TIDINGS_CONFIRMATIONS_PER_ADDRESS", CONFIRMATIONS_PER_ADDRESS
+    )
+    key = f"tidings:limit:confirmation:{int(time.time() // window)}:{contact.pk}"
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key) <= count
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        return True
+
+
+def _send_confirmation(contact: Contact, request: ConfirmRequest, lists: list[MailingList]) -> None:
+    if not _confirmation_allowed(contact):
+        logger.info("confirmation to contact %s not sent: too many recently", contact.pk)
+        return
+    send_system_email(
+        contact,
+        "confirmation",
+        {"lists": [ml.name for ml in lists], "confirm_url": confirm_url(request)},
+    )
+
+
+def _send_welcome(contact: Contact, lists: list[MailingList]) -> None:
+    # One list: its own unsubscribe link; several joined at once: a link that leaves them all.
+    only = lists[0] if len(lists) == 1 else None
+    send_system_email(
+        contact,
+        "welcome",
+        {
+            "lists": [ml.name for ml in lists],
+            "preferences_url": preferences_url(contact),
+            "unsubscribe_url": unsubscribe_url(contact, only),
+        },
+        headers=list_unsubscribe_headers(contact, only),
+    )
+
+
+# --- signing up -------------------------------------------------------------------------------
+@transaction.atomic
+def do_sign_up(
+    signup_form: SignupForm,
+    values: Mapping[str, Any],
+    *,
+    list_ids: Iterable[int],
+    channels: Iterable[str] = (),
+    wording_text: str,
+    ip: str | None = None,
+) -> None:
+    """Handle one submission of a sign-up form (already validated by its Django form).
+
+    Returns nothing on purpose: the page must be the same whatever happened.  What happens:
+    - the address (or its domain) is suppressed for any reason but "unsubscribed": nothing;
+    - a new address: the contact, pending subscriptions and the form's consent events are stored
+      and a confirmation email is sent (with double opt-in off, and no earlier unsubscribe, the
+      subscriptions are confirmed at once and a welcome email is sent instead);
+    - an existing contact, or an address that unsubscribed from everything before: nothing is
+      stored; a confirmation email is sent, and the click does the rest.
+    ``wording_text`` is the consent wording the form showed; ``ip`` is kept only if the policy
+    allows it.
+    """
+    policy = get_policy()
+    email = normalise_email(values["email"])
+    suppressed = suppression_reason(email)
+    if suppressed not in (None, Suppression.Reason.UNSUBSCRIBED):
+        logger.info("sign-up on form %s ignored: the address is suppressed", signup_form.pk)
+        return
+    lists = list(
+        signup_form.lists.filter(pk__in=list(list_ids), closed_at__isnull=True).order_by("name")
+    )
+    if not lists:
+        return
+    chosen_channels = [c for c in channels if c in (signup_form.channels or ())]
+    wording_obj = wording(wording_text)
+    source_ref = f"form:{signup_form.pk}"
+
+    contact = Contact.objects.filter(email__iexact=email).first()
+    is_new = contact is None
+    if contact is None:
+        fields = {k: v for k, v in values.items() if k in allowed_contact_fields("newsletter")}
+        try:
+            contact, is_new = do_create_contact({**fields, "email": email}, purpose="newsletter")
+        except IntegrityError:  # the same address signed up a moment ago, in another request
+            contact, is_new = Contact.objects.get(email__iexact=email), False
+
+    request = ConfirmRequest(
+        contact_id=contact.pk,
+        list_ids=tuple(ml.pk for ml in lists),
+        form_id=signup_form.pk,
+        wording_id=wording_obj.pk,
+        channels=tuple(chosen_channels),
+    )
+    if not is_new:
+        _send_confirmation(contact, request, lists)
+        return
+
+    direct = not policy.purpose("newsletter").double_opt_in and suppressed is None
+    for ml in lists:
+        do_subscribe(
+            contact,
+            ml,
+            source=ConsentEvent.Source.FORM,
+            source_ref=source_ref,
+            wording_text=wording_text,
+            confirmed=direct,
+            ip_address=ledger_ip(ip),
+        )
+    audit(
+        "signup.received",
+        obj=contact,
+        form=signup_form.pk,
+        lists=[ml.pk for ml in lists],
+        confirmed=direct,
+    )
+    if direct:
+        _set_channels(
+            contact,
+            dict.fromkeys(chosen_channels, True),
+            source=ConsentEvent.Source.FORM,
+            source_ref=source_ref,
+            wording_obj=wording_obj,
+            ip=ip,
+        )
+        _send_welcome(contact, lists)
+    else:
+        _send_confirmation(contact, request, lists)
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    contact: Contact | None  # None: the contact no longer exists
+    confirmed: list[MailingList] = field(default_factory=list)  # confirmed by this click
+    already: list[MailingList] = field(default_factory=list)  # confirmed before
+    refused: bool = False  # the address has been suppressed since (bounce, complaint...)
+
+
+@transaction.atomic
+def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> ConfirmResult:
+    """The person clicked the button behind their confirmation link: subscribe them for real."""
+    contact = Contact.objects.select_for_update().filter(pk=request.contact_id).first()
+    if contact is None:
+        return ConfirmResult(None)
+    suppressed = suppression_reason(contact.email)
+    if suppressed not in (None, Suppression.Reason.UNSUBSCRIBED):
+        return ConfirmResult(contact, refused=True)
+    lists = list(
+        MailingList.objects.filter(pk__in=request.list_ids, closed_at__isnull=True).order_by("name")
+    )
+    wording_obj = ConsentWording.objects.filter(pk=request.wording_id).first()
+    wording_text = wording_obj.text if wording_obj else default_consent_wording(get_policy(), lists)
+    source_ref = f"form:{request.form_id}" if request.form_id else ""
+    statuses = dict(
+        contact.subscriptions.filter(mailing_list__in=lists).values_list(
+            "mailing_list_id", "status"
+        )
+    )
+    confirmed, already = [], []
+    for ml in lists:
+        if statuses.get(ml.pk) == Subscription.Status.CONFIRMED:
+            already.append(ml)
+            continue
+        do_subscribe(
+            contact,
+            ml,
+            source=ConsentEvent.Source.CONFIRMATION,
+            source_ref=source_ref,
+            wording_text=wording_text,
+            confirmed=True,
+            ip_address=ledger_ip(ip),
+        )
+        confirmed.append(ml)
+    event_kwargs = {
+        "source": ConsentEvent.Source.CONFIRMATION,
+        "source_ref": source_ref,
+        "wording_obj": wording_obj,
+        "ip": ip,
+    }
+    if confirmed:
+        _regrant_email_marketing(contact, **event_kwargs)
+    _set_channels(contact, dict.fromkeys(request.channels, True), **event_kwargs)
+    if suppressed == Suppression.Reason.UNSUBSCRIBED and (confirmed or already):
+        _lift_unsubscribed_suppression(contact.email)
+    if confirmed:
+        audit("signup.confirmed", obj=contact, lists=[ml.pk for ml in confirmed])
+        _send_welcome(contact, confirmed)
+    return ConfirmResult(contact, confirmed, already)
+
+
+# --- unsubscribing ----------------------------------------------------------------------------
+_ACTIVE = (Subscription.Status.PENDING, Subscription.Status.CONFIRMED)
+
+
+@transaction.atomic
+def do_unsubscribe(
+    contact: Contact,
+    mailing_list: MailingList,
+    *,
+    source: str,
+    source_ref: str = "",
+    ip: str | None = None,
+) -> bool:
+    """Unsubscribe from one list, at once.  False when there was nothing to unsubscribe."""
+    sub = (
+        Subscription.objects.select_for_update()
+        .filter(contact=contact, mailing_list=mailing_list, status__in=_ACTIVE)
+        .first()
+    )
+    if sub is None:
+        return False
+    sub.status = Subscription.Status.UNSUBSCRIBED
+    sub.unsubscribed_at = timezone.now()
+    sub.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+    _record(
+        contact,
+        purpose=PURPOSE_NEWSLETTER,
+        channel=CHANNEL_EMAIL,
+        mailing_list=mailing_list,
+        action=ConsentEvent.Action.WITHDRAWN,
+        source=source,
+        source_ref=source_ref,
+        ip=ip,
+    )
+    audit("subscription.unsubscribed", obj=sub, list=mailing_list.pk, source=source)
+    return True
+
+
+@transaction.atomic
+def do_unsubscribe_all(
+    contact: Contact,
+    *,
+    source: str,
+    source_ref: str = "",
+    ip: str | None = None,
+    other_channels: bool = False,
+) -> int:
+    """Unsubscribe from every list, withdraw email marketing consent, and suppress the address
+    (reason "unsubscribed": a later sign-up must be confirmed by email).  With
+    ``other_channels``, phone/post consent is withdrawn too.  Returns how many lists were left;
+    repeating it changes nothing.
+    """
+    subs = list(
+        Subscription.objects.select_for_update()
+        .filter(contact=contact, status__in=_ACTIVE)
+        .select_related("mailing_list")
+    )
+    left = sum(
+        do_unsubscribe(contact, sub.mailing_list, source=source, source_ref=source_ref, ip=ip)
+        for sub in subs
+    )
+    standing = current_state(contact).standing(PURPOSE_MARKETING, CHANNEL_EMAIL)
+    if standing is None or standing.granted:
+        _record(
+            contact,
+            purpose=PURPOSE_MARKETING,
+            channel=CHANNEL_EMAIL,
+            action=ConsentEvent.Action.WITHDRAWN,
+            source=source,
+            source_ref=source_ref,
+            ip=ip,
+        )
+    if other_channels:
+        channels = [c for c in get_policy().marketing.channels if c != CHANNEL_EMAIL]
+        _set_channels(
+            contact, dict.fromkeys(channels, False), source=source, source_ref=source_ref, ip=ip
+        )
+    do_suppress(contact.email, Suppression.Reason.UNSUBSCRIBED, actor_label=source)
+    if left:
+        audit("subscription.unsubscribed_all", obj=contact, lists=left, source=source)
+    return left
+
+
+# --- the preference centre --------------------------------------------------------------------
+@dataclass(frozen=True)
+class PreferenceChoices:
+    """What the person ticked and typed on their preference page."""
+
+    list_ids: frozenset[int]
+    channels: frozenset[str]
+    tracking: bool | None  # None: the page did not offer it
+    values: Mapping[str, str]
+
+
+@transaction.atomic
+def do_update_preferences(
+    contact: Contact,
+    choices: PreferenceChoices,
+    *,
+    offered_lists: Iterable[MailingList],
+    offered_channels: Iterable[str],
+    wording_text: str,
+    ip: str | None = None,
+) -> list[str]:
+    """Apply a saved preference page.  Only what changed is written (subscriptions, one consent
+    event per change, contact fields).  Returns a short description of each change.
+
+    The preference link was emailed to the contact, so ticking a list here subscribes at once:
+    the click proved the mailbox, as a confirmation would.
+    """
+    source = ConsentEvent.Source.PREFERENCES
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    changes: list[str] = []
+    wording_obj = wording(wording_text)
+    statuses = dict(contact.subscriptions.values_list("mailing_list_id", "status"))
+    joined = []
+    for ml in offered_lists:
+        status = statuses.get(ml.pk)
+        if ml.pk in choices.list_ids and status != Subscription.Status.CONFIRMED:
+            do_subscribe(
+                contact,
+                ml,
+                source=source,
+                wording_text=wording_text,
+                confirmed=True,
+                ip_address=ledger_ip(ip),
+            )
+            joined.append(ml)
+            changes.append(f"list {ml.pk} joined")
+        elif ml.pk not in choices.list_ids and status == Subscription.Status.CONFIRMED:
+            do_unsubscribe(contact, ml, source=source, ip=ip)
+            changes.append(f"list {ml.pk} left")
+    if joined:
+        _regrant_email_marketing(contact, source=source, wording_obj=wording_obj, ip=ip)
+        _lift_unsubscribed_suppression(contact.email)
+    changes += _set_channels(
+        contact,
+        {c: c in choices.channels for c in offered_channels},
+        source=source,
+        wording_obj=wording_obj,
+        ip=ip,
+    )
+    if choices.tracking is not None and choices.tracking != tracking_allowed(contact):
+        action = ConsentEvent.Action.GRANTED if choices.tracking else ConsentEvent.Action.WITHDRAWN
+        _record(
+            contact,
+            purpose=PURPOSE_TRACKING,
+            channel=CHANNEL_EMAIL,
+            action=action,
+            source=source,
+            wording_obj=wording_obj if choices.tracking else None,
+            ip=ip,
+        )
+        changes.append(f"tracking {action}")
+    changed_fields = _update_contact_fields(contact, choices.values)
+    if changed_fields:
+        audit("contact.updated", obj=contact, fields=changed_fields, source=source)
+    if changes:
+        audit("preferences.updated", obj=contact, changes=changes)
+    return changes + [f"{name} updated" for name in changed_fields]
+
+
+def _update_contact_fields(contact: Contact, values: Mapping[str, str]) -> list[str]:
+    """Set the newsletter purpose's fields the person edited; nothing the policy does not allow
+    for it (and never the address, which identifies them) is touched."""
+    fields = get_policy().fields_for("newsletter")
+    allowed = set(fields.all) - CAPTURED_FIELDS - {"email"}
+    changed: list[str] = []
+    attributes = dict(contact.attributes)
+    for name, raw in values.items():
+        if name not in allowed:
+            continue
+        value = (raw or "").strip()
+        if not value and name in fields.required:
+            continue  # a required field cannot be emptied
+        if name in Contact.COLUMN_FIELDS:
+            if getattr(contact, name) != value:
+                setattr(contact, name, value)
+                changed.append(name)
+        elif attributes.get(name, "") != value:
+            if value:
+                attributes[name] = value
+            else:
+                attributes.pop(name, None)
+            changed.append(name)
+    if changed:
+        contact.attributes = attributes
+        columns = [n for n in changed if n in Contact.COLUMN_FIELDS]
+        contact.save(update_fields=[*columns, "attributes", "updated_at"])
+    return changed
+
+
+@transaction.atomic
+def do_send_preferences_link(email: str) -> None:
+    """Email a fresh preference-centre link to ``email`` if it is a contact's and may be mailed.
+    Returns nothing, so the page cannot tell whether the address is known."""
+    try:
+        email = normalise_email(email)
+    except InvalidEmail:
+        return
+    contact = Contact.objects.filter(email__iexact=email).first()
+    if contact is None:
+        return
+    if suppression_reason(contact.email) not in (None, Suppression.Reason.UNSUBSCRIBED):
+        return
+    send_system_email(contact, "preferences_link", {"preferences_url": preferences_url(contact)})
+
+
+# --- purging sign-ups nobody confirmed --------------------------------------------------------
+@dataclass(frozen=True)
+class PurgeResult:
+    subscriptions: int
+    contacts: int
+    events: int
+
+
+def _other_records(contact_ids: set[int]) -> set[int]:
+    """Contacts that anything but their subscriptions and consent events points to (CRM records,
+    rights requests... whatever apps are installed): those must be kept."""
+    keep: set[int] = set()
+    for rel in Contact._meta.related_objects:
+        if rel.related_model in (Subscription, ConsentEvent):
+            continue
+        manager = rel.related_model._base_manager
+        keep.update(
+            manager.filter(**{f"{rel.field.name}__in": contact_ids}).values_list(
+                rel.field.name, flat=True
+            )
+        )
+    return keep
+
+
+def _delete_ledger_of_unconfirmed(contact_ids: set[int]) -> int:
+    """Delete the consent events of sign-ups that were never confirmed.
+
+    The ledger is append-only, and this is one of only two deletions it allows (the other is
+    erasure, in the rights app): a sign-up nobody confirmed proves nothing about the person whose
+    address was typed in, and keeping it would keep that address.  Only contacts whose every event
+    came from a sign-up form get here (see do_purge_unconfirmed), and the filter repeats it.
+    ``models.QuerySet`` rather than ``ConsentEvent.objects``, whose queryset refuses deletion by
+    design; tests/audience/test_consent_ledger.py allows this function, and nothing else, to do it.
+    """
+    deleted, _ = (
+        models.QuerySet(ConsentEvent)
+        .filter(contact_id__in=contact_ids, source=ConsentEvent.Source.FORM)
+        .delete()
+    )
+    return deleted
+
+
+@transaction.atomic
+def do_purge_unconfirmed(older_than_days: int | None = None) -> PurgeResult:
+    """Delete pending subscriptions older than ``older_than_days`` (default: TIDINGS_PENDING_DAYS),
+    and the contacts that had nothing but those sign-ups, with their consent events.
+
+    A contact who has anything else (another subscription, consent from another source, a CRM
+    record) is kept; its purged sign-ups get a "withdrawn" event (source "system"), so its ledger
+    does not go on saying "granted".
+    """
+    days = pending_days() if older_than_days is None else older_than_days
+    cutoff = timezone.now() - timedelta(days=days)
+    stale = list(
+        Subscription.objects.select_for_update()
+        .filter(status=Subscription.Status.PENDING, created_at__lt=cutoff)
+        .select_related("mailing_list", "contact")
+    )
+    if not stale:
+        return PurgeResult(0, 0, 0)
+    Subscription.objects.filter(pk__in=[s.pk for s in stale]).delete()
+    contact_ids = {s.contact_id for s in stale}
+    with_more = set(
+        Subscription.objects.filter(contact_id__in=contact_ids).values_list("contact_id", flat=True)
+    )
+    with_more |= set(
+        ConsentEvent.objects.filter(contact_id__in=contact_ids)
+        .exclude(source=ConsentEvent.Source.FORM)
+        .values_list("contact_id", flat=True)
+    )
+    with_more |= _other_records(contact_ids - with_more)
+    removable = contact_ids - with_more
+    events = _delete_ledger_of_unconfirmed(removable)
+    Contact.objects.filter(pk__in=removable).delete()
+    for sub in stale:
+        if sub.contact_id in removable:
+            continue
+        state = current_state(sub.contact)
+        standing = state.standing(PURPOSE_NEWSLETTER, CHANNEL_EMAIL, sub.mailing_list_id)
+        if standing is not None and standing.granted:
+            _record(
+                sub.contact,
+                purpose=PURPOSE_NEWSLETTER,
+                channel=CHANNEL_EMAIL,
+                mailing_list=sub.mailing_list,
+                action=ConsentEvent.Action.WITHDRAWN,
+                source=ConsentEvent.Source.SYSTEM,
+                source_ref="unconfirmed sign-up purged",
+            )
+    audit(
+        "signup.purged",
+        subscriptions=len(stale),
+        contacts=len(removable),
+        events=events,
+        older_than_days=days,
+    )
+    return PurgeResult(len(stale), len(removable), events)
+
+
+# The name the issue uses.
+purge_unconfirmed = do_purge_unconfirmed

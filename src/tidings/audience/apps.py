@@ -5,3 +5,14 @@ class AudienceConfig(AppConfig):
     name = "tidings.audience"
     label = "audience"
     verbose_name = "Audience"
+
+    def ready(self) -> None:
+        from datetime import timedelta
+
+        from tidings.web.scheduler import register
+
+        register(
+            "audience.purge-pending",
+            timedelta(hours=6),
+            "tidings.audience.tasks.purge_pending_signups",
+        )

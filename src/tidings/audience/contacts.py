@@ -17,14 +17,19 @@ def search_contacts(
 ) -> QuerySet[Contact]:
     """Contacts matching a search box: the start of the address, or of any word in the name.
 
-    Prefix matches only, so PostgreSQL answers from indexes at a million contacts (lower(email)
-    text_pattern_ops and lower(name)); "contains" would scan the table.
+    Something with an "@" is the start of an address only: PostgreSQL answers it from the unique
+    index on lower(email), built with text_pattern_ops for that (audience migration 0006; at 1M
+    contacts ~0.1 ms instead of a ~0.6 s scan).  A name search scans (newest first, so common
+    words stop early): a name word can start anywhere in the name, which no btree serves, and
+    an index for it would cost every import.
     """
     contacts = Contact.objects.all()
     q = q.strip()
     if q:
         needle = q.lower()
-        match = Q(email_lower__startswith=needle) | Q(name_lower__startswith=needle)
+        match = Q(email_lower__startswith=needle)
+        if "@" not in needle:
+            match |= Q(name_lower__startswith=needle)
         if " " not in needle and "@" not in needle:
             match |= Q(name_lower__contains=f" {needle}")
         contacts = contacts.alias(email_lower=Lower("email"), name_lower=Lower("name")).filter(

@@ -29,7 +29,9 @@ def normalise_email(raw: str) -> str:
 
     Raises InvalidEmail.  No DNS look-up is made.
     """
-    text = unicodedata.normalize("NFC", raw.strip())
+    text = raw.strip()
+    if not text.isascii():  # ASCII is its own NFC: most addresses skip the call
+        text = unicodedata.normalize("NFC", text)
     if len(text) <= 254 and _PLAIN.match(text):
         local, _, domain = text.rpartition("@")
         if len(local) <= 64:

@@ -6,7 +6,7 @@ from django import forms
 
 from tidings.policy import get_policy
 
-from .models import Contact, MailingList, Subscription
+from .models import Contact, MailingList, Segment, Subscription
 
 FIELD_LABELS = {
     "name": "Name",
@@ -60,6 +60,9 @@ class ContactFilterForm(forms.Form):
     list = forms.ModelChoiceField(MailingList.objects.all(), required=False, empty_label="Any list")
     status = forms.ChoiceField(
         choices=[("", "Any status"), *Subscription.Status.choices], required=False
+    )
+    segment = forms.ModelChoiceField(
+        Segment.objects.all(), required=False, empty_label="Any segment"
     )
 
 

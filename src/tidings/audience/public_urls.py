@@ -1,7 +1,18 @@
-"""Public pages of the audience app: sign-up forms, confirmation, preference centre, unsubscribe."""
+"""Public pages of the audience app: sign-up forms, confirmation, preference centre, unsubscribe.
 
-from django.urls import path  # noqa: F401
+Short paths, because they travel in emails: /f/<slug>, /c/<token>, /p/<token>, /u/<token>.
+"""
+
+from django.urls import path
+
+from . import public_views
 
 app_name = "public"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("f/<slug:slug>", public_views.signup, name="signup"),
+    path("c/<str:token>", public_views.confirm, name="confirm"),
+    path("p/", public_views.preferences_link, name="preferences-link"),
+    path("p/<str:token>", public_views.preferences, name="preferences"),
+    path("u/<str:token>", public_views.unsubscribe, name="unsubscribe"),
+]

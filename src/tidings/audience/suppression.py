@@ -16,11 +16,23 @@ from .emails import InvalidEmail, email_domain, email_hmac, normalise_email
 from .models import SuppressedDomain, Suppression
 
 
+def domain_and_parents(domain: str) -> list[str]:
+    """``mail.example.co.uk`` -> itself, ``example.co.uk``, ``co.uk`` (not the bare TLD)."""
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
+
+
+def domain_suppressed(email: str) -> bool:
+    """A suppressed domain covers its subdomains too."""
+    return SuppressedDomain.objects.filter(
+        domain__in=domain_and_parents(email_domain(email))
+    ).exists()
+
+
 def is_suppressed(email: str) -> bool:
     """True if the address or its domain is suppressed (for any reason)."""
-    return (
-        Suppression.objects.filter(email_hmac=email_hmac(email)).exists()
-        or SuppressedDomain.objects.filter(domain=email_domain(email)).exists()
+    return Suppression.objects.filter(email_hmac=email_hmac(email)).exists() or domain_suppressed(
+        email
     )
 
 
@@ -28,7 +40,7 @@ def suppression_reason(email: str) -> str | None:
     entry = Suppression.objects.filter(email_hmac=email_hmac(email)).only("reason").first()
     if entry:
         return entry.reason
-    if SuppressedDomain.objects.filter(domain=email_domain(email)).exists():
+    if domain_suppressed(email):
         return Suppression.Reason.MANUAL
     return None
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import segment_views, tool_views, views
 
 app_name = "audience"
 
@@ -11,11 +11,28 @@ urlpatterns = [
     path("contacts/<int:contact_id>/", views.contact_detail, name="contact"),
     path("contacts/<int:contact_id>/edit/", views.contact_edit, name="contact-edit"),
     path("contacts/<int:contact_id>/lists/", views.contact_lists, name="contact-lists"),
+    path("contacts/<int:contact_id>/consent.csv", tool_views.consent_proof, name="consent-proof"),
+    path("imports/", tool_views.import_index, name="imports"),
+    path("imports/<int:import_id>/", tool_views.import_detail, name="import"),
+    path("imports/<int:import_id>/bad-rows.csv", tool_views.import_report, name="import-report"),
+    path("forms/", tool_views.signup_form_index, name="signup-forms"),
+    path("forms/new/", tool_views.signup_form_edit, name="signup-form-new"),
+    path("forms/<int:form_id>/", tool_views.signup_form_edit, name="signup-form-edit"),
+    path("emails/", tool_views.system_email_index, name="system-emails"),
+    path("emails/<str:key>/", tool_views.system_email_edit, name="system-email"),
     path("lists/", views.list_index, name="lists"),
     path("lists/new/", views.list_edit, name="list-new"),
     path("lists/<int:list_id>/", views.list_edit, name="list-edit"),
     path("lists/<int:list_id>/close/", views.list_close, name="list-close"),
     path("lists/<int:list_id>/export.csv", views.list_export, name="list-export"),
+    path("segments/", segment_views.segment_index, name="segments"),
+    path("segments/new/", segment_views.segment_edit, name="segment-new"),
+    path("segments/count/", segment_views.segment_count, name="segment-count"),
+    path("segments/<int:segment_id>/", segment_views.segment_edit, name="segment-edit"),
+    path("segments/<int:segment_id>/delete/", segment_views.segment_delete, name="segment-delete"),
+    path(
+        "segments/<int:segment_id>/export.csv", segment_views.segment_export, name="segment-export"
+    ),
     path("suppression/", views.suppression_index, name="suppression"),
     path("suppression/remove/", views.suppression_remove, name="suppression-remove"),
 ]

@@ -26,7 +26,8 @@ from .operator_forms import (
     SuppressionPasteForm,
     contact_fields,
 )
-from .suppression import do_add_suppressions, do_remove_suppression
+from .segments import SegmentError, compile_segment
+from .suppression import do_add_suppressions, do_remove_suppression, domain_and_parents
 
 
 def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, object]:
@@ -36,6 +37,13 @@ def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, object]:
     contacts = search_contacts(
         data.get("q", ""), list_id=chosen.pk if chosen else None, status=data.get("status", "")
     )
+    segment = data.get("segment")
+    if segment is not None:
+        try:
+            contacts = contacts.filter(compile_segment(segment.query))
+        except SegmentError as exc:
+            form.add_error("segment", f"This segment no longer works: {exc}")
+            contacts = contacts.none()
     return form, contacts
 
 
@@ -77,6 +85,14 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
     )
     events = ConsentEvent.objects.filter(contact=contact).select_related("mailing_list", "wording")
     subscribed_ids = {s.mailing_list_id for s in subscriptions}
+    from tidings.campaigns.models import Delivery
+
+    deliveries = (
+        Delivery.objects.filter(contact=contact)
+        .select_related("campaign")
+        .only("status", "sent_at", "error", "campaign__name", "campaign__id")
+        .order_by("-pk")[:100]
+    )
     return render(
         request,
         "audience/contact_detail.html",
@@ -85,6 +101,7 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
             "fields": [(f, getattr(contact, f)) for f in contact_fields()],
             "subscriptions": subscriptions,
             "events": events,
+            "deliveries": deliveries,
             "other_lists": MailingList.objects.exclude(pk__in=subscribed_ids),
             "suppressed": Suppression.objects.filter(email_hmac=email_hmac(contact.email)).first(),
         },
@@ -202,7 +219,9 @@ def suppression_index(request: HttpRequest) -> HttpResponse:
         else:
             checked = {
                 "entry": Suppression.objects.filter(email_hmac=email_hmac(address)).first(),
-                "domain": SuppressedDomain.objects.filter(domain=email_domain(address)).first(),
+                "domain": SuppressedDomain.objects.filter(
+                    domain__in=domain_and_parents(email_domain(address))
+                ).first(),
             }
     return render(
         request,

@@ -5,3 +5,17 @@ class CampaignsConfig(AppConfig):
     name = "tidings.campaigns"
     label = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self) -> None:
+        from datetime import timedelta
+
+        from tidings.web.scheduler import register
+
+        # Scheduled campaigns start within a minute of their time ("send now" does not wait:
+        # it enqueues its own start).  Several workers may run it: starting claims each campaign
+        # with a conditional UPDATE (lifecycle.do_start).
+        register(
+            "campaigns.start-due",
+            timedelta(minutes=1),
+            "tidings.campaigns.lifecycle.start_due_campaigns_task",
+        )

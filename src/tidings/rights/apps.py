@@ -5,3 +5,12 @@ class RightsConfig(AppConfig):
     name = "tidings.rights"
     label = "rights"
     verbose_name = "Data-subject rights"
+
+    def ready(self) -> None:
+        from datetime import timedelta
+
+        from tidings.web.scheduler import register
+
+        # The retention sweep: daily is enough for periods counted in months and years (a record
+        # goes within a day of its date), and a sweep with nothing to do costs a few queries.
+        register("rights.retention", timedelta(days=1), "tidings.rights.tasks.run_retention_sweep")

@@ -91,4 +91,59 @@ def load_demo() -> DemoResult:
                 ),
                 confirmed=i % 5 != 4,  # a few stay pending, as if they had not confirmed yet
             )
+    _demo_newsletter(lists[0], user)
     return DemoResult(DEMO_USERNAME, password, len(lists), len(PEOPLE))
+
+
+DEMO_BODY = """# Hello {{ contact.first_name | default("there") }},
+
+This month at {{ controller.name }}:
+
+- **Release 4.2** is out, with faster exports and a new API.
+- Join our **webinar** on data protection for small teams.
+
+[Read the release notes](https://www.example.co.uk/news)
+
+Thanks for reading!
+"""
+
+
+def _demo_newsletter(first_list: MailingList, user) -> None:
+    """A sign-up form, a verified sender, the default layout, a template and a draft campaign."""
+    from tidings.audience.actions import do_create_signup_form
+    from tidings.audience.models import SignupForm
+    from tidings.campaigns.lifecycle import do_create_campaign
+    from tidings.campaigns.models import Campaign, Sender, Template
+    from tidings.campaigns.rendering import ensure_default_layout
+
+    if not SignupForm.objects.filter(slug="newsletter").exists():
+        do_create_signup_form(
+            actor=user,
+            lists=[first_list],
+            name="Newsletter sign-up",
+            slug="newsletter",
+            optional_fields=["company"],
+            is_active=True,
+        )
+    sender, _ = Sender.objects.get_or_create(
+        email="newsletter@example.com",
+        defaults={"name": get_policy().controller.name, "verified": True},
+    )
+    template, _ = Template.objects.get_or_create(
+        name="Monthly newsletter",
+        defaults={
+            "layout": ensure_default_layout(),
+            "format": "markdown",
+            "subject": "News from {{ controller.name }}",
+            "body": DEMO_BODY,
+        },
+    )
+    if not Campaign.objects.exists():
+        do_create_campaign(
+            template,
+            name="November newsletter",
+            topic=first_list.topic,
+            actor=user,
+            sender=sender,
+            lists=[first_list],
+        )

@@ -1,3 +1,6 @@
+import signal
+import threading
+
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -5,25 +8,71 @@ from tidings.web.scheduler import SchedulerThread
 
 
 class Command(BaseCommand):
-    help = "Run background work: queued tasks (imports, exports...) and periodic jobs."
+    help = (
+        "Run background work: mail delivery (campaigns, confirmations), queued tasks (imports, "
+        "exports...) and periodic jobs."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
-        parser.add_argument("--batch", action="store_true", help="exit when the queue is empty")
+        parser.add_argument(
+            "--batch",
+            action="store_true",
+            help="run the queued tasks, send the mail that is due, and exit",
+        )
         parser.add_argument(
             "--no-scheduler", action="store_true", help="do not enqueue periodic jobs"
         )
+        parser.add_argument("--no-delivery", action="store_true", help="do not send mail")
+        parser.add_argument(
+            "--delivery-only",
+            action="store_true",
+            help="only send mail: no tasks, no periodic jobs (a dedicated sending process)",
+        )
 
-    def handle(self, *args, interval, batch, no_scheduler, **options):
+    def handle(self, *args, interval, batch, no_scheduler, no_delivery, delivery_only, **options):
+        from tidings.campaigns.delivery import deliver_pending
+        from tidings.campaigns.engine import DeliveryThread
+
+        if batch:
+            if not delivery_only:
+                call_command(
+                    "db_worker", interval=interval, batch=True, verbosity=options["verbosity"]
+                )
+            if not no_delivery:
+                deliver_pending(max_seconds=None)
+            return
+        sender = None if no_delivery else DeliveryThread()
+        if sender is not None:
+            sender.start()
+        if delivery_only:
+            self._wait_for_signal(sender)
+            return
         scheduler = None
-        if not (batch or no_scheduler):
+        if not no_scheduler:
             scheduler = SchedulerThread()
             scheduler.start()
         try:
-            # django-tasks-db's worker loop: claims task rows, runs them, records results.
+            # django-tasks-db's worker loop: claims task rows, runs them, records results.  On
+            # SIGTERM it finishes its task and exits; then the senders finish their messages.
             call_command(
-                "db_worker", interval=interval, batch=batch, verbosity=options["verbosity"]
+                "db_worker", interval=interval, batch=False, verbosity=options["verbosity"]
             )
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            if sender is not None:
+                sender.stop()
+
+    def _wait_for_signal(self, sender) -> None:
+        stop = threading.Event()
+
+        def handler(signum, frame):
+            stop.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+        while not stop.is_set() and sender is not None and sender.is_alive():
+            stop.wait(0.5)
+        if sender is not None:
+            sender.stop()

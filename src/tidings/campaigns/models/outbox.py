@@ -1,4 +1,4 @@
-"""Campaigns, templates, deliveries and the embedded outbox."""
+"""The embedded outbox."""
 
 from __future__ import annotations
 

@@ -1,0 +1,360 @@
+"""Public pages: sign-up forms, confirming a sign-up, the preference centre, unsubscribing.
+
+Nobody signs in here: a sign-up form is public, and the other pages open from signed links in
+emails (tokens.py), so the link is the key.  Every page works without JavaScript (there is none)
+and without cookies, except where a page carries a form of ours that Django's CSRF protection
+guards (confirm, preferences).  Each view: parse, one action, respond.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from tidings.policy import get_policy
+from tidings.policy.notice import rights_request_url
+
+from .actions import (
+    PreferenceChoices,
+    do_confirm_signup,
+    do_send_preferences_link,
+    do_sign_up,
+    do_unsubscribe,
+    do_unsubscribe_all,
+    do_update_preferences,
+)
+from .consent import current_state, tracking_allowed
+from .forms import (
+    PreferencesLinkForm,
+    build_preferences_form_class,
+    signup_form_for,
+)
+from .models import ConsentEvent, Contact, MailingList, SignupForm, Subscription
+from .tokens import (
+    BadToken,
+    ExpiredToken,
+    absolute_url,
+    confirm_days,
+    read_confirm_token,
+    read_preferences_token,
+    read_unsubscribe_token,
+)
+
+# --- rate limiting ----------------------------------------------------------------------------
+# A fixed window counted in Django's cache (settings.CACHES: local memory for one process, Redis
+# for several).  Not django-ratelimit: its last release (4.1, 2023) declares no Django version
+# beyond the 4.x series, and its system check makes LocMemCache (our default cache) and Django's
+# own RedisCache an error or a warning.  This is the dozen lines we need.
+SIGNUP_LIMIT = (5, 600)  # attempts per IP address, per seconds
+LINK_REQUEST_LIMIT = (5, 600)
+
+
+def _limit(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    return tuple(getattr(settings, name, default))  # type: ignore[return-value]
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The visitor's address.  Behind a reverse proxy (TIDINGS_BEHIND_PROXY), the address the
+    proxy appended to X-Forwarded-For: the last entry, the only one a client cannot forge."""
+    if getattr(settings, "TIDINGS_BEHIND_PROXY", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded.strip():
+            return forwarded.split(",")[-1].strip() or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def within_limit(request: HttpRequest, scope: str, limit: tuple[int, int]) -> bool:
+    """Count one attempt from this visitor; False once there were more than allowed."""
+    count, window = limit
+    from django.core.cache import cache
+
+    # The key holds a hash of the address, not the address: the cache keeps no personal data.
+    who = hashlib.sha256((client_ip(request) or "unknown").encode()).hexdigest()[:32]
+    key = f"tidings:limit:{scope}:{int(time.time() // window)}:{who}"
+    cache.add(key, 0, timeout=window)
+    try:
+        hits = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        hits = 1
+    return hits <= count
+
+
+def _too_many(request: HttpRequest, limit: tuple[int, int]) -> HttpResponse:
+    minutes = max(1, limit[1] // 60)
+    response = render(request, "audience/public/too_many.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(limit[1])
+    return response
+
+
+def _link_problem(
+    request: HttpRequest, *, expired: bool, kind: str, signup_form: SignupForm | None = None
+) -> HttpResponse:
+    context = {
+        "expired": expired,
+        "kind": kind,
+        "signup_form": signup_form,
+        "confirm_days": confirm_days(),
+        "link_form": PreferencesLinkForm() if kind == "preferences" else None,
+    }
+    status = 410 if expired else 404
+    return render(request, "audience/public/link_problem.html", context, status=status)
+
+
+# --- sign-up forms ----------------------------------------------------------------------------
+def _signed_up(request: HttpRequest, signup_form: SignupForm) -> HttpResponse:
+    """The one answer to every accepted submission, whatever the address was."""
+    if signup_form.redirect_url:
+        return HttpResponseRedirect(signup_form.redirect_url, status=303)
+    return render(request, "audience/public/signup_done.html", {"signup_form": signup_form})
+
+
+# CSRF exemption, for this view only: the embeddable snippet posts here from the operator's own
+# web site, which cannot hold our CSRF token.  Nothing a forged post can do here hurts anyone: it
+# can only ask for a confirmation email, and nothing is subscribed until the owner of the
+# mailbox clicks the link in it.  The honeypot and the per-IP limit keep bots off.
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "POST"])
+def signup(request: HttpRequest, slug: str) -> HttpResponse:
+    signup_form = SignupForm.objects.filter(slug=slug, is_active=True).first()
+    if signup_form is None:
+        raise Http404("no such form")
+    if request.method == "POST":
+        limit = _limit("TIDINGS_SIGNUP_LIMIT", SIGNUP_LIMIT)
+        if not within_limit(request, "signup", limit):
+            return _too_many(request, limit)
+        form = signup_form_for(signup_form, request.POST)
+        if form.honeypot_filled():
+            return _signed_up(request, signup_form)  # a bot: it learns nothing either
+        if form.is_valid():
+            do_sign_up(
+                signup_form,
+                form.contact_values(),
+                list_ids=form.chosen_list_ids(),
+                channels=form.chosen_channels(),
+                wording_text=form.wording,
+                ip=client_ip(request),
+            )
+            return _signed_up(request, signup_form)
+    else:
+        form = signup_form_for(signup_form)
+    context = {
+        "signup_form": signup_form,
+        "form": form,
+        "privacy_url": absolute_url(reverse("policy:notice")),
+    }
+    return render(request, "audience/public/signup.html", context)
+
+
+# --- confirming a sign-up ---------------------------------------------------------------------
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button; only its POST confirms.  Mail providers' link scanners and security
+    gateways open (GET) every link in an email before the person does: if a GET confirmed, every
+    address anyone typed into a form would be "confirmed" without its owner."""
+    try:
+        confirm_request = read_confirm_token(token)
+    except ExpiredToken as exc:
+        form_id = exc.payload.form_id
+        signup_form = SignupForm.objects.filter(pk=form_id, is_active=True).first()
+        return _link_problem(request, expired=True, kind="confirm", signup_form=signup_form)
+    except BadToken:
+        return _link_problem(request, expired=False, kind="confirm")
+    if request.method == "POST":
+        result = do_confirm_signup(confirm_request, ip=client_ip(request))
+        return render(request, "audience/public/confirm_done.html", {"result": result})
+    lists = MailingList.objects.filter(pk__in=confirm_request.list_ids, closed_at__isnull=True)
+    return render(
+        request,
+        "audience/public/confirm.html",
+        {"lists": list(lists.order_by("name")), "action": request.path},
+    )
+
+
+# --- the preference centre --------------------------------------------------------------------
+def preferences_wording() -> str:
+    """The words above the preference centre's boxes (kept in the ledger with each grant)."""
+    return (
+        f"Tick what {get_policy().controller.name} may send you, and how. You can change this "
+        "at any time on this page, or leave with the unsubscribe link in every email. How we use "
+        f"your details: {absolute_url(reverse('policy:notice'))}"
+    )
+
+
+def _preference_lists(contact: Contact) -> tuple[list[MailingList], frozenset[int]]:
+    """Public open lists, plus any open list the contact is on; and which of them are pending."""
+    statuses = dict(
+        contact.subscriptions.filter(
+            status__in=[Subscription.Status.PENDING, Subscription.Status.CONFIRMED]
+        ).values_list("mailing_list_id", "status")
+    )
+    lists = MailingList.objects.filter(closed_at__isnull=True).filter(
+        pk__in=list(statuses)
+    ) | MailingList.objects.filter(closed_at__isnull=True, is_public=True)
+    pending = frozenset(k for k, v in statuses.items() if v == Subscription.Status.PENDING)
+    return list(lists.distinct().order_by("name")), pending
+
+
+def _rights_link() -> str:
+    return rights_request_url() or f"mailto:{get_policy().rights.contact}"
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def preferences(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        contact_id = read_preferences_token(token)
+    except ExpiredToken:
+        return _link_problem(request, expired=True, kind="preferences")
+    except BadToken:
+        return _link_problem(request, expired=False, kind="preferences")
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is None:
+        return _link_problem(request, expired=False, kind="preferences")
+
+    policy = get_policy()
+    lists, pending = _preference_lists(contact)
+    form_class = build_preferences_form_class(policy, lists, pending)
+    wording_text = preferences_wording()
+    if request.method == "POST":
+        if request.POST.get("action") == "unsubscribe_all":
+            do_unsubscribe_all(
+                contact,
+                source=ConsentEvent.Source.PREFERENCES,
+                ip=client_ip(request),
+                other_channels=True,
+            )
+            return HttpResponseRedirect(f"{request.path}?done=unsubscribed", status=303)
+        form = form_class(request.POST)
+        if form.is_valid():
+            do_update_preferences(
+                contact,
+                PreferenceChoices(
+                    list_ids=frozenset(form.chosen_list_ids()),
+                    channels=frozenset(form.chosen_channels()),
+                    tracking=form.tracking_choice(),
+                    values=form.contact_values(),
+                ),
+                offered_lists=form.offered_lists,
+                offered_channels=form.offered_channels,
+                wording_text=wording_text,
+                ip=client_ip(request),
+            )
+            # Post/redirect/get, with the notice in the address rather than a cookie.
+            return HttpResponseRedirect(f"{request.path}?done=saved", status=303)
+    else:
+        state = current_state(contact)
+        confirmed = set(
+            contact.subscriptions.filter(status=Subscription.Status.CONFIRMED).values_list(
+                "mailing_list_id", flat=True
+            )
+        )
+        initial: dict[str, object] = {
+            name: getattr(contact, name, None) or contact.attributes.get(name, "")
+            for name in form_class.contact_field_names
+        }
+        initial |= {f"list_{ml.pk}": ml.pk in confirmed for ml in lists}
+        initial |= {f"channel_{c}": state.channel_granted(c) for c in form_class.offered_channels}
+        if form_class.offers_tracking:
+            initial["tracking"] = tracking_allowed(contact)
+        form = form_class(initial=initial)
+    context = {
+        "form": form,
+        "wording": wording_text,
+        "done": request.GET.get("done", ""),
+        "action": request.path,
+        "rights_url": _rights_link(),
+        "privacy_url": absolute_url(reverse("policy:notice")),
+    }
+    return render(request, "audience/public/preferences.html", context)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def preferences_link(request: HttpRequest) -> HttpResponse:
+    """Ask for a fresh preference-centre link by email.  The answer is the same whether or not
+    the address is known."""
+    form = PreferencesLinkForm(request.POST or None)
+    if request.method == "POST":
+        limit = _limit("TIDINGS_LINK_REQUEST_LIMIT", LINK_REQUEST_LIMIT)
+        if not within_limit(request, "preferences-link", limit):
+            return _too_many(request, limit)
+        if form.is_valid():
+            do_send_preferences_link(form.cleaned_data["email"])
+            return render(request, "audience/public/preferences_link_sent.html")
+    return render(request, "audience/public/preferences_link.html", {"form": form})
+
+
+# --- unsubscribing ----------------------------------------------------------------------------
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
+
+
+# CSRF exemption, for this view only: RFC 8058 one-click unsubscribe is a POST from the mail
+# provider's servers, with no cookies and no token but the one in the URL, which is the
+# capability.  A forged cross-site POST would need that secret URL, and could then only do what
+# the link's owner asked for: stop the mail.
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: a page with a button (a GET never unsubscribes: link scanners open every link).
+    POST with ``List-Unsubscribe=One-Click`` (RFC 8058; the button sends the same): unsubscribe at
+    once, answer 200 with no redirect and no cookie.  The token never expires."""
+    try:
+        unsubscribe_request = read_unsubscribe_token(token)
+    except BadToken:
+        return _link_problem(request, expired=False, kind="unsubscribe")
+    contact = Contact.objects.filter(pk=unsubscribe_request.contact_id).first()
+    mailing_list = None
+    if unsubscribe_request.list_id is not None:
+        mailing_list = MailingList.objects.filter(pk=unsubscribe_request.list_id).first()
+    from_page = request.POST.get("from") == "page"
+
+    if request.method == "POST":
+        if request.POST.get(ONE_CLICK[0]) != ONE_CLICK[1]:
+            return HttpResponse(
+                "Expected List-Unsubscribe=One-Click in the request body (RFC 8058).\n",
+                status=400,
+                content_type="text/plain; charset=utf-8",
+            )
+        # No contact (erased since) or no list (deleted): nothing can be sent, so it is done.
+        if contact is not None:
+            source_ref = (
+                f"delivery:{unsubscribe_request.delivery_id}"
+                if unsubscribe_request.delivery_id
+                else ""
+            )
+            kwargs = {
+                "source": ConsentEvent.Source.UNSUBSCRIBE,
+                "source_ref": source_ref,
+                "ip": client_ip(request),
+            }
+            if unsubscribe_request.list_id is None:
+                do_unsubscribe_all(contact, **kwargs)
+            elif mailing_list is not None:
+                do_unsubscribe(contact, mailing_list, **kwargs)
+        if not from_page:
+            return HttpResponse("Unsubscribed.\n", content_type="text/plain; charset=utf-8")
+        return render(
+            request,
+            "audience/public/unsubscribe_done.html",
+            {"mailing_list": mailing_list, "everything": unsubscribe_request.list_id is None},
+        )
+    return render(
+        request,
+        "audience/public/unsubscribe.html",
+        {
+            "mailing_list": mailing_list,
+            "everything": unsubscribe_request.list_id is None,
+            "action": request.path,
+            "field": ONE_CLICK,
+        },
+    )

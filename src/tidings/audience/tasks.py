@@ -1,0 +1,40 @@
+"""Background work of the audience app, run by ``tidings worker`` (django.tasks)."""
+
+from __future__ import annotations
+
+from django.tasks import task
+
+from .importer import run_import
+from .models import Import
+
+
+@task()
+def import_contacts(import_id: int) -> str:
+    """Run a queued import (its upload is in imports_dir()); progress is kept on the Import.
+
+    Returns the final status.  A failed import is marked failed with a one-line reason and
+    raises ImportFailed, whose message holds no personal data.
+    """
+    imp = Import.objects.select_related("mailing_list", "operator").get(pk=import_id)
+    if imp.status not in (Import.Status.QUEUED, Import.Status.RUNNING):
+        return imp.status  # finished or failed already: a task enqueued twice runs once
+    # RUNNING: an earlier attempt died with its worker.  Imports are idempotent (what it wrote
+    # is found and left alone), so it starts again from the first row.
+    return run_import(imp, actor_label="worker").status
+
+
+@task()
+def purge_pending_signups(older_than_days: int | None = None) -> dict[str, int]:
+    """Delete sign-ups nobody confirmed within TIDINGS_PENDING_DAYS (see do_purge_unconfirmed).
+
+    Returns counts only.  Meant to run daily (tidings.web.scheduler) or from cron as
+    ``tidings audience purge-pending``.
+    """
+    from .actions import do_purge_unconfirmed
+
+    result = do_purge_unconfirmed(older_than_days)
+    return {
+        "subscriptions": result.subscriptions,
+        "contacts": result.contacts,
+        "events": result.events,
+    }

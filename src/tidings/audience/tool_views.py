@@ -1,0 +1,284 @@
+"""Operator pages for imports, sign-up forms and consent proof."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from tidings.policy import get_policy
+from tidings.rights.audit import audit
+from tidings.web.access import operator_required
+from tidings.web.csv_export import streamed_csv
+
+from . import actions, consent
+from .access import contact_or_404
+from .forms import render_embed_snippet
+from .importer import start_import
+from .models import Import, MailingList, SignupForm
+
+MAX_UPLOAD_BYTES = getattr(settings, "TIDINGS_MAX_IMPORT_BYTES", 1024**3)
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="UTF-8 or Windows-1252; , ; or tab.")
+    mailing_list = forms.ModelChoiceField(
+        MailingList.objects.filter(closed_at__isnull=True), label="List"
+    )
+    consent_source = forms.CharField(
+        max_length=1000,
+        label="How did these people consent?",
+        help_text='Kept as the wording of each consent event, e.g. "sign-up sheet at our stand, '
+        'Chester fair 2026".',
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The file is larger than {MAX_UPLOAD_BYTES // 1024**2} MB; import it with "
+                "`tidings import contacts` on the server instead."
+            )
+        return upload
+
+
+@operator_required
+def import_index(request: HttpRequest) -> HttpResponse:
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        imp = start_import(
+            mailing_list=data["mailing_list"],
+            consent_source=data["consent_source"],
+            operator=request.user,
+            original_filename=data["file"].name,
+            upload=data["file"].chunks(),
+        )
+        return redirect("audience:import", import_id=imp.pk)
+    imports = Import.objects.select_related("mailing_list").order_by("-pk")[:50]
+    return render(request, "audience/import_index.html", {"form": form, "imports": imports})
+
+
+def _progress(imp: Import) -> dict:
+    percent = (
+        round(100 * imp.processed_bytes / imp.total_bytes)
+        if imp.total_bytes
+        else (100 if imp.status == Import.Status.FINISHED else 0)
+    )
+    return {
+        "status": imp.status,
+        "percent": min(percent, 100),
+        "rows_read": imp.rows_read,
+        "created": imp.created,
+        "updated": imp.updated,
+        "unchanged": imp.unchanged,
+        "subscribed": imp.subscribed,
+        "bad_rows": imp.bad_rows,
+        "skipped_suppressed": imp.skipped_suppressed,
+        "duplicates": imp.duplicates,
+        "done": imp.status in (Import.Status.FINISHED, Import.Status.FAILED),
+    }
+
+
+@operator_required
+def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
+    imp = get_object_or_404(Import.objects.select_related("mailing_list"), pk=import_id)
+    progress = _progress(imp)
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse(progress)
+    return render(request, "audience/import_detail.html", {"imp": imp, "progress": progress})
+
+
+@operator_required
+def import_report(request: HttpRequest, import_id: int) -> HttpResponse:
+    imp = get_object_or_404(Import, pk=import_id)
+    path = imp.report_path
+    if path is None or not path.exists():
+        raise Http404("This import has no bad-rows report.")
+    audit("export.import_report", actor=request.user, obj=imp)
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=f"import-{imp.pk}-bad-rows.csv"
+    )
+
+
+# --- sign-up forms --------------------------------------------------------------------------
+
+
+class SignupFormForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(max_length=80, help_text="The form's address: /f/<slug>")
+    lists = forms.ModelMultipleChoiceField(
+        MailingList.objects.filter(closed_at__isnull=True), widget=forms.CheckboxSelectMultiple
+    )
+    optional_fields = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Required fields are always asked; only the policy's optional ones can be added.",
+    )
+    channels = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Also ask consent for",
+        help_text="Unticked by default for the visitor.",
+    )
+    intro = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    consent_wording = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Blank: generated from the policy.",
+    )
+    thank_you = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    redirect_url = forms.URLField(required=False, assume_scheme="https")
+    is_active = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        policy = get_policy()
+        self.fields["optional_fields"].choices = [
+            (f, f.replace("_", " ")) for f in policy.fields_for("newsletter").optional
+        ]
+        self.fields["channels"].choices = [
+            (c, c) for c in policy.marketing.channels if c != "email"
+        ]
+
+
+@operator_required
+def signup_form_index(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "audience/signup_form_index.html",
+        {"forms": SignupForm.objects.prefetch_related("lists")},
+    )
+
+
+@operator_required
+def signup_form_edit(request: HttpRequest, form_id: int | None = None) -> HttpResponse:
+    instance = get_object_or_404(SignupForm, pk=form_id) if form_id else None
+    initial = None
+    if instance:
+        initial = {f: getattr(instance, f) for f in actions._SIGNUP_FORM_FIELDS}
+        initial["lists"] = list(instance.lists.all())
+    form = SignupFormForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        lists = values.pop("lists")
+        try:
+            if instance:
+                actions.do_update_signup_form(instance, actor=request.user, lists=lists, **values)
+            else:
+                instance = actions.do_create_signup_form(actor=request.user, lists=lists, **values)
+        except actions.SignupFormInvalid as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, f"Saved sign-up form {instance.name}.")
+            return redirect("audience:signup-form-edit", form_id=instance.pk)
+    context = {"form": form, "instance": instance}
+    if instance:
+        context["hosted_url"] = settings.TIDINGS_BASE_URL + reverse(
+            "public:signup", args=[instance.slug]
+        )
+        context["snippet"] = render_embed_snippet(instance)
+    return render(request, "audience/signup_form_edit.html", context)
+
+
+# --- consent proof --------------------------------------------------------------------------
+
+
+@operator_required
+def consent_proof(request: HttpRequest, contact_id: int) -> HttpResponse:
+    """Everything the ledger holds about one person's consent, as CSV: the proof to show."""
+    contact = contact_or_404(contact_id)
+    header, rows = consent.proof_table(contact)
+    audit("export.consent_proof", actor=request.user, obj=contact)
+    return streamed_csv(f"consent-proof-contact-{contact.pk}.csv", header, rows)
+
+
+# --- system emails (confirmation, welcome, preference link) ---------------------------------
+
+
+class SystemEmailForm(forms.Form):
+    subject = forms.CharField(max_length=300)
+    text_body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), label="Text")
+    html_body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12}), required=False, label="HTML (optional)"
+    )
+
+    def clean(self):
+        from tidings.campaigns.mail import template_problems
+
+        data = super().clean()
+        for problem in template_problems(
+            data.get("subject", ""), data.get("text_body", ""), data.get("html_body", "")
+        ):
+            self.add_error(None, problem)
+        return data
+
+
+@operator_required
+def system_email_index(request: HttpRequest) -> HttpResponse:
+    from tidings.campaigns.models import SystemEmailTemplate
+
+    customised = set(SystemEmailTemplate.objects.values_list("key", flat=True))
+    keys = [(key, label, key in customised) for key, label in SystemEmailTemplate.Key.choices]
+    return render(request, "audience/system_email_index.html", {"keys": keys})
+
+
+@operator_required
+def system_email_edit(request: HttpRequest, key: str) -> HttpResponse:
+    from tidings.campaigns.mail import DEFAULT_SYSTEM_EMAILS, render_system_email
+    from tidings.campaigns.models import SystemEmailTemplate
+
+    if key not in SystemEmailTemplate.Key.values:
+        raise Http404("No such email.")
+    row = SystemEmailTemplate.objects.filter(key=key).first()
+    default = DEFAULT_SYSTEM_EMAILS[key]
+    initial = (
+        {"subject": row.subject, "text_body": row.text_body, "html_body": row.html_body}
+        if row
+        else {
+            "subject": default["subject"],
+            "text_body": default["text"],
+            "html_body": default["html"],
+        }
+    )
+    form = SystemEmailForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if request.POST.get("reset"):
+            if row:
+                row.delete()
+                audit("system_email.reset", actor=request.user, key=key)
+            messages.success(request, "Back to the default wording.")
+            return redirect("audience:system-email", key=key)
+        if form.is_valid():
+            SystemEmailTemplate.objects.update_or_create(
+                key=key, defaults={**form.cleaned_data, "updated_by": request.user}
+            )
+            audit("system_email.saved", actor=request.user, key=key)
+            messages.success(request, "Saved.")
+            return redirect("audience:system-email", key=key)
+    sample = {
+        "name": "Ada Lovelace",
+        "lists": ["Product news"],
+        "confirm_url": settings.TIDINGS_BASE_URL + "/c/sample-link",
+        "preferences_url": settings.TIDINGS_BASE_URL + "/p/sample-link",
+        "unsubscribe_url": settings.TIDINGS_BASE_URL + "/u/sample-link",
+    }
+    try:
+        preview = render_system_email(key, sample)
+    except Exception:  # a broken saved template: the form shows why; no preview
+        preview = None
+    return render(
+        request,
+        "audience/system_email_edit.html",
+        {
+            "form": form,
+            "key": key,
+            "label": SystemEmailTemplate.Key(key).label,
+            "customised": row is not None,
+            "preview": preview,
+        },
+    )

@@ -1,0 +1,701 @@
+"""A campaign's life: every change of state goes through ``TRANSITIONS`` and an action here.
+
+::
+
+    draft ──schedule──▶ scheduled ──start──▶ sending ──finish──▶ finished
+      ▲                   │    │              │    ▲                │
+      └────unschedule─────┘    │         pause│    │resume          │retry (its failed rows)
+                               │              ▼    │                ▼
+                               │            paused─┘             sending
+                               └──cancel──▶ cancelled ◀──cancel── sending, paused
+
+The table is the only statement of what may happen when.  A forbidden step raises
+``InvalidTransition`` ("a finished campaign cannot be paused"); a campaign that is not ready to
+go raises ``CampaignNotReady`` with each problem and the field it belongs to.  Both are domain
+errors: they know nothing of HTTP, and the views turn them into a 409 page or form errors.
+
+Each action is one transaction, writes an audit entry (ids and counts only), and changes the
+status with a conditional UPDATE (``WHERE status = <what we read>``), so two requests, or an
+operator and a worker, racing on the same campaign cannot both win: the loser gets
+``InvalidTransition`` naming the state the winner left behind.  Mail is sent only once the
+transaction has committed.
+
+Starting is the one heavy step: it inserts one ``Delivery`` row per recipient.  The audience
+query streams into ``delivery.populate_deliveries`` (never a list of a million ids in memory) in
+the same transaction as the claim, so a crash mid-way leaves the campaign scheduled, to be
+started again, rather than "sending" with half a queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import formataddr
+from typing import Any
+
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.tasks import task
+from django.urls import reverse
+from django.utils import timezone
+
+from tidings.audience.emails import InvalidEmail, normalise_email
+from tidings.audience.models import Contact, MailingList, Segment
+from tidings.audience.segments import SegmentError, validate_segment
+from tidings.audience.tokens import absolute_url
+from tidings.policy import get_policy
+from tidings.rights.audit import audit
+
+from .delivery import populate_deliveries, retry_failed
+from .models import Campaign, Delivery, Sender, Template
+from .rendering import (
+    CompiledMessage,
+    MessageLinks,
+    TemplateProblem,
+    check_layout,
+    check_template,
+)
+from .targeting import audience_for, skip_suppressed_deliveries
+
+logger = logging.getLogger(__name__)
+
+Status = Campaign.Status
+
+# (state, action) -> the state it leads to.  Anything not here is forbidden.
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (Status.DRAFT, "edit"): Status.DRAFT,
+    (Status.DRAFT, "schedule"): Status.SCHEDULED,
+    (Status.SCHEDULED, "unschedule"): Status.DRAFT,
+    (Status.SCHEDULED, "start"): Status.SENDING,
+    (Status.SCHEDULED, "cancel"): Status.CANCELLED,
+    (Status.SENDING, "pause"): Status.PAUSED,
+    (Status.SENDING, "cancel"): Status.CANCELLED,
+    (Status.SENDING, "finish"): Status.FINISHED,
+    (Status.SENDING, "retry"): Status.SENDING,
+    (Status.PAUSED, "resume"): Status.SENDING,
+    (Status.PAUSED, "cancel"): Status.CANCELLED,
+    (Status.PAUSED, "retry"): Status.PAUSED,
+    (Status.FINISHED, "retry"): Status.SENDING,
+}
+ACTIONS = tuple(dict.fromkeys(action for (_, action) in TRANSITIONS))
+
+# "a <state> campaign cannot be <...>"
+_PHRASES = {
+    "edit": "edited",
+    "schedule": "scheduled",
+    "unschedule": "unscheduled",
+    "start": "started",
+    "pause": "paused",
+    "resume": "resumed",
+    "cancel": "cancelled",
+    "finish": "finished",
+    "retry": "sent its failed messages again",
+}
+
+MAX_TEST_ADDRESSES = 5
+# Links in previews, test messages and the public archive: they must not act for anyone.
+SAMPLE_CONTACT = {
+    "name": "Alex Example",
+    "email": "alex@example.com",
+    "company": "Example Ltd",
+    "job_title": "Reader",
+}
+
+
+# --- errors -------------------------------------------------------------------------------------
+class CampaignError(Exception):
+    """A domain error about a campaign; ``str()`` is a sentence for the operator."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidTransition(CampaignError):
+    """The campaign's state does not allow the action (``TRANSITIONS``)."""
+
+    def __init__(self, status: str | None, action: str) -> None:
+        self.status = status
+        self.action = action
+        if status is None:
+            message = "the campaign no longer exists"
+        else:
+            message = f"a {status} campaign cannot be {_PHRASES.get(action, action)}"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a campaign cannot go ahead; ``field`` names the form field, when one fits."""
+
+    message: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CampaignNotReady(CampaignError):
+    """The campaign cannot be saved, scheduled, started or test-sent as it is."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(p.message for p in self.problems))
+
+
+def transition(status: str, action: str) -> str:
+    """The state ``action`` leads to from ``status``; raises InvalidTransition."""
+    try:
+        return TRANSITIONS[(status, action)]
+    except KeyError:
+        raise InvalidTransition(status, action) from None
+
+
+def apply_transition(campaign: Campaign | int, action: str, **fields: Any) -> tuple[str, str]:
+    """Move the campaign along ``action`` with a conditional UPDATE, setting ``fields`` too.
+
+    Returns (old state, new state).  Raises InvalidTransition if the campaign's state, read
+    afresh, does not allow it, or if another process changed the state first.  The delivery
+    engine uses this for "finish" and for the circuit breaker's "pause".
+    """
+    pk = campaign.pk if isinstance(campaign, Campaign) else campaign
+    current = Campaign.objects.filter(pk=pk).values_list("status", flat=True).first()
+    if current is None:
+        raise InvalidTransition(None, action)
+    target = transition(current, action)
+    changed = Campaign.objects.filter(pk=pk, status=current).update(
+        status=target, updated_at=timezone.now(), **fields
+    )
+    if changed != 1:  # someone else moved it between our read and our write
+        now = Campaign.objects.filter(pk=pk).values_list("status", flat=True).first()
+        raise InvalidTransition(now, action)
+    if isinstance(campaign, Campaign):
+        campaign.status = target
+        for name, value in fields.items():
+            setattr(campaign, name, value)
+    return current, target
+
+
+def allowed_actions(campaign: Campaign) -> set[str]:
+    """The actions the campaign's current state allows (for the buttons a page shows)."""
+    return {action for (status, action) in TRANSITIONS if status == campaign.status}
+
+
+# --- checks -------------------------------------------------------------------------------------
+def _topics() -> tuple[str, ...]:
+    return tuple(get_policy().marketing.topics)
+
+
+def _targeting_problems(
+    topic: str, lists: Iterable[MailingList], segments: Iterable[Segment]
+) -> list[Problem]:
+    problems = []
+    if topic not in _topics():
+        problems.append(
+            Problem(f"choose one of the policy's marketing topics, not {topic!r}", "topic")
+        )
+    for mailing_list in lists:
+        if mailing_list.closed_at is not None:
+            problems.append(Problem(f"the list {mailing_list.name!r} is closed", "lists"))
+        elif mailing_list.topic != topic:
+            problems.append(
+                Problem(
+                    f"the list {mailing_list.name!r} is about {mailing_list.topic!r}: its "
+                    f"subscribers did not agree to emails about {topic!r}",
+                    "lists",
+                )
+            )
+    for segment in segments:
+        errors = validate_segment(segment.query)
+        if errors:
+            problems.append(
+                Problem(f"the segment {segment.name!r} no longer works: {errors[0]}", "segments")
+            )
+    return problems
+
+
+def _template_problems(campaign: Campaign) -> list[Problem]:
+    """Every problem of the campaign's subject, body, text and layout (a layout must link to
+    ``{{ unsubscribe_url }}`` and ``{{ preferences_url }}`` and show the postal address); then
+    that it compiles as the engine will compile it."""
+    layout = campaign.layout
+    if layout is None and campaign.template is not None:
+        layout = campaign.template.layout
+    # check_template stops at the body's first kind of problem; the layout's are listed anyway.
+    problems = check_layout(layout.html, layout.text) if layout is not None else []
+    seen = {str(p) for p in problems}
+    problems += [
+        p
+        for p in check_template(
+            campaign.subject,
+            campaign.body,
+            campaign.format,
+            campaign.text_body,
+            layout,
+            preheader=campaign.preheader,
+        )
+        if str(p) not in seen
+    ]
+    if not problems:
+        try:
+            CompiledMessage.for_campaign(campaign)
+        except TemplateProblem as exc:
+            problems = [exc]
+    return [_problem(p) for p in problems]
+
+
+# Which form field a TemplateProblem's ``part`` belongs to.
+_PART_FIELDS = {
+    "subject": "subject",
+    "preheader": "preheader",
+    "body": "body",
+    "text": "text_body",
+    "layout": "layout",
+}
+
+
+def _problem(problem: Exception) -> Problem:
+    return Problem(str(problem), _PART_FIELDS.get(getattr(problem, "part", "")))
+
+
+def schedule_problems(campaign: Campaign) -> list[Problem]:
+    """Everything that stops the campaign from being scheduled ([] when it can go)."""
+    problems = []
+    if campaign.sender is None:
+        problems.append(Problem("choose a sender", "sender"))
+    elif not campaign.sender.verified:
+        problems.append(Problem(f"the sender {campaign.sender} is not verified", "sender"))
+    if not campaign.subject.strip():
+        problems.append(Problem("write a subject", "subject"))
+    lists = list(campaign.lists.all())
+    segments = list(campaign.segments.all())
+    if not lists and not segments:
+        problems.append(Problem("choose at least one list or segment", "lists"))
+    problems += _targeting_problems(campaign.topic, lists, segments)
+    problems += _template_problems(campaign)
+    return problems
+
+
+# --- creating and editing -----------------------------------------------------------------------
+EDITABLE_FIELDS = (
+    "name",
+    "subject",
+    "preheader",
+    "sender",
+    "reply_to",
+    "layout",
+    "format",
+    "body",
+    "text_body",
+    "topic",
+    "archive",
+)
+
+
+@transaction.atomic
+def do_create_campaign(
+    template: Template,
+    *,
+    name: str,
+    topic: str,
+    actor: Any,
+    sender: Sender | None = None,
+    lists: Iterable[MailingList] = (),
+    segments: Iterable[Segment] = (),
+) -> Campaign:
+    """A new draft with a copy of the template's subject, body and layout."""
+    lists, segments = list(lists), list(segments)
+    problems = _targeting_problems(topic, lists, segments)
+    if problems:
+        raise CampaignNotReady(problems)
+    campaign = Campaign.objects.create(
+        name=name,
+        topic=topic,
+        sender=sender,
+        reply_to=sender.reply_to if sender is not None else "",
+        template=template,
+        layout=template.layout,
+        format=template.format,
+        subject=template.subject,
+        body=template.body,
+        text_body=template.text_body,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    campaign.lists.set(lists)
+    campaign.segments.set(segments)
+    audit("campaign.created", actor=actor, obj=campaign, template=template.pk)
+    return campaign
+
+
+@transaction.atomic
+def do_update_campaign(
+    campaign: Campaign,
+    values: Mapping[str, Any],
+    *,
+    actor: Any,
+    lists: Iterable[MailingList] | None = None,
+    segments: Iterable[Segment] | None = None,
+) -> list[str]:
+    """Change a draft (only drafts change); returns the names of the fields that changed."""
+    current = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+    if current is None:
+        raise InvalidTransition(None, "edit")
+    transition(current, "edit")
+    unknown = set(values) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    changed = [name for name, value in values.items() if getattr(campaign, name) != value]
+    for name in changed:
+        setattr(campaign, name, values[name])
+    new_lists = list(lists) if lists is not None else list(campaign.lists.all())
+    new_segments = list(segments) if segments is not None else list(campaign.segments.all())
+    problems = _targeting_problems(campaign.topic, new_lists, new_segments)
+    if problems:
+        raise CampaignNotReady(problems)
+    if changed:
+        # Conditional on the state still being draft: an edit racing a schedule loses.
+        saved = Campaign.objects.filter(pk=campaign.pk, status=Status.DRAFT).update(
+            **{name: getattr(campaign, name) for name in changed}, updated_at=timezone.now()
+        )
+        if saved != 1:
+            raise InvalidTransition(
+                Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first(),
+                "edit",
+            )
+    if lists is not None and set(new_lists) != set(campaign.lists.all()):
+        campaign.lists.set(new_lists)
+        changed.append("lists")
+    if segments is not None and set(new_segments) != set(campaign.segments.all()):
+        campaign.segments.set(new_segments)
+        changed.append("segments")
+    if changed:
+        audit("campaign.updated", actor=actor, obj=campaign, fields=sorted(changed))
+    return changed
+
+
+@transaction.atomic
+def do_set_archive(campaign: Campaign, archive: bool, *, actor: Any) -> None:
+    """Show the campaign on the public archive page once it has been sent, or stop showing it.
+    Allowed in every state: it changes nothing about who gets what."""
+    if campaign.archive == archive:
+        return
+    Campaign.objects.filter(pk=campaign.pk).update(archive=archive, updated_at=timezone.now())
+    campaign.archive = archive
+    audit("campaign.archive_set", actor=actor, obj=campaign, archive=archive)
+
+
+@transaction.atomic
+def do_clone(campaign: Campaign, *, actor: Any) -> Campaign:
+    """A new draft with the same content and audience, whatever the original's state."""
+    copy = Campaign.objects.create(
+        name=f"Copy of {campaign.name}"[: Campaign._meta.get_field("name").max_length],
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        sender=campaign.sender,
+        reply_to=campaign.reply_to,
+        template=campaign.template,
+        layout=campaign.layout,
+        format=campaign.format,
+        body=campaign.body,
+        text_body=campaign.text_body,
+        topic=campaign.topic,
+        archive=campaign.archive,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    copy.lists.set(campaign.lists.all())
+    copy.segments.set(campaign.segments.all())
+    audit("campaign.cloned", actor=actor, obj=copy, source=campaign.pk)
+    return copy
+
+
+# --- scheduling and starting --------------------------------------------------------------------
+@transaction.atomic
+def do_schedule(
+    campaign: Campaign, when: datetime | None, *, actor: Any, now: datetime | None = None
+) -> Campaign:
+    """Schedule a draft for ``when`` (an aware datetime in the future), or None for now.
+
+    Raises CampaignNotReady listing every problem (unverified sender, nothing targeted, a
+    template that does not render, a layout without an unsubscribe link, a time in the past).
+    A campaign scheduled for now is started by the worker as soon as this commits.
+    """
+    now = now or timezone.now()
+    transition(campaign.status, "schedule")
+    problems = schedule_problems(campaign)
+    if when is not None:
+        if timezone.is_naive(when):
+            raise ValueError("when: expected an aware datetime")
+        if when <= now:
+            problems.append(Problem("choose a time in the future, or send now", "when"))
+    if problems:
+        raise CampaignNotReady(problems)
+    apply_transition(campaign, "schedule", scheduled_at=when or now, paused_reason="")
+    audit(
+        "campaign.scheduled",
+        actor=actor,
+        obj=campaign,
+        at=campaign.scheduled_at.isoformat(),
+        now=when is None,
+    )
+    if when is None:
+        pk = campaign.pk
+        transaction.on_commit(lambda: start_campaign.enqueue(pk))
+    return campaign
+
+
+@transaction.atomic
+def do_unschedule(campaign: Campaign, *, actor: Any, reason: str = "") -> Campaign:
+    """Back to draft (to edit it, or because it could not start: ``reason`` says why)."""
+    apply_transition(campaign, "unschedule", scheduled_at=None, paused_reason=reason[:300])
+    audit("campaign.unscheduled", actor=actor, obj=campaign, problem=bool(reason))
+    return campaign
+
+
+@transaction.atomic
+def do_start(campaign: Campaign | int, *, now: datetime | None = None) -> int:
+    """Start a scheduled campaign: claim it (scheduled → sending) and queue its deliveries.
+
+    Returns how many delivery rows were queued.  The claim is a conditional UPDATE, so when
+    several workers race only one starts it; the others get InvalidTransition.  Raises
+    CampaignNotReady (and changes nothing) if a segment stopped working.
+    """
+    now = now or timezone.now()
+    pk = campaign.pk if isinstance(campaign, Campaign) else campaign
+    apply_transition(pk, "start", started_at=now, paused_reason="")
+    campaign = Campaign.objects.get(pk=pk)
+    try:
+        contacts = audience_for(campaign, now=now)
+    except SegmentError as exc:
+        raise CampaignNotReady([Problem(f"a segment no longer works: {exc}", "segments")]) from None
+    populate_deliveries(campaign, contacts)
+    skipped = skip_suppressed_deliveries(campaign)
+    queued = Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED).count()
+    audit("campaign.started", actor_label="worker", obj=campaign, queued=queued, skipped=skipped)
+    return queued
+
+
+def start_due_campaigns(now: datetime | None = None) -> list[int]:
+    """Start every scheduled campaign whose time has come; returns the ids this call started.
+
+    Safe to run in several workers at once: each campaign is claimed by ``do_start``'s
+    conditional UPDATE, and a campaign another worker claimed first is skipped.  A campaign
+    that cannot start (a segment broke since it was scheduled) goes back to draft with the
+    reason, instead of failing again every minute.
+    """
+    now = now or timezone.now()
+    due = Campaign.objects.filter(status=Status.SCHEDULED, scheduled_at__lte=now).order_by(
+        "scheduled_at", "pk"
+    )
+    started = []
+    for pk in due.values_list("pk", flat=True):
+        try:
+            do_start(pk, now=now)
+        except InvalidTransition:
+            continue  # another worker started it (or an operator cancelled it) first
+        except CampaignNotReady as exc:
+            logger.warning("campaign %s could not start: %s", pk, exc)
+            with contextlib.suppress(InvalidTransition):  # cancelled meanwhile: leave it so
+                do_unschedule(Campaign.objects.get(pk=pk), actor=None, reason=str(exc))
+            continue
+        started.append(pk)
+        logger.info("campaign %s started", pk)
+    return started
+
+
+@task()
+def start_due_campaigns_task() -> list[int]:
+    """The periodic job (every minute, see apps.py): ``start_due_campaigns`` now."""
+    return start_due_campaigns()
+
+
+@task()
+def start_campaign(campaign_id: int) -> list[int]:
+    """Enqueued by "send now": start that campaign, and any other that is due."""
+    return start_due_campaigns()
+
+
+# --- while sending ------------------------------------------------------------------------------
+@transaction.atomic
+def do_pause(campaign: Campaign, *, actor: Any, reason: str = "") -> Campaign:
+    """Stop sending; queued rows stay queued.  Workers claim only rows of sending campaigns and
+    check the state between batches, so sending stops within seconds."""
+    apply_transition(campaign, "pause", paused_reason=reason[:300])
+    audit("campaign.paused", actor=actor, obj=campaign)
+    return campaign
+
+
+@transaction.atomic
+def do_resume(campaign: Campaign, *, actor: Any) -> Campaign:
+    apply_transition(campaign, "resume", paused_reason="")
+    audit("campaign.resumed", actor=actor, obj=campaign)
+    return campaign
+
+
+@transaction.atomic
+def do_cancel(campaign: Campaign, *, actor: Any) -> int:
+    """Cancel for good: every queued row becomes "skipped".  Returns how many were dropped."""
+    now = timezone.now()
+    apply_transition(campaign, "cancel", finished_at=now)
+    dropped = Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.SKIPPED, error="campaign cancelled"
+    )
+    audit("campaign.cancelled", actor=actor, obj=campaign, dropped=dropped)
+    return dropped
+
+
+@transaction.atomic
+def do_retry_failed(campaign: Campaign, *, actor: Any) -> int:
+    """Queue the campaign's failed messages again; a finished campaign goes back to sending."""
+    transition(campaign.status, "retry")
+    retried = retry_failed(campaign)
+    campaign.refresh_from_db(fields=["status", "finished_at"])
+    if retried and campaign.status == Status.FINISHED:
+        apply_transition(campaign, "retry", finished_at=None)
+    audit("campaign.retried", actor=actor, obj=campaign, count=retried)
+    return retried
+
+
+# --- previews, test messages, the archive -------------------------------------------------------
+def sample_contact() -> Contact:
+    """A made-up person (never saved) to render previews, test messages and the archive with."""
+    return Contact(**SAMPLE_CONTACT)
+
+
+def inert_links(campaign: Campaign):
+    """Links for a message nobody real will act on: the preference-link request page (which
+    asks for an address) and the archive.  A test recipient who clicks "unsubscribe" in a
+    message rendered as some contact must not unsubscribe that contact."""
+    harmless = absolute_url(reverse("public:preferences-link"))
+    return MessageLinks(
+        unsubscribe_url=harmless,
+        preferences_url=harmless,
+        view_url=absolute_url(reverse("archive:campaign", args=[campaign.pk])),
+    )
+
+
+def render_sample(campaign: Campaign, contact: Contact | None = None):
+    """The campaign rendered as ``contact`` (default: ``sample_contact()``) with inert links.
+
+    Raises CampaignNotReady when its template does not compile."""
+    try:
+        compiled = CompiledMessage.for_campaign(campaign)
+    except TemplateProblem as exc:
+        raise CampaignNotReady([_problem(exc)]) from None
+    return compiled.render(contact or sample_contact(), inert_links(campaign))
+
+
+@dataclass
+class TestSendResult:
+    """Filled in when the transaction commits and the messages go out."""
+
+    recipients: int
+    sent: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _from_header(sender: Sender) -> str:
+    return formataddr((sender.name, sender.email))
+
+
+@transaction.atomic
+def do_test_send(
+    campaign: Campaign,
+    addresses: Iterable[str],
+    *,
+    actor: Any,
+    contact: Contact | None = None,
+) -> TestSendResult:
+    """Send the campaign, subject prefixed "[Test]", to a few addresses (not contacts: anyone),
+    rendered as ``contact`` or the sample person, with inert links.  Works in any state.
+
+    The messages go through the configured mailer (the outbox in the demo) once the
+    transaction commits; the result's ``sent`` and ``errors`` are filled in then.
+    """
+    problems = []
+    clean: list[str] = []
+    for raw in addresses:
+        if not raw.strip():
+            continue
+        try:
+            clean.append(normalise_email(raw))
+        except InvalidEmail as exc:
+            problems.append(Problem(f"not an email address: {exc}", "addresses"))
+    clean = list(dict.fromkeys(clean))
+    if not clean and not problems:
+        problems.append(Problem("give at least one address", "addresses"))
+    if len(clean) > MAX_TEST_ADDRESSES:
+        problems.append(Problem(f"at most {MAX_TEST_ADDRESSES} addresses", "addresses"))
+    sender = campaign.sender
+    if sender is None:
+        problems.append(Problem("choose a sender first", "sender"))
+    elif not sender.verified:
+        problems.append(Problem(f"the sender {sender} is not verified", "sender"))
+    if problems:
+        raise CampaignNotReady(problems)
+    assert sender is not None
+    rendered = render_sample(campaign, contact)
+    reply_to = campaign.reply_to or sender.reply_to
+    messages = []
+    for address in clean:
+        message = EmailMultiAlternatives(
+            subject=f"[Test] {rendered.subject}",
+            body=rendered.text,
+            from_email=_from_header(sender),
+            to=[address],
+            reply_to=[reply_to] if reply_to else None,
+            headers={"X-Tidings-Test": "yes"},
+        )
+        if rendered.html:
+            message.attach_alternative(rendered.html, "text/html")
+        messages.append(message)
+    result = TestSendResult(recipients=len(messages))
+    audit(
+        "campaign.test_sent",
+        actor=actor,
+        obj=campaign,
+        recipients=len(messages),
+        as_contact=contact.pk if contact is not None else None,
+    )
+
+    def send() -> None:
+        for message in messages:
+            try:
+                message.send()
+            except Exception as exc:  # reported to the operator; never the address
+                logger.warning("test message of campaign %s not sent: %s", campaign.pk, exc)
+                result.errors.append(type(exc).__name__)
+            else:
+                result.sent += 1
+
+    transaction.on_commit(send)
+    return result
+
+
+def preview_contact(contact_id: int | None) -> Contact | None:
+    """The contact to preview as: a real one chosen by the operator, or None for the sample."""
+    if contact_id is None:
+        return None
+    return Contact.objects.filter(pk=contact_id).first()
+
+
+# --- senders ------------------------------------------------------------------------------------
+# Verifying that a sending domain is ours (SPF/DKIM/DMARC checks, a confirmation email) is out of
+# scope: an owner marks a sender verified after checking it themselves.
+@transaction.atomic
+def do_add_sender(name: str, email: str, *, actor: Any, reply_to: str = "") -> Sender:
+    sender = Sender.objects.create(name=name, email=normalise_email(email), reply_to=reply_to)
+    audit("sender.added", actor=actor, obj=sender)
+    return sender
+
+
+@transaction.atomic
+def do_verify_sender(sender: Sender, verified: bool, *, actor: Any) -> None:
+    """Mark a sender verified (usable by campaigns) or not.  Owners only: the view checks."""
+    if sender.verified == verified:
+        return
+    Sender.objects.filter(pk=sender.pk).update(verified=verified)
+    sender.verified = verified
+    audit("sender.verified" if verified else "sender.unverified", actor=actor, obj=sender)

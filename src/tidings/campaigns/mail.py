@@ -1,0 +1,215 @@
+"""The emails tidings sends on its own (sign-up confirmation, welcome, preference-centre link).
+
+Each is a subject/text/html triple of Jinja templates: shipped defaults below, replaced by an
+operator's ``SystemEmailTemplate`` row when there is one.  Operators' templates are rendered in
+Jinja's sandbox with a fixed set of plain values (``VARIABLES``), so a template cannot reach the
+database, settings or any object; an unknown variable renders as nothing, and a template that
+still fails (a syntax error, a call on an undefined name) falls back to the shipped default, so a
+typo never stops a confirmation from going out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from email.utils import formataddr, parseaddr
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from jinja2 import ChainableUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from tidings.policy import get_policy
+
+logger = logging.getLogger(__name__)
+
+# What a system email's template may use.  Everything else given to render_system_email is dropped.
+VARIABLES = {
+    "name": "The person's name, or nothing",
+    "first_name": "The first word of their name, or nothing",
+    "lists": "The names of the lists concerned (a list: {% for l in lists %}...)",
+    "list_names": "The same names, joined: 'Product news and Events'",
+    "confirm_url": "The link that confirms a sign-up (confirmation email)",
+    "preferences_url": "The person's preference centre",
+    "unsubscribe_url": "The link that unsubscribes at once",
+    "controller_name": "Your organisation's name (from the policy)",
+    "controller_address": "Your organisation's postal address (from the policy)",
+}
+
+_SIGNATURE_TEXT = "--\n{{ controller_name }}\n{{ controller_address }}\n"
+_SIGNATURE_HTML = (
+    '<p style="color:#555;font-size:0.9em">{{ controller_name }}<br>{{ controller_address }}</p>'
+)
+
+DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
+    "confirmation": {
+        "subject": "Please confirm: {{ list_names }} from {{ controller_name }}",
+        "text": (
+            "Hello{% if first_name %} {{ first_name }}{% endif %},\n\n"
+            "Someone, probably you, asked {{ controller_name }} to email this address:\n"
+            "{% for l in lists %}  - {{ l }}\n{% endfor %}\n"
+            "To confirm, open this link and press the button on the page:\n"
+            "{{ confirm_url }}\n\n"
+            "If you did not ask for this, ignore this email: you will not be subscribed, "
+            "we will not write again, and your address will be deleted in a few days.\n\n"
+            + _SIGNATURE_TEXT
+        ),
+        "html": (
+            "<p>Hello{% if first_name %} {{ first_name }}{% endif %},</p>"
+            "<p>Someone, probably you, asked {{ controller_name }} to email this address:</p>"
+            "<ul>{% for l in lists %}<li>{{ l }}</li>{% endfor %}</ul>"
+            '<p><a href="{{ confirm_url }}">Confirm your subscription</a></p>'
+            "<p>If you did not ask for this, ignore this email: you will not be subscribed, "
+            "we will not write again, and your address will be deleted in a few days.</p>"
+            + _SIGNATURE_HTML
+        ),
+    },
+    "welcome": {
+        "subject": "Welcome to {{ list_names }}",
+        "text": (
+            "Hello{% if first_name %} {{ first_name }}{% endif %},\n\n"
+            "Thank you for confirming. You are now subscribed to:\n"
+            "{% for l in lists %}  - {{ l }}\n{% endfor %}\n"
+            "Choose what you receive, or change your details, at any time:\n"
+            "{{ preferences_url }}\n\n"
+            "Unsubscribe with one click:\n{{ unsubscribe_url }}\n\n" + _SIGNATURE_TEXT
+        ),
+        "html": (
+            "<p>Hello{% if first_name %} {{ first_name }}{% endif %},</p>"
+            "<p>Thank you for confirming. You are now subscribed to:</p>"
+            "<ul>{% for l in lists %}<li>{{ l }}</li>{% endfor %}</ul>"
+            '<p><a href="{{ preferences_url }}">Choose what you receive</a> · '
+            '<a href="{{ unsubscribe_url }}">Unsubscribe</a></p>' + _SIGNATURE_HTML
+        ),
+    },
+    "preferences_link": {
+        "subject": "Your link to manage your emails from {{ controller_name }}",
+        "text": (
+            "Hello{% if first_name %} {{ first_name }}{% endif %},\n\n"
+            "Here is your personal link to choose which emails you receive from "
+            "{{ controller_name }}, change your details or unsubscribe:\n"
+            "{{ preferences_url }}\n\n"
+            "If you did not ask for it, you can ignore this email.\n\n" + _SIGNATURE_TEXT
+        ),
+        "html": "",
+    },
+}
+
+
+def _finalize(value: Any) -> Any:
+    return "" if value is None else value
+
+
+@cache
+def _environment(autoescape: bool) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        autoescape=autoescape,
+        undefined=ChainableUndefined,
+        finalize=_finalize,
+        keep_trailing_newline=True,
+    )
+
+
+def template_problems(subject: str, text: str, html: str = "") -> list[str]:
+    """What is wrong with an operator's template, for the edit form: [] when it is usable."""
+    problems = []
+    for label, source, autoescape in (
+        ("Subject", subject, False),
+        ("Text", text, False),
+        ("HTML", html, True),
+    ):
+        try:
+            _environment(autoescape).from_string(source)
+        except TemplateError as exc:
+            problems.append(f"{label}: {exc}")
+    if not text.strip():
+        problems.append("Text: an email needs a plain-text body")
+    return problems
+
+
+def _join_names(names: list[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _variables(context: Mapping[str, Any]) -> dict[str, Any]:
+    controller = get_policy().controller
+    values: dict[str, Any] = {"controller_name": controller.name}
+    values["controller_address"] = controller.address
+    values.update({k: v for k, v in context.items() if k in VARIABLES})
+    lists = [str(name) for name in values.get("lists") or []]
+    values["lists"] = lists
+    values.setdefault("list_names", _join_names(lists))
+    name = str(values.get("name") or "")
+    values["name"] = name
+    values.setdefault("first_name", name.split()[0] if name.split() else "")
+    return values
+
+
+def _render(source: dict[str, str], values: dict[str, Any]) -> tuple[str, str, str]:
+    subject = _environment(False).from_string(source["subject"]).render(values)
+    text = _environment(False).from_string(source["text"]).render(values)
+    html = source.get("html") or ""
+    if html:
+        html = _environment(True).from_string(html).render(values)
+    # A subject is one header line: newlines would be refused by the mail API (or worse).
+    return " ".join(subject.split()), text, html
+
+
+def render_system_email(key: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(subject, text, html) of system email ``key``; html is "" when there is none."""
+    from .models import SystemEmailTemplate
+
+    values = _variables(context)
+    default = DEFAULT_SYSTEM_EMAILS[key]
+    row = SystemEmailTemplate.objects.filter(key=key).first()
+    if row is not None:
+        source = {"subject": row.subject, "text": row.text_body, "html": row.html_body}
+        try:
+            return _render(source, values)
+        except Exception:  # any error at all ({{ 1/0 }} too): the email must still go out
+            logger.warning("system email %s: the operator's template failed; using default", key)
+    return _render(default, values)
+
+
+def _from_address() -> str:
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    if name or not address:
+        return settings.DEFAULT_FROM_EMAIL
+    return formataddr((get_policy().controller.name, address))
+
+
+def send_system_email(
+    contact: Any,
+    key: str,
+    context: Mapping[str, Any],
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Render system email ``key`` for ``contact`` now, and queue it for the delivery engine.
+
+    The message is queued in the caller's transaction: nothing is sent if it rolls back, and once
+    it commits the message waits in the queue (``OutgoingMessage``) until a worker sends it,
+    ahead of any campaign mail, through the same transports, limits and retries.  A sign-up
+    confirmation, which someone is waiting for, goes before everything else.
+    """
+    from .delivery import enqueue_message
+    from .models import OutgoingMessage
+
+    subject, text, html = render_system_email(key, {"name": contact.name, **context})
+    enqueue_message(
+        contact,
+        kind=f"system:{key}",
+        subject=subject,
+        text=text,
+        html=html,
+        from_email=_from_address(),
+        headers=headers,
+        priority=(
+            OutgoingMessage.PRIORITY_URGENT
+            if key == "confirmation"
+            else OutgoingMessage.PRIORITY_NORMAL
+        ),
+    )

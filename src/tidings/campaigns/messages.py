@@ -1,0 +1,240 @@
+"""Building the bytes of a message, fast.
+
+Everything that is the same for every message of a campaign (From, Reply-To, List-Id,
+Feedback-ID, List-Unsubscribe-Post, the MIME boundary) is encoded once, in ``MessageFactory``;
+per message only Date, Message-ID, To, Subject, List-Unsubscribe and the two bodies are added.
+Bodies go as they are: 7bit when they are ASCII, 8bit UTF-8 otherwise (sent with
+``BODY=8BITMIME``, which every current server offers; encoding 10 KB as quoted-printable costs
+~80 µs a message, a quarter of the budget).  A server without 8BITMIME gets the message built
+again with quoted-printable (``Email.rebuild``), and so do lines too long for SMTP.
+
+Message-IDs are made from the queue row they belong to: ``<d123.4f2a9c01b7e3@example.com>`` for
+delivery 123 (``o`` for a one-off message).  A retry of the same row has the same Message-ID, so
+a receiver that saw a copy before (a send recorded too late to know) can drop the second one, and a
+bounce that quotes the Message-ID leads straight back to its row (``row_for_message_id``).  The
+suffix is an HMAC, so nobody can forge a Message-ID that points at another row.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from email.utils import formataddr, formatdate, parseaddr
+
+from django.conf import settings
+
+from .dkim import DkimSigner
+
+_MESSAGE_ID = re.compile(r"^<?([do])(\d+)\.([0-9a-f]{12})@")
+
+
+@functools.cache
+def _mac_key(secret: str) -> bytes:
+    return hashlib.sha256(f"tidings.message-id:{secret}".encode()).digest()
+
+
+def _mac(kind: str, row_id: int) -> str:
+    key = _mac_key(settings.SECRET_KEY)
+    return hmac.new(key, f"{kind}{row_id}".encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def message_id_for(kind: str, row_id: int, domain: str) -> str:
+    """The Message-ID of queue row ``row_id``: kind ``d`` (Delivery) or ``o`` (OutgoingMessage)."""
+    return f"<{kind}{row_id}.{_mac(kind, row_id)}@{domain}>"
+
+
+def row_for_message_id(message_id: str) -> tuple[str, int] | None:
+    """(kind, row id) of a Message-ID we made, or None (not ours, or forged)."""
+    match = _MESSAGE_ID.match(message_id.strip())
+    if not match:
+        return None
+    kind, row_id, mac = match.group(1), int(match.group(2)), match.group(3)
+    return (kind, row_id) if hmac.compare_digest(mac, _mac(kind, row_id)) else None
+
+
+def domain_of(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2].lower() or "localhost"
+
+
+def one_line(text: str) -> str:
+    """A header value: one line, whitespace collapsed (a CR or LF would start a new header)."""
+    return " ".join(str(text).split())
+
+
+def header_line(name: str, value: str) -> bytes:
+    """``Name: value`` CRLF; a value that is not plain ASCII is RFC 2047-encoded."""
+    value = one_line(value)
+    if value.isascii() and len(value) + len(name) < 990:
+        return f"{name}: {value}\r\n".encode("ascii")
+    return f"{name}: {encoded_words(value)}\r\n".encode("ascii")
+
+
+def encoded_words(text: str) -> str:
+    """``text`` as RFC 2047 base64 encoded words of at most 75 characters, folded.
+
+    email.header.Header does the same at about ten times the cost."""
+    words = []
+    chunk: list[str] = []
+    size = 0
+    for char in text:
+        length = len(char.encode("utf-8"))
+        if size + length > 45:  # 45 bytes → 60 base64 characters + 12 of =?utf-8?b?...?=
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += length
+    if chunk:
+        words.append("".join(chunk))
+    return "\r\n ".join(
+        f"=?utf-8?b?{binascii.b2a_base64(w.encode('utf-8'), newline=False).decode()}?="
+        for w in words
+    )
+
+
+def wire_address(address: str) -> tuple[str, bool]:
+    """The address as it goes on the wire, and whether that needs SMTPUTF8: an international
+    domain becomes its IDNA form; a non-ASCII local part can only go with SMTPUTF8."""
+    if address.isascii():
+        return address, False
+    local, _, domain = address.rpartition("@")
+    with contextlib.suppress(UnicodeError):
+        domain = domain.encode("idna").decode("ascii")
+    address = f"{local}@{domain}"
+    return address, not address.isascii()
+
+
+def to_header(name: str, address: str) -> str:
+    """The To header's value: ``Name <address>``, the name quoted or encoded as needed."""
+    if not name:
+        return address
+    name = one_line(name)
+    if not address.isascii():  # an SMTPUTF8 message: UTF-8 in headers is allowed
+        return f'"{name}" <{address}>'
+    if not name.isascii():
+        return f"{encoded_words(name)} <{address}>"
+    if _ATOMS.match(name):
+        return f"{name} <{address}>"
+    return formataddr((name, address))
+
+
+_ATOMS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$")
+
+
+def _body(content_type: str, text: str, eight_bit: bool) -> bytes:
+    """One body part (its headers and content) as bytes with CRLF line ends.
+
+    ASCII with lines that fit goes as it is (7bit).  Other text goes as 8bit UTF-8 when the
+    server takes it (8BITMIME, which every current server offers: no encoding to pay for), or
+    quoted-printable (about 9 ns a byte); lines too long for SMTP always go quoted-printable.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines[-1]:
+        lines.append("")
+    # SMTP allows 998 bytes a line; a character is at most 4 bytes of UTF-8.
+    fits = max(map(len, lines)) <= 247 or all(
+        len(line) <= 990 and (line.isascii() or len(line.encode("utf-8")) <= 990)
+        for line in lines
+        if len(line) > 247
+    )
+    if fits and text.isascii():
+        encoding, payload = "7bit", "\r\n".join(lines).encode("ascii")
+    elif fits and eight_bit:
+        encoding, payload = "8bit", "\r\n".join(lines).encode("utf-8")
+    else:
+        encoding = "quoted-printable"
+        payload = binascii.b2a_qp("\r\n".join(lines).encode("utf-8"), istext=True)
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
+    ).encode("ascii") + payload
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def date_line() -> bytes:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, f"Date: {formatdate(now, usegmt=True)}\r\n".encode("ascii"))
+    return _date_cache[1]
+
+
+class MessageFactory:
+    """Builds messages that share a sender and constant headers (one campaign; one kind of
+    system email).
+
+    ``headers`` are constant headers (List-Id, Feedback-ID, List-Unsubscribe-Post...);
+    ``signer`` DKIM-signs each message when given.
+    """
+
+    def __init__(
+        self,
+        *,
+        from_header: str,
+        headers: Mapping[str, str] | None = None,
+        signer: DkimSigner | None = None,
+    ) -> None:
+        self.from_header = from_header
+        self.domain = domain_of(from_header)
+        self.signer = signer
+        if not from_header.isascii():  # "Zoë <news@…>": the name encoded, the address not
+            from_header = to_header(*parseaddr(from_header))
+        constant = header_line("From", from_header)
+        for name, value in (headers or {}).items():
+            if value:
+                constant += header_line(name, value)
+        self._constant = constant + b"MIME-Version: 1.0\r\n"
+        self._boundary = f"=_tidings_{secrets.token_hex(12)}"
+        self._alternative = (
+            f'Content-Type: multipart/alternative; boundary="{self._boundary}"\r\n\r\n'
+        ).encode("ascii")
+        self._separator = f"\r\n--{self._boundary}\r\n".encode("ascii")
+        self._end = f"\r\n--{self._boundary}--\r\n".encode("ascii")
+
+    def build(
+        self,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        html: str = "",
+        message_id: str,
+        headers: Mapping[str, str] | None = None,
+        eight_bit: bool = False,
+    ) -> bytes:
+        """The message: CRLF line ends, DKIM-signed when the factory has a signer.  With
+        ``eight_bit``, non-ASCII bodies go unencoded (8bit; send with BODY=8BITMIME)."""
+        head = [
+            self._constant,
+            date_line(),
+            f"Message-ID: {message_id}\r\n".encode("ascii"),
+            header_line("To", to) if to.isascii() else f"To: {one_line(to)}\r\n".encode(),
+            header_line("Subject", subject),
+        ]
+        for name, value in (headers or {}).items():
+            head.append(header_line(name, value))
+        if html:
+            head += [
+                self._alternative,
+                self._separator[2:],
+                _body("text/plain", text, eight_bit),
+                self._separator,
+                _body("text/html", html, eight_bit),
+                self._end,
+            ]
+        else:
+            head.append(_body("text/plain", text, eight_bit))
+        data = b"".join(head)
+        if self.signer is not None:
+            data = self.signer.sign(data) + data
+        return data

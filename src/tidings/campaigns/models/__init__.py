@@ -1,0 +1,20 @@
+"""Campaigns, templates, deliveries and the embedded outbox: one module per part."""
+
+from .campaign import Campaign, Delivery, Sender
+from .outbox import OutboxMessage
+from .outgoing import OutgoingMessage
+from .system import SystemEmailTemplate
+from .templates import Layout, Template
+from .worker import DeliveryWorker
+
+__all__ = [
+    "Campaign",
+    "Delivery",
+    "DeliveryWorker",
+    "Layout",
+    "OutboxMessage",
+    "OutgoingMessage",
+    "Sender",
+    "SystemEmailTemplate",
+    "Template",
+]

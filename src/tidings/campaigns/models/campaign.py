@@ -1,0 +1,126 @@
+"""Campaigns, their senders, and one Delivery row per recipient (the delivery queue)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .templates import Layout, Template
+
+
+class Sender(models.Model):
+    """A From identity operators may use; only verified ones can send."""
+
+    name = models.CharField(max_length=200)
+    email = models.EmailField(unique=True)
+    reply_to = models.EmailField(blank=True)
+    verified = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        FINISHED = "finished", "Finished"
+
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    subject = models.CharField(max_length=300)
+    preheader = models.CharField(max_length=300, blank=True)
+    sender = models.ForeignKey(Sender, on_delete=models.PROTECT, null=True, blank=True)
+    reply_to = models.EmailField(blank=True)
+    template = models.ForeignKey(
+        Template, on_delete=models.SET_NULL, null=True, blank=True, related_name="campaigns"
+    )
+    layout = models.ForeignKey(Layout, on_delete=models.PROTECT, null=True, blank=True)
+    format = models.CharField(max_length=10, choices=Template.Format.choices, default="markdown")
+    body = models.TextField(blank=True)
+    text_body = models.TextField(blank=True, help_text="Blank: generated from the body.")
+    topic = models.CharField(max_length=100, help_text="The policy's marketing topic it is about.")
+    lists = models.ManyToManyField("audience.MailingList", blank=True, related_name="campaigns")
+    segments = models.ManyToManyField("audience.Segment", blank=True, related_name="campaigns")
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.CharField(max_length=300, blank=True)
+    transport = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="The named transport to send through; blank: any of them.",
+    )
+    archive = models.BooleanField(default=False, help_text="Show it on the public archive page.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Delivery(models.Model):
+    """One message to one person: the queue row the workers claim, send and mark."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
+    contact = models.ForeignKey(
+        "audience.Contact", on_delete=models.SET_NULL, null=True, related_name="deliveries"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    leased_by = models.CharField(max_length=64, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The provider's id for the message, when it gives one (an ESP's API).  The "
+        "Message-ID header is made from the row's id: campaigns.messages.message_id_for.",
+    )
+    error = models.CharField(max_length=300, blank=True, help_text="Never personal data.")
+    error_code = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The SMTP reply code of the last failure."
+    )
+    transport = models.CharField(max_length=50, blank=True, help_text="What sent it.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contact"], name="one_delivery_per_person"),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status"]),
+            # The queue: workers claim a campaign's queued rows in id order.  Partial, so rows
+            # leave it once claimed and a million sent rows cost the claim nothing.
+            models.Index(
+                fields=["campaign", "id"],
+                condition=models.Q(status="queued"),
+                name="delivery_queue",
+            ),
+            # Recovery: the rows a vanished worker was sending.
+            models.Index(
+                fields=["leased_by"],
+                condition=models.Q(status="sending"),
+                name="delivery_leases",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delivery #{self.pk} ({self.status})"

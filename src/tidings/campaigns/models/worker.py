@@ -1,0 +1,35 @@
+"""The delivery workers that are (or were) running: the owners of the queue's leases."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class DeliveryWorker(models.Model):
+    """One ``tidings worker`` process sending mail.  A row claimed by a worker carries the
+    worker's id in ``leased_by``; the worker's heartbeat (``last_seen``) keeps those leases alive.
+    When the heartbeat goes stale, or the process is gone from its host, another worker returns
+    the rows to the queue and records how many there were (``recovered_rows``)."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    # When the process started, as the kernel counts it: with the pid, it tells a live process
+    # from a later one that happens to have been given the same pid.
+    process_started = models.CharField(max_length=40, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    recovered_at = models.DateTimeField(null=True, blank=True)
+    recovered_rows = models.PositiveIntegerField(
+        default=0,
+        help_text="Rows it held when it vanished, returned to the queue.  Each may have been "
+        "delivered already (the in-flight window), so may go out twice.",
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Worker {self.id} ({self.host}:{self.pid})"

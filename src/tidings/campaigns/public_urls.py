@@ -1,0 +1,13 @@
+"""The public archive of sent campaigns (only those an operator chose to show) and its feed."""
+
+from django.urls import path
+
+from . import public_views
+
+app_name = "archive"
+
+urlpatterns = [
+    path("archive/", public_views.archive_index, name="index"),
+    path("archive/feed.xml", public_views.ArchiveFeed(), name="feed"),
+    path("archive/<int:campaign_id>/", public_views.archive_campaign, name="campaign"),
+]

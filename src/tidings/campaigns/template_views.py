@@ -1,0 +1,193 @@
+"""Operator pages for layouts and campaign templates: list, edit (problems shown at save time
+with line and column), preview as a chosen contact, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Count, ProtectedError, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from tidings.audience.models import Contact
+from tidings.audience.tokens import absolute_url
+from tidings.web.access import operator_required
+
+from .models import Layout, Template
+from .rendering import (
+    LAYOUT_VARIABLES,
+    SAMPLE_CONTACT,
+    VARIABLES,
+    CompiledMessage,
+    MessageLinks,
+    Rendered,
+    TemplateProblem,
+)
+from .template_forms import LayoutForm, TemplateForm
+
+_PREVIEW_BODY = """\
+## Your campaign goes here
+
+Hello {{ contact.first_name | default("there") }}, this is sample text in place of a campaign's
+body, with a [link]({{ view_url }}) and a short list:
+
+- one
+- two
+"""
+
+
+def _preview_links() -> MessageLinks:
+    # Placeholders, not working links: a preview must not hand out a real unsubscribe token.
+    return MessageLinks(
+        unsubscribe_url=absolute_url("/preview-only/unsubscribe/"),
+        preferences_url=absolute_url("/preview-only/preferences/"),
+        view_url=absolute_url("/preview-only/view/"),
+    )
+
+
+@dataclass
+class _Choice:
+    contact: Any
+    query: str
+    matches: list[Contact]
+    is_sample: bool
+
+
+def _choose_contact(request: HttpRequest) -> _Choice:
+    """The contact named by ?contact= (an id, or part of an email address or name), or the
+    fictional sample contact."""
+    query = request.GET.get("contact", "").strip()[:254]
+    matches: list[Contact] = []
+    contact = None
+    if query.lstrip("#").isdigit():
+        contact = Contact.objects.filter(pk=int(query.lstrip("#"))).first()
+    elif query:
+        contact = Contact.objects.filter(email__iexact=query).first()
+        if contact is None:
+            found = Q(email__icontains=query) | Q(name__icontains=query)
+            matches = list(Contact.objects.filter(found).order_by("email")[:10])
+            if len(matches) == 1:
+                contact, matches = matches[0], []
+    return _Choice(
+        contact=contact or SAMPLE_CONTACT, query=query, matches=matches, is_sample=contact is None
+    )
+
+
+def _preview(request: HttpRequest, title: str, make: Any, context: dict[str, Any]) -> HttpResponse:
+    choice = _choose_contact(request)
+    rendered: Rendered | None = None
+    problem = None
+    try:
+        rendered = make().render(choice.contact, _preview_links())
+    except TemplateProblem as exc:
+        problem = exc
+    return render(
+        request,
+        "campaigns/templates_ui/preview.html",
+        {
+            **context,
+            "title": title,
+            "choice": choice,
+            "rendered": rendered,
+            "problem": problem,
+            "phone": request.GET.get("width") == "phone",
+        },
+    )
+
+
+@operator_required
+def index(request: HttpRequest) -> HttpResponse:
+    layouts = Layout.objects.annotate(template_count=Count("templates")).order_by("name")
+    templates = Template.objects.select_related("layout").order_by("name")
+    return render(
+        request, "campaigns/templates_ui/index.html", {"layouts": layouts, "templates": templates}
+    )
+
+
+@operator_required
+def layout_edit(request: HttpRequest, layout_id: int | None = None) -> HttpResponse:
+    instance = get_object_or_404(Layout, pk=layout_id) if layout_id else None
+    form = LayoutForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        layout = form.save()
+        messages.success(request, f"Saved layout {layout.name}.")
+        return redirect("templates_ui:layout-preview", layout.pk)
+    return render(
+        request,
+        "campaigns/templates_ui/layout_edit.html",
+        {"form": form, "instance": instance, "variables": {**LAYOUT_VARIABLES, **VARIABLES}},
+    )
+
+
+@operator_required
+def layout_preview(request: HttpRequest, layout_id: int) -> HttpResponse:
+    layout = get_object_or_404(Layout, pk=layout_id)
+
+    def make() -> CompiledMessage:
+        return CompiledMessage.from_sources(
+            subject=f"Preview of the layout {layout.name}",
+            body=_PREVIEW_BODY,
+            layout_html=layout.html,
+            layout_text=layout.text,
+        )
+
+    return _preview(request, f"Layout {layout.name}", make, {"layout": layout})
+
+
+@require_POST
+@operator_required
+def layout_delete(request: HttpRequest, layout_id: int) -> HttpResponse:
+    layout = get_object_or_404(Layout, pk=layout_id)
+    try:
+        layout.delete()
+    except ProtectedError:
+        messages.error(
+            request, f"The layout {layout.name} is still used by templates or campaigns."
+        )
+        return redirect("templates_ui:layout-edit", layout.pk)
+    messages.success(request, f"Deleted layout {layout.name}.")
+    return redirect("templates_ui:index")
+
+
+@operator_required
+def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpResponse:
+    instance = get_object_or_404(Template, pk=template_id) if template_id else None
+    if instance is None and not Layout.objects.exists():
+        messages.info(request, "A template needs a layout: start with this one.")
+        return redirect("templates_ui:layout-new")
+    form = TemplateForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        template = form.save(commit=False)
+        if template.created_by_id is None:
+            template.created_by = request.user
+        template.save()
+        messages.success(request, f"Saved template {template.name}.")
+        return redirect("templates_ui:template-preview", template.pk)
+    return render(
+        request,
+        "campaigns/templates_ui/template_edit.html",
+        {"form": form, "instance": instance, "variables": VARIABLES},
+    )
+
+
+@operator_required
+def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
+    template = get_object_or_404(Template.objects.select_related("layout"), pk=template_id)
+    return _preview(
+        request,
+        f"Template {template.name}",
+        lambda: CompiledMessage.for_template(template),
+        {"template": template},
+    )
+
+
+@require_POST
+@operator_required
+def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
+    template = get_object_or_404(Template, pk=template_id)
+    template.delete()  # campaigns made from it keep their own copy of the body
+    messages.success(request, f"Deleted template {template.name}.")
+    return redirect("templates_ui:index")

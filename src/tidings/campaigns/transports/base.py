@@ -1,0 +1,218 @@
+"""What every transport is: the message it is given, the error it raises, its limits.
+
+A transport is one way out for mail: an SMTP server (``smtp``), any Django email backend
+(``django_backend``, so django-anymail's ESP backends work), or the embedded outbox (``outbox``).
+Each module has the same shape: a ``Transport`` subclass built from a ``TransportConfig``.
+
+Transports are used from the delivery engine's event loop: ``send`` is a coroutine, called by at
+most ``concurrency`` senders at once, each with its own ``slot`` number (0 ≤ slot < concurrency), so
+a transport may keep one connection per slot and never share one between two sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Error kinds: what happened, in words the engine acts on and operators can read.
+USER_UNKNOWN = "user_unknown"  # 5xx saying the mailbox does not exist: a hard bounce
+REJECTED = "rejected"  # any other permanent refusal
+THROTTLED = "throttled"  # slow down: 421/451/454 "too many", SES's 454 Throttling
+TEMPORARY = "temporary"  # any other 4xx
+CONNECTION = "connection"  # could not connect, connection dropped, timed out
+AUTH = "auth"  # the server refused our credentials
+CONFIG = "config"  # the transport itself is misconfigured
+
+
+class TransportError(Exception):
+    """A message could not be handed over.  ``permanent``: do not try again (5xx); otherwise the
+    engine retries later with back-off.  ``code`` is the SMTP reply code when there was one.
+
+    ``attempted`` is False when nothing of the message left this machine (the server could not
+    be reached at all): the engine then spends no attempt on it.
+
+    The text must never contain personal data: servers often quote the recipient's address in
+    their replies, so ``TransportError`` masks anything that looks like one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        code: int | None = None,
+        kind: str = TEMPORARY,
+        attempted: bool = True,
+    ) -> None:
+        self.text = scrub(message)
+        super().__init__(self.text)
+        self.permanent = permanent
+        self.code = code
+        self.kind = kind
+        self.attempted = attempted
+
+    def describe(self) -> str:
+        """One line for the Delivery row's ``error`` (≤ 300 characters, no personal data)."""
+        code = f"{self.code} " if self.code else ""
+        return f"{self.kind}: {code}{self.text}"[:300]
+
+
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
+
+
+def scrub(text: str) -> str:
+    """``text`` on one line, with email addresses replaced by ``<address>``."""
+    return " ".join(_ADDRESS.sub("<address>", str(text)).split())[:250]
+
+
+def classify_smtp_reply(code: int, message: str) -> TransportError:
+    """The TransportError for an SMTP error reply."""
+    lowered = message.lower()
+    if 500 <= code < 600:
+        # RFC 3463 X.1.1 "bad destination mailbox address", X.1.10 null MX; and the usual words
+        # servers that send no enhanced code use.
+        unknown = (
+            re.search(r"\b5\.1\.(1|10)\b", message) is not None
+            or (code in (550, 551, 553) and ("unknown" in lowered or "no such" in lowered))
+            or "does not exist" in lowered
+        )
+        return TransportError(
+            message, permanent=True, code=code, kind=USER_UNKNOWN if unknown else REJECTED
+        )
+    throttled = code in (421, 454) or "throttl" in lowered or "rate" in lowered
+    return TransportError(
+        message or "temporary failure",
+        permanent=False,
+        code=code,
+        kind=THROTTLED if throttled else TEMPORARY,
+    )
+
+
+@dataclass(slots=True)
+class Email:
+    """One message to one recipient, as the engine hands it to a transport.
+
+    ``data`` is the whole RFC 5322 message (CRLF line ends, DKIM-signed when a key is
+    configured): what SMTP and the outbox send.  Transports that build their own MIME (Django
+    backends) use the parts instead; ``data`` is then None.
+    """
+
+    mail_from: str  # the envelope sender (where bounces go)
+    recipient: str
+    message_id: str
+    from_header: str
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    data: bytes | None = None
+    smtputf8: bool = False
+    # Builds ``data`` again with 7-bit encodings only, for a server without 8BITMIME.
+    rebuild: Callable[[], bytes] | None = None
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    name: str
+    kind: str  # smtp | django_backend | outbox
+    url: str = ""
+    backend: str = ""
+    mailer: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    concurrency: int = 10
+    # (messages, seconds) pairs: at most that many in any such period (see RateLimiter).
+    limits: tuple[tuple[int, float], ...] = ()
+    timeout: float = 30.0
+
+    def describe(self) -> str:
+        """Where it sends, without credentials: for logs and pause reasons."""
+        if self.kind == "smtp":
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(self.url)
+            return f"{self.name} (SMTP {parts.hostname}:{parts.port or ''})".replace(":)", ")")
+        if self.kind == "django_backend":
+            return f"{self.name} ({self.mailer or self.backend})"
+        return f"{self.name} (outbox)"
+
+
+class RateLimiter:
+    """Token buckets, one per limit: ``limits`` are (messages, seconds) pairs such as
+    (50, 1) and (100_000, 3600).
+
+    Each bucket refills at messages/seconds per second and holds at most a small burst: a tenth
+    of a second's worth for a per-second limit, one second's worth for a per-minute limit, one
+    minute's worth for longer periods; so over any period the count stays within the limit plus
+    that burst (+10% of a second's worth; +1.7% of an hourly limit), and a worker that starts
+    with full buckets does not send a second's worth at once.
+    ``share`` scales every limit: with several workers each takes its part (1/number of live
+    workers), so the limits hold for the installation, not for each worker.
+    """
+
+    def __init__(self, limits: tuple[tuple[int, float], ...] = ()) -> None:
+        self.limits = limits
+        self.share = 1.0
+        now = time.monotonic()
+        self._buckets = [[self._capacity(count, period), now] for count, period in limits]
+
+    @staticmethod
+    def _rate(count: int, period: float) -> float:
+        return count / period
+
+    def _capacity(self, count: int, period: float) -> float:
+        burst = 0.1 if period <= 1 else 1.0 if period <= 60 else 60.0
+        return max(1.0, self._rate(count, period) * self.share * burst)
+
+    def delay(self) -> float:
+        """Seconds to wait before the next message may go (0: now), taking its token if so."""
+        if not self.limits:
+            return 0.0
+        now = time.monotonic()
+        wait = 0.0
+        for bucket, (count, period) in zip(self._buckets, self.limits, strict=True):
+            rate = self._rate(count, period) * self.share
+            capacity = self._capacity(count, period)
+            tokens = min(capacity, bucket[0] + (now - bucket[1]) * rate)
+            bucket[0], bucket[1] = tokens, now
+            if tokens < 1.0:
+                wait = max(wait, (1.0 - tokens) / rate)
+        if wait == 0.0:
+            for bucket in self._buckets:
+                bucket[0] -= 1.0
+        return wait
+
+    async def acquire(self) -> None:
+        while (wait := self.delay()) > 0:
+            await asyncio.sleep(wait)
+
+
+class Transport:
+    """The interface.  Subclasses set ``wants_bytes`` and implement ``send``."""
+
+    wants_bytes = True
+
+    def __init__(self, config: TransportConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.concurrency = max(1, config.concurrency)
+        self.limiter = RateLimiter(config.limits)
+
+    async def send(self, email: Email, slot: int) -> str:
+        """Hand the message over; returns the provider's id for it ("" if none).  Raises
+        TransportError."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Close connections (the engine is stopping)."""
+
+    def commit(self) -> None:
+        """Called by the engine in its database thread, inside the transaction that records
+        sent messages, before they are marked: a transport whose "sending" is a database write
+        (the outbox) does it here, so the message and its mark commit together."""
+
+    def describe(self) -> str:
+        return self.config.describe()

@@ -1,0 +1,26 @@
+"""Operator pages of the campaigns app (under /campaigns/)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "campaigns"
+
+urlpatterns = [
+    path("", views.campaign_index, name="index"),
+    path("new/", views.campaign_new, name="new"),
+    path("<int:campaign_id>/", views.campaign_detail, name="detail"),
+    path("<int:campaign_id>/edit/", views.campaign_edit, name="edit"),
+    path("<int:campaign_id>/preview/", views.campaign_preview, name="preview"),
+    path("<int:campaign_id>/test/", views.campaign_test, name="test"),
+    path("<int:campaign_id>/schedule/", views.campaign_schedule, name="schedule"),
+    path("<int:campaign_id>/unschedule/", views.campaign_unschedule, name="unschedule"),
+    path("<int:campaign_id>/pause/", views.campaign_pause, name="pause"),
+    path("<int:campaign_id>/resume/", views.campaign_resume, name="resume"),
+    path("<int:campaign_id>/cancel/", views.campaign_cancel, name="cancel"),
+    path("<int:campaign_id>/clone/", views.campaign_clone, name="clone"),
+    path("<int:campaign_id>/retry/", views.campaign_retry, name="retry"),
+    path("<int:campaign_id>/archive/", views.campaign_archive, name="archive"),
+    path("senders/", views.sender_index, name="senders"),
+    path("senders/<int:sender_id>/verify/", views.sender_verify, name="sender-verify"),
+]

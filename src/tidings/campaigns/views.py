@@ -1,0 +1,366 @@
+"""Operator pages for campaigns and senders: authorise, parse, one action (lifecycle.py), respond.
+
+Domain errors become HTTP here and nowhere else: ``InvalidTransition`` (a button pressed on a
+campaign whose state no longer allows it) is a 409 page saying why; ``CampaignNotReady`` is
+shown as form errors on the page the operator was on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from tidings.audience.segments import SegmentError
+from tidings.web.access import operator_required
+
+from . import lifecycle
+from .delivery import delivery_counts, failed_deliveries
+from .forms import (
+    CampaignCreateForm,
+    CampaignEditForm,
+    PreviewForm,
+    ScheduleForm,
+    SenderForm,
+    TestSendForm,
+)
+from .lifecycle import CampaignNotReady, InvalidTransition
+from .models import Campaign, Delivery, Sender
+from .targeting import audience_count
+from .transports.config import transport_configs
+
+FAILED_ROWS_SHOWN = 100
+STATUSES = [s.value for s in Delivery.Status]
+
+
+def _campaign_or_404(campaign_id: int) -> Campaign:
+    return get_object_or_404(
+        Campaign.objects.select_related("sender", "layout", "template"), pk=campaign_id
+    )
+
+
+def _conflict(request: HttpRequest, campaign: Campaign, error: InvalidTransition) -> HttpResponse:
+    """The 409 page: the action no longer fits the campaign's state (shown as it is now)."""
+    campaign.status = (
+        Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+        or campaign.status
+    )
+    return render(
+        request,
+        "campaigns/conflict.html",
+        {"campaign": campaign, "error": error},
+        status=409,
+    )
+
+
+def _delivery_counts(campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Rows per status for each campaign: one GROUP BY over the (campaign, status) index."""
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUSES, 0))
+    rows = (
+        Delivery.objects.filter(campaign_id__in=campaign_ids)
+        .values_list("campaign_id", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for campaign_id, status, n in rows:
+        counts[campaign_id][status] = n
+    return counts
+
+
+# --- campaigns ----------------------------------------------------------------------------------
+@operator_required
+def campaign_index(request: HttpRequest) -> HttpResponse:
+    campaigns = list(Campaign.objects.select_related("sender")[:500])
+    counts = _delivery_counts([c.pk for c in campaigns])
+    rows = [(c, counts[c.pk]) for c in campaigns]
+    return render(request, "campaigns/campaign_index.html", {"rows": rows})
+
+
+@operator_required
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    form = CampaignCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            campaign = lifecycle.do_create_campaign(
+                data["template"],
+                name=data["name"],
+                topic=data["topic"],
+                sender=data["sender"],
+                lists=data["lists"],
+                segments=data["segments"],
+                actor=request.user,
+            )
+        except CampaignNotReady as exc:
+            form.add_problems(exc)
+        else:
+            messages.success(request, "Draft created: write it, preview it, then schedule it.")
+            return redirect("campaigns:edit", campaign_id=campaign.pk)
+    return render(request, "campaigns/campaign_new.html", {"form": form})
+
+
+@operator_required
+def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign_or_404(campaign_id)
+    counts = delivery_counts(campaign)
+    total = sum(counts.values())
+    done = counts["sent"] + counts["failed"] + counts["skipped"]
+    audience = audience_error = None
+    if campaign.status in {Campaign.Status.DRAFT, Campaign.Status.SCHEDULED}:
+        try:
+            audience = audience_count(campaign)
+        except SegmentError as exc:
+            audience_error = str(exc)
+    failed = failed_deliveries(campaign).select_related("contact")[:FAILED_ROWS_SHOWN]
+    return render(
+        request,
+        "campaigns/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "counts": counts,
+            "total": total,
+            "done": done,
+            "rate": _rates(campaign, counts["sent"]),
+            "configured_rates": configured_rates(),
+            "audience": audience,
+            "audience_error": audience_error,
+            "failed": failed,
+            "allowed": lifecycle.allowed_actions(campaign),
+            "problems": (
+                lifecycle.schedule_problems(campaign)
+                if campaign.status == Campaign.Status.DRAFT
+                else []
+            ),
+            "refresh": campaign.status == Campaign.Status.SENDING,
+        },
+    )
+
+
+_UNITS = {1.0: "s", 60.0: "min", 3600.0: "h", 86400.0: "d"}
+
+
+def configured_rates() -> list[str]:
+    """Each transport's sending limits, as configured: "default: 50/s, 20000/h"."""
+    try:
+        configs = transport_configs()
+    except ImproperlyConfigured:
+        return []
+    return [
+        f"{config.name}: "
+        + (
+            ", ".join(f"{n}/{_UNITS.get(seconds, f'{seconds:g}s')}" for n, seconds in config.limits)
+            or "no limit"
+        )
+        for config in configs
+    ]
+
+
+def _rates(campaign: Campaign, sent: int) -> dict[str, float | None]:
+    """Messages a second: over the last minute, and on average since the start."""
+    if campaign.started_at is None:
+        return {"recent": None, "average": None}
+    now = timezone.now()
+    end = campaign.finished_at or now
+    elapsed = max((end - campaign.started_at).total_seconds(), 1.0)
+    recent = None
+    if campaign.status == Campaign.Status.SENDING:
+        # Scans the campaign's sent rows through the (campaign, status) index.
+        last_minute = Delivery.objects.filter(
+            campaign=campaign, status=Delivery.Status.SENT, sent_at__gte=now - timedelta(minutes=1)
+        ).count()
+        recent = last_minute / 60
+    return {"recent": recent, "average": sent / elapsed}
+
+
+@operator_required
+def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign_or_404(campaign_id)
+    if campaign.status != Campaign.Status.DRAFT:
+        return _conflict(request, campaign, InvalidTransition(campaign.status, "edit"))
+    form = CampaignEditForm(request.POST or None, campaign=campaign)
+    if request.method == "POST" and form.is_valid():
+        try:
+            lifecycle.do_update_campaign(
+                campaign,
+                form.values(),
+                lists=form.cleaned_data["lists"],
+                segments=form.cleaned_data["segments"],
+                actor=request.user,
+            )
+        except CampaignNotReady as exc:
+            form.add_problems(exc)
+        except InvalidTransition as exc:
+            return _conflict(request, campaign, exc)
+        else:
+            messages.success(request, "Saved.")
+            if request.POST.get("then") == "preview":
+                return redirect("campaigns:preview", campaign_id=campaign.pk)
+            return redirect("campaigns:edit", campaign_id=campaign.pk)
+    return render(request, "campaigns/campaign_edit.html", {"campaign": campaign, "form": form})
+
+
+@operator_required
+def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The message as one contact (or the sample person) would get it, in a sandboxed frame."""
+    campaign = _campaign_or_404(campaign_id)
+    form = PreviewForm(request.GET or None)
+    contact = None
+    rendered = None
+    if form.is_valid() and form.cleaned_data.get("contact"):
+        contact = lifecycle.preview_contact(form.cleaned_data["contact"])
+        if contact is None:
+            form.add_error("contact", "There is no contact with that number.")
+    if not form.errors:
+        try:
+            rendered = lifecycle.render_sample(campaign, contact)
+        except CampaignNotReady as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem.message)
+    return render(
+        request,
+        "campaigns/campaign_preview.html",
+        {"campaign": campaign, "form": form, "contact": contact, "rendered": rendered},
+    )
+
+
+@operator_required
+def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign_or_404(campaign_id)
+    form = TestSendForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        contact = None
+        contact_id = form.cleaned_data.get("contact")
+        if contact_id:
+            contact = lifecycle.preview_contact(contact_id)
+            if contact is None:
+                form.add_error("contact", "There is no contact with that number.")
+        if not form.errors:
+            try:
+                result = lifecycle.do_test_send(
+                    campaign, form.address_list(), contact=contact, actor=request.user
+                )
+            except CampaignNotReady as exc:
+                for problem in exc.problems:
+                    form.add_error("addresses" if problem.field == "addresses" else None, problem)
+            else:
+                if result.errors:
+                    messages.error(
+                        request,
+                        f"{result.sent} of {result.recipients} test message(s) sent; the mail "
+                        f"server refused the others ({', '.join(sorted(set(result.errors)))}).",
+                    )
+                else:
+                    messages.success(request, f"Test sent to {result.recipients} address(es).")
+                return redirect("campaigns:test", campaign_id=campaign.pk)
+    return render(request, "campaigns/campaign_test.html", {"campaign": campaign, "form": form})
+
+
+@operator_required
+def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign_or_404(campaign_id)
+    if campaign.status != Campaign.Status.DRAFT:
+        return _conflict(request, campaign, InvalidTransition(campaign.status, "schedule"))
+    form = ScheduleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            lifecycle.do_schedule(campaign, form.chosen_time(), actor=request.user)
+        except CampaignNotReady as exc:
+            for problem in exc.problems:
+                form.add_error("when" if problem.field == "when" else None, problem.message)
+        except InvalidTransition as exc:
+            return _conflict(request, campaign, exc)
+        else:
+            if form.chosen_time() is None:
+                messages.success(request, "Sending starts in a moment.")
+            else:
+                when = timezone.localtime(campaign.scheduled_at)
+                messages.success(request, f"Scheduled for {when:%-d %b %Y, %H:%M %Z}.")
+            return redirect("campaigns:detail", campaign_id=campaign.pk)
+    return render(
+        request,
+        "campaigns/campaign_schedule.html",
+        {
+            "campaign": campaign,
+            "form": form,
+            "problems": lifecycle.schedule_problems(campaign),
+            "time_zone": timezone.get_current_timezone_name(),
+        },
+    )
+
+
+# One POST view per button; each calls its action and reports the result.
+def _button(action, done: str):
+    @require_POST
+    @operator_required
+    def view(request: HttpRequest, campaign_id: int) -> HttpResponse:
+        campaign = _campaign_or_404(campaign_id)
+        try:
+            result = action(campaign, actor=request.user)
+        except InvalidTransition as exc:
+            return _conflict(request, campaign, exc)
+        if isinstance(result, Campaign) and result.pk != campaign.pk:  # a clone
+            messages.success(request, done)
+            return redirect("campaigns:edit", campaign_id=result.pk)
+        messages.success(request, done.format(result=result))
+        return redirect("campaigns:detail", campaign_id=campaign.pk)
+
+    view.__name__ = f"campaign_{action.__name__.removeprefix('do_')}"
+    return view
+
+
+campaign_pause = _button(lifecycle.do_pause, "Paused: nothing more is sent until you resume.")
+campaign_resume = _button(lifecycle.do_resume, "Resumed.")
+campaign_cancel = _button(lifecycle.do_cancel, "Cancelled; {result} queued message(s) dropped.")
+campaign_unschedule = _button(lifecycle.do_unschedule, "Back to draft.")
+campaign_clone = _button(lifecycle.do_clone, "Copied into a new draft.")
+campaign_retry = _button(lifecycle.do_retry_failed, "{result} failed message(s) queued again.")
+
+
+@require_POST
+@operator_required
+def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign_or_404(campaign_id)
+    lifecycle.do_set_archive(campaign, request.POST.get("archive") == "1", actor=request.user)
+    messages.success(
+        request,
+        "Shown on the public archive once sent." if campaign.archive else "Not in the archive.",
+    )
+    return redirect("campaigns:detail", campaign_id=campaign.pk)
+
+
+# --- senders ------------------------------------------------------------------------------------
+@operator_required
+def sender_index(request: HttpRequest) -> HttpResponse:
+    form = SenderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        lifecycle.do_add_sender(
+            data["name"], data["email"], reply_to=data["reply_to"], actor=request.user
+        )
+        messages.success(request, "Sender added.  An owner must mark it verified before use.")
+        return redirect("campaigns:senders")
+    return render(
+        request,
+        "campaigns/sender_index.html",
+        {"senders": Sender.objects.order_by("name", "email"), "form": form},
+    )
+
+
+@require_POST
+@operator_required
+def sender_verify(request: HttpRequest, sender_id: int) -> HttpResponse:
+    """Owners (superusers) only: a verified sender can mail the whole audience."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only an owner can verify a sender.")
+    sender = get_object_or_404(Sender, pk=sender_id)
+    verified = request.POST.get("verified") == "1"
+    lifecycle.do_verify_sender(sender, verified, actor=request.user)
+    messages.success(request, f"{sender} is {'verified' if verified else 'no longer verified'}.")
+    return redirect("campaigns:senders")

@@ -1,0 +1,464 @@
+"""Sensitive-data screening: special-category content in free text is found before it is stored.
+
+The policy's ``[sensitive]`` section lists the GDPR Art. 9 special categories (and Art. 10
+criminal records) that tidings never keeps, and ``on_detect`` says what happens when someone
+volunteers one in a free-text field (an enquiry message, a support note, an import column, a
+form's free text):
+
+``redact``
+    :func:`screen_text` replaces each sentence that states the fact with
+    ``[removed: <category>]`` and returns the categories it removed, so that the record can note
+    *that* something was removed (``Screened.note``: "removed: health") — never *what*.
+``reject``
+    :func:`screen_text` raises :class:`SensitiveDataRefused`, whose message names the
+    categories only, so the person can take it out and send the text again.
+
+What is redacted is the sentence, not the matched words.  A match is a few words ("a conviction
+for", "genetic testing showed"); the rest of the sentence carries the fact itself ("... fraud
+from 2012", "... I carry the gene for cystic fibrosis"), so cutting only the match would keep
+what the policy says we must not.  A sentence is what spaCy's rule-based sentencizer says it is
+(it knows "Dr." and "e.g." do not end one); a line break also ends one, because bullet points in
+support notes and one-line import cells are separate statements.  The other sentences of the text
+are kept as they were.
+
+How it is found
+---------------
+Presidio's analyzer (``presidio-analyzer``) runs one ``PatternRecognizer`` per category.  Presidio
+ships recognisers for identifiers (emails, card numbers, ...), none for Art. 9 content, so every
+recogniser here is our own, written as data in ``screening_rules/<category>.toml``: patterns with
+scores, false friends ("healthy growth", "the union of our two companies", "race condition"), and
+the context words presidio's ``LemmaContextAwareEnhancer`` uses to lift a weak pattern (a bare
+"union" next to "rep" or "branch").  Presidio's default NLP engine would load (and try to
+download) the ``en_core_web_lg`` spaCy model, which is not on the package registries: the engine
+here is spaCy's ``spacy.blank("en")`` (tokeniser and sentencizer, rules only, no model files) and
+presidio's predefined recognisers are never loaded, so nothing — tldextract's public suffix list
+included — is fetched at import or at run time.
+
+Cost: importing presidio and spaCy takes about two seconds, so it happens lazily, once per
+process, the first time a text gets past the pre-filter below (under a lock, so threads share one
+engine).  A text in which no pattern of an enabled category matches anywhere — most ordinary
+business text — is answered by one pass of a combined regular expression without calling
+presidio at all.  ``python -m bench.screening`` measures both paths, and recall and precision on
+the labelled set in ``tests/data/sensitive_sentences.tsv``.
+"""
+
+from __future__ import annotations
+
+import threading
+import tomllib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, get_args
+
+import regex
+
+from .schema import SENSITIVE_TEXT, SensitiveCategory
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
+
+    from .schema import Policy
+
+__all__ = [
+    "CATEGORIES",
+    "Finding",
+    "Screened",
+    "Screener",
+    "SensitiveDataRefused",
+    "find_sensitive",
+    "screen_text",
+]
+
+CATEGORIES: tuple[str, ...] = get_args(SensitiveCategory)
+RULES_DIR = Path(__file__).with_name("screening_rules")
+
+# How every rule pattern is compiled, by presidio and by the pre-filter alike: rule files are
+# written in verbose syntax (see screening_rules/_fragments.toml).
+FLAGS = regex.IGNORECASE | regex.MULTILINE | regex.VERBOSE
+# Strong patterns score 0.85; weak ones 0.35, which presidio's context enhancer lifts by 0.35
+# when one of the category's context words is within five words.
+SCORE_THRESHOLD = 0.6
+CONTEXT_WINDOW = 5
+# spaCy is given at most this many characters at a time (split at line breaks), which bounds its
+# memory on a huge import cell; a finding never spans a line break.
+CHUNK_CHARS = 100_000
+# Curly apostrophes ("I’m") and no-break spaces become their plain forms before matching; each is
+# one character for one, so offsets into the folded text are offsets into the original.
+_FOLD = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00a0": " "})
+_FRAGMENT = regex.compile(r"<<(\w+)>>")
+_BULLET = regex.compile(r"\s*(?:[-*•·–]\s+)?")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Special-category content at ``text[start:end]`` (the matched words, not the sentence)."""
+
+    category: str  # one of the policy's sensitive categories, e.g. "health"
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Screened:
+    """A screened text and the categories removed from it — never the removed words."""
+
+    text: str
+    removed: tuple[str, ...] = ()
+
+    @property
+    def note(self) -> str:
+        """What the record says about it: "removed: health, political opinions", or ""."""
+        if not self.removed:
+            return ""
+        return "removed: " + ", ".join(SENSITIVE_TEXT[c] for c in self.removed)
+
+
+class SensitiveDataRefused(ValueError):
+    """The policy says ``on_detect = "reject"`` and the text holds special-category data.
+
+    ``categories`` lists what was found; the message names those categories and nothing from
+    the text, so it can be shown to the person who typed it and written to logs.
+    """
+
+    def __init__(self, categories: Sequence[str]):
+        self.categories = tuple(categories)
+        labels = ", ".join(SENSITIVE_TEXT[c] for c in self.categories)
+        super().__init__(
+            f"The text contains special-category personal data ({labels}), which we do not "
+            "store. Please take it out and send the text again."
+        )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One category's recogniser, as written in ``screening_rules/<category>.toml``."""
+
+    category: str
+    patterns: tuple[tuple[str, str, float], ...]  # (name, expanded regex, score)
+    context: tuple[str, ...]
+    false_friends: tuple[str, ...]
+
+
+def load_rules(directory: Path = RULES_DIR) -> dict[str, Rule]:
+    """Read and check every category's rules; a broken pattern fails here, naming its file."""
+    shared = _read_toml(directory / "_fragments.toml").get("fragments", {})
+    rules: dict[str, Rule] = {}
+    for category in CATEGORIES:
+        path = directory / f"{category}.toml"
+        data = _read_toml(path)
+        fragments = {**shared, **data.get("fragments", {})}
+        patterns = []
+        for i, entry in enumerate(data.get("patterns", [])):
+            where = f"{path.name}: patterns[{i}] ({entry.get('name', '?')})"
+            patterns.append(
+                (
+                    str(entry["name"]),
+                    _expand(entry["regex"], fragments, where),
+                    float(entry["score"]),
+                )
+            )
+        false_friends = tuple(
+            _expand(text, fragments, f"{path.name}: false_friends[{i}]")
+            for i, text in enumerate(data.get("false_friends", []))
+        )
+        if not patterns:
+            raise ValueError(f"{path.name}: a category needs at least one pattern")
+        rules[category] = Rule(
+            category, tuple(patterns), tuple(data.get("context", [])), false_friends
+        )
+    return rules
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def _expand(pattern: str, fragments: dict[str, str], where: str) -> str:
+    def fragment(match: regex.Match[str]) -> str:
+        try:
+            return fragments[match[1]]
+        except KeyError:
+            raise ValueError(f"{where}: unknown fragment <<{match[1]}>>") from None
+
+    expanded = _FRAGMENT.sub(fragment, pattern)
+    try:
+        regex.compile(expanded, FLAGS)
+    except regex.error as exc:
+        raise ValueError(f"{where}: not a valid pattern: {exc}") from None
+    return expanded
+
+
+def _union(patterns: Iterable[str]) -> regex.Pattern[str]:
+    return regex.compile("|".join(f"(?:{p})" for p in patterns), FLAGS)
+
+
+class _Engine:
+    """Presidio's analyzer over spaCy's blank English pipeline, with our recognisers only."""
+
+    def __init__(self, rules: dict[str, Rule]):
+        # Imported here: presidio and spaCy take about two seconds to import, which a process
+        # that never screens a suspicious text should not pay.
+        import spacy
+        from presidio_analyzer import (
+            AnalyzerEngine,
+            Pattern,
+            PatternRecognizer,
+            RecognizerRegistry,
+        )
+        from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+        from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+
+        class BlankSpacyNlpEngine(SpacyNlpEngine):
+            """spaCy without a trained model: rule-based tokens and sentences, nothing to fetch.
+
+            The blank pipeline has no lemmatiser, so the lower-cased word stands in for the
+            lemma: that is what presidio compares our context words with.
+            """
+
+            def load(self) -> None:
+                nlp = spacy.blank("en")
+                nlp.add_pipe("sentencizer")
+                self.nlp = {"en": nlp}
+
+            def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
+                return NlpArtifacts(
+                    entities=[],
+                    tokens=doc,
+                    tokens_indices=[token.idx for token in doc],
+                    lemmas=[token.lower_ for token in doc],
+                    nlp_engine=self,
+                    language=language,
+                    scores=[],
+                )
+
+        recognizers = [
+            PatternRecognizer(
+                supported_entity=rule.category,
+                name=f"tidings_{rule.category}",
+                patterns=[Pattern(name, pattern, score) for name, pattern, score in rule.patterns],
+                context=list(rule.context) or None,
+                global_regex_flags=FLAGS,
+            )
+            for rule in rules.values()
+        ]
+        self.nlp_engine = BlankSpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+        self.analyzer = AnalyzerEngine(
+            registry=RecognizerRegistry(
+                recognizers, global_regex_flags=FLAGS, supported_languages=["en"]
+            ),
+            nlp_engine=self.nlp_engine,
+            supported_languages=["en"],
+            default_score_threshold=SCORE_THRESHOLD,
+            context_aware_enhancer=LemmaContextAwareEnhancer(
+                context_prefix_count=CONTEXT_WINDOW,
+                context_suffix_count=CONTEXT_WINDOW,
+                context_matching_mode="whole_word",
+            ),
+        )
+        self.false_friends = {
+            rule.category: _union(rule.false_friends)
+            for rule in rules.values()
+            if rule.false_friends
+        }
+        # Presidio compiles a recogniser's patterns on first use; do it now, under the caller's
+        # lock, so that threads sharing the engine afterwards only read it.
+        self.analyze("warm-up", list(rules))
+
+    def analyze(self, text: str, categories: list[str]) -> tuple[list[Finding], Doc]:
+        artifacts = self.nlp_engine.process_text(text, "en")
+        results = self.analyzer.analyze(
+            text, language="en", entities=categories, nlp_artifacts=artifacts
+        )
+        friends: dict[str, list[tuple[int, int]]] = {}
+        findings = []
+        for result in results:
+            category = result.entity_type
+            if category not in friends:
+                pattern = self.false_friends.get(category)
+                friends[category] = [m.span() for m in pattern.finditer(text)] if pattern else []
+            if any(s < result.end and result.start < e for s, e in friends[category]):
+                continue
+            findings.append(Finding(category, result.start, result.end))
+        return findings, artifacts.tokens
+
+
+class Screener:
+    """Finds and redacts special-category content; builds its engine once, on first need.
+
+    The module-level :func:`screen_text` and :func:`find_sensitive` share one instance; make
+    your own only to screen with other rules (``Screener(rules_dir)``).
+    """
+
+    def __init__(self, rules_dir: Path = RULES_DIR):
+        self.rules = load_rules(rules_dir)
+        self._lock = threading.Lock()
+        self._engine: _Engine | None = None
+        self._prefilters: dict[tuple[str, ...], regex.Pattern[str]] = {}
+        self._category_filters = {
+            category: _union(p for _, p, _ in rule.patterns)
+            for category, rule in self.rules.items()
+        }
+
+    def find(self, text: str, categories: Iterable[str]) -> list[Finding]:
+        """Every finding of the given categories in ``text``, in order of position."""
+        return [finding for finding, _ in self._scan(text, tuple(categories))]
+
+    def screen(self, text: str, categories: Iterable[str], on_detect: str = "redact") -> Screened:
+        """Redact (or refuse, for ``on_detect="reject"``) the given categories in ``text``."""
+        categories = tuple(categories)
+        found = self._scan(text, categories)
+        if not found:
+            return Screened(text)
+        removed = tuple(c for c in categories if any(f.category == c for f, _ in found))
+        if on_detect == "reject":
+            raise SensitiveDataRefused(removed)
+        # Merge the sentences to remove, then rebuild the text around them.
+        spans: list[tuple[int, int, set[str]]] = []
+        for finding, (start, end) in sorted(found, key=lambda item: item[1]):
+            if spans and start <= spans[-1][1]:
+                last_start, last_end, cats = spans[-1]
+                spans[-1] = (last_start, max(last_end, end), cats | {finding.category})
+            else:
+                spans.append((start, end, {finding.category}))
+        out, position = [], 0
+        for start, end, cats in spans:
+            labels = ", ".join(SENSITIVE_TEXT[c] for c in categories if c in cats)
+            out += [text[position:start], f"[removed: {labels}]"]
+            position = end
+        out.append(text[position:])
+        return Screened("".join(out), removed)
+
+    def _scan(
+        self, text: str, categories: tuple[str, ...]
+    ) -> list[tuple[Finding, tuple[int, int]]]:
+        """Findings, each with the span of the sentence that states it."""
+        unknown = set(categories) - set(self.rules)
+        if unknown:
+            raise ValueError(f"unknown sensitive categories: {', '.join(sorted(unknown))}")
+        if not categories or not text:
+            return []
+        folded = text.translate(_FOLD)
+        if self._prefilter(categories).search(folded) is None:
+            return []
+        engine = self._get_engine()
+        found = []
+        for offset, chunk in _chunks(folded):
+            # Presidio runs only the recognisers of the categories that can match here.
+            present = [c for c in categories if self._category_filters[c].search(chunk)]
+            if not present:
+                continue
+            findings, doc = engine.analyze(chunk, present)
+            for finding in findings:
+                start, end = _sentence(chunk, doc, finding)
+                found.append(
+                    (
+                        Finding(finding.category, finding.start + offset, finding.end + offset),
+                        (start + offset, end + offset),
+                    )
+                )
+        found.sort(key=lambda item: (item[0].start, item[0].end, item[0].category))
+        return found
+
+    def _prefilter(self, categories: tuple[str, ...]) -> regex.Pattern[str]:
+        # Every finding is a match of some pattern of its category, so a text that matches no
+        # pattern of any enabled category has none: no need to ask presidio.  One combined
+        # pattern answers that faster than the nine categories' patterns one after another.
+        prefilter = self._prefilters.get(categories)
+        if prefilter is None:
+            prefilter = _union(p for c in categories for _, p, _ in self.rules[c].patterns)
+            self._prefilters[categories] = prefilter
+        return prefilter
+
+    def _get_engine(self) -> _Engine:
+        engine = self._engine
+        if engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = _Engine(self.rules)
+                engine = self._engine
+        return engine
+
+
+def _chunks(text: str) -> Iterator[tuple[int, str]]:
+    """The text in pieces of at most CHUNK_CHARS, cut at line breaks (or spaces) where possible."""
+    start, size = 0, len(text)
+    while start < size:
+        end = min(start + CHUNK_CHARS, size)
+        if end < size:
+            cut = text.rfind("\n", start, end)
+            if cut <= start:
+                cut = text.rfind(" ", start, end)
+            end = cut + 1 if cut > start else end
+        yield start, text[start:end]
+        start = end
+
+
+def _sentence(text: str, doc: Doc, finding: Finding) -> tuple[int, int]:
+    """The span to redact for a finding: its sentence, cut at line breaks and semicolons.
+
+    Line breaks and semicolons end a statement here, as they end the window in which a pattern
+    looks for its person (``<<clause>>`` in the rules).  A bullet ("- ", "* ", "• ") in front of
+    the statement stays, so a list keeps its shape.
+    """
+    start, end = finding.start, finding.end
+    for sent in doc.sents:
+        if sent.start_char < finding.end and finding.start < sent.end_char:
+            start, end = min(start, sent.start_char), max(end, sent.end_char)
+    start = max(start, *(text.rfind(mark, 0, finding.start) + 1 for mark in "\n;"))
+    cuts = [(cut, mark) for mark in "\n;" if (cut := text.find(mark, finding.end, end)) != -1]
+    if cuts:
+        cut, mark = min(cuts)
+        end = cut + (mark == ";")  # the semicolon goes with the removed clause
+    bullet = _BULLET.match(text, start, finding.start)
+    if bullet:
+        start = bullet.end()
+    while end > finding.end and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+_default: Screener | None = None
+_default_lock = threading.Lock()
+
+
+def _screener() -> Screener:
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Screener()
+    return _default
+
+
+def _sensitive(policy: Policy | None) -> tuple[tuple[str, ...], str]:
+    if policy is None:
+        from . import get_policy
+
+        policy = get_policy()
+    return tuple(policy.sensitive.categories), policy.sensitive.on_detect
+
+
+def find_sensitive(text: str, policy: Policy | None = None) -> list[Finding]:
+    """Special-category content in ``text``, for the categories the policy lists.
+
+    ``policy`` defaults to the installation's (:func:`tidings.policy.get_policy`).  Findings are
+    in order of position; their spans are the matched words (see :func:`screen_text` for what is
+    removed).
+    """
+    categories, _ = _sensitive(policy)
+    return _screener().find(text, categories)
+
+
+def screen_text(text: str, policy: Policy | None = None) -> Screened:
+    """Screen a free-text field before it is stored, as the policy's ``[sensitive]`` says.
+
+    Only the categories the policy lists are looked for.  With ``on_detect = "redact"`` each
+    sentence stating one is replaced by ``[removed: <category>]`` (several categories in one
+    sentence: ``[removed: health, religious or philosophical beliefs]``) and ``removed`` lists
+    the categories, in the policy's order, for the record's note; the removed words are not kept
+    anywhere.  With ``on_detect = "reject"`` it raises :class:`SensitiveDataRefused` instead.
+    A text with nothing to remove comes back unchanged.
+    """
+    categories, on_detect = _sensitive(policy)
+    return _screener().screen(text, categories, on_detect)

@@ -1,0 +1,19 @@
+"""Background work of the rights app, run by ``tidings worker`` (django.tasks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.tasks import task
+
+
+@task()
+def run_retention_sweep() -> dict[str, Any]:
+    """Erase every record whose retention has run out (see rights/retention.py).
+
+    Runs daily (registered with tidings.web.scheduler in apps.py), or from cron as
+    ``tidings retention run``.  Returns counts only.
+    """
+    from .retention import run_retention
+
+    return run_retention(actor_label="worker").summary()

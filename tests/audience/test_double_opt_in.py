@@ -1,0 +1,384 @@
+"""Double opt-in: a signed, expiring confirmation link; subscribed only by the click; purges."""
+
+from datetime import timedelta
+from email.utils import parseaddr
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core import signing
+from django.core.management import call_command
+from django.utils import timezone
+
+from tests.audience.public_helpers import (
+    audit_page,
+    link_in,
+    mails_to,
+    make_form,
+    make_list,
+    reset,
+    sign_up,
+    use_outbox,
+    write_policy,
+)
+from tidings.audience.actions import do_purge_unconfirmed, do_subscribe
+from tidings.audience.models import ConsentEvent, Contact, Subscription
+from tidings.audience.tasks import purge_pending_signups
+from tidings.audience.tokens import SALT_CONFIRM
+from tidings.campaigns.mail import render_system_email, template_problems
+from tidings.campaigns.models import SystemEmailTemplate
+from tidings.rights.models import AuditEntry
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh(settings):
+    use_outbox(settings)
+    reset()
+    yield
+    reset()
+
+
+@pytest.fixture
+def news():
+    return make_list("Product news", "product news")
+
+
+@pytest.fixture
+def events():
+    return make_list("Events", "events and webinars")
+
+
+@pytest.fixture
+def form(news, events):
+    return make_form([news, events], optional_fields=["company", "phone"], channels=["phone"])
+
+
+def confirmation(email="ada@example.com"):
+    (message,) = [m for m in mails_to(email) if "confirm" in m.subject.lower()]
+    return message
+
+
+def no_double_opt_in(tmp_path, settings):
+    write_policy(tmp_path, settings, ("double_opt_in = true", "double_opt_in = false"))
+
+
+# --- the confirmation email -------------------------------------------------------------------
+def test_the_confirmation_email_says_why_it_came_and_that_ignoring_it_means_no_subscription(
+    client, form, news
+):
+    sign_up(client, form, lists=[news])
+
+    message = confirmation()
+    text = message.body("plain")
+    assert message.subject == "Please confirm: Product news from Example Software Ltd"
+    assert "Hello Ada," in text
+    assert "asked Example Software Ltd to email this address" in text
+    assert "  - Product news" in text
+    assert "ignore this email: you will not be subscribed" in text
+    assert "Example House, Business Park" in text
+    assert 'href="http://127.0.0.1:8000/c/' in message.body("html")
+    assert parseaddr(message.parsed()["From"]) == ("Example Software Ltd", "newsletter@localhost")
+    assert message.parsed()["List-Unsubscribe"] is None  # not a list message
+
+
+def test_the_confirmation_link_holds_internal_ids_and_never_the_address(client, form, news):
+    sign_up(client, form, lists=[news])
+
+    token = link_in(confirmation(), "/c/").rsplit("/", 1)[1]
+
+    payload = signing.loads(token, salt=SALT_CONFIRM)
+    assert payload == {
+        "c": Contact.objects.get().pk,
+        "l": [news.pk],
+        "f": form.pk,
+        "w": ConsentEvent.objects.get().wording_id,
+        "ch": [],
+    }
+
+
+def test_opening_the_link_does_not_confirm_because_link_scanners_open_every_link(
+    client, form, news
+):
+    sign_up(client, form, lists=[news])
+    link = link_in(confirmation(), "/c/")
+
+    page = client.get(link)
+    client.head(link)
+
+    assert page.status_code == 200
+    assert "Yes, subscribe me" in page.content.decode()
+    assert Subscription.objects.get().status == Subscription.Status.PENDING
+    assert len(mails_to("ada@example.com")) == 1
+
+
+def test_pressing_the_button_confirms_records_the_consent_and_sends_a_welcome(client, form, news):
+    sign_up(client, form, lists=[news])
+    link = link_in(confirmation(), "/c/")
+
+    response = client.post(link)
+
+    assert response.status_code == 200
+    assert "You are subscribed" in response.content.decode()
+    sub = Subscription.objects.get()
+    assert sub.status == Subscription.Status.CONFIRMED and sub.confirmed_at is not None
+    signed, confirmed = ConsentEvent.objects.order_by("pk")
+    assert (signed.source, confirmed.source) == ("form", "confirmation")
+    assert confirmed.wording == signed.wording  # the words of the sign-up, kept as proof
+    assert confirmed.source_ref == f"form:{form.pk}"
+    assert AuditEntry.objects.filter(action="signup.confirmed", object_id=str(sub.contact_id))
+    welcome = mails_to("ada@example.com")[-1]
+    assert welcome.subject == "Welcome to Product news"
+    assert "/p/" in welcome.body("plain") and "/u/" in welcome.body("plain")
+    assert welcome.parsed()["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_confirming_twice_changes_nothing_more(client, form, news):
+    sign_up(client, form, lists=[news])
+    link = link_in(confirmation(), "/c/")
+    client.post(link)
+
+    again = client.post(link)
+
+    assert again.status_code == 200
+    assert ConsentEvent.objects.count() == 2
+    assert len(mails_to("ada@example.com")) == 2  # the confirmation and one welcome
+
+
+def test_phone_consent_ticked_on_the_form_is_recorded_when_the_sign_up_is_confirmed(
+    client, form, news
+):
+    sign_up(client, form, lists=[news], phone="01244 000 001", channel_phone="on")
+    assert not ConsentEvent.objects.filter(purpose="marketing").exists()
+
+    client.post(link_in(confirmation(), "/c/"))
+
+    phone = ConsentEvent.objects.get(purpose="marketing")
+    assert (phone.channel, phone.action, phone.source) == ("phone", "granted", "confirmation")
+    assert phone.wording is not None
+
+
+def test_an_expired_confirmation_link_says_so_and_offers_to_sign_up_again(client, form, news):
+    sign_up(client, form, lists=[news])
+    link = link_in(confirmation(), "/c/")
+
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        page = client.get(link)
+        pressed = client.post(link)
+
+    assert page.status_code == pressed.status_code == 410
+    html = page.content.decode()
+    assert "This link has expired" in html
+    assert "Confirmation links work for 7 days" in html
+    assert 'href="/f/news"' in html
+    assert Subscription.objects.get().status == Subscription.Status.PENDING
+
+
+def test_the_confirmation_period_is_a_setting(client, form, news, settings):
+    settings.TIDINGS_CONFIRM_DAYS = 30
+    sign_up(client, form, lists=[news])
+
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        response = client.post(link_in(confirmation(), "/c/"))
+
+    assert response.status_code == 200
+    assert Subscription.objects.get().status == Subscription.Status.CONFIRMED
+
+
+def test_a_tampered_link_is_refused_with_a_plain_explanation(client, form, news):
+    sign_up(client, form, lists=[news])
+    link = link_in(confirmation(), "/c/")
+
+    response = client.post(link[:-2] + ("xy" if not link.endswith("xy") else "zz"))
+
+    assert response.status_code == 404
+    assert "This link does not work" in response.content.decode()
+    assert Subscription.objects.get().status == Subscription.Status.PENDING
+
+
+# --- signing up again -------------------------------------------------------------------------
+def test_signing_up_again_as_an_existing_contact_only_resends_the_confirmation(
+    client, form, news, events
+):
+    ada = Contact.objects.create(email="ada@example.com", name="Ada L.")
+    do_subscribe(ada, news, source="import", wording_text="imported", confirmed=True)
+    before = list(ConsentEvent.objects.values_list("pk", flat=True))
+
+    response = sign_up(client, form, name="Someone Else", company="Evil Corp", lists=[events])
+
+    assert response.status_code == 200
+    ada.refresh_from_db()
+    assert (ada.name, ada.company) == ("Ada L.", "")
+    assert list(ConsentEvent.objects.values_list("pk", flat=True)) == before
+    assert not Subscription.objects.filter(mailing_list=events).exists()
+    message = confirmation()
+    assert "Hello Ada," in message.body("plain")
+
+    client.post(link_in(message, "/c/"))
+
+    assert Subscription.objects.get(mailing_list=events).status == Subscription.Status.CONFIRMED
+
+
+def test_signing_up_again_while_pending_sends_a_fresh_confirmation_and_stores_nothing(
+    client, form, news
+):
+    sign_up(client, form, lists=[news])
+    counts = (Contact.objects.count(), Subscription.objects.count(), ConsentEvent.objects.count())
+
+    sign_up(client, form, lists=[news], name="Changed Name")
+
+    assert (
+        Contact.objects.count(),
+        Subscription.objects.count(),
+        ConsentEvent.objects.count(),
+    ) == counts
+    assert Contact.objects.get().name == "Ada Lovelace"
+    assert len(mails_to("ada@example.com")) == 2
+
+
+# --- without double opt-in --------------------------------------------------------------------
+def test_without_double_opt_in_a_new_sign_up_is_confirmed_at_once_with_a_welcome(
+    client, news, tmp_path, settings
+):
+    no_double_opt_in(tmp_path, settings)
+    form = make_form([news])
+
+    sign_up(client, form, lists=[news])
+
+    assert Subscription.objects.get().status == Subscription.Status.CONFIRMED
+    (message,) = mails_to("ada@example.com")
+    assert message.subject == "Welcome to Product news"
+
+
+def test_without_double_opt_in_an_existing_contact_still_confirms_by_email(
+    client, news, tmp_path, settings
+):
+    no_double_opt_in(tmp_path, settings)
+    form = make_form([news])
+    Contact.objects.create(email="ada@example.com", name="Ada")
+
+    sign_up(client, form, lists=[news])
+
+    assert not Subscription.objects.exists()
+    assert confirmation()
+
+
+# --- purging sign-ups nobody confirmed --------------------------------------------------------
+def test_sign_ups_never_confirmed_are_purged_with_their_contact_and_ledger(client, form, news):
+    sign_up(client, form, lists=[news])
+    sign_up(client, form, email="grace@example.com", name="Grace", lists=[news])
+    client.post(link_in(confirmation("grace@example.com"), "/c/"))
+
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        result = do_purge_unconfirmed()
+
+    assert (result.subscriptions, result.contacts, result.events) == (1, 1, 1)
+    assert list(Contact.objects.values_list("email", flat=True)) == ["grace@example.com"]
+    assert not ConsentEvent.objects.exclude(contact__email="grace@example.com").exists()
+    entry = AuditEntry.objects.get(action="signup.purged")
+    assert entry.details == {"subscriptions": 1, "contacts": 1, "events": 1, "older_than_days": 7}
+
+
+def test_recent_pending_sign_ups_are_kept(client, form, news):
+    sign_up(client, form, lists=[news])
+
+    with time_machine.travel(timezone.now() + timedelta(days=6)):
+        result = do_purge_unconfirmed()
+
+    assert result.subscriptions == 0
+    assert Subscription.objects.get().status == Subscription.Status.PENDING
+
+
+def test_the_pending_period_is_a_setting(client, form, news, settings):
+    settings.TIDINGS_PENDING_DAYS = 2
+    sign_up(client, form, lists=[news])
+
+    with time_machine.travel(timezone.now() + timedelta(days=3)):
+        assert do_purge_unconfirmed().contacts == 1
+
+
+def test_a_contact_with_anything_else_is_kept_and_its_lapsed_sign_up_marked_withdrawn(
+    client, form, news, events
+):
+    sign_up(client, form, lists=[news])
+    ada = Contact.objects.get()
+    do_subscribe(ada, events, source="operator", wording_text="told us by phone", confirmed=True)
+
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        result = do_purge_unconfirmed()
+
+    assert (result.subscriptions, result.contacts, result.events) == (1, 0, 0)
+    assert Contact.objects.get() == ada
+    assert list(Subscription.objects.values_list("mailing_list", flat=True)) == [events.pk]
+    lapsed = ConsentEvent.objects.filter(mailing_list=news).order_by("pk").last()
+    assert (lapsed.action, lapsed.source) == ("withdrawn", "system")
+
+
+def test_the_purge_runs_from_the_command_line_and_as_a_background_task(client, form, news):
+    sign_up(client, form, lists=[news])
+    sign_up(client, form, email="grace@example.com", lists=[news])
+
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        out = StringIO()
+        call_command("audience", "purge-pending", "--days", "7", stdout=out)
+        assert "Purged 2 unconfirmed sign-up(s) older than 7 day(s)" in out.getvalue()
+        assert purge_pending_signups.call() == {"subscriptions": 0, "contacts": 0, "events": 0}
+
+    assert not Contact.objects.exists()
+
+
+# --- templates the operator can edit ----------------------------------------------------------
+def test_an_operators_edited_confirmation_email_is_used_and_unknown_names_render_empty(
+    client, form, news
+):
+    SystemEmailTemplate.objects.create(
+        key="confirmation",
+        subject="{{ first_name }}, one click{{ missing }} left",
+        text_body="Confirm here: {{ confirm_url }}\n{{ no.such.thing }}{{ settings.SECRET_KEY }}",
+    )
+
+    sign_up(client, form, lists=[news])
+
+    (message,) = mails_to("ada@example.com")
+    assert message.subject == "Ada, one click left"
+    assert message.body("plain").startswith("Confirm here: http://127.0.0.1:8000/c/")
+    assert message.body("html") == ""  # the operator wrote no HTML part
+    assert client.post(link_in(message, "/c/")).status_code == 200
+
+
+def test_a_broken_operator_template_falls_back_to_the_shipped_one(client, form, news):
+    SystemEmailTemplate.objects.create(
+        key="confirmation", subject="{% if %}", text_body="{{ name() }}"
+    )
+
+    sign_up(client, form, lists=[news])
+
+    assert confirmation().subject == "Please confirm: Product news from Example Software Ltd"
+    assert template_problems("{% if %}", "ok")
+    assert template_problems("Hi {{ first_name }}", "Link: {{ confirm_url }}") == []
+
+
+def test_html_emails_escape_what_people_typed_and_templates_reach_nothing_else():
+    SystemEmailTemplate.objects.create(
+        key="welcome",
+        subject="Hi",
+        text_body="{{ name }}",
+        html_body="<p>{{ name }}</p>{{ ''.__class__.__mro__ }}{{ lists.__class__ }}",
+    )
+
+    _subject, text, html = render_system_email(
+        "welcome", {"name": "<script>alert(1)</script>", "lists": ["News"], "secret": "x"}
+    )
+
+    assert text == "<script>alert(1)</script>"
+    assert html == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+
+
+def test_the_pages_of_the_confirmation_flow_have_one_heading_and_no_script(client, form, news):
+    sign_up(client, form, lists=[news])
+    link = link_in(confirmation(), "/c/")
+
+    for response in (client.get(link), client.post(link)):
+        page = audit_page(response.content.decode())
+        assert page.h1 == 1 and page.scripts == 0

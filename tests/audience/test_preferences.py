@@ -1,0 +1,315 @@
+"""The preference centre: a personal, signed page (no login) where every change is recorded."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.conf import settings as django_settings
+from django.test import Client
+from django.utils import timezone
+
+from tests.audience.public_helpers import (
+    audit_page,
+    link_in,
+    mails_to,
+    make_list,
+    next_ip,
+    reset,
+    use_outbox,
+    write_policy,
+)
+from tidings.audience.actions import do_create_contact, do_subscribe, do_unsubscribe_all
+from tidings.audience.consent import current_state, tracking_allowed
+from tidings.audience.emails import email_hmac
+from tidings.audience.models import ConsentEvent, Contact, Subscription, Suppression
+from tidings.audience.tokens import preferences_url
+from tidings.rights.models import AuditEntry
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh(settings):
+    use_outbox(settings)
+    reset()
+    yield
+    reset()
+
+
+@pytest.fixture
+def news():
+    return make_list("Product news", "product news")
+
+
+@pytest.fixture
+def events():
+    return make_list("Events", "events and webinars")
+
+
+@pytest.fixture
+def ada(news):
+    contact, _ = do_create_contact(
+        {"name": "Ada Lovelace", "email": "ada@example.com", "company": "Engines"},
+        purpose="newsletter",
+    )
+    do_subscribe(contact, news, source="form", wording_text="Yes please", confirmed=True)
+    return contact
+
+
+def page_of(contact) -> str:
+    return preferences_url(contact).removeprefix(django_settings.TIDINGS_BASE_URL)
+
+
+def choices(name="Ada Lovelace", company="Engines", lists=(), phone_ok=False, tracking=True):
+    data = {"name": name, "company": company, "phone": "", "job_title": ""}
+    data |= {f"list_{ml.pk}": "on" for ml in lists}
+    if phone_ok:
+        data["channel_phone"] = "on"
+    if tracking:
+        data["tracking"] = "on"
+    return data
+
+
+def new_events(before: int):
+    return list(ConsentEvent.objects.filter(pk__gt=before).order_by("pk"))
+
+
+def last_event_id() -> int:
+    return ConsentEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+# --- the page ---------------------------------------------------------------------------------
+def test_the_page_opens_from_its_link_without_signing_in_and_shows_what_the_person_has(
+    client, ada, news, events
+):
+    response = client.get(page_of(ada))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    page = audit_page(html)
+    boxes = {i["name"]: "checked" in i for i in page.inputs if i.get("type") == "checkbox"}
+    assert boxes == {
+        f"list_{news.pk}": True,
+        f"list_{events.pk}": False,
+        "channel_phone": False,
+        "channel_post": False,
+        "tracking": True,
+    }
+    assert 'value="Engines"' in html
+    assert "email" not in {i["name"] for i in page.inputs}  # the address is not editable here
+    assert "Unsubscribe from everything" in html
+    assert 'href="mailto:privacy@example.co.uk"' in html  # until the rights app has a form
+    assert "no-store" in response["Cache-Control"]
+    assert page.h1 == 1 and page.scripts == 0 and page.unlabelled() == []
+
+
+def test_only_public_lists_and_lists_the_person_is_on_are_shown(client, ada, news):
+    staff = make_list("Staff briefing", "product news", is_public=False)
+    partners = make_list("Partners", "training", is_public=False)
+    make_list("Old news", "product news", closed_at=timezone.now())
+    do_subscribe(ada, staff, source="operator", wording_text="x", confirmed=True)
+
+    html = client.get(page_of(ada)).content.decode()
+
+    assert "Staff briefing" in html and "Product news" in html
+    assert partners.name not in html and "Old news" not in html
+
+
+def test_a_link_for_another_purpose_does_not_open_the_page(client, ada):
+    from tidings.audience.tokens import make_unsubscribe_token
+
+    response = client.get(f"/p/{make_unsubscribe_token(ada.pk)}")
+
+    assert response.status_code == 404
+
+
+# --- changes ----------------------------------------------------------------------------------
+def test_joining_and_leaving_lists_writes_one_consent_event_per_change(client, ada, news, events):
+    before = last_event_id()
+
+    response = client.post(page_of(ada), choices(lists=[events]))
+
+    assert response.status_code == 303
+    assert response["Location"] == page_of(ada) + "?done=saved"
+    statuses = dict(Subscription.objects.values_list("mailing_list", "status"))
+    assert statuses == {news.pk: "unsubscribed", events.pk: "confirmed"}
+    assert Subscription.objects.get(mailing_list=news).unsubscribed_at is not None
+    changes = [(e.mailing_list, e.action, e.source) for e in new_events(before)]
+    assert sorted(changes, key=lambda c: c[0].pk) == [
+        (news, "withdrawn", "preferences"),
+        (events, "granted", "preferences"),
+    ]
+    assert "Your preferences are saved" in client.get(response["Location"]).content.decode()
+
+
+def test_saving_the_page_unchanged_writes_nothing(client, ada, news):
+    before = last_event_id()
+    audits = AuditEntry.objects.count()
+
+    client.post(page_of(ada), choices(lists=[news]))
+
+    assert new_events(before) == []
+    assert AuditEntry.objects.count() == audits
+
+
+def test_phone_and_post_consent_are_recorded_per_channel(client, ada, news):
+    client.post(page_of(ada), choices(lists=[news], phone_ok=True))
+    assert current_state(ada).channel_granted("phone")
+    assert not current_state(ada).channel_granted("post")
+
+    client.post(page_of(ada), choices(lists=[news], phone_ok=False))
+
+    phone = ConsentEvent.objects.filter(purpose="marketing", channel="phone").order_by("pk")
+    assert [e.action for e in phone] == ["granted", "withdrawn"]
+    assert not current_state(ada).channel_granted("phone")
+
+
+def test_tracking_is_allowed_until_refused_and_the_ledger_says_which(client, ada, news):
+    assert tracking_allowed(ada)
+
+    client.post(page_of(ada), choices(lists=[news], tracking=False))
+    refused = tracking_allowed(ada)
+    client.post(page_of(ada), choices(lists=[news], tracking=True))
+
+    assert refused is False and tracking_allowed(ada) is True
+    tracking = ConsentEvent.objects.filter(purpose="newsletter.tracking").order_by("pk")
+    assert [(e.channel, e.action) for e in tracking] == [
+        ("email", "withdrawn"),
+        ("email", "granted"),
+    ]
+
+
+def test_tracking_is_not_offered_when_the_policy_does_not_track(
+    client, ada, news, tmp_path, settings
+):
+    write_policy(tmp_path, settings, ('tracking = "opens and clicks, to improve our emails"', ""))
+
+    page = audit_page(client.get(page_of(ada)).content.decode())
+
+    assert "tracking" not in {i["name"] for i in page.inputs}
+    assert tracking_allowed(ada) is False
+
+
+def test_name_and_company_can_change_but_not_the_address_or_fields_the_policy_forbids(
+    client, ada, news
+):
+    data = choices(name="Ada King", company="Analytical Engines", lists=[news])
+    data |= {"email": "eve@example.com", "work_address": "1 Evil St", "attributes": "{}"}
+
+    client.post(page_of(ada), data)
+
+    ada.refresh_from_db()
+    assert (ada.name, ada.company, ada.email) == (
+        "Ada King",
+        "Analytical Engines",
+        "ada@example.com",
+    )
+    assert ada.work_address == "" and ada.attributes == {}
+    entry = AuditEntry.objects.get(action="contact.updated")
+    assert entry.details == {"fields": ["name", "company"], "source": "preferences"}
+
+
+def test_a_required_name_cannot_be_emptied(client, ada, news):
+    response = client.post(page_of(ada), choices(name="", lists=[]))
+
+    assert response.status_code == 200
+    assert 'role="alert"' in response.content.decode() or "errorlist" in response.content.decode()
+    ada.refresh_from_db()
+    assert ada.name == "Ada Lovelace"
+    assert Subscription.objects.get().status == "confirmed"
+
+
+def test_ticking_a_list_awaiting_confirmation_confirms_it(client, ada, events):
+    do_subscribe(ada, events, source="form", wording_text="Yes", confirmed=False)
+    html = client.get(page_of(ada)).content.decode()
+    assert "Events (awaiting your confirmation)" in html
+
+    client.post(page_of(ada), choices(lists=[events]))
+
+    assert Subscription.objects.get(mailing_list=events).status == "confirmed"
+
+
+def test_unsubscribing_from_everything_leaves_every_list_and_channel(client, ada, news, events):
+    do_subscribe(ada, events, source="form", wording_text="Yes", confirmed=True)
+    client.post(page_of(ada), choices(lists=[news, events], phone_ok=True))
+
+    response = client.post(page_of(ada), {"action": "unsubscribe_all"})
+
+    assert response.status_code == 303
+    assert set(Subscription.objects.values_list("status", flat=True)) == {"unsubscribed"}
+    state = current_state(ada)
+    assert not state.list_granted(news.pk) and not state.list_granted(events.pk)
+    assert not state.channel_granted("phone")
+    assert not state.standing("marketing", "email").granted
+    assert Suppression.objects.get(email_hmac=email_hmac(ada.email)).reason == "unsubscribed"
+    page = client.get(response["Location"]).content.decode()
+    assert "You are unsubscribed from everything" in page
+
+
+def test_joining_a_list_again_after_leaving_everything_lifts_the_suppression(client, ada, news):
+    do_unsubscribe_all(ada, source="unsubscribe")
+
+    client.post(page_of(ada), choices(lists=[news]))
+
+    assert not Suppression.objects.exists()
+    removed = AuditEntry.objects.get(action="suppression.removed")
+    assert removed.details["reason"] == "unsubscribed"
+    assert removed.details["cause"] == "re-subscribed"
+    assert current_state(ada).list_granted(news.pk)
+    assert current_state(ada).standing("marketing", "email").granted
+
+
+def test_the_page_is_a_normal_form_protected_against_cross_site_posts(ada, news):
+    browser = Client(enforce_csrf_checks=True)
+
+    forged = browser.post(page_of(ada), {"action": "unsubscribe_all"})
+    assert forged.status_code == 403
+    assert Subscription.objects.get().status == "confirmed"
+
+    browser.get(page_of(ada))
+    token = browser.cookies["csrftoken"].value
+    saved = browser.post(page_of(ada), {**choices(lists=[]), "csrfmiddlewaretoken": token})
+    assert saved.status_code == 303
+
+
+# --- expired links ----------------------------------------------------------------------------
+def test_an_expired_link_offers_to_email_a_fresh_one(client, ada, news):
+    link = page_of(ada)
+
+    with time_machine.travel(timezone.now() + timedelta(days=366)):
+        expired = client.get(link)
+        refused = client.post(link, choices(lists=[]))
+        sent = client.post("/p/", {"email": "ADA@example.com"}, REMOTE_ADDR=next_ip())
+        (message,) = mails_to("ada@example.com")
+        fresh = client.get(link_in(message, "/p/"))
+
+    assert expired.status_code == refused.status_code == 410
+    assert "This link has expired" in expired.content.decode()
+    assert 'action="/p/"' in expired.content.decode()
+    assert Subscription.objects.get().status == "confirmed"
+    assert sent.status_code == 200 and "Check your inbox" in sent.content.decode()
+    assert message.subject == "Your link to manage your emails from Example Software Ltd"
+    assert fresh.status_code == 200
+
+
+def test_asking_for_a_link_answers_the_same_for_unknown_and_suppressed_addresses(client, ada):
+    Contact.objects.create(email="bounced@example.com", name="B")
+    Suppression.objects.create(email_hmac=email_hmac("bounced@example.com"), reason="complaint")
+
+    answers = [
+        client.post("/p/", {"email": email}, REMOTE_ADDR=next_ip()).content
+        for email in ["ada@example.com", "nobody@example.com", "bounced@example.com"]
+    ]
+
+    assert len(set(answers)) == 1
+    assert len(mails_to("ada@example.com")) == 1
+    assert not mails_to("nobody@example.com") and not mails_to("bounced@example.com")
+
+
+def test_asking_for_links_is_rate_limited(client, ada):
+    answers = [
+        client.post("/p/", {"email": "ada@example.com"}, REMOTE_ADDR="192.0.2.50").status_code
+        for _ in range(6)
+    ]
+
+    assert answers == [200] * 5 + [429]

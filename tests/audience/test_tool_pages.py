@@ -1,0 +1,106 @@
+"""Operator pages for imports, sign-up forms and consent proof."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
+
+from tidings.audience.actions import do_create_contact, do_subscribe
+from tidings.audience.models import Contact, Import, MailingList, SignupForm
+from tidings.audience.tasks import import_contacts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def news():
+    return MailingList.objects.create(name="Product news", topic="product news")
+
+
+def test_an_uploaded_csv_is_imported_in_the_background_with_progress(owner_client, news):
+    csv = "Email Address,First Name,Last Name\nada@example.com,Ada,Lovelace\nnot-an-email,Bad,Row\n"
+    response = owner_client.post(
+        reverse("audience:imports"),
+        {
+            "file": SimpleUploadedFile("people.csv", csv.encode(), content_type="text/csv"),
+            "mailing_list": news.pk,
+            "consent_source": "sign-up sheet at the fair",
+        },
+    )
+    imp = Import.objects.get()
+    assert response["Location"] == reverse("audience:import", args=[imp.pk])
+    assert imp.status == "queued"
+    assert DBTaskResult.objects.filter(task_path__endswith="import_contacts").exists()
+
+    import_contacts.call(imp.pk)  # what `tidings worker` does with the queued task
+
+    progress = owner_client.get(
+        reverse("audience:import", args=[imp.pk]), headers={"Accept": "application/json"}
+    ).json()
+    assert progress["done"] and progress["percent"] == 100
+    assert (progress["created"], progress["bad_rows"]) == (1, 1)
+    assert Contact.objects.get().name == "Ada Lovelace"
+    page = owner_client.get(reverse("audience:import", args=[imp.pk])).content.decode()
+    assert "Download the bad-rows report" in page
+    report = owner_client.get(reverse("audience:import-report", args=[imp.pk]))
+    assert b"not-an-email" in b"".join(report.streaming_content)
+
+
+def test_an_operator_builds_a_sign_up_form_and_gets_its_snippet(owner_client, news):
+    response = owner_client.post(
+        reverse("audience:signup-form-new"),
+        {
+            "name": "Footer form",
+            "slug": "footer",
+            "lists": [news.pk],
+            "optional_fields": ["company"],
+            "is_active": "on",
+        },
+    )
+    form = SignupForm.objects.get()
+    assert response["Location"] == reverse("audience:signup-form-edit", args=[form.pk])
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "/f/footer" in page
+    assert "&lt;form" in page  # the embeddable HTML, shown as text to copy
+    assert form.optional_fields == ["company"]
+
+
+def test_a_sign_up_form_cannot_offer_a_field_the_policy_does_not_allow(owner_client, news):
+    response = owner_client.post(
+        reverse("audience:signup-form-new"),
+        {"name": "Greedy", "slug": "greedy", "lists": [news.pk], "optional_fields": ["religion"]},
+    )
+    assert response.status_code == 200
+    assert "optional_fields" in response.context["form"].errors
+    assert not SignupForm.objects.exists()
+
+
+def test_the_consent_proof_downloads_as_csv(owner_client, news):
+    ada, _ = do_create_contact({"name": "Ada", "email": "ada@example.com"}, purpose="newsletter")
+    do_subscribe(
+        ada, news, source="form", source_ref="form:7", wording_text="Yes, email me", confirmed=True
+    )
+    response = owner_client.get(reverse("audience:consent-proof", args=[ada.pk]))
+    body = b"".join(response.streaming_content).decode()
+    assert "Yes, email me" in body and "form:7" in body
+    assert response["Content-Disposition"].startswith("attachment")
+
+
+def test_an_operator_rewords_the_confirmation_email_and_sees_a_preview(owner_client):
+    from tidings.campaigns.mail import render_system_email
+
+    url = reverse("audience:system-email", args=["confirmation"])
+    page = owner_client.get(url)
+    assert "Please confirm" in page.context["form"].initial["subject"]
+    bad = owner_client.post(url, {"subject": "Hi {{ name", "text_body": "x {{ confirm_url }}"})
+    assert bad.status_code == 200 and bad.context["form"].non_field_errors()
+    owner_client.post(
+        url, {"subject": "Confirm, {{ first_name }}", "text_body": "Click {{ confirm_url }}"}
+    )
+    subject, text, _ = render_system_email(
+        "confirmation", {"name": "Grace Hopper", "lists": ["News"], "confirm_url": "https://x/c/1"}
+    )
+    assert subject == "Confirm, Grace"
+    assert "https://x/c/1" in text
+    preview = owner_client.get(url).context["preview"]
+    assert preview[0] == "Confirm, Ada"

@@ -1,0 +1,129 @@
+"""DKIM: ``tidings dkim keygen`` and signatures that dkimpy verifies against the record."""
+
+from __future__ import annotations
+
+import io
+import re
+import stat
+
+import dkim as dkimpy
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.campaigns.delivery_helpers import (
+    SmtpSink,
+    make_list,
+    sending_campaign,
+    subscribers,
+    transports_for,
+)
+from tidings.campaigns.delivery import deliver_pending
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def keys(settings, tmp_path):
+    settings.TIDINGS_DKIM_DIR = str(tmp_path / "dkim")
+    settings.TIDINGS_DKIM_SELECTOR = "news2026"
+    return tmp_path / "dkim"
+
+
+def keygen(*args: str) -> str:
+    out = io.StringIO()
+    call_command("dkim", "keygen", *args, stdout=out)
+    return out.getvalue()
+
+
+def dns_from(output: str):
+    """A DNS lookup for dkimpy that answers with the record keygen printed."""
+    name = re.search(r"^Name:\s+(\S+)$", output, re.M).group(1)
+    value = re.search(r"^Value: (.+)$", output, re.M).group(1)
+
+    def lookup(qname, timeout=5):
+        return value.encode() if qname.decode().rstrip(".") == name else None
+
+    return name, lookup
+
+
+def test_keygen_stores_a_private_key_and_prints_the_record_to_publish(keys):
+    output = keygen("Example.co.uk")
+    path = keys / "example.co.uk" / "news2026.pem"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" in path.read_bytes()
+    assert "news2026._domainkey.example.co.uk. IN TXT" in output
+    assert re.search(r"^Value: v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]{300,}$", output, re.M)
+    assert "signed with this key from now on" in output
+    with pytest.raises(CommandError, match="exists already"):
+        keygen("example.co.uk")
+
+
+def test_keygen_with_another_selector_says_how_to_switch_to_it(keys):
+    output = keygen("example.co.uk", "--selector", "next")
+    assert "next._domainkey.example.co.uk" in output
+    assert "set TIDINGS_DKIM_SELECTOR=next" in output
+
+
+def test_show_prints_the_record_of_an_existing_key(keys):
+    made = keygen("example.co.uk")
+    out = io.StringIO()
+    call_command("dkim", "show", "example.co.uk", stdout=out)
+    value = re.search(r"^Value: (.+)$", made, re.M).group(1)
+    assert value in out.getvalue()
+
+
+def test_campaign_messages_are_signed_and_verify_against_the_published_key(keys, settings):
+    _, lookup = dns_from(keygen("example.co.uk"))
+    news = make_list()
+    subscribers(news, 2)
+    sending_campaign(news)
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        deliver_pending()
+    assert len(sink.received) == 2
+    for received in sink.received:
+        assert dkimpy.verify(received.data, dnsfunc=lookup)
+        signature = received.message["DKIM-Signature"]
+        signed = {h.strip().lower() for h in re.search(r"h=([^;]+)", signature).group(1).split(":")}
+        assert {"from", "subject", "list-unsubscribe", "list-unsubscribe-post"} <= signed
+        assert "d=example.co.uk" in signature and "s=news2026" in signature
+
+
+def test_changing_the_unsubscribe_link_breaks_the_signature(keys, settings):
+    _, lookup = dns_from(keygen("example.co.uk"))
+    news = make_list()
+    subscribers(news, 1)
+    sending_campaign(news)
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        deliver_pending()
+    data = sink.received[0].data
+    forged = re.sub(
+        rb"List-Unsubscribe: <[^>]+>", b"List-Unsubscribe: <https://evil.example/u>", data
+    )
+    assert forged != data
+    assert not dkimpy.verify(forged, dnsfunc=lookup)
+
+
+def test_mail_from_a_domain_without_a_key_is_not_signed(keys, settings):
+    keygen("another.example")
+    news = make_list()
+    subscribers(news, 1)
+    sending_campaign(news)
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        deliver_pending()
+    assert sink.received[0].message["DKIM-Signature"] is None
+
+
+def test_openssl_signs_exactly_as_dkimpys_own_rsa_would(keys):
+    import hashlib
+
+    from dkim.crypto import parse_pem_private_key
+
+    from tidings.campaigns.dkim import _pure_python_sign, _rsa_sign_with_openssl
+
+    keygen("example.co.uk")
+    key = parse_pem_private_key((keys / "example.co.uk" / "news2026.pem").read_bytes())
+    digest = dkimpy.HashThrough(hashlib.sha256(b"a canonicalized header block"))
+    assert _rsa_sign_with_openssl(digest, key) == _pure_python_sign(digest, key)

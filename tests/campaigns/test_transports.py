@@ -1,0 +1,342 @@
+"""Transports: SMTP (TLS, STARTTLS, AUTH, several servers, rate limits), any Django email
+backend, and the embedded outbox with its operator pages."""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import ssl
+import subprocess
+import time
+
+import pytest
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
+
+from tests.campaigns.delivery_helpers import (
+    SmtpSink,
+    make_list,
+    sending_campaign,
+    subscribers,
+    transports_for,
+)
+from tidings.campaigns.delivery import deliver_pending, delivery_counts
+from tidings.campaigns.mail import send_system_email
+from tidings.campaigns.models import Campaign, Delivery, OutboxMessage
+from tidings.campaigns.transports.base import RateLimiter, TransportError, classify_smtp_reply
+from tidings.campaigns.transports.config import parse_rate, transport_configs
+from tidings.campaigns.transports.django_backend import _translate
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def news():
+    return make_list()
+
+
+# --- the embedded outbox ---------------------------------------------------------------------
+@pytest.fixture
+def outbox(settings):
+    settings.TIDINGS_TRANSPORTS = None
+    settings.TIDINGS_SMTP_URL = "outbox://"
+
+
+def test_the_outbox_keeps_each_whole_message_exactly_once(outbox, news):
+    people = subscribers(news, 3)
+    campaign = sending_campaign(news)
+    deliver_pending()
+    stored = list(OutboxMessage.objects.order_by("pk"))
+    assert sorted(m.to for m in stored) == sorted(p.email for p in people)
+    message = stored[0].parsed()
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Message-ID"].startswith("<d")
+    assert "We shipped the thing" in stored[0].body("plain")
+    assert "We shipped the thing" in stored[0].body("html")
+    assert stored[0].subject.startswith("News for ")
+    assert delivery_counts(campaign)["sent"] == 3
+
+
+def test_the_outbox_pages_list_messages_and_show_one_in_a_sandboxed_frame(
+    outbox, news, owner_client
+):
+    (ada,) = subscribers(news, 1)
+    sending_campaign(news)
+    deliver_pending()
+    stored = OutboxMessage.objects.get()
+    listing = owner_client.get("/outbox/")
+    assert listing.status_code == 200
+    assert ada.email in listing.text and f"/outbox/{stored.pk}/" in listing.text
+    page = owner_client.get(f"/outbox/{stored.pk}/")
+    assert page.status_code == 200
+    assert '<iframe class="email-preview" sandbox=""' in page.text
+    assert 'srcdoc="&lt;' in page.text  # the HTML is escaped into the attribute
+    assert "List-Unsubscribe" in page.text
+    assert owner_client.get("/outbox/999999/").status_code == 404
+
+
+def test_the_outbox_pages_are_for_operators_only(client, outbox, django_user_model):
+    assert client.get("/outbox/").status_code == 302
+    visitor = django_user_model.objects.create_user("visitor", "v@example.org", "x" * 12)
+    client.force_login(visitor)
+    assert client.get("/outbox/").status_code == 403
+
+
+# --- any Django email backend --------------------------------------------------------------------
+def test_a_django_backend_sends_campaign_mail_with_its_headers(settings, news):
+    settings.TIDINGS_TRANSPORTS = {"esp": {"mailer": "default"}}  # locmem in tests
+    (ada,) = subscribers(news, 1)
+    campaign = sending_campaign(news)
+    deliver_pending()
+    (message,) = mail.outbox
+    assert message.to == [ada.email]
+    assert message.subject == f"News for {ada.name}"
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.extra_headers["List-Unsubscribe"].startswith("<http")
+    assert message.extra_headers["Message-ID"].startswith("<d")
+    assert message.alternatives[0].mimetype == "text/html"
+    assert Delivery.objects.get().transport == "esp"
+    assert Campaign.objects.get(pk=campaign.pk).status == "finished"
+
+
+def test_a_django_backend_sends_system_email_too(settings, news):
+    settings.TIDINGS_TRANSPORTS = {
+        "esp": {"backend": "django.core.mail.backends.locmem.EmailBackend"}
+    }
+    (ada,) = subscribers(news, 1)
+    send_system_email(ada, "preferences_link", {"preferences_url": "https://x/p/t"})
+    deliver_pending()
+    assert [m.to for m in mail.outbox] == [[ada.email]]
+    assert "https://x/p/t" in mail.outbox[0].body
+
+
+class _ProviderError(Exception):
+    """What django-anymail raises for an API error: the HTTP status on the exception."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"HTTP {status_code}")
+        self.status_code = status_code
+
+
+def test_errors_of_django_backends_become_transport_errors():
+    refused = _translate(
+        smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"5.1.1 User unknown")})
+    )
+    assert (refused.permanent, refused.kind, refused.code) == (True, "user_unknown", 550)
+    assert _translate(_ProviderError(429)).kind == "throttled"
+    assert _translate(_ProviderError(400)).permanent is True
+    assert _translate(_ProviderError(503)).permanent is False
+    assert _translate(_ProviderError(401)).kind == "auth"
+    assert _translate(ConnectionResetError("reset")).kind == "connection"
+    assert _translate(RuntimeError("odd")).permanent is False
+
+
+# --- SMTP ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(folder / "key.pem"),
+            "-out",
+            str(folder / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+def _accept(expected: tuple[bytes, bytes]):
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and (auth_data.login, auth_data.password) == expected
+        )
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers 535 itself
+
+    return authenticator
+
+
+def test_smtp_with_starttls_and_a_password(settings, news, certificate):
+    options = {
+        "tls_context": certificate,
+        "require_starttls": True,
+        "auth_required": True,
+        "authenticator": _accept((b"mailer", b"s3cret")),
+    }
+    with SmtpSink(options=options) as sink:
+        url = f"smtp://mailer:s3cret@127.0.0.1:{sink.port}?tls=starttls&verify=no"
+        settings.TIDINGS_TRANSPORTS = transports_for(url)
+        people = subscribers(news, 3)
+        sending_campaign(news)
+        deliver_pending()
+    assert sorted(r.recipient for r in sink.received) == sorted(p.email for p in people)
+
+
+def test_smtps_with_tls_from_the_first_byte(settings, news, certificate):
+    with SmtpSink(options={"ssl_context": certificate}) as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(f"smtps://127.0.0.1:{sink.port}?verify=no")
+        subscribers(news, 2)
+        sending_campaign(news)
+        deliver_pending()
+    assert len(sink.received) == 2
+
+
+def test_a_refused_password_pauses_the_campaign_without_spending_attempts(
+    settings, news, certificate
+):
+    options = {
+        "tls_context": certificate,
+        "auth_required": True,
+        "authenticator": _accept((b"mailer", b"right")),
+    }
+    settings.TIDINGS_UNREACHABLE_PAUSE_SECONDS = 0.3
+    with SmtpSink(options=options) as sink:
+        url = f"smtp://mailer:wrong@127.0.0.1:{sink.port}?tls=starttls&verify=no"
+        settings.TIDINGS_TRANSPORTS = transports_for(url, concurrency=2)
+        subscribers(news, 10)
+        campaign = sending_campaign(news)
+        deliver_pending(max_seconds=10)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert "auth" in campaign.paused_reason and "535" in campaign.paused_reason
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("queued", 0)}
+    assert not sink.received
+
+
+def test_two_smtp_servers_share_the_load_and_nobody_gets_two_copies(settings, news):
+    with SmtpSink() as first, SmtpSink() as second:
+        settings.TIDINGS_TRANSPORTS = transports_for(first, second, concurrency=2)
+        people = subscribers(news, 40)
+        sending_campaign(news)
+        deliver_pending()
+    assert first.received and second.received
+    everyone = [r.recipient for r in first.received + second.received]
+    assert sorted(everyone) == sorted(p.email for p in people)
+    assert set(Delivery.objects.values_list("transport", flat=True)) == {"default", "smtp1"}
+
+
+def test_a_campaign_can_be_sent_through_one_named_transport(settings, news):
+    with SmtpSink() as first, SmtpSink() as second:
+        settings.TIDINGS_TRANSPORTS = transports_for(first, second)
+        subscribers(news, 10)
+        sending_campaign(news, transport="smtp1")
+        deliver_pending()
+    assert not first.received and len(second.received) == 10
+
+
+def test_a_campaign_naming_a_transport_that_does_not_exist_is_paused(settings, news):
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        subscribers(news, 2)
+        campaign = sending_campaign(news, transport="nowhere")
+        deliver_pending()
+    campaign.refresh_from_db()
+    assert campaign.status == "paused" and "nowhere" in campaign.paused_reason
+
+
+def test_the_rate_limit_of_a_transport_is_kept(settings, news):
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink, rate="20/s", concurrency=4)
+        subscribers(news, 30)
+        sending_campaign(news)
+        started = time.monotonic()
+        deliver_pending()
+        elapsed = time.monotonic() - started
+    assert len(sink.received) == 30
+    assert elapsed >= 1.3  # 30 messages at 20/s, a burst of 2 at most
+
+
+def test_rate_limits_are_shared_between_workers():
+    limiter = RateLimiter(parse_rate("100/s"))
+    limiter.share = 0.5
+    sent = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 0.5:
+        if limiter.delay() == 0:
+            sent += 1
+    assert 20 <= sent <= 32  # 50/s for half a second, plus a small burst
+
+
+# --- configuration and errors ---------------------------------------------------------------------
+def test_transports_come_from_a_toml_file(settings, tmp_path):
+    path = tmp_path / "transports.toml"
+    path.write_text(
+        '[main]\nurl = "smtp://u:p@mail1.example.com:587"\nconcurrency = 8\n'
+        'rate = "50/s, 100000/h"\n\n[esp]\nbackend = "anymail.backends.amazon_ses.EmailBackend"\n'
+        'options = { region = "eu-west-1" }\n'
+    )
+    settings.TIDINGS_TRANSPORTS = str(path)
+    main, esp = transport_configs()
+    assert (main.name, main.kind, main.concurrency) == ("main", "smtp", 8)
+    assert main.limits == ((50, 1.0), (100000, 3600.0))
+    assert main.describe() == "main (SMTP mail1.example.com:587)"  # no credentials
+    assert (esp.kind, esp.options) == ("django_backend", {"region": "eu-west-1"})
+
+
+def test_without_transports_the_smtp_url_is_the_default_transport(settings):
+    settings.TIDINGS_TRANSPORTS = None
+    settings.TIDINGS_SMTP_URL = "smtps://u:p@mail.example.com"
+    settings.TIDINGS_SMTP_RATE = "14/s"
+    (default,) = transport_configs()
+    assert (default.name, default.kind, default.limits) == ("default", "smtp", ((14, 1.0),))
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"x": {"url": "ftp://host"}}, "expected outbox"),
+        ({"x": {"url": "smtp://h", "rate": "fast"}}, "rate"),
+        ({"x": {"url": "smtp://h", "colour": "red"}}, "unknown setting"),
+        ({"x": {"url": "smtp://h", "mailer": "default"}}, "exactly one"),
+        ({"X Y": {"url": "smtp://h"}}, "named with"),
+    ],
+)
+def test_a_broken_transport_setting_says_what_is_wrong(settings, table, message):
+    settings.TIDINGS_TRANSPORTS = table
+    with pytest.raises(ImproperlyConfigured, match=message):
+        transport_configs()
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "permanent", "kind"),
+    [
+        (
+            550,
+            "5.1.1 <bob@example.org>: Recipient address rejected: User unknown",
+            True,
+            "user_unknown",
+        ),
+        (550, "Requested action not taken: mailbox unavailable", True, "rejected"),
+        (554, "5.7.1 Spam", True, "rejected"),
+        (454, "Throttling failure: Maximum sending rate exceeded.", False, "throttled"),
+        (421, "4.7.0 Try again later, closing connection", False, "throttled"),
+        (451, "4.7.1 Greylisted, please retry", False, "temporary"),
+    ],
+)
+def test_smtp_replies_are_classified(code, text, permanent, kind):
+    error = classify_smtp_reply(code, text)
+    assert (error.permanent, error.kind, error.code) == (permanent, kind, code)
+    assert "@" not in error.describe()
+
+
+def test_transport_errors_never_carry_an_address():
+    error = TransportError("bad <zoe.m@example.org> and also bob@ex.co", permanent=True)
+    assert error.text == "bad <<address>> and also <address>"

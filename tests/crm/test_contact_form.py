@@ -1,0 +1,182 @@
+"""The website's contact form, /contact: the enquiry purpose's fields, nothing more."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from tests.audience.public_helpers import audit_page, next_ip, reset, use_outbox, write_policy
+from tidings.audience.actions import do_create_contact
+from tidings.audience.models import Contact
+from tidings.crm.models import Enquiry
+from tidings.rights.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh(settings):
+    use_outbox(settings)
+    reset()
+    yield
+    reset()
+
+
+def send(client: Client, ip: str | None = None, **values):
+    data = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Do you train?"}
+    return client.post("/contact", {**data, **values}, REMOTE_ADDR=ip or next_ip())
+
+
+def field_names(html: str) -> set[str]:
+    return {i["name"] for i in audit_page(html).inputs if i.get("type") != "hidden"}
+
+
+def test_the_form_asks_exactly_the_fields_the_enquiry_purpose_collects(client):
+    response = client.get("/contact")
+
+    assert response.status_code == 200
+    page = audit_page(response.text)
+    assert field_names(response.text) == {
+        "name",
+        "email",
+        "phone",
+        "company",
+        "job_title",
+        "work_address",
+        "message",
+        "homepage",  # the honeypot
+    }
+    required = {i["name"] for i in page.inputs if "required" in i}
+    assert required == {"name", "email", "message"}
+    assert page.unlabelled() == []
+    assert page.scripts == 0 and page.handlers == []
+    assert not [i for i in page.inputs if i.get("type") == "checkbox"]  # no consent box
+
+
+def test_the_form_says_why_we_keep_the_details_and_links_to_the_privacy_notice(client):
+    text = client.get("/contact").text
+    assert "only to answer you (legitimate interests)" in text
+    assert "12 months after our last contact with you" in text
+    assert 'href="/privacy"' in text
+
+
+def test_a_policy_with_other_enquiry_fields_changes_the_form(client, tmp_path, settings):
+    write_policy(
+        tmp_path,
+        settings,
+        (
+            'required = ["name", "email"], optional = ["phone", "company", "job_title", '
+            '"work_address"] }\nsources = ["web form"',
+            'required = ["email"], optional = ["company"] }\nsources = ["web form"',
+        ),
+    )
+    assert field_names(client.get("/contact").text) == {"email", "company", "message", "homepage"}
+    response = send(client, company="Analytical Engines", phone="01234")
+    assert response.status_code == 303
+    contact = Contact.objects.get()
+    assert (contact.company, contact.phone, contact.name) == ("Analytical Engines", "", "")
+
+
+def test_a_policy_without_the_web_form_as_a_source_has_no_contact_form(client, tmp_path, settings):
+    write_policy(
+        tmp_path,
+        settings,
+        ('sources = ["web form", "email",', 'sources = ["email",'),
+    )
+    assert client.get("/contact").status_code == 404
+    assert send(client).status_code == 404
+
+
+def test_sending_the_form_records_an_enquiry_from_the_web_form(client):
+    response = send(client, phone="01244 000 001")
+
+    assert response.status_code == 303 and response.url == "/contact/sent"
+    enquiry = Enquiry.objects.select_related("contact").get()
+    assert (enquiry.channel, enquiry.message) == ("web form", "Do you train?")
+    assert (enquiry.contact.email, enquiry.contact.phone) == ("ada@example.com", "01244 000 001")
+    assert enquiry.last_contact_at == enquiry.created_at
+    entry = AuditEntry.objects.get(action="enquiry.received")
+    assert entry.actor_label == "contact form" and "ada" not in str(entry.details)
+    assert "We have your message" in client.get(response.url).text
+
+
+def test_the_answer_is_the_same_whether_or_not_the_person_is_known(client):
+    unknown = send(client, email="new@example.com")
+    do_create_contact({"name": "Grace", "email": "grace@example.com"}, purpose="enquiry")
+    known = send(client, email="grace@example.com", name="Someone Else")
+
+    assert (unknown.status_code, unknown.url) == (known.status_code, known.url)
+    assert client.get(unknown.url).text == client.get(known.url).text
+    # An anonymous form never overwrites what we hold about a known person.
+    assert Contact.objects.get(email="grace@example.com").name == "Grace"
+    assert Enquiry.objects.count() == 2
+
+
+def test_a_bot_that_fills_the_honeypot_gets_the_same_answer_and_stores_nothing(client):
+    response = send(client, homepage="http://spam.example")
+
+    assert (response.status_code, response.url) == (303, "/contact/sent")
+    assert not Enquiry.objects.exists() and not Contact.objects.exists()
+
+
+def test_mistakes_are_shown_next_to_their_fields_and_nothing_is_stored(client):
+    response = send(client, email="not an address", message="")
+
+    assert response.status_code == 200
+    assert response.text.count('class="errorlist') >= 2
+    assert not Enquiry.objects.exists()
+
+
+def test_one_address_sending_too_often_is_refused_for_a_while(client, settings):
+    settings.TIDINGS_ENQUIRY_LIMIT = (3, 600)
+    answers = [send(client, ip="192.0.2.7").status_code for _ in range(4)]
+
+    assert answers == [303, 303, 303, 429]
+    assert Enquiry.objects.count() == 3
+    assert send(client, ip="192.0.2.8").status_code == 303  # someone else is not held up
+
+
+def test_the_form_is_protected_against_cross_site_posts():
+    csrf_client = Client(enforce_csrf_checks=True)
+    response = csrf_client.post(
+        "/contact", {"name": "Ada", "email": "ada@example.com", "message": "Hi"}
+    )
+    assert response.status_code == 403
+    assert not Enquiry.objects.exists()
+
+    page = csrf_client.get("/contact")
+    token = page.cookies["csrftoken"].value
+    response = csrf_client.post(
+        "/contact",
+        {"name": "Ada", "email": "ada@example.com", "message": "Hi", "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 303
+
+
+def test_the_public_pages_show_no_operator_navigation(client):
+    assert 'class="site-nav"' not in client.get("/contact").text
+
+
+# --- special-category data --------------------------------------------------------------------
+HEALTH = "Hello. I was diagnosed with diabetes last year, so I need large print. Do you train?"
+
+
+def test_special_category_data_in_a_message_is_removed_before_it_is_stored(client):
+    send(client, message=HEALTH)
+
+    enquiry = Enquiry.objects.get()
+    assert enquiry.message == "Hello. [removed: health] Do you train?"
+    assert enquiry.redacted_categories == ["health"]
+    assert AuditEntry.objects.get(action="enquiry.received").details["redacted"] == 1
+
+
+def test_a_policy_that_rejects_special_category_data_asks_the_person_to_take_it_out(
+    client, tmp_path, settings
+):
+    write_policy(tmp_path, settings, ('on_detect = "redact"', 'on_detect = "reject"'))
+    response = send(client, message=HEALTH)
+
+    assert response.status_code == 200
+    assert "special-category personal data (health)" in response.text
+    assert "diabetes" in response.text  # their own text, given back to them to edit
+    assert not Enquiry.objects.exists() and not Contact.objects.exists()
