@@ -176,16 +176,36 @@ def _mailer(url: str) -> dict:
 
 MAILERS = {"default": _mailer(TIDINGS_SMTP_URL)}
 
-# The delivery engine (campaigns/transports/config.py and campaigns/delivery.py say more).
-TIDINGS_SMTP_RATE = env_str("TIDINGS_SMTP_RATE")  # "50/s, 20000/h"; blank: no limit
-TIDINGS_SMTP_CONCURRENCY = env_int("TIDINGS_SMTP_CONCURRENCY", 10)  # connections per transport
-TIDINGS_TRANSPORTS = env_str("TIDINGS_TRANSPORTS") or None  # a TOML file of named transports
-TIDINGS_SYSTEM_TRANSPORT = env_str("TIDINGS_SYSTEM_TRANSPORT")  # transport for system emails
-TIDINGS_DKIM_DIR = env_str("TIDINGS_DKIM_DIR")  # where `tidings dkim keygen` keeps the key
-TIDINGS_DKIM_SELECTOR = env_str("TIDINGS_DKIM_SELECTOR")
-TIDINGS_BOUNCE_ADDRESS = env_str("TIDINGS_BOUNCE_ADDRESS")  # envelope sender (Return-Path)
-TIDINGS_DELIVERY_MAX_ATTEMPTS = env_int("TIDINGS_DELIVERY_MAX_ATTEMPTS", 5)
+# --- sending (campaigns/delivery.py, campaigns/transports/) ----------------------------------
+# Without TIDINGS_TRANSPORTS there is one transport, "default", from TIDINGS_SMTP_URL;
+# TIDINGS_TRANSPORTS is the path of a TOML file, one table per transport
+# (see campaigns/transports/config.py).
+TIDINGS_TRANSPORTS = env_str("TIDINGS_TRANSPORTS") or None
+TIDINGS_SMTP_RATE = env_str("TIDINGS_SMTP_RATE")  # "50/s", "20000/h", "50/s, 20000/h"; blank: none
+TIDINGS_SMTP_CONCURRENCY = env_int("TIDINGS_SMTP_CONCURRENCY", 10)  # connections per worker
+TIDINGS_SYSTEM_TRANSPORT = env_str("TIDINGS_SYSTEM_TRANSPORT")  # confirmations...; blank: any
+TIDINGS_BOUNCE_ADDRESS = env_str("TIDINGS_BOUNCE_ADDRESS")  # envelope sender; blank: the From
+# The queue: rows a worker holds at once (the most a crash can send twice), rows per claim, how
+# often results are written, how long a silent worker's rows stay its own.
+TIDINGS_DELIVERY_WINDOW = env_int("TIDINGS_DELIVERY_WINDOW", 200)
+TIDINGS_DELIVERY_CHUNK = env_int("TIDINGS_DELIVERY_CHUNK", 100)
+TIDINGS_DELIVERY_FLUSH_MS = env_int("TIDINGS_DELIVERY_FLUSH_MS", 50)
 TIDINGS_DELIVERY_LEASE_SECONDS = env_int("TIDINGS_DELIVERY_LEASE_SECONDS", 30)
+TIDINGS_DELIVERY_MAX_ATTEMPTS = env_int("TIDINGS_DELIVERY_MAX_ATTEMPTS", 5)
+TIDINGS_RETRY_BASE_SECONDS = env_int("TIDINGS_RETRY_BASE_SECONDS", 60)  # x2 per attempt, ±50%
+# Circuit breaker: pause a campaign when more than THRESHOLD of its last WINDOW attempts failed
+# (once MIN were made), or when no server took its mail for UNREACHABLE_PAUSE_SECONDS.
+try:
+    TIDINGS_BREAKER_THRESHOLD = float(env_str("TIDINGS_BREAKER_THRESHOLD", "0.5"))
+except ValueError:
+    raise ImproperlyConfigured("TIDINGS_BREAKER_THRESHOLD: expected a fraction like 0.5") from None
+TIDINGS_BREAKER_WINDOW = env_int("TIDINGS_BREAKER_WINDOW", 100)
+TIDINGS_BREAKER_MIN = env_int("TIDINGS_BREAKER_MIN", 20)
+TIDINGS_UNREACHABLE_PAUSE_SECONDS = env_int("TIDINGS_UNREACHABLE_PAUSE_SECONDS", 20)
+TIDINGS_OUTGOING_KEEP_DAYS = env_int("TIDINGS_OUTGOING_KEEP_DAYS", 30)  # sent one-off messages
+# DKIM keys made by `tidings dkim keygen DOMAIN`: <dir>/<domain>/<selector>.pem
+TIDINGS_DKIM_DIR = env_str("TIDINGS_DKIM_DIR") or str(DATA_DIR / "dkim")
+TIDINGS_DKIM_SELECTOR = env_str("TIDINGS_DKIM_SELECTOR", "tidings")
 DEFAULT_FROM_EMAIL = os.environ.get("TIDINGS_FROM_EMAIL", "newsletter@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
