@@ -270,6 +270,15 @@ def test_bad_rows_are_reported_with_line_and_reason_and_good_rows_are_imported(
     assert set(reasons) == {3, 4, 5, 6}
 
 
+def test_tabs_backslashes_and_line_breaks_in_values_arrive_unchanged(tmp_path, news, fast):
+    name = "Ann\\Smith\tthe \\N\r\nSecond line"
+    text = 'Email,Name,Company\n"ann@example.com","' + name + '","Zoë & Co \\\\ Ltd"\n'
+    imp = do_import(write(tmp_path, text), news, fast=fast)
+    assert imp.created == 1
+    contact = Contact.objects.get()
+    assert (contact.name, contact.company) == (name.strip(), "Zoë & Co \\\\ Ltd")
+
+
 def test_a_spreadsheet_escaped_value_is_unescaped(tmp_path, news):
     imp = do_import(write(tmp_path, "Email,Name,Phone\nann@example.com,Ann,'+44 1244 000\n"), news)
     assert imp.created == 1

@@ -50,12 +50,22 @@ speed of a bare COPY into one indexed table; peak RSS under 250 MB):
 - Files over PARALLEL_MIN_BYTES are written by WRITERS connections at once (ParallelWrite): the
   parser's thread screens each batch (first row of an address, suppressions) and splits it by
   address, so a later duplicate always reaches the writer that wrote the first row, in file
-  order; each writer's transaction adds its part's counts to the Import row.  With one
-  connection the server process alone (~31 µs a row) capped the import near 30,000 rows/s.
+  order; each writer's transaction adds its part's counts to the Import row.  One connection
+  cannot pass ~32,000 rows/s: its server process needs ~31 µs a row; the importing process ~12.
+- Left: the five foreign-key checks are 17 of those 31 µs.  Without the database constraints of
+  the three that point at the same list and wording (PROTECT and CASCADE are Django's, and would
+  still hold for the ORM) the server measured ~20 µs a row; kept, as a decision about the
+  ledger's integrity rather than speed.
 
-Measured with ``bench/import_contacts.py --rows 1000000`` on this 2-core machine while other
-benchmarks ran (so the figures are low and noisy; the ratio to COPY is from the same run):
-IMPORT_FIGURES
+Measured with ``bench/import_contacts.py --rows 1000000`` on this 2-core machine, with other
+benchmarks running beside it (so the figures move with them; the ratio to COPY is from the same
+run, COPY itself at 185,000-198,000 rows/s where DESIGN.md has 240,000 for an idle machine):
+
+  PostgreSQL  before (arrays, ON CONFLICT, one connection): 17,600-18,800 rows/s, 10.3-10.5x
+              COPY's time, peak RSS 148 MB; now: 40,300-41,800 rows/s, 4.6-4.9x, peak RSS 142 MB
+              (20,000-26,000 rows/s, 5.4-8.0x, while the machine was heavily loaded).
+  SQLite      before: 22,700 rows/s, 4.9x executemany's time; now: 32,300 rows/s, 3.3-3.4x;
+              peak RSS 202 MB either way (64 MB of it SQLite's page cache, _bulk_session).
 """
 
 # SQL here is built from model metadata (quote_name'd table and column names) and placeholders;
@@ -108,8 +118,9 @@ log = logging.getLogger(__name__)
 
 PURPOSE = "newsletter"
 # Rows a transaction: larger batches cost SQLite fewer page writes per row (measured at 300,000
-# rows: 5,000 -> 12.8 s, 20,000 -> 9.8 s); PostgreSQL did not care.  A SQLite batch holds the
-# write lock for ~0.6 s, which other writers wait out (busy timeout 20 s).
+# rows: 5,000 -> 12.8 s, 20,000 -> 9.8 s); PostgreSQL did not care (50,000 saved no server time
+# and took the peak RSS from 142 to 238 MB).  A SQLite batch holds the write lock for ~0.6 s,
+# which other writers wait out (busy timeout 20 s).
 BATCH_ROWS = 20_000
 SNIFF_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
@@ -1048,8 +1059,9 @@ class PostgresWriter(Writer):
     def _stage(self, rows: Sequence[GoodRow]) -> None:
         """COPY the rows into the connection's staging table (emptied at every commit).
 
-        psycopg writes COPY rows in C (~0.6 µs a row); dumping the same values as arrays cost
-        ~6 µs a row in Python, the largest single cost of the import's process.
+        psycopg writes COPY rows in C (~0.8 µs a row, a hand-built COPY text saved nothing);
+        dumping the values as arrays instead cost ~6 µs a row in Python, the largest single cost
+        of the import's process.
         """
         self._execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.STAGE} "
@@ -1119,11 +1131,12 @@ class PostgresWriter(Writer):
             f"ev AS ({self._events_sql('SELECT id FROM sub')}) "
             f"SELECT id, email FROM new"
         )
+        now = timezone.now()
         params = {
-            "now": timezone.now(),
+            "now": now,
             "list": self.list.pk,
             "confirmed": Subscription.Status.CONFIRMED.value,
-            **self._events_params(),
+            **self._events_params(now),
         }
         return {email: pk for pk, email in self._execute(sql, params)}
 
@@ -1185,14 +1198,14 @@ class PostgresWriter(Writer):
             f"SELECT ids.id, {values} FROM ({ids_sql}) AS ids(id)"
         )
 
-    def _events_params(self) -> dict[str, Any]:
+    def _events_params(self, now: Any) -> dict[str, Any]:
         return {
             "ev_purpose": PURPOSE,
             "ev_channel": "email",
             "ev_mailing_list": self.list.pk,
             "ev_topic": self.list.topic,
             "ev_action": ConsentEvent.Action.GRANTED.value,
-            "ev_at": timezone.now(),
+            "ev_at": now,
             "ev_source": ConsentEvent.Source.IMPORT.value,
             "ev_source_ref": f"import:{self.imp.pk}",
             "ev_wording": self.wording_id,
@@ -1200,7 +1213,7 @@ class PostgresWriter(Writer):
 
     def consent_events(self, contact_ids: Sequence[int]) -> None:
         sql = self._events_sql("SELECT unnest(%(ids)s::bigint[])")
-        self._execute(sql, {**self._events_params(), "ids": list(contact_ids)})
+        self._execute(sql, {**self._events_params(timezone.now()), "ids": list(contact_ids)})
 
     def add_progress(self, tally: Tally, processed_bytes: int) -> None:
         """Add a part's counts to the Import row (parallel writers: each adds its own)."""
@@ -1505,9 +1518,9 @@ class Run:
 
 # --- writing in parallel -------------------------------------------------------------------
 # How many connections write at once (PostgreSQL only).  One connection's server process is the
-# import's bottleneck: it spends ~25 µs a row in the server (indexes, foreign-key checks, WAL)
-# against the importing process's ~13 µs; two share that work out (measured on this 2-core
-# machine: see the module docstring).
+# import's bottleneck: ~31 µs a row (indexes, foreign-key checks, WAL) against the importing
+# process's ~12 µs; two share it out.  Three cost the importing process ~2 µs a row more (GIL)
+# and were no faster on this 2-core machine.
 WRITERS = 2
 # Files smaller than this are written by one connection: two threads are not worth starting.
 PARALLEL_MIN_BYTES = 8 << 20
