@@ -247,3 +247,10 @@ def test_a_contact_page_lists_the_campaigns_the_person_received(owner_client, ne
     Delivery.objects.create(campaign=campaign, contact=ada, status="sent")
     page = owner_client.get(reverse("audience:contact", args=[ada.pk])).content.decode()
     assert "November news" in page and "Sent" in page
+
+
+def test_contacts_are_found_by_address_whatever_its_case_through_the_lower_email_index():
+    ada = person("Ada Lovelace", "Ada.Lovelace@Example.com")
+    assert Contact.objects.with_email("ada.lovelace@EXAMPLE.COM").get() == ada
+    sql = str(Contact.objects.with_email("x@example.com").query).upper()
+    assert "LOWER" in sql and "UPPER" not in sql

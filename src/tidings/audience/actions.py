@@ -90,7 +90,7 @@ def do_create_contact(values: Mapping[str, Any], *, purpose: str) -> tuple[Conta
     data["email"] = normalise_email(data["email"])
     columns = {k: v for k, v in data.items() if k in Contact.COLUMN_FIELDS}
     attributes = {k: v for k, v in data.items() if k not in Contact.COLUMN_FIELDS}
-    contact = Contact.objects.filter(email__iexact=data["email"]).first()
+    contact = Contact.objects.with_email(data["email"]).first()
     if contact is None:
         contact = Contact.objects.create(**columns, attributes=attributes)
         return contact, True
@@ -443,14 +443,14 @@ def do_sign_up(
     wording_obj = wording(wording_text)
     source_ref = f"form:{signup_form.pk}"
 
-    contact = Contact.objects.filter(email__iexact=email).first()
+    contact = Contact.objects.with_email(email).first()
     is_new = contact is None
     if contact is None:
         fields = {k: v for k, v in values.items() if k in allowed_contact_fields("newsletter")}
         try:
             contact, is_new = do_create_contact({**fields, "email": email}, purpose="newsletter")
         except IntegrityError:  # the same address signed up a moment ago, in another request
-            contact, is_new = Contact.objects.get(email__iexact=email), False
+            contact, is_new = Contact.objects.with_email(email).get(), False
 
     request = ConfirmRequest(
         contact_id=contact.pk,
@@ -755,7 +755,7 @@ def do_send_preferences_link(email: str) -> None:
         email = normalise_email(email)
     except InvalidEmail:
         return
-    contact = Contact.objects.filter(email__iexact=email).first()
+    contact = Contact.objects.with_email(email).first()
     if contact is None:
         return
     if suppression_reason(contact.email) not in (None, Suppression.Reason.UNSUBSCRIBED):

@@ -12,6 +12,16 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 
+class ContactQuerySet(models.QuerySet):
+    def with_email(self, email: str) -> models.QuerySet:
+        """Contacts whose address is ``email`` ignoring case, as the unique index on lower(email)
+        sees it, so the look-up is an index scan (``email__iexact`` compiles to UPPER(...) on
+        PostgreSQL, which that index cannot serve: a scan of every contact)."""
+        return self.alias(_email_lower=Lower("email")).filter(
+            _email_lower=Lower(models.Value(email))
+        )
+
+
 class Contact(models.Model):
     """One person.  Which of these fields may hold data is decided by the policy's categories."""
 
@@ -28,6 +38,8 @@ class Contact(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     last_contact_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ContactQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -65,7 +65,7 @@ def _choose_contact(request: HttpRequest) -> _Choice:
     if query.lstrip("#").isdigit():
         contact = Contact.objects.filter(pk=int(query.lstrip("#"))).first()
     elif query:
-        contact = Contact.objects.filter(email__iexact=query).first()
+        contact = Contact.objects.with_email(query).first()
         if contact is None:
             found = Q(email__icontains=query) | Q(name__icontains=query)
             matches = list(Contact.objects.filter(found).order_by("email")[:10])

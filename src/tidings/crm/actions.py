@@ -97,7 +97,7 @@ def _person(values: Mapping[str, Any], purpose: str) -> tuple[Contact, bool]:
     try:
         return do_create_contact(data, purpose=purpose)
     except IntegrityError:  # the same address was added a moment ago, by another request
-        return Contact.objects.get(email__iexact=normalise_email(data["email"])), False
+        return Contact.objects.with_email(normalise_email(data["email"])).get(), False
 
 
 def _changed(record: models.Model, values: Mapping[str, Any]) -> list[str]:
