@@ -190,6 +190,21 @@ ALIASES: dict[str, str] = {
 _FORMULA_ESCAPE = re.compile(r"^'(?=[=+\-@\t\r])")
 
 
+# The ConsentEvent fields an import writes, in the order both writers (ORM and SQL) use them.
+EVENT_COLUMNS = (
+    "contact",
+    "purpose",
+    "channel",
+    "mailing_list",
+    "topic",
+    "action",
+    "at",
+    "source",
+    "source_ref",
+    "wording",
+)
+
+
 class ImportFailed(Exception):
     """Unusable input or a failed run.  The message is one line and holds no personal data."""
 
@@ -956,18 +971,7 @@ class Writer:
 
     def consent_events(self, contact_ids: Sequence[int]) -> None:
         now = self._now()
-        names = [
-            "contact",
-            "purpose",
-            "channel",
-            "mailing_list",
-            "topic",
-            "action",
-            "at",
-            "source",
-            "source_ref",
-            "wording",
-        ]
+        names = EVENT_COLUMNS
         cols = ", ".join(_column(ConsentEvent, n) for n in names)
         const = (
             PURPOSE,
@@ -1179,18 +1183,7 @@ class PostgresWriter(Writer):
         return [pk for (pk,) in self._execute(sql, params)]
 
     def _events_sql(self, ids_sql: str) -> str:
-        names = [
-            "contact",
-            "purpose",
-            "channel",
-            "mailing_list",
-            "topic",
-            "action",
-            "at",
-            "source",
-            "source_ref",
-            "wording",
-        ]
+        names = EVENT_COLUMNS
         values = ", ".join(f"%(ev_{n})s" for n in names[1:])
         return (
             f"INSERT INTO {_table(ConsentEvent)} "
