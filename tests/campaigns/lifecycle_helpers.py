@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import itertools
 
-from django.contrib.auth import get_user_model
-
+from tests.operators import make_operator
 from tidings.audience.actions import do_create_contact, do_subscribe
 from tidings.audience.models import Contact, MailingList
 from tidings.campaigns.models import Campaign, Delivery, Sender, Template
@@ -93,7 +92,5 @@ def queue(campaign: Campaign, contacts, status: str = Delivery.Status.QUEUED) ->
 
 
 def make_editor(username: str = "editor"):
-    """A staff user who is not an owner (superuser)."""
-    return get_user_model().objects.create_user(
-        username, f"{username}@example.co.uk", is_staff=True
-    )
+    """A staff user who is not an owner: the editor role."""
+    return make_operator(username, "editor", password=None)

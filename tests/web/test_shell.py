@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.defaults import server_error
 
 from tests.conftest import OPERATOR_PASSWORD
+from tests.operators import make_operator
 from tidings.policy import get_policy
 
 pytestmark = pytest.mark.django_db
@@ -15,9 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def editor(db):
     """An operator who is staff but not a superuser."""
-    return get_user_model().objects.create_user(
-        "editor", "editor@example.co.uk", OPERATOR_PASSWORD, is_staff=True
-    )
+    return make_operator("editor", "editor")
 
 
 @pytest.fixture

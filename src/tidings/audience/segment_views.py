@@ -42,12 +42,12 @@ def _check(query: str) -> dict:
     return {"count": count_segment(query) if query.strip() else None, "errors": []}
 
 
-@operator_required
+@operator_required(perm="content")
 def segment_index(request: HttpRequest) -> HttpResponse:
     return render(request, "audience/segment_index.html", {"segments": Segment.objects.all()})
 
 
-@operator_required
+@operator_required(perm="content")
 def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpResponse:
     instance = get_object_or_404(Segment, pk=segment_id) if segment_id else None
     form = SegmentForm(request.POST or None, instance=instance)
@@ -70,14 +70,14 @@ def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpRes
 
 
 @require_GET
-@operator_required
+@operator_required(perm="content")
 def segment_count(request: HttpRequest) -> JsonResponse:
     """For the live count under the query box: errors or the count, as JSON."""
     return JsonResponse(_check(request.GET.get("q", "")[:4000]))
 
 
 @require_POST
-@operator_required
+@operator_required(perm="content")
 def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
     audit("segment.deleted", actor=request.user, obj=segment)
@@ -86,7 +86,7 @@ def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
     return redirect("audience:segments")
 
 
-@operator_required
+@operator_required(perm="privacy")
 def segment_export(request: HttpRequest, segment_id: int) -> HttpResponse:
     """The segment's contacts as CSV, streamed."""
     segment = get_object_or_404(Segment, pk=segment_id)

@@ -45,7 +45,7 @@ class ImportUploadForm(forms.Form):
         return upload
 
 
-@operator_required
+@operator_required(perm="content")
 def import_index(request: HttpRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -83,7 +83,7 @@ def _progress(imp: Import) -> dict:
     }
 
 
-@operator_required
+@operator_required(perm="content")
 def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     imp = get_object_or_404(Import.objects.select_related("mailing_list"), pk=import_id)
     progress = _progress(imp)
@@ -92,7 +92,7 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     return render(request, "audience/import_detail.html", {"imp": imp, "progress": progress})
 
 
-@operator_required
+@operator_required(perm="content")
 def import_report(request: HttpRequest, import_id: int) -> HttpResponse:
     imp = get_object_or_404(Import, pk=import_id)
     path = imp.report_path
@@ -145,7 +145,7 @@ class SignupFormForm(forms.Form):
         ]
 
 
-@operator_required
+@operator_required(perm="content")
 def signup_form_index(request: HttpRequest) -> HttpResponse:
     return render(
         request,
@@ -154,7 +154,7 @@ def signup_form_index(request: HttpRequest) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="content")
 def signup_form_edit(request: HttpRequest, form_id: int | None = None) -> HttpResponse:
     instance = get_object_or_404(SignupForm, pk=form_id) if form_id else None
     initial = None
@@ -188,7 +188,7 @@ def signup_form_edit(request: HttpRequest, form_id: int | None = None) -> HttpRe
 # --- consent proof --------------------------------------------------------------------------
 
 
-@operator_required
+@operator_required(perm="privacy")
 def consent_proof(request: HttpRequest, contact_id: int) -> HttpResponse:
     """Everything the ledger holds about one person's consent, as CSV: the proof to show."""
     contact = contact_or_404(contact_id)
@@ -218,7 +218,7 @@ class SystemEmailForm(forms.Form):
         return data
 
 
-@operator_required
+@operator_required(perm="settings")
 def system_email_index(request: HttpRequest) -> HttpResponse:
     from tidings.campaigns.models import SystemEmailTemplate
 
@@ -227,7 +227,7 @@ def system_email_index(request: HttpRequest) -> HttpResponse:
     return render(request, "audience/system_email_index.html", {"keys": keys})
 
 
-@operator_required
+@operator_required(perm="settings")
 def system_email_edit(request: HttpRequest, key: str) -> HttpResponse:
     from tidings.campaigns.mail import DEFAULT_SYSTEM_EMAILS, render_system_email
     from tidings.campaigns.models import SystemEmailTemplate

@@ -47,7 +47,7 @@ def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, object]:
     return form, contacts
 
 
-@operator_required
+@operator_required(perm="people")
 def contact_list(request: HttpRequest) -> HttpResponse:
     form, contacts = _filtered(request)
     bulk = BulkListForm(request.POST or None)
@@ -77,7 +77,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="people")
 def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = contact_or_404(contact_id)
     subscriptions = contact.subscriptions.select_related("mailing_list").order_by(
@@ -108,7 +108,7 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="people")
 def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = contact_or_404(contact_id)
     form = ContactForm(request.POST or None, instance=Contact.objects.get(pk=contact.pk))
@@ -125,7 +125,7 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
 
 
 @require_POST
-@operator_required
+@operator_required(perm="people")
 def contact_lists(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = contact_or_404(contact_id)
     mailing_list = list_or_404(int(request.POST.get("list", 0) or 0))
@@ -144,7 +144,7 @@ def contact_lists(request: HttpRequest, contact_id: int) -> HttpResponse:
     return redirect("audience:contact", contact_id=contact.pk)
 
 
-@operator_required
+@operator_required(perm="content")
 def list_index(request: HttpRequest) -> HttpResponse:
     lists = MailingList.objects.annotate(
         confirmed=Count("subscriptions", filter=Q(subscriptions__status="confirmed")),
@@ -154,7 +154,7 @@ def list_index(request: HttpRequest) -> HttpResponse:
     return render(request, "audience/list_index.html", {"lists": lists})
 
 
-@operator_required
+@operator_required(perm="content")
 def list_edit(request: HttpRequest, list_id: int | None = None) -> HttpResponse:
     instance = list_or_404(list_id) if list_id else None
     form = MailingListForm(request.POST or None, instance=instance)
@@ -166,7 +166,7 @@ def list_edit(request: HttpRequest, list_id: int | None = None) -> HttpResponse:
 
 
 @require_POST
-@operator_required
+@operator_required(perm="content")
 def list_close(request: HttpRequest, list_id: int) -> HttpResponse:
     mailing_list = list_or_404(list_id)
     operator.do_close_list(mailing_list, actor=request.user)
@@ -174,7 +174,7 @@ def list_close(request: HttpRequest, list_id: int) -> HttpResponse:
     return redirect("audience:lists")
 
 
-@operator_required
+@operator_required(perm="privacy")
 def list_export(request: HttpRequest, list_id: int) -> HttpResponse:
     """The list's confirmed subscribers as CSV, streamed."""
     mailing_list = list_or_404(list_id)
@@ -195,7 +195,7 @@ def list_export(request: HttpRequest, list_id: int) -> HttpResponse:
     return streamed_csv(f"list-{mailing_list.pk}.csv", [*fields, "confirmed_at"], rows)
 
 
-@operator_required
+@operator_required(perm="privacy")
 def suppression_index(request: HttpRequest) -> HttpResponse:
     paste = SuppressionPasteForm(request.POST or None)
     if request.method == "POST" and paste.is_valid():
@@ -239,7 +239,7 @@ def suppression_index(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@operator_required
+@operator_required(perm="privacy")
 def suppression_remove(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind")
     model = SuppressedDomain if kind == "domain" else Suppression

@@ -29,7 +29,7 @@ SHOWN_HEADERS = (
 )
 
 
-@operator_required
+@operator_required(perm="people")
 def outbox_index(request: HttpRequest) -> HttpResponse:
     messages = OutboxMessage.objects.only("pk", "created_at", "to", "subject").order_by(
         "-created_at", "-pk"
@@ -38,7 +38,7 @@ def outbox_index(request: HttpRequest) -> HttpResponse:
     return render(request, "campaigns/outbox/index.html", {"page": page})
 
 
-@operator_required
+@operator_required(perm="people")
 def outbox_message(request: HttpRequest, message_id: int) -> HttpResponse:
     stored = OutboxMessage.objects.filter(pk=message_id).first()
     if stored is None:

@@ -98,7 +98,7 @@ def _preview(request: HttpRequest, title: str, make: Any, context: dict[str, Any
     )
 
 
-@operator_required
+@operator_required(perm="content")
 def index(request: HttpRequest) -> HttpResponse:
     layouts = Layout.objects.annotate(template_count=Count("templates")).order_by("name")
     templates = Template.objects.select_related("layout").order_by("name")
@@ -107,7 +107,7 @@ def index(request: HttpRequest) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="content")
 def layout_edit(request: HttpRequest, layout_id: int | None = None) -> HttpResponse:
     instance = get_object_or_404(Layout, pk=layout_id) if layout_id else None
     form = LayoutForm(request.POST or None, instance=instance)
@@ -122,7 +122,7 @@ def layout_edit(request: HttpRequest, layout_id: int | None = None) -> HttpRespo
     )
 
 
-@operator_required
+@operator_required(perm="content")
 def layout_preview(request: HttpRequest, layout_id: int) -> HttpResponse:
     layout = get_object_or_404(Layout, pk=layout_id)
 
@@ -138,7 +138,7 @@ def layout_preview(request: HttpRequest, layout_id: int) -> HttpResponse:
 
 
 @require_POST
-@operator_required
+@operator_required(perm="content")
 def layout_delete(request: HttpRequest, layout_id: int) -> HttpResponse:
     layout = get_object_or_404(Layout, pk=layout_id)
     try:
@@ -152,7 +152,7 @@ def layout_delete(request: HttpRequest, layout_id: int) -> HttpResponse:
     return redirect("templates_ui:index")
 
 
-@operator_required
+@operator_required(perm="content")
 def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpResponse:
     instance = get_object_or_404(Template, pk=template_id) if template_id else None
     if instance is None and not Layout.objects.exists():
@@ -173,7 +173,7 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
     )
 
 
-@operator_required
+@operator_required(perm="content")
 def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
     template = get_object_or_404(Template.objects.select_related("layout"), pk=template_id)
     return _preview(
@@ -185,7 +185,7 @@ def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
 
 
 @require_POST
-@operator_required
+@operator_required(perm="content")
 def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
     template = get_object_or_404(Template, pk=template_id)
     template.delete()  # campaigns made from it keep their own copy of the body

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.contrib import messages
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -75,7 +75,7 @@ def _delivery_counts(campaign_ids: list[int]) -> dict[int, dict[str, int]]:
 
 
 # --- campaigns ----------------------------------------------------------------------------------
-@operator_required
+@operator_required(perm="content")
 def campaign_index(request: HttpRequest) -> HttpResponse:
     campaigns = list(Campaign.objects.select_related("sender")[:500])
     counts = _delivery_counts([c.pk for c in campaigns])
@@ -83,7 +83,7 @@ def campaign_index(request: HttpRequest) -> HttpResponse:
     return render(request, "campaigns/campaign_index.html", {"rows": rows})
 
 
-@operator_required
+@operator_required(perm="content")
 def campaign_new(request: HttpRequest) -> HttpResponse:
     form = CampaignCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -106,7 +106,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
     return render(request, "campaigns/campaign_new.html", {"form": form})
 
 
-@operator_required
+@operator_required(perm="content")
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign_or_404(campaign_id)
     counts = delivery_counts(campaign)
@@ -179,7 +179,7 @@ def _rates(campaign: Campaign, sent: int) -> dict[str, float | None]:
     return {"recent": recent, "average": sent / elapsed}
 
 
-@operator_required
+@operator_required(perm="content")
 def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign_or_404(campaign_id)
     if campaign.status != Campaign.Status.DRAFT:
@@ -206,7 +206,7 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(request, "campaigns/campaign_edit.html", {"campaign": campaign, "form": form})
 
 
-@operator_required
+@operator_required(perm="content")
 def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The message as one contact (or the sample person) would get it, in a sandboxed frame."""
     campaign = _campaign_or_404(campaign_id)
@@ -230,7 +230,7 @@ def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="send")
 def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign_or_404(campaign_id)
     form = TestSendForm(request.POST or None)
@@ -262,7 +262,7 @@ def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(request, "campaigns/campaign_test.html", {"campaign": campaign, "form": form})
 
 
-@operator_required
+@operator_required(perm="send")
 def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign_or_404(campaign_id)
     if campaign.status != Campaign.Status.DRAFT:
@@ -298,7 +298,7 @@ def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
 # One POST view per button; each calls its action and reports the result.
 def _button(action, done: str):
     @require_POST
-    @operator_required
+    @operator_required(perm="send")
     def view(request: HttpRequest, campaign_id: int) -> HttpResponse:
         campaign = _campaign_or_404(campaign_id)
         try:
@@ -324,7 +324,7 @@ campaign_retry = _button(lifecycle.do_retry_failed, "{result} failed message(s) 
 
 
 @require_POST
-@operator_required
+@operator_required(perm="content")
 def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign_or_404(campaign_id)
     lifecycle.do_set_archive(campaign, request.POST.get("archive") == "1", actor=request.user)
@@ -336,7 +336,7 @@ def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 # --- senders ------------------------------------------------------------------------------------
-@operator_required
+@operator_required(perm="settings")
 def sender_index(request: HttpRequest) -> HttpResponse:
     form = SenderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -354,11 +354,9 @@ def sender_index(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@operator_required
+@operator_required(perm="settings")
 def sender_verify(request: HttpRequest, sender_id: int) -> HttpResponse:
-    """Owners (superusers) only: a verified sender can mail the whole audience."""
-    if not request.user.is_superuser:
-        raise PermissionDenied("Only an owner can verify a sender.")
+    """Owners only (the ``settings`` permission): a verified sender can mail the whole audience."""
     sender = get_object_or_404(Sender, pk=sender_id)
     verified = request.POST.get("verified") == "1"
     lifecycle.do_verify_sender(sender, verified, actor=request.user)

@@ -240,7 +240,7 @@ def _retention(record: Model, section: str = "") -> dict[str, Any]:
 
 
 # --- overview ---------------------------------------------------------------------------------
-@operator_required
+@operator_required(perm="people")
 def index(request: HttpRequest) -> HttpResponse:
     """Every section, and with a search, the first matches in each."""
     search, q = _q(request)
@@ -267,13 +267,13 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 # --- organisations ----------------------------------------------------------------------------
-@operator_required
+@operator_required(perm="people")
 def organisation_list(request: HttpRequest) -> HttpResponse:
     search, q = _q(request)
     return _list_page(request, "crm:organisations", queries.search_organisations(q), search)
 
 
-@operator_required
+@operator_required(perm="people")
 def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = organisation_or_404(pk)
     return render(
@@ -302,7 +302,7 @@ def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="people")
 def organisation_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     organisation = organisation_or_404(pk) if pk else None
     initial = {"name": organisation.name, "address": organisation.address} if organisation else {}
@@ -324,13 +324,13 @@ def organisation_edit(request: HttpRequest, pk: int | None = None) -> HttpRespon
 
 
 # --- enquiries --------------------------------------------------------------------------------
-@operator_required
+@operator_required(perm="people")
 def enquiry_list(request: HttpRequest) -> HttpResponse:
     search, q = _q(request)
     return _list_page(request, "crm:enquiries", queries.search_enquiries(q), search)
 
 
-@operator_required
+@operator_required(perm="people")
 def enquiry_detail(request: HttpRequest, pk: int) -> HttpResponse:
     enquiry = enquiry_or_404(pk)
     return render(
@@ -338,7 +338,7 @@ def enquiry_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="people")
 def enquiry_new(request: HttpRequest) -> HttpResponse:
     form = EnquiryCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -366,7 +366,7 @@ def enquiry_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="people")
 def enquiry_edit(request: HttpRequest, pk: int) -> HttpResponse:
     enquiry = enquiry_or_404(pk)
     form = EnquiryEditForm(
@@ -388,7 +388,7 @@ def enquiry_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@operator_required
+@operator_required(perm="people")
 def enquiry_contacted(request: HttpRequest, pk: int) -> HttpResponse:
     enquiry = enquiry_or_404(pk)
     actions.do_record_enquiry_contact(enquiry, actor=request.user)
@@ -397,19 +397,19 @@ def enquiry_contacted(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- orders -----------------------------------------------------------------------------------
-@operator_required
+@operator_required(perm="people")
 def order_list(request: HttpRequest) -> HttpResponse:
     search, q = _q(request)
     return _list_page(request, "crm:orders", queries.search_orders(q), search)
 
 
-@operator_required
+@operator_required(perm="people")
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = order_or_404(pk)
     return render(request, "crm/order_detail.html", {"order": order, **_retention(order, "orders")})
 
 
-@operator_required
+@operator_required(perm="people")
 def order_new(request: HttpRequest) -> HttpResponse:
     initial = {}
     if request.GET.get("organisation", "").isdigit():
@@ -437,7 +437,7 @@ def order_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="people")
 def order_edit(request: HttpRequest, pk: int) -> HttpResponse:
     order = order_or_404(pk)
     initial = {
@@ -464,19 +464,19 @@ def order_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- contracts --------------------------------------------------------------------------------
-@operator_required
+@operator_required(perm="people")
 def contract_list(request: HttpRequest) -> HttpResponse:
     search, q = _q(request)
     return _list_page(request, "crm:contracts", queries.search_contracts(q), search)
 
 
-@operator_required
+@operator_required(perm="people")
 def contract_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contract = contract_or_404(pk)
     return render(request, "crm/contract_detail.html", {"contract": contract})
 
 
-@operator_required
+@operator_required(perm="people")
 def contract_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     contract = contract_or_404(pk) if pk else None
     if contract:
@@ -519,13 +519,13 @@ def contract_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 # --- support contacts -------------------------------------------------------------------------
-@operator_required
+@operator_required(perm="people")
 def support_contact_list(request: HttpRequest) -> HttpResponse:
     search, q = _q(request)
     return _list_page(request, "crm:support-contacts", queries.search_support_contacts(q), search)
 
 
-@operator_required
+@operator_required(perm="people")
 def support_contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     support_contact = support_contact_or_404(pk)
     return render(
@@ -545,7 +545,7 @@ def support_contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="people")
 def support_contact_new(request: HttpRequest) -> HttpResponse:
     initial = {"organisation": request.GET.get("organisation") or None}
     form = SupportContactCreateForm(request.POST or None, initial=initial)
@@ -575,7 +575,7 @@ def support_contact_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="people")
 def support_contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
     support_contact = support_contact_or_404(pk)
     form = SupportContactEditForm(
@@ -597,13 +597,13 @@ def support_contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- support requests -------------------------------------------------------------------------
-@operator_required
+@operator_required(perm="people")
 def support_request_list(request: HttpRequest) -> HttpResponse:
     search, q = _q(request)
     return _list_page(request, "crm:support-requests", queries.search_support_requests(q), search)
 
 
-@operator_required
+@operator_required(perm="people")
 def support_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     support_request = support_request_or_404(pk)
     return render(
@@ -613,7 +613,7 @@ def support_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="people")
 def support_request_new(request: HttpRequest) -> HttpResponse:
     initial = {"support_contact": request.GET.get("support_contact") or None}
     form = SupportRequestForm(request.POST or None, initial=initial)
@@ -640,7 +640,7 @@ def support_request_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-@operator_required
+@operator_required(perm="people")
 def support_request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     support_request = support_request_or_404(pk)
     form = SupportRequestForm(
@@ -667,7 +667,7 @@ def support_request_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- keeping a record longer on request -------------------------------------------------------
-@operator_required
+@operator_required(perm="people")
 def extend(request: HttpRequest, section: str, pk: int) -> HttpResponse:
     """The person asked us to keep a record longer: who asked, and until when."""
     record, url_name = extendable_or_404(section, pk)

@@ -1,14 +1,27 @@
-"""Who may use the operator interface.
+"""Who may use the operator interface, and which parts of it.
 
-Operators are staff users.  A visitor who is not signed in is sent to the sign-in page (with
-``?next=``); someone signed in without staff status is refused with 403 rather than sent back to
-sign in, which would loop.
+Operators are active staff users.  A visitor who is not signed in is sent to the sign-in page
+(with ``?next=``); someone signed in without staff status, or without the permission a view needs,
+is refused with 403 rather than sent back to sign in, which would loop.
+
+Permissions are coarse capabilities, granted by role:
+
+``people``    see and change personal data of contacts and CRM records
+``content``   templates, layouts, campaigns, lists, sign-up forms, segments, imports
+``send``      schedule, start, pause and test-send campaigns; transactional mail
+``reports``   campaign reports, dashboards and counts (no personal data)
+``privacy``   rights requests, audit log, retention, suppression, exports of personal data
+``settings``  operators, API tokens, webhooks, sending and site settings
+
+A view decorated with bare ``@operator_required`` is open to every operator (the dashboard);
+everything that shows or changes data names its permission: ``@operator_required(perm="people")``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import overload
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -16,17 +29,76 @@ from django.http import HttpRequest, HttpResponse
 
 View = Callable[..., HttpResponse]
 
+PERMISSIONS: frozenset[str] = frozenset(
+    {"people", "content", "send", "reports", "privacy", "settings"}
+)
 
-def operator_required(view: View) -> View:
-    """Decorate a view so only active staff users reach it."""
+#: Role name → the permissions it grants.  Roles are stored as Django groups of the same name.
+ROLES: dict[str, frozenset[str]] = {
+    "owner": PERMISSIONS,
+    "editor": frozenset({"people", "content", "send", "reports"}),
+    "analyst": frozenset({"reports"}),
+    "privacy_officer": frozenset({"people", "privacy", "reports"}),
+}
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (user.is_active and user.is_staff):
-            raise PermissionDenied("The operator interface is for staff users.")
-        return view(request, *args, **kwargs)
+ROLE_LABELS: dict[str, str] = {
+    "owner": "Owner",
+    "editor": "Editor",
+    "analyst": "Analyst",
+    "privacy_officer": "Privacy officer",
+}
 
-    return wrapper
+
+def operator_roles(user: object) -> set[str]:
+    """The role names an operator holds (a superuser is always an owner)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active or not user.is_staff:  # type: ignore[attr-defined]
+        return set()
+    if user.is_superuser:  # type: ignore[attr-defined]
+        return {"owner"}
+    cached = getattr(user, "_tidings_roles", None)
+    if cached is None:
+        cached = set(
+            user.groups.filter(name__in=ROLES).values_list("name", flat=True)  # type: ignore[attr-defined]
+        )
+        user._tidings_roles = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def has_permission(user: object, perm: str) -> bool:
+    """True if ``user`` is an operator whose roles grant ``perm``."""
+    if perm not in PERMISSIONS:
+        raise ValueError(f"unknown permission {perm!r}")
+    return any(perm in ROLES[role] for role in operator_roles(user))
+
+
+@overload
+def operator_required(view: View) -> View: ...
+@overload
+def operator_required(*, perm: str) -> Callable[[View], View]: ...
+
+
+def operator_required(
+    view: View | None = None, *, perm: str | None = None
+) -> View | Callable[[View], View]:
+    """Decorate a view so only active staff users (holding ``perm``, if given) reach it."""
+    if perm is not None and perm not in PERMISSIONS:
+        raise ValueError(f"unknown permission {perm!r}")
+
+    def decorate(inner: View) -> View:
+        @wraps(inner)
+        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+            user = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not (user.is_active and user.is_staff):
+                raise PermissionDenied("The operator interface is for staff users.")
+            if perm is not None and not has_permission(user, perm):
+                raise PermissionDenied("Your role does not allow this.")
+            return inner(request, *args, **kwargs)
+
+        wrapper.operator_permission = perm  # type: ignore[attr-defined]
+        return wrapper
+
+    if view is not None:
+        return decorate(view)
+    return decorate
