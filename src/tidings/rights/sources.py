@@ -1,0 +1,56 @@
+"""Where personal data lives: every app registers each kind of record it holds about a contact.
+
+The access package (Art. 15/20) exports every registered source and erasure (Art. 17) erases every
+one, so a new kind of personal record is covered by registering it here — and a test fails for
+any model that points at a Contact (or stores an address) without being registered.
+
+Apps register in their ``AppConfig.ready()``::
+
+    from tidings.rights.sources import PersonalData, register
+    register(PersonalData(
+        name="enquiries",                 # heading in the package, file name stem
+        record_kind="enquiry",            # the policy's record kind: why held, how long (or None)
+        models=(Enquiry,),                # every model this source covers
+        export=export_enquiries,          # (contact) -> list[dict] of JSON-safe rows
+        erase=erase_enquiries,            # (contact) -> int rows removed or anonymised
+    ))
+
+``erase`` must be idempotent (safe to re-run after a crash) and must keep what a legal minimum
+keeps (report those through ``kept``: (contact) -> list[dict] of {"what", "until"}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    name: str
+    record_kind: str | None
+    models: tuple[type[models.Model], ...]
+    export: Callable[[Any], list[dict[str, Any]]]
+    erase: Callable[[Any], int]
+    kept: Callable[[Any], list[dict[str, Any]]] | None = None
+    order: int = field(default=100)
+
+
+_SOURCES: dict[str, PersonalData] = {}
+
+
+def register(source: PersonalData) -> None:
+    """Add ``source`` (replacing one of the same name: ``ready()`` may run twice in tests)."""
+    _SOURCES[source.name] = source
+
+
+def sources() -> list[PersonalData]:
+    """Every registered source, in a stable order (``order``, then name)."""
+    return sorted(_SOURCES.values(), key=lambda s: (s.order, s.name))
+
+
+def covered_models() -> set[type[models.Model]]:
+    return {model for source in _SOURCES.values() for model in source.models}

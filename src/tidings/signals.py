@@ -1,0 +1,30 @@
+"""Domain events other parts of tidings (outgoing webhooks, counters) listen to.
+
+Senders fire them from actions inside ``transaction.on_commit`` so a listener never sees a change
+that was rolled back.  Arguments are internal ids only, never personal data; a listener that needs
+more loads it.  ``sender`` is the model class the event is about.
+
+======================  ==============================================================
+signal                  keyword arguments
+======================  ==============================================================
+contact_subscribed      contact_id, list_id
+contact_unsubscribed    contact_id, list_id (None: from everything)
+delivery_bounced        contact_id (may be None), delivery_id (may be None), hard (bool)
+delivery_complained     contact_id (may be None), delivery_id (may be None)
+campaign_finished       campaign_id
+rights_request_received request_id, kind
+rights_request_near_due request_id, kind, due_on (date)
+======================  ==============================================================
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+contact_subscribed = Signal()
+contact_unsubscribed = Signal()
+delivery_bounced = Signal()
+delivery_complained = Signal()
+campaign_finished = Signal()
+rights_request_received = Signal()
+rights_request_near_due = Signal()
