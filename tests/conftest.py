@@ -22,3 +22,12 @@ def owner_client(client, owner):
 def _fast_password_hashing(settings):
     # The production hasher is slow on purpose; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _second_factor_only_where_tested(settings):
+    # Tests sign operators in with force_login and are about other things than signing in; the
+    # second factor (on by default for owners and privacy officers) is proven where it is the
+    # subject: tests/web/test_two_factor.py, test_access_rules.py and tests/e2e/test_operator_2fa.py
+    # set TIDINGS_REQUIRE_2FA back to "privileged" (see tests.operators.sign_in).
+    settings.TIDINGS_REQUIRE_2FA = "none"

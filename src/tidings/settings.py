@@ -97,7 +97,9 @@ elif not SECRET_KEY:
         SECRET_KEY = secrets.token_urlsafe(50)
         _key_file.touch(mode=0o600)
         _key_file.write_text(SECRET_KEY, encoding="utf-8")
-SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+# Rotating the key: put the old one in TIDINGS_SECRET_KEY_FALLBACKS (comma-separated) for a grace
+# period, so links already mailed (confirmation, preferences, rights verification) keep working.
+SECRET_KEY_FALLBACKS = env_list("TIDINGS_SECRET_KEY_FALLBACKS") or env_list("SECRET_KEY_FALLBACKS")
 
 # --- URLs and hosts --------------------------------------------------------------------------
 TIDINGS_BASE_URL = os.environ.get("TIDINGS_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -126,8 +128,15 @@ X_FRAME_OPTIONS = "DENY"
 TIDINGS_BEHIND_PROXY = env_bool("TIDINGS_BEHIND_PROXY", default=False)
 if TIDINGS_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# TIDINGS_HTTPS: served over TLS even if TIDINGS_BASE_URL says http (rare; the scheme decides).
+USE_TLS = USE_TLS or env_bool("TIDINGS_HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = USE_TLS
 if USE_TLS:
     SECURE_HSTS_SECONDS = env_int("TIDINGS_HSTS_SECONDS", 31536000)
+    SECURE_SSL_REDIRECT = env_bool("TIDINGS_SSL_REDIRECT", default=PRODUCTION)
+# Operators' sessions end after 12 hours, or when the browser closes.
+SESSION_COOKIE_AGE = env_int("TIDINGS_SESSION_HOURS", 12) * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 # --- the policy ------------------------------------------------------------------------------
 # The example company's policy is the embedded default, so the demo runs with no configuration.
@@ -218,6 +227,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
     "django_htmx",
     "django_tasks_db",
     "tidings.policy",
@@ -235,9 +249,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "tidings.urls"
@@ -312,6 +329,58 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes counts failed sign-ins first, then Django checks the password.
+AUTHENTICATION_BACKENDS = [
+    "tidings.web.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_RESET_TIMEOUT = env_int("TIDINGS_PASSWORD_RESET_HOURS", 2) * 3600
+TIDINGS_INVITATION_DAYS = env_int("TIDINGS_INVITATION_DAYS", 7)  # operator invitations expire
+
+# Two-factor sign-in (django-otp, TOTP + recovery codes; web/two_factor.py).  "privileged" (the
+# default) requires it of the roles that can export personal data (owner, privacy officer);
+# "all" of every operator (TIDINGS_REQUIRE_2FA_FOR_ALL=1 says the same); "none" leaves it to each
+# operator.  An operator who has enrolled always signs in with a code.
+TIDINGS_REQUIRE_2FA = env_str("TIDINGS_REQUIRE_2FA", "privileged").strip().lower()
+if env_bool("TIDINGS_REQUIRE_2FA_FOR_ALL", default=False):
+    TIDINGS_REQUIRE_2FA = "all"
+if TIDINGS_REQUIRE_2FA not in {"privileged", "all", "none"}:
+    raise ImproperlyConfigured(
+        f"TIDINGS_REQUIRE_2FA: expected privileged, all or none, got {TIDINGS_REQUIRE_2FA!r}"
+    )
+OTP_TOTP_ISSUER = env_str("TIDINGS_2FA_ISSUER", "tidings")
+
+# Lockout after repeated failed sign-ins (django-axes): TIDINGS_LOCKOUT_FAILURES wrong passwords
+# for one username from one address lock that pair out for TIDINGS_LOCKOUT_MINUTES.  Attempts live
+# in the database (axes' tables); `python -m django axes_reset` lifts every lockout.
+AXES_FAILURE_LIMIT = env_int("TIDINGS_LOCKOUT_FAILURES", 5)
+AXES_COOLOFF_TIME = env_int("TIDINGS_LOCKOUT_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
+AXES_VERBOSE = False  # axes would log usernames and addresses; the audit log records lockouts
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log, without addresses
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_IPWARE_PROXY_COUNT = 1 if TIDINGS_BEHIND_PROXY else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if TIDINGS_BEHIND_PROXY else ["REMOTE_ADDR"]
+)
+
+# Content security policy (django-csp): scripts only from our own static files, never inline.
+# Inline styles stay allowed: email previews (sandboxed srcdoc frames, which inherit this policy)
+# carry the inlined CSS every email needs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "https:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 # --- i18n ------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -321,6 +390,10 @@ USE_TZ = True
 
 # --- static files ----------------------------------------------------------------------------
 STATIC_URL = "/static/"
+# Uploads: request bodies above 10 MB (other than file uploads, which stream to disk above 2.5 MB)
+# are refused with a 413 page; imports have their own limit (TIDINGS_MAX_IMPORT_BYTES).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TIDINGS_MAX_FORM_BYTES", 10 * 1024**2)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
 # Served by whitenoise straight from the apps' static folders: no collectstatic step to forget.
@@ -342,7 +415,10 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("TIDINGS_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # a line per sign-in; the audit log has them
+    },
 }
 
 # --- audience --------------------------------------------------------------------------------

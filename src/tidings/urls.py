@@ -17,3 +17,4 @@ urlpatterns = [
     *auth_urlpatterns,
     path("admin/", admin.site.urls),
 ]
+handler400 = "tidings.web.views.bad_request"

@@ -15,6 +15,14 @@ Permissions are coarse capabilities, granted by role:
 
 A view decorated with bare ``@operator_required`` is open to every operator (the dashboard);
 everything that shows or changes data names its permission: ``@operator_required(perm="people")``.
+
+Two-factor sign-in (``web/two_factor.py``): an operator who must use a second factor, or who has
+one, reaches no operator page until a code was accepted in this session; they are sent to the
+code page (or, not yet enrolled, to enrolment) and come back.  Only the pages that do the
+enrolling and verifying pass ``second_factor=False``.
+
+``tests/web/test_access_rules.py`` walks every URL of the project and proves each is either on its
+public allow-list or refused to signed-out visitors and to roles without the view's permission.
 """
 
 from __future__ import annotations
@@ -22,10 +30,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import overload
+from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 View = Callable[..., HttpResponse]
 
@@ -74,13 +84,19 @@ def has_permission(user: object, perm: str) -> bool:
 @overload
 def operator_required(view: View) -> View: ...
 @overload
-def operator_required(*, perm: str) -> Callable[[View], View]: ...
+def operator_required(
+    *, perm: str | None = None, second_factor: bool = True
+) -> Callable[[View], View]: ...
 
 
 def operator_required(
-    view: View | None = None, *, perm: str | None = None
+    view: View | None = None, *, perm: str | None = None, second_factor: bool = True
 ) -> View | Callable[[View], View]:
-    """Decorate a view so only active staff users (holding ``perm``, if given) reach it."""
+    """Decorate a view so only active staff users (holding ``perm``, if given) reach it.
+
+    The wrapper carries ``operator_permission`` (the perm, or None for any operator): the URL walk
+    in tests/web/test_access_rules.py reads it.
+    """
     if perm is not None and perm not in PERMISSIONS:
         raise ValueError(f"unknown permission {perm!r}")
 
@@ -92,11 +108,20 @@ def operator_required(
                 return redirect_to_login(request.get_full_path())
             if not (user.is_active and user.is_staff):
                 raise PermissionDenied("The operator interface is for staff users.")
+            if second_factor:
+                from .two_factor import session_needs_second_factor
+
+                step = session_needs_second_factor(request)
+                if step is not None:
+                    target = reverse("two-factor-verify" if step == "verify" else "two-factor")
+                    query = urlencode({"next": request.get_full_path()})
+                    return HttpResponseRedirect(f"{target}?{query}")
             if perm is not None and not has_permission(user, perm):
                 raise PermissionDenied("Your role does not allow this.")
             return inner(request, *args, **kwargs)
 
         wrapper.operator_permission = perm  # type: ignore[attr-defined]
+        wrapper.operator_second_factor = second_factor  # type: ignore[attr-defined]
         return wrapper
 
     if view is not None:

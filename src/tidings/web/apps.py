@@ -5,3 +5,8 @@ class WebConfig(AppConfig):
     name = "tidings.web"
     label = "web"
     verbose_name = "Operator interface"
+
+    def ready(self) -> None:
+        from . import signals
+
+        signals.connect_axes()

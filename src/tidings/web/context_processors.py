@@ -2,7 +2,12 @@ from django.http import HttpRequest
 
 from tidings.policy import get_policy
 
+from .access import ROLES, operator_roles
+
 
 def tidings(request: HttpRequest) -> dict:
-    """What every page's layout needs: the controller's name for titles and footers."""
-    return {"controller": get_policy().controller}
+    """What every page's layout needs: the controller's name for titles and footers, and the
+    signed-in operator's permissions (the navigation offers only what they may open)."""
+    user = getattr(request, "user", None)
+    perms = set().union(*(ROLES[r] for r in operator_roles(user))) if user is not None else set()
+    return {"controller": get_policy().controller, "operator_permissions": perms}

@@ -12,10 +12,12 @@ import re
 
 # A path segment after one of the token-bearing prefixes, up to the next slash, space or quote.
 _TOKEN_PATH = re.compile(r"(/(?:c|p|u|t|o|r|v)/)[^/\s\"'?]{16,}")
+# Operator invitations and password resets: /join/<uid>/<token>/, /login/reset/<uid>/<token>/.
+_ACCOUNT_TOKEN_PATH = re.compile(r"(/(?:join|reset)/[^/\s\"'?]+/)[^/\s\"'?]{16,}")
 
 
 def redact(text: str) -> str:
-    return _TOKEN_PATH.sub(r"\1[token]", text)
+    return _ACCOUNT_TOKEN_PATH.sub(r"\1[token]", _TOKEN_PATH.sub(r"\1[token]", text))
 
 
 class RedactTokens(logging.Filter):
