@@ -418,6 +418,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},  # a line per sign-in; the audit log has them
+        # At DEBUG these dump whole template contexts and SQL parameters: personal data.  They stay
+        # quiet even with TIDINGS_LOG_LEVEL=DEBUG (tests/web/test_no_personal_data_in_logs.py).
+        "django.template": {"level": "INFO"},
     },
 }
 
