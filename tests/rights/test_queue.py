@@ -172,11 +172,13 @@ def test_extending_sets_two_more_months_and_tells_the_person_why(
 ):
     request = received()
 
-    with time_machine.travel(datetime(2026, 3, 20, tzinfo=UTC), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            officer_client.post(
-                f"/rights/queue/{request.pk}/extend", {"reason": "Records on three systems."}
-            )
+    with (
+        time_machine.travel(datetime(2026, 3, 20, tzinfo=UTC), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        officer_client.post(
+            f"/rights/queue/{request.pk}/extend", {"reason": "Records on three systems."}
+        )
 
     request.refresh_from_db()
     assert request.due_on == date(2026, 4, 2) and request.extended_to == date(2026, 6, 2)
@@ -192,9 +194,11 @@ def test_an_extension_needs_a_reason_and_comes_before_the_due_date():
 
     with pytest.raises(RightsError, match="needs a reason"):
         do_extend_rights_request(request, "  ", actor=None)
-    with time_machine.travel(datetime(2026, 4, 3, tzinfo=UTC), tick=False):
-        with pytest.raises(RightsError, match="before the due date"):
-            do_extend_rights_request(request, "Complex", actor=None)
+    with (
+        time_machine.travel(datetime(2026, 4, 3, tzinfo=UTC), tick=False),
+        pytest.raises(RightsError, match="before the due date"),
+    ):
+        do_extend_rights_request(request, "Complex", actor=None)
 
 
 def test_refusing_tells_the_person_why_and_forgets_the_address(
