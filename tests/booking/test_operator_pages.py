@@ -120,7 +120,7 @@ def test_bad_settings_are_refused_with_a_clear_error(owner_client):
 def test_a_host_gets_a_secret_calendar_feed_of_their_upcoming_demos_and_can_revoke_it(
     client, monday
 ):
-    grace, alan = hosts("grace", "alan")
+    grace, _alan = hosts("grace", "alan")
     mine = book(TUESDAY_9)
     book(TUESDAY_9, person={"name": "Someone Else", "email": "else@example.com"})  # alan's
     client.force_login(grace.user)

@@ -49,10 +49,14 @@ def upcoming(request: HttpRequest) -> HttpResponse:
             (booking, _wall(booking.start, zone), _wall(booking.end, zone))
         )
     host = DemoHost.objects.filter(user=request.user).first()
+    feed_url = ""
+    if host is not None and host.feed_token:
+        feed_url = absolute_url(reverse("booking_public:feed", args=[host.feed_token]))
     context = {
         "days": sorted(days.items()),
         "zone": availability.timezone,
         "host": host,
+        "feed_url": feed_url,
         "truncated": len(bookings) == UPCOMING_LIMIT,
     }
     return render(request, "booking/upcoming.html", context)
