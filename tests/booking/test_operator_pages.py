@@ -40,8 +40,14 @@ def test_strangers_are_sent_to_sign_in(client, url):
 def test_each_page_needs_its_permission(client, monday):
     analyst = make_operator("ann", "analyst")
     editor = make_operator("eddie", "editor")
+    hosts("grace")
+    booking = book(TUESDAY_9)
     client.force_login(analyst)
     assert client.get("/demos/").status_code == 403  # people: who booked is personal data
+    assert client.get(f"/demos/{booking.pk}/").status_code == 403
+    assert client.post(f"/demos/{booking.pk}/").status_code == 403
+    assert client.post("/demos/feed/").status_code == 403
+    assert Booking.objects.get().status == "confirmed"
     client.force_login(editor)
     assert client.get("/demos/").status_code == 200
     assert client.get("/demos/availability/").status_code == 403  # settings: owners only
@@ -141,4 +147,5 @@ def test_a_host_gets_a_secret_calendar_feed_of_their_upcoming_demos_and_can_revo
     client.post("/demos/feed/", {"revoke": "1"})
     client.logout()
     assert client.get(feed_url).status_code == 404
+    assert client.get("/demo/feed/guessed.ics").status_code == 404
     assert Booking.objects.count() == 2
