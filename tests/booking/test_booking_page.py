@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -233,3 +233,17 @@ def test_a_full_slot_is_no_longer_offered(client, monday):
     book(TUESDAY_9)
     text = client.get("/demo/").text
     assert key(TUESDAY_9) not in text and key(TUESDAY_10) in text
+
+
+def test_times_are_shown_a_few_days_at_a_time(client, monday):
+    hosts("grace")
+    first = client.get("/demo/").text
+    assert "Monday 30 November 2026" in first and "Tuesday 1 December 2026" not in first
+    assert 'href="?tz=Europe/London&amp;page=1">Later times' in first
+    later = client.get("/demo/?tz=Europe/London&page=1").text
+    assert "Tuesday 1 December 2026" in later and "Earlier times" in later
+    assert "Tuesday 24 November 2026" not in later
+    # A refused time on a later page brings the visitor back to that page, not the first.
+    book(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), person={"name": "G", "email": "g@example.com"})
+    response = post(client, start=datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    assert response.status_code == 409 and "Tuesday 1 December 2026" in response.text

@@ -36,7 +36,7 @@ from .actions import (
 )
 from .forms import BookingForm, RescheduleForm, timezone_names, zone_or
 from .models import Availability, Booking
-from .slots import by_day
+from .slots import by_day, parse_key
 from .tokens import make_manage_token, read_manage_token
 
 BOOKING_LIMIT = (5, 600)  # submissions per IP address, per seconds (TIDINGS_BOOKING_LIMIT)
@@ -52,15 +52,35 @@ def _wall(moment, zone: ZoneInfo):
     return moment.astimezone(zone).replace(tzinfo=None)
 
 
-def _picker(slots, zone_name: str) -> dict:
+DAYS_PER_PAGE = 5  # days with free times shown at once; "Later times" shows the next ones
+
+
+def _picker(slots, zone_name: str, request: HttpRequest, chosen: str = "") -> dict:
+    """The slots to show, grouped by day in the visitor's zone, a few days a page (the page of
+    the chosen slot after a refused submission)."""
     zone = ZoneInfo(zone_name)
+    days = by_day(slots, zone)
+    pages = max(1, -(-len(days) // DAYS_PER_PAGE))
+    try:
+        page = int(request.GET.get("page", 0))
+    except ValueError:
+        page = 0
+    chosen_start = parse_key(chosen)
+    if chosen_start is not None:  # its day, or the next with times if it is gone
+        chosen_day = chosen_start.astimezone(zone).date()
+        later = [i for i, (day, _) in enumerate(days) if day >= chosen_day]
+        page = later[0] // DAYS_PER_PAGE if later else pages - 1
+    page = min(max(page, 0), pages - 1)
+    shown = days[page * DAYS_PER_PAGE : (page + 1) * DAYS_PER_PAGE]
     return {
         "days": [
             (day, [(s.key, _wall(s.start, zone), _wall(s.end, zone)) for s in day_slots])
-            for day, day_slots in by_day(slots, zone)
+            for day, day_slots in shown
         ],
         "tz": zone_name,
         "timezones": timezone_names(),
+        "previous_page": page - 1 if page > 0 else None,
+        "next_page": page + 1 if page + 1 < pages else None,
     }
 
 
@@ -123,7 +143,7 @@ def book(request: HttpRequest) -> HttpResponse:
         "privacy_url": reverse("policy:notice"),
         "minutes": availability.slot_minutes,
         "chosen": request.POST.get("slot", ""),
-        **_picker(slots, zone_name),
+        **_picker(slots, zone_name, request, request.POST.get("slot", "")),
     }
     return render(request, "booking/public/book.html", context, status=status)
 
@@ -195,7 +215,7 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
         "done": request.GET.get("done", ""),
         "cancel_url": reverse("booking_public:cancel", args=[token]),
         "chosen": request.POST.get("slot", ""),
-        **_picker(slots, zone_name),
+        **_picker(slots, zone_name, request, request.POST.get("slot", "")),
     }
     return render(request, "booking/public/reschedule.html", context, status=status)
 
