@@ -239,6 +239,7 @@ INSTALLED_APPS = [
     "tidings.campaigns",
     "tidings.crm",
     "tidings.rights",
+    "tidings.booking",
     "tidings.web",
 ]
 

@@ -11,11 +11,13 @@ urlpatterns = [
     path("", include("tidings.crm.public_urls")),
     path("rights/", include("tidings.rights.public_urls")),
     path("rights/", include("tidings.rights.urls")),
+    path("", include("tidings.booking.public_urls")),
     path("audience/", include("tidings.audience.urls")),
     path("campaigns/templates/", include("tidings.campaigns.template_urls")),
     path("campaigns/", include("tidings.campaigns.urls")),
     path("crm/", include("tidings.crm.urls")),
     path("outbox/", include("tidings.campaigns.outbox_urls")),
+    path("demos/", include("tidings.booking.urls")),
     *auth_urlpatterns,
     path("admin/", admin.site.urls),
 ]

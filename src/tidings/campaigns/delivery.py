@@ -59,7 +59,7 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -271,12 +271,14 @@ def enqueue_message(
     headers: Mapping[str, str] | None = None,
     priority: int = OutgoingMessage.PRIORITY_NORMAL,
     transport: str = "",
+    attachments: Sequence[Mapping[str, str]] = (),
 ) -> OutgoingMessage:
     """Queue one message to ``contact``, sent by the delivery engine before any campaign mail.
 
     The row is written in the caller's transaction: if it rolls back, nothing is sent; once it
     commits, the message survives any crash until it is sent.  The contact's address is read
-    when the message is sent (after an erasure, the message is skipped).
+    when the message is sent (after an erasure, the message is skipped).  ``attachments``: text
+    files, each ``{"filename", "content_type", "content"}`` (a calendar invitation).
     """
     return OutgoingMessage.objects.create(
         kind=kind[:60],
@@ -287,6 +289,7 @@ def enqueue_message(
         text=text,
         html=html,
         headers=dict(headers or {}),
+        attachments=[dict(a) for a in attachments],
         transport=transport or str(getattr(settings, "TIDINGS_SYSTEM_TRANSPORT", "") or ""),
     )
 
@@ -596,7 +599,7 @@ class Result:
     delay: float | None = None  # released: when it may be claimed again (seconds)
 
 
-_BLANKED = {"subject": "", "text": "", "html": "", "headers": {}}
+_BLANKED = {"subject": "", "text": "", "html": "", "headers": {}, "attachments": []}
 
 
 def record_results(worker_id: str, results: list[Result]) -> int:

@@ -257,6 +257,7 @@ class OneOffFactories:
             html=message.html,
             headers=headers,
             smtputf8=smtputf8,
+            attachments=tuple(message.attachments or ()),
         )
         if wants_bytes:
             build = functools.partial(
@@ -267,6 +268,7 @@ class OneOffFactories:
                 html=message.html,
                 message_id=message_id,
                 headers=headers,
+                attachments=email.attachments,
             )
             email.data = build(eight_bit=True)
             email.rebuild = build

@@ -11,7 +11,7 @@ typo never stops a confirmation from going out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.utils import formataddr, parseaddr
 from functools import cache
 from typing import Any
@@ -33,6 +33,11 @@ VARIABLES = {
     "confirm_url": "The link that confirms a sign-up (confirmation email)",
     "preferences_url": "The person's preference centre",
     "unsubscribe_url": "The link that unsubscribes at once",
+    "meeting_time": "A booked demo's date and time, in the person's timezone (demo emails)",
+    "meeting_minutes": "How long the demo lasts, in minutes (demo emails)",
+    "reschedule_url": "The link to move a booked demo (demo emails)",
+    "cancel_url": "The link to cancel a booked demo (demo emails)",
+    "booking_url": "The link to book a new demo (demo emails)",
     "controller_name": "Your organisation's name (from the policy)",
     "controller_address": "Your organisation's postal address (from the policy)",
     # Data-subject requests (rights/): sent to the address in the request, which may belong to
@@ -94,6 +99,40 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
             '<p><a href="{{ preferences_url }}">Choose what you receive</a> · '
             '<a href="{{ unsubscribe_url }}">Unsubscribe</a></p>' + _SIGNATURE_HTML
         ),
+    },
+    "demo_booked": {
+        "subject": "Your demo with {{ controller_name }}: {{ meeting_time }}",
+        "text": (
+            "Hello{% if first_name %} {{ first_name }}{% endif %},\n\n"
+            "Your {{ meeting_minutes }}-minute demo with {{ controller_name }} is booked for\n"
+            "{{ meeting_time }}.\n\n"
+            "The invitation is attached: open it to add the demo to your calendar.\n\n"
+            "Another time suits you better? Move it here:\n{{ reschedule_url }}\n\n"
+            "Cannot make it? Cancel it here:\n{{ cancel_url }}\n\n" + _SIGNATURE_TEXT
+        ),
+        "html": "",
+    },
+    "demo_rescheduled": {
+        "subject": "Your demo with {{ controller_name }} has moved: {{ meeting_time }}",
+        "text": (
+            "Hello{% if first_name %} {{ first_name }}{% endif %},\n\n"
+            "Your demo with {{ controller_name }} is now on\n{{ meeting_time }}.\n\n"
+            "The updated invitation is attached: it replaces the earlier one in your "
+            "calendar.\n\n"
+            "Move it again:\n{{ reschedule_url }}\n\n"
+            "Cancel it:\n{{ cancel_url }}\n\n" + _SIGNATURE_TEXT
+        ),
+        "html": "",
+    },
+    "demo_cancelled": {
+        "subject": "Your demo with {{ controller_name }} is cancelled",
+        "text": (
+            "Hello{% if first_name %} {{ first_name }}{% endif %},\n\n"
+            "Your demo with {{ controller_name }} on {{ meeting_time }} is cancelled. "
+            "The attached cancellation removes it from your calendar.\n\n"
+            "Book another time whenever you like:\n{{ booking_url }}\n\n" + _SIGNATURE_TEXT
+        ),
+        "html": "",
     },
     "preferences_link": {
         "subject": "Your link to manage your emails from {{ controller_name }}",
@@ -258,6 +297,7 @@ def send_system_email(
     context: Mapping[str, Any],
     *,
     headers: Mapping[str, str] | None = None,
+    attachments: Sequence[Mapping[str, str]] = (),
 ) -> None:
     """Render system email ``key`` for ``contact`` now, and queue it for the delivery engine.
 
@@ -278,6 +318,7 @@ def send_system_email(
         html=html,
         from_email=_from_address(),
         headers=headers,
+        attachments=attachments,
         priority=(
             OutgoingMessage.PRIORITY_URGENT
             if key == "confirmation"

@@ -17,6 +17,7 @@ suffix is an HMAC, so nobody can forge a Message-ID that points at another row.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import contextlib
 import functools
@@ -25,7 +26,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.utils import formataddr, formatdate, parseaddr
 
 from django.conf import settings
@@ -169,6 +170,50 @@ def date_line() -> bytes:
     return _date_cache[1]
 
 
+def _with_attachments(
+    text: str, html: str, attachments: Sequence[Mapping[str, str]], eight_bit: bool
+) -> list[bytes]:
+    """A multipart/mixed body: the text (or text + HTML alternative), then each attachment.
+
+    Only one-off system mail carries attachments (a calendar invitation), so this is built per
+    message, off the campaign fast path.
+    """
+    mixed = f"=_tidings_{secrets.token_hex(12)}"
+    parts: list[bytes] = [
+        f'Content-Type: multipart/mixed; boundary="{mixed}"\r\n\r\n'.encode("ascii"),
+        f"--{mixed}\r\n".encode("ascii"),
+    ]
+    if html:
+        alternative = f"=_tidings_{secrets.token_hex(12)}"
+        parts += [
+            f'Content-Type: multipart/alternative; boundary="{alternative}"\r\n\r\n'
+            f"--{alternative}\r\n".encode("ascii"),
+            _body("text/plain", text, eight_bit),
+            f"\r\n--{alternative}\r\n".encode("ascii"),
+            _body("text/html", html, eight_bit),
+            f"\r\n--{alternative}--\r\n".encode("ascii"),
+        ]
+    else:
+        parts.append(_body("text/plain", text, eight_bit))
+    for attachment in attachments:
+        filename = re.sub(r"[^A-Za-z0-9._-]", "_", attachment["filename"]) or "attachment"
+        content_type = one_line(attachment["content_type"])
+        if "charset" not in content_type:
+            content_type += '; charset="utf-8"'
+        encoded = base64.encodebytes(attachment["content"].encode("utf-8")).replace(b"\n", b"\r\n")
+        parts += [
+            f"\r\n--{mixed}\r\n".encode("ascii"),
+            (
+                f'Content-Type: {content_type}; name="{filename}"\r\n'
+                f'Content-Disposition: attachment; filename="{filename}"\r\n'
+                "Content-Transfer-Encoding: base64\r\n\r\n"
+            ).encode("ascii"),
+            encoded,
+        ]
+    parts.append(f"\r\n--{mixed}--\r\n".encode("ascii"))
+    return parts
+
+
 class MessageFactory:
     """Builds messages that share a sender and constant headers (one campaign; one kind of
     system email).
@@ -211,9 +256,12 @@ class MessageFactory:
         message_id: str,
         headers: Mapping[str, str] | None = None,
         eight_bit: bool = False,
+        attachments: Sequence[Mapping[str, str]] = (),
     ) -> bytes:
         """The message: CRLF line ends, DKIM-signed when the factory has a signer.  With
-        ``eight_bit``, non-ASCII bodies go unencoded (8bit; send with BODY=8BITMIME)."""
+        ``eight_bit``, non-ASCII bodies go unencoded (8bit; send with BODY=8BITMIME).
+        ``attachments`` (text files: filename, content_type, content) make it multipart/mixed:
+        the body first, then each file, base64-encoded."""
         head = [
             self._constant,
             date_line(),
@@ -223,7 +271,9 @@ class MessageFactory:
         ]
         for name, value in (headers or {}).items():
             head.append(header_line(name, value))
-        if html:
+        if attachments:
+            head += _with_attachments(text, html, attachments, eight_bit)
+        elif html:
             head += [
                 self._alternative,
                 self._separator[2:],

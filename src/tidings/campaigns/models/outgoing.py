@@ -33,6 +33,9 @@ class OutgoingMessage(models.Model):
     text = models.TextField(blank=True)
     html = models.TextField(blank=True)
     headers = models.JSONField(default=dict, blank=True)
+    # [{"filename": "invite.ics", "content_type": "text/calendar; method=REQUEST", "content": ...}]
+    # Text attachments only (a calendar invitation); blanked with the bodies once sent.
+    attachments = models.JSONField(default=list, blank=True)
     transport = models.CharField(
         max_length=50, blank=True, help_text="Named transport to use (blank: any); then: used."
     )

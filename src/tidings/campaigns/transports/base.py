@@ -113,6 +113,8 @@ class Email:
     smtputf8: bool = False
     # Builds ``data`` again with 7-bit encodings only, for a server without 8BITMIME.
     rebuild: Callable[[], bytes] | None = None
+    # Text files: ({"filename", "content_type", "content"}, ...); a calendar invitation.
+    attachments: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

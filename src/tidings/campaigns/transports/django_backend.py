@@ -64,6 +64,10 @@ class DjangoBackendTransport(Transport):
         )
         if email.html:
             message.attach_alternative(email.html, "text/html")
+        for attachment in email.attachments:
+            message.attach(
+                attachment["filename"], attachment["content"], attachment["content_type"]
+            )
         backend = self._backend()
         try:
             sent = backend.send_messages([message])
