@@ -14,6 +14,9 @@ urlpatterns = [
     path("campaigns/", include("tidings.campaigns.urls")),
     path("crm/", include("tidings.crm.urls")),
     path("outbox/", include("tidings.campaigns.outbox_urls")),
+    path("bounces/", include("tidings.campaigns.bounces.urls")),
+    # ESP bounce/complaint webhooks: anymail checks their signature or basic auth.
+    path("webhooks/anymail/", include("tidings.campaigns.bounces.public_urls")),
     *auth_urlpatterns,
     path("admin/", admin.site.urls),
 ]

@@ -19,3 +19,35 @@ class CampaignsConfig(AppConfig):
             timedelta(minutes=1),
             "tidings.campaigns.lifecycle.start_due_campaigns_task",
         )
+
+        from django.conf import settings
+
+        # Bounce mailbox (when TIDINGS_BOUNCE_MAILBOX_URL is set) and dropping old reports'
+        # messages (always).
+        register(
+            "campaigns.bounces",
+            timedelta(minutes=max(1, int(settings.TIDINGS_BOUNCE_FETCH_MINUTES))),
+            "tidings.campaigns.bounces.tasks.bounce_mailbox_task",
+        )
+
+        from anymail.signals import tracking
+
+        from .bounces import esp
+
+        tracking.connect(esp.receive, dispatch_uid="tidings.campaigns.bounces.esp")
+
+        from tidings.rights.sources import PersonalData
+        from tidings.rights.sources import register as register_source
+
+        from .bounces.privacy import erase_reports, export_reports
+        from .models import InboundReport
+
+        register_source(
+            PersonalData(
+                name="bounce_reports",
+                record_kind=None,
+                models=(InboundReport,),
+                export=export_reports,
+                erase=erase_reports,
+            )
+        )

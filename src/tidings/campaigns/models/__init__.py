@@ -1,5 +1,6 @@
 """Campaigns, templates, deliveries and the embedded outbox: one module per part."""
 
+from .bounces import InboundReport
 from .campaign import Campaign, Delivery, Sender
 from .outbox import OutboxMessage
 from .outgoing import OutgoingMessage
@@ -11,6 +12,7 @@ __all__ = [
     "Campaign",
     "Delivery",
     "DeliveryWorker",
+    "InboundReport",
     "Layout",
     "OutboxMessage",
     "OutgoingMessage",
