@@ -53,9 +53,20 @@ def parse(event: Any, esp_name: str) -> list[Finding]:
             rows=rows_in([raw_event(event).decode("utf-8", "replace")]),
             provider_id=str(event.message_id or "")[:200],
             detail=str(event.reject_reason or event.event_type)[:100],
-            event_id=str(event.event_id or "")[:200],
+            event_id=_event_key(event),
         )
     ]
+
+
+def _event_key(event: Any) -> str:
+    """The ESP's event id, made per recipient: one SES notification (one id) may list several
+    recipients, and a repeat of the same post must not count twice."""
+    if not event.event_id:
+        return ""
+    from tidings.audience.emails import email_hmac
+
+    recipient = str(event.recipient or "").strip().lower()
+    return f"{event.event_id}"[:180] + ":" + (email_hmac(recipient)[:16] if recipient else "")
 
 
 def raw_event(event: Any) -> bytes:
