@@ -1,7 +1,7 @@
 """Campaigns, templates, deliveries and the embedded outbox: one module per part."""
 
 from .campaign import Campaign, Delivery, Sender
-from .events import Event, EventCounter, EventKind
+from .events import Event, EventCounter, EventKind, TrackedLink
 from .outbox import OutboxMessage
 from .outgoing import OutgoingMessage
 from .system import SystemEmailTemplate
@@ -21,4 +21,5 @@ __all__ = [
     "Sender",
     "SystemEmailTemplate",
     "Template",
+    "TrackedLink",
 ]
