@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from tidings.campaigns import public_urls as campaign_public_urls
 from tidings.web.urls import auth_urlpatterns
 
 urlpatterns = [
@@ -8,6 +9,7 @@ urlpatterns = [
     path("", include("tidings.policy.urls")),
     path("", include("tidings.audience.public_urls")),
     path("", include("tidings.campaigns.public_urls")),
+    path("", include(campaign_public_urls.tracking_patterns)),
     path("", include("tidings.crm.public_urls")),
     path("audience/", include("tidings.audience.urls")),
     path("campaigns/templates/", include("tidings.campaigns.template_urls")),

@@ -24,7 +24,7 @@ from tidings.campaigns.bounces.processing import (
     purge_kept_messages,
 )
 from tidings.campaigns.delivery import enqueue_message
-from tidings.campaigns.models import InboundReport
+from tidings.campaigns.models import Event, InboundReport
 from tidings.rights.models import AuditEntry
 from tidings.rights.sources import sources
 
@@ -90,6 +90,10 @@ def test_a_hard_bounce_suppresses_the_address_and_marks_the_subscription_bounced
     assert report.recipient_hmac == email_hmac(ada.email)
     assert ada.email not in str(InboundReport.objects.filter(pk=report.pk).values().get())
     assert AuditEntry.objects.filter(action="bounce.processed", object_id=str(report.pk)).exists()
+    # The campaign's report counts it.
+    assert list(Event.objects.filter(delivery=delivery).values_list("kind", flat=True)) == [
+        "bounce_hard"
+    ]
 
 
 def test_the_verp_address_alone_leads_to_the_message():
@@ -158,6 +162,7 @@ def test_a_complaint_unsubscribes_from_everything_on_every_channel(
     channels = set(withdrawn.filter(purpose=PURPOSE_MARKETING).values_list("channel", flat=True))
     assert channels == {CHANNEL_EMAIL, "phone"}  # post was never granted: nothing to withdraw
     assert ("complained", {"contact_id": ada.pk, "delivery_id": delivery.pk}) in received
+    assert Event.objects.filter(delivery=delivery, kind="complaint").count() == 1
 
 
 def test_a_complaint_outranks_an_earlier_unsubscribe_suppression():

@@ -15,8 +15,9 @@ Effects, for the person the matched message went to (campaign mail and one-off m
   its consent withdrawn, and marketing consent withdrawn on every channel (email, phone, post),
   each a ConsentEvent (source ``system``, ``complaint:<report id>``).
 
-Each fires ``tidings.signals.delivery_bounced`` / ``delivery_complained`` once the transaction
-commits.
+Each is recorded as an ``Event`` of its delivery (``events.record_delivery_event``: the
+campaign's report counts bounces and complaints) and fires ``tidings.signals.delivery_bounced`` /
+``delivery_complained`` once the transaction commits.
 """
 
 from __future__ import annotations
@@ -209,6 +210,11 @@ def _act(report: InboundReport, findings: list[Finding]) -> None:
         outcome = _soft_bounce(report, row.contact_id)
     else:
         outcome = _complaint(report, row.contact_id)
+    if isinstance(row, Delivery):
+        # The campaign's report counts it (the tracking engineer's events and counters).
+        from ..events import record_delivery_event
+
+        record_delivery_event(row.pk, finding.kind, at=report.received_at)
     report.status = InboundReport.Status.PROCESSED
     report.processed_at = timezone.now()
     report.reason = outcome[:300]

@@ -2,6 +2,7 @@
 
 from .bounces import InboundReport
 from .campaign import Campaign, Delivery, Sender
+from .events import Event, EventCounter, EventKind, TrackedLink
 from .outbox import OutboxMessage
 from .outgoing import OutgoingMessage
 from .system import SystemEmailTemplate
@@ -12,6 +13,9 @@ __all__ = [
     "Campaign",
     "Delivery",
     "DeliveryWorker",
+    "Event",
+    "EventCounter",
+    "EventKind",
     "InboundReport",
     "Layout",
     "OutboxMessage",
@@ -19,4 +23,5 @@ __all__ = [
     "Sender",
     "SystemEmailTemplate",
     "Template",
+    "TrackedLink",
 ]

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('audience', '0006_import_speed'),
-        ('campaigns', '0004_delivery_engine'),
+        ('campaigns', '0006_tracked_links'),
     ]
 
     operations = [
