@@ -12,6 +12,9 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.campaigns.bounce_helpers import delivered, sample
 from tidings import signals
@@ -336,3 +339,36 @@ def test_with_verp_each_message_bounces_to_its_own_address_which_leads_back_to_i
     report = do_record_inbound_mail(bounce, source="pipe")
     assert report.status == "processed" and report.delivery_id == delivery.pk
     assert suppression_of(ada) == "hard_bounce" and suppression_of(bob) is None
+
+
+# --- whatever arrives -----------------------------------------------------------------------
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.one_of(
+        st.binary(max_size=2000),
+        st.text(max_size=2000).map(lambda t: t.encode("utf-8", "surrogatepass")),
+        st.sampled_from(
+            ["postfix_hard.eml", "gmail_hard.eml", "arf_complaint.eml", "outlook_hard.eml"]
+        ).flatmap(
+            lambda name: st.integers(min_value=0, max_value=3000).map(
+                lambda cut: sample(name, recipient="x@example.net")[:cut]
+            )
+        ),
+    )
+)
+def test_no_input_crashes_processing_or_is_lost(data):
+    """Truncated reports, random text and bytes: each is stored (processed or not, with a
+    reason) or, when it is no mail at all, refused as unreadable; nothing raises."""
+    from tidings.campaigns.bounces import mail
+    from tidings.campaigns.bounces.base import Unreadable
+
+    try:
+        mail.read(data)
+    except Unreadable:
+        return
+    before = InboundReport.objects.count()
+    report = do_record_inbound_mail(data, source="pipe")
+    assert InboundReport.objects.count() == before + 1
+    assert report.status == "processed" or report.reason
