@@ -127,11 +127,7 @@ def purge_kept_messages(now=None) -> int:
     hold addresses, and a report nobody could match in that time never will be."""
     days = int(_setting("TIDINGS_BOUNCE_KEEP_DAYS", 30))
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    return (
-        InboundReport.objects.filter(received_at__lt=cutoff)
-        .exclude(raw=b"")
-        .update(raw=b"", reason=f"(message dropped after {days} days) ")
-    )
+    return InboundReport.objects.filter(received_at__lt=cutoff).exclude(raw=b"").update(raw=b"")
 
 
 # --- processing --------------------------------------------------------------------------------
@@ -168,7 +164,7 @@ def _match(finding: Finding) -> Delivery | OutgoingMessage | None:
         row = model.objects.filter(pk=row_id).first()
         if row is not None:
             return row
-    if finding.provider_id:
+    if finding.provider_id:  # indexed (delivery_provider_id, outgoing_provider_id)
         for model in (Delivery, OutgoingMessage):
             row = model.objects.filter(message_id=finding.provider_id).first()
             if row is not None:

@@ -42,10 +42,7 @@ def report_index(request: HttpRequest) -> HttpResponse:
 @require_POST
 @operator_required(perm="privacy")
 def report_retry(request: HttpRequest, report_id: int) -> HttpResponse:
-    report = get_object_or_404(InboundReport.objects.defer("raw"), pk=report_id)
-    report = processing.do_retry_inbound_report(
-        InboundReport.objects.get(pk=report.pk)  # with its message, to read it again
-    )
+    report = processing.do_retry_inbound_report(get_object_or_404(InboundReport, pk=report_id))
     if report.status == InboundReport.Status.PROCESSED:
         messages.success(request, f"Report #{report.pk} matched and processed: {report.reason}.")
     else:
