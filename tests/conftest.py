@@ -31,3 +31,16 @@ def _second_factor_only_where_tested(settings):
     # subject: tests/web/test_two_factor.py, test_access_rules.py and tests/e2e/test_operator_2fa.py
     # set TIDINGS_REQUIRE_2FA back to "privileged" (see tests.operators.sign_in).
     settings.TIDINGS_REQUIRE_2FA = "none"
+
+
+@pytest.fixture(autouse=True)
+def _ingest_without_timer(settings):
+    # Buffered ingest (web/ingest.py) without its background thread: a test writes the rows by
+    # calling flush(), in its own thread and transaction.  Rows a test left unflushed are dropped
+    # so nothing is written after the test database is gone.
+    from tidings.web import ingest
+
+    settings.TIDINGS_INGEST_FLUSH_SECONDS = 0
+    yield
+    with ingest._lock:
+        ingest._buffers.clear()

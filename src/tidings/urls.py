@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from tidings.campaigns import public_urls as campaign_public_urls
 from tidings.web.urls import auth_urlpatterns
 
 urlpatterns = [
@@ -8,6 +9,7 @@ urlpatterns = [
     path("", include("tidings.policy.urls")),
     path("", include("tidings.audience.public_urls")),
     path("", include("tidings.campaigns.public_urls")),
+    path("", include(campaign_public_urls.tracking_patterns)),
     path("", include("tidings.crm.public_urls")),
     path("rights/", include("tidings.rights.public_urls")),
     path("rights/", include("tidings.rights.urls")),
@@ -18,6 +20,9 @@ urlpatterns = [
     path("crm/", include("tidings.crm.urls")),
     path("outbox/", include("tidings.campaigns.outbox_urls")),
     path("demos/", include("tidings.booking.urls")),
+    path("bounces/", include("tidings.campaigns.bounces.urls")),
+    # ESP bounce/complaint webhooks: anymail checks their signature or basic auth.
+    path("webhooks/anymail/", include("tidings.campaigns.bounces.public_urls")),
     *auth_urlpatterns,
     path("admin/", admin.site.urls),
 ]

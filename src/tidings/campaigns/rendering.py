@@ -183,6 +183,10 @@ VARIABLES = {
     "controller.name": "Your organisation's name (from the policy)",
     "controller.address": "Your postal address (from the policy; every layout must show it)",
     "campaign.subject": "The message's subject, as this person gets it",
+    "data.KEY": (
+        "A value given with a transactional message (an order number, a link): "
+        "{{ data.order_number }}; nothing in campaigns"
+    ),
 }
 LAYOUT_VARIABLES = {"content": "Where the campaign's body goes: {{ content }}, once"}
 
@@ -190,7 +194,7 @@ CONTACT_FIELDS = ("name", "first_name", "email", "company", "job_title", "attrib
 CONTROLLER_FIELDS = ("name", "address", "email", "website")
 CAMPAIGN_FIELDS = ("subject",)
 _MESSAGE_NAMES = frozenset(
-    {"contact", "unsubscribe_url", "preferences_url", "view_url", "controller", "campaign"}
+    {"contact", "unsubscribe_url", "preferences_url", "view_url", "controller", "campaign", "data"}
 )
 _FIELDS = {"contact": CONTACT_FIELDS, "controller": CONTROLLER_FIELDS, "campaign": CAMPAIGN_FIELDS}
 
@@ -1844,6 +1848,25 @@ class _RenderFailed(Exception):
         return problem
 
 
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as plain data (str, numbers, booleans, None, lists and dicts of them): an object
+    handed to a template could lead the sandbox to the database; anything else becomes its text."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if depth > 5:
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    return str(value)
+
+
+def extra_values(context: Mapping[str, Any]) -> dict[str, Any]:
+    """A message's extra variables (``data`` in templates) as plain data."""
+    return {str(name): _plain(value) for name, value in context.items()}
+
+
 class CompiledMessage:
     """A campaign's message, compiled once; ``render`` personalises it for one contact.
 
@@ -1938,8 +1961,13 @@ class CompiledMessage:
             raise _layout_part(problems[0], "layout")
         return compiled
 
-    def render(self, contact: Any, links: MessageLinks) -> Rendered:
+    def render(
+        self, contact: Any, links: MessageLinks, context: Mapping[str, Any] | None = None
+    ) -> Rendered:
         """The message for one contact.
+
+        ``context``: extra values for the template (transactional mail: an order number, a
+        link), as ``data``: ``{{ data.order_number }}``; plain data only (``extra_values``).
 
         Never raises because of the contact's data: missing values print as nothing, and if a
         value of an unexpected type still breaks the template, it is rendered again without the
@@ -1951,6 +1979,7 @@ class CompiledMessage:
             "unsubscribe_url": links.unsubscribe_url,
             "preferences_url": links.preferences_url,
             "view_url": links.view_url,
+            "data": extra_values(context) if context else {},
         }
         try:
             return self._render(values, self.limits)

@@ -63,6 +63,11 @@ class OutgoingMessage(models.Model):
                 condition=models.Q(status="sending"),
                 name="outgoing_leases",
             ),
+            models.Index(  # ESP webhooks find the row by the provider's id
+                fields=["message_id"],
+                condition=~models.Q(message_id=""),
+                name="outgoing_provider_id",
+            ),
         ]
 
     def __str__(self) -> str:

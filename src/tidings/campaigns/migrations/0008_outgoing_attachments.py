@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0004_delivery_engine'),
+        ('campaigns', '0007_inbound_reports'),
     ]
 
     operations = [
