@@ -23,6 +23,10 @@ def _known_user(username: Any):
 
 @receiver(user_logged_in, dispatch_uid="tidings.web.audit_signed_in")
 def _signed_in(sender, request, user, **kwargs) -> None:
+    from .two_factor import remember_enrolment
+
+    if request is not None:
+        remember_enrolment(request, user)
     audit("operator.signed_in", actor=user, obj=user)
 
 
