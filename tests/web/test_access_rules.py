@@ -74,7 +74,8 @@ ANY_OPERATOR: dict[str, str] = {
 ADMIN_PREFIX = "admin/"
 HOW_TO_FIX = (
     "Decorate the view with @operator_required(perm=...) from tidings.web.access (one of "
-    "people, content, send, reports, privacy, settings), or, if it really is for the public, put "
+    "people, content, send, reports, privacy, settings; for a class-based view, wrap the "
+    "as_view() result in urls.py), or, if it really is for the public, put "
     "it in your app's public_urls.py and add its URL name to PUBLIC in "
     "tests/web/test_access_rules.py with the reason it is public."
 )
