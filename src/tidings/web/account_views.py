@@ -143,6 +143,18 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
+class LoginView(auth_views.LoginView):
+    """Django's sign-in (the password step), audited.  Failures and lockouts are audited from
+    signals (web/signals.py), since django-axes answers a locked-out sign-in before this view."""
+
+    template_name = "web/login.html"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit("operator.signed_in", actor=form.get_user(), obj=form.get_user())
+        return response
+
+
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "web/password_change.html"
     success_url = reverse_lazy("account")
