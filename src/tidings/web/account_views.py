@@ -51,6 +51,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         device = two_factor.match_code(user, form.cleaned_data["code"])
         if device is not None:
             otp_login(request, device)
+            request.session.cycle_key()  # a new session id for the fully signed-in session
             recovery = device.__class__.__name__ == "StaticDevice"
             audit("operator.2fa_verified", actor=user, obj=user, recovery_code=recovery)
             if recovery:

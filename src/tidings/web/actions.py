@@ -186,6 +186,7 @@ def do_enrol_second_factor(request: Any, device: Any) -> list[str]:
     device.save(update_fields=["confirmed"])
     codes = two_factor.new_recovery_codes(request.user)
     otp_login(request, device)
+    request.session.cycle_key()
     audit("operator.2fa_enrolled", actor=request.user, obj=request.user)
     return codes
 
