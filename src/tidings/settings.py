@@ -133,7 +133,8 @@ USE_TLS = USE_TLS or env_bool("TIDINGS_HTTPS", default=False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = USE_TLS
 if USE_TLS:
     SECURE_HSTS_SECONDS = env_int("TIDINGS_HSTS_SECONDS", 31536000)
-    SECURE_SSL_REDIRECT = env_bool("TIDINGS_SSL_REDIRECT", default=PRODUCTION)
+    # Off by default: behind a TLS proxy without TIDINGS_BEHIND_PROXY it would loop forever.
+    SECURE_SSL_REDIRECT = env_bool("TIDINGS_SSL_REDIRECT", default=False)
 # Operators' sessions end after 12 hours, or when the browser closes.
 SESSION_COOKIE_AGE = env_int("TIDINGS_SESSION_HOURS", 12) * 3600
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
@@ -480,3 +481,7 @@ TIDINGS_UNSUBSCRIBE_MAILTO = env_str("TIDINGS_UNSUBSCRIBE_MAILTO") or (
 )
 if TIDINGS_PENDING_DAYS < TIDINGS_CONFIRM_DAYS:
     raise ImproperlyConfigured("TIDINGS_PENDING_DAYS: must be at least TIDINGS_CONFIRM_DAYS")
+
+# Data-subject requests (rights/): how long the emailed links work.
+TIDINGS_RIGHTS_LINK_DAYS = env_int("TIDINGS_RIGHTS_LINK_DAYS", 7)  # verification links
+TIDINGS_RIGHTS_DOWNLOAD_DAYS = env_int("TIDINGS_RIGHTS_DOWNLOAD_DAYS", 7)  # access packages

@@ -44,6 +44,22 @@ PUBLIC: dict[str, str] = {
     "archive:campaign": "public campaign archive",
     "crm_public:contact": "public enquiry form",
     "crm_public:contact-sent": "public enquiry form's thank-you page",
+    "rights:request": "the public page where anyone asks for access, rectification, erasure",
+    "rights:sent": "the rights request page's confirmation",
+    "rights:verify": "rights request identity verification link (signed token)",
+    "rights:download": "access package download link (signed, expiring token)",
+    # Views of parallel branches, named here ahead of their merge (harmless until they exist).
+    "track:open": "open-tracking pixel in emails (signed token)",
+    "track:click": "click-tracking redirect in emails (signed token)",
+    "booking_public:book": "public demo booking page",
+    "booking_public:booked": "public demo booking confirmation",
+    "booking_public:reschedule": "booking change link (signed token)",
+    "booking_public:cancel": "booking cancel link (signed token)",
+    "booking_public:feed": "booking calendar feed (signed token)",
+    "analytics_public:collect": "website analytics beacon",
+    "analytics_public:pixel": "website analytics pixel",
+    "analytics_public:banner": "cookie banner text for the website",
+    "analytics_public:consent": "cookie banner answer from the website",
     "login": "sign-in page",
     "logout": "signing out (POST only)",
     "password_reset": "forgotten-password page",
@@ -78,7 +94,8 @@ ANY_OPERATOR: dict[str, str] = {
 ADMIN_PREFIX = "admin/"
 HOW_TO_FIX = (
     "Decorate the view with @operator_required(perm=...) from tidings.web.access (one of "
-    "people, content, send, reports, privacy, settings), or, if it really is for the public, put "
+    "people, content, send, reports, privacy, settings; for a class-based view, wrap the "
+    "as_view() result in urls.py), or, if it really is for the public, put "
     "it in your app's public_urls.py and add its URL name to PUBLIC in "
     "tests/web/test_access_rules.py with the reason it is public."
 )
@@ -283,6 +300,10 @@ CSRF_EXEMPT: dict[str, str] = {
     "public:signup": "embedded sign-up forms post from the controller's own website "
     "(cross-site by design; double opt-in and rate limits protect it)",
     "public:unsubscribe": "RFC 8058 one-click unsubscribe: mail clients POST without a token",
+    "analytics_public:collect": "cross-site beacon from the controller's website; it uses no "
+    "cookie or session, so there is nothing for CSRF to abuse",
+    "analytics_public:consent": "cookie-banner answer from the controller's website; no cookie "
+    "or session either",
 }
 CSRF_EXEMPT_PREFIXES: dict[str, str] = {
     "api/": "REST API: token in the Authorization header, no cookies",

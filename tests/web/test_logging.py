@@ -26,3 +26,14 @@ def test_the_console_log_handler_redacts_tokens():
     root = logging.getLogger()
     handlers = [h for h in root.handlers if any(isinstance(f, RedactTokens) for f in h.filters)]
     assert handlers, "settings.LOGGING must attach RedactTokens to the console handler"
+
+
+def test_invitation_and_password_reset_tokens_are_replaced():
+    assert (
+        redact("GET /join/MTI/cz8x1a-0b6e1f2c3d4e5f6a7b8c9d0e1f2a3b4c/") == "GET /join/MTI/[token]/"
+    )
+    assert (
+        redact("GET /login/reset/MTI/cz8x1a-0b6e1f2c3d4e5f6a7b8c9d0e1f2a3b4c/")
+        == "GET /login/reset/MTI/[token]/"
+    )
+    assert redact("GET /login/reset/done/") == "GET /login/reset/done/"

@@ -1,8 +1,9 @@
 """No address or name reaches the logs, over a subscriber's whole story.
 
 Every logger is turned up to DEBUG while a person signs up through a public form, confirms, gets a
-campaign through the outbox, unsubscribes with one click, and an operator looks them up, exports
-their list, and mistypes the person's address as a username at sign-in.  Then the captured lines
+campaign through the outbox, unsubscribes with one click, an operator looks them up, exports
+their list, and mistypes the person's address as a username at sign-in, and finally the person
+asks for erasure on the rights page and confirms it from the email.  Then the captured lines
 are searched for the address, its local part and domain-specific parts, and each word of the name.
 """
 
@@ -83,8 +84,14 @@ def test_a_whole_subscriber_story_leaves_no_address_or_name_in_the_logs(
     Client().post("/login/", {"username": EMAIL, "password": "wrong"})
     Client().get(unsubscribe[:-5] + "xxxxx/")
 
-    # --- erasure: when tidings.rights has its erasure action (branch h-rights), erase the
-    # contact here through it, so its log lines are searched too.
+    # Asks for erasure on the public page and confirms from the email: everything goes.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = Client().post("/rights/", {"kind": "erase", "email": EMAIL})
+    assert response.status_code == 303
+    verify = link_in(mails_to(EMAIL)[-1], "/rights/v/")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert Client().post(verify).status_code == 303
+    assert not Contact.objects.filter(email=EMAIL).exists()
 
     text = "\n".join(
         f"{r.name} {r.levelname} {r.getMessage()} {r.exc_text or ''}"

@@ -104,13 +104,17 @@ def test_an_invitation_link_works_once(owner_client, django_capture_on_commit_ca
     assert "This invitation is not valid" in response.text
 
 
-def test_an_invitation_link_expires(owner_client, django_capture_on_commit_callbacks, settings):
+def test_an_invitation_link_works_for_seven_days(
+    owner_client, django_capture_on_commit_callbacks, settings
+):
+    assert settings.TIDINGS_INVITATION_DAYS == 7
     link = invite(owner_client, "late@example.net", "editor", django_capture_on_commit_callbacks)
+    now = dt.datetime.now(dt.UTC)
 
-    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=8)):
-        response = Client().get(link)
-
-    assert response.status_code == 404
+    with time_machine.travel(now + dt.timedelta(days=6, hours=23)):
+        assert Client().get(link).status_code == 200
+    with time_machine.travel(now + dt.timedelta(days=7, hours=1)):
+        assert Client().get(link).status_code == 404
 
 
 def test_inviting_an_address_that_has_an_account_is_refused_with_a_message(

@@ -241,3 +241,16 @@ def test_sign_in_and_failures_are_in_the_audit_log_without_what_was_typed(client
     ]
     assert entries[0].object_id == _ids("olivia")[0] and entries[1].object_id == ""
     assert "someone@example.org" not in str([e.details for e in entries])
+
+
+def test_the_session_gets_a_new_id_once_the_code_is_accepted(client):
+    make_operator("olivia", "owner")
+    device, _ = enrol(client, "olivia")
+    client.post("/logout/")
+    password_sign_in(client, "olivia")
+    before = client.session.session_key
+
+    client.post("/login/code/", {"code": code_for(device, 1), "next": "/"})
+
+    assert client.session.session_key != before
+    assert client.get("/").status_code == 200

@@ -51,6 +51,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         device = two_factor.match_code(user, form.cleaned_data["code"])
         if device is not None:
             otp_login(request, device)
+            request.session.cycle_key()  # a new session id for the fully signed-in session
             recovery = device.__class__.__name__ == "StaticDevice"
             audit("operator.2fa_verified", actor=user, obj=user, recovery_code=recovery)
             if recovery:
@@ -141,6 +142,18 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
     logout(request)  # this browser's session was among them
     messages.success(request, f"Signed out of {ended} session(s). Sign in again to continue.")
     return redirect("login")
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in (the password step), audited.  Failures and lockouts are audited from
+    signals (web/signals.py), since django-axes answers a locked-out sign-in before this view."""
+
+    template_name = "web/login.html"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit("operator.signed_in", actor=form.get_user(), obj=form.get_user())
+        return response
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

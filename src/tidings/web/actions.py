@@ -19,8 +19,9 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
+from django.utils.http import base36_to_int, urlsafe_base64_encode
 
 from tidings.rights.audit import audit
 
@@ -34,17 +35,28 @@ class OperatorError(Exception):
 
 class InvitationTokens(PasswordResetTokenGenerator):
     """Invitation links: signed, expire after TIDINGS_INVITATION_DAYS, and stop working once the
-    invitee has set a password (the token covers the password hash and last sign-in)."""
+    invitee has set a password (the token covers the password hash and last sign-in).
+
+    Django's generator checks the age against PASSWORD_RESET_TIMEOUT (hours, for resets), so the
+    check is redone here with the invitation's own lifetime.
+    """
 
     key_salt = "tidings.web.invitation"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.timeout = settings.TIDINGS_INVITATION_DAYS * 86400
-
     def check_token(self, user, token):  # type: ignore[override]
-        self.timeout = settings.TIDINGS_INVITATION_DAYS * 86400
-        return super().check_token(user, token)
+        if not (user and token):
+            return False
+        try:
+            ts = base36_to_int(token.split("-")[0])
+        except ValueError:
+            return False
+        if not any(
+            constant_time_compare(self._make_token_with_timestamp(user, ts, secret), token)
+            for secret in [self.secret, *self.secret_fallbacks]
+        ):
+            return False
+        age = self._num_seconds(self._now()) - ts
+        return age <= settings.TIDINGS_INVITATION_DAYS * 86400
 
 
 invitation_tokens = InvitationTokens()
@@ -174,6 +186,7 @@ def do_enrol_second_factor(request: Any, device: Any) -> list[str]:
     device.save(update_fields=["confirmed"])
     codes = two_factor.new_recovery_codes(request.user)
     otp_login(request, device)
+    request.session.cycle_key()
     audit("operator.2fa_enrolled", actor=request.user, obj=request.user)
     return codes
 

@@ -7,6 +7,6 @@ class WebConfig(AppConfig):
     verbose_name = "Operator interface"
 
     def ready(self) -> None:
-        from . import signals
+        from . import checks, signals  # noqa: F401  (registers the system checks)
 
         signals.connect_axes()

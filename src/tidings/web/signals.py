@@ -1,4 +1,4 @@
-"""Sign-in events in the audit log: signed in, failed, locked out, signed out.
+"""Sign-in events in the audit log: failed and locked out (signed in: the sign-in page's view).
 
 Entries name the operator by id when the username belongs to one, never by what was typed: a
 mistyped username can be anything, including somebody's address.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
 from tidings.rights.audit import audit
@@ -21,15 +21,12 @@ def _known_user(username: Any):
     return get_user_model().objects.filter(username=username).first()
 
 
-@receiver(user_logged_in, dispatch_uid="tidings.web.audit_signed_in")
+@receiver(user_logged_in, dispatch_uid="tidings.web.remember_enrolment")
 def _signed_in(sender, request, user, **kwargs) -> None:
-    audit("operator.signed_in", actor=user, obj=user)
+    from .two_factor import remember_enrolment
 
-
-@receiver(user_logged_out, dispatch_uid="tidings.web.audit_signed_out")
-def _signed_out(sender, request, user, **kwargs) -> None:
-    if user is not None:
-        audit("operator.signed_out", actor=user, obj=user)
+    if request is not None:
+        remember_enrolment(request, user)
 
 
 @receiver(user_login_failed, dispatch_uid="tidings.web.audit_sign_in_failed")

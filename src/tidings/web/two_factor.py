@@ -46,12 +46,28 @@ def has_second_factor(user: Any) -> bool:
     return user_has_device(user, confirmed=True)
 
 
+#: Session key: whether the operator had a second factor when this session signed in.
+ENROLLED_AT_SIGN_IN = "tidings_2fa_enrolled"
+
+
+def remember_enrolment(request: HttpRequest, user: Any) -> None:
+    """Called at every sign-in (user_logged_in), so later requests need no device query."""
+    if hasattr(request, "session"):
+        request.session[ENROLLED_AT_SIGN_IN] = has_second_factor(user)
+
+
 def session_needs_second_factor(request: HttpRequest) -> str | None:
-    """What this signed-in operator must do before going on: "verify", "enrol", or None."""
+    """What this signed-in operator must do before going on: "verify", "enrol", or None.
+
+    Costs no query for the common cases (a verified session, an operator without a second factor
+    who needs none): whether they had one is noted in the session at sign-in.  An operator who
+    enrolled after this session began keeps it until they sign in again, unless their role
+    requires the second factor, in which case enrolment sends them on to the code page.
+    """
     user = request.user
     if getattr(user, "is_verified", None) is None or user.is_verified():
         return None
-    if has_second_factor(user):
+    if request.session.get(ENROLLED_AT_SIGN_IN):
         return "verify"
     if second_factor_required(user):
         return "enrol"

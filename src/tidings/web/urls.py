@@ -38,7 +38,7 @@ urlpatterns = [
 # Sign-in pages live outside the "web" namespace so settings.LOGIN_URL = "login" resolves (and
 # Django's password-reset views find their URL names).
 auth_urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    path("login/", account_views.LoginView.as_view(), name="login"),
     path("login/code/", account_views.two_factor_verify, name="two-factor-verify"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

@@ -19,3 +19,8 @@ class Command(BaseCommand):
             f"    password: {result.password}\n"
             "(a new password is set each time the demo is loaded)"
         )
+        if settings.TIDINGS_REQUIRE_2FA != "none":
+            self.stdout.write(
+                "The operator is an owner: at the first sign-in you set up two-factor sign-in "
+                "with an authenticator app (TIDINGS_REQUIRE_2FA=none skips it for a local demo)."
+            )
