@@ -286,3 +286,12 @@ def test_the_reminder_is_a_scheduled_job():
 
     assert job.every == timedelta(hours=1)
     assert job.task == "tidings.rights.tasks.remind_near_due_requests"
+
+
+def test_every_operator_page_of_the_rights_app_needs_the_privacy_permission():
+    from tidings.rights import public_urls, urls
+
+    for pattern in urls.urlpatterns:
+        assert getattr(pattern.callback, "operator_permission", None) == "privacy", pattern.name
+    for pattern in public_urls.urlpatterns:  # public: explicitly no operator decorator
+        assert not hasattr(pattern.callback, "operator_permission"), pattern.name
