@@ -226,6 +226,8 @@ INSTALLED_APPS = [
     "tidings.crm",
     "tidings.rights",
     "tidings.web",
+    "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
+    "tidings.api",
 ]
 
 MIDDLEWARE = [
@@ -359,3 +361,11 @@ TIDINGS_UNSUBSCRIBE_MAILTO = env_str("TIDINGS_UNSUBSCRIBE_MAILTO") or (
 )
 if TIDINGS_PENDING_DAYS < TIDINGS_CONFIRM_DAYS:
     raise ImproperlyConfigured("TIDINGS_PENDING_DAYS: must be at least TIDINGS_CONFIRM_DAYS")
+
+# --- REST API and webhooks (tidings/api) ------------------------------------------------------
+TIDINGS_API_RATE_LIMIT = env_int("TIDINGS_API_RATE_LIMIT", 600)  # requests per token per window
+TIDINGS_API_RATE_WINDOW = env_int("TIDINGS_API_RATE_WINDOW", 60)  # seconds; limit 0: no limit
+TIDINGS_WEBHOOK_MAX_ATTEMPTS = env_int("TIDINGS_WEBHOOK_MAX_ATTEMPTS", 8)
+TIDINGS_WEBHOOK_RETRY_SECONDS = env_int("TIDINGS_WEBHOOK_RETRY_SECONDS", 30)  # x2 per attempt
+TIDINGS_WEBHOOK_DISABLE_AFTER = env_int("TIDINGS_WEBHOOK_DISABLE_AFTER", 15)  # failures in a row
+TIDINGS_WEBHOOK_TIMEOUT_SECONDS = env_int("TIDINGS_WEBHOOK_TIMEOUT_SECONDS", 10)

@@ -16,4 +16,6 @@ urlpatterns = [
     path("outbox/", include("tidings.campaigns.outbox_urls")),
     *auth_urlpatterns,
     path("admin/", admin.site.urls),
+    path("api/", include("tidings.api.api_urls")),
+    path("settings/api/", include("tidings.api.urls")),
 ]

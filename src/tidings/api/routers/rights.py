@@ -1,0 +1,5 @@
+"""Rights requests (filled in once the rights app's RightsRequest model exists)."""
+
+from ninja import Router
+
+router = Router()
