@@ -47,7 +47,9 @@ def test_lists_are_listed_and_created_through_the_lists_form_rules(api):
 def test_subscribing_records_the_consent_proof_in_the_ledger(api):
     news = make_list()
     ada = person("Ada Lovelace")
-    response = api.post(f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": CONSENT})
+    response = api.post(
+        f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": CONSENT}
+    )
     assert response.status_code == 201
     assert response.json()["status"] == "confirmed"
     event = ConsentEvent.objects.get(contact=ada, mailing_list=news)
@@ -64,9 +66,7 @@ def test_subscribing_needs_a_consent_proof_with_a_time_zone(api):
     assert missing.status_code == 422
     assert "consent" in {e["field"] for e in missing.json()["errors"]}
     naive = {**CONSENT, "at": "2026-03-01T10:00:00"}
-    response = api.post(
-        f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": naive}
-    )
+    response = api.post(f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": naive})
     assert response.status_code == 422
     assert "time zone" in response.json()["errors"][0]["message"]
 
@@ -77,7 +77,9 @@ def test_a_suppressed_address_cannot_be_subscribed(api):
     news = make_list()
     ada = person("Ada Lovelace")
     do_suppress(ada.email, "complaint")
-    response = api.post(f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": CONSENT})
+    response = api.post(
+        f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": CONSENT}
+    )
     assert response.status_code == 409
     assert "suppressed" in response.json()["detail"]
 
