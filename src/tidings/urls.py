@@ -9,6 +9,8 @@ urlpatterns = [
     path("", include("tidings.audience.public_urls")),
     path("", include("tidings.campaigns.public_urls")),
     path("", include("tidings.crm.public_urls")),
+    path("rights/", include("tidings.rights.public_urls")),
+    path("rights/", include("tidings.rights.urls")),
     path("audience/", include("tidings.audience.urls")),
     path("campaigns/templates/", include("tidings.campaigns.template_urls")),
     path("campaigns/", include("tidings.campaigns.urls")),

@@ -58,7 +58,9 @@ def nothing_stored_or_sent() -> bool:
     )
 
 
-@pytest.mark.parametrize("reason", ["hard_bounce", "complaint", "manual", "erased"])
+# Not "erased": like "unsubscribed", a person whose data was erased may sign up again by
+# confirming by email (tests/rights/test_erasure.py).
+@pytest.mark.parametrize("reason", ["hard_bounce", "complaint", "manual"])
 def test_a_suppressed_address_gets_the_same_answer_but_nothing_is_stored_or_sent(
     client, form, reason
 ):

@@ -362,11 +362,17 @@ def _regrant_email_marketing(contact: Contact, **kwargs: Any) -> None:
         )
 
 
+# Suppressions a person lifts by confirming a new sign-up themselves: they left, or had their
+# data erased, and now prove the mailbox is theirs and ask for mail again.  Bounces, complaints
+# and an operator's entries stay.
+PERSON_LIFTABLE = (Suppression.Reason.UNSUBSCRIBED, Suppression.Reason.ERASED)
+
+
 def _lift_unsubscribed_suppression(email: str) -> None:
-    """Remove an address's suppression if, and only if, its reason is "unsubscribed": the person
-    has now proved the mailbox is theirs and asked for mail again.  Other reasons stay."""
+    """Remove an address's suppression if, and only if, its reason is one the person may lift
+    (``PERSON_LIFTABLE``).  Other reasons stay."""
     entry = Suppression.objects.filter(
-        email_hmac=email_hmac(email), reason=Suppression.Reason.UNSUBSCRIBED
+        email_hmac=email_hmac(email), reason__in=PERSON_LIFTABLE
     ).first()
     if entry is not None:
         do_remove_suppression(entry, actor=None, cause="re-subscribed")
@@ -443,7 +449,7 @@ def do_sign_up(
     policy = get_policy()
     email = normalise_email(values["email"])
     suppressed = suppression_reason(email)
-    if suppressed not in (None, Suppression.Reason.UNSUBSCRIBED):
+    if suppressed not in (None, *PERSON_LIFTABLE):
         logger.info("sign-up on form %s ignored: the address is suppressed", signup_form.pk)
         return
     lists = list(
@@ -522,7 +528,7 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
     if contact is None:
         return ConfirmResult(None)
     suppressed = suppression_reason(contact.email)
-    if suppressed not in (None, Suppression.Reason.UNSUBSCRIBED):
+    if suppressed not in (None, *PERSON_LIFTABLE):
         return ConfirmResult(contact, refused=True)
     lists = list(
         MailingList.objects.filter(pk__in=request.list_ids, closed_at__isnull=True).order_by("name")
@@ -559,7 +565,7 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
     if confirmed:
         _regrant_email_marketing(contact, **event_kwargs)
     _set_channels(contact, dict.fromkeys(request.channels, True), **event_kwargs)
-    if suppressed == Suppression.Reason.UNSUBSCRIBED and (confirmed or already):
+    if suppressed in PERSON_LIFTABLE and (confirmed or already):
         _lift_unsubscribed_suppression(contact.email)
     if confirmed:
         audit("signup.confirmed", obj=contact, lists=[ml.pk for ml in confirmed])

@@ -7,6 +7,9 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self) -> None:
+        from .personal_data import register_sources
+
+        register_sources()
         from datetime import timedelta
 
         from tidings.web.scheduler import register

@@ -35,6 +35,18 @@ VARIABLES = {
     "unsubscribe_url": "The link that unsubscribes at once",
     "controller_name": "Your organisation's name (from the policy)",
     "controller_address": "Your organisation's postal address (from the policy)",
+    # Data-subject requests (rights/): sent to the address in the request, which may belong to
+    # nobody we know (rights/emails.py sends them straight through the mailer).
+    "kind_label": "What the person asked for: 'a copy of your data', 'erasure'...",
+    "verify_url": "The link that verifies a privacy request (rights_verify)",
+    "link_days": "How many days a privacy-request link works",
+    "due_on": "The date a privacy request is answered by",
+    "reason": "The reason given for an extension or a refusal",
+    "receipt_lines": "What was done, one line each (rights_receipt)",
+    "kept": "Records kept under a legal minimum and when they go, one line each",
+    "download_url": "The link to download a copy of the data (rights_receipt, access)",
+    "request_ref": "The request's reference number",
+    "queue_url": "The operator's page of a request (rights_reminder)",
 }
 
 _SIGNATURE_TEXT = "--\n{{ controller_name }}\n{{ controller_address }}\n"
@@ -91,6 +103,65 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
             "{{ controller_name }}, change your details or unsubscribe:\n"
             "{{ preferences_url }}\n\n"
             "If you did not ask for it, you can ignore this email.\n\n" + _SIGNATURE_TEXT
+        ),
+        "html": "",
+    },
+    # --- data-subject requests (rights/) -----------------------------------------------------
+    "rights_verify": {
+        "subject": "Please confirm your privacy request to {{ controller_name }}",
+        "text": (
+            "Hello,\n\n"
+            "Someone, probably you, asked {{ controller_name }} for {{ kind_label }} "
+            "for this email address (request {{ request_ref }}).\n\n"
+            "Nothing happens until you confirm. To confirm that this address is yours, open "
+            "this link (it works for {{ link_days }} days) and press the button on the page:\n"
+            "{{ verify_url }}\n\n"
+            "If you did not ask for this, ignore this email: nothing will change.\n\n"
+            + _SIGNATURE_TEXT
+        ),
+        "html": "",
+    },
+    "rights_extended": {
+        "subject": "Your privacy request {{ request_ref }}: we need more time",
+        "text": (
+            "Hello,\n\n"
+            "We are working on your request for {{ kind_label }} (request {{ request_ref }}). "
+            "It needs more time than the usual month, and we will answer by {{ due_on }}.\n\n"
+            "Why: {{ reason }}\n\n"
+            "If you are unhappy with this, you may complain to the supervisory authority.\n\n"
+            + _SIGNATURE_TEXT
+        ),
+        "html": "",
+    },
+    "rights_receipt": {
+        "subject": "Your privacy request {{ request_ref }} is done",
+        "text": (
+            "Hello,\n\n"
+            "We have carried out your request for {{ kind_label }} (request {{ request_ref }}).\n"
+            "{% for line in receipt_lines %}  - {{ line }}\n{% endfor %}"
+            "{% if kept %}\nWhat the law requires us to keep, and when it goes:\n"
+            "{% for line in kept %}  - {{ line }}\n{% endfor %}{% endif %}"
+            "{% if download_url %}\nDownload your copy (the link works for {{ link_days }} "
+            "days):\n{{ download_url }}\n{% endif %}\n" + _SIGNATURE_TEXT
+        ),
+        "html": "",
+    },
+    "rights_refused": {
+        "subject": "Your privacy request {{ request_ref }}",
+        "text": (
+            "Hello,\n\n"
+            "We cannot carry out your request for {{ kind_label }} (request {{ request_ref }}).\n"
+            "\nWhy: {{ reason }}\n\n"
+            "You may complain to the supervisory authority, or write to us to ask again.\n\n"
+            + _SIGNATURE_TEXT
+        ),
+        "html": "",
+    },
+    "rights_reminder": {
+        "subject": "Privacy request {{ request_ref }} is due on {{ due_on }}",
+        "text": (
+            "A privacy request ({{ kind_label }}) is due on {{ due_on }} and is still open.\n"
+            "{{ queue_url }}\n"
         ),
         "html": "",
     },

@@ -5,3 +5,8 @@ class CrmConfig(AppConfig):
     name = "tidings.crm"
     label = "crm"
     verbose_name = "CRM"
+
+    def ready(self) -> None:
+        from .personal_data import register_sources
+
+        register_sources()

@@ -37,6 +37,14 @@ class PersonalData:
     erase: Callable[[Any], int]
     kept: Callable[[Any], list[dict[str, Any]]] | None = None
     order: int = field(default=100)
+    # Why it is held, for sources that no single policy record kind explains (the person's own
+    # details, the emails we sent them, their requests): one sentence for the access package.
+    about: str = ""
+    title: str = ""  # heading in the package; default: the name, capitalised
+
+    @property
+    def heading(self) -> str:
+        return self.title or self.name.replace("_", " ").capitalize()
 
 
 _SOURCES: dict[str, PersonalData] = {}
@@ -52,5 +60,28 @@ def sources() -> list[PersonalData]:
     return sorted(_SOURCES.values(), key=lambda s: (s.order, s.name))
 
 
+def source(name: str) -> PersonalData:
+    return _SOURCES[name]
+
+
 def covered_models() -> set[type[models.Model]]:
     return {model for source in _SOURCES.values() for model in source.models}
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON has it: datetimes and dates in ISO 8601, None as "" for CSV-friendliness
+    is left to the writer; nested lists and dicts are converted throughout."""
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    return value

@@ -17,3 +17,12 @@ def run_retention_sweep() -> dict[str, Any]:
     from .retention import run_retention
 
     return run_retention(actor_label="worker").summary()
+
+
+@task()
+def remind_near_due_requests() -> dict[str, Any]:
+    """Remind privacy officers of rights requests within a week of their due date (once per due
+    date).  Runs hourly (registered in apps.py).  Returns the request ids reminded."""
+    from .actions import do_remind_near_due
+
+    return {"reminded": do_remind_near_due()}

@@ -1,0 +1,14 @@
+"""Public pages of data-subject requests (no sign-in: the emailed link is the key)."""
+
+from django.urls import path
+
+from . import public_views
+
+app_name = "rights"
+
+urlpatterns = [
+    path("", public_views.request_form, name="request"),
+    path("sent", public_views.sent, name="sent"),
+    path("v/<str:token>", public_views.verify, name="verify"),
+    path("download/<str:token>", public_views.download, name="download"),
+]

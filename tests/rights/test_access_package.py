@@ -1,0 +1,218 @@
+"""The access package (Art. 15/20): everything held about one person, nothing about anyone else,
+with the policy's reasons; and a guard that no model holding personal data escapes it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.core import mail
+from django.core.cache import cache
+from django.db import models
+
+from tests.rights.helpers import link_in, plant_person, unzip
+from tidings.audience.models import Contact
+from tidings.rights.actions import (
+    do_create_rights_request,
+    do_fulfil_access,
+    do_verify_rights_request,
+)
+from tidings.rights.models import AuditEntry
+from tidings.rights.package import build_package
+from tidings.rights.sources import covered_models, sources
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    cache.clear()
+
+
+def test_the_package_holds_everything_about_the_person_and_nothing_about_anyone_else():
+    ada = plant_person("ada")
+    bob = plant_person("bob")
+
+    files = unzip(build_package(ada.contact))
+    everything = "\n".join(files.values())
+
+    for value in ada.values:
+        assert value in everything, value
+        assert value in files["data.json"] or value in json.dumps(
+            json.loads(files["data.json"]), ensure_ascii=False
+        ), value
+    for value in bob.values:
+        assert value not in everything, value
+    assert "bob" not in everything.lower()
+
+
+def test_every_source_with_records_has_a_csv_and_the_json_has_every_source():
+    ada = plant_person("ada")
+
+    files = unzip(build_package(ada.contact))
+    data = json.loads(files["data.json"])
+
+    assert set(data["data"]) == {s.name for s in sources()}
+    for source in sources():
+        if data["data"][source.name]["records"]:
+            assert f"{source.name}.csv" in files
+    assert "summary.html" in files
+
+
+def test_the_summary_says_why_each_is_held_who_handles_it_how_long_and_the_rights():
+    ada = plant_person("ada")
+
+    summary = unzip(build_package(ada.contact))["summary.html"]
+
+    assert "Sending the newsletters you asked for" in summary  # purpose, from the policy
+    assert "Consent" in summary and "Legitimate interests" in summary and "Contract" in summary
+    assert "Third-party database hosting provider" in summary
+    assert "United States" in summary and "standard contractual clauses" in summary
+    assert "Kept 12 months after our last contact with you." in summary
+    assert "legal minimum" in summary
+    assert "Information Commissioner" in summary and "https://ico.org.uk" in summary
+    assert "Erasure" in summary and "Portability" in summary
+
+
+def test_an_address_we_hold_nothing_about_gets_a_package_that_says_so():
+    summary = unzip(build_package(None))["summary.html"]
+
+    assert "We hold no personal data about you" in summary
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised():
+    ada = plant_person("ada")
+    Contact.objects.filter(pk=ada.contact.pk).update(job_title="=HYPERLINK(1)")
+    ada.contact.refresh_from_db()
+
+    files = unzip(build_package(ada.contact))
+
+    assert "'=HYPERLINK(1)" in files["contact.csv"]
+
+
+def test_the_person_downloads_the_package_through_the_link_after_verifying(
+    client, django_capture_on_commit_callbacks
+):
+    ada = plant_person("ada")
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/rights/", {"kind": "access", "email": "ada@example.com"})
+    verify = link_in(mail.outbox[0], "/rights/v/")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(verify)
+
+    page = client.get(verify).content.decode()
+    receipt = mail.outbox[-1]
+    download = link_in(receipt, "/rights/download/")
+    assert download in page
+    response = client.get(download)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert "no-store" in response["Cache-Control"]
+    assert "ada-enquiry-message" in unzip(response.content)["enquiries.csv"]
+    assert AuditEntry.objects.filter(action="rights.package_downloaded").count() == 1
+    assert ada.contact.pk  # nothing was erased by access
+
+
+def test_the_download_link_expires(client, django_capture_on_commit_callbacks):
+    plant_person("ada")
+    request = do_create_rights_request("access", "ada@example.com")
+    do_verify_rights_request(request)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        do_fulfil_access(request)
+    download = link_in(mail.outbox[-1], "/rights/download/")
+
+    with time_machine.travel(request.received_at, tick=False) as traveller:
+        traveller.shift(8 * 24 * 3600)
+        assert client.get(download).status_code == 410
+
+
+def test_no_package_before_verification(client):
+    request = do_create_rights_request("access", "ada@example.com")
+    from tidings.rights.tokens import download_url
+
+    path = "/" + download_url(request.pk).split("://", 1)[1].split("/", 1)[1]
+
+    assert client.get(path).status_code == 404
+
+
+# --- the guard: every model with personal data is a registered source ------------------------
+# Models that point at a person or hold an address but are not a data subject's records.
+NOT_PERSONAL = {
+    "auth.user": "operators' own accounts, not data subjects of the product",
+    "campaigns.sender": "the organisation's own sending addresses",
+    "campaigns.campaign": "reply_to is the organisation's address",
+    "rights.auditentry": "internal ids and counts only, never personal data (checked in audit.py)",
+}
+
+
+def _points_at(model: type[models.Model], targets: set[type[models.Model]]) -> bool:
+    for field in model._meta.get_fields():
+        if field.is_relation and field.concrete and field.related_model in targets:
+            return True
+        if field.many_to_many and field.concrete and field.related_model in targets:
+            return True
+    return False
+
+
+def _holds_an_address(model: type[models.Model]) -> bool:
+    for field in model._meta.concrete_fields:
+        name = field.name.lower()
+        if isinstance(field, models.EmailField) or name in ("to", "recipient", "recipients"):
+            return True
+        if "email" in name:
+            return True
+    return False
+
+
+def personal_models() -> set[type[models.Model]]:
+    """Models holding a person's data: an address, a link to a Contact, or a link to a model
+    that is itself personal (a tracking event of a delivery, a request of a support contact)."""
+    found = {
+        m
+        for m in apps.get_models()
+        if _holds_an_address(m) and m._meta.label_lower not in NOT_PERSONAL
+    }
+    found.add(Contact)
+    while True:
+        more = {m for m in apps.get_models() if m not in found and _points_at(m, found)}
+        more = {m for m in more if m._meta.label_lower not in NOT_PERSONAL}
+        if not more:
+            return found
+        found |= more
+
+
+def test_every_model_with_personal_data_is_exported_and_erased_by_a_source():
+    covered = covered_models()
+    missing = sorted(
+        m._meta.label
+        for m in personal_models()
+        if m not in covered and m._meta.label_lower not in NOT_PERSONAL
+    )
+
+    assert not missing, (
+        f"{', '.join(missing)} hold personal data but no rights source covers them: register "
+        "one (tidings.rights.sources) so access exports it and erasure erases it"
+    )
+
+
+def test_the_guard_catches_a_new_model_that_points_at_a_contact():
+    class TrackingEvent(models.Model):
+        delivery = models.ForeignKey("campaigns.Delivery", on_delete=models.CASCADE)
+
+        class Meta:
+            app_label = "campaigns"
+
+        def __str__(self) -> str:
+            return f"Tracking event #{self.pk}"
+
+    try:
+        assert TrackingEvent in personal_models()
+        assert TrackingEvent not in covered_models()
+    finally:
+        del apps.all_models["campaigns"]["trackingevent"]
+        apps.clear_cache()
