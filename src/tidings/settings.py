@@ -209,6 +209,33 @@ TIDINGS_DKIM_SELECTOR = env_str("TIDINGS_DKIM_SELECTOR", "tidings")
 DEFAULT_FROM_EMAIL = os.environ.get("TIDINGS_FROM_EMAIL", "newsletter@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- bounces and complaints (campaigns/bounces/) ---------------------------------------------
+# VERP: with TIDINGS_BOUNCE_ADDRESS set, each message's envelope sender names its queue row
+# (bounces+d123.<mac>@example.com), so a bounce leads back to it even without a Message-ID.
+TIDINGS_BOUNCE_VERP = env_bool("TIDINGS_BOUNCE_VERP", default=False)
+# The bounce mailbox `tidings bounces fetch` reads: imaps://user:pass@host/INBOX, pop3s://...
+TIDINGS_BOUNCE_MAILBOX_URL = env_str("TIDINGS_BOUNCE_MAILBOX_URL")
+TIDINGS_BOUNCE_FETCH_MINUTES = env_int("TIDINGS_BOUNCE_FETCH_MINUTES", 5)
+# The N-th soft bounce within M days suppresses the address like a hard bounce.
+TIDINGS_SOFT_BOUNCE_LIMIT = env_int("TIDINGS_SOFT_BOUNCE_LIMIT", 3)
+TIDINGS_SOFT_BOUNCE_DAYS = env_int("TIDINGS_SOFT_BOUNCE_DAYS", 14)
+TIDINGS_BOUNCE_KEEP_DAYS = env_int("TIDINGS_BOUNCE_KEEP_DAYS", 30)  # unmatched reports' messages
+# ESP webhooks (django-anymail, under /webhooks/anymail/<esp>/tracking/): the basic-auth
+# "user:password" the ESP is told to use, and the signing keys of those that sign their posts.
+# Empty values are left out: anymail would accept unauthenticated posts without a secret (our
+# webhook URLs answer 404 until the ESP's secret or key is set; campaigns/bounces/webhooks.py).
+ANYMAIL = {
+    key: value
+    for key, value in {
+        "WEBHOOK_SECRET": env_str("TIDINGS_ANYMAIL_WEBHOOK_SECRET"),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("TIDINGS_MAILGUN_WEBHOOK_SIGNING_KEY"),
+        "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env_str(
+            "TIDINGS_SENDGRID_WEBHOOK_VERIFICATION_KEY"
+        ),
+    }.items()
+    if value
+}
+
 # --- applications ----------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -220,6 +247,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "anymail",
     "tidings.policy",
     "tidings.audience",
     "tidings.campaigns",
@@ -297,6 +325,19 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# Buffered ingest (tracking pixels, clicks, analytics; web/ingest.py): rows wait in the web
+# process and are written every TIDINGS_INGEST_FLUSH_SECONDS or TIDINGS_INGEST_BATCH rows (a
+# crash loses at most the last interval); with TIDINGS_REDIS_URL they wait in Redis and
+# `tidings worker` writes them.  0 seconds: no timer (written when a batch is full or at exit).
+try:
+    TIDINGS_INGEST_FLUSH_SECONDS = float(env_str("TIDINGS_INGEST_FLUSH_SECONDS", "1"))
+except ValueError:
+    raise ImproperlyConfigured(
+        "TIDINGS_INGEST_FLUSH_SECONDS: expected seconds like 1 or 0.5"
+    ) from None
+TIDINGS_INGEST_BATCH = env_int("TIDINGS_INGEST_BATCH", 1000)
+TIDINGS_INGEST_MAX_ROWS = env_int("TIDINGS_INGEST_MAX_ROWS", 100_000)
 
 # --- background tasks ------------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

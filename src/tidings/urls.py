@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from tidings.campaigns import public_urls as campaign_public_urls
 from tidings.web.urls import auth_urlpatterns
 
 urlpatterns = [
@@ -8,6 +9,7 @@ urlpatterns = [
     path("", include("tidings.policy.urls")),
     path("", include("tidings.audience.public_urls")),
     path("", include("tidings.campaigns.public_urls")),
+    path("", include(campaign_public_urls.tracking_patterns)),
     path("", include("tidings.crm.public_urls")),
     path("rights/", include("tidings.rights.public_urls")),
     path("rights/", include("tidings.rights.urls")),
@@ -16,6 +18,9 @@ urlpatterns = [
     path("campaigns/", include("tidings.campaigns.urls")),
     path("crm/", include("tidings.crm.urls")),
     path("outbox/", include("tidings.campaigns.outbox_urls")),
+    path("bounces/", include("tidings.campaigns.bounces.urls")),
+    # ESP bounce/complaint webhooks: anymail checks their signature or basic auth.
+    path("webhooks/anymail/", include("tidings.campaigns.bounces.public_urls")),
     *auth_urlpatterns,
     path("admin/", admin.site.urls),
     path("api/", include("tidings.api.api_urls")),

@@ -12,7 +12,13 @@ class CampaignsConfig(AppConfig):
         register_sources()
         from datetime import timedelta
 
+        from tidings.web import ingest
         from tidings.web.scheduler import register
+
+        from .events import write_tracking_rows
+
+        # Opens and clicks from the tracking endpoints, written in batches (web/ingest.py).
+        ingest.register_sink("tracking", write_tracking_rows)
 
         # Scheduled campaigns start within a minute of their time ("send now" does not wait:
         # it enqueues its own start).  Several workers may run it: starting claims each campaign
@@ -21,4 +27,36 @@ class CampaignsConfig(AppConfig):
             "campaigns.start-due",
             timedelta(minutes=1),
             "tidings.campaigns.lifecycle.start_due_campaigns_task",
+        )
+
+        from django.conf import settings
+
+        # Bounce mailbox (when TIDINGS_BOUNCE_MAILBOX_URL is set) and dropping old reports'
+        # messages (always).
+        register(
+            "campaigns.bounces",
+            timedelta(minutes=max(1, int(settings.TIDINGS_BOUNCE_FETCH_MINUTES))),
+            "tidings.campaigns.bounces.tasks.bounce_mailbox_task",
+        )
+
+        from anymail.signals import tracking
+
+        from .bounces import esp
+
+        tracking.connect(esp.receive, dispatch_uid="tidings.campaigns.bounces.esp")
+
+        from tidings.rights.sources import PersonalData
+        from tidings.rights.sources import register as register_source
+
+        from .bounces.privacy import erase_reports, export_reports
+        from .models import InboundReport
+
+        register_source(
+            PersonalData(
+                name="bounce_reports",
+                record_kind=None,
+                models=(InboundReport,),
+                export=export_reports,
+                erase=erase_reports,
+            )
         )

@@ -326,7 +326,7 @@ def enqueue_transactional(
         preferences_url=preferences_url(contact),
         view_url="",
     )
-    rendered = compiled.render(contact, links, **_render_extra(compiled, context))
+    rendered = compiled.render(contact, links, context=context)
     return enqueue_message(
         contact,
         kind=f"transactional:{template.pk}",
@@ -336,18 +336,6 @@ def enqueue_transactional(
         from_email=formataddr((sender.name, sender.email)) if sender else _from_address(),
         priority=priority,
     )
-
-
-def _render_extra(compiled: Any, context: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Keyword arguments for ``render`` carrying ``context``, if the renderer takes any."""
-    if not context:
-        return {}
-    import inspect
-
-    parameters = inspect.signature(compiled.render).parameters
-    if "context" in parameters:
-        return {"context": dict(context)}
-    raise TypeError("this renderer takes no extra variables: pass no context")
 
 
 # --- the worker's side: claims, results, leases -----------------------------------------------

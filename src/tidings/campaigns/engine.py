@@ -27,6 +27,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,14 @@ from tidings.audience.tokens import (
 
 from . import delivery
 from .delivery import Claimed, Result
-from .messages import MessageFactory, domain_of, message_id_for, to_header, wire_address
+from .messages import (
+    MessageFactory,
+    domain_of,
+    message_id_for,
+    to_header,
+    verp_address,
+    wire_address,
+)
 from .rendering import MessageLinks, TemplateProblem
 from .transports.base import (
     AUTH,
@@ -105,6 +113,10 @@ class CampaignContext:
         self.mail_from = str(
             _setting("TIDINGS_BOUNCE_ADDRESS", "") or self.from_header.rpartition("<")[2].strip(">")
         )
+        # VERP (TIDINGS_BOUNCE_VERP, with TIDINGS_BOUNCE_ADDRESS): one envelope sender per row.
+        self.verp = bool(_setting("TIDINGS_BOUNCE_VERP", False)) and bool(
+            _setting("TIDINGS_BOUNCE_ADDRESS", "")
+        )
         reply_to = campaign.reply_to or (sender.reply_to if sender else "")
         lists = list(campaign.lists.filter(closed_at__isnull=True))
         # One list: its own unsubscribe link.  Several, or a segment: one click leaves them all.
@@ -135,6 +147,17 @@ class CampaignContext:
             else ""
         )
         self._compile_consent_query()
+        # Open/click tracking, when the policy tracks: the link table is stored once here; each
+        # message of a person who allows it gets its pixel and rewritten links (tracking.py).
+        from tidings.audience.consent import tracking_enabled
+
+        from .tracking import LinkTracker
+
+        self.tracker = (
+            LinkTracker.for_campaign(campaign, self.compiled.html_source)
+            if tracking_enabled()
+            else None
+        )
 
     def _compile_consent_query(self) -> None:
         """The SQL of "these contacts, if they still consent to the campaign's topic", made
@@ -188,16 +211,21 @@ class CampaignContext:
         contact = job.contact
         links, unsubscribe_header = self.links_for(contact, job.row.id)
         rendered = self.compiled.render(contact, links)
+        html = rendered.html
+        if job.track and self.tracker is not None:
+            html = self.tracker.apply(html, job.row.id)
         recipient, smtputf8 = wire_address(contact.email)
         message_id = message_id_for("d", job.row.id, self.domain)
         email = Email(
-            mail_from=self.mail_from,
+            mail_from=(
+                verp_address(self.mail_from, "d", job.row.id) if self.verp else self.mail_from
+            ),
             recipient=recipient,
             message_id=message_id,
             from_header=self.from_header,
             subject=rendered.subject,
             text=rendered.text,
-            html=rendered.html,
+            html=html,
             headers={**self.headers, "List-Unsubscribe": unsubscribe_header},
             smtputf8=smtputf8,
         )
@@ -207,7 +235,7 @@ class CampaignContext:
                 to=to_header(contact.name, recipient),
                 subject=rendered.subject,
                 text=rendered.text,
-                html=rendered.html,
+                html=html,
                 message_id=message_id,
                 headers={"List-Unsubscribe": unsubscribe_header},
             )
@@ -225,6 +253,7 @@ class OneOffFactories:
         self._signer_for = signer_for
         self._factories: dict[tuple[str, str], MessageFactory] = {}
         self.mail_from = str(_setting("TIDINGS_BOUNCE_ADDRESS", ""))
+        self.verp = bool(self.mail_from) and bool(_setting("TIDINGS_BOUNCE_VERP", False))
 
     def prepare(self, from_email: str, kind: str) -> MessageFactory:
         """Called in the database thread (it may read a DKIM key file)."""
@@ -248,7 +277,11 @@ class OneOffFactories:
         message_id = message_id_for("o", job.row.id, factory.domain)
         headers = {str(k): str(v) for k, v in (message.headers or {}).items()}
         email = Email(
-            mail_from=self.mail_from or message.from_email.rpartition("<")[2].strip(">"),
+            mail_from=(
+                verp_address(self.mail_from, "o", job.row.id)
+                if self.verp
+                else self.mail_from or message.from_email.rpartition("<")[2].strip(">")
+            ),
             recipient=recipient,
             message_id=message_id,
             from_header=message.from_email,
@@ -285,6 +318,7 @@ class Job:
     campaign: CampaignContext | None = None
     message: Any = None  # OutgoingMessage (one-off)
     factory: MessageFactory | None = None  # one-off
+    track: bool = False  # add the open pixel and rewrite links (the person allows tracking)
 
 
 # --- the event loop side ---------------------------------------------------------------------
@@ -883,6 +917,11 @@ class Engine:
         )
         if blocked:
             suppressed |= {pk for pk, parents in domains.items() if blocked.intersection(parents)}
+        tracked: set[int] = set()
+        if context.tracker is not None and allowed:
+            from tidings.audience.consent import tracked_contact_ids
+
+            tracked = tracked_contact_ids(allowed)
         jobs = []
         for row in rows:
             contact = allowed.get(row.contact_id)
@@ -893,7 +932,15 @@ class Engine:
             elif row.contact_id in suppressed:
                 self._skip(row, "suppressed")
             else:
-                jobs.append(Job(row, contact, context.route, campaign=context))
+                jobs.append(
+                    Job(
+                        row,
+                        contact,
+                        context.route,
+                        campaign=context,
+                        track=row.contact_id in tracked,
+                    )
+                )
         return jobs
 
     def _one_off_jobs(self, rows: list[Claimed]) -> list[Job]:
@@ -963,3 +1010,87 @@ class DeliveryThread(threading.Thread):
     def stop(self, timeout: float | None = 150.0) -> None:
         self.stopping.set()
         self.join(timeout)
+
+
+# --- test messages ---------------------------------------------------------------------------
+@dataclass
+class DirectResult:
+    sent: int = 0
+    errors: list[str] = field(default_factory=list)  # TransportError.describe(): no addresses
+
+
+def send_test_messages(
+    campaign, addresses: list[str], rendered, *, subject_prefix: str = "[Test] "
+) -> DirectResult:
+    """Send ``rendered`` (a campaign's message, rendered with inert links) to ``addresses`` now,
+    through the transport the campaign would use (``Campaign.transport``, else the first), built
+    as the engine builds campaign mail: the same From, Reply-To, envelope sender, DKIM signature
+    and MIME bytes; marked ``X-Tidings-Test``, with no List-Unsubscribe (its links are inert).
+
+    Not queued: the operator waits for the answer, and nobody's delivery row is involved.
+    """
+    from email.utils import formataddr
+
+    from .dkim import signer_for
+    from .mail import _from_address
+
+    configs = transport_configs()
+    config = next((c for c in configs if campaign.transport and c.name == campaign.transport), None)
+    transport = build_transport(config or configs[0])
+    sender = campaign.sender
+    from_header = formataddr((sender.name, sender.email)) if sender else _from_address()
+    reply_to = campaign.reply_to or (sender.reply_to if sender else "")
+    headers = {"Reply-To": reply_to, "X-Tidings-Test": "yes"}
+    factory = MessageFactory(
+        from_header=from_header, headers=headers, signer=signer_for(from_header)
+    )
+    mail_from = str(
+        _setting("TIDINGS_BOUNCE_ADDRESS", "") or from_header.rpartition("<")[2].strip(">")
+    )
+    subject = f"{subject_prefix}{rendered.subject}"
+    emails = []
+    for address in addresses:
+        recipient, smtputf8 = wire_address(address)
+        message_id = f"<test.{uuid.uuid4().hex}@{factory.domain}>"
+        email = Email(
+            mail_from=mail_from,
+            recipient=recipient,
+            message_id=message_id,
+            from_header=from_header,
+            subject=subject,
+            text=rendered.text,
+            html=rendered.html,
+            headers={k: v for k, v in headers.items() if v},
+            smtputf8=smtputf8,
+        )
+        if transport.wants_bytes:
+            build = functools.partial(
+                factory.build,
+                to=recipient,
+                subject=subject,
+                text=rendered.text,
+                html=rendered.html,
+                message_id=message_id,
+            )
+            email.data = build(eight_bit=True)
+            email.rebuild = build
+        emails.append(email)
+
+    result = DirectResult()
+
+    async def send_all() -> None:
+        try:
+            for email in emails:
+                await transport.limiter.acquire()
+                try:
+                    await transport.send(email, 0)
+                except TransportError as exc:
+                    result.errors.append(exc.describe())
+                else:
+                    result.sent += 1
+        finally:
+            await transport.close()
+
+    asyncio.run(send_all())
+    transport.commit()  # the outbox writes what it "sent" here
+    return result

@@ -36,7 +36,6 @@ from datetime import datetime
 from email.utils import formataddr
 from typing import Any
 
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.tasks import task
 from django.urls import reverse
@@ -611,8 +610,10 @@ def do_test_send(
     """Send the campaign, subject prefixed "[Test]", to a few addresses (not contacts: anyone),
     rendered as ``contact`` or the sample person, with inert links.  Works in any state.
 
-    The messages go through the configured mailer (the outbox in the demo) once the
-    transaction commits; the result's ``sent`` and ``errors`` are filled in then.
+    The messages go through the delivery engine's transport (the campaign's, else the first
+    configured: the outbox in the demo), built as the real send builds them (same From,
+    envelope sender, DKIM signature), once the transaction commits; the result's ``sent`` and
+    ``errors`` are filled in then.
     """
     problems = []
     clean: list[str] = []
@@ -637,38 +638,27 @@ def do_test_send(
         raise CampaignNotReady(problems)
     assert sender is not None
     rendered = render_sample(campaign, contact)
-    reply_to = campaign.reply_to or sender.reply_to
-    messages = []
-    for address in clean:
-        message = EmailMultiAlternatives(
-            subject=f"[Test] {rendered.subject}",
-            body=rendered.text,
-            from_email=_from_header(sender),
-            to=[address],
-            reply_to=[reply_to] if reply_to else None,
-            headers={"X-Tidings-Test": "yes"},
-        )
-        if rendered.html:
-            message.attach_alternative(rendered.html, "text/html")
-        messages.append(message)
-    result = TestSendResult(recipients=len(messages))
+    recipients = clean
+    result = TestSendResult(recipients=len(recipients))
     audit(
         "campaign.test_sent",
         actor=actor,
         obj=campaign,
-        recipients=len(messages),
+        recipients=len(recipients),
         as_contact=contact.pk if contact is not None else None,
     )
 
     def send() -> None:
-        for message in messages:
-            try:
-                message.send()
-            except Exception as exc:  # reported to the operator; never the address
-                logger.warning("test message of campaign %s not sent: %s", campaign.pk, exc)
-                result.errors.append(type(exc).__name__)
-            else:
-                result.sent += 1
+        from .engine import send_test_messages
+
+        try:
+            outcome = send_test_messages(campaign, recipients, rendered)
+        except Exception as exc:  # reported to the operator; never the address
+            logger.warning("test messages of campaign %s not sent: %s", campaign.pk, exc)
+            result.errors.append(type(exc).__name__)
+            return
+        result.sent = outcome.sent
+        result.errors.extend(outcome.errors)
 
     transaction.on_commit(send)
     return result

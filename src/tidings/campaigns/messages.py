@@ -59,6 +59,17 @@ def row_for_message_id(message_id: str) -> tuple[str, int] | None:
     return (kind, row_id) if hmac.compare_digest(mac, _mac(kind, row_id)) else None
 
 
+def verp_address(bounce_address: str, kind: str, row_id: int) -> str:
+    """The envelope sender naming queue row ``row_id`` (VERP): ``bounces@example.com`` becomes
+    ``bounces+d123.4f2a9c01b7e3@example.com``.  A bounce is sent to it, so it leads back to the
+    row even when the bounce quotes nothing of the message; the HMAC part makes it unforgeable
+    (``row_for_message_id`` reads it, as it reads our Message-IDs)."""
+    local, at, domain = bounce_address.rpartition("@")
+    if not at:
+        return bounce_address
+    return f"{local}+{kind}{row_id}.{_mac(kind, row_id)}@{domain}"
+
+
 def domain_of(address: str) -> str:
     return parseaddr(address)[1].rpartition("@")[2].lower() or "localhost"
 

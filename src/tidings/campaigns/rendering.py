@@ -1844,6 +1844,34 @@ class _RenderFailed(Exception):
         return problem
 
 
+RESERVED_NAMES = frozenset(
+    {"contact", "unsubscribe_url", "preferences_url", "view_url", "campaign", "controller"}
+)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as plain data (str, numbers, booleans, None, lists and dicts of them): an object
+    handed to a template could lead the sandbox to the database; anything else becomes its text."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if depth > 5:
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    return str(value)
+
+
+def extra_values(context: Mapping[str, Any]) -> dict[str, Any]:
+    """Extra template variables as plain data, without the names the renderer gives itself."""
+    return {
+        str(name): _plain(value)
+        for name, value in context.items()
+        if str(name) not in RESERVED_NAMES and str(name).isidentifier()
+    }
+
+
 class CompiledMessage:
     """A campaign's message, compiled once; ``render`` personalises it for one contact.
 
@@ -1938,8 +1966,14 @@ class CompiledMessage:
             raise _layout_part(problems[0], "layout")
         return compiled
 
-    def render(self, contact: Any, links: MessageLinks) -> Rendered:
+    def render(
+        self, contact: Any, links: MessageLinks, context: Mapping[str, Any] | None = None
+    ) -> Rendered:
         """The message for one contact.
+
+        ``context``: extra variables for the template (transactional mail: an order number, a
+        link), plain data only (see ``extra_values``); they cannot replace ``contact``, the links,
+        ``campaign`` or ``controller``.
 
         Never raises because of the contact's data: missing values print as nothing, and if a
         value of an unexpected type still breaks the template, it is rendered again without the
@@ -1952,6 +1986,8 @@ class CompiledMessage:
             "preferences_url": links.preferences_url,
             "view_url": links.view_url,
         }
+        if context:
+            values = {**extra_values(context), **values}
         try:
             return self._render(values, self.limits)
         except _RenderFailed as failure:

@@ -1,6 +1,8 @@
 """Campaigns, templates, deliveries and the embedded outbox: one module per part."""
 
+from .bounces import InboundReport
 from .campaign import Campaign, Delivery, Sender
+from .events import Event, EventCounter, EventKind, TrackedLink
 from .outbox import OutboxMessage
 from .outgoing import OutgoingMessage
 from .system import SystemEmailTemplate
@@ -11,10 +13,15 @@ __all__ = [
     "Campaign",
     "Delivery",
     "DeliveryWorker",
+    "Event",
+    "EventCounter",
+    "EventKind",
+    "InboundReport",
     "Layout",
     "OutboxMessage",
     "OutgoingMessage",
     "Sender",
     "SystemEmailTemplate",
     "Template",
+    "TrackedLink",
 ]

@@ -1,0 +1,84 @@
+"""What every source's ``parse`` returns, and the search for our ids in a message."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from email.message import Message
+
+from ..messages import row_for_message_id
+
+HARD = "bounce_hard"
+SOFT = "bounce_soft"
+COMPLAINT = "complaint"
+
+
+class Unreadable(ValueError):
+    """What arrived is not a message at all (empty, binary garbage).  Never personal data."""
+
+
+@dataclass
+class Finding:
+    """One thing a report says about one message we sent.
+
+    ``rows`` are the (kind, id) queue rows our ids in the report point at (``d`` Delivery, ``o``
+    OutgoingMessage), already checked against their HMAC; ``provider_id`` the ESP's message id.
+    ``recipient`` is the address the report names ("" when it names none): used only to find
+    the person, stored only as an HMAC.  ``detail`` is a status code or type, never personal.
+    """
+
+    kind: str
+    recipient: str = ""
+    rows: list[tuple[str, int]] = field(default_factory=list)
+    provider_id: str = ""
+    detail: str = ""
+    event_id: str = ""
+
+
+# Our Message-IDs (``<d123.4f2a9c01b7e3@example.com>``) and VERP tags
+# (``bounces+d123.4f2a9c01b7e3@example.com``) share the row part: kind, id, dot, 12 hex digits.
+_OUR_ID = re.compile(r"(?:^|[<+\s\"'=:(\[])([do]\d{1,18}\.[0-9a-f]{12})@", re.MULTILINE)
+
+
+def rows_in(texts: Iterable[str]) -> list[tuple[str, int]]:
+    """The queue rows named by our Message-IDs or VERP tags anywhere in ``texts``, in order of
+    appearance, forged ones (a wrong HMAC) left out."""
+    found: list[tuple[str, int]] = []
+    for text in texts:
+        for match in _OUR_ID.finditer(text):
+            row = row_for_message_id(f"<{match.group(1)}@x>")
+            if row is not None and row not in found:
+                found.append(row)
+    return found
+
+
+def message_texts(message: Message) -> list[str]:
+    """The headers and decoded text of every part of ``message`` (returned messages included),
+    to search for our ids: Exim and Outlook quote the original headers in the body, others
+    attach them as ``message/rfc822`` or ``text/rfc822-headers``, sometimes base64-encoded."""
+    texts = []
+    for part in message.walk():
+        texts.append("".join(f"{name}: {value}\n" for name, value in part.items()))
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            texts.append(payload.decode("utf-8", "replace"))
+        elif isinstance(payload, str):
+            texts.append(payload)
+    return texts
+
+
+_STATUS = re.compile(r"^Status:\s*([245]\.\d{1,3}\.\d{1,3})", re.MULTILINE | re.IGNORECASE)
+
+
+_REPLY = re.compile(r"\b[245]\d\d[ -]([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+def status_codes(texts: Iterable[str]) -> list[str]:
+    """Enhanced status codes (RFC 3463) given in ``Status:`` fields, or else in quoted server
+    replies (``550 5.1.1 ...``: Exim's and qmail's bounces have no Status field)."""
+    texts = list(texts)
+    found = [match.group(1) for text in texts for match in _STATUS.finditer(text)]
+    return found or [match.group(1) for text in texts for match in _REPLY.finditer(text)]

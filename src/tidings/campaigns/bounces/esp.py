@@ -1,0 +1,94 @@
+"""ESP webhooks, through django-anymail's tracking signal.
+
+Anymail's webhook views (``/webhooks/anymail/<esp>/tracking/``) check each post before it
+becomes an event: the shared basic-auth secret (``ANYMAIL["WEBHOOK_SECRET"]``, from
+``TIDINGS_ANYMAIL_WEBHOOK_SECRET``) for Amazon SES, SendGrid, Postmark and Brevo; Mailgun's
+HMAC signature (``TIDINGS_MAILGUN_WEBHOOK_SIGNING_KEY``); SendGrid's signed events too when
+``TIDINGS_SENDGRID_WEBHOOK_VERIFICATION_KEY`` is set.  A post without them, or forged, is refused
+(400) and never reaches ``receive``.
+
+Anymail normalises the event types: ``bounced`` is a hard bounce, unless the ESP itself calls it
+soft (Postmark's SoftBounce, Brevo's soft_bounce, SES's Transient) or the server's reply was a
+4xx; ``deferred`` is a soft bounce; ``complained`` a complaint.  Other events (delivered,
+opened...) are not reports and are ignored here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .base import COMPLAINT, HARD, SOFT, Finding, rows_in
+
+_TEMPORARY_REPLY = re.compile(r"^\s*(4\d\d|4\.\d{1,3}\.\d{1,3})\b")
+
+
+def _soft_by_esp(esp_name: str, esp_event: Any) -> bool:
+    if not isinstance(esp_event, dict):
+        return False
+    name = esp_name.lower()
+    if name == "postmark":
+        return esp_event.get("Type") in {"SoftBounce", "Transient"}
+    if name in {"brevo", "sendinblue"}:
+        return esp_event.get("event") == "soft_bounce"
+    if name == "amazon ses":
+        bounce = esp_event.get("bounce") or {}
+        return isinstance(bounce, dict) and bounce.get("bounceType") == "Transient"
+    return False
+
+
+def parse(event: Any, esp_name: str) -> list[Finding]:
+    """The finding in an anymail ``AnymailTrackingEvent`` ([] when it is not a report)."""
+    kind = {"bounced": HARD, "deferred": SOFT, "complained": COMPLAINT}.get(event.event_type)
+    if kind is None:
+        return []
+    reply = str(event.mta_response or "")
+    if kind == HARD and (_soft_by_esp(esp_name, event.esp_event) or _TEMPORARY_REPLY.match(reply)):
+        kind = SOFT
+    return [
+        Finding(
+            kind,
+            recipient=str(event.recipient or ""),
+            rows=rows_in([raw_event(event).decode("utf-8", "replace")]),
+            provider_id=str(event.message_id or "")[:200],
+            detail=str(event.reject_reason or event.event_type)[:100],
+            event_id=_event_key(event),
+        )
+    ]
+
+
+def _event_key(event: Any) -> str:
+    """The ESP's event id, made per recipient: one SES notification (one id) may list several
+    recipients, and a repeat of the same post must not count twice."""
+    if not event.event_id:
+        return ""
+    from tidings.audience.emails import email_hmac
+
+    recipient = str(event.recipient or "").strip().lower()
+    return f"{event.event_id}"[:180] + ":" + (email_hmac(recipient)[:16] if recipient else "")
+
+
+def raw_event(event: Any) -> bytes:
+    """What the ESP sent for the event, kept (like a bounce mail) while it is unprocessed."""
+    esp_event = event.esp_event
+    if hasattr(esp_event, "POST"):  # some ESPs' events are the request's form fields
+        esp_event = esp_event.POST.dict()
+    return json.dumps(esp_event, default=str, sort_keys=True).encode()
+
+
+def receive(sender: Any, event: Any, esp_name: str, **kwargs: Any) -> None:
+    """anymail's ``tracking`` signal receiver (connected in ``CampaignsConfig.ready``)."""
+    from .processing import do_record_inbound_event
+
+    for finding in parse(event, esp_name):
+        do_record_inbound_event(
+            finding,
+            source=f"webhook:{_slug(esp_name)}",
+            raw=raw_event(event),
+            event_id=finding.event_id,
+        )
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower())[:30]

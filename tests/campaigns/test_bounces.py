@@ -1,0 +1,313 @@
+"""Bounces and complaints that arrive as mail (the MTA pipe, the bounce mailbox): realistic
+DSNs from Postfix, Exim, Gmail and Outlook, an ARF complaint, mail that is no report, and input
+that is no mail; what each does to the person it is about."""
+
+from __future__ import annotations
+
+import io
+import sys
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from tests.campaigns.bounce_helpers import delivered, sample
+from tidings import signals
+from tidings.audience.consent import CHANNEL_EMAIL, PURPOSE_MARKETING
+from tidings.audience.emails import email_hmac
+from tidings.audience.models import ConsentEvent, Subscription, Suppression
+from tidings.campaigns.bounces.processing import (
+    do_record_inbound_mail,
+    do_retry_inbound_report,
+    purge_kept_messages,
+)
+from tidings.campaigns.delivery import enqueue_message
+from tidings.campaigns.models import Event, InboundReport
+from tidings.rights.models import AuditEntry
+from tidings.rights.sources import sources
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def received(django_capture_on_commit_callbacks):
+    """Signals fired (on commit) while a test runs: [(signal name, kwargs)]."""
+    fired = []
+
+    def listener(name):
+        def receive(sender, **kwargs):
+            fired.append((name, {k: v for k, v in kwargs.items() if k != "signal"}))
+
+        return receive
+
+    bounced, complained = listener("bounced"), listener("complained")
+    signals.delivery_bounced.connect(bounced)
+    signals.delivery_complained.connect(complained)
+    yield fired
+    signals.delivery_bounced.disconnect(bounced)
+    signals.delivery_complained.disconnect(complained)
+
+
+def suppression_of(contact) -> str | None:
+    entry = Suppression.objects.filter(email_hmac=email_hmac(contact.email)).first()
+    return entry.reason if entry else None
+
+
+def statuses(contact) -> set[str]:
+    return set(Subscription.objects.filter(contact=contact).values_list("status", flat=True))
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("postfix_hard.eml", "5.1.1"),
+        ("exim_hard.eml", "5.1.1"),
+        ("gmail_hard.eml", "5.1.1"),
+        ("outlook_hard.eml", "5.5.0"),
+    ],
+)
+def test_a_hard_bounce_suppresses_the_address_and_marks_the_subscription_bounced(
+    name, code, received, django_capture_on_commit_callbacks
+):
+    _, [(ada, delivery)] = delivered()
+    raw = sample(name, recipient=ada.email, row=("d", delivery.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        report = do_record_inbound_mail(raw, source="pipe")
+    report.refresh_from_db()
+    assert report.status == "processed" and report.kind == "bounce_hard"
+    assert report.detail == code
+    assert report.delivery == delivery and report.contact == ada
+    assert report.reason == "hard bounce: address suppressed"
+    assert suppression_of(ada) == "hard_bounce"
+    assert statuses(ada) == {"bounced"}
+    assert received == [
+        ("bounced", {"contact_id": ada.pk, "delivery_id": delivery.pk, "hard": True})
+    ]
+    # Once processed, only the facts are kept: no message, no address in clear.
+    assert bytes(report.raw) == b""
+    assert report.recipient_hmac == email_hmac(ada.email)
+    assert ada.email not in str(InboundReport.objects.filter(pk=report.pk).values().get())
+    assert AuditEntry.objects.filter(action="bounce.processed", object_id=str(report.pk)).exists()
+    # The campaign's report counts it.
+    assert list(Event.objects.filter(delivery=delivery).values_list("kind", flat=True)) == [
+        "bounce_hard"
+    ]
+
+
+def test_the_verp_address_alone_leads_to_the_message():
+    """A bounce that quotes a Message-ID we did not make (rewritten by a relay) but was sent to
+    the per-message envelope sender still finds its delivery."""
+    _, [(ada, delivery)] = delivered()
+    raw = sample(
+        "exim_hard.eml",
+        recipient=ada.email,
+        row=("d", delivery.pk),
+        message_id="<rewritten.by.relay@example.net>",
+        verp=True,
+    )
+    report = do_record_inbound_mail(raw, source="pipe")
+    assert report.status == "processed" and report.delivery == delivery
+    assert suppression_of(ada) == "hard_bounce"
+
+
+def test_a_forged_message_id_is_not_matched_to_anyone():
+    _, [(ada, delivery)] = delivered()
+    genuine = sample("postfix_hard.eml", recipient=ada.email, row=("d", delivery.pk))
+    forged = genuine.replace(f"<d{delivery.pk}.".encode(), f"<d{delivery.pk + 1}.".encode())
+    report = do_record_inbound_mail(forged, source="pipe")
+    assert report.status == "unprocessed"
+    assert report.reason.startswith("no message of ours found in it")
+    assert suppression_of(ada) is None
+
+
+def test_soft_bounces_suppress_only_at_the_limit_within_the_window(settings, received):
+    settings.TIDINGS_SOFT_BOUNCE_LIMIT = 3
+    settings.TIDINGS_SOFT_BOUNCE_DAYS = 14
+    _, [(ada, delivery)] = delivered()
+    raw = sample("postfix_delayed.eml", recipient=ada.email, row=("d", delivery.pk))
+    now = timezone.now()
+    with time_machine.travel(now - timedelta(days=20)):  # outside the window: not counted
+        do_record_inbound_mail(raw, source="pipe")
+    first = do_record_inbound_mail(raw, source="pipe")
+    second = do_record_inbound_mail(raw, source="pipe")
+    assert (first.kind, first.detail) == ("bounce_soft", "4.2.2")
+    assert second.reason == "soft bounce 2 of 3 within 14 days"
+    assert suppression_of(ada) is None and statuses(ada) == {"confirmed"}
+    third = do_record_inbound_mail(raw, source="pipe")
+    assert third.reason == "soft bounce 3 of 3 within 14 days: address suppressed"
+    assert suppression_of(ada) == "hard_bounce" and statuses(ada) == {"bounced"}
+
+
+def test_a_complaint_unsubscribes_from_everything_on_every_channel(
+    received, django_capture_on_commit_callbacks
+):
+    _, [(ada, delivery)] = delivered()
+    ConsentEvent.objects.create(  # she had also agreed to marketing calls
+        contact=ada, purpose=PURPOSE_MARKETING, channel="phone", action="granted", source="form"
+    )
+    raw = sample("arf_complaint.eml", recipient=ada.email, row=("d", delivery.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        report = do_record_inbound_mail(raw, source="imap")
+    assert report.status == "processed" and report.kind == "complaint"
+    assert report.detail == "feedback-type abuse"
+    assert suppression_of(ada) == "complaint"
+    assert statuses(ada) == {"complained"}
+    withdrawn = ConsentEvent.objects.filter(contact=ada, action="withdrawn")
+    assert set(withdrawn.values_list("source", "source_ref").distinct()) == {
+        ("system", f"complaint:{report.pk}")
+    }
+    assert withdrawn.filter(mailing_list__isnull=False).count() == 1  # the list
+    channels = set(withdrawn.filter(purpose=PURPOSE_MARKETING).values_list("channel", flat=True))
+    assert channels == {CHANNEL_EMAIL, "phone"}  # post was never granted: nothing to withdraw
+    assert ("complained", {"contact_id": ada.pk, "delivery_id": delivery.pk}) in received
+    assert Event.objects.filter(delivery=delivery, kind="complaint").count() == 1
+
+
+def test_a_complaint_outranks_an_earlier_unsubscribe_suppression():
+    from tidings.audience.suppression import do_suppress
+
+    _, [(ada, delivery)] = delivered()
+    do_suppress(ada.email, "unsubscribed")
+    do_record_inbound_mail(
+        sample("arf_complaint.eml", recipient=ada.email, row=("d", delivery.pk)), source="pipe"
+    )
+    assert suppression_of(ada) == "complaint"
+
+
+def test_a_bounce_of_a_one_off_message_suppresses_too():
+    _, [(ada, _)] = delivered()
+    message = enqueue_message(
+        ada, kind="system:welcome", subject="Welcome", text="Hi", from_email="n@example.co.uk"
+    )
+    report = do_record_inbound_mail(
+        sample("gmail_hard.eml", recipient=ada.email, row=("o", message.pk)), source="pipe"
+    )
+    assert report.outgoing == message and report.delivery is None
+    assert report.status == "processed" and suppression_of(ada) == "hard_bounce"
+
+
+def test_mail_that_is_no_report_is_kept_unprocessed_with_the_reason():
+    _, [(ada, delivery)] = delivered()
+    raw = sample("out_of_office.eml", recipient=ada.email, row=("d", delivery.pk))
+    report = do_record_inbound_mail(raw, source="pipe")
+    assert report.status == "unprocessed"
+    assert report.reason.startswith("not a bounce or complaint")
+    assert bytes(report.raw) == raw  # kept, for a second look
+    assert suppression_of(ada) is None
+
+
+def test_an_unmatched_report_is_matched_on_retry_once_its_message_is_known():
+    _, [(ada, delivery)] = delivered()
+    raw = sample("postfix_hard.eml", recipient=ada.email, row=("d", delivery.pk))
+    # Arrives while the row it names does not exist (yet, or any more: here, not yet).
+    pk = delivery.pk
+    delivery.delete()
+    report = do_record_inbound_mail(raw, source="pipe")
+    assert report.status == "unprocessed"
+    delivery.pk = pk
+    delivery.save(force_insert=True)
+    report = do_retry_inbound_report(report)
+    assert report.status == "processed" and suppression_of(ada) == "hard_bounce"
+
+
+def test_a_report_about_an_erased_person_changes_nothing():
+    _, [(ada, delivery)] = delivered()
+    raw = sample("postfix_hard.eml", recipient=ada.email, row=("d", delivery.pk))
+    type(delivery).objects.filter(pk=delivery.pk).update(contact=None)
+    report = do_record_inbound_mail(raw, source="pipe")
+    assert report.status == "processed"
+    assert report.reason == "the person was erased: nothing to do"
+    assert suppression_of(ada) is None
+
+
+def test_an_unexpected_error_keeps_the_report_unprocessed(monkeypatch):
+    from tidings.campaigns.bounces import dsn
+
+    def broken(message):
+        raise LookupError("a detector fell over")
+
+    monkeypatch.setattr(dsn, "all_failures", broken)
+    _, [(ada, delivery)] = delivered()
+    raw = sample("postfix_hard.eml", recipient=ada.email, row=("d", delivery.pk))
+    report = do_record_inbound_mail(raw, source="pipe")
+    report.refresh_from_db()
+    assert report.status == "unprocessed"
+    assert report.reason == "could not be processed (LookupError); try again later"
+    assert bytes(report.raw) == raw
+
+
+def test_kept_messages_are_dropped_after_the_keep_period(settings):
+    settings.TIDINGS_BOUNCE_KEEP_DAYS = 30
+    old = InboundReport.objects.create(
+        source="pipe", raw=b"From: x\r\n\r\nold", received_at=timezone.now() - timedelta(days=31)
+    )
+    new = InboundReport.objects.create(source="pipe", raw=b"From: x\r\n\r\nnew")
+    assert purge_kept_messages() == 1
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert bytes(old.raw) == b"" and bytes(new.raw) != b""
+
+
+def test_reports_are_in_the_access_package_and_removed_by_erasure():
+    _, [(ada, delivery)] = delivered()
+    do_record_inbound_mail(
+        sample("postfix_hard.eml", recipient=ada.email, row=("d", delivery.pk)), source="pipe"
+    )
+    # An unmatched report naming the same address is found by its HMAC.
+    do_record_inbound_mail(sample("postfix_hard.eml", recipient=ada.email), source="pipe")
+    (source,) = [s for s in sources() if InboundReport in s.models]
+    exported = source.export(ada)
+    assert [row["kind"] for row in exported] == ["Hard bounce", "Hard bounce"]
+    assert source.erase(ada) == 2
+    assert not InboundReport.objects.exists()
+
+
+# --- the command ------------------------------------------------------------------------------
+def test_the_pipe_command_processes_a_bounce_from_standard_input(monkeypatch):
+    _, [(ada, delivery)] = delivered()
+    raw = sample("postfix_hard.eml", recipient=ada.email, row=("d", delivery.pk))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
+    out = io.StringIO()
+    call_command("bounces", "process", stdout=out)
+    report = InboundReport.objects.get()
+    assert out.getvalue().strip() == (
+        f"report #{report.pk}: processed: hard bounce: address suppressed"
+    )
+    assert ada.email not in out.getvalue()
+    assert suppression_of(ada) == "hard_bounce"
+
+
+def test_the_pipe_command_succeeds_on_an_unmatched_report(tmp_path):
+    path = tmp_path / "bounce.eml"
+    path.write_bytes(sample("postfix_hard.eml", recipient="someone@example.net"))
+    out = io.StringIO()
+    call_command("bounces", "process", "--file", str(path), stdout=out)
+    assert ": unprocessed: no message of ours found in it" in out.getvalue()
+    assert InboundReport.objects.get().status == "unprocessed"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "not a mail message: the input is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a mail message: the input is binary"),
+        (b"just some words, no headers\n", "not a mail message: the input has no mail headers"),
+    ],
+)
+def test_the_pipe_command_refuses_input_that_is_no_mail(tmp_path, data, message):
+    path = tmp_path / "input"
+    path.write_bytes(data)
+    with pytest.raises(CommandError) as caught:
+        call_command("bounces", "process", "--file", str(path))
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+    assert not InboundReport.objects.exists()
+
+
+def test_the_retry_command_says_how_many_it_matched():
+    _, [(ada, _delivery)] = delivered()
+    do_record_inbound_mail(sample("out_of_office.eml", recipient=ada.email), source="pipe")
+    out = io.StringIO()
+    call_command("bounces", "retry", stdout=out)
+    assert out.getvalue().strip() == "1 unprocessed report(s) tried again: 0 processed"
