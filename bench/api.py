@@ -47,10 +47,10 @@ def _time(fn: Callable[[int], object], requests: int) -> list[float]:
 
 
 def _run(contacts: int, requests: int) -> bool:
+    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.test import Client
 
-    from tests.operators import make_operator
     from tidings.api.actions import do_create_api_token
     from tidings.audience.contacts import search_contacts
     from tidings.audience.models import Contact
@@ -60,11 +60,12 @@ def _run(contacts: int, requests: int) -> bool:
     print(f"migrated in {time.perf_counter() - started:.1f} s; generating {contacts:,} contacts")
     _generate(contacts)
 
-    owner = make_operator("bench-owner", "owner")
+    owner = get_user_model().objects.create_superuser("bench-owner", "owner@example.com", None)
     _, token = do_create_api_token(name="bench", operator=owner, scopes=["read"], actor=owner)
     client = Client(headers={"Authorization": f"Bearer {token}"})
-    first, last = Contact.objects.order_by("pk").values_list("pk", flat=True)[:1][0], (
-        Contact.objects.order_by("-pk").values_list("pk", flat=True)[:1][0]
+    first, last = (
+        Contact.objects.order_by("pk").values_list("pk", flat=True)[:1][0],
+        (Contact.objects.order_by("-pk").values_list("pk", flat=True)[:1][0]),
     )
     rng = random.Random(7)
     ids = [rng.randint(first, last) for _ in range(requests + 1)]

@@ -284,3 +284,66 @@ def test_rate_limit_window_starts_again(settings, api):
     time.sleep(1.05)
     assert api.get("/lists").status_code == 200
     cache.clear()
+
+
+def test_a_transactional_message_accepts_context_variables(api):
+    template = make_template()
+    ada = person("Ada Lovelace")
+    response = api.post(
+        "/tx", {"template_id": template.pk, "contact_id": ada.pk, "context": {"order": "A-17"}}
+    )
+    assert response.status_code == 202, response.content
+
+
+def test_a_template_using_a_variable_the_checker_does_not_know_is_refused_clearly(api):
+    # Campaign templates may only name known variables (campaigns/rendering.py): a template
+    # that uses a context variable is refused, and the integrator is told which one.
+    from tidings.campaigns.models import Template
+    from tidings.campaigns.rendering import ensure_default_layout
+
+    template = Template.objects.create(
+        name="Receipt",
+        layout=ensure_default_layout(),
+        format=Template.Format.MARKDOWN,
+        subject="Your order {{ order }}",
+        body="Thanks.",
+    )
+    ada = person("Ada Lovelace")
+    response = api.post(
+        "/tx", {"template_id": template.pk, "contact_id": ada.pk, "context": {"order": "A-17"}}
+    )
+    assert response.status_code == 422
+    assert 'unknown variable "order"' in response.json()["detail"]
+    assert not OutgoingMessage.objects.exists()
+
+
+# --- rights requests ----------------------------------------------------------------------------
+def test_a_rights_request_is_recorded_and_its_status_read(api, django_capture_on_commit_callbacks):
+    ada = person("Ada Lovelace")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/rights-requests", {"kind": "access", "email": ada.email})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["state"] == "received"
+    assert ada.email not in response.content.decode()  # the status never repeats the address
+    status = api.get(f"/rights-requests/{body['id']}")
+    assert status.status_code == 200
+    assert status.json()["due"] == body["due_on"]
+
+
+def test_a_rights_request_already_verified_by_the_integrator(api):
+    response = api.post(
+        "/rights-requests", {"kind": "erase", "email": "x@example.com", "verified": True}
+    )
+    assert response.json()["state"] == "verified"
+
+
+def test_a_rights_request_of_an_unknown_kind_is_a_field_error(api):
+    response = api.post("/rights-requests", {"kind": "everything", "email": "x@example.com"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "kind"
+
+
+def test_rights_requests_need_the_privacy_role():
+    editor = Api(token_for("editor"))
+    assert editor.get("/rights-requests/1").status_code == 403
