@@ -166,3 +166,18 @@ def test_an_unknown_api_address_is_a_404_problem(api):
     response = api.get("/no-such-thing")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_contact_read_and_a_search_page_take_two_queries_each(
+    api, settings, django_assert_num_queries
+):
+    settings.TIDINGS_API_RATE_LIMIT = 0
+    ids = [
+        api.post("/contacts", {"email": f"p{n}@example.com", "name": "P"}).json()["id"]
+        for n in range(60)
+    ]
+    api.get("/contacts")  # the token's last-used time is written at most once a minute
+    with django_assert_num_queries(2):  # the token with its operator's roles; the contact
+        assert api.get(f"/contacts/{ids[0]}").status_code == 200
+    with django_assert_num_queries(2):
+        assert len(api.get("/contacts", search="p").json()["items"]) == 50

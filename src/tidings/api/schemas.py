@@ -40,7 +40,9 @@ def parse_cursor(cursor: str | None) -> int | None:
 
 
 def keyset(queryset: QuerySet, cursor: str | None, limit: int) -> dict[str, Any]:
-    """Newest first by id, ``limit`` at a time, after the cursor: no OFFSET, no COUNT."""
+    """Newest first by id, ``limit`` at a time, after the cursor: no OFFSET, no COUNT.
+
+    ``queryset`` may be of models or of ``.values()`` dicts (which must include "id")."""
     after = parse_cursor(cursor)
     qs = queryset.order_by("-pk")
     if after is not None:
@@ -48,7 +50,12 @@ def keyset(queryset: QuerySet, cursor: str | None, limit: int) -> dict[str, Any]
     items = list(qs[: limit + 1])
     more = len(items) > limit
     items = items[:limit]
-    return {"items": items, "next": str(items[-1].pk) if more and items else None}
+    if more and items:
+        last = items[-1]
+        next_cursor = str(last["id"] if isinstance(last, dict) else last.pk)
+    else:
+        next_cursor = None
+    return {"items": items, "next": next_cursor}
 
 
 def aware(value: datetime | None) -> datetime | None:
