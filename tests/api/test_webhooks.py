@@ -194,3 +194,18 @@ def test_an_endpoint_with_an_unknown_event_or_field_is_refused():
         endpoint_for("https://example.com/h", events=["nope"], fields=["religion"])
     assert len(caught.value.problems) == 2
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_campaign_that_finishes_sending_is_announced(
+    receiver, django_capture_on_commit_callbacks
+):
+    from tests.campaigns.lifecycle_helpers import make_campaign
+    from tidings.campaigns.delivery import finish_if_done
+
+    endpoint_for(receiver.url, events=["campaign.finished"])
+    campaign = make_campaign(make_list(), status="sending")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert finish_if_done(campaign) is True
+    send_due()
+    [(_, body)] = receiver.received
+    assert json.loads(body)["data"] == {"campaign_id": campaign.pk}
