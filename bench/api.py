@@ -100,7 +100,9 @@ def _run(contacts: int, requests: int) -> bool:
             )
         )
 
+    load = os.getloadavg()[0]
     print(f"\n{requests} requests each after one warm-up; PostgreSQL, {contacts:,} contacts")
+    print(f"load average before timing: {load:.1f} on {os.cpu_count()} CPUs (figures vary with it)")
     print(f"{'request':<44} {'p95 ms':>8} {'median':>8} {'ORM p95':>8} {'× ORM':>7}")
     ok = True
     for label, through_api, through_orm in cases:

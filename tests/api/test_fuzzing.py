@@ -17,7 +17,7 @@ EXAMPLES = 4
 
 
 @pytest.fixture
-def api_schema(db, settings, tmp_path):
+def api_schema(db, settings, tmp_path, keep_test_transaction):
     from django.core.wsgi import get_wsgi_application
 
     settings.TIDINGS_API_RATE_LIMIT = 0
