@@ -311,3 +311,28 @@ def test_the_retry_command_says_how_many_it_matched():
     out = io.StringIO()
     call_command("bounces", "retry", stdout=out)
     assert out.getvalue().strip() == "1 unprocessed report(s) tried again: 0 processed"
+
+
+# --- VERP: the envelope sender the engine gives each message ---------------------------------
+def test_with_verp_each_message_bounces_to_its_own_address_which_leads_back_to_it(settings):
+    from tests.campaigns.delivery_helpers import SmtpSink, transports_for
+    from tidings.campaigns.delivery import deliver_pending
+
+    settings.TIDINGS_BOUNCE_ADDRESS = "bounces@example.co.uk"
+    settings.TIDINGS_BOUNCE_VERP = True
+    _, [(ada, delivery), (bob, other)] = delivered(2)
+    type(delivery).objects.filter(pk__in=[delivery.pk, other.pk]).update(status="queued")
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        deliver_pending()
+    envelope = {r.recipient: r.mail_from for r in sink.received}
+    assert envelope[ada.email].startswith(f"bounces+d{delivery.pk}.")
+    assert envelope[ada.email].endswith("@example.co.uk")
+    assert envelope[bob.email] != envelope[ada.email]
+    # A bounce that quotes nothing of the message, sent to Ada's envelope sender.
+    bounce = sample(
+        "exim_hard.eml", recipient=ada.email, message_id="<gone@relay.example>"
+    ).replace(b"bounces@example.co.uk", envelope[ada.email].encode())
+    report = do_record_inbound_mail(bounce, source="pipe")
+    assert report.status == "processed" and report.delivery_id == delivery.pk
+    assert suppression_of(ada) == "hard_bounce" and suppression_of(bob) is None

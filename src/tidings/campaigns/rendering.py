@@ -183,6 +183,10 @@ VARIABLES = {
     "controller.name": "Your organisation's name (from the policy)",
     "controller.address": "Your postal address (from the policy; every layout must show it)",
     "campaign.subject": "The message's subject, as this person gets it",
+    "data.KEY": (
+        "A value given with a transactional message (an order number, a link): "
+        "{{ data.order_number }}; nothing in campaigns"
+    ),
 }
 LAYOUT_VARIABLES = {"content": "Where the campaign's body goes: {{ content }}, once"}
 
@@ -190,7 +194,7 @@ CONTACT_FIELDS = ("name", "first_name", "email", "company", "job_title", "attrib
 CONTROLLER_FIELDS = ("name", "address", "email", "website")
 CAMPAIGN_FIELDS = ("subject",)
 _MESSAGE_NAMES = frozenset(
-    {"contact", "unsubscribe_url", "preferences_url", "view_url", "controller", "campaign"}
+    {"contact", "unsubscribe_url", "preferences_url", "view_url", "controller", "campaign", "data"}
 )
 _FIELDS = {"contact": CONTACT_FIELDS, "controller": CONTROLLER_FIELDS, "campaign": CAMPAIGN_FIELDS}
 
@@ -1844,11 +1848,6 @@ class _RenderFailed(Exception):
         return problem
 
 
-RESERVED_NAMES = frozenset(
-    {"contact", "unsubscribe_url", "preferences_url", "view_url", "campaign", "controller"}
-)
-
-
 def _plain(value: Any, depth: int = 0) -> Any:
     """``value`` as plain data (str, numbers, booleans, None, lists and dicts of them): an object
     handed to a template could lead the sandbox to the database; anything else becomes its text."""
@@ -1864,12 +1863,8 @@ def _plain(value: Any, depth: int = 0) -> Any:
 
 
 def extra_values(context: Mapping[str, Any]) -> dict[str, Any]:
-    """Extra template variables as plain data, without the names the renderer gives itself."""
-    return {
-        str(name): _plain(value)
-        for name, value in context.items()
-        if str(name) not in RESERVED_NAMES and str(name).isidentifier()
-    }
+    """A message's extra variables (``data`` in templates) as plain data."""
+    return {str(name): _plain(value) for name, value in context.items()}
 
 
 class CompiledMessage:
@@ -1971,9 +1966,8 @@ class CompiledMessage:
     ) -> Rendered:
         """The message for one contact.
 
-        ``context``: extra variables for the template (transactional mail: an order number, a
-        link), plain data only (see ``extra_values``); they cannot replace ``contact``, the links,
-        ``campaign`` or ``controller``.
+        ``context``: extra values for the template (transactional mail: an order number, a
+        link), as ``data``: ``{{ data.order_number }}``; plain data only (``extra_values``).
 
         Never raises because of the contact's data: missing values print as nothing, and if a
         value of an unexpected type still breaks the template, it is rendered again without the
@@ -1985,9 +1979,8 @@ class CompiledMessage:
             "unsubscribe_url": links.unsubscribe_url,
             "preferences_url": links.preferences_url,
             "view_url": links.view_url,
+            "data": extra_values(context) if context else {},
         }
-        if context:
-            values = {**extra_values(context), **values}
         try:
             return self._render(values, self.limits)
         except _RenderFailed as failure:
