@@ -286,18 +286,7 @@ def test_rate_limit_window_starts_again(settings, api):
     cache.clear()
 
 
-def test_a_transactional_message_accepts_context_variables(api):
-    template = make_template()
-    ada = person("Ada Lovelace")
-    response = api.post(
-        "/tx", {"template_id": template.pk, "contact_id": ada.pk, "context": {"order": "A-17"}}
-    )
-    assert response.status_code == 202, response.content
-
-
-def test_a_template_using_a_variable_the_checker_does_not_know_is_refused_clearly(api):
-    # Campaign templates may only name known variables (campaigns/rendering.py): a template
-    # that uses a context variable is refused, and the integrator is told which one.
+def test_a_transactional_message_renders_the_given_context_as_data(api):
     from tidings.campaigns.models import Template
     from tidings.campaigns.rendering import ensure_default_layout
 
@@ -305,13 +294,32 @@ def test_a_template_using_a_variable_the_checker_does_not_know_is_refused_clearl
         name="Receipt",
         layout=ensure_default_layout(),
         format=Template.Format.MARKDOWN,
-        subject="Your order {{ order }}",
-        body="Thanks.",
+        subject="Your order {{ data.order }}",
+        body="Thanks for order {{ data.order }}.",
     )
     ada = person("Ada Lovelace")
     response = api.post(
         "/tx", {"template_id": template.pk, "contact_id": ada.pk, "context": {"order": "A-17"}}
     )
+    assert response.status_code == 202, response.content
+    message = OutgoingMessage.objects.get(pk=response.json()["message_id"])
+    assert message.subject == "Your order A-17"
+    assert "Thanks for order A-17." in message.text
+
+
+def test_a_template_that_does_not_render_is_refused_clearly(api):
+    from tidings.campaigns.models import Template
+    from tidings.campaigns.rendering import ensure_default_layout
+
+    template = Template.objects.create(
+        name="Broken",
+        layout=ensure_default_layout(),
+        format=Template.Format.MARKDOWN,
+        subject="Your order {{ order }}",
+        body="Thanks.",
+    )
+    ada = person("Ada Lovelace")
+    response = api.post("/tx", {"template_id": template.pk, "contact_id": ada.pk})
     assert response.status_code == 422
     assert 'unknown variable "order"' in response.json()["detail"]
     assert not OutgoingMessage.objects.exists()

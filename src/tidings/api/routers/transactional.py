@@ -23,7 +23,9 @@ class TxIn(Schema):
     template_id: int = Field(..., ge=1, le=2**62)
     contact_id: int = Field(..., ge=1, le=2**62)
     context: dict[str, Any] = Field(
-        default_factory=dict, description="Extra template variables (e.g. an order number)."
+        default_factory=dict,
+        description="Extra values for the template, as `data` (e.g. {{ data.order }}); plain "
+        "data only.",
     )
     sender_id: int | None = Field(None, ge=1, le=2**62)
 
