@@ -29,6 +29,31 @@ def test_settings_pages_are_refused_to_visitors_and_non_owners(client, name, arg
         assert client.get(url).status_code == 403
 
 
+@pytest.mark.parametrize(
+    "name", ["api_settings:webhook", "api_settings:webhook-toggle", "api_settings:webhook-delete"]
+)
+def test_endpoint_pages_and_buttons_are_refused_to_non_owners(client, name):
+    from tidings.api.actions import do_create_webhook_endpoint
+
+    endpoint = do_create_webhook_endpoint(
+        url="https://crm.example.com/h", events=["campaign.finished"], actor=None
+    )
+    url = reverse(name, args=[endpoint.pk])
+    client.force_login(make_operator("ed", "editor"))
+    assert client.post(url).status_code == 403
+    assert WebhookEndpoint.objects.get().is_active
+
+
+def test_revoking_is_refused_to_non_owners(client, owner):
+    from tidings.api.actions import do_create_api_token
+
+    token, _ = do_create_api_token(name="x", operator=owner, scopes=["read"], actor=owner)
+    client.force_login(make_operator("ed", "editor"))
+    assert client.post(reverse("api_settings:token-revoke", args=[token.pk])).status_code == 403
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+
 def test_an_owner_creates_a_token_sees_it_once_and_it_works(owner_client, owner):
     editor = make_operator("ed", "editor")
     response = owner_client.post(

@@ -209,3 +209,18 @@ def test_a_campaign_that_finishes_sending_is_announced(
     send_due()
     [(_, body)] = receiver.received
     assert json.loads(body)["data"] == {"campaign_id": campaign.pk}
+
+
+def test_a_rights_request_made_through_the_api_is_announced(
+    receiver, django_capture_on_commit_callbacks
+):
+    from .helpers import Api, token_for
+
+    endpoint_for(receiver.url, events=["rights_request.received"])
+    api = Api(token_for("owner"))
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api.post("/rights-requests", {"kind": "access", "email": "x@example.com"})
+    send_due()
+    [(_, body)] = receiver.received
+    assert json.loads(body)["data"] == {"request_id": created.json()["id"], "kind": "access"}
+    assert "x@example.com" not in body.decode()
