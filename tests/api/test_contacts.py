@@ -181,3 +181,10 @@ def test_a_contact_read_and_a_search_page_take_two_queries_each(
         assert api.get(f"/contacts/{ids[0]}").status_code == 200
     with django_assert_num_queries(2):
         assert len(api.get("/contacts", search="p").json()["items"]) == 50
+
+
+def test_a_nul_character_is_refused_clearly_rather_than_failing_in_the_database(api):
+    response = api.post("/contacts", {"email": "a@example.com", "name": "A\u0000B"})
+    assert response.status_code == 422
+    assert "NUL" in response.json()["detail"]
+    assert api.get("/contacts", search="a\x00").status_code == 422

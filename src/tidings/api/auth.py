@@ -120,10 +120,10 @@ class TokenAuth(HttpBearer):
         self.perm = perm
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        refuse_nul(request)
         found = find_token(token)
         if found is None:
             return None
+        refuse_nul(request)
         check_rate(found)
         if self.scope not in found.scopes:
             raise Problem(403, f"This token does not have the '{self.scope}' scope.")
