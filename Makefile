@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format e2e bench-import bench-segments bench-delivery bench-retention bench-screening bench-render clean
+.PHONY: demo test lint format e2e bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -61,6 +61,10 @@ bench-delivery: $(VENV)/.synced
 
 bench-retention: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.retention
+
+## bench-rights: access package and erasure of one person among 1M contacts, 10M delivery rows
+bench-rights: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.rights
 
 bench-screening: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.screening

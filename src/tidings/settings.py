@@ -403,6 +403,10 @@ TIDINGS_UNSUBSCRIBE_MAILTO = env_str("TIDINGS_UNSUBSCRIBE_MAILTO") or (
 if TIDINGS_PENDING_DAYS < TIDINGS_CONFIRM_DAYS:
     raise ImproperlyConfigured("TIDINGS_PENDING_DAYS: must be at least TIDINGS_CONFIRM_DAYS")
 
+# Data-subject requests (rights/): how long the emailed links work.
+TIDINGS_RIGHTS_LINK_DAYS = env_int("TIDINGS_RIGHTS_LINK_DAYS", 7)  # verification links
+TIDINGS_RIGHTS_DOWNLOAD_DAYS = env_int("TIDINGS_RIGHTS_DOWNLOAD_DAYS", 7)  # access packages
+
 # --- REST API and webhooks (tidings/api) ------------------------------------------------------
 TIDINGS_API_RATE_LIMIT = env_int("TIDINGS_API_RATE_LIMIT", 600)  # requests per token per window
 TIDINGS_API_RATE_WINDOW = env_int("TIDINGS_API_RATE_WINDOW", 60)  # seconds; limit 0: no limit

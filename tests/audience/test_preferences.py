@@ -98,7 +98,7 @@ def test_the_page_opens_from_its_link_without_signing_in_and_shows_what_the_pers
     assert 'value="Engines"' in html
     assert "email" not in {i["name"] for i in page.inputs}  # the address is not editable here
     assert "Unsubscribe from everything" in html
-    assert 'href="mailto:privacy@example.co.uk"' in html  # until the rights app has a form
+    assert 'href="/rights/"' in html  # the rights request form
     assert "no-store" in response["Cache-Control"]
     assert page.h1 == 1 and page.scripts == 0 and page.unlabelled() == []
 

@@ -108,3 +108,14 @@ def test_an_operator_corrects_the_details_from_the_queue(
     assert request.state == "completed" and request.details == "" and request.email == ""
     entry = AuditEntry.objects.get(action="contact.rectified")
     assert entry.actor == officer and entry.details["fields"] == ["company"]
+
+
+def test_what_the_person_writes_about_a_correction_is_screened_before_it_is_stored():
+    request = do_create_rights_request(
+        "rectify",
+        "ada@example.com",
+        details="My job title is wrong. I was diagnosed with diabetes last year.",
+    )
+
+    assert "diabetes" not in request.details
+    assert "My job title is wrong." in request.details

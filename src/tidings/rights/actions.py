@@ -36,6 +36,7 @@ from tidings.audience.models import ConsentEvent, Contact, Suppression
 from tidings.audience.suppression import do_suppress
 from tidings.audience.tokens import absolute_url
 from tidings.policy import get_policy
+from tidings.policy.screening import SensitiveDataRefused, screen_text
 
 from .audit import audit
 from .emails import send_rights_email
@@ -189,6 +190,13 @@ def do_create_rights_request(
     if kind not in Kind.values:
         raise RightsError(f"unknown kind of request: {kind!r}")
     address = normalise_email(email)
+    details = details.strip() if kind == Kind.RECTIFY else ""
+    if details:
+        # Free text is screened like every other (special categories never stored).
+        try:
+            details = screen_text(details).text
+        except SensitiveDataRefused as exc:
+            raise RightsError(str(exc)) from None
     now = timezone.now()
     contact = Contact.objects.with_email(address).first()
     request = RightsRequest.objects.create(
@@ -198,7 +206,7 @@ def do_create_rights_request(
         contact=contact,
         email_hmac=email_hmac(address),
         email=address,
-        details=details.strip() if kind == Kind.RECTIFY else "",
+        details=details,
         channel=channel[:20] or "web",
     )
     audit(

@@ -9,7 +9,7 @@ from django import forms
 from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.forms import HONEYPOT_FIELD, contact_form_field
 
-from .actions import KIND_LABELS, rectifiable_fields
+from .actions import rectifiable_fields
 from .models import RightsRequest
 
 KIND_CHOICES = [
@@ -68,7 +68,7 @@ class RectifyForm(forms.Form):
 
 
 class OperatorRequestForm(forms.Form):
-    kind = forms.ChoiceField(label="Kind", choices=[(k, str(v)) for k, v in KIND_LABELS.items()])
+    kind = forms.ChoiceField(label="Kind", choices=RightsRequest.Kind.choices)
     email = forms.EmailField(label="The person's email address", max_length=254)
     channel = forms.ChoiceField(
         label="Received by",

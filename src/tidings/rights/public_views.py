@@ -71,12 +71,16 @@ def request_form(request: HttpRequest) -> HttpResponse:
         if form.honeypot_filled():
             return HttpResponseRedirect(reverse("rights:sent"), status=303)
         if form.is_valid():
-            do_create_rights_request(
-                form.cleaned_data["kind"],
-                form.cleaned_data["email"],
-                details=form.cleaned_data["details"],
-            )
-            return HttpResponseRedirect(reverse("rights:sent"), status=303)
+            try:
+                do_create_rights_request(
+                    form.cleaned_data["kind"],
+                    form.cleaned_data["email"],
+                    details=form.cleaned_data["details"],
+                )
+            except RightsError as exc:  # special-category data, under on_detect = "reject"
+                form.add_error("details", str(exc))
+            else:
+                return HttpResponseRedirect(reverse("rights:sent"), status=303)
     policy = get_policy()
     return render(
         request,
