@@ -48,7 +48,8 @@ def check_rate(token: ApiToken) -> None:
         return
     now = time.time()
     slot = int(now // window)
-    key = f"tidings:api:rate:{token.pk}:{slot}"
+    # Keyed by the token's hash rather than its id: ids of deleted tokens can come back.
+    key = f"tidings:api:rate:{token.token_hash[:24]}:{slot}"
     cache.add(key, 0, timeout=window + 1)
     try:
         count = cache.incr(key)

@@ -129,16 +129,14 @@ _RECEIVERS = [
         ("request_id", "kind", "due_on"),
     ),
 ]
-_connected: list[Any] = []
 
 
 def connect_signals() -> None:
-    if _connected:
-        return
+    """Connect a receiver to each domain signal (idempotent: each has a dispatch_uid)."""
     for signal, event, keys in _RECEIVERS:
-        receiver = _receiver(event, keys)
-        signal.connect(receiver, weak=False, dispatch_uid=f"tidings.api.webhooks.{event}")
-        _connected.append(receiver)
+        signal.connect(
+            _receiver(event, keys), weak=False, dispatch_uid=f"tidings.api.webhooks.{event}"
+        )
 
 
 # --- payloads -----------------------------------------------------------------------------------
