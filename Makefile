@@ -77,3 +77,7 @@ bench-segments: $(VENV)/.synced
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .pytest_cache .ruff_cache
+
+.PHONY: bench-api
+bench-api: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.api --contacts 1000000

@@ -270,6 +270,8 @@ INSTALLED_APPS = [
     "tidings.rights",
     "tidings.booking",
     "tidings.web",
+    "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
+    "tidings.api",
 ]
 
 MIDDLEWARE = [
@@ -485,3 +487,11 @@ if TIDINGS_PENDING_DAYS < TIDINGS_CONFIRM_DAYS:
 # Data-subject requests (rights/): how long the emailed links work.
 TIDINGS_RIGHTS_LINK_DAYS = env_int("TIDINGS_RIGHTS_LINK_DAYS", 7)  # verification links
 TIDINGS_RIGHTS_DOWNLOAD_DAYS = env_int("TIDINGS_RIGHTS_DOWNLOAD_DAYS", 7)  # access packages
+
+# --- REST API and webhooks (tidings/api) ------------------------------------------------------
+TIDINGS_API_RATE_LIMIT = env_int("TIDINGS_API_RATE_LIMIT", 600)  # requests per token per window
+TIDINGS_API_RATE_WINDOW = env_int("TIDINGS_API_RATE_WINDOW", 60)  # seconds; limit 0: no limit
+TIDINGS_WEBHOOK_MAX_ATTEMPTS = env_int("TIDINGS_WEBHOOK_MAX_ATTEMPTS", 8)
+TIDINGS_WEBHOOK_RETRY_SECONDS = env_int("TIDINGS_WEBHOOK_RETRY_SECONDS", 30)  # x2 per attempt
+TIDINGS_WEBHOOK_DISABLE_AFTER = env_int("TIDINGS_WEBHOOK_DISABLE_AFTER", 15)  # failures in a row
+TIDINGS_WEBHOOK_TIMEOUT_SECONDS = env_int("TIDINGS_WEBHOOK_TIMEOUT_SECONDS", 10)

@@ -25,5 +25,7 @@ urlpatterns = [
     path("webhooks/anymail/", include("tidings.campaigns.bounces.public_urls")),
     *auth_urlpatterns,
     path("admin/", admin.site.urls),
+    path("api/", include("tidings.api.api_urls")),
+    path("settings/api/", include("tidings.api.urls")),
 ]
 handler400 = "tidings.web.views.bad_request"

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +17,7 @@ from django.core.validators import validate_slug
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from tidings import signals
 from tidings.campaigns.mail import send_system_email
 from tidings.policy import get_policy
 from tidings.rights.audit import audit
@@ -78,6 +79,11 @@ def wording(text: str) -> ConsentWording:
     return obj
 
 
+def _on_commit_send(signal: Any, **kwargs: Any) -> None:
+    """Fire a domain signal (tidings.signals) once the transaction has committed."""
+    transaction.on_commit(lambda: signal.send(sender=Subscription, **kwargs))
+
+
 @transaction.atomic
 def do_create_contact(values: Mapping[str, Any], *, purpose: str) -> tuple[Contact, bool]:
     """Create the contact for these values, or return the existing one with the same address.
@@ -116,8 +122,11 @@ def do_subscribe(
     wording_text: str,
     confirmed: bool,
     ip_address: str | None = None,
+    at: datetime | None = None,
 ) -> Subscription:
-    """Subscribe a contact to a list and record the consent that allows it."""
+    """Subscribe a contact to a list and record the consent that allows it.
+
+    ``at``: when the consent was given, if not now (an API client's proof of consent)."""
     now = timezone.now()
     status = Subscription.Status.CONFIRMED if confirmed else Subscription.Status.PENDING
     sub, created = Subscription.objects.get_or_create(
@@ -125,11 +134,14 @@ def do_subscribe(
         mailing_list=mailing_list,
         defaults={"status": status, "confirmed_at": now if confirmed else None},
     )
+    newly_confirmed = confirmed and (created or sub.status != Subscription.Status.CONFIRMED)
     if not created and sub.status != Subscription.Status.CONFIRMED:
         sub.status = status
         sub.confirmed_at = now if confirmed else None
         sub.unsubscribed_at = None
         sub.save(update_fields=["status", "confirmed_at", "unsubscribed_at", "updated_at"])
+    if newly_confirmed:
+        _on_commit_send(signals.contact_subscribed, contact_id=contact.pk, list_id=mailing_list.pk)
     ConsentEvent.objects.create(
         contact=contact,
         purpose="newsletter",
@@ -137,7 +149,7 @@ def do_subscribe(
         mailing_list=mailing_list,
         topic=mailing_list.topic,
         action=ConsentEvent.Action.GRANTED,
-        at=now,
+        at=at or now,
         source=source,
         source_ref=source_ref,
         wording=wording(wording_text),
@@ -596,6 +608,7 @@ def do_unsubscribe(
         ip=ip,
     )
     audit("subscription.unsubscribed", obj=sub, list=mailing_list.pk, source=source)
+    _on_commit_send(signals.contact_unsubscribed, contact_id=contact.pk, list_id=mailing_list.pk)
     return True
 
 

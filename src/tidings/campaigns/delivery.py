@@ -206,6 +206,11 @@ def finish_if_done(campaign: Campaign | int) -> bool:
                 failed=counts[FAILED],
                 skipped=counts[SKIPPED],
             )
+            from tidings import signals
+
+            transaction.on_commit(
+                lambda: signals.campaign_finished.send(sender=Campaign, campaign_id=pk)
+            )
     if changed:
         logger.info("campaign %s finished", pk)
     return bool(changed)

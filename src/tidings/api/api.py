@@ -1,0 +1,45 @@
+"""The REST API (django-ninja): one router per resource, OpenAPI at /api/docs.
+
+Endpoints authorise (``auth.need(scope, perm)``), parse (the schemas), call the same action the
+operator pages call, and respond; domain errors become problem documents (``errors.py``).
+"""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from . import errors
+from .routers import (
+    campaigns,
+    contacts,
+    imports,
+    lists,
+    rights,
+    segments,
+    suppression,
+    transactional,
+)
+
+api = NinjaAPI(
+    title="tidings API",
+    version="1",
+    description=(
+        "Send `Authorization: Bearer <token>` (tokens are made under Settings → API tokens). "
+        "Each endpoint names the scope and the operator permission it needs. Lists are "
+        "paginated with cursors: pass a page's `next` as `cursor`. Errors are "
+        "`application/problem+json`."
+    ),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+errors.install(api)
+
+api.add_router("/contacts", contacts.router, tags=["contacts"])
+api.add_router("/lists", lists.router, tags=["lists and subscriptions"])
+api.add_router("/imports", imports.router, tags=["imports"])
+api.add_router("/segments", segments.router, tags=["segments"])
+api.add_router("/campaigns", campaigns.router, tags=["campaigns"])
+api.add_router("/tx", transactional.router, tags=["transactional"])
+api.add_router("/suppressions", suppression.router, tags=["suppression"])
+api.add_router("/rights-requests", rights.router, tags=["rights requests"])

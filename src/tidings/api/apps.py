@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "tidings.api"
+    label = "api"
+    verbose_name = "REST API and webhooks"
+
+    def ready(self) -> None:
+        from datetime import timedelta
+
+        from tidings.web.scheduler import register
+
+        from . import webhooks
+
+        webhooks.connect_signals()
+        # Retries of webhook deliveries that failed: a new event enqueues its own send at once.
+        register(
+            "api.webhooks-due",
+            timedelta(seconds=30),
+            "tidings.api.tasks.send_due_webhooks",
+        )

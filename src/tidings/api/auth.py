@@ -1,0 +1,145 @@
+"""Bearer tokens: which token, is it allowed this, and has it asked too often.
+
+A token acts for its operator and can never do more than the operator's role allows
+(``tidings.web.access.has_permission``), whatever its scopes say; each endpoint names the scope
+and the permission it needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db.models import OuterRef, StringAgg, Subquery, Value
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja.security import HttpBearer
+
+from tidings.web.access import ROLES, has_permission
+
+from .actions import hash_token
+from .errors import Problem
+from .models import ApiToken
+
+# last_used_at is written at most this often per token, not on every request.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def rate_limit() -> tuple[int, int]:
+    """(requests, per seconds) allowed to one token: TIDINGS_API_RATE_LIMIT / _WINDOW."""
+    return (
+        int(getattr(settings, "TIDINGS_API_RATE_LIMIT", 600)),
+        int(getattr(settings, "TIDINGS_API_RATE_WINDOW", 60)),
+    )
+
+
+def check_rate(token: ApiToken) -> None:
+    """Count the request in the token's current window; raise a 429 problem past the limit.
+
+    A fixed window in the cache (shared by every process when TIDINGS_REDIS_URL is set).
+    """
+    limit, window = rate_limit()
+    if limit <= 0:
+        return
+    now = time.time()
+    slot = int(now // window)
+    # Keyed by the token's hash rather than its id: ids of deleted tokens can come back.
+    key = f"tidings:api:rate:{token.token_hash[:24]}:{slot}"
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window + 1)
+        count = 1
+    if count > limit:
+        wait = max(1, math.ceil((slot + 1) * window - now))
+        raise Problem(
+            429,
+            f"This token may make {limit} requests every {window} seconds; "
+            f"try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+@functools.cache
+def _role_names() -> Subquery:
+    """The operator's role names, comma-joined, as a subquery of the token's own query."""
+    membership = get_user_model().groups.through
+    return Subquery(
+        membership.objects.filter(user_id=OuterRef("operator_id"), group__name__in=ROLES)
+        .values("user_id")
+        .annotate(names=StringAgg("group__name", delimiter=Value(",")))
+        .values("names")
+    )
+
+
+def find_token(text: str) -> ApiToken | None:
+    """The active token with this text, its operator and their roles, in one query (every API
+    request pays for it: bench/api.py)."""
+    token = (
+        ApiToken.objects.select_related("operator")
+        .annotate(role_names=_role_names())
+        .filter(token_hash=hash_token(text), revoked_at__isnull=True)
+        .order_by()
+        .first()
+    )
+    if token is None or not (token.operator.is_active and token.operator.is_staff):
+        return None
+    # What tidings.web.access.operator_roles would otherwise query for.
+    token.operator._tidings_roles = {name for name in (token.role_names or "").split(",") if name}
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def refuse_nul(request: HttpRequest) -> None:
+    """NUL characters cannot be stored in PostgreSQL text: refuse them up front, clearly."""
+    in_query = any("\x00" in value for value in request.GET.values())
+    in_body = request.content_type == "application/json" and (
+        b"\x00" in request.body or b"\\u0000" in request.body
+    )
+    in_form = request.content_type == "multipart/form-data" and any(
+        "\x00" in value for value in request.POST.values()
+    )
+    if in_query or in_body or in_form:
+        raise Problem(422, "The request contains a NUL character, which no field may hold.")
+
+
+class TokenAuth(HttpBearer):
+    """Authenticates the token and checks ``scope`` and the operator's ``perm``."""
+
+    def __init__(self, scope: str, perm: str) -> None:
+        super().__init__()
+        self.scope = scope
+        self.perm = perm
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        found = find_token(token)
+        if found is None:
+            return None
+        refuse_nul(request)
+        check_rate(found)
+        if self.scope not in found.scopes:
+            raise Problem(403, f"This token does not have the '{self.scope}' scope.")
+        if not has_permission(found.operator, self.perm):
+            raise Problem(
+                403,
+                f"The token's operator may not do this (their role lacks the '{self.perm}' "
+                "permission).",
+            )
+        return found
+
+
+def need(scope: str, perm: str) -> TokenAuth:
+    return TokenAuth(scope, perm)
+
+
+def token_of(request: HttpRequest) -> ApiToken:
+    return request.auth  # type: ignore[attr-defined,return-value]

@@ -1,0 +1,115 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Every error the API returns has ``type``, ``title``, ``status`` and a ``detail`` sentence;
+validation errors add ``errors``: one ``{"field": "body.email", "message": "..."}`` per
+problem.  Details never repeat the personal data that was sent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+CONTENT_TYPE = "application/problem+json"
+
+TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    422: "Invalid request",
+    429: "Too many requests",
+}
+
+
+class Problem(Exception):
+    """Raise from an endpoint to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = HttpResponse(json.dumps(body), status=status, content_type=CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _field(loc: Any) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "payload")] if loc else []
+    return ".".join(parts) or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    # pydantic's messages describe the rule ("Field required"), not the value that broke it.
+    message = str(error.get("msg") or "invalid value")
+    return message.removeprefix("Value error, ")
+
+
+def install(api: NinjaAPI) -> None:
+    def on_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        errors = [{"field": _field(e.get("loc")), "message": _message(e)} for e in exc.errors]
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        return problem_response(
+            422, f"The request has invalid or missing fields: {fields}.", errors=errors
+        )
+
+    def on_problem(request: HttpRequest, exc: Problem) -> HttpResponse:
+        return problem_response(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
+
+    def on_authentication(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        return problem_response(
+            401,
+            "Send a valid API token as 'Authorization: Bearer <token>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="tidings"'},
+        )
+
+    def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        return problem_response(exc.status_code, str(exc))
+
+    def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return problem_response(404, str(exc) or "No such object.")
+
+    api.add_exception_handler(ValidationError, on_validation)
+    api.add_exception_handler(Problem, on_problem)
+    api.add_exception_handler(AuthenticationError, on_authentication)
+    api.add_exception_handler(HttpError, on_http_error)
+    api.add_exception_handler(Http404, on_404)
+
+
+def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any other address under /api/: a problem document rather than the HTML 404 page."""
+    return problem_response(404, "There is no API endpoint at this address.")

@@ -1,0 +1,164 @@
+"""Imports: upload a CSV into a list, follow its progress, fetch the bad-rows report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.http import FileResponse, HttpRequest
+from ninja import File, Form, Path, Router, Schema, Status
+from ninja.files import UploadedFile
+from pydantic import Field
+
+from tidings.audience.importer import start_import
+from tidings.audience.models import Import, MailingList
+from tidings.rights.audit import audit
+
+from ..actions import api_actor_label
+from ..auth import need, token_of
+from ..errors import Problem
+
+router = Router()
+ID = Path(..., ge=1, le=2**62)
+
+
+class ImportOut(Schema):
+    id: int
+    status: str
+    list_id: int | None
+    percent: int
+    done: bool
+    rows_read: int
+    created: int
+    updated: int
+    unchanged: int
+    subscribed: int
+    skipped_suppressed: int
+    skipped_unsubscribed: int
+    duplicates: int
+    bad_rows: int
+    bad_reasons: dict[str, dict[str, int]]
+    has_report: bool
+    error: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ImportForm(Schema):
+    list_id: int = Field(..., ge=1, le=2**62)
+    consent_source: str = Field(
+        ...,
+        min_length=1,
+        max_length=1000,
+        description="How these people consented; kept as the wording of each consent event.",
+    )
+
+
+def _out(imp: Import) -> dict:
+    finished = imp.status in (Import.Status.FINISHED, Import.Status.FAILED)
+    if imp.total_bytes:
+        percent = min(100, round(100 * imp.processed_bytes / imp.total_bytes))
+    else:
+        percent = 100 if imp.status == Import.Status.FINISHED else 0
+    return {
+        "id": imp.pk,
+        "status": imp.status,
+        "list_id": imp.mailing_list_id,
+        "percent": percent,
+        "done": finished,
+        **{
+            name: getattr(imp, name)
+            for name in (
+                "rows_read",
+                "created",
+                "updated",
+                "unchanged",
+                "subscribed",
+                "skipped_suppressed",
+                "skipped_unsubscribed",
+                "duplicates",
+                "bad_rows",
+                "bad_reasons",
+                "error",
+                "created_at",
+                "started_at",
+                "finished_at",
+            )
+        },
+        "has_report": bool(imp.report_path and imp.report_path.exists()),
+    }
+
+
+def _import(import_id: int) -> Import:
+    found = Import.objects.filter(pk=import_id).first()
+    if found is None:
+        raise Problem(404, f"There is no import {import_id}.")
+    return found
+
+
+@router.post(
+    "",
+    response={202: ImportOut},
+    auth=need("write", "content"),
+    summary="Upload a CSV file to import into a list; runs in the background (write, content)",
+)
+def upload(request: HttpRequest, form: Form[ImportForm], file: File[UploadedFile]):
+    limit = int(getattr(settings, "TIDINGS_MAX_IMPORT_BYTES", 1024**3))
+    if file.size > limit:
+        raise Problem(
+            413,
+            f"The file is larger than {limit // 1024**2} MB; import it with "
+            "`tidings import contacts` on the server instead.",
+        )
+    mailing_list = MailingList.objects.filter(pk=form.list_id, closed_at__isnull=True).first()
+    if mailing_list is None:
+        raise Problem(
+            422,
+            f"There is no open list {form.list_id}.",
+            errors=[{"field": "list_id", "message": "no open list with this id"}],
+        )
+    imp = start_import(
+        mailing_list=mailing_list,
+        consent_source=form.consent_source,
+        operator=token_of(request).operator,
+        original_filename=(file.name or "upload.csv")[:255],
+        upload=file.chunks(),
+    )
+    return Status(202, _out(imp))
+
+
+@router.get(
+    "/{import_id}",
+    response=ImportOut,
+    auth=need("read", "content"),
+    summary="An import's progress and outcome (read, content)",
+)
+def progress(request: HttpRequest, import_id: int = ID):
+    return _out(_import(import_id))
+
+
+@router.get(
+    "/{import_id}/bad-rows",
+    auth=need("read", "content"),
+    response={200: None},
+    summary="The rows that could not be imported, as CSV (read, content)",
+)
+def bad_rows(request: HttpRequest, import_id: int = ID):
+    imp = _import(import_id)
+    path = imp.report_path
+    if path is None or not path.exists():
+        raise Problem(404, f"Import {import_id} has no bad-rows report.")
+    token = token_of(request)
+    audit(
+        "export.import_report",
+        actor=token.operator,
+        actor_label=api_actor_label(token),
+        obj=imp,
+    )
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=f"import-{imp.pk}-bad-rows.csv",
+        content_type="text/csv",
+    )

@@ -1,0 +1,189 @@
+"""Lists, and subscribing (with proof of consent) and unsubscribing contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Path, Query, Router, Schema, Status
+from pydantic import Field, field_validator
+
+from tidings.audience.actions import do_unsubscribe
+from tidings.audience.models import ConsentEvent, Contact, MailingList
+from tidings.audience.operator import do_save_list
+from tidings.audience.operator_forms import MailingListForm
+from tidings.audience.suppression import suppression_reason
+
+from ..actions import api_actor_label, do_subscribe_via_api
+from ..auth import need, token_of
+from ..errors import Problem
+from ..schemas import PageParams, aware, keyset
+
+router = Router()
+ID = Path(..., ge=1, le=2**62)
+
+
+class ListOut(Schema):
+    id: int
+    name: str
+    topic: str
+    description: str
+    is_public: bool
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class ListPage(Schema):
+    items: list[ListOut]
+    next: str | None
+
+
+class ListIn(Schema):
+    name: str = Field(..., min_length=1, max_length=200)
+    topic: str = Field(..., description="One of the policy's marketing topics.")
+    description: str = ""
+    is_public: bool = True
+
+
+class ConsentProof(Schema):
+    source: str = Field(
+        ...,
+        min_length=1,
+        max_length=150,
+        description="Where and how the person consented, e.g. 'checkout page, example.com'.",
+    )
+    wording: str = Field(
+        ..., min_length=1, max_length=5000, description="The exact words the person agreed to."
+    )
+    at: datetime = Field(..., description="When they consented (with a time zone).")
+
+    @field_validator("at")
+    @classmethod
+    def _past(cls, value: datetime) -> datetime:
+        aware(value)
+        if value > timezone.now() + timedelta(minutes=5):
+            raise ValueError("consent cannot have been given in the future")
+        return value
+
+
+class SubscribeIn(Schema):
+    contact_id: int = Field(..., ge=1, le=2**62)
+    consent: ConsentProof
+
+
+class SubscriptionOut(Schema):
+    contact_id: int
+    list_id: int
+    status: str
+    confirmed_at: datetime | None
+
+
+class UnsubscribeOut(Schema):
+    unsubscribed: bool
+
+
+def _list(list_id: int) -> MailingList:
+    found = MailingList.objects.filter(pk=list_id).first()
+    if found is None:
+        raise Problem(404, f"There is no list {list_id}.")
+    return found
+
+
+def _contact(contact_id: int) -> Contact:
+    found = Contact.objects.filter(pk=contact_id).first()
+    if found is None:
+        raise Problem(404, f"There is no contact {contact_id}.")
+    return found
+
+
+@router.get(
+    "", response=ListPage, auth=need("read", "content"), summary="Lists (scope read, content)"
+)
+def index(request: HttpRequest, params: Query[PageParams]):
+    return keyset(MailingList.objects.all(), params.cursor, params.limit)
+
+
+@router.post(
+    "",
+    response={201: ListOut},
+    auth=need("write", "content"),
+    summary="Create a list (scope write, content)",
+)
+def create(request: HttpRequest, payload: ListIn):
+    form = MailingListForm(payload.dict())
+    if not form.is_valid():
+        errors = [
+            {"field": name, "message": str(message)}
+            for name, messages in form.errors.items()
+            for message in messages
+        ]
+        raise Problem(
+            422,
+            "The list cannot be created: " + "; ".join(e["message"] for e in errors),
+            errors=errors,
+        )
+    return Status(201, do_save_list(form, actor=token_of(request).operator))
+
+
+@router.get(
+    "/{list_id}", response=ListOut, auth=need("read", "content"), summary="A list (read, content)"
+)
+def read(request: HttpRequest, list_id: int = ID):
+    return _list(list_id)
+
+
+@router.post(
+    "/{list_id}/subscriptions",
+    response={201: SubscriptionOut},
+    auth=need("write", "people"),
+    summary="Subscribe a contact, confirmed, with proof of their consent (scope write, people)",
+)
+def subscribe(request: HttpRequest, payload: SubscribeIn, list_id: int = ID):
+    mailing_list = _list(list_id)
+    contact = _contact(payload.contact_id)
+    token = token_of(request)
+    if mailing_list.closed_at is not None:
+        raise Problem(409, f"The list {list_id} is closed.")
+    reason = suppression_reason(contact.email)
+    if reason is not None:
+        raise Problem(
+            409,
+            f"The contact's address is suppressed ({reason}); nobody may subscribe it until the "
+            "suppression is removed.",
+        )
+    sub = do_subscribe_via_api(
+        contact,
+        mailing_list,
+        source=payload.consent.source,
+        wording_text=payload.consent.wording,
+        at=payload.consent.at,
+        token=token,
+    )
+    return Status(
+        201,
+        {
+            "contact_id": contact.pk,
+            "list_id": mailing_list.pk,
+            "status": sub.status,
+            "confirmed_at": sub.confirmed_at,
+        },
+    )
+
+
+@router.delete(
+    "/{list_id}/subscriptions/{contact_id}",
+    response=UnsubscribeOut,
+    auth=need("write", "people"),
+    summary="Unsubscribe a contact from the list (scope write, people)",
+)
+def unsubscribe(request: HttpRequest, list_id: int = ID, contact_id: int = ID):
+    mailing_list = _list(list_id)
+    contact = _contact(contact_id)
+    done = do_unsubscribe(
+        contact,
+        mailing_list,
+        source=ConsentEvent.Source.API,
+        source_ref=api_actor_label(token_of(request)),
+    )
+    return {"unsubscribed": done}

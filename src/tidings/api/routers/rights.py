@@ -1,0 +1,92 @@
+"""Rights requests: record one an integrator received, and follow its status."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.http import HttpRequest
+from ninja import Path, Router, Schema, Status
+from pydantic import Field
+
+from tidings.audience.emails import InvalidEmail
+from tidings.rights.actions import RightsError, do_create_rights_request
+from tidings.rights.models import RightsRequest
+
+from ..auth import need, token_of
+from ..errors import Problem
+
+router = Router()
+ID = Path(..., ge=1, le=2**62)
+
+
+class RightsRequestIn(Schema):
+    kind: RightsRequest.Kind
+    email: str = Field(..., min_length=3, max_length=254, description="The person's address.")
+    details: str = Field("", max_length=5000, description="For rectification: what to correct.")
+    verified: bool = Field(
+        False,
+        description="True when you have already checked the person's identity; otherwise "
+        "tidings emails them a verification link.",
+    )
+
+
+class RightsRequestOut(Schema):
+    id: int
+    kind: str
+    state: str
+    received_at: datetime
+    due_on: date
+    due: date
+    verified_at: datetime | None
+    closed_at: datetime | None
+
+
+def _out(request: RightsRequest) -> dict:
+    return {
+        "id": request.pk,
+        "kind": request.kind,
+        "state": request.state,
+        "received_at": request.received_at,
+        "due_on": request.due_on,
+        "due": request.due,
+        "verified_at": request.verified_at,
+        "closed_at": request.closed_at,
+    }
+
+
+@router.post(
+    "",
+    response={201: RightsRequestOut},
+    auth=need("privacy", "privacy"),
+    summary="Record a rights request (scope privacy, permission privacy)",
+)
+def create(request: HttpRequest, payload: RightsRequestIn):
+    try:
+        created = do_create_rights_request(
+            payload.kind.value,
+            payload.email,
+            details=payload.details,
+            channel="api",
+            actor=token_of(request).operator,
+            verified=payload.verified,
+        )
+    except InvalidEmail as exc:
+        raise Problem(
+            422, f"email: {exc}", errors=[{"field": "email", "message": str(exc)}]
+        ) from None
+    except RightsError as exc:
+        raise Problem(422, f"The request cannot be recorded: {exc}.") from None
+    return Status(201, _out(created))
+
+
+@router.get(
+    "/{request_id}",
+    response=RightsRequestOut,
+    auth=need("privacy", "privacy"),
+    summary="A rights request's status (scope privacy, permission privacy)",
+)
+def status(request: HttpRequest, request_id: int = ID):
+    found = RightsRequest.objects.filter(pk=request_id).first()
+    if found is None:
+        raise Problem(404, f"There is no rights request {request_id}.")
+    return _out(found)

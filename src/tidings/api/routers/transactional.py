@@ -1,0 +1,84 @@
+"""Transactional mail: one template to one contact, ahead of campaign mail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import Field
+
+from tidings.audience.models import Contact
+from tidings.campaigns.models import Sender, Template
+from tidings.campaigns.rendering import TemplateProblem
+
+from ..actions import Suppressed, do_send_transactional
+from ..auth import need, token_of
+from ..errors import Problem
+
+router = Router()
+
+
+class TxIn(Schema):
+    template_id: int = Field(..., ge=1, le=2**62)
+    contact_id: int = Field(..., ge=1, le=2**62)
+    context: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra values for the template, as `data` (e.g. {{ data.order }}); plain "
+        "data only.",
+    )
+    sender_id: int | None = Field(None, ge=1, le=2**62)
+
+
+class TxOut(Schema):
+    message_id: int
+    status: str
+
+
+@router.post(
+    "",
+    response={202: TxOut},
+    auth=need("send", "send"),
+    summary="Queue a template for one contact (scope send, permission send)",
+)
+def send(request: HttpRequest, payload: TxIn):
+    template = Template.objects.filter(pk=payload.template_id).select_related("layout").first()
+    if template is None:
+        raise Problem(
+            422,
+            f"There is no template {payload.template_id}.",
+            errors=[{"field": "template_id", "message": "unknown template"}],
+        )
+    contact = Contact.objects.filter(pk=payload.contact_id).first()
+    if contact is None:
+        raise Problem(
+            422,
+            f"There is no contact {payload.contact_id}.",
+            errors=[{"field": "contact_id", "message": "unknown contact"}],
+        )
+    sender = None
+    if payload.sender_id is not None:
+        sender = Sender.objects.filter(pk=payload.sender_id, verified=True).first()
+        if sender is None:
+            raise Problem(
+                422,
+                f"There is no verified sender {payload.sender_id}.",
+                errors=[{"field": "sender_id", "message": "unknown or unverified sender"}],
+            )
+    try:
+        message = do_send_transactional(
+            template, contact, payload.context, token=token_of(request), sender=sender
+        )
+    except Suppressed as exc:
+        raise Problem(409, f"Not sent: {exc}.") from None
+    except TemplateProblem as exc:
+        raise Problem(
+            422,
+            f"The template cannot be rendered: {exc}",
+            errors=[{"field": "template_id", "message": str(exc)}],
+        ) from None
+    except TypeError as exc:  # a renderer that takes no extra variables
+        raise Problem(
+            422, f"context: {exc}.", errors=[{"field": "context", "message": str(exc)}]
+        ) from None
+    return Status(202, {"message_id": message.pk, "status": message.status})

@@ -1,0 +1,73 @@
+"""Shapes shared by several endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from ninja import Schema
+from pydantic import Field, field_validator
+
+from .errors import Problem
+
+MAX_LIMIT = 200
+
+
+class ProblemOut(Schema):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+
+
+class PageParams(Schema):
+    cursor: str | None = Field(None, description="The `next` value of the previous page.")
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+
+
+def parse_cursor(cursor: str | None) -> int | None:
+    if cursor in (None, ""):
+        return None
+    if not cursor.isdigit() or len(cursor) > 19:
+        raise Problem(
+            422,
+            "The cursor is not one this API gave out.",
+            errors=[{"field": "cursor", "message": "not a cursor from a previous page"}],
+        )
+    return int(cursor)
+
+
+def keyset(queryset: QuerySet, cursor: str | None, limit: int) -> dict[str, Any]:
+    """Newest first by id, ``limit`` at a time, after the cursor: no OFFSET, no COUNT.
+
+    ``queryset`` may be of models or of ``.values()`` dicts (which must include "id")."""
+    after = parse_cursor(cursor)
+    qs = queryset.order_by("-pk")
+    if after is not None:
+        qs = qs.filter(pk__lt=after)
+    items = list(qs[: limit + 1])
+    more = len(items) > limit
+    items = items[:limit]
+    if more and items:
+        last = items[-1]
+        next_cursor = str(last["id"] if isinstance(last, dict) else last.pk)
+    else:
+        next_cursor = None
+    return {"items": items, "next": next_cursor}
+
+
+def aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("give a time zone (e.g. 2026-05-01T09:00:00Z)")
+    return value
+
+
+class AwareMixin(Schema):
+    @field_validator("*", mode="after")
+    @classmethod
+    def _aware(cls, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return aware(value)
+        return value

@@ -1,0 +1,16 @@
+"""Background work of the API app, run by ``tidings worker`` (django.tasks)."""
+
+from __future__ import annotations
+
+from django.tasks import task
+
+
+@task()
+def send_due_webhooks() -> dict[str, int]:
+    """Send the webhook deliveries that are due (new events, and retries whose time has come).
+
+    Enqueued after every event, and every 30 seconds by the scheduler for the retries.
+    """
+    from .webhooks import send_due
+
+    return send_due()

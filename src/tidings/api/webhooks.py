@@ -1,0 +1,344 @@
+"""Outgoing webhooks: domain signals become signed HTTP POSTs, sent by the worker.
+
+When an event happens (``tidings.signals``, fired after the change committed) one
+``WebhookDelivery`` row is written for each active endpoint that asked for the event, holding
+internal ids only, and the ``send_due_webhooks`` task is enqueued.  The worker posts each row
+signed per Standard Webhooks (``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,…``,
+with the ``standardwebhooks`` library), building the payload at that moment: the ids, plus only
+the personal fields the endpoint was granted, read from the contact as it is then (an erased
+contact's fields are gone).  A failed attempt is retried with exponential backoff; after
+``TIDINGS_WEBHOOK_DISABLE_AFTER`` consecutive failures the endpoint is disabled and the owners are
+told by email.  The log keeps status code, duration and a short error, never the payload.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from tidings import signals
+from tidings.rights.audit import audit
+
+from .models import EVENTS, WebhookDelivery, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "tidings-webhooks/1"
+
+
+def _setting(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def max_attempts() -> int:
+    return _setting("TIDINGS_WEBHOOK_MAX_ATTEMPTS", 8)
+
+
+def retry_base_seconds() -> int:
+    return _setting("TIDINGS_WEBHOOK_RETRY_SECONDS", 30)
+
+
+def disable_after() -> int:
+    return _setting("TIDINGS_WEBHOOK_DISABLE_AFTER", 15)
+
+
+def timeout_seconds() -> int:
+    return _setting("TIDINGS_WEBHOOK_TIMEOUT_SECONDS", 10)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt after ``attempts`` failed ones: base × 2^(n-1), max a day."""
+    return timedelta(seconds=min(retry_base_seconds() * 2 ** max(attempts - 1, 0), 86400))
+
+
+# --- recording events ---------------------------------------------------------------------------
+def record_event(event: str, data: dict[str, Any]) -> int:
+    """Queue ``event`` (ids only in ``data``) for every active endpoint that wants it; enqueue
+    the sender once the rows are committed.  Returns how many rows were written."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown webhook event {event!r}")
+    endpoints = [
+        e for e in WebhookEndpoint.objects.filter(is_active=True) if event in (e.events or [])
+    ]
+    if not endpoints:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        WebhookDelivery.objects.bulk_create(
+            [
+                WebhookDelivery(
+                    endpoint=endpoint,
+                    msg_id=f"msg_{uuid.uuid4().hex}",
+                    event=event,
+                    data=data,
+                    next_attempt_at=now,
+                )
+                for endpoint in endpoints
+            ]
+        )
+        transaction.on_commit(_enqueue_sender)
+    return len(endpoints)
+
+
+def _enqueue_sender() -> None:
+    from .tasks import send_due_webhooks
+
+    try:
+        send_due_webhooks.enqueue()
+    except Exception:  # the periodic job picks the rows up within a minute anyway
+        logger.exception("could not enqueue the webhook sender")
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()}
+
+
+def _receiver(event: str, keys: Iterable[str]):
+    keys = tuple(keys)
+
+    def receive(sender: Any, **kwargs: Any) -> None:
+        record_event(event, _jsonable({k: kwargs.get(k) for k in keys}))
+
+    receive.__name__ = f"webhook_{event.replace('.', '_')}"
+    return receive
+
+
+_RECEIVERS = [
+    (signals.contact_subscribed, "contact.subscribed", ("contact_id", "list_id")),
+    (signals.contact_unsubscribed, "contact.unsubscribed", ("contact_id", "list_id")),
+    (signals.delivery_bounced, "delivery.bounced", ("contact_id", "delivery_id", "hard")),
+    (signals.delivery_complained, "delivery.complained", ("contact_id", "delivery_id")),
+    (signals.campaign_finished, "campaign.finished", ("campaign_id",)),
+    (signals.rights_request_received, "rights_request.received", ("request_id", "kind")),
+    (
+        signals.rights_request_near_due,
+        "rights_request.near_due",
+        ("request_id", "kind", "due_on"),
+    ),
+]
+
+
+def connect_signals() -> None:
+    """Connect a receiver to each domain signal (idempotent: each has a dispatch_uid)."""
+    for signal, event, keys in _RECEIVERS:
+        signal.connect(
+            _receiver(event, keys), weak=False, dispatch_uid=f"tidings.api.webhooks.{event}"
+        )
+
+
+# --- payloads -----------------------------------------------------------------------------------
+def payload_for(delivery: WebhookDelivery) -> dict[str, Any]:
+    """The body posted: ``type``, ``timestamp``, ``data`` = the event's ids, plus ``contact``
+    with the granted fields when the event is about a contact who still exists."""
+    data = dict(delivery.data)
+    granted = list(delivery.endpoint.fields or [])
+    contact_id = data.get("contact_id")
+    if granted and contact_id:
+        from tidings.audience.models import Contact
+
+        values = Contact.objects.filter(pk=contact_id).values(*granted).first()
+        if values is not None:
+            data["contact"] = values
+    return {
+        "type": delivery.event,
+        "timestamp": delivery.created_at.astimezone(UTC).isoformat(),
+        "data": data,
+    }
+
+
+def signed_request(delivery: WebhookDelivery, now: datetime) -> urllib.request.Request:
+    body = json.dumps(payload_for(delivery), separators=(",", ":"), default=str)
+    signature = Webhook(delivery.endpoint.secret).sign(delivery.msg_id, now.astimezone(UTC), body)
+    url = delivery.endpoint.url
+    if not url.lower().startswith(("https://", "http://")):
+        raise ValueError("a webhook address must be http(s)")
+    return urllib.request.Request(  # noqa: S310 (http(s) only: checked above and at creation)
+        url,
+        data=body.encode("utf-8"),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "webhook-id": delivery.msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature,
+        },
+    )
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a new place to post signed data to."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def post(delivery: WebhookDelivery) -> tuple[int | None, int, str]:
+    """Send one attempt: (status code or None, duration in ms, short error or "")."""
+    started = time.monotonic()
+    try:
+        request = signed_request(delivery, timezone.now())
+        with _opener.open(request, timeout=timeout_seconds()) as response:
+            response.read(65536)
+            status, error = response.status, ""
+    except urllib.error.HTTPError as exc:
+        status, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        status, error = None, f"{type(exc).__name__}: {reason}"[:200]
+    duration = int((time.monotonic() - started) * 1000)
+    return status, duration, error
+
+
+# --- the sender ---------------------------------------------------------------------------------
+def _claim(delivery_id: int, now: datetime) -> bool:
+    return (
+        WebhookDelivery.objects.filter(
+            pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
+        ).update(
+            status=WebhookDelivery.Status.SENDING,
+            leased_until=now + timedelta(seconds=timeout_seconds() * 3),
+        )
+        == 1
+    )
+
+
+def _reclaim_stale(now: datetime) -> None:
+    """Rows a worker died while sending go back to the queue."""
+    WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.SENDING, leased_until__lt=now
+    ).update(status=WebhookDelivery.Status.PENDING, leased_until=None)
+
+
+def send_due(limit: int = 200, now: datetime | None = None) -> dict[str, int]:
+    """Send every due delivery (at most ``limit``); returns counts by outcome."""
+    now = now or timezone.now()
+    _reclaim_stale(now)
+    due = list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+            endpoint__is_active=True,
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    counts = {"succeeded": 0, "retrying": 0, "failed": 0}
+    for delivery_id in due:
+        if not _claim(delivery_id, now):
+            continue  # another worker has it
+        delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+        counts[send_one(delivery)] += 1
+    return counts
+
+
+def send_one(delivery: WebhookDelivery) -> str:
+    """Post a claimed delivery and record the outcome: succeeded, retrying or failed."""
+    status, duration, error = post(delivery)
+    attempts = delivery.attempts + 1
+    ok = status is not None and 200 <= status < 300
+    fields: dict[str, Any] = {
+        "attempts": attempts,
+        "last_status_code": status,
+        "last_duration_ms": duration,
+        "last_error": error[:200],
+        "leased_until": None,
+    }
+    endpoint = delivery.endpoint
+    if ok:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=WebhookDelivery.Status.SUCCEEDED, delivered_at=timezone.now(), **fields
+        )
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
+        return "succeeded"
+    final = attempts >= max_attempts()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=WebhookDelivery.Status.FAILED if final else WebhookDelivery.Status.PENDING,
+        next_attempt_at=timezone.now() + backoff(attempts),
+        **fields,
+    )
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1
+    )
+    endpoint.refresh_from_db(fields=["consecutive_failures", "is_active"])
+    logger.info(
+        "webhook delivery %s to endpoint %s failed (attempt %s): %s",
+        delivery.pk,
+        endpoint.pk,
+        attempts,
+        error or status,
+    )
+    if endpoint.is_active and endpoint.consecutive_failures >= disable_after():
+        do_disable_failing_endpoint(endpoint)
+    return "failed" if final else "retrying"
+
+
+@transaction.atomic
+def do_disable_failing_endpoint(endpoint: WebhookEndpoint) -> bool:
+    """Switch off an endpoint that keeps failing and tell the owners (system email)."""
+    reason = f"disabled after {endpoint.consecutive_failures} consecutive failed deliveries"
+    changed = WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True).update(
+        is_active=False, disabled_reason=reason
+    )
+    if not changed:
+        return False
+    audit("webhook.auto_disabled", actor_label="worker", obj=endpoint, reason=reason)
+    pk = endpoint.pk
+    transaction.on_commit(lambda: _notify_owners(pk, reason))
+    return True
+
+
+def owner_addresses(endpoint: WebhookEndpoint) -> list[str]:
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(is_superuser=True) | Q(groups__name="owner") | Q(pk=endpoint.created_by_id or 0))
+    )
+    return sorted({u.email for u in users.distinct() if u.email})
+
+
+def _notify_owners(endpoint_id: int, reason: str) -> None:
+    from django.core.mail import send_mail
+    from django.urls import reverse
+
+    from tidings.audience.tokens import absolute_url
+
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return
+    recipients = owner_addresses(endpoint)
+    if not recipients:
+        return
+    link = absolute_url(reverse("api_settings:webhook", args=[endpoint.pk]))
+    try:
+        send_mail(
+            subject=f"tidings: webhook endpoint #{endpoint.pk} was disabled",
+            message=(
+                f"The webhook endpoint #{endpoint.pk} ({endpoint.url}) was {reason}.\n\n"
+                "Events for it are no longer queued. Check the receiving server, then enable "
+                f"the endpoint again:\n{link}\n"
+            ),
+            from_email=settings.SERVER_EMAIL,
+            recipient_list=recipients,
+        )
+    except Exception:  # the endpoint is disabled either way; the page shows why
+        logger.exception("could not email the owners about webhook endpoint %s", endpoint_id)

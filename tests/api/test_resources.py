@@ -1,0 +1,357 @@
+"""Lists and subscriptions, imports, segments, campaigns, transactional mail and suppression
+through the API: each calls the same action as the operator pages."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.campaigns.lifecycle_helpers import (
+    make_list,
+    make_sender,
+    make_template,
+    person,
+    subscriber,
+)
+from tidings.audience.models import ConsentEvent, Import, Subscription
+from tidings.campaigns.models import Campaign, OutgoingMessage
+
+from .helpers import Api, token_for
+
+pytestmark = pytest.mark.django_db
+
+CONSENT = {
+    "source": "checkout page, shop.example.com",
+    "wording": "Yes, send me product news by email.",
+    "at": "2026-03-01T10:00:00Z",
+}
+
+
+@pytest.fixture
+def api():
+    return Api(token_for("owner"))
+
+
+# --- lists and subscriptions --------------------------------------------------------------------
+def test_lists_are_listed_and_created_through_the_lists_form_rules(api):
+    make_list()
+    assert [item["name"] for item in api.get("/lists").json()["items"]] == ["Product news"]
+    created = api.post("/lists", {"name": "Events", "topic": "events and webinars"})
+    assert created.status_code == 201
+    bad = api.post("/lists", {"name": "Other", "topic": "not a policy topic"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "topic"
+
+
+def test_subscribing_records_the_consent_proof_in_the_ledger(api):
+    news = make_list()
+    ada = person("Ada Lovelace")
+    response = api.post(
+        f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": CONSENT}
+    )
+    assert response.status_code == 201
+    assert response.json()["status"] == "confirmed"
+    event = ConsentEvent.objects.get(contact=ada, mailing_list=news)
+    assert event.source == ConsentEvent.Source.API
+    assert "checkout page, shop.example.com" in event.source_ref
+    assert event.wording.text == CONSENT["wording"]
+    assert event.at.isoformat() == "2026-03-01T10:00:00+00:00"
+
+
+def test_subscribing_needs_a_consent_proof_with_a_time_zone(api):
+    news = make_list()
+    ada = person("Ada Lovelace")
+    missing = api.post(f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk})
+    assert missing.status_code == 422
+    assert "consent" in {e["field"] for e in missing.json()["errors"]}
+    naive = {**CONSENT, "at": "2026-03-01T10:00:00"}
+    response = api.post(f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": naive})
+    assert response.status_code == 422
+    assert "time zone" in response.json()["errors"][0]["message"]
+
+
+def test_a_suppressed_address_cannot_be_subscribed(api):
+    from tidings.audience.suppression import do_suppress
+
+    news = make_list()
+    ada = person("Ada Lovelace")
+    do_suppress(ada.email, "complaint")
+    response = api.post(
+        f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": CONSENT}
+    )
+    assert response.status_code == 409
+    assert "suppressed" in response.json()["detail"]
+
+
+def test_unsubscribing_through_the_api(api):
+    news = make_list()
+    ada = subscriber("Ada Lovelace", news)
+    response = api.delete(f"/lists/{news.pk}/subscriptions/{ada.pk}")
+    assert response.json() == {"unsubscribed": True}
+    assert Subscription.objects.get(contact=ada).status == "unsubscribed"
+    assert api.delete(f"/lists/{news.pk}/subscriptions/{ada.pk}").json() == {"unsubscribed": False}
+    subs = api.get(f"/contacts/{ada.pk}/subscriptions").json()
+    assert subs[0]["status"] == "unsubscribed"
+
+
+# --- imports ------------------------------------------------------------------------------------
+def test_an_uploaded_csv_is_imported_in_the_background_with_a_bad_rows_report(api, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tidings.audience.tasks import import_contacts
+
+    news = make_list()
+    csv = b"email,name\nada@example.com,Ada\nnot-an-address,Bob\n"
+    response = api.client.post(
+        "/api/imports",
+        {
+            "list_id": news.pk,
+            "consent_source": "Sign-up sheet at our stand",
+            "file": SimpleUploadedFile("people.csv", csv, content_type="text/csv"),
+        },
+        headers=api.headers,
+    )
+    assert response.status_code == 202, response.content
+    import_id = response.json()["id"]
+    assert response.json()["status"] == "queued"
+    import_contacts.call(import_id)  # what the worker does
+    progress = api.get(f"/imports/{import_id}").json()
+    assert progress["done"] is True
+    assert progress["created"] == 1
+    assert progress["bad_rows"] == 1
+    report = api.get(f"/imports/{import_id}/bad-rows")
+    assert report.status_code == 200
+    assert b"not-an-address" in b"".join(report.streaming_content)
+    Import.objects.get(pk=import_id).delete()
+
+
+def test_an_import_into_an_unknown_list_is_refused(api):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = api.client.post(
+        "/api/imports",
+        {"list_id": 999, "consent_source": "x", "file": SimpleUploadedFile("a.csv", b"email\n")},
+        headers=api.headers,
+    )
+    assert response.status_code == 422
+
+
+# --- segments -----------------------------------------------------------------------------------
+def test_segments_are_counted_and_a_broken_query_says_why(api):
+    news = make_list()
+    subscriber("Ada Lovelace", news)
+    person("Grace Hopper")
+    assert api.post("/segments/count", {"query": 'list:"Product news"'}).json() == {"count": 1}
+    broken = api.post("/segments/count", {"query": "nonsense = = 1"})
+    assert broken.status_code == 422
+    assert broken.json()["errors"][0]["field"] == "query"
+
+
+# --- campaigns ----------------------------------------------------------------------------------
+def test_a_campaign_is_created_scheduled_and_its_stats_read(api):
+    news = make_list()
+    subscriber("Ada Lovelace", news)
+    template = make_template()
+    sender = make_sender()
+    created = api.post(
+        "/campaigns",
+        {
+            "name": "March news",
+            "template_id": template.pk,
+            "topic": "product news",
+            "sender_id": sender.pk,
+            "list_ids": [news.pk],
+        },
+    )
+    assert created.status_code == 201, created.content
+    campaign_id = created.json()["id"]
+    scheduled = api.post(f"/campaigns/{campaign_id}/schedule", {"at": "2099-01-01T09:00:00Z"})
+    assert scheduled.status_code == 200
+    assert scheduled.json()["status"] == "scheduled"
+    again = api.post(f"/campaigns/{campaign_id}/schedule", {})
+    assert again.status_code == 409
+    assert again.json()["detail"] == "A scheduled campaign cannot be scheduled."
+    paused = api.post(f"/campaigns/{campaign_id}/pause", {})
+    assert paused.status_code == 409
+    stats = api.get(f"/campaigns/{campaign_id}/stats").json()
+    assert stats["status"] == "scheduled"
+    assert stats["deliveries"]["sent"] == 0
+
+
+def test_a_campaign_that_is_not_ready_lists_its_problems(api):
+    template = make_template()
+    created = api.post(
+        "/campaigns", {"name": "No audience", "template_id": template.pk, "topic": "product news"}
+    )
+    campaign_id = created.json()["id"]
+    response = api.post(f"/campaigns/{campaign_id}/schedule", {})
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"sender", "lists"} <= fields
+    assert Campaign.objects.get(pk=campaign_id).status == "draft"
+
+
+def test_sending_needs_the_send_scope_and_an_operator_who_may_send():
+    template = make_template()
+    editor = Api(token_for("editor", scopes=("read", "write")))
+    created = editor.post(
+        "/campaigns", {"name": "N", "template_id": template.pk, "topic": "product news"}
+    )
+    assert created.status_code == 201
+    refused = editor.post(f"/campaigns/{created.json()['id']}/schedule", {})
+    assert refused.status_code == 403
+    analyst = Api(token_for("analyst"))
+    assert analyst.get(f"/campaigns/{created.json()['id']}/stats").status_code == 200
+    assert analyst.get(f"/campaigns/{created.json()['id']}").status_code == 403
+
+
+# --- transactional ------------------------------------------------------------------------------
+def test_a_transactional_message_is_queued_for_the_engine(api):
+    template = make_template()
+    ada = person("Ada Lovelace")
+    response = api.post("/tx", {"template_id": template.pk, "contact_id": ada.pk})
+    assert response.status_code == 202, response.content
+    message = OutgoingMessage.objects.get(pk=response.json()["message_id"])
+    assert message.contact_id == ada.pk
+    assert message.kind == f"transactional:{template.pk}"
+    assert message.subject == "News for you"
+
+
+def test_a_transactional_message_to_a_suppressed_address_is_refused(api):
+    from tidings.audience.suppression import do_suppress
+
+    template = make_template()
+    ada = person("Ada Lovelace")
+    do_suppress(ada.email, "hard_bounce")
+    response = api.post("/tx", {"template_id": template.pk, "contact_id": ada.pk})
+    assert response.status_code == 409
+    assert not OutgoingMessage.objects.exists()
+
+
+def test_a_transactional_message_to_an_unknown_contact_is_a_field_error(api):
+    template = make_template()
+    response = api.post("/tx", {"template_id": template.pk, "contact_id": 123456})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "contact_id"
+
+
+# --- suppression --------------------------------------------------------------------------------
+def test_suppression_add_check_remove(api):
+    address = {"email": "Someone@Example.com"}
+    assert api.post("/suppressions/check", address).json() == {"suppressed": False, "reason": None}
+    assert api.post("/suppressions", address).status_code == 201
+    assert api.post("/suppressions", address).status_code == 200
+    assert api.post("/suppressions/check", address).json() == {
+        "suppressed": True,
+        "reason": "manual",
+    }
+    assert api.post("/suppressions/remove", address).json() == {"removed": True}
+    assert api.post("/suppressions/check", address).json()["suppressed"] is False
+
+
+def test_suppression_needs_the_privacy_role():
+    editor = Api(token_for("editor"))
+    assert editor.post("/suppressions/check", {"email": "a@example.com"}).status_code == 403
+
+
+def test_an_invalid_address_is_a_field_error(api):
+    response = api.post("/suppressions/check", {"email": "not an address"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "email"
+    assert "not an address" not in response.json()["detail"]
+
+
+# --- docs ---------------------------------------------------------------------------------------
+def test_the_openapi_schema_and_docs_are_served_without_the_internet(client):
+    schema = client.get("/api/openapi.json")
+    assert schema.status_code == 200
+    assert "/api/contacts" in schema.json()["paths"]
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200
+    page = docs.content.decode()
+    assert "cdn" not in page.lower()
+    assert "/static/ninja/swagger-ui-bundle.js" in page
+
+
+def test_rate_limit_window_starts_again(settings, api):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.TIDINGS_API_RATE_LIMIT = 1
+    settings.TIDINGS_API_RATE_WINDOW = 1
+    api.get("/lists")
+    time.sleep(1.05)
+    assert api.get("/lists").status_code == 200
+    cache.clear()
+
+
+def test_a_transactional_message_renders_the_given_context_as_data(api):
+    from tidings.campaigns.models import Template
+    from tidings.campaigns.rendering import ensure_default_layout
+
+    template = Template.objects.create(
+        name="Receipt",
+        layout=ensure_default_layout(),
+        format=Template.Format.MARKDOWN,
+        subject="Your order {{ data.order }}",
+        body="Thanks for order {{ data.order }}.",
+    )
+    ada = person("Ada Lovelace")
+    response = api.post(
+        "/tx", {"template_id": template.pk, "contact_id": ada.pk, "context": {"order": "A-17"}}
+    )
+    assert response.status_code == 202, response.content
+    message = OutgoingMessage.objects.get(pk=response.json()["message_id"])
+    assert message.subject == "Your order A-17"
+    assert "Thanks for order A-17." in message.text
+
+
+def test_a_template_that_does_not_render_is_refused_clearly(api):
+    from tidings.campaigns.models import Template
+    from tidings.campaigns.rendering import ensure_default_layout
+
+    template = Template.objects.create(
+        name="Broken",
+        layout=ensure_default_layout(),
+        format=Template.Format.MARKDOWN,
+        subject="Your order {{ order }}",
+        body="Thanks.",
+    )
+    ada = person("Ada Lovelace")
+    response = api.post("/tx", {"template_id": template.pk, "contact_id": ada.pk})
+    assert response.status_code == 422
+    assert 'unknown variable "order"' in response.json()["detail"]
+    assert not OutgoingMessage.objects.exists()
+
+
+# --- rights requests ----------------------------------------------------------------------------
+def test_a_rights_request_is_recorded_and_its_status_read(api, django_capture_on_commit_callbacks):
+    ada = person("Ada Lovelace")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/rights-requests", {"kind": "access", "email": ada.email})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["state"] == "received"
+    assert ada.email not in response.content.decode()  # the status never repeats the address
+    status = api.get(f"/rights-requests/{body['id']}")
+    assert status.status_code == 200
+    assert status.json()["due"] == body["due_on"]
+
+
+def test_a_rights_request_already_verified_by_the_integrator(api):
+    response = api.post(
+        "/rights-requests", {"kind": "erase", "email": "x@example.com", "verified": True}
+    )
+    assert response.json()["state"] == "verified"
+
+
+def test_a_rights_request_of_an_unknown_kind_is_a_field_error(api):
+    response = api.post("/rights-requests", {"kind": "everything", "email": "x@example.com"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "kind"
+
+
+def test_rights_requests_need_the_privacy_role():
+    editor = Api(token_for("editor"))
+    assert editor.get("/rights-requests/1").status_code == 403

@@ -1,0 +1,226 @@
+"""Outgoing webhooks against a real HTTP server on 127.0.0.1, signatures checked with the
+standardwebhooks library."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from tests.campaigns.lifecycle_helpers import make_list, person
+from tidings import signals
+from tidings.api.actions import do_create_webhook_endpoint
+from tidings.api.models import WebhookDelivery, WebhookEndpoint
+from tidings.api.webhooks import send_due
+from tidings.audience.actions import do_subscribe, do_unsubscribe
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """A local HTTP server that records what it is sent and answers ``status``."""
+
+    def __init__(self, status: int = 204) -> None:
+        self.status = status
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                receiver.received.append((headers, body))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def owner_user(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser("boss", "boss@example.co.uk", "pw")
+
+
+def endpoint_for(url, events=("contact.subscribed",), fields=(), actor=None):
+    return do_create_webhook_endpoint(url=url, events=events, fields=fields, actor=actor)
+
+
+def test_a_subscription_arrives_signed_with_only_the_granted_fields(
+    receiver, django_capture_on_commit_callbacks
+):
+    endpoint = endpoint_for(receiver.url, fields=["email"])
+    news = make_list()
+    ada = person("Ada Lovelace")
+    with django_capture_on_commit_callbacks(execute=True):
+        do_subscribe(ada, news, source="api", wording_text="Yes", confirmed=True)
+    assert send_due() == {"succeeded": 1, "retrying": 0, "failed": 0}
+
+    [(headers, body)] = receiver.received
+    payload = Webhook(endpoint.secret).verify(body, headers)  # raises if the signature is wrong
+    assert payload["type"] == "contact.subscribed"
+    assert payload["data"]["contact_id"] == ada.pk
+    assert payload["data"]["list_id"] == news.pk
+    assert payload["data"]["contact"] == {"email": ada.email}
+    assert "Ada" not in body.decode()
+    delivery = WebhookDelivery.objects.get()
+    assert headers["webhook-id"] == delivery.msg_id
+    assert delivery.status == "succeeded"
+    assert delivery.last_status_code == 204
+    assert delivery.last_duration_ms is not None
+
+
+def test_a_payload_carries_ids_only_when_no_field_was_granted(
+    receiver, django_capture_on_commit_callbacks
+):
+    endpoint_for(receiver.url, events=["contact.unsubscribed"])
+    news = make_list()
+    ada = person("Ada Lovelace")
+    do_subscribe(ada, news, source="api", wording_text="Yes", confirmed=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        do_unsubscribe(ada, news, source="api")
+    send_due()
+    [(_, body)] = receiver.received
+    payload = json.loads(body)
+    assert payload["type"] == "contact.unsubscribed"
+    assert payload["data"] == {"contact_id": ada.pk, "list_id": news.pk}
+    assert ada.email not in body.decode()
+
+
+def test_only_endpoints_that_asked_for_the_event_get_it(receiver):
+    endpoint_for(receiver.url, events=["campaign.finished"])
+    other = endpoint_for(receiver.url, events=["delivery.bounced"])
+    signals.campaign_finished.send(sender=None, campaign_id=7)
+    signals.delivery_bounced.send(sender=None, contact_id=None, delivery_id=3, hard=True)
+    send_due()
+    kinds = sorted(json.loads(body)["type"] for _, body in receiver.received)
+    assert kinds == ["campaign.finished", "delivery.bounced"]
+    assert WebhookDelivery.objects.filter(endpoint=other).count() == 1
+
+
+def test_a_failed_delivery_is_retried_later_with_growing_waits(receiver, settings):
+    settings.TIDINGS_WEBHOOK_RETRY_SECONDS = 30
+    receiver.status = 500
+    endpoint_for(receiver.url, events=["campaign.finished"])
+    signals.campaign_finished.send(sender=None, campaign_id=1)
+    assert send_due() == {"succeeded": 0, "retrying": 1, "failed": 0}
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "pending"
+    assert delivery.last_status_code == 500
+    first_wait = delivery.next_attempt_at - timezone.now()
+    assert timedelta(seconds=25) < first_wait <= timedelta(seconds=30)
+    assert send_due() == {"succeeded": 0, "retrying": 0, "failed": 0}  # not due yet
+
+    later = delivery.next_attempt_at + timedelta(seconds=1)
+    receiver.status = 200
+    assert send_due(now=later)["succeeded"] == 1
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded"
+    assert delivery.attempts == 2
+    assert len(receiver.received) == 2
+    # The same message id on every attempt, so receivers can drop duplicates.
+    assert receiver.received[0][0]["webhook-id"] == receiver.received[1][0]["webhook-id"]
+
+
+def test_an_unreachable_endpoint_is_logged_without_a_status(settings):
+    endpoint_for("http://127.0.0.1:9/nothing-listens-here", events=["campaign.finished"])
+    signals.campaign_finished.send(sender=None, campaign_id=1)
+    send_due()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.last_status_code is None
+    assert delivery.last_error
+
+
+def test_an_endpoint_that_keeps_failing_is_disabled_and_the_owners_told(
+    receiver, settings, owner_user, django_capture_on_commit_callbacks
+):
+    settings.TIDINGS_WEBHOOK_DISABLE_AFTER = 3
+    receiver.status = 503
+    endpoint = endpoint_for(receiver.url, events=["campaign.finished"], actor=owner_user)
+    for n in range(3):
+        signals.campaign_finished.send(sender=None, campaign_id=n)
+    with django_capture_on_commit_callbacks(execute=True):
+        send_due()
+    endpoint.refresh_from_db()
+    assert endpoint.is_active is False
+    assert "3 consecutive failed" in endpoint.disabled_reason
+    [notice] = mail.outbox
+    assert notice.to == ["boss@example.co.uk"]
+    assert f"#{endpoint.pk}" in notice.subject
+    # A disabled endpoint gets no new events.
+    signals.campaign_finished.send(sender=None, campaign_id=99)
+    assert WebhookDelivery.objects.filter(data__campaign_id=99).count() == 0
+
+
+def test_a_delivery_gives_up_after_the_last_attempt(receiver, settings):
+    settings.TIDINGS_WEBHOOK_MAX_ATTEMPTS = 2
+    receiver.status = 500
+    endpoint_for(receiver.url, events=["campaign.finished"])
+    signals.campaign_finished.send(sender=None, campaign_id=1)
+    send_due()
+    later = timezone.now() + timedelta(days=1)
+    assert send_due(now=later) == {"succeeded": 0, "retrying": 0, "failed": 1}
+    assert WebhookDelivery.objects.get().status == "failed"
+
+
+def test_an_endpoint_with_an_unknown_event_or_field_is_refused():
+    from tidings.api.actions import EndpointInvalid
+
+    with pytest.raises(EndpointInvalid) as caught:
+        endpoint_for("https://example.com/h", events=["nope"], fields=["religion"])
+    assert len(caught.value.problems) == 2
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_campaign_that_finishes_sending_is_announced(
+    receiver, django_capture_on_commit_callbacks
+):
+    from tests.campaigns.lifecycle_helpers import make_campaign
+    from tidings.campaigns.delivery import finish_if_done
+
+    endpoint_for(receiver.url, events=["campaign.finished"])
+    campaign = make_campaign(make_list(), status="sending")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert finish_if_done(campaign) is True
+    send_due()
+    [(_, body)] = receiver.received
+    assert json.loads(body)["data"] == {"campaign_id": campaign.pk}
+
+
+def test_a_rights_request_made_through_the_api_is_announced(
+    receiver, django_capture_on_commit_callbacks
+):
+    from .helpers import Api, token_for
+
+    endpoint_for(receiver.url, events=["rights_request.received"])
+    api = Api(token_for("owner"))
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api.post("/rights-requests", {"kind": "access", "email": "x@example.com"})
+    send_due()
+    [(_, body)] = receiver.received
+    assert json.loads(body)["data"] == {"request_id": created.json()["id"], "kind": "access"}
+    assert "x@example.com" not in body.decode()
