@@ -226,6 +226,7 @@ INSTALLED_APPS = [
     "tidings.crm",
     "tidings.rights",
     "tidings.web",
+    "tidings.analytics",
 ]
 
 MIDDLEWARE = [
@@ -359,3 +360,8 @@ TIDINGS_UNSUBSCRIBE_MAILTO = env_str("TIDINGS_UNSUBSCRIBE_MAILTO") or (
 )
 if TIDINGS_PENDING_DAYS < TIDINGS_CONFIRM_DAYS:
     raise ImproperlyConfigured("TIDINGS_PENDING_DAYS: must be at least TIDINGS_CONFIRM_DAYS")
+
+# --- website analytics -----------------------------------------------------------------------
+# Host names whose pages are counted (comma-separated); blank: the policy's controller website.
+# tidings' own host is always counted (its public pages may carry the snippet).
+TIDINGS_ANALYTICS_SITES = env_list("TIDINGS_ANALYTICS_SITES")

@@ -9,11 +9,13 @@ urlpatterns = [
     path("", include("tidings.audience.public_urls")),
     path("", include("tidings.campaigns.public_urls")),
     path("", include("tidings.crm.public_urls")),
+    path("", include("tidings.analytics.public_urls")),
     path("audience/", include("tidings.audience.urls")),
     path("campaigns/templates/", include("tidings.campaigns.template_urls")),
     path("campaigns/", include("tidings.campaigns.urls")),
     path("crm/", include("tidings.crm.urls")),
     path("outbox/", include("tidings.campaigns.outbox_urls")),
+    path("analytics/", include("tidings.analytics.urls")),
     *auth_urlpatterns,
     path("admin/", admin.site.urls),
 ]

@@ -47,3 +47,33 @@ ANALYTICS_WITHOUT_CONSENT = replace_once(
     'legitimate_interest = "counting visits, which identifies nobody"\n'
     'collects = { required = [], optional = ["pages_visited"',
 )
+
+
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+IPHONE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+
+
+@pytest.fixture
+def ingest_now(settings):
+    """Page views wait in the ingest buffer as in production; ``ingest_now()`` writes them."""
+    from tidings.web import ingest
+
+    settings.TIDINGS_INGEST_FLUSH_SECONDS = 0
+    settings.TIDINGS_REDIS_URL = ""
+    ingest.flush()
+    return ingest.flush
+
+
+@pytest.fixture
+def fresh_salt():
+    from tidings.analytics.salts import forget_cached_salt
+
+    forget_cached_salt()
+    yield
+    forget_cached_salt()

@@ -1,0 +1,89 @@
+"""Page views go through the shared buffered ingest (tidings.web.ingest), like campaign tracking:
+the request only parses and decides; a sink writes the rows in bulk, off the request."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import cache
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+
+from tidings.policy import get_policy
+from tidings.web import ingest as buffer
+
+from .models import PageView
+from .salts import visitor_hash
+from .visits import Refused, Visit, page_view_row
+
+logger = logging.getLogger(__name__)
+
+SINK = "analytics.page_view"
+
+
+def write_page_views(rows: list[dict]) -> None:
+    """The sink: one INSERT of many rows."""
+    PageView.objects.bulk_create(
+        [PageView(**{**row, "created": datetime.fromisoformat(row["created"])}) for row in rows],
+        batch_size=1000,
+    )
+
+
+def register_sinks() -> None:
+    buffer.register_sink(SINK, write_page_views)
+
+
+@cache
+def _sites(configured: tuple[str, ...], website: str | None) -> frozenset[str]:
+    from urllib.parse import urlsplit
+
+    sites = {s.lower().removeprefix("www.") for s in configured}
+    if not sites and website:
+        sites.add((urlsplit(website).hostname or "").removeprefix("www."))
+    sites.add((urlsplit(settings.TIDINGS_BASE_URL).hostname or "").removeprefix("www."))
+    return frozenset(s for s in sites if s)
+
+
+def counted_sites() -> frozenset[str]:
+    """The host names whose pages are counted: TIDINGS_ANALYTICS_SITES, else the policy's
+    website; tidings' own host always (its public pages can carry the snippet)."""
+    return _sites(
+        tuple(getattr(settings, "TIDINGS_ANALYTICS_SITES", ())),
+        get_policy().controller.website,
+    )
+
+
+def _is_operator(request: HttpRequest) -> bool:
+    # Only a request that carries a session cookie can be a signed-in operator: the others
+    # never touch the session (no query, no cookie set).
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and user.is_staff)
+
+
+def count_page_view(request: HttpRequest, *, url: str, referrer: str, consent_value: str) -> bool:
+    """Decide, and submit the row when the view counts; True if it was submitted."""
+    from tidings.audience.public_views import client_ip
+
+    visit = Visit(
+        url=url,
+        referrer=referrer,
+        user_agent=request.headers.get("User-Agent", ""),
+        ip=client_ip(request) or "",
+        at=timezone.now(),
+        cookies=request.COOKIES,
+        gpc=request.headers.get("Sec-GPC", "").strip() == "1",
+        dnt=request.headers.get("DNT", "").strip() == "1",
+        operator=_is_operator(request),
+        consent_value=consent_value,
+    )
+    try:
+        row = page_view_row(visit, get_policy(), counted_sites(), visitor_hash)
+    except Refused:
+        return False
+    row["created"] = row["created"].isoformat()
+    buffer.submit(SINK, row)
+    return True
