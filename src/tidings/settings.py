@@ -297,6 +297,19 @@ CACHES = {
     )
 }
 
+# Buffered ingest (tracking pixels, clicks, analytics; web/ingest.py): rows wait in the web
+# process and are written every TIDINGS_INGEST_FLUSH_SECONDS or TIDINGS_INGEST_BATCH rows (a
+# crash loses at most the last interval); with TIDINGS_REDIS_URL they wait in Redis and
+# `tidings worker` writes them.  0 seconds: no timer (written when a batch is full or at exit).
+try:
+    TIDINGS_INGEST_FLUSH_SECONDS = float(env_str("TIDINGS_INGEST_FLUSH_SECONDS", "1"))
+except ValueError:
+    raise ImproperlyConfigured(
+        "TIDINGS_INGEST_FLUSH_SECONDS: expected seconds like 1 or 0.5"
+    ) from None
+TIDINGS_INGEST_BATCH = env_int("TIDINGS_INGEST_BATCH", 1000)
+TIDINGS_INGEST_MAX_ROWS = env_int("TIDINGS_INGEST_MAX_ROWS", 100_000)
+
 # --- background tasks ------------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

@@ -9,7 +9,13 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from datetime import timedelta
 
+        from tidings.web import ingest
         from tidings.web.scheduler import register
+
+        from .events import write_tracking_rows
+
+        # Opens and clicks from the tracking endpoints, written in batches (web/ingest.py).
+        ingest.register_sink("tracking", write_tracking_rows)
 
         # Scheduled campaigns start within a minute of their time ("send now" does not wait:
         # it enqueues its own start).  Several workers may run it: starting claims each campaign

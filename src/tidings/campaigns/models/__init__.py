@@ -1,6 +1,7 @@
 """Campaigns, templates, deliveries and the embedded outbox: one module per part."""
 
 from .campaign import Campaign, Delivery, Sender
+from .events import Event, EventCounter, EventKind
 from .outbox import OutboxMessage
 from .outgoing import OutgoingMessage
 from .system import SystemEmailTemplate
@@ -11,6 +12,9 @@ __all__ = [
     "Campaign",
     "Delivery",
     "DeliveryWorker",
+    "Event",
+    "EventCounter",
+    "EventKind",
     "Layout",
     "OutboxMessage",
     "OutgoingMessage",

@@ -41,7 +41,18 @@ class Command(BaseCommand):
                 )
             if not no_delivery:
                 deliver_pending(max_seconds=None)
+            from tidings.web.ingest import flush
+
+            flush()
             return
+        from django.conf import settings
+
+        from tidings.web.ingest import DrainThread
+
+        # With Redis, tracking/analytics rows from every web process wait there for us.
+        drain = DrainThread() if settings.TIDINGS_REDIS_URL and not delivery_only else None
+        if drain is not None:
+            drain.start()
         sender = None if no_delivery else DeliveryThread()
         if sender is not None:
             sender.start()
@@ -61,6 +72,8 @@ class Command(BaseCommand):
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            if drain is not None:
+                drain.stop()
             if sender is not None:
                 sender.stop()
 

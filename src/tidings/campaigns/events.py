@@ -1,0 +1,215 @@
+"""Recording what happened to delivered messages: events plus the counters reports read.
+
+Two ways in, one writer:
+
+- ``record_delivery_event()`` — synchronous, in the caller's transaction (bounces, complaints,
+  unsubscribes: rare, and the caller is changing other rows in the same transaction);
+- the ``"tracking"`` ingest sink (``tidings.web.ingest``) — opens and clicks from the tracking
+  endpoints, buffered and written here in batches by ``record_events()``.
+
+Every batch writes its ``Event`` rows with one ``bulk_create`` and adds to the anonymous
+``EventCounter`` rows with one ``INSERT … ON CONFLICT DO UPDATE SET total = total + …`` (an atomic
+increment like ``F("total") + n``, but one statement for the whole batch and no lost race when two
+writers create the same counter), so the report never counts events.
+
+Unique counts ("people"): a delivery is one person.  A batch looks up, with one indexed query,
+which of its deliveries already have an event of that kind (and, for clicks, of that link), and
+counts a person only the first time.  Writers take one lock (a PostgreSQL advisory transaction
+lock; SQLite's IMMEDIATE transactions already serialise writers) so two flushing processes never
+both count the same person as new.  A person whose events were erased or swept by retention would
+count again if they clicked again: rare, and the counter then means "people with events kept".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import Delivery, Event, EventCounter, EventKind
+
+log = logging.getLogger(__name__)
+
+KINDS = frozenset(EventKind.values)
+# Arbitrary constant key for pg_advisory_xact_lock: "tidings events".
+_LOCK_KEY = 0x7E1D_0001
+_LOOKUP_CHUNK = 900  # ids per IN (…) query: under SQLite's variable limit
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    delivery_id: int
+    kind: str
+    at: datetime
+    link: int | None = None
+    machine: bool = False
+
+
+def record_delivery_event(
+    delivery_id: int,
+    kind: str,
+    *,
+    at: datetime | None = None,
+    link: int | None = None,
+    machine: bool = False,
+) -> None:
+    """Record one event for a delivery, with its counters, in the caller's transaction.
+
+    Raises ``ValueError`` for an unknown kind and ``Delivery.DoesNotExist`` when there is no
+    such delivery.
+    """
+    event = NewEvent(delivery_id, kind, at or timezone.now(), link, machine)
+    if record_events([event]) == 0:
+        raise Delivery.DoesNotExist(f"no delivery #{delivery_id}")
+
+
+def record_events(events: Sequence[NewEvent], *, classify: bool = False) -> int:
+    """Write ``events`` and add them to the counters; return how many were written.
+
+    Events for deliveries that no longer exist (a campaign deleted since) are skipped.
+    ``classify``: also apply the batch rules of ``tracking.classify_batch`` (scanner timing,
+    every-link bursts) to opens and clicks before writing.
+    """
+    for event in events:
+        if event.kind not in KINDS:
+            raise ValueError(f"unknown event kind {event.kind!r}")
+    if not events:
+        return 0
+    with transaction.atomic():
+        _lock()
+        deliveries = _deliveries({e.delivery_id for e in events})
+        events = [e for e in events if e.delivery_id in deliveries]
+        if not events:
+            return 0
+        if classify:
+            from .tracking import classify_batch
+
+            events = classify_batch(events, {d: sent for d, (_, sent) in deliveries.items()})
+        seen = _already_seen(events)
+        rows: list[Event] = []
+        deltas: dict[tuple[int, str, bool, int, int], list[int]] = defaultdict(lambda: [0, 0])
+        for e in events:
+            campaign_id = deliveries[e.delivery_id][0]
+            rows.append(
+                Event(
+                    delivery_id=e.delivery_id,
+                    campaign_id=campaign_id,
+                    kind=e.kind,
+                    at=e.at,
+                    link=e.link,
+                    machine=e.machine,
+                )
+            )
+            first = (e.delivery_id, e.kind, e.machine, None) not in seen
+            seen.add((e.delivery_id, e.kind, e.machine, None))
+            counter = deltas[(campaign_id, e.kind, e.machine, EventCounter.ALL_LINKS, 0)]
+            counter[0] += 1
+            counter[1] += first
+            if e.kind == EventKind.CLICK and e.link is not None:
+                first_here = (e.delivery_id, e.kind, e.machine, e.link) not in seen
+                seen.add((e.delivery_id, e.kind, e.machine, e.link))
+                counter = deltas[(campaign_id, e.kind, e.machine, e.link, 0)]
+                counter[0] += 1
+                counter[1] += first_here
+            hour = int(e.at.timestamp() // 3600)
+            deltas[(campaign_id, e.kind, e.machine, EventCounter.ALL_LINKS, hour)][0] += 1
+        Event.objects.bulk_create(rows, batch_size=1000)
+        _add_to_counters(deltas)
+    return len(rows)
+
+
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+
+
+def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
+    it = iter(values)
+    while chunk := list(islice(it, _LOOKUP_CHUNK)):
+        yield chunk
+
+
+def _deliveries(ids: set[int]) -> dict[int, tuple[int, datetime | None]]:
+    """{delivery id: (campaign id, sent_at)} for those of ``ids`` that exist."""
+    found: dict[int, tuple[int, datetime | None]] = {}
+    for chunk in _chunks(sorted(ids)):
+        for pk, campaign_id, sent_at in Delivery.objects.filter(pk__in=chunk).values_list(
+            "pk", "campaign_id", "sent_at"
+        ):
+            found[pk] = (campaign_id, sent_at)
+    return found
+
+
+def _already_seen(events: Sequence[NewEvent]) -> set[tuple[int, str, bool, int | None]]:
+    """(delivery, kind, machine, None) and, for clicks, (…, link) of the events already kept."""
+    kinds = {e.kind for e in events}
+    seen: set[tuple[int, str, bool, int | None]] = set()
+    for chunk in _chunks(sorted({e.delivery_id for e in events})):
+        for delivery_id, kind, machine, link in (
+            Event.objects.filter(delivery_id__in=chunk, kind__in=kinds)
+            .values_list("delivery_id", "kind", "machine", "link")
+            .distinct()
+        ):
+            seen.add((delivery_id, kind, machine, None))
+            if link is not None:
+                seen.add((delivery_id, kind, machine, link))
+    return seen
+
+
+def _add_to_counters(deltas: dict[tuple[int, str, bool, int, int], list[int]]) -> None:
+    """Add ``deltas`` to the counter rows, creating those missing, in one statement per 500."""
+    table = connection.ops.quote_name(EventCounter._meta.db_table)
+    # The table name comes from the model and every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} (campaign_id, kind, machine, link, bucket, total, people) "  # noqa: S608
+        "VALUES {values} ON CONFLICT (campaign_id, kind, machine, link, bucket) "
+        f"DO UPDATE SET total = {table}.total + excluded.total, "
+        f"people = {table}.people + excluded.people"
+    )
+    items = sorted(deltas.items())  # a stable order: concurrent writers never deadlock
+    for start in range(0, len(items), 500):
+        part = items[start : start + 500]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(part))
+        params: list[object] = []
+        for (campaign_id, kind, machine, link, bucket), (total, people) in part:
+            params += [campaign_id, kind, machine, link, bucket, total, people]
+        with connection.cursor() as cursor:
+            cursor.execute(sql.replace("{values}", values), params)
+
+
+def write_tracking_rows(rows: list[dict]) -> None:
+    """The ``"tracking"`` ingest sink: rows from ``tracking.submit_open/submit_click``.
+
+    A row is ``{"d": delivery id, "k": "open"|"click", "l": link index or None,
+    "m": machine (bool), "t": POSIX time}``.  Malformed rows are dropped and counted in the log
+    (no row content: it would name a delivery).
+    """
+    events: list[NewEvent] = []
+    bad = 0
+    for row in rows:
+        try:
+            kind = row["k"]
+            if kind not in (EventKind.OPEN, EventKind.CLICK):
+                raise ValueError
+            link = row.get("l")
+            events.append(
+                NewEvent(
+                    delivery_id=int(row["d"]),
+                    kind=kind,
+                    at=datetime.fromtimestamp(float(row["t"]), tz=UTC),
+                    link=None if link is None else int(link),
+                    machine=bool(row.get("m")),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            bad += 1
+    if bad:
+        log.warning("tracking ingest: dropped %d malformed rows", bad)
+    record_events(events, classify=True)

@@ -1,0 +1,247 @@
+"""Buffered ingest: endpoints hand rows over without writing to the database in the request.
+
+Tracking pixels, click redirects and website analytics answer in well under a millisecond; a
+database write per request would cost more than the rest of the request together.  So a view
+calls ``submit(name, row)`` and a *sink* — ``writer(rows: list[dict])``, registered once with
+``register_sink(name, writer)``, usually from an ``AppConfig.ready()`` — writes them in bulk.
+
+Where the rows wait:
+
+- **In the web process** (default).  A daemon thread flushes every
+  ``TIDINGS_INGEST_FLUSH_SECONDS`` (1 s), or at once when ``TIDINGS_INGEST_BATCH`` (1,000) rows
+  are waiting, and ``flush()`` runs at interpreter exit (graceful shutdown: SIGTERM/SIGINT to the
+  server, which stops its workers normally).  **A crash (SIGKILL, power loss) loses at most the
+  rows of the last second.**  ``TIDINGS_INGEST_FLUSH_SECONDS=0`` turns the timer off: rows are
+  then written when a batch is full, at exit, or when someone calls ``flush()``.
+- **In Redis** when ``TIDINGS_REDIS_URL`` is set, so several web processes share one queue:
+  ``submit()`` appends a JSON row to the list ``tidings:ingest:<name>`` and ``tidings worker``
+  drains the lists every second (``drain_forever``).  A crash of a web process loses nothing; the
+  worker writes a batch, then removes it, so a worker crash writes at most one batch twice.
+
+A writer that fails (database down) gets its rows back in the buffer (in-process: up to
+``TIDINGS_INGEST_MAX_ROWS`` rows, 100,000, then the oldest are dropped and counted in the log) or
+in Redis, and is retried on the next flush.  Rows must be JSON-safe dicts: ids, numbers, short
+strings; never personal data (a log line may count them, never print them).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+Writer = Callable[[list[dict]], None]
+
+_sinks: dict[str, Writer] = {}
+_buffers: dict[str, list[dict]] = {}
+_lock = threading.Lock()
+_flush_lock = threading.Lock()  # one flush at a time: rows are written in submission order
+_wake = threading.Event()
+_thread: threading.Thread | None = None
+_thread_pid: int | None = None
+_redis_client = None
+_redis_url: str | None = None
+
+KEY_PREFIX = "tidings:ingest:"
+
+
+def register_sink(name: str, writer: Writer) -> None:
+    """Make ``writer`` receive the rows submitted under ``name`` (replacing any earlier one)."""
+    _sinks[name] = writer
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def _redis():
+    """The Redis client when TIDINGS_REDIS_URL is set, else None."""
+    global _redis_client, _redis_url
+    url = _setting("TIDINGS_REDIS_URL", "") or None
+    if url is None:
+        return None
+    if _redis_client is None or _redis_url != url:
+        import redis
+
+        _redis_client = redis.Redis.from_url(url)
+        _redis_url = url
+    return _redis_client
+
+
+def submit(name: str, row: dict) -> None:
+    """Queue ``row`` for the sink ``name``; no database write happens in the caller."""
+    if name not in _sinks:
+        raise KeyError(f"no ingest sink named {name!r}")
+    client = _redis()
+    if client is not None:
+        client.rpush(KEY_PREFIX + name, json.dumps(row, separators=(",", ":")))
+        return
+    with _lock:
+        buffer = _buffers.setdefault(name, [])
+        buffer.append(row)
+        full = len(buffer) >= _setting("TIDINGS_INGEST_BATCH", 1000)
+    interval = _setting("TIDINGS_INGEST_FLUSH_SECONDS", 1.0)
+    if interval > 0:
+        _ensure_thread(interval)
+        if full:
+            _wake.set()
+    elif full:
+        flush()
+
+
+def pending(name: str) -> int:
+    """How many rows wait for ``name`` (in this process, or in Redis)."""
+    client = _redis()
+    if client is not None:
+        return int(client.llen(KEY_PREFIX + name))
+    with _lock:
+        return len(_buffers.get(name, ()))
+
+
+def flush() -> None:
+    """Write every waiting row now: this process's buffers, and the Redis lists when configured."""
+    client = _redis()
+    if client is not None:
+        with _flush_lock:
+            for name in list(_sinks):
+                _drain_redis(client, name)
+    _flush_buffers()
+
+
+def _flush_buffers() -> None:
+    with _flush_lock:
+        with _lock:
+            taken = {name: rows for name, rows in _buffers.items() if rows}
+            for name in taken:
+                _buffers[name] = []
+        for name, rows in taken.items():
+            _write(name, rows, on_failure=lambda rows, name=name: _put_back(name, rows))
+
+
+def _write(name: str, rows: list[dict], on_failure: Callable[[list[dict]], None]) -> bool:
+    writer = _sinks.get(name)
+    if writer is None:
+        log.error("ingest: no sink %r; %d rows dropped", name, len(rows))
+        return True
+    try:
+        writer(rows)
+    except Exception:
+        log.exception("ingest: sink %r failed on %d rows; they will be retried", name, len(rows))
+        on_failure(rows)
+        return False
+    finally:
+        # A flusher thread keeps no broken connection to the next round.
+        from django.db import close_old_connections
+
+        if threading.current_thread() is not threading.main_thread():
+            close_old_connections()
+    return True
+
+
+def _put_back(name: str, rows: list[dict]) -> None:
+    limit = _setting("TIDINGS_INGEST_MAX_ROWS", 100_000)
+    with _lock:
+        merged = rows + _buffers.get(name, [])
+        if len(merged) > limit:
+            log.error(
+                "ingest: sink %r over %d waiting rows; %d oldest dropped",
+                name,
+                limit,
+                len(merged) - limit,
+            )
+            merged = merged[-limit:]
+        _buffers[name] = merged
+
+
+def _drain_redis(client, name: str) -> None:
+    key = KEY_PREFIX + name
+    batch = _setting("TIDINGS_INGEST_BATCH", 1000)
+    while True:
+        raw = client.lrange(key, 0, batch - 1)
+        if not raw:
+            return
+        rows = []
+        for item in raw:
+            try:
+                rows.append(json.loads(item))
+            except ValueError:
+                log.warning("ingest: a malformed row in %s dropped", key)
+        # Written first, removed after: a crash between the two writes the batch twice rather
+        # than losing it.  On failure the rows stay in Redis for the next round.
+        if not _write(name, rows, on_failure=lambda rows: None):
+            return
+        client.ltrim(key, len(raw), -1)
+        if len(raw) < batch:
+            return
+
+
+def _ensure_thread(interval: float) -> None:
+    global _thread, _thread_pid
+    if _thread is not None and _thread_pid == os.getpid() and _thread.is_alive():
+        return
+    with _lock:
+        if _thread is not None and _thread_pid == os.getpid() and _thread.is_alive():
+            return
+        # A forked web worker inherits the parent's buffer object but not its thread.
+        _thread = threading.Thread(
+            target=_run, args=(interval,), name="tidings-ingest", daemon=True
+        )
+        _thread_pid = os.getpid()
+        _thread.start()
+
+
+def _run(interval: float) -> None:
+    while interval > 0:
+        _wake.wait(interval)
+        _wake.clear()
+        try:
+            _flush_buffers()
+        except Exception:  # never let the flusher die: the next round retries
+            log.exception("ingest: flush failed")
+        interval = _setting("TIDINGS_INGEST_FLUSH_SECONDS", 1.0)  # 0 now: the timer stops
+
+
+def drain_forever(stop: threading.Event, interval: float = 1.0) -> None:
+    """The worker's loop over the Redis lists (``tidings worker`` runs it in a thread)."""
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            flush()
+        except Exception:
+            log.exception("ingest: drain failed")
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))
+    flush()
+
+
+class DrainThread(threading.Thread):
+    """Runs ``drain_forever`` until ``stop()``; the worker starts one when Redis is configured."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        super().__init__(name="tidings-ingest-drain", daemon=True)
+        self._stop_event = threading.Event()
+        self.interval = interval
+
+    def run(self) -> None:
+        drain_forever(self._stop_event, self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=30)
+
+
+def _flush_at_exit() -> None:
+    try:
+        flush()
+    except Exception:
+        log.exception("ingest: flush at exit failed")
+
+
+atexit.register(_flush_at_exit)
