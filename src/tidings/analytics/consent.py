@@ -16,6 +16,7 @@ import hashlib
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from django.db import transaction
 from django.urls import reverse
@@ -32,6 +33,7 @@ def parse_consent(value: str | None) -> dict[str, bool]:
     """The choices in a consent cookie's value ({} for none or a malformed one)."""
     if not value:
         return {}
+    value = unquote(value)  # a browser or proxy may have percent-encoded it
     choice: dict[str, bool] = {}
     for part in value.split("|")[1:]:
         key, sep, flag = part.partition("=")

@@ -82,7 +82,8 @@ def count_page_view(request: HttpRequest, *, url: str, referrer: str, consent_va
     )
     try:
         row = page_view_row(visit, get_policy(), counted_sites(), visitor_hash)
-    except Refused:
+    except Refused as refused:
+        logger.debug("page view not counted: %s", refused.reason)  # the reason only, no data
         return False
     row["created"] = row["created"].isoformat()
     buffer.submit(SINK, row)

@@ -33,7 +33,7 @@
   function writeCookie() {
     var value = config.version.slice(0, 12);
     Object.keys(choice).forEach(function (k) { value += "|" + k + "=" + (choice[k] ? 1 : 0); });
-    var c = cookieName + "=" + encodeURIComponent(value) + "; Path=/; SameSite=Lax";
+    var c = cookieName + "=" + value + "; Path=/; SameSite=Lax"; /* "|" and "=" need no escaping */
     if (config.cookie.days) c += "; Max-Age=" + config.cookie.days * 86400;
     if (location.protocol == "https:") c += "; Secure";
     d.cookie = c;
