@@ -86,7 +86,8 @@ def test_nothing_is_sent_before_consent_and_rejecting_sends_nothing_ever(site):
     # "Reject" is exactly as prominent as "Accept": same size, colours and weight.
     style = (
         "e => { const s = getComputedStyle(e); "
-        "return [s.backgroundColor, s.color, s.fontSize, s.fontWeight, s.padding, e.offsetHeight]; }"
+        "return [s.backgroundColor, s.color, s.fontSize, s.fontWeight, s.padding, "
+        "e.offsetHeight]; }"
     )
     assert accept.evaluate(style) == reject.evaluate(style)
     page.wait_for_timeout(300)  # the script has had every chance to send
