@@ -4,3 +4,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tidings.settings")
 application = get_wsgi_application()
+
+# Page views of the website skip the middleware stack (see tidings/analytics/fastpath.py).
+from tidings.analytics.fastpath import wrap as _with_fast_page_views  # noqa: E402
+
+application = _with_fast_page_views(application)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from tidings.analytics.models import PageView
 from tidings.policy.schema import CONSENT_COOKIE
@@ -55,6 +57,7 @@ def test_a_page_view_keeps_the_page_the_referring_site_and_the_browser_only(clie
     assert response.status_code == 204
     assert "Set-Cookie" not in response
     (view,) = stored(ingest_now)
+    assert abs(view.created - timezone.now()) < timedelta(minutes=1)
     assert view.site == "example.co.uk"
     assert view.path == "/pricing/"
     assert (view.utm_source, view.utm_medium, view.utm_campaign) == (

@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import cache
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -23,12 +24,27 @@ logger = logging.getLogger(__name__)
 SINK = "analytics.page_view"
 
 
+COLUMNS = [f.column for f in PageView._meta.concrete_fields if not f.primary_key]
+# Names from the model's own metadata, values as parameters: nothing from a request is in it.
+_INSERT = (
+    f"INSERT INTO {PageView._meta.db_table} ({', '.join(COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+)
+
+
 def write_page_views(rows: list[dict]) -> None:
-    """The sink: one INSERT of many rows."""
-    PageView.objects.bulk_create(
-        [PageView(**{**row, "created": datetime.fromisoformat(row["created"])}) for row in rows],
-        batch_size=1000,
-    )
+    """The sink: the rows in one ``executemany`` (psycopg 3 pipelines it on PostgreSQL).
+
+    Not ``bulk_create``: building a model instance per row cost ~0.3 ms, as much as the whole
+    request that produced it (measured with bench/analytics.py); the rows are already clean.
+    """
+    adapt = connection.ops.adapt_datetimefield_value  # naive UTC on SQLite, as the ORM stores
+    values = []
+    for row in rows:
+        row = {**row, "created": adapt(datetime.fromisoformat(row["created"]))}
+        values.append([row.get(column, "") for column in COLUMNS])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(_INSERT, values)
 
 
 def register_sinks() -> None:

@@ -44,7 +44,7 @@ def _json_body(request: HttpRequest):
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
-    patch_cache_control(response, no_store=True, max_age=0)
+    response["Cache-Control"] = "max-age=0, no-store"
     response["Access-Control-Allow-Origin"] = "*"
     return response
 
