@@ -45,7 +45,8 @@ def two_days():
 
 
 def rollup(day, dimension, value=""):
-    row = DailyRollup.objects.get(day=day, dimension=dimension, value=value)
+    period = "month" if day.endswith("-01") else "day"
+    row = DailyRollup.objects.get(period=period, day=day, dimension=dimension, value=value)
     return row.views, row.visitors
 
 
@@ -169,3 +170,22 @@ def test_the_snippet_page_gives_the_banner_the_script_and_the_pixel(client):
     ) in page
     assert '<img src="http://127.0.0.1:8000/a/p.gif" alt="" width="1" height="1"' in page
     assert 'window.tidings.consent.allowed("analytics")' in page
+
+
+def test_whole_months_are_read_from_month_rows_and_agree_with_the_days(two_days):
+    from tidings.analytics import reports
+
+    assert reports.split(date(2026, 10, 15), date(2027, 1, 10)) == (
+        [(date(2026, 10, 15), date(2026, 10, 31)), (date(2027, 1, 1), date(2027, 1, 10))],
+        (date(2026, 11, 1), date(2026, 12, 1)),
+    )
+    assert reports.split(date(2026, 11, 3), date(2026, 11, 20)) == (
+        [(date(2026, 11, 3), date(2026, 11, 20))],
+        None,
+    )
+    assert rollup("2026-11-01", "page", "/pricing") == (3, 3)  # the month row
+    by_month = reports.top("page", date(2026, 10, 15), date(2026, 12, 10))
+    by_day = reports.top("page", date(2026, 11, 2), date(2026, 11, 29))
+    assert [(r.value, r.views, r.visitors) for r in by_month] == [
+        (r.value, r.views, r.visitors) for r in by_day
+    ]

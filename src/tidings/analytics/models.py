@@ -6,8 +6,9 @@ cookie or id; the only thing that relates two page views is ``visitor``, a trunc
 (``salts.py``), after which nobody, us included, can recompute it.  So a visitor can be counted
 once within a day, never recognised across days.
 
-``DailyRollup``: the dashboard's source, one row per (day, site, dimension, value); kept when the
-page views are swept (they hold no person either).
+``DailyRollup``: the dashboard's source, one row per (day, site, dimension, value), plus the same
+summed per month (so a range of two years reads 25 rows per value, not 760); kept when the page
+views are swept (they hold no person either).
 
 ``ConsentRecord``: what a visitor chose in the cookie banner, which banner (hash of its texts)
 and when.  No IP address, no id, no cookie value: proof that the banner asked and what the
@@ -60,6 +61,11 @@ class DailyRollup(models.Model):
         CAMPAIGN = "campaign", "Campaigns (utm_campaign)"
         SOURCE = "source", "Sources (utm_source)"
 
+    class Period(models.TextChoices):
+        DAY = "day", "Day"
+        MONTH = "month", "Month"  # ``day`` is the 1st; sums of the month's daily rows
+
+    period = models.CharField(max_length=5, choices=Period.choices, default=Period.DAY)
     day = models.DateField()
     site = models.CharField(max_length=253)
     dimension = models.CharField(max_length=10, choices=Dimension.choices)
@@ -70,7 +76,8 @@ class DailyRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["dimension", "day", "site", "value"], name="analytics_rollup_unique"
+                fields=["dimension", "period", "day", "site", "value"],
+                name="analytics_rollup_unique",
             )
         ]
 
