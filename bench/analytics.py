@@ -13,13 +13,14 @@ completed requests:
   1. the baseline: the static statistics script (``/static/analytics/a.js``, whitenoise);
   2. ``POST /a/collect`` with a consented page view (varying pages, referrers, utm_campaign,
      user agents and client addresses via X-Forwarded-For), every one counted;
-and the ratio of the two.  After the run the server is stopped gracefully (its ingest buffer is
-written at exit) and the stored page views are counted against the requests answered.
+and the ratio of the two.  After the run (and 2.5 s for the servers' buffers to be written) the
+server is stopped and the stored page views are counted against the requests answered.
 
 Dashboard: daily rollups standing for 10,000,000 page views over 25 months (760 days × ~13,160
 views, ~430 rollup rows a day: pages, referrers, campaigns, browsers...) are generated in SQL;
-the month rows are summed by the rollup job's own code; the dashboard page is then rendered in-process (Django test client, signed-in analyst) for the
-last 30 days, one year and the whole 25 months, best of 5 each.  The rollup job's time for one
+the month rows are summed by the rollup job's own code; the dashboard page is then rendered
+in-process (Django test client, signed-in analyst) for the last 30 days, one year and the whole
+25 months, best of 5 each.  The rollup job's time for one
 day of 50,000 real page-view rows is printed too.  Figures are printed, not asserted.
 """
 
