@@ -63,6 +63,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "column": column,
                 "rows": rows,
                 "bars": bars([(r.value or blank, r.views) for r in rows]),
+                "bars_height": 16 * len(rows),
                 "blank": blank,
             }
         )
