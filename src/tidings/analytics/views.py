@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html_join
 from django.views.decorators.http import require_POST
 
@@ -39,8 +40,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     form = RangeForm(request.GET or None, sites=reports.sites())
     if request.GET and not form.is_valid():
         return render(request, "analytics/dashboard.html", {"form": form}, status=400)
-    if not request.GET:
-        form = RangeForm({}, sites=reports.sites())
+    if not request.GET:  # the last 30 days, shown in the form's fields
+        today = timezone.now().date()
+        default = {"start": today - timedelta(days=29), "end": today}
+        form = RangeForm({k: v.isoformat() for k, v in default.items()}, sites=reports.sites())
         form.is_valid()
     start, end = form.cleaned_data["start"], form.cleaned_data["end"]
     site = form.cleaned_data.get("site") or None
