@@ -82,3 +82,34 @@ def test_other_requests_take_the_normal_path(ingest_now):
     status, headers, _ = call(path="/privacy", method="GET")
     assert status == "200 OK"
     assert headers["X-Frame-Options"] == "DENY"  # the middlewares ran
+
+
+def test_a_malformed_body_gets_the_same_problem_as_through_the_view(ingest_now):
+    import tidings.analytics.fastpath as fastpath
+
+    environ_body = b"not json"
+    status, headers, content = _raw(environ_body)
+    assert status.startswith("400")
+    assert headers["Content-Type"] == "application/problem+json"
+    assert json.loads(content)["detail"] == "expected a JSON body"
+    assert fastpath.PATH == "/a/collect"
+
+
+def _raw(body: bytes):
+    environ = {
+        "PATH_INFO": "/a/collect",
+        "REQUEST_METHOD": "POST",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+    }
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    content = b"".join(application(environ, start_response))
+    return answer["status"], answer["headers"], content

@@ -129,15 +129,44 @@ def referrer_host(referrer: str, site: str) -> str:
     return "" if host == site else host[:253]
 
 
+@lru_cache(maxsize=8)
+def _statistics_rules(policy: _Identity) -> tuple[bool, tuple[str, ...]]:
+    # Per policy, not per request (policies are immutable, hashed by identity here).
+    purposes = tuple(key for key, p in policy.purposes.items() if p.record == "page_view")
+    needs = any(key in purposes for key in policy.consent_purposes_on_website())
+    return needs, purposes
+
+
 def consent_required(policy: Policy) -> bool:
     """Whether the policy keeps website statistics only with the visitor's consent."""
-    return any(
-        policy.purposes[key].record == "page_view" for key in policy.consent_purposes_on_website()
-    )
+    return _statistics_rules(_Identity(policy))[0]
 
 
 def statistics_purposes(policy: Policy) -> list[str]:
-    return [key for key, p in policy.purposes.items() if p.record == "page_view"]
+    """The purposes whose records are page views (the example has one: "analytics")."""
+    return list(_statistics_rules(_Identity(policy))[1])
+
+
+class _Identity:
+    """A policy as a cache key by identity (its pydantic model holds unhashable dicts)."""
+
+    __slots__ = ("policy",)
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+
+    def __hash__(self) -> int:
+        return id(self.policy)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and other.policy is self.policy
+
+    @property
+    def purposes(self):
+        return self.policy.purposes
+
+    def consent_purposes_on_website(self) -> list[str]:
+        return self.policy.consent_purposes_on_website()
 
 
 @dataclass(frozen=True)
@@ -179,9 +208,10 @@ def page_view_row(visit: Visit, policy: Policy, sites: frozenset[str], hash_visi
         raise Refused("operator")
     if visit.gpc or visit.dnt:
         raise Refused("refused by the browser (GPC/DNT)")
-    if consent_required(policy):
+    needs_consent, purposes = _statistics_rules(_Identity(policy))
+    if needs_consent:
         choice = parse_consent(visit.cookies.get(CONSENT_COOKIE) or visit.consent_value)
-        if not any(choice.get(key) for key in statistics_purposes(policy)):
+        if not any(choice.get(key) for key in purposes):
             raise Refused("no consent")
     return {
         "created": visit.at,
