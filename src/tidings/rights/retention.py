@@ -345,6 +345,12 @@ SWEEPS: dict[str, RecordSweep] = {
                 "left_employer": Clock("left_employer", dated=True),
             },
         ),
+        RecordSweep(
+            "email_event",
+            "campaigns.Event",
+            {"sent": Clock("delivery__sent_at"), "created": Clock("at")},
+            contact_field="delivery__contact",
+        ),
         RecordSweep("page_view", None),  # no model yet: swept as "no records of this kind yet"
     ]
 }
