@@ -55,12 +55,14 @@ _TOKEN_BYTES = _PAYLOAD.size + _MAC_BYTES
 
 
 @lru_cache(maxsize=4)
-def _key(secret: str) -> bytes:
-    return hashlib.sha256(b"tidings-tracking:" + secret.encode()).digest()
+def _keyed(secret: str):
+    key = hashlib.sha256(b"tidings-tracking:" + secret.encode()).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def _mac_prototype():
-    return hmac.new(_key(settings.SECRET_KEY), digestmod=hashlib.sha256)
+    """A fresh HMAC state for the current SECRET_KEY (copied from a keyed one: no re-keying)."""
+    return _keyed(settings.SECRET_KEY).copy()
 
 
 def make_token(delivery_id: int, campaign_id: int, link: int = OPEN) -> str:
@@ -105,12 +107,11 @@ def read_token(token: str) -> tuple[int, int, int] | None:
 
 
 # --- machine or person ---------------------------------------------------------------------------
-_PROXY = re.compile(r"GoogleImageProxy|ggpht\.com|YahooMailProxy", re.I)
+_PROXY = re.compile(r"googleimageproxy|ggpht\.com|yahoomailproxy")
 _SCANNER = re.compile(
     r"bot\b|crawler|spider|scanner|preview|barracuda|mimecast|proofpoint|safelinks|"
     r"python-requests|python-urllib|aiohttp|httpx|curl/|wget/|go-http-client|java/|okhttp|"
-    r"libwww|headlesschrome|phantomjs",
-    re.I,
+    r"libwww|headlesschrome|phantomjs"
 )
 
 
@@ -121,6 +122,7 @@ def is_machine_request(method: str, user_agent: str) -> bool:
     agent = user_agent.strip()
     if agent in ("", "Mozilla/5.0"):  # Apple MPP's proxy sends the bare token; no agent: a tool
         return True
+    agent = agent.lower()
     return bool(_PROXY.search(agent) or _SCANNER.search(agent))
 
 
@@ -266,6 +268,12 @@ class LinkTracker:
 
 
 _link_cache: dict[int, dict[int, str]] = {}
+
+
+def cached_link_url(campaign_id: int, index: int) -> str | None:
+    """``link_url`` without the database: None when the campaign's links are not cached yet."""
+    table = _link_cache.get(campaign_id)
+    return table.get(index) if table is not None else None
 
 
 def link_url(campaign_id: int, index: int) -> str | None:
