@@ -1,10 +1,11 @@
 """Open and click tracking: signed tokens, the machine-or-person rules, and the ingest rows.
 
 A tracking URL carries ONE opaque token: ``base64url(delivery id · campaign id · link index ·
-HMAC-SHA256 truncated to 96 bits)`` — no address, contact id or list name.  The campaign id is
-inside so a click resolves its link without a database query (the campaign's link table is
-cached); the link index ``OPEN`` (65535) marks the open pixel.  Any change to a token fails its
-MAC and the endpoint answers with a 404 page.
+MAC)``, the MAC a 96-bit keyed BLAKE2b (a MAC by design, one C call: a few microseconds a message
+for every link) under a key derived from SECRET_KEY — no address, contact id or list name.  The
+campaign id is inside so a click resolves its link without a database query (the campaign's link
+table is cached); the link index ``OPEN`` (65535) marks the open pixel.  Any change to a token
+fails its MAC and the endpoint answers with a 404 page.
 
 Machine or person — the rules (``machine=True`` events are shown apart and never count as
 people):
@@ -55,37 +56,34 @@ _TOKEN_BYTES = _PAYLOAD.size + _MAC_BYTES
 
 
 @lru_cache(maxsize=4)
-def _keyed(secret: str):
-    key = hashlib.sha256(b"tidings-tracking:" + secret.encode()).digest()
-    return hmac.new(key, digestmod=hashlib.sha256)
+def _key_for(secret: str) -> bytes:
+    return hashlib.sha256(b"tidings-tracking:" + secret.encode()).digest()
 
 
-def _mac_prototype():
-    """A fresh HMAC state for the current SECRET_KEY (copied from a keyed one: no re-keying)."""
-    return _keyed(settings.SECRET_KEY).copy()
+def _key() -> bytes:
+    return _key_for(settings.SECRET_KEY)
+
+
+def _mac(key: bytes, payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, key=key, digest_size=_MAC_BYTES).digest()
 
 
 def make_token(delivery_id: int, campaign_id: int, link: int = OPEN) -> str:
     """The signed token for one message's pixel (``link=OPEN``) or one of its links."""
     payload = _PAYLOAD.pack(delivery_id, campaign_id, link)
-    mac = _mac_prototype()
-    mac.update(payload)
-    return base64.urlsafe_b64encode(payload + mac.digest()[:_MAC_BYTES]).rstrip(b"=").decode()
+    return base64.urlsafe_b64encode(payload + _mac(_key(), payload)).rstrip(b"=").decode()
 
 
 class TokenSigner:
-    """``make_token`` for one campaign, with the keyed HMAC state made once (the per-message
-    cost is one ``copy()`` + ``update`` per link: a few microseconds)."""
+    """``make_token`` for one campaign, the key looked up once."""
 
     def __init__(self, campaign_id: int) -> None:
         self.campaign_id = campaign_id
-        self._mac = _mac_prototype()
+        self._key = _key()
 
     def token(self, delivery_id: int, link: int = OPEN) -> str:
         payload = _PAYLOAD.pack(delivery_id, self.campaign_id, link)
-        mac = self._mac.copy()
-        mac.update(payload)
-        return base64.urlsafe_b64encode(payload + mac.digest()[:_MAC_BYTES]).rstrip(b"=").decode()
+        return base64.urlsafe_b64encode(payload + _mac(self._key, payload)).rstrip(b"=").decode()
 
 
 def read_token(token: str) -> tuple[int, int, int] | None:
@@ -99,9 +97,7 @@ def read_token(token: str) -> tuple[int, int, int] | None:
     if len(raw) != _TOKEN_BYTES or base64.urlsafe_b64encode(raw)[:35].decode() != token:
         return None  # only the one canonical spelling: unused low bits changed is a forgery too
     payload, mac = raw[: _PAYLOAD.size], raw[_PAYLOAD.size :]
-    expected = _mac_prototype()
-    expected.update(payload)
-    if not hmac.compare_digest(mac, expected.digest()[:_MAC_BYTES]):
+    if not hmac.compare_digest(mac, _mac(_key(), payload)):
         return None
     return _PAYLOAD.unpack(payload)
 
@@ -161,7 +157,6 @@ def classify_batch(events: Sequence, sent_at: dict[int, datetime | None]) -> lis
 # --- rewriting a message -------------------------------------------------------------------------
 MAX_LINKS = 1000  # links per campaign that are tracked; any further ones are left as they are
 _STATIC_HREF = re.compile(r'href="(https?://[^"{}<>\s]+)"', re.I)
-_HREF = re.compile(r'href="(https?://[^"<>\s]+)"', re.I)
 _PIXEL = (
     '<img src="{url}" width="1" height="1" alt="" '
     'style="display:block;border:0;width:1px;height:1px;overflow:hidden">'
@@ -249,17 +244,29 @@ class LinkTracker:
         return cls(campaign.pk, links)
 
     def apply(self, document: str, delivery_id: int) -> str:
-        """``html`` with its campaign links going through ``/t/c/<token>`` and the pixel added."""
+        """``html`` with its campaign links going through ``/t/c/<token>`` and the pixel added.
+
+        Scans with ``str.find`` for ``href="http`` (the sanitiser writes attributes in lower
+        case, double-quoted): a regular expression over 10 KB costs ten times more."""
         links, signer, prefix = self.links, self.signer, self.click_prefix
-
-        def rewrite(match: re.Match[str]) -> str:
-            index = links.get(match.group(1))
-            if index is None:
-                return match.group(0)
-            return f'href="{prefix}{signer.token(delivery_id, index)}"'
-
         if links:
-            document = _HREF.sub(rewrite, document)
+            parts: list[str] = []
+            find = document.find
+            done = 0
+            at = find('href="http')
+            while at != -1:
+                start = at + 6
+                end = find('"', start)
+                if end == -1:
+                    break
+                index = links.get(document[start:end])
+                if index is not None:
+                    parts += (document[done:start], prefix, signer.token(delivery_id, index))
+                    done = end
+                at = find('href="http', end)
+            if parts:
+                parts.append(document[done:])
+                document = "".join(parts)
         pixel = _PIXEL.format(url=self.open_prefix + signer.token(delivery_id, OPEN))
         end = document.rfind("</body>")
         if end == -1:
