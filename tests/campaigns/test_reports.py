@@ -20,6 +20,14 @@ from .event_helpers import sent_campaign
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Finished campaigns' counts are cached; campaign ids repeat from test to test.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def analyst_client(client):
     client.force_login(make_operator("ana", "analyst"))
