@@ -392,3 +392,17 @@ def test_before_django_a_forged_token_still_gets_the_404_page(mailed):
     assert status.startswith("404") and b"<html" in body.lower()
     ingest.flush()
     assert not Event.objects.exists()
+
+
+def test_the_privacy_notice_says_how_tracking_works_and_how_to_refuse_it(client):
+    text = client.get("/privacy").content.decode()
+    assert "tiny image" in text and "never your IP address" in text
+    assert "You can refuse this tracking at any time on the preference page" in text
+
+
+def test_the_privacy_notice_says_tracking_needs_permission_when_the_policy_says_so(
+    client, opt_in_policy
+):
+    text = client.get("/privacy").content.decode()
+    assert "but only if you allow it in your email preferences" in text
+    assert "without your permission we do not track" in text
