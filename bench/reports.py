@@ -15,7 +15,8 @@ template; no network) as an analyst:
 - the report page, the first time (it counts the recipient domains once and stores them) and
   after;
 - the report's CSV;
-- the dashboard;
+- the dashboard, and apart its two parts: the campaign figures (``reports.dashboard_summary``)
+  and the audience counts it already showed (``audience.stats.audience_summary``);
 - the baseline it is measured against, in the same run: what a report would cost without the
   counters — ``SELECT kind, machine, count(*), count(DISTINCT delivery_id) FROM events WHERE
   campaign_id = …`` over the campaign's events.
@@ -270,6 +271,11 @@ def main() -> None:
         report = timed("report page", lambda: get(f"/campaigns/{big}/report/"), args.runs, True)
         csv = timed("report CSV", lambda: get(f"/campaigns/{big}/report.csv"), args.runs)
         dash = timed("dashboard", lambda: get("/"), args.runs)
+        from tidings.audience.stats import audience_summary
+        from tidings.campaigns.reports import dashboard_summary
+
+        timed("  of which: campaign figures", dashboard_summary, args.runs)
+        timed("  of which: audience counts", audience_summary, args.runs)
         print(
             f"  ratio to the baseline: report {report / base:.3f}, CSV {csv / base:.3f}, "
             f"dashboard {dash / base:.3f}"
