@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format e2e bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-analytics clean
+.PHONY: demo test lint format e2e bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-tracking bench-reports bench-analytics clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -70,6 +70,12 @@ bench-render: $(VENV)/.synced
 
 bench-segments: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.segments --contacts 1000000
+
+bench-tracking: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.tracking
+
+bench-reports: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.reports
 
 bench-analytics: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.analytics

@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from tidings.campaigns import public_urls as campaign_public_urls
 from tidings.web.urls import auth_urlpatterns
 
 urlpatterns = [
+    # First: the tracking pixel and click redirect are the busiest URLs (resolved in one step).
+    path("", include(campaign_public_urls.tracking_patterns)),
     path("", include("tidings.web.urls")),
     path("", include("tidings.policy.urls")),
     path("", include("tidings.audience.public_urls")),

@@ -114,9 +114,16 @@ def tracking_enabled() -> bool:
     return bool(get_policy().purpose("newsletter").tracking)
 
 
+def tracking_needs_consent() -> bool:
+    """Whether the policy tracks only people who allowed it (opt-in) rather than all but those
+    who refused (opt-out)."""
+    return bool(get_policy().purpose("newsletter").tracking_needs_consent)
+
+
 def tracking_allowed(contact: Contact) -> bool:
     """May opens and clicks of this contact's emails be recorded?  Only if the policy tracks, and
-    then unless the person refused (the latest tracking event is a withdrawal)."""
+    then unless the person refused (the latest tracking event is a withdrawal) — or, when the
+    policy needs consent for it, only if the latest tracking event is a grant."""
     if not tracking_enabled():
         return False
     latest = (
@@ -125,7 +132,27 @@ def tracking_allowed(contact: Contact) -> bool:
         .values_list("action", flat=True)
         .first()
     )
+    if tracking_needs_consent():
+        return latest == ConsentEvent.Action.GRANTED
     return latest != ConsentEvent.Action.WITHDRAWN
+
+
+def tracked_contact_ids(contact_ids: Iterable[int]) -> set[int]:
+    """Those of ``contact_ids`` whose emails may be tracked (``tracking_allowed`` for a batch:
+    one query over the few ledger rows about tracking, for the delivery engine)."""
+    ids = set(contact_ids)
+    if not ids or not tracking_enabled():
+        return set()
+    latest: dict[int, str] = {}
+    for contact_id, action in (
+        ConsentEvent.objects.filter(contact_id__in=ids, purpose=PURPOSE_TRACKING)
+        .order_by("at", "pk")
+        .values_list("contact_id", "action")
+    ):
+        latest[contact_id] = action
+    if tracking_needs_consent():
+        return {c for c, action in latest.items() if action == ConsentEvent.Action.GRANTED}
+    return {c for c in ids if latest.get(c) != ConsentEvent.Action.WITHDRAWN}
 
 
 def ip_allowed() -> bool:

@@ -135,6 +135,17 @@ class CampaignContext:
             else ""
         )
         self._compile_consent_query()
+        # Open/click tracking, when the policy tracks: the link table is stored once here; each
+        # message of a person who allows it gets its pixel and rewritten links (tracking.py).
+        from tidings.audience.consent import tracking_enabled
+
+        from .tracking import LinkTracker
+
+        self.tracker = (
+            LinkTracker.for_campaign(campaign, self.compiled.html_source)
+            if tracking_enabled()
+            else None
+        )
 
     def _compile_consent_query(self) -> None:
         """The SQL of "these contacts, if they still consent to the campaign's topic", made
@@ -188,6 +199,9 @@ class CampaignContext:
         contact = job.contact
         links, unsubscribe_header = self.links_for(contact, job.row.id)
         rendered = self.compiled.render(contact, links)
+        html = rendered.html
+        if job.track and self.tracker is not None:
+            html = self.tracker.apply(html, job.row.id)
         recipient, smtputf8 = wire_address(contact.email)
         message_id = message_id_for("d", job.row.id, self.domain)
         email = Email(
@@ -197,7 +211,7 @@ class CampaignContext:
             from_header=self.from_header,
             subject=rendered.subject,
             text=rendered.text,
-            html=rendered.html,
+            html=html,
             headers={**self.headers, "List-Unsubscribe": unsubscribe_header},
             smtputf8=smtputf8,
         )
@@ -207,7 +221,7 @@ class CampaignContext:
                 to=to_header(contact.name, recipient),
                 subject=rendered.subject,
                 text=rendered.text,
-                html=rendered.html,
+                html=html,
                 message_id=message_id,
                 headers={"List-Unsubscribe": unsubscribe_header},
             )
@@ -285,6 +299,7 @@ class Job:
     campaign: CampaignContext | None = None
     message: Any = None  # OutgoingMessage (one-off)
     factory: MessageFactory | None = None  # one-off
+    track: bool = False  # add the open pixel and rewrite links (the person allows tracking)
 
 
 # --- the event loop side ---------------------------------------------------------------------
@@ -883,6 +898,11 @@ class Engine:
         )
         if blocked:
             suppressed |= {pk for pk, parents in domains.items() if blocked.intersection(parents)}
+        tracked: set[int] = set()
+        if context.tracker is not None and allowed:
+            from tidings.audience.consent import tracked_contact_ids
+
+            tracked = tracked_contact_ids(allowed)
         jobs = []
         for row in rows:
             contact = allowed.get(row.contact_id)
@@ -893,7 +913,15 @@ class Engine:
             elif row.contact_id in suppressed:
                 self._skip(row, "suppressed")
             else:
-                jobs.append(Job(row, contact, context.route, campaign=context))
+                jobs.append(
+                    Job(
+                        row,
+                        contact,
+                        context.route,
+                        campaign=context,
+                        track=row.contact_id in tracked,
+                    )
+                )
         return jobs
 
     def _one_off_jobs(self, rows: list[Claimed]) -> list[Job]:

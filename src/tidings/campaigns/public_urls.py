@@ -1,8 +1,9 @@
-"""The public archive of sent campaigns (only those an operator chose to show) and its feed."""
+"""The public archive of sent campaigns (only those an operator chose to show) and its feed;
+``tracking_patterns``: the open pixel and click redirect (namespace ``track``)."""
 
 from django.urls import path
 
-from . import public_views
+from . import public_views, tracking_views
 
 app_name = "archive"
 
@@ -11,3 +12,11 @@ urlpatterns = [
     path("archive/feed.xml", public_views.ArchiveFeed(), name="feed"),
     path("archive/<int:campaign_id>/", public_views.archive_campaign, name="campaign"),
 ]
+
+tracking_patterns = (
+    [
+        path("t/o/<str:token>", tracking_views.open_pixel, name="open"),
+        path("t/c/<str:token>", tracking_views.click, name="click"),
+    ],
+    "track",
+)

@@ -153,6 +153,7 @@ class PurposeSection:
     sources: tuple[str, ...]
     processors: tuple[ProcessorRow, ...]
     tracking: str | None
+    tracking_needs_consent: bool
     double_opt_in: bool
     identifying: bool
     retention: RetentionRow
@@ -272,6 +273,7 @@ def _purpose_section(
         sources=purpose.sources,
         processors=tuple(processors[p] for p in purpose.processors),
         tracking=purpose.tracking,
+        tracking_needs_consent=purpose.tracking_needs_consent,
         double_opt_in=purpose.double_opt_in,
         identifying=purpose.identifying,
         retention=_retention_row(policy, purpose.record),

@@ -228,6 +228,9 @@ class Purpose(Model):
     description: str | None = None
     legitimate_interest: str | None = None  # what the interest is, for legitimate_interests
     tracking: str | None = None  # what open/click tracking is for, when the purpose tracks
+    # True: a person's emails are tracked only after they allowed it (opt-in); False: unless
+    # they refused it (opt-out).  Either way the preference centre offers the choice.
+    tracking_needs_consent: bool = False
     double_opt_in: bool = False
     identifying: bool = True
 

@@ -345,6 +345,12 @@ SWEEPS: dict[str, RecordSweep] = {
                 "left_employer": Clock("left_employer", dated=True),
             },
         ),
+        RecordSweep(
+            "email_event",
+            "campaigns.Event",
+            {"sent": Clock("delivery__sent_at"), "created": Clock("at")},
+            contact_field="delivery__contact",
+        ),
         # Page views hold no person: nothing to look at after them (contact_field None).
         RecordSweep(
             "page_view", "analytics.PageView", {"created": Clock("created")}, contact_field=None

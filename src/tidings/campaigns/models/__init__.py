@@ -1,7 +1,7 @@
 """Campaigns, templates, deliveries and the embedded outbox: one module per part."""
 
 from .campaign import Campaign, Delivery, Sender
-from .events import Event, EventCounter, EventKind
+from .events import Event, EventCounter, EventKind, RecipientDomain, TrackedLink
 from .outbox import OutboxMessage
 from .outgoing import OutgoingMessage
 from .system import SystemEmailTemplate
@@ -18,7 +18,9 @@ __all__ = [
     "Layout",
     "OutboxMessage",
     "OutgoingMessage",
+    "RecipientDomain",
     "Sender",
     "SystemEmailTemplate",
     "Template",
+    "TrackedLink",
 ]

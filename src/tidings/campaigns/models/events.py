@@ -86,3 +86,39 @@ class EventCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} x{self.total} (campaign {self.campaign_id})"
+
+
+class TrackedLink(models.Model):
+    """The campaign's link table: a click token names a link by its index here, so a click can
+    only ever redirect to an address that is in the campaign (no open redirect)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tracked_links")
+    index = models.PositiveSmallIntegerField()
+    url = models.URLField(max_length=2000)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "index"], name="one_link_per_index"),
+        ]
+        ordering = ["campaign", "index"]
+
+    def __str__(self) -> str:
+        return f"link {self.index} of campaign {self.campaign_id}"
+
+
+class RecipientDomain(models.Model):
+    """How many of a finished campaign's recipients were at each mail domain: an anonymous
+    aggregate, counted once when the report is first opened (a million-row join is too slow to
+    repeat on every view, and a finished campaign's recipients no longer change)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(max_length=253)
+    recipients = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "domain"], name="one_row_per_domain"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain}: {self.recipients}"
