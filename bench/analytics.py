@@ -15,7 +15,8 @@ completed requests:
   2. ``POST /a/collect`` with a consented page view (varying pages, referrers, utm_campaign,
      user agents and client addresses via X-Forwarded-For), every one counted;
 best of ``--rounds`` alternated phases each, and the ratio of the two.  After the run (and 2.5 s
-for the servers' buffers to be written) the server is stopped and the stored page views are counted against the requests answered.
+for the servers' buffers to be written) the server is stopped and the stored page views are
+counted against the requests answered.
 
 Dashboard: daily rollups standing for 10,000,000 page views over 25 months (760 days × ~13,160
 views, ~430 rollup rows a day: pages, referrers, campaigns, browsers...) are generated in SQL;
