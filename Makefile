@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format e2e bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights clean
+.PHONY: demo test lint format e2e bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -74,6 +74,15 @@ bench-render: $(VENV)/.synced
 
 bench-segments: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.segments --contacts 1000000
+
+bench-tracking: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.tracking
+
+bench-reports: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.reports
+
+bench-analytics: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.analytics
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .pytest_cache .ruff_cache

@@ -272,6 +272,7 @@ INSTALLED_APPS = [
     "tidings.web",
     "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "tidings.api",
+    "tidings.analytics",
 ]
 
 MIDDLEWARE = [
@@ -495,3 +496,7 @@ TIDINGS_WEBHOOK_MAX_ATTEMPTS = env_int("TIDINGS_WEBHOOK_MAX_ATTEMPTS", 8)
 TIDINGS_WEBHOOK_RETRY_SECONDS = env_int("TIDINGS_WEBHOOK_RETRY_SECONDS", 30)  # x2 per attempt
 TIDINGS_WEBHOOK_DISABLE_AFTER = env_int("TIDINGS_WEBHOOK_DISABLE_AFTER", 15)  # failures in a row
 TIDINGS_WEBHOOK_TIMEOUT_SECONDS = env_int("TIDINGS_WEBHOOK_TIMEOUT_SECONDS", 10)
+# --- website analytics -----------------------------------------------------------------------
+# Host names whose pages are counted (comma-separated); blank: the policy's controller website.
+# tidings' own host is always counted (its public pages may carry the snippet).
+TIDINGS_ANALYTICS_SITES = env_list("TIDINGS_ANALYTICS_SITES")

@@ -5,15 +5,17 @@ from tidings.campaigns import public_urls as campaign_public_urls
 from tidings.web.urls import auth_urlpatterns
 
 urlpatterns = [
+    # First: the tracking pixel and click redirect are the busiest URLs (resolved in one step).
+    path("", include(campaign_public_urls.tracking_patterns)),
     path("", include("tidings.web.urls")),
     path("", include("tidings.policy.urls")),
     path("", include("tidings.audience.public_urls")),
     path("", include("tidings.campaigns.public_urls")),
-    path("", include(campaign_public_urls.tracking_patterns)),
     path("", include("tidings.crm.public_urls")),
     path("rights/", include("tidings.rights.public_urls")),
     path("rights/", include("tidings.rights.urls")),
     path("", include("tidings.booking.public_urls")),
+    path("", include("tidings.analytics.public_urls")),
     path("audience/", include("tidings.audience.urls")),
     path("campaigns/templates/", include("tidings.campaigns.template_urls")),
     path("campaigns/", include("tidings.campaigns.urls")),
@@ -23,6 +25,7 @@ urlpatterns = [
     path("bounces/", include("tidings.campaigns.bounces.urls")),
     # ESP bounce/complaint webhooks: anymail checks their signature or basic auth.
     path("webhooks/anymail/", include("tidings.campaigns.bounces.public_urls")),
+    path("analytics/", include("tidings.analytics.urls")),
     *auth_urlpatterns,
     path("admin/", admin.site.urls),
     path("api/", include("tidings.api.api_urls")),

@@ -4,3 +4,14 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tidings.settings")
 application = get_wsgi_application()
+
+# Valid tracking pixels and clicks are answered before Django's middleware (campaigns/
+# tracking_wsgi.py); everything else reaches Django as before.
+from tidings.campaigns.tracking_wsgi import with_tracking_fast_path  # noqa: E402
+
+application = with_tracking_fast_path(application)
+
+# Page views of the website skip the middleware stack (see tidings/analytics/fastpath.py).
+from tidings.analytics.fastpath import wrap as _with_fast_page_views  # noqa: E402
+
+application = _with_fast_page_views(application)

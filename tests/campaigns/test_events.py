@@ -111,3 +111,24 @@ def test_events_of_a_deleted_delivery_are_skipped_in_a_batch():
     written = record_events([NewEvent(first.pk, "open", now), NewEvent(999_999, "open", now)])
     assert written == 1
     assert counter(campaign, "open") == (1, 1)
+
+
+def test_an_unsubscribe_from_a_campaigns_link_counts_once_in_its_report(client):
+    from tidings.audience.actions import do_subscribe
+    from tidings.audience.tokens import make_unsubscribe_token
+
+    from .delivery_helpers import make_list
+
+    news = make_list()
+    campaign, (delivery, other) = sent_campaign(people=2)
+    do_subscribe(delivery.contact, news, source="form", wording_text="Yes", confirmed=True)
+    token = make_unsubscribe_token(delivery.contact_id, news.pk, delivery.pk)
+    for _ in range(2):
+        response = client.post(f"/u/{token}", {"List-Unsubscribe": "One-Click"})
+        assert response.status_code == 200
+    assert counter(campaign, "unsubscribe") == (1, 1)
+    # A link naming someone else's delivery counts nothing.
+    do_subscribe(other.contact, news, source="form", wording_text="Yes", confirmed=True)
+    forged = make_unsubscribe_token(other.contact_id, news.pk, delivery.pk)
+    client.post(f"/u/{forged}", {"List-Unsubscribe": "One-Click"})
+    assert counter(campaign, "unsubscribe") == (1, 1)

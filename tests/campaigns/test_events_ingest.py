@@ -162,3 +162,17 @@ def test_with_redis_rows_stay_queued_when_the_writer_fails(redis_url):
     ingest.flush()
     assert calls == [[{"n": 1}], [{"n": 1}]]
     assert ingest.pending("test-flaky-redis") == 0
+
+
+def test_the_workers_drain_thread_writes_what_web_processes_queued_in_redis(redis_url, collected):
+    drain = ingest.DrainThread(interval=0.05)
+    drain.start()
+    try:
+        ingest.submit("test-collect", {"n": 1})
+        deadline = time.monotonic() + 5
+        while not collected and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        drain.stop()
+    assert collected == [[{"n": 1}]]
+    assert not drain.is_alive()

@@ -334,3 +334,75 @@ def test_a_click_on_a_link_with_an_ampersand_goes_to_the_real_address(sink, news
     response = client.get(path_of(token), HTTP_USER_AGENT=BROWSER)
     assert response["Location"] == "https://example.net/launch?utm=mail&x=1"
     assert OPEN == 0xFFFF
+
+
+# --- the fast path in front of Django (tidings.wsgi) --------------------------------------------
+def wsgi_get(path: str, method: str = "GET", agent: str = BROWSER):
+    import io
+
+    from tidings.wsgi import application
+
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"] = status
+        answer["headers"] = dict(headers)
+
+    body = b"".join(
+        application(
+            {
+                "REQUEST_METHOD": method,
+                "PATH_INFO": path,
+                "SERVER_NAME": "127.0.0.1",
+                "SERVER_PORT": "80",
+                "HTTP_HOST": "127.0.0.1",
+                "HTTP_USER_AGENT": agent,
+                "wsgi.input": io.BytesIO(b""),
+                "wsgi.url_scheme": "http",
+                "wsgi.errors": io.StringIO(),
+            },
+            start_response,
+        )
+    )
+    return answer["status"], answer["headers"], body
+
+
+def test_the_server_answers_pixels_and_clicks_the_same_way_before_django(mailed):
+    campaign, (d, *_) = mailed
+    status, headers, body = wsgi_get(path_of(make_token(d.pk, campaign.pk), "o"))
+    assert status == "200 OK" and body.startswith(b"GIF89a")
+    assert headers["Content-Type"] == "image/gif" and "no-store" in headers["Cache-Control"]
+    assert "Set-Cookie" not in headers
+    click = path_of(make_token(d.pk, campaign.pk, 1))
+    for _ in range(2):  # the first loads the campaign's links through Django, then it is cached
+        status, headers, _ = wsgi_get(click)
+        assert status.startswith("302") and headers["Location"] == "https://docs.example.net/"
+        assert "Set-Cookie" not in headers
+    wsgi_get(click, method="HEAD")
+    ingest.flush()
+    assert counter(campaign, "open") == (1, 1)
+    assert counter(campaign, "click") == (2, 1)
+    assert counter(campaign, "click", machine=True) == (1, 1)
+
+
+def test_before_django_a_forged_token_still_gets_the_404_page(mailed):
+    campaign, (d, *_) = mailed
+    good = make_token(d.pk, campaign.pk, 0)
+    status, _, body = wsgi_get(path_of(good[:-2] + "zz"))
+    assert status.startswith("404") and b"<html" in body.lower()
+    ingest.flush()
+    assert not Event.objects.exists()
+
+
+def test_the_privacy_notice_says_how_tracking_works_and_how_to_refuse_it(client):
+    text = client.get("/privacy").content.decode()
+    assert "tiny image" in text and "never your IP address" in text
+    assert "You can refuse this tracking at any time on the preference page" in text
+
+
+def test_the_privacy_notice_says_tracking_needs_permission_when_the_policy_says_so(
+    client, opt_in_policy
+):
+    text = client.get("/privacy").content.decode()
+    assert "but only if you allow it in your email preferences" in text
+    assert "without your permission we do not track" in text

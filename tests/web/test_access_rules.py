@@ -67,10 +67,6 @@ PUBLIC: dict[str, str] = {
     "password_reset_confirm": "password reset link (signed, expiring token)",
     "password_reset_complete": "password reset finished",
     "operator-join": "operator invitation link (signed, expiring token)",
-    "rights:request": "the data-subject request form is for everyone",
-    "rights:sent": "the request form's thank-you page",
-    "rights:verify": "identity check link emailed to the person (signed, expiring token)",
-    "rights:download": "access package download (signed, expiring token after verification)",
 }
 # Whole URL prefixes that are public because they authenticate on their own.
 PUBLIC_PREFIXES: dict[str, str] = {

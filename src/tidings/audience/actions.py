@@ -609,7 +609,16 @@ def do_unsubscribe(
     )
     audit("subscription.unsubscribed", obj=sub, list=mailing_list.pk, source=source)
     _on_commit_send(signals.contact_unsubscribed, contact_id=contact.pk, list_id=mailing_list.pk)
+    _count_campaign_unsubscribe(source_ref, contact)
     return True
+
+
+def _count_campaign_unsubscribe(source_ref: str, contact: Contact) -> None:
+    """An unsubscribe from a campaign's link counts in that campaign's report."""
+    if source_ref:
+        from tidings.campaigns.events import record_unsubscribe_from
+
+        record_unsubscribe_from(source_ref, contact.pk)
 
 
 @transaction.atomic
@@ -652,6 +661,7 @@ def do_unsubscribe_all(
             contact, dict.fromkeys(channels, False), source=source, source_ref=source_ref, ip=ip
         )
     do_suppress(contact.email, Suppression.Reason.UNSUBSCRIBED, actor_label=source)
+    _count_campaign_unsubscribe(source_ref, contact)
     if left:
         audit("subscription.unsubscribed_all", obj=contact, lists=left, source=source)
     return left

@@ -16,6 +16,9 @@ class CampaignsConfig(AppConfig):
         from tidings.web.scheduler import register
 
         from .events import write_tracking_rows
+        from .privacy import register_sources
+
+        register_sources()  # events are personal data: access export and erasure
 
         # Opens and clicks from the tracking endpoints, written in batches (web/ingest.py).
         ingest.register_sink("tracking", write_tracking_rows)

@@ -213,3 +213,21 @@ def write_tracking_rows(rows: list[dict]) -> None:
     if bad:
         log.warning("tracking ingest: dropped %d malformed rows", bad)
     record_events(events, classify=True)
+
+
+def record_unsubscribe_from(source_ref: str, contact_id: int) -> None:
+    """Count an unsubscribe against the campaign whose link it came from.
+
+    ``source_ref`` is the consent event's reference, ``"delivery:<id>"`` for an unsubscribe link
+    or List-Unsubscribe header of a campaign message (anything else: nothing to count).  One
+    unsubscribe event per delivery at most, and only for that delivery's own contact.
+    """
+    prefix, _, raw_id = source_ref.partition(":")
+    if prefix != "delivery" or not raw_id.isdigit():
+        return
+    delivery_id = int(raw_id)
+    if not Delivery.objects.filter(pk=delivery_id, contact_id=contact_id).exists():
+        return
+    if Event.objects.filter(delivery_id=delivery_id, kind=EventKind.UNSUBSCRIBE).exists():
+        return
+    record_delivery_event(delivery_id, EventKind.UNSUBSCRIBE)

@@ -1,10 +1,11 @@
 """Open and click tracking: signed tokens, the machine-or-person rules, and the ingest rows.
 
 A tracking URL carries ONE opaque token: ``base64url(delivery id · campaign id · link index ·
-HMAC-SHA256 truncated to 96 bits)`` — no address, contact id or list name.  The campaign id is
-inside so a click resolves its link without a database query (the campaign's link table is
-cached); the link index ``OPEN`` (65535) marks the open pixel.  Any change to a token fails its
-MAC and the endpoint answers with a 404 page.
+MAC)``, the MAC a 96-bit keyed BLAKE2b (a MAC by design, one C call: a few microseconds a message
+for every link) under a key derived from SECRET_KEY — no address, contact id or list name.  The
+campaign id is inside so a click resolves its link without a database query (the campaign's link
+table is cached); the link index ``OPEN`` (65535) marks the open pixel.  Any change to a token
+fails its MAC and the endpoint answers with a 404 page.
 
 Machine or person — the rules (``machine=True`` events are shown apart and never count as
 people):
@@ -55,35 +56,34 @@ _TOKEN_BYTES = _PAYLOAD.size + _MAC_BYTES
 
 
 @lru_cache(maxsize=4)
-def _key(secret: str) -> bytes:
+def _key_for(secret: str) -> bytes:
     return hashlib.sha256(b"tidings-tracking:" + secret.encode()).digest()
 
 
-def _mac_prototype():
-    return hmac.new(_key(settings.SECRET_KEY), digestmod=hashlib.sha256)
+def _key() -> bytes:
+    return _key_for(settings.SECRET_KEY)
+
+
+def _mac(key: bytes, payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, key=key, digest_size=_MAC_BYTES).digest()
 
 
 def make_token(delivery_id: int, campaign_id: int, link: int = OPEN) -> str:
     """The signed token for one message's pixel (``link=OPEN``) or one of its links."""
     payload = _PAYLOAD.pack(delivery_id, campaign_id, link)
-    mac = _mac_prototype()
-    mac.update(payload)
-    return base64.urlsafe_b64encode(payload + mac.digest()[:_MAC_BYTES]).rstrip(b"=").decode()
+    return base64.urlsafe_b64encode(payload + _mac(_key(), payload)).rstrip(b"=").decode()
 
 
 class TokenSigner:
-    """``make_token`` for one campaign, with the keyed HMAC state made once (the per-message
-    cost is one ``copy()`` + ``update`` per link: a few microseconds)."""
+    """``make_token`` for one campaign, the key looked up once."""
 
     def __init__(self, campaign_id: int) -> None:
         self.campaign_id = campaign_id
-        self._mac = _mac_prototype()
+        self._key = _key()
 
     def token(self, delivery_id: int, link: int = OPEN) -> str:
         payload = _PAYLOAD.pack(delivery_id, self.campaign_id, link)
-        mac = self._mac.copy()
-        mac.update(payload)
-        return base64.urlsafe_b64encode(payload + mac.digest()[:_MAC_BYTES]).rstrip(b"=").decode()
+        return base64.urlsafe_b64encode(payload + _mac(self._key, payload)).rstrip(b"=").decode()
 
 
 def read_token(token: str) -> tuple[int, int, int] | None:
@@ -97,20 +97,17 @@ def read_token(token: str) -> tuple[int, int, int] | None:
     if len(raw) != _TOKEN_BYTES or base64.urlsafe_b64encode(raw)[:35].decode() != token:
         return None  # only the one canonical spelling: unused low bits changed is a forgery too
     payload, mac = raw[: _PAYLOAD.size], raw[_PAYLOAD.size :]
-    expected = _mac_prototype()
-    expected.update(payload)
-    if not hmac.compare_digest(mac, expected.digest()[:_MAC_BYTES]):
+    if not hmac.compare_digest(mac, _mac(_key(), payload)):
         return None
     return _PAYLOAD.unpack(payload)
 
 
 # --- machine or person ---------------------------------------------------------------------------
-_PROXY = re.compile(r"GoogleImageProxy|ggpht\.com|YahooMailProxy", re.I)
+_PROXY = re.compile(r"googleimageproxy|ggpht\.com|yahoomailproxy")
 _SCANNER = re.compile(
     r"bot\b|crawler|spider|scanner|preview|barracuda|mimecast|proofpoint|safelinks|"
     r"python-requests|python-urllib|aiohttp|httpx|curl/|wget/|go-http-client|java/|okhttp|"
-    r"libwww|headlesschrome|phantomjs",
-    re.I,
+    r"libwww|headlesschrome|phantomjs"
 )
 
 
@@ -121,6 +118,7 @@ def is_machine_request(method: str, user_agent: str) -> bool:
     agent = user_agent.strip()
     if agent in ("", "Mozilla/5.0"):  # Apple MPP's proxy sends the bare token; no agent: a tool
         return True
+    agent = agent.lower()
     return bool(_PROXY.search(agent) or _SCANNER.search(agent))
 
 
@@ -159,7 +157,6 @@ def classify_batch(events: Sequence, sent_at: dict[int, datetime | None]) -> lis
 # --- rewriting a message -------------------------------------------------------------------------
 MAX_LINKS = 1000  # links per campaign that are tracked; any further ones are left as they are
 _STATIC_HREF = re.compile(r'href="(https?://[^"{}<>\s]+)"', re.I)
-_HREF = re.compile(r'href="(https?://[^"<>\s]+)"', re.I)
 _PIXEL = (
     '<img src="{url}" width="1" height="1" alt="" '
     'style="display:block;border:0;width:1px;height:1px;overflow:hidden">'
@@ -247,17 +244,29 @@ class LinkTracker:
         return cls(campaign.pk, links)
 
     def apply(self, document: str, delivery_id: int) -> str:
-        """``html`` with its campaign links going through ``/t/c/<token>`` and the pixel added."""
+        """``html`` with its campaign links going through ``/t/c/<token>`` and the pixel added.
+
+        Scans with ``str.find`` for ``href="http`` (the sanitiser writes attributes in lower
+        case, double-quoted): a regular expression over 10 KB costs ten times more."""
         links, signer, prefix = self.links, self.signer, self.click_prefix
-
-        def rewrite(match: re.Match[str]) -> str:
-            index = links.get(match.group(1))
-            if index is None:
-                return match.group(0)
-            return f'href="{prefix}{signer.token(delivery_id, index)}"'
-
         if links:
-            document = _HREF.sub(rewrite, document)
+            parts: list[str] = []
+            find = document.find
+            done = 0
+            at = find('href="http')
+            while at != -1:
+                start = at + 6
+                end = find('"', start)
+                if end == -1:
+                    break
+                index = links.get(document[start:end])
+                if index is not None:
+                    parts += (document[done:start], prefix, signer.token(delivery_id, index))
+                    done = end
+                at = find('href="http', end)
+            if parts:
+                parts.append(document[done:])
+                document = "".join(parts)
         pixel = _PIXEL.format(url=self.open_prefix + signer.token(delivery_id, OPEN))
         end = document.rfind("</body>")
         if end == -1:
@@ -266,6 +275,12 @@ class LinkTracker:
 
 
 _link_cache: dict[int, dict[int, str]] = {}
+
+
+def cached_link_url(campaign_id: int, index: int) -> str | None:
+    """``link_url`` without the database: None when the campaign's links are not cached yet."""
+    table = _link_cache.get(campaign_id)
+    return table.get(index) if table is not None else None
 
 
 def link_url(campaign_id: int, index: int) -> str | None:

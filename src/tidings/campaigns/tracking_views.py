@@ -25,7 +25,7 @@ NO_CACHE = {
 
 
 def _machine(request: HttpRequest) -> bool:
-    return is_machine_request(request.method or "GET", request.headers.get("User-Agent", ""))
+    return is_machine_request(request.method or "GET", request.META.get("HTTP_USER_AGENT", ""))
 
 
 @require_http_methods(["GET", "HEAD"])

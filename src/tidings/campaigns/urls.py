@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import report_views, views
 
 app_name = "campaigns"
 
@@ -21,6 +21,8 @@ urlpatterns = [
     path("<int:campaign_id>/clone/", views.campaign_clone, name="clone"),
     path("<int:campaign_id>/retry/", views.campaign_retry, name="retry"),
     path("<int:campaign_id>/archive/", views.campaign_archive, name="archive"),
+    path("<int:campaign_id>/report/", report_views.campaign_report_page, name="report"),
+    path("<int:campaign_id>/report.csv", report_views.campaign_report_csv, name="report-csv"),
     path("senders/", views.sender_index, name="senders"),
     path("senders/<int:sender_id>/verify/", views.sender_verify, name="sender-verify"),
 ]

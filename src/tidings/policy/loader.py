@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .records import RECORD_KINDS
-from .schema import Policy
+from .schema import CONSENT_COOKIE, Policy
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,8 @@ def check_references(policy: Policy) -> list[Problem]:
             )
         )
 
+    problems.extend(check_cookies(policy))
+
     for kind_key, rule in policy.retention.items():
         where = f"retention.{kind_key}"
         kind = RECORD_KINDS.get(kind_key)
@@ -246,4 +248,63 @@ def check_references(policy: Policy) -> list[Problem]:
                         f"{', '.join(kind.clocks)}",
                     )
                 )
+    return problems
+
+
+def check_cookies(policy: Policy) -> list[Problem]:
+    """A cookie that is not strictly necessary needs consent for a consent-based purpose; the
+    banner's own cookie must be listed whenever the banner has anything to ask."""
+    problems: list[Problem] = []
+    add = problems.append
+    seen: set[str] = set()
+    for i, cookie in enumerate(policy.cookies):
+        where = f"cookies[{i}]"
+        if cookie.name in seen:
+            add(Problem(f"{where}.name", f'cookie "{cookie.name}" is listed twice'))
+        seen.add(cookie.name)
+        if cookie.party == "third" and not cookie.provider:
+            add(Problem(f"{where}.provider", "a third-party cookie must say who sets it"))
+        if cookie.strictly_necessary:
+            if cookie.consent_purpose is not None:
+                add(
+                    Problem(
+                        f"{where}.consent_purpose",
+                        "a strictly necessary cookie needs no consent: remove consent_purpose",
+                    )
+                )
+            continue
+        if cookie.consent_purpose is None:
+            add(
+                Problem(
+                    f"{where}.consent_purpose",
+                    "a cookie that is not strictly necessary needs consent: name the purpose "
+                    "the banner asks about",
+                )
+            )
+        elif cookie.consent_purpose not in policy.purposes:
+            add(
+                Problem(
+                    f"{where}.consent_purpose",
+                    f'unknown purpose "{cookie.consent_purpose}" '
+                    f"(known: {', '.join(policy.purposes)})",
+                )
+            )
+        elif policy.purposes[cookie.consent_purpose].lawful_basis != "consent":
+            add(
+                Problem(
+                    f"{where}.consent_purpose",
+                    f'purpose "{cookie.consent_purpose}" is not consent-based: a cookie that is '
+                    'not strictly necessary needs a purpose whose lawful_basis is "consent"',
+                )
+            )
+    if policy.consent_purposes_on_website():
+        own = policy.cookie(CONSENT_COOKIE)
+        if own is None or not own.strictly_necessary or own.party != "first":
+            add(
+                Problem(
+                    "cookies",
+                    f'the consent banner keeps the visitor\'s choice in the "{CONSENT_COOKIE}" '
+                    "cookie: list it as a first-party, strictly necessary cookie",
+                )
+            )
     return problems

@@ -16,7 +16,7 @@ from django.utils.text import slugify
 
 from .plain import field_label, fields_text, lawful_basis_text, retention_notes, retention_text
 from .records import RECORD_KINDS
-from .schema import SENSITIVE_TEXT, Controller, Policy, Processor, Purpose
+from .schema import SENSITIVE_TEXT, Controller, Cookie, Policy, Processor, Purpose
 
 _MONTHS = (
     "January",
@@ -165,6 +165,17 @@ class PurposeSection:
 
 
 @dataclass(frozen=True)
+class CookieRow:
+    name: str
+    purpose: str  # what it is for, as a sentence
+    party: str  # "First party (us)" / "Third party (<provider>)"
+    duration: str  # "12 months", "Until you close your browser"
+    strictly_necessary: bool
+    consent_title: str | None  # the purpose the banner asks consent for
+    consent_anchor: str | None
+
+
+@dataclass(frozen=True)
 class Analytics:
     """What the notice says about website statistics: the purposes that keep page views."""
 
@@ -180,6 +191,7 @@ class Notice:
     retention: tuple[RetentionRow, ...]
     sensitive: tuple[str, ...]  # plain-English names of the special categories
     analytics: Analytics
+    cookies: tuple[CookieRow, ...]
     rights: tuple[tuple[str, str], ...]
     rights_url: str | None
     minimum_kinds: tuple[str, ...]  # labels of records kept for a legal minimum
@@ -268,6 +280,21 @@ def _purpose_section(
     )
 
 
+def _cookie_row(policy: Policy, cookie: Cookie) -> CookieRow:
+    consent = policy.purposes.get(cookie.consent_purpose or "")
+    return CookieRow(
+        name=cookie.name,
+        purpose=_sentence(cookie.purpose).rstrip(".") + ".",
+        party=f"Third party ({cookie.provider})" if cookie.party == "third" else "First party (us)",
+        duration="Until you close your browser"
+        if cookie.lifetime is None
+        else str(cookie.lifetime),
+        strictly_necessary=cookie.strictly_necessary,
+        consent_title=consent.title if consent else None,
+        consent_anchor=f"purpose-{slugify(cookie.consent_purpose)}" if consent else None,
+    )
+
+
 def build_notice(policy: Policy) -> Notice:
     processors = {key: ProcessorRow.of(key, p) for key, p in policy.processors.items()}
     purposes = tuple(
@@ -283,6 +310,7 @@ def build_notice(policy: Policy) -> Notice:
         retention=retention,
         sensitive=tuple(SENSITIVE_TEXT[c] for c in policy.sensitive.categories),
         analytics=Analytics(tuple(p for p in purposes if p.retention.kind == "page_view")),
+        cookies=tuple(_cookie_row(policy, c) for c in policy.cookies),
         rights=RIGHTS,
         rights_url=rights_request_url(),
         minimum_kinds=tuple(row.label for row in retention if row.minimum),

@@ -65,6 +65,12 @@ RECORD_KINDS: dict[str, RecordKind] = {
             data_subjects="staff of our customers",
         ),
         RecordKind(
+            "email_event",
+            "Email opens, clicks and bounces",
+            {"sent": "we sent the email", "created": "it happened"},
+            data_subjects="newsletter subscribers",
+        ),
+        RecordKind(
             "page_view",
             "Website visit statistics",
             {"created": "the visit"},

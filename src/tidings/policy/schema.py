@@ -308,6 +308,56 @@ class RetentionRule(Model):
         return "first" if self.while_state or not self.after else self.after[0]
 
 
+def _cookie_duration(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError('expected a period such as "12 months", or "session"')
+    text = " ".join(value.lower().split())
+    if text != "session":
+        try:
+            Duration.parse(text)
+        except ValueError:
+            raise ValueError(
+                f'"{value}" is not a cookie lifetime: write "session" (deleted when the browser '
+                'closes) or a period such as "12 months"'
+            ) from None
+    return text
+
+
+def _cookie_name(value: str) -> str:
+    # RFC 6265 cookie-name: a token (no separators, spaces or control characters).
+    import re
+
+    if not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", value):
+        raise ValueError(f'"{value}" is not a cookie name: use letters, digits, "_" or "-"')
+    return value
+
+
+# The one cookie the consent banner sets: the visitor's choice (tidings.analytics' banner.js).
+CONSENT_COOKIE = "tidings_consent"
+
+
+class Cookie(Model):
+    """One cookie the website sets or lets a third party set (``[[cookies]]``).
+
+    ``purpose`` is what it is for, in words for the notice and the banner.  A cookie that is not
+    ``strictly_necessary`` needs the visitor's consent before it is set, so it names the policy
+    purpose (lawful basis "consent") the banner asks about: ``consent_purpose``.
+    """
+
+    name: Annotated[str, AfterValidator(_non_blank), AfterValidator(_cookie_name)]
+    purpose: Text
+    party: Literal["first", "third"]
+    duration: Annotated[str, BeforeValidator(_cookie_duration)]
+    strictly_necessary: bool
+    consent_purpose: str | None = None
+    provider: str | None = None  # who sets a third-party cookie
+
+    @property
+    def lifetime(self) -> Duration | None:
+        """The period it lasts; None for a session cookie."""
+        return None if self.duration == "session" else Duration.parse(self.duration)
+
+
 class Rights(Model):
     contact: EmailStr
     response_days: int = Field(30, ge=1, le=31)
@@ -337,6 +387,7 @@ class Policy(Model):
     marketing: Marketing
     retention: dict[str, RetentionRule]
     rights: Rights
+    cookies: tuple[Cookie, ...] = ()
 
     # Set by the loader: where the policy came from and the SHA-256 of its bytes.
     source: str = Field("", exclude=True)
@@ -389,6 +440,25 @@ class Policy(Model):
             if field in fields:
                 return category
         return None
+
+    def consent_purposes_on_website(self) -> list[str]:
+        """The purposes the website's consent banner asks about, in policy order.
+
+        Those that need consent (lawful basis "consent") and either set a cookie that is not
+        strictly necessary or keep website statistics (``page_view`` records).  Marketing consent
+        is asked on its own forms, never in the banner.
+        """
+        cookie_purposes = {c.consent_purpose for c in self.cookies if not c.strictly_necessary} - {
+            None
+        }
+        return [
+            key
+            for key, p in self.purposes.items()
+            if p.lawful_basis == "consent" and (key in cookie_purposes or p.record == "page_view")
+        ]
+
+    def cookie(self, name: str) -> Cookie | None:
+        return next((c for c in self.cookies if c.name == name), None)
 
     @property
     def all_fields(self) -> tuple[str, ...]:

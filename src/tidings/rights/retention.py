@@ -277,7 +277,7 @@ class RecordSweep:
     kind: str
     model_label: str | None  # "crm.Enquiry"; None: tidings keeps no such records yet
     clocks: Mapping[str, Clock] = field(default_factory=dict)
-    contact_field: str = "contact"
+    contact_field: str | None = "contact"  # None: the records hold no contact
 
     @property
     def model(self) -> type[models.Model] | None:
@@ -345,7 +345,16 @@ SWEEPS: dict[str, RecordSweep] = {
                 "left_employer": Clock("left_employer", dated=True),
             },
         ),
-        RecordSweep("page_view", None),  # no model yet: swept as "no records of this kind yet"
+        RecordSweep(
+            "email_event",
+            "campaigns.Event",
+            {"sent": Clock("delivery__sent_at"), "created": Clock("at")},
+            contact_field="delivery__contact",
+        ),
+        # Page views hold no person: nothing to look at after them (contact_field None).
+        RecordSweep(
+            "page_view", "analytics.PageView", {"created": Clock("created")}, contact_field=None
+        ),
     ]
 }
 
@@ -650,15 +659,18 @@ def _sweep(sweep: RecordSweep, records: QuerySet, batch_size: int, run: Retentio
     while True:
         started = time.perf_counter()
         with transaction.atomic():
+            columns = ["pk", sweep.contact_field] if sweep.contact_field else ["pk", "pk"]
             rows = list(
-                records.filter(pk__gt=last)
-                .order_by("pk")
-                .values_list("pk", sweep.contact_field)[:batch_size]
+                records.filter(pk__gt=last).order_by("pk").values_list(*columns)[:batch_size]
             )
             if not rows:
                 break
             last = rows[-1][0]
-            contact_ids = {contact_id for _, contact_id in rows if contact_id is not None}
+            contact_ids = (
+                {contact_id for _, contact_id in rows if contact_id is not None}
+                if sweep.contact_field
+                else set()
+            )
             # The expiry condition is part of the DELETE too: a record extended since the ids
             # were read is left alone.
             erased += sweep.erase(records.filter(AnyOf("pk", [pk for pk, _ in rows])), contact_ids)
@@ -673,6 +685,9 @@ def _would_erase_contacts(expired: list[tuple[RecordSweep, QuerySet]]) -> int:
     if not expired:
         return 0
     referenced = Q()
+    expired = [(sweep, records) for sweep, records in expired if sweep.contact_field]
+    if not expired:
+        return 0
     for sweep, records in expired:
         # EXISTS per contact (by index), not IN over a million ids (see holds_contact).
         referenced |= Q(Exists(records.filter(**{sweep.contact_field: OuterRef("pk")})))

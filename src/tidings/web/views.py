@@ -4,14 +4,18 @@ from django.shortcuts import render
 from tidings.audience.stats import audience_summary
 from tidings.policy import get_policy
 
-from .access import operator_required
+from .access import has_permission, operator_required
 
 
 @operator_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "web/dashboard.html", {"policy": get_policy(), "audience": audience_summary()}
-    )
+    context = {"policy": get_policy(), "audience": audience_summary()}
+    # Open to every operator; the campaign figures only for those who may see reports.
+    if has_permission(request.user, "reports"):
+        from tidings.campaigns.reports import dashboard_summary
+
+        context["reports"] = dashboard_summary()
+    return render(request, "web/dashboard.html", context)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -2,7 +2,7 @@
 
 from .bounces import InboundReport
 from .campaign import Campaign, Delivery, Sender
-from .events import Event, EventCounter, EventKind, TrackedLink
+from .events import Event, EventCounter, EventKind, RecipientDomain, TrackedLink
 from .outbox import OutboxMessage
 from .outgoing import OutgoingMessage
 from .system import SystemEmailTemplate
@@ -20,6 +20,7 @@ __all__ = [
     "Layout",
     "OutboxMessage",
     "OutgoingMessage",
+    "RecipientDomain",
     "Sender",
     "SystemEmailTemplate",
     "Template",

@@ -104,3 +104,21 @@ class TrackedLink(models.Model):
 
     def __str__(self) -> str:
         return f"link {self.index} of campaign {self.campaign_id}"
+
+
+class RecipientDomain(models.Model):
+    """How many of a finished campaign's recipients were at each mail domain: an anonymous
+    aggregate, counted once when the report is first opened (a million-row join is too slow to
+    repeat on every view, and a finished campaign's recipients no longer change)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(max_length=253)
+    recipients = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "domain"], name="one_row_per_domain"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain}: {self.recipients}"

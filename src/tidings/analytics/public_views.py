@@ -1,0 +1,114 @@
+"""Public endpoints of the website's statistics and cookie banner.  Public on purpose: no
+decorator.  None of them reads or writes the session, so none sets a cookie; none is CSRF-checked
+(they change nothing that belongs to anyone, and the browser posts them from other sites)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.cache import get_conditional_response, patch_cache_control, set_response_etag
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST, require_safe
+
+from tidings.policy import get_policy
+
+from . import ingest
+from .consent import InvalidConsent, banner_config, clean_choice, do_record_consent
+
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+MAX_BODY = 4096  # a page address and a referrer; anything longer is not our script
+BANNER_MAX_AGE = 300  # the banner's texts change only with the policy
+
+
+def _problem(status: int, detail: str) -> JsonResponse:
+    response = JsonResponse(
+        {"type": "about:blank", "title": "Bad request", "status": status, "detail": detail},
+        status=status,
+        content_type="application/problem+json",
+    )
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _json_body(request: HttpRequest):
+    if len(request.body) > MAX_BODY:
+        raise ValueError("the request is too large")
+    try:
+        return json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("expected a JSON body") from None
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "max-age=0, no-store"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def parse_collect(body: bytes) -> tuple[str, str, str]:
+    """(page address, referrer, consent value) from the script's body, or ValueError."""
+    if len(body) > MAX_BODY:
+        raise ValueError("the request is too large")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("expected a JSON body") from None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), str):
+        raise ValueError('expected {"u": "<page address>", "r": "<referrer>"}')
+    referrer, consent_value = data.get("r"), data.get("c")
+    return (
+        data["u"],
+        referrer if isinstance(referrer, str) else "",
+        consent_value if isinstance(consent_value, str) else "",
+    )
+
+
+@csrf_exempt
+@require_POST
+def collect(request: HttpRequest) -> HttpResponse:
+    """One page view from the script: {"u": page address, "r": referrer, "c": consent cookie}.
+
+    Answers 204 whether or not the view was counted: the page learns nothing from it.  Most of
+    these requests are answered by ``fastpath`` instead, with the same parsing and decision."""
+    try:
+        url, referrer, consent_value = parse_collect(request.body)
+    except ValueError as exc:
+        return _problem(400, str(exc))
+    ingest.count_page_view(request, url=url, referrer=referrer, consent_value=consent_value)
+    return _no_store(HttpResponse(status=204))
+
+
+@require_safe
+def pixel(request: HttpRequest) -> HttpResponse:
+    """The no-JavaScript fallback: a 1x1 GIF whose request's Referer is the page viewed (the
+    snippet's ``referrerpolicy`` lets the browser send it), or ``?u=`` when the site fills it."""
+    url = request.GET.get("u") or request.headers.get("Referer", "")
+    if request.method == "GET" and url:
+        ingest.count_page_view(request, url=url[:2000], referrer="", consent_value="")
+    return _no_store(HttpResponse(GIF, content_type="image/gif"))
+
+
+@require_safe
+def banner_json(request: HttpRequest) -> HttpResponse:
+    """The banner's texts and purposes, from the policy: the same for everyone, so cacheable."""
+    response = JsonResponse(banner_config(get_policy(), settings.TIDINGS_BASE_URL))
+    response["Access-Control-Allow-Origin"] = "*"
+    patch_cache_control(response, public=True, max_age=BANNER_MAX_AGE)
+    set_response_etag(response)
+    return get_conditional_response(request, etag=response["ETag"], response=response)
+
+
+@csrf_exempt
+@require_POST
+def consent(request: HttpRequest) -> HttpResponse:
+    """Keep the anonymous proof of a banner answer: {"version": ..., "choice": {...}}."""
+    try:
+        version, choice, how = clean_choice(get_policy(), _json_body(request))
+    except (ValueError, InvalidConsent) as exc:
+        return _problem(400, str(exc))
+    do_record_consent(version, choice, how, timezone.now())
+    return _no_store(HttpResponse(status=204))

@@ -1,0 +1,116 @@
+"""The cookie banner's configuration comes from the policy; every answer leaves anonymous proof."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tidings.analytics.models import ConsentRecord
+
+from .conftest import ANALYTICS_WITHOUT_CONSENT, EXAMPLE_TEXT
+
+pytestmark = pytest.mark.django_db
+
+ADS_COOKIE = """
+[[cookies]]
+name = "_ads"
+purpose = "measures which adverts brought you here"
+party = "third"
+provider = "Ad Network Ltd"
+duration = "90 days"
+strictly_necessary = false
+consent_purpose = "analytics"
+"""
+
+
+def test_the_banner_asks_about_the_consent_based_purposes_of_the_website(client):
+    response = client.get("/a/banner.json")
+
+    assert response.status_code == 200
+    config = response.json()
+    assert config["purposes"] == ["analytics"]
+    assert config["not_needed"] == []
+    (purpose,) = config["texts"]["purposes"]
+    assert purpose["title"] == "Understanding how visitors use our website"
+    assert "without cookies" in purpose["detail"]
+    assert config["texts"]["accept"] == "Accept all"
+    assert config["texts"]["reject"] == "Reject all"
+    assert config["cookie"] == {"name": "tidings_consent", "days": 360}
+    assert config["consent_url"].endswith("/a/consent")
+    assert len(config["version"]) == 64
+
+
+def test_the_banner_configuration_is_cacheable_by_anyone(client):
+    response = client.get("/a/banner.json")
+    assert "public" in response["Cache-Control"]
+    assert "max-age=300" in response["Cache-Control"]
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert "Set-Cookie" not in response
+    again = client.get("/a/banner.json", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304
+
+
+def test_a_policy_that_needs_no_consent_gives_the_banner_nothing_to_ask(client, use_policy):
+    use_policy(ANALYTICS_WITHOUT_CONSENT)
+    config = client.get("/a/banner.json").json()
+    assert config["purposes"] == []
+    assert config["not_needed"] == ["analytics"]
+
+
+def test_changing_the_banner_texts_changes_its_version(client, use_policy):
+    before = client.get("/a/banner.json").json()["version"]
+    use_policy(EXAMPLE_TEXT.replace("Example Software Ltd", "Otherco plc", 1))
+    assert client.get("/a/banner.json").json()["version"] != before
+
+
+def post_choice(client, choice, version="a" * 64):
+    return client.post(
+        "/a/consent",
+        json.dumps({"version": version, "choice": choice}),
+        content_type="text/plain;charset=UTF-8",
+        REMOTE_ADDR="203.0.113.9",
+        HTTP_USER_AGENT="Mozilla/5.0 Firefox/128.0",
+    )
+
+
+def test_an_answer_is_kept_as_anonymous_proof(client):
+    response = post_choice(client, {"analytics": False})
+
+    assert response.status_code == 204
+    assert "Set-Cookie" not in response
+    record = ConsentRecord.objects.get()
+    assert record.choice == {"analytics": False}
+    assert record.how == "reject"
+    assert record.banner_version == "a" * 64
+    stored = json.dumps(ConsentRecord.objects.values().get(), default=str)
+    assert "203.0.113.9" not in stored
+    assert "Firefox" not in stored
+
+
+@pytest.mark.parametrize(
+    ("choice", "detail"),
+    [
+        ({}, "choice: expected a yes/no answer for each of analytics"),
+        ({"analytics": True, "ads": True}, "choice: expected a yes/no answer for each of"),
+        ({"analytics": "yes"}, "choice: answers must be true or false"),
+    ],
+)
+def test_a_malformed_answer_is_refused_with_a_problem(client, choice, detail):
+    response = post_choice(client, choice)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"].startswith(detail)
+    assert not ConsentRecord.objects.exists()
+
+
+def test_an_answer_without_the_banner_version_is_refused(client):
+    response = post_choice(client, {"analytics": True}, version="v1")
+    assert response.status_code == 400
+    assert "version" in response.json()["detail"]
+
+
+def test_a_consent_cookie_of_the_policy_shows_in_the_banner_purpose(client, use_policy):
+    use_policy(EXAMPLE_TEXT + ADS_COOKIE)
+    (purpose,) = client.get("/a/banner.json").json()["texts"]["purposes"]
+    assert purpose["detail"].endswith("Cookies: _ads.")

@@ -1,0 +1,202 @@
+"""Counting page views: what is kept, what never is, and who is not counted."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tidings.analytics.models import PageView
+from tidings.policy.schema import CONSENT_COOKIE
+
+from .conftest import ANALYTICS_WITHOUT_CONSENT, CHROME_UA, IPHONE_UA
+
+pytestmark = pytest.mark.django_db
+
+SITE = "https://www.example.co.uk"
+CONSENTED = "0123456789ab|analytics=1"
+REFUSED = "0123456789ab|analytics=0"
+
+
+@pytest.fixture(autouse=True)
+def _setup(ingest_now, fresh_salt):
+    pass
+
+
+def visit(
+    client, url=f"{SITE}/pricing", *, referrer="", consent=CONSENTED, ua=CHROME_UA, **headers
+):
+    body = {"u": url, "r": referrer}
+    if consent is not None:
+        body["c"] = consent
+    return client.post(
+        "/a/collect",
+        json.dumps(body),
+        content_type="text/plain;charset=UTF-8",
+        HTTP_USER_AGENT=ua,
+        REMOTE_ADDR="203.0.113.7",
+        **headers,
+    )
+
+
+def stored(ingest_now) -> list[PageView]:
+    ingest_now()
+    return list(PageView.objects.order_by("id"))
+
+
+def test_a_page_view_keeps_the_page_the_referring_site_and_the_browser_only(client, ingest_now):
+    response = visit(
+        client,
+        f"{SITE}/pricing/?email=ada%40example.com&utm_source=newsletter&utm_campaign=spring"
+        "&utm_medium=email&ref=42",
+        referrer="https://news.ycombinator.com/item?id=123",
+    )
+
+    assert response.status_code == 204
+    assert "Set-Cookie" not in response
+    (view,) = stored(ingest_now)
+    assert abs(view.created - timezone.now()) < timedelta(minutes=1)
+    assert view.site == "example.co.uk"
+    assert view.path == "/pricing/"
+    assert (view.utm_source, view.utm_medium, view.utm_campaign) == (
+        "newsletter",
+        "email",
+        "spring",
+    )
+    assert view.referrer == "news.ycombinator.com"
+    assert (view.browser, view.browser_version, view.os, view.device) == (
+        "Chrome",
+        "131",
+        "Windows",
+        "desktop",
+    )
+    assert len(view.visitor) == 16
+    # Neither the address in the query string, nor the IP address, nor the user agent, anywhere.
+    row = json.dumps(PageView.objects.values().get(pk=view.pk), default=str)
+    for secret in (
+        "ada",
+        "example.com",
+        "203.0.113.7",
+        "Mozilla",
+        "AppleWebKit",
+        "ref=42",
+        "id=123",
+    ):
+        assert secret not in row
+
+
+def test_a_phone_is_a_mobile_device(client, ingest_now):
+    visit(client, ua=IPHONE_UA)
+    (view,) = stored(ingest_now)
+    assert (view.browser, view.os, view.device) == ("Mobile Safari", "iOS", "mobile")
+
+
+def test_the_same_visitor_on_the_same_day_has_the_same_hash(client, ingest_now):
+    visit(client, f"{SITE}/")
+    visit(client, f"{SITE}/pricing")
+    visit(client, f"{SITE}/", ua=IPHONE_UA)
+    first, second, other = stored(ingest_now)
+    assert first.visitor == second.visitor != other.visitor
+
+
+def test_an_internal_referrer_is_not_a_referring_site(client, ingest_now):
+    visit(client, referrer=f"{SITE}/")
+    assert stored(ingest_now)[0].referrer == ""
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "curl/8.5.0",
+        "python-requests/2.32.3",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "HeadlessChrome/131.0.0.0 Safari/537.36",
+        "",
+    ],
+)
+def test_bots_are_not_counted(client, ingest_now, ua):
+    assert visit(client, ua=ua).status_code == 204
+    assert stored(ingest_now) == []
+
+
+def test_a_signed_in_operator_is_not_counted(owner_client, ingest_now):
+    visit(owner_client)
+    assert stored(ingest_now) == []
+
+
+def test_a_browser_with_the_dont_count_me_cookie_is_not_counted(client, ingest_now):
+    client.cookies["tidings_dont_count"] = "1"
+    visit(client)
+    assert stored(ingest_now) == []
+
+
+@pytest.mark.parametrize("header", [{"HTTP_SEC_GPC": "1"}, {"HTTP_DNT": "1"}])
+def test_global_privacy_control_and_do_not_track_are_a_refusal(client, ingest_now, header):
+    visit(client, **header)
+    assert stored(ingest_now) == []
+
+
+def test_without_consent_nothing_is_recorded_when_the_policy_needs_it(client, ingest_now):
+    visit(client, consent=None)
+    visit(client, consent=REFUSED)
+    visit(client, consent="garbage")
+    assert stored(ingest_now) == []
+
+
+def test_the_consent_cookie_itself_is_enough_on_the_same_site(client, ingest_now):
+    client.cookies[CONSENT_COOKIE] = CONSENTED
+    visit(client, consent=None)
+    assert len(stored(ingest_now)) == 1
+
+
+def test_a_policy_without_consent_for_statistics_counts_without_the_banner(
+    client, ingest_now, use_policy
+):
+    use_policy(ANALYTICS_WITHOUT_CONSENT)
+    visit(client, consent=None)
+    assert len(stored(ingest_now)) == 1
+
+
+def test_pages_of_other_sites_are_not_counted(client, ingest_now):
+    visit(client, "https://evil.example/page")
+    visit(client, "javascript:alert(1)")
+    assert stored(ingest_now) == []
+
+
+def test_configured_sites_are_counted(client, ingest_now, settings):
+    settings.TIDINGS_ANALYTICS_SITES = ["shop.example.org"]
+    visit(client, "https://shop.example.org/cart")
+    assert stored(ingest_now)[0].site == "shop.example.org"
+
+
+def test_bad_requests_get_a_clear_problem(client):
+    response = client.post("/a/collect", "not json", content_type="text/plain")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"] == "expected a JSON body"
+    assert client.get("/a/collect").status_code == 405
+
+
+def test_the_pixel_counts_the_page_it_was_shown_on(client, ingest_now):
+    client.cookies[CONSENT_COOKIE] = CONSENTED
+    response = client.get(
+        "/a/p.gif",
+        HTTP_REFERER=f"{SITE}/about?utm_campaign=autumn",
+        HTTP_USER_AGENT=CHROME_UA,
+        REMOTE_ADDR="198.51.100.1",
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/gif"
+    assert "no-store" in response["Cache-Control"]
+    assert "Set-Cookie" not in response
+    (view,) = stored(ingest_now)
+    assert (view.path, view.utm_campaign) == ("/about", "autumn")
+
+
+def test_the_pixel_without_consent_counts_nothing(client, ingest_now):
+    response = client.get("/a/p.gif", HTTP_REFERER=f"{SITE}/", HTTP_USER_AGENT=CHROME_UA)
+    assert response.status_code == 200
+    assert stored(ingest_now) == []

@@ -1,0 +1,56 @@
+"""The statistics script is small and keeps nothing on the visitor's device."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import tidings.analytics
+
+STATIC = Path(tidings.analytics.__file__).parent / "static" / "analytics"
+SCRIPT = (STATIC / "a.js").read_text(encoding="utf-8")
+BANNER = (STATIC / "banner.js").read_text(encoding="utf-8")
+
+
+def test_the_statistics_script_is_under_2_kb_as_served():
+    # Served as it is (comments included), so the file's own size is what visitors download.
+    assert len(SCRIPT.encode("utf-8")) < 2048
+
+
+def test_the_statistics_script_writes_no_cookie_and_uses_no_storage():
+    assert not re.search(r"cookie\s*=", SCRIPT)  # reads the banner's answer, never writes one
+    for word in ("localStorage", "sessionStorage", "indexedDB", "caches."):
+        assert word not in SCRIPT
+
+
+def test_the_statistics_script_sends_nothing_that_fingerprints_the_device():
+    for word in (
+        "screen",
+        "devicePixelRatio",
+        "plugins",
+        "canvas",
+        "userAgent",
+        "language",
+        "hardwareConcurrency",
+        "getTimezoneOffset",
+        "Intl",
+    ):
+        assert word not in SCRIPT
+    assert re.search(r"JSON\.stringify\(\{ u: location\.href, r: d\.referrer, c: ", SCRIPT)
+
+
+def test_the_script_honours_gpc_and_dnt_before_anything_else():
+    assert "globalPrivacyControl" in SCRIPT
+    assert 'doNotTrack == "1"' in SCRIPT
+
+
+def test_the_banner_writes_only_its_own_cookie():
+    writes = re.findall(r"d\.cookie\s*=\s*(\w+)", BANNER)
+    assert writes == ["c"]
+    assert "localStorage" not in BANNER
+
+
+def test_the_scripts_are_served_as_static_files(client):
+    for name in ("a.js", "banner.js", "banner.css"):
+        response = client.get(f"/static/analytics/{name}")
+        assert response.status_code == 200, name
