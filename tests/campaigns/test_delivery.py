@@ -514,7 +514,13 @@ def test_a_transactional_message_renders_a_template_for_one_contact_and_goes_fir
 
 
 # --- a template that fails while sending ---------------------------------------------------------
-def test_a_template_that_fails_while_sending_pauses_the_campaign_with_the_reason(sink, news):
+def test_a_template_that_fails_while_sending_pauses_the_campaign_with_the_reason(
+    sink, news, monkeypatch
+):
+    import tidings.campaigns.rendering as rendering
+
+    # About the loop limit: on a loaded machine the 50 ms sample-render clock would win first.
+    monkeypatch.setattr(rendering, "CHECK_LIMITS", rendering.Limits(seconds=5.0))
     subscribers(news, 3)
     # Compiles, but every render goes over the loop limit (a campaign saved before a check).
     heavy = "{% for i in range(10000) %}{% for j in range(2) %}.{% endfor %}{% endfor %}"

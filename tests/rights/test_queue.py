@@ -236,14 +236,16 @@ def test_a_reminder_goes_once_when_a_request_is_within_a_week_of_due(
     make_operator("ed", "editor")
     request = received()  # due 2 April
     fired = []
-    signals.rights_request_near_due.connect(lambda **kw: fired.append(kw), weak=False)
+    signals.rights_request_near_due.connect(
+        lambda **kw: fired.append(kw), weak=False, dispatch_uid="test-listener"
+    )
     try:
         with django_capture_on_commit_callbacks(execute=True):
             assert do_remind_near_due(date(2026, 3, 25)) == []  # 8 days before
             assert do_remind_near_due(date(2026, 3, 26)) == [request.pk]  # 7 days before
             assert do_remind_near_due(date(2026, 3, 27)) == []  # once
     finally:
-        signals.rights_request_near_due.receivers.clear()
+        signals.rights_request_near_due.disconnect(dispatch_uid="test-listener")
 
     (reminder,) = mail.outbox
     assert reminder.to == ["pat@example.co.uk"]

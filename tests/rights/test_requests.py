@@ -159,12 +159,14 @@ def test_receiving_a_request_is_audited_and_signalled_with_ids_only(
     django_capture_on_commit_callbacks,
 ):
     received = []
-    signals.rights_request_received.connect(lambda **kw: received.append(kw), weak=False)
+    signals.rights_request_received.connect(
+        lambda **kw: received.append(kw), weak=False, dispatch_uid="test-listener"
+    )
     try:
         with django_capture_on_commit_callbacks(execute=True):
             request = do_create_rights_request("access", "ada@example.com")
     finally:
-        signals.rights_request_received.receivers.clear()
+        signals.rights_request_received.disconnect(dispatch_uid="test-listener")
 
     assert received[0]["request_id"] == request.pk and received[0]["kind"] == "access"
     entry = AuditEntry.objects.get(action="rights.request_received")
