@@ -2,7 +2,10 @@
 
 Everything here reads the anonymous ``EventCounter`` rows (a few dozen per campaign) and counts
 deliveries by status through the ``(campaign, status)`` index; nothing counts events.  Measured
-at 1M deliveries / 5M events on PostgreSQL in ``bench/reports.py``.
+at 1M deliveries / 5M events on PostgreSQL in ``bench/reports.py`` (2 shared cores, under other
+load): report page 29 ms median, CSV 18 ms, the dashboard's campaign figures 92 ms — against
+10.5 s for one COUNT over the campaign's events.  The first view of a finished campaign's
+report counts its recipient domains once (6 s at 1M) and stores them.
 
 Privacy: reports show numbers, never people.  Recipient domains are aggregates, and a domain
 with fewer than ``SMALL_DOMAIN`` recipients is folded into "other domains", so a report never
