@@ -19,8 +19,14 @@ cores, so these are lower bounds for the server alone.
 
 At the end the server is stopped with SIGINT (a graceful shutdown: the ingest buffers are
 flushed) and the events in the database are counted against the tracking requests made: none
-may be lost.  Figures are printed, not asserted; the target is ≥ 3,000 requests/s for each
-tracking endpoint.
+may be lost.  Then the CPU time per request of each, in this process without a server (little
+affected by other load on the machine).  Figures are printed, not asserted; the target is
+≥ 3,000 requests/s for each tracking endpoint.
+
+Measured on the 2-core machine (shared): baseline 2,584 req/s; pixel 3,403 and click 3,407
+req/s (ratio 1.32 — the client is then the limit); 20,201 of 20,201 events written after the
+graceful stop; CPU per request 244 µs hello (Django), 26 µs pixel, 40 µs click (the fast path of
+``campaigns/tracking_wsgi.py``).
 """
 
 from __future__ import annotations

@@ -198,3 +198,18 @@ def test_the_dashboard_leaves_campaign_figures_out_for_operators_without_reports
     response = client.get("/")
     assert response.status_code == 200
     assert "Deliverability" not in response.content.decode()
+
+
+def test_the_periodic_job_counts_finished_campaigns_domains_before_anyone_looks(mailed):
+    from tidings.campaigns.models import RecipientDomain
+    from tidings.campaigns.reports import count_finished_domains
+
+    campaign, _ = mailed
+    assert count_finished_domains() == 1
+    assert set(
+        RecipientDomain.objects.filter(campaign=campaign).values_list("domain", "recipients")
+    ) == {
+        ("big.example", 10),
+        ("", 2),
+    }
+    assert count_finished_domains() == 0  # once

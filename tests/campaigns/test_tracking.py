@@ -338,7 +338,6 @@ def test_a_click_on_a_link_with_an_ampersand_goes_to_the_real_address(sink, news
 
 # --- the fast path in front of Django (tidings.wsgi) --------------------------------------------
 def wsgi_get(path: str, method: str = "GET", agent: str = BROWSER):
-    import io
 
     from tidings.wsgi import application
 
@@ -348,7 +347,24 @@ def wsgi_get(path: str, method: str = "GET", agent: str = BROWSER):
         answer["status"] = status
         answer["headers"] = dict(headers)
 
-    body = b"".join(
+    # As Django's test client does: the test's database connection must outlive the request.
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        body = _call(application, path, method, agent, start_response)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return answer["status"], answer["headers"], body
+
+
+def _call(application, path, method, agent, start_response) -> bytes:
+    import io
+
+    return b"".join(
         application(
             {
                 "REQUEST_METHOD": method,
@@ -364,7 +380,6 @@ def wsgi_get(path: str, method: str = "GET", agent: str = BROWSER):
             start_response,
         )
     )
-    return answer["status"], answer["headers"], body
 
 
 def test_the_server_answers_pixels_and_clicks_the_same_way_before_django(mailed):

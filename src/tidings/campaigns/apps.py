@@ -26,6 +26,13 @@ class CampaignsConfig(AppConfig):
         # Scheduled campaigns start within a minute of their time ("send now" does not wait:
         # it enqueues its own start).  Several workers may run it: starting claims each campaign
         # with a conditional UPDATE (lifecycle.do_start).
+        # Finished campaigns' recipient domains are counted soon after, not on the report's
+        # first view (a join of a million deliveries with their contacts: seconds).
+        register(
+            "campaigns.report-domains",
+            timedelta(minutes=5),
+            "tidings.campaigns.reports.count_finished_domains_task",
+        )
         register(
             "campaigns.start-due",
             timedelta(minutes=1),

@@ -2,7 +2,10 @@
 
 Everything here reads the anonymous ``EventCounter`` rows (a few dozen per campaign) and counts
 deliveries by status through the ``(campaign, status)`` index; nothing counts events.  Measured
-at 1M deliveries / 5M events on PostgreSQL in ``bench/reports.py``.
+at 1M deliveries / 5M events on PostgreSQL in ``bench/reports.py`` (2 shared cores, under other
+load): report page 29 ms median, CSV 18 ms, the dashboard's campaign figures 92 ms — against
+10.5 s for one COUNT over the campaign's events.  The first view of a finished campaign's
+report counts its recipient domains once (6 s at 1M) and stores them.
 
 Privacy: reports show numbers, never people.  Recipient domains are aggregates, and a domain
 with fewer than ``SMALL_DOMAIN`` recipients is folded into "other domains", so a report never
@@ -23,6 +26,7 @@ from html import escape
 
 from django.db.models import Count, Value
 from django.db.models.functions import Lower, StrIndex, Substr, TruncDate
+from django.tasks import task
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -264,6 +268,25 @@ def recipient_domains(campaign: Campaign, limit: int = TOP_DOMAINS) -> list[tupl
     named = [(d, n) for d, n in ordered if d != OTHER]
     other = sum(n for d, n in ordered if d == OTHER) + sum(n for _, n in named[limit:])
     return named[:limit] + ([(OTHER, other)] if other else [])
+
+
+def count_finished_domains(limit: int = 20) -> int:
+    """Count the recipient domains of finished campaigns that have none counted yet, so the
+    first view of their report is as quick as the next (the periodic job; returns how many)."""
+    done = 0
+    for campaign in Campaign.objects.filter(
+        status__in=[Campaign.Status.FINISHED, Campaign.Status.CANCELLED], domains__isnull=True
+    ).order_by("-finished_at", "-pk")[:limit]:
+        if campaign.deliveries.exists():
+            _count_domains(campaign)
+            done += 1
+    return done
+
+
+@task()
+def count_finished_domains_task() -> int:
+    """Every five minutes (see apps.py): ``count_finished_domains``."""
+    return count_finished_domains()
 
 
 def _count_domains(campaign: Campaign) -> None:
