@@ -103,7 +103,24 @@ def test_the_import_bad_rows_report_neutralises_formula_cells(tmp_path, hostile_
     assert_no_formula(rows)
 
 
+def test_the_campaign_report_neutralises_formula_cells(officer, hostile_list):
+    from tests.campaigns.lifecycle_helpers import make_campaign
+    from tidings.campaigns.models import TrackedLink
+
+    campaign = make_campaign(hostile_list)
+    # A link address is the operator's text; the report lists every link of the campaign.
+    for index, formula in enumerate(FORMULAS):
+        TrackedLink.objects.create(campaign=campaign, index=index, url=formula)
+
+    rows = cells(officer.get(f"/campaigns/{campaign.pk}/report.csv"))
+
+    links = [row[1] for row in rows if row and row[0] == "link"]
+    assert sorted(links) == sorted("'" + f for f in FORMULAS)
+    assert_no_formula(rows)
+
+
 COVERED_CSV_EXPORTS = {
+    "campaigns:report-csv",
     "audience:list-export",
     "audience:segment-export",
     "audience:consent-proof",
