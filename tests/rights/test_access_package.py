@@ -147,6 +147,7 @@ NOT_PERSONAL = {
     "campaigns.sender": "the organisation's own sending addresses",
     "campaigns.campaign": "reply_to is the organisation's address",
     "rights.auditentry": "internal ids and counts only, never personal data (checked in audit.py)",
+    "campaigns.recipientdomain": "a count of recipients per mail domain: an anonymous aggregate",
 }
 
 
