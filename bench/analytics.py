@@ -33,16 +33,14 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = "bench-secret-key-" + "x" * 40
+from bench.common import ROOT, SECRET, free_port, wait_for_port
+
 SITE = "www.example.co.uk"
 TARGET_INGEST = 3000  # events/s
 TARGET_DASHBOARD_MS = 300
@@ -55,22 +53,6 @@ UAS = [
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -179,7 +161,7 @@ def bench_ingest(url: str, env: dict[str, str], args) -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
-        wait_for_http(port)
+        wait_for_port(port, timeout=30, poll=0.1)
         load(port, static_request, 1, args.connections, 200)  # warm up both
         load(port, collect_request, 1, args.connections, 204)
         # Alternated, best of each: the machine is shared, and a burst of someone else's work
