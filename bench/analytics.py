@@ -33,16 +33,12 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = "bench-secret-key-" + "x" * 40
+from bench.common import ROOT, Database, free_port, wait_for_port
+
 SITE = "www.example.co.uk"
 TARGET_INGEST = 3000  # events/s
 TARGET_DASHBOARD_MS = 300
@@ -55,40 +51,6 @@ UAS = [
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-# --- the database ----------------------------------------------------------------------------
-def database_urls(base_url: str) -> tuple[str, str]:
-    parts = urlsplit(base_url)
-    name = f"bench_analytics_{os.getpid()}"
-    return name, urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def admin(base_url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def run_tidings(args: list[str], env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "tidings", *args], env=env, check=True, cwd=ROOT)
 
 
 # --- the load client -------------------------------------------------------------------------
@@ -179,7 +141,7 @@ def bench_ingest(url: str, env: dict[str, str], args) -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
-        wait_for_http(port)
+        wait_for_port(port, timeout=30, poll=0.1)
         load(port, static_request, 1, args.connections, 200)  # warm up both
         load(port, collect_request, 1, args.connections, 204)
         # Alternated, best of each: the machine is shared, and a burst of someone else's work
@@ -336,31 +298,16 @@ def main() -> None:
     parser.add_argument("--part", choices=["ingest", "dashboard", "both"], default="both")
     args = parser.parse_args()
 
-    name, url = database_urls(args.database_url)
-    admin(args.database_url, f'CREATE DATABASE "{name}"')
-    data_dir = tempfile.mkdtemp(prefix="bench-analytics-")
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SECRET_KEY": SECRET,
-        "TIDINGS_DATA_DIR": data_dir,
-        "TIDINGS_BEHIND_PROXY": "1",  # the client varies X-Forwarded-For: many visitors
-        "TIDINGS_LOG_LEVEL": "WARNING",
-    }
+    # The client varies X-Forwarded-For: many visitors.
+    db = Database("analytics", args.database_url, TIDINGS_BEHIND_PROXY="1")
+    db.create()
     try:
-        run_tidings(["migrate", "--verbosity", "0"], env)
         if args.part in ("ingest", "both"):
-            bench_ingest(url, env, args)
+            bench_ingest(db.url, db.env(), args)
         if args.part in ("dashboard", "both"):
-            bench_dashboard(url)
+            bench_dashboard(db.url)
     finally:
-        from django.conf import settings
-
-        if settings.configured:
-            from django.db import connections
-
-            connections.close_all()
-        admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        db.drop()
 
 
 if __name__ == "__main__":

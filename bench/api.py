@@ -26,10 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-
-from bench.segments import FIRST_NAMES, LAST_NAMES, SERVER, _generate, _policy_file
+from bench.common import scratch_database
+from bench.segments import FIRST_NAMES, LAST_NAMES, _generate, _policy_file
 
 TARGET_MS = 50.0
 
@@ -127,32 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args(argv)
 
-    name = f"bench_api_{os.getpid()}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        with tempfile.TemporaryDirectory() as directory:
-            os.environ["DATABASE_URL"] = f"{SERVER}/{name}"
-            os.environ["TIDINGS_POLICY"] = str(_policy_file(Path(directory)))
-            os.environ["TIDINGS_DATA_DIR"] = directory
-            os.environ["TIDINGS_ALLOWED_HOSTS"] = "testserver"
-            os.environ["TIDINGS_API_RATE_LIMIT"] = "0"
-            os.environ["TIDINGS_LOG_LEVEL"] = "ERROR"
-            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tidings.settings")
-            import django
+    with scratch_database("api") as url, tempfile.TemporaryDirectory() as directory:
+        os.environ["DATABASE_URL"] = url
+        os.environ["TIDINGS_POLICY"] = str(_policy_file(Path(directory)))
+        os.environ["TIDINGS_DATA_DIR"] = directory
+        os.environ["TIDINGS_ALLOWED_HOSTS"] = "testserver"
+        os.environ["TIDINGS_API_RATE_LIMIT"] = "0"
+        os.environ["TIDINGS_LOG_LEVEL"] = "ERROR"
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tidings.settings")
+        import django
 
-            django.setup()
-            try:
-                ok = _run(args.contacts, args.requests)
-            finally:
-                from django.db import connections
-
-                connections.close_all()
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        django.setup()
+        ok = _run(args.contacts, args.requests)
     return 0 if ok else 1
 
 

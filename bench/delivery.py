@@ -29,17 +29,15 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import ROOT, Database, free_port, wait_for_port
+
 POSTFIX_DIR = ROOT / "var" / "bench" / "postfix"
-SECRET = "bench-secret-key-" + "x" * 40
 
 BODY = (
     "# News for {{ contact.first_name | default('you') }}\n\n"
@@ -53,22 +51,6 @@ BODY = (
         for n in range(1, 9)
     )
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 # --- sinks -----------------------------------------------------------------------------------
@@ -176,53 +158,10 @@ def bare_loop(port: int, messages: int, connections: int = 10) -> float:
 
 
 # --- the database ----------------------------------------------------------------------------
-class Bench:
+class Bench(Database):
     def __init__(self, args) -> None:
+        super().__init__("delivery", args.database_url, TIDINGS_FROM_EMAIL="news@example.co.uk")
         self.args = args
-        parts = urlsplit(args.database_url)
-        self.name = f"bench_delivery_{os.getpid()}"
-        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
-        self.admin = urlunsplit(parts._replace(path="/postgres"))
-        self.data_dir = Path(tempfile.mkdtemp(prefix="bench_delivery_"))
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
-        env.update(
-            DATABASE_URL=self.url,
-            SECRET_KEY=SECRET,
-            TIDINGS_DATA_DIR=str(self.data_dir),
-            TIDINGS_FROM_EMAIL="news@example.co.uk",
-            TIDINGS_LOG_LEVEL="WARNING",
-            PYTHONPATH=str(ROOT),
-        )
-        env.update(extra)
-        return env
-
-    def create(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        subprocess.run(
-            [sys.executable, "-m", "tidings.cli", "migrate", "--verbosity", "0"],
-            env=self.env(),
-            cwd=ROOT,
-            check=True,
-        )
-        os.environ.update(self.env())
-        os.environ["DJANGO_SETTINGS_MODULE"] = "tidings.settings"
-        import django
-
-        django.setup()
-
-    def drop(self) -> None:
-        import psycopg
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def sql(self, statement: str, params=()) -> None:
         from django.db import connection

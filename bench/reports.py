@@ -28,61 +28,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = "bench-secret-key-" + "x" * 40
-
-
-class Database:
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.name = f"bench_reports_{os.getpid()}"
-        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
-        self.admin = urlunsplit(parts._replace(path="/postgres"))
-        self.data_dir = Path(tempfile.mkdtemp(prefix="bench_reports_"))
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
-        env.update(
-            DATABASE_URL=self.url,
-            SECRET_KEY=SECRET,
-            TIDINGS_DATA_DIR=str(self.data_dir),
-            TIDINGS_LOG_LEVEL="WARNING",
-            TIDINGS_ALLOWED_HOSTS="testserver,127.0.0.1",
-            PYTHONPATH=str(ROOT),
-            DJANGO_SETTINGS_MODULE="tidings.settings",
-        )
-        return env
-
-    def create(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        subprocess.run(
-            [sys.executable, "-m", "tidings.cli", "migrate", "--verbosity", "0"],
-            env=self.env(),
-            cwd=ROOT,
-            check=True,
-        )
-        os.environ.update(self.env())
-        import django
-
-        django.setup()
-
-    def drop(self) -> None:
-        import psycopg
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+from bench.common import Database
 
 
 def step(label: str, sql: str, params: list | None = None) -> None:
@@ -240,7 +188,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    db = Database(args.database_url)
+    db = Database("reports", args.database_url, allowed_hosts="testserver,127.0.0.1")
     db.create()
     try:
         big = generate(args.deliveries, args.events)

@@ -25,9 +25,8 @@ import time
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-SERVER = "postgres://postgres@127.0.0.1:5432"
+from bench.common import scratch_database
 
 
 def _insert_select(model: Any, columns: dict[str, str], source: str, params: dict) -> int:
@@ -237,29 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=None, help="ids per transaction")
     args = parser.parse_args(argv)
 
-    name = f"bench_retention_{os.getpid()}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        os.environ["DATABASE_URL"] = f"{SERVER}/{name}"
+    with scratch_database("retention") as url:
+        os.environ["DATABASE_URL"] = url
         os.environ.pop("TIDINGS_POLICY", None)  # the example policy: enquiries kept 12 months
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tidings.settings")
         import django
 
         django.setup()
-        try:
-            from tidings.rights.retention import BATCH_SIZE
+        from tidings.rights.retention import BATCH_SIZE
 
-            _run(args.enquiries, args.fresh, args.batch or BATCH_SIZE, f"{SERVER}/{name}")
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        _run(args.enquiries, args.fresh, args.batch or BATCH_SIZE, url)
     return 0
 
 

@@ -35,12 +35,8 @@ import statistics
 import sys
 import time
 
-import psycopg
-from psycopg import sql
-
+from bench.common import scratch_database
 from bench.retention import _insert_select
-
-SERVER = "postgres://postgres@127.0.0.1:5432"
 
 
 def _timed(label: str, step) -> None:
@@ -256,27 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=5, help="people timed")
     args = parser.parse_args(argv)
 
-    name = f"bench_rights_{os.getpid()}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        os.environ["DATABASE_URL"] = f"{SERVER}/{name}"
+    with scratch_database("rights") as url:
+        os.environ["DATABASE_URL"] = url
         os.environ.pop("TIDINGS_POLICY", None)  # the example policy
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tidings.settings")
         import django
 
         django.setup()
-        try:
-            ok = _run(args.contacts, args.events, args.people)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        ok = _run(args.contacts, args.events, args.people)
     return 0 if ok else 1
 
 

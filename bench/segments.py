@@ -20,10 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
+from bench.common import scratch_database
 
-SERVER = "postgres://postgres@127.0.0.1:5432"
 SEGMENTS = [
     'list:"product news" and attributes.plan = "pro"',
     'domain:"example.com"',
@@ -181,28 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explain", action="store_true", help="print each query's plan")
     args = parser.parse_args(argv)
 
-    name = f"bench_segments_{os.getpid()}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        with tempfile.TemporaryDirectory() as directory:
-            os.environ["DATABASE_URL"] = f"{SERVER}/{name}"
-            os.environ["TIDINGS_POLICY"] = str(_policy_file(Path(directory)))
-            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tidings.settings")
-            import django
+    with scratch_database("segments") as url, tempfile.TemporaryDirectory() as directory:
+        os.environ["DATABASE_URL"] = url
+        os.environ["TIDINGS_POLICY"] = str(_policy_file(Path(directory)))
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tidings.settings")
+        import django
 
-            django.setup()
-            try:
-                _run(args.contacts, args.runs, args.explain)
-            finally:
-                from django.db import connections
-
-                connections.close_all()
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        django.setup()
+        _run(args.contacts, args.runs, args.explain)
     return 0
 
 

@@ -39,66 +39,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = "bench-secret-key-" + "x" * 40
+from bench.common import ROOT, Database, free_port
+
 LINKS = 5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Database:
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.name = f"bench_tracking_{os.getpid()}"
-        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
-        self.admin = urlunsplit(parts._replace(path="/postgres"))
-        self.data_dir = Path(tempfile.mkdtemp(prefix="bench_tracking_"))
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
-        env.update(
-            DATABASE_URL=self.url,
-            SECRET_KEY=SECRET,
-            TIDINGS_DATA_DIR=str(self.data_dir),
-            TIDINGS_LOG_LEVEL="WARNING",
-            TIDINGS_ALLOWED_HOSTS="127.0.0.1,localhost",
-            PYTHONPATH=str(ROOT),
-            DJANGO_SETTINGS_MODULE="bench.tracking_site",
-        )
-        return env
-
-    def create(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        subprocess.run(
-            [sys.executable, "-m", "tidings.cli", "migrate", "--verbosity", "0"],
-            env=self.env(),
-            cwd=ROOT,
-            check=True,
-        )
-        os.environ.update(self.env())
-        import django
-
-        django.setup()
-
-    def drop(self) -> None:
-        import psycopg
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def seed(deliveries: int) -> tuple[list[str], list[str], int]:
@@ -271,7 +216,12 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=20_000)
     args = parser.parse_args()
 
-    db = Database(args.database_url)
+    db = Database(
+        "tracking",
+        args.database_url,
+        settings="bench.tracking_site",
+        allowed_hosts="127.0.0.1,localhost",
+    )
     db.create()
     server = None
     try:

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_POST
 
 from tidings.policy import get_policy
 from tidings.web.access import operator_required
+from tidings.web.charts import bars, line_chart
 
 from . import reports
-from .charts import bars, line_chart
 from .forms import RangeForm
 from .models import DailyRollup
 from .visits import DONT_COUNT_COOKIE, consent_required, statistics_purposes

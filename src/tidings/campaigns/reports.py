@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from html import escape
 
 from django.db.models import Count, Value
 from django.db.models.functions import Lower, StrIndex, Substr, TruncDate
 from django.tasks import task
 from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
+
+from tidings.web.charts import svg_line_chart
 
 from .delivery import delivery_counts
 from .models import Campaign, Delivery, EventCounter, EventKind, RecipientDomain, TrackedLink
@@ -449,76 +450,6 @@ def dashboard_summary(days: int = 30, recent: int = 5) -> Dashboard:
 def _sent_per_campaign(campaigns) -> dict[int, int]:
     """Sent messages per campaign (``status_counts``: cached once a campaign has finished)."""
     return {c.pk: status_counts(c)[Delivery.Status.SENT] for c in campaigns}
-
-
-# --- the chart ---------------------------------------------------------------------------------
-def _nice_max(value: int) -> int:
-    if value <= 5:
-        return 5
-    magnitude = 10 ** (len(str(value)) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        top = int(step * magnitude)
-        if top >= value:
-            return top
-    return value
-
-
-def svg_line_chart(
-    labels: list[str], series: list[tuple[str, list[int], str]], *, title: str
-) -> SafeString:
-    """A line chart as inline SVG (no script, no external file), with a title for screen
-    readers; the page shows the same numbers in a table too.  ``series``: (name, values, CSS
-    class)."""
-    width, height = 720, 240
-    left, right, top, bottom = 48, 12, 12, 36
-    inner_w, inner_h = width - left - right, height - top - bottom
-    n = len(labels)
-    peak = _nice_max(max((max(values, default=0) for _, values, _ in series), default=0))
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-    ]
-    for i in range(5):
-        value = peak * i / 4
-        y = top + inner_h - inner_h * i / 4
-        parts.append(
-            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{value:g}</text>"
-        )
-
-    def x_of(i: int) -> float:
-        return left + (inner_w * i / (n - 1) if n > 1 else inner_w / 2)
-
-    if n:
-        ticks = sorted({0, n - 1, *range(0, n, max(1, n // 6))})
-        for i in ticks:
-            if i < n and (i == n - 1 or n - 1 - i >= max(1, n // 12)):
-                parts.append(
-                    f'<text class="axis" x="{x_of(i):.1f}" y="{height - 12}" '
-                    f'text-anchor="middle">{escape(labels[i])}</text>'
-                )
-    for name, values, css in series:
-        points = " ".join(
-            f"{x_of(i):.1f},{top + inner_h - inner_h * v / peak:.1f}" for i, v in enumerate(values)
-        )
-        if n == 1:
-            x, y = x_of(0), top + inner_h - inner_h * values[0] / peak
-            parts.append(f'<circle class="{css}" cx="{x:.1f}" cy="{y:.1f}" r="3"/>')
-        elif n:
-            parts.append(
-                f'<polyline class="{css}" fill="none" points="{points}">'
-                f"<title>{escape(name)}</title></polyline>"
-            )
-    parts.append("</svg>")
-    legend = "".join(
-        f'<li><span class="swatch {css}" aria-hidden="true"></span>{escape(name)}</li>'
-        for name, _, css in series
-    )
-    svg = "".join(parts)
-    figure = f'<figure class="chart-figure">{svg}<ul class="legend">{legend}</ul></figure>'
-    return mark_safe(figure)  # noqa: S308 - every value in it was escaped above
 
 
 # --- the CSV ---------------------------------------------------------------------------------

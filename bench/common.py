@@ -1,0 +1,116 @@
+"""Helpers the benchmarks share: a scratch PostgreSQL database made beside a server and dropped at
+the end, and a free local port to serve on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-secret-key-" + "x" * 40
+SERVER = "postgres://postgres@127.0.0.1:5432"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10, poll: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(poll)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def _admin(url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@contextmanager
+def scratch_database(bench: str, server: str = SERVER) -> Iterator[str]:
+    """A new database ``bench_<bench>_<pid>`` on ``server``: yields its URL; afterwards Django's
+    connections are closed and the database is dropped."""
+    name = f"bench_{bench}_{os.getpid()}"
+    _admin(f"{server}/postgres", f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        if "django.db" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        _admin(f"{server}/postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Database:
+    """A database ``bench_<bench>_<pid>`` beside ``url`` (and a data directory), migrated by
+    ``tidings migrate`` in a child process; ``env()`` is the environment tidings runs with."""
+
+    def __init__(
+        self,
+        bench: str,
+        url: str,
+        *,
+        settings: str = "tidings.settings",
+        allowed_hosts: str | None = None,
+        **extra: str,
+    ) -> None:
+        parts = urlsplit(url)
+        self.name = f"bench_{bench}_{os.getpid()}"
+        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
+        self.admin = urlunsplit(parts._replace(path="/postgres"))
+        self.data_dir = Path(tempfile.mkdtemp(prefix=f"bench_{bench}_"))
+        self.extra = dict(extra, DJANGO_SETTINGS_MODULE=settings)
+        if allowed_hosts is not None:
+            self.extra["TIDINGS_ALLOWED_HOSTS"] = allowed_hosts
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+        env.update(
+            DATABASE_URL=self.url,
+            SECRET_KEY=SECRET,
+            TIDINGS_DATA_DIR=str(self.data_dir),
+            TIDINGS_LOG_LEVEL="WARNING",
+            PYTHONPATH=str(ROOT),
+        )
+        env.update(self.extra)
+        env.update(extra)
+        return env
+
+    def create(self) -> None:
+        """Create and migrate the database, then set Django up in this process on it."""
+        _admin(self.admin, f'CREATE DATABASE "{self.name}"')
+        subprocess.run(
+            [sys.executable, "-m", "tidings.cli", "migrate", "--verbosity", "0"],
+            env=self.env(),
+            cwd=ROOT,
+            check=True,
+        )
+        os.environ.update(self.env())
+        import django
+
+        django.setup()
+
+    def drop(self) -> None:
+        from django.db import connections
+
+        connections.close_all()
+        _admin(self.admin, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        shutil.rmtree(self.data_dir, ignore_errors=True)
