@@ -12,9 +12,8 @@ from pydantic import Field
 
 from tidings.audience.importer import COUNTERS, percent_done, start_import
 from tidings.audience.models import Import, MailingList
-from tidings.rights.audit import audit
 
-from ..actions import api_actor_label
+from ..actions import audit_by_token
 from ..auth import need, token_of
 from ..errors import Problem, found, named
 
@@ -127,12 +126,7 @@ def bad_rows(request: HttpRequest, import_id: int = ID):
     if path is None or not path.exists():
         raise Problem(404, f"Import {import_id} has no bad-rows report.")
     token = token_of(request)
-    audit(
-        "export.import_report",
-        actor=token.operator,
-        actor_label=api_actor_label(token),
-        obj=imp,
-    )
+    audit_by_token("export.import_report", token, obj=imp)
     return FileResponse(
         path.open("rb"),
         as_attachment=True,
