@@ -31,6 +31,11 @@ def api_actor_label(token: ApiToken) -> str:
     return f"api:{token.pk}"
 
 
+def audit_by_token(action: str, token: ApiToken, **details: Any) -> None:
+    """An audit entry for what a request with ``token`` did, on behalf of its operator."""
+    audit(action, actor=token.operator, actor_label=api_actor_label(token), **details)
+
+
 # --- tokens -------------------------------------------------------------------------------------
 @transaction.atomic
 def do_create_api_token(
@@ -146,10 +151,9 @@ def do_create_contact_via_api(
     from tidings.audience.actions import do_create_contact
 
     contact, created = do_create_contact(values, purpose=purpose)
-    audit(
+    audit_by_token(
         "contact.created" if created else "contact.found",
-        actor=token.operator,
-        actor_label=api_actor_label(token),
+        token,
         obj=contact,
         fields=sorted(values),
         purpose=purpose,
@@ -181,10 +185,9 @@ def do_subscribe_via_api(
         confirmed=True,
         at=at,
     )
-    audit(
+    audit_by_token(
         "subscription.created",
-        actor=token.operator,
-        actor_label=api_actor_label(token),
+        token,
         obj=sub,
         list=mailing_list.pk,
     )
@@ -210,10 +213,9 @@ def do_send_transactional(
     if reason is not None:
         raise Suppressed(reason)
     message = enqueue_transactional(template, contact, context, sender=sender)
-    audit(
+    audit_by_token(
         "transactional.queued",
-        actor=token.operator,
-        actor_label=api_actor_label(token),
+        token,
         obj=contact,
         template=template.pk,
         message=message.pk,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -45,6 +46,27 @@ class Problem(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
+
+
+def found(queryset: QuerySet, pk: int, what: str) -> Any:
+    """The row ``pk`` of ``queryset`` that the path names, or a 404 problem ("There is no …")."""
+    row = queryset.filter(pk=pk).first()
+    if row is None:
+        raise Problem(404, f"There is no {what} {pk}.")
+    return row
+
+
+def named(queryset: QuerySet, pk: int, what: str, *, field: str, message: str = "") -> Any:
+    """The row ``pk`` of ``queryset`` that the request's ``field`` names, or a 422 problem about
+    that field (``message``, by default "unknown <what>")."""
+    row = queryset.filter(pk=pk).first()
+    if row is None:
+        raise Problem(
+            422,
+            f"There is no {what} {pk}.",
+            errors=[{"field": field, "message": message or f"unknown {what}"}],
+        )
+    return row
 
 
 def problem_response(

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, models, transaction
@@ -34,6 +32,7 @@ from .consent import (
 )
 from .emails import InvalidEmail, email_hmac, normalise_email
 from .forms import default_consent_wording, offerable_channels, offerable_optional_fields
+from .limits import count_attempt
 from .models import (
     ConsentEvent,
     ConsentWording,
@@ -385,16 +384,12 @@ CONFIRMATIONS_PER_ADDRESS = (3, 3600)
 
 
 def _confirmation_allowed(contact: Contact) -> bool:
-    count, window = getattr(
-        settings, "TIDINGS_CONFIRMATIONS_PER_ADDRESS", CONFIRMATIONS_PER_ADDRESS
+    return count_attempt(
+        "confirmation",
+        str(contact.pk),
+        "TIDINGS_CONFIRMATIONS_PER_ADDRESS",
+        CONFIRMATIONS_PER_ADDRESS,
     )
-    key = f"tidings:limit:confirmation:{int(time.time() // window)}:{contact.pk}"
-    cache.add(key, 0, timeout=window)
-    try:
-        return cache.incr(key) <= count
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        return True
 
 
 def _send_confirmation(contact: Contact, request: ConfirmRequest, lists: list[MailingList]) -> None:

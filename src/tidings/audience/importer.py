@@ -1258,6 +1258,13 @@ COUNTERS = (
 Progress = Callable[[Import], None]
 
 
+def percent_done(imp: Import) -> int:
+    """How much of its file the import has read, 0 to 100 (without a size: 100 once finished)."""
+    if imp.total_bytes:
+        return min(100, round(100 * imp.processed_bytes / imp.total_bytes))
+    return 100 if imp.status == Import.Status.FINISHED else 0
+
+
 SUBSCRIBABLE = (None, Subscription.Status.PENDING, Subscription.Status.CONFIRMED)
 
 

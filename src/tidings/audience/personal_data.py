@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.rights.sources import PersonalData, plain, register
+from tidings.rights.sources import PersonalData, model_source, plain, register
 
 from .consent import proof_rows
 from .emails import email_hmac
@@ -67,32 +67,6 @@ def kept_contact(contact: Contact) -> list[dict[str, Any]]:
     return [{"what": f"Your {fields}, with the records below that need them", "until": ""}]
 
 
-def export_subscriptions(contact: Contact) -> list[dict[str, Any]]:
-    rows = (
-        Subscription.objects.filter(contact=contact)
-        .select_related("mailing_list")
-        .order_by("created_at", "pk")
-    )
-    return [
-        plain(
-            {
-                "list": s.mailing_list.name,
-                "topic": s.mailing_list.topic,
-                "status": s.status,
-                "created_at": s.created_at,
-                "confirmed_at": s.confirmed_at,
-                "unsubscribed_at": s.unsubscribed_at,
-            }
-        )
-        for s in rows
-    ]
-
-
-def erase_subscriptions(contact: Contact) -> int:
-    deleted, _ = Subscription.objects.filter(contact=contact).delete()
-    return deleted
-
-
 def export_consent(contact: Contact) -> list[dict[str, Any]]:
     return proof_rows(contact)
 
@@ -104,9 +78,8 @@ def erase_consent(contact: Contact) -> int:
     return _tombstone_consent_events([contact.pk])
 
 
-def export_suppression(contact: Contact) -> list[dict[str, Any]]:
-    rows = Suppression.objects.filter(email_hmac=email_hmac(contact.email))
-    return [plain({"reason": s.reason, "since": s.created_at}) for s in rows]
+def _suppression_of(contact: Contact):
+    return Suppression.objects.filter(email_hmac=email_hmac(contact.email))
 
 
 def erase_suppression(contact: Contact) -> int:
@@ -114,7 +87,7 @@ def erase_suppression(contact: Contact) -> int:
 
 
 def kept_suppression(contact: Contact) -> list[dict[str, Any]]:
-    if not Suppression.objects.filter(email_hmac=email_hmac(contact.email)).exists():
+    if not _suppression_of(contact).exists():
         return []
     return [
         {
@@ -139,13 +112,21 @@ def register_sources() -> None:
         )
     )
     register(
-        PersonalData(
-            name="subscriptions",
+        model_source(
+            "subscriptions",
+            Subscription,
+            of="contact",
             title="Newsletter subscriptions",
             record_kind="subscription",
-            models=(Subscription,),
-            export=export_subscriptions,
-            erase=erase_subscriptions,
+            columns=(
+                ("list", "mailing_list.name"),
+                ("topic", "mailing_list.topic"),
+                "status",
+                "created_at",
+                "confirmed_at",
+                "unsubscribed_at",
+            ),
+            related=("mailing_list",),
             order=10,
         )
     )
@@ -162,12 +143,13 @@ def register_sources() -> None:
         )
     )
     register(
-        PersonalData(
-            name="suppression",
+        model_source(
+            "suppression",
+            Suppression,
+            of=_suppression_of,  # one entry at most: the hash is unique
             title="Do-not-email list",
             record_kind=None,
-            models=(Suppression,),
-            export=export_suppression,
+            columns=("reason", ("since", "created_at")),
             erase=erase_suppression,
             kept=kept_suppression,
             order=12,

@@ -7,18 +7,6 @@ class BookingConfig(AppConfig):
     verbose_name = "Demo booking"
 
     def ready(self) -> None:
-        from tidings.rights.sources import PersonalData, register
+        from .personal_data import register_sources
 
-        from .models import Booking
-        from .personal_data import erase_bookings, export_bookings
-
-        register(
-            PersonalData(
-                name="demo bookings",
-                record_kind="enquiry",  # a booking is part of its enquiry, and goes with it
-                models=(Booking,),
-                export=export_bookings,
-                erase=erase_bookings,
-                order=90,  # before the enquiries they belong to
-            )
-        )
+        register_sources()

@@ -55,18 +55,6 @@ class CampaignsConfig(AppConfig):
 
         tracking.connect(esp.receive, dispatch_uid="tidings.campaigns.bounces.esp")
 
-        from tidings.rights.sources import PersonalData
-        from tidings.rights.sources import register as register_source
+        from .bounces.privacy import register_sources as register_bounce_sources
 
-        from .bounces.privacy import erase_reports, export_reports
-        from .models import InboundReport
-
-        register_source(
-            PersonalData(
-                name="bounce_reports",
-                record_kind=None,
-                models=(InboundReport,),
-                export=export_reports,
-                erase=erase_reports,
-            )
-        )
+        register_bounce_sources()

@@ -12,33 +12,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from tidings.rights.sources import PersonalData, plain, register
+from tidings.rights.sources import PersonalData, model_source, plain, register
 
 from .models import Delivery, OutboxMessage, OutgoingMessage
-
-
-def export_deliveries(contact: Any) -> list[dict[str, Any]]:
-    rows = (
-        Delivery.objects.filter(contact=contact)
-        .select_related("campaign")
-        .order_by("campaign__started_at", "pk")
-    )
-    return [
-        plain(
-            {
-                "campaign": d.campaign.name,
-                "subject": d.campaign.subject,
-                "topic": d.campaign.topic,
-                "status": d.status,
-                "sent_at": d.sent_at,
-            }
-        )
-        for d in rows
-    ]
-
-
-def erase_deliveries(contact: Any) -> int:
-    return Delivery.objects.filter(contact=contact).update(contact=None)
 
 
 def _outbox_of(contact: Any) -> QuerySet[OutboxMessage]:
@@ -88,13 +64,22 @@ def erase_messages(contact: Any) -> int:
 
 def register_sources() -> None:
     register(
-        PersonalData(
-            name="campaigns_received",
+        model_source(
+            "campaigns_received",
+            Delivery,
+            of="contact",
             title="Campaigns sent to you",
             record_kind="subscription",
-            models=(Delivery,),
-            export=export_deliveries,
-            erase=erase_deliveries,
+            columns=(
+                ("campaign", "campaign.name"),
+                ("subject", "campaign.subject"),
+                ("topic", "campaign.topic"),
+                "status",
+                "sent_at",
+            ),
+            order_by=("campaign__started_at", "pk"),
+            related=("campaign",),
+            anonymise={"contact": None},  # the campaign's statistics keep the row
             order=20,
         )
     )

@@ -38,21 +38,15 @@ def export_events(contact: Any) -> list[dict[str, Any]]:
     ]
 
 
-def erase_events(contact: Any) -> int:
-    """Delete the contact's events (idempotent); the anonymous counters stay."""
-    deleted, _ = Event.objects.filter(delivery__contact=contact).delete()
-    return deleted
-
-
 def register_sources() -> None:
-    from tidings.rights.sources import PersonalData, register
+    from tidings.rights.sources import model_source, register
 
     register(
-        PersonalData(
-            name="email_events",
+        model_source(
+            "email_events",
+            Event,
+            of="delivery__contact",  # erasure deletes them; the anonymous counters stay
             record_kind="email_event",
-            models=(Event,),
             export=export_events,
-            erase=erase_events,
         )
     )

@@ -8,31 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.rights.sources import PersonalData, plain, register
+from tidings.rights.sources import delete_rows, model_source, register
 
 from .models import Enquiry, Order, SupportContact, SupportRequest
-
-
-def export_enquiries(contact: Any) -> list[dict[str, Any]]:
-    rows = Enquiry.objects.filter(contact=contact).order_by("created_at", "pk")
-    return [
-        plain(
-            {
-                "channel": e.channel,
-                "message": e.message,
-                "removed_by_screening": e.redaction_note,
-                "created_at": e.created_at,
-                "last_contact_at": e.last_contact_at,
-                "kept_until": e.kept_until,
-            }
-        )
-        for e in rows
-    ]
-
-
-def erase_enquiries(contact: Any) -> int:
-    deleted, _ = Enquiry.objects.filter(contact=contact).delete()
-    return deleted
 
 
 def _orders_kept() -> bool:
@@ -42,31 +20,10 @@ def _orders_kept() -> bool:
     return "order" in policy.retention and policy.is_legal_minimum("order")
 
 
-def export_orders(contact: Any) -> list[dict[str, Any]]:
-    rows = (
-        Order.objects.filter(contact=contact)
-        .select_related("organisation")
-        .order_by("created_at", "pk")
-    )
-    return [
-        plain(
-            {
-                "order_reference": o.order_reference,
-                "organisation": o.organisation.name if o.organisation else "",
-                "lines": o.lines,
-                "invoice_address": o.invoice_address,
-                "created_at": o.created_at,
-            }
-        )
-        for o in rows
-    ]
-
-
 def erase_orders(contact: Any) -> int:
     if _orders_kept():
         return 0
-    deleted, _ = Order.objects.filter(contact=contact).delete()
-    return deleted
+    return delete_rows(Order.objects.filter(contact=contact))
 
 
 def kept_orders(contact: Any) -> list[dict[str, Any]]:
@@ -88,96 +45,75 @@ def kept_orders(contact: Any) -> list[dict[str, Any]]:
     return kept
 
 
-def export_support_contacts(contact: Any) -> list[dict[str, Any]]:
-    rows = (
-        SupportContact.objects.filter(contact=contact)
-        .select_related("organisation")
-        .order_by("created_at", "pk")
-    )
-    return [
-        plain(
-            {
-                "organisation": s.organisation.name,
-                "left_employer": s.left_employer,
-                "created_at": s.created_at,
-                "kept_until": s.kept_until,
-            }
-        )
-        for s in rows
-    ]
-
-
-def erase_support_contacts(contact: Any) -> int:
-    deleted, _ = SupportContact.objects.filter(contact=contact).delete()
-    return deleted
-
-
-def export_support_requests(contact: Any) -> list[dict[str, Any]]:
-    rows = (
-        SupportRequest.objects.filter(support_contact__contact=contact)
-        .select_related("organisation")
-        .order_by("created_at", "pk")
-    )
-    return [
-        plain(
-            {
-                "organisation": r.organisation.name,
-                "subject": r.subject,
-                "notes": r.notes,
-                "removed_by_screening": r.redaction_note,
-                "created_at": r.created_at,
-            }
-        )
-        for r in rows
-    ]
-
-
-def erase_support_requests(contact: Any) -> int:
-    deleted, _ = SupportRequest.objects.filter(support_contact__contact=contact).delete()
-    return deleted
-
-
 def register_sources() -> None:
     register(
-        PersonalData(
-            name="enquiries",
+        model_source(
+            "enquiries",
+            Enquiry,
+            of="contact",
             record_kind="enquiry",
-            models=(Enquiry,),
-            export=export_enquiries,
-            erase=erase_enquiries,
+            columns=(
+                "channel",
+                "message",
+                ("removed_by_screening", "redaction_note"),
+                "created_at",
+                "last_contact_at",
+                "kept_until",
+            ),
             order=30,
         )
     )
     register(
-        PersonalData(
-            name="orders",
+        model_source(
+            "orders",
+            Order,
+            of="contact",
             title="Orders and invoices",
             record_kind="order",
-            models=(Order,),
-            export=export_orders,
+            columns=(
+                "order_reference",
+                ("organisation", "organisation.name"),  # "" without one
+                "lines",
+                "invoice_address",
+                "created_at",
+            ),
+            related=("organisation",),
             erase=erase_orders,
             kept=kept_orders,
             order=31,
         )
     )
     register(
-        PersonalData(
-            name="support_requests",
+        model_source(
+            "support_requests",
+            SupportRequest,
+            of="support_contact__contact",
             record_kind="support_contact",
-            models=(SupportRequest,),
-            export=export_support_requests,
-            erase=erase_support_requests,
+            columns=(
+                ("organisation", "organisation.name"),
+                "subject",
+                "notes",
+                ("removed_by_screening", "redaction_note"),
+                "created_at",
+            ),
+            related=("organisation",),
             order=32,  # before the support contacts they belong to
         )
     )
     register(
-        PersonalData(
-            name="support_contacts",
+        model_source(
+            "support_contacts",
+            SupportContact,
+            of="contact",
             title="Support contact at your company",
             record_kind="support_contact",
-            models=(SupportContact,),
-            export=export_support_contacts,
-            erase=erase_support_contacts,
+            columns=(
+                ("organisation", "organisation.name"),
+                "left_employer",
+                "created_at",
+                "kept_until",
+            ),
+            related=("organisation",),
             order=33,
         )
     )

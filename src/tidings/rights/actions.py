@@ -16,15 +16,12 @@ while the request is open; closing it (completed or refused) clears it and the d
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -32,6 +29,7 @@ from django.utils import timezone
 from tidings import signals
 from tidings.audience.consent import PURPOSE_MARKETING, current_state
 from tidings.audience.emails import email_hmac, normalise_email
+from tidings.audience.limits import count_attempt
 from tidings.audience.models import ConsentEvent, Contact, Suppression
 from tidings.audience.suppression import do_suppress
 from tidings.audience.tokens import absolute_url
@@ -130,16 +128,12 @@ def _email_after_commit(address: str, key: str, context: dict[str, Any], request
 
 
 def _verification_allowed(address: str) -> bool:
-    count, window = getattr(
-        settings, "TIDINGS_RIGHTS_VERIFICATIONS_PER_ADDRESS", VERIFICATIONS_PER_ADDRESS
+    return count_attempt(
+        "rights-verify",
+        email_hmac(address)[:32],
+        "TIDINGS_RIGHTS_VERIFICATIONS_PER_ADDRESS",
+        VERIFICATIONS_PER_ADDRESS,
     )
-    key = f"tidings:limit:rights-verify:{int(time.time() // window)}:{email_hmac(address)[:32]}"
-    cache.add(key, 0, timeout=window)
-    try:
-        return cache.incr(key) <= count
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        return True
 
 
 def _close(request: RightsRequest, to: str, *, outcome: dict[str, Any], **fields: Any) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Q
 
 from .models import RightsRequest
-from .sources import PersonalData, plain, register
+from .sources import model_source, register
 
 
 def _requests_of(contact: Any):
@@ -19,25 +19,6 @@ def _requests_of(contact: Any):
     return RightsRequest.objects.filter(
         Q(contact=contact) | Q(email_hmac=email_hmac(contact.email))
     )
-
-
-def export_requests(contact: Any) -> list[dict[str, Any]]:
-    return [
-        plain(
-            {
-                "reference": r.pk,
-                "kind": r.kind,
-                "state": r.state,
-                "received_at": r.received_at,
-                "due_on": r.due_on,
-                "extended_to": r.extended_to,
-                "extension_reason": r.extension_reason,
-                "closed_at": r.closed_at,
-                "refusal_reason": r.refusal_reason,
-            }
-        )
-        for r in _requests_of(contact).order_by("received_at", "pk")
-    ]
 
 
 def erase_requests(contact: Any) -> int:
@@ -50,12 +31,24 @@ def erase_requests(contact: Any) -> int:
 
 def register_sources() -> None:
     register(
-        PersonalData(
-            name="privacy_requests",
+        model_source(
+            "privacy_requests",
+            RightsRequest,
+            of=_requests_of,
             title="Your privacy requests",
             record_kind=None,
-            models=(RightsRequest,),
-            export=export_requests,
+            columns=(
+                ("reference", "pk"),
+                "kind",
+                "state",
+                "received_at",
+                "due_on",
+                "extended_to",
+                "extension_reason",
+                "closed_at",
+                "refusal_reason",
+            ),
+            order_by=("received_at", "pk"),
             erase=erase_requests,
             order=40,
             about=(

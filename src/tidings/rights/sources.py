@@ -17,15 +17,24 @@ Apps register in their ``AppConfig.ready()``::
 
 ``erase`` must be idempotent (safe to re-run after a crash) and must keep what a legal minimum
 keeps (report those through ``kept``: (contact) -> list[dict] of {"what", "until"}).
+
+Most sources are the rows of one model that point at the contact: ``model_source()`` builds
+those from what differs (which rows, which columns, delete or anonymise)::
+
+    register(model_source(
+        "enquiries", Enquiry, of="contact", record_kind="enquiry", order=30,
+        columns=("channel", ("removed_by_screening", "redaction_note"), "created_at"),
+    ))
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
+from django.db.models import QuerySet
 
 
 @dataclass(frozen=True)
@@ -85,3 +94,70 @@ def plain(value: Any) -> Any:
     if isinstance(value, bytes | memoryview):
         return bytes(value).decode("utf-8", "replace")
     return value
+
+
+# A column of an exported row: an attribute path ("organisation.name": a missing related object
+# reads as "") or a function of the row (``Booking.get_status_display``).
+Column = str | Callable[[Any], Any]
+Columns = Sequence[str | tuple[str, Column]]  # "name" (heading and attribute) or (heading, column)
+
+
+def _value(row: models.Model, column: Column) -> Any:
+    if callable(column):
+        return column(row)
+    value: Any = row
+    for step in column.split("."):
+        if value is None:
+            return ""
+        value = getattr(value, step)
+    return value
+
+
+def model_rows(queryset: QuerySet, columns: Columns) -> list[dict[str, Any]]:
+    """Each row of ``queryset`` as a JSON-safe dict of ``columns``, in the queryset's order."""
+    pairs = [(c, c) if isinstance(c, str) else c for c in columns]
+    return [plain({heading: _value(row, column) for heading, column in pairs}) for row in queryset]
+
+
+def delete_rows(queryset: QuerySet) -> int:
+    """Erase by deleting (idempotent: a second run finds nothing); the rows removed."""
+    deleted, _ = queryset.delete()
+    return deleted
+
+
+def model_source(
+    name: str,
+    model: type[models.Model],
+    *,
+    of: str | Callable[[Any], QuerySet],
+    record_kind: str | None,
+    columns: Columns = (),
+    order_by: Sequence[str] = ("created_at", "pk"),
+    related: Sequence[str] = (),
+    anonymise: Mapping[str, Any] | None = None,
+    **details: Any,
+) -> PersonalData:
+    """The source for the rows of ``model`` that belong to a contact.
+
+    ``of``: the lookup from the model to the contact ("support_contact__contact"), or a function
+    (contact) -> queryset.  The export is those rows' ``columns`` (``related``: select_related);
+    erasure deletes them, or with ``anonymise`` sets those fields instead (the rows stay, as
+    anonymous statistics).  ``export``, ``erase`` and the other ``PersonalData`` fields may be
+    given in ``details``.
+    """
+
+    def rows(contact: Any) -> QuerySet:
+        return of(contact) if callable(of) else model.objects.filter(**{of: contact})
+
+    def export(contact: Any) -> list[dict[str, Any]]:
+        queryset = rows(contact).order_by(*order_by)
+        return model_rows(queryset.select_related(*related) if related else queryset, columns)
+
+    def erase(contact: Any) -> int:
+        if anonymise is not None:
+            return rows(contact).update(**anonymise)
+        return delete_rows(rows(contact))
+
+    details.setdefault("export", export)
+    details.setdefault("erase", erase)
+    return PersonalData(name=name, record_kind=record_kind, models=(model,), **details)

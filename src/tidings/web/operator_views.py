@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
@@ -64,8 +66,14 @@ def operator_invite(request: HttpRequest) -> HttpResponse:
     return operator_index.__wrapped__(request, invite_form=form)
 
 
-def _refused(request: HttpRequest, exc: actions.OperatorError) -> HttpResponse:
-    messages.error(request, str(exc))
+def _act_on(request: HttpRequest, action, user, done: str) -> HttpResponse:
+    """Run ``action`` on ``user`` and say ``done`` (or why it was refused) on the operators page."""
+    try:
+        action(user, by=request.user)
+    except actions.OperatorError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
     return redirect("web:operators")
 
 
@@ -77,34 +85,29 @@ def operator_role(request: HttpRequest, user_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose one of the roles.")
         return redirect("web:operators")
-    try:
-        actions.do_change_operator_role(user, form.cleaned_data["role"], by=request.user)
-    except actions.OperatorError as exc:
-        return _refused(request, exc)
-    label = ROLE_LABELS[form.cleaned_data["role"]]
-    messages.success(request, f"{user.get_username()} is now: {label}.")
-    return redirect("web:operators")
+    role = form.cleaned_data["role"]
+    return _act_on(
+        request,
+        partial(actions.do_change_operator_role, role=role),
+        user,
+        f"{user.get_username()} is now: {ROLE_LABELS[role]}.",
+    )
 
 
 @require_POST
 @operator_required(perm="settings")
 def operator_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     user = _operator_or_404(user_id)
-    try:
-        actions.do_deactivate_operator(user, by=request.user)
-    except actions.OperatorError as exc:
-        return _refused(request, exc)
-    messages.success(request, f"{user.get_username()} can no longer sign in.")
-    return redirect("web:operators")
+    done = f"{user.get_username()} can no longer sign in."
+    return _act_on(request, actions.do_deactivate_operator, user, done)
 
 
 @require_POST
 @operator_required(perm="settings")
 def operator_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     user = _operator_or_404(user_id)
-    actions.do_reactivate_operator(user, by=request.user)
-    messages.success(request, f"{user.get_username()} can sign in again.")
-    return redirect("web:operators")
+    done = f"{user.get_username()} can sign in again."
+    return _act_on(request, actions.do_reactivate_operator, user, done)
 
 
 @require_POST

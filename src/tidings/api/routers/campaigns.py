@@ -21,7 +21,7 @@ from tidings.campaigns.lifecycle import (
 from tidings.campaigns.models import Campaign, Delivery, Sender, Template
 
 from ..auth import need, token_of
-from ..errors import Problem
+from ..errors import Problem, found, named
 from ..schemas import PageParams, aware, keyset
 
 router = Router()
@@ -101,10 +101,7 @@ def _out(campaign: Campaign) -> dict:
 
 
 def _campaign(campaign_id: int) -> Campaign:
-    found = Campaign.objects.filter(pk=campaign_id).select_related("sender").first()
-    if found is None:
-        raise Problem(404, f"There is no campaign {campaign_id}.")
-    return found
+    return found(Campaign.objects.select_related("sender"), campaign_id, "campaign")
 
 
 def _not_ready(exc: CampaignNotReady) -> Problem:
@@ -116,15 +113,15 @@ def _not_ready(exc: CampaignNotReady) -> Problem:
 
 
 def _many(model, ids: list[int], field: str) -> list:
-    found = list(model.objects.filter(pk__in=ids))
-    missing = sorted(set(ids) - {obj.pk for obj in found})
+    rows = list(model.objects.filter(pk__in=ids))
+    missing = sorted(set(ids) - {obj.pk for obj in rows})
     if missing:
         raise Problem(
             422,
             f"{field}: no such id(s) {', '.join(map(str, missing))}.",
             errors=[{"field": field, "message": f"unknown id {pk}"} for pk in missing],
         )
-    return found
+    return rows
 
 
 @router.get("", response=CampaignPage, auth=need("read", "content"), summary="Campaigns")
@@ -142,22 +139,15 @@ def index(request: HttpRequest, params: Query[PageParams]):
     summary="Create a draft from a template (write, content)",
 )
 def create(request: HttpRequest, payload: CampaignIn):
-    template = Template.objects.filter(pk=payload.template_id).select_related("layout").first()
-    if template is None:
-        raise Problem(
-            422,
-            f"There is no template {payload.template_id}.",
-            errors=[{"field": "template_id", "message": "unknown template"}],
-        )
+    template = named(
+        Template.objects.select_related("layout"),
+        payload.template_id,
+        "template",
+        field="template_id",
+    )
     sender = None
     if payload.sender_id is not None:
-        sender = Sender.objects.filter(pk=payload.sender_id).first()
-        if sender is None:
-            raise Problem(
-                422,
-                f"There is no sender {payload.sender_id}.",
-                errors=[{"field": "sender_id", "message": "unknown sender"}],
-            )
+        sender = named(Sender.objects, payload.sender_id, "sender", field="sender_id")
     try:
         campaign = do_create_campaign(
             template,

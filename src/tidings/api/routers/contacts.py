@@ -19,7 +19,7 @@ from tidings.audience.operator_forms import contact_fields
 
 from ..actions import do_create_contact_via_api
 from ..auth import need, token_of
-from ..errors import Problem
+from ..errors import Problem, found
 from ..schemas import PageParams, keyset, parse_cursor
 
 router = Router()
@@ -88,10 +88,7 @@ class SubscriptionOut(Schema):
 
 
 def _contact(contact_id: int) -> Contact:
-    contact = Contact.objects.filter(pk=contact_id).order_by().first()
-    if contact is None:
-        raise Problem(404, f"There is no contact {contact_id}.")
-    return contact
+    return found(Contact.objects.order_by(), contact_id, "contact")
 
 
 ID = Path(..., ge=1, le=2**62)
@@ -143,10 +140,7 @@ def create(request: HttpRequest, payload: ContactIn):
     summary="Read a contact (scope read, permission people)",
 )
 def read(request: HttpRequest, contact_id: int = ID):
-    found = Contact.objects.filter(pk=contact_id).values(*OUT_FIELDS).first()
-    if found is None:
-        raise Problem(404, f"There is no contact {contact_id}.")
-    return found
+    return found(Contact.objects.values(*OUT_FIELDS), contact_id, "contact")
 
 
 @router.patch(

@@ -10,13 +10,12 @@ from ninja import File, Form, Path, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import Field
 
-from tidings.audience.importer import start_import
+from tidings.audience.importer import COUNTERS, percent_done, start_import
 from tidings.audience.models import Import, MailingList
-from tidings.rights.audit import audit
 
-from ..actions import api_actor_label
+from ..actions import audit_by_token
 from ..auth import need, token_of
-from ..errors import Problem
+from ..errors import Problem, found, named
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
@@ -55,46 +54,23 @@ class ImportForm(Schema):
     )
 
 
+_DETAILS = ("bad_reasons", "error", "created_at", "started_at", "finished_at")
+
+
 def _out(imp: Import) -> dict:
-    finished = imp.status in (Import.Status.FINISHED, Import.Status.FAILED)
-    if imp.total_bytes:
-        percent = min(100, round(100 * imp.processed_bytes / imp.total_bytes))
-    else:
-        percent = 100 if imp.status == Import.Status.FINISHED else 0
     return {
         "id": imp.pk,
         "status": imp.status,
         "list_id": imp.mailing_list_id,
-        "percent": percent,
-        "done": finished,
-        **{
-            name: getattr(imp, name)
-            for name in (
-                "rows_read",
-                "created",
-                "updated",
-                "unchanged",
-                "subscribed",
-                "skipped_suppressed",
-                "skipped_unsubscribed",
-                "duplicates",
-                "bad_rows",
-                "bad_reasons",
-                "error",
-                "created_at",
-                "started_at",
-                "finished_at",
-            )
-        },
+        "percent": percent_done(imp),
+        "done": imp.status in (Import.Status.FINISHED, Import.Status.FAILED),
+        **{name: getattr(imp, name) for name in (*COUNTERS, *_DETAILS)},
         "has_report": bool(imp.report_path and imp.report_path.exists()),
     }
 
 
 def _import(import_id: int) -> Import:
-    found = Import.objects.filter(pk=import_id).first()
-    if found is None:
-        raise Problem(404, f"There is no import {import_id}.")
-    return found
+    return found(Import.objects, import_id, "import")
 
 
 @router.post(
@@ -111,13 +87,13 @@ def upload(request: HttpRequest, form: Form[ImportForm], file: File[UploadedFile
             f"The file is larger than {limit // 1024**2} MB; import it with "
             "`tidings import contacts` on the server instead.",
         )
-    mailing_list = MailingList.objects.filter(pk=form.list_id, closed_at__isnull=True).first()
-    if mailing_list is None:
-        raise Problem(
-            422,
-            f"There is no open list {form.list_id}.",
-            errors=[{"field": "list_id", "message": "no open list with this id"}],
-        )
+    mailing_list = named(
+        MailingList.objects.filter(closed_at__isnull=True),
+        form.list_id,
+        "open list",
+        field="list_id",
+        message="no open list with this id",
+    )
     imp = start_import(
         mailing_list=mailing_list,
         consent_source=form.consent_source,
@@ -150,12 +126,7 @@ def bad_rows(request: HttpRequest, import_id: int = ID):
     if path is None or not path.exists():
         raise Problem(404, f"Import {import_id} has no bad-rows report.")
     token = token_of(request)
-    audit(
-        "export.import_report",
-        actor=token.operator,
-        actor_label=api_actor_label(token),
-        obj=imp,
-    )
+    audit_by_token("export.import_report", token, obj=imp)
     return FileResponse(
         path.open("rb"),
         as_attachment=True,

@@ -17,7 +17,7 @@ from tidings.audience.suppression import suppression_reason
 
 from ..actions import api_actor_label, do_subscribe_via_api
 from ..auth import need, token_of
-from ..errors import Problem
+from ..errors import Problem, found
 from ..schemas import PageParams, aware, keyset
 
 router = Router()
@@ -84,17 +84,11 @@ class UnsubscribeOut(Schema):
 
 
 def _list(list_id: int) -> MailingList:
-    found = MailingList.objects.filter(pk=list_id).first()
-    if found is None:
-        raise Problem(404, f"There is no list {list_id}.")
-    return found
+    return found(MailingList.objects, list_id, "list")
 
 
 def _contact(contact_id: int) -> Contact:
-    found = Contact.objects.filter(pk=contact_id).first()
-    if found is None:
-        raise Problem(404, f"There is no contact {contact_id}.")
-    return found
+    return found(Contact.objects, contact_id, "contact")
 
 
 @router.get(

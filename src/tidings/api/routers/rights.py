@@ -13,7 +13,7 @@ from tidings.rights.actions import RightsError, do_create_rights_request
 from tidings.rights.models import RightsRequest
 
 from ..auth import need, token_of
-from ..errors import Problem
+from ..errors import Problem, found
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
@@ -86,7 +86,4 @@ def create(request: HttpRequest, payload: RightsRequestIn):
     summary="A rights request's status (scope privacy, permission privacy)",
 )
 def status(request: HttpRequest, request_id: int = ID):
-    found = RightsRequest.objects.filter(pk=request_id).first()
-    if found is None:
-        raise Problem(404, f"There is no rights request {request_id}.")
-    return _out(found)
+    return _out(found(RightsRequest.objects, request_id, "rights request"))

@@ -10,7 +10,7 @@ from tidings.audience.models import Segment
 from tidings.audience.segments import count_segment, validate_segment
 
 from ..auth import need
-from ..errors import Problem
+from ..errors import Problem, found
 from ..schemas import PageParams, keyset
 
 router = Router()
@@ -70,7 +70,4 @@ def count_query(request: HttpRequest, payload: CountIn):
     summary="Count the contacts a saved segment matches (read, reports)",
 )
 def count_saved(request: HttpRequest, segment_id: int = ID):
-    segment = Segment.objects.filter(pk=segment_id).first()
-    if segment is None:
-        raise Problem(404, f"There is no segment {segment_id}.")
-    return _count(segment.query)
+    return _count(found(Segment.objects, segment_id, "segment").query)

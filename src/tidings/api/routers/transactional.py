@@ -14,7 +14,7 @@ from tidings.campaigns.rendering import TemplateProblem
 
 from ..actions import Suppressed, do_send_transactional
 from ..auth import need, token_of
-from ..errors import Problem
+from ..errors import Problem, named
 
 router = Router()
 
@@ -42,29 +42,22 @@ class TxOut(Schema):
     summary="Queue a template for one contact (scope send, permission send)",
 )
 def send(request: HttpRequest, payload: TxIn):
-    template = Template.objects.filter(pk=payload.template_id).select_related("layout").first()
-    if template is None:
-        raise Problem(
-            422,
-            f"There is no template {payload.template_id}.",
-            errors=[{"field": "template_id", "message": "unknown template"}],
-        )
-    contact = Contact.objects.filter(pk=payload.contact_id).first()
-    if contact is None:
-        raise Problem(
-            422,
-            f"There is no contact {payload.contact_id}.",
-            errors=[{"field": "contact_id", "message": "unknown contact"}],
-        )
+    template = named(
+        Template.objects.select_related("layout"),
+        payload.template_id,
+        "template",
+        field="template_id",
+    )
+    contact = named(Contact.objects, payload.contact_id, "contact", field="contact_id")
     sender = None
     if payload.sender_id is not None:
-        sender = Sender.objects.filter(pk=payload.sender_id, verified=True).first()
-        if sender is None:
-            raise Problem(
-                422,
-                f"There is no verified sender {payload.sender_id}.",
-                errors=[{"field": "sender_id", "message": "unknown or unverified sender"}],
-            )
+        sender = named(
+            Sender.objects.filter(verified=True),
+            payload.sender_id,
+            "verified sender",
+            field="sender_id",
+            message="unknown or unverified sender",
+        )
     try:
         message = do_send_transactional(
             template, contact, payload.context, token=token_of(request), sender=sender

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.db.models import Q
 
+from tidings.rights.sources import model_source, register
+
 from ..models import InboundReport
 
 
@@ -22,20 +24,21 @@ def _reports_of(contact: Any):
     )
 
 
-def export_reports(contact: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "received_at": report.received_at.isoformat(),
-            "source": report.source,
-            "kind": report.get_kind_display(),
-            "detail": report.detail,
-            "status": report.status,
-            "outcome": report.reason,
-        }
-        for report in _reports_of(contact).order_by("received_at", "pk")
-    ]
-
-
-def erase_reports(contact: Any) -> int:
-    deleted, _ = _reports_of(contact).delete()
-    return deleted
+def register_sources() -> None:
+    register(
+        model_source(
+            "bounce_reports",
+            InboundReport,
+            of=_reports_of,
+            record_kind=None,
+            columns=(
+                "received_at",
+                "source",
+                ("kind", InboundReport.get_kind_display),
+                "detail",
+                "status",
+                ("outcome", "reason"),
+            ),
+            order_by=("received_at", "pk"),
+        )
+    )
