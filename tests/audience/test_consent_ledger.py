@@ -14,7 +14,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 import tidings
-from tests.audience.public_helpers import make_list, reset, use_outbox
+from tests.audience.public_helpers import make_list
 from tidings.audience.actions import (
     do_create_contact,
     do_subscribe,
@@ -31,7 +31,7 @@ from tidings.audience.consent import (
 )
 from tidings.audience.models import ConsentEvent, Contact, Subscription
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("public_pages")]
 
 SRC = Path(tidings.__file__).parent
 
@@ -44,24 +44,6 @@ ALLOWED_LEDGER_DELETERS = {
 }
 MUTATING = {"update", "delete", "bulk_update", "_raw_delete", "update_or_create", "_update"}
 BYPASSES = {"_base_manager"}  # a plain Manager: the append-only queryset is not on it
-
-
-@pytest.fixture(autouse=True)
-def _fresh(settings):
-    use_outbox(settings)
-    reset()
-    yield
-    reset()
-
-
-@pytest.fixture
-def news():
-    return make_list("Product news", "product news")
-
-
-@pytest.fixture
-def events():
-    return make_list("Events", "events and webinars")
 
 
 @pytest.fixture

@@ -15,10 +15,7 @@ from tests.audience.public_helpers import (
     link_in,
     mails_to,
     make_form,
-    make_list,
-    reset,
     sign_up,
-    use_outbox,
     write_policy,
 )
 from tidings.audience.actions import do_purge_unconfirmed, do_subscribe
@@ -29,25 +26,7 @@ from tidings.campaigns.mail import render_system_email, template_problems
 from tidings.campaigns.models import SystemEmailTemplate
 from tidings.rights.models import AuditEntry
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh(settings):
-    use_outbox(settings)
-    reset()
-    yield
-    reset()
-
-
-@pytest.fixture
-def news():
-    return make_list("Product news", "product news")
-
-
-@pytest.fixture
-def events():
-    return make_list("Events", "events and webinars")
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("public_pages")]
 
 
 @pytest.fixture

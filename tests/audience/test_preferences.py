@@ -14,8 +14,6 @@ from tests.audience.public_helpers import (
     mails_to,
     make_list,
     next_ip,
-    reset,
-    use_outbox,
     write_policy,
 )
 from tidings.audience.actions import do_create_contact, do_subscribe, do_unsubscribe_all
@@ -25,25 +23,7 @@ from tidings.audience.models import ConsentEvent, Contact, Subscription, Suppres
 from tidings.audience.tokens import preferences_url
 from tidings.rights.models import AuditEntry
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh(settings):
-    use_outbox(settings)
-    reset()
-    yield
-    reset()
-
-
-@pytest.fixture
-def news():
-    return make_list("Product news", "product news")
-
-
-@pytest.fixture
-def events():
-    return make_list("Events", "events and webinars")
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("public_pages")]
 
 
 @pytest.fixture

@@ -15,10 +15,8 @@ from tests.audience.public_helpers import (
     make_form,
     make_list,
     next_ip,
-    reset,
     sent_mail,
     sign_up,
-    use_outbox,
     write_policy,
 )
 from tidings.audience.actions import (
@@ -38,25 +36,12 @@ from tidings.audience.models import (
 from tidings.policy import get_policy
 from tidings.rights.models import AuditEntry
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh(settings):
-    use_outbox(settings)
-    reset()
-    yield
-    reset()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("public_pages")]
 
 
 @pytest.fixture
 def news():
     return make_list("Product news", "product news", description="What is new, monthly.")
-
-
-@pytest.fixture
-def events():
-    return make_list("Events", "events and webinars")
 
 
 @pytest.fixture

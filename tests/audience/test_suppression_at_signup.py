@@ -6,11 +6,8 @@ from tests.audience.public_helpers import (
     link_in,
     mails_to,
     make_form,
-    make_list,
-    reset,
     sent_mail,
     sign_up,
-    use_outbox,
     write_policy,
 )
 from tidings.audience.actions import do_create_contact, do_subscribe, do_unsubscribe_all
@@ -24,20 +21,7 @@ from tidings.audience.models import (
 )
 from tidings.rights.models import AuditEntry
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh(settings):
-    use_outbox(settings)
-    reset()
-    yield
-    reset()
-
-
-@pytest.fixture
-def news():
-    return make_list("Product news", "product news")
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("public_pages")]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 
-from tests.audience.public_helpers import audit_page, make_list, reset, use_outbox
+from tests.audience.public_helpers import audit_page
 from tidings.audience.actions import do_create_contact, do_subscribe
 from tidings.audience.consent import current_state, may_email
 from tidings.audience.emails import email_hmac
@@ -22,27 +22,9 @@ from tidings.audience.tokens import (
 )
 from tidings.rights.models import AuditEntry
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("public_pages")]
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
-
-
-@pytest.fixture(autouse=True)
-def _fresh(settings):
-    use_outbox(settings)
-    reset()
-    yield
-    reset()
-
-
-@pytest.fixture
-def news():
-    return make_list("Product news", "product news")
-
-
-@pytest.fixture
-def events():
-    return make_list("Events", "events and webinars")
 
 
 @pytest.fixture
