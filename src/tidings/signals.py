@@ -14,6 +14,8 @@ delivery_complained     contact_id (may be None), delivery_id (may be None)
 campaign_finished       campaign_id
 rights_request_received request_id, kind
 rights_request_near_due request_id, kind, due_on (date)
+contact_erased          email_hmac (the suppression list's keyed hash), erased_at (datetime),
+                        reason ("request" or "retention"); no id survives an erasure
 ======================  ==============================================================
 """
 
@@ -28,3 +30,4 @@ delivery_complained = Signal()
 campaign_finished = Signal()
 rights_request_received = Signal()
 rights_request_near_due = Signal()
+contact_erased = Signal()
