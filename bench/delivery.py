@@ -204,8 +204,8 @@ class Bench(Database):
         return ids
 
     def campaign(self, list_id: int, name: str) -> int:
-        from tidings.campaigns.delivery import populate_deliveries
         from tidings.campaigns.models import Campaign, Sender
+        from tidings.campaigns.queue import populate_deliveries
         from tidings.campaigns.rendering import ensure_default_layout
         from tidings.campaigns.targeting import audience_for
 

@@ -153,7 +153,7 @@ def _generate(contacts: int, events: int) -> None:
 
 def _plant(contact) -> None:
     """A record in every other model, through the actions (as the product makes them)."""
-    from tidings.campaigns.delivery import enqueue_message
+    from tidings.campaigns.queue import enqueue_message
     from tidings.crm.actions import (
         OrderLine,
         do_add_support_contact,

@@ -186,7 +186,7 @@ def _mailer(url: str) -> dict:
 
 MAILERS = {"default": _mailer(TIDINGS_SMTP_URL)}
 
-# --- sending (campaigns/delivery.py, campaigns/transports/) ----------------------------------
+# --- sending (campaigns/queue/, campaigns/engine/, campaigns/transports/) ---------------------
 # Without TIDINGS_TRANSPORTS there is one transport, "default", from TIDINGS_SMTP_URL;
 # TIDINGS_TRANSPORTS is the path of a TOML file, one table per transport
 # (see campaigns/transports/config.py).

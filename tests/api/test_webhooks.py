@@ -200,7 +200,7 @@ def test_a_campaign_that_finishes_sending_is_announced(
     receiver, django_capture_on_commit_callbacks
 ):
     from tests.campaigns.lifecycle_helpers import make_campaign
-    from tidings.campaigns.delivery import finish_if_done
+    from tidings.campaigns.lifecycle import finish_if_done
 
     endpoint_for(receiver.url, events=["campaign.finished"])
     campaign = make_campaign(make_list(), status="sending")

@@ -17,7 +17,7 @@ from django.test import Client
 import tidings.policy
 from tidings.audience.actions import do_create_signup_form
 from tidings.audience.models import MailingList, SignupForm
-from tidings.campaigns.delivery import deliver_pending
+from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.models import OutboxMessage
 
 EXAMPLE_POLICY = Path(tidings.policy.__file__).parent / "example.toml"

@@ -9,7 +9,7 @@ from email.parser import BytesParser
 import pytest
 from django.core import mail
 
-from tidings.campaigns.delivery import deliver_pending
+from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.messages import MessageFactory
 from tidings.campaigns.models import OutgoingMessage
 

@@ -135,7 +135,7 @@ def subscribers(mailing_list: MailingList, count: int, prefix: str = "reader") -
 
 def sending_campaign(mailing_list: MailingList, **fields) -> Campaign:
     """A campaign to ``mailing_list``, its queue populated, in state sending."""
-    from tidings.campaigns.delivery import populate_deliveries
+    from tidings.campaigns.queue import populate_deliveries
     from tidings.campaigns.targeting import audience_for
 
     sender, _ = Sender.objects.get_or_create(

@@ -26,8 +26,8 @@ from tidings.campaigns.bounces.processing import (
     do_retry_inbound_report,
     purge_kept_messages,
 )
-from tidings.campaigns.delivery import enqueue_message
 from tidings.campaigns.models import Event, InboundReport
+from tidings.campaigns.queue import enqueue_message
 from tidings.rights.models import AuditEntry
 from tidings.rights.sources import sources
 
@@ -319,7 +319,7 @@ def test_the_retry_command_says_how_many_it_matched():
 # --- VERP: the envelope sender the engine gives each message ---------------------------------
 def test_with_verp_each_message_bounces_to_its_own_address_which_leads_back_to_it(settings):
     from tests.campaigns.delivery_helpers import SmtpSink, transports_for
-    from tidings.campaigns.delivery import deliver_pending
+    from tidings.campaigns.engine import deliver_pending
 
     settings.TIDINGS_BOUNCE_ADDRESS = "bounces@example.co.uk"
     settings.TIDINGS_BOUNCE_VERP = True

@@ -314,7 +314,7 @@ def test_an_operator_adds_a_sender_and_an_owner_verifies_it(owner_client):
 def test_an_operator_writes_previews_tests_schedules_for_a_segment_and_watches_it_send(
     owner_client, settings, django_capture_on_commit_callbacks
 ):
-    from tidings.campaigns.delivery import deliver_pending
+    from tidings.campaigns.engine import deliver_pending
     from tidings.campaigns.lifecycle import start_due_campaigns
 
     use_outbox(settings)

@@ -30,21 +30,21 @@ from tests.campaigns.delivery_helpers import (
 from tidings.audience.actions import do_unsubscribe, do_unsubscribe_all
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import Contact, Subscription, Suppression
-from tidings.campaigns import delivery, lifecycle
-from tidings.campaigns.delivery import (
+from tidings.campaigns import lifecycle
+from tidings.campaigns.engine import Engine, deliver_pending
+from tidings.campaigns.lifecycle import finish_if_done
+from tidings.campaigns.mail import send_system_email
+from tidings.campaigns.models import Campaign, Delivery, DeliveryWorker, OutgoingMessage
+from tidings.campaigns.queue import (
+    Result,
     claim_batch,
-    deliver_pending,
     delivery_counts,
-    finish_if_done,
     populate_deliveries,
     record_results,
     recover_abandoned,
     retry_delay,
     retry_failed,
 )
-from tidings.campaigns.engine import Engine
-from tidings.campaigns.mail import send_system_email
-from tidings.campaigns.models import Campaign, Delivery, DeliveryWorker, OutgoingMessage
 from tidings.campaigns.targeting import audience_for
 from tidings.rights.models import AuditEntry
 
@@ -117,7 +117,7 @@ def test_results_for_rows_another_worker_took_back_are_not_recorded(news):
     rows = claim_batch("worker-a", 2)
     recover = Delivery.objects.filter(pk=rows[0].id).update(status="queued", leased_by="")
     assert recover == 1
-    changed = record_results("worker-a", [delivery.Result(r, "sent") for r in rows])
+    changed = record_results("worker-a", [Result(r, "sent") for r in rows])
     assert changed == 1
     assert statuses(campaign) == {"queued": 1, "sent": 1}
 
@@ -426,7 +426,7 @@ def test_rows_of_a_crashed_worker_on_this_host_return_to_the_queue_at_once(news,
         id="crashed", host=socket.gethostname(), pid=_dead_pid(), last_seen=timezone.now()
     )
     claim_batch(gone.pk, 3)
-    with caplog.at_level(logging.WARNING, logger="tidings.campaigns.delivery"):
+    with caplog.at_level(logging.WARNING, logger="tidings.campaigns.queue"):
         assert recover_abandoned("me") == 3
     assert statuses(campaign) == {"queued": 5}
     gone.refresh_from_db()
@@ -490,9 +490,9 @@ def test_a_one_off_message_to_an_erased_contact_is_skipped(sink, news):
 
 
 def test_a_transactional_message_renders_a_template_for_one_contact_and_goes_first(sink, news):
-    from tidings.campaigns.delivery import enqueue_transactional
     from tidings.campaigns.models import Template
     from tidings.campaigns.rendering import ensure_default_layout
+    from tidings.campaigns.transactional import enqueue_transactional
 
     subscribers(news, 5)
     sending_campaign(news)

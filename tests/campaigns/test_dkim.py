@@ -17,7 +17,7 @@ from tests.campaigns.delivery_helpers import (
     subscribers,
     transports_for,
 )
-from tidings.campaigns.delivery import deliver_pending
+from tidings.campaigns.engine import deliver_pending
 
 pytestmark = pytest.mark.django_db
 

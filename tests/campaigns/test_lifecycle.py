@@ -21,7 +21,6 @@ from tests.campaigns.lifecycle_helpers import (
 from tidings.audience.models import Segment
 from tidings.audience.suppression import do_suppress
 from tidings.campaigns import lifecycle
-from tidings.campaigns.delivery import claim_batch
 from tidings.campaigns.lifecycle import (
     TRANSITIONS,
     CampaignNotReady,
@@ -39,6 +38,7 @@ from tidings.campaigns.lifecycle import (
     transition,
 )
 from tidings.campaigns.models import Campaign, Delivery, Layout, OutboxMessage
+from tidings.campaigns.queue import claim_batch
 from tidings.rights.models import AuditEntry
 
 pytestmark = pytest.mark.django_db

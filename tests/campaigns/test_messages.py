@@ -21,8 +21,7 @@ from tidings.audience.tokens import (
     read_unsubscribe_token,
     unsubscribe_url,
 )
-from tidings.campaigns.delivery import deliver_pending
-from tidings.campaigns.engine import CampaignContext
+from tidings.campaigns.engine import CampaignContext, deliver_pending
 from tidings.campaigns.messages import (
     MessageFactory,
     encoded_words,

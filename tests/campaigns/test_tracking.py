@@ -23,7 +23,7 @@ from tests.campaigns.delivery_helpers import (
 from tidings.audience.models import ConsentEvent
 from tidings.audience.tokens import preferences_url
 from tidings.campaigns import tracking
-from tidings.campaigns.delivery import deliver_pending
+from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.models import Delivery, Event, EventCounter, TrackedLink
 from tidings.campaigns.tracking import OPEN, make_token
 from tidings.policy.loader import load_policy

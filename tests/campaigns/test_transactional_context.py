@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.campaigns.delivery_helpers import make_list, subscribers
-from tidings.campaigns.delivery import enqueue_transactional
 from tidings.campaigns.models import Template
 from tidings.campaigns.rendering import ensure_default_layout
+from tidings.campaigns.transactional import enqueue_transactional
 
 pytestmark = pytest.mark.django_db
 

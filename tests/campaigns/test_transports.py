@@ -21,9 +21,10 @@ from tests.campaigns.delivery_helpers import (
     subscribers,
     transports_for,
 )
-from tidings.campaigns.delivery import deliver_pending, delivery_counts
+from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.mail import send_system_email
 from tidings.campaigns.models import Campaign, Delivery, OutboxMessage
+from tidings.campaigns.queue import delivery_counts
 from tidings.campaigns.transports.base import RateLimiter, TransportError, classify_smtp_reply
 from tidings.campaigns.transports.config import parse_rate, transport_configs
 from tidings.campaigns.transports.django_backend import _translate

@@ -6,7 +6,7 @@ from playwright.sync_api import Page, expect
 
 from tests.campaigns.lifecycle_helpers import make_campaign, make_list, make_sender, subscriber
 from tests.conftest import OPERATOR_PASSWORD
-from tidings.campaigns.delivery import deliver_pending
+from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.lifecycle import start_due_campaigns
 from tidings.campaigns.models import Campaign, OutboxMessage
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.booking.helpers import calendar_parts, event_of, hosts
 from tidings.booking.models import Booking
-from tidings.campaigns.delivery import deliver_pending
+from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.models import OutboxMessage
 
 CHANGE_LINK = re.compile(r"https?://\S+/demo/change/[^\s/]+(?=\s)")

@@ -8,7 +8,7 @@ from playwright.sync_api import Browser, expect
 
 from tidings.audience.actions import do_create_signup_form
 from tidings.audience.models import ConsentEvent, Contact, MailingList, Subscription
-from tidings.campaigns.delivery import deliver_pending
+from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.models import OutboxMessage
 
 URL = re.compile(r"https?://\S+")

@@ -12,8 +12,8 @@ from django.core import mail
 
 from tidings.audience.actions import do_create_contact, do_subscribe, do_unsubscribe
 from tidings.audience.models import ConsentEvent, Contact, MailingList
-from tidings.campaigns.delivery import enqueue_message
 from tidings.campaigns.models import Campaign, Delivery, OutboxMessage, OutgoingMessage
+from tidings.campaigns.queue import enqueue_message
 from tidings.crm.actions import (
     OrderLine,
     do_add_support_contact,

@@ -19,7 +19,7 @@ from tests.audience.public_helpers import link_in, mails_to, make_form, reset, s
 from tests.campaigns.lifecycle_helpers import make_campaign, make_sender
 from tests.operators import make_operator, sign_in
 from tidings.audience.models import Contact, MailingList, Subscription
-from tidings.campaigns.delivery import deliver_pending
+from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.lifecycle import start_due_campaigns
 from tidings.campaigns.models import OutboxMessage
 

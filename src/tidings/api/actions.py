@@ -203,11 +203,11 @@ def do_send_transactional(
     token: ApiToken,
     sender: Any = None,
 ) -> Any:
-    """Queue ``template`` for ``contact`` through the delivery engine (campaigns.delivery
+    """Queue ``template`` for ``contact`` through the delivery engine (campaigns.transactional
     .enqueue_transactional), ahead of campaign mail.  Raises TemplateProblem, TypeError (a
     renderer without extra variables) and Suppressed."""
     from tidings.audience.suppression import suppression_reason
-    from tidings.campaigns.delivery import enqueue_transactional
+    from tidings.campaigns.transactional import enqueue_transactional
 
     reason = suppression_reason(contact.email)
     if reason is not None:

@@ -9,11 +9,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from tidings.rights.audit import audit
 
 from .emails import InvalidEmail, email_domain, email_hmac, normalise_email
-from .models import SuppressedDomain, Suppression
+from .models import Contact, Subscription, SuppressedDomain, Suppression
 
 
 def domain_and_parents(domain: str) -> list[str]:
@@ -55,6 +56,32 @@ def do_suppress(email: str, reason: str, *, actor=None, actor_label: str = "") -
     if created:
         audit("suppression.added", actor=actor, actor_label=actor_label, reason=reason, count=1)
     return created
+
+
+@transaction.atomic
+def do_record_hard_bounce(contact_ids: Iterable[int], *, source: str = "delivery") -> int:
+    """The server said these people's mailboxes do not exist: suppress each address (reason
+    hard_bounce) and mark their live subscriptions bounced.  Returns how many were suppressed.
+
+    Called by the delivery engine (a 5xx "user unknown" while sending) and by bounce processing
+    (a hard bounce report); ``source`` is the audit entries' actor label.
+    """
+    ids = list(contact_ids)
+    suppressed = 0
+    for contact_id, email in Contact.objects.filter(pk__in=ids).values_list("pk", "email"):
+        suppressed += do_suppress(email, "hard_bounce", actor_label=source)
+        bounced = Subscription.objects.filter(
+            contact_id=contact_id,
+            status__in=(Subscription.Status.CONFIRMED, Subscription.Status.PENDING),
+        ).update(status=Subscription.Status.BOUNCED, updated_at=timezone.now())
+        if bounced:
+            audit(
+                "subscription.bounced",
+                actor_label=source,
+                obj=Contact(pk=contact_id),
+                subscriptions=bounced,
+            )
+    return suppressed
 
 
 @dataclass

@@ -21,7 +21,7 @@ operator and a worker, racing on the same campaign cannot both win: the loser ge
 transaction has committed.
 
 Starting is the one heavy step: it inserts one ``Delivery`` row per recipient.  The audience
-query streams into ``delivery.populate_deliveries`` (never a list of a million ids in memory) in
+query streams into ``queue.populate_deliveries`` (never a list of a million ids in memory) in
 the same transaction as the claim, so a crash mid-way leaves the campaign scheduled, to be
 started again, rather than "sending" with half a queue.
 """
@@ -33,14 +33,15 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import formataddr
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists
 from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
 
+from tidings import signals
 from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.models import Contact, MailingList, Segment
 from tidings.audience.segments import SegmentError, validate_segment
@@ -48,8 +49,9 @@ from tidings.audience.tokens import absolute_url
 from tidings.policy import get_policy
 from tidings.rights.audit import audit
 
-from .delivery import populate_deliveries, retry_failed
+from .direct import send_test_messages
 from .models import Campaign, Delivery, Sender, Template
+from .queue import delivery_counts, populate_deliveries, retry_failed, unfinished_rows
 from .rendering import (
     CompiledMessage,
     MessageLinks,
@@ -158,7 +160,7 @@ def apply_transition(campaign: Campaign | int, action: str, **fields: Any) -> tu
 
     Returns (old state, new state).  Raises InvalidTransition if the campaign's state, read
     afresh, does not allow it, or if another process changed the state first.  The delivery
-    engine uses this for "finish" and for the circuit breaker's "pause".
+    engine's steps (``finish_if_done``, ``pause_campaign``) use it too.
     """
     pk = campaign.pk if isinstance(campaign, Campaign) else campaign
     current = Campaign.objects.filter(pk=pk).values_list("status", flat=True).first()
@@ -557,6 +559,55 @@ def do_retry_failed(campaign: Campaign, *, actor: Any) -> int:
     return retried
 
 
+# --- what the delivery engine does to a campaign ------------------------------------------------
+def finish_if_done(campaign: Campaign | int) -> bool:
+    """sending → finished if no row of the campaign is queued or sending (one conditional UPDATE,
+    so it is right even while other workers are still marking rows).  True if it finished now.
+
+    Called by the engine when it has nothing left of a campaign; rows waiting for a retry keep
+    it sending.  Audited as the worker, with the campaign's counts."""
+    pk = campaign.pk if isinstance(campaign, Campaign) else campaign
+    target = transition(Status.SENDING, "finish")
+    now = timezone.now()
+    with transaction.atomic():
+        changed = (
+            Campaign.objects.filter(pk=pk, status=Status.SENDING)
+            .filter(~Exists(unfinished_rows()))
+            .update(status=target, finished_at=now, updated_at=now)
+        )
+        if changed:
+            counts = delivery_counts(pk)
+            audit(
+                "campaign.finished",
+                actor_label="worker",
+                obj=Campaign(pk=pk),
+                sent=counts[Delivery.Status.SENT],
+                failed=counts[Delivery.Status.FAILED],
+                skipped=counts[Delivery.Status.SKIPPED],
+            )
+            transaction.on_commit(
+                lambda: signals.campaign_finished.send(sender=Campaign, campaign_id=pk)
+            )
+    if changed:
+        logger.info("campaign %s finished", pk)
+    return bool(changed)
+
+
+def pause_campaign(campaign: Campaign | int, reason: str) -> bool:
+    """sending → paused with ``reason`` shown to the operator, by the engine (the circuit
+    breaker, an unreachable server, a template that no longer renders).  False if it was not
+    sending."""
+    pk = campaign.pk if isinstance(campaign, Campaign) else campaign
+    with transaction.atomic():
+        try:
+            apply_transition(pk, "pause", paused_reason=reason[:300])
+        except InvalidTransition:
+            return False
+        audit("campaign.paused", actor_label="worker", obj=Campaign(pk=pk), automatic=True)
+    logger.warning("campaign %s paused: %s", pk, reason)
+    return True
+
+
 # --- previews, test messages, the archive -------------------------------------------------------
 def sample_contact() -> Contact:
     """A made-up person (never saved) to render previews, test messages and the archive with."""
@@ -593,10 +644,6 @@ class TestSendResult:
     recipients: int
     sent: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def _from_header(sender: Sender) -> str:
-    return formataddr((sender.name, sender.email))
 
 
 @transaction.atomic
@@ -649,8 +696,6 @@ def do_test_send(
     )
 
     def send() -> None:
-        from .engine import send_test_messages
-
         try:
             outcome = send_test_messages(campaign, recipients, rendered)
         except Exception as exc:  # reported to the operator; never the address

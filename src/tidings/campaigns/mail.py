@@ -22,6 +22,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from tidings.policy import get_policy
 
+from .models import OutgoingMessage, SystemEmailTemplate
+from .queue import enqueue_message
+
 logger = logging.getLogger(__name__)
 
 # What a system email's template may use.  Everything else given to render_system_email is dropped.
@@ -270,8 +273,6 @@ def _render(source: dict[str, str], values: dict[str, Any]) -> tuple[str, str, s
 
 def render_system_email(key: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
     """(subject, text, html) of system email ``key``; html is "" when there is none."""
-    from .models import SystemEmailTemplate
-
     values = _variables(context)
     default = DEFAULT_SYSTEM_EMAILS[key]
     row = SystemEmailTemplate.objects.filter(key=key).first()
@@ -284,11 +285,20 @@ def render_system_email(key: str, context: Mapping[str, Any]) -> tuple[str, str,
     return _render(default, values)
 
 
-def _from_address() -> str:
+def from_address() -> str:
+    """The From line of the mail tidings sends on its own behalf: ``TIDINGS_FROM_EMAIL``, named
+    after the policy's controller when the setting gives no name."""
     name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
     if name or not address:
         return settings.DEFAULT_FROM_EMAIL
     return formataddr((get_policy().controller.name, address))
+
+
+def sender_from_header(sender: Any) -> str:
+    """The From line for a campaign's ``Sender`` (None: the installation's ``from_address()``)."""
+    if sender is None:
+        return from_address()
+    return formataddr((sender.name, sender.email))
 
 
 def send_system_email(
@@ -306,9 +316,6 @@ def send_system_email(
     ahead of any campaign mail, through the same transports, limits and retries.  A sign-up
     confirmation, which someone is waiting for, goes before everything else.
     """
-    from .delivery import enqueue_message
-    from .models import OutgoingMessage
-
     subject, text, html = render_system_email(key, {"name": contact.name, **context})
     enqueue_message(
         contact,
@@ -316,7 +323,7 @@ def send_system_email(
         subject=subject,
         text=text,
         html=html,
-        from_email=_from_address(),
+        from_email=from_address(),
         headers=headers,
         attachments=attachments,
         priority=(

@@ -71,6 +71,12 @@ def verp_address(bounce_address: str, kind: str, row_id: int) -> str:
     return f"{local}+{kind}{row_id}.{_mac(kind, row_id)}@{domain}"
 
 
+def envelope_sender(from_header: str, bounce_address: str = "") -> str:
+    """The envelope sender (MAIL FROM): the bounce address when there is one, else the From
+    line's address."""
+    return bounce_address or from_header.rpartition("<")[2].strip(">")
+
+
 def domain_of(address: str) -> str:
     return parseaddr(address)[1].rpartition("@")[2].lower() or "localhost"
 

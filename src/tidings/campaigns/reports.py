@@ -31,8 +31,8 @@ from django.utils.safestring import SafeString
 
 from tidings.web.charts import svg_line_chart
 
-from .delivery import delivery_counts
 from .models import Campaign, Delivery, EventCounter, EventKind, RecipientDomain, TrackedLink
+from .queue import delivery_counts
 
 SMALL_DOMAIN = 5
 TOP_DOMAINS = 10

@@ -22,7 +22,6 @@ from tidings.audience.segments import SegmentError
 from tidings.web.access import operator_required
 
 from . import lifecycle
-from .delivery import delivery_counts, failed_deliveries
 from .forms import (
     CampaignCreateForm,
     CampaignEditForm,
@@ -33,6 +32,7 @@ from .forms import (
 )
 from .lifecycle import CampaignNotReady, InvalidTransition
 from .models import Campaign, Delivery, Sender
+from .queue import delivery_counts, failed_deliveries
 from .targeting import audience_count
 from .transports.config import transport_configs
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.mail import EmailMultiAlternatives
 
-from tidings.campaigns.mail import _from_address, render_system_email
+from tidings.campaigns.mail import from_address, render_system_email
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def send_rights_email(
     if not recipients:
         return False
     subject, text, html = render_system_email(key, {"name": "", **context})
-    message = EmailMultiAlternatives(subject, text, _from_address(), recipients)
+    message = EmailMultiAlternatives(subject, text, from_address(), recipients)
     message.extra_headers["Auto-Submitted"] = "auto-generated"
     if html:
         message.attach_alternative(html, "text/html")

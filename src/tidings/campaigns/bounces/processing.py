@@ -8,7 +8,7 @@ operator's list ("retry matching" there, or ``do_retry_inbound_report``).
 Effects, for the person the matched message went to (campaign mail and one-off mail alike):
 
 - hard bounce: the address is suppressed at once (reason ``hard_bounce``) and their live
-  subscriptions are marked bounced (``delivery.do_record_hard_bounce``);
+  subscriptions are marked bounced (``audience.suppression.do_record_hard_bounce``);
 - soft bounce: counted; the ``TIDINGS_SOFT_BOUNCE_LIMIT``-th (default 3) within
   ``TIDINGS_SOFT_BOUNCE_DAYS`` (default 14) days counts as a hard bounce;
 - complaint: suppressed (reason ``complaint``), every live subscription marked complained with
@@ -228,7 +228,7 @@ def _act(report: InboundReport, findings: list[Finding]) -> None:
 
 
 def _hard_bounce(report: InboundReport, contact_id: int) -> str:
-    from ..delivery import do_record_hard_bounce
+    from tidings.audience.suppression import do_record_hard_bounce
 
     suppressed = do_record_hard_bounce([contact_id], source=f"bounces:{report.source}")
     return "hard bounce: address suppressed" if suppressed else "hard bounce: already suppressed"
@@ -250,7 +250,7 @@ def _soft_bounce(report: InboundReport, contact_id: int) -> str:
     count = earlier + 1
     if count < limit:
         return f"soft bounce {count} of {limit} within {days} days"
-    from ..delivery import do_record_hard_bounce
+    from tidings.audience.suppression import do_record_hard_bounce
 
     do_record_hard_bounce([contact_id], source=f"bounces:{report.source}")
     return f"soft bounce {count} of {limit} within {days} days: address suppressed"

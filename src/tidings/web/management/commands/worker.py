@@ -31,8 +31,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, interval, batch, no_scheduler, no_delivery, delivery_only, **options):
-        from tidings.campaigns.delivery import deliver_pending
-        from tidings.campaigns.engine import DeliveryThread
+        from tidings.campaigns.engine import DeliveryThread, deliver_pending
 
         if batch:
             if not delivery_only:

@@ -1,0 +1,211 @@
+"""The event loop's side of the engine: the senders of each transport, and the thread it runs in.
+
+For each transport the dispatcher runs ``concurrency`` senders; a sender takes the next job
+(one-off messages first), waits for the transport's rate limit, builds the message for its contact
+and sends it, and puts what happened on the results queue the database thread reads.  Nothing
+here touches the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ..queue import Result
+from ..rendering import TemplateProblem
+from ..transports.base import AUTH, CONNECTION, THROTTLED, Transport, TransportError
+from .context import Job, OneOffFactories
+
+logger = logging.getLogger("tidings.campaigns.engine")
+
+TEMPLATE = "template"  # a result's kind when the campaign's template failed to render
+
+
+class Dispatcher:
+    """Lives in the event loop: holds the jobs handed over, runs the senders."""
+
+    def __init__(
+        self, transports: list[Transport], results: queue.SimpleQueue, one_off: OneOffFactories
+    ) -> None:
+        self.transports = transports
+        self.results = results
+        self.one_off = one_off
+        self.priority: dict[str, collections.deque[Job]] = collections.defaultdict(
+            collections.deque
+        )
+        self.bulk: dict[str, collections.deque[Job]] = collections.defaultdict(collections.deque)
+        self.wakeup = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.closing = False
+        self.tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        for transport in self.transports:
+            backoff = Backoff()
+            for slot in range(transport.concurrency):
+                self.tasks.append(asyncio.ensure_future(self._sender(transport, slot, backoff)))
+
+    def submit(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            (self.priority if job.row.kind == "o" else self.bulk)[job.route].append(job)
+        self.wakeup.set()
+
+    def drop(self, campaign_ids: set[int]) -> None:
+        """Give back the jobs of campaigns that stopped sending (paused, cancelled)."""
+        for jobs in self.bulk.values():
+            keep = [j for j in jobs if j.row.campaign_id not in campaign_ids]
+            for job in jobs:
+                if job.row.campaign_id in campaign_ids:
+                    self.results.put(Result(job.row, "released"))
+            jobs.clear()
+            jobs.extend(keep)
+
+    def set_share(self, share: float) -> None:
+        for transport in self.transports:
+            transport.limiter.share = share
+
+    def _next(self, transport: Transport) -> Job | None:
+        for jobs in (
+            self.priority.get(transport.name),
+            self.priority.get(""),
+            self.bulk.get(transport.name),
+            self.bulk.get(""),
+        ):
+            if jobs:
+                return jobs.popleft()
+        return None
+
+    async def _sender(self, transport: Transport, slot: int, backoff: Backoff) -> None:
+        while True:
+            job = self._next(transport)
+            if job is None:
+                if self.closing:
+                    return
+                self.wakeup.clear()
+                await self.wakeup.wait()
+                continue
+            pause = backoff.pause()
+            if pause:  # a stop does not wait for the end of a back-off
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopped.wait(), pause)
+            if not self.closing:
+                await transport.limiter.acquire()
+            if self.closing:
+                self.results.put(Result(job.row, "released"))
+                continue
+            self.results.put(await self._send(transport, slot, job, backoff))
+
+    async def _send(self, transport: Transport, slot: int, job: Job, backoff: Backoff) -> Result:
+        row = job.row
+        try:
+            if job.campaign is not None:
+                email = job.campaign.email_for(job, transport.wants_bytes)
+            else:
+                email = self.one_off.email_for(job, transport.wants_bytes)
+        except TemplateProblem as exc:
+            # The template itself fails (over its limits): no contact will fare better, so the
+            # row goes back unspent and the campaign is paused with the reason.
+            return Result(row, "released", transport.name, error=str(exc)[:250], kind=TEMPLATE)
+        except Exception as exc:  # a failure for this contact alone: never retried
+            logger.warning("%s %s could not be built: %s", row.kind, row.id, type(exc).__name__)
+            # Only the kind of error: its text might quote the contact's data.
+            return Result(row, "failed", transport.name, error=f"build: {type(exc).__name__}")
+        try:
+            provider_id = await transport.send(email, slot)
+        except TransportError as exc:
+            if exc.kind in (CONNECTION, AUTH) and getattr(exc, "attempted", True) is False:
+                backoff.failed()
+                # Nothing left this machine: no attempt is spent, the row waits a little.
+                return Result(
+                    row,
+                    "released",
+                    transport.name,
+                    error=exc.describe(),
+                    code=exc.code,
+                    kind=exc.kind,
+                    delay=backoff.pause() or 1.0,
+                )
+            if exc.kind == THROTTLED:
+                backoff.failed()
+            return Result(
+                row,
+                "failed" if exc.permanent else "retry",
+                transport.name,
+                error=exc.describe(),
+                code=exc.code,
+                kind=exc.kind,
+            )
+        except Exception as exc:  # a transport bug must not kill the sender
+            logger.exception("transport %s failed unexpectedly", transport.name)
+            return Result(row, "retry", transport.name, error=f"error: {type(exc).__name__}")
+        backoff.succeeded()
+        return Result(row, "sent", transport.name, provider_id=provider_id)
+
+    async def close(self) -> None:
+        """Stop taking jobs, let the ones on the wire finish, give back the rest."""
+        self.closing = True
+        self.stopped.set()
+        self.wakeup.set()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        for jobs in (*self.priority.values(), *self.bulk.values()):
+            while jobs:
+                self.results.put(Result(jobs.popleft().row, "released"))
+        for transport in self.transports:
+            try:
+                await transport.close()
+            except Exception:
+                logger.exception("closing transport %s failed", transport.name)
+
+
+class Backoff:
+    """Shared by a transport's senders: after connection failures or throttling, wait 0.5 s,
+    1 s, 2 s … (at most 30 s) before the next message; any success resets it."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.until = 0.0
+
+    def failed(self) -> None:
+        now = time.monotonic()
+        if now < self.until:  # sent before the pause began: the same outage, not a new one
+            return
+        self.failures += 1
+        self.until = now + min(30.0, 0.25 * 2**self.failures)
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.until = 0.0
+
+    def pause(self) -> float:
+        return max(0.0, self.until - time.monotonic())
+
+
+class EventLoopThread(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(name="tidings-delivery-loop", daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self.ready.set)
+        self.loop.run_forever()
+        self.loop.close()
+
+    def call(self, coroutine: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def soon(self, function: Callable[..., Any], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(function, *args)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.join(timeout=10)

@@ -1,0 +1,81 @@
+"""Which claimed rows become jobs: the people who may still be emailed, checked per batch.
+
+One query loads the contacts of a batch that still consent to the campaign's topic (the targeting
+rule, ``targeting.consent_condition``); two more look their addresses and domains up in the
+suppression list (``audience.suppression``'s rules); one more, when the campaign tracks, asks
+which of them allow tracking.  An unsubscribe therefore stops mail even to a campaign that is
+already sending.  The rows that will not be sent come back as "skipped" results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from tidings.audience.consent import tracked_contact_ids
+from tidings.audience.emails import email_domain, email_hmac
+from tidings.audience.models import Contact, SuppressedDomain, Suppression
+from tidings.audience.suppression import domain_and_parents
+
+from ..models import OutgoingMessage
+from ..queue import Claimed, Result
+from .context import CampaignContext, Job, OneOffFactories
+
+
+def _skip(row: Claimed, reason: str) -> Result:
+    return Result(row, "skipped", error=reason)
+
+
+def campaign_jobs(context: CampaignContext, rows: list[Claimed]) -> tuple[list[Job], list[Result]]:
+    """(jobs for the rows whose contact may still be emailed, results for the others)."""
+    ids = [row.contact_id for row in rows if row.contact_id]
+    allowed = {contact.pk: contact for contact in context.consenting(ids)} if ids else {}
+    hashes = {email_hmac(contact.email): pk for pk, contact in allowed.items()}
+    suppressed = {
+        hashes[h]
+        for h in Suppression.objects.filter(email_hmac__in=list(hashes)).values_list(
+            "email_hmac", flat=True
+        )
+    }
+    domains = {pk: domain_and_parents(email_domain(c.email)) for pk, c in allowed.items()}
+    blocked = set(
+        SuppressedDomain.objects.filter(
+            domain__in={d for parents in domains.values() for d in parents}
+        ).values_list("domain", flat=True)
+    )
+    if blocked:
+        suppressed |= {pk for pk, parents in domains.items() if blocked.intersection(parents)}
+    tracked: set[int] = set()
+    if context.tracker is not None and allowed:
+        tracked = tracked_contact_ids(allowed)
+    jobs, skipped = [], []
+    for row in rows:
+        contact = allowed.get(row.contact_id)
+        if row.contact_id is None:
+            skipped.append(_skip(row, "the contact was erased"))
+        elif contact is None:
+            skipped.append(_skip(row, "no consent at send time (unsubscribed)"))
+        elif row.contact_id in suppressed:
+            skipped.append(_skip(row, "suppressed"))
+        else:
+            track = row.contact_id in tracked
+            jobs.append(Job(row, contact, context.route, campaign=context, track=track))
+    return jobs, skipped
+
+
+def one_off_jobs(
+    rows: list[Claimed], one_off: OneOffFactories, transport_names: Collection[str]
+) -> tuple[list[Job], list[Result]]:
+    """(jobs for one-off messages whose contact still exists, results for the others)."""
+    messages = OutgoingMessage.objects.in_bulk([row.id for row in rows])
+    contacts = Contact.objects.in_bulk([row.contact_id for row in rows if row.contact_id])
+    jobs, skipped = [], []
+    for row in rows:
+        message = messages[row.id]
+        contact = contacts.get(row.contact_id)
+        if contact is None:
+            skipped.append(_skip(row, "the contact was erased"))
+            continue
+        route = message.transport if message.transport in transport_names else ""
+        factory = one_off.prepare(message.from_email, message.kind)
+        jobs.append(Job(row, contact, route, message=message, factory=factory))
+    return jobs, skipped

@@ -1,0 +1,147 @@
+"""Recording what happened to claimed rows: a few grouped, conditional UPDATEs per batch."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+
+from ..config import DeliveryConfig
+from ..models import Campaign, Delivery, OutgoingMessage
+from .claims import Claimed
+
+QUEUED = Delivery.Status.QUEUED
+SENDING = Delivery.Status.SENDING
+SENT = Delivery.Status.SENT
+FAILED = Delivery.Status.FAILED
+SKIPPED = Delivery.Status.SKIPPED
+
+
+def retry_delay(attempts: int, *, config: DeliveryConfig | None = None) -> timedelta:
+    """How long to wait after the ``attempts``-th failed attempt: exponential, ±50% jitter."""
+    base = (config or DeliveryConfig.from_settings()).retry_base_seconds
+    delay = min(3600.0, base * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not crypto
+
+
+@dataclass(slots=True)
+class Result:
+    """What happened to one claimed row.  ``outcome``: sent | retry | failed | skipped |
+    released.  ``error``: a short text without personal data.  ``kind``: the transport error's
+    kind ("user_unknown" for a mailbox that does not exist: a hard bounce)."""
+
+    row: Claimed
+    outcome: str
+    transport: str = ""
+    provider_id: str = ""
+    error: str = ""
+    code: int | None = None
+    kind: str = ""
+    delay: float | None = None  # released: when it may be claimed again (seconds)
+
+    @property
+    def hard_bounce(self) -> bool:
+        return self.outcome == "failed" and self.kind == "user_unknown"
+
+
+_BLANKED = {"subject": "", "text": "", "html": "", "headers": {}, "attachments": []}
+
+
+def record_results(
+    worker_id: str, results: list[Result], *, config: DeliveryConfig | None = None
+) -> int:
+    """Write results (call it in a transaction: a few grouped UPDATEs); returns how many rows
+    changed.
+
+    Every UPDATE is conditional on the row still being this worker's (``leased_by``), so a row
+    another worker recovered meanwhile is left alone; fewer changes than results means this
+    worker lost rows it had sent (logged by the caller).  Hard bounces are the caller's to pass
+    on (``Result.hard_bounce``): the queue does not suppress anyone.
+    """
+    config = config or DeliveryConfig.from_settings()
+    now = timezone.now()
+    changed = 0
+    groups: dict[tuple, list[int]] = {}
+    for result in results:
+        row = result.row
+        if result.outcome == "sent":
+            key: tuple = (row.kind, "sent", result.transport, result.provider_id or None)
+            if result.provider_id:
+                key = (row.kind, "sent", result.transport, result.provider_id, row.id)
+        elif result.outcome == "retry":
+            attempts = row.attempts + 1
+            if attempts >= config.max_attempts:
+                key = (row.kind, "failed", result.error, result.code, result.transport)
+            else:
+                key = (row.kind, "retry", result.error, result.code, attempts, result.transport)
+        elif result.outcome == "failed":
+            key = (row.kind, "failed", result.error, result.code, result.transport)
+        elif result.outcome == "skipped":
+            key = (row.kind, "skipped", result.error)
+        else:
+            key = (row.kind, "released", result.delay, result.error)
+        groups.setdefault(key, []).append(row.id)
+
+    for key, ids in groups.items():
+        kind, outcome = key[0], key[1]
+        model = Delivery if kind == "d" else OutgoingMessage
+        mine = model.objects.filter(pk__in=ids, leased_by=worker_id, status=SENDING)
+        release: dict[str, Any] = {"leased_by": "", "leased_until": None}
+        if outcome == "sent":
+            values = {
+                "status": SENT,
+                "sent_at": now,
+                "attempts": F("attempts") + 1,
+                "error": "",
+                "error_code": None,
+                "transport": key[2],
+                **release,
+            }
+            if key[3]:
+                values["message_id"] = key[3]
+            if kind == "o":
+                values.update(_BLANKED)
+        elif outcome == "retry":
+            values = {
+                "status": QUEUED,
+                "attempts": F("attempts") + 1,
+                "next_attempt_at": now + retry_delay(key[4], config=config),
+                "error": key[2],
+                "error_code": key[3],
+                "transport": key[5],
+                **release,
+            }
+        elif outcome == "failed":
+            values = {
+                "status": FAILED,
+                "attempts": F("attempts") + 1,
+                "error": key[2],
+                "error_code": key[3],
+                "transport": key[4],
+                **release,
+            }
+            if kind == "o":
+                values.update(_BLANKED)
+        elif outcome == "skipped":
+            values = {"status": SKIPPED, "error": key[2], **release}
+            if kind == "o":
+                values.update(_BLANKED)
+        else:
+            delay, error = key[2], key[3]
+            values = {"status": QUEUED, **release}
+            if delay:
+                values["next_attempt_at"] = now + timedelta(seconds=delay)
+            if error:  # why it is still waiting (an unreachable server), for the operator
+                values["error"] = error
+        changed += mine.update(**values)
+        if outcome == "released" and kind == "d":
+            # Rows handed back because their campaign stopped: if it was cancelled, they go
+            # where do_cancel put its queued rows.
+            Delivery.objects.filter(
+                pk__in=ids, status=QUEUED, campaign__status=Campaign.Status.CANCELLED
+            ).update(status=SKIPPED, error="campaign cancelled")
+    return changed
