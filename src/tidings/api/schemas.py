@@ -7,19 +7,11 @@ from typing import Any
 
 from django.db.models import QuerySet
 from ninja import Schema
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from .errors import Problem
 
 MAX_LIMIT = 200
-
-
-class ProblemOut(Schema):
-    type: str
-    title: str
-    status: int
-    detail: str
-    errors: list[dict[str, str]] | None = None
 
 
 class PageParams(Schema):
@@ -62,12 +54,3 @@ def aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError("give a time zone (e.g. 2026-05-01T09:00:00Z)")
     return value
-
-
-class AwareMixin(Schema):
-    @field_validator("*", mode="after")
-    @classmethod
-    def _aware(cls, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return aware(value)
-        return value
