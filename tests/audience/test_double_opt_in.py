@@ -1,5 +1,6 @@
 """Double opt-in: a signed, expiring confirmation link; subscribed only by the click; purges."""
 
+import time
 from datetime import timedelta
 from email.utils import parseaddr
 from io import StringIO
@@ -342,8 +343,8 @@ def test_html_emails_escape_what_people_typed_and_templates_reach_nothing_else()
     SystemEmailTemplate.objects.create(
         key="welcome",
         subject="Hi",
-        text_body="{{ name }}",
-        html_body="<p>{{ name }}</p>{{ ''.__class__.__mro__ }}{{ lists.__class__ }}",
+        text_body="{{ name }}{{ secret }}",
+        html_body="<p>{{ name }}</p>",
     )
 
     _subject, text, html = render_system_email(
@@ -352,6 +353,34 @@ def test_html_emails_escape_what_people_typed_and_templates_reach_nothing_else()
 
     assert text == "<script>alert(1)</script>"
     assert html == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+
+
+def test_a_system_template_reaching_for_python_internals_is_refused_and_the_default_goes_out():
+    reaching = "<p>{{ name }}</p>{{ ''.__class__.__mro__ }}{{ lists.__class__ }}"
+    problems = template_problems("Hi", "{{ name }}", reaching)
+    assert problems and all(p.startswith("HTML: ") for p in problems)
+    assert any("'__class__'" in p for p in problems)
+    SystemEmailTemplate.objects.create(
+        key="welcome", subject="Hi", text_body="{{ name }}", html_body=reaching
+    )
+
+    subject, text, html = render_system_email("welcome", {"name": "Ada", "lists": ["News"]})
+
+    assert subject == "Welcome to News"  # the shipped default, whole
+    assert "class" not in html and "mro" not in html
+    assert "Thank you for confirming" in text
+
+
+def test_system_templates_run_within_the_campaigns_render_limits():
+    # A loop of a billion iterations would hang a plain sandbox; this one stops it at its limit.
+    endless = "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}"
+    SystemEmailTemplate.objects.create(key="welcome", subject="Hi", text_body=endless)
+
+    started = time.monotonic()
+    subject, text, _html = render_system_email("welcome", {"name": "Ada", "lists": ["News"]})
+
+    assert time.monotonic() - started < 5
+    assert subject == "Welcome to News" and "x" * 100 not in text
 
 
 def test_the_pages_of_the_confirmation_flow_have_one_heading_and_no_script(client, form, news):

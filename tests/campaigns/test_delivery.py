@@ -520,7 +520,7 @@ def test_a_template_that_fails_while_sending_pauses_the_campaign_with_the_reason
     import tidings.campaigns.rendering as rendering
 
     # About the loop limit: on a loaded machine the 50 ms sample-render clock would win first.
-    monkeypatch.setattr(rendering, "CHECK_LIMITS", rendering.Limits(seconds=5.0))
+    monkeypatch.setattr(rendering.contract, "CHECK_LIMITS", rendering.Limits(seconds=5.0))
     subscribers(news, 3)
     # Compiles, but every render goes over the loop limit (a campaign saved before a check).
     heavy = "{% for i in range(10000) %}{% for j in range(2) %}.{% endfor %}{% endfor %}"

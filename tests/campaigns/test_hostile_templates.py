@@ -28,7 +28,7 @@ def generous_clock(monkeypatch):
     about the send-time clock): on a loaded machine the 50 ms check would otherwise win first."""
     import tidings.campaigns.rendering as rendering
 
-    monkeypatch.setattr(rendering, "CHECK_LIMITS", rendering.Limits(seconds=5.0))
+    monkeypatch.setattr(rendering.contract, "CHECK_LIMITS", rendering.Limits(seconds=5.0))
 
 
 def person(**attributes):

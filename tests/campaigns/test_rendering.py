@@ -493,7 +493,7 @@ def slow_render(contact, links):
     body = text_env.from_string(GOLDEN_BODY).render(values)
     layout = html_env.from_string(GOLDEN_LAYOUT).render(values, content=Markup("{{ content }}"))
     static = CompiledMessage(
-        rendering._Sources(subject=subject, body=body, fmt="markdown", layout_html=layout)
+        rendering.Sources(subject=subject, body=body, fmt="markdown", layout_html=layout)
     )
     nobody = SimpleNamespace(name="", email="", company="", job_title="", attributes={})
     return static.render(nobody, links)

@@ -6,6 +6,11 @@ Jinja's sandbox with a fixed set of plain values (``VARIABLES``), so a template 
 database, settings or any object; an unknown variable renders as nothing, and a template that
 still fails (a syntax error, a call on an undefined name) falls back to the shipped default, so a
 typo never stops a confirmation from going out.
+
+The sandbox is the campaigns' hardened one (``rendering.system_environment``: the same refusals,
+allow-lists and render limits — loops, calls, output size and time — with Jinja's default
+whitespace), so an operator's system email template cannot loop for ever or build gigabytes of
+text either; a template over a limit falls back to the default like any other failure.
 """
 
 from __future__ import annotations
@@ -13,17 +18,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from email.utils import formataddr, parseaddr
-from functools import cache
 from typing import Any
 
 from django.conf import settings
-from jinja2 import ChainableUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError, meta
 
 from tidings.policy import get_policy
 
 from .models import OutgoingMessage, SystemEmailTemplate
 from .queue import enqueue_message
+from .rendering import SEND_LIMITS, render_metered, static_problems, system_environment
 
 logger = logging.getLogger(__name__)
 
@@ -210,20 +214,6 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
 }
 
 
-def _finalize(value: Any) -> Any:
-    return "" if value is None else value
-
-
-@cache
-def _environment(autoescape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
-        autoescape=autoescape,
-        undefined=ChainableUndefined,
-        finalize=_finalize,
-        keep_trailing_newline=True,
-    )
-
-
 def template_problems(subject: str, text: str, html: str = "") -> list[str]:
     """What is wrong with an operator's template, for the edit form: [] when it is usable."""
     problems = []
@@ -232,10 +222,19 @@ def template_problems(subject: str, text: str, html: str = "") -> list[str]:
         ("Text", text, False),
         ("HTML", html, True),
     ):
+        env = system_environment(autoescape)
         try:
-            _environment(autoescape).from_string(source)
-        except TemplateError as exc:
-            problems.append(f"{label}: {exc}")
+            # Unknown names print nothing here (a template may omit any variable): every name
+            # the template uses counts as known; syntax and refused constructs are reported.
+            known = frozenset(meta.find_undeclared_variables(env.parse(source)))
+        except TemplateError:
+            known = frozenset()
+        except RecursionError:
+            problems.append(f"{label}: the template nests brackets or tags too deeply")
+            continue
+        for problem in static_problems(source, label, env, known):
+            where = f"{problem.location}: " if problem.location else ""
+            problems.append(f"{label}: {where}{problem.message}")
     if not text.strip():
         problems.append("Text: an email needs a plain-text body")
     return problems
@@ -262,11 +261,12 @@ def _variables(context: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _render(source: dict[str, str], values: dict[str, Any]) -> tuple[str, str, str]:
-    subject = _environment(False).from_string(source["subject"]).render(values)
-    text = _environment(False).from_string(source["text"]).render(values)
+    text_env, html_env = system_environment(False), system_environment(True)
+    subject = render_metered(text_env.from_string(source["subject"]), values, SEND_LIMITS)
+    text = render_metered(text_env.from_string(source["text"]), values, SEND_LIMITS)
     html = source.get("html") or ""
     if html:
-        html = _environment(True).from_string(html).render(values)
+        html = render_metered(html_env.from_string(html), values, SEND_LIMITS)
     # A subject is one header line: newlines would be refused by the mail API (or worse).
     return " ".join(subject.split()), text, html
 
