@@ -25,15 +25,37 @@ def tidings(*args: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess
 def test_production_refuses_to_start_without_a_real_secret_key(tmp_path):
     result = tidings("check", env={"TIDINGS_ENV": "production"}, cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        "tidings: SECRET_KEY: production mode refuses to start with the default secret key; "
-        "set SECRET_KEY (or SECRET_KEY_FILE) to a long random value"
-    ]
+    assert (
+        "(tidings.E001) SECRET_KEY: production mode refuses to start with the default secret key."
+        in result.stderr
+    )
+    assert "HINT: Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value" in result.stderr
+    assert "Traceback" not in result.stderr
     result = tidings(
         "check", env={"TIDINGS_ENV": "production", "SECRET_KEY": "change-me"}, cwd=tmp_path
     )
     assert result.returncode == 1
-    assert "refuses to start with the default secret key" in result.stderr
+    assert "(tidings.E001)" in result.stderr
+    assert not (tmp_path / "var" / "secret_key").exists()  # production never makes one up
+
+
+def test_the_worker_and_the_wsgi_entry_point_refuse_what_check_refuses(tmp_path):
+    env = {"TIDINGS_ENV": "production", "SECRET_KEY": "y" * 60, "TIDINGS_DEBUG": "1"}
+    result = tidings("worker", "--batch", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "(tidings.E003)" in result.stderr and "(tidings.E004)" in result.stderr
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TIDINGS_", "DJANGO_"))}
+    base.pop("DATABASE_URL", None)
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import tidings.wsgi"],
+        env={**base, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert loaded.returncode != 0
+    assert "ImproperlyConfigured: (tidings.E003) TIDINGS_DEBUG" in loaded.stderr
 
 
 def test_production_with_a_secret_from_a_file_and_an_explicit_policy_starts(tmp_path):
@@ -60,14 +82,20 @@ def test_production_needs_the_installation_s_own_policy(tmp_path):
         "check", env={"TIDINGS_ENV": "production", "SECRET_KEY": "y" * 60}, cwd=tmp_path
     )
     assert result.returncode == 1
-    assert "TIDINGS_POLICY: production mode needs the path of your policy.toml" in result.stderr
+    assert (
+        "(tidings.E004) TIDINGS_POLICY: production mode needs the path of your policy.toml"
+        in result.stderr
+    )
 
 
 def test_debug_is_off_unless_asked_and_never_in_production(tmp_path, settings):
     assert settings.DEBUG is False
     result = tidings("check", env={"TIDINGS_ENV": "production", "TIDINGS_DEBUG": "1"}, cwd=tmp_path)
     assert result.returncode == 1
-    assert "debug mode cannot be used with TIDINGS_ENV=production" in result.stderr
+    assert (
+        "(tidings.E003) TIDINGS_DEBUG: debug mode cannot be used with TIDINGS_ENV=production"
+        in result.stderr
+    )
 
 
 def test_a_misspelt_setting_is_one_clear_line(tmp_path):
@@ -109,3 +137,97 @@ def test_sqlite_connections_use_immediate_transactions(settings):
         pytest.skip("SQLite only")
     assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
+
+
+# --- the system checks, one by one (web/checks.py; the README lists them) ------------------------
+def errors(tag: str = "tidings", **kwargs) -> dict[str, str]:
+    from django.core.checks import run_checks
+
+    return {m.id: m.msg for m in run_checks(tags=[tag], **kwargs)}
+
+
+def test_a_development_installation_passes_every_check(settings):
+    assert errors() == {}
+    assert errors("security", include_deployment_checks=True).get("tidings.W201") is None
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("change-me", "tidings.E001"),
+        ("django-insecure-" + "x" * 40, "tidings.E001"),
+        ("short-but-random-31-characters!", "tidings.E002"),
+    ],
+)
+def test_production_refuses_a_missing_placeholder_or_short_secret_key(settings, key, expected):
+    settings.PRODUCTION = True
+    settings.TIDINGS_POLICY_IS_EXAMPLE = False
+    settings.SECRET_KEY = key
+    assert list(errors()) == [expected]
+    settings.SECRET_KEY = "k" * 32
+    assert errors() == {}
+
+
+def test_production_refuses_debug_and_the_example_policy(settings):
+    settings.PRODUCTION = True
+    settings.SECRET_KEY = "k" * 50
+    settings.DEBUG = True
+    settings.TIDINGS_POLICY_IS_EXAMPLE = True
+    assert set(errors()) == {"tidings.E003", "tidings.E004"}
+    settings.PRODUCTION = False  # the same settings on one machine are allowed
+    assert errors() == {}
+
+
+def test_sign_ups_cannot_be_purged_before_their_confirmation_link_expires(settings):
+    settings.TIDINGS_CONFIRM_DAYS = 7
+    settings.TIDINGS_PENDING_DAYS = 3
+    assert errors() == {
+        "tidings.E005": "TIDINGS_PENDING_DAYS: must be at least TIDINGS_CONFIRM_DAYS (3 < 7)."
+    }
+
+
+def test_two_factor_takes_one_of_three_values_and_none_is_flagged_in_production(settings):
+    settings.TIDINGS_REQUIRE_2FA = "sometimes"
+    assert list(errors()) == ["tidings.E006"]
+    settings.TIDINGS_REQUIRE_2FA = "none"
+    assert errors() == {}
+    settings.PRODUCTION = True
+    settings.SECRET_KEY = "k" * 50
+    settings.TIDINGS_POLICY_IS_EXAMPLE = False
+    deploy = errors("security", include_deployment_checks=True)
+    assert "tidings.W201" in deploy
+
+
+def test_delivery_settings_out_of_range_are_named(settings):
+    settings.TIDINGS_DELIVERY_WINDOW = 0
+    settings.TIDINGS_BREAKER_THRESHOLD = 1.5
+    settings.TIDINGS_BOUNCE_VERP = True
+    settings.TIDINGS_BOUNCE_ADDRESS = ""
+    from django.core.checks import run_checks
+
+    found = sorted(m.msg for m in run_checks(tags=["tidings"]) if m.id == "tidings.E010")
+    assert found == [
+        "TIDINGS_BOUNCE_VERP: needs TIDINGS_BOUNCE_ADDRESS (ignored without).",
+        "TIDINGS_BREAKER_THRESHOLD: must be a fraction from 0 to 1.",
+        "TIDINGS_DELIVERY_WINDOW: must be at least 1.",
+    ]
+    settings.TIDINGS_DELIVERY_WINDOW = "many"
+    assert list(errors()) == ["tidings.E010"]
+    assert errors()["tidings.E010"] == "TIDINGS_DELIVERY_WINDOW: expected a number, got 'many'"
+
+
+def test_the_delivery_defaults_live_in_one_place(settings):
+    from tidings.campaigns.config import DeliveryConfig
+
+    # settings.py leaves what the environment does not set as None; the config fills it in.
+    assert settings.TIDINGS_DELIVERY_WINDOW is None
+    config = DeliveryConfig.from_settings()
+    assert (config.window, config.chunk, config.flush_ms, config.lease_seconds) == (
+        200,
+        100,
+        50,
+        30,
+    )
+    settings.TIDINGS_DELIVERY_WINDOW = 40
+    assert DeliveryConfig.from_settings().chunk == 40  # a claim never exceeds the window
+    assert DeliveryConfig.from_settings(window=10).window == 10

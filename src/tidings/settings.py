@@ -2,8 +2,16 @@
 
 Every setting has a safe embedded default (SQLite in ``TIDINGS_DATA_DIR``, the example policy, the
 outbox transport), so ``tidings demo`` works on a fresh machine.  ``TIDINGS_ENV=production`` turns
-the defaults that are only fit for one machine into errors at start-up.  Secrets may be given as
-``NAME_FILE`` (a path whose contents are the value), for container secrets.
+the defaults that are only fit for one machine into errors at start-up: Django system checks with
+ids (``tidings.E001``…, ``web/checks.py``, listed in the README), which ``tidings serve``,
+``tidings worker``, ``tidings check`` and the WSGI/ASGI entry points run before they start.  A
+value that cannot even be read (``TIDINGS_DEBUG=perhaps``) stops start-up here, in one line.
+Secrets may be given as ``NAME_FILE`` (a path whose contents are the value), for container
+secrets.
+
+Subsystems read their settings once into a frozen object (the delivery engine:
+``campaigns.config.DeliveryConfig``), which holds their defaults: a variable left unset here is
+None, and the object fills in its default.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}: expected a yes/no value (1/0, true/false), got {raw!r}")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int | None) -> int | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -50,6 +58,16 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}: expected a whole number, got {raw!r}") from None
+
+
+def env_float(name: str, default: float | None) -> float | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a number, got {raw!r}") from None
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
@@ -66,29 +84,18 @@ if TIDINGS_ENV not in {"development", "production"}:
         f"TIDINGS_ENV: expected development or production, got {TIDINGS_ENV!r}"
     )
 PRODUCTION = TIDINGS_ENV == "production"
-DEBUG = env_bool("TIDINGS_DEBUG", default=False)
-if PRODUCTION and DEBUG:
-    raise ImproperlyConfigured(
-        "TIDINGS_DEBUG: debug mode cannot be used with TIDINGS_ENV=production"
-    )
+DEBUG = env_bool("TIDINGS_DEBUG", default=False)  # production refuses it: tidings.E003
 
 DATA_DIR = Path(os.environ.get("TIDINGS_DATA_DIR", Path.cwd() / "var")).resolve()
 
 # --- secret key ------------------------------------------------------------------------------
 # Without SECRET_KEY, a single machine generates one and keeps it in the data directory (0600), so
 # signed links survive restarts.  Production (several processes on several machines) must share an
-# explicit key: starting without one, or with a known placeholder, is refused.
+# explicit key: starting without one, or with a known placeholder, is refused (tidings.E001), and
+# so is a short one (tidings.E002).
 INSECURE_SECRET_KEYS = frozenset({"", "change-me", "changeme", "secret", "insecure"})
 SECRET_KEY = env_str("SECRET_KEY")
-if PRODUCTION:
-    if SECRET_KEY.lower() in INSECURE_SECRET_KEYS or SECRET_KEY.startswith("django-insecure"):
-        raise ImproperlyConfigured(
-            "SECRET_KEY: production mode refuses to start with the default secret key; "
-            "set SECRET_KEY (or SECRET_KEY_FILE) to a long random value"
-        )
-    if len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured("SECRET_KEY: must be at least 32 characters in production mode")
-elif not SECRET_KEY:
+if not SECRET_KEY and not PRODUCTION:  # production never generates one: machines must share it
     _key_file = DATA_DIR / "secret_key"
     if _key_file.exists():
         SECRET_KEY = _key_file.read_text(encoding="utf-8").strip()
@@ -144,8 +151,8 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # A real installation points TIDINGS_POLICY at its own file; production refuses to run without one.
 _default_policy = BASE_DIR / "policy" / "example.toml"  # = policy.commands.EXAMPLE_POLICY
 TIDINGS_POLICY = Path(os.environ.get("TIDINGS_POLICY", "") or _default_policy)
-if PRODUCTION and not os.environ.get("TIDINGS_POLICY"):
-    raise ImproperlyConfigured("TIDINGS_POLICY: production mode needs the path of your policy.toml")
+# Production refuses the example policy (tidings.E004).
+TIDINGS_POLICY_IS_EXAMPLE = not os.environ.get("TIDINGS_POLICY")
 
 # --- mail ------------------------------------------------------------------------------------
 # "outbox://" keeps messages in the database (the demo and tests); smtp://user:pass@host:587 or
@@ -195,24 +202,23 @@ TIDINGS_SMTP_RATE = env_str("TIDINGS_SMTP_RATE")  # "50/s", "20000/h", "50/s, 20
 TIDINGS_SMTP_CONCURRENCY = env_int("TIDINGS_SMTP_CONCURRENCY", 10)  # connections per worker
 TIDINGS_SYSTEM_TRANSPORT = env_str("TIDINGS_SYSTEM_TRANSPORT")  # confirmations...; blank: any
 TIDINGS_BOUNCE_ADDRESS = env_str("TIDINGS_BOUNCE_ADDRESS")  # envelope sender; blank: the From
-# The queue: rows a worker holds at once (the most a crash can send twice), rows per claim, how
-# often results are written, how long a silent worker's rows stay its own.
-TIDINGS_DELIVERY_WINDOW = env_int("TIDINGS_DELIVERY_WINDOW", 200)
-TIDINGS_DELIVERY_CHUNK = env_int("TIDINGS_DELIVERY_CHUNK", 100)
-TIDINGS_DELIVERY_FLUSH_MS = env_int("TIDINGS_DELIVERY_FLUSH_MS", 50)
-TIDINGS_DELIVERY_LEASE_SECONDS = env_int("TIDINGS_DELIVERY_LEASE_SECONDS", 30)
-TIDINGS_DELIVERY_MAX_ATTEMPTS = env_int("TIDINGS_DELIVERY_MAX_ATTEMPTS", 5)
-TIDINGS_RETRY_BASE_SECONDS = env_int("TIDINGS_RETRY_BASE_SECONDS", 60)  # x2 per attempt, ±50%
-# Circuit breaker: pause a campaign when more than THRESHOLD of its last WINDOW attempts failed
-# (once MIN were made), or when no server took its mail for UNREACHABLE_PAUSE_SECONDS.
-try:
-    TIDINGS_BREAKER_THRESHOLD = float(env_str("TIDINGS_BREAKER_THRESHOLD", "0.5"))
-except ValueError:
-    raise ImproperlyConfigured("TIDINGS_BREAKER_THRESHOLD: expected a fraction like 0.5") from None
-TIDINGS_BREAKER_WINDOW = env_int("TIDINGS_BREAKER_WINDOW", 100)
-TIDINGS_BREAKER_MIN = env_int("TIDINGS_BREAKER_MIN", 20)
-TIDINGS_UNREACHABLE_PAUSE_SECONDS = env_int("TIDINGS_UNREACHABLE_PAUSE_SECONDS", 20)
-TIDINGS_OUTGOING_KEEP_DAYS = env_int("TIDINGS_OUTGOING_KEEP_DAYS", 30)  # sent one-off messages
+# The queue and the engine (read once by campaigns.config.DeliveryConfig, which holds the defaults
+# and says what each does; None here means "the default"): the in-flight window (the most a crash
+# can send twice), rows per claim, how often results are written, the lease, retries, the circuit
+# breaker, and the processes that build and sign messages.
+TIDINGS_DELIVERY_WINDOW = env_int("TIDINGS_DELIVERY_WINDOW", None)
+TIDINGS_DELIVERY_CHUNK = env_int("TIDINGS_DELIVERY_CHUNK", None)
+TIDINGS_DELIVERY_FLUSH_MS = env_float("TIDINGS_DELIVERY_FLUSH_MS", None)
+TIDINGS_DELIVERY_LEASE_SECONDS = env_float("TIDINGS_DELIVERY_LEASE_SECONDS", None)
+TIDINGS_DELIVERY_MAX_ATTEMPTS = env_int("TIDINGS_DELIVERY_MAX_ATTEMPTS", None)
+TIDINGS_DELIVERY_IDLE_SECONDS = env_float("TIDINGS_DELIVERY_IDLE_SECONDS", None)
+TIDINGS_DELIVERY_BUILDERS = env_str("TIDINGS_DELIVERY_BUILDERS") or None  # a number, or "auto"
+TIDINGS_RETRY_BASE_SECONDS = env_float("TIDINGS_RETRY_BASE_SECONDS", None)
+TIDINGS_BREAKER_THRESHOLD = env_float("TIDINGS_BREAKER_THRESHOLD", None)
+TIDINGS_BREAKER_WINDOW = env_int("TIDINGS_BREAKER_WINDOW", None)
+TIDINGS_BREAKER_MIN = env_int("TIDINGS_BREAKER_MIN", None)
+TIDINGS_UNREACHABLE_PAUSE_SECONDS = env_float("TIDINGS_UNREACHABLE_PAUSE_SECONDS", None)
+TIDINGS_OUTGOING_KEEP_DAYS = env_int("TIDINGS_OUTGOING_KEEP_DAYS", None)
 # DKIM keys made by `tidings dkim keygen DOMAIN`: <dir>/<domain>/<selector>.pem
 TIDINGS_DKIM_DIR = env_str("TIDINGS_DKIM_DIR") or str(DATA_DIR / "dkim")
 TIDINGS_DKIM_SELECTOR = env_str("TIDINGS_DKIM_SELECTOR", "tidings")
@@ -390,10 +396,7 @@ TIDINGS_INVITATION_DAYS = env_int("TIDINGS_INVITATION_DAYS", 7)  # operator invi
 TIDINGS_REQUIRE_2FA = env_str("TIDINGS_REQUIRE_2FA", "privileged").strip().lower()
 if env_bool("TIDINGS_REQUIRE_2FA_FOR_ALL", default=False):
     TIDINGS_REQUIRE_2FA = "all"
-if TIDINGS_REQUIRE_2FA not in {"privileged", "all", "none"}:
-    raise ImproperlyConfigured(
-        f"TIDINGS_REQUIRE_2FA: expected privileged, all or none, got {TIDINGS_REQUIRE_2FA!r}"
-    )
+# Anything but privileged, all or none is refused (tidings.E006).
 OTP_TOTP_ISSUER = env_str("TIDINGS_2FA_ISSUER", "tidings")
 
 # Lockout after repeated failed sign-ins (django-axes): TIDINGS_LOCKOUT_FAILURES wrong passwords
@@ -482,8 +485,7 @@ TIDINGS_PREFERENCES_DAYS = env_int("TIDINGS_PREFERENCES_DAYS", 365)  # preferenc
 TIDINGS_UNSUBSCRIBE_MAILTO = env_str("TIDINGS_UNSUBSCRIBE_MAILTO") or (
     "unsubscribe@" + (DEFAULT_FROM_EMAIL.rpartition("@")[2].rstrip(">").strip() or "localhost")
 )
-if TIDINGS_PENDING_DAYS < TIDINGS_CONFIRM_DAYS:
-    raise ImproperlyConfigured("TIDINGS_PENDING_DAYS: must be at least TIDINGS_CONFIRM_DAYS")
+# TIDINGS_PENDING_DAYS shorter than TIDINGS_CONFIRM_DAYS is refused (tidings.E005).
 
 # Data-subject requests (rights/): how long the emailed links work.
 TIDINGS_RIGHTS_LINK_DAYS = env_int("TIDINGS_RIGHTS_LINK_DAYS", 7)  # verification links

@@ -5,6 +5,12 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tidings.settings")
 application = get_wsgi_application()
 
+# What `tidings serve` and `tidings worker` refuse (web/checks.py: production without a real
+# secret key, with debug on...), refused here too when another server loads this module.
+from tidings.web.checks import refuse_unsafe_start  # noqa: E402
+
+refuse_unsafe_start()
+
 # Valid tracking pixels and clicks are answered before Django's middleware (campaigns/
 # tracking_wsgi.py); everything else reaches Django as before.
 from tidings.campaigns.tracking_wsgi import with_tracking_fast_path  # noqa: E402

@@ -102,7 +102,7 @@ class DeliveryConfig:
                 continue
             values[field.name] = _coerce(field.name, raw, field.default)
         config = cls(**values)
-        if config.chunk > config.window:  # a claim never holds more than the window
+        if 1 <= config.window < config.chunk:  # a claim never holds more than the window
             config = cls(**{**values, "chunk": config.window})
         return config
 
