@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -41,28 +42,128 @@ from ..messages import (
     wire_address,
 )
 from ..queue import Claimed
-from ..rendering import CompiledMessage, MessageLinks
+from ..rendering import CompiledMessage, MessageLinks, Sources
 from ..targeting import consent_condition
 from ..tracking import LinkTracker
 from ..transports.base import Email
 
 
-class CampaignContext:
+@dataclass(frozen=True)
+class Recipe:
+    """Everything needed to build a campaign's messages, in plain picklable values: what a
+    builder process receives (``builders``) to make its own ``CampaignMessages``."""
+
+    key: str  # changes when the campaign is prepared again
+    campaign_id: int
+    sources: Sources
+    factory: MessageFactory
+    headers: dict[str, str]
+    from_header: str
+    domain: str
+    mail_from: str
+    verp: bool
+    list_pk: int | None
+    mailto: str
+    unsubscribe_prefix: str
+    preferences_prefix: str
+    view_url: str
+    tracked_links: dict[str, int] | None
+
+
+class CampaignMessages:
+    """Builds one campaign's messages: needs no database, so it runs in the event loop's thread
+    or in a builder process alike (``from_recipe``)."""
+
+    compiled: CompiledMessage
+    tracker: LinkTracker | None
+    recipe: Recipe
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> CampaignMessages:
+        messages = cls.__new__(cls)
+        messages._use(recipe, CompiledMessage(recipe.sources))
+        return messages
+
+    def _use(self, recipe: Recipe, compiled: CompiledMessage) -> None:
+        self.recipe = recipe
+        self.compiled = compiled
+        for name in ("factory", "headers", "from_header", "domain", "mail_from", "verp"):
+            setattr(self, name, getattr(recipe, name))
+        for name in ("list_pk", "mailto", "unsubscribe_prefix", "preferences_prefix", "view_url"):
+            setattr(self, name, getattr(recipe, name))
+        links = recipe.tracked_links
+        self.tracker = LinkTracker(recipe.campaign_id, links) if links is not None else None
+
+    def links_for(self, contact, delivery_id: int) -> tuple[MessageLinks, str]:
+        """The contact's links and List-Unsubscribe header: what ``audience.tokens``'
+        ``unsubscribe_url``, ``preferences_url`` and ``list_unsubscribe_headers`` make (a test
+        holds them equal), at a third of the cost."""
+        token = make_unsubscribe_token(contact.pk, self.list_pk, delivery_id)
+        unsubscribe_url = self.unsubscribe_prefix + token
+        header = (
+            f"<{unsubscribe_url}>, <mailto:{self.mailto}?subject={quote('unsubscribe ' + token)}>"
+        )
+        links = MessageLinks(
+            unsubscribe_url=unsubscribe_url,
+            preferences_url=self.preferences_prefix + make_preferences_token(contact.pk),
+            view_url=self.view_url,
+        )
+        return links, header
+
+    def email_for(self, job: Job, wants_bytes: bool) -> Email:
+        return self.build(job.row.id, job.contact, job.track, wants_bytes)
+
+    def build(self, row_id: int, contact: Any, track: bool, wants_bytes: bool) -> Email:
+        """The message of delivery ``row_id`` to ``contact`` (anything with ``pk``, ``name``,
+        ``email`` and the fields templates see), tracked or not; with its bytes when the
+        transport wants them."""
+        links, unsubscribe_header = self.links_for(contact, row_id)
+        rendered = self.compiled.render(contact, links)
+        html = rendered.html
+        if track and self.tracker is not None:
+            html = self.tracker.apply(html, row_id)
+        recipient, smtputf8 = wire_address(contact.email)
+        message_id = message_id_for("d", row_id, self.domain)
+        email = Email(
+            mail_from=(verp_address(self.mail_from, "d", row_id) if self.verp else self.mail_from),
+            recipient=recipient,
+            message_id=message_id,
+            from_header=self.from_header,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=html,
+            headers={**self.headers, "List-Unsubscribe": unsubscribe_header},
+            smtputf8=smtputf8,
+        )
+        if wants_bytes:
+            build = functools.partial(
+                self.factory.build,
+                to=to_header(contact.name, recipient),
+                subject=rendered.subject,
+                text=rendered.text,
+                html=html,
+                message_id=message_id,
+                headers={"List-Unsubscribe": unsubscribe_header},
+            )
+            email.data = build(eight_bit=True)
+            email.rebuild = build
+        return email
+
+
+class CampaignContext(CampaignMessages):
     """One sending campaign, prepared in the database thread (template compiled, constant headers
-    encoded, DKIM key loaded), then used read-only by the event loop."""
+    encoded, DKIM key loaded, link table stored, consent query compiled), then used read-only by
+    the event loop; ``recipe`` is what a builder process needs of it."""
 
     def __init__(self, campaign: Any, config: DeliveryConfig | None = None) -> None:
         config = config or DeliveryConfig.from_settings()
         self.id = campaign.pk
         self.topic = campaign.topic
         self.route = campaign.transport
-        self.compiled = CompiledMessage.for_campaign(campaign)
+        compiled = CompiledMessage.for_campaign(campaign)
         sender = campaign.sender
-        self.from_header = sender_from_header(sender)
-        self.domain = domain_of(self.from_header)
-        self.mail_from = envelope_sender(self.from_header, config.bounce_address)
-        # VERP (TIDINGS_BOUNCE_VERP, with TIDINGS_BOUNCE_ADDRESS): one envelope sender per row.
-        self.verp = config.envelope_verp
+        from_header = sender_from_header(sender)
+        domain = domain_of(from_header)
         reply_to = campaign.reply_to or (sender.reply_to if sender else "")
         lists = list(campaign.lists.filter(closed_at__isnull=True))
         # One list: its own unsubscribe link.  Several, or a segment: one click leaves them all.
@@ -71,35 +172,46 @@ class CampaignContext:
             list_name, list_key = self.unsubscribe_list.name, f"list-{self.unsubscribe_list.pk}"
         else:
             list_name, list_key = campaign.topic, "topic-" + slug(campaign.topic)
-        self.headers = {
+        headers = {
             "Reply-To": reply_to,
-            "List-Id": f"{list_name} <{list_key}.{self.domain}>",
+            "List-Id": f"{list_name} <{list_key}.{domain}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             # Gmail's Feedback-ID: campaign : topic : type : sender.
             "Feedback-ID": f"{campaign.pk}:{slug(campaign.topic)}:campaign:tidings",
         }
-        self.factory = MessageFactory(
-            from_header=self.from_header, headers=self.headers, signer=signer_for(self.from_header)
-        )
-        # The links' addresses up to the token, resolved once: reverse() costs ~30 µs a call.
-        self.mailto = unsubscribe_mailto_address()
-        self.unsubscribe_prefix = absolute_url(reverse("public:unsubscribe", args=["T"]))[:-1]
-        self.preferences_prefix = absolute_url(reverse("public:preferences", args=["T"]))[:-1]
-        self.list_pk = self.unsubscribe_list.pk if self.unsubscribe_list is not None else None
-        # "View in your browser": the public archive page, for campaigns shown there.
-        self.view_url = (
-            absolute_url(reverse("archive:campaign", args=[campaign.pk]))
-            if campaign.archive
-            else ""
-        )
-        self._compile_consent_query()
         # Open/click tracking, when the policy tracks: the link table is stored once here; each
         # message of a person who allows it gets its pixel and rewritten links (tracking.py).
-        self.tracker = (
-            LinkTracker.for_campaign(campaign, self.compiled.html_source)
-            if tracking_enabled()
-            else None
+        tracker = (
+            LinkTracker.for_campaign(campaign, compiled.html_source) if tracking_enabled() else None
         )
+        recipe = Recipe(
+            key=uuid.uuid4().hex,
+            campaign_id=campaign.pk,
+            sources=compiled.sources,
+            factory=MessageFactory(
+                from_header=from_header, headers=headers, signer=signer_for(from_header)
+            ),
+            headers=headers,
+            from_header=from_header,
+            domain=domain,
+            mail_from=envelope_sender(from_header, config.bounce_address),
+            # VERP (TIDINGS_BOUNCE_VERP, with TIDINGS_BOUNCE_ADDRESS): one envelope sender a row.
+            verp=config.envelope_verp,
+            list_pk=self.unsubscribe_list.pk if self.unsubscribe_list is not None else None,
+            # The links' addresses up to the token, resolved once: reverse() costs ~30 µs a call.
+            mailto=unsubscribe_mailto_address(),
+            unsubscribe_prefix=absolute_url(reverse("public:unsubscribe", args=["T"]))[:-1],
+            preferences_prefix=absolute_url(reverse("public:preferences", args=["T"]))[:-1],
+            # "View in your browser": the public archive page, for campaigns shown there.
+            view_url=(
+                absolute_url(reverse("archive:campaign", args=[campaign.pk]))
+                if campaign.archive
+                else ""
+            ),
+            tracked_links=dict(tracker.links) if tracker is not None else None,
+        )
+        self._use(recipe, compiled)
+        self._compile_consent_query()
 
     def _compile_consent_query(self) -> None:
         """The SQL of "these contacts, if they still consent to the campaign's topic", made
@@ -124,58 +236,6 @@ class CampaignContext:
             contact_ids if connection.vendor == "postgresql" else json.dumps(contact_ids)
         )
         return Contact.objects.raw(self.consent_sql, params)
-
-    def links_for(self, contact, delivery_id: int) -> tuple[MessageLinks, str]:
-        """The contact's links and List-Unsubscribe header: what ``audience.tokens``'
-        ``unsubscribe_url``, ``preferences_url`` and ``list_unsubscribe_headers`` make (a test
-        holds them equal), at a third of the cost."""
-        token = make_unsubscribe_token(contact.pk, self.list_pk, delivery_id)
-        unsubscribe_url = self.unsubscribe_prefix + token
-        header = (
-            f"<{unsubscribe_url}>, <mailto:{self.mailto}?subject={quote('unsubscribe ' + token)}>"
-        )
-        links = MessageLinks(
-            unsubscribe_url=unsubscribe_url,
-            preferences_url=self.preferences_prefix + make_preferences_token(contact.pk),
-            view_url=self.view_url,
-        )
-        return links, header
-
-    def email_for(self, job: Job, wants_bytes: bool) -> Email:
-        contact = job.contact
-        links, unsubscribe_header = self.links_for(contact, job.row.id)
-        rendered = self.compiled.render(contact, links)
-        html = rendered.html
-        if job.track and self.tracker is not None:
-            html = self.tracker.apply(html, job.row.id)
-        recipient, smtputf8 = wire_address(contact.email)
-        message_id = message_id_for("d", job.row.id, self.domain)
-        email = Email(
-            mail_from=(
-                verp_address(self.mail_from, "d", job.row.id) if self.verp else self.mail_from
-            ),
-            recipient=recipient,
-            message_id=message_id,
-            from_header=self.from_header,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=html,
-            headers={**self.headers, "List-Unsubscribe": unsubscribe_header},
-            smtputf8=smtputf8,
-        )
-        if wants_bytes:
-            build = functools.partial(
-                self.factory.build,
-                to=to_header(contact.name, recipient),
-                subject=rendered.subject,
-                text=rendered.text,
-                html=html,
-                message_id=message_id,
-                headers={"List-Unsubscribe": unsubscribe_header},
-            )
-            email.data = build(eight_bit=True)
-            email.rebuild = build
-        return email
 
 
 class OneOffFactories:
@@ -253,3 +313,5 @@ class Job:
     message: Any = None  # OutgoingMessage (one-off)
     factory: MessageFactory | None = None  # one-off
     track: bool = False  # add the open pixel and rewrite links (the person allows tracking)
+    email: Email | None = None  # built ahead by a builder process
+    failure: Any = None  # or what went wrong building it (a queue.Result)

@@ -104,8 +104,12 @@ class Dispatcher:
 
     async def _send(self, transport: Transport, slot: int, job: Job, backoff: Backoff) -> Result:
         row = job.row
+        if job.failure is not None:  # a builder process could not build it
+            return job.failure
         try:
-            if job.campaign is not None:
+            if job.email is not None:  # built ahead by a builder process
+                email = job.email
+            elif job.campaign is not None:
                 email = job.campaign.email_for(job, transport.wants_bytes)
             else:
                 email = self.one_off.email_for(job, transport.wants_bytes)

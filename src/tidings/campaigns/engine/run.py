@@ -35,6 +35,7 @@ from ..rendering import TemplateProblem
 from ..transports.base import AUTH, CONNECTION, TransportConfig
 from ..transports.config import build_transport, transport_configs
 from .breaker import Breaker
+from .builders import BuilderPool, builder_count
 from .context import CampaignContext, Job, OneOffFactories
 from .dispatcher import TEMPLATE, Dispatcher, EventLoopThread
 from .jobs import campaign_jobs, one_off_jobs
@@ -102,6 +103,7 @@ class Engine:
         self.cursors: dict[int, tuple[int, float]] = {}  # campaign → (last id, since when)
         self.turn = 0
         self.worker_id = ""
+        self.builders: BuilderPool | None = None
 
     # -- the loop --
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> EngineStats:
@@ -115,6 +117,10 @@ class Engine:
         self.next_purge = time.monotonic() + 3600
         self.transport_names = {t.name for t in self.transports}
         self.one_off = OneOffFactories(self.config)
+        # Builder processes only pay for transports that take the message's bytes (SMTP).
+        processes = builder_count(self.config.builders)
+        wants_bytes = all(t.wants_bytes for t in self.transports)
+        self.builders = BuilderPool(processes) if processes and wants_bytes else None
         self.thread = EventLoopThread()
         self.thread.start()
         self.thread.ready.wait()
@@ -122,10 +128,11 @@ class Engine:
         self.thread.call(self._start_dispatcher())
         self._set_share()
         logger.info(
-            "delivery worker %s started: %s; window %d rows",
+            "delivery worker %s started: %s; window %d rows; %s",
             self.worker_id,
             ", ".join(f"{t.describe()} ×{t.concurrency}" for t in self.transports),
             self.window,
+            f"{self.builders.processes} builder processes" if self.builders else "no builders",
         )
         next_heartbeat = time.monotonic() + heartbeat_every
         next_refresh = 0.0
@@ -356,7 +363,12 @@ class Engine:
             if rows:
                 self.turn = (self.turn + offset + 1) % len(ids)
                 self.touched.add(campaign_id)
-                self._hand_over(self._campaign_jobs(self.contexts[campaign_id], rows))
+                context = self.contexts[campaign_id]
+                jobs = self._campaign_jobs(context, rows)
+                if self.builders is not None and jobs:
+                    self.builders.build(context, jobs, self._built)
+                else:
+                    self._hand_over(jobs)
                 return True
             if not self.outstanding_by_campaign[campaign_id] and self._finish_check_due(
                 campaign_id
@@ -397,6 +409,15 @@ class Engine:
         if self.pending:
             self._flush()
 
+    def _built(self, jobs: list[Job]) -> None:
+        """Called in the builder pool's thread with a built slice: to the senders, unless its
+        campaign stopped sending meanwhile (then, as ``Dispatcher.drop`` does, released)."""
+        for job in jobs:
+            context = job.campaign
+            if context is not None and self.contexts.get(context.id) is not context:
+                job.failure = Result(job.row, "released")
+        self.thread.soon(self.dispatcher.submit, jobs)
+
     def _hand_over(self, jobs: list[Job]) -> None:
         if not jobs:
             return
@@ -426,6 +447,8 @@ class Engine:
     def _shutdown(self) -> None:
         """Stop cleanly: what is on the wire finishes, the rest goes back to the queue."""
         try:
+            if self.builders is not None:  # slices not built yet come back released
+                self.builders.close()
             try:
                 self.thread.call(self.dispatcher.close(), timeout=120)
             except Exception:

@@ -161,6 +161,7 @@ class CompiledMessage:
             # Jinja keeps a template's globals as a ChainMap over the environment's, and copies
             # it into every render's context: a plain dict makes that copy 4x cheaper.
             template.globals = dict(template.globals)
+        self.sources = sources  # plain strings: a builder process compiles its own copy
         self.html_source = built.html
         self.text_source = built.text
         self.limits = limits
