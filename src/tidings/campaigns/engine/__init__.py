@@ -10,6 +10,8 @@ campaigns.  Its modules:
 - ``context``: what a campaign's messages need, prepared once (``CampaignContext``);
 - ``jobs``: which claimed rows may still be sent (consent, suppression, tracking) per batch;
 - ``dispatcher``: the event loop's senders and the thread it runs in;
+- ``builders``: optional processes that render, track, build and sign campaign messages
+  (``TIDINGS_DELIVERY_BUILDERS``), so signing does not hold the event loop's GIL;
 - ``breaker``: the circuit breaker that pauses a failing campaign.
 """
 
