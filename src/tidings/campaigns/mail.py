@@ -207,6 +207,16 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
 }
 
 
+def register_system_email(
+    key: str, default: Mapping[str, str], variables: Mapping[str, str] | None = None
+) -> None:
+    """Add another app's system email (its shipped subject/text/html and the extra variables
+    its template may use), so it is rendered, edited and sent like the ones above.  Called from
+    the app's ``ready()``; registering the same key again replaces it."""
+    DEFAULT_SYSTEM_EMAILS[key] = {"html": "", **default}
+    VARIABLES.update(variables or {})
+
+
 def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
