@@ -371,13 +371,20 @@ def do_create_contract(
     start: date,
     end: date | None = None,
     reference: str = "",
+    first_response_hours: int | None = None,
+    licensed_users: int | None = None,
     actor: Any = None,
 ) -> Contract:
     """A contract with an organisation.  Its end starts the retention clock ("contract_end") of
     the organisation's support contacts once no other contract of theirs runs on."""
     _check_dates(start, end)
     contract = Contract.objects.create(
-        organisation=organisation, start=start, end=end, reference=reference.strip()
+        organisation=organisation,
+        start=start,
+        end=end,
+        reference=reference.strip(),
+        first_response_hours=first_response_hours,
+        licensed_users=licensed_users,
     )
     audit("contract.created", actor=actor, obj=contract, organisation=organisation.pk)
     return contract
@@ -385,10 +392,26 @@ def do_create_contract(
 
 @transaction.atomic
 def do_update_contract(
-    contract: Contract, *, start: date, end: date | None, reference: str, actor: Any
+    contract: Contract,
+    *,
+    start: date,
+    end: date | None,
+    reference: str,
+    actor: Any,
+    first_response_hours: int | None = None,
+    licensed_users: int | None = None,
 ) -> list[str]:
     _check_dates(start, end)
-    changed = _changed(contract, {"start": start, "end": end, "reference": reference.strip()})
+    changed = _changed(
+        contract,
+        {
+            "start": start,
+            "end": end,
+            "reference": reference.strip(),
+            "first_response_hours": first_response_hours,
+            "licensed_users": licensed_users,
+        },
+    )
     if changed:
         audit("contract.updated", actor=actor, obj=contract, fields=changed)
     return changed

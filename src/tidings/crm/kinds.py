@@ -23,15 +23,21 @@ from .forms import (
     ContractForm,
     EnquiryCreateForm,
     EnquiryEditForm,
+    NoteForm,
     OrderCreateForm,
     OrderEditForm,
     OrganisationForm,
+    ReplyForm,
+    SearchForm,
     SupportContactCreateForm,
     SupportContactEditForm,
     SupportRequestForm,
+    WorkFilterForm,
+    WorkForm,
     format_lines,
 )
 from .models import Contract, Enquiry, Order, Organisation, SupportContact, SupportRequest
+from .support import response_clock
 
 Cell = tuple[str, str]  # (text, link or "")
 
@@ -80,6 +86,7 @@ class RecordKind:
     edit_intro: str = ""
     extend_section: str = ""  # the "keep longer" URL's section, where the policy may allow it
     shows_retention: bool = False  # its page says when it goes (with the extend form, if any)
+    work: bool = False  # a piece of work: status, owner, next action, conversation, bulk actions
 
     # --- names ---
     @property
@@ -109,7 +116,16 @@ class RecordKind:
         raise NotImplementedError
 
     def table(self, records: Iterable[Model]) -> dict[str, Any]:
-        return {"headers": list(self.headers), "rows": [self.row(r) for r in records]}
+        return {
+            "headers": list(self.headers),
+            "rows": [{"id": r.pk, "cells": self.row(r)} for r in records],
+        }
+
+    def list_query(self, request: HttpRequest) -> tuple[forms.Form, QuerySet]:
+        """The list's filter form and the records it selects."""
+        form = SearchForm(request.GET or None)
+        q = form.cleaned_data["q"] if form.is_valid() else ""
+        return form, self.search(q)
 
     def get(self, pk: int) -> Any:
         raise NotImplementedError
@@ -189,11 +205,85 @@ class Organisations(RecordKind):
         return f"Edit {o.name}"
 
 
-class Enquiries(RecordKind):
+class WorkKind(RecordKind):
+    """Enquiries and support requests: work with a status, an owner and a conversation."""
+
+    work = True
+    shows_retention = True
+    model: Any = None
+
+    @property
+    def work_action(self) -> str:
+        return f"crm:{self.singular}-work"
+
+    @property
+    def note_action(self) -> str:
+        return f"crm:{self.singular}-note"
+
+    @property
+    def reply_action(self) -> str:
+        return f"crm:{self.singular}-reply"
+
+    @property
+    def bulk_action(self) -> str:
+        return f"crm:{self.plural}-bulk"
+
+    def statuses(self, exclude: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        return [(v, label) for v, label in self.model.Status.choices if v not in exclude]
+
+    def list_query(self, request: HttpRequest) -> tuple[forms.Form, QuerySet]:
+        from .queues import filter_work
+
+        form = WorkFilterForm(request.GET or None, statuses=self.statuses())
+        if not form.is_valid():
+            return form, self.search("")
+        data = form.cleaned_data
+        records = filter_work(
+            self.model,
+            self.search(data["q"]),
+            status=data["status"],
+            owner=data["owner"],
+            user=request.user,
+        )
+        return form, records.select_related("owner")
+
+    def work_cells(self, record: Any) -> list[Cell]:
+        owner = record.owner
+        return [
+            (record.get_status_display(), ""),
+            ((owner.get_full_name() or owner.get_username()) if owner else "—", ""),
+            (day(record.next_action_on) if record.next_action_on else "—", ""),
+        ]
+
+    def detail_context(self, record: Any) -> dict[str, Any]:
+        from . import conversations
+
+        return {
+            "work_form": WorkForm(
+                initial={
+                    "status": record.status,
+                    "owner": record.owner_id,
+                    "next_action_on": record.next_action_on,
+                },
+                statuses=self.statuses(),
+            ),
+            "reply_form": ReplyForm(
+                initial={"status": self.model.Status.WAITING},
+                statuses=self.statuses(exclude=("held", "declined")),
+            ),
+            "note_form": NoteForm(),
+            "thread": conversations.messages_of(record).prefetch_related("attachments"),
+            "can_reply": bool(conversations.support_address()),
+            "kind": self,
+        }
+
+
+class Enquiries(WorkKind):
     plural, singular = "enquiries", "enquiry"
     title, caption = "Enquiries", "Enquiries, newest first"
-    headers = ("Enquiry", "From", "Came by", "Message", "Last contact")
+    headers = ("Enquiry", "From", "Came by", "Message", "Last contact", "Status", "Owner", "Next")
     context_name = "enquiry"
+    model = Enquiry
     new_title = "New enquiry"
     new_intro = (
         "The person's details are the ones the policy's enquiry purpose collects. "
@@ -213,6 +303,7 @@ class Enquiries(RecordKind):
             (e.channel, ""),
             (summary, ""),
             (day(e.last_contact_at), ""),
+            *self.work_cells(e),
         ]
 
     def get(self, pk: int) -> Enquiry:
@@ -336,12 +427,20 @@ class Contracts(RecordKind):
             start=data["start"],
             end=data["end"],
             reference=data["reference"],
+            first_response_hours=data.get("first_response_hours"),
+            licensed_users=data.get("licensed_users"),
             actor=actor,
         )
         return Saved(record)
 
     def edit_form(self, request: HttpRequest, c: Contract) -> forms.Form:
-        initial = {"reference": c.reference, "start": c.start, "end": c.end}
+        initial = {
+            "reference": c.reference,
+            "start": c.start,
+            "end": c.end,
+            "first_response_hours": c.first_response_hours,
+            "licensed_users": c.licensed_users,
+        }
         return ContractForm(_data(request), initial=initial, with_organisation=False)
 
     def update(self, c: Contract, form: Any, actor: Any) -> None:
@@ -412,11 +511,12 @@ class SupportContacts(RecordKind):
         return f"{person(s.contact)} at {s.organisation.name}"
 
 
-class SupportRequests(RecordKind):
+class SupportRequests(WorkKind):
     plural, singular = "support-requests", "support-request"
     title, caption = "Support requests", "Support requests, newest first"
-    headers = ("Subject", "Organisation", "From", "Opened")
+    headers = ("Subject", "Organisation", "From", "Opened", "Status", "Owner", "Next", "Response")
     context_name = "support_request"
+    model = SupportRequest
     new_title = "New support request"
     new_intro = "Kept as long as the support contact it came from."
     shows_retention = True  # its support contact's: it goes with them
@@ -433,7 +533,12 @@ class SupportRequests(RecordKind):
                 reverse("crm:support-contact", args=[r.support_contact_id]),
             ),
             (day(r.created_at), ""),
+            *self.work_cells(r),
+            (response_clock(r).text, ""),
         ]
+
+    def detail_context(self, r: SupportRequest) -> dict[str, Any]:
+        return {**super().detail_context(r), "response": response_clock(r)}
 
     def get(self, pk: int) -> SupportRequest:
         return access.support_request_or_404(pk)

@@ -30,7 +30,7 @@ from tidings.web.access import operator_required
 
 from . import actions
 from .access import enquiry_or_404, extendable_or_404
-from .forms import ExtendForm, SearchForm
+from .forms import BulkForm, ExtendForm, SearchForm
 from .kinds import KINDS, RecordKind
 from .models import SupportRequest
 
@@ -88,30 +88,13 @@ def _retention(record: Model, section: str = "") -> dict[str, Any]:
     }
 
 
-# --- overview ---------------------------------------------------------------------------------
-@operator_required(perm="people")
-def index(request: HttpRequest) -> HttpResponse:
-    """Every section, and with a search, the first matches in each."""
-    search, q = _q(request)
-    results = []
-    if q:
-        for kind in KINDS.values():
-            items = list(kind.search(q).order_by("-pk")[:11])
-            results.append({"section": kind, "more": len(items) > 10, **kind.table(items[:10])})
-    return render(
-        request,
-        "crm/index.html",
-        {"sections": list(KINDS.values()), "search": search, "q": q, "results": results},
-    )
-
-
 # --- the four pages of every kind of record ---------------------------------------------------
 @operator_required(perm="people")
 def record_list(request: HttpRequest, kind: str) -> HttpResponse:
     records = _kind(kind)
-    search, q = _q(request)
+    search, selected = records.list_query(request)
     after = request.GET.get("after", "")
-    page = keyset_page(records.search(q), int(after) if after.isdigit() else None)
+    page = keyset_page(selected, int(after) if after.isdigit() else None)
     query = request.GET.copy()
     query.pop("after", None)
     return render(
@@ -123,6 +106,7 @@ def record_list(request: HttpRequest, kind: str) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             **records.table(page.items),
+            **({"bulk": BulkForm(), "can_bulk": True} if records.work else {}),
         },
     )
 
