@@ -73,7 +73,9 @@ def sender_address() -> str:
 
 
 def _mac(tag: str, secret: str | None = None) -> str:
-    return salted_hmac("tidings.crm.reply-address", tag, secret=secret).hexdigest()[:16]
+    return salted_hmac(
+        "tidings.crm.reply-address", tag, secret=secret, algorithm="sha256"
+    ).hexdigest()[:16]
 
 
 def _tag(record: Thread) -> str:

@@ -80,7 +80,7 @@ def max_bytes() -> int:
 
 
 # --- arriving ---------------------------------------------------------------------------------
-def do_receive_inbound(raw: bytes, *, source: str) -> InboundMail:
+def do_receive_inbound(raw: bytes, source: str) -> InboundMail:
     """A mail to the support address (the MTA pipe, the mailbox): stored, then processed.
     Never raises for what is in the mail; the row says what happened."""
     with transaction.atomic():
