@@ -138,6 +138,7 @@ def _process(row: InboundMail) -> InboundMail:
         return row
     if inbound.is_report(message):
         return _hand_to_bounces(row, raw)
+    _remember_sender(row, message)  # outside the transaction below: kept even if it fails
     try:
         with transaction.atomic():
             outcome = _act(row, message)
@@ -172,17 +173,24 @@ def _hand_to_bounces(row: InboundMail, raw: bytes) -> InboundMail:
 
 
 # --- deciding ---------------------------------------------------------------------------------
-def _sender(message: Any, row: InboundMail) -> tuple[str, str]:
+def _remember_sender(row: InboundMail, message: Any) -> None:
+    """The sender's address as an HMAC, so an erasure finds their mail even unprocessed."""
+    address = inbound.sender(message)[1]
+    try:
+        row.sender_hmac = email_hmac(normalise_email(address)) if address else ""
+    except InvalidEmail:
+        row.sender_hmac = ""
+    InboundMail.objects.filter(pk=row.pk).update(sender_hmac=row.sender_hmac)
+
+
+def _sender(message: Any) -> tuple[str, str]:
     name, address = inbound.sender(message)
     if not address:
         raise Unprocessed("no sender address in it")
     try:
-        address = normalise_email(address)
+        return name, normalise_email(address)
     except InvalidEmail:
         raise Unprocessed("the sender's address is not a valid email address") from None
-    row.sender_hmac = email_hmac(address)
-    InboundMail.objects.filter(pk=row.pk).update(sender_hmac=row.sender_hmac)
-    return name, address
 
 
 def _same_person(record: conversations.Thread, address: str) -> bool:
@@ -210,7 +218,7 @@ def _already_have(message_id: str) -> bool:
 
 
 def _act(row: InboundMail, message: Any) -> Outcome:
-    name, address = _sender(message, row)
+    name, address = _sender(message)
     contact = Contact.objects.with_email(address).first()
     why_automatic = inbound.automatic(message, own_address=_own_address())
     message_id = (inbound.message_ids(inbound.header(message, "Message-ID")) or [""])[0]
