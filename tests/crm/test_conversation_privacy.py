@@ -91,3 +91,9 @@ def test_support_messages_go_with_the_support_contact():
     assert ConversationMessage.objects.filter(support_request=request, direction="in").exists()
     do_erase_contact(peter.contact)
     assert not SupportRequest.objects.exists() and not ConversationMessage.objects.exists()
+
+
+def test_the_privacy_notice_still_names_the_crms_processors_and_where_they_are(client):
+    page = client.get("/privacy").text
+    assert "Third-party database hosting provider" in page and "Helpdesk software" in page
+    assert "United States" in page

@@ -164,7 +164,7 @@ def send_pending(*, limit: int = BATCH) -> int:
     while True:
         with transaction.atomic():
             batch = list(
-                OperatorNotification.objects.select_for_update(skip_locked=True)
+                OperatorNotification.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(sent_at__isnull=True, digest=False)
                 .select_related("user")
                 .order_by("pk")[:limit]

@@ -30,7 +30,7 @@ from tidings.web.access import operator_required
 
 from . import actions
 from .access import enquiry_or_404, extendable_or_404
-from .forms import BulkForm, ExtendForm, SearchForm
+from .forms import BulkForm, ExtendForm
 from .kinds import KINDS, RecordKind
 from .models import SupportRequest
 
@@ -40,11 +40,6 @@ def _kind(kind: str) -> RecordKind:
         return KINDS[kind]
     except KeyError:
         raise Http404("no such records") from None
-
-
-def _q(request: HttpRequest) -> tuple[SearchForm, str]:
-    form = SearchForm(request.GET or None)
-    return form, (form.cleaned_data["q"] if form.is_valid() else "")
 
 
 def _form_page(
