@@ -502,3 +502,21 @@ TIDINGS_WEBHOOK_TIMEOUT_SECONDS = env_int("TIDINGS_WEBHOOK_TIMEOUT_SECONDS", 10)
 # Host names whose pages are counted (comma-separated); blank: the policy's controller website.
 # tidings' own host is always counted (its public pages may carry the snippet).
 TIDINGS_ANALYTICS_SITES = env_list("TIDINGS_ANALYTICS_SITES")
+
+# --- CRM: conversations, inbound mail, notifications (crm/) ----------------------------------
+# The support address: replies to enquiries and support requests go from it, each with a reply
+# address of its own (support+e12.<signature>@...), which must reach `tidings inbound process`
+# or the mailbox below.  Blank: no email conversations (acknowledgements go from the From).
+TIDINGS_SUPPORT_ADDRESS = env_str("TIDINGS_SUPPORT_ADDRESS")
+# The support mailbox the worker reads: imaps://user:pass@host/INBOX, pop3s://...
+TIDINGS_INBOUND_MAILBOX_URL = env_str("TIDINGS_INBOUND_MAILBOX_URL")
+TIDINGS_INBOUND_FETCH_MINUTES = env_int("TIDINGS_INBOUND_FETCH_MINUTES", 2)
+TIDINGS_INBOUND_MAX_BYTES = env_int("TIDINGS_INBOUND_MAX_BYTES", 10 * 1024**2)
+TIDINGS_INBOUND_KEEP_DAYS = env_int("TIDINGS_INBOUND_KEEP_DAYS", 30)  # unprocessed mail's bytes
+TIDINGS_ACKNOWLEDGEMENTS_PER_DAY = env_int("TIDINGS_ACKNOWLEDGEMENTS_PER_DAY", 3)  # per person
+# Business hours for first-response targets, in TIDINGS_TIME_ZONE: "mon-fri 09:00-17:30";
+# TIDINGS_SUPPORT_CLOSED: dates the office is shut (2026-12-25, 2026-12-26, ...).
+TIDINGS_SUPPORT_HOURS = env_str("TIDINGS_SUPPORT_HOURS", "mon-fri 09:00-17:30")
+TIDINGS_SUPPORT_CLOSED = env_list("TIDINGS_SUPPORT_CLOSED")
+TIDINGS_RESPONSE_WARNING_MINUTES = env_int("TIDINGS_RESPONSE_WARNING_MINUTES", 60)
+TIDINGS_DIGEST_HOUR = env_int("TIDINGS_DIGEST_HOUR", 8)  # operators' daily digest, local time

@@ -29,7 +29,7 @@ from tidings.audience.actions import do_sign_up
 from tidings.audience.models import SignupForm
 from tidings.audience.tokens import absolute_url
 from tidings.campaigns.mail import send_system_email
-from tidings.crm.actions import WEB_FORM, do_receive_enquiry
+from tidings.crm.actions import WEB_FORM, do_note_demo_booked, do_receive_enquiry
 from tidings.rights.audit import audit
 
 from . import slots as slot_rules
@@ -221,6 +221,8 @@ def do_book_demo(
         newsletter=newsletter is not None,
     )
     _email(booking, "demo_booked")
+    # The CRM: the host has the enquiry, its next action is the demo's day, operators are told.
+    do_note_demo_booked(enquiry, host=booking.host.user, on=timezone.localdate(booking.start))
     return booking
 
 

@@ -214,6 +214,16 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
 }
 
 
+def register_system_email(
+    key: str, default: Mapping[str, str], variables: Mapping[str, str] | None = None
+) -> None:
+    """Add another app's system email (its shipped subject/text/html and the extra variables
+    its template may use), so it is rendered, edited and sent like the ones above.  Called from
+    the app's ``ready()``; registering the same key again replaces it."""
+    DEFAULT_SYSTEM_EMAILS[key] = {"html": "", **default}
+    VARIABLES.update(variables or {})
+
+
 def template_problems(subject: str, text: str, html: str = "") -> list[str]:
     """What is wrong with an operator's template, for the edit form: [] when it is usable."""
     problems = []

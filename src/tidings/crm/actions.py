@@ -140,26 +140,35 @@ def do_receive_enquiry(
     *,
     channel: str,
     message: str,
+    subject: str = "",
     received_at: datetime | None = None,
+    message_id: str = "",
     actor: Any = None,
     actor_label: str = "",
+    acknowledge: bool = False,
+    notify: bool = False,
 ) -> Enquiry:
     """Record an enquiry from the person with these details (only the enquiry purpose's fields).
 
     An existing contact with the address is used, and only its blank fields are filled in.
+    ``acknowledge``: the person is sent the acknowledgement (what we hold, why, how long);
+    ``notify``: it is assigned in turn and the operators who opted in are told (the public
+    form and mail do both; an operator recording a call does neither).
     Raises FieldNotAllowed (a field the purpose may not collect, or a required one missing),
     InvalidEmail, FreeTextRejected, CrmError (a channel that is not one of the purpose's sources).
     """
     if channel not in enquiry_channels():
         raise CrmError(f'"{channel}" is not one of the enquiry purpose\'s sources')
-    (text,), removed = _screen(message)
+    (text, subject), removed = _screen(message, subject.strip()[:200])
     contact, new = _person(person, ENQUIRY)
     at = received_at or timezone.now()
     enquiry = Enquiry.objects.create(
         contact=contact,
         channel=channel,
+        subject=subject,
         message=text,
         redacted_categories=removed,
+        message_id=message_id[:300],
         created_at=at,
         last_contact_at=at,
     )
@@ -173,7 +182,28 @@ def do_receive_enquiry(
         channel=channel,
         redacted=len(removed),
     )
+    _arrived(enquiry, acknowledge=acknowledge, notify=notify)
     return enquiry
+
+
+def _arrived(record: Enquiry | SupportRequest, *, acknowledge: bool, notify: bool) -> None:
+    """New work came in: assign it in turn and tell the operators; acknowledge it."""
+    from . import conversations, emails, notifications, work
+
+    held = isinstance(record, SupportRequest) and record.status == SupportRequest.Status.HELD
+    if notify:
+        if not held:
+            work.assign_in_turn(record)
+        event = (
+            "new_enquiry"
+            if isinstance(record, Enquiry)
+            else "held_request"
+            if held
+            else "new_request"
+        )
+        notifications.notify_new(record, event)
+    if acknowledge:
+        conversations.send_automatic(record, emails.HELD if held else emails.ACKNOWLEDGEMENT)
 
 
 @transaction.atomic
@@ -341,13 +371,20 @@ def do_create_contract(
     start: date,
     end: date | None = None,
     reference: str = "",
+    first_response_hours: int | None = None,
+    licensed_users: int | None = None,
     actor: Any = None,
 ) -> Contract:
     """A contract with an organisation.  Its end starts the retention clock ("contract_end") of
     the organisation's support contacts once no other contract of theirs runs on."""
     _check_dates(start, end)
     contract = Contract.objects.create(
-        organisation=organisation, start=start, end=end, reference=reference.strip()
+        organisation=organisation,
+        start=start,
+        end=end,
+        reference=reference.strip(),
+        first_response_hours=first_response_hours,
+        licensed_users=licensed_users,
     )
     audit("contract.created", actor=actor, obj=contract, organisation=organisation.pk)
     return contract
@@ -355,10 +392,26 @@ def do_create_contract(
 
 @transaction.atomic
 def do_update_contract(
-    contract: Contract, *, start: date, end: date | None, reference: str, actor: Any
+    contract: Contract,
+    *,
+    start: date,
+    end: date | None,
+    reference: str,
+    actor: Any,
+    first_response_hours: int | None = None,
+    licensed_users: int | None = None,
 ) -> list[str]:
     _check_dates(start, end)
-    changed = _changed(contract, {"start": start, "end": end, "reference": reference.strip()})
+    changed = _changed(
+        contract,
+        {
+            "start": start,
+            "end": end,
+            "reference": reference.strip(),
+            "first_response_hours": first_response_hours,
+            "licensed_users": licensed_users,
+        },
+    )
     if changed:
         audit("contract.updated", actor=actor, obj=contract, fields=changed)
     return changed
@@ -401,23 +454,56 @@ def do_update_support_contact(
 
 @transaction.atomic
 def do_create_support_request(
-    support_contact: SupportContact, *, subject: str, notes: str = "", actor: Any = None
+    support_contact: SupportContact,
+    *,
+    subject: str,
+    notes: str = "",
+    actor: Any = None,
+    actor_label: str = "",
+    received_at: datetime | None = None,
+    message_id: str = "",
+    check_contract: bool = False,
+    acknowledge: bool = False,
+    notify: bool = False,
 ) -> SupportRequest:
-    (subject, notes), removed = _screen(subject.strip(), notes)
+    """A support request from ``support_contact``, under the contract in force now, with its
+    first-response target (``support.response_due``).  ``check_contract`` (mail that came in):
+    held for an operator when no contract is in force for them (``support.standing``); an
+    operator recording one has already decided.  ``acknowledge``/``notify``: as for enquiries.
+    """
+    from . import support
+
+    (subject, notes), removed = _screen(subject.strip()[:200] or "(no subject)", notes)
+    at = received_at or timezone.now()
+    contract = support.standing(support_contact, timezone.localdate(at))
+    if contract is None and not check_contract:
+        contract = support.contract_in_force(
+            support_contact.organisation_id, timezone.localdate(at)
+        )
+    held = check_contract and contract is None
     request = SupportRequest.objects.create(
         organisation=support_contact.organisation,
         support_contact=support_contact,
+        contract=contract,
         subject=subject,
         notes=notes,
         redacted_categories=removed,
+        status=SupportRequest.Status.HELD if held else SupportRequest.Status.NEW,
+        response_due_at=None if held else support.response_due(contract, at),
+        message_id=message_id[:300],
+        created_at=at,
     )
     audit(
         "support_request.created",
         actor=actor,
+        actor_label=actor_label,
         obj=request,
         support_contact=support_contact.pk,
+        contract=contract.pk if contract else None,
+        held=held,
         redacted=len(removed),
     )
+    _arrived(request, acknowledge=acknowledge, notify=notify)
     return request
 
 
@@ -433,3 +519,17 @@ def do_update_support_request(
     if changed:
         audit("support_request.updated", actor=actor, obj=request, fields=changed)
     return changed
+
+
+# --- booked demos (booking/actions.py calls this) ---------------------------------------------
+@transaction.atomic
+def do_note_demo_booked(enquiry: Enquiry, *, host: Any, on: date) -> None:
+    """A demo was booked from ``enquiry``: the host has the enquiry (when it has no owner yet),
+    its next action is the demo's day, and the operators who opted in are told."""
+    from . import notifications, work
+
+    changes: dict[str, Any] = {"next_action_on": on}
+    if enquiry.owner_id is None and host is not None and host.is_active and host.is_staff:
+        changes["owner"] = host
+    work.do_update_work(enquiry, actor=None, actor_label="demo booking page", **changes)
+    notifications.notify_new(enquiry, "demo_booked")

@@ -165,6 +165,20 @@ class ContractForm(CrmForm):
     end = forms.DateField(
         label="Ends", required=False, widget=DATE, help_text="Blank while it runs on."
     )
+    first_response_hours = forms.IntegerField(
+        label="First-response target (business hours)",
+        required=False,
+        min_value=1,
+        max_value=2000,
+        help_text="Blank: no target.",
+    )
+    licensed_users = forms.IntegerField(
+        label="Licensed named users",
+        required=False,
+        min_value=0,
+        max_value=1_000_000,
+        help_text="For the licence report. Blank: not limited.",
+    )
 
     def __init__(self, *args: Any, with_organisation: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -331,3 +345,98 @@ class SupportRequestForm(CrmForm):
 
 class SearchForm(CrmForm):
     q = forms.CharField(label="Search", required=False, max_length=200)
+
+
+# --- work -------------------------------------------------------------------------------------
+class OperatorChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return obj.get_full_name() or obj.get_username()
+
+
+def _operator_field(label: str = "Owner", required: bool = False) -> OperatorChoice:
+    from .work import operators
+
+    return OperatorChoice(
+        label=label, queryset=operators(), required=required, empty_label="Nobody"
+    )
+
+
+class WorkForm(CrmForm):
+    """Status, owner and next action of an enquiry or a support request."""
+
+    next_action_on = forms.DateField(label="Next action on", required=False, widget=DATE)
+
+    def __init__(self, *args: Any, statuses: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields = {
+            "status": forms.ChoiceField(label="Status", choices=statuses),
+            "owner": _operator_field(),
+            **self.fields,
+        }
+
+
+class NoteForm(CrmForm):
+    text = forms.CharField(
+        label="Internal note",
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Seen by operators only; screened like every text we keep.",
+    )
+
+
+class ReplyForm(CrmForm):
+    text = forms.CharField(
+        label="Reply", max_length=50000, widget=forms.Textarea(attrs={"rows": 8})
+    )
+
+    def __init__(self, *args: Any, statuses: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"] = forms.ChoiceField(label="Then set the status to", choices=statuses)
+
+
+class WorkFilterForm(CrmForm):
+    q = forms.CharField(label="Search", required=False, max_length=200)
+
+    def __init__(self, *args: Any, statuses: list[tuple[str, str]], **kwargs: Any) -> None:
+        from .work import operators
+
+        super().__init__(*args, **kwargs)
+        self.fields["status"] = forms.ChoiceField(
+            label="Status",
+            required=False,
+            choices=[("", "Any"), ("open", "Still to do"), ("closed", "Closed"), *statuses],
+        )
+        owners = [("", "Anyone"), ("me", "Me"), ("none", "Nobody")]
+        owners += [(str(u.pk), u.get_full_name() or u.get_username()) for u in operators()]
+        self.fields["owner"] = forms.ChoiceField(label="Owner", required=False, choices=owners)
+
+
+class BulkForm(CrmForm):
+    """Several records of a list at once: assign them, or close them."""
+
+    ids = forms.TypedMultipleChoiceField(coerce=int, choices=[], label="Records")
+    action = forms.ChoiceField(choices=[("assign", "Assign"), ("close", "Close")])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"] = _operator_field(label="Assign to")
+        ids = self.data.getlist("ids") if hasattr(self.data, "getlist") else []
+        self.fields["ids"].choices = [(i, i) for i in ids if str(i).isdigit()][:100]
+
+
+class PreferenceForm(CrmForm):
+    notify = forms.ChoiceField(
+        label="Email me about new work, replies and reminders",
+        widget=forms.RadioSelect,
+        choices=[],
+    )
+    takes_enquiries = forms.BooleanField(label="Give me new enquiries in turn", required=False)
+    takes_requests = forms.BooleanField(
+        label="Give me new support requests in turn", required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from .models import OperatorPreference
+
+        super().__init__(*args, **kwargs)
+        self.fields["notify"].choices = OperatorPreference.Notify.choices  # type: ignore[attr-defined]

@@ -117,3 +117,95 @@ def register_sources() -> None:
             order=33,
         )
     )
+
+
+# --- conversations and support mail (crm/conversations.py, crm/inbound/) ----------------------
+# Kept apart from the records above: a conversation's messages are personal data of the
+# enquiry or support request they belong to, held for its purpose and as long as it is (the
+# record goes, its messages go with it: CASCADE, also in the retention sweep).
+def _message_columns(reference: str) -> tuple:
+    from .models import ConversationMessage
+
+    return (
+        ("conversation", reference),
+        ("when", "created_at"),
+        (
+            "from",
+            lambda m: (
+                "us (automatic)"
+                if m.automatic and m.direction == "out"
+                else ConversationMessage.Direction(m.direction).label
+            ),
+        ),
+        "subject",
+        "text",
+        ("removed_by_screening", "redaction_note"),
+        ("attachments_not_kept", "attachments_dropped"),
+        ("attachments_kept", lambda m: ", ".join(a.filename for a in m.attachments.all())),
+    )
+
+
+def _support_mail_of(contact: Any):
+    from django.db.models import Q
+
+    from tidings.audience.emails import email_hmac
+
+    from .models import InboundMail
+
+    return InboundMail.objects.filter(
+        Q(contact_id=contact.pk) | Q(sender_hmac=email_hmac(contact.email))
+    )
+
+
+def register_conversation_sources() -> None:
+    from dataclasses import replace
+
+    from .models import ConversationAttachment, ConversationMessage, InboundMail
+
+    both = (ConversationMessage, ConversationAttachment)  # attachments go with their message
+    register(
+        replace(
+            model_source(
+                "enquiry_messages",
+                ConversationMessage,
+                of="enquiry__contact",
+                title="Messages about your enquiries",
+                record_kind="enquiry",
+                columns=_message_columns(lambda m: f"enquiry E-{m.enquiry_id}"),
+                related=("enquiry",),
+                order=29,  # before the enquiries they belong to
+            ),
+            models=both,
+        )
+    )
+    register(
+        replace(
+            model_source(
+                "support_messages",
+                ConversationMessage,
+                of="support_request__support_contact__contact",
+                title="Messages about your support requests",
+                record_kind="support_contact",
+                columns=_message_columns(lambda m: f"support request R-{m.support_request_id}"),
+                related=("support_request",),
+                order=32,
+            ),
+            models=both,
+        )
+    )
+    register(
+        model_source(
+            "support_mail",
+            InboundMail,
+            of=_support_mail_of,
+            record_kind=None,
+            title="Mail you sent to our support address, as it arrived",
+            about=(
+                "Each mail to our support address, kept until it is added to your enquiry or "
+                "request (then only the facts remain), and at most a month while we cannot."
+            ),
+            columns=("received_at", "source", "status", ("outcome", "reason")),
+            order_by=("received_at", "pk"),
+            order=34,
+        )
+    )

@@ -73,6 +73,8 @@ def contact(request: HttpRequest) -> HttpResponse:
                     channel=WEB_FORM,
                     message=form.cleaned_data["message"],
                     actor_label="contact form",
+                    acknowledge=True,
+                    notify=True,
                 )
             except FreeTextRejected as exc:
                 form.add_error("message", str(exc))

@@ -1,45 +1,61 @@
-"""Operator pages of the CRM (under /crm/)."""
+"""Operator pages of the CRM (under /crm/).
+
+Every kind of record in ``kinds.KINDS`` has the same four pages, named after it:
+``crm:<plural>`` (the list), ``crm:<singular>`` (a record), ``crm:<singular>-new`` and
+``crm:<singular>-edit``; work (enquiries, support requests) has its actions besides.
+"""
 
 from django.urls import path
 
-from . import views
+from . import views, work_views
+from .kinds import KINDS
 
 app_name = "crm"
 
 urlpatterns = [
-    path("", views.index, name="index"),
-    path("organisations/", views.organisation_list, name="organisations"),
-    path("organisations/new/", views.organisation_edit, name="organisation-new"),
-    path("organisations/<int:pk>/", views.organisation_detail, name="organisation"),
-    path("organisations/<int:pk>/edit/", views.organisation_edit, name="organisation-edit"),
-    path("enquiries/", views.enquiry_list, name="enquiries"),
-    path("enquiries/new/", views.enquiry_new, name="enquiry-new"),
-    path("enquiries/<int:pk>/", views.enquiry_detail, name="enquiry"),
-    path("enquiries/<int:pk>/edit/", views.enquiry_edit, name="enquiry-edit"),
+    path("", work_views.my_work, name="index"),
+    path("preferences/", work_views.preferences, name="preferences"),
+    path("mail/", work_views.inbound_list, name="inbound"),
+    path("mail/<int:pk>/retry/", work_views.inbound_retry, name="inbound-retry"),
+    path("attachments/<int:pk>/", work_views.attachment, name="attachment"),
+]
+for _kind in KINDS.values():
+    _args = {"kind": _kind.plural}
+    urlpatterns += [
+        path(f"{_kind.plural}/", views.record_list, _args, name=_kind.plural),
+        path(f"{_kind.plural}/new/", views.record_new, _args, name=f"{_kind.singular}-new"),
+        path(f"{_kind.plural}/<int:pk>/", views.record_detail, _args, name=_kind.singular),
+        path(
+            f"{_kind.plural}/<int:pk>/edit/",
+            views.record_edit,
+            _args,
+            name=f"{_kind.singular}-edit",
+        ),
+    ]
+    if _kind.work:
+        _s = _kind.singular
+        urlpatterns += [
+            path(f"{_kind.plural}/bulk/", work_views.bulk, _args, name=f"{_kind.plural}-bulk"),
+            path(
+                f"{_kind.plural}/<int:pk>/work/", work_views.work_update, _args, name=f"{_s}-work"
+            ),
+            path(f"{_kind.plural}/<int:pk>/note/", work_views.add_note, _args, name=f"{_s}-note"),
+            path(f"{_kind.plural}/<int:pk>/reply/", work_views.reply, _args, name=f"{_s}-reply"),
+        ]
+urlpatterns += [
+    path(
+        "support-requests/<int:pk>/accept/",
+        work_views.held_decision,
+        {"decision": "accept"},
+        name="support-request-accept",
+    ),
+    path(
+        "support-requests/<int:pk>/decline/",
+        work_views.held_decision,
+        {"decision": "decline"},
+        name="support-request-decline",
+    ),
+    path("contracts/<int:pk>/licence/", work_views.licence_report, name="contract-licence"),
     path("enquiries/<int:pk>/contacted/", views.enquiry_contacted, name="enquiry-contacted"),
-    path("orders/", views.order_list, name="orders"),
-    path("orders/new/", views.order_new, name="order-new"),
-    path("orders/<int:pk>/", views.order_detail, name="order"),
-    path("orders/<int:pk>/edit/", views.order_edit, name="order-edit"),
-    path("contracts/", views.contract_list, name="contracts"),
-    path("contracts/new/", views.contract_edit, name="contract-new"),
-    path("contracts/<int:pk>/", views.contract_detail, name="contract"),
-    path("contracts/<int:pk>/edit/", views.contract_edit, name="contract-edit"),
-    path("support-contacts/", views.support_contact_list, name="support-contacts"),
-    path("support-contacts/new/", views.support_contact_new, name="support-contact-new"),
-    path("support-contacts/<int:pk>/", views.support_contact_detail, name="support-contact"),
-    path(
-        "support-contacts/<int:pk>/edit/",
-        views.support_contact_edit,
-        name="support-contact-edit",
-    ),
-    path("support-requests/", views.support_request_list, name="support-requests"),
-    path("support-requests/new/", views.support_request_new, name="support-request-new"),
-    path("support-requests/<int:pk>/", views.support_request_detail, name="support-request"),
-    path(
-        "support-requests/<int:pk>/edit/",
-        views.support_request_edit,
-        name="support-request-edit",
-    ),
     path("<str:section>/<int:pk>/keep-longer/", views.extend, name="extend"),
 ]

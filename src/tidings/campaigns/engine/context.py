@@ -247,14 +247,16 @@ class OneOffFactories:
         self.mail_from = config.bounce_address
         self.verp = config.envelope_verp
 
-    def prepare(self, from_email: str, kind: str) -> MessageFactory:
-        """Called in the database thread (it may read a DKIM key file)."""
-        key = (from_email, kind)
+    def prepare(self, from_email: str, kind: str, *, automatic: bool = True) -> MessageFactory:
+        """Called in the database thread (it may read a DKIM key file).  ``automatic``: the
+        message is written by tidings, not by a person (RFC 3834 ``Auto-Submitted``); a
+        message that sets the header itself (an operator's reply: "no") keeps its own."""
+        key = (from_email, kind, automatic)
         if key not in self._factories:
             self._factories[key] = MessageFactory(
                 from_header=from_email,
                 headers={
-                    "Auto-Submitted": "auto-generated",
+                    "Auto-Submitted": "auto-generated" if automatic else "",
                     "Feedback-ID": f"{slug(kind)}:system:tidings",
                 },
                 signer=signer_for(from_email),

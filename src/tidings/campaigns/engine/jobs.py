@@ -76,6 +76,10 @@ def one_off_jobs(
             skipped.append(_skip(row, "the contact was erased"))
             continue
         route = message.transport if message.transport in transport_names else ""
-        factory = one_off.prepare(message.from_email, message.kind)
+        factory = one_off.prepare(
+            message.from_email,
+            message.kind,
+            automatic="Auto-Submitted" not in (message.headers or {}),
+        )
         jobs.append(Job(row, contact, route, message=message, factory=factory))
     return jobs, skipped

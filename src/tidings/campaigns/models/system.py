@@ -17,6 +17,10 @@ class SystemEmailTemplate(models.Model):
         CONFIRMATION = "confirmation", "Sign-up confirmation"
         WELCOME = "welcome", "Welcome"
         PREFERENCES_LINK = "preferences_link", "Link to the preference centre"
+        # The CRM's (crm/emails.py registers their defaults).
+        CRM_ACKNOWLEDGEMENT = "crm_acknowledgement", "Acknowledgement of an enquiry or request"
+        CRM_HELD = "crm_held", "Support request held for a check"
+        CRM_ATTACHMENTS = "crm_attachments", "Attachments not kept"
 
     key = models.CharField(max_length=30, choices=Key.choices, unique=True)
     subject = models.CharField(max_length=300)

@@ -1,0 +1,187 @@
+"""Reading one inbound mail: is it mail, who sent it, to which address, is it automatic, what
+did the person write (without the quoted history and signature), and which files came with it.
+
+- Automatic mail (RFC 3834 ``Auto-Submitted``, ``Precedence: bulk/junk/list/auto_reply``,
+  ``X-Autoreply``/``X-Autorespond``, mailing-list headers, our own ``X-Loop``, a null
+  ``Return-Path``) never opens a ticket and is never answered, so two auto-responders cannot
+  keep a loop going; delivery reports (bounces: ``multipart/report``, ``X-Failed-Recipients``,
+  MAILER-DAEMON) go to the bounce processing that knows them.
+- The text is the plain-text part; with only HTML, the HTML is first sanitised with nh3 (which
+  drops scripts, styles and quoted ``blockquote`` history with their content, and every
+  attribute but links) and then turned into text: the sender's HTML itself is never kept or
+  shown.  Quoted history and signatures are stripped with mail-parser-reply (maintained,
+  multi-language) rather than a hand-written set of patterns.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
+
+import nh3
+from mailparser_reply import EmailReplyParser
+
+# Languages whose reply headers ("On ... wrote:", "Am ... schrieb:") are recognised.
+REPLY_LANGUAGES = ["en", "de", "fr", "it", "es", "nl", "pl", "sv"]
+_RECIPIENT_HEADERS = (
+    "To",
+    "Cc",
+    "Delivered-To",
+    "X-Original-To",
+    "Envelope-To",
+    "X-Envelope-To",
+    "Resent-To",
+)
+_AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
+_AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Autoreply-From")
+_LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post")
+_REPORT_SENDERS = ("mailer-daemon", "postmaster")
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+
+
+class NotMail(ValueError):
+    """The input is not a mail message (empty, binary, no headers).  Never personal data."""
+
+
+def read(raw: bytes) -> EmailMessage:
+    if not raw or not raw.strip():
+        raise NotMail("the input is empty")
+    if b"\x00" in raw[:4096]:
+        raise NotMail("the input is binary, not a mail message")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    if not message.keys() or not (message.get("From") or message.get("Sender")):
+        raise NotMail("the input has no mail headers (no From)")
+    return message  # type: ignore[return-value]
+
+
+def header(message: EmailMessage, name: str) -> str:
+    """A header's value as text ("" if missing or unreadable)."""
+    try:
+        value = message.get(name)
+    except Exception:  # a header the parser cannot make sense of counts as absent
+        return ""
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def sender(message: EmailMessage) -> tuple[str, str]:
+    """(display name, address) of who wrote it ("" when there is none)."""
+    name, address = parseaddr(header(message, "From") or header(message, "Sender"))
+    return name.strip(), address.strip() if "@" in address else ""
+
+
+def recipients(message: EmailMessage) -> list[str]:
+    values = [header(message, h) for h in _RECIPIENT_HEADERS]
+    return [address for _, address in getaddresses([v for v in values if v]) if address]
+
+
+def message_ids(value: str) -> list[str]:
+    """The Message-IDs in an In-Reply-To or References header, in order."""
+    return _MESSAGE_ID.findall(value)[:50]
+
+
+def is_report(message: EmailMessage) -> bool:
+    """A delivery status notification or feedback report (a bounce, a complaint)."""
+    if message.get_content_type() == "multipart/report" or header(message, "X-Failed-Recipients"):
+        return True
+    local = sender(message)[1].partition("@")[0].lower()
+    return local in _REPORT_SENDERS
+
+
+def automatic(message: EmailMessage, *, own_address: str = "") -> str:
+    """Why the mail is automatic (an auto-reply, list mail, our own mail looping), or ""."""
+    auto = header(message, "Auto-Submitted").lower()
+    if auto and auto.split(";")[0].strip() != "no":
+        return f"Auto-Submitted: {auto.split(';')[0].strip()}"
+    for name in _AUTOREPLY_HEADERS:
+        if header(message, name):
+            return f"{name} header"
+    precedence = (header(message, "Precedence") or header(message, "X-Precedence")).lower()
+    if precedence in _AUTOMATIC_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    loop = header(message, "X-Loop").lower()
+    if loop and own_address and own_address.lower() in loop:
+        return "X-Loop: our own mail came back"
+    for name in _LIST_HEADERS:
+        if header(message, name):
+            return f"mailing-list mail ({name})"
+    if (
+        message.get("Return-Path") is not None
+        and parseaddr(header(message, "Return-Path"))[1] == ""
+    ):
+        return "null Return-Path (<>)"
+    return ""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Content:
+    text: str  # what the person wrote this time: no quoted history, no signature
+    attachments: list[Attachment]
+
+
+def _html_text(html: str) -> str:
+    from tidings.campaigns.rendering import html_to_text
+
+    cleaned = nh3.clean(
+        html,
+        tags={"p", "br", "div", "span", "b", "strong", "i", "em", "a", "ul", "ol", "li"},
+        attributes={"a": {"href"}},
+        clean_content_tags={"script", "style", "title", "head", "blockquote"},
+    )
+    return html_to_text(cleaned)
+
+
+def _part_text(part: EmailMessage) -> str:
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError, AssertionError):  # unknown charset, broken encoding
+        payload = part.get_payload(decode=True) or b""
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    return content if isinstance(content, str) else ""
+
+
+def strip_reply(text: str) -> str:
+    """The newest reply in ``text``: quoted history, reply headers and signature removed."""
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        return ""
+    parsed = EmailReplyParser(languages=REPLY_LANGUAGES).read(text)
+    if not parsed.replies:
+        return text
+    body = parsed.replies[0].body.strip()
+    if body:
+        return body
+    # A message that is all quote (a forward with nothing added): keep what there is.
+    return parsed.replies[0].full_body.strip() or text
+
+
+def content(message: EmailMessage) -> Content:
+    body = message.get_body(preferencelist=("plain", "html"))
+    text = ""
+    if body is not None:
+        text = _part_text(body)  # type: ignore[arg-type]
+        if body.get_content_type() == "text/html":
+            text = _html_text(text)
+    files = []
+    for part in message.walk():
+        if part.is_multipart() or part.get_content_disposition() != "attachment":
+            continue
+        data = part.get_payload(decode=True)
+        files.append(
+            Attachment(
+                (part.get_filename() or "attachment")[:200],
+                part.get_content_type()[:100],
+                data if isinstance(data, bytes) else b"",
+            )
+        )
+    return Content(strip_reply(text), files)

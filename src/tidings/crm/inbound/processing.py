@@ -1,0 +1,419 @@
+"""What a mail to the support address does.
+
+Every mail is first stored (``InboundMail``, unprocessed) in a transaction of its own, so
+nothing that arrived is lost to a later error; then it is read and acted on in a second one.
+What cannot be (not a mail, too large, a reply from an address that is not the person's...)
+stays unprocessed with the reason, for an operator, who can try it again
+(``do_retry_inbound_mail``).  In order:
+
+1. a delivery report (a bounce, a complaint) goes to the bounce processing
+   (``campaigns.bounces.processing.do_record_inbound_mail``);
+2. automatic mail (an auto-reply, list mail, our own mail looping) opens nothing and is
+   answered by nothing; an auto-reply to a conversation is noted in it, quietly;
+3. a mail we already have (its Message-ID) is not added twice;
+4. the conversation it belongs to: its reply-address token, then its ``In-Reply-To`` and
+   ``References``; the message joins it (a closed one opens again) and its owner is told;
+5. otherwise, from a support contact of an organisation with a contract in force: a new
+   support request (from one without: held for an operator, the person told); from anyone
+   else, a new enquiry ("email" must be one of the enquiry purpose's sources).
+
+Its text is stripped of quoted history and signatures and screened for special-category data
+before it is stored; attachments are kept only where the record's purpose lists
+``attachments`` among what it collects, and otherwise the sender is told they were not.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from tidings.audience.emails import InvalidEmail, email_hmac, normalise_email
+from tidings.audience.models import Contact
+from tidings.policy import get_policy
+from tidings.rights.audit import audit
+
+from .. import conversations, emails, notifications
+from ..actions import (
+    ENQUIRY,
+    SUPPORT,
+    FreeTextRejected,
+    clean_free_text,
+    do_create_support_request,
+    do_receive_enquiry,
+    enquiry_channels,
+)
+from ..models import (
+    ConversationAttachment,
+    ConversationMessage,
+    Enquiry,
+    InboundMail,
+    SupportContact,
+    SupportRequest,
+)
+from . import mail as inbound
+
+logger = logging.getLogger(__name__)
+EMAIL_CHANNEL = "email"
+DEFAULT_MAX_BYTES = 10 * 1024**2
+
+
+class Unprocessed(Exception):
+    """Leave the mail unprocessed with this reason (no personal data in it)."""
+
+
+@dataclass
+class Outcome:
+    status: str
+    reason: str
+    contact: Contact | None = None
+    message: ConversationMessage | None = None
+
+
+def max_bytes() -> int:
+    return int(getattr(settings, "TIDINGS_INBOUND_MAX_BYTES", 0) or DEFAULT_MAX_BYTES)
+
+
+# --- arriving ---------------------------------------------------------------------------------
+def do_receive_inbound(raw: bytes, source: str) -> InboundMail:
+    """A mail to the support address (the MTA pipe, the mailbox): stored, then processed.
+    Never raises for what is in the mail; the row says what happened."""
+    with transaction.atomic():
+        row = InboundMail.objects.create(source=source[:40], raw=raw, size=len(raw))
+    return _process(row)
+
+
+def do_retry_inbound_mail(row: InboundMail) -> InboundMail:
+    """Process an unprocessed mail again (after the operator fixed what stopped it)."""
+    if row.status != InboundMail.Status.UNPROCESSED:
+        return row
+    if not bytes(row.raw):
+        _note(row, "the message is no longer kept: it cannot be read again")
+        return row
+    return _process(row)
+
+
+def retry_unprocessed() -> tuple[int, int]:
+    tried = processed = 0
+    for row in InboundMail.objects.filter(status=InboundMail.Status.UNPROCESSED).exclude(raw=b""):
+        tried += 1
+        processed += do_retry_inbound_mail(row).status != InboundMail.Status.UNPROCESSED
+    return tried, processed
+
+
+def purge_kept_mail(now: Any = None) -> int:
+    """Drop the bytes of unprocessed mail older than ``TIDINGS_INBOUND_KEEP_DAYS`` (they hold
+    what a person wrote), and the rows of handled mail older than that (only facts remain)."""
+    days = int(getattr(settings, "TIDINGS_INBOUND_KEEP_DAYS", 30))
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    old = InboundMail.objects.filter(received_at__lt=cutoff)
+    blanked = old.exclude(raw=b"").update(raw=b"")
+    deleted, _ = old.exclude(status=InboundMail.Status.UNPROCESSED).delete()
+    return blanked + deleted
+
+
+def _note(row: InboundMail, reason: str, *, keep_raw: bool = True) -> None:
+    row.status = InboundMail.Status.UNPROCESSED
+    row.reason = reason[:300]
+    values: dict[str, Any] = {"status": row.status, "reason": row.reason}
+    if not keep_raw:
+        row.raw = values["raw"] = b""
+    InboundMail.objects.filter(pk=row.pk).update(**values)
+
+
+def _process(row: InboundMail) -> InboundMail:
+    raw = bytes(row.raw)
+    if len(raw) > max_bytes():
+        _note(row, f"too large: {len(raw):,} bytes, over the limit of {max_bytes():,}")
+        return row
+    try:
+        message = inbound.read(raw)
+    except inbound.NotMail as exc:
+        _note(row, f"not a mail message: {exc}")
+        return row
+    if inbound.is_report(message):
+        return _hand_to_bounces(row, raw)
+    _remember_sender(row, message)  # outside the transaction below: kept even if it fails
+    try:
+        with transaction.atomic():
+            outcome = _act(row, message)
+            row.status, row.reason = outcome.status, outcome.reason[:300]
+            row.contact, row.message = outcome.contact, outcome.message
+            row.processed_at = timezone.now()
+            row.raw = b""  # done with: the conversation holds what is kept
+            row.save()
+    except Unprocessed as exc:
+        _note(row, str(exc))
+    except FreeTextRejected as exc:
+        # The policy says such text is refused, not redacted: nothing of it is kept.
+        _note(row, f"refused: {exc}", keep_raw=False)
+    except Exception as exc:  # never a crash, never a lost mail: the operator sees why
+        logger.exception("inbound mail %s could not be processed", row.pk)
+        _note(row, f"could not be processed ({type(exc).__name__}); try again later")
+    return row
+
+
+def _hand_to_bounces(row: InboundMail, raw: bytes) -> InboundMail:
+    from tidings.campaigns.bounces.processing import do_record_inbound_mail
+
+    report = do_record_inbound_mail(raw, source=f"support:{row.source}")
+    InboundMail.objects.filter(pk=row.pk).update(
+        status=InboundMail.Status.IGNORED,
+        reason=f"a delivery report: passed to bounce processing (report #{report.pk})",
+        raw=b"",
+        processed_at=timezone.now(),
+    )
+    row.refresh_from_db()
+    return row
+
+
+# --- deciding ---------------------------------------------------------------------------------
+def _remember_sender(row: InboundMail, message: Any) -> None:
+    """The sender's address as an HMAC, so an erasure finds their mail even unprocessed."""
+    address = inbound.sender(message)[1]
+    try:
+        row.sender_hmac = email_hmac(normalise_email(address)) if address else ""
+    except InvalidEmail:
+        row.sender_hmac = ""
+    InboundMail.objects.filter(pk=row.pk).update(sender_hmac=row.sender_hmac)
+
+
+def _sender(message: Any) -> tuple[str, str]:
+    name, address = inbound.sender(message)
+    if not address:
+        raise Unprocessed("no sender address in it")
+    try:
+        return name, normalise_email(address)
+    except InvalidEmail:
+        raise Unprocessed("the sender's address is not a valid email address") from None
+
+
+def _same_person(record: conversations.Thread, address: str) -> bool:
+    return conversations.contact_of(record).email.lower() == address.lower()
+
+
+def _thread(message: Any) -> tuple[conversations.Thread | None, str]:
+    record = conversations.thread_for_addresses(inbound.recipients(message))
+    if record is not None:
+        return record, "reply address"
+    ids = inbound.message_ids(inbound.header(message, "In-Reply-To"))
+    ids += inbound.message_ids(inbound.header(message, "References"))
+    record = conversations.thread_for_message_ids(ids)
+    return record, "In-Reply-To" if record is not None else ""
+
+
+def _already_have(message_id: str) -> bool:
+    if not message_id:
+        return False
+    return (
+        ConversationMessage.objects.filter(message_id=message_id).exists()
+        or Enquiry.objects.filter(message_id=message_id).exists()
+        or SupportRequest.objects.filter(message_id=message_id).exists()
+    )
+
+
+def _act(row: InboundMail, message: Any) -> Outcome:
+    name, address = _sender(message)
+    contact = Contact.objects.with_email(address).first()
+    why_automatic = inbound.automatic(message, own_address=_own_address())
+    message_id = (inbound.message_ids(inbound.header(message, "Message-ID")) or [""])[0]
+    if _already_have(message_id):
+        return Outcome(InboundMail.Status.PROCESSED, "already received (the same Message-ID)")
+    record, how = _thread(message)
+    if record is not None and not _same_person(record, address):
+        raise Unprocessed(
+            f"a reply to {_label(record)} ({how}) from an address that is not the person's: "
+            "check it before it joins the conversation"
+        )
+    if why_automatic:
+        if record is None:
+            return Outcome(
+                InboundMail.Status.IGNORED,
+                f"automatic mail ({why_automatic}): no ticket opened, nothing sent",
+                contact,
+            )
+        added = _add(record, message, message_id, automatic=True)
+        return Outcome(
+            InboundMail.Status.IGNORED,
+            f"automatic mail ({why_automatic}): noted in {_label(record)}; nobody told, "
+            "nothing sent",
+            contact,
+            added,
+        )
+    if record is not None:
+        added = _add(record, message, message_id)
+        return Outcome(
+            InboundMail.Status.PROCESSED, f"added to {_label(record)} (by {how})", contact, added
+        )
+    return _open(message, name, address, contact, message_id)
+
+
+def _own_address() -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(conversations.support_address())[1]
+
+
+def _label(record: conversations.Thread) -> str:
+    return f"enquiry #{record.pk}" if isinstance(record, Enquiry) else f"request #{record.pk}"
+
+
+def _subject(message: Any) -> str:
+    subject = inbound.header(message, "Subject")
+    cleaned, _ = clean_free_text(subject[:200]) if subject else ("", ())
+    return cleaned
+
+
+def _keeps_attachments(record: conversations.Thread) -> bool:
+    purpose = ENQUIRY if isinstance(record, Enquiry) else SUPPORT
+    return "attachments" in get_policy().fields_for(purpose).all
+
+
+def _add(
+    record: conversations.Thread, message: Any, message_id: str, *, automatic: bool = False
+) -> ConversationMessage:
+    """The person's mail joins the conversation; it opens again if it was closed or waiting."""
+    from ..work import do_update_work
+
+    body = inbound.content(message)
+    text, removed = clean_free_text(body.text or "(no text)")
+    keep_files = _keeps_attachments(record) and not automatic
+    added = ConversationMessage.objects.create(
+        **{conversations.thread_field(record): record},
+        direction=ConversationMessage.Direction.IN,
+        automatic=automatic,
+        subject=_subject(message),
+        text=text,
+        redacted_categories=list(removed),
+        attachments_dropped=0 if keep_files else len(body.attachments),
+        message_id=message_id[:300],
+    )
+    if keep_files:
+        ConversationAttachment.objects.bulk_create(
+            ConversationAttachment(
+                message=added,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=len(a.data),
+                data=a.data,
+            )
+            for a in body.attachments
+        )
+    kind = conversations.thread_field(record)
+    audit(
+        f"{kind}.mail_received",
+        actor_label="inbound mail",
+        obj=record,
+        message=added.pk,
+        automatic=automatic,
+        redacted=len(removed),
+        attachments=len(body.attachments),
+    )
+    if automatic:
+        return added
+    if isinstance(record, Enquiry):
+        Enquiry.objects.filter(pk=record.pk, last_contact_at__lt=added.created_at).update(
+            last_contact_at=added.created_at
+        )
+    reopen = type(record).Status.OPEN
+    if record.status != reopen and (record.is_closed or record.status == "waiting"):
+        from ..work import TRANSITIONS
+
+        if reopen in TRANSITIONS[type(record)][record.status]:
+            do_update_work(record, actor=None, actor_label="inbound mail", status=reopen)
+    notifications.notify_owner(record, "reply")
+    if body.attachments and not keep_files:
+        conversations.send_automatic(
+            record, emails.ATTACHMENTS, {"attachment_count": len(body.attachments)}
+        )
+    return added
+
+
+def _open(
+    message: Any, name: str, address: str, contact: Contact | None, message_id: str
+) -> Outcome:
+    """A new conversation: a support request, a held one, or an enquiry."""
+    body = inbound.content(message)
+    subject = inbound.header(message, "Subject")[:200]
+    if contact is not None:
+        roles = list(
+            SupportContact.objects.filter(contact=contact)
+            .select_related("organisation")
+            .order_by("-pk")
+        )
+        if roles:
+            from ..support import standing
+
+            role = next((r for r in roles if standing(r) is not None), roles[0])
+            request = do_create_support_request(
+                role,
+                subject=subject,
+                notes=body.text or "(no text)",
+                actor_label="inbound mail",
+                message_id=message_id,
+                check_contract=True,
+                acknowledge=True,
+                notify=True,
+            )
+            _files(request, body)
+            held = request.status == SupportRequest.Status.HELD
+            return Outcome(
+                InboundMail.Status.PROCESSED,
+                f"{'held' if held else 'new'} support request #{request.pk}"
+                + (": no contract in force for the sender" if held else ""),
+                contact,
+            )
+    if EMAIL_CHANNEL not in enquiry_channels():
+        raise Unprocessed(
+            'no conversation matched, and "email" is not one of the enquiry purpose\'s '
+            "sources in the policy: nothing opened"
+        )
+    person = {"email": address, "name": name or address.partition("@")[0]}
+    enquiry = do_receive_enquiry(
+        person,
+        channel=EMAIL_CHANNEL,
+        subject=subject,
+        message=body.text or "(no text)",
+        message_id=message_id,
+        actor_label="inbound mail",
+        acknowledge=True,
+        notify=True,
+    )
+    _files(enquiry, body)
+    return Outcome(
+        InboundMail.Status.PROCESSED,
+        f"new enquiry #{enquiry.pk}",
+        Contact.objects.get(pk=enquiry.contact_id),
+    )
+
+
+def _files(record: conversations.Thread, body: inbound.Content) -> None:
+    """Attachments of a mail that opened a conversation: kept in it where the purpose lists
+    them (as a message of their own), else the sender is told they were not."""
+    if not body.attachments:
+        return
+    if _keeps_attachments(record):
+        holder = ConversationMessage.objects.create(
+            **{conversations.thread_field(record): record},
+            direction=ConversationMessage.Direction.IN,
+            text=f"{len(body.attachments)} attachment(s) sent with the first message.",
+        )
+        ConversationAttachment.objects.bulk_create(
+            ConversationAttachment(
+                message=holder,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=len(a.data),
+                data=a.data,
+            )
+            for a in body.attachments
+        )
+        return
+    conversations.send_automatic(
+        record, emails.ATTACHMENTS, {"attachment_count": len(body.attachments)}
+    )

@@ -1,0 +1,161 @@
+"""Reading the work: "My work" and the queue filters.  Plain queries, testable without HTTP.
+
+The counts on "My work" count open work only (new, open, waiting), which the partial and
+composite indexes on status, owner and next-action date answer without reading closed records;
+the lists page by id (keyset), never counting the table (``audience.contacts.keyset_page``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import Contract, Enquiry, SupportRequest
+from .work import OPEN
+
+PREVIEW = 10  # records listed under each heading of "My work"
+
+
+def open_work(model: type[Enquiry] | type[SupportRequest]) -> QuerySet:
+    return model.objects.filter(status__in=OPEN[model])
+
+
+def _related(model: type[Enquiry] | type[SupportRequest], qs: QuerySet) -> QuerySet:
+    if model is Enquiry:
+        return qs.select_related("contact", "owner")
+    return qs.select_related("organisation", "support_contact__contact", "owner")
+
+
+def filter_work(
+    model: type[Enquiry] | type[SupportRequest],
+    records: QuerySet,
+    *,
+    status: str = "",
+    owner: str = "",
+    user: Any = None,
+) -> QuerySet:
+    """``status``: one status, "open" (every status still to do), "closed", or "" (all);
+    ``owner``: "me", "none" (unassigned), an operator's id, or "" (anyone)."""
+    if status == "open":
+        records = records.filter(status__in=OPEN[model])
+    elif status == "closed":
+        records = records.filter(status__in=model.CLOSED)
+    elif status:
+        records = records.filter(status=status)
+    if owner == "me" and user is not None:
+        records = records.filter(owner=user)
+    elif owner == "none":
+        records = records.filter(owner__isnull=True)
+    elif owner.isdigit():
+        records = records.filter(owner_id=int(owner))
+    return records
+
+
+@dataclass
+class Heading:
+    key: str
+    title: str
+    count: int
+    items: list[Any] = field(default_factory=list)
+    link: str = ""  # the query string of the full list
+    list_name: str = ""  # its URL name
+
+
+@dataclass
+class MyWork:
+    today: date
+    headings: list[Heading]
+    renewals: list[tuple[Contract, int]]  # (contract, days until it ends)
+
+
+def _heading(
+    key: str, title: str, model: Any, qs: QuerySet, link: str, order: tuple[str, ...] = ("-pk",)
+) -> Heading:
+    items = list(_related(model, qs).order_by(*order)[:PREVIEW])
+    count = len(items) if len(items) < PREVIEW else qs.count()
+    list_name = "crm:enquiries" if model is Enquiry else "crm:support-requests"
+    return Heading(key, title, count, items, link, list_name)
+
+
+def my_work(user: Any, today: date | None = None) -> MyWork:
+    """The operator's landing page: their open work, what is due today and overdue, new work
+    nobody has, held requests, first responses missed, and contracts ending soon."""
+    today = today or timezone.localdate()
+    now = timezone.now()
+    headings = []
+    for model, name in ((Enquiry, "enquiries"), (SupportRequest, "support requests")):
+        work = open_work(model)
+        mine = work.filter(owner=user)
+        headings += [
+            _heading(
+                f"{model.__name__}-mine",
+                f"My {name}",
+                model,
+                mine,
+                "status=open&owner=me",
+            ),
+            _heading(
+                f"{model.__name__}-today",
+                f"My {name} due today",
+                model,
+                mine.filter(next_action_on=today),
+                "status=open&owner=me",
+            ),
+            _heading(
+                f"{model.__name__}-overdue",
+                f"My {name} overdue",
+                model,
+                mine.filter(next_action_on__lt=today),
+                "status=open&owner=me",
+                ("next_action_on", "pk"),
+            ),
+            _heading(
+                f"{model.__name__}-new",
+                f"New {name} nobody has",
+                model,
+                model.objects.filter(status=model.Status.NEW, owner__isnull=True),
+                "status=new&owner=none",
+            ),
+        ]
+    headings.append(
+        _heading(
+            "SupportRequest-held",
+            "Support requests held for a check",
+            SupportRequest,
+            SupportRequest.objects.filter(status=SupportRequest.Status.HELD),
+            "status=held",
+        )
+    )
+    headings.append(
+        _heading(
+            "SupportRequest-late",
+            "First responses overdue",
+            SupportRequest,
+            open_work(SupportRequest).filter(
+                first_response_at__isnull=True, response_due_at__lte=now
+            ),
+            "status=open",
+            ("response_due_at", "pk"),
+        )
+    )
+    return MyWork(today, headings, renewals_due(today))
+
+
+def renewals_due(today: date, within: int = 60) -> list[tuple[Contract, int]]:
+    """Contracts ending within ``within`` days (60, flagged again at 30), soonest first."""
+    contracts = (
+        Contract.objects.filter(end__gte=today, end__lte=today + timedelta(days=within))
+        .select_related("organisation")
+        .order_by("end", "pk")[:100]
+    )
+    return [(c, (c.end - today).days) for c in contracts]
+
+
+def unprocessed_mail_count() -> int:
+    from .models import InboundMail
+
+    return InboundMail.objects.filter(status=InboundMail.Status.UNPROCESSED).count()

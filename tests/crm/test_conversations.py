@@ -1,0 +1,123 @@
+"""Answering from tidings: the operator's reply goes through the delivery engine to a real SMTP
+server, from the support address, with the conversation's reply address and threading headers;
+the person's answer comes back into the same conversation."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.audience.public_helpers import reset
+from tests.campaigns.delivery_helpers import SmtpSink, transports_for
+from tidings.campaigns.engine import deliver_pending
+from tidings.crm.actions import do_receive_enquiry
+from tidings.crm.conversations import NotConfigured, ReplyRefused, do_reply, reply_address
+from tidings.crm.inbound.processing import do_receive_inbound
+from tidings.crm.models import ConversationMessage, Enquiry
+from tidings.rights.models import AuditEntry
+
+from .helpers import SUPPORT, mail, operator
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sink(settings):
+    reset()
+    settings.TIDINGS_SUPPORT_ADDRESS = SUPPORT
+    with SmtpSink() as server:
+        settings.TIDINGS_TRANSPORTS = transports_for(server)
+        yield server
+    reset()
+
+
+@pytest.fixture
+def enquiry() -> Enquiry:
+    return do_receive_enquiry(
+        {"name": "Grace Hopper", "email": "grace@example.org"},
+        channel="web form",
+        message="Do you run courses?",
+        acknowledge=True,
+    )
+
+
+def test_the_acknowledgement_and_a_reply_reach_the_person_threaded_from_the_support_address(
+    sink, enquiry
+):
+    ada = operator("ada")
+    do_reply(enquiry, text="Yes, every month. Which suits you?", actor=ada)
+    deliver_pending(max_seconds=10)
+
+    ack, answer = (r.message for r in sink.received)
+    assert [r.recipient for r in sink.received] == ["grace@example.org"] * 2
+    assert ack["Subject"] == f"We have your message (E-{enquiry.pk})"
+    assert "How long: we keep it 12 months after our last contact with you." in (
+        ack.get_body(("plain",)).get_content()
+    )
+    for message in (ack, answer):
+        assert message["From"] == SUPPORT
+        assert message["Reply-To"] == reply_address(enquiry)
+    assert answer["Subject"] == "Re: Your enquiry to Example Software Ltd"
+    # RFC 3834: the acknowledgement is automatic, the operator's reply is written by a person
+    # (an auto-responder may answer it; a single header each).
+    assert ack.get_all("Auto-Submitted") == ["auto-generated"]
+    assert answer.get_all("Auto-Submitted") == ["no"]
+    assert answer["In-Reply-To"] == ack["Message-ID"]
+    assert answer["References"] == ack["Message-ID"]
+    stored = ConversationMessage.objects.get(direction="out", automatic=False)
+    assert stored.message_id == answer["Message-ID"] and stored.author == ada
+    enquiry.refresh_from_db()
+    assert enquiry.status == "waiting" and enquiry.first_response_at == stored.created_at
+    assert AuditEntry.objects.filter(action="enquiry.replied", actor=ada).exists()
+
+
+def test_the_persons_answer_to_our_reply_threads_under_it(sink, enquiry):
+    ada = operator("ada")
+    reply = do_reply(enquiry, text="Which month?", actor=ada)
+    deliver_pending(max_seconds=10)
+    answer = sink.received[-1].message
+    incoming = mail(
+        "Grace Hopper <grace@example.org>",
+        str(answer["Reply-To"]),
+        subject=f"Re: {answer['Subject']}",
+        body="March, please.\n\nOn Tue, Ada wrote:\n> Which month?\n",
+        headers={"In-Reply-To": answer["Message-ID"], "References": answer["Message-ID"]},
+    )
+    do_receive_inbound(incoming, source="pipe")
+    last = ConversationMessage.objects.filter(enquiry=enquiry).order_by("-pk").first()
+    assert (last.direction, last.text) == ("in", "March, please.")
+    assert reply.pk < last.pk
+    enquiry.refresh_from_db()
+    assert enquiry.status == "open"  # the person answered: it is ours to act on again
+
+
+def test_a_reply_that_mentions_health_is_refused_and_nothing_is_sent(sink, enquiry):
+    with pytest.raises(ReplyRefused, match="health"):
+        do_reply(enquiry, text="Sorry to hear about your cancer diagnosis.", actor=None)
+    assert not ConversationMessage.objects.filter(automatic=False).exists()
+
+
+def test_replies_need_a_support_address(settings, enquiry):
+    settings.TIDINGS_SUPPORT_ADDRESS = ""
+    with pytest.raises(NotConfigured, match="TIDINGS_SUPPORT_ADDRESS"):
+        do_reply(enquiry, text="Hello", actor=None)
+
+
+def test_an_operator_replies_from_the_enquirys_page(sink, enquiry, client):
+    ada = operator("ada")
+    client.force_login(ada)
+    page = client.get(reverse("crm:enquiry", args=[enquiry.pk])).text
+    assert "Reply by email" in page and "We have your message" in page
+    response = client.post(
+        reverse("crm:enquiry-reply", args=[enquiry.pk]),
+        {"text": "Yes, monthly.", "status": "open"},
+    )
+    assert response.status_code == 302
+    refused = client.post(
+        reverse("crm:enquiry-reply", args=[enquiry.pk]),
+        {"text": "I hope your depression is better.", "status": "open"},
+    )
+    assert refused.status_code == 400 and "Please rephrase it" in refused.text
+    enquiry.refresh_from_db()
+    assert enquiry.status == "open"
+    assert ConversationMessage.objects.filter(direction="out", automatic=False).count() == 1
