@@ -479,9 +479,9 @@ TIDINGS_SUPPRESSION_KEY = env_str("TIDINGS_SUPPRESSION_KEY") or f"suppression:{S
 TIDINGS_CONFIRM_DAYS = env_int("TIDINGS_CONFIRM_DAYS", 7)  # confirmation links expire after
 TIDINGS_PENDING_DAYS = env_int("TIDINGS_PENDING_DAYS", 7)  # unconfirmed sign-ups purged after
 TIDINGS_PREFERENCES_DAYS = env_int("TIDINGS_PREFERENCES_DAYS", 365)  # preference links expire
-TIDINGS_UNSUBSCRIBE_MAILTO = env_str("TIDINGS_UNSUBSCRIBE_MAILTO") or (
-    "unsubscribe@" + (DEFAULT_FROM_EMAIL.rpartition("@")[2].rstrip(">").strip() or "localhost")
-)
+# The List-Unsubscribe mailto address; blank: unsubscribe@ the domain of each message's From
+# (a campaign's sender), and no mailto at all when that domain is not a real one (localhost).
+TIDINGS_UNSUBSCRIBE_MAILTO = env_str("TIDINGS_UNSUBSCRIBE_MAILTO")
 if TIDINGS_PENDING_DAYS < TIDINGS_CONFIRM_DAYS:
     raise ImproperlyConfigured("TIDINGS_PENDING_DAYS: must be at least TIDINGS_CONFIRM_DAYS")
 

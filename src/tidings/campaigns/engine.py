@@ -31,7 +31,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
@@ -39,6 +38,7 @@ from django.urls import reverse
 
 from tidings.audience.tokens import (
     absolute_url,
+    list_unsubscribe_header,
     make_preferences_token,
     make_unsubscribe_token,
     unsubscribe_mailto_address,
@@ -136,7 +136,7 @@ class CampaignContext:
             from_header=self.from_header, headers=self.headers, signer=signer_for(self.from_header)
         )
         # The links' addresses up to the token, resolved once: reverse() costs ~30 µs a call.
-        self.mailto = unsubscribe_mailto_address()
+        self.mailto = unsubscribe_mailto_address(self.from_header)  # at the sender's domain
         self.unsubscribe_prefix = absolute_url(reverse("public:unsubscribe", args=["T"]))[:-1]
         self.preferences_prefix = absolute_url(reverse("public:preferences", args=["T"]))[:-1]
         self.list_pk = self.unsubscribe_list.pk if self.unsubscribe_list is not None else None
@@ -197,9 +197,7 @@ class CampaignContext:
         holds them equal), at a third of the cost."""
         token = make_unsubscribe_token(contact.pk, self.list_pk, delivery_id)
         unsubscribe_url = self.unsubscribe_prefix + token
-        header = (
-            f"<{unsubscribe_url}>, <mailto:{self.mailto}?subject={quote('unsubscribe ' + token)}>"
-        )
+        header = list_unsubscribe_header(unsubscribe_url, self.mailto)
         links = MessageLinks(
             unsubscribe_url=unsubscribe_url,
             preferences_url=self.preferences_prefix + make_preferences_token(contact.pk),
