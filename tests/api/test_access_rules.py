@@ -168,3 +168,17 @@ def test_an_analyst_token_cannot_probe_personal_data_through_segment_counts(toke
     assert tokens["editor"].post("/segments/count", {"query": 'name ^= "Ada L"'}).json() == {
         "count": 1
     }
+
+
+def test_a_route_naming_no_real_page_fails_the_start_up_check():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from tidings.api.auth import check_route_permissions
+
+    assert check_route_permissions() == []
+    with pytest.raises(ImproperlyConfigured, match="no operator page is called audience:nosuch"):
+        TokenAuth("read", page="audience:nosuch").perm  # noqa: B018
+    with pytest.raises(ImproperlyConfigured, match="names no permission"):
+        TokenAuth("read", page="web:dashboard").perm  # noqa: B018
+    with pytest.raises(ValueError):
+        TokenAuth("read", perm="people")  # a permission without the reason there is no page

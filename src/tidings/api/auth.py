@@ -182,5 +182,32 @@ def need(scope: str, *, page: str = "", perm: str = "", no_page: str = "") -> To
     return TokenAuth(scope, page=page, perm=perm, no_page=no_page)
 
 
+def check_route_permissions(app_configs=None, **kwargs) -> list:
+    """System check: every API route's operator page exists and names a permission, so a typo
+    fails at start-up instead of as a 500 on the first request."""
+    from django.core.checks import Error
+
+    from .api import api
+
+    errors = []
+    for _prefix, router in api._routers:
+        for path_view in router.path_operations.values():
+            for operation in path_view.operations:
+                for auth in operation.auth_callbacks:
+                    if not isinstance(auth, TokenAuth):
+                        continue
+                    try:
+                        auth.perm  # noqa: B018 - resolves and caches the page's permission
+                    except ImproperlyConfigured as exc:
+                        errors.append(
+                            Error(
+                                f"API route {operation.view_func.__name__}: {exc}",
+                                hint="need(scope, page='<url name of an operator page>')",
+                                id="tidings.E401",
+                            )
+                        )
+    return errors
+
+
 def token_of(request: HttpRequest) -> ApiToken:
     return request.auth  # type: ignore[attr-defined,return-value]
