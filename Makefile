@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 ## demo: set up, migrate an SQLite database in ./var, load the demo, serve on http://$(HOST):$(PORT)
 demo: $(VENV)/.synced
-	$(VENV)/bin/tidings demo
+	$(VENV)/bin/tidings demo --host $(HOST) --port $(PORT)
 	$(VENV)/bin/tidings serve --host $(HOST) --port $(PORT) --with-worker
 
 ## test: set up, lint, run every test on SQLite, and again on PostgreSQL when DATABASE_URL says so

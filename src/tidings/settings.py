@@ -482,9 +482,9 @@ TIDINGS_SUPPRESSION_KEY = env_str("TIDINGS_SUPPRESSION_KEY") or f"suppression:{S
 TIDINGS_CONFIRM_DAYS = env_int("TIDINGS_CONFIRM_DAYS", 7)  # confirmation links expire after
 TIDINGS_PENDING_DAYS = env_int("TIDINGS_PENDING_DAYS", 7)  # unconfirmed sign-ups purged after
 TIDINGS_PREFERENCES_DAYS = env_int("TIDINGS_PREFERENCES_DAYS", 365)  # preference links expire
-TIDINGS_UNSUBSCRIBE_MAILTO = env_str("TIDINGS_UNSUBSCRIBE_MAILTO") or (
-    "unsubscribe@" + (DEFAULT_FROM_EMAIL.rpartition("@")[2].rstrip(">").strip() or "localhost")
-)
+# The List-Unsubscribe mailto address; blank: unsubscribe@ the domain of each message's From
+# (a campaign's sender), and no mailto at all when that domain is not a real one (localhost).
+TIDINGS_UNSUBSCRIBE_MAILTO = env_str("TIDINGS_UNSUBSCRIBE_MAILTO")
 # TIDINGS_PENDING_DAYS shorter than TIDINGS_CONFIRM_DAYS is refused (tidings.E005).
 
 # Data-subject requests (rights/): how long the emailed links work.
@@ -498,6 +498,8 @@ TIDINGS_WEBHOOK_MAX_ATTEMPTS = env_int("TIDINGS_WEBHOOK_MAX_ATTEMPTS", 8)
 TIDINGS_WEBHOOK_RETRY_SECONDS = env_int("TIDINGS_WEBHOOK_RETRY_SECONDS", 30)  # x2 per attempt
 TIDINGS_WEBHOOK_DISABLE_AFTER = env_int("TIDINGS_WEBHOOK_DISABLE_AFTER", 15)  # failures in a row
 TIDINGS_WEBHOOK_TIMEOUT_SECONDS = env_int("TIDINGS_WEBHOOK_TIMEOUT_SECONDS", 10)
+# Webhook endpoints on private-network and loopback addresses (refused by default: SSRF).
+TIDINGS_WEBHOOKS_ALLOW_PRIVATE = env_bool("TIDINGS_WEBHOOKS_ALLOW_PRIVATE", default=False)
 # --- website analytics -----------------------------------------------------------------------
 # Host names whose pages are counted (comma-separated); blank: the policy's controller website.
 # tidings' own host is always counted (its public pages may carry the snippet).

@@ -52,6 +52,13 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(settings):
+    """These tests post to a receiver on 127.0.0.1, which only this setting allows
+    (tests/api/test_webhook_targets.py: what happens without it)."""
+    settings.TIDINGS_WEBHOOKS_ALLOW_PRIVATE = True
+
+
 @pytest.fixture
 def receiver():
     server = Receiver()

@@ -208,13 +208,14 @@ def test_the_links_are_absolute_and_hold_no_address(ada, news):
     assert read_unsubscribe_token(unsubscribe_url(ada).rsplit("/", 1)[1]).list_id is None
 
 
-def test_list_unsubscribe_headers_follow_rfc_8058(ada, news):
+def test_list_unsubscribe_headers_follow_rfc_8058(ada, news, settings):
+    settings.DEFAULT_FROM_EMAIL = "Example News <news@lists.example.co.uk>"
     headers = list_unsubscribe_headers(ada, news)
 
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     https, mailto = headers["List-Unsubscribe"].split(", ")
     assert https == f"<{unsubscribe_url(ada, news)}>"
-    assert mailto.startswith("<mailto:unsubscribe@localhost?subject=unsubscribe%20")
+    assert mailto.startswith("<mailto:unsubscribe@lists.example.co.uk?subject=unsubscribe%20")
     token = unsubscribe_url(ada, news).rsplit("/", 1)[1]
     assert unquote(mailto[1:-1]).endswith(f"unsubscribe {token}")
 

@@ -76,10 +76,14 @@ def new_webhook_secret() -> str:
 
 def _check_endpoint(url: str, events: Iterable[str], fields: Iterable[str]) -> list[str]:
     from tidings.audience.operator_forms import contact_fields
+    from tidings.lib import outbound
+
+    from .webhooks import allow_private
 
     problems = []
-    if not url.lower().startswith(("https://", "http://")):
-        problems.append("url: must be an http(s) address")
+    refused = outbound.check_url(url, allow_private=allow_private())
+    if refused:
+        problems.append(f"url: {refused}")
     unknown = sorted(set(events) - set(EVENTS))
     if unknown:
         problems.append(f"events: unknown event(s) {', '.join(unknown)}")

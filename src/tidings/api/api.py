@@ -1,7 +1,8 @@
 """The REST API (django-ninja): one router per resource, OpenAPI at /api/docs.
 
-Endpoints authorise (``auth.need(scope, perm)``), parse (the schemas), call the same action the
-operator pages call, and respond; domain errors become problem documents (``errors.py``).
+Endpoints authorise (``auth.need(scope, page=...)``: the permission of the operator page that
+does the same), parse (the schemas), call the same action the operator pages call, and respond;
+domain errors become problem documents (``errors.py``).
 """
 
 from __future__ import annotations

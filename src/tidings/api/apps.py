@@ -14,6 +14,11 @@ class ApiConfig(AppConfig):
         from . import webhooks
 
         webhooks.connect_signals()
+        from django.core.checks import register as register_check
+
+        from .auth import check_route_permissions
+
+        register_check(check_route_permissions, "security")
         # Retries of webhook deliveries that failed: a new event enqueues its own send at once.
         register(
             "api.webhooks-due",

@@ -1,8 +1,8 @@
 """Bearer tokens: which token, is it allowed this, and has it asked too often.
 
 A token acts for its operator and can never do more than the operator's role allows
-(``tidings.web.access.has_permission``), whatever its scopes say; each endpoint names the scope
-and the permission it needs.
+(``tidings.web.access.has_permission``), whatever its scopes say; each endpoint names its scope
+and the operator page whose permission it borrows.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import OuterRef, StringAgg, Subquery, Value
 from django.http import HttpRequest
 from django.utils import timezone
@@ -112,13 +113,51 @@ def refuse_nul(request: HttpRequest) -> None:
         raise Problem(422, "The request contains a NUL character, which no field may hold.")
 
 
-class TokenAuth(HttpBearer):
-    """Authenticates the token and checks ``scope`` and the operator's ``perm``."""
+def page_permission(url_name: str) -> str:
+    """The permission of the operator page named ``url_name`` (its ``@operator_required(perm=)``).
 
-    def __init__(self, scope: str, perm: str) -> None:
+    Read from the URL resolver, so an API route and its page cannot disagree."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    namespace, _, name = url_name.rpartition(":")
+    resolver = get_resolver()
+    for part in filter(None, namespace.split(":")):
+        resolver = resolver.namespace_dict[part][1]
+    pending = list(resolver.url_patterns)
+    while pending:
+        entry = pending.pop(0)
+        if isinstance(entry, URLResolver) and not entry.namespace:
+            pending.extend(entry.url_patterns)
+        elif isinstance(entry, URLPattern) and entry.name == name:
+            perm = getattr(entry.callback, "operator_permission", None)
+            if perm is None:
+                raise ImproperlyConfigured(f"{url_name} names no permission to borrow")
+            return perm
+    raise ImproperlyConfigured(f"no operator page is called {url_name}")
+
+
+class TokenAuth(HttpBearer):
+    """Authenticates the token and checks ``scope`` and the operator's permission.
+
+    The permission is the one of the operator page that does the same thing (``page``, a URL
+    name): the API never lets a role do what the page refuses it, nor refuses what the page
+    allows (tests/api/test_access_rules.py walks every route).  A route with no page names its
+    ``perm`` and says why (``no_page``).
+    """
+
+    def __init__(self, scope: str, *, page: str = "", perm: str = "", no_page: str = "") -> None:
         super().__init__()
+        if bool(page) == bool(perm) or (perm and not no_page):
+            raise ValueError("need(scope, page=...) or need(scope, perm=..., no_page='why')")
         self.scope = scope
-        self.perm = perm
+        self.page = page
+        self._perm = perm
+        self.no_page = no_page
+
+    @functools.cached_property
+    def perm(self) -> str:
+        # Looked up on first use: the URLconf is not loaded yet when the routers are imported.
+        return self._perm or page_permission(self.page)
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         found = find_token(token)
@@ -137,8 +176,37 @@ class TokenAuth(HttpBearer):
         return found
 
 
-def need(scope: str, perm: str) -> TokenAuth:
-    return TokenAuth(scope, perm)
+def need(scope: str, *, page: str = "", perm: str = "", no_page: str = "") -> TokenAuth:
+    """The auth of one route: the token's ``scope``, and the permission of the operator ``page``
+    that does the same (or ``perm`` with the reason there is ``no_page``)."""
+    return TokenAuth(scope, page=page, perm=perm, no_page=no_page)
+
+
+def check_route_permissions(app_configs=None, **kwargs) -> list:
+    """System check: every API route's operator page exists and names a permission, so a typo
+    fails at start-up instead of as a 500 on the first request."""
+    from django.core.checks import Error
+
+    from .api import api
+
+    errors = []
+    for _prefix, router in api._routers:
+        for path_view in router.path_operations.values():
+            for operation in path_view.operations:
+                for auth in operation.auth_callbacks:
+                    if not isinstance(auth, TokenAuth):
+                        continue
+                    try:
+                        auth.perm  # noqa: B018 - resolves and caches the page's permission
+                    except ImproperlyConfigured as exc:
+                        errors.append(
+                            Error(
+                                f"API route {operation.view_func.__name__}: {exc}",
+                                hint="need(scope, page='<url name of an operator page>')",
+                                id="tidings.E401",
+                            )
+                        )
+    return errors
 
 
 def token_of(request: HttpRequest) -> ApiToken:

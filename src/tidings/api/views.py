@@ -66,7 +66,11 @@ def webhook_index(request: HttpRequest) -> HttpResponse:
             )
         except actions.EndpointInvalid as exc:
             for problem in exc.problems:
-                form.add_error(None, problem)
+                field, _, message = problem.partition(": ")
+                if field in form.fields:
+                    form.add_error(field, message)
+                else:
+                    form.add_error(None, problem)
         else:
             form = WebhookForm()
     return render(

@@ -9,15 +9,18 @@ the personal fields the endpoint was granted, read from the contact as it is the
 contact's fields are gone).  A failed attempt is retried with exponential backoff; after
 ``TIDINGS_WEBHOOK_DISABLE_AFTER`` consecutive failures the endpoint is disabled and the owners are
 told by email.  The log keeps status code, duration and a short error, never the payload.
+
+Endpoints may not point inside: the host is resolved at send time, loopback, private, link-local
+and other non-public addresses are refused (``TIDINGS_WEBHOOKS_ALLOW_PRIVATE`` lets private and
+loopback ones through), and the payload goes to exactly the address that was checked.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -30,6 +33,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from tidings import signals
+from tidings.lib import outbound
 from tidings.rights.audit import audit
 
 from .models import EVENTS, WebhookDelivery, WebhookEndpoint
@@ -159,51 +163,56 @@ def payload_for(delivery: WebhookDelivery) -> dict[str, Any]:
     }
 
 
-def signed_request(delivery: WebhookDelivery, now: datetime) -> urllib.request.Request:
+def allow_private() -> bool:
+    """TIDINGS_WEBHOOKS_ALLOW_PRIVATE: may endpoints be on private and loopback addresses?"""
+    return bool(getattr(settings, "TIDINGS_WEBHOOKS_ALLOW_PRIVATE", False))
+
+
+def signed_body(delivery: WebhookDelivery, now: datetime) -> tuple[bytes, dict[str, str]]:
+    """The JSON body and the Standard Webhooks headers for one attempt."""
     body = json.dumps(payload_for(delivery), separators=(",", ":"), default=str)
     signature = Webhook(delivery.endpoint.secret).sign(delivery.msg_id, now.astimezone(UTC), body)
-    url = delivery.endpoint.url
-    if not url.lower().startswith(("https://", "http://")):
-        raise ValueError("a webhook address must be http(s)")
-    return urllib.request.Request(  # noqa: S310 (http(s) only: checked above and at creation)
-        url,
-        data=body.encode("utf-8"),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "webhook-id": delivery.msg_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signature,
-        },
-    )
+    return body.encode("utf-8"), {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": delivery.msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a new place to post signed data to."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
+def _attempt(delivery: WebhookDelivery) -> outbound.Response | str:
+    """Post once: the answer, or why there was none."""
+    try:
+        target = outbound.resolve(delivery.endpoint.url, allow_private=allow_private())
+    except outbound.TargetRefused as exc:
+        return f"refused: {exc}"
+    except ValueError as exc:  # not an http(s) URL (only rows older than the check hold one)
+        return f"refused: the address {exc}"
+    except OSError as exc:  # the name does not resolve
+        return f"{type(exc).__name__}: {exc}"
+    body, headers = signed_body(delivery, timezone.now())
+    try:
+        return outbound.post(target, body, headers, timeout=timeout_seconds())
+    except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError is an OSError
+        return f"{type(exc).__name__}: {exc}"
 
 
 def post(delivery: WebhookDelivery) -> tuple[int | None, int, str]:
-    """Send one attempt: (status code or None, duration in ms, short error or "")."""
+    """Send one attempt: (status code or None, duration in ms, short error or "").
+
+    The endpoint's host is resolved now and every address checked (``tidings.lib.outbound``);
+    the payload goes to exactly a checked address, and a redirect is recorded, not followed.
+    """
     started = time.monotonic()
-    try:
-        request = signed_request(delivery, timezone.now())
-        with _opener.open(request, timeout=timeout_seconds()) as response:
-            response.read(65536)
-            status, error = response.status, ""
-    except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        status, error = None, f"{type(exc).__name__}: {reason}"[:200]
+    outcome = _attempt(delivery)
     duration = int((time.monotonic() - started) * 1000)
-    return status, duration, error
+    if isinstance(outcome, str):
+        return None, duration, outcome[:200]
+    status = outcome.status
+    if 300 <= status < 400:
+        return status, duration, f"HTTP {status} (redirects are not followed)"
+    return status, duration, "" if 200 <= status < 300 else f"HTTP {status}"
 
 
 # --- the sender ---------------------------------------------------------------------------------

@@ -5,14 +5,16 @@ Short paths, because they travel in emails: /f/<slug>, /c/<token>, /p/<token>, /
 
 from django.urls import path
 
+from tidings.lib.urltokens import token_path
+
 from . import public_views
 
 app_name = "public"
 
 urlpatterns = [
     path("f/<slug:slug>", public_views.signup, name="signup"),
-    path("c/<str:token>", public_views.confirm, name="confirm"),
+    token_path("c/<str:token>", public_views.confirm, name="confirm"),
     path("p/", public_views.preferences_link, name="preferences-link"),
-    path("p/<str:token>", public_views.preferences, name="preferences"),
-    path("u/<str:token>", public_views.unsubscribe, name="unsubscribe"),
+    token_path("p/<str:token>", public_views.preferences, name="preferences"),
+    token_path("u/<str:token>", public_views.unsubscribe, name="unsubscribe"),
 ]

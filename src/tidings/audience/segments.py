@@ -516,6 +516,8 @@ def _check_limits(text: str) -> None:
             MAX_LENGTH,
             text,
         )
+    if "\x00" in text:  # PostgreSQL cannot hold it in a text parameter (found by fuzzing)
+        raise SegmentError("a NUL character cannot be part of a segment", text.index("\x00"), text)
     # Nesting is measured before parsing, because the tree is walked recursively afterwards.
     for position, depth in _parentheses(text):
         if depth > MAX_DEPTH:

@@ -179,27 +179,47 @@ def unsubscribe_url(contact, mailing_list=None, delivery_id: int | None = None) 
     return absolute_url(reverse("public:unsubscribe", args=[token]))
 
 
-def unsubscribe_mailto_address() -> str:
+def unsubscribe_mailto_address(from_header: str = "") -> str:
+    """The address of the List-Unsubscribe mailto for a message from ``from_header`` (default:
+    the default From): ``TIDINGS_UNSUBSCRIBE_MAILTO``, or else ``unsubscribe@`` the From's domain.
+
+    "" when the From has no real domain (``newsletter@localhost``, the default when
+    ``TIDINGS_FROM_EMAIL`` is unset): no mailto is better than one nobody receives; the https
+    one-click link is what mailbox providers use.
+    """
+    from email.utils import parseaddr
+
     configured = getattr(settings, "TIDINGS_UNSUBSCRIBE_MAILTO", "")
     if configured:
         return configured
-    from_address = settings.DEFAULT_FROM_EMAIL.rsplit("<", 1)[-1].rstrip(">").strip()
-    return f"unsubscribe@{from_address.rpartition('@')[2] or 'localhost'}"
+    address = parseaddr(from_header or settings.DEFAULT_FROM_EMAIL)[1]
+    domain = address.rpartition("@")[2].strip().rstrip(".").lower()
+    if "." not in domain or domain.endswith((".localhost", ".local", ".invalid", ".test")):
+        return ""
+    return f"unsubscribe@{domain}"
+
+
+def list_unsubscribe_header(url: str, mailto: str) -> str:
+    """The List-Unsubscribe value: the https link, and the mailto (token in its subject) when
+    there is a mailto address."""
+    if not mailto:
+        return f"<{url}>"
+    token = url.rstrip("/").rpartition("/")[2]
+    return f"<{url}>, <mailto:{mailto}?subject={quote('unsubscribe ' + token)}>"
 
 
 def list_unsubscribe_headers(
-    contact, mailing_list=None, delivery_id: int | None = None
+    contact, mailing_list=None, delivery_id: int | None = None, *, from_header: str = ""
 ) -> dict[str, str]:
-    """The RFC 2369 + RFC 8058 headers for a message to ``contact`` from ``mailing_list``.
+    """The RFC 2369 + RFC 8058 headers for a message to ``contact`` from ``mailing_list``, sent
+    from ``from_header`` (default: the default From).
 
     The https link unsubscribes at once on a POST of ``List-Unsubscribe=One-Click`` (what Gmail and
     Yahoo's unsubscribe buttons send); the mailto is the fallback for clients that only mail.  The
     token rides in the mailto's subject so a mailbox handler can act on it.
     """
     url = unsubscribe_url(contact, mailing_list, delivery_id)
-    token = url.rstrip("/").rpartition("/")[2]
-    mailto = f"mailto:{unsubscribe_mailto_address()}?subject={quote('unsubscribe ' + token)}"
     return {
-        "List-Unsubscribe": f"<{url}>, <{mailto}>",
+        "List-Unsubscribe": list_unsubscribe_header(url, unsubscribe_mailto_address(from_header)),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

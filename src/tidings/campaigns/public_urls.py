@@ -3,6 +3,8 @@
 
 from django.urls import path
 
+from tidings.lib.urltokens import token_path
+
 from . import public_views, tracking_views
 
 app_name = "archive"
@@ -15,8 +17,8 @@ urlpatterns = [
 
 tracking_patterns = (
     [
-        path("t/o/<str:token>", tracking_views.open_pixel, name="open"),
-        path("t/c/<str:token>", tracking_views.click, name="click"),
+        token_path("t/o/<str:token>", tracking_views.open_pixel, name="open"),
+        token_path("t/c/<str:token>", tracking_views.click, name="click"),
     ],
     "track",
 )

@@ -2,6 +2,8 @@
 
 from django.urls import path
 
+from tidings.lib.urltokens import token_path
+
 from . import public_views
 
 app_name = "rights"
@@ -9,6 +11,6 @@ app_name = "rights"
 urlpatterns = [
     path("", public_views.request_form, name="request"),
     path("sent", public_views.sent, name="sent"),
-    path("v/<str:token>", public_views.verify, name="verify"),
-    path("download/<str:token>", public_views.download, name="download"),
+    token_path("v/<str:token>", public_views.verify, name="verify"),
+    token_path("download/<str:token>", public_views.download, name="download"),
 ]

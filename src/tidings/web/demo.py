@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -147,3 +148,38 @@ def _demo_newsletter(first_list: MailingList, user) -> None:
             sender=sender,
             lists=[first_list],
         )
+
+
+# --- where the demo (and any `tidings serve` without TIDINGS_BASE_URL) is reached --------------
+def serving_base_url(host: str, port: int) -> str:
+    """The address of a server listening on ``host``:``port``, for links (an unspecified bind
+    address, 0.0.0.0 or ::, is reached on this machine at 127.0.0.1)."""
+    shown = "127.0.0.1" if host in {"", "0.0.0.0", "::"} else host  # noqa: S104 - a bind address
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def follow_serving_address(host: str, port: int) -> str:
+    """Make links point where we serve, unless TIDINGS_BASE_URL says where we are reached.
+
+    Without this, ``make demo PORT=8123`` printed and mailed links to port 8000 (the default
+    base URL).  The address goes into this process's settings (the web workers granian forks
+    inherit them) and into the environment (``tidings worker``, started alongside, sends the
+    mail and reads it from there).  Returns the base URL in effect.
+    """
+    import os
+    from urllib.parse import urlsplit
+
+    if os.environ.get("TIDINGS_BASE_URL"):
+        return settings.TIDINGS_BASE_URL
+    url = serving_base_url(host, port)
+    os.environ["TIDINGS_BASE_URL"] = url
+    settings.TIDINGS_BASE_URL = url
+    parts = urlsplit(url)
+    if parts.hostname not in settings.ALLOWED_HOSTS and "*" not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, parts.hostname]
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if origin not in settings.CSRF_TRUSTED_ORIGINS:
+        settings.CSRF_TRUSTED_ORIGINS = [*settings.CSRF_TRUSTED_ORIGINS, origin]
+    return url

@@ -1,23 +1,40 @@
-"""Keep signed tokens out of log lines.
+"""Keep live tokens out of log lines.
 
-Links in emails carry signed tokens (/c/<token>, /p/<token>, /u/<token> ...).  They hold only
-ids, but they work as keys (an unsubscribe token never expires), so Django's "Not Found: /p/..."
-lines and any other message quoting a path get the token replaced.
+Links in emails and on pages carry tokens (``/u/<token>``, ``/rights/download/<token>``,
+``/demo/feed/<token>.ics`` ...) that work as keys.  Every URL pattern that carries one declares
+it with ``tidings.lib.urltokens.token_path``; this filter replaces the token in any path of a
+registered pattern that a log message quotes ("Not Found: /p/...", a worker's error, ...).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 
-# A path segment after one of the token-bearing prefixes, up to the next slash, space or quote.
-_TOKEN_PATH = re.compile(r"(/(?:c|p|u|t|o|r|v)/)[^/\s\"'?]{16,}")
-# Operator invitations and password resets: /join/<uid>/<token>/, /login/reset/<uid>/<token>/.
-_ACCOUNT_TOKEN_PATH = re.compile(r"(/(?:join|reset)/[^/\s\"'?]+/)[^/\s\"'?]{16,}")
+from tidings.lib import urltokens
+
+# Used only while the URL registry cannot be built (apps still loading, a broken URLconf): any
+# long path segment is treated as a token rather than logged.
+_FALLBACK = re.compile(r"(/)[^/\s\"'?#<>]{16,}")
+_building = threading.local()
 
 
 def redact(text: str) -> str:
-    return _ACCOUNT_TOKEN_PATH.sub(r"\1[token]", _TOKEN_PATH.sub(r"\1[token]", text))
+    """``text`` with the token of every registered token path replaced by ``[token]``."""
+    from django.apps import apps
+
+    if "/" not in text:
+        return text
+    if not apps.ready or getattr(_building, "active", False):
+        return _FALLBACK.sub(r"\1[token]", text)
+    _building.active = True  # building the registry imports the URLconf, which may log
+    try:
+        return urltokens.redact(text)
+    except Exception:
+        return _FALLBACK.sub(r"\1[token]", text)
+    finally:
+        _building.active = False
 
 
 class RedactTokens(logging.Filter):

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
+from tidings.lib.urltokens import token_path
+
 from . import account_views, operator_views, views
 
 app_name = "web"
@@ -57,7 +59,7 @@ auth_urlpatterns = [
         auth_views.PasswordResetDoneView.as_view(template_name="web/password_reset_sent.html"),
         name="password_reset_done",
     ),
-    path(
+    token_path(
         "login/reset/<uidb64>/<token>/",
         account_views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
@@ -69,7 +71,7 @@ auth_urlpatterns = [
         ),
         name="password_reset_complete",
     ),
-    path("join/<uidb64>/<token>/", account_views.join, name="operator-join"),
+    token_path("join/<uidb64>/<token>/", account_views.join, name="operator-join"),
     path("account/", account_views.account, name="account"),
     path("account/two-factor/", account_views.two_factor_enrol, name="two-factor"),
     path("account/recovery-codes/", account_views.recovery_codes, name="recovery-codes"),

@@ -124,7 +124,9 @@ def _many(model, ids: list[int], field: str) -> list:
     return rows
 
 
-@router.get("", response=CampaignPage, auth=need("read", "content"), summary="Campaigns")
+@router.get(
+    "", response=CampaignPage, auth=need("read", page="campaigns:index"), summary="Campaigns"
+)
 def index(request: HttpRequest, params: Query[PageParams]):
     page = keyset(
         Campaign.objects.prefetch_related("lists", "segments"), params.cursor, params.limit
@@ -135,7 +137,7 @@ def index(request: HttpRequest, params: Query[PageParams]):
 @router.post(
     "",
     response={201: CampaignOut},
-    auth=need("write", "content"),
+    auth=need("write", page="campaigns:new"),
     summary="Create a draft from a template (write, content)",
 )
 def create(request: HttpRequest, payload: CampaignIn):
@@ -163,7 +165,7 @@ def create(request: HttpRequest, payload: CampaignIn):
     return Status(201, _out(campaign))
 
 
-@router.get("/{campaign_id}", response=CampaignOut, auth=need("read", "content"))
+@router.get("/{campaign_id}", response=CampaignOut, auth=need("read", page="campaigns:detail"))
 def read(request: HttpRequest, campaign_id: int = ID):
     return _out(_campaign(campaign_id))
 
@@ -171,7 +173,7 @@ def read(request: HttpRequest, campaign_id: int = ID):
 @router.post(
     "/{campaign_id}/schedule",
     response=CampaignOut,
-    auth=need("send", "send"),
+    auth=need("send", page="campaigns:schedule"),
     summary="Schedule a draft for a time, or to send now (scope send, permission send)",
 )
 def schedule(request: HttpRequest, payload: ScheduleIn, campaign_id: int = ID):
@@ -201,7 +203,7 @@ def _button(action, campaign_id: int, request: HttpRequest, **kwargs) -> dict:
 @router.post(
     "/{campaign_id}/pause",
     response=CampaignOut,
-    auth=need("send", "send"),
+    auth=need("send", page="campaigns:pause"),
     summary="Pause a sending campaign (scope send, permission send)",
 )
 def pause(request: HttpRequest, payload: PauseIn, campaign_id: int = ID):
@@ -211,7 +213,7 @@ def pause(request: HttpRequest, payload: PauseIn, campaign_id: int = ID):
 @router.post(
     "/{campaign_id}/resume",
     response=CampaignOut,
-    auth=need("send", "send"),
+    auth=need("send", page="campaigns:resume"),
     summary="Resume a paused campaign (scope send, permission send)",
 )
 def resume(request: HttpRequest, campaign_id: int = ID):
@@ -221,7 +223,7 @@ def resume(request: HttpRequest, campaign_id: int = ID):
 @router.get(
     "/{campaign_id}/stats",
     response=StatsOut,
-    auth=need("read", "reports"),
+    auth=need("read", page="campaigns:report"),
     summary="Messages per delivery state (read, reports)",
 )
 def stats(request: HttpRequest, campaign_id: int = ID):

@@ -97,7 +97,7 @@ ID = Path(..., ge=1, le=2**62)
 @router.get(
     "",
     response=ContactPage,
-    auth=need("read", "people"),
+    auth=need("read", page="audience:contacts"),
     summary="Search contacts (scope read, permission people)",
 )
 def search(request: HttpRequest, params: Query[SearchParams]):
@@ -114,7 +114,7 @@ def search(request: HttpRequest, params: Query[SearchParams]):
 @router.post(
     "",
     response={200: ContactOut, 201: ContactOut},
-    auth=need("write", "people"),
+    auth=need("write", page="audience:contact-edit"),
     summary="Create a contact, or find the one with that address (scope write, permission people)",
 )
 def create(request: HttpRequest, payload: ContactIn):
@@ -136,7 +136,7 @@ def create(request: HttpRequest, payload: ContactIn):
 @router.get(
     "/{contact_id}",
     response=ContactOut,
-    auth=need("read", "people"),
+    auth=need("read", page="audience:contact"),
     summary="Read a contact (scope read, permission people)",
 )
 def read(request: HttpRequest, contact_id: int = ID):
@@ -146,7 +146,7 @@ def read(request: HttpRequest, contact_id: int = ID):
 @router.patch(
     "/{contact_id}",
     response=ContactOut,
-    auth=need("write", "people"),
+    auth=need("write", page="audience:contact-edit"),
     summary="Rectify a contact's fields (scope write, permission people)",
 )
 def update(request: HttpRequest, payload: ContactPatch, contact_id: int = ID):
@@ -181,7 +181,7 @@ def update(request: HttpRequest, payload: ContactPatch, contact_id: int = ID):
 @router.get(
     "/{contact_id}/subscriptions",
     response=list[SubscriptionOut],
-    auth=need("read", "people"),
+    auth=need("read", page="audience:contact-lists"),
     summary="A contact's subscriptions (scope read, permission people)",
 )
 def subscriptions(request: HttpRequest, contact_id: int = ID):

@@ -76,7 +76,7 @@ def _import(import_id: int) -> Import:
 @router.post(
     "",
     response={202: ImportOut},
-    auth=need("write", "content"),
+    auth=need("write", page="audience:imports"),
     summary="Upload a CSV file to import into a list; runs in the background (write, content)",
 )
 def upload(request: HttpRequest, form: Form[ImportForm], file: File[UploadedFile]):
@@ -107,7 +107,7 @@ def upload(request: HttpRequest, form: Form[ImportForm], file: File[UploadedFile
 @router.get(
     "/{import_id}",
     response=ImportOut,
-    auth=need("read", "content"),
+    auth=need("read", page="audience:import"),
     summary="An import's progress and outcome (read, content)",
 )
 def progress(request: HttpRequest, import_id: int = ID):
@@ -116,7 +116,7 @@ def progress(request: HttpRequest, import_id: int = ID):
 
 @router.get(
     "/{import_id}/bad-rows",
-    auth=need("read", "content"),
+    auth=need("read", page="audience:import-report"),
     response={200: None},
     summary="The rows that could not be imported, as CSV (read, content)",
 )

@@ -92,7 +92,10 @@ def _contact(contact_id: int) -> Contact:
 
 
 @router.get(
-    "", response=ListPage, auth=need("read", "content"), summary="Lists (scope read, content)"
+    "",
+    response=ListPage,
+    auth=need("read", page="audience:lists"),
+    summary="Lists (scope read, content)",
 )
 def index(request: HttpRequest, params: Query[PageParams]):
     return keyset(MailingList.objects.all(), params.cursor, params.limit)
@@ -101,7 +104,7 @@ def index(request: HttpRequest, params: Query[PageParams]):
 @router.post(
     "",
     response={201: ListOut},
-    auth=need("write", "content"),
+    auth=need("write", page="audience:list-new"),
     summary="Create a list (scope write, content)",
 )
 def create(request: HttpRequest, payload: ListIn):
@@ -121,7 +124,10 @@ def create(request: HttpRequest, payload: ListIn):
 
 
 @router.get(
-    "/{list_id}", response=ListOut, auth=need("read", "content"), summary="A list (read, content)"
+    "/{list_id}",
+    response=ListOut,
+    auth=need("read", page="audience:list-edit"),
+    summary="A list (read, content)",
 )
 def read(request: HttpRequest, list_id: int = ID):
     return _list(list_id)
@@ -130,7 +136,7 @@ def read(request: HttpRequest, list_id: int = ID):
 @router.post(
     "/{list_id}/subscriptions",
     response={201: SubscriptionOut},
-    auth=need("write", "people"),
+    auth=need("write", page="audience:contact-lists"),
     summary="Subscribe a contact, confirmed, with proof of their consent (scope write, people)",
 )
 def subscribe(request: HttpRequest, payload: SubscribeIn, list_id: int = ID):
@@ -168,7 +174,7 @@ def subscribe(request: HttpRequest, payload: SubscribeIn, list_id: int = ID):
 @router.delete(
     "/{list_id}/subscriptions/{contact_id}",
     response=UnsubscribeOut,
-    auth=need("write", "people"),
+    auth=need("write", page="audience:contact-lists"),
     summary="Unsubscribe a contact from the list (scope write, people)",
 )
 def unsubscribe(request: HttpRequest, list_id: int = ID, contact_id: int = ID):

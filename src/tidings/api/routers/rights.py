@@ -57,7 +57,7 @@ def _out(request: RightsRequest) -> dict:
 @router.post(
     "",
     response={201: RightsRequestOut},
-    auth=need("privacy", "privacy"),
+    auth=need("privacy", page="privacy:new-request"),
     summary="Record a rights request (scope privacy, permission privacy)",
 )
 def create(request: HttpRequest, payload: RightsRequestIn):
@@ -82,7 +82,7 @@ def create(request: HttpRequest, payload: RightsRequestIn):
 @router.get(
     "/{request_id}",
     response=RightsRequestOut,
-    auth=need("privacy", "privacy"),
+    auth=need("privacy", page="privacy:request"),
     summary="A rights request's status (scope privacy, permission privacy)",
 )
 def status(request: HttpRequest, request_id: int = ID):

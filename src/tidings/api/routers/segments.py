@@ -48,7 +48,12 @@ def _count(query: str) -> dict:
     return {"count": count_segment(query)}
 
 
-@router.get("", response=SegmentPage, auth=need("read", "reports"), summary="Saved segments")
+@router.get(
+    "",
+    response=SegmentPage,
+    auth=need("read", page="audience:segments"),
+    summary="Saved segments (read, content)",
+)
 def index(request: HttpRequest, params: Query[PageParams]):
     return keyset(Segment.objects.all(), params.cursor, params.limit)
 
@@ -56,8 +61,8 @@ def index(request: HttpRequest, params: Query[PageParams]):
 @router.post(
     "/count",
     response=CountOut,
-    auth=need("read", "reports"),
-    summary="Count the contacts a segment query matches (read, reports)",
+    auth=need("read", page="audience:segment-count"),
+    summary="Count the contacts a segment query matches (read, content)",
 )
 def count_query(request: HttpRequest, payload: CountIn):
     return _count(payload.query)
@@ -66,8 +71,8 @@ def count_query(request: HttpRequest, payload: CountIn):
 @router.get(
     "/{segment_id}/count",
     response=CountOut,
-    auth=need("read", "reports"),
-    summary="Count the contacts a saved segment matches (read, reports)",
+    auth=need("read", page="audience:segment-count"),
+    summary="Count the contacts a saved segment matches (read, content)",
 )
 def count_saved(request: HttpRequest, segment_id: int = ID):
     return _count(found(Segment.objects, segment_id, "segment").query)

@@ -47,7 +47,7 @@ def _address(raw: str) -> str:
 @router.post(
     "",
     response={200: AddedOut, 201: AddedOut},
-    auth=need("privacy", "privacy"),
+    auth=need("privacy", page="audience:suppression"),
     summary="Suppress an address (scope privacy, permission privacy)",
 )
 def add(request: HttpRequest, payload: AddressIn):
@@ -64,7 +64,7 @@ def add(request: HttpRequest, payload: AddressIn):
 @router.post(
     "/check",
     response=CheckOut,
-    auth=need("privacy", "privacy"),
+    auth=need("privacy", page="audience:suppression"),
     summary="Is an address suppressed, and why (scope privacy, permission privacy)",
 )
 def check(request: HttpRequest, payload: AddressIn):
@@ -75,7 +75,7 @@ def check(request: HttpRequest, payload: AddressIn):
 @router.post(
     "/remove",
     response=RemovedOut,
-    auth=need("privacy", "privacy"),
+    auth=need("privacy", page="audience:suppression-remove"),
     summary="Remove an address from the suppression list (scope privacy, permission privacy)",
 )
 def remove(request: HttpRequest, payload: AddressIn):

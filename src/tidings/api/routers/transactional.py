@@ -38,7 +38,11 @@ class TxOut(Schema):
 @router.post(
     "",
     response={202: TxOut},
-    auth=need("send", "send"),
+    auth=need(
+        "send",
+        perm="send",
+        no_page="transactional mail is sent only through the API; the roles grant it with 'send'",
+    ),
     summary="Queue a template for one contact (scope send, permission send)",
 )
 def send(request: HttpRequest, payload: TxIn):

@@ -14,7 +14,6 @@ import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from django.db import connection
 from django.db.models.expressions import RawSQL
@@ -24,6 +23,7 @@ from tidings.audience.consent import tracking_enabled
 from tidings.audience.models import Contact
 from tidings.audience.tokens import (
     absolute_url,
+    list_unsubscribe_header,
     make_preferences_token,
     make_unsubscribe_token,
     unsubscribe_mailto_address,
@@ -100,9 +100,7 @@ class CampaignMessages:
         holds them equal), at a third of the cost."""
         token = make_unsubscribe_token(contact.pk, self.list_pk, delivery_id)
         unsubscribe_url = self.unsubscribe_prefix + token
-        header = (
-            f"<{unsubscribe_url}>, <mailto:{self.mailto}?subject={quote('unsubscribe ' + token)}>"
-        )
+        header = list_unsubscribe_header(unsubscribe_url, self.mailto)
         links = MessageLinks(
             unsubscribe_url=unsubscribe_url,
             preferences_url=self.preferences_prefix + make_preferences_token(contact.pk),
@@ -199,7 +197,7 @@ class CampaignContext(CampaignMessages):
             verp=config.envelope_verp,
             list_pk=self.unsubscribe_list.pk if self.unsubscribe_list is not None else None,
             # The links' addresses up to the token, resolved once: reverse() costs ~30 µs a call.
-            mailto=unsubscribe_mailto_address(),
+            mailto=unsubscribe_mailto_address(from_header),  # at the sender's domain
             unsubscribe_prefix=absolute_url(reverse("public:unsubscribe", args=["T"]))[:-1],
             preferences_prefix=absolute_url(reverse("public:preferences", args=["T"]))[:-1],
             # "View in your browser": the public archive page, for campaigns shown there.

@@ -2,8 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tidings.campaigns.bounces import mail, mailbox, processing
-from tidings.campaigns.bounces.base import Unreadable
+from tidings.campaigns.bounces import mailbox, processing
 
 
 class Command(BaseCommand):
@@ -46,11 +45,11 @@ class Command(BaseCommand):
                 raw = sys.stdin.buffer.read()
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-        # Unreadable input is refused with a non-zero exit (the MTA keeps the message and says
-        # so); anything that is a mail is kept, processed or not.
-        try:
-            mail.read(raw)
-        except Unreadable as exc:
-            raise CommandError(f"not a mail message: {exc}") from None
+        # Nothing at all is refused with a non-zero exit (the MTA keeps the message and says
+        # so).  Anything else is kept as a report, as the mailbox path keeps it: processed, or
+        # unprocessed with the reason (binary, no headers, nested too deep ...) for the
+        # operator's list — never a traceback that loses it.
+        if not raw.strip():
+            raise CommandError("not a mail message: the input is empty")
         report = processing.do_record_inbound_mail(raw, source="pipe")
         self.stdout.write(f"report #{report.pk}: {report.status}: {report.reason}")

@@ -2,19 +2,25 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from tidings.web.demo import load_demo
+from tidings.web.demo import follow_serving_address, load_demo
 
 
 class Command(BaseCommand):
     help = "Migrate the database and load the demo: an operator, lists and fictional contacts."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        listen = "where `tidings serve` will listen"
+        parser.add_argument("--host", default="127.0.0.1", help=listen)
+        parser.add_argument("--port", type=int, default=8000, help=listen)
+
+    def handle(self, *args, host, port, **options):
+        base_url = follow_serving_address(host, port)
         call_command("migrate", interactive=False, verbosity=0)
         result = load_demo()
         self.stdout.write(
             f"Demo loaded: {result.lists} lists, {result.contacts} fictional contacts, the "
             f"policy of {settings.TIDINGS_POLICY.name}.\n"
-            f"Open {settings.TIDINGS_BASE_URL}/ and sign in as\n"
+            f"Open {base_url}/ and sign in as\n"
             f"    username: {result.username}\n"
             f"    password: {result.password}\n"
             "(a new password is set each time the demo is loaded)"

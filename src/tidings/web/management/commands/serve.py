@@ -4,6 +4,8 @@ import sys
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from tidings.web.demo import follow_serving_address, serving_base_url
+
 
 class Command(BaseCommand):
     help = "Serve tidings with granian (WSGI); --with-worker also runs a background worker."
@@ -21,13 +23,18 @@ class Command(BaseCommand):
         from granian import Granian
         from granian.constants import Interfaces
 
+        # Links in pages and mail point where we serve, unless TIDINGS_BASE_URL is set.
+        base_url = follow_serving_address(host, port)
         call_command("check", fail_level="ERROR")
         # whitenoise serves from STATIC_ROOT in production; collecting takes well under a second.
         call_command("collectstatic", interactive=False, verbosity=0)
         worker = None
         if with_worker:
             worker = subprocess.Popen([sys.executable, "-m", "tidings", "worker"])
-        self.stdout.write(f"tidings is serving on http://{host}:{port}/  (Ctrl-C stops it)")
+        self.stdout.write(
+            f"tidings is serving on {serving_base_url(host, port)}/  (Ctrl-C stops it); "
+            f"links in pages and mail use {base_url}/"
+        )
         try:
             Granian(
                 "tidings.wsgi:application",

@@ -1,0 +1,1 @@
+"""Shared plumbing used by several apps (no models, no views)."""

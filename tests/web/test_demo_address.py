@@ -1,0 +1,128 @@
+"""`make demo PORT=…`: the demo prints and mails links to the port it serves on.
+
+Run for real, as the Makefile runs it: `tidings demo --port P`, then `tidings serve --port P
+--with-worker` in separate processes with their own SQLite data directory and no
+TIDINGS_BASE_URL; a visitor signs up on the served page and the worker mails the confirmation.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from tests.campaigns.delivery_helpers import free_port
+from tidings.web.demo import follow_serving_address, serving_base_url
+
+
+def clean_env(data_dir: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "TIDINGS_"))
+    }
+    env["TIDINGS_DATA_DIR"] = str(data_dir)
+    env["TIDINGS_REQUIRE_2FA"] = "none"
+    return env
+
+
+def wait_for(url: str, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def confirmation_mails(db: Path) -> list[bytes]:
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT message FROM campaigns_outboxmessage").fetchall()
+    return [bytes(row[0]) for row in rows]
+
+
+def test_the_demo_on_another_port_prints_and_mails_links_to_that_port(tmp_path):
+    port = free_port()
+    env = clean_env(tmp_path)
+    tidings = [sys.executable, "-m", "tidings"]
+
+    demo = subprocess.run(
+        [*tidings, "demo", "--port", str(port)], env=env, capture_output=True, text=True, check=True
+    )
+    assert f"Open http://127.0.0.1:{port}/ and sign in" in demo.stdout
+
+    server = subprocess.Popen(
+        [*tidings, "serve", "--port", str(port), "--with-worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: the web and mail workers end with it
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/privacy")
+        page = urllib.request.urlopen(f"{base}/f/newsletter", timeout=10).read().decode()
+        boxes = re.findall(r'name="(list_\d+)"', page)
+        assert boxes, "the demo's sign-up form shows its lists"
+        data = {"email": "ada@example.net", "name": "Ada", **dict.fromkeys(boxes, "on")}
+        request = urllib.request.Request(
+            f"{base}/f/newsletter", data=urllib.parse.urlencode(data).encode(), method="POST"
+        )
+        urllib.request.urlopen(request, timeout=10).read()
+
+        deadline = time.monotonic() + 90
+        while not (mails := confirmation_mails(tmp_path / "tidings.sqlite3")):
+            assert time.monotonic() < deadline, "the worker sent no confirmation"
+            assert server.poll() is None, server.stdout.read()
+            time.sleep(0.5)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            output, _ = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            output, _ = server.communicate()
+
+    assert f"links in pages and mail use {base}/" in output
+    message = email.message_from_bytes(mails[-1], policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()
+    links = re.findall(r"https?://\S+", text)
+    assert any(link.startswith(f"{base}/c/") for link in links), links
+    assert not [link for link in links if ":8000" in link]
+
+
+def test_an_explicit_base_url_is_left_alone(monkeypatch, settings):
+    monkeypatch.setenv("TIDINGS_BASE_URL", "https://news.example.com")
+    settings.TIDINGS_BASE_URL = "https://news.example.com"
+    assert follow_serving_address("0.0.0.0", 8123) == "https://news.example.com"  # noqa: S104
+    assert settings.TIDINGS_BASE_URL == "https://news.example.com"
+
+
+def test_without_a_base_url_links_follow_the_serving_address(monkeypatch, settings):
+    monkeypatch.setenv("TIDINGS_BASE_URL", "")  # recorded, so the variable is restored after
+    monkeypatch.delenv("TIDINGS_BASE_URL")
+    # Through the fixture, so that what follow_serving_address changes is undone after.
+    settings.TIDINGS_BASE_URL = settings.TIDINGS_BASE_URL
+    settings.ALLOWED_HOSTS = list(settings.ALLOWED_HOSTS)
+    settings.CSRF_TRUSTED_ORIGINS = list(settings.CSRF_TRUSTED_ORIGINS)
+    assert follow_serving_address("192.0.2.10", 8123) == "http://192.0.2.10:8123"
+    assert settings.TIDINGS_BASE_URL == "http://192.0.2.10:8123"
+    assert os.environ["TIDINGS_BASE_URL"] == "http://192.0.2.10:8123"
+    assert "192.0.2.10" in settings.ALLOWED_HOSTS
+
+
+def test_an_unspecified_bind_address_links_to_this_machine():
+    assert serving_base_url("0.0.0.0", 8123) == "http://127.0.0.1:8123"  # noqa: S104
+    assert serving_base_url("::1", 9000) == "http://[::1]:9000"
