@@ -33,6 +33,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -104,6 +105,47 @@ def pending(name: str) -> int:
         return int(client.llen(KEY_PREFIX + name))
     with _lock:
         return len(_buffers.get(name, ()))
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Rows waiting for one sink: in Redis (every web process's) or in this process's memory."""
+
+    sink: str
+    where: str  # "redis" | "process"
+    rows: int
+    oldest_seconds: float | None  # age of the oldest waiting row (rows carrying a time "t")
+
+
+def backlog() -> list[Backlog]:
+    """What waits to be written, per sink, and for how long (for the doctor and /metrics)."""
+    now = time.time()
+
+    def age(row: object) -> float | None:
+        if isinstance(row, dict) and isinstance(row.get("t"), int | float):
+            return max(0.0, now - float(row["t"]))
+        return None
+
+    client = _redis()
+    result = []
+    if client is not None:
+        for name in sorted(_sinks):
+            with client.pipeline(transaction=False) as pipe:
+                pipe.llen(KEY_PREFIX + name)
+                pipe.lindex(KEY_PREFIX + name, 0)
+                rows, first = pipe.execute()
+            try:
+                oldest = age(json.loads(first)) if first else None
+            except ValueError:
+                oldest = None
+            result.append(Backlog(name, "redis", int(rows), oldest))
+        return result
+    with _lock:
+        waiting = {name: (len(rows), rows[0] if rows else None) for name, rows in _buffers.items()}
+    for name in sorted(_sinks):
+        rows, first = waiting.get(name, (0, None))
+        result.append(Backlog(name, "process", rows, age(first) if rows else None))
+    return result
 
 
 def flush() -> None:
