@@ -65,6 +65,7 @@ from .transports.base import (
     TransportError,
 )
 from .transports.config import build_transport, transport_configs
+from .worker_state import WorkerState
 
 logger = logging.getLogger(__name__)
 
@@ -574,6 +575,7 @@ class Engine:
         self.outstanding_by_campaign: collections.Counter[int] = collections.Counter()
         self.contexts: dict[int, CampaignContext] = {}
         self.breaker = Breaker()
+        self.published = WorkerState()  # numbers for /metrics, on the heartbeat row
         self.unreachable: dict[int, tuple[float, str]] = {}  # campaign → (since when, why)
         self.template_failed: dict[int, str] = {}
         self.touched: set[int] = set()
@@ -685,6 +687,7 @@ class Engine:
                 transport.commit()
             changed = delivery.record_results(self.worker_id, batch)
         self.pending = []
+        self.published.record(batch)
         if changed < len(batch):
             lost = len(batch) - changed
             self.stats.lost += lost
@@ -759,7 +762,7 @@ class Engine:
         self.thread.soon(self.dispatcher.drop, ids)
 
     def _heartbeat(self) -> None:
-        if not delivery.heartbeat(self.worker_id):
+        if not delivery.heartbeat(self.worker_id, state=self.published.snapshot(self)):
             logger.error(
                 "worker %s was declared gone by another worker; its rows were returned to the "
                 "queue; registering again",
@@ -978,6 +981,7 @@ class Engine:
                 except queue.Empty:
                     break
             self._flush_if_pending()
+            delivery.heartbeat(self.worker_id, state=self.published.snapshot(self))  # final counts
             released = delivery.stop_worker(self.worker_id)
             if released:
                 logger.info("delivery: %d claimed rows returned to the queue", released)

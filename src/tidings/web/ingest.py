@@ -117,6 +117,39 @@ class Backlog:
     oldest_seconds: float | None  # age of the oldest waiting row (rows carrying a time "t")
 
 
+_written: dict[str, dict] = {}
+WRITTEN_KEY = "tidings:ingest:written"
+
+
+def _note_written(name: str, rows: list[dict]) -> None:
+    """Remember when ``name``'s rows were last written and how old the oldest of them was (the
+    ingest lag), here and, with Redis, where every process's /metrics can read it."""
+    now = time.time()
+    times = [row["t"] for row in rows if isinstance(row.get("t"), int | float)]
+    note = {"at": now, "lag": max(0.0, now - min(times)) if times else 0.0, "rows": len(rows)}
+    _written[name] = note
+    client = _redis()
+    if client is not None:
+        try:
+            client.hset(WRITTEN_KEY, name, json.dumps(note))
+        except Exception:  # a statistic: never fail a write for it
+            log.warning("ingest: could not note the write of %r in Redis", name)
+
+
+def last_writes() -> dict[str, dict]:
+    """Per sink: ``{"at": POSIX time, "lag": seconds, "rows": n}`` of its last written batch."""
+    client = _redis()
+    if client is None:
+        return dict(_written)
+    result = {}
+    for name, raw in client.hgetall(WRITTEN_KEY).items():
+        try:
+            result[name.decode()] = json.loads(raw)
+        except ValueError:
+            continue
+    return result
+
+
 def backlog() -> list[Backlog]:
     """What waits to be written, per sink, and for how long (for the doctor and /metrics)."""
     now = time.time()
@@ -179,6 +212,8 @@ def _write(name: str, rows: list[dict], on_failure: Callable[[list[dict]], None]
         log.exception("ingest: sink %r failed on %d rows; they will be retried", name, len(rows))
         on_failure(rows)
         return False
+    else:
+        _note_written(name, rows)
     finally:
         # A flusher thread keeps no broken connection to the next round.
         from django.db import close_old_connections
