@@ -238,8 +238,32 @@ def _put_back(name: str, rows: list[dict]) -> None:
         _buffers[name] = merged
 
 
+# One drainer per sink at a time: several `tidings worker` processes drain the same lists, and
+# "read a batch, write it, then trim it" by two at once would write a batch twice and then trim
+# rows nobody had read.  The lock (redis-py's, a token with an expiry) is renewed after each
+# batch; a drainer that crashed holds it for at most DRAIN_LOCK_SECONDS.
+DRAIN_LOCK_SECONDS = 30
+
+
 def _drain_redis(client, name: str) -> None:
+    from redis.exceptions import LockError
+
     key = KEY_PREFIX + name
+    lock = client.lock(key + ":drain", timeout=DRAIN_LOCK_SECONDS, blocking=False)
+    if not lock.acquire():
+        return  # another process is draining this sink
+    try:
+        _drain_locked(client, name, key, lock)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("ingest: the drain lock of %r had expired", name)
+
+
+def _drain_locked(client, name: str, key: str, lock) -> None:
+    from redis.exceptions import LockError
+
     batch = _setting("TIDINGS_INGEST_BATCH", 1000)
     while True:
         raw = client.lrange(key, 0, batch - 1)
@@ -258,6 +282,10 @@ def _drain_redis(client, name: str) -> None:
         client.ltrim(key, len(raw), -1)
         if len(raw) < batch:
             return
+        try:
+            lock.reacquire()
+        except LockError:
+            return  # held too long (a very slow write): another drainer may take over
 
 
 def _ensure_thread(interval: float) -> None:
