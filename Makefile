@@ -84,6 +84,12 @@ bench-reports: $(VENV)/.synced
 bench-analytics: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.analytics
 
+## test-cluster: 2 web processes, 3 workers, Redis and an SMTP sink on loopback; a 50,000-recipient
+## campaign with a worker killed, tracking, retention and an import at once (PostgreSQL; its own
+## database).  A bigger run: make test-cluster CLUSTER_ARGS="--recipients 200000 --hits 20000"
+test-cluster: $(VENV)/.synced
+	$(VENV)/bin/python -m tests.cluster.run $(CLUSTER_ARGS)
+
 ## bench-metrics: computing /metrics with a million deliveries in the queue table (PostgreSQL)
 bench-metrics: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.metrics
