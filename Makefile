@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format e2e bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics clean
+.PHONY: demo test lint format e2e bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics test-cluster clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -83,6 +83,16 @@ bench-reports: $(VENV)/.synced
 
 bench-analytics: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.analytics
+
+## test-cluster: 2 web processes, 3 workers, Redis and an SMTP sink on loopback; a 50,000-recipient
+## campaign with a worker killed, tracking, retention and an import at once (PostgreSQL; its own
+## database).  A bigger run: make test-cluster CLUSTER_ARGS="--recipients 200000 --hits 20000"
+test-cluster: $(VENV)/.synced
+	$(VENV)/bin/python -m tests.cluster.run $(CLUSTER_ARGS)
+
+## bench-metrics: computing /metrics with a million deliveries in the queue table (PostgreSQL)
+bench-metrics: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.metrics
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .pytest_cache .ruff_cache

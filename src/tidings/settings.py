@@ -279,6 +279,7 @@ INSTALLED_APPS = [
     "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "tidings.api",
     "tidings.analytics",
+    "tidings.ops",
 ]
 
 MIDDLEWARE = [
@@ -522,3 +523,25 @@ TIDINGS_SUPPORT_HOURS = env_str("TIDINGS_SUPPORT_HOURS", "mon-fri 09:00-17:30")
 TIDINGS_SUPPORT_CLOSED = env_list("TIDINGS_SUPPORT_CLOSED")
 TIDINGS_RESPONSE_WARNING_MINUTES = env_int("TIDINGS_RESPONSE_WARNING_MINUTES", 60)
 TIDINGS_DIGEST_HOUR = env_int("TIDINGS_DIGEST_HOUR", 8)  # operators' daily digest, local time
+# --- operations (tidings/ops: doctor, health and metrics, backups) --------------------------
+# /metrics answers only requests bearing this token (Authorization: Bearer ...); blank: 404.
+TIDINGS_METRICS_TOKEN = env_str("TIDINGS_METRICS_TOKEN")
+TIDINGS_METRICS_CACHE_SECONDS = env_int("TIDINGS_METRICS_CACHE_SECONDS", 10)
+# The file whose age says when the last backup ran: `tidings backup` and the PostgreSQL recipe
+# touch it; the doctor warns when it is older than TIDINGS_BACKUP_MAX_AGE_HOURS.
+TIDINGS_BACKUP_STAMP = env_str("TIDINGS_BACKUP_STAMP") or str(DATA_DIR / "last-backup")
+TIDINGS_BACKUP_MAX_AGE_HOURS = env_int("TIDINGS_BACKUP_MAX_AGE_HOURS", 24)
+# Append-only list of erased people (keyed hashes only), kept outside the database so that a
+# restored backup can be cleaned of the people erased after it was taken (tidings/ops/journal.py).
+TIDINGS_ERASURE_JOURNAL = env_str("TIDINGS_ERASURE_JOURNAL") or str(
+    DATA_DIR / "erasure-journal.jsonl"
+)
+# TIDINGS_LOG_FORMAT=json: one JSON object per log line (the token-redacting filter still runs).
+TIDINGS_LOG_FORMAT = env_str("TIDINGS_LOG_FORMAT", "plain").strip().lower()
+if TIDINGS_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(
+        f"TIDINGS_LOG_FORMAT: expected plain or json, got {TIDINGS_LOG_FORMAT!r}"
+    )
+if TIDINGS_LOG_FORMAT == "json":
+    LOGGING["formatters"]["json"] = {"()": "tidings.ops.logs.JsonFormatter"}
+    LOGGING["handlers"]["console"]["formatter"] = "json"

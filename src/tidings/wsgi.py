@@ -21,3 +21,8 @@ application = with_tracking_fast_path(application)
 from tidings.analytics.fastpath import wrap as _with_fast_page_views  # noqa: E402
 
 application = _with_fast_page_views(application)
+
+# /healthz, /readyz and /metrics are answered before Django too (tidings/ops/endpoints.py).
+from tidings.ops.endpoints import with_ops_endpoints  # noqa: E402
+
+application = with_ops_endpoints(application)

@@ -33,6 +33,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -106,6 +107,80 @@ def pending(name: str) -> int:
         return len(_buffers.get(name, ()))
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """Rows waiting for one sink: in Redis (every web process's) or in this process's memory."""
+
+    sink: str
+    where: str  # "redis" | "process"
+    rows: int
+    oldest_seconds: float | None  # age of the oldest waiting row (rows carrying a time "t")
+
+
+_written: dict[str, dict] = {}
+WRITTEN_KEY = "tidings:ingest:written"
+
+
+def _note_written(name: str, rows: list[dict]) -> None:
+    """Remember when ``name``'s rows were last written and how old the oldest of them was (the
+    ingest lag), here and, with Redis, where every process's /metrics can read it."""
+    now = time.time()
+    times = [row["t"] for row in rows if isinstance(row.get("t"), int | float)]
+    note = {"at": now, "lag": max(0.0, now - min(times)) if times else 0.0, "rows": len(rows)}
+    _written[name] = note
+    client = _redis()
+    if client is not None:
+        try:
+            client.hset(WRITTEN_KEY, name, json.dumps(note))
+        except Exception:  # a statistic: never fail a write for it
+            log.warning("ingest: could not note the write of %r in Redis", name)
+
+
+def last_writes() -> dict[str, dict]:
+    """Per sink: ``{"at": POSIX time, "lag": seconds, "rows": n}`` of its last written batch."""
+    client = _redis()
+    if client is None:
+        return dict(_written)
+    result = {}
+    for name, raw in client.hgetall(WRITTEN_KEY).items():
+        try:
+            result[name.decode()] = json.loads(raw)
+        except ValueError:
+            continue
+    return result
+
+
+def backlog() -> list[Backlog]:
+    """What waits to be written, per sink, and for how long (for the doctor and /metrics)."""
+    now = time.time()
+
+    def age(row: object) -> float | None:
+        if isinstance(row, dict) and isinstance(row.get("t"), int | float):
+            return max(0.0, now - float(row["t"]))
+        return None
+
+    client = _redis()
+    result = []
+    if client is not None:
+        for name in sorted(_sinks):
+            with client.pipeline(transaction=False) as pipe:
+                pipe.llen(KEY_PREFIX + name)
+                pipe.lindex(KEY_PREFIX + name, 0)
+                rows, first = pipe.execute()
+            try:
+                oldest = age(json.loads(first)) if first else None
+            except ValueError:
+                oldest = None
+            result.append(Backlog(name, "redis", int(rows), oldest))
+        return result
+    with _lock:
+        waiting = {name: (len(rows), rows[0] if rows else None) for name, rows in _buffers.items()}
+    for name in sorted(_sinks):
+        rows, first = waiting.get(name, (0, None))
+        result.append(Backlog(name, "process", rows, age(first) if rows else None))
+    return result
+
+
 def flush() -> None:
     """Write every waiting row now: this process's buffers, and the Redis lists when configured."""
     client = _redis()
@@ -137,6 +212,8 @@ def _write(name: str, rows: list[dict], on_failure: Callable[[list[dict]], None]
         log.exception("ingest: sink %r failed on %d rows; they will be retried", name, len(rows))
         on_failure(rows)
         return False
+    else:
+        _note_written(name, rows)
     finally:
         # A flusher thread keeps no broken connection to the next round.
         from django.db import close_old_connections
@@ -161,8 +238,32 @@ def _put_back(name: str, rows: list[dict]) -> None:
         _buffers[name] = merged
 
 
+# One drainer per sink at a time: several `tidings worker` processes drain the same lists, and
+# "read a batch, write it, then trim it" by two at once would write a batch twice and then trim
+# rows nobody had read.  The lock (redis-py's, a token with an expiry) is renewed after each
+# batch; a drainer that crashed holds it for at most DRAIN_LOCK_SECONDS.
+DRAIN_LOCK_SECONDS = 30
+
+
 def _drain_redis(client, name: str) -> None:
+    from redis.exceptions import LockError
+
     key = KEY_PREFIX + name
+    lock = client.lock(key + ":drain", timeout=DRAIN_LOCK_SECONDS, blocking=False)
+    if not lock.acquire():
+        return  # another process is draining this sink
+    try:
+        _drain_locked(client, name, key, lock)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("ingest: the drain lock of %r had expired", name)
+
+
+def _drain_locked(client, name: str, key: str, lock) -> None:
+    from redis.exceptions import LockError
+
     batch = _setting("TIDINGS_INGEST_BATCH", 1000)
     while True:
         raw = client.lrange(key, 0, batch - 1)
@@ -181,6 +282,10 @@ def _drain_redis(client, name: str) -> None:
         client.ltrim(key, len(raw), -1)
         if len(raw) < batch:
             return
+        try:
+            lock.reacquire()
+        except LockError:
+            return  # held too long (a very slow write): another drainer may take over
 
 
 def _ensure_thread(interval: float) -> None:

@@ -34,6 +34,7 @@ from ..queue import Claimed, Result
 from ..rendering import TemplateProblem
 from ..transports.base import AUTH, CONNECTION, TransportConfig
 from ..transports.config import build_transport, transport_configs
+from ..worker_state import WorkerState
 from .breaker import Breaker
 from .builders import BuilderPool, builder_count
 from .context import CampaignContext, Job, OneOffFactories
@@ -96,6 +97,7 @@ class Engine:
         self.outstanding_by_campaign: collections.Counter[int] = collections.Counter()
         self.contexts: dict[int, CampaignContext] = {}
         self.breaker = Breaker(config)
+        self.published = WorkerState()  # numbers for /metrics, on the heartbeat row
         self.unreachable: dict[int, tuple[float, str]] = {}  # campaign → (since when, why)
         self.template_failed: dict[int, str] = {}
         self.touched: set[int] = set()
@@ -215,6 +217,7 @@ class Engine:
             if bounced:
                 do_record_hard_bounce(bounced)
         self.pending = []
+        self.published.record(batch)
         if changed < len(batch):
             lost = len(batch) - changed
             self.stats.lost += lost
@@ -289,7 +292,8 @@ class Engine:
         self.thread.soon(self.dispatcher.drop, ids)
 
     def _heartbeat(self) -> None:
-        if not queue.heartbeat(self.worker_id, config=self.config):
+        state = self.published.snapshot(self)
+        if not queue.heartbeat(self.worker_id, config=self.config, state=state):
             logger.error(
                 "worker %s was declared gone by another worker; its rows were returned to the "
                 "queue; registering again",
@@ -459,6 +463,8 @@ class Engine:
                 except Empty:
                     break
             self._flush_if_pending()
+            # The final counts, for /metrics.
+            queue.heartbeat(self.worker_id, config=self.config, state=self.published.snapshot(self))
             released = queue.stop_worker(self.worker_id)
             if released:
                 logger.info("delivery: %d claimed rows returned to the queue", released)

@@ -114,6 +114,12 @@ class Delivery(models.Model):
                 condition=models.Q(status="queued"),
                 name="delivery_queue",
             ),
+            # /metrics: rows waiting for a retry (few; the index holds only those).
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="queued", next_attempt_at__isnull=False),
+                name="delivery_retry_wait",
+            ),
             # Recovery: the rows a vanished worker was sending.
             models.Index(
                 fields=["leased_by"],

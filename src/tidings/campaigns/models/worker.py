@@ -28,6 +28,10 @@ class DeliveryWorker(models.Model):
         "delivered already (the in-flight window), so may go out twice.",
     )
 
+    # What the worker publishes with each heartbeat for /metrics (campaigns/worker_state.py):
+    # messages per transport and outcome, send rate, circuit-breaker ratios.  No personal data.
+    state = models.JSONField(default=dict, blank=True)
+
     class Meta:
         ordering = ["-started_at"]
 

@@ -60,13 +60,16 @@ def register_worker() -> DeliveryWorker:
     )
 
 
-def heartbeat(worker_id: str, *, config: DeliveryConfig | None = None) -> bool:
-    """Refresh the worker's heartbeat and its leases.  False if another worker has declared it
-    gone (its rows are back in the queue: whatever it still holds is no longer its own)."""
+def heartbeat(
+    worker_id: str, *, config: DeliveryConfig | None = None, state: dict | None = None
+) -> bool:
+    """Refresh the worker's heartbeat and its leases, and store ``state`` (what it publishes for
+    /metrics: ``worker_state``).  False if another worker has declared it gone (its rows are back
+    in the queue: whatever it still holds is no longer its own)."""
     now = timezone.now()
     until = now + _lease(config)
     alive = DeliveryWorker.objects.filter(pk=worker_id, stopped_at__isnull=True).update(
-        last_seen=now
+        last_seen=now, **({"state": state} if state is not None else {})
     )
     if alive:
         for model in (Delivery, OutgoingMessage):

@@ -1,0 +1,106 @@
+"""The database (reachable, every migration applied, none unknown) and the policy file."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+from tidings.ops.doctor import FAIL, OK, WARN, Finding, register
+
+
+@register("database", order=20)
+def check_database() -> list[Finding]:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        return [
+            Finding(
+                "database",
+                FAIL,
+                f"cannot reach the {connection.vendor} database: {_first_line(exc)}",
+                "check DATABASE_URL (host, port, user, password, database name) and that the "
+                "server is running and accepts connections from this machine",
+            )
+        ]
+    elapsed = (time.perf_counter() - started) * 1000
+    findings = [
+        Finding("database", OK, f"{_describe()} reachable ({elapsed:.0f} ms)"),
+        _migrations(),
+    ]
+    return findings
+
+
+def _describe() -> str:
+    if connection.vendor == "sqlite":
+        return f"SQLite {settings.DATABASES['default']['NAME']}"
+    return f"{connection.vendor} {connection.settings_dict.get('HOST') or 'localhost'}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _migrations() -> Finding:
+    from tidings.ops.schema import schema_state
+
+    state = schema_state()
+    if state.unknown:
+        return Finding(
+            "database.migrations",
+            FAIL,
+            f"the database has {len(state.unknown)} migration(s) this code does not know "
+            f"(first: {state.unknown[0]}): it belongs to a newer version of tidings",
+            "upgrade this machine's tidings to the version the database was migrated by",
+        )
+    if state.pending:
+        return Finding(
+            "database.migrations",
+            FAIL,
+            f"{len(state.pending)} migration(s) not applied (first: {state.pending[0]})",
+            "run `tidings migrate` (once, from one machine) before starting the new version",
+        )
+    return Finding(
+        "database.migrations", OK, f"every migration applied ({state.applied_count} in all)"
+    )
+
+
+@register("policy", order=30)
+def check_policy() -> Finding:
+    from tidings.policy import PolicyError, load_policy
+    from tidings.policy.commands import EXAMPLE_POLICY
+
+    path = settings.TIDINGS_POLICY
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        lines = exc.lines()
+        return Finding(
+            "policy",
+            FAIL,
+            f"{path} is not valid: {lines[0] if lines else exc}",
+            "run `tidings policy check " + str(path) + "` and correct each line it prints",
+        )
+    except OSError as exc:
+        return Finding(
+            "policy",
+            FAIL,
+            f"cannot read {path}: {exc.strerror}",
+            "point TIDINGS_POLICY at your policy.toml",
+        )
+    if str(path) == str(EXAMPLE_POLICY):
+        return Finding(
+            "policy",
+            FAIL if settings.PRODUCTION else WARN,
+            "the example company's policy is in use",
+            "write your own policy.toml (start from the example) and set TIDINGS_POLICY",
+        )
+    return Finding(
+        "policy",
+        OK,
+        f"{path} is valid: {len(policy.purposes)} purposes, {len(policy.processors)} processors",
+    )

@@ -1,0 +1,208 @@
+"""The erasure journal: who was erased, kept outside the database so backups cannot bring them back.
+
+A backup holds everyone who was there when it was taken.  Restoring it after someone was erased
+would bring that person back — with their consent history, their events, their address.  So every
+erasure is also appended to a small file in the data directory (``TIDINGS_ERASURE_JOURNAL``,
+default ``$TIDINGS_DATA_DIR/erasure-journal.jsonl``), one JSON line per erasure::
+
+    {"h": "<the suppression list's keyed hash of the address>", "at": "2026-03-01T10:00:00+00:00",
+     "reason": "request"}
+
+No address, no name, no id: only the keyed hash (HMAC with ``TIDINGS_SUPPRESSION_KEY``), which
+identifies nobody without the key.  The file is only ever appended to.  It is fed by the
+``tidings.signals.contact_erased`` signal, which the erasure actions send after their transaction
+commits (an erasure that rolled back is not journalled).
+
+After a restore, ``do_reapply_erasures`` reads the journal(s) and, for each entry:
+
+* erases again (``rights.actions.do_erase_contact``, which also suppresses the address) every
+  contact whose address has that hash and who existed before the erasure — a person who signed up
+  again *after* being erased (a new contact, created later) is left alone;
+* for erasures made on request, makes sure the address is on the suppression list even when the
+  restored database never held that person (so no import can add them back).
+
+Erasures by the retention sweep (reason "retention") are not suppressed: they are not
+objections.  The restore runs the retention sweep again instead, which removes the same expired
+records, and reports any such person still held.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    email_hmac: str
+    erased_at: datetime
+    reason: str
+
+
+def journal_path() -> Path:
+    return Path(settings.TIDINGS_ERASURE_JOURNAL)
+
+
+def append(email_hmac: str, erased_at: datetime, reason: str, path: Path | None = None) -> None:
+    """Append one entry (one ``write`` of one line on an ``O_APPEND`` file, then ``fsync``: lines
+    from several processes never interleave, and an entry survives a power cut)."""
+    if not email_hmac or len(email_hmac) != 64:
+        raise ValueError("the erasure journal takes the suppression list's 64-character hash")
+    if erased_at.tzinfo is None:
+        raise ValueError("erased_at must be an aware datetime")
+    path = path or journal_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(
+        {"h": email_hmac, "at": erased_at.astimezone(UTC).isoformat(), "reason": reason},
+        separators=(",", ":"),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _on_contact_erased(sender, *, email_hmac: str, erased_at: datetime, reason: str, **kwargs):
+    try:
+        append(email_hmac, erased_at, reason)
+    except (OSError, ValueError):
+        # The erasure itself is done; only its protection against old backups is missing.
+        logger.exception(
+            "the erasure journal %s could not be written: a backup restored later could bring "
+            "this person back until the journal is repaired",
+            journal_path(),
+        )
+
+
+def connect() -> None:
+    from tidings import signals
+
+    signals.contact_erased.connect(_on_contact_erased, dispatch_uid="ops.erasure_journal")
+
+
+def read(paths: Iterable[Path]) -> tuple[dict[str, Entry], int]:
+    """Every entry of these journal files, the latest per hash; and how many lines were unusable.
+    Missing files count as empty."""
+    entries: dict[str, Entry] = {}
+    bad = 0
+    for path in paths:
+        try:
+            lines = Path(path).read_text(encoding="ascii").splitlines()
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+                entry = Entry(
+                    str(raw["h"]), datetime.fromisoformat(raw["at"]), str(raw.get("reason", ""))
+                )
+                if len(entry.email_hmac) != 64 or entry.erased_at.tzinfo is None:
+                    raise ValueError
+            except (ValueError, KeyError, TypeError):
+                bad += 1  # a torn last line after a crash; never personal data to print
+                continue
+            known = entries.get(entry.email_hmac)
+            if known is not None:  # the latest erasure counts; any "request" makes it one
+                entry = Entry(
+                    entry.email_hmac,
+                    max(entry.erased_at, known.erased_at),
+                    "request" if "request" in (entry.reason, known.reason) else entry.reason,
+                )
+            entries[entry.email_hmac] = entry
+    return entries, bad
+
+
+@dataclass
+class Reapplied:
+    entries: int = 0
+    erased: int = 0  # contacts erased again
+    suppressed: int = 0  # hashes added to the suppression list
+    kept_new_signups: int = 0  # same address, but signed up again after the erasure
+    retention_still_held: int = 0  # erased by retention, records not expired under this policy
+    bad_lines: int = 0
+    retention_removed: dict[str, int] = field(default_factory=dict)
+
+
+def do_reapply_erasures(paths: Iterable[Path], *, actor_label: str = "restore") -> Reapplied:
+    """Erase again the people of the journal(s) ``paths`` that the database holds (see the module
+    docstring).  Safe to run any number of times: a second run finds nobody left to erase."""
+    from tidings.audience.emails import email_hmac
+    from tidings.audience.models import Contact, Suppression
+    from tidings.rights.actions import do_erase_contact
+    from tidings.rights.audit import audit
+    from tidings.rights.retention import run_retention
+
+    entries, bad = read(paths)
+    result = Reapplied(entries=len(entries), bad_lines=bad)
+    if any(e.reason != "request" for e in entries.values()):
+        sweep = run_retention(actor_label=actor_label)
+        result.retention_removed = {k: v for k, v in sweep.counts.items() if v}
+    if not entries:
+        return result
+    # Contacts are found by hashing each stored address: the hash is keyed, so the database has
+    # no column to look it up by.  About 1 s per 500,000 contacts.
+    matches: list[tuple[int, str, datetime]] = []
+    rows = Contact.objects.order_by().values_list("pk", "email", "created_at")
+    for pk, email, created_at in rows.iterator(chunk_size=5000):
+        entry = entries.get(email_hmac(email))
+        if entry is not None:
+            matches.append((pk, entry.email_hmac, created_at))
+    held_again: set[str] = set()
+    for pk, digest, created_at in matches:
+        entry = entries[digest]
+        if created_at > entry.erased_at:
+            result.kept_new_signups += 1
+            held_again.add(digest)
+            continue
+        if entry.reason != "request":
+            result.retention_still_held += 1
+            continue
+        contact = Contact.objects.filter(pk=pk).first()
+        if contact is not None:
+            do_erase_contact(contact, actor=None)
+            result.erased += 1
+    with transaction.atomic():
+        wanted = [
+            digest
+            for digest, entry in entries.items()
+            if entry.reason == "request" and digest not in held_again
+        ]
+        present = set(
+            Suppression.objects.filter(email_hmac__in=wanted).values_list("email_hmac", flat=True)
+        )
+        missing = [d for d in wanted if d not in present]
+        Suppression.objects.bulk_create(
+            [
+                Suppression(
+                    email_hmac=d, reason=Suppression.Reason.ERASED, created_at=entries[d].erased_at
+                )
+                for d in missing
+            ],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+        result.suppressed = len(missing)
+        audit(
+            "backup.erasures_reapplied",
+            actor_label=actor_label,
+            entries=result.entries,
+            erased=result.erased,
+            suppressed=result.suppressed,
+            kept_new_signups=result.kept_new_signups,
+            retention_still_held=result.retention_still_held,
+        )
+    return result

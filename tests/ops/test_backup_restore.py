@@ -1,0 +1,269 @@
+"""`tidings backup` and `tidings restore` as an administrator runs them: real processes, real
+SQLite files in their own data directories, an import running during the backup, and an erasure
+made after it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "backup-test-secret-key-" + "k" * 40
+IMPORT_ROWS = 150_000
+
+
+def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TIDINGS_") and k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(
+        SECRET_KEY=SECRET,
+        TIDINGS_DATA_DIR=str(data_dir),
+        TIDINGS_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
+def tidings(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "tidings.cli", *args],
+        env=env_for(data_dir),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
+def fixture(data_dir: Path, *args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.ops.backup_fixture", *args],
+        env=env_for(data_dir, DJANGO_SETTINGS_MODULE="tidings.settings"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def table_counts(database: Path) -> dict[str, int]:
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        tables = [
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        count = 'SELECT count(*) FROM "{}"'
+        return {t: connection.execute(count.format(t)).fetchone()[0] for t in tables}
+    finally:
+        connection.close()
+
+
+def contacts_in(database: Path) -> int:
+    try:
+        return table_counts(database).get("audience_contact", 0)
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory) -> Path:
+    """A data directory migrated once (a tidings process costs seconds to start on a busy
+    machine); each test gets its own copy."""
+    data_dir = tmp_path_factory.mktemp("template") / "live"
+    tidings(data_dir, "migrate", "--verbosity", "0")
+    return data_dir
+
+
+@pytest.fixture
+def installation(migrated, tmp_path) -> Path:
+    data_dir = tmp_path / "live"
+    shutil.copytree(migrated, data_dir)
+    return data_dir
+
+
+def test_a_backup_taken_during_an_import_restores_into_a_fresh_data_dir_with_equal_counts(
+    installation, tmp_path
+):
+    fixture(installation, "list", "Product news")
+    csv = tmp_path / "people.csv"
+    with csv.open("w") as fp:
+        fp.write("email,name\n")
+        fp.writelines(f"reader{n}@example.org,Reader {n}\n" for n in range(IMPORT_ROWS))
+    database = installation / "tidings.sqlite3"
+    backup_dir = tmp_path / "backups" / "one"
+    # `tidings backup`, started beforehand so that Django's start-up is behind it when it is told.
+    backup = subprocess.Popen(
+        [sys.executable, "-m", "tests.ops.backup_fixture", "backup-when-told", str(backup_dir)],
+        env=env_for(installation, DJANGO_SETTINGS_MODULE="tidings.settings"),
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert backup.stdout.readline() == "ready\n"
+    importing = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tidings.cli",
+            "import",
+            "contacts",
+            str(csv),
+            "--list",
+            "Product news",
+            "--consent-source",
+            "2025 webinar sign-ups",
+        ],
+        env=env_for(installation),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while contacts_in(database) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        out, err = backup.communicate("go\n", timeout=120)
+        assert backup.returncode == 0, err[-3000:]
+        assert f"Backed up to {backup_dir}" in out
+    finally:
+        _, err = importing.communicate(timeout=300)
+    assert importing.returncode == 0, err[-2000:]
+
+    manifest = json.loads((backup_dir / "manifest.json").read_text())
+    in_backup = manifest["counts"]["audience_contact"]
+    assert 0 < in_backup < IMPORT_ROWS, "the import was not running during the backup"
+    assert contacts_in(database) == IMPORT_ROWS  # the import went on and finished
+    # One consistent snapshot: each import batch is one transaction with its subscriptions and
+    # the import's own counters, so the copy holds whole batches only.
+    assert manifest["counts"]["audience_subscription"] == in_backup
+    assert manifest["schema"]["latest"]["campaigns"] and manifest["policy"]["sha256"]
+    assert (installation / "last-backup").exists()  # the doctor's stamp
+
+    fresh = tmp_path / "fresh"
+    restored = tidings(fresh, "restore", str(backup_dir)).stdout
+    assert "row counts match the manifest" in restored
+    assert table_counts(fresh / "tidings.sqlite3") == manifest["counts"]
+    copy = sqlite3.connect(fresh / "tidings.sqlite3")
+    created = copy.execute("SELECT created FROM audience_import").fetchone()[0]
+    copy.close()
+    assert created == in_backup
+    doctor = tidings(fresh, "doctor", "--only", "database", "--json")
+    assert json.loads(doctor.stdout)["ok"]
+
+
+def test_people_erased_after_a_backup_stay_erased_when_it_is_restored(installation, tmp_path):
+    people = ["ada@example.org", "bob@example.org", "cy@example.org"]
+    fixture(installation, "people", *people)
+    backup_dir = tmp_path / "backup"
+    tidings(installation, "backup", str(backup_dir))
+    fixture(installation, "erase", "bob@example.org")
+    journal = installation / "erasure-journal.jsonl"
+    line = json.loads(journal.read_text().strip())
+    assert set(line) == {"h", "at", "reason"} and line["reason"] == "request"
+    assert "bob" not in journal.read_text()  # a keyed hash, no address
+
+    # The machine was lost: a fresh data directory, the backup, and a copy of the journal.
+    fresh = tmp_path / "fresh"
+    out = tidings(fresh, "restore", str(backup_dir), "--erasure-journal", str(journal)).stdout
+    assert "1 of them were in the backup and were erased again" in out
+    report = fixture(fresh, "report", *people)
+    assert report["held"] == ["ada@example.org", "cy@example.org"]
+    assert report["suppressed"] == ["bob@example.org"]
+
+    # The same backup restored over the live installation: its own journal is applied.
+    refused = tidings(installation, "restore", str(backup_dir), check=False)
+    assert refused.returncode == 1
+    assert "pass --replace" in refused.stderr
+    tidings(installation, "restore", str(backup_dir), "--replace")
+    report = fixture(installation, "report", *people)
+    assert report["held"] == ["ada@example.org", "cy@example.org"]
+    assert list(installation.glob("tidings.sqlite3.before-restore-*"))
+
+
+def test_a_backup_from_a_newer_tidings_is_refused_and_nothing_is_changed(installation, tmp_path):
+    backup_dir = tmp_path / "backup"
+    tidings(installation, "backup", str(backup_dir))
+    database = backup_dir / "tidings.sqlite3"
+    # What a newer version's backup looks like: a migration this code does not have.
+    copy = sqlite3.connect(database)
+    copy.execute(
+        "INSERT INTO django_migrations (app, name, applied) VALUES "
+        "('campaigns', '9999_from_the_future', '2030-01-01 00:00:00')"
+    )
+    copy.commit()
+    copy.close()
+    from tidings.ops.backup import describe_copy, sha256_of
+
+    manifest = json.loads((backup_dir / "manifest.json").read_text())
+    described = describe_copy(database)
+    manifest["schema"]["migrations"] = described["migrations"]
+    manifest["counts"] = described["counts"]
+    manifest["database"]["sha256"] = sha256_of(database)
+    (backup_dir / "manifest.json").write_text(json.dumps(manifest))
+
+    fresh = tmp_path / "fresh"
+    result = tidings(fresh, "restore", str(backup_dir), check=False)
+    assert result.returncode == 1
+    assert "made by a newer tidings" in result.stderr
+    assert "campaigns.9999_from_the_future" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (fresh / "tidings.sqlite3").exists() or contacts_in(fresh / "tidings.sqlite3") == 0
+
+
+def test_a_damaged_or_unfinished_backup_is_refused(installation, tmp_path):
+    backup_dir = tmp_path / "backup"
+    tidings(installation, "backup", str(backup_dir))
+    with (backup_dir / "tidings.sqlite3").open("r+b") as fp:
+        fp.seek(5000)
+        fp.write(b"\xff" * 16)
+    result = tidings(tmp_path / "fresh", "restore", str(backup_dir), check=False)
+    assert result.returncode == 1
+    assert "does not match its manifest" in result.stderr
+    (backup_dir / "manifest.json").unlink()
+    result = tidings(tmp_path / "fresh", "restore", str(backup_dir), check=False)
+    assert "not a finished tidings backup" in result.stderr
+
+
+def test_backing_up_into_a_directory_that_holds_files_is_refused(installation, tmp_path):
+    target = tmp_path / "full"
+    target.mkdir()
+    (target / "something").write_text("x")
+    result = tidings(installation, "backup", str(target), check=False)
+    assert result.returncode == 1
+    assert "not an empty directory" in result.stderr
+
+
+def test_postgresql_installations_are_pointed_at_pg_dump(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tidings.cli", "backup", str(tmp_path / "b")],
+        env=env_for(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/nothing_here"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "pg_dump" in result.stderr and "tidings erasures reapply" in result.stderr

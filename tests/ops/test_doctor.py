@@ -1,0 +1,305 @@
+"""``tidings doctor``: each check finds what is wrong with a deployment and says how to fix it."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from tests.campaigns.delivery_helpers import free_port
+from tests.ops.helpers import doctor
+from tests.ops.smtp_servers import PASSWORD, USER, Server
+from tidings.campaigns.models import DeliveryWorker
+from tidings.ops import doctor as registry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _deployment(settings, tmp_path):
+    """A deployment with one live delivery worker and a fresh backup, so each test breaks one
+    thing.  The stamp file lives in the test's own directory."""
+    settings.TIDINGS_BACKUP_STAMP = str(tmp_path / "last-backup")
+    Path(settings.TIDINGS_BACKUP_STAMP).touch()
+    settings.TIDINGS_REDIS_URL = ""
+    DeliveryWorker.objects.create(id="w1", host="mail1", pid=1, last_seen=timezone.now())
+
+
+def test_a_healthy_development_installation_passes_with_one_line_per_check(settings):
+    out = io.StringIO()
+    call_command("doctor", stdout=out)  # no SystemExit: exit status 0
+    lines = out.getvalue().splitlines()
+    assert any(line.startswith("ok    database ") for line in lines)
+    assert any(line.startswith("ok    database.migrations") for line in lines)
+    assert any(line.startswith("ok    workers.delivery") for line in lines)
+    assert lines[-1].endswith("0 failure(s)")
+
+
+def test_the_json_output_names_every_check_with_its_status():
+    code, found = doctor()
+    assert code == 0
+    for name in ("settings.secret_key", "database", "policy", "smtp.default", "disk", "backups"):
+        assert found[name]["status"] in {"ok", "warn"}, found[name]
+
+
+def test_a_wildcard_in_allowed_hosts_fails_and_says_which_host_to_set(settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    code, found = doctor("--only", "settings")
+    assert code == 1
+    assert found["settings.allowed_hosts"]["status"] == "fail"
+    assert "TIDINGS_ALLOWED_HOSTS=127.0.0.1" in found["settings.allowed_hosts"]["fix"]
+
+
+def test_a_base_url_host_missing_from_allowed_hosts_fails(settings):
+    settings.TIDINGS_BASE_URL = "https://news.example.com"
+    settings.ALLOWED_HOSTS = ["other.example.com"]
+    code, found = doctor("--only", "settings")
+    assert code == 1
+    assert "news.example.com" in found["settings.allowed_hosts"]["fix"]
+    assert found["settings.base_url"]["status"] == "ok"
+
+
+def test_plain_http_fails_in_production_mode(settings):
+    settings.PRODUCTION = True
+    settings.TIDINGS_BASE_URL = "http://news.example.com"
+    settings.ALLOWED_HOSTS = ["news.example.com"]
+    _, found = doctor("--only", "settings")
+    assert found["settings.base_url"]["status"] == "fail"
+    assert "https://" in found["settings.base_url"]["fix"]
+
+
+def test_a_short_secret_key_fails(settings):
+    settings.SECRET_KEY = "short"
+    code, found = doctor("--only", "settings")
+    assert code == 1
+    assert found["settings.secret_key"]["status"] == "fail"
+
+
+def test_a_migration_not_applied_fails_and_says_to_migrate(django_db_blocker):
+    from django.db import connection
+
+    from tidings.ops.schema import schema_state
+
+    assert schema_state().pending == []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM django_migrations WHERE app = 'ops' OR (app = 'web' AND name = "
+            "(SELECT max(name) FROM django_migrations WHERE app = 'web'))"
+        )
+    code, found = doctor("--only", "database")
+    assert code == 1
+    assert found["database.migrations"]["status"] == "fail"
+    assert "tidings migrate" in found["database.migrations"]["fix"]
+
+
+def test_a_migration_the_code_does_not_know_means_the_database_is_newer(settings):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO django_migrations (app, name, applied) VALUES "
+            "('campaigns', '9999_from_the_future', %s)",
+            [timezone.now()],
+        )
+    code, found = doctor("--only", "database")
+    assert code == 1
+    assert "campaigns.9999_from_the_future" in found["database.migrations"]["summary"]
+    assert "upgrade" in found["database.migrations"]["fix"]
+
+
+def test_a_broken_policy_file_fails_with_its_first_problem(settings, tmp_path):
+    broken = tmp_path / "policy.toml"
+    broken.write_text("[controller]\nname = 3\n")
+    settings.TIDINGS_POLICY = broken
+    code, found = doctor("--only", "policy")
+    assert code == 1
+    assert found["policy"]["status"] == "fail"
+    assert str(broken) in found["policy"]["summary"]
+    assert "tidings policy check" in found["policy"]["fix"]
+
+
+# --- SMTP ---------------------------------------------------------------------------------------
+def test_a_plain_relay_is_reached_and_greeted(settings):
+    with Server() as server:
+        settings.TIDINGS_SMTP_URL = server.url()
+        code, found = doctor("--only", "smtp")
+    assert code == 0
+    assert found["smtp.default"]["status"] == "ok"
+    assert "connected, EHLO" in found["smtp.default"]["summary"]
+
+
+def test_starttls_and_auth_are_each_tried_and_reported(settings, tmp_path):
+    with Server(tmp_path, tls=True, auth=True) as server:
+        settings.TIDINGS_SMTP_URL = server.url(user=USER, password=PASSWORD, tls="starttls")
+        code, found = doctor("--only", "smtp")
+    assert code == 0, found
+    summary = found["smtp.default"]["summary"]
+    assert "EHLO, STARTTLS, AUTH" in summary
+    assert PASSWORD not in summary and USER not in summary
+
+
+def test_a_wrong_password_fails_at_auth_after_starttls(settings, tmp_path):
+    with Server(tmp_path, tls=True, auth=True) as server:
+        settings.TIDINGS_SMTP_URL = server.url(user=USER, password="wrong", tls="starttls")
+        code, found = doctor("--only", "smtp")
+    assert code == 1
+    finding = found["smtp.default"]
+    assert "auth failed after connected, EHLO, STARTTLS" in finding["summary"]
+    assert "535" in finding["summary"]
+    assert "password" in finding["fix"]
+    assert "wrong" not in finding["summary"]
+
+
+def test_a_server_without_starttls_fails_when_the_url_asks_for_it(settings):
+    with Server() as server:
+        settings.TIDINGS_SMTP_URL = server.url(tls="starttls")
+        code, found = doctor("--only", "smtp")
+    assert code == 1
+    assert "starttls failed" in found["smtp.default"]["summary"]
+    assert "does not offer STARTTLS" in found["smtp.default"]["summary"]
+
+
+def test_auth_without_tls_works_but_warns_that_the_password_travels_in_clear(settings):
+    with Server(auth=True) as server:
+        settings.TIDINGS_SMTP_URL = server.url(user=USER, password=PASSWORD)
+        code, found = doctor("--only", "smtp")
+    assert code == 0  # warnings do not fail
+    assert found["smtp.default"]["status"] == "warn"
+    assert "without TLS" in found["smtp.default"]["summary"]
+
+
+def test_a_closed_port_fails_at_connect_and_names_the_host_and_port(settings):
+    port = free_port()
+    settings.TIDINGS_SMTP_URL = f"smtp://127.0.0.1:{port}?tls=none"
+    code, found = doctor("--only", "smtp")
+    assert code == 1
+    assert "connect failed" in found["smtp.default"]["summary"]
+    assert f"127.0.0.1:{port}" in found["smtp.default"]["fix"]
+
+
+def test_each_configured_transport_is_checked(settings, tmp_path):
+    with Server() as good:
+        settings.TIDINGS_TRANSPORTS = {
+            "main": {"url": good.url()},
+            "backup": {"url": f"smtp://127.0.0.1:{free_port()}?tls=none"},
+        }
+        code, found = doctor("--only", "smtp")
+    assert code == 1
+    assert found["smtp.main"]["status"] == "ok"
+    assert found["smtp.backup"]["status"] == "fail"
+
+
+# --- workers, disk, backups, redis -----------------------------------------------------------
+def test_no_worker_heartbeat_within_the_lease_fails():
+    DeliveryWorker.objects.update(last_seen=timezone.now() - timedelta(minutes=10))
+    code, found = doctor("--only", "workers")
+    assert code == 1
+    assert "10 min ago" in found["workers.delivery"]["summary"]
+    assert "tidings worker" in found["workers.delivery"]["fix"]
+
+
+def test_a_stopped_worker_is_not_alive():
+    DeliveryWorker.objects.update(stopped_at=timezone.now())
+    _, found = doctor("--only", "workers")
+    assert found["workers.delivery"]["status"] == "fail"
+
+
+def test_a_worker_that_never_ran_fails():
+    DeliveryWorker.objects.all().delete()
+    _, found = doctor("--only", "workers")
+    assert found["workers.delivery"]["summary"] == "no delivery worker has ever run"
+
+
+def test_the_data_directory_must_be_writable(settings, tmp_path):
+    if os.geteuid() == 0:
+        settings.DATA_DIR = tmp_path / "missing"
+        _, found = doctor("--only", "disk")
+        assert found["disk"]["status"] == "fail"
+        assert "does not exist" in found["disk"]["summary"]
+        return
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    settings.DATA_DIR = locked
+    _, found = doctor("--only", "disk")
+    assert found["disk"]["status"] == "fail"
+
+
+def test_disk_space_of_the_data_directory_is_reported(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    _, found = doctor("--only", "disk")
+    assert str(tmp_path) in found["disk"]["summary"]
+    assert "free of" in found["disk"]["summary"]
+
+
+def test_a_missing_or_old_backup_warns_without_failing(settings):
+    stamp = Path(settings.TIDINGS_BACKUP_STAMP)
+    code, found = doctor("--only", "backups")
+    assert found["backups"]["status"] == "ok"
+    old = time.time() - 26 * 3600
+    os.utime(stamp, (old, old))
+    code, found = doctor("--only", "backups")
+    assert code == 0
+    assert found["backups"]["status"] == "warn"
+    assert "26 hours ago" in found["backups"]["summary"]
+    stamp.unlink()
+    code, found = doctor("--only", "backups")
+    assert code == 0
+    assert "no backup has been recorded" in found["backups"]["summary"]
+
+
+def test_redis_is_checked_only_when_configured(settings):
+    settings.TIDINGS_REDIS_URL = ""
+    _, found = doctor()
+    assert "redis" not in found
+    settings.TIDINGS_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    code, found = doctor("--only", "redis")
+    assert code == 1
+    assert found["redis"]["status"] == "fail"
+    assert "TIDINGS_REDIS_URL" in found["redis"]["fix"]
+
+
+def test_a_reachable_redis_passes(settings):
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    settings.TIDINGS_REDIS_URL = "redis://127.0.0.1:6379/15"
+    code, found = doctor("--only", "redis")
+    assert code == 0
+    assert found["redis"]["status"] == "ok"
+
+
+# --- the registry -----------------------------------------------------------------------------
+def test_a_module_can_register_its_own_check_and_a_broken_check_is_reported_not_raised():
+    @registry.register("example.extension", order=999)
+    def extension():
+        return registry.Finding("example.extension", registry.WARN, "looked", "do this")
+
+    @registry.register("example.broken", order=999)
+    def broken():
+        raise RuntimeError("boom")
+
+    try:
+        code, found = doctor("--only", "example.extension", "example.broken")
+    finally:
+        registry._registry.pop("example.extension")
+        registry._registry.pop("example.broken")
+    assert found["example.extension"]["fix"] == "do this"
+    assert found["example.broken"]["status"] == "fail"
+    assert "RuntimeError" in found["example.broken"]["summary"]
+    assert code == 1
+
+
+def test_an_unknown_check_name_is_refused_in_one_line():
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("doctor", "--only", "nonsense", stderr=err)
+    assert exit_info.value.code == 2
+    assert "no check named nonsense" in err.getvalue()

@@ -1,0 +1,72 @@
+"""The erasure journal: fed by the contact_erased signal, applied after a restore."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from tests.campaigns.delivery_helpers import make_list, subscribers
+from tidings import signals
+from tidings.audience.emails import email_hmac
+from tidings.audience.models import Contact, Suppression
+from tidings.ops import journal
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _journal(settings, tmp_path) -> Path:
+    settings.TIDINGS_ERASURE_JOURNAL = str(tmp_path / "erasure-journal.jsonl")
+    return Path(settings.TIDINGS_ERASURE_JOURNAL)
+
+
+def _erased(email: str, *, at=None, reason: str = "request") -> None:
+    signals.contact_erased.send(
+        sender=Contact, email_hmac=email_hmac(email), erased_at=at or timezone.now(), reason=reason
+    )
+
+
+def test_the_signal_appends_one_line_with_the_keyed_hash_and_no_address(_journal):
+    _erased("ada@example.org")
+    _erased("bob@example.org", reason="retention")
+    lines = [json.loads(line) for line in _journal.read_text().splitlines()]
+    assert [line["reason"] for line in lines] == ["request", "retention"]
+    assert lines[0]["h"] == email_hmac("ada@example.org")
+    assert "example.org" not in _journal.read_text()
+    assert oct(_journal.stat().st_mode & 0o777) == "0o600"
+
+
+def test_reapplying_erases_people_held_again_and_suppresses_their_addresses(_journal):
+    ada, bob = subscribers(make_list(), 2)
+    erased_at = timezone.now() + timedelta(seconds=1)
+    _erased(ada.email, at=erased_at)
+    _erased("never-held@example.org", at=erased_at)
+    result = journal.do_reapply_erasures([_journal])
+    assert (result.entries, result.erased, result.suppressed) == (2, 1, 1)
+    assert not Contact.objects.filter(pk=ada.pk).exists()
+    assert Contact.objects.filter(pk=bob.pk).exists()
+    for email in (ada.email, "never-held@example.org"):
+        assert Suppression.objects.filter(email_hmac=email_hmac(email), reason="erased").exists()
+    again = journal.do_reapply_erasures([_journal])
+    assert (again.erased, again.suppressed) == (0, 0)  # nothing left to do
+
+
+def test_someone_who_signed_up_again_after_their_erasure_is_kept(_journal):
+    (cy,) = subscribers(make_list(), 1)
+    _erased(cy.email, at=cy.created_at - timedelta(days=3))
+    result = journal.do_reapply_erasures([_journal])
+    assert result.kept_new_signups == 1
+    assert Contact.objects.filter(pk=cy.pk).exists()
+    assert not Suppression.objects.filter(email_hmac=email_hmac(cy.email)).exists()
+
+
+def test_a_torn_line_is_skipped_and_counted(_journal):
+    _erased("ada@example.org")
+    with _journal.open("a") as fp:
+        fp.write('{"h": "abc", "at"')
+    entries, bad = journal.read([_journal, _journal.with_name("missing.jsonl")])
+    assert (len(entries), bad) == (1, 1)
