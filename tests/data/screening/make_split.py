@@ -111,13 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = [p.name for p, text in wanted.items() if not p.exists() or p.read_text() != text]
         if stale:
-            print(f"not the seeded split of the corpus: {', '.join(stale)}", file=sys.stderr)
+            sys.stderr.write(f"not the seeded split of the corpus: {', '.join(stale)}\n")
             return 1
-        print(f"split ok: {len(dev)} development, {len(heldout)} held out")
+        sys.stdout.write(f"split ok: {len(dev)} development, {len(heldout)} held out\n")
         return 0
     for path, text in wanted.items():
         path.write_text(text, encoding="utf-8")
-    print(f"wrote {len(dev)} development and {len(heldout)} held-out texts")
+    sys.stdout.write(f"wrote {len(dev)} development and {len(heldout)} held-out texts\n")
     return 0
 
 

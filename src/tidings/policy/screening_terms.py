@@ -1,0 +1,334 @@
+"""The linguistic half of sensitive-data screening: lemmas, term lists and who a sentence is about.
+
+:mod:`tidings.policy.screening` runs presidio over spaCy's rule-based English pipeline.  This
+module builds that pipeline and the term recognisers that read it:
+
+Lemmas
+    spaCy's lookup lemmatiser with the tables of the ``spacy-lookups-data`` package (installed
+    with tidings, read from disk, never downloaded): "convicted", "convicts" and "convicting"
+    are all ``convict``; "churches" is ``church``; "I'm" is ``I be``.  A term list names a word
+    once and every inflection of it matches.
+
+Spelling
+    A word of seven letters or more that is in neither the lemma tables nor the term lists is
+    compared with the term lists' words, and taken as the one it is one edit away from (two for
+    words of ten letters or more): "diabetis" is read as ``diabetes``, "epilepsey" as
+    ``epilepsy``.  Words the tables know are never "corrected" (so "convent" stays a convent).
+    Hand-written because what it needs — a handful of candidates from a few hundred words,
+    once per unknown word — is a dictionary look-up, which a fuzzy-matching library would
+    only wrap.
+
+Terms
+    Each category's ``[terms]`` in ``screening_rules/<category>.toml`` (syntax below), compiled
+    into one spaCy ``Matcher`` that runs once per text:
+
+    ``strong``
+        state the fact on their own ("chemotherapy", "diagnose with", "shop steward").
+    ``personal``
+        state it when the sentence is about a person ("cancer", "Muslim", "Labour", "gay"):
+        a person word (I, my, she, our son, my colleague ...), a name, or a short fragment
+        such as a CRM note ("diabetic, lunch at 12") whose subject is the contact.
+    ``not_after`` / ``not_before``
+        words that make a match about a thing instead: "a cancer *charity*", "*people with*
+        dementia", "*the* Labour *government*".  A blocker may end at most one word before
+        the term, or start right after it (or overlap its first or last word).  Blockers are
+        matched as written (any case), not by lemma: list the forms ("sell", "sells", "selling").
+
+Term syntax: words separated by spaces, each matched by its lemma, case-insensitively;
+``a|b`` either word; ``word?`` an optional word; ``_`` any one word (``_?`` optional);
+``=Word`` that exact spelling, case included ("=Unite" the union, not "unite the teams");
+``~word`` that word form, any case, not its lemma ("~fined": not every "fine", "~dating": not
+"date").
+A word the tokeniser splits ("post-natal", "can't") is matched as its pieces.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Span
+
+STRONG, PERSONAL = "strong", "personal"
+# How close a blocker must be: it may end at most this many words before the term (or
+# overlap its start)...
+BLOCK_BEFORE = 1
+# ... or start at most this many words after its end (or overlap it).
+BLOCK_AFTER = 0
+# A sentence this short (in words) with no verb of its own is a note about the contact.
+FRAGMENT_WORDS = 8
+FUZZY_MIN = 6  # letters: shorter unknown words are not corrected
+FUZZY_TWO = 10  # letters: from here two edits are allowed
+
+
+@dataclass(frozen=True)
+class TermList:
+    """One category's ``[terms]``."""
+
+    category: str
+    strong: tuple[str, ...] = ()
+    personal: tuple[str, ...] = ()
+    not_after: tuple[str, ...] = ()
+    not_before: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Match:
+    """A term of ``category`` at tokens ``start:end``; ``about_person``: strong, or cued."""
+
+    category: str
+    start: int
+    end: int
+    about_person: bool
+
+
+def read_terms(path: Path, category: str) -> TermList:
+    data = tomllib.loads(path.read_text(encoding="utf-8")).get("terms", {})
+    unknown = set(data) - {"strong", "personal", "not_after", "not_before"}
+    if unknown:
+        raise ValueError(f"{path.name}: [terms] has unknown keys: {', '.join(sorted(unknown))}")
+    return TermList(category, **{k: tuple(v) for k, v in data.items()})
+
+
+def read_person_words(path: Path) -> frozenset[str]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return frozenset(w.lower() for w in data.get("person", {}).get("words", []))
+
+
+class TermMatcher:
+    """Compiles the term lists for one spaCy pipeline and finds their matches in a Doc."""
+
+    def __init__(self, nlp: Language, terms: Iterable[TermList], person_words: frozenset[str]):
+        from spacy.matcher import Matcher
+
+        self.nlp = nlp
+        self.table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+        self.person_words = person_words
+        self.matcher = Matcher(nlp.vocab)
+        self.blockers = Matcher(nlp.vocab)
+        self.words: set[str] = set()
+        for term_list in terms:
+            for kind in (STRONG, PERSONAL, "not_after", "not_before"):
+                phrases = getattr(term_list, kind)
+                if not phrases:
+                    continue
+                where = f"{term_list.category}: {kind}"
+                attr = "NORM" if kind in (STRONG, PERSONAL) else "LOWER"
+                patterns = [pattern for p in phrases for pattern in self._compile(p, where, attr)]
+                target = self.matcher if kind in (STRONG, PERSONAL) else self.blockers
+                # Of overlapping matches of one list, the longest ("waiting list for", not also
+                # "list for"): one finding per stretch of text.
+                target.add(f"{term_list.category}|{kind}", patterns, greedy="LONGEST")
+        # The table's keys are hashes of inflected forms; its values are the lemmas themselves.
+        self._lemmas = frozenset(str(v).lower() for v in self.table.values())
+        self._fuzzy = _deletion_index(w for w in self.words if len(w) >= FUZZY_MIN - 1)
+
+    # --- compiling ----------------------------------------------------------------------------
+    def lemma(self, word: str) -> str:
+        lower = word.lower()
+        return str(self.table.get(lower, lower)).lower()
+
+    def _compile(self, phrase: str, where: str, attr: str = "NORM") -> list[list[dict[str, Any]]]:
+        """The Matcher patterns for one phrase (several when an option is several words).
+
+        ``attr`` is NORM (the lemma) for terms; blockers are matched by their word forms
+        (LOWER): as lemmas, a blocker such as "is a" would be "be a" and block "I'm a Sikh".
+        """
+        patterns: list[list[dict[str, Any]]] = [[]]
+        for word in phrase.split():
+            optional = word.endswith("?") and len(word) > 1
+            word = word[:-1] if optional else word
+            if word == "_":
+                choices: list[list[dict[str, Any]]] = [[{}]]
+            elif word.startswith("="):
+                choices = [[{"ORTH": t.text} for t in self.nlp.tokenizer(word[1:])]]
+            elif word.startswith("~"):
+                choices = [[{"LOWER": t.lower_} for t in self.nlp.tokenizer(word[1:])]]
+            else:
+                single, several = [], []
+                for option in word.split("|"):
+                    tokens = self.nlp.tokenizer(option)
+                    if attr == "NORM":
+                        pieces = [self._norm_of(t.text) for t in tokens]
+                    else:
+                        pieces = [t.lower_ for t in tokens]
+                    (single if len(pieces) == 1 else several).append(pieces)
+                choices = [[{attr: norm} for norm in pieces] for pieces in several]
+                if len(single) == 1:
+                    choices.append([{attr: single[0][0]}])
+                elif single:
+                    choices.append([{attr: {"IN": [p[0] for p in single]}}])
+            if optional:
+                if any(len(choice) != 1 for choice in choices) or len(choices) != 1:
+                    raise ValueError(f"{where}: {phrase!r}: only one word can be optional")
+                choices = [[{**choices[0][0], "OP": "?"}]]
+            patterns = [pattern + choice for pattern in patterns for choice in choices]
+        for pattern in patterns:
+            if all(t == {} or t.get("OP") == "?" for t in pattern):
+                raise ValueError(f"{where}: {phrase!r} matches anything")
+        return patterns
+
+    def _norm_of(self, text: str) -> str:
+        doc = self.nlp.tokenizer(text)
+        norm = _norm(doc[0], self.table)
+        if norm.isalpha():
+            self.words.add(norm)
+        return norm
+
+    # --- matching -----------------------------------------------------------------------------
+    def annotate(self, doc: Doc) -> None:
+        """Set each token's ``norm_`` to its lower-case lemma, spelling corrected."""
+        for token in doc:
+            norm = _norm(token, self.table)
+            if (
+                len(norm) >= FUZZY_MIN
+                and token.is_alpha
+                and norm not in self.words
+                and not (token.is_title and token.i > 0)
+                and not self._is_known(token.lower_)
+            ):
+                norm = self._correct(norm) or norm
+            token.norm_ = norm
+
+    def _is_known(self, word: str) -> bool:
+        return word in self.table or word in self._lemmas
+
+    def _correct(self, word: str) -> str | None:
+        candidates = set()
+        for variant in _variants(word, 2 if len(word) >= FUZZY_TWO else 1):
+            candidates |= self._fuzzy.get(variant, set())
+        limit = 2 if len(word) >= FUZZY_TWO else 1
+        best = sorted(
+            (d, c) for c in candidates if (d := _distance(word, c)) <= limit and c[0] == word[0]
+        )
+        # Two words equally close are both terms ("diabetis": diabetes, diabetic), so either does.
+        return best[0][1] if best else None
+
+    def find(self, doc: Doc) -> list[Match]:
+        """Every term match in ``doc``, with whether it is about a person."""
+        strings = self.nlp.vocab.strings
+        blocks: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+        for match_id, start, end in self.blockers(doc):
+            category, kind = strings[match_id].split("|")
+            blocks[category].append((kind, start, end))
+        doc.user_data["tidings_blocks"] = dict(blocks)
+        cued = {sent.start: self._about_person(sent) for sent in doc.sents}
+        found = []
+        for match_id, start, end in self.matcher(doc):
+            category, kind = strings[match_id].split("|")
+            if any(_blocks(b, start, end) for b in blocks.get(category, ())):
+                continue
+            about = kind == STRONG or cued[doc[start].sent.start]
+            found.append(Match(category, start, end, about))
+        return found
+
+    @staticmethod
+    def blocked(doc: Doc, category: str, start_char: int, end_char: int) -> bool:
+        """Whether a finding at these characters (a term's or a pattern's) is about a thing.
+
+        :meth:`find` must have run on ``doc``.
+        """
+        span = doc.char_span(start_char, end_char, alignment_mode="expand")
+        if span is None:
+            return False
+        blocks = doc.user_data.get("tidings_blocks", {}).get(category, ())
+        return any(_blocks(b, span.start, span.end) for b in blocks)
+
+    def _about_person(self, sent: Span) -> bool:
+        words = [t for t in sent if not t.is_punct and not t.is_space]
+        for token in words:
+            if token.norm_ in self.person_words or token.lower_ in self.person_words:
+                return True
+            # A name: capitalised, not the sentence's first word, not a word the tables know.
+            if (
+                token.is_title
+                and token.i > sent.start
+                and token.is_alpha
+                and not self._is_known(token.lower_)
+                and token.norm_ not in self.words
+            ):
+                return True
+        # A note about the contact: "diabetic, lunch at 12", "Labour member", "on probation".
+        return len(words) <= FRAGMENT_WORDS and not any(t.norm_ in _FINITE for t in words)
+
+
+# Verbs that make a short line a sentence about something ("we sell", "is a") rather than a note.
+_FINITE = frozenset(
+    {
+        *("sell", "sells", "make", "run", "runs", "offer", "provide", "build", "need", "want"),
+        *("use", "do", "does", "is", "are", "be", "have", "has", "was", "were", "will", "would"),
+        *("can", "could", "should"),
+    }
+)
+
+
+def _blocks(block: tuple[str, int, int], start: int, end: int) -> bool:
+    kind, b_start, b_end = block
+    if kind == "not_after":
+        return b_start < start and start - b_end <= BLOCK_BEFORE and b_end <= end
+    return b_end > end and b_start - end <= BLOCK_AFTER and b_start >= start
+
+
+def _norm(token: Any, table: Any) -> str:
+    lemma = token.lemma_
+    if not lemma or lemma == token.text:
+        lower = token.lower_
+        return str(table.get(lower, lower)).lower()
+    return lemma.lower()
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _variants(word: str, edits: int) -> set[str]:
+    """The word and every string made from it by deleting up to ``edits`` letters."""
+    variants = {word}
+    for _ in range(edits):
+        variants |= {d for v in variants for d in _deletions(v)}
+    return variants
+
+
+def _deletion_index(words: Iterable[str]) -> dict[str, set[str]]:
+    """Symmetric-deletion index: two words within n edits share a variant with n deletions."""
+    index: dict[str, set[str]] = defaultdict(set)
+    for word in words:
+        for variant in _variants(word, 2 if len(word) >= FUZZY_TWO - 1 else 1):
+            index[variant].add(word)
+    return dict(index)
+
+
+def _distance(a: str, b: str) -> int:
+    """Optimal string alignment distance (Levenshtein with adjacent transpositions)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = ca != cb
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                value = min(value, previous2[j - 2] + 1)
+            current.append(value)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def build_nlp() -> Language:
+    """spaCy's rule-based English: tokeniser, lookup lemmatiser (spacy-lookups-data), sentences.
+
+    No trained model and nothing downloaded: the lemma tables are files of an installed package.
+    """
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.add_pipe("sentencizer")
+    nlp.initialize()
+    return nlp
