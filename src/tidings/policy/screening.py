@@ -57,7 +57,7 @@ from __future__ import annotations
 import threading
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -74,10 +74,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CATEGORIES",
     "Finding",
+    "Removal",
+    "Review",
     "Screened",
     "Screener",
     "SensitiveDataRefused",
     "find_sensitive",
+    "review_text",
     "screen_text",
 ]
 
@@ -141,6 +144,63 @@ class SensitiveDataRefused(ValueError):
             f"The text contains special-category personal data ({labels}), which we do not "
             "store. Please take it out and send the text again."
         )
+
+
+# How much of a removed sentence the person is shown, around the words that gave it away.
+EXCERPT_CHARS = 90
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One stretch of a person's text that screening takes out, for telling them which.
+
+    ``excerpt`` is their own words: it goes back to them in the form's answer and nowhere
+    else (it is left out of ``repr`` so that it cannot reach a log line by accident).
+    """
+
+    categories: tuple[str, ...]
+    excerpt: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Review:
+    """A text as a form can give it back: ``kept`` is the text without the removed parts."""
+
+    kept: str = field(repr=False)
+    removals: tuple[Removal, ...] = ()
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for removal in self.removals:
+            seen += [c for c in removal.categories if c not in seen]
+        return tuple(seen)
+
+    def message(self) -> str:
+        """What the person is told, in plain words, next to the field."""
+        if not self.removals:
+            return ""
+        parts = [
+            f"the part about {_labels(r.categories)} (\u201c{r.excerpt}\u201d)"
+            for r in self.removals
+        ]
+        if len(parts) == 1:
+            took = f"We took out {parts[0]}."
+        else:
+            took = f"We took out {len(parts)} parts: {_and(parts)}."
+        return (
+            f"{took} We do not keep information about {_labels(self.categories, 'or')}, so "
+            "please leave it out. The rest of what you wrote is below: check it, then send it "
+            "again."
+        )
+
+
+def _labels(categories: Sequence[str], joiner: str = "and") -> str:
+    return _and([SENSITIVE_TEXT[c] for c in categories], joiner)
+
+
+def _and(items: Sequence[str], joiner: str = "and") -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {joiner} {items[-1]}"
 
 
 @dataclass(frozen=True)
@@ -396,20 +456,41 @@ class Screener:
         if on_detect == "reject":
             raise SensitiveDataRefused(removed)
         # Merge the sentences to remove, then rebuild the text around them.
-        spans: list[tuple[int, int, set[str]]] = []
-        for finding, (start, end) in sorted(found, key=lambda item: item[1]):
-            if spans and start <= spans[-1][1]:
-                last_start, last_end, cats = spans[-1]
-                spans[-1] = (last_start, max(last_end, end), cats | {finding.category})
-            else:
-                spans.append((start, end, {finding.category}))
         out, position = [], 0
-        for start, end, cats in spans:
+        for start, end, cats, _ in self._spans(found):
             labels = ", ".join(SENSITIVE_TEXT[c] for c in categories if c in cats)
             out += [text[position:start], f"[removed: {labels}]"]
             position = end
         out.append(text[position:])
         return Screened("".join(out), removed)
+
+    def review(self, text: str, categories: Iterable[str]) -> Review:
+        """What a form tells the person: which parts go (with their words) and what is left."""
+        spans = self._spans(self._scan(text, tuple(categories)))
+        if not spans:
+            return Review(text)
+        removals, kept, position = [], [], 0
+        for start, end, cats, (f_start, f_end) in spans:
+            ordered = tuple(c for c in CATEGORIES if c in cats)
+            removals.append(Removal(ordered, _excerpt(text, start, end, f_start, f_end)))
+            kept.append(text[position:start])
+            position = end
+        kept.append(text[position:])
+        return Review(_tidy("".join(kept)), tuple(removals))
+
+    @staticmethod
+    def _spans(
+        found: list[tuple[Finding, tuple[int, int]]],
+    ) -> list[tuple[int, int, set[str], tuple[int, int]]]:
+        """The sentences to remove, merged: (start, end, categories, first finding's span)."""
+        spans: list[tuple[int, int, set[str], tuple[int, int]]] = []
+        for finding, (start, end) in sorted(found, key=lambda item: item[1]):
+            if spans and start <= spans[-1][1]:
+                last_start, last_end, cats, first = spans[-1]
+                spans[-1] = (last_start, max(last_end, end), cats | {finding.category}, first)
+            else:
+                spans.append((start, end, {finding.category}, (finding.start, finding.end)))
+        return spans
 
     def _scan(
         self, text: str, categories: tuple[str, ...]
@@ -446,6 +527,33 @@ class Screener:
                     self._engine = _Engine(self.rules, self.person_words)
                 engine = self._engine
         return engine
+
+
+def _excerpt(text: str, start: int, end: int, f_start: int, f_end: int) -> str:
+    """The removed sentence as the person wrote it, shortened around the finding if long."""
+    sentence = " ".join(text[start:end].split())
+    if len(sentence) <= EXCERPT_CHARS:
+        return sentence
+    room = max(0, (EXCERPT_CHARS - (f_end - f_start)) // 2)
+    left, right = max(start, f_start - room), min(end, f_end + room)
+    while left > start and not text[left - 1].isspace():
+        left += 1
+    while right < end and not text[right].isspace():
+        right -= 1
+    middle = " ".join(text[left:right].split())
+    return ("\u2026" if left > start else "") + middle + ("\u2026" if right < end else "")
+
+
+_BLANK_BULLET = regex.compile(r"(?m)^[ \t]*(?:[-*\u2022\u00b7\u2013][ \t]*)?\n")
+_SPACES = regex.compile(r"[ \t]{2,}")
+
+
+def _tidy(text: str) -> str:
+    """The kept text without the gaps the removed sentences leave (empty bullets, double spaces)."""
+    text = _BLANK_BULLET.sub("", text)
+    text = _SPACES.sub(" ", text)
+    text = regex.sub(r"[ \t]+([,.;:!?])", r"\1", text)
+    return "\n".join(line.strip() for line in text.strip().split("\n"))
 
 
 def _merge(findings: list[Finding]) -> list[Finding]:
@@ -542,3 +650,16 @@ def screen_text(text: str, policy: Policy | None = None) -> Screened:
     """
     categories, on_detect = _sensitive(policy)
     return _screener().screen(text, categories, on_detect)
+
+
+def review_text(text: str, policy: Policy | None = None) -> Review:
+    """Which parts of a person's text screening would take out, and the text without them.
+
+    For forms the person is filling in: they are told, next to the field, what was taken out
+    and why (:meth:`Review.message`), and the field is given back holding the rest, whichever
+    ``on_detect`` the policy says — the form stores nothing until they send it again.
+    Never raises for sensitive content; the excerpts are the person's own words and must go
+    nowhere but back to them.
+    """
+    categories, _ = _sensitive(policy)
+    return _screener().review(text, categories)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from tidings.audience.public_views import within_limit
 from tidings.policy import get_policy
+from tidings.policy.screening_forms import no_store, screen_field
 
 from .actions import (
     KIND_LABELS,
@@ -70,7 +71,12 @@ def request_form(request: HttpRequest) -> HttpResponse:
             return _too_many(request, limit)  # type: ignore[arg-type]
         if form.honeypot_filled():
             return HttpResponseRedirect(reverse("rights:sent"), status=303)
-        if form.is_valid():
+        # Details are kept only with a correction; special-category data in them is taken out
+        # and the person told so, with the rest of what they wrote given back to send again.
+        if form.is_valid() and not (
+            form.cleaned_data["kind"] == RightsRequest.Kind.RECTIFY
+            and screen_field(form, "details")
+        ):
             try:
                 do_create_rights_request(
                     form.cleaned_data["kind"],
@@ -82,15 +88,17 @@ def request_form(request: HttpRequest) -> HttpResponse:
             else:
                 return HttpResponseRedirect(reverse("rights:sent"), status=303)
     policy = get_policy()
-    return render(
-        request,
-        "rights/public/request.html",
-        {
-            "form": form,
-            "policy": policy,
-            "response_days": policy.rights.response_days,
-            "link_days": link_days(),
-        },
+    return no_store(
+        render(
+            request,
+            "rights/public/request.html",
+            {
+                "form": form,
+                "policy": policy,
+                "response_days": policy.rights.response_days,
+                "link_days": link_days(),
+            },
+        )
     )
 
 
