@@ -122,11 +122,19 @@ class TermMatcher:
                 attr = "NORM" if kind in (STRONG, PERSONAL) else "LOWER"
                 patterns = [pattern for p in phrases for pattern in self._compile(p, where, attr)]
                 target = self.matcher if kind in (STRONG, PERSONAL) else self.blockers
-                # Of overlapping matches of one list, the longest ("waiting list for", not also
-                # "list for"): one finding per stretch of text.
-                target.add(f"{term_list.category}|{kind}", patterns, greedy="LONGEST")
-        # The table's keys are hashes of inflected forms; its values are the lemmas themselves.
-        self._lemmas = frozenset(str(v).lower() for v in self.table.values())
+                # Of overlapping matches of one term list, the longest ("waiting list for", not
+                # also "list for"): one finding per stretch of text.  Blockers all count.
+                greedy = "LONGEST" if kind in (STRONG, PERSONAL) else None
+                target.add(f"{term_list.category}|{kind}", patterns, greedy=greedy)
+        # Words that are English and so never "corrected": the lemma table's values (its keys are
+        # hashes of the inflected forms, looked up directly) and WordNet's lemma index, which
+        # spacy-lookups-data ships too ("really" is not a misspelt "rally").
+        from spacy.lookups import load_lookups
+
+        index = load_lookups("en", ["lemma_index"]).get_table("lemma_index")
+        self._lemmas = frozenset(str(v).lower() for v in self.table.values()) | frozenset(
+            w.lower() for words in index.values() for w in words if w.isalpha()
+        )
         self._fuzzy = _deletion_index(w for w in self.words if len(w) >= FUZZY_MIN - 1)
 
     # --- compiling ----------------------------------------------------------------------------
@@ -146,6 +154,8 @@ class TermMatcher:
             word = word[:-1] if optional else word
             if word == "_":
                 choices: list[list[dict[str, Any]]] = [[{}]]
+            elif word in ("=", "~"):  # the sign itself: "Christian = sales lead"
+                choices = [[{"ORTH": word}]]
             elif word.startswith("="):
                 choices = [[{"ORTH": t.text} for t in self.nlp.tokenizer(word[1:])]]
             elif word.startswith("~"):
@@ -153,9 +163,10 @@ class TermMatcher:
             else:
                 single, several = [], []
                 for option in word.split("|"):
-                    tokens = self.nlp.tokenizer(option)
+                    # Lemmatised as a text is ("'m" is "be" only after "I"), so the two agree.
+                    tokens = self.nlp(option)
                     if attr == "NORM":
-                        pieces = [self._norm_of(t.text) for t in tokens]
+                        pieces = [self._norm_of(t) for t in tokens]
                     else:
                         pieces = [t.lower_ for t in tokens]
                     (single if len(pieces) == 1 else several).append(pieces)
@@ -174,9 +185,8 @@ class TermMatcher:
                 raise ValueError(f"{where}: {phrase!r} matches anything")
         return patterns
 
-    def _norm_of(self, text: str) -> str:
-        doc = self.nlp.tokenizer(text)
-        norm = _norm(doc[0], self.table)
+    def _norm_of(self, token: Any) -> str:
+        norm = _norm(token, self.table)
         if norm.isalpha():
             self.words.add(norm)
         return norm
@@ -222,7 +232,8 @@ class TermMatcher:
         found = []
         for match_id, start, end in self.matcher(doc):
             category, kind = strings[match_id].split("|")
-            if any(_blocks(b, start, end) for b in blocks.get(category, ())):
+            outer = _outer(doc, start, end)
+            if any(_blocks(b, *outer) for b in blocks.get(category, ())):
                 continue
             about = kind == STRONG or cued[doc[start].sent.start]
             found.append(Match(category, start, end, about))
@@ -238,17 +249,17 @@ class TermMatcher:
         if span is None:
             return False
         blocks = doc.user_data.get("tidings_blocks", {}).get(category, ())
-        return any(_blocks(b, span.start, span.end) for b in blocks)
+        outer = _outer(doc, span.start, span.end)
+        return any(_blocks(b, *outer) for b in blocks)
 
     def _about_person(self, sent: Span) -> bool:
         words = [t for t in sent if not t.is_punct and not t.is_space]
         for token in words:
             if token.norm_ in self.person_words or token.lower_ in self.person_words:
                 return True
-            # A name: capitalised, not the sentence's first word, not a word the tables know.
+            # A name: capitalised and not a word the tables know ("Kevin has sleep apnoea").
             if (
                 token.is_title
-                and token.i > sent.start
                 and token.is_alpha
                 and not self._is_known(token.lower_)
                 and token.norm_ not in self.words
@@ -261,11 +272,19 @@ class TermMatcher:
 # Verbs that make a short line a sentence about something ("we sell", "is a") rather than a note.
 _FINITE = frozenset(
     {
-        *("sell", "sells", "make", "run", "runs", "offer", "provide", "build", "need", "want"),
-        *("use", "do", "does", "is", "are", "be", "have", "has", "was", "were", "will", "would"),
-        *("can", "could", "should"),
+        *("sell", "make", "run", "offer", "provide", "build", "supply", "stock", "install"),
+        *("do", "be", "will", "would", "can", "could", "should"),
     }
 )
+
+
+def _outer(doc: Doc, start: int, end: int) -> tuple[int, int]:
+    """The term with the quotes and brackets around it: "the 'strike' button" is a button."""
+    while start > 0 and (doc[start - 1].is_quote or doc[start - 1].is_bracket):
+        start -= 1
+    while end < len(doc) and (doc[end].is_quote or doc[end].is_bracket):
+        end += 1
+    return start, end
 
 
 def _blocks(block: tuple[str, int, int], start: int, end: int) -> bool:
