@@ -57,7 +57,7 @@ from __future__ import annotations
 import threading
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -216,7 +216,10 @@ class Rule:
 
 def load_rules(directory: Path = RULES_DIR) -> dict[str, Rule]:
     """Read and check every category's rules; a broken pattern fails here, naming its file."""
-    shared = _read_toml(directory / "_fragments.toml").get("fragments", {})
+    common = _read_toml(directory / "_fragments.toml")
+    shared = common.get("fragments", {})
+    # Blockers of every category: "a <term> company", "specialising in <term>".
+    blockers = common.get("blockers", {})
     rules: dict[str, Rule] = {}
     for category in CATEGORIES:
         path = directory / f"{category}.toml"
@@ -237,6 +240,11 @@ def load_rules(directory: Path = RULES_DIR) -> dict[str, Rule]:
             for i, text in enumerate(data.get("false_friends", []))
         )
         terms = read_terms(path, category)
+        terms = replace(
+            terms,
+            not_before=terms.not_before + tuple(blockers.get("not_before", ())),
+            not_after=terms.not_after + tuple(blockers.get("not_after", ())),
+        )
         if not patterns and not terms.strong and not terms.personal:
             raise ValueError(f"{path.name}: a category needs at least one pattern or term")
         rules[category] = Rule(
@@ -424,6 +432,8 @@ class _Engine:
             # The term lists' blockers ("a cancer charity", "people with dementia") apply to
             # the patterns' findings as well as to the terms'.
             if self.terms.blocked(doc, category, result.start, result.end):
+                continue
+            if self.terms.discounted(doc, result.start, result.end):
                 continue
             findings.append(Finding(category, result.start, result.end))
         return _merge(findings), doc

@@ -229,13 +229,26 @@ class TermMatcher:
             blocks[category].append((kind, start, end))
         doc.user_data["tidings_blocks"] = dict(blocks)
         cued = {sent.start: self._about_person(sent) for sent in doc.sents}
+        framed = {sent.start: _organisation_frame(list(sent)) for sent in doc.sents}
+        quoted = _quoted(doc)
+        doc.user_data["tidings_context"] = (cued, framed, quoted)
         found = []
         for match_id, start, end in self.matcher(doc):
             category, kind = strings[match_id].split("|")
             outer = _outer(doc, start, end)
             if any(_blocks(b, *outer) for b in blocks.get(category, ())):
                 continue
-            about = kind == STRONG or cued[doc[start].sent.start]
+            # A word in quotes that names a thing is mentioned, not said of anyone: "a field
+            # called 'criminal convictions'", "the 'sick day' template" (but "I did the 'face
+            # match'" is said).
+            if all(i in quoted for i in range(start, end)) and _names_a_thing(
+                doc, start, end, quoted
+            ):
+                continue
+            sent = doc[start].sent.start
+            # In "we're a charity for ...", "we sell ...", even a strong term is the
+            # organisation's subject; it counts only with a person in the sentence.
+            about = (kind == STRONG and not framed[sent]) or cued[sent]
             found.append(Match(category, start, end, about))
         return found
 
@@ -252,21 +265,120 @@ class TermMatcher:
         outer = _outer(doc, span.start, span.end)
         return any(_blocks(b, *outer) for b in blocks)
 
+    @staticmethod
+    def discounted(doc: Doc, start_char: int, end_char: int) -> bool:
+        """Whether a pattern's finding here is a quoted name of a thing, or an organisation's
+        subject in a sentence about no person (the rules :meth:`find` applies to terms)."""
+        span = doc.char_span(start_char, end_char, alignment_mode="expand")
+        if span is None or "tidings_context" not in doc.user_data:
+            return False
+        cued, framed, quoted = doc.user_data["tidings_context"]
+        if all(i in quoted for i in range(span.start, span.end)) and _names_a_thing(
+            doc, span.start, span.end, quoted
+        ):
+            return True
+        sent = doc[span.start].sent.start
+        return framed[sent] and not cued[sent]
+
     def _about_person(self, sent: Span) -> bool:
         words = [t for t in sent if not t.is_punct and not t.is_space]
+        # "We" is a person in "we're both Sikh" but an organisation in "we're a cancer charity"
+        # or "we sell hearing aids": in such a sentence only other person words count.
+        organisation = _organisation_frame(words)
         for token in words:
-            if token.norm_ in self.person_words or token.lower_ in self.person_words:
+            # The word as written: "volunteer" is someone, "volunteers" a group.
+            word = token.lower_
+            if word in self.person_words and not (organisation and word in _WE):
                 return True
             # A name: capitalised and not a word the tables know ("Kevin has sleep apnoea").
             if (
                 token.is_title
                 and token.is_alpha
+                and not token.is_stop
                 and not self._is_known(token.lower_)
                 and token.norm_ not in self.words
             ):
                 return True
         # A note about the contact: "diabetic, lunch at 12", "Labour member", "on probation".
         return len(words) <= FRAGMENT_WORDS and not any(t.norm_ in _FINITE for t in words)
+
+
+_WE = frozenset({"we", "us", "our", "ours", "ourselves"})
+_BE = frozenset({"'re", "are", "re", "is", "'s", "am", "'m", "were", "was"})
+# What an organisation says of itself: "we are a ...", "we sell ...", "our clients ...".
+_ORG_VERBS = frozenset(
+    {
+        *("sell", "make", "run", "provide", "offer", "supply", "stock", "install", "build"),
+        *("host", "organise", "organize", "print", "publish", "sponsor", "manufacture"),
+        *("import", "export", "represent", "fund", "cater", "design", "produce", "deliver"),
+    }
+)
+_ORG_NOUNS = frozenset(
+    {
+        *("client", "clients", "customers", "company", "charity", "organisation", "firm"),
+        *("business", "agency", "practice", "clinic", "shop", "brand", "product", "products"),
+        *("service", "services", "venue", "school", "council", "trust", "foundation", "team"),
+        *("lab", "laboratory", "start-up", "startup", "supplier", "retailer", "manufacturer"),
+        *("publisher", "magazine", "helpline", "association", "society", "network", "tank"),
+        *("studio", "consultancy", "provider", "platform", "app", "website", "site", "group"),
+        *("centre", "center", "hospital", "pharmacy", "chain", "directory", "organization"),
+    }
+)
+
+
+def _organisation_frame(words: list[Any]) -> bool:
+    """Whether "we" in this sentence is an organisation speaking of itself."""
+    for i, token in enumerate(words[:-1]):
+        if token.lower_ not in _WE:
+            continue
+        following = [t for t in words[i + 1 : i + 8] if not t.is_punct]
+        norms = ["be" if t.lower_ in _BE else t.norm_ for t in following]
+        # "we're a small cancer charity", "we are an agency", "we sell ...", "our clients ..."
+        if norms[:2] in (["be", "a"], ["be", "an"], ["be", "the"]) and any(
+            t.lower_ in _ORG_NOUNS for t in following[2:7]
+        ):
+            return True
+        if norms and norms[0] in _ORG_VERBS:
+            return True
+        if token.lower_ == "our" and following and following[0].lower_ in _ORG_NOUNS:
+            return True
+    return False
+
+
+_MENTION_AFTER = frozenset(
+    {
+        *("template", "templates", "field", "column", "tag", "label", "feature", "button"),
+        *("segment", "list", "font", "typo", "word", "widget", "option", "setting", "page"),
+        *("email", "auto-reply", "category", "file", "folder", "menu", "link", "day"),
+    }
+)
+_MENTION_BEFORE = frozenset({"called", "named", "labelled", "labeled", "titled", "word", "for"})
+
+
+def _names_a_thing(doc: Doc, start: int, end: int, quoted: set[int]) -> bool:
+    """Whether quoted words are a name: "the 'X' template", "a field called 'X'"."""
+    while end < len(doc) and (end in quoted or doc[end].is_quote):
+        end += 1
+    while start > 0 and (start - 1 in quoted or doc[start - 1].is_quote):
+        start -= 1
+    after = doc[end].lower_ if end < len(doc) else ""
+    before = doc[start - 1].lower_ if start > 0 else ""
+    return after in _MENTION_AFTER or before in _MENTION_BEFORE or after in ("", ".", "?")
+
+
+def _quoted(doc: Doc) -> set[int]:
+    """Indices of the tokens between a pair of quotation marks in the same sentence."""
+    inside: set[int] = set()
+    for sent in doc.sents:
+        opened: int | None = None
+        for token in sent:
+            if token.is_quote and token.text not in ("'s", "'m", "'re", "'ve", "'d", "'ll"):
+                if opened is None:
+                    opened = token.i
+                else:
+                    inside.update(range(opened + 1, token.i))
+                    opened = None
+    return inside
 
 
 # Verbs that make a short line a sentence about something ("we sell", "is a") rather than a note.
