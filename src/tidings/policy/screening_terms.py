@@ -59,8 +59,11 @@ STRONG, PERSONAL = "strong", "personal"
 # How close a blocker must be: it may end at most this many words before the term (or
 # overlap its start)...
 BLOCK_BEFORE = 1
-# ... or start at most this many words after its end (or overlap it).
+# ... or start at most this many words after its end (or overlap it)...
 BLOCK_AFTER = 0
+# ... or, after "and"/"or", within this many words: "gay and lesbian film *festival*".
+COORDINATED_WORDS = 4
+_COORDINATION = frozenset({"and", "or", "&", "/"})
 # A sentence this short (in words) with no verb of its own is a note about the contact.
 FRAGMENT_WORDS = 8
 FUZZY_MIN = 6  # letters: shorter unknown words are not corrected
@@ -113,7 +116,8 @@ class TermMatcher:
         self.matcher = Matcher(nlp.vocab)
         self.blockers = Matcher(nlp.vocab)
         self.words: set[str] = set()
-        for term_list in terms:
+        terms_seen = list(terms)
+        for term_list in terms_seen:
             for kind in (STRONG, PERSONAL, "not_after", "not_before"):
                 phrases = getattr(term_list, kind)
                 if not phrases:
@@ -134,6 +138,13 @@ class TermMatcher:
         index = load_lookups("en", ["lemma_index"]).get_table("lemma_index")
         self._lemmas = frozenset(str(v).lower() for v in self.table.values()) | frozenset(
             w.lower() for words in index.values() for w in words if w.isalpha()
+        )
+        # One-word terms: what may stand on both sides of an "and" in a coordination.
+        self._word_set = frozenset(
+            self._norm_of(self.nlp(p)[0])
+            for t in terms_seen
+            for p in (*t.strong, *t.personal)
+            if " " not in p and "|" not in p and not p.startswith(("=", "~", "_"))
         )
         self._fuzzy = _deletion_index(w for w in self.words if len(w) >= FUZZY_MIN - 1)
 
@@ -235,7 +246,7 @@ class TermMatcher:
         found = []
         for match_id, start, end in self.matcher(doc):
             category, kind = strings[match_id].split("|")
-            outer = _outer(doc, start, end)
+            outer = _outer(doc, start, end, self._word_set)
             if any(_blocks(b, *outer) for b in blocks.get(category, ())):
                 continue
             # A word in quotes that names a thing is mentioned, not said of anyone: "a field
@@ -252,8 +263,7 @@ class TermMatcher:
             found.append(Match(category, start, end, about))
         return found
 
-    @staticmethod
-    def blocked(doc: Doc, category: str, start_char: int, end_char: int) -> bool:
+    def blocked(self, doc: Doc, category: str, start_char: int, end_char: int) -> bool:
         """Whether a finding at these characters (a term's or a pattern's) is about a thing.
 
         :meth:`find` must have run on ``doc``.
@@ -262,7 +272,7 @@ class TermMatcher:
         if span is None:
             return False
         blocks = doc.user_data.get("tidings_blocks", {}).get(category, ())
-        outer = _outer(doc, span.start, span.end)
+        outer = _outer(doc, span.start, span.end, self._word_set)
         return any(_blocks(b, *outer) for b in blocks)
 
     @staticmethod
@@ -322,6 +332,7 @@ _ORG_NOUNS = frozenset(
         *("publisher", "magazine", "helpline", "association", "society", "network", "tank"),
         *("studio", "consultancy", "provider", "platform", "app", "website", "site", "group"),
         *("centre", "center", "hospital", "pharmacy", "chain", "directory", "organization"),
+        *("deli", "café", "cafe", "restaurant", "bakery", "bar", "pub", "gym", "salon", "club"),
     }
 )
 
@@ -347,6 +358,7 @@ def _organisation_frame(words: list[Any]) -> bool:
 
 _MENTION_AFTER = frozenset(
     {
+        *("slang", "term", "name", "heading", "subject", "title", "product", "range"),
         *("template", "templates", "field", "column", "tag", "label", "feature", "button"),
         *("segment", "list", "font", "typo", "word", "widget", "option", "setting", "page"),
         *("email", "auto-reply", "category", "file", "folder", "menu", "link", "day"),
@@ -390,20 +402,35 @@ _FINITE = frozenset(
 )
 
 
-def _outer(doc: Doc, start: int, end: int) -> tuple[int, int]:
-    """The term with the quotes and brackets around it: "the 'strike' button" is a button."""
+def _outer(
+    doc: Doc, start: int, end: int, words: frozenset[str] = frozenset()
+) -> tuple[int, int, int]:
+    """The term with the quotes and brackets around it ("the 'strike' button" is a button),
+    and how far a blocker after it may start: past a coordination of two such words ("gay and
+    lesbian film festival", "Hajj and Umrah packages"), but not past "and I run ..."."""
     while start > 0 and (doc[start - 1].is_quote or doc[start - 1].is_bracket):
         start -= 1
     while end < len(doc) and (doc[end].is_quote or doc[end].is_bracket):
         end += 1
-    return start, end
+    reach = end + BLOCK_AFTER
+    if (
+        end + 1 < len(doc)
+        and doc[end].lower_ in _COORDINATION
+        and not doc[end + 1].is_stop
+        and (doc[end + 1].norm_ in words or doc[end + 1].is_title)
+    ):
+        for i in range(end + 1, min(len(doc), end + 1 + COORDINATED_WORDS)):
+            if doc[i].is_punct and doc[i].text not in "-'":
+                break
+            reach = i
+    return start, end, reach
 
 
-def _blocks(block: tuple[str, int, int], start: int, end: int) -> bool:
+def _blocks(block: tuple[str, int, int], start: int, end: int, reach: int) -> bool:
     kind, b_start, b_end = block
     if kind == "not_after":
         return b_start < start and start - b_end <= BLOCK_BEFORE and b_end <= end
-    return b_end > end and b_start - end <= BLOCK_AFTER and b_start >= start
+    return b_end > end and b_start >= start and b_start <= reach
 
 
 def _norm(token: Any, table: Any) -> str:
