@@ -22,7 +22,7 @@ from tidings.audience.emails import InvalidEmail
 from tidings.audience.public_views import within_limit
 from tidings.policy import get_policy
 from tidings.policy.plain import lawful_basis_text, retention_text
-from tidings.policy.screening_forms import no_store, screen_field
+from tidings.policy.screening_forms import no_store, screen_field, warm_up
 
 from .actions import ENQUIRY, WEB_FORM, FreeTextRejected, do_receive_enquiry, enquiry_channels
 from .forms import PublicEnquiryForm
@@ -85,6 +85,7 @@ def contact(request: HttpRequest) -> HttpResponse:
                 return _sent()
     else:
         form = PublicEnquiryForm()
+        warm_up()  # screening's engine loads while the person types
     return no_store(
         render(
             request,

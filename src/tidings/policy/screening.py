@@ -82,6 +82,7 @@ __all__ = [
     "find_sensitive",
     "review_text",
     "screen_text",
+    "warm_up",
 ]
 
 CATEGORIES: tuple[str, ...] = get_args(SensitiveCategory)
@@ -660,6 +661,18 @@ def screen_text(text: str, policy: Policy | None = None) -> Screened:
     """
     categories, on_detect = _sensitive(policy)
     return _screener().screen(text, categories, on_detect)
+
+
+def warm_up() -> None:
+    """Build the shared engine in the background, if it is not built yet.
+
+    Building it (importing presidio and spaCy, loading the lemma tables) takes seconds; a page
+    whose form will be screened calls this when it is shown, so that the engine is ready by the
+    time the person sends it.
+    """
+    screener = _screener()
+    if screener._engine is None:
+        threading.Thread(target=screener._get_engine, name="screening-warm-up", daemon=True).start()
 
 
 def review_text(text: str, policy: Policy | None = None) -> Review:

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from django.utils.cache import add_never_cache_headers
 
-from .screening import review_text
+from .screening import review_text, warm_up
+
+__all__ = ["no_store", "screen_field", "warm_up"]
 
 if TYPE_CHECKING:
     from django import forms

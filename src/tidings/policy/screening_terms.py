@@ -108,13 +108,16 @@ class TermMatcher:
     """Compiles the term lists for one spaCy pipeline and finds their matches in a Doc."""
 
     def __init__(self, nlp: Language, terms: Iterable[TermList], person_words: frozenset[str]):
-        from spacy.matcher import Matcher
+        from spacy.matcher import Matcher, PhraseMatcher
 
         self.nlp = nlp
         self.table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
         self.person_words = person_words
+        # Plain phrases go to PhraseMatchers (a hash look-up per token, whatever their number);
+        # only terms with options, optional or exact words need the token Matcher.
         self.matcher = Matcher(nlp.vocab)
-        self.blockers = Matcher(nlp.vocab)
+        self.phrases = PhraseMatcher(nlp.vocab, attr="NORM")
+        self.blockers = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.words: set[str] = set()
         terms_seen = list(terms)
         for term_list in terms_seen:
@@ -122,14 +125,21 @@ class TermMatcher:
                 phrases = getattr(term_list, kind)
                 if not phrases:
                     continue
-                where = f"{term_list.category}: {kind}"
-                attr = "NORM" if kind in (STRONG, PERSONAL) else "LOWER"
-                patterns = [pattern for p in phrases for pattern in self._compile(p, where, attr)]
-                target = self.matcher if kind in (STRONG, PERSONAL) else self.blockers
-                # Of overlapping matches of one term list, the longest ("waiting list for", not
-                # also "list for"): one finding per stretch of text.  Blockers all count.
-                greedy = "LONGEST" if kind in (STRONG, PERSONAL) else None
-                target.add(f"{term_list.category}|{kind}", patterns, greedy=greedy)
+                key, where = f"{term_list.category}|{kind}", f"{term_list.category}: {kind}"
+                if kind not in (STRONG, PERSONAL):
+                    self.blockers.add(key, [nlp.make_doc(p) for p in phrases])
+                    continue
+                plain = [p for p in phrases if _is_plain(p)]
+                patterns = [
+                    pattern
+                    for p in phrases
+                    if not _is_plain(p)
+                    for pattern in self._compile(p, where, "NORM")
+                ]
+                if patterns:
+                    self.matcher.add(key, patterns)
+                if plain:
+                    self.phrases.add(key, [self._phrase_doc(p) for p in plain])
         # Words that are English and so never "corrected": the lemma table's values (its keys are
         # hashes of the inflected forms, looked up directly) and WordNet's lemma index, which
         # spacy-lookups-data ships too ("really" is not a misspelt "rally").
@@ -196,6 +206,12 @@ class TermMatcher:
                 raise ValueError(f"{where}: {phrase!r} matches anything")
         return patterns
 
+    def _phrase_doc(self, phrase: str) -> Doc:
+        doc = self.nlp(phrase)
+        for token in doc:
+            token.norm_ = self._norm_of(token)
+        return doc
+
     def _norm_of(self, token: Any) -> str:
         norm = _norm(token, self.table)
         if norm.isalpha():
@@ -244,7 +260,7 @@ class TermMatcher:
         quoted = _quoted(doc)
         doc.user_data["tidings_context"] = (cued, framed, quoted)
         found = []
-        for match_id, start, end in self.matcher(doc):
+        for match_id, start, end in _longest(self.matcher(doc) + self.phrases(doc)):
             category, kind = strings[match_id].split("|")
             outer = _outer(doc, start, end, self._word_set)
             if any(_blocks(b, *outer) for b in blocks.get(category, ())):
@@ -400,6 +416,24 @@ _FINITE = frozenset(
         *("do", "be", "will", "would", "can", "could", "should"),
     }
 )
+
+
+def _is_plain(phrase: str) -> bool:
+    """A phrase of ordinary words: no options, optional words, wildcards or exact forms."""
+    return not any(c in phrase for c in "|?_=~")
+
+
+def _longest(matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Of overlapping matches of one term list, the longest ("waiting list for", not also
+    "list for"): one finding per stretch of text and list."""
+    kept: list[tuple[int, int, int]] = []
+    taken: dict[int, list[tuple[int, int]]] = {}
+    for match_id, start, end in sorted(matches, key=lambda m: (m[1] - m[2], m[1])):
+        spans = taken.setdefault(match_id, [])
+        if all(end <= s or start >= e for s, e in spans):
+            spans.append((start, end))
+            kept.append((match_id, start, end))
+    return sorted(kept, key=lambda m: (m[1], m[2]))
 
 
 def _outer(

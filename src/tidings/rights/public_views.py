@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from tidings.audience.public_views import within_limit
 from tidings.policy import get_policy
-from tidings.policy.screening_forms import no_store, screen_field
+from tidings.policy.screening_forms import no_store, screen_field, warm_up
 
 from .actions import (
     KIND_LABELS,
@@ -65,6 +65,8 @@ def _link_problem(request: HttpRequest, *, expired: bool) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def request_form(request: HttpRequest) -> HttpResponse:
     form = RightsRequestForm(request.POST or None)
+    if request.method != "POST":
+        warm_up()  # screening's engine loads while the person types
     if request.method == "POST":
         limit = tuple(getattr(settings, "TIDINGS_RIGHTS_LIMIT", REQUEST_LIMIT))
         if not within_limit(request, "rights", limit):  # type: ignore[arg-type]
