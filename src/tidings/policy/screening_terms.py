@@ -325,11 +325,23 @@ class TermMatcher:
                 and token.norm_ not in self.words
             ):
                 return True
+        # A sentence with its subject left out is the writer's: "Dealing with a cancer diagnosis
+        # at the moment", "Been in hospital since March", "Off work with a slipped disc".
+        if words and words[0].lower_ in _ELLIPTICAL and not organisation:
+            return True
         # A note about the contact: "diabetic, lunch at 12", "Labour member", "on probation".
         return len(words) <= FRAGMENT_WORDS and not any(t.norm_ in _FINITE for t in words)
 
 
 _WE = frozenset({"we", "us", "our", "ours", "ourselves"})
+# First words of a sentence whose subject, the writer, is left out.
+_ELLIPTICAL = frozenset(
+    {
+        *("been", "had", "got", "having", "dealing", "living", "recovering", "struggling"),
+        *("suffering", "diagnosed", "off", "back", "just", "currently", "recently", "still"),
+        *("newly", "fasting", "attends", "out", "in", "on", "sorry", "proud", "born", "raised"),
+    }
+)
 _BE = frozenset({"'re", "are", "re", "is", "'s", "am", "'m", "were", "was"})
 # What an organisation says of itself: "we are a ...", "we sell ...", "our clients ...".
 _ORG_VERBS = frozenset(
@@ -337,6 +349,7 @@ _ORG_VERBS = frozenset(
         *("sell", "make", "run", "provide", "offer", "supply", "stock", "install", "build"),
         *("host", "organise", "organize", "print", "publish", "sponsor", "manufacture"),
         *("import", "export", "represent", "fund", "cater", "design", "produce", "deliver"),
+        *("send", "email", "mail", "publish", "broadcast", "teach", "train", "advise"),
     }
 )
 _ORG_NOUNS = frozenset(
@@ -446,6 +459,23 @@ def _outer(
         start -= 1
     while end < len(doc) and (doc[end].is_quote or doc[end].is_bracket):
         end += 1
+    # Back over a list ("covers gender, ethnicity and disability"): a blocker before its first
+    # item blocks every item.
+    back = start
+    if start > 0 and (doc[start - 1].lower_ in _COORDINATION or doc[start - 1].text == ","):
+        i, commas = start - 1, doc[start - 1].text == ","
+        while i > 0 and start - i <= COORDINATED_WORDS + 2:
+            token = doc[i - 1]
+            if (
+                token.text == ","
+                or token.lower_ in _COORDINATION
+                or (token.is_alpha and not token.is_stop)
+            ):
+                commas = commas or token.text == ","
+                i -= 1
+            else:
+                break
+        back = i if commas else start  # a list has commas: "X and Y" alone is not one
     reach = end + BLOCK_AFTER
     if (
         end + 1 < len(doc)
@@ -457,7 +487,7 @@ def _outer(
             if doc[i].is_punct and doc[i].text not in "-'":
                 break
             reach = i
-    return start, end, reach
+    return start if back == start else back, end, reach
 
 
 def _blocks(block: tuple[str, int, int], start: int, end: int, reach: int) -> bool:
