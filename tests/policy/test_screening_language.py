@@ -114,7 +114,7 @@ class TestTermSyntax:
     def test_alternatives_optional_words_and_exact_forms(self, nlp):
         terms = TermList(
             "health",
-            strong=["walking stick|frame", "wait? list for", "=MS"],
+            strong=["walking stick|frame", "wait? list for", "=MS", "husband _* be a man"],
             personal=["~fined"],
         )
         assert self.matches(nlp, terms, "I use a walking frame.") == ["walking frame"]
@@ -122,6 +122,10 @@ class TestTermSyntax:
         assert self.matches(nlp, terms, "ms word crashed") == []
         assert self.matches(nlp, terms, "I have MS") == ["MS"]
         assert self.matches(nlp, terms, "I was fined, that's fine") == ["fined"]
+        assert self.matches(nlp, terms, "My husband and I, and yes I am a man") == [
+            "husband and I, and yes I am a man"
+        ]
+        assert self.matches(nlp, terms, "My husband. A man came.") == []  # not across sentences
 
     def test_blockers_just_before_or_after_a_term_cancel_it(self, nlp):
         terms = TermList(

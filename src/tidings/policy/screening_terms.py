@@ -35,7 +35,8 @@ Terms
         matched as written (any case), not by lemma: list the forms ("sell", "sells", "selling").
 
 Term syntax: words separated by spaces, each matched by its lemma, case-insensitively;
-``a|b`` either word; ``word?`` an optional word; ``_`` any one word (``_?`` optional);
+``a|b`` either word; ``word?`` an optional word; ``_`` any one word (``_?`` optional, ``_*``
+up to eight, not across a sentence start);
 ``=Word`` that exact spelling, case included ("=Unite" the union, not "unite the teams");
 ``~word`` that word form, any case, not its lemma ("~fined": not every "fine", "~dating": not
 "date").
@@ -175,6 +176,8 @@ class TermMatcher:
             word = word[:-1] if optional else word
             if word == "_":
                 choices: list[list[dict[str, Any]]] = [[{}]]
+            elif word == "_*":  # up to eight words, within the sentence's reach
+                choices = [[{"IS_SENT_START": False, "OP": "{0,8}"}]]
             elif word in ("=", "~"):  # the sign itself: "Christian = sales lead"
                 choices = [[{"ORTH": word}]]
             elif word.startswith("="):
@@ -202,7 +205,7 @@ class TermMatcher:
                 choices = [[{**choices[0][0], "OP": "?"}]]
             patterns = [pattern + choice for pattern in patterns for choice in choices]
         for pattern in patterns:
-            if all(t == {} or t.get("OP") == "?" for t in pattern):
+            if all(t == {} or t.get("OP") in ("?", "{0,8}") for t in pattern):
                 raise ValueError(f"{where}: {phrase!r} matches anything")
         return patterns
 
@@ -433,7 +436,7 @@ _FINITE = frozenset(
 
 def _is_plain(phrase: str) -> bool:
     """A phrase of ordinary words: no options, optional words, wildcards or exact forms."""
-    return not any(c in phrase for c in "|?_=~")
+    return not any(c in phrase for c in "|?_=~*")
 
 
 def _longest(matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
