@@ -254,7 +254,7 @@ class TermMatcher:
         """Every term match in ``doc``, with whether it is about a person."""
         strings = self.nlp.vocab.strings
         blocks: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-        for match_id, start, end in self.blockers(doc):
+        for match_id, start, end in self.blockers(doc) if len(self.blockers) else ():
             category, kind = strings[match_id].split("|")
             blocks[category].append((kind, start, end))
         doc.user_data["tidings_blocks"] = dict(blocks)
@@ -263,7 +263,9 @@ class TermMatcher:
         quoted = _quoted(doc)
         doc.user_data["tidings_context"] = (cued, framed, quoted)
         found = []
-        for match_id, start, end in _longest(self.matcher(doc) + self.phrases(doc)):
+        matches = list(self.matcher(doc)) if len(self.matcher) else []
+        matches += list(self.phrases(doc)) if len(self.phrases) else []
+        for match_id, start, end in _longest(matches):
             category, kind = strings[match_id].split("|")
             outer = _outer(doc, start, end, self._word_set)
             if any(_blocks(b, *outer) for b in blocks.get(category, ())):
