@@ -367,6 +367,7 @@ _ORG_NOUNS = frozenset(
         *("studio", "consultancy", "provider", "platform", "app", "website", "site", "group"),
         *("centre", "center", "hospital", "pharmacy", "chain", "directory", "organization"),
         *("deli", "café", "cafe", "restaurant", "bakery", "bar", "pub", "gym", "salon", "club"),
+        *("distillery", "brewery", "winery", "farm", "academy", "hotel", "factory", "workshop"),
     }
 )
 
@@ -393,6 +394,7 @@ def _organisation_frame(words: list[Any]) -> bool:
 _MENTION_AFTER = frozenset(
     {
         *("slang", "term", "name", "heading", "subject", "title", "product", "range"),
+        *("greeting", "greetings", "image", "banner", "message", "card", "theme"),
         *("template", "templates", "field", "column", "tag", "label", "feature", "button"),
         *("segment", "list", "font", "typo", "word", "widget", "option", "setting", "page"),
         *("email", "auto-reply", "category", "file", "folder", "menu", "link", "day"),
