@@ -67,7 +67,7 @@ bench-rights: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.rights
 
 bench-screening: $(VENV)/.synced
-	$(VENV)/bin/python -m bench.screening
+	$(VENV)/bin/python -m bench.screening $(ARGS)
 
 bench-render: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.render

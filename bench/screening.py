@@ -1,28 +1,30 @@
 """How well, and how fast, sensitive-data screening finds special-category content.
 
-    .venv/bin/python -m bench.screening [--errors] [--rounds 5]
+    .venv/bin/python -m bench.screening [--errors] [--quick] [--rounds 5]
 
-Reads the labelled set ``tests/data/sensitive_sentences.tsv`` (label 1/0, categories, sentence),
-screens every sentence for all nine categories and prints recall, precision and F1 overall and per
-category, for the tuning split, the held-out split (every 4th sentence: rows 4, 8, 12, ... counting
-data rows from 1) and the whole set.  ``tests/policy/test_screening.py`` guards the whole set at
-recall >= 0.95 and precision >= 0.9 with the same functions.
+Reads the labelled corpus in ``tests/data/screening/`` (see its README): the **held-out** part,
+which no recogniser change is tuned against, and the **development** part, which is the only
+one whose mistakes may be looked at.  Screens every text for all nine categories and prints
+recall, precision and F1 per category and overall, held-out first, then development (labelled
+as such).  ``--errors`` lists the development part's mistakes; held-out texts are never printed.
 
-A sentence counts as found when screening reports any category in it (that is what decides
-whether it gets redacted); per category, when it reports that category.  ``--errors`` lists the
-tuning split's mistakes; the held-out split's sentences are never printed, so that tuning the
-rules against this output cannot fit them.
+Per category, a text counts as found when screening reports that category in it.  "any
+category" counts a sensitive text as found when screening reports any category at all (that is
+what decides whether something gets redacted) and a clean text as a false alarm when it reports
+anything.
 
-Speed: sentences per second screening the whole set (after a warm-up; the engine is built once),
-next to a baseline measured in the same run: a plain ``re.search`` of one keyword list over the
-same sentences.  Also the cold start (importing presidio and spaCy, building the engine) and the
-cost of a sentence that the pre-filter passes to presidio versus one it answers alone.
+Speed, after a warm-up (the engine is built once): microseconds per text over the whole corpus,
+next to a baseline measured in the same run (one ``re.search`` of a keyword list over the same
+texts), and the cold start (importing presidio and spaCy, loading the lemma tables, building the
+engine).  A web form screens one text per request, so the per-text time is what a person waits.
+``--quick`` times one round over a quarter of the texts.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import statistics
 import time
@@ -30,9 +32,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "sensitive_sentences.tsv"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "screening"
+DEV = DATA / "dev.tsv"
+HELDOUT = DATA / "heldout.tsv"
+# Development texts written after the split (see the corpus README): tuned on, reported apart.
+DEV_EXTRA = DATA / "dev_extra.tsv"
 RECALL_TARGET = 0.95
-PRECISION_TARGET = 0.9
+PRECISION_TARGET = 0.95
 
 # The baseline: the kind of keyword list a first attempt would grep for.
 BASELINE = re.compile(
@@ -46,10 +52,14 @@ BASELINE = re.compile(
 
 @dataclass(frozen=True)
 class Example:
-    label: bool
+    id: str
     categories: frozenset[str]
-    sentence: str
-    held_out: bool
+    register: str
+    text: str
+
+    @property
+    def label(self) -> bool:
+        return bool(self.categories)
 
 
 @dataclass
@@ -79,36 +89,42 @@ class Report:
     mistakes: list[tuple[Example, frozenset[str]]] = field(default_factory=list)
     size: int = 0
 
+    @property
+    def micro(self) -> Counts:
+        """Every (text, category) decision pooled."""
+        return Counts(
+            tp=sum(c.tp for c in self.per_category.values()),
+            fp=sum(c.fp for c in self.per_category.values()),
+            fn=sum(c.fn for c in self.per_category.values()),
+        )
 
-def load_examples(path: Path = DATA) -> list[Example]:
-    """The labelled set; every 4th data row is held out from tuning."""
+    def meets(self) -> bool:
+        return all(
+            c.recall >= RECALL_TARGET and c.precision >= PRECISION_TARGET
+            for c in [self.overall, *self.per_category.values()]
+        )
+
+
+def load_examples(path: Path) -> list[Example]:
+    """One part of the corpus (``DEV`` or ``HELDOUT``)."""
     with path.open(encoding="utf-8", newline="") as fp:
         rows = list(csv.reader(fp, delimiter="\t", quoting=csv.QUOTE_NONE))
     header, *rows = rows
-    if header != ["label", "category", "sentence"]:
-        raise ValueError(f"{path}: expected columns label, category, sentence; got {header}")
-    examples = []
-    for number, (label, categories, sentence) in enumerate(rows, start=1):
-        if label not in {"0", "1"} or (label == "1") != bool(categories):
-            raise ValueError(f"{path}: data row {number}: a label 1 needs a category, 0 none")
-        examples.append(
-            Example(
-                label=label == "1",
-                categories=frozenset(c for c in categories.split(",") if c),
-                sentence=sentence,
-                held_out=number % 4 == 0,
-            )
-        )
-    return examples
+    if header != ["id", "categories", "register", "text"]:
+        raise ValueError(f"{path}: expected columns id, categories, register, text; got {header}")
+    return [
+        Example(id, frozenset(c for c in categories.split(",") if c), register, text)
+        for id, categories, register, text in rows
+    ]
 
 
 def evaluate(
     examples: Iterable[Example], detect: Callable[[str], Iterable[str]], categories: Iterable[str]
 ) -> Report:
-    """Score ``detect`` (sentence -> categories found) against the labels."""
+    """Score ``detect`` (text -> categories found) against the labels."""
     report = Report(per_category={c: Counts() for c in categories})
     for example in examples:
-        found = frozenset(detect(example.sentence))
+        found = frozenset(detect(example.text))
         report.size += 1
         if example.label and found:
             report.overall.tp += 1
@@ -127,26 +143,43 @@ def evaluate(
 
 
 def _line(name: str, counts: Counts) -> str:
+    flag = "" if counts.recall >= RECALL_TARGET and counts.precision >= PRECISION_TARGET else " *"
     return (
         f"  {name:<36} recall {counts.recall:5.3f}  precision {counts.precision:5.3f}  "
-        f"F1 {counts.f1:5.3f}   (tp {counts.tp}, fp {counts.fp}, fn {counts.fn})"
+        f"F1 {counts.f1:5.3f}   (tp {counts.tp:4}, fp {counts.fp:3}, fn {counts.fn:3}){flag}"
     )
 
 
-def _per_second(func: Callable[[str], object], sentences: list[str], rounds: int) -> float:
+def print_report(title: str, report: Report) -> None:
+    positives = report.overall.tp + report.overall.fn
+    print(f"\n{title}: {report.size} texts ({positives} sensitive)")
+    print(_line("any category (text level)", report.overall))
+    print(_line("all categories (pooled)", report.micro))
+    for category, counts in report.per_category.items():
+        print(_line(category, counts))
+
+
+def _per_text_us(func: Callable[[str], object], texts: list[str], rounds: int) -> float:
     timings = []
     for _ in range(rounds):
         started = time.perf_counter()
-        for sentence in sentences:
-            func(sentence)
+        for text in texts:
+            func(text)
         timings.append(time.perf_counter() - started)
-    return len(sentences) / statistics.median(timings)
+    return statistics.median(timings) / len(texts) * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--errors", action="store_true", help="list the tuning split's wrong or missed categories"
+        "--errors", action="store_true", help="list the development part's mistakes"
+    )
+    parser.add_argument("--quick", action="store_true", help="time one round over fewer texts")
+    parser.add_argument(
+        "--dev-only",
+        action="store_true",
+        help="while tuning: score only the development part (and the extra development texts), "
+        "so that not even the held-out totals are seen",
     )
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds (median is shown)")
     args = parser.parse_args(argv)
@@ -158,55 +191,45 @@ def main(argv: list[str] | None = None) -> int:
     screener.find("I'm a Unite union rep.", CATEGORIES)  # builds the engine
     cold = time.perf_counter() - started
 
-    def detect(sentence: str) -> set[str]:
-        return {f.category for f in screener.find(sentence, CATEGORIES)}
+    def detect(text: str) -> set[str]:
+        return {f.category for f in screener.find(text, CATEGORIES)}
 
-    examples = load_examples()
-    splits = {
-        "tuning": [e for e in examples if not e.held_out],
-        "held-out (every 4th)": [e for e in examples if e.held_out],
-        "whole set": examples,
-    }
-    positives = sum(e.label for e in examples)
-    print(f"labelled set: {DATA.name}, {len(examples)} sentences ({positives} sensitive)")
-    for name, subset in splits.items():
-        report = evaluate(subset, detect, CATEGORIES)
-        print(f"\n{name}: {report.size} sentences")
-        print(_line("overall", report.overall))
-        for category, counts in report.per_category.items():
-            print(_line(category, counts))
-        if name == "whole set":
-            ok = (
-                report.overall.recall >= RECALL_TARGET
-                and report.overall.precision >= PRECISION_TARGET
-            )
-            print(
-                f"  targets: recall >= {RECALL_TARGET}, precision >= {PRECISION_TARGET}: "
-                f"{'met' if ok else 'NOT MET'}"
-            )
-        if args.errors and name == "tuning":
-            for example, found in report.mistakes:
-                expected = ",".join(sorted(example.categories)) or "-"
-                print(f"    expected {expected:<30} got {','.join(sorted(found)) or '-':<30} "
-                      f"{example.sentence}")  # fmt: skip
+    heldout, dev = load_examples(HELDOUT), load_examples(DEV)
+    print(f"corpus: {DATA.relative_to(Path.cwd()) if DATA.is_relative_to(Path.cwd()) else DATA}")
+    print(f"targets: recall >= {RECALL_TARGET}, precision >= {PRECISION_TARGET} (* = missed)")
 
-    sentences = [e.sentence for e in examples]
-    prefilter = screener._prefilter(CATEGORIES)
-    passed = [s for s in sentences if prefilter.search(s)]
-    ordinary = [s for s in sentences if not prefilter.search(s)]
-    screening = _per_second(lambda s: screener.find(s, CATEGORIES), sentences, args.rounds)
-    baseline = _per_second(BASELINE.search, sentences, args.rounds)
-    print(f"\nspeed (median of {args.rounds} rounds over the {len(sentences)} sentences)")
-    print(f"  cold start (import presidio + spaCy, build engine): {cold:.2f} s")
-    print(f"  screening, all categories:   {screening:10,.0f} sentences/s")
-    print(f"  baseline re.search keywords: {baseline:10,.0f} sentences/s")
-    print(f"  screening costs {baseline / screening:,.0f}x the baseline")
-    if passed:
-        rate = _per_second(lambda s: screener.find(s, CATEGORIES), passed, args.rounds)
-        print(f"  {len(passed)} sentences reach presidio: {1e6 / rate:8.0f} µs each")
-    if ordinary:
-        rate = _per_second(lambda s: screener.find(s, CATEGORIES), ordinary, args.rounds)
-        print(f"  {len(ordinary)} answered by the pre-filter alone: {1e6 / rate:8.1f} µs each")
+    if not args.dev_only:
+        held = evaluate(heldout, detect, CATEGORIES)
+        print_report("HELD-OUT part (never tuned against)", held)
+    devel = evaluate(dev, detect, CATEGORIES)
+    print_report("development part (the rules are tuned on this one)", devel)
+    extra = evaluate(load_examples(DEV_EXTRA), detect, CATEGORIES) if DEV_EXTRA.exists() else None
+    if extra:
+        print_report("extra development texts (written after the split, tuned on)", extra)
+    if not args.dev_only:
+        print(
+            f"\nheld-out: targets {'met' if held.meets() else 'NOT MET'} (any category: "
+            f"recall {held.overall.recall:.3f}, precision {held.overall.precision:.3f})"
+        )
+    if args.errors:
+        print("\ndevelopment part's mistakes (expected -> found):")
+        for example, found in devel.mistakes + (extra.mistakes if extra else []):
+            expected = ",".join(sorted(example.categories)) or "-"
+            got = ",".join(sorted(found)) or "-"
+            print(f"  {example.id} {expected:<40} -> {got:<40} {example.text}")
+
+    texts = [e.text for e in heldout + dev]  # timing only: nothing about them is printed
+    rounds = args.rounds
+    if args.quick:
+        texts, rounds = texts[::4], 1
+    screening = _per_text_us(lambda s: screener.find(s, CATEGORIES), texts, rounds)
+    baseline = _per_text_us(BASELINE.search, texts, rounds)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nspeed (median of {rounds} round(s) over {len(texts)} texts; load {load:.2f})")
+    print(f"  cold start (import presidio + spaCy, lemma tables, engine): {cold:.2f} s")
+    print(f"  screening, all nine categories: {screening:8.0f} µs per text")
+    print(f"  baseline re.search of keywords: {baseline:8.1f} µs per text")
+    print(f"  screening costs {screening / baseline:,.0f}x the baseline")
     return 0
 
 

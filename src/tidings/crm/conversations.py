@@ -32,7 +32,7 @@ from django.utils.crypto import salted_hmac
 
 from tidings.campaigns.mail import render_system_email
 from tidings.policy import get_policy
-from tidings.policy.screening import SensitiveDataRefused, screen_text
+from tidings.policy.screening import find_sensitive
 from tidings.rights.audit import audit
 
 from . import emails
@@ -242,15 +242,14 @@ def do_reply(
     text = text.strip()
     if not text:
         raise CrmError("Write the reply first.")
-    try:
-        screened = screen_text(text)
-    except SensitiveDataRefused as exc:
-        raise ReplyRefused(str(exc)) from None
-    if screened.removed:
+    # Written to the person: "your diagnosis" is theirs (screening's ``addressed``).
+    found = find_sensitive(text, addressed=True)
+    if found:
         from .models import redaction_note
 
+        categories = list(dict.fromkeys(finding.category for finding in found))
         raise ReplyRefused(
-            f"The reply mentions {redaction_note(list(screened.removed))}: we do not send or "
+            f"The reply mentions {redaction_note(categories)}: we do not send or "
             "keep that kind of information. Please rephrase it."
         )
     subject = subject_of(record)

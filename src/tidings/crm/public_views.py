@@ -22,6 +22,7 @@ from tidings.audience.emails import InvalidEmail
 from tidings.audience.public_views import within_limit
 from tidings.policy import get_policy
 from tidings.policy.plain import lawful_basis_text, retention_text
+from tidings.policy.screening_forms import no_store, screen_field, warm_up
 
 from .actions import ENQUIRY, WEB_FORM, FreeTextRejected, do_receive_enquiry, enquiry_channels
 from .forms import PublicEnquiryForm
@@ -66,7 +67,9 @@ def contact(request: HttpRequest) -> HttpResponse:
         form = PublicEnquiryForm(request.POST)
         if form.honeypot_filled():
             return _sent()
-        if form.is_valid():
+        # Special-category data in the message: the person is told what was taken out and gets
+        # the rest of their message back to send again; nothing is stored meanwhile.
+        if form.is_valid() and not screen_field(form, "message"):
             try:
                 do_receive_enquiry(
                     form.person_values(),
@@ -84,10 +87,13 @@ def contact(request: HttpRequest) -> HttpResponse:
                 return _sent()
     else:
         form = PublicEnquiryForm()
-    return render(
-        request,
-        "crm/public/contact.html",
-        {"form": form, "notice": notice(), "privacy_url": reverse("policy:notice")},
+        warm_up()  # screening's engine loads while the person types
+    return no_store(
+        render(
+            request,
+            "crm/public/contact.html",
+            {"form": form, "notice": notice(), "privacy_url": reverse("policy:notice")},
+        )
     )
 
 

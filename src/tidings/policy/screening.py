@@ -23,37 +23,49 @@ are kept as they were.
 
 How it is found
 ---------------
-Presidio's analyzer (``presidio-analyzer``) runs one ``PatternRecognizer`` per category.  Presidio
-ships recognisers for identifiers (emails, card numbers, ...), none for Art. 9 content, so every
-recogniser here is our own, written as data in ``screening_rules/<category>.toml``: patterns with
-scores, false friends ("healthy growth", "the union of our two companies", "race condition"), and
-the context words presidio's ``LemmaContextAwareEnhancer`` uses to lift a weak pattern (a bare
-"union" next to "rep" or "branch").  Presidio's default NLP engine would load (and try to
-download) the ``en_core_web_lg`` spaCy model, which is not on the package registries: the engine
-here is spaCy's ``spacy.blank("en")`` (tokeniser and sentencizer, rules only, no model files) and
-presidio's predefined recognisers are never loaded, so nothing — tldextract's public suffix list
-included — is fetched at import or at run time.
+Presidio's analyzer (``presidio-analyzer``) is the frame; every recogniser in it is our own, written
+as data in ``screening_rules/<category>.toml`` (presidio ships recognisers for identifiers, none
+for Art. 9 content):
 
-Cost: importing presidio and spaCy takes about two seconds, so it happens lazily, once per
-process, the first time a text gets past the pre-filter below (under a lock, so threads share one
-engine).  A text in which no pattern of an enabled category matches anywhere — most ordinary
-business text — is answered by one pass of a combined regular expression without calling
-presidio at all.  ``python -m bench.screening`` measures both paths, and recall and precision on
-the labelled set in ``tests/data/sensitive_sentences.tsv``.
+- a ``PatternRecognizer`` per category: regular expressions for constructions ("diagnosed with",
+  "a conviction for"), with false friends ("healthy growth", "race condition") and context words;
+- a term recogniser per category (:mod:`.screening_terms`): term lists matched by **lemma**
+  (spaCy's lookup lemmatiser with the ``spacy-lookups-data`` tables), so one entry covers every
+  inflection; misspellings of the terms read as the terms ("diabetis"); terms that need a person
+  in the sentence to mean the fact ("cancer", "Muslim", "Labour"), and blockers that make a match
+  about a thing ("a cancer *charity*", "*people with* dementia"), which apply to the patterns'
+  findings too.
+
+Presidio's context enhancer compares each category's context words with those lemmas.  Its
+default NLP engine would load (and try to download) the ``en_core_web_lg`` spaCy model, which is
+not on the package registries: the pipeline here is ``spacy.blank("en")`` with the lookup
+lemmatiser and the sentencizer (rules and installed tables, no model), and presidio's predefined
+recognisers are never loaded, so nothing — tldextract's public suffix list included — is fetched
+at import or at run time.
+
+Cost: importing presidio and spaCy and loading the lemma tables takes a few seconds, so it happens
+lazily, once per process, the first time a non-blank text is screened (under a lock, so threads
+share one engine).  After that a text costs about a millisecond (``make bench-screening`` measures
+it).  Presidio runs only the recognisers of categories whose terms or patterns occur in the text,
+so most ordinary business text never reaches it.  The same benchmark prints recall and precision
+per category on the labelled corpus in ``tests/data/screening/`` — its held-out part, which no
+rule is tuned against, and its development part.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 import regex
 
 from .schema import SENSITIVE_TEXT, SensitiveCategory
+from .screening_terms import TermList, TermMatcher, build_nlp, read_person_words, read_terms
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
@@ -63,11 +75,15 @@ if TYPE_CHECKING:
 __all__ = [
     "CATEGORIES",
     "Finding",
+    "Removal",
+    "Review",
     "Screened",
     "Screener",
     "SensitiveDataRefused",
     "find_sensitive",
+    "review_text",
     "screen_text",
+    "warm_up",
 ]
 
 CATEGORIES: tuple[str, ...] = get_args(SensitiveCategory)
@@ -79,6 +95,8 @@ FLAGS = regex.IGNORECASE | regex.MULTILINE | regex.VERBOSE
 # Strong patterns score 0.85; weak ones 0.35, which presidio's context enhancer lifts by 0.35
 # when one of the category's context words is within five words.
 SCORE_THRESHOLD = 0.6
+STRONG_SCORE = 0.85
+WEAK_SCORE = 0.35
 CONTEXT_WINDOW = 5
 # spaCy is given at most this many characters at a time (split at line breaks), which bounds its
 # memory on a huge import cell; a finding never spans a line break.
@@ -130,6 +148,63 @@ class SensitiveDataRefused(ValueError):
         )
 
 
+# How much of a removed sentence the person is shown, around the words that gave it away.
+EXCERPT_CHARS = 90
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One stretch of a person's text that screening takes out, for telling them which.
+
+    ``excerpt`` is their own words: it goes back to them in the form's answer and nowhere
+    else (it is left out of ``repr`` so that it cannot reach a log line by accident).
+    """
+
+    categories: tuple[str, ...]
+    excerpt: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Review:
+    """A text as a form can give it back: ``kept`` is the text without the removed parts."""
+
+    kept: str = field(repr=False)
+    removals: tuple[Removal, ...] = ()
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for removal in self.removals:
+            seen += [c for c in removal.categories if c not in seen]
+        return tuple(seen)
+
+    def message(self) -> str:
+        """What the person is told, in plain words, next to the field."""
+        if not self.removals:
+            return ""
+        parts = [
+            f"the part about {_labels(r.categories)} (\u201c{r.excerpt}\u201d)"
+            for r in self.removals
+        ]
+        if len(parts) == 1:
+            took = f"We took out {parts[0]}."
+        else:
+            took = f"We took out {len(parts)} parts: {_and(parts)}."
+        return (
+            f"{took} We do not keep information about {_labels(self.categories, 'or')}, so "
+            "please leave it out. The rest of what you wrote is below: check it, then send it "
+            "again."
+        )
+
+
+def _labels(categories: Sequence[str], joiner: str = "and") -> str:
+    return _and([SENSITIVE_TEXT[c] for c in categories], joiner)
+
+
+def _and(items: Sequence[str], joiner: str = "and") -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {joiner} {items[-1]}"
+
+
 @dataclass(frozen=True)
 class Rule:
     """One category's recogniser, as written in ``screening_rules/<category>.toml``."""
@@ -138,11 +213,15 @@ class Rule:
     patterns: tuple[tuple[str, str, float], ...]  # (name, expanded regex, score)
     context: tuple[str, ...]
     false_friends: tuple[str, ...]
+    terms: TermList
 
 
 def load_rules(directory: Path = RULES_DIR) -> dict[str, Rule]:
     """Read and check every category's rules; a broken pattern fails here, naming its file."""
-    shared = _read_toml(directory / "_fragments.toml").get("fragments", {})
+    common = _read_toml(directory / "_fragments.toml")
+    shared = common.get("fragments", {})
+    # Blockers of every category: "a <term> company", "specialising in <term>".
+    blockers = common.get("blockers", {})
     rules: dict[str, Rule] = {}
     for category in CATEGORIES:
         path = directory / f"{category}.toml"
@@ -162,10 +241,16 @@ def load_rules(directory: Path = RULES_DIR) -> dict[str, Rule]:
             _expand(text, fragments, f"{path.name}: false_friends[{i}]")
             for i, text in enumerate(data.get("false_friends", []))
         )
-        if not patterns:
-            raise ValueError(f"{path.name}: a category needs at least one pattern")
+        terms = read_terms(path, category)
+        terms = replace(
+            terms,
+            not_before=terms.not_before + tuple(blockers.get("not_before", ())),
+            not_after=terms.not_after + tuple(blockers.get("not_after", ())),
+        )
+        if not patterns and not terms.strong and not terms.personal:
+            raise ValueError(f"{path.name}: a category needs at least one pattern or term")
         rules[category] = Rule(
-            category, tuple(patterns), tuple(data.get("context", [])), false_friends
+            category, tuple(patterns), tuple(data.get("context", [])), false_friends, terms
         )
     return rules
 
@@ -194,45 +279,92 @@ def _union(patterns: Iterable[str]) -> regex.Pattern[str]:
 
 
 class _Engine:
-    """Presidio's analyzer over spaCy's blank English pipeline, with our recognisers only."""
+    """Presidio's analyzer over spaCy's rule-based English pipeline, with our recognisers only."""
 
-    def __init__(self, rules: dict[str, Rule]):
-        # Imported here: presidio and spaCy take about two seconds to import, which a process
-        # that never screens a suspicious text should not pay.
-        import spacy
+    def __init__(self, rules: dict[str, Rule], person_words: frozenset[str]):
+        # Imported here: presidio and spaCy take seconds to import, and the lemma tables to
+        # load, which a process that never screens a text should not pay.
         from presidio_analyzer import (
+            AnalysisExplanation,
             AnalyzerEngine,
+            EntityRecognizer,
             Pattern,
             PatternRecognizer,
             RecognizerRegistry,
+            RecognizerResult,
         )
         from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
         from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 
-        class BlankSpacyNlpEngine(SpacyNlpEngine):
-            """spaCy without a trained model: rule-based tokens and sentences, nothing to fetch.
+        nlp = build_nlp()
+        terms = TermMatcher(nlp, (rule.terms for rule in rules.values()), person_words)
+        self.terms = terms
 
-            The blank pipeline has no lemmatiser, so the lower-cased word stands in for the
-            lemma: that is what presidio compares our context words with.
+        class LemmaNlpEngine(SpacyNlpEngine):
+            """spaCy without a trained model: tokens, lookup lemmas, sentences, term matches.
+
+            Presidio's context enhancer compares our context words with these lemmas, so
+            "striking" near "union" counts as the context word "strike".
             """
 
             def load(self) -> None:
-                nlp = spacy.blank("en")
-                nlp.add_pipe("sentencizer")
                 self.nlp = {"en": nlp}
 
             def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
+                terms.annotate(doc)
+                doc.user_data["tidings_terms"] = terms.find(doc)
                 return NlpArtifacts(
                     entities=[],
                     tokens=doc,
                     tokens_indices=[token.idx for token in doc],
-                    lemmas=[token.lower_ for token in doc],
+                    lemmas=[token.norm_ for token in doc],
                     nlp_engine=self,
                     language=language,
                     scores=[],
                 )
 
-        recognizers = [
+        class TermRecognizer(EntityRecognizer):
+            """One category's term list (see screening_terms): lemma matches as findings.
+
+            A strong term, or a personal one in a sentence about a person, scores 0.85; a
+            personal term elsewhere 0.35, which a context word nearby lifts over the threshold.
+            """
+
+            def __init__(self, category: str, context: list[str]):
+                super().__init__(
+                    supported_entities=[category],
+                    name=f"tidings_terms_{category}",
+                    supported_language="en",
+                    context=context,
+                )
+
+            def load(self) -> None:
+                pass
+
+            def analyze(self, text, entities, nlp_artifacts=None):
+                doc = nlp_artifacts.tokens
+                results = []
+                for match in doc.user_data.get("tidings_terms", ()):
+                    if match.category not in entities:
+                        continue
+                    span = doc[match.start : match.end]
+                    score = STRONG_SCORE if match.about_person else WEAK_SCORE
+                    results.append(
+                        RecognizerResult(
+                            match.category,
+                            span.start_char,
+                            span.end_char,
+                            score,
+                            analysis_explanation=AnalysisExplanation(self.name, score),
+                            recognition_metadata={
+                                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                            },
+                        )
+                    )
+                return results
+
+        recognizers: list[EntityRecognizer] = [
             PatternRecognizer(
                 supported_entity=rule.category,
                 name=f"tidings_{rule.category}",
@@ -241,8 +373,12 @@ class _Engine:
                 global_regex_flags=FLAGS,
             )
             for rule in rules.values()
+            if rule.patterns
         ]
-        self.nlp_engine = BlankSpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+        recognizers += [
+            TermRecognizer(rule.category, list(rule.context)) for rule in rules.values()
+        ]
+        self.nlp_engine = LemmaNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
         self.analyzer = AnalyzerEngine(
             registry=RecognizerRegistry(
                 recognizers, global_regex_flags=FLAGS, supported_languages=["en"]
@@ -261,14 +397,30 @@ class _Engine:
             for rule in rules.values()
             if rule.false_friends
         }
+        self.category_filters = {
+            category: _union(p for _, p, _ in rule.patterns)
+            for category, rule in rules.items()
+            if rule.patterns
+        }
         # Presidio compiles a recogniser's patterns on first use; do it now, under the caller's
         # lock, so that threads sharing the engine afterwards only read it.
         self.analyze("warm-up", list(rules))
 
     def analyze(self, text: str, categories: list[str]) -> tuple[list[Finding], Doc]:
         artifacts = self.nlp_engine.process_text(text, "en")
+        doc = artifacts.tokens
+        # Presidio runs only the recognisers of the categories that can match here: a term
+        # matched, or a pattern of the category matches somewhere in the text.
+        termed = {m.category for m in doc.user_data["tidings_terms"]}
+        present = [
+            c
+            for c in categories
+            if c in termed or ((f := self.category_filters.get(c)) and f.search(text))
+        ]
+        if not present:
+            return [], doc
         results = self.analyzer.analyze(
-            text, language="en", entities=categories, nlp_artifacts=artifacts
+            text, language="en", entities=present, nlp_artifacts=artifacts
         )
         friends: dict[str, list[tuple[int, int]]] = {}
         findings = []
@@ -279,8 +431,14 @@ class _Engine:
                 friends[category] = [m.span() for m in pattern.finditer(text)] if pattern else []
             if any(s < result.end and result.start < e for s, e in friends[category]):
                 continue
+            # The term lists' blockers ("a cancer charity", "people with dementia") apply to
+            # the patterns' findings as well as to the terms'.
+            if self.terms.blocked(doc, category, result.start, result.end):
+                continue
+            if self.terms.discounted(doc, result.start, result.end):
+                continue
             findings.append(Finding(category, result.start, result.end))
-        return findings, artifacts.tokens
+        return _merge(findings), doc
 
 
 class Screener:
@@ -292,13 +450,9 @@ class Screener:
 
     def __init__(self, rules_dir: Path = RULES_DIR):
         self.rules = load_rules(rules_dir)
+        self.person_words = read_person_words(rules_dir / "_fragments.toml")
         self._lock = threading.Lock()
         self._engine: _Engine | None = None
-        self._prefilters: dict[tuple[str, ...], regex.Pattern[str]] = {}
-        self._category_filters = {
-            category: _union(p for _, p, _ in rule.patterns)
-            for category, rule in self.rules.items()
-        }
 
     def find(self, text: str, categories: Iterable[str]) -> list[Finding]:
         """Every finding of the given categories in ``text``, in order of position."""
@@ -314,20 +468,41 @@ class Screener:
         if on_detect == "reject":
             raise SensitiveDataRefused(removed)
         # Merge the sentences to remove, then rebuild the text around them.
-        spans: list[tuple[int, int, set[str]]] = []
-        for finding, (start, end) in sorted(found, key=lambda item: item[1]):
-            if spans and start <= spans[-1][1]:
-                last_start, last_end, cats = spans[-1]
-                spans[-1] = (last_start, max(last_end, end), cats | {finding.category})
-            else:
-                spans.append((start, end, {finding.category}))
         out, position = [], 0
-        for start, end, cats in spans:
+        for start, end, cats, _ in self._spans(found):
             labels = ", ".join(SENSITIVE_TEXT[c] for c in categories if c in cats)
             out += [text[position:start], f"[removed: {labels}]"]
             position = end
         out.append(text[position:])
         return Screened("".join(out), removed)
+
+    def review(self, text: str, categories: Iterable[str]) -> Review:
+        """What a form tells the person: which parts go (with their words) and what is left."""
+        spans = self._spans(self._scan(text, tuple(categories)))
+        if not spans:
+            return Review(text)
+        removals, kept, position = [], [], 0
+        for start, end, cats, (f_start, f_end) in spans:
+            ordered = tuple(c for c in CATEGORIES if c in cats)
+            removals.append(Removal(ordered, _excerpt(text, start, end, f_start, f_end)))
+            kept.append(text[position:start])
+            position = end
+        kept.append(text[position:])
+        return Review(_tidy("".join(kept)), tuple(removals))
+
+    @staticmethod
+    def _spans(
+        found: list[tuple[Finding, tuple[int, int]]],
+    ) -> list[tuple[int, int, set[str], tuple[int, int]]]:
+        """The sentences to remove, merged: (start, end, categories, first finding's span)."""
+        spans: list[tuple[int, int, set[str], tuple[int, int]]] = []
+        for finding, (start, end) in sorted(found, key=lambda item: item[1]):
+            if spans and start <= spans[-1][1]:
+                last_start, last_end, cats, first = spans[-1]
+                spans[-1] = (last_start, max(last_end, end), cats | {finding.category}, first)
+            else:
+                spans.append((start, end, {finding.category}, (finding.start, finding.end)))
+        return spans
 
     def _scan(
         self, text: str, categories: tuple[str, ...]
@@ -339,16 +514,12 @@ class Screener:
         if not categories or not text:
             return []
         folded = text.translate(_FOLD)
-        if self._prefilter(categories).search(folded) is None:
+        if not folded.strip():
             return []
         engine = self._get_engine()
         found = []
         for offset, chunk in _chunks(folded):
-            # Presidio runs only the recognisers of the categories that can match here.
-            present = [c for c in categories if self._category_filters[c].search(chunk)]
-            if not present:
-                continue
-            findings, doc = engine.analyze(chunk, present)
+            findings, doc = engine.analyze(chunk, list(categories))
             for finding in findings:
                 start, end = _sentence(chunk, doc, finding)
                 found.append(
@@ -360,24 +531,53 @@ class Screener:
         found.sort(key=lambda item: (item[0].start, item[0].end, item[0].category))
         return found
 
-    def _prefilter(self, categories: tuple[str, ...]) -> regex.Pattern[str]:
-        # Every finding is a match of some pattern of its category, so a text that matches no
-        # pattern of any enabled category has none: no need to ask presidio.  One combined
-        # pattern answers that faster than the nine categories' patterns one after another.
-        prefilter = self._prefilters.get(categories)
-        if prefilter is None:
-            prefilter = _union(p for c in categories for _, p, _ in self.rules[c].patterns)
-            self._prefilters[categories] = prefilter
-        return prefilter
-
     def _get_engine(self) -> _Engine:
         engine = self._engine
         if engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = _Engine(self.rules)
+                    self._engine = _Engine(self.rules, self.person_words)
                 engine = self._engine
         return engine
+
+
+def _excerpt(text: str, start: int, end: int, f_start: int, f_end: int) -> str:
+    """The removed sentence as the person wrote it, shortened around the finding if long."""
+    sentence = " ".join(text[start:end].split())
+    if len(sentence) <= EXCERPT_CHARS:
+        return sentence
+    room = max(0, (EXCERPT_CHARS - (f_end - f_start)) // 2)
+    left, right = max(start, f_start - room), min(end, f_end + room)
+    while left > start and not text[left - 1].isspace():
+        left += 1
+    while right < end and not text[right].isspace():
+        right -= 1
+    middle = " ".join(text[left:right].split())
+    return ("\u2026" if left > start else "") + middle + ("\u2026" if right < end else "")
+
+
+_BLANK_BULLET = regex.compile(r"(?m)^[ \t]*(?:[-*\u2022\u00b7\u2013][ \t]*)?\n")
+_SPACES = regex.compile(r"[ \t]{2,}")
+
+
+def _tidy(text: str) -> str:
+    """The kept text without the gaps the removed sentences leave (empty bullets, double spaces)."""
+    text = _BLANK_BULLET.sub("", text)
+    text = _SPACES.sub(" ", text)
+    text = regex.sub(r"[ \t]+([,.;:!?])", r"\1", text)
+    return "\n".join(line.strip() for line in text.strip().split("\n"))
+
+
+def _merge(findings: list[Finding]) -> list[Finding]:
+    """One finding per stretch of text and category: a pattern and a term often both match."""
+    merged: list[Finding] = []
+    for finding in sorted(findings, key=lambda f: (f.category, f.start, f.end)):
+        last = merged[-1] if merged else None
+        if last and last.category == finding.category and finding.start <= last.end:
+            merged[-1] = Finding(last.category, last.start, max(last.end, finding.end))
+        else:
+            merged.append(finding)
+    return merged
 
 
 def _chunks(text: str) -> Iterator[tuple[int, str]]:
@@ -439,15 +639,33 @@ def _sensitive(policy: Policy | None) -> tuple[tuple[str, ...], str]:
     return tuple(policy.sensitive.categories), policy.sensitive.on_detect
 
 
-def find_sensitive(text: str, policy: Policy | None = None) -> list[Finding]:
+# Second-person words and third-person ones of the same length, so that offsets still match.
+_ADDRESSEE = {"you": "she", "your": "her ", "yours": "hers ", "yourself": "herself "}
+_SECOND_PERSON = re.compile(r"\b(?:yourself|yours|your|you)\b", re.IGNORECASE)
+
+
+def _as_third_person(text: str) -> str:
+    def swap(match: re.Match[str]) -> str:
+        word = _ADDRESSEE[match.group().lower()]
+        return word.capitalize() if match.group()[0].isupper() else word
+
+    return _SECOND_PERSON.sub(swap, text)
+
+
+def find_sensitive(
+    text: str, policy: Policy | None = None, *, addressed: bool = False
+) -> list[Finding]:
     """Special-category content in ``text``, for the categories the policy lists.
 
     ``policy`` defaults to the installation's (:func:`tidings.policy.get_policy`).  Findings are
     in order of position; their spans are the matched words (see :func:`screen_text` for what is
-    removed).
+    removed).  ``addressed``: the text is written *to* the person (an operator's reply), so
+    "you" and "your" are that person — "sorry to hear about your diagnosis" is about their
+    health.  In what people write to us "your" is the company's ("your health plan product"),
+    which is why this is not the default.
     """
     categories, _ = _sensitive(policy)
-    return _screener().find(text, categories)
+    return _screener().find(_as_third_person(text) if addressed else text, categories)
 
 
 def screen_text(text: str, policy: Policy | None = None) -> Screened:
@@ -462,3 +680,28 @@ def screen_text(text: str, policy: Policy | None = None) -> Screened:
     """
     categories, on_detect = _sensitive(policy)
     return _screener().screen(text, categories, on_detect)
+
+
+def warm_up() -> None:
+    """Build the shared engine in the background, if it is not built yet.
+
+    Building it (importing presidio and spaCy, loading the lemma tables) takes seconds; a page
+    whose form will be screened calls this when it is shown, so that the engine is ready by the
+    time the person sends it.
+    """
+    screener = _screener()
+    if screener._engine is None:
+        threading.Thread(target=screener._get_engine, name="screening-warm-up", daemon=True).start()
+
+
+def review_text(text: str, policy: Policy | None = None) -> Review:
+    """Which parts of a person's text screening would take out, and the text without them.
+
+    For forms the person is filling in: they are told, next to the field, what was taken out
+    and why (:meth:`Review.message`), and the field is given back holding the rest, whichever
+    ``on_detect`` the policy says — the form stores nothing until they send it again.
+    Never raises for sensitive content; the excerpts are the person's own words and must go
+    nowhere but back to them.
+    """
+    categories, _ = _sensitive(policy)
+    return _screener().review(text, categories)

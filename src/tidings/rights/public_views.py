@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from tidings.audience.public_views import within_limit
 from tidings.policy import get_policy
+from tidings.policy.screening_forms import no_store, screen_field, warm_up
 
 from .actions import (
     KIND_LABELS,
@@ -64,13 +65,20 @@ def _link_problem(request: HttpRequest, *, expired: bool) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def request_form(request: HttpRequest) -> HttpResponse:
     form = RightsRequestForm(request.POST or None)
+    if request.method != "POST":
+        warm_up()  # screening's engine loads while the person types
     if request.method == "POST":
         limit = tuple(getattr(settings, "TIDINGS_RIGHTS_LIMIT", REQUEST_LIMIT))
         if not within_limit(request, "rights", limit):  # type: ignore[arg-type]
             return _too_many(request, limit)  # type: ignore[arg-type]
         if form.honeypot_filled():
             return HttpResponseRedirect(reverse("rights:sent"), status=303)
-        if form.is_valid():
+        # Details are kept only with a correction; special-category data in them is taken out
+        # and the person told so, with the rest of what they wrote given back to send again.
+        if form.is_valid() and not (
+            form.cleaned_data["kind"] == RightsRequest.Kind.RECTIFY
+            and screen_field(form, "details")
+        ):
             try:
                 do_create_rights_request(
                     form.cleaned_data["kind"],
@@ -82,15 +90,17 @@ def request_form(request: HttpRequest) -> HttpResponse:
             else:
                 return HttpResponseRedirect(reverse("rights:sent"), status=303)
     policy = get_policy()
-    return render(
-        request,
-        "rights/public/request.html",
-        {
-            "form": form,
-            "policy": policy,
-            "response_days": policy.rights.response_days,
-            "link_days": link_days(),
-        },
+    return no_store(
+        render(
+            request,
+            "rights/public/request.html",
+            {
+                "form": form,
+                "policy": policy,
+                "response_days": policy.rights.response_days,
+                "link_days": link_days(),
+            },
+        )
     )
 
 

@@ -1,0 +1,143 @@
+"""Screening reads language, not keywords: inflections, misspellings, who a sentence is about,
+and words that make a match about a thing rather than a person."""
+
+from functools import cache
+
+import pytest
+
+from tidings.policy.screening import CATEGORIES, Screener
+from tidings.policy.screening_terms import TermList, TermMatcher, build_nlp
+
+
+@cache
+def screener() -> Screener:
+    return Screener()
+
+
+def found(text: str) -> set[str]:
+    return {f.category for f in screener().find(text, CATEGORIES)}
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # Indirect statements: the fact is implied by a treatment, a record, a membership.
+        ("We'd like to start again after a break, since my chemo finished in May.", "health"),
+        ("After my conviction was spent I started a removals business.", "criminal_history"),
+        ("I'm a member of Unite.", "trade_union_membership"),
+        ("My husband and I run a B&B together — we're both blokes.", "sex_life_or_orientation"),
+        (
+            "Our imam suggested we use your tool, and I volunteer at the mosque.",
+            "religious_or_philosophical_beliefs",
+        ),
+        ("My DNA results came back and I've found a half-brother.", "genetic"),
+        ("Please delete the face scan your app took when I verified my age.", "biometric"),
+        ("My parents came over from Jamaica in the sixties.", "racial_or_ethnic_origin"),
+        ("I've been canvassing for the Greens all weekend.", "political_opinions"),
+    ],
+)
+def test_indirect_statements_are_found(text, category):
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The defendant was convicted of fraud.",
+        "He convicts nobody; he was convicted himself in 2010.",
+        "Both brothers have convictions for theft.",
+    ],
+)
+def test_every_inflection_of_a_term_matches(text):
+    assert found(text) == {"criminal_history"}
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("i have diabetis so i need the meeting before lunch pls", "health"),
+        ("my husbnd is having chemotherpy so we close the shop", "health"),
+        ("i got epilepsey so no flashing things pls", "health"),
+        ("im on antidepressents and forget things", "health"),
+    ],
+)
+def test_misspelt_terms_are_read_as_the_terms(text, category):
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A topic, an organisation or a product, not anyone's fact.
+        "We sponsor the cancer research charity's fun run every year.",
+        "We sell health insurance to small firms.",
+        "Our office is on Union Street, next to the bank.",
+        "We do party planning: kids' birthdays and hen dos.",
+        "I'm a criminal lawyer and send a monthly case-law digest.",
+        "I keep forgetting my PIN for your login.",
+        "We support people with dementia and their carers.",
+        "Our scheduler uses a genetic algorithm to pick send times.",
+        "We're a credit union with 8,000 members.",
+        # A partner's sex without the writer's says nothing about orientation.
+        "My husband and I run a B&B and would like to email past guests.",
+        # Words that look like terms but are another word: "fined" is not every "fine".
+        "Anything before 5 is fine; I'll send the invoice dated Monday.",
+    ],
+)
+def test_things_and_topics_are_not_people(text):
+    assert found(text) == set()
+
+
+def test_a_personal_term_needs_someone_in_the_sentence():
+    assert found("Cancer is the theme of the charity's spring appeal.") == set()
+    assert found("My cancer came back last spring.") == {"health"}
+
+
+def test_denials_are_statements_in_the_category_too():
+    # The policy covers what a person says about themselves either way.
+    assert found("I'm not religious at all, never have been.") == {
+        "religious_or_philosophical_beliefs"
+    }
+
+
+class TestTermSyntax:
+    @pytest.fixture(scope="class")
+    def nlp(self):
+        return build_nlp()
+
+    def matches(self, nlp, terms: TermList, text: str) -> list[str]:
+        matcher = TermMatcher(nlp, [terms], frozenset({"i", "my"}))
+        doc = nlp(text)
+        matcher.annotate(doc)
+        return [doc[m.start : m.end].text for m in matcher.find(doc)]
+
+    def test_alternatives_optional_words_and_exact_forms(self, nlp):
+        terms = TermList(
+            "health",
+            strong=["walking stick|frame", "wait? list for", "=MS", "husband _* be a man"],
+            personal=["~fined"],
+        )
+        assert self.matches(nlp, terms, "I use a walking frame.") == ["walking frame"]
+        assert self.matches(nlp, terms, "Waiting list for a hip.") == ["Waiting list for"]
+        assert self.matches(nlp, terms, "ms word crashed") == []
+        assert self.matches(nlp, terms, "I have MS") == ["MS"]
+        assert self.matches(nlp, terms, "I was fined, that's fine") == ["fined"]
+        assert self.matches(nlp, terms, "My husband and I, and yes I am a man") == [
+            "husband and I, and yes I am a man"
+        ]
+        assert self.matches(nlp, terms, "My husband. A man came.") == []  # not across sentences
+
+    def test_blockers_just_before_or_after_a_term_cancel_it(self, nlp):
+        terms = TermList(
+            "health",
+            personal=["cancer"],
+            not_before=["charity"],
+            not_after=["people with"],
+        )
+        assert self.matches(nlp, terms, "My cancer charity run.") == []
+        assert self.matches(nlp, terms, "I help people with cancer.") == []
+        assert self.matches(nlp, terms, "My cancer is back.") == ["cancer"]
+
+    def test_a_phrase_that_matches_anything_is_refused(self, nlp):
+        with pytest.raises(ValueError, match="matches anything"):
+            TermMatcher(nlp, [TermList("health", strong=["_ _?"])], frozenset())
