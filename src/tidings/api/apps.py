@@ -14,6 +14,9 @@ class ApiConfig(AppConfig):
         from . import webhooks
 
         webhooks.connect_signals()
+        from .personal_data import register_sources
+
+        register_sources()  # the webhook log: in the access package, cleared by erasure
         # Retries of webhook deliveries that failed: a new event enqueues its own send at once.
         register(
             "api.webhooks-due",
