@@ -88,5 +88,7 @@ def register_sources() -> None:
                 "systems are told, with only the details each is allowed; erasure removes you "
                 "from this log."
             ),
+            retention="Kept as the record of what was sent where; when your data is erased, "
+            "the log no longer says whom a notice was about.",
         )
     )

@@ -198,5 +198,7 @@ def register_sources() -> None:
                 "A one-way hash of your address (not the address), so that we never email "
                 "you after you left, bounced, complained or asked us to erase your data."
             ),
+            retention="Kept for good, as it keeps your address off our lists; nobody can read "
+            "your address from it.",
         )
     )

@@ -160,5 +160,7 @@ def register_sources() -> None:
                 "Confirmations, welcomes and other messages we sent you, kept as the record "
                 "that they went."
             ),
+            retention="Their text is removed once they are sent; the record that they went is "
+            "kept with your other records, and erased with them.",
         )
     )

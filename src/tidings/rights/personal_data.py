@@ -159,6 +159,8 @@ def register_sources() -> None:
                 "Our audit log records each change to your records and who made it, to show "
                 "that we handle your data as the law requires; erasure removes you from it."
             ),
+            retention="The log is kept to show how we handled your data; when your data is "
+            "erased, the log no longer says whom an entry was about.",
         )
     )
     register(
@@ -188,5 +190,7 @@ def register_sources() -> None:
                 "The requests you made under data-protection law, kept to show that we "
                 "answered them (a legal obligation); erasure removes what names you."
             ),
+            retention="Kept to show that we answered them; your address is removed from each "
+            "once it is answered.",
         )
     )

@@ -119,6 +119,9 @@ class PersonalData:
     # Why it is held, for sources that no single policy record kind explains (the person's own
     # details, the emails we sent them, their requests): one sentence for the access package.
     about: str = ""
+    # How long it is kept, for the same sources (a sentence); default: with the records it
+    # belongs to.
+    retention: str = ""
     title: str = ""  # heading in the package; default: the name, capitalised
 
     @property

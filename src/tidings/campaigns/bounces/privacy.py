@@ -37,5 +37,10 @@ def register_sources() -> None:
                 ("outcome", "reason"),
             ),
             order_by=("received_at", "pk"),
+            title="Bounce and complaint reports",
+            about="Reports that an email to you bounced or was marked as spam, and what we did "
+            "about them (stop or pause sending).",
+            retention="The report's message itself is deleted once it has been dealt with; "
+            "the facts stay with your other records, and are erased with them.",
         )
     )
