@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tidings import signals
 from tidings.audience.actions import do_unsubscribe_all
+from tidings.audience.models import Contact
 from tidings.crm.actions import do_update_support_contact
 from tidings.crm.models import Order, SupportContact
 from tidings.rights import sources as registry
@@ -272,3 +273,34 @@ def test_the_retention_sweep_announces_each_person_it_erases(
 
     assert [(h["email_hmac"], h["reason"]) for h in erased_signals] == [(ada.hmac, "retention")]
     assert bob.hmac not in str(erased_signals)
+
+
+def test_the_sweep_refuses_to_leave_a_row_pointing_at_a_person_it_erased(monkeypatch):
+    """A source that found nothing it should have: the sweep's batch fails (PostgreSQL: its
+    set-based check of every relation; SQLite: the foreign keys at commit), nothing is lost."""
+    with time_machine.travel(timezone.now() - timedelta(days=800), tick=True):
+        ada = fill(new_person(), {"enquiries", "bounce_reports"})
+    source = registry.source("bounce_reports")
+    monkeypatch.setitem(
+        registry._SOURCES,
+        "bounce_reports",
+        registry.PersonalData(**{**source.__dict__, "remove": None}),
+    )
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        run_retention()
+        connection.check_constraints()
+
+    assert Contact.objects.filter(pk=ada.contact.pk).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's array literals")
+def test_ids_and_texts_travel_as_one_array_literal_intact():
+    from tidings.rights.sources import array_literal
+
+    values = ["12", 'a "quoted", {braced} \\ value', "NULL", "", "x y", "ünï"]
+    for sent in ([1, 2, 300000000], values, values[:1]):
+        literal, kind = array_literal(sent)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT %s::{kind}", [literal])
+            assert cursor.fetchone()[0] == sent

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
-
-from tidings.rights.sources import AnyOf, People, PersonalData, ids_of, register
+from tidings.rights.sources import AnyOf, People, PersonalData, ids_of, key_in, register
 
 from .models import EVENTS, WebhookDelivery
 
@@ -26,9 +24,9 @@ def _deliveries_of(people: People) -> list[int]:
 
 
 def _rows_of(people: People, delivery_ids: list[int]):
-    condition = Q(data__contact_id__in=list(people.contact_ids))
+    condition = key_in("data", "contact_id", people.contact_ids)
     if delivery_ids:
-        condition |= Q(data__delivery_id__in=delivery_ids)
+        condition |= key_in("data", "delivery_id", delivery_ids)
     return (
         WebhookDelivery.objects.filter(condition)
         if people.contact_ids

@@ -70,6 +70,8 @@ def remove_contacts(ids: list[int]) -> int:
     Returns the contacts deleted or changed (none, the second time)."""
     held = ids_of(Contact._base_manager.filter(AnyOf("pk", ids)).filter(holds_contact()))
     removed = delete_ids(Contact, sorted(set(ids) - set(held)))
+    if not held:
+        return removed
     blank = _blank(kept_fields())
     reduced = Contact._base_manager.filter(AnyOf("pk", held)).exclude(**blank)
     return removed + reduced.update(**blank)

@@ -23,34 +23,53 @@ erasure, such as a restore journal that re-applies it after a backup is restored
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from tidings import signals
-from tidings.audience.emails import email_hmac
 from tidings.audience.models import Contact, Suppression
 from tidings.audience.suppression import do_suppress
 
-from .sources import AnyOf, Found, Kept, People, holds_contact, sources
+from .sources import (
+    AnyOf,
+    Found,
+    Kept,
+    People,
+    deleted,
+    holding_relations,
+    holds_contact,
+    record_deleted,
+    sources,
+)
 
 REQUEST = "request"
 RETENTION = "retention"
 
 
 # --- every source: find, then remove ----------------------------------------------------------
-def find_all(people: People) -> dict[str, Found]:
-    """What every source holds about ``people``, found before anything is changed."""
+def find_all(people: People, *, unheld: bool = False) -> dict[str, Found]:
+    """What every source holds about ``people``, found before anything is changed.
+
+    ``unheld``: the people's contacts are known to be held by no record (the retention sweep
+    checked, under lock): the tables whose rows hold a contact (subscriptions, enquiries...)
+    have none of theirs, so those sources are not asked.  The foreign keys would refuse the
+    contact's deletion if one had a row after all.
+    """
     if not people:
         return {}
+    skip = {rel.related_model for rel in holding_relations()} if unheld else set()
     found = {}
     for source in sources():
-        if source.find is not None:
-            found[source.name] = source.find(people)
+        if source.find is None or (skip and set(source.models) <= skip):
+            continue
+        found[source.name] = source.find(people)
     return found
 
 
@@ -81,11 +100,105 @@ def check_references() -> None:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
-def erase_people(people: People) -> dict[str, int]:
+# --- checking references in bulk ---------------------------------------------------------------
+_TRIGGERS_OFF: bool | None = None  # may this process's role switch them off (None: not asked)
+
+
+def _may_switch_triggers_off() -> bool:
+    """Whether the database lets this session skip its own trigger-based foreign-key checks:
+    PostgreSQL, a role that may set ``session_replication_role`` (a superuser, or one granted
+    ``SET ON PARAMETER session_replication_role``), and no trigger of anyone's own in the
+    database (which "replica" would silence too: a counter kept by a trigger would drift)."""
+    global _TRIGGERS_OFF
+    if connection.vendor != "postgresql" or _TRIGGERS_OFF is False:
+        return False
+    if _TRIGGERS_OFF is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE NOT tgisinternal)")
+            if cursor.fetchone()[0]:
+                _TRIGGERS_OFF = False
+                return False
+    if _TRIGGERS_OFF:  # allowed before: no savepoint needed (a round trip each)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        return True
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+    except DatabaseError:
+        _TRIGGERS_OFF = False
+        return False
+    _TRIGGERS_OFF = True
+    return True
+
+
+def verify_deleted(rows: Iterable[tuple[type[models.Model], list[int]]]) -> None:
+    """Raise IntegrityError if a row anywhere still points at one of these deleted rows.
+
+    One statement: ``SELECT EXISTS (...) OR EXISTS (...)``, an indexed look-up per relation
+    pointing at each model, the ids as one array (a round trip costs more than the look-ups)."""
+    checks: list[tuple[str, QuerySet]] = []
+    for model, ids in rows:
+        for rel in model._meta.get_fields(include_hidden=True):
+            if not (rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)):
+                continue
+            column = rel.field.attname
+            pointing = rel.related_model._base_manager.filter(AnyOf(column, ids)).values("pk")
+            checks.append(
+                (f"{rel.related_model._meta.label}.{column} -> {model._meta.label}", pointing)
+            )
+    if not checks:
+        return
+    parts, params = [], []
+    for _, queryset in checks:
+        sql, more = queryset[:1].query.sql_with_params()
+        parts.append(f"EXISTS ({sql})")
+        params += list(more)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + " OR ".join(parts), params)
+        if not cursor.fetchone()[0]:
+            return
+    broken = [name for name, queryset in checks if queryset.exists()]
+    raise IntegrityError(
+        f"{', '.join(broken)}: rows still point at deleted ones (a source must find them)"
+    )
+
+
+@contextmanager
+def set_based_checks() -> Iterator[None]:
+    """Check the references of what is deleted inside the block once, set-based, instead of row
+    by row (PostgreSQL, when the role may: ``_may_switch_triggers_off``; elsewhere the block runs
+    as it is and the database's own checks apply).
+
+    Deleting a contact makes PostgreSQL run one foreign-key check per relation pointing at
+    contacts (nine) for each row, at commit: measured on 50,000 contacts, 85% of the time of the
+    whole change.  Here those row-by-row triggers are off for this transaction's own statements
+    only (``SET LOCAL session_replication_role = replica``; other sessions keep theirs, so a row
+    inserted meanwhile for a contact being deleted still fails), and ``verify_deleted`` checks
+    every relation of every deleted model with one indexed query over the batch's ids.  The
+    contacts are locked first (``erase_people_left_with_nothing``), so nothing can point at them
+    between the check and the commit.  Used by the retention sweep's batches.
+    """
+    if not _may_switch_triggers_off():
+        yield
+        return
+    deleted.recording, deleted.rows = True, []
+    try:
+        yield
+        verify_deleted(deleted.rows)
+    finally:
+        deleted.recording, deleted.rows = False, []
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = origin")
+
+
+def erase_people(people: People, *, unheld: bool = False) -> dict[str, int]:
     """Erase everything every source holds about ``people`` (inside the caller's transaction),
-    except what a legal hold keeps.  Returns rows changed per source."""
-    counts = remove_all(find_all(people))
-    check_references()
+    except what a legal hold keeps.  Returns rows changed per source.  ``unheld``: see
+    ``find_all``."""
+    counts = remove_all(find_all(people, unheld=unheld))
+    if not deleted.recording:  # else set_based_checks verifies what was deleted
+        check_references()
     return counts
 
 
@@ -169,8 +282,9 @@ def erase_people_left_with_nothing(candidate_ids: Iterable[int]) -> int:
     if not left:
         return 0
     people = People(tuple(pk for pk, _ in left), tuple(email for _, email in left))
-    counts = erase_people(people)
-    _announce((email_hmac(email) for _, email in left), RETENTION, timezone.now())
+    with set_based_checks():
+        counts = erase_people(people, unheld=True)
+    _announce(people.hmacs, RETENTION, timezone.now())
     return counts.get("contact", 0)
 
 
@@ -187,6 +301,7 @@ def delete_expired(model: type[models.Model], ids: Sequence[int]) -> int:
     if not ids:
         return 0
     ids = list(ids)
+    record_deleted(model, ids)
     if models.signals.pre_delete.has_listeners(model) or models.signals.post_delete.has_listeners(
         model
     ):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models.fields.json import KeyTransform
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from tidings.audience.models import AppendOnlyQuerySet
@@ -34,8 +34,8 @@ class AuditEntry(models.Model):
             # Erasure finds a person's entries by their object, ``details.contact`` and
             # ``details.delivery`` (rights/personal_data.py), thousands of people at a time.
             models.Index(fields=["object_type", "object_id"], name="audit_object"),
-            models.Index(KeyTransform("contact", "details"), name="audit_details_contact"),
-            models.Index(KeyTransform("delivery", "details"), name="audit_details_delivery"),
+            models.Index(KT("details__contact"), name="audit_details_contact"),
+            models.Index(KT("details__delivery"), name="audit_details_delivery"),
         ]
 
     def __str__(self) -> str:

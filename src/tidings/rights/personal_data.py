@@ -18,6 +18,7 @@ from .sources import (
     People,
     PersonalData,
     ids_of,
+    key_in,
     model_source,
     register,
     update_ids,
@@ -86,11 +87,10 @@ def _entries_of(people: People, deliveries: list[int]):
     """Entries about the people: their contact (the object, or ``details.contact``) or one of
     their deliveries (``details.delivery``: a bounce processed)."""
     ids = list(people.contact_ids)
-    condition = Q(object_type=CONTACT_TYPE, object_id__in=[str(pk) for pk in ids]) | Q(
-        details__contact__in=ids
-    )
+    condition = Q(object_type=CONTACT_TYPE) & Q(AnyOf("object_id", [str(pk) for pk in ids]))
+    condition |= key_in("details", "contact", ids)
     if deliveries:
-        condition |= Q(details__delivery__in=deliveries)
+        condition |= key_in("details", "delivery", deliveries)
     return AuditEntry.objects.filter(condition) if ids else AuditEntry.objects.none()
 
 
@@ -126,7 +126,8 @@ def forget_in_audit_log(found: dict[str, list[int]]) -> int:
     forget = {"contact": set(contacts), "delivery": set(found["deliveries"])}
     entries = models.QuerySet(AuditEntry).filter(AnyOf("pk", ids))
     changed = set(
-        entries.filter(object_type=CONTACT_TYPE, object_id__in=[str(pk) for pk in contacts])
+        entries.filter(object_type=CONTACT_TYPE)
+        .filter(AnyOf("object_id", [str(pk) for pk in contacts]))
         .order_by()
         .values_list("pk", flat=True)
     )

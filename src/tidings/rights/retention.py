@@ -65,7 +65,7 @@ from tidings.policy.plain import retention_text
 from tidings.policy.records import RECORD_KINDS
 
 from .audit import audit
-from .erasure import delete_expired, erase_people_left_with_nothing
+from .erasure import delete_expired, erase_people_left_with_nothing, set_based_checks
 from .sources import AnyOf, holds_contact
 
 logger = logging.getLogger(__name__)
@@ -266,7 +266,8 @@ class RecordSweep:
     def erase(self, ids: list[int], contact_ids: set[int]) -> int:
         """Delete these (expired) records and what depends on them; returns how many of this
         kind went (``erasure.delete_expired``: in SQL, by id)."""
-        return delete_expired(self.model, ids)
+        with set_based_checks():
+            return delete_expired(self.model, ids)
 
 
 class SubscriptionSweep(RecordSweep):
@@ -467,7 +468,20 @@ def expired_records(kind: str, now: datetime | None = None, policy: Policy | Non
     return model._base_manager.filter(expired_q(sweep, policy, now or timezone.now()))
 
 
-# --- the sweep --------------------------------------------------------------------------------
+# --- the sweep ---
+def relaxed_commit() -> None:
+    """Let this transaction's commit return before its WAL is flushed to disk (PostgreSQL).
+
+    The sweep can afford it: it is idempotent, so a crash that loses the last batches' commits
+    (at most ``wal_writer_delay`` × 3 of them, never a torn one) only leaves records that the next
+    run finds expired again and erases.  Measured, waiting for each batch's flush was half of a
+    sweep's time.  Scoped to the transaction (``SET LOCAL``): nothing else is affected.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+
+
 NO_RECORDS_YET = "no records of this kind yet"
 NO_RULE = "the policy has no retention rule for it: nothing is removed"
 
@@ -514,6 +528,7 @@ def _sweep(sweep: RecordSweep, records: QuerySet, batch_size: int, run: Retentio
     while True:
         started = time.perf_counter()
         with transaction.atomic():
+            relaxed_commit()
             columns = ["pk", sweep.contact_field] if sweep.contact_field else ["pk", "pk"]
             rows = list(
                 records.filter(pk__gt=last)

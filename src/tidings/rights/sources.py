@@ -44,13 +44,15 @@ from what differs (which rows, which columns, delete or anonymise)::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q, QuerySet
+from django.db.models.fields.json import KT
 
 
 # --- whom an erasure is about -----------------------------------------------------------------
@@ -233,12 +235,59 @@ class AnyOf(models.Expression):
         if not self.ids:
             return "1 = 0", []
         if connection.vendor == "postgresql":
-            return f"{column} = ANY(%s)", [*params, self.ids]
+            literal, kind = array_literal(self.ids)
+            return f"{column} = ANY(%s::{kind})", [*params, literal]
         return f"{column} IN ({', '.join(['%s'] * len(self.ids))})", [*params, *self.ids]
+
+
+def array_literal(values: Sequence[Any]) -> tuple[str, str]:
+    """``values`` as one PostgreSQL array literal and its type: ``("{1,2,3}", "bigint[]")``.
+
+    Made here with one ``join`` rather than by the driver, which adapts a list element by element
+    in Python: measured, 11 ms for each list of 2,000 ids, sent some thirty times per batch of a
+    retention sweep.  Integers are written as they are; anything else as a quoted text element.
+    """
+    if set(map(type, values)) == {int}:
+        return "{" + ",".join(map(str, values)) + "}", "bigint[]"
+    texts = list(map(str, values))
+    if "".join(texts).isalnum() and all(texts) and "null" not in map(str.lower, texts):
+        return "{" + ",".join(texts) + "}", "text[]"  # ids, hashes: nothing to quote
+    quoted = ('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in texts)
+    return "{" + ",".join(quoted) + "}", "text[]"
+
+
+def key_in(field: str, key: str, ids: Iterable[int]) -> Q:
+    """Rows whose JSON ``field`` holds one of ``ids`` under ``key`` (``{"contact": 12}``).
+
+    On PostgreSQL it is ``field ->> key = ANY(ids as text)``, which an expression index on
+    ``KT(field__key)`` serves (the audit log has them) and whose ids travel as one array; elsewhere
+    the JSON lookup ``field__key__in``.
+    """
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return Q(AnyOf(KT(f"{field}__{key}"), [str(pk) for pk in ids]))
+    return Q(**{f"{field}__{key}__in": ids})
 
 
 def ids_of(queryset: QuerySet) -> list[int]:
     return list(queryset.order_by().values_list("pk", flat=True))
+
+
+class _Deleted(threading.local):
+    """The rows deleted in this thread while the database's own foreign-key triggers are off
+    (``rights.erasure.set_based_checks``), for the one check per relation that replaces them."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.rows: list[tuple[type[models.Model], list[int]]] = []
+
+
+deleted = _Deleted()
+
+
+def record_deleted(model: type[models.Model], ids: Sequence[int]) -> None:
+    if deleted.recording and ids:
+        deleted.rows.append((model, list(ids)))
 
 
 def delete_ids(model: type[models.Model], ids: Sequence[int]) -> int:
@@ -251,6 +300,7 @@ def delete_ids(model: type[models.Model], ids: Sequence[int]) -> int:
     if not ids:
         return 0
     rows = model._base_manager.filter(AnyOf("pk", ids))
+    record_deleted(model, ids)
     if models.signals.pre_delete.has_listeners(model) or models.signals.post_delete.has_listeners(
         model
     ):
