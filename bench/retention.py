@@ -56,7 +56,7 @@ def _insert_select(model: Any, columns: dict[str, str], source: str, params: dic
     for field in model._meta.concrete_fields:
         if field.primary_key:
             continue
-        names.append(field.column)
+        names.append(connection.ops.quote_name(field.column))
         if field.column in columns:
             values.append(columns[field.column])
         elif field.null:
