@@ -27,6 +27,11 @@ average; drops both databases.  ``--quick``: 50,000 expired enquiries (``make be
 
 Target (issue 20): "Retention sweep of 1M expired records in under 60 s on PostgreSQL with no
 transaction over 1 s".
+
+Measured on the shared 2-core machine, load average 5-10 during the run: 1M expired enquiries
+and their 1M contacts in 86.4 s (23,157 rows/s; 1.2× the set-based floor, 73.2 s in the same
+run), 500 batches, the longest transaction 374 ms, delivery writes meanwhile waited p99 21 ms
+(longest 41 ms).  Before (ORM collector, synchronous commits, row-by-row key checks): 166 s.
 """
 
 from __future__ import annotations

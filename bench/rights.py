@@ -24,13 +24,13 @@ database.  ``--quick``: 50,000 contacts, 500,000 deliveries and events, 10 peopl
 Target (issue 6, kept by issue 20): "Access package for one person < 2 s; erasure of one person
 < 1 s", for the worst of the people timed.
 
-Measured on the shared 2-core machine (1M contacts, 10M delivery rows, generated in ~7.5 min):
-access package median 68 ms, worst 182 ms; erasure median 86 ms, worst 102 ms (a primary-key
-fetch: 1.4 ms median, the machine busy).  A run while the test suite ran beside it gave erasure
-median 0.8 s, worst 1.1 s: both are ~30 indexed queries in one transaction, so they scale with
-the machine's load, not with the table sizes (every look-up is by an indexed contact id or
-address hash).  The outbox is matched by a substring scan of its recipients: it holds messages
-only with the embedded outbox transport (demo and tests), and is empty here.
+Measured on the shared 2-core machine, load average 9.4 (1M contacts, 10M deliveries, 10M
+tracking events, 1M system messages, 100,000 outbox messages; generated in ~6 min): access
+package median 209 ms, p90 232 ms, worst 314 ms; erasure median 242 ms, p90 257 ms, worst 460 ms
+(a primary-key fetch: 0.6 ms median).  Every look-up is by an indexed contact id, delivery id or
+address hash, so both scale with the machine's load rather than the tables' sizes; the one scan
+is the outbox's recipients (a substring match, then an exact one), which holds messages only
+with the embedded outbox transport (demo and tests).
 """
 
 from __future__ import annotations
