@@ -208,7 +208,7 @@ def _generate(contacts: int, events: int, outbox: int) -> None:
 
 def _plant(contact) -> None:
     """A record in every other model, through the actions (as the product makes them)."""
-    from tidings.campaigns.delivery import enqueue_message
+    from tidings.campaigns.mail import send_system_email
     from tidings.crm.actions import (
         OrderLine,
         do_add_support_contact,
@@ -229,9 +229,7 @@ def _plant(contact) -> None:
     )
     support_contact, _ = do_add_support_contact(person, organisation=organisation)
     do_create_support_request(support_contact, subject="Cannot log in", notes="Since Monday.")
-    enqueue_message(
-        contact, kind="system:welcome", subject="Welcome", text="Hello", from_email="a@b.example"
-    )
+    send_system_email(contact, "welcome", {"list_names": "Product news", "lists": ["News"]})
     do_create_rights_request("access", contact.email)
 
 

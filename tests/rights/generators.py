@@ -25,8 +25,8 @@ from tidings.audience.actions import do_create_contact, do_subscribe, do_unsubsc
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import Contact, MailingList
 from tidings.audience.suppression import do_suppress
-from tidings.campaigns.delivery import enqueue_message
 from tidings.campaigns.events import record_delivery_event
+from tidings.campaigns.mail import send_system_email
 from tidings.campaigns.models import Campaign, Delivery, OutboxMessage, TrackedLink
 
 _numbers = itertools.count(1)
@@ -144,19 +144,17 @@ def _campaigns_received(person: Person) -> None:
 
 
 def _emails(person: Person) -> None:
-    """A welcome already sent (in the outbox, as the engine leaves it) and a message with a
-    calendar invitation still queued, its attachment naming the person."""
+    """A welcome already sent (in the outbox, as the transport keeps it) and a system email with
+    a calendar invitation still queued, its attachment naming the person."""
     invitation = (
         "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n"
         f"ATTENDEE;CN={person.name}:mailto:{person.email}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     )
-    enqueue_message(
+    send_system_email(
         person.contact,
-        kind="system:demo_booked",
-        subject=f"Your demo, {person.name}",
-        text=f"Hello {person.name}",
-        from_email="news@example.co.uk",
-        headers={"List-Unsubscribe": f"<mailto:unsubscribe@example.co.uk?subject={person.tag}>"},
+        "welcome",
+        {"list_names": "Product news", "lists": ["Product news"]},
+        headers={"X-Reference": f"welcome-{person.tag}"},
         attachments=[
             {"filename": "invite.ics", "content_type": "text/calendar", "content": invitation}
         ],

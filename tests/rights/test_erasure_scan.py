@@ -292,15 +292,3 @@ def test_the_sweep_refuses_to_leave_a_row_pointing_at_a_person_it_erased(monkeyp
         connection.check_constraints()
 
     assert Contact.objects.filter(pk=ada.contact.pk).exists()
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's array literals")
-def test_ids_and_texts_travel_as_one_array_literal_intact():
-    from tidings.rights.sources import array_literal
-
-    values = ["12", 'a "quoted", {braced} \\ value', "NULL", "", "x y", "ünï"]
-    for sent in ([1, 2, 300000000], values, values[:1]):
-        literal, kind = array_literal(sent)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT %s::{kind}", [literal])
-            assert cursor.fetchone()[0] == sent

@@ -291,14 +291,28 @@ def record_deleted(model: type[models.Model], ids: Sequence[int]) -> None:
 
 
 def delete_ids(model: type[models.Model], ids: Sequence[int]) -> int:
-    """Delete exactly these rows, in SQL: no model objects, no cascade, no signals.
+    """Delete exactly these rows, in SQL: no model objects, no signals.
 
     What points at them must have been removed by its own source first: the database's foreign
-    keys (checked at the end of the erasure) refuse a row left pointing at a deleted one.  A
-    model someone listens to deletions of is deleted through the ORM instead, so they hear it.
+    keys (checked at the end of the erasure) refuse a row left pointing at a deleted one.  The
+    one cascade: rows that go with their parent (``on_delete=CASCADE``) and that no source has as
+    its own first model (a message's attachments, listed among its source's further models) are
+    deleted with it.  A model someone listens to deletions of is deleted through the ORM, so
+    they hear it.
     """
     if not ids:
         return 0
+    owned = {source.models[0] for source in _SOURCES.values()}
+    for rel in model._meta.get_fields(include_hidden=True):
+        if (
+            rel.auto_created
+            and not rel.concrete
+            and (rel.one_to_many or rel.one_to_one)
+            and rel.on_delete is models.CASCADE
+            and rel.related_model not in owned
+        ):
+            children = rel.related_model._base_manager.filter(AnyOf(rel.field.attname, ids))
+            delete_ids(rel.related_model, ids_of(children))
     rows = model._base_manager.filter(AnyOf("pk", ids))
     record_deleted(model, ids)
     if models.signals.pre_delete.has_listeners(model) or models.signals.post_delete.has_listeners(
