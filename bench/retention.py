@@ -1,17 +1,37 @@
 """How long the retention sweep takes to remove a million expired enquiries in PostgreSQL.
 
-    .venv/bin/python -m bench.retention [--enquiries 1000000] [--fresh 50000] [--batch 2000]
+    .venv/bin/python -m bench.retention [--quick] [--enquiries 1000000] [--fresh 50000]
+                                        [--batch N]
 
 Creates a fresh database ``bench_retention_<pid>`` on 127.0.0.1 (user postgres, trust auth),
 migrates it and fills it in SQL (``generate_series``): one contact per enquiry; ``--enquiries``
 enquiries whose last contact was two years ago (expired), ``--fresh`` recent ones (kept); a sent
-campaign with a delivery row for every contact; a consent event for every tenth contact.  Then it
-times a dry run and the sweep (``run_retention``), while a probe thread keeps writing to delivery
-rows of the contacts being erased and records how long each write waited for a lock.  Prints the
-time, rows/s, the longest single transaction and the longest wait; drops the database.
+campaign with a delivery row for every contact; a consent event for every tenth contact.  The
+sweep then removes every expired enquiry and erases every contact they were the last hold on (the
+whole erasure: every personal-data source is looked at, deliveries anonymised, consent events
+tombstoned, the contact deleted), so 1M expired enquiries are 2M rows removed.
 
-Target: "Retention sweep removing 1M expired records < 2 minutes, in batches that never lock the
-delivery tables for more than 1 s".
+Baseline, measured in the same run on a copy of the same database: the database's own floor for
+the same change, as set-based statements in one transaction (delete the expired enquiries,
+anonymise the deliveries and tombstone the consent events of the contacts left with nothing,
+delete those contacts), its foreign keys checked as the sweep checks them (row-by-row triggers
+off for the transaction, one anti-join per relation at the end; with the triggers on, the floor
+is ~6× slower, all of it in the checks at commit).  It holds its locks for the whole run, which
+the sweep must not, and looks at no other personal-data source.
+
+Then it times a dry run and the sweep (``run_retention``), while a probe thread keeps writing to
+delivery rows of the contacts being erased (as a sending worker would) and records how long each
+write waited for a lock: the p99 wait says whether sending is harmed.  Prints the time, rows/s,
+the ratio to the baseline, the longest single transaction, the p99 and longest wait, and the load
+average; drops both databases.  ``--quick``: 50,000 expired enquiries (``make bench``).
+
+Target (issue 20): "Retention sweep of 1M expired records in under 60 s on PostgreSQL with no
+transaction over 1 s".
+
+Measured on the shared 2-core machine, load average 5-10 during the run: 1M expired enquiries
+and their 1M contacts in 86.4 s (23,157 rows/s; 1.2× the set-based floor, 73.2 s in the same
+run), 500 batches, the longest transaction 374 ms, delivery writes meanwhile waited p99 21 ms
+(longest 41 ms).  Before (ORM collector, synchronous commits, row-by-row key checks): 166 s.
 """
 
 from __future__ import annotations
@@ -22,6 +42,7 @@ import random
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -40,7 +61,7 @@ def _insert_select(model: Any, columns: dict[str, str], source: str, params: dic
     for field in model._meta.concrete_fields:
         if field.primary_key:
             continue
-        names.append(field.column)
+        names.append(connection.ops.quote_name(field.column))
         if field.column in columns:
             values.append(columns[field.column])
         elif field.null:
@@ -170,7 +191,67 @@ class LockProbe(threading.Thread):
                 self.stopping.wait(0.02)
 
 
-def _run(expired: int, fresh: int, batch: int, url: str) -> None:
+# The floor: the same change as set-based SQL, one transaction (no model, no batches).
+FLOOR = """
+SET LOCAL session_replication_role = replica;
+CREATE TEMP TABLE gone AS
+  SELECT contact_id AS id FROM crm_enquiry WHERE last_contact_at < now() - interval '13 months';
+DELETE FROM crm_enquiry WHERE last_contact_at < now() - interval '13 months';
+UPDATE campaigns_delivery SET contact_id = NULL WHERE contact_id IN (SELECT id FROM gone);
+UPDATE audience_consentevent SET contact_id = NULL, ip_address = NULL
+  WHERE contact_id IN (SELECT id FROM gone);
+DELETE FROM audience_contact WHERE id IN (SELECT id FROM gone);
+SET LOCAL session_replication_role = origin;
+"""
+
+
+def _floor_checks() -> list[str]:
+    """An anti-join per relation pointing at the deleted contacts and enquiries (as
+    ``rights.erasure.verify_deleted``): none may find a row."""
+    from tidings.audience.models import Contact
+    from tidings.crm.models import Enquiry
+
+    checks = []
+    for model, gone in ((Contact, "SELECT id FROM gone"), (Enquiry, None)):
+        for rel in model._meta.get_fields(include_hidden=True):
+            if rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one):
+                table, column = rel.related_model._meta.db_table, rel.field.column
+                target = model._meta.db_table
+                checks.append(
+                    f"SELECT 1 FROM {table} x WHERE x.{column} IS NOT NULL AND NOT EXISTS "  # noqa: S608
+                    f"(SELECT 1 FROM {target} t WHERE t.id = x.{column}) LIMIT 1"
+                    if gone is None
+                    else f"SELECT 1 FROM {table} WHERE {column} IN ({gone}) LIMIT 1"  # noqa: S608
+                )
+    return checks
+
+
+def _baseline(url: str) -> float:
+    """Seconds the floor takes on a copy of the generated database (a file copy: TEMPLATE)."""
+    from bench.common import SERVER, _admin
+
+    source = url.rsplit("/", 1)[1]
+    copy = f"{source}_floor"
+    _admin(f"{SERVER}/postgres", f'CREATE DATABASE "{copy}" TEMPLATE "{source}"')
+    try:
+        with psycopg.connect(f"{SERVER}/{copy}") as connection:
+            started = time.perf_counter()
+            with connection.transaction():
+                for statement in FLOOR.split(";") + _floor_checks():
+                    if statement.strip():
+                        found = connection.execute(statement)
+                        assert not (found.description and found.fetchone()), statement
+            return time.perf_counter() - started
+    finally:
+        _admin(f"{SERVER}/postgres", f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: benchmark figures mean little without them."""
+    return " ".join(Path("/proc/loadavg").read_text(encoding="ascii").split()[:3])
+
+
+def _run(expired: int, fresh: int, batch: int, url: str) -> bool:
     from django.core.management import call_command
     from django.db import connection
 
@@ -184,6 +265,8 @@ def _run(expired: int, fresh: int, batch: int, url: str) -> None:
     print(f"migrated in {time.perf_counter() - started:.1f} s; generating")
     campaign = _generate(expired, fresh)
     connection.close()
+    floor = _baseline(url)
+    print(f"baseline (the same change in set-based SQL, one transaction): {floor:.1f} s")
 
     started = time.perf_counter()
     dry = run_retention(dry_run=True)
@@ -205,6 +288,7 @@ def _run(expired: int, fresh: int, batch: int, url: str) -> None:
     print(f"  contacts erased:          {result.contacts:>12,}")
     print(f"  total time:               {result.seconds:>12.1f} s")
     print(f"  rows/s (both):            {removed / result.seconds:>12,.0f}")
+    print(f"  ratio to the baseline:    {result.seconds / floor:>12.1f}×")
     print(f"  enquiries/s:              {result.counts['enquiry'] / result.seconds:>12,.0f}")
     print(f"  batches:                  {result.batches:>12,}")
     print(f"  longest transaction:      {result.longest_batch * 1000:>12.0f} ms")
@@ -224,9 +308,16 @@ def _run(expired: int, fresh: int, batch: int, url: str) -> None:
         f"{ConsentEvent.objects.filter(contact__isnull=True).count():,} consent events "
         "now tombstones"
     )
-    ok = result.seconds < 120 and result.longest_batch < 1
+    # The target is for a million expired records: smaller runs are held to its rate.
+    allowed = 60 * expired / 1_000_000
+    ok = result.seconds < allowed and result.longest_batch < 1
     verdict = "meets" if ok else "MISSES"
-    print(f"\n{verdict} the target: < 2 minutes for 1M, no transaction over 1 s")
+    print(f"  load average:             {load_average():>12} (1, 5, 15 min)")
+    print(
+        f"\n{verdict} the target: 1M expired in < 60 s (here {expired:,}: < {allowed:.1f} s), "
+        "no transaction over 1 s"
+    )
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,7 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enquiries", type=int, default=1_000_000, help="expired ones")
     parser.add_argument("--fresh", type=int, default=50_000, help="recent ones, which stay")
     parser.add_argument("--batch", type=int, default=None, help="ids per transaction")
+    parser.add_argument("--quick", action="store_true", help="50,000 expired, 5,000 fresh")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.enquiries, args.fresh = 50_000, 5_000
+    print(f"load average at the start: {load_average()}")
 
     with scratch_database("retention") as url:
         os.environ["DATABASE_URL"] = url
@@ -245,8 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         django.setup()
         from tidings.rights.retention import BATCH_SIZE
 
-        _run(args.enquiries, args.fresh, args.batch or BATCH_SIZE, url)
-    return 0
+        ok = _run(args.enquiries, args.fresh, args.batch or BATCH_SIZE, url)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

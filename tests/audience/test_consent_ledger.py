@@ -38,9 +38,9 @@ SRC = Path(tidings.__file__).parent
 # The only functions that may delete consent events, or change them.  Each says why.
 ALLOWED_LEDGER_DELETERS = {
     ("audience/actions.py", "_delete_ledger_of_unconfirmed"),
-    # Erasure (the retention sweep erases a contact left with nothing): the person's events stay
-    # as anonymous tombstones, their contact and IP address cleared.
-    ("rights/retention.py", "_tombstone_consent_events"),
+    # Erasure (a request, or the retention sweep erasing a contact left with nothing): the
+    # person's events stay as anonymous tombstones, their contact and IP address cleared.
+    ("audience/personal_data.py", "tombstone_consent_events"),
 }
 MUTATING = {"update", "delete", "bulk_update", "_raw_delete", "update_or_create", "_update"}
 BYPASSES = {"_base_manager"}  # a plain Manager: the append-only queryset is not on it

@@ -217,3 +217,114 @@ def test_the_guard_catches_a_new_model_that_points_at_a_contact():
     finally:
         del apps.all_models["campaigns"]["trackingevent"]
         apps.clear_cache()
+
+
+# --- a document a person can read -------------------------------------------------------------
+def _readable_text(summary: str) -> str:
+    """What a reader sees: the page's text without its styles and tags."""
+    import html
+    import re
+
+    body = re.sub(r"<style>.*?</style>", " ", summary, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def _full_person():
+    from tests.rights.generators import distinct_ids, fill, new_person
+
+    distinct_ids()
+    return fill(new_person())
+
+
+def test_the_summary_has_no_timestamps_internal_names_or_template_code():
+    import re
+
+    person = _full_person()
+
+    files = unzip(build_package(person.contact))
+    text = _readable_text(files["summary.html"])
+
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", text), "an ISO date or timestamp"
+    for internal in ("wording_sha256", "source_ref", "created_at", "_at", "import:", "system:"):
+        assert internal not in text, internal
+    assert not re.search(r"\{\{|\{%|\}\}", text)
+    assert str(person.contact.pk) not in text  # ids stay in data.json
+    data = json.loads(files["data.json"])
+    assert data["data"]["consent"]["records"][0]["wording_sha256"]  # complete for machines
+
+
+def test_dates_and_times_are_in_words_in_the_controllers_time_zone(settings):
+    from datetime import UTC, datetime
+
+    from tidings.audience.models import ConsentEvent
+
+    settings.TIME_ZONE = "Europe/London"
+    ada = plant_person("ada")
+    # 23:30 UTC on 1 July is 00:30 on 2 July in London (summer time).
+    ConsentEvent.objects.create(
+        contact=ada.contact,
+        purpose="marketing",
+        channel="post",
+        action="granted",
+        source="operator",
+        at=datetime(2026, 7, 1, 23, 30, tzinfo=UTC),
+    )
+
+    text = _readable_text(unzip(build_package(ada.contact))["summary.html"])
+
+    assert "2 July 2026 at 00:30" in text
+    assert "You gave your consent to marketing (by post)." in text
+    assert "Europe/London" in text
+
+
+def test_campaign_subjects_read_as_the_person_received_them():
+    from tidings.campaigns.models import Campaign, Delivery
+
+    ada = plant_person("ada")
+    campaign = Campaign.objects.create(
+        name="Spring", subject="{{ contact.first_name }}, spring is here", status="finished"
+    )
+    Delivery.objects.create(campaign=campaign, contact=ada.contact, status="sent")
+
+    files = unzip(build_package(ada.contact))
+
+    assert "Ada, spring is here" in _readable_text(files["summary.html"])
+    assert "Ada, spring is here" in files["campaigns_received.csv"]
+    assert "{{" not in files["campaigns_received.csv"]
+
+
+def test_why_we_hold_it_is_said_once_per_reason_and_the_contents_link_to_every_part():
+    import re
+
+    person = _full_person()
+
+    summary = unzip(build_package(person.contact))["summary.html"]
+
+    whys = re.findall(r'<div class="why">(.*?)</div>', summary, flags=re.S)
+    assert len(whys) == len(set(whys)), "the same reason is repeated"
+    assert summary.count("Sending the newsletters you asked for.") == 1
+    contents = re.search(r'<nav class="contents".*?</nav>', summary, flags=re.S).group(0)
+    targets = re.findall(r'href="#([^"]+)"', contents)
+    for source in sources():
+        if source.export(person.contact):
+            assert source.heading in contents, source.heading
+    for target in targets:
+        assert f'id="{target}"' in summary, target
+
+
+def test_an_imported_persons_consent_shows_how_not_the_import_number():
+    from tidings.audience.models import ConsentEvent
+
+    ada = plant_person("ada")
+    ConsentEvent.objects.create(
+        contact=ada.contact,
+        purpose="newsletter",
+        channel="email",
+        action="granted",
+        source="import",
+        source_ref="import:1",
+    )
+
+    text = _readable_text(unzip(build_package(ada.contact))["summary.html"])
+
+    assert "import:1" not in text and "How Import" in " ".join(text.split())

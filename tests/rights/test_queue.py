@@ -140,7 +140,7 @@ def test_an_operator_verifies_by_hand_and_fulfils(
     assert request.state == "completed"
     assert Contact.objects.get(pk=ada.contact.pk).phone == ""  # erased, order kept
     page = officer_client.get(f"/rights/queue/{request.pk}/").content.decode()
-    assert "Kept under a legal minimum" in page
+    assert "What we keep, and why" in page
     assert "rights.erase_fulfilled" in page
 
 

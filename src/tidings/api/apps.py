@@ -19,6 +19,9 @@ class ApiConfig(AppConfig):
         from .auth import check_route_permissions
 
         register_check(check_route_permissions, "security")
+        from .personal_data import register_sources
+
+        register_sources()  # the webhook log: in the access package, cleared by erasure
         # Retries of webhook deliveries that failed: a new event enqueues its own send at once.
         register(
             "api.webhooks-due",

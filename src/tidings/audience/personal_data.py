@@ -6,10 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.rights.sources import PersonalData, model_source, plain, register
+from django.db import models
+
+from tidings.rights.sources import (
+    AnyOf,
+    Held,
+    Kept,
+    People,
+    PersonalData,
+    delete_ids,
+    holds_contact,
+    ids_of,
+    model_source,
+    plain,
+    register,
+)
 
 from .consent import proof_rows
-from .emails import email_hmac
 from .models import ConsentEvent, Contact, Subscription, Suppression
 
 
@@ -24,7 +37,7 @@ def export_contact(contact: Contact) -> list[dict[str, Any]]:
     return [plain(row)]
 
 
-def _kept_fields() -> tuple[str, ...]:
+def kept_fields() -> tuple[str, ...]:
     """The fields a record kept under a legal minimum needs: the required fields of the purposes
     whose records are legal minimums (an order needs a name, an address and a company)."""
     from tidings.policy import get_policy
@@ -36,64 +49,91 @@ def _kept_fields() -> tuple[str, ...]:
             continue
         for purpose in policy.purposes_for_record(kind):
             kept += [f for f in policy.fields_for(purpose).required if f not in kept]
-    return tuple(kept)
+    return tuple(f for f in kept if f in Contact.COLUMN_FIELDS)
 
 
-def erase_contact(contact: Contact) -> int:
-    """Delete the contact, or, while a record kept under a legal minimum still holds it (an
-    order), keep only the fields that record needs.  Runs after every other source."""
-    from tidings.rights.retention import erase_contacts_left_with_nothing
-
-    if erase_contacts_left_with_nothing([contact.pk]):
-        return 1
-    if not Contact.objects.filter(pk=contact.pk).exists():
-        return 0
-    keep = _kept_fields()
-    blank = {
-        name: "" for name in Contact.COLUMN_FIELDS if name not in keep and getattr(contact, name)
-    }
-    if not blank and not contact.attributes and contact.last_contact_at is None:
-        return 0
-    Contact.objects.filter(pk=contact.pk).update(**blank, attributes={}, last_contact_at=None)
-    return 1
+def _blank(keep: tuple[str, ...]) -> dict[str, Any]:
+    """The values of a contact that only a legal hold keeps: every other field empty."""
+    values: dict[str, Any] = {name: "" for name in Contact.COLUMN_FIELDS if name not in keep}
+    return values | {"attributes": {}, "last_contact_at": None}
 
 
-def kept_contact(contact: Contact) -> list[dict[str, Any]]:
-    from tidings.rights.retention import holds_contact
+def find_contacts(people: People) -> list[int]:
+    """The people's contacts: whether each goes or keeps what a hold needs is decided when the
+    other sources have removed their rows (``remove_contacts`` runs last)."""
+    return ids_of(Contact._base_manager.filter(AnyOf("pk", people.contact_ids)))
 
-    if not Contact.objects.filter(pk=contact.pk).filter(holds_contact()).exists():
+
+def remove_contacts(ids: list[int]) -> int:
+    """Runs after every other source: delete each contact nothing holds any more; one that a
+    record kept under a legal minimum still holds (an order) keeps only the fields it needs.
+    Returns the contacts deleted or changed (none, the second time)."""
+    held = ids_of(Contact._base_manager.filter(AnyOf("pk", ids)).filter(holds_contact()))
+    removed = delete_ids(Contact, sorted(set(ids) - set(held)))
+    if not held:
+        return removed
+    blank = _blank(kept_fields())
+    reduced = Contact._base_manager.filter(AnyOf("pk", held)).exclude(**blank)
+    return removed + reduced.update(**blank)
+
+
+def kept_contact(people: People) -> list[Kept]:
+    held = ids_of(
+        Contact._base_manager.filter(AnyOf("pk", people.contact_ids)).filter(holds_contact())
+    )
+    if not held:
         return []
-    fields = ", ".join(f.replace("_", " ") for f in _kept_fields())
-    return [{"what": f"Your {fields}, with the records below that need them", "until": ""}]
+    fields = kept_fields()
+    words = [f.replace("_", " ") for f in fields]
+    listed = ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
+    listed = listed.replace("email", "email address")
+    return [
+        Kept(
+            f"We keep your {listed} only because the records listed here need them; they go "
+            "with the last of those records.",
+            (Held(Contact, tuple(held), ("id", *fields)),),
+        )
+    ]
 
 
 def export_consent(contact: Contact) -> list[dict[str, Any]]:
     return proof_rows(contact)
 
 
-def erase_consent(contact: Contact) -> int:
-    """The ledger's events become anonymous tombstones (see rights.retention)."""
-    from tidings.rights.retention import _tombstone_consent_events
-
-    return _tombstone_consent_events([contact.pk])
+def find_consent(people: People) -> list[int]:
+    return ids_of(ConsentEvent.objects.filter(AnyOf("contact_id", people.contact_ids)))
 
 
-def _suppression_of(contact: Contact):
-    return Suppression.objects.filter(email_hmac=email_hmac(contact.email))
+def tombstone_consent_events(ids: list[int]) -> int:
+    """Turn an erased person's consent events into anonymous tombstones.
+
+    The ledger is append-only, and erasure is its one documented exception: the events stay (what
+    was granted or withdrawn, when, from which source and with which wording, for the aggregate
+    record), but nothing in them points to the person any more: no contact, no IP address.
+    ``models.QuerySet`` rather than ``ConsentEvent.objects``, whose queryset refuses updates by
+    design; tests/audience/test_consent_ledger.py allows this function, and nothing else.
+    """
+    if not ids:
+        return 0
+    return (
+        models.QuerySet(ConsentEvent).filter(AnyOf("pk", ids)).update(contact=None, ip_address=None)
+    )
 
 
-def erase_suppression(contact: Contact) -> int:
-    return 0  # the entry is what keeps the address off our lists: erasure adds it, never removes
+def _suppression_of(people: People):
+    return Suppression.objects.filter(AnyOf("email_hmac", people.hmacs))
 
 
-def kept_suppression(contact: Contact) -> list[dict[str, Any]]:
-    if not _suppression_of(contact).exists():
+def kept_suppression(people: People) -> list[Kept]:
+    ids = ids_of(_suppression_of(people))
+    if not ids:
         return []
     return [
-        {
-            "what": "A one-way hash of your email address on our do-not-email list",
-            "until": "kept, so that we never email or add you again by mistake",
-        }
+        Kept(
+            "A one-way hash of your email address stays on our do-not-email list, so that we "
+            "never email you or add you again by mistake; nobody can read your address from it.",
+            (Held(Suppression, tuple(ids), ("id", "email_hmac")),),
+        )
     ]
 
 
@@ -105,9 +145,10 @@ def register_sources() -> None:
             record_kind=None,
             models=(Contact,),
             export=export_contact,
-            erase=erase_contact,
+            find=find_contacts,
+            remove=remove_contacts,
             kept=kept_contact,
-            order=1000,  # last: erasing it depends on what the other sources left
+            order=1000,  # last: whether it goes depends on what the other sources left
             about="Your name and contact details, held for the purposes of your records below.",
         )
     )
@@ -137,7 +178,8 @@ def register_sources() -> None:
             record_kind="subscription",
             models=(ConsentEvent,),
             export=export_consent,
-            erase=erase_consent,
+            find=find_consent,
+            remove=tombstone_consent_events,
             order=11,
             about="Every consent you gave or withdrew: our proof that we may email you.",
         )
@@ -150,12 +192,15 @@ def register_sources() -> None:
             title="Do-not-email list",
             record_kind=None,
             columns=("reason", ("since", "created_at")),
-            erase=erase_suppression,
+            find=None,  # the entry is what keeps the address off our lists: never removed
+            remove=None,
             kept=kept_suppression,
             order=12,
             about=(
                 "A one-way hash of your address (not the address), so that we never email "
                 "you after you left, bounced, complained or asked us to erase your data."
             ),
+            retention="Kept for good, as it keeps your address off our lists; nobody can read "
+            "your address from it.",
         )
     )

@@ -26,6 +26,6 @@ def register_sources() -> None:
             ),
             order_by=("start", "pk"),
             related=("host__user",),
-            order=90,  # before the enquiries they belong to
+            order=29,  # found before anything changes; removed before the enquiries they belong to
         )
     )

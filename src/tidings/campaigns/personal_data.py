@@ -2,32 +2,54 @@
 ``tidings.rights.sources``): the campaigns sent to them, and the other emails we sent them.
 
 Erasure keeps campaign statistics as anonymous counts: a delivery row stays with its status and
-dates, its contact set to NULL.  One-off messages keep the record that something was sent, with
-nothing in it that names the person (subject, bodies and headers blanked)."""
+dates, its contact set to NULL (a queued one is then skipped by the engine).  One-off messages
+keep the record that something was sent, with nothing in it that names the person: subject,
+bodies, headers and attachments (a demo booking's calendar invitation) blanked, whether the
+message was sent or is still queued; the engine skips a queued one (its contact is gone)."""
 
 from __future__ import annotations
 
 from email.utils import getaddresses
+from functools import reduce
+from operator import or_
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from tidings.rights.sources import PersonalData, model_source, plain, register
+from tidings.rights.sources import (
+    AnyOf,
+    People,
+    PersonalData,
+    ids_of,
+    model_source,
+    plain,
+    register,
+    update_ids,
+)
 
 from .models import Delivery, OutboxMessage, OutgoingMessage
 
+# A person's outbox messages are found by a substring match of their address, then checked
+# address by address; for more people than this at once (the retention sweep), one pass over
+# the recipients of the whole outbox (an embedded, demo-sized table) is cheaper than a query each.
+_OUTBOX_LIKE_LIMIT = 20
 
-def _outbox_of(contact: Any) -> QuerySet[OutboxMessage]:
-    """Outbox messages addressed to the contact: a substring match narrows them down, then only
-    those with exactly this address among their recipients (not ann@ for joann@)."""
-    email = contact.email.casefold()
-    candidates = OutboxMessage.objects.filter(to__icontains=contact.email).only("pk", "to")
+
+def _outbox_of(people: People) -> QuerySet[OutboxMessage]:
+    """Outbox messages addressed to any of ``people``: exactly these addresses among their
+    recipients (not ann@ for joann@)."""
+    emails = {email.casefold() for email in people.emails}
+    if not emails:
+        return OutboxMessage.objects.none()
+    candidates = OutboxMessage.objects.order_by()
+    if len(emails) <= _OUTBOX_LIKE_LIMIT:
+        candidates = candidates.filter(reduce(or_, [Q(to__icontains=e) for e in emails]))
     ids = [
-        m.pk
-        for m in candidates
-        if any(address.casefold() == email for _, address in getaddresses(m.to.splitlines()))
+        pk
+        for pk, to in candidates.values_list("pk", "to").iterator()
+        if any(address.casefold() in emails for _, address in getaddresses(to.splitlines()))
     ]
-    return OutboxMessage.objects.filter(pk__in=ids)
+    return OutboxMessage.objects.filter(AnyOf("pk", ids))
 
 
 def export_messages(contact: Any) -> list[dict[str, Any]]:
@@ -49,17 +71,66 @@ def export_messages(contact: Any) -> list[dict[str, Any]]:
             "queued_at": m.created_at,
             "sent_at": m.created_at,
         }
-        for m in _outbox_of(contact).order_by("created_at", "pk")
+        for m in _outbox_of(People.of(contact)).order_by("created_at", "pk")
     ]
     return [plain(row) for row in rows]
 
 
-def erase_messages(contact: Any) -> int:
-    count = OutgoingMessage.objects.filter(contact=contact).update(
-        contact=None, subject="", text="", html="", headers={}
-    )
-    count += _outbox_of(contact).update(to="", subject="", message=b"")
+_BLANK_MESSAGE = {"contact": None, "subject": "", "text": "", "html": "", "headers": {}}
+
+
+def find_messages(people: People) -> dict[str, list[int]]:
+    outgoing = ids_of(OutgoingMessage.objects.filter(AnyOf("contact_id", people.contact_ids)))
+    outbox = ids_of(_outbox_of(people).exclude(to="", subject="", message=b""))
+    return {"outgoing": outgoing, "outbox": outbox} if outgoing or outbox else {}
+
+
+def remove_messages(found: dict[str, list[int]]) -> int:
+    count = update_ids(OutgoingMessage, found["outgoing"], **_BLANK_MESSAGE, attachments=[])
+    count += update_ids(OutboxMessage, found["outbox"], to="", subject="", message=b"")
     return count
+
+
+def subject_as_received(campaign: Any, contact: Any, compiled: dict[int, Any]) -> str:
+    """The campaign's subject as this person got it: rendered for them (``Hello {{
+    contact.first_name }}`` -> "Hello Ada"), never the template's code.  ``compiled`` caches a
+    campaign's compiled subject across calls."""
+    subject = campaign.subject or ""
+    if "{" not in subject:
+        return subject
+    from .rendering import CompiledMessage, MessageLinks, TemplateProblem
+
+    try:
+        if campaign.pk not in compiled:
+            # The subject alone (a placeholder body): a subject that sent compiles again.
+            compiled[campaign.pk] = CompiledMessage.from_sources(subject=subject, body="-")
+        return compiled[campaign.pk].render(contact, MessageLinks("", "", "")).subject
+    except TemplateProblem:
+        return f"an email of our campaign {campaign.name}"
+
+
+def export_deliveries(contact: Any) -> list[dict[str, Any]]:
+    """The campaigns sent to the person, each with its subject as they received it (rendered
+    for them, not the template's code)."""
+    rows = []
+    compiled: dict[int, Any] = {}
+    deliveries = (
+        Delivery.objects.filter(contact=contact)
+        .select_related("campaign")
+        .order_by("campaign__started_at", "pk")
+    )
+    for delivery in deliveries:
+        campaign = delivery.campaign
+        rows.append(
+            {
+                "campaign": campaign.name,
+                "subject": subject_as_received(campaign, contact, compiled),
+                "topic": campaign.topic,
+                "status": delivery.status,
+                "sent_at": delivery.sent_at,
+            }
+        )
+    return [plain(row) for row in rows]
 
 
 def register_sources() -> None:
@@ -70,15 +141,7 @@ def register_sources() -> None:
             of="contact",
             title="Campaigns sent to you",
             record_kind="subscription",
-            columns=(
-                ("campaign", "campaign.name"),
-                ("subject", "campaign.subject"),
-                ("topic", "campaign.topic"),
-                "status",
-                "sent_at",
-            ),
-            order_by=("campaign__started_at", "pk"),
-            related=("campaign",),
+            export=export_deliveries,
             anonymise={"contact": None},  # the campaign's statistics keep the row
             order=20,
         )
@@ -90,11 +153,14 @@ def register_sources() -> None:
             record_kind=None,
             models=(OutgoingMessage, OutboxMessage),
             export=export_messages,
-            erase=erase_messages,
+            find=find_messages,
+            remove=remove_messages,
             order=21,
             about=(
                 "Confirmations, welcomes and other messages we sent you, kept as the record "
                 "that they went."
             ),
+            retention="Their text is removed once they are sent; the record that they went is "
+            "kept with your other records, and erased with them.",
         )
     )

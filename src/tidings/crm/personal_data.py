@@ -1,14 +1,23 @@
 """What the CRM holds about a person, for the access package and erasure (see
 ``tidings.rights.sources``): enquiries, orders, support roles and support requests.
 
-Orders are kept under a legal minimum when the policy says so: erasure leaves them, and the
-receipt says when each goes."""
+Orders are kept under a legal minimum when the policy says so: erasure leaves those whose
+minimum has not run out, and the receipt says when each goes; an order past its minimum is
+erased like any other record."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from tidings.rights.sources import delete_rows, model_source, register
+from tidings.rights.sources import (
+    AnyOf,
+    Held,
+    Kept,
+    People,
+    day_in_words,
+    delete_ids,
+    ids_of,
+    model_source,
+    register,
+)
 
 from .models import Enquiry, Order, SupportContact, SupportRequest
 
@@ -20,27 +29,45 @@ def _orders_kept() -> bool:
     return "order" in policy.retention and policy.is_legal_minimum("order")
 
 
-def erase_orders(contact: Any) -> int:
-    if _orders_kept():
-        return 0
-    return delete_rows(Order.objects.filter(contact=contact))
+def _orders_of(people: People):
+    return Order.objects.filter(AnyOf("contact_id", people.contact_ids))
 
 
-def kept_orders(contact: Any) -> list[dict[str, Any]]:
-    from tidings.rights.retention import expiry
+def _still_kept(people: People) -> list[Order]:
+    """The people's orders that their legal minimum still keeps."""
+    from tidings.rights.retention import is_expired
 
     if not _orders_kept():
         return []
+    return [
+        order for order in _orders_of(people).order_by("created_at", "pk") if not is_expired(order)
+    ]
+
+
+def find_orders(people: People) -> list[int]:
+    kept = {order.pk for order in _still_kept(people)}
+    return [pk for pk in ids_of(_orders_of(people)) if pk not in kept]
+
+
+def kept_orders(people: People) -> list[Kept]:
+    from tidings.policy import get_policy
+    from tidings.rights.retention import expiry
+
+    orders = _still_kept(people)
+    if not orders:
+        return []
+    minimum = get_policy().retention_for("order").duration
     kept = []
-    for order in Order.objects.filter(contact=contact).order_by("created_at", "pk"):
+    for order in orders:
         until = expiry(order)
+        # No reference or amount: the words go into the request's receipt, which is kept.
         kept.append(
-            {
-                # No reference: the words go into the anonymised request's receipt.
-                "what": f"An order placed on {order.created_at.date().isoformat()} "
-                "(kept for the legal minimum)",
-                "until": until.date().isoformat() if hasattr(until, "date") else str(until),
-            }
+            Kept(
+                f"Your order of {day_in_words(order.created_at)} is kept until "
+                f"{day_in_words(until)}: the law requires us to keep orders for {minimum}, "
+                "and it is erased then.",
+                (Held(Order, (order.pk,)),),
+            )
         )
     return kept
 
@@ -78,7 +105,8 @@ def register_sources() -> None:
                 "created_at",
             ),
             related=("organisation",),
-            erase=erase_orders,
+            find=find_orders,
+            remove=lambda ids: delete_ids(Order, ids),
             kept=kept_orders,
             order=31,
         )
@@ -97,7 +125,7 @@ def register_sources() -> None:
                 "created_at",
             ),
             related=("organisation",),
-            order=32,  # before the support contacts they belong to
+            order=32,
         )
     )
     register(
@@ -145,15 +173,13 @@ def _message_columns(reference: str) -> tuple:
     )
 
 
-def _support_mail_of(contact: Any):
+def _support_mail_of(people: People):
     from django.db.models import Q
-
-    from tidings.audience.emails import email_hmac
 
     from .models import InboundMail
 
     return InboundMail.objects.filter(
-        Q(contact_id=contact.pk) | Q(sender_hmac=email_hmac(contact.email))
+        Q(AnyOf("contact_id", people.contact_ids)) | Q(AnyOf("sender_hmac", people.hmacs))
     )
 
 

@@ -38,8 +38,9 @@ from tidings.policy.screening import SensitiveDataRefused, screen_text
 
 from .audit import audit
 from .emails import send_rights_email
+from .erasure import erase_person
 from .models import RightsRequest
-from .sources import sources
+from .sources import Kept, sources
 from .tokens import download_days, download_url, link_days, verify_url
 
 logger = logging.getLogger(__name__)
@@ -470,23 +471,26 @@ def do_object_to_marketing(
     return left
 
 
-# --- erasure ----------------------------------------------------------------------------------
+# --- erasure ---------------------------------------------------------------------------------
 @dataclass
 class ErasureReceipt:
     counts: dict[str, int] = field(default_factory=dict)  # source name → rows erased/anonymised
-    kept: list[dict[str, Any]] = field(default_factory=list)  # {"what", "until"}
+    kept: list[Kept] = field(default_factory=list)  # what legal holds keep, in sentences
     headings: dict[str, str] = field(default_factory=dict)
 
     @property
     def lines(self) -> list[str]:
-        done = [f"{self.headings[n]}: {c} erased or anonymised" for n, c in self.counts.items()]
+        """What was done, a sentence per kind of data."""
+        done = [
+            f"{self.headings[name]}: {count} record{'' if count == 1 else 's'} erased or made "
+            "anonymous."
+            for name, count in self.counts.items()
+        ]
         return done or ["We held nothing else about you."]
 
     @property
     def kept_lines(self) -> list[str]:
-        return [
-            f"{k['what']}" + (f": until {k['until']}" if k.get("until") else "") for k in self.kept
-        ]
+        return [k.sentence for k in self.kept]
 
 
 @transaction.atomic
@@ -499,38 +503,24 @@ def do_erase_contact(
 ) -> ErasureReceipt:
     """Erase everything held about a person (Art. 17), except what a legal minimum keeps.
 
-    Every registered source erases its part (``rights.sources``), then the contact goes (or keeps
-    only what a kept record needs), and the address is suppressed by its hash (reason "erased"),
-    so no import or form brings it back unless the person confirms a new sign-up themselves.
-    One transaction: a crash midway leaves everything as it was, and running it again (the same
-    contact, or one already gone) finishes the job and changes nothing more.
+    ``rights.erasure.erase_person`` does it (the same path the retention sweep uses): every
+    registered source finds, then removes, its rows; the contact goes (or keeps only what a kept
+    record needs), and the address is suppressed by its hash (reason "erased"), so no import or
+    form brings it back unless the person confirms a new sign-up themselves.  One transaction: a
+    crash midway leaves everything as it was, and running it again (the same contact, or one
+    already gone) finishes the job and changes nothing more.
     """
-    receipt = ErasureReceipt()
     receipt_to = request.email if request is not None else ""
-    if contact is not None:
-        email = email or contact.email
-        contact = Contact.objects.select_for_update().filter(pk=contact.pk).first()
-    if contact is None and email:
-        contact = Contact.objects.select_for_update().with_email(email).first()
-    if contact is not None:
-        for source in sources():
-            count = source.erase(contact)
-            if count:
-                receipt.counts[source.name] = count
-                receipt.headings[source.name] = source.heading
-        for source in sources():
-            if source.kept is not None:
-                receipt.kept += source.kept(contact)
-    if email:
-        do_suppress(email, Suppression.Reason.ERASED, actor=actor, actor_label="rights")
-        if not any(k["what"].startswith("A one-way hash") for k in receipt.kept):
-            from tidings.audience.personal_data import kept_suppression
-
-            receipt.kept += kept_suppression(Contact(email=email))
+    if request is not None:
+        # The request being fulfilled is not one of the "records erased": it is closed below,
+        # which clears what names the person (the receipt's address is read above).
+        RightsRequest.objects.filter(pk=request.pk).update(contact=None, email="", details="")
+    erased = erase_person(contact, email=email, actor=actor)
+    receipt = ErasureReceipt(counts=erased.counts, kept=erased.kept)
+    receipt.headings = {s.name: s.heading for s in sources() if s.name in erased.counts}
     audit(
         "contact.erased",
         actor=actor,
-        obj=contact,
         counts=receipt.counts,
         kept=len(receipt.kept),
         request=request.pk if request else None,

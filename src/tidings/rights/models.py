@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from tidings.audience.models import AppendOnlyQuerySet
@@ -29,6 +30,13 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-at", "-pk"]
         verbose_name_plural = "audit entries"
+        indexes = [
+            # Erasure finds a person's entries by their object, ``details.contact`` and
+            # ``details.delivery`` (rights/personal_data.py), thousands of people at a time.
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+            models.Index(KT("details__contact"), name="audit_details_contact"),
+            models.Index(KT("details__delivery"), name="audit_details_delivery"),
+        ]
 
     def __str__(self) -> str:
         return f"AuditEntry #{self.pk} {self.action}"

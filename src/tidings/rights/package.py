@@ -1,9 +1,13 @@
 """The access package (Art. 15 and 20): everything held about one person, in one ZIP file.
 
-- ``summary.html``: a page for people: each kind of data, why we hold it (the policy's purposes,
-  lawful basis, processors and where they are, where it came from, how long we keep it) and the
-  person's rights, with the complaint to the supervisory authority;
-- ``data.json``: the same, for machines (portability);
+- ``summary.html``: a document for people: a table of contents, then each kind of data with why
+  we hold it (said once per purpose: the policy's purposes, lawful basis, processors and where
+  they are, where it came from, how long we keep it), each record in words (dates and times in
+  the controller's time zone, subjects as the person received them, no internal identifiers),
+  and the person's rights, with the complaint to the supervisory authority.  It reads on a
+  phone (375 px: records are lists, not wide tables) and prints;
+- ``data.json``: the same data, complete, for machines (portability): every column, ids and
+  timestamps in ISO 8601 included;
 - ``<source>.csv``: one file per kind of data, one row per record.
 
 Built from the personal-data registry (``rights.sources``), so every app's records are in it, and
@@ -16,19 +20,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from tidings.audience.models import ConsentEvent
 from tidings.policy import Policy, get_policy
 from tidings.policy.notice import RIGHTS
 from tidings.policy.plain import lawful_basis_text, retention_notes, retention_text
+from tidings.policy.records import RECORD_KINDS
 from tidings.web.csv_export import safe_row
 
-from .sources import PersonalData, sources
+from .models import RightsRequest
+from .sources import PersonalData, day_in_words, sources, time_in_words
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,10 @@ class Section:
     source: PersonalData
     rows: list[dict[str, Any]]
     why: dict[str, Any]
+
+    @property
+    def anchor(self) -> str:
+        return "data-" + re.sub(r"[^a-z0-9]+", "-", self.source.name.lower()).strip("-")
 
     @property
     def columns(self) -> list[str]:
@@ -48,6 +62,26 @@ class Section:
     def table(self) -> list[list[Any]]:
         return [[_cell(row.get(c)) for c in self.columns] for row in self.rows]
 
+    @property
+    def records(self) -> list[list[tuple[str, str]]]:
+        """Each record as (label, words) pairs for people: internal identifiers left out (they
+        are in data.json), empty values left out, dates and times in words."""
+        return [in_words(self.source.name, row) for row in self.rows]
+
+
+@dataclass
+class Category:
+    """Sections held for the same reason: one "why we hold this" for all of them."""
+
+    key: str
+    title: str
+    why: dict[str, Any]
+    sections: list[Section] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        return "why-" + re.sub(r"[^a-z0-9]+", "-", self.key.lower()).strip("-")
+
 
 def _cell(value: Any) -> str:
     if value is None:
@@ -57,6 +91,155 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+# --- records in words -------------------------------------------------------------------------
+# Keys that identify rows inside tidings, or record how it works: in data.json, not the summary.
+INTERNAL = frozenset({"reference", "enquiry", "wording_sha256", "source_ref", "id"})
+
+LABELS = {
+    "email": "Email address",
+    "phone": "Phone",
+    "job_title": "Job title",
+    "work_address": "Work address",
+    "created_at": "Recorded",
+    "updated_at": "Last changed",
+    "last_contact_at": "Our last contact with you",
+    "confirmed_at": "Confirmed",
+    "unsubscribed_at": "Left the list",
+    "sent_at": "Sent",
+    "queued_at": "Written",
+    "received_at": "Received",
+    "due_on": "Answer due by",
+    "extended_to": "Extended to",
+    "extension_reason": "Why we needed longer",
+    "closed_at": "Closed",
+    "refusal_reason": "Why we refused",
+    "kept_until": "Kept at your request until",
+    "removed_by_screening": "Removed from what you wrote",
+    "order_reference": "Order number",
+    "invoice_address": "Invoice address",
+    "lines": "What you ordered",
+    "left_employer": "You left the company on",
+    "your_timezone": "Your time zone",
+    "with": "With",
+    "start": "Starts",
+    "end": "Ends",
+    "booked_at": "Booked",
+    "cancelled_at": "Cancelled",
+    "at": "When",
+    "when": "When",
+    "ip_address": "IP address",
+    "sent_to": "Sent to",
+    "what": "What",
+    "by": "By",
+    "event": "What happened",
+    "kind": "Kind",
+    "state": "Progress",
+    "since": "Since",
+    "detail": "Detail",
+    "outcome": "What we did",
+}
+
+# Machine words some columns hold ("bounce_hard", "pipe"), per source and column, in words.
+_BOUNCE_SOURCES = {
+    "pipe": "our mail server",
+    "imap": "our bounce mailbox",
+    "pop3": "our bounce mailbox",
+}
+WORDS: dict[tuple[str, str], dict[str, str]] = {
+    ("privacy_requests", "kind"): {k: v.split(":")[0] for k, v in RightsRequest.Kind.choices},
+    ("privacy_requests", "state"): dict(RightsRequest.State.choices),
+    ("bounce_reports", "source"): _BOUNCE_SOURCES,
+    ("consent", "source"): dict(ConsentEvent.Source.choices),
+}
+# Columns that hold a machine word (a status, a channel): shown capitalised, underscores as spaces.
+ENUMERATED = frozenset(
+    {"status", "state", "channel", "event", "kind", "action", "source", "reason"}
+)
+
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def label(key: str) -> str:
+    if key.startswith("attribute:"):
+        key = key.split(":", 1)[1]
+    return LABELS.get(key) or key.replace("_", " ").capitalize()
+
+
+def words(source: str, key: str, value: Any) -> str:
+    """One exported value as a person reads it."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        if value and all(isinstance(v, dict) and "description" in v for v in value):
+            return "; ".join(_order_line(v) for v in value)
+        return ", ".join(words(source, key, v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{label(k)}: {words(source, k, v)}" for k, v in value.items())
+    text = str(value)
+    if _ISO_DATETIME.match(text):
+        try:
+            return time_in_words(datetime.fromisoformat(text))
+        except ValueError:
+            return text
+    if _ISO_DATE.match(text):
+        return day_in_words(date.fromisoformat(text))
+    known = WORDS.get((source, key))
+    if known is not None and text in known:
+        return known[text]
+    if key in ENUMERATED and re.fullmatch(r"[a-z][a-z_: ]*", text):
+        if key == "kind" and text.startswith("system:"):
+            return text.split(":", 1)[1].replace("_", " ").capitalize() + " email"
+        return text.replace("_", " ").replace(":", ": ").capitalize()
+    return text
+
+
+def _order_line(line: dict[str, Any]) -> str:
+    text = f"{line.get('quantity', 1)} × {line.get('description', '')}"
+    if line.get("unit_price"):
+        text += f" at {line['unit_price']} each"
+    return text
+
+
+def _consent(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """A consent event: what was given or withdrawn, for what, how, in which words."""
+    granted = row.get("action") == ConsentEvent.Action.GRANTED
+    what = "You gave your consent to" if granted else "Your consent was withdrawn for"
+    key = str(row.get("purpose", ""))
+    policy = get_policy()
+    purpose = key.replace("_", " ")
+    if key in policy.purposes:
+        title = policy.purpose(key).title
+        purpose = title[:1].lower() + title[1:]
+    scope = [
+        part for part in (row.get("list"), row.get("channel") and f"by {row['channel']}") if part
+    ]
+    record = [
+        ("When", words("consent", "when", row.get("when", ""))),
+        ("What", f"{what} {purpose}" + (f" ({', '.join(scope)})" if scope else "") + "."),
+        ("How", words("consent", "source", row.get("source", ""))),
+    ]
+    if row.get("wording"):
+        record.append(("The words you agreed to", str(row["wording"])))
+    if row.get("ip_address"):
+        record.append(("IP address", str(row["ip_address"])))
+    shown = {"when", "action", "purpose", "list", "channel", "topic", "source", "wording"}
+    shown |= {"ip_address"} | INTERNAL
+    record += [(label(k), words("consent", k, v)) for k, v in row.items() if k not in shown and v]
+    return record
+
+
+def in_words(source: str, row: dict[str, Any]) -> list[tuple[str, str]]:
+    if source == "consent":
+        return _consent(row)
+    return [
+        (label(key), words(source, key, value))
+        for key, value in row.items()
+        if key not in INTERNAL and value not in ("", None, [], {})
+    ]
+
+
+# --- why we hold it ---------------------------------------------------------------------------
 def why_held(source: PersonalData, policy: Policy) -> dict[str, Any]:
     """From the policy: the purposes a source's records serve, their lawful basis, processors
     and locations, where the data came from, and how long it is kept."""
@@ -90,7 +273,7 @@ def why_held(source: PersonalData, policy: Policy) -> dict[str, Any]:
     return {
         "about": source.about,
         "purposes": purposes,
-        "retention": retention or "Kept as long as the records it belongs to.",
+        "retention": retention or source.retention or "Kept as long as the records it belongs to.",
         "retention_notes": notes,
     }
 
@@ -113,13 +296,40 @@ def rights_section(policy: Policy) -> dict[str, Any]:
 
 
 def sections_for(contact: Any) -> list[Section]:
+    """Every source's section, the person's own details first."""
     policy = get_policy()
+    ordered = sorted(sources(), key=lambda s: (s.name != "contact", s.order, s.name))
     return [
         Section(
             source, source.export(contact) if contact is not None else [], why_held(source, policy)
         )
-        for source in sources()
+        for source in ordered
     ]
+
+
+def categories_of(sections: list[Section], policy: Policy) -> list[Category]:
+    """The sections with records, grouped by why they are held: the sources of one record kind
+    share the policy's purposes, so the reason is said once; the others each say their own."""
+    categories: dict[str, Category] = {}
+    for section in sections:
+        if not section.rows:
+            continue
+        kind = section.source.record_kind
+        key = kind or f"source:{section.source.name}"
+        if key not in categories:
+            titles = [p["purpose"] for p in section.why["purposes"]]
+            if kind is None:
+                title = section.source.heading
+            elif titles:
+                title = " and ".join(titles)
+            else:
+                title = RECORD_KINDS[kind].label if kind in RECORD_KINDS else kind
+            why = dict(section.why)
+            if kind is not None:
+                why["about"] = ""  # each source's own sentence goes with its records
+            categories[key] = Category(key, title, why)
+        categories[key].sections.append(section)
+    return list(categories.values())
 
 
 def build_package(contact: Any, *, reference: str = "") -> bytes:
@@ -146,12 +356,13 @@ def build_package(contact: Any, *, reference: str = "") -> bytes:
             render_to_string(
                 "rights/package/summary.html",
                 {
-                    "sections": sections,
-                    "held": [s for s in sections if s.rows],
+                    "categories": categories_of(sections, policy),
                     "rights": rights,
-                    "generated": generated,
+                    "generated": time_in_words(generated),
+                    "time_zone": settings.TIME_ZONE,
                     "reference": reference,
                     "policy": policy,
+                    "files": [f"{s.source.name}.csv" for s in sections if s.rows],
                 },
             ),
         )

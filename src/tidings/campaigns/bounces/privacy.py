@@ -7,20 +7,17 @@ suppression entry (an HMAC, kept by erasure) is what keeps the address from bein
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import Q
 
-from tidings.rights.sources import model_source, register
+from tidings.rights.sources import AnyOf, People, model_source, register
 
 from ..models import InboundReport
 
 
-def _reports_of(contact: Any):
-    from tidings.audience.emails import email_hmac
-
+def _reports_of(people: People):
+    """Reports matched to the people, or naming one of their addresses (by its HMAC)."""
     return InboundReport.objects.filter(
-        Q(contact_id=contact.pk) | Q(recipient_hmac=email_hmac(contact.email))
+        Q(AnyOf("contact_id", people.contact_ids)) | Q(AnyOf("recipient_hmac", people.hmacs))
     )
 
 
@@ -40,5 +37,10 @@ def register_sources() -> None:
                 ("outcome", "reason"),
             ),
             order_by=("received_at", "pk"),
+            title="Bounce and complaint reports",
+            about="Reports that an email to you bounced or was marked as spam, and what we did "
+            "about them (stop or pause sending).",
+            retention="The report's message itself is deleted once it has been dealt with; "
+            "the facts stay with your other records, and are erased with them.",
         )
     )
