@@ -179,7 +179,8 @@ def test_people_erased_after_a_backup_stay_erased_when_it_is_restored(installati
     fixture(installation, "people", *people)
     backup_dir = tmp_path / "backup"
     tidings(installation, "backup", str(backup_dir))
-    fixture(installation, "erase", "bob@example.org")
+    erased = fixture(installation, "erase", "bob@example.org")
+    assert erased["signal_sent_by_erasure"], "the erasure itself journals the person"
     journal = installation / "erasure-journal.jsonl"
     line = json.loads(journal.read_text().strip())
     assert set(line) == {"h", "at", "reason"} and line["reason"] == "request"
