@@ -895,7 +895,8 @@ def _escape_braces(text: str) -> str:
 
 # --- Markdown, sanitising, CSS ------------------------------------------------------------------
 # Raw HTML is allowed in Markdown: it is sanitised with everything else afterwards.
-_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table")
+# "breaks": a line break in the source is one in the email ("Thanks,⏎The team" stays two lines).
+_MARKDOWN = MarkdownIt("commonmark", {"html": True, "breaks": True}).enable("table")
 
 
 def markdown_to_html(source: str) -> str:
@@ -1810,15 +1811,26 @@ def check_template(
     carries the unsubscribe and preference links and the postal address.  Problems in the
     layout have part "layout" (the plain-text layout's too).
     """
-    if fmt not in ("markdown", "html"):
+    if fmt not in ("markdown", "html", "blocks"):
         return [TemplateProblem(f'unknown format "{fmt}"', part="body")]
-    _, problems = _compile(_sources(subject, body, fmt, text_body, layout, preheader))
+    try:
+        sources = _sources(subject, body, fmt, text_body, layout, preheader)
+    except TemplateProblem as problem:  # blocks that do not make a document
+        return [problem]
+    _, problems = _compile(sources)
     return [_layout_part(p, "layout") for p in problems]
 
 
 def _sources(
     subject: str, body: str, fmt: str, text_body: str, layout: Any, preheader: str
 ) -> _Sources:
+    if fmt == "blocks":  # the block editor's JSON (campaigns/blocks): MJML, then as HTML
+        from .blocks import BlocksInvalid, blocks_to_html
+
+        try:
+            body, fmt = blocks_to_html(body or ""), "html"
+        except BlocksInvalid as exc:
+            raise TemplateProblem(str(exc), part="body") from None
     if layout is None:
         layout_html, layout_text = default_layout_html(), ""
     else:
