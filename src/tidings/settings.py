@@ -500,3 +500,9 @@ TIDINGS_WEBHOOK_TIMEOUT_SECONDS = env_int("TIDINGS_WEBHOOK_TIMEOUT_SECONDS", 10)
 # Host names whose pages are counted (comma-separated); blank: the policy's controller website.
 # tidings' own host is always counted (its public pages may carry the snippet).
 TIDINGS_ANALYTICS_SITES = env_list("TIDINGS_ANALYTICS_SITES")
+
+# --- media library, block editor, branding (tidings/media, campaigns/blocks, web) -------------
+INSTALLED_APPS.append("tidings.media")
+TIDINGS_MEDIA_MAX_BYTES = env_int("TIDINGS_MEDIA_MAX_BYTES", 5 * 1024 * 1024)  # per upload
+TIDINGS_MEDIA_MAX_PIXELS = env_int("TIDINGS_MEDIA_MAX_PIXELS", 40_000_000)  # decoded size
+TIDINGS_MEDIA_MAX_WIDTH = env_int("TIDINGS_MEDIA_MAX_WIDTH", 1200)  # scaled down beyond

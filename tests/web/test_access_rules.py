@@ -67,6 +67,7 @@ PUBLIC: dict[str, str] = {
     "password_reset_confirm": "password reset link (signed, expiring token)",
     "password_reset_complete": "password reset finished",
     "operator-join": "operator invitation link (signed, expiring token)",
+    "media_public:image": "pictures of the media library, shown in emails and public pages",
 }
 # Whole URL prefixes that are public because they authenticate on their own.
 PUBLIC_PREFIXES: dict[str, str] = {
