@@ -169,3 +169,33 @@ def test_the_preview_endpoint_is_for_operators_who_edit_content(client, db):
     assert client.post(url, form_of([HEADING])).status_code == 302  # to sign in
     client.force_login(make_operator("numbers", "analyst"))
     assert client.post(url, form_of([HEADING])).status_code == 403
+
+
+def test_a_campaign_made_from_a_block_template_is_edited_with_blocks(editor_client):
+    from tests.campaigns.lifecycle_helpers import make_list, make_sender
+
+    editor_client.post(NEW, form_of([HEADING, TEXT]))
+    template = Template.objects.get()
+    from tidings.campaigns.lifecycle import do_create_campaign
+
+    news = make_list()
+    campaign = do_create_campaign(
+        template,
+        name="Nov",
+        topic=news.topic,
+        sender=make_sender(),
+        lists=[news],
+        segments=[],
+        actor=None,
+    )
+    url = reverse("campaigns:edit", args=[campaign.pk])
+    page = editor_client.get(url).content.decode()
+    assert 'name="blocks-1-type" value="text"' in page
+    data = form_of(
+        [TEXT, HEADING], name=campaign.name, topic=campaign.topic, subject="Hi", lists=[news.pk]
+    )
+    response = editor_client.post(url, data)
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.format == "blocks"
+    assert [b["type"] for b in json.loads(campaign.body)["blocks"]] == ["text", "heading"]

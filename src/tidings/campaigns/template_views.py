@@ -17,7 +17,7 @@ from tidings.audience.models import Contact
 from tidings.web.access import operator_required
 
 from .blocks import pages
-from .blocks.editor import BlockEditor, describe_all
+from .blocks.editor import BlockEditor
 from .blocks.starters import STARTERS, starter
 from .models import Layout, Template
 from .rendering import (
@@ -152,49 +152,6 @@ def layout_delete(request: HttpRequest, layout_id: int) -> HttpResponse:
     return redirect("templates_ui:index")
 
 
-def _editing_blocks(
-    request: HttpRequest, data: Any, instance: Template | None
-) -> tuple[str, BlockEditor | None, Any]:
-    """(format, editor, data): the body's format, the block editor when it is "blocks", and the
-    POST data with ``body`` made from the blocks (and converted when the format was switched)."""
-    if data is None:
-        fmt = instance.format if instance else request.GET.get("format", "blocks")
-        if fmt not in Template.Format.values:
-            fmt = "blocks"
-        if fmt != "blocks":
-            return fmt, None, None
-        if instance is not None and instance.format == "blocks":
-            return fmt, BlockEditor.from_body(instance.body), None
-        chosen = starter(request.GET.get("starter", ""))
-        return fmt, BlockEditor.from_body(chosen.body() if chosen else ""), None
-    fmt = data.get("format", "")
-    previous = data.get("previous_format", fmt)
-    editor = BlockEditor.from_post(data) if previous == "blocks" else None
-    if editor is not None:
-        data["body"] = editor.body()
-    if data.get("op") == "format" and fmt in Template.Format.values:
-        data["body"], editor = pages.convert(data.get("body", ""), editor, previous, fmt)
-    return fmt, editor, data
-
-
-def _editor_page_context(
-    form: Any, editor: BlockEditor | None, layout: Any, saving: bool
-) -> dict[str, Any]:
-    """The block editor's part of the page: its blocks with their errors, and the preview."""
-    if editor is None:
-        return {"editor": None}
-    result = pages.preview(editor, subject=form["subject"].value() or "", layout=layout)
-    errors = result.errors
-    if saving and form.errors:
-        errors = pages.block_problems(editor, form.problems) or errors
-        if errors:
-            form.problems = [
-                ProblemView(label="Blocks", location="", message=m, source_line="", caret="")
-                for m in describe_all(errors, editor)
-            ] + [p for p in form.problems if p.label != "Body"]
-    return {"editor": pages.editor_context(editor, errors, result)}
-
-
 def _layout_of(form: Any, fallback: Any = None) -> Any:
     value = form["layout"].value()
     try:
@@ -218,13 +175,22 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
             request, "campaigns/templates_ui/template_start.html", {"starters": STARTERS.values()}
         )
     data = request.POST.copy() if request.method == "POST" else None
-    fmt, editor, data = _editing_blocks(request, data, instance)
     initial = {}
-    if instance is None and data is None:
+    if instance is None and data is None:  # a starter, a blank document, or another format
         chosen = starter(request.GET.get("starter", ""))
-        initial = {"format": fmt, "body": editor.body() if editor else ""}
+        fmt = request.GET.get("format", "blocks")
+        fmt = fmt if fmt in Template.Format.values else "blocks"
+        body = chosen.body() if chosen else ""
+        initial = {"format": fmt, "body": body}
         if chosen:
             initial |= {"name": chosen.name, "subject": chosen.subject}
+        fmt, editor = pages.bind(None, stored_format=fmt, stored_body=body)
+    else:
+        fmt, editor = pages.bind(
+            data,
+            stored_format=instance.format if instance else "blocks",
+            stored_body=instance.body if instance else "",
+        )
     form = TemplateForm(data, instance=instance, initial=initial)
     editing = data is not None and (data.get("op") or "") != ""
     if data is not None and not editing and form.is_valid():
@@ -236,9 +202,17 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
         return redirect("templates_ui:template-preview", template.pk)
     if editor is not None:
         form.fields["body"].widget = forms.HiddenInput()
-    context = _editor_page_context(
-        form, editor, _layout_of(form, instance.layout if instance else None), not editing
+    context, traced = pages.page_context(
+        editor,
+        subject=form["subject"].value() or "",
+        layout=_layout_of(form, instance.layout if instance else None),
+        saving_failed=data is not None and not editing and bool(form.errors),
     )
+    if traced:
+        form.problems = [
+            ProblemView(label="Blocks", location="", message=m, source_line="", caret="")
+            for m in traced
+        ] + [p for p in form.problems if p.label != "Body"]
     return render(
         request,
         "campaigns/templates_ui/template_edit.html",

@@ -191,6 +191,42 @@ def convert(
     return body, None  # HTML to Markdown: HTML inside Markdown still works
 
 
+def bind(data: Any, *, stored_format: str, stored_body: str) -> tuple[str, BlockEditor | None]:
+    """For a POST (``data``, a mutable QueryDict): its format and block editor, with
+    ``data["body"]`` made from the blocks (and converted when the format was switched).
+    Without data (a GET): the stored body's format and editor."""
+    if data is None:
+        if stored_format != "blocks":
+            return stored_format, None
+        return stored_format, BlockEditor.from_body(stored_body)
+    fmt = data.get("format", "")
+    previous = data.get("previous_format", fmt)
+    editor = BlockEditor.from_post(data) if previous == "blocks" else None
+    if editor is not None:
+        data["body"] = editor.body()
+    if data.get("op") == "format" and fmt in ("blocks", "markdown", "html"):
+        data["body"], editor = convert(data.get("body", ""), editor, previous, fmt)
+    return fmt, editor
+
+
+def page_context(
+    editor: BlockEditor | None, *, subject: str, layout: Any, saving_failed: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """({"editor": …} for the page, messages for the form's problem list): the blocks with their
+    errors, and the preview.  After a refused save, template problems are traced to blocks."""
+    if editor is None:
+        return {"editor": None}, []
+    result = preview(editor, subject=subject, layout=layout)
+    errors = result.errors
+    messages: list[str] = []
+    if saving_failed:
+        traced = block_problems(editor, ["failed"])
+        if traced:
+            errors = traced
+            messages = describe_all(traced, editor)
+    return {"editor": editor_context(editor, errors, result)}, messages
+
+
 def editor_context(
     editor: BlockEditor, errors: list[BlockError], preview_result: Preview | None
 ) -> dict[str, Any]:
