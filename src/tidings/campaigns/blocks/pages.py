@@ -21,7 +21,7 @@ from .schema import BLOCK_LABELS, FONTS, NETWORKS, BlockError, Document
 # preview can only imitate it (each program does it its own way); Apple Mail honours the
 # email's own prefers-color-scheme rules instead.
 _DARK = (
-    "<style>html{filter:invert(1) hue-rotate(180deg);background:#fff}"
+    "<style>html{background:#0b0a08}body{filter:invert(1) hue-rotate(180deg)}"
     "img{filter:invert(1) hue-rotate(180deg)}</style>"
 )
 

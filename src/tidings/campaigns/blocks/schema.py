@@ -401,14 +401,20 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
 
 # What a newly added block holds.
 NEW_BLOCK: dict[str, dict[str, Any]] = {
-    "heading": {"type": "heading", "text": "A heading", "level": 2},
-    "text": {"type": "text", "text": "Write something here."},
-    "image": {"type": "image", "src": "", "alt": ""},
-    "button": {"type": "button", "label": "Read more", "url": "https://example.com/"},
+    "heading": {"type": "heading", "text": "A heading", "level": 2, "align": "left"},
+    "text": {"type": "text", "text": "Write something here.", "align": "left"},
+    "image": {"type": "image", "src": "", "alt": "", "align": "center"},
+    "button": {
+        "type": "button",
+        "label": "Read more",
+        "url": "https://example.com/",
+        "colour": "#1f5fb8",
+        "align": "center",
+    },
     "columns": {"type": "columns", "left_text": "Left column", "right_text": "Right column"},
-    "divider": {"type": "divider"},
-    "spacer": {"type": "spacer"},
-    "social": {"type": "social", "links": []},
+    "divider": {"type": "divider", "colour": "#d4d8de"},
+    "spacer": {"type": "spacer", "height": 24},
+    "social": {"type": "social", "links": [], "align": "center"},
     "footer": {"type": "footer", "text": "Questions? Reply to this email."},
 }
 

@@ -123,6 +123,7 @@
   if (window.Sortable) {
     window.Sortable.create(list, {
       handle: ".drag-handle",
+      forceFallback: true,  // pointer events: the same behaviour with mouse, pen and touch
       animation: 150,
       ghostClass: "block-ghost",
       onEnd: function (event) {
