@@ -18,6 +18,36 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "web/dashboard.html", context)
 
 
+@operator_required
+def search(request: HttpRequest) -> HttpResponse:
+    """The search box's results: only what the operator's role may see."""
+    from .search import MIN_LENGTH, search
+
+    query = request.GET.get("q", "").strip()
+    sections = search(request.user, query)
+    return render(
+        request,
+        "web/search.html",
+        {
+            "query": query,
+            "search_query": query,
+            "sections": sections,
+            "too_short": 0 < len(query) < MIN_LENGTH,
+        },
+    )
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on every site whatever the page says."""
+    from django.contrib.staticfiles import finders
+    from django.http import FileResponse
+
+    path = finders.find("tidings/favicon.ico")
+    response = FileResponse(open(path, "rb"), content_type="image/x-icon")  # noqa: SIM115
+    response["Cache-Control"] = "public, max-age=604800"
+    return response
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """The 400 page; a request body over the size limit gets 413 and says what the limit is."""
     from django.conf import settings
