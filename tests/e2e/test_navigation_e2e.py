@@ -29,8 +29,9 @@ def test_on_a_phone_without_javascript_an_operator_opens_a_group_and_goes_to_a_p
         expect(page).to_have_url(f"{live_server.url}/audience/contacts/")
         nav.get_by_text("Audience").click()
         expect(nav.get_by_role("link", name="Contacts")).to_have_attribute("aria-current", "page")
-        page.get_by_role("searchbox", name="Search contacts, campaigns and enquiries").fill("ada")
-        page.get_by_role("searchbox", name="Search contacts, campaigns and enquiries").press("Enter")
+        search = page.get_by_role("searchbox", name="Search contacts, campaigns and enquiries")
+        search.fill("ada")
+        search.press("Enter")
         expect(page.get_by_role("heading", level=1)).to_have_text("Search")
     finally:
         context.close()

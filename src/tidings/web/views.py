@@ -39,11 +39,13 @@ def search(request: HttpRequest) -> HttpResponse:
 
 def favicon(request: HttpRequest) -> HttpResponse:
     """/favicon.ico, which browsers ask for on every site whatever the page says."""
+    from pathlib import Path
+
     from django.contrib.staticfiles import finders
     from django.http import FileResponse
 
-    path = finders.find("tidings/favicon.ico")
-    response = FileResponse(open(path, "rb"), content_type="image/x-icon")  # noqa: SIM115
+    path = Path(finders.find("tidings/favicon.ico"))
+    response = FileResponse(path.open("rb"), content_type="image/x-icon")
     response["Cache-Control"] = "public, max-age=604800"
     return response
 
