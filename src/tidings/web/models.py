@@ -1,5 +1,6 @@
 """Bookkeeping of the background worker."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -12,3 +13,20 @@ class ScheduledJob(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class NoticeReview(models.Model):
+    """An operator read the generated privacy notice of one version of the policy (the
+    getting-started checklist asks for it again when the policy changes)."""
+
+    policy_sha256 = models.CharField(max_length=64)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["policy_sha256"])]
+
+    def __str__(self) -> str:
+        return f"Privacy notice {self.policy_sha256[:12]} reviewed"

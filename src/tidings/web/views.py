@@ -1,5 +1,7 @@
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from tidings.audience.stats import audience_summary
 from tidings.policy import get_policy
@@ -9,13 +11,29 @@ from .access import has_permission, operator_required
 
 @operator_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = {"policy": get_policy(), "audience": audience_summary()}
+    from .checklist import progress
+
+    context = {
+        "policy": get_policy(),
+        "audience": audience_summary(),
+        "checklist": progress(request.user),
+    }
     # Open to every operator; the campaign figures only for those who may see reports.
     if has_permission(request.user, "reports"):
         from tidings.campaigns.reports import dashboard_summary
 
         context["reports"] = dashboard_summary()
     return render(request, "web/dashboard.html", context)
+
+
+@require_POST
+@operator_required(perm="settings")
+def notice_reviewed(request: HttpRequest) -> HttpResponse:
+    from .actions import do_review_notice
+
+    do_review_notice(actor=request.user)
+    messages.success(request, "Marked the privacy notice as reviewed.")
+    return redirect("web:dashboard")
 
 
 @operator_required
