@@ -213,9 +213,7 @@ def test_the_preview_shows_subject_text_and_html_in_a_sandboxed_frame_that_runs_
     )
     page = page_of(owner_client.get(reverse("templates_ui:template-preview", args=[template.pk])))
     assert "steal" not in page
-    # Only the layout's own script files (src=...), never the template's inline script.
-    assert re.search(r"<script(?![^>]*\bsrc=)", page, re.I) is None
-    assert "steal()</script>" not in page
+    assert "<script" not in page.lower()
     frame = re.search(r"<iframe[^>]*>", page).group()
     assert 'sandbox=""' in frame
     srcdoc = html.unescape(re.search(r'srcdoc="([^"]*)"', frame).group(1))
