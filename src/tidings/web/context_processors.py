@@ -10,6 +10,7 @@ def tidings(request: HttpRequest) -> dict:
     signed-in operator's permissions (the navigation offers only what they may open)."""
     user = getattr(request, "user", None)
     perms = set().union(*(ROLES[r] for r in operator_roles(user))) if user is not None else set()
+    from .branding import for_request
     from .navigation import navigation
 
     staff = bool(perms)
@@ -17,4 +18,5 @@ def tidings(request: HttpRequest) -> dict:
         "controller": get_policy().controller,
         "operator_permissions": perms,
         "navigation": navigation(request) if staff else [],
+        "branding": for_request(request),
     }

@@ -30,3 +30,23 @@ class NoticeReview(models.Model):
 
     def __str__(self) -> str:
         return f"Privacy notice {self.policy_sha256[:12]} reviewed"
+
+
+class Branding(models.Model):
+    """How the public pages look (one row): the company's logo, colours and font.  Saved only
+    when the colours meet WCAG AA contrast (``branding.py``)."""
+
+    logo = models.ForeignKey(
+        "media.MediaImage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    background = models.CharField(max_length=7, default="#ffffff")
+    text = models.CharField(max_length=7, default="#1b1f24")
+    accent = models.CharField(max_length=7, default="#1f5fb8")
+    font = models.CharField(max_length=20, default="system")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return "Branding"

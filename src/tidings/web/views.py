@@ -36,6 +36,57 @@ def notice_reviewed(request: HttpRequest) -> HttpResponse:
     return redirect("web:dashboard")
 
 
+@operator_required(perm="settings")
+def branding(request: HttpRequest) -> HttpResponse:
+    """The look of the public pages: logo, colours and font, refused below WCAG AA contrast."""
+    from tidings.media.actions import do_upload_image
+    from tidings.media.images import ImageRefused
+
+    from .branding import current, do_save_branding, palette
+    from .branding_forms import BrandingForm
+
+    saved = current()
+    initial = {"background": "#ffffff", "text": "#1b1f24", "accent": "#1f5fb8", "font": "system"}
+    if saved is not None:
+        initial = {
+            "logo": saved.logo_id,
+            "background": saved.background,
+            "text": saved.text,
+            "accent": saved.accent,
+            "font": saved.font,
+        }
+    form = BrandingForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid() and request.POST.get("op") != "preview":
+        data = form.cleaned_data
+        logo = data["logo"]
+        try:
+            if data.get("logo_upload"):
+                logo, _ = do_upload_image(
+                    data["logo_upload"].read(), name="Logo", alt="", actor=request.user
+                )
+        except ImageRefused as exc:
+            form.add_error("logo_upload", f"This picture cannot be used: {exc}.")
+        else:
+            do_save_branding(
+                {
+                    "logo": logo,
+                    "background": data["background"],
+                    "text": data["text"],
+                    "accent": data["accent"],
+                    "font": data["font"],
+                },
+                actor=request.user,
+            )
+            messages.success(request, "Saved: the public pages now use this look.")
+            return redirect("web:branding")
+    values = {k: form[k].value() or initial[k] for k in ("background", "text", "accent", "font")}
+    try:
+        sample = palette(values["background"], values["text"], values["accent"], values["font"])
+    except ValueError:
+        sample = None
+    return render(request, "web/branding.html", {"form": form, "sample": sample})
+
+
 @operator_required
 def search(request: HttpRequest) -> HttpResponse:
     """The search box's results: only what the operator's role may see."""
