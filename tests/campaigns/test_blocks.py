@@ -150,3 +150,35 @@ def test_markdown_bodies_keep_their_line_breaks_too():
     rendered = compiled.render(SAMPLE_CONTACT, LINKS)
     assert re.search(r"Thanks,<br\s*/?>\s*The team", rendered.html)
     assert "Thanks,\nThe team" in rendered.text
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "</mj-text><mj-raw><script>alert(1)</script></mj-raw><mj-text>",
+        '<img src=x onerror="alert(1)">',
+        '"><svg onload=alert(1)>',
+    ],
+)
+def test_markup_typed_into_any_block_field_stays_text(hostile):
+    source = body(
+        {"type": "heading", "text": hostile},
+        {"type": "text", "text": hostile},
+        {"type": "image", "src": "https://example.com/a.png", "alt": hostile},
+        {"type": "button", "label": hostile, "url": "https://example.com/"},
+        {"type": "footer", "text": hostile},
+    )
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Elements(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append(tag)
+            found.extend(f"@{name}" for name, _ in attrs)
+
+    rendered = render(source)
+    Elements().feed(rendered.html)
+    assert not {"script", "svg", "mj-raw"} & set(found)
+    assert not [a for a in found if a.startswith("@on")]
+    assert "alert(1)" in rendered.text  # shown, as the words typed

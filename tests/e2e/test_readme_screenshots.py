@@ -52,8 +52,7 @@ def test_a_report_shows_the_first_hour_in_five_minute_steps(page: Page, owner):
     line = page.locator("#time-heading ~ svg.chart polyline, svg.chart polyline").first
     assert len(line.get_attribute("points").split()) >= 8
     page.locator("#time-heading").scroll_into_view_if_needed()
-    page.evaluate(
-        "window.scrollBy(0, document.getElementById('time-heading').getBoundingClientRect().top - 16)"
-    )
+    top = page.locator("#time-heading").evaluate("h => h.getBoundingClientRect().top")
+    page.evaluate(f"window.scrollBy(0, {top - 16})")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "report.png")
