@@ -1,7 +1,7 @@
 """The company's look on the public pages: logo, colours and font, with WCAG AA contrast checked.
 
 The public pages (sign-up forms, preference centre, unsubscribe, rights requests, the contact
-form, demo booking, the privacy notice and the archive) are the ones whose URL namespace is in
+form, demo booking and the archive) are the ones whose URL namespace is in
 ``PUBLIC_NAMESPACES``; operator pages keep tidings' own look.  Colours become the stylesheet's
 custom properties (``--bg``, ``--text``, ``--accent``...), so every element already styled
 with them follows.  Fonts are system font stacks: nothing is downloaded from a font service
@@ -23,9 +23,7 @@ from django.http import HttpRequest
 
 from tidings.lib.contrast import AA_TEXT, contrast_ratio, luminance, parse_hex, readable_on
 
-PUBLIC_NAMESPACES = frozenset(
-    {"public", "booking_public", "crm_public", "rights", "policy", "archive"}
-)
+PUBLIC_NAMESPACES = frozenset({"public", "booking_public", "crm_public", "rights", "archive"})
 
 FONTS: dict[str, tuple[str, str]] = {
     "system": (
@@ -163,7 +161,16 @@ def current() -> Any:
     """The saved branding, or None (tidings' own look)."""
     from .models import Branding
 
-    return Branding.objects.select_related("logo").order_by("pk").first()
+    return Branding.objects.order_by("pk").first()
+
+
+def logo_of(branding: Any) -> Any:
+    """The branding's logo (a media library picture, without its bytes), or None."""
+    if branding is None or not branding.logo_key:
+        return None
+    from tidings.media.queries import library
+
+    return library().filter(key=branding.logo_key).first()
 
 
 def for_request(request: HttpRequest) -> dict[str, Any] | None:
@@ -176,7 +183,7 @@ def for_request(request: HttpRequest) -> dict[str, Any] | None:
         return None
     return {
         "palette": palette(branding.background, branding.text, branding.accent, branding.font),
-        "logo": branding.logo,
+        "logo": logo_of(branding),
     }
 
 
@@ -191,6 +198,8 @@ def do_save_branding(values: dict[str, Any], *, actor: Any) -> Any:
     if problems:
         raise ValueError("; ".join(p.message for p in problems))
     branding = current() or Branding()
+    logo = values.pop("logo", None)
+    values["logo_key"] = logo.key if logo is not None else ""
     changed = [k for k, v in values.items() if getattr(branding, k) != v]
     for name, value in values.items():
         setattr(branding, name, value)

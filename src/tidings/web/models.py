@@ -36,9 +36,9 @@ class Branding(models.Model):
     """How the public pages look (one row): the company's logo, colours and font.  Saved only
     when the colours meet WCAG AA contrast (``branding.py``)."""
 
-    logo = models.ForeignKey(
-        "media.MediaImage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    # The media library picture's key, not a foreign key: a logo is nobody's personal data,
+    # and a deleted picture just leaves the name in text.
+    logo_key = models.CharField(max_length=32, blank=True)
     background = models.CharField(max_length=7, default="#ffffff")
     text = models.CharField(max_length=7, default="#1b1f24")
     accent = models.CharField(max_length=7, default="#1f5fb8")

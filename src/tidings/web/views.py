@@ -42,14 +42,14 @@ def branding(request: HttpRequest) -> HttpResponse:
     from tidings.media.actions import do_upload_image
     from tidings.media.images import ImageRefused
 
-    from .branding import current, do_save_branding, palette
+    from .branding import current, do_save_branding, logo_of, palette
     from .branding_forms import BrandingForm
 
     saved = current()
     initial = {"background": "#ffffff", "text": "#1b1f24", "accent": "#1f5fb8", "font": "system"}
     if saved is not None:
         initial = {
-            "logo": saved.logo_id,
+            "logo": getattr(logo_of(saved), "pk", None),
             "background": saved.background,
             "text": saved.text,
             "accent": saved.accent,
