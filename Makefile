@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format e2e bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics test-cluster clean
+.PHONY: demo test lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics test-cluster clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -45,6 +45,11 @@ lint: $(VENV)/.synced
 format: $(VENV)/.synced
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+## screenshots: the browser tests that draw the README's screenshots, writing docs/screenshots/
+screenshots: $(VENV)/.synced
+	scripts/ensure-chromium
+	TIDINGS_SCREENSHOTS=1 $(VENV)/bin/pytest -m e2e tests/e2e/test_readme_screenshots.py tests/e2e/test_block_editor_e2e.py
 
 ## e2e: only the browser tests
 e2e: $(VENV)/.synced

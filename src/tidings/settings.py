@@ -545,3 +545,8 @@ if TIDINGS_LOG_FORMAT not in {"plain", "json"}:
 if TIDINGS_LOG_FORMAT == "json":
     LOGGING["formatters"]["json"] = {"()": "tidings.ops.logs.JsonFormatter"}
     LOGGING["handlers"]["console"]["formatter"] = "json"
+# --- media library, block editor, branding (tidings/media, campaigns/blocks, web) -------------
+INSTALLED_APPS.append("tidings.media")
+TIDINGS_MEDIA_MAX_BYTES = env_int("TIDINGS_MEDIA_MAX_BYTES", 5 * 1024 * 1024)  # per upload
+TIDINGS_MEDIA_MAX_PIXELS = env_int("TIDINGS_MEDIA_MAX_PIXELS", 40_000_000)  # decoded size
+TIDINGS_MEDIA_MAX_WIDTH = env_int("TIDINGS_MEDIA_MAX_WIDTH", 1200)  # scaled down beyond

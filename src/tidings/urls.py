@@ -26,6 +26,8 @@ urlpatterns = [
     # ESP bounce/complaint webhooks: anymail checks their signature or basic auth.
     path("webhooks/anymail/", include("tidings.campaigns.bounces.public_urls")),
     path("analytics/", include("tidings.analytics.urls")),
+    path("", include("tidings.media.public_urls")),
+    path("media-library/", include("tidings.media.urls")),
     *auth_urlpatterns,
     path("admin/", admin.site.urls),
     path("api/", include("tidings.api.api_urls")),

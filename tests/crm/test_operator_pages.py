@@ -128,7 +128,7 @@ def test_an_operator_opens_every_crm_page(owner_client, records):
 
 def test_the_navigation_leads_to_the_crm(owner_client):
     page = owner_client.get(reverse("crm:index")).text
-    assert f'<a href="{reverse("crm:index")}" aria-current="page">CRM</a>' in page
+    assert f'<a href="{reverse("crm:index")}" aria-current="page">Records</a>' in page
 
 
 # --- creating ---------------------------------------------------------------------------------

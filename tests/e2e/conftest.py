@@ -147,3 +147,18 @@ def page(browser: Browser, live_server, request: pytest.FixtureRequest) -> Itera
 def screenshot(page: Page, request: pytest.FixtureRequest) -> Callable[[str], Path]:
     """Take a named screenshot on demand: ``screenshot("dashboard")``."""
     return lambda name: save_screenshot(page, request.config, name)
+
+
+# --- the README's screenshots -------------------------------------------------------------------
+README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def readme_screenshot(page: Page, name: str, tmp_path: Path) -> Path:
+    """Take a screenshot for the README: into docs/screenshots with ``make screenshots``
+    (TIDINGS_SCREENSHOTS=1), else into the test's temporary folder, so that an ordinary test run
+    leaves the checkout as it was."""
+    folder = README_SCREENSHOTS if os.environ.get("TIDINGS_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    page.screenshot(path=path)
+    return path

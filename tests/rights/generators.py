@@ -328,6 +328,24 @@ def _support_mail(person: Person) -> None:
     )
 
 
+def _pictures(person: Person) -> None:
+    """A picture an operator marked as showing the person (media library)."""
+    import io
+
+    from PIL import Image
+
+    from tidings.media.actions import do_mark_image_personal, do_upload_image
+
+    n = next(_numbers)
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (n % 256, (n * 7) % 256, (n * 13) % 256)).save(out, "PNG")
+    image, _ = do_upload_image(
+        out.getvalue(), name=f"{person.tag} at the stand", alt=f"{person.tag} smiling", actor=None
+    )
+    do_mark_image_personal(image, person.contact, actor=None)
+    person.planted(f"{person.tag} at the stand", f"{person.tag} smiling")
+
+
 def _privacy_requests(person: Person) -> None:
     from tidings.rights.actions import do_create_rights_request
 
@@ -377,6 +395,7 @@ GENERATORS: dict[str, Callable[[Person], None]] = {
     "enquiry_messages": _enquiry_messages,
     "support_messages": _support_messages,
     "support_mail": _support_mail,
+    "pictures": _pictures,
     "privacy_requests": _privacy_requests,
     "activity_log": _activity_log,
     "webhooks": _webhooks,

@@ -67,6 +67,8 @@ PUBLIC: dict[str, str] = {
     "password_reset_confirm": "password reset link (signed, expiring token)",
     "password_reset_complete": "password reset finished",
     "operator-join": "operator invitation link (signed, expiring token)",
+    "media_public:image": "pictures of the media library, shown in emails and public pages",
+    "web:favicon": "the site icon browsers ask every site for",
 }
 # Whole URL prefixes that are public because they authenticate on their own.
 PUBLIC_PREFIXES: dict[str, str] = {
@@ -79,6 +81,7 @@ PUBLIC_PREFIXES: dict[str, str] = {
 # changes data must name one with @operator_required(perm=...).
 ANY_OPERATOR: dict[str, str] = {
     "web:dashboard": "the landing page, figures only",
+    "web:search": "the search box: each kind of result only for roles that may see it",
     "two-factor-verify": "the second step of signing in",
     "two-factor": "enrolling one's own second factor",
     "account": "one's own account",

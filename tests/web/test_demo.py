@@ -33,3 +33,28 @@ def test_loading_the_demo_again_adds_nothing_but_a_new_password():
     )
     assert first.password != second.password
     assert authenticate(username=second.username, password=second.password)
+
+
+def test_the_demo_offers_demo_booking_times_without_any_setting_up(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tidings.booking.actions import free_slots
+
+    load_demo()
+    # The coming fortnight always holds weekdays, whatever day the demo is loaded on.
+    slots = free_slots(now=timezone.now())
+    assert slots and slots[0].start < timezone.now() + timedelta(days=14)
+    page = client.get("/demo/").text
+    assert 'type="radio" name="slot"' in page
+    assert "There are no free times" not in page
+
+
+def test_the_demo_has_a_template_made_of_blocks():
+    from tidings.campaigns.models import Template
+    from tidings.campaigns.rendering import CompiledMessage
+
+    load_demo()
+    template = Template.objects.get(format="blocks")
+    CompiledMessage.for_template(template)  # compiles: raises if not

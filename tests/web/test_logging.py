@@ -56,6 +56,10 @@ HARMLESS: dict[str, dict[str, str]] = {
         "uidb64": "the operator's id, base64: the token next to it is the secret"
     },
     "operator-join": {"uidb64": "the invited operator's id, base64; the token is the secret"},
+    "media_public:image": {
+        "key": "the content hash of a picture published in emails (anyone who got one sees it)",
+        "name": "the picture's file name, as shown in the email",
+    },
 }
 # Whole prefixes whose parameters are ids and names, never secrets.
 HARMLESS_PREFIXES: dict[str, str] = {

@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from tidings.policy import Policy, get_policy
+from tidings.policy.plain import field_title
 
 from .consent import CAPTURED_FIELDS, CHANNEL_EMAIL
 from .emails import InvalidEmail, normalise_email
@@ -53,7 +54,7 @@ CHANNEL_NEEDS_FIELD = {"phone": "phone", "sms": "phone", "post": "work_address"}
 
 
 def field_label(name: str) -> str:
-    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+    return FIELD_LABELS.get(name) or field_title(name)
 
 
 def offerable_optional_fields(policy: Policy) -> tuple[str, ...]:

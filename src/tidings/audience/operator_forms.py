@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from tidings.policy import get_policy
+from tidings.policy.plain import field_title
 
 from .models import Contact, MailingList, Segment, Subscription
 
@@ -38,7 +39,7 @@ class ContactForm(forms.ModelForm):
             if name not in allowed:
                 del self.fields[name]
             else:
-                self.fields[name].label = FIELD_LABELS.get(name, name)
+                self.fields[name].label = FIELD_LABELS.get(name) or field_title(name)
 
 
 class MailingListForm(forms.ModelForm):

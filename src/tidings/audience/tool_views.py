@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from tidings.policy import get_policy
+from tidings.policy.plain import field_title
 from tidings.rights.audit import audit
 from tidings.web.access import operator_required
 from tidings.web.csv_export import streamed_csv
@@ -138,7 +139,7 @@ class SignupFormForm(forms.Form):
         super().__init__(*args, **kwargs)
         policy = get_policy()
         self.fields["optional_fields"].choices = [
-            (f, f.replace("_", " ")) for f in policy.fields_for("newsletter").optional
+            (f, field_title(f)) for f in policy.fields_for("newsletter").optional
         ]
         self.fields["channels"].choices = [
             (c, c) for c in policy.marketing.channels if c != "email"

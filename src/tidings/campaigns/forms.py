@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from tidings.audience.models import MailingList, Segment
 from tidings.policy import get_policy
 
+from .contact_choice import choose_contact
 from .lifecycle import MAX_TEST_ADDRESSES, CampaignNotReady
 from .models import Campaign, Layout, Sender, Template
 
@@ -162,12 +163,19 @@ class TestSendForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=f"Up to {MAX_TEST_ADDRESSES} addresses, one a line or separated by commas.",
     )
-    contact = forms.IntegerField(
+    contact = forms.CharField(
         required=False,
-        min_value=1,
-        label="Render as contact number",
-        help_text="Blank: a made-up sample person.  Links in test messages do nothing.",
+        max_length=254,
+        label="Render as",
+        help_text="A contact's email address or name (blank: a made-up sample person). Links in "
+        "test messages do nothing.",
     )
+
+    def clean_contact(self):
+        choice = choose_contact(self.cleaned_data.get("contact", ""))
+        if choice.problem:
+            raise ValidationError(choice.problem)
+        return choice.contact
 
     def address_list(self) -> list[str]:
         text = self.cleaned_data["addresses"].replace(",", "\n").replace(";", "\n")
@@ -175,9 +183,19 @@ class TestSendForm(forms.Form):
 
 
 class PreviewForm(forms.Form):
-    contact = forms.IntegerField(
-        required=False, min_value=1, label="Preview as contact number", help_text="Blank: sample."
+    contact = forms.CharField(
+        required=False,
+        max_length=254,
+        label="Preview as",
+        widget=forms.TextInput(attrs={"type": "search"}),
+        help_text="A contact's email address or name. Blank: a made-up sample person.",
     )
+
+    def clean_contact(self):
+        choice = choose_contact(self.cleaned_data.get("contact", ""))
+        if choice.problem:
+            raise ValidationError(choice.problem)
+        return choice.contact
 
 
 class SenderForm(forms.ModelForm):

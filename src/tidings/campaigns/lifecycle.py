@@ -622,7 +622,10 @@ def inert_links(campaign: Campaign):
     return MessageLinks(
         unsubscribe_url=harmless,
         preferences_url=harmless,
-        view_url=absolute_url(reverse("archive:campaign", args=[campaign.pk])),
+        # As the real messages have it (engine.py): a web version only in the public archive.
+        view_url=absolute_url(reverse("archive:campaign", args=[campaign.pk]))
+        if campaign.archive
+        else "",
     )
 
 

@@ -9,6 +9,7 @@ app_name = "templates_ui"
 urlpatterns = [
     path("", template_views.index, name="index"),
     path("new/", template_views.template_edit, name="template-new"),
+    path("blocks/preview/", template_views.blocks_preview, name="blocks-preview"),
     path("<int:template_id>/", template_views.template_edit, name="template-edit"),
     path("<int:template_id>/preview/", template_views.template_preview, name="template-preview"),
     path("<int:template_id>/delete/", template_views.template_delete, name="template-delete"),

@@ -6,16 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.db.models import Count, ProtectedError, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from tidings.audience.models import Contact
-from tidings.audience.tokens import absolute_url
 from tidings.web.access import operator_required
 
+from .blocks import pages
+from .blocks.editor import BlockEditor
+from .blocks.starters import STARTERS, starter
 from .models import Layout, Template
 from .rendering import (
     LAYOUT_VARIABLES,
@@ -26,7 +29,7 @@ from .rendering import (
     Rendered,
     TemplateProblem,
 )
-from .template_forms import LayoutForm, TemplateForm
+from .template_forms import LayoutForm, ProblemView, TemplateForm
 
 _PREVIEW_BODY = """\
 ## Your campaign goes here
@@ -40,12 +43,9 @@ body, with a [link]({{ view_url }}) and a short list:
 
 
 def _preview_links() -> MessageLinks:
-    # Placeholders, not working links: a preview must not hand out a real unsubscribe token.
-    return MessageLinks(
-        unsubscribe_url=absolute_url("/preview-only/unsubscribe/"),
-        preferences_url=absolute_url("/preview-only/preferences/"),
-        view_url=absolute_url("/preview-only/view/"),
-    )
+    # Harmless, working pages rather than real links: a preview must not hand out a real
+    # unsubscribe token, and a template has no web version to "view in your browser".
+    return pages.preview_links()
 
 
 @dataclass
@@ -152,25 +152,85 @@ def layout_delete(request: HttpRequest, layout_id: int) -> HttpResponse:
     return redirect("templates_ui:index")
 
 
+def _layout_of(form: Any, fallback: Any = None) -> Any:
+    value = form["layout"].value()
+    try:
+        return Layout.objects.filter(pk=int(value)).first() or fallback
+    except (TypeError, ValueError):
+        return fallback
+
+
 @operator_required(perm="content")
 def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpResponse:
     instance = get_object_or_404(Template, pk=template_id) if template_id else None
     if instance is None and not Layout.objects.exists():
         messages.info(request, "A template needs a layout: start with this one.")
         return redirect("templates_ui:layout-new")
-    form = TemplateForm(request.POST or None, instance=instance)
-    if request.method == "POST" and form.is_valid():
+    if (
+        instance is None
+        and request.method == "GET"
+        and not request.GET.keys() & {"starter", "format"}
+    ):
+        return render(
+            request, "campaigns/templates_ui/template_start.html", {"starters": STARTERS.values()}
+        )
+    data = request.POST.copy() if request.method == "POST" else None
+    initial = {}
+    if instance is None and data is None:  # a starter, a blank document, or another format
+        chosen = starter(request.GET.get("starter", ""))
+        fmt = request.GET.get("format", "blocks")
+        fmt = fmt if fmt in Template.Format.values else "blocks"
+        body = chosen.body() if chosen else ""
+        initial = {"format": fmt, "body": body}
+        if chosen:
+            initial |= {"name": chosen.name, "subject": chosen.subject}
+        fmt, editor = pages.bind(None, stored_format=fmt, stored_body=body)
+    else:
+        fmt, editor = pages.bind(
+            data,
+            stored_format=instance.format if instance else "blocks",
+            stored_body=instance.body if instance else "",
+        )
+    form = TemplateForm(data, instance=instance, initial=initial)
+    editing = data is not None and (data.get("op") or "") != ""
+    if data is not None and not editing and form.is_valid():
         template = form.save(commit=False)
         if template.created_by_id is None:
             template.created_by = request.user
         template.save()
         messages.success(request, f"Saved template {template.name}.")
         return redirect("templates_ui:template-preview", template.pk)
+    if editor is not None:
+        form.fields["body"].widget = forms.HiddenInput()
+    context, traced = pages.page_context(
+        editor,
+        subject=form["subject"].value() or "",
+        layout=_layout_of(form, instance.layout if instance else None),
+        saving_failed=data is not None and not editing and bool(form.errors),
+    )
+    if traced:
+        form.problems = [
+            ProblemView(label="Blocks", location="", message=m, source_line="", caret="")
+            for m in traced
+        ] + [p for p in form.problems if p.label != "Body"]
     return render(
         request,
         "campaigns/templates_ui/template_edit.html",
-        {"form": form, "instance": instance, "variables": VARIABLES},
+        {"form": form, "instance": instance, "variables": VARIABLES, "fmt": fmt, **context},
     )
+
+
+@require_POST
+@operator_required(perm="content")
+def blocks_preview(request: HttpRequest) -> JsonResponse:
+    """The editor's live preview: the form as it is now (nothing saved), as JSON."""
+    editor = BlockEditor.from_post(request.POST)
+    layout = None
+    layout_id = request.POST.get("layout", "")
+    if layout_id.isdigit():
+        layout = Layout.objects.filter(pk=int(layout_id)).first()
+    result = pages.preview(editor, subject=request.POST.get("subject", ""), layout=layout)
+    return JsonResponse(result.as_json())
 
 
 @operator_required(perm="content")

@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count
+from django.forms import HiddenInput
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -22,6 +23,7 @@ from tidings.audience.segments import SegmentError
 from tidings.web.access import operator_required
 
 from . import lifecycle
+from .blocks import pages
 from .forms import (
     CampaignCreateForm,
     CampaignEditForm,
@@ -184,8 +186,15 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign_or_404(campaign_id)
     if campaign.status != Campaign.Status.DRAFT:
         return _conflict(request, campaign, InvalidTransition(campaign.status, "edit"))
-    form = CampaignEditForm(request.POST or None, campaign=campaign)
-    if request.method == "POST" and form.is_valid():
+    data = request.POST.copy() if request.method == "POST" else None
+    body = campaign.body
+    stored_format = campaign.format
+    if not body.strip() and campaign.template is not None:
+        body, stored_format = campaign.template.body, campaign.template.format
+    fmt, editor = pages.bind(data, stored_format=stored_format, stored_body=body)
+    form = CampaignEditForm(data, campaign=campaign)
+    editing = data is not None and (data.get("op") or "") != ""
+    if data is not None and not editing and form.is_valid():
         try:
             lifecycle.do_update_campaign(
                 campaign,
@@ -203,7 +212,20 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
             if request.POST.get("then") == "preview":
                 return redirect("campaigns:preview", campaign_id=campaign.pk)
             return redirect("campaigns:edit", campaign_id=campaign.pk)
-    return render(request, "campaigns/campaign_edit.html", {"campaign": campaign, "form": form})
+    if editor is not None:
+        form.fields["body"].widget = HiddenInput()
+        form.fields["body"].required = False
+    layout = form.fields["layout"].queryset.filter(pk=form["layout"].value() or 0).first()
+    context, _ = pages.page_context(
+        editor,
+        subject=form["subject"].value() or "",
+        layout=layout or (campaign.template.layout if campaign.template else None),
+    )
+    return render(
+        request,
+        "campaigns/campaign_edit.html",
+        {"campaign": campaign, "form": form, "fmt": fmt, **context},
+    )
 
 
 @operator_required(perm="content")
@@ -213,10 +235,8 @@ def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
     form = PreviewForm(request.GET or None)
     contact = None
     rendered = None
-    if form.is_valid() and form.cleaned_data.get("contact"):
-        contact = lifecycle.preview_contact(form.cleaned_data["contact"])
-        if contact is None:
-            form.add_error("contact", "There is no contact with that number.")
+    if form.is_valid():
+        contact = form.cleaned_data.get("contact")
     if not form.errors:
         try:
             rendered = lifecycle.render_sample(campaign, contact)
@@ -235,12 +255,7 @@ def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign_or_404(campaign_id)
     form = TestSendForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        contact = None
-        contact_id = form.cleaned_data.get("contact")
-        if contact_id:
-            contact = lifecycle.preview_contact(contact_id)
-            if contact is None:
-                form.add_error("contact", "There is no contact with that number.")
+        contact = form.cleaned_data.get("contact")
         if not form.errors:
             try:
                 result = lifecycle.do_test_send(

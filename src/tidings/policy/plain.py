@@ -68,5 +68,20 @@ def field_label(field: str) -> str:
     return field.replace("_", " ")
 
 
+# Where the words for a field are not just its name with spaces.
+FIELD_TITLES = {
+    "email": "Email address",
+    "phone": "Phone number",
+    "ip_address": "IP address",
+    "dob": "Date of birth",
+    "vat_number": "VAT number",
+}
+
+
+def field_title(field: str) -> str:
+    """A policy field's name as a label: "job_title" → "Job title" (never "Jobtitle")."""
+    return FIELD_TITLES.get(field) or field.replace("_", " ").strip().capitalize()
+
+
 def fields_text(fields: tuple[str, ...]) -> str:
     return _join_and([field_label(f) for f in fields])

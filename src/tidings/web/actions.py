@@ -205,3 +205,15 @@ def do_reset_second_factor(user: Any, *, by: Any) -> None:
     two_factor.remove_devices(user)
     ended = _end_sessions(user)
     audit("operator.2fa_reset", actor=by, obj=user, sessions=ended)
+
+
+@transaction.atomic
+def do_review_notice(*, actor: Any) -> None:
+    """Record that ``actor`` read the privacy notice generated from the policy in force."""
+    from tidings.policy import get_policy
+
+    from .models import NoticeReview
+
+    sha256 = get_policy().sha256
+    NoticeReview.objects.create(policy_sha256=sha256, reviewed_by=actor, reviewed_at=timezone.now())
+    audit("privacy_notice.reviewed", actor=actor, policy_sha256=sha256[:12])

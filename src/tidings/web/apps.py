@@ -10,3 +10,6 @@ class WebConfig(AppConfig):
         from . import checks, signals  # noqa: F401  (registers the system checks)
 
         signals.connect_axes()
+        from .checklist import register_defaults
+
+        register_defaults()

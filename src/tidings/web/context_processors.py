@@ -10,4 +10,13 @@ def tidings(request: HttpRequest) -> dict:
     signed-in operator's permissions (the navigation offers only what they may open)."""
     user = getattr(request, "user", None)
     perms = set().union(*(ROLES[r] for r in operator_roles(user))) if user is not None else set()
-    return {"controller": get_policy().controller, "operator_permissions": perms}
+    from .branding import for_request
+    from .navigation import navigation
+
+    staff = bool(perms)
+    return {
+        "controller": get_policy().controller,
+        "operator_permissions": perms,
+        "navigation": navigation(request) if staff else [],
+        "branding": for_request(request),
+    }

@@ -93,10 +93,12 @@ def load_demo() -> DemoResult:
                 confirmed=i % 5 != 4,  # a few stay pending, as if they had not confirmed yet
             )
     _demo_newsletter(lists[0], user)
+    _demo_booking(user)
+    _demo_block_template(user)
     return DemoResult(DEMO_USERNAME, password, len(lists), len(PEOPLE))
 
 
-DEMO_BODY = """# Hello {{ contact.first_name | default("there") }},
+DEMO_BODY = """# Hello {{ contact.first_name or "there" }},
 
 This month at {{ controller.name }}:
 
@@ -183,3 +185,34 @@ def follow_serving_address(host: str, port: int) -> str:
     if origin not in settings.CSRF_TRUSTED_ORIGINS:
         settings.CSRF_TRUSTED_ORIGINS = [*settings.CSRF_TRUSTED_ORIGINS, origin]
     return url
+
+
+def _demo_booking(user) -> None:
+    """Demo booking works out of the box: the demo operator gives demos, in the default hours
+    (Monday to Friday, 09:00-12:30 and 13:30-17:00, 45 minutes, up to 30 days ahead), so
+    /demo/ offers times at once.  A demo that already has hosts is left as it is."""
+    from tidings.booking.actions import do_set_demo_hosts
+    from tidings.booking.models import Availability, DemoHost
+
+    Availability.current()
+    if not DemoHost.objects.filter(is_active=True).exists():
+        do_set_demo_hosts([user], actor=user)
+
+
+def _demo_block_template(user) -> None:
+    """The newsletter starter of the block editor, to open in the editor straight away."""
+    from tidings.campaigns.blocks.starters import STARTERS
+    from tidings.campaigns.models import Template
+    from tidings.campaigns.rendering import ensure_default_layout
+
+    starter = STARTERS["newsletter"]
+    Template.objects.get_or_create(
+        name="Newsletter (blocks)",
+        defaults={
+            "layout": ensure_default_layout(),
+            "format": "blocks",
+            "subject": starter.subject,
+            "body": starter.body(),
+            "created_by": user,
+        },
+    )

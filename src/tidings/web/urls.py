@@ -10,6 +10,10 @@ app_name = "web"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("search/", views.search, name="search"),
+    path("settings/branding/", views.branding, name="branding"),
+    path("privacy-notice-reviewed/", views.notice_reviewed, name="notice-reviewed"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("settings/operators/", operator_views.operator_index, name="operators"),
     path("settings/operators/invite/", operator_views.operator_invite, name="operator-invite"),
     path(

@@ -1,5 +1,7 @@
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from tidings.audience.stats import audience_summary
 from tidings.policy import get_policy
@@ -9,13 +11,112 @@ from .access import has_permission, operator_required
 
 @operator_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = {"policy": get_policy(), "audience": audience_summary()}
+    from .checklist import progress
+
+    context = {
+        "policy": get_policy(),
+        "audience": audience_summary(),
+        "checklist": progress(request.user),
+    }
     # Open to every operator; the campaign figures only for those who may see reports.
     if has_permission(request.user, "reports"):
         from tidings.campaigns.reports import dashboard_summary
 
         context["reports"] = dashboard_summary()
     return render(request, "web/dashboard.html", context)
+
+
+@require_POST
+@operator_required(perm="settings")
+def notice_reviewed(request: HttpRequest) -> HttpResponse:
+    from .actions import do_review_notice
+
+    do_review_notice(actor=request.user)
+    messages.success(request, "Marked the privacy notice as reviewed.")
+    return redirect("web:dashboard")
+
+
+@operator_required(perm="settings")
+def branding(request: HttpRequest) -> HttpResponse:
+    """The look of the public pages: logo, colours and font, refused below WCAG AA contrast."""
+    from tidings.media.actions import do_upload_image
+    from tidings.media.images import ImageRefused
+
+    from .branding import current, do_save_branding, logo_of, palette
+    from .branding_forms import BrandingForm
+
+    saved = current()
+    initial = {"background": "#ffffff", "text": "#1b1f24", "accent": "#1f5fb8", "font": "system"}
+    if saved is not None:
+        initial = {
+            "logo": getattr(logo_of(saved), "pk", None),
+            "background": saved.background,
+            "text": saved.text,
+            "accent": saved.accent,
+            "font": saved.font,
+        }
+    form = BrandingForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid() and request.POST.get("op") != "preview":
+        data = form.cleaned_data
+        logo = data["logo"]
+        try:
+            if data.get("logo_upload"):
+                logo, _ = do_upload_image(
+                    data["logo_upload"].read(), name="Logo", alt="", actor=request.user
+                )
+        except ImageRefused as exc:
+            form.add_error("logo_upload", f"This picture cannot be used: {exc}.")
+        else:
+            do_save_branding(
+                {
+                    "logo": logo,
+                    "background": data["background"],
+                    "text": data["text"],
+                    "accent": data["accent"],
+                    "font": data["font"],
+                },
+                actor=request.user,
+            )
+            messages.success(request, "Saved: the public pages now use this look.")
+            return redirect("web:branding")
+    values = {k: form[k].value() or initial[k] for k in ("background", "text", "accent", "font")}
+    try:
+        sample = palette(values["background"], values["text"], values["accent"], values["font"])
+    except ValueError:
+        sample = None
+    return render(request, "web/branding.html", {"form": form, "sample": sample})
+
+
+@operator_required
+def search(request: HttpRequest) -> HttpResponse:
+    """The search box's results: only what the operator's role may see."""
+    from .search import MIN_LENGTH, search
+
+    query = request.GET.get("q", "").strip()
+    sections = search(request.user, query)
+    return render(
+        request,
+        "web/search.html",
+        {
+            "query": query,
+            "search_query": query,
+            "sections": sections,
+            "too_short": 0 < len(query) < MIN_LENGTH,
+        },
+    )
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on every site whatever the page says."""
+    from pathlib import Path
+
+    from django.contrib.staticfiles import finders
+    from django.http import FileResponse
+
+    path = Path(finders.find("tidings/favicon.ico"))
+    response = FileResponse(path.open("rb"), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=604800"
+    return response
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -28,8 +28,9 @@ class Template(models.Model):
     """A reusable campaign body: campaigns start from a copy of one."""
 
     class Format(models.TextChoices):
-        HTML = "html", "HTML"
+        BLOCKS = "blocks", "Blocks (visual editor)"
         MARKDOWN = "markdown", "Markdown"
+        HTML = "html", "HTML"
 
     name = models.CharField(max_length=200, unique=True)
     layout = models.ForeignKey(Layout, on_delete=models.PROTECT, related_name="templates")

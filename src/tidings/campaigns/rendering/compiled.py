@@ -93,15 +93,20 @@ def check_template(
 ) -> list[TemplateProblem]:
     """What keeps a campaign body from being sent; [] when it can be saved and used.
 
-    ``fmt`` is "markdown" or "html"; ``layout`` a Layout (None: the default layout).  Checks the
-    syntax, that only known variables are used (unknown ones would print nothing: a typo), the
-    refused constructs, a render for a sample contact within CHECK_LIMITS, and that the layout
-    carries the unsubscribe and preference links and the postal address.  Problems in the
+    ``fmt`` is "markdown", "html" or "blocks"; ``layout`` a Layout (None: the default
+    layout).  Checks the syntax, that only known variables are used (unknown ones would print
+    nothing: a typo), the refused constructs, a render for a sample contact within
+    CHECK_LIMITS, and that the layout carries the unsubscribe and preference links and the
+    postal address.  Problems in the
     layout have part "layout" (the plain-text layout's too).
     """
-    if fmt not in ("markdown", "html"):
+    if fmt not in ("markdown", "html", "blocks"):
         return [TemplateProblem(f'unknown format "{fmt}"', part="body")]
-    _, problems = compile_checked(sources_for(subject, body, fmt, text_body, layout, preheader))
+    try:
+        sources = sources_for(subject, body, fmt, text_body, layout, preheader)
+    except TemplateProblem as problem:  # blocks that do not make a document
+        return [problem]
+    _, problems = compile_checked(sources)
     return [layout_part(p, "layout") for p in problems]
 
 

@@ -20,7 +20,8 @@ from .placeholders import (
 )
 
 # Raw HTML is allowed in Markdown: it is sanitised with everything else afterwards.
-_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table")
+# "breaks": a line break in the source is one in the email ("Thanks,⏎The team" stays two lines).
+_MARKDOWN = MarkdownIt("commonmark", {"html": True, "breaks": True}).enable("table")
 
 
 def markdown_to_html(source: str) -> str:

@@ -7,7 +7,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..blocks.compiler import BlocksInvalid, blocks_to_html
 from ..models import Layout
+from .contract import TemplateProblem
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,14 @@ class Sources:
 def sources_for(
     subject: str, body: str, fmt: str, text_body: str, layout: Any, preheader: str
 ) -> Sources:
+    """The sources of a message; a body of blocks (the block editor's JSON) is compiled through
+    MJML into HTML here, so everything after treats it as an HTML body.  Blocks that do not make
+    a document raise TemplateProblem (part "body")."""
+    if fmt == "blocks":
+        try:
+            body, fmt = blocks_to_html(body or ""), "html"
+        except BlocksInvalid as exc:
+            raise TemplateProblem(str(exc), part="body") from None
     if layout is None:
         layout_html, layout_text = default_layout_html(), ""
     else:

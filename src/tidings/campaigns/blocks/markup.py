@@ -1,0 +1,61 @@
+"""The rich text of blocks: a small Markdown (bold, italic, links, lists, quotes, hard line
+breaks) with no raw HTML, and placeholders (``{{ contact.first_name }}``) kept intact.
+
+Raw HTML is off: "<b>" typed into a text block shows as "<b>", so nobody needs (or can use)
+HTML in the block editor.  Placeholders are swapped for inert tokens of letters and digits
+before Markdown or MJML sees the text, and swapped back afterwards: both would otherwise escape
+the quotes of ``default("friend")`` or percent-encode a placeholder used as a link.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+
+from markdown_it import MarkdownIt
+
+# A placeholder or a tag: what the campaign sandbox will read.  Non-greedy up to the first
+# closer, which is how Jinja's lexer reads them too (a "}}" inside a quoted string is rare
+# enough in a text block not to matter; the sandbox's own checks see the result).
+JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+
+# Markdown for people who do not write HTML: CommonMark without raw HTML, images, code,
+# headings or tables (blocks do those), and a line break is a line break ("Thanks,⏎The team").
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True}).disable(
+    ["image", "heading", "lheading", "code", "fence", "html_block", "html_inline", "hr"]
+)
+
+
+class Tokens:
+    """Placeholders swapped for tokens ``<prefix><n>x`` (letters and digits only) and back."""
+
+    def __init__(self) -> None:
+        self.prefix = "tdg" + secrets.token_hex(4) + "p"
+        self.tags: list[str] = []
+        self._pattern = re.compile(rf"{self.prefix}(\d+)x")
+
+    def protect(self, text: str) -> str:
+        def swap(m: re.Match[str]) -> str:
+            self.tags.append(m.group())
+            return f"{self.prefix}{len(self.tags) - 1}x"
+
+        return JINJA.sub(swap, text)
+
+    def restore(self, text: str) -> str:
+        return self._pattern.sub(lambda m: self.tags[int(m.group(1))], text)
+
+
+def plain(text: str, tokens: Tokens) -> str:
+    """One line of plain text (a heading, a label) as HTML, placeholders protected."""
+    return html.escape(tokens.protect(text), quote=False)
+
+
+def attribute(value: str, tokens: Tokens) -> str:
+    """A value for an MJML attribute, placeholders protected."""
+    return html.escape(tokens.protect(value), quote=True)
+
+
+def rich(text: str, tokens: Tokens) -> str:
+    """Rich text (Markdown subset) as an HTML fragment, placeholders protected."""
+    return _MARKDOWN.render(tokens.protect(text)).strip()

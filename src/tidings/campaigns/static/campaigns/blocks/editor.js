@@ -1,0 +1,266 @@
+/* The block editor, on top of a form that works without it (campaigns/blocks/editor.py).
+   - "Move up", "Move down", "Remove" and "Add block" act in the page instead of submitting;
+     focus stays on the button pressed (in the block's new place) and a live region says what
+     happened.  Blocks can also be dragged by their handle (SortableJS).
+   - Every change renumbers the fields (blocks-<n>-<field>) in page order, so the server reads
+     the form exactly as it would have without JavaScript.
+   - The preview follows the form: half a second after the last change, the form is posted to
+     the preview address and the three frames get the new email.
+   - Text fields get a small toolbar (bold, italic, link, list) and every field a menu of
+     placeholders; a picture picked from the library fills in its address. */
+(function () {
+  "use strict";
+
+  var editor = document.querySelector(".block-editor");
+  if (!editor) { return; }
+  var form = editor.closest("form");
+  var list = document.getElementById("block-list");
+  var announcer = document.getElementById("block-announcer");
+  var previewUrl = editor.getAttribute("data-preview-url");
+  var placeholders = JSON.parse(document.getElementById("block-placeholders").textContent);
+  var timer = null;
+  var inflight = null;
+
+  function announce(text) {
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  function blocks() { return Array.prototype.slice.call(list.children); }
+
+  function label(li) { return li.querySelector(".block-title").textContent.replace(/^Block \S+: /, ""); }
+
+  /* Names, ids, labels and button values in page order. */
+  function renumber() {
+    var all = blocks();
+    all.forEach(function (li, index) {
+      var kind = label(li);
+      li.querySelectorAll("[name]").forEach(function (el) {
+        el.name = el.name.replace(/^blocks-(\d+|__N__)-/, "blocks-" + index + "-");
+      });
+      li.querySelectorAll("[id]").forEach(function (el) {
+        el.id = el.id.replace(/^block-(\d+|__N__)-/, "block-" + index + "-");
+      });
+      li.querySelectorAll("[for]").forEach(function (el) {
+        el.htmlFor = el.htmlFor.replace(/^block-(\d+|__N__)-/, "block-" + index + "-");
+      });
+      li.querySelectorAll("[aria-describedby]").forEach(function (el) {
+        el.setAttribute("aria-describedby",
+          el.getAttribute("aria-describedby").replace(/block-(\d+|__N__)-/g, "block-" + index + "-"));
+      });
+      li.querySelector(".block-title").textContent = "Block " + (index + 1) + ": " + kind;
+      li.querySelectorAll(".block-actions button").forEach(function (button) {
+        var action = button.getAttribute("data-action");
+        button.value = action + ":" + index;
+        var words = { up: "Move block %n (%k) up", down: "Move block %n (%k) down", remove: "Remove block %n (%k)" };
+        button.setAttribute("aria-label", words[action].replace("%n", index + 1).replace("%k", kind));
+        var stuck = (action === "up" && index === 0) || (action === "down" && index === all.length - 1);
+        if (stuck) { button.setAttribute("aria-disabled", "true"); } else { button.removeAttribute("aria-disabled"); }
+      });
+    });
+    var empty = editor.querySelector(".block-empty");
+    if (empty) { empty.hidden = all.length > 0; }
+  }
+
+  function move(li, offset, button) {
+    var all = blocks();
+    var from = all.indexOf(li);
+    var to = from + offset;
+    if (to < 0 || to >= all.length) {
+      announce("Block " + (from + 1) + " is already " + (offset < 0 ? "first." : "last."));
+      return;
+    }
+    if (offset < 0) { list.insertBefore(li, all[to]); } else { list.insertBefore(li, all[to].nextSibling); }
+    renumber();
+    button.focus();  // the same button, in the block's new place
+    announce(label(li) + " moved to position " + (to + 1) + " of " + all.length + ".");
+    schedule();
+  }
+
+  function remove(li) {
+    var all = blocks();
+    var index = all.indexOf(li);
+    var kind = label(li);
+    li.remove();
+    renumber();
+    var rest = blocks();
+    var next = rest[Math.min(index, rest.length - 1)];
+    (next ? next.querySelector(".block-actions button[data-action='remove']") : document.getElementById("add-block-type")).focus();
+    announce(kind + " removed. " + rest.length + " block" + (rest.length === 1 ? "" : "s") + " left.");
+    schedule();
+  }
+
+  function add(kind) {
+    var template = document.getElementById("block-template-" + kind);
+    if (!template) { return; }
+    var html = template.innerHTML.replace(/__NUMBER__/g, String(blocks().length + 1));
+    var holder = document.createElement("ol");
+    holder.innerHTML = html;
+    var li = holder.firstElementChild;
+    list.appendChild(li);
+    enhance(li);
+    renumber();
+    var first = li.querySelector("input:not([type=hidden]), textarea, select");
+    if (first) { first.focus(); }
+    announce(label(li) + " added as block " + blocks().length + ".");
+    schedule();
+  }
+
+  /* Buttons: act in the page rather than submitting. */
+  form.addEventListener("click", function (event) {
+    var button = event.target.closest("button[name=op]");
+    if (!button || !form.contains(button)) { return; }
+    var value = button.value;
+    var li = button.closest(".block");
+    if (/^up:/.test(value)) { event.preventDefault(); move(li, -1, button); }
+    else if (/^down:/.test(value)) { event.preventDefault(); move(li, 1, button); }
+    else if (/^remove:/.test(value)) { event.preventDefault(); remove(li); }
+    else if (value === "add") { event.preventDefault(); add(document.getElementById("add-block-type").value); }
+    else if (value === "preview") { event.preventDefault(); refresh(); }
+  });
+
+  /* Dragging, mouse or touch (SortableJS); the buttons above are the keyboard's way. */
+  if (window.Sortable) {
+    window.Sortable.create(list, {
+      handle: ".drag-handle",
+      forceFallback: true,  // pointer events: the same behaviour with mouse, pen and touch
+      animation: 150,
+      ghostClass: "block-ghost",
+      onEnd: function (event) {
+        renumber();
+        if (event.oldIndex !== event.newIndex) {
+          announce(label(event.item) + " moved to position " + (event.newIndex + 1) + " of " + blocks().length + ".");
+          schedule();
+        }
+      }
+    });
+  }
+
+  /* The preview. */
+  function schedule() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, 500);
+  }
+
+  function refresh() {
+    renumber();
+    if (inflight) { inflight.abort(); }
+    inflight = new AbortController();
+    var body = new FormData(form);
+    body.delete("op");
+    editor.classList.add("preview-busy");
+    fetch(previewUrl, { method: "POST", body: body, credentials: "same-origin", signal: inflight.signal,
+                        headers: { "X-Requested-With": "fetch" } })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (data) {
+        editor.querySelectorAll(".block-preview iframe").forEach(function (frame) {
+          var html = data[frame.getAttribute("data-variant")];
+          if (html) { frame.srcdoc = html; }
+        });
+        var box = document.getElementById("preview-problems");
+        box.innerHTML = "";
+        if (data.problems.length) {
+          var ul = document.createElement("ul");
+          ul.className = "errorlist";
+          data.problems.forEach(function (text) {
+            var item = document.createElement("li");
+            item.textContent = text;
+            ul.appendChild(item);
+          });
+          box.appendChild(ul);
+        }
+        editor.classList.remove("preview-busy");
+      })
+      .catch(function (error) {
+        if (error && error.name === "AbortError") { return; }
+        editor.classList.remove("preview-busy");
+        document.getElementById("preview-problems").textContent = "The preview could not be updated; saving still works.";
+      });
+  }
+
+  form.addEventListener("input", function (event) {
+    if (event.target.closest(".block-editor, .field")) { schedule(); }
+  });
+  form.addEventListener("change", function (event) {
+    var pick = event.target.closest("[data-image-pick]");
+    if (pick && pick.value) {
+      var src = pick.parentElement.querySelector("[data-image-src]");
+      src.value = pick.value;
+      pick.value = "";
+      announce("Picture chosen from the library.");
+    }
+    schedule();
+  });
+
+  /* Text helpers. */
+  function insert(field, before, after, fallback) {
+    var start = field.selectionStart, end = field.selectionEnd;
+    var chosen = field.value.slice(start, end) || fallback || "";
+    field.value = field.value.slice(0, start) + before + chosen + after + field.value.slice(end);
+    field.focus();
+    field.setSelectionRange(start + before.length, start + before.length + chosen.length);
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  function toolButton(text, title, action) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "button-quiet tool";
+    button.textContent = text;
+    button.setAttribute("aria-label", title);
+    button.title = title;
+    button.addEventListener("click", action);
+    return button;
+  }
+
+  function placeholderMenu(field) {
+    var select = document.createElement("select");
+    select.className = "placeholder-menu";
+    select.setAttribute("aria-label", "Insert a placeholder into " + (field.labels && field.labels[0] ? field.labels[0].textContent : "this field"));
+    var first = document.createElement("option");
+    first.value = "";
+    first.textContent = "Insert placeholder…";
+    select.appendChild(first);
+    placeholders.forEach(function (p) {
+      var option = document.createElement("option");
+      option.value = p.value;
+      option.textContent = p.value + " — " + p.label;
+      select.appendChild(option);
+    });
+    select.addEventListener("change", function (event) {
+      event.stopPropagation();
+      if (select.value) { insert(field, select.value, "", ""); select.value = ""; }
+    });
+    return select;
+  }
+
+  function enhance(root) {
+    root.querySelectorAll("[data-placeholders]").forEach(function (field) {
+      if (field.getAttribute("data-enhanced")) { return; }
+      field.setAttribute("data-enhanced", "1");
+      var bar = document.createElement("div");
+      bar.className = "field-tools";
+      bar.setAttribute("role", "toolbar");
+      bar.setAttribute("aria-label", "Formatting");
+      if (field.hasAttribute("data-rich")) {
+        bar.appendChild(toolButton("B", "Bold", function () { insert(field, "**", "**", "bold text"); }));
+        bar.appendChild(toolButton("I", "Italic", function () { insert(field, "*", "*", "italic text"); }));
+        bar.appendChild(toolButton("Link", "Link", function () {
+          var url = window.prompt("Link address (https://…)", "https://");
+          if (url) { insert(field, "[", "](" + url + ")", "link text"); }
+        }));
+        bar.appendChild(toolButton("• List", "Bulleted list", function () {
+          var start = field.value.lastIndexOf("\n", field.selectionStart - 1) + 1;
+          field.setSelectionRange(start, start);
+          insert(field, "- ", "", "");
+        }));
+      }
+      bar.appendChild(placeholderMenu(field));
+      field.parentElement.insertBefore(bar, field);
+    });
+  }
+
+  enhance(editor);
+  renumber();
+  editor.classList.add("enhanced");
+})();

@@ -1,0 +1,201 @@
+"""The block editor's pages as a plain form (no JavaScript): starters, moving, adding, removing,
+saving, errors at the block and field they are about, switching formats, the preview."""
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from tests.operators import make_operator
+from tidings.campaigns.blocks.starters import STARTERS
+from tidings.campaigns.models import Template
+from tidings.campaigns.rendering import ensure_default_layout
+
+NEW = reverse("templates_ui:template-new")
+
+
+@pytest.fixture
+def editor_client(client, db):
+    ensure_default_layout()
+    client.force_login(make_operator("ed", "editor"))
+    return client
+
+
+def form_of(blocks, **extra):
+    """The editor form as the browser posts it."""
+    data = {
+        "name": "November news",
+        "layout": str(ensure_default_layout().pk),
+        "format": "blocks",
+        "previous_format": "blocks",
+        "subject": "News for {{ contact.first_name }}",
+        "text_body": "",
+    }
+    for index, block in enumerate(blocks):
+        for key, value in block.items():
+            data[f"blocks-{index}-{key}"] = value
+    data.update(extra)
+    return data
+
+
+HEADING = {"type": "heading", "text": "Hello", "level": "1", "align": "left"}
+TEXT = {"type": "text", "text": "Thanks,\nThe team", "align": "left"}
+BUTTON = {
+    "type": "button",
+    "label": "Read",
+    "url": "https://example.com/",
+    "colour": "#1f5fb8",
+    "align": "center",
+}
+
+
+def test_a_new_template_starts_from_a_choice_of_starters(editor_client):
+    page = editor_client.get(NEW).content.decode()
+    for starter in STARTERS.values():
+        assert f"?starter={starter.key}" in page and starter.name in page
+    assert "?format=markdown" in page
+
+
+def test_a_starter_opens_as_blocks_with_a_preview(editor_client):
+    page = editor_client.get(NEW + "?starter=event").content.decode()
+    assert 'name="blocks-0-type" value="heading"' in page
+    assert "You&#x27;re invited" in page or "You're invited" in page
+    assert "srcdoc=" in page and "Hello Ada," in page  # the preview, rendered on the server
+
+
+def test_move_buttons_reorder_without_saving(editor_client):
+    response = editor_client.post(NEW, form_of([HEADING, TEXT, BUTTON], op="up:2"))
+    assert response.status_code == 200
+    assert not Template.objects.exists()
+    page = response.content.decode()
+    assert page.index('name="blocks-1-type" value="button"') > 0
+    assert page.index('name="blocks-2-type" value="text"') > 0
+    down = editor_client.post(NEW, form_of([HEADING, TEXT, BUTTON], op="down:0")).content.decode()
+    assert 'name="blocks-0-type" value="text"' in down
+
+
+def test_add_and_remove_blocks(editor_client):
+    added = editor_client.post(
+        NEW, form_of([HEADING], op="add", add_type="divider")
+    ).content.decode()
+    assert 'name="blocks-1-type" value="divider"' in added
+    removed = editor_client.post(NEW, form_of([HEADING, TEXT], op="remove:0")).content.decode()
+    assert 'name="blocks-0-type" value="text"' in removed
+    assert 'name="blocks-1-type"' not in removed
+    assert not Template.objects.exists()
+
+
+def test_saving_stores_the_blocks_as_a_document(editor_client):
+    response = editor_client.post(NEW, form_of([HEADING, TEXT, BUTTON]))
+    template = Template.objects.get()
+    assert response["Location"] == reverse("templates_ui:template-preview", args=[template.pk])
+    assert template.format == "blocks"
+    document = json.loads(template.body)
+    assert [b["type"] for b in document["blocks"]] == ["heading", "text", "button"]
+    assert document["blocks"][1]["text"] == "Thanks,\nThe team"
+    preview = editor_client.get(response["Location"]).content.decode()
+    assert "Thanks,&lt;br" in preview or "Thanks,<br" in preview  # inside srcdoc
+
+
+def test_a_bad_field_is_shown_at_its_block_and_nothing_is_saved(editor_client):
+    bad = {**BUTTON, "url": "javascript:alert(1)"}
+    response = editor_client.post(NEW, form_of([HEADING, bad]))
+    assert response.status_code == 200
+    assert not Template.objects.exists()
+    page = response.content.decode()
+    assert "Block 2 (Button), url: a link must start with https://" in page
+    assert 'id="block-1-url-errors"' in page  # the message sits at the field itself
+
+
+def test_an_unknown_placeholder_is_traced_to_its_block(editor_client):
+    typo = {**TEXT, "text": "Hi {{ contact.frist_name }}"}
+    page = editor_client.post(NEW, form_of([HEADING, typo])).content.decode()
+    assert not Template.objects.exists()
+    assert "Block 2 (Text), text: contact has no field" in page
+    assert "did you mean" in page
+
+
+def test_the_library_picker_fills_the_image_address_without_javascript(editor_client):
+    image = {
+        "type": "image",
+        "src": "",
+        "src_pick": "/media/" + "a" * 32 + "/logo.png",
+        "alt": "Logo",
+        "link": "",
+        "width": "",
+        "align": "center",
+    }
+    editor_client.post(NEW, form_of([image]))
+    block = json.loads(Template.objects.get().body)["blocks"][0]
+    assert block["src"] == "/media/" + "a" * 32 + "/logo.png"
+
+
+def test_switching_markdown_to_blocks_keeps_every_word(editor_client):
+    data = form_of(
+        [],
+        format="blocks",
+        previous_format="markdown",
+        op="format",
+        body="# Big news\n\nHello **you**,\nsee you soon.",
+    )
+    page = editor_client.post(NEW, data).content.decode()
+    assert 'name="blocks-0-type" value="heading"' in page and "Big news" in page
+    assert 'name="blocks-1-type" value="text"' in page and "Hello **you**," in page
+
+
+def test_switching_blocks_to_markdown_keeps_every_word(editor_client):
+    data = form_of([HEADING, TEXT, BUTTON], format="markdown", op="format")
+    page = editor_client.post(NEW, data).content.decode()
+    assert (
+        "# Hello" in page and "Thanks,\nThe team" in page and "[Read](https://example.com/)" in page
+    )
+    assert 'name="blocks-0-type"' not in page
+
+
+def test_the_live_preview_answers_with_every_variant(editor_client):
+    response = editor_client.post(reverse("templates_ui:blocks-preview"), form_of([HEADING, TEXT]))
+    data = response.json()
+    assert data["problems"] == []
+    assert "Hello" in data["html"] and "invert(1)" in data["dark_html"]
+    assert "Thanks,\nThe team" in data["text"]
+    bad = editor_client.post(
+        reverse("templates_ui:blocks-preview"), form_of([{**BUTTON, "url": "x"}])
+    )
+    assert bad.json()["problems"][0].startswith("Block 1 (Button), url")
+
+
+def test_the_preview_endpoint_is_for_operators_who_edit_content(client, db):
+    url = reverse("templates_ui:blocks-preview")
+    assert client.post(url, form_of([HEADING])).status_code == 302  # to sign in
+    client.force_login(make_operator("numbers", "analyst"))
+    assert client.post(url, form_of([HEADING])).status_code == 403
+
+
+def test_a_campaign_made_from_a_block_template_is_edited_with_blocks(editor_client):
+    from tests.campaigns.lifecycle_helpers import make_list, make_sender
+
+    editor_client.post(NEW, form_of([HEADING, TEXT]))
+    template = Template.objects.get()
+    from tidings.campaigns.lifecycle import do_create_campaign
+
+    news = make_list()
+    campaign = do_create_campaign(
+        template,
+        name="Nov",
+        topic=news.topic,
+        sender=make_sender(),
+        lists=[news],
+        segments=[],
+        actor=None,
+    )
+    url = reverse("campaigns:edit", args=[campaign.pk])
+    page = editor_client.get(url).content.decode()
+    assert 'name="blocks-1-type" value="text"' in page
+    data = form_of(
+        [TEXT, HEADING], name=campaign.name, topic=campaign.topic, subject="Hi", lists=[news.pk]
+    )
+    response = editor_client.post(url, data)
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.format == "blocks"
+    assert [b["type"] for b in json.loads(campaign.body)["blocks"]] == ["text", "heading"]

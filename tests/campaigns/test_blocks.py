@@ -1,0 +1,184 @@
+"""Bodies made of blocks: checked, compiled through MJML, then through the same pipeline as HTML
+bodies (sandbox, personalisation, CSS inlining, plain text)."""
+
+import json
+import re
+
+import pytest
+
+from tidings.campaigns.blocks import blocks_to_html, parse
+from tidings.campaigns.blocks.compiler import BlocksInvalid
+from tidings.campaigns.blocks.starters import STARTERS
+from tidings.campaigns.rendering import (
+    SAMPLE_CONTACT,
+    CompiledMessage,
+    MessageLinks,
+    check_template,
+)
+
+LINKS = MessageLinks(
+    unsubscribe_url="https://news.example.co.uk/u/T",
+    preferences_url="https://news.example.co.uk/p/T",
+    view_url="https://news.example.co.uk/archive/1/",
+)
+
+EVERY_BLOCK = [
+    {"type": "heading", "text": 'Hello {{ contact.first_name or "friend" }}', "level": 1},
+    {"type": "text", "text": "Thanks,\nThe team\n\n- one\n- **two**\n\n<b>not markup</b>"},
+    {"type": "image", "src": "/media/abc123/cat.jpg", "alt": "A cat", "link": "{{ view_url }}"},
+    {
+        "type": "button",
+        "label": "Read more",
+        "url": "https://example.com/read",
+        "colour": "#ffcc00",
+    },
+    {"type": "columns", "left_text": "Left *side*", "right_text": "Right side"},
+    {"type": "divider"},
+    {"type": "spacer", "height": 30},
+    {"type": "social", "links": [{"network": "mastodon", "url": "https://social.example/@us"}]},
+    {"type": "footer", "text": "Sent by {{ controller.name }}"},
+]
+
+
+def body(*blocks, **settings) -> str:
+    return json.dumps({"version": 1, "settings": settings, "blocks": list(blocks)})
+
+
+def render(source: str, contact=SAMPLE_CONTACT):
+    compiled = CompiledMessage.from_sources(subject="Hi", body=blocks_to_html(source), fmt="html")
+    return compiled.render(contact, LINKS)
+
+
+def test_every_kind_of_block_passes_the_template_checks(settings):
+    assert check_template("Hi {{ contact.first_name }}", body(*EVERY_BLOCK), "blocks") == []
+
+
+def test_blocks_are_personalised_and_keep_placeholders_with_quotes():
+    rendered = render(body(*EVERY_BLOCK))
+    assert "Hello Ada" in rendered.html
+    anonymous = render(body(*EVERY_BLOCK), contact={"email": "x@example.com"})
+    assert "Hello friend" in anonymous.html
+
+
+def test_text_blocks_keep_line_breaks_and_never_pass_html_through():
+    rendered = render(body(*EVERY_BLOCK))
+    assert re.search(r"Thanks,<br\s*/?>\s*The team", rendered.html)
+    assert "&lt;b&gt;not markup&lt;/b&gt;" in rendered.html
+    assert "<b>not markup" not in rendered.html
+    assert "Thanks,\nThe team" in rendered.text
+
+
+def test_library_images_get_the_installations_address_and_their_description(settings):
+    settings.TIDINGS_BASE_URL = "https://news.example.co.uk"
+    rendered = render(body(*EVERY_BLOCK))
+    assert 'src="https://news.example.co.uk/media/abc123/cat.jpg"' in rendered.html
+    assert 'alt="A cat"' in rendered.html
+    assert 'href="https://news.example.co.uk/archive/1/"' in rendered.html  # {{ view_url }}
+
+
+def test_a_button_is_a_real_link_with_readable_text_on_its_colour():
+    rendered = render(body(*EVERY_BLOCK))
+    button = re.search(r'<a href="https://example.com/read"[^>]*>\s*Read more', rendered.html)
+    assert button is not None
+    # Yellow takes black text (white on #ffcc00 would be 1.6:1).
+    assert "color: #000000" in button.group() or "color:#000000" in button.group()
+    assert "Read more (https://example.com/read)" in rendered.text
+
+
+def test_the_output_is_responsive_and_outlook_safe():
+    html = render(body(*EVERY_BLOCK)).html
+    assert "@media only screen and (min-width:480px)" in html  # columns side by side when wide
+    assert "mj-column-per-50" in html
+    assert "<!--[if mso | IE]>" in html  # Outlook's fixed-width tables
+    assert "googleapis" not in html  # no web fonts fetched from anyone
+
+
+def test_the_layout_still_frames_a_block_body():
+    rendered = render(body({"type": "text", "text": "Just this"}))
+    assert LINKS.unsubscribe_url in rendered.html
+    assert "Just this" in rendered.text
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        ({"type": "button", "label": "Go", "url": "javascript:alert(1)"}, "Block 1 (Button), url"),
+        ({"type": "image", "src": "file:///etc/passwd"}, "Block 1 (Image), src"),
+        ({"type": "heading", "text": "  "}, "Block 1 (Heading), text"),
+        ({"type": "spacer", "height": 5000}, "Block 1 (Spacer), height"),
+        ({"type": "divider", "colour": "red; background:url(x)"}, "Block 1 (Divider), colour"),
+        ({"type": "marquee"}, "Block 1"),
+    ],
+)
+def test_a_bad_block_is_refused_saying_which_block_and_field(block, expected):
+    problems = check_template("Hi", body(block), "blocks")
+    assert len(problems) == 1
+    assert problems[0].part == "body"
+    assert problems[0].message.startswith(expected), problems[0].message
+
+
+def test_an_unknown_placeholder_in_a_block_is_refused_with_a_suggestion():
+    problems = check_template(
+        "Hi", body({"type": "text", "text": "Hi {{ contact.frist_name }}"}), "blocks"
+    )
+    assert problems and "did you mean" in problems[0].message
+
+
+def test_a_document_that_is_not_json_is_a_problem_not_a_crash():
+    with pytest.raises(BlocksInvalid):
+        parse("{not json")
+    problems = check_template("Hi", "{not json", "blocks")
+    assert problems and "not a block document" in problems[0].message
+
+
+def test_an_empty_document_is_an_empty_body():
+    problems = check_template("Hi", body(), "blocks")
+    assert [p.message for p in problems] == ["the body is empty"]
+
+
+@pytest.mark.parametrize("key", sorted(STARTERS))
+def test_every_starter_template_compiles_and_renders_as_it_is(key):
+    starter = STARTERS[key]
+    assert check_template(starter.subject, starter.body(), "blocks") == []
+    rendered = render(starter.body())
+    assert "Hello Ada," in rendered.html
+    assert "{{" not in rendered.html
+
+
+def test_markdown_bodies_keep_their_line_breaks_too():
+    compiled = CompiledMessage.from_sources(subject="Hi", body="Thanks,\nThe team", fmt="markdown")
+    rendered = compiled.render(SAMPLE_CONTACT, LINKS)
+    assert re.search(r"Thanks,<br\s*/?>\s*The team", rendered.html)
+    assert "Thanks,\nThe team" in rendered.text
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "</mj-text><mj-raw><script>alert(1)</script></mj-raw><mj-text>",
+        '<img src=x onerror="alert(1)">',
+        '"><svg onload=alert(1)>',
+    ],
+)
+def test_markup_typed_into_any_block_field_stays_text(hostile):
+    source = body(
+        {"type": "heading", "text": hostile},
+        {"type": "text", "text": hostile},
+        {"type": "image", "src": "https://example.com/a.png", "alt": hostile},
+        {"type": "button", "label": hostile, "url": "https://example.com/"},
+        {"type": "footer", "text": hostile},
+    )
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Elements(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append(tag)
+            found.extend(f"@{name}" for name, _ in attrs)
+
+    rendered = render(source)
+    Elements().feed(rendered.html)
+    assert not {"script", "svg", "mj-raw"} & set(found)
+    assert not [a for a in found if a.startswith("@on")]
+    assert "alert(1)" in rendered.text  # shown, as the words typed

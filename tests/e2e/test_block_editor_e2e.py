@@ -1,0 +1,169 @@
+"""An operator builds an email from blocks in the browser — by drag and drop and by keyboard —
+previews it at phone width, sends it through the delivery engine to an SMTP server, and the
+message that arrives renders at 375 px and 1200 px without overflowing, with its pictures, and
+with its button's link tracked.  The README's editor screenshot is taken here."""
+
+from __future__ import annotations
+
+import io
+import re
+from email import policy
+from email.parser import BytesParser
+
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.campaigns.delivery_helpers import SmtpSink, transports_for
+from tests.campaigns.lifecycle_helpers import make_list, make_sender, subscriber
+from tests.conftest import OPERATOR_PASSWORD
+from tests.e2e.conftest import readme_screenshot
+from tidings.campaigns.engine import deliver_pending
+from tidings.campaigns.lifecycle import do_create_campaign, start_due_campaigns
+from tidings.campaigns.models import Campaign, Template
+from tidings.campaigns.rendering import ensure_default_layout
+from tidings.media.actions import do_upload_image
+
+
+def sign_in(page: Page) -> None:
+    page.goto("/login/")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def block_types(page: Page) -> list[str]:
+    return page.locator("#block-list > li").evaluate_all("els => els.map(e => e.dataset.type)")
+
+
+def add_block_by_keyboard(page: Page, kind_label: str) -> None:
+    page.get_by_label("Add a block").select_option(label=kind_label)
+    page.get_by_label("Add a block").focus()
+    page.keyboard.press("Tab")  # to "Add block"
+    expect(page.locator("#add-block-button")).to_be_focused()
+    page.keyboard.press("Enter")
+
+
+def photo() -> bytes:
+    image = Image.new("RGB", (600, 300), (31, 95, 184))
+    image.paste((255, 204, 0), (0, 0, 300, 300))
+    out = io.BytesIO()
+    image.save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_an_email_built_from_blocks_arrives_responsive_with_pictures_and_tracked_links(
+    page: Page, owner, live_server, settings, tmp_path
+):
+    settings.TIDINGS_BASE_URL = live_server.url  # pictures and tracked links point here
+    ensure_default_layout()
+    news = make_list()
+    subscriber("Ada Lovelace", news, email="ada@example.com")
+    sender = make_sender()
+    picture, _ = do_upload_image(photo(), name="Team photo", alt="The team at work", actor=owner)
+
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?format=blocks")
+    page.get_by_label("Name").fill("Blocks newsletter")
+    page.get_by_label("Subject").fill("Hello {{ contact.first_name }}")
+
+    # Keyboard: add four blocks with the "Add a block" control.
+    for label in ("Heading", "Text", "Image", "Button"):
+        add_block_by_keyboard(page, label)
+    expect(page.locator("#block-list > li")).to_have_count(4)
+    page.locator("#block-0-text").fill("Hello {{ contact.first_name }}")
+    text = page.locator("#block-1-text")
+    text.fill("Thanks,\nThe team")
+    page.locator("#block-2-src-pick").select_option(value=picture.path)
+    expect(page.locator("#block-2-src")).to_have_value(picture.path)
+    page.locator("#block-2-alt").fill("The team at work")
+    page.locator("#block-3-label").fill("Read the story")
+    page.locator("#block-3-url").fill("https://example.com/story")
+
+    # Keyboard: move the button up twice, with Enter on its "Move up"; focus stays on it.
+    move_up = page.get_by_role("button", name="Move block 4 (Button) up")
+    move_up.focus()
+    page.keyboard.press("Enter")
+    moved = page.get_by_role("button", name="Move block 3 (Button) up")
+    expect(moved).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Move block 2 (Button) up")).to_be_focused()
+    assert block_types(page) == ["heading", "button", "text", "image"]
+    expect(page.locator("#block-announcer")).to_contain_text("moved to position 2 of 4")
+
+    # Drag and drop: the picture's handle onto the button's place (a tall window: the mouse
+    # stays in view from one block to the other).
+    page.set_viewport_size({"width": 1280, "height": 3000})
+    handle = page.locator("#block-list > li[data-type=image] .drag-handle")
+    target = page.locator("#block-list > li[data-type=button] legend")
+    box_from, box_to = handle.bounding_box(), target.bounding_box()
+    page.mouse.move(box_from["x"] + 5, box_from["y"] + 5)
+    page.mouse.down()
+    for step in range(1, 21):
+        y = box_from["y"] + (box_to["y"] - box_from["y"] - 10) * step / 20
+        page.mouse.move(box_from["x"] + 5, y)
+        page.wait_for_timeout(20)
+    page.mouse.up()
+    expect(page.locator("#block-list > li").nth(1)).to_have_attribute("data-type", "image")
+    assert block_types(page) == ["heading", "image", "button", "text"]
+    # The names follow the new order, so the server reads the form as shown.
+    expect(page.locator("#block-list > li").nth(1).locator("input[type=hidden]")).to_have_attribute(
+        "name", "blocks-1-type"
+    )
+
+    # The live preview at phone width: 375 px, no sideways scrolling, the content in it.
+    phone = page.frame_locator(".preview-phone:not(.preview-dark) iframe")
+    expect(phone.locator("body")).to_contain_text("Thanks,")
+    expect(phone.locator("img[alt='The team at work']")).to_be_visible()
+    frame_width = page.locator(".preview-phone:not(.preview-dark) iframe").evaluate(
+        "f => f.getBoundingClientRect().width"
+    )
+    assert 374 <= frame_width <= 376
+    overflow = phone.locator("html").evaluate("e => e.scrollWidth - e.clientWidth")
+    assert overflow <= 0
+    expect(page.frame_locator(".preview-dark iframe").locator("body")).to_contain_text("Thanks,")
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.locator("#blocks-heading").scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    readme_screenshot(page, "editor.png", tmp_path)
+
+    page.get_by_role("button", name="Save and preview").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(
+        "Preview: Template Blocks newsletter"
+    )
+    template = Template.objects.get(name="Blocks newsletter")
+    assert template.format == "blocks"
+
+    campaign = do_create_campaign(
+        template,
+        name="Blocks",
+        topic=news.topic,
+        sender=sender,
+        lists=[news],
+        segments=[],
+        actor=owner,
+    )
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        page.goto(f"/campaigns/{campaign.pk}/schedule/")
+        page.get_by_role("button", name="Send now").click()
+        expect(page).to_have_url(f"{live_server.url}/campaigns/{campaign.pk}/")
+        assert start_due_campaigns() == [campaign.pk]
+        deliver_pending(max_seconds=10)
+    assert Campaign.objects.get(pk=campaign.pk).status == "finished"
+    (received,) = sink.received
+    message = BytesParser(policy=policy.default).parsebytes(received.data)
+    assert message["Subject"] == "Hello Ada"
+    html = message.get_body(("html",)).get_content()
+    assert "Thanks,\r\nThe team" in message.get_body(("plain",)).get_content()
+
+    button = re.search(r'<a href="([^"]+)"[^>]*>\s*Read the story', html)
+    assert button and button.group(1).startswith(f"{live_server.url}/t/c/"), "button not tracked"
+    for width in (375, 1200):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.set_content(html, wait_until="load")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, width
+        images = page.locator("img[alt='The team at work']")
+        expect(images).to_have_count(1)
+        assert images.evaluate("img => img.complete && img.naturalWidth") == 600
+        assert images.evaluate("img => img.getBoundingClientRect().right") <= width
+        expect(page.get_by_text("Read the story")).to_be_visible()

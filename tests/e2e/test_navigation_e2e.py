@@ -1,0 +1,37 @@
+"""The grouped navigation on a phone, without JavaScript: the menus are <details> elements."""
+
+from playwright.sync_api import Browser, expect
+
+from tests.conftest import OPERATOR_PASSWORD
+
+
+def test_on_a_phone_without_javascript_an_operator_opens_a_group_and_goes_to_a_page(
+    browser: Browser, live_server, owner
+):
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 375, "height": 740}, java_script_enabled=False
+    )
+    page = context.new_page()
+    try:
+        page.goto("/login/")
+        page.get_by_label("Username").fill("owner")
+        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto("/audience/segments/")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        nav = page.get_by_role("navigation", name="Main")
+        expect(nav.get_by_role("link", name="Contacts")).not_to_be_visible()
+        nav.get_by_text("Audience").click()
+        contacts = nav.get_by_role("link", name="Contacts")
+        expect(contacts).to_be_visible()
+        expect(nav.get_by_role("link", name="Segments")).to_have_attribute("aria-current", "page")
+        contacts.click()
+        expect(page).to_have_url(f"{live_server.url}/audience/contacts/")
+        nav.get_by_text("Audience").click()
+        expect(nav.get_by_role("link", name="Contacts")).to_have_attribute("aria-current", "page")
+        search = page.get_by_role("searchbox", name="Search contacts, campaigns and enquiries")
+        search.fill("ada")
+        search.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Search")
+    finally:
+        context.close()
