@@ -10,15 +10,43 @@ from .templates import Layout, Template
 
 
 class Sender(models.Model):
-    """A From identity operators may use; only verified ones can send."""
+    """A From identity operators may use; only verified ones can send.
+
+    "Verified" means the domain health checks passed (``verified_by = "checks"``: SPF, DKIM,
+    DMARC and alignment, reverse DNS; ``campaigns.deliverability``), or an owner vouched for it
+    anyway (``"owner"``, audited).  The checks run when the sender is added, daily, and on
+    demand; ``health`` keeps the last result (no personal data: records and sentences)."""
+
+    class VerifiedBy(models.TextChoices):
+        NOBODY = "", "Not verified"
+        CHECKS = "checks", "Domain checks passed"
+        OWNER = "owner", "An owner vouched for it"
 
     name = models.CharField(max_length=200)
     email = models.EmailField(unique=True)
     reply_to = models.EmailField(blank=True)
     verified = models.BooleanField(default=False)
+    verified_by = models.CharField(
+        max_length=8, choices=VerifiedBy.choices, blank=True, default=VerifiedBy.NOBODY
+    )
+    dkim_selector = models.CharField(
+        max_length=63,
+        blank=True,
+        help_text="Blank: tidings' own key (tidings dkim keygen).  Your email provider's "
+        "selector when it signs for you.",
+    )
+    health_status = models.CharField(
+        max_length=8, blank=True, help_text="pass, fail or unknown (could not check); blank: never"
+    )
+    health = models.JSONField(default=dict, blank=True)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    @property
+    def domain(self) -> str:
+        return self.email.rpartition("@")[2].lower()
 
 
 class Campaign(models.Model):
