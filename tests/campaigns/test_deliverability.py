@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from tidings.campaigns import dkim
 from tidings.campaigns.deliverability.checks import check_domain
@@ -357,3 +358,120 @@ def test_dns_settings_read_from_the_environment_settings(settings):
     config = DnsSettings.from_settings()
     assert config.nameservers == (("127.0.0.1", 5353),)
     assert config.resolver().lifetime == 1.5
+
+
+# --- senders: verified means the checks passed --------------------------------------------------
+@pytest.mark.django_db
+def test_a_sender_whose_checks_pass_is_verified_and_a_regression_emails_the_owners(
+    dns_server, key, owner, mailoutbox, django_capture_on_commit_callbacks
+):
+    from tidings.campaigns.deliverability.senders import check_senders_task, do_check_sender
+    from tidings.campaigns.models import Sender
+    from tidings.rights.models import AuditEntry
+
+    sender = Sender.objects.create(name="News", email=f"news@{DOMAIN}")
+    do_check_sender(sender)
+    sender.refresh_from_db()
+    assert sender.verified and sender.verified_by == "checks"
+    assert sender.health_status == "pass"
+    assert AuditEntry.objects.filter(action="sender.verified", object_id=str(sender.pk)).exists()
+    # The daily job sees the DMARC record gone: a regression, so the owners hear of it.
+    dns_server.serve(zone({**good_records(key), "dmarc": ""}))
+    with django_capture_on_commit_callbacks(execute=True):
+        check_senders_task.call()
+    sender.refresh_from_db()
+    assert not sender.verified and sender.health_status == "fail"
+    assert len(mailoutbox) == 1
+    mail = mailoutbox[0]
+    assert mail.to == ["owner@example.co.uk"]
+    assert "DMARC" in mail.subject
+    assert f"To fix it: Publish a TXT record at _dmarc.{DOMAIN}" in mail.body
+    # Failing again is no news: no second mail.
+    with django_capture_on_commit_callbacks(execute=True):
+        check_senders_task.call()
+    assert len(mailoutbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_dns_time_out_never_unverifies_a_sender(settings, key, owner, mailoutbox):
+    from tidings.campaigns.deliverability.senders import do_check_sender
+    from tidings.campaigns.models import Sender
+
+    sender = Sender.objects.create(
+        name="News", email=f"news@{DOMAIN}", verified=True, verified_by="checks"
+    )
+    with BlackHole() as hole:
+        settings.TIDINGS_DNS_RESOLVER = hole.address
+        settings.TIDINGS_DNS_TIMEOUT = 0.3
+        settings.TIDINGS_SENDING_IPS = SENDING_IP
+        health = do_check_sender(sender)
+    sender.refresh_from_db()
+    assert health.status == "unknown"
+    assert sender.verified and sender.health_status == "unknown"
+    assert mailoutbox == []
+
+
+@pytest.mark.django_db
+def test_an_owner_vouches_for_a_failing_sender_and_it_is_audited(dns_server, key, owner_client):
+    from tidings.campaigns.models import Sender
+    from tidings.rights.models import AuditEntry
+
+    dns_server.serve(zone({**good_records(key), "spf": ""}))
+    owner_client.post(
+        reverse("campaigns:senders"),
+        {"name": "News", "email": f"news@{DOMAIN}", "reply_to": "", "dkim_selector": ""},
+    )
+    sender = Sender.objects.get()
+    response = owner_client.post(reverse("campaigns:sender-check", args=[sender.pk]), follow=True)
+    page = response.content.decode()
+    assert "1 required check(s) failed" in page
+    assert f"Publish a TXT record at {DOMAIN}" in page
+    sender.refresh_from_db()
+    assert not sender.verified
+    owner_client.post(reverse("campaigns:sender-verify", args=[sender.pk]), {"verified": "1"})
+    sender.refresh_from_db()
+    assert sender.verified and sender.verified_by == "owner"
+    entry = AuditEntry.objects.get(action="sender.verified", object_id=str(sender.pk))
+    assert entry.details == {"by": "owner", "override": True, "checks": "fail"}
+    # The next check still fails, but the owner's word stands.
+    owner_client.post(reverse("campaigns:sender-check", args=[sender.pk]))
+    sender.refresh_from_db()
+    assert sender.verified and sender.health_status == "fail"
+
+
+@pytest.mark.django_db
+def test_adding_a_sender_queues_its_check_and_refuses_a_bad_selector(
+    owner_client, django_capture_on_commit_callbacks
+):
+    from django_tasks_db.models import DBTaskResult
+
+    from tidings.campaigns.models import Sender
+
+    bad = owner_client.post(
+        reverse("campaigns:senders"),
+        {"name": "N", "email": "news@example.co.uk", "reply_to": "", "dkim_selector": "a b"},
+    )
+    assert "a selector is letters, digits and hyphens" in bad.content.decode()
+    assert not Sender.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(
+            reverse("campaigns:senders"),
+            {"name": "N", "email": "news@example.co.uk", "reply_to": "", "dkim_selector": "s1"},
+        )
+    assert Sender.objects.get().dkim_selector == "s1"
+    assert DBTaskResult.objects.filter(task_path__endswith="check_sender_task").count() == 1
+
+
+@pytest.mark.django_db
+def test_doctor_findings_summarise_each_sender_domain(dns_server, key):
+    from tidings.campaigns.deliverability.senders import do_check_sender, doctor_findings
+    from tidings.campaigns.models import Sender
+
+    sender = Sender.objects.create(name="News", email=f"news@{DOMAIN}")
+    Sender.objects.create(name="Other", email="a@never-checked.example")
+    dns_server.serve(zone({**good_records(key), "ptr": ""}))
+    do_check_sender(sender)
+    findings = {f["name"]: f for f in doctor_findings()}
+    assert findings[f"sender-dns:{DOMAIN}"]["status"] == "fail"
+    assert "Reverse DNS" in findings[f"sender-dns:{DOMAIN}"]["summary"]
+    assert findings["sender-dns:never-checked.example"]["status"] == "warn"

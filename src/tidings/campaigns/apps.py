@@ -39,6 +39,14 @@ class CampaignsConfig(AppConfig):
             "tidings.campaigns.lifecycle.start_due_campaigns_task",
         )
 
+        # Senders' domain health (SPF, DKIM, DMARC, reverse DNS...), daily; a regression emails
+        # the owners (campaigns/deliverability/senders.py).
+        register(
+            "campaigns.sender-health",
+            timedelta(days=1),
+            "tidings.campaigns.deliverability.senders.check_senders_task",
+        )
+
         from django.conf import settings
 
         # Bounce mailbox (when TIDINGS_BOUNCE_MAILBOX_URL is set) and dropping old reports'

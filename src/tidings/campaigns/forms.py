@@ -183,5 +183,17 @@ class PreviewForm(forms.Form):
 class SenderForm(forms.ModelForm):
     class Meta:
         model = Sender
-        fields = ["name", "email", "reply_to"]
+        fields = ["name", "email", "reply_to", "dkim_selector"]
         help_texts = {"name": "The From name recipients see."}
+        labels = {"dkim_selector": "DKIM selector"}
+
+    def clean_dkim_selector(self) -> str:
+        from .dkim import DkimError, check_selector
+
+        value = self.cleaned_data["dkim_selector"].strip()
+        if not value:
+            return ""
+        try:
+            return check_selector(value)
+        except DkimError as exc:
+            raise ValidationError(str(exc)) from None

@@ -716,21 +716,36 @@ def preview_contact(contact_id: int | None) -> Contact | None:
     return Contact.objects.filter(pk=contact_id).first()
 
 
-# --- senders ------------------------------------------------------------------------------------
-# Verifying that a sending domain is ours (SPF/DKIM/DMARC checks, a confirmation email) is out of
-# scope: an owner marks a sender verified after checking it themselves.
+# --- senders ---------------------------------------------------------------------------------
+# A sender is verified by its domain's checks (campaigns.deliverability.senders), or by an owner
+# vouching for it here (an override, audited with the checks' state at the time).
 @transaction.atomic
-def do_add_sender(name: str, email: str, *, actor: Any, reply_to: str = "") -> Sender:
-    sender = Sender.objects.create(name=name, email=normalise_email(email), reply_to=reply_to)
+def do_add_sender(
+    name: str, email: str, *, actor: Any, reply_to: str = "", dkim_selector: str = ""
+) -> Sender:
+    sender = Sender.objects.create(
+        name=name, email=normalise_email(email), reply_to=reply_to, dkim_selector=dkim_selector
+    )
     audit("sender.added", actor=actor, obj=sender)
     return sender
 
 
 @transaction.atomic
 def do_verify_sender(sender: Sender, verified: bool, *, actor: Any) -> None:
-    """Mark a sender verified (usable by campaigns) or not.  Owners only: the view checks."""
-    if sender.verified == verified:
+    """An owner marks a sender verified (usable by campaigns) whatever its domain checks say, or
+    not verified.  Owners only: the view checks."""
+    if sender.verified == verified and (
+        not verified or sender.verified_by == Sender.VerifiedBy.OWNER
+    ):
         return
-    Sender.objects.filter(pk=sender.pk).update(verified=verified)
-    sender.verified = verified
-    audit("sender.verified" if verified else "sender.unverified", actor=actor, obj=sender)
+    by = Sender.VerifiedBy.OWNER if verified else Sender.VerifiedBy.NOBODY
+    Sender.objects.filter(pk=sender.pk).update(verified=verified, verified_by=by)
+    sender.verified, sender.verified_by = verified, by
+    audit(
+        "sender.verified" if verified else "sender.unverified",
+        actor=actor,
+        obj=sender,
+        by="owner",
+        override=verified and sender.health_status != "pass",
+        checks=sender.health_status or "never",
+    )

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import report_views, views
+from .deliverability import sender_views
 
 app_name = "campaigns"
 
@@ -23,6 +24,7 @@ urlpatterns = [
     path("<int:campaign_id>/archive/", views.campaign_archive, name="archive"),
     path("<int:campaign_id>/report/", report_views.campaign_report_page, name="report"),
     path("<int:campaign_id>/report.csv", report_views.campaign_report_csv, name="report-csv"),
-    path("senders/", views.sender_index, name="senders"),
-    path("senders/<int:sender_id>/verify/", views.sender_verify, name="sender-verify"),
+    path("senders/", sender_views.sender_index, name="senders"),
+    path("senders/<int:sender_id>/verify/", sender_views.sender_verify, name="sender-verify"),
+    path("senders/<int:sender_id>/check/", sender_views.sender_check, name="sender-check"),
 ]

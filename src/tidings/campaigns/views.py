@@ -27,11 +27,10 @@ from .forms import (
     CampaignEditForm,
     PreviewForm,
     ScheduleForm,
-    SenderForm,
     TestSendForm,
 )
 from .lifecycle import CampaignNotReady, InvalidTransition
-from .models import Campaign, Delivery, Sender
+from .models import Campaign, Delivery
 from .queue import delivery_counts, failed_deliveries
 from .targeting import audience_count
 from .transports.config import transport_configs
@@ -333,32 +332,3 @@ def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "Shown on the public archive once sent." if campaign.archive else "Not in the archive.",
     )
     return redirect("campaigns:detail", campaign_id=campaign.pk)
-
-
-# --- senders ------------------------------------------------------------------------------------
-@operator_required(perm="settings")
-def sender_index(request: HttpRequest) -> HttpResponse:
-    form = SenderForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        lifecycle.do_add_sender(
-            data["name"], data["email"], reply_to=data["reply_to"], actor=request.user
-        )
-        messages.success(request, "Sender added.  An owner must mark it verified before use.")
-        return redirect("campaigns:senders")
-    return render(
-        request,
-        "campaigns/sender_index.html",
-        {"senders": Sender.objects.order_by("name", "email"), "form": form},
-    )
-
-
-@require_POST
-@operator_required(perm="settings")
-def sender_verify(request: HttpRequest, sender_id: int) -> HttpResponse:
-    """Owners only (the ``settings`` permission): a verified sender can mail the whole audience."""
-    sender = get_object_or_404(Sender, pk=sender_id)
-    verified = request.POST.get("verified") == "1"
-    lifecycle.do_verify_sender(sender, verified, actor=request.user)
-    messages.success(request, f"{sender} is {'verified' if verified else 'no longer verified'}.")
-    return redirect("campaigns:senders")
