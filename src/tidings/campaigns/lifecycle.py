@@ -51,7 +51,13 @@ from tidings.rights.audit import audit
 
 from .direct import send_test_messages
 from .models import Campaign, Delivery, Sender, Template
-from .queue import delivery_counts, populate_deliveries, retry_failed, unfinished_rows
+from .queue import (
+    assign_variants,
+    delivery_counts,
+    populate_deliveries,
+    retry_failed,
+    unfinished_rows,
+)
 from .rendering import (
     CompiledMessage,
     MessageLinks,
@@ -59,7 +65,9 @@ from .rendering import (
     check_layout,
     check_template,
 )
+from .sendtime import plan_local_hour
 from .targeting import audience_for, skip_suppressed_deliveries
+from .variants import variant_problems
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +285,9 @@ def schedule_problems(campaign: Campaign) -> list[Problem]:
         problems.append(Problem("choose at least one list or segment", "lists"))
     problems += _targeting_problems(campaign.topic, lists, segments)
     problems += _template_problems(campaign)
+    problems += [Problem(message, field) for message, field in variant_problems(campaign)]
+    if campaign.follow_up_of_id is not None and not campaign.follow_up_audience:
+        problems.append(Problem("say who the follow-up is for", "follow_up_audience"))
     return problems
 
 
@@ -293,6 +304,7 @@ EDITABLE_FIELDS = (
     "text_body",
     "topic",
     "archive",
+    "local_hour",
 )
 
 
@@ -324,6 +336,7 @@ def do_create_campaign(
         body=template.body,
         text_body=template.text_body,
         created_by=actor if getattr(actor, "pk", None) else None,
+        last_edited_by=actor if getattr(actor, "pk", None) else None,
     )
     campaign.lists.set(lists)
     campaign.segments.set(segments)
@@ -359,7 +372,9 @@ def do_update_campaign(
     if changed:
         # Conditional on the state still being draft: an edit racing a schedule loses.
         saved = Campaign.objects.filter(pk=campaign.pk, status=Status.DRAFT).update(
-            **{name: getattr(campaign, name) for name in changed}, updated_at=timezone.now()
+            **{name: getattr(campaign, name) for name in changed},
+            updated_at=timezone.now(),
+            last_edited_by=actor if getattr(actor, "pk", None) else None,
         )
         if saved != 1:
             raise InvalidTransition(
@@ -404,7 +419,9 @@ def do_clone(campaign: Campaign, *, actor: Any) -> Campaign:
         text_body=campaign.text_body,
         topic=campaign.topic,
         archive=campaign.archive,
+        local_hour=campaign.local_hour,
         created_by=actor if getattr(actor, "pk", None) else None,
+        last_edited_by=actor if getattr(actor, "pk", None) else None,
     )
     copy.lists.set(campaign.lists.all())
     copy.segments.set(campaign.segments.all())
@@ -473,7 +490,15 @@ def do_start(campaign: Campaign | int, *, now: datetime | None = None) -> int:
         raise CampaignNotReady([Problem(f"a segment no longer works: {exc}", "segments")]) from None
     populate_deliveries(campaign, contacts)
     skipped = skip_suppressed_deliveries(campaign)
-    queued = Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED).count()
+    # An A/B test: each person's variant is fixed on their row now, before any worker sees it.
+    test = getattr(campaign, "ab_test", None)
+    if test is not None:
+        variant_ids = list(campaign.variants.order_by("label").values_list("pk", flat=True))
+        assign_variants(campaign, variant_ids, test.share, test.seed)
+    plan_local_hour(campaign, now)
+    queued = Delivery.objects.filter(
+        campaign=campaign, status__in=(Delivery.Status.QUEUED, Delivery.Status.HELD)
+    ).count()
     audit("campaign.started", actor_label="worker", obj=campaign, queued=queued, skipped=skipped)
     return queued
 
@@ -537,12 +562,13 @@ def do_resume(campaign: Campaign, *, actor: Any) -> Campaign:
 
 @transaction.atomic
 def do_cancel(campaign: Campaign, *, actor: Any) -> int:
-    """Cancel for good: every queued row becomes "skipped".  Returns how many were dropped."""
+    """Cancel for good: every queued or held row (an A/B test's rest, a later local hour)
+    becomes "skipped".  Returns how many were dropped."""
     now = timezone.now()
     apply_transition(campaign, "cancel", finished_at=now)
-    dropped = Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED).update(
-        status=Delivery.Status.SKIPPED, error="campaign cancelled"
-    )
+    dropped = Delivery.objects.filter(
+        campaign=campaign, status__in=(Delivery.Status.QUEUED, Delivery.Status.HELD)
+    ).update(status=Delivery.Status.SKIPPED, error="campaign cancelled")
     audit("campaign.cancelled", actor=actor, obj=campaign, dropped=dropped)
     return dropped
 

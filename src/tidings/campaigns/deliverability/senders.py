@@ -29,7 +29,7 @@ from django.utils import timezone
 from tidings.rights.audit import audit
 
 from ..models import Sender
-from .checks import FAIL, PASS, UNKNOWN, DomainHealth, check_domain
+from .health import FAIL, PASS, UNKNOWN, DomainHealth
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ def regressions(before: DomainHealth | None, after: DomainHealth) -> list[str]:
 
 def do_check_sender(sender: Sender, *, actor: Any = None) -> DomainHealth:
     """Check the sender's domain now and act on the result (see the module docstring)."""
+    from .checks import check_domain  # checkdmarc takes seconds to import: only when checking
+
     health = check_domain(
         sender.domain, selector=sender.dkim_selector, envelope_domain=envelope_domain(sender)
     )

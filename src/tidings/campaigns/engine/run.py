@@ -23,6 +23,7 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.utils import timezone
 
 from tidings.audience.suppression import do_record_hard_bounce
 
@@ -135,7 +136,7 @@ class Engine:
             f"{self.builders.processes} builder processes" if self.builders else "no builders",
         )
         next_heartbeat = time.monotonic() + heartbeat_every
-        next_refresh = 0.0
+        next_refresh = next_release = 0.0
         idle_rounds = 0
         try:
             while not self.stop.is_set():
@@ -146,6 +147,10 @@ class Engine:
                     if now >= next_heartbeat:
                         self._heartbeat()
                         next_heartbeat = now + heartbeat_every
+                    if now >= next_release:
+                        # Held rows whose local hour has come (an indexed look-up).
+                        queue.release_due(timezone.now())
+                        next_release = now + 5.0
                     if now >= next_refresh:
                         self._refresh_campaigns()
                         next_refresh = now + 0.5

@@ -7,9 +7,11 @@ from .outbox import OutboxMessage
 from .outgoing import OutgoingMessage
 from .system import SystemEmailTemplate
 from .templates import Layout, Template
+from .variants import ABTest, Variant
 from .worker import DeliveryWorker
 
 __all__ = [
+    "ABTest",
     "Campaign",
     "Delivery",
     "DeliveryWorker",
@@ -25,4 +27,5 @@ __all__ = [
     "SystemEmailTemplate",
     "Template",
     "TrackedLink",
+    "Variant",
 ]

@@ -84,6 +84,28 @@ class Campaign(models.Model):
         help_text="The named transport to send through; blank: any of them.",
     )
     archive = models.BooleanField(default=False, help_text="Show it on the public archive page.")
+    local_hour = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Deliver at this hour (0-23) of each recipient's own time zone, where the "
+        "policy lets us hold one (else the company's); blank: as soon as it starts.",
+    )
+    follow_up_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="follow_ups"
+    )
+    follow_up_audience = models.CharField(
+        max_length=12,
+        blank=True,
+        choices=[
+            ("not_opened", "People who did not open it"),
+            ("not_clicked", "People who did not click"),
+        ],
+        help_text="A follow-up goes only to people of the original who did not open or click "
+        "(people, not machines), and who may still be emailed.",
+    )
+    last_edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
@@ -106,6 +128,9 @@ class Delivery(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
+        # Waiting for something other than the clock: an A/B test's winner, or the recipient's
+        # local hour (``next_attempt_at``).  Never claimed; released to queued when its time comes.
+        HELD = "held", "Held"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
     contact = models.ForeignKey(
@@ -128,6 +153,14 @@ class Delivery(models.Model):
         null=True, blank=True, help_text="The SMTP reply code of the last failure."
     )
     transport = models.CharField(max_length=50, blank=True, help_text="What sent it.")
+    variant = models.ForeignKey(
+        "campaigns.Variant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        help_text="The A/B variant this person gets: fixed when the queue is made.",
+    )
 
     class Meta:
         constraints = [
@@ -141,6 +174,12 @@ class Delivery(models.Model):
                 fields=["campaign", "id"],
                 condition=models.Q(status="queued"),
                 name="delivery_queue",
+            ),
+            # Held rows (A/B rest, local hours) are released by due time.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="held"),
+                name="delivery_held",
             ),
             # Recovery: the rows a vanished worker was sending.
             models.Index(
