@@ -235,6 +235,8 @@ TIDINGS_DKIM_SELECTOR = env_str("TIDINGS_DKIM_SELECTOR", "tidings")
 TIDINGS_DNS_RESOLVER = env_str("TIDINGS_DNS_RESOLVER")
 TIDINGS_DNS_TIMEOUT = env_float("TIDINGS_DNS_TIMEOUT", 3.0)
 TIDINGS_SENDING_IPS = env_str("TIDINGS_SENDING_IPS")
+# Four eyes: the operator who created or last edited a campaign cannot also send it.
+TIDINGS_SEND_NEEDS_SECOND_OPERATOR = env_bool("TIDINGS_SEND_NEEDS_SECOND_OPERATOR", default=False)
 DEFAULT_FROM_EMAIL = os.environ.get("TIDINGS_FROM_EMAIL", "newsletter@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

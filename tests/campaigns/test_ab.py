@@ -71,7 +71,7 @@ def ab_campaign(news, *, share=40, metric="clicks", automatic=True, wait=60, var
 
 
 def start(campaign: Campaign) -> None:
-    lifecycle.do_schedule(campaign, None, actor=None)
+    lifecycle.do_schedule(campaign, None, actor=None, confirmed=True)
     lifecycle.do_start(campaign.pk)
     campaign.refresh_from_db()
 
@@ -141,7 +141,7 @@ def test_variants_that_fail_to_render_are_refused_before_start(news):
     assert any(p.startswith("variant B: ") and "no_such_filter" in p for p in problems), problems
     assert any("variants A and C are the same" in p for p in problems)
     with pytest.raises(CampaignNotReady):
-        lifecycle.do_schedule(campaign, None, actor=None)
+        lifecycle.do_schedule(campaign, None, actor=None, confirmed=True)
     assert Campaign.objects.get(pk=campaign.pk).status == "draft"
     assert not Delivery.objects.exists()
 

@@ -432,17 +432,39 @@ def do_clone(campaign: Campaign, *, actor: Any) -> Campaign:
 # --- scheduling and starting --------------------------------------------------------------------
 @transaction.atomic
 def do_schedule(
-    campaign: Campaign, when: datetime | None, *, actor: Any, now: datetime | None = None
+    campaign: Campaign,
+    when: datetime | None,
+    *,
+    actor: Any,
+    confirmed: bool = False,
+    now: datetime | None = None,
 ) -> Campaign:
     """Schedule a draft for ``when`` (an aware datetime in the future), or None for now.
 
-    Raises CampaignNotReady listing every problem (unverified sender, nothing targeted, a
-    template that does not render, a layout without an unsubscribe link, a time in the past).
-    A campaign scheduled for now is started by the worker as soon as this commits.
+    ``confirmed``: the operator saw the confirmation (``campaigns.confirmation``: the exact
+    number of recipients, the sender, the subject, the time and the checklist's red items) and
+    said yes; without it nothing is scheduled (the API's ``confirm`` flag).  Raises
+    CampaignNotReady listing every problem (no confirmation, unverified sender, nothing targeted,
+    a template or A/B variant that does not render, a layout without an unsubscribe link, a time
+    in the past, and with ``TIDINGS_SEND_NEEDS_SECOND_OPERATOR`` an operator confirming what
+    they wrote themselves).  A campaign scheduled for now is started by the worker as soon as
+    this commits.
     """
     now = now or timezone.now()
     transition(campaign.status, "schedule")
     problems = schedule_problems(campaign)
+    if not confirmed:
+        problems.append(
+            Problem("confirm it: see how many people it goes to, and what is red", "confirm")
+        )
+    if _needs_second_operator(campaign, actor):
+        problems.append(
+            Problem(
+                "another operator with the send permission must confirm it: sending needs a "
+                "second pair of eyes, and you wrote it",
+                "confirm",
+            )
+        )
     if when is not None:
         if timezone.is_naive(when):
             raise ValueError("when: expected an aware datetime")
@@ -457,11 +479,23 @@ def do_schedule(
         obj=campaign,
         at=campaign.scheduled_at.isoformat(),
         now=when is None,
+        confirmed=True,
     )
     if when is None:
         pk = campaign.pk
         transaction.on_commit(lambda: start_campaign.enqueue(pk))
     return campaign
+
+
+def _needs_second_operator(campaign: Campaign, actor: Any) -> bool:
+    """With ``TIDINGS_SEND_NEEDS_SECOND_OPERATOR``, whoever created or last edited a campaign
+    cannot also send it (the API's tokens act for their operator, so the same holds there)."""
+    from django.conf import settings
+
+    if not getattr(settings, "TIDINGS_SEND_NEEDS_SECOND_OPERATOR", False):
+        return False
+    actor_id = getattr(actor, "pk", None)
+    return actor_id is None or actor_id in (campaign.created_by_id, campaign.last_edited_by_id)
 
 
 @transaction.atomic
@@ -740,38 +774,3 @@ def preview_contact(contact_id: int | None) -> Contact | None:
     if contact_id is None:
         return None
     return Contact.objects.filter(pk=contact_id).first()
-
-
-# --- senders ---------------------------------------------------------------------------------
-# A sender is verified by its domain's checks (campaigns.deliverability.senders), or by an owner
-# vouching for it here (an override, audited with the checks' state at the time).
-@transaction.atomic
-def do_add_sender(
-    name: str, email: str, *, actor: Any, reply_to: str = "", dkim_selector: str = ""
-) -> Sender:
-    sender = Sender.objects.create(
-        name=name, email=normalise_email(email), reply_to=reply_to, dkim_selector=dkim_selector
-    )
-    audit("sender.added", actor=actor, obj=sender)
-    return sender
-
-
-@transaction.atomic
-def do_verify_sender(sender: Sender, verified: bool, *, actor: Any) -> None:
-    """An owner marks a sender verified (usable by campaigns) whatever its domain checks say, or
-    not verified.  Owners only: the view checks."""
-    if sender.verified == verified and (
-        not verified or sender.verified_by == Sender.VerifiedBy.OWNER
-    ):
-        return
-    by = Sender.VerifiedBy.OWNER if verified else Sender.VerifiedBy.NOBODY
-    Sender.objects.filter(pk=sender.pk).update(verified=verified, verified_by=by)
-    sender.verified, sender.verified_by = verified, by
-    audit(
-        "sender.verified" if verified else "sender.unverified",
-        actor=actor,
-        obj=sender,
-        by="owner",
-        override=verified and sender.health_status != "pass",
-        checks=sender.health_status or "never",
-    )

@@ -22,6 +22,7 @@ from tidings.audience.segments import SegmentError
 from tidings.web.access import operator_required
 
 from . import lifecycle
+from .confirmation import describe_when, send_summary
 from .forms import (
     CampaignCreateForm,
     CampaignEditForm,
@@ -263,25 +264,21 @@ def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @operator_required(perm="send")
 def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Choose a time (or "now"), then confirm on a page that shows exactly who and what
+    (``confirmation.send_summary``); only the confirmation schedules."""
     campaign = _campaign_or_404(campaign_id)
     if campaign.status != Campaign.Status.DRAFT:
         return _conflict(request, campaign, InvalidTransition(campaign.status, "schedule"))
     form = ScheduleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            lifecycle.do_schedule(campaign, form.chosen_time(), actor=request.user)
-        except CampaignNotReady as exc:
-            for problem in exc.problems:
-                form.add_error("when" if problem.field == "when" else None, problem.message)
-        except InvalidTransition as exc:
-            return _conflict(request, campaign, exc)
-        else:
-            if form.chosen_time() is None:
-                messages.success(request, "Sending starts in a moment.")
-            else:
-                when = timezone.localtime(campaign.scheduled_at)
-                messages.success(request, f"Scheduled for {when:%-d %b %Y, %H:%M %Z}.")
-            return redirect("campaigns:detail", campaign_id=campaign.pk)
+        when = form.chosen_time()
+        problems = lifecycle.schedule_problems(campaign)
+        if when is not None and when <= timezone.now():
+            form.add_error("when", "choose a time in the future, or send now")
+        for problem in problems:
+            form.add_error(None, problem.message)
+        if not form.errors:
+            return _confirm(request, campaign, form, when)
     return render(
         request,
         "campaigns/campaign_schedule.html",
@@ -290,6 +287,62 @@ def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "form": form,
             "problems": lifecycle.schedule_problems(campaign),
             "time_zone": timezone.get_current_timezone_name(),
+        },
+    )
+
+
+def _confirm(request: HttpRequest, campaign: Campaign, form: ScheduleForm, when) -> HttpResponse:
+    try:
+        summary = send_summary(campaign, when)
+    except SegmentError as exc:
+        form.add_error(None, f"A segment no longer works: {exc}")
+        return render(
+            request,
+            "campaigns/campaign_schedule.html",
+            {"campaign": campaign, "form": form, "problems": [], "time_zone": ""},
+        )
+    changed = False
+    if request.POST.get("confirm") == "1":
+        if request.POST.get("fingerprint") == summary.fingerprint:
+            try:
+                lifecycle.do_schedule(campaign, when, actor=request.user, confirmed=True)
+            except CampaignNotReady as exc:
+                for problem in exc.problems:
+                    form.add_error("when" if problem.field == "when" else None, problem.message)
+                return render(
+                    request,
+                    "campaigns/campaign_schedule.html",
+                    {
+                        "campaign": campaign,
+                        "form": form,
+                        "problems": [],
+                        "time_zone": timezone.get_current_timezone_name(),
+                    },
+                )
+            except InvalidTransition as exc:
+                return _conflict(request, campaign, exc)
+            if when is None:
+                messages.success(
+                    request, f"Sending to {summary.recipients} people starts in a moment."
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Scheduled for {describe_when(campaign.scheduled_at)}, to "
+                    f"{summary.recipients} people as things stand.",
+                )
+            return redirect("campaigns:detail", campaign_id=campaign.pk)
+        changed = True
+    return render(
+        request,
+        "campaigns/campaign_confirm.html",
+        {
+            "campaign": campaign,
+            "summary": summary,
+            "when_text": describe_when(when),
+            "when_value": form.data.get("when", ""),
+            "send_now": when is None,
+            "changed": changed,
         },
     )
 

@@ -11,10 +11,15 @@ from django.views.decorators.http import require_POST
 
 from tidings.web.access import operator_required
 
-from .. import lifecycle
 from ..forms import SenderForm
 from ..models import Sender
-from .senders import check_sender_task, do_check_sender, stored_health
+from .senders import (
+    check_sender_task,
+    do_add_sender,
+    do_check_sender,
+    do_verify_sender,
+    stored_health,
+)
 
 
 @operator_required(perm="settings")
@@ -23,7 +28,7 @@ def sender_index(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         with transaction.atomic():
-            sender = lifecycle.do_add_sender(
+            sender = do_add_sender(
                 data["name"],
                 data["email"],
                 reply_to=data["reply_to"],
@@ -74,6 +79,6 @@ def sender_verify(request: HttpRequest, sender_id: int) -> HttpResponse:
     (audited as an override), or withdraw that."""
     sender = get_object_or_404(Sender, pk=sender_id)
     verified = request.POST.get("verified") == "1"
-    lifecycle.do_verify_sender(sender, verified, actor=request.user)
+    do_verify_sender(sender, verified, actor=request.user)
     messages.success(request, f"{sender} is {'verified' if verified else 'no longer verified'}.")
     return redirect("campaigns:senders")

@@ -26,12 +26,46 @@ from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
 
+from tidings.audience.emails import normalise_email
 from tidings.rights.audit import audit
 
 from ..models import Sender
 from .health import FAIL, PASS, UNKNOWN, DomainHealth
 
 logger = logging.getLogger(__name__)
+
+
+# --- adding senders, owners vouching for them ---------------------------------------------------
+@transaction.atomic
+def do_add_sender(
+    name: str, email: str, *, actor: Any, reply_to: str = "", dkim_selector: str = ""
+) -> Sender:
+    sender = Sender.objects.create(
+        name=name, email=normalise_email(email), reply_to=reply_to, dkim_selector=dkim_selector
+    )
+    audit("sender.added", actor=actor, obj=sender)
+    return sender
+
+
+@transaction.atomic
+def do_verify_sender(sender: Sender, verified: bool, *, actor: Any) -> None:
+    """An owner marks a sender verified (usable by campaigns) whatever its domain checks say, or
+    not verified.  Owners only: the view checks."""
+    if sender.verified == verified and (
+        not verified or sender.verified_by == Sender.VerifiedBy.OWNER
+    ):
+        return
+    by = Sender.VerifiedBy.OWNER if verified else Sender.VerifiedBy.NOBODY
+    Sender.objects.filter(pk=sender.pk).update(verified=verified, verified_by=by)
+    sender.verified, sender.verified_by = verified, by
+    audit(
+        "sender.verified" if verified else "sender.unverified",
+        actor=actor,
+        obj=sender,
+        by="owner",
+        override=verified and sender.health_status != "pass",
+        checks=sender.health_status or "never",
+    )
 
 
 def envelope_domain(sender: Sender) -> str:
