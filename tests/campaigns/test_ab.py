@@ -343,3 +343,57 @@ def test_the_campaign_object_is_not_changed_by_applying_a_variant(news):
     view = campaign.variants.get(label="A").applied_to(campaign)
     assert view.sender.name == "Other name"
     assert campaign.sender.name == "Example News"
+
+
+# --- the pages ----------------------------------------------------------------------------------
+def test_an_operator_sets_up_the_test_and_picks_the_winner_on_the_pages(news, owner_client):
+    from django.urls import reverse
+
+    readers(news, 10)
+    campaign = make_campaign(news, sender=sender(), with_template=True)
+    url = reverse("campaigns:ab", args=[campaign.pk])
+    refused = owner_client.post(
+        url, {"share": "50", "metric": "clicks", "wait_minutes": "60", "A_subject": "Only A"}
+    )
+    assert "give 2 to 4 variants, not 1" in refused.content.decode()
+    owner_client.post(
+        url,
+        {
+            "share": "50",
+            "metric": "clicks",
+            "wait_minutes": "60",
+            "A_subject": SUBJECTS["A"],
+            "B_subject": SUBJECTS["B"],
+            "B_sender_name": "Ada at Example",
+        },
+    )
+    test = ABTest.objects.get(campaign=campaign)
+    assert (test.share, test.automatic) == (50, False)  # the box was left unticked
+    assert list(campaign.variants.values_list("label", "sender_name")) == [
+        ("A", ""),
+        ("B", "Ada at Example"),
+    ]
+    start(campaign)
+    page = owner_client.get(reverse("campaigns:ab-results", args=[campaign.pk]))
+    text = page.content.decode()
+    assert "not significant" in text and "Send B to the rest" in text
+    b = campaign.variants.get(label="B")
+    owner_client.post(reverse("campaigns:ab-pick", args=[campaign.pk, b.pk]))
+    assert ABTest.objects.get(campaign=campaign).winner == b
+    assert rows(campaign) == {"A": 3, "B": 7}
+
+
+def test_a_writer_writes_but_cannot_send_or_pick(news, client):
+    from django.urls import reverse
+
+    from tests.operators import make_operator
+
+    readers(news, 4)
+    campaign = ab_campaign(news, share=50, automatic=False)
+    client.force_login(make_operator("wendy", "writer"))
+    assert client.get(reverse("campaigns:edit", args=[campaign.pk])).status_code == 200
+    assert client.get(reverse("campaigns:schedule", args=[campaign.pk])).status_code == 403
+    start(campaign)
+    b = campaign.variants.get(label="B")
+    assert client.post(reverse("campaigns:ab-pick", args=[campaign.pk, b.pk])).status_code == 403
+    assert ABTest.objects.get(campaign=campaign).decided_at is None

@@ -91,6 +91,14 @@ class CampaignEditForm(_Targeting):
     archive = forms.BooleanField(
         required=False, help_text="Show it on the public archive page once it has been sent."
     )
+    local_hour = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=23,
+        label="Deliver at this local hour",
+        help_text="0-23, in each recipient's own time zone where the policy lets us hold one "
+        "(otherwise the company's).  Blank: as soon as it starts.",
+    )
     field_order = [
         "name",
         "subject",
@@ -105,6 +113,7 @@ class CampaignEditForm(_Targeting):
         "body",
         "text_body",
         "archive",
+        "local_hour",
     ]
 
     def __init__(self, *args, campaign: Campaign | None = None, **kwargs) -> None:

@@ -23,6 +23,7 @@ from tidings.web.access import operator_required
 
 from . import lifecycle
 from .confirmation import describe_when, send_summary
+from .followups import suggested_time
 from .forms import (
     CampaignCreateForm,
     CampaignEditForm,
@@ -269,7 +270,9 @@ def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign_or_404(campaign_id)
     if campaign.status != Campaign.Status.DRAFT:
         return _conflict(request, campaign, InvalidTransition(campaign.status, "schedule"))
-    form = ScheduleForm(request.POST or None)
+    suggested = suggested_time(campaign) if campaign.follow_up_of_id else None
+    initial = {"when": timezone.localtime(suggested)} if suggested else None
+    form = ScheduleForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         when = form.chosen_time()
         problems = lifecycle.schedule_problems(campaign)

@@ -103,6 +103,11 @@ class Campaign(models.Model):
         help_text="A follow-up goes only to people of the original who did not open or click "
         "(people, not machines), and who may still be emailed.",
     )
+    follow_up_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="A follow-up goes this many days after the original started.",
+    )
     last_edited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -125,4 +125,6 @@ def release_due(now: datetime, *, limit: int = 50_000) -> int:
         status=Delivery.Status.HELD, next_attempt_at__isnull=False, next_attempt_at__lte=now
     ).filter(Q(campaign__ab_test__isnull=True) | Q(variant__isnull=False))
     ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
-    return _update_ids(ids, only_status=Delivery.Status.HELD, status=Delivery.Status.QUEUED)
+    return _update_ids(
+        ids, only_status=Delivery.Status.HELD, status=Delivery.Status.QUEUED, next_attempt_at=None
+    )
