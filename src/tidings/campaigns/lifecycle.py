@@ -51,6 +51,7 @@ from tidings.rights.audit import audit
 
 from .direct import send_test_messages
 from .models import Campaign, Delivery, Sender, Template
+from .protection import PREFIX as PROTECTION_PREFIX
 from .queue import (
     assign_variants,
     delivery_counts,
@@ -589,8 +590,13 @@ def do_pause(campaign: Campaign, *, actor: Any, reason: str = "") -> Campaign:
 
 @transaction.atomic
 def do_resume(campaign: Campaign, *, actor: Any) -> Campaign:
-    apply_transition(campaign, "resume", paused_reason="")
-    audit("campaign.resumed", actor=actor, obj=campaign)
+    """Carry on sending.  Resuming a campaign that paused itself for complaints or bounces
+    waives that protection for it (the operator looked; audited)."""
+    reason = Campaign.objects.filter(pk=campaign.pk).values_list("paused_reason", flat=True)
+    waive = (reason.first() or "").startswith(PROTECTION_PREFIX)
+    extra = {"protection_waived": True} if waive else {}
+    apply_transition(campaign, "resume", paused_reason="", **extra)
+    audit("campaign.resumed", actor=actor, obj=campaign, protection_waived=waive)
     return campaign
 
 

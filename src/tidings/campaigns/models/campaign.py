@@ -108,6 +108,11 @@ class Campaign(models.Model):
         blank=True,
         help_text="A follow-up goes this many days after the original started.",
     )
+    protection_waived = models.BooleanField(
+        default=False,
+        help_text="An operator resumed it after it paused itself for complaints or bounces: "
+        "it is not paused again for them.",
+    )
     last_edited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
