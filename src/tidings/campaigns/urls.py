@@ -4,6 +4,7 @@ from django.urls import path
 
 from . import ab_views, report_views, views
 from .deliverability import sender_views
+from .deliverability import views as deliverability_views
 
 app_name = "campaigns"
 
@@ -32,6 +33,9 @@ urlpatterns = [
         name="ab-pick",
     ),
     path("<int:campaign_id>/follow-up/", ab_views.campaign_follow_up, name="follow-up"),
+    path("deliverability/", deliverability_views.deliverability_index, name="deliverability"),
+    path("deliverability/dmarc/upload/", deliverability_views.dmarc_upload, name="dmarc-upload"),
+    path("deliverability/lookup/", deliverability_views.lookup, name="lookup"),
     path("senders/", sender_views.sender_index, name="senders"),
     path("senders/<int:sender_id>/verify/", sender_views.sender_verify, name="sender-verify"),
     path("senders/<int:sender_id>/check/", sender_views.sender_check, name="sender-check"),

@@ -2,6 +2,7 @@
 
 from .bounces import InboundReport
 from .campaign import Campaign, Delivery, Sender
+from .dmarc import DmarcRecord, DmarcReport
 from .events import Event, EventCounter, EventKind, RecipientDomain, TrackedLink
 from .outbox import OutboxMessage
 from .outgoing import OutgoingMessage
@@ -15,6 +16,8 @@ __all__ = [
     "Campaign",
     "Delivery",
     "DeliveryWorker",
+    "DmarcRecord",
+    "DmarcReport",
     "Event",
     "EventCounter",
     "EventKind",
