@@ -475,3 +475,37 @@ def test_doctor_findings_summarise_each_sender_domain(dns_server, key):
     assert findings[f"sender-dns:{DOMAIN}"]["status"] == "fail"
     assert "Reverse DNS" in findings[f"sender-dns:{DOMAIN}"]["summary"]
     assert findings["sender-dns:never-checked.example"]["status"] == "warn"
+
+
+# --- nothing is fetched from the internet --------------------------------------------------------
+@pytest.mark.django_db
+def test_checks_and_dmarc_parsing_reach_nothing_but_the_configured_resolver(
+    dns_server, key, monkeypatch
+):
+    """checkdmarc and parsedmarc use their bundled public suffix lists and maps: every packet
+    goes to the local DNS server (a guard records each socket's destination)."""
+    import gzip
+    import socket
+
+    from tests.campaigns.test_dmarc import report_xml
+    from tidings.campaigns.deliverability.dmarc import do_record_dmarc_report
+
+    destinations: list[tuple] = []
+    connect, sendto = socket.socket.connect, socket.socket.sendto
+
+    def guarded_connect(self, address):
+        destinations.append(address)
+        return connect(self, address)
+
+    def guarded_sendto(self, data, *args):
+        if self.getsockname()[1] != dns_server.port:  # not the local server's own answers
+            destinations.append(args[-1])
+        return sendto(self, data, *args)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "sendto", guarded_sendto)
+    assert check_domain(DOMAIN).status == "pass"
+    assert do_record_dmarc_report(gzip.compress(report_xml()), source="file").status == "processed"
+    assert destinations, "the guard saw no DNS traffic at all"
+    assert {address[0] for address in destinations} == {"127.0.0.1"}
+    assert {address[1] for address in destinations} == {dns_server.port}
