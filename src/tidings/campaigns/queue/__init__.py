@@ -65,7 +65,6 @@ from .enqueue import enqueue_message
 from .populate import (
     POPULATE_BATCH,
     assign_variants,
-    hold_until,
     populate_deliveries,
     release_due,
     release_held,
@@ -96,7 +95,6 @@ __all__ = [
     "enqueue_message",
     "failed_deliveries",
     "heartbeat",
-    "hold_until",
     "live_workers",
     "populate_deliveries",
     "process_alive",

@@ -91,13 +91,14 @@ def assign_variants(
     groups: dict[int | None, list[int]] = {v: [] for v in variant_ids}
     for position, index in enumerate(order[:tested]):
         groups[variant_ids[position % len(variant_ids)]].append(ids[index])
-    rest = sorted(ids[index] for index in order[tested:])
     for variant_id, members in groups.items():
         members.sort()
         _update_ids(members, variant_id=variant_id)
-    _update_ids(rest, status=Delivery.Status.HELD)
+    # Everyone not in the test: one statement (measured: a batched update by id took 3× the
+    # populate step at 200,000 rows; this takes about as long as it).
+    rest = queued.filter(variant__isnull=True).update(status=Delivery.Status.HELD)
     counts: dict[int | None, int] = {v: len(m) for v, m in groups.items()}
-    counts[None] = len(rest)
+    counts[None] = rest
     return counts
 
 
@@ -110,12 +111,6 @@ def release_held(campaign: Campaign | int, *, variant_id: int | None = None) -> 
     if variant_id is not None:
         held.filter(variant__isnull=True).update(variant_id=variant_id)
     return held.filter(next_attempt_at__isnull=True).update(status=Delivery.Status.QUEUED)
-
-
-def hold_until(ids: list[int], when: datetime) -> int:
-    """Hold queued or held rows until ``when`` (a recipient's local hour); ``release_due`` queues
-    them then.  Called while the queue is made, before any worker can see it."""
-    return _update_ids(ids, status=Delivery.Status.HELD, next_attempt_at=when)
 
 
 def release_due(now: datetime, *, limit: int = 50_000) -> int:
