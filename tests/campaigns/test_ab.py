@@ -397,3 +397,13 @@ def test_a_writer_writes_but_cannot_send_or_pick(news, client):
     b = campaign.variants.get(label="B")
     assert client.post(reverse("campaigns:ab-pick", args=[campaign.pk, b.pk])).status_code == 403
     assert ABTest.objects.get(campaign=campaign).decided_at is None
+
+
+def test_each_variant_can_be_previewed(news, owner_client):
+    from django.urls import reverse
+
+    campaign = ab_campaign(news, variants=[{"subject": "Plain"}, {"subject": "Fancy {{ 1 + 1 }}"}])
+    page = owner_client.get(reverse("campaigns:preview", args=[campaign.pk]), {"variant": "B"})
+    assert page.context["rendered"].subject == "Fancy 2"
+    missing = owner_client.get(reverse("campaigns:preview", args=[campaign.pk]), {"variant": "Z"})
+    assert "has no variant 'Z'" in missing.content.decode().replace("&#x27;", "'")

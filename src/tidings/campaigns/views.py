@@ -218,16 +218,29 @@ def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
         contact = lifecycle.preview_contact(form.cleaned_data["contact"])
         if contact is None:
             form.add_error("contact", "There is no contact with that number.")
+    variant = None
+    label = request.GET.get("variant", "")
+    if label:  # an A/B variant, as its recipients will see it
+        variant = campaign.variants.filter(label=label[:1]).first()
+        if variant is None:
+            form.add_error(None, f"This campaign has no variant {label[:1]!r}.")
     if not form.errors:
         try:
-            rendered = lifecycle.render_sample(campaign, contact)
+            shown = variant.applied_to(campaign) if variant is not None else campaign
+            rendered = lifecycle.render_sample(shown, contact)
         except CampaignNotReady as exc:
             for problem in exc.problems:
                 form.add_error(None, problem.message)
     return render(
         request,
         "campaigns/campaign_preview.html",
-        {"campaign": campaign, "form": form, "contact": contact, "rendered": rendered},
+        {
+            "campaign": campaign,
+            "form": form,
+            "contact": contact,
+            "rendered": rendered,
+            "variant": variant,
+        },
     )
 
 
