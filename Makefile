@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics test-cluster clean
+.PHONY: demo test lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability test-cluster clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -85,6 +85,10 @@ bench-tracking: $(VENV)/.synced
 
 bench-reports: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.reports
+
+## bench-deliverability: A/B split, local-hour planning and the exact recipient count (PostgreSQL)
+bench-deliverability: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.deliverability $(BENCH_ARGS)
 
 bench-analytics: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.analytics

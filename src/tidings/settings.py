@@ -219,9 +219,24 @@ TIDINGS_BREAKER_WINDOW = env_int("TIDINGS_BREAKER_WINDOW", None)
 TIDINGS_BREAKER_MIN = env_int("TIDINGS_BREAKER_MIN", None)
 TIDINGS_UNREACHABLE_PAUSE_SECONDS = env_float("TIDINGS_UNREACHABLE_PAUSE_SECONDS", None)
 TIDINGS_OUTGOING_KEEP_DAYS = env_int("TIDINGS_OUTGOING_KEEP_DAYS", None)
+# Automatic protection while sending (campaigns.config.DeliveryConfig holds the defaults): a
+# campaign pauses itself when complaints pass 0.3% after 1,000 deliveries, or hard bounces 5%.
+TIDINGS_COMPLAINT_PAUSE_RATE = env_float("TIDINGS_COMPLAINT_PAUSE_RATE", None)
+TIDINGS_COMPLAINT_PAUSE_MIN = env_int("TIDINGS_COMPLAINT_PAUSE_MIN", None)
+TIDINGS_BOUNCE_PAUSE_RATE = env_float("TIDINGS_BOUNCE_PAUSE_RATE", None)
+TIDINGS_BOUNCE_PAUSE_MIN = env_int("TIDINGS_BOUNCE_PAUSE_MIN", None)
 # DKIM keys made by `tidings dkim keygen DOMAIN`: <dir>/<domain>/<selector>.pem
 TIDINGS_DKIM_DIR = env_str("TIDINGS_DKIM_DIR") or str(DATA_DIR / "dkim")
 TIDINGS_DKIM_SELECTOR = env_str("TIDINGS_DKIM_SELECTOR", "tidings")
+# Sender domain health (campaigns/deliverability/): the DNS resolver to ask ("127.0.0.1:5353",
+# several separated by commas; blank: the system's), how long a look-up may take, and the
+# addresses mail leaves from when the SMTP relay's own address is not the one (blank: resolved
+# from the SMTP transports' host names).
+TIDINGS_DNS_RESOLVER = env_str("TIDINGS_DNS_RESOLVER")
+TIDINGS_DNS_TIMEOUT = env_float("TIDINGS_DNS_TIMEOUT", 3.0)
+TIDINGS_SENDING_IPS = env_str("TIDINGS_SENDING_IPS")
+# Four eyes: the operator who created or last edited a campaign cannot also send it.
+TIDINGS_SEND_NEEDS_SECOND_OPERATOR = env_bool("TIDINGS_SEND_NEEDS_SECOND_OPERATOR", default=False)
 DEFAULT_FROM_EMAIL = os.environ.get("TIDINGS_FROM_EMAIL", "newsletter@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

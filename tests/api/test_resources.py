@@ -166,7 +166,13 @@ def test_a_campaign_is_created_scheduled_and_its_stats_read(api):
     )
     assert created.status_code == 201, created.content
     campaign_id = created.json()["id"]
-    scheduled = api.post(f"/campaigns/{campaign_id}/schedule", {"at": "2099-01-01T09:00:00Z"})
+    unconfirmed = api.post(f"/campaigns/{campaign_id}/schedule", {"at": "2099-01-01T09:00:00Z"})
+    assert unconfirmed.status_code == 422
+    assert "it would go to 1 people" in unconfirmed.json()["detail"]
+    assert Campaign.objects.get(pk=campaign_id).status == "draft"
+    scheduled = api.post(
+        f"/campaigns/{campaign_id}/schedule", {"at": "2099-01-01T09:00:00Z", "confirm": True}
+    )
     assert scheduled.status_code == 200
     assert scheduled.json()["status"] == "scheduled"
     again = api.post(f"/campaigns/{campaign_id}/schedule", {})

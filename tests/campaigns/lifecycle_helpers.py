@@ -94,3 +94,15 @@ def queue(campaign: Campaign, contacts, status: str = Delivery.Status.QUEUED) ->
 def make_editor(username: str = "editor"):
     """A staff user who is not an owner: the editor role."""
     return make_operator(username, "editor", password=None)
+
+
+def schedule_confirmed(client, campaign: Campaign, data: dict):
+    """Post the schedule form, then confirm on the page it shows (as an operator would); returns
+    the confirmation's response.  The first answer must be the confirmation page."""
+    from django.urls import reverse
+
+    url = reverse("campaigns:schedule", args=[campaign.pk])
+    shown = client.post(url, data)
+    assert shown.status_code == 200 and "summary" in shown.context, shown.content[:3000]
+    fingerprint = shown.context["summary"].fingerprint
+    return client.post(url, {**data, "confirm": "1", "fingerprint": fingerprint})

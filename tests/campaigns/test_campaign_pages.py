@@ -15,6 +15,7 @@ from tests.campaigns.lifecycle_helpers import (
     make_sender,
     make_template,
     queue,
+    schedule_confirmed,
     subscriber,
     use_outbox,
 )
@@ -251,9 +252,7 @@ def test_a_bad_test_address_is_shown_on_the_form(owner_client, draft):
 def test_scheduling_reads_the_time_in_the_operators_time_zone(owner_client, draft, settings):
     settings.TIME_ZONE = "Europe/London"  # British Summer Time in July: UTC+1
     with time_machine.travel(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False):
-        response = owner_client.post(
-            reverse("campaigns:schedule", args=[draft.pk]), {"when": "2026-07-01T09:00"}
-        )
+        response = schedule_confirmed(owner_client, draft, {"when": "2026-07-01T09:00"})
     assert response.status_code == 302
     draft.refresh_from_db()
     assert draft.status == "scheduled"
@@ -279,7 +278,7 @@ def test_a_time_in_the_past_is_a_field_error(owner_client, draft):
 
 
 def test_send_now_schedules_for_now(owner_client, draft):
-    response = owner_client.post(reverse("campaigns:schedule", args=[draft.pk]), {"send_now": "1"})
+    response = schedule_confirmed(owner_client, draft, {"send_now": "1"})
     assert response.url == reverse("campaigns:detail", args=[draft.pk])
     draft.refresh_from_db()
     assert draft.status == "scheduled" and draft.scheduled_at <= timezone.now()
@@ -289,7 +288,7 @@ def test_a_segment_can_be_the_whole_audience(owner_client, news):
     subscriber("Ada Lovelace", news)
     segment = Segment.objects.create(name="Adas", query='name ^= "ada"')
     campaign = make_campaign(segments=[segment], sender=make_sender(), with_template=True)
-    owner_client.post(reverse("campaigns:schedule", args=[campaign.pk]), {"send_now": "1"})
+    schedule_confirmed(owner_client, campaign, {"send_now": "1"})
     assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
 
 
@@ -368,7 +367,7 @@ def test_an_operator_writes_previews_tests_schedules_for_a_segment_and_watches_i
     assert OutboxMessage.objects.get().subject == "[Test] July news for Alex"
 
     # ... schedules it to go now; the worker's periodic job starts it ...
-    owner_client.post(reverse("campaigns:schedule", args=[campaign.pk]), {"send_now": "1"})
+    schedule_confirmed(owner_client, campaign, {"send_now": "1"})
     assert start_due_campaigns() == [campaign.pk]
     page = owner_client.get(reverse("campaigns:detail", args=[campaign.pk]))
     assert page.context["counts"]["queued"] == 3

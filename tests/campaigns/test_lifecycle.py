@@ -195,14 +195,35 @@ def test_scheduling_lists_every_problem_with_its_field(owner):
 def test_a_time_in_the_past_is_refused(news, owner):
     campaign = ready_campaign(news)
     with pytest.raises(CampaignNotReady) as error:
-        do_schedule(campaign, timezone.now() - timedelta(minutes=1), actor=owner)
+        do_schedule(campaign, timezone.now() - timedelta(minutes=1), actor=owner, confirmed=True)
     assert [p.field for p in error.value.problems] == ["when"]
+
+
+def test_nothing_is_scheduled_without_the_confirmation(news, owner):
+    campaign = ready_campaign(news)
+    with pytest.raises(CampaignNotReady) as error:
+        do_schedule(campaign, None, actor=owner)
+    assert [p.field for p in error.value.problems] == ["confirm"]
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"
+
+
+def test_with_four_eyes_the_author_cannot_send_what_they_wrote(news, owner, settings):
+    from tests.campaigns.lifecycle_helpers import make_editor
+
+    settings.TIDINGS_SEND_NEEDS_SECOND_OPERATOR = True
+    campaign = ready_campaign(news)
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=owner)
+    campaign.refresh_from_db()
+    with pytest.raises(CampaignNotReady, match="second pair of eyes"):
+        do_schedule(campaign, None, actor=owner, confirmed=True)
+    do_schedule(campaign, None, actor=make_editor(), confirmed=True)
+    assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
 
 
 def test_a_ready_campaign_is_scheduled_for_a_future_time(news, owner):
     campaign = ready_campaign(news)
     when = timezone.now() + timedelta(days=1)
-    do_schedule(campaign, when, actor=owner)
+    do_schedule(campaign, when, actor=owner, confirmed=True)
     campaign.refresh_from_db()
     assert (campaign.status, campaign.scheduled_at) == ("scheduled", when)
     assert AuditEntry.objects.filter(action="campaign.scheduled", object_id=campaign.pk).exists()
@@ -215,7 +236,7 @@ def test_send_now_enqueues_the_start_once_the_schedule_is_committed(
 
     campaign = ready_campaign(news)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        do_schedule(campaign, None, actor=owner)
+        do_schedule(campaign, None, actor=owner, confirmed=True)
     assert len(callbacks) == 1
     assert DBTaskResult.objects.filter(task_path__endswith="start_campaign").count() == 1
 
@@ -371,6 +392,8 @@ def test_scheduling_in_the_past_is_judged_by_the_clock(news, owner):
     campaign = ready_campaign(news)
     with time_machine.travel(datetime(2026, 7, 1, 9, 0, tzinfo=UTC), tick=False):
         with pytest.raises(CampaignNotReady):
-            do_schedule(campaign, datetime(2026, 7, 1, 8, 59, tzinfo=UTC), actor=owner)
-        do_schedule(campaign, datetime(2026, 7, 1, 9, 1, tzinfo=UTC), actor=owner)
+            do_schedule(
+                campaign, datetime(2026, 7, 1, 8, 59, tzinfo=UTC), actor=owner, confirmed=True
+            )
+        do_schedule(campaign, datetime(2026, 7, 1, 9, 1, tzinfo=UTC), actor=owner, confirmed=True)
     assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"

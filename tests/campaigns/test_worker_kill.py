@@ -5,7 +5,8 @@ tests use), a campaign of several hundred recipients and a real SMTP server (aio
 records every message it accepts.  Workers send at a limited rate so the kills land mid-campaign;
 each killed worker is restarted at once.  At the end: everybody got the message, nobody got more
 than one copy except the messages a recovery reported as possibly sent twice, and those were
-logged.
+logged.  The campaign is an A/B test: each person's variant was fixed on their row when the queue
+was made, so every copy anybody got, first or second, is the variant on their row.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def _exercise(database_url: str, tmp_path: Path, worker_count: int, seed: int) -
     with SmtpSink() as sink:
         env = _env(database_url, tmp_path, sink)
         _run(env, "-m", "tidings.cli", "migrate", "--verbosity", "0")
-        setup = _fixture(env, "setup", str(RECIPIENTS))
+        setup = _fixture(env, "setup-ab", str(RECIPIENTS))
         workers = Workers(env, tmp_path)
         try:
             for _ in range(worker_count):
@@ -172,6 +173,10 @@ def _exercise(database_url: str, tmp_path: Path, worker_count: int, seed: int) -
     assert duplicates <= sum(report["recovered"]) == sum(logged)
     # ... and no kill sent more than a worker's window twice.
     assert max(report["recovered"], default=0) <= WINDOW
+    # Exactly one variant each, also across the kills: the one fixed on their row.
+    assert set(setup["subjects"].values()) == {"Variant A", "Variant B"}
+    for received in sink.received:
+        assert received.message["Subject"] == setup["subjects"][received.recipient]
     # Recovered promptly: a restarted worker does not wait for the dead one's lease to lapse.
     assert report["recovered_after"] and max(report["recovered_after"]) < LEASE
     # A copy sent twice is the same message: same Message-ID, so receivers can drop it.

@@ -1,6 +1,9 @@
 """Set up and inspect a database for tests that run real ``tidings worker`` processes.
 
     python -m tests.campaigns.worker_fixture setup <recipients>   -> JSON: campaign id, addresses
+    python -m tests.campaigns.worker_fixture setup-ab <recipients> -> the same, as an A/B test
+        whose variants (subjects "Variant A"/"Variant B") are fixed on the rows, and each
+        address's expected subject
     python -m tests.campaigns.worker_fixture report <campaign id> -> JSON: row states, recoveries
 
 Run with the same DATABASE_URL and DJANGO_SETTINGS_MODULE as the workers.
@@ -12,10 +15,12 @@ import json
 import sys
 
 
-def setup(recipients: int) -> dict:
+def setup(recipients: int, *, variants: bool = False) -> dict:
     from django.db import transaction
 
     from tidings.audience.models import Contact, MailingList, Subscription
+    from tidings.campaigns.models import ABTest, Delivery, Variant
+    from tidings.campaigns.queue import assign_variants
 
     from .delivery_helpers import sending_campaign
 
@@ -31,7 +36,22 @@ def setup(recipients: int) -> dict:
             ]
         )
         campaign = sending_campaign(news)
-    return {"campaign": campaign.pk, "emails": [c.email for c in contacts]}
+        result = {"campaign": campaign.pk, "emails": [c.email for c in contacts]}
+        if variants:
+            test = ABTest.objects.create(campaign=campaign, share=100, seed=11)
+            ids = [
+                Variant.objects.create(
+                    campaign=campaign, label=label, subject=f"Variant {label}"
+                ).pk
+                for label in ("A", "B")
+            ]
+            assign_variants(campaign, ids, test.share, test.seed)
+            result["subjects"] = dict(
+                Delivery.objects.filter(campaign=campaign).values_list(
+                    "contact__email", "variant__subject"
+                )
+            )
+    return result
 
 
 def report(campaign_id: int) -> dict:
@@ -65,7 +85,10 @@ def main(argv: list[str]) -> None:
     import django
 
     django.setup()
-    result = setup(int(argv[1])) if argv[0] == "setup" else report(int(argv[1]))
+    if argv[0].startswith("setup"):
+        result = setup(int(argv[1]), variants=argv[0] == "setup-ab")
+    else:
+        result = report(int(argv[1]))
     sys.stdout.write(json.dumps(result))
 
 

@@ -26,6 +26,7 @@ def test_an_operator_sends_a_campaign_now_and_finds_it_in_the_outbox(
     page.get_by_role("button", name="Sign in").click()
     page.goto(f"/campaigns/{campaign.pk}/schedule/")
     page.get_by_role("button", name="Send now").click()
+    page.get_by_role("button", name="Confirm: send to 1 now").click()
     expect(page).to_have_url(f"{live_server.url}/campaigns/{campaign.pk}/")
 
     # What `tidings worker` does: start the campaigns whose time has come, then send.

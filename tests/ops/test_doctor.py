@@ -303,3 +303,43 @@ def test_an_unknown_check_name_is_refused_in_one_line():
         call_command("doctor", "--only", "nonsense", stderr=err)
     assert exit_info.value.code == 2
     assert "no check named nonsense" in err.getvalue()
+
+
+# --- sender domains' DNS (campaigns/deliverability), against a real DNS server ----------------
+from tests.campaigns.test_deliverability import (  # noqa: E402 - fixtures of the DNS tests
+    DOMAIN,
+    dns_server,  # noqa: F401 - a fixture
+    good_records,
+    key,  # noqa: F401 - a fixture
+    zone,
+)
+
+
+def test_sender_domains_are_reported_from_their_last_check_with_the_record_to_publish(
+    dns_server,  # noqa: F811
+    key,  # noqa: F811
+):
+    from tidings.campaigns.deliverability.senders import do_add_sender, do_check_sender
+
+    code, found = doctor("--only", "sender-dns")
+    assert code == 0 and found["sender-dns"]["status"] == "warn"  # no sender yet
+
+    sender = do_add_sender("News", f"news@{DOMAIN}", actor=None)
+    code, found = doctor("--only", "sender-dns")
+    assert found[f"sender-dns:{DOMAIN}"]["status"] == "warn"
+    assert f"tidings deliverability check {DOMAIN}" in found[f"sender-dns:{DOMAIN}"]["fix"]
+
+    records = good_records(key)
+    records["dmarc"] = ""
+    dns_server.serve(zone(records))
+    do_check_sender(sender)
+    code, found = doctor("--only", "sender-dns")
+    assert code == 1
+    finding = found[f"sender-dns:{DOMAIN}"]
+    assert finding["status"] == "fail" and "DMARC" in finding["summary"]
+    assert "_dmarc" in finding["fix"]
+
+    dns_server.serve(zone(good_records(key)))
+    do_check_sender(sender)
+    code, found = doctor("--only", "sender-dns")
+    assert code == 0 and found[f"sender-dns:{DOMAIN}"]["status"] == "ok"

@@ -56,7 +56,7 @@ def test_an_owner_sees_six_groups_in_place_of_a_long_row(owner_client):
         ("/campaigns/templates/", "Templates", "Campaigns"),
         ("/campaigns/templates/layouts/new/", "Templates", "Campaigns"),
         ("/campaigns/", "Campaigns", "Campaigns"),
-        ("/campaigns/senders/", "Senders", "Settings"),
+        ("/campaigns/senders/", "Senders", "Campaigns"),
         ("/rights/audit/", "Audit log", "Privacy"),
         ("/settings/api/webhooks/", "Webhooks", "Settings"),
         ("/demos/availability/", "Demo availability", "CRM"),

@@ -16,7 +16,7 @@ import pytest
 from django.test import Client
 
 from tests.audience.public_helpers import link_in, mails_to, make_form, reset, sign_up, use_outbox
-from tests.campaigns.lifecycle_helpers import make_campaign, make_sender
+from tests.campaigns.lifecycle_helpers import make_campaign, make_sender, schedule_confirmed
 from tests.operators import make_operator, sign_in
 from tidings.audience.models import Contact, MailingList, Subscription
 from tidings.campaigns.engine import deliver_pending
@@ -65,7 +65,7 @@ def test_a_whole_subscriber_story_leaves_no_address_or_name_in_the_logs(
     owner = Client()
     sign_in(owner, make_operator("olivia", "owner"))
     campaign = make_campaign(news, sender=make_sender(), with_template=True)
-    response = owner.post(f"/campaigns/{campaign.pk}/schedule/", {"send_now": "1"})
+    response = schedule_confirmed(owner, campaign, {"send_now": "1"})
     assert response.status_code == 302, response.content[:2000]
     assert start_due_campaigns() == [campaign.pk]
     deliver_pending(max_seconds=30)

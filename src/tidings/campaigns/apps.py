@@ -39,6 +39,20 @@ class CampaignsConfig(AppConfig):
             "tidings.campaigns.lifecycle.start_due_campaigns_task",
         )
 
+        # A/B tests whose waiting time is over send their winner to the rest.
+        register(
+            "campaigns.ab-decide",
+            timedelta(minutes=1),
+            "tidings.campaigns.abtest.decide_due_tests_task",
+        )
+        # Senders' domain health (SPF, DKIM, DMARC, reverse DNS...), daily; a regression emails
+        # the owners (campaigns/deliverability/senders.py).
+        register(
+            "campaigns.sender-health",
+            timedelta(days=1),
+            "tidings.campaigns.deliverability.senders.check_senders_task",
+        )
+
         from django.conf import settings
 
         # Bounce mailbox (when TIDINGS_BOUNCE_MAILBOX_URL is set) and dropping old reports'

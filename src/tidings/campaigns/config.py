@@ -32,6 +32,12 @@ TIDINGS_OUTGOING_KEEP_DAYS             30          finished one-off messages are
 TIDINGS_BOUNCE_ADDRESS                 ""          the envelope sender (blank: the From address)
 TIDINGS_BOUNCE_VERP                    False       one envelope sender per row (needs the above)
 TIDINGS_SYSTEM_TRANSPORT               ""          the transport of system mail (blank: any)
+TIDINGS_COMPLAINT_PAUSE_RATE           0.003       a sending campaign pauses itself when more
+                                                   than this share of its delivered messages
+                                                   were reported as spam…
+TIDINGS_COMPLAINT_PAUSE_MIN            1000        … once at least so many were delivered
+TIDINGS_BOUNCE_PAUSE_RATE              0.05        … or when more than this share hard-bounced…
+TIDINGS_BOUNCE_PAUSE_MIN               100         … once at least so many were handed over
 =====================================  ==========  ==============================================
 """
 
@@ -64,6 +70,10 @@ SETTING_NAMES = {
     "bounce_address": "TIDINGS_BOUNCE_ADDRESS",
     "bounce_verp": "TIDINGS_BOUNCE_VERP",
     "system_transport": "TIDINGS_SYSTEM_TRANSPORT",
+    "complaint_pause_rate": "TIDINGS_COMPLAINT_PAUSE_RATE",
+    "complaint_pause_min": "TIDINGS_COMPLAINT_PAUSE_MIN",
+    "bounce_pause_rate": "TIDINGS_BOUNCE_PAUSE_RATE",
+    "bounce_pause_min": "TIDINGS_BOUNCE_PAUSE_MIN",
 }
 
 
@@ -87,6 +97,10 @@ class DeliveryConfig:
     bounce_address: str = ""
     bounce_verp: bool = False
     system_transport: str = ""
+    complaint_pause_rate: float = 0.003
+    complaint_pause_min: int = 1000
+    bounce_pause_rate: float = 0.05
+    bounce_pause_min: int = 100
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> DeliveryConfig:
@@ -126,6 +140,12 @@ class DeliveryConfig:
                 found.append((SETTING_NAMES[name], "must be more than 0"))
         if not 0 <= self.breaker_threshold < 1:
             found.append((SETTING_NAMES["breaker_threshold"], "must be a fraction from 0 to 1"))
+        for name in ("complaint_pause_rate", "bounce_pause_rate"):
+            if not 0 < getattr(self, name) <= 1:
+                found.append((SETTING_NAMES[name], "must be a fraction above 0, at most 1"))
+        for name in ("complaint_pause_min", "bounce_pause_min"):
+            if getattr(self, name) < 1:
+                found.append((SETTING_NAMES[name], "must be at least 1"))
         if self.builders < 0:
             found.append((SETTING_NAMES["builders"], "must be 0 (none), a number or auto"))
         if self.bounce_verp and not self.bounce_address:

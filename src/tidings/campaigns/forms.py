@@ -92,6 +92,14 @@ class CampaignEditForm(_Targeting):
     archive = forms.BooleanField(
         required=False, help_text="Show it on the public archive page once it has been sent."
     )
+    local_hour = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=23,
+        label="Deliver at this local hour",
+        help_text="0-23, in each recipient's own time zone where the policy lets us hold one "
+        "(otherwise the company's).  Blank: as soon as it starts.",
+    )
     field_order = [
         "name",
         "subject",
@@ -106,6 +114,7 @@ class CampaignEditForm(_Targeting):
         "body",
         "text_body",
         "archive",
+        "local_hour",
     ]
 
     def __init__(self, *args, campaign: Campaign | None = None, **kwargs) -> None:
@@ -201,5 +210,17 @@ class PreviewForm(forms.Form):
 class SenderForm(forms.ModelForm):
     class Meta:
         model = Sender
-        fields = ["name", "email", "reply_to"]
+        fields = ["name", "email", "reply_to", "dkim_selector"]
         help_texts = {"name": "The From name recipients see."}
+        labels = {"dkim_selector": "DKIM selector"}
+
+    def clean_dkim_selector(self) -> str:
+        from .dkim import DkimError, check_selector
+
+        value = self.cleaned_data["dkim_selector"].strip()
+        if not value:
+            return ""
+        try:
+            return check_selector(value)
+        except DkimError as exc:
+            raise ValidationError(str(exc)) from None

@@ -51,7 +51,14 @@ from tidings.rights.audit import audit
 
 from .direct import send_test_messages
 from .models import Campaign, Delivery, Sender, Template
-from .queue import delivery_counts, populate_deliveries, retry_failed, unfinished_rows
+from .protection import PREFIX as PROTECTION_PREFIX
+from .queue import (
+    assign_variants,
+    delivery_counts,
+    populate_deliveries,
+    retry_failed,
+    unfinished_rows,
+)
 from .rendering import (
     CompiledMessage,
     MessageLinks,
@@ -59,7 +66,9 @@ from .rendering import (
     check_layout,
     check_template,
 )
+from .sendtime import plan_local_hour
 from .targeting import audience_for, skip_suppressed_deliveries
+from .variants import variant_problems
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +286,9 @@ def schedule_problems(campaign: Campaign) -> list[Problem]:
         problems.append(Problem("choose at least one list or segment", "lists"))
     problems += _targeting_problems(campaign.topic, lists, segments)
     problems += _template_problems(campaign)
+    problems += [Problem(message, field) for message, field in variant_problems(campaign)]
+    if campaign.follow_up_of_id is not None and not campaign.follow_up_audience:
+        problems.append(Problem("say who the follow-up is for", "follow_up_audience"))
     return problems
 
 
@@ -293,6 +305,7 @@ EDITABLE_FIELDS = (
     "text_body",
     "topic",
     "archive",
+    "local_hour",
 )
 
 
@@ -324,6 +337,7 @@ def do_create_campaign(
         body=template.body,
         text_body=template.text_body,
         created_by=actor if getattr(actor, "pk", None) else None,
+        last_edited_by=actor if getattr(actor, "pk", None) else None,
     )
     campaign.lists.set(lists)
     campaign.segments.set(segments)
@@ -359,7 +373,9 @@ def do_update_campaign(
     if changed:
         # Conditional on the state still being draft: an edit racing a schedule loses.
         saved = Campaign.objects.filter(pk=campaign.pk, status=Status.DRAFT).update(
-            **{name: getattr(campaign, name) for name in changed}, updated_at=timezone.now()
+            **{name: getattr(campaign, name) for name in changed},
+            updated_at=timezone.now(),
+            last_edited_by=actor if getattr(actor, "pk", None) else None,
         )
         if saved != 1:
             raise InvalidTransition(
@@ -404,7 +420,9 @@ def do_clone(campaign: Campaign, *, actor: Any) -> Campaign:
         text_body=campaign.text_body,
         topic=campaign.topic,
         archive=campaign.archive,
+        local_hour=campaign.local_hour,
         created_by=actor if getattr(actor, "pk", None) else None,
+        last_edited_by=actor if getattr(actor, "pk", None) else None,
     )
     copy.lists.set(campaign.lists.all())
     copy.segments.set(campaign.segments.all())
@@ -415,17 +433,39 @@ def do_clone(campaign: Campaign, *, actor: Any) -> Campaign:
 # --- scheduling and starting --------------------------------------------------------------------
 @transaction.atomic
 def do_schedule(
-    campaign: Campaign, when: datetime | None, *, actor: Any, now: datetime | None = None
+    campaign: Campaign,
+    when: datetime | None,
+    *,
+    actor: Any,
+    confirmed: bool = False,
+    now: datetime | None = None,
 ) -> Campaign:
     """Schedule a draft for ``when`` (an aware datetime in the future), or None for now.
 
-    Raises CampaignNotReady listing every problem (unverified sender, nothing targeted, a
-    template that does not render, a layout without an unsubscribe link, a time in the past).
-    A campaign scheduled for now is started by the worker as soon as this commits.
+    ``confirmed``: the operator saw the confirmation (``campaigns.confirmation``: the exact
+    number of recipients, the sender, the subject, the time and the checklist's red items) and
+    said yes; without it nothing is scheduled (the API's ``confirm`` flag).  Raises
+    CampaignNotReady listing every problem (no confirmation, unverified sender, nothing targeted,
+    a template or A/B variant that does not render, a layout without an unsubscribe link, a time
+    in the past, and with ``TIDINGS_SEND_NEEDS_SECOND_OPERATOR`` an operator confirming what
+    they wrote themselves).  A campaign scheduled for now is started by the worker as soon as
+    this commits.
     """
     now = now or timezone.now()
     transition(campaign.status, "schedule")
     problems = schedule_problems(campaign)
+    if not confirmed:
+        problems.append(
+            Problem("confirm it: see how many people it goes to, and what is red", "confirm")
+        )
+    if _needs_second_operator(campaign, actor):
+        problems.append(
+            Problem(
+                "another operator with the send permission must confirm it: sending needs a "
+                "second pair of eyes, and you wrote it",
+                "confirm",
+            )
+        )
     if when is not None:
         if timezone.is_naive(when):
             raise ValueError("when: expected an aware datetime")
@@ -440,11 +480,23 @@ def do_schedule(
         obj=campaign,
         at=campaign.scheduled_at.isoformat(),
         now=when is None,
+        confirmed=True,
     )
     if when is None:
         pk = campaign.pk
         transaction.on_commit(lambda: start_campaign.enqueue(pk))
     return campaign
+
+
+def _needs_second_operator(campaign: Campaign, actor: Any) -> bool:
+    """With ``TIDINGS_SEND_NEEDS_SECOND_OPERATOR``, whoever created or last edited a campaign
+    cannot also send it (the API's tokens act for their operator, so the same holds there)."""
+    from django.conf import settings
+
+    if not getattr(settings, "TIDINGS_SEND_NEEDS_SECOND_OPERATOR", False):
+        return False
+    actor_id = getattr(actor, "pk", None)
+    return actor_id is None or actor_id in (campaign.created_by_id, campaign.last_edited_by_id)
 
 
 @transaction.atomic
@@ -473,7 +525,15 @@ def do_start(campaign: Campaign | int, *, now: datetime | None = None) -> int:
         raise CampaignNotReady([Problem(f"a segment no longer works: {exc}", "segments")]) from None
     populate_deliveries(campaign, contacts)
     skipped = skip_suppressed_deliveries(campaign)
-    queued = Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED).count()
+    # An A/B test: each person's variant is fixed on their row now, before any worker sees it.
+    test = getattr(campaign, "ab_test", None)
+    if test is not None:
+        variant_ids = list(campaign.variants.order_by("label").values_list("pk", flat=True))
+        assign_variants(campaign, variant_ids, test.share, test.seed)
+    plan_local_hour(campaign, now)
+    queued = Delivery.objects.filter(
+        campaign=campaign, status__in=(Delivery.Status.QUEUED, Delivery.Status.HELD)
+    ).count()
     audit("campaign.started", actor_label="worker", obj=campaign, queued=queued, skipped=skipped)
     return queued
 
@@ -530,19 +590,25 @@ def do_pause(campaign: Campaign, *, actor: Any, reason: str = "") -> Campaign:
 
 @transaction.atomic
 def do_resume(campaign: Campaign, *, actor: Any) -> Campaign:
-    apply_transition(campaign, "resume", paused_reason="")
-    audit("campaign.resumed", actor=actor, obj=campaign)
+    """Carry on sending.  Resuming a campaign that paused itself for complaints or bounces
+    waives that protection for it (the operator looked; audited)."""
+    reason = Campaign.objects.filter(pk=campaign.pk).values_list("paused_reason", flat=True)
+    waive = (reason.first() or "").startswith(PROTECTION_PREFIX)
+    extra = {"protection_waived": True} if waive else {}
+    apply_transition(campaign, "resume", paused_reason="", **extra)
+    audit("campaign.resumed", actor=actor, obj=campaign, protection_waived=waive)
     return campaign
 
 
 @transaction.atomic
 def do_cancel(campaign: Campaign, *, actor: Any) -> int:
-    """Cancel for good: every queued row becomes "skipped".  Returns how many were dropped."""
+    """Cancel for good: every queued or held row (an A/B test's rest, a later local hour)
+    becomes "skipped".  Returns how many were dropped."""
     now = timezone.now()
     apply_transition(campaign, "cancel", finished_at=now)
-    dropped = Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED).update(
-        status=Delivery.Status.SKIPPED, error="campaign cancelled"
-    )
+    dropped = Delivery.objects.filter(
+        campaign=campaign, status__in=(Delivery.Status.QUEUED, Delivery.Status.HELD)
+    ).update(status=Delivery.Status.SKIPPED, error="campaign cancelled")
     audit("campaign.cancelled", actor=actor, obj=campaign, dropped=dropped)
     return dropped
 
@@ -717,23 +783,3 @@ def preview_contact(contact_id: int | None) -> Contact | None:
     if contact_id is None:
         return None
     return Contact.objects.filter(pk=contact_id).first()
-
-
-# --- senders ------------------------------------------------------------------------------------
-# Verifying that a sending domain is ours (SPF/DKIM/DMARC checks, a confirmation email) is out of
-# scope: an owner marks a sender verified after checking it themselves.
-@transaction.atomic
-def do_add_sender(name: str, email: str, *, actor: Any, reply_to: str = "") -> Sender:
-    sender = Sender.objects.create(name=name, email=normalise_email(email), reply_to=reply_to)
-    audit("sender.added", actor=actor, obj=sender)
-    return sender
-
-
-@transaction.atomic
-def do_verify_sender(sender: Sender, verified: bool, *, actor: Any) -> None:
-    """Mark a sender verified (usable by campaigns) or not.  Owners only: the view checks."""
-    if sender.verified == verified:
-        return
-    Sender.objects.filter(pk=sender.pk).update(verified=verified)
-    sender.verified = verified
-    audit("sender.verified" if verified else "sender.unverified", actor=actor, obj=sender)

@@ -58,7 +58,7 @@ from tidings.audience.models import (
 from tidings.audience.segments import compile_segment
 from tidings.audience.suppression import domain_and_parents
 
-from .models import Campaign, Delivery
+from .models import Campaign, Delivery, Event, EventKind
 
 # How many delivery rows ``skip_suppressed_deliveries`` reads per query.
 SUPPRESSION_BATCH = 2000
@@ -97,9 +97,29 @@ def consent_condition(topic: str) -> Q:
     return Q(Exists(topic_subscriptions))
 
 
+def follow_up_condition(campaign: Campaign) -> Q:
+    """A follow-up's audience: the people the original was sent to who did not open it (or,
+    ``not_clicked``, did not click), counting people, never machines (``Event.machine``).  The
+    consent rule is applied on top, so anyone who unsubscribed meanwhile is left out."""
+    original = campaign.follow_up_of_id
+    sent = Delivery.objects.filter(
+        campaign_id=original, status=Delivery.Status.SENT, contact_id=OuterRef("pk")
+    )
+    kinds = [EventKind.CLICK]
+    if campaign.follow_up_audience == "not_opened":
+        kinds.append(EventKind.OPEN)  # a click counts as an open: the images may have been off
+    engaged = Event.objects.filter(
+        campaign_id=original, delivery__contact_id=OuterRef("pk"), kind__in=kinds, machine=False
+    )
+    return Q(Exists(sent)) & ~Q(Exists(engaged))
+
+
 def targeted_condition(campaign: Campaign, *, now: datetime | None = None) -> Q | None:
     """Members of the campaign's open lists or of any of its segments; None when it targets
-    nothing.  Raises ``SegmentError`` for a segment that no longer compiles."""
+    nothing.  Raises ``SegmentError`` for a segment that no longer compiles.  A follow-up
+    targets the people of its original who did not open or click (``follow_up_condition``)."""
+    if campaign.follow_up_of_id is not None:
+        return follow_up_condition(campaign)
     condition = Q()
     list_ids = list(campaign.lists.filter(closed_at__isnull=True).values_list("pk", flat=True))
     if list_ids:

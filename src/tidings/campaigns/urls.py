@@ -2,7 +2,9 @@
 
 from django.urls import path
 
-from . import report_views, views
+from . import ab_views, report_views, views
+from .deliverability import sender_views
+from .deliverability import views as deliverability_views
 
 app_name = "campaigns"
 
@@ -23,6 +25,18 @@ urlpatterns = [
     path("<int:campaign_id>/archive/", views.campaign_archive, name="archive"),
     path("<int:campaign_id>/report/", report_views.campaign_report_page, name="report"),
     path("<int:campaign_id>/report.csv", report_views.campaign_report_csv, name="report-csv"),
-    path("senders/", views.sender_index, name="senders"),
-    path("senders/<int:sender_id>/verify/", views.sender_verify, name="sender-verify"),
+    path("<int:campaign_id>/ab/", ab_views.campaign_ab, name="ab"),
+    path("<int:campaign_id>/ab/results/", ab_views.campaign_ab_results, name="ab-results"),
+    path(
+        "<int:campaign_id>/ab/pick/<int:variant_id>/",
+        ab_views.campaign_ab_pick,
+        name="ab-pick",
+    ),
+    path("<int:campaign_id>/follow-up/", ab_views.campaign_follow_up, name="follow-up"),
+    path("deliverability/", deliverability_views.deliverability_index, name="deliverability"),
+    path("deliverability/dmarc/upload/", deliverability_views.dmarc_upload, name="dmarc-upload"),
+    path("deliverability/lookup/", deliverability_views.lookup, name="lookup"),
+    path("senders/", sender_views.sender_index, name="senders"),
+    path("senders/<int:sender_id>/verify/", sender_views.sender_verify, name="sender-verify"),
+    path("senders/<int:sender_id>/check/", sender_views.sender_check, name="sender-check"),
 ]

@@ -24,16 +24,17 @@ from tidings.web.access import operator_required
 
 from . import lifecycle
 from .blocks import pages
+from .confirmation import describe_when, send_summary
+from .followups import suggested_time
 from .forms import (
     CampaignCreateForm,
     CampaignEditForm,
     PreviewForm,
     ScheduleForm,
-    SenderForm,
     TestSendForm,
 )
 from .lifecycle import CampaignNotReady, InvalidTransition
-from .models import Campaign, Delivery, Sender
+from .models import Campaign, Delivery
 from .queue import delivery_counts, failed_deliveries
 from .targeting import audience_count
 from .transports.config import transport_configs
@@ -237,16 +238,29 @@ def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
     rendered = None
     if form.is_valid():
         contact = form.cleaned_data.get("contact")
+    variant = None
+    label = request.GET.get("variant", "")
+    if label:  # an A/B variant, as its recipients will see it
+        variant = campaign.variants.filter(label=label[:1]).first()
+        if variant is None:
+            form.add_error(None, f"This campaign has no variant {label[:1]!r}.")
     if not form.errors:
         try:
-            rendered = lifecycle.render_sample(campaign, contact)
+            shown = variant.applied_to(campaign) if variant is not None else campaign
+            rendered = lifecycle.render_sample(shown, contact)
         except CampaignNotReady as exc:
             for problem in exc.problems:
                 form.add_error(None, problem.message)
     return render(
         request,
         "campaigns/campaign_preview.html",
-        {"campaign": campaign, "form": form, "contact": contact, "rendered": rendered},
+        {
+            "campaign": campaign,
+            "form": form,
+            "contact": contact,
+            "rendered": rendered,
+            "variant": variant,
+        },
     )
 
 
@@ -279,25 +293,23 @@ def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @operator_required(perm="send")
 def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Choose a time (or "now"), then confirm on a page that shows exactly who and what
+    (``confirmation.send_summary``); only the confirmation schedules."""
     campaign = _campaign_or_404(campaign_id)
     if campaign.status != Campaign.Status.DRAFT:
         return _conflict(request, campaign, InvalidTransition(campaign.status, "schedule"))
-    form = ScheduleForm(request.POST or None)
+    suggested = suggested_time(campaign) if campaign.follow_up_of_id else None
+    initial = {"when": timezone.localtime(suggested)} if suggested else None
+    form = ScheduleForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        try:
-            lifecycle.do_schedule(campaign, form.chosen_time(), actor=request.user)
-        except CampaignNotReady as exc:
-            for problem in exc.problems:
-                form.add_error("when" if problem.field == "when" else None, problem.message)
-        except InvalidTransition as exc:
-            return _conflict(request, campaign, exc)
-        else:
-            if form.chosen_time() is None:
-                messages.success(request, "Sending starts in a moment.")
-            else:
-                when = timezone.localtime(campaign.scheduled_at)
-                messages.success(request, f"Scheduled for {when:%-d %b %Y, %H:%M %Z}.")
-            return redirect("campaigns:detail", campaign_id=campaign.pk)
+        when = form.chosen_time()
+        problems = lifecycle.schedule_problems(campaign)
+        if when is not None and when <= timezone.now():
+            form.add_error("when", "choose a time in the future, or send now")
+        for problem in problems:
+            form.add_error(None, problem.message)
+        if not form.errors:
+            return _confirm(request, campaign, form, when)
     return render(
         request,
         "campaigns/campaign_schedule.html",
@@ -306,6 +318,62 @@ def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "form": form,
             "problems": lifecycle.schedule_problems(campaign),
             "time_zone": timezone.get_current_timezone_name(),
+        },
+    )
+
+
+def _confirm(request: HttpRequest, campaign: Campaign, form: ScheduleForm, when) -> HttpResponse:
+    try:
+        summary = send_summary(campaign, when)
+    except SegmentError as exc:
+        form.add_error(None, f"A segment no longer works: {exc}")
+        return render(
+            request,
+            "campaigns/campaign_schedule.html",
+            {"campaign": campaign, "form": form, "problems": [], "time_zone": ""},
+        )
+    changed = False
+    if request.POST.get("confirm") == "1":
+        if request.POST.get("fingerprint") == summary.fingerprint:
+            try:
+                lifecycle.do_schedule(campaign, when, actor=request.user, confirmed=True)
+            except CampaignNotReady as exc:
+                for problem in exc.problems:
+                    form.add_error("when" if problem.field == "when" else None, problem.message)
+                return render(
+                    request,
+                    "campaigns/campaign_schedule.html",
+                    {
+                        "campaign": campaign,
+                        "form": form,
+                        "problems": [],
+                        "time_zone": timezone.get_current_timezone_name(),
+                    },
+                )
+            except InvalidTransition as exc:
+                return _conflict(request, campaign, exc)
+            if when is None:
+                messages.success(
+                    request, f"Sending to {summary.recipients} people starts in a moment."
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Scheduled for {describe_when(campaign.scheduled_at)}, to "
+                    f"{summary.recipients} people as things stand.",
+                )
+            return redirect("campaigns:detail", campaign_id=campaign.pk)
+        changed = True
+    return render(
+        request,
+        "campaigns/campaign_confirm.html",
+        {
+            "campaign": campaign,
+            "summary": summary,
+            "when_text": describe_when(when),
+            "when_value": form.data.get("when", ""),
+            "send_now": when is None,
+            "changed": changed,
         },
     )
 
@@ -348,32 +416,3 @@ def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "Shown on the public archive once sent." if campaign.archive else "Not in the archive.",
     )
     return redirect("campaigns:detail", campaign_id=campaign.pk)
-
-
-# --- senders ------------------------------------------------------------------------------------
-@operator_required(perm="settings")
-def sender_index(request: HttpRequest) -> HttpResponse:
-    form = SenderForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        lifecycle.do_add_sender(
-            data["name"], data["email"], reply_to=data["reply_to"], actor=request.user
-        )
-        messages.success(request, "Sender added.  An owner must mark it verified before use.")
-        return redirect("campaigns:senders")
-    return render(
-        request,
-        "campaigns/sender_index.html",
-        {"senders": Sender.objects.order_by("name", "email"), "form": form},
-    )
-
-
-@require_POST
-@operator_required(perm="settings")
-def sender_verify(request: HttpRequest, sender_id: int) -> HttpResponse:
-    """Owners only (the ``settings`` permission): a verified sender can mail the whole audience."""
-    sender = get_object_or_404(Sender, pk=sender_id)
-    verified = request.POST.get("verified") == "1"
-    lifecycle.do_verify_sender(sender, verified, actor=request.user)
-    messages.success(request, f"{sender} is {'verified' if verified else 'no longer verified'}.")
-    return redirect("campaigns:senders")

@@ -47,6 +47,9 @@ PERMISSIONS: frozenset[str] = frozenset(
 ROLES: dict[str, frozenset[str]] = {
     "owner": PERMISSIONS,
     "editor": frozenset({"people", "content", "send", "reports"}),
+    # Writes campaigns but cannot send them: an editor or owner confirms (listmonk's
+    # "campaigns:send"; with TIDINGS_SEND_NEEDS_SECOND_OPERATOR not even they send their own).
+    "writer": frozenset({"people", "content", "reports"}),
     "analyst": frozenset({"reports"}),
     "privacy_officer": frozenset({"people", "privacy", "reports"}),
 }
@@ -54,6 +57,7 @@ ROLES: dict[str, frozenset[str]] = {
 ROLE_LABELS: dict[str, str] = {
     "owner": "Owner",
     "editor": "Editor",
+    "writer": "Writer (cannot send)",
     "analyst": "Analyst",
     "privacy_officer": "Privacy officer",
 }

@@ -130,7 +130,8 @@ def _demo_newsletter(first_list: MailingList, user) -> None:
         )
     sender, _ = Sender.objects.get_or_create(
         email="newsletter@example.com",
-        defaults={"name": get_policy().controller.name, "verified": True},
+        # example.com cannot pass the domain checks: the demo's owner vouches for it.
+        defaults={"name": get_policy().controller.name, "verified": True, "verified_by": "owner"},
     )
     template, _ = Template.objects.get_or_create(
         name="Monthly newsletter",

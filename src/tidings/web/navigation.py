@@ -35,6 +35,9 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("campaigns:index", "Campaigns"),
             ("templates_ui:index", "Templates"),
             ("media:index", "Media library"),
+            ("campaigns:senders", "Senders"),
+            ("campaigns:deliverability", "Deliverability"),
+            ("campaigns:lookup", "Why didn't they get it?"),
             ("outbox:index", "Outbox"),
             ("bounces:index", "Bounces"),
         ),
@@ -67,7 +70,6 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Settings",
         (
             ("web:operators", "Operators"),
-            ("campaigns:senders", "Senders"),
             ("web:branding", "Branding"),
             ("api_settings:tokens", "API tokens"),
             ("api_settings:webhooks", "Webhooks"),

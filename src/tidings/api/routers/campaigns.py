@@ -17,6 +17,8 @@ from tidings.campaigns.lifecycle import (
     do_pause,
     do_resume,
     do_schedule,
+    schedule_problems,
+    transition,
 )
 from tidings.campaigns.models import Campaign, Delivery, Sender, Template
 
@@ -62,6 +64,11 @@ class CampaignIn(Schema):
 
 class ScheduleIn(Schema):
     at: datetime | None = Field(None, description="When to send (with a time zone); none: now.")
+    confirm: bool = Field(
+        False,
+        description="Must be true: nothing is scheduled without it.  Without it the answer is "
+        "422 with the exact number of recipients and the bulk-sender checklist's red items.",
+    )
 
 
 class PauseIn(Schema):
@@ -174,7 +181,8 @@ def read(request: HttpRequest, campaign_id: int = ID):
     "/{campaign_id}/schedule",
     response=CampaignOut,
     auth=need("send", page="campaigns:schedule"),
-    summary="Schedule a draft for a time, or to send now (scope send, permission send)",
+    summary="Schedule a draft for a time, or to send now, with confirm: true (scope send, "
+    "permission send)",
 )
 def schedule(request: HttpRequest, payload: ScheduleIn, campaign_id: int = ID):
     campaign = _campaign(campaign_id)
@@ -182,13 +190,42 @@ def schedule(request: HttpRequest, payload: ScheduleIn, campaign_id: int = ID):
         aware(payload.at)
     except ValueError as exc:
         raise Problem(422, f"at: {exc}", errors=[{"field": "at", "message": str(exc)}]) from None
+    if not payload.confirm:
+        try:
+            transition(campaign.status, "schedule")
+        except InvalidTransition as exc:
+            raise Problem(409, f"{str(exc).capitalize()}.") from None
+        problems = schedule_problems(campaign)
+        if problems:
+            raise _not_ready(CampaignNotReady(problems))
+        raise _unconfirmed(campaign, payload.at)
     try:
-        do_schedule(campaign, payload.at, actor=token_of(request).operator)
+        do_schedule(campaign, payload.at, actor=token_of(request).operator, confirmed=True)
     except CampaignNotReady as exc:
         raise _not_ready(exc) from None
     except InvalidTransition as exc:
         raise Problem(409, f"{str(exc).capitalize()}.") from None
     return _out(_campaign(campaign_id))
+
+
+def _unconfirmed(campaign: Campaign, at: datetime | None) -> Problem:
+    """What the operator pages show before "Confirm", for an API client to show its user."""
+    from tidings.audience.segments import SegmentError
+    from tidings.campaigns.confirmation import send_summary
+
+    detail = "Send the request again with confirm: true once this is what you want."
+    errors = [{"field": "confirm", "message": "must be true to schedule"}]
+    try:
+        summary = send_summary(campaign, at)
+    except SegmentError as exc:
+        return Problem(422, f"A segment no longer works: {exc}.", errors=errors)
+    errors += [{"field": "checklist", "message": f"{i.title}: {i.summary}"} for i in summary.red]
+    return Problem(
+        422,
+        f"Not confirmed: it would go to {summary.recipients} people from {summary.sender}. "
+        + detail,
+        errors=errors,
+    )
 
 
 def _button(action, campaign_id: int, request: HttpRequest, **kwargs) -> dict:

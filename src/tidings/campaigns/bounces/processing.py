@@ -58,7 +58,13 @@ def soft_bounce_limit() -> tuple[int, int]:
 # --- arriving ----------------------------------------------------------------------------------
 def do_record_inbound_mail(raw: bytes, *, source: str) -> InboundReport:
     """A bounce or complaint that arrived as a mail (MTA pipe, bounce mailbox): stored, then
-    processed.  Never raises for what is in the mail; the report says what happened."""
+    processed.  Never raises for what is in the mail; the report says what happened.  A DMARC
+    aggregate report (the bounce address is a good ``rua``) goes to the deliverability app
+    instead, and its ``DmarcReport`` (same status and reason fields) is returned."""
+    from ..deliverability.dmarc import do_record_dmarc_report, looks_like_dmarc_report
+
+    if looks_like_dmarc_report(raw):
+        return do_record_dmarc_report(raw, source=source)  # type: ignore[return-value]
     report = _store(source=source, raw=raw)
     return _process(report)
 

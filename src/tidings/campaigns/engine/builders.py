@@ -66,8 +66,18 @@ class BuilderPool:
         self, context: CampaignContext, jobs: list[Job], done: Callable[[list[Job]], None]
     ) -> None:
         """Build ``jobs`` in the pool; ``done`` gets each slice when it is ready (called in the
-        pool's thread), every job with its ``email`` or its ``failure``."""
-        recipe = context.recipe
+        pool's thread), every job with its ``email`` or its ``failure``.  Jobs of different A/B
+        variants go in different slices, each with its variant's recipe."""
+        by_recipe: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_recipe.setdefault(context.messages_for(job.row).recipe.key, []).append(job)
+        for group in by_recipe.values():
+            self._build(context, group, done)
+
+    def _build(
+        self, context: CampaignContext, jobs: list[Job], done: Callable[[list[Job]], None]
+    ) -> None:
+        recipe = context.messages_for(jobs[0].row).recipe
         for start in range(0, len(jobs), SLICE):
             part = jobs[start : start + SLICE]
             payloads = [
@@ -118,15 +128,16 @@ def _take(context: CampaignContext, job: Job, output: tuple[Any, ...]) -> None:
         job.failure = Result(job.row, "failed", error=output[1])
         return
     _, mail_from, recipient, message_id, subject, smtputf8, data = output
+    messages = context.messages_for(job.row)
     email = Email(
         mail_from=mail_from,
         recipient=recipient,
         message_id=message_id,
-        from_header=context.from_header,
+        from_header=messages.from_header,
         subject=subject,
         text="",
         html="",
-        headers=context.headers,
+        headers=messages.headers,
         smtputf8=smtputf8,
     )
     email.data = data

@@ -158,14 +158,27 @@ class CampaignContext(CampaignMessages):
         self.id = campaign.pk
         self.topic = campaign.topic
         self.route = campaign.transport
+        lists = list(campaign.lists.filter(closed_at__isnull=True))
+        # One list: its own unsubscribe link.  Several, or a segment: one click leaves them all.
+        self.unsubscribe_list = lists[0] if len(lists) == 1 else None
+        recipe, compiled = self._prepare(campaign, config)
+        self._use(recipe, compiled)
+        # A/B variants: each compiled once, with its own From name, subject, preheader or body;
+        # a row's variant was fixed when the queue was made (``Claimed.variant_id``).
+        self.variants: dict[int, CampaignMessages] = {}
+        for variant in campaign.variants.all():
+            variant_recipe, variant_compiled = self._prepare(variant.applied_to(campaign), config)
+            messages = CampaignMessages.__new__(CampaignMessages)
+            messages._use(variant_recipe, variant_compiled)
+            self.variants[variant.pk] = messages
+        self._compile_consent_query()
+
+    def _prepare(self, campaign: Any, config: DeliveryConfig) -> tuple[Recipe, CompiledMessage]:
         compiled = CompiledMessage.for_campaign(campaign)
         sender = campaign.sender
         from_header = sender_from_header(sender)
         domain = domain_of(from_header)
         reply_to = campaign.reply_to or (sender.reply_to if sender else "")
-        lists = list(campaign.lists.filter(closed_at__isnull=True))
-        # One list: its own unsubscribe link.  Several, or a segment: one click leaves them all.
-        self.unsubscribe_list = lists[0] if len(lists) == 1 else None
         if self.unsubscribe_list is not None:
             list_name, list_key = self.unsubscribe_list.name, f"list-{self.unsubscribe_list.pk}"
         else:
@@ -208,8 +221,16 @@ class CampaignContext(CampaignMessages):
             ),
             tracked_links=dict(tracker.links) if tracker is not None else None,
         )
-        self._use(recipe, compiled)
-        self._compile_consent_query()
+        return recipe, compiled
+
+    def messages_for(self, row: Claimed) -> CampaignMessages:
+        """What builds the row's message: its A/B variant's, or the campaign's own."""
+        if row.variant_id is not None:
+            return self.variants.get(row.variant_id, self)
+        return self
+
+    def email_for(self, job: Job, wants_bytes: bool) -> Email:
+        return self.messages_for(job.row).build(job.row.id, job.contact, job.track, wants_bytes)
 
     def _compile_consent_query(self) -> None:
         """The SQL of "these contacts, if they still consent to the campaign's topic", made

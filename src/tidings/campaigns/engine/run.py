@@ -23,10 +23,11 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.utils import timezone
 
 from tidings.audience.suppression import do_record_hard_bounce
 
-from .. import queue
+from .. import protection, queue
 from ..config import FLUSH_SIZE, DeliveryConfig
 from ..lifecycle import finish_if_done, pause_campaign
 from ..models import Campaign
@@ -137,7 +138,8 @@ class Engine:
             f"{self.builders.processes} builder processes" if self.builders else "no builders",
         )
         next_heartbeat = time.monotonic() + heartbeat_every
-        next_refresh = 0.0
+        next_refresh = next_release = 0.0
+        next_protect = 0.0
         idle_rounds = 0
         try:
             while not self.stop.is_set():
@@ -148,9 +150,16 @@ class Engine:
                     if now >= next_heartbeat:
                         self._heartbeat()
                         next_heartbeat = now + heartbeat_every
+                    if now >= next_release:
+                        # Held rows whose local hour has come (an indexed look-up).
+                        queue.release_due(timezone.now())
+                        next_release = now + 5.0
                     if now >= next_refresh:
                         self._refresh_campaigns()
                         next_refresh = now + 0.5
+                    if now >= next_protect:
+                        self._protect()
+                        next_protect = now + protection.CHECK_SECONDS
                     claimed = self._claim()
                     self._collect(0.0 if claimed else self._wait_time(until_idle))
                     if self.pending and (
@@ -262,6 +271,17 @@ class Engine:
                 self._pause(campaign_id, reason)
         self._pause_unreachable()
 
+    def _protect(self) -> None:
+        """Pause the campaigns whose complaint or hard-bounce rate passed its limit (see
+        ``campaigns.protection``), and have their author and the owners emailed."""
+        self._flush_if_pending()
+        for campaign_id in sorted(self.contexts):
+            reason = protection.protection_reason(campaign_id, self.config)
+            if reason is None:
+                continue
+            if self._pause(campaign_id, reason):
+                protection.notify_paused_task.enqueue(campaign_id, reason)
+
     def _pause_unreachable(self) -> None:
         """A campaign whose messages could not be handed to any server for
         ``TIDINGS_UNREACHABLE_PAUSE_SECONDS`` (default 20) is paused, however few it tried."""
@@ -279,11 +299,13 @@ class Engine:
             return f"server unreachable: {where}: {result.error.partition(': ')[2]}"
         return result.error
 
-    def _pause(self, campaign_id: int, reason: str) -> None:
+    def _pause(self, campaign_id: int, reason: str) -> bool:
         self.breaker.reset(campaign_id)
-        if pause_campaign(campaign_id, reason):
+        paused = pause_campaign(campaign_id, reason)
+        if paused:
             self.stats.paused.append(campaign_id)
         self._forget_campaigns({campaign_id})
+        return paused
 
     def _forget_campaigns(self, ids: set[int]) -> None:
         for campaign_id in ids:

@@ -2,17 +2,22 @@
 
 from .bounces import InboundReport
 from .campaign import Campaign, Delivery, Sender
+from .dmarc import DmarcRecord, DmarcReport
 from .events import Event, EventCounter, EventKind, RecipientDomain, TrackedLink
 from .outbox import OutboxMessage
 from .outgoing import OutgoingMessage
 from .system import SystemEmailTemplate
 from .templates import Layout, Template
+from .variants import ABTest, Variant
 from .worker import DeliveryWorker
 
 __all__ = [
+    "ABTest",
     "Campaign",
     "Delivery",
     "DeliveryWorker",
+    "DmarcRecord",
+    "DmarcReport",
     "Event",
     "EventCounter",
     "EventKind",
@@ -25,4 +30,5 @@ __all__ = [
     "SystemEmailTemplate",
     "Template",
     "TrackedLink",
+    "Variant",
 ]

@@ -10,15 +10,43 @@ from .templates import Layout, Template
 
 
 class Sender(models.Model):
-    """A From identity operators may use; only verified ones can send."""
+    """A From identity operators may use; only verified ones can send.
+
+    "Verified" means the domain health checks passed (``verified_by = "checks"``: SPF, DKIM,
+    DMARC and alignment, reverse DNS; ``campaigns.deliverability``), or an owner vouched for it
+    anyway (``"owner"``, audited).  The checks run when the sender is added, daily, and on
+    demand; ``health`` keeps the last result (no personal data: records and sentences)."""
+
+    class VerifiedBy(models.TextChoices):
+        NOBODY = "", "Not verified"
+        CHECKS = "checks", "Domain checks passed"
+        OWNER = "owner", "An owner vouched for it"
 
     name = models.CharField(max_length=200)
     email = models.EmailField(unique=True)
     reply_to = models.EmailField(blank=True)
     verified = models.BooleanField(default=False)
+    verified_by = models.CharField(
+        max_length=8, choices=VerifiedBy.choices, blank=True, default=VerifiedBy.NOBODY
+    )
+    dkim_selector = models.CharField(
+        max_length=63,
+        blank=True,
+        help_text="Blank: tidings' own key (tidings dkim keygen).  Your email provider's "
+        "selector when it signs for you.",
+    )
+    health_status = models.CharField(
+        max_length=8, blank=True, help_text="pass, fail or unknown (could not check); blank: never"
+    )
+    health = models.JSONField(default=dict, blank=True)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    @property
+    def domain(self) -> str:
+        return self.email.rpartition("@")[2].lower()
 
 
 class Campaign(models.Model):
@@ -56,6 +84,38 @@ class Campaign(models.Model):
         help_text="The named transport to send through; blank: any of them.",
     )
     archive = models.BooleanField(default=False, help_text="Show it on the public archive page.")
+    local_hour = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Deliver at this hour (0-23) of each recipient's own time zone, where the "
+        "policy lets us hold one (else the company's); blank: as soon as it starts.",
+    )
+    follow_up_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="follow_ups"
+    )
+    follow_up_audience = models.CharField(
+        max_length=12,
+        blank=True,
+        choices=[
+            ("not_opened", "People who did not open it"),
+            ("not_clicked", "People who did not click"),
+        ],
+        help_text="A follow-up goes only to people of the original who did not open or click "
+        "(people, not machines), and who may still be emailed.",
+    )
+    follow_up_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="A follow-up goes this many days after the original started.",
+    )
+    protection_waived = models.BooleanField(
+        default=False,
+        help_text="An operator resumed it after it paused itself for complaints or bounces: "
+        "it is not paused again for them.",
+    )
+    last_edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
@@ -78,6 +138,9 @@ class Delivery(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
+        # Waiting for something other than the clock: an A/B test's winner, or the recipient's
+        # local hour (``next_attempt_at``).  Never claimed; released to queued when its time comes.
+        HELD = "held", "Held"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
     contact = models.ForeignKey(
@@ -100,6 +163,14 @@ class Delivery(models.Model):
         null=True, blank=True, help_text="The SMTP reply code of the last failure."
     )
     transport = models.CharField(max_length=50, blank=True, help_text="What sent it.")
+    variant = models.ForeignKey(
+        "campaigns.Variant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        help_text="The A/B variant this person gets: fixed when the queue is made.",
+    )
 
     class Meta:
         constraints = [
@@ -119,6 +190,12 @@ class Delivery(models.Model):
                 fields=["next_attempt_at"],
                 condition=models.Q(status="queued", next_attempt_at__isnull=False),
                 name="delivery_retry_wait",
+            ),
+            # Held rows (A/B rest, local hours) are released by due time.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="held"),
+                name="delivery_held",
             ),
             # Recovery: the rows a vanished worker was sending.
             models.Index(

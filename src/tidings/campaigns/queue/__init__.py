@@ -13,6 +13,7 @@ A row's life::
       │                  │ └──may not be emailed any more──▶ skipped
       └──4xx: retry later┘
       └──released (paused, stopping, server unreachable) / recovered (its worker vanished)
+    held ──the A/B winner is known, or the recipient's local hour came──▶ queued
 
 **Claiming** (``claims``).  A worker claims a small batch with one statement that moves rows from
 ``queued`` to ``sending`` and stamps them with its id and a lease (``SELECT … FOR UPDATE SKIP
@@ -61,7 +62,13 @@ from .claims import (
     sending_campaign_ids,
 )
 from .enqueue import enqueue_message
-from .populate import POPULATE_BATCH, populate_deliveries
+from .populate import (
+    POPULATE_BATCH,
+    assign_variants,
+    populate_deliveries,
+    release_due,
+    release_held,
+)
 from .reads import FINAL, delivery_counts, failed_deliveries, retry_failed, unfinished_rows
 from .results import Result, record_results, retry_delay
 from .workers import (
@@ -80,6 +87,7 @@ __all__ = [
     "POPULATE_BATCH",
     "Claimed",
     "Result",
+    "assign_variants",
     "claim_batch",
     "claim_deliveries",
     "claim_outgoing",
@@ -95,6 +103,8 @@ __all__ = [
     "record_results",
     "recover_abandoned",
     "register_worker",
+    "release_due",
+    "release_held",
     "retry_delay",
     "retry_failed",
     "sending_campaign_ids",

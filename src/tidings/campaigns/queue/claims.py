@@ -25,25 +25,28 @@ class Claimed:
     contact_id: int | None
     attempts: int
     campaign_id: int | None = None
+    variant_id: int | None = None  # the A/B variant fixed on the row when the queue was made
 
 
 def db_time(value: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _claim_sql(table: str, where: str, order: str) -> str:
-    # Table names and conditions are ours, never input; values travel as parameters.
+def _claim_sql(table: str, where: str, order: str, extra: str = "") -> str:
+    # Table names, conditions and columns are ours, never input; values travel as parameters.
     if connection.vendor == "postgresql":
+        returning = "q.id, q.contact_id, q.attempts" + (f", q.{extra}" if extra else "")
         return (
             f"WITH picked AS MATERIALIZED (SELECT id FROM {table} WHERE {where} "
             f"ORDER BY {order} LIMIT %s FOR UPDATE SKIP LOCKED) "
             f"UPDATE {table} AS q SET status = 'sending', leased_by = %s, leased_until = %s "
-            "FROM picked WHERE q.id = picked.id RETURNING q.id, q.contact_id, q.attempts"
+            f"FROM picked WHERE q.id = picked.id RETURNING {returning}"
         )
+    returning = "id, contact_id, attempts" + (f", {extra}" if extra else "")
     return (
         f"UPDATE {table} SET status = 'sending', leased_by = %s, leased_until = %s "
         f"WHERE status = 'queued' AND id IN (SELECT id FROM {table} WHERE {where} "
-        f"ORDER BY {order} LIMIT %s) RETURNING id, contact_id, attempts"
+        f"ORDER BY {order} LIMIT %s) RETURNING {returning}"
     )
 
 
@@ -55,11 +58,12 @@ def _claim(
     worker_id: str,
     limit: int,
     config: DeliveryConfig | None,
-) -> list[tuple[int, int | None, int]]:
+    extra: str = "",
+) -> list[tuple]:
     lease = (config or DeliveryConfig.from_settings()).lease_seconds
     now = timezone.now()
     until = db_time(now + timedelta(seconds=lease))
-    sql = _claim_sql(table, where, order)
+    sql = _claim_sql(table, where, order, extra)
     if connection.vendor == "postgresql":
         params = [*where_params, db_time(now), limit, worker_id, until]
     else:
@@ -92,9 +96,19 @@ def claim_deliveries(
         "AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
     )
     rows = _claim(
-        Delivery._meta.db_table, where, [campaign_id, after], "id", worker_id, limit, config
+        Delivery._meta.db_table,
+        where,
+        [campaign_id, after],
+        "id",
+        worker_id,
+        limit,
+        config,
+        extra="variant_id",
     )
-    return [Claimed("d", pk, contact, attempts, campaign_id) for pk, contact, attempts in rows]
+    return [
+        Claimed("d", pk, contact, attempts, campaign_id, variant)
+        for pk, contact, attempts, variant in rows
+    ]
 
 
 def claim_outgoing(

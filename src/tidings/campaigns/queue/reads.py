@@ -8,6 +8,7 @@ from ..models import Campaign, Delivery
 
 QUEUED = Delivery.Status.QUEUED
 SENDING = Delivery.Status.SENDING
+HELD = Delivery.Status.HELD
 FAILED = Delivery.Status.FAILED
 FINAL = (Delivery.Status.SENT, FAILED, Delivery.Status.SKIPPED)
 
@@ -35,10 +36,11 @@ def failed_deliveries(campaign: Campaign | int) -> QuerySet[Delivery]:
 
 
 def unfinished_rows(outer_campaign: str = "pk") -> QuerySet[Delivery]:
-    """The rows still queued or sending of the campaign ``OuterRef(outer_campaign)`` names (for
-    ``Exists`` in a Campaign query: "is it finished?")."""
+    """The rows still queued, sending or held (an A/B test's rest, a later local hour) of the
+    campaign ``OuterRef(outer_campaign)`` names (for ``Exists`` in a Campaign query: "is it
+    finished?")."""
     return Delivery.objects.filter(
-        campaign_id=OuterRef(outer_campaign), status__in=(QUEUED, SENDING)
+        campaign_id=OuterRef(outer_campaign), status__in=(QUEUED, SENDING, HELD)
     )
 
 

@@ -1,0 +1,167 @@
+"""DNS look-ups for the domain checks: one wrapper around dnspython (and the resolver checkdmarc
+is given), configurable so tests and air-gapped installations ask a server of their choosing.
+
+``TIDINGS_DNS_RESOLVER`` names the server(s): ``127.0.0.1:5353`` or ``192.0.2.53`` (port 53), or
+several separated by commas; blank means the system's resolvers (``/etc/resolv.conf``).
+``TIDINGS_DNS_TIMEOUT`` (default 3 s) bounds each look-up.
+
+A look-up ends in one of three ways, and the difference matters: an answer; "no such record"
+(NXDOMAIN, or the name exists without that type), which is a fact a check can fail on; or "could
+not ask" (a time-out, a server failure, no reachable server), which is ``DnsUnavailable`` and
+makes a check "could not check" — never "failed", and never a reason to stop sending.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dns.exception
+import dns.inet
+import dns.nameserver
+import dns.resolver
+import dns.reversename
+from django.conf import settings
+
+
+class DnsUnavailable(Exception):
+    """The DNS could not be asked (time-out, SERVFAIL, no server): "could not check"."""
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    nameservers: tuple[tuple[str, int], ...]  # () = the system's resolvers
+    timeout: float
+
+    @classmethod
+    def from_settings(cls) -> DnsSettings:
+        return cls(
+            nameservers=parse_resolvers(getattr(settings, "TIDINGS_DNS_RESOLVER", "") or ""),
+            timeout=float(getattr(settings, "TIDINGS_DNS_TIMEOUT", None) or 3.0),
+        )
+
+    def nameserver_objects(self) -> list[dns.nameserver.Nameserver] | None:
+        """What checkdmarc's ``nameservers=`` takes (None: the system's)."""
+        if not self.nameservers:
+            return None
+        return [dns.nameserver.Do53Nameserver(host, port) for host, port in self.nameservers]
+
+    def resolver(self) -> dns.resolver.Resolver:
+        if self.nameservers:
+            resolver = dns.resolver.Resolver(configure=False)
+            resolver.nameservers = self.nameserver_objects()
+        else:
+            resolver = dns.resolver.Resolver()
+        resolver.timeout = min(1.0, self.timeout)  # per try; retried within the lifetime
+        resolver.lifetime = self.timeout
+        resolver.cache = None  # every check asks afresh: records change
+        return resolver
+
+
+def parse_resolvers(value: str) -> tuple[tuple[str, int], ...]:
+    """``"127.0.0.1:5353, [::1]:53, 192.0.2.1"`` → ((host, port), ...).  Raises ValueError."""
+    found = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        host, port = part, 53
+        if part.startswith("["):  # [IPv6]:port
+            host, _, rest = part[1:].partition("]")
+            if rest.startswith(":"):
+                port = _port(rest[1:], part)
+        elif part.count(":") == 1:
+            host, raw = part.split(":")
+            port = _port(raw, part)
+        if not dns.inet.is_address(host):
+            raise ValueError(f"TIDINGS_DNS_RESOLVER: {part!r} is not an IP address[:port]")
+        found.append((host, port))
+    return tuple(found)
+
+
+def _port(raw: str, part: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"TIDINGS_DNS_RESOLVER: {part!r} has no valid port")
+    return int(raw)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when ``error`` (or what caused it; checkdmarc wraps dnspython's errors in its own)
+    means the DNS could not be asked, rather than that the record is missing or wrong."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DnsUnavailable | dns.exception.Timeout | dns.resolver.NoNameservers):
+            return True
+        inner = getattr(current, "error", None)
+        if isinstance(inner, BaseException) and inner is not current:
+            current = inner
+            continue
+        current = current.__cause__ or current.__context__
+    # checkdmarc raises some errors with only dnspython's message left in them.
+    text = str(error).lower()
+    return any(
+        phrase in text
+        for phrase in ("timed out", "lifetime expired", "servfail", "failed to answer")
+    )
+
+
+class Lookup:
+    """Plain look-ups through the configured resolver."""
+
+    def __init__(self, config: DnsSettings | None = None) -> None:
+        self.config = config or DnsSettings.from_settings()
+        self.resolver = self.config.resolver()
+
+    def _ask(self, name: str, rdtype: str) -> list:
+        try:
+            return list(self.resolver.resolve(name, rdtype, search=False))
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
+            raise DnsUnavailable(f"{name} {rdtype}: {type(exc).__name__}") from exc
+        except dns.exception.DNSException as exc:  # a malformed name, a broken answer
+            raise DnsUnavailable(f"{name} {rdtype}: {exc}") from exc
+
+    def txt(self, name: str) -> list[str]:
+        """The TXT records at ``name``, each its strings joined (RFC 7208 §3.3)."""
+        return [b"".join(r.strings).decode("utf-8", "replace") for r in self._ask(name, "TXT")]
+
+    def addresses(self, name: str) -> list[str]:
+        return [r.address for kind in ("A", "AAAA") for r in self._ask(name, kind)]
+
+    def ptr(self, address: str) -> list[str]:
+        name = dns.reversename.from_address(address)
+        return [r.target.to_text().rstrip(".").lower() for r in self._ask(str(name), "PTR")]
+
+
+def sending_addresses_from(hosts: Sequence[str], lookup: Lookup) -> list[str]:
+    """The IP addresses of ``hosts`` (names or addresses), loopback and local-network ones left
+    out: a relay on this machine or the local network is not what receivers see."""
+    found: list[str] = []
+    for host in hosts:
+        try:
+            candidates = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            candidates = lookup.addresses(host)
+        for address in candidates:
+            if _local(address):
+                continue
+            if address not in found:
+                found.append(address)
+    return found
+
+
+# RFC 1918 and IPv6 unique-local networks.  Not ``is_private``: that also covers the
+# documentation ranges (192.0.2.0/24...), which are what examples and tests use.
+_LOCAL_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
+def _local(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+        return True
+    return any(ip in network for network in _LOCAL_NETWORKS if network.version == ip.version)

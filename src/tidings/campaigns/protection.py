@@ -1,0 +1,118 @@
+"""Automatic protection while sending: a campaign that draws too many complaints or hard
+bounces pauses itself (through ``lifecycle.pause_campaign``, with the reason on its page) and its
+author and the owners are emailed.
+
+=================================  =======  ==================================================
+setting (``DeliveryConfig``)       default  meaning
+=================================  =======  ==================================================
+TIDINGS_COMPLAINT_PAUSE_RATE       0.003    pause when complaints pass 0.3% of delivered
+TIDINGS_COMPLAINT_PAUSE_MIN        1000     … once at least so many were delivered
+TIDINGS_BOUNCE_PAUSE_RATE          0.05     pause when hard bounces pass 5% of handed over
+TIDINGS_BOUNCE_PAUSE_MIN           100      … once at least so many were handed over
+=================================  =======  ==================================================
+
+Complaints are people (the campaign's anonymous counters, ``EventCounter``), delivered messages
+are rows marked sent.  Hard bounces are rows the receiving server refused with a permanent (5xx)
+answer while sending, plus bounce reports (DSNs, ESP events) that arrived afterwards.  The engine
+asks when it starts and then every ``CHECK_SECONDS`` for each campaign it is sending (two small
+aggregate queries).  An operator who resumes a campaign it paused takes responsibility: the
+protection is waived for that campaign (``Campaign.protection_waived``, set by ``do_resume``;
+audited).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db.models import Count, Q, Sum
+from django.tasks import task
+from django.urls import reverse
+
+from .config import DeliveryConfig
+from .models import Campaign, Delivery, EventCounter, EventKind
+
+logger = logging.getLogger(__name__)
+
+CHECK_SECONDS = 10.0
+# How the reasons start: an operator resuming a campaign paused with it waives the protection.
+PREFIX = "Paused automatically to protect your sending reputation: "
+
+
+def protection_reason(campaign_id: int, config: DeliveryConfig) -> str | None:
+    """Why the campaign must pause now, or None (also when an operator waived it)."""
+    if Campaign.objects.filter(pk=campaign_id, protection_waived=True).exists():
+        return None
+    rows = Delivery.objects.filter(campaign_id=campaign_id).aggregate(
+        sent=Count("pk", filter=Q(status=Delivery.Status.SENT)),
+        refused=Count("pk", filter=Q(status=Delivery.Status.FAILED, error_code__gte=500)),
+    )
+    counters = dict(
+        EventCounter.objects.filter(
+            campaign_id=campaign_id,
+            kind__in=(EventKind.COMPLAINT, EventKind.BOUNCE_HARD),
+            link=EventCounter.ALL_LINKS,
+            bucket=EventCounter.ALL_TIME,
+        )
+        .values_list("kind")
+        .annotate(people=Sum("people"))
+        .order_by()
+    )
+    sent, refused = rows["sent"], rows["refused"]
+    complaints = counters.get(EventKind.COMPLAINT, 0)
+    if sent >= config.complaint_pause_min and complaints / sent > config.complaint_pause_rate:
+        return (
+            f"{PREFIX}{complaints} of {sent} recipients ({complaints / sent:.2%}) "
+            f"reported it as spam, above the {config.complaint_pause_rate:.1%} limit"
+        )
+    hard = refused + counters.get(EventKind.BOUNCE_HARD, 0)
+    handed = sent + refused
+    if handed >= config.bounce_pause_min and hard / handed > config.bounce_pause_rate:
+        return (
+            f"{PREFIX}{hard} of {handed} messages ({hard / handed:.1%}) bounced "
+            f"hard, above the {config.bounce_pause_rate:.0%} limit: check the list's source"
+        )
+    return None
+
+
+def recipients_for(campaign: Campaign) -> list[str]:
+    """The campaign's author and the owners (operators' addresses, never contacts')."""
+    from django.contrib.auth import get_user_model
+
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(is_superuser=True) | Q(groups__name="owner") | Q(pk=campaign.created_by_id or 0))
+        .distinct()
+    )
+    return sorted({u.email for u in users if u.email})
+
+
+@task()
+def notify_paused_task(campaign_id: int, reason: str) -> int:
+    """Email the campaign's author and the owners that it paused itself, and why."""
+    from tidings.audience.tokens import absolute_url
+
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        return 0
+    recipients = recipients_for(campaign)
+    if not recipients:
+        return 0
+    link = absolute_url(reverse("campaigns:detail", args=[campaign.pk]))
+    try:
+        send_mail(
+            subject=f"tidings: the campaign “{campaign.name}” paused itself",
+            message=(
+                f"{reason}.\n\nNothing more is sent until someone resumes it. Mailbox providers "
+                "block senders whose complaint or bounce rates stay this high; look at where "
+                f"these addresses came from before resuming:\n{link}\n"
+            ),
+            from_email=settings.SERVER_EMAIL,
+            recipient_list=recipients,
+        )
+    except Exception:  # the page shows the reason either way
+        logger.exception("could not email about campaign %s pausing itself", campaign_id)
+        return 0
+    return len(recipients)

@@ -1,0 +1,73 @@
+"""A/B variants as rendering sees them: each variant applied to its campaign, and checked.
+
+A campaign with an A/B test must have 2–4 variants, each different from the others in at least
+one of subject, preheader, sender name or body, and each must render: a variant that does not is
+refused before the campaign can be scheduled (``lifecycle.schedule_problems``), never found out
+half-way through sending.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import Campaign, Variant
+from .rendering import CompiledMessage, TemplateProblem, check_template
+
+MIN_VARIANTS, MAX_VARIANTS = 2, 4
+
+
+def variant_problems(campaign: Campaign) -> list[tuple[str, str | None]]:
+    """(message, form field) for each reason the campaign's A/B test cannot go ahead."""
+    if not hasattr(campaign, "ab_test") and not campaign.variants.exists():
+        return []
+    variants = list(campaign.variants.all())
+    problems: list[tuple[str, str | None]] = []
+    if not MIN_VARIANTS <= len(variants) <= MAX_VARIANTS:
+        problems.append(
+            (
+                f"an A/B test needs {MIN_VARIANTS} to {MAX_VARIANTS} variants, not {len(variants)}",
+                "variants",
+            )
+        )
+    seen: dict[tuple, str] = {}
+    for variant in variants:
+        key = (variant.subject, variant.preheader, variant.sender_name, variant.body.strip())
+        if key in seen:
+            problems.append(
+                (
+                    f"variants {seen[key]} and {variant.label} are the same: change the subject, "
+                    "preheader, sender name or body of one",
+                    "variants",
+                )
+            )
+        seen.setdefault(key, variant.label)
+        problems += [
+            (f"variant {variant.label}: {p}", "variants")
+            for p in _render_problems(variant, campaign)
+        ]
+    return problems
+
+
+def _render_problems(variant: Variant, campaign: Campaign) -> list[str]:
+    view = variant.applied_to(campaign)
+    layout = view.layout
+    if layout is None and view.template is not None:
+        layout = view.template.layout
+    found = [
+        str(p)
+        for p in check_template(
+            view.subject, view.body, view.format, view.text_body, layout, preheader=view.preheader
+        )
+    ]
+    if found:
+        return found
+    try:
+        CompiledMessage.for_campaign(view)
+    except TemplateProblem as exc:
+        return [str(exc)]
+    return []
+
+
+def render_variant(variant: Variant, campaign: Campaign, contact: Any, links: Any):
+    """The variant rendered as ``contact`` (previews).  Raises TemplateProblem."""
+    return CompiledMessage.for_campaign(variant.applied_to(campaign)).render(contact, links)

@@ -1,0 +1,114 @@
+"""A real DNS server on loopback for the deliverability tests (dnslib), serving zones a test
+writes, and a "black hole" address that never answers (for time-outs).
+
+``LocalDNS(zone_text)`` serves the zone over UDP and TCP on one free port (answers longer than
+512 bytes, such as a 2048-bit DKIM key, make resolvers retry over TCP); ``.address`` is the
+``host:port`` to put into ``TIDINGS_DNS_RESOLVER``.  Names that exist with other record types
+answer NOERROR with no data (NODATA), as a real server does; unknown names answer NXDOMAIN.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from dnslib import QTYPE, RCODE, RR
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+
+class _Zone(BaseResolver):
+    def __init__(self, zone: str) -> None:
+        self.records = list(RR.fromZone(zone))
+        self.lock = threading.Lock()
+
+    def replace(self, zone: str) -> None:
+        with self.lock:
+            self.records = list(RR.fromZone(zone))
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        qname = request.q.qname
+        qtype = QTYPE[request.q.qtype]
+        with self.lock:
+            records = list(self.records)
+        known = False
+        for rr in records:
+            if rr.rname != qname:
+                continue
+            known = True
+            rtype = QTYPE[rr.rtype]
+            if rtype == qtype or rtype == "CNAME" or qtype == "ANY":
+                reply.add_answer(rr)
+                if rtype == "CNAME":  # follow one step inside the zone, as servers do
+                    for target in records:
+                        if target.rname == rr.rdata.label and QTYPE[target.rtype] == qtype:
+                            reply.add_answer(target)
+        if not known:
+            reply.header.rcode = RCODE.NXDOMAIN
+        return reply
+
+
+class _Quiet(DNSLogger):
+    def __init__(self) -> None:
+        super().__init__(log="-request,-reply,-truncated,-error,-recv,-send,-data")
+
+
+class LocalDNS:
+    """A zone served on 127.0.0.1 (UDP and TCP, one port).  Use as a context manager."""
+
+    def __init__(self, zone: str) -> None:
+        self.resolver = _Zone(zone)
+        for _ in range(20):
+            udp = DNSServer(self.resolver, address="127.0.0.1", port=0, logger=_Quiet())
+            port = udp.server.server_address[1]
+            try:
+                tcp = DNSServer(
+                    self.resolver, address="127.0.0.1", port=port, tcp=True, logger=_Quiet()
+                )
+            except OSError:
+                udp.server.server_close()
+                continue
+            self.udp, self.tcp, self.port = udp, tcp, port
+            break
+        else:  # pragma: no cover - the machine has no free port pairs
+            raise RuntimeError("no free port for a local DNS server")
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def serve(self, zone: str) -> None:
+        """Serve another zone from now on (the daily re-check sees a changed record)."""
+        self.resolver.replace(zone)
+
+    def __enter__(self) -> LocalDNS:
+        self.udp.start_thread()
+        self.tcp.start_thread()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        # Both at once: each shutdown waits for its loop's next poll (half a second).
+        stops = [threading.Thread(target=s.server.shutdown) for s in (self.udp, self.tcp)]
+        for stop in stops:
+            stop.start()
+        for stop in stops:
+            stop.join()
+        for server in (self.udp, self.tcp):
+            server.server.server_close()
+
+
+class BlackHole:
+    """A UDP and TCP address that accepts queries and never answers: every look-up times out."""
+
+    def __enter__(self) -> BlackHole:
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.port = self.udp.getsockname()[1]
+        return self
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.udp.close()

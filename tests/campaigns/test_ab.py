@@ -1,0 +1,409 @@
+"""A/B tests: variants refused when they do not render, an even and reproducible random split
+fixed on each person's row, figures with confidence intervals that say when a difference is not
+significant, machine opens that never decide, and the winner sent to the rest — end to end with
+the delivery engine and a real SMTP server."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.campaigns.delivery_helpers import SmtpSink, transports_for
+from tests.campaigns.lifecycle_helpers import make_campaign, make_list, make_sender
+from tidings.audience.actions import do_create_contact, do_subscribe
+from tidings.campaigns import abtest, lifecycle
+from tidings.campaigns.abtest import (
+    compare,
+    decide_due_tests,
+    do_pick_winner,
+    do_set_ab_test,
+    two_proportion_p_value,
+    variant_results,
+    wilson_interval,
+)
+from tidings.campaigns.engine import deliver_pending
+from tidings.campaigns.events import NewEvent, record_events
+from tidings.campaigns.lifecycle import CampaignNotReady
+from tidings.campaigns.models import ABTest, Campaign, Delivery, Sender, Variant
+from tidings.rights.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+SUBJECTS = {"A": "Our spring news", "B": "Three things we shipped for you"}
+
+
+@pytest.fixture
+def news():
+    return make_list()
+
+
+def readers(mailing_list, count: int) -> list:
+    people = []
+    for n in range(count):
+        contact, _ = do_create_contact(
+            {"name": f"Reader {n}", "email": f"reader{n}@example.org"}, purpose="newsletter"
+        )
+        do_subscribe(contact, mailing_list, source="form", wording_text="Yes", confirmed=True)
+        people.append(contact)
+    return people
+
+
+def sender():
+    return Sender.objects.filter(email="news@example.co.uk").first() or make_sender()
+
+
+def ab_campaign(news, *, share=40, metric="clicks", automatic=True, wait=60, variants=None):
+    campaign = make_campaign(news, sender=sender(), with_template=True)
+    do_set_ab_test(
+        campaign,
+        variants or [{"subject": SUBJECTS["A"]}, {"subject": SUBJECTS["B"]}],
+        share=share,
+        metric=metric,
+        wait_minutes=wait,
+        automatic=automatic,
+        actor=None,
+    )
+    return campaign
+
+
+def start(campaign: Campaign) -> None:
+    lifecycle.do_schedule(campaign, None, actor=None, confirmed=True)
+    lifecycle.do_start(campaign.pk)
+    campaign.refresh_from_db()
+
+
+def rows(campaign) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for label, status in Delivery.objects.filter(campaign=campaign).values_list(
+        "variant__label", "status"
+    ):
+        counts["held" if status == "held" else label or "-"] += 1
+    return dict(counts)
+
+
+# --- setting up ----------------------------------------------------------------------------------
+def test_a_test_needs_two_to_four_variants_a_share_a_metric_and_a_wait(news):
+    campaign = make_campaign(news, sender=make_sender(), with_template=True)
+    with pytest.raises(CampaignNotReady) as refused:
+        do_set_ab_test(
+            campaign,
+            [{"subject": "Only one"}],
+            share=0,
+            metric="luck",
+            wait_minutes=0,
+            automatic=True,
+            actor=None,
+        )
+    fields = {p.field for p in refused.value.problems}
+    assert fields == {"variants", "share", "metric", "wait_minutes"}
+    with pytest.raises(CampaignNotReady):
+        do_set_ab_test(
+            campaign,
+            [{"subject": str(n)} for n in range(5)],
+            share=20,
+            metric="clicks",
+            wait_minutes=60,
+            automatic=True,
+            actor=None,
+        )
+    assert not ABTest.objects.exists()
+
+
+def test_only_a_draft_gets_an_ab_test(news):
+    campaign = make_campaign(news, sender=make_sender(), with_template=True, status="sending")
+    with pytest.raises(lifecycle.InvalidTransition):
+        do_set_ab_test(
+            campaign,
+            [{"subject": "a"}, {"subject": "b"}],
+            share=20,
+            metric="clicks",
+            wait_minutes=60,
+            automatic=True,
+            actor=None,
+        )
+
+
+def test_variants_that_fail_to_render_are_refused_before_start(news):
+    readers(news, 3)
+    campaign = ab_campaign(
+        news,
+        variants=[
+            {"subject": "Fine"},
+            {"body": "Hello {{ contact.name | no_such_filter }}"},
+            {"subject": "Fine"},
+        ],
+    )
+    problems = [str(p) for p in lifecycle.schedule_problems(campaign)]
+    assert any(p.startswith("variant B: ") and "no_such_filter" in p for p in problems), problems
+    assert any("variants A and C are the same" in p for p in problems)
+    with pytest.raises(CampaignNotReady):
+        lifecycle.do_schedule(campaign, None, actor=None, confirmed=True)
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"
+    assert not Delivery.objects.exists()
+
+
+# --- the split ----------------------------------------------------------------------------------
+def test_the_share_is_split_evenly_at_random_and_the_rest_is_held(news):
+    readers(news, 100)
+    campaign = ab_campaign(news, share=40)
+    start(campaign)
+    assert rows(campaign) == {"A": 20, "B": 20, "held": 60}
+    # Random, not the first forty by id.
+    tested = list(
+        Delivery.objects.filter(campaign=campaign, variant__isnull=False)
+        .order_by("pk")
+        .values_list("contact_id", flat=True)
+    )
+    all_ids = sorted(
+        Delivery.objects.filter(campaign=campaign).values_list("contact_id", flat=True)
+    )
+    assert tested != all_ids[:40]
+
+
+def test_the_same_seed_gives_the_same_split(news):
+    readers(news, 60)
+    first = ab_campaign(news, share=50)
+    second = ab_campaign(news, share=50)
+    ABTest.objects.filter(campaign=second).update(seed=first.ab_test.seed)
+    third = ab_campaign(news, share=50)
+    ABTest.objects.filter(campaign=third).update(seed=first.ab_test.seed + 1)
+    for campaign in (first, second, third):
+        start(campaign)
+
+    def split(campaign):
+        return dict(
+            Delivery.objects.filter(campaign=campaign).values_list("contact_id", "variant__label")
+        )
+
+    assert split(first) == split(second)
+    assert split(first) != split(third)
+
+
+def test_four_variants_share_the_test_to_within_one_person(news):
+    readers(news, 50)
+    campaign = ab_campaign(
+        news, share=100, variants=[{"subject": f"Subject {n}"} for n in range(4)]
+    )
+    start(campaign)
+    counts = rows(campaign)
+    assert sorted(counts) == ["A", "B", "C", "D"]
+    assert max(counts.values()) - min(counts.values()) <= 1
+    assert sum(counts.values()) == 50
+
+
+# --- the figures ---------------------------------------------------------------------------------
+def test_the_closed_forms_match_the_textbook_values():
+    low, high = wilson_interval(50, 100)
+    assert (round(low, 4), round(high, 4)) == (0.4038, 0.5962)
+    assert wilson_interval(0, 0) == (0.0, 0.0)
+    # (0.5 - 0.3) / sqrt(0.4 · 0.6 · (1/100 + 1/100)) = 2.8868 → p = 0.0039
+    assert math.isclose(two_proportion_p_value(50, 100, 30, 100), 0.003892, abs_tol=1e-5)
+    assert two_proportion_p_value(0, 10, 0, 10) == 1.0
+
+
+def _engage(campaign, label: str, people: int, kind: str, *, machine: bool = False) -> None:
+    deliveries = list(
+        Delivery.objects.filter(campaign=campaign, variant__label=label).order_by("pk")[:people]
+    )
+    at = timezone.now() + timedelta(minutes=5)
+    record_events(
+        [NewEvent(d.pk, kind, at, 0 if kind == "click" else None, machine) for d in deliveries]
+    )
+
+
+def test_machine_opens_never_decide_the_winner(news):
+    readers(news, 40)
+    campaign = ab_campaign(news, share=100, metric="opens")
+    start(campaign)
+    Delivery.objects.filter(campaign=campaign).update(status="sent", sent_at=timezone.now())
+    _engage(campaign, "A", 20, "open", machine=True)  # Apple's proxy opened every A message
+    _engage(campaign, "B", 3, "open")  # three people opened B
+    results = {r.label: r for r in variant_results(campaign, "opens")}
+    assert results["A"].openers == 0 and results["B"].openers == 3
+    comparison = compare(list(results.values()), "Unique human opens")
+    assert comparison.leader.label == "B"
+
+
+def test_a_small_difference_is_reported_as_not_significant(news):
+    readers(news, 40)
+    campaign = ab_campaign(news, share=100)
+    start(campaign)
+    Delivery.objects.filter(campaign=campaign).update(status="sent", sent_at=timezone.now())
+    _engage(campaign, "A", 3, "click")
+    _engage(campaign, "B", 2, "click")
+    results = variant_results(campaign, "clicks")
+    comparison = compare(results, "Unique human clicks")
+    assert comparison.leader.label == "A" and not comparison.significant
+    assert "not significant" in comparison.sentence
+    a = next(r for r in results if r.label == "A")
+    assert a.sent == 20 and a.clickers == 3 and a.low < 0.15 < a.high
+
+
+def test_click_to_open_counts_clickers_among_people_who_opened(news):
+    readers(news, 20)
+    campaign = ab_campaign(news, share=100, metric="click_to_open")
+    start(campaign)
+    Delivery.objects.filter(campaign=campaign).update(status="sent", sent_at=timezone.now())
+    _engage(campaign, "A", 4, "open")
+    _engage(campaign, "A", 2, "click")
+    _engage(campaign, "B", 2, "click")  # clicked with images off: a click implies an open
+    results = {r.label: r for r in variant_results(campaign, "click_to_open")}
+    assert (results["A"].successes, results["A"].trials) == (2, 4)
+    assert (results["B"].successes, results["B"].trials) == (2, 2)
+
+
+# --- deciding, end to end -------------------------------------------------------------------------
+def test_an_ab_test_runs_end_to_end_and_the_winner_goes_to_the_rest(news, settings):
+    readers(news, 40)
+    campaign = ab_campaign(news, share=50, wait=60)
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        start(campaign)
+        assert rows(campaign) == {"A": 10, "B": 10, "held": 20}
+        deliver_pending(max_seconds=20)
+        assert len(sink.received) == 20
+        subjects = Counter(r.message["Subject"] for r in sink.received)
+        assert subjects == {SUBJECTS["A"]: 10, SUBJECTS["B"]: 10}
+        # Each person got the subject of the variant on their row.
+        for received in sink.received:
+            label = Delivery.objects.get(
+                campaign=campaign, contact__email=received.recipient
+            ).variant.label
+            assert received.message["Subject"] == SUBJECTS[label]
+        campaign.refresh_from_db()
+        assert campaign.status == "sending"  # the rest are waiting
+        # People click on B's message far more than on A's.
+        _engage(campaign, "B", 7, "click")
+        _engage(campaign, "A", 1, "click")
+        assert decide_due_tests(now=timezone.now() + timedelta(minutes=59)) == []
+        assert decide_due_tests(now=timezone.now() + timedelta(minutes=61)) == [campaign.pk]
+        test = ABTest.objects.get(campaign=campaign)
+        assert test.winner.label == "B" and test.decided_by is None
+        assert "significant" in test.decision
+        deliver_pending(max_seconds=20)
+        assert len(sink.received) == 40
+        copies = Counter(r.recipient for r in sink.received)
+        assert set(copies.values()) == {1}  # everybody exactly once
+        rest = sink.received[20:]
+        assert {r.message["Subject"] for r in rest} == {SUBJECTS["B"]}
+    campaign.refresh_from_db()
+    assert campaign.status == "finished"
+    entry = AuditEntry.objects.get(action="campaign.ab_winner")
+    assert entry.details["winner"] == "B" and entry.details["released"] == 20
+
+
+def test_the_operator_picks_the_winner_when_it_is_not_automatic(news):
+    readers(news, 20)
+    campaign = ab_campaign(news, share=50, automatic=False, wait=1)
+    start(campaign)
+    assert decide_due_tests(now=timezone.now() + timedelta(days=1)) == []
+    b = Variant.objects.get(campaign=campaign, label="B")
+    released = do_pick_winner(campaign, b, actor=None)
+    assert released == 10
+    assert rows(campaign) == {"A": 5, "B": 15}
+    with pytest.raises(abtest.DecisionError):
+        do_pick_winner(campaign, b, actor=None)
+
+
+def test_cancelling_mid_test_cancels_the_rest(news):
+    readers(news, 20)
+    campaign = ab_campaign(news, share=50)
+    start(campaign)
+    dropped = lifecycle.do_cancel(campaign, actor=None)
+    assert dropped == 20  # the test's queued rows and the held rest
+    assert set(Delivery.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
+        "skipped"
+    }
+    assert decide_due_tests(now=timezone.now() + timedelta(days=1)) == []
+
+
+def test_a_sender_name_variant_changes_the_from_line(news, settings):
+    readers(news, 4)
+    campaign = ab_campaign(
+        news, share=100, variants=[{"sender_name": "Ada at Example"}, {"subject": "Other"}]
+    )
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        start(campaign)
+        deliver_pending(max_seconds=20)
+    froms = Counter(str(r.message["From"]) for r in sink.received)
+    assert froms == {
+        "Ada at Example <news@example.co.uk>": 2,
+        "Example News <news@example.co.uk>": 2,
+    }
+
+
+def test_the_campaign_object_is_not_changed_by_applying_a_variant(news):
+    campaign = ab_campaign(news, variants=[{"sender_name": "Other name"}, {"subject": "x"}])
+    campaign = Campaign.objects.select_related("sender").get(pk=campaign.pk)
+    view = campaign.variants.get(label="A").applied_to(campaign)
+    assert view.sender.name == "Other name"
+    assert campaign.sender.name == "Example News"
+
+
+# --- the pages ----------------------------------------------------------------------------------
+def test_an_operator_sets_up_the_test_and_picks_the_winner_on_the_pages(news, owner_client):
+    from django.urls import reverse
+
+    readers(news, 10)
+    campaign = make_campaign(news, sender=sender(), with_template=True)
+    url = reverse("campaigns:ab", args=[campaign.pk])
+    refused = owner_client.post(
+        url, {"share": "50", "metric": "clicks", "wait_minutes": "60", "A_subject": "Only A"}
+    )
+    assert "give 2 to 4 variants, not 1" in refused.content.decode()
+    owner_client.post(
+        url,
+        {
+            "share": "50",
+            "metric": "clicks",
+            "wait_minutes": "60",
+            "A_subject": SUBJECTS["A"],
+            "B_subject": SUBJECTS["B"],
+            "B_sender_name": "Ada at Example",
+        },
+    )
+    test = ABTest.objects.get(campaign=campaign)
+    assert (test.share, test.automatic) == (50, False)  # the box was left unticked
+    assert list(campaign.variants.values_list("label", "sender_name")) == [
+        ("A", ""),
+        ("B", "Ada at Example"),
+    ]
+    start(campaign)
+    page = owner_client.get(reverse("campaigns:ab-results", args=[campaign.pk]))
+    text = page.content.decode()
+    assert "not significant" in text and "Send B to the rest" in text
+    b = campaign.variants.get(label="B")
+    owner_client.post(reverse("campaigns:ab-pick", args=[campaign.pk, b.pk]))
+    assert ABTest.objects.get(campaign=campaign).winner == b
+    assert rows(campaign) == {"A": 3, "B": 7}
+
+
+def test_a_writer_writes_but_cannot_send_or_pick(news, client):
+    from django.urls import reverse
+
+    from tests.operators import make_operator
+
+    readers(news, 4)
+    campaign = ab_campaign(news, share=50, automatic=False)
+    client.force_login(make_operator("wendy", "writer"))
+    assert client.get(reverse("campaigns:edit", args=[campaign.pk])).status_code == 200
+    assert client.get(reverse("campaigns:schedule", args=[campaign.pk])).status_code == 403
+    start(campaign)
+    b = campaign.variants.get(label="B")
+    assert client.post(reverse("campaigns:ab-pick", args=[campaign.pk, b.pk])).status_code == 403
+    assert ABTest.objects.get(campaign=campaign).decided_at is None
+
+
+def test_each_variant_can_be_previewed(news, owner_client):
+    from django.urls import reverse
+
+    campaign = ab_campaign(news, variants=[{"subject": "Plain"}, {"subject": "Fancy {{ 1 + 1 }}"}])
+    page = owner_client.get(reverse("campaigns:preview", args=[campaign.pk]), {"variant": "B"})
+    assert page.context["rendered"].subject == "Fancy 2"
+    missing = owner_client.get(reverse("campaigns:preview", args=[campaign.pk]), {"variant": "Z"})
+    assert "has no variant 'Z'" in missing.content.decode().replace("&#x27;", "'")

@@ -1,0 +1,511 @@
+"""Sender domain health against a real DNS server (dnslib on loopback): a good domain passes
+every check, and each broken record fails its own check with a sentence saying what to publish.
+A DNS that does not answer is "could not check", never "failed"."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from tidings.campaigns import dkim
+from tidings.campaigns.deliverability.checks import check_domain
+from tidings.campaigns.deliverability.dns import DnsSettings, parse_resolvers
+
+from .dns_helpers import BlackHole, LocalDNS
+
+DOMAIN = "example.co.uk"
+SENDING_IP = "192.0.2.25"
+
+
+@pytest.fixture
+def key(settings, tmp_path):
+    """tidings' DKIM key for the domain (2048 bits), and the TXT value that publishes it."""
+    settings.TIDINGS_DKIM_DIR = str(tmp_path / "dkim")
+    settings.TIDINGS_DKIM_SELECTOR = "tidings"
+    _, _, value = dkim.generate_key(DOMAIN)
+    return value
+
+
+def txt(value: str) -> str:
+    """A TXT value as zone text, split into strings of at most 255 characters."""
+    parts = [value[i : i + 250] for i in range(0, len(value), 250)]
+    return " ".join(f'"{p}"' for p in parts)
+
+
+def good_records(dkim_value: str) -> dict[str, str]:
+    return {
+        "spf": f'{DOMAIN}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} include:_spf.example.net ~all"',
+        "spf-include": '_spf.example.net. 300 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"',
+        "dkim": f"tidings._domainkey.{DOMAIN}. 300 IN TXT {txt(dkim_value)}",
+        "dmarc": f'_dmarc.{DOMAIN}. 300 IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@{DOMAIN}"',
+        "mta-sts": f'_mta-sts.{DOMAIN}. 300 IN TXT "v=STSv1; id=20260101"',
+        "tls-rpt": f'_smtp._tls.{DOMAIN}. 300 IN TXT "v=TLSRPTv1; rua=mailto:tls@{DOMAIN}"',
+        "host": f"mail.{DOMAIN}. 300 IN A {SENDING_IP}",
+        "ptr": f"25.2.0.192.in-addr.arpa. 300 IN PTR mail.{DOMAIN}.",
+        "mx": f"{DOMAIN}. 300 IN MX 10 mail.{DOMAIN}.",
+    }
+
+
+def zone(records: dict[str, str]) -> str:
+    return "\n".join(r for r in records.values() if r)
+
+
+@pytest.fixture
+def dns_server(settings, key):
+    """A DNS server serving the good zone; tests change records with ``serve``."""
+    with LocalDNS(zone(good_records(key))) as server:
+        settings.TIDINGS_DNS_RESOLVER = server.address
+        settings.TIDINGS_DNS_TIMEOUT = 2.0
+        settings.TIDINGS_SENDING_IPS = f"mail.{DOMAIN}"
+        settings.TIDINGS_BOUNCE_ADDRESS = ""
+        yield server
+
+
+def check_with(server: LocalDNS, key: str, **changes: str):
+    records = good_records(key)
+    records.update(changes)
+    server.serve(zone(records))
+    return check_domain(DOMAIN)
+
+
+def statuses(health) -> dict[str, str]:
+    return {c.key: c.status for c in health.checks}
+
+
+# --- the good domain ----------------------------------------------------------------------------
+def test_a_good_domain_passes_every_required_check(dns_server):
+    health = check_domain(DOMAIN)
+    assert health.status == "pass", [(c.key, c.detail) for c in health.checks]
+    assert statuses(health) == {
+        "spf": "pass",
+        "dkim": "pass",
+        "dmarc": "pass",
+        "alignment": "pass",
+        "dmarc_rua": "pass",
+        "rdns": "pass",
+        "mta_sts": "pass",
+        "tls_rpt": "pass",
+        "bimi": "info",
+    }
+    assert health.sending_ips == [SENDING_IP]
+    assert "2048 bits" in health.get("dkim").detail
+    assert all(not c.fix for c in health.checks if c.status == "pass")
+
+
+def test_the_resolver_setting_takes_a_port_and_several_servers():
+    assert parse_resolvers("127.0.0.1:5353, [::1]:53,192.0.2.1") == (
+        ("127.0.0.1", 5353),
+        ("::1", 53),
+        ("192.0.2.1", 53),
+    )
+    with pytest.raises(ValueError, match="not an IP address"):
+        parse_resolvers("dns.example:53")
+    with pytest.raises(ValueError, match="no valid port"):
+        parse_resolvers("127.0.0.1:99999")
+
+
+# --- each broken record -------------------------------------------------------------------------
+def test_a_missing_spf_record_fails_and_says_what_to_publish(dns_server, key):
+    health = check_with(dns_server, key, spf="")
+    spf = health.get("spf")
+    assert spf.status == "fail" and spf.required
+    assert spf.fix == f'Publish a TXT record at {DOMAIN}: "v=spf1 ip4:{SENDING_IP} ~all".'
+    assert health.status == "fail"
+    # DKIM still aligns the From domain, so DMARC alignment holds on its own.
+    assert health.get("alignment").status == "pass"
+
+
+def test_an_spf_record_that_does_not_parse_fails(dns_server, key):
+    health = check_with(
+        dns_server, key, spf=f'{DOMAIN}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} bogus:x ~all"'
+    )
+    assert health.get("spf").status == "fail"
+    assert "does not parse" in health.get("spf").detail
+    assert health.get("spf").fix.startswith("Replace it with a TXT record such as")
+
+
+def test_two_spf_records_fail(dns_server, key):
+    records = good_records(key)
+    second = f'{DOMAIN}. 300 IN TXT "v=spf1 ip4:198.51.100.7 -all"'
+    dns_server.serve(zone(records) + "\n" + second)
+    spf = check_domain(DOMAIN).get("spf")
+    assert spf.status == "fail"
+    assert "more than one SPF record" in spf.detail
+    assert spf.fix.startswith(f"Merge them into one TXT record at {DOMAIN}")
+
+
+def test_an_spf_record_over_ten_lookups_fails(dns_server, key):
+    includes = " ".join(f"include:s{n}.example.net" for n in range(11))
+    records = good_records(key)
+    records["spf"] = f"{DOMAIN}. 300 IN TXT " + txt(f"v=spf1 ip4:{SENDING_IP} {includes} ~all")
+    for n in range(11):
+        records[f"s{n}"] = f's{n}.example.net. 300 IN TXT "v=spf1 ip4:198.51.100.{n} -all"'
+    dns_server.serve(zone(records))
+    spf = check_domain(DOMAIN).get("spf")
+    assert spf.status == "fail"
+    assert "needs 11 DNS look-ups" in spf.detail
+
+
+def test_an_spf_record_that_does_not_authorise_the_sending_server_fails(dns_server, key):
+    health = check_with(
+        dns_server, key, spf=f'{DOMAIN}. 300 IN TXT "v=spf1 include:_spf.example.net -all"'
+    )
+    spf = health.get("spf")
+    assert spf.status == "fail"
+    assert f"does not authorise {SENDING_IP}" in spf.detail
+    assert spf.fix.startswith(f"Add ip4:{SENDING_IP} to the TXT record at {DOMAIN}")
+
+
+def test_spf_authorises_through_includes_a_and_mx(dns_server, key):
+    via_include = check_with(
+        dns_server,
+        key,
+        spf=f'{DOMAIN}. 300 IN TXT "v=spf1 include:_spf.example.net -all"',
+        **{"spf-include": f'_spf.example.net. 300 IN TXT "v=spf1 ip4:{SENDING_IP} -all"'},
+    )
+    assert via_include.get("spf").status == "pass"
+    via_mx = check_with(dns_server, key, spf=f'{DOMAIN}. 300 IN TXT "v=spf1 mx -all"')
+    assert via_mx.get("spf").status == "pass"
+    # A "-" (fail) mechanism that matches first decides: not authorised.
+    refused = check_with(
+        dns_server, key, spf=f'{DOMAIN}. 300 IN TXT "v=spf1 -ip4:{SENDING_IP} mx ~all"'
+    )
+    assert refused.get("spf").status == "fail"
+
+
+def test_a_missing_dkim_key_fails_with_the_record_to_publish(dns_server, key):
+    health = check_with(dns_server, key, dkim="")
+    check = health.get("dkim")
+    assert check.status == "fail"
+    assert check.fix == f"Publish a TXT record at tidings._domainkey.{DOMAIN}: {key}."
+
+
+def test_a_dkim_key_that_is_not_tidings_key_fails(dns_server, key, tmp_path):
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    der = other.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    wrong = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    check = check_with(
+        dns_server, key, dkim=f"tidings._domainkey.{DOMAIN}. 300 IN TXT {txt(wrong)}"
+    ).get("dkim")
+    assert check.status == "fail"
+    assert "not the key tidings signs with" in check.detail
+
+
+def test_an_esp_selector_needs_a_key_of_at_least_1024_bits(dns_server, key, settings):
+    # A 512-bit RSA public key (only its size matters here).
+    weak = rsa.RSAPublicNumbers(65537, (1 << 511) | 0x2F).public_key()
+    der = weak.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    medium = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()  # noqa: S505
+    der_1024 = medium.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    records = good_records(key)
+    records["esp-weak"] = (
+        f'weak._domainkey.{DOMAIN}. 300 IN TXT "v=DKIM1; p={base64.b64encode(der).decode()}"'
+    )
+    records["esp-1024"] = f"s1._domainkey.{DOMAIN}. 300 IN TXT " + txt(
+        f"v=DKIM1; k=rsa; p={base64.b64encode(der_1024).decode()}"
+    )
+    dns_server.serve(zone(records))
+    weak_check = check_domain(DOMAIN, selector="weak").get("dkim")
+    assert weak_check.status == "fail"
+    assert "only 512 bits" in weak_check.detail
+    ok = check_domain(DOMAIN, selector="s1").get("dkim")
+    assert ok.status == "warn"  # passes, with the advice to use 2048
+    assert "1024 bits; 2048 is recommended" in ok.detail
+    missing = check_domain(DOMAIN, selector="k9").get("dkim")
+    assert missing.status == "fail"
+    assert "k9._domainkey" in missing.fix
+
+
+def test_no_tidings_key_says_to_make_one(dns_server, key, settings, tmp_path):
+    settings.TIDINGS_DKIM_DIR = str(tmp_path / "empty")
+    check = check_domain(DOMAIN).get("dkim")
+    assert check.status == "fail"
+    assert check.fix.startswith(f"Run `tidings dkim keygen {DOMAIN}`")
+
+
+def test_a_missing_dmarc_record_fails(dns_server, key):
+    health = check_with(dns_server, key, dmarc="")
+    check = health.get("dmarc")
+    assert check.status == "fail"
+    assert check.fix.startswith(f'Publish a TXT record at _dmarc.{DOMAIN}: "v=DMARC1; p=none;')
+    assert health.get("dmarc_rua").status == "warn"
+
+
+def test_a_dmarc_record_that_does_not_parse_fails(dns_server, key):
+    check = check_with(
+        dns_server, key, dmarc=f'_dmarc.{DOMAIN}. 300 IN TXT "v=DMARC1; p=sometimes"'
+    ).get("dmarc")
+    assert check.status == "fail"
+
+
+def test_dmarc_without_rua_passes_with_a_recommendation(dns_server, key):
+    health = check_with(dns_server, key, dmarc=f'_dmarc.{DOMAIN}. 300 IN TXT "v=DMARC1; p=none"')
+    assert health.get("dmarc").status == "pass"
+    assert "p=none" in health.get("dmarc").detail
+    rua = health.get("dmarc_rua")
+    assert rua.status == "warn" and not rua.required
+    assert rua.fix.startswith("Add rua=mailto:")
+    assert health.status == "pass"
+
+
+def test_alignment_fails_when_neither_dkim_nor_spf_aligns(dns_server, key, settings):
+    settings.TIDINGS_BOUNCE_ADDRESS = "bounces@mailer.example.net"
+    records = good_records(key)
+    records["dkim"] = ""
+    records["mailer-spf"] = f'mailer.example.net. 300 IN TXT "v=spf1 ip4:{SENDING_IP} -all"'
+    dns_server.serve(zone(records))
+    health = check_domain(DOMAIN, envelope_domain="mailer.example.net")
+    assert health.get("spf").status == "pass"  # SPF passes, for another domain
+    alignment = health.get("alignment")
+    assert alignment.status == "fail"
+    assert "not aligned" in alignment.detail
+    # The same with a subdomain of the From domain as envelope: relaxed alignment holds.
+    records["bounce-spf"] = f'bounce.{DOMAIN}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} -all"'
+    dns_server.serve(zone(records))
+    relaxed = check_domain(DOMAIN, envelope_domain=f"bounce.{DOMAIN}")
+    assert relaxed.get("alignment").status == "pass"
+    assert "SPF" in relaxed.get("alignment").detail
+
+
+def test_a_sending_server_without_reverse_dns_fails(dns_server, key):
+    check = check_with(dns_server, key, ptr="").get("rdns")
+    assert check.status == "fail"
+    assert f"{SENDING_IP} has no reverse DNS" in check.detail
+    assert check.fix.startswith("Ask whoever runs the sending server to set its PTR record")
+
+
+def test_reverse_dns_that_does_not_resolve_back_fails(dns_server, key):
+    check = check_with(
+        dns_server, key, ptr="25.2.0.192.in-addr.arpa. 300 IN PTR elsewhere.example.net."
+    ).get("rdns")
+    assert check.status == "fail"
+    assert "does not resolve back" in check.detail
+
+
+def test_missing_mta_sts_and_tls_rpt_are_recommendations(dns_server, key):
+    health = check_with(dns_server, key, **{"mta-sts": "", "tls-rpt": ""})
+    assert health.get("mta_sts").status == "warn" and not health.get("mta_sts").required
+    assert health.get("mta_sts").fix.startswith(f"Publish a TXT record at _mta-sts.{DOMAIN}")
+    assert health.get("tls_rpt").status == "warn"
+    assert health.status == "pass"
+
+
+def test_unknown_sending_address_is_not_checked_rather_than_failed(dns_server, key, settings):
+    settings.TIDINGS_SENDING_IPS = ""
+    settings.TIDINGS_TRANSPORTS = {"default": {"url": "outbox://"}}
+    health = check_domain(DOMAIN)
+    assert health.get("rdns").status == "na"
+    assert "TIDINGS_SENDING_IPS" in health.get("rdns").detail
+    assert health.get("spf").status == "pass"
+    assert health.status == "pass"
+
+
+# --- time-outs ----------------------------------------------------------------------------------
+def test_a_dns_that_does_not_answer_is_could_not_check_never_failed(settings, key):
+    with BlackHole() as hole:
+        settings.TIDINGS_DNS_RESOLVER = hole.address
+        settings.TIDINGS_DNS_TIMEOUT = 0.5
+        settings.TIDINGS_SENDING_IPS = SENDING_IP
+        started = time.monotonic()
+        health = check_domain(DOMAIN)
+        elapsed = time.monotonic() - started
+    assert health.status == "unknown"
+    assert not health.failed
+    required = [c for c in health.checks if c.required and c.key != "alignment"]
+    assert {c.status for c in required} == {"unknown"}
+    assert "Could not check" in health.get("spf").detail
+    # After the first time-out the other look-ups are not tried (each would wait as long).
+    assert elapsed < 5
+
+
+# --- the command --------------------------------------------------------------------------------
+def test_the_command_exits_1_when_a_required_check_fails(dns_server, key, capsys):
+    call_command("deliverability", "check", DOMAIN)
+    assert "every required check passed" in capsys.readouterr().out
+    dns_server.serve(zone({**good_records(key), "dmarc": ""}))
+    with pytest.raises(CommandError) as failed:
+        call_command("deliverability", "check", DOMAIN)
+    assert failed.value.returncode == 1
+    assert "1 required check(s) failed: DMARC" in str(failed.value)
+    out = capsys.readouterr().out
+    assert f"To fix: Publish a TXT record at _dmarc.{DOMAIN}" in out
+
+
+def test_the_command_refuses_a_bad_domain_and_a_bad_resolver(dns_server, settings):
+    with pytest.raises(CommandError, match="not a domain name"):
+        call_command("deliverability", "check", "not a domain")
+    settings.TIDINGS_DNS_RESOLVER = "resolver.example"
+    with pytest.raises(CommandError, match="TIDINGS_DNS_RESOLVER"):
+        call_command("deliverability", "check", DOMAIN)
+
+
+def test_dns_settings_read_from_the_environment_settings(settings):
+    settings.TIDINGS_DNS_RESOLVER = "127.0.0.1:5353"
+    settings.TIDINGS_DNS_TIMEOUT = 1.5
+    config = DnsSettings.from_settings()
+    assert config.nameservers == (("127.0.0.1", 5353),)
+    assert config.resolver().lifetime == 1.5
+
+
+# --- senders: verified means the checks passed --------------------------------------------------
+@pytest.mark.django_db
+def test_a_sender_whose_checks_pass_is_verified_and_a_regression_emails_the_owners(
+    dns_server, key, owner, mailoutbox, django_capture_on_commit_callbacks
+):
+    from tidings.campaigns.deliverability.senders import check_senders_task, do_check_sender
+    from tidings.campaigns.models import Sender
+    from tidings.rights.models import AuditEntry
+
+    sender = Sender.objects.create(name="News", email=f"news@{DOMAIN}")
+    do_check_sender(sender)
+    sender.refresh_from_db()
+    assert sender.verified and sender.verified_by == "checks"
+    assert sender.health_status == "pass"
+    assert AuditEntry.objects.filter(action="sender.verified", object_id=str(sender.pk)).exists()
+    # The daily job sees the DMARC record gone: a regression, so the owners hear of it.
+    dns_server.serve(zone({**good_records(key), "dmarc": ""}))
+    with django_capture_on_commit_callbacks(execute=True):
+        check_senders_task.call()
+    sender.refresh_from_db()
+    assert not sender.verified and sender.health_status == "fail"
+    assert len(mailoutbox) == 1
+    mail = mailoutbox[0]
+    assert mail.to == ["owner@example.co.uk"]
+    assert "DMARC" in mail.subject
+    assert f"To fix it: Publish a TXT record at _dmarc.{DOMAIN}" in mail.body
+    # Failing again is no news: no second mail.
+    with django_capture_on_commit_callbacks(execute=True):
+        check_senders_task.call()
+    assert len(mailoutbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_dns_time_out_never_unverifies_a_sender(settings, key, owner, mailoutbox):
+    from tidings.campaigns.deliverability.senders import do_check_sender
+    from tidings.campaigns.models import Sender
+
+    sender = Sender.objects.create(
+        name="News", email=f"news@{DOMAIN}", verified=True, verified_by="checks"
+    )
+    with BlackHole() as hole:
+        settings.TIDINGS_DNS_RESOLVER = hole.address
+        settings.TIDINGS_DNS_TIMEOUT = 0.3
+        settings.TIDINGS_SENDING_IPS = SENDING_IP
+        health = do_check_sender(sender)
+    sender.refresh_from_db()
+    assert health.status == "unknown"
+    assert sender.verified and sender.health_status == "unknown"
+    assert mailoutbox == []
+
+
+@pytest.mark.django_db
+def test_an_owner_vouches_for_a_failing_sender_and_it_is_audited(dns_server, key, owner_client):
+    from tidings.campaigns.models import Sender
+    from tidings.rights.models import AuditEntry
+
+    dns_server.serve(zone({**good_records(key), "spf": ""}))
+    owner_client.post(
+        reverse("campaigns:senders"),
+        {"name": "News", "email": f"news@{DOMAIN}", "reply_to": "", "dkim_selector": ""},
+    )
+    sender = Sender.objects.get()
+    response = owner_client.post(reverse("campaigns:sender-check", args=[sender.pk]), follow=True)
+    page = response.content.decode()
+    assert "1 required check(s) failed" in page
+    assert f"Publish a TXT record at {DOMAIN}" in page
+    sender.refresh_from_db()
+    assert not sender.verified
+    owner_client.post(reverse("campaigns:sender-verify", args=[sender.pk]), {"verified": "1"})
+    sender.refresh_from_db()
+    assert sender.verified and sender.verified_by == "owner"
+    entry = AuditEntry.objects.get(action="sender.verified", object_id=str(sender.pk))
+    assert entry.details == {"by": "owner", "override": True, "checks": "fail"}
+    # The next check still fails, but the owner's word stands.
+    owner_client.post(reverse("campaigns:sender-check", args=[sender.pk]))
+    sender.refresh_from_db()
+    assert sender.verified and sender.health_status == "fail"
+
+
+@pytest.mark.django_db
+def test_adding_a_sender_queues_its_check_and_refuses_a_bad_selector(
+    owner_client, django_capture_on_commit_callbacks
+):
+    from django_tasks_db.models import DBTaskResult
+
+    from tidings.campaigns.models import Sender
+
+    bad = owner_client.post(
+        reverse("campaigns:senders"),
+        {"name": "N", "email": "news@example.co.uk", "reply_to": "", "dkim_selector": "a b"},
+    )
+    assert "a selector is letters, digits and hyphens" in bad.content.decode()
+    assert not Sender.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(
+            reverse("campaigns:senders"),
+            {"name": "N", "email": "news@example.co.uk", "reply_to": "", "dkim_selector": "s1"},
+        )
+    assert Sender.objects.get().dkim_selector == "s1"
+    assert DBTaskResult.objects.filter(task_path__endswith="check_sender_task").count() == 1
+
+
+@pytest.mark.django_db
+def test_doctor_findings_summarise_each_sender_domain(dns_server, key):
+    from tidings.campaigns.deliverability.senders import do_check_sender, doctor_findings
+    from tidings.campaigns.models import Sender
+
+    sender = Sender.objects.create(name="News", email=f"news@{DOMAIN}")
+    Sender.objects.create(name="Other", email="a@never-checked.example")
+    dns_server.serve(zone({**good_records(key), "ptr": ""}))
+    do_check_sender(sender)
+    findings = {f["name"]: f for f in doctor_findings()}
+    assert findings[f"sender-dns:{DOMAIN}"]["status"] == "fail"
+    assert "Reverse DNS" in findings[f"sender-dns:{DOMAIN}"]["summary"]
+    assert findings["sender-dns:never-checked.example"]["status"] == "warn"
+
+
+# --- nothing is fetched from the internet --------------------------------------------------------
+@pytest.mark.django_db
+def test_checks_and_dmarc_parsing_reach_nothing_but_the_configured_resolver(
+    dns_server, key, monkeypatch
+):
+    """checkdmarc and parsedmarc use their bundled public suffix lists and maps: every packet
+    goes to the local DNS server (a guard records each socket's destination)."""
+    import gzip
+    import socket
+
+    from tests.campaigns.test_dmarc import report_xml
+    from tidings.campaigns.deliverability.dmarc import do_record_dmarc_report
+
+    destinations: list[tuple] = []
+    connect, sendto = socket.socket.connect, socket.socket.sendto
+
+    def guarded_connect(self, address):
+        destinations.append(address)
+        return connect(self, address)
+
+    def guarded_sendto(self, data, *args):
+        if self.getsockname()[1] != dns_server.port:  # not the local server's own answers
+            destinations.append(args[-1])
+        return sendto(self, data, *args)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "sendto", guarded_sendto)
+    assert check_domain(DOMAIN).status == "pass"
+    assert do_record_dmarc_report(gzip.compress(report_xml()), source="file").status == "processed"
+    assert destinations, "the guard saw no DNS traffic at all"
+    assert {address[0] for address in destinations} == {"127.0.0.1"}
+    assert {address[1] for address in destinations} == {dns_server.port}

@@ -1,0 +1,131 @@
+"""A campaign pauses itself when its complaint rate passes 0.3% (after 1,000 deliveries) or its
+hard-bounce rate passes 5%, with the reason on its page, and its author and the owners are
+emailed.  The limits are settings."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from tests.campaigns.delivery_helpers import SmtpSink, transports_for
+from tests.campaigns.lifecycle_helpers import make_campaign, make_list, make_sender
+from tidings.audience.models import Contact, Subscription
+from tidings.campaigns import lifecycle
+from tidings.campaigns.config import DeliveryConfig
+from tidings.campaigns.engine import Engine
+from tidings.campaigns.events import NewEvent, record_events
+from tidings.campaigns.models import Campaign, Delivery, Sender
+from tidings.campaigns.protection import notify_paused_task, protection_reason
+from tidings.rights.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+
+_lists = itertools.count(1)
+
+
+def sent_campaign(sent: int, queued: int = 0, **fields) -> Campaign:
+    n = next(_lists)
+    news = make_list(f"News {n}")
+    sender = Sender.objects.first() or make_sender()
+    campaign = make_campaign(news, sender=sender, with_template=True, status="sending", **fields)
+    contacts = Contact.objects.bulk_create(
+        [Contact(name=f"R {i}", email=f"r{i}.{n}@example.org") for i in range(sent + queued)]
+    )
+    Subscription.objects.bulk_create(
+        [Subscription(contact=c, mailing_list=news, status="confirmed") for c in contacts]
+    )
+    now = timezone.now()
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                campaign=campaign,
+                contact=c,
+                status="sent" if n < sent else "queued",
+                sent_at=now if n < sent else None,
+            )
+            for n, c in enumerate(contacts)
+        ]
+    )
+    return campaign
+
+
+def complain(campaign: Campaign, people: int) -> None:
+    rows = Delivery.objects.filter(campaign=campaign, status="sent").order_by("pk")[:people]
+    record_events([NewEvent(d.pk, "complaint", timezone.now()) for d in rows])
+
+
+def test_complaints_above_the_limit_pause_only_after_enough_deliveries():
+    config = DeliveryConfig()
+    small = sent_campaign(999)
+    complain(small, 10)  # 1% — but fewer than 1,000 delivered: too few to judge
+    assert protection_reason(small.pk, config) is None
+    big = sent_campaign(1000)
+    complain(big, 3)  # exactly 0.3%: not above
+    assert protection_reason(big.pk, config) is None
+    complain(big, 4)
+    reason = protection_reason(big.pk, config)
+    assert reason.startswith(
+        "Paused automatically to protect your sending reputation: 4 of 1000 recipients (0.40%)"
+    )
+
+
+def test_hard_bounces_count_refusals_while_sending_and_reports_after():
+    config = DeliveryConfig()
+    campaign = sent_campaign(95)
+    failed = Contact.objects.bulk_create(
+        [Contact(name=f"F {n}", email=f"f{n}@example.org") for n in range(5)]
+    )
+    Delivery.objects.bulk_create(
+        [Delivery(campaign=campaign, contact=c, status="failed", error_code=550) for c in failed]
+    )
+    assert protection_reason(campaign.pk, config) is None  # 5 of 100: not above 5%
+    row = Delivery.objects.filter(campaign=campaign, status="sent").first()
+    record_events([NewEvent(row.pk, "bounce_hard", timezone.now())])
+    assert "6 of 100 messages (6.0%) bounced hard" in protection_reason(campaign.pk, config)
+
+
+def test_the_limits_are_settings(settings):
+    campaign = sent_campaign(200)
+    complain(campaign, 1)
+    settings.TIDINGS_COMPLAINT_PAUSE_MIN = 100
+    settings.TIDINGS_COMPLAINT_PAUSE_RATE = 0.004
+    assert "1 of 200" in protection_reason(campaign.pk, DeliveryConfig.from_settings())
+    settings.TIDINGS_COMPLAINT_PAUSE_RATE = 0.01
+    assert protection_reason(campaign.pk, DeliveryConfig.from_settings()) is None
+    settings.TIDINGS_BOUNCE_PAUSE_RATE = 1.5
+    assert ("TIDINGS_BOUNCE_PAUSE_RATE", "must be a fraction above 0, at most 1") in (
+        DeliveryConfig.from_settings().problems()
+    )
+
+
+def test_the_engine_pauses_the_campaign_and_the_owners_are_emailed(owner, settings, mailoutbox):
+    campaign = sent_campaign(1000, queued=50)
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=owner)
+    complain(campaign, 5)
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        Engine().run(until_idle=True, max_seconds=10)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert "reported it as spam, above the 0.3% limit" in campaign.paused_reason
+    assert sink.received == []  # checked as the engine started: nothing more went out
+    assert Delivery.objects.filter(campaign=campaign, status="queued").count() == 50
+    assert AuditEntry.objects.filter(action="campaign.paused", object_id=str(campaign.pk)).exists()
+    task = DBTaskResult.objects.get(task_path__endswith="notify_paused_task")
+    assert task.args_kwargs["args"][0] == campaign.pk
+    assert notify_paused_task.call(campaign.pk, campaign.paused_reason) == 1
+    assert mailoutbox[0].to == ["owner@example.co.uk"]
+    assert "paused itself" in mailoutbox[0].subject
+    # An operator looks, and resumes: the protection is waived, and the rest go out.
+    lifecycle.do_resume(campaign, actor=owner)
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        Engine().run(until_idle=True, max_seconds=10)
+    campaign.refresh_from_db()
+    assert campaign.status == "finished" and len(sink.received) == 50
+    resumed = AuditEntry.objects.get(action="campaign.resumed", object_id=str(campaign.pk))
+    assert resumed.details == {"protection_waived": True}
