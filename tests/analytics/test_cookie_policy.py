@@ -105,6 +105,7 @@ def test_a_policy_whose_banner_has_questions_must_list_the_consent_cookie():
     )
 
 
+@pytest.mark.django_db  # the notice reads where data came from in the records (imports)
 def test_the_privacy_notice_lists_every_cookie(client, use_policy):
     use_policy(EXAMPLE_TEXT + MARKETING_COOKIE)
 
@@ -123,6 +124,7 @@ def test_the_privacy_notice_lists_every_cookie(client, use_policy):
     ) in page
 
 
+@pytest.mark.django_db  # as above
 def test_the_privacy_json_carries_the_cookies(client):
     data = client.get("/privacy.json").json()
     assert data["cookies"][0]["name"] == "tidings_consent"

@@ -7,7 +7,7 @@ from django_tasks_db.models import DBTaskResult
 
 from tidings.audience.actions import do_create_contact, do_subscribe
 from tidings.audience.models import Contact, Import, MailingList, SignupForm
-from tidings.audience.tasks import import_contacts
+from tidings.audience.tasks import check_upload, import_contacts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,7 +17,7 @@ def news():
     return MailingList.objects.create(name="Product news", topic="product news")
 
 
-def test_an_uploaded_csv_is_imported_in_the_background_with_progress(owner_client, news):
+def test_an_uploaded_csv_is_checked_confirmed_and_imported_in_the_background(owner_client, news):
     csv = "Email Address,First Name,Last Name\nada@example.com,Ada,Lovelace\nnot-an-email,Bad,Row\n"
     response = owner_client.post(
         reverse("audience:imports"),
@@ -29,9 +29,17 @@ def test_an_uploaded_csv_is_imported_in_the_background_with_progress(owner_clien
     )
     imp = Import.objects.get()
     assert response["Location"] == reverse("audience:import", args=[imp.pk])
+    assert imp.status == "checking"  # checked first: nothing is imported yet
+    assert DBTaskResult.objects.filter(task_path__endswith="check_upload").exists()
+    check_upload.call(imp.pk)  # what `tidings worker` does with the queued check
+    assert not Contact.objects.exists()
+    page = owner_client.get(reverse("audience:import", args=[imp.pk])).content.decode()
+    assert "Confirm and import" in page
+
+    owner_client.post(reverse("audience:import-confirm", args=[imp.pk]))
+    imp.refresh_from_db()
     assert imp.status == "queued"
     assert DBTaskResult.objects.filter(task_path__endswith="import_contacts").exists()
-
     import_contacts.call(imp.pk)  # what `tidings worker` does with the queued task
 
     progress = owner_client.get(

@@ -146,6 +146,7 @@ def test_an_email_built_from_blocks_arrives_responsive_with_pictures_and_tracked
         settings.TIDINGS_TRANSPORTS = transports_for(sink)
         page.goto(f"/campaigns/{campaign.pk}/schedule/")
         page.get_by_role("button", name="Send now").click()
+        page.get_by_role("button", name="Confirm: send to 1 now").click()
         expect(page).to_have_url(f"{live_server.url}/campaigns/{campaign.pk}/")
         assert start_due_campaigns() == [campaign.pk]
         deliver_pending(max_seconds=10)

@@ -22,6 +22,9 @@ from tidings.policy.schema import SENSITIVE_TEXT
 
 EXAMPLE_TEXT = EXAMPLE_POLICY.read_text(encoding="utf-8")
 
+# The notice also says where data came from as the records show it (imports): pages read them.
+pytestmark = pytest.mark.django_db
+
 
 def replace_once(text: str, old: str, new: str) -> str:
     assert text.count(old) == 1, f"expected exactly one {old!r} in the example policy"

@@ -230,7 +230,7 @@ def test_a_sign_up_by_someone_else_does_not_bring_an_erased_person_back_but_thei
 
 
 def test_a_re_import_skips_an_erased_address(tmp_path, settings):
-    from tidings.audience.importer import create_import, run_import
+    from tidings.audience.imports import create_import, run_import
 
     settings.DATA_DIR = tmp_path / "data"
     news = make_list("Weekly", "product news")

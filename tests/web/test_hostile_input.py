@@ -16,7 +16,7 @@ from django.test import Client
 from tests.operators import make_operator, sign_in
 from tests.web.test_access_rules import ROUTES
 from tidings.audience.actions import do_create_contact, do_subscribe
-from tidings.audience.importer import create_import, run_import
+from tidings.audience.imports import create_import, run_import
 from tidings.audience.models import MailingList, Segment
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,13 @@ class AudienceConfig(AppConfig):
     verbose_name = "Audience"
 
     def ready(self) -> None:
+        from tidings.policy.notice import register_source_provider
+
+        from .imports.notice import notice_sources
         from .personal_data import register_sources
 
         register_sources()
+        register_source_provider(notice_sources)
         from datetime import timedelta
 
         from tidings.web.scheduler import register

@@ -250,6 +250,8 @@ class Import(models.Model):
     """
 
     class Status(models.TextChoices):
+        CHECKING = "checking", "Checking the file"
+        READY = "ready", "Checked: waiting for your go-ahead"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         FINISHED = "finished", "Finished"
@@ -274,6 +276,14 @@ class Import(models.Model):
         help_text="Operator's overrides: column name → field ('' ignores).",
     )
     dry_run = models.BooleanField(default=False)
+    exporter = models.CharField(
+        max_length=20, blank=True, help_text="The tool the file came from (mailchimp...) or csv."
+    )
+    preview = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the check before the import found (counts, reasons, notes): no values.",
+    )
 
     encoding = models.CharField(max_length=20, blank=True)
     delimiter = models.CharField(max_length=4, blank=True)
@@ -295,12 +305,21 @@ class Import(models.Model):
     skipped_unsubscribed = models.PositiveBigIntegerField(
         default=0, help_text="People who had left this list: an import never re-subscribes them."
     )
+    left_in_file = models.PositiveBigIntegerField(
+        default=0,
+        help_text="People the file marks as gone (unsubscribed, cleaned, bounced): suppressed.",
+    )
     duplicates = models.PositiveBigIntegerField(default=0)
     bad_rows = models.PositiveBigIntegerField(default=0)
     bad_reasons = models.JSONField(
         default=dict, blank=True, help_text="Reason → {count, first_line}."
     )
     error = models.CharField(max_length=500, blank=True)
+    notes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the operator should know about the file, one sentence each (no values).",
+    )
 
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

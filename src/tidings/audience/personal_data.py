@@ -23,7 +23,7 @@ from tidings.rights.sources import (
 )
 
 from .consent import proof_rows
-from .models import ConsentEvent, Contact, Subscription, Suppression
+from .models import ConsentEvent, Contact, Import, Subscription, Suppression
 
 
 def export_contact(contact: Contact) -> list[dict[str, Any]]:
@@ -34,7 +34,26 @@ def export_contact(contact: Contact) -> list[dict[str, Any]]:
         "updated_at": contact.updated_at,
         "last_contact_at": contact.last_contact_at,
     }
+    came_from = imported_from(contact)
+    if came_from:
+        row["came_from"] = came_from  # which file of which earlier tool brought them in
     return [plain(row)]
+
+
+def imported_from(contact: Contact) -> list[str]:
+    """The imports that subscribed this person, in words: file, tool and day (their consent
+    events name each import by its source_ref, "import:<id>")."""
+    from .imports.report import origin
+
+    refs = (
+        ConsentEvent.objects.filter(contact=contact, source=ConsentEvent.Source.IMPORT)
+        .values_list("source_ref", flat=True)
+        .distinct()
+    )
+    ids = {int(ref[7:]) for ref in refs if ref.startswith("import:") and ref[7:].isdigit()}
+    if not ids:
+        return []
+    return [origin(imp) for imp in Import.objects.filter(pk__in=ids).order_by("created_at")]
 
 
 def kept_fields() -> tuple[str, ...]:

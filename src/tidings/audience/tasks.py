@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.tasks import task
 
-from .importer import run_import
+from .imports import run_import
 from .models import Import
 
 
@@ -21,6 +21,18 @@ def import_contacts(import_id: int) -> str:
     # RUNNING: an earlier attempt died with its worker.  Imports are idempotent (what it wrote
     # is found and left alone), so it starts again from the first row.
     return run_import(imp, actor_label="worker").status
+
+
+@task()
+def check_upload(import_id: int) -> str:
+    """Check an uploaded file before it is imported: a dry run whose counts the operator sees
+    with the preview (imports.preview).  Returns the import's status (READY once checked)."""
+    from .imports.preview import check_import
+
+    imp = Import.objects.select_related("mailing_list", "operator").filter(pk=import_id).first()
+    if imp is None or imp.status != Import.Status.CHECKING:
+        return imp.status if imp else "gone"  # cancelled, confirmed, or checked again since
+    return check_import(imp).status
 
 
 @task()

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from tidings.policy import get_policy
 from tidings.policy.plain import field_title
@@ -18,14 +19,19 @@ from tidings.web.csv_export import streamed_csv
 from . import actions, consent
 from .access import contact_or_404
 from .forms import render_embed_snippet
-from .importer import start_import
+from .imports import COUNTERS, percent_done, preview
+from .imports.exporters import by_key
 from .models import Import, MailingList, SignupForm
 
 MAX_UPLOAD_BYTES = getattr(settings, "TIDINGS_MAX_IMPORT_BYTES", 1024**3)
 
 
 class ImportUploadForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text="UTF-8 or Windows-1252; , ; or tab.")
+    file = forms.FileField(
+        label="CSV file",
+        help_text="An export of Mailchimp, listmonk, Brevo or HubSpot, or any CSV file: UTF-8, "
+        "Windows-1252 or UTF-16; separated by , ; tab or |.",
+    )
     mailing_list = forms.ModelChoiceField(
         MailingList.objects.filter(closed_at__isnull=True), label="List"
     )
@@ -51,7 +57,7 @@ def import_index(request: HttpRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        imp = start_import(
+        imp = preview.start_check(
             mailing_list=data["mailing_list"],
             consent_source=data["consent_source"],
             operator=request.user,
@@ -64,22 +70,10 @@ def import_index(request: HttpRequest) -> HttpResponse:
 
 
 def _progress(imp: Import) -> dict:
-    percent = (
-        round(100 * imp.processed_bytes / imp.total_bytes)
-        if imp.total_bytes
-        else (100 if imp.status == Import.Status.FINISHED else 0)
-    )
     return {
         "status": imp.status,
-        "percent": min(percent, 100),
-        "rows_read": imp.rows_read,
-        "created": imp.created,
-        "updated": imp.updated,
-        "unchanged": imp.unchanged,
-        "subscribed": imp.subscribed,
-        "bad_rows": imp.bad_rows,
-        "skipped_suppressed": imp.skipped_suppressed,
-        "duplicates": imp.duplicates,
+        "percent": percent_done(imp),
+        **{name: getattr(imp, name) for name in COUNTERS},
         "done": imp.status in (Import.Status.FINISHED, Import.Status.FAILED),
     }
 
@@ -90,7 +84,62 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     progress = _progress(imp)
     if request.headers.get("Accept") == "application/json":
         return JsonResponse(progress)
-    return render(request, "audience/import_detail.html", {"imp": imp, "progress": progress})
+    if imp.status in (Import.Status.CHECKING, Import.Status.READY):
+        checked = imp.preview or {}
+        context = {
+            "imp": imp,
+            "preview": preview.build_preview(imp),
+            "checked": checked,
+            "outcomes": preview.outcome_rows(checked.get("counts", {})),
+            "exporter": by_key(checked.get("exporter", "")).label,
+        }
+        return render(request, "audience/import_preview.html", context)
+    context = {"imp": imp, "progress": progress, "outcomes": preview.outcome_rows(progress)}
+    return render(request, "audience/import_detail.html", context)
+
+
+@operator_required(perm="content")
+@require_POST
+def import_columns(request: HttpRequest, import_id: int) -> HttpResponse:
+    """The operator's choice of how each column is used (as --map does), then a new check."""
+    imp = get_object_or_404(Import, pk=import_id)
+    choices = {}
+    for key, value in request.POST.items():
+        if key.startswith("col-") and key[4:].isdigit():
+            choices[int(key[4:])] = value
+    try:
+        preview.do_remap_import(imp, choices, actor=request.user)
+    except preview.ImportStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Columns saved: the file is being checked again.")
+    return redirect("audience:import", import_id=imp.pk)
+
+
+@operator_required(perm="content")
+@require_POST
+def import_confirm(request: HttpRequest, import_id: int) -> HttpResponse:
+    imp = get_object_or_404(Import, pk=import_id)
+    try:
+        preview.do_confirm_import(imp, actor=request.user)
+    except preview.ImportStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Import confirmed: it runs in the background.")
+    return redirect("audience:import", import_id=imp.pk)
+
+
+@operator_required(perm="content")
+@require_POST
+def import_cancel(request: HttpRequest, import_id: int) -> HttpResponse:
+    imp = get_object_or_404(Import, pk=import_id)
+    try:
+        preview.do_cancel_import(imp, actor=request.user)
+    except preview.ImportStateError as exc:
+        messages.error(request, str(exc))
+        return redirect("audience:import", import_id=imp.pk)
+    messages.success(request, "Import cancelled; the uploaded file is deleted.")
+    return redirect("audience:imports")
 
 
 @operator_required(perm="content")

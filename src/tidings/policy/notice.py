@@ -7,6 +7,7 @@ gives the HTML page its sections as plain values (the template only lays them ou
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -67,6 +68,28 @@ RIGHTS: tuple[tuple[str, str], ...] = (
         "You can complain to the supervisory authority about how we use your information.",
     ),
 )
+
+
+# Where personal data comes from beyond what the policy lists, as the installation's own records
+# show it (a list imported from an earlier newsletter tool): {purpose: (source, ...)}.  Apps
+# register a provider (the policy layer cannot look into their records); the notice's views ask
+# them at each build, so the notice says so from the moment the records exist.
+SourceProvider = Callable[[], Mapping[str, tuple[str, ...]]]
+_source_providers: list[SourceProvider] = []
+
+
+def register_source_provider(provider: SourceProvider) -> None:
+    if provider not in _source_providers:
+        _source_providers.append(provider)
+
+
+def recorded_sources() -> dict[str, tuple[str, ...]]:
+    """The sources every registered provider reports, per purpose (needs the database)."""
+    merged: dict[str, tuple[str, ...]] = {}
+    for provider in _source_providers:
+        for purpose, sources in provider().items():
+            merged[purpose] = merged.get(purpose, ()) + tuple(sources)
+    return merged
 
 
 def updated_date(version: str) -> tuple[str, str] | None:
@@ -249,7 +272,11 @@ def _retention_row(policy: Policy, kind: str) -> RetentionRow:
 
 
 def _purpose_section(
-    policy: Policy, key: str, purpose: Purpose, processors: dict[str, ProcessorRow]
+    policy: Policy,
+    key: str,
+    purpose: Purpose,
+    processors: dict[str, ProcessorRow],
+    recorded: Mapping[str, tuple[str, ...]],
 ) -> PurposeSection:
     basis, basis_text = lawful_basis_text(purpose.lawful_basis)
     fields = tuple(
@@ -270,7 +297,7 @@ def _purpose_section(
         basis_text=basis_text,
         legitimate_interest=purpose.legitimate_interest,
         fields=fields,
-        sources=purpose.sources,
+        sources=_with_recorded(purpose.sources, recorded.get(key, ())),
         processors=tuple(processors[p] for p in purpose.processors),
         tracking=purpose.tracking,
         tracking_needs_consent=purpose.tracking_needs_consent,
@@ -295,10 +322,17 @@ def _cookie_row(policy: Policy, cookie: Cookie) -> CookieRow:
     )
 
 
-def build_notice(policy: Policy) -> Notice:
+def _with_recorded(sources: tuple[str, ...], recorded: tuple[str, ...]) -> tuple[str, ...]:
+    return sources + tuple(s for s in dict.fromkeys(recorded) if s not in sources)
+
+
+def build_notice(policy: Policy, recorded: Mapping[str, tuple[str, ...]] | None = None) -> Notice:
+    """The notice's sections.  ``recorded`` adds, per purpose, the sources of data that the
+    installation's records show beyond the policy's list (see recorded_sources())."""
+    recorded = recorded or {}
     processors = {key: ProcessorRow.of(key, p) for key, p in policy.processors.items()}
     purposes = tuple(
-        _purpose_section(policy, key, purpose, processors)
+        _purpose_section(policy, key, purpose, processors, recorded)
         for key, purpose in policy.purposes.items()
     )
     retention = tuple(_retention_row(policy, kind) for kind in policy.retention)
@@ -317,14 +351,18 @@ def build_notice(policy: Policy) -> Notice:
     )
 
 
-def notice_data(policy: Policy) -> dict[str, Any]:
+def notice_data(
+    policy: Policy, recorded: Mapping[str, tuple[str, ...]] | None = None
+) -> dict[str, Any]:
     """The policy as JSON-ready data, plus the derived wording the HTML notice uses.
 
     The policy's own keys are ``model_dump(mode="json")`` unchanged; added to them:
     ``sha256`` (of the policy file), ``updated`` (ISO date or null), ``processors.*.location_name``
     and ``.international_transfer``, ``purposes.*.lawful_basis_text``,
+    ``purposes.*.recorded_sources`` (sources the installation's records add, see build_notice),
     ``retention.*.label`` / ``.text`` / ``.notes``, and ``sensitive.labels``.
     """
+    recorded = recorded or {}
     data = policy.model_dump(mode="json")
     updated = updated_date(policy.version)
     data["sha256"] = policy.sha256
@@ -334,6 +372,9 @@ def notice_data(policy: Policy) -> dict[str, Any]:
         data["processors"][key]["international_transfer"] = processor.is_international_transfer
     for key, purpose in policy.purposes.items():
         data["purposes"][key]["lawful_basis_text"] = lawful_basis_text(purpose.lawful_basis)[1]
+        data["purposes"][key]["recorded_sources"] = [
+            s for s in _with_recorded((), recorded.get(key, ())) if s not in purpose.sources
+        ]
     for kind in policy.retention:
         data["retention"][kind]["label"] = RECORD_KINDS[kind].label
         data["retention"][kind]["text"] = retention_text(policy, kind)

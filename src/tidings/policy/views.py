@@ -6,7 +6,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control, se
 from django.views.decorators.http import require_safe
 
 from . import get_policy
-from .notice import build_notice, notice_data
+from .notice import build_notice, notice_data, recorded_sources
 
 # Both documents change only when the policy file (or tidings) changes; five minutes of caching
 # keeps a redeployed policy visible quickly.
@@ -35,7 +35,7 @@ def _cacheable(request: HttpRequest, response: HttpResponse, *, public: bool) ->
 
 @require_safe
 def privacy_notice(request: HttpRequest) -> HttpResponse:
-    notice = build_notice(get_policy())
+    notice = build_notice(get_policy(), recorded_sources())
     response = render(request, "policy/notice.html", {"notice": notice, "policy": notice.policy})
     # The layout greets a signed-in operator by name and carries a CSRF token: that page is for
     # one browser only.  Everyone else gets the same page, which shared caches may keep.
@@ -44,7 +44,9 @@ def privacy_notice(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def privacy_json(request: HttpRequest) -> HttpResponse:
-    response = JsonResponse(notice_data(get_policy()), json_dumps_params={"indent": 2})
+    response = JsonResponse(
+        notice_data(get_policy(), recorded_sources()), json_dumps_params={"indent": 2}
+    )
     # A public document: any site may fetch it (no cookies or credentials are involved).
     response["Access-Control-Allow-Origin"] = "*"
     return _cacheable(request, response, public=True)

@@ -10,7 +10,7 @@ from ninja import File, Form, Path, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import Field
 
-from tidings.audience.importer import COUNTERS, percent_done, start_import
+from tidings.audience.imports import COUNTERS, percent_done, start_import
 from tidings.audience.models import Import, MailingList
 
 from ..actions import audit_by_token
@@ -34,6 +34,7 @@ class ImportOut(Schema):
     subscribed: int
     skipped_suppressed: int
     skipped_unsubscribed: int
+    left_in_file: int
     duplicates: int
     bad_rows: int
     bad_reasons: dict[str, dict[str, int]]

@@ -36,7 +36,7 @@ def email_index_plain(apps, schema_editor):
 
 class Migration(migrations.Migration):
     """Fewer indexes for imports to maintain (see the models' comments; measured in
-    audience/importer.py): FK indexes duplicated by composite ones, the unused Lower("name")."""
+    audience/imports/): FK indexes duplicated by composite ones, the unused Lower("name")."""
 
     dependencies = [
         ('audience', '0005_ledger_lists_protected'),

@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from tidings.audience.importer import (
+from tidings.audience.imports import (
     ImportFailed,
     create_import,
     ignored_text,
@@ -62,8 +62,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, kind, file, list_name, consent_source, mappings, dry_run, **options):
-        # This command reports the outcome itself; the importer's info lines are for workers.
-        logging.getLogger("tidings.audience.importer").setLevel(logging.WARNING)
+        # This command reports the outcome itself; the import's info lines are for workers.
+        logging.getLogger("tidings.audience.imports").setLevel(logging.WARNING)
         path: Path = file
         if not path.is_file():
             raise CommandError(f"no such file: {path}")
@@ -111,5 +111,7 @@ class Command(BaseCommand):
         note = ignored_text(imp)
         if note:
             self.stdout.write(note)
+        for line in imp.notes:
+            self.stdout.write(line)
         if imp.report_path is not None:
             self.stdout.write(f"bad rows report (personal data, for you only): {imp.report_path}")

@@ -1,0 +1,288 @@
+"""Columns: which column of the file feeds which of the policy's fields, and which are ignored."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tidings.policy import get_policy
+
+from ..consent import ip_allowed
+from ..models import Contact
+from .exporters import (
+    CONFIRM_IP,
+    CONSENT_USES,
+    GENERIC,
+    MAPPABLE_USES,
+    OPTIN_IP,
+    STATUS_USES,
+    USE_LABELS,
+    Exporter,
+    recognise,
+)
+from .source import ImportFailed
+
+PURPOSE = "newsletter"
+
+# Pseudo-fields a column can map to besides the policy's own fields.
+FIRST_NAME = "first_name"
+LAST_NAME = "last_name"
+ATTRIBUTES = "attributes"  # listmonk: a JSON object of further fields
+IGNORE = ""
+
+# The stored columns, in the order rows carry them (email travels separately).
+STORED_COLUMNS = tuple(f for f in Contact.COLUMN_FIELDS if f != "email")
+
+# Header aliases, compared after compact() (case-folded, letters and digits only).
+ALIASES: dict[str, str] = {
+    **dict.fromkeys(
+        ("email", "emailaddress", "mail", "emailaddr", "mailaddress", "courriel", "subscriber"),
+        "email",
+    ),
+    **dict.fromkeys(
+        ("name", "fullname", "contactname", "displayname", "subscribername", "nom complet"),
+        "name",
+    ),
+    **dict.fromkeys(("firstname", "fname", "givenname", "forename", "prenom"), FIRST_NAME),
+    **dict.fromkeys(("lastname", "lname", "surname", "familyname"), LAST_NAME),
+    **dict.fromkeys(
+        (
+            "company",
+            "companyname",
+            "organisation",
+            "organization",
+            "organisationname",
+            "organizationname",
+            "org",
+            "employer",
+            "business",
+        ),
+        "company",
+    ),
+    **dict.fromkeys(
+        (
+            "phone",
+            "phonenumber",
+            "telephone",
+            "tel",
+            "mobile",
+            "mobilephone",
+            "mobilenumber",
+            "mobilephonenumber",
+            "cellphone",
+            "sms",
+            "workphone",
+        ),
+        "phone",
+    ),
+    **dict.fromkeys(("jobtitle", "title", "position", "role", "jobrole", "job"), "job_title"),
+    **dict.fromkeys(
+        ("workaddress", "address", "businessaddress", "postaladdress", "streetaddress"),
+        "work_address",
+    ),
+    "attributes": ATTRIBUTES,
+    "attribs": ATTRIBUTES,
+}
+
+
+def compact(header: str) -> str:
+    """A header as aliases are compared: case-folded, letters and digits only."""
+    return re.sub(r"[\W_]+", "", header.casefold())
+
+
+@dataclass
+class ColumnPlan:
+    """Which columns feed which field; everything else is ignored and said so."""
+
+    header: list[str]
+    email: int
+    fields: dict[str, list[int]]  # stored field -> columns, first non-blank wins
+    first_name: list[int]
+    last_name: list[int]
+    attributes: int | None
+    required: tuple[str, ...]
+    allowed: tuple[str, ...]
+    ignored: dict[str, list[str]] = field(default_factory=dict)  # why -> column names
+    exporter: Exporter = GENERIC
+    consent: dict[str, int] = field(default_factory=dict)  # OPTIN_TIME... -> column
+    status: list[tuple[int, str]] = field(default_factory=list)  # (column, STATUS_USES item)
+    ips_kept: bool = False  # the policy lets the ledger keep consent IP addresses
+    # Per column: what it feeds (a field, a pseudo-field, a proof use; "" when ignored) and,
+    # when ignored, why.  For the preview.
+    uses: list[tuple[str, str]] = field(default_factory=list)
+
+    def compacted(self) -> tuple[ColumnPlan, tuple[int, ...]]:
+        """The same plan over only the columns it reads, and which columns those are: the
+        parser then strips and looks at ~10 cells of a 25-column export, not all of them."""
+        used = sorted(
+            {
+                self.email,
+                *self.first_name,
+                *self.last_name,
+                *([self.attributes] if self.attributes is not None else []),
+                *(i for indexes in self.fields.values() for i in indexes),
+                *self.consent.values(),
+                *(i for i, _ in self.status),
+            }
+        )
+        at = {index: position for position, index in enumerate(used)}
+        plan = ColumnPlan(
+            header=[self.header[i] for i in used],
+            email=at[self.email],
+            fields={f: [at[i] for i in indexes] for f, indexes in self.fields.items()},
+            first_name=[at[i] for i in self.first_name],
+            last_name=[at[i] for i in self.last_name],
+            attributes=None if self.attributes is None else at[self.attributes],
+            required=self.required,
+            allowed=self.allowed,
+            ignored=self.ignored,
+            exporter=self.exporter,
+            consent={use: at[i] for use, i in self.consent.items()},
+            status=[(at[i], use) for i, use in self.status],
+            ips_kept=self.ips_kept,
+        )
+        return plan, tuple(used)
+
+    @property
+    def ips_dropped(self) -> bool:
+        """The file has consent IP addresses that the policy does not let us keep."""
+        return IP_NOT_KEPT in self.ignored
+
+
+def use_label(target: str) -> str:
+    """A column's use in words, for the preview."""
+    if target in USE_LABELS:
+        return USE_LABELS[target]
+    return {FIRST_NAME: "first name", LAST_NAME: "last name", ATTRIBUTES: "attributes (JSON)"}.get(
+        target, target.replace("_", " ")
+    )
+
+
+def not_allowed_reason() -> str:
+    return f"not allowed by the policy's {PURPOSE} purpose"
+
+
+IP_NOT_KEPT = (
+    f"an IP address of consent: not kept, as the policy's {PURPOSE} purpose does not collect "
+    "ip_address"
+)
+
+
+def plan_columns(header: Sequence[str], column_map: dict[str, str] | None = None) -> ColumnPlan:
+    """Map a header to the policy's fields, and to the proof of consent its exporter carries.
+    Raises ImportFailed when the file is unusable."""
+    policy = get_policy()
+    exporter = recognise(header)
+    ips_kept = ip_allowed()
+    fields = policy.fields_for(PURPOSE)
+    allowed, required = fields.all, fields.required
+    known = set(policy.all_fields)
+    by_compact = {compact(f): f for f in policy.all_fields}
+    overrides: dict[str, str] = {}
+    compact_header = {compact(h): h for h in header}
+    for column, target in (column_map or {}).items():
+        name = column if column in header else compact_header.get(compact(column))
+        if name is None:
+            raise ImportFailed(f"--map: the header has no column named {column!r}")
+        target = target.strip()
+        if target in MAPPABLE_USES:
+            overrides[name] = target
+            continue
+        if target and target not in known | {FIRST_NAME, LAST_NAME, ATTRIBUTES}:
+            raise ImportFailed(f"--map: {target!r} is not a field of the policy")
+        if target and target not in (*allowed, FIRST_NAME, LAST_NAME, ATTRIBUTES):
+            raise ImportFailed(f"--map: {target!r} is {not_allowed_reason()}")
+        overrides[name] = target
+
+    plan = ColumnPlan(
+        header=list(header),
+        email=-1,
+        fields={},
+        first_name=[],
+        last_name=[],
+        attributes=None,
+        required=required,
+        allowed=allowed,
+        exporter=exporter,
+        ips_kept=ips_kept,
+    )
+
+    def ignore(column: str, why: str) -> None:
+        plan.ignored.setdefault(why, []).append(column or "(blank header)")
+        plan.uses.append(("", why))
+
+    for index, column in enumerate(header):
+        if column in overrides:
+            target = overrides[column]
+            if target == IGNORE:
+                ignore(column, "ignored by --map")
+                continue
+        else:
+            short = compact(column)
+            target = (
+                exporter.columns.get(column.strip().casefold())
+                or ALIASES.get(short)
+                or by_compact.get(short)
+                or ""
+            )
+            if not target:
+                ignore(column, "not a field tidings knows")
+                continue
+        if target in CONSENT_USES:
+            if target in (OPTIN_IP, CONFIRM_IP) and not ips_kept:
+                ignore(column, IP_NOT_KEPT)
+            elif target in plan.consent:
+                ignore(column, f"a second {use_label(target)} column")
+            else:
+                plan.consent[target] = index
+                plan.uses.append((target, ""))
+            continue
+        if target in STATUS_USES:
+            plan.status.append((index, target))
+            plan.uses.append((target, ""))
+            continue
+        if target in (FIRST_NAME, LAST_NAME):
+            if "name" not in allowed:
+                ignore(column, not_allowed_reason())
+            elif target == FIRST_NAME:
+                plan.first_name.append(index)
+                plan.uses.append((target, ""))
+            else:
+                plan.last_name.append(index)
+                plan.uses.append((target, ""))
+        elif target == ATTRIBUTES:
+            if plan.attributes is None:
+                plan.attributes = index
+                plan.uses.append((target, ""))
+            else:
+                ignore(column, "a second attributes column")
+        elif target not in allowed:
+            ignore(column, not_allowed_reason())
+        elif target == "email":
+            if plan.email < 0:
+                plan.email = index
+                plan.uses.append((target, ""))
+            else:
+                ignore(column, "a second email column")
+        else:
+            plan.fields.setdefault(target, []).append(index)
+            plan.uses.append((target, ""))
+
+    if plan.email < 0:
+        raise ImportFailed(
+            "no email column: name one Email, E-mail or Email Address, "
+            "or map it with --map 'Column=email'"
+        )
+    has_name = bool(plan.fields.get("name") or plan.first_name or plan.last_name)
+    missing = [
+        f
+        for f in required
+        if f != "email" and not (has_name if f == "name" else plan.fields.get(f))
+    ]
+    if missing and plan.attributes is None:
+        raise ImportFailed(
+            f"no column for {', '.join(missing)}, which the policy's {PURPOSE} purpose requires "
+            f"(map one with --map 'Column={missing[0]}')"
+        )
+    return plan

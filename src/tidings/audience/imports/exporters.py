@@ -1,0 +1,193 @@
+"""The exports of other newsletter tools: how to recognise each, and which of its columns carry
+the proof of consent (when and from where a person opted in or confirmed) or say that a person
+left (unsubscribed, cleaned, bounced).
+
+Formats, as the tools write them:
+
+- Mailchimp (one CSV per status in the audience export's ZIP): "Email Address", "First Name",
+  "Last Name", merge fields, MEMBER_RATING, OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP,
+  LATITUDE, LONGITUDE, GMTOFF, DSTOFF, TIMEZONE, CC, REGION, LAST_CHANGED, LEID, EUID, NOTES,
+  TAGS; the unsubscribed file adds UNSUB_TIME, UNSUB_CAMPAIGN_TITLE, UNSUB_CAMPAIGN_ID,
+  UNSUB_REASON, UNSUB_REASON_OTHER, the cleaned file CLEAN_TIME, CLEAN_CAMPAIGN_TITLE,
+  CLEAN_CAMPAIGN_ID.  Times as "2024-03-14 09:12:31", in UTC.
+- listmonk (Subscribers > Export): uuid, email, name, attributes (JSON), status (enabled,
+  disabled, blocklisted), created_at, updated_at; times as Go prints them,
+  "2024-03-14 09:12:31.436217 +0100 CET".
+- Brevo (Contacts > Export, ";"-separated): CONTACT ID, EMAIL, FIRSTNAME, LASTNAME, SMS, ...,
+  DOUBLE_OPT-IN, OPT_IN, ADDED_TIME, MODIFIED_TIME, and EMAIL_BLACKLISTED when the export asks
+  for the subscription status; dates as "14-03-2024" or "14-03-2024 09:12", in the account's
+  time zone.
+- HubSpot (Contacts > Export): "Record ID", "First Name", "Last Name", "Email", "Phone Number",
+  "Contact owner", "Last Activity Date", "Lead Status", "Marketing contact status", "Create
+  Date", and the properties chosen for the export, such as "Unsubscribed from all email",
+  "Email hard bounce reason" and "Marketing email confirmation"; dates as "2024-03-14 09:12", in
+  the portal's time zone.
+
+Brevo and HubSpot carry no opt-in time of their own: the record's creation (ADDED_TIME,
+Create Date) is the earliest moment the export proves, and the consent event is dated there.
+Times without a zone are read in UTC for Mailchimp, in the installation's TIME_ZONE for the
+others (the account's own zone is the likeliest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+# What a column can be used for besides the policy's fields (names for --map and the preview).
+OPTIN_TIME = "optin_time"
+OPTIN_IP = "optin_ip"
+CONFIRM_TIME = "confirm_time"
+CONFIRM_IP = "confirm_ip"
+STATUS = "status"  # words: subscribed, unsubscribed, cleaned, bounced, blocklisted...
+UNSUBSCRIBED = "unsubscribed"  # yes/true/1 or a date: the person unsubscribed
+# Only from an exporter's own columns:
+CLEANED = "cleaned"  # a date: the address was cleaned (hard bounces)
+BOUNCED = "bounced"  # any text (a bounce reason): the address bounced
+CONFIRMATION = "confirmation"  # HubSpot: "double_opt_in_pending" means no consent yet
+
+CONSENT_USES = (OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP)
+STATUS_USES = (STATUS, UNSUBSCRIBED, CLEANED, BOUNCED, CONFIRMATION)
+MAPPABLE_USES = (OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP, STATUS, UNSUBSCRIBED)
+
+USE_LABELS = {
+    OPTIN_TIME: "opt-in time (consent proof)",
+    OPTIN_IP: "opt-in IP address (consent proof)",
+    CONFIRM_TIME: "confirmation time (consent proof)",
+    CONFIRM_IP: "confirmation IP address (consent proof)",
+    STATUS: "subscription status (who left the list)",
+    UNSUBSCRIBED: "unsubscribed yes/no (who left the list)",
+    CLEANED: "cleaned: the address bounced (who left the list)",
+    BOUNCED: "bounce reason (who left the list)",
+    CONFIRMATION: "confirmation status (pending: no consent yet)",
+}
+
+# The status words of the tools, and what each means here.  Blank and unknown words mean
+# subscribed (an export of subscribers); every other outcome keeps the person off the list.
+LEFT_WORDS = {
+    "unsubscribed": "unsubscribed",
+    "unsubscribe": "unsubscribed",
+    "optedout": "unsubscribed",
+    "optout": "unsubscribed",
+    "blocklisted": "unsubscribed",
+    "blacklisted": "unsubscribed",
+    "blocked": "unsubscribed",
+    "cleaned": "cleaned",
+    "bounced": "bounced",
+    "hardbounce": "bounced",
+    "hardbounced": "bounced",
+    "complained": "complained",
+    "spam": "complained",
+    "spamreport": "complained",
+    "disabled": "disabled",
+}
+TRUE_WORDS = frozenset({"yes", "true", "1", "y", "x", "oui", "ja"})
+FALSE_WORDS = frozenset({"", "no", "false", "0", "n", "non", "nein"})
+
+
+@dataclass(frozen=True)
+class Exporter:
+    key: str
+    label: str
+    # Header names (compared case-insensitively) of which ``need`` must be present.
+    marks: frozenset[str]
+    need: int
+    # Header name (case-insensitive) -> what the column is used for.
+    columns: dict[str, str] = field(default_factory=dict)
+    naive_utc: bool = False  # times without a zone are UTC (else the installation's zone)
+
+    def matches(self, header: Sequence[str]) -> bool:
+        names = {h.strip().casefold() for h in header}
+        return len(names & self.marks) >= self.need
+
+
+def _names(*names: str) -> frozenset[str]:
+    return frozenset(n.casefold() for n in names)
+
+
+EXPORTERS: tuple[Exporter, ...] = (
+    Exporter(
+        "mailchimp",
+        "Mailchimp",
+        _names(
+            "MEMBER_RATING",
+            "OPTIN_TIME",
+            "OPTIN_IP",
+            "CONFIRM_TIME",
+            "CONFIRM_IP",
+            "LEID",
+            "EUID",
+            "GMTOFF",
+            "DSTOFF",
+            "LAST_CHANGED",
+            "UNSUB_TIME",
+            "CLEAN_TIME",
+        ),
+        3,
+        {
+            "optin_time": OPTIN_TIME,
+            "optin_ip": OPTIN_IP,
+            "confirm_time": CONFIRM_TIME,
+            "confirm_ip": CONFIRM_IP,
+            "unsub_time": UNSUBSCRIBED,
+            "clean_time": CLEANED,
+        },
+        naive_utc=True,
+    ),
+    Exporter(
+        "listmonk",
+        "listmonk",
+        _names("uuid", "email", "name", "attributes", "status", "created_at", "updated_at"),
+        5,
+        {"created_at": OPTIN_TIME, "status": STATUS},
+    ),
+    Exporter(
+        "brevo",
+        "Brevo",
+        _names(
+            "CONTACT ID",
+            "ADDED_TIME",
+            "MODIFIED_TIME",
+            "DOUBLE_OPT-IN",
+            "OPT_IN",
+            "EMAIL_BLACKLISTED",
+            "SMS_BLACKLISTED",
+            "EXT_ID",
+            "LANDLINE_NUMBER",
+        ),
+        2,
+        {"added_time": OPTIN_TIME, "email_blacklisted": UNSUBSCRIBED},
+    ),
+    Exporter(
+        "hubspot",
+        "HubSpot",
+        _names(
+            "Record ID",
+            "Create Date",
+            "Contact owner",
+            "Lead Status",
+            "Marketing contact status",
+            "Last Activity Date",
+            "Unsubscribed from all email",
+            "Email hard bounce reason",
+        ),
+        2,
+        {
+            "create date": OPTIN_TIME,
+            "unsubscribed from all email": UNSUBSCRIBED,
+            "email hard bounce reason": BOUNCED,
+            "marketing email confirmation": CONFIRMATION,
+            "marketing email confirmation status": CONFIRMATION,
+        },
+    ),
+)
+GENERIC = Exporter("csv", "CSV file", frozenset(), 1)
+
+
+def recognise(header: Sequence[str]) -> Exporter:
+    """The tool whose export this header is, or GENERIC."""
+    return next((e for e in EXPORTERS if e.matches(header)), GENERIC)
+
+
+def by_key(key: str) -> Exporter:
+    return next((e for e in EXPORTERS if e.key == key), GENERIC)

@@ -1,0 +1,93 @@
+"""An operator imports a Mailchimp export in the browser: uploads it, reads the check (columns,
+first rows, counts), changes a column's use, confirms, and reads the outcome."""
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.conftest import OPERATOR_PASSWORD
+from tidings.audience.models import ConsentEvent, Contact, Import, MailingList
+from tidings.audience.tasks import check_upload, import_contacts
+
+EXPORT = (
+    '"Email Address","First Name","Last Name","Company",MEMBER_RATING,OPTIN_TIME,OPTIN_IP,'
+    "CONFIRM_TIME,CONFIRM_IP,LEID,EUID,UNSUB_TIME\r\n"
+    "ada@example.com,Ada,Lovelace,Analytical Engines,2,2023-03-14 09:12:31,198.51.100.7,"
+    "2023-03-14 09:20:02,198.51.100.7,1,a,\r\n"
+    "gone@example.com,Gone,Away,,2,,,,,2,b,2024-01-01 00:00:00\r\n"
+)
+
+
+def test_an_operator_checks_adjusts_and_confirms_an_import(page: Page, owner, tmp_path, settings):
+    settings.DATA_DIR = tmp_path / "data"
+    MailingList.objects.create(name="Product news", topic="product news")
+    export = tmp_path / "subscribed_members_export.csv"
+    export.write_text(EXPORT, encoding="utf-8")
+
+    page.goto("/login/")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/audience/imports/")
+    page.get_by_label("CSV file").set_input_files(str(export))
+    page.get_by_label("List").select_option(label="Product news")
+    page.get_by_label("How did these people consent?").fill("our sign-up form, double opt-in")
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Check before importing")
+    expect(page.get_by_text("Checking the whole file")).to_be_visible()
+
+    imp = Import.objects.get()
+    check_upload.call(imp.pk)  # what `tidings worker` does with the queued check
+    page.reload()
+    expect(page.get_by_label("OPTIN_TIME")).to_have_value("optin_time")
+    rows = page.get_by_role("table").filter(has_text="each row on its own")
+    expect(rows).to_contain_text("Ada Lovelace")
+    expect(rows).to_contain_text("14 Mar 2023 09:12")
+    expect(rows).to_contain_text("left the earlier tool (unsubscribed): suppressed")
+    counts = page.get_by_role("table").filter(has_text="A dry run of the whole file")
+    expect(counts.get_by_role("row", name=re.compile("New contacts"))).to_contain_text("1")
+    expect(counts.get_by_role("row", name=re.compile("Rows in the file"))).to_contain_text("2")
+    assert not Contact.objects.exists()
+
+    # The company is not to be imported: the operator says so, by keyboard, and checks again.
+    page.get_by_label("Company").focus()
+    page.keyboard.press("End")  # the last choice: ignore
+    expect(page.get_by_label("Company")).to_have_value("")
+    page.get_by_role("button", name="Use these columns and check again").click()
+    check_upload.call(imp.pk)
+    page.reload()
+    expect(page.get_by_label("Company")).to_have_value("")
+
+    page.get_by_role("button", name="Confirm and import").click()
+    import_contacts.call(imp.pk)  # what `tidings worker` does with the queued import
+    page.reload()
+    outcome = page.get_by_role("table").filter(has_text="The counts add up")
+    expect(outcome.get_by_role("row", name=re.compile("Marked as gone"))).to_contain_text("1")
+    ada = Contact.objects.get()
+    assert (ada.name, ada.company) == ("Ada Lovelace", "")
+    assert ConsentEvent.objects.count() == 2  # the opt-in and the confirmation, at their times
+
+
+def test_the_check_reads_on_a_phone(page: Page, owner, tmp_path, settings):
+    settings.DATA_DIR = tmp_path / "data"
+    news = MailingList.objects.create(name="Product news", topic="product news")
+    from tidings.audience.imports.preview import start_check
+
+    imp = start_check(
+        mailing_list=news,
+        consent_source="fair",
+        operator=owner,
+        original_filename="export.csv",
+        upload=[EXPORT.encode()],
+    )
+    check_upload.call(imp.pk)
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto("/login/")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"/audience/imports/{imp.pk}/")
+    expect(page.get_by_role("button", name="Confirm and import")).to_be_visible()
+    # Wide tables scroll inside themselves: the page itself never scrolls sideways.
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
