@@ -20,6 +20,8 @@
   var placeholders = JSON.parse(document.getElementById("block-placeholders").textContent);
   var timer = null;
   var inflight = null;
+  var dragging = false;  // a block is being dragged
+  var deferred = false;  // a preview was asked for mid-drag
 
   function announce(text) {
     announcer.textContent = "";
@@ -124,14 +126,21 @@
     window.Sortable.create(list, {
       handle: ".drag-handle",
       forceFallback: true,  // pointer events: the same behaviour with mouse, pen and touch
+      // The dragged copy lives outside the form, so its fields are never posted twice.
+      fallbackOnBody: true,
       animation: 150,
       ghostClass: "block-ghost",
+      onStart: function () { dragging = true; },
       onEnd: function (event) {
+        dragging = false;
         renumber();
         if (event.oldIndex !== event.newIndex) {
           announce(label(event.item) + " moved to position " + (event.newIndex + 1) + " of " + blocks().length + ".");
           schedule();
+        } else if (deferred) {
+          schedule();
         }
+        deferred = false;
       }
     });
   }
@@ -143,6 +152,8 @@
   }
 
   function refresh() {
+    // Mid-drag the list is in no settled order: preview once the block is dropped.
+    if (dragging) { deferred = true; return; }
     renumber();
     if (inflight) { inflight.abort(); }
     inflight = new AbortController();
