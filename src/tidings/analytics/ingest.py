@@ -24,7 +24,9 @@ logger = logging.getLogger(__name__)
 SINK = "analytics.page_view"
 
 
-COLUMNS = [f.column for f in PageView._meta.concrete_fields if not f.primary_key]
+COLUMNS: list[str] = [
+    f.column for f in PageView._meta.concrete_fields if f.column and not f.primary_key
+]
 # Names from the model's own metadata, values as parameters: nothing from a request is in it.
 _INSERT = (
     f"INSERT INTO {PageView._meta.db_table} ({', '.join(COLUMNS)}) "  # noqa: S608

@@ -528,7 +528,9 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
     lists = list(
         MailingList.objects.filter(pk__in=request.list_ids, closed_at__isnull=True).order_by("name")
     )
-    wording_obj = ConsentWording.objects.filter(pk=request.wording_id).first()
+    wording_obj = (
+        ConsentWording.objects.filter(pk=request.wording_id).first() if request.wording_id else None
+    )
     wording_text = wording_obj.text if wording_obj else default_consent_wording(get_policy(), lists)
     source_ref = f"form:{request.form_id}" if request.form_id else ""
     statuses = dict(
@@ -551,7 +553,7 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
             ip_address=ledger_ip(ip),
         )
         confirmed.append(ml)
-    event_kwargs = {
+    event_kwargs: dict[str, Any] = {
         "source": ConsentEvent.Source.CONFIRMATION,
         "source_ref": source_ref,
         "wording_obj": wording_obj,

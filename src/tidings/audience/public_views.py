@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -58,7 +59,8 @@ LINK_REQUEST_LIMIT = (5, 600)
 
 
 def _limit(name: str, default: tuple[int, int]) -> tuple[int, int]:
-    return tuple(getattr(settings, name, default))  # type: ignore[return-value]
+    count, seconds = getattr(settings, name, default)
+    return int(count), int(seconds)
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -332,7 +334,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
                 if unsubscribe_request.delivery_id
                 else ""
             )
-            kwargs = {
+            kwargs: dict[str, Any] = {
                 "source": ConsentEvent.Source.UNSUBSCRIBE,
                 "source_ref": source_ref,
                 "ip": client_ip(request),

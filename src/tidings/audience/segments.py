@@ -439,7 +439,7 @@ def _acceptable(exc: UnexpectedInput) -> set[str]:
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> SegmentError:
     if isinstance(exc, UnexpectedCharacters):
-        position = exc.pos_in_stream
+        position = exc.pos_in_stream or 0
         char = text[position]
         if char == '"':
             return SegmentError('this text has no closing "', position, text)
@@ -452,10 +452,10 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> SegmentError:
             return SegmentError('write "=" instead of "=="', position - 1, text)
         expected = _expected(_acceptable(exc) or exc.allowed or ())
         if expected == "a value" and char.isdigit():
-            word = re.match(r"[\w.-]+", text[position:])
-            assert word is not None
+            written = re.match(r"[\w.-]+", text[position:])
+            assert written is not None
             return SegmentError(
-                f"{_quote(word.group())} is not a value: a date is written 2026-01-31, "
+                f"{_quote(written.group())} is not a value: a date is written 2026-01-31, "
                 "a length of time 30d, 12w, 6m or 1y",
                 position,
                 text,
@@ -537,7 +537,9 @@ def parse_segment(text: str) -> Node:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
-    return _Builder(text).build(tree.children[0])
+    top = tree.children[0]
+    assert isinstance(top, Tree)  # the grammar's start rule has one expression
+    return _Builder(text).build(top)
 
 
 class _Builder:
@@ -551,7 +553,7 @@ class _Builder:
 
     def build(self, tree: Tree) -> Node:
         kind = tree.data
-        children = tree.children
+        children: list[Any] = tree.children
         if kind == "or_expr":
             operands = tuple(self.build(child) for child in children if isinstance(child, Tree))
             return operands[0] if len(operands) == 1 else Or(operands)
@@ -584,8 +586,9 @@ class _Builder:
         raise AssertionError(f"unexpected rule {kind}")  # pragma: no cover - grammar and code agree
 
     def field(self, tree: Tree) -> FieldRef:
-        name = tree.children[0]
-        key = tree.children[1].children[0] if len(tree.children) > 1 else None
+        children: list[Any] = tree.children
+        name = children[0]
+        key = children[1].children[0] if len(children) > 1 else None
         return FieldRef(
             str(name),
             str(key) if key is not None else None,
@@ -594,15 +597,16 @@ class _Builder:
         )
 
     def argument(self, tree: Tree) -> Argument:
-        if len(tree.children) == 3:
-            name, _eq, value = tree.children
+        children: list[Any] = tree.children
+        if len(children) == 3:
+            name, _eq, value = children
             return Argument(str(name), name.start_pos, self.value(value))
         (value,) = tree.children
         val = self.value(value)
         return Argument(None, val.pos, val)
 
     def value(self, tree: Tree) -> Val:
-        token = tree.children[0]
+        token: Any = tree.children[0]
         raw = str(token)
         pos = token.start_pos
         source = self.text[pos : tree.meta.end_pos]

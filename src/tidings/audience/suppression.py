@@ -6,7 +6,7 @@ Entries keep no address in clear: an address is stored as emails.email_hmac(addr
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
@@ -89,7 +89,7 @@ class BulkResult:
     added_addresses: int = 0
     added_domains: int = 0
     already: int = 0
-    invalid_lines: list[int] | None = None
+    invalid_lines: list[int] = field(default_factory=list)
 
 
 @transaction.atomic

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -30,7 +32,7 @@ from .segments import SegmentError, compile_segment
 from .suppression import do_add_suppressions, do_remove_suppression, domain_and_parents
 
 
-def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, object]:
+def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, QuerySet[Contact]]:
     form = ContactFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     chosen = data.get("list")
@@ -209,7 +211,7 @@ def suppression_index(request: HttpRequest) -> HttpResponse:
             lines = ", ".join(str(n) for n in result.invalid_lines[:20])
             messages.error(request, f"Not an address or domain on line(s) {lines}.")
         return redirect("audience:suppression")
-    checked = None
+    checked: dict[str, Any] | None = None
     check = request.GET.get("check", "").strip()
     if check:
         try:

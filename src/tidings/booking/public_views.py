@@ -107,14 +107,14 @@ def book(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         limit = tuple(getattr(settings, "TIDINGS_BOOKING_LIMIT", BOOKING_LIMIT))
-        if not within_limit(request, "booking", limit):  # type: ignore[arg-type]
-            return _too_many(request, limit)  # type: ignore[arg-type]
+        if not within_limit(request, "booking", limit):
+            return _too_many(request, limit)
         form = BookingForm(request.POST, slots=slots, newsletter_form=newsletter_form)
         if form.honeypot_filled():
             return HttpResponseRedirect(reverse("booking_public:booked"), status=303)
         if form.is_valid():
             newsletter = None
-            if form.wants_newsletter():
+            if form.wants_newsletter() and newsletter_form is not None:
                 newsletter = Newsletter(newsletter_form, form.wording, client_ip(request))
             try:
                 do_book_demo(

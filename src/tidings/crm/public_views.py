@@ -57,7 +57,7 @@ def contact(request: HttpRequest) -> HttpResponse:
     _offered()
     if request.method == "POST":
         limit = tuple(getattr(settings, "TIDINGS_ENQUIRY_LIMIT", ENQUIRY_LIMIT))
-        if not within_limit(request, "enquiry", limit):  # type: ignore[arg-type]
+        if not within_limit(request, "enquiry", limit):
             minutes = max(1, limit[1] // 60)
             response = render(
                 request, "audience/public/too_many.html", {"minutes": minutes}, status=429

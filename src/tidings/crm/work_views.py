@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from tidings.web.access import operator_required
+from tidings.web.access import OperatorRequest, operator_required
 from tidings.web.csv_export import streamed_csv
 
 from . import conversations, queues, support, work
@@ -195,7 +195,7 @@ def bulk(request: HttpRequest, kind: str) -> HttpResponse:
 
 # --- the operator's settings ------------------------------------------------------------------
 @operator_required(perm="people")
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: OperatorRequest) -> HttpResponse:
     current = OperatorPreference.objects.filter(user=request.user).first()
     initial = {
         "notify": current.notify if current else OperatorPreference.Notify.NONE,

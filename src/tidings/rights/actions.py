@@ -15,6 +15,7 @@ while the request is open; closing it (completed or refused) clears it and the d
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ Kind = RightsRequest.Kind
 State = RightsRequest.State
 
 # What the person asked for, in the words of the emails and pages ("You asked for ...").
-KIND_LABELS = {
+KIND_LABELS: dict[str, str] = {
     Kind.ACCESS: "a copy of your personal data",
     Kind.RECTIFY: "a correction of your personal data",
     Kind.ERASE: "the erasure of your personal data",
@@ -622,17 +623,19 @@ def do_remind_near_due(today: date | None = None) -> list[int]:
                 request,
                 queue_url=absolute_url(reverse("privacy:request", args=[request.pk])),
             )
-            # Default arguments: the callbacks may run after the loop has moved on.
+            # Bound now (partial): the callbacks may run after the loop has moved on.
             transaction.on_commit(
-                lambda c=context, r=request.pk: send_rights_email(
-                    officers, "rights_reminder", c, request_id=r
+                functools.partial(
+                    send_rights_email, officers, "rights_reminder", context, request_id=request.pk
                 )
             )
             transaction.on_commit(
-                lambda r=request.pk, k=request.kind, d=request.due: (
-                    signals.rights_request_near_due.send(
-                        sender=RightsRequest, request_id=r, kind=k, due_on=d
-                    )
+                functools.partial(
+                    signals.rights_request_near_due.send,
+                    sender=RightsRequest,
+                    request_id=request.pk,
+                    kind=request.kind,
+                    due_on=request.due,
                 )
             )
             reminded.append(request.pk)

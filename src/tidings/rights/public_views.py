@@ -69,8 +69,8 @@ def request_form(request: HttpRequest) -> HttpResponse:
         warm_up()  # screening's engine loads while the person types
     if request.method == "POST":
         limit = tuple(getattr(settings, "TIDINGS_RIGHTS_LIMIT", REQUEST_LIMIT))
-        if not within_limit(request, "rights", limit):  # type: ignore[arg-type]
-            return _too_many(request, limit)  # type: ignore[arg-type]
+        if not within_limit(request, "rights", limit):
+            return _too_many(request, limit)
         if form.honeypot_filled():
             return HttpResponseRedirect(reverse("rights:sent"), status=303)
         # Details are kept only with a correction; special-category data in them is taken out

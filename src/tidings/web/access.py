@@ -29,15 +29,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import overload
+from typing import TYPE_CHECKING, overload
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse
 
-View = Callable[..., HttpResponse]
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+View = Callable[..., HttpResponseBase]
+
+
+class OperatorRequest(HttpRequest):
+    """The request a view behind ``operator_required`` receives: its user is a signed-in operator.
+    Only for type checking; at run time it is Django's own request."""
+
+    user: User  # narrowed from User | AnonymousUser by the decorator
+
 
 PERMISSIONS: frozenset[str] = frozenset(
     {"people", "content", "send", "reports", "privacy", "settings"}
@@ -106,7 +117,7 @@ def operator_required(
 
     def decorate(inner: View) -> View:
         @wraps(inner)
-        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())

@@ -43,7 +43,7 @@ class InvitationTokens(PasswordResetTokenGenerator):
 
     key_salt = "tidings.web.invitation"
 
-    def check_token(self, user, token):  # type: ignore[override]
+    def check_token(self, user, token):
         if not (user and token):
             return False
         try:

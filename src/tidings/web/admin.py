@@ -41,5 +41,5 @@ def _admin_login(request: HttpRequest, extra_context: object = None) -> HttpResp
     return redirect_to_login(next_url)
 
 
-admin.site.has_permission = _admin_has_permission
-admin.site.login = _admin_login
+admin.site.has_permission = _admin_has_permission  # type: ignore[method-assign]  # our sign-in
+admin.site.login = _admin_login  # type: ignore[method-assign]  # replaces the admin's own

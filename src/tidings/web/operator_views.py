@@ -35,7 +35,11 @@ def _rows():
 
 
 @operator_required(perm="settings")
-def operator_index(request: HttpRequest, invite_form: InviteForm | None = None) -> HttpResponse:
+def operator_index(request: HttpRequest) -> HttpResponse:
+    return _operator_page(request)
+
+
+def _operator_page(request: HttpRequest, invite_form: InviteForm | None = None) -> HttpResponse:
     return render(
         request,
         "web/operators.html",
@@ -63,7 +67,7 @@ def operator_invite(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Invitation sent.")
             return redirect("web:operators")
-    return operator_index.__wrapped__(request, invite_form=form)
+    return _operator_page(request, invite_form=form)
 
 
 def _act_on(request: HttpRequest, action, user, done: str) -> HttpResponse:

@@ -65,7 +65,8 @@ def session_needs_second_factor(request: HttpRequest) -> str | None:
     requires the second factor, in which case enrolment sends them on to the code page.
     """
     user = request.user
-    if getattr(user, "is_verified", None) is None or user.is_verified():
+    verified = getattr(user, "is_verified", None)
+    if verified is None or verified():
         return None
     if request.session.get(ENROLLED_AT_SIGN_IN):
         return "verify"
@@ -126,3 +127,8 @@ def remove_devices(user: Any) -> None:
     """Delete every second-factor device of ``user`` (the authenticator and recovery codes)."""
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
+
+
+def is_verified(user: Any) -> bool:
+    """Whether this session's second factor is done (django-otp's middleware adds the method)."""
+    return bool(user.is_verified())
