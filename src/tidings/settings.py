@@ -412,7 +412,7 @@ AUTHENTICATION_BACKENDS = [
 PASSWORD_RESET_TIMEOUT = env_int("TIDINGS_PASSWORD_RESET_HOURS", 2) * 3600
 TIDINGS_INVITATION_DAYS = env_int("TIDINGS_INVITATION_DAYS", 7)  # operator invitations expire
 
-# Two-factor sign-in (django-otp, TOTP + recovery codes; web/two_factor.py).  "privileged" (the
+# Two-factor sign-in (django-otp, TOTP + recovery codes; lib/two_factor.py).  "privileged" (the
 # default) requires it of the roles that can export personal data (owner, privacy officer);
 # "all" of every operator (TIDINGS_REQUIRE_2FA_FOR_ALL=1 says the same); "none" leaves it to each
 # operator.  An operator who has enrolled always signs in with a code.

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from tidings.web.access import has_permission, operator_required
+from tidings.lib.access import has_permission, operator_required
 
 from . import actions
 from .auth import rate_limit

@@ -19,11 +19,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from tidings.lib.access import OperatorRequest, operator_required
+from tidings.lib.csv_export import streamed_csv
 from tidings.policy import get_policy
 from tidings.policy.plain import field_title
 from tidings.rights.audit import audit
-from tidings.web.access import OperatorRequest, operator_required
-from tidings.web.csv_export import streamed_csv
 
 from . import actions, consent
 from .access import contact_or_404
@@ -218,7 +218,7 @@ def signup_form_edit(request: HttpRequest, form_id: int | None = None) -> HttpRe
     instance = get_object_or_404(SignupForm, pk=form_id) if form_id else None
     initial = None
     if instance:
-        initial = {f: getattr(instance, f) for f in actions._SIGNUP_FORM_FIELDS}
+        initial = {f: getattr(instance, f) for f in actions.SIGNUP_FORM_FIELDS}
         initial["lists"] = list(instance.lists.all())
     form = SignupFormForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -248,7 +248,7 @@ def signup_form_edit(request: HttpRequest, form_id: int | None = None) -> HttpRe
 
 
 @operator_required(perm="privacy")
-def consent_proof(request: HttpRequest, contact_id: int) -> HttpResponse:
+def consent_proof(request: HttpRequest, contact_id: int) -> HttpResponseBase:
     """Everything the ledger holds about one person's consent, as CSV: the proof to show."""
     contact = contact_or_404(contact_id)
     header, rows = consent.proof_table(contact)

@@ -6,14 +6,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from tidings.lib.access import operator_required
+from tidings.lib.csv_export import streamed_csv
 from tidings.rights.audit import audit
-from tidings.web.access import operator_required
-from tidings.web.csv_export import streamed_csv
 
 from . import operator
 from .access import contact_or_404, list_or_404
@@ -177,7 +177,7 @@ def list_close(request: HttpRequest, list_id: int) -> HttpResponse:
 
 
 @operator_required(perm="privacy")
-def list_export(request: HttpRequest, list_id: int) -> HttpResponse:
+def list_export(request: HttpRequest, list_id: int) -> HttpResponseBase:
     """The list's confirmed subscribers as CSV, streamed."""
     mailing_list = list_or_404(list_id)
     fields = contact_fields()

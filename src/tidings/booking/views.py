@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tidings.audience.tokens import absolute_url
-from tidings.web.access import OperatorRequest, operator_required
+from tidings.lib.access import OperatorRequest, operator_required
 
 from .access import booking_or_404
 from .actions import (

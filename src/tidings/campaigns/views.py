@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from tidings.audience.segments import SegmentError
-from tidings.web.access import operator_required
+from tidings.lib.access import operator_required
 
 from . import lifecycle
 from .blocks import pages

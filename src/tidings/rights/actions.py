@@ -30,10 +30,11 @@ from django.utils import timezone
 from tidings import signals
 from tidings.audience.consent import PURPOSE_MARKETING, current_state
 from tidings.audience.emails import email_hmac, normalise_email
-from tidings.audience.limits import count_attempt
 from tidings.audience.models import ConsentEvent, Contact, Suppression
+from tidings.audience.operator import do_rectify_contact as do_rectify_contact_fields
 from tidings.audience.suppression import do_suppress
 from tidings.audience.tokens import absolute_url
+from tidings.lib.ratelimit import count_attempt
 from tidings.policy import get_policy
 from tidings.policy.screening import SensitiveDataRefused, screen_text
 
@@ -348,23 +349,17 @@ def do_rectify_contact(
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise RightsError(f"these fields cannot be corrected here: {', '.join(unknown)}")
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    changed = []
-    for name in allowed:
-        if name not in values:
-            continue
-        value = " ".join(str(values[name]).split()) if name != "work_address" else values[name]
-        value = str(value).strip()
-        if getattr(contact, name) != value:
-            setattr(contact, name, value)
-            changed.append(name)
-    if changed:
-        contact.save(update_fields=[*changed, "updated_at"])
-    audit(
-        "contact.rectified",
+    # What the person typed, tidied: runs of spaces folded (an address keeps its lines).
+    tidied = {
+        name: str(" ".join(str(value).split()) if name != "work_address" else value).strip()
+        for name, value in values.items()
+    }
+    changed = do_rectify_contact_fields(
+        contact,
+        tidied,
+        allowed=allowed,
         actor=actor,
-        obj=contact,
-        fields=changed,
+        audit_unchanged=True,
         request=request.pk if request else None,
     )
     if request is not None:

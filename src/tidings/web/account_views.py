@@ -22,10 +22,11 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_de
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
+from tidings.lib import two_factor
+from tidings.lib.access import OperatorRequest, operator_required
 from tidings.rights.audit import audit
 
-from . import actions, two_factor
-from .access import OperatorRequest, operator_required
+from . import actions
 from .forms import CodeForm, EnrolForm
 
 

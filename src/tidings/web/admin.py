@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from .two_factor import session_needs_second_factor
+from tidings.lib.two_factor import session_needs_second_factor
 
 # The Django admin is the superusers' back office; it carries the product's name, not Django's.
 admin.site.site_header = "tidings"

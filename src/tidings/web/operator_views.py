@@ -10,8 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import actions, two_factor
-from .access import ROLE_LABELS, operator_required
+from tidings.lib import two_factor
+from tidings.lib.access import ROLE_LABELS, operator_required
+
+from . import actions
 from .forms import InviteForm, RoleForm
 
 

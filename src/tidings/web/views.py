@@ -6,9 +6,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from tidings.audience.stats import audience_summary
+from tidings.lib.access import has_permission, operator_required
 from tidings.policy import get_policy
-
-from .access import has_permission, operator_required
 
 
 @operator_required

@@ -16,7 +16,7 @@ Permissions are coarse capabilities, granted by role:
 A view decorated with bare ``@operator_required`` is open to every operator (the dashboard);
 everything that shows or changes data names its permission: ``@operator_required(perm="people")``.
 
-Two-factor sign-in (``web/two_factor.py``): an operator who must use a second factor, or who has
+Two-factor sign-in (``lib/two_factor.py``): an operator who must use a second factor, or who has
 one, reaches no operator page until a code was accepted in this session; they are sent to the
 code page (or, not yet enrolled, to enrolment) and come back.  Only the pages that do the
 enrolling and verifying pass ``second_factor=False``.

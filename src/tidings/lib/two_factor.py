@@ -43,7 +43,7 @@ def second_factor_required(user: Any) -> bool:
 
 
 def has_second_factor(user: Any) -> bool:
-    return user_has_device(user, confirmed=True)
+    return bool(user_has_device(user, confirmed=True))
 
 
 #: Session key: whether the operator had a second factor when this session signed in.
@@ -104,10 +104,11 @@ def new_recovery_codes(user: Any) -> list[str]:
 
 
 def recovery_codes_left(user: Any) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    count: int = StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return count
 
 
-def match_code(user: Any, code: str):
+def match_code(user: Any, code: str) -> Any:
     """The device that accepts ``code`` (authenticator first, then recovery codes), or None."""
     code = "".join(code.split()).lower()
     if not code:
