@@ -32,6 +32,7 @@ test: $(VENV)/.synced
 	scripts/ensure-chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
 	@if [[ "$${DATABASE_URL:-}" == postgres* ]]; then \
 	  echo "--- again on PostgreSQL ($${DATABASE_URL%%@*}@…)"; \
@@ -41,6 +42,8 @@ test: $(VENV)/.synced
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.synced
 	$(VENV)/bin/ruff check --fix .
@@ -106,7 +109,7 @@ bench-metrics: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.metrics
 
 clean:
-	rm -rf $(TOOLS) $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) .pytest_cache .ruff_cache .mypy_cache
 
 .PHONY: bench-api
 bench-api: $(VENV)/.synced

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -50,10 +51,16 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}: expected a yes/no value (1/0, true/false), got {raw!r}")
 
 
-def env_int(name: str, default: int | None) -> int | None:
+def env_int(name: str, default: int) -> int:
+    value = env_opt_int(name)
+    return default if value is None else value
+
+
+def env_opt_int(name: str) -> int | None:
+    """The whole number in ``name``, or None when it is unset or blank."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
-        return default
+        return None
     try:
         return int(raw)
     except ValueError:
@@ -206,25 +213,25 @@ TIDINGS_BOUNCE_ADDRESS = env_str("TIDINGS_BOUNCE_ADDRESS")  # envelope sender; b
 # and says what each does; None here means "the default"): the in-flight window (the most a crash
 # can send twice), rows per claim, how often results are written, the lease, retries, the circuit
 # breaker, and the processes that build and sign messages.
-TIDINGS_DELIVERY_WINDOW = env_int("TIDINGS_DELIVERY_WINDOW", None)
-TIDINGS_DELIVERY_CHUNK = env_int("TIDINGS_DELIVERY_CHUNK", None)
+TIDINGS_DELIVERY_WINDOW = env_opt_int("TIDINGS_DELIVERY_WINDOW")
+TIDINGS_DELIVERY_CHUNK = env_opt_int("TIDINGS_DELIVERY_CHUNK")
 TIDINGS_DELIVERY_FLUSH_MS = env_float("TIDINGS_DELIVERY_FLUSH_MS", None)
 TIDINGS_DELIVERY_LEASE_SECONDS = env_float("TIDINGS_DELIVERY_LEASE_SECONDS", None)
-TIDINGS_DELIVERY_MAX_ATTEMPTS = env_int("TIDINGS_DELIVERY_MAX_ATTEMPTS", None)
+TIDINGS_DELIVERY_MAX_ATTEMPTS = env_opt_int("TIDINGS_DELIVERY_MAX_ATTEMPTS")
 TIDINGS_DELIVERY_IDLE_SECONDS = env_float("TIDINGS_DELIVERY_IDLE_SECONDS", None)
 TIDINGS_DELIVERY_BUILDERS = env_str("TIDINGS_DELIVERY_BUILDERS") or None  # a number, or "auto"
 TIDINGS_RETRY_BASE_SECONDS = env_float("TIDINGS_RETRY_BASE_SECONDS", None)
 TIDINGS_BREAKER_THRESHOLD = env_float("TIDINGS_BREAKER_THRESHOLD", None)
-TIDINGS_BREAKER_WINDOW = env_int("TIDINGS_BREAKER_WINDOW", None)
-TIDINGS_BREAKER_MIN = env_int("TIDINGS_BREAKER_MIN", None)
+TIDINGS_BREAKER_WINDOW = env_opt_int("TIDINGS_BREAKER_WINDOW")
+TIDINGS_BREAKER_MIN = env_opt_int("TIDINGS_BREAKER_MIN")
 TIDINGS_UNREACHABLE_PAUSE_SECONDS = env_float("TIDINGS_UNREACHABLE_PAUSE_SECONDS", None)
-TIDINGS_OUTGOING_KEEP_DAYS = env_int("TIDINGS_OUTGOING_KEEP_DAYS", None)
+TIDINGS_OUTGOING_KEEP_DAYS = env_opt_int("TIDINGS_OUTGOING_KEEP_DAYS")
 # Automatic protection while sending (campaigns.config.DeliveryConfig holds the defaults): a
 # campaign pauses itself when complaints pass 0.3% after 1,000 deliveries, or hard bounces 5%.
 TIDINGS_COMPLAINT_PAUSE_RATE = env_float("TIDINGS_COMPLAINT_PAUSE_RATE", None)
-TIDINGS_COMPLAINT_PAUSE_MIN = env_int("TIDINGS_COMPLAINT_PAUSE_MIN", None)
+TIDINGS_COMPLAINT_PAUSE_MIN = env_opt_int("TIDINGS_COMPLAINT_PAUSE_MIN")
 TIDINGS_BOUNCE_PAUSE_RATE = env_float("TIDINGS_BOUNCE_PAUSE_RATE", None)
-TIDINGS_BOUNCE_PAUSE_MIN = env_int("TIDINGS_BOUNCE_PAUSE_MIN", None)
+TIDINGS_BOUNCE_PAUSE_MIN = env_opt_int("TIDINGS_BOUNCE_PAUSE_MIN")
 # DKIM keys made by `tidings dkim keygen DOMAIN`: <dir>/<domain>/<selector>.pem
 TIDINGS_DKIM_DIR = env_str("TIDINGS_DKIM_DIR") or str(DATA_DIR / "dkim")
 TIDINGS_DKIM_SELECTOR = env_str("TIDINGS_DKIM_SELECTOR", "tidings")
@@ -405,7 +412,7 @@ AUTHENTICATION_BACKENDS = [
 PASSWORD_RESET_TIMEOUT = env_int("TIDINGS_PASSWORD_RESET_HOURS", 2) * 3600
 TIDINGS_INVITATION_DAYS = env_int("TIDINGS_INVITATION_DAYS", 7)  # operator invitations expire
 
-# Two-factor sign-in (django-otp, TOTP + recovery codes; web/two_factor.py).  "privileged" (the
+# Two-factor sign-in (django-otp, TOTP + recovery codes; lib/two_factor.py).  "privileged" (the
 # default) requires it of the roles that can export personal data (owner, privacy officer);
 # "all" of every operator (TIDINGS_REQUIRE_2FA_FOR_ALL=1 says the same); "none" leaves it to each
 # operator.  An operator who has enrolled always signs in with a code.
@@ -467,7 +474,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- logging ---------------------------------------------------------------------------------
 # Log lines name records by internal id only: personal data never goes into logs.
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},

@@ -1,9 +1,11 @@
 import os
+from collections.abc import Callable
+from typing import Any
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tidings.settings")
-application = get_wsgi_application()
+application: Callable[..., Any] = get_wsgi_application()
 
 # What `tidings serve` and `tidings worker` refuse (web/checks.py: production without a real
 # secret key, with debug on...), refused here too when another server loads this module.

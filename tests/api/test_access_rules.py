@@ -21,7 +21,7 @@ from django.urls import get_resolver
 
 from tidings.api.api import api
 from tidings.api.auth import TokenAuth
-from tidings.web.access import ROLES
+from tidings.lib.access import ROLES
 
 from .helpers import Api, token_for
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db
 # Routes with no operator page → why the permission they name is the right one.
 NO_PAGE: dict[str, str] = {
     "POST /tx": "transactional mail is sent only through the API; 'send' is the permission the "
-    "roles document for it (tidings.web.access)",
+    "roles document for it (tidings.lib.access)",
 }
 
 HOW_TO_FIX = (

@@ -1,6 +1,8 @@
-"""The sending layers run one way (issue 18.1): models → rendering → queue → mail → lifecycle →
-engine, and the queue imports only the models.  import-linter checks every import, direct or
-through other modules, including imports inside functions; the contracts are in pyproject.toml.
+"""Imports run one way (issue 18.1, 18.2): the apps' layers (policy → lib → audience → media →
+campaigns → crm/booking/analytics/rights → api → web → ops), no app importing another's views,
+and inside campaigns models → rendering → queue → mail → lifecycle → engine.  import-linter
+checks every import, direct or through other modules, including imports inside functions; the
+contracts are in pyproject.toml.
 """
 
 from __future__ import annotations

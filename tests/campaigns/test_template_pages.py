@@ -269,3 +269,28 @@ def test_editing_a_template_keeps_its_author_and_shows_the_variables(owner_clien
     )
     template.refresh_from_db()
     assert template.name == "Renamed" and template.body == "New body"
+
+
+def test_saving_and_deleting_layouts_and_templates_leave_audit_entries_and_a_refusal_none(
+    owner_client, owner, layout, template
+):
+    from tidings.rights.models import AuditEntry
+
+    def actions() -> list[tuple[str, str]]:
+        return list(AuditEntry.objects.order_by("pk").values_list("action", "object_id"))
+
+    owner_client.post(reverse("templates_ui:layout-delete", args=[layout.pk]))  # still in use
+    assert actions() == []
+    owner_client.post(
+        reverse("templates_ui:layout-new"),
+        {"name": "House style", "html": default_layout_html(), "text": ""},
+    )
+    house = Layout.objects.get(name="House style")
+    owner_client.post(reverse("templates_ui:template-delete", args=[template.pk]))
+    owner_client.post(reverse("templates_ui:layout-delete", args=[house.pk]))
+    assert actions() == [
+        ("layout.created", str(house.pk)),
+        ("template.deleted", str(template.pk)),
+        ("layout.deleted", str(house.pk)),
+    ]
+    assert AuditEntry.objects.filter(actor=owner).count() == 3

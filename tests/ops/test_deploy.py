@@ -88,7 +88,7 @@ def test_behind_the_proxy_tidings_sees_https_and_the_client_address(client, sett
     """What the sites send, as Django then reads it (with TIDINGS_BEHIND_PROXY=1)."""
     from django.test import RequestFactory
 
-    from tidings.audience.public_views import client_ip
+    from tidings.lib.client_ip import client_ip
 
     settings.TIDINGS_BEHIND_PROXY = True
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -119,3 +119,19 @@ def test_what_the_person_writes_about_a_correction_is_screened_before_it_is_stor
 
     assert "diabetes" not in request.details
     assert "My job title is wrong." in request.details
+
+
+def test_an_operator_edit_and_a_rights_correction_use_the_one_locked_allow_listed_action(ada):
+    from tidings.audience.actions import FieldNotAllowed
+    from tidings.audience.operator import do_rectify_contact as rectify
+    from tidings.audience.operator import do_update_contact
+
+    do_update_contact(ada, {"company": "Engines"}, actor=None)
+    do_rectify_contact(ada, {"name": "Ada  King"})  # the person's words, spaces folded
+
+    ada.refresh_from_db()
+    assert (ada.name, ada.company) == ("Ada King", "Engines")
+    entries = AuditEntry.objects.filter(action="contact.rectified").order_by("pk")
+    assert [e.details["fields"] for e in entries] == [["company"], ["name"]]
+    with pytest.raises(FieldNotAllowed, match="email"):
+        rectify(ada, {"email": "x@example.com"}, allowed=["name"])

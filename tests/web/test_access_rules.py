@@ -6,7 +6,7 @@ branch are included the moment they are merged) and, for each one, proves one of
 * it is on ``PUBLIC`` below, with the reason it is public (privacy notice, sign-up forms,
   preference centre, unsubscribe, tracking, webhooks, the rights request page, the archive, the
   sign-in pages, the API with its own tokens); or
-* it is an operator view (``tidings.web.access.operator_required``): a signed-out visitor is sent
+* it is an operator view (``tidings.lib.access.operator_required``): a signed-out visitor is sent
   to sign in, an operator whose role lacks the view's permission (read from the wrapper's
   ``operator_permission``) gets 403, an owner who has not done two-factor sign-in is sent to do it
   first, and a role that holds the permission is let through; or
@@ -28,7 +28,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, path
 
 from tests.operators import make_operator, sign_in
-from tidings.web.access import ROLES
+from tidings.lib.access import ROLES
 
 # URL name (or route, for unnamed patterns) → why anyone on the internet may open it.
 PUBLIC: dict[str, str] = {
@@ -92,7 +92,7 @@ ANY_OPERATOR: dict[str, str] = {
 
 ADMIN_PREFIX = "admin/"
 HOW_TO_FIX = (
-    "Decorate the view with @operator_required(perm=...) from tidings.web.access (one of "
+    "Decorate the view with @operator_required(perm=...) from tidings.lib.access (one of "
     "people, content, send, reports, privacy, settings; for a class-based view, wrap the "
     "as_view() result in urls.py), or, if it really is for the public, put "
     "it in your app's public_urls.py and add its URL name to PUBLIC in "
@@ -283,7 +283,7 @@ def test_a_view_without_a_decorator_and_not_on_the_allow_list_fails_the_walk(set
 
 
 def test_a_bare_operator_view_that_shows_data_fails_the_walk():
-    from tidings.web.access import operator_required
+    from tidings.lib.access import operator_required
 
     bare = operator_required(forgotten_view)
     broken = URLResolver(re.compile("^"), [path("crm/everyone/", bare, name="everyone")])

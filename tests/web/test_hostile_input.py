@@ -133,7 +133,7 @@ def test_every_csv_export_of_the_project_is_covered_here():
 
     assert exports <= COVERED_CSV_EXPORTS, (
         f"{sorted(exports - COVERED_CSV_EXPORTS)} export CSV: build it with "
-        "tidings.web.csv_export.streamed_csv (which neutralises formula cells) and add a test "
+        "tidings.lib.csv_export.streamed_csv (which neutralises formula cells) and add a test "
         "here that exports hostile cells through it"
     )
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import cast
 
 from django import forms
 from django.utils import timezone
@@ -17,7 +18,9 @@ class RangeForm(forms.Form):
 
     def __init__(self, data, *, sites: list[str]):
         super().__init__(data)
-        self.fields["site"].choices = [("", "All sites")] + [(s, s) for s in sites]
+        cast(forms.ChoiceField, self.fields["site"]).choices = [("", "All sites")] + [
+            (s, s) for s in sites
+        ]
 
     def clean(self):
         data = super().clean()

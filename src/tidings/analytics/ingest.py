@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from tidings.lib.client_ip import client_ip
 from tidings.policy import get_policy
 from tidings.web import ingest as buffer
 
@@ -24,7 +25,9 @@ logger = logging.getLogger(__name__)
 SINK = "analytics.page_view"
 
 
-COLUMNS = [f.column for f in PageView._meta.concrete_fields if not f.primary_key]
+COLUMNS: list[str] = [
+    f.column for f in PageView._meta.concrete_fields if f.column and not f.primary_key
+]
 # Names from the model's own metadata, values as parameters: nothing from a request is in it.
 _INSERT = (
     f"INSERT INTO {PageView._meta.db_table} ({', '.join(COLUMNS)}) "  # noqa: S608
@@ -112,13 +115,11 @@ def count_from_meta(
 ) -> bool:
     """``count_page_view`` from the WSGI environ and the parsed cookies (the fast path has no
     HttpRequest); ``operator``: the request came with a signed-in staff session."""
-    from tidings.audience.public_views import client_ip
-
     visit = Visit(
         url=url,
         referrer=referrer,
         user_agent=meta.get("HTTP_USER_AGENT", ""),
-        ip=client_ip(_Meta(meta)) or "",  # type: ignore[arg-type]
+        ip=client_ip(_Meta(meta)) or "",
         at=timezone.now(),
         cookies=cookies,
         gpc=meta.get("HTTP_SEC_GPC", "").strip() == "1",

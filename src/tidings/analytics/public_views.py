@@ -99,7 +99,7 @@ def banner_json(request: HttpRequest) -> HttpResponse:
     response["Access-Control-Allow-Origin"] = "*"
     patch_cache_control(response, public=True, max_age=BANNER_MAX_AGE)
     set_response_etag(response)
-    return get_conditional_response(request, etag=response["ETag"], response=response)
+    return get_conditional_response(request, etag=response["ETag"], response=response) or response
 
 
 @csrf_exempt

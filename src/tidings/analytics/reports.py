@@ -70,13 +70,13 @@ def over_time(start: date, end: date, site: str | None = None) -> list[Day]:
         .annotate(views=Sum("views"), visitors=Sum("visitors"))
         .order_by()
     }
-    days = []
+    out: list[Day] = []
     day = start
     while day <= end:
         item = found.get(day)
-        days.append(Day(day, item["views"] if item else 0, item["visitors"] if item else 0))
+        out.append(Day(day, item["views"] if item else 0, item["visitors"] if item else 0))
         day += timedelta(days=1)
-    return days
+    return out
 
 
 def top(

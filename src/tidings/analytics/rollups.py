@@ -50,7 +50,7 @@ def rollup_day(day: date) -> int:
     rows = []
     for dimension, field in DIMENSIONS.items():
         grouped = views.values("site", *([field] if field else []))
-        if dimension in SKIP_BLANK:
+        if dimension in SKIP_BLANK and field:
             grouped = grouped.exclude(**{field: ""})
         for item in grouped.annotate(n=Count("id"), v=visitors):
             rows.append(

@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.views.decorators.http import require_POST
 
+from tidings.lib.access import operator_required
+from tidings.lib.charts import bars, line_chart
 from tidings.policy import get_policy
-from tidings.web.access import operator_required
-from tidings.web.charts import bars, line_chart
 
 from . import reports
 from .forms import RangeForm

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Manager, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -48,7 +48,7 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
-def found(queryset: QuerySet, pk: int, what: str) -> Any:
+def found(queryset: QuerySet[Any, Any] | Manager[Any], pk: int, what: str) -> Any:
     """The row ``pk`` of ``queryset`` that the path names, or a 404 problem ("There is no …")."""
     row = queryset.filter(pk=pk).first()
     if row is None:
@@ -56,7 +56,14 @@ def found(queryset: QuerySet, pk: int, what: str) -> Any:
     return row
 
 
-def named(queryset: QuerySet, pk: int, what: str, *, field: str, message: str = "") -> Any:
+def named(
+    queryset: QuerySet[Any, Any] | Manager[Any],
+    pk: int,
+    what: str,
+    *,
+    field: str,
+    message: str = "",
+) -> Any:
     """The row ``pk`` of ``queryset`` that the request's ``field`` names, or a 422 problem about
     that field (``message``, by default "unknown <what>")."""
     row = queryset.filter(pk=pk).first()
@@ -125,11 +132,11 @@ def install(api: NinjaAPI) -> None:
     def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
         return problem_response(404, str(exc) or "No such object.")
 
-    api.add_exception_handler(ValidationError, on_validation)
-    api.add_exception_handler(Problem, on_problem)
-    api.add_exception_handler(AuthenticationError, on_authentication)
-    api.add_exception_handler(HttpError, on_http_error)
-    api.add_exception_handler(Http404, on_404)
+    api.add_exception_handler(ValidationError, on_validation)  # type: ignore[arg-type]  # ninja's stub wants Exc | type[Exc]
+    api.add_exception_handler(Problem, on_problem)  # type: ignore[arg-type]  # ninja's stub wants Exc | type[Exc]
+    api.add_exception_handler(AuthenticationError, on_authentication)  # type: ignore[arg-type]  # ninja's stub wants Exc | type[Exc]
+    api.add_exception_handler(HttpError, on_http_error)  # type: ignore[arg-type]  # ninja's stub wants Exc | type[Exc]
+    api.add_exception_handler(Http404, on_404)  # type: ignore[arg-type]  # ninja's stub wants Exc | type[Exc]
 
 
 def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:

@@ -42,7 +42,7 @@ class WebhookForm(forms.Form):
     events = forms.MultipleChoiceField(
         choices=list(EVENTS.items()), widget=forms.CheckboxSelectMultiple
     )
-    fields = forms.MultipleChoiceField(
+    fields = forms.MultipleChoiceField(  # type: ignore[assignment]  # the form's metaclass moves it
         required=False,
         widget=forms.CheckboxSelectMultiple,
         label="Personal fields it may receive",

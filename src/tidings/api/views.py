@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from tidings.web.access import has_permission, operator_required
+from tidings.lib.access import has_permission, operator_required
 
 from . import actions
 from .auth import rate_limit
@@ -28,7 +28,7 @@ def token_index(request: HttpRequest) -> HttpResponse:
         form = TokenForm(initial={"operator": request.user.pk})
     tokens = list(ApiToken.objects.select_related("operator"))
     for token in tokens:
-        token.role_limited = [
+        token.role_limited = [  # type: ignore[attr-defined]  # for the template only
             scope
             for scope, perm in (("send", "send"), ("privacy", "privacy"), ("write", "people"))
             if scope in token.scopes and not has_permission(token.operator, perm)
@@ -67,7 +67,7 @@ def webhook_index(request: HttpRequest) -> HttpResponse:
         except actions.EndpointInvalid as exc:
             for problem in exc.problems:
                 field, _, message = problem.partition(": ")
-                if field in form.fields:
+                if field in form.fields:  # type: ignore[operator]  # the dict, not the field
                     form.add_error(field, message)
                 else:
                     form.add_error(None, problem)

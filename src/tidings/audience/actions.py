@@ -10,13 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from tidings import signals
 from tidings.campaigns.mail import send_system_email
+from tidings.lib.ratelimit import count_attempt
 from tidings.policy import get_policy
 from tidings.rights.audit import audit
 
@@ -31,8 +30,7 @@ from .consent import (
     tracking_allowed,
 )
 from .emails import InvalidEmail, email_hmac, normalise_email
-from .forms import default_consent_wording, offerable_channels, offerable_optional_fields
-from .limits import count_attempt
+from .forms import default_consent_wording
 from .models import (
     ConsentEvent,
     ConsentWording,
@@ -42,6 +40,13 @@ from .models import (
     Subscription,
     Suppression,
 )
+from .signup_forms import (  # noqa: F401  (re-exported: the public door stays actions)
+    SIGNUP_FORM_FIELDS,
+    SignupFormInvalid,
+    do_create_signup_form,
+    do_update_signup_form,
+)
+from .subscriptions import ACTIVE, do_set_subscription_status
 from .suppression import do_remove_suppression, do_suppress, suppression_reason
 from .tokens import (
     ConfirmRequest,
@@ -171,123 +176,10 @@ def do_subscribe(
 # ==============================================================================================
 logger = logging.getLogger(__name__)
 
-_SIGNUP_FORM_FIELDS = (
-    "name",
-    "slug",
-    "optional_fields",
-    "channels",
-    "intro",
-    "consent_wording",
-    "thank_you",
-    "redirect_url",
-    "is_active",
-)
-
-
-class SignupFormInvalid(ValueError):
-    """The settings of a sign-up form break a rule; ``problems`` says which, one per line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
 
 def pending_days() -> int:
     """How long a never-confirmed sign-up is kept (settings.TIDINGS_PENDING_DAYS, default 7)."""
     return int(getattr(settings, "TIDINGS_PENDING_DAYS", 7))
-
-
-def _signup_form_problems(
-    values: Mapping[str, Any], lists: list[MailingList], instance: SignupForm | None
-) -> list[str]:
-    policy = get_policy()
-    problems = []
-    if not str(values.get("name", "")).strip():
-        problems.append("name: a form needs a name")
-    slug = str(values.get("slug", ""))
-    try:
-        validate_slug(slug)
-    except ValidationError:
-        problems.append("slug: use letters, numbers, hyphens and underscores only")
-    else:
-        taken = SignupForm.objects.filter(slug=slug)
-        if instance is not None:
-            taken = taken.exclude(pk=instance.pk)
-        if taken.exists():
-            problems.append(f'slug: another form already uses "{slug}"')
-    if not lists:
-        problems.append("lists: a form needs at least one list")
-    optional = list(values.get("optional_fields") or [])
-    offerable = offerable_optional_fields(policy)
-    for name in optional:
-        if name not in offerable:
-            problems.append(
-                f'optional_fields: the policy\'s newsletter purpose cannot collect "{name}" '
-                f"on a form (it can: {', '.join(offerable) or 'nothing optional'})"
-            )
-    channels = offerable_channels(policy, optional)
-    for channel in values.get("channels") or []:
-        if channel not in channels:
-            problems.append(
-                f'channels: "{channel}" cannot be asked on this form (a channel must be in the '
-                "policy's marketing channels, and the form must collect where to reach people)"
-            )
-    redirect = str(values.get("redirect_url") or "")
-    if redirect and not redirect.lower().startswith(("https://", "http://")):
-        problems.append("redirect_url: must be an http(s) address")
-    return problems
-
-
-@transaction.atomic
-def do_create_signup_form(
-    *, actor: Any = None, lists: Iterable[MailingList], **values: Any
-) -> SignupForm:
-    """Create a sign-up form.  ``values`` are SignupForm fields (name, slug, optional_fields,
-    channels, intro, consent_wording, thank_you, redirect_url, is_active).  Raises
-    SignupFormInvalid."""
-    unknown = set(values) - set(_SIGNUP_FORM_FIELDS)
-    if unknown:
-        raise TypeError(f"not a sign-up form setting: {', '.join(sorted(unknown))}")
-    lists = list(lists)
-    problems = _signup_form_problems(values, lists, None)
-    if problems:
-        raise SignupFormInvalid(problems)
-    signup_form = SignupForm.objects.create(**values)
-    signup_form.lists.set(lists)
-    audit("signup_form.created", actor=actor, obj=signup_form, lists=[ml.pk for ml in lists])
-    return signup_form
-
-
-@transaction.atomic
-def do_update_signup_form(
-    signup_form: SignupForm,
-    *,
-    actor: Any = None,
-    lists: Iterable[MailingList] | None = None,
-    **changes: Any,
-) -> SignupForm:
-    """Change some settings of a sign-up form (same names as do_create_signup_form)."""
-    unknown = set(changes) - set(_SIGNUP_FORM_FIELDS)
-    if unknown:
-        raise TypeError(f"not a sign-up form setting: {', '.join(sorted(unknown))}")
-    values = {name: getattr(signup_form, name) for name in _SIGNUP_FORM_FIELDS} | changes
-    new_lists = list(lists) if lists is not None else list(signup_form.lists.all())
-    problems = _signup_form_problems(values, new_lists, signup_form)
-    if problems:
-        raise SignupFormInvalid(problems)
-    changed = [name for name, value in changes.items() if getattr(signup_form, name) != value]
-    for name in changed:
-        setattr(signup_form, name, changes[name])
-    if changed:
-        signup_form.save(update_fields=[*changed, "updated_at"])
-    if lists is not None:
-        before = set(signup_form.lists.values_list("pk", flat=True))
-        if before != {ml.pk for ml in new_lists}:
-            signup_form.lists.set(new_lists)
-            changed.append("lists")
-    if changed:
-        audit("signup_form.updated", actor=actor, obj=signup_form, fields=changed)
-    return signup_form
 
 
 # --- the ledger and the suppression list ------------------------------------------------------
@@ -528,7 +420,9 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
     lists = list(
         MailingList.objects.filter(pk__in=request.list_ids, closed_at__isnull=True).order_by("name")
     )
-    wording_obj = ConsentWording.objects.filter(pk=request.wording_id).first()
+    wording_obj = (
+        ConsentWording.objects.filter(pk=request.wording_id).first() if request.wording_id else None
+    )
     wording_text = wording_obj.text if wording_obj else default_consent_wording(get_policy(), lists)
     source_ref = f"form:{request.form_id}" if request.form_id else ""
     statuses = dict(
@@ -551,7 +445,7 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
             ip_address=ledger_ip(ip),
         )
         confirmed.append(ml)
-    event_kwargs = {
+    event_kwargs: dict[str, Any] = {
         "source": ConsentEvent.Source.CONFIRMATION,
         "source_ref": source_ref,
         "wording_obj": wording_obj,
@@ -569,7 +463,7 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
 
 
 # --- unsubscribing ----------------------------------------------------------------------------
-_ACTIVE = (Subscription.Status.PENDING, Subscription.Status.CONFIRMED)
+_ACTIVE = ACTIVE
 
 
 @transaction.atomic
@@ -589,9 +483,7 @@ def do_unsubscribe(
     )
     if sub is None:
         return False
-    sub.status = Subscription.Status.UNSUBSCRIBED
-    sub.unsubscribed_at = timezone.now()
-    sub.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+    do_set_subscription_status([sub], Subscription.Status.UNSUBSCRIBED)
     _record(
         contact,
         purpose=PURPOSE_NEWSLETTER,

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
+from tidings.lib.csv_export import safe_row
 from tidings.policy import get_policy
-from tidings.web.csv_export import safe_row
 
 from .models import ConsentEvent, Contact, Subscription
 from .suppression import is_suppressed

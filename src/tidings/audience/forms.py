@@ -123,7 +123,7 @@ def contact_form_field(name: str, *, required: bool) -> forms.Field:
             label=label, required=required, widget=forms.Textarea(attrs={**attrs, "rows": 3})
         )
     column = name in Contact.COLUMN_FIELDS
-    max_length = Contact._meta.get_field(name).max_length if column else 200
+    max_length = Contact.column_field(name).max_length if column else 200
     widget = forms.TextInput(attrs={**attrs, "type": "tel"} if name == "phone" else attrs)
     return forms.CharField(label=label, required=required, max_length=max_length, widget=widget)
 
@@ -150,7 +150,7 @@ class SignupFormBase(forms.Form):
             raise forms.ValidationError("Enter a valid email address.") from None
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if self.offered_lists and not self.chosen_list_ids():
             if len(self.offered_lists) == 1:
                 message = "Tick the box to say you want this newsletter."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
@@ -54,6 +55,18 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"Contact #{self.pk}"  # never the address: str() ends up in logs
+
+    @classmethod
+    def column_field(cls, name: str) -> models.Field[Any, Any]:
+        """The model field behind one of the contact's own columns (never a relation)."""
+        field = cls._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        return field
+
+    @classmethod
+    def column_name(cls, name: str) -> str:
+        """The database column of one of the contact's own fields."""
+        return cls.column_field(name).get_attname_column()[1] or name
 
     @property
     def display_name(self) -> str:

@@ -2,32 +2,62 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from tidings.rights.audit import audit
 
-from .actions import wording
+from .actions import FieldNotAllowed, wording
 from .emails import normalise_email
-from .models import ConsentEvent, Contact, MailingList, Subscription
+from .models import ConsentEvent, Contact, MailingList, Segment, Subscription
+from .operator_forms import contact_fields
+from .subscriptions import do_set_subscription_status
 
 
 @transaction.atomic
-def do_update_contact(contact: Contact, values: dict, *, actor) -> list[str]:
-    """Rectify a contact's fields; the audit log keeps which fields changed, never the values."""
+def do_rectify_contact(
+    contact: Contact,
+    values: Mapping[str, str],
+    *,
+    allowed: Iterable[str],
+    actor: Any = None,
+    audit_unchanged: bool = False,
+    **audit_details: Any,
+) -> list[str]:
+    """The one writer of a contact's own fields (audit action ``contact.rectified``): the
+    operator's edit page, the API and a rights request's correction all call it.
+
+    Only ``allowed`` names may be given (FieldNotAllowed names the others); the row is locked
+    while it changes; an email address is normalised (InvalidEmail).  Returns the names that
+    changed, in ``allowed``'s order; the audit entry lists them, never the old or new values
+    (written only when something changed, unless ``audit_unchanged``)."""
+    order = list(allowed)
+    unknown = sorted(set(values) - set(order))
+    if unknown:
+        raise FieldNotAllowed(f"these fields cannot be changed here: {', '.join(unknown)}")
+    locked = Contact.objects.select_for_update().get(pk=contact.pk)
     changed = []
-    for key, value in values.items():
-        if key == "email":
-            value = normalise_email(value)
-        if getattr(contact, key) != value:
-            setattr(contact, key, value)
-            changed.append(key)
+    for name in order:
+        if name not in values:
+            continue
+        value = normalise_email(values[name]) if name == "email" else values[name]
+        if getattr(locked, name) != value:
+            setattr(locked, name, value)
+            setattr(contact, name, value)
+            changed.append(name)
     if changed:
-        contact.save(update_fields=[*changed, "updated_at"])
-        audit("contact.rectified", actor=actor, obj=contact, fields=sorted(changed))
+        locked.save(update_fields=[*changed, "updated_at"])
+    if changed or audit_unchanged:
+        audit("contact.rectified", actor=actor, obj=locked, fields=sorted(changed), **audit_details)
     return changed
+
+
+def do_update_contact(contact: Contact, values: Mapping[str, str], *, actor: Any) -> list[str]:
+    """An operator's (or an API token's) correction: any field the policy lets us hold."""
+    return do_rectify_contact(contact, values, allowed=contact_fields(), actor=actor)
 
 
 @transaction.atomic
@@ -96,9 +126,7 @@ def do_remove_from_list(contact_ids: Iterable[int], mailing_list: MailingList, *
             mailing_list=mailing_list, contact_id__in=set(contact_ids)
         ).exclude(status=Subscription.Status.UNSUBSCRIBED)
     )
-    for sub in subs:
-        sub.status, sub.unsubscribed_at = Subscription.Status.UNSUBSCRIBED, now
-    Subscription.objects.bulk_update(subs, ["status", "unsubscribed_at"])
+    do_set_subscription_status(subs, Subscription.Status.UNSUBSCRIBED, at=now)
     ConsentEvent.objects.bulk_create(
         [
             ConsentEvent(
@@ -162,3 +190,21 @@ def do_close_list(mailing_list: MailingList, *, actor) -> None:
     mailing_list.closed_at = timezone.now()
     mailing_list.save(update_fields=["closed_at"])
     audit("list.closed", actor=actor, obj=mailing_list)
+
+
+# --- segments ---------------------------------------------------------------------------------
+@transaction.atomic
+def do_save_segment(form: Any, *, actor: Any) -> Segment:
+    """Save a valid segment form; a new segment remembers who made it."""
+    segment: Segment = form.save(commit=False)
+    if segment.created_by_id is None:
+        segment.created_by = actor
+    segment.save()
+    audit("segment.saved", actor=actor, obj=segment)
+    return segment
+
+
+@transaction.atomic
+def do_delete_segment(segment: Segment, *, actor: Any) -> None:
+    audit("segment.deleted", actor=actor, obj=segment)
+    segment.delete()

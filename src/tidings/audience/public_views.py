@@ -8,10 +8,8 @@ guards (confirm, preferences).  Each view: parse, one action, respond.
 
 from __future__ import annotations
 
-import hashlib
-import time
+from typing import Any
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -19,6 +17,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from tidings.lib.client_ip import client_ip
+from tidings.lib.ratelimit import setting_limit, too_many, within_limit
 from tidings.policy import get_policy
 from tidings.policy.notice import rights_request_url
 
@@ -48,51 +48,9 @@ from .tokens import (
     read_unsubscribe_token,
 )
 
-# --- rate limiting ----------------------------------------------------------------------------
-# A fixed window counted in Django's cache (settings.CACHES: local memory for one process, Redis
-# for several).  Not django-ratelimit: its last release (4.1, 2023) declares no Django version
-# beyond the 4.x series, and its system check makes LocMemCache (our default cache) and Django's
-# own RedisCache an error or a warning.  This is the dozen lines we need.
+# --- rate limiting (tidings.lib.ratelimit) -------------------------------------------------------
 SIGNUP_LIMIT = (5, 600)  # attempts per IP address, per seconds
 LINK_REQUEST_LIMIT = (5, 600)
-
-
-def _limit(name: str, default: tuple[int, int]) -> tuple[int, int]:
-    return tuple(getattr(settings, name, default))  # type: ignore[return-value]
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The visitor's address.  Behind a reverse proxy (TIDINGS_BEHIND_PROXY), the address the
-    proxy appended to X-Forwarded-For: the last entry, the only one a client cannot forge."""
-    if getattr(settings, "TIDINGS_BEHIND_PROXY", False):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded.strip():
-            return forwarded.split(",")[-1].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
-
-
-def within_limit(request: HttpRequest, scope: str, limit: tuple[int, int]) -> bool:
-    """Count one attempt from this visitor; False once there were more than allowed."""
-    count, window = limit
-    from django.core.cache import cache
-
-    # The key holds a hash of the address, not the address: the cache keeps no personal data.
-    who = hashlib.sha256((client_ip(request) or "unknown").encode()).hexdigest()[:32]
-    key = f"tidings:limit:{scope}:{int(time.time() // window)}:{who}"
-    cache.add(key, 0, timeout=window)
-    try:
-        hits = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        hits = 1
-    return hits <= count
-
-
-def _too_many(request: HttpRequest, limit: tuple[int, int]) -> HttpResponse:
-    minutes = max(1, limit[1] // 60)
-    response = render(request, "audience/public/too_many.html", {"minutes": minutes}, status=429)
-    response["Retry-After"] = str(limit[1])
-    return response
 
 
 def _link_problem(
@@ -128,9 +86,9 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
     if signup_form is None:
         raise Http404("no such form")
     if request.method == "POST":
-        limit = _limit("TIDINGS_SIGNUP_LIMIT", SIGNUP_LIMIT)
+        limit = setting_limit("TIDINGS_SIGNUP_LIMIT", SIGNUP_LIMIT)
         if not within_limit(request, "signup", limit):
-            return _too_many(request, limit)
+            return too_many(request, limit)
         form = signup_form_for(signup_form, request.POST)
         if form.honeypot_filled():
             return _signed_up(request, signup_form)  # a bot: it learns nothing either
@@ -284,9 +242,9 @@ def preferences_link(request: HttpRequest) -> HttpResponse:
     the address is known."""
     form = PreferencesLinkForm(request.POST or None)
     if request.method == "POST":
-        limit = _limit("TIDINGS_LINK_REQUEST_LIMIT", LINK_REQUEST_LIMIT)
+        limit = setting_limit("TIDINGS_LINK_REQUEST_LIMIT", LINK_REQUEST_LIMIT)
         if not within_limit(request, "preferences-link", limit):
-            return _too_many(request, limit)
+            return too_many(request, limit)
         if form.is_valid():
             do_send_preferences_link(form.cleaned_data["email"])
             return render(request, "audience/public/preferences_link_sent.html")
@@ -332,7 +290,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
                 if unsubscribe_request.delivery_id
                 else ""
             )
-            kwargs = {
+            kwargs: dict[str, Any] = {
                 "source": ConsentEvent.Source.UNSUBSCRIBE,
                 "source_ref": source_ref,
                 "ip": client_ip(request),

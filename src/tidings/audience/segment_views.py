@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from tidings.lib.access import operator_required
+from tidings.lib.csv_export import streamed_csv
 from tidings.rights.audit import audit
-from tidings.web.access import operator_required
-from tidings.web.csv_export import streamed_csv
 
+from . import operator
 from .models import Segment
 from .operator_forms import contact_fields
 from .segments import SegmentError, count_segment, segment_queryset, validate_segment
@@ -55,11 +56,7 @@ def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpRes
     if request.method == "POST":
         check = _check(request.POST.get("query", ""))
         if request.POST.get("save") and form.is_valid():
-            segment = form.save(commit=False)
-            if segment.created_by_id is None:
-                segment.created_by = request.user
-            segment.save()
-            audit("segment.saved", actor=request.user, obj=segment)
+            segment = operator.do_save_segment(form, actor=request.user)
             messages.success(request, f"Saved segment {segment.name}.")
             return redirect("audience:segments")
     elif instance:
@@ -80,14 +77,13 @@ def segment_count(request: HttpRequest) -> JsonResponse:
 @operator_required(perm="content")
 def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
-    audit("segment.deleted", actor=request.user, obj=segment)
-    segment.delete()
+    operator.do_delete_segment(segment, actor=request.user)
     messages.success(request, "Segment deleted.")
     return redirect("audience:segments")
 
 
 @operator_required(perm="privacy")
-def segment_export(request: HttpRequest, segment_id: int) -> HttpResponse:
+def segment_export(request: HttpRequest, segment_id: int) -> HttpResponseBase:
     """The segment's contacts as CSV, streamed."""
     segment = get_object_or_404(Segment, pk=segment_id)
     try:

@@ -6,15 +6,15 @@ Entries keep no address in clear: an address is stored as emails.email_hmac(addr
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.utils import timezone
 
 from tidings.rights.audit import audit
 
 from .emails import InvalidEmail, email_domain, email_hmac, normalise_email
 from .models import Contact, Subscription, SuppressedDomain, Suppression
+from .subscriptions import ACTIVE, do_set_subscription_status
 
 
 def domain_and_parents(domain: str) -> list[str]:
@@ -70,10 +70,10 @@ def do_record_hard_bounce(contact_ids: Iterable[int], *, source: str = "delivery
     suppressed = 0
     for contact_id, email in Contact.objects.filter(pk__in=ids).values_list("pk", "email"):
         suppressed += do_suppress(email, "hard_bounce", actor_label=source)
-        bounced = Subscription.objects.filter(
-            contact_id=contact_id,
-            status__in=(Subscription.Status.CONFIRMED, Subscription.Status.PENDING),
-        ).update(status=Subscription.Status.BOUNCED, updated_at=timezone.now())
+        bounced = do_set_subscription_status(
+            Subscription.objects.filter(contact_id=contact_id, status__in=ACTIVE),
+            Subscription.Status.BOUNCED,
+        )
         if bounced:
             audit(
                 "subscription.bounced",
@@ -89,7 +89,7 @@ class BulkResult:
     added_addresses: int = 0
     added_domains: int = 0
     already: int = 0
-    invalid_lines: list[int] | None = None
+    invalid_lines: list[int] = field(default_factory=list)
 
 
 @transaction.atomic

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from tidings.lib.access import OperatorRequest, operator_required
+from tidings.lib.csv_export import streamed_csv
 from tidings.policy import get_policy
 from tidings.policy.plain import field_title
 from tidings.rights.audit import audit
-from tidings.web.access import operator_required
-from tidings.web.csv_export import streamed_csv
 
 from . import actions, consent
 from .access import contact_or_404
@@ -100,13 +109,13 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
 
 @operator_required(perm="content")
 @require_POST
-def import_columns(request: HttpRequest, import_id: int) -> HttpResponse:
+def import_columns(request: OperatorRequest, import_id: int) -> HttpResponse:
     """The operator's choice of how each column is used (as --map does), then a new check."""
     imp = get_object_or_404(Import, pk=import_id)
-    choices = {}
+    choices: dict[int, str] = {}
     for key, value in request.POST.items():
         if key.startswith("col-") and key[4:].isdigit():
-            choices[int(key[4:])] = value
+            choices[int(key[4:])] = str(value)
     try:
         preview.do_remap_import(imp, choices, actor=request.user)
     except preview.ImportStateError as exc:
@@ -143,7 +152,7 @@ def import_cancel(request: HttpRequest, import_id: int) -> HttpResponse:
 
 
 @operator_required(perm="content")
-def import_report(request: HttpRequest, import_id: int) -> HttpResponse:
+def import_report(request: OperatorRequest, import_id: int) -> HttpResponseBase:
     imp = get_object_or_404(Import, pk=import_id)
     path = imp.report_path
     if path is None or not path.exists():
@@ -209,7 +218,7 @@ def signup_form_edit(request: HttpRequest, form_id: int | None = None) -> HttpRe
     instance = get_object_or_404(SignupForm, pk=form_id) if form_id else None
     initial = None
     if instance:
-        initial = {f: getattr(instance, f) for f in actions._SIGNUP_FORM_FIELDS}
+        initial = {f: getattr(instance, f) for f in actions.SIGNUP_FORM_FIELDS}
         initial["lists"] = list(instance.lists.all())
     form = SignupFormForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -226,7 +235,7 @@ def signup_form_edit(request: HttpRequest, form_id: int | None = None) -> HttpRe
         else:
             messages.success(request, f"Saved sign-up form {instance.name}.")
             return redirect("audience:signup-form-edit", form_id=instance.pk)
-    context = {"form": form, "instance": instance}
+    context: dict[str, Any] = {"form": form, "instance": instance}
     if instance:
         context["hosted_url"] = settings.TIDINGS_BASE_URL + reverse(
             "public:signup", args=[instance.slug]
@@ -239,7 +248,7 @@ def signup_form_edit(request: HttpRequest, form_id: int | None = None) -> HttpRe
 
 
 @operator_required(perm="privacy")
-def consent_proof(request: HttpRequest, contact_id: int) -> HttpResponse:
+def consent_proof(request: HttpRequest, contact_id: int) -> HttpResponseBase:
     """Everything the ledger holds about one person's consent, as CSV: the proof to show."""
     contact = contact_or_404(contact_id)
     header, rows = consent.proof_table(contact)
@@ -278,7 +287,7 @@ def system_email_index(request: HttpRequest) -> HttpResponse:
 
 
 @operator_required(perm="settings")
-def system_email_edit(request: HttpRequest, key: str) -> HttpResponse:
+def system_email_edit(request: OperatorRequest, key: str) -> HttpResponse:
     from tidings.campaigns.mail import DEFAULT_SYSTEM_EMAILS, render_system_email
     from tidings.campaigns.models import SystemEmailTemplate
 

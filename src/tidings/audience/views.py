@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
-from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from tidings.lib.access import operator_required
+from tidings.lib.csv_export import streamed_csv
 from tidings.rights.audit import audit
-from tidings.web.access import operator_required
-from tidings.web.csv_export import streamed_csv
 
 from . import operator
 from .access import contact_or_404, list_or_404
@@ -30,7 +32,7 @@ from .segments import SegmentError, compile_segment
 from .suppression import do_add_suppressions, do_remove_suppression, domain_and_parents
 
 
-def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, object]:
+def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, QuerySet[Contact]]:
     form = ContactFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     chosen = data.get("list")
@@ -175,7 +177,7 @@ def list_close(request: HttpRequest, list_id: int) -> HttpResponse:
 
 
 @operator_required(perm="privacy")
-def list_export(request: HttpRequest, list_id: int) -> HttpResponse:
+def list_export(request: HttpRequest, list_id: int) -> HttpResponseBase:
     """The list's confirmed subscribers as CSV, streamed."""
     mailing_list = list_or_404(list_id)
     fields = contact_fields()
@@ -209,7 +211,7 @@ def suppression_index(request: HttpRequest) -> HttpResponse:
             lines = ", ".join(str(n) for n in result.invalid_lines[:20])
             messages.error(request, f"Not an address or domain on line(s) {lines}.")
         return redirect("audience:suppression")
-    checked = None
+    checked: dict[str, Any] | None = None
     check = request.GET.get("check", "").strip()
     if check:
         try:

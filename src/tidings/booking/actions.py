@@ -107,11 +107,13 @@ def choose_host(host_ids: Iterable[int], *, now: datetime, prefer: int | None = 
     upcoming = Count(
         "bookings", filter=Q(bookings__status=Booking.Status.CONFIRMED, bookings__end__gt=now)
     )
-    return (
+    chosen = (
         candidates.annotate(upcoming=upcoming)
         .order_by("upcoming", F("last_assigned_at").asc(nulls_first=True), "pk")
         .first()
     )
+    assert chosen is not None  # free_slots() offers a slot only with a free host
+    return chosen
 
 
 def _lock_hosts() -> None:

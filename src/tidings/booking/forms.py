@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cache
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo, available_timezones
 
 from django import forms
@@ -27,8 +27,8 @@ from .slots import Slot, format_windows, parse_key, parse_windows
 @cache
 def timezone_names() -> tuple[str, ...]:
     """The timezones a visitor can pick: the IANA areas people live in, and UTC."""
-    areas = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe")
-    areas += ("Indian", "Pacific")
+    areas: tuple[str, ...] = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia")
+    areas += ("Europe", "Indian", "Pacific")
     names = {n for n in available_timezones() if n.split("/")[0] in areas}
     return ("UTC", *sorted(names))
 
@@ -50,8 +50,8 @@ class BookingForm(PublicEnquiryForm):
     ) -> None:
         super().__init__(*args, **kwargs)
         del self.fields["message"]
-        self.fields["slot"].choices = [(s.key, s.key) for s in slots]
-        self.fields["tz"].choices = [(n, n) for n in timezone_names()]
+        cast(forms.ChoiceField, self.fields["slot"]).choices = [(s.key, s.key) for s in slots]
+        cast(forms.ChoiceField, self.fields["tz"]).choices = [(n, n) for n in timezone_names()]
         self.newsletter_form = newsletter_form
         self.wording = ""
         if newsletter_form is not None:
@@ -80,8 +80,8 @@ class RescheduleForm(forms.Form):
 
     def __init__(self, *args: Any, slots: list[Slot], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["slot"].choices = [(s.key, s.key) for s in slots]
-        self.fields["tz"].choices = [(n, n) for n in timezone_names()]
+        cast(forms.ChoiceField, self.fields["slot"]).choices = [(s.key, s.key) for s in slots]
+        cast(forms.ChoiceField, self.fields["tz"]).choices = [(n, n) for n in timezone_names()]
 
     def clean_slot(self):
         start = parse_key(self.cleaned_data["slot"])
@@ -135,7 +135,9 @@ class AvailabilityForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = [(n, n) for n in timezone_names()]
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = [
+            (n, n) for n in timezone_names()
+        ]
         for day, name in enumerate(WEEKDAYS):
             self.fields[f"day_{day}"] = forms.CharField(
                 label=name,
@@ -177,7 +179,7 @@ class AvailabilityForm(forms.Form):
         return sorted(days)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         weekly = {}
         for day in range(7):
             try:

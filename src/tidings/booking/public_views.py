@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -20,9 +19,10 @@ from django.views.decorators.http import require_http_methods
 
 from tidings.audience.actions import FieldNotAllowed
 from tidings.audience.emails import InvalidEmail
-from tidings.audience.public_views import client_ip, within_limit
 from tidings.audience.tokens import BadToken
-from tidings.crm.public_views import _offered, notice
+from tidings.crm.queries import enquiry_notice, require_web_form
+from tidings.lib.client_ip import client_ip
+from tidings.lib.ratelimit import setting_limit, too_many, within_limit
 
 from .actions import (
     Newsletter,
@@ -84,20 +84,10 @@ def _picker(slots, zone_name: str, request: HttpRequest, chosen: str = "") -> di
     }
 
 
-def _too_many(request: HttpRequest, limit: tuple[int, int]) -> HttpResponse:
-    response = render(
-        request,
-        "audience/public/too_many.html",
-        {"minutes": max(1, limit[1] // 60)},
-        status=429,
-    )
-    response["Retry-After"] = str(limit[1])
-    return response
-
-
 @require_http_methods(["GET", "HEAD", "POST"])
 def book(request: HttpRequest) -> HttpResponse:
-    _offered()  # like the contact form: only while the policy lists the web form as a source
+    # Like the contact form: only while the policy lists the web form as a source.
+    require_web_form()
     availability = Availability.current()
     newsletter_form = availability.newsletter_form
     if newsletter_form is not None and not newsletter_form.is_active:
@@ -106,15 +96,15 @@ def book(request: HttpRequest) -> HttpResponse:
     slots = free_slots()
     status = 200
     if request.method == "POST":
-        limit = tuple(getattr(settings, "TIDINGS_BOOKING_LIMIT", BOOKING_LIMIT))
-        if not within_limit(request, "booking", limit):  # type: ignore[arg-type]
-            return _too_many(request, limit)  # type: ignore[arg-type]
+        limit = setting_limit("TIDINGS_BOOKING_LIMIT", BOOKING_LIMIT)
+        if not within_limit(request, "booking", limit):
+            return too_many(request, limit)
         form = BookingForm(request.POST, slots=slots, newsletter_form=newsletter_form)
         if form.honeypot_filled():
             return HttpResponseRedirect(reverse("booking_public:booked"), status=303)
         if form.is_valid():
             newsletter = None
-            if form.wants_newsletter():
+            if form.wants_newsletter() and newsletter_form is not None:
                 newsletter = Newsletter(newsletter_form, form.wording, client_ip(request))
             try:
                 do_book_demo(
@@ -139,7 +129,7 @@ def book(request: HttpRequest) -> HttpResponse:
         form = BookingForm(slots=slots, newsletter_form=newsletter_form, initial={"tz": zone_name})
     context = {
         "form": form,
-        "notice": notice(),
+        "notice": enquiry_notice(),
         "privacy_url": reverse("policy:notice"),
         "minutes": availability.slot_minutes,
         "chosen": request.POST.get("slot", ""),

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tidings.audience.tokens import absolute_url
-from tidings.web.access import operator_required
+from tidings.lib.access import OperatorRequest, operator_required
 
 from .access import booking_or_404
 from .actions import (
@@ -35,7 +35,7 @@ def _wall(moment, zone):
 
 
 @operator_required(perm="people")
-def upcoming(request: HttpRequest) -> HttpResponse:
+def upcoming(request: OperatorRequest) -> HttpResponse:
     availability = Availability.current()
     zone = availability.zone
     bookings = list(
@@ -106,7 +106,7 @@ def availability(request: HttpRequest) -> HttpResponse:
 
 @operator_required(perm="people")
 @require_POST
-def feed_token(request: HttpRequest) -> HttpResponse:
+def feed_token(request: OperatorRequest) -> HttpResponse:
     """Renew (or, with ``revoke``, switch off) the signed-in operator's calendar feed."""
     host = DemoHost.objects.filter(user=request.user).first()
     if host is None:

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from tidings.web.access import has_permission, operator_required
+from tidings.lib.access import has_permission, operator_required
 
 from . import abtest, followups
 from .lifecycle import CampaignNotReady, InvalidTransition

@@ -340,7 +340,8 @@ def decide_due_tests(now: datetime | None = None) -> list[int]:
         campaign__started_at__isnull=False,
     ).select_related("campaign")
     for test in due:
-        if test_ends_at(test) > now:
+        ends_at = test_ends_at(test)
+        if ends_at is None or ends_at > now:
             continue
         metric = ABTest.Metric(test.metric).label
         comparison = compare(variant_results(test.campaign, test.metric), metric)

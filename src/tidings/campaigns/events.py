@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -177,7 +178,7 @@ def _add_to_counters(deltas: dict[tuple[int, str, bool, int, int], list[int]]) -
     for start in range(0, len(items), 500):
         part = items[start : start + 500]
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(part))
-        params: list[object] = []
+        params: list[Any] = []
         for (campaign_id, kind, machine, link, bucket), (total, people) in part:
             params += [campaign_id, kind, machine, link, bucket, total, people]
         with connection.cursor() as cursor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -48,10 +50,12 @@ class _Targeting(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["topic"].choices = topic_choices()
-        self.fields["sender"].queryset = _verified_senders()
-        self.fields["lists"].queryset = _open_lists()
-        self.fields["segments"].queryset = Segment.objects.order_by("name")
+        cast(forms.ChoiceField, self.fields["topic"]).choices = topic_choices()
+        cast(forms.ModelChoiceField, self.fields["sender"]).queryset = _verified_senders()
+        cast(forms.ModelChoiceField, self.fields["lists"]).queryset = _open_lists()
+        cast(forms.ModelChoiceField, self.fields["segments"]).queryset = Segment.objects.order_by(
+            "name"
+        )
 
     def add_problems(self, error: CampaignNotReady) -> None:
         """Show a domain error's problems at their fields (or above the form)."""
@@ -67,7 +71,9 @@ class CampaignCreateForm(_Targeting):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = Template.objects.order_by("name")
+        cast(forms.ModelChoiceField, self.fields["template"]).queryset = Template.objects.order_by(
+            "name"
+        )
 
 
 class CampaignEditForm(_Targeting):
@@ -125,11 +131,13 @@ class CampaignEditForm(_Targeting):
                 "segments": list(campaign.segments.all()),
             }
         super().__init__(*args, **kwargs)
-        self.fields["layout"].queryset = Layout.objects.order_by("name")
+        cast(forms.ModelChoiceField, self.fields["layout"]).queryset = Layout.objects.order_by(
+            "name"
+        )
         if campaign is not None and campaign.sender is not None and not campaign.sender.verified:
             # Keep showing a sender that lost its verification, so the choice is not lost
             # silently; scheduling says what is wrong with it.
-            self.fields["sender"].queryset = Sender.objects.filter(
+            cast(forms.ModelChoiceField, self.fields["sender"]).queryset = Sender.objects.filter(
                 pk__in=[*_verified_senders().values_list("pk", flat=True), campaign.sender.pk]
             )
 

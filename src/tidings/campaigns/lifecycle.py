@@ -156,9 +156,11 @@ class CampaignNotReady(CampaignError):
         super().__init__("; ".join(p.message for p in self.problems))
 
 
-def transition(status: str, action: str) -> str:
+def transition(status: str | None, action: str) -> str:
     """The state ``action`` leads to from ``status``; raises InvalidTransition."""
     try:
+        if status is None:  # the campaign is gone
+            raise KeyError(action)
         return TRANSITIONS[(status, action)]
     except KeyError:
         raise InvalidTransition(status, action) from None
@@ -478,7 +480,7 @@ def do_schedule(
         "campaign.scheduled",
         actor=actor,
         obj=campaign,
-        at=campaign.scheduled_at.isoformat(),
+        at=(when or now).isoformat(),
         now=when is None,
         confirmed=True,
     )

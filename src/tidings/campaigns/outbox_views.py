@@ -7,7 +7,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from tidings.web.access import operator_required
+from tidings.lib.access import operator_required
 
 from .models import OutboxMessage
 

@@ -76,7 +76,13 @@ def export_messages(contact: Any) -> list[dict[str, Any]]:
     return [plain(row) for row in rows]
 
 
-_BLANK_MESSAGE = {"contact": None, "subject": "", "text": "", "html": "", "headers": {}}
+_BLANK_MESSAGE: dict[str, Any] = {
+    "contact": None,
+    "subject": "",
+    "text": "",
+    "html": "",
+    "headers": {},
+}
 
 
 def find_messages(people: People) -> dict[str, list[int]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 
-from tidings.web.access import operator_required
-from tidings.web.csv_export import streamed_csv
+from tidings.lib.access import operator_required
+from tidings.lib.csv_export import streamed_csv
 
 from .models import Campaign
 from .reports import (
@@ -38,7 +38,7 @@ def campaign_report_page(request: HttpRequest, campaign_id: int) -> HttpResponse
 
 
 @operator_required(perm="reports")
-def campaign_report_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_report_csv(request: HttpRequest, campaign_id: int) -> HttpResponseBase:
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     report = campaign_report(campaign)
     return streamed_csv(f"campaign-{campaign.pk}-report.csv", CSV_HEADER, report_rows(report))

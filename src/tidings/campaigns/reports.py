@@ -29,7 +29,7 @@ from django.tasks import task
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from tidings.web.charts import svg_line_chart
+from tidings.lib.charts import svg_line_chart
 
 from .models import Campaign, Delivery, EventCounter, EventKind, RecipientDomain, TrackedLink
 from .queue import delivery_counts

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -102,7 +103,7 @@ def plan_local_hour(campaign: Campaign, now: datetime) -> dict[str, int]:
             zone = zone_named(name)
             names[zone.key if zone else fallback.key].append(name if zone else None)
         names[fallback.key].append(None)
-    counts = {}
+    counts: dict[str, Any] = {}
     for key, values in names.items():
         start = next_local_hour(campaign.local_hour, ZoneInfo(key), now)
         if field is None:

@@ -102,6 +102,7 @@ def follow_up_condition(campaign: Campaign) -> Q:
     ``not_clicked``, did not click), counting people, never machines (``Event.machine``).  The
     consent rule is applied on top, so anyone who unsubscribed meanwhile is left out."""
     original = campaign.follow_up_of_id
+    assert original is not None  # only follow-ups have this audience
     sent = Delivery.objects.filter(
         campaign_id=original, status=Delivery.Status.SENT, contact_id=OuterRef("pk")
     )

@@ -14,8 +14,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from tidings.audience.models import Contact
-from tidings.web.access import operator_required
+from tidings.lib.access import operator_required
 
+from . import template_actions
 from .blocks import pages
 from .blocks.editor import BlockEditor
 from .blocks.starters import STARTERS, starter
@@ -112,7 +113,7 @@ def layout_edit(request: HttpRequest, layout_id: int | None = None) -> HttpRespo
     instance = get_object_or_404(Layout, pk=layout_id) if layout_id else None
     form = LayoutForm(request.POST or None, instance=instance)
     if request.method == "POST" and form.is_valid():
-        layout = form.save()
+        layout = template_actions.do_save_layout(form, actor=request.user)
         messages.success(request, f"Saved layout {layout.name}.")
         return redirect("templates_ui:layout-preview", layout.pk)
     return render(
@@ -142,7 +143,7 @@ def layout_preview(request: HttpRequest, layout_id: int) -> HttpResponse:
 def layout_delete(request: HttpRequest, layout_id: int) -> HttpResponse:
     layout = get_object_or_404(Layout, pk=layout_id)
     try:
-        layout.delete()
+        template_actions.do_delete_layout(layout, actor=request.user)
     except ProtectedError:
         messages.error(
             request, f"The layout {layout.name} is still used by templates or campaigns."
@@ -194,10 +195,7 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
     form = TemplateForm(data, instance=instance, initial=initial)
     editing = data is not None and (data.get("op") or "") != ""
     if data is not None and not editing and form.is_valid():
-        template = form.save(commit=False)
-        if template.created_by_id is None:
-            template.created_by = request.user
-        template.save()
+        template = template_actions.do_save_template(form, actor=request.user)
         messages.success(request, f"Saved template {template.name}.")
         return redirect("templates_ui:template-preview", template.pk)
     if editor is not None:
@@ -248,6 +246,6 @@ def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
 @operator_required(perm="content")
 def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
     template = get_object_or_404(Template, pk=template_id)
-    template.delete()  # campaigns made from it keep their own copy of the body
+    template_actions.do_delete_template(template, actor=request.user)
     messages.success(request, f"Deleted template {template.name}.")
     return redirect("templates_ui:index")

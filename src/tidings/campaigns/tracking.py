@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 
@@ -127,7 +128,7 @@ def classify_batch(events: Sequence, sent_at: dict[int, datetime | None]) -> lis
     from .events import EventKind
 
     soon = timedelta(seconds=SCANNER_SECONDS)
-    out = []
+    out: list[Any] = []
     clicks: dict[int, list[int]] = defaultdict(list)  # delivery -> positions of its clicks
     for e in events:
         if e.kind in (EventKind.OPEN, EventKind.CLICK) and not e.machine:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from tidings.audience.segments import SegmentError
-from tidings.web.access import operator_required
+from tidings.lib.access import operator_required
 
 from . import lifecycle
 from .blocks import pages
@@ -34,7 +34,7 @@ from .forms import (
     TestSendForm,
 )
 from .lifecycle import CampaignNotReady, InvalidTransition
-from .models import Campaign, Delivery
+from .models import Campaign, Delivery, Layout
 from .queue import delivery_counts, failed_deliveries
 from .targeting import audience_count
 from .transports.config import transport_configs
@@ -216,7 +216,7 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     if editor is not None:
         form.fields["body"].widget = HiddenInput()
         form.fields["body"].required = False
-    layout = form.fields["layout"].queryset.filter(pk=form["layout"].value() or 0).first()
+    layout = Layout.objects.filter(pk=form["layout"].value() or 0).first()
     context, _ = pages.page_context(
         editor,
         subject=form["subject"].value() or "",
@@ -277,7 +277,8 @@ def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 )
             except CampaignNotReady as exc:
                 for problem in exc.problems:
-                    form.add_error("addresses" if problem.field == "addresses" else None, problem)
+                    field = "addresses" if problem.field == "addresses" else None
+                    form.add_error(field, str(problem))
             else:
                 if result.errors:
                     messages.error(

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from django.db import models
 from django.shortcuts import get_object_or_404
 
-from .models import Contract, Enquiry, Order, Organisation, SupportContact, SupportRequest
+from .models import (
+    Contract,
+    Enquiry,
+    KeptOnRequest,
+    Order,
+    Organisation,
+    SupportContact,
+    SupportRequest,
+)
 
 
 def organisation_or_404(pk: int) -> Organisation:
@@ -40,14 +47,14 @@ def support_request_or_404(pk: int) -> SupportRequest:
 
 
 # The records that can be kept longer on request, by the name in their URL.
-EXTENDABLE: dict[str, tuple[type[models.Model], str]] = {
+EXTENDABLE: dict[str, tuple[type[KeptOnRequest], str]] = {
     "enquiries": (Enquiry, "crm:enquiry"),
     "orders": (Order, "crm:order"),
     "support-contacts": (SupportContact, "crm:support-contact"),
 }
 
 
-def extendable_or_404(section: str, pk: int) -> tuple[models.Model, str]:
+def extendable_or_404(section: str, pk: int) -> tuple[KeptOnRequest, str]:
     """The record and the URL name of its page."""
     if section not in EXTENDABLE:
         from django.http import Http404

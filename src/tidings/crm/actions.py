@@ -25,7 +25,15 @@ from tidings.policy.screening import SensitiveDataRefused, screen_text
 from tidings.rights.audit import audit
 from tidings.rights.retention import instant, rule_expiry, sweep_for
 
-from .models import Contract, Enquiry, Order, Organisation, SupportContact, SupportRequest
+from .models import (
+    Contract,
+    Enquiry,
+    KeptOnRequest,
+    Order,
+    Organisation,
+    SupportContact,
+    SupportRequest,
+)
 
 # Purposes whose people these records hold.
 ENQUIRY = "enquiry"
@@ -237,7 +245,7 @@ def do_record_enquiry_contact(
 # --- keeping a record longer, on request ------------------------------------------------------
 @transaction.atomic
 def do_extend_retention(
-    record: Enquiry | Order | SupportContact, *, until: date, requested_by: str, actor: Any
+    record: KeptOnRequest, *, until: date, requested_by: str, actor: Any
 ) -> None:
     """The person asked us to keep this record longer: keep it until ``until``.
 

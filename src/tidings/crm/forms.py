@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -186,7 +186,7 @@ class ContractForm(CrmForm):
             self.fields = {"organisation": _organisation_field(), **self.fields}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end and end < start:
             self.add_error("end", "A contract cannot end before it starts.")
@@ -421,7 +421,9 @@ class BulkForm(CrmForm):
         super().__init__(*args, **kwargs)
         self.fields["owner"] = _operator_field(label="Assign to")
         ids = self.data.getlist("ids") if hasattr(self.data, "getlist") else []
-        self.fields["ids"].choices = [(i, i) for i in ids if str(i).isdigit()][:100]
+        cast(forms.ChoiceField, self.fields["ids"]).choices = [
+            (i, i) for i in ids if str(i).isdigit()
+        ][:100]
 
 
 class PreferenceForm(CrmForm):
@@ -439,4 +441,4 @@ class PreferenceForm(CrmForm):
         from .models import OperatorPreference
 
         super().__init__(*args, **kwargs)
-        self.fields["notify"].choices = OperatorPreference.Notify.choices  # type: ignore[attr-defined]
+        cast(forms.ChoiceField, self.fields["notify"]).choices = OperatorPreference.Notify.choices

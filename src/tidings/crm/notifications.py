@@ -149,7 +149,7 @@ def _footer() -> str:
 def _may_see(user: Any) -> bool:
     # The operator roles live in the operator shell (web/); a role changed since the event was
     # queued decides: nobody is mailed about records they may no longer open.
-    from tidings.web.access import has_permission
+    from tidings.lib.access import has_permission
 
     return bool(user.email) and has_permission(user, "people")
 

@@ -7,6 +7,9 @@ erased like any other record."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from tidings.rights.sources import (
     AnyOf,
     Held,
@@ -151,7 +154,7 @@ def register_sources() -> None:
 # Kept apart from the records above: a conversation's messages are personal data of the
 # enquiry or support request they belong to, held for its purpose and as long as it is (the
 # record goes, its messages go with it: CASCADE, also in the retention sweep).
-def _message_columns(reference: str) -> tuple:
+def _message_columns(reference: Callable[[Any], str]) -> tuple[Any, ...]:
     from .models import ConversationMessage
 
     return (

@@ -11,41 +11,21 @@ it too, and learns nothing.
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from tidings.audience.actions import FieldNotAllowed
 from tidings.audience.emails import InvalidEmail
-from tidings.audience.public_views import within_limit
-from tidings.policy import get_policy
-from tidings.policy.plain import lawful_basis_text, retention_text
+from tidings.lib.ratelimit import setting_limit, too_many, within_limit
 from tidings.policy.screening_forms import no_store, screen_field, warm_up
 
-from .actions import ENQUIRY, WEB_FORM, FreeTextRejected, do_receive_enquiry, enquiry_channels
+from .actions import WEB_FORM, FreeTextRejected, do_receive_enquiry
 from .forms import PublicEnquiryForm
+from .queries import enquiry_notice, require_web_form
 
 ENQUIRY_LIMIT = (5, 600)  # submissions per IP address, per seconds (TIDINGS_ENQUIRY_LIMIT)
-
-
-def _offered() -> None:
-    """The form exists only while the policy lists the web form as a source of enquiries."""
-    if WEB_FORM not in enquiry_channels():
-        raise Http404("no contact form")
-
-
-def notice() -> dict[str, str]:
-    """What the page says about the use of the details, from the policy."""
-    policy = get_policy()
-    basis, _ = lawful_basis_text(policy.purpose(ENQUIRY).lawful_basis)
-    return {
-        "purpose": policy.purpose(ENQUIRY).title,
-        "basis": basis.lower(),
-        "retention": retention_text(policy, ENQUIRY),
-        "controller": policy.controller.name,
-    }
 
 
 def _sent() -> HttpResponse:
@@ -54,16 +34,11 @@ def _sent() -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def contact(request: HttpRequest) -> HttpResponse:
-    _offered()
+    require_web_form()
     if request.method == "POST":
-        limit = tuple(getattr(settings, "TIDINGS_ENQUIRY_LIMIT", ENQUIRY_LIMIT))
-        if not within_limit(request, "enquiry", limit):  # type: ignore[arg-type]
-            minutes = max(1, limit[1] // 60)
-            response = render(
-                request, "audience/public/too_many.html", {"minutes": minutes}, status=429
-            )
-            response["Retry-After"] = str(limit[1])
-            return response
+        limit = setting_limit("TIDINGS_ENQUIRY_LIMIT", ENQUIRY_LIMIT)
+        if not within_limit(request, "enquiry", limit):
+            return too_many(request, limit)
         form = PublicEnquiryForm(request.POST)
         if form.honeypot_filled():
             return _sent()
@@ -92,12 +67,12 @@ def contact(request: HttpRequest) -> HttpResponse:
         render(
             request,
             "crm/public/contact.html",
-            {"form": form, "notice": notice(), "privacy_url": reverse("policy:notice")},
+            {"form": form, "notice": enquiry_notice(), "privacy_url": reverse("policy:notice")},
         )
     )
 
 
 @require_http_methods(["GET", "HEAD"])
 def contact_sent(request: HttpRequest) -> HttpResponse:
-    _offered()
-    return render(request, "crm/public/contact_sent.html", {"notice": notice()})
+    require_web_form()
+    return render(request, "crm/public/contact_sent.html", {"notice": enquiry_notice()})

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
+from django.http import Http404
 
 from tidings.audience.contacts import search_contacts
+from tidings.policy import get_policy
+from tidings.policy.plain import lawful_basis_text, retention_text
 
+from .actions import ENQUIRY, WEB_FORM, enquiry_channels
 from .models import Contract, Enquiry, Order, Organisation, SupportContact, SupportRequest
 
 
@@ -85,3 +89,23 @@ def search_support_requests(q: str = "") -> QuerySet[SupportRequest]:
             | Q(support_contact__contact__in=search_contacts(q).values("pk"))
         )
     return requests
+
+
+# --- the web form (the contact form's, and the booking page's) --------------------------------
+def require_web_form() -> None:
+    """Raise Http404 unless the policy lists the web form as a source of enquiries: the contact
+    form and the booking page exist only while it does."""
+    if WEB_FORM not in enquiry_channels():
+        raise Http404("no contact form")
+
+
+def enquiry_notice() -> dict[str, str]:
+    """What a form taking enquiries says about the use of the details, from the policy."""
+    policy = get_policy()
+    basis, _ = lawful_basis_text(policy.purpose(ENQUIRY).lawful_basis)
+    return {
+        "purpose": policy.purpose(ENQUIRY).title,
+        "basis": basis.lower(),
+        "retention": retention_text(policy, ENQUIRY),
+        "controller": policy.controller.name,
+    }

@@ -152,7 +152,7 @@ def renewals_due(today: date, within: int = 60) -> list[tuple[Contract, int]]:
         .select_related("organisation")
         .order_by("end", "pk")[:100]
     )
-    return [(c, (c.end - today).days) for c in contracts]
+    return [(c, (c.end - today).days) for c in contracts if c.end is not None]
 
 
 def unprocessed_mail_count() -> int:

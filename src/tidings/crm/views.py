@@ -24,9 +24,9 @@ from django.views.decorators.http import require_POST
 from tidings.audience.actions import FieldNotAllowed
 from tidings.audience.contacts import keyset_page
 from tidings.audience.emails import InvalidEmail
+from tidings.lib.access import operator_required
 from tidings.policy import get_policy
 from tidings.rights.retention import RetentionStatus, instant, retention_status, sweep_for
-from tidings.web.access import operator_required
 
 from . import actions
 from .access import enquiry_or_404, extendable_or_404

@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from tidings.web.access import operator_required
-from tidings.web.csv_export import streamed_csv
+from tidings.lib.access import OperatorRequest, operator_required
+from tidings.lib.csv_export import streamed_csv
 
 from . import conversations, queues, support, work
 from .actions import CrmError
@@ -195,7 +195,7 @@ def bulk(request: HttpRequest, kind: str) -> HttpResponse:
 
 # --- the operator's settings ------------------------------------------------------------------
 @operator_required(perm="people")
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: OperatorRequest) -> HttpResponse:
     current = OperatorPreference.objects.filter(user=request.user).first()
     initial = {
         "notify": current.notify if current else OperatorPreference.Notify.NONE,
@@ -216,7 +216,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
 
 # --- the licence report -----------------------------------------------------------------------
 @operator_required(perm="people")
-def licence_report(request: HttpRequest, pk: int) -> HttpResponse:
+def licence_report(request: HttpRequest, pk: int) -> HttpResponseBase:
     contract = KINDS["contracts"].get(pk)
     report = support.licence_report(contract)
     if request.GET.get("format") == "csv":

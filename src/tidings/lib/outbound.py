@@ -210,9 +210,10 @@ class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
         self.target = target
+        self.pinned_timeout = timeout
 
     def connect(self) -> None:
-        self.sock = _open_socket(self.target, self.timeout)
+        self.sock = _open_socket(self.target, self.pinned_timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
@@ -222,9 +223,10 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.tls = ssl.create_default_context()
         super().__init__(target.host, target.port, timeout=timeout, context=self.tls)
         self.target = target
+        self.pinned_timeout = timeout
 
     def connect(self) -> None:
-        sock = _open_socket(self.target, self.timeout)
+        sock = _open_socket(self.target, self.pinned_timeout)
         self.sock = self.tls.wrap_socket(sock, server_hostname=self.target.host)
 
 

@@ -101,7 +101,9 @@ def _scanner(entry: Entry, params: frozenset[str]) -> TokenRoute:
     source = source.replace("[^/]+", f"[^{_STOP}]+").replace(".+", f"[^{_STOP[1:]}]+")
     last = max(source.index(f"(?P<{p}>") for p in params)
     close = _group_end(source, last)
-    tail = re.match(r"(?:\\.|[A-Za-z0-9_-])*", source[close:]).group(0).replace("\\", "")
+    escaped = re.match(r"(?:\\.|[A-Za-z0-9_-])*", source[close:])
+    assert escaped is not None  # a starred pattern matches the empty string too
+    tail = escaped.group(0).replace("\\", "")
     return TokenRoute(entry.route, re.compile("/" + source[:close]), tuple(sorted(params)), tail)
 
 

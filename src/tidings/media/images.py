@@ -57,9 +57,11 @@ def _to_srgb(frame: Image.Image) -> Image.Image:
     if profile and frame.mode in ("RGB", "RGBA"):
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-            frame = ImageCms.profileToProfile(
+            converted = ImageCms.profileToProfile(
                 frame, source, ImageCms.createProfile("sRGB"), outputMode=frame.mode
             )
+            if converted is not None:  # None only when converting in place
+                frame = converted
         except (ImageCms.PyCMSError, OSError):
             pass  # a broken profile: keep the pixels as they are
     frame.info.pop("icc_profile", None)

@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModif
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from tidings.web.access import has_permission, operator_required
+from tidings.lib.access import has_permission, operator_required
 
 from . import actions
 from .forms import DescribeForm, PersonalForm, UploadForm

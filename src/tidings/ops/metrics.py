@@ -230,6 +230,7 @@ class TidingsCollector:
         )
         if last is not None:
             rows, started, ended = last
+            assert started is not None and ended is not None  # both filtered on above
             finished.add_metric([], rows / max((ended - started).total_seconds(), 1e-3))
         yield from (count, rate, finished)
 
@@ -281,9 +282,9 @@ class TidingsCollector:
         open_requests = RightsRequest.objects.filter(state__in=RightsRequest.OPEN_STATES)
         today = timezone.localdate(now)
         opened = dict(open_requests.order_by().values_list("kind").annotate(n=Count("pk")))
-        overdue = dict(
-            open_requests.annotate(due=due)
-            .filter(due__lt=today)
+        overdue: dict[str, int] = dict(
+            open_requests.annotate(due_day=due)
+            .filter(due_day__lt=today)
             .order_by()
             .values_list("kind")
             .annotate(n=Count("pk"))

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from dateutil.relativedelta import relativedelta
 
@@ -51,7 +51,8 @@ class Duration:
 
     @property
     def delta(self) -> relativedelta:
-        return relativedelta(**{self.unit: self.amount})
+        units: dict[str, Any] = {self.unit: self.amount}
+        return relativedelta(**units)
 
     def after(self, moment: Moment) -> Moment:
         return moment + self.delta

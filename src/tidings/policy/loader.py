@@ -154,13 +154,13 @@ def check_references(policy: Policy) -> list[Problem]:
                     )
         for field in set(purpose.collects.required) & set(purpose.collects.optional):
             add(Problem(f"{where}.collects", f'field "{field}" is both required and optional'))
-        for i, processor in enumerate(purpose.processors):
-            if processor not in policy.processors:
+        for i, processor_key in enumerate(purpose.processors):
+            if processor_key not in policy.processors:
                 known = ", ".join(policy.processors) or "none are defined"
                 add(
                     Problem(
                         f"{where}.processors[{i}]",
-                        f'unknown processor "{processor}" (known: {known})',
+                        f'unknown processor "{processor_key}" (known: {known})',
                     )
                 )
         if purpose.record not in RECORD_KINDS:

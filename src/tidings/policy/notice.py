@@ -318,7 +318,7 @@ def _cookie_row(policy: Policy, cookie: Cookie) -> CookieRow:
         else str(cookie.lifetime),
         strictly_necessary=cookie.strictly_necessary,
         consent_title=consent.title if consent else None,
-        consent_anchor=f"purpose-{slugify(cookie.consent_purpose)}" if consent else None,
+        consent_anchor=f"purpose-{slugify(cookie.consent_purpose or '')}" if consent else None,
     )
 
 

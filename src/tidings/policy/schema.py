@@ -285,7 +285,9 @@ class RetentionRule(Model):
     on_end: Literal["erase", "anonymise"] = "erase"
 
     @field_serializer("after")
-    def _after_as_written(self, after):  # JSON shows the file's own shape, not the parsed tuple
+    def _after_as_written(
+        self, after: tuple[str, tuple[str, ...]] | None
+    ) -> str | dict[str, list[str]] | None:  # JSON shows the file's own shape, not the parsed tuple
         if after is None:
             return None
         combine, names = after

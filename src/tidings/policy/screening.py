@@ -308,7 +308,7 @@ class _Engine:
             """
 
             def load(self) -> None:
-                self.nlp = {"en": nlp}
+                self.nlp = {"en": nlp}  # type: ignore[assignment]  # presidio leaves it untyped (None)
 
             def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
                 terms.annotate(doc)
@@ -331,6 +331,7 @@ class _Engine:
             """
 
             def __init__(self, category: str, context: list[str]):
+                self.term_name = f"tidings_terms_{category}"
                 super().__init__(
                     supported_entities=[category],
                     name=f"tidings_terms_{category}",
@@ -341,7 +342,10 @@ class _Engine:
             def load(self) -> None:
                 pass
 
-            def analyze(self, text, entities, nlp_artifacts=None):
+            def analyze(
+                self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+            ) -> list[RecognizerResult]:
+                assert nlp_artifacts is not None  # the analyzer always passes them
                 doc = nlp_artifacts.tokens
                 results = []
                 for match in doc.user_data.get("tidings_terms", ()):
@@ -355,9 +359,9 @@ class _Engine:
                             span.start_char,
                             span.end_char,
                             score,
-                            analysis_explanation=AnalysisExplanation(self.name, score),
+                            analysis_explanation=AnalysisExplanation(self.term_name, score),
                             recognition_metadata={
-                                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                RecognizerResult.RECOGNIZER_NAME_KEY: self.term_name,
                                 RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
                             },
                         )
@@ -369,7 +373,7 @@ class _Engine:
                 supported_entity=rule.category,
                 name=f"tidings_{rule.category}",
                 patterns=[Pattern(name, pattern, score) for name, pattern, score in rule.patterns],
-                context=list(rule.context) or None,
+                context=list(rule.context) or None,  # type: ignore[arg-type]  # presidio's default
                 global_regex_flags=FLAGS,
             )
             for rule in rules.values()

@@ -36,7 +36,7 @@ def screen_field(form: forms.Form, name: str, policy: Policy | None = None) -> b
     review = review_text(form.cleaned_data.get(name) or "", policy)
     if not review.removals:
         return False
-    data = form.data.copy()
+    data = form.data.copy()  # type: ignore[attr-defined]  # a bound form's QueryDict or dict
     data[name] = review.kept
     form.data = data
     form.add_error(name, review.message())

@@ -112,7 +112,8 @@ class TermMatcher:
         from spacy.matcher import Matcher, PhraseMatcher
 
         self.nlp = nlp
-        self.table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+        lemmatizer: Any = nlp.get_pipe("lemmatizer")  # spaCy types its pipes as callables
+        self.table = lemmatizer.lookups.get_table("lemma_lookup")
         self.person_words = person_words
         # Plain phrases go to PhraseMatchers (a hash look-up per token, whatever their number);
         # only terms with options, optional or exact words need the token Matcher.
@@ -185,7 +186,8 @@ class TermMatcher:
             elif word.startswith("~"):
                 choices = [[{"LOWER": t.lower_} for t in self.nlp.tokenizer(word[1:])]]
             else:
-                single, several = [], []
+                single: list[Any] = []
+                several: list[Any] = []
                 for option in word.split("|"):
                     # Lemmatised as a text is ("'m" is "be" only after "I"), so the two agree.
                     tokens = self.nlp(option)
@@ -505,7 +507,7 @@ def _blocks(block: tuple[str, int, int], start: int, end: int, reach: int) -> bo
 
 
 def _norm(token: Any, table: Any) -> str:
-    lemma = token.lemma_
+    lemma: str = token.lemma_
     if not lemma or lemma == token.text:
         lower = token.lower_
         return str(table.get(lower, lower)).lower()

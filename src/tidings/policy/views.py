@@ -30,7 +30,7 @@ def _cacheable(request: HttpRequest, response: HttpResponse, *, public: bool) ->
     else:
         patch_cache_control(response, private=True, max_age=0)
     set_response_etag(response)
-    return get_conditional_response(request, etag=response["ETag"], response=response)
+    return get_conditional_response(request, etag=response["ETag"], response=response) or response
 
 
 @require_safe

@@ -15,6 +15,7 @@ while the request is open; closing it (completed or refused) clears it and the d
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,10 +30,11 @@ from django.utils import timezone
 from tidings import signals
 from tidings.audience.consent import PURPOSE_MARKETING, current_state
 from tidings.audience.emails import email_hmac, normalise_email
-from tidings.audience.limits import count_attempt
 from tidings.audience.models import ConsentEvent, Contact, Suppression
+from tidings.audience.operator import do_rectify_contact as do_rectify_contact_fields
 from tidings.audience.suppression import do_suppress
 from tidings.audience.tokens import absolute_url
+from tidings.lib.ratelimit import count_attempt
 from tidings.policy import get_policy
 from tidings.policy.screening import SensitiveDataRefused, screen_text
 
@@ -49,7 +51,7 @@ Kind = RightsRequest.Kind
 State = RightsRequest.State
 
 # What the person asked for, in the words of the emails and pages ("You asked for ...").
-KIND_LABELS = {
+KIND_LABELS: dict[str, str] = {
     Kind.ACCESS: "a copy of your personal data",
     Kind.RECTIFY: "a correction of your personal data",
     Kind.ERASE: "the erasure of your personal data",
@@ -347,23 +349,17 @@ def do_rectify_contact(
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise RightsError(f"these fields cannot be corrected here: {', '.join(unknown)}")
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    changed = []
-    for name in allowed:
-        if name not in values:
-            continue
-        value = " ".join(str(values[name]).split()) if name != "work_address" else values[name]
-        value = str(value).strip()
-        if getattr(contact, name) != value:
-            setattr(contact, name, value)
-            changed.append(name)
-    if changed:
-        contact.save(update_fields=[*changed, "updated_at"])
-    audit(
-        "contact.rectified",
+    # What the person typed, tidied: runs of spaces folded (an address keeps its lines).
+    tidied = {
+        name: str(" ".join(str(value).split()) if name != "work_address" else value).strip()
+        for name, value in values.items()
+    }
+    changed = do_rectify_contact_fields(
+        contact,
+        tidied,
+        allowed=allowed,
         actor=actor,
-        obj=contact,
-        fields=changed,
+        audit_unchanged=True,
         request=request.pk if request else None,
     )
     if request is not None:
@@ -622,17 +618,19 @@ def do_remind_near_due(today: date | None = None) -> list[int]:
                 request,
                 queue_url=absolute_url(reverse("privacy:request", args=[request.pk])),
             )
-            # Default arguments: the callbacks may run after the loop has moved on.
+            # Bound now (partial): the callbacks may run after the loop has moved on.
             transaction.on_commit(
-                lambda c=context, r=request.pk: send_rights_email(
-                    officers, "rights_reminder", c, request_id=r
+                functools.partial(
+                    send_rights_email, officers, "rights_reminder", context, request_id=request.pk
                 )
             )
             transaction.on_commit(
-                lambda r=request.pk, k=request.kind, d=request.due: (
-                    signals.rights_request_near_due.send(
-                        sender=RightsRequest, request_id=r, kind=k, due_on=d
-                    )
+                functools.partial(
+                    signals.rights_request_near_due.send,
+                    sender=RightsRequest,
+                    request_id=request.pk,
+                    kind=request.kind,
+                    due_on=request.due,
                 )
             )
             reminded.append(request.pk)

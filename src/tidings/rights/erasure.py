@@ -45,6 +45,7 @@ from .sources import (
     deleted,
     holding_relations,
     holds_contact,
+    pointing_relations,
     record_deleted,
     sources,
 )
@@ -139,14 +140,9 @@ def verify_deleted(rows: Iterable[tuple[type[models.Model], list[int]]]) -> None
     pointing at each model, the ids as one array (a round trip costs more than the look-ups)."""
     checks: list[tuple[str, QuerySet]] = []
     for model, ids in rows:
-        for rel in model._meta.get_fields(include_hidden=True):
-            if not (rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)):
-                continue
-            column = rel.field.attname
-            pointing = rel.related_model._base_manager.filter(AnyOf(column, ids)).values("pk")
-            checks.append(
-                (f"{rel.related_model._meta.label}.{column} -> {model._meta.label}", pointing)
-            )
+        for _rel, related, column in pointing_relations(model):
+            pointing = related._base_manager.filter(AnyOf(column, ids)).values("pk")
+            checks.append((f"{related._meta.label}.{column} -> {model._meta.label}", pointing))
     if not checks:
         return
     parts, params = [], []
@@ -307,11 +303,7 @@ def delete_expired(model: type[models.Model], ids: Sequence[int]) -> int:
     ):
         _, per_model = model._base_manager.filter(AnyOf("pk", ids)).delete()
         return per_model.get(model._meta.label, 0)
-    for rel in model._meta.get_fields(include_hidden=True):
-        if not (rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)):
-            continue
-        related = rel.related_model
-        column = rel.field.attname
+    for rel, related, column in pointing_relations(model):
         if rel.on_delete is models.CASCADE:
             children = list(
                 related._base_manager.filter(AnyOf(column, ids)).values_list("pk", flat=True)

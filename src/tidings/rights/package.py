@@ -31,11 +31,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from tidings.audience.models import ConsentEvent
+from tidings.lib.csv_export import safe_row
 from tidings.policy import Policy, get_policy
 from tidings.policy.notice import RIGHTS
 from tidings.policy.plain import lawful_basis_text, retention_notes, retention_text
 from tidings.policy.records import RECORD_KINDS
-from tidings.web.csv_export import safe_row
 
 from .models import RightsRequest
 from .sources import PersonalData, day_in_words, sources, time_in_words

@@ -124,7 +124,7 @@ def forget_in_audit_log(found: dict[str, list[int]]) -> int:
     """
     ids, contacts = found["entries"], found["contacts"]
     forget = {"contact": set(contacts), "delivery": set(found["deliveries"])}
-    entries = models.QuerySet(AuditEntry).filter(AnyOf("pk", ids))
+    entries: models.QuerySet[AuditEntry] = models.QuerySet(AuditEntry).filter(AnyOf("pk", ids))
     changed = set(
         entries.filter(object_type=CONTACT_TYPE)
         .filter(AnyOf("object_id", [str(pk) for pk in contacts]))
@@ -141,7 +141,8 @@ def forget_in_audit_log(found: dict[str, list[int]]) -> int:
         if details != entry.details:
             entry.details = details
             rows.append(entry)
-    models.QuerySet(AuditEntry).bulk_update(rows, ["details"], batch_size=500)
+    every_entry: models.QuerySet[AuditEntry] = models.QuerySet(AuditEntry)
+    every_entry.bulk_update(rows, ["details"], batch_size=500)
     return len(changed | {entry.pk for entry in rows})
 
 

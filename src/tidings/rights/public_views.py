@@ -8,14 +8,13 @@ the same whether or not we hold anything under the address.  No JavaScript anywh
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from tidings.audience.public_views import within_limit
+from tidings.lib.ratelimit import setting_limit, too_many, within_limit
 from tidings.policy import get_policy
 from tidings.policy.screening_forms import no_store, screen_field, warm_up
 
@@ -46,13 +45,6 @@ REQUEST_LIMIT = (5, 600)  # requests per IP address, per seconds (TIDINGS_RIGHTS
 State = RightsRequest.State
 
 
-def _too_many(request: HttpRequest, limit: tuple[int, int]) -> HttpResponse:
-    minutes = max(1, limit[1] // 60)
-    response = render(request, "audience/public/too_many.html", {"minutes": minutes}, status=429)
-    response["Retry-After"] = str(limit[1])
-    return response
-
-
 def _link_problem(request: HttpRequest, *, expired: bool) -> HttpResponse:
     return render(
         request,
@@ -68,9 +60,9 @@ def request_form(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         warm_up()  # screening's engine loads while the person types
     if request.method == "POST":
-        limit = tuple(getattr(settings, "TIDINGS_RIGHTS_LIMIT", REQUEST_LIMIT))
-        if not within_limit(request, "rights", limit):  # type: ignore[arg-type]
-            return _too_many(request, limit)  # type: ignore[arg-type]
+        limit = setting_limit("TIDINGS_RIGHTS_LIMIT", REQUEST_LIMIT)
+        if not within_limit(request, "rights", limit):
+            return too_many(request, limit)
         if form.honeypot_filled():
             return HttpResponseRedirect(reverse("rights:sent"), status=303)
         # Details are kept only with a correction; special-category data in them is taken out

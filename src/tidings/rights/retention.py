@@ -266,8 +266,10 @@ class RecordSweep:
     def erase(self, ids: list[int], contact_ids: set[int]) -> int:
         """Delete these (expired) records and what depends on them; returns how many of this
         kind went (``erasure.delete_expired``: in SQL, by id)."""
+        model = self.model
+        assert model is not None  # only kinds with records reach a sweep
         with set_based_checks():
-            return delete_expired(self.model, ids)
+            return delete_expired(model, ids)
 
 
 class SubscriptionSweep(RecordSweep):
@@ -563,7 +565,8 @@ def _would_erase_contacts(expired: list[tuple[RecordSweep, QuerySet]]) -> int:
         return 0
     for sweep, records in expired:
         # EXISTS per contact (by index), not IN over a million ids (see holds_contact).
-        referenced |= Q(Exists(records.filter(**{sweep.contact_field: OuterRef("pk")})))
+        of_contact = {str(sweep.contact_field): OuterRef("pk")}  # filtered to those with one
+        referenced |= Q(Exists(records.filter(**of_contact)))
     excluding = {records.model: records for _, records in expired}
     return Contact.objects.filter(referenced).exclude(holds_contact(excluding)).count()
 

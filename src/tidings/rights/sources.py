@@ -45,7 +45,7 @@ from what differs (which rows, which columns, delete or anonymise)::
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -227,10 +227,10 @@ class AnyOf(models.Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.column]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.column,) = exprs
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, Any]:
         column, params = compiler.compile(self.column)
         if not self.ids:
             return "1 = 0", []
@@ -303,16 +303,10 @@ def delete_ids(model: type[models.Model], ids: Sequence[int]) -> int:
     if not ids:
         return 0
     owned = {source.models[0] for source in _SOURCES.values()}
-    for rel in model._meta.get_fields(include_hidden=True):
-        if (
-            rel.auto_created
-            and not rel.concrete
-            and (rel.one_to_many or rel.one_to_one)
-            and rel.on_delete is models.CASCADE
-            and rel.related_model not in owned
-        ):
-            children = rel.related_model._base_manager.filter(AnyOf(rel.field.attname, ids))
-            delete_ids(rel.related_model, ids_of(children))
+    for rel, related, column in pointing_relations(model):
+        if rel.on_delete is models.CASCADE and related not in owned:
+            children = related._base_manager.filter(AnyOf(column, ids))
+            delete_ids(related, ids_of(children))
     rows = model._base_manager.filter(AnyOf("pk", ids))
     record_deleted(model, ids)
     if models.signals.pre_delete.has_listeners(model) or models.signals.post_delete.has_listeners(
@@ -338,12 +332,31 @@ def _contact_model() -> type[models.Model]:
     return Contact
 
 
+def pointing_relations(
+    model: type[models.Model],
+) -> Iterator[tuple[models.ForeignObjectRel, type[models.Model], str]]:
+    """The one-to-many and one-to-one relations pointing at ``model`` (hidden ones too): each
+    with the model it comes from and that model's column holding ``model``'s id."""
+    for rel in model._meta.get_fields(include_hidden=True):
+        if (
+            isinstance(rel, models.ForeignObjectRel)
+            and rel.auto_created
+            and not rel.concrete
+            and (rel.one_to_many or rel.one_to_one)
+            and isinstance(rel.related_model, type)
+        ):
+            yield rel, rel.related_model, rel.field.attname
+
+
 def _relations() -> list[models.ForeignObjectRel]:
     """Every relation pointing at Contact, hidden ones (``related_name="+"``) included."""
     return [
         f
         for f in _contact_model()._meta.get_fields(include_hidden=True)
-        if f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one or f.many_to_many)
+        if isinstance(f, models.ForeignObjectRel)
+        and f.auto_created
+        and not f.concrete
+        and (f.one_to_many or f.one_to_one or f.many_to_many)
     ]
 
 

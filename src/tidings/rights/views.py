@@ -11,15 +11,15 @@ from datetime import UTC, datetime, time, timedelta
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tidings.audience.emails import InvalidEmail
-from tidings.web.access import operator_required
-from tidings.web.csv_export import streamed_csv
+from tidings.lib.access import operator_required
+from tidings.lib.csv_export import streamed_csv
 
 from .actions import (
     KIND_LABELS,
@@ -258,7 +258,7 @@ def _actor(entry: AuditEntry) -> str:
 
 @operator_required(perm="privacy")
 @require_http_methods(["GET", "HEAD"])
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: HttpRequest) -> HttpResponseBase:
     form = AuditFilterForm(request.GET or None)
     if not request.GET:
         form = AuditFilterForm({})

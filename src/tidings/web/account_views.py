@@ -22,10 +22,11 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_de
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
+from tidings.lib import two_factor
+from tidings.lib.access import OperatorRequest, operator_required
 from tidings.rights.audit import audit
 
-from . import actions, two_factor
-from .access import operator_required
+from . import actions
 from .forms import CodeForm, EnrolForm
 
 
@@ -39,10 +40,10 @@ def _next_url(request: HttpRequest) -> str:
 
 
 @operator_required(second_factor=False)
-def two_factor_verify(request: HttpRequest) -> HttpResponse:
+def two_factor_verify(request: OperatorRequest) -> HttpResponse:
     """The second step of signing in: a code from the authenticator app or a recovery code."""
     user = request.user
-    if user.is_verified():
+    if two_factor.is_verified(user):
         return HttpResponseRedirect(_next_url(request))
     if not two_factor.has_second_factor(user):
         return redirect(f"{reverse('two-factor')}?{urlencode({'next': _next_url(request)})}")
@@ -72,11 +73,11 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
 
 
 @operator_required(second_factor=False)
-def two_factor_enrol(request: HttpRequest) -> HttpResponse:
+def two_factor_enrol(request: OperatorRequest) -> HttpResponse:
     """Enrol an authenticator app: scan the QR code (or type the key), confirm with a code."""
     user = request.user
     if two_factor.has_second_factor(user):
-        if not user.is_verified():
+        if not two_factor.is_verified(user):
             query = urlencode({"next": reverse("account")})
             return redirect(f"{reverse('two-factor-verify')}?{query}")
         return redirect("account")

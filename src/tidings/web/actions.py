@@ -23,10 +23,9 @@ from django.utils.crypto import constant_time_compare
 from django.utils.encoding import force_bytes
 from django.utils.http import base36_to_int, urlsafe_base64_encode
 
+from tidings.lib import two_factor
+from tidings.lib.access import ROLE_LABELS, ROLES, operator_roles
 from tidings.rights.audit import audit
-
-from . import two_factor
-from .access import ROLE_LABELS, ROLES, operator_roles
 
 
 class OperatorError(Exception):
@@ -43,7 +42,7 @@ class InvitationTokens(PasswordResetTokenGenerator):
 
     key_salt = "tidings.web.invitation"
 
-    def check_token(self, user, token):  # type: ignore[override]
+    def check_token(self, user, token):
         if not (user and token):
             return False
         try:

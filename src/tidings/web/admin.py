@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from .two_factor import session_needs_second_factor
+from tidings.lib.two_factor import session_needs_second_factor
 
 # The Django admin is the superusers' back office; it carries the product's name, not Django's.
 admin.site.site_header = "tidings"
@@ -41,5 +41,5 @@ def _admin_login(request: HttpRequest, extra_context: object = None) -> HttpResp
     return redirect_to_login(next_url)
 
 
-admin.site.has_permission = _admin_has_permission
-admin.site.login = _admin_login
+admin.site.has_permission = _admin_has_permission  # type: ignore[method-assign]  # our sign-in
+admin.site.login = _admin_login  # type: ignore[method-assign]  # replaces the admin's own

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -17,8 +18,13 @@ def _hex(value: str) -> str:
     return value
 
 
+class _LogoField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.name} ({obj.width}×{obj.height})"
+
+
 class BrandingForm(forms.Form):
-    logo = forms.ModelChoiceField(
+    logo = _LogoField(
         queryset=None,
         required=False,
         empty_label="No logo: your organisation's name in text",
@@ -45,8 +51,7 @@ class BrandingForm(forms.Form):
         super().__init__(*args, **kwargs)
         from tidings.media.queries import library
 
-        self.fields["logo"].queryset = library()
-        self.fields["logo"].label_from_instance = lambda i: f"{i.name} ({i.width}×{i.height})"
+        cast(forms.ModelChoiceField, self.fields["logo"]).queryset = library()
 
     def clean_background(self) -> str:
         return _hex(self.cleaned_data.get("background", ""))

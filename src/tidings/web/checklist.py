@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from .access import has_permission
+from tidings.lib.access import has_permission
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
 from django.http import HttpRequest
 
+from tidings.lib.access import ROLES, operator_roles
 from tidings.policy import get_policy
-
-from .access import ROLES, operator_roles
 
 
 def tidings(request: HttpRequest) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .access import ROLE_LABELS
+from tidings.lib.access import ROLE_LABELS
 
 
 class InviteForm(forms.Form):

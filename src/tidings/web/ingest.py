@@ -27,6 +27,7 @@ strings; never personal data (a log line may count them, never print them).
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import os
@@ -198,7 +199,7 @@ def _flush_buffers() -> None:
             for name in taken:
                 _buffers[name] = []
         for name, rows in taken.items():
-            _write(name, rows, on_failure=lambda rows, name=name: _put_back(name, rows))
+            _write(name, rows, on_failure=functools.partial(_put_back, name))
 
 
 def _write(name: str, rows: list[dict], on_failure: Callable[[list[dict]], None]) -> bool:

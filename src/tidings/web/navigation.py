@@ -15,7 +15,7 @@ from functools import cache
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, resolve, reverse
 
-from .access import has_permission
+from tidings.lib.access import has_permission
 
 GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (

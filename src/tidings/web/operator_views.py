@@ -10,8 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import actions, two_factor
-from .access import ROLE_LABELS, operator_required
+from tidings.lib import two_factor
+from tidings.lib.access import ROLE_LABELS, operator_required
+
+from . import actions
 from .forms import InviteForm, RoleForm
 
 
@@ -35,7 +37,11 @@ def _rows():
 
 
 @operator_required(perm="settings")
-def operator_index(request: HttpRequest, invite_form: InviteForm | None = None) -> HttpResponse:
+def operator_index(request: HttpRequest) -> HttpResponse:
+    return _operator_page(request)
+
+
+def _operator_page(request: HttpRequest, invite_form: InviteForm | None = None) -> HttpResponse:
     return render(
         request,
         "web/operators.html",
@@ -63,7 +69,7 @@ def operator_invite(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Invitation sent.")
             return redirect("web:operators")
-    return operator_index.__wrapped__(request, invite_form=form)
+    return _operator_page(request, invite_form=form)
 
 
 def _act_on(request: HttpRequest, action, user, done: str) -> HttpResponse:

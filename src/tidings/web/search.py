@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.urls import reverse
 
-from .access import has_permission
+from tidings.lib.access import has_permission
 
 LIMIT = 10
 MIN_LENGTH = 2

@@ -23,7 +23,7 @@ def _known_user(username: Any):
 
 @receiver(user_logged_in, dispatch_uid="tidings.web.remember_enrolment")
 def _signed_in(sender, request, user, **kwargs) -> None:
-    from .two_factor import remember_enrolment
+    from tidings.lib.two_factor import remember_enrolment
 
     if request is not None:
         remember_enrolment(request, user)

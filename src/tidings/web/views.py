@@ -1,12 +1,13 @@
+from typing import Any
+
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from tidings.audience.stats import audience_summary
+from tidings.lib.access import has_permission, operator_required
 from tidings.policy import get_policy
-
-from .access import has_permission, operator_required
 
 
 @operator_required
@@ -48,7 +49,12 @@ def branding(request: HttpRequest) -> HttpResponse:
     from .branding_forms import BrandingForm
 
     saved = current()
-    initial = {"background": "#ffffff", "text": "#1b1f24", "accent": "#1f5fb8", "font": "system"}
+    initial: dict[str, Any] = {
+        "background": "#ffffff",
+        "text": "#1b1f24",
+        "accent": "#1f5fb8",
+        "font": "system",
+    }
     if saved is not None:
         initial = {
             "logo": getattr(logo_of(saved), "pk", None),
@@ -108,14 +114,16 @@ def search(request: HttpRequest) -> HttpResponse:
     )
 
 
-def favicon(request: HttpRequest) -> HttpResponse:
+def favicon(request: HttpRequest) -> HttpResponseBase:
     """/favicon.ico, which browsers ask for on every site whatever the page says."""
     from pathlib import Path
 
     from django.contrib.staticfiles import finders
     from django.http import FileResponse
 
-    path = Path(finders.find("tidings/favicon.ico"))
+    found = finders.find("tidings/favicon.ico")
+    assert isinstance(found, str)  # shipped with tidings
+    path = Path(found)
     response = FileResponse(path.open("rb"), content_type="image/x-icon")
     response["Cache-Control"] = "public, max-age=604800"
     return response

@@ -28,7 +28,7 @@ from ..schemas import PageParams, aware, keyset
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
-IDS = Field(default_factory=list, max_length=100)
+IDS: list[int] = Field(default_factory=list, max_length=100)
 
 
 class CampaignOut(Schema):

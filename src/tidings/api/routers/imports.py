@@ -82,7 +82,7 @@ def _import(import_id: int) -> Import:
 )
 def upload(request: HttpRequest, form: Form[ImportForm], file: File[UploadedFile]):
     limit = int(getattr(settings, "TIDINGS_MAX_IMPORT_BYTES", 1024**3))
-    if file.size > limit:
+    if (file.size or 0) > limit:
         raise Problem(
             413,
             f"The file is larger than {limit // 1024**2} MB; import it with "

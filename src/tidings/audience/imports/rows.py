@@ -103,7 +103,9 @@ class Moments:
         self.zone: tzinfo = UTC if plan.exporter.naive_utc else timezone.get_default_timezone()
         self.latest = timezone.now() + FUTURE_SLACK  # later is no past event (once per import)
 
-    def read(self, cells: list[str]) -> tuple[Any, ...] | BadRow | None:
+    def read(
+        self, cells: list[str]
+    ) -> tuple[datetime | None, str | None, datetime | None, str | None] | BadRow | None:
         found: dict[str, Any] = {}
         for use, index in self.columns:
             text = cells[index]
@@ -159,9 +161,7 @@ class RowParser:
         self.pick: Callable[[list[str]], Sequence[str]] = (
             itemgetter(*used) if len(used) > 1 else (lambda row: (row[used[0]],))
         )
-        self.max_lengths = {
-            name: Contact._meta.get_field(name).max_length for name in STORED_COLUMNS
-        }
+        self.max_lengths = {name: Contact.column_field(name).max_length for name in STORED_COLUMNS}
         self.stored = [
             (position, name, plan.fields.get(name, []))
             for position, name in enumerate(STORED_COLUMNS)
@@ -298,10 +298,11 @@ class RowParser:
                 return BadRow(line, f"missing {name}", f"missing required field {name}", row)
         consent = None
         if plan.consent:
-            consent = self.moments.read(cells)
-            if isinstance(consent, BadRow):
-                consent.line, consent.values = line, row
-                return consent
+            read = self.moments.read(cells)
+            if isinstance(read, BadRow):
+                read.line, read.values = line, row
+                return read
+            consent = read
         key = email.casefold()
         digest = self.hmac(key.encode())
         return GoodRow(

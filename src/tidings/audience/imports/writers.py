@@ -9,7 +9,7 @@ every value travels as a parameter or as COPY data (escaped by psycopg).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,7 +170,7 @@ class Writer:
             f"c.{_column(Contact, 'id')} AND s.{_column(Subscription, 'mailing_list')} = %s "
             f"WHERE LOWER(c.{_column(Contact, 'email')}) IN ({{p}})"
         )
-        out = []
+        out: list[Existing] = []
         with connection.cursor() as cursor:
             for chunk in self._chunks(emails, 1):
                 cursor.execute(
@@ -255,7 +255,7 @@ class Writer:
             for pk, values, attributes in fills:
                 sets = [
                     f"{_q(c)} = CASE WHEN {_q(c)} = '' THEN %s ELSE {_q(c)} END"
-                    for c in (Contact._meta.get_field(n).column for n in values)
+                    for c in (Contact.column_name(n) for n in values)
                 ]
                 params: list[Any] = list(values.values())
                 if attributes is not None:
@@ -377,7 +377,9 @@ class PostgresWriter(Writer):
         connection.ensure_connection()
         return psycopg.Cursor(connection.connection)
 
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _execute(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[tuple[Any, ...]]:
         with self._cursor() as cursor:
             cursor.execute(sql, params, binary=True)
             return cursor.fetchall() if cursor.description else []
@@ -537,7 +539,7 @@ class PostgresWriter(Writer):
         contact cost a round trip each, ~10% of a merge into an audience with 10% overlap)."""
         if not fills:
             return
-        columns = {name: Contact._meta.get_field(name).column for name in STORED_COLUMNS}
+        columns = {name: Contact.column_name(name) for name in STORED_COLUMNS}
         sets = [
             f"{_q(c)} = CASE WHEN t.{_q(c)} = '' AND u.{name} IS NOT NULL THEN u.{name} "
             f"ELSE t.{_q(c)} END"

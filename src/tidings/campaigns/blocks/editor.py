@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,7 +208,7 @@ class BlockEditor:
         return json.dumps(self.data(), ensure_ascii=False)
 
     # --- the page ---------------------------------------------------------------------------
-    def views(self, errors: list[BlockError] = ()) -> tuple[list[BlockView], list[FieldView]]:
+    def views(self, errors: Sequence[BlockError] = ()) -> tuple[list[BlockView], list[FieldView]]:
         """What the template shows: each block's fields with their values and errors, and the
         settings' fields."""
         by_place: dict[tuple[int | None, str], list[str]] = {}

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 MAX_BLOCKS = 100
 MAX_TEXT = 20_000
-VERSION = 1
+VERSION: Final = 1
 
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
 # A placeholder standing for a whole link ("{{ view_url }}"), or an absolute http(s)/mailto/tel

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from email.message import Message
 from email.parser import HeaderParser
+from typing import cast
 
 from .base import COMPLAINT, Finding, message_texts, rows_in
 
@@ -32,7 +33,7 @@ def _fields(part: Message) -> Message:
     fields are then the first sub-message's headers) or leaves it as text."""
     payload = part.get_payload()
     if isinstance(payload, list) and payload:
-        return payload[0]
+        return cast(Message, payload[0])
     text = payload if isinstance(payload, str) else ""
     return HeaderParser().parsestr(text.lstrip())
 

@@ -99,6 +99,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _imap(config, limit, timeout, ssl_context) -> Iterator[tuple[bytes, Callable[[], None]]]:
+    client: imaplib.IMAP4
     if config.tls:
         client = imaplib.IMAP4_SSL(
             config.host, config.port, ssl_context=ssl_context, timeout=timeout
@@ -115,7 +116,7 @@ def _imap(config, limit, timeout, ssl_context) -> Iterator[tuple[bytes, Callable
         status, data = client.uid("SEARCH", "UNDELETED")
         uids = (data[0] or b"").split()[:limit] if status == "OK" else []
         for uid in uids:
-            status, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")
+            status, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")  # type: ignore[arg-type]  # imaplib sends bytes as they are
             raw = next(
                 (p[1] for p in parts if isinstance(p, tuple) and isinstance(p[1], bytes)), None
             )
@@ -138,6 +139,7 @@ def _quoted(folder: str) -> str:
 
 
 def _pop3(config, limit, timeout, ssl_context) -> Iterator[tuple[bytes, Callable[[], None]]]:
+    client: poplib.POP3
     if config.tls:
         client = poplib.POP3_SSL(config.host, config.port, timeout=timeout, context=ssl_context)
     else:

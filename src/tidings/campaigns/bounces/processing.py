@@ -267,6 +267,7 @@ def _complaint(report: InboundReport, contact_id: int) -> str:
     from tidings.audience.consent import CHANNEL_EMAIL, PURPOSE_NEWSLETTER
     from tidings.audience.emails import email_hmac
     from tidings.audience.models import ConsentEvent, Contact, Subscription, Suppression
+    from tidings.audience.subscriptions import do_set_subscription_status
     from tidings.audience.suppression import do_suppress
 
     contact = Contact.objects.get(pk=contact_id)
@@ -289,10 +290,8 @@ def _complaint(report: InboundReport, contact_id: int) -> str:
         )
         .select_related("mailing_list")
     )
+    do_set_subscription_status(subscriptions, Subscription.Status.COMPLAINED, at=now)
     for sub in subscriptions:
-        sub.status = Subscription.Status.COMPLAINED
-        sub.unsubscribed_at = now
-        sub.save(update_fields=["status", "unsubscribed_at", "updated_at"])
         ConsentEvent.objects.create(
             contact=contact,
             purpose=PURPOSE_NEWSLETTER,

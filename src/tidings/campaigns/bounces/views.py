@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from tidings.web.access import operator_required
+from tidings.lib.access import operator_required
 
 from ..models import InboundReport
 from . import processing

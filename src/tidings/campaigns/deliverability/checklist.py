@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import Count, Q
@@ -184,7 +185,8 @@ def honoured_item(since: datetime) -> ChecklistItem:
         ).values_list("contact_id", "sent_at", "campaign__topic", "campaign_id")
         by_contact: dict[int, list[tuple[datetime, str, int]]] = {}
         for contact_id, sent_at, topic, campaign_id in later.iterator(chunk_size=5000):
-            by_contact.setdefault(contact_id, []).append((sent_at, topic, campaign_id))
+            if sent_at is not None:  # always set on sent rows
+                by_contact.setdefault(contact_id, []).append((sent_at, topic, campaign_id))
         list_campaigns = _campaign_lists({c for rows in by_contact.values() for _, _, c in rows})
         for contact_id, at, list_id, list_topic, topic in withdrawals:
             for sent_at, campaign_topic, campaign_id in by_contact.get(contact_id, []):
@@ -286,7 +288,7 @@ def _via_delivery(condition: Q) -> Q:
         if isinstance(child, Q):
             clauses.append(_via_delivery(child))
         else:
-            lookup, value = child
+            lookup, value = cast(tuple[str, Any], child)
             clauses.append(Q(**{f"delivery__{lookup}": value}))
     combined = clauses[0]
     for clause in clauses[1:]:

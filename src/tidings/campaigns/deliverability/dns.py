@@ -50,7 +50,7 @@ class DnsSettings:
     def resolver(self) -> dns.resolver.Resolver:
         if self.nameservers:
             resolver = dns.resolver.Resolver(configure=False)
-            resolver.nameservers = self.nameserver_objects()
+            resolver.nameservers = self.nameserver_objects() or []
         else:
             resolver = dns.resolver.Resolver()
         resolver.timeout = min(1.0, self.timeout)  # per try; retried within the lifetime

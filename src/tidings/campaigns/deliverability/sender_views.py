@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from tidings.web.access import operator_required
+from tidings.lib.access import operator_required
 
 from ..forms import SenderForm
 from ..models import Sender

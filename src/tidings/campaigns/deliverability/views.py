@@ -10,8 +10,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from tidings.audience.emails import InvalidEmail
-from tidings.web.access import has_permission, operator_required
-from tidings.web.charts import svg_line_chart
+from tidings.lib.access import has_permission, operator_required
+from tidings.lib.charts import svg_line_chart
 
 from ..models import DmarcReport
 from . import dmarc

@@ -77,6 +77,18 @@ class CampaignMessages:
     compiled: CompiledMessage
     tracker: LinkTracker | None
     recipe: Recipe
+    # Copied from the recipe by _use (attribute look-ups are on the per-message path).
+    factory: MessageFactory
+    headers: dict[str, str]
+    from_header: str
+    domain: str
+    mail_from: str
+    verp: bool
+    list_pk: int | None
+    mailto: str
+    unsubscribe_prefix: str
+    preferences_prefix: str
+    view_url: str
 
     @classmethod
     def from_recipe(cls, recipe: Recipe) -> CampaignMessages:
@@ -262,7 +274,7 @@ class OneOffFactories:
 
     def __init__(self, config: DeliveryConfig | None = None) -> None:
         config = config or DeliveryConfig.from_settings()
-        self._factories: dict[tuple[str, str], MessageFactory] = {}
+        self._factories: dict[tuple[str, str, bool], MessageFactory] = {}
         self.mail_from = config.bounce_address
         self.verp = config.envelope_verp
 

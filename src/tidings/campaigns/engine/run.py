@@ -81,7 +81,7 @@ class Engine:
         if config is None:
             config = DeliveryConfig.from_settings(window=window, chunk=chunk, flush_ms=flush_ms)
         elif window or chunk or flush_ms:
-            overrides = {"window": window, "chunk": chunk, "flush_ms": flush_ms}
+            overrides: dict[str, Any] = {"window": window, "chunk": chunk, "flush_ms": flush_ms}
             config = replace(config, **{k: v for k, v in overrides.items() if v})
         self.config = config
         self.window = config.window

@@ -53,13 +53,13 @@ def _claim_sql(table: str, where: str, order: str, extra: str = "") -> str:
 def _claim(
     table: str,
     where: str,
-    where_params: list,
+    where_params: list[Any],
     order: str,
     worker_id: str,
     limit: int,
     config: DeliveryConfig | None,
     extra: str = "",
-) -> list[tuple]:
+) -> list[tuple[Any, ...]]:
     lease = (config or DeliveryConfig.from_settings()).lease_seconds
     now = timezone.now()
     until = db_time(now + timedelta(seconds=lease))
@@ -70,7 +70,7 @@ def _claim(
         params = [worker_id, until, *where_params, db_time(now), limit]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
     rows.sort()
     return rows
 

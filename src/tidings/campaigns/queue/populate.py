@@ -9,6 +9,7 @@ import random
 from array import array
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Max, Min, Q, QuerySet
@@ -19,7 +20,7 @@ POPULATE_BATCH = 50_000
 
 
 def populate_deliveries(
-    campaign: Campaign, contacts: QuerySet, *, batch: int = POPULATE_BATCH
+    campaign: Campaign, contacts: QuerySet[Any], *, batch: int = POPULATE_BATCH
 ) -> int:
     """Queue one Delivery row per contact of ``contacts`` (a queryset of Contacts or of their
     ids); returns how many rows were inserted.
@@ -57,7 +58,7 @@ UPDATE_BATCH = 2_000
 
 
 def _update_ids(
-    ids: list[int], batch: int = UPDATE_BATCH, *, only_status: str | None = None, **values
+    ids: list[int], batch: int = UPDATE_BATCH, *, only_status: str | None = None, **values: Any
 ) -> int:
     """Update rows by id, ``batch`` at a time; with ``only_status``, only rows still in it (a
     conditional update: another worker may have moved them since they were read)."""

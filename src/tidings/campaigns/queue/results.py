@@ -65,11 +65,11 @@ def record_results(
     config = config or DeliveryConfig.from_settings()
     now = timezone.now()
     changed = 0
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {}
     for result in results:
         row = result.row
         if result.outcome == "sent":
-            key: tuple = (row.kind, "sent", result.transport, result.provider_id or None)
+            key: tuple[Any, ...] = (row.kind, "sent", result.transport, result.provider_id or None)
             if result.provider_id:
                 key = (row.kind, "sent", result.transport, result.provider_id, row.id)
         elif result.outcome == "retry":

@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -61,7 +62,7 @@ def register_worker() -> DeliveryWorker:
 
 
 def heartbeat(
-    worker_id: str, *, config: DeliveryConfig | None = None, state: dict | None = None
+    worker_id: str, *, config: DeliveryConfig | None = None, state: dict[str, Any] | None = None
 ) -> bool:
     """Refresh the worker's heartbeat and its leases, and store ``state`` (what it publishes for
     /metrics: ``worker_state``).  False if another worker has declared it gone (its rows are back

@@ -250,7 +250,7 @@ class CompiledMessage:
         contact's attributes.  Raises TemplateProblem only when the template itself fails (over
         its Limits, a refused construct): the engine should then stop the campaign.
         """
-        values = {
+        values: dict[str, Any] = {
             "contact": contact_values(contact),
             "unsubscribe_url": links.unsubscribe_url,
             "preferences_url": links.preferences_url,

@@ -238,46 +238,52 @@ def static_problems(
     for node in ast.find_all(refused):
         word = {"Extends": "extends", "Include": "include"}.get(type(node).__name__, "import")
         problem(f"{{% {word} %}} is not available in campaign templates", node, [word])
-    for node in ast.find_all(nodes.EvalContextModifier):
-        if any(option.key == "autoescape" for option in node.options):
-            problem("autoescaping cannot be switched off", node, ["autoescape"])
-    for node in ast.find_all(nodes.Getattr):
-        if node.attr.startswith("_") or node.attr in UNSAFE_NAMES:
-            hint = ": join text with ~" if node.attr.startswith("format") else ""
-            problem(f"'{node.attr}' cannot be used in a campaign template{hint}", node, [node.attr])
-    for node in ast.find_all(nodes.Getitem):
-        if isinstance(node.arg, nodes.Const) and str(node.arg.value).startswith("_"):
-            problem(f"'{node.arg.value}' cannot be used in a campaign template", node, ["_"])
-    for node in ast.find_all(nodes.Filter):
-        if node.name not in env.filters:
-            problem(f"there is no filter named '{node.name}'", node, [node.name])
+    for modifier in ast.find_all(nodes.EvalContextModifier):
+        if any(option.key == "autoescape" for option in modifier.options):
+            problem("autoescaping cannot be switched off", modifier, ["autoescape"])
+    for attr_node in ast.find_all(nodes.Getattr):
+        if attr_node.attr.startswith("_") or attr_node.attr in UNSAFE_NAMES:
+            hint = ": join text with ~" if attr_node.attr.startswith("format") else ""
+            problem(
+                f"'{attr_node.attr}' cannot be used in a campaign template{hint}",
+                attr_node,
+                [attr_node.attr],
+            )
+    for item in ast.find_all(nodes.Getitem):
+        if isinstance(item.arg, nodes.Const) and str(item.arg.value).startswith("_"):
+            problem(f"'{item.arg.value}' cannot be used in a campaign template", item, ["_"])
+    for filt in ast.find_all(nodes.Filter):
+        if filt.name not in env.filters:
+            problem(f"there is no filter named '{filt.name}'", filt, [filt.name])
     if problems:
         return problems
 
     undeclared = meta.find_undeclared_variables(ast)
     allowed = known | set(env.globals)
     reported: set[str] = set()
-    for node in ast.find_all(nodes.Name):
-        if node.ctx != "load" or node.name not in undeclared or node.name in allowed:
+    for name_node in ast.find_all(nodes.Name):
+        if name_node.ctx != "load" or name_node.name not in undeclared or name_node.name in allowed:
             continue
-        if node.name in reported:
+        if name_node.name in reported:
             continue
-        reported.add(node.name)
-        close = get_close_matches(node.name, sorted(known), n=1)
+        reported.add(name_node.name)
+        close = get_close_matches(name_node.name, sorted(known), n=1)
         hint = f': did you mean "{close[0]}"?' if close else ""
-        problem(f'unknown variable "{node.name}"{hint}', node, [node.name])
-    for node in ast.find_all(nodes.Getattr):
-        target = node.node
+        problem(f'unknown variable "{name_node.name}"{hint}', name_node, [name_node.name])
+    for field_node in ast.find_all(nodes.Getattr):
+        target = field_node.node
         if not (isinstance(target, nodes.Name) and target.name in undeclared):
             continue
         fields = FIELDS.get(target.name)
-        if fields is None or node.attr in fields or target.name not in known:
+        if fields is None or field_node.attr in fields or target.name not in known:
             continue
-        close = get_close_matches(node.attr, fields, n=1)
+        close = get_close_matches(field_node.attr, fields, n=1)
         hint = f': did you mean "{target.name}.{close[0]}"?' if close else ""
         if target.name == "contact" and not close:
-            hint = f"; other fields are contact.attributes.{node.attr}"
-        problem(f'{target.name} has no field "{node.attr}"{hint}', node, [node.attr])
+            hint = f"; other fields are contact.attributes.{field_node.attr}"
+        problem(
+            f'{target.name} has no field "{field_node.attr}"{hint}', field_node, [field_node.attr]
+        )
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
 

@@ -378,15 +378,16 @@ class _Blank(ChainableUndefined):
     def _false(self, other: Any) -> bool:
         return False
 
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _same
-    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _same
-    __mod__ = __rmod__ = __pow__ = __rpow__ = __pos__ = __neg__ = __call__ = _same
-    __lt__ = __le__ = __gt__ = __ge__ = _false
+    # jinja's Undefined types these as always raising; a blank value answers instead.
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _same  # type: ignore[assignment]  # jinja types these as raising
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _same  # type: ignore[assignment]  # jinja types these as raising
+    __mod__ = __rmod__ = __pow__ = __rpow__ = __pos__ = __neg__ = __call__ = _same  # type: ignore[assignment]  # jinja types these as raising
+    __lt__ = __le__ = __gt__ = __ge__ = _false  # type: ignore[assignment]  # jinja types these as raising
 
-    def __int__(self) -> int:
+    def __int__(self) -> int:  # type: ignore[override]  # jinja types it as raising
         return 0
 
-    def __float__(self) -> float:
+    def __float__(self) -> float:  # type: ignore[override]  # jinja types it as raising
         return 0.0
 
 

@@ -55,7 +55,7 @@ def read(raw: bytes) -> EmailMessage:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     if not message.keys() or not (message.get("From") or message.get("Sender")):
         raise NotMail("the input has no mail headers (no From)")
-    return message  # type: ignore[return-value]
+    return message
 
 
 def header(message: EmailMessage, name: str) -> str:

@@ -43,6 +43,7 @@ def _delivery_workers() -> Finding:
     if count:
         newest = live.order_by("-last_seen").values_list("last_seen", flat=True).first()
         hosts = sorted(set(live.values_list("host", flat=True)))
+        assert newest is not None  # live workers were seen lately
         age = (now - newest).total_seconds()
         return Finding(
             "workers.delivery",

@@ -16,7 +16,7 @@ Permissions are coarse capabilities, granted by role:
 A view decorated with bare ``@operator_required`` is open to every operator (the dashboard);
 everything that shows or changes data names its permission: ``@operator_required(perm="people")``.
 
-Two-factor sign-in (``web/two_factor.py``): an operator who must use a second factor, or who has
+Two-factor sign-in (``lib/two_factor.py``): an operator who must use a second factor, or who has
 one, reaches no operator page until a code was accepted in this session; they are sent to the
 code page (or, not yet enrolled, to enrolment) and come back.  Only the pages that do the
 enrolling and verifying pass ``second_factor=False``.
@@ -29,15 +29,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import overload
+from typing import TYPE_CHECKING, overload
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse
 
-View = Callable[..., HttpResponse]
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+View = Callable[..., HttpResponseBase]
+
+
+class OperatorRequest(HttpRequest):
+    """The request a view behind ``operator_required`` receives: its user is a signed-in operator.
+    Only for type checking; at run time it is Django's own request."""
+
+    user: User  # narrowed from User | AnonymousUser by the decorator
+
 
 PERMISSIONS: frozenset[str] = frozenset(
     {"people", "content", "send", "reports", "privacy", "settings"}
@@ -106,7 +117,7 @@ def operator_required(
 
     def decorate(inner: View) -> View:
         @wraps(inner)
-        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())

@@ -35,7 +35,9 @@ def csv_lines(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]
         yield writer.writerow(safe_row(row))
 
 
-def streamed_csv(filename: str, header: list[str], rows: Iterable[Iterable[Any]]):
+def streamed_csv(
+    filename: str, header: list[str], rows: Iterable[Iterable[Any]]
+) -> StreamingHttpResponse:
     """A download that starts at once and never holds the whole file in memory."""
     response = StreamingHttpResponse(
         csv_lines(header, rows), content_type="text/csv; charset=utf-8"

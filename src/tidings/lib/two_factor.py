@@ -43,7 +43,7 @@ def second_factor_required(user: Any) -> bool:
 
 
 def has_second_factor(user: Any) -> bool:
-    return user_has_device(user, confirmed=True)
+    return bool(user_has_device(user, confirmed=True))
 
 
 #: Session key: whether the operator had a second factor when this session signed in.
@@ -65,7 +65,8 @@ def session_needs_second_factor(request: HttpRequest) -> str | None:
     requires the second factor, in which case enrolment sends them on to the code page.
     """
     user = request.user
-    if getattr(user, "is_verified", None) is None or user.is_verified():
+    verified = getattr(user, "is_verified", None)
+    if verified is None or verified():
         return None
     if request.session.get(ENROLLED_AT_SIGN_IN):
         return "verify"
@@ -103,10 +104,11 @@ def new_recovery_codes(user: Any) -> list[str]:
 
 
 def recovery_codes_left(user: Any) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    count: int = StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return count
 
 
-def match_code(user: Any, code: str):
+def match_code(user: Any, code: str) -> Any:
     """The device that accepts ``code`` (authenticator first, then recovery codes), or None."""
     code = "".join(code.split()).lower()
     if not code:
@@ -126,3 +128,8 @@ def remove_devices(user: Any) -> None:
     """Delete every second-factor device of ``user`` (the authenticator and recovery codes)."""
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
+
+
+def is_verified(user: Any) -> bool:
+    """Whether this session's second factor is done (django-otp's middleware adds the method)."""
+    return bool(user.is_verified())

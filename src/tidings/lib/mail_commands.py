@@ -1,0 +1,53 @@
+"""``process | fetch | retry`` for the mailboxes tidings reads (bounces, support mail): the
+command line both share, each app saying what the three do."""
+
+from __future__ import annotations
+
+import sys
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+def read_mail(path: str) -> bytes:
+    """One message from ``path``, or from standard input (a mail server's pipe) without one."""
+    try:
+        if path:
+            with open(path, "rb") as handle:  # noqa: PTH123 - a path from the command line
+                return handle.read()
+        return sys.stdin.buffer.read()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+
+
+class MailboxCommand(BaseCommand):
+    process_help = ""
+    fetch_help = ""
+    retry_help = ""
+    default_limit = 100
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        process = actions.add_parser("process", help=self.process_help)
+        process.add_argument("--file", default="", help="read it from this file instead")
+        fetch = actions.add_parser("fetch", help=self.fetch_help)
+        fetch.add_argument("--limit", type=int, default=self.default_limit)
+        actions.add_parser("retry", help=self.retry_help)
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        if action == "process":
+            self.process(read_mail(options["file"]))
+        elif action == "fetch":
+            self.fetch(options["limit"])
+        else:
+            self.retry()
+
+    def process(self, raw: bytes) -> None:
+        raise NotImplementedError
+
+    def fetch(self, limit: int) -> None:
+        raise NotImplementedError
+
+    def retry(self) -> None:
+        raise NotImplementedError
