@@ -355,6 +355,8 @@ _ORG_VERBS = frozenset(
         *("host", "organise", "organize", "print", "publish", "sponsor", "manufacture"),
         *("import", "export", "represent", "fund", "cater", "design", "produce", "deliver"),
         *("send", "email", "mail", "publish", "broadcast", "teach", "train", "advise"),
+        *("serve", "specialise", "specialize", "lobby", "operate", "retail", "distribute"),
+        *("wholesale", "hire", "rent", "ship", "market", "advertise"),
     }
 )
 _ORG_NOUNS = frozenset(
@@ -368,6 +370,12 @@ _ORG_NOUNS = frozenset(
         *("centre", "center", "hospital", "pharmacy", "chain", "directory", "organization"),
         *("deli", "café", "cafe", "restaurant", "bakery", "bar", "pub", "gym", "salon", "club"),
         *("distillery", "brewery", "winery", "farm", "academy", "hotel", "factory", "workshop"),
+        *("temple", "mosque", "church", "synagogue", "gurdwara", "mandir", "chapel", "parish"),
+        *("party", "campaign", "branch", "union", "co-op", "cooperative", "collective", "ngo"),
+        *("nonprofit", "non-profit", "institute", "university", "college", "museum", "library"),
+        *("hospice", "surgery", "department", "store", "boutique", "franchise", "publisher"),
+        *("newspaper", "podcast", "choir", "theatre", "festival", "federation", "committee"),
+        *("bank", "insurer", "broker", "chambers", "partnership", "cafe", "kitchen", "label"),
     }
 )
 
