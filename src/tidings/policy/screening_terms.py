@@ -335,10 +335,22 @@ class TermMatcher:
         if words and words[0].lower_ in _ELLIPTICAL and not organisation:
             return True
         # A note about the contact: "diabetic, lunch at 12", "Labour member", "on probation".
-        return len(words) <= FRAGMENT_WORDS and not any(t.norm_ in _FINITE for t in words)
+        if len(words) <= FRAGMENT_WORDS and not any(t.norm_ in _FINITE for t in words):
+            return True
+        # A note that opens with a word about the contact, then says more: "Muslim, doesn't
+        # shake hands", "Vegan; no leather gifts" (not a list: "Catholic, Jewish and ...").
+        opening = [t for t in sent if not t.is_space][:5]
+        return (
+            len(opening) >= 3
+            and opening[0].is_alpha
+            and opening[1].text in _NOTE_BREAK
+            and not any(t.lower_ in _COORDINATION for t in opening[2:5])
+            and not any(t.lower_ in _WE for t in sent)
+        )
 
 
 _WE = frozenset({"we", "us", "our", "ours", "ourselves"})
+_NOTE_BREAK = frozenset({",", ";", ":", "\u2014", "\u2013", "-"})
 # First words of a sentence whose subject, the writer, is left out.
 _ELLIPTICAL = frozenset(
     {
