@@ -418,6 +418,8 @@ _MENTION_AFTER = frozenset(
         *("template", "templates", "field", "column", "tag", "label", "feature", "button"),
         *("segment", "list", "font", "typo", "word", "widget", "option", "setting", "page"),
         *("email", "auto-reply", "category", "file", "folder", "menu", "link", "day"),
+        *("headline", "headlines", "slogan", "tagline", "caption", "copy", "phrase", "text"),
+        *("wording", "hashtag", "campaign", "promo", "post", "preheader", "line", "sign"),
     }
 )
 _MENTION_BEFORE = frozenset({"called", "named", "labelled", "labeled", "titled", "word", "for"})
