@@ -406,7 +406,8 @@ def _organisation_frame(words: list[Any]) -> bool:
             return True
         if norms and norms[0] in _ORG_VERBS:
             return True
-        if token.lower_ == "our" and following and following[0].lower_ in _ORG_NOUNS:
+        # "our clients", "our recruitment agency", "our local cancer charity"
+        if token.lower_ == "our" and any(t.lower_ in _ORG_NOUNS for t in following[:3]):
             return True
     return False
 
