@@ -421,6 +421,7 @@ _MENTION_AFTER = frozenset(
         *("email", "auto-reply", "category", "file", "folder", "menu", "link", "day"),
         *("headline", "headlines", "slogan", "tagline", "caption", "copy", "phrase", "text"),
         *("wording", "hashtag", "campaign", "promo", "post", "preheader", "line", "sign"),
+        *("series", "recipe", "book", "club", "podcast", "show", "film", "album", "song"),
     }
 )
 _MENTION_BEFORE = frozenset({"called", "named", "labelled", "labeled", "titled", "word", "for"})
