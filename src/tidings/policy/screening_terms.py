@@ -422,6 +422,7 @@ _MENTION_AFTER = frozenset(
         *("headline", "headlines", "slogan", "tagline", "caption", "copy", "phrase", "text"),
         *("wording", "hashtag", "campaign", "promo", "post", "preheader", "line", "sign"),
         *("series", "recipe", "book", "club", "podcast", "show", "film", "album", "song"),
+        *("sale", "offer", "deal", "discount", "collection", "sticker", "icon"),
     }
 )
 _MENTION_BEFORE = frozenset({"called", "named", "labelled", "labeled", "titled", "word", "for"})
