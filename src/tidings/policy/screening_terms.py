@@ -357,6 +357,8 @@ _ELLIPTICAL = frozenset(
         *("been", "had", "got", "having", "dealing", "living", "recovering", "struggling"),
         *("suffering", "diagnosed", "off", "back", "just", "currently", "recently", "still"),
         *("newly", "fasting", "attends", "out", "in", "on", "sorry", "proud", "born", "raised"),
+        *("campaigns", "campaigned", "voted", "votes", "marched", "converted", "prays", "wears"),
+        *("keeps", "observes", "practises", "follows", "supports", "served", "spent", "came"),
     }
 )
 _BE = frozenset({"'re", "are", "re", "is", "'s", "am", "'m", "were", "was"})
