@@ -93,6 +93,43 @@ def test_a_personal_term_needs_someone_in_the_sentence():
     assert found("My cancer came back last spring.") == {"health"}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A list of kinds of data names categories; it says nothing about anyone.
+        "We never ask about religion, ethnicity or sexual orientation on our sign-up form.",
+        "The report covers age, gender and disability across the sector.",
+        # Pets are not people.
+        "My dog is diabetic and the vet bills are something else.",
+        # Groups described by who they are, and topics of a film or a book.
+        "Volunteers who are unwell should stay at home that day.",
+        "We watched a documentary about prisons at the staff away-day.",
+        # Other people's strikes, figurative uses, an organisation speaking of itself.
+        "The buses are on strike so the courier is late.",
+        "That near-miss on the send button nearly gave me a heart attack.",
+        "We are a Sikh gurdwara committee and want to email our volunteers about the langar rota.",
+    ],
+)
+def test_lists_of_categories_pets_groups_and_figures_of_speech_are_not_disclosures(text):
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Been on statins and blood thinners since the spring.", "health"),
+        ("I came out last year and my team has been great.", "sex_life_or_orientation"),
+        ("His husband runs the shop with him.", "sex_life_or_orientation"),
+        ("My grandparents are from Punjab; I grew up in Leicester.", "racial_or_ethnic_origin"),
+        ("Converted to Buddhism a few years back.", "religious_or_philosophical_beliefs"),
+        ("I've got nine penalty points, so I take the train now.", "criminal_history"),
+        ("The new clocking system scanned my thumb without asking me.", "biometric"),
+    ],
+)
+def test_broader_terms_and_constructions_are_found(text, category):
+    assert category in found(text)
+
+
 def test_denials_are_statements_in_the_category_too():
     # The policy covers what a person says about themselves either way.
     assert found("I'm not religious at all, never have been.") == {

@@ -237,9 +237,15 @@ def load_rules(directory: Path = RULES_DIR) -> dict[str, Rule]:
                     float(entry["score"]),
                 )
             )
+        # The shared false friends (_fragments.toml) are every category's: a list of the
+        # categories themselves ("health, religion or sexual orientation") names kinds of data.
         false_friends = tuple(
-            _expand(text, fragments, f"{path.name}: false_friends[{i}]")
-            for i, text in enumerate(data.get("false_friends", []))
+            _expand(text, fragments, f"{where}: false_friends[{i}]")
+            for where, texts in (
+                ("_fragments.toml", common.get("false_friends", [])),
+                (path.name, data.get("false_friends", [])),
+            )
+            for i, text in enumerate(texts)
         )
         terms = read_terms(path, category)
         terms = replace(

@@ -337,16 +337,30 @@ class TermMatcher:
         if words and words[0].lower_ in _ELLIPTICAL and not organisation:
             return True
         # A note about the contact: "diabetic, lunch at 12", "Labour member", "on probation".
-        return len(words) <= FRAGMENT_WORDS and not any(t.norm_ in _FINITE for t in words)
+        if len(words) <= FRAGMENT_WORDS and not any(t.norm_ in _FINITE for t in words):
+            return True
+        # A note that opens with a word about the contact, then says more: "Muslim, doesn't
+        # shake hands", "Vegan; no leather gifts" (not a list: "Catholic, Jewish and ...").
+        opening = [t for t in sent if not t.is_space][:5]
+        return (
+            len(opening) >= 3
+            and opening[0].is_alpha
+            and opening[1].text in _NOTE_BREAK
+            and not any(t.lower_ in _COORDINATION for t in opening[2:5])
+            and not any(t.lower_ in _WE for t in sent)
+        )
 
 
 _WE = frozenset({"we", "us", "our", "ours", "ourselves"})
+_NOTE_BREAK = frozenset({",", ";", ":", "\u2014", "\u2013", "-"})
 # First words of a sentence whose subject, the writer, is left out.
 _ELLIPTICAL = frozenset(
     {
         *("been", "had", "got", "having", "dealing", "living", "recovering", "struggling"),
         *("suffering", "diagnosed", "off", "back", "just", "currently", "recently", "still"),
         *("newly", "fasting", "attends", "out", "in", "on", "sorry", "proud", "born", "raised"),
+        *("campaigns", "campaigned", "voted", "votes", "marched", "converted", "prays", "wears"),
+        *("keeps", "observes", "practises", "follows", "supports", "served", "spent", "came"),
     }
 )
 _BE = frozenset({"'re", "are", "re", "is", "'s", "am", "'m", "were", "was"})
@@ -357,6 +371,8 @@ _ORG_VERBS = frozenset(
         *("host", "organise", "organize", "print", "publish", "sponsor", "manufacture"),
         *("import", "export", "represent", "fund", "cater", "design", "produce", "deliver"),
         *("send", "email", "mail", "publish", "broadcast", "teach", "train", "advise"),
+        *("serve", "specialise", "specialize", "lobby", "operate", "retail", "distribute"),
+        *("wholesale", "hire", "rent", "ship", "market", "advertise"),
     }
 )
 _ORG_NOUNS = frozenset(
@@ -370,6 +386,12 @@ _ORG_NOUNS = frozenset(
         *("centre", "center", "hospital", "pharmacy", "chain", "directory", "organization"),
         *("deli", "café", "cafe", "restaurant", "bakery", "bar", "pub", "gym", "salon", "club"),
         *("distillery", "brewery", "winery", "farm", "academy", "hotel", "factory", "workshop"),
+        *("temple", "mosque", "church", "synagogue", "gurdwara", "mandir", "chapel", "parish"),
+        *("party", "campaign", "branch", "union", "co-op", "cooperative", "collective", "ngo"),
+        *("nonprofit", "non-profit", "institute", "university", "college", "museum", "library"),
+        *("hospice", "surgery", "department", "store", "boutique", "franchise", "publisher"),
+        *("newspaper", "podcast", "choir", "theatre", "festival", "federation", "committee"),
+        *("bank", "insurer", "broker", "chambers", "partnership", "cafe", "kitchen", "label"),
     }
 )
 
@@ -388,7 +410,8 @@ def _organisation_frame(words: list[Any]) -> bool:
             return True
         if norms and norms[0] in _ORG_VERBS:
             return True
-        if token.lower_ == "our" and following and following[0].lower_ in _ORG_NOUNS:
+        # "our clients", "our recruitment agency", "our local cancer charity"
+        if token.lower_ == "our" and any(t.lower_ in _ORG_NOUNS for t in following[:3]):
             return True
     return False
 
@@ -400,6 +423,10 @@ _MENTION_AFTER = frozenset(
         *("template", "templates", "field", "column", "tag", "label", "feature", "button"),
         *("segment", "list", "font", "typo", "word", "widget", "option", "setting", "page"),
         *("email", "auto-reply", "category", "file", "folder", "menu", "link", "day"),
+        *("headline", "headlines", "slogan", "tagline", "caption", "copy", "phrase", "text"),
+        *("wording", "hashtag", "campaign", "promo", "post", "preheader", "line", "sign"),
+        *("series", "recipe", "book", "club", "podcast", "show", "film", "album", "song"),
+        *("sale", "offer", "deal", "discount", "collection", "sticker", "icon"),
     }
 )
 _MENTION_BEFORE = frozenset({"called", "named", "labelled", "labeled", "titled", "word", "for"})
