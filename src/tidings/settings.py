@@ -290,6 +290,7 @@ INSTALLED_APPS = [
     "tidings.crm",
     "tidings.rights",
     "tidings.booking",
+    "tidings.journeys",
     "tidings.web",
     "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "tidings.api",
