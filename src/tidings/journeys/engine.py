@@ -4,7 +4,7 @@
 enrolments of active journeys with this worker's id and a lease (``SELECT … FOR UPDATE SKIP
 LOCKED`` on PostgreSQL, so workers sharing the database never take the same row; on SQLite the
 UPDATE is one write transaction).  A worker that dies leaves its leases to lapse
-(``LEASE_SECONDS``); the rows are then claimed again.
+(``TIDINGS_JOURNEY_LEASE_SECONDS``, default 60); the rows are then claimed again.
 
 **A step runs at most once.**  Each step runs in one transaction that re-reads the enrolment
 under lock, checks it still holds the lease at the same ``seq``, does the step's work (a send
@@ -62,7 +62,7 @@ from .steps import WAITS, index_of, successors
 
 logger = logging.getLogger("tidings.journeys.engine")
 
-LEASE_SECONDS = 60
+LEASE_SECONDS = 60  # default of settings.TIDINGS_JOURNEY_LEASE_SECONDS
 MAX_ATTEMPTS = 5
 CHAIN = 20  # steps one claim may run for one person before giving the row back (no waits)
 BATCH = 200
@@ -83,6 +83,12 @@ class Outcome:
     exit: bool = False
 
 
+def lease_seconds() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "TIDINGS_JOURNEY_LEASE_SECONDS", LEASE_SECONDS))
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -100,7 +106,7 @@ def claim_due(worker: str, limit: int, now: datetime) -> list[tuple[int, int]]:
         "AND (leased_until IS NULL OR leased_until < %s) "
         f"AND journey_id IN (SELECT id FROM {journeys} WHERE status = 'active')"
     )
-    until = _db(now + timedelta(seconds=LEASE_SECONDS))
+    until = _db(now + timedelta(seconds=lease_seconds()))
     if connection.vendor == "postgresql":
         sql = (
             f"WITH picked AS MATERIALIZED (SELECT id FROM {table} WHERE {where} "
@@ -314,10 +320,27 @@ def send_refusal(journey: Journey, contact: Contact) -> str:
     return ""
 
 
+# Compiled steps, by everything that goes into them (an edited template has a new updated_at):
+# compiling costs far more than rendering.  Per process, at most 64.
+_COMPILED: dict[tuple, CompiledMessage] = {}
+
+
 def compile_step(journey: Journey, step: Mapping[str, Any]) -> CompiledMessage:
     template = Template.objects.select_related("layout").filter(name=step["template"]).first()
     if template is None:
         raise StepError(f'the template "{step["template"]}" no longer exists')
+    key = (
+        journey.pk,
+        journey.sender_id,
+        step.get("subject"),
+        step.get("preheader"),
+        template.pk,
+        template.updated_at,
+        template.layout.updated_at,
+    )
+    cached = _COMPILED.get(key)
+    if cached is not None:
+        return cached
     campaign = Campaign(
         name=journey.name,
         subject=step.get("subject") or template.subject,
@@ -330,9 +353,13 @@ def compile_step(journey: Journey, step: Mapping[str, Any]) -> CompiledMessage:
         sender=journey.sender,
     )
     try:
-        return CompiledMessage.for_campaign(campaign)
+        compiled = CompiledMessage.for_campaign(campaign)
     except TemplateProblem as exc:
         raise StepError(f"the template does not render: {exc}") from None
+    if len(_COMPILED) >= 64:
+        _COMPILED.clear()
+    _COMPILED[key] = compiled
+    return compiled
 
 
 def headers_for(journey: Journey, contact: Contact, from_header: str) -> dict[str, str]:
