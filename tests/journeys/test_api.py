@@ -84,3 +84,18 @@ def test_the_api_lists_journeys_with_their_figures_and_enrols_and_removes(api):
     assert again.status_code == 409
     removed = api._call("delete", f"/journeys/{journey.pk}/enrolments/{ann.pk}")
     assert removed.json() == {"removed": 1}
+
+
+def test_idempotency_keys_are_forgotten_after_a_week(api, time_machine):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tidings.journeys.models import JourneyEvent
+    from tidings.journeys.triggers import prune_event_keys
+
+    api.post("/events", {"contact": "x@example.com", "name": "n", "idempotency_key": "k"})
+    assert prune_event_keys() == 0
+    time_machine.move_to(timezone.now() + timedelta(days=8))
+    assert prune_event_keys() == 1
+    assert not JourneyEvent.objects.exists()

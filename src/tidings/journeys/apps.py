@@ -28,3 +28,8 @@ class JourneysConfig(AppConfig):
             timedelta(days=1),
             "tidings.journeys.triggers.enrol_by_date_task",
         )
+        register(
+            "journeys.event-keys",
+            timedelta(days=1),
+            "tidings.journeys.triggers.prune_event_keys_task",
+        )

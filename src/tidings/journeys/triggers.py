@@ -149,9 +149,14 @@ def enrol_by_date_task() -> int:
     return enrol_by_date()
 
 
-# Kept for the record: the ledger of keys is pruned after this long.
+# Idempotency keys are kept this long (pruned daily): a client retrying later is a new event.
 EVENT_KEYS_KEPT = timedelta(days=7)
 
 
 def prune_event_keys() -> int:
     return JourneyEvent.objects.filter(received_at__lt=timezone.now() - EVENT_KEYS_KEPT).delete()[0]
+
+
+@task()
+def prune_event_keys_task() -> int:
+    return prune_event_keys()

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from tests.journeys.helpers import person, welcome
+from tidings.journeys.models import Enrolment
+from tidings.journeys.triggers import enrol_by_date
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_renewal_journey_starts_thirty_days_before_the_contract_ends():
+    from tidings.crm.models import Contract, Organisation, SupportContact
+
+    steps = [
+        {
+            "id": "tell",
+            "kind": "notify_operator",
+            "to": "sales@example.co.uk",
+            "subject": "Renewal due",
+        }
+    ]
+    welcome(
+        name="Renewal",
+        topic="",
+        trigger="date",
+        trigger_params={"field": "contract_end", "days": -30},
+        steps=steps,
+        goals=[],
+    )
+    acme = Organisation.objects.create(name="Acme")
+    Contract.objects.create(organisation=acme, start=date(2025, 1, 1), end=date(2026, 12, 31))
+    ann = person("Ann Example")
+    SupportContact.objects.create(contact=ann, organisation=acme)
+    left = person("Lee Left")
+    SupportContact.objects.create(contact=left, organisation=acme, left_employer=date(2026, 1, 1))
+    assert enrol_by_date(date(2026, 12, 31) - timedelta(days=31)) == 0
+    assert enrol_by_date(date(2026, 12, 1)) == 1
+    assert Enrolment.objects.get().contact == ann
+    assert enrol_by_date(date(2026, 12, 1)) == 0  # once ever
+
+
+def test_a_notify_step_emails_the_operator_a_link_not_the_person(
+    django_capture_on_commit_callbacks, mailoutbox
+):
+    steps = [
+        {
+            "id": "tell",
+            "kind": "notify_operator",
+            "to": "sales@example.co.uk",
+            "subject": "Call them",
+        }
+    ]
+    journey = welcome(name="Hand-over", topic="", trigger="manual", steps=steps, goals=[])
+    from tidings.journeys import engine
+    from tidings.journeys.actions import do_enrol
+
+    do_enrol(journey, person("Ann Example", email="ann@example.com"))
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.advance_due()
+    [mail] = mailoutbox
+    assert mail.to == ["sales@example.co.uk"] and mail.subject == "Call them"
+    assert f"/campaigns/journeys/{journey.pk}/" in mail.body
+    assert "ann@example.com" not in mail.body
