@@ -64,3 +64,39 @@ def test_a_notify_step_emails_the_operator_a_link_not_the_person(
     assert mail.to == ["sales@example.co.uk"] and mail.subject == "Call them"
     assert f"/campaigns/journeys/{journey.pk}/" in mail.body
     assert "ann@example.com" not in mail.body
+
+
+def test_an_enquiry_starts_a_service_journey(django_capture_on_commit_callbacks):
+    from tidings.crm.actions import do_receive_enquiry
+
+    steps = [
+        {
+            "id": "tell",
+            "kind": "notify_operator",
+            "to": "sales@example.co.uk",
+            "subject": "New lead",
+        }
+    ]
+    welcome(name="Leads", topic="", trigger="enquiry_created", steps=steps, goals=[])
+    with django_capture_on_commit_callbacks(execute=True):
+        do_receive_enquiry(
+            {"name": "Ann Example", "email": "ann@example.com"}, channel="web form", message="Hi"
+        )
+    assert Enrolment.objects.get().contact.email == "ann@example.com"
+
+
+def test_a_hard_bounce_or_a_complaint_takes_the_person_out(django_capture_on_commit_callbacks):
+    from tidings import signals
+
+    journey = welcome()
+    from tidings.journeys.actions import do_enrol
+
+    ann, bob = person("Ann Example"), person("Bob Example")
+    do_enrol(journey, ann)
+    do_enrol(journey, bob)
+    signals.delivery_bounced.send(sender=None, contact_id=ann.pk, delivery_id=None, hard=False)
+    assert Enrolment.objects.filter(state="active").count() == 2  # a soft bounce: stays
+    signals.delivery_bounced.send(sender=None, contact_id=ann.pk, delivery_id=None, hard=True)
+    signals.delivery_complained.send(sender=None, contact_id=bob.pk, delivery_id=None)
+    reasons = dict(Enrolment.objects.values_list("contact_id", "exit_reason"))
+    assert reasons == {ann.pk: "hard bounce", bob.pk: "complaint"}

@@ -433,9 +433,14 @@ def _notify(enrolment: Enrolment, step: Mapping[str, Any]) -> None:
     link = absolute_url(reverse("journeys:detail", args=[enrolment.journey_id]))
     body = f'Journey "{enrolment.journey.name}": {subject}\n\nSee {link}\n'
     to = step["to"]
-    transaction.on_commit(
-        lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to], fail_silently=True)
-    )
+
+    def send() -> None:
+        try:
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
+        except Exception as exc:
+            logger.warning("journey notification not sent: %s", type(exc).__name__)
+
+    transaction.on_commit(send)
 
 
 @task()

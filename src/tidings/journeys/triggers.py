@@ -59,6 +59,14 @@ def on_subscribed(sender: Any, *, contact_id: int, list_id: int, **kwargs: Any) 
     _enrol_all(journeys, contact, "confirmed")
 
 
+def on_enquiry(sender: Any, *, contact_id: int, **kwargs: Any) -> None:
+    """CRM enquiries start only journeys that activation allowed: service messages, or
+    marketing journeys without a send step (an operator notification)."""
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is not None:
+        _enrol_all(active(Journey.Trigger.ENQUIRY), contact, "enquiry")
+
+
 def _exit(reason: str):
     def receive(sender: Any, *, contact_id: int | None = None, **kwargs: Any) -> None:
         if contact_id is None:
@@ -73,6 +81,7 @@ def _exit(reason: str):
 
 def connect() -> None:
     signals.contact_subscribed.connect(on_subscribed, dispatch_uid="journeys.subscribed")
+    signals.enquiry_created.connect(on_enquiry, dispatch_uid="journeys.enquiry")
     for signal, reason in (
         (signals.contact_unsubscribed, "unsubscribed"),
         (signals.contact_objected, "objected"),
