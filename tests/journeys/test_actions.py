@@ -141,3 +141,32 @@ def test_confirming_a_list_of_the_topic_starts_the_welcome_series(
     with django_capture_on_commit_callbacks(execute=True):
         subscriber("Bob Example", other)
     assert Enrolment.objects.count() == 1
+
+
+def test_the_operator_moves_people_to_the_new_version_where_their_step_still_exists():
+    from tidings.journeys.actions import do_move_to_current_version
+    from tidings.journeys.engine import advance_due
+
+    journey = welcome()
+    ann, bob = person("Ann Example"), person("Bob Example")
+    do_enrol(journey, ann)
+    do_enrol(journey, bob)
+    Enrolment.objects.filter(contact=bob).update(step="gone-later")
+    steps = [{"id": "hello", "kind": "end"}]
+    do_update_journey(journey, spec(steps=steps), actor=None)
+    assert do_move_to_current_version(journey, actor=None) == 1
+    assert Enrolment.objects.get(contact=ann).version.number == 2
+    assert Enrolment.objects.get(contact=bob).version.number == 1
+    advance_due()
+    assert Enrolment.objects.get(contact=ann).state == "completed"
+
+
+def test_parked_people_try_again_when_the_operator_says_so():
+    from tidings.journeys.actions import do_retry_parked
+
+    journey = welcome()
+    do_enrol(journey, person("Ann Example"))
+    Enrolment.objects.update(state="parked", attempts=5, error="the template broke")
+    assert do_retry_parked(journey, actor=None) == 1
+    enrolment = Enrolment.objects.get()
+    assert (enrolment.state, enrolment.attempts, enrolment.error) == ("active", 0, "")

@@ -424,3 +424,32 @@ def do_record_goal(contact_id: int, event: str) -> int:
                 state=Enrolment.State.CONVERTED,
             )
     return converted
+
+
+@transaction.atomic
+def do_retry_parked(journey: Journey, *, actor: Any) -> int:
+    """Send everyone parked after an error back to the step that failed, due now (after the
+    operator fixed the template or the webhook).  Returns how many."""
+    now = timezone.now()
+    retried = Enrolment.objects.filter(journey=journey, state=Enrolment.State.PARKED).update(
+        state=Enrolment.State.ACTIVE, attempts=0, error="", next_run_at=now
+    )
+    audit("journey.parked_retried", actor=actor, obj=journey, count=retried)
+    return retried
+
+
+@transaction.atomic
+def do_move_to_current_version(journey: Journey, *, actor: Any) -> int:
+    """Move the people still in older versions to the current one, each at the step with the
+    same id (people whose step is gone stay where they are).  Returns how many moved."""
+    journey = Journey.objects.get(pk=journey.pk)
+    version = journey.current()
+    if version is None:
+        return 0
+    ids = set(step_rules.step_ids(version.steps))
+    older = Enrolment.objects.filter(journey=journey, state__in=Enrolment.OPEN).exclude(
+        version=version
+    )
+    moved = older.filter(step__in=ids).update(version=version)
+    audit("journey.moved_to_version", actor=actor, obj=journey, version=version.number, count=moved)
+    return moved

@@ -15,4 +15,6 @@ urlpatterns = [
     path("<int:journey_id>/pause/", views.journey_pause, name="pause"),
     path("<int:journey_id>/resume/", views.journey_resume, name="resume"),
     path("<int:journey_id>/archive/", views.journey_archive, name="archive"),
+    path("<int:journey_id>/retry/", views.journey_retry, name="retry"),
+    path("<int:journey_id>/move/", views.journey_move, name="move"),
 ]

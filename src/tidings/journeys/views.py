@@ -109,6 +109,9 @@ def journey_detail(request: HttpRequest, journey_id: int) -> HttpResponse:
         "sim_form": sim_form,
         "simulation": simulation,
         "parked": parked,
+        "older": Enrolment.objects.filter(journey=journey, state__in=Enrolment.OPEN)
+        .exclude(version=version)
+        .count(),
     }
     return render(request, "journeys/detail.html", context)
 
@@ -144,3 +147,8 @@ journey_activate = _button(actions.do_activate, "Active: people who trigger it n
 journey_pause = _button(actions.do_pause, "Paused: nobody moves on or enters until you resume.")
 journey_resume = _button(actions.do_resume, "Resumed.")
 journey_archive = _button(actions.do_archive, "Archived; everyone still in it has left.")
+journey_retry = _button(actions.do_retry_parked, "The parked people try the failed step again.")
+journey_move = _button(
+    actions.do_move_to_current_version,
+    "People in older versions moved to the current one (where their step still exists).",
+)
