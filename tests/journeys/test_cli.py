@@ -98,3 +98,22 @@ def test_simulate_names_an_unknown_contact_without_a_traceback():
     welcome()
     with pytest.raises(CommandError, match="no contact has that address"):
         _run("simulate", "Welcome", "--contact", "nobody@example.com")
+
+
+def test_the_simulator_takes_the_timeout_way_of_a_wait_for_an_event():
+    steps = [
+        {
+            "id": "ask",
+            "kind": "wait_event",
+            "event": "demo_booked",
+            "timeout": "3 days",
+            "then": "done",
+            "else": "nudge",
+        },
+        {"id": "nudge", "kind": "send_email", "template": "Welcome", "subject": "Still keen?"},
+        {"id": "done", "kind": "end"},
+    ]
+    journey = welcome(steps=steps, goals=[])
+    moments = simulate(journey, subscriber("Ann Example", make_list()))
+    assert 'for "demo_booked"' in moments[0].what
+    assert moments[1].what == 'email "Still keen?"'

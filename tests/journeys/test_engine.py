@@ -192,3 +192,59 @@ def test_a_wait_until_step_runs_at_nine_company_time(settings, time_machine):
     do_enrol(journey, subscriber("Ann Example", make_list()))
     engine.advance_due()
     assert Enrolment.objects.get().next_run_at == datetime(2026, 3, 29, 8, 0, tzinfo=UTC)
+
+
+def _waiting_journey():
+    steps = [
+        {
+            "id": "ask",
+            "kind": "wait_event",
+            "event": "demo_booked",
+            "timeout": "3 days",
+            "then": "thanks",
+            "else": "nudge",
+        },
+        {
+            "id": "nudge",
+            "kind": "send_email",
+            "template": "Welcome",
+            "subject": "Still keen?",
+            "next": "done",
+        },
+        {"id": "thanks", "kind": "send_email", "template": "Welcome", "subject": "See you soon"},
+        {"id": "done", "kind": "end"},
+    ]
+    return welcome(steps=steps, goals=[])
+
+
+def test_wait_for_an_event_goes_on_when_it_comes(time_machine):
+    from tidings.journeys.triggers import do_record_event
+
+    time_machine.move_to(START, tick=False)
+    journey = _waiting_journey()
+    ann = subscriber("Ann Example", make_list())
+    do_enrol(journey, ann)
+    engine.advance_due()
+    assert Enrolment.objects.get().waiting_for == "demo_booked"
+    time_machine.move_to(START + timedelta(days=1), tick=False)
+    do_record_event(ann.pk, "demo_booked")
+    engine.advance_due()
+    assert [m.subject for m in _journey_mail()] == ["See you soon"]
+    time_machine.move_to(START + timedelta(days=4), tick=False)
+    engine.advance_due()
+    assert [m.subject for m in _journey_mail()] == ["See you soon"]
+    assert Enrolment.objects.get().state == "completed"
+
+
+def test_wait_for_an_event_takes_the_other_way_at_the_timeout(time_machine):
+    time_machine.move_to(START, tick=False)
+    journey = _waiting_journey()
+    do_enrol(journey, subscriber("Ann Example", make_list()))
+    engine.advance_due()
+    time_machine.move_to(START + timedelta(days=3, seconds=1), tick=False)
+    engine.advance_due()
+    assert [m.subject for m in _journey_mail()] == ["Still keen?"]
+    enrolment = Enrolment.objects.get()
+    assert (enrolment.state, enrolment.waiting_for) == ("completed", "")
+    outcomes = list(enrolment.history.values_list("step", "reason"))
+    assert outcomes[:2] == [("ask", ""), ("ask", "timed out")]

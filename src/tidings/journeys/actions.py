@@ -453,3 +453,41 @@ def do_move_to_current_version(journey: Journey, *, actor: Any) -> int:
     moved = older.filter(step__in=ids).update(version=version)
     audit("journey.moved_to_version", actor=actor, obj=journey, version=version.number, count=moved)
     return moved
+
+
+@transaction.atomic
+def do_event_arrived(contact_id: int, event: str) -> int:
+    """The person did ``event``: everyone of theirs waiting for it at a wait_event step goes on
+    to its "then" step, due now.  Returns how many moved."""
+    moved = 0
+    now = timezone.now()
+    waiting = Enrolment.objects.filter(
+        contact_id=contact_id, state=Enrolment.State.ACTIVE, waiting_for=event
+    ).select_related("version")
+    for enrolment in waiting:
+        steps = enrolment.version.steps
+        step = steps[step_rules.index_of(steps, enrolment.step)]
+        # Conditional on the row as read: a worker running the timeout at this moment wins or
+        # loses as a whole (its history row has the same key).
+        changed = Enrolment.objects.filter(
+            pk=enrolment.pk, seq=enrolment.seq, waiting_for=event
+        ).update(
+            step=step["then"],
+            waiting_for="",
+            next_run_at=now,
+            seq=enrolment.seq + 1,
+            leased_by="",
+            leased_until=None,
+        )
+        if changed:
+            EnrolmentStep.objects.create(
+                enrolment=enrolment,
+                seq=enrolment.seq,
+                step=enrolment.step,
+                kind="wait_event",
+                ran_at=now,
+                outcome=EnrolmentStep.Outcome.BRANCHED,
+                reason="the event came",
+            )
+            moved += 1
+    return moved

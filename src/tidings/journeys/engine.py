@@ -81,6 +81,7 @@ class Outcome:
     run_at: datetime | None = None
     message: OutgoingMessage | None = None
     exit: bool = False
+    waiting_for: str = ""  # a wait_event step armed
 
 
 def lease_seconds() -> int:
@@ -188,7 +189,12 @@ def _record(enrolment: Enrolment, outcome: Outcome, now: datetime) -> tuple[int,
         reason=outcome.reason[:300],
         message=outcome.message,
     )
-    fields: dict[str, Any] = {"seq": enrolment.seq + 1, "attempts": 0, "error": ""}
+    fields: dict[str, Any] = {
+        "seq": enrolment.seq + 1,
+        "attempts": 0,
+        "error": "",
+        "waiting_for": outcome.waiting_for,
+    }
     due = False
     if outcome.exit:
         fields.update(
@@ -268,6 +274,13 @@ def _run_step(enrolment: Enrolment, now: datetime) -> Outcome:
     contact = enrolment.contact
     if contact is None:
         return Outcome(EnrolmentStep.Outcome.EXITED, "erased", exit=True)
+    if kind == "wait_event":
+        if enrolment.waiting_for:  # armed, and the timeout came first
+            return Outcome(EnrolmentStep.Outcome.BRANCHED, "timed out", step["else"])
+        ends = wait_ends(step, now)
+        return Outcome(
+            EnrolmentStep.Outcome.WAITING, "", enrolment.step, ends, waiting_for=step["event"]
+        )
     if kind in WAITS:
         return Outcome(EnrolmentStep.Outcome.WAITING, "", _next(enrolment), wait_ends(step, now))
     if kind == "end":

@@ -59,6 +59,19 @@ def simulate(
         step = steps[index]
         kind = step["kind"]
         following = successors(steps, index)[0]
+        if kind == "wait_event":
+            ends = wait_ends(step, now)
+            out.append(
+                Moment(
+                    now,
+                    step_id,
+                    kind,
+                    f'waits until {_when(ends)} for "{step["event"]}" (simulated: it does not '
+                    "come)",
+                )
+            )
+            now, step_id = ends, step["else"]
+            continue
         if kind in WAITS:
             ends = wait_ends(step, now)
             out.append(Moment(now, step_id, kind, f"waits until {_when(ends)}"))

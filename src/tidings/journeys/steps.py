@@ -7,6 +7,7 @@ step's default is the end).  Kinds::
     send_email      template (a saved template's name), subject, preheader
     wait            duration: "3 days", "2 hours", "30 minutes", "1 week"
     wait_until      time "09:00" in the company's time zone (TIME_ZONE); weekdays ["mon", ...]
+    wait_event      event (a custom event's name), timeout ("3 days"), then (it came) / else
     branch          segment (a segment condition), then / else: step ids
     set_attribute   key, value          remove_attribute  key
     notify_operator to (an operator's address), subject
@@ -31,6 +32,7 @@ KINDS: dict[str, dict[str, bool]] = {
     "send_email": {"template": True, "subject": False, "preheader": False},
     "wait": {"duration": True},
     "wait_until": {"time": True, "weekdays": False},
+    "wait_event": {"event": True, "timeout": True, "then": True, "else": True},
     "branch": {"segment": True, "then": True, "else": True},
     "set_attribute": {"key": True, "value": True},
     "remove_attribute": {"key": True},
@@ -38,7 +40,7 @@ KINDS: dict[str, dict[str, bool]] = {
     "webhook": {"event": True},
     "end": {},
 }
-WAITS = {"wait", "wait_until"}
+WAITS = {"wait", "wait_until", "wait_event"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _DURATION = re.compile(r"^\s*(\d{1,4})\s*(minute|hour|day|week)s?\s*$")
@@ -79,7 +81,7 @@ def successors(steps: Sequence[Mapping[str, Any]], index: int) -> list[str]:
     kind = step.get("kind")
     if kind == "end":
         return [""]
-    if kind == "branch":
+    if kind in ("branch", "wait_event"):
         return [str(step.get("then", "")), str(step.get("else", ""))]
     if "next" in step:
         return [str(step["next"])]
@@ -135,7 +137,8 @@ def validate(
     for i, step in enumerate(steps):
         for j, target in enumerate(successors(steps, i)):
             if target and target not in ids:
-                name = "next" if step["kind"] != "branch" else ("then", "else")[j]
+                two_ways = step["kind"] in ("branch", "wait_event")
+                name = ("then", "else")[j] if two_ways else "next"
                 problems.append(Problem(f"steps[{i}].{name}", f'no step has the id "{target}"'))
     if problems:
         return problems
@@ -151,10 +154,15 @@ def _check_fields(
     try:
         if kind == "wait" and step.get("duration") is not None:
             parse_duration(step["duration"])
+        if kind == "wait_event" and step.get("timeout") is not None:
+            try:
+                parse_duration(step["timeout"])
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
         if kind == "wait_until" and step.get("time") is not None:
             parse_time(step["time"])
     except ValueError as exc:
-        field = "duration" if kind == "wait" else "time"
+        field = {"wait": "duration", "wait_event": "timeout"}.get(kind, "time")
         problems.append(Problem(f"{path}.{field}", str(exc)))
     if kind == "wait_until" and "weekdays" in step:
         days = step["weekdays"]

@@ -25,7 +25,7 @@ from tidings import signals
 from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.models import Contact, MailingList
 
-from .actions import NotEnrolled, do_enrol, do_exit_contact, do_record_goal
+from .actions import NotEnrolled, do_enrol, do_event_arrived, do_exit_contact, do_record_goal
 from .models import Journey, JourneyEvent
 
 logger = logging.getLogger("tidings.journeys")
@@ -125,6 +125,7 @@ def do_record_event(
         person = _find_contact(contact)
         if person is None:
             return False
+    do_event_arrived(person.pk, name)
     do_record_goal(person.pk, name)
     journeys = [j for j in active(Journey.Trigger.EVENT) if j.trigger_params.get("name") == name]
     _enrol_all(journeys, person, f"event:{name}"[:60])
