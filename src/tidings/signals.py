@@ -18,6 +18,7 @@ contact_erased          email_hmac (the suppression list's keyed hash), erased_a
                         reason ("request" or "retention"); no id survives an erasure
 contact_objected        contact_id (objected to marketing, Art. 21)
 enquiry_created         enquiry_id, contact_id
+demo_booked             booking_id, contact_id
 journey_entered         journey_id, enrolment_id
 journey_exited          journey_id, enrolment_id, reason (words, never personal)
 journey_converted       journey_id, enrolment_id, reason ("goal: <name>")
@@ -39,6 +40,7 @@ rights_request_near_due = Signal()
 contact_erased = Signal()
 contact_objected = Signal()
 enquiry_created = Signal()
+demo_booked = Signal()
 journey_entered = Signal()
 journey_exited = Signal()
 journey_converted = Signal()

@@ -100,3 +100,18 @@ def test_a_hard_bounce_or_a_complaint_takes_the_person_out(django_capture_on_com
     signals.delivery_complained.send(sender=None, contact_id=bob.pk, delivery_id=None)
     reasons = dict(Enrolment.objects.values_list("contact_id", "exit_reason"))
     assert reasons == {ann.pk: "hard bounce", bob.pk: "complaint"}
+
+
+def test_a_booked_demo_converts_and_starts_journeys():
+    from tidings import signals
+
+    journey = welcome()  # goal: booked a demo (event demo_booked)
+    steps = [{"id": "tell", "kind": "notify_operator", "to": "s@example.co.uk", "subject": "Demo"}]
+    prep = welcome(name="Demo prep", topic="", trigger="demo_booked", steps=steps, goals=[])
+    from tidings.journeys.actions import do_enrol
+
+    ann = person("Ann Example")
+    do_enrol(journey, ann)
+    signals.demo_booked.send(sender=None, booking_id=1, contact_id=ann.pk)
+    states = dict(Enrolment.objects.values_list("journey_id", "state"))
+    assert states == {journey.pk: "converted", prep.pk: "active"}

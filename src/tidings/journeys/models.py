@@ -29,6 +29,7 @@ class Journey(models.Model):
         EVENT = "event", "A custom event posted through the API"
         DATE = "date", "A date field comes round"
         ENQUIRY = "enquiry_created", "An enquiry was created"
+        DEMO = "demo_booked", "A demo was booked"
         MANUAL = "manual", "Enrolled by an operator or the API"
 
     class Entry(models.TextChoices):

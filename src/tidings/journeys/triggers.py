@@ -67,6 +67,17 @@ def on_enquiry(sender: Any, *, contact_id: int, **kwargs: Any) -> None:
         _enrol_all(active(Journey.Trigger.ENQUIRY), contact, "enquiry")
 
 
+def on_demo_booked(sender: Any, *, contact_id: int, **kwargs: Any) -> None:
+    """A booked demo is the event "demo_booked" (a goal, a wait_event) and a trigger (CRM:
+    service journeys or operator notifications, as for enquiries)."""
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is None:
+        return
+    do_event_arrived(contact.pk, "demo_booked")
+    do_record_goal(contact.pk, "demo_booked")
+    _enrol_all(active(Journey.Trigger.DEMO), contact, "demo booked")
+
+
 def _exit(reason: str):
     def receive(sender: Any, *, contact_id: int | None = None, **kwargs: Any) -> None:
         if contact_id is None:
@@ -82,6 +93,7 @@ def _exit(reason: str):
 def connect() -> None:
     signals.contact_subscribed.connect(on_subscribed, dispatch_uid="journeys.subscribed")
     signals.enquiry_created.connect(on_enquiry, dispatch_uid="journeys.enquiry")
+    signals.demo_booked.connect(on_demo_booked, dispatch_uid="journeys.demo")
     for signal, reason in (
         (signals.contact_unsubscribed, "unsubscribed"),
         (signals.contact_objected, "objected"),
