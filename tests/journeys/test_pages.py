@@ -93,3 +93,24 @@ def test_editing_a_running_journey_makes_a_new_version(editor):
     editor.post(url, data)
     journey.refresh_from_db()
     assert journey.version == 2
+
+
+def test_the_list_and_the_page_cost_the_same_queries_whatever_the_numbers(editor):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert editor.get(url).status_code == 200
+        return len(captured)
+
+    journey = welcome()
+    do_enrol(journey, subscriber("Ann Example", make_list()))
+    engine.advance_due()
+    index, page = reverse("journeys:index"), reverse("journeys:detail", args=[journey.pk])
+    before = queries(index), queries(page)
+    for n in range(5):
+        do_enrol(journey, subscriber(f"Reader {n}", make_list(name=f"List {n}")))
+        welcome(name=f"Other {n}", activate=False)
+    engine.advance_due()
+    assert (queries(index), queries(page)) == before
