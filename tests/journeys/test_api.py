@@ -99,3 +99,29 @@ def test_idempotency_keys_are_forgotten_after_a_week(api, time_machine):
     time_machine.move_to(timezone.now() + timedelta(days=8))
     assert prune_event_keys() == 1
     assert not JourneyEvent.objects.exists()
+
+
+def test_entering_leaving_and_converting_reach_the_outgoing_webhooks(
+    django_capture_on_commit_callbacks,
+):
+    from tidings.api.models import WebhookDelivery, WebhookEndpoint
+    from tidings.journeys.actions import do_exit_contact, do_record_goal
+
+    WebhookEndpoint.objects.create(
+        url="https://crm.example.co.uk/hooks",
+        description="Our CRM",
+        events=["journey.entered", "journey.exited", "journey.converted"],
+        secret="whsec_" + "A" * 32,
+    )
+    journey = welcome()
+    ann, bob = person("Ann Example"), person("Bob Example")
+    with django_capture_on_commit_callbacks(execute=True):
+        do_enrol(journey, ann)
+        do_enrol(journey, bob)
+        do_exit_contact(ann.pk, "removed by an operator")
+        do_record_goal(bob.pk, "demo_booked")
+    events = sorted(WebhookDelivery.objects.values_list("event", flat=True))
+    assert events == ["journey.converted", "journey.entered", "journey.entered", "journey.exited"]
+    exited = WebhookDelivery.objects.get(event="journey.exited")
+    assert exited.data["reason"] == "removed by an operator"
+    assert "contact_id" not in exited.data
