@@ -19,7 +19,8 @@ is what makes a kill safe; see the figures it prints for how far that is from th
 
 Measured (``--quick``: 20,000 enrolled, 2,000 due; shared 2-core machine, load average ~10 with
 the test suite running beside it): 4,000 steps (2,000 sends queued) in 118.9 s, 34 steps/s;
-baseline 0.25 s (8,088 rows/s), ratio 481×; peak memory 169 MB.  A profile puts the time in
+baseline 0.25 s (8,088 rows/s), ratio 481×; peak memory 169 MB.  Again at load ~3-4:
+4,000 steps in 59.3 s, 68 steps/s; baseline 0.12 s (16,749 rows/s), ratio 496×; 166 MB.  A profile puts the time in
 round trips: per send ~8 queries (claim share, lock, suppression look-ups, the consent query,
 template, message insert, history insert, update) and a commit.  Far from the target: the way
 there is batching (one consent query for a claimed batch, as ``CampaignContext.consenting``
