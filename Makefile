@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability test-cluster clean
+.PHONY: demo test lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability bench-journeys test-cluster clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -68,6 +68,10 @@ bench-import: $(VENV)/.synced
 
 bench-delivery: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.delivery
+
+## bench-journeys: one worker advancing due journey steps (1M enrolled, 100k due; QUICK=1: 20k/2k)
+bench-journeys: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.journeys $(if $(QUICK),--quick)
 
 bench-retention: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.retention

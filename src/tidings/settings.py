@@ -297,6 +297,7 @@ INSTALLED_APPS = [
     "tidings.crm",
     "tidings.rights",
     "tidings.booking",
+    "tidings.journeys",
     "tidings.web",
     "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "tidings.api",
@@ -569,6 +570,9 @@ if TIDINGS_LOG_FORMAT == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
 # --- media library, block editor, branding (tidings/media, campaigns/blocks, web) -------------
 INSTALLED_APPS.append("tidings.media")
+# Journeys: how long a worker's claim on due enrolments holds before another worker may take
+# them (a worker that died mid-step: its step rolled back, so it runs again once).
+TIDINGS_JOURNEY_LEASE_SECONDS = env_int("TIDINGS_JOURNEY_LEASE_SECONDS", 60)
 TIDINGS_MEDIA_MAX_BYTES = env_int("TIDINGS_MEDIA_MAX_BYTES", 5 * 1024 * 1024)  # per upload
 TIDINGS_MEDIA_MAX_PIXELS = env_int("TIDINGS_MEDIA_MAX_PIXELS", 40_000_000)  # decoded size
 TIDINGS_MEDIA_MAX_WIDTH = env_int("TIDINGS_MEDIA_MAX_WIDTH", 1200)  # scaled down beyond

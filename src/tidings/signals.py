@@ -16,6 +16,13 @@ rights_request_received request_id, kind
 rights_request_near_due request_id, kind, due_on (date)
 contact_erased          email_hmac (the suppression list's keyed hash), erased_at (datetime),
                         reason ("request" or "retention"); no id survives an erasure
+contact_objected        contact_id (objected to marketing, Art. 21)
+enquiry_created         enquiry_id, contact_id
+demo_booked             booking_id, contact_id
+journey_entered         journey_id, enrolment_id
+journey_exited          journey_id, enrolment_id, reason (words, never personal)
+journey_converted       journey_id, enrolment_id, reason ("goal: <name>")
+journey_webhook         journey_id, enrolment_id, contact_id, event (a journey's webhook step)
 ======================  ==============================================================
 """
 
@@ -31,3 +38,10 @@ campaign_finished = Signal()
 rights_request_received = Signal()
 rights_request_near_due = Signal()
 contact_erased = Signal()
+contact_objected = Signal()
+enquiry_created = Signal()
+demo_booked = Signal()
+journey_entered = Signal()
+journey_exited = Signal()
+journey_converted = Signal()
+journey_webhook = Signal()

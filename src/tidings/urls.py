@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("tidings.analytics.public_urls")),
     path("audience/", include("tidings.audience.urls")),
     path("campaigns/templates/", include("tidings.campaigns.template_urls")),
+    path("campaigns/journeys/", include("tidings.journeys.urls")),
     path("campaigns/", include("tidings.campaigns.urls")),
     path("crm/", include("tidings.crm.urls")),
     path("outbox/", include("tidings.campaigns.outbox_urls")),

@@ -31,6 +31,8 @@ pytestmark = pytest.mark.django_db
 NO_PAGE: dict[str, str] = {
     "POST /tx": "transactional mail is sent only through the API; 'send' is the permission the "
     "roles document for it (tidings.lib.access)",
+    "POST /events": "custom events come only from other systems; they are facts about people, "
+    "so 'people', as for the contacts they are about",
 }
 
 HOW_TO_FIX = (

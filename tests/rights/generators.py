@@ -378,6 +378,43 @@ def _webhooks(person: Person) -> None:
     record_event("delivery.bounced", {"contact_id": None, "delivery_id": delivery.pk, "hard": True})
 
 
+def _journeys(person: Person) -> None:
+    """In a welcome series: its first email queued, waiting for the second."""
+    from tidings.campaigns.models import Template
+    from tidings.campaigns.rendering import ensure_default_layout
+    from tidings.journeys.actions import JourneySpec, do_activate, do_create_journey, do_enrol
+    from tidings.journeys.engine import advance_due
+    from tidings.journeys.models import Journey
+
+    news, _ = _lists()
+    do_subscribe(person.contact, news, source="form", wording_text="Yes", confirmed=True)
+    journey = Journey.objects.filter(name="Welcome series").first()
+    if journey is None:
+        Template.objects.get_or_create(
+            name="Journey welcome",
+            defaults={"layout": ensure_default_layout(), "body": "Hello {{ contact.name }}"},
+        )
+        steps = [
+            {
+                "id": "hello",
+                "kind": "send_email",
+                "template": "Journey welcome",
+                "subject": "Welcome, {{ contact.name }}",
+            },
+            {"id": "wait", "kind": "wait", "duration": "2 days"},
+            {"id": "tips", "kind": "send_email", "template": "Journey welcome"},
+        ]
+        journey = do_create_journey(
+            JourneySpec("Welcome series", news.topic, "confirmed", {}, "once", 0, steps, []),
+            actor=None,
+        )
+        do_activate(journey, actor=None)
+    if person.contact.pk not in set(journey.enrolments.values_list("contact_id", flat=True)):
+        do_enrol(journey, person.contact)
+        advance_due()
+    person.planted(f"Welcome, {person.name}")
+
+
 GENERATORS: dict[str, Callable[[Person], None]] = {
     "contact": _details,
     "subscriptions": _subscriptions,
@@ -399,6 +436,8 @@ GENERATORS: dict[str, Callable[[Person], None]] = {
     "privacy_requests": _privacy_requests,
     "activity_log": _activity_log,
     "webhooks": _webhooks,
+    "journeys": _journeys,
+    "journey history": _journeys,
 }
 
 

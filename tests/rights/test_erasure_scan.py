@@ -71,7 +71,10 @@ def test_each_generator_fills_its_source_and_the_source_finds_it(name):
 # Sources whose rows hold nothing of the person but a link to another source's row: one left
 # behind points at a deleted row, which the database's foreign-key check refuses (the test
 # below shows it for each).
-ONLY_LINKED = {"demo bookings": "a booking holds its enquiry's id, and times"}
+ONLY_LINKED = {
+    "demo bookings": "a booking holds its enquiry's id, and times",
+    "journey history": "a step holds its enrolment's id, a step id, a time and an outcome",
+}
 
 
 def test_the_scan_sees_every_source_of_a_person_before_erasure():

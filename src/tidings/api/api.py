@@ -14,6 +14,7 @@ from .routers import (
     campaigns,
     contacts,
     imports,
+    journeys,
     lists,
     rights,
     segments,
@@ -44,3 +45,5 @@ api.add_router("/campaigns", campaigns.router, tags=["campaigns"])
 api.add_router("/tx", transactional.router, tags=["transactional"])
 api.add_router("/suppressions", suppression.router, tags=["suppression"])
 api.add_router("/rights-requests", rights.router, tags=["rights requests"])
+api.add_router("/journeys", journeys.router, tags=["journeys"])
+api.add_router("/events", journeys.events_router, tags=["journeys"])

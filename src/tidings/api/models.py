@@ -16,6 +16,10 @@ EVENTS = {
     "campaign.finished": "A campaign finished sending",
     "rights_request.received": "A rights request was received",
     "rights_request.near_due": "A rights request is nearly due",
+    "journey.entered": "A contact entered a journey",
+    "journey.exited": "A contact left a journey before its end",
+    "journey.converted": "A contact reached a journey's goal",
+    "journey.step": "A journey's webhook step ran for a contact",
 }
 
 

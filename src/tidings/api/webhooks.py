@@ -132,6 +132,14 @@ _RECEIVERS = [
         "rights_request.near_due",
         ("request_id", "kind", "due_on"),
     ),
+    (signals.journey_entered, "journey.entered", ("journey_id", "enrolment_id")),
+    (signals.journey_exited, "journey.exited", ("journey_id", "enrolment_id", "reason")),
+    (signals.journey_converted, "journey.converted", ("journey_id", "enrolment_id", "reason")),
+    (
+        signals.journey_webhook,
+        "journey.step",
+        ("journey_id", "enrolment_id", "contact_id", "event"),
+    ),
 ]
 
 

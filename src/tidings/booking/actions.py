@@ -25,6 +25,7 @@ from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from tidings import signals
 from tidings.audience.actions import do_sign_up
 from tidings.audience.models import SignupForm
 from tidings.audience.tokens import absolute_url
@@ -225,6 +226,12 @@ def do_book_demo(
     _email(booking, "demo_booked")
     # The CRM: the host has the enquiry, its next action is the demo's day, operators are told.
     do_note_demo_booked(enquiry, host=booking.host.user, on=timezone.localdate(booking.start))
+    booking_id, contact_id = booking.pk, enquiry.contact_id
+    transaction.on_commit(
+        lambda: signals.demo_booked.send(
+            sender=Booking, booking_id=booking_id, contact_id=contact_id
+        )
+    )
     return booking
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from tidings import signals
 from tidings.audience.actions import FieldNotAllowed, do_create_contact
 from tidings.audience.consent import CAPTURED_FIELDS
 from tidings.audience.emails import normalise_email
@@ -191,6 +192,12 @@ def do_receive_enquiry(
         redacted=len(removed),
     )
     _arrived(enquiry, acknowledge=acknowledge, notify=notify)
+    enquiry_id, contact_id = enquiry.pk, contact.pk
+    transaction.on_commit(
+        lambda: signals.enquiry_created.send(
+            sender=Enquiry, enquiry_id=enquiry_id, contact_id=contact_id
+        )
+    )
     return enquiry
 
 

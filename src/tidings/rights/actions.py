@@ -455,6 +455,11 @@ def do_object_to_marketing(
         channels=channels,
         request=request.pk if request else None,
     )
+    if contact is not None:  # journeys take the person out of every journey (journeys.triggers)
+        contact_id = contact.pk
+        transaction.on_commit(
+            lambda: signals.contact_objected.send(sender=Contact, contact_id=contact_id)
+        )
     if request is not None:
         lines = [
             "You have left every mailing list"

@@ -33,6 +33,7 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Campaigns",
         (
             ("campaigns:index", "Campaigns"),
+            ("journeys:index", "Journeys"),
             ("templates_ui:index", "Templates"),
             ("media:index", "Media library"),
             ("campaigns:senders", "Senders"),

@@ -1,0 +1,137 @@
+"""Journeys: list them with their figures, put people in and take them out; custom events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from django.http import HttpRequest
+from ninja import Path, Query, Router, Schema, Status
+from pydantic import Field
+
+from tidings.audience.models import Contact
+from tidings.journeys.actions import NotEnrolled, do_enrol, do_exit_contact
+from tidings.journeys.models import Journey
+from tidings.journeys.stats import journey_counts
+from tidings.journeys.triggers import do_record_event
+
+from ..auth import need
+from ..errors import Problem, found, named
+from ..schemas import PageParams, keyset
+
+router = Router()
+events_router = Router()
+ID = Path(..., ge=1, le=2**62)
+
+
+class JourneyOut(Schema):
+    id: int
+    name: str
+    status: str
+    topic: str
+    trigger: str
+    version: int
+    created_at: datetime
+    stats: dict[str, int]
+
+
+class JourneyPage(Schema):
+    items: list[JourneyOut]
+    next: str | None
+
+
+class EnrolIn(Schema):
+    contact_id: int = Field(..., ge=1, le=2**62)
+
+
+class EnrolOut(Schema):
+    enrolment_id: int
+    state: str
+
+
+class RemovedOut(Schema):
+    removed: int
+
+
+class EventIn(Schema):
+    contact: Annotated[str, Field(max_length=320)] | Annotated[int, Field(ge=1, le=2**62)] = Field(
+        ..., description="The person's email address or contact id."
+    )
+    name: str = Field(..., min_length=1, max_length=100, description="e.g. demo_booked")
+    properties: dict[str, Any] = Field(default_factory=dict, description="Not stored.")
+    idempotency_key: str = Field(
+        "", max_length=200, description="An event sent again with the same key is dropped."
+    )
+
+
+class Accepted(Schema):
+    accepted: bool = True
+
+
+def _out(journey: Journey) -> dict:
+    c = journey_counts(journey)
+    stats = {
+        "entered": c.entered,
+        "active": c.active,
+        "completed": c.completed,
+        "converted": c.converted,
+        "exited": c.exited,
+        "parked": c.parked,
+        "sent": sum(s.sent for s in c.steps.values()),
+    }
+    fields = ("id", "name", "status", "topic", "trigger", "version", "created_at")
+    return {**{f: getattr(journey, f) for f in fields}, "stats": stats}
+
+
+@router.get("", response=JourneyPage, auth=need("read", page="journeys:index"), summary="Journeys")
+def index(request: HttpRequest, params: Query[PageParams]):
+    page = keyset(Journey.objects.all(), params.cursor, params.limit)
+    return {"items": [_out(j) for j in page["items"]], "next": page["next"]}
+
+
+@router.get("/{journey_id}", response=JourneyOut, auth=need("read", page="journeys:detail"))
+def read(request: HttpRequest, journey_id: int = ID):
+    return _out(found(Journey.objects, journey_id, "journey"))
+
+
+@router.post(
+    "/{journey_id}/enrolments",
+    response={201: EnrolOut},
+    auth=need("send", page="journeys:activate"),
+    summary="Put a contact into an active journey (scope send, permission send)",
+)
+def enrol(request: HttpRequest, payload: EnrolIn, journey_id: int = ID):
+    journey = found(Journey.objects, journey_id, "journey")
+    contact = named(Contact.objects, payload.contact_id, "contact", field="contact_id")
+    try:
+        enrolment = do_enrol(journey, contact, source="api")
+    except NotEnrolled as exc:
+        raise Problem(409, f"Not enrolled: {exc}.") from None
+    return Status(201, {"enrolment_id": enrolment.pk, "state": enrolment.state})
+
+
+@router.delete(
+    "/{journey_id}/enrolments/{contact_id}",
+    response=RemovedOut,
+    auth=need("send", page="journeys:pause"),
+    summary="Take a contact out of a journey (scope send, permission send)",
+)
+def remove(request: HttpRequest, journey_id: int = ID, contact_id: int = ID):
+    journey = found(Journey.objects, journey_id, "journey")
+    return {"removed": do_exit_contact(contact_id, "removed through the API", journey=journey)}
+
+
+@events_router.post(
+    "",
+    response={202: Accepted},
+    auth=need(
+        "write",
+        perm="people",
+        no_page="custom events come from other systems only; they are facts about people",
+    ),
+    summary="Record a custom event about a person: goals and journey triggers (scope write, "
+    "permission people).  Always 202: an unknown or erased person is dropped unseen.",
+)
+def event(request: HttpRequest, payload: EventIn):
+    do_record_event(payload.contact, payload.name, payload.properties, key=payload.idempotency_key)
+    return Status(202, {"accepted": True})

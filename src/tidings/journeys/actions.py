@@ -1,0 +1,494 @@
+"""A journey's life and a person's way through it: every change goes through an action here.
+
+::
+
+    draft ──activate──▶ active ──pause──▶ paused ──resume──▶ active
+      │                   │                 │
+      └──────archive──────┴──────archive────┴──▶ archived
+
+``TRANSITIONS`` is the only statement of what may happen when; a forbidden step raises
+``InvalidTransition``, a journey that may not run raises ``JourneyNotReady`` with each problem
+and where it is.  Both are domain errors: views turn them into form errors or a 409, the CLI
+into a one-line error.  States change with a conditional UPDATE (``WHERE status = <read>``), so
+two operators racing cannot both win.  Each action is one transaction with an audit entry (ids
+and counts only).
+
+**Consent at activation.**  A journey about a marketing topic sends under the policy's consent
+purpose; only a trigger that implies that consent (confirming a list of the topic) may start it
+without the engine having to turn everyone away.  Other triggers of a marketing journey with a
+send step (an enquiry, a custom event, a date) are refused with the purpose and lawful basis
+named.  The engine checks consent again at every send (``engine``), whatever the trigger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tidings import signals
+from tidings.audience.models import Contact
+from tidings.audience.segments import validate_segment
+from tidings.campaigns.models import Template
+from tidings.policy import get_policy
+from tidings.rights.audit import audit
+
+from . import steps as step_rules
+from .models import SERVICE, Enrolment, EnrolmentStep, Journey, JourneyVersion
+
+Status = Journey.Status
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (Status.DRAFT, "activate"): Status.ACTIVE,
+    (Status.PAUSED, "activate"): Status.ACTIVE,
+    (Status.ACTIVE, "pause"): Status.PAUSED,
+    (Status.PAUSED, "resume"): Status.ACTIVE,
+    (Status.DRAFT, "archive"): Status.ARCHIVED,
+    (Status.ACTIVE, "archive"): Status.ARCHIVED,
+    (Status.PAUSED, "archive"): Status.ARCHIVED,
+}
+MARKETING_PURPOSE = "newsletter"  # the policy purpose marketing mail is sent under
+SERVICE_PURPOSE = "contract_support"  # service messages (onboarding customers)
+
+
+class InvalidTransition(Exception):
+    def __init__(self, status: str, action: str) -> None:
+        super().__init__(f"a journey that is {status} cannot be {_past(action)}")
+        self.status, self.action = status, action
+
+
+def _past(action: str) -> str:
+    return {"activate": "activated", "pause": "paused", "resume": "resumed"}.get(
+        action, action + "d"
+    )
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class JourneyNotReady(Exception):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = list(problems)
+
+
+def transition(status: str, action: str) -> str:
+    try:
+        return TRANSITIONS[(status, action)]
+    except KeyError:
+        raise InvalidTransition(status, action) from None
+
+
+def _apply(journey: Journey, action: str, **fields: Any) -> Journey:
+    target = transition(journey.status, action)
+    changed = Journey.objects.filter(pk=journey.pk, status=journey.status).update(
+        status=target, updated_at=timezone.now(), **fields
+    )
+    if not changed:
+        current = Journey.objects.filter(pk=journey.pk).values_list("status", flat=True).first()
+        raise InvalidTransition(current or "gone", action)
+    journey.status = target
+    for name, value in fields.items():
+        setattr(journey, name, value)
+    return journey
+
+
+# --- checking ---------------------------------------------------------------------------------
+def _segment_messages(text: str) -> list[str]:
+    return [str(e) for e in validate_segment(text)]
+
+
+def version_problems(steps: Any, goals: Any = ()) -> list[Problem]:
+    """Problems of a version's steps and goals, with their key paths (``steps[1].template``)."""
+    templates = set(Template.objects.values_list("name", flat=True))
+    found = step_rules.validate(
+        steps, goals, templates=templates, segment_problems=_segment_messages
+    )
+    return [Problem(p.message, p.path) for p in found]
+
+
+def settings_problems(
+    *, name: str, topic: str, trigger: str, trigger_params: Mapping[str, Any], entry: str, days: int
+) -> list[Problem]:
+    problems = []
+    if not name.strip():
+        problems.append(Problem("give the journey a name", "name"))
+    if topic != SERVICE and topic not in get_policy().marketing.topics:
+        problems.append(Problem("choose one of the policy's marketing topics", "topic"))
+    if trigger not in Journey.Trigger.values:
+        problems.append(Problem("choose a trigger", "trigger"))
+    if trigger == Journey.Trigger.EVENT and not str(trigger_params.get("name") or "").strip():
+        problems.append(Problem("name the event that starts the journey", "trigger_params.name"))
+    if trigger == Journey.Trigger.DATE:
+        if trigger_params.get("field") != "contract_end":
+            problems.append(Problem('the date field is "contract_end"', "trigger_params.field"))
+        if not isinstance(trigger_params.get("days", 0), int):
+            problems.append(Problem("a whole number of days", "trigger_params.days"))
+    if entry not in Journey.Entry.values:
+        problems.append(Problem("choose an entry rule", "entry"))
+    if entry == Journey.Entry.AGAIN_AFTER and days < 1:
+        problems.append(Problem("say after how many days someone may enter again", "entry_days"))
+    return problems
+
+
+def consent_problems(journey: Journey, version: JourneyVersion) -> list[Problem]:
+    """Why the trigger does not carry the consent the journey's mail needs ([] when it does)."""
+    if not journey.is_marketing or not step_rules.sends(version.steps):
+        return []
+    if journey.trigger == Journey.Trigger.CONFIRMED:
+        return []
+    policy = get_policy()
+    purpose = policy.purposes.get(MARKETING_PURPOSE)
+    basis = purpose.lawful_basis if purpose else "consent"
+    title = purpose.title if purpose else MARKETING_PURPOSE
+    trigger = Journey.Trigger(journey.trigger).label.lower()
+    return [
+        Problem(
+            f'marketing mail about "{journey.topic}" is sent under the policy\'s purpose '
+            f'"{title}" ({MARKETING_PURPOSE}), whose lawful basis is {basis}; the trigger '
+            f'"{trigger}" does not show that the person agreed to it.  Start it from a '
+            "confirmed subscription to a list of the topic, or make it a service-message "
+            "journey without marketing",
+            "trigger",
+        )
+    ]
+
+
+def activation_problems(journey: Journey) -> list[Problem]:
+    version = journey.current()
+    if version is None:
+        return [Problem("add steps first", "steps")]
+    problems = settings_problems(
+        name=journey.name,
+        topic=journey.topic,
+        trigger=journey.trigger,
+        trigger_params=journey.trigger_params,
+        entry=journey.entry,
+        days=journey.entry_days,
+    )
+    problems += version_problems(version.steps, version.goals)
+    problems += consent_problems(journey, version)
+    return problems
+
+
+# --- creating and editing ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class JourneySpec:
+    """What an operator (form, file or API) says a journey is."""
+
+    name: str
+    topic: str
+    trigger: str
+    trigger_params: Mapping[str, Any]
+    entry: str
+    entry_days: int
+    steps: list[dict[str, Any]]
+    goals: list[dict[str, Any]]
+    sender_id: int | None = None
+
+
+def spec_problems(spec: JourneySpec, *, journey: Journey | None = None) -> list[Problem]:
+    problems = settings_problems(
+        name=spec.name,
+        topic=spec.topic,
+        trigger=spec.trigger,
+        trigger_params=spec.trigger_params,
+        entry=spec.entry,
+        days=spec.entry_days,
+    )
+    clash = Journey.objects.filter(name=spec.name.strip())
+    if journey is not None:
+        clash = clash.exclude(pk=journey.pk)
+    if clash.exists():
+        problems.append(Problem("another journey has that name", "name"))
+    return problems + version_problems(spec.steps, spec.goals)
+
+
+@transaction.atomic
+def do_create_journey(spec: JourneySpec, *, actor: Any) -> Journey:
+    """A draft journey with its first version.  Raises JourneyNotReady listing every problem."""
+    problems = spec_problems(spec)
+    if problems:
+        raise JourneyNotReady(problems)
+    journey = Journey.objects.create(
+        name=spec.name.strip(),
+        topic=spec.topic,
+        trigger=spec.trigger,
+        trigger_params=dict(spec.trigger_params),
+        entry=spec.entry,
+        entry_days=spec.entry_days,
+        sender_id=spec.sender_id,
+        version=1,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    JourneyVersion.objects.create(journey=journey, number=1, steps=spec.steps, goals=spec.goals)
+    audit("journey.created", actor=actor, obj=journey, steps=len(spec.steps))
+    return journey
+
+
+@transaction.atomic
+def do_update_journey(journey: Journey, spec: JourneySpec, *, actor: Any) -> Journey:
+    """Change a journey.  New steps or goals make a new version: people already in the journey
+    finish the version they entered.  An archived journey cannot change."""
+    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    if journey.status == Status.ARCHIVED:
+        raise InvalidTransition(journey.status, "edit")
+    problems = spec_problems(spec, journey=journey)
+    if problems:
+        raise JourneyNotReady(problems)
+    current = journey.current()
+    new_version = current is None or (current.steps, current.goals) != (spec.steps, spec.goals)
+    if new_version:
+        journey.version += 1
+        JourneyVersion.objects.create(
+            journey=journey, number=journey.version, steps=spec.steps, goals=spec.goals
+        )
+    journey.name = spec.name.strip()
+    journey.topic = spec.topic
+    journey.trigger = spec.trigger
+    journey.trigger_params = dict(spec.trigger_params)
+    journey.entry = spec.entry
+    journey.entry_days = spec.entry_days
+    journey.sender_id = spec.sender_id
+    if journey.status == Status.ACTIVE:
+        problems = activation_problems(journey)
+        if problems:
+            raise JourneyNotReady(problems)
+    journey.save()
+    audit("journey.updated", actor=actor, obj=journey, version=journey.version, new=new_version)
+    return journey
+
+
+@transaction.atomic
+def do_activate(journey: Journey, *, actor: Any) -> Journey:
+    problems = activation_problems(journey)
+    if problems:
+        raise JourneyNotReady(problems)
+    _apply(journey, "activate", paused_reason="")
+    audit("journey.activated", actor=actor, obj=journey, version=journey.version)
+    return journey
+
+
+@transaction.atomic
+def do_pause(journey: Journey, *, actor: Any, reason: str = "") -> Journey:
+    """Nobody moves on while paused (the engine claims only enrolments of active journeys);
+    triggers enrol nobody new."""
+    _apply(journey, "pause", paused_reason=reason[:300])
+    audit("journey.paused", actor=actor, obj=journey)
+    return journey
+
+
+@transaction.atomic
+def do_resume(journey: Journey, *, actor: Any) -> Journey:
+    problems = activation_problems(journey)
+    if problems:
+        raise JourneyNotReady(problems)
+    _apply(journey, "resume", paused_reason="")
+    audit("journey.resumed", actor=actor, obj=journey)
+    return journey
+
+
+@transaction.atomic
+def do_archive(journey: Journey, *, actor: Any) -> int:
+    """Archive for good: everyone still in it leaves ("journey archived").  Returns how many."""
+    _apply(journey, "archive")
+    left = _close(Enrolment.objects.filter(journey=journey), "journey archived")
+    audit("journey.archived", actor=actor, obj=journey, left=left)
+    return left
+
+
+# --- people in journeys -----------------------------------------------------------------------
+class NotEnrolled(Exception):
+    """Why someone was not enrolled (the entry rule, a paused journey): never personal."""
+
+
+@transaction.atomic
+def do_enrol(
+    journey: Journey, contact: Contact, *, now: datetime | None = None, source: str = "trigger"
+) -> Enrolment:
+    """Put ``contact`` at the start of the journey's current version, due now.
+
+    Raises NotEnrolled when the journey is not active or the entry rule says no (once ever; once
+    at a time and already in it; again only N days after they last entered)."""
+    now = now or timezone.now()
+    journey = Journey.objects.get(pk=journey.pk)
+    if journey.status != Status.ACTIVE:
+        raise NotEnrolled(f"the journey is {journey.status}")
+    version = journey.current()
+    assert version is not None
+    previous = Enrolment.objects.filter(journey=journey, contact=contact)
+    if previous.filter(state__in=Enrolment.OPEN).exists():
+        raise NotEnrolled("already in the journey")
+    if journey.entry == Journey.Entry.ONCE and previous.exists():
+        raise NotEnrolled("the journey is once per person")
+    if journey.entry == Journey.Entry.AGAIN_AFTER:
+        since = now - timedelta(days=journey.entry_days)
+        if previous.filter(entered_at__gt=since).exists():
+            raise NotEnrolled(f"entered less than {journey.entry_days} days ago")
+    try:
+        with transaction.atomic():
+            enrolment = Enrolment.objects.create(
+                journey=journey,
+                version=version,
+                contact=contact,
+                step=version.steps[0]["id"],
+                next_run_at=now,
+                entered_at=now,
+            )
+    except IntegrityError:  # a concurrent trigger enrolled them first
+        raise NotEnrolled("already in the journey") from None
+    audit("journey.entered", obj=journey, enrolment=enrolment.pk, source=source)
+    pk, jid = enrolment.pk, journey.pk
+    transaction.on_commit(
+        lambda: signals.journey_entered.send(sender=Journey, journey_id=jid, enrolment_id=pk)
+    )
+    return enrolment
+
+
+def _close(enrolments: Any, reason: str, *, state: str = Enrolment.State.EXITED) -> int:
+    """Close the open ones of ``enrolments`` (one conditional UPDATE), with a history row."""
+    now = timezone.now()
+    rows = list(
+        enrolments.filter(state__in=Enrolment.OPEN).values_list("pk", "journey_id", "seq", "step")
+    )
+    closed = []
+    for pk, journey_id, seq, step in rows:
+        changed = Enrolment.objects.filter(pk=pk, seq=seq, state__in=Enrolment.OPEN).update(
+            state=state,
+            exit_reason=reason[:100],
+            next_run_at=None,
+            leased_by="",
+            leased_until=None,
+            finished_at=now,
+            seq=seq + 1,
+        )
+        if changed:
+            EnrolmentStep.objects.create(
+                enrolment_id=pk,
+                seq=seq,
+                step=step,
+                kind="exit",
+                ran_at=now,
+                outcome=EnrolmentStep.Outcome.EXITED
+                if state == Enrolment.State.EXITED
+                else EnrolmentStep.Outcome.CONVERTED,
+                reason=reason[:300],
+            )
+            closed.append((journey_id, pk))
+    exited = state == Enrolment.State.EXITED
+    signal = signals.journey_exited if exited else signals.journey_converted
+    for journey_id, pk in closed:
+        transaction.on_commit(
+            partial(
+                signal.send, sender=Journey, journey_id=journey_id, enrolment_id=pk, reason=reason
+            )
+        )
+    return len(closed)
+
+
+@transaction.atomic
+def do_exit_contact(contact_id: int, reason: str, *, journey: Journey | None = None) -> int:
+    """Take a person out of every journey (or of ``journey``) at once, with ``reason``
+    ("unsubscribed", "objected", "hard bounce", "complaint", "removed by an operator").
+    Returns how many enrolments ended."""
+    enrolments = Enrolment.objects.filter(contact_id=contact_id)
+    if journey is not None:
+        enrolments = enrolments.filter(journey=journey)
+    left = _close(enrolments, reason)
+    if left:
+        audit("journey.exited", actor_label="system", count=left, reason=reason)
+    return left
+
+
+@transaction.atomic
+def do_record_goal(contact_id: int, event: str) -> int:
+    """The person did ``event``: every open enrolment of theirs in a journey with that goal ends
+    as converted.  Returns how many."""
+    converted = 0
+    open_ = Enrolment.objects.filter(contact_id=contact_id, state__in=Enrolment.OPEN)
+    for enrolment in open_.select_related("version"):
+        goals = [g for g in enrolment.version.goals if g.get("event") == event]
+        if goals:
+            converted += _close(
+                Enrolment.objects.filter(pk=enrolment.pk),
+                f"goal: {goals[0]['name']}",
+                state=Enrolment.State.CONVERTED,
+            )
+    return converted
+
+
+@transaction.atomic
+def do_retry_parked(journey: Journey, *, actor: Any) -> int:
+    """Send everyone parked after an error back to the step that failed, due now (after the
+    operator fixed the template or the webhook).  Returns how many."""
+    now = timezone.now()
+    retried = Enrolment.objects.filter(journey=journey, state=Enrolment.State.PARKED).update(
+        state=Enrolment.State.ACTIVE, attempts=0, error="", next_run_at=now
+    )
+    audit("journey.parked_retried", actor=actor, obj=journey, count=retried)
+    return retried
+
+
+@transaction.atomic
+def do_move_to_current_version(journey: Journey, *, actor: Any) -> int:
+    """Move the people still in older versions to the current one, each at the step with the
+    same id (people whose step is gone stay where they are).  Returns how many moved."""
+    journey = Journey.objects.get(pk=journey.pk)
+    version = journey.current()
+    if version is None:
+        return 0
+    ids = set(step_rules.step_ids(version.steps))
+    older = Enrolment.objects.filter(journey=journey, state__in=Enrolment.OPEN).exclude(
+        version=version
+    )
+    moved = older.filter(step__in=ids).update(version=version)
+    audit("journey.moved_to_version", actor=actor, obj=journey, version=version.number, count=moved)
+    return moved
+
+
+@transaction.atomic
+def do_event_arrived(contact_id: int, event: str) -> int:
+    """The person did ``event``: everyone of theirs waiting for it at a wait_event step goes on
+    to its "then" step, due now.  Returns how many moved."""
+    moved = 0
+    now = timezone.now()
+    waiting = Enrolment.objects.filter(
+        contact_id=contact_id, state=Enrolment.State.ACTIVE, waiting_for=event
+    ).select_related("version")
+    for enrolment in waiting:
+        steps = enrolment.version.steps
+        step = steps[step_rules.index_of(steps, enrolment.step)]
+        # Conditional on the row as read: a worker running the timeout at this moment wins or
+        # loses as a whole (its history row has the same key).
+        changed = Enrolment.objects.filter(
+            pk=enrolment.pk, seq=enrolment.seq, waiting_for=event
+        ).update(
+            step=step["then"],
+            waiting_for="",
+            next_run_at=now,
+            seq=enrolment.seq + 1,
+            leased_by="",
+            leased_until=None,
+        )
+        if changed:
+            EnrolmentStep.objects.create(
+                enrolment=enrolment,
+                seq=enrolment.seq,
+                step=enrolment.step,
+                kind="wait_event",
+                ran_at=now,
+                outcome=EnrolmentStep.Outcome.BRANCHED,
+                reason="the event came",
+            )
+            moved += 1
+    return moved

@@ -1,0 +1,35 @@
+from datetime import timedelta
+
+from django.apps import AppConfig
+
+
+class JourneysConfig(AppConfig):
+    name = "tidings.journeys"
+    label = "journeys"
+    verbose_name = "Journeys"
+
+    def ready(self) -> None:
+        from tidings.web.scheduler import register
+
+        from .personal_data import register_sources
+        from .triggers import connect
+
+        register_sources()  # enrolments are personal data: access package and erasure
+        connect()  # triggers and exits
+        # Due steps run within a minute (each run works until nothing is due, ~50 s at most);
+        # several workers may run it: enrolments are claimed with SKIP LOCKED (engine.py).
+        register(
+            "journeys.advance",
+            timedelta(minutes=1),
+            "tidings.journeys.engine.advance_journeys_task",
+        )
+        register(
+            "journeys.dates",
+            timedelta(days=1),
+            "tidings.journeys.triggers.enrol_by_date_task",
+        )
+        register(
+            "journeys.event-keys",
+            timedelta(days=1),
+            "tidings.journeys.triggers.prune_event_keys_task",
+        )

@@ -1,0 +1,158 @@
+"""The journey editor's form: the journey's settings as fields, its steps and goals as TOML in
+the format of journey files (``files.py``), checked with key-path errors."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any, cast
+
+import tomli_w
+from django import forms
+
+from tidings.audience.models import MailingList
+from tidings.campaigns.models import Sender
+from tidings.policy import get_policy
+
+from .actions import JourneySpec
+from .models import SERVICE, Journey
+
+EXAMPLE_STEPS = """[[steps]]
+id = "hello"
+kind = "send_email"
+template = "Welcome"
+subject = "Welcome, {{ contact.first_name }}"
+
+[[steps]]
+id = "pause"
+kind = "wait"
+duration = "2 days"
+
+[[steps]]
+id = "tips"
+kind = "send_email"
+template = "Welcome"
+subject = "Three tips to get started"
+
+[[goals]]
+name = "booked a demo"
+event = "demo_booked"
+"""
+
+
+class JourneyForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    topic = forms.ChoiceField(help_text="Marketing needs the person's consent to the topic.")
+    sender = forms.ModelChoiceField(
+        queryset=Sender.objects.filter(verified=True),
+        required=False,
+        empty_label="The installation's address",
+    )
+    trigger = forms.ChoiceField(choices=Journey.Trigger.choices)
+    trigger_list = forms.ModelChoiceField(
+        queryset=MailingList.objects.filter(closed_at__isnull=True),
+        required=False,
+        empty_label="Any list of the topic",
+        label="List (for “confirmed on a list”)",
+    )
+    trigger_event = forms.CharField(
+        required=False, max_length=100, label="Event name (for “a custom event”)"
+    )
+    trigger_days = forms.IntegerField(
+        required=False,
+        min_value=-365,
+        max_value=365,
+        label="Days after the contract's end (negative: before)",
+    )
+    entry = forms.ChoiceField(choices=Journey.Entry.choices)
+    entry_days = forms.IntegerField(min_value=0, max_value=3650, initial=0, required=False)
+    steps = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false"}),
+        initial=EXAMPLE_STEPS,
+        help_text="Steps and goals in the journey file format (see the README).",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        topics = [(t, t) for t in get_policy().marketing.topics]
+        cast(forms.ChoiceField, self.fields["topic"]).choices = [
+            *topics,
+            (SERVICE, "Service messages (no marketing)"),
+        ]
+
+    @classmethod
+    def for_journey(cls, journey: Journey) -> JourneyForm:
+        version = journey.current()
+        text = tomli_w.dumps(
+            {
+                "steps": list(version.steps) if version else [],
+                **({"goals": list(version.goals)} if version and version.goals else {}),
+            }
+        )
+        params = journey.trigger_params
+        return cls(
+            initial={
+                "name": journey.name,
+                "topic": journey.topic,
+                "sender": journey.sender_id,
+                "trigger": journey.trigger,
+                "trigger_list": params.get("list"),
+                "trigger_event": params.get("name", ""),
+                "trigger_days": params.get("days"),
+                "entry": journey.entry,
+                "entry_days": journey.entry_days,
+                "steps": text,
+            }
+        )
+
+    def clean_steps(self) -> dict[str, Any]:
+        try:
+            data = tomllib.loads(self.cleaned_data["steps"])
+        except tomllib.TOMLDecodeError as exc:
+            raise forms.ValidationError(f"not valid TOML: {exc}") from None
+        unknown = [k for k in data if k not in ("steps", "goals")]
+        if unknown:
+            raise forms.ValidationError(f"{unknown[0]}: unknown key (only steps and goals)")
+        return data
+
+    def spec(self) -> JourneySpec:
+        data = self.cleaned_data
+        trigger = data["trigger"]
+        params: dict[str, Any] = {}
+        if trigger == Journey.Trigger.CONFIRMED and data.get("trigger_list"):
+            params["list"] = data["trigger_list"].pk
+        if trigger == Journey.Trigger.EVENT:
+            params["name"] = (data.get("trigger_event") or "").strip()
+        if trigger == Journey.Trigger.DATE:
+            params = {"field": "contract_end", "days": data.get("trigger_days") or 0}
+        return JourneySpec(
+            name=data["name"],
+            topic=data["topic"],
+            trigger=trigger,
+            trigger_params=params,
+            entry=data["entry"],
+            entry_days=data.get("entry_days") or 0,
+            steps=data["steps"].get("steps", []),
+            goals=data["steps"].get("goals", []),
+            sender_id=data["sender"].pk if data.get("sender") else None,
+        )
+
+    def add_problems(self, problems: list[Any]) -> None:
+        fields = {"name", "topic", "sender", "trigger", "entry", "entry_days"}
+        for problem in problems:
+            where = problem.field or ""
+            if where in fields:
+                self.add_error(where, problem.message)
+            elif where.startswith("trigger_params"):
+                self.add_error(None, f"{where}: {problem.message}")
+            else:
+                self.add_error("steps", str(problem))
+
+
+class SimulateForm(forms.Form):
+    contact = forms.EmailField(label="Their email address")
+    start = forms.DateTimeField(
+        required=False,
+        label="Starting at (blank: now)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    days = forms.IntegerField(min_value=1, max_value=365, initial=30)

@@ -1,0 +1,185 @@
+"""Journeys: a person moves through steps on their own clock (see ``engine`` and ``actions``).
+
+A ``Journey`` is what the operator names and switches on; its steps live in ``JourneyVersion``
+rows (a validated JSON list, ``steps.py``), a new one each time a running journey is edited, so
+that people finish the version they entered.  An ``Enrolment`` is one person in one journey: the
+engine's queue row (``next_run_at``, lease) and its state; ``EnrolmentStep`` is its history.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+# A journey about no marketing topic: service mail under the contract purpose (onboarding).
+SERVICE = ""
+
+
+class Journey(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        ARCHIVED = "archived", "Archived"
+
+    class Trigger(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed on a list of the topic"
+        EVENT = "event", "A custom event posted through the API"
+        DATE = "date", "A date field comes round"
+        ENQUIRY = "enquiry_created", "An enquiry was created"
+        DEMO = "demo_booked", "A demo was booked"
+        MANUAL = "manual", "Enrolled by an operator or the API"
+
+    class Entry(models.TextChoices):
+        ONCE = "once", "Once ever"
+        ONE_AT_A_TIME = "one_at_a_time", "Once at a time"
+        AGAIN_AFTER = "again_after", "Again after N days"
+
+    name = models.CharField(max_length=200, unique=True)
+    topic = models.CharField(
+        max_length=100, blank=True, help_text="A marketing topic; blank: service messages."
+    )
+    sender = models.ForeignKey(
+        "campaigns.Sender", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
+    # confirmed: {"list": id or absent}; event: {"name": ...}; date: {"field": "contract_end",
+    # "days": -30} (negative: before).
+    trigger_params = models.JSONField(default=dict, blank=True)
+    entry = models.CharField(max_length=20, choices=Entry.choices, default=Entry.ONCE)
+    entry_days = models.PositiveIntegerField(default=0, help_text="For 'again after N days'.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    version = models.PositiveIntegerField(default=0, help_text="The current version's number.")
+    paused_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_marketing(self) -> bool:
+        return self.topic != SERVICE
+
+    def current(self) -> JourneyVersion | None:
+        return self.versions.filter(number=self.version).first()
+
+
+class JourneyVersion(models.Model):
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    steps = models.JSONField(default=list)  # validated by steps.validate_steps
+    goals = models.JSONField(default=list, blank=True)  # [{"name": ..., "event": ...}]
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey", "number"], name="journey_version_unique")
+        ]
+        ordering = ["journey", "number"]
+
+    def __str__(self) -> str:
+        return f"{self.journey} v{self.number}"
+
+
+class Enrolment(models.Model):
+    class State(models.TextChoices):
+        ACTIVE = "active", "In the journey"
+        PARKED = "parked", "Parked after an error"
+        COMPLETED = "completed", "Completed"
+        CONVERTED = "converted", "Converted (reached a goal)"
+        EXITED = "exited", "Exited"
+
+    OPEN = (State.ACTIVE, State.PARKED)
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrolments")
+    version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="+")
+    # SET_NULL: an erasure anonymises the enrolment (it stays as an anonymous count).
+    contact = models.ForeignKey(
+        "audience.Contact", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    step = models.CharField(max_length=40, help_text="The id of the step to run next.")
+    seq = models.PositiveIntegerField(default=0, help_text="Steps run so far (the history key).")
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True, help_text="Never personal data.")
+    # A wait_event step armed: the event that moves the person on before its timeout.
+    waiting_for = models.CharField(max_length=100, blank=True)
+    exit_reason = models.CharField(max_length=100, blank=True)
+    leased_by = models.CharField(max_length=64, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    entered_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["journey", "contact"],
+                condition=Q(state__in=["active", "parked"]),
+                name="enrolment_one_open",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_run_at", "id"], condition=Q(state="active"), name="enrolment_due"
+            ),
+            models.Index(fields=["contact", "state"], name="enrolment_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Enrolment #{self.pk} ({self.state})"
+
+
+class EnrolmentStep(models.Model):
+    """One step an enrolment took.  ``seq`` is unique per enrolment: the row is written in the
+    transaction that ran the step, so a step is recorded (and its mail queued) once or not at
+    all."""
+
+    class Outcome(models.TextChoices):
+        DONE = "done", "Done"
+        SENT = "sent", "Mail queued"
+        WAITING = "waiting", "Waiting"
+        BRANCHED = "branched", "Branched"
+        EXITED = "exited", "Exited"
+        CONVERTED = "converted", "Converted"
+        PARKED = "parked", "Parked after an error"
+        COMPLETED = "completed", "Completed"
+
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="history")
+    seq = models.PositiveIntegerField()
+    step = models.CharField(max_length=40)
+    kind = models.CharField(max_length=20)
+    ran_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.CharField(max_length=300, blank=True, help_text="Never personal data.")
+    message = models.ForeignKey(
+        "campaigns.OutgoingMessage", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enrolment", "seq"], name="enrolment_step_once")
+        ]
+        ordering = ["enrolment", "seq"]
+
+    def __str__(self) -> str:
+        return f"Step {self.step} of enrolment #{self.enrolment_id} ({self.outcome})"
+
+
+class JourneyEvent(models.Model):
+    """A custom event posted through the API, kept only for its idempotency key (no payload)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"Event #{self.pk}"

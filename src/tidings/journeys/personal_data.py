@@ -1,0 +1,126 @@
+"""Enrolments are personal data: which journeys a person is in, where, and what they were sent.
+
+The access package says it in words ("You are in our "Welcome" series, step 2 of 4, next email
+on 9 December 2026").  Erasure anonymises the enrolment: its contact goes, it is closed as
+"erased", and it stays only as an anonymous count in the journey's statistics (its history rows
+hold step ids, times and outcomes, nothing that names anyone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tidings.rights.sources import PersonalData, model_source, plain, register, time_in_words
+
+from .models import Enrolment, EnrolmentStep
+from .steps import index_of, sends
+
+
+def describe(enrolment: Enrolment) -> str:
+    """One sentence about an enrolment, for the person."""
+    journey = enrolment.journey
+    steps = enrolment.version.steps
+    name = f'our "{journey.name}" series'
+    if enrolment.state in Enrolment.OPEN:
+        try:
+            at = index_of(steps, enrolment.step) + 1
+        except KeyError:
+            at = len(steps)
+        sentence = f"You are in {name}, step {at} of {len(steps)}"
+        upcoming = [s for s in steps[at - 1 :] if s.get("kind") == "send_email"]
+        if enrolment.next_run_at and upcoming:
+            sentence += f", next email on {time_in_words(enrolment.next_run_at)}"
+        return sentence + "."
+    finished = time_in_words(enrolment.finished_at) if enrolment.finished_at else "earlier"
+    why = f" ({enrolment.exit_reason})" if enrolment.exit_reason else ""
+    return f"You were in {name} until {finished}: {enrolment.get_state_display().lower()}{why}."
+
+
+def export_enrolments(contact: Any) -> list[dict[str, Any]]:
+    rows = (
+        Enrolment.objects.filter(contact=contact)
+        .select_related("journey", "version")
+        .order_by("entered_at", "pk")
+    )
+    out = []
+    for e in rows:
+        sent = e.history.filter(outcome=EnrolmentStep.Outcome.SENT).count()
+        out.append(
+            plain(
+                {
+                    "journey": e.journey.name,
+                    "in words": describe(e),
+                    "state": e.get_state_display(),
+                    "entered_at": e.entered_at,
+                    "emails_sent": f"{sent} of {len(sends(e.version.steps))}",
+                    "next_step_at": e.next_run_at,
+                    "finished_at": e.finished_at,
+                }
+            )
+        )
+    return out
+
+
+def export_history(contact: Any) -> list[dict[str, Any]]:
+    rows = (
+        EnrolmentStep.objects.filter(enrolment__contact=contact)
+        .select_related("enrolment__journey")
+        .order_by("enrolment__entered_at", "enrolment_id", "seq")
+    )
+    return [
+        plain(
+            {
+                "journey": r.enrolment.journey.name,
+                "step": r.step,
+                "what": r.kind.replace("_", " "),
+                "when": r.ran_at,
+                "outcome": r.get_outcome_display(),
+                "reason": r.reason,
+            }
+        )
+        for r in rows
+    ]
+
+
+def register_sources() -> None:
+    source = model_source(
+        "journeys",
+        Enrolment,
+        of="contact",
+        title="Automated email series (journeys)",
+        record_kind=None,
+        export=export_enrolments,
+        # The rows stay as anonymous counts: no contact, closed as erased.
+        anonymise={
+            "contact": None,
+            "state": Enrolment.State.EXITED,
+            "exit_reason": "erased",
+            "next_run_at": None,
+            "leased_by": "",
+            "leased_until": None,
+        },
+        about=(
+            "Which of our automated email series you are in and where: to send you the "
+            "next email of a series you signed up for, and only while you agree to it."
+        ),
+        retention=(
+            "While you are in the series; afterwards only as anonymous counts once you "
+            "leave our records."
+        ),
+        order=25,
+    )
+    register(source)
+    # The steps an enrolment took: step ids, times and outcomes, linked only to the enrolment
+    # (exported with it, above).  Once the enrolment is anonymous they name no one, and they
+    # stay as the journey's anonymous counts.
+    register(
+        PersonalData(
+            name="journey history",
+            title="Automated email series: steps taken",
+            record_kind=None,
+            models=(EnrolmentStep,),
+            export=export_history,
+            about="The steps of the series above you went through (shown with each series).",
+            retention="With the series above; anonymous once that is.",
+            order=26,
+        )
+    )

@@ -1,0 +1,184 @@
+"""What puts people into journeys and takes them out.
+
+Into: a confirmed subscription (``signals.contact_subscribed``) to a list of an active
+journey's topic; a custom event posted through the API (``do_record_event``); a contract's end
+coming round (``enrol_by_date``, daily).  Out: an unsubscribe, an objection, a hard bounce or a
+complaint end every open enrolment of the person at once (``actions.do_exit_contact``); erasure
+anonymises them (``personal_data``).  A goal's event ends the enrolments it converts.
+
+Receivers run after the sender's transaction committed (the signals are sent on commit); each
+enrolment is its own transaction, so one journey's refusal never stops another's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.tasks import task
+from django.utils import timezone
+
+from tidings import signals
+from tidings.audience.emails import InvalidEmail, normalise_email
+from tidings.audience.models import Contact, MailingList
+
+from .actions import NotEnrolled, do_enrol, do_event_arrived, do_exit_contact, do_record_goal
+from .models import Journey, JourneyEvent
+
+logger = logging.getLogger("tidings.journeys")
+
+
+def _enrol_all(journeys: Any, contact: Contact, source: str) -> int:
+    entered = 0
+    for journey in journeys:
+        try:
+            do_enrol(journey, contact, source=source)
+        except NotEnrolled:
+            continue
+        entered += 1
+    return entered
+
+
+def active(trigger: str) -> Any:
+    return Journey.objects.filter(status=Journey.Status.ACTIVE, trigger=trigger).order_by("pk")
+
+
+def on_subscribed(sender: Any, *, contact_id: int, list_id: int, **kwargs: Any) -> None:
+    mailing_list = MailingList.objects.filter(pk=list_id).first()
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if mailing_list is None or contact is None:
+        return
+    journeys = [
+        j
+        for j in active(Journey.Trigger.CONFIRMED).filter(topic=mailing_list.topic)
+        if j.trigger_params.get("list") in (None, list_id)
+    ]
+    _enrol_all(journeys, contact, "confirmed")
+
+
+def on_enquiry(sender: Any, *, contact_id: int, **kwargs: Any) -> None:
+    """CRM enquiries start only journeys that activation allowed: service messages, or
+    marketing journeys without a send step (an operator notification)."""
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is not None:
+        _enrol_all(active(Journey.Trigger.ENQUIRY), contact, "enquiry")
+
+
+def on_demo_booked(sender: Any, *, contact_id: int, **kwargs: Any) -> None:
+    """A booked demo is the event "demo_booked" (a goal, a wait_event) and a trigger (CRM:
+    service journeys or operator notifications, as for enquiries)."""
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is None:
+        return
+    do_event_arrived(contact.pk, "demo_booked")
+    do_record_goal(contact.pk, "demo_booked")
+    _enrol_all(active(Journey.Trigger.DEMO), contact, "demo booked")
+
+
+def _exit(reason: str):
+    def receive(sender: Any, *, contact_id: int | None = None, **kwargs: Any) -> None:
+        if contact_id is None:
+            return
+        if reason == "hard bounce" and not kwargs.get("hard"):
+            return
+        do_exit_contact(contact_id, reason)
+
+    receive.__name__ = f"exit_{reason.replace(' ', '_')}"
+    return receive
+
+
+def connect() -> None:
+    signals.contact_subscribed.connect(on_subscribed, dispatch_uid="journeys.subscribed")
+    signals.enquiry_created.connect(on_enquiry, dispatch_uid="journeys.enquiry")
+    signals.demo_booked.connect(on_demo_booked, dispatch_uid="journeys.demo")
+    for signal, reason in (
+        (signals.contact_unsubscribed, "unsubscribed"),
+        (signals.contact_objected, "objected"),
+        (signals.delivery_bounced, "hard bounce"),
+        (signals.delivery_complained, "complaint"),
+    ):
+        signal.connect(_exit(reason), weak=False, dispatch_uid=f"journeys.exit.{reason}")
+
+
+# --- custom events ----------------------------------------------------------------------------
+def _find_contact(contact: str | int | None) -> Contact | None:
+    if contact is None or contact == "":
+        return None
+    if isinstance(contact, int) or (isinstance(contact, str) and contact.isdigit()):
+        return Contact.objects.filter(pk=int(contact)).first()
+    try:
+        email = normalise_email(str(contact))
+    except InvalidEmail:
+        return None
+    return Contact.objects.filter(email=email).first()
+
+
+def do_record_event(
+    contact: str | int | None,
+    name: str,
+    properties: Mapping[str, Any] | None = None,
+    *,
+    key: str = "",
+) -> bool:
+    """A custom event about a person (an address or a contact id): ends enrolments that have it
+    as a goal and starts journeys it triggers.  True if it was used; an unknown (or erased)
+    person, or a key seen before, is dropped — the caller must not tell which (the API answers
+    202 either way).  ``properties`` are not stored."""
+    with transaction.atomic():
+        if key:
+            try:
+                with transaction.atomic():
+                    JourneyEvent.objects.create(key=key[:200])
+            except IntegrityError:
+                return False
+        person = _find_contact(contact)
+        if person is None:
+            return False
+    do_event_arrived(person.pk, name)
+    do_record_goal(person.pk, name)
+    journeys = [j for j in active(Journey.Trigger.EVENT) if j.trigger_params.get("name") == name]
+    _enrol_all(journeys, person, f"event:{name}"[:60])
+    return True
+
+
+# --- dates ------------------------------------------------------------------------------------
+def enrol_by_date(today: date | None = None) -> int:
+    """Journeys started N days before (negative) or after a contract's end: enrol the support
+    contacts (still at the organisation) of every contract whose end is that many days away."""
+    from tidings.crm.models import Contract, SupportContact
+
+    today = today or timezone.localdate()
+    entered = 0
+    for journey in active(Journey.Trigger.DATE):
+        days = int(journey.trigger_params.get("days", 0))
+        end = today - timedelta(days=days)
+        organisations = Contract.objects.filter(end=end).values("organisation_id")
+        people = Contact.objects.filter(
+            pk__in=SupportContact.objects.filter(
+                organisation_id__in=organisations, left_employer__isnull=True
+            ).values("contact_id")
+        ).order_by("pk")
+        for contact in people.iterator():
+            entered += _enrol_all([journey], contact, "date")
+    return entered
+
+
+@task()
+def enrol_by_date_task() -> int:
+    return enrol_by_date()
+
+
+# Idempotency keys are kept this long (pruned daily): a client retrying later is a new event.
+EVENT_KEYS_KEPT = timedelta(days=7)
+
+
+def prune_event_keys() -> int:
+    return JourneyEvent.objects.filter(received_at__lt=timezone.now() - EVENT_KEYS_KEPT).delete()[0]
+
+
+@task()
+def prune_event_keys_task() -> int:
+    return prune_event_keys()

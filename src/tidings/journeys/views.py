@@ -1,0 +1,154 @@
+"""Operator pages for journeys (under Campaigns).  Thin: forms parse, ``actions`` act.
+
+Building, editing and simulating need "content"; switching a journey on, off or archiving it
+(which decides who gets mail) needs "send", as campaigns do."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from tidings.audience.emails import InvalidEmail, normalise_email
+from tidings.audience.models import Contact
+from tidings.lib.access import operator_required
+
+from . import actions
+from .forms import JourneyForm, SimulateForm
+from .models import Enrolment, Journey
+from .simulate import simulate
+from .stats import journey_counts
+from .svg import journey_svg
+
+
+def _journey(journey_id: int) -> Journey:
+    return get_object_or_404(Journey.objects.select_related("sender"), pk=journey_id)
+
+
+@operator_required(perm="content")
+def journey_index(request: HttpRequest) -> HttpResponse:
+    journeys = Journey.objects.exclude(status=Journey.Status.ARCHIVED).annotate(
+        people=Count("enrolments"),
+        open=Count("enrolments", filter=Q(enrolments__state__in=Enrolment.OPEN)),
+    )
+    archived = Journey.objects.filter(status=Journey.Status.ARCHIVED).count()
+    return render(
+        request,
+        "journeys/index.html",
+        {"journeys": journeys.order_by("name"), "archived": archived},
+    )
+
+
+@operator_required(perm="content")
+def journey_new(request: HttpRequest) -> HttpResponse:
+    form = JourneyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            journey = actions.do_create_journey(form.spec(), actor=request.user)
+        except actions.JourneyNotReady as exc:
+            form.add_problems(exc.problems)
+        else:
+            messages.success(request, "Journey saved as a draft.")
+            return redirect("journeys:detail", journey_id=journey.pk)
+    return render(request, "journeys/edit.html", {"form": form, "journey": None})
+
+
+@operator_required(perm="content")
+def journey_edit(request: HttpRequest, journey_id: int) -> HttpResponse:
+    journey = _journey(journey_id)
+    form = (
+        JourneyForm(request.POST) if request.method == "POST" else JourneyForm.for_journey(journey)
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.do_update_journey(journey, form.spec(), actor=request.user)
+        except actions.JourneyNotReady as exc:
+            form.add_problems(exc.problems)
+        except actions.InvalidTransition as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request, "Saved. People already in it finish the version they entered."
+            )
+            return redirect("journeys:detail", journey_id=journey.pk)
+    return render(request, "journeys/edit.html", {"form": form, "journey": journey})
+
+
+@operator_required(perm="content")
+def journey_detail(request: HttpRequest, journey_id: int) -> HttpResponse:
+    journey = _journey(journey_id)
+    version = journey.current()
+    counts = journey_counts(journey)
+    steps = version.steps if version else []
+    problems = actions.activation_problems(journey) if journey.status != "archived" else []
+    simulation, sim_form = None, SimulateForm(request.GET or None)
+    if request.GET and sim_form.is_valid():
+        contact = _contact(sim_form.cleaned_data["contact"])
+        if contact is None:
+            sim_form.add_error("contact", "No contact has that address.")
+        else:
+            simulation = simulate(
+                journey,
+                contact,
+                start=sim_form.cleaned_data.get("start"),
+                days=sim_form.cleaned_data["days"],
+            )
+    parked = Enrolment.objects.filter(journey=journey, state=Enrolment.State.PARKED).order_by("pk")[
+        :50
+    ]
+    context = {
+        "journey": journey,
+        "version": version,
+        "counts": counts,
+        # Built from escaped parts only (svg.py).
+        "svg": mark_safe(journey_svg(steps, counts.steps, f"The steps of {journey.name}")),  # noqa: S308
+        "problems": problems,
+        "sim_form": sim_form,
+        "simulation": simulation,
+        "parked": parked,
+        "older": Enrolment.objects.filter(journey=journey, state__in=Enrolment.OPEN)
+        .exclude(version=version)
+        .count(),
+    }
+    return render(request, "journeys/detail.html", context)
+
+
+def _contact(address: str) -> Contact | None:
+    try:
+        return Contact.objects.filter(email=normalise_email(address)).first()
+    except InvalidEmail:
+        return None
+
+
+def _button(action, done: str):
+    @require_POST
+    @operator_required(perm="send")
+    def view(request: HttpRequest, journey_id: int) -> HttpResponse:
+        journey = _journey(journey_id)
+        try:
+            action(journey, actor=request.user)
+        except actions.InvalidTransition as exc:
+            messages.error(request, f"{str(exc).capitalize()}.")
+        except actions.JourneyNotReady as exc:
+            for problem in exc.problems:
+                messages.error(request, str(problem))
+        else:
+            messages.success(request, done)
+        return redirect("journeys:detail", journey_id=journey.pk)
+
+    view.__name__ = f"journey_{action.__name__.removeprefix('do_')}"
+    return view
+
+
+journey_activate = _button(actions.do_activate, "Active: people who trigger it now enter it.")
+journey_pause = _button(actions.do_pause, "Paused: nobody moves on or enters until you resume.")
+journey_resume = _button(actions.do_resume, "Resumed.")
+journey_archive = _button(actions.do_archive, "Archived; everyone still in it has left.")
+journey_retry = _button(actions.do_retry_parked, "The parked people try the failed step again.")
+journey_move = _button(
+    actions.do_move_to_current_version,
+    "People in older versions moved to the current one (where their step still exists).",
+)

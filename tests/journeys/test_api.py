@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.api.helpers import Api, token_for
+from tests.journeys.helpers import make_list, person, subscriber, welcome
+from tidings.journeys import engine
+from tidings.journeys.actions import do_enrol
+from tidings.journeys.models import Enrolment, Journey
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(settings) -> Api:
+    settings.TIDINGS_API_RATE_LIMIT = 0
+    return Api(token_for("owner"))
+
+
+def _onboarding() -> Journey:
+    steps = [
+        {"id": "hello", "kind": "send_email", "template": "Welcome"},
+        {"id": "end", "kind": "end"},
+    ]
+    return welcome(
+        name="Onboarding",
+        topic="",
+        trigger="event",
+        trigger_params={"name": "trial_started"},
+        steps=steps,
+        goals=[],
+    )
+
+
+def test_an_event_starts_a_journey_and_answers_202(api):
+    _onboarding()
+    ann = person("Ann Example", email="ann@example.com")
+    response = api.post("/events", {"contact": "ann@example.com", "name": "trial_started"})
+    assert response.status_code == 202
+    assert Enrolment.objects.get().contact == ann
+    engine.advance_due()
+    assert Enrolment.objects.get().state == "completed"  # service mail: no marketing consent
+
+
+def test_an_event_for_an_unknown_address_is_accepted_and_dropped(api):
+    _onboarding()
+    for contact in ("nobody@example.com", "not an address", 999999):
+        response = api.post("/events", {"contact": contact, "name": "trial_started"})
+        assert response.status_code == 202
+        assert response.json() == {"accepted": True}
+    assert not Enrolment.objects.exists()
+
+
+def test_an_event_sent_twice_with_one_key_counts_once(api):
+    journey = _onboarding()
+    journey.entry = "again_after"
+    journey.entry_days = 0
+    journey.save()
+    ann = person("Ann Example", email="ann@example.com")
+    body = {"contact": ann.pk, "name": "trial_started", "idempotency_key": "k-1"}
+    api.post("/events", body)
+    Enrolment.objects.update(state="exited")
+    assert api.post("/events", body).status_code == 202
+    assert Enrolment.objects.count() == 1
+
+
+def test_a_goal_event_converts(api):
+    journey = welcome()
+    ann = subscriber("Ann Example", make_list(), email="ann@example.com")
+    do_enrol(journey, ann)
+    api.post("/events", {"contact": "ann@example.com", "name": "demo_booked"})
+    assert Enrolment.objects.get().state == "converted"
+
+
+def test_the_api_lists_journeys_with_their_figures_and_enrols_and_removes(api):
+    journey = welcome()
+    ann = subscriber("Ann Example", make_list())
+    response = api.post(f"/journeys/{journey.pk}/enrolments", {"contact_id": ann.pk})
+    assert response.status_code == 201
+    engine.advance_due()
+    [item] = api.get("/journeys").json()["items"]
+    assert item["stats"]["entered"] == 1 and item["stats"]["sent"] == 1
+    again = api.post(f"/journeys/{journey.pk}/enrolments", {"contact_id": ann.pk})
+    assert again.status_code == 409
+    removed = api._call("delete", f"/journeys/{journey.pk}/enrolments/{ann.pk}")
+    assert removed.json() == {"removed": 1}
+
+
+def test_idempotency_keys_are_forgotten_after_a_week(api, time_machine):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tidings.journeys.models import JourneyEvent
+    from tidings.journeys.triggers import prune_event_keys
+
+    api.post("/events", {"contact": "x@example.com", "name": "n", "idempotency_key": "k"})
+    assert prune_event_keys() == 0
+    time_machine.move_to(timezone.now() + timedelta(days=8))
+    assert prune_event_keys() == 1
+    assert not JourneyEvent.objects.exists()
+
+
+def test_entering_leaving_and_converting_reach_the_outgoing_webhooks(
+    django_capture_on_commit_callbacks,
+):
+    from tidings.api.models import WebhookDelivery, WebhookEndpoint
+    from tidings.journeys.actions import do_exit_contact, do_record_goal
+
+    WebhookEndpoint.objects.create(
+        url="https://crm.example.co.uk/hooks",
+        description="Our CRM",
+        events=["journey.entered", "journey.exited", "journey.converted"],
+        secret="whsec_" + "A" * 32,
+    )
+    journey = welcome()
+    ann, bob = person("Ann Example"), person("Bob Example")
+    with django_capture_on_commit_callbacks(execute=True):
+        do_enrol(journey, ann)
+        do_enrol(journey, bob)
+        do_exit_contact(ann.pk, "removed by an operator")
+        do_record_goal(bob.pk, "demo_booked")
+    events = sorted(WebhookDelivery.objects.values_list("event", flat=True))
+    assert events == ["journey.converted", "journey.entered", "journey.entered", "journey.exited"]
+    exited = WebhookDelivery.objects.get(event="journey.exited")
+    assert exited.data["reason"] == "removed by an operator"
+    assert "contact_id" not in exited.data

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.journeys.helpers import make_list, make_template, subscriber, welcome
+from tests.operators import make_operator, sign_in
+from tidings.journeys import engine
+from tidings.journeys.actions import do_enrol
+from tidings.journeys.forms import EXAMPLE_STEPS
+from tidings.journeys.models import Enrolment, Journey
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def editor(client):
+    sign_in(client, make_operator("eddie", "editor"))
+    return client
+
+
+def _form(**changes) -> dict:
+    data = {
+        "name": "Welcome",
+        "topic": "product news",
+        "trigger": "confirmed",
+        "entry": "once",
+        "entry_days": "0",
+        "steps": EXAMPLE_STEPS,
+    }
+    data.update(changes)
+    return data
+
+
+def test_an_editor_builds_and_activates_a_welcome_series(editor):
+    make_template("Welcome")
+    response = editor.post(reverse("journeys:new"), _form())
+    journey = Journey.objects.get()
+    assert response.url == reverse("journeys:detail", args=[journey.pk])
+    editor.post(reverse("journeys:activate", args=[journey.pk]))
+    journey.refresh_from_db()
+    assert journey.status == "active"
+    page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert '<svg class="journey-map"' in page and "<script" not in page.split("<main")[-1]
+    assert "Send · hello" in page
+
+
+def test_the_editor_shows_key_path_errors(editor):
+    make_template("Welcome")
+    bad = EXAMPLE_STEPS.replace('kind = "wait"', 'kind = "nap"')
+    page = editor.post(reverse("journeys:new"), _form(steps=bad)).content.decode()
+    assert "steps[1].kind: unknown step &#x27;nap&#x27;" in page
+    assert not Journey.objects.exists()
+
+
+def test_activation_refused_for_an_enquiry_trigger_says_why(editor):
+    make_template("Welcome")
+    editor.post(reverse("journeys:new"), _form(trigger="enquiry_created"))
+    journey = Journey.objects.get()
+    page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert "lawful basis is consent" in page
+    response = editor.post(reverse("journeys:activate", args=[journey.pk]), follow=True)
+    assert "Sending the newsletters you asked for" in response.content.decode()
+    journey.refresh_from_db()
+    assert journey.status == "draft"
+
+
+def test_the_page_counts_people_per_step(editor):
+    journey = welcome()
+    for name in ("Ann Example", "Bob Example"):
+        do_enrol(journey, subscriber(name, make_list(name=name)))
+    engine.advance_due()
+    page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert "2 reached · 0 here now · 2 sent" in page  # hello
+    assert "0 reached · 2 here now" in page  # tips, after the wait
+
+
+def test_the_simulator_on_the_page_writes_nothing(editor):
+    journey = welcome()
+    subscriber("Ann Example", make_list(), email="ann@example.com")
+    url = reverse("journeys:detail", args=[journey.pk])
+    page = editor.get(url, {"contact": "ann@example.com", "days": "30"}).content.decode()
+    assert "email &quot;Welcome, Ann&quot;" in page
+    assert not Enrolment.objects.exists()
+
+
+def test_editing_a_running_journey_makes_a_new_version(editor):
+    journey = welcome()
+    url = reverse("journeys:edit", args=[journey.pk])
+    form = editor.get(url).context["form"]
+    data = {k: ("" if v is None else v) for k, v in form.initial.items()}
+    data["steps"] = data["steps"].replace("2 days", "3 days")
+    editor.post(url, data)
+    journey.refresh_from_db()
+    assert journey.version == 2
+
+
+def test_the_list_and_the_page_cost_the_same_queries_whatever_the_numbers(editor):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert editor.get(url).status_code == 200
+        return len(captured)
+
+    journey = welcome()
+    do_enrol(journey, subscriber("Ann Example", make_list()))
+    engine.advance_due()
+    index, page = reverse("journeys:index"), reverse("journeys:detail", args=[journey.pk])
+    before = queries(index), queries(page)
+    for n in range(5):
+        do_enrol(journey, subscriber(f"Reader {n}", make_list(name=f"List {n}")))
+        welcome(name=f"Other {n}", activate=False)
+    engine.advance_due()
+    assert (queries(index), queries(page)) == before
