@@ -20,6 +20,10 @@ class CampaignsConfig(AppConfig):
 
         register_sources()  # events are personal data: access export and erasure
 
+        from .engagement import register_engagement
+
+        register_engagement()  # opened_in(), clicked_in(), received_in() in segments
+
         # Opens and clicks from the tracking endpoints, written in batches (web/ingest.py).
         ingest.register_sink("tracking", write_tracking_rows)
 
