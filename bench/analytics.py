@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.analytics                    # both parts, PostgreSQL on 127.0.0.1
     .venv/bin/python -m bench.analytics --seconds 5 --connections 32 --part ingest
 
-A fresh PostgreSQL database ``bench_analytics_<pid>`` is made beside the one named by
+A fresh PostgreSQL database ``tidings_bench_analytics_<pid>`` is made beside the one named by
 ``--database-url`` and dropped at the end.
 
 Ingest: ``tidings serve`` (granian, the production server; ``--workers`` processes of

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.deliverability [--recipients 200000] [--quick]
 
-A fresh database ``bench_deliverability_<pid>`` beside ``--database-url`` (dropped at the end):
+A fresh database ``tidings_bench_deliverability_<pid>`` beside ``--database-url`` (dropped at the
+end):
 ``--recipients`` contacts confirmed on one list, 1% of them suppressed.  Timed, in the same run:
 
 - baseline: ``populate_deliveries`` (the ``INSERT … SELECT`` every start already does), and

@@ -20,8 +20,9 @@ Printed, each with the load average it was measured at (the machine is shared):
   per core) and without, and the unsigned/untracked rate beside it;
 - with ``--memory N``: one worker sending a queue of N to the end, its peak RSS (with its builder
   processes) when 10,000 had been sent and at the end.
-A fresh PostgreSQL database ``bench_delivery_<pid>`` is made beside ``--database-url`` and dropped
-at the end.  Figures are printed, not asserted; target 1 of issue 20 is printed as met or not.
+A fresh PostgreSQL database ``tidings_bench_delivery_<pid>`` is made beside ``--database-url`` and
+dropped at the end.  Figures are printed, not asserted; target 1 of issue 20 is printed as met or
+not.
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ def generate_csv(path: Path, rows: int, existing: int, seed: int = 1) -> dict[st
 def create_postgres(url: str, suffix: str) -> str:
     import psycopg
 
-    name = f"bench_import_{os.getpid()}_{suffix}"
+    name = f"tidings_bench_import_{os.getpid()}_{suffix}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     parts = urlsplit(url)

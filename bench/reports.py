@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.reports [--deliveries 1000000] [--events 5000000] [--runs 5]
 
-A fresh PostgreSQL database ``bench_reports_<pid>`` is made beside ``--database-url`` (default:
-postgres on 127.0.0.1) and dropped at the end.  Generated in SQL (``generate_series``):
+A fresh PostgreSQL database ``tidings_bench_reports_<pid>`` is made beside ``--database-url``
+(default: postgres on 127.0.0.1) and dropped at the end.  Generated in SQL (``generate_series``):
 ``--deliveries`` contacts at 60 domains and one finished campaign sent to all of them (1% failed),
 ``--events`` events over its first week (opens, a quarter of them by machines, clicks on ten
 links, a few bounces and complaints), and the counters those events make (as ``campaigns.events``

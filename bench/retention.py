@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.retention [--quick] [--enquiries 1000000] [--fresh 50000]
                                         [--batch N]
 
-Creates a fresh database ``bench_retention_<pid>`` on 127.0.0.1 (user postgres, trust auth),
+Creates a fresh database ``tidings_bench_retention_<pid>`` on 127.0.0.1 (user postgres, trust auth),
 migrates it and fills it in SQL (``generate_series``): one contact per enquiry; ``--enquiries``
 enquiries whose last contact was two years ago (expired), ``--fresh`` recent ones (kept); a sent
 campaign with a delivery row for every contact; a consent event for every tenth contact.  The

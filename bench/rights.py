@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.rights [--quick] [--contacts 1000000] [--events 10000000]
                                      [--outbox 100000] [--people 50]
 
-Creates a fresh database ``bench_rights_<pid>`` on 127.0.0.1 (user postgres, trust auth),
+Creates a fresh database ``tidings_bench_rights_<pid>`` on 127.0.0.1 (user postgres, trust auth),
 migrates it and fills it in SQL (``INSERT … SELECT`` over ``generate_series``): ``--contacts``
 contacts, each subscribed to a list with a consent event; ``--events / --contacts`` sent
 campaigns with a delivery row per contact each, and a tracking event (an open, or a click on
