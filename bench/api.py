@@ -117,10 +117,10 @@ def _run(contacts: int, requests: int) -> bool:
     load = os.getloadavg()[0]
     print(f"\n{requests} requests each after one warm-up; PostgreSQL, {contacts:,} contacts")
     print(f"load average before timing: {load:.1f} on {os.cpu_count()} CPUs (figures vary with it)")
-    print(f"{'request':<44} {'p95 ms':>8} {'median':>8} {'ORM p95':>8} {'× ORM':>7}")
     limit, window = rate_limit()
     print(f"rate limit on: {limit} requests per {window} s per token, counted in the "
           f"{'Redis' if settings.TIDINGS_REDIS_URL else 'process-local'} cache")  # fmt: skip
+    print(f"{'request':<44} {'p95 ms':>8} {'median':>8} {'ORM p95':>8} {'× ORM':>7}")
     ok = True
     worst = (0.0, 1.0, "")
     for label, through_api, through_orm in cases:
