@@ -134,11 +134,13 @@ def _generate(contacts: int, events: int = 0, campaigns: int | None = None) -> P
             """
             INSERT INTO audience_contact (email, name, phone, company, job_title, work_address,
                                           attributes, created_at, updated_at, last_contact_at)
-            SELECT (%(fslug)s::text[])[1 + (g * 7919) %% %(pool)s] || '.'
-                       || (%(lslug)s::text[])[1 + (g * 104729) %% %(pool)s] || g || '@'
-                       || (%(domains)s::text[])[1 + (g * 15485863) %% %(pool)s],
-                   (%(first)s::text[])[1 + (g * 7919) %% %(pool)s] || ' '
-                       || (%(last)s::text[])[1 + (g * 104729) %% %(pool)s],
+            WITH f AS (SELECT * FROM unnest(%(first)s::text[], %(fslug)s::text[])
+                                     WITH ORDINALITY AS f(name, slug, i)),
+                 l AS (SELECT * FROM unnest(%(last)s::text[], %(lslug)s::text[])
+                                     WITH ORDINALITY AS l(name, slug, i)),
+                 d AS (SELECT * FROM unnest(%(domains)s::text[]) WITH ORDINALITY AS d(name, i))
+            SELECT f.slug || '.' || l.slug || g || '@' || d.name,
+                   f.name || ' ' || l.name,
                    '', 'Company ' || (g %% 5000), '', '',
                    CASE WHEN g %% 10 = 0 THEN '{}'::jsonb
                         ELSE jsonb_build_object('plan', (ARRAY['free', 'pro', 'team'])[1 + g %% 3])
@@ -149,6 +151,10 @@ def _generate(contacts: int, events: int = 0, campaigns: int | None = None) -> P
                    CASE WHEN g %% 2 = 0 THEN NULL
                         ELSE timestamptz '2025-01-01' + (g %% 600) * interval '1 day' END
             FROM generate_series(1::bigint, %(n)s) AS g
+            JOIN f ON f.i = 1 + (g * 7919) %% %(pool)s
+            JOIN l ON l.i = 1 + (g * 104729) %% %(pool)s
+            JOIN d ON d.i = 1 + (g * 15485863) %% %(pool)s
+            ORDER BY g
             """,
         ),
         (

@@ -88,7 +88,7 @@ def test_without_a_worker_the_page_recounts_a_snapshot_older_than_five_minutes(
         assert owner_client.get("/").context["audience"]["live"] is False  # saved: read again
 
 
-def test_the_worker_refreshes_the_snapshot_every_minute():
+def test_the_worker_retakes_the_snapshot_every_minute():
     job = REGISTRY["audience.snapshot"]
     assert job.every == timedelta(minutes=1)
     assert job.task == "tidings.audience.tasks.take_audience_snapshot"

@@ -425,23 +425,3 @@ class Segment(models.Model):
         from .segments import segment_queryset
 
         return segment_queryset(self.query)
-
-
-class AudienceSnapshot(models.Model):
-    """The dashboard's audience figures, counted at ``taken_at`` (one row; ``stats.py``).
-
-    Anonymous numbers only.  Counting every contact and subscription on each view costs over
-    100 ms at a million contacts, so the worker counts every minute and the dashboard reads this.
-    """
-
-    taken_at = models.DateTimeField()
-    days = models.PositiveSmallIntegerField()
-    contacts = models.PositiveBigIntegerField()
-    confirmed = models.PositiveBigIntegerField()
-    pending = models.PositiveBigIntegerField()
-    joined = models.PositiveBigIntegerField(help_text="Confirmed in the last ``days`` days.")
-    left = models.PositiveBigIntegerField(help_text="Unsubscribed in the last ``days`` days.")
-    suppressed = models.PositiveBigIntegerField()
-
-    def __str__(self) -> str:
-        return f"audience at {self.taken_at:%Y-%m-%d %H:%M}"

@@ -51,6 +51,15 @@ class CampaignsConfig(AppConfig):
         )
         # Senders' domain health (SPF, DKIM, DMARC, reverse DNS...), daily; a regression emails
         # the owners (campaigns/deliverability/senders.py).
+        # The dashboard's bulk-sender checklist: 30 days of deliveries are slow to aggregate on
+        # every view at millions of rows (deliverability/checklist.py).
+        from .deliverability.checklist import REFRESH as CHECKLIST_REFRESH
+
+        register(
+            "campaigns.bulk-checklist",
+            CHECKLIST_REFRESH,
+            "tidings.campaigns.deliverability.checklist.take_checklist_snapshot",
+        )
         register(
             "campaigns.sender-health",
             timedelta(days=1),
