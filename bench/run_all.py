@@ -1,0 +1,150 @@
+"""Every benchmark at a quick scale, one after the other, and one table of their headline figures.
+
+    .venv/bin/python -m bench.run_all [--only api,dashboard] [--timeout 240]    (make bench)
+
+Each benchmark runs as its own process (``python -m bench.<name> <quick arguments>``) with
+``TIDINGS_BENCH_REPORT`` naming a file it appends its figures to (``bench/_report.py``); its full
+output goes to a log file in a temporary directory (printed at the start), and the table at the
+end shows, for each figure: the value, the baseline measured in the same run, their ratio, the
+target and whether it was met, with the load average when it was measured.  A benchmark that fails
+or overruns ``--timeout`` is shown as such and the others still run.
+
+The quick scales are small so that the whole run takes under ten minutes on a busy 2-core
+machine: they show that every benchmark works and roughly where it stands, not the full-scale
+figures the targets are about (those are in bench/RESULTS.md, with their scale and load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench._report import REPORT_ENV, Result, read
+from bench.common import ROOT, SERVER
+
+POSTGRES = f"{SERVER}/postgres"
+
+# name: the quick arguments.  Ordered cheapest first, so a short --timeout still shows most.
+QUICK: dict[str, list[str]] = {
+    "render": ["--messages", "2000", "--runs", "2"],
+    "segments": ["--quick"],
+    "api": ["--quick"],
+    "dashboard": ["--quick"],
+    "metrics": ["--rows", "100000", "--database-url", POSTGRES],
+    "reports": ["--deliveries", "50000", "--events", "200000", "--runs", "3"],
+    "deliverability": ["--quick", "--database-url", POSTGRES],
+    "tracking": ["--quick"],
+    "retention": ["--quick"],
+    "rights": ["--quick"],
+    "import_contacts": [
+        *("--quick", "--rows", "50000", "--existing", "50000", "--database-url", POSTGRES)
+    ],
+    "delivery": ["--quick"],
+    "analytics": ["--seconds", "2", "--rounds", "1", "--database-url", POSTGRES],
+    "screening": ["--quick"],
+}
+
+
+def _run(name: str, args: list[str], report: Path, log: Path, timeout: float) -> str:
+    """Run one benchmark; returns "" or what went wrong."""
+    env = dict(os.environ, **{REPORT_ENV: str(report)})
+    with log.open("w", encoding="utf-8") as out:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-u", "-m", f"bench.{name}", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"stopped after {timeout:.0f} s"
+    # Exit status 1 is how several benchmarks say "target missed": that is in the table already.
+    return "" if done.returncode in (0, 1) else f"exit status {done.returncode}"
+
+
+def _figure(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    text = (
+        f"{value:,.0f}"
+        if abs(value) >= 100
+        else f"{value:,.2f}"
+        if abs(value) < 10
+        else (f"{value:,.1f}")
+    )
+    return f"{text} {unit}".strip()
+
+
+def table(results: list[Result], problems: dict[str, str]) -> str:
+    header = ("benchmark", "figure", "value", "baseline", "ratio", "target", "met", "load", "scale")
+    rows = [header]
+    for r in results:
+        target = (
+            None
+            if r.target is None
+            else ("≥ " if r.higher_is_better else "≤ ") + _figure(r.target, r.unit)
+        )
+        rows.append(
+            (
+                r.benchmark,
+                r.figure,
+                _figure(r.value, r.unit),
+                _figure(r.baseline, r.unit) if r.baseline is not None else "—",
+                f"{r.ratio:.2f}×" if r.ratio is not None else "—",
+                target or "—",
+                {None: "—", True: "yes", False: "NO"}[r.met],
+                f"{r.load:.1f}",
+                r.scale,
+            )
+        )
+    for name, problem in problems.items():
+        rows.append((name, f"FAILED: {problem}", "", "", "", "", "", "", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="comma-separated benchmark names (default: all)")
+    parser.add_argument("--timeout", type=float, default=240, help="seconds per benchmark")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(QUICK)
+    unknown = [n for n in names if n not in QUICK]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(QUICK)}")
+
+    workdir = Path(tempfile.mkdtemp(prefix="tidings_bench_"))
+    report = workdir / "results.jsonl"
+    report.touch()
+    print(f"logs in {workdir}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    problems: dict[str, str] = {}
+    started = time.perf_counter()
+    for name in names:
+        began = time.perf_counter()
+        print(f"  {name:<16}", end="", flush=True)
+        problem = _run(name, QUICK[name], report, workdir / f"{name}.log", args.timeout)
+        if problem:
+            problems[name] = f"{problem} (see {workdir / f'{name}.log'})"
+        print(f"{time.perf_counter() - began:6.0f} s  {problem or 'done'}", flush=True)
+    total = time.perf_counter() - started
+    results = read(str(report))
+    print(f"\n{table(results, problems)}")
+    print(
+        f"\n{len(names)} benchmarks in {total / 60:.1f} min at quick scales; load average now "
+        f"{os.getloadavg()[0]:.1f}.  Full-scale figures: bench/RESULTS.md."
+    )
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
