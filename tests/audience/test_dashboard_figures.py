@@ -24,6 +24,12 @@ def cards(client) -> dict[str, int]:
     return {k: audience[k] for k in ("contacts", "confirmed", "pending", "left")}
 
 
+def today_in_growth_chart(client) -> tuple[int, int]:
+    day, joined, left = client.get("/").context["reports"].growth[-1]
+    assert day == timezone.localdate()
+    return joined, left
+
+
 @pytest.fixture
 def news():
     return make_list()
@@ -60,8 +66,11 @@ def test_a_large_audience_shows_the_snapshot_until_the_worker_counts_again(
     assert "a large audience is recounted every minute" in page.content.decode()
     assert cards(owner_client) == {"contacts": 2, "confirmed": 2, "pending": 0, "left": 0}
 
+    assert today_in_growth_chart(owner_client) == (2, 0)  # subscribed, unsubscribed today
+
     take_audience_snapshot.call()  # the periodic job's next run
     assert cards(owner_client) == {"contacts": 3, "confirmed": 1, "pending": 1, "left": 1}
+    assert today_in_growth_chart(owner_client) == (2, 1)  # Ada joined and left today
 
 
 def test_an_import_shows_once_the_snapshot_is_retaken(owner_client, news, large, tmp_path):
