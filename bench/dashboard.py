@@ -61,7 +61,6 @@ def _run(contacts: int, deliveries: int, runs: int) -> bool:
     from tidings.audience import stats
     from tidings.campaigns.deliverability import checklist
     from tidings.campaigns.reports import dashboard_summary
-    from tidings.web import views
     from tidings.web.checklist import progress
 
     started = time.perf_counter()
@@ -99,14 +98,16 @@ def _run(contacts: int, deliveries: int, runs: int) -> bool:
     audience_read = _times(stats.audience_summary, runs)
     checklist_read = _times(checklist.dashboard_checklist, runs)
     checklist_count = _times(checklist.bulk_sender_checklist, runs)
+    growth = stats.audience_summary()["growth"]  # as the view passes it, from the snapshot
+    campaign_figures = _times(lambda: dashboard_summary(growth=growth), runs)
     # The baseline: the view as it was, counting the audience and the checklist on every view.
-    kept_summary, kept_checklist = views.audience_summary, checklist.dashboard_checklist
-    views.audience_summary = lambda: {**stats.count_audience(), "live": True}
+    kept_checklist = checklist.dashboard_checklist
+    stats.LIVE_BELOW = contacts + 1  # counted on every view
     checklist.dashboard_checklist = checklist.bulk_sender_checklist
     try:
         counting_view = _times(view, runs)
     finally:
-        views.audience_summary, checklist.dashboard_checklist = kept_summary, kept_checklist
+        checklist.dashboard_checklist = kept_checklist
         stats.LIVE_BELOW = live_below
     rows = [
         ("GET / (audience and checklist from snapshots)", snapshot_view),
@@ -115,7 +116,7 @@ def _run(contacts: int, deliveries: int, runs: int) -> bool:
         ("  audience snapshot read (stats.audience_summary)", audience_read),
         ("  checklist counted (bulk_sender_checklist)", checklist_count),
         ("  checklist snapshot read (dashboard_checklist)", checklist_read),
-        ("  campaign figures (reports.dashboard_summary)", _times(dashboard_summary, runs)),
+        ("  campaign figures (reports.dashboard_summary)", campaign_figures),
         ("  getting-started steps", _times(lambda: progress(owner), runs)),
     ]
     for label, times in rows:
