@@ -32,20 +32,23 @@ POSTGRES = f"{SERVER}/postgres"
 # name: the quick arguments.  Ordered cheapest first, so a short --timeout still shows most.
 QUICK: dict[str, list[str]] = {
     "render": ["--messages", "2000", "--runs", "2"],
-    "segments": ["--quick"],
-    "api": ["--quick"],
-    "dashboard": ["--quick"],
-    "metrics": ["--rows", "100000", "--database-url", POSTGRES],
-    "reports": ["--deliveries", "50000", "--events", "200000", "--runs", "3"],
-    "deliverability": ["--quick", "--database-url", POSTGRES],
-    "tracking": ["--quick"],
-    "retention": ["--quick"],
-    "rights": ["--quick"],
+    "segments": ["--contacts", "10000", "--events", "50000", "--runs", "3"],
+    "api": ["--contacts", "10000", "--requests", "50"],
+    "dashboard": ["--contacts", "10000", "--deliveries", "40000", "--runs", "10"],
+    "metrics": ["--rows", "50000", "--database-url", POSTGRES],
+    "reports": ["--deliveries", "20000", "--events", "100000", "--runs", "2"],
+    "deliverability": ["--recipients", "5000", "--database-url", POSTGRES],
+    "tracking": ["--seconds", "1", "--deliveries", "2000"],
+    "retention": ["--enquiries", "10000", "--fresh", "1000"],
+    "rights": ["--contacts", "20000", "--events", "200000", "--outbox", "2000", "--people", "10"],
     "import_contacts": [
-        *("--quick", "--rows", "50000", "--existing", "50000", "--database-url", POSTGRES)
+        *("--quick", "--rows", "20000", "--existing", "20000", "--database-url", POSTGRES)
     ],
-    "delivery": ["--quick"],
-    "analytics": ["--seconds", "2", "--rounds", "1", "--database-url", POSTGRES],
+    "delivery": [
+        *("--recipients", "2000", "--bare-messages", "1500", "--memory", "0"),
+        *("--workers", "1,2", "--limit-seconds", "60"),
+    ],
+    "analytics": ["--seconds", "1", "--rounds", "1", "--database-url", POSTGRES],
     "screening": ["--quick"],
 }
 
