@@ -55,6 +55,11 @@ QUICK: dict[str, list[str]] = {
 
 def _run(name: str, args: list[str], report: Path, log: Path, timeout: float) -> str:
     """Run one benchmark; returns "" or what went wrong."""
+    before = len(read(str(report)))
+
+    def reported() -> bool:
+        return len(read(str(report))) > before
+
     env = dict(os.environ, **{REPORT_ENV: str(report)})
     with log.open("w", encoding="utf-8") as out:
         try:
@@ -69,8 +74,11 @@ def _run(name: str, args: list[str], report: Path, log: Path, timeout: float) ->
             )
         except subprocess.TimeoutExpired:
             return f"stopped after {timeout:.0f} s"
-    # Exit status 1 is how several benchmarks say "target missed": that is in the table already.
-    return "" if done.returncode in (0, 1) else f"exit status {done.returncode}"
+    # Exit status 1 is how several benchmarks say "target missed" (in the table already), but
+    # also how Python ends on an exception: that one reports nothing.
+    if done.returncode == 0 or (done.returncode == 1 and reported()):
+        return ""
+    return f"exit status {done.returncode}"
 
 
 def _figure(value: float | None, unit: str = "") -> str:
