@@ -67,7 +67,7 @@ def report(
         scale=scale,
         load=os.getloadavg()[0],
     )
-    ratio = f", {result.ratio:.2f}× {baseline_label}" if result.ratio is not None else ""
+    ratio = f", {result.ratio:.3g}× {baseline_label}" if result.ratio is not None else ""
     met = {None: "", True: " — target met", False: " — target MISSED"}[result.met]
     print(
         f"result: {benchmark}: {figure} = {value:,.1f} {unit}{ratio}{met} "

@@ -109,7 +109,7 @@ def table(results: list[Result], problems: dict[str, str]) -> str:
                 r.figure,
                 _figure(r.value, r.unit),
                 _figure(r.baseline, r.unit) if r.baseline is not None else "—",
-                f"{r.ratio:.2f}×" if r.ratio is not None else "—",
+                f"{r.ratio:.3g}×" if r.ratio is not None else "—",
                 target or "—",
                 {None: "—", True: "yes", False: "NO"}[r.met],
                 f"{r.load:.1f}",
