@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,23 +63,31 @@ def _run(name: str, args: list[str], report: Path, log: Path, timeout: float) ->
 
     env = dict(os.environ, **{REPORT_ENV: str(report)})
     with log.open("w", encoding="utf-8") as out:
+        # Its own process group, so that an overrun stops its servers and sinks too; SIGINT
+        # first, so that it drops its database on the way out.
+        process = subprocess.Popen(
+            [sys.executable, "-u", "-m", f"bench.{name}", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            done = subprocess.run(
-                [sys.executable, "-u", "-m", f"bench.{name}", *args],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
+            returncode = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
             return f"stopped after {timeout:.0f} s"
     # Exit status 1 is how several benchmarks say "target missed" (in the table already), but
     # also how Python ends on an exception: that one reports nothing.
-    if done.returncode == 0 or (done.returncode == 1 and reported()):
+    if returncode == 0 or (returncode == 1 and reported()):
         return ""
-    return f"exit status {done.returncode}"
+    return f"exit status {returncode}"
 
 
 def _figure(value: float | None, unit: str = "") -> str:
