@@ -14,6 +14,9 @@ The target (issue 8): p95 under 50 ms for ``GET /api/contacts?search=`` and
 ``GET /api/contacts/{id}`` at 1M contacts.  Measured on the shared 2-core machine at load 5.9
 (p95 ms, ratio to the ORM): by id 24.6 (2.9×), address prefix 29.6 (2.7×), first name 49.9
 (1.8×), surname 38.8 (2.2×): met, narrowly for first names; at load 8 the name searches missed.
+Those figures had the rate limit off and a 40-name list.  With it on and faker names, only the
+quick scale has been measured (10,000 contacts, 2026-12-06, load average 8.0): p95 11.5 ms by id,
+29.7–34.6 ms for searches (1.2–1.3× the ORM query): see bench/RESULTS.md.
 """
 
 from __future__ import annotations
