@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability bench-journeys test-cluster clean
+.PHONY: demo test lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability bench-journeys bench-dashboard bench test-cluster clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -59,7 +59,12 @@ e2e: $(VENV)/.synced
 	scripts/ensure-chromium
 	$(VENV)/bin/pytest -m e2e
 
-## benchmarks (printed figures; they create and drop their own databases)
+## benchmarks (printed figures; they create and drop their own databases, named tidings_bench_*)
+## bench: every benchmark at a quick scale (under 10 minutes) and one table of figure, baseline,
+## ratio, target, met and load average (bench/run_all.py; BENCH_ARGS="--only api,dashboard")
+bench: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.run_all $(BENCH_ARGS)
+
 ## bench-import: a 1M-row, 25-column Mailchimp export into an empty database and merged into 1M
 ## existing contacts, on SQLite and PostgreSQL (QUICK=1: 100k rows, 100k existing)
 bench-import: $(VENV)/.synced
@@ -86,8 +91,13 @@ bench-screening: $(VENV)/.synced
 bench-render: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.render
 
+## bench-segments: segment counts on 1M faker contacts with 10M opens and clicks (EVENTS=N to change)
 bench-segments: $(VENV)/.synced
-	$(VENV)/bin/python -m bench.segments --contacts 1000000
+	$(VENV)/bin/python -m bench.segments --contacts 1000000 $(if $(EVENTS),--events $(EVENTS))
+
+## bench-dashboard: the operator dashboard at 1M contacts and 10M deliveries (target < 100 ms)
+bench-dashboard: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.dashboard
 
 bench-tracking: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.tracking
@@ -117,4 +127,4 @@ clean:
 
 .PHONY: bench-api
 bench-api: $(VENV)/.synced
-	$(VENV)/bin/python -m bench.api --contacts 1000000
+	$(VENV)/bin/python -m bench.api --contacts 1000000 $(BENCH_ARGS)

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-key-" + "x" * 40
 SERVER = "postgres://postgres@127.0.0.1:5432"
+# Every scratch database's name starts so: one glance at the server tells what a benchmark left.
+PREFIX = "tidings_bench_"
 
 
 def free_port() -> int:
@@ -45,9 +47,9 @@ def _admin(url: str, statement: str) -> None:
 
 @contextmanager
 def scratch_database(bench: str, server: str = SERVER) -> Iterator[str]:
-    """A new database ``bench_<bench>_<pid>`` on ``server``: yields its URL; afterwards Django's
-    connections are closed and the database is dropped."""
-    name = f"bench_{bench}_{os.getpid()}"
+    """A new database ``tidings_bench_<bench>_<pid>`` on ``server``: yields its URL; afterwards
+    Django's connections are closed and the database is dropped."""
+    name = f"{PREFIX}{bench}_{os.getpid()}"
     _admin(f"{server}/postgres", f'CREATE DATABASE "{name}"')
     try:
         yield f"{server}/{name}"
@@ -60,7 +62,7 @@ def scratch_database(bench: str, server: str = SERVER) -> Iterator[str]:
 
 
 class Database:
-    """A database ``bench_<bench>_<pid>`` beside ``url`` (and a data directory), migrated by
+    """A database ``tidings_bench_<bench>_<pid>`` beside ``url`` (and a data directory), migrated by
     ``tidings migrate`` in a child process; ``env()`` is the environment tidings runs with."""
 
     def __init__(
@@ -73,7 +75,7 @@ class Database:
         **extra: str,
     ) -> None:
         parts = urlsplit(url)
-        self.name = f"bench_{bench}_{os.getpid()}"
+        self.name = f"{PREFIX}{bench}_{os.getpid()}"
         self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
         self.admin = urlunsplit(parts._replace(path="/postgres"))
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"bench_{bench}_"))

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.deliverability [--recipients 200000] [--quick]
 
-A fresh database ``bench_deliverability_<pid>`` beside ``--database-url`` (dropped at the end):
+A fresh database ``tidings_bench_deliverability_<pid>`` beside ``--database-url`` (dropped at the
+end):
 ``--recipients`` contacts confirmed on one list, 1% of them suppressed.  Timed, in the same run:
 
 - baseline: ``populate_deliveries`` (the ``INSERT … SELECT`` every start already does), and
@@ -20,6 +21,7 @@ import argparse
 import os
 import time
 
+from bench._report import report
 from bench.common import Database
 
 
@@ -109,12 +111,21 @@ def run(n: int) -> None:
             lambda: assign_variants(campaign, variants, test.share, test.seed),
             populate,
         )
-        timed(
+        local = timed(
             "plan_local_hour (every row held until 09:00)",
             lambda: plan_local_hour(campaign, timezone.now()),
             populate,
         )
     print(f"  rows: {Delivery.objects.filter(campaign=campaign).count():,}")
+    report(
+        "deliverability",
+        "plan_local_hour",
+        local,
+        "s",
+        baseline=populate,
+        baseline_label="populate_deliveries",
+        scale=f"{n:,} recipients",
+    )
 
 
 if __name__ == "__main__":

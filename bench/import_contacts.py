@@ -50,6 +50,8 @@ import unicodedata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bench._report import report as record
+
 BAD_SHARE = 0.01
 BAD_DATE_SHARE = 0.002
 SUPPRESSED_SHARE = 0.001
@@ -163,7 +165,7 @@ def generate_csv(path: Path, rows: int, existing: int, seed: int = 1) -> dict[st
 def create_postgres(url: str, suffix: str) -> str:
     import psycopg
 
-    name = f"bench_import_{os.getpid()}_{suffix}"
+    name = f"tidings_bench_import_{os.getpid()}_{suffix}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     parts = urlsplit(url)
@@ -446,6 +448,26 @@ def report(result: dict, rows: int, postgres: bool) -> None:
     print(f"  load average before {result['load_before']}, after {result['load_after']}")
     target = TARGETS[scenario]
     rss_met = result["peak_rss_mb"] < TARGETS["rss_mb"]
+    scale = f"{result['rows_read']:,} rows, {result['vendor']}, {scenario}"
+    record(
+        "import",
+        f"{scenario}: rows/s ({result['vendor']})",
+        rate,
+        "rows/s",
+        baseline=base_rate,
+        baseline_label=result["baseline_label"],
+        target=target if postgres else None,
+        higher_is_better=True,
+        scale=scale,
+    )
+    record(
+        "import",
+        f"{scenario}: peak RSS ({result['vendor']})",
+        result["peak_rss_mb"],
+        "MB",
+        target=TARGETS["rss_mb"],
+        scale=scale,
+    )
     if postgres:
         met = "met" if rate >= target else "NOT met"
         print(f"  target on PostgreSQL >= {target:,} rows/s: {met}")

@@ -36,6 +36,7 @@ import resource
 import sys
 import time
 
+from bench._report import report
 from bench.common import scratch_database
 
 
@@ -154,6 +155,17 @@ def _run(people: int, due: int) -> None:
         f"left due at the end: lag {lag:.1f} s; peak memory {peak:.0f} MB"
     )
     print(f"load average at the end: {load_average()}")
+    report(
+        "journeys",
+        "steps advanced per second (due enrolments, one worker)",
+        steps / elapsed,
+        "steps/s",
+        baseline=due / base,
+        baseline_label="bare UPDATE … RETURNING loop, rows/s",
+        target=2_000,
+        higher_is_better=True,
+        scale=f"{people:,} enrolled, {due:,} due",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

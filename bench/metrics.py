@@ -23,6 +23,7 @@ import statistics
 import time
 from pathlib import Path
 
+from bench._report import report
 from bench.common import Database
 
 TOKEN = "bench-metrics-token"  # noqa: S105 - a scratch database's
@@ -126,6 +127,15 @@ def main() -> None:
                 f"({ours / base:.2f}× the baseline)"
             )
             print(f"  GET /metrics, cache on (10 s):           {cached:8.2f} ms")
+        report(
+            "metrics",
+            "metrics collector, uncached, after VACUUM ANALYZE",
+            ours,
+            "ms",
+            baseline=base,
+            baseline_label="GROUP BY status over the table",
+            scale=f"{args.rows:,} delivery rows",
+        )
         print(f"\nload average: {Path('/proc/loadavg').read_text().split()[:3]}")
     finally:
         database.drop()

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
+from bench._report import report
+
 BODY = """\
 # Hello {{ contact.first_name | default("there") }}, here is what changed this month
 
@@ -226,6 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio render / str.format: {per_render / per_format:.1f}x")
     budget = 1 / 3 * 1e-3
     print(f"share of the 333 µs per-message budget: {per_render / budget:.0%}")
+    report(
+        "render",
+        "render one message",
+        per_render * 1e6,
+        "µs",
+        baseline=per_format * 1e6,
+        baseline_label="str.format of the same size",
+        target=budget * 1e6,
+        scale=f"{args.messages:,} messages",
+    )
 
     # Open/click tracking for people who allow it (campaigns/tracking.py): the pixel and a
     # signed token per campaign link, added to the rendered HTML.

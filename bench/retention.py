@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.retention [--quick] [--enquiries 1000000] [--fresh 50000]
                                         [--batch N]
 
-Creates a fresh database ``bench_retention_<pid>`` on 127.0.0.1 (user postgres, trust auth),
+Creates a fresh database ``tidings_bench_retention_<pid>`` on 127.0.0.1 (user postgres, trust auth),
 migrates it and fills it in SQL (``generate_series``): one contact per enquiry; ``--enquiries``
 enquiries whose last contact was two years ago (expired), ``--fresh`` recent ones (kept); a sent
 campaign with a delivery row for every contact; a consent event for every tenth contact.  The
@@ -47,6 +47,7 @@ from typing import Any
 
 import psycopg
 
+from bench._report import report
 from bench.common import scratch_database
 
 
@@ -312,6 +313,24 @@ def _run(expired: int, fresh: int, batch: int, url: str) -> bool:
     allowed = 60 * expired / 1_000_000
     ok = result.seconds < allowed and result.longest_batch < 1
     verdict = "meets" if ok else "MISSES"
+    report(
+        "retention",
+        f"sweep of {expired:,} expired",
+        result.seconds,
+        "s",
+        baseline=floor,
+        baseline_label="the same deletes as one SQL script",
+        target=allowed,
+        scale=f"{expired:,} expired (target: 60 s per 1M)",
+    )
+    report(
+        "retention",
+        "longest transaction",
+        result.longest_batch * 1000,
+        "ms",
+        target=1000,
+        scale=f"{expired:,} expired",
+    )
     print(f"  load average:             {load_average():>12} (1, 5, 15 min)")
     print(
         f"\n{verdict} the target: 1M expired in < 60 s (here {expired:,}: < {allowed:.1f} s), "

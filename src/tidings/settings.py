@@ -292,6 +292,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "anymail",
     "tidings.policy",
+    "tidings.lib",
     "tidings.audience",
     "tidings.campaigns",
     "tidings.crm",

@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, Q
 import tidings.policy
 from tidings.audience.models import Contact, MailingList, Segment, Subscription
 from tidings.audience.segments import (
+    ENGAGEMENT_FUNCTIONS,
     MAX_DEPTH,
     MAX_LENGTH,
     And,
@@ -291,8 +292,22 @@ def test_an_unknown_list_is_an_error_naming_the_lists_there_are():
     assert error.message == 'no list is called "prodcut news"; lists: "Events", "product news"'
 
 
+@pytest.fixture
+def no_providers():
+    """No app provides engagement data (the campaigns app's providers are put back after)."""
+    saved = {name: engagement.provider(name) for name in ENGAGEMENT_FUNCTIONS}
+    for name in saved:
+        engagement.unregister(name)
+    yield
+    for name, provider in saved.items():
+        if provider is None:
+            engagement.unregister(name)
+        else:
+            engagement.register(name, provider)
+
+
 @pytest.mark.parametrize("function", ["opened_in", "clicked_in", "received_in"])
-def test_engagement_functions_are_an_error_until_the_campaigns_app_provides_their_data(function):
+def test_engagement_functions_are_an_error_until_an_app_provides_their_data(function, no_providers):
     text = f'list:"product news" and not {function}(90d)'
     MailingList.objects.create(name="product news", topic="product news")
     error = error_of(text)
@@ -300,7 +315,7 @@ def test_engagement_functions_are_an_error_until_the_campaigns_app_provides_thei
     assert error.message == f"{function}: engagement data is not available yet"
 
 
-def test_validation_reports_every_error_of_meaning_in_order():
+def test_validation_reports_every_error_of_meaning_in_order(no_providers):
     errors = validate_segment('foo = "x" or list:"nope" or (name = 1 and opened_in(30d))')
     assert [(e.column, e.message.split(";")[0].split(":")[0]) for e in errors] == [
         (1, 'unknown field "foo"'),
@@ -594,13 +609,10 @@ def _joining_provider(*, since):
 
 
 @pytest.fixture
-def providers():
+def providers(no_providers):
     engagement.register("opened_in", _recently_contacted)
     engagement.register("received_in", _got_any_list_mail)
     engagement.register("clicked_in", _joining_provider)
-    yield
-    for name in ("opened_in", "received_in", "clicked_in"):
-        engagement.unregister(name)
 
 
 def test_a_registered_engagement_provider_composes_with_the_rest_of_the_segment(people, providers):

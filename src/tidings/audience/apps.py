@@ -23,3 +23,7 @@ class AudienceConfig(AppConfig):
             timedelta(hours=6),
             "tidings.audience.tasks.purge_pending_signups",
         )
+        # The dashboard's audience figures at a large audience (stats.py: why a snapshot).
+        from .stats import REFRESH
+
+        register("audience.snapshot", REFRESH, "tidings.audience.tasks.take_audience_snapshot")

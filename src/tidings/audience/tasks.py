@@ -50,3 +50,12 @@ def purge_pending_signups(older_than_days: int | None = None) -> dict[str, int]:
         "contacts": result.contacts,
         "events": result.events,
     }
+
+
+@task()
+def take_audience_snapshot() -> dict[str, int]:
+    """The periodic job ``audience.snapshot``: the dashboard's audience figures, counted now
+    (``stats.take_snapshot``)."""
+    from .stats import take_snapshot
+
+    return take_snapshot()

@@ -20,6 +20,10 @@ class CampaignsConfig(AppConfig):
 
         register_sources()  # events are personal data: access export and erasure
 
+        from .engagement import register_engagement
+
+        register_engagement()  # opened_in(), clicked_in(), received_in() in segments
+
         # Opens and clicks from the tracking endpoints, written in batches (web/ingest.py).
         ingest.register_sink("tracking", write_tracking_rows)
 
@@ -47,6 +51,15 @@ class CampaignsConfig(AppConfig):
         )
         # Senders' domain health (SPF, DKIM, DMARC, reverse DNS...), daily; a regression emails
         # the owners (campaigns/deliverability/senders.py).
+        # The dashboard's bulk-sender checklist: 30 days of deliveries are slow to aggregate on
+        # every view at millions of rows (deliverability/checklist.py).
+        from .deliverability.checklist import REFRESH as CHECKLIST_REFRESH
+
+        register(
+            "campaigns.bulk-checklist",
+            CHECKLIST_REFRESH,
+            "tidings.campaigns.deliverability.checklist.take_checklist_snapshot",
+        )
         register(
             "campaigns.sender-health",
             timedelta(days=1),

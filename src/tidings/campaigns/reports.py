@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Count, Value
-from django.db.models.functions import Lower, StrIndex, Substr, TruncDate
+from django.db.models.functions import Lower, StrIndex, Substr
 from django.tasks import task
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -442,33 +442,16 @@ class Dashboard:
         )
 
 
-def dashboard_summary(days: int = 30, recent: int = 5) -> Dashboard:
-    from tidings.audience.models import Subscription
+def dashboard_summary(
+    days: int = 30, recent: int = 5, *, growth: list[tuple[date, int, int]] | None = None
+) -> Dashboard:
+    """Recent campaigns and deliverability; ``growth`` is the list growth per day when the caller
+    has it already (the dashboard reads it from the audience snapshot: ``audience/stats.py``)."""
+    if growth is None:
+        from tidings.audience.stats import growth_per_day
 
+        growth = growth_per_day(days)
     now = timezone.now()
-    today = timezone.localdate(now)
-    first_day = today - timedelta(days=days - 1)
-    since = datetime.combine(first_day, datetime.min.time(), tzinfo=timezone.get_current_timezone())
-    joined = dict(
-        Subscription.objects.filter(confirmed_at__gte=since)
-        .annotate(day=TruncDate("confirmed_at"))
-        .values("day")
-        .annotate(n=Count("pk"))
-        .order_by()
-        .values_list("day", "n")
-    )
-    left = dict(
-        Subscription.objects.filter(unsubscribed_at__gte=since)
-        .annotate(day=TruncDate("unsubscribed_at"))
-        .values("day")
-        .annotate(n=Count("pk"))
-        .order_by()
-        .values_list("day", "n")
-    )
-    growth = [
-        (d, joined.get(d, 0), left.get(d, 0))
-        for d in (first_day + timedelta(days=i) for i in range(days))
-    ]
     campaigns = list(
         Campaign.objects.filter(started_at__isnull=False).order_by("-started_at", "-pk")[:recent]
     )

@@ -98,6 +98,9 @@ def do_check_sender(sender: Sender, *, actor: Any = None) -> DomainHealth:
         sender.domain, selector=sender.dkim_selector, envelope_domain=envelope_domain(sender)
     )
     _record(sender, health, actor=actor)
+    from .checklist import forget_checklist_snapshot
+
+    forget_checklist_snapshot()  # the dashboard's checklist shows the new result at once
     return health
 
 
