@@ -1,5 +1,9 @@
+import os
+
 import pytest
 from django.contrib.auth import get_user_model
+
+import tests.hypothesis_profiles  # noqa: F401 - registers dev, ci and deep (pytest --hypothesis-profile)
 
 OPERATOR_PASSWORD = "correct horse battery staple"
 
@@ -44,3 +48,33 @@ def _ingest_without_timer(settings):
     yield
     with ingest._lock:
         ingest._buffers.clear()
+
+
+# --- parallel runs (pytest-xdist) ----------------------------------------------------------------
+# `make test` spreads the tests over several processes (`-n`, `--dist loadgroup`).  Each has its
+# own test database (pytest-django adds _gw0, _gw1… to its name), its own tmp_path and free ports;
+# what remains shared is one Redis database, so the tests that use it run one after another in the
+# same process: they ask for the `redis_url` fixture, and that puts them in one xdist group.
+REDIS_TEST_URL = os.environ.get("TIDINGS_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "redis_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("redis"))
+
+
+@pytest.fixture
+def redis_url(settings):
+    """An empty Redis database for this test (TIDINGS_TEST_REDIS_URL; skipped without Redis),
+    configured as TIDINGS_REDIS_URL and emptied again afterwards."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {REDIS_TEST_URL}")
+    client.flushdb()
+    settings.TIDINGS_REDIS_URL = REDIS_TEST_URL
+    yield REDIS_TEST_URL
+    client.flushdb()

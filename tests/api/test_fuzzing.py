@@ -11,9 +11,11 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from tests.hypothesis_profiles import examples
+
 from .helpers import token_for
 
-EXAMPLES = 4
+EXAMPLES = examples(4)  # an operation; scaled by the hypothesis profile
 
 
 @pytest.fixture

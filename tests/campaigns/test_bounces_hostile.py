@@ -24,6 +24,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.campaigns.bounce_helpers import DOMAIN, delivered, sample
+from tests.hypothesis_profiles import examples
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import Subscription, Suppression
 from tidings.campaigns.bounces.mail import MAX_DEPTH
@@ -145,7 +146,7 @@ def test_any_mail_is_kept_as_a_report_and_only_its_own_person_is_affected():
     bob_subscriptions = set(Subscription.objects.filter(contact=bob).values_list("pk", "status"))
 
     @hypothesis_settings(
-        max_examples=150,
+        max_examples=examples(150),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
@@ -173,7 +174,7 @@ def test_any_mail_is_kept_as_a_report_and_only_its_own_person_is_affected():
     check()
 
 
-@hypothesis_settings(max_examples=12, deadline=None)
+@hypothesis_settings(max_examples=examples(12), deadline=None)
 @given(st.integers(min_value=MAX_DEPTH + 1, max_value=6000))
 def test_mime_nested_deeper_than_the_limit_is_kept_unprocessed_with_the_reason(depth):
     report = do_record_inbound_mail(nested(depth), source="pipe")

@@ -13,23 +13,13 @@ SINK = "ops-test-drain"
 
 
 @pytest.fixture
-def redis_url(settings):
-    redis = pytest.importorskip("redis")
-    url = "redis://127.0.0.1:6379/13"
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    client.flushdb()
-    settings.TIDINGS_REDIS_URL = url
+def shared_ingest(redis_url, settings):
     settings.TIDINGS_INGEST_BATCH = 50
-    yield url
-    client.flushdb()
+    yield redis_url
     ingest._sinks.pop(SINK, None)
 
 
-def test_two_drainers_at_once_write_every_row_exactly_once(redis_url):
+def test_two_drainers_at_once_write_every_row_exactly_once(shared_ingest):
     written: list[int] = []
     lock = threading.Lock()
 
