@@ -34,7 +34,7 @@ TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTEST_RUN = $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 test: $(VENV)/.synced
 	@start=$$SECONDS; \
-	trap 'took=$$((SECONDS - start)); echo "--- make test took $$((took / 60))m$$((took % 60))s"' EXIT; \
+	trap '{ set +x; } 2>/dev/null; took=$$((SECONDS - start)); echo "--- make test took $$((took / 60))m$$((took % 60))s"' EXIT; \
 	set -ex; \
 	scripts/ensure-chromium; \
 	$(VENV)/bin/ruff check .; \
@@ -49,7 +49,7 @@ test: $(VENV)/.synced
 ## examples of a plain pytest), on SQLite and on PostgreSQL when DATABASE_URL says so
 test-deep: $(VENV)/.synced
 	@start=$$SECONDS; \
-	trap 'took=$$((SECONDS - start)); echo "--- make test-deep took $$((took / 60))m$$((took % 60))s"' EXIT; \
+	trap '{ set +x; } 2>/dev/null; took=$$((SECONDS - start)); echo "--- make test-deep took $$((took / 60))m$$((took % 60))s"' EXIT; \
 	set -ex; \
 	scripts/ensure-chromium; \
 	env -u DATABASE_URL $(PYTEST_RUN) --hypothesis-profile=deep $(PYTEST_ARGS); \
