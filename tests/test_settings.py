@@ -119,11 +119,10 @@ def test_a_broken_policy_stops_start_up_naming_the_key(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_the_embedded_database_is_sqlite_in_wal_mode_with_a_kept_secret(tmp_path):
-    data = tmp_path / "data"
-    result = tidings("migrate", "--no-input", env={"TIDINGS_DATA_DIR": str(data)}, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    with sqlite3.connect(data / "tidings.sqlite3") as db:
+def test_the_embedded_database_is_sqlite_in_wal_mode_with_a_kept_secret(migrated_installation):
+    # `tidings migrate` run once, with nothing but TIDINGS_DATA_DIR set (tests/conftest.py).
+    data = migrated_installation
+    with sqlite3.connect(f"file:{data / 'tidings.sqlite3'}?mode=ro", uri=True) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     key_file = data / "secret_key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"

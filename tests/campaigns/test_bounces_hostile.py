@@ -15,7 +15,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -220,7 +219,7 @@ def test_the_command_keeps_deeply_nested_mime_as_an_unprocessed_report(tmp_path)
 
 
 @pytest.mark.django_db(transaction=False)
-def test_the_real_command_exits_cleanly_on_deep_mime_and_stores_it(tmp_path):
+def test_the_real_command_exits_cleanly_on_deep_mime_and_stores_it(fresh_installation):
     """`tidings bounces process` as an MTA runs it: a separate process with its own SQLite
     database, the mail on standard input."""
     env = {
@@ -228,9 +227,8 @@ def test_the_real_command_exits_cleanly_on_deep_mime_and_stores_it(tmp_path):
         for key, value in os.environ.items()
         if not key.startswith(("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "TIDINGS_"))
     }
-    env["TIDINGS_DATA_DIR"] = str(tmp_path)
+    env["TIDINGS_DATA_DIR"] = str(fresh_installation)  # migrated
     tidings = [sys.executable, "-m", "tidings"]
-    subprocess.run([*tidings, "migrate", "-v0"], env=env, check=True, capture_output=True)
     done = subprocess.run(
         [*tidings, "bounces", "process"],
         env=env,
@@ -241,7 +239,7 @@ def test_the_real_command_exits_cleanly_on_deep_mime_and_stores_it(tmp_path):
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert b"Traceback" not in done.stderr
     assert b": unprocessed: unreadable: its MIME parts are nested" in done.stdout
-    with sqlite3.connect(Path(tmp_path) / "tidings.sqlite3") as db:
+    with sqlite3.connect(fresh_installation / "tidings.sqlite3") as db:
         rows = db.execute(
             "SELECT status, reason, length(raw) FROM campaigns_inboundreport"
         ).fetchall()
