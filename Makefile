@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability bench-journeys bench-dashboard bench test-cluster clean
+.PHONY: demo test test-deep lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability bench-journeys bench-dashboard bench test-cluster clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -27,16 +27,36 @@ demo: $(VENV)/.synced
 	$(VENV)/bin/tidings demo --host $(HOST) --port $(PORT)
 	$(VENV)/bin/tidings serve --host $(HOST) --port $(PORT) --with-worker
 
-## test: set up, lint, run every test on SQLite, and again on PostgreSQL when DATABASE_URL says so
+## test: set up, lint, run every test on SQLite, and again on PostgreSQL when DATABASE_URL says so;
+## the tests run in TEST_WORKERS processes (pytest-xdist; default: one a core) with the ci
+## hypothesis profile, and the elapsed time of the whole run is printed at the end
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST_RUN = $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 test: $(VENV)/.synced
-	scripts/ensure-chromium
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
-	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
-	@if [[ "$${DATABASE_URL:-}" == postgres* ]]; then \
-	  echo "--- again on PostgreSQL ($${DATABASE_URL%%@*}@…)"; \
-	  $(VENV)/bin/pytest $(PYTEST_ARGS); \
+	@start=$$SECONDS; \
+	trap '{ set +x; } 2>/dev/null; took=$$((SECONDS - start)); echo "--- make test took $$((took / 60))m$$((took % 60))s"' EXIT; \
+	set -ex; \
+	scripts/ensure-chromium; \
+	$(VENV)/bin/ruff check .; \
+	$(VENV)/bin/ruff format --check .; \
+	$(VENV)/bin/mypy; \
+	$(VENV)/bin/lint-imports; \
+	env -u DATABASE_URL $(PYTEST_RUN) --hypothesis-profile=ci $(PYTEST_ARGS); \
+	if [[ "$${DATABASE_URL:-}" == postgres* ]]; then \
+	  { set +x; echo "--- again on PostgreSQL ($${DATABASE_URL%%@*}@…)"; } 2>/dev/null; \
+	  $(PYTEST_RUN) --hypothesis-profile=ci $(PYTEST_ARGS); \
+	fi
+
+## test-deep: the nightly run: every test with the deep hypothesis profile (ten times the
+## examples of a plain pytest), on SQLite and on PostgreSQL when DATABASE_URL says so
+test-deep: $(VENV)/.synced
+	@start=$$SECONDS; \
+	trap '{ set +x; } 2>/dev/null; took=$$((SECONDS - start)); echo "--- make test-deep took $$((took / 60))m$$((took % 60))s"' EXIT; \
+	set -ex; \
+	scripts/ensure-chromium; \
+	env -u DATABASE_URL $(PYTEST_RUN) --hypothesis-profile=deep $(PYTEST_ARGS); \
+	if [[ "$${DATABASE_URL:-}" == postgres* ]]; then \
+	  $(PYTEST_RUN) --hypothesis-profile=deep $(PYTEST_ARGS); \
 	fi
 
 lint: $(VENV)/.synced

@@ -1,5 +1,14 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
+from filelock import FileLock
+
+import tests.hypothesis_profiles  # noqa: F401 - registers dev, ci and deep (pytest --hypothesis-profile)
 
 OPERATOR_PASSWORD = "correct horse battery staple"
 
@@ -44,3 +53,75 @@ def _ingest_without_timer(settings):
     yield
     with ingest._lock:
         ingest._buffers.clear()
+
+
+# --- parallel runs (pytest-xdist) ----------------------------------------------------------------
+# `make test` spreads the tests over several processes (`-n`, `--dist loadgroup`).  Each has its
+# own test database (pytest-django adds _gw0, _gw1… to its name), its own tmp_path and free ports;
+# what remains shared is one Redis database, so the tests that use it run one after another in the
+# same process: they ask for the `redis_url` fixture, and that puts them in one xdist group.
+REDIS_TEST_URL = os.environ.get("TIDINGS_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "redis_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("redis"))
+
+
+@pytest.fixture
+def redis_url(settings):
+    """An empty Redis database for this test (TIDINGS_TEST_REDIS_URL; skipped without Redis),
+    configured as TIDINGS_REDIS_URL and emptied again afterwards."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {REDIS_TEST_URL}")
+    client.flushdb()
+    settings.TIDINGS_REDIS_URL = REDIS_TEST_URL
+    yield REDIS_TEST_URL
+    client.flushdb()
+
+
+# --- a migrated installation, made once ---------------------------------------------------------
+def _clean_environment() -> dict[str, str]:
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TIDINGS_", "DJANGO_", "DATABASE_URL", "SECRET_KEY"))
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated_installation(tmp_path_factory, worker_id) -> Path:
+    """A data directory that `tidings migrate` made from nothing, as a new installation does:
+    the embedded SQLite database and a generated secret key.  Starting tidings and migrating
+    costs many seconds on a busy machine, so the whole run (every xdist process) makes it once,
+    under a file lock.  Nobody writes to it: tests take a copy with `fresh_installation`."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # xdist: the workers' temporary folders share a parent
+        shared = shared.parent
+    data_dir = shared / "migrated-installation"
+    with FileLock(str(shared / "migrated-installation.lock")):
+        if not (data_dir / "done").exists():
+            shutil.rmtree(data_dir, ignore_errors=True)
+            subprocess.run(
+                [sys.executable, "-m", "tidings", "migrate", "--no-input", "--verbosity", "0"],
+                env={**_clean_environment(), "TIDINGS_DATA_DIR": str(data_dir)},
+                cwd=shared,
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+            (data_dir / "done").touch()
+    return data_dir
+
+
+@pytest.fixture
+def fresh_installation(migrated_installation, tmp_path) -> Path:
+    """This test's own copy of the migrated data directory (TIDINGS_DATA_DIR for its processes)."""
+    data_dir = tmp_path / "installation"
+    shutil.copytree(migrated_installation, data_dir, ignore=shutil.ignore_patterns("done"))
+    return data_dir

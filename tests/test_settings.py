@@ -4,26 +4,104 @@ import os
 import sqlite3
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+# Each start-up below is a fresh process (settings are read once per process), and starting
+# tidings costs seconds on a busy machine: the module starts them all at once, each in a folder
+# of its own, and the tests read what each printed.  One xdist group, so they start once a run.
+pytestmark = pytest.mark.xdist_group("start-up")
 
-def tidings(*args: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess:
+PRODUCTION = {"TIDINGS_ENV": "production"}
+GOOD_SECRET = {"SECRET_KEY": "y" * 60}
+
+
+def _broken_policy(folder: Path) -> dict[str, str]:
+    from tidings.policy.commands import EXAMPLE_POLICY
+
+    policy = folder / "policy.toml"
+    policy.write_text(
+        EXAMPLE_POLICY.read_text().replace('lawful_basis = "contract"', 'lawful_basis = "whim"', 1)
+    )
+    return {"TIDINGS_POLICY": str(policy)}
+
+
+def _secret_from_a_file(folder: Path) -> dict[str, str]:
+    from tidings.policy.commands import EXAMPLE_POLICY
+
+    secret = folder / "secret"
+    secret.write_text("x" * 60)
+    return {
+        **PRODUCTION,
+        "SECRET_KEY_FILE": str(secret),
+        "TIDINGS_POLICY": str(EXAMPLE_POLICY),
+        "TIDINGS_BASE_URL": "https://news.example.co.uk",
+        "TIDINGS_DATA_DIR": str(folder / "data"),
+    }
+
+
+TIDINGS = [sys.executable, "-m", "tidings"]
+# name: (command line, environment or a function of the process's folder returning it)
+START_UPS = {
+    "production without a secret": ([*TIDINGS, "check"], PRODUCTION),
+    "production with a placeholder secret": (
+        [*TIDINGS, "check"],
+        {**PRODUCTION, "SECRET_KEY": "change-me"},
+    ),
+    "production worker in debug": (
+        [*TIDINGS, "worker", "--batch"],
+        {**PRODUCTION, **GOOD_SECRET, "TIDINGS_DEBUG": "1"},
+    ),
+    "production wsgi in debug": (
+        [sys.executable, "-c", "import tidings.wsgi"],
+        {**PRODUCTION, **GOOD_SECRET, "TIDINGS_DEBUG": "1"},
+    ),
+    "production with a secret file and a policy": ([*TIDINGS, "check"], _secret_from_a_file),
+    "production without its own policy": ([*TIDINGS, "check"], {**PRODUCTION, **GOOD_SECRET}),
+    "production in debug": ([*TIDINGS, "check"], {**PRODUCTION, "TIDINGS_DEBUG": "1"}),
+    "a misspelt setting": ([*TIDINGS, "check"], {"TIDINGS_DEBUG": "perhaps"}),
+    "a broken policy": ([*TIDINGS, "check"], _broken_policy),
+}
+
+
+@dataclass(frozen=True)
+class Started:
+    folder: Path
+    returncode: int
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory) -> dict[str, Started]:
+    """Every start-up in START_UPS, run at the same time; what each process left behind."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("TIDINGS_", "DJANGO_"))}
     base.pop("DATABASE_URL", None)
     base.pop("SECRET_KEY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "tidings", *args],
-        env={**base, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    running = {}
+    for name, (command, env) in START_UPS.items():
+        folder = tmp_path_factory.mktemp("start-up")
+        if callable(env):
+            env = env(folder)
+        process = subprocess.Popen(
+            command,
+            env={**base, **env},
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        running[name] = (folder, process)
+    done = {}
+    for name, (folder, process) in running.items():
+        _, stderr = process.communicate(timeout=300)
+        done[name] = Started(folder, process.returncode, stderr)
+    return done
 
 
-def test_production_refuses_to_start_without_a_real_secret_key(tmp_path):
-    result = tidings("check", env={"TIDINGS_ENV": "production"}, cwd=tmp_path)
+def test_production_refuses_to_start_without_a_real_secret_key(started):
+    result = started["production without a secret"]
     assert result.returncode == 1
     assert (
         "(tidings.E001) SECRET_KEY: production mode refuses to start with the default secret key."
@@ -31,56 +109,29 @@ def test_production_refuses_to_start_without_a_real_secret_key(tmp_path):
     )
     assert "HINT: Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value" in result.stderr
     assert "Traceback" not in result.stderr
-    result = tidings(
-        "check", env={"TIDINGS_ENV": "production", "SECRET_KEY": "change-me"}, cwd=tmp_path
-    )
+    assert not (result.folder / "var" / "secret_key").exists()  # production never makes one up
+    result = started["production with a placeholder secret"]
     assert result.returncode == 1
     assert "(tidings.E001)" in result.stderr
-    assert not (tmp_path / "var" / "secret_key").exists()  # production never makes one up
+    assert not (result.folder / "var" / "secret_key").exists()
 
 
-def test_the_worker_and_the_wsgi_entry_point_refuse_what_check_refuses(tmp_path):
-    env = {"TIDINGS_ENV": "production", "SECRET_KEY": "y" * 60, "TIDINGS_DEBUG": "1"}
-    result = tidings("worker", "--batch", env=env, cwd=tmp_path)
+def test_the_worker_and_the_wsgi_entry_point_refuse_what_check_refuses(started):
+    result = started["production worker in debug"]
     assert result.returncode == 1
     assert "(tidings.E003)" in result.stderr and "(tidings.E004)" in result.stderr
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("TIDINGS_", "DJANGO_"))}
-    base.pop("DATABASE_URL", None)
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import tidings.wsgi"],
-        env={**base, **env},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    loaded = started["production wsgi in debug"]
     assert loaded.returncode != 0
     assert "ImproperlyConfigured: (tidings.E003) TIDINGS_DEBUG" in loaded.stderr
 
 
-def test_production_with_a_secret_from_a_file_and_an_explicit_policy_starts(tmp_path):
-    secret = tmp_path / "secret"
-    secret.write_text("x" * 60)
-    from tidings.policy.commands import EXAMPLE_POLICY
-
-    result = tidings(
-        "check",
-        env={
-            "TIDINGS_ENV": "production",
-            "SECRET_KEY_FILE": str(secret),
-            "TIDINGS_POLICY": str(EXAMPLE_POLICY),
-            "TIDINGS_BASE_URL": "https://news.example.co.uk",
-            "TIDINGS_DATA_DIR": str(tmp_path / "data"),
-        },
-        cwd=tmp_path,
-    )
+def test_production_with_a_secret_from_a_file_and_an_explicit_policy_starts(started):
+    result = started["production with a secret file and a policy"]
     assert result.returncode == 0, result.stderr
 
 
-def test_production_needs_the_installation_s_own_policy(tmp_path):
-    result = tidings(
-        "check", env={"TIDINGS_ENV": "production", "SECRET_KEY": "y" * 60}, cwd=tmp_path
-    )
+def test_production_needs_the_installation_s_own_policy(started):
+    result = started["production without its own policy"]
     assert result.returncode == 1
     assert (
         "(tidings.E004) TIDINGS_POLICY: production mode needs the path of your policy.toml"
@@ -88,9 +139,9 @@ def test_production_needs_the_installation_s_own_policy(tmp_path):
     )
 
 
-def test_debug_is_off_unless_asked_and_never_in_production(tmp_path, settings):
+def test_debug_is_off_unless_asked_and_never_in_production(started, settings):
     assert settings.DEBUG is False
-    result = tidings("check", env={"TIDINGS_ENV": "production", "TIDINGS_DEBUG": "1"}, cwd=tmp_path)
+    result = started["production in debug"]
     assert result.returncode == 1
     assert (
         "(tidings.E003) TIDINGS_DEBUG: debug mode cannot be used with TIDINGS_ENV=production"
@@ -98,32 +149,26 @@ def test_debug_is_off_unless_asked_and_never_in_production(tmp_path, settings):
     )
 
 
-def test_a_misspelt_setting_is_one_clear_line(tmp_path):
-    result = tidings("check", env={"TIDINGS_DEBUG": "perhaps"}, cwd=tmp_path)
+def test_a_misspelt_setting_is_one_clear_line(started):
+    result = started["a misspelt setting"]
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "tidings: TIDINGS_DEBUG: expected a yes/no value (1/0, true/false), got 'perhaps'"
     )
 
 
-def test_a_broken_policy_stops_start_up_naming_the_key(tmp_path):
-    from tidings.policy.commands import EXAMPLE_POLICY
-
-    policy = tmp_path / "policy.toml"
-    policy.write_text(
-        EXAMPLE_POLICY.read_text().replace('lawful_basis = "contract"', 'lawful_basis = "whim"', 1)
-    )
-    result = tidings("check", env={"TIDINGS_POLICY": str(policy)}, cwd=tmp_path)
+def test_a_broken_policy_stops_start_up_naming_the_key(started):
+    result = started["a broken policy"]
+    policy = result.folder / "policy.toml"
     assert result.returncode == 1
     assert result.stderr.startswith(f"tidings: {policy}: purposes.order.lawful_basis: ")
     assert "Traceback" not in result.stderr
 
 
-def test_the_embedded_database_is_sqlite_in_wal_mode_with_a_kept_secret(tmp_path):
-    data = tmp_path / "data"
-    result = tidings("migrate", "--no-input", env={"TIDINGS_DATA_DIR": str(data)}, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    with sqlite3.connect(data / "tidings.sqlite3") as db:
+def test_the_embedded_database_is_sqlite_in_wal_mode_with_a_kept_secret(migrated_installation):
+    # `tidings migrate` run once, with nothing but TIDINGS_DATA_DIR set (tests/conftest.py).
+    data = migrated_installation
+    with sqlite3.connect(f"file:{data / 'tidings.sqlite3'}?mode=ro", uri=True) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     key_file = data / "secret_key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"

@@ -11,9 +11,12 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from tests.hypothesis_profiles import examples
+
 from .helpers import token_for
 
-EXAMPLES = 4
+# An operation; the ci profile keeps these 4 (fewer would leave most answers 4xx), deep has 40.
+EXAMPLES = max(4, examples(4))
 
 
 @pytest.fixture

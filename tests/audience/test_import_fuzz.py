@@ -16,13 +16,14 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from tests.hypothesis_profiles import examples
 from tidings.audience.imports import ImportFailed, create_import, run_import
 from tidings.audience.models import Contact, MailingList
 
 from .import_helpers import report_rows
 
 FUZZ = settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 import tidings.policy
+from tests.hypothesis_profiles import examples
 from tidings.audience.models import Contact, MailingList
 from tidings.audience.segments import SegmentError, segment_queryset, validate_segment
 from tidings.policy.commands import EXAMPLE_POLICY
@@ -233,7 +234,7 @@ def people(db):
 
 
 SETTINGS = hypothesis_settings(
-    max_examples=200,
+    max_examples=examples(200),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -263,7 +264,7 @@ def test_hostile_values_are_parameters_never_sql(people, text):
     assert Contact.objects.count() == people  # nothing was deleted by a "DROP"/"DELETE" value
 
 
-@hypothesis_settings(max_examples=40, deadline=None)
+@hypothesis_settings(max_examples=examples(40), deadline=None)
 @given(st.integers(min_value=1, max_value=3000), st.sampled_from(["(", "not ", "not (", "(("]))
 def test_deep_nesting_and_long_queries_fail_cleanly(depth, opener):
     text = opener * depth + 'name = "x"' + ")" * (depth * opener.count("("))

@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.campaigns.bounce_helpers import delivered, sample
+from tests.hypothesis_profiles import examples
 from tidings import signals
 from tidings.audience.consent import CHANNEL_EMAIL, PURPOSE_MARKETING
 from tidings.audience.emails import email_hmac
@@ -353,7 +354,9 @@ def test_with_verp_each_message_bounces_to_its_own_address_which_leads_back_to_i
 
 # --- whatever arrives -----------------------------------------------------------------------
 @hypothesis_settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     st.one_of(

@@ -15,7 +15,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -24,6 +23,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.campaigns.bounce_helpers import DOMAIN, delivered, sample
+from tests.hypothesis_profiles import examples
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import Subscription, Suppression
 from tidings.campaigns.bounces.mail import MAX_DEPTH
@@ -145,7 +145,7 @@ def test_any_mail_is_kept_as_a_report_and_only_its_own_person_is_affected():
     bob_subscriptions = set(Subscription.objects.filter(contact=bob).values_list("pk", "status"))
 
     @hypothesis_settings(
-        max_examples=150,
+        max_examples=examples(150),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
@@ -173,7 +173,7 @@ def test_any_mail_is_kept_as_a_report_and_only_its_own_person_is_affected():
     check()
 
 
-@hypothesis_settings(max_examples=12, deadline=None)
+@hypothesis_settings(max_examples=examples(12), deadline=None)
 @given(st.integers(min_value=MAX_DEPTH + 1, max_value=6000))
 def test_mime_nested_deeper_than_the_limit_is_kept_unprocessed_with_the_reason(depth):
     report = do_record_inbound_mail(nested(depth), source="pipe")
@@ -219,7 +219,7 @@ def test_the_command_keeps_deeply_nested_mime_as_an_unprocessed_report(tmp_path)
 
 
 @pytest.mark.django_db(transaction=False)
-def test_the_real_command_exits_cleanly_on_deep_mime_and_stores_it(tmp_path):
+def test_the_real_command_exits_cleanly_on_deep_mime_and_stores_it(fresh_installation):
     """`tidings bounces process` as an MTA runs it: a separate process with its own SQLite
     database, the mail on standard input."""
     env = {
@@ -227,9 +227,8 @@ def test_the_real_command_exits_cleanly_on_deep_mime_and_stores_it(tmp_path):
         for key, value in os.environ.items()
         if not key.startswith(("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "TIDINGS_"))
     }
-    env["TIDINGS_DATA_DIR"] = str(tmp_path)
+    env["TIDINGS_DATA_DIR"] = str(fresh_installation)  # migrated
     tidings = [sys.executable, "-m", "tidings"]
-    subprocess.run([*tidings, "migrate", "-v0"], env=env, check=True, capture_output=True)
     done = subprocess.run(
         [*tidings, "bounces", "process"],
         env=env,
@@ -240,7 +239,7 @@ def test_the_real_command_exits_cleanly_on_deep_mime_and_stores_it(tmp_path):
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert b"Traceback" not in done.stderr
     assert b": unprocessed: unreadable: its MIME parts are nested" in done.stdout
-    with sqlite3.connect(Path(tmp_path) / "tidings.sqlite3") as db:
+    with sqlite3.connect(fresh_installation / "tidings.sqlite3") as db:
         rows = db.execute(
             "SELECT status, reason, length(raw) FROM campaigns_inboundreport"
         ).fetchall()

@@ -489,7 +489,9 @@ def test_a_one_off_message_to_an_erased_contact_is_skipped(sink, news):
     assert not sink.received
 
 
-def test_a_transactional_message_renders_a_template_for_one_contact_and_goes_first(sink, news):
+def test_a_transactional_message_renders_a_template_for_one_contact_and_goes_first(
+    sink, news, settings
+):
     from tidings.campaigns.models import Template
     from tidings.campaigns.rendering import ensure_default_layout
     from tidings.campaigns.transactional import enqueue_transactional
@@ -505,6 +507,9 @@ def test_a_transactional_message_renders_a_template_for_one_contact_and_goes_fir
     )
     queued = enqueue_transactional(template, ada)
     assert queued.kind == f"transactional:{template.pk}"
+    # One connection, so the order of arrival is the order of sending (with several, a campaign
+    # message sent just after it can arrive first).
+    settings.TIDINGS_TRANSPORTS = transports_for(sink, concurrency=1)
     deliver_pending()
     first = sink.received[0]
     assert first.recipient == ada.email

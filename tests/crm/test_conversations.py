@@ -26,7 +26,9 @@ def sink(settings):
     reset()
     settings.TIDINGS_SUPPORT_ADDRESS = SUPPORT
     with SmtpSink() as server:
-        settings.TIDINGS_TRANSPORTS = transports_for(server)
+        # One connection: mail arrives in the order it was queued (the acknowledgement, then
+        # the reply); with several, the two race.
+        settings.TIDINGS_TRANSPORTS = transports_for(server, concurrency=1)
         yield server
     reset()
 

@@ -14,6 +14,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from tests.audience.public_helpers import reset
+from tests.hypothesis_profiles import examples
 from tidings.crm.actions import do_add_support_contact, do_create_support_request
 from tidings.crm.business_hours import BadHours, parse
 from tidings.crm.models import OperatorNotification, SupportRequest
@@ -60,7 +61,7 @@ def test_hours_that_cannot_be_read_are_refused(spec):
     ),
     hours=st.integers(min_value=1, max_value=200),
 )
-@hsettings(max_examples=60, deadline=None)
+@hsettings(max_examples=examples(60), deadline=None)
 def test_adding_business_hours_then_measuring_them_gives_them_back(start, hours):
     begin = start.replace(tzinfo=UTC)
     assert HOURS.between(begin, HOURS.add(begin, hours)) == timedelta(hours=hours)

@@ -49,16 +49,29 @@ def site(browser: Browser, live_server, settings) -> Iterator[tuple[Page, list[s
     page = context.new_page()
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if "/a/collect" in r.url else None)
+    answered = _answered.setdefault(page, [])
+    for event in ("requestfinished", "requestfailed"):
+        page.on(event, lambda r: answered.append(r.url) if "/a/collect" in r.url else None)
     try:
         yield page, sent
     finally:
+        _answered.pop(page, None)
         context.close()
+
+
+# The statistics requests the live server has answered, per page.  The server thread shares the
+# test's SQLite connection (in memory): the test reads the database only once none is in flight.
+_answered: dict[Page, list[str]] = {}
 
 
 def flushed_page_views(page: Page, expected: int) -> list[PageView]:
     """The page views stored once the ingest buffer is written (a beacon may still be on its
     way: wait up to 5 s for ``expected`` of them)."""
+    views: list[PageView] = []
     for _ in range(50):
+        if len(_answered.get(page, ())) < expected:
+            page.wait_for_timeout(100)
+            continue
         ingest.flush()
         views = list(PageView.objects.order_by("id"))
         if len(views) >= expected:

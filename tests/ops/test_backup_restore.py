@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -85,20 +84,10 @@ def contacts_in(database: Path) -> int:
         return 0
 
 
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory) -> Path:
-    """A data directory migrated once (a tidings process costs seconds to start on a busy
-    machine); each test gets its own copy."""
-    data_dir = tmp_path_factory.mktemp("template") / "live"
-    tidings(data_dir, "migrate", "--verbosity", "0")
-    return data_dir
-
-
 @pytest.fixture
-def installation(migrated, tmp_path) -> Path:
-    data_dir = tmp_path / "live"
-    shutil.copytree(migrated, data_dir)
-    return data_dir
+def installation(fresh_installation) -> Path:
+    """A migrated data directory of this test's own (migrated once a run: tests/conftest.py)."""
+    return fresh_installation
 
 
 def test_a_backup_taken_during_an_import_restores_into_a_fresh_data_dir_with_equal_counts(

@@ -142,18 +142,13 @@ def test_the_caddyfile_is_valid_for_caddy(tmp_path):
     assert "news.example.com" in json.dumps(config)
 
 
-def test_the_backup_script_makes_a_dated_sqlite_backup_and_keeps_the_stamp(tmp_path):
+def test_the_backup_script_makes_a_dated_sqlite_backup_and_keeps_the_stamp(
+    tmp_path, fresh_installation
+):
     from tests.ops.test_backup_restore import env_for
 
-    data_dir = tmp_path / "data"
+    data_dir = fresh_installation  # migrated
     env = env_for(data_dir)
-    subprocess.run(
-        [sys.executable, "-m", "tidings.cli", "migrate", "--verbosity", "0"],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        timeout=300,
-    )
     env.update(
         TIDINGS_BACKUP_DIR=str(tmp_path / "backups"),
         TIDINGS=str(Path(sys.executable).with_name("tidings")),

@@ -16,6 +16,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.hypothesis_profiles import examples
 from tidings import signals
 from tidings.audience.actions import do_unsubscribe_all
 from tidings.audience.models import Contact
@@ -143,7 +144,7 @@ def test_the_queued_demo_invitation_loses_its_attachment_at_once():
 
 
 @settings(
-    max_examples=12,
+    max_examples=examples(12),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -20,6 +20,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.audience.public_helpers import reset, use_outbox, write_policy
+from tests.hypothesis_profiles import examples
 from tidings.audience.actions import do_create_contact, do_subscribe, do_unsubscribe
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import ConsentEvent, Contact, MailingList, Subscription, Suppression
@@ -477,7 +478,7 @@ durations = st.builds(
 
 
 @given(start=moments, duration=durations, offset=st.integers(-4 * 86400, 4 * 86400))
-@hypothesis_settings(max_examples=1000, deadline=None)
+@hypothesis_settings(max_examples=examples(1000), deadline=None)
 def test_the_ranges_hold_exactly_the_clocks_whose_period_is_over(start, duration, offset):
     # Around the expiry, where month ends make "now - period" wrong and out of order.
     now = duration.after(start) + timedelta(seconds=offset)
@@ -516,7 +517,9 @@ enquiry_clocks = st.tuples(moments, st.none() | st.dates(date(2025, 1, 1), date(
 
 @given(clocks=st.lists(enquiry_clocks, min_size=1, max_size=8), pick=st.integers(0, 7))
 @hypothesis_settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_the_enquiry_query_agrees_with_the_policy_for_random_clocks(clocks, pick):
     contact, _ = do_create_contact({"name": "P", "email": "p@example.com"}, purpose="enquiry")
@@ -540,7 +543,9 @@ def test_the_enquiry_query_agrees_with_the_policy_for_random_clocks(clocks, pick
     shift=st.integers(-3, 3),
 )
 @hypothesis_settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_the_support_contact_query_agrees_with_the_policy_for_random_clocks(ends, left, shift):
     with transaction.atomic():
@@ -569,7 +574,9 @@ def test_the_support_contact_query_agrees_with_the_policy_for_random_clocks(ends
     now=moments,
 )
 @hypothesis_settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_the_subscription_query_agrees_with_the_policy_for_random_clocks(subs, closed, now):
     with transaction.atomic():
@@ -634,7 +641,9 @@ MIXED_RULES = {
 @pytest.mark.parametrize("rule", MIXED_RULES)
 @given(data=st.data())
 @hypothesis_settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_rules_mixing_datetime_and_date_clocks_agree_with_the_policy(
     rule, data, tmp_path, settings
