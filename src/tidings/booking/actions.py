@@ -328,7 +328,8 @@ def do_update_availability(values: Mapping[str, Any], *, actor: Any) -> list[str
 def do_set_demo_hosts(users: Iterable[Any], *, actor: Any) -> list[int]:
     """The operators who give demos are exactly ``users``; returns the hosts' ids.  Hosts who
     leave keep their booked demos (and their feed), but get no new ones."""
-    wanted = {user.pk for user in users}
+    # In the order given (not a set's): a new host's id decides ties in the round robin.
+    wanted = list(dict.fromkeys(user.pk for user in users))
     DemoHost.objects.exclude(user_id__in=wanted).update(is_active=False)
     for user_id in wanted:
         DemoHost.objects.update_or_create(user_id=user_id, defaults={"is_active": True})
