@@ -16,6 +16,8 @@ rights_request_received request_id, kind
 rights_request_near_due request_id, kind, due_on (date)
 contact_erased          email_hmac (the suppression list's keyed hash), erased_at (datetime),
                         reason ("request" or "retention"); no id survives an erasure
+contacts_erased         email_hmacs (tuple: every person one erasure transaction erased),
+                        erased_at, reason; sent once before their contact_erased signals
 contact_objected        contact_id (objected to marketing, Art. 21)
 enquiry_created         enquiry_id, contact_id
 demo_booked             booking_id, contact_id
@@ -38,6 +40,7 @@ campaign_finished = Signal()
 rights_request_received = Signal()
 rights_request_near_due = Signal()
 contact_erased = Signal()
+contacts_erased = Signal()
 contact_objected = Signal()
 enquiry_created = Signal()
 demo_booked = Signal()

@@ -1,4 +1,4 @@
-"""The erasure journal: fed by the contact_erased signal, applied after a restore."""
+"""The erasure journal: fed by the contacts_erased signal, applied after a restore."""
 
 from __future__ import annotations
 
@@ -25,8 +25,11 @@ def _journal(settings, tmp_path) -> Path:
 
 
 def _erased(email: str, *, at=None, reason: str = "request") -> None:
-    signals.contact_erased.send(
-        sender=Contact, email_hmac=email_hmac(email), erased_at=at or timezone.now(), reason=reason
+    signals.contacts_erased.send(
+        sender=Contact,
+        email_hmacs=(email_hmac(email),),
+        erased_at=at or timezone.now(),
+        reason=reason,
     )
 
 
@@ -70,3 +73,32 @@ def test_a_torn_line_is_skipped_and_counted(_journal):
         fp.write('{"h": "abc", "at"')
     entries, bad = journal.read([_journal, _journal.with_name("missing.jsonl")])
     assert (len(entries), bad) == (1, 1)
+
+
+def test_a_retention_sweep_journals_everyone_it_erased_with_one_sync_per_batch(
+    _journal, monkeypatch, django_capture_on_commit_callbacks
+):
+    import os
+
+    import time_machine
+
+    from tidings.crm.actions import do_receive_enquiry
+    from tidings.rights.retention import run_retention
+
+    emails = [f"person{i}@example.com" for i in range(5)]
+    with time_machine.travel("2026-03-01 10:00Z", tick=False):
+        for email in emails:
+            do_receive_enquiry({"name": "P", "email": email}, channel="email", message="Hi")
+    syncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append(fd), real_fsync(fd)))
+    with (
+        time_machine.travel("2027-03-02 10:00Z", tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = run_retention(batch_size=2, actor_label="test")
+    assert result.contacts == 5 and result.batches == 3
+    lines = [json.loads(line) for line in _journal.read_text().splitlines()]
+    assert sorted(line["h"] for line in lines) == sorted(email_hmac(e) for e in emails)
+    assert {line["reason"] for line in lines} == {"retention"}
+    assert len(syncs) == 3  # one per batch, not one per person

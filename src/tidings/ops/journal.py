@@ -10,8 +10,8 @@ default ``$TIDINGS_DATA_DIR/erasure-journal.jsonl``), one JSON line per erasure:
 
 No address, no name, no id: only the keyed hash (HMAC with ``TIDINGS_SUPPRESSION_KEY``), which
 identifies nobody without the key.  The file is only ever appended to.  It is fed by the
-``tidings.signals.contact_erased`` signal, which the erasure actions send after their transaction
-commits (an erasure that rolled back is not journalled).
+``tidings.signals.contacts_erased`` signal, which the erasure module sends once per transaction
+after it commits, with every person it erased (an erasure that rolled back is not journalled).
 
 After a restore, ``do_reapply_erasures`` reads the journal(s) and, for each entry:
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,42 +54,60 @@ def journal_path() -> Path:
 
 
 def append(email_hmac: str, erased_at: datetime, reason: str, path: Path | None = None) -> None:
-    """Append one entry (one ``write`` of one line on an ``O_APPEND`` file, then ``fsync``: lines
-    from several processes never interleave, and an entry survives a power cut)."""
-    if not email_hmac or len(email_hmac) != 64:
+    """Append one entry (see ``append_many``)."""
+    append_many((email_hmac,), erased_at, reason, path)
+
+
+def append_many(
+    email_hmacs: Sequence[str], erased_at: datetime, reason: str, path: Path | None = None
+) -> None:
+    """Append one entry per hash, all in one ``write`` of whole lines on an ``O_APPEND`` file,
+    then one ``fsync``: lines from several processes never interleave, and the entries survive a
+    power cut.  One ``fsync`` per erasure transaction, not per person: a retention sweep erases
+    thousands of people per transaction (measured, ~0.6 ms a sync on this machine's disk)."""
+    if not email_hmacs:
+        return
+    if any(not value or len(value) != 64 for value in email_hmacs):
         raise ValueError("the erasure journal takes the suppression list's 64-character hash")
     if erased_at.tzinfo is None:
         raise ValueError("erased_at must be an aware datetime")
     path = path or journal_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(
-        {"h": email_hmac, "at": erased_at.astimezone(UTC).isoformat(), "reason": reason},
-        separators=(",", ":"),
+    at = erased_at.astimezone(UTC).isoformat()
+    text = "".join(
+        json.dumps({"h": value, "at": at, "reason": reason}, separators=(",", ":")) + "\n"
+        for value in email_hmacs
     )
+    data = text.encode("ascii")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, (line + "\n").encode("ascii"))
+        written = os.write(fd, data)
+        while written < len(data):  # a short write (a full disk, a signal): finish it
+            written += os.write(fd, data[written:])
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def _on_contact_erased(sender, *, email_hmac: str, erased_at: datetime, reason: str, **kwargs):
+def _on_contacts_erased(
+    sender, *, email_hmacs: Sequence[str], erased_at: datetime, reason: str, **kwargs
+):
     try:
-        append(email_hmac, erased_at, reason)
+        append_many(email_hmacs, erased_at, reason)
     except (OSError, ValueError):
         # The erasure itself is done; only its protection against old backups is missing.
         logger.exception(
             "the erasure journal %s could not be written: a backup restored later could bring "
-            "this person back until the journal is repaired",
+            "%d erased people back until the journal is repaired",
             journal_path(),
+            len(email_hmacs),
         )
 
 
 def connect() -> None:
     from tidings import signals
 
-    signals.contact_erased.connect(_on_contact_erased, dispatch_uid="ops.erasure_journal")
+    signals.contacts_erased.connect(_on_contacts_erased, dispatch_uid="ops.erasure_journal")
 
 
 def read(paths: Iterable[Path]) -> tuple[dict[str, Entry], int]:
