@@ -14,6 +14,7 @@ from tidings.rights.sources import (
     Kept,
     People,
     PersonalData,
+    UnheldIds,
     delete_ids,
     holds_contact,
     ids_of,
@@ -79,7 +80,10 @@ def _blank(keep: tuple[str, ...]) -> dict[str, Any]:
 
 def find_contacts(people: People) -> list[int]:
     """The people's contacts: whether each goes or keeps what a hold needs is decided when the
-    other sources have removed their rows (``remove_contacts`` runs last)."""
+    other sources have removed their rows (``remove_contacts`` runs last).  People the
+    retention sweep found held by nothing, their contacts locked, are taken as they are."""
+    if people.unheld:
+        return UnheldIds(people.contact_ids)
     return ids_of(Contact._base_manager.filter(AnyOf("pk", people.contact_ids)))
 
 
@@ -87,7 +91,10 @@ def remove_contacts(ids: list[int]) -> int:
     """Runs after every other source: delete each contact nothing holds any more; one that a
     record kept under a legal minimum still holds (an order) keeps only the fields it needs.
     Returns the contacts deleted or changed (none, the second time)."""
-    held = ids_of(Contact._base_manager.filter(AnyOf("pk", ids)).filter(holds_contact()))
+    if isinstance(ids, UnheldIds):  # checked under lock by the sweep: nothing holds them
+        held: list[int] = []
+    else:
+        held = ids_of(Contact._base_manager.filter(AnyOf("pk", ids)).filter(holds_contact()))
     removed = delete_ids(Contact, sorted(set(ids) - set(held)))
     if not held:
         return removed

@@ -283,7 +283,7 @@ def erase_people_left_with_nothing(candidate_ids: Iterable[int]) -> int:
     )
     if not left:
         return 0
-    people = People(tuple(pk for pk, _ in left), tuple(email for _, email in left))
+    people = People(tuple(pk for pk, _ in left), tuple(email for _, email in left), unheld=True)
     with set_based_checks():
         counts = erase_people(people, unheld=True)
     _announce(people.hmacs, RETENTION, timezone.now())

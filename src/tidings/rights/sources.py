@@ -67,6 +67,9 @@ class People:
 
     contact_ids: tuple[int, ...] = ()
     emails: tuple[str, ...] = ()
+    # The contacts are known to be held by no record: the retention sweep checked, with them
+    # locked (``rights.erasure.erase_people_left_with_nothing``), so no source need ask again.
+    unheld: bool = False
 
     @classmethod
     def of(cls, contact: Any = None, *, email: str = "") -> People:
@@ -105,6 +108,11 @@ class Kept:
 
 
 Found = Any  # what a source's find returns and its remove takes: usually a list of ids
+
+
+class UnheldIds(list):
+    """Ids a source found for ``People.unheld`` people: its ``remove`` need not check again
+    whether a record holds them (the contacts' source skips that query)."""
 
 
 @dataclass(frozen=True)
