@@ -28,10 +28,12 @@ average; drops both databases.  ``--quick``: 50,000 expired enquiries (``make be
 Target (issue 20): "Retention sweep of 1M expired records in under 60 s on PostgreSQL with no
 transaction over 1 s".
 
-Measured on the shared 2-core machine, load average 5-10 during the run: 1M expired enquiries
-and their 1M contacts in 86.4 s (23,157 rows/s; 1.2× the set-based floor, 73.2 s in the same
-run), 500 batches, the longest transaction 374 ms, delivery writes meanwhile waited p99 21 ms
-(longest 41 ms).  Before (ORM collector, synchronous commits, row-by-row key checks): 166 s.
+Measured on the shared 2-core machine, load average 5.8 → 4.9 during the run (2026-12-06): 1M
+expired enquiries and their 1M contacts in 59.4 s (33,660 rows/s; the set-based floor took 80.0 s
+in the same run, at that load), 500 batches, the longest transaction 223 ms, delivery writes
+meanwhile waited p99 13 ms (longest 23 ms); an earlier run the same day took 71.4 s.  Before (ORM
+collector, synchronous commits, row-by-row key checks): 166 s; with the erasure journal synced
+once per erased person: 10,000 in 33.4 s.
 """
 
 from __future__ import annotations
