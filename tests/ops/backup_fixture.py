@@ -36,9 +36,8 @@ def people(emails: list[str]) -> dict:
 
 
 def erase(email: str) -> dict:
-    """Erase through the rights action, as an operator would.  The erasure path sends
-    ``contact_erased`` once the erasure module does (another branch); until then it is sent here,
-    as that module will, after the erasure committed."""
+    """Erase through the rights action, as an operator would; the erasure module's signal
+    (``contacts_erased``, on commit) makes the journal write its line."""
     from pathlib import Path
 
     from django.conf import settings
@@ -52,7 +51,7 @@ def erase(email: str) -> dict:
     with transaction.atomic():
         do_erase_contact(Contact.objects.with_email(email).first(), email=email)
     after = journal.read_text().count("\n") if journal.exists() else 0
-    # The erasure module sends contact_erased on commit; the journal's listener wrote a line.
+    # The erasure module sends contacts_erased on commit; the journal's listener wrote a line.
     return {"signal_sent_by_erasure": after > before}
 
 
