@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from tidings import signals
 from tidings.audience.actions import allowed_contact_fields
+from tidings.audience.consent import tracking_allowed
 from tidings.audience.models import Contact
 from tidings.audience.segments import compile_segment
 from tidings.audience.suppression import suppression_reason
@@ -59,6 +60,7 @@ from .actions import MARKETING_PURPOSE, SERVICE_PURPOSE
 from .models import Enrolment, EnrolmentStep, Journey
 from .schedule import wait_ends
 from .steps import WAITS, index_of, successors
+from .tracking import track
 
 logger = logging.getLogger("tidings.journeys.engine")
 
@@ -406,13 +408,16 @@ def _send(
         rendered = compiled.render(contact, links)
     except TemplateProblem as exc:
         raise StepError(f"the template does not render: {exc}") from None
+    document = rendered.html
+    if document and tracking_allowed(contact):  # the campaign engine's rule (jobs.py)
+        document = track(document, journey, compiled.html_source, enrolment.pk, enrolment.seq)
     from_header = sender_from_header(journey.sender)
     message = enqueue_message(
         contact,
         kind=f"journey:{journey.pk}",
         subject=rendered.subject,
         text=rendered.text,
-        html=rendered.html,
+        html=document,
         from_email=from_header,
         headers=headers_for(journey, contact, from_header),
     )

@@ -183,3 +183,43 @@ class JourneyEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Event #{self.pk}"
+
+
+class JourneyLink(models.Model):
+    """A link of a journey's mail that is tracked: its index in the journey's link table (an index
+    never changes once given: tokens already mailed keep pointing at the same address)."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="links")
+    index = models.PositiveIntegerField()
+    url = models.URLField(max_length=2000)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey", "index"], name="journey_link_index"),
+            models.UniqueConstraint(fields=["journey", "url"], name="journey_link_url"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Link {self.index} of journey #{self.journey_id}"
+
+
+class JourneyMailEvent(models.Model):
+    """An open or a click of one journey mail (the step that sent it).  Personal data like the
+    step itself: it goes with the enrolment, and is anonymous once the person is erased.  Only
+    what the counts need: time, kind, link index, person or machine."""
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "Open"
+        CLICK = "click", "Click"
+
+    step = models.ForeignKey(EnrolmentStep, on_delete=models.CASCADE, related_name="mail_events")
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    link = models.PositiveIntegerField(null=True, blank=True)
+    machine = models.BooleanField(default=False)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["step", "kind"], name="journey_mail_event_step")]
+
+    def __str__(self) -> str:
+        return f"Journey mail event #{self.pk} ({self.kind})"

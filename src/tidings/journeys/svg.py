@@ -53,6 +53,8 @@ def _counts_line(counts: StepCounts | None) -> str:
     parts = [f"{c.reached} reached", f"{c.waiting} here now"]
     if c.sent:
         parts.append(f"{c.sent} sent")
+    if c.opened or c.clicked:
+        parts.append(f"{c.opened} opened, {c.clicked} clicked")
     if c.exited:
         parts.append(f"{c.exited} left")
     if c.parked:

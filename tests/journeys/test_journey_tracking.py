@@ -1,0 +1,111 @@
+"""Journey mail is tracked as campaign mail is: the pixel and rewritten links only for people
+whose tracking consent allows it, and the journey page counts opens and clicks by people with
+machine opens apart.  The endpoints are called as a mail client would; the buffered events are
+written with ``ingest.flush()``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.journeys.helpers import make_list, make_template, subscriber, welcome
+from tests.operators import make_operator, sign_in
+from tidings.audience.models import ConsentEvent
+from tidings.campaigns.models import OutgoingMessage
+from tidings.journeys import engine, tracking
+from tidings.journeys.actions import do_enrol
+from tidings.journeys.models import JourneyMailEvent
+from tidings.web import ingest
+
+pytestmark = pytest.mark.django_db
+
+BODY = "Hello,\n\nRead [the guide](https://example.net/guide?from=mail&x=1) today."
+CLICK = re.compile(r'href="(http://[^"]+/t/j/c/[A-Za-z0-9_-]{40})"')
+PIXEL = re.compile(r'<img src="(http://[^"]+/t/j/o/[A-Za-z0-9_-]{40})" width="1" height="1"')
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_link_cache():
+    tracking._link_cache.clear()  # journey ids repeat between tests (rolled back)
+
+
+def _journey():
+    template = make_template("Welcome")
+    template.body = BODY
+    template.save()
+    return welcome()
+
+
+def _mail_to(contact) -> OutgoingMessage:
+    message = OutgoingMessage.objects.get(contact=contact)
+    # Delivered an hour ago: an open seconds after delivery would be a scanner's (rule 4).
+    OutgoingMessage.objects.filter(pk=message.pk).update(
+        status=OutgoingMessage.Status.SENT, sent_at=timezone.now() - timedelta(hours=1)
+    )
+    return message
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+def test_a_click_and_an_open_by_a_person_count_on_the_step_and_machines_apart(client):
+    journey = _journey()
+    news = make_list()
+    ann = subscriber("Ann Example", news, email="ann@example.org")
+    bob = subscriber("Bob Example", news, email="bob@example.org")
+    for contact in (ann, bob):
+        do_enrol(journey, contact)
+    engine.advance_due()
+    ann_html, bob_html = _mail_to(ann).html, _mail_to(bob).html
+    assert "https://example.net/guide" not in ann_html  # rewritten
+    [link] = CLICK.findall(ann_html)
+    [ann_pixel] = PIXEL.findall(ann_html)
+    [bob_pixel] = PIXEL.findall(bob_html)
+
+    response = client.get(_path(link), HTTP_USER_AGENT=BROWSER)
+    assert response.status_code == 302
+    assert response["Location"] == "https://example.net/guide?from=mail&x=1"
+    assert client.get(_path(ann_pixel), HTTP_USER_AGENT=BROWSER)["Content-Type"] == "image/gif"
+    # Bob's mail client is Apple's privacy proxy: a machine, not Bob reading.
+    client.get(_path(bob_pixel), HTTP_USER_AGENT="Mozilla/5.0")
+    ingest.flush()
+    assert JourneyMailEvent.objects.count() == 3
+
+    sign_in(client, make_operator("eddie", "editor"))
+    page = client.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    row = re.search(r'<tr><th scope="row">hello</th>(.*?)</tr>', page).group(1)
+    # Sent, opened by people, clicked by people, opened by machines only.
+    assert re.findall(r"<td>(\d+)</td>", row) == ["2", "1", "1", "1"]
+    assert "1 opened, 1 clicked" in page
+
+
+def test_a_person_who_refused_tracking_gets_no_pixel_and_the_real_links():
+    journey = _journey()
+    ann = subscriber("Ann Example", make_list(), email="ann@example.org")
+    ConsentEvent.objects.create(
+        contact=ann,
+        purpose="newsletter.tracking",
+        channel="email",
+        action=ConsentEvent.Action.WITHDRAWN,
+        source=ConsentEvent.Source.PREFERENCES,
+    )
+    do_enrol(journey, ann)
+    engine.advance_due()
+    html = OutgoingMessage.objects.get(contact=ann).html
+    assert not PIXEL.search(html) and not CLICK.search(html)
+    assert 'href="https://example.net/guide?from=mail&amp;x=1"' in html
+
+
+def test_a_forged_or_campaign_token_is_a_404(client):
+    journey = _journey()
+    token = tracking.make_token(1, 0, journey.pk, 0)
+    forged = ("A" if token[0] != "A" else "B") + token[1:]
+    assert client.get(f"/t/j/c/{forged}").status_code == 404
+    assert client.get(f"/t/j/o/{token}").status_code == 404  # a link token is not the pixel
