@@ -32,9 +32,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tidings import signals
-from tidings.audience.models import Contact
+from tidings.audience.models import Contact, MailingList, SignupForm
 from tidings.audience.segments import validate_segment
-from tidings.campaigns.models import Template
+from tidings.campaigns.models import Campaign, Template
 from tidings.policy import get_policy
 from tidings.rights.audit import audit
 
@@ -134,6 +134,7 @@ def settings_problems(
             problems.append(Problem('the date field is "contract_end"', "trigger_params.field"))
         if not isinstance(trigger_params.get("days", 0), int):
             problems.append(Problem("a whole number of days", "trigger_params.days"))
+    problems += _trigger_object_problems(trigger, trigger_params)
     if entry not in Journey.Entry.values:
         problems.append(Problem("choose an entry rule", "entry"))
     if entry == Journey.Entry.AGAIN_AFTER and days < 1:
@@ -141,11 +142,46 @@ def settings_problems(
     return problems
 
 
+def _trigger_object_problems(trigger: str, params: Mapping[str, Any]) -> list[Problem]:
+    if trigger == Journey.Trigger.LINK:
+        campaign = params.get("campaign")
+        if not isinstance(campaign, int) or not Campaign.objects.filter(pk=campaign).exists():
+            return [Problem("choose the campaign whose link starts it", "trigger_params.campaign")]
+        url = params.get("url", "")
+        if not isinstance(url, str) or (url and not url.startswith(("https://", "http://"))):
+            return [Problem("a link's full address (https://…), or none", "trigger_params.url")]
+    if trigger == Journey.Trigger.FORM:
+        form = params.get("form")
+        if not isinstance(form, int) or not SignupForm.objects.filter(pk=form).exists():
+            return [Problem("choose the sign-up form that starts it", "trigger_params.form")]
+    return []
+
+
+def trigger_topics(journey: Journey) -> set[str]:
+    """The marketing topics a person who set off the trigger has agreed to: the clicked
+    campaign's (it was sent to people confirmed on its topic), the form's lists' (it starts
+    once the address confirmed them)."""
+    params = journey.trigger_params
+    if journey.trigger == Journey.Trigger.LINK:
+        return set(
+            Campaign.objects.filter(pk=params.get("campaign")).values_list("topic", flat=True)
+        )
+    if journey.trigger == Journey.Trigger.FORM:
+        return set(
+            MailingList.objects.filter(signup_forms__pk=params.get("form")).values_list(
+                "topic", flat=True
+            )
+        )
+    return set()
+
+
 def consent_problems(journey: Journey, version: JourneyVersion) -> list[Problem]:
     """Why the trigger does not carry the consent the journey's mail needs ([] when it does)."""
     if not journey.is_marketing or not step_rules.sends(version.steps):
         return []
     if journey.trigger == Journey.Trigger.CONFIRMED:
+        return []
+    if journey.topic in trigger_topics(journey):  # each send step still checks consent
         return []
     policy = get_policy()
     purpose = policy.purposes.get(MARKETING_PURPOSE)
@@ -157,8 +193,8 @@ def consent_problems(journey: Journey, version: JourneyVersion) -> list[Problem]
             f'marketing mail about "{journey.topic}" is sent under the policy\'s purpose '
             f'"{title}" ({MARKETING_PURPOSE}), whose lawful basis is {basis}; the trigger '
             f'"{trigger}" does not show that the person agreed to it.  Start it from a '
-            "confirmed subscription to a list of the topic, or make it a service-message "
-            "journey without marketing",
+            "confirmed subscription to a list of the topic (or a campaign or sign-up form of "
+            "the topic), or make it a service-message journey without marketing",
             "trigger",
         )
     ]

@@ -30,6 +30,8 @@ class Journey(models.Model):
         DATE = "date", "A date field comes round"
         ENQUIRY = "enquiry_created", "An enquiry was created"
         DEMO = "demo_booked", "A demo was booked"
+        LINK = "link_clicked", "A link clicked in a campaign"
+        FORM = "form_submitted", "A sign-up form submitted (and confirmed)"
         MANUAL = "manual", "Enrolled by an operator or the API"
 
     class Entry(models.TextChoices):
@@ -46,7 +48,8 @@ class Journey(models.Model):
     )
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
     # confirmed: {"list": id or absent}; event: {"name": ...}; date: {"field": "contract_end",
-    # "days": -30} (negative: before).
+    # "days": -30} (negative: before); link_clicked: {"campaign": id, "url": address or absent};
+    # form_submitted: {"form": id}.
     trigger_params = models.JSONField(default=dict, blank=True)
     entry = models.CharField(max_length=20, choices=Entry.choices, default=Entry.ONCE)
     entry_days = models.PositiveIntegerField(default=0, help_text="For 'again after N days'.")
