@@ -109,3 +109,74 @@ def test_a_forged_or_campaign_token_is_a_404(client):
     forged = ("A" if token[0] != "A" else "B") + token[1:]
     assert client.get(f"/t/j/c/{forged}").status_code == 404
     assert client.get(f"/t/j/o/{token}").status_code == 404  # a link token is not the pixel
+
+
+CLICK_STEPS = [
+    {"id": "hello", "kind": "send_email", "template": "Welcome", "subject": "Hello"},
+    {
+        "id": "click",
+        "kind": "wait_click",
+        "timeout": "3 days",
+        "url": "https://example.net/guide?from=mail&x=1",
+        "then": "clicked",
+        "else": "nudge",
+    },
+    {"id": "clicked", "kind": "end"},
+    {"id": "nudge", "kind": "send_email", "template": "Welcome", "subject": "Did you see it?"},
+]
+
+
+def _clicker(name: str, email: str):
+    template = make_template("Welcome")
+    template.body = BODY + "\n\nOr [the blog](https://example.net/blog)."
+    template.save()
+    journey = welcome(steps=CLICK_STEPS, goals=[])
+    contact = subscriber(name, make_list(), email=email)
+    do_enrol(journey, contact)
+    engine.advance_due()  # sends hello, arms the wait
+    html = _mail_to(contact).html
+    return journey, contact, CLICK.findall(html)
+
+
+def _history(contact) -> list[tuple[str, str, str]]:
+    from tidings.journeys.models import EnrolmentStep
+
+    return list(
+        EnrolmentStep.objects.filter(enrolment__contact=contact)
+        .order_by("seq")
+        .values_list("step", "outcome", "reason")
+    )
+
+
+def test_a_persons_click_on_the_awaited_link_moves_them_on_at_once(client):
+    _, ann, (guide, blog) = _clicker("Ann Example", "ann@example.org")
+    client.get(_path(blog), HTTP_USER_AGENT=BROWSER)  # not the link the step waits for
+    client.get(_path(guide), HTTP_USER_AGENT="curl/8.5.0")  # a link checker
+    ingest.flush()
+    assert _history(ann)[-1] == ("click", "waiting", "")
+    client.get(_path(guide), HTTP_USER_AGENT=BROWSER)
+    ingest.flush()
+    engine.advance_due()
+    assert [h[:2] for h in _history(ann)] == [
+        ("hello", "sent"),
+        ("click", "waiting"),
+        ("click", "branched"),
+        ("clicked", "completed"),
+    ]
+    assert _history(ann)[2][2] == "clicked"
+    assert OutgoingMessage.objects.filter(contact=ann).count() == 1
+
+
+def test_without_a_click_the_timeout_takes_the_else_branch(time_machine):
+    _, bob, _ = _clicker("Bob Example", "bob@example.org")
+    time_machine.move_to(timezone.now() + timedelta(days=3, minutes=1), tick=False)
+    engine.advance_due()
+    assert _history(bob)[2:] == [("click", "branched", "timed out"), ("nudge", "sent", "")]
+
+
+def test_a_posted_event_cannot_pose_as_a_click():
+    from tidings.journeys.triggers import do_record_event
+
+    _, cid, _ = _clicker("Cid Example", "cid@example.org")
+    do_record_event(cid.email, "journey:click")
+    assert _history(cid)[-1][:2] == ("click", "waiting")

@@ -41,6 +41,9 @@ from tidings.rights.audit import audit
 from . import steps as step_rules
 from .models import SERVICE, Enrolment, EnrolmentStep, Journey, JourneyVersion
 
+# What an armed wait_click step waits for (Enrolment.waiting_for); never a posted event's name.
+CLICK_WAIT = "journey:click"
+
 Status = Journey.Status
 TRANSITIONS: dict[tuple[str, str], str] = {
     (Status.DRAFT, "activate"): Status.ACTIVE,
@@ -496,14 +499,31 @@ def do_move_to_current_version(journey: Journey, *, actor: Any) -> int:
 def do_event_arrived(contact_id: int, event: str) -> int:
     """The person did ``event``: everyone of theirs waiting for it at a wait_event step goes on
     to its "then" step, due now.  Returns how many moved."""
-    moved = 0
-    now = timezone.now()
+    if event == CLICK_WAIT:  # not an event anyone may post
+        return 0
     waiting = Enrolment.objects.filter(
         contact_id=contact_id, state=Enrolment.State.ACTIVE, waiting_for=event
     ).select_related("version")
+    return _go_on(waiting, event, "the event came")
+
+
+def do_click_arrived(enrolment_id: int, url: str) -> int:
+    """The person clicked ``url`` in a mail of this enrolment: if it waits at a wait_click
+    step (for any link, or that one), it goes on to the step's "then", due now."""
+    waiting = Enrolment.objects.filter(
+        pk=enrolment_id, state=Enrolment.State.ACTIVE, waiting_for=CLICK_WAIT
+    ).select_related("version")
+    return _go_on(waiting, CLICK_WAIT, "clicked", url=url)
+
+
+def _go_on(waiting: Any, event: str, reason: str, *, url: str | None = None) -> int:
+    moved = 0
+    now = timezone.now()
     for enrolment in waiting:
         steps = enrolment.version.steps
         step = steps[step_rules.index_of(steps, enrolment.step)]
+        if url is not None and step.get("url") and step["url"] != url:
+            continue
         # Conditional on the row as read: a worker running the timeout at this moment wins or
         # loses as a whole (its history row has the same key).
         changed = Enrolment.objects.filter(
@@ -521,10 +541,10 @@ def do_event_arrived(contact_id: int, event: str) -> int:
                 enrolment=enrolment,
                 seq=enrolment.seq,
                 step=enrolment.step,
-                kind="wait_event",
+                kind=step["kind"],
                 ran_at=now,
                 outcome=EnrolmentStep.Outcome.BRANCHED,
-                reason="the event came",
+                reason=reason,
             )
             moved += 1
     return moved

@@ -56,7 +56,7 @@ from tidings.campaigns.rendering import CompiledMessage, MessageLinks, TemplateP
 from tidings.campaigns.targeting import consent_condition
 from tidings.rights.audit import audit
 
-from .actions import MARKETING_PURPOSE, SERVICE_PURPOSE
+from .actions import CLICK_WAIT, MARKETING_PURPOSE, SERVICE_PURPOSE
 from .models import Enrolment, EnrolmentStep, Journey
 from .schedule import wait_ends
 from .steps import WAITS, index_of, successors
@@ -276,13 +276,12 @@ def _run_step(enrolment: Enrolment, now: datetime) -> Outcome:
     contact = enrolment.contact
     if contact is None:
         return Outcome(EnrolmentStep.Outcome.EXITED, "erased", exit=True)
-    if kind == "wait_event":
+    if kind in ("wait_event", "wait_click"):
         if enrolment.waiting_for:  # armed, and the timeout came first
             return Outcome(EnrolmentStep.Outcome.BRANCHED, "timed out", step["else"])
         ends = wait_ends(step, now)
-        return Outcome(
-            EnrolmentStep.Outcome.WAITING, "", enrolment.step, ends, waiting_for=step["event"]
-        )
+        event = step["event"] if kind == "wait_event" else CLICK_WAIT
+        return Outcome(EnrolmentStep.Outcome.WAITING, "", enrolment.step, ends, waiting_for=event)
     if kind in WAITS:
         return Outcome(EnrolmentStep.Outcome.WAITING, "", _next(enrolment), wait_ends(step, now))
     if kind == "end":

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 
 from tidings.campaigns.events import NewEvent
@@ -37,6 +38,7 @@ from tidings.campaigns.tracking import (
     static_links,
 )
 
+from .actions import do_click_arrived
 from .models import EnrolmentStep, Journey, JourneyLink, JourneyMailEvent
 
 log = logging.getLogger("tidings.journeys.tracking")
@@ -144,7 +146,7 @@ def link_url(journey_id: int, index: int) -> str | None:
     return table.get(index)
 
 
-def submit_event(enrolment_id: int, seq: int, link: int, *, machine: bool) -> None:
+def submit_event(enrolment_id: int, seq: int, journey_id: int, link: int, *, machine: bool) -> None:
     """Queue one open (``link == OPEN``) or click for the sink; no database write."""
     from tidings.web import ingest
 
@@ -152,6 +154,7 @@ def submit_event(enrolment_id: int, seq: int, link: int, *, machine: bool) -> No
     row = {
         "e": enrolment_id,
         "s": seq,
+        "j": journey_id,
         "k": kind,
         "l": None if link == OPEN else link,
         "m": machine,
@@ -163,7 +166,7 @@ def submit_event(enrolment_id: int, seq: int, link: int, *, machine: bool) -> No
 def write_rows(rows: list[dict]) -> None:
     """The ``"journey_tracking"`` ingest sink.  A row whose step is gone (the person's
     enrolment deleted) is dropped; malformed rows are dropped and counted in the log."""
-    parsed: list[tuple[tuple[int, int], str, int | None, bool, datetime]] = []
+    parsed: list[tuple[tuple[int, int], str, int | None, bool, datetime, int]] = []
     bad = 0
     for row in rows:
         try:
@@ -178,6 +181,7 @@ def write_rows(rows: list[dict]) -> None:
                     None if link is None else int(link),
                     bool(row.get("m")),
                     datetime.fromtimestamp(float(row["t"]), tz=UTC),
+                    int(row.get("j") or 0),
                 )
             )
         except (KeyError, TypeError, ValueError):
@@ -196,17 +200,25 @@ def write_rows(rows: list[dict]) -> None:
             "pk", "enrolment_id", "seq", "message__sent_at"
         )
     }
+    kept = [p for p in parsed if p[0] in steps]
     events = [
         NewEvent(delivery_id=steps[key][0], kind=kind, at=at, link=link, machine=machine)
-        for key, kind, link, machine, at in parsed
-        if key in steps
+        for key, kind, link, machine, at, _ in kept
     ]
     sent_at = dict(steps.values())
+    events = classify_batch(events, sent_at)  # same order, machine rules 4-5 applied
     JourneyMailEvent.objects.bulk_create(
         [
             JourneyMailEvent(
                 step_id=e.delivery_id, kind=e.kind, link=e.link, machine=e.machine, at=e.at
             )
-            for e in classify_batch(events, sent_at)
+            for e in events
         ]
     )
+    # A person's click moves them on from a wait_click step (machines' clicks never do).
+    for (key, *_, journey_id), e in zip(kept, events, strict=True):
+        if e.kind == JourneyMailEvent.Kind.CLICK and not e.machine and e.link is not None:
+            url = link_url(journey_id, e.link)
+            if url is not None:
+                with transaction.atomic():
+                    do_click_arrived(key[0], url)

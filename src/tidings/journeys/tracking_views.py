@@ -20,7 +20,7 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     parsed = read_token(token)
     if parsed is None or parsed[3] != OPEN:
         raise Http404("no such image")
-    submit_event(parsed[0], parsed[1], OPEN, machine=_machine(request))
+    submit_event(parsed[0], parsed[1], parsed[2], OPEN, machine=_machine(request))
     return HttpResponse(PIXEL_GIF, content_type="image/gif", headers=NO_CACHE)
 
 
@@ -33,7 +33,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     url = link_url(journey_id, index)
     if url is None:
         raise Http404("no such link")
-    submit_event(enrolment_id, seq, index, machine=_machine(request))
+    submit_event(enrolment_id, seq, journey_id, index, machine=_machine(request))
     response = HttpResponseRedirect(url)
     for name, value in NO_CACHE.items():
         response[name] = value
