@@ -180,3 +180,13 @@ def test_a_posted_event_cannot_pose_as_a_click():
     _, cid, _ = _clicker("Cid Example", "cid@example.org")
     do_record_event(cid.email, "journey:click")
     assert _history(cid)[-1][:2] == ("click", "waiting")
+
+
+def test_the_access_package_lists_the_persons_opens_and_clicks(client):
+    from tidings.journeys.personal_data import export_mail_events
+
+    _, ann, (guide, _) = _clicker("Ann Example", "ann@example.org")
+    client.get(_path(guide), HTTP_USER_AGENT=BROWSER)
+    ingest.flush()
+    [row] = export_mail_events(ann)
+    assert (row["email of step"], row["what"], row["by"]) == ("hello", "clicked a link", "you")
