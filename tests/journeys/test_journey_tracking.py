@@ -30,11 +30,6 @@ PIXEL = re.compile(r'<img src="(http://[^"]+/t/j/o/[A-Za-z0-9_-]{40})" width="1"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_link_cache():
-    tracking._link_cache.clear()  # journey ids repeat between tests (rolled back)
-
-
 def _journey():
     template = make_template("Welcome")
     template.body = BODY

@@ -127,9 +127,20 @@ def journey_links(journey: Journey, html_source: str) -> dict[str, int]:
     return {raw: known[html.unescape(raw)] for raw in raw_links if html.unescape(raw) in known}
 
 
+# A compiled step's link table, per process: stored once, then every send of the step reuses it
+# (a link's index never changes, so a cached table is never wrong).  At most 64.
+_step_links: dict[tuple[int, str], dict[str, int]] = {}
+
+
 def track(document: str, journey: Journey, html_source: str, enrolment_id: int, seq: int) -> str:
     """``document`` (one person's rendered HTML) with the pixel and rewritten links."""
-    links = journey_links(journey, html_source)
+    key = (journey.pk, html_source)
+    links = _step_links.get(key)
+    if links is None:
+        links = journey_links(journey, html_source)
+        if len(_step_links) >= 64:
+            _step_links.clear()
+        _step_links[key] = links
     return JourneyTracker(links, enrolment_id, seq, journey.pk).apply(document, 0)
 
 
