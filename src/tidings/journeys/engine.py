@@ -17,7 +17,9 @@ documented in-flight window (``campaigns.queue``).
 **Consent at every send.**  A marketing send step checks, when it runs, that the person is
 confirmed on an open list of the journey's topic with email marketing not withdrawn since
 (``campaigns.targeting.consent_condition``, the campaigns' own rule) and that the address is
-not suppressed (an objection suppresses it); if not, the person leaves with the reason.
+not suppressed (an objection suppresses it); if not, the person leaves with the reason.  The
+mail is tracked (pixel, rewritten links: ``tracking``) only if the person's tracking consent
+allows it, the campaign engine's rule (``audience.consent.tracking_allowed``).
 
 **Failures** (a template that no longer renders, a missing template, an attribute the policy
 does not allow) roll the step back and retry it after 1, 2, 4, 8 minutes; the fifth failure parks
@@ -83,7 +85,7 @@ class Outcome:
     run_at: datetime | None = None
     message: OutgoingMessage | None = None
     exit: bool = False
-    waiting_for: str = ""  # a wait_event step armed
+    waiting_for: str = ""  # a wait_event (or wait_click) step armed
 
 
 def lease_seconds() -> int:

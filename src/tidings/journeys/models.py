@@ -115,7 +115,8 @@ class Enrolment(models.Model):
     next_run_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.CharField(max_length=300, blank=True, help_text="Never personal data.")
-    # A wait_event step armed: the event that moves the person on before its timeout.
+    # A wait_event step armed: the event that moves the person on before its timeout
+    # (a wait_click step: actions.CLICK_WAIT).
     waiting_for = models.CharField(max_length=100, blank=True)
     exit_reason = models.CharField(max_length=100, blank=True)
     leased_by = models.CharField(max_length=64, blank=True)
