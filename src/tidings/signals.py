@@ -21,6 +21,8 @@ contacts_erased         email_hmacs (tuple: every person one erasure transaction
 contact_objected        contact_id (objected to marketing, Art. 21)
 enquiry_created         enquiry_id, contact_id
 demo_booked             booking_id, contact_id
+form_submitted          contact_id, form_id (a sign-up form; sent once the address confirmed it)
+campaign_links_clicked  clicks: [(delivery_id, campaign_id, link index)], first clicks by people
 journey_entered         journey_id, enrolment_id
 journey_exited          journey_id, enrolment_id, reason (words, never personal)
 journey_converted       journey_id, enrolment_id, reason ("goal: <name>")
@@ -44,6 +46,8 @@ contacts_erased = Signal()
 contact_objected = Signal()
 enquiry_created = Signal()
 demo_booked = Signal()
+form_submitted = Signal()
+campaign_links_clicked = Signal()
 journey_entered = Signal()
 journey_exited = Signal()
 journey_converted = Signal()

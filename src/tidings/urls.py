@@ -7,6 +7,7 @@ from tidings.web.urls import auth_urlpatterns
 urlpatterns = [
     # First: the tracking pixel and click redirect are the busiest URLs (resolved in one step).
     path("", include(campaign_public_urls.tracking_patterns)),
+    path("", include("tidings.journeys.public_urls")),
     path("", include("tidings.web.urls")),
     path("", include("tidings.policy.urls")),
     path("", include("tidings.audience.public_urls")),

@@ -114,3 +114,33 @@ def test_the_list_and_the_page_cost_the_same_queries_whatever_the_numbers(editor
         welcome(name=f"Other {n}", activate=False)
     engine.advance_due()
     assert (queries(index), queries(page)) == before
+
+
+def test_an_editor_starts_a_journey_from_a_sign_up_form_or_a_campaigns_link(editor):
+    from tests.audience.public_helpers import make_form
+    from tests.campaigns.event_helpers import sent_campaign
+
+    make_template("Welcome")
+    form = make_form([make_list()])
+    editor.post(
+        reverse("journeys:new"),
+        _form(trigger="form_submitted", trigger_form=str(form.pk)),
+    )
+    journey = Journey.objects.get()
+    assert journey.trigger_params == {"form": form.pk}
+    campaign, _ = sent_campaign(people=1)
+    campaign.topic = "product news"
+    campaign.save()
+    editor.post(
+        reverse("journeys:new"),
+        _form(
+            name="Pricing",
+            trigger="link_clicked",
+            trigger_campaign=str(campaign.pk),
+            trigger_url="https://example.net/pricing",
+        ),
+    )
+    pricing = Journey.objects.get(name="Pricing")
+    assert pricing.trigger_params == {"campaign": campaign.pk, "url": "https://example.net/pricing"}
+    response = editor.post(reverse("journeys:new"), _form(name="No form", trigger="form_submitted"))
+    assert "choose the sign-up form that starts it" in response.content.decode()

@@ -415,6 +415,16 @@ def _journeys(person: Person) -> None:
     person.planted(f"Welcome, {person.name}")
 
 
+def _journey_mail_events(person: Person) -> None:
+    """Their first journey email opened (as the tracking ingest writes it)."""
+    from tidings.journeys.models import EnrolmentStep, JourneyMailEvent
+
+    _journeys(person)
+    step = EnrolmentStep.objects.filter(enrolment__contact=person.contact, step="hello").first()
+    if step is not None and not step.mail_events.exists():
+        JourneyMailEvent.objects.create(step=step, kind=JourneyMailEvent.Kind.OPEN)
+
+
 GENERATORS: dict[str, Callable[[Person], None]] = {
     "contact": _details,
     "subscriptions": _subscriptions,
@@ -438,6 +448,7 @@ GENERATORS: dict[str, Callable[[Person], None]] = {
     "webhooks": _webhooks,
     "journeys": _journeys,
     "journey history": _journeys,
+    "journey mail opens and clicks": _journey_mail_events,
 }
 
 

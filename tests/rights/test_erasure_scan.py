@@ -75,6 +75,7 @@ def test_each_generator_fills_its_source_and_the_source_finds_it(name):
 ONLY_LINKED = {
     "demo bookings": "a booking holds its enquiry's id, and times",
     "journey history": "a step holds its enrolment's id, a step id, a time and an outcome",
+    "journey mail opens and clicks": "an open holds its step's id, a kind and a time",
 }
 
 

@@ -51,6 +51,8 @@ PUBLIC: dict[str, str] = {
     # Views of parallel branches, named here ahead of their merge (harmless until they exist).
     "track:open": "open-tracking pixel in emails (signed token)",
     "track:click": "click-tracking redirect in emails (signed token)",
+    "journey-track:open": "open-tracking pixel in journey emails (signed token)",
+    "journey-track:click": "click-tracking redirect in journey emails (signed token)",
     "booking_public:book": "public demo booking page",
     "booking_public:booked": "public demo booking confirmation",
     "booking_public:reschedule": "booking change link (signed token)",

@@ -396,6 +396,7 @@ def do_sign_up(
             ip=ip,
         )
         _send_welcome(contact, lists)
+        _form_submitted(contact.pk, signup_form.pk)
     else:
         _send_confirmation(contact, request, lists)
 
@@ -459,7 +460,19 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
     if confirmed:
         audit("signup.confirmed", obj=contact, lists=[ml.pk for ml in confirmed])
         _send_welcome(contact, confirmed)
+        if request.form_id:
+            _form_submitted(contact.pk, request.form_id)
     return ConfirmResult(contact, confirmed, already)
+
+
+def _form_submitted(contact_id: int, form_id: int) -> None:
+    """A sign-up form's submission took effect: at once without double opt-in, else when the
+    address's owner confirmed it (before that, anyone could have typed the address)."""
+    transaction.on_commit(
+        lambda: signals.form_submitted.send(
+            sender=SignupForm, contact_id=contact_id, form_id=form_id
+        )
+    )
 
 
 # --- unsubscribing ----------------------------------------------------------------------------

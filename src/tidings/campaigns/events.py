@@ -33,6 +33,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from tidings import signals
+
 from .models import Delivery, Event, EventCounter, EventKind
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ def record_events(events: Sequence[NewEvent], *, classify: bool = False) -> int:
 
             events = classify_batch(events, {d: sent for d, (_, sent) in deliveries.items()})
         seen = _already_seen(events)
+        clicked: list[tuple[int, int, int]] = []  # first clicks of a link by a person
         rows: list[Event] = []
         deltas: dict[tuple[int, str, bool, int, int], list[int]] = defaultdict(lambda: [0, 0])
         for e in events:
@@ -118,10 +121,16 @@ def record_events(events: Sequence[NewEvent], *, classify: bool = False) -> int:
                 counter = deltas[(campaign_id, e.kind, e.machine, e.link, 0)]
                 counter[0] += 1
                 counter[1] += first_here
+                if first_here and not e.machine:
+                    clicked.append((e.delivery_id, campaign_id, e.link))
             hour = int(e.at.timestamp() // 3600)
             deltas[(campaign_id, e.kind, e.machine, EventCounter.ALL_LINKS, hour)][0] += 1
         Event.objects.bulk_create(rows, batch_size=1000)
         _add_to_counters(deltas)
+        if clicked:  # journeys started by a click (one signal a batch)
+            transaction.on_commit(
+                lambda: signals.campaign_links_clicked.send(sender=Event, clicks=clicked)
+            )
     return len(rows)
 
 

@@ -47,6 +47,13 @@ from typing import Any
 from django.conf import settings
 
 OPEN = 0xFFFF  # the link index of the open pixel
+# The smallest transparent GIF: 1x1, one palette entry; and the headers the endpoints send.
+PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_CACHE = {
+    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private",
+    "Pragma": "no-cache",
+    "Expires": "0",
+}
 SCANNER_SECONDS = 10
 BURST_LINKS = 3
 BURST_SECONDS = 2.0

@@ -8,20 +8,20 @@ machine from a person (``tracking.is_machine_request``) and is not kept.
 
 from __future__ import annotations
 
-import base64
-
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_http_methods
 
-from .tracking import OPEN, is_machine_request, link_url, read_token, submit_event
+from .tracking import (
+    NO_CACHE,
+    OPEN,
+    PIXEL_GIF,
+    is_machine_request,
+    link_url,
+    read_token,
+    submit_event,
+)
 
-# The smallest transparent GIF: 1x1, one palette entry.
-PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-NO_CACHE = {
-    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private",
-    "Pragma": "no-cache",
-    "Expires": "0",
-}
+__all__ = ["NO_CACHE", "PIXEL_GIF", "click", "open_pixel"]
 
 
 def _machine(request: HttpRequest) -> bool:

@@ -32,14 +32,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tidings import signals
-from tidings.audience.models import Contact
+from tidings.audience.models import Contact, MailingList, SignupForm
 from tidings.audience.segments import validate_segment
-from tidings.campaigns.models import Template
+from tidings.campaigns.models import Campaign, Template
 from tidings.policy import get_policy
 from tidings.rights.audit import audit
 
 from . import steps as step_rules
 from .models import SERVICE, Enrolment, EnrolmentStep, Journey, JourneyVersion
+
+# What an armed wait_click step waits for (Enrolment.waiting_for); never a posted event's name.
+CLICK_WAIT = "journey:click"
 
 Status = Journey.Status
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -134,6 +137,7 @@ def settings_problems(
             problems.append(Problem('the date field is "contract_end"', "trigger_params.field"))
         if not isinstance(trigger_params.get("days", 0), int):
             problems.append(Problem("a whole number of days", "trigger_params.days"))
+    problems += _trigger_object_problems(trigger, trigger_params)
     if entry not in Journey.Entry.values:
         problems.append(Problem("choose an entry rule", "entry"))
     if entry == Journey.Entry.AGAIN_AFTER and days < 1:
@@ -141,11 +145,46 @@ def settings_problems(
     return problems
 
 
+def _trigger_object_problems(trigger: str, params: Mapping[str, Any]) -> list[Problem]:
+    if trigger == Journey.Trigger.LINK:
+        campaign = params.get("campaign")
+        if not isinstance(campaign, int) or not Campaign.objects.filter(pk=campaign).exists():
+            return [Problem("choose the campaign whose link starts it", "trigger_params.campaign")]
+        url = params.get("url", "")
+        if not isinstance(url, str) or (url and not url.startswith(("https://", "http://"))):
+            return [Problem("a link's full address (https://…), or none", "trigger_params.url")]
+    if trigger == Journey.Trigger.FORM:
+        form = params.get("form")
+        if not isinstance(form, int) or not SignupForm.objects.filter(pk=form).exists():
+            return [Problem("choose the sign-up form that starts it", "trigger_params.form")]
+    return []
+
+
+def trigger_topics(journey: Journey) -> set[str]:
+    """The marketing topics a person who set off the trigger has agreed to: the clicked
+    campaign's (it was sent to people confirmed on its topic), the form's lists' (it starts
+    once the address confirmed them)."""
+    params = journey.trigger_params
+    if journey.trigger == Journey.Trigger.LINK:
+        return set(
+            Campaign.objects.filter(pk=params.get("campaign")).values_list("topic", flat=True)
+        )
+    if journey.trigger == Journey.Trigger.FORM:
+        return set(
+            MailingList.objects.filter(signup_forms__pk=params.get("form")).values_list(
+                "topic", flat=True
+            )
+        )
+    return set()
+
+
 def consent_problems(journey: Journey, version: JourneyVersion) -> list[Problem]:
     """Why the trigger does not carry the consent the journey's mail needs ([] when it does)."""
     if not journey.is_marketing or not step_rules.sends(version.steps):
         return []
     if journey.trigger == Journey.Trigger.CONFIRMED:
+        return []
+    if journey.topic in trigger_topics(journey):  # each send step still checks consent
         return []
     policy = get_policy()
     purpose = policy.purposes.get(MARKETING_PURPOSE)
@@ -157,8 +196,8 @@ def consent_problems(journey: Journey, version: JourneyVersion) -> list[Problem]
             f'marketing mail about "{journey.topic}" is sent under the policy\'s purpose '
             f'"{title}" ({MARKETING_PURPOSE}), whose lawful basis is {basis}; the trigger '
             f'"{trigger}" does not show that the person agreed to it.  Start it from a '
-            "confirmed subscription to a list of the topic, or make it a service-message "
-            "journey without marketing",
+            "confirmed subscription to a list of the topic (or a campaign or sign-up form of "
+            "the topic), or make it a service-message journey without marketing",
             "trigger",
         )
     ]
@@ -460,14 +499,31 @@ def do_move_to_current_version(journey: Journey, *, actor: Any) -> int:
 def do_event_arrived(contact_id: int, event: str) -> int:
     """The person did ``event``: everyone of theirs waiting for it at a wait_event step goes on
     to its "then" step, due now.  Returns how many moved."""
-    moved = 0
-    now = timezone.now()
+    if event == CLICK_WAIT:  # not an event anyone may post
+        return 0
     waiting = Enrolment.objects.filter(
         contact_id=contact_id, state=Enrolment.State.ACTIVE, waiting_for=event
     ).select_related("version")
+    return _go_on(waiting, event, "the event came")
+
+
+def do_click_arrived(enrolment_id: int, url: str) -> int:
+    """The person clicked ``url`` in a mail of this enrolment: if it waits at a wait_click
+    step (for any link, or that one), it goes on to the step's "then", due now."""
+    waiting = Enrolment.objects.filter(
+        pk=enrolment_id, state=Enrolment.State.ACTIVE, waiting_for=CLICK_WAIT
+    ).select_related("version")
+    return _go_on(waiting, CLICK_WAIT, "clicked", url=url)
+
+
+def _go_on(waiting: Any, event: str, reason: str, *, url: str | None = None) -> int:
+    moved = 0
+    now = timezone.now()
     for enrolment in waiting:
         steps = enrolment.version.steps
         step = steps[step_rules.index_of(steps, enrolment.step)]
+        if url is not None and step.get("url") and step["url"] != url:
+            continue
         # Conditional on the row as read: a worker running the timeout at this moment wins or
         # loses as a whole (its history row has the same key).
         changed = Enrolment.objects.filter(
@@ -485,10 +541,10 @@ def do_event_arrived(contact_id: int, event: str) -> int:
                 enrolment=enrolment,
                 seq=enrolment.seq,
                 step=enrolment.step,
-                kind="wait_event",
+                kind=step["kind"],
                 ran_at=now,
                 outcome=EnrolmentStep.Outcome.BRANCHED,
-                reason="the event came",
+                reason=reason,
             )
             moved += 1
     return moved

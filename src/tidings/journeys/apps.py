@@ -9,6 +9,7 @@ class JourneysConfig(AppConfig):
     verbose_name = "Journeys"
 
     def ready(self) -> None:
+        from tidings.web import ingest
         from tidings.web.scheduler import register
 
         from .personal_data import register_sources
@@ -16,6 +17,10 @@ class JourneysConfig(AppConfig):
 
         register_sources()  # enrolments are personal data: access package and erasure
         connect()  # triggers and exits
+        from .tracking import SINK, write_rows
+
+        # Opens and clicks of journey mail, written in batches like the campaigns' (tracking.py).
+        ingest.register_sink(SINK, write_rows)
         # Due steps run within a minute (each run works until nothing is due, ~50 s at most);
         # several workers may run it: enrolments are claimed with SKIP LOCKED (engine.py).
         register(

@@ -17,7 +17,9 @@ documented in-flight window (``campaigns.queue``).
 **Consent at every send.**  A marketing send step checks, when it runs, that the person is
 confirmed on an open list of the journey's topic with email marketing not withdrawn since
 (``campaigns.targeting.consent_condition``, the campaigns' own rule) and that the address is
-not suppressed (an objection suppresses it); if not, the person leaves with the reason.
+not suppressed (an objection suppresses it); if not, the person leaves with the reason.  The
+mail is tracked (pixel, rewritten links: ``tracking``) only if the person's tracking consent
+allows it, the campaign engine's rule (``audience.consent.tracking_allowed``).
 
 **Failures** (a template that no longer renders, a missing template, an attribute the policy
 does not allow) roll the step back and retry it after 1, 2, 4, 8 minutes; the fifth failure parks
@@ -44,6 +46,7 @@ from django.utils import timezone
 
 from tidings import signals
 from tidings.audience.actions import allowed_contact_fields
+from tidings.audience.consent import tracking_allowed
 from tidings.audience.models import Contact
 from tidings.audience.segments import compile_segment
 from tidings.audience.suppression import suppression_reason
@@ -55,10 +58,11 @@ from tidings.campaigns.rendering import CompiledMessage, MessageLinks, TemplateP
 from tidings.campaigns.targeting import consent_condition
 from tidings.rights.audit import audit
 
-from .actions import MARKETING_PURPOSE, SERVICE_PURPOSE
+from .actions import CLICK_WAIT, MARKETING_PURPOSE, SERVICE_PURPOSE
 from .models import Enrolment, EnrolmentStep, Journey
 from .schedule import wait_ends
 from .steps import WAITS, index_of, successors
+from .tracking import track
 
 logger = logging.getLogger("tidings.journeys.engine")
 
@@ -81,7 +85,7 @@ class Outcome:
     run_at: datetime | None = None
     message: OutgoingMessage | None = None
     exit: bool = False
-    waiting_for: str = ""  # a wait_event step armed
+    waiting_for: str = ""  # a wait_event (or wait_click) step armed
 
 
 def lease_seconds() -> int:
@@ -274,13 +278,12 @@ def _run_step(enrolment: Enrolment, now: datetime) -> Outcome:
     contact = enrolment.contact
     if contact is None:
         return Outcome(EnrolmentStep.Outcome.EXITED, "erased", exit=True)
-    if kind == "wait_event":
+    if kind in ("wait_event", "wait_click"):
         if enrolment.waiting_for:  # armed, and the timeout came first
             return Outcome(EnrolmentStep.Outcome.BRANCHED, "timed out", step["else"])
         ends = wait_ends(step, now)
-        return Outcome(
-            EnrolmentStep.Outcome.WAITING, "", enrolment.step, ends, waiting_for=step["event"]
-        )
+        event = step["event"] if kind == "wait_event" else CLICK_WAIT
+        return Outcome(EnrolmentStep.Outcome.WAITING, "", enrolment.step, ends, waiting_for=event)
     if kind in WAITS:
         return Outcome(EnrolmentStep.Outcome.WAITING, "", _next(enrolment), wait_ends(step, now))
     if kind == "end":
@@ -406,13 +409,16 @@ def _send(
         rendered = compiled.render(contact, links)
     except TemplateProblem as exc:
         raise StepError(f"the template does not render: {exc}") from None
+    document = rendered.html
+    if document and tracking_allowed(contact):  # the campaign engine's rule (jobs.py)
+        document = track(document, journey, compiled.html_source, enrolment.pk, enrolment.seq)
     from_header = sender_from_header(journey.sender)
     message = enqueue_message(
         contact,
         kind=f"journey:{journey.pk}",
         subject=rendered.subject,
         text=rendered.text,
-        html=rendered.html,
+        html=document,
         from_email=from_header,
         headers=headers_for(journey, contact, from_header),
     )

@@ -9,9 +9,12 @@ The format (every key but ``steps`` has a default)::
     entry_days = 0                # for again_after
 
     [trigger]
-    kind = "confirmed"    # confirmed | event | date | enquiry_created | demo_booked | manual
+    kind = "confirmed"    # confirmed | event | date | enquiry_created | demo_booked |
+                          # link_clicked | form_submitted | manual
     # event: name = "trial_started";  date: field = "contract_end", days = -30
     # confirmed: list = <list id> (absent: any list of the topic)
+    # link_clicked: campaign = <campaign id>, url = "https://…" (absent: any link)
+    # form_submitted: form = <sign-up form id>
 
     [[steps]]
     id = "hello"

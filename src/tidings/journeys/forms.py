@@ -9,8 +9,8 @@ from typing import Any, cast
 import tomli_w
 from django import forms
 
-from tidings.audience.models import MailingList
-from tidings.campaigns.models import Sender
+from tidings.audience.models import MailingList, SignupForm
+from tidings.campaigns.models import Campaign, Sender
 from tidings.policy import get_policy
 
 from .actions import JourneySpec
@@ -63,6 +63,22 @@ class JourneyForm(forms.Form):
         max_value=365,
         label="Days after the contract's end (negative: before)",
     )
+    trigger_campaign = forms.ModelChoiceField(
+        queryset=Campaign.objects.exclude(status=Campaign.Status.DRAFT).order_by("-pk"),
+        required=False,
+        label="Campaign (for “a link clicked in a campaign”)",
+    )
+    trigger_url = forms.URLField(
+        required=False,
+        max_length=2000,
+        label="Link (blank: any link of the campaign)",
+        assume_scheme="https",
+    )
+    trigger_form = forms.ModelChoiceField(
+        queryset=SignupForm.objects.all(),
+        required=False,
+        label="Sign-up form (for “a sign-up form submitted”)",
+    )
     entry = forms.ChoiceField(choices=Journey.Entry.choices)
     entry_days = forms.IntegerField(min_value=0, max_value=3650, initial=0, required=False)
     steps = forms.CharField(
@@ -98,6 +114,9 @@ class JourneyForm(forms.Form):
                 "trigger_list": params.get("list"),
                 "trigger_event": params.get("name", ""),
                 "trigger_days": params.get("days"),
+                "trigger_campaign": params.get("campaign"),
+                "trigger_url": params.get("url", ""),
+                "trigger_form": params.get("form"),
                 "entry": journey.entry,
                 "entry_days": journey.entry_days,
                 "steps": text,
@@ -124,6 +143,14 @@ class JourneyForm(forms.Form):
             params["name"] = (data.get("trigger_event") or "").strip()
         if trigger == Journey.Trigger.DATE:
             params = {"field": "contract_end", "days": data.get("trigger_days") or 0}
+        if trigger == Journey.Trigger.LINK:
+            campaign = data.get("trigger_campaign")
+            params = {"campaign": campaign.pk if campaign else None}
+            if data.get("trigger_url"):
+                params["url"] = data["trigger_url"]
+        if trigger == Journey.Trigger.FORM:
+            form = data.get("trigger_form")
+            params = {"form": form.pk if form else None}
         return JourneySpec(
             name=data["name"],
             topic=data["topic"],

@@ -30,6 +30,8 @@ class Journey(models.Model):
         DATE = "date", "A date field comes round"
         ENQUIRY = "enquiry_created", "An enquiry was created"
         DEMO = "demo_booked", "A demo was booked"
+        LINK = "link_clicked", "A link clicked in a campaign"
+        FORM = "form_submitted", "A sign-up form submitted (and confirmed)"
         MANUAL = "manual", "Enrolled by an operator or the API"
 
     class Entry(models.TextChoices):
@@ -46,7 +48,8 @@ class Journey(models.Model):
     )
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
     # confirmed: {"list": id or absent}; event: {"name": ...}; date: {"field": "contract_end",
-    # "days": -30} (negative: before).
+    # "days": -30} (negative: before); link_clicked: {"campaign": id, "url": address or absent};
+    # form_submitted: {"form": id}.
     trigger_params = models.JSONField(default=dict, blank=True)
     entry = models.CharField(max_length=20, choices=Entry.choices, default=Entry.ONCE)
     entry_days = models.PositiveIntegerField(default=0, help_text="For 'again after N days'.")
@@ -112,7 +115,8 @@ class Enrolment(models.Model):
     next_run_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.CharField(max_length=300, blank=True, help_text="Never personal data.")
-    # A wait_event step armed: the event that moves the person on before its timeout.
+    # A wait_event step armed: the event that moves the person on before its timeout
+    # (a wait_click step: actions.CLICK_WAIT).
     waiting_for = models.CharField(max_length=100, blank=True)
     exit_reason = models.CharField(max_length=100, blank=True)
     leased_by = models.CharField(max_length=64, blank=True)
@@ -183,3 +187,43 @@ class JourneyEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Event #{self.pk}"
+
+
+class JourneyLink(models.Model):
+    """A link of a journey's mail that is tracked: its index in the journey's link table (an index
+    never changes once given: tokens already mailed keep pointing at the same address)."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="links")
+    index = models.PositiveIntegerField()
+    url = models.URLField(max_length=2000)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey", "index"], name="journey_link_index"),
+            models.UniqueConstraint(fields=["journey", "url"], name="journey_link_url"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Link {self.index} of journey #{self.journey_id}"
+
+
+class JourneyMailEvent(models.Model):
+    """An open or a click of one journey mail (the step that sent it).  Personal data like the
+    step itself: it goes with the enrolment, and is anonymous once the person is erased.  Only
+    what the counts need: time, kind, link index, person or machine."""
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "Open"
+        CLICK = "click", "Click"
+
+    step = models.ForeignKey(EnrolmentStep, on_delete=models.CASCADE, related_name="mail_events")
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    link = models.PositiveIntegerField(null=True, blank=True)
+    machine = models.BooleanField(default=False)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["step", "kind"], name="journey_mail_event_step")]
+
+    def __str__(self) -> str:
+        return f"Journey mail event #{self.pk} ({self.kind})"

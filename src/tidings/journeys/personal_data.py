@@ -11,7 +11,7 @@ from typing import Any
 
 from tidings.rights.sources import PersonalData, model_source, plain, register, time_in_words
 
-from .models import Enrolment, EnrolmentStep
+from .models import Enrolment, EnrolmentStep, JourneyMailEvent
 from .steps import index_of, sends
 
 
@@ -81,6 +81,26 @@ def export_history(contact: Any) -> list[dict[str, Any]]:
     ]
 
 
+def export_mail_events(contact: Any) -> list[dict[str, Any]]:
+    rows = (
+        JourneyMailEvent.objects.filter(step__enrolment__contact=contact)
+        .select_related("step__enrolment__journey")
+        .order_by("at", "pk")
+    )
+    return [
+        plain(
+            {
+                "journey": r.step.enrolment.journey.name,
+                "email of step": r.step.step,
+                "what": "opened" if r.kind == JourneyMailEvent.Kind.OPEN else "clicked a link",
+                "when": r.at,
+                "by": "a mail proxy or link scanner" if r.machine else "you",
+            }
+        )
+        for r in rows
+    ]
+
+
 def register_sources() -> None:
     source = model_source(
         "journeys",
@@ -122,5 +142,23 @@ def register_sources() -> None:
             about="The steps of the series above you went through (shown with each series).",
             retention="With the series above; anonymous once that is.",
             order=26,
+        )
+    )
+    # Opens and clicks of journey mail, only for people whose mail is tracked (tracking.py):
+    # like the history, linked only to the enrolment and anonymous once it is.
+    register(
+        PersonalData(
+            name="journey mail opens and clicks",
+            title="Automated email series: opens and clicks",
+            record_kind=None,
+            models=(JourneyMailEvent,),
+            export=export_mail_events,
+            about=(
+                "When you opened an email of the series above or clicked one of its links, if "
+                "you allow us to see that: to count what is read, and to move you on after a "
+                "click."
+            ),
+            retention="With the series above; anonymous once that is.",
+            order=27,
         )
     )

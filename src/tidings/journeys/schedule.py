@@ -48,6 +48,6 @@ def wait_ends(step: Mapping[str, Any], now: datetime) -> datetime:
     """When a wait or wait_until step started at ``now`` lets the person go on."""
     if step["kind"] == "wait":
         return now + parse_duration(step["duration"])
-    if step["kind"] == "wait_event":
+    if step["kind"] in ("wait_event", "wait_click"):
         return now + parse_duration(step["timeout"])
     return next_time_of_day(now, parse_time(step["time"]), step.get("weekdays") or ())

@@ -59,15 +59,15 @@ def simulate(
         step = steps[index]
         kind = step["kind"]
         following = successors(steps, index)[0]
-        if kind == "wait_event":
+        if kind in ("wait_event", "wait_click"):
             ends = wait_ends(step, now)
+            what = f'"{step["event"]}"' if kind == "wait_event" else "a click"
             out.append(
                 Moment(
                     now,
                     step_id,
                     kind,
-                    f'waits until {_when(ends)} for "{step["event"]}" (simulated: it does not '
-                    "come)",
+                    f"waits until {_when(ends)} for {what} (simulated: it does not come)",
                 )
             )
             now, step_id = ends, step["else"]

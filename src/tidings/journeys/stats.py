@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count
 
-from .models import Enrolment, EnrolmentStep, Journey
+from .models import Enrolment, EnrolmentStep, Journey, JourneyMailEvent
 
 
 @dataclass
@@ -17,6 +17,11 @@ class StepCounts:
     sent: int = 0
     exited: int = 0  # left here (consent, unsubscribed, erased...)
     parked: int = 0
+    # Of the mails this step sent (tracked ones only): people who opened / clicked, and mails
+    # opened only by machines (privacy proxies, scanners), shown apart.
+    opened: int = 0
+    clicked: int = 0
+    machine_opened: int = 0
 
 
 @dataclass
@@ -32,7 +37,7 @@ class JourneyCounts:
 
 
 def journey_counts(journey: Journey) -> JourneyCounts:
-    """Six grouped queries, whatever the number of people."""
+    """Eight grouped queries, whatever the number of people."""
     counts = JourneyCounts()
     states = dict(
         Enrolment.objects.filter(journey=journey)
@@ -64,6 +69,7 @@ def journey_counts(journey: Journey) -> JourneyCounts:
     )
     for step, n in waiting:
         steps.setdefault(step, StepCounts()).waiting += n
+    _mail_events(journey, steps)
     counts.steps = steps
     reasons = Counter(
         dict(
@@ -75,3 +81,38 @@ def journey_counts(journey: Journey) -> JourneyCounts:
     )
     counts.exit_reasons = reasons.most_common()
     return counts
+
+
+def _mail_events(journey: Journey, steps: dict[str, StepCounts]) -> None:
+    """Opened and clicked by people (distinct mails), and mails opened by machines only."""
+    rows = (
+        JourneyMailEvent.objects.filter(step__enrolment__journey=journey)
+        .values_list("step__step", "kind", "machine")
+        .annotate(n=Count("step_id", distinct=True))
+        .order_by()
+    )
+    machine_opens: dict[str, int] = {}
+    for step, kind, machine, n in rows:
+        c = steps.setdefault(step, StepCounts())
+        if kind == JourneyMailEvent.Kind.CLICK and not machine:
+            c.clicked = n
+        elif kind == JourneyMailEvent.Kind.OPEN and not machine:
+            c.opened = n
+        elif kind == JourneyMailEvent.Kind.OPEN:
+            machine_opens[step] = n
+    # A mail a person opened is counted as theirs even if a proxy fetched the pixel too.
+    both = (
+        JourneyMailEvent.objects.filter(
+            step__enrolment__journey=journey, kind=JourneyMailEvent.Kind.OPEN, machine=True
+        )
+        .filter(
+            step__mail_events__kind=JourneyMailEvent.Kind.OPEN, step__mail_events__machine=False
+        )
+        .values_list("step__step")
+        .annotate(n=Count("step_id", distinct=True))
+        .order_by()
+    )
+    for step, n in both:
+        machine_opens[step] = machine_opens.get(step, 0) - n
+    for step, n in machine_opens.items():
+        steps[step].machine_opened = max(n, 0)

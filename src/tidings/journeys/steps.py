@@ -8,6 +8,8 @@ step's default is the end).  Kinds::
     wait            duration: "3 days", "2 hours", "30 minutes", "1 week"
     wait_until      time "09:00" in the company's time zone (TIME_ZONE); weekdays ["mon", ...]
     wait_event      event (a custom event's name), timeout ("3 days"), then (it came) / else
+    wait_click      timeout, then (the person clicked a link in this journey's mail; ``url``:
+                    that link only) / else
     branch          segment (a segment condition), then / else: step ids
     set_attribute   key, value          remove_attribute  key
     notify_operator to (an operator's address), subject
@@ -33,6 +35,7 @@ KINDS: dict[str, dict[str, bool]] = {
     "wait": {"duration": True},
     "wait_until": {"time": True, "weekdays": False},
     "wait_event": {"event": True, "timeout": True, "then": True, "else": True},
+    "wait_click": {"timeout": True, "then": True, "else": True, "url": False},
     "branch": {"segment": True, "then": True, "else": True},
     "set_attribute": {"key": True, "value": True},
     "remove_attribute": {"key": True},
@@ -40,7 +43,8 @@ KINDS: dict[str, dict[str, bool]] = {
     "webhook": {"event": True},
     "end": {},
 }
-WAITS = {"wait", "wait_until", "wait_event"}
+WAITS = {"wait", "wait_until", "wait_event", "wait_click"}
+TWO_WAYS = ("branch", "wait_event", "wait_click")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _DURATION = re.compile(r"^\s*(\d{1,4})\s*(minute|hour|day|week)s?\s*$")
@@ -81,7 +85,7 @@ def successors(steps: Sequence[Mapping[str, Any]], index: int) -> list[str]:
     kind = step.get("kind")
     if kind == "end":
         return [""]
-    if kind in ("branch", "wait_event"):
+    if kind in TWO_WAYS:
         return [str(step.get("then", "")), str(step.get("else", ""))]
     if "next" in step:
         return [str(step["next"])]
@@ -137,7 +141,7 @@ def validate(
     for i, step in enumerate(steps):
         for j, target in enumerate(successors(steps, i)):
             if target and target not in ids:
-                two_ways = step["kind"] in ("branch", "wait_event")
+                two_ways = step["kind"] in TWO_WAYS
                 name = ("then", "else")[j] if two_ways else "next"
                 problems.append(Problem(f"steps[{i}].{name}", f'no step has the id "{target}"'))
     if problems:
@@ -154,7 +158,7 @@ def _check_fields(
     try:
         if kind == "wait" and step.get("duration") is not None:
             parse_duration(step["duration"])
-        if kind == "wait_event" and step.get("timeout") is not None:
+        if kind in ("wait_event", "wait_click") and step.get("timeout") is not None:
             try:
                 parse_duration(step["timeout"])
             except ValueError as exc:
@@ -162,7 +166,9 @@ def _check_fields(
         if kind == "wait_until" and step.get("time") is not None:
             parse_time(step["time"])
     except ValueError as exc:
-        field = {"wait": "duration", "wait_event": "timeout"}.get(kind, "time")
+        field = {"wait": "duration", "wait_event": "timeout", "wait_click": "timeout"}.get(
+            kind, "time"
+        )
         problems.append(Problem(f"{path}.{field}", str(exc)))
     if kind == "wait_until" and "weekdays" in step:
         days = step["weekdays"]
@@ -176,6 +182,10 @@ def _check_fields(
             problems.append(Problem(f"{path}.template", f'no template is called "{name}"'))
     if kind == "branch" and segment_problems is not None and isinstance(step.get("segment"), str):
         problems += [Problem(f"{path}.segment", m) for m in segment_problems(step["segment"])]
+    if kind == "wait_click" and "url" in step:
+        url = step["url"]
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            problems.append(Problem(f"{path}.url", "expected a link's full address (https://…)"))
     for name in ("subject", "preheader", "value", "to", "event", "key", "template"):
         if name in step and not isinstance(step[name], str):
             problems.append(Problem(f"{path}.{name}", "expected text"))

@@ -17,6 +17,7 @@ LABELS = {
     "wait": "Wait",
     "wait_until": "Wait until",
     "wait_event": "Wait for event",
+    "wait_click": "Wait for a click",
     "branch": "Branch",
     "set_attribute": "Set",
     "remove_attribute": "Remove",
@@ -39,6 +40,8 @@ def _summary(step: Mapping[str, Any]) -> str:
         return str(step.get("segment", ""))
     if kind == "wait_event":
         return f"{step.get('event', '')}, at most {step.get('timeout', '')}"
+    if kind == "wait_click":
+        return f"{step.get('url') or 'any link'}, at most {step.get('timeout', '')}"
     if kind in ("set_attribute", "remove_attribute"):
         return f"{step.get('key', '')} {step.get('value', '')}".strip()
     if kind == "notify_operator":
@@ -53,6 +56,8 @@ def _counts_line(counts: StepCounts | None) -> str:
     parts = [f"{c.reached} reached", f"{c.waiting} here now"]
     if c.sent:
         parts.append(f"{c.sent} sent")
+    if c.opened or c.clicked:
+        parts.append(f"{c.opened} opened, {c.clicked} clicked")
     if c.exited:
         parts.append(f"{c.exited} left")
     if c.parked:
@@ -91,7 +96,7 @@ def journey_svg(
             if not target or target not in y_of:
                 continue
             ty = y_of[target]
-            if ty == y + BOX_H + GAP and step["kind"] not in ("branch", "wait_event"):
+            if ty == y + BOX_H + GAP and step["kind"] not in ("branch", "wait_event", "wait_click"):
                 x = LEFT + BOX_W / 2
                 parts.append(
                     f'<line x1="{x}" y1="{y + BOX_H}" x2="{x}" y2="{ty}" stroke="#556" '
@@ -105,7 +110,7 @@ def journey_svg(
                 f'<path d="M{x0},{y + BOX_H / 2} H{x0 + offset} V{ty + BOX_H / 2} H{x0}" '
                 'fill="none" stroke="#556" marker-end="url(#arrow)"/>'
             )
-            if step["kind"] in ("branch", "wait_event"):
+            if step["kind"] in ("branch", "wait_event", "wait_click"):
                 word = ("yes", "no")[j] if step["kind"] == "branch" else ("came", "timeout")[j]
                 parts.append(
                     f'<text x="{x0 + offset + 4}" y="{y + BOX_H / 2 - 4}" font-size="12">'

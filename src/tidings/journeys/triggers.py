@@ -2,9 +2,12 @@
 
 Into: a confirmed subscription (``signals.contact_subscribed``) to a list of an active
 journey's topic; a custom event posted through the API (``do_record_event``); a contract's end
-coming round (``enrol_by_date``, daily).  Out: an unsubscribe, an objection, a hard bounce or a
-complaint end every open enrolment of the person at once (``actions.do_exit_contact``); erasure
-anonymises them (``personal_data``).  A goal's event ends the enrolments it converts.
+coming round (``enrol_by_date``, daily); a person's first click of a campaign's link
+(``signals.campaign_links_clicked``, after the tracking ingest wrote it); a sign-up form's
+submission once the address confirmed it (``signals.form_submitted``).  Out: an unsubscribe,
+an objection, a hard bounce or a complaint end every open enrolment of the person at once
+(``actions.do_exit_contact``); erasure anonymises them (``personal_data``).  A goal's event
+ends the enrolments it converts.
 
 Receivers run after the sender's transaction committed (the signals are sent on commit); each
 enrolment is its own transaction, so one journey's refusal never stops another's.
@@ -94,6 +97,8 @@ def connect() -> None:
     signals.contact_subscribed.connect(on_subscribed, dispatch_uid="journeys.subscribed")
     signals.enquiry_created.connect(on_enquiry, dispatch_uid="journeys.enquiry")
     signals.demo_booked.connect(on_demo_booked, dispatch_uid="journeys.demo")
+    signals.campaign_links_clicked.connect(on_links_clicked, dispatch_uid="journeys.link")
+    signals.form_submitted.connect(on_form_submitted, dispatch_uid="journeys.form")
     for signal, reason in (
         (signals.contact_unsubscribed, "unsubscribed"),
         (signals.contact_objected, "objected"),
@@ -182,3 +187,42 @@ def prune_event_keys() -> int:
 @task()
 def prune_event_keys_task() -> int:
     return prune_event_keys()
+
+
+# --- a link clicked in a campaign, a sign-up form -------------------------------------------
+def on_links_clicked(sender: Any, *, clicks: list[tuple[int, int, int]], **kwargs: Any) -> None:
+    """First clicks of a campaign's link by people (machine clicks never start a journey)."""
+    from tidings.campaigns.models import Delivery
+    from tidings.campaigns.tracking import link_url
+
+    journeys = list(active(Journey.Trigger.LINK))
+    if not journeys:
+        return
+    wanted = {j.trigger_params.get("campaign") for j in journeys}
+    clicks = [c for c in clicks if c[1] in wanted]
+    if not clicks:
+        return
+    contacts = dict(
+        Delivery.objects.filter(pk__in={c[0] for c in clicks}).values_list("pk", "contact_id")
+    )
+    for delivery_id, campaign_id, index in clicks:
+        contact_id = contacts.get(delivery_id)
+        contact = Contact.objects.filter(pk=contact_id).first() if contact_id else None
+        if contact is None:
+            continue
+        url = link_url(campaign_id, index)
+        matching = [
+            j
+            for j in journeys
+            if j.trigger_params.get("campaign") == campaign_id
+            and j.trigger_params.get("url", "") in ("", url)
+        ]
+        _enrol_all(matching, contact, "link clicked")
+
+
+def on_form_submitted(sender: Any, *, contact_id: int, form_id: int, **kwargs: Any) -> None:
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is None:
+        return
+    journeys = [j for j in active(Journey.Trigger.FORM) if j.trigger_params.get("form") == form_id]
+    _enrol_all(journeys, contact, "form submitted")

@@ -20,7 +20,7 @@ from . import actions
 from .forms import JourneyForm, SimulateForm
 from .models import Enrolment, Journey
 from .simulate import simulate
-from .stats import journey_counts
+from .stats import StepCounts, journey_counts
 from .svg import journey_svg
 
 
@@ -109,6 +109,11 @@ def journey_detail(request: HttpRequest, journey_id: int) -> HttpResponse:
         "sim_form": sim_form,
         "simulation": simulation,
         "parked": parked,
+        "mail_steps": [
+            (step["id"], counts.steps.get(step["id"]) or StepCounts())
+            for step in steps
+            if step.get("kind") == "send_email"
+        ],
         "older": Enrolment.objects.filter(journey=journey, state__in=Enrolment.OPEN)
         .exclude(version=version)
         .count(),
