@@ -6,9 +6,33 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.servers.basehttp import WSGIServer
+from django.test.testcases import LiveServerThread
 from filelock import FileLock
 
 import tests.hypothesis_profiles  # noqa: F401 - registers dev, ci and deep (pytest --hypothesis-profile)
+
+
+class _OneRequestAtATimeServer(WSGIServer):
+    """The live server for SQLite runs.  The test database is in memory, so the server shares
+    the test's one connection (Django's ``connections_override``); Django's threaded server
+    would let two requests of one page (a beacon and a form post, say) use that connection at
+    once ("cannot start a transaction within a transaction").  This server answers one request
+    at a time, in the live server's thread, which already uses the shared connection; Django
+    closes each response's connection for a server that is not threaded, so no keep-alive
+    client can hold it."""
+
+    def __init__(self, *args, connections_override=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections_override = connections_override
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        LiveServerThread.server_class = _OneRequestAtATimeServer
+
 
 OPERATOR_PASSWORD = "correct horse battery staple"
 
