@@ -38,7 +38,7 @@ import re
 import struct
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -189,6 +189,26 @@ def _own_personal_page(url: str) -> bool:
         return False
 
 
+def index_links(table: Any, make: Callable[[int, str], Any], html_source: str) -> dict[str, int]:
+    """{address as it stands in the HTML: index} for ``html_source``'s static links, ``table``
+    (a campaign's or a journey's link rows) extended by ``make(index, url)`` rows for addresses it
+    has not seen.  Indexes never change once given: tokens already mailed keep pointing at the
+    same address; two processes adding the same address at once keep the first row."""
+    raw_links = static_links(html_source)
+    known = dict(table.values_list("url", "index"))
+    fresh = list(
+        dict.fromkeys(html.unescape(raw) for raw in raw_links if html.unescape(raw) not in known)
+    )
+    if fresh:
+        start = max(known.values(), default=-1) + 1
+        table.model.objects.bulk_create(
+            [make(start + i, url) for i, url in enumerate(fresh) if start + i < OPEN],
+            ignore_conflicts=True,
+        )
+        known = dict(table.values_list("url", "index"))
+    return {raw: known[html.unescape(raw)] for raw in raw_links if html.unescape(raw) in known}
+
+
 def static_links(html_source: str) -> list[str]:
     """The addresses a compiled message links to that are the same for everyone, in order, as
     they stand in the HTML (``&amp;`` and all).
@@ -230,25 +250,11 @@ class LinkTracker:
         tokens already mailed keep pointing at the same address)."""
         from .models import TrackedLink
 
-        raw_links = static_links(html_source)
-        known = dict(TrackedLink.objects.filter(campaign=campaign).values_list("url", "index"))
-        fresh = list(
-            dict.fromkeys(
-                html.unescape(raw) for raw in raw_links if html.unescape(raw) not in known
-            )
+        links = index_links(
+            TrackedLink.objects.filter(campaign=campaign),
+            lambda index, url: TrackedLink(campaign=campaign, index=index, url=url),
+            html_source,
         )
-        if fresh:
-            start = max(known.values(), default=-1) + 1
-            TrackedLink.objects.bulk_create(
-                [
-                    TrackedLink(campaign=campaign, index=start + i, url=url)
-                    for i, url in enumerate(fresh)
-                    if start + i < OPEN
-                ],
-                ignore_conflicts=True,
-            )
-            known = dict(TrackedLink.objects.filter(campaign=campaign).values_list("url", "index"))
-        links = {raw: known[html.unescape(raw)] for raw in raw_links if html.unescape(raw) in known}
         return cls(campaign.pk, links)
 
     def apply(self, document: str, delivery_id: int) -> str:

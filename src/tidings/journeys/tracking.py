@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import html
 import logging
 import struct
 import time
@@ -35,7 +34,7 @@ from tidings.campaigns.tracking import (
     LinkTracker,
     TokenSigner,
     classify_batch,
-    static_links,
+    index_links,
 )
 
 from .actions import do_click_arrived
@@ -109,22 +108,11 @@ class JourneyTracker(LinkTracker):
 def journey_links(journey: Journey, html_source: str) -> dict[str, int]:
     """{address as it stands in the HTML: index} for a compiled step, the journey's link table
     extended with addresses it has not seen."""
-    raw_links = static_links(html_source)
-    known = dict(JourneyLink.objects.filter(journey=journey).values_list("url", "index"))
-    addresses = [html.unescape(raw) for raw in raw_links]
-    fresh = list(dict.fromkeys(url for url in addresses if url not in known))
-    if fresh:
-        start = max(known.values(), default=-1) + 1
-        JourneyLink.objects.bulk_create(
-            [
-                JourneyLink(journey=journey, index=start + i, url=url)
-                for i, url in enumerate(fresh)
-                if start + i < OPEN
-            ],
-            ignore_conflicts=True,
-        )
-        known = dict(JourneyLink.objects.filter(journey=journey).values_list("url", "index"))
-    return {raw: known[html.unescape(raw)] for raw in raw_links if html.unescape(raw) in known}
+    return index_links(
+        JourneyLink.objects.filter(journey=journey),
+        lambda index, url: JourneyLink(journey=journey, index=index, url=url),
+        html_source,
+    )
 
 
 # A compiled step's link table, per process: stored once, then every send of the step reuses it
