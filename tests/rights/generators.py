@@ -425,6 +425,34 @@ def _journey_mail_events(person: Person) -> None:
         JourneyMailEvent.objects.create(step=step, kind=JourneyMailEvent.Kind.OPEN)
 
 
+def _journey_segment_matches(person: Person) -> None:
+    """Matched by a segment-started journey's segment at its last check."""
+    from tidings.audience.models import Segment
+    from tidings.journeys.actions import JourneySpec, do_create_journey
+    from tidings.journeys.models import Journey, SegmentMember
+
+    journey = Journey.objects.filter(name="Segment series").first()
+    if journey is None:
+        segment, _ = Segment.objects.get_or_create(
+            name="Everyone", defaults={"query": 'email ~ "@"'}
+        )
+        steps = [{"id": "tell", "kind": "webhook", "event": "matched"}]
+        journey = do_create_journey(
+            JourneySpec(
+                "Segment series",
+                "",
+                "segment_matched",
+                {"segment": segment.pk},
+                "once",
+                0,
+                steps,
+                [],
+            ),
+            actor=None,
+        )
+    SegmentMember.objects.get_or_create(journey=journey, contact=person.contact)
+
+
 GENERATORS: dict[str, Callable[[Person], None]] = {
     "contact": _details,
     "subscriptions": _subscriptions,
@@ -449,6 +477,7 @@ GENERATORS: dict[str, Callable[[Person], None]] = {
     "journeys": _journeys,
     "journey history": _journeys,
     "journey mail opens and clicks": _journey_mail_events,
+    "journey segment matches": _journey_segment_matches,
 }
 
 

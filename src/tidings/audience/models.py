@@ -51,7 +51,12 @@ class Contact(models.Model):
         # imports ~5 µs of server time a row.  On PostgreSQL the unique index above is built
         # with text_pattern_ops instead (migration 0006), which serves both uniqueness and
         # the search's address prefixes.
-        indexes = [models.Index(fields=["created_at"])]
+        # updated_at: the journeys' segment trigger looks only at contacts changed since its
+        # last check (journeys/segments.py), by this index.
+        indexes = [
+            models.Index(fields=["created_at"]),
+            models.Index(fields=["updated_at"], name="contact_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"Contact #{self.pk}"  # never the address: str() ends up in logs
@@ -122,7 +127,11 @@ class Subscription(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["contact", "mailing_list"], name="one_subscription"),
         ]
-        indexes = [models.Index(fields=["mailing_list", "status"])]
+        # updated_at: subscriptions changed since a journey's segment check (journeys/segments.py).
+        indexes = [
+            models.Index(fields=["mailing_list", "status"]),
+            models.Index(fields=["updated_at"], name="subscription_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"Subscription #{self.pk} ({self.status})"

@@ -32,8 +32,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tidings import signals
-from tidings.audience.models import Contact, MailingList, SignupForm
-from tidings.audience.segments import validate_segment
+from tidings.audience.models import Contact, MailingList, Segment, SignupForm
+from tidings.audience.segments import And, Qualifier, SegmentError, parse_segment, validate_segment
 from tidings.campaigns.models import Campaign, Template
 from tidings.policy import get_policy
 from tidings.rights.audit import audit
@@ -133,8 +133,12 @@ def settings_problems(
     if trigger == Journey.Trigger.EVENT and not str(trigger_params.get("name") or "").strip():
         problems.append(Problem("name the event that starts the journey", "trigger_params.name"))
     if trigger == Journey.Trigger.DATE:
-        if trigger_params.get("field") != "contract_end":
-            problems.append(Problem('the date field is "contract_end"', "trigger_params.field"))
+        from .triggers import date_field_problem
+
+        if message := date_field_problem(trigger_params):
+            problems.append(Problem(message, "trigger_params.field"))
+        if not isinstance(trigger_params.get("yearly", False), bool):
+            problems.append(Problem("true or false", "trigger_params.yearly"))
         if not isinstance(trigger_params.get("days", 0), int):
             problems.append(Problem("a whole number of days", "trigger_params.days"))
     problems += _trigger_object_problems(trigger, trigger_params)
@@ -157,7 +161,26 @@ def _trigger_object_problems(trigger: str, params: Mapping[str, Any]) -> list[Pr
         form = params.get("form")
         if not isinstance(form, int) or not SignupForm.objects.filter(pk=form).exists():
             return [Problem("choose the sign-up form that starts it", "trigger_params.form")]
+    if trigger == Journey.Trigger.SEGMENT:
+        segment = params.get("segment")
+        if not isinstance(segment, int) or not Segment.objects.filter(pk=segment).exists():
+            return [Problem("choose the saved segment that starts it", "trigger_params.segment")]
     return []
+
+
+def segment_topics(query: str) -> set[str]:
+    """The marketing topics a segment requires a confirmed subscription to: its ``topic:`` and
+    ``list:`` conditions that every match must meet (joined by "and" at the top)."""
+    try:
+        tree = parse_segment(query)
+    except SegmentError:
+        return set()
+    parts = tree.operands if isinstance(tree, And) else (tree,)
+    topics = {p.value.value for p in parts if isinstance(p, Qualifier) and p.name == "topic"}
+    lists = [p.value.value for p in parts if isinstance(p, Qualifier) and p.name == "list"]
+    if lists:
+        topics |= set(MailingList.objects.filter(name__in=lists).values_list("topic", flat=True))
+    return {str(t) for t in topics}
 
 
 def trigger_topics(journey: Journey) -> set[str]:
@@ -175,6 +198,9 @@ def trigger_topics(journey: Journey) -> set[str]:
                 "topic", flat=True
             )
         )
+    if journey.trigger == Journey.Trigger.SEGMENT:
+        segment = Segment.objects.filter(pk=params.get("segment")).first()
+        return segment_topics(segment.query) if segment else set()
     return set()
 
 
@@ -197,7 +223,8 @@ def consent_problems(journey: Journey, version: JourneyVersion) -> list[Problem]
             f'"{title}" ({MARKETING_PURPOSE}), whose lawful basis is {basis}; the trigger '
             f'"{trigger}" does not show that the person agreed to it.  Start it from a '
             "confirmed subscription to a list of the topic (or a campaign or sign-up form of "
-            "the topic), or make it a service-message journey without marketing",
+            "the topic, or a saved segment that requires it), or make it a service-message "
+            "journey without marketing",
             "trigger",
         )
     ]

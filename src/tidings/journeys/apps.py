@@ -33,6 +33,12 @@ class JourneysConfig(AppConfig):
             timedelta(days=1),
             "tidings.journeys.triggers.enrol_by_date_task",
         )
+        # Incremental (people changed since the last check), with a full diff hourly (segments.py).
+        register(
+            "journeys.segments",
+            timedelta(minutes=1),
+            "tidings.journeys.segments.check_segments_task",
+        )
         register(
             "journeys.event-keys",
             timedelta(days=1),

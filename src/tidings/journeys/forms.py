@@ -9,7 +9,7 @@ from typing import Any, cast
 import tomli_w
 from django import forms
 
-from tidings.audience.models import MailingList, SignupForm
+from tidings.audience.models import MailingList, Segment, SignupForm
 from tidings.campaigns.models import Campaign, Sender
 from tidings.policy import get_policy
 
@@ -61,7 +61,16 @@ class JourneyForm(forms.Form):
         required=False,
         min_value=-365,
         max_value=365,
-        label="Days after the contract's end (negative: before)",
+        label="Days after the date (negative: before)",
+    )
+    trigger_field = forms.CharField(
+        required=False,
+        max_length=120,
+        label="Date field (for “a date field comes round”)",
+        help_text="contract_end, or a contact attribute holding a date: attributes.birthday",
+    )
+    trigger_yearly = forms.BooleanField(
+        required=False, label="Every year (a birthday or an anniversary; 29 February: 28th)"
     )
     trigger_campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.exclude(status=Campaign.Status.DRAFT).order_by("-pk"),
@@ -78,6 +87,11 @@ class JourneyForm(forms.Form):
         queryset=SignupForm.objects.all(),
         required=False,
         label="Sign-up form (for “a sign-up form submitted”)",
+    )
+    trigger_segment = forms.ModelChoiceField(
+        queryset=Segment.objects.all(),
+        required=False,
+        label="Saved segment (for “a contact starts matching a saved segment”)",
     )
     entry = forms.ChoiceField(choices=Journey.Entry.choices)
     entry_days = forms.IntegerField(min_value=0, max_value=3650, initial=0, required=False)
@@ -114,9 +128,12 @@ class JourneyForm(forms.Form):
                 "trigger_list": params.get("list"),
                 "trigger_event": params.get("name", ""),
                 "trigger_days": params.get("days"),
+                "trigger_field": params.get("field", ""),
+                "trigger_yearly": bool(params.get("yearly")),
                 "trigger_campaign": params.get("campaign"),
                 "trigger_url": params.get("url", ""),
                 "trigger_form": params.get("form"),
+                "trigger_segment": params.get("segment"),
                 "entry": journey.entry,
                 "entry_days": journey.entry_days,
                 "steps": text,
@@ -142,7 +159,12 @@ class JourneyForm(forms.Form):
         if trigger == Journey.Trigger.EVENT:
             params["name"] = (data.get("trigger_event") or "").strip()
         if trigger == Journey.Trigger.DATE:
-            params = {"field": "contract_end", "days": data.get("trigger_days") or 0}
+            params = {
+                "field": (data.get("trigger_field") or "").strip() or "contract_end",
+                "days": data.get("trigger_days") or 0,
+            }
+            if data.get("trigger_yearly"):
+                params["yearly"] = True
         if trigger == Journey.Trigger.LINK:
             campaign = data.get("trigger_campaign")
             params = {"campaign": campaign.pk if campaign else None}
@@ -151,6 +173,9 @@ class JourneyForm(forms.Form):
         if trigger == Journey.Trigger.FORM:
             form = data.get("trigger_form")
             params = {"form": form.pk if form else None}
+        if trigger == Journey.Trigger.SEGMENT:
+            segment = data.get("trigger_segment")
+            params = {"segment": segment.pk if segment else None}
         return JourneySpec(
             name=data["name"],
             topic=data["topic"],

@@ -32,6 +32,7 @@ class Journey(models.Model):
         DEMO = "demo_booked", "A demo was booked"
         LINK = "link_clicked", "A link clicked in a campaign"
         FORM = "form_submitted", "A sign-up form submitted (and confirmed)"
+        SEGMENT = "segment_matched", "A contact starts matching a saved segment"
         MANUAL = "manual", "Enrolled by an operator or the API"
 
     class Entry(models.TextChoices):
@@ -49,7 +50,8 @@ class Journey(models.Model):
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
     # confirmed: {"list": id or absent}; event: {"name": ...}; date: {"field": "contract_end",
     # "days": -30} (negative: before); link_clicked: {"campaign": id, "url": address or absent};
-    # form_submitted: {"form": id}.
+    # form_submitted: {"form": id}; segment_matched: {"segment": saved segment id}; date on a
+    # yearly attribute: {"field": "attributes.birthday", "days": -7, "yearly": true}.
     trigger_params = models.JSONField(default=dict, blank=True)
     entry = models.CharField(max_length=20, choices=Entry.choices, default=Entry.ONCE)
     entry_days = models.PositiveIntegerField(default=0, help_text="For 'again after N days'.")
@@ -227,3 +229,41 @@ class JourneyMailEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Journey mail event #{self.pk} ({self.kind})"
+
+
+class SegmentWatch(models.Model):
+    """Where a ``segment_matched`` journey's checks have got to (``segments.check_segments``):
+    the watermark of the last incremental check and the time and query of the last full diff."""
+
+    journey = models.OneToOneField(Journey, on_delete=models.CASCADE, related_name="segment_watch")
+    segment = models.ForeignKey(
+        "audience.Segment", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    query = models.TextField(blank=True, help_text="The segment's query at the last full diff.")
+    checked_at = models.DateTimeField(null=True, blank=True)
+    full_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Segment watch of journey #{self.journey_id}"
+
+
+class SegmentMember(models.Model):
+    """A person the journey's segment matched at its last check: who is "already in", so that
+    only people who newly match are enrolled.  Personal data (which segment a person is in);
+    it goes with the person (CASCADE) and when they stop matching, and never keeps a person the
+    retention sweep would otherwise erase."""
+
+    HOLDS_CONTACT = False  # rights.sources.holding_relations
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="segment_members")
+    contact = models.ForeignKey("audience.Contact", on_delete=models.CASCADE, related_name="+")
+    since = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey", "contact"], name="segment_member_once")
+        ]
+        indexes = [models.Index(fields=["contact"], name="segment_member_contact")]
+
+    def __str__(self) -> str:
+        return f"Segment member #{self.pk} of journey #{self.journey_id}"

@@ -11,7 +11,7 @@ from typing import Any
 
 from tidings.rights.sources import PersonalData, model_source, plain, register, time_in_words
 
-from .models import Enrolment, EnrolmentStep, JourneyMailEvent
+from .models import Enrolment, EnrolmentStep, JourneyMailEvent, SegmentMember
 from .steps import index_of, sends
 
 
@@ -101,6 +101,24 @@ def export_mail_events(contact: Any) -> list[dict[str, Any]]:
     ]
 
 
+def export_segment_members(contact: Any) -> list[dict[str, Any]]:
+    rows = (
+        SegmentMember.objects.filter(contact=contact)
+        .select_related("journey")
+        .order_by("since", "pk")
+    )
+    return [
+        plain(
+            {
+                "journey": r.journey.name,
+                "in words": f'You matched the people our "{r.journey.name}" series starts for.',
+                "since": r.since,
+            }
+        )
+        for r in rows
+    ]
+
+
 def register_sources() -> None:
     source = model_source(
         "journeys",
@@ -160,5 +178,24 @@ def register_sources() -> None:
             ),
             retention="With the series above; anonymous once that is.",
             order=27,
+        )
+    )
+    # Who a segment-started journey's segment matched at its last check (segments.py): kept
+    # only while they match; erasure deletes the rows.
+    register(
+        model_source(
+            "journey segment matches",
+            SegmentMember,
+            of="contact",
+            title="Automated email series: who they start for",
+            record_kind=None,
+            order_by=("since", "pk"),
+            export=export_segment_members,
+            about=(
+                "That you match the description of the people an automated series starts for, "
+                "so that it starts for you once, when you first match it."
+            ),
+            retention="While you match it; deleted when you no longer do.",
+            order=28,
         )
     )

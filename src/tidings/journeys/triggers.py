@@ -1,10 +1,12 @@
 """What puts people into journeys and takes them out.
 
 Into: a confirmed subscription (``signals.contact_subscribed``) to a list of an active
-journey's topic; a custom event posted through the API (``do_record_event``); a contract's end
-coming round (``enrol_by_date``, daily); a person's first click of a campaign's link
-(``signals.campaign_links_clicked``, after the tracking ingest wrote it); a sign-up form's
-submission once the address confirmed it (``signals.form_submitted``).  Out: an unsubscribe,
+journey's topic; a custom event posted through the API (``do_record_event``); a contract's end,
+or a date attribute (once, or yearly: a birthday), coming round (``enrol_by_date``, daily); a
+person starting to match a saved segment (``segments.check_segments``, incremental, each
+minute); a person's first click of a campaign's link (``signals.campaign_links_clicked``, after
+the tracking ingest wrote it); a sign-up form's submission once the address confirmed it
+(``signals.form_submitted``).  Out: an unsubscribe,
 an objection, a hard bounce or a complaint end every open enrolment of the person at once
 (``actions.do_exit_contact``); erasure anonymises them (``personal_data``).  A goal's event
 ends the enrolments it converts.
@@ -15,23 +17,29 @@ enrolment is its own transaction, so one journey's refusal never stops another's
 
 from __future__ import annotations
 
+import calendar
 import logging
+import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models.fields.json import KT
+from django.db.models.functions import Substr
 from django.tasks import task
 from django.utils import timezone
 
 from tidings import signals
 from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.models import Contact, MailingList
+from tidings.policy import get_policy
 
 from .actions import NotEnrolled, do_enrol, do_event_arrived, do_exit_contact, do_record_goal
 from .models import Journey, JourneyEvent
 
 logger = logging.getLogger("tidings.journeys")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")  # an attribute key, as segments spell it
 
 
 def _enrol_all(journeys: Any, contact: Contact, source: str) -> int:
@@ -150,22 +158,75 @@ def do_record_event(
 
 
 # --- dates ------------------------------------------------------------------------------------
+def day_keys(day: date, *, yearly: bool) -> list[str]:
+    """The ISO texts (``YYYY-MM-DD``, or ``MM-DD`` every year) of a date attribute that come
+    round on ``day``.  Yearly, 29 February comes round on 28 February of other years."""
+    if not yearly:
+        return [day.isoformat()]
+    keys = [day.strftime("%m-%d")]
+    if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
+        keys.append("02-29")
+    return keys
+
+
+def _attribute_people(key: str, target: date, *, yearly: bool) -> Any:
+    """Contacts whose attribute ``key`` holds a date (ISO ``YYYY-MM-DD``, first ten characters,
+    as the segment language reads attribute dates) that comes round on ``target``."""
+    text = KT(f"attributes__{key}")
+    if yearly:
+        people = Contact.objects.annotate(_day=Substr(text, 6, 5)).filter(
+            _day__in=day_keys(target, yearly=True)
+        )
+    else:
+        people = Contact.objects.annotate(_day=Substr(text, 1, 10)).filter(_day=target.isoformat())
+    return people.order_by("pk")
+
+
+def date_field_problem(params: Mapping[str, Any]) -> str:
+    """Why a date trigger's ``field`` cannot be used ("" when it can)."""
+    field = params.get("field")
+    if field == "contract_end":
+        return "" if not params.get("yearly") else "a contract's end does not come round yearly"
+    if not isinstance(field, str) or not field.startswith("attributes."):
+        return 'the date field is "contract_end" or a contact attribute: "attributes.birthday"'
+    key = field.removeprefix("attributes.")
+    if not key or key in Contact.COLUMN_FIELDS or not _KEY.match(key):
+        return f'"{field}" is not a contact attribute'
+    from tidings.audience.actions import allowed_contact_fields
+
+    allowed: set[str] = set()
+    for purpose in get_policy().purposes:
+        allowed |= set(allowed_contact_fields(purpose))
+    if key not in allowed:
+        return f'the policy allows no purpose to hold the attribute "{key}"'
+    return ""
+
+
 def enrol_by_date(today: date | None = None) -> int:
-    """Journeys started N days before (negative) or after a contract's end: enrol the support
-    contacts (still at the organisation) of every contract whose end is that many days away."""
+    """Journeys started N days before (negative) or after a date: a contract's end (enrol the
+    support contacts still at the organisation of every contract whose end is that many days
+    away), or a date in a contact attribute (once, or every year: a birthday)."""
     from tidings.crm.models import Contract, SupportContact
 
     today = today or timezone.localdate()
     entered = 0
     for journey in active(Journey.Trigger.DATE):
-        days = int(journey.trigger_params.get("days", 0))
-        end = today - timedelta(days=days)
-        organisations = Contract.objects.filter(end=end).values("organisation_id")
-        people = Contact.objects.filter(
-            pk__in=SupportContact.objects.filter(
-                organisation_id__in=organisations, left_employer__isnull=True
-            ).values("contact_id")
-        ).order_by("pk")
+        params = journey.trigger_params
+        days = int(params.get("days", 0))
+        target = today - timedelta(days=days)
+        field = params.get("field", "contract_end")
+        if field == "contract_end":
+            organisations = Contract.objects.filter(end=target).values("organisation_id")
+            people = Contact.objects.filter(
+                pk__in=SupportContact.objects.filter(
+                    organisation_id__in=organisations, left_employer__isnull=True
+                ).values("contact_id")
+            ).order_by("pk")
+        elif isinstance(field, str) and field.startswith("attributes.") and _KEY.match(field[11:]):
+            people = _attribute_people(field[11:], target, yearly=bool(params.get("yearly")))
+        else:
+            logger.warning("journey %s: unknown date field", journey.pk)
+            continue
         for contact in people.iterator():
             entered += _enrol_all([journey], contact, "date")
     return entered

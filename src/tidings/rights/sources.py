@@ -371,12 +371,16 @@ def _relations() -> list[models.ForeignObjectRel]:
 def holding_relations() -> list[models.ForeignObjectRel]:
     """The relations whose rows keep a contact: all but the consent ledger (whose rows become
     anonymous tombstones), SET_NULL ones (deliveries, sent mail, requests: they outlive the
-    person without them) and many-to-many links."""
+    person without them), many-to-many links, and models that say they hold no one
+    (``HOLDS_CONTACT = False``: derived rows that go with the person, such as a journey's
+    record of who its segment matched)."""
     from tidings.audience.models import ConsentEvent
 
     holding = []
     for rel in _relations():
         if rel.related_model is ConsentEvent or rel.many_to_many:
+            continue
+        if getattr(rel.related_model, "HOLDS_CONTACT", True) is False:
             continue
         if rel.on_delete in (models.SET_NULL, models.SET_DEFAULT):
             continue
