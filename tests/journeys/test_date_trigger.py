@@ -1,0 +1,108 @@
+"""The trigger "a date field comes round": a contract's end, or a date attribute (once, or
+every year: a birthday, 29 February on the 28th in other years)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.journeys.helpers import person, welcome
+from tidings.journeys.actions import activation_problems
+from tidings.journeys.models import Enrolment, Journey
+from tidings.journeys.triggers import day_keys, enrol_by_date
+from tidings.policy.commands import EXAMPLE_POLICY
+
+pytestmark = pytest.mark.django_db
+
+NOTIFY = [{"id": "tell", "kind": "webhook", "event": "birthday"}]
+
+
+@pytest.fixture
+def birthdays(tmp_path, settings):
+    """The example policy with a birthday the newsletter may hold (as an attribute)."""
+    import tidings.policy
+
+    text = EXAMPLE_POLICY.read_text(encoding="utf-8")
+    old = 'preferences = ["subscriptions", "marketing_channels"'
+    assert text.count(old) == 1
+    text = text.replace(old, 'preferences = ["birthday", "subscriptions", "marketing_channels"')
+    old = 'optional = ["phone", "company", "job_title"] }\nsources = ["newsletter'
+    assert text.count(old) == 1
+    text = text.replace(old, old.replace('"job_title"]', '"job_title", "birthday"]'))
+    file = tmp_path / "policy.toml"
+    file.write_text(text, encoding="utf-8")
+    settings.TIDINGS_POLICY = file
+    tidings.policy._load.cache_clear()
+    yield
+    tidings.policy._load.cache_clear()
+
+
+def birthday_journey(days: int = 0, *, yearly: bool = True, **changes) -> Journey:
+    values = {
+        "name": "Birthday",
+        "topic": "",
+        "trigger": "date",
+        "trigger_params": {"field": "attributes.birthday", "days": days, "yearly": yearly},
+        "entry": Journey.Entry.AGAIN_AFTER,
+        "entry_days": 300,
+        "steps": NOTIFY,
+        "goals": [],
+    }
+    values.update(changes)
+    return welcome(**values)
+
+
+def born(name: str, day: str):
+    return person(name, birthday=day)
+
+
+def test_a_birthday_journey_starts_a_week_before_the_birthday_every_year(birthdays):
+    journey = birthday_journey(-7)
+    ann = born("Ann Example", "1990-06-15")
+    born("Bob Other", "1990-06-16")
+    assert enrol_by_date(date(2026, 6, 7)) == 0
+    assert enrol_by_date(date(2026, 6, 8)) == 1
+    assert set(Enrolment.objects.values_list("contact_id", flat=True)) == {ann.pk}
+    Enrolment.objects.update(state=Enrolment.State.COMPLETED, next_run_at=None)
+    assert enrol_by_date(date(2026, 6, 8)) == 0  # the entry rule: not twice the same year
+    Enrolment.objects.update(entered_at=timezone.now() - timedelta(days=365))
+    assert enrol_by_date(date(2027, 6, 8)) == 1  # the next year, again
+    assert journey.enrolments.count() == 2
+
+
+def test_a_29_february_birthday_comes_round_on_the_28th_in_other_years(birthdays):
+    birthday_journey(0)
+    leap = born("Lea Leap", "2000-02-29")
+    assert enrol_by_date(date(2027, 2, 28)) == 1
+    Enrolment.objects.update(
+        state=Enrolment.State.COMPLETED,
+        next_run_at=None,
+        entered_at=timezone.now() - timedelta(days=365),
+    )
+    assert enrol_by_date(date(2028, 2, 28)) == 0  # a leap year: the 29th is the day
+    assert enrol_by_date(date(2028, 2, 29)) == 1
+    assert set(Enrolment.objects.values_list("contact_id", flat=True)) == {leap.pk}
+    assert day_keys(date(2027, 2, 28), yearly=True) == ["02-28", "02-29"]
+    assert day_keys(date(2028, 2, 28), yearly=True) == ["02-28"]
+
+
+def test_a_date_attribute_that_is_not_yearly_comes_round_once(birthdays):
+    birthday_journey(30, yearly=False, name="After the trial")
+    ann = born("Ann Example", "2026-05-01")
+    born("Bob Other", "not a date")
+    assert enrol_by_date(date(2026, 5, 31)) == 1
+    assert enrol_by_date(date(2027, 5, 31)) == 0
+    assert Enrolment.objects.get().contact_id == ann.pk
+
+
+def test_a_date_field_the_policy_does_not_allow_is_refused(birthdays):
+    journey = birthday_journey(activate=False)
+    journey.trigger_params = {"field": "attributes.shoe_size", "days": 0, "yearly": True}
+    journey.save()
+    [problem] = activation_problems(journey)
+    assert problem.field == "trigger_params.field" and "shoe_size" in problem.message
+    journey.trigger_params = {"field": "contract_end", "days": 0, "yearly": True}
+    journey.save()
+    assert [p.field for p in activation_problems(journey)] == ["trigger_params.field"]
