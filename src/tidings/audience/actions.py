@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
@@ -65,12 +66,31 @@ def allowed_contact_fields(purpose: str) -> tuple[str, ...]:
     return get_policy().fields_for(purpose).all
 
 
+# A person's own time zone (an IANA name, "Europe/Paris"), held as an attribute where the policy
+# lets a purpose collect it: journeys may wait until a time of day in it (journeys/schedule.py).
+TIME_ZONE_FIELD = "time_zone"
+
+
+def parse_time_zone(value: Any) -> ZoneInfo | None:
+    """The zone an IANA name stands for; None for anything else (zoneinfo knows the names)."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        return None
+    try:
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def check_fields(values: Mapping[str, Any], purpose: str) -> None:
-    """Refuse any field the purpose may not collect, and any missing required one."""
+    """Refuse any field the purpose may not collect, any missing required one, and a time
+    zone that is not one."""
     fields = get_policy().fields_for(purpose)
     unknown = sorted(set(values) - set(fields.all))
     if unknown:
         raise FieldNotAllowed(f"the {purpose} purpose may not collect: {', '.join(unknown)}")
+    zone = values.get(TIME_ZONE_FIELD)
+    if zone not in (None, "") and parse_time_zone(zone) is None:
+        raise FieldNotAllowed(f'{TIME_ZONE_FIELD}: expected a time zone such as "Europe/Paris"')
     missing = [f for f in fields.required if not values.get(f) and f not in CAPTURED_FIELDS]
     if missing:
         raise FieldNotAllowed(f"missing required field(s): {', '.join(missing)}")
@@ -659,6 +679,8 @@ def _update_contact_fields(contact: Contact, values: Mapping[str, str]) -> list[
         value = (raw or "").strip()
         if not value and name in fields.required:
             continue  # a required field cannot be emptied
+        if name == TIME_ZONE_FIELD and value and parse_time_zone(value) is None:
+            continue  # not a time zone: what they had stays
         if name in Contact.COLUMN_FIELDS:
             if getattr(contact, name) != value:
                 setattr(contact, name, value)

@@ -285,7 +285,9 @@ def _run_step(enrolment: Enrolment, now: datetime) -> Outcome:
         event = step["event"] if kind == "wait_event" else CLICK_WAIT
         return Outcome(EnrolmentStep.Outcome.WAITING, "", enrolment.step, ends, waiting_for=event)
     if kind in WAITS:
-        return Outcome(EnrolmentStep.Outcome.WAITING, "", _next(enrolment), wait_ends(step, now))
+        purpose = MARKETING_PURPOSE if enrolment.journey.is_marketing else SERVICE_PURPOSE
+        ends = wait_ends(step, now, contact, purpose)  # wait_until: maybe the person's zone
+        return Outcome(EnrolmentStep.Outcome.WAITING, "", _next(enrolment), ends)
     if kind == "end":
         return Outcome(EnrolmentStep.Outcome.COMPLETED, "", "")
     if kind == "send_email":

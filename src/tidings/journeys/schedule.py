@@ -1,7 +1,10 @@
 """When a wait ends.  "Wait until 09:00" is a local time in the company's time zone
-(``TIME_ZONE``), found with zoneinfo on calendar dates, never by adding 24 hours, so a change to
-or from summer time neither skips nor doubles it: the wait is computed once, when the step runs,
-and stored as an instant (``Enrolment.next_run_at``, UTC)."""
+(``TIME_ZONE``), or with ``zone = "contact"`` in the person's own (the ``time_zone`` field, an
+IANA name such as "Europe/Paris", held as an attribute) where the policy lets the journey's
+purpose hold it; otherwise, or when the person has none, the company's.  It is found with
+zoneinfo on calendar dates, never by adding 24 hours, so a change to or from summer time neither
+skips nor doubles it: the wait is computed once, when the step runs, and stored as an instant
+(``Enrolment.next_run_at``, UTC)."""
 
 from __future__ import annotations
 
@@ -44,10 +47,33 @@ def next_time_of_day(
     raise AssertionError("a week always has an allowed day")  # pragma: no cover
 
 
-def wait_ends(step: Mapping[str, Any], now: datetime) -> datetime:
-    """When a wait or wait_until step started at ``now`` lets the person go on."""
+def contact_zone(contact: Any, purpose: str) -> ZoneInfo | None:
+    """The person's own time zone, if the policy lets ``purpose`` hold it and it is valid."""
+    from tidings.audience.actions import TIME_ZONE_FIELD, allowed_contact_fields, parse_time_zone
+
+    if contact is None or TIME_ZONE_FIELD not in allowed_contact_fields(purpose):
+        return None
+    return parse_time_zone((contact.attributes or {}).get(TIME_ZONE_FIELD))
+
+
+def step_zone(step: Mapping[str, Any], contact: Any = None, purpose: str = "") -> ZoneInfo:
+    """The zone a wait_until step counts in: the person's when it asks for it and we may hold
+    it, else the company's."""
+    if step.get("zone") == "contact" and purpose:
+        zone = contact_zone(contact, purpose)
+        if zone is not None:
+            return zone
+    return company_zone()
+
+
+def wait_ends(
+    step: Mapping[str, Any], now: datetime, contact: Any = None, purpose: str = ""
+) -> datetime:
+    """When a wait or wait_until step started at ``now`` lets the person go on (``contact``
+    and the journey's ``purpose``: for a wait_until in the person's time zone)."""
     if step["kind"] == "wait":
         return now + parse_duration(step["duration"])
     if step["kind"] in ("wait_event", "wait_click"):
         return now + parse_duration(step["timeout"])
-    return next_time_of_day(now, parse_time(step["time"]), step.get("weekdays") or ())
+    zone = step_zone(step, contact, purpose)
+    return next_time_of_day(now, parse_time(step["time"]), step.get("weekdays") or (), zone)

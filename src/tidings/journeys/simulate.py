@@ -18,6 +18,7 @@ from tidings.audience.models import Contact
 from tidings.audience.tokens import absolute_url
 from tidings.campaigns.rendering import MessageLinks
 
+from .actions import MARKETING_PURPOSE, SERVICE_PURPOSE
 from .engine import StepError, branch_matches, compile_step, send_refusal
 from .models import Journey
 from .schedule import wait_ends
@@ -73,7 +74,8 @@ def simulate(
             now, step_id = ends, step["else"]
             continue
         if kind in WAITS:
-            ends = wait_ends(step, now)
+            purpose = MARKETING_PURPOSE if journey.is_marketing else SERVICE_PURPOSE
+            ends = wait_ends(step, now, contact, purpose)
             out.append(Moment(now, step_id, kind, f"waits until {_when(ends)}"))
             if ends > until:
                 out.append(Moment(ends, "", "horizon", f"beyond the {days} days simulated"))

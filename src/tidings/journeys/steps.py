@@ -6,7 +6,9 @@ step's default is the end).  Kinds::
 
     send_email      template (a saved template's name), subject, preheader
     wait            duration: "3 days", "2 hours", "30 minutes", "1 week"
-    wait_until      time "09:00" in the company's time zone (TIME_ZONE); weekdays ["mon", ...]
+    wait_until      time "09:00" in the company's time zone (TIME_ZONE); weekdays ["mon", ...];
+                    zone "contact": in the person's time zone where the policy lets us hold it
+                    (their time_zone field), else the company's
     wait_event      event (a custom event's name), timeout ("3 days"), then (it came) / else
     wait_click      timeout, then (the person clicked a link in this journey's mail; ``url``:
                     that link only) / else
@@ -33,7 +35,7 @@ KINDS: dict[str, dict[str, bool]] = {
     # field -> required
     "send_email": {"template": True, "subject": False, "preheader": False},
     "wait": {"duration": True},
-    "wait_until": {"time": True, "weekdays": False},
+    "wait_until": {"time": True, "weekdays": False, "zone": False},
     "wait_event": {"event": True, "timeout": True, "then": True, "else": True},
     "wait_click": {"timeout": True, "then": True, "else": True, "url": False},
     "branch": {"segment": True, "then": True, "else": True},
@@ -45,6 +47,7 @@ KINDS: dict[str, dict[str, bool]] = {
 }
 WAITS = {"wait", "wait_until", "wait_event", "wait_click"}
 TWO_WAYS = ("branch", "wait_event", "wait_click")
+ZONES = ("company", "contact")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _DURATION = re.compile(r"^\s*(\d{1,4})\s*(minute|hour|day|week)s?\s*$")
@@ -176,6 +179,8 @@ def _check_fields(
             problems.append(
                 Problem(f"{path}.weekdays", f"expected a list of: {', '.join(WEEKDAYS)}")
             )
+    if kind == "wait_until" and "zone" in step and step["zone"] not in ZONES:
+        problems.append(Problem(f"{path}.zone", f"expected one of: {', '.join(ZONES)}"))
     if kind == "send_email" and templates is not None:
         name = step.get("template")
         if isinstance(name, str) and name.strip() and name not in templates:
