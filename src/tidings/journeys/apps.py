@@ -16,6 +16,9 @@ class JourneysConfig(AppConfig):
         from .triggers import connect
 
         register_sources()  # enrolments are personal data: access package and erasure
+        from .stats import install_sweep
+
+        install_sweep()  # expired enrolments go, their counts stay as anonymous tallies
         connect()  # triggers and exits
         from .tracking import SINK, write_rows
 

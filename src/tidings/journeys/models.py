@@ -267,3 +267,20 @@ class SegmentMember(models.Model):
 
     def __str__(self) -> str:
         return f"Segment member #{self.pk} of journey #{self.journey_id}"
+
+
+class JourneyTally(models.Model):
+    """An anonymous count kept for a journey's page once the rows it counted are gone (the
+    retention sweep deletes expired enrolments and their history: ``stats.EnrolmentSweep``).
+    ``key`` names what is counted, as ``stats`` reads it: "state:completed",
+    "step:hello:sent", "exit:unsubscribed"."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="tallies")
+    key = models.CharField(max_length=200)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["journey", "key"], name="journey_tally_key")]
+
+    def __str__(self) -> str:
+        return f"Tally {self.key} of journey #{self.journey_id}"

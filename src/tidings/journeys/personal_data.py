@@ -141,8 +141,8 @@ def register_sources() -> None:
             "next email of a series you signed up for, and only while you agree to it."
         ),
         retention=(
-            "While you are in the series; afterwards only as anonymous counts once you "
-            "leave our records."
+            "While you are in the series, then for the period the policy sets for places in "
+            "our automated email series; afterwards only as anonymous counts."
         ),
         order=25,
     )

@@ -71,6 +71,12 @@ RECORD_KINDS: dict[str, RecordKind] = {
             data_subjects="newsletter subscribers",
         ),
         RecordKind(
+            "journey_enrolment",
+            "Places in our automated email series",
+            {"entered": "you entered the series", "finished": "you left or finished the series"},
+            data_subjects="people in our automated email series",
+        ),
+        RecordKind(
             "page_view",
             "Website visit statistics",
             {"created": "the visit"},

@@ -322,6 +322,13 @@ SWEEPS: dict[str, RecordSweep] = {
             {"sent": Clock("delivery__sent_at"), "created": Clock("at")},
             contact_field="delivery__contact",
         ),
+        # The journeys app replaces this with its own sweep (journeys.stats.EnrolmentSweep),
+        # which keeps the journey's counts as anonymous tallies before the rows go.
+        RecordSweep(
+            "journey_enrolment",
+            "journeys.Enrolment",
+            {"entered": Clock("entered_at"), "finished": Clock("finished_at")},
+        ),
         # Page views hold no person: nothing to look at after them (contact_field None).
         RecordSweep(
             "page_view", "analytics.PageView", {"created": Clock("created")}, contact_field=None
