@@ -19,6 +19,9 @@ class JourneysConfig(AppConfig):
         from .stats import install_sweep
 
         install_sweep()  # expired enrolments go, their counts stay as anonymous tallies
+        from .engagement import add_engagement
+
+        add_engagement()  # journey mail counts in opened_in(), clicked_in(), received_in()
         connect()  # triggers and exits
         from .tracking import SINK, write_rows
 

@@ -67,7 +67,8 @@ Email domain: ``domain:"example.com"`` (exactly that domain, not its subdomains)
 
 Engagement: ``opened_in(90d)``, ``clicked_in(30d)``, ``received_in(30d)``.  Their data belongs
 to the campaigns app, which registers a provider for each (``engagement.register``); until one
-is registered, using the function is an error that says so.
+is registered, using the function is an error that says so.  Journey mail counts too: the
+journeys app adds its own providers (``engagement.add``), ORed with the campaigns'.
 
 Limits: at most 2,000 characters and 20 levels of nested parentheses.
 
