@@ -144,3 +144,36 @@ def test_an_editor_starts_a_journey_from_a_sign_up_form_or_a_campaigns_link(edit
     assert pricing.trigger_params == {"campaign": campaign.pk, "url": "https://example.net/pricing"}
     response = editor.post(reverse("journeys:new"), _form(name="No form", trigger="form_submitted"))
     assert "choose the sign-up form that starts it" in response.content.decode()
+
+
+def test_an_editor_starts_a_journey_from_a_saved_segment_or_a_date_attribute(editor):
+    from tidings.audience.models import Segment
+
+    make_template("Welcome")
+    segment = Segment.objects.create(name="Pro", query='company = "Pro Ltd"')
+    editor.post(
+        reverse("journeys:new"),
+        _form(name="Pro", trigger="segment_matched", trigger_segment=str(segment.pk)),
+    )
+    assert Journey.objects.get(name="Pro").trigger_params == {"segment": segment.pk}
+    response = editor.post(
+        reverse("journeys:new"),
+        _form(
+            name="Birthday",
+            trigger="date",
+            trigger_field="attributes.birthday",
+            trigger_days="-7",
+            trigger_yearly="on",
+        ),
+    )
+    # The example policy lets no purpose hold a birthday: refused, with the reason.
+    assert "the policy allows no purpose to hold the attribute" in response.content.decode()
+    assert not Journey.objects.filter(name="Birthday").exists()
+    editor.post(
+        reverse("journeys:new"),
+        _form(name="Renewal", trigger="date", trigger_days="-30"),
+    )
+    assert Journey.objects.get(name="Renewal").trigger_params == {
+        "field": "contract_end",
+        "days": -30,
+    }

@@ -405,6 +405,7 @@ def test_every_run_writes_an_audit_entry_with_counts_per_kind_and_no_personal_da
         "support_contact": 0,
         "page_view": 0,
         "email_event": 0,
+        "journey_enrolment": 0,
     }
     assert entry.details["contacts"] == 1
     assert entry.details["skipped"] == {}
@@ -461,7 +462,16 @@ def test_retention_runs_write_only_counts_when_nothing_expired():
     sweep()
     entry = AuditEntry.objects.get(action="retention.run")
     assert entry.details["counts"] == dict.fromkeys(
-        ["enquiry", "subscription", "order", "support_contact", "email_event", "page_view"], 0
+        [
+            "enquiry",
+            "subscription",
+            "order",
+            "support_contact",
+            "email_event",
+            "journey_enrolment",
+            "page_view",
+        ],
+        0,
     )
     audit("unrelated")  # the log goes on
 

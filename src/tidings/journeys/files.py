@@ -10,8 +10,10 @@ The format (every key but ``steps`` has a default)::
 
     [trigger]
     kind = "confirmed"    # confirmed | event | date | enquiry_created | demo_booked |
-                          # link_clicked | form_submitted | manual
+                          # link_clicked | form_submitted | segment_matched | manual
     # event: name = "trial_started";  date: field = "contract_end", days = -30
+    # date on an attribute: field = "attributes.birthday", days = -7, yearly = true
+    # segment_matched: segment = <saved segment id>
     # confirmed: list = <list id> (absent: any list of the topic)
     # link_clicked: campaign = <campaign id>, url = "https://…" (absent: any link)
     # form_submitted: form = <sign-up form id>

@@ -72,7 +72,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
         ),
         RecordKind(
             "journey_enrolment",
-            "Places in our automated email series",
+            "Places in automated email series",
             {"entered": "you entered the series", "finished": "you left or finished the series"},
             data_subjects="people in our automated email series",
         ),
