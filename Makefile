@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-deep lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability bench-journeys bench-dashboard bench test-cluster clean
+.PHONY: demo test test-deep lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability bench-journeys bench-journey-segments bench-dashboard bench test-cluster clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -97,6 +97,11 @@ bench-delivery: $(VENV)/.synced
 ## bench-journeys: one worker advancing due journey steps (1M enrolled, 100k due; QUICK=1: 20k/2k)
 bench-journeys: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.journeys $(if $(QUICK),--quick)
+
+## bench-journey-segments: the segment trigger's incremental check against a full diff (1M contacts;
+## QUICK=1: 100k)
+bench-journey-segments: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.journey_segments $(if $(QUICK),--quick)
 
 bench-retention: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.retention
