@@ -187,7 +187,7 @@ def register_sources() -> None:
             "journey segment matches",
             SegmentMember,
             of="contact",
-            title="Automated email series: who they start for",
+            title="Who our automated email series start for",
             record_kind=None,
             order_by=("since", "pk"),
             export=export_segment_members,
