@@ -9,8 +9,14 @@ SQL (``generate_series``) with ``--contacts`` contacts, one in ten at "Pro Ltd",
 to Pro Ltd and the incremental check (``segments.check_journey``: only people changed since the
 watermark) finds them; the same number move again and a full diff (the segment over everyone
 against the stored set, what the hourly check does) finds them.  Enrolling is the same work in
-both and is not timed (counted instead).  Prints both times and the
-ratio; the full diff is the baseline, measured in the same run.  ``--quick``: 100,000 contacts.
+both and is not timed (counted instead).  Prints both times and the ratio; the full diff is the
+baseline, measured in the same run.  ``--quick``: 100,000 contacts.
+
+Measured 2026-12-06 (shared 2-core machine, load average 16-18): 300,000 contacts, 100 changed:
+incremental 0.064 s, full diff 0.272 s (4.2x).  At 100,000 contacts with the enrolments timed
+too, both took 3-6 s, all of it the 100 enrolments (a transaction each, with an audit row).  A
+segment costlier than ``company = "Pro Ltd"`` (engagement, attributes) widens the gap: the
+incremental check evaluates it for the changed people only.
 """
 
 from __future__ import annotations
