@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.journeys.helpers import make_list, make_template, subscriber, welcome, welcome_steps
+from tests.journeys.test_steps import plan_policy  # noqa: F401 - a fixture
 from tidings.audience.models import Subscription
 from tidings.campaigns.models import OutgoingMessage, Template
 from tidings.journeys import engine
@@ -154,3 +155,24 @@ def test_a_batch_that_raises_runs_again_one_person_at_a_time(monkeypatch):
     assert engine.advance_due() == 6
     assert _mail_to() == sorted(c.pk for c in people)
     assert EnrolmentStep.objects.filter(outcome="sent").count() == 3
+
+
+@pytest.mark.usefixtures("plan_policy")
+def test_a_send_after_set_attribute_in_the_same_batch_renders_the_new_value():
+    steps = [
+        {"id": "tag", "kind": "set_attribute", "key": "plan", "value": "pro"},
+        {
+            "id": "hello",
+            "kind": "send_email",
+            "template": "Welcome",
+            "subject": "Your plan: {{ contact.attributes.plan }}",
+        },
+        {"id": "end", "kind": "end"},
+    ]
+    journey = welcome(steps=steps, goals=[])
+    _readers(journey, 2)
+    assert engine.advance_due() == 2 * 3
+    subjects = OutgoingMessage.objects.filter(kind__startswith="journey:").values_list(
+        "subject", flat=True
+    )
+    assert list(subjects) == ["Your plan: pro"] * 2

@@ -164,8 +164,8 @@ def advance_due(
             exc_info=not isinstance(exc, IntegrityError),
         )
         return run_one_by_one(claimed, worker, now)
-    for pk, seq, exc in failed:
-        _failed(pk, seq, worker, now, exc)
+    for pk, seq, error in failed:
+        _failed(pk, seq, worker, now, error)
     return ran
 
 
@@ -363,8 +363,11 @@ def run_batch(
             return 0, []
         journeys = Journey.objects.select_related("sender").in_bulk({e.journey_id for e in rows})
         versions = JourneyVersion.objects.in_bulk({e.version_id for e in rows})
+        people: dict[int, Contact] = {}  # one instance a person: a step's change is seen by all
         for e in rows:
             e.journey, e.version = journeys[e.journey_id], versions[e.version_id]
+            if e.contact is not None:
+                e.contact = people.setdefault(e.contact.pk, e.contact)
         items = [_Item(e) for e in rows]
         pending = items
         for _ in range(CHAIN):
@@ -440,7 +443,7 @@ def copy_messages(messages: list[OutgoingMessage]) -> None:
         )
         for message, (pk,) in zip(messages, cursor.fetchall(), strict=True):
             message.pk = pk
-        columns = ", ".join(f.column for f in fields)
+        columns = ", ".join(str(f.column) for f in fields)
         json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
         names = [f.attname for f in fields]
         with cursor.copy(f"COPY {meta.db_table} (id, {columns}) FROM STDIN") as copy:
@@ -518,7 +521,8 @@ def _branch_group(
     items: list[_Item], step: Mapping[str, Any], now: datetime
 ) -> list[tuple[_Item, Outcome | Exception]]:
     try:
-        matching = branch_matching(step, [item.enrolment.contact_id for item in items], now)
+        ids = [item.enrolment.contact_id for item in items if item.enrolment.contact_id]
+        matching = branch_matching(step, ids, now)
     except Exception as exc:
         return [(item, exc) for item in items]
     results: list[tuple[_Item, Outcome | Exception]] = []
@@ -781,6 +785,7 @@ def _attribute(journey: Journey, step: Mapping[str, Any], contact: Contact) -> N
         attributes.pop(key, None)
     Contact.objects.filter(pk=contact.pk).update(attributes=attributes, updated_at=timezone.now())
     audit("contact.attribute_changed", actor_label="journey", obj=contact, key=key)
+    contact.attributes = attributes  # the batch's next steps (a send) see the change
 
 
 def _notify(enrolment: Enrolment, step: Mapping[str, Any]) -> None:
