@@ -113,7 +113,10 @@ def _baseline(due: int, batch: int) -> float:
                 "WITH picked AS (SELECT id FROM journeys_enrolment WHERE state = 'active' "
                 "AND next_run_at <= now() AND step = 'hello' ORDER BY next_run_at, id LIMIT %s "
                 "FOR UPDATE SKIP LOCKED) UPDATE journeys_enrolment e SET step = 'pause', "
-                "seq = seq + 1 FROM picked WHERE e.id = picked.id RETURNING e.id",
+                # Out of the due range, as the engine's wait step does (or every batch would
+                # scan past the rows moved before it).
+                "seq = seq + 1, next_run_at = next_run_at + interval '3 days' "
+                "FROM picked WHERE e.id = picked.id RETURNING e.id",
                 [batch],
             )
             rows = c.fetchall()
@@ -122,7 +125,10 @@ def _baseline(due: int, batch: int) -> float:
         moved += len(rows)
     elapsed = time.perf_counter() - started
     with connection.cursor() as c:
-        c.execute("UPDATE journeys_enrolment SET step = 'hello', seq = 0 WHERE step = 'pause'")
+        c.execute(
+            "UPDATE journeys_enrolment SET step = 'hello', seq = 0, "
+            "next_run_at = next_run_at - interval '3 days' WHERE step = 'pause'"
+        )
     return elapsed
 
 

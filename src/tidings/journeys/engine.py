@@ -6,13 +6,21 @@ LOCKED`` on PostgreSQL, so workers sharing the database never take the same row;
 UPDATE is one write transaction).  A worker that dies leaves its leases to lapse
 (``TIDINGS_JOURNEY_LEASE_SECONDS``, default 60); the rows are then claimed again.
 
-**A step runs at most once.**  Each step runs in one transaction that re-reads the enrolment
-under lock, checks it still holds the lease at the same ``seq``, does the step's work (a send
-step queues its ``OutgoingMessage``), writes the history row ``(enrolment, seq)`` — unique — and
-moves the enrolment on with a conditional UPDATE.  Killed before the commit, nothing of the step
-happened and it runs again after the lease; killed after, the step is recorded and its mail
-queued, and it is never run again.  The message itself is then the delivery engine's, with its
-documented in-flight window (``campaigns.queue``).
+**A claimed batch runs in one transaction** (``run_batch``): it re-reads its enrolments under
+lock, keeping those that still hold this worker's lease at the claimed ``seq``, then runs their
+steps in memory — up to ``CHAIN`` steps a person while the next one is due now — grouping the
+people at the same step of the same version so that a send step costs a fixed number of
+queries whatever the batch's size (suppression, consent, tracking consent: one query each for
+them all; the step compiled once; each person's message rendered).  Then, still in the same
+transaction, the messages and the history rows ``(enrolment, seq)`` — unique — are inserted in
+bulk (COPY on PostgreSQL) and the enrolments moved on by one conditional UPDATE per distinct
+outcome.  **A step therefore runs at most once**: killed before the commit, nothing of the batch
+happened and its steps run again after the lease; killed after, the steps are recorded and
+their mail queued, and never run again.  The message itself is then the delivery engine's, with
+its documented in-flight window (``campaigns.queue``).  If the batch raises (a lease lost to
+another worker, a database error), it is rolled back and its enrolments run one by one
+(``run_one``: one transaction per step, the same rules), so one bad row never holds the others
+back.
 
 **Consent at every send.**  A marketing send step checks, when it runs, that the person is
 confirmed on an open list of the journey's topic with email marketing not withdrawn since
@@ -22,7 +30,8 @@ mail is tracked (pixel, rewritten links: ``tracking``) only if the person's trac
 allows it, the campaign engine's rule (``audience.consent.tracking_allowed``).
 
 **Failures** (a template that no longer renders, a missing template, an attribute the policy
-does not allow) roll the step back and retry it after 1, 2, 4, 8 minutes; the fifth failure parks
+does not allow, anything unexpected) are per person: the failing step is not recorded (the
+others of the batch are), and it is retried after 1, 2, 4, 8 minutes; the fifth failure parks
 the enrolment with the error for the operator.  A failing step never stops the worker.
 """
 
