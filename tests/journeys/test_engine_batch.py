@@ -176,3 +176,26 @@ def test_a_send_after_set_attribute_in_the_same_batch_renders_the_new_value():
         "subject", flat=True
     )
     assert list(subjects) == ["Your plan: pro"] * 2
+
+
+def test_suppressed_addresses_and_domains_leave_the_batch_with_their_reasons():
+    from tidings.audience.models import SuppressedDomain
+    from tidings.audience.suppression import do_suppress
+
+    journey = welcome()
+    news = make_list()
+    ann = subscriber("Ann Example", news, email="ann@example.org")
+    bob = subscriber("Bob Example", news, email="bob@mail.blocked.example")
+    cat = subscriber("Cat Example", news, email="cat@example.org")
+    for contact in (ann, bob, cat):
+        do_enrol(journey, contact)
+    do_suppress("ann@example.org", "complained")
+    SuppressedDomain.objects.create(domain="blocked.example")  # covers its subdomains
+    engine.advance_due()
+    reasons = dict(Enrolment.objects.values_list("contact_id", "exit_reason"))
+    assert reasons == {
+        ann.pk: "address suppressed (complained)",
+        bob.pk: "address suppressed (manual)",
+        cat.pk: "",
+    }
+    assert _mail_to() == [cat.pk]
