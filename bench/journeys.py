@@ -20,6 +20,10 @@ same minute at the first step, the rest waiting days ahead.  Then:
    consent check, no rendering, no message, no history): the database's floor for touching those
    rows.  The ratio is the engine's time over the baseline's.
 
+At the quick scales (``--quick``, ``make bench``'s 5,000/500) the burst is a batch or a few,
+and their one-off costs (compiling the step's template, storing its link table, the first
+queries) dominate: its people/s there say little about the full scale.
+
 Target (issue 15): 1M enrolled, 100k due in the same minute, advanced in under 60 s by one
 worker with flat memory; lag under 5 s at 2,000 steps/s.  Figures: bench/RESULTS.md (journeys).
 """
