@@ -614,8 +614,8 @@ class PostgresWriter(Writer):
         if not self.proof:
             return f"{self._events_insert()}SELECT id, {const}, %(now)s, NULL FROM sub"
         return (
-            f"{self._events_insert()}SELECT sub.id, {const}, m.at, m.ip "
-            f"FROM sub JOIN new ON new.id = sub.id JOIN {self.stage} s ON s.email = new.email "
+            f"{self._events_insert()}SELECT new.id, {const}, m.at, m.ip "
+            f"FROM new JOIN {self.stage} s ON s.email = new.email "
             "CROSS JOIN LATERAL (VALUES (COALESCE(s.at1::timestamptz, %(now)s), s.ip1::inet), "
             "(s.at2::timestamptz, s.ip2::inet)) AS m(at, ip) WHERE m.at IS NOT NULL"
         )
