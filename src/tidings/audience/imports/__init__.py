@@ -96,12 +96,12 @@ Where the server's time goes (EXPLAIN ANALYZE of a 20,000-row batch, one connect
 foreign-key checks ~60% (6.8 a contact: the subscription's contact and list, and each event's
 contact, list and wording), inserting the contacts ~12%, the consent events ~10%, the
 subscriptions ~7%.  The importing process (one connection, 100,000 rows, ~14 µs a row): parsing
-~9 µs (csv ~2.3), staging by COPY ~2, screening ~1 (the benchmark's 18.5 µs is with two
-writers' threads, at 1M rows).  Merges look a batch's addresses up before inserting while the last batch had any taken
-(Lane.write): the insert then needs no ON CONFLICT and is never rolled back for one taken
-address (server CPU merging 100,000 rows into 100,000: 35.5 -> 32.0 µs a row).  The lever left
-is the list's and wording's foreign keys on each subscription and event (35-40% of the server's
-time), kept as said above.
+~9 µs (csv ~2), staging by COPY ~2, screening ~1 (the benchmark's 18.5 µs is with two writers'
+threads, at 1M rows).  Merges look a batch's addresses up before inserting while the last batch
+had any taken (Lane.write): the insert then needs no ON CONFLICT and is never rolled back for
+one taken address (server CPU merging 100,000 rows into 100,000: 35.5 -> 32.0 µs a row).  The
+lever left is the list's and wording's foreign keys on each subscription and event (35-40% of
+the server's time), kept as said above.
 
 The package, in the order an import runs:
 
