@@ -113,6 +113,10 @@ class Writer:
     bench/import_contacts.py), and bulk_create cannot return the ids of rows it inserted while
     ignoring conflicts, nor target the functional unique index on Lower(email)."""
 
+    # Whether a batch after one with any taken address is looked up before it is inserted
+    # (Lane.write); else only after one with most of them taken.
+    lookup_when_any_taken = False
+
     def __init__(
         self, imp: Import, mailing_list: MailingList, wording_id: int, *, proof: bool = False
     ):
@@ -356,6 +360,7 @@ class PostgresWriter(Writer):
     bench/import_contacts.py and described in the module docstring."""
 
     STAGE = "tidings_import_stage"
+    lookup_when_any_taken = True  # then the insert can go without ON CONFLICT (create_contacts)
     STAGE_COLUMNS = ("email", *STORED_COLUMNS, "attributes")
     # The consent proof of each row (rows.Moments), staged only when the file carries it.
     PROOF_COLUMNS = ("at1", "ip1", "at2", "ip2")
