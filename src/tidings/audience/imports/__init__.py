@@ -86,7 +86,7 @@ empty database and merged into 1M existing contacts, and prints the CPU a row co
 importing process and the server's processes (a figure the machine's load hardly moves).
 Measured at 1M rows on 6 December 2026, load average 13-17 on the 2 cores (COPY itself at
 18,000-24,000 rows/s): PostgreSQL 6,700 rows/s empty (3.5x COPY's time) and 6,400 rows/s
-merging (2.8x), peak RSS 206/220 MB; SQLite 215 MB both.  CPU a row: empty 18.5 µs in the
+merging (2.8x), peak RSS 206/220 MB; SQLite 215/214 MB.  CPU a row: empty 18.5 µs in the
 importing process + 33.8 µs in the server, merge 21.5 + 37.1: however well the two overlap, a
 quiet 2-core machine could do at most ~38,000 and ~34,000 rows/s, so the empty target (40,000)
 is out of this design's reach and the merge one (25,000) within it (neither measured on a
