@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc, Span
 
 STRONG, PERSONAL = "strong", "personal"
+# Marks a blocker match of stop words only (see TermMatcher.find).
+WEAK_MARK = "~weak"
 # How close a blocker must be: it may end at most this many words before the term (or
 # overlap its start)...
 BLOCK_BEFORE = 1
@@ -258,7 +260,11 @@ class TermMatcher:
         blocks: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
         for match_id, start, end in self.blockers(doc) if len(self.blockers) else ():
             category, kind = strings[match_id].split("|")
-            blocks[category].append((kind, start, end))
+            # A blocker of stop words only ("up", "through", "of the") is a particle of the
+            # everyday sense of a word ("straight *through*", "come *up*"): it blocks terms,
+            # not a pattern's finding, which is a construction ("her wife *through* ...").
+            weak = all(t.is_stop or t.is_punct for t in doc[start:end])
+            blocks[category].append((kind + WEAK_MARK if weak else kind, start, end))
         doc.user_data["tidings_blocks"] = dict(blocks)
         cued = {sent.start: self._about_person(sent) for sent in doc.sents}
         framed = {sent.start: _organisation_frame(list(sent)) for sent in doc.sents}
@@ -296,7 +302,7 @@ class TermMatcher:
             return False
         blocks = doc.user_data.get("tidings_blocks", {}).get(category, ())
         outer = _outer(doc, span.start, span.end, self._word_set)
-        return any(_blocks(b, *outer) for b in blocks)
+        return any(_blocks(b, *outer) for b in blocks if not b[0].endswith(WEAK_MARK))
 
     @staticmethod
     def discounted(doc: Doc, start_char: int, end_char: int) -> bool:
@@ -528,7 +534,7 @@ def _outer(
 
 def _blocks(block: tuple[str, int, int], start: int, end: int, reach: int) -> bool:
     kind, b_start, b_end = block
-    if kind == "not_after":
+    if kind.startswith("not_after"):
         return b_start < start and start - b_end <= BLOCK_BEFORE and b_end <= end
     return b_end > end and b_start >= start and b_start <= reach
 
