@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any, get_args
 import regex
 
 from .schema import SENSITIVE_TEXT, SensitiveCategory
+from .screening_couples import CoupleFinder
 from .screening_terms import TermList, TermMatcher, build_nlp, read_person_words, read_terms
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ __all__ = [
 ]
 
 CATEGORIES: tuple[str, ...] = get_args(SensitiveCategory)
+COUPLES = "sex_life_or_orientation"  # the category of screening_couples' findings
 RULES_DIR = Path(__file__).with_name("screening_rules")
 
 # How every rule pattern is compiled, by presidio and by the pre-filter alike: rule files are
@@ -412,6 +414,9 @@ class _Engine:
             for category, rule in rules.items()
             if rule.patterns
         }
+        # Same-sex couples shown by two facts together ("my boyfriend Dave ...; I'm Tom").
+        self.couples = CoupleFinder()
+        self.couples.load()
         # Presidio compiles a recogniser's patterns on first use; do it now, under the caller's
         # lock, so that threads sharing the engine afterwards only read it.
         self.analyze("warm-up", list(rules))
@@ -427,8 +432,13 @@ class _Engine:
             for c in categories
             if c in termed or ((f := self.category_filters.get(c)) and f.search(text))
         ]
+        couples = (
+            [Finding(COUPLES, start, end) for start, end in self.couples.find(text)]
+            if COUPLES in categories
+            else []
+        )
         if not present:
-            return [], doc
+            return _merge(couples), doc
         results = self.analyzer.analyze(
             text, language="en", entities=present, nlp_artifacts=artifacts
         )
@@ -448,7 +458,7 @@ class _Engine:
             if self.terms.discounted(doc, result.start, result.end):
                 continue
             findings.append(Finding(category, result.start, result.end))
-        return _merge(findings), doc
+        return _merge(findings + couples), doc
 
 
 class Screener:
