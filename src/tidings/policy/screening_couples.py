@@ -31,7 +31,7 @@ MALE, FEMALE = "male", "female"
 _FLAGS = regex.VERBOSE | regex.MULTILINE
 _NAME = r"(?: (?: Mr | Mrs | Ms | Miss | Mx ) \.? \s+ [A-Z][a-z]+ | [A-Z][a-z]{1,14} (?! ['’]s \b | \w ) )"
 _OWNER = r"(?: (?: Mr | Mrs | Ms | Miss | Mx ) \.? \s+ [A-Z][a-z]+ | [A-Z][a-z]{1,14} )"
-_PARTNER = r"""(?i: husband | hubby | boyfriend | fianc[eé] | wife | missus | girlfriend | fianc[eé]e
+_PARTNER = r"""(?i: (?: ex- | ex \s+ | former \s+ )? )(?i: husband | hubby | boyfriend | fianc[eé] | wife | missus | girlfriend | fianc[eé]e
     | partner | spouse | other \s+ half )"""
 _WORD_SEX = {
     "husband": MALE,
@@ -86,7 +86,14 @@ _THEIR_PARTNER = regex.compile(
     (?: \s* [,(:]? \s* (?i: is \s+ | called \s+ | named \s+ )? (?P<name> {_NAME} ) )?""",
     _FLAGS,
 )
-_CUE = regex.compile(rf"\b{_PARTNER}", _FLAGS)
+# Two named people married or together: "Kevin is married to Brian", "Anna and Beth got married".
+_PAIR = regex.compile(
+    rf"""\b (?P<owner> {_NAME} ) \s+ (?i: (?: is | was | 's | got | has \s+ been ) \s+ (?: married | engaged ) \s+ to
+        | (?: married | marries | is \s+ marrying | dates | is \s+ dating | is \s+ seeing | lives \s+ with \s+ (?: his | her ) \s+ partner ) ) \s+ (?P<name> {_NAME} )
+    | \b (?P<owner> {_NAME} ) \s+ (?i: and | & ) \s+ (?P<name> {_NAME} ) \s+ (?i: (?: are | were | got | have \s+ been | 've \s+ been ) \s+ (?: married | engaged | a \s+ couple | together ) ) \b""",
+    _FLAGS,
+)
+_CUE = regex.compile(rf"\b{_PARTNER}|married|engaged|dating|seeing|together", _FLAGS)
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,7 @@ class CoupleFinder:
 
     def _partner(self, match: regex.Match[str]) -> _Fact | None:
         word = " ".join(match["word"].lower().split()) if match["word"] else ""
+        word = regex.sub(r"^(?:ex-|ex |former )", "", word)
         sex = _WORD_SEX.get(word)
         if sex is None and match["name"]:
             sex = self.name_sex(match["name"])
@@ -160,5 +168,9 @@ class CoupleFinder:
             else:
                 owner = self.name_sex(match["owner"])
             if owner and owner == partner.sex:
+                spans.append((match.start(), match.end()))
+        for match in _PAIR.finditer(text):
+            owner, other = self.name_sex(match["owner"]), self.name_sex(match["name"])
+            if owner and owner == other:
                 spans.append((match.start(), match.end()))
         return sorted(set(spans))

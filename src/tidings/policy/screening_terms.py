@@ -160,6 +160,15 @@ class TermMatcher:
             for p in (*t.strong, *t.personal)
             if " " not in p and "|" not in p and not p.startswith(("=", "~", "_"))
         )
+        # One-word terms per category: the words that may have an everyday second sense.
+        self._weak_words = {
+            t.category: frozenset(
+                self._norm_of(self.nlp(p.lstrip("~="))[0])
+                for p in (*t.strong, *t.personal)
+                if " " not in p and "|" not in p
+            )
+            for t in terms_seen
+        }
         self._fuzzy = _deletion_index(w for w in self.words if len(w) >= FUZZY_MIN - 1)
 
     # --- compiling ----------------------------------------------------------------------------
@@ -276,7 +285,15 @@ class TermMatcher:
         for match_id, start, end in _longest(matches):
             category, kind = strings[match_id].split("|")
             outer = _outer(doc, start, end, self._word_set)
-            if any(_blocks(b, *outer) for b in blocks.get(category, ())):
+            # A stop-word blocker shows the everyday sense of a weak word ("straight *from*
+            # the airport", "the DNA *of* this bug"): it applies when the match ends in one of
+            # the category's one-word terms, not to "we're both lads *from* Leeds".
+            weak_word = doc[end - 1].norm_ in self._weak_words.get(category, ())
+            if any(
+                _blocks(b, *outer)
+                for b in blocks.get(category, ())
+                if weak_word or not b[0].endswith(WEAK_MARK)
+            ):
                 continue
             # A word in quotes that names a thing is mentioned, not said of anyone: "a field
             # called 'criminal convictions'", "the 'sick day' template" (but "I did the 'face
