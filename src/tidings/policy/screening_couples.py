@@ -53,7 +53,9 @@ _MY_PARTNER = regex.compile(
     rf"""\b (?i: my | our ) \s+ (?: (?i: \w+ ) \s+ )?? (?<! (?i: business | business \s+ ) )
     (?P<word> {_PARTNER} ) \b (?! \s+ (?i: in \s+ crime | organisations? | companies | firms? ) )
     (?: \s* [,(:]? \s* (?i: is \s+ | called \s+ | named \s+ )? (?P<name> {_NAME} ) )?
-    | \b (?i: partner's \s+ name | spouse's \s+ name ) \s* (?: : | \s+ is ) \s* (?P<name> {_NAME} )""",
+    | \b (?i: partner's \s+ name | spouse's \s+ name ) \s* (?: : | \s+ is ) \s* (?P<name> {_NAME} )
+    | \b (?i: I'm | I \s+ am | Im | I've \s+ been | I \s+ got ) \s+ (?i: (?: happily | newly | now | recently ) \s+ )?
+      (?i: engaged | married ) \s+ (?i: to ) \s+ (?P<name> {_NAME} )""",
     _FLAGS,
 )
 # The writer's own name: "I'm Tom", "my name is Sarah", "This is Jake", "Tom here", a sign-off.
