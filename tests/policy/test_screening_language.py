@@ -178,3 +178,53 @@ class TestTermSyntax:
     def test_a_phrase_that_matches_anything_is_refused(self, nlp):
         with pytest.raises(ValueError, match="matches anything"):
             TermMatcher(nlp, [TermList("health", strong=["_ _?"])], frozenset())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My boyfriend Dave is the other director; I'm Tom.",
+        "Me and my wife have two boys; I'm Sarah and she's Jo.",
+        "Contact's husband, Mark, is the co-founder; the contact is Steve.",
+        "Has a wife named Sarah; contact is Emma.",
+        "Mark's husband Ahmed will join the call.",
+        "Met his partner Steve at the conference.",
+        "Kevin is married to Brian, so send the invite to both.",
+        "My ex-boyfriend, James, still gets my invoices. I'm David.",
+        "I'm engaged to Priya. I'm Anjali, from the Leicester branch.",
+    ],
+)
+def test_a_same_sex_couple_shown_by_a_partner_and_a_name_is_found(text):
+    assert found(text) == {"sex_life_or_orientation"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My husband and I share the account.",  # the writer's sex is unknown
+        "Hi, I'm Emma; my husband Tom asked me to get in touch.",
+        "I'm Sarah's husband, writing on her behalf.",
+        "My wife Lucy and I (I'm Rob) want to join.",
+        "Sam and his wife Rachel will attend.",
+        "My partner Alex will handle the invoices.",
+        "My business partner Dave and I run the shop; I'm Tom.",
+        "Tom and Sarah are married.",
+    ],
+)
+def test_a_couple_of_unknown_or_different_sexes_is_not_a_finding(text):
+    assert "sex_life_or_orientation" not in found(text)
+
+
+def test_the_couple_sentences_are_removed_with_the_rest_kept():
+    screened = screener().screen(
+        "Please renew the plan.\nMy boyfriend Dave pays.\nI'm Tom.", CATEGORIES
+    )
+    assert "Dave" not in screened.text and "Tom" not in screened.text
+    assert screened.text.startswith("Please renew the plan.")
+
+
+def test_a_stop_word_after_a_construction_does_not_cancel_it():
+    # "through" marks the everyday sense of a weak word ("straight through"), not of "her wife".
+    assert found("Paula met her wife through the running club.") == {"sex_life_or_orientation"}
+    assert found("We're both lads from Leeds, me and my husband.") == {"sex_life_or_orientation"}
+    assert found("I came straight from the airport.") == set()
