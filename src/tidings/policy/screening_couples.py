@@ -62,6 +62,7 @@ _MY_PARTNER = regex.compile(
 _MY_NAME = regex.compile(
     rf"""\b (?i: I'm | I \s+ am | Im | my \s+ name \s+ is | my \s+ name's | this \s+ is | it's ) \s+ (?P<name> {_NAME} ) \b
     | (?i: \b my \s+ name \s* : ) \s* (?P<name> {_NAME} )
+    | \b (?-i: I ) \s* \( (?P<name> {_NAME} )
     | ^ \s* (?P<name> {_NAME} ) \s+ (?i: here ) \b
     | (?: ^ | [.!]\s+ ) (?i: thanks | thank \s+ you | cheers | regards | best | love | thx | ta ) [,!]? \s+ (?P<name> {_NAME} ) \s* [.!]? \s* \Z
     | (?: —|–|\s-) \s* (?P<name> {_NAME} ) \s* \Z""",
@@ -76,6 +77,7 @@ _CONTACT_NAME = regex.compile(
 _CONTACT_PARTNER = regex.compile(
     rf"""\b (?i: contact's | the \s+ contact's ) \s+ (?: (?i: \w+ ) \s+ )?? (?P<word> {_PARTNER} ) \b
     (?: \s* [,(:]? \s* (?i: is \s+ | called \s+ | named \s+ )? (?P<name> {_NAME} ) )?
+    | (?: ^ | [.;!?] \s+ ) (?i: partner | spouse | husband | wife ) \s* : \s* (?P<name> {_NAME} ) (?: \s* \( (?P<word> {_PARTNER} ) \) )?
     | (?: ^ | [.;!?] \s+ ) (?i: has | have \s+ got | married \s+ to ) \s+ (?i: a \s+ )? (?P<word> {_PARTNER} ) \b
     (?: \s* ,? \s* (?i: called \s+ | named \s+ )? (?P<name> {_NAME} ) )?""",
     _FLAGS,
