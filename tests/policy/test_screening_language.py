@@ -228,3 +228,33 @@ def test_a_stop_word_after_a_construction_does_not_cancel_it():
     assert found("Paula met her wife through the running club.") == {"sex_life_or_orientation"}
     assert found("We're both lads from Leeds, me and my husband.") == {"sex_life_or_orientation"}
     assert found("I came straight from the airport.") == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Can the signup form ask about disability so we can offer reasonable adjustments?",
+        "What happens if a subscriber writes their religion in the comments box?",
+        "Does your form builder let us ask attendees about dietary needs like halal or kosher?",
+    ],
+)
+def test_a_question_about_the_product_or_a_hypothetical_is_not_a_disclosure(text):
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Is my son's asthma a problem for the warehouse tour?", "health"),
+        ("Can you avoid Fridays? I'm Muslim.", "religious_or_philosophical_beliefs"),
+    ],
+)
+def test_a_question_about_someone_in_particular_still_counts(text, category):
+    assert category in found(text)
+
+
+def test_a_term_that_opens_a_business_name_is_the_name():
+    assert found("Our Kosher Kitchen cookbook launches in March.") == set()
+    assert found("Rabbi Cohen's office called about the invoice.") == {
+        "religious_or_philosophical_beliefs"
+    }

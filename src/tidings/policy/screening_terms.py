@@ -277,8 +277,9 @@ class TermMatcher:
         doc.user_data["tidings_blocks"] = dict(blocks)
         cued = {sent.start: self._about_person(sent) for sent in doc.sents}
         framed = {sent.start: _organisation_frame(list(sent)) for sent in doc.sents}
+        generic = {sent.start: self._generic_question(sent) for sent in doc.sents}
         quoted = _quoted(doc)
-        doc.user_data["tidings_context"] = (cued, framed, quoted)
+        doc.user_data["tidings_context"] = (cued, framed, quoted, generic)
         found = []
         matches = list(self.matcher(doc)) if len(self.matcher) else []
         matches += list(self.phrases(doc)) if len(self.phrases) else []
@@ -302,7 +303,16 @@ class TermMatcher:
                 doc, start, end, quoted
             ):
                 continue
+            # A capitalised term inside a name of a business or a title: "Halal Bros",
+            # "our Kosher Kitchen cookbook" (not "Labour Party" or "Muslim Pakistani", whose
+            # next word is a term of its own).
+            if kind == PERSONAL and _in_a_name(doc, start, end, self.words):
+                continue
             sent = doc[start].sent.start
+            # "Can the form ask about disability?", "What if a customer types their religion
+            # in the notes?": a question about the product names the category of no one.
+            if generic[sent]:
+                continue
             # In "we're a charity for ...", "we sell ...", even a strong term is the
             # organisation's subject; it counts only with a person in the sentence.
             about = (kind == STRONG and not framed[sent]) or cued[sent]
@@ -328,13 +338,32 @@ class TermMatcher:
         span = doc.char_span(start_char, end_char, alignment_mode="expand")
         if span is None or "tidings_context" not in doc.user_data:
             return False
-        cued, framed, quoted = doc.user_data["tidings_context"]
+        cued, framed, quoted, generic = doc.user_data["tidings_context"]
         if all(i in quoted for i in range(span.start, span.end)) and _names_a_thing(
             doc, span.start, span.end, quoted
         ):
             return True
         sent = doc[span.start].sent.start
-        return framed[sent] and not cued[sent]
+        return generic[sent] or (framed[sent] and not cued[sent])
+
+    def _generic_question(self, sent: Span) -> bool:
+        """A question about the product or a hypothetical someone, about no one in particular:
+        it ends with "?", and has no specific person in it (I, she, my son, a name) — only
+        "you", "we", "they" or "a customer"."""
+        words = [t for t in sent if not t.is_punct and not t.is_space]
+        last = [t for t in sent if not t.is_space]
+        if not words or not last or last[-1].text != "?":
+            return False
+        for token in words:
+            if token.lower_ in _SPECIFIC or (
+                token.is_title
+                and token.is_alpha
+                and token.i > sent.start
+                and not token.is_stop
+                and not self._is_known(token.lower_)
+            ):
+                return False
+        return any(t.lower_ in _GENERIC_CUES for t in words)
 
     def _about_person(self, sent: Span) -> bool:
         words = [t for t in sent if not t.is_punct and not t.is_space]
@@ -375,6 +404,20 @@ class TermMatcher:
 
 
 _WE = frozenset({"we", "us", "our", "ours", "ourselves"})
+# Who makes a question about someone in particular: "Is my son's asthma a problem?"
+_SPECIFIC = frozenset(
+    {
+        *("i", "me", "my", "mine", "myself", "im", "i'm", "ive", "he", "him", "his", "himself"),
+        *("she", "her", "hers", "herself", "husband", "wife", "partner", "boyfriend"),
+        *("girlfriend", "son", "daughter", "mum", "mom", "dad", "mother", "father", "brother"),
+        *("sister", "colleague", "boss", "friend", "fiance", "fiancee", "grandmother", "uncle"),
+        *("aunt", "cousin", "grandfather", "child", "kid", "baby", "nan", "gran", "grandma"),
+    }
+)
+# What makes a question about the product or a hypothetical: "your form", "what if a ...".
+_GENERIC_CUES = frozenset(
+    {"you", "your", "if", "whether", "form", "field", "tool", "app", "template", "feature"}
+)
 _NOTE_BREAK = frozenset({",", ";", ":", "\u2014", "\u2013", "-"})
 # First words of a sentence whose subject, the writer, is left out.
 _ELLIPTICAL = frozenset(
@@ -488,6 +531,34 @@ _FINITE = frozenset(
         *("do", "be", "will", "would", "can", "could", "should"),
     }
 )
+
+
+def _in_a_name(doc: Doc, start: int, end: int, words: set[str]) -> bool:
+    """Whether capitalised words at ``start:end`` open a proper name with the next word."""
+    if end >= len(doc) or not all(t.is_title for t in doc[start:end]):
+        return False
+    if doc[end - 1].lower_ in _TITLES:  # "Rabbi Cohen" is a person
+        return False
+    after = doc[end]
+    return (
+        after.is_title
+        and after.is_alpha
+        and not after.is_sent_start
+        and after.norm_ not in words
+        and after.lower_ not in _NOT_NAME_PARTS
+    )
+
+
+# Terms that stand before a person's name as their title.
+_TITLES = frozenset(
+    {
+        *("rabbi", "imam", "reverend", "rev", "pastor", "father", "vicar", "sheikh", "swami"),
+        *("guru", "bishop", "cardinal", "canon", "deacon", "sister", "brother", "elder"),
+        *("councillor", "cllr", "comrade", "mp", "senator", "chaplain", "bhai", "granthi"),
+    }
+)
+# Capitalised words that follow a term without making a name of it.
+_NOT_NAME_PARTS = frozenset({"i", "party", "member", "members", "woman", "man", "british"})
 
 
 def _is_plain(phrase: str) -> bool:
