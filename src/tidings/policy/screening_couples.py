@@ -29,10 +29,15 @@ import regex
 MALE, FEMALE = "male", "female"
 
 _FLAGS = regex.VERBOSE | regex.MULTILINE
-_NAME = r"(?: (?: Mr | Mrs | Ms | Miss | Mx ) \.? \s+ [A-Z][a-z]+ | [A-Z][a-z]{1,14} (?! ['’]s \b | \w ) )"
-_OWNER = r"(?: (?: Mr | Mrs | Ms | Miss | Mx ) \.? \s+ [A-Z][a-z]+ | [A-Z][a-z]{1,14} )"
-_PARTNER = r"""(?i: (?: ex- | ex \s+ | former \s+ )? )(?i: husband | hubby | boyfriend | fianc[eé] | wife | missus | girlfriend | fianc[eé]e
+_TITLED = r"(?: Mr | Mrs | Ms | Miss | Mx ) \.? \s+ [A-Z][a-z]+"
+# A first name (not a possessive: "Sarah's husband" is Sarah's, not the writer's name).
+_NAME = rf"(?: {_TITLED} | [A-Z][a-z]{{1,14}} (?! ['’]s \b | \w ) )"
+_OWNER = rf"(?: {_TITLED} | [A-Z][a-z]{{1,14}} )"
+_PARTNER = r"""(?i: (?: ex- | ex \s+ | former \s+ )? )
+    (?i: husband | hubby | boyfriend | fianc[eé] | wife | missus | girlfriend | fianc[eé]e
     | partner | spouse | other \s+ half )"""
+# "my husband, Mark", "his partner (Steve)", "my partner is called Sam"
+_NAMED = rf"""(?: \s* [,(:]? \s* (?i: is \s+ | called \s+ | named \s+ )? (?P<name> {_NAME} ) )?"""
 _WORD_SEX = {
     "husband": MALE,
     "hubby": MALE,
@@ -48,53 +53,66 @@ _WORD_SEX = {
 _TITLE_SEX = {"mr": MALE, "mrs": FEMALE, "ms": FEMALE, "miss": FEMALE}
 
 # The writer's partner: "my husband", "my boyfriend Dave", "my partner, Steve", "Partner's
-# name: David".  Not a business partner or a partner in crime.
+# name: David", "I'm engaged to Priya".  Not a business partner or a partner in crime.
 _MY_PARTNER = regex.compile(
     rf"""\b (?i: my | our ) \s+ (?: (?i: \w+ ) \s+ )?? (?<! (?i: business | business \s+ ) )
-    (?P<word> {_PARTNER} ) \b (?! \s+ (?i: in \s+ crime | organisations? | companies | firms? ) )
-    (?: \s* [,(:]? \s* (?i: is \s+ | called \s+ | named \s+ )? (?P<name> {_NAME} ) )?
-    | \b (?i: partner's \s+ name | spouse's \s+ name ) \s* (?: : | \s+ is ) \s* (?P<name> {_NAME} )
-    | \b (?i: I'm | I \s+ am | Im | I've \s+ been | I \s+ got ) \s+ (?i: (?: happily | newly | now | recently ) \s+ )?
+    (?P<word> {_PARTNER} ) \b
+    (?! \s+ (?i: in \s+ crime | organisations? | companies | firms? ) ) {_NAMED}
+    | \b (?i: partner's \s+ name | spouse's \s+ name ) \s* (?: : | \s+ is ) \s*
+      (?P<name> {_NAME} )
+    | \b (?i: I'm | I \s+ am | Im | I've \s+ been | I \s+ got ) \s+
+      (?i: (?: happily | newly | now | recently ) \s+ )?
       (?i: engaged | married ) \s+ (?i: to ) \s+ (?P<name> {_NAME} )""",
     _FLAGS,
 )
 # The writer's own name: "I'm Tom", "my name is Sarah", "This is Jake", "Tom here", a sign-off.
 _MY_NAME = regex.compile(
-    rf"""\b (?i: I'm | I \s+ am | Im | my \s+ name \s+ is | my \s+ name's | this \s+ is | it's ) \s+ (?P<name> {_NAME} ) \b
+    rf"""\b (?i: I'm | I \s+ am | Im | my \s+ name \s+ is | my \s+ name's | this \s+ is | it's )
+      \s+ (?P<name> {_NAME} ) \b
     | (?i: \b my \s+ name \s* : ) \s* (?P<name> {_NAME} )
     | \b (?-i: I ) \s* \( (?P<name> {_NAME} )
     | ^ \s* (?P<name> {_NAME} ) \s+ (?i: here ) \b
-    | (?: ^ | [.!]\s+ ) (?i: thanks | thank \s+ you | cheers | regards | best | love | thx | ta ) [,!]? \s+ (?P<name> {_NAME} ) \s* [.!]? \s* \Z
+    | (?: ^ | [.!]\s+ ) (?i: thanks | thank \s+ you | cheers | regards | best | love | thx | ta )
+      [,!]? \s+ (?P<name> {_NAME} ) \s* [.!]? \s* \Z
     | (?: —|–|\s-) \s* (?P<name> {_NAME} ) \s* \Z""",
     _FLAGS,
 )
 # The contact a note is about: "the contact is Steve", "Contact: Emma", and their partner:
-# "Contact's husband", "Has a wife named Sarah" (a note whose subject is left out).
+# "Contact's husband", "Partner: Robert (husband)", "Has a wife named Sarah" (a note whose
+# subject is left out).
 _CONTACT_NAME = regex.compile(
-    rf"""\b (?i: (?: the \s+ )? contact (?: \s+ is | \s* : ) | contact \s+ name \s* : ) \s* (?P<name> {_NAME} )""",
+    rf"""\b (?i: (?: the \s+ )? contact (?: \s+ is | \s* : ) | contact \s+ name \s* : ) \s*
+    (?P<name> {_NAME} )""",
     _FLAGS,
 )
 _CONTACT_PARTNER = regex.compile(
-    rf"""\b (?i: contact's | the \s+ contact's ) \s+ (?: (?i: \w+ ) \s+ )?? (?P<word> {_PARTNER} ) \b
-    (?: \s* [,(:]? \s* (?i: is \s+ | called \s+ | named \s+ )? (?P<name> {_NAME} ) )?
-    | (?: ^ | [.;!?] \s+ ) (?i: partner | spouse | husband | wife ) \s* : \s* (?P<name> {_NAME} ) (?: \s* \( (?P<word> {_PARTNER} ) \) )?
-    | (?: ^ | [.;!?] \s+ ) (?i: has | have \s+ got | married \s+ to ) \s+ (?i: a \s+ )? (?P<word> {_PARTNER} ) \b
-    (?: \s* ,? \s* (?i: called \s+ | named \s+ )? (?P<name> {_NAME} ) )?""",
+    rf"""\b (?i: contact's | the \s+ contact's ) \s+ (?: (?i: \w+ ) \s+ )?? (?P<word> {_PARTNER} )
+      \b {_NAMED}
+    | (?: ^ | [.;!?] \s+ ) (?i: partner | spouse | husband | wife ) \s* : \s* (?P<name> {_NAME} )
+      (?: \s* \( (?P<word> {_PARTNER} ) \) )?
+    | (?: ^ | [.;!?] \s+ ) (?i: has | have \s+ got | married \s+ to ) \s+ (?i: a \s+ )?
+      (?P<word> {_PARTNER} ) \b
+      (?: \s* ,? \s* (?i: called \s+ | named \s+ )? (?P<name> {_NAME} ) )?""",
     _FLAGS,
 )
 # A named person's or a pronoun's partner: "Mark's husband Ahmed", "his partner Steve",
 # "Kate and her partner Lucy".
 _THEIR_PARTNER = regex.compile(
-    rf"""(?: \b (?P<owner> {_OWNER} ) ['’]s | \b (?P<pronoun> (?i: his | her ) ) | \b (?P<owner> {_NAME} ) \s+ (?i: and | with ) \s+ (?i: his | her ) )
-    \s+ (?: (?i: \w+ ) \s+ )?? (?<! (?i: business \s+ ) ) (?P<word> {_PARTNER} ) \b
-    (?: \s* [,(:]? \s* (?i: is \s+ | called \s+ | named \s+ )? (?P<name> {_NAME} ) )?""",
+    rf"""(?: \b (?P<owner> {_OWNER} ) ['’]s | \b (?P<pronoun> (?i: his | her ) )
+      | \b (?P<owner> {_NAME} ) \s+ (?i: and | with ) \s+ (?i: his | her ) )
+    \s+ (?: (?i: \w+ ) \s+ )?? (?<! (?i: business \s+ ) ) (?P<word> {_PARTNER} ) \b {_NAMED}""",
     _FLAGS,
 )
 # Two named people married or together: "Kevin is married to Brian", "Anna and Beth got married".
 _PAIR = regex.compile(
-    rf"""\b (?P<owner> {_NAME} ) \s+ (?i: (?: is | was | 's | got | has \s+ been ) \s+ (?: married | engaged ) \s+ to
-        | (?: married | marries | is \s+ marrying | dates | is \s+ dating | is \s+ seeing | lives \s+ with \s+ (?: his | her ) \s+ partner ) ) \s+ (?P<name> {_NAME} )
-    | \b (?P<owner> {_NAME} ) \s+ (?i: and | & ) \s+ (?P<name> {_NAME} ) \s+ (?i: (?: are | were | got | have \s+ been | 've \s+ been ) \s+ (?: married | engaged | a \s+ couple | together ) ) \b""",
+    rf"""\b (?P<owner> {_NAME} ) \s+
+      (?i: (?: is | was | 's | got | has \s+ been ) \s+ (?: married | engaged ) \s+ to
+        | married | marries | is \s+ marrying | dates | is \s+ dating | is \s+ seeing
+        | lives \s+ with \s+ (?: his | her ) \s+ partner )
+      \s+ (?P<name> {_NAME} )
+    | \b (?P<owner> {_NAME} ) \s+ (?i: and | & ) \s+ (?P<name> {_NAME} ) \s+
+      (?i: (?: are | were | got | have \s+ been | 've \s+ been ) \s+
+        (?: married | engaged | a \s+ couple | together ) ) \b""",
     _FLAGS,
 )
 _CUE = regex.compile(rf"\b{_PARTNER}|married|engaged|dating|seeing|together", _FLAGS)
@@ -119,7 +137,7 @@ class CoupleFinder:
         if self._detector is None:
             with self._lock:
                 if self._detector is None:
-                    import gender_guesser.detector
+                    import gender_guesser.detector  # type: ignore[import-untyped]
 
                     self._detector = gender_guesser.detector.Detector(case_sensitive=False)
 
@@ -161,9 +179,10 @@ class CoupleFinder:
                     ):
                         spans += [(partner.start, partner.end), (own.start, own.end)]
         for match in _THEIR_PARTNER.finditer(text):
-            partner = self._partner(match)
-            if partner is None:
+            theirs = self._partner(match)
+            if theirs is None:
                 continue
+            owner: str | None
             if match["pronoun"]:
                 owner = MALE if match["pronoun"].lower() == "his" else FEMALE
                 # "his husband" the rules' patterns find; here the partner is known by name.
@@ -171,10 +190,10 @@ class CoupleFinder:
                     continue
             else:
                 owner = self.name_sex(match["owner"])
-            if owner and owner == partner.sex:
+            if owner and owner == theirs.sex:
                 spans.append((match.start(), match.end()))
         for match in _PAIR.finditer(text):
-            owner, other = self.name_sex(match["owner"]), self.name_sex(match["name"])
-            if owner and owner == other:
+            first, other = self.name_sex(match["owner"]), self.name_sex(match["name"])
+            if first and first == other:
                 spans.append((match.start(), match.end()))
         return sorted(set(spans))
