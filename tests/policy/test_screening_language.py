@@ -258,3 +258,19 @@ def test_a_term_that_opens_a_business_name_is_the_name():
     assert found("Rabbi Cohen's office called about the invoice.") == {
         "religious_or_philosophical_beliefs"
     }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm off to Mass... just kidding, I'm off to the gym.",
+        "We're a Muslim matrimonial website? No — we're a general dating site, sorry.",
+    ],
+)
+def test_words_taken_back_are_not_a_disclosure(text):
+    assert found(text) == set()
+
+
+def test_only_the_clause_taken_back_is_dropped():
+    text = "Signed up via the Extinction Rebellion stall; arrested? no. Just a supporter."
+    assert found(text) == {"political_opinions"}

@@ -277,7 +277,12 @@ class TermMatcher:
         doc.user_data["tidings_blocks"] = dict(blocks)
         cued = {sent.start: self._about_person(sent) for sent in doc.sents}
         framed = {sent.start: _organisation_frame(list(sent)) for sent in doc.sents}
-        generic = {sent.start: self._generic_question(sent) for sent in doc.sents}
+        # Tokens said of no one: a question about the product, or words taken back.
+        generic: set[int] = set()
+        for sent in doc.sents:
+            if self._generic_question(sent):
+                generic.update(range(sent.start, sent.end))
+        generic |= _retracted(doc)
         quoted = _quoted(doc)
         doc.user_data["tidings_context"] = (cued, framed, quoted, generic)
         found = []
@@ -311,7 +316,7 @@ class TermMatcher:
             sent = doc[start].sent.start
             # "Can the form ask about disability?", "What if a customer types their religion
             # in the notes?": a question about the product names the category of no one.
-            if generic[sent]:
+            if start in generic:
                 continue
             # In "we're a charity for ...", "we sell ...", even a strong term is the
             # organisation's subject; it counts only with a person in the sentence.
@@ -344,7 +349,7 @@ class TermMatcher:
         ):
             return True
         sent = doc[span.start].sent.start
-        return generic[sent] or (framed[sent] and not cued[sent])
+        return span.start in generic or (framed[sent] and not cued[sent])
 
     def _generic_question(self, sent: Span) -> bool:
         """A question about the product or a hypothetical someone, about no one in particular:
@@ -531,6 +536,41 @@ _FINITE = frozenset(
         *("do", "be", "will", "would", "can", "could", "should"),
     }
 )
+
+
+_JOKES = (("just", "kidding"), ("just", "joking"), ("only", "joking"), ("kidding",), ("jk",))
+_NOES = frozenset({"no", "nope", "nah", "not"})
+
+
+def _retracted(doc: Doc) -> set[int]:
+    """Tokens of a clause that the words after it take back: "I was arrested... just
+    kidding", "We're a Muslim dating site? No, we're a general one"."""
+    taken: set[int] = set()
+    tokens = [t for t in doc if not t.is_space]
+    for k, token in enumerate(tokens):
+        if not (token.is_punct and k + 1 < len(tokens)):
+            continue
+        following = [t.lower_ for t in tokens[k + 1 : k + 4]]
+        joke = any(tuple(following[: len(j)]) == j for j in _JOKES)
+        denial = (
+            token.text == "?"
+            and len(following) >= 2
+            and following[0] in _NOES
+            and following[1] in (",", "\u2014", "\u2013", "-", ".", "!")
+        )
+        if not (joke or denial):
+            continue
+        # Back to the start of the clause: a sentence start, a semicolon or a line break.
+        first = token.i
+        while (
+            first > 0
+            and doc[first - 1].text not in (";", "\n")
+            and "\n" not in doc[first - 1].text
+            and not doc[first].is_sent_start
+        ):
+            first -= 1
+        taken.update(range(first, token.i))
+    return taken
 
 
 def _in_a_name(doc: Doc, start: int, end: int, words: set[str]) -> bool:
