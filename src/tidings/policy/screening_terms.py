@@ -279,9 +279,9 @@ class TermMatcher:
         framed = {sent.start: _organisation_frame(list(sent)) for sent in doc.sents}
         # Tokens said of no one: a question about the product, or words taken back.
         generic: set[int] = set()
-        for sent in doc.sents:
-            if self._generic_question(sent):
-                generic.update(range(sent.start, sent.end))
+        for sentence in doc.sents:
+            if self._generic_question(sentence):
+                generic.update(range(sentence.start, sentence.end))
         generic |= _retracted(doc)
         quoted = _quoted(doc)
         doc.user_data["tidings_context"] = (cued, framed, quoted, generic)
@@ -315,7 +315,8 @@ class TermMatcher:
                 continue
             sent = doc[start].sent.start
             # "Can the form ask about disability?", "What if a customer types their religion
-            # in the notes?": a question about the product names the category of no one.
+            # in the notes?": a question about the product names the category of no one; so
+            # do words taken back ("I'm off to Mass... just kidding").
             if start in generic:
                 continue
             # In "we're a charity for ...", "we sell ...", even a strong term is the
