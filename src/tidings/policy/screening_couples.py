@@ -90,7 +90,8 @@ _CONTACT_PARTNER = regex.compile(
       \b {_NAMED}
     | (?: ^ | [.;!?] \s+ ) (?i: partner | spouse | husband | wife ) \s* : \s* (?P<name> {_NAME} )
       (?: \s* \( (?P<word> {_PARTNER} ) \) )?
-    | (?: ^ | [.;!?] \s+ ) (?P<word> (?i: husband | wife | boyfriend | girlfriend | partner | fianc[eé]e? ) )
+    | (?: ^ | [.;!?] \s+ )
+      (?P<word> (?i: husband | wife | boyfriend | girlfriend | partner | fianc[eé]e? ) )
       \s+ (?P<name> {_NAME} )
     | (?: ^ | [.;!?] \s+ ) (?i: has | have \s+ got | married \s+ to ) \s+ (?i: a \s+ )?
       (?P<word> {_PARTNER} ) \b
