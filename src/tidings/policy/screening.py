@@ -35,6 +35,10 @@ for Art. 9 content):
   in the sentence to mean the fact ("cancer", "Muslim", "Labour"), and blockers that make a match
   about a thing ("a cancer *charity*", "*people with* dementia"), which apply to the patterns'
   findings too.
+- same-sex couples that only two facts together show ("my boyfriend Dave ...; I'm Tom"), from a
+  partner word or a partner's name and a first-name dictionary (:mod:`.screening_couples`);
+- questions about the product ("can the form ask about disability?") and words taken back
+  ("... just kidding") are said of no one.
 
 Presidio's context enhancer compares each category's context words with those lemmas.  Its
 default NLP engine would load (and try to download) the ``en_core_web_lg`` spaCy model, which is
