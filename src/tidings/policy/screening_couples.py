@@ -38,7 +38,8 @@ _PARTNER = r"""(?i: (?: ex- | ex \s+ | former \s+ )? )
     | partner | spouse | other \s+ half )"""
 # "my husband, Mark", "his partner (Steve)", "my partner is called Sam"
 _NAMED = rf"""(?: \s* [,(:]? \s*
-    (?i: is \s+ (?: called \s+ )? | 's \s+ called \s+ | called \s+ | named \s+ )? (?P<name> {_NAME} ) )?"""
+    (?i: is \s+ (?: called \s+ )? | 's \s+ called \s+ | called \s+ | named \s+ )?
+    (?P<name> {_NAME} ) )?"""
 _WORD_SEX = {
     "husband": MALE,
     "hubby": MALE,
