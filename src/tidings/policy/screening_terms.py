@@ -120,6 +120,10 @@ class TermMatcher:
         # Plain phrases go to PhraseMatchers (a hash look-up per token, whatever their number);
         # only terms with options, optional or exact words need the token Matcher.
         self.matcher = Matcher(nlp.vocab)
+        # Token patterns that need a word of their own ("my|his|her voice|face ... to log in"
+        # needs one of voice, face ...) run, per term list, only on a text that has one of them:
+        # the token Matcher's cost grows with its patterns, and most texts have none of those.
+        self._gated_patterns: dict[str, tuple[set[str], list[list[dict[str, Any]]]]] = {}
         self.phrases = PhraseMatcher(nlp.vocab, attr="NORM")
         self.blockers = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.words: set[str] = set()
@@ -141,9 +145,13 @@ class TermMatcher:
                     for pattern in self._compile(p, where, "NORM")
                 ]
                 if patterns:
-                    self.matcher.add(key, patterns)
+                    self._add_gated(key, patterns)
                 if plain:
                     self.phrases.add(key, [self._phrase_doc(p) for p in plain])
+        self.gated = [
+            (frozenset(gate), _matcher(nlp, key, patterns))
+            for key, (gate, patterns) in self._gated_patterns.items()
+        ]
         # Words that are English and so never "corrected": the lemma table's values (its keys are
         # hashes of the inflected forms, looked up directly) and WordNet's lemma index, which
         # spacy-lookups-data ships too ("really" is not a misspelt "rally").
@@ -222,6 +230,27 @@ class TermMatcher:
                 raise ValueError(f"{where}: {phrase!r} matches anything")
         return patterns
 
+    def _add_gated(self, key: str, patterns: list[list[dict[str, Any]]]) -> None:
+        """Add patterns to the Matcher, or to the gated Matcher of ``key`` when each has a
+        word it cannot match without (a lemma that is not a stop word)."""
+        from spacy.lang.en.stop_words import STOP_WORDS
+
+        for pattern in patterns:
+            anchors = [
+                set(values)
+                for token in pattern
+                if "OP" not in token
+                and isinstance(token.get("NORM"), (str, dict))
+                and not (values := _values(token["NORM"])) & STOP_WORDS
+                and all(v.isalpha() for v in values)
+            ]
+            if not anchors:
+                self.matcher.add(key, [pattern])
+                continue
+            gate, gated = self._gated_patterns.setdefault(key, (set(), []))
+            gate |= min(anchors, key=len)
+            gated.append(pattern)
+
     def _phrase_doc(self, phrase: str) -> Doc:
         doc = self.nlp(phrase)
         for token in doc:
@@ -287,6 +316,10 @@ class TermMatcher:
         doc.user_data["tidings_context"] = (cued, framed, quoted, generic)
         found = []
         matches = list(self.matcher(doc)) if len(self.matcher) else []
+        norms = {token.norm_ for token in doc}
+        for gate, matcher in self.gated:
+            if not gate.isdisjoint(norms):
+                matches += matcher(doc)
         matches += list(self.phrases(doc)) if len(self.phrases) else []
         for match_id, start, end in _longest(matches):
             category, kind = strings[match_id].split("|")
@@ -572,6 +605,18 @@ def _retracted(doc: Doc) -> set[int]:
             first -= 1
         taken.update(range(first, token.i))
     return taken
+
+
+def _values(norm: str | dict[str, Any]) -> set[str]:
+    return {norm} if isinstance(norm, str) else set(norm.get("IN", ()))
+
+
+def _matcher(nlp: Language, key: str, patterns: list[list[dict[str, Any]]]) -> Any:
+    from spacy.matcher import Matcher
+
+    matcher = Matcher(nlp.vocab)
+    matcher.add(key, patterns)
+    return matcher
 
 
 def _in_a_name(doc: Doc, start: int, end: int, words: set[str]) -> bool:
