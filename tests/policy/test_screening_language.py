@@ -178,3 +178,99 @@ class TestTermSyntax:
     def test_a_phrase_that_matches_anything_is_refused(self, nlp):
         with pytest.raises(ValueError, match="matches anything"):
             TermMatcher(nlp, [TermList("health", strong=["_ _?"])], frozenset())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My boyfriend Dave is the other director; I'm Tom.",
+        "Me and my wife have two boys; I'm Sarah and she's Jo.",
+        "Contact's husband, Mark, is the co-founder; the contact is Steve.",
+        "Has a wife named Sarah; contact is Emma.",
+        "Mark's husband Ahmed will join the call.",
+        "Met his partner Steve at the conference.",
+        "Kevin is married to Brian, so send the invite to both.",
+        "My ex-boyfriend, James, still gets my invoices. I'm David.",
+        "I'm engaged to Priya. I'm Anjali, from the Leicester branch.",
+    ],
+)
+def test_a_same_sex_couple_shown_by_a_partner_and_a_name_is_found(text):
+    assert found(text) == {"sex_life_or_orientation"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My husband and I share the account.",  # the writer's sex is unknown
+        "Hi, I'm Emma; my husband Tom asked me to get in touch.",
+        "I'm Sarah's husband, writing on her behalf.",
+        "My wife Lucy and I (I'm Rob) want to join.",
+        "Sam and his wife Rachel will attend.",
+        "My partner Alex will handle the invoices.",
+        "My business partner Dave and I run the shop; I'm Tom.",
+        "Tom and Sarah are married.",
+    ],
+)
+def test_a_couple_of_unknown_or_different_sexes_is_not_a_finding(text):
+    assert "sex_life_or_orientation" not in found(text)
+
+
+def test_the_couple_sentences_are_removed_with_the_rest_kept():
+    screened = screener().screen(
+        "Please renew the plan.\nMy boyfriend Dave pays.\nI'm Tom.", CATEGORIES
+    )
+    assert "Dave" not in screened.text and "Tom" not in screened.text
+    assert screened.text.startswith("Please renew the plan.")
+
+
+def test_a_stop_word_after_a_construction_does_not_cancel_it():
+    # "through" marks the everyday sense of a weak word ("straight through"), not of "her wife".
+    assert found("Paula met her wife through the running club.") == {"sex_life_or_orientation"}
+    assert found("We're both lads from Leeds, me and my husband.") == {"sex_life_or_orientation"}
+    assert found("I came straight from the airport.") == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Can the signup form ask about disability so we can offer reasonable adjustments?",
+        "What happens if a subscriber writes their religion in the comments box?",
+        "Does your form builder let us ask attendees about dietary needs like halal or kosher?",
+    ],
+)
+def test_a_question_about_the_product_or_a_hypothetical_is_not_a_disclosure(text):
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Is my son's asthma a problem for the warehouse tour?", "health"),
+        ("Can you avoid Fridays? I'm Muslim.", "religious_or_philosophical_beliefs"),
+    ],
+)
+def test_a_question_about_someone_in_particular_still_counts(text, category):
+    assert category in found(text)
+
+
+def test_a_term_that_opens_a_business_name_is_the_name():
+    assert found("Our Kosher Kitchen cookbook launches in March.") == set()
+    assert found("Rabbi Cohen's office called about the invoice.") == {
+        "religious_or_philosophical_beliefs"
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm off to Mass... just kidding, I'm off to the gym.",
+        "We're a Muslim matrimonial website? No — we're a general dating site, sorry.",
+    ],
+)
+def test_words_taken_back_are_not_a_disclosure(text):
+    assert found(text) == set()
+
+
+def test_only_the_clause_taken_back_is_dropped():
+    text = "Signed up via the Extinction Rebellion stall; arrested? no. Just a supporter."
+    assert found(text) == {"political_opinions"}

@@ -35,6 +35,10 @@ for Art. 9 content):
   in the sentence to mean the fact ("cancer", "Muslim", "Labour"), and blockers that make a match
   about a thing ("a cancer *charity*", "*people with* dementia"), which apply to the patterns'
   findings too.
+- same-sex couples that only two facts together show ("my boyfriend Dave ...; I'm Tom"), from a
+  partner word or a partner's name and a first-name dictionary (:mod:`.screening_couples`);
+- questions about the product ("can the form ask about disability?") and words taken back
+  ("... just kidding") are said of no one.
 
 Presidio's context enhancer compares each category's context words with those lemmas.  Its
 default NLP engine would load (and try to download) the ``en_core_web_lg`` spaCy model, which is
@@ -65,6 +69,7 @@ from typing import TYPE_CHECKING, Any, get_args
 import regex
 
 from .schema import SENSITIVE_TEXT, SensitiveCategory
+from .screening_couples import CoupleFinder
 from .screening_terms import TermList, TermMatcher, build_nlp, read_person_words, read_terms
 
 if TYPE_CHECKING:
@@ -87,6 +92,7 @@ __all__ = [
 ]
 
 CATEGORIES: tuple[str, ...] = get_args(SensitiveCategory)
+COUPLES = "sex_life_or_orientation"  # the category of screening_couples' findings
 RULES_DIR = Path(__file__).with_name("screening_rules")
 
 # How every rule pattern is compiled, by presidio and by the pre-filter alike: rule files are
@@ -412,6 +418,9 @@ class _Engine:
             for category, rule in rules.items()
             if rule.patterns
         }
+        # Same-sex couples shown by two facts together ("my boyfriend Dave ...; I'm Tom").
+        self.couples = CoupleFinder()
+        self.couples.load()
         # Presidio compiles a recogniser's patterns on first use; do it now, under the caller's
         # lock, so that threads sharing the engine afterwards only read it.
         self.analyze("warm-up", list(rules))
@@ -427,8 +436,13 @@ class _Engine:
             for c in categories
             if c in termed or ((f := self.category_filters.get(c)) and f.search(text))
         ]
+        couples = (
+            [Finding(COUPLES, start, end) for start, end in self.couples.find(text)]
+            if COUPLES in categories
+            else []
+        )
         if not present:
-            return [], doc
+            return _merge(couples), doc
         results = self.analyzer.analyze(
             text, language="en", entities=present, nlp_artifacts=artifacts
         )
@@ -448,7 +462,7 @@ class _Engine:
             if self.terms.discounted(doc, result.start, result.end):
                 continue
             findings.append(Finding(category, result.start, result.end))
-        return _merge(findings), doc
+        return _merge(findings + couples), doc
 
 
 class Screener:

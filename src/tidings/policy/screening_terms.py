@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc, Span
 
 STRONG, PERSONAL = "strong", "personal"
+# Marks a blocker match of stop words only (see TermMatcher.find).
+WEAK_MARK = "~weak"
 # How close a blocker must be: it may end at most this many words before the term (or
 # overlap its start)...
 BLOCK_BEFORE = 1
@@ -118,6 +120,10 @@ class TermMatcher:
         # Plain phrases go to PhraseMatchers (a hash look-up per token, whatever their number);
         # only terms with options, optional or exact words need the token Matcher.
         self.matcher = Matcher(nlp.vocab)
+        # Token patterns that need a word of their own ("my|his|her voice|face ... to log in"
+        # needs one of voice, face ...) run, per term list, only on a text that has one of them:
+        # the token Matcher's cost grows with its patterns, and most texts have none of those.
+        self._gated_patterns: dict[str, tuple[set[str], list[list[dict[str, Any]]]]] = {}
         self.phrases = PhraseMatcher(nlp.vocab, attr="NORM")
         self.blockers = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.words: set[str] = set()
@@ -139,9 +145,13 @@ class TermMatcher:
                     for pattern in self._compile(p, where, "NORM")
                 ]
                 if patterns:
-                    self.matcher.add(key, patterns)
+                    self._add_gated(key, patterns)
                 if plain:
                     self.phrases.add(key, [self._phrase_doc(p) for p in plain])
+        self.gated = [
+            (frozenset(gate), _matcher(nlp, key, patterns))
+            for key, (gate, patterns) in self._gated_patterns.items()
+        ]
         # Words that are English and so never "corrected": the lemma table's values (its keys are
         # hashes of the inflected forms, looked up directly) and WordNet's lemma index, which
         # spacy-lookups-data ships too ("really" is not a misspelt "rally").
@@ -158,6 +168,15 @@ class TermMatcher:
             for p in (*t.strong, *t.personal)
             if " " not in p and "|" not in p and not p.startswith(("=", "~", "_"))
         )
+        # One-word terms per category: the words that may have an everyday second sense.
+        self._weak_words = {
+            t.category: frozenset(
+                self._norm_of(self.nlp(p.lstrip("~="))[0])
+                for p in (*t.strong, *t.personal)
+                if " " not in p and "|" not in p
+            )
+            for t in terms_seen
+        }
         self._fuzzy = _deletion_index(w for w in self.words if len(w) >= FUZZY_MIN - 1)
 
     # --- compiling ----------------------------------------------------------------------------
@@ -211,6 +230,27 @@ class TermMatcher:
                 raise ValueError(f"{where}: {phrase!r} matches anything")
         return patterns
 
+    def _add_gated(self, key: str, patterns: list[list[dict[str, Any]]]) -> None:
+        """Add patterns to the Matcher, or to the gated Matcher of ``key`` when each has a
+        word it cannot match without (a lemma that is not a stop word)."""
+        from spacy.lang.en.stop_words import STOP_WORDS
+
+        for pattern in patterns:
+            anchors = [
+                set(values)
+                for token in pattern
+                if "OP" not in token
+                and isinstance(token.get("NORM"), (str, dict))
+                and not (values := _values(token["NORM"])) & STOP_WORDS
+                and all(v.isalpha() for v in values)
+            ]
+            if not anchors:
+                self.matcher.add(key, [pattern])
+                continue
+            gate, gated = self._gated_patterns.setdefault(key, (set(), []))
+            gate |= min(anchors, key=len)
+            gated.append(pattern)
+
     def _phrase_doc(self, phrase: str) -> Doc:
         doc = self.nlp(phrase)
         for token in doc:
@@ -258,19 +298,41 @@ class TermMatcher:
         blocks: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
         for match_id, start, end in self.blockers(doc) if len(self.blockers) else ():
             category, kind = strings[match_id].split("|")
-            blocks[category].append((kind, start, end))
+            # A blocker of stop words only ("up", "through", "of the") is a particle of the
+            # everyday sense of a word ("straight *through*", "come *up*"): it blocks terms,
+            # not a pattern's finding, which is a construction ("her wife *through* ...").
+            weak = all(t.is_stop or t.is_punct for t in doc[start:end])
+            blocks[category].append((kind + WEAK_MARK if weak else kind, start, end))
         doc.user_data["tidings_blocks"] = dict(blocks)
         cued = {sent.start: self._about_person(sent) for sent in doc.sents}
         framed = {sent.start: _organisation_frame(list(sent)) for sent in doc.sents}
+        # Tokens said of no one: a question about the product, or words taken back.
+        generic: set[int] = set()
+        for sentence in doc.sents:
+            if self._generic_question(sentence):
+                generic.update(range(sentence.start, sentence.end))
+        generic |= _retracted(doc)
         quoted = _quoted(doc)
-        doc.user_data["tidings_context"] = (cued, framed, quoted)
+        doc.user_data["tidings_context"] = (cued, framed, quoted, generic)
         found = []
         matches = list(self.matcher(doc)) if len(self.matcher) else []
+        norms = {token.norm_ for token in doc}
+        for gate, matcher in self.gated:
+            if not gate.isdisjoint(norms):
+                matches += matcher(doc)
         matches += list(self.phrases(doc)) if len(self.phrases) else []
         for match_id, start, end in _longest(matches):
             category, kind = strings[match_id].split("|")
             outer = _outer(doc, start, end, self._word_set)
-            if any(_blocks(b, *outer) for b in blocks.get(category, ())):
+            # A stop-word blocker shows the everyday sense of a weak word ("straight *from*
+            # the airport", "the DNA *of* this bug"): it applies when the match ends in one of
+            # the category's one-word terms, not to "we're both lads *from* Leeds".
+            weak_word = doc[end - 1].norm_ in self._weak_words.get(category, ())
+            if any(
+                _blocks(b, *outer)
+                for b in blocks.get(category, ())
+                if weak_word or not b[0].endswith(WEAK_MARK)
+            ):
                 continue
             # A word in quotes that names a thing is mentioned, not said of anyone: "a field
             # called 'criminal convictions'", "the 'sick day' template" (but "I did the 'face
@@ -279,7 +341,17 @@ class TermMatcher:
                 doc, start, end, quoted
             ):
                 continue
+            # A capitalised term inside a name of a business or a title: "Halal Bros",
+            # "our Kosher Kitchen cookbook" (not "Labour Party" or "Muslim Pakistani", whose
+            # next word is a term of its own).
+            if kind == PERSONAL and _in_a_name(doc, start, end, self.words):
+                continue
             sent = doc[start].sent.start
+            # "Can the form ask about disability?", "What if a customer types their religion
+            # in the notes?": a question about the product names the category of no one; so
+            # do words taken back ("I'm off to Mass... just kidding").
+            if start in generic:
+                continue
             # In "we're a charity for ...", "we sell ...", even a strong term is the
             # organisation's subject; it counts only with a person in the sentence.
             about = (kind == STRONG and not framed[sent]) or cued[sent]
@@ -296,7 +368,7 @@ class TermMatcher:
             return False
         blocks = doc.user_data.get("tidings_blocks", {}).get(category, ())
         outer = _outer(doc, span.start, span.end, self._word_set)
-        return any(_blocks(b, *outer) for b in blocks)
+        return any(_blocks(b, *outer) for b in blocks if not b[0].endswith(WEAK_MARK))
 
     @staticmethod
     def discounted(doc: Doc, start_char: int, end_char: int) -> bool:
@@ -305,13 +377,32 @@ class TermMatcher:
         span = doc.char_span(start_char, end_char, alignment_mode="expand")
         if span is None or "tidings_context" not in doc.user_data:
             return False
-        cued, framed, quoted = doc.user_data["tidings_context"]
+        cued, framed, quoted, generic = doc.user_data["tidings_context"]
         if all(i in quoted for i in range(span.start, span.end)) and _names_a_thing(
             doc, span.start, span.end, quoted
         ):
             return True
         sent = doc[span.start].sent.start
-        return framed[sent] and not cued[sent]
+        return span.start in generic or (framed[sent] and not cued[sent])
+
+    def _generic_question(self, sent: Span) -> bool:
+        """A question about the product or a hypothetical someone, about no one in particular:
+        it ends with "?", and has no specific person in it (I, she, my son, a name) — only
+        "you", "we", "they" or "a customer"."""
+        words = [t for t in sent if not t.is_punct and not t.is_space]
+        last = [t for t in sent if not t.is_space]
+        if not words or not last or last[-1].text != "?":
+            return False
+        for token in words:
+            if token.lower_ in _SPECIFIC or (
+                token.is_title
+                and token.is_alpha
+                and token.i > sent.start
+                and not token.is_stop
+                and not self._is_known(token.lower_)
+            ):
+                return False
+        return any(t.lower_ in _GENERIC_CUES for t in words)
 
     def _about_person(self, sent: Span) -> bool:
         words = [t for t in sent if not t.is_punct and not t.is_space]
@@ -352,6 +443,20 @@ class TermMatcher:
 
 
 _WE = frozenset({"we", "us", "our", "ours", "ourselves"})
+# Who makes a question about someone in particular: "Is my son's asthma a problem?"
+_SPECIFIC = frozenset(
+    {
+        *("i", "me", "my", "mine", "myself", "im", "i'm", "ive", "he", "him", "his", "himself"),
+        *("she", "her", "hers", "herself", "husband", "wife", "partner", "boyfriend"),
+        *("girlfriend", "son", "daughter", "mum", "mom", "dad", "mother", "father", "brother"),
+        *("sister", "colleague", "boss", "friend", "fiance", "fiancee", "grandmother", "uncle"),
+        *("aunt", "cousin", "grandfather", "child", "kid", "baby", "nan", "gran", "grandma"),
+    }
+)
+# What makes a question about the product or a hypothetical: "your form", "what if a ...".
+_GENERIC_CUES = frozenset(
+    {"you", "your", "if", "whether", "form", "field", "tool", "app", "template", "feature"}
+)
 _NOTE_BREAK = frozenset({",", ";", ":", "\u2014", "\u2013", "-"})
 # First words of a sentence whose subject, the writer, is left out.
 _ELLIPTICAL = frozenset(
@@ -467,6 +572,81 @@ _FINITE = frozenset(
 )
 
 
+_JOKES = (("just", "kidding"), ("just", "joking"), ("only", "joking"), ("kidding",), ("jk",))
+_NOES = frozenset({"no", "nope", "nah", "not"})
+
+
+def _retracted(doc: Doc) -> set[int]:
+    """Tokens of a clause that the words after it take back: "I was arrested... just
+    kidding", "We're a Muslim dating site? No, we're a general one"."""
+    taken: set[int] = set()
+    tokens = [t for t in doc if not t.is_space]
+    for k, token in enumerate(tokens):
+        if not (token.is_punct and k + 1 < len(tokens)):
+            continue
+        following = [t.lower_ for t in tokens[k + 1 : k + 4]]
+        joke = any(tuple(following[: len(j)]) == j for j in _JOKES)
+        denial = (
+            token.text == "?"
+            and len(following) >= 2
+            and following[0] in _NOES
+            and following[1] in (",", "\u2014", "\u2013", "-", ".", "!")
+        )
+        if not (joke or denial):
+            continue
+        # Back to the start of the clause: a sentence start, a semicolon or a line break.
+        first = token.i
+        while (
+            first > 0
+            and doc[first - 1].text not in (";", "\n")
+            and "\n" not in doc[first - 1].text
+            and not doc[first].is_sent_start
+        ):
+            first -= 1
+        taken.update(range(first, token.i))
+    return taken
+
+
+def _values(norm: str | dict[str, Any]) -> set[str]:
+    return {norm} if isinstance(norm, str) else set(norm.get("IN", ()))
+
+
+def _matcher(nlp: Language, key: str, patterns: list[list[dict[str, Any]]]) -> Any:
+    from spacy.matcher import Matcher
+
+    matcher = Matcher(nlp.vocab)
+    matcher.add(key, patterns)
+    return matcher
+
+
+def _in_a_name(doc: Doc, start: int, end: int, words: set[str]) -> bool:
+    """Whether capitalised words at ``start:end`` open a proper name with the next word."""
+    if end >= len(doc) or not all(t.is_title for t in doc[start:end]):
+        return False
+    if doc[end - 1].lower_ in _TITLES:  # "Rabbi Cohen" is a person
+        return False
+    after = doc[end]
+    return (
+        after.is_title
+        and after.is_alpha
+        and not after.is_sent_start
+        and after.norm_ not in words
+        and after.lower_ not in _NOT_NAME_PARTS
+    )
+
+
+# Terms that stand before a person's name as their title.
+_TITLES = frozenset(
+    {
+        *("rabbi", "imam", "reverend", "rev", "pastor", "father", "vicar", "sheikh", "swami"),
+        *("guru", "bishop", "cardinal", "canon", "deacon", "sister", "brother", "elder"),
+        *("councillor", "cllr", "comrade", "mp", "senator", "chaplain", "bhai", "granthi"),
+    }
+)
+# Capitalised words that follow a term without making a name of it.
+_NOT_NAME_PARTS = frozenset({"i", "party", "member", "members", "woman", "man", "british"})
+
+
 def _is_plain(phrase: str) -> bool:
     """A phrase of ordinary words: no options, optional words, wildcards or exact forms."""
     return not any(c in phrase for c in "|?_=~*")
@@ -528,7 +708,7 @@ def _outer(
 
 def _blocks(block: tuple[str, int, int], start: int, end: int, reach: int) -> bool:
     kind, b_start, b_end = block
-    if kind == "not_after":
+    if kind.startswith("not_after"):
         return b_start < start and start - b_end <= BLOCK_BEFORE and b_end <= end
     return b_end > end and b_start >= start and b_start <= reach
 
