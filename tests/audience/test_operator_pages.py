@@ -13,7 +13,7 @@ from tidings.audience.models import (
     SuppressedDomain,
     Suppression,
 )
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

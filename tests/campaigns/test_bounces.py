@@ -29,7 +29,7 @@ from tidings.campaigns.bounces.processing import (
 )
 from tidings.campaigns.models import Event, InboundReport
 from tidings.campaigns.queue import enqueue_message
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 from tidings.rights.sources import sources
 
 pytestmark = pytest.mark.django_db

@@ -46,7 +46,7 @@ from tidings.campaigns.queue import (
     retry_failed,
 )
 from tidings.campaigns.targeting import audience_for
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -14,12 +14,12 @@ from django.db import models
 
 from tests.rights.helpers import link_in, plant_person, unzip
 from tidings.audience.models import Contact
+from tidings.lib.models import AuditEntry
 from tidings.rights.actions import (
     do_create_rights_request,
     do_fulfil_access,
     do_verify_rights_request,
 )
-from tidings.rights.models import AuditEntry
 from tidings.rights.package import build_package
 from tidings.rights.sources import covered_models, sources
 

@@ -15,6 +15,7 @@ from tidings.audience.models import ConsentEvent, Contact, Subscription, Suppres
 from tidings.audience.tokens import ConfirmRequest
 from tidings.campaigns.models import Delivery, OutboxMessage, OutgoingMessage
 from tidings.crm.models import Enquiry, Order, SupportContact, SupportRequest
+from tidings.lib.models import AuditEntry
 from tidings.rights import sources as registry
 from tidings.rights.actions import (
     do_create_rights_request,
@@ -22,7 +23,7 @@ from tidings.rights.actions import (
     do_fulfil_rights_request,
     do_verify_rights_request,
 )
-from tidings.rights.models import AuditEntry, RightsRequest
+from tidings.rights.models import RightsRequest
 from tidings.rights.package import build_package
 from tidings.rights.sources import day_in_words
 

@@ -35,11 +35,11 @@ from tidings.crm.actions import (
     do_update_support_contact,
 )
 from tidings.crm.models import Enquiry, Order, SupportContact, SupportRequest
+from tidings.lib.audit import audit
+from tidings.lib.models import AuditEntry
 from tidings.policy import get_policy
 from tidings.policy.durations import Duration
 from tidings.policy.records import RECORD_KINDS
-from tidings.rights.audit import audit
-from tidings.rights.models import AuditEntry
 from tidings.rights.retention import (
     SWEEPS,
     expired_ranges,

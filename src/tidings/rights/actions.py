@@ -34,11 +34,11 @@ from tidings.audience.models import ConsentEvent, Contact, Suppression
 from tidings.audience.operator import do_rectify_contact as do_rectify_contact_fields
 from tidings.audience.suppression import do_suppress
 from tidings.audience.tokens import absolute_url
+from tidings.lib.audit import audit
 from tidings.lib.ratelimit import count_attempt
 from tidings.policy import get_policy
 from tidings.policy.screening import SensitiveDataRefused, screen_text
 
-from .audit import audit
 from .emails import send_rights_email
 from .erasure import erase_person
 from .models import RightsRequest

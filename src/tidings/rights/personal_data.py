@@ -10,7 +10,9 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
-from .models import AuditEntry, RightsRequest
+from tidings.lib.models import AuditEntry
+
+from .models import RightsRequest
 from .sources import (
     AnyOf,
     Held,
