@@ -58,6 +58,7 @@ from django.db.models.lookups import GreaterThanOrEqual, IsNull, LessThanOrEqual
 from django.utils import timezone
 
 from tidings.audience.models import Contact, Subscription, Suppression
+from tidings.audience.sources import AnyOf, holds_contact
 from tidings.audience.suppression import do_suppress
 from tidings.lib.audit import audit
 from tidings.policy import Policy, get_policy
@@ -66,7 +67,6 @@ from tidings.policy.plain import retention_text
 from tidings.policy.records import RECORD_KINDS
 
 from .erasure import delete_expired, erase_people_left_with_nothing, set_based_checks
-from .sources import AnyOf, holds_contact
 
 logger = logging.getLogger(__name__)
 
