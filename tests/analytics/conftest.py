@@ -62,7 +62,7 @@ IPHONE_UA = (
 @pytest.fixture
 def ingest_now(settings):
     """Page views wait in the ingest buffer as in production; ``ingest_now()`` writes them."""
-    from tidings.web import ingest
+    from tidings.lib import ingest
 
     settings.TIDINGS_INGEST_FLUSH_SECONDS = 0
     settings.TIDINGS_REDIS_URL = ""

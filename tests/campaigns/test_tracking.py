@@ -26,8 +26,8 @@ from tidings.campaigns import tracking
 from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.models import Delivery, Event, EventCounter, TrackedLink
 from tidings.campaigns.tracking import OPEN, make_token
+from tidings.lib import ingest
 from tidings.policy.loader import load_policy
-from tidings.web import ingest
 
 from .event_helpers import sent_campaign
 

@@ -14,7 +14,7 @@ from tidings.campaigns.models import TrackedLink
 from tidings.campaigns.tracking import make_token
 from tidings.journeys.actions import activation_problems
 from tidings.journeys.models import Enrolment, Journey
-from tidings.web import ingest
+from tidings.lib import ingest
 
 pytestmark = pytest.mark.django_db
 

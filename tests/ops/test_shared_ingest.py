@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tidings.web import ingest
+from tidings.lib import ingest
 
 SINK = "ops-test-drain"
 

@@ -15,6 +15,7 @@ from tests.rights.helpers import mails_to, plant_person
 from tidings import signals
 from tidings.audience.models import Contact
 from tidings.lib.models import AuditEntry
+from tidings.lib.periodic import REGISTRY
 from tidings.rights.actions import (
     RightsError,
     do_create_rights_request,
@@ -22,7 +23,6 @@ from tidings.rights.actions import (
     do_remind_near_due,
 )
 from tidings.rights.models import RightsRequest
-from tidings.web.scheduler import REGISTRY
 
 pytestmark = pytest.mark.django_db
 

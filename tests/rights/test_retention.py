@@ -423,8 +423,8 @@ def test_the_sweep_deletes_in_batches_of_ids_each_its_own_transaction():
 
 
 def test_the_sweep_is_a_daily_job_of_the_worker():
+    from tidings.lib.periodic import REGISTRY
     from tidings.rights.tasks import run_retention_sweep
-    from tidings.web.scheduler import REGISTRY
 
     job = REGISTRY["rights.retention"]
     assert job.every == timedelta(days=1)

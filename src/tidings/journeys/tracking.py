@@ -147,7 +147,7 @@ def link_url(journey_id: int, index: int) -> str | None:
 
 def submit_event(enrolment_id: int, seq: int, journey_id: int, link: int, *, machine: bool) -> None:
     """Queue one open (``link == OPEN``) or click for the sink; no database write."""
-    from tidings.web import ingest
+    from tidings.lib import ingest
 
     kind = "open" if link == OPEN else "click"
     row = {

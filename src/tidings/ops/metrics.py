@@ -164,7 +164,7 @@ class TidingsCollector:
 
     # -- buffered ingest (tracking, page views) ------------------------------------------------
     def _ingest(self) -> Iterator[Metric]:
-        from tidings.web import ingest
+        from tidings.lib import ingest
 
         waiting = _gauge(
             "tidings_ingest_waiting_rows",
