@@ -75,8 +75,7 @@ def _ingest_without_timer(settings):
 
     settings.TIDINGS_INGEST_FLUSH_SECONDS = 0
     yield
-    with ingest._lock:
-        ingest._buffers.clear()
+    ingest.discard_buffered()
 
 
 # --- parallel runs (pytest-xdist) ----------------------------------------------------------------

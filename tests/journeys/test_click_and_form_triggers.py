@@ -24,7 +24,7 @@ PRICING = "https://example.net/pricing"
 
 @pytest.fixture(autouse=True)
 def _fresh_link_cache():
-    tracking._link_cache.clear()
+    tracking.forget_links()
 
 
 def _click(client, delivery, index, agent=BROWSER):

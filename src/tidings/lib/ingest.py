@@ -62,6 +62,20 @@ def register_sink(name: str, writer: Writer) -> None:
     _sinks[name] = writer
 
 
+def unregister_sink(name: str) -> None:
+    """Stop taking rows for ``name`` (rows already waiting in Redis stay there)."""
+    _sinks.pop(name, None)
+
+
+def discard_buffered() -> int:
+    """Drop the rows waiting in this process's buffers, unwritten; returns how many.  For a
+    process whose database is gone (a test's, at its end): nothing else may write them later."""
+    with _lock:
+        count = sum(len(rows) for rows in _buffers.values())
+        _buffers.clear()
+    return count
+
+
 def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
