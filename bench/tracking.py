@@ -211,7 +211,7 @@ def cpu_per_request(paths: dict[str, tuple[str, str]], requests: int = 3000) -> 
     matters little).  The pixel and click go through the fast path; "hello" through Django."""
     import io
 
-    from tidings.web import ingest
+    from tidings.lib import ingest
     from tidings.wsgi import application
 
     def environ(path: str, agent: str) -> dict:

@@ -68,15 +68,14 @@ def _second_factor_only_where_tested(settings):
 
 @pytest.fixture(autouse=True)
 def _ingest_without_timer(settings):
-    # Buffered ingest (web/ingest.py) without its background thread: a test writes the rows by
+    # Buffered ingest (lib/ingest.py) without its background thread: a test writes the rows by
     # calling flush(), in its own thread and transaction.  Rows a test left unflushed are dropped
     # so nothing is written after the test database is gone.
-    from tidings.web import ingest
+    from tidings.lib import ingest
 
     settings.TIDINGS_INGEST_FLUSH_SECONDS = 0
     yield
-    with ingest._lock:
-        ingest._buffers.clear()
+    ingest.discard_buffered()
 
 
 # --- parallel runs (pytest-xdist) ----------------------------------------------------------------

@@ -377,7 +377,7 @@ CACHES = {
     )
 }
 
-# Buffered ingest (tracking pixels, clicks, analytics; web/ingest.py): rows wait in the web
+# Buffered ingest (tracking pixels, clicks, analytics; lib/ingest.py): rows wait in the web
 # process and are written every TIDINGS_INGEST_FLUSH_SECONDS or TIDINGS_INGEST_BATCH rows (a
 # crash loses at most the last interval); with TIDINGS_REDIS_URL they wait in Redis and
 # `tidings worker` writes them.  0 seconds: no timer (written when a batch is full or at exit).

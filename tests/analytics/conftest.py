@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-import tidings.policy
 from tidings.policy import load_policy
 from tidings.policy.commands import EXAMPLE_POLICY
 
@@ -16,14 +15,6 @@ def replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-@pytest.fixture(autouse=True)
-def fresh_policy():
-    """Every test loads settings.TIDINGS_POLICY afresh, and leaves no policy cached behind it."""
-    tidings.policy._load.cache_clear()
-    yield
-    tidings.policy._load.cache_clear()
-
-
 @pytest.fixture
 def use_policy(tmp_path, settings):
     """Point the installation at a policy file with the given text."""
@@ -32,7 +23,6 @@ def use_policy(tmp_path, settings):
         file = tmp_path / "policy.toml"
         file.write_text(text, encoding="utf-8")
         settings.TIDINGS_POLICY = file
-        tidings.policy._load.cache_clear()
         load_policy(file)  # fail here, clearly, if a test wrote an invalid policy
         return file
 
@@ -62,7 +52,7 @@ IPHONE_UA = (
 @pytest.fixture
 def ingest_now(settings):
     """Page views wait in the ingest buffer as in production; ``ingest_now()`` writes them."""
-    from tidings.web import ingest
+    from tidings.lib import ingest
 
     settings.TIDINGS_INGEST_FLUSH_SECONDS = 0
     settings.TIDINGS_REDIS_URL = ""

@@ -11,8 +11,8 @@ import time_machine
 from tests.operators import make_operator
 from tidings.analytics.models import DailyRollup, PageView
 from tidings.analytics.rollups import rollup_day, rollup_recent
+from tidings.lib import periodic
 from tidings.rights.retention import run_retention
-from tidings.web import scheduler
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def test_rollups_outlive_the_page_views_the_retention_sweep_removes(two_days):
 
 
 def test_the_rollup_job_is_scheduled_hourly():
-    assert scheduler.REGISTRY["analytics.rollups"].every == timedelta(hours=1)
+    assert periodic.REGISTRY["analytics.rollups"].every == timedelta(hours=1)
 
 
 def test_the_dashboard_shows_each_dimension_as_a_chart_and_a_table(client, two_days):

@@ -9,7 +9,7 @@ import time_machine
 
 from tidings.analytics import salts
 from tidings.analytics.models import Salt
-from tidings.web import scheduler
+from tidings.lib import periodic
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ def test_a_process_never_hashes_with_a_salt_whose_day_is_over():
 
 
 def test_the_salt_sweep_is_scheduled_every_few_minutes():
-    job = scheduler.REGISTRY["analytics.salts"]
+    job = periodic.REGISTRY["analytics.salts"]
     assert job.every <= timedelta(minutes=5)
     assert job.task == "tidings.analytics.tasks.delete_past_salts"
     with time_machine.travel("2026-11-25 12:00Z", tick=False):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tidings.audience.models import Contact
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 from .helpers import Api, token_for
 

@@ -29,9 +29,8 @@ _ips = itertools.count(1)
 
 
 def reset() -> None:
-    """Forget rate-limit counters and the loaded policy."""
+    """Forget rate-limit counters (a changed TIDINGS_POLICY is loaded afresh by itself)."""
     cache.clear()
-    tidings.policy._load.cache_clear()
 
 
 def use_outbox(settings_fixture) -> None:
@@ -60,7 +59,6 @@ def write_policy(tmp_path: Path, settings_fixture, *replacements: tuple[str, str
     path = tmp_path / "policy.toml"
     path.write_text(text, encoding="utf-8")
     settings_fixture.TIDINGS_POLICY = path
-    tidings.policy._load.cache_clear()
     return path
 
 

@@ -14,7 +14,7 @@ from tests.campaigns.lifecycle_helpers import make_list, person, subscriber
 from tidings.audience import stats
 from tidings.audience.actions import do_subscribe, do_unsubscribe
 from tidings.audience.tasks import take_audience_snapshot
-from tidings.web.scheduler import REGISTRY
+from tidings.lib.periodic import REGISTRY
 
 pytestmark = pytest.mark.django_db
 

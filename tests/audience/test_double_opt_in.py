@@ -25,7 +25,7 @@ from tidings.audience.tasks import purge_pending_signups
 from tidings.audience.tokens import SALT_CONFIRM
 from tidings.campaigns.mail import render_system_email, template_problems
 from tidings.campaigns.models import SystemEmailTemplate
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("public_pages")]
 

@@ -27,7 +27,7 @@ from tidings.audience.models import (
     SuppressedDomain,
     Suppression,
 )
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 from .import_helpers import CONSENT, counts, do_import, report_rows, write
 

@@ -15,7 +15,7 @@ from tests.operators import make_operator, sign_in
 from tidings.audience.imports.preview import check_import, do_remap_import
 from tidings.audience.models import ConsentEvent, Contact, Import, MailingList, Suppression
 from tidings.audience.tasks import check_upload, import_contacts
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,7 +21,7 @@ from tidings.audience.consent import current_state, tracking_allowed
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import ConsentEvent, Contact, Subscription, Suppression
 from tidings.audience.tokens import preferences_url
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("public_pages")]
 

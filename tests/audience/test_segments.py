@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import Exists, OuterRef, Q
 
-import tidings.policy
 from tidings.audience.models import Contact, MailingList, Segment, Subscription
 from tidings.audience.segments import (
     ENGAGEMENT_FUNCTIONS,
@@ -50,9 +49,7 @@ def policy_with_customer_fields(settings, tmp_path):
     path = tmp_path / "policy.toml"
     path.write_text(text, encoding="utf-8")
     settings.TIDINGS_POLICY = path
-    tidings.policy._load.cache_clear()
     yield
-    tidings.policy._load.cache_clear()
 
 
 def error_of(text: str) -> SegmentError:

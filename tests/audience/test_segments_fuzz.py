@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-import tidings.policy
 from tests.hypothesis_profiles import examples
 from tidings.audience.models import Contact, MailingList
 from tidings.audience.segments import SegmentError, segment_queryset, validate_segment
@@ -190,9 +189,7 @@ def policy_with_customer_fields(settings, tmp_path):
     path = tmp_path / "policy.toml"
     path.write_text(text, encoding="utf-8")
     settings.TIDINGS_POLICY = path
-    tidings.policy._load.cache_clear()
     yield
-    tidings.policy._load.cache_clear()
 
 
 def check_errors(text: str, errors: list[SegmentError]) -> None:

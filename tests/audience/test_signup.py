@@ -33,8 +33,8 @@ from tidings.audience.models import (
     Subscription,
     Suppression,
 )
+from tidings.lib.models import AuditEntry
 from tidings.policy import get_policy
-from tidings.rights.models import AuditEntry
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("public_pages")]
 

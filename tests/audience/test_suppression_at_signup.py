@@ -19,7 +19,7 @@ from tidings.audience.models import (
     SuppressedDomain,
     Suppression,
 )
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("public_pages")]
 

@@ -20,7 +20,7 @@ from tidings.audience.tokens import (
     read_unsubscribe_token,
     unsubscribe_url,
 )
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("public_pages")]
 

@@ -18,7 +18,7 @@ from tests.audience.public_helpers import (
 from tidings.audience.models import ConsentEvent, Contact, Subscription
 from tidings.booking.models import Availability, Booking
 from tidings.crm.models import Enquiry
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 from .helpers import PERSON, TUESDAY_9, TUESDAY_10, TUESDAY_11, book, event_of, hosts, key
 

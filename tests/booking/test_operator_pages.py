@@ -7,7 +7,7 @@ from icalendar import Calendar
 
 from tests.operators import make_operator
 from tidings.booking.models import Availability, Booking, DemoHost
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 from .helpers import TUESDAY_9, TUESDAY_11, book, event_of, hosts
 

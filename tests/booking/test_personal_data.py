@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tidings.audience.sources import covered_models, sources
 from tidings.booking.models import Booking
 from tidings.crm.models import Enquiry
-from tidings.rights.sources import covered_models, sources
 
 from .helpers import TUESDAY_9, book, hosts
 

@@ -62,6 +62,7 @@ class SmtpSink:
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **self.options)
 
     def __enter__(self) -> SmtpSink:
@@ -94,7 +95,13 @@ class SmtpSink:
                     return queued.pop(0)
             for address in envelope.rcpt_tos:
                 self.received.append(Received(envelope.mail_from, address, envelope.content))
+            self.arrived.notify_all()
         return "250 OK: queued"
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` messages have arrived (False: not within ``timeout`` seconds)."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
 
     def to(self, address: str) -> list[Received]:
         with self.lock:

@@ -29,7 +29,7 @@ from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.events import NewEvent, record_events
 from tidings.campaigns.lifecycle import CampaignNotReady
 from tidings.campaigns.models import ABTest, Campaign, Delivery, Sender, Variant
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

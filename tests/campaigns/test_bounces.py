@@ -22,6 +22,7 @@ from tidings import signals
 from tidings.audience.consent import CHANNEL_EMAIL, PURPOSE_MARKETING
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import ConsentEvent, Subscription, Suppression
+from tidings.audience.sources import sources
 from tidings.campaigns.bounces.processing import (
     do_record_inbound_mail,
     do_retry_inbound_report,
@@ -29,8 +30,7 @@ from tidings.campaigns.bounces.processing import (
 )
 from tidings.campaigns.models import Event, InboundReport
 from tidings.campaigns.queue import enqueue_message
-from tidings.rights.models import AuditEntry
-from tidings.rights.sources import sources
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from tidings.audience.models import Suppression
 from tidings.campaigns.bounces import mailbox, processing
 from tidings.campaigns.bounces.tasks import bounce_mailbox_task
 from tidings.campaigns.models import InboundReport
-from tidings.web.scheduler import REGISTRY
+from tidings.lib.periodic import REGISTRY
 
 from .mailbox_servers import Mailbox, imap_server, pop3_server
 

@@ -15,7 +15,7 @@ from tidings.campaigns.deliverability import checks
 from tidings.campaigns.deliverability.checklist import RED, take_checklist_snapshot
 from tidings.campaigns.deliverability.health import FAIL, Check, DomainHealth
 from tidings.campaigns.deliverability.senders import do_check_sender
-from tidings.web.scheduler import REGISTRY
+from tidings.lib.periodic import REGISTRY
 
 pytestmark = pytest.mark.django_db
 

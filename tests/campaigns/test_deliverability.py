@@ -367,7 +367,7 @@ def test_a_sender_whose_checks_pass_is_verified_and_a_regression_emails_the_owne
 ):
     from tidings.campaigns.deliverability.senders import check_senders_task, do_check_sender
     from tidings.campaigns.models import Sender
-    from tidings.rights.models import AuditEntry
+    from tidings.lib.models import AuditEntry
 
     sender = Sender.objects.create(name="News", email=f"news@{DOMAIN}")
     do_check_sender(sender)
@@ -414,7 +414,7 @@ def test_a_dns_time_out_never_unverifies_a_sender(settings, key, owner, mailoutb
 @pytest.mark.django_db
 def test_an_owner_vouches_for_a_failing_sender_and_it_is_audited(dns_server, key, owner_client):
     from tidings.campaigns.models import Sender
-    from tidings.rights.models import AuditEntry
+    from tidings.lib.models import AuditEntry
 
     dns_server.serve(zone({**good_records(key), "spf": ""}))
     owner_client.post(

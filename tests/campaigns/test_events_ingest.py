@@ -1,4 +1,4 @@
-"""Buffered ingest (tidings.web.ingest): rows wait, then reach their sink in batches."""
+"""Buffered ingest (tidings.lib.ingest): rows wait, then reach their sink in batches."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tidings.campaigns.models import Event, EventCounter
-from tidings.web import ingest
+from tidings.lib import ingest
 
 from .event_helpers import sent_campaign
 

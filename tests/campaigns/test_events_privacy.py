@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from tidings.audience.sources import sources
 from tidings.campaigns.events import record_delivery_event
 from tidings.campaigns.models import Delivery, Event, EventCounter, TrackedLink
 from tidings.rights.retention import run_retention
-from tidings.rights.sources import sources
 
 from .event_helpers import sent_campaign
 

@@ -39,7 +39,7 @@ from tidings.campaigns.lifecycle import (
 )
 from tidings.campaigns.models import Campaign, Delivery, Layout, OutboxMessage
 from tidings.campaigns.queue import claim_batch
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -26,7 +26,7 @@ from tidings.campaigns.deliverability.checklist import (
 from tidings.campaigns.deliverability.lookup import explain_answer
 from tidings.campaigns.events import NewEvent, record_events
 from tidings.campaigns.models import Delivery, InboundReport, OutgoingMessage
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from tidings.campaigns.engine import Engine
 from tidings.campaigns.events import NewEvent, record_events
 from tidings.campaigns.models import Campaign, Delivery, Sender
 from tidings.campaigns.protection import notify_paused_task, protection_reason
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

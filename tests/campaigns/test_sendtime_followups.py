@@ -11,7 +11,6 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-import tidings.policy
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
 from tests.campaigns.lifecycle_helpers import make_campaign, make_list, make_sender, subscriber
 from tidings.audience.actions import do_unsubscribe_all
@@ -46,9 +45,7 @@ def policy_with_time_zones(tmp_path, settings):
     path = tmp_path / "policy.toml"
     path.write_text(text, encoding="utf-8")
     settings.TIDINGS_POLICY = path
-    tidings.policy._load.cache_clear()
     yield
-    tidings.policy._load.cache_clear()
 
 
 def start_at(campaign: Campaign, now: datetime) -> None:

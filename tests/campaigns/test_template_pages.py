@@ -274,7 +274,7 @@ def test_editing_a_template_keeps_its_author_and_shows_the_variables(owner_clien
 def test_saving_and_deleting_layouts_and_templates_leave_audit_entries_and_a_refusal_none(
     owner_client, owner, layout, template
 ):
-    from tidings.rights.models import AuditEntry
+    from tidings.lib.models import AuditEntry
 
     def actions() -> list[tuple[str, str]]:
         return list(AuditEntry.objects.order_by("pk").values_list("action", "object_id"))

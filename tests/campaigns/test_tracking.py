@@ -26,8 +26,8 @@ from tidings.campaigns import tracking
 from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.models import Delivery, Event, EventCounter, TrackedLink
 from tidings.campaigns.tracking import OPEN, make_token
+from tidings.lib import ingest
 from tidings.policy.loader import load_policy
-from tidings.web import ingest
 
 from .event_helpers import sent_campaign
 
@@ -47,7 +47,7 @@ PIXEL = re.compile(r'<img src="http://[^"]+/t/o/([A-Za-z0-9_-]{35})" width="1" h
 def _fresh_link_cache():
     # Campaign ids repeat from one test to the next (each test's rows are rolled back); in a real
     # database they never do, so the per-process link cache never needs emptying there.
-    tracking._link_cache.clear()
+    tracking.forget_links()
 
 
 @pytest.fixture

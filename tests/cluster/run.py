@@ -608,7 +608,7 @@ def _gather(
         )
     )
     the_import = Import.objects.order_by("-pk").first()
-    from tidings.rights.models import AuditEntry
+    from tidings.lib.models import AuditEntry
 
     removed: Counter = Counter()  # every sweep: the CLI's, and the workers' periodic one
     for details in AuditEntry.objects.filter(action="retention.run").values_list(

@@ -9,7 +9,7 @@ from tests.audience.public_helpers import audit_page, next_ip, reset, use_outbox
 from tidings.audience.actions import do_create_contact
 from tidings.audience.models import Contact
 from tidings.crm.models import Enquiry
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

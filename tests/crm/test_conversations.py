@@ -14,7 +14,7 @@ from tidings.crm.actions import do_receive_enquiry
 from tidings.crm.conversations import NotConfigured, ReplyRefused, do_reply, reply_address
 from tidings.crm.inbound.processing import do_receive_inbound
 from tidings.crm.models import ConversationMessage, Enquiry
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 from .helpers import SUPPORT, mail, operator
 

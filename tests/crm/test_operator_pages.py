@@ -28,7 +28,7 @@ from tidings.crm.models import (
     SupportContact,
     SupportRequest,
 )
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from tidings.crm.models import Enquiry, OperatorNotification
 from tidings.crm.notifications import send_digests, send_pending, send_reminders
 from tidings.crm.queues import my_work
 from tidings.crm.work import WorkError, do_add_note, do_bulk_update, do_update_work
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 from .helpers import customer, operator
 

@@ -7,5 +7,4 @@ def _fresh_journey_link_caches():
     database they never do, so the per-process link tables never need emptying there."""
     from tidings.journeys import tracking
 
-    tracking._link_cache.clear()
-    tracking._step_links.clear()
+    tracking.forget_links()

@@ -17,7 +17,7 @@ from tidings.journeys.actions import (
     do_update_journey,
 )
 from tidings.journeys.models import Enrolment, Journey
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from tidings.campaigns.models import TrackedLink
 from tidings.campaigns.tracking import make_token
 from tidings.journeys.actions import activation_problems
 from tidings.journeys.models import Enrolment, Journey
-from tidings.web import ingest
+from tidings.lib import ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ PRICING = "https://example.net/pricing"
 
 @pytest.fixture(autouse=True)
 def _fresh_link_cache():
-    tracking._link_cache.clear()
+    tracking.forget_links()
 
 
 def _click(client, delivery, index, agent=BROWSER):

@@ -20,7 +20,7 @@ from tidings.campaigns.models import OutgoingMessage
 from tidings.journeys import engine, tracking
 from tidings.journeys.actions import do_enrol
 from tidings.journeys.models import JourneyMailEvent
-from tidings.web import ingest
+from tidings.lib import ingest
 
 pytestmark = pytest.mark.django_db
 

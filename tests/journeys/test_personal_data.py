@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.journeys.helpers import make_list, subscriber, welcome
+from tidings.audience.sources import source
 from tidings.journeys import engine
 from tidings.journeys.actions import do_enrol
 from tidings.journeys.models import Enrolment
 from tidings.rights.actions import do_erase_contact, do_object_to_marketing
-from tidings.rights.sources import source
 
 pytestmark = pytest.mark.django_db
 

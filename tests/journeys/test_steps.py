@@ -31,9 +31,7 @@ def plan_policy(settings, tmp_path):
     path = tmp_path / "policy.toml"
     path.write_text(text)
     settings.TIDINGS_POLICY = str(path)
-    tidings.policy._load.cache_clear()
     yield
-    tidings.policy._load.cache_clear()
 
 
 STEPS = [

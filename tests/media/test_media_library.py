@@ -9,8 +9,8 @@ from PIL import Image, ImageSequence
 
 from tests.operators import make_operator
 from tidings.audience.actions import do_create_contact
+from tidings.audience.sources import source
 from tidings.media.models import MediaImage
-from tidings.rights.sources import source
 
 GPS_IFD = 0x8825
 

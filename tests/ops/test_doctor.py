@@ -283,8 +283,8 @@ def test_a_module_can_register_its_own_check_and_a_broken_check_is_reported_not_
     try:
         code, found = doctor("--only", "example.extension", "example.broken")
     finally:
-        registry._registry.pop("example.extension")
-        registry._registry.pop("example.broken")
+        registry.unregister("example.extension")
+        registry.unregister("example.broken")
     assert found["example.extension"]["fix"] == "do this"
     assert found["example.broken"]["status"] == "fail"
     assert "RuntimeError" in found["example.broken"]["summary"]

@@ -189,7 +189,7 @@ def test_a_workers_breaker_ratio_and_send_rate_are_read_from_its_heartbeat_row()
 
 def test_tracking_rows_waiting_and_the_lag_of_the_last_write_are_shown(settings):
     from tidings.campaigns.tracking import OPEN, submit_event
-    from tidings.web import ingest
+    from tidings.lib import ingest
 
     subscribers(make_list(), 1)
     delivery = Delivery.objects.filter(campaign=sending_campaign(make_list())).get()

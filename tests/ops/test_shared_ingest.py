@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tidings.web import ingest
+from tidings.lib import ingest
 
 SINK = "ops-test-drain"
 
@@ -18,7 +18,7 @@ SINK = "ops-test-drain"
 def shared_ingest(redis_url, settings):
     settings.TIDINGS_INGEST_BATCH = 50
     yield redis_url
-    ingest._sinks.pop(SINK, None)
+    ingest.unregister_sink(SINK)
 
 
 def test_two_drainers_at_once_write_every_row_exactly_once(shared_ingest, tmp_path):

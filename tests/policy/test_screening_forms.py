@@ -13,7 +13,8 @@ from django.test import Client
 from tests.audience.public_helpers import audit_page, next_ip, reset, use_outbox, write_policy
 from tidings.audience.models import Contact
 from tidings.crm.models import Enquiry
-from tidings.rights.models import AuditEntry, RightsRequest
+from tidings.lib.models import AuditEntry
+from tidings.rights.models import RightsRequest
 
 pytestmark = pytest.mark.django_db
 

@@ -26,7 +26,7 @@ from email.parser import BytesParser
 from django.apps import apps
 from django.db import connection
 
-from tidings.rights.sources import Held, Kept
+from tidings.audience.sources import Held, Kept
 
 from .generators import Person
 

@@ -14,14 +14,14 @@ from django.db import models
 
 from tests.rights.helpers import link_in, plant_person, unzip
 from tidings.audience.models import Contact
+from tidings.audience.sources import covered_models, sources
+from tidings.lib.models import AuditEntry
 from tidings.rights.actions import (
     do_create_rights_request,
     do_fulfil_access,
     do_verify_rights_request,
 )
-from tidings.rights.models import AuditEntry
 from tidings.rights.package import build_package
-from tidings.rights.sources import covered_models, sources
 
 pytestmark = pytest.mark.django_db
 
@@ -197,7 +197,7 @@ def test_every_model_with_personal_data_is_exported_and_erased_by_a_source():
 
     assert not missing, (
         f"{', '.join(missing)} hold personal data but no rights source covers them: register "
-        "one (tidings.rights.sources) so access exports it and erasure erases it"
+        "one (tidings.audience.sources) so access exports it and erasure erases it"
     )
 
 

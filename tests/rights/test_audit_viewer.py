@@ -10,8 +10,8 @@ import pytest
 import time_machine
 
 from tests.operators import make_operator
-from tidings.rights.audit import audit
-from tidings.rights.models import AuditEntry
+from tidings.lib.audit import audit
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

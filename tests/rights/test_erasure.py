@@ -9,22 +9,23 @@ from django.core.cache import cache
 
 from tests.audience.public_helpers import make_form, make_list
 from tests.rights.helpers import link_in, mails_to, plant_person, unzip
+from tidings.audience import sources as registry
 from tidings.audience.actions import do_confirm_signup, do_sign_up
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import ConsentEvent, Contact, Subscription, Suppression
+from tidings.audience.sources import day_in_words
 from tidings.audience.tokens import ConfirmRequest
 from tidings.campaigns.models import Delivery, OutboxMessage, OutgoingMessage
 from tidings.crm.models import Enquiry, Order, SupportContact, SupportRequest
-from tidings.rights import sources as registry
+from tidings.lib.models import AuditEntry
 from tidings.rights.actions import (
     do_create_rights_request,
     do_erase_contact,
     do_fulfil_rights_request,
     do_verify_rights_request,
 )
-from tidings.rights.models import AuditEntry, RightsRequest
+from tidings.rights.models import RightsRequest
 from tidings.rights.package import build_package
-from tidings.rights.sources import day_in_words
 
 pytestmark = pytest.mark.django_db
 

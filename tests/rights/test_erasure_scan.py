@@ -18,15 +18,15 @@ from hypothesis import strategies as st
 
 from tests.hypothesis_profiles import examples
 from tidings import signals
+from tidings.audience import sources as registry
 from tidings.audience.actions import do_unsubscribe_all
 from tidings.audience.models import Contact
+from tidings.audience.sources import People, sources
 from tidings.crm.actions import do_update_support_contact
 from tidings.crm.models import Order, SupportContact
-from tidings.rights import sources as registry
 from tidings.rights.actions import do_erase_contact
 from tidings.rights.erasure import kept_for
 from tidings.rights.retention import run_retention
-from tidings.rights.sources import People, sources
 
 from .generators import GENERATORS, Person, distinct_ids, fill, new_person
 from .scan import LeftBehind, assert_nothing_left, holds, scan

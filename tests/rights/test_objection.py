@@ -10,9 +10,10 @@ from tests.rights.helpers import link_in, plant_person
 from tidings.audience.consent import current_state, may_email
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import ConsentEvent, Subscription, Suppression
+from tidings.lib.models import AuditEntry
 from tidings.policy import get_policy
 from tidings.rights.actions import do_object_to_marketing
-from tidings.rights.models import AuditEntry, RightsRequest
+from tidings.rights.models import RightsRequest
 
 pytestmark = pytest.mark.django_db
 

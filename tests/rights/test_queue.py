@@ -14,14 +14,15 @@ from tests.operators import make_operator
 from tests.rights.helpers import mails_to, plant_person
 from tidings import signals
 from tidings.audience.models import Contact
+from tidings.lib.models import AuditEntry
+from tidings.lib.periodic import REGISTRY
 from tidings.rights.actions import (
     RightsError,
     do_create_rights_request,
     do_extend_rights_request,
     do_remind_near_due,
 )
-from tidings.rights.models import AuditEntry, RightsRequest
-from tidings.web.scheduler import REGISTRY
+from tidings.rights.models import RightsRequest
 
 pytestmark = pytest.mark.django_db
 

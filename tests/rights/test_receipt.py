@@ -13,12 +13,12 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from tests.operators import make_operator
+from tidings.audience.sources import sources
 from tidings.rights.actions import (
     do_create_rights_request,
     do_fulfil_rights_request,
     do_verify_rights_request,
 )
-from tidings.rights.sources import sources
 from tidings.rights.tokens import verify_url
 
 from .generators import GENERATORS, fill, new_person

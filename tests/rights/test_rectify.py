@@ -11,13 +11,14 @@ from tests.operators import make_operator
 from tests.rights.helpers import link_in, mails_to
 from tidings.audience.actions import do_create_contact
 from tidings.audience.models import Contact
+from tidings.lib.models import AuditEntry
 from tidings.rights.actions import (
     RightsError,
     do_create_rights_request,
     do_rectify_contact,
     rectifiable_fields,
 )
-from tidings.rights.models import AuditEntry, RightsRequest
+from tidings.rights.models import RightsRequest
 
 pytestmark = pytest.mark.django_db
 

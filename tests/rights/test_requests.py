@@ -13,8 +13,9 @@ from tests.rights.helpers import link_in, mails_to
 from tidings import signals
 from tidings.audience.actions import do_create_contact
 from tidings.audience.models import Contact
+from tidings.lib.models import AuditEntry
 from tidings.rights.actions import do_create_rights_request, due_date
-from tidings.rights.models import AuditEntry, RightsRequest
+from tidings.rights.models import RightsRequest
 
 pytestmark = pytest.mark.django_db
 

@@ -35,11 +35,11 @@ from tidings.crm.actions import (
     do_update_support_contact,
 )
 from tidings.crm.models import Enquiry, Order, SupportContact, SupportRequest
+from tidings.lib.audit import audit
+from tidings.lib.models import AuditEntry
 from tidings.policy import get_policy
 from tidings.policy.durations import Duration
 from tidings.policy.records import RECORD_KINDS
-from tidings.rights.audit import audit
-from tidings.rights.models import AuditEntry
 from tidings.rights.retention import (
     SWEEPS,
     expired_ranges,
@@ -424,8 +424,8 @@ def test_the_sweep_deletes_in_batches_of_ids_each_its_own_transaction():
 
 
 def test_the_sweep_is_a_daily_job_of_the_worker():
+    from tidings.lib.periodic import REGISTRY
     from tidings.rights.tasks import run_retention_sweep
-    from tidings.web.scheduler import REGISTRY
 
     job = REGISTRY["rights.retention"]
     assert job.every == timedelta(days=1)

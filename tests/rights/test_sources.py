@@ -7,8 +7,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from tidings.audience.models import MailingList
+from tidings.audience.sources import delete_ids
 from tidings.campaigns.models import Campaign, Delivery, TrackedLink
-from tidings.rights.sources import delete_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def test_rows_a_source_owns_are_never_deleted_behind_its_back():
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's array literals")
 def test_ids_and_texts_travel_as_one_array_literal_intact():
-    from tidings.rights.sources import array_literal
+    from tidings.audience.sources import array_literal
 
     values = ["12", 'a "quoted", {braced} \\ value', "NULL", "", "x y", "ünï"]
     for sent in ([1, 2, 300000000], values, values[:1], ["9e24ef56", "0a1b"]):

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from tests.operators import OPERATOR_PASSWORD, make_operator, sign_in
-from tidings.rights.models import AuditEntry
+from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "a long new passphrase 42"

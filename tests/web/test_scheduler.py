@@ -7,6 +7,7 @@ import time_machine
 from django.tasks import task
 from django_tasks_db.models import DBTaskResult
 
+from tidings.lib import periodic
 from tidings.web import scheduler
 
 pytestmark = pytest.mark.django_db
@@ -19,8 +20,8 @@ def tick() -> None:
 
 @pytest.fixture
 def hourly(monkeypatch):
-    monkeypatch.setattr(scheduler, "REGISTRY", {})
-    scheduler.register("test.tick", timedelta(hours=1), f"{__name__}.tick")
+    monkeypatch.setattr(periodic, "REGISTRY", {})
+    periodic.register("test.tick", timedelta(hours=1), f"{__name__}.tick")
 
 
 def test_a_due_job_is_enqueued_once_and_then_waits_for_its_period(hourly):

@@ -9,7 +9,7 @@ class AnalyticsConfig(AppConfig):
     def ready(self) -> None:
         from datetime import timedelta
 
-        from tidings.web.scheduler import register
+        from tidings.lib.periodic import register
 
         from . import ingest
 

@@ -1,4 +1,4 @@
-"""Page views go through the shared buffered ingest (tidings.web.ingest), like campaign tracking:
+"""Page views go through the shared buffered ingest (tidings.lib.ingest), like campaign tracking:
 the request only parses and decides; a sink writes the rows in bulk, off the request."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from tidings.lib import ingest as buffer
 from tidings.lib.client_ip import client_ip
 from tidings.policy import get_policy
-from tidings.web import ingest as buffer
 
 from .models import PageView
 from .salts import visitor_hash

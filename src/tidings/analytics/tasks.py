@@ -19,7 +19,7 @@ def delete_past_salts() -> dict[str, Any]:
 @task()
 def roll_up() -> dict[str, Any]:
     """Bring the daily rollups up to date (hourly: today's figures are at most an hour old)."""
-    from tidings.web import ingest
+    from tidings.lib import ingest
 
     from .rollups import rollup_recent
 

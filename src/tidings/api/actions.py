@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from .models import EVENTS, SCOPES, ApiToken, WebhookEndpoint
 

@@ -1,4 +1,4 @@
-"""The webhook log as personal data (see ``tidings.rights.sources``): which of our connected
+"""The webhook log as personal data (see ``tidings.audience.sources``): which of our connected
 systems were told about the person, and when (Art. 15(1)(c): the recipients).
 
 A webhook delivery holds internal ids only (``data``: the contact's id, a delivery's id); the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.rights.sources import AnyOf, People, PersonalData, ids_of, key_in, register
+from tidings.audience.sources import AnyOf, People, PersonalData, ids_of, key_in, register
 
 from .models import EVENTS, WebhookDelivery
 

@@ -34,7 +34,7 @@ from standardwebhooks.webhooks import Webhook
 
 from tidings import signals
 from tidings.lib import outbound
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from .models import EVENTS, WebhookDelivery, WebhookEndpoint
 

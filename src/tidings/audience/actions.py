@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from tidings import signals
 from tidings.campaigns.mail import send_system_email
+from tidings.lib.audit import audit
 from tidings.lib.ratelimit import count_attempt
 from tidings.policy import get_policy
-from tidings.rights.audit import audit
 
 from .consent import (
     CAPTURED_FIELDS,

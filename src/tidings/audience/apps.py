@@ -16,7 +16,7 @@ class AudienceConfig(AppConfig):
         register_source_provider(notice_sources)
         from datetime import timedelta
 
-        from tidings.web.scheduler import register
+        from tidings.lib.periodic import register
 
         register(
             "audience.purge-pending",

@@ -12,6 +12,8 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
+from tidings.lib.models import AppendOnlyQuerySet
+
 
 class ContactQuerySet(models.QuerySet):
     def with_email(self, email: str) -> models.QuerySet:
@@ -146,16 +148,6 @@ class ConsentWording(models.Model):
 
     def __str__(self) -> str:
         return f"Wording {self.sha256[:12]}"
-
-
-class AppendOnlyQuerySet(models.QuerySet):
-    """For ledgers: rows are only ever inserted (erasure uses its own, audited path)."""
-
-    def update(self, **kwargs):
-        raise TypeError(f"{self.model.__name__} rows are append-only: they are never updated")
-
-    def delete(self):
-        raise TypeError(f"{self.model.__name__} rows are append-only: they are never deleted")
 
 
 class ConsentEvent(models.Model):

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from .actions import FieldNotAllowed, wording
 from .emails import normalise_email

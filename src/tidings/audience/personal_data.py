@@ -1,5 +1,5 @@
 """What the audience app holds about a person, for the access package and erasure (see
-``tidings.rights.sources``): their details, subscriptions, consent history, and the suppression
+``tidings.audience.sources``): their details, subscriptions, consent history, and the suppression
 entry that keeps them off our lists."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ from typing import Any
 
 from django.db import models
 
-from tidings.rights.sources import (
+from .consent import proof_rows
+from .models import ConsentEvent, Contact, Import, Subscription, Suppression
+from .sources import (
     AnyOf,
     Held,
     Kept,
@@ -22,9 +24,6 @@ from tidings.rights.sources import (
     plain,
     register,
 )
-
-from .consent import proof_rows
-from .models import ConsentEvent, Contact, Import, Subscription, Suppression
 
 
 def export_contact(contact: Contact) -> list[dict[str, Any]]:

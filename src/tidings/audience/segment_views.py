@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from tidings.lib.access import operator_required
+from tidings.lib.audit import audit
 from tidings.lib.csv_export import streamed_csv
-from tidings.rights.audit import audit
 
 from . import operator
 from .models import Segment

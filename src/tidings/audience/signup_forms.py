@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
 
+from tidings.lib.audit import audit
 from tidings.policy import get_policy
-from tidings.rights.audit import audit
 
 from .forms import offerable_channels, offerable_optional_fields
 from .models import MailingList, SignupForm

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from .emails import InvalidEmail, email_domain, email_hmac, normalise_email
 from .models import Contact, Subscription, SuppressedDomain, Suppression

@@ -39,7 +39,7 @@ def check_upload(import_id: int) -> str:
 def purge_pending_signups(older_than_days: int | None = None) -> dict[str, int]:
     """Delete sign-ups nobody confirmed within TIDINGS_PENDING_DAYS (see do_purge_unconfirmed).
 
-    Returns counts only.  Meant to run daily (tidings.web.scheduler) or from cron as
+    Returns counts only.  Meant to run daily (tidings.lib.periodic) or from cron as
     ``tidings audience purge-pending``.
     """
     from .actions import do_purge_unconfirmed

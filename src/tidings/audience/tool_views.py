@@ -20,10 +20,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tidings.lib.access import OperatorRequest, operator_required
+from tidings.lib.audit import audit
 from tidings.lib.csv_export import streamed_csv
 from tidings.policy import get_policy
 from tidings.policy.plain import field_title
-from tidings.rights.audit import audit
 
 from . import actions, consent
 from .access import contact_or_404

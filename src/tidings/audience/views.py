@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tidings.lib.access import operator_required
+from tidings.lib.audit import audit
 from tidings.lib.csv_export import streamed_csv
-from tidings.rights.audit import audit
 
 from . import operator
 from .access import contact_or_404, list_or_404

@@ -31,7 +31,7 @@ from tidings.audience.models import SignupForm
 from tidings.audience.tokens import absolute_url
 from tidings.campaigns.mail import send_system_email
 from tidings.crm.actions import WEB_FORM, do_note_demo_booked, do_receive_enquiry
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from . import slots as slot_rules
 from .invitations import invitation_attachment

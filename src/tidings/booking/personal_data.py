@@ -1,8 +1,8 @@
-"""Bookings in a person's access package, and their erasure (see ``rights/sources.py``)."""
+"""Bookings in a person's access package, and their erasure (see ``audience/sources.py``)."""
 
 from __future__ import annotations
 
-from tidings.rights.sources import model_source, register
+from tidings.audience.sources import model_source, register
 
 from .models import Booking
 

@@ -34,7 +34,7 @@ from django.db.models import Count
 from django.tasks import task
 from django.utils import timezone
 
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from .lifecycle import CampaignError, CampaignNotReady, Problem, transition
 from .models import ABTest, Campaign, Delivery, Event, EventKind, Variant

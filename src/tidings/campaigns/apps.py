@@ -12,8 +12,8 @@ class CampaignsConfig(AppConfig):
         register_sources()
         from datetime import timedelta
 
-        from tidings.web import ingest
-        from tidings.web.scheduler import register
+        from tidings.lib import ingest
+        from tidings.lib.periodic import register
 
         from .events import write_tracking_rows
         from .privacy import register_sources
@@ -24,7 +24,7 @@ class CampaignsConfig(AppConfig):
 
         register_engagement()  # opened_in(), clicked_in(), received_in() in segments
 
-        # Opens and clicks from the tracking endpoints, written in batches (web/ingest.py).
+        # Opens and clicks from the tracking endpoints, written in batches (lib/ingest.py).
         ingest.register_sink("tracking", write_tracking_rows)
 
         # Scheduled campaigns start within a minute of their time ("send now" does not wait:

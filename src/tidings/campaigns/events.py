@@ -4,7 +4,7 @@ Two ways in, one writer:
 
 - ``record_delivery_event()`` — synchronous, in the caller's transaction (bounces, complaints,
   unsubscribes: rare, and the caller is changing other rows in the same transaction);
-- the ``"tracking"`` ingest sink (``tidings.web.ingest``) — opens and clicks from the tracking
+- the ``"tracking"`` ingest sink (``tidings.lib.ingest``) — opens and clicks from the tracking
   endpoints, buffered and written here in batches by ``record_events()``.
 
 Every batch writes its ``Event`` rows with one ``bulk_create`` and adds to the anonymous

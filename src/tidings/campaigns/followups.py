@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from .lifecycle import CampaignNotReady, Problem
 from .models import Campaign

@@ -46,8 +46,8 @@ from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.models import Contact, MailingList, Segment
 from tidings.audience.segments import SegmentError, validate_segment
 from tidings.audience.tokens import absolute_url
+from tidings.lib.audit import audit
 from tidings.policy import get_policy
-from tidings.rights.audit import audit
 
 from .direct import send_test_messages
 from .models import Campaign, Delivery, Sender, Template

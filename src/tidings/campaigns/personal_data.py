@@ -1,5 +1,5 @@
 """What the campaigns app holds about a person, for the access package and erasure (see
-``tidings.rights.sources``): the campaigns sent to them, and the other emails we sent them.
+``tidings.audience.sources``): the campaigns sent to them, and the other emails we sent them.
 
 Erasure keeps campaign statistics as anonymous counts: a delivery row stays with its status and
 dates, its contact set to NULL (a queued one is then skipped by the engine).  One-off messages
@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from tidings.rights.sources import (
+from tidings.audience.sources import (
     AnyOf,
     People,
     PersonalData,

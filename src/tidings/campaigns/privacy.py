@@ -1,6 +1,6 @@
 """Events as personal data: what the access package shows and what erasure removes.
 
-Registered with ``tidings.rights.sources`` in ``CampaignsConfig.ready()``.  Erasure deletes the
+Registered with ``tidings.audience.sources`` in ``CampaignsConfig.ready()``.  Erasure deletes the
 person's events; the campaign's ``EventCounter`` rows are anonymous totals and stay, so reports
 keep their numbers.  The retention sweep removes events by the policy's ``email_event`` rule
 (``rights/retention.py``).
@@ -39,7 +39,7 @@ def export_events(contact: Any) -> list[dict[str, Any]]:
 
 
 def register_sources() -> None:
-    from tidings.rights.sources import model_source, register
+    from tidings.audience.sources import model_source, register
 
     register(
         model_source(

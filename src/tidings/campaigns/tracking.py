@@ -313,10 +313,15 @@ def link_url(campaign_id: int, index: int) -> str | None:
     return table.get(index)
 
 
+def forget_links() -> None:
+    """Empty this process's link cache (links are read again from the database when needed)."""
+    _link_cache.clear()
+
+
 # --- what the endpoints hand to the ingest buffer --------------------------------------------
 def submit_event(delivery_id: int, link: int, *, machine: bool) -> None:
     """Queue one open (``link == OPEN``) or click for the ``"tracking"`` sink; no DB write."""
-    from tidings.web import ingest
+    from tidings.lib import ingest
 
     if link == OPEN:
         row = {"d": delivery_id, "k": "open", "l": None, "m": machine, "t": time.time()}

@@ -21,9 +21,9 @@ from tidings.audience.actions import FieldNotAllowed, do_create_contact
 from tidings.audience.consent import CAPTURED_FIELDS
 from tidings.audience.emails import normalise_email
 from tidings.audience.models import Contact
+from tidings.lib.audit import audit
 from tidings.policy import get_policy
 from tidings.policy.screening import SensitiveDataRefused, screen_text
-from tidings.rights.audit import audit
 from tidings.rights.retention import instant, rule_expiry, sweep_for
 
 from .models import (

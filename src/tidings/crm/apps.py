@@ -11,7 +11,7 @@ class CrmConfig(AppConfig):
 
         from django.conf import settings
 
-        from tidings.web.scheduler import register
+        from tidings.lib.periodic import register
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .emails import register as register_emails

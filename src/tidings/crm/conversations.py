@@ -31,9 +31,9 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from tidings.campaigns.mail import render_system_email
+from tidings.lib.audit import audit
 from tidings.policy import get_policy
 from tidings.policy.screening import find_sensitive
-from tidings.rights.audit import audit
 
 from . import emails
 from .actions import CrmError

@@ -1,5 +1,5 @@
 """What the CRM holds about a person, for the access package and erasure (see
-``tidings.rights.sources``): enquiries, orders, support roles and support requests.
+``tidings.audience.sources``): enquiries, orders, support roles and support requests.
 
 Orders are kept under a legal minimum when the policy says so: erasure leaves those whose
 minimum has not run out, and the receipt says when each goes; an order past its minimum is
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tidings.rights.sources import (
+from tidings.audience.sources import (
     AnyOf,
     Held,
     Kept,

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from .business_hours import schedule
 from .models import Contract, Organisation, SupportContact, SupportRequest

@@ -1,5 +1,5 @@
 """The CRM's background work (``django.tasks``, run by ``tidings worker``; the periodic ones are
-registered with ``web.scheduler`` in ``CrmConfig.ready``)."""
+registered with ``lib.periodic`` in ``CrmConfig.ready``)."""
 
 from __future__ import annotations
 

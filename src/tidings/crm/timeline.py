@@ -67,6 +67,32 @@ def _subscription_purpose() -> str:
     return keys[0] if keys else "newsletter"
 
 
+def _request_lines(
+    role: Any,
+    sender: str,
+    support: str,
+    role_erased: str,
+    erased: dict[tuple[str, int], str],
+    requests: list[SupportRequest],
+) -> list[Line]:
+    """A support role's latest requests as lines (``sender``: " from <who>" or ""); each request
+    is noted in ``requests`` and ``erased`` for its messages' lines."""
+    lines = []
+    for r in role.requests.order_by("-created_at")[:PER_KIND]:
+        erased[("r", r.pk)] = role_erased
+        requests.append(r)
+        lines.append(
+            Line(
+                r.created_at,
+                f"Support request R-{r.pk}{sender}: {r.subject}",
+                support,
+                role_erased,
+                reverse("crm:support-request", args=[r.pk]),
+            )
+        )
+    return lines
+
+
 def _messages(
     records: Iterable[Enquiry | SupportRequest], purpose: str, erased: dict
 ) -> list[Line]:
@@ -161,18 +187,7 @@ def contact_timeline(contact: Any) -> list[Line]:
                     role_erased,
                 )
             )
-        for r in role.requests.order_by("-created_at")[:PER_KIND]:
-            erased[("r", r.pk)] = role_erased
-            requests.append(r)
-            lines.append(
-                Line(
-                    r.created_at,
-                    f"Support request R-{r.pk}: {r.subject}",
-                    support,
-                    role_erased,
-                    reverse("crm:support-request", args=[r.pk]),
-                )
-            )
+        lines += _request_lines(role, "", support, role_erased, erased, requests)
     lines += _messages(requests, support, erased)
     newsletter = _title(_subscription_purpose())
     for s in Subscription.objects.filter(contact=contact).select_related("mailing_list"):
@@ -255,7 +270,7 @@ def organisation_timeline(organisation: Organisation, today: date | None = None)
                 )
             )
     erased: dict[tuple[str, int], str] = {}
-    requests = []
+    requests: list[SupportRequest] = []
     for role in SupportContact.objects.filter(organisation=organisation).select_related("contact"):
         role_erased = _erase_text(expiry(role))
         who = role.contact.display_name
@@ -270,18 +285,7 @@ def organisation_timeline(organisation: Organisation, today: date | None = None)
         )
         if role.left_employer:
             lines.append(Line(_when(role.left_employer), f"{who} left", support, role_erased))
-        for r in role.requests.order_by("-created_at")[:PER_KIND]:
-            erased[("r", r.pk)] = role_erased
-            requests.append(r)
-            lines.append(
-                Line(
-                    r.created_at,
-                    f"Support request R-{r.pk} from {who}: {r.subject}",
-                    support,
-                    role_erased,
-                    reverse("crm:support-request", args=[r.pk]),
-                )
-            )
+        lines += _request_lines(role, f" from {who}", support, role_erased, erased, requests)
     lines += _messages(requests, support, erased)
     for o in Order.objects.filter(organisation=organisation).order_by("-created_at")[:PER_KIND]:
         lines.append(

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from .actions import CrmError, clean_free_text
 from .models import ConversationMessage, Enquiry, OperatorPreference, SupportRequest

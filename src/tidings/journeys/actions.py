@@ -35,8 +35,8 @@ from tidings import signals
 from tidings.audience.models import Contact, MailingList, Segment, SignupForm
 from tidings.audience.segments import And, Qualifier, SegmentError, parse_segment, validate_segment
 from tidings.campaigns.models import Campaign, Template
+from tidings.lib.audit import audit
 from tidings.policy import get_policy
-from tidings.rights.audit import audit
 
 from . import steps as step_rules
 from .models import SERVICE, Enrolment, EnrolmentStep, Journey, JourneyVersion

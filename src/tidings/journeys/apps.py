@@ -9,8 +9,8 @@ class JourneysConfig(AppConfig):
     verbose_name = "Journeys"
 
     def ready(self) -> None:
-        from tidings.web import ingest
-        from tidings.web.scheduler import register
+        from tidings.lib import ingest
+        from tidings.lib.periodic import register
 
         from .personal_data import register_sources
         from .triggers import connect

@@ -74,7 +74,7 @@ from tidings.campaigns.models import Campaign, OutgoingMessage, Template
 from tidings.campaigns.queue import default_transport, new_message
 from tidings.campaigns.rendering import CompiledMessage, MessageLinks, TemplateProblem
 from tidings.campaigns.targeting import consent_condition
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from .actions import CLICK_WAIT, MARKETING_PURPOSE, SERVICE_PURPOSE
 from .models import Enrolment, EnrolmentStep, Journey, JourneyVersion

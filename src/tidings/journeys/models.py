@@ -253,7 +253,7 @@ class SegmentMember(models.Model):
     it goes with the person (CASCADE) and when they stop matching, and never keeps a person the
     retention sweep would otherwise erase."""
 
-    HOLDS_CONTACT = False  # rights.sources.holding_relations
+    HOLDS_CONTACT = False  # audience.sources.holding_relations
 
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="segment_members")
     contact = models.ForeignKey("audience.Contact", on_delete=models.CASCADE, related_name="+")

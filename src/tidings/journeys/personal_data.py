@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.rights.sources import PersonalData, model_source, plain, register, time_in_words
+from tidings.audience.sources import PersonalData, model_source, plain, register, time_in_words
 
 from .models import Enrolment, EnrolmentStep, JourneyMailEvent, SegmentMember
 from .steps import index_of, sends

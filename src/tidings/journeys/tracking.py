@@ -158,9 +158,15 @@ def link_url(journey_id: int, index: int) -> str | None:
     return table.get(index)
 
 
+def forget_links() -> None:
+    """Empty this process's link tables (they are read again from the database when needed)."""
+    _step_links.clear()
+    _link_cache.clear()
+
+
 def submit_event(enrolment_id: int, seq: int, journey_id: int, link: int, *, machine: bool) -> None:
     """Queue one open (``link == OPEN``) or click for the sink; no database write."""
-    from tidings.web import ingest
+    from tidings.lib import ingest
 
     kind = "open" if link == OPEN else "click"
     row = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from .images import process
 from .models import MediaImage

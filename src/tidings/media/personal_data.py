@@ -1,10 +1,10 @@
 """Pictures an operator marked as showing a contact, in that person's access package and
-erased with them (see ``tidings.rights.sources``).  Other pictures are nobody's personal data."""
+erased with them (see ``tidings.audience.sources``).  Other pictures are nobody's personal data."""
 
 from __future__ import annotations
 
+from tidings.audience.sources import model_source, register
 from tidings.audience.tokens import absolute_url
-from tidings.rights.sources import model_source, register
 
 from .models import MediaImage
 

@@ -69,6 +69,11 @@ def register(name: str, *, order: int = 500) -> Callable[[CheckFunction], CheckF
     return decorator
 
 
+def unregister(name: str) -> None:
+    """Forget check ``name`` (a module's own check, when the module is unloaded)."""
+    _registry.pop(name, None)
+
+
 def load_checks() -> list[Check]:
     """Every registered check, after importing each module of ``tidings.ops.checks``."""
     from . import checks

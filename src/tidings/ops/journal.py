@@ -160,8 +160,8 @@ def do_reapply_erasures(paths: Iterable[Path], *, actor_label: str = "restore") 
     docstring).  Safe to run any number of times: a second run finds nobody left to erase."""
     from tidings.audience.emails import email_hmac
     from tidings.audience.models import Contact, Suppression
+    from tidings.lib.audit import audit
     from tidings.rights.actions import do_erase_contact
-    from tidings.rights.audit import audit
     from tidings.rights.retention import run_retention
 
     entries, bad = read(paths)

@@ -164,7 +164,7 @@ class TidingsCollector:
 
     # -- buffered ingest (tracking, page views) ------------------------------------------------
     def _ingest(self) -> Iterator[Metric]:
-        from tidings.web import ingest
+        from tidings.lib import ingest
 
         waiting = _gauge(
             "tidings_ingest_waiting_rows",
@@ -235,7 +235,7 @@ class TidingsCollector:
         yield from (count, rate, finished)
 
     def _retention(self, now) -> Iterator[Metric]:
-        from tidings.rights.models import AuditEntry
+        from tidings.lib.models import AuditEntry
 
         entries = list(
             AuditEntry.objects.filter(action="retention.run", at__gte=now - timedelta(days=1))

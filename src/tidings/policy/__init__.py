@@ -15,6 +15,13 @@ def _load(path: str) -> Policy:
     return load_policy(path)
 
 
+def forget_policy(*, setting: str = "TIDINGS_POLICY", **_: object) -> None:
+    """Load the policy afresh next time: connected to Django's ``setting_changed`` (a test or
+    ``override_settings`` pointing TIDINGS_POLICY at another file, or at a rewritten one)."""
+    if setting == "TIDINGS_POLICY":
+        _load.cache_clear()
+
+
 def get_policy() -> Policy:
     """The installation's policy (settings.TIDINGS_POLICY), loaded once per process."""
     from django.conf import settings

@@ -32,17 +32,17 @@ from tidings.audience.consent import PURPOSE_MARKETING, current_state
 from tidings.audience.emails import email_hmac, normalise_email
 from tidings.audience.models import ConsentEvent, Contact, Suppression
 from tidings.audience.operator import do_rectify_contact as do_rectify_contact_fields
+from tidings.audience.sources import Kept, sources
 from tidings.audience.suppression import do_suppress
 from tidings.audience.tokens import absolute_url
+from tidings.lib.audit import audit
 from tidings.lib.ratelimit import count_attempt
 from tidings.policy import get_policy
 from tidings.policy.screening import SensitiveDataRefused, screen_text
 
-from .audit import audit
 from .emails import send_rights_email
 from .erasure import erase_person
 from .models import RightsRequest
-from .sources import Kept, sources
 from .tokens import download_days, download_url, link_days, verify_url
 
 logger = logging.getLogger(__name__)

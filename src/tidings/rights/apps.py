@@ -9,7 +9,7 @@ class RightsConfig(AppConfig):
     def ready(self) -> None:
         from datetime import timedelta
 
-        from tidings.web.scheduler import register
+        from tidings.lib.periodic import register
 
         # The retention sweep: daily is enough for periods counted in months and years (a record
         # goes within a day of its date), and a sweep with nothing to do costs a few queries.

@@ -8,7 +8,7 @@ Two callers, one path:
   (``delete_expired``) and then erases, thousands at a time, the people those records were the
   last hold on (``erase_people_left_with_nothing``).
 
-Both erase people through ``erase_people``: every registered source (``rights.sources``) first
+Both erase people through ``erase_people``: every registered source (``audience.sources``) first
 *finds* its rows for all of them, before anything changes, then each *removes* what it found, in
 the sources' order; the person's contact row (the last source) goes once nothing holds it, or
 keeps only what a legal hold needs.  Rows are deleted in SQL by id, never through Django's
@@ -36,9 +36,7 @@ from django.utils import timezone
 
 from tidings import signals
 from tidings.audience.models import Contact, Suppression
-from tidings.audience.suppression import do_suppress
-
-from .sources import (
+from tidings.audience.sources import (
     AnyOf,
     Found,
     Kept,
@@ -50,6 +48,7 @@ from .sources import (
     record_deleted,
     sources,
 )
+from tidings.audience.suppression import do_suppress
 
 REQUEST = "request"
 RETENTION = "retention"

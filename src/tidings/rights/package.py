@@ -10,7 +10,7 @@
   timestamps in ISO 8601 included;
 - ``<source>.csv``: one file per kind of data, one row per record.
 
-Built from the personal-data registry (``rights.sources``), so every app's records are in it, and
+Built from the personal-data registry (``audience.sources``), so every app's records are in it, and
 from nothing else: each source exports only the rows of the contact it is given.  The package is
 built when it is downloaded and never stored, so no copy of anyone's data lies around on disk.
 """
@@ -31,6 +31,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from tidings.audience.models import ConsentEvent
+from tidings.audience.sources import PersonalData, day_in_words, sources, time_in_words
 from tidings.lib.csv_export import safe_row
 from tidings.policy import Policy, get_policy
 from tidings.policy.notice import RIGHTS
@@ -38,7 +39,6 @@ from tidings.policy.plain import lawful_basis_text, retention_notes, retention_t
 from tidings.policy.records import RECORD_KINDS
 
 from .models import RightsRequest
-from .sources import PersonalData, day_in_words, sources, time_in_words
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
-from .models import AuditEntry, RightsRequest
-from .sources import (
+from tidings.audience.sources import (
     AnyOf,
     Held,
     Kept,
@@ -23,6 +22,9 @@ from .sources import (
     register,
     update_ids,
 )
+from tidings.lib.models import AuditEntry
+
+from .models import RightsRequest
 
 
 def _requests_of(people: People):

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from tidings.lib.audit import audit
 from tidings.lib.ratelimit import setting_limit, too_many, within_limit
 from tidings.policy import get_policy
 from tidings.policy.screening_forms import no_store, screen_field, warm_up
@@ -26,7 +27,6 @@ from .actions import (
     do_rectify_contact,
     do_verify_rights_request,
 )
-from .audit import audit
 from .forms import RectifyForm, RightsRequestForm
 from .models import RightsRequest
 from .package import build_package

@@ -58,15 +58,15 @@ from django.db.models.lookups import GreaterThanOrEqual, IsNull, LessThanOrEqual
 from django.utils import timezone
 
 from tidings.audience.models import Contact, Subscription, Suppression
+from tidings.audience.sources import AnyOf, holds_contact
 from tidings.audience.suppression import do_suppress
+from tidings.lib.audit import audit
 from tidings.policy import Policy, get_policy
 from tidings.policy.durations import Duration, Moment
 from tidings.policy.plain import retention_text
 from tidings.policy.records import RECORD_KINDS
 
-from .audit import audit
 from .erasure import delete_expired, erase_people_left_with_nothing, set_based_checks
-from .sources import AnyOf, holds_contact
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from django.tasks import task
 def run_retention_sweep() -> dict[str, Any]:
     """Erase every record whose retention has run out (see rights/retention.py).
 
-    Runs daily (registered with tidings.web.scheduler in apps.py), or from cron as
+    Runs daily (registered with tidings.lib.periodic in apps.py), or from cron as
     ``tidings retention run``.  Returns counts only.
     """
     from .retention import run_retention

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tidings.audience.emails import InvalidEmail
 from tidings.lib.access import operator_required
 from tidings.lib.csv_export import streamed_csv
+from tidings.lib.models import AuditEntry
 
 from .actions import (
     KIND_LABELS,
@@ -34,7 +35,7 @@ from .actions import (
     do_verify_rights_request,
 )
 from .forms import AuditFilterForm, OperatorRequestForm, ReasonForm, RectifyForm
-from .models import AuditEntry, RightsRequest
+from .models import RightsRequest
 from .public_views import package_response
 
 QUEUE_PAGE = 50

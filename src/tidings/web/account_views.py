@@ -24,7 +24,7 @@ from django_otp import login as otp_login
 
 from tidings.lib import two_factor
 from tidings.lib.access import OperatorRequest, operator_required
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from . import actions
 from .forms import CodeForm, EnrolForm

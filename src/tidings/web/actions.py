@@ -25,7 +25,7 @@ from django.utils.http import base36_to_int, urlsafe_base64_encode
 
 from tidings.lib import two_factor
 from tidings.lib.access import ROLE_LABELS, ROLES, operator_roles
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 
 class OperatorError(Exception):

@@ -190,7 +190,7 @@ def for_request(request: HttpRequest) -> dict[str, Any] | None:
 @transaction.atomic
 def do_save_branding(values: dict[str, Any], *, actor: Any) -> Any:
     """Save the look of the public pages; raises ValueError with the contrast problems."""
-    from tidings.rights.audit import audit
+    from tidings.lib.audit import audit
 
     from .models import Branding
 

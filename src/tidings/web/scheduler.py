@@ -1,4 +1,5 @@
-"""Periodic jobs: each app registers what must run every so often; workers enqueue them.
+"""Periodic jobs: each app registers what must run every so often (``lib.periodic``); workers
+enqueue them.
 
 Several workers may run on several machines: a run is claimed by moving ``next_run_at`` forward
 with a conditional UPDATE, and only the worker whose UPDATE changed exactly one row enqueues the
@@ -10,28 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import close_old_connections
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from tidings.lib import periodic
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Periodic:
-    name: str
-    every: timedelta
-    task: str  # dotted path of a django.tasks Task
-
-
-REGISTRY: dict[str, Periodic] = {}
-
-
-def register(name: str, every: timedelta, task: str) -> None:
-    REGISTRY[name] = Periodic(name, every, task)
 
 
 def run_due(now=None) -> list[str]:
@@ -40,7 +27,7 @@ def run_due(now=None) -> list[str]:
 
     now = now or timezone.now()
     enqueued = []
-    for job in REGISTRY.values():
+    for job in list(periodic.REGISTRY.values()):
         row, _ = ScheduledJob.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
         if row.next_run_at > now:
             continue

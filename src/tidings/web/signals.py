@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 
 def _known_user(username: Any):

@@ -19,8 +19,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from tidings.lib.audit import audit
 from tidings.policy import get_policy
-from tidings.rights.audit import audit
 
 from ..models import Import
 from .columns import (

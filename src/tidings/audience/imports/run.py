@@ -14,7 +14,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from ..actions import wording
 from ..models import Import, MailingList, imports_dir

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from tidings.rights.sources import AnyOf, People, model_source, register
+from tidings.audience.sources import AnyOf, People, model_source, register
 
 from ..models import InboundReport
 

@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tidings import signals
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from ..models import Delivery, InboundReport, OutgoingMessage
 from .base import COMPLAINT, HARD, SOFT, Finding, Unreadable

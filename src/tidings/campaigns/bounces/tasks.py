@@ -1,4 +1,4 @@
-"""The periodic bounce job (registered with ``web.scheduler`` in ``CampaignsConfig.ready``)."""
+"""The periodic bounce job (registered with ``lib.periodic`` in ``CampaignsConfig.ready``)."""
 
 from __future__ import annotations
 

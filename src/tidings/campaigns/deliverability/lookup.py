@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from tidings.audience.emails import email_hmac, normalise_email
 from tidings.audience.models import Contact, Suppression
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from ..models import Delivery, Event, EventKind, InboundReport, OutgoingMessage
 

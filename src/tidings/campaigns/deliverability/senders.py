@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tidings.audience.emails import normalise_email
-from tidings.rights.audit import audit
+from tidings.lib.audit import audit
 
 from ..models import Sender
 from .health import FAIL, PASS, UNKNOWN, DomainHealth

@@ -35,8 +35,8 @@ from django.utils import timezone
 
 from tidings.audience.emails import InvalidEmail, email_hmac, normalise_email
 from tidings.audience.models import Contact
+from tidings.lib.audit import audit
 from tidings.policy import get_policy
-from tidings.rights.audit import audit
 
 from .. import conversations, emails, notifications
 from ..actions import (

@@ -33,7 +33,7 @@ def check_redis() -> list[Finding]:
             )
         ]
     findings = [Finding("redis", OK, f"reachable ({elapsed:.0f} ms)")]
-    from tidings.web.ingest import backlog
+    from tidings.lib.ingest import backlog
 
     waiting_rows = backlog()
     oldest = max((b.oldest_seconds or 0.0 for b in waiting_rows), default=0.0)

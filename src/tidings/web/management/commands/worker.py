@@ -40,13 +40,13 @@ class Command(BaseCommand):
                 )
             if not no_delivery:
                 deliver_pending(max_seconds=None)
-            from tidings.web.ingest import flush
+            from tidings.lib.ingest import flush
 
             flush()
             return
         from django.conf import settings
 
-        from tidings.web.ingest import DrainThread
+        from tidings.lib.ingest import DrainThread
 
         # With Redis, tracking/analytics rows from every web process wait there for us.
         drain = DrainThread() if settings.TIDINGS_REDIS_URL and not delivery_only else None

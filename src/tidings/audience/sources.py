@@ -6,6 +6,10 @@ registering it here — and a test fails for any model that points at a Contact 
 address) without being registered, and for any source the erasure scan finds data left behind by
 (tests/rights/test_erasure_scan.py).
 
+The register lives in audience, the lowest app, because every app above registers what it holds
+and a person here is a contact (``People``) or an address; rights (the access package, erasure,
+retention) reads it.
+
 Erasure runs in two phases, so that no source can hide another's rows: first every source
 *finds* its rows (``find``: people -> what it found, usually a list of ids), then each source
 *removes* what it found (``remove``), in ``order``.  Nothing is changed before every source has
@@ -17,7 +21,7 @@ erasure at the constraint check, instead of going unnoticed.
 
 Apps register in their ``AppConfig.ready()``::
 
-    from tidings.rights.sources import PersonalData, register
+    from tidings.audience.sources import PersonalData, register
     register(PersonalData(
         name="enquiries",                 # file name stem in the package, key in data.json
         record_kind="enquiry",            # the policy's record kind: why held, how long (or None)
@@ -80,7 +84,7 @@ class People:
 
     @cached_property
     def hmacs(self) -> tuple[str, ...]:
-        from tidings.audience.emails import email_hmac
+        from .emails import email_hmac
 
         return tuple(sorted({email_hmac(email) for email in self.emails}))
 
@@ -335,7 +339,7 @@ def update_ids(model: type[models.Model], ids: Sequence[int], **values: Any) -> 
 
 # --- a contact that something still holds -----------------------------------------------------
 def _contact_model() -> type[models.Model]:
-    from tidings.audience.models import Contact
+    from .models import Contact
 
     return Contact
 
@@ -374,7 +378,7 @@ def holding_relations() -> list[models.ForeignObjectRel]:
     person without them), many-to-many links, and models that say they hold no one
     (``HOLDS_CONTACT = False``: derived rows that go with the person, such as a journey's
     record of who its segment matched)."""
-    from tidings.audience.models import ConsentEvent
+    from .models import ConsentEvent
 
     holding = []
     for rel in _relations():

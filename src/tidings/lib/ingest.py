@@ -2,7 +2,7 @@
 
 Tracking pixels, click redirects and website analytics answer in well under a millisecond; a
 database write per request would cost more than the rest of the request together.  So a view
-calls ``submit(name, row)`` and a *sink* — ``writer(rows: list[dict])``, registered once with
+calls ``submit(name, row)`` and a *sink* — ``writer(rows: list[Row])``, registered once with
 ``register_sink(name, writer)``, usually from an ``AppConfig.ready()`` — writes them in bulk.
 
 Where the rows wait:
@@ -35,21 +35,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-Writer = Callable[[list[dict]], None]
+Row = dict[str, Any]  # one row for a sink: JSON-safe values
+Writer = Callable[[list[Row]], None]
 
 _sinks: dict[str, Writer] = {}
-_buffers: dict[str, list[dict]] = {}
+_buffers: dict[str, list[Row]] = {}
 _lock = threading.Lock()
 _flush_lock = threading.Lock()  # one flush at a time: rows are written in submission order
 _wake = threading.Event()
 _thread: threading.Thread | None = None
 _thread_pid: int | None = None
-_redis_client = None
+_redis_client: Any = None
 _redis_url: str | None = None
 
 KEY_PREFIX = "tidings:ingest:"
@@ -60,11 +62,25 @@ def register_sink(name: str, writer: Writer) -> None:
     _sinks[name] = writer
 
 
-def _setting(name: str, default):
+def unregister_sink(name: str) -> None:
+    """Stop taking rows for ``name`` (rows already waiting in Redis stay there)."""
+    _sinks.pop(name, None)
+
+
+def discard_buffered() -> int:
+    """Drop the rows waiting in this process's buffers, unwritten; returns how many.  For a
+    process whose database is gone (a test's, at its end): nothing else may write them later."""
+    with _lock:
+        count = sum(len(rows) for rows in _buffers.values())
+        _buffers.clear()
+    return count
+
+
+def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
 
-def _redis():
+def _redis() -> Any:
     """The Redis client when TIDINGS_REDIS_URL is set, else None."""
     global _redis_client, _redis_url
     url = _setting("TIDINGS_REDIS_URL", "") or None
@@ -78,7 +94,7 @@ def _redis():
     return _redis_client
 
 
-def submit(name: str, row: dict) -> None:
+def submit(name: str, row: Row) -> None:
     """Queue ``row`` for the sink ``name``; no database write happens in the caller."""
     if name not in _sinks:
         raise KeyError(f"no ingest sink named {name!r}")
@@ -118,11 +134,11 @@ class Backlog:
     oldest_seconds: float | None  # age of the oldest waiting row (rows carrying a time "t")
 
 
-_written: dict[str, dict] = {}
+_written: dict[str, dict[str, Any]] = {}
 WRITTEN_KEY = "tidings:ingest:written"
 
 
-def _note_written(name: str, rows: list[dict]) -> None:
+def _note_written(name: str, rows: list[Row]) -> None:
     """Remember when ``name``'s rows were last written and how old the oldest of them was (the
     ingest lag), here and, with Redis, where every process's /metrics can read it."""
     now = time.time()
@@ -137,7 +153,7 @@ def _note_written(name: str, rows: list[dict]) -> None:
             log.warning("ingest: could not note the write of %r in Redis", name)
 
 
-def last_writes() -> dict[str, dict]:
+def last_writes() -> dict[str, dict[str, Any]]:
     """Per sink: ``{"at": POSIX time, "lag": seconds, "rows": n}`` of its last written batch."""
     client = _redis()
     if client is None:
@@ -202,7 +218,7 @@ def _flush_buffers() -> None:
             _write(name, rows, on_failure=functools.partial(_put_back, name))
 
 
-def _write(name: str, rows: list[dict], on_failure: Callable[[list[dict]], None]) -> bool:
+def _write(name: str, rows: list[Row], on_failure: Callable[[list[Row]], None]) -> bool:
     writer = _sinks.get(name)
     if writer is None:
         log.error("ingest: no sink %r; %d rows dropped", name, len(rows))
@@ -224,7 +240,7 @@ def _write(name: str, rows: list[dict], on_failure: Callable[[list[dict]], None]
     return True
 
 
-def _put_back(name: str, rows: list[dict]) -> None:
+def _put_back(name: str, rows: list[Row]) -> None:
     limit = _setting("TIDINGS_INGEST_MAX_ROWS", 100_000)
     with _lock:
         merged = rows + _buffers.get(name, [])
@@ -246,7 +262,7 @@ def _put_back(name: str, rows: list[dict]) -> None:
 DRAIN_LOCK_SECONDS = 30
 
 
-def _drain_redis(client, name: str) -> None:
+def _drain_redis(client: Any, name: str) -> None:
     from redis.exceptions import LockError
 
     key = KEY_PREFIX + name
@@ -262,7 +278,7 @@ def _drain_redis(client, name: str) -> None:
             log.warning("ingest: the drain lock of %r had expired", name)
 
 
-def _drain_locked(client, name: str, key: str, lock) -> None:
+def _drain_locked(client: Any, name: str, key: str, lock: Any) -> None:
     from redis.exceptions import LockError
 
     batch = _setting("TIDINGS_INGEST_BATCH", 1000)
