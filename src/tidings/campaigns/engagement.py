@@ -120,8 +120,7 @@ def _raise(fact: str, latest: dict[int, datetime]) -> None:
 
     Rows that already hold a later time are left untouched (no new row version, no lock), and
     rows are locked in id order, so two writers never wait for each other in opposite orders.
-    PostgreSQL: one statement for the batch, the pairs as two arrays; elsewhere (SQLite, one
-    writer at a time in-process) one small UPDATE per contact."""
+    PostgreSQL: one statement for the batch, the pairs as two arrays."""
     pairs = sorted(latest.items())
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(Contact._meta.db_table)
@@ -141,9 +140,24 @@ def _raise(fact: str, latest: dict[int, datetime]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(sql, [[pk for pk, _ in pairs], [at for _, at in pairs]])
         return
-    for contact_id, at in pairs:
-        behind = Q(**{f"{fact}__isnull": True}) | Q(**{f"{fact}__lt": at})
-        Contact._base_manager.filter(pk=contact_id).filter(behind).update(**{fact: at})
+    # Elsewhere (SQLite): one statement per 400 pairs, the pairs as a VALUES table; datetimes
+    # as the backend stores them, so the comparison is the column's own.
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    column = connection.ops.quote_name(fact)
+    adapt = connection.ops.adapt_datetimefield_value
+    for start in range(0, len(pairs), 400):
+        part = pairs[start : start + 400]
+        values = ", ".join(["(%s, %s)"] * len(part))
+        sql = f"""
+            WITH v(id, at) AS (VALUES {values})
+            UPDATE {table} SET {column} = (SELECT v.at FROM v WHERE v.id = {table}.id)
+            WHERE id IN (
+                SELECT v.id FROM v WHERE {table}.{column} IS NULL OR {table}.{column} < v.at
+            )
+        """  # noqa: S608 - names from the model, values are parameters
+        params = [value for pk, at in part for value in (pk, adapt(at))]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def note_events(events: Iterable[tuple[int | None, str, datetime, bool]]) -> None:
