@@ -116,6 +116,7 @@ def test_a_failed_or_lost_send_is_not_a_message_received():
     results = [Result(rows[0], "failed", error="550"), Result(rows[1], "sent")]
     record_results("worker-test", [*results, Result(rows[2], "sent")])
     assert emails("received_in(1d)") == {ok.email}
+    assert {failed.email, lost.email} <= emails("not received_in(1d)")
 
 
 def test_the_facts_only_move_forward_whatever_order_events_arrive_in():

@@ -193,21 +193,24 @@ def note_sent(delivery_ids: Sequence[int], sent_at: datetime) -> None:
 def _latest(fact: str) -> Subquery:
     """The fact's true value for the contact ``OuterRef("pk")``, computed from what is kept."""
     if fact == RECEIVED:
-        rows = _sent().filter(contact=OuterRef("pk")).values("contact")
-        latest = rows.annotate(latest=Max("sent_at")).values("latest")
-    else:
-        rows = _events_of(_KINDS[fact]).filter(delivery__contact=OuterRef("pk"))
-        latest = rows.values("delivery__contact").annotate(latest=Max("at")).values("latest")
-    return Subquery(latest)
+        sent = _sent().filter(contact=OuterRef("pk")).values("contact")
+        return Subquery(sent.annotate(latest=Max("sent_at")).values("latest"))
+    events = _events_of(_KINDS[fact]).filter(delivery__contact=OuterRef("pk"))
+    return Subquery(events.values("delivery__contact").annotate(latest=Max("at")).values("latest"))
 
 
-def lock_writers() -> None:
-    """Wait for (and hold off, until the transaction ends) the writers of events, so a
-    recomputation does not miss an event being written meanwhile and set a fact back past it.
-    The lock is the one ``events.record_events`` takes; SQLite's writers are serialised anyway."""
-    from .events import lock_event_writers
+# Arbitrary constant key for pg_advisory_xact_lock: "tidings events".
+_EVENTS_LOCK = 0x7E1D_0001
 
-    lock_event_writers()
+
+def lock_event_writers() -> None:
+    """Serialise the writers of events until the transaction ends: ``events.record_events``
+    takes it (two flushing processes never both count a person as new), and so does ``refresh``,
+    so a recomputation does not miss an event being written meanwhile and set a fact back past
+    it.  SQLite's writers are serialised anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENTS_LOCK])
 
 
 def refresh(contact_ids: Iterable[int], facts: Sequence[str] = FACTS) -> int:
@@ -218,7 +221,7 @@ def refresh(contact_ids: Iterable[int], facts: Sequence[str] = FACTS) -> int:
         return 0
     assert transaction.get_connection().in_atomic_block, "refresh() needs a transaction"
     if OPENED in facts or CLICKED in facts:
-        lock_writers()
+        lock_event_writers()
     changed = 0
     for chunk in _chunks(ids):
         values = {fact: _latest(fact) for fact in facts}
@@ -248,7 +251,7 @@ def _rebuild_range(low: int, high: int) -> int:
     """Set the facts of the contacts with ``low <= id < high``.  The writers of events wait
     meanwhile; a delivery marked sent during the statement may be missed (``rebuild`` is for
     quiet times: the upgrade, a repair)."""
-    lock_writers()
+    lock_event_writers()
     contacts = Contact._base_manager.filter(pk__gte=low, pk__lt=high)
     if connection.vendor != "postgresql":
         return contacts.update(**{fact: _latest(fact) for fact in FACTS})

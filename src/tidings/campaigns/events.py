@@ -35,14 +35,12 @@ from django.utils import timezone
 
 from tidings import signals
 
-from .engagement import note_events
+from .engagement import lock_event_writers, note_events
 from .models import Delivery, Event, EventCounter, EventKind
 
 log = logging.getLogger(__name__)
 
 KINDS = frozenset(EventKind.values)
-# Arbitrary constant key for pg_advisory_xact_lock: "tidings events".
-_LOCK_KEY = 0x7E1D_0001
 _LOOKUP_CHUNK = 900  # ids per IN (…) query: under SQLite's variable limit
 
 
@@ -134,14 +132,6 @@ def record_events(events: Sequence[NewEvent], *, classify: bool = False) -> int:
                 lambda: signals.campaign_links_clicked.send(sender=Event, clicks=clicked)
             )
     return len(rows)
-
-
-def lock_event_writers() -> None:
-    """Serialise the writers of events until the transaction ends (``engagement.refresh`` takes
-    it too, to recompute facts without missing an event being written)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
 
 
 def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
