@@ -2,6 +2,8 @@
 
     .venv/bin/python -m bench.run_all [--only api,dashboard] [--timeout 240]    (make bench)
 
+First one database is migrated, and every benchmark's scratch database is made as a copy of it
+(``bench.common.create_database``), so the migrations' DDL is paid once, not once per benchmark.
 Each benchmark runs as its own process (``python -m bench.<name> <quick arguments>``) with
 ``TIDINGS_BENCH_REPORT`` naming a file it appends its figures to (``bench/_report.py``); its full
 output goes to a log file in a temporary directory (printed at the start), and the table at the
@@ -26,7 +28,7 @@ import time
 from pathlib import Path
 
 from bench._report import REPORT_ENV, Result, read
-from bench.common import ROOT, SERVER
+from bench.common import PREFIX, ROOT, SECRET, SERVER, TEMPLATE_ENV, _admin
 
 POSTGRES = f"{SERVER}/postgres"
 
@@ -53,6 +55,28 @@ QUICK: dict[str, list[str]] = {
     "analytics": ["--seconds", "1", "--rounds", "1", "--database-url", POSTGRES],
     "screening": ["--quick"],
 }
+
+
+def _migrated_template(workdir: Path) -> str:
+    """Create and migrate the database every benchmark's scratch database is copied from
+    (``bench.common.create_database``); returns its name."""
+    name = f"{PREFIX}template_{os.getpid()}"
+    _admin(POSTGRES, f'CREATE DATABASE "{name}"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.update(
+        DATABASE_URL=f"{SERVER}/{name}",
+        SECRET_KEY=SECRET,
+        TIDINGS_DATA_DIR=str(workdir / "template-data"),
+        TIDINGS_LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="tidings.settings",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "tidings.cli", "migrate", "--verbosity", "0"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+    )
+    return name
 
 
 def _run(name: str, args: list[str], report: Path, log: Path, timeout: float) -> str:
@@ -150,13 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"logs in {workdir}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     problems: dict[str, str] = {}
     started = time.perf_counter()
-    for name in names:
-        began = time.perf_counter()
-        print(f"  {name:<16}", end="", flush=True)
-        problem = _run(name, QUICK[name], report, workdir / f"{name}.log", args.timeout)
-        if problem:
-            problems[name] = f"{problem} (see {workdir / f'{name}.log'})"
-        print(f"{time.perf_counter() - began:6.0f} s  {problem or 'done'}", flush=True)
+    print(f"  {'(migrations)':<16}", end="", flush=True)
+    template = _migrated_template(workdir)
+    os.environ[TEMPLATE_ENV] = template
+    print(f"{time.perf_counter() - started:6.0f} s  one migrated database, copied by each")
+    try:
+        for name in names:
+            began = time.perf_counter()
+            print(f"  {name:<16}", end="", flush=True)
+            problem = _run(name, QUICK[name], report, workdir / f"{name}.log", args.timeout)
+            if problem:
+                problems[name] = f"{problem} (see {workdir / f'{name}.log'})"
+            print(f"{time.perf_counter() - began:6.0f} s  {problem or 'done'}", flush=True)
+    finally:
+        _admin(POSTGRES, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
     total = time.perf_counter() - started
     results = read(str(report))
     print(f"\n{table(results, problems)}")

@@ -41,6 +41,14 @@ class Contact(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     last_contact_at = models.DateTimeField(null=True, blank=True)
+    # Engagement facts, kept by the campaigns app as it records deliveries and events
+    # (``campaigns.engagement``): the latest human open or click, human click, and sent campaign
+    # message of this person's that is still kept.  The segment language's opened_in(90d) is
+    # ``last_opened_at >= now - 90 days``, an index look-up instead of a semi-join over millions
+    # of events.  Derived data: erasure clears them with the events they come from.
+    last_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_clicked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_received_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ContactQuerySet.as_manager()
 
@@ -58,6 +66,16 @@ class Contact(models.Model):
         indexes = [
             models.Index(fields=["created_at"]),
             models.Index(fields=["updated_at"], name="contact_updated"),
+            # Partial: a contact who never opened (every imported one) costs these nothing, and
+            # "last_opened_at >= x" implies "is not null", so the planner uses them.
+            *(
+                models.Index(
+                    fields=[field],
+                    condition=models.Q(**{f"{field}__isnull": False}),
+                    name=f"contact_{field}",
+                )
+                for field in ("last_opened_at", "last_clicked_at", "last_received_at")
+            ),
         ]
 
     def __str__(self) -> str:

@@ -33,6 +33,10 @@ def export_contact(contact: Contact) -> list[dict[str, Any]]:
         "created_at": contact.created_at,
         "updated_at": contact.updated_at,
         "last_contact_at": contact.last_contact_at,
+        # Derived from the campaigns' deliveries and events (kept by campaigns.engagement).
+        "last_opened_at": contact.last_opened_at,
+        "last_clicked_at": contact.last_clicked_at,
+        "last_received_at": contact.last_received_at,
     }
     came_from = imported_from(contact)
     if came_from:
@@ -74,7 +78,16 @@ def kept_fields() -> tuple[str, ...]:
 def _blank(keep: tuple[str, ...]) -> dict[str, Any]:
     """The values of a contact that only a legal hold keeps: every other field empty."""
     values: dict[str, Any] = {name: "" for name in Contact.COLUMN_FIELDS if name not in keep}
-    return values | {"attributes": {}, "last_contact_at": None}
+    return values | {"attributes": {}, "last_contact_at": None, **ENGAGEMENT_CLEARED}
+
+
+# The engagement facts come from the person's events and deliveries, which their erasure removes
+# or makes anonymous: a contact a legal hold keeps has none left.
+ENGAGEMENT_CLEARED: dict[str, Any] = {
+    "last_opened_at": None,
+    "last_clicked_at": None,
+    "last_received_at": None,
+}
 
 
 def find_contacts(people: People) -> list[int]:

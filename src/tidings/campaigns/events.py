@@ -35,13 +35,12 @@ from django.utils import timezone
 
 from tidings import signals
 
+from .engagement import lock_event_writers, note_events
 from .models import Delivery, Event, EventCounter, EventKind
 
 log = logging.getLogger(__name__)
 
 KINDS = frozenset(EventKind.values)
-# Arbitrary constant key for pg_advisory_xact_lock: "tidings events".
-_LOCK_KEY = 0x7E1D_0001
 _LOOKUP_CHUNK = 900  # ids per IN (…) query: under SQLite's variable limit
 
 
@@ -85,7 +84,7 @@ def record_events(events: Sequence[NewEvent], *, classify: bool = False) -> int:
     if not events:
         return 0
     with transaction.atomic():
-        _lock()
+        lock_event_writers()
         deliveries = _deliveries({e.delivery_id for e in events})
         events = [e for e in events if e.delivery_id in deliveries]
         if not events:
@@ -93,7 +92,7 @@ def record_events(events: Sequence[NewEvent], *, classify: bool = False) -> int:
         if classify:
             from .tracking import classify_batch
 
-            events = classify_batch(events, {d: sent for d, (_, sent) in deliveries.items()})
+            events = classify_batch(events, {d: sent for d, (_, sent, _) in deliveries.items()})
         seen = _already_seen(events)
         clicked: list[tuple[int, int, int]] = []  # first clicks of a link by a person
         rows: list[Event] = []
@@ -127,17 +126,12 @@ def record_events(events: Sequence[NewEvent], *, classify: bool = False) -> int:
             deltas[(campaign_id, e.kind, e.machine, EventCounter.ALL_LINKS, hour)][0] += 1
         Event.objects.bulk_create(rows, batch_size=1000)
         _add_to_counters(deltas)
+        note_events((deliveries[e.delivery_id][2], e.kind, e.at, e.machine) for e in events)
         if clicked:  # journeys started by a click (one signal a batch)
             transaction.on_commit(
                 lambda: signals.campaign_links_clicked.send(sender=Event, clicks=clicked)
             )
     return len(rows)
-
-
-def _lock() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
 
 
 def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
@@ -146,14 +140,14 @@ def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
         yield chunk
 
 
-def _deliveries(ids: set[int]) -> dict[int, tuple[int, datetime | None]]:
-    """{delivery id: (campaign id, sent_at)} for those of ``ids`` that exist."""
-    found: dict[int, tuple[int, datetime | None]] = {}
+def _deliveries(ids: set[int]) -> dict[int, tuple[int, datetime | None, int | None]]:
+    """{delivery id: (campaign id, sent_at, contact id)} for those of ``ids`` that exist."""
+    found: dict[int, tuple[int, datetime | None, int | None]] = {}
     for chunk in _chunks(sorted(ids)):
-        for pk, campaign_id, sent_at in Delivery.objects.filter(pk__in=chunk).values_list(
-            "pk", "campaign_id", "sent_at"
-        ):
-            found[pk] = (campaign_id, sent_at)
+        for pk, campaign_id, sent_at, contact_id in Delivery.objects.filter(
+            pk__in=chunk
+        ).values_list("pk", "campaign_id", "sent_at", "contact_id"):
+            found[pk] = (campaign_id, sent_at, contact_id)
     return found
 
 

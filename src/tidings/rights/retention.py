@@ -60,6 +60,7 @@ from django.utils import timezone
 from tidings.audience.models import Contact, Subscription, Suppression
 from tidings.audience.sources import AnyOf, holds_contact
 from tidings.audience.suppression import do_suppress
+from tidings.campaigns.engagement import CLICKED, OPENED, refresh
 from tidings.lib.audit import audit
 from tidings.policy import Policy, get_policy
 from tidings.policy.durations import Duration, Moment
@@ -288,6 +289,15 @@ class SubscriptionSweep(RecordSweep):
         return erased
 
 
+class EmailEventSweep(RecordSweep):
+    def erase(self, ids: list[int], contact_ids: set[int]) -> int:
+        """Email events go by their own rule; the people's engagement facts (their latest open
+        and click, which segments read) are then recomputed from the events they have left."""
+        erased = super().erase(ids, contact_ids)
+        refresh(contact_ids, (OPENED, CLICKED))
+        return erased
+
+
 SWEEPS: dict[str, RecordSweep] = {
     sweep.kind: sweep
     for sweep in [
@@ -316,7 +326,7 @@ SWEEPS: dict[str, RecordSweep] = {
                 "left_employer": Clock("left_employer", dated=True),
             },
         ),
-        RecordSweep(
+        EmailEventSweep(
             "email_event",
             "campaigns.Event",
             {"sent": Clock("delivery__sent_at"), "created": Clock("at")},

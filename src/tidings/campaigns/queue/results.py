@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..config import DeliveryConfig
+from ..engagement import note_sent
 from ..models import Campaign, Delivery, OutgoingMessage
 from .claims import Claimed
 
@@ -86,6 +87,7 @@ def record_results(
             key = (row.kind, "released", result.delay, result.error)
         groups.setdefault(key, []).append(row.id)
 
+    sent_deliveries: list[int] = []
     for key, ids in groups.items():
         kind, outcome = key[0], key[1]
         model = Delivery if kind == "d" else OutgoingMessage
@@ -138,10 +140,13 @@ def record_results(
             if error:  # why it is still waiting (an unreachable server), for the operator
                 values["error"] = error
         changed += mine.update(**values)
+        if outcome == "sent" and kind == "d":
+            sent_deliveries += ids
         if outcome == "released" and kind == "d":
             # Rows handed back because their campaign stopped: if it was cancelled, they go
             # where do_cancel put its queued rows.
             Delivery.objects.filter(
                 pk__in=ids, status=QUEUED, campaign__status=Campaign.Status.CANCELLED
             ).update(status=SKIPPED, error="campaign cancelled")
+    note_sent(sent_deliveries, now)  # the people's last_received_at (segments' received_in)
     return changed
