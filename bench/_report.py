@@ -70,7 +70,7 @@ def report(
     ratio = f", {result.ratio:.3g}× {baseline_label}" if result.ratio is not None else ""
     met = {None: "", True: " — target met", False: " — target MISSED"}[result.met]
     print(
-        f"result: {benchmark}: {figure} = {value:,.1f} {unit}{ratio}{met} "
+        f"result: {benchmark}: {figure} = {_number(float(value))} {unit}{ratio}{met} "
         f"(load {result.load:.1f}, {scale})"
     )
     path = os.environ.get(REPORT_ENV)
@@ -87,3 +87,9 @@ def read(path: str) -> list[Result]:
             if line.strip():
                 results.append(Result(**json.loads(line)))
     return results
+
+
+def _number(value: float) -> str:
+    """A figure with the digits it needs: 1,234.5 and 27.3 as before, but a recall of 0.971 no
+    longer prints as "1.0"."""
+    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"
