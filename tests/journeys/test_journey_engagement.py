@@ -61,6 +61,8 @@ def test_journey_opens_clicks_and_mail_count_in_segments_machines_apart():
 
 def test_campaign_engagement_still_counts_beside_journey_engagement():
     from tests.campaigns.lifecycle_helpers import make_campaign, queue
+    from tidings.campaigns.engagement import note_sent
+    from tidings.campaigns.events import record_delivery_event
     from tidings.campaigns.models import Delivery, Event
 
     news = make_list()
@@ -68,9 +70,9 @@ def test_campaign_engagement_still_counts_beside_journey_engagement():
     campaign = make_campaign(news)
     [delivery] = queue(campaign, [eve], status=Delivery.Status.SENT)
     now = timezone.now()
+    # As the queue and the tracking ingest write them (they keep the contact's engagement facts).
     Delivery.objects.filter(pk=delivery.pk).update(sent_at=now - timedelta(days=2))
-    Event.objects.create(
-        delivery=delivery, campaign=campaign, kind=Event.Kind.OPEN, at=now - timedelta(days=1)
-    )
+    note_sent([delivery.pk], now - timedelta(days=2))
+    record_delivery_event(delivery.pk, Event.Kind.OPEN, at=now - timedelta(days=1))
     assert matches("opened_in(7d)", now) == {"Eve Campaign"}
     assert matches("received_in(7d)", now) == {"Eve Campaign"}

@@ -164,7 +164,7 @@ def test_a_segment_trigger_needs_a_saved_segment():
 
 
 def test_the_check_runs_from_the_workers_scheduler():
-    from tidings.web.scheduler import REGISTRY
+    from tidings.lib.periodic import REGISTRY
 
     job = REGISTRY["journeys.segments"]
     assert job.task == "tidings.journeys.segments.check_segments_task"
