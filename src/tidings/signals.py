@@ -9,6 +9,11 @@ signal                  keyword arguments
 ======================  ==============================================================
 contact_subscribed      contact_id, list_id
 contact_unsubscribed    contact_id, list_id (None: from everything)
+unsubscribe_recorded    contact_id, source_ref (where the unsubscribe came from, e.g.
+                        "delivery:<id>"); the one signal sent INSIDE the unsubscribe's
+                        transaction, not on commit, so a receiver's writes (the campaigns
+                        count it in the report of the campaign whose link it was) commit or
+                        roll back with it
 delivery_bounced        contact_id (may be None), delivery_id (may be None), hard (bool)
 delivery_complained     contact_id (may be None), delivery_id (may be None)
 campaign_finished       campaign_id
@@ -36,6 +41,7 @@ from django.dispatch import Signal
 
 contact_subscribed = Signal()
 contact_unsubscribed = Signal()
+unsubscribe_recorded = Signal()
 delivery_bounced = Signal()
 delivery_complained = Signal()
 campaign_finished = Signal()

@@ -17,6 +17,7 @@ urlpatterns = [
     path("rights/", include("tidings.rights.urls")),
     path("", include("tidings.booking.public_urls")),
     path("", include("tidings.analytics.public_urls")),
+    path("audience/emails/", include("tidings.campaigns.system_email_urls")),
     path("audience/", include("tidings.audience.urls")),
     path("campaigns/templates/", include("tidings.campaigns.template_urls")),
     path("campaigns/journeys/", include("tidings.journeys.urls")),

@@ -97,7 +97,7 @@ def test_the_consent_proof_downloads_as_csv(owner_client, news):
 def test_an_operator_rewords_the_confirmation_email_and_sees_a_preview(owner_client):
     from tidings.campaigns.mail import render_system_email
 
-    url = reverse("audience:system-email", args=["confirmation"])
+    url = reverse("system-emails:edit", args=["confirmation"])
     page = owner_client.get(url)
     assert "Please confirm" in page.context["form"].initial["subject"]
     bad = owner_client.post(url, {"subject": "Hi {{ name", "text_body": "x {{ confirm_url }}"})

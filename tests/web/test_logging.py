@@ -50,7 +50,7 @@ SECRET = "eyJjIjoxMjN9:1vNx8Q:ZXhhbXBsZXNpZ25hdHVyZQ"
 # Parameters that are not secrets, by URL name → parameter → why.
 HARMLESS: dict[str, dict[str, str]] = {
     "public:signup": {"slug": "a sign-up form's public name, printed on the website"},
-    "audience:system-email": {"key": "the name of a system email template (operator page)"},
+    "system-emails:edit": {"key": "the name of a system email template (operator page)"},
     "crm:extend": {"section": "the name of a CRM section (operator page)"},
     "password_reset_confirm": {
         "uidb64": "the operator's id, base64: the token next to it is the secret"

@@ -15,9 +15,9 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from tidings import signals
-from tidings.campaigns.mail import send_system_email
 from tidings.lib.audit import audit
 from tidings.lib.ratelimit import count_attempt
+from tidings.lib.system_mail import send_system_email
 from tidings.policy import get_policy
 
 from .consent import (
@@ -534,11 +534,10 @@ def do_unsubscribe(
 
 
 def _count_campaign_unsubscribe(source_ref: str, contact: Contact) -> None:
-    """An unsubscribe from a campaign's link counts in that campaign's report."""
+    """An unsubscribe from a campaign's link counts in that campaign's report, in this
+    transaction (the campaigns app listens: ``signals.unsubscribe_recorded``)."""
     if source_ref:
-        from tidings.campaigns.events import record_unsubscribe_from
-
-        record_unsubscribe_from(source_ref, contact.pk)
+        signals.unsubscribe_recorded.send(Contact, contact_id=contact.pk, source_ref=source_ref)
 
 
 @transaction.atomic

@@ -15,7 +15,7 @@ from tidings.lib.access import operator_required
 from tidings.lib.audit import audit
 from tidings.lib.csv_export import streamed_csv
 
-from . import operator
+from . import contact_panels, operator
 from .access import contact_or_404, list_or_404
 from .contacts import keyset_page, search_contacts
 from .emails import InvalidEmail, email_domain, email_hmac, normalise_email
@@ -87,14 +87,6 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
     )
     events = ConsentEvent.objects.filter(contact=contact).select_related("mailing_list", "wording")
     subscribed_ids = {s.mailing_list_id for s in subscriptions}
-    from tidings.campaigns.models import Delivery
-
-    deliveries = (
-        Delivery.objects.filter(contact=contact)
-        .select_related("campaign")
-        .only("status", "sent_at", "error", "campaign__name", "campaign__id")
-        .order_by("-pk")[:100]
-    )
     return render(
         request,
         "audience/contact_detail.html",
@@ -103,7 +95,7 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
             "fields": [(f, getattr(contact, f)) for f in contact_fields()],
             "subscriptions": subscriptions,
             "events": events,
-            "deliveries": deliveries,
+            "panels": contact_panels.panels_for(contact),
             "other_lists": MailingList.objects.exclude(pk__in=subscribed_ids),
             "suppressed": Suppression.objects.filter(email_hmac=email_hmac(contact.email)).first(),
         },

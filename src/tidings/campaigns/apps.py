@@ -7,9 +7,21 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self) -> None:
+        from tidings import signals
+        from tidings.audience import contact_panels
+        from tidings.lib import system_mail
+
+        from .contact_panel import deliveries_panel
+        from .events import count_unsubscribe
+        from .mail import send_system_email
         from .personal_data import register_sources
 
         register_sources()
+        # The audience app sits below campaigns: it sends system mail, counts an unsubscribe in
+        # a campaign's report and shows a person's campaigns through these doors.
+        system_mail.provide(send_system_email)
+        signals.unsubscribe_recorded.connect(count_unsubscribe, dispatch_uid="campaigns.unsub")
+        contact_panels.register("campaigns/contact_deliveries_panel.html", deliveries_panel)
         from datetime import timedelta
 
         from tidings.lib import ingest

@@ -219,6 +219,11 @@ def write_tracking_rows(rows: list[dict]) -> None:
     record_events(events, classify=True)
 
 
+def count_unsubscribe(sender: Any, *, contact_id: int, source_ref: str, **kwargs: Any) -> None:
+    """Receiver of ``signals.unsubscribe_recorded`` (sent inside the unsubscribe's transaction)."""
+    record_unsubscribe_from(source_ref, contact_id)
+
+
 def record_unsubscribe_from(source_ref: str, contact_id: int) -> None:
     """Count an unsubscribe against the campaign whose link it came from.
 

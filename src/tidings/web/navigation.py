@@ -26,7 +26,7 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("audience:segments", "Segments"),
             ("audience:signup-forms", "Sign-up forms"),
             ("audience:imports", "Imports"),
-            ("audience:system-emails", "Confirmation emails"),
+            ("system-emails:index", "Confirmation emails"),
         ),
     ),
     (
