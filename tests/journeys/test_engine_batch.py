@@ -14,7 +14,7 @@ from tests.journeys.helpers import make_list, make_template, subscriber, welcome
 from tests.journeys.test_steps import plan_policy  # noqa: F401 - a fixture
 from tidings.audience.models import Subscription
 from tidings.campaigns.models import OutgoingMessage, Template
-from tidings.journeys import engine
+from tidings.journeys import engine, mail
 from tidings.journeys.actions import do_enrol
 from tidings.journeys.models import Enrolment, EnrolmentStep
 
@@ -69,7 +69,7 @@ def test_a_template_error_in_one_step_holds_back_only_its_people(time_machine, m
     for contact in readers:
         do_enrol(bad, contact)
     # And one person whose own message fails to build (an unexpected error, not the template's).
-    build = engine.StepMail.message
+    build = mail.StepMail.message
     carol = readers[2]
 
     def failing(self, contact, *args, **kwargs):
@@ -77,7 +77,7 @@ def test_a_template_error_in_one_step_holds_back_only_its_people(time_machine, m
             raise RuntimeError("boom")
         return build(self, contact, *args, **kwargs)
 
-    monkeypatch.setattr(engine.StepMail, "message", failing)
+    monkeypatch.setattr(mail.StepMail, "message", failing)
     assert engine.advance_due() == 4  # two people of the good journey: send and wait
     assert _mail_to() == sorted(c.pk for c in readers[:2])
     held = Enrolment.objects.filter(journey=bad)

@@ -46,7 +46,6 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
@@ -58,29 +57,20 @@ from psycopg.types.json import Jsonb
 
 from tidings import signals
 from tidings.audience.actions import allowed_contact_fields
-from tidings.audience.consent import tracked_contact_ids, tracking_enabled
+from tidings.audience.consent import tracked_contact_ids
 from tidings.audience.models import Contact
 from tidings.audience.segments import compile_segment
-from tidings.audience.suppression import suppression_reasons
 from tidings.audience.tokens import (
     absolute_url,
-    list_unsubscribe_header,
-    make_preferences_token,
-    make_unsubscribe_token,
-    unsubscribe_mailto_address,
 )
-from tidings.campaigns.mail import sender_from_header
-from tidings.campaigns.models import Campaign, OutgoingMessage, Template
-from tidings.campaigns.queue import default_transport, new_message
-from tidings.campaigns.rendering import CompiledMessage, MessageLinks, TemplateProblem
-from tidings.campaigns.targeting import consent_condition
+from tidings.campaigns.models import OutgoingMessage
 from tidings.lib.audit import audit
 
 from .actions import CLICK_WAIT, MARKETING_PURPOSE, SERVICE_PURPOSE
+from .mail import StepError, StepMail, send_refusal, send_refusals
 from .models import Enrolment, EnrolmentStep, Journey, JourneyVersion
 from .schedule import wait_ends
 from .steps import WAITS, index_of, successors
-from .tracking import JourneyTracker, step_tracker, track_with
 
 logger = logging.getLogger("tidings.journeys.engine")
 
@@ -88,11 +78,6 @@ LEASE_SECONDS = 60  # default of settings.TIDINGS_JOURNEY_LEASE_SECONDS
 MAX_ATTEMPTS = 5
 CHAIN = 20  # steps one claim may run for one person before giving the row back (no waits)
 BATCH = 500
-
-
-class StepError(Exception):
-    """A step could not run (retried, then parked).  The message is shown to operators: never
-    personal data."""
 
 
 @dataclass(frozen=True)
@@ -575,63 +560,6 @@ def _send_group(
     return results
 
 
-class StepMail:
-    """What every message of one send step shares, made once: the compiled step, the From,
-    the constant headers, the links' addresses up to the token (``reverse`` costs ~30 µs a
-    call: the campaign engine's ``Recipe`` does the same), and the tracker."""
-
-    def __init__(self, journey: Journey, step: Mapping[str, Any]) -> None:
-        self.journey = journey
-        self.compiled = compile_step(journey, step)
-        self.from_header = sender_from_header(journey.sender)
-        domain = parseaddr(self.from_header)[1].rpartition("@")[2] or "localhost"
-        label = journey.topic or "service messages"
-        self.headers = {
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": f"{label} <journey-{journey.pk}.{domain}>",
-        }
-        reply_to = journey.sender.reply_to if journey.sender else ""
-        if reply_to:
-            self.headers["Reply-To"] = reply_to
-        self.mailto = unsubscribe_mailto_address(self.from_header)
-        self.unsubscribe_prefix = absolute_url(reverse("public:unsubscribe", args=["T"]))[:-1]
-        self.preferences_prefix = absolute_url(reverse("public:preferences", args=["T"]))[:-1]
-        self.transport = default_transport()
-        self.tracker: JourneyTracker | None = None
-        if self.compiled.html_source and tracking_enabled():
-            self.tracker = step_tracker(journey, self.compiled.html_source)
-
-    def message(self, contact: Contact, enrolment_id: int, seq: int, *, track: bool) -> Any:
-        """The person's message (an unsaved ``OutgoingMessage``).  Raises StepError."""
-        unsubscribe = self.unsubscribe_prefix + make_unsubscribe_token(contact.pk, None, None)
-        links = MessageLinks(
-            unsubscribe_url=unsubscribe,
-            preferences_url=self.preferences_prefix + make_preferences_token(contact.pk),
-            view_url="",
-        )
-        try:
-            rendered = self.compiled.render(contact, links)
-        except TemplateProblem as exc:
-            raise StepError(f"the template does not render: {exc}") from None
-        document = rendered.html
-        if document and track and self.tracker is not None:
-            document = track_with(self.tracker, document, enrolment_id, seq)
-        headers = {
-            "List-Unsubscribe": list_unsubscribe_header(unsubscribe, self.mailto),
-            **self.headers,
-        }
-        return new_message(
-            contact,
-            kind=f"journey:{self.journey.pk}",
-            subject=rendered.subject,
-            text=rendered.text,
-            html=document,
-            from_email=self.from_header,
-            headers=headers,
-            transport=self.transport,
-        )
-
-
 # --- the steps --------------------------------------------------------------------------------
 def _next(enrolment: Enrolment) -> str:
     steps = enrolment.version.steps
@@ -695,80 +623,6 @@ def branch_matches(step: Mapping[str, Any], contact: Contact, now: datetime) -> 
     return contact.pk in branch_matching(step, [contact.pk], now)
 
 
-def send_refusals(journey: Journey, contacts: list[Contact]) -> dict[int, str]:
-    """{contact id: why they may not get the journey's mail now} for those of ``contacts`` who
-    may not: three queries for any number of people (suppression, then consent)."""
-    suppressed = suppression_reasons(c.email for c in contacts)
-    refusals: dict[int, str] = {}
-    if journey.is_marketing:
-        allowed = set(
-            Contact.objects.filter(pk__in=[c.pk for c in contacts])
-            .filter(consent_condition(journey.topic))
-            .values_list("pk", flat=True)
-        )
-        for contact in contacts:
-            reason = suppressed.get(contact.email)
-            if reason:
-                refusals[contact.pk] = f"address suppressed ({reason})"
-            elif contact.pk not in allowed:
-                refusals[contact.pk] = f'no consent to "{journey.topic}" emails'
-        return refusals
-    # Service mail (contract purpose): not refused for an unsubscribe from marketing, but never
-    # to an address that bounced, complained or was erased.
-    for contact in contacts:
-        reason = suppressed.get(contact.email)
-        if reason and reason != "unsubscribed":
-            refusals[contact.pk] = f"address suppressed ({reason})"
-    return refusals
-
-
-def send_refusal(journey: Journey, contact: Contact) -> str:
-    """Why ``contact`` may not get the journey's mail now ("" when they may)."""
-    return send_refusals(journey, [contact]).get(contact.pk, "")
-
-
-# Compiled steps, by everything that goes into them (an edited template has a new updated_at):
-# compiling costs far more than rendering.  Per process, at most 64.
-_COMPILED: dict[tuple, CompiledMessage] = {}
-
-
-def compile_step(journey: Journey, step: Mapping[str, Any]) -> CompiledMessage:
-    template = Template.objects.select_related("layout").filter(name=step["template"]).first()
-    if template is None:
-        raise StepError(f'the template "{step["template"]}" no longer exists')
-    key = (
-        journey.pk,
-        journey.sender_id,
-        step.get("subject"),
-        step.get("preheader"),
-        template.pk,
-        template.updated_at,
-        template.layout.updated_at,
-    )
-    cached = _COMPILED.get(key)
-    if cached is not None:
-        return cached
-    campaign = Campaign(
-        name=journey.name,
-        subject=step.get("subject") or template.subject,
-        preheader=step.get("preheader") or "",
-        body=template.body,
-        text_body=template.text_body,
-        format=template.format,
-        layout=template.layout,
-        topic=journey.topic,
-        sender=journey.sender,
-    )
-    try:
-        compiled = CompiledMessage.for_campaign(campaign)
-    except TemplateProblem as exc:
-        raise StepError(f"the template does not render: {exc}") from None
-    if len(_COMPILED) >= 64:
-        _COMPILED.clear()
-    _COMPILED[key] = compiled
-    return compiled
-
-
 def _send(
     enrolment: Enrolment, step: Mapping[str, Any], contact: Contact, now: datetime
 ) -> Outcome:
@@ -802,9 +656,6 @@ def _attribute(journey: Journey, step: Mapping[str, Any], contact: Contact) -> N
 def _notify(enrolment: Enrolment, step: Mapping[str, Any]) -> None:
     from django.conf import settings
     from django.core.mail import send_mail
-    from django.urls import reverse
-
-    from tidings.audience.tokens import absolute_url
 
     subject = " ".join(str(step["subject"]).split())[:200]
     # The contact's page, not their details: the operator signs in to see them.

@@ -19,7 +19,8 @@ from tidings.audience.tokens import absolute_url
 from tidings.campaigns.rendering import MessageLinks
 
 from .actions import MARKETING_PURPOSE, SERVICE_PURPOSE
-from .engine import StepError, branch_matches, compile_step, send_refusal
+from .engine import branch_matches
+from .mail import StepError, compile_step, send_refusal
 from .models import Journey
 from .schedule import wait_ends
 from .steps import WAITS, index_of, successors
