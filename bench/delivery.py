@@ -19,7 +19,10 @@ Printed, each with the load average it was measured at (the machine is shared):
   PostgreSQL (rate from the first to the last ``sent_at``), with builder processes ("auto": one
   per core) and without, and the unsigned/untracked rate beside it;
 - with ``--memory N``: one worker sending a queue of N to the end, its peak RSS (with its builder
-  processes) when 10,000 had been sent and at the end.
+  processes) when 10,000 had been sent and at the end;
+- with ``--perf``: CPU instructions per message (``perf stat -e instructions``, attached once the
+  first 10% were sent, so start-up is not counted), in the worker process and in its builder
+  processes: a figure that does not depend on the load, to compare code before and after.
 A fresh PostgreSQL database ``tidings_bench_delivery_<pid>`` is made beside ``--database-url`` and
 dropped at the end.  Figures are printed, not asserted; target 1 of issue 20 is printed as met or
 not.
@@ -182,6 +185,39 @@ def tree_rss(pid: int, peak: bool = False) -> float:
     return total
 
 
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class Perf:
+    """``perf stat -e instructions`` on some processes (with their threads) until ``stop``."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.process = subprocess.Popen(
+            ["perf", "stat", "-x", ",", "-e", "instructions:u", "-p", ",".join(map(str, pids))],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def stop(self) -> float:
+        """Instructions counted (0 when perf could not count)."""
+        self.process.send_signal(signal.SIGINT)
+        _, err = self.process.communicate(timeout=30)
+        for line in err.splitlines():
+            fields = line.split(",")
+            if len(fields) > 2 and fields[2].startswith("instructions"):
+                try:
+                    return float(fields[0])
+                except ValueError:
+                    return 0.0
+        return 0.0
+
+
 # --- the database ----------------------------------------------------------------------------
 class Bench(Database):
     def __init__(self, args) -> None:
@@ -294,10 +330,20 @@ class Bench(Database):
 
     # -- workers --
     def run_workers(
-        self, campaign_id: int, port: int, count: int, *, limit_seconds: float = 600, **env: str
+        self,
+        campaign_id: int,
+        port: int,
+        count: int,
+        *,
+        limit_seconds: float = 600,
+        perf: bool = False,
+        **env: str,
     ) -> dict:
-        """Send the campaign with ``count`` worker processes; returns figures."""
+        """Send the campaign with ``count`` worker processes; returns figures (with ``perf``,
+        instructions per message in the workers and in their builders, counted from when a
+        tenth had been sent to the end)."""
         self.reset(campaign_id)
+        total = self.progress(campaign_id)[1]
         environment = self.env(TIDINGS_SMTP_URL=f"smtp://127.0.0.1:{port}?tls=none", **env)
         workers = [
             subprocess.Popen(
@@ -309,18 +355,36 @@ class Bench(Database):
         ]
         deadline = time.monotonic() + limit_seconds
         rss_at_10k = 0.0
+        counters: list[Perf] = []
+        counted_from = 0
+        per_message: dict[str, float] = {}
         try:
             while time.monotonic() < deadline:
                 time.sleep(0.5)
                 sent, left, _ = self.progress(campaign_id)
                 if not rss_at_10k and sent >= 10_000:
                     rss_at_10k = sum(tree_rss(w.pid) for w in workers)
+                if perf and not counters and total - left >= total // 10:
+                    counted_from = total - left
+                    builders = [c for w in workers for c in children(w.pid)]
+                    counters = [Perf([w.pid for w in workers])]
+                    if builders:
+                        counters.append(Perf(builders))
                 if left == 0:
+                    if counters:
+                        done = total - counted_from
+                        names = ("worker", "builders")
+                        per_message = {
+                            n: c.stop() / done for n, c in zip(names, counters, strict=False)
+                        }
+                        counters = []
                     break
                 if any(w.poll() is not None for w in workers):
                     raise RuntimeError("a worker exited")
             rss = [tree_rss(w.pid, peak=True) for w in workers]
         finally:
+            for counter in counters:
+                counter.stop()
             self.pause(campaign_id)
             for worker in workers:
                 worker.send_signal(signal.SIGTERM)
@@ -337,6 +401,7 @@ class Bench(Database):
             "rss_at_10k": rss_at_10k,
             "complete": left == 0,
             "load": load(),
+            "instructions": per_message,
             **self.outcomes(campaign_id),
         }
 
@@ -366,6 +431,12 @@ def main() -> None:
     parser.add_argument("--bare-messages", type=int, default=20_000)
     parser.add_argument("--memory", type=int, default=200_000, help="0: skip the memory run")
     parser.add_argument("--limit-seconds", type=float, default=300, help="per run, at most")
+    parser.add_argument(
+        "--perf", action="store_true", help="count instructions per message (perf stat)"
+    )
+    parser.add_argument(
+        "--only-workers", action="store_true", help="skip the no-builders and unsigned runs"
+    )
     parser.add_argument("--serve-aiosmtpd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_aiosmtpd:
@@ -402,10 +473,15 @@ def _untracked_policy(directory: Path) -> Path:
 
 def _line(label: str, result: dict, baseline: float) -> str:
     rss = ", ".join(f"{r:.0f}" for r in result["rss"])
+    counted = result["instructions"]
+    instructions = "".join(
+        f", {value / 1e6:.2f} M instructions a message in the {name}"
+        for name, value in counted.items()
+    )
     return (
         f"  {label}: {result['sent']:,} sent, {result['rate']:,.0f} msg/s "
         f"({result['rate'] / baseline:.0%} of the bare loop), {result['retried']:,} sent on a "
-        f"retry, {result['failed']:,} failed, peak RSS {rss} MB, {result['load']}"
+        f"retry, {result['failed']:,} failed, peak RSS {rss} MB{instructions}, {result['load']}"
         + ("" if result["complete"] else " (stopped at the time limit)")
     )
 
@@ -429,7 +505,12 @@ def run(bench: Bench, args) -> None:
         process, port = start_aiosmtpd()  # a fresh sink: its 4xx share again
         try:
             return bench.run_workers(
-                campaign, port, count, limit_seconds=args.limit_seconds, **{**real, **env}
+                campaign,
+                port,
+                count,
+                limit_seconds=args.limit_seconds,
+                perf=args.perf,
+                **{**real, **env},
             )
         finally:
             stop(process)
@@ -454,6 +535,9 @@ def run(bench: Bench, args) -> None:
         rates[count] = result["rate"]
         label = f"{count} worker{'s' if count > 1 else ''}, builders {args.builders}"
         print(_line(label, result, baseline))
+    if args.only_workers:
+        _target(rates, baseline, args)
+        return
     print(
         _line(
             "1 worker, no builders (built in the event loop)",
@@ -481,6 +565,10 @@ def run(bench: Bench, args) -> None:
             f"by the end; {result['load']}"
         )
 
+    _target(rates, baseline, args)
+
+
+def _target(rates: dict[int, float], baseline: float, args) -> None:
     one, two = rates.get(1, 0.0), rates.get(2, 0.0)
     for workers, value, target in ((1, one, 1500), (2, two, 2800)):
         if workers in rates:
