@@ -294,8 +294,10 @@ class Callgrind:
     was sent and read at the end, so start-up is not counted.  Instruction counts do not depend
     on the load of the machine (perf's hardware counters are not available on this VM)."""
 
-    def __init__(self) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="bench_callgrind_"))
+    def __init__(self, keep: str = "") -> None:
+        self.keep = keep
+        self.directory = Path(keep or tempfile.mkdtemp(prefix="bench_callgrind_"))
+        self.directory.mkdir(parents=True, exist_ok=True)
 
     def prefix(self) -> list[str]:
         return [
@@ -329,7 +331,8 @@ class Callgrind:
         return count
 
     def close(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if not self.keep:  # kept: for callgrind_annotate
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -459,7 +462,7 @@ class Bench(Database):
         self.reset(campaign_id)
         total = self.progress(campaign_id)[1]
         environment = self.env(TIDINGS_SMTP_URL=f"smtp://127.0.0.1:{port}?tls=none", **env)
-        callgrind = Callgrind() if instructions else None
+        callgrind = Callgrind(self.args.callgrind_dir) if instructions else None
         prefix = callgrind.prefix() if callgrind else []
         workers = [
             subprocess.Popen(
@@ -553,6 +556,7 @@ def main() -> None:
         action="store_true",
         help="count instructions per message (callgrind; the rates are then meaningless)",
     )
+    parser.add_argument("--callgrind-dir", default="", help="keep callgrind's files there")
     parser.add_argument(
         "--only-workers", action="store_true", help="skip the no-builders and unsigned runs"
     )
