@@ -177,6 +177,7 @@ def test_signatures_are_byte_for_byte_what_dkimpy_makes_of_the_whole_message(
     )
     header = signer.sign(message)
     assert header == whole
+    assert signer.sign(message, crlf=True) == whole  # as MessageFactory asks for it
     assert dkimpy.verify(header + message, dnsfunc=lookup)
     # A message with bare LF line ends (not ours) is parsed whole by dkimpy, and still verifies.
     loose = message.replace(b"\r\n", b"\n")

@@ -93,8 +93,11 @@ class DkimSigner:
         self.selector = selector.encode("ascii")
         self.key = private_key_pem
 
-    def sign(self, message: bytes, headers: tuple[bytes, ...] = SIGNED_HEADERS) -> bytes:
-        """The DKIM-Signature header line (CRLF-terminated) to put in front of ``message``.
+    def sign(
+        self, message: bytes, headers: tuple[bytes, ...] = SIGNED_HEADERS, *, crlf: bool = False
+    ) -> bytes:
+        """The DKIM-Signature header line (CRLF-terminated) to put in front of ``message``;
+        ``crlf``: its lines are known to end with CRLF, every one (``MessageFactory``'s).
 
         dkimpy does the signing; only its parsing is spared for messages with CRLF line ends
         (all of ours): ``dkimpy.sign`` splits the whole message into lines with a regular
@@ -103,7 +106,7 @@ class DkimSigner:
         first empty line, byte for byte what its parser would give back.
         """
         end = message.find(b"\r\n\r\n")
-        if end < 0 or message.count(b"\n") != message.count(b"\r\n"):
+        if end < 0 or not (crlf or message.count(b"\n") == message.count(b"\r\n")):
             signer = dkimpy.DKIM(message, linesep=b"\r\n")  # another form: dkimpy parses it all
         else:
             signer = dkimpy.DKIM(linesep=b"\r\n")

@@ -305,5 +305,5 @@ class MessageFactory:
             head.append(_body("text/plain", text, eight_bit))
         data = b"".join(head)
         if self.signer is not None:
-            data = self.signer.sign(data) + data
+            data = self.signer.sign(data, crlf=True) + data
         return data
