@@ -227,10 +227,8 @@ class SMTPTransport(Transport):
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
         if b"\r\n." in data:
             data = data.replace(b"\r\n.", b"\r\n..")
-        if not data.endswith(b"\r\n"):
-            data += b"\r\n"
-        protocol.write(data)
-        protocol.write(b".\r\n")
+        # One write (one send() when the socket takes it all): the message and the final dot.
+        protocol.write(data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))
         reply = await protocol.read_response(timeout=self.config.timeout)
         if reply.code != 250:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
