@@ -49,7 +49,7 @@ QUICK: dict[str, list[str]] = {
         *("--recipients", "2000", "--bare-messages", "1500", "--memory", "0"),
         *("--workers", "1,2", "--limit-seconds", "60"),
     ],
-    "journeys": ["--people", "5000", "--due", "500"],
+    "journeys": ["--people", "5000", "--due", "500", "--feed-seconds", "3"],
     "analytics": ["--seconds", "1", "--rounds", "1", "--database-url", POSTGRES],
     "screening": ["--quick"],
 }

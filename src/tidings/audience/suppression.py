@@ -46,6 +46,29 @@ def suppression_reason(email: str) -> str | None:
     return None
 
 
+def suppression_reasons(emails: Iterable[str]) -> dict[str, str]:
+    """``suppression_reason`` for many addresses in two queries: {address: reason} for those
+    suppressed (a suppressed domain reads as ``manual``), the others left out."""
+    hashes = {email_hmac(email): email for email in set(emails)}
+    reasons = {
+        hashes[h]: reason
+        for h, reason in Suppression.objects.filter(email_hmac__in=list(hashes)).values_list(
+            "email_hmac", "reason"
+        )
+    }
+    parents = {e: domain_and_parents(email_domain(e)) for e in hashes.values() if e not in reasons}
+    blocked = set(
+        SuppressedDomain.objects.filter(
+            domain__in={d for ds in parents.values() for d in ds}
+        ).values_list("domain", flat=True)
+    )
+    if blocked:
+        for email, ds in parents.items():
+            if blocked.intersection(ds):
+                reasons[email] = Suppression.Reason.MANUAL
+    return reasons
+
+
 @transaction.atomic
 def do_suppress(email: str, reason: str, *, actor=None, actor_label: str = "") -> bool:
     """Suppress one address; True if it was not suppressed before."""

@@ -100,6 +100,7 @@ class JourneyTracker(LinkTracker):
 
         self.campaign_id = 0
         self.links = links
+        self.journey_id = journey_id
         self.signer = _StepSigner(enrolment_id, seq, journey_id)
         self.open_prefix = absolute_url(reverse("journey-track:open", args=["T"]))[:-1]
         self.click_prefix = absolute_url(reverse("journey-track:click", args=["T"]))[:-1]
@@ -120,8 +121,9 @@ def journey_links(journey: Journey, html_source: str) -> dict[str, int]:
 _step_links: dict[tuple[int, str], dict[str, int]] = {}
 
 
-def track(document: str, journey: Journey, html_source: str, enrolment_id: int, seq: int) -> str:
-    """``document`` (one person's rendered HTML) with the pixel and rewritten links."""
+def step_tracker(journey: Journey, html_source: str) -> JourneyTracker:
+    """A tracker for the mail of one compiled step (its link table stored once, its addresses
+    resolved once); ``track_with`` applies it to each person's mail."""
     key = (journey.pk, html_source)
     links = _step_links.get(key)
     if links is None:
@@ -129,7 +131,18 @@ def track(document: str, journey: Journey, html_source: str, enrolment_id: int, 
         if len(_step_links) >= 64:
             _step_links.clear()
         _step_links[key] = links
-    return JourneyTracker(links, enrolment_id, seq, journey.pk).apply(document, 0)
+    return JourneyTracker(links, 0, 0, journey.pk)
+
+
+def track_with(tracker: JourneyTracker, document: str, enrolment_id: int, seq: int) -> str:
+    """``document`` (one person's rendered HTML) with the pixel and rewritten links."""
+    tracker.signer = _StepSigner(enrolment_id, seq, tracker.journey_id)
+    return tracker.apply(document, 0)
+
+
+def track(document: str, journey: Journey, html_source: str, enrolment_id: int, seq: int) -> str:
+    """``document`` (one person's rendered HTML) with the pixel and rewritten links."""
+    return track_with(step_tracker(journey, html_source), document, enrolment_id, seq)
 
 
 _link_cache: dict[int, dict[int, str]] = {}

@@ -82,11 +82,26 @@ run, COPY itself at 185,000-198,000 rows/s where DESIGN.md has 240,000 for an id
 
 Those figures were for a 6-column file.  The benchmark now imports a 25-column Mailchimp export
 with consent times (1.6 consent events a contact: a double opt-in proves two moments), into an
-empty database and merged into 1M existing contacts.  Measured on 6 December 2026 while other
-work kept the load average at 6-10 on the 2 cores (COPY itself ran at 29,000-39,000 rows/s):
-PostgreSQL 10,300 rows/s empty (3.7x COPY's time), 8,700 rows/s merging (3.3x), peak RSS
-193/203 MB; the importing process spends ~19 µs of CPU a row (parsing 25 columns ~11 µs).
-SQLite peak RSS with the 32 MB page cache: 196 MB at 300,000 rows (248 MB at 1M with 64 MB).
+empty database and merged into 1M existing contacts, and prints the CPU a row costs the
+importing process and the server's processes (a figure the machine's load hardly moves).
+Measured at 1M rows on 6 December 2026, load average 13-17 on the 2 cores (COPY itself at
+18,000-24,000 rows/s): PostgreSQL 6,700 rows/s empty (3.5x COPY's time) and 6,400 rows/s
+merging (2.8x), peak RSS 206/220 MB; SQLite 215/214 MB.  CPU a row: empty 18.5 µs in the
+importing process + 33.8 µs in the server, merge 21.5 + 37.1: however well the two overlap, a
+quiet 2-core machine could do at most ~38,000 and ~34,000 rows/s, so the empty target (40,000)
+is out of this design's reach and the merge one (25,000) within it (neither measured on a
+quiet machine).
+
+Where the server's time goes (EXPLAIN ANALYZE of a 20,000-row batch, one connection): the
+foreign-key checks ~60% (6.8 a contact: the subscription's contact and list, and each event's
+contact, list and wording), inserting the contacts ~12%, the consent events ~10%, the
+subscriptions ~7%.  The importing process (one connection, 100,000 rows, ~14 µs a row): parsing
+~9 µs (csv ~2), staging by COPY ~2, screening ~1 (the benchmark's 18.5 µs is with two writers'
+threads, at 1M rows).  Merges look a batch's addresses up before inserting while the last batch
+had any taken (Lane.write): the insert then needs no ON CONFLICT and is never rolled back for
+one taken address (server CPU merging 100,000 rows into 100,000: 35.5 -> 32.0 µs a row).  The
+lever left is the list's and wording's foreign keys on each subscription and event (35-40% of
+the server's time), kept as said above.
 
 The package, in the order an import runs:
 

@@ -93,7 +93,9 @@ class Lane:
         self.imp = imp
         self.writer = writer
         self.seen = LineIndex()
-        self.lookup_first = False
+        # Look the batch's addresses up before inserting: at first (the database may hold
+        # them), then as the last batch says (see write()).
+        self.lookup_first = True
         self.statuses = statuses  # the file says who left (rows may be GoodRow.left)
 
     def write(self, rows: list[GoodRow], tally: Tally) -> None:
@@ -107,9 +109,14 @@ class Lane:
                 counts["left_in_file"] += len(left)
                 rows = [r for r in rows if not r.left]
         # New addresses: contact, confirmed subscription and consent event, in one go.  When
-        # most addresses of the last batch were taken (a re-run, an update of a known list),
-        # looking them up first is cheaper than letting every insert conflict (measured: an
-        # insert that conflicts costs PostgreSQL about as much as one that does not).
+        # addresses of the last batch were taken (a merge into a known audience, a re-run),
+        # the batch's addresses are looked up first and only the new ones inserted.  On
+        # PostgreSQL that pays as soon as any was taken (Writer.lookup_when_any_taken): the
+        # insert then goes without ON CONFLICT, whose speculative insertion cost ~4 µs a row,
+        # and no batch's insert is rolled back for one taken address (server CPU merging
+        # 100,000 rows into 100,000 with 10% overlap: 35.5 -> 32.0 µs a row).  SQLite's
+        # conflict check is an index probe like the look-up, so there it pays only when most
+        # were taken (the same merge, one run each: 31.7 µs a row, 33.3 looking up every batch).
         found: dict[str, Existing] | None = None
         if self.lookup_first and rows:
             found = self._existing_by_key(rows)
@@ -126,7 +133,10 @@ class Lane:
                 taken.append(row)
             else:
                 seen_set(pk, row.line)
-        self.lookup_first = len(taken) > len(rows) // 2
+        if writer.lookup_when_any_taken:
+            self.lookup_first = bool(taken)
+        else:
+            self.lookup_first = len(taken) > len(rows) // 2
         if taken:
             if found is None or any(r.key not in found for r in taken):
                 # Looked up before the insert, yet taken since: another writer was quicker.

@@ -113,6 +113,10 @@ class Writer:
     bench/import_contacts.py), and bulk_create cannot return the ids of rows it inserted while
     ignoring conflicts, nor target the functional unique index on Lower(email)."""
 
+    # Whether a batch after one with any taken address is looked up before it is inserted
+    # (Lane.write); else only after one with most of them taken.
+    lookup_when_any_taken = False
+
     def __init__(
         self, imp: Import, mailing_list: MailingList, wording_id: int, *, proof: bool = False
     ):
@@ -356,6 +360,7 @@ class PostgresWriter(Writer):
     bench/import_contacts.py and described in the module docstring."""
 
     STAGE = "tidings_import_stage"
+    lookup_when_any_taken = True  # then the insert can go without ON CONFLICT (create_contacts)
     STAGE_COLUMNS = ("email", *STORED_COLUMNS, "attributes")
     # The consent proof of each row (rows.Moments), staged only when the file carries it.
     PROOF_COLUMNS = ("at1", "ip1", "at2", "ip2")
@@ -614,8 +619,8 @@ class PostgresWriter(Writer):
         if not self.proof:
             return f"{self._events_insert()}SELECT id, {const}, %(now)s, NULL FROM sub"
         return (
-            f"{self._events_insert()}SELECT sub.id, {const}, m.at, m.ip "
-            f"FROM sub JOIN new ON new.id = sub.id JOIN {self.stage} s ON s.email = new.email "
+            f"{self._events_insert()}SELECT new.id, {const}, m.at, m.ip "
+            f"FROM new JOIN {self.stage} s ON s.email = new.email "
             "CROSS JOIN LATERAL (VALUES (COALESCE(s.at1::timestamptz, %(now)s), s.ip1::inet), "
             "(s.at2::timestamptz, s.ip2::inet)) AS m(at, ip) WHERE m.at IS NOT NULL"
         )

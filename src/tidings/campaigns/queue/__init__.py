@@ -61,7 +61,7 @@ from .claims import (
     claim_outgoing,
     sending_campaign_ids,
 )
-from .enqueue import enqueue_message
+from .enqueue import default_transport, enqueue_message, new_message
 from .populate import (
     POPULATE_BATCH,
     assign_variants,
@@ -91,11 +91,13 @@ __all__ = [
     "claim_batch",
     "claim_deliveries",
     "claim_outgoing",
+    "default_transport",
     "delivery_counts",
     "enqueue_message",
     "failed_deliveries",
     "heartbeat",
     "live_workers",
+    "new_message",
     "populate_deliveries",
     "process_alive",
     "process_start_time",
