@@ -109,7 +109,8 @@ class Database:
             SECRET_KEY=SECRET,
             TIDINGS_DATA_DIR=str(self.data_dir),
             TIDINGS_LOG_LEVEL="WARNING",
-            PYTHONPATH=str(ROOT),
+            # A caller's PYTHONPATH first: PYTHONPATH=<another checkout>/src measures its code.
+            PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)])),
         )
         env.update(self.extra)
         env.update(extra)

@@ -7,9 +7,10 @@
 The job, by default, is what a real campaign is (issue 20): a Markdown body that renders to about
 10 KB of HTML with 8 links, tracking on for most recipients (one in seven refused it: their
 messages carry no pixel or rewritten links), DKIM on (a 2048-bit key), recipients spread over
-2,000 domains, and a sink (aiosmtpd, in its own process) that answers a small share with a 4xx
-(1%: accepted when retried) and a 5xx "user unknown" (0.5%: failed, and suppressed as a hard
-bounce).  Retries wait 2 s (TIDINGS_RETRY_BASE_SECONDS) so they happen within the run.
+2,000 domains, and a sink (``FastSink``, in its own process; ``--sink aiosmtpd`` for aiosmtpd)
+that answers a small share with a 4xx (1%: accepted when retried) and a 5xx "user unknown"
+(0.5%: failed, and suppressed as a hard bounce).  Retries wait 2 s (TIDINGS_RETRY_BASE_SECONDS)
+so they happen within the run.
 
 Printed, each with the load average it was measured at (the machine is shared):
 - the baseline: a bare aiosmtplib loop (ONE process, 10 connections) sending pre-built,
@@ -19,7 +20,11 @@ Printed, each with the load average it was measured at (the machine is shared):
   PostgreSQL (rate from the first to the last ``sent_at``), with builder processes ("auto": one
   per core) and without, and the unsigned/untracked rate beside it;
 - with ``--memory N``: one worker sending a queue of N to the end, its peak RSS (with its builder
-  processes) when 10,000 had been sent and at the end.
+  processes) when 10,000 had been sent and at the end;
+- with ``--instructions``: CPU instructions per message (callgrind, switched on once the first
+  10% were sent, so start-up is not counted), in the worker process and in its builder
+  processes: a figure that does not depend on the load, to compare code before and after (the
+  workers then run under valgrind: their rates mean nothing).
 A fresh PostgreSQL database ``tidings_bench_delivery_<pid>`` is made beside ``--database-url`` and
 dropped at the end.  Figures are printed, not asserted; target 1 of issue 20 is printed as met or
 not.
@@ -31,9 +36,11 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,6 +66,17 @@ HARD_EVERY = 200  # one in 200 a 550 5.1.1 (offset so the two never meet)
 
 
 # --- sinks -----------------------------------------------------------------------------------
+def _answer_rcpt(address: str, seen: set[str]) -> str:
+    """The sinks' answer to RCPT TO: the 5xx and 4xx shares by the number in the address."""
+    number = int("".join(c for c in address.partition("@")[0] if c.isdigit()) or 0)
+    if number % HARD_EVERY == 101:
+        return "550 5.1.1 <address>: user unknown"
+    if number % SOFT_EVERY == 37 and address not in seen:
+        seen.add(address)
+        return "451 4.7.1 try again later"
+    return "250 OK"
+
+
 def serve_aiosmtpd(port: int) -> None:
     """The aiosmtpd sink (run in its own process): accepts and forgets every message."""
     from aiosmtpd.controller import Controller
@@ -67,14 +85,10 @@ def serve_aiosmtpd(port: int) -> None:
 
     class Sink:
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-            number = int("".join(c for c in address.partition("@")[0] if c.isdigit()) or 0)
-            if number % HARD_EVERY == 101:
-                return "550 5.1.1 <address>: user unknown"
-            if number % SOFT_EVERY == 37 and address not in seen:
-                seen.add(address)
-                return "451 4.7.1 try again later"
-            envelope.rcpt_tos.append(address)
-            return "250 OK"
+            reply = _answer_rcpt(address, seen)
+            if reply.startswith("250"):
+                envelope.rcpt_tos.append(address)
+            return reply
 
         async def handle_DATA(self, server, session, envelope):
             return "250 OK"
@@ -85,12 +99,96 @@ def serve_aiosmtpd(port: int) -> None:
     controller.stop()
 
 
-def start_aiosmtpd() -> tuple[subprocess.Popen, int]:
+class FastSink(asyncio.Protocol):
+    """An SMTP sink that stands in for a real receiving server (run in its own process): the same
+    answers as the aiosmtpd sink, but DATA is taken in bulk up to the final CRLF.CRLF.
+
+    Hand-written on purpose: aiosmtpd reads DATA one line at a time in Python (a readuntil and a
+    debug log call per line, ~250 lines a message), which on this machine caps it near 400
+    messages a second: below the target, whatever sends to it.  A real MTA (Postfix, written in
+    C) takes messages far faster; this sink costs a few data_received calls a message."""
+
+    seen: set[str] = set()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.buffer = bytearray()
+        self.in_data = False
+        self.recipients = 0
+        transport.write(b"220 sink ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while buffer:
+            if self.in_data:
+                if buffer.startswith(b".\r\n"):
+                    end, skip = 0, 3
+                else:
+                    end = buffer.find(b"\r\n.\r\n")
+                    if end < 0:
+                        return
+                    skip = end + 5
+                del buffer[:skip]
+                self.in_data = False
+                self.recipients = 0
+                self.transport.write(b"250 OK queued\r\n")
+                continue
+            end = buffer.find(b"\r\n")
+            if end < 0:
+                return
+            line = bytes(buffer[:end])
+            del buffer[: end + 2]
+            self.transport.write(self.command(line))
+
+    def command(self, line: bytes) -> bytes:
+        verb = line[:4].upper()
+        if verb == b"EHLO":
+            return b"250-sink\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        if verb in (b"HELO", b"NOOP"):
+            return b"250 OK\r\n"
+        if verb in (b"MAIL", b"RSET"):
+            self.recipients = 0
+            return b"250 OK\r\n"
+        if verb == b"RCPT":
+            address = line.partition(b"<")[2].partition(b">")[0].decode("utf-8", "replace")
+            reply = _answer_rcpt(address, self.seen)
+            self.recipients += reply.startswith("250")
+            return reply.encode() + b"\r\n"
+        if verb == b"DATA":
+            if not self.recipients:
+                return b"503 5.5.1 no valid recipients\r\n"
+            self.in_data = True
+            return b"354 end data with <CR><LF>.<CR><LF>\r\n"
+        if verb == b"QUIT":
+            self.transport.write(b"221 bye\r\n")
+            self.transport.close()
+            return b""
+        return b"500 5.5.2 unknown command\r\n"
+
+
+def serve_fast(port: int) -> None:
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(FastSink, "127.0.0.1", port)
+        stopped = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopped.set)
+        async with server:
+            await stopped.wait()
+
+    asyncio.run(serve())
+
+
+SINK = "fast"  # or "aiosmtpd" (--sink)
+
+
+def start_sink() -> tuple[subprocess.Popen, int]:
     port = free_port()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.delivery", "--serve-aiosmtpd", str(port)], cwd=ROOT
+            [sys.executable, "-m", "bench.delivery", f"--serve-{SINK}", str(port)], cwd=ROOT
         )
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
@@ -180,6 +278,61 @@ def tree_rss(pid: int, peak: bool = False) -> float:
         except OSError:
             continue
     return total
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class Callgrind:
+    """Instructions executed by worker processes (and their builder processes), counted by
+    valgrind's callgrind: the workers run under valgrind with counting off (``callgrind``'s
+    ``--instr-atstart=no``), turned on with ``callgrind_control`` once a tenth of the campaign
+    was sent and read at the end, so start-up is not counted.  Instruction counts do not depend
+    on the load of the machine (perf's hardware counters are not available on this VM)."""
+
+    def __init__(self, keep: str = "") -> None:
+        self.keep = keep
+        self.directory = Path(keep or tempfile.mkdtemp(prefix="bench_callgrind_"))
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def prefix(self) -> list[str]:
+        return [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            "--trace-children=yes",
+            f"--callgrind-out-file={self.directory}/cg.%p",
+        ]
+
+    @staticmethod
+    def control(option: str, pids: list[int]) -> None:
+        for pid in pids:
+            subprocess.run(
+                ["callgrind_control", option, str(pid)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+
+    def total(self, pids: list[int]) -> float:
+        """Instructions counted in ``pids`` so far (dumped now)."""
+        self.control("--dump", pids)
+        count = 0.0
+        for pid in pids:
+            for path in self.directory.glob(f"cg.{pid}*"):
+                for line in path.read_text(errors="replace").splitlines():
+                    if line.startswith(("summary:", "totals:")):
+                        count += float(line.split()[1])
+                        break
+        return count
+
+    def close(self) -> None:
+        if not self.keep:  # kept: for callgrind_annotate
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -294,14 +447,26 @@ class Bench(Database):
 
     # -- workers --
     def run_workers(
-        self, campaign_id: int, port: int, count: int, *, limit_seconds: float = 600, **env: str
+        self,
+        campaign_id: int,
+        port: int,
+        count: int,
+        *,
+        limit_seconds: float = 600,
+        instructions: bool = False,
+        **env: str,
     ) -> dict:
-        """Send the campaign with ``count`` worker processes; returns figures."""
+        """Send the campaign with ``count`` worker processes; returns figures (with
+        ``instructions``, instructions per message in the workers and in their builders, counted
+        by callgrind from when a tenth had been sent to the end)."""
         self.reset(campaign_id)
+        total = self.progress(campaign_id)[1]
         environment = self.env(TIDINGS_SMTP_URL=f"smtp://127.0.0.1:{port}?tls=none", **env)
+        callgrind = Callgrind(self.args.callgrind_dir) if instructions else None
+        prefix = callgrind.prefix() if callgrind else []
         workers = [
             subprocess.Popen(
-                [sys.executable, "-m", "tidings.cli", "worker", "--delivery-only"],
+                [*prefix, sys.executable, "-m", "tidings.cli", "worker", "--delivery-only"],
                 env=environment,
                 cwd=ROOT,
             )
@@ -309,13 +474,30 @@ class Bench(Database):
         ]
         deadline = time.monotonic() + limit_seconds
         rss_at_10k = 0.0
+        counted_from = 0
+        counting: dict[str, list[int]] = {}
+        per_message: dict[str, float] = {}
         try:
             while time.monotonic() < deadline:
                 time.sleep(0.5)
                 sent, left, _ = self.progress(campaign_id)
                 if not rss_at_10k and sent >= 10_000:
                     rss_at_10k = sum(tree_rss(w.pid) for w in workers)
+                if callgrind and not counting and total - left >= total // 10:
+                    counted_from = total - left
+                    counting = {
+                        "worker": [w.pid for w in workers],
+                        "builders": [c for w in workers for c in children(w.pid)],
+                    }
+                    callgrind.control("--instr=on", [p for ps in counting.values() for p in ps])
                 if left == 0:
+                    if callgrind and counting:
+                        done = total - counted_from
+                        per_message = {
+                            name: callgrind.total(pids) / done
+                            for name, pids in counting.items()
+                            if pids
+                        }
                     break
                 if any(w.poll() is not None for w in workers):
                     raise RuntimeError("a worker exited")
@@ -329,6 +511,8 @@ class Bench(Database):
                     worker.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     worker.kill()
+            if callgrind:
+                callgrind.close()
         sent, left, seconds = self.progress(campaign_id)
         return {
             "sent": sent,
@@ -337,6 +521,7 @@ class Bench(Database):
             "rss_at_10k": rss_at_10k,
             "complete": left == 0,
             "load": load(),
+            "instructions": per_message,
             **self.outcomes(campaign_id),
         }
 
@@ -366,11 +551,29 @@ def main() -> None:
     parser.add_argument("--bare-messages", type=int, default=20_000)
     parser.add_argument("--memory", type=int, default=200_000, help="0: skip the memory run")
     parser.add_argument("--limit-seconds", type=float, default=300, help="per run, at most")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per message (callgrind; the rates are then meaningless)",
+    )
+    parser.add_argument("--callgrind-dir", default="", help="keep callgrind's files there")
+    parser.add_argument(
+        "--only-workers", action="store_true", help="skip the no-builders and unsigned runs"
+    )
+    parser.add_argument(
+        "--sink", choices=["fast", "aiosmtpd"], default="fast", help="the SMTP sink (FastSink)"
+    )
     parser.add_argument("--serve-aiosmtpd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-fast", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_aiosmtpd:
         serve_aiosmtpd(args.serve_aiosmtpd)
         return
+    if args.serve_fast:
+        serve_fast(args.serve_fast)
+        return
+    global SINK
+    SINK = args.sink
     if args.quick:
         args.recipients, args.bare_messages = 4_000, 3_000
         args.memory, args.workers, args.limit_seconds = 0, "1,2", 60
@@ -402,10 +605,15 @@ def _untracked_policy(directory: Path) -> Path:
 
 def _line(label: str, result: dict, baseline: float) -> str:
     rss = ", ".join(f"{r:.0f}" for r in result["rss"])
+    counted = result["instructions"]
+    instructions = "".join(
+        f", {value / 1e6:.2f} M instructions a message in the {name}"
+        for name, value in counted.items()
+    )
     return (
         f"  {label}: {result['sent']:,} sent, {result['rate']:,.0f} msg/s "
         f"({result['rate'] / baseline:.0%} of the bare loop), {result['retried']:,} sent on a "
-        f"retry, {result['failed']:,} failed, peak RSS {rss} MB, {result['load']}"
+        f"retry, {result['failed']:,} failed, peak RSS {rss} MB{instructions}, {result['load']}"
         + ("" if result["complete"] else " (stopped at the time limit)")
     )
 
@@ -426,15 +634,20 @@ def run(bench: Bench, args) -> None:
     real = {"TIDINGS_RETRY_BASE_SECONDS": "2", "TIDINGS_DELIVERY_BUILDERS": args.builders}
 
     def sent_by(count: int, **env: str) -> dict:
-        process, port = start_aiosmtpd()  # a fresh sink: its 4xx share again
+        process, port = start_sink()  # a fresh sink: its 4xx share again
         try:
             return bench.run_workers(
-                campaign, port, count, limit_seconds=args.limit_seconds, **{**real, **env}
+                campaign,
+                port,
+                count,
+                limit_seconds=args.limit_seconds,
+                instructions=args.instructions,
+                **{**real, **env},
             )
         finally:
             stop(process)
 
-    process, port = start_aiosmtpd()
+    process, port = start_sink()
     try:
         baseline = bare_loop(port, args.bare_messages)
     finally:
@@ -454,6 +667,9 @@ def run(bench: Bench, args) -> None:
         rates[count] = result["rate"]
         label = f"{count} worker{'s' if count > 1 else ''}, builders {args.builders}"
         print(_line(label, result, baseline))
+    if args.only_workers:
+        _target(rates, baseline, args)
+        return
     print(
         _line(
             "1 worker, no builders (built in the event loop)",
@@ -468,7 +684,7 @@ def run(bench: Bench, args) -> None:
     if args.memory:
         print(f"\nmemory: one worker sending a queue of {args.memory:,} to the end")
         queue = bench.campaign(ids["memory"], "Memory")
-        process, port = start_aiosmtpd()
+        process, port = start_sink()
         try:
             result = bench.run_workers(
                 queue, port, 1, limit_seconds=max(args.limit_seconds, 3600), **real
@@ -481,6 +697,10 @@ def run(bench: Bench, args) -> None:
             f"by the end; {result['load']}"
         )
 
+    _target(rates, baseline, args)
+
+
+def _target(rates: dict[int, float], baseline: float, args) -> None:
     one, two = rates.get(1, 0.0), rates.get(2, 0.0)
     for workers, value, target in ((1, one, 1500), (2, two, 2800)):
         if workers in rates:

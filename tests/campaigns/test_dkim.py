@@ -127,3 +127,58 @@ def test_openssl_signs_exactly_as_dkimpys_own_rsa_would(keys):
     key = parse_pem_private_key((keys / "example.co.uk" / "news2026.pem").read_bytes())
     digest = dkimpy.HashThrough(hashlib.sha256(b"a canonicalized header block"))
     assert _rsa_sign_with_openssl(digest, key) == _pure_python_sign(digest, key)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Plain ASCII news.\n\nSecond paragraph.\n",
+        "Zoë’s news, 8bit UTF-8.\n\n\n",  # trailing empty lines: simple body canonicalisation
+        "",
+    ],
+    ids=["ascii", "utf-8 with trailing lines", "empty"],
+)
+def test_signatures_are_byte_for_byte_what_dkimpy_makes_of_the_whole_message(
+    keys, monkeypatch, body
+):
+    """``DkimSigner.sign`` hands dkimpy only the header block to parse; the header it returns is
+    the one ``dkimpy.sign`` makes of the whole message, and it verifies."""
+    from tidings.campaigns.dkim import SIGNED_HEADERS, signer_for
+    from tidings.campaigns.messages import MessageFactory
+
+    _name, lookup = dns_from(keygen("example.co.uk"))
+    signer = signer_for("news@example.co.uk")
+    factory = MessageFactory(
+        from_header="Example News <news@example.co.uk>",
+        headers={"List-Id": "News <news.example.co.uk>", "List-Unsubscribe-Post": "One-Click"},
+    )
+    message = factory.build(
+        to="Zoë Müller <zoe@example.org>",
+        subject="Nouvelles – décembre",
+        text=body,
+        html=f"<p>{body}</p>" if body else "",
+        message_id="<d1.abc@example.co.uk>",
+        headers={"List-Unsubscribe": "<https://example.co.uk/u/T>"},
+        eight_bit=True,
+    )
+    head = message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    present = {line.split(b":", 1)[0].lower() for line in head if line[:1] not in (b" ", b"\t")}
+    include = [h for h in SIGNED_HEADERS if h in present] + [
+        h for h in SIGNED_HEADERS if h not in (b"to", b"date") and h in present
+    ]
+    monkeypatch.setattr(dkimpy.time, "time", lambda: 1_800_000_000.0)
+    whole = dkimpy.sign(
+        message,
+        signer.selector,
+        signer.domain,
+        signer.key,
+        include_headers=include,
+        canonicalize=(b"relaxed", b"simple"),
+    )
+    header = signer.sign(message)
+    assert header == whole
+    assert signer.sign(message, crlf=True) == whole  # as MessageFactory asks for it
+    assert dkimpy.verify(header + message, dnsfunc=lookup)
+    # A message with bare LF line ends (not ours) is parsed whole by dkimpy, and still verifies.
+    loose = message.replace(b"\r\n", b"\n")
+    assert dkimpy.verify(signer.sign(loose) + loose, dnsfunc=lookup)

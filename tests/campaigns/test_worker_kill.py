@@ -124,7 +124,9 @@ def _kill_and_restart(workers: Workers, sink: SmtpSink, count: int, rng: random.
     Each kill waits until every worker has started sending (Django's start-up takes a second
     or more on a busy machine), then a random 0.1–1.2 s."""
     kills = 0
-    deadline = time.monotonic() + 40
+    # Generous: at a load average of 12+ on two cores a restarted worker's start-up alone can
+    # take 10 s or more; when quiet the kills are made (or the mail sent) long before.
+    deadline = time.monotonic() + 120
     while kills < KILLS and time.monotonic() < deadline:
         workers.wait_until_sending(deadline)
         time.sleep(rng.uniform(0.1, 1.2))

@@ -93,30 +93,36 @@ class DkimSigner:
         self.selector = selector.encode("ascii")
         self.key = private_key_pem
 
-    def sign(self, message: bytes, headers: tuple[bytes, ...] = SIGNED_HEADERS) -> bytes:
-        """The DKIM-Signature header line (CRLF-terminated) to put in front of ``message``."""
-        present = _present_headers(message)
+    def sign(
+        self, message: bytes, headers: tuple[bytes, ...] = SIGNED_HEADERS, *, crlf: bool = False
+    ) -> bytes:
+        """The DKIM-Signature header line (CRLF-terminated) to put in front of ``message``;
+        ``crlf``: its lines are known to end with CRLF, every one (``MessageFactory``'s).
+
+        dkimpy does the signing; only its parsing is spared for messages with CRLF line ends
+        (all of ours): ``dkimpy.sign`` splits the whole message into lines with a regular
+        expression and joins the body again (a fifth of a message's build time), while its
+        headers are all it needs to parse: the body of a CRLF message is what follows the
+        first empty line, byte for byte what its parser would give back.
+        """
+        end = message.find(b"\r\n\r\n")
+        if end < 0 or not (crlf or message.count(b"\n") == message.count(b"\r\n")):
+            signer = dkimpy.DKIM(message, linesep=b"\r\n")  # another form: dkimpy parses it all
+        else:
+            signer = dkimpy.DKIM(linesep=b"\r\n")
+            signer.headers, _ = dkimpy.rfc822_parse(message[: end + 4])
+            signer.body = message[end + 4 :]
+        present = {name.lower() for name, _ in signer.headers}
         include = [name for name in headers if name in present] + [
             name for name in headers if name not in (b"to", b"date") and name in present
         ]
-        return dkimpy.sign(
-            message,
+        return signer.sign(
             self.selector,
             self.domain,
             self.key,
             include_headers=include,
             canonicalize=(b"relaxed", b"simple"),
-            linesep=b"\r\n",
         )
-
-
-def _present_headers(message: bytes) -> set[bytes]:
-    head = message.split(b"\r\n\r\n", 1)[0]
-    return {
-        line.split(b":", 1)[0].strip().lower()
-        for line in head.split(b"\r\n")
-        if line and line[:1] not in (b" ", b"\t")
-    }
 
 
 @cache

@@ -157,13 +157,15 @@ def _body(content_type: str, text: str, eight_bit: bool) -> bytes:
     lines = text.split("\n")
     if lines[-1]:
         lines.append("")
-    # SMTP allows 998 bytes a line; a character is at most 4 bytes of UTF-8.
-    fits = max(map(len, lines)) <= 247 or all(
-        len(line) <= 990 and (line.isascii() or len(line.encode("utf-8")) <= 990)
-        for line in lines
-        if len(line) > 247
+    # SMTP allows 998 bytes a line; a character is at most 4 bytes of UTF-8.  ASCII text (the
+    # usual case) is measured in characters, without a Python loop over its lines.
+    longest = max(map(len, lines))
+    ascii = text.isascii()
+    fits = longest <= 247 or (
+        longest <= 990
+        and (ascii or all(len(line.encode("utf-8")) <= 990 for line in lines if len(line) > 247))
     )
-    if fits and text.isascii():
+    if fits and ascii:
         encoding, payload = "7bit", "\r\n".join(lines).encode("ascii")
     elif fits and eight_bit:
         encoding, payload = "8bit", "\r\n".join(lines).encode("utf-8")
@@ -303,5 +305,5 @@ class MessageFactory:
             head.append(_body("text/plain", text, eight_bit))
         data = b"".join(head)
         if self.signer is not None:
-            data = self.signer.sign(data) + data
+            data = self.signer.sign(data, crlf=True) + data
         return data

@@ -18,6 +18,7 @@ from tidings.audience.suppression import domain_and_parents
 
 from ..models import OutgoingMessage
 from ..queue import Claimed, Result
+from ..queue.claims import one_parameter
 from .context import CampaignContext, Job, OneOffFactories
 
 
@@ -32,14 +33,14 @@ def campaign_jobs(context: CampaignContext, rows: list[Claimed]) -> tuple[list[J
     hashes = {email_hmac(contact.email): pk for pk, contact in allowed.items()}
     suppressed = {
         hashes[h]
-        for h in Suppression.objects.filter(email_hmac__in=list(hashes)).values_list(
-            "email_hmac", flat=True
-        )
+        for h in Suppression.objects.filter(
+            email_hmac__in=one_parameter(hashes, "text")
+        ).values_list("email_hmac", flat=True)
     }
     domains = {pk: domain_and_parents(email_domain(c.email)) for pk, c in allowed.items()}
     blocked = set(
         SuppressedDomain.objects.filter(
-            domain__in={d for parents in domains.values() for d in parents}
+            domain__in=one_parameter({d for parents in domains.values() for d in parents}, "text")
         ).values_list("domain", flat=True)
     )
     if blocked:

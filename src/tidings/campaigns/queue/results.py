@@ -13,7 +13,7 @@ from django.utils import timezone
 from ..config import DeliveryConfig
 from ..engagement import note_sent
 from ..models import Campaign, Delivery, OutgoingMessage
-from .claims import Claimed
+from .claims import Claimed, one_parameter
 
 QUEUED = Delivery.Status.QUEUED
 SENDING = Delivery.Status.SENDING
@@ -91,7 +91,7 @@ def record_results(
     for key, ids in groups.items():
         kind, outcome = key[0], key[1]
         model = Delivery if kind == "d" else OutgoingMessage
-        mine = model.objects.filter(pk__in=ids, leased_by=worker_id, status=SENDING)
+        mine = model.objects.filter(pk__in=one_parameter(ids), leased_by=worker_id, status=SENDING)
         release: dict[str, Any] = {"leased_by": "", "leased_until": None}
         if outcome == "sent":
             values = {
@@ -146,7 +146,9 @@ def record_results(
             # Rows handed back because their campaign stopped: if it was cancelled, they go
             # where do_cancel put its queued rows.
             Delivery.objects.filter(
-                pk__in=ids, status=QUEUED, campaign__status=Campaign.Status.CANCELLED
+                pk__in=one_parameter(ids),
+                status=QUEUED,
+                campaign__status=Campaign.Status.CANCELLED,
             ).update(status=SKIPPED, error="campaign cancelled")
     note_sent(sent_deliveries, now)  # the people's last_received_at (segments' received_in)
     return changed

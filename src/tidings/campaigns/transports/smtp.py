@@ -17,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import ssl
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+from aiosmtplib.protocol import SMTPProtocol
+from aiosmtplib.response import SMTPResponse
 
 from .base import (
     AUTH,
@@ -39,6 +42,9 @@ logger = logging.getLogger(__name__)
 # A connection unused for longer than this is probed with NOOP first: servers drop idle clients
 # (Postfix after 300 s), and a stale connection must not cost a message an attempt.
 IDLE_CHECK_SECONDS = 20.0
+
+# What aiosmtplib refuses in a command's arguments (its COMMAND_INJECTION_REGEX).
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 
 
 def parse_smtp_url(url: str) -> dict:
@@ -167,22 +173,29 @@ class SMTPTransport(Transport):
                 email.data = email.rebuild()
         if client.supports_extension("size"):
             options.append(b"SIZE=%d" % len(email.data))
+        mail_from = email.mail_from.encode(encoding)
+        recipient = email.recipient.encode(encoding)
         try:
-            # MAIL, RCPT and DATA one by one rather than aiosmtplib's sendmail(), which parses
-            # both addresses twice and scans the message once more to size it; the addresses
-            # were validated when they were stored, and the protocol still refuses control
-            # characters in them.
-            reply = await client.execute_command(
-                b"MAIL", b"FROM:<" + email.mail_from.encode(encoding) + b">", *options
+            if _CONTROL.search(mail_from) or _CONTROL.search(recipient):
+                raise ValueError("an address contains a control character")
+            protocol = client.protocol
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("connection lost")
+            # MAIL, RCPT and DATA one by one, written to aiosmtplib's protocol and its reply
+            # read, rather than through sendmail(), which parses both addresses twice and scans
+            # the message once more to size it, or execute_command(), which adds a lock (a
+            # slot's connection has one sender), a control-character scan of each argument
+            # (done above, once) and two more coroutines a command.  The addresses were
+            # validated when they were stored.
+            reply = await self._command(
+                protocol, b" ".join((b"MAIL FROM:<" + mail_from + b">", *options))
             )
             if reply.code != 250:
                 raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, "")
-            reply = await client.execute_command(
-                b"RCPT", b"TO:<" + email.recipient.encode(encoding) + b">"
-            )
+            reply = await self._command(protocol, b"RCPT TO:<" + recipient + b">")
             if reply.code not in (250, 251):
                 raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, "")
-            await self._data(client, email.data)
+            await self._data(protocol, email.data)
         except aiosmtplib.SMTPResponseException as exc:
             if exc.code == 421 or not client.is_connected:
                 self._drop(slot)  # 421: the server is closing the connection
@@ -198,23 +211,24 @@ class SMTPTransport(Transport):
             self._last_used[slot] = time.monotonic()
         return ""
 
-    async def _data(self, client: aiosmtplib.SMTP, data: bytes) -> None:
+    async def _command(self, protocol: SMTPProtocol, line: bytes) -> SMTPResponse:
+        """One command and its reply.  The reply is awaited right after the write, with no
+        await between them, so it cannot arrive before aiosmtplib's protocol expects it."""
+        protocol.write(line + b"\r\n")
+        return await protocol.read_response(timeout=self.config.timeout)
+
+    async def _data(self, protocol: SMTPProtocol, data: bytes) -> None:
         """DATA and the message.  aiosmtplib's data() rewrites every line ending and dot-stuffs
         with regular expressions over the whole message (a third of the CPU time of a send);
         our messages have CRLF line ends already (MessageFactory builds them so), so only lines
         starting with a dot need doubling, which bytes.replace finds at memchr speed."""
-        reply = await client.execute_command(b"DATA")
+        reply = await self._command(protocol, b"DATA")
         if reply.code != 354:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
-        protocol = client.protocol
-        if protocol is None:
-            raise aiosmtplib.SMTPServerDisconnected("connection lost")
         if b"\r\n." in data:
             data = data.replace(b"\r\n.", b"\r\n..")
-        if not data.endswith(b"\r\n"):
-            data += b"\r\n"
-        protocol.write(data)
-        protocol.write(b".\r\n")
+        # One write (one send() when the socket takes it all): the message and the final dot.
+        protocol.write(data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))
         reply = await protocol.read_response(timeout=self.config.timeout)
         if reply.code != 250:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)

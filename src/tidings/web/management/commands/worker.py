@@ -1,3 +1,4 @@
+import gc
 import signal
 import threading
 
@@ -54,6 +55,9 @@ class Command(BaseCommand):
             drain.start()
         sender = None if no_delivery else DeliveryThread()
         if sender is not None:
+            # What start-up made (modules, settings, URL patterns) lives as long as the process:
+            # out of the collector's sight, a full collection no longer walks it all again.
+            gc.freeze()
             sender.start()
         if delivery_only:
             self._wait_for_signal(sender)
