@@ -30,7 +30,14 @@ from .consent import (
     ledger_ip,
     tracking_allowed,
 )
-from .emails import InvalidEmail, email_hmac, normalise_email
+from .consent_records import (
+    PERSON_LIFTABLE,
+    lift_person_suppression,
+    record_consent,
+    regrant_email_marketing,
+    set_channels,
+)
+from .emails import InvalidEmail, normalise_email
 from .forms import default_consent_wording
 from .models import (
     ConsentEvent,
@@ -48,7 +55,7 @@ from .signup_forms import (  # noqa: F401  (re-exported: the public door stays a
     do_update_signup_form,
 )
 from .subscriptions import ACTIVE, do_set_subscription_status
-from .suppression import do_remove_suppression, do_suppress, suppression_reason
+from .suppression import do_suppress, suppression_reason
 from .tokens import (
     ConfirmRequest,
     confirm_url,
@@ -202,93 +209,6 @@ def pending_days() -> int:
     return int(getattr(settings, "TIDINGS_PENDING_DAYS", 7))
 
 
-# --- the ledger and the suppression list ------------------------------------------------------
-def _record(
-    contact: Contact,
-    *,
-    purpose: str,
-    channel: str,
-    action: str,
-    source: str,
-    source_ref: str = "",
-    mailing_list: MailingList | None = None,
-    wording_obj: ConsentWording | None = None,
-    ip: str | None = None,
-) -> ConsentEvent:
-    return ConsentEvent.objects.create(
-        contact=contact,
-        purpose=purpose,
-        channel=channel,
-        mailing_list=mailing_list,
-        topic=mailing_list.topic if mailing_list is not None else "",
-        action=action,
-        source=source,
-        source_ref=source_ref,
-        wording=wording_obj,
-        ip_address=ledger_ip(ip),
-    )
-
-
-def _set_channels(
-    contact: Contact,
-    wanted: dict[str, bool],
-    *,
-    source: str,
-    source_ref: str = "",
-    wording_obj: ConsentWording | None = None,
-    ip: str | None = None,
-) -> list[str]:
-    """Record marketing-channel consent where it differs from the ledger's current state."""
-    state = current_state(contact)
-    changed = []
-    for channel, granted in wanted.items():
-        if state.channel_granted(channel) == granted:
-            continue
-        action = ConsentEvent.Action.GRANTED if granted else ConsentEvent.Action.WITHDRAWN
-        _record(
-            contact,
-            purpose=PURPOSE_MARKETING,
-            channel=channel,
-            action=action,
-            source=source,
-            source_ref=source_ref,
-            wording_obj=wording_obj if granted else None,
-            ip=ip,
-        )
-        changed.append(f"{channel} {action}")
-    return changed
-
-
-def _regrant_email_marketing(contact: Contact, **kwargs: Any) -> None:
-    """Someone who had unsubscribed from everything joins a list again: email marketing as a whole
-    is granted again (see consent.py)."""
-    standing = current_state(contact).standing(PURPOSE_MARKETING, CHANNEL_EMAIL)
-    if standing is not None and not standing.granted:
-        _record(
-            contact,
-            purpose=PURPOSE_MARKETING,
-            channel=CHANNEL_EMAIL,
-            action=ConsentEvent.Action.GRANTED,
-            **kwargs,
-        )
-
-
-# Suppressions a person lifts by confirming a new sign-up themselves: they left, or had their
-# data erased, and now prove the mailbox is theirs and ask for mail again.  Bounces, complaints
-# and an operator's entries stay.
-PERSON_LIFTABLE = (Suppression.Reason.UNSUBSCRIBED, Suppression.Reason.ERASED)
-
-
-def _lift_unsubscribed_suppression(email: str) -> None:
-    """Remove an address's suppression if, and only if, its reason is one the person may lift
-    (``PERSON_LIFTABLE``).  Other reasons stay."""
-    entry = Suppression.objects.filter(
-        email_hmac=email_hmac(email), reason__in=PERSON_LIFTABLE
-    ).first()
-    if entry is not None:
-        do_remove_suppression(entry, actor=None, cause="re-subscribed")
-
-
 # --- emails -----------------------------------------------------------------------------------
 # Confirmations one address may be sent per period.  The per-IP limit on the form stops one
 # machine; this stops many machines from using our form to flood one person's inbox.
@@ -407,7 +327,7 @@ def do_sign_up(
         confirmed=direct,
     )
     if direct:
-        _set_channels(
+        set_channels(
             contact,
             dict.fromkeys(chosen_channels, True),
             source=ConsentEvent.Source.FORM,
@@ -473,10 +393,10 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
         "ip": ip,
     }
     if confirmed:
-        _regrant_email_marketing(contact, **event_kwargs)
-    _set_channels(contact, dict.fromkeys(request.channels, True), **event_kwargs)
+        regrant_email_marketing(contact, **event_kwargs)
+    set_channels(contact, dict.fromkeys(request.channels, True), **event_kwargs)
     if suppressed in PERSON_LIFTABLE and (confirmed or already):
-        _lift_unsubscribed_suppression(contact.email)
+        lift_person_suppression(contact.email)
     if confirmed:
         audit("signup.confirmed", obj=contact, lists=[ml.pk for ml in confirmed])
         _send_welcome(contact, confirmed)
@@ -517,7 +437,7 @@ def do_unsubscribe(
     if sub is None:
         return False
     do_set_subscription_status([sub], Subscription.Status.UNSUBSCRIBED)
-    _record(
+    record_consent(
         contact,
         purpose=PURPOSE_NEWSLETTER,
         channel=CHANNEL_EMAIL,
@@ -565,7 +485,7 @@ def do_unsubscribe_all(
     )
     standing = current_state(contact).standing(PURPOSE_MARKETING, CHANNEL_EMAIL)
     if standing is None or standing.granted:
-        _record(
+        record_consent(
             contact,
             purpose=PURPOSE_MARKETING,
             channel=CHANNEL_EMAIL,
@@ -576,7 +496,7 @@ def do_unsubscribe_all(
         )
     if other_channels:
         channels = [c for c in get_policy().marketing.channels if c != CHANNEL_EMAIL]
-        _set_channels(
+        set_channels(
             contact, dict.fromkeys(channels, False), source=source, source_ref=source_ref, ip=ip
         )
     do_suppress(contact.email, Suppression.Reason.UNSUBSCRIBED, actor_label=source)
@@ -636,9 +556,9 @@ def do_update_preferences(
             do_unsubscribe(contact, ml, source=source, ip=ip)
             changes.append(f"list {ml.pk} left")
     if joined:
-        _regrant_email_marketing(contact, source=source, wording_obj=wording_obj, ip=ip)
-        _lift_unsubscribed_suppression(contact.email)
-    changes += _set_channels(
+        regrant_email_marketing(contact, source=source, wording_obj=wording_obj, ip=ip)
+        lift_person_suppression(contact.email)
+    changes += set_channels(
         contact,
         {c: c in choices.channels for c in offered_channels},
         source=source,
@@ -647,7 +567,7 @@ def do_update_preferences(
     )
     if choices.tracking is not None and choices.tracking != tracking_allowed(contact):
         action = ConsentEvent.Action.GRANTED if choices.tracking else ConsentEvent.Action.WITHDRAWN
-        _record(
+        record_consent(
             contact,
             purpose=PURPOSE_TRACKING,
             channel=CHANNEL_EMAIL,
@@ -793,7 +713,7 @@ def do_purge_unconfirmed(older_than_days: int | None = None) -> PurgeResult:
         state = current_state(sub.contact)
         standing = state.standing(PURPOSE_NEWSLETTER, CHANNEL_EMAIL, sub.mailing_list_id)
         if standing is not None and standing.granted:
-            _record(
+            record_consent(
                 sub.contact,
                 purpose=PURPOSE_NEWSLETTER,
                 channel=CHANNEL_EMAIL,
