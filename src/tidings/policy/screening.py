@@ -85,7 +85,9 @@ __all__ = [
     "Screened",
     "Screener",
     "SensitiveDataRefused",
+    "engine_ready",
     "find_sensitive",
+    "forget_screener",
     "review_text",
     "screen_text",
     "warm_up",
@@ -716,6 +718,18 @@ def warm_up() -> None:
     screener = _screener()
     if screener._engine is None:
         threading.Thread(target=screener._get_engine, name="screening-warm-up", daemon=True).start()
+
+
+def engine_ready() -> bool:
+    """Whether the shared engine is built (``warm_up``'s work is done)."""
+    return _default is not None and _default._engine is not None
+
+
+def forget_screener() -> None:
+    """Drop the shared screener: the next use builds it anew (from the rules as they are then)."""
+    global _default
+    with _default_lock:
+        _default = None
 
 
 def review_text(text: str, policy: Policy | None = None) -> Review:
