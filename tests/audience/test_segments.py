@@ -292,15 +292,10 @@ def test_an_unknown_list_is_an_error_naming_the_lists_there_are():
 @pytest.fixture
 def no_providers():
     """No app provides engagement data (the campaigns app's providers are put back after)."""
-    saved = {name: engagement.provider(name) for name in ENGAGEMENT_FUNCTIONS}
-    for name in saved:
-        engagement.unregister(name)
-    yield
-    for name, provider in saved.items():
-        if provider is None:
+    with engagement.kept():
+        for name in ENGAGEMENT_FUNCTIONS:
             engagement.unregister(name)
-        else:
-            engagement.register(name, provider)
+        yield
 
 
 @pytest.mark.parametrize("function", ["opened_in", "clicked_in", "received_in"])

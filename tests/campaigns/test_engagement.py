@@ -176,12 +176,10 @@ DURATIONS = ("1d", "7d", "30d", "90d", "180d", "1y")
 @contextlib.contextmanager
 def exists_providers():
     """The segment functions answered by the EXISTS definition instead of the facts."""
-    try:
+    with engagement.kept():
         for name, provider in facts.EXISTS_FORMS.items():
             engagement.register(name, provider)
         yield
-    finally:
-        facts.register_engagement()
 
 
 def assert_facts_match_events() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import (
@@ -61,6 +62,16 @@ class EngagementRegistry:
         """Forget every provider of ``name`` (the registered one and the added ones)."""
         self._providers.pop(name, None)
         self._added.pop(name, None)
+
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """Put every provider back as it was when the block ends, whatever the block registered,
+        added or unregistered (for tests that swap the providers)."""
+        providers, added = dict(self._providers), {k: list(v) for k, v in self._added.items()}
+        try:
+            yield
+        finally:
+            self._providers, self._added = providers, added
 
     def provider(self, name: str) -> EngagementProvider | None:
         main = self._providers.get(name)
