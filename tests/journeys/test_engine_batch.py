@@ -148,11 +148,18 @@ def test_a_batch_that_raises_runs_again_one_person_at_a_time(monkeypatch):
     journey = welcome()
     people = _readers(journey, 3)
 
+    advance_rows = engine._advance_rows
+    sizes = []
+
     def conflict(items, worker):
-        raise IntegrityError("the enrolment moved on meanwhile")
+        sizes.append(len(items))
+        if len(items) > 1:
+            raise IntegrityError("the enrolment moved on meanwhile")
+        advance_rows(items, worker)
 
     monkeypatch.setattr(engine, "_advance_rows", conflict)
     assert engine.advance_due() == 6
+    assert sizes == [3, 1, 1, 1]  # the batch, then each person by the same code
     assert _mail_to() == sorted(c.pk for c in people)
     assert EnrolmentStep.objects.filter(outcome="sent").count() == 3
 

@@ -19,8 +19,9 @@ happened and its steps run again after the lease; killed after, the steps are re
 their mail queued, and never run again.  The message itself is then the delivery engine's, with
 its documented in-flight window (``campaigns.queue``).  If the batch raises (a lease lost to
 another worker, a database error), it is rolled back and its enrolments run one by one
-(``run_one``: one transaction per step, the same rules), so one bad row never holds the others
-back.
+(``run_one``: the same ``run_batch`` for a batch of one person, in a transaction of its own),
+so one bad row never holds the others back.  There is one writer of a step's outcome: a
+person's steps are always run by ``_run_group`` and recorded by ``_write``.
 
 **Consent at every send.**  A marketing send step checks, when it runs, that the person is
 confirmed on an open list of the journey's topic with email marketing not withdrawn since
@@ -67,7 +68,7 @@ from tidings.campaigns.models import OutgoingMessage
 from tidings.lib.audit import audit
 
 from .actions import CLICK_WAIT, MARKETING_PURPOSE, SERVICE_PURPOSE
-from .mail import StepError, StepMail, send_refusal, send_refusals
+from .mail import StepError, StepMail, send_refusals
 from .models import Enrolment, EnrolmentStep, Journey, JourneyVersion
 from .schedule import wait_ends
 from .steps import WAITS, index_of, successors
@@ -164,96 +165,24 @@ def advance_due(
 
 
 def run_one_by_one(claimed: list[tuple[int, int]], worker: str, now: datetime) -> int:
-    """The claimed enrolments, each step in its own transaction."""
-    ran = 0
-    for pk, seq in claimed:
-        for _ in range(CHAIN):
-            result = run_one(pk, seq, worker, now)
-            if result is None:
-                break
-            ran += 1
-            seq, due = result
-            if not due:
-                break
-        else:
-            release(pk, worker)
-    return ran
+    """The claimed enrolments, each person in a transaction of their own (``run_one``)."""
+    return sum(run_one(pk, seq, worker, now) for pk, seq in claimed)
 
 
-def release(pk: int, worker: str) -> None:
-    Enrolment.objects.filter(pk=pk, leased_by=worker).update(leased_by="", leased_until=None)
-
-
-def run_one(pk: int, seq: int, worker: str, now: datetime) -> tuple[int, bool] | None:
-    """Run the enrolment's current step.  Returns (new seq, whether the next step is due now),
-    or None when nothing ran (the lease was lost, the step failed)."""
+def run_one(pk: int, seq: int, worker: str, now: datetime) -> int:
+    """Run one claimed enrolment's due steps: ``run_batch`` for a batch of one person, so the
+    steps are run and recorded by the same code as a whole batch's.  Returns the steps run (0
+    when nothing ran: the lease was lost, the step was recorded by another worker, it failed)."""
     try:
-        with transaction.atomic():
-            enrolment = (
-                Enrolment.objects.select_for_update(of=("self",))
-                .filter(pk=pk, seq=seq, leased_by=worker, state=Enrolment.State.ACTIVE)
-                .select_related("journey", "version", "contact")
-                .first()
-            )
-            if enrolment is None:
-                return None
-            outcome = _run_step(enrolment, now)
-            return _record(enrolment, outcome, now)
+        ran, failed = run_batch([(pk, seq)], worker, now)
     except IntegrityError:  # another worker recorded this step (a lapsed lease): it ran once
-        return None
+        return 0
     except Exception as exc:
         _failed(pk, seq, worker, now, exc)
-        return None
-
-
-def _record(enrolment: Enrolment, outcome: Outcome, now: datetime) -> tuple[int, bool]:
-    steps = enrolment.version.steps
-    step = steps[index_of(steps, enrolment.step)]
-    EnrolmentStep.objects.create(
-        enrolment=enrolment,
-        seq=enrolment.seq,
-        step=enrolment.step,
-        kind=step["kind"],
-        ran_at=now,
-        outcome=outcome.outcome,
-        reason=outcome.reason[:300],
-        message=outcome.message,
-    )
-    fields: dict[str, Any] = {
-        "seq": enrolment.seq + 1,
-        "attempts": 0,
-        "error": "",
-        "waiting_for": outcome.waiting_for,
-    }
-    due = False
-    if outcome.exit:
-        fields.update(
-            state=Enrolment.State.EXITED,
-            exit_reason=outcome.reason[:100],
-            next_run_at=None,
-            finished_at=now,
-        )
-    elif outcome.next_step == "":
-        fields.update(state=Enrolment.State.COMPLETED, next_run_at=None, finished_at=now)
-    else:
-        run_at = outcome.run_at or now
-        due = run_at <= now
-        fields.update(step=outcome.next_step, next_run_at=run_at)
-    if not due:
-        fields.update(leased_by="", leased_until=None)
-    changed = Enrolment.objects.filter(
-        pk=enrolment.pk, seq=enrolment.seq, leased_by=enrolment.leased_by
-    ).update(**fields)
-    if not changed:
-        raise IntegrityError("the enrolment moved on meanwhile")
-    if outcome.exit:
-        jid, pk, reason = enrolment.journey_id, enrolment.pk, outcome.reason
-        transaction.on_commit(
-            lambda: signals.journey_exited.send(
-                sender=Journey, journey_id=jid, enrolment_id=pk, reason=reason
-            )
-        )
-    return enrolment.seq + 1, due
+        return 0
+    for failed_pk, failed_seq, error in failed:
+        _failed(failed_pk, failed_seq, worker, now, error)
+    return ran
 
 
 def _failed(pk: int, seq: int, worker: str, now: datetime, exc: Exception) -> None:
@@ -306,7 +235,8 @@ class _Item:
         self.due = True
 
     def take(self, outcome: Outcome, now: datetime) -> None:
-        """What ``_record`` writes, kept in memory: the history row and the enrolment moved on."""
+        """The step's outcome kept in memory (the history row, the enrolment moved on): ``_write``
+        writes the batch's at the end."""
         e = self.enrolment
         steps = e.version.steps
         kind = steps[index_of(steps, e.step)]["kind"]
@@ -567,6 +497,7 @@ def _next(enrolment: Enrolment) -> str:
 
 
 def _run_step(enrolment: Enrolment, now: datetime) -> Outcome:
+    """A step run one person at a time (``_run_group`` runs send and branch steps set-based)."""
     steps = enrolment.version.steps
     step = steps[index_of(steps, enrolment.step)]
     kind = step["kind"]
@@ -585,12 +516,6 @@ def _run_step(enrolment: Enrolment, now: datetime) -> Outcome:
         return Outcome(EnrolmentStep.Outcome.WAITING, "", _next(enrolment), ends)
     if kind == "end":
         return Outcome(EnrolmentStep.Outcome.COMPLETED, "", "")
-    if kind == "send_email":
-        return _send(enrolment, step, contact, now)
-    if kind == "branch":
-        matches = branch_matches(step, contact, now)
-        target = step["then"] if matches else step["else"]
-        return Outcome(EnrolmentStep.Outcome.BRANCHED, "then" if matches else "else", target)
     if kind in ("set_attribute", "remove_attribute"):
         _attribute(enrolment.journey, step, contact)
         return Outcome(EnrolmentStep.Outcome.DONE, "", _next(enrolment))
@@ -621,20 +546,6 @@ def branch_matching(step: Mapping[str, Any], contact_ids: list[int], now: dateti
 
 def branch_matches(step: Mapping[str, Any], contact: Contact, now: datetime) -> bool:
     return contact.pk in branch_matching(step, [contact.pk], now)
-
-
-def _send(
-    enrolment: Enrolment, step: Mapping[str, Any], contact: Contact, now: datetime
-) -> Outcome:
-    journey = enrolment.journey
-    refusal = send_refusal(journey, contact)
-    if refusal:
-        return Outcome(EnrolmentStep.Outcome.EXITED, refusal, exit=True)
-    mail = StepMail(journey, step)
-    track = mail.tracker is not None and contact.pk in tracked_contact_ids([contact.pk])
-    message = mail.message(contact, enrolment.pk, enrolment.seq, track=track)
-    message.save(force_insert=True)
-    return Outcome(EnrolmentStep.Outcome.SENT, "", _next(enrolment), message=message)
 
 
 def _attribute(journey: Journey, step: Mapping[str, Any], contact: Contact) -> None:
