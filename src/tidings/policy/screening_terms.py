@@ -67,6 +67,7 @@ BLOCK_AFTER = 0
 # ... or, after "and"/"or", within this many words: "gay and lesbian film *festival*".
 COORDINATED_WORDS = 4
 _COORDINATION = frozenset({"and", "or", "&", "/"})
+_COPULA = frozenset({"is", "was", "'s", "are", "were"})
 # A sentence this short (in words) with no verb of its own is a note about the contact.
 FRAGMENT_WORDS = 8
 FUZZY_MIN = 6  # letters: shorter unknown words are not corrected
@@ -368,7 +369,15 @@ class TermMatcher:
             return False
         blocks = doc.user_data.get("tidings_blocks", {}).get(category, ())
         outer = _outer(doc, span.start, span.end, self._word_set)
-        return any(_blocks(b, *outer) for b in blocks if not b[0].endswith(WEAK_MARK))
+        # "Client is a Hindu priest": a word right before a finding that opens with "is" is
+        # the subject the finding is said of, not a thing it is about.
+        subject = doc[span.start].lower_ in _COPULA
+        return any(
+            _blocks(b, *outer)
+            for b in blocks
+            if not b[0].endswith(WEAK_MARK)
+            and not (subject and b[0].startswith("not_after") and b[2] == span.start)
+        )
 
     @staticmethod
     def discounted(doc: Doc, start_char: int, end_char: int) -> bool:
