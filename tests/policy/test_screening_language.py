@@ -274,3 +274,35 @@ def test_words_taken_back_are_not_a_disclosure(text):
 def test_only_the_clause_taken_back_is_dropped():
     text = "Signed up via the Extinction Rebellion stall; arrested? no. Just a supporter."
     assert found(text) == {"political_opinions"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The nursery pickup uses a face scan for parents and I'm one of them.",
+        "My kid's school uses iris scanners for the library and I never signed anything.",
+        "The gym uses a fingerprint reader at the door, mine included.",
+    ],
+)
+def test_a_device_said_to_capture_the_writer_is_their_biometric_data(text):
+    assert found(text) == {"biometric"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The nursery pickup uses a face scan for parents.",
+        "My kid's school uses iris scanners for the library.",
+        "The fingerprint reader at reception is broken again, so everyone uses cards.",
+    ],
+)
+def test_a_device_with_no_one_said_to_be_captured_is_a_thing(text):
+    assert found(text) == set()
+
+
+def test_a_word_before_is_is_the_subject_not_a_blocker():
+    # "client" blocks "our client mosque"; before "is" it names the person the fact is about.
+    assert found("Client is a Hindu priest who runs wedding ceremonies.") == {
+        "religious_or_philosophical_beliefs"
+    }
+    assert found("We cater for a client mosque in Leeds.") == set()

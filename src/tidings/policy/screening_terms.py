@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import tomllib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,10 +111,19 @@ def read_person_words(path: Path) -> frozenset[str]:
 class TermMatcher:
     """Compiles the term lists for one spaCy pipeline and finds their matches in a Doc."""
 
-    def __init__(self, nlp: Language, terms: Iterable[TermList], person_words: frozenset[str]):
+    def __init__(
+        self,
+        nlp: Language,
+        terms: Iterable[TermList],
+        person_words: frozenset[str],
+        included: Mapping[str, Any] | None = None,
+    ):
         from spacy.matcher import Matcher, PhraseMatcher
 
         self.nlp = nlp
+        # Per category, a compiled pattern that puts the writer among those a blocked match is
+        # about ("the gym uses face scans on members, mine too"): see :meth:`included`.
+        self._included = dict(included or {})
         lemmatizer: Any = nlp.get_pipe("lemmatizer")  # spaCy types its pipes as callables
         self.table = lemmatizer.lookups.get_table("lemma_lookup")
         self.person_words = person_words
@@ -333,7 +342,7 @@ class TermMatcher:
                 _blocks(b, *outer)
                 for b in blocks.get(category, ())
                 if weak_word or not b[0].endswith(WEAK_MARK)
-            ):
+            ) and not self.included(doc, category):
                 continue
             # A word in quotes that names a thing is mentioned, not said of anyone: "a field
             # called 'criminal convictions'", "the 'sick day' template" (but "I did the 'face
@@ -359,13 +368,23 @@ class TermMatcher:
             found.append(Match(category, start, end, about))
         return found
 
+    def included(self, doc: Doc, category: str) -> bool:
+        """Whether the text puts the writer among those a match about a thing was done to.
+
+        "The attendance machine uses face recognition" is about a product; "..., and I'm one
+        of the staff it scans" or "mine too" makes it a capture of the writer's own data.  Only
+        the categories whose rules list such cues (``included`` in their file) have them.
+        """
+        pattern = self._included.get(category)
+        return bool(pattern and pattern.search(doc.text))
+
     def blocked(self, doc: Doc, category: str, start_char: int, end_char: int) -> bool:
         """Whether a finding at these characters (a term's or a pattern's) is about a thing.
 
         :meth:`find` must have run on ``doc``.
         """
         span = doc.char_span(start_char, end_char, alignment_mode="expand")
-        if span is None:
+        if span is None or self.included(doc, category):
             return False
         blocks = doc.user_data.get("tidings_blocks", {}).get(category, ())
         outer = _outer(doc, span.start, span.end, self._word_set)
