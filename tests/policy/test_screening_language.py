@@ -306,3 +306,33 @@ def test_a_word_before_is_is_the_subject_not_a_blocker():
         "religious_or_philosophical_beliefs"
     }
     assert found("We cater for a client mosque in Leeds.") == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It was a baptism of fire, my first week running the newsletter alone.",
+        "Is it kosher to email people who bought from us two years ago?",
+        "I have faith in your team, just fix the import please.",
+        "I work for the Church of England as a finance officer.",
+        "I'm allergic to pop-ups on websites.",
+        "I'm sick and tired of chasing invoices.",
+        "My boss's vision for the brand is calm luxury.",
+        "I need some retail therapy after this migration.",
+    ],
+)
+def test_faith_and_health_words_in_their_everyday_senses_are_not_disclosures(text):
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("I'm allergic to penicillin, so no to the free sample.", "health"),
+        ("I have faith in God and it gets me through.", "religious_or_philosophical_beliefs"),
+        ("My daughter's confirmation is on Sunday.", "religious_or_philosophical_beliefs"),
+        ("cant do calls this week, got pnuemonia", "health"),
+    ],
+)
+def test_the_same_words_in_their_own_sense_still_count(text, category):
+    assert category in found(text)

@@ -347,8 +347,10 @@ class TermMatcher:
             # A word in quotes that names a thing is mentioned, not said of anyone: "a field
             # called 'criminal convictions'", "the 'sick day' template" (but "I did the 'face
             # match'" is said).
-            if all(i in quoted for i in range(start, end)) and _names_a_thing(
-                doc, start, end, quoted
+            if (
+                all(i in quoted for i in range(start, end))
+                and _names_a_thing(doc, start, end, quoted)
+                and not self.included(doc, category)
             ):
                 continue
             # A capitalised term inside a name of a business or a title: "Halal Bros",
