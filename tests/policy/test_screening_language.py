@@ -282,6 +282,8 @@ def test_only_the_clause_taken_back_is_dropped():
         "The nursery pickup uses a face scan for parents and I'm one of them.",
         "My kid's school uses iris scanners for the library and I never signed anything.",
         "The gym uses a fingerprint reader at the door, mine included.",
+        "Do you keep the face scans the venue took? I was one of the attendees.",
+        "My gym uses a vein scanner on my hand to let me in.",
     ],
 )
 def test_a_device_said_to_capture_the_writer_is_their_biometric_data(text):
@@ -294,6 +296,7 @@ def test_a_device_said_to_capture_the_writer_is_their_biometric_data(text):
         "The nursery pickup uses a face scan for parents.",
         "My kid's school uses iris scanners for the library.",
         "The fingerprint reader at reception is broken again, so everyone uses cards.",
+        "Do you keep the face scans the venue took?",
     ],
 )
 def test_a_device_with_no_one_said_to_be_captured_is_a_thing(text):

@@ -477,9 +477,7 @@ class _Engine:
             # the patterns' findings as well as to the terms'.
             if self.terms.blocked(doc, category, result.start, result.end):
                 continue
-            if self.terms.discounted(doc, result.start, result.end) and not self.terms.included(
-                doc, category
-            ):
+            if self.terms.discounted(doc, category, result.start, result.end):
                 continue
             findings.append(Finding(category, result.start, result.end))
         return _merge(findings + couples), doc

@@ -321,9 +321,9 @@ class TermMatcher:
         for sentence in doc.sents:
             if self._generic_question(sentence):
                 generic.update(range(sentence.start, sentence.end))
-        generic |= _retracted(doc)
+        retracted = _retracted(doc)
         quoted = _quoted(doc)
-        doc.user_data["tidings_context"] = (cued, framed, quoted, generic)
+        doc.user_data["tidings_context"] = (cued, framed, quoted, generic, retracted)
         found = []
         matches = list(self.matcher(doc)) if len(self.matcher) else []
         norms = {token.norm_ for token in doc}
@@ -362,7 +362,10 @@ class TermMatcher:
             # "Can the form ask about disability?", "What if a customer types their religion
             # in the notes?": a question about the product names the category of no one; so
             # do words taken back ("I'm off to Mass... just kidding").
-            if start in generic:
+            # A question about the product is about the writer's own data when the text puts
+            # them among those it was taken from ("Do you keep the venue's face scans? I was
+            # one of the attendees").
+            if start in retracted or (start in generic and not self.included(doc, category)):
                 continue
             # In "we're a charity for ...", "we sell ...", even a strong term is the
             # organisation's subject; it counts only with a person in the sentence.
@@ -400,20 +403,26 @@ class TermMatcher:
             and not (subject and b[0].startswith("not_after") and b[2] == span.start)
         )
 
-    @staticmethod
-    def discounted(doc: Doc, start_char: int, end_char: int) -> bool:
+    def discounted(self, doc: Doc, category: str, start_char: int, end_char: int) -> bool:
         """Whether a pattern's finding here is a quoted name of a thing, or an organisation's
-        subject in a sentence about no person (the rules :meth:`find` applies to terms)."""
+        subject in a sentence about no person (the rules :meth:`find` applies to terms), or
+        said in a question about the product or taken back."""
         span = doc.char_span(start_char, end_char, alignment_mode="expand")
         if span is None or "tidings_context" not in doc.user_data:
             return False
-        cued, framed, quoted, generic = doc.user_data["tidings_context"]
+        cued, framed, quoted, generic, retracted = doc.user_data["tidings_context"]
+        if span.start in retracted:
+            return True
+        if self.included(doc, category):
+            return False
+        if span.start in generic:
+            return True
         if all(i in quoted for i in range(span.start, span.end)) and _names_a_thing(
             doc, span.start, span.end, quoted
         ):
             return True
         sent = doc[span.start].sent.start
-        return span.start in generic or (framed[sent] and not cued[sent])
+        return framed[sent] and not cued[sent]
 
     def _generic_question(self, sent: Span) -> bool:
         """A question about the product or a hypothetical someone, about no one in particular:
