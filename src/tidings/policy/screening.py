@@ -38,7 +38,10 @@ for Art. 9 content):
 - same-sex couples that only two facts together show ("my boyfriend Dave ...; I'm Tom"), from a
   partner word or a partner's name and a first-name dictionary (:mod:`.screening_couples`);
 - questions about the product ("can the form ask about disability?") and words taken back
-  ("... just kidding") are said of no one.
+  ("... just kidding") are said of no one;
+- a finding about a thing counts after all when the text puts the writer among those it was
+  done to ("the gym uses a fingerprint reader, mine too"): a category's ``included`` cues
+  (biometric capture has them).
 
 Presidio's context enhancer compares each category's context words with those lemmas.  Its
 default NLP engine would load (and try to download) the ``en_core_web_lg`` spaCy model, which is
