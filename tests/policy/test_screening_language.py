@@ -274,3 +274,68 @@ def test_words_taken_back_are_not_a_disclosure(text):
 def test_only_the_clause_taken_back_is_dropped():
     text = "Signed up via the Extinction Rebellion stall; arrested? no. Just a supporter."
     assert found(text) == {"political_opinions"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The nursery pickup uses a face scan for parents and I'm one of them.",
+        "My kid's school uses iris scanners for the library and I never signed anything.",
+        "The gym uses a fingerprint reader at the door, mine included.",
+        "Do you keep the face scans the venue took? I was one of the attendees.",
+        "My gym uses a vein scanner on my hand to let me in.",
+    ],
+)
+def test_a_device_said_to_capture_the_writer_is_their_biometric_data(text):
+    assert found(text) == {"biometric"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The nursery pickup uses a face scan for parents.",
+        "My kid's school uses iris scanners for the library.",
+        "The fingerprint reader at reception is broken again, so everyone uses cards.",
+        "Do you keep the face scans the venue took?",
+    ],
+)
+def test_a_device_with_no_one_said_to_be_captured_is_a_thing(text):
+    assert found(text) == set()
+
+
+def test_a_word_before_is_is_the_subject_not_a_blocker():
+    # "client" blocks "our client mosque"; before "is" it names the person the fact is about.
+    assert found("Client is a Hindu priest who runs wedding ceremonies.") == {
+        "religious_or_philosophical_beliefs"
+    }
+    assert found("We cater for a client mosque in Leeds.") == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It was a baptism of fire, my first week running the newsletter alone.",
+        "Is it kosher to email people who bought from us two years ago?",
+        "I have faith in your team, just fix the import please.",
+        "I work for the Church of England as a finance officer.",
+        "I'm allergic to pop-ups on websites.",
+        "I'm sick and tired of chasing invoices.",
+        "My boss's vision for the brand is calm luxury.",
+        "I need some retail therapy after this migration.",
+    ],
+)
+def test_faith_and_health_words_in_their_everyday_senses_are_not_disclosures(text):
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("I'm allergic to penicillin, so no to the free sample.", "health"),
+        ("I have faith in God and it gets me through.", "religious_or_philosophical_beliefs"),
+        ("My daughter's confirmation is on Sunday.", "religious_or_philosophical_beliefs"),
+        ("cant do calls this week, got pnuemonia", "health"),
+    ],
+)
+def test_the_same_words_in_their_own_sense_still_count(text, category):
+    assert category in found(text)

@@ -38,7 +38,10 @@ for Art. 9 content):
 - same-sex couples that only two facts together show ("my boyfriend Dave ...; I'm Tom"), from a
   partner word or a partner's name and a first-name dictionary (:mod:`.screening_couples`);
 - questions about the product ("can the form ask about disability?") and words taken back
-  ("... just kidding") are said of no one.
+  ("... just kidding") are said of no one;
+- a finding about a thing counts after all when the text puts the writer among those it was
+  done to ("the gym uses a fingerprint reader, mine too"): a category's ``included`` cues
+  (biometric capture has them).
 
 Presidio's context enhancer compares each category's context words with those lemmas.  Its
 default NLP engine would load (and try to download) the ``en_core_web_lg`` spaCy model, which is
@@ -222,6 +225,8 @@ class Rule:
     context: tuple[str, ...]
     false_friends: tuple[str, ...]
     terms: TermList
+    # Cues that put the writer among those a finding about a thing was done to ("mine too").
+    included: tuple[str, ...] = ()
 
 
 def load_rules(directory: Path = RULES_DIR) -> dict[str, Rule]:
@@ -263,8 +268,17 @@ def load_rules(directory: Path = RULES_DIR) -> dict[str, Rule]:
         )
         if not patterns and not terms.strong and not terms.personal:
             raise ValueError(f"{path.name}: a category needs at least one pattern or term")
+        included = tuple(
+            _expand(text, fragments, f"{path.name}: included[{i}]")
+            for i, text in enumerate(data.get("included", []))
+        )
         rules[category] = Rule(
-            category, tuple(patterns), tuple(data.get("context", [])), false_friends, terms
+            category,
+            tuple(patterns),
+            tuple(data.get("context", [])),
+            false_friends,
+            terms,
+            included,
         )
     return rules
 
@@ -311,7 +325,12 @@ class _Engine:
         from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 
         nlp = build_nlp()
-        terms = TermMatcher(nlp, (rule.terms for rule in rules.values()), person_words)
+        terms = TermMatcher(
+            nlp,
+            (rule.terms for rule in rules.values()),
+            person_words,
+            {c: _union(rule.included) for c, rule in rules.items() if rule.included},
+        )
         self.terms = terms
 
         class LemmaNlpEngine(SpacyNlpEngine):
@@ -461,7 +480,7 @@ class _Engine:
             # the patterns' findings as well as to the terms'.
             if self.terms.blocked(doc, category, result.start, result.end):
                 continue
-            if self.terms.discounted(doc, result.start, result.end):
+            if self.terms.discounted(doc, category, result.start, result.end):
                 continue
             findings.append(Finding(category, result.start, result.end))
         return _merge(findings + couples), doc

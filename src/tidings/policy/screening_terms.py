@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import tomllib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +67,7 @@ BLOCK_AFTER = 0
 # ... or, after "and"/"or", within this many words: "gay and lesbian film *festival*".
 COORDINATED_WORDS = 4
 _COORDINATION = frozenset({"and", "or", "&", "/"})
+_COPULA = frozenset({"is", "was", "'s", "are", "were"})
 # A sentence this short (in words) with no verb of its own is a note about the contact.
 FRAGMENT_WORDS = 8
 FUZZY_MIN = 6  # letters: shorter unknown words are not corrected
@@ -110,10 +111,19 @@ def read_person_words(path: Path) -> frozenset[str]:
 class TermMatcher:
     """Compiles the term lists for one spaCy pipeline and finds their matches in a Doc."""
 
-    def __init__(self, nlp: Language, terms: Iterable[TermList], person_words: frozenset[str]):
+    def __init__(
+        self,
+        nlp: Language,
+        terms: Iterable[TermList],
+        person_words: frozenset[str],
+        included: Mapping[str, Any] | None = None,
+    ):
         from spacy.matcher import Matcher, PhraseMatcher
 
         self.nlp = nlp
+        # Per category, a compiled pattern that puts the writer among those a blocked match is
+        # about ("the gym uses face scans on members, mine too"): see :meth:`included`.
+        self._included = dict(included or {})
         lemmatizer: Any = nlp.get_pipe("lemmatizer")  # spaCy types its pipes as callables
         self.table = lemmatizer.lookups.get_table("lemma_lookup")
         self.person_words = person_words
@@ -311,9 +321,9 @@ class TermMatcher:
         for sentence in doc.sents:
             if self._generic_question(sentence):
                 generic.update(range(sentence.start, sentence.end))
-        generic |= _retracted(doc)
+        retracted = _retracted(doc)
         quoted = _quoted(doc)
-        doc.user_data["tidings_context"] = (cued, framed, quoted, generic)
+        doc.user_data["tidings_context"] = (cued, framed, quoted, generic, retracted)
         found = []
         matches = list(self.matcher(doc)) if len(self.matcher) else []
         norms = {token.norm_ for token in doc}
@@ -332,13 +342,15 @@ class TermMatcher:
                 _blocks(b, *outer)
                 for b in blocks.get(category, ())
                 if weak_word or not b[0].endswith(WEAK_MARK)
-            ):
+            ) and not self.included(doc, category):
                 continue
             # A word in quotes that names a thing is mentioned, not said of anyone: "a field
             # called 'criminal convictions'", "the 'sick day' template" (but "I did the 'face
             # match'" is said).
-            if all(i in quoted for i in range(start, end)) and _names_a_thing(
-                doc, start, end, quoted
+            if (
+                all(i in quoted for i in range(start, end))
+                and _names_a_thing(doc, start, end, quoted)
+                and not self.included(doc, category)
             ):
                 continue
             # A capitalised term inside a name of a business or a title: "Halal Bros",
@@ -350,7 +362,10 @@ class TermMatcher:
             # "Can the form ask about disability?", "What if a customer types their religion
             # in the notes?": a question about the product names the category of no one; so
             # do words taken back ("I'm off to Mass... just kidding").
-            if start in generic:
+            # A question about the product is about the writer's own data when the text puts
+            # them among those it was taken from ("Do you keep the venue's face scans? I was
+            # one of the attendees").
+            if start in retracted or (start in generic and not self.included(doc, category)):
                 continue
             # In "we're a charity for ...", "we sell ...", even a strong term is the
             # organisation's subject; it counts only with a person in the sentence.
@@ -358,32 +373,56 @@ class TermMatcher:
             found.append(Match(category, start, end, about))
         return found
 
+    def included(self, doc: Doc, category: str) -> bool:
+        """Whether the text puts the writer among those a match about a thing was done to.
+
+        "The attendance machine uses face recognition" is about a product; "..., and I'm one
+        of the staff it scans" or "mine too" makes it a capture of the writer's own data.  Only
+        the categories whose rules list such cues (``included`` in their file) have them.
+        """
+        pattern = self._included.get(category)
+        return bool(pattern and pattern.search(doc.text))
+
     def blocked(self, doc: Doc, category: str, start_char: int, end_char: int) -> bool:
         """Whether a finding at these characters (a term's or a pattern's) is about a thing.
 
         :meth:`find` must have run on ``doc``.
         """
         span = doc.char_span(start_char, end_char, alignment_mode="expand")
-        if span is None:
+        if span is None or self.included(doc, category):
             return False
         blocks = doc.user_data.get("tidings_blocks", {}).get(category, ())
         outer = _outer(doc, span.start, span.end, self._word_set)
-        return any(_blocks(b, *outer) for b in blocks if not b[0].endswith(WEAK_MARK))
+        # "Client is a Hindu priest": a word right before a finding that opens with "is" is
+        # the subject the finding is said of, not a thing it is about.
+        subject = doc[span.start].lower_ in _COPULA
+        return any(
+            _blocks(b, *outer)
+            for b in blocks
+            if not b[0].endswith(WEAK_MARK)
+            and not (subject and b[0].startswith("not_after") and b[2] == span.start)
+        )
 
-    @staticmethod
-    def discounted(doc: Doc, start_char: int, end_char: int) -> bool:
+    def discounted(self, doc: Doc, category: str, start_char: int, end_char: int) -> bool:
         """Whether a pattern's finding here is a quoted name of a thing, or an organisation's
-        subject in a sentence about no person (the rules :meth:`find` applies to terms)."""
+        subject in a sentence about no person (the rules :meth:`find` applies to terms), or
+        said in a question about the product or taken back."""
         span = doc.char_span(start_char, end_char, alignment_mode="expand")
         if span is None or "tidings_context" not in doc.user_data:
             return False
-        cued, framed, quoted, generic = doc.user_data["tidings_context"]
+        cued, framed, quoted, generic, retracted = doc.user_data["tidings_context"]
+        if span.start in retracted:
+            return True
+        if self.included(doc, category):
+            return False
+        if span.start in generic:
+            return True
         if all(i in quoted for i in range(span.start, span.end)) and _names_a_thing(
             doc, span.start, span.end, quoted
         ):
             return True
         sent = doc[span.start].sent.start
-        return span.start in generic or (framed[sent] and not cued[sent])
+        return framed[sent] and not cued[sent]
 
     def _generic_question(self, sent: Span) -> bool:
         """A question about the product or a hypothetical someone, about no one in particular:
