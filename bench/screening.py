@@ -1,6 +1,6 @@
 """How well, and how fast, sensitive-data screening finds special-category content.
 
-    .venv/bin/python -m bench.screening [--errors] [--quick] [--rounds 5]
+    .venv/bin/python -m bench.screening [--dev-only] [--validation] [--errors] [--quick]
 
 Reads the labelled corpus in ``tests/data/screening/`` (see its README): the **held-out** part,
 which no recogniser change is tuned against, and the **development** part, which is the only
@@ -18,6 +18,10 @@ next to a baseline measured in the same run (one ``re.search`` of a keyword list
 texts), and the cold start (importing presidio and spaCy, loading the lemma tables, building the
 engine).  A web form screens one text per request, so the per-text time is what a person waits.
 ``--quick`` times one round over a quarter of the texts.
+
+``--validation`` also scores the blind validation batch ``validation_cls.tsv`` (written for the
+December 2026 classifier experiment, see the corpus README): like the held-out part, nothing is
+tuned on it and its texts and mistakes are never printed, only its figures.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ DEV = DATA / "dev.tsv"
 HELDOUT = DATA / "heldout.tsv"
 # Development texts written after the split (see the corpus README): tuned on, reported apart.
 DEV_EXTRA = DATA / "dev_extra.tsv"
+# A blind batch that nothing is tuned on (see the corpus README): figures only, never its texts.
+VALIDATION = DATA / "validation_cls.tsv"
 RECALL_TARGET = 0.95
 PRECISION_TARGET = 0.95
 
@@ -183,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         help="while tuning: score only the development part (and the extra development texts), "
         "so that not even the held-out totals are seen",
     )
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="also score the blind validation batch (figures only; it is never tuned on)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds (median is shown)")
     args = parser.parse_args(argv)
 
@@ -208,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     extra = evaluate(load_examples(DEV_EXTRA), detect, CATEGORIES) if DEV_EXTRA.exists() else None
     if extra:
         print_report("extra development texts (written after the split, tuned on)", extra)
+    if args.validation:
+        validation = evaluate(load_examples(VALIDATION), detect, CATEGORIES)
+        print_report("VALIDATION batch (blind, never tuned on): the rules", validation)
     if not args.dev_only:
         print(
             f"\nheld-out: targets {'met' if held.meets() else 'NOT MET'} (any category: "
