@@ -5,6 +5,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from bench.screening import DEV, DEV_EXTRA, HELDOUT, VALIDATION, evaluate, load_examples, main
 
 from tidings.policy.screening import CATEGORIES, Screener
@@ -61,13 +62,15 @@ def test_the_benchmark_never_prints_a_held_out_text(capsys):
     assert [e.id for e in load_examples(DEV) if e.id in printed]  # its mistakes are listed
 
 
-def test_the_validation_batch_is_new_text_labelled_in_the_corpus_categories():
-    validation = load_examples(VALIDATION)
-    dev = load_examples(DEV) + load_examples(DEV_EXTRA)
+@pytest.mark.parametrize(("path", "prefix"), list(zip(VALIDATION, ("vc", "vd"), strict=True)))
+def test_the_validation_batches_are_new_text_labelled_in_the_corpus_categories(path, prefix):
+    validation = load_examples(path)
+    seen = load_examples(DEV) + load_examples(DEV_EXTRA)
+    seen += [e for other in VALIDATION if other != path for e in load_examples(other)]
     assert len(validation) >= 150
     assert len({e.id for e in validation}) == len(validation)
-    assert all(e.id.startswith("vc") for e in validation)
-    assert not {e.text for e in validation} & {e.text for e in dev}
+    assert all(e.id.startswith(prefix) for e in validation)
+    assert not {e.text for e in validation} & {e.text for e in seen}
     assert all(e.categories <= set(CATEGORIES) for e in validation)
     # about half sensitive, every category present, many hard negatives
     assert 0.4 <= sum(e.label for e in validation) / len(validation) <= 0.6
@@ -86,7 +89,8 @@ def test_the_validation_batch_is_new_text_labelled_in_the_corpus_categories():
 def test_the_benchmark_gives_the_validation_batch_figures_only(capsys):
     main(["--dev-only", "--validation", "--errors", "--quick"])
     out = capsys.readouterr().out
-    assert "VALIDATION batch" in out and "HELD-OUT part" not in out
+    assert "VALIDATION batch 2" in out and "HELD-OUT part" not in out
     printed = {word for line in out.splitlines() for word in line.split()}
-    assert not [e.id for e in load_examples(VALIDATION) if e.id in printed]
-    assert not [e.text for e in load_examples(VALIDATION) if e.text in out]
+    validation = [e for path in VALIDATION for e in load_examples(path)]
+    assert not [e.id for e in validation if e.id in printed]
+    assert not [e.text for e in validation if e.text in out]
