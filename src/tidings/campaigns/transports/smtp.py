@@ -39,6 +39,10 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
+# Pipelining reads the replies a server sent in one write through aiosmtplib's own buffer
+# parser (``_pipelined`` says why); an aiosmtplib without it gets MAIL, RCPT and DATA one by one.
+_CAN_PIPELINE = callable(getattr(SMTPProtocol, "_read_response_from_buffer", None))
+
 # A connection unused for longer than this is probed with NOOP first: servers drop idle clients
 # (Postfix after 300 s), and a stale connection must not cost a message an attempt.
 IDLE_CHECK_SECONDS = 20.0
@@ -182,7 +186,7 @@ class SMTPTransport(Transport):
             if protocol is None:
                 raise aiosmtplib.SMTPServerDisconnected("connection lost")
             mail = b" ".join((b"MAIL FROM:<" + mail_from + b">", *options))
-            if client.supports_extension("pipelining"):
+            if _CAN_PIPELINE and client.supports_extension("pipelining"):
                 await self._pipelined(protocol, mail, recipient, email.data)
                 return ""
             # MAIL, RCPT and DATA one by one, written to aiosmtplib's protocol and its reply
