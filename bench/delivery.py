@@ -15,10 +15,18 @@ so they happen within the run.
 Printed, each with the load average it was measured at (the machine is shared):
 - the baseline: a bare aiosmtplib loop (ONE process, 10 connections) sending pre-built,
   pre-signed messages of the same size to the same sink: the same per-message wire work with no
-  database, rendering, tracking, MIME or signing;
+  database, rendering, tracking, MIME or signing (and the CPU time a message of the loop and of
+  the sink);
 - the engine: the campaign sent by 1, 2 and 3 ``tidings worker --delivery-only`` processes on
   PostgreSQL (rate from the first to the last ``sent_at``), with builder processes ("auto": one
   per core) and without, and the unsigned/untracked rate beside it;
+- under every engine run, the CPU time a message costs on this machine, process by process
+  (user + system time from /proc, from when a tenth was sent to the end, so start-up is not
+  counted): the workers, their builder processes, the sink, the PostgreSQL backends of the
+  benchmark's database (the server's shared processes shown apart), in core-milliseconds a
+  message, their total, and the rate that total allows on this machine's cores.  CPU time
+  barely depends on the load of a shared machine, so this, not the rate, is the figure to
+  compare code by; and it says where a 2-core machine's time goes;
 - with ``--memory N``: one worker sending a queue of N to the end, its peak RSS (with its builder
   processes) when 10,000 had been sent and at the end;
 - with ``--instructions``: CPU instructions per message (callgrind, switched on once the first
@@ -101,7 +109,9 @@ def serve_aiosmtpd(port: int) -> None:
 
 class FastSink(asyncio.Protocol):
     """An SMTP sink that stands in for a real receiving server (run in its own process): the same
-    answers as the aiosmtpd sink, but DATA is taken in bulk up to the final CRLF.CRLF.
+    answers as the aiosmtpd sink, but DATA is taken in bulk up to the final CRLF.CRLF.  It offers
+    PIPELINING (RFC 2920), as Postfix and the large providers do, and answers what arrived in one
+    read with one write.
 
     Hand-written on purpose: aiosmtpd reads DATA one line at a time in Python (a readuntil and a
     debug log call per line, ~250 lines a message), which on this machine caps it near 400
@@ -115,36 +125,45 @@ class FastSink(asyncio.Protocol):
         self.buffer = bytearray()
         self.in_data = False
         self.recipients = 0
+        self.quitting = False
         transport.write(b"220 sink ESMTP\r\n")
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
         buffer += data
-        while buffer:
+        replies: list[bytes] = []
+        while buffer and not self.quitting:
             if self.in_data:
                 if buffer.startswith(b".\r\n"):
                     end, skip = 0, 3
                 else:
                     end = buffer.find(b"\r\n.\r\n")
                     if end < 0:
-                        return
+                        break
                     skip = end + 5
                 del buffer[:skip]
                 self.in_data = False
                 self.recipients = 0
-                self.transport.write(b"250 OK queued\r\n")
+                replies.append(b"250 OK queued\r\n")
                 continue
             end = buffer.find(b"\r\n")
             if end < 0:
-                return
+                break
             line = bytes(buffer[:end])
             del buffer[: end + 2]
-            self.transport.write(self.command(line))
+            replies.append(self.command(line))
+        if replies:  # a pipelined group's replies in one write, as RFC 2920 lets a server
+            self.transport.write(b"".join(replies))
+        if self.quitting:
+            self.transport.close()
 
     def command(self, line: bytes) -> bytes:
         verb = line[:4].upper()
         if verb == b"EHLO":
-            return b"250-sink\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+            return (
+                b"250-sink\r\n250-PIPELINING\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n"
+                b"250 SMTPUTF8\r\n"
+            )
         if verb in (b"HELO", b"NOOP"):
             return b"250 OK\r\n"
         if verb in (b"MAIL", b"RSET"):
@@ -161,9 +180,8 @@ class FastSink(asyncio.Protocol):
             self.in_data = True
             return b"354 end data with <CR><LF>.<CR><LF>\r\n"
         if verb == b"QUIT":
-            self.transport.write(b"221 bye\r\n")
-            self.transport.close()
-            return b""
+            self.quitting = True
+            return b"221 bye\r\n"
         return b"500 5.5.2 unknown command\r\n"
 
 
@@ -205,10 +223,13 @@ def stop(process: subprocess.Popen) -> None:
 
 
 # --- the practical limit ---------------------------------------------------------------------
-def bare_loop(port: int, messages: int, connections: int = 10) -> float:
+def bare_loop(
+    port: int, messages: int, connections: int = 10, sink: int | None = None
+) -> tuple[float, dict[str, float]]:
     """Messages/s of aiosmtplib alone, in ONE process, on ``connections``: the same sink, the
     same recipients (and so the same 4xx/5xx answers), messages of the same size built and
-    DKIM-signed beforehand (not timed).  The floor of the wire work per message."""
+    DKIM-signed beforehand (not timed).  The floor of the wire work per message.  With it, the
+    CPU core-ms a message of the loop and of the sink (``sink``: its pid)."""
     import aiosmtplib
 
     from tidings.campaigns.dkim import DkimSigner, _generate_rsa_pem
@@ -253,7 +274,13 @@ def bare_loop(port: int, messages: int, connections: int = 10) -> float:
         await asyncio.gather(*(connection() for _ in range(connections)))
         return messages / (time.perf_counter() - started)
 
-    return asyncio.run(run())
+    cpu_before, sink_before = time.process_time(), cpu_seconds(sink) if sink else 0.0
+    rate = asyncio.run(run())
+    cpu = {
+        "loop": (time.process_time() - cpu_before) * 1000 / messages,
+        "sink": ((cpu_seconds(sink) - sink_before) if sink else 0.0) * 1000 / messages,
+    }
+    return rate, cpu
 
 
 def load() -> str:
@@ -264,13 +291,7 @@ def tree_rss(pid: int, peak: bool = False) -> float:
     """MB resident of ``pid`` and its children (builder processes); VmHWM with ``peak``."""
     field = "VmHWM:" if peak else "VmRSS:"
     total = 0.0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    for one in pids:
+    for one in [pid, *children(pid)]:
         try:
             for line in Path(f"/proc/{one}/status").read_text().splitlines():
                 if line.startswith(field):
@@ -281,10 +302,110 @@ def tree_rss(pid: int, peak: bool = False) -> float:
 
 
 def children(pid: int) -> list[int]:
+    """Every process ``pid`` started, and theirs.  /proc lists a child under the THREAD that
+    started it: the builder processes are started by the worker's database thread, not its main
+    thread, so every thread's list is read."""
+    found: list[int] = []
     try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return []
+        return found
+    for task in tasks:
+        try:
+            kids = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            found += [kid, *children(kid)]
+    return found
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (all its threads) so far; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15)
+
+
+class CpuMeter:
+    """CPU seconds per message of every process that does the sending, read from /proc (user +
+    system time of each process: a figure that barely depends on the load, unlike a rate).
+
+    Groups: the worker processes, their builder processes, the sink, the PostgreSQL backends of
+    the benchmark's database (the harness's own polling connection left out) and the server's
+    shared processes (WAL writer, checkpointer...; other databases' work on the server lands
+    there too, so it is shown but kept out of the total).  ``start`` once start-up is over (a
+    tenth sent), ``stop`` at the end, before the processes exit."""
+
+    GROUPS = ("workers", "builders", "sink", "postgres", "pg shared")
+
+    def __init__(self, database: str, sink: int | None, workers: list[int]) -> None:
+        self.database = database
+        self.sink = sink
+        self.workers = workers
+        self.start_cpu: dict[int, float] = {}
+        self.messages = 0
+
+    def pids(self) -> dict[str, list[int]]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [self.database],
+            )
+            backends = [row[0] for row in cursor.fetchall()]
+            # The server's own processes (WAL writer, checkpointer, autovacuum...) and its
+            # postmaster: shared by every database on the server.
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'"
+            )
+            shared = [row[0] for row in cursor.fetchall()]
+            cursor.execute("SELECT pg_backend_pid()")
+            own = cursor.fetchone()[0]
+        with contextlib.suppress(OSError, IndexError):  # the postmaster: our backend's parent
+            shared.append(int(Path(f"/proc/{own}/stat").read_text().rpartition(")")[2].split()[1]))
+        return {
+            "workers": list(self.workers),
+            "builders": [c for w in self.workers for c in children(w)],
+            "sink": [self.sink] if self.sink else [],
+            "postgres": backends,
+            "pg shared": shared,
+        }
+
+    def start(self, done: int) -> None:
+        self.started_at = done
+        self.start_cpu = {p: cpu_seconds(p) for ps in self.pids().values() for p in ps}
+
+    def stop(self, done: int) -> dict[str, float]:
+        """Core-milliseconds per message of each group, with "total" (the shared PostgreSQL
+        processes left out) and "messages"."""
+        messages = max(1, done - self.started_at)
+        figures = {}
+        for group, pids in self.pids().items():
+            spent = sum(cpu_seconds(p) - self.start_cpu.get(p, 0.0) for p in pids)
+            figures[group] = spent * 1000 / messages
+        figures["total"] = sum(v for k, v in figures.items() if k != "pg shared")
+        figures["messages"] = messages
+        return figures
+
+
+def cpu_lines(figures: dict[str, float], cores: int) -> str:
+    """The breakdown, printed under each run."""
+    if not figures:
+        return ""
+    parts = ", ".join(f"{k} {figures[k]:.3f}" for k in CpuMeter.GROUPS)
+    total = figures["total"]
+    return (
+        f"\n    CPU core-ms a message ({figures['messages']:,.0f} messages): {parts}; "
+        f"total {total:.3f} (pg shared left out) -> ceiling on {cores} cores "
+        f"{cores * 1000 / total:,.0f} msg/s"
+    )
 
 
 class Callgrind:
@@ -452,6 +573,7 @@ class Bench(Database):
         port: int,
         count: int,
         *,
+        sink: int | None = None,
         limit_seconds: float = 600,
         instructions: bool = False,
         **env: str,
@@ -477,12 +599,18 @@ class Bench(Database):
         counted_from = 0
         counting: dict[str, list[int]] = {}
         per_message: dict[str, float] = {}
+        meter = CpuMeter(self.name, sink, [w.pid for w in workers])
+        metering = False
+        cpu: dict[str, float] = {}
         try:
             while time.monotonic() < deadline:
                 time.sleep(0.5)
                 sent, left, _ = self.progress(campaign_id)
                 if not rss_at_10k and sent >= 10_000:
                     rss_at_10k = sum(tree_rss(w.pid) for w in workers)
+                if not metering and total - left >= total // 10:
+                    meter.start(total - left)  # start-up (Django, the builders' spawn) left out
+                    metering = True
                 if callgrind and not counting and total - left >= total // 10:
                     counted_from = total - left
                     counting = {
@@ -491,6 +619,8 @@ class Bench(Database):
                     }
                     callgrind.control("--instr=on", [p for ps in counting.values() for p in ps])
                 if left == 0:
+                    if metering:
+                        cpu = meter.stop(total)
                     if callgrind and counting:
                         done = total - counted_from
                         per_message = {
@@ -522,6 +652,7 @@ class Bench(Database):
             "complete": left == 0,
             "load": load(),
             "instructions": per_message,
+            "cpu": cpu,
             **self.outcomes(campaign_id),
         }
 
@@ -615,6 +746,7 @@ def _line(label: str, result: dict, baseline: float) -> str:
         f"({result['rate'] / baseline:.0%} of the bare loop), {result['retried']:,} sent on a "
         f"retry, {result['failed']:,} failed, peak RSS {rss} MB{instructions}, {result['load']}"
         + ("" if result["complete"] else " (stopped at the time limit)")
+        + cpu_lines(result["cpu"], os.cpu_count() or 1)
     )
 
 
@@ -640,6 +772,7 @@ def run(bench: Bench, args) -> None:
                 campaign,
                 port,
                 count,
+                sink=process.pid,
                 limit_seconds=args.limit_seconds,
                 instructions=args.instructions,
                 **{**real, **env},
@@ -649,12 +782,13 @@ def run(bench: Bench, args) -> None:
 
     process, port = start_sink()
     try:
-        baseline = bare_loop(port, args.bare_messages)
+        baseline, bare_cpu = bare_loop(port, args.bare_messages, sink=process.pid)
     finally:
         stop(process)
     print(
         "\nbaseline: bare aiosmtplib loop, ONE process, 10 connections, pre-built and pre-signed "
-        f"10 KB messages, same sink and answers: {baseline:,.0f} msg/s, {load()}"
+        f"10 KB messages, same sink and answers: {baseline:,.0f} msg/s, {load()}\n"
+        f"    CPU core-ms a message: loop {bare_cpu['loop']:.3f}, sink {bare_cpu['sink']:.3f}"
     )
 
     print(

@@ -251,12 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  baseline re.search of keywords: {baseline:8.1f} µs per text")
     print(f"  screening costs {screening / baseline:,.0f}x the baseline")
     if not args.dev_only:
+        # The target is per category, for recall and precision alike: the table shows the
+        # weakest of those eighteen figures, so "met" there means met everywhere.
+        weakest = min(min(counts.recall, counts.precision) for counts in held.per_category.values())
         report(
             "screening",
-            "held-out recall, any category",
-            held.overall.recall,
+            "held-out, weakest category recall or precision",
+            weakest,
             "",
-            target=RECALL_TARGET,
+            target=min(RECALL_TARGET, PRECISION_TARGET),
             higher_is_better=True,
             scale=f"{len(heldout)} held-out texts",
         )

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from tests.campaigns.delivery_helpers import (
     SmtpSink,
+    fast_retries,
     make_list,
     sending_campaign,
     subscribers,
@@ -189,6 +190,37 @@ def test_smtp_with_starttls_and_a_password(settings, news, certificate):
         sending_campaign(news)
         deliver_pending()
     assert sorted(r.recipient for r in sink.received) == sorted(p.email for p in people)
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "in-step"])
+def test_refusals_at_rcpt_and_data_leave_the_connection_in_step(settings, news, pipelining):
+    """One connection carries every message, with or without PIPELINING (RFC 2920: MAIL, RCPT
+    and DATA written at once): a recipient refused at RCPT, a message refused or deferred at the
+    end of DATA, and the messages after them still go out, each once, to the right person."""
+    with SmtpSink(pipelining=pipelining) as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink, concurrency=1)
+        fast_retries(settings)
+        people = subscribers(news, 6)
+        unknown, spam, later = people[1], people[2], people[4]
+        sink.answers[unknown.email] = [f"550 5.1.1 <{unknown.email}>: no such user"]
+        sink.answers[spam.email] = ["554 5.7.1 Message rejected as spam"]
+        sink.answers[later.email] = ["451 4.3.0 Try again later"]
+        campaign = sending_campaign(news)
+        deadline = time.monotonic() + 20
+        while Delivery.objects.filter(campaign=campaign, status__in=("queued", "sending")):
+            assert time.monotonic() < deadline
+            deliver_pending(max_seconds=5)
+            time.sleep(0.05)
+        rows = {d.contact_id: d for d in Delivery.objects.filter(campaign=campaign)}
+    accepted = [p for p in people if p not in (unknown, spam)]
+    assert sorted(r.recipient for r in sink.received) == sorted(p.email for p in accepted)
+    assert all(r.message["To"].addresses[0].addr_spec == r.recipient for r in sink.received)
+    assert (rows[unknown.pk].status, rows[unknown.pk].error_code) == ("failed", 550)
+    assert (rows[spam.pk].status, rows[spam.pk].error_code) == ("failed", 554)
+    assert (rows[later.pk].status, rows[later.pk].attempts) == ("sent", 2)
+    assert {rows[p.pk].status for p in accepted} == {"sent"}
+    # Pipelined when offered (every message's MAIL came with its RCPT and DATA), never when not.
+    assert sink.pipelined == (len(people) + 1 if pipelining else 0)
 
 
 def test_smtps_with_tls_from_the_first_byte(settings, news, certificate):

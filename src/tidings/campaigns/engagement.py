@@ -22,7 +22,8 @@ Who keeps the facts:
 
 - ``note_events`` — every write of events (``events.record_events``: the tracking ingest, buffered
   or not, and the synchronous bounces and unsubscribes), in the same transaction;
-- ``note_sent`` — the queue, when it marks deliveries sent (``queue.results``);
+- ``note_received`` — the queue, when it marks deliveries sent (``queue.results``), and
+  ``note_sent`` for deliveries marked sent elsewhere;
 - ``refresh`` — whoever removes events or deliveries recomputes the facts of the people
   concerned: the retention sweep of email events (``rights.retention``).  Erasure clears them
   with the rest of the contact (``audience.personal_data``);
@@ -174,6 +175,14 @@ def note_events(events: Iterable[tuple[int | None, str, datetime, bool]]) -> Non
     for fact, values in latest.items():
         if values:
             _raise(fact, values)
+
+
+def note_received(contact_ids: Iterable[int], sent_at: datetime) -> None:
+    """Keep ``last_received_at`` for people whose deliveries were just marked sent at
+    ``sent_at`` (the queue knows who they were: ``queue.results``)."""
+    people = set(contact_ids)
+    if people:
+        _raise(RECEIVED, dict.fromkeys(people, sent_at))
 
 
 def note_sent(delivery_ids: Sequence[int], sent_at: datetime) -> None:

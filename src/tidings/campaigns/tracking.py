@@ -224,6 +224,21 @@ def static_links(html_source: str) -> list[str]:
     return list(seen)[:MAX_LINKS]
 
 
+def tracking_prefixes() -> tuple[str, str]:
+    """The open pixel's and the click redirect's addresses up to their token.  A builder
+    process gets them in its campaign's recipe: resolving them itself would load every URL
+    pattern of the site (and the views they import) into each builder, a second or two of CPU
+    time and tens of MB per process, for two strings."""
+    from django.urls import reverse
+
+    from tidings.audience.tokens import absolute_url
+
+    return (
+        absolute_url(reverse("track:open", args=["T"]))[:-1],
+        absolute_url(reverse("track:click", args=["T"]))[:-1],
+    )
+
+
 class LinkTracker:
     """Adds the open pixel and rewrites a campaign's links for one message at a time.
 
@@ -232,17 +247,18 @@ class LinkTracker:
     the HTML part is tracked: the plain-text part keeps the real addresses.
     """
 
-    def __init__(self, campaign_id: int, links: dict[str, int]) -> None:
-        """``links``: {address as it stands in the HTML: index in the link table}."""
-        from django.urls import reverse
-
-        from tidings.audience.tokens import absolute_url
-
+    def __init__(
+        self, campaign_id: int, links: dict[str, int], prefixes: tuple[str, str] | None = None
+    ) -> None:
+        """``links``: {address as it stands in the HTML: index in the link table};
+        ``prefixes``: the open and click addresses up to their token (``tracking_prefixes``),
+        when the caller has them already."""
         self.campaign_id = campaign_id
         self.links = links
         self.signer = TokenSigner(campaign_id)
-        self.open_prefix = absolute_url(reverse("track:open", args=["T"]))[:-1]
-        self.click_prefix = absolute_url(reverse("track:click", args=["T"]))[:-1]
+        if not prefixes or not all(prefixes):
+            prefixes = tracking_prefixes()
+        self.open_prefix, self.click_prefix = prefixes
 
     @classmethod
     def for_campaign(cls, campaign, html_source: str) -> LinkTracker:

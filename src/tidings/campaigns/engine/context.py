@@ -68,6 +68,7 @@ class Recipe:
     preferences_prefix: str
     view_url: str
     tracked_links: dict[str, int] | None
+    tracking_prefixes: tuple[str, str] = ("", "")  # open, click (``tracking.tracking_prefixes``)
 
 
 class CampaignMessages:
@@ -104,7 +105,11 @@ class CampaignMessages:
         for name in ("list_pk", "mailto", "unsubscribe_prefix", "preferences_prefix", "view_url"):
             setattr(self, name, getattr(recipe, name))
         links = recipe.tracked_links
-        self.tracker = LinkTracker(recipe.campaign_id, links) if links is not None else None
+        self.tracker = (
+            LinkTracker(recipe.campaign_id, links, recipe.tracking_prefixes)
+            if links is not None
+            else None
+        )
 
     def links_for(self, contact, delivery_id: int) -> tuple[MessageLinks, str]:
         """The contact's links and List-Unsubscribe header: what ``audience.tokens``'
@@ -232,6 +237,9 @@ class CampaignContext(CampaignMessages):
                 else ""
             ),
             tracked_links=dict(tracker.links) if tracker is not None else None,
+            tracking_prefixes=(
+                (tracker.open_prefix, tracker.click_prefix) if tracker is not None else ("", "")
+            ),
         )
         return recipe, compiled
 
