@@ -51,10 +51,11 @@ def sent_mail() -> list[OutboxMessage]:
 
 
 def write_policy(tmp_path: Path, settings_fixture, *replacements: tuple[str, str]) -> Path:
-    """A copy of the example policy with some text replaced, made the installation's policy."""
+    """A copy of the example policy with some text replaced, made the installation's policy;
+    each text replaced must stand in the policy exactly once."""
     text = EXAMPLE_POLICY.read_text(encoding="utf-8")
     for old, new in replacements:
-        assert old in text, old
+        assert text.count(old) == 1, old
         text = text.replace(old, new)
     path = tmp_path / "policy.toml"
     path.write_text(text, encoding="utf-8")

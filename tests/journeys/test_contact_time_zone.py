@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.audience.public_helpers import write_policy
 from tests.journeys.helpers import person, welcome
 from tidings.audience.actions import FieldNotAllowed, do_create_contact
 from tidings.audience.models import Contact
@@ -14,7 +15,6 @@ from tidings.journeys.actions import do_enrol
 from tidings.journeys.models import Enrolment
 from tidings.journeys.schedule import wait_ends
 from tidings.journeys.steps import validate
-from tidings.policy.commands import EXAMPLE_POLICY
 
 pytestmark = pytest.mark.django_db
 
@@ -29,18 +29,10 @@ def london(settings):
 @pytest.fixture
 def service_zones(tmp_path, settings):
     """The example policy whose service purpose (contract_support) also collects time_zone."""
-    import tidings.policy
-
-    text = EXAMPLE_POLICY.read_text(encoding="utf-8")
     old = 'optional = ["phone", "job_title", "work_address"] }\nsources = ["order"'
-    assert text.count(old) == 1
-    text = text.replace(old, old.replace('"work_address"]', '"work_address", "time_zone"]'))
-    file = tmp_path / "policy.toml"
-    file.write_text(text, encoding="utf-8")
-    settings.TIDINGS_POLICY = file
-    tidings.policy._load.cache_clear()
-    yield
-    tidings.policy._load.cache_clear()
+    write_policy(
+        tmp_path, settings, (old, old.replace('"work_address"]', '"work_address", "time_zone"]'))
+    )
 
 
 def in_new_york() -> Contact:

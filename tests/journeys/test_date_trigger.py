@@ -8,11 +8,11 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
+from tests.audience.public_helpers import write_policy
 from tests.journeys.helpers import person, welcome
 from tidings.journeys.actions import activation_problems
 from tidings.journeys.models import Enrolment, Journey
 from tidings.journeys.triggers import day_keys, enrol_by_date
-from tidings.policy.commands import EXAMPLE_POLICY
 
 pytestmark = pytest.mark.django_db
 
@@ -22,21 +22,14 @@ NOTIFY = [{"id": "tell", "kind": "webhook", "event": "birthday"}]
 @pytest.fixture
 def birthdays(tmp_path, settings):
     """The example policy with a birthday the newsletter may hold (as an attribute)."""
-    import tidings.policy
-
-    text = EXAMPLE_POLICY.read_text(encoding="utf-8")
     old = 'preferences = ["subscriptions", "marketing_channels"'
-    assert text.count(old) == 1
-    text = text.replace(old, 'preferences = ["birthday", "subscriptions", "marketing_channels"')
-    old = 'optional = ["phone", "company", "job_title"] }\nsources = ["newsletter'
-    assert text.count(old) == 1
-    text = text.replace(old, old.replace('"job_title"]', '"job_title", "birthday"]'))
-    file = tmp_path / "policy.toml"
-    file.write_text(text, encoding="utf-8")
-    settings.TIDINGS_POLICY = file
-    tidings.policy._load.cache_clear()
-    yield
-    tidings.policy._load.cache_clear()
+    optional = 'optional = ["phone", "company", "job_title"] }\nsources = ["newsletter'
+    write_policy(
+        tmp_path,
+        settings,
+        (old, 'preferences = ["birthday", "subscriptions", "marketing_channels"'),
+        (optional, optional.replace('"job_title"]', '"job_title", "birthday"]')),
+    )
 
 
 def birthday_journey(days: int = 0, *, yearly: bool = True, **changes) -> Journey:
