@@ -61,7 +61,7 @@ def test_journey_opens_clicks_and_mail_count_in_segments_machines_apart():
 
 def test_campaign_engagement_still_counts_beside_journey_engagement():
     from tests.campaigns.lifecycle_helpers import make_campaign, queue
-    from tidings.campaigns.engagement import note_sent
+    from tidings.campaigns.engagement import note_received
     from tidings.campaigns.events import record_delivery_event
     from tidings.campaigns.models import Delivery, Event
 
@@ -72,7 +72,7 @@ def test_campaign_engagement_still_counts_beside_journey_engagement():
     now = timezone.now()
     # As the queue and the tracking ingest write them (they keep the contact's engagement facts).
     Delivery.objects.filter(pk=delivery.pk).update(sent_at=now - timedelta(days=2))
-    note_sent([delivery.pk], now - timedelta(days=2))
+    note_received([eve.pk], now - timedelta(days=2))
     record_delivery_event(delivery.pk, Event.Kind.OPEN, at=now - timedelta(days=1))
     assert matches("opened_in(7d)", now) == {"Eve Campaign"}
     assert matches("received_in(7d)", now) == {"Eve Campaign"}

@@ -22,8 +22,8 @@ Who keeps the facts:
 
 - ``note_events`` — every write of events (``events.record_events``: the tracking ingest, buffered
   or not, and the synchronous bounces and unsubscribes), in the same transaction;
-- ``note_received`` — the queue, when it marks deliveries sent (``queue.results``), and
-  ``note_sent`` for deliveries marked sent elsewhere;
+- ``note_received`` — the queue, when it marks deliveries sent (``queue.results``: its UPDATE
+  returns the people whose rows it changed);
 - ``refresh`` — whoever removes events or deliveries recomputes the facts of the people
   concerned: the retention sweep of email events (``rights.retention``).  Erasure clears them
   with the rest of the contact (``audience.personal_data``);
@@ -181,20 +181,6 @@ def note_received(contact_ids: Iterable[int], sent_at: datetime) -> None:
     """Keep ``last_received_at`` for people whose deliveries were just marked sent at
     ``sent_at`` (the queue knows who they were: ``queue.results``)."""
     people = set(contact_ids)
-    if people:
-        _raise(RECEIVED, dict.fromkeys(people, sent_at))
-
-
-def note_sent(delivery_ids: Sequence[int], sent_at: datetime) -> None:
-    """Keep ``last_received_at`` for deliveries just marked sent at ``sent_at``."""
-    if not delivery_ids:
-        return
-    people: set[int] = set()
-    for chunk in _chunks(delivery_ids):
-        # The caller just set these rows' sent_at to this very value (rows it lost to another
-        # worker meanwhile have another, or none).
-        rows = _sent().filter(pk__in=chunk, sent_at=sent_at, contact__isnull=False)
-        people.update(rows.values_list("contact_id", flat=True))
     if people:
         _raise(RECEIVED, dict.fromkeys(people, sent_at))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -177,15 +176,11 @@ def _mark_sent(
     if message_id:
         assignments += ", message_id = %s"
         params.append(message_id)
-    id_param: Any
-    if connection.vendor == "postgresql":
-        where, id_param = "id = ANY(%s::bigint[])", list(ids)
-    else:
-        where, id_param = "id IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))
+    id_list = one_parameter(ids)  # the ids as one parameter, as the other groups' UPDATEs
     sql = (
         f"UPDATE {table} SET {assignments} "  # noqa: S608 - our table and columns; values are parameters
-        f"WHERE {where} AND leased_by = %s AND status = %s RETURNING contact_id"
+        f"WHERE id IN ({id_list.sql}) AND leased_by = %s AND status = %s RETURNING contact_id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, id_param, worker_id, SENDING])
+        cursor.execute(sql, [*params, *id_list.params, worker_id, SENDING])
         return [row[0] for row in cursor.fetchall()]
