@@ -16,6 +16,7 @@ EXPORT = (
     "2023-03-14 09:20:02,198.51.100.7,1,a,\r\n"
     "gone@example.com,Gone,Away,,2,,,,,2,b,2024-01-01 00:00:00\r\n"
 )
+SELF_REFRESH_MS = 20_000  # the check page refreshes every 3 s; the progress page polls every 1 s
 
 
 def test_an_operator_checks_adjusts_and_confirms_an_import(page: Page, owner, tmp_path, settings):
@@ -38,7 +39,10 @@ def test_an_operator_checks_adjusts_and_confirms_an_import(page: Page, owner, tm
 
     imp = Import.objects.get()
     check_upload.call(imp.pk)  # what `tidings worker` does with the queued check
-    page.reload()
+    # No reload by hand here or below: these pages refresh themselves while the worker runs, and a
+    # reload by the test would race the page's own (Playwright: "Not attached to an active page").
+    confirm = page.get_by_role("button", name="Confirm and import")  # shown once the check is done
+    expect(confirm).to_be_visible(timeout=SELF_REFRESH_MS)
     expect(page.get_by_label("OPTIN_TIME")).to_have_value("optin_time")
     rows = page.get_by_role("table").filter(has_text="each row on its own")
     expect(rows).to_contain_text("Ada Lovelace")
@@ -54,15 +58,18 @@ def test_an_operator_checks_adjusts_and_confirms_an_import(page: Page, owner, tm
     page.keyboard.press("End")  # the last choice: ignore
     expect(page.get_by_label("Company")).to_have_value("")
     page.get_by_role("button", name="Use these columns and check again").click()
+    expect(page.get_by_text("Checking the whole file")).to_be_visible()
     check_upload.call(imp.pk)
-    page.reload()
+    expect(confirm).to_be_visible(timeout=SELF_REFRESH_MS)
     expect(page.get_by_label("Company")).to_have_value("")
 
-    page.get_by_role("button", name="Confirm and import").click()
+    confirm.click()
+    expect(page.locator("#import-progress")).to_be_visible()
     import_contacts.call(imp.pk)  # what `tidings worker` does with the queued import
-    page.reload()
     outcome = page.get_by_role("table").filter(has_text="The counts add up")
-    expect(outcome.get_by_role("row", name=re.compile("Marked as gone"))).to_contain_text("1")
+    expect(outcome.get_by_role("row", name=re.compile("Marked as gone"))).to_contain_text(
+        "1", timeout=SELF_REFRESH_MS
+    )
     ada = Contact.objects.get()
     assert (ada.name, ada.company) == ("Ada Lovelace", "")
     assert ConsentEvent.objects.count() == 2  # the opt-in and the confirmation, at their times
