@@ -236,6 +236,33 @@ def test_wait_for_an_event_goes_on_when_it_comes(time_machine):
     assert Enrolment.objects.get().state == "completed"
 
 
+def test_an_event_that_cannot_be_recorded_leaves_the_person_waiting(time_machine, monkeypatch):
+    """Moving a waiting person on and writing why are one transaction: if the history row
+    cannot be written, the person still waits (and the event can move them later)."""
+    from tidings.journeys.triggers import do_record_event
+
+    time_machine.move_to(START, tick=False)
+    journey = _waiting_journey()
+    ann = subscriber("Ann Example", make_list())
+    do_enrol(journey, ann)
+    engine.advance_due()
+    real_create = EnrolmentStep.objects.create
+
+    def broken_create(**fields):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(EnrolmentStep.objects, "create", broken_create)
+    with pytest.raises(RuntimeError):
+        do_record_event(ann.pk, "demo_booked")
+    enrolment = Enrolment.objects.get()
+    assert (enrolment.step, enrolment.waiting_for) == ("ask", "demo_booked")
+
+    monkeypatch.setattr(EnrolmentStep.objects, "create", real_create)
+    do_record_event(ann.pk, "demo_booked")
+    engine.advance_due()
+    assert [m.subject for m in _journey_mail()] == ["See you soon"]
+
+
 def test_wait_for_an_event_takes_the_other_way_at_the_timeout(time_machine):
     time_machine.move_to(START, tick=False)
     journey = _waiting_journey()
