@@ -177,3 +177,42 @@ def test_an_editor_starts_a_journey_from_a_saved_segment_or_a_date_attribute(edi
         "field": "contract_end",
         "days": -30,
     }
+
+
+def test_the_page_header_names_what_starts_the_journey(editor):
+    """Not only the trigger's kind: the list, form, segment, campaign or date it watches."""
+    from tests.audience.public_helpers import make_form
+    from tidings.audience.models import Segment
+
+    def header(journey: Journey) -> str:
+        page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+        return page.split("<h1>", 1)[1].split("</p>", 1)[0]
+
+    news = make_list(name="Product news")
+    confirmed = welcome(name="On news", activate=False, trigger_params={"list": news.pk})
+    assert "Confirmed on a list of the topic: “Product news”" in header(confirmed)
+    anywhere = welcome(name="Any list", activate=False)
+    assert "Confirmed on a list of the topic: any list of “product news”" in header(anywhere)
+    form = make_form([news])
+    by_form = welcome(
+        name="By form", activate=False, trigger="form_submitted", trigger_params={"form": form.pk}
+    )
+    assert f"A sign-up form submitted (and confirmed): “{form.name}”" in header(by_form)
+    segment = Segment.objects.create(name="Pro <people>", query='company = "Pro Ltd"')
+    by_segment = welcome(
+        name="Pro",
+        activate=False,
+        trigger="segment_matched",
+        trigger_params={"segment": segment.pk},
+    )
+    assert "saved segment: “Pro &lt;people&gt;”" in header(by_segment)
+    renewal = welcome(
+        name="Renewal",
+        activate=False,
+        topic="",
+        trigger="date",
+        trigger_params={"field": "contract_end", "days": -30},
+    )
+    assert "A date field comes round: 30 days before contract_end" in header(renewal)
+    segment.delete()
+    assert "saved segment: (deleted)" in header(by_segment)
