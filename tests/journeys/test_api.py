@@ -125,3 +125,14 @@ def test_entering_leaving_and_converting_reach_the_outgoing_webhooks(
     exited = WebhookDelivery.objects.get(event="journey.exited")
     assert exited.data["reason"] == "removed by an operator"
     assert "contact_id" not in exited.data
+
+
+def test_an_event_for_a_contact_that_is_no_number_nor_address_is_dropped_not_a_500(api):
+    """Digits other than 0-9 ("²", "٣") and ids past any row's are unknown people: 202."""
+    _onboarding()
+    person("Ann Example", email="ann@example.com")
+    for contact in ("²", "٣", "9" * 300, "-1", " 1"):
+        response = api.post("/events", {"contact": contact, "name": "trial_started"})
+        assert response.status_code == 202, contact
+    assert not Enrolment.objects.exists()
+

@@ -120,7 +120,8 @@ def connect() -> None:
 def _find_contact(contact: str | int | None) -> Contact | None:
     if contact is None or contact == "":
         return None
-    if isinstance(contact, int) or (isinstance(contact, str) and contact.isdigit()):
+    # An id is ASCII digits only: "²" and "٣" are digits to str.isdigit() but not to int().
+    if isinstance(contact, int) or (contact.isascii() and contact.isdigit()):
         return Contact.objects.filter(pk=int(contact)).first()
     try:
         email = normalise_email(str(contact))
