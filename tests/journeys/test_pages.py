@@ -216,3 +216,36 @@ def test_the_page_header_names_what_starts_the_journey(editor):
     assert "A date field comes round: 30 days before contract_end" in header(renewal)
     segment.delete()
     assert "saved segment: (deleted)" in header(by_segment)
+
+
+@pytest.mark.parametrize(
+    ("steps", "error"),
+    [
+        (
+            '[[steps]]\nid = "a"\nkind = "send_email"\ntemplate = "Welcome"\n'
+            'subject = "Hi {% if %}"\n',
+            "steps[0].subject: ",
+        ),
+        (
+            '[[steps]]\nid = "a"\nkind = "send_email"\ntemplate = "Welcome"\n'
+            'subject = "Hi"\npreheader = "{{ contact.name "\n',
+            "steps[0].preheader: ",
+        ),
+        (
+            '[[steps]]\nid = "a"\nkind = "branch"\nsegment = 5\nthen = "b"\nelse = "b"\n\n'
+            '[[steps]]\nid = "b"\nkind = "end"\n',
+            "steps[0].segment: expected text",
+        ),
+        (
+            '[[steps]]\nid = "a"\nkind = "notify_operator"\nto = "not an address"\nsubject = "x"\n',
+            "steps[0].to: expected an email address",
+        ),
+    ],
+    ids=["subject", "preheader", "segment", "notify"],
+)
+def test_the_editor_refuses_a_step_that_could_only_fail_when_it_runs(editor, steps, error):
+    """Found when the journey is saved, with its key path, not by parking people later."""
+    make_template("Welcome")
+    page = editor.post(reverse("journeys:new"), _form(steps=steps)).content.decode()
+    assert error in page
+    assert not Journey.objects.exists()

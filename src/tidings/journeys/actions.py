@@ -112,12 +112,41 @@ def _segment_messages(text: str) -> list[str]:
 
 
 def version_problems(steps: Any, goals: Any = ()) -> list[Problem]:
-    """Problems of a version's steps and goals, with their key paths (``steps[1].template``)."""
+    """Problems of a version's steps and goals, with their key paths (``steps[1].template``).
+    What would only fail when a step runs is found here too: a subject or preheader that does
+    not render, an operator's address that is not one."""
     templates = set(Template.objects.values_list("name", flat=True))
     found = step_rules.validate(
         steps, goals, templates=templates, segment_problems=_segment_messages
     )
-    return [Problem(p.message, p.path) for p in found]
+    if found:
+        return [Problem(p.message, p.path) for p in found]
+    return _run_time_problems(steps)
+
+
+def _run_time_problems(steps: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    from tidings.audience.emails import InvalidEmail, normalise_email
+
+    from .mail import render_problem
+
+    problems = []
+    for i, step in enumerate(steps):
+        if step["kind"] == "send_email":
+            template = (
+                Template.objects.select_related("layout").filter(name=step["template"]).first()
+            )
+            if template is None:
+                continue
+            if (problem := render_problem(step, template)) is not None:
+                part = problem.part if problem.part in ("subject", "preheader") else "template"
+                where = f"{problem.location}: " if problem.location else ""
+                problems.append(Problem(f"{where}{problem.message}", f"steps[{i}].{part}"))
+        if step["kind"] == "notify_operator":
+            try:
+                normalise_email(step["to"])
+            except InvalidEmail:
+                problems.append(Problem("expected an email address", f"steps[{i}].to"))
+    return problems
 
 
 def settings_problems(

@@ -191,7 +191,7 @@ def _check_fields(
         url = step["url"]
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             problems.append(Problem(f"{path}.url", "expected a link's full address (https://…)"))
-    for name in ("subject", "preheader", "value", "to", "event", "key", "template"):
+    for name in ("subject", "preheader", "value", "to", "event", "key", "template", "segment"):
         if name in step and not isinstance(step[name], str):
             problems.append(Problem(f"{path}.{name}", "expected text"))
     return problems
