@@ -249,3 +249,24 @@ def test_the_editor_refuses_a_step_that_could_only_fail_when_it_runs(editor, ste
     page = editor.post(reverse("journeys:new"), _form(steps=steps)).content.decode()
     assert error in page
     assert not Journey.objects.exists()
+
+
+def test_the_map_cuts_long_texts_and_splits_big_counts_to_fit_the_boxes():
+    import re
+
+    from tidings.journeys.stats import StepCounts
+    from tidings.journeys.svg import journey_svg
+
+    steps = [
+        {"id": "x" * 40, "kind": "wait_event", "event": "e" * 100, "timeout": "3 days"}
+        | {"then": "end", "else": "end"},
+        {"id": "end", "kind": "end"},
+    ]
+    big = StepCounts(
+        reached=123456, waiting=123456, sent=123456, opened=123456, clicked=123456, exited=12345
+    )
+    svg = journey_svg(steps, {"x" * 40: big}, "A journey")
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert max(len(t) for t in texts) <= 58
+    assert "123456 sent · 123456 opened, 123456 clicked" in texts
+    assert "e" * 100 in svg.split("<title>")[1]  # the whole of it in the tooltip
