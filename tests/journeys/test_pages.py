@@ -240,8 +240,16 @@ def test_the_page_header_names_what_starts_the_journey(editor):
             '[[steps]]\nid = "a"\nkind = "notify_operator"\nto = "not an address"\nsubject = "x"\n',
             "steps[0].to: expected an email address",
         ),
+        (
+            '[[steps]]\nid = "a"\nkind = "set_attribute"\nkey = "shoe_size"\nvalue = "9"\n',
+            "steps[0].key: the policy&#x27;s newsletter purpose does not hold the attribute",
+        ),
+        (
+            '[[steps]]\nid = "a"\nkind = "remove_attribute"\nkey = "name"\n',
+            "steps[0].key: the policy&#x27;s newsletter purpose does not hold the attribute",
+        ),
     ],
-    ids=["subject", "preheader", "segment", "notify"],
+    ids=["subject", "preheader", "segment", "notify", "attribute", "column"],
 )
 def test_the_editor_refuses_a_step_that_could_only_fail_when_it_runs(editor, steps, error):
     """Found when the journey is saved, with its key path, not by parking people later."""

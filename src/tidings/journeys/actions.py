@@ -32,6 +32,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tidings import signals
+from tidings.audience.actions import allowed_contact_fields
 from tidings.audience.models import Contact, MailingList, Segment, SignupForm
 from tidings.audience.segments import And, Qualifier, SegmentError, parse_segment, validate_segment
 from tidings.campaigns.models import Campaign, Template
@@ -111,20 +112,30 @@ def _segment_messages(text: str) -> list[str]:
     return [str(e) for e in validate_segment(text)]
 
 
-def version_problems(steps: Any, goals: Any = ()) -> list[Problem]:
+def version_problems(steps: Any, goals: Any = (), *, topic: str | None = None) -> list[Problem]:
     """Problems of a version's steps and goals, with their key paths (``steps[1].template``).
     What would only fail when a step runs is found here too: a subject or preheader that does
-    not render, an operator's address that is not one."""
+    not render, an operator's address that is not one, and (given the journey's ``topic``) an
+    attribute its purpose may not hold.  The engine checks again when the step runs: templates
+    and the policy may change after the journey was saved."""
     templates = set(Template.objects.values_list("name", flat=True))
     found = step_rules.validate(
         steps, goals, templates=templates, segment_problems=_segment_messages
     )
     if found:
         return [Problem(p.message, p.path) for p in found]
-    return _run_time_problems(steps)
+    return _run_time_problems(steps, topic)
 
 
-def _run_time_problems(steps: Sequence[Mapping[str, Any]]) -> list[Problem]:
+def attribute_problem(topic: str, key: str) -> str:
+    """Why a journey about ``topic`` may not set or remove the contact attribute ``key``."""
+    purpose = SERVICE_PURPOSE if topic == SERVICE else MARKETING_PURPOSE
+    if key in Contact.COLUMN_FIELDS or key not in allowed_contact_fields(purpose):
+        return f'the policy\'s {purpose} purpose does not hold the attribute "{key}"'
+    return ""
+
+
+def _run_time_problems(steps: Sequence[Mapping[str, Any]], topic: str | None) -> list[Problem]:
     from tidings.audience.emails import InvalidEmail, normalise_email
 
     from .mail import render_problem
@@ -146,6 +157,9 @@ def _run_time_problems(steps: Sequence[Mapping[str, Any]]) -> list[Problem]:
                 normalise_email(step["to"])
             except InvalidEmail:
                 problems.append(Problem("expected an email address", f"steps[{i}].to"))
+        attribute = step["kind"] in ("set_attribute", "remove_attribute") and topic is not None
+        if attribute and (message := attribute_problem(str(topic), step["key"])):
+            problems.append(Problem(message, f"steps[{i}].key"))
     return problems
 
 
@@ -271,7 +285,7 @@ def activation_problems(journey: Journey) -> list[Problem]:
         entry=journey.entry,
         days=journey.entry_days,
     )
-    problems += version_problems(version.steps, version.goals)
+    problems += version_problems(version.steps, version.goals, topic=journey.topic)
     problems += consent_problems(journey, version)
     return problems
 
@@ -306,7 +320,7 @@ def spec_problems(spec: JourneySpec, *, journey: Journey | None = None) -> list[
         clash = clash.exclude(pk=journey.pk)
     if clash.exists():
         problems.append(Problem("another journey has that name", "name"))
-    return problems + version_problems(spec.steps, spec.goals)
+    return problems + version_problems(spec.steps, spec.goals, topic=spec.topic)
 
 
 @transaction.atomic
