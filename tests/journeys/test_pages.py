@@ -278,3 +278,21 @@ def test_the_map_cuts_long_texts_and_splits_big_counts_to_fit_the_boxes():
     assert max(len(t) for t in texts) <= 58
     assert "123456 sent · 123456 opened, 123456 clicked" in texts
     assert "e" * 100 in svg.split("<title>")[1]  # the whole of it in the tooltip
+
+
+def test_the_simulator_waits_as_long_as_the_engine_across_a_clock_change(editor):
+    """A start given on the page is local time; "2 days" is 48 hours for the engine (it counts
+    in UTC), so the simulator must not add two days of wall-clock time across summer time."""
+    from datetime import UTC, datetime
+
+    journey = welcome()
+    subscriber("Ann Example", make_list(), email="ann@example.com")
+    url = reverse("journeys:detail", args=[journey.pk])
+    # 28 March 2027: the clocks go forward at 01:00 GMT; 00:30 is still GMT.
+    response = editor.get(
+        url, {"contact": "ann@example.com", "days": "30", "start": "2027-03-28T00:30"}
+    )
+    hello, pause, tips = response.context["simulation"][:3]
+    assert hello.at == datetime(2027, 3, 28, 0, 30, tzinfo=UTC)
+    assert tips.at == datetime(2027, 3, 30, 0, 30, tzinfo=UTC)  # 01:30 BST, 48 hours on
+    assert "waits until Tue 30 Mar 2027 01:30 BST" in pause.what
