@@ -296,3 +296,14 @@ def test_the_simulator_waits_as_long_as_the_engine_across_a_clock_change(editor)
     assert hello.at == datetime(2027, 3, 28, 0, 30, tzinfo=UTC)
     assert tips.at == datetime(2027, 3, 30, 0, 30, tzinfo=UTC)  # 01:30 BST, 48 hours on
     assert "waits until Tue 30 Mar 2027 01:30 BST" in pause.what
+
+
+def test_the_page_counts_people_on_older_versions_in_good_english(editor):
+    journey = welcome()
+    do_enrol(journey, subscriber("Ann Example", make_list()))
+    url = reverse("journeys:edit", args=[journey.pk])
+    form = editor.get(url).context["form"]
+    data = {k: ("" if v is None else v) for k, v in form.initial.items()}
+    editor.post(url, {**data, "steps": data["steps"].replace("2 days", "3 days")})
+    page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert "1 person is finishing an older version." in page
