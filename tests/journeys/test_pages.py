@@ -307,3 +307,20 @@ def test_the_page_counts_people_on_older_versions_in_good_english(editor):
     editor.post(url, {**data, "steps": data["steps"].replace("2 days", "3 days")})
     page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
     assert "1 person is finishing an older version." in page
+
+
+def test_the_simulator_stops_at_its_horizon_after_a_wait_for_a_click_or_an_event():
+    from tidings.journeys.simulate import simulate
+
+    steps = [
+        {"id": "hello", "kind": "send_email", "template": "Welcome", "subject": "Hi"},
+        {"id": "click", "kind": "wait_click", "timeout": "5 days", "then": "end", "else": "more"},
+        {"id": "more", "kind": "send_email", "template": "Welcome", "subject": "Later"},
+        {"id": "end", "kind": "end"},
+    ]
+    journey = welcome(steps=steps, goals=[])
+    ann = subscriber("Ann Example", make_list())
+    moments = simulate(journey, ann, days=3)
+    assert [m.step for m in moments] == ["hello", "click", ""]
+    assert moments[-1].what == "beyond the 3 days simulated"
+    assert [m.step for m in simulate(journey, ann, days=6)] == ["hello", "click", "more", "end"]

@@ -74,6 +74,9 @@ def simulate(
                     f"waits until {_when(ends)} for {what} (simulated: it does not come)",
                 )
             )
+            if ends > until:
+                out.append(Moment(ends, "", "horizon", f"beyond the {days} days simulated"))
+                break
             now, step_id = ends, step["else"]
             continue
         if kind in WAITS:
