@@ -324,3 +324,20 @@ def test_the_simulator_stops_at_its_horizon_after_a_wait_for_a_click_or_an_event
     assert [m.step for m in moments] == ["hello", "click", ""]
     assert moments[-1].what == "beyond the 3 days simulated"
     assert [m.step for m in simulate(journey, ann, days=6)] == ["hello", "click", "more", "end"]
+
+
+def test_a_new_journey_is_about_a_marketing_topic_until_the_editor_says_otherwise(editor):
+    form = editor.get(reverse("journeys:new")).context["form"]
+    assert form["topic"].value() == "product news"  # the policy's first topic, not service mail
+
+
+def test_an_editor_builds_a_service_message_journey(editor):
+    steps = (
+        '[[steps]]\nid = "tell"\nkind = "notify_operator"\nto = "s@example.com"\nsubject = "x"\n'
+    )
+    response = editor.post(
+        reverse("journeys:new"), _form(topic="", trigger="enquiry_created", steps=steps)
+    )
+    journey = Journey.objects.get()
+    assert response.url == reverse("journeys:detail", args=[journey.pk])
+    assert (journey.topic, journey.is_marketing) == ("", False)

@@ -41,7 +41,10 @@ event = "demo_booked"
 
 class JourneyForm(forms.Form):
     name = forms.CharField(max_length=200)
-    topic = forms.ChoiceField(help_text="Marketing needs the person's consent to the topic.")
+    # Not required: "" is a choice, service messages (SERVICE).
+    topic = forms.ChoiceField(
+        required=False, help_text="Marketing needs the person's consent to the topic."
+    )
     sender = forms.ModelChoiceField(
         queryset=Sender.objects.filter(verified=True),
         required=False,
@@ -108,6 +111,9 @@ class JourneyForm(forms.Form):
             *topics,
             (SERVICE, "Service messages (no marketing)"),
         ]
+        # Service mail is the exception an editor chooses, never what a blank form sends.
+        if topics and "topic" not in self.initial:
+            self.initial["topic"] = topics[0][0]
 
     @classmethod
     def for_journey(cls, journey: Journey) -> JourneyForm:
