@@ -331,6 +331,20 @@ def test_a_new_journey_is_about_a_marketing_topic_until_the_editor_says_otherwis
     assert form["topic"].value() == "product news"  # the policy's first topic, not service mail
 
 
+def test_a_subscription_trigger_that_nobody_could_set_off_is_refused(editor):
+    """Confirming a list is consent to its topic: a service-message journey, or a list of
+    another topic, would wait for ever for people who can never enter."""
+    make_template("Welcome")
+    training = make_list(name="Training", topic="training")
+    service = editor.post(reverse("journeys:new"), _form(topic="")).content.decode()
+    assert "a service-message journey cannot start from a subscription" in service
+    other = editor.post(
+        reverse("journeys:new"), _form(trigger_list=str(training.pk))
+    ).content.decode()
+    assert "the list “Training” is about “training”, not “product news”" in other
+    assert not Journey.objects.exists()
+
+
 def test_an_editor_builds_a_service_message_journey(editor):
     steps = (
         '[[steps]]\nid = "tell"\nkind = "notify_operator"\nto = "s@example.com"\nsubject = "x"\n'

@@ -185,11 +185,39 @@ def settings_problems(
         if not isinstance(trigger_params.get("days", 0), int):
             problems.append(Problem("a whole number of days", "trigger_params.days"))
     problems += _trigger_object_problems(trigger, trigger_params)
+    if trigger == Journey.Trigger.CONFIRMED:
+        problems += _subscription_problems(topic, trigger_params)
     if entry not in Journey.Entry.values:
         problems.append(Problem("choose an entry rule", "entry"))
     if entry == Journey.Entry.AGAIN_AFTER and days < 1:
         problems.append(Problem("say after how many days someone may enter again", "entry_days"))
     return problems
+
+
+def _subscription_problems(topic: str, params: Mapping[str, Any]) -> list[Problem]:
+    """A subscription starts only journeys of its list's topic (it is consent to that topic)."""
+    if topic == SERVICE:
+        return [
+            Problem(
+                "a service-message journey cannot start from a subscription (confirming a list "
+                "is consent to its marketing topic): choose the list's topic, or another trigger",
+                "trigger",
+            )
+        ]
+    if params.get("list") is None:
+        return []
+    found = MailingList.objects.filter(pk=params["list"]).values_list("name", "topic").first()
+    if found is None:
+        return [Problem("choose a list of the topic", "trigger_params.list")]
+    name, list_topic = found
+    if list_topic != topic:
+        return [
+            Problem(
+                f"the list “{name}” is about “{list_topic}”, not “{topic}”: nobody would enter",
+                "trigger_params.list",
+            )
+        ]
+    return []
 
 
 def _trigger_object_problems(trigger: str, params: Mapping[str, Any]) -> list[Problem]:
