@@ -355,3 +355,12 @@ def test_an_editor_builds_a_service_message_journey(editor):
     journey = Journey.objects.get()
     assert response.url == reverse("journeys:detail", args=[journey.pk])
     assert (journey.topic, journey.is_marketing) == ("", False)
+
+
+def test_a_huge_journey_is_refused_with_a_form_error_not_a_500(editor):
+    steps = "".join(
+        f'[[steps]]\nid = "s{i}"\nkind = "webhook"\nevent = "x"\n\n' for i in range(3000)
+    )
+    page = editor.post(reverse("journeys:new"), _form(steps=steps)).content.decode()
+    assert "steps: a journey has at most 500 steps" in page
+    assert not Journey.objects.exists()
