@@ -117,3 +117,11 @@ def test_the_simulator_takes_the_timeout_way_of_a_wait_for_an_event():
     moments = simulate(journey, subscriber("Ann Example", make_list()))
     assert 'for "demo_booked"' in moments[0].what
     assert moments[1].what == 'email "Still keen?"'
+
+
+def test_a_file_nested_too_deeply_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "deep.toml"
+    path.write_text('name = "Deep"\nx = ' + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(CommandError, match="not valid TOML: nested too deeply"):
+        _run("load", str(path))
+    assert not Journey.objects.exists()

@@ -364,3 +364,10 @@ def test_a_huge_journey_is_refused_with_a_form_error_not_a_500(editor):
     page = editor.post(reverse("journeys:new"), _form(steps=steps)).content.decode()
     assert "steps: a journey has at most 500 steps" in page
     assert not Journey.objects.exists()
+
+
+def test_toml_nested_too_deeply_is_a_form_error_not_a_500(editor):
+    for text in ("x = " + "[" * 5000 + "]" * 5000, "x = " + "{a=" * 3000 + "1" + "}" * 3000):
+        page = editor.post(reverse("journeys:new"), _form(steps=text)).content.decode()
+        assert "not valid TOML: nested too deeply" in page
+    assert not Journey.objects.exists()

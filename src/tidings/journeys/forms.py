@@ -3,7 +3,6 @@ the format of journey files (``files.py``), checked with key-path errors."""
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any, cast
 
 import tomli_w
@@ -14,6 +13,7 @@ from tidings.campaigns.models import Campaign, Sender
 from tidings.policy import get_policy
 
 from .actions import JourneySpec
+from .files import read_toml
 from .models import SERVICE, Journey
 
 EXAMPLE_STEPS = """[[steps]]
@@ -148,9 +148,9 @@ class JourneyForm(forms.Form):
 
     def clean_steps(self) -> dict[str, Any]:
         try:
-            data = tomllib.loads(self.cleaned_data["steps"])
-        except tomllib.TOMLDecodeError as exc:
-            raise forms.ValidationError(f"not valid TOML: {exc}") from None
+            data = read_toml(self.cleaned_data["steps"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
         unknown = [k for k in data if k not in ("steps", "goals")]
         if unknown:
             raise forms.ValidationError(f"{unknown[0]}: unknown key (only steps and goals)")
