@@ -125,3 +125,16 @@ def test_a_file_nested_too_deeply_is_refused_in_one_line(tmp_path):
     with pytest.raises(CommandError, match="not valid TOML: nested too deeply"):
         _run("load", str(path))
     assert not Journey.objects.exists()
+
+
+@pytest.mark.parametrize("value", ['"abc"', "[1]", "1.5", "true"])
+def test_a_trigger_list_that_is_not_a_list_id_is_refused_in_one_line(tmp_path, value):
+    make_list()
+    path = tmp_path / "t.toml"
+    path.write_text(
+        f'name = "T"\ntopic = "product news"\n[trigger]\nkind = "confirmed"\nlist = {value}\n'
+        '[[steps]]\nid = "a"\nkind = "end"\n'
+    )
+    with pytest.raises(CommandError, match=r"trigger_params.list: choose a list of the topic"):
+        _run("load", str(path))
+    assert not Journey.objects.exists()

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -194,6 +194,11 @@ def settings_problems(
     return problems
 
 
+def _is_id(value: Any) -> TypeGuard[int]:
+    """A row's id as a file or form gives it: a whole number (TOML's true is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _subscription_problems(topic: str, params: Mapping[str, Any]) -> list[Problem]:
     """A subscription starts only journeys of its list's topic (it is consent to that topic)."""
     if topic == SERVICE:
@@ -204,9 +209,12 @@ def _subscription_problems(topic: str, params: Mapping[str, Any]) -> list[Proble
                 "trigger",
             )
         ]
-    if params.get("list") is None:
+    list_id = params.get("list")
+    if list_id is None:
         return []
-    found = MailingList.objects.filter(pk=params["list"]).values_list("name", "topic").first()
+    found = None
+    if _is_id(list_id):
+        found = MailingList.objects.filter(pk=list_id).values_list("name", "topic").first()
     if found is None:
         return [Problem("choose a list of the topic", "trigger_params.list")]
     name, list_topic = found
@@ -223,18 +231,18 @@ def _subscription_problems(topic: str, params: Mapping[str, Any]) -> list[Proble
 def _trigger_object_problems(trigger: str, params: Mapping[str, Any]) -> list[Problem]:
     if trigger == Journey.Trigger.LINK:
         campaign = params.get("campaign")
-        if not isinstance(campaign, int) or not Campaign.objects.filter(pk=campaign).exists():
+        if not _is_id(campaign) or not Campaign.objects.filter(pk=campaign).exists():
             return [Problem("choose the campaign whose link starts it", "trigger_params.campaign")]
         url = params.get("url", "")
         if not isinstance(url, str) or (url and not url.startswith(("https://", "http://"))):
             return [Problem("a link's full address (https://…), or none", "trigger_params.url")]
     if trigger == Journey.Trigger.FORM:
         form = params.get("form")
-        if not isinstance(form, int) or not SignupForm.objects.filter(pk=form).exists():
+        if not _is_id(form) or not SignupForm.objects.filter(pk=form).exists():
             return [Problem("choose the sign-up form that starts it", "trigger_params.form")]
     if trigger == Journey.Trigger.SEGMENT:
         segment = params.get("segment")
-        if not isinstance(segment, int) or not Segment.objects.filter(pk=segment).exists():
+        if not _is_id(segment) or not Segment.objects.filter(pk=segment).exists():
             return [Problem("choose the saved segment that starts it", "trigger_params.segment")]
     return []
 

@@ -302,8 +302,10 @@ def describe_trigger(journey: Journey) -> str:
 
     def named(model: Any, key: str, attribute: str = "name") -> str:
         pk = params.get(key)
+        if not isinstance(pk, int) or isinstance(pk, bool):
+            return "(deleted)"
         row = model.objects.filter(pk=pk).values_list(attribute, flat=True).first()
-        return f"“{row}”" if isinstance(pk, int) and row is not None else "(deleted)"
+        return f"“{row}”" if row is not None else "(deleted)"
 
     trigger = journey.trigger
     if trigger == Journey.Trigger.CONFIRMED:
