@@ -138,3 +138,13 @@ def test_a_trigger_list_that_is_not_a_list_id_is_refused_in_one_line(tmp_path, v
     with pytest.raises(CommandError, match=r"trigger_params.list: choose a list of the topic"):
         _run("load", str(path))
     assert not Journey.objects.exists()
+
+
+def test_an_event_trigger_named_by_a_number_is_refused(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(
+        'name = "T"\ntopic = ""\n[trigger]\nkind = "event"\nname = 5\n'
+        '[[steps]]\nid = "a"\nkind = "end"\n'
+    )
+    with pytest.raises(CommandError, match=r"trigger_params.name: name the event"):
+        _run("load", str(path))

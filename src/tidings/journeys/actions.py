@@ -173,7 +173,8 @@ def settings_problems(
         problems.append(Problem("choose one of the policy's marketing topics", "topic"))
     if trigger not in Journey.Trigger.values:
         problems.append(Problem("choose a trigger", "trigger"))
-    if trigger == Journey.Trigger.EVENT and not str(trigger_params.get("name") or "").strip():
+    event = trigger_params.get("name")
+    if trigger == Journey.Trigger.EVENT and not (isinstance(event, str) and event.strip()):
         problems.append(Problem("name the event that starts the journey", "trigger_params.name"))
     if trigger == Journey.Trigger.DATE:
         from .triggers import date_field_problem
