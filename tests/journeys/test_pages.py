@@ -371,3 +371,15 @@ def test_toml_nested_too_deeply_is_a_form_error_not_a_500(editor):
         page = editor.post(reverse("journeys:new"), _form(steps=text)).content.decode()
         assert "not valid TOML: nested too deeply" in page
     assert not Journey.objects.exists()
+
+
+def test_the_editor_explains_every_step_kind_and_its_fields(editor):
+    from tidings.journeys.steps import KINDS
+
+    page = editor.get(reverse("journeys:new")).content.decode()
+    help_text = page.split("<summary>Step kinds</summary>", 1)[1].split("</details>", 1)[0]
+    for kind, fields in KINDS.items():
+        assert f"<code>{kind}</code>" in help_text, kind
+        line = help_text.split(f"<code>{kind}</code>", 1)[1].split("</li>", 1)[0]
+        for field in fields:
+            assert field in line, (kind, field)
