@@ -126,3 +126,63 @@ def test_a_welcome_series_built_in_the_browser_runs_until_the_person_unsubscribe
     page.reload()
     expect(page.get_by_text("unsubscribed: 1")).to_be_visible()
     context.close()
+
+
+BRANCHY = [
+    {
+        "id": "a-rather-long-step-name-for-the-welcome",
+        "kind": "send_email",
+        "template": "Welcome",
+        "subject": "Welcome to the product news of Example Software, {{ contact.first_name }}",
+    },
+    {"id": "clicked", "kind": "wait_click", "timeout": "3 days", "then": "fans", "else": "which"},
+    {
+        "id": "which",
+        "kind": "branch",
+        "segment": 'company ~ "software" and not opened_in(90d) and job_title ~ "engineer"',
+        "then": "tell",
+        "else": "done",
+    },
+    {
+        "id": "tell",
+        "kind": "notify_operator",
+        "to": "sales@example.com",
+        "subject": "x",
+        "next": "done",
+    },
+    {"id": "fans", "kind": "webhook", "event": "fan"},
+    {"id": "done", "kind": "end"},
+]
+
+
+def test_the_journey_map_reads_at_phone_and_desktop_width(page: Page, owner, live_server):
+    """Every step's text stays inside its box, each jump has a lane of its own, and on a phone the
+    map keeps a readable size (it scrolls in its own box) without widening the page."""
+    from tests.journeys.helpers import welcome
+
+    journey = welcome(steps=BRANCHY, goals=[], activate=False)
+    page.goto("/login/")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"/campaigns/journeys/{journey.pk}/")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        outside = page.evaluate(
+            """() => [...document.querySelectorAll('svg.journey-map g.step')].flatMap(g => {
+                const box = g.querySelector('rect').getBBox();
+                return [...g.querySelectorAll('text')].filter(t => {
+                    const b = t.getBBox();
+                    return b.x < box.x || b.x + b.width > box.x + box.width;
+                }).map(t => t.textContent);
+            })"""
+        )
+        assert outside == [], outside
+        lanes = page.evaluate(
+            """() => [...document.querySelectorAll('svg.journey-map path.jump')]
+                .map(p => p.getAttribute('d').match(/V/) && p.getAttribute('d').split(' ')[1])"""
+        )
+        assert len(lanes) == 5 and len(set(lanes)) == 5, lanes  # 2 + 2 + 1 jumps
+        summary = page.locator("svg.journey-map text.summary").first
+        assert summary.bounding_box()["height"] >= 10  # pixels on the screen: readable

@@ -76,7 +76,7 @@ def test_bad_steps_are_refused_with_their_key_paths():
 
 def test_a_loop_without_a_wait_is_refused():
     steps = [
-        {"id": "a", "kind": "set_attribute", "key": "plan", "value": "x"},
+        {"id": "a", "kind": "webhook", "event": "pong"},
         {"id": "b", "kind": "webhook", "event": "ping", "next": "a"},
     ]
     with pytest.raises(JourneyNotReady, match="never waits"):

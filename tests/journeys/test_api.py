@@ -125,3 +125,34 @@ def test_entering_leaving_and_converting_reach_the_outgoing_webhooks(
     exited = WebhookDelivery.objects.get(event="journey.exited")
     assert exited.data["reason"] == "removed by an operator"
     assert "contact_id" not in exited.data
+
+
+def test_an_event_for_a_contact_that_is_no_number_nor_address_is_dropped_not_a_500(api):
+    """Digits other than 0-9 ("²", "٣") and ids past any row's are unknown people: 202."""
+    _onboarding()
+    person("Ann Example", email="ann@example.com")
+    for contact in ("²", "٣", "9" * 300, "-1", " 1"):
+        response = api.post("/events", {"contact": contact, "name": "trial_started"})
+        assert response.status_code == 202, contact
+    assert not Enrolment.objects.exists()
+
+
+def test_an_event_with_huge_properties_is_refused_with_a_problem(api):
+    _onboarding()
+    ann = person("Ann Example", email="ann@example.com")
+    huge = {"contact": ann.pk, "name": "trial_started", "properties": {"a": "x" * 100_000}}
+    response = api.post("/events", huge)
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    [error] = response.json()["errors"]
+    assert error["field"] == "properties" and "at most 16 KB" in error["message"]
+    many = {
+        "contact": ann.pk,
+        "name": "trial_started",
+        "properties": {str(i): i for i in range(5000)},
+    }
+    assert api.post("/events", many).status_code == 422
+    assert not Enrolment.objects.exists()
+    fine = {"contact": ann.pk, "name": "trial_started", "properties": {"plan": "pro", "seats": 5}}
+    assert api.post("/events", fine).status_code == 202
+    assert Enrolment.objects.count() == 1

@@ -117,3 +117,34 @@ def test_the_simulator_takes_the_timeout_way_of_a_wait_for_an_event():
     moments = simulate(journey, subscriber("Ann Example", make_list()))
     assert 'for "demo_booked"' in moments[0].what
     assert moments[1].what == 'email "Still keen?"'
+
+
+def test_a_file_nested_too_deeply_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "deep.toml"
+    path.write_text('name = "Deep"\nx = ' + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(CommandError, match="not valid TOML: nested too deeply"):
+        _run("load", str(path))
+    assert not Journey.objects.exists()
+
+
+@pytest.mark.parametrize("value", ['"abc"', "[1]", "1.5", "true"])
+def test_a_trigger_list_that_is_not_a_list_id_is_refused_in_one_line(tmp_path, value):
+    make_list()
+    path = tmp_path / "t.toml"
+    path.write_text(
+        f'name = "T"\ntopic = "product news"\n[trigger]\nkind = "confirmed"\nlist = {value}\n'
+        '[[steps]]\nid = "a"\nkind = "end"\n'
+    )
+    with pytest.raises(CommandError, match=r"trigger_params.list: choose a list of the topic"):
+        _run("load", str(path))
+    assert not Journey.objects.exists()
+
+
+def test_an_event_trigger_named_by_a_number_is_refused(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(
+        'name = "T"\ntopic = ""\n[trigger]\nkind = "event"\nname = 5\n'
+        '[[steps]]\nid = "a"\nkind = "end"\n'
+    )
+    with pytest.raises(CommandError, match=r"trigger_params.name: name the event"):
+        _run("load", str(path))

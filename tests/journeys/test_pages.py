@@ -177,3 +177,209 @@ def test_an_editor_starts_a_journey_from_a_saved_segment_or_a_date_attribute(edi
         "field": "contract_end",
         "days": -30,
     }
+
+
+def test_the_page_header_names_what_starts_the_journey(editor):
+    """Not only the trigger's kind: the list, form, segment, campaign or date it watches."""
+    from tests.audience.public_helpers import make_form
+    from tidings.audience.models import Segment
+
+    def header(journey: Journey) -> str:
+        page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+        return page.split("<h1>", 1)[1].split("</p>", 1)[0]
+
+    news = make_list(name="Product news")
+    confirmed = welcome(name="On news", activate=False, trigger_params={"list": news.pk})
+    assert "Confirmed on a list of the topic: “Product news”" in header(confirmed)
+    anywhere = welcome(name="Any list", activate=False)
+    assert "Confirmed on a list of the topic: any list of “product news”" in header(anywhere)
+    form = make_form([news])
+    by_form = welcome(
+        name="By form", activate=False, trigger="form_submitted", trigger_params={"form": form.pk}
+    )
+    assert f"A sign-up form submitted (and confirmed): “{form.name}”" in header(by_form)
+    segment = Segment.objects.create(name="Pro <people>", query='company = "Pro Ltd"')
+    by_segment = welcome(
+        name="Pro",
+        activate=False,
+        trigger="segment_matched",
+        trigger_params={"segment": segment.pk},
+    )
+    assert "saved segment: “Pro &lt;people&gt;”" in header(by_segment)
+    renewal = welcome(
+        name="Renewal",
+        activate=False,
+        topic="",
+        trigger="date",
+        trigger_params={"field": "contract_end", "days": -30},
+    )
+    assert "A date field comes round: 30 days before contract_end" in header(renewal)
+    segment.delete()
+    assert "saved segment: (deleted)" in header(by_segment)
+
+
+@pytest.mark.parametrize(
+    ("steps", "error"),
+    [
+        (
+            '[[steps]]\nid = "a"\nkind = "send_email"\ntemplate = "Welcome"\n'
+            'subject = "Hi {% if %}"\n',
+            "steps[0].subject: ",
+        ),
+        (
+            '[[steps]]\nid = "a"\nkind = "send_email"\ntemplate = "Welcome"\n'
+            'subject = "Hi"\npreheader = "{{ contact.name "\n',
+            "steps[0].preheader: ",
+        ),
+        (
+            '[[steps]]\nid = "a"\nkind = "branch"\nsegment = 5\nthen = "b"\nelse = "b"\n\n'
+            '[[steps]]\nid = "b"\nkind = "end"\n',
+            "steps[0].segment: expected text",
+        ),
+        (
+            '[[steps]]\nid = "a"\nkind = "notify_operator"\nto = "not an address"\nsubject = "x"\n',
+            "steps[0].to: expected an email address",
+        ),
+        (
+            '[[steps]]\nid = "a"\nkind = "set_attribute"\nkey = "shoe_size"\nvalue = "9"\n',
+            "steps[0].key: the policy&#x27;s newsletter purpose does not hold the attribute",
+        ),
+        (
+            '[[steps]]\nid = "a"\nkind = "remove_attribute"\nkey = "name"\n',
+            "steps[0].key: the policy&#x27;s newsletter purpose does not hold the attribute",
+        ),
+    ],
+    ids=["subject", "preheader", "segment", "notify", "attribute", "column"],
+)
+def test_the_editor_refuses_a_step_that_could_only_fail_when_it_runs(editor, steps, error):
+    """Found when the journey is saved, with its key path, not by parking people later."""
+    make_template("Welcome")
+    page = editor.post(reverse("journeys:new"), _form(steps=steps)).content.decode()
+    assert error in page
+    assert not Journey.objects.exists()
+
+
+def test_the_map_cuts_long_texts_and_splits_big_counts_to_fit_the_boxes():
+    import re
+
+    from tidings.journeys.stats import StepCounts
+    from tidings.journeys.svg import journey_svg
+
+    steps = [
+        {"id": "x" * 40, "kind": "wait_event", "event": "e" * 100, "timeout": "3 days"}
+        | {"then": "end", "else": "end"},
+        {"id": "end", "kind": "end"},
+    ]
+    big = StepCounts(
+        reached=123456, waiting=123456, sent=123456, opened=123456, clicked=123456, exited=12345
+    )
+    svg = journey_svg(steps, {"x" * 40: big}, "A journey")
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert max(len(t) for t in texts) <= 58
+    assert "123456 sent · 123456 opened, 123456 clicked" in texts
+    assert "e" * 100 in svg.split("<title>")[1]  # the whole of it in the tooltip
+
+
+def test_the_simulator_waits_as_long_as_the_engine_across_a_clock_change(editor):
+    """A start given on the page is local time; "2 days" is 48 hours for the engine (it counts
+    in UTC), so the simulator must not add two days of wall-clock time across summer time."""
+    from datetime import UTC, datetime
+
+    journey = welcome()
+    subscriber("Ann Example", make_list(), email="ann@example.com")
+    url = reverse("journeys:detail", args=[journey.pk])
+    # 28 March 2027: the clocks go forward at 01:00 GMT; 00:30 is still GMT.
+    response = editor.get(
+        url, {"contact": "ann@example.com", "days": "30", "start": "2027-03-28T00:30"}
+    )
+    hello, pause, tips = response.context["simulation"][:3]
+    assert hello.at == datetime(2027, 3, 28, 0, 30, tzinfo=UTC)
+    assert tips.at == datetime(2027, 3, 30, 0, 30, tzinfo=UTC)  # 01:30 BST, 48 hours on
+    assert "waits until Tue 30 Mar 2027 01:30 BST" in pause.what
+
+
+def test_the_page_counts_people_on_older_versions_in_good_english(editor):
+    journey = welcome()
+    do_enrol(journey, subscriber("Ann Example", make_list()))
+    url = reverse("journeys:edit", args=[journey.pk])
+    form = editor.get(url).context["form"]
+    data = {k: ("" if v is None else v) for k, v in form.initial.items()}
+    editor.post(url, {**data, "steps": data["steps"].replace("2 days", "3 days")})
+    page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert "1 person is finishing an older version." in page
+
+
+def test_the_simulator_stops_at_its_horizon_after_a_wait_for_a_click_or_an_event():
+    from tidings.journeys.simulate import simulate
+
+    steps = [
+        {"id": "hello", "kind": "send_email", "template": "Welcome", "subject": "Hi"},
+        {"id": "click", "kind": "wait_click", "timeout": "5 days", "then": "end", "else": "more"},
+        {"id": "more", "kind": "send_email", "template": "Welcome", "subject": "Later"},
+        {"id": "end", "kind": "end"},
+    ]
+    journey = welcome(steps=steps, goals=[])
+    ann = subscriber("Ann Example", make_list())
+    moments = simulate(journey, ann, days=3)
+    assert [m.step for m in moments] == ["hello", "click", ""]
+    assert moments[-1].what == "beyond the 3 days simulated"
+    assert [m.step for m in simulate(journey, ann, days=6)] == ["hello", "click", "more", "end"]
+
+
+def test_a_new_journey_is_about_a_marketing_topic_until_the_editor_says_otherwise(editor):
+    form = editor.get(reverse("journeys:new")).context["form"]
+    assert form["topic"].value() == "product news"  # the policy's first topic, not service mail
+
+
+def test_a_subscription_trigger_that_nobody_could_set_off_is_refused(editor):
+    """Confirming a list is consent to its topic: a service-message journey, or a list of
+    another topic, would wait for ever for people who can never enter."""
+    make_template("Welcome")
+    training = make_list(name="Training", topic="training")
+    service = editor.post(reverse("journeys:new"), _form(topic="")).content.decode()
+    assert "a service-message journey cannot start from a subscription" in service
+    other = editor.post(
+        reverse("journeys:new"), _form(trigger_list=str(training.pk))
+    ).content.decode()
+    assert "the list “Training” is about “training”, not “product news”" in other
+    assert not Journey.objects.exists()
+
+
+def test_an_editor_builds_a_service_message_journey(editor):
+    steps = (
+        '[[steps]]\nid = "tell"\nkind = "notify_operator"\nto = "s@example.com"\nsubject = "x"\n'
+    )
+    response = editor.post(
+        reverse("journeys:new"), _form(topic="", trigger="enquiry_created", steps=steps)
+    )
+    journey = Journey.objects.get()
+    assert response.url == reverse("journeys:detail", args=[journey.pk])
+    assert (journey.topic, journey.is_marketing) == ("", False)
+
+
+def test_a_huge_journey_is_refused_with_a_form_error_not_a_500(editor):
+    steps = "".join(
+        f'[[steps]]\nid = "s{i}"\nkind = "webhook"\nevent = "x"\n\n' for i in range(3000)
+    )
+    page = editor.post(reverse("journeys:new"), _form(steps=steps)).content.decode()
+    assert "steps: a journey has at most 500 steps" in page
+    assert not Journey.objects.exists()
+
+
+def test_toml_nested_too_deeply_is_a_form_error_not_a_500(editor):
+    for text in ("x = " + "[" * 5000 + "]" * 5000, "x = " + "{a=" * 3000 + "1" + "}" * 3000):
+        page = editor.post(reverse("journeys:new"), _form(steps=text)).content.decode()
+        assert "not valid TOML: nested too deeply" in page
+    assert not Journey.objects.exists()
+
+
+def test_the_editor_explains_every_step_kind_and_its_fields(editor):
+    from tidings.journeys.steps import KINDS
+
+    page = editor.get(reverse("journeys:new")).content.decode()
+    help_text = page.split("<summary>Step kinds</summary>", 1)[1].split("</details>", 1)[0]
+    for kind, fields in KINDS.items():
+        assert f"<code>{kind}</code>" in help_text, kind
+        line = help_text.split(f"<code>{kind}</code>", 1)[1].split("</li>", 1)[0]
+        for field in fields:
+            assert field in line, (kind, field)

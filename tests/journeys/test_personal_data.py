@@ -44,7 +44,7 @@ def test_erasure_leaves_the_enrolment_as_an_anonymous_count():
 
 
 def test_an_objection_takes_the_person_out_of_every_journey(django_capture_on_commit_callbacks):
-    first, second = welcome(), welcome(name="Service", topic="")
+    first, second = welcome(), welcome(name="Service", topic="", trigger="manual")
     ann = subscriber("Ann Example", make_list())
     do_enrol(first, ann)
     do_enrol(second, ann)

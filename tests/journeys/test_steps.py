@@ -12,7 +12,7 @@ from tidings import signals
 from tidings.audience.models import Contact
 from tidings.journeys import engine
 from tidings.journeys.actions import do_enrol
-from tidings.journeys.models import Enrolment
+from tidings.journeys.models import Enrolment, JourneyVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +88,9 @@ def test_an_attribute_the_policy_does_not_hold_parks_the_person_after_the_retrie
     from datetime import UTC, datetime, timedelta
 
     time_machine.move_to(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), tick=False)
-    journey = welcome(steps=STEPS[:1], goals=[])  # the example policy: no "plan"
+    # Saved when the policy held "plan"; the example policy in force now does not.
+    journey = welcome(steps=[{"id": "ping", "kind": "webhook", "event": "x"}], goals=[])
+    JourneyVersion.objects.filter(journey=journey).update(steps=STEPS[:1])
     do_enrol(journey, subscriber("Ann Example", make_list()))
     for _ in range(engine.MAX_ATTEMPTS):
         engine.advance_due()

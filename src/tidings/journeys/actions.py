@@ -26,12 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tidings import signals
+from tidings.audience.actions import allowed_contact_fields
 from tidings.audience.models import Contact, MailingList, Segment, SignupForm
 from tidings.audience.segments import And, Qualifier, SegmentError, parse_segment, validate_segment
 from tidings.campaigns.models import Campaign, Template
@@ -111,13 +112,55 @@ def _segment_messages(text: str) -> list[str]:
     return [str(e) for e in validate_segment(text)]
 
 
-def version_problems(steps: Any, goals: Any = ()) -> list[Problem]:
-    """Problems of a version's steps and goals, with their key paths (``steps[1].template``)."""
+def version_problems(steps: Any, goals: Any = (), *, topic: str | None = None) -> list[Problem]:
+    """Problems of a version's steps and goals, with their key paths (``steps[1].template``).
+    What would only fail when a step runs is found here too: a subject or preheader that does
+    not render, an operator's address that is not one, and (given the journey's ``topic``) an
+    attribute its purpose may not hold.  The engine checks again when the step runs: templates
+    and the policy may change after the journey was saved."""
     templates = set(Template.objects.values_list("name", flat=True))
     found = step_rules.validate(
         steps, goals, templates=templates, segment_problems=_segment_messages
     )
-    return [Problem(p.message, p.path) for p in found]
+    if found:
+        return [Problem(p.message, p.path) for p in found]
+    return _run_time_problems(steps, topic)
+
+
+def attribute_problem(topic: str, key: str) -> str:
+    """Why a journey about ``topic`` may not set or remove the contact attribute ``key``."""
+    purpose = SERVICE_PURPOSE if topic == SERVICE else MARKETING_PURPOSE
+    if key in Contact.COLUMN_FIELDS or key not in allowed_contact_fields(purpose):
+        return f'the policy\'s {purpose} purpose does not hold the attribute "{key}"'
+    return ""
+
+
+def _run_time_problems(steps: Sequence[Mapping[str, Any]], topic: str | None) -> list[Problem]:
+    from tidings.audience.emails import InvalidEmail, normalise_email
+
+    from .mail import render_problem
+
+    problems = []
+    for i, step in enumerate(steps):
+        if step["kind"] == "send_email":
+            template = (
+                Template.objects.select_related("layout").filter(name=step["template"]).first()
+            )
+            if template is None:
+                continue
+            if (problem := render_problem(step, template)) is not None:
+                part = problem.part if problem.part in ("subject", "preheader") else "template"
+                where = f"{problem.location}: " if problem.location else ""
+                problems.append(Problem(f"{where}{problem.message}", f"steps[{i}].{part}"))
+        if step["kind"] == "notify_operator":
+            try:
+                normalise_email(step["to"])
+            except InvalidEmail:
+                problems.append(Problem("expected an email address", f"steps[{i}].to"))
+        attribute = step["kind"] in ("set_attribute", "remove_attribute") and topic is not None
+        if attribute and (message := attribute_problem(str(topic), step["key"])):
+            problems.append(Problem(message, f"steps[{i}].key"))
+    return problems
 
 
 def settings_problems(
@@ -130,7 +173,8 @@ def settings_problems(
         problems.append(Problem("choose one of the policy's marketing topics", "topic"))
     if trigger not in Journey.Trigger.values:
         problems.append(Problem("choose a trigger", "trigger"))
-    if trigger == Journey.Trigger.EVENT and not str(trigger_params.get("name") or "").strip():
+    event = trigger_params.get("name")
+    if trigger == Journey.Trigger.EVENT and not (isinstance(event, str) and event.strip()):
         problems.append(Problem("name the event that starts the journey", "trigger_params.name"))
     if trigger == Journey.Trigger.DATE:
         from .triggers import date_field_problem
@@ -142,6 +186,8 @@ def settings_problems(
         if not isinstance(trigger_params.get("days", 0), int):
             problems.append(Problem("a whole number of days", "trigger_params.days"))
     problems += _trigger_object_problems(trigger, trigger_params)
+    if trigger == Journey.Trigger.CONFIRMED:
+        problems += _subscription_problems(topic, trigger_params)
     if entry not in Journey.Entry.values:
         problems.append(Problem("choose an entry rule", "entry"))
     if entry == Journey.Entry.AGAIN_AFTER and days < 1:
@@ -149,21 +195,55 @@ def settings_problems(
     return problems
 
 
+def _is_id(value: Any) -> TypeGuard[int]:
+    """A row's id as a file or form gives it: a whole number (TOML's true is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _subscription_problems(topic: str, params: Mapping[str, Any]) -> list[Problem]:
+    """A subscription starts only journeys of its list's topic (it is consent to that topic)."""
+    if topic == SERVICE:
+        return [
+            Problem(
+                "a service-message journey cannot start from a subscription (confirming a list "
+                "is consent to its marketing topic): choose the list's topic, or another trigger",
+                "trigger",
+            )
+        ]
+    list_id = params.get("list")
+    if list_id is None:
+        return []
+    found = None
+    if _is_id(list_id):
+        found = MailingList.objects.filter(pk=list_id).values_list("name", "topic").first()
+    if found is None:
+        return [Problem("choose a list of the topic", "trigger_params.list")]
+    name, list_topic = found
+    if list_topic != topic:
+        return [
+            Problem(
+                f"the list “{name}” is about “{list_topic}”, not “{topic}”: nobody would enter",
+                "trigger_params.list",
+            )
+        ]
+    return []
+
+
 def _trigger_object_problems(trigger: str, params: Mapping[str, Any]) -> list[Problem]:
     if trigger == Journey.Trigger.LINK:
         campaign = params.get("campaign")
-        if not isinstance(campaign, int) or not Campaign.objects.filter(pk=campaign).exists():
+        if not _is_id(campaign) or not Campaign.objects.filter(pk=campaign).exists():
             return [Problem("choose the campaign whose link starts it", "trigger_params.campaign")]
         url = params.get("url", "")
         if not isinstance(url, str) or (url and not url.startswith(("https://", "http://"))):
             return [Problem("a link's full address (https://…), or none", "trigger_params.url")]
     if trigger == Journey.Trigger.FORM:
         form = params.get("form")
-        if not isinstance(form, int) or not SignupForm.objects.filter(pk=form).exists():
+        if not _is_id(form) or not SignupForm.objects.filter(pk=form).exists():
             return [Problem("choose the sign-up form that starts it", "trigger_params.form")]
     if trigger == Journey.Trigger.SEGMENT:
         segment = params.get("segment")
-        if not isinstance(segment, int) or not Segment.objects.filter(pk=segment).exists():
+        if not _is_id(segment) or not Segment.objects.filter(pk=segment).exists():
             return [Problem("choose the saved segment that starts it", "trigger_params.segment")]
     return []
 
@@ -242,7 +322,7 @@ def activation_problems(journey: Journey) -> list[Problem]:
         entry=journey.entry,
         days=journey.entry_days,
     )
-    problems += version_problems(version.steps, version.goals)
+    problems += version_problems(version.steps, version.goals, topic=journey.topic)
     problems += consent_problems(journey, version)
     return problems
 
@@ -277,7 +357,7 @@ def spec_problems(spec: JourneySpec, *, journey: Journey | None = None) -> list[
         clash = clash.exclude(pk=journey.pk)
     if clash.exists():
         problems.append(Problem("another journey has that name", "name"))
-    return problems + version_problems(spec.steps, spec.goals)
+    return problems + version_problems(spec.steps, spec.goals, topic=spec.topic)
 
 
 @transaction.atomic

@@ -57,7 +57,6 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from tidings import signals
-from tidings.audience.actions import allowed_contact_fields
 from tidings.audience.consent import tracked_contact_ids
 from tidings.audience.models import Contact
 from tidings.audience.segments import compile_segment
@@ -67,7 +66,7 @@ from tidings.audience.tokens import (
 from tidings.campaigns.models import OutgoingMessage
 from tidings.lib.audit import audit
 
-from .actions import CLICK_WAIT, MARKETING_PURPOSE, SERVICE_PURPOSE
+from .actions import CLICK_WAIT, MARKETING_PURPOSE, SERVICE_PURPOSE, attribute_problem
 from .mail import StepError, StepMail, send_refusals
 from .models import Enrolment, EnrolmentStep, Journey, JourneyVersion
 from .schedule import wait_ends
@@ -550,9 +549,8 @@ def branch_matches(step: Mapping[str, Any], contact: Contact, now: datetime) -> 
 
 def _attribute(journey: Journey, step: Mapping[str, Any], contact: Contact) -> None:
     key = step["key"]
-    purpose = MARKETING_PURPOSE if journey.is_marketing else SERVICE_PURPOSE
-    if key in Contact.COLUMN_FIELDS or key not in allowed_contact_fields(purpose):
-        raise StepError(f'the policy\'s {purpose} purpose does not hold the attribute "{key}"')
+    if message := attribute_problem(journey.topic, key):
+        raise StepError(message)
     locked = Contact.objects.select_for_update().get(pk=contact.pk)
     attributes = dict(locked.attributes)
     if step["kind"] == "set_attribute":

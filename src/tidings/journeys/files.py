@@ -74,12 +74,23 @@ def export_journey(journey: Journey) -> str:
     return tomli_w.dumps(data)
 
 
+def read_toml(text: str) -> dict[str, Any]:
+    """A journey file's (or the editor's steps box's) TOML; ValueError saying what is wrong.
+    Arrays or tables nested thousands deep exhaust the parser's recursion: refused as such."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ValueError("not valid TOML: nested too deeply") from None
+
+
 def parse(text: str) -> JourneySpec:
     """The spec a file describes; raises JourneyFileError with key paths."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise JourneyFileError([Problem(f"not valid TOML: {exc}")]) from None
+        data = read_toml(text)
+    except ValueError as exc:
+        raise JourneyFileError([Problem(str(exc))]) from None
     problems = [Problem("unknown key", key) for key in data if key not in TOP]
     trigger = data.get("trigger", {"kind": "manual"})
     if not isinstance(trigger, dict) or not isinstance(trigger.get("kind"), str):

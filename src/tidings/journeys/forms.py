@@ -3,7 +3,6 @@ the format of journey files (``files.py``), checked with key-path errors."""
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any, cast
 
 import tomli_w
@@ -14,6 +13,7 @@ from tidings.campaigns.models import Campaign, Sender
 from tidings.policy import get_policy
 
 from .actions import JourneySpec
+from .files import read_toml
 from .models import SERVICE, Journey
 
 EXAMPLE_STEPS = """[[steps]]
@@ -41,7 +41,10 @@ event = "demo_booked"
 
 class JourneyForm(forms.Form):
     name = forms.CharField(max_length=200)
-    topic = forms.ChoiceField(help_text="Marketing needs the person's consent to the topic.")
+    # Not required: "" is a choice, service messages (SERVICE).
+    topic = forms.ChoiceField(
+        required=False, help_text="Marketing needs the person's consent to the topic."
+    )
     sender = forms.ModelChoiceField(
         queryset=Sender.objects.filter(verified=True),
         required=False,
@@ -108,6 +111,9 @@ class JourneyForm(forms.Form):
             *topics,
             (SERVICE, "Service messages (no marketing)"),
         ]
+        # Service mail is the exception an editor chooses, never what a blank form sends.
+        if topics and "topic" not in self.initial:
+            self.initial["topic"] = topics[0][0]
 
     @classmethod
     def for_journey(cls, journey: Journey) -> JourneyForm:
@@ -142,9 +148,9 @@ class JourneyForm(forms.Form):
 
     def clean_steps(self) -> dict[str, Any]:
         try:
-            data = tomllib.loads(self.cleaned_data["steps"])
-        except tomllib.TOMLDecodeError as exc:
-            raise forms.ValidationError(f"not valid TOML: {exc}") from None
+            data = read_toml(self.cleaned_data["steps"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
         unknown = [k for k in data if k not in ("steps", "goals")]
         if unknown:
             raise forms.ValidationError(f"{unknown[0]}: unknown key (only steps and goals)")

@@ -87,7 +87,18 @@ def compile_step(journey: Journey, step: Mapping[str, Any]) -> CompiledMessage:
     cached = _COMPILED.get(key)
     if cached is not None:
         return cached
-    campaign = Campaign(
+    try:
+        compiled = CompiledMessage.for_campaign(_campaign(journey, template, step))
+    except TemplateProblem as exc:
+        raise StepError(f"the template does not render: {exc}") from None
+    if len(_COMPILED) >= 64:
+        _COMPILED.clear()
+    _COMPILED[key] = compiled
+    return compiled
+
+
+def _campaign(journey: Journey, template: Template, step: Mapping[str, Any]) -> Campaign:
+    return Campaign(
         name=journey.name,
         subject=step.get("subject") or template.subject,
         preheader=step.get("preheader") or "",
@@ -98,14 +109,16 @@ def compile_step(journey: Journey, step: Mapping[str, Any]) -> CompiledMessage:
         topic=journey.topic,
         sender=journey.sender,
     )
+
+
+def render_problem(step: Mapping[str, Any], template: Template) -> TemplateProblem | None:
+    """Why a send step's subject and preheader, with its template, would not render (None
+    when they would): the editor says so when the step is saved, not when it first runs."""
     try:
-        compiled = CompiledMessage.for_campaign(campaign)
+        CompiledMessage.for_campaign(_campaign(Journey(name="check"), template, step))
     except TemplateProblem as exc:
-        raise StepError(f"the template does not render: {exc}") from None
-    if len(_COMPILED) >= 64:
-        _COMPILED.clear()
-    _COMPILED[key] = compiled
-    return compiled
+        return exc
+    return None
 
 
 class StepMail:

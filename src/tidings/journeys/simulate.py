@@ -8,7 +8,7 @@ Branches and consent are judged on the person as they are now; a wait moves the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.urls import reverse
@@ -44,7 +44,9 @@ def simulate(
     start: datetime | None = None,
     days: int = 90,
 ) -> list[Moment]:
-    start = start or timezone.now()
+    # In UTC, as the engine counts: a local start plus "2 days" would be wall-clock days,
+    # an hour out across a change of summer time.
+    start = (start or timezone.now()).astimezone(UTC)
     until = start + timedelta(days=days)
     version = journey.current()
     if version is None:
@@ -72,6 +74,9 @@ def simulate(
                     f"waits until {_when(ends)} for {what} (simulated: it does not come)",
                 )
             )
+            if ends > until:
+                out.append(Moment(ends, "", "horizon", f"beyond the {days} days simulated"))
+                break
             now, step_id = ends, step["else"]
             continue
         if kind in WAITS:

@@ -20,7 +20,7 @@ step's default is the end).  Kinds::
 
 ``validate`` returns every problem as ``(key path, message)``: ``steps[2].template``.  A cycle
 that does not pass through a wait is refused (it would spin), and so is a template that does not
-exist.
+exist, and a journey of more than ``MAX_STEPS`` steps.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ KINDS: dict[str, dict[str, bool]] = {
     "end": {},
 }
 WAITS = {"wait", "wait_until", "wait_event", "wait_click"}
+MAX_STEPS = 500  # a journey people can follow; also bounds the loop check's depth
 TWO_WAYS = ("branch", "wait_event", "wait_click")
 ZONES = ("company", "contact")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -109,6 +110,8 @@ def validate(
     problems: list[Problem] = []
     if not isinstance(steps, list) or not steps:
         return [Problem("steps", "a journey needs at least one step")]
+    if len(steps) > MAX_STEPS:
+        return [Problem("steps", f"a journey has at most {MAX_STEPS} steps")]
     ids: dict[str, int] = {}
     for i, step in enumerate(steps):
         path = f"steps[{i}]"
@@ -191,7 +194,7 @@ def _check_fields(
         url = step["url"]
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             problems.append(Problem(f"{path}.url", "expected a link's full address (https://…)"))
-    for name in ("subject", "preheader", "value", "to", "event", "key", "template"):
+    for name in ("subject", "preheader", "value", "to", "event", "key", "template", "segment"):
         if name in step and not isinstance(step[name], str):
             problems.append(Problem(f"{path}.{name}", "expected text"))
     return problems

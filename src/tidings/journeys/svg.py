@@ -1,5 +1,9 @@
 """The journey drawn server-side as SVG: one box per step with its live counts, arrows to the
-steps that follow (a branch's "yes" and "no").  No script; the page's CSP holds."""
+steps that follow (a branch's "yes" and "no").  No script; the page's CSP holds.
+
+Every text is cut to what fits its box (the whole of it is the step's tooltip, ``<title>``), and
+each arrow that jumps over steps runs in a lane of its own on the right, so two never share a
+line; its label sits between the box and the first lane, where no line passes."""
 
 from __future__ import annotations
 
@@ -10,7 +14,11 @@ from typing import Any
 from .stats import StepCounts
 from .steps import successors
 
-BOX_W, BOX_H, GAP, LEFT, TOP = 420, 64, 36, 40, 20
+BOX_W, GAP, LEFT, TOP = 440, 28, 8, 12
+LANE0, LANE_GAP = 64, 16  # the first jump lane's distance from the boxes; between lanes
+# Characters that fit a box's width (424 px) at each line's size, in a wide sans-serif font.
+TITLE_CHARS, SUMMARY_CHARS, COUNT_CHARS = 44, 52, 58
+TWO_WAYS = ("branch", "wait_event", "wait_click")
 
 LABELS = {
     "send_email": "Send",
@@ -51,70 +59,102 @@ def _summary(step: Mapping[str, Any]) -> str:
     return ""
 
 
-def _counts_line(counts: StepCounts | None) -> str:
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _counts_lines(counts: StepCounts | None) -> list[str]:
     c = counts or StepCounts()
-    parts = [f"{c.reached} reached", f"{c.waiting} here now"]
+    mail = []
     if c.sent:
-        parts.append(f"{c.sent} sent")
+        mail.append(f"{c.sent} sent")
     if c.opened or c.clicked:
-        parts.append(f"{c.opened} opened, {c.clicked} clicked")
-    if c.exited:
-        parts.append(f"{c.exited} left")
+        mail.append(f"{c.opened} opened, {c.clicked} clicked")
+    gone = [f"{c.exited} left"] if c.exited else []
     if c.parked:
-        parts.append(f"{c.parked} parked")
-    return " · ".join(parts)
+        gone.append(f"{c.parked} parked")
+    lines = [f"{c.reached} reached · {c.waiting} here now", " · ".join(mail), " · ".join(gone)]
+    lines = [line for line in lines if line]
+    if len(" · ".join(lines)) <= COUNT_CHARS:  # one line when it fits, else one for each kind
+        return [" · ".join(lines)]
+    return [_fit(line, COUNT_CHARS) for line in lines]
+
+
+def _jumps(steps: Sequence[Mapping[str, Any]], y_of: Mapping[str, int], box_h: int) -> list[tuple]:
+    """(from index, which way, target id) of every arrow that is not a straight step down."""
+    jumps = []
+    for i, step in enumerate(steps):
+        for j, target in enumerate(successors(steps, i)):
+            if not target or target not in y_of:
+                continue
+            if y_of[target] == y_of[step["id"]] + box_h + GAP and step["kind"] not in TWO_WAYS:
+                continue
+            jumps.append((i, j, target))
+    return jumps
 
 
 def journey_svg(
     steps: Sequence[Mapping[str, Any]], counts: Mapping[str, StepCounts], title: str
 ) -> str:
     n = len(steps)
-    height = TOP * 2 + n * BOX_H + (n - 1) * GAP + 40
-    width = LEFT + BOX_W + 200
-    y_of = {step["id"]: TOP + i * (BOX_H + GAP) for i, step in enumerate(steps)}
+    # Boxes as tall as the most lines of counts any step has (1 to 3).
+    box_h = 64 + 16 * (max((len(_counts_lines(counts.get(s["id"]))) for s in steps), default=1) - 1)
+    y_of = {step["id"]: TOP + i * (box_h + GAP) for i, step in enumerate(steps)}
+    jumps = _jumps(steps, y_of, box_h)
+    height = TOP * 2 + n * box_h + (n - 1) * GAP
+    width = LEFT + BOX_W + LANE0 + LANE_GAP * max(len(jumps) - 1, 0) + 8
     parts = [
         f'<svg class="journey-map" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f'aria-label="{escape(title)}" width="{width}" height="{height}" '
+        'xmlns="http://www.w3.org/2000/svg">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>',
     ]
+    x0 = LEFT + BOX_W
     for i, step in enumerate(steps):
         y = y_of[step["id"]]
         label = f"{LABELS.get(step['kind'], step['kind'])} · {step['id']}"
-        summary = _summary(step)[:60]
+        summary = _summary(step)
+        lines = [
+            f'<text x="{LEFT + 12}" y="{y + 20}" font-size="14" font-weight="bold">'
+            f"{escape(_fit(label, TITLE_CHARS))}</text>"
+        ]
+        if summary:
+            lines.append(
+                f'<text class="summary" x="{LEFT + 12}" y="{y + 38}" font-size="13">'
+                f"{escape(_fit(summary, SUMMARY_CHARS))}</text>"
+            )
+        for k, line in enumerate(_counts_lines(counts.get(step["id"]))):
+            lines.append(
+                f'<text x="{LEFT + 12}" y="{y + 56 + 16 * k}" font-size="12">{escape(line)}</text>'
+            )
         parts.append(
             f'<g class="step step-{escape(step["kind"])}" data-step="{escape(step["id"])}">'
-            f'<rect x="{LEFT}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" '
-            'fill="#f6f7fb" stroke="#556"/>'
-            f'<text x="{LEFT + 12}" y="{y + 20}" font-weight="bold">{escape(label)}</text>'
-            f'<text x="{LEFT + 12}" y="{y + 38}">{escape(summary)}</text>'
-            f'<text x="{LEFT + 12}" y="{y + 56}" font-size="12">'
-            f"{escape(_counts_line(counts.get(step['id'])))}</text></g>"
+            f"<title>{escape(label)}{escape(': ' + summary if summary else '')}</title>"
+            f'<rect x="{LEFT}" y="{y}" width="{BOX_W}" height="{box_h}" rx="8" '
+            f'fill="#f6f7fb" stroke="#556"/>{"".join(lines)}</g>'
         )
-        targets = successors(steps, i)
-        for j, target in enumerate(targets):
-            if not target or target not in y_of:
-                continue
-            ty = y_of[target]
-            if ty == y + BOX_H + GAP and step["kind"] not in ("branch", "wait_event", "wait_click"):
+        for target in successors(steps, i):
+            ty = y_of.get(target)
+            if ty == y + box_h + GAP and step["kind"] not in TWO_WAYS:
                 x = LEFT + BOX_W / 2
                 parts.append(
-                    f'<line x1="{x}" y1="{y + BOX_H}" x2="{x}" y2="{ty}" stroke="#556" '
+                    f'<line x1="{x}" y1="{y + box_h}" x2="{x}" y2="{ty}" stroke="#556" '
                     'marker-end="url(#arrow)"/>'
                 )
-                continue
-            # Any other jump: a path round the right-hand side, labelled for a branch.
-            offset = 30 + 40 * j
-            x0 = LEFT + BOX_W
-            parts.append(
-                f'<path d="M{x0},{y + BOX_H / 2} H{x0 + offset} V{ty + BOX_H / 2} H{x0}" '
-                'fill="none" stroke="#556" marker-end="url(#arrow)"/>'
-            )
-            if step["kind"] in ("branch", "wait_event", "wait_click"):
-                word = ("yes", "no")[j] if step["kind"] == "branch" else ("came", "timeout")[j]
-                parts.append(
-                    f'<text x="{x0 + offset + 4}" y="{y + BOX_H / 2 - 4}" font-size="12">'
-                    f"{word}</text>"
-                )
+    for lane, (i, j, target) in enumerate(jumps):
+        step, y, ty = steps[i], y_of[steps[i]["id"]], y_of[target]
+        two_ways = step["kind"] in TWO_WAYS
+        # Out above the middle ("then", or a plain jump), or below it ("else"); in at the middle.
+        sy = y + box_h / 2 + (12 if two_ways and j == 1 else -12)
+        lx = x0 + LANE0 + LANE_GAP * lane
+        parts.append(
+            f'<path class="jump" d="M{x0},{sy} H{lx} V{ty + box_h / 2} H{x0}" '
+            'fill="none" stroke="#556" marker-end="url(#arrow)"/>'
+        )
+        if two_ways:
+            word = ("yes", "no")[j] if step["kind"] == "branch" else ("came", "timeout")[j]
+            ly = sy - 3 if j == 0 else sy + 12
+            parts.append(f'<text x="{x0 + 4}" y="{ly}" font-size="11">{word}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -120,7 +120,8 @@ def connect() -> None:
 def _find_contact(contact: str | int | None) -> Contact | None:
     if contact is None or contact == "":
         return None
-    if isinstance(contact, int) or (isinstance(contact, str) and contact.isdigit()):
+    # An id is ASCII digits only: "²" and "٣" are digits to str.isdigit() but not to int().
+    if isinstance(contact, int) or (contact.isascii() and contact.isdigit()):
         return Contact.objects.filter(pk=int(contact)).first()
     try:
         email = normalise_email(str(contact))
@@ -287,3 +288,47 @@ def on_form_submitted(sender: Any, *, contact_id: int, form_id: int, **kwargs: A
         return
     journeys = [j for j in active(Journey.Trigger.FORM) if j.trigger_params.get("form") == form_id]
     _enrol_all(journeys, contact, "form submitted")
+
+
+# --- what a journey's trigger watches, in words -----------------------------------------------
+def describe_trigger(journey: Journey) -> str:
+    """The trigger's kind and what it watches, for the journey's page: "Confirmed on a list of
+    the topic: “Product news”", "A date field comes round: 30 days before contract_end".  A list,
+    form, segment or campaign deleted since reads "(deleted)"."""
+    from tidings.audience.models import Segment, SignupForm
+    from tidings.campaigns.models import Campaign
+
+    kind, params = journey.get_trigger_display(), journey.trigger_params or {}
+
+    def named(model: Any, key: str, attribute: str = "name") -> str:
+        pk = params.get(key)
+        if not isinstance(pk, int) or isinstance(pk, bool):
+            return "(deleted)"
+        row = model.objects.filter(pk=pk).values_list(attribute, flat=True).first()
+        return f"“{row}”" if row is not None else "(deleted)"
+
+    trigger = journey.trigger
+    if trigger == Journey.Trigger.CONFIRMED:
+        if params.get("list") is None:
+            return f"{kind}: any list of “{journey.topic}”"
+        return f"{kind}: {named(MailingList, 'list')}"
+    if trigger == Journey.Trigger.EVENT:
+        return f"{kind}: “{params.get('name', '')}”"
+    if trigger == Journey.Trigger.DATE:
+        days, field = params.get("days", 0), params.get("field", "contract_end")
+        days = days if isinstance(days, int) else 0
+        when = (
+            f"on the day of {field}"
+            if days == 0
+            else f"{abs(days)} day{'s' if abs(days) != 1 else ''} "
+            f"{'before' if days < 0 else 'after'} {field}"
+        )
+        return f"{kind}: {when}{', every year' if params.get('yearly') else ''}"
+    if trigger == Journey.Trigger.LINK:
+        link = params.get("url") or "any link"
+        return f"{kind}: {link} in {named(Campaign, 'campaign')}"
+    if trigger == Journey.Trigger.FORM:
+        return f"{kind}: {named(SignupForm, 'form')}"
+    if trigger == Journey.Trigger.SEGMENT:
+        return f"{kind}: {named(Segment, 'segment')}"
+    return kind

@@ -22,6 +22,7 @@ from .models import Enrolment, Journey
 from .simulate import simulate
 from .stats import StepCounts, journey_counts
 from .svg import journey_svg
+from .triggers import describe_trigger
 
 
 def _journey(journey_id: int) -> Journey:
@@ -101,6 +102,7 @@ def journey_detail(request: HttpRequest, journey_id: int) -> HttpResponse:
     ]
     context = {
         "journey": journey,
+        "trigger": describe_trigger(journey),
         "version": version,
         "counts": counts,
         # Built from escaped parts only (svg.py).

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema, Status
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tidings.audience.models import Contact
 from tidings.journeys.actions import NotEnrolled, do_enrol, do_exit_contact
@@ -22,6 +23,7 @@ from ..schemas import PageParams, keyset
 router = Router()
 events_router = Router()
 ID = Path(..., ge=1, le=2**62)
+PROPERTIES_BYTES = 16 * 1024  # an event's properties (not stored): a few fields, not a payload
 
 
 class JourneyOut(Schema):
@@ -58,10 +60,19 @@ class EventIn(Schema):
         ..., description="The person's email address or contact id."
     )
     name: str = Field(..., min_length=1, max_length=100, description="e.g. demo_booked")
-    properties: dict[str, Any] = Field(default_factory=dict, description="Not stored.")
+    properties: dict[str, Any] = Field(
+        default_factory=dict, description="Not stored; at most 16 KB as JSON."
+    )
     idempotency_key: str = Field(
         "", max_length=200, description="An event sent again with the same key is dropped."
     )
+
+    @field_validator("properties")
+    @classmethod
+    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value, separators=(",", ":"))) > PROPERTIES_BYTES:
+            raise ValueError(f"at most {PROPERTIES_BYTES // 1024} KB as JSON (they are not stored)")
+        return value
 
 
 class Accepted(Schema):
