@@ -383,3 +383,21 @@ def test_the_editor_explains_every_step_kind_and_its_fields(editor):
         line = help_text.split(f"<code>{kind}</code>", 1)[1].split("</li>", 1)[0]
         for field in fields:
             assert field in line, (kind, field)
+
+
+def test_a_running_journey_that_the_policy_no_longer_allows_says_what_happens_to_people(editor):
+    from tidings.journeys.models import JourneyVersion
+
+    journey = welcome(steps=[{"id": "ping", "kind": "webhook", "event": "x"}], goals=[])
+    # Saved when the policy held "plan"; the example policy in force now does not.
+    bad = [{"id": "tag", "kind": "set_attribute", "key": "plan", "value": "pro"}]
+    JourneyVersion.objects.filter(journey=journey).update(steps=bad)
+    page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert "cannot run yet" not in page
+    assert "a person reaching a step below is parked with the reason" in page
+    assert 'does not hold the attribute "plan"' in page.replace("&quot;", '"')
+
+    draft = welcome(activate=False, name="Draft", steps=[{"id": "e", "kind": "end"}], goals=[])
+    JourneyVersion.objects.filter(journey=draft).update(steps=bad)
+    page = editor.get(reverse("journeys:detail", args=[draft.pk])).content.decode()
+    assert "It cannot run yet:" in page
