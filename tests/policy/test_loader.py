@@ -252,6 +252,11 @@ def test_invalid_toml_says_where():
     assert "line 6" in line
 
 
+def test_toml_nested_thousands_deep_is_a_problem_not_a_recursion_error():
+    (line,) = problems_of(EXAMPLE + "\ndeep = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert line == "policy.toml: not valid TOML: nested too deeply"
+
+
 def test_a_missing_file_is_reported_not_raised_as_a_traceback(tmp_path):
     with pytest.raises(PolicyError, match="file not found"):
         load_policy(tmp_path / "nope.toml")

@@ -77,6 +77,8 @@ def parse_policy(text: str, file: str = "policy.toml") -> Policy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(file, [Problem("", f"not valid TOML: {exc}")]) from None
+    except RecursionError:  # arrays or tables nested thousands deep exhaust the parser
+        raise PolicyError(file, [Problem("", "not valid TOML: nested too deeply")]) from None
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
