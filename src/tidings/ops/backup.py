@@ -246,6 +246,13 @@ def restore(
     from .schema import code_migrations
 
     manifest = Manifest.read(source)
+    sources = [Path(settings.TIDINGS_ERASURE_JOURNAL), *journals]
+    if (source / JOURNAL_FILE).exists():
+        sources.append(source / JOURNAL_FILE)
+    try:  # every journal reads (and the ones the operator named exist) before anything changes
+        journal.read(sources, required=journals)
+    except journal.JournalError as exc:
+        raise BackupError(str(exc)) from None
     database_file = source / manifest.data["database"]["file"]
     if not database_file.exists():
         raise BackupError(f"{database_file} is missing")
@@ -311,8 +318,5 @@ def restore(
     result.policy_changed = bool(manifest.data.get("policy", {}).get("sha256")) and (
         manifest.data["policy"]["sha256"] != policy_hash()
     )
-    sources = [Path(settings.TIDINGS_ERASURE_JOURNAL), *journals]
-    if (source / JOURNAL_FILE).exists():
-        sources.append(source / JOURNAL_FILE)
     result.erasures = journal.do_reapply_erasures(sources)
     return result
