@@ -165,3 +165,97 @@ def test_the_backup_script_makes_a_dated_sqlite_backup_and_keeps_the_stamp(
     (made,) = (tmp_path / "backups").iterdir()
     assert json.loads((made / "manifest.json").read_text())["kind"] == "tidings-backup"
     assert (data_dir / "last-backup").exists()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres") or not shutil.which("pg_dump"),
+    reason="needs PostgreSQL (DATABASE_URL) and pg_dump",
+)
+def test_the_backup_script_dumps_postgresql_and_the_readme_recipe_restores_it(tmp_path):
+    """deploy/tidings-backup on PostgreSQL, then the README's restore steps, as written, into an
+    empty database: the people are back, someone erased after the dump stays erased, and the
+    recipe's `erasures reapply --journal "$dir/erasure-journal.jsonl"` works although nobody had
+    been erased when the dump was made (no journal yet)."""
+    import time
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    from tests.ops.test_backup_restore import env_for
+
+    server = urlsplit(os.environ["DATABASE_URL"])
+    admin = urlunsplit(server._replace(path="/postgres"))
+    names = [f"backup_{part}_{os.getpid()}_{int(time.time())}" for part in ("live", "restored")]
+    live, restored = (urlunsplit(server._replace(path=f"/{name}")) for name in names)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    data_dir = tmp_path / "var"
+    backups = tmp_path / "backups"
+    tidings_bin = str(Path(sys.executable).with_name("tidings"))
+
+    def run(args, url, **extra):
+        result = subprocess.run(
+            args,
+            env=env_for(data_dir, DATABASE_URL=url, **extra),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, f"{args}: {result.stdout[-1500:]}{result.stderr[-3000:]}"
+        return result
+
+    def fixture(url, *args):
+        out = run(
+            [sys.executable, "-m", "tests.ops.backup_fixture", *args],
+            url,
+            DJANGO_SETTINGS_MODULE="tidings.settings",
+        ).stdout
+        return json.loads(out)
+
+    people = ["ada@example.org", "bob@example.org"]
+    try:
+        run([tidings_bin, "migrate", "--no-input", "--verbosity", "0"], live)
+        fixture(live, "people", *people)
+        run(
+            [str(DEPLOY / "tidings-backup")],
+            live,
+            TIDINGS_BACKUP_DIR=str(backups),
+            TIDINGS=tidings_bin,
+        )
+        (dump_dir,) = backups.iterdir()
+        assert (data_dir / "last-backup").exists()
+        fixture(live, "erase", "bob@example.org")  # after the dump: the data dir's journal has it
+
+        # The README's steps ("Backups and restore", PostgreSQL), into the empty database.
+        run(
+            [
+                "pg_restore",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                f"--dbname={restored}",
+                str(dump_dir / "tidings.dump"),
+            ],
+            restored,
+        )
+        run([tidings_bin, "doctor", "--only", "database"], restored)
+        run([tidings_bin, "migrate"], restored)
+        run(
+            [
+                tidings_bin,
+                "erasures",
+                "reapply",
+                "--journal",
+                str(dump_dir / "erasure-journal.jsonl"),
+            ],
+            restored,
+        )
+        report = fixture(restored, "report", *people)
+        assert report["held"] == ["ada@example.org"]
+        assert report["suppressed"] == ["bob@example.org"]
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
