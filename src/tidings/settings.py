@@ -495,6 +495,9 @@ LOGGING: dict[str, Any] = {
         # At DEBUG these dump whole template contexts and SQL parameters: personal data.  They stay
         # quiet even with TIDINGS_LOG_LEVEL=DEBUG (tests/web/test_no_personal_data_in_logs.py).
         "django.template": {"level": "INFO"},
+        # parsedmarc logs each mail's From at INFO ("Parsing mail from ..."): a person's address
+        # when someone's mail with a .zip reaches the bounce mailbox.
+        "parsedmarc": {"level": "WARNING"},
     },
 }
 
