@@ -100,8 +100,8 @@ def _store(data: bytes, source: str) -> DmarcReport:
 
 def _process(report: DmarcReport) -> DmarcReport:
     data = bytes(report.raw)
-    if not data:
-        return report
+    if not data:  # too large (the reason says so), or nothing at all
+        return report if report.reason else _note(report, "the file is empty: nothing to read")
     import parsedmarc  # a second and more to import: only when a report comes
 
     try:
