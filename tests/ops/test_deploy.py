@@ -259,3 +259,39 @@ def test_the_backup_script_dumps_postgresql_and_the_readme_recipe_restores_it(tm
         with psycopg.connect(admin, autocommit=True) as conn:
             for name in names:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _systemd_environment_file(text: str) -> dict[str, str]:
+    """KEY=VALUE lines as systemd's EnvironmentFile= reads them (comments, surrounding quotes)."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def test_the_env_file_reads_the_same_in_systemd_and_in_the_shell_the_readme_sources_it_in():
+    """README step 2: `set -a; . /etc/tidings/tidings.env; set +a`, then `tidings migrate`; the
+    units read the same file with EnvironmentFile=.  A value with a space or a < must be quoted
+    or the shell stops at it (and runs the rest of the line as a command)."""
+    example = DEPLOY / "tidings.env.example"
+    readme = (ROOT / "README.md").read_text()
+    assert "set -a; . /etc/tidings/tidings.env; set +a" in readme
+    expected = _systemd_environment_file(example.read_text())
+    script = f'set -euo pipefail; set -a; . "{example}"; set +a; env -0'
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    shell = dict(item.split("=", 1) for item in result.stdout.split("\0") if "=" in item)
+    assert {k: shell.get(k) for k in expected} == expected
