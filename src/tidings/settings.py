@@ -467,6 +467,9 @@ STATIC_URL = "/static/"
 # Uploads: request bodies above 10 MB (other than file uploads, which stream to disk above 2.5 MB)
 # are refused with a 413 page; imports have their own limit (TIDINGS_MAX_IMPORT_BYTES).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TIDINGS_MAX_FORM_BYTES", 10 * 1024**2)
+# The largest CSV file an import upload (page or API) takes; larger: `tidings import contacts`.
+# The proxies in deploy/ let a little more than the default through: raise theirs with it.
+TIDINGS_MAX_IMPORT_BYTES = env_int("TIDINGS_MAX_IMPORT_BYTES", 1024**3)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it

@@ -295,3 +295,56 @@ def test_the_env_file_reads_the_same_in_systemd_and_in_the_shell_the_readme_sour
     assert result.returncode == 0 and not result.stderr, result.stderr
     shell = dict(item.split("=", 1) for item in result.stdout.split("\0") if "=" in item)
     assert {k: shell.get(k) for k in expected} == expected
+
+
+def _bytes(number: str, unit: str) -> int:
+    return (
+        int(number)
+        * {
+            "k": 1024,
+            "m": 1024**2,
+            "g": 1024**3,
+            "kib": 1024,
+            "mib": 1024**2,
+            "gib": 1024**3,
+            "kb": 1000,
+            "mb": 1000**2,
+            "gb": 1000**3,
+        }[unit.lower()]
+    )
+
+
+def test_the_proxies_let_through_every_upload_tidings_itself_accepts(settings):
+    """An import tidings would take (TIDINGS_MAX_IMPORT_BYTES) must reach it: a proxy's own 413
+    page says nothing of `tidings import contacts`, which tidings' refusal points to."""
+    limit = settings.TIDINGS_MAX_IMPORT_BYTES
+    nginx = re.search(
+        r"client_max_body_size (\d+)([kmg])\b", (DEPLOY / "nginx/tidings.conf").read_text()
+    )
+    caddy = re.search(r"max_size (\d+)([KMG]i?B)\b", (DEPLOY / "caddy/Caddyfile").read_text())
+    assert _bytes(*nginx.groups()) > limit
+    assert _bytes(*caddy.groups()) > limit
+    assert "TIDINGS_MAX_IMPORT_BYTES" in (ROOT / "README.md").read_text()
+
+
+def test_the_import_size_limit_is_a_setting_an_administrator_can_change(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        TIDINGS_DATA_DIR=str(tmp_path),
+        TIDINGS_MAX_IMPORT_BYTES="5000000",
+        DJANGO_SETTINGS_MODULE="tidings.settings",
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; print(settings.TIDINGS_MAX_IMPORT_BYTES)",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "5000000", result.stderr[-2000:]
