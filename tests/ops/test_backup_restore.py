@@ -280,3 +280,23 @@ def test_a_journal_copy_that_is_missing_or_not_a_journal_is_refused_before_resto
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert str(journal) in result.stderr and says in result.stderr
         assert contacts_in(fresh / "tidings.sqlite3") == 0, "nothing restored"
+
+
+@pytest.mark.parametrize(
+    "manifest", [None, "[]", '"text"', "3", '{"kind": "tidings-backup", "format": 1}']
+)
+def test_restoring_from_something_that_is_no_backup_directory_is_one_line(tmp_path, manifest):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    if manifest is None:  # a file given where the backup directory goes
+        source = tmp_path / "tidings.sqlite3"
+        source.write_bytes(b"SQLite format 3\x00")
+    else:
+        source = tmp_path / "backup"
+        source.mkdir()
+        (source / "manifest.json").write_text(manifest)
+    with pytest.raises(CommandError) as raised:
+        call_command("restore", str(source))
+    assert str(source) in str(raised.value)
+    assert "not a" in str(raised.value)

@@ -117,6 +117,10 @@ class Manifest:
     @classmethod
     def read(cls, directory: Path) -> Manifest:
         path = directory / MANIFEST_FILE
+        if directory.exists() and not directory.is_dir():
+            raise BackupError(
+                f"{directory} is not a backup directory: give the directory `tidings backup` made"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -125,13 +129,28 @@ class Manifest:
             ) from None
         except ValueError:
             raise BackupError(f"{path} is not valid JSON") from None
-        if data.get("kind") != "tidings-backup" or not isinstance(data.get("format"), int):
+        if (
+            not isinstance(data, dict)
+            or data.get("kind") != "tidings-backup"
+            or not isinstance(data.get("format"), int)
+        ):
             raise BackupError(f"{path} is not a tidings backup manifest")
         if data["format"] > FORMAT:
             raise BackupError(
                 f"{path} has format {data['format']}; this tidings reads format {FORMAT}: "
                 "upgrade tidings"
             )
+        try:  # what restore reads, so that a cut or edited manifest is refused here
+            shape_ok = (
+                isinstance(data["database"]["file"], str)
+                and isinstance(data["database"]["sha256"], str)
+                and isinstance(data["schema"]["migrations"], list)
+                and isinstance(data["counts"], dict)
+            )
+        except (KeyError, TypeError):
+            shape_ok = False
+        if not shape_ok:
+            raise BackupError(f"{path} is not a complete tidings backup manifest")
         return cls(data)
 
 
