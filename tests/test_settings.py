@@ -42,6 +42,11 @@ def _secret_from_a_file(folder: Path) -> dict[str, str]:
     }
 
 
+def _data_dir_under_a_file(folder: Path) -> dict[str, str]:
+    (folder / "not-a-folder").write_text("x")
+    return {"TIDINGS_DATA_DIR": str(folder / "not-a-folder" / "var")}
+
+
 TIDINGS = [sys.executable, "-m", "tidings"]
 # name: (command line, environment or a function of the process's folder returning it)
 START_UPS = {
@@ -63,6 +68,7 @@ START_UPS = {
     "production in debug": ([*TIDINGS, "check"], {**PRODUCTION, "TIDINGS_DEBUG": "1"}),
     "a misspelt setting": ([*TIDINGS, "check"], {"TIDINGS_DEBUG": "perhaps"}),
     "a broken policy": ([*TIDINGS, "check"], _broken_policy),
+    "a data directory that cannot be made": ([*TIDINGS, "doctor"], _data_dir_under_a_file),
 }
 
 
@@ -276,3 +282,12 @@ def test_the_delivery_defaults_live_in_one_place(settings):
     settings.TIDINGS_DELIVERY_WINDOW = 40
     assert DeliveryConfig.from_settings().chunk == 40  # a claim never exceeds the window
     assert DeliveryConfig.from_settings(window=10).window == 10
+
+
+def test_a_data_directory_that_cannot_be_made_is_one_clear_line(started):
+    result = started["a data directory that cannot be made"]
+    assert result.returncode == 1
+    data_dir = result.folder / "not-a-folder" / "var"
+    assert result.stderr.strip() == (
+        f"tidings: TIDINGS_DATA_DIR: cannot create {data_dir}: Not a directory"
+    )

@@ -95,6 +95,17 @@ DEBUG = env_bool("TIDINGS_DEBUG", default=False)  # production refuses it: tidin
 
 DATA_DIR = Path(os.environ.get("TIDINGS_DATA_DIR", Path.cwd() / "var")).resolve()
 
+
+def make_dir(path: Path, setting: str = "TIDINGS_DATA_DIR") -> None:
+    """Create ``path`` (a folder tidings writes to); one clear line when that is impossible."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"{setting}: cannot create {path}: {exc.strerror or exc}"
+        ) from None
+
+
 # --- secret key ------------------------------------------------------------------------------
 # Without SECRET_KEY, a single machine generates one and keeps it in the data directory (0600), so
 # signed links survive restarts.  Production (several processes on several machines) must share an
@@ -107,10 +118,15 @@ if not SECRET_KEY and not PRODUCTION:  # production never generates one: machine
     if _key_file.exists():
         SECRET_KEY = _key_file.read_text(encoding="utf-8").strip()
     else:
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        make_dir(DATA_DIR)
         SECRET_KEY = secrets.token_urlsafe(50)
-        _key_file.touch(mode=0o600)
-        _key_file.write_text(SECRET_KEY, encoding="utf-8")
+        try:
+            _key_file.touch(mode=0o600)
+            _key_file.write_text(SECRET_KEY, encoding="utf-8")
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"TIDINGS_DATA_DIR: cannot write {_key_file}: {exc.strerror or exc}"
+            ) from None
 # Rotating the key: put the old one in TIDINGS_SECRET_KEY_FALLBACKS (comma-separated) for a grace
 # period, so links already mailed (confirmation, preferences, rights verification) keep working.
 SECRET_KEY_FALLBACKS = env_list("TIDINGS_SECRET_KEY_FALLBACKS") or env_list("SECRET_KEY_FALLBACKS")
@@ -350,7 +366,7 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASE_URL == _default_db_url:
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        make_dir(DATA_DIR)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers work while the worker writes; IMMEDIATE transactions take the write
@@ -467,9 +483,12 @@ STATIC_URL = "/static/"
 # Uploads: request bodies above 10 MB (other than file uploads, which stream to disk above 2.5 MB)
 # are refused with a 413 page; imports have their own limit (TIDINGS_MAX_IMPORT_BYTES).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TIDINGS_MAX_FORM_BYTES", 10 * 1024**2)
+# The largest CSV file an import upload (page or API) takes; larger: `tidings import contacts`.
+# The proxies in deploy/ let a little more than the default through: raise theirs with it.
+TIDINGS_MAX_IMPORT_BYTES = env_int("TIDINGS_MAX_IMPORT_BYTES", 1024**3)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
+make_dir(STATIC_ROOT)  # whitenoise warns on every request without it
 # Served by whitenoise straight from the apps' static folders: no collectstatic step to forget.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -495,6 +514,9 @@ LOGGING: dict[str, Any] = {
         # At DEBUG these dump whole template contexts and SQL parameters: personal data.  They stay
         # quiet even with TIDINGS_LOG_LEVEL=DEBUG (tests/web/test_no_personal_data_in_logs.py).
         "django.template": {"level": "INFO"},
+        # parsedmarc logs each mail's From at INFO ("Parsing mail from ..."): a person's address
+        # when someone's mail with a .zip reaches the bounce mailbox.
+        "parsedmarc": {"level": "WARNING"},
     },
 }
 

@@ -151,6 +151,8 @@ def test_the_setting_lets_private_and_loopback_addresses_through_but_not_metadat
         "http://[::ffff:127.0.0.1]/",
         "http://2130706433/",  # 127.0.0.1 as one number
         "http://0/",
+        "http://0177.0.0.1/",  # octal
+        "http://[fe80::1%25eth0]/",  # link-local with a zone the resolver does not know
     ],
 )
 def test_registering_an_internal_address_is_refused_with_the_reason(url):
@@ -405,3 +407,14 @@ def test_without_the_setting_a_local_receiver_is_never_posted_to(receiver, setti
     assert receiver.received == []
     assert delivery.last_status_code is None
     assert "TIDINGS_WEBHOOKS_ALLOW_PRIVATE" in delivery.last_error
+
+
+def test_the_reason_for_a_name_reads_as_one_sentence(dns):
+    dns.answers["hooks.partner.example"] = ["127.0.0.1"]
+    with pytest.raises(EndpointInvalid) as caught:
+        endpoint("https://hooks.partner.example/in")
+    assert caught.value.problems[0] == (
+        "url: hooks.partner.example resolves to 127.0.0.1, which is a loopback address (this "
+        "machine); webhooks go only to public internet addresses (set "
+        "TIDINGS_WEBHOOKS_ALLOW_PRIVATE=true to allow addresses on your own network)"
+    )

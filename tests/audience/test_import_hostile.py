@@ -277,3 +277,14 @@ def test_no_value_from_a_hostile_file_reaches_the_log(tmp_path, news, caplog):
     )
     do_import(write(tmp_path, text), news)
     assert "ecret" not in caplog.text
+
+
+def test_a_header_row_that_cannot_be_read_says_so_not_no_email_column(tmp_path, news):
+    """A header cell over the csv module's limit (or a quote that never closes in it) leaves no
+    header at all; the import must say the header is the problem, not that a column is missing."""
+    path = tmp_path / "upload.csv"
+    path.write_text("Email,Notes" + "x" * 200_000 + "\nann@example.com,Ann\n")
+    with pytest.raises(ImportFailed, match=r"^the header row \(line 1\) cannot be read: a cell"):
+        do_import(path, news)
+    imp = Import.objects.get()
+    assert imp.status == Import.Status.FAILED and imp.error.startswith("the header row (line 1)")

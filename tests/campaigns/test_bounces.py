@@ -379,3 +379,28 @@ def test_no_input_crashes_processing_or_is_lost(data):
     report = do_record_inbound_mail(data, source="pipe")
     assert InboundReport.objects.count() == before + 1
     assert report.status == "processed" or report.reason
+
+
+def test_a_bounce_that_returns_a_message_with_a_zip_attachment_is_a_bounce_not_a_dmarc_report(
+    received, django_capture_on_commit_callbacks
+):
+    """The returned message is attached to the bounce; a .zip inside it (a support reply's
+    attachment) is not a DMARC aggregate report, and the bounce must still suppress."""
+    _, [(ada, delivery)] = delivered()
+    raw = sample("postfix_hard.eml", recipient=ada.email, row=("d", delivery.pk)).decode()
+    original_body = 'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 7bit'
+    assert original_body in raw
+    raw = raw.replace(
+        original_body,
+        'Content-Type: multipart/mixed; boundary="inner"\r\n\r\n--inner\r\n'
+        "Content-Type: text/plain\r\n\r\nThe files you asked for.\r\n--inner\r\n"
+        'Content-Type: application/zip; name="invoice.zip"\r\n'
+        'Content-Disposition: attachment; filename="invoice.zip"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nUEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==\r\n--inner--",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        report = do_record_inbound_mail(raw.encode(), source="pipe")
+    assert isinstance(report, InboundReport)
+    report.refresh_from_db()
+    assert (report.status, report.kind) == ("processed", "bounce_hard")
+    assert suppression_of(ada) == "hard_bounce"

@@ -26,10 +26,10 @@ from tests.campaigns.bounce_helpers import DOMAIN, delivered, sample
 from tests.hypothesis_profiles import examples
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import Subscription, Suppression
-from tidings.campaigns.bounces.mail import MAX_DEPTH
 from tidings.campaigns.bounces.processing import do_record_inbound_mail
 from tidings.campaigns.messages import message_id_for
 from tidings.campaigns.models import InboundReport
+from tidings.lib.mime import MAX_DEPTH
 
 pytestmark = pytest.mark.django_db
 

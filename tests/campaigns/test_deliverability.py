@@ -347,6 +347,8 @@ def test_the_command_exits_1_when_a_required_check_fails(dns_server, key, capsys
 def test_the_command_refuses_a_bad_domain_and_a_bad_resolver(dns_server, settings):
     with pytest.raises(CommandError, match="not a domain name"):
         call_command("deliverability", "check", "not a domain")
+    with pytest.raises(CommandError, match="not a domain name: 'bad dom'"):
+        call_command("deliverability", "check", DOMAIN, "--envelope-domain", "bad dom")
     settings.TIDINGS_DNS_RESOLVER = "resolver.example"
     with pytest.raises(CommandError, match="TIDINGS_DNS_RESOLVER"):
         call_command("deliverability", "check", DOMAIN)

@@ -225,3 +225,14 @@ def test_the_command_reads_a_file_and_fails_on_a_bad_one(tmp_path, capsys):
     assert failed.value.returncode == 1 and "kept unprocessed" in str(failed.value)
     with pytest.raises(CommandError, match="cannot read"):
         call_command("dmarc", "process", "--file", str(tmp_path / "missing.xml"))
+
+
+def test_an_empty_file_is_kept_unprocessed_with_a_reason(tmp_path):
+    report = do_record_dmarc_report(b"", source="file")
+    assert report.status == "unprocessed"
+    assert report.reason == "the file is empty: nothing to read"
+    empty = tmp_path / "empty.xml"
+    empty.write_bytes(b"")
+    with pytest.raises(CommandError) as failed:
+        call_command("dmarc", "process", "--file", str(empty))
+    assert str(failed.value).endswith("kept unprocessed: the file is empty: nothing to read")

@@ -408,3 +408,32 @@ def test_a_web_enquiry_then_mail_from_the_same_person_opens_a_second_enquiry():
     )
     do_receive_inbound(mail(GRACE, body="Another question"), source="pipe")
     assert Enquiry.objects.count() == 2
+
+
+def _nested_multiparts(depth: int) -> bytes:
+    opening = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(depth)
+    )
+    closing = "".join(f"\r\n--b{i}--\r\n" for i in reversed(range(depth)))
+    head = f"From: {GRACE}\r\nTo: {SUPPORT}\r\nSubject: help\r\nMIME-Version: 1.0\r\n"
+    return (head + opening + "Content-Type: text/plain\r\n\r\nhello\r\n" + closing).encode()
+
+
+def _nested_messages(depth: int) -> bytes:
+    inner = f"From: {GRACE}\r\nSubject: leaf\r\n\r\nhello\r\n"
+    for _ in range(depth):
+        inner = f"From: {GRACE}\r\nTo: {SUPPORT}\r\nContent-Type: message/rfc822\r\n\r\n{inner}"
+    return inner.encode()
+
+
+@pytest.mark.parametrize("hostile", [_nested_multiparts(3000), _nested_messages(3000)])
+def test_mime_nested_thousands_deep_is_kept_unprocessed_with_the_reason(tmp_path, hostile):
+    """The email package recurses once per level; the pipe must keep such mail with the reason
+    and exit 0 (a non-zero exit makes the mail server bounce it back), never crash."""
+    out = run_pipe(tmp_path, hostile)
+    (row,) = InboundMail.objects.all()
+    assert row.status == "unprocessed"
+    assert row.reason == "unreadable: its MIME parts are nested more than 30 levels deep"
+    assert bytes(row.raw) == hostile
+    assert f"inbound mail #{row.pk}: unprocessed: unreadable" in out
+    assert not Enquiry.objects.exists()

@@ -257,3 +257,46 @@ def test_postgresql_installations_are_pointed_at_pg_dump(tmp_path):
     )
     assert result.returncode == 1
     assert "pg_dump" in result.stderr and "tidings erasures reapply" in result.stderr
+
+
+def test_a_journal_copy_that_is_missing_or_not_a_journal_is_refused_before_restoring(
+    installation, tmp_path
+):
+    """The administrator names the copy of the erasure journal that keeps erased people out of
+    the restored database: a typo or the wrong file must stop the restore with one line, not
+    restore everyone silently (or restore, then crash before the erasures are applied)."""
+    fixture(installation, "people", "ada@example.org")
+    backup_dir = tmp_path / "backup"
+    tidings(installation, "backup", str(backup_dir))
+    picture = tmp_path / "picture.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
+    for journal, says in ((tmp_path / "no-such.jsonl", "no such file"), (picture, "not an")):
+        fresh = tmp_path / f"fresh-{journal.stem}"
+        result = tidings(
+            fresh, "restore", str(backup_dir), "--erasure-journal", str(journal), check=False
+        )
+        assert result.returncode == 1, result.stdout
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert str(journal) in result.stderr and says in result.stderr
+        assert contacts_in(fresh / "tidings.sqlite3") == 0, "nothing restored"
+
+
+@pytest.mark.parametrize(
+    "manifest", [None, "[]", '"text"', "3", '{"kind": "tidings-backup", "format": 1}']
+)
+def test_restoring_from_something_that_is_no_backup_directory_is_one_line(tmp_path, manifest):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    if manifest is None:  # a file given where the backup directory goes
+        source = tmp_path / "tidings.sqlite3"
+        source.write_bytes(b"SQLite format 3\x00")
+    else:
+        source = tmp_path / "backup"
+        source.mkdir()
+        (source / "manifest.json").write_text(manifest)
+    with pytest.raises(CommandError) as raised:
+        call_command("restore", str(source))
+    assert str(source) in str(raised.value)
+    assert "not a" in str(raised.value)

@@ -165,3 +165,186 @@ def test_the_backup_script_makes_a_dated_sqlite_backup_and_keeps_the_stamp(
     (made,) = (tmp_path / "backups").iterdir()
     assert json.loads((made / "manifest.json").read_text())["kind"] == "tidings-backup"
     assert (data_dir / "last-backup").exists()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres") or not shutil.which("pg_dump"),
+    reason="needs PostgreSQL (DATABASE_URL) and pg_dump",
+)
+def test_the_backup_script_dumps_postgresql_and_the_readme_recipe_restores_it(tmp_path):
+    """deploy/tidings-backup on PostgreSQL, then the README's restore steps, as written, into an
+    empty database: the people are back, someone erased after the dump stays erased, and the
+    recipe's `erasures reapply --journal "$dir/erasure-journal.jsonl"` works although nobody had
+    been erased when the dump was made (no journal yet)."""
+    import time
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    from tests.ops.test_backup_restore import env_for
+
+    server = urlsplit(os.environ["DATABASE_URL"])
+    admin = urlunsplit(server._replace(path="/postgres"))
+    names = [f"backup_{part}_{os.getpid()}_{int(time.time())}" for part in ("live", "restored")]
+    live, restored = (urlunsplit(server._replace(path=f"/{name}")) for name in names)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    data_dir = tmp_path / "var"
+    backups = tmp_path / "backups"
+    tidings_bin = str(Path(sys.executable).with_name("tidings"))
+
+    def run(args, url, **extra):
+        result = subprocess.run(
+            args,
+            env=env_for(data_dir, DATABASE_URL=url, **extra),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, f"{args}: {result.stdout[-1500:]}{result.stderr[-3000:]}"
+        return result
+
+    def fixture(url, *args):
+        out = run(
+            [sys.executable, "-m", "tests.ops.backup_fixture", *args],
+            url,
+            DJANGO_SETTINGS_MODULE="tidings.settings",
+        ).stdout
+        return json.loads(out)
+
+    people = ["ada@example.org", "bob@example.org"]
+    try:
+        run([tidings_bin, "migrate", "--no-input", "--verbosity", "0"], live)
+        fixture(live, "people", *people)
+        run(
+            [str(DEPLOY / "tidings-backup")],
+            live,
+            TIDINGS_BACKUP_DIR=str(backups),
+            TIDINGS=tidings_bin,
+        )
+        (dump_dir,) = backups.iterdir()
+        assert (data_dir / "last-backup").exists()
+        fixture(live, "erase", "bob@example.org")  # after the dump: the data dir's journal has it
+
+        # The README's steps ("Backups and restore", PostgreSQL), into the empty database.
+        run(
+            [
+                "pg_restore",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                f"--dbname={restored}",
+                str(dump_dir / "tidings.dump"),
+            ],
+            restored,
+        )
+        run([tidings_bin, "doctor", "--only", "database"], restored)
+        run([tidings_bin, "migrate"], restored)
+        run(
+            [
+                tidings_bin,
+                "erasures",
+                "reapply",
+                "--journal",
+                str(dump_dir / "erasure-journal.jsonl"),
+            ],
+            restored,
+        )
+        report = fixture(restored, "report", *people)
+        assert report["held"] == ["ada@example.org"]
+        assert report["suppressed"] == ["bob@example.org"]
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _systemd_environment_file(text: str) -> dict[str, str]:
+    """KEY=VALUE lines as systemd's EnvironmentFile= reads them (comments, surrounding quotes)."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def test_the_env_file_reads_the_same_in_systemd_and_in_the_shell_the_readme_sources_it_in():
+    """README step 2: `set -a; . /etc/tidings/tidings.env; set +a`, then `tidings migrate`; the
+    units read the same file with EnvironmentFile=.  A value with a space or a < must be quoted
+    or the shell stops at it (and runs the rest of the line as a command)."""
+    example = DEPLOY / "tidings.env.example"
+    readme = (ROOT / "README.md").read_text()
+    assert "set -a; . /etc/tidings/tidings.env; set +a" in readme
+    expected = _systemd_environment_file(example.read_text())
+    script = f'set -euo pipefail; set -a; . "{example}"; set +a; env -0'
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    shell = dict(item.split("=", 1) for item in result.stdout.split("\0") if "=" in item)
+    assert {k: shell.get(k) for k in expected} == expected
+
+
+def _bytes(number: str, unit: str) -> int:
+    return (
+        int(number)
+        * {
+            "k": 1024,
+            "m": 1024**2,
+            "g": 1024**3,
+            "kib": 1024,
+            "mib": 1024**2,
+            "gib": 1024**3,
+            "kb": 1000,
+            "mb": 1000**2,
+            "gb": 1000**3,
+        }[unit.lower()]
+    )
+
+
+def test_the_proxies_let_through_every_upload_tidings_itself_accepts(settings):
+    """An import tidings would take (TIDINGS_MAX_IMPORT_BYTES) must reach it: a proxy's own 413
+    page says nothing of `tidings import contacts`, which tidings' refusal points to."""
+    limit = settings.TIDINGS_MAX_IMPORT_BYTES
+    nginx = re.search(
+        r"client_max_body_size (\d+)([kmg])\b", (DEPLOY / "nginx/tidings.conf").read_text()
+    )
+    caddy = re.search(r"max_size (\d+)([KMG]i?B)\b", (DEPLOY / "caddy/Caddyfile").read_text())
+    assert _bytes(*nginx.groups()) > limit
+    assert _bytes(*caddy.groups()) > limit
+    assert "TIDINGS_MAX_IMPORT_BYTES" in (ROOT / "README.md").read_text()
+
+
+def test_the_import_size_limit_is_a_setting_an_administrator_can_change(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        TIDINGS_DATA_DIR=str(tmp_path),
+        TIDINGS_MAX_IMPORT_BYTES="5000000",
+        DJANGO_SETTINGS_MODULE="tidings.settings",
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; print(settings.TIDINGS_MAX_IMPORT_BYTES)",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "5000000", result.stderr[-2000:]

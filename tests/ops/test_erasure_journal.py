@@ -102,3 +102,22 @@ def test_a_retention_sweep_journals_everyone_it_erased_with_one_sync_per_batch(
     assert sorted(line["h"] for line in lines) == sorted(email_hmac(e) for e in emails)
     assert {line["reason"] for line in lines} == {"retention"}
     assert len(syncs) == 3  # one per batch, not one per person
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(None, "no such file"), (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not an erasure journal")],
+)
+def test_reapplying_a_journal_that_is_missing_or_not_a_journal_fails_with_one_line(
+    tmp_path, content, says
+):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    named = tmp_path / "copy.jsonl"
+    if content is not None:
+        named.write_bytes(content)
+    with pytest.raises(CommandError) as raised:
+        call_command("erasures", "reapply", "--journal", str(named))
+    message = str(raised.value)
+    assert str(named) in message and says in message and "\n" not in message

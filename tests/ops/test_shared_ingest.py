@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import time
@@ -46,3 +47,23 @@ def test_two_drainers_at_once_write_every_row_exactly_once(shared_ingest, tmp_pa
 
 def _written(folder: Path) -> list[int]:
     return [int(line) for path in folder.glob("written-*") for line in path.read_text().split()]
+
+
+def test_a_process_that_is_not_a_worker_leaves_the_shared_queue_to_the_workers_at_exit(
+    shared_ingest,
+):
+    """`tidings doctor`, `tidings backup`, a web process shutting down: at exit each writes its
+    own waiting rows, never drains the queue every web process shares (the workers' job)."""
+    written: list[dict] = []
+    ingest.register_sink(SINK, written.extend)
+    ingest.submit(SINK, {"n": 1})
+    ingest._flush_at_exit()
+    assert written == []
+    assert ingest.pending(SINK) == 1
+
+
+def test_a_command_ends_without_a_traceback_when_redis_is_down(settings, caplog):
+    """The doctor reports "cannot reach Redis" as a finding; its exit must not add a traceback."""
+    settings.TIDINGS_REDIS_URL = "redis://127.0.0.1:1/0"
+    ingest._flush_at_exit()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -102,3 +102,21 @@ def test_a_whole_subscriber_story_leaves_no_address_or_name_in_the_logs(
     for needle in (EMAIL, local, "quartermaine", "wilhelmina"):
         leaks = [line for line in text.lower().splitlines() if needle in line]
         assert leaks == [], f"{needle!r} appears in the logs"
+
+
+def test_mail_from_a_person_read_as_a_dmarc_report_leaves_no_address_in_the_logs(every_log_line):
+    """The bounce mailbox gets mail from people too; one with a .zip attached is handed to the
+    DMARC reader (parsedmarc), which logs the sender at INFO unless told not to."""
+    from tidings.campaigns.bounces.processing import do_record_inbound_mail
+
+    raw = (
+        f"From: {NAME} <{EMAIL}>\r\nTo: bounces@example.com\r\nSubject: our report\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        "Content-Type: text/plain\r\n\r\nsee attached\r\n--b\r\n"
+        'Content-Type: application/zip; name="report.zip"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nUEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==\r\n--b--\r\n"
+    ).encode()
+    do_record_inbound_mail(raw, source="pipe")
+    text = every_log_line.text.lower()
+    for part in (EMAIL, EMAIL.split("@")[0], *NAME.lower().split()):
+        assert part.lower() not in text, part

@@ -9,10 +9,11 @@ Where the rows wait:
 
 - **In the web process** (default).  A daemon thread flushes every
   ``TIDINGS_INGEST_FLUSH_SECONDS`` (1 s), or at once when ``TIDINGS_INGEST_BATCH`` (1,000) rows
-  are waiting, and ``flush()`` runs at interpreter exit (graceful shutdown: SIGTERM/SIGINT to the
-  server, which stops its workers normally).  **A crash (SIGKILL, power loss) loses at most the
-  rows of the last second.**  ``TIDINGS_INGEST_FLUSH_SECONDS=0`` turns the timer off: rows are
-  then written when a batch is full, at exit, or when someone calls ``flush()``.
+  are waiting, and the waiting rows are written at interpreter exit (graceful shutdown:
+  SIGTERM/SIGINT to the server, which stops its workers normally).  **A crash (SIGKILL, power
+  loss) loses at most the rows of the last second.**  ``TIDINGS_INGEST_FLUSH_SECONDS=0`` turns
+  the timer off: rows are then written when a batch is full, at exit, or when someone calls
+  ``flush()``.
 - **In Redis** when ``TIDINGS_REDIS_URL`` is set, so several web processes share one queue:
   ``submit()`` appends a JSON row to the list ``tidings:ingest:<name>`` and ``tidings worker``
   drains the lists every second (``drain_forever``).  A crash of a web process loses nothing; the
@@ -360,8 +361,12 @@ class DrainThread(threading.Thread):
 
 
 def _flush_at_exit() -> None:
+    """This process's own waiting rows, written before it ends.  The Redis lists are left to the
+    workers (drain_forever ends with a last drain): every other process — a web server shutting
+    down, `tidings doctor`, `tidings backup` — would otherwise drain the shared queue as it
+    exits, and print a traceback when Redis is down."""
     try:
-        flush()
+        _flush_buffers()
     except Exception:
         log.exception("ingest: flush at exit failed")
 

@@ -90,8 +90,9 @@ def address_kind(ip: IPAddress) -> str | None:
     return None
 
 
-def refusal(address: str, *, allow_private: bool) -> str | None:
-    """The reason posting to ``address`` (an IP literal) is refused, or None if it is allowed."""
+def refusal(address: str, *, allow_private: bool, name: str = "") -> str | None:
+    """The reason posting to ``address`` (an IP literal, which ``name`` resolved to, if given)
+    is refused, or None if it is allowed."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
     kind = address_kind(ip)
     if kind is None or (allow_private and kind in _PRIVATE_KINDS):
@@ -101,7 +102,8 @@ def refusal(address: str, *, allow_private: bool) -> str | None:
         if kind in _PRIVATE_KINDS
         else ""
     )
-    return f"{ip} is {_DESCRIPTIONS[kind]}; webhooks go only to public internet addresses{advice}"
+    what = f"{name} resolves to {ip}, which" if name else f"{ip}"
+    return f"{what} is {_DESCRIPTIONS[kind]}; webhooks go only to public internet addresses{advice}"
 
 
 @dataclass(frozen=True)
@@ -147,16 +149,20 @@ def resolve(url: str, *, allow_private: bool) -> Target:
     that is not http(s), ``OSError`` (``socket.gaierror``) when the name does not resolve.
     """
     scheme, host, port, path = split_url(url)
+    if _is_literal(host):  # an address is judged as written, even if it would not resolve
+        reason = refusal(host.strip("[]"), allow_private=allow_private)
+        if reason is not None:
+            raise TargetRefused(reason)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     addresses: list[tuple[int, str]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         if family not in (socket.AF_INET, socket.AF_INET6):
             continue
         address = str(sockaddr[0])
-        reason = refusal(address, allow_private=allow_private)
+        name = "" if _is_literal(host) else host
+        reason = refusal(address, allow_private=allow_private, name=name)
         if reason is not None:
-            who = "" if _is_literal(host) else f"{host} resolves to "
-            raise TargetRefused(f"{who}{reason}")
+            raise TargetRefused(reason)
         if (family, address) not in addresses:
             addresses.append((family, address))
     if not addresses:

@@ -117,6 +117,10 @@ class Manifest:
     @classmethod
     def read(cls, directory: Path) -> Manifest:
         path = directory / MANIFEST_FILE
+        if directory.exists() and not directory.is_dir():
+            raise BackupError(
+                f"{directory} is not a backup directory: give the directory `tidings backup` made"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -125,13 +129,28 @@ class Manifest:
             ) from None
         except ValueError:
             raise BackupError(f"{path} is not valid JSON") from None
-        if data.get("kind") != "tidings-backup" or not isinstance(data.get("format"), int):
+        if (
+            not isinstance(data, dict)
+            or data.get("kind") != "tidings-backup"
+            or not isinstance(data.get("format"), int)
+        ):
             raise BackupError(f"{path} is not a tidings backup manifest")
         if data["format"] > FORMAT:
             raise BackupError(
                 f"{path} has format {data['format']}; this tidings reads format {FORMAT}: "
                 "upgrade tidings"
             )
+        try:  # what restore reads, so that a cut or edited manifest is refused here
+            shape_ok = (
+                isinstance(data["database"]["file"], str)
+                and isinstance(data["database"]["sha256"], str)
+                and isinstance(data["schema"]["migrations"], list)
+                and isinstance(data["counts"], dict)
+            )
+        except (KeyError, TypeError):
+            shape_ok = False
+        if not shape_ok:
+            raise BackupError(f"{path} is not a complete tidings backup manifest")
         return cls(data)
 
 
@@ -246,6 +265,13 @@ def restore(
     from .schema import code_migrations
 
     manifest = Manifest.read(source)
+    sources = [Path(settings.TIDINGS_ERASURE_JOURNAL), *journals]
+    if (source / JOURNAL_FILE).exists():
+        sources.append(source / JOURNAL_FILE)
+    try:  # every journal reads (and the ones the operator named exist) before anything changes
+        journal.read(sources, required=journals)
+    except journal.JournalError as exc:
+        raise BackupError(str(exc)) from None
     database_file = source / manifest.data["database"]["file"]
     if not database_file.exists():
         raise BackupError(f"{database_file} is missing")
@@ -311,8 +337,5 @@ def restore(
     result.policy_changed = bool(manifest.data.get("policy", {}).get("sha256")) and (
         manifest.data["policy"]["sha256"] != policy_hash()
     )
-    sources = [Path(settings.TIDINGS_ERASURE_JOURNAL), *journals]
-    if (source / JOURNAL_FILE).exists():
-        sources.append(source / JOURNAL_FILE)
     result.erasures = journal.do_reapply_erasures(sources)
     return result

@@ -110,16 +110,37 @@ def connect() -> None:
     signals.contacts_erased.connect(_on_contacts_erased, dispatch_uid="ops.erasure_journal")
 
 
-def read(paths: Iterable[Path]) -> tuple[dict[str, Entry], int]:
+class JournalError(Exception):
+    """A journal file cannot be used; ``str()`` names the file and says why (one line)."""
+
+
+def _lines(path: Path, *, required: bool) -> list[str]:
+    """The lines of one journal file; a missing file is empty unless the operator named it."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise JournalError(f"{path}: no such file (the erasure journal to apply)") from None
+        return []
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return data.decode("ascii").splitlines()
+    except UnicodeDecodeError:
+        raise JournalError(
+            f"{path}: not an erasure journal (it is not the plain text tidings writes)"
+        ) from None
+
+
+def read(paths: Iterable[Path], *, required: Iterable[Path] = ()) -> tuple[dict[str, Entry], int]:
     """Every entry of these journal files, the latest per hash; and how many lines were unusable.
-    Missing files count as empty."""
+    Missing files count as empty, except those in ``required`` (files the operator named);
+    a file that is not a journal at all raises ``JournalError``."""
     entries: dict[str, Entry] = {}
     bad = 0
+    named = {Path(p) for p in required}
     for path in paths:
-        try:
-            lines = Path(path).read_text(encoding="ascii").splitlines()
-        except FileNotFoundError:
-            continue
+        lines = _lines(Path(path), required=Path(path) in named)
         for line in lines:
             if not line.strip():
                 continue
@@ -155,16 +176,19 @@ class Reapplied:
     retention_removed: dict[str, int] = field(default_factory=dict)
 
 
-def do_reapply_erasures(paths: Iterable[Path], *, actor_label: str = "restore") -> Reapplied:
+def do_reapply_erasures(
+    paths: Iterable[Path], *, required: Iterable[Path] = (), actor_label: str = "restore"
+) -> Reapplied:
     """Erase again the people of the journal(s) ``paths`` that the database holds (see the module
-    docstring).  Safe to run any number of times: a second run finds nobody left to erase."""
+    docstring).  Safe to run any number of times: a second run finds nobody left to erase.
+    ``required``: the files the operator named, which must exist (``JournalError``)."""
     from tidings.audience.emails import email_hmac
     from tidings.audience.models import Contact, Suppression
     from tidings.lib.audit import audit
     from tidings.rights.actions import do_erase_contact
     from tidings.rights.retention import run_retention
 
-    entries, bad = read(paths)
+    entries, bad = read(paths, required=required)
     result = Reapplied(entries=len(entries), bad_lines=bad)
     if any(e.reason != "request" for e in entries.values()):
         sweep = run_retention(actor_label=actor_label)

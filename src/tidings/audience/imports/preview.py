@@ -97,10 +97,9 @@ def build_preview(imp: Import, path: Path | None = None, rows: int = PREVIEW_ROW
     if path is None or not path.is_file():
         return Preview("", [], [], [], [], "the uploaded file is missing")
     try:
-        fmt = detect_format(path)
+        source = CsvSource(path, detect_format(path))
     except ImportFailed as exc:
         return Preview("", [], [], [], [], str(exc))
-    source = CsvSource(path, fmt)
     try:
         try:
             plan = plan_columns(source.header, imp.column_map)
@@ -118,7 +117,7 @@ def build_preview(imp: Import, path: Path | None = None, rows: int = PREVIEW_ROW
                 [],
                 error,
             )
-        parser = RowParser(plan, fmt.delimiter)
+        parser = RowParser(plan, source.format.delimiter)
         previewed: list[PreviewRow] = []
         samples: list[list[str]] = []
         headings = _stored_headings(plan)

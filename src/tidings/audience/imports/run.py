@@ -137,9 +137,9 @@ def run_import(
     started = time.monotonic()
     try:
         fmt = detect_format(path)
+        source = CsvSource(path, fmt)
     except ImportFailed as exc:
         raise _fail(imp, str(exc)) from None
-    source = CsvSource(path, fmt)
     try:
         plan = plan_columns(source.header, imp.column_map)
     except ImportFailed as exc:

@@ -332,6 +332,11 @@ class CsvSource:
         self.header: list[str] = []
         self._last_line = 0
         for row in self._rows():
+            if row.problem is not None:  # else "no email column", which would mislead
+                self.close()
+                raise ImportFailed(
+                    f"the header row (line {row.line}) cannot be read: {row.problem[1]}"
+                )
             self.header = [h.strip().lstrip("\ufeff") for h in row.values]
             break
 

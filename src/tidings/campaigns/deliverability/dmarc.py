@@ -22,9 +22,11 @@ Anything else sending as the domain is flagged: a service not set up yet, or som
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -42,6 +44,21 @@ REPORT_SUFFIXES = (".xml.gz", ".xml", ".zip", ".gz")
 MAX_BYTES = 20 * 1024 * 1024
 
 
+def _own_parts(message: email.message.Message) -> Iterator[email.message.Message]:
+    """The mail's parts, without looking inside an attached mail (message/rfc822): a returned
+    message's attachments are not this mail's."""
+    waiting = [message]
+    while waiting:
+        part = waiting.pop()
+        yield part
+        if part.is_multipart() and part.get_content_maintype() != "message":
+            children = part.get_payload()
+            if isinstance(children, list):
+                waiting.extend(
+                    c for c in reversed(children) if isinstance(c, email.message.Message)
+                )
+
+
 def looks_like_dmarc_report(raw: bytes) -> bool:
     """Is this mail (from the bounce mailbox) a DMARC aggregate report rather than a bounce?
     RFC 7489 §7.2.1.1: subject "Report Domain: … Submitter: … Report-ID: …", with the report
@@ -50,10 +67,12 @@ def looks_like_dmarc_report(raw: bytes) -> bool:
         message = email.message_from_bytes(raw[:200_000], policy=email.policy.compat32)
     except Exception:  # not a mail at all: the bounce processing says so
         return False
+    if message.get_content_type() == "multipart/report":
+        return False  # a bounce (delivery-status) or a complaint (feedback-report)
     subject = str(message.get("Subject", "")).lower()
     if "report domain:" in subject and "report-id" in subject.replace(" ", ""):
         return True
-    for part in message.walk():
+    for part in _own_parts(message):
         name = (part.get_filename() or "").lower()
         kind = part.get_content_type()
         if name.endswith(REPORT_SUFFIXES) and ("!" in name or kind in REPORT_TYPES):
@@ -81,8 +100,8 @@ def _store(data: bytes, source: str) -> DmarcReport:
 
 def _process(report: DmarcReport) -> DmarcReport:
     data = bytes(report.raw)
-    if not data:
-        return report
+    if not data:  # too large (the reason says so), or nothing at all
+        return report if report.reason else _note(report, "the file is empty: nothing to read")
     import parsedmarc  # a second and more to import: only when a report comes
 
     try:

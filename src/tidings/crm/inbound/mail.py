@@ -25,6 +25,8 @@ from email.utils import getaddresses, parseaddr
 import nh3
 from mailparser_reply import EmailReplyParser
 
+from tidings.lib import mime
+
 # Languages whose reply headers ("On ... wrote:", "Am ... schrieb:") are recognised.
 REPLY_LANGUAGES = ["en", "de", "fr", "it", "es", "nl", "pl", "sv"]
 _RECIPIENT_HEADERS = (
@@ -47,15 +49,26 @@ class NotMail(ValueError):
     """The input is not a mail message (empty, binary, no headers).  Never personal data."""
 
 
+class Unreadable(ValueError):
+    """A mail, but one that cannot be read safely (MIME nested thousands deep, thousands of
+    parts): kept unprocessed with this reason, which names no one."""
+
+
 def read(raw: bytes) -> EmailMessage:
     if not raw or not raw.strip():
         raise NotMail("the input is empty")
     if b"\x00" in raw[:4096]:
         raise NotMail("the input is binary, not a mail message")
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    if not message.keys() or not (message.get("From") or message.get("Sender")):
+    try:
+        message = mime.parse(raw, policy=email.policy.default)
+        has_sender = bool(message.get("From") or message.get("Sender"))
+    except mime.TooComplex as exc:
+        raise Unreadable(str(exc)) from None
+    except RecursionError:  # a header's value parser on a pathological value
+        raise Unreadable("its headers are nested too deeply to read") from None
+    if not message.keys() or not has_sender:
         raise NotMail("the input has no mail headers (no From)")
-    return message
+    return message  # type: ignore[return-value]  # policy.default makes EmailMessage objects
 
 
 def header(message: EmailMessage, name: str) -> str:

@@ -136,6 +136,9 @@ def _process(row: InboundMail) -> InboundMail:
     except inbound.NotMail as exc:
         _note(row, f"not a mail message: {exc}")
         return row
+    except inbound.Unreadable as exc:
+        _note(row, f"unreadable: {exc}")
+        return row
     if inbound.is_report(message):
         return _hand_to_bounces(row, raw)
     _remember_sender(row, message)  # outside the transaction below: kept even if it fails

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tidings.campaigns.deliverability.checks import check_domain
 from tidings.campaigns.deliverability.dns import DnsSettings
 from tidings.campaigns.dkim import DkimError
+from tidings.campaigns.dkim import check_domain as check_domain_name
 
 _MARKS = {
     "pass": "PASS ",
@@ -36,10 +37,11 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         try:
+            envelope = options["envelope_domain"]
             health = check_domain(
                 options["domain"],
                 selector=options["selector"],
-                envelope_domain=options["envelope_domain"],
+                envelope_domain=check_domain_name(envelope) if envelope else "",
                 dns_settings=dns_settings,
             )
         except DkimError as exc:

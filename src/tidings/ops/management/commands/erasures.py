@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from tidings.ops.journal import do_reapply_erasures
+from tidings.ops.journal import JournalError, do_reapply_erasures
 
 
 class Command(BaseCommand):
@@ -29,7 +29,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, subcommand: str, journal: list[Path], **options):
-        result = do_reapply_erasures([Path(settings.TIDINGS_ERASURE_JOURNAL), *journal])
+        try:
+            result = do_reapply_erasures(
+                [Path(settings.TIDINGS_ERASURE_JOURNAL), *journal], required=journal
+            )
+        except JournalError as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(
             f"Erasure journal: {result.entries} people; {result.erased} erased again; "
             f"{result.suppressed} address hashes added to the suppression list; "

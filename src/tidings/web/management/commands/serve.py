@@ -4,6 +4,7 @@ import sys
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from tidings.lib import arguments
 from tidings.web.demo import follow_serving_address, serving_base_url
 
 
@@ -11,10 +12,14 @@ class Command(BaseCommand):
     help = "Serve tidings with granian (WSGI); --with-worker also runs a background worker."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=1, help="web worker processes")
-        parser.add_argument("--threads", type=int, default=4, help="threads per web worker")
+        parser.add_argument("--host", type=arguments.listen_address, default="127.0.0.1")
+        parser.add_argument("--port", type=arguments.port, default=8000)
+        parser.add_argument(
+            "--workers", type=arguments.positive_int, default=1, help="web worker processes"
+        )
+        parser.add_argument(
+            "--threads", type=arguments.positive_int, default=4, help="threads per web worker"
+        )
         parser.add_argument(
             "--with-worker", action="store_true", help="also run `tidings worker` alongside"
         )

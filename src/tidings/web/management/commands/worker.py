@@ -5,6 +5,7 @@ import threading
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from tidings.lib import arguments
 from tidings.web.scheduler import SchedulerThread
 
 
@@ -15,7 +16,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+        parser.add_argument(
+            "--interval", type=arguments.seconds, default=1.0, help="seconds between polls"
+        )
         parser.add_argument(
             "--batch",
             action="store_true",

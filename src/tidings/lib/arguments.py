@@ -1,0 +1,51 @@
+"""argparse types for command options: a value a command cannot use is refused while the
+arguments are read (one line, exit status 2), never later as a traceback from what it feeds."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import math
+
+
+def port(text: str) -> int:
+    """A TCP port to listen on: 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, not {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count of at least 1 (processes, threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds: a finite number, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 seconds or more, not {text}")
+    return value
+
+
+def listen_address(text: str) -> str:
+    """An IP address to listen on (the web server binds to addresses, not names)."""
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"an IP address to listen on, such as 127.0.0.1, 0.0.0.0 or ::1, not {text!r}"
+        ) from None

@@ -1,0 +1,70 @@
+"""`tidings serve` and `tidings worker` given values they cannot use: one clear line and a
+non-zero exit, before anything starts (was: a traceback from granian or time.sleep)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import load_command_class
+from django.core.management.base import CommandError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse(name: str, *args: str):
+    parser = load_command_class("tidings.web", name).create_parser("tidings", name)
+    return parser.parse_args(list(args))
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--port", "99999"), "--port"),
+        (("--port", "0"), "--port"),
+        (("--port", "-1"), "--port"),
+        (("--workers", "0"), "--workers"),
+        (("--threads", "-1"), "--threads"),
+        (("--host", "not a host"), "--host"),
+        (("--host", "localhost"), "--host"),
+    ],
+)
+def test_serve_refuses_values_it_cannot_listen_with(args, says):
+    with pytest.raises(CommandError) as raised:
+        parse("serve", *args)
+    assert says in str(raised.value)
+
+
+@pytest.mark.parametrize("args", [("--interval", "-1"), ("--interval", "nan")])
+def test_worker_refuses_a_negative_interval(args):
+    with pytest.raises(CommandError) as raised:
+        parse("worker", *args)
+    assert "--interval" in str(raised.value)
+
+
+def test_the_usual_values_are_accepted():
+    options = parse("serve", "--host", "10.0.0.5", "--port", "8000", "--workers", "2")
+    assert (options.host, options.port, options.workers) == ("10.0.0.5", 8000, 2)
+    assert parse("serve", "--host", "::1").host == "::1"
+    assert parse("worker", "--interval", "0").interval == 0
+
+
+def test_from_the_command_line_a_bad_port_is_one_line_and_exit_status_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "tidings", "serve", "--port", "99999"],
+        env={**env, "TIDINGS_DATA_DIR": str(tmp_path)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("tidings serve: error: argument --port")
+    )
