@@ -274,6 +274,8 @@ TIDINGS_BOUNCE_FETCH_MINUTES = env_int("TIDINGS_BOUNCE_FETCH_MINUTES", 5)
 TIDINGS_SOFT_BOUNCE_LIMIT = env_int("TIDINGS_SOFT_BOUNCE_LIMIT", 3)
 TIDINGS_SOFT_BOUNCE_DAYS = env_int("TIDINGS_SOFT_BOUNCE_DAYS", 14)
 TIDINGS_BOUNCE_KEEP_DAYS = env_int("TIDINGS_BOUNCE_KEEP_DAYS", 30)  # unmatched reports' messages
+# A larger bounce/complaint mail is kept as an unprocessed report without its message.
+TIDINGS_BOUNCE_MAX_BYTES = env_int("TIDINGS_BOUNCE_MAX_BYTES", 10 * 1024**2)
 # ESP webhooks (django-anymail, under /webhooks/anymail/<esp>/tracking/): the basic-auth
 # "user:password" the ESP is told to use, and the signing keys of those that sign their posts.
 # Empty values are left out: anymail would accept unauthenticated posts without a secret (our

@@ -205,6 +205,18 @@ def test_a_mail_with_too_many_parts_is_kept_unprocessed():
     assert "more than 500 MIME parts" in report.reason
 
 
+def test_a_mail_over_the_size_limit_is_kept_unprocessed_without_being_read(settings):
+    settings.TIDINGS_BOUNCE_MAX_BYTES = 50_000
+    _, [(ada, delivery)] = delivered()
+    big = sample("postfix_hard.eml", recipient=ada.email, row=("d", delivery.pk))
+    big += b"x" * 60_000
+    report = do_record_inbound_mail(big, source="pipe")
+    assert report.status == "unprocessed"
+    assert report.reason.startswith(f"too large: {len(big):,} bytes, over the limit of 50,000")
+    assert bytes(report.raw) == b""  # not kept: nothing for the reader to choke on later
+    assert not Suppression.objects.exists()
+
+
 def test_the_command_keeps_deeply_nested_mime_as_an_unprocessed_report(tmp_path):
     path = tmp_path / "nested.eml"
     path.write_bytes(nested(5000))

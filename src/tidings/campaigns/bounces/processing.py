@@ -47,6 +47,12 @@ def _setting(name: str, default: Any) -> Any:
     return default if value in (None, "") else value
 
 
+def max_bytes() -> int:
+    """The largest bounce or complaint mail read; a larger one is kept as an unprocessed report
+    without its message (a bounce quoting one of our mails is well under 1 MB)."""
+    return int(_setting("TIDINGS_BOUNCE_MAX_BYTES", 10 * 1024**2))
+
+
 def soft_bounce_limit() -> tuple[int, int]:
     """(N, M): the N-th soft bounce within M days suppresses the address."""
     return (
@@ -65,6 +71,10 @@ def do_record_inbound_mail(raw: bytes, *, source: str) -> InboundReport:
 
     if looks_like_dmarc_report(raw):
         return do_record_dmarc_report(raw, source=source)  # type: ignore[return-value]
+    if len(raw) > max_bytes():
+        report = _store(source=source, raw=b"")
+        _note(report, f"too large: {len(raw):,} bytes, over the limit of {max_bytes():,}: not read")
+        return report
     report = _store(source=source, raw=raw)
     return _process(report)
 
