@@ -536,6 +536,8 @@ _ORG_NOUNS = frozenset(
         *("hospice", "surgery", "department", "store", "boutique", "franchise", "publisher"),
         *("newspaper", "podcast", "choir", "theatre", "festival", "federation", "committee"),
         *("bank", "insurer", "broker", "chambers", "partnership", "cafe", "kitchen", "label"),
+        *("wholesaler", "distributor", "importer", "exporter", "reseller", "dealer", "stockist"),
+        *("merchant", "vendor", "maker", "seller", "outfitter", "printer", "wholesalers"),
     }
 )
 
