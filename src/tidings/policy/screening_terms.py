@@ -556,6 +556,9 @@ def _organisation_frame(words: list[Any]) -> bool:
             return True
         if norms and norms[0] in _ORG_VERBS:
             return True
+        # "we're catering the open day", "we are hosting the fair"
+        if norms[:1] == ["be"] and len(norms) > 1 and norms[1] in _ORG_VERBS:
+            return True
         # "our clients", "our recruitment agency", "our local cancer charity"
         if token.lower_ == "our" and any(t.lower_ in _ORG_NOUNS for t in following[:3]):
             return True
