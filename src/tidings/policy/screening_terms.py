@@ -448,10 +448,17 @@ class TermMatcher:
         # "We" is a person in "we're both Sikh" but an organisation in "we're a cancer charity"
         # or "we sell hearing aids": in such a sentence only other person words count.
         organisation = _organisation_frame(words)
+        # "I sell rosaries on Etsy", "I make hearing-aid covers": a sole trader speaking of
+        # their stock, so "I" is the business there, as "we" is in "we sell hearing aids".
+        trader = _trade_frame(words)
         for token in words:
             # The word as written: "volunteer" is someone, "volunteers" a group.
             word = token.lower_
-            if word in self.person_words and not (organisation and word in _WE):
+            if (
+                word in self.person_words
+                and not (organisation and word in _WE)
+                and not (trader and word == "i")
+            ):
                 return True
             # A name: capitalised and not a word the tables know ("Kevin has sleep apnoea").
             if (
@@ -540,6 +547,28 @@ _ORG_NOUNS = frozenset(
         *("merchant", "vendor", "maker", "seller", "outfitter", "printer", "wholesalers"),
     }
 )
+
+
+# What a sole trader does with their stock: "I sell rosaries", "I make kosher cakes to order".
+_TRADE_VERBS = frozenset(
+    {
+        *("sell", "make", "stock", "supply", "import", "export", "manufacture", "distribute"),
+        *("wholesale", "retail", "print", "cater", "bake", "ship", "resell", "design", "knit"),
+    }
+)
+
+
+def _trade_frame(words: list[Any]) -> bool:
+    """Whether "I" in this sentence is a sole trader speaking of their stock."""
+    for i, token in enumerate(words[:-1]):
+        if token.lower_ != "i":
+            continue
+        following = [t for t in words[i + 1 : i + 3] if not t.is_punct]
+        # "I sell ...", "I also sell ...", "I handmake ..." (not "I'm", "I've", "I had")
+        verbs = [t.norm_ for t in following[:2] if t.norm_ in _TRADE_VERBS]
+        if verbs and following and following[0].lower_ not in ("'m", "am", "'ve", "have", "had", "was"):
+            return True
+    return False
 
 
 def _organisation_frame(words: list[Any]) -> bool:
