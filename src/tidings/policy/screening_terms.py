@@ -558,6 +558,9 @@ _TRADE_VERBS = frozenset(
 )
 
 
+_NOT_TRADE = frozenset({"'m", "am", "'ve", "have", "had", "was"})
+
+
 def _trade_frame(words: list[Any]) -> bool:
     """Whether "I" in this sentence is a sole trader speaking of their stock."""
     for i, token in enumerate(words[:-1]):
@@ -566,7 +569,7 @@ def _trade_frame(words: list[Any]) -> bool:
         following = [t for t in words[i + 1 : i + 3] if not t.is_punct]
         # "I sell ...", "I also sell ...", "I handmake ..." (not "I'm", "I've", "I had")
         verbs = [t.norm_ for t in following[:2] if t.norm_ in _TRADE_VERBS]
-        if verbs and following and following[0].lower_ not in ("'m", "am", "'ve", "have", "had", "was"):
+        if verbs and following and following[0].lower_ not in _NOT_TRADE:
             return True
     return False
 
