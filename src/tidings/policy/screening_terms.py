@@ -586,6 +586,15 @@ def _organisation_frame(words: list[Any]) -> bool:
             t.lower_ in _ORG_NOUNS for t in following[2:7]
         ):
             return True
+        # "we act as a DNA-kit reseller", "we work as an agency"
+        if (
+            len(norms) > 2
+            and norms[0] in ("act", "work", "operate", "trade")
+            and norms[1] == "as"
+            and norms[2] in ("a", "an", "the")
+            and any(t.lower_ in _ORG_NOUNS for t in following[3:8])
+        ):
+            return True
         if norms and norms[0] in _ORG_VERBS:
             return True
         # "we're catering the open day", "we are hosting the fair"
