@@ -369,7 +369,13 @@ class TermMatcher:
                 continue
             # In "we're a charity for ...", "we sell ...", even a strong term is the
             # organisation's subject; it counts only with a person in the sentence.
-            about = (kind == STRONG and not framed[sent]) or cued[sent]
+            # A text that puts the writer among those it was done to ("a camera that learns
+            # residents' faces, ours included") is about a person, whatever the sentence says.
+            about = (
+                (kind == STRONG and not framed[sent])
+                or cued[sent]
+                or self.included(doc, category)
+            )
             found.append(Match(category, start, end, about))
         return found
 
