@@ -372,9 +372,7 @@ class TermMatcher:
             # A text that puts the writer among those it was done to ("a camera that learns
             # residents' faces, ours included") is about a person, whatever the sentence says.
             about = (
-                (kind == STRONG and not framed[sent])
-                or cued[sent]
-                or self.included(doc, category)
+                (kind == STRONG and not framed[sent]) or cued[sent] or self.included(doc, category)
             )
             found.append(Match(category, start, end, about))
         return found
