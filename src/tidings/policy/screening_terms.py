@@ -385,7 +385,13 @@ class TermMatcher:
         the categories whose rules list such cues (``included`` in their file) have them.
         """
         pattern = self._included.get(category)
-        return bool(pattern and pattern.search(doc.text))
+        if pattern is None:
+            return False
+        # Asked once per text and category: every match of the category may ask.
+        cache = doc.user_data.setdefault("tidings_included", {})
+        if category not in cache:
+            cache[category] = bool(pattern.search(doc.text))
+        return bool(cache[category])
 
     def blocked(self, doc: Doc, category: str, start_char: int, end_char: int) -> bool:
         """Whether a finding at these characters (a term's or a pattern's) is about a thing.
