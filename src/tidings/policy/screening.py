@@ -473,7 +473,9 @@ class _Engine:
             category = result.entity_type
             if category not in friends:
                 pattern = self.false_friends.get(category)
-                friends[category] = [m.span() for m in pattern.finditer(text)] if pattern else []
+                friends[category] = (
+                    [m.span() for m in pattern.finditer(text, overlapped=True)] if pattern else []
+                )
             if any(s < result.end and result.start < e for s, e in friends[category]):
                 continue
             # The term lists' blockers ("a cancer charity", "people with dementia") apply to

@@ -369,7 +369,11 @@ class TermMatcher:
                 continue
             # In "we're a charity for ...", "we sell ...", even a strong term is the
             # organisation's subject; it counts only with a person in the sentence.
-            about = (kind == STRONG and not framed[sent]) or cued[sent]
+            # A text that puts the writer among those it was done to ("a camera that learns
+            # residents' faces, ours included") is about a person, whatever the sentence says.
+            about = (
+                (kind == STRONG and not framed[sent]) or cued[sent] or self.included(doc, category)
+            )
             found.append(Match(category, start, end, about))
         return found
 
@@ -381,7 +385,13 @@ class TermMatcher:
         the categories whose rules list such cues (``included`` in their file) have them.
         """
         pattern = self._included.get(category)
-        return bool(pattern and pattern.search(doc.text))
+        if pattern is None:
+            return False
+        # Asked once per text and category: every match of the category may ask.
+        cache = doc.user_data.setdefault("tidings_included", {})
+        if category not in cache:
+            cache[category] = bool(pattern.search(doc.text))
+        return bool(cache[category])
 
     def blocked(self, doc: Doc, category: str, start_char: int, end_char: int) -> bool:
         """Whether a finding at these characters (a term's or a pattern's) is about a thing.
@@ -448,10 +458,17 @@ class TermMatcher:
         # "We" is a person in "we're both Sikh" but an organisation in "we're a cancer charity"
         # or "we sell hearing aids": in such a sentence only other person words count.
         organisation = _organisation_frame(words)
+        # "I sell rosaries on Etsy", "I make hearing-aid covers": a sole trader speaking of
+        # their stock, so "I" is the business there, as "we" is in "we sell hearing aids".
+        trader = _trade_frame(words)
         for token in words:
             # The word as written: "volunteer" is someone, "volunteers" a group.
             word = token.lower_
-            if word in self.person_words and not (organisation and word in _WE):
+            if (
+                word in self.person_words
+                and not (organisation and word in _WE)
+                and not (trader and word == "i")
+            ):
                 return True
             # A name: capitalised and not a word the tables know ("Kevin has sleep apnoea").
             if (
@@ -536,8 +553,35 @@ _ORG_NOUNS = frozenset(
         *("hospice", "surgery", "department", "store", "boutique", "franchise", "publisher"),
         *("newspaper", "podcast", "choir", "theatre", "festival", "federation", "committee"),
         *("bank", "insurer", "broker", "chambers", "partnership", "cafe", "kitchen", "label"),
+        *("wholesaler", "distributor", "importer", "exporter", "reseller", "dealer", "stockist"),
+        *("merchant", "vendor", "maker", "seller", "outfitter", "printer", "wholesalers"),
     }
 )
+
+
+# What a sole trader does with their stock: "I sell rosaries", "I make kosher cakes to order".
+_TRADE_VERBS = frozenset(
+    {
+        *("sell", "make", "stock", "supply", "import", "export", "manufacture", "distribute"),
+        *("wholesale", "retail", "print", "cater", "bake", "ship", "resell", "design", "knit"),
+    }
+)
+
+
+_NOT_TRADE = frozenset({"'m", "am", "'ve", "have", "had", "was"})
+
+
+def _trade_frame(words: list[Any]) -> bool:
+    """Whether "I" in this sentence is a sole trader speaking of their stock."""
+    for i, token in enumerate(words[:-1]):
+        if token.lower_ != "i":
+            continue
+        following = [t for t in words[i + 1 : i + 3] if not t.is_punct]
+        # "I sell ...", "I also sell ...", "I handmake ..." (not "I'm", "I've", "I had")
+        verbs = [t.norm_ for t in following[:2] if t.norm_ in _TRADE_VERBS]
+        if verbs and following and following[0].lower_ not in _NOT_TRADE:
+            return True
+    return False
 
 
 def _organisation_frame(words: list[Any]) -> bool:
@@ -552,7 +596,19 @@ def _organisation_frame(words: list[Any]) -> bool:
             t.lower_ in _ORG_NOUNS for t in following[2:7]
         ):
             return True
+        # "we act as a DNA-kit reseller", "we work as an agency"
+        if (
+            len(norms) > 2
+            and norms[0] in ("act", "work", "operate", "trade")
+            and norms[1] == "as"
+            and norms[2] in ("a", "an", "the")
+            and any(t.lower_ in _ORG_NOUNS for t in following[3:8])
+        ):
+            return True
         if norms and norms[0] in _ORG_VERBS:
+            return True
+        # "we're catering the open day", "we are hosting the fair"
+        if norms[:1] == ["be"] and len(norms) > 1 and norms[1] in _ORG_VERBS:
             return True
         # "our clients", "our recruitment agency", "our local cancer charity"
         if token.lower_ == "our" and any(t.lower_ in _ORG_NOUNS for t in following[:3]):
