@@ -326,6 +326,22 @@ def test_the_simulator_stops_at_its_horizon_after_a_wait_for_a_click_or_an_event
     assert [m.step for m in simulate(journey, ann, days=6)] == ["hello", "click", "more", "end"]
 
 
+def test_the_simulator_says_where_it_stopped_in_a_journey_that_loops():
+    from tidings.journeys.simulate import MAX_STEPS, simulate
+
+    steps = [
+        {"id": "nap", "kind": "wait", "duration": "1 hour"},
+        {"id": "ping", "kind": "webhook", "event": "tick", "next": "nap"},
+    ]
+    journey = welcome(steps=steps, goals=[])
+    moments = simulate(journey, subscriber("Ann Example", make_list()), days=30)
+    assert len(moments) == MAX_STEPS + 1
+    assert [m.step for m in moments[:4]] == ["nap", "ping", "nap", "ping"]
+    assert moments[-1].what == (
+        f"the simulation stops here, after {MAX_STEPS} steps (the journey goes on)"
+    )
+
+
 def test_a_new_journey_is_about_a_marketing_topic_until_the_editor_says_otherwise(editor):
     form = editor.get(reverse("journeys:new")).context["form"]
     assert form["topic"].value() == "product news"  # the policy's first topic, not service mail

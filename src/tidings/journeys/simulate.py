@@ -113,6 +113,9 @@ def simulate(
         else:
             out.append(Moment(now, step_id, kind, _describe(step)))
         step_id = following
+    else:  # a journey that loops through a wait goes on: say where the simulation stopped
+        what = f"the simulation stops here, after {MAX_STEPS} steps (the journey goes on)"
+        out.append(Moment(now, "", "horizon", what))
     return out
 
 
