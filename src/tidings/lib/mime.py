@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Iterator
 from email.message import Message
 from typing import Any
 
@@ -33,17 +34,27 @@ def parse(raw: bytes, policy: Any = email.policy.compat32) -> Message:
     return message
 
 
-def check_shape(message: Message) -> None:
-    """Refuse trees deeper than MAX_DEPTH or larger than MAX_PARTS, without recursing."""
+def walk(message: Message, *, attached: bool = True) -> Iterator[tuple[Message, int]]:
+    """Every part of ``message`` with its depth (the message itself is 1), in order, without
+    recursing (``Message.walk`` recurses).  ``attached=False`` does not look inside an attached
+    mail (message/rfc822): a returned message's parts are not the report's own."""
     pending: list[tuple[Message, int]] = [(message, 1)]
-    parts = 0
     while pending:
         part, depth = pending.pop()
-        parts += 1
+        yield part, depth
+        if not attached and part.get_content_maintype() == "message":
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            pending.extend(
+                (child, depth + 1) for child in reversed(payload) if isinstance(child, Message)
+            )
+
+
+def check_shape(message: Message) -> None:
+    """Refuse trees deeper than MAX_DEPTH or larger than MAX_PARTS, without recursing."""
+    for parts, (_part, depth) in enumerate(walk(message), start=1):
         if depth > MAX_DEPTH:
             raise TooComplex(f"its MIME parts are nested more than {MAX_DEPTH} levels deep")
         if parts > MAX_PARTS:
             raise TooComplex(f"it has more than {MAX_PARTS} MIME parts")
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            pending.extend((child, depth + 1) for child in payload if isinstance(child, Message))

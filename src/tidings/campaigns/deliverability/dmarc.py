@@ -22,11 +22,9 @@ Anything else sending as the domain is flagged: a service not set up yet, or som
 from __future__ import annotations
 
 import email
-import email.message
 import email.policy
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -35,6 +33,8 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from tidings.lib import mime
+
 from ..models import DmarcRecord, DmarcReport, Sender
 
 logger = logging.getLogger(__name__)
@@ -42,21 +42,6 @@ logger = logging.getLogger(__name__)
 REPORT_TYPES = ("application/gzip", "application/x-gzip", "application/zip", "text/xml")
 REPORT_SUFFIXES = (".xml.gz", ".xml", ".zip", ".gz")
 MAX_BYTES = 20 * 1024 * 1024
-
-
-def _own_parts(message: email.message.Message) -> Iterator[email.message.Message]:
-    """The mail's parts, without looking inside an attached mail (message/rfc822): a returned
-    message's attachments are not this mail's."""
-    waiting = [message]
-    while waiting:
-        part = waiting.pop()
-        yield part
-        if part.is_multipart() and part.get_content_maintype() != "message":
-            children = part.get_payload()
-            if isinstance(children, list):
-                waiting.extend(
-                    c for c in reversed(children) if isinstance(c, email.message.Message)
-                )
 
 
 def looks_like_dmarc_report(raw: bytes) -> bool:
@@ -72,7 +57,7 @@ def looks_like_dmarc_report(raw: bytes) -> bool:
     subject = str(message.get("Subject", "")).lower()
     if "report domain:" in subject and "report-id" in subject.replace(" ", ""):
         return True
-    for part in _own_parts(message):
+    for part, _depth in mime.walk(message, attached=False):
         name = (part.get_filename() or "").lower()
         kind = part.get_content_type()
         if name.endswith(REPORT_SUFFIXES) and ("!" in name or kind in REPORT_TYPES):
