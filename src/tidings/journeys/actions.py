@@ -195,7 +195,7 @@ def settings_problems(
     return problems
 
 
-def _is_id(value: Any) -> TypeGuard[int]:
+def is_id(value: Any) -> TypeGuard[int]:
     """A row's id as a file or form gives it: a whole number (TOML's true is not one)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -214,7 +214,7 @@ def _subscription_problems(topic: str, params: Mapping[str, Any]) -> list[Proble
     if list_id is None:
         return []
     found = None
-    if _is_id(list_id):
+    if is_id(list_id):
         found = MailingList.objects.filter(pk=list_id).values_list("name", "topic").first()
     if found is None:
         return [Problem("choose a list of the topic", "trigger_params.list")]
@@ -232,18 +232,18 @@ def _subscription_problems(topic: str, params: Mapping[str, Any]) -> list[Proble
 def _trigger_object_problems(trigger: str, params: Mapping[str, Any]) -> list[Problem]:
     if trigger == Journey.Trigger.LINK:
         campaign = params.get("campaign")
-        if not _is_id(campaign) or not Campaign.objects.filter(pk=campaign).exists():
+        if not is_id(campaign) or not Campaign.objects.filter(pk=campaign).exists():
             return [Problem("choose the campaign whose link starts it", "trigger_params.campaign")]
         url = params.get("url", "")
         if not isinstance(url, str) or (url and not url.startswith(("https://", "http://"))):
             return [Problem("a link's full address (https://…), or none", "trigger_params.url")]
     if trigger == Journey.Trigger.FORM:
         form = params.get("form")
-        if not _is_id(form) or not SignupForm.objects.filter(pk=form).exists():
+        if not is_id(form) or not SignupForm.objects.filter(pk=form).exists():
             return [Problem("choose the sign-up form that starts it", "trigger_params.form")]
     if trigger == Journey.Trigger.SEGMENT:
         segment = params.get("segment")
-        if not _is_id(segment) or not Segment.objects.filter(pk=segment).exists():
+        if not is_id(segment) or not Segment.objects.filter(pk=segment).exists():
             return [Problem("choose the saved segment that starts it", "trigger_params.segment")]
     return []
 

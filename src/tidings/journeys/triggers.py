@@ -35,7 +35,14 @@ from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.models import Contact, MailingList
 from tidings.policy import get_policy
 
-from .actions import NotEnrolled, do_enrol, do_event_arrived, do_exit_contact, do_record_goal
+from .actions import (
+    NotEnrolled,
+    do_enrol,
+    do_event_arrived,
+    do_exit_contact,
+    do_record_goal,
+    is_id,
+)
 from .models import Journey, JourneyEvent
 
 logger = logging.getLogger("tidings.journeys")
@@ -302,7 +309,7 @@ def describe_trigger(journey: Journey) -> str:
 
     def named(model: Any, key: str, attribute: str = "name") -> str:
         pk = params.get(key)
-        if not isinstance(pk, int) or isinstance(pk, bool):
+        if not is_id(pk):
             return "(deleted)"
         row = model.objects.filter(pk=pk).values_list(attribute, flat=True).first()
         return f"“{row}”" if row is not None else "(deleted)"
