@@ -140,12 +140,13 @@ def _run_time_problems(steps: Sequence[Mapping[str, Any]], topic: str | None) ->
 
     from .mail import render_problem
 
+    names = {step["template"] for step in steps if step["kind"] == "send_email"}
+    found = Template.objects.select_related("layout").filter(name__in=names)
+    templates = {template.name: template for template in found}
     problems = []
     for i, step in enumerate(steps):
         if step["kind"] == "send_email":
-            template = (
-                Template.objects.select_related("layout").filter(name=step["template"]).first()
-            )
+            template = templates.get(step["template"])
             if template is None:
                 continue
             if (problem := render_problem(step, template)) is not None:
