@@ -149,17 +149,18 @@ def resolve(url: str, *, allow_private: bool) -> Target:
     that is not http(s), ``OSError`` (``socket.gaierror``) when the name does not resolve.
     """
     scheme, host, port, path = split_url(url)
-    if _is_literal(host):  # an address is judged as written, even if it would not resolve
+    literal = _is_literal(host)
+    if literal:  # an address is judged as written, even if it would not resolve
         reason = refusal(host.strip("[]"), allow_private=allow_private)
         if reason is not None:
             raise TargetRefused(reason)
+    name = "" if literal else host
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     addresses: list[tuple[int, str]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         if family not in (socket.AF_INET, socket.AF_INET6):
             continue
         address = str(sockaddr[0])
-        name = "" if _is_literal(host) else host
         reason = refusal(address, allow_private=allow_private, name=name)
         if reason is not None:
             raise TargetRefused(reason)

@@ -71,9 +71,9 @@ def do_record_inbound_mail(raw: bytes, *, source: str) -> InboundReport:
 
     if looks_like_dmarc_report(raw):
         return do_record_dmarc_report(raw, source=source)  # type: ignore[return-value]
-    if len(raw) > max_bytes():
+    if len(raw) > (limit := max_bytes()):
         report = _store(source=source, raw=b"")
-        _note(report, f"too large: {len(raw):,} bytes, over the limit of {max_bytes():,}: not read")
+        _note(report, f"too large: {len(raw):,} bytes, over the limit of {limit:,}: not read")
         return report
     report = _store(source=source, raw=raw)
     return _process(report)
