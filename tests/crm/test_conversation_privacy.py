@@ -9,7 +9,6 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from tests.audience.public_helpers import reset
 from tidings.audience.models import Contact
 from tidings.crm.actions import do_create_support_request
 from tidings.crm.conversations import reply_address
@@ -19,18 +18,10 @@ from tidings.rights.actions import do_erase_contact
 from tidings.rights.package import sections_for
 from tidings.rights.retention import expiry, run_retention
 
-from .helpers import SUPPORT, customer, mail
+from .helpers import customer, mail
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("support_address")]
 GRACE = "Grace Hopper <grace@example.org>"
-
-
-@pytest.fixture(autouse=True)
-def _support(settings):
-    reset()
-    settings.TIDINGS_SUPPORT_ADDRESS = SUPPORT
-    yield
-    reset()
 
 
 def conversation() -> Enquiry:

@@ -32,17 +32,9 @@ from tidings.policy.commands import EXAMPLE_POLICY
 
 from .helpers import SUPPORT, customer, mail
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("support_address")]
 
 GRACE = "Grace Hopper <grace@example.org>"
-
-
-@pytest.fixture(autouse=True)
-def _support(settings):
-    reset()
-    settings.TIDINGS_SUPPORT_ADDRESS = SUPPORT
-    yield
-    reset()
 
 
 def acknowledgements() -> list[OutgoingMessage]:

@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.audience.public_helpers import reset
 from tests.campaigns.test_bounces_hostile import multipart, trees
 from tests.hypothesis_profiles import examples
 from tidings.crm.inbound.processing import do_receive_inbound
@@ -21,7 +20,7 @@ from tidings.crm.models import InboundMail
 
 from .helpers import SUPPORT
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("support_address")]
 
 HEAD = (
     f"From: Grace Hopper <grace@example.org>\r\nTo: {SUPPORT}\r\nSubject: help\r\n"
@@ -64,14 +63,6 @@ def _nested(depth: int) -> bytes:
     )
     closing = b"".join(b"\r\n--b%d--\r\n" % i for i in reversed(range(depth)))
     return opening + b"Content-Type: text/plain\r\n\r\nhello\r\n" + closing
-
-
-@pytest.fixture(autouse=True)
-def _support(settings):
-    reset()
-    settings.TIDINGS_SUPPORT_ADDRESS = SUPPORT
-    yield
-    reset()
 
 
 def test_any_mail_at_the_support_address_is_kept_as_one_row_and_never_crashes():
