@@ -417,3 +417,24 @@ def test_a_running_journey_that_the_policy_no_longer_allows_says_what_happens_to
     JourneyVersion.objects.filter(journey=draft).update(steps=bad)
     page = editor.get(reverse("journeys:detail", args=[draft.pk])).content.decode()
     assert "It cannot run yet:" in page
+
+
+def test_a_new_journey_starts_from_an_example_that_saves_as_it_is(editor):
+    make_template('Spring "news"')
+    make_template("Autumn")
+    form = editor.get(reverse("journeys:new")).context["form"]
+    steps = form.initial["steps"]
+    assert steps.count('template = "Autumn"') == 2 and 'template = "Welcome"' not in steps
+    response = editor.post(reverse("journeys:new"), _form(steps=steps))
+    journey = Journey.objects.get()
+    assert response.url == reverse("journeys:detail", args=[journey.pk])
+    assert [s.get("template") for s in journey.current().steps if "template" in s] == [
+        "Autumn",
+        "Autumn",
+    ]
+
+    make_template("Welcome")  # the example's own template, when there is one
+    assert (
+        'template = "Welcome"'
+        in editor.get(reverse("journeys:new")).context["form"].initial["steps"]
+    )

@@ -9,7 +9,7 @@ import tomli_w
 from django import forms
 
 from tidings.audience.models import MailingList, Segment, SignupForm
-from tidings.campaigns.models import Campaign, Sender
+from tidings.campaigns.models import Campaign, Sender, Template
 from tidings.policy import get_policy
 
 from .actions import JourneySpec
@@ -37,6 +37,16 @@ subject = "Three tips to get started"
 name = "booked a demo"
 event = "demo_booked"
 """
+
+
+def example_steps() -> str:
+    """The example a new journey starts from, its send steps on a template that exists: the
+    example's "Welcome" if there is one, else the first by name (saving it as it is works)."""
+    names = Template.objects.order_by("name").values_list("name", flat=True)
+    name = "Welcome" if names.filter(name="Welcome").exists() else names.first()
+    if name is None:  # no template yet: saving says so, with the step's key path
+        return EXAMPLE_STEPS
+    return EXAMPLE_STEPS.replace('template = "Welcome"', tomli_w.dumps({"template": name}).strip())
 
 
 class JourneyForm(forms.Form):
@@ -114,6 +124,8 @@ class JourneyForm(forms.Form):
         # Service mail is the exception an editor chooses, never what a blank form sends.
         if topics and "topic" not in self.initial:
             self.initial["topic"] = topics[0][0]
+        if "steps" not in self.initial:
+            self.initial["steps"] = example_steps()
 
     @classmethod
     def for_journey(cls, journey: Journey) -> JourneyForm:
