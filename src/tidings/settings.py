@@ -16,6 +16,7 @@ None, and the object fills in its default.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -501,12 +502,22 @@ LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"redact_tokens": {"()": "tidings.web.log_filters.RedactTokens"}},
+    "filters": {
+        "redact_tokens": {"()": "tidings.web.log_filters.RedactTokens"},
+        # Each periodic job's "state=RUNNING/SUCCESSFUL" pair only with TIDINGS_LOG_LEVEL=DEBUG;
+        # failed tasks (ERROR) always.
+        "routine_tasks": {
+            "()": "tidings.web.log_filters.RoutineTaskLines",
+            "show_below": logging.DEBUG
+            if os.environ.get("TIDINGS_LOG_LEVEL", "INFO").upper() == "DEBUG"
+            else logging.WARNING,
+        },
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["redact_tokens"],
+            "filters": ["redact_tokens", "routine_tasks"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("TIDINGS_LOG_LEVEL", "INFO")},

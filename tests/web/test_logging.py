@@ -200,3 +200,39 @@ def test_a_request_for_a_token_link_logs_no_token(client, caplog, path):
         logging.getLogger("tidings.test").warning("a worker quotes %s", path)
     assert caplog.records, "nothing was logged"
     assert SECRET not in caplog.text
+
+
+def test_the_console_shows_failed_tasks_but_not_routine_runs():
+    """`make demo`'s terminal was ~15 lines a minute of "state=RUNNING/SUCCESSFUL" for periodic
+    jobs; a failed task must still be shown, with its traceback."""
+    import io
+
+    from tidings.web.log_filters import RoutineTaskLines
+
+    console = next(
+        h
+        for h in logging.getLogger().handlers
+        if any(isinstance(f, RoutineTaskLines) for f in h.filters)
+    )
+    tasks = logging.getLogger("django.tasks")
+    level = tasks.level
+    tasks.setLevel(logging.INFO)  # as django-tasks-db's worker sets it at verbosity 1
+    stream = io.StringIO()
+    old = console.setStream(stream)
+    try:
+        tasks.info("Task id=%s path=%s state=%s", "a1", "tidings.x.periodic", "RUNNING")
+        tasks.info("Task id=%s path=%s state=%s", "a1", "tidings.x.periodic", "SUCCESSFUL")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            tasks.error(
+                "Task id=%s path=%s state=%s", "b2", "tidings.x.broken", "FAILED", exc_info=True
+            )
+        logging.getLogger("tidings.campaigns.engine").info("delivery worker started")
+    finally:
+        console.setStream(old)
+        tasks.setLevel(level)
+    shown = stream.getvalue()
+    assert "a1" not in shown
+    assert "state=FAILED" in shown and "ValueError: boom" in shown
+    assert "delivery worker started" in shown

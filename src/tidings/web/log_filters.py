@@ -45,3 +45,23 @@ class RedactTokens(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         return True
+
+
+class RoutineTaskLines(logging.Filter):
+    """Drop django.tasks' "state=RUNNING" / "state=SUCCESSFUL" lines (INFO) below DEBUG.
+
+    The worker runs about twenty periodic jobs every few minutes, each logging two lines: in a
+    terminal running ``make demo`` they buried everything else (~15 lines a minute of routine).
+    django-tasks-db's worker sets the ``django.tasks`` logger's own level from its verbosity, so
+    settings cannot quiet it; this handler filter does.  A failed task is logged at ERROR with its
+    traceback and always passes; ``TIDINGS_LOG_LEVEL=DEBUG`` shows the routine lines again.
+    """
+
+    def __init__(self, show_below: int = logging.WARNING):
+        super().__init__()
+        self.show_below = show_below
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "django.tasks" or record.levelno >= logging.WARNING:
+            return True
+        return record.levelno >= self.show_below

@@ -37,7 +37,7 @@ def run_due(now=None) -> list[str]:
         if claimed == 1:
             import_string(job.task).enqueue()
             enqueued.append(job.name)
-            logger.info("scheduled job enqueued: %s", job.name)
+            logger.debug("scheduled job enqueued: %s", job.name)
     return enqueued
 
 
