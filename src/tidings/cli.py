@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    for number, arg in enumerate(args, start=1):
+        # Bytes that are not UTF-8 arrive as lone surrogates (PEP 383): a file's name may be such
+        # bytes, but a name, address or option value sent on to the database cannot be stored
+        # or looked up (a UnicodeEncodeError traceback).
+        if not _is_text(arg) and not Path(arg).exists():
+            print(f"tidings: argument {number} is not UTF-8 text", file=sys.stderr)
+            return 2
     if args and args[0] == "policy":
         from tidings.policy.commands import run
 
@@ -35,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     execute_from_command_line(["tidings", *args])
     return 0
+
+
+def _is_text(arg: str) -> bool:
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

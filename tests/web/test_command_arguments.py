@@ -68,3 +68,29 @@ def test_from_the_command_line_a_bad_port_is_one_line_and_exit_status_2(tmp_path
     assert (
         result.stderr.strip().splitlines()[-1].startswith("tidings serve: error: argument --port")
     )
+
+
+def test_an_argument_that_is_not_utf8_is_one_line_not_a_traceback(transactional_db, capsys):
+    """`tidings journeys export $'\\xff'` was a UnicodeEncodeError traceback from the database."""
+    from tidings.cli import main
+
+    not_utf8 = os.fsdecode(b"caf\xe9")  # Latin-1 bytes from an old terminal: a lone surrogate
+    assert main(["journeys", "export", not_utf8]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tidings: argument 3 is not UTF-8 text"]
+
+
+def test_a_file_whose_name_is_not_utf8_is_still_read(tmp_path):
+    folder = os.fsencode(tmp_path)
+    path = folder + b"/caf\xe9.toml"
+    Path(os.fsdecode(path)).write_text("this is not a journey\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "tidings", "journeys", "load", path],
+        capture_output=True,
+        env={**os.environ, "TIDINGS_DATA_DIR": os.fsdecode(folder + b"/var")},
+        cwd=ROOT,
+    )
+    err = result.stderr.decode("utf-8", "backslashreplace")
+    assert result.returncode == 1, err
+    assert "not UTF-8" not in err and "Traceback" not in err
+    assert "caf" in err  # the journey file itself is read and refused, naming the file
