@@ -37,6 +37,7 @@ from tidings.audience.emails import InvalidEmail, email_hmac, normalise_email
 from tidings.audience.models import Contact
 from tidings.lib.audit import audit
 from tidings.policy import get_policy
+from tidings.policy.screening import load_engine
 
 from .. import conversations, emails, notifications
 from ..actions import (
@@ -142,6 +143,9 @@ def _process(row: InboundMail) -> InboundMail:
     if inbound.is_report(message):
         return _hand_to_bounces(row, raw)
     _remember_sender(row, message)  # outside the transaction below: kept even if it fails
+    # Screening's engine takes seconds to build: not while the transaction below holds the
+    # database (on SQLite its one write lock: the worker and the web pages would wait on it).
+    load_engine()
     try:
         with transaction.atomic():
             outcome = _act(row, message)
