@@ -453,3 +453,28 @@ def test_screening_is_ready_before_the_mail_is_acted_on_in_a_transaction(monkeyp
     row = do_receive_inbound(mail(GRACE, subject="Courses", body="Any courses?"), source="pipe")
     assert row.status == "processed", row.reason
     assert built_inside_a_transaction == [False]
+
+
+@pytest.mark.parametrize("declared", ["x-unknown-charset", "utf-8", "us-ascii", None], ids=str)
+def test_a_mail_in_another_charset_than_it_says_keeps_its_letters(declared):
+    """Mail whose bytes are Windows-1252 but that names an unknown charset, the wrong one or
+    none showed "Gr��e aus M�nchen" to the operator; its letters are read as written."""
+    charset = f"; charset={declared}" if declared else ""
+    raw = (
+        f"From: {GRACE}\r\nTo: {SUPPORT}\r\nSubject: Hello\r\nMessage-ID: <cs@example.org>\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain{charset}\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode() + "Grüße aus München, a price for “10” seats please\r\n".encode("cp1252")
+    row = do_receive_inbound(raw, source="pipe")
+    assert row.status == "processed", row.reason
+    assert Enquiry.objects.get().message == "Grüße aus München, a price for “10” seats please"
+
+
+def test_a_mail_in_the_charset_it_names_is_read_in_it():
+    raw = (
+        f"From: {GRACE}\r\nTo: {SUPPORT}\r\nSubject: Hello\r\nMessage-ID: <sj@example.org>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=shift_jis\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode() + "見積もりをお願いします。\r\n".encode("shift_jis")
+    do_receive_inbound(raw, source="pipe")
+    assert Enquiry.objects.get().message == "見積もりをお願いします。"
