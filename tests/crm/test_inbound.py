@@ -169,6 +169,49 @@ def test_a_reply_from_another_address_is_kept_for_an_operator_to_check():
     assert not ConversationMessage.objects.filter(direction="in").exists()
 
 
+def test_an_operator_sees_who_sent_a_reply_from_another_address_and_opens_it_as_new(client):
+    """A colleague in copy answers Grace's conversation: kept for a check, and "Try again" could
+    only fail again.  The operator sees who wrote what and opens it as the colleague's own
+    enquiry (acknowledged); Grace's conversation never gets it."""
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    enquiry = enquiry_by_mail()
+    row = do_receive_inbound(
+        mail(
+            "Alan Turing <alan@else.example>",
+            reply_address(enquiry),
+            subject="Re: Hello",
+            body="Count me in too.",
+        ),
+        source="pipe",
+    )
+    client.force_login(operator("ada"))
+    page = client.get(reverse("crm:inbound")).text
+    assert "From Alan Turing &lt;alan@else.example&gt;: “Re: Hello”" in page
+    assert reverse("crm:inbound-open", args=[row.pk]) in page
+    client.post(reverse("crm:inbound-open", args=[row.pk]))
+    row.refresh_from_db()
+    alans = Enquiry.objects.get(contact__email="alan@else.example")
+    assert (row.status, row.reason) == ("processed", f"new enquiry #{alans.pk}")
+    assert alans.message == "Count me in too."
+    assert not ConversationMessage.objects.filter(enquiry=enquiry, direction="in").exists()
+    assert [a.contact_id for a in acknowledgements()] == [enquiry.contact_id, alans.contact_id]
+
+
+def test_only_a_reply_from_another_address_can_be_opened_as_new(client):
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    row = do_receive_inbound(b"not mail at all", source="pipe")
+    client.force_login(operator("ada"))
+    client.post(reverse("crm:inbound-open", args=[row.pk]))
+    row.refresh_from_db()
+    assert row.status == "unprocessed" and not Enquiry.objects.exists()
+
+
 def test_a_reply_to_a_closed_enquiry_opens_it_again_and_tells_its_owner():
     from tidings.crm.work import do_update_work
 
