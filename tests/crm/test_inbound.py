@@ -28,6 +28,7 @@ from tidings.crm.models import (
     InboundMail,
     SupportRequest,
 )
+from tidings.lib.models import AuditEntry
 from tidings.policy.commands import EXAMPLE_POLICY
 
 from .helpers import SUPPORT, customer, mail
@@ -187,7 +188,8 @@ def test_an_operator_sees_who_sent_a_reply_from_another_address_and_opens_it_as_
         ),
         source="pipe",
     )
-    client.force_login(operator("ada"))
+    ada = operator("ada")
+    client.force_login(ada)
     page = client.get(reverse("crm:inbound")).text
     assert "From Alan Turing &lt;alan@else.example&gt;: “Re: Hello”" in page
     assert reverse("crm:inbound-open", args=[row.pk]) in page
@@ -198,6 +200,7 @@ def test_an_operator_sees_who_sent_a_reply_from_another_address_and_opens_it_as_
     assert alans.message == "Count me in too."
     assert not ConversationMessage.objects.filter(enquiry=enquiry, direction="in").exists()
     assert [a.contact_id for a in acknowledgements()] == [enquiry.contact_id, alans.contact_id]
+    assert AuditEntry.objects.filter(action="inbound_mail.opened_as_new", actor=ada).exists()
 
 
 def test_only_a_reply_from_another_address_can_be_opened_as_new(client):

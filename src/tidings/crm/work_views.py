@@ -250,7 +250,7 @@ def inbound_list(request: HttpRequest) -> HttpResponse:
 def inbound_open(request: HttpRequest, pk: int) -> HttpResponse:
     from .inbound.processing import do_open_as_new
 
-    row = do_open_as_new(get_object_or_404(InboundMail, pk=pk))
+    row = do_open_as_new(get_object_or_404(InboundMail, pk=pk), actor=request.user)
     if row.status == InboundMail.Status.UNPROCESSED:
         messages.error(request, f"Still unprocessed: {row.reason}")
     else:

@@ -102,7 +102,7 @@ def do_retry_inbound_mail(row: InboundMail) -> InboundMail:
     return _process(row)
 
 
-def do_open_as_new(row: InboundMail) -> InboundMail:
+def do_open_as_new(row: InboundMail, *, actor: Any = None) -> InboundMail:
     """An operator's answer to a reply from an address that is not the conversation's person
     (a colleague in copy, the person's other address): it opens a conversation of its own for
     its sender, as mail that matched nothing does, and never joins the other person's.
@@ -112,7 +112,10 @@ def do_open_as_new(row: InboundMail) -> InboundMail:
     if not bytes(row.raw):
         _note(row, "the message is no longer kept: it cannot be read again")
         return row
-    return _process(row, follow_thread=False)
+    row = _process(row, follow_thread=False)
+    if row.status != InboundMail.Status.UNPROCESSED:
+        audit("inbound_mail.opened_as_new", actor=actor, obj=row)
+    return row
 
 
 def from_another_address(row: InboundMail) -> bool:
