@@ -234,10 +234,14 @@ def inbound_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "unprocessed")
     if status in InboundMail.Status.values:
         rows = rows.filter(status=status)
-    shown = list(rows[:200])
-    for row in shown:  # who wrote what, so that an operator can check it
-        row.sender, row.subject = headers_of(row) if row.status == "unprocessed" else ("", "")
-        row.may_open = from_another_address(row)
+    shown = [
+        {  # who wrote what, so that an operator can check it
+            "row": row,
+            "headers": headers_of(row) if row.status == "unprocessed" else ("", ""),
+            "may_open": from_another_address(row),
+        }
+        for row in rows[:200]
+    ]
     return render(
         request,
         "crm/inbound_list.html",

@@ -129,7 +129,7 @@ def headers_of(row: InboundMail) -> tuple[str, str]:
     if not head:
         return "", ""
     parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(head)
-    return inbound.header(parsed, "From")[:300], inbound.header(parsed, "Subject")[:200]  # type: ignore[arg-type]
+    return inbound.header(parsed, "From")[:300], inbound.header(parsed, "Subject")[:200]
 
 
 def retry_unprocessed() -> tuple[int, int]:
