@@ -43,6 +43,17 @@ def test_the_access_package_has_the_messages_in_words():
     assert section.why["retention"] == "Kept 12 months after our last contact with you."
 
 
+def test_the_access_package_has_an_emailed_enquirys_subject():
+    """The subject of a mail that opened an enquiry is what the person wrote, kept with the
+    enquiry and shown to operators: their copy of their data has it too."""
+    conversation()
+    grace = Contact.objects.get(email="grace@example.org")
+    section = next(s for s in sections_for(grace) if s.source.name == "enquiries")
+    assert [(row["subject"], row["message"]) for row in section.rows] == [
+        ("Courses", "Do you run courses?")
+    ]
+
+
 def test_erasure_removes_the_messages_and_the_support_mail_with_the_person():
     conversation()
     do_receive_inbound(mail("Alan <alan@example.net>", body="Hello"), "pipe")

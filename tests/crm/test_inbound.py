@@ -28,6 +28,7 @@ from tidings.crm.models import (
     InboundMail,
     SupportRequest,
 )
+from tidings.lib.models import AuditEntry
 from tidings.policy.commands import EXAMPLE_POLICY
 
 from .helpers import SUPPORT, customer, mail
@@ -167,6 +168,51 @@ def test_a_reply_from_another_address_is_kept_for_an_operator_to_check():
     assert "from an address that is not the person's" in row.reason
     assert bytes(row.raw)  # kept for the operator's look
     assert not ConversationMessage.objects.filter(direction="in").exists()
+
+
+def test_an_operator_sees_who_sent_a_reply_from_another_address_and_opens_it_as_new(client):
+    """A colleague in copy answers Grace's conversation: kept for a check, and "Try again" could
+    only fail again.  The operator sees who wrote what and opens it as the colleague's own
+    enquiry (acknowledged); Grace's conversation never gets it."""
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    enquiry = enquiry_by_mail()
+    row = do_receive_inbound(
+        mail(
+            "Alan Turing <alan@else.example>",
+            reply_address(enquiry),
+            subject="Re: Hello",
+            body="Count me in too.",
+        ),
+        source="pipe",
+    )
+    ada = operator("ada")
+    client.force_login(ada)
+    page = client.get(reverse("crm:inbound")).text
+    assert "From Alan Turing &lt;alan@else.example&gt;: “Re: Hello”" in page
+    assert reverse("crm:inbound-open", args=[row.pk]) in page
+    client.post(reverse("crm:inbound-open", args=[row.pk]))
+    row.refresh_from_db()
+    alans = Enquiry.objects.get(contact__email="alan@else.example")
+    assert (row.status, row.reason) == ("processed", f"new enquiry #{alans.pk}")
+    assert alans.message == "Count me in too."
+    assert not ConversationMessage.objects.filter(enquiry=enquiry, direction="in").exists()
+    assert [a.contact_id for a in acknowledgements()] == [enquiry.contact_id, alans.contact_id]
+    assert AuditEntry.objects.filter(action="inbound_mail.opened_as_new", actor=ada).exists()
+
+
+def test_only_a_reply_from_another_address_can_be_opened_as_new(client):
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    row = do_receive_inbound(b"not mail at all", source="pipe")
+    client.force_login(operator("ada"))
+    client.post(reverse("crm:inbound-open", args=[row.pk]))
+    row.refresh_from_db()
+    assert row.status == "unprocessed" and not Enquiry.objects.exists()
 
 
 def test_a_reply_to_a_closed_enquiry_opens_it_again_and_tells_its_owner():
@@ -429,3 +475,52 @@ def test_mime_nested_thousands_deep_is_kept_unprocessed_with_the_reason(tmp_path
     assert bytes(row.raw) == hostile
     assert f"inbound mail #{row.pk}: unprocessed: unreadable" in out
     assert not Enquiry.objects.exists()
+
+
+def test_screening_is_ready_before_the_mail_is_acted_on_in_a_transaction(monkeypatch):
+    """Building screening's engine takes seconds; inside the transaction that acts on the mail it
+    held SQLite's write lock all that while, and the demo's worker gave up ("database is
+    locked") and stopped sending mail.  The engine is built before the transaction opens."""
+    from django.db import connection
+
+    from tidings.policy import screening
+
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+    built_inside_a_transaction = []
+    build = screening.Screener._get_engine
+
+    def recording(self):
+        if self._engine is None:
+            built_inside_a_transaction.append(len(connection.atomic_blocks) > outside)
+        return build(self)
+
+    monkeypatch.setattr(screening.Screener, "_get_engine", recording)
+    monkeypatch.setattr(screening, "_default", None)
+    row = do_receive_inbound(mail(GRACE, subject="Courses", body="Any courses?"), source="pipe")
+    assert row.status == "processed", row.reason
+    assert built_inside_a_transaction == [False]
+
+
+@pytest.mark.parametrize("declared", ["x-unknown-charset", "utf-8", "us-ascii", None], ids=str)
+def test_a_mail_in_another_charset_than_it_says_keeps_its_letters(declared):
+    """Mail whose bytes are Windows-1252 but that names an unknown charset, the wrong one or
+    none showed "Gr��e aus M�nchen" to the operator; its letters are read as written."""
+    charset = f"; charset={declared}" if declared else ""
+    raw = (
+        f"From: {GRACE}\r\nTo: {SUPPORT}\r\nSubject: Hello\r\nMessage-ID: <cs@example.org>\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain{charset}\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode() + "Grüße aus München, a price for “10” seats please\r\n".encode("cp1252")
+    row = do_receive_inbound(raw, source="pipe")
+    assert row.status == "processed", row.reason
+    assert Enquiry.objects.get().message == "Grüße aus München, a price for “10” seats please"
+
+
+def test_a_mail_in_the_charset_it_names_is_read_in_it():
+    raw = (
+        f"From: {GRACE}\r\nTo: {SUPPORT}\r\nSubject: Hello\r\nMessage-ID: <sj@example.org>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=shift_jis\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode() + "見積もりをお願いします。\r\n".encode("shift_jis")
+    do_receive_inbound(raw, source="pipe")
+    assert Enquiry.objects.get().message == "見積もりをお願いします。"

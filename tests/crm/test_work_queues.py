@@ -74,6 +74,28 @@ def test_work_goes_only_to_active_operators_and_the_new_owner_is_told():
     assert entry.details == {"fields": ["next_action_on", "owner"]}  # names, never values
 
 
+def test_work_goes_only_to_operators_whose_role_lets_them_open_it(client):
+    """An analyst (reports only) cannot open an enquiry: they are not offered as its owner, an
+    assignment to them is refused, and the rota skips one whose role was changed to analyst."""
+    ada = operator("ada", takes_enquiries=True)
+    analyst = operator("ann", role="analyst", takes_enquiries=True)
+    client.force_login(ada)
+    record = enquiry()
+    page = client.get(reverse("crm:enquiry", args=[record.pk])).text
+    assert ">ada<" in page and ">ann<" not in page
+    with pytest.raises(WorkError, match="active operator"):
+        do_update_work(record, actor=ada, owner=analyst)
+    response = client.post(
+        reverse("crm:enquiry-work", args=[record.pk]),
+        {"status": "open", "owner": analyst.pk, "next_action_on": ""},
+    )
+    record.refresh_from_db()
+    assert response.status_code in (200, 302) and record.owner_id is None
+    assert [enquiry(n, notify=True).owner for n in range(1, 4)] == [ada, ada, ada]
+    send_pending()
+    assert analyst.email not in [to for m in django_mail.outbox for to in m.to]
+
+
 def test_new_work_is_assigned_in_turn_to_the_operators_who_take_it():
     ada = operator("ada", takes_enquiries=True)
     bob = operator("bob", takes_enquiries=True)

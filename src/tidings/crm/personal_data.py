@@ -84,6 +84,7 @@ def register_sources() -> None:
             record_kind="enquiry",
             columns=(
                 "channel",
+                "subject",  # an emailed enquiry's: the person's own words, screened
                 "message",
                 ("removed_by_screening", "redaction_note"),
                 "created_at",

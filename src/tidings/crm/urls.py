@@ -17,6 +17,7 @@ urlpatterns = [
     path("preferences/", work_views.preferences, name="preferences"),
     path("mail/", work_views.inbound_list, name="inbound"),
     path("mail/<int:pk>/retry/", work_views.inbound_retry, name="inbound-retry"),
+    path("mail/<int:pk>/open/", work_views.inbound_open, name="inbound-open"),
     path("attachments/<int:pk>/", work_views.attachment, name="attachment"),
 ]
 for _kind in KINDS.values():

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from tidings.lib.access import has_permission, operators_with_permission
 from tidings.lib.audit import audit
 
 from .actions import CrmError, clean_free_text
@@ -71,8 +72,16 @@ def label_of(record: WorkRecord) -> str:
 
 
 def operators() -> Any:
-    """Active staff accounts, the people work can be assigned to."""
-    return get_user_model().objects.filter(is_active=True, is_staff=True).order_by("username")
+    """The operators work can be assigned to: active staff whose role lets them see the CRM's
+    records (``people``); an analyst given an enquiry could not open it, yet would be emailed
+    about it."""
+    return (
+        get_user_model().objects.filter(pk__in=_may_see_people().values("pk")).order_by("username")
+    )
+
+
+def _may_see_people() -> Any:
+    return get_user_model().objects.filter(operators_with_permission("people"))
 
 
 def _check_status(record: WorkRecord, status: str) -> None:
@@ -86,8 +95,10 @@ def _check_status(record: WorkRecord, status: str) -> None:
 
 
 def _check_owner(owner: Any) -> None:
-    if owner is not None and not (owner.is_active and owner.is_staff):
-        raise WorkError("Work can only be assigned to an active operator.")
+    if owner is not None and not has_permission(owner, "people"):
+        raise WorkError(
+            "Work can only be assigned to an active operator whose role lets them see people."
+        )
 
 
 @transaction.atomic
@@ -198,7 +209,7 @@ def assign_in_turn(record: WorkRecord, *, now: Any = None) -> Any:
     takes = "takes_enquiries" if isinstance(record, Enquiry) else "takes_requests"
     candidate = (
         OperatorPreference.objects.select_for_update()
-        .filter(**{takes: True}, user__is_active=True, user__is_staff=True)
+        .filter(user__in=_may_see_people().values("pk"), **{takes: True})
         .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
         .select_related("user")
         .first()

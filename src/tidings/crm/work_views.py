@@ -228,15 +228,38 @@ def licence_report(request: HttpRequest, pk: int) -> HttpResponseBase:
 # --- support mail that could not be processed ------------------------------------------------
 @operator_required(perm="people")
 def inbound_list(request: HttpRequest) -> HttpResponse:
+    from .inbound.processing import from_another_address, headers_of
+
     rows = InboundMail.objects.order_by("-received_at", "-pk")
     status = request.GET.get("status", "unprocessed")
     if status in InboundMail.Status.values:
         rows = rows.filter(status=status)
+    shown = [
+        {  # who wrote what, so that an operator can check it
+            "row": row,
+            "headers": headers_of(row) if row.status == "unprocessed" else ("", ""),
+            "may_open": from_another_address(row),
+        }
+        for row in rows[:200]
+    ]
     return render(
         request,
         "crm/inbound_list.html",
-        {"rows": rows[:200], "status": status, "statuses": InboundMail.Status.choices},
+        {"rows": shown, "status": status, "statuses": InboundMail.Status.choices},
     )
+
+
+@require_POST
+@operator_required(perm="people")
+def inbound_open(request: HttpRequest, pk: int) -> HttpResponse:
+    from .inbound.processing import do_open_as_new
+
+    row = do_open_as_new(get_object_or_404(InboundMail, pk=pk), actor=request.user)
+    if row.status == InboundMail.Status.UNPROCESSED:
+        messages.error(request, f"Still unprocessed: {row.reason}")
+    else:
+        messages.success(request, f"Processed: {row.reason}")
+    return redirect("crm:inbound")
 
 
 @require_POST

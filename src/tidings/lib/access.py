@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse
 
@@ -94,6 +95,16 @@ def has_permission(user: object, perm: str) -> bool:
     if perm not in PERMISSIONS:
         raise ValueError(f"unknown permission {perm!r}")
     return any(perm in ROLES[role] for role in operator_roles(user))
+
+
+def operators_with_permission(perm: str) -> Q:
+    """A filter on users matching the active operators whose roles grant ``perm``: the rule of
+    ``has_permission``, for a queryset (it may repeat a user who holds two such roles)."""
+    if perm not in PERMISSIONS:
+        raise ValueError(f"unknown permission {perm!r}")
+    roles = [role for role, perms in ROLES.items() if perm in perms]
+    granted = Q(is_superuser=True) | Q(groups__name__in=roles)
+    return Q(is_active=True, is_staff=True) & granted
 
 
 @overload

@@ -91,6 +91,7 @@ __all__ = [
     "engine_ready",
     "find_sensitive",
     "forget_screener",
+    "load_engine",
     "review_text",
     "screen_text",
     "warm_up",
@@ -739,6 +740,16 @@ def warm_up() -> None:
     screener = _screener()
     if screener._engine is None:
         threading.Thread(target=screener._get_engine, name="screening-warm-up", daemon=True).start()
+
+
+def load_engine() -> None:
+    """Build the shared engine now, in this thread, if it is not built yet.
+
+    For work that screens inside a database transaction: building takes seconds (many on a
+    busy machine), and on SQLite the transaction holds the database's one write lock all that
+    while, so every other writer (the worker, the web pages) waits and may give up.
+    """
+    _screener()._get_engine()
 
 
 def engine_ready() -> bool:

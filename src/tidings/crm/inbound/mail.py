@@ -154,13 +154,27 @@ def _html_text(html: str) -> str:
     return html_to_text(cleaned)
 
 
+# When a part's bytes are not in the charset it names (or it names one nobody knows, or
+# none), these are tried in turn: UTF-8, then Windows-1252, the usual charset of mail that says
+# nothing or the wrong thing (what browsers assume too); Latin-1 reads any byte.  The stdlib
+# would give U+FFFD for every such letter ("Gr\ufffd\ufffde aus M\ufffdnchen").
+_FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
+
+
 def _part_text(part: EmailMessage) -> str:
     try:
-        content = part.get_content()
-    except (LookupError, ValueError, AssertionError):  # unknown charset, broken encoding
-        payload = part.get_payload(decode=True) or b""
-        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-    return content if isinstance(content, str) else ""
+        payload = part.get_payload(decode=True)
+    except (ValueError, AssertionError):  # a broken transfer encoding
+        return ""
+    if not isinstance(payload, bytes):
+        return ""
+    declared = part.get_content_charset() or "us-ascii"
+    for charset in (declared, *_FALLBACK_CHARSETS):
+        try:
+            return payload.decode(charset)
+        except (LookupError, UnicodeError):
+            continue
+    return ""  # not reached: Latin-1 decodes every byte
 
 
 def strip_reply(text: str) -> str:

@@ -24,6 +24,8 @@ before it is stored; attachments are kept only where the record's purpose lists
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +39,7 @@ from tidings.audience.emails import InvalidEmail, email_hmac, normalise_email
 from tidings.audience.models import Contact
 from tidings.lib.audit import audit
 from tidings.policy import get_policy
+from tidings.policy.screening import load_engine
 
 from .. import conversations, emails, notifications
 from ..actions import (
@@ -61,6 +64,7 @@ from . import mail as inbound
 logger = logging.getLogger(__name__)
 EMAIL_CHANNEL = "email"
 DEFAULT_MAX_BYTES = 10 * 1024**2
+OTHER_ADDRESS = "from an address that is not the person's"
 
 
 class Unprocessed(Exception):
@@ -98,6 +102,36 @@ def do_retry_inbound_mail(row: InboundMail) -> InboundMail:
     return _process(row)
 
 
+def do_open_as_new(row: InboundMail, *, actor: Any = None) -> InboundMail:
+    """An operator's answer to a reply from an address that is not the conversation's person
+    (a colleague in copy, the person's other address): it opens a conversation of its own for
+    its sender, as mail that matched nothing does, and never joins the other person's.
+    Without this such mail could only wait, unanswered, until its message was dropped."""
+    if row.status != InboundMail.Status.UNPROCESSED or not from_another_address(row):
+        return row
+    if not bytes(row.raw):
+        _note(row, "the message is no longer kept: it cannot be read again")
+        return row
+    row = _process(row, follow_thread=False)
+    if row.status != InboundMail.Status.UNPROCESSED:
+        audit("inbound_mail.opened_as_new", actor=actor, obj=row)
+    return row
+
+
+def from_another_address(row: InboundMail) -> bool:
+    """Whether the mail was kept because it replies to someone else's conversation."""
+    return row.status == InboundMail.Status.UNPROCESSED and OTHER_ADDRESS in row.reason
+
+
+def headers_of(row: InboundMail) -> tuple[str, str]:
+    """(sender, subject) of a kept mail, for the operator who checks it ("" when gone)."""
+    head = bytes(row.raw)[:65536]
+    if not head:
+        return "", ""
+    parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(head)
+    return inbound.header(parsed, "From")[:300], inbound.header(parsed, "Subject")[:200]
+
+
 def retry_unprocessed() -> tuple[int, int]:
     tried = processed = 0
     for row in InboundMail.objects.filter(status=InboundMail.Status.UNPROCESSED).exclude(raw=b""):
@@ -126,7 +160,7 @@ def _note(row: InboundMail, reason: str, *, keep_raw: bool = True) -> None:
     InboundMail.objects.filter(pk=row.pk).update(**values)
 
 
-def _process(row: InboundMail) -> InboundMail:
+def _process(row: InboundMail, *, follow_thread: bool = True) -> InboundMail:
     raw = bytes(row.raw)
     if len(raw) > max_bytes():
         _note(row, f"too large: {len(raw):,} bytes, over the limit of {max_bytes():,}")
@@ -142,9 +176,12 @@ def _process(row: InboundMail) -> InboundMail:
     if inbound.is_report(message):
         return _hand_to_bounces(row, raw)
     _remember_sender(row, message)  # outside the transaction below: kept even if it fails
+    # Screening's engine takes seconds to build: not while the transaction below holds the
+    # database (on SQLite its one write lock: the worker and the web pages would wait on it).
+    load_engine()
     try:
         with transaction.atomic():
-            outcome = _act(row, message)
+            outcome = _act(row, message, follow_thread=follow_thread)
             row.status, row.reason = outcome.status, outcome.reason[:300]
             row.contact, row.message = outcome.contact, outcome.message
             row.processed_at = timezone.now()
@@ -220,18 +257,18 @@ def _already_have(message_id: str) -> bool:
     )
 
 
-def _act(row: InboundMail, message: Any) -> Outcome:
+def _act(row: InboundMail, message: Any, *, follow_thread: bool = True) -> Outcome:
     name, address = _sender(message)
     contact = Contact.objects.with_email(address).first()
     why_automatic = inbound.automatic(message, own_address=_own_address())
     message_id = (inbound.message_ids(inbound.header(message, "Message-ID")) or [""])[0]
     if _already_have(message_id):
         return Outcome(InboundMail.Status.PROCESSED, "already received (the same Message-ID)")
-    record, how = _thread(message)
+    record, how = _thread(message) if follow_thread else (None, "")
     if record is not None and not _same_person(record, address):
         raise Unprocessed(
-            f"a reply to {_label(record)} ({how}) from an address that is not the person's: "
-            "check it before it joins the conversation"
+            f"a reply to {_label(record)} ({how}) {OTHER_ADDRESS}: check who sent it; it can "
+            "open a conversation of its own"
         )
     if why_automatic:
         if record is None:

@@ -1,12 +1,16 @@
 import gc
+import logging
 import signal
 import threading
+import time
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from tidings.lib import arguments
 from tidings.web.scheduler import SchedulerThread
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -72,9 +76,7 @@ class Command(BaseCommand):
         try:
             # django-tasks-db's worker loop: claims task rows, runs them, records results.  On
             # SIGTERM it finishes its task and exits; then the senders finish their messages.
-            call_command(
-                "db_worker", interval=interval, batch=False, verbosity=options["verbosity"]
-            )
+            self._run_tasks(interval, options["verbosity"])
         finally:
             if scheduler is not None:
                 scheduler.stop()
@@ -82,6 +84,26 @@ class Command(BaseCommand):
                 drain.stop()
             if sender is not None:
                 sender.stop()
+
+    def _run_tasks(self, interval: float, verbosity: int) -> None:
+        """django-tasks-db's loop, started again when it gave up on a locked database.
+
+        It tolerates a lock while claiming a task, but not on opening the claim's transaction
+        (SQLite's BEGIN IMMEDIATE, after the busy timeout): one long writer (a big import, a
+        mail piped in) then ended the whole worker, and with it the sending of mail."""
+        from django.db import OperationalError, close_old_connections
+        from django_tasks_db.utils import is_locked_database_exception
+
+        while True:
+            try:
+                call_command("db_worker", interval=interval, batch=False, verbosity=verbosity)
+                return
+            except OperationalError as exc:
+                if not is_locked_database_exception(exc):
+                    raise
+                logger.warning("worker: the database stayed locked; carrying on")
+                close_old_connections()
+                time.sleep(max(interval, 0.1))
 
     def _wait_for_signal(self, sender) -> None:
         stop = threading.Event()
