@@ -23,9 +23,13 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	@touch $@
 
 ## demo: set up, migrate an SQLite database in ./var, load the demo, serve on http://$(HOST):$(PORT)
+## (the help desk answers from DEMO_SUPPORT_ADDRESS unless TIDINGS_SUPPORT_ADDRESS is set; the
+## demo's mail stays in its Outbox)
+DEMO_SUPPORT_ADDRESS ?= Example Support <support@example.co.uk>
 demo: $(VENV)/.synced
 	$(VENV)/bin/tidings demo --host $(HOST) --port $(PORT)
-	$(VENV)/bin/tidings serve --host $(HOST) --port $(PORT) --with-worker
+	TIDINGS_SUPPORT_ADDRESS="$${TIDINGS_SUPPORT_ADDRESS:-$(DEMO_SUPPORT_ADDRESS)}" \
+	  $(VENV)/bin/tidings serve --host $(HOST) --port $(PORT) --with-worker
 
 ## test: set up, lint, run every test on SQLite, and again on PostgreSQL when DATABASE_URL says so;
 ## the tests run in TEST_WORKERS processes (pytest-xdist; default: one a core) with the ci

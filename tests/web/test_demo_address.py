@@ -126,3 +126,26 @@ def test_without_a_base_url_links_follow_the_serving_address(monkeypatch, settin
 def test_an_unspecified_bind_address_links_to_this_machine():
     assert serving_base_url("0.0.0.0", 8123) == "http://127.0.0.1:8123"  # noqa: S104
     assert serving_base_url("::1", 9000) == "http://[::1]:9000"
+
+
+def test_make_demo_gives_the_help_desk_a_support_address():
+    """Without one the demo's enquiries show no reply form ("a support address is needed"):
+    the first thing a tester of the help desk met.  An address of the tester's own wins."""
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    dry = subprocess.run(
+        ["make", "-n", "demo", "PORT=8123"], cwd=root, env=env, capture_output=True, text=True
+    )
+    line = next(line for line in dry.stdout.replace("\\\n", " ").splitlines() if " serve " in line)
+    assert "--port 8123" in line
+    # The recipe's line as the shell runs it, with the server swapped for printing what it gets.
+    printing = re.sub(r"\S*/bin/tidings serve .*$", "printenv TIDINGS_SUPPORT_ADDRESS", line)
+    for given, expected in [
+        (None, "Example Support <support@example.co.uk>"),
+        ("help@mine.example", "help@mine.example"),
+    ]:
+        mine = {} if given is None else {"TIDINGS_SUPPORT_ADDRESS": given}
+        printed = subprocess.run(
+            ["bash", "-c", printing], env={**env, **mine}, capture_output=True, text=True
+        )
+        assert printed.stdout.strip() == expected
