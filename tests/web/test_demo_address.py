@@ -149,3 +149,70 @@ def test_make_demo_gives_the_help_desk_a_support_address():
             ["bash", "-c", printing], env={**env, **mine}, capture_output=True, text=True
         )
         assert printed.stdout.strip() == expected
+
+
+def test_a_killed_background_worker_is_started_again_and_mail_goes_out(tmp_path):
+    """`serve --with-worker` (make demo): a worker killed by a tester (or the OOM killer) left
+    pages working and mail silently stopped; now the serving process starts a new one."""
+    port = free_port()
+    env = clean_env(tmp_path)
+    tidings = [sys.executable, "-m", "tidings"]
+    subprocess.run(
+        [*tidings, "demo", "--port", str(port)], env=env, capture_output=True, check=True
+    )
+    server = subprocess.Popen(
+        [*tidings, "serve", "--port", str(port), "--with-worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+    def workers() -> list[int]:
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # `python -m tidings worker` in serve's session (its keeper's child)
+            if cmdline[-3:] == [b"tidings", b"worker", b""] and int(stat[3]) == server.pid:
+                found.append(int(proc.name))
+        return found
+
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/privacy")
+        deadline = time.monotonic() + 60
+        while not (first := workers()):
+            assert time.monotonic() < deadline, "serve --with-worker started no worker"
+            time.sleep(0.2)
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not (second := [pid for pid in workers() if pid != first[0]]):
+            assert time.monotonic() < deadline, "the killed worker was not started again"
+            assert server.poll() is None
+            time.sleep(0.2)
+
+        page = urllib.request.urlopen(f"{base}/f/newsletter", timeout=10).read().decode()
+        boxes = re.findall(r'name="(list_\d+)"', page)
+        data = {"email": "grace@example.net", "name": "Grace", **dict.fromkeys(boxes, "on")}
+        request = urllib.request.Request(
+            f"{base}/f/newsletter", data=urllib.parse.urlencode(data).encode(), method="POST"
+        )
+        urllib.request.urlopen(request, timeout=10).read()
+        deadline = time.monotonic() + 90
+        while not confirmation_mails(tmp_path / "tidings.sqlite3"):
+            assert time.monotonic() < deadline, "the new worker sent no confirmation"
+            time.sleep(0.5)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            output, _ = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            output, _ = server.communicate()
+    assert "the background worker stopped (exit code -9): starting it again" in output
+    assert not [pid for pid in second if Path(f"/proc/{pid}").exists()], "worker left running"

@@ -35,7 +35,8 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         worker = None
         if with_worker:
-            worker = subprocess.Popen([sys.executable, "-m", "tidings", "worker"])
+            # `tidings worker`, started again if it stops while we serve (web/worker_keeper.py)
+            worker = subprocess.Popen([sys.executable, "-m", "tidings.web.worker_keeper"])
         self.stdout.write(
             f"tidings is serving on {serving_base_url(host, port)}/  (Ctrl-C stops it); "
             f"links in pages and mail use {base_url}/"
@@ -51,5 +52,8 @@ class Command(BaseCommand):
             ).serve()
         finally:
             if worker is not None:
-                worker.terminate()
-                worker.wait(timeout=30)
+                worker.terminate()  # the keeper passes it on and waits for the worker
+                try:
+                    worker.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
