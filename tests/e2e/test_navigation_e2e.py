@@ -35,3 +35,28 @@ def test_on_a_phone_without_javascript_an_operator_opens_a_group_and_goes_to_a_p
         expect(page.get_by_role("heading", level=1)).to_have_text("Search")
     finally:
         context.close()
+
+
+def test_the_dashboard_fits_a_phone_with_the_bulk_sender_checklist(
+    browser: Browser, live_server, owner
+):
+    """The bulk-sender checklist's items are sentences: they once took the getting-started
+    steps' flex layout (both lists had the class "checklist"), so each word group became a
+    column and the dashboard scrolled sideways by 257 px at 375 px."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto("/login/")
+        page.get_by_label("Username").fill("owner")
+        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto("/")
+        expect(
+            page.get_by_role("heading", name="Bulk-sender checklist (Gmail, Yahoo, Microsoft)")
+        ).to_be_visible()
+        expect(page.get_by_role("heading", name="Getting started")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        item = page.locator("#checklist-complaints")
+        assert item.evaluate("e => getComputedStyle(e).display") == "list-item"
+    finally:
+        context.close()
