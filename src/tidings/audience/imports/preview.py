@@ -31,6 +31,7 @@ from .columns import (
     STORED_COLUMNS,
     ColumnPlan,
     plan_columns,
+    read_date_order,
     use_label,
 )
 from .exporters import CONFIRM_IP, MAPPABLE_USES, OPTIN_IP
@@ -103,6 +104,7 @@ def build_preview(imp: Import, path: Path | None = None, rows: int = PREVIEW_ROW
     try:
         try:
             plan = plan_columns(source.header, imp.column_map)
+            read_date_order(plan, path, source.format)
         except ImportFailed as exc:
             plan = None
             error = str(exc)

@@ -102,6 +102,7 @@ class Moments:
         self.columns = [(use, plan.consent[use]) for use in CONSENT_USES if use in plan.consent]
         self.zone: tzinfo = UTC if plan.exporter.naive_utc else timezone.get_default_timezone()
         self.latest = timezone.now() + FUTURE_SLACK  # later is no past event (once per import)
+        self.month_first = plan.month_first
 
     def read(
         self, cells: list[str]
@@ -112,7 +113,7 @@ class Moments:
             if not text:
                 continue
             if use in (OPTIN_TIME, CONFIRM_TIME):
-                moment = parse_moment(text, self.zone, self.latest)
+                moment = parse_moment(text, self.zone, self.latest, self.month_first)
                 if isinstance(moment, str):
                     why = f"{self.header[index]} is not a date of consent ({moment})"
                     return BadRow(0, "invalid consent date", why, None)
