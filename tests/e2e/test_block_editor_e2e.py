@@ -168,3 +168,23 @@ def test_an_email_built_from_blocks_arrives_responsive_with_pictures_and_tracked
         assert images.evaluate("img => img.complete && img.naturalWidth") == 600
         assert images.evaluate("img => img.getBoundingClientRect().right") <= width
         expect(page.get_by_text("Read the story")).to_be_visible()
+
+
+def test_picking_a_library_picture_by_keyboard_fills_its_description_as_alt_text(
+    page: Page, owner, live_server
+):
+    """With JavaScript the pick is copied into the address field in the browser, so the
+    server never saw it: the library's description has to reach the alt field there too."""
+    ensure_default_layout()
+    picture, _ = do_upload_image(photo(), name="fair.jpg", alt="Our stand at the fair", actor=None)
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?starter=blank")
+    add_block_by_keyboard(page, "Image")
+    pick = page.locator("select[data-image-pick]").first
+    pick.focus()
+    pick.select_option(value=picture.path)
+    block = page.locator("#block-list > li").last
+    expect(block.locator("[data-image-src]")).to_have_value(picture.path)
+    expect(block.get_by_role("textbox", name="Description (alt text)")).to_have_value(
+        "Our stand at the fair"
+    )
