@@ -444,7 +444,7 @@ def test_an_ip_address_that_is_not_one_makes_its_row_bad(tmp_path, news):
     )
     imp = do_import(path, news)
     assert events_of("ann@example.com")[0][1] == "2001:db8::1"
-    assert report_rows(imp)[1][:2] == ["3", "OPTIN_IP is not an IP address (not a real date)"]
+    assert report_rows(imp)[1][:2] == ["3", "OPTIN_IP is not an IP address (not a real IP address)"]
 
 
 # --- counts and re-imports ----------------------------------------------------------------------

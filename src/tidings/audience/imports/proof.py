@@ -123,6 +123,17 @@ def parse_moment(
     return moment
 
 
+_IPISH = re.compile(r"^\[?[0-9A-Fa-f.:]+\]?$")
+
+
+def ip_kind(text: str) -> str:
+    """What a value that is not an IP address looks like, in words, without the value: an
+    address's digits that make none (300.1.2.3) are "not a real IP address", not a date."""
+    if _IPISH.match(text) and not text.isdigit():
+        return "not a real IP address"
+    return value_kind(text)
+
+
 def parse_ip(text: str) -> str | None:
     """The address in its compressed form, or None when the text is not an IP address."""
     try:
