@@ -188,3 +188,45 @@ def test_picking_a_library_picture_by_keyboard_fills_its_description_as_alt_text
     expect(block.get_by_role("textbox", name="Description (alt text)")).to_have_value(
         "Our stand at the fair"
     )
+
+
+def test_two_columns_stacked_on_a_phone_line_up_with_the_rest_of_the_email(browser):
+    """On a phone the two halves stack, and the right one kept its 12 px gutter: its words sat
+    further in than the left half's and every other block's."""
+    import json
+
+    from tidings.campaigns.blocks import blocks_to_html
+    from tidings.campaigns.rendering import SAMPLE_CONTACT, CompiledMessage, MessageLinks
+
+    source = json.dumps(
+        {
+            "version": 1,
+            "settings": {},
+            "blocks": [
+                {"type": "text", "text": "Above both"},
+                {"type": "columns", "left_text": "Left words", "right_text": "Right words"},
+            ],
+        }
+    )
+    compiled = CompiledMessage.from_sources(subject="Hi", body=blocks_to_html(source), fmt="html")
+    links = MessageLinks(
+        unsubscribe_url="https://news.example.co.uk/u/T",
+        preferences_url="https://news.example.co.uk/p/T",
+        view_url="https://news.example.co.uk/archive/1/",
+    )
+    html = compiled.render(SAMPLE_CONTACT, links).html
+    lefts = (
+        "['Above both', 'Left words', 'Right words'].map(words => Array.from("
+        "document.querySelectorAll('p, div')).filter(e => e.textContent.trim() === words)"
+        ".pop().getBoundingClientRect().left)"
+    )
+    for width, stacked in ((375, True), (1200, False)):
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        page = context.new_page()
+        try:
+            page.set_content(html, wait_until="load")
+            above, left, right = page.evaluate(lefts)
+            assert left == above, width
+            assert (right == left) if stacked else (right > left + 100), (width, left, right)
+        finally:
+            context.close()
