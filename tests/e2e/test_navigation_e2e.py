@@ -96,3 +96,22 @@ def test_one_menu_is_open_at_a_time_and_escape_or_a_click_elsewhere_closes_it(
         assert page.evaluate(opened) == []
     finally:
         context.close()
+
+
+def test_pages_with_wide_tables_and_code_fit_a_phone(browser: Browser, live_server, owner):
+    """At 375 px the bounces page scrolled sideways by 168 px (a visually hidden table heading,
+    positioned absolutely, escaped the table's own scroller) and the website snippet page by
+    47 px (a long function call in a sentence did not wrap)."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto("/login/")
+        page.get_by_label("Username").fill("owner")
+        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+        for path in ("/bounces/", "/analytics/snippet", "/campaigns/deliverability/"):
+            page.goto(path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+    finally:
+        context.close()
