@@ -385,6 +385,52 @@ def test_garbage_opt_in_dates_make_their_rows_bad_without_the_value_and_the_rest
     assert_counts_add_up(imp)
 
 
+def test_a_mailchimp_export_saved_by_a_us_spreadsheet_reads_its_dates_month_first(
+    tmp_path, news, fast
+):
+    """Opened in Excel set up for the US and saved again, OPTIN_TIME reads 3/14/2023 9:12: the
+    file's unambiguous dates say month first, so 3/4/2023 is the 4th of March, not the 3rd of
+    April (a wrong consent date), and 3/14/2023 is a date, not a bad row."""
+    header = ["Email Address", "First Name", "OPTIN_TIME", "CONFIRM_TIME", "LEID", "EUID"]
+    path = csv_file(
+        tmp_path,
+        "subscribed_members_export_1a2b3c.csv",
+        header,
+        [
+            ["ann@example.com", "Ann", "3/4/2023 9:12", "3/4/2023 9:20", "1", "a"],
+            ["bob@example.org", "Bob", "3/14/2023 16:45", "", "2", "b"],
+            ["carol@example.net", "Carol", "11/2/22 4:45 PM", "", "3", "c"],
+        ],
+    )
+    imp = do_import(path, news, fast=fast)
+    assert (imp.created, imp.bad_rows) == (3, 0)
+    assert events_of("ann@example.com") == [
+        (datetime(2023, 3, 4, 9, 12, tzinfo=UTC), None),
+        (datetime(2023, 3, 4, 9, 20, tzinfo=UTC), None),
+    ]
+    assert events_of("bob@example.org") == [(datetime(2023, 3, 14, 16, 45, tzinfo=UTC), None)]
+    assert events_of("carol@example.net") == [(datetime(2022, 11, 2, 16, 45, tzinfo=UTC), None)]
+    assert any("month first" in note for note in imp.notes)
+    assert_counts_add_up(imp)
+
+
+def test_a_file_with_day_first_dates_keeps_reading_them_day_first(tmp_path, news):
+    header = ["Email Address", "First Name", "OPTIN_TIME", "LEID", "EUID", "MEMBER_RATING"]
+    path = csv_file(
+        tmp_path,
+        "members.csv",
+        header,
+        [
+            ["ann@example.com", "Ann", "03/04/2023 09:12", "1", "a", "2"],
+            ["bob@example.org", "Bob", "14/03/2023 16:45", "2", "b", "2"],
+        ],
+    )
+    imp = do_import(path, news)
+    assert events_of("ann@example.com") == [(datetime(2023, 4, 3, 9, 12, tzinfo=UTC), None)]
+    assert events_of("bob@example.org") == [(datetime(2023, 3, 14, 16, 45, tzinfo=UTC), None)]
+    assert not any("month first" in note for note in imp.notes)
+
+
 @pytest.mark.usefixtures("ips_kept")
 def test_an_ip_address_that_is_not_one_makes_its_row_bad(tmp_path, news):
     path = csv_file(
@@ -398,7 +444,7 @@ def test_an_ip_address_that_is_not_one_makes_its_row_bad(tmp_path, news):
     )
     imp = do_import(path, news)
     assert events_of("ann@example.com")[0][1] == "2001:db8::1"
-    assert report_rows(imp)[1][:2] == ["3", "OPTIN_IP is not an IP address (not a real date)"]
+    assert report_rows(imp)[1][:2] == ["3", "OPTIN_IP is not an IP address (not a real IP address)"]
 
 
 # --- counts and re-imports ----------------------------------------------------------------------

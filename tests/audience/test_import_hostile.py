@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import zipfile
 
 import pytest
 
@@ -226,6 +227,28 @@ def test_a_file_that_is_not_csv_is_refused_as_not_a_csv_file(tmp_path, news, con
     assert imp.status == Import.Status.FAILED
     assert imp.error.startswith(message)
     assert Contact.objects.count() == 0
+
+
+def test_mailchimps_export_zip_is_refused_with_how_to_import_it(tmp_path, news):
+    """A Mailchimp user uploads the audience export as it downloads, a ZIP of CSV files; it was
+    refused as a workbook to "save as CSV", which sends them to a spreadsheet for nothing."""
+    path = tmp_path / "members_export_1a2b3c.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(
+            "subscribed_members_export_1a2b3c.csv", "Email Address\r\na@example.com\r\n"
+        )
+        archive.writestr("cleaned_members_export_1a2b3c.csv", "Email Address\r\n")
+    with pytest.raises(ImportFailed) as caught:
+        do_import(path, news)
+    assert str(caught.value) == (
+        "not a CSV file: it is a ZIP archive of CSV files, as Mailchimp's audience export is: "
+        "unpack it and import each CSV file in it (subscribed, unsubscribed, cleaned)"
+    )
+    workbook = tmp_path / "contacts.xlsx"
+    with zipfile.ZipFile(workbook, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+    with pytest.raises(ImportFailed, match="save the sheet as CSV"):
+        do_import(workbook, news)
 
 
 # --- two imports at once --------------------------------------------------------------------------

@@ -220,3 +220,46 @@ def test_the_page_works_without_javascript_and_refreshes_while_checking(owner_cl
     markup = page(owner_client, imp)
     assert '<meta http-equiv="refresh" content="3">' in markup
     assert "<script" not in markup.split("</head>")[1]
+
+
+HUBSPOT = (
+    '"Record ID","First Name","Last Name","Email","Create Date","Unsubscribed from all email",'
+    '"Email hard bounce reason","Marketing email confirmation status","Company Name"\r\n'
+    '"501","Ann","Smith","ann@example.com","2024-03-14 09:12","","","Confirmed","Acme"\r\n'
+    '"502","Bob","Jones","bob@example.org","2024-03-15 09:12","","550 no such user",'
+    '"Confirmed","Acme"\r\n'
+    '"503","Cy","Lee","cy@example.net","2024-03-16 09:12","","","Pending","Acme"\r\n'
+)
+
+
+def posted_value(markup: str, name: str) -> str:
+    """What a browser sends for the column named ``name``: the selected option, or the first
+    one when none is selected."""
+    row = re.search(rf">{re.escape(name)}</label>.*?</tr>", markup, re.S).group(0)
+    chosen = re.search(r'<option value="([^"]*)" selected>', row) or re.search(
+        r'<option value="([^"]*)"', row
+    )
+    return chosen.group(1)
+
+
+def test_checking_again_keeps_hubspots_bounce_and_confirmation_columns(owner_client, news):
+    """The menus of HubSpot's "Email hard bounce reason" and "Marketing email confirmation
+    status" (and Mailchimp's CLEAN_TIME) had no option for their use, so a browser showed and
+    sent back the first, "name": checking again subscribed the bounced and unconfirmed people
+    under the names "550 no such user" and "Pending"."""
+    imp = upload(owner_client, news, HUBSPOT, "hubspot-crm-exports-all-contacts.csv")
+    check_upload.call(imp.pk)
+    markup = page(owner_client, imp)
+    header = HUBSPOT.split("\r\n")[0].replace('"', "").split(",")
+    assert posted_value(markup, "Email hard bounce reason") == "bounced"
+    assert posted_value(markup, "Marketing email confirmation status") == "confirmation"
+    choices = {f"col-{i}": posted_value(markup, name) for i, name in enumerate(header)}
+    owner_client.post(reverse("audience:import-columns", args=[imp.pk]), choices)
+    imp.refresh_from_db()
+    assert imp.column_map == {}
+    check_upload.call(imp.pk)
+    owner_client.post(reverse("audience:import-confirm", args=[imp.pk]))
+    import_contacts.call(imp.pk)
+    imp.refresh_from_db()
+    assert (imp.created, imp.left_in_file, imp.bad_rows) == (1, 1, 1)
+    assert list(Contact.objects.values_list("email", "name")) == [("ann@example.com", "Ann Smith")]

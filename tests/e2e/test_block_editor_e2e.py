@@ -168,3 +168,65 @@ def test_an_email_built_from_blocks_arrives_responsive_with_pictures_and_tracked
         assert images.evaluate("img => img.complete && img.naturalWidth") == 600
         assert images.evaluate("img => img.getBoundingClientRect().right") <= width
         expect(page.get_by_text("Read the story")).to_be_visible()
+
+
+def test_picking_a_library_picture_by_keyboard_fills_its_description_as_alt_text(
+    page: Page, owner, live_server
+):
+    """With JavaScript the pick is copied into the address field in the browser, so the
+    server never saw it: the library's description has to reach the alt field there too."""
+    ensure_default_layout()
+    picture, _ = do_upload_image(photo(), name="fair.jpg", alt="Our stand at the fair", actor=None)
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?starter=blank")
+    add_block_by_keyboard(page, "Image")
+    pick = page.locator("select[data-image-pick]").first
+    pick.focus()
+    pick.select_option(value=picture.path)
+    block = page.locator("#block-list > li").last
+    expect(block.locator("[data-image-src]")).to_have_value(picture.path)
+    expect(block.get_by_role("textbox", name="Description (alt text)")).to_have_value(
+        "Our stand at the fair"
+    )
+
+
+def test_two_columns_stacked_on_a_phone_line_up_with_the_rest_of_the_email(browser):
+    """On a phone the two halves stack, and the right one kept its 12 px gutter: its words sat
+    further in than the left half's and every other block's."""
+    import json
+
+    from tidings.campaigns.blocks import blocks_to_html
+    from tidings.campaigns.rendering import SAMPLE_CONTACT, CompiledMessage, MessageLinks
+
+    source = json.dumps(
+        {
+            "version": 1,
+            "settings": {},
+            "blocks": [
+                {"type": "text", "text": "Above both"},
+                {"type": "columns", "left_text": "Left words", "right_text": "Right words"},
+            ],
+        }
+    )
+    compiled = CompiledMessage.from_sources(subject="Hi", body=blocks_to_html(source), fmt="html")
+    links = MessageLinks(
+        unsubscribe_url="https://news.example.co.uk/u/T",
+        preferences_url="https://news.example.co.uk/p/T",
+        view_url="https://news.example.co.uk/archive/1/",
+    )
+    html = compiled.render(SAMPLE_CONTACT, links).html
+    lefts = (
+        "['Above both', 'Left words', 'Right words'].map(words => Array.from("
+        "document.querySelectorAll('p, div')).filter(e => e.textContent.trim() === words)"
+        ".pop().getBoundingClientRect().left)"
+    )
+    for width, stacked in ((375, True), (1200, False)):
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        page = context.new_page()
+        try:
+            page.set_content(html, wait_until="load")
+            above, left, right = page.evaluate(lefts)
+            assert left == above, width
+            assert (right == left) if stacked else (right > left + 100), (width, left, right)
+        finally:
+            context.close()

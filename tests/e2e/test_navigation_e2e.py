@@ -35,3 +35,75 @@ def test_on_a_phone_without_javascript_an_operator_opens_a_group_and_goes_to_a_p
         expect(page.get_by_role("heading", level=1)).to_have_text("Search")
     finally:
         context.close()
+
+
+def test_the_dashboard_fits_a_phone_with_the_bulk_sender_checklist(
+    browser: Browser, live_server, owner
+):
+    """The bulk-sender checklist's items are sentences: they once took the getting-started
+    steps' flex layout (both lists had the class "checklist"), so each word group became a
+    column and the dashboard scrolled sideways by 257 px at 375 px."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto("/login/")
+        page.get_by_label("Username").fill("owner")
+        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto("/")
+        expect(
+            page.get_by_role("heading", name="Bulk-sender checklist (Gmail, Yahoo, Microsoft)")
+        ).to_be_visible()
+        expect(page.get_by_role("heading", name="Getting started")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        item = page.locator("#checklist-complaints")
+        assert item.evaluate("e => getComputedStyle(e).display") == "list-item"
+    finally:
+        context.close()
+
+
+def test_one_menu_is_open_at_a_time(browser: Browser, live_server, owner):
+    """Opening Campaigns left Audience open beneath it: two menus drawn over each other."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto("/login/")
+        page.get_by_label("Username").fill("owner")
+        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+        nav = page.get_by_role("navigation", name="Main")
+        opened = (
+            "Array.from(document.querySelectorAll('nav details[open]'))"
+            ".map(d => d.dataset.navGroup)"
+        )
+        nav.locator("summary", has_text="Audience").focus()
+        page.keyboard.press("Enter")
+        nav.locator("summary", has_text="Campaigns").focus()
+        page.keyboard.press("Enter")
+        assert page.evaluate(opened) == ["campaigns"]
+        page.keyboard.press("Tab")
+        expect(nav.get_by_role("link", name="Campaigns", exact=True)).to_be_focused()
+        nav.locator("summary", has_text="Campaigns").click()
+        assert page.evaluate(opened) == []
+    finally:
+        context.close()
+
+
+def test_pages_with_wide_tables_and_code_fit_a_phone(browser: Browser, live_server, owner):
+    """At 375 px the bounces page scrolled sideways by 168 px (a visually hidden table heading,
+    positioned absolutely, escaped the table's own scroller) and the website snippet page by
+    47 px (a long function call in a sentence did not wrap)."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto("/login/")
+        page.get_by_label("Username").fill("owner")
+        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+        for path in ("/bounces/", "/analytics/snippet", "/campaigns/deliverability/"):
+            page.goto(path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+    finally:
+        context.close()

@@ -14,10 +14,11 @@ def library() -> QuerySet[MediaImage]:
     return MediaImage.objects.defer("data").order_by("-created_at", "-pk")
 
 
-def picker_choices() -> list[tuple[str, str]]:
-    """(address, "name (width×height)") for the newest pictures: the choices of an image field."""
+def picker_choices() -> list[tuple[str, str, str]]:
+    """(address, "name (width×height)", description) for the newest pictures: the choices of an
+    image field (the description becomes the block's alt text when it has none)."""
     return [
-        (image.path, f"{image.name} ({image.width}×{image.height})")
+        (image.path, f"{image.name} ({image.width}×{image.height})", image.alt)
         for image in library()[:PICKER_LIMIT]
     ]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
 
 from tidings.policy import get_policy
 
@@ -12,16 +14,19 @@ from ..consent import ip_allowed
 from ..models import Contact
 from .exporters import (
     CONFIRM_IP,
+    CONFIRM_TIME,
     CONSENT_USES,
     GENERIC,
     MAPPABLE_USES,
     OPTIN_IP,
+    OPTIN_TIME,
     STATUS_USES,
     USE_LABELS,
     Exporter,
     recognise,
 )
-from .source import ImportFailed
+from .proof import date_order
+from .source import CsvSource, FileFormat, ImportFailed
 
 PURPOSE = "newsletter"
 
@@ -111,6 +116,8 @@ class ColumnPlan:
     # Per column: what it feeds (a field, a pseudo-field, a proof use; "" when ignored) and,
     # when ignored, why.  For the preview.
     uses: list[tuple[str, str]] = field(default_factory=list)
+    # The file writes its consent dates month first, 3/14/2024 (see read_date_order).
+    month_first: bool = False
 
     def compacted(self) -> tuple[ColumnPlan, tuple[int, ...]]:
         """The same plan over only the columns it reads, and which columns those are: the
@@ -141,6 +148,7 @@ class ColumnPlan:
             consent={use: at[i] for use, i in self.consent.items()},
             status=[(at[i], use) for i, use in self.status],
             ips_kept=self.ips_kept,
+            month_first=self.month_first,
         )
         return plan, tuple(used)
 
@@ -286,3 +294,26 @@ def plan_columns(header: Sequence[str], column_map: dict[str, str] | None = None
             f"(map one with --map 'Column={missing[0]}')"
         )
     return plan
+
+
+# How many rows are read to tell whether a file writes its dates month first: a file saved by a
+# spreadsheet has one convention throughout, and the first thousands of rows show it.
+DATE_SAMPLE_ROWS = 10_000
+
+
+def read_date_order(plan: ColumnPlan, path: Path, fmt: FileFormat) -> None:
+    """Set ``plan.month_first`` from the consent dates of the first rows (proof.date_order)."""
+    columns = [plan.consent[use] for use in (OPTIN_TIME, CONFIRM_TIME) if use in plan.consent]
+    if not columns:
+        return
+    source = CsvSource(path, fmt)
+    try:
+        values = (
+            row.values[i].strip()
+            for row in islice(source, DATE_SAMPLE_ROWS)
+            for i in columns
+            if i < len(row.values)
+        )
+        plan.month_first = date_order(values)
+    finally:
+        source.close()

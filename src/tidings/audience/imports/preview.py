@@ -31,9 +31,10 @@ from .columns import (
     STORED_COLUMNS,
     ColumnPlan,
     plan_columns,
+    read_date_order,
     use_label,
 )
-from .exporters import CONFIRM_IP, MAPPABLE_USES, OPTIN_IP
+from .exporters import CONFIRM_IP, MAPPABLE_USES, OPTIN_IP, STATUS_USES
 from .rows import COUNTERS, OUTCOMES, BadRow, GoodRow, RowParser
 from .run import run_import
 from .source import CsvSource, ImportFailed, detect_format
@@ -49,6 +50,10 @@ class ColumnUse:
     label: str  # the use in words
     why: str  # why it is ignored ("" when used)
     sample: str  # its first non-blank value among the previewed rows
+    # The use is the exporter's own (Mailchimp's CLEAN_TIME, HubSpot's bounce reason and
+    # confirmation status) and not among Preview.choices: the column's menu offers it as well,
+    # or the menu would show (and send back) its first choice, the name.
+    own_choice: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ def build_preview(imp: Import, path: Path | None = None, rows: int = PREVIEW_ROW
     try:
         try:
             plan = plan_columns(source.header, imp.column_map)
+            read_date_order(plan, path, source.format)
         except ImportFailed as exc:
             plan = None
             error = str(exc)
@@ -158,7 +164,8 @@ def _columns(
             use, why = column_map.get(name, ""), ""
         sample = next((r[index].strip() for r in samples if index < len(r) and r[index]), "")
         label = use_label(use) if use else "not imported"
-        columns.append(ColumnUse(index, name, use, label, why, sample[:60]))
+        own = bool(use) and use in STATUS_USES and use not in MAPPABLE_USES
+        columns.append(ColumnUse(index, name, use, label, why, sample[:60], own))
     return columns
 
 

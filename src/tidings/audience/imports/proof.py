@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from django.utils import timezone
@@ -21,9 +22,17 @@ from .exporters import BOUNCED, CLEANED, CONFIRMATION, FALSE_WORDS, LEFT_WORDS, 
 _GO = re.compile(
     r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))? ([+-]\d{4})(?: [A-Za-z0-9+-]+)?$"
 )
-# Day first with dashes, dots or slashes (Brevo, and spreadsheets in Europe): 14-03-2024 09:12.
+# Day or month first with dashes, dots or slashes: Brevo writes 14-03-2024 09:12, and a file
+# opened and saved again in a spreadsheet has the spreadsheet's locale: 14/03/2024 09:12 in
+# Europe, 3/14/2024 9:12 (or 3/14/24 9:12 AM) in the US.  Which of the two comes first is the
+# file's own convention (see date_order).
 _DAY_FIRST = re.compile(
-    r"^(\d{1,2})[-./](\d{1,2})[-./](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+    r"^(\d{1,2})[-./](\d{1,2})[-./](\d{4}|\d{2})"
+    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?$"
+)
+# Year first with slashes or dots (spreadsheets in East Asia, some exports): 2024/03/14 09:12.
+_YEAR_FIRST = re.compile(
+    r"^(\d{4})[./](\d{1,2})[./](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
 )
 _DATEISH = re.compile(r"^[\d\s:./T+\-Z]+$")
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # before the web: not a newsletter opt-in
@@ -39,9 +48,40 @@ def value_kind(text: str) -> str:
     return "text"
 
 
-def parse_moment(text: str, naive_zone: tzinfo, latest: datetime | None = None) -> datetime | str:
+def date_order(values: Iterable[str]) -> bool:
+    """Whether the file writes its dates month first (3/14/2024), judged by the dates in
+    ``values`` that can be read only one way.  Day first (14/03/2024, Brevo's and Europe's way)
+    unless some date has a number over 12 in second place and none has one in first place: a
+    file saved by a spreadsheet in the US would otherwise import 3/4/2024 as the 3rd of April
+    and make 3/14/2024 a bad row."""
+    day_first = month_first = False
+    for text in values:
+        match = _DAY_FIRST.match(text)
+        if match is None:
+            continue
+        first, second = int(match[1]), int(match[2])
+        day_first = day_first or (first > 12 and second <= 12)
+        month_first = month_first or (second > 12 and first <= 12)
+        if day_first:
+            return False
+    return month_first
+
+
+def _clock(hour: int, marker: str | None) -> int:
+    """The hour on a 24-hour clock from a 12-hour one (9 PM is 21); -1 when it cannot be one."""
+    if marker is None:
+        return hour
+    if not 1 <= hour <= 12:
+        return -1
+    return hour % 12 + (12 if marker in "Pp" else 0)
+
+
+def parse_moment(
+    text: str, naive_zone: tzinfo, latest: datetime | None = None, month_first: bool = False
+) -> datetime | str:
     """An aware datetime, or the kind of value it is when it is not a date.  ``latest`` is the
-    latest moment accepted (by default a day from now)."""
+    latest moment accepted (by default a day from now); ``month_first`` reads 3/4/2024 as the
+    4th of March (see date_order)."""
     try:
         # ISO 8601, as Mailchimp and most tools write (C, and tried first: the usual case).
         moment = datetime.fromisoformat(text)
@@ -58,9 +98,18 @@ def parse_moment(text: str, naive_zone: tzinfo, latest: datetime | None = None) 
                 return "not a real date"
     if moment is None:
         match = _DAY_FIRST.match(text)
-        if not match:
-            return value_kind(text)
-        d, m, y, hh, mm, ss = (int(g or 0) for g in match.groups())
+        if match:
+            d, m, y, hh, mm, ss = (int(g or 0) for g in match.groups()[:6])
+            if month_first:
+                d, m = m, d
+            if len(match[3]) == 2:  # a spreadsheet's short year: 24 is 2024, 98 is 1998
+                y += 2000 if y < 70 else 1900
+            hh = _clock(hh, match[7])
+        else:
+            match = _YEAR_FIRST.match(text)
+            if not match:
+                return value_kind(text)
+            y, m, d, hh, mm, ss = (int(g or 0) for g in match.groups())
         try:
             moment = datetime(y, m, d, hh, mm, ss, tzinfo=naive_zone)
         except ValueError:
@@ -72,6 +121,17 @@ def parse_moment(text: str, naive_zone: tzinfo, latest: datetime | None = None) 
     if moment > (latest or timezone.now() + FUTURE_SLACK):
         return "a date in the future"
     return moment
+
+
+_IPISH = re.compile(r"^\[?[0-9A-Fa-f.:]+\]?$")
+
+
+def ip_kind(text: str) -> str:
+    """What a value that is not an IP address looks like, in words, without the value: an
+    address's digits that make none (300.1.2.3) are "not a real IP address", not a date."""
+    if _IPISH.match(text) and not text.isdigit():
+        return "not a real IP address"
+    return value_kind(text)
 
 
 def parse_ip(text: str) -> str | None:

@@ -20,7 +20,7 @@ from ..emails import InvalidEmail, normalise_email
 from ..models import Contact
 from .columns import ALIASES, STORED_COLUMNS, ColumnPlan, compact
 from .exporters import CONFIRM_IP, CONFIRM_TIME, CONSENT_USES, OPTIN_IP, OPTIN_TIME
-from .proof import FUTURE_SLACK, left_reason, parse_ip, parse_moment, value_kind
+from .proof import FUTURE_SLACK, ip_kind, left_reason, parse_ip, parse_moment
 from .source import CsvSource, SourceRow
 
 # Fields that hold one line of text: a line break in them is either a typing slip or the sign
@@ -102,6 +102,7 @@ class Moments:
         self.columns = [(use, plan.consent[use]) for use in CONSENT_USES if use in plan.consent]
         self.zone: tzinfo = UTC if plan.exporter.naive_utc else timezone.get_default_timezone()
         self.latest = timezone.now() + FUTURE_SLACK  # later is no past event (once per import)
+        self.month_first = plan.month_first
 
     def read(
         self, cells: list[str]
@@ -112,7 +113,7 @@ class Moments:
             if not text:
                 continue
             if use in (OPTIN_TIME, CONFIRM_TIME):
-                moment = parse_moment(text, self.zone, self.latest)
+                moment = parse_moment(text, self.zone, self.latest, self.month_first)
                 if isinstance(moment, str):
                     why = f"{self.header[index]} is not a date of consent ({moment})"
                     return BadRow(0, "invalid consent date", why, None)
@@ -120,7 +121,7 @@ class Moments:
             else:
                 address = parse_ip(text)
                 if address is None:
-                    why = f"{self.header[index]} is not an IP address ({value_kind(text)})"
+                    why = f"{self.header[index]} is not an IP address ({ip_kind(text)})"
                     return BadRow(0, "invalid consent IP address", why, None)
                 found[use] = address
         optin, confirm = found.get(OPTIN_TIME), found.get(CONFIRM_TIME)

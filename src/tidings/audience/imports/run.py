@@ -18,7 +18,7 @@ from tidings.lib.audit import audit
 
 from ..actions import wording
 from ..models import Import, MailingList, imports_dir
-from .columns import PURPOSE, plan_columns
+from .columns import PURPOSE, plan_columns, read_date_order
 from .config import ImportConfig
 from .exporters import GENERIC, Exporter
 from .lanes import Run
@@ -142,6 +142,7 @@ def run_import(
         raise _fail(imp, str(exc)) from None
     try:
         plan = plan_columns(source.header, imp.column_map)
+        read_date_order(plan, path, fmt)
     except ImportFailed as exc:
         source.close()
         raise _fail(imp, str(exc)) from None
@@ -153,6 +154,8 @@ def run_import(
     imp.exporter = plan.exporter.key
     if plan.ips_dropped:
         imp.notes.append(IPS_NOT_KEPT_NOTE)
+    if plan.month_first:
+        imp.notes.append(MONTH_FIRST_NOTE)
     imp.total_bytes = source.total_bytes
     imp.status = Import.Status.RUNNING
     imp.started_at = timezone.now()
@@ -297,6 +300,11 @@ def _fail(imp: Import, message: str, run: Run | None = None) -> ImportFailed:
     return ImportFailed(message)
 
 
+MONTH_FIRST_NOTE = (
+    "The consent dates were read month first (3/14/2024 is the 14th of March), as the file's"
+    " dates that can be read only one way are written (as a spreadsheet set up for the US"
+    " saves them)."
+)
 IPS_NOT_KEPT_NOTE = (
     "The IP addresses of consent in the file were not kept: the policy's newsletter purpose does "
     "not collect ip_address (add it to the purpose's fields to keep them as proof)."

@@ -81,11 +81,27 @@ def not_a_csv_file(sample: bytes) -> str | None:
         return "not a CSV file: the file is empty"
     if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "a UTF-32 text file: save it as UTF-8 (or UTF-16) CSV and import that"
+    if sample.startswith(b"PK\x03\x04") and _first_zip_entry(sample).casefold().endswith(".csv"):
+        # Mailchimp's audience export is a ZIP of one CSV per status: the first thing a
+        # Mailchimp user uploads.  "Save the sheet as CSV" would send them to a spreadsheet.
+        return (
+            "not a CSV file: it is a ZIP archive of CSV files, as Mailchimp's audience export is:"
+            " unpack it and import each CSV file in it (subscribed, unsubscribed, cleaned)"
+        )
     for magic, what in MAGIC:
         if sample.startswith(magic):
             how = " (save the sheet as CSV)" if "workbook" in what else ""
             return f"not a CSV file: it is {what}{how}"
     return None
+
+
+def _first_zip_entry(sample: bytes) -> str:
+    """The name of a ZIP archive's first member, from its local file header (the name's length
+    is at bytes 26-27, the name from byte 30); "" when the sample is too short to hold it."""
+    if len(sample) < 30:
+        return ""
+    length = int.from_bytes(sample[26:28], "little")
+    return sample[30 : 30 + length].decode("cp437", errors="replace")
 
 
 def _utf16(sample: bytes) -> tuple[str, bytes] | None:

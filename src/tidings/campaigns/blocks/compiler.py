@@ -118,6 +118,9 @@ def _style(document: Document) -> str:
 .tdg-text a, .tdg-social a {{ color: {s.link_colour}; text-decoration: underline; }}
 .tdg-footer p {{ margin: 0 0 8px; }}
 .tdg-footer a {{ color: {MUTED}; text-decoration: underline; }}
+@media only screen and (max-width: 479px) {{
+  .tdg-col > table > tbody > tr > td {{ padding: 0 !important; }}
+}}
 .tdg-heading h1, .tdg-heading h2, .tdg-heading h3 {{ margin: 0; font-weight: 700; }}
 """
 
@@ -163,6 +166,8 @@ def _button(block: Button, tokens: Tokens) -> str:
 
 
 def _column(block: Columns, side: str, tokens: Tokens) -> str:
+    # The gutter between the two halves; on a phone, where they stack, it goes (the tdg-col
+    # rule in _style), or the right half's words would sit 12 px in from everything else.
     padding = "0 12px 0 0" if side == "left" else "0 0 0 12px"
     parts = []
     src, alt, text = (getattr(block, f"{side}_{name}") for name in ("image", "alt", "text"))
@@ -170,7 +175,7 @@ def _column(block: Columns, side: str, tokens: Tokens) -> str:
         parts.append(_image(src, alt, tokens))
     if text.strip():
         parts.append(_rich_text(text, tokens))
-    return f'<mj-column padding="{padding}">{"".join(parts)}</mj-column>'
+    return f'<mj-column padding="{padding}" css-class="tdg-col">{"".join(parts)}</mj-column>'
 
 
 def _social(block: Social, tokens: Tokens) -> str:

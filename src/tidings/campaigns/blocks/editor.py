@@ -116,7 +116,13 @@ class BlockEditor:
             for key in [k for k in block if k.endswith("_pick")]:
                 picked = block.pop(key)
                 if picked:
-                    block[key.removesuffix("_pick")] = picked
+                    field = key.removesuffix("_pick")
+                    block[field] = picked
+                    # Its description is the alt text unless one was written (src goes with
+                    # alt, left_image with left_alt).
+                    alt = "alt" if field == "src" else field.removesuffix("_image") + "_alt"
+                    if not block.get(alt):
+                        block[alt] = _library_alt(picked)
         settings = {
             spec.name: data.get(f"settings-{spec.name}", "")
             for spec in SETTINGS_FIELDS
@@ -301,3 +307,11 @@ def describe_all(errors: list[BlockError], editor: BlockEditor) -> list[str]:
 
 def compile_preview(document: Document) -> str:
     return blocks_to_html(dumps(document))
+
+
+def _library_alt(path: str) -> str:
+    """The media library's description of the picture at ``path`` ("" when it is not one)."""
+    from tidings.media.queries import by_path
+
+    image = by_path(path)
+    return image.alt if image is not None else ""

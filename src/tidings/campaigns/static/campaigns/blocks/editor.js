@@ -197,6 +197,12 @@
     if (pick && pick.value) {
       var src = pick.parentElement.querySelector("[data-image-src]");
       src.value = pick.value;
+      /* The library's description becomes the alt text, unless one was written already:
+         blocks-N-src goes with blocks-N-alt, blocks-N-left_image with blocks-N-left_alt. */
+      var altName = /-src$/.test(src.name) ? src.name.replace(/-src$/, "-alt") : src.name.replace(/_image$/, "_alt");
+      var alt = form.querySelector('[name="' + altName + '"]');
+      var described = pick.options[pick.selectedIndex].getAttribute("data-alt");
+      if (alt && !alt.value && described) { alt.value = described; }
       pick.value = "";
       announce("Picture chosen from the library.");
     }
