@@ -38,7 +38,7 @@ WORKER = [sys.executable, "-m", "tidings", "worker"]
 def keep(command: list[str], stopping: threading.Event, current: list) -> None:
     wait = 1.0
     while not stopping.is_set():
-        current[:] = [subprocess.Popen(command)]
+        current[:] = [subprocess.Popen(command)]  # noqa: S603 (our own command line)
         started = time.monotonic()
         code = current[0].wait()
         if stopping.is_set():
