@@ -348,3 +348,89 @@ def test_the_import_size_limit_is_a_setting_an_administrator_can_change(tmp_path
         timeout=60,
     )
     assert result.stdout.strip() == "5000000", result.stderr[-2000:]
+
+
+@pytest.mark.skipif(not shutil.which("nginx"), reason="nginx is not installed")
+def test_the_nginx_access_log_holds_no_token_search_or_address(tmp_path):
+    """nginx's default log ("combined") wrote every /u/<token> and /rights/download/<token>
+    (keys to a person's subscription and data), an operator's ?q= search for an address, the
+    Referer and the client's address.  Run for real: nginx with the site, in front of a stub."""
+    import http.server
+    import socket
+    import ssl
+    import threading
+    import time
+    import urllib.request
+
+    from tests.campaigns.delivery_helpers import free_port
+    from tests.ops.smtp_servers import self_signed
+
+    class Stub(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    self_signed(tmp_path)
+    plain, tls = free_port(), free_port()
+    site = (DEPLOY / "nginx" / "tidings.conf").read_text()
+    for old, new in [
+        ("/etc/letsencrypt/live/news.example.com/fullchain.pem", str(tmp_path / "cert.pem")),
+        ("/etc/letsencrypt/live/news.example.com/privkey.pem", str(tmp_path / "key.pem")),
+        ("/var/log/nginx/tidings.access.log", str(tmp_path / "access.log")),
+        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream.server_address[1]};"),
+        ("listen 80;", f"listen 127.0.0.1:{plain};"),
+        ("listen [::]:80;", ""),
+        ("listen 443 ssl http2;", f"listen 127.0.0.1:{tls} ssl;"),
+        ("listen [::]:443 ssl http2;", ""),
+    ]:
+        assert old in site, old
+        site = site.replace(old, new)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; daemon off;\n"
+        f"events {{}}\nhttp {{ {site} }}\n"
+    )
+    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", tls), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and nginx.poll() is None
+                time.sleep(0.1)
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        token = "eyJjIjoxMjN9:1vNx8Q:Zm9vYmFyYmF6cXV4cXV1eA"
+        paths = [
+            f"/u/{token}",
+            f"/rights/download/{token}",
+            f"/demo/feed/{token}.ics",
+            "/search/?q=ada.lovelace%40example.net",
+            "/campaigns/12/",
+        ]
+        for path in paths:
+            request = urllib.request.Request(
+                f"https://127.0.0.1:{tls}{path}",
+                headers={"Host": "news.example.com", "Referer": f"https://x.example/p/{token}"},
+            )
+            urllib.request.urlopen(request, context=insecure, timeout=10).read()
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        upstream.shutdown()
+    log = (tmp_path / "access.log").read_text()
+    assert len(log.splitlines()) == len(paths)
+    assert token not in log and "1vNx8Q" not in log
+    assert "ada.lovelace" not in log and "example.net" not in log
+    assert "127.0.0.1" not in log and "x.example" not in log
+    assert '"GET /u/[token]"' in log and '"GET /rights/download/[token]"' in log
+    assert '"GET /campaigns/12/"' in log and '"GET /search/"' in log
