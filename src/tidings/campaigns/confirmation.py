@@ -40,6 +40,26 @@ class SendSummary:
     local_hour: int | None = None
 
     @property
+    def subjects_shown(self) -> list[tuple[str, str, str, int | None]]:
+        """(label, subject as a sample person gets it, as written, people): the page shows what
+        recipients will read ("What's new at Example Ltd"), not only the template's code."""
+        from .lifecycle import inert_links, sample_contact
+        from .rendering import CompiledMessage, TemplateProblem
+
+        shown = []
+        for label, subject, people in self.subjects:
+            text = subject
+            if "{" in subject:
+                try:
+                    compiled = CompiledMessage.from_sources(subject=subject, body="-")
+                    links = inert_links(self.campaign)
+                    text = compiled.render(sample_contact(), links).subject
+                except TemplateProblem:
+                    pass  # shown as written; the campaign's own checks say what is wrong
+            shown.append((label, text, subject, people))
+        return shown
+
+    @property
     def fingerprint(self) -> str:
         """Changes when anything the operator is asked to confirm changes."""
         parts = [
