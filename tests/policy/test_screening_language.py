@@ -179,6 +179,15 @@ class TestTermSyntax:
         with pytest.raises(ValueError, match="matches anything"):
             TermMatcher(nlp, [TermList("health", strong=["_ _?"])], frozenset())
 
+    def test_an_exact_word_with_options_is_refused(self, nlp):
+        # "~went|~gone" used to compile to one word that no text has, so it never matched.
+        with pytest.raises(ValueError, match="exact word"):
+            TermMatcher(nlp, [TermList("health", strong=["my back ~went|~gone"])], frozenset())
+        with pytest.raises(ValueError, match="exact word"):
+            TermMatcher(nlp, [TermList("health", strong=["=Unite|=GMB rep"])], frozenset())
+        with pytest.raises(ValueError, match="exact word"):
+            TermMatcher(nlp, [TermList("politics", strong=["standing for office|=Labour"])], frozenset())
+
 
 @pytest.mark.parametrize(
     "text",

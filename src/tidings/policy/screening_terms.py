@@ -210,6 +210,9 @@ class TermMatcher:
                 choices = [[{"IS_SENT_START": False, "OP": "{0,8}"}]]
             elif word in ("=", "~"):  # the sign itself: "Christian = sales lead"
                 choices = [[{"ORTH": word}]]
+            elif "|" in word and any(o[:1] in ("=", "~") for o in word.split("|")):
+                # "~went|~gone" would be read as one strange word and never match.
+                raise ValueError(f"{where}: {phrase!r}: an exact word (= or ~) has no options")
             elif word.startswith("="):
                 choices = [[{"ORTH": t.text} for t in self.nlp.tokenizer(word[1:])]]
             elif word.startswith("~"):
