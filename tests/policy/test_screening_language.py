@@ -179,6 +179,17 @@ class TestTermSyntax:
         with pytest.raises(ValueError, match="matches anything"):
             TermMatcher(nlp, [TermList("health", strong=["_ _?"])], frozenset())
 
+    def test_an_exact_word_with_options_is_refused(self, nlp):
+        # "~went|~gone" used to compile to one word that no text has, so it never matched.
+        with pytest.raises(ValueError, match="exact word"):
+            TermMatcher(nlp, [TermList("health", strong=["my back ~went|~gone"])], frozenset())
+        with pytest.raises(ValueError, match="exact word"):
+            TermMatcher(nlp, [TermList("health", strong=["=Unite|=GMB rep"])], frozenset())
+        with pytest.raises(ValueError, match="exact word"):
+            TermMatcher(
+                nlp, [TermList("politics", strong=["standing for office|=Labour"])], frozenset()
+            )
+
 
 @pytest.mark.parametrize(
     "text",
@@ -339,3 +350,65 @@ def test_faith_and_health_words_in_their_everyday_senses_are_not_disclosures(tex
 )
 def test_the_same_words_in_their_own_sense_still_count(text, category):
     assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("We write on behalf of our client, who has a conviction for theft.", "criminal_history"),
+        (
+            "Our client, who is a practising Catholic, asks for Sundays off.",
+            "religious_or_philosophical_beliefs",
+        ),
+    ],
+)
+def test_our_client_who_is_a_person_not_the_organisation_speaking(text, category):
+    assert found(text) == {category}
+
+
+def test_our_clients_who_are_a_group_are_still_not_a_person():
+    assert found("Our clients who are Muslim like the Eid range.") == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "At the depot you clock in with your thumb now.",
+        "The turnstile camera looked at my face and let me through.",
+        "The office reader maps the veins in my palm.",
+        "Border staff took all of my fingers and a photo.",
+        "The attendance terminal measures the shape of my hand.",
+        "The bank's phone line checks it's really me speaking.",
+        "My car recognises me by my face and moves the seat.",
+    ],
+)
+def test_biometric_capture_said_in_everyday_ways_is_found(text):
+    assert found(text) == {"biometric"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This handbook is our bible for onboarding.",
+        "The caterer serves halal and kosher platters for weddings.",
+        "Can we fingerprint the export files before sending them?",
+        "My nerves can't take another migration like that.",
+        "The Vicar of Dibley DVD is back in stock.",
+        "Please check in with your hand luggage at desk 4.",
+    ],
+)
+def test_figures_of_speech_trades_and_titles_are_not_disclosures(text):
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm back at the pain clinic on Tuesday.",
+        "She walks with a stick since the fall.",
+        "Hearing aids in both ears, so email is best.",
+        "He's on light duties until March.",
+    ],
+)
+def test_health_said_indirectly_is_found(text):
+    assert found(text) == {"health"}

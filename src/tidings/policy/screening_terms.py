@@ -210,6 +210,9 @@ class TermMatcher:
                 choices = [[{"IS_SENT_START": False, "OP": "{0,8}"}]]
             elif word in ("=", "~"):  # the sign itself: "Christian = sales lead"
                 choices = [[{"ORTH": word}]]
+            elif "|" in word and any(o[:1] in ("=", "~") for o in word.split("|")):
+                # "~went|~gone" would be read as one strange word and never match.
+                raise ValueError(f"{where}: {phrase!r}: an exact word (= or ~) has no options")
             elif word.startswith("="):
                 choices = [[{"ORTH": t.text} for t in self.nlp.tokenizer(word[1:])]]
             elif word.startswith("~"):
@@ -610,10 +613,21 @@ def _organisation_frame(words: list[Any]) -> bool:
         # "we're catering the open day", "we are hosting the fair"
         if norms[:1] == ["be"] and len(norms) > 1 and norms[1] in _ORG_VERBS:
             return True
-        # "our clients", "our recruitment agency", "our local cancer charity"
-        if token.lower_ == "our" and any(t.lower_ in _ORG_NOUNS for t in following[:3]):
+        # "our clients", "our recruitment agency", "our local cancer charity" (not "our client,
+        # who was ...": "who" makes the client a person)
+        if token.lower_ == "our" and any(
+            t.lower_ in _ORG_NOUNS and not _who_follows(words, t) for t in following[:3]
+        ):
             return True
     return False
+
+
+def _who_follows(words: list[Any], noun: Any) -> bool:
+    """Whether "who" (after a comma at most) follows "client": then it names a person."""
+    if noun.lower_ != "client":  # "our clients who ..." are still a group
+        return False
+    after = [t for t in words[noun.i - words[0].i + 1 :][:2] if t.lower_ != ","]
+    return bool(after) and after[0].lower_ in ("who", "whose", "whom")
 
 
 _MENTION_AFTER = frozenset(
