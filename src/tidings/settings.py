@@ -530,6 +530,9 @@ LOGGING: dict[str, Any] = {
         # parsedmarc logs each mail's From at INFO ("Parsing mail from ..."): a person's address
         # when someone's mail with a .zip reaches the bounce mailbox.
         "parsedmarc": {"level": "WARNING"},
+        # A "Loaded recognizer: ..." line per category each time screening's engine is built
+        # (every `tidings inbound process`, every process's first screened form).
+        "presidio-analyzer": {"level": "WARNING"},
     },
 }
 

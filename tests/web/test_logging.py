@@ -236,3 +236,12 @@ def test_the_console_shows_failed_tasks_but_not_routine_runs():
     assert "a1" not in shown
     assert "state=FAILED" in shown and "ValueError: boom" in shown
     assert "delivery worker started" in shown
+
+
+def test_building_the_screening_engine_logs_nothing_at_info(caplog):
+    """Each `tidings inbound process` printed ten "Loaded recognizer" lines on stderr."""
+    from tidings.policy.screening import Screener
+
+    with caplog.at_level(logging.INFO):
+        Screener()._get_engine()  # a new engine: the shared one may be built already
+    assert not [r for r in caplog.records if r.name.startswith("presidio")]
