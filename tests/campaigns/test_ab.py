@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
@@ -144,6 +145,27 @@ def test_variants_that_fail_to_render_are_refused_before_start(news):
         lifecycle.do_schedule(campaign, None, actor=None, confirmed=True)
     assert Campaign.objects.get(pk=campaign.pk).status == "draft"
     assert not Delivery.objects.exists()
+
+
+def test_a_test_share_too_small_for_every_variant_is_refused(news, owner_client):
+    """20% of 4 people is one person: variants B, C and D went to nobody, and A "won"."""
+    readers(news, 4)
+    campaign = ab_campaign(news, share=20, variants=[{"subject": f"Subject {n}"} for n in range(4)])
+    expected = (
+        "the A/B test is too small: 20% of 4 people is 1, fewer than its 4 variants, so some "
+        "would go to nobody and could never win; raise the test share, use fewer variants, or "
+        "remove the test"
+    )
+    assert expected in [str(p) for p in lifecycle.schedule_problems(campaign)]
+    with pytest.raises(CampaignNotReady):
+        lifecycle.do_schedule(campaign, None, actor=None, confirmed=True)
+    page = owner_client.post(reverse("campaigns:schedule", args=[campaign.pk]), {"send_now": "1"})
+    assert expected in page.content.decode()
+    assert "Confirm: send to" not in page.content.decode()
+    # A share that gives each variant someone goes ahead.
+    ABTest.objects.filter(campaign=campaign).update(share=100)
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    assert not [p for p in lifecycle.schedule_problems(campaign) if "too small" in str(p)]
 
 
 # --- the split ----------------------------------------------------------------------------------
