@@ -318,6 +318,28 @@ def test_an_ab_test_runs_end_to_end_and_the_winner_goes_to_the_rest(news, settin
     assert entry.details["winner"] == "B" and entry.details["released"] == 20
 
 
+def test_the_waiting_time_starts_when_the_test_group_has_had_the_mail(news):
+    """With "deliver at a local hour", the test's rows wait for that hour; the winner was chosen
+    `wait` minutes after the campaign's start — before anyone had the mail — and sent to all."""
+    readers(news, 20)
+    campaign = ab_campaign(news, share=50, wait=60)
+    hour = (timezone.localtime().hour + 3) % 24
+    Campaign.objects.filter(pk=campaign.pk).update(local_hour=hour)
+    start(campaign)
+    assert set(Delivery.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
+        "held"
+    }
+    assert decide_due_tests(now=timezone.now() + timedelta(minutes=61)) == []
+    assert abtest.test_ends_at(campaign.ab_test) is None
+    # The hour comes and the test group goes out; the waiting time runs from then.
+    went_out = timezone.now() + timedelta(hours=3)
+    Delivery.objects.filter(campaign=campaign, variant__isnull=False).update(
+        status="sent", sent_at=went_out, next_attempt_at=None
+    )
+    assert decide_due_tests(now=went_out + timedelta(minutes=59)) == []
+    assert decide_due_tests(now=went_out + timedelta(minutes=61)) == [campaign.pk]
+
+
 def test_the_operator_picks_the_winner_when_it_is_not_automatic(news):
     readers(news, 20)
     campaign = ab_campaign(news, share=50, automatic=False, wait=1)
