@@ -1,4 +1,3 @@
-import subprocess
 import sys
 
 from django.core.management import call_command
@@ -6,6 +5,7 @@ from django.core.management.base import BaseCommand
 
 from tidings.lib import arguments
 from tidings.web.demo import follow_serving_address, serving_base_url
+from tidings.web.worker_process import SupervisedProcess
 
 
 class Command(BaseCommand):
@@ -21,7 +21,9 @@ class Command(BaseCommand):
             "--threads", type=arguments.positive_int, default=4, help="threads per web worker"
         )
         parser.add_argument(
-            "--with-worker", action="store_true", help="also run `tidings worker` alongside"
+            "--with-worker",
+            action="store_true",
+            help="also run `tidings worker` alongside (started again if it dies)",
         )
 
     def handle(self, *args, host, port, workers, threads, with_worker, **options):
@@ -35,7 +37,8 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         worker = None
         if with_worker:
-            worker = subprocess.Popen([sys.executable, "-m", "tidings", "worker"])
+            # Started again if it dies: otherwise nothing is sent until the server restarts.
+            worker = SupervisedProcess([sys.executable, "-m", "tidings", "worker"])
         self.stdout.write(
             f"tidings is serving on {serving_base_url(host, port)}/  (Ctrl-C stops it); "
             f"links in pages and mail use {base_url}/"
@@ -51,5 +54,4 @@ class Command(BaseCommand):
             ).serve()
         finally:
             if worker is not None:
-                worker.terminate()
-                worker.wait(timeout=30)
+                worker.stop(timeout=30)
