@@ -147,6 +147,16 @@ def test_variants_that_fail_to_render_are_refused_before_start(news):
     assert not Delivery.objects.exists()
 
 
+def test_a_variant_that_spells_out_the_campaigns_own_subject_is_the_same_as_a_blank_one(news):
+    """Variant A blank (the campaign's subject), B the campaign's subject typed in: the "test"
+    sent one message twice and chose a winner between them."""
+    readers(news, 10)
+    campaign = ab_campaign(news, share=100, variants=[{}, {"subject": "x"}])
+    Variant.objects.filter(campaign=campaign, label="B").update(subject=campaign.subject)
+    problems = [str(p) for p in lifecycle.schedule_problems(campaign)]
+    assert any("variants A and B are the same" in p for p in problems), problems
+
+
 def test_a_test_share_too_small_for_every_variant_is_refused(news, owner_client):
     """20% of 4 people is one person: variants B, C and D went to nobody, and A "won"."""
     readers(news, 4)

@@ -32,7 +32,11 @@ def variant_problems(campaign: Campaign) -> list[tuple[str, str | None]]:
         )
     seen: dict[tuple, str] = {}
     for variant in variants:
-        key = (variant.subject, variant.preheader, variant.sender_name, variant.body.strip())
+        # As it would be sent: a blank field is the campaign's, so a variant that spells out
+        # the campaign's own subject is the same as one that leaves it blank.
+        view = variant.applied_to(campaign)
+        sender_name = view.sender.name if view.sender is not None else variant.sender_name
+        key = (view.subject, view.preheader, sender_name, view.body.strip())
         if key in seen:
             problems.append(
                 (
