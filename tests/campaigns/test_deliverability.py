@@ -466,6 +466,9 @@ def test_an_owner_vouches_for_a_failing_sender_and_it_is_audited(dns_server, key
     owner_client.post(reverse("campaigns:sender-check", args=[sender.pk]))
     sender.refresh_from_db()
     assert sender.verified and sender.health_status == "fail"
+    # One sentence, without a space before its full stop ("…although its checks fail .").
+    page = " ".join(owner_client.get(reverse("campaigns:senders")).content.decode().split())
+    assert "an owner vouched for it, although its checks fail. DKIM selector" in page
 
 
 @pytest.mark.django_db
