@@ -387,7 +387,10 @@ def _dkim(ctx: _Context) -> Check:
         tags = parse_tag_value(records[0].encode("utf-8"))
     except InvalidTagValueList as exc:
         return _check(
-            "dkim", FAIL, f"The DKIM record at {name} does not parse: {_reason(exc)}.", publish + "."
+            "dkim",
+            FAIL,
+            f"The DKIM record at {name} does not parse: {_reason(exc)}.",
+            publish + ".",
         )
     public = tags.get(b"p", b"").replace(b" ", b"")
     if not public:
