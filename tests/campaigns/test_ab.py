@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
@@ -144,6 +145,37 @@ def test_variants_that_fail_to_render_are_refused_before_start(news):
         lifecycle.do_schedule(campaign, None, actor=None, confirmed=True)
     assert Campaign.objects.get(pk=campaign.pk).status == "draft"
     assert not Delivery.objects.exists()
+
+
+def test_a_variant_that_spells_out_the_campaigns_own_subject_is_the_same_as_a_blank_one(news):
+    """Variant A blank (the campaign's subject), B the campaign's subject typed in: the "test"
+    sent one message twice and chose a winner between them."""
+    readers(news, 10)
+    campaign = ab_campaign(news, share=100, variants=[{}, {"subject": "x"}])
+    Variant.objects.filter(campaign=campaign, label="B").update(subject=campaign.subject)
+    problems = [str(p) for p in lifecycle.schedule_problems(campaign)]
+    assert any("variants A and B are the same" in p for p in problems), problems
+
+
+def test_a_test_share_too_small_for_every_variant_is_refused(news, owner_client):
+    """20% of 4 people is one person: variants B, C and D went to nobody, and A "won"."""
+    readers(news, 4)
+    campaign = ab_campaign(news, share=20, variants=[{"subject": f"Subject {n}"} for n in range(4)])
+    expected = (
+        "the A/B test is too small: 20% of 4 people is 1, fewer than its 4 variants, so some "
+        "would go to nobody and could never win; raise the test share, use fewer variants, or "
+        "remove the test"
+    )
+    assert expected in [str(p) for p in lifecycle.schedule_problems(campaign)]
+    with pytest.raises(CampaignNotReady):
+        lifecycle.do_schedule(campaign, None, actor=None, confirmed=True)
+    page = owner_client.post(reverse("campaigns:schedule", args=[campaign.pk]), {"send_now": "1"})
+    assert expected in page.content.decode()
+    assert "Confirm: send to" not in page.content.decode()
+    # A share that gives each variant someone goes ahead.
+    ABTest.objects.filter(campaign=campaign).update(share=100)
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    assert not [p for p in lifecycle.schedule_problems(campaign) if "too small" in str(p)]
 
 
 # --- the split ----------------------------------------------------------------------------------
@@ -294,6 +326,28 @@ def test_an_ab_test_runs_end_to_end_and_the_winner_goes_to_the_rest(news, settin
     assert campaign.status == "finished"
     entry = AuditEntry.objects.get(action="campaign.ab_winner")
     assert entry.details["winner"] == "B" and entry.details["released"] == 20
+
+
+def test_the_waiting_time_starts_when_the_test_group_has_had_the_mail(news):
+    """With "deliver at a local hour", the test's rows wait for that hour; the winner was chosen
+    `wait` minutes after the campaign's start — before anyone had the mail — and sent to all."""
+    readers(news, 20)
+    campaign = ab_campaign(news, share=50, wait=60)
+    hour = (timezone.localtime().hour + 3) % 24
+    Campaign.objects.filter(pk=campaign.pk).update(local_hour=hour)
+    start(campaign)
+    assert set(Delivery.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
+        "held"
+    }
+    assert decide_due_tests(now=timezone.now() + timedelta(minutes=61)) == []
+    assert abtest.test_ends_at(campaign.ab_test) is None
+    # The hour comes and the test group goes out; the waiting time runs from then.
+    went_out = timezone.now() + timedelta(hours=3)
+    Delivery.objects.filter(campaign=campaign, variant__isnull=False).update(
+        status="sent", sent_at=went_out, next_attempt_at=None
+    )
+    assert decide_due_tests(now=went_out + timedelta(minutes=59)) == []
+    assert decide_due_tests(now=went_out + timedelta(minutes=61)) == [campaign.pk]
 
 
 def test_the_operator_picks_the_winner_when_it_is_not_automatic(news):

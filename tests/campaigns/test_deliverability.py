@@ -251,6 +251,29 @@ def test_a_dmarc_record_that_does_not_parse_fails(dns_server, key):
     assert check.status == "fail"
 
 
+def test_two_dmarc_records_fail_and_the_fix_says_to_delete_one(dns_server, key):
+    """The fix used to say "Publish a TXT record at _dmarc…": following it made three."""
+    second = f'_dmarc.{DOMAIN}. 300 IN TXT "v=DMARC1; p=none"'
+    records = good_records(key)
+    dns_server.serve(zone(records) + "\n" + second)
+    check = check_domain(DOMAIN).get("dmarc")
+    assert check.status == "fail"
+    assert check.detail == (
+        f"_dmarc.{DOMAIN} has more than one DMARC record, so receivers ignore them all."
+    )
+    assert check.fix.startswith(
+        f"Keep one TXT record at _dmarc.{DOMAIN} and delete the others, such as "
+    )
+
+
+def test_a_record_that_does_not_parse_says_why_in_one_sentence(dns_server, key):
+    spf = f'{DOMAIN}. 300 IN TXT "v=spf1 ip4:300.1.1.1 ~all"'
+    detail = check_with(dns_server, key, spf=spf).get("spf").detail
+    assert (
+        detail == f"The SPF record at {DOMAIN} does not parse: 300.1.1.1 is not a valid IPv4 value."
+    )
+
+
 def test_dmarc_without_rua_passes_with_a_recommendation(dns_server, key):
     health = check_with(dns_server, key, dmarc=f'_dmarc.{DOMAIN}. 300 IN TXT "v=DMARC1; p=none"')
     assert health.get("dmarc").status == "pass"
@@ -327,6 +350,10 @@ def test_a_dns_that_does_not_answer_is_could_not_check_never_failed(settings, ke
     required = [c for c in health.checks if c.required and c.key != "alignment"]
     assert {c.status for c in required} == {"unknown"}
     assert "Could not check" in health.get("spf").detail
+    # Not "No DMARC record … add rua=": nothing is known about the record.
+    rua = health.get("dmarc_rua")
+    assert rua.status == "unknown" and rua.fix == ""
+    assert rua.detail == "Could not check: the DMARC record could not be looked up."
     # After the first time-out the other look-ups are not tried (each would wait as long).
     assert elapsed < 5
 
@@ -439,6 +466,9 @@ def test_an_owner_vouches_for_a_failing_sender_and_it_is_audited(dns_server, key
     owner_client.post(reverse("campaigns:sender-check", args=[sender.pk]))
     sender.refresh_from_db()
     assert sender.verified and sender.health_status == "fail"
+    # One sentence, without a space before its full stop ("…although its checks fail .").
+    page = " ".join(owner_client.get(reverse("campaigns:senders")).content.decode().split())
+    assert "an owner vouched for it, although its checks fail. DKIM selector" in page
 
 
 @pytest.mark.django_db

@@ -124,6 +124,23 @@ def test_a_malformed_report_is_kept_unprocessed_with_the_reason():
     assert not DmarcRecord.objects.exists()
 
 
+@pytest.mark.parametrize("count", ["-3", str(10**20)])
+def test_a_report_with_an_impossible_count_is_kept_unprocessed_not_a_crash(count):
+    """A negative count broke the database's check, a huge one overflowed SQLite's integer: the
+    command, the upload and the bounce mailbox crashed instead of keeping the report."""
+    broken = report_xml("odd", spoof=3).replace(
+        b"<count>3</count>", f"<count>{count}</count>".encode()
+    )
+    report = do_record_dmarc_report(broken, source="file")
+    report.refresh_from_db()
+    assert report.status == "unprocessed"
+    assert report.reason == (
+        f"not stored: the row for {SPOOFER} gives {count} messages, which cannot be right"
+    )
+    assert bytes(report.raw) == broken
+    assert not DmarcRecord.objects.exists()
+
+
 def test_a_failure_report_is_refused_and_not_kept():
     message = EmailMessage()
     message["From"] = "dmarc@receiver.example"

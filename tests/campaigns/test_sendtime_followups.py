@@ -210,6 +210,22 @@ def test_a_follow_up_goes_to_people_who_did_not_open_never_counting_machines():
     assert not_opened.follow_up_of == original and not_opened.subject == "In case you missed it"
 
 
+def test_a_clone_of_a_follow_up_keeps_its_audience():
+    """Cloning "…: to people who did not open" made a campaign to the whole list: the opener
+    got the "in case you missed it" mail too."""
+    news = make_list()
+    opened, silent = subscriber("Ann Opened", news), subscriber("Sid Silent", news)
+    original = sent_original(news, [opened, silent])
+    engage(original, opened, "open")
+    follow_up = do_create_follow_up(
+        original, audience="not_opened", days=3, subject="In case you missed it", actor=None
+    )
+    copy = lifecycle.do_clone(follow_up, actor=None)
+    assert copy.follow_up_of == original and copy.follow_up_audience == "not_opened"
+    assert copy.follow_up_days == 3
+    assert set(audience_for(copy)) == {silent.pk}
+
+
 def test_a_follow_up_is_drafted_from_the_page_with_its_time_filled_in(owner_client):
     news = make_list()
     reader = subscriber("Sid Silent", news)

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Max
 from django.tasks import task
 from django.utils import timezone
 
@@ -279,9 +279,24 @@ class DecisionError(CampaignError):
     """The test cannot be decided (decided already, or its campaign is not sending)."""
 
 
+# Test rows that have not gone out yet: held until a local hour, queued (a throttled transport, a
+# retry later, a paused campaign) or being sent.
+WAITING = (Delivery.Status.HELD, Delivery.Status.QUEUED, Delivery.Status.SENDING)
+
+
 def test_ends_at(test: ABTest) -> datetime | None:
+    """When the waiting time ends: ``wait_minutes`` after the test group's last message went
+    out (the campaign's start at the earliest).  None before the start and while a test message
+    is still waiting to go — held until a local hour, throttled, or to be retried — so a winner
+    is never chosen before the people it is chosen on had the mail."""
     started = test.campaign.started_at
-    return started + timedelta(minutes=test.wait_minutes) if started else None
+    if started is None:
+        return None
+    tested = Delivery.objects.filter(campaign_id=test.campaign_id, variant__isnull=False)
+    if test.decided_at is None and tested.filter(status__in=WAITING).exists():
+        return None
+    last = tested.aggregate(last=Max("sent_at"))["last"] if test.decided_at is None else None
+    return max(started, last or started) + timedelta(minutes=test.wait_minutes)
 
 
 @transaction.atomic

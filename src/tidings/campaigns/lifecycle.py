@@ -423,6 +423,10 @@ def do_clone(campaign: Campaign, *, actor: Any) -> Campaign:
         topic=campaign.topic,
         archive=campaign.archive,
         local_hour=campaign.local_hour,
+        # A follow-up's audience is its original's non-openers (or non-clickers), not its lists.
+        follow_up_of_id=campaign.follow_up_of_id,
+        follow_up_audience=campaign.follow_up_audience,
+        follow_up_days=campaign.follow_up_days,
         created_by=actor if getattr(actor, "pk", None) else None,
         last_edited_by=actor if getattr(actor, "pk", None) else None,
     )

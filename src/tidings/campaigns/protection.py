@@ -15,9 +15,10 @@ Complaints are people (the campaign's anonymous counters, ``EventCounter``), del
 are rows marked sent.  Hard bounces are rows the receiving server refused with a permanent (5xx)
 answer while sending, plus bounce reports (DSNs, ESP events) that arrived afterwards.  The engine
 asks when it starts and then every ``CHECK_SECONDS`` for each campaign it is sending (two small
-aggregate queries).  An operator who resumes a campaign it paused takes responsibility: the
-protection is waived for that campaign (``Campaign.protection_waived``, set by ``do_resume``;
-audited).
+aggregate queries), and about a second after a receiving server refused a message for good (5xx),
+so a small campaign full of dead addresses is not over before the next check.  An operator who
+resumes a campaign it paused takes responsibility: the protection is waived for that campaign
+(``Campaign.protection_waived``, set by ``do_resume``; audited).
 """
 
 from __future__ import annotations

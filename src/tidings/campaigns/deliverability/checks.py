@@ -45,7 +45,12 @@ from typing import Any
 
 import checkdmarc.utils
 from checkdmarc.bimi import BIMIError, query_bimi_record
-from checkdmarc.dmarc import DMARCError, parse_dmarc_record, query_dmarc_record
+from checkdmarc.dmarc import (
+    DMARCError,
+    MultipleDMARCRecords,
+    parse_dmarc_record,
+    query_dmarc_record,
+)
 from checkdmarc.mta_sts import MTASTSError, query_mta_sts_record
 from checkdmarc.smtp_tls_reporting import (
     SMTPTLSReportingError,
@@ -170,6 +175,11 @@ def _check(key: str, status: str, detail: str, fix: str = "") -> Check:
     return Check(key, _LABELS[key], status, key in _REQUIRED, detail, fix if status != PASS else "")
 
 
+def _reason(exc: Exception) -> str:
+    """A library's message as the middle of our sentence: without its own closing full stop."""
+    return " ".join(str(exc).split()).rstrip(".")
+
+
 def _guarded(step: Callable[[_Context], Check], ctx: _Context) -> Check:
     """Run one check; a DNS that could not be asked makes it "could not check"."""
     key = step.__name__.lstrip("_")
@@ -237,7 +247,7 @@ def _spf(ctx: _Context) -> Check:
         return _check(
             "spf",
             FAIL,
-            f"The SPF record at {domain} does not parse: {exc}.",
+            f"The SPF record at {domain} does not parse: {_reason(exc)}.",
             f"Replace it with a TXT record such as {suggestion}.",
         )
     except SPFError as exc:
@@ -246,7 +256,7 @@ def _spf(ctx: _Context) -> Check:
         return _check(
             "spf",
             FAIL,
-            f"The SPF record at {domain} cannot be used: {exc}.",
+            f"The SPF record at {domain} cannot be used: {_reason(exc)}.",
             f"Replace it with a TXT record such as {suggestion}.",
         )
     lookups = int(parsed.get("dns_lookups") or 0)
@@ -377,7 +387,10 @@ def _dkim(ctx: _Context) -> Check:
         tags = parse_tag_value(records[0].encode("utf-8"))
     except InvalidTagValueList as exc:
         return _check(
-            "dkim", FAIL, f"The DKIM record at {name} does not parse: {exc}.", publish + "."
+            "dkim",
+            FAIL,
+            f"The DKIM record at {name} does not parse: {_reason(exc)}.",
+            publish + ".",
         )
     public = tags.get(b"p", b"").replace(b" ", b"")
     if not public:
@@ -432,13 +445,21 @@ def _dmarc(ctx: _Context) -> Check:
     suggestion = f'"v=DMARC1; p=none; rua=mailto:{_report_address(ctx)}"'
     try:
         found = query_dmarc_record(ctx.domain, **ctx.kwargs())
+    except MultipleDMARCRecords:
+        return _check(
+            "dmarc",
+            FAIL,
+            f"_dmarc.{ctx.domain} has more than one DMARC record, so receivers ignore them all.",
+            f"Keep one TXT record at _dmarc.{ctx.domain} and delete the others, such as "
+            f"{suggestion}.",
+        )
     except DMARCError as exc:
         if is_unavailable(exc):
             raise
         return _check(
             "dmarc",
             FAIL,
-            f"No usable DMARC record for {ctx.domain}: {exc}",
+            f"No usable DMARC record for {ctx.domain}: {_reason(exc)}.",
             f"Publish a TXT record at _dmarc.{ctx.domain}: {suggestion}.",
         )
     try:
@@ -449,7 +470,7 @@ def _dmarc(ctx: _Context) -> Check:
         return _check(
             "dmarc",
             FAIL,
-            f"The DMARC record at _dmarc.{found['location']} does not parse: {exc}",
+            f"The DMARC record at _dmarc.{found['location']} does not parse: {_reason(exc)}.",
             f"Replace it with a TXT record such as {suggestion}.",
         )
     tags = {name: value.get("value") for name, value in parsed["tags"].items()}
@@ -475,11 +496,14 @@ def _report_address(ctx: _Context) -> str:
 
 def _dmarc_rua(ctx: _Context, tags: dict | None, dmarc: Check | None) -> Check:
     if tags is None:
-        status = UNKNOWN if dmarc is not None and dmarc.status == UNKNOWN else WARN
+        if dmarc is not None and dmarc.status == UNKNOWN:
+            return _check(
+                "dmarc_rua", UNKNOWN, "Could not check: the DMARC record could not be looked up."
+            )
         return _check(
             "dmarc_rua",
-            status,
-            "No DMARC record, so no aggregate reports.",
+            WARN,
+            "No usable DMARC record, so no aggregate reports.",
             f"Add rua=mailto:{_report_address(ctx)} to the DMARC record at _dmarc.{ctx.domain}.",
         )
     rua = tags.get("rua") or []

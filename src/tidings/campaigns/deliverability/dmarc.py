@@ -42,6 +42,13 @@ logger = logging.getLogger(__name__)
 REPORT_TYPES = ("application/gzip", "application/x-gzip", "application/zip", "text/xml")
 REPORT_SUFFIXES = (".xml.gz", ".xml", ".zip", ".gz")
 MAX_BYTES = 20 * 1024 * 1024
+# More messages than any receiver reports for one address and day; a larger (or negative) count
+# is a broken report, not a figure to add to the page's sums.
+MAX_ROW_COUNT = 10**12
+
+
+class UnusableReport(ValueError):
+    """A report parsedmarc read whose figures cannot be stored (a negative count, say)."""
 
 
 def looks_like_dmarc_report(raw: bytes) -> bool:
@@ -105,7 +112,11 @@ def _process(report: DmarcReport) -> DmarcReport:
         )
     if kind != "aggregate":
         return _note(report, f"a {kind or 'unknown'} report, not a DMARC aggregate report")
-    return _store_aggregate(report, parsed["report"])
+    try:
+        return _store_aggregate(report, parsed["report"])
+    except UnusableReport as exc:
+        report.refresh_from_db()  # _store_aggregate's changes were rolled back
+        return _note(report, f"not stored: {exc}")
 
 
 def _short(exc: Exception) -> str:
@@ -166,7 +177,7 @@ def _store_aggregate(report: DmarcReport, data: dict[str, Any]) -> DmarcReport:
             bool(alignment.get("dkim")),
             str(policy.get("disposition") or "")[:20],
         )
-        rows[key] += int(record.get("count") or 0)
+        rows[key] += _count(record.get("count"), record["source"]["ip_address"])
     DmarcRecord.objects.bulk_create(
         DmarcRecord(
             report=report,
@@ -185,6 +196,16 @@ def _store_aggregate(report: DmarcReport, data: dict[str, Any]) -> DmarcReport:
     report.reason = f"{len(rows)} rows, {report.messages} messages"
     report.save()
     return report
+
+
+def _count(value: Any, ip: str) -> int:
+    try:
+        count = int(value or 0)
+    except (TypeError, ValueError):
+        raise UnusableReport(f"the row for {ip} has no number of messages") from None
+    if not 0 <= count <= MAX_ROW_COUNT:
+        raise UnusableReport(f"the row for {ip} gives {count} messages, which cannot be right")
+    return count
 
 
 def do_retry_dmarc_report(report: DmarcReport) -> DmarcReport:

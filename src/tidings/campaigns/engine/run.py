@@ -100,6 +100,9 @@ class Engine:
         self.breaker = Breaker(config)
         self.published = WorkerState()  # numbers for /metrics, on the heartbeat row
         self.unreachable: dict[int, tuple[float, str]] = {}  # campaign → (since when, why)
+        # A receiving server refused a message for good since the last protection check: check
+        # again within a second, not in ``CHECK_SECONDS`` (by then a small campaign is over).
+        self.refused_since_protect = False
         self.template_failed: dict[int, str] = {}
         self.touched: set[int] = set()
         self.finish_checked: dict[int, float] = {}
@@ -157,7 +160,11 @@ class Engine:
                     if now >= next_refresh:
                         self._refresh_campaigns()
                         next_refresh = now + 0.5
-                    if now >= next_protect:
+                    if now >= next_protect or (
+                        self.refused_since_protect
+                        and now >= next_protect - protection.CHECK_SECONDS + 1.0
+                    ):
+                        self.refused_since_protect = False
                         self._protect()
                         next_protect = now + protection.CHECK_SECONDS
                     claimed = self._claim()
@@ -225,6 +232,8 @@ class Engine:
             bounced = [r.row.contact_id for r in batch if r.hard_bounce and r.row.contact_id]
             if bounced:
                 do_record_hard_bounce(bounced)
+        if any(r.outcome == "failed" and (r.code or 0) >= 500 for r in batch):
+            self.refused_since_protect = True
         self.pending = []
         self.published.record(batch)
         if changed < len(batch):
