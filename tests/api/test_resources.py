@@ -169,6 +169,12 @@ def test_a_campaign_is_created_scheduled_and_its_stats_read(api):
     assert unconfirmed.status_code == 422
     assert "it would go to 1 people" in unconfirmed.json()["detail"]
     assert Campaign.objects.get(pk=campaign_id).status == "draft"
+    for loose in ["yes", "true", 1, "on"]:  # only the JSON literal true confirms a send
+        refused = api.post(
+            f"/campaigns/{campaign_id}/schedule", {"at": "2099-01-01T09:00:00Z", "confirm": loose}
+        )
+        assert refused.status_code == 422, loose
+        assert Campaign.objects.get(pk=campaign_id).status == "draft"
     scheduled = api.post(
         f"/campaigns/{campaign_id}/schedule", {"at": "2099-01-01T09:00:00Z", "confirm": True}
     )

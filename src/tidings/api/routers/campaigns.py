@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db.models import Count
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema, Status
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from tidings.audience.models import MailingList, Segment
 from tidings.campaigns.lifecycle import (
@@ -64,10 +64,12 @@ class CampaignIn(Schema):
 
 class ScheduleIn(Schema):
     at: datetime | None = Field(None, description="When to send (with a time zone); none: now.")
-    confirm: bool = Field(
+    # Strict: sending to everyone is not something "yes", 1 or "on" should do by accident.
+    confirm: StrictBool = Field(
         False,
-        description="Must be true: nothing is scheduled without it.  Without it the answer is "
-        "422 with the exact number of recipients and the bulk-sender checklist's red items.",
+        description="Must be true (the JSON literal): nothing is scheduled without it.  Without "
+        "it the answer is 422 with the exact number of recipients and the bulk-sender "
+        "checklist's red items.",
     )
 
 
