@@ -461,3 +461,33 @@ def test_each_variant_can_be_previewed(news, owner_client):
     assert page.context["rendered"].subject == "Fancy 2"
     missing = owner_client.get(reverse("campaigns:preview", args=[campaign.pk]), {"variant": "Z"})
     assert "has no variant 'Z'" in missing.content.decode().replace("&#x27;", "'")
+
+
+def test_a_follow_up_of_an_ab_test_repeats_the_winning_content(news):
+    """A follow-up to the people who did not open repeated the campaign's own body, which the
+    content variants had replaced: most of its readers had been sent the winner's."""
+    from tidings.campaigns.followups import do_create_follow_up
+
+    readers(news, 20)
+    campaign = ab_campaign(
+        news,
+        share=50,
+        automatic=False,
+        variants=[
+            {"subject": SUBJECTS["A"], "body": "# Plain words\n\nVariant A's text."},
+            {"subject": SUBJECTS["B"], "body": "# Bold words\n\nVariant B's text."},
+        ],
+    )
+    start(campaign)
+    do_pick_winner(campaign, Variant.objects.get(campaign=campaign, label="B"), actor=None)
+    campaign.refresh_from_db()
+    follow_up = do_create_follow_up(
+        campaign, audience="not_opened", days=3, subject="In case you missed it", actor=None
+    )
+    assert follow_up.body == "# Bold words\n\nVariant B's text."
+    plain = ab_campaign(news, share=50, automatic=False)  # subjects only: the campaign's body
+    start(plain)
+    do_pick_winner(plain, Variant.objects.get(campaign=plain, label="A"), actor=None)
+    plain.refresh_from_db()
+    again = do_create_follow_up(plain, audience="not_opened", days=3, subject="Again", actor=None)
+    assert again.body == plain.body

@@ -18,7 +18,7 @@ from django.db import transaction
 from tidings.lib.audit import audit
 
 from .lifecycle import CampaignNotReady, Problem
-from .models import Campaign
+from .models import ABTest, Campaign
 
 AUDIENCES = ("not_opened", "not_clicked")
 
@@ -39,17 +39,23 @@ def do_create_follow_up(
     if problems:
         raise CampaignNotReady(problems)
     who = "did not open" if audience == "not_opened" else "did not click"
+    # An A/B test's follow-up repeats what won (most of the people it goes to got the winner),
+    # not the campaign's own body that the variants replaced.
+    test = ABTest.objects.filter(campaign=original).select_related("winner").first()
+    winner = test.winner if test is not None else None
+    body = winner.body if winner is not None and winner.body else original.body
+    preheader = winner.preheader if winner is not None and winner.preheader else original.preheader
     name = f"{original.name}: to people who {who}"
     follow_up = Campaign.objects.create(
         name=name[: Campaign._meta.get_field("name").max_length],
         subject=subject.strip(),
-        preheader=original.preheader,
+        preheader=preheader,
         sender=original.sender,
         reply_to=original.reply_to,
         template=original.template,
         layout=original.layout,
         format=original.format,
-        body=original.body,
+        body=body,
         text_body=original.text_body,
         topic=original.topic,
         local_hour=original.local_hour,
