@@ -15,20 +15,13 @@ from playwright.sync_api import Page, expect
 
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
 from tests.campaigns.lifecycle_helpers import make_list, make_sender, subscriber
-from tests.conftest import OPERATOR_PASSWORD
 from tests.e2e.conftest import readme_screenshot
+from tests.e2e.helpers import sign_in
 from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.lifecycle import do_create_campaign, start_due_campaigns
 from tidings.campaigns.models import Campaign, Template
 from tidings.campaigns.rendering import ensure_default_layout
 from tidings.media.actions import do_upload_image
-
-
-def sign_in(page: Page) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill("owner")
-    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def block_types(page: Page) -> list[str]:

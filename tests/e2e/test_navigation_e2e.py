@@ -2,7 +2,7 @@
 
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import OPERATOR_PASSWORD
+from tests.e2e.helpers import sign_in
 
 
 def test_on_a_phone_without_javascript_an_operator_opens_a_group_and_goes_to_a_page(
@@ -13,10 +13,7 @@ def test_on_a_phone_without_javascript_an_operator_opens_a_group_and_goes_to_a_p
     )
     page = context.new_page()
     try:
-        page.goto("/login/")
-        page.get_by_label("Username").fill("owner")
-        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page)
         page.goto("/audience/segments/")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         nav = page.get_by_role("navigation", name="Main")
@@ -46,10 +43,7 @@ def test_the_dashboard_fits_a_phone_with_the_bulk_sender_checklist(
     context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
     page = context.new_page()
     try:
-        page.goto("/login/")
-        page.get_by_label("Username").fill("owner")
-        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page)
         page.goto("/")
         expect(
             page.get_by_role("heading", name="Bulk-sender checklist (Gmail, Yahoo, Microsoft)")
@@ -67,10 +61,7 @@ def test_one_menu_is_open_at_a_time(browser: Browser, live_server, owner):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     try:
-        page.goto("/login/")
-        page.get_by_label("Username").fill("owner")
-        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page)
         expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
         nav = page.get_by_role("navigation", name="Main")
         opened = (
@@ -97,10 +88,7 @@ def test_pages_with_wide_tables_and_code_fit_a_phone(browser: Browser, live_serv
     context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
     page = context.new_page()
     try:
-        page.goto("/login/")
-        page.get_by_label("Username").fill("owner")
-        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page)
         expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
         for path in ("/bounces/", "/analytics/snippet", "/campaigns/deliverability/"):
             page.goto(path)

@@ -9,7 +9,7 @@ emails' plain-text preview (one long line) did too — the last even on a deskto
 import pytest
 from playwright.sync_api import Browser
 
-from tests.conftest import OPERATOR_PASSWORD
+from tests.e2e.helpers import sign_in
 
 PAGES = [
     "/",  # the getting-started steps and the bulk-sender checklist
@@ -36,10 +36,7 @@ def test_operator_pages_do_not_scroll_sideways(browser: Browser, live_server, ow
     )
     page = context.new_page()
     try:
-        page.goto("/login/")
-        page.get_by_label("Username").fill("owner")
-        page.get_by_label("Password").fill(OPERATOR_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page)
         page.wait_for_url(f"{live_server.url}/**")
         wide = {}
         for path in PAGES:

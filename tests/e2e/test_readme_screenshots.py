@@ -11,16 +11,9 @@ from playwright.sync_api import Page, expect
 
 from tests.campaigns.event_helpers import sent_campaign
 from tests.campaigns.lifecycle_helpers import make_list
-from tests.conftest import OPERATOR_PASSWORD
 from tests.e2e.conftest import readme_screenshot
+from tests.e2e.helpers import sign_in
 from tidings.campaigns.events import record_delivery_event
-
-
-def sign_in(page: Page) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill("owner")
-    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_the_dashboard_leads_a_new_operator_through_the_first_hour(page: Page, owner, tmp_path):

@@ -8,16 +8,9 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.campaigns.lifecycle_helpers import make_campaign, make_list, make_sender, subscriber
-from tests.conftest import OPERATOR_PASSWORD
+from tests.e2e.helpers import sign_in
 from tidings.audience.suppression import do_suppress
 from tidings.campaigns.models import Campaign
-
-
-def sign_in(page: Page) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill("owner")
-    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_scheduling_shows_the_exact_audience_and_waits_for_confirmation(

@@ -17,6 +17,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.campaigns.delivery_helpers import free_port
@@ -52,6 +54,43 @@ def confirmation_mails(db: Path) -> list[bytes]:
     return [bytes(row[0]) for row in rows]
 
 
+@contextmanager
+def serving(env: dict[str, str], port: int) -> Iterator[tuple[subprocess.Popen, dict[str, str]]]:
+    """`tidings serve --port P --with-worker`, as `make demo` runs it, until the block ends;
+    ``finished["output"]`` is what it printed, once it has stopped."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tidings", "serve", "--port", str(port), "--with-worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: the web and mail workers end with it
+    )
+    finished: dict[str, str] = {}
+    try:
+        wait_for(f"http://127.0.0.1:{port}/privacy")
+        yield server, finished
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            finished["output"], _ = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            finished["output"], _ = server.communicate()
+
+
+def sign_up(base: str, address: str, name: str) -> None:
+    """Sign up on the demo's newsletter form for every list it offers."""
+    page = urllib.request.urlopen(f"{base}/f/newsletter", timeout=10).read().decode()
+    boxes = re.findall(r'name="(list_\d+)"', page)
+    assert boxes, "the demo's sign-up form shows its lists"
+    data = {"email": address, "name": name, **dict.fromkeys(boxes, "on")}
+    request = urllib.request.Request(
+        f"{base}/f/newsletter", data=urllib.parse.urlencode(data).encode(), method="POST"
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
 def test_the_demo_on_another_port_prints_and_mails_links_to_that_port(tmp_path):
     port = free_port()
     env = clean_env(tmp_path)
@@ -62,38 +101,15 @@ def test_the_demo_on_another_port_prints_and_mails_links_to_that_port(tmp_path):
     )
     assert f"Open http://127.0.0.1:{port}/ and sign in" in demo.stdout
 
-    server = subprocess.Popen(
-        [*tidings, "serve", "--port", str(port), "--with-worker"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group: the web and mail workers end with it
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(f"{base}/privacy")
-        page = urllib.request.urlopen(f"{base}/f/newsletter", timeout=10).read().decode()
-        boxes = re.findall(r'name="(list_\d+)"', page)
-        assert boxes, "the demo's sign-up form shows its lists"
-        data = {"email": "ada@example.net", "name": "Ada", **dict.fromkeys(boxes, "on")}
-        request = urllib.request.Request(
-            f"{base}/f/newsletter", data=urllib.parse.urlencode(data).encode(), method="POST"
-        )
-        urllib.request.urlopen(request, timeout=10).read()
-
+    base = f"http://127.0.0.1:{port}"
+    with serving(env, port) as (server, finished):
+        sign_up(base, "ada@example.net", "Ada")
         deadline = time.monotonic() + 90
         while not (mails := confirmation_mails(tmp_path / "tidings.sqlite3")):
             assert time.monotonic() < deadline, "the worker sent no confirmation"
             assert server.poll() is None, server.stdout.read()
             time.sleep(0.5)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            output, _ = server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            output, _ = server.communicate()
+    output = finished["output"]
 
     assert f"links in pages and mail use {base}/" in output
     message = email.message_from_bytes(mails[-1], policy=email.policy.default)
@@ -156,35 +172,28 @@ def test_a_killed_background_worker_is_started_again_and_mail_goes_out(tmp_path)
     pages working and mail silently stopped; now the serving process starts a new one."""
     port = free_port()
     env = clean_env(tmp_path)
-    tidings = [sys.executable, "-m", "tidings"]
     subprocess.run(
-        [*tidings, "demo", "--port", str(port)], env=env, capture_output=True, check=True
-    )
-    server = subprocess.Popen(
-        [*tidings, "serve", "--port", str(port), "--with-worker"],
+        [sys.executable, "-m", "tidings", "demo", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        capture_output=True,
+        check=True,
     )
+    base = f"http://127.0.0.1:{port}"
+    with serving(env, port) as (server, finished):
 
-    def workers() -> list[int]:
-        found = []
-        for proc in Path("/proc").iterdir():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            # `python -m tidings worker` in serve's session (its keeper's child)
-            if cmdline[-3:] == [b"tidings", b"worker", b""] and int(stat[3]) == server.pid:
-                found.append(int(proc.name))
-        return found
+        def workers() -> list[int]:
+            found = []
+            for proc in Path("/proc").iterdir():
+                try:
+                    cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+                    stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                # `python -m tidings worker` in serve's session (its keeper's child)
+                if cmdline[-3:] == [b"tidings", b"worker", b""] and int(stat[3]) == server.pid:
+                    found.append(int(proc.name))
+            return found
 
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(f"{base}/privacy")
         deadline = time.monotonic() + 60
         while not (first := workers()):
             assert time.monotonic() < deadline, "serve --with-worker started no worker"
@@ -195,24 +204,10 @@ def test_a_killed_background_worker_is_started_again_and_mail_goes_out(tmp_path)
             assert time.monotonic() < deadline, "the killed worker was not started again"
             assert server.poll() is None
             time.sleep(0.2)
-
-        page = urllib.request.urlopen(f"{base}/f/newsletter", timeout=10).read().decode()
-        boxes = re.findall(r'name="(list_\d+)"', page)
-        data = {"email": "grace@example.net", "name": "Grace", **dict.fromkeys(boxes, "on")}
-        request = urllib.request.Request(
-            f"{base}/f/newsletter", data=urllib.parse.urlencode(data).encode(), method="POST"
-        )
-        urllib.request.urlopen(request, timeout=10).read()
+        sign_up(base, "grace@example.net", "Grace")
         deadline = time.monotonic() + 90
         while not confirmation_mails(tmp_path / "tidings.sqlite3"):
             assert time.monotonic() < deadline, "the new worker sent no confirmation"
             time.sleep(0.5)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            output, _ = server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            output, _ = server.communicate()
-    assert "the background worker stopped (exit code -9): starting it again" in output
+    assert "the background worker stopped (exit code -9): starting it again" in finished["output"]
     assert not [pid for pid in second if Path(f"/proc/{pid}").exists()], "worker left running"
