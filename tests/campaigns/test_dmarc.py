@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zipfile
 from email.message import EmailMessage
 
@@ -253,3 +254,16 @@ def test_an_empty_file_is_kept_unprocessed_with_a_reason(tmp_path):
     with pytest.raises(CommandError) as failed:
         call_command("dmarc", "process", "--file", str(empty))
     assert str(failed.value).endswith("kept unprocessed: the file is empty: nothing to read")
+
+
+def test_a_report_of_one_row_and_one_message_says_so_in_words():
+    """The upload said "Report from google.com: 1 rows, 1 messages"."""
+    one = re.sub(
+        rb"<record>\s*<row><source_ip>" + SPOOFER.encode() + rb".*?</record>",
+        b"",
+        report_xml("one", ours=1),
+        flags=re.S,
+    )
+    report = do_record_dmarc_report(one, source="file")
+    assert report.reason == "1 row, 1 message"
+    assert do_record_dmarc_report(report_xml("two"), source="file").reason == "2 rows, 123 messages"

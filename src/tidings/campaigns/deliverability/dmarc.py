@@ -193,7 +193,10 @@ def _store_aggregate(report: DmarcReport, data: dict[str, Any]) -> DmarcReport:
         for (day, ip, header_from, passed, spf, dkim, disposition), count in rows.items()
     )
     report.messages = sum(rows.values())
-    report.reason = f"{len(rows)} rows, {report.messages} messages"
+    report.reason = (
+        f"{len(rows)} {'row' if len(rows) == 1 else 'rows'}, "
+        f"{report.messages} {'message' if report.messages == 1 else 'messages'}"
+    )
     report.save()
     return report
 
