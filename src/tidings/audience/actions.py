@@ -224,6 +224,19 @@ def _confirmation_allowed(contact: Contact) -> bool:
     )
 
 
+# The same guard for the preference centre's "email me a link" page, which anyone can fill in.
+PREFERENCE_LINKS_PER_ADDRESS = (3, 3600)
+
+
+def _preferences_link_allowed(contact: Contact) -> bool:
+    return count_attempt(
+        "preferences-link",
+        str(contact.pk),
+        "TIDINGS_PREFERENCE_LINKS_PER_ADDRESS",
+        PREFERENCE_LINKS_PER_ADDRESS,
+    )
+
+
 def _send_confirmation(contact: Contact, request: ConfirmRequest, lists: list[MailingList]) -> None:
     if not _confirmation_allowed(contact):
         logger.info("confirmation to contact %s not sent: too many recently", contact.pk)
@@ -629,6 +642,9 @@ def do_send_preferences_link(email: str) -> None:
     if contact is None:
         return
     if suppression_reason(contact.email) not in (None, Suppression.Reason.UNSUBSCRIBED):
+        return
+    if not _preferences_link_allowed(contact):
+        logger.info("preference link to contact %s not sent: too many recently", contact.pk)
         return
     send_system_email(contact, "preferences_link", {"preferences_url": preferences_url(contact)})
 
