@@ -215,11 +215,11 @@ def write_rows(rows: list[dict]) -> None:
         where |= Q(enrolment_id=enrolment_id, seq=seq)
     steps: dict[tuple[int, int], tuple[int, datetime | None]] = {}
     contact_of: dict[tuple[int, int], int | None] = {}
-    for pk, e, s, sent_at, contact_id in EnrolmentStep.objects.filter(where).values_list(
-        "pk", "enrolment_id", "seq", "message__sent_at", "enrolment__contact_id"
-    ):
-        steps[(e, s)] = (pk, sent_at)
-        contact_of[(e, s)] = contact_id
+    for pk, enrolment_id, seq, step_sent_at, contact_id in EnrolmentStep.objects.filter(
+        where
+    ).values_list("pk", "enrolment_id", "seq", "message__sent_at", "enrolment__contact_id"):
+        steps[(enrolment_id, seq)] = (pk, step_sent_at)
+        contact_of[(enrolment_id, seq)] = contact_id
     # A person who refused tracking after this mail was sent: its pixel and links still reach
     # us, but nothing about them is recorded (and their click moves no journey on).
     # (An enrolment anonymised by erasure has no one left to ask: kept, as campaigns do.)
