@@ -294,3 +294,16 @@ def test_asking_for_links_is_rate_limited(client, ada):
     ]
 
     assert answers == [200] * 5 + [429]
+
+
+def test_many_visitors_cannot_flood_one_inbox_with_preference_links(client, ada):
+    """The per-IP limit stops one machine; requests from many addresses (a botnet, or anyone
+    who can change IP) must not turn the page into a way to fill one person's inbox — the same
+    guard the sign-up form's confirmations have."""
+    answers = [
+        client.post("/p/", {"email": "ada@example.com"}, REMOTE_ADDR=next_ip()) for _ in range(10)
+    ]
+
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1  # nothing tells the visitor mail was held back
+    assert len(mails_to("ada@example.com")) == 3

@@ -404,3 +404,42 @@ def test_a_bounce_that_returns_a_message_with_a_zip_attachment_is_a_bounce_not_a
     report.refresh_from_db()
     assert (report.status, report.kind) == ("processed", "bounce_hard")
     assert suppression_of(ada) == "hard_bounce"
+
+
+def test_a_mail_to_the_list_unsubscribe_mailto_unsubscribes_as_the_link_does(settings):
+    """Every campaign message offers ``mailto:unsubscribe@…?subject=unsubscribe <token>`` beside
+    the https link, and the deployment guide sends that address to the bounce mailbox.  Mail
+    programs that use it (Outlook, Apple Mail, Gmail for some senders) send exactly that: it
+    used to be kept as "not a bounce", and the person stayed subscribed."""
+    from urllib.parse import unquote
+
+    from tidings.audience.tokens import list_unsubscribe_headers
+
+    settings.TIDINGS_UNSUBSCRIBE_MAILTO = "unsubscribe@example.com"
+    campaign, [(ada, delivery), (bob, _)] = delivered(2)
+    header = list_unsubscribe_headers(ada, campaign.lists.get(), delivery.pk)["List-Unsubscribe"]
+    mailto = header.split("<mailto:")[1].rstrip(">")
+    address, _, query = mailto.partition("?subject=")
+    raw = (
+        f"From: {ada.email}\r\nTo: {address}\r\nSubject: {unquote(query)}\r\n"
+        "Message-ID: <x1@mail.example.org>\r\n\r\nThis message was sent by your mail program.\r\n"
+    ).encode()
+
+    report = do_record_inbound_mail(raw, source="pipe")
+
+    assert statuses(ada) == {"unsubscribed"}
+    assert statuses(bob) == {"confirmed"}
+    assert report.status == InboundReport.Status.PROCESSED
+    withdrawn = ConsentEvent.objects.get(contact=ada, action="withdrawn")
+    assert withdrawn.source_ref == f"delivery:{delivery.pk}"
+    assert not bytes(report.raw)  # nothing of the mail is kept
+
+
+def test_a_forged_unsubscribe_token_by_mail_unsubscribes_nobody():
+    _, [(ada, _)] = delivered(1)
+    raw = b"From: x@example.org\r\nSubject: unsubscribe eyJjIjoxLCJsIjoxfQ:forged\r\n\r\nhi\r\n"
+
+    report = do_record_inbound_mail(raw, source="pipe")
+
+    assert statuses(ada) == {"confirmed"}
+    assert report.status == InboundReport.Status.UNPROCESSED

@@ -234,6 +234,23 @@ def test_a_click_redirects_to_the_campaigns_link_and_is_counted(client, mailed):
     assert counter(campaign, "click", link=1) == (1, 1)
 
 
+def test_mail_sent_before_a_person_refused_tracking_records_nothing_about_them(client, mailed):
+    """The pixel and tracked links of a message sent while they allowed it still reach us after
+    they refused on their preference page: the link must still work, but nothing is kept."""
+    campaign, (refused, allowed, _) = mailed
+    refuse_tracking(refused.contact)
+    opened = client.get(path_of(make_token(refused.pk, campaign.pk), "o"), HTTP_USER_AGENT=BROWSER)
+    clicked = client.get(path_of(make_token(refused.pk, campaign.pk, 0)), HTTP_USER_AGENT=BROWSER)
+    client.get(path_of(make_token(allowed.pk, campaign.pk), "o"), HTTP_USER_AGENT=BROWSER)
+    ingest.flush()
+
+    assert opened.status_code == 200 and clicked.status_code == 302
+    assert clicked["Location"] == "https://example.net/launch"
+    assert list(Event.objects.values_list("delivery_id", "kind")) == [(allowed.pk, "open")]
+    assert counter(campaign, "open") == (1, 1)
+    assert counter(campaign, "click") == (0, 0)
+
+
 def test_a_person_is_counted_once_however_many_proxies_prefetch_their_mail(client, mailed):
     campaign, (d, *_) = mailed
     pixel = path_of(make_token(d.pk, campaign.pk), "o")

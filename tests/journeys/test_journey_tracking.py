@@ -98,6 +98,29 @@ def test_a_person_who_refused_tracking_gets_no_pixel_and_the_real_links():
     assert 'href="https://example.net/guide?from=mail&amp;x=1"' in html
 
 
+def test_a_journey_mail_sent_before_a_person_refused_tracking_records_nothing_of_them(client):
+    journey = _journey()
+    ann = subscriber("Ann Example", make_list(), email="ann@example.org")
+    do_enrol(journey, ann)
+    engine.advance_due()
+    html = _mail_to(ann).html
+    [link], [pixel] = CLICK.findall(html), PIXEL.findall(html)
+    ConsentEvent.objects.create(
+        contact=ann,
+        purpose="newsletter.tracking",
+        channel="email",
+        action=ConsentEvent.Action.WITHDRAWN,
+        source=ConsentEvent.Source.PREFERENCES,
+    )
+
+    clicked = client.get(_path(link), HTTP_USER_AGENT=BROWSER)
+    client.get(_path(pixel), HTTP_USER_AGENT=BROWSER)
+    ingest.flush()
+
+    assert clicked.status_code == 302  # the link still works
+    assert not JourneyMailEvent.objects.exists()
+
+
 def test_a_forged_or_campaign_token_is_a_404(client):
     journey = _journey()
     token = tracking.make_token(1, 0, journey.pk, 0)

@@ -58,6 +58,7 @@ from .subscriptions import ACTIVE, do_set_subscription_status
 from .suppression import do_suppress, suppression_reason
 from .tokens import (
     ConfirmRequest,
+    UnsubscribeRequest,
     confirm_url,
     list_unsubscribe_headers,
     preferences_url,
@@ -221,6 +222,19 @@ def _confirmation_allowed(contact: Contact) -> bool:
         str(contact.pk),
         "TIDINGS_CONFIRMATIONS_PER_ADDRESS",
         CONFIRMATIONS_PER_ADDRESS,
+    )
+
+
+# The same guard for the preference centre's "email me a link" page, which anyone can fill in.
+PREFERENCE_LINKS_PER_ADDRESS = (3, 3600)
+
+
+def _preferences_link_allowed(contact: Contact) -> bool:
+    return count_attempt(
+        "preferences-link",
+        str(contact.pk),
+        "TIDINGS_PREFERENCE_LINKS_PER_ADDRESS",
+        PREFERENCE_LINKS_PER_ADDRESS,
     )
 
 
@@ -461,6 +475,28 @@ def _count_campaign_unsubscribe(source_ref: str, contact: Contact) -> None:
 
 
 @transaction.atomic
+def do_unsubscribe_request(
+    unsubscribe_request: UnsubscribeRequest, *, source: str, ip: str | None = None
+) -> None:
+    """What an unsubscribe link (``tokens.unsubscribe_url``) asks for, however it arrived: the
+    RFC 8058 one-click POST, the page's button, or a mail to the List-Unsubscribe mailto with
+    the token in its subject.  From its list, or from everything; nothing to do when the contact
+    (erased since) or the list (deleted) is gone: nothing can be sent."""
+    contact = Contact.objects.filter(pk=unsubscribe_request.contact_id).first()
+    if contact is None:
+        return
+    source_ref = (
+        f"delivery:{unsubscribe_request.delivery_id}" if unsubscribe_request.delivery_id else ""
+    )
+    if unsubscribe_request.list_id is None:
+        do_unsubscribe_all(contact, source=source, source_ref=source_ref, ip=ip)
+        return
+    mailing_list = MailingList.objects.filter(pk=unsubscribe_request.list_id).first()
+    if mailing_list is not None:
+        do_unsubscribe(contact, mailing_list, source=source, source_ref=source_ref, ip=ip)
+
+
+@transaction.atomic
 def do_unsubscribe_all(
     contact: Contact,
     *,
@@ -629,6 +665,9 @@ def do_send_preferences_link(email: str) -> None:
     if contact is None:
         return
     if suppression_reason(contact.email) not in (None, Suppression.Reason.UNSUBSCRIBED):
+        return
+    if not _preferences_link_allowed(contact):
+        logger.info("preference link to contact %s not sent: too many recently", contact.pk)
         return
     send_system_email(contact, "preferences_link", {"preferences_url": preferences_url(contact)})
 

@@ -8,8 +8,6 @@ guards (confirm, preferences).  Each view: parse, one action, respond.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -27,8 +25,8 @@ from .actions import (
     do_confirm_signup,
     do_send_preferences_link,
     do_sign_up,
-    do_unsubscribe,
     do_unsubscribe_all,
+    do_unsubscribe_request,
     do_update_preferences,
 )
 from .consent import current_state, tracking_allowed
@@ -270,7 +268,6 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         unsubscribe_request = read_unsubscribe_token(token)
     except BadToken:
         return _link_problem(request, expired=False, kind="unsubscribe")
-    contact = Contact.objects.filter(pk=unsubscribe_request.contact_id).first()
     mailing_list = None
     if unsubscribe_request.list_id is not None:
         mailing_list = MailingList.objects.filter(pk=unsubscribe_request.list_id).first()
@@ -283,22 +280,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
                 status=400,
                 content_type="text/plain; charset=utf-8",
             )
-        # No contact (erased since) or no list (deleted): nothing can be sent, so it is done.
-        if contact is not None:
-            source_ref = (
-                f"delivery:{unsubscribe_request.delivery_id}"
-                if unsubscribe_request.delivery_id
-                else ""
-            )
-            kwargs: dict[str, Any] = {
-                "source": ConsentEvent.Source.UNSUBSCRIBE,
-                "source_ref": source_ref,
-                "ip": client_ip(request),
-            }
-            if unsubscribe_request.list_id is None:
-                do_unsubscribe_all(contact, **kwargs)
-            elif mailing_list is not None:
-                do_unsubscribe(contact, mailing_list, **kwargs)
+        do_unsubscribe_request(
+            unsubscribe_request, source=ConsentEvent.Source.UNSUBSCRIBE, ip=client_ip(request)
+        )
         if not from_page:
             return HttpResponse("Unsubscribed.\n", content_type="text/plain; charset=utf-8")
         return render(

@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from tidings import signals
+from tidings.audience.consent import tracked_contact_ids
 
 from .engagement import lock_event_writers, note_events
 from .models import Delivery, Event, EventCounter, EventKind
@@ -87,6 +88,7 @@ def record_events(events: Sequence[NewEvent], *, classify: bool = False) -> int:
         lock_event_writers()
         deliveries = _deliveries({e.delivery_id for e in events})
         events = [e for e in events if e.delivery_id in deliveries]
+        events = _without_refused_tracking(events, deliveries)
         if not events:
             return 0
         if classify:
@@ -149,6 +151,28 @@ def _deliveries(ids: set[int]) -> dict[int, tuple[int, datetime | None, int | No
         ).values_list("pk", "campaign_id", "sent_at", "contact_id"):
             found[pk] = (campaign_id, sent_at, contact_id)
     return found
+
+
+def _without_refused_tracking(
+    events: list[NewEvent], deliveries: dict[int, tuple[int, datetime | None, int | None]]
+) -> list[NewEvent]:
+    """Drop the opens and clicks of people who do not allow tracking *now*.
+
+    Rendering leaves the pixel and tracked links out for them, but a message sent before they
+    refused still carries both: opening it later must not record anything about them.  (Whose
+    contact was erased since has no one left to ask: their events stay anonymous.)"""
+    tracked_kinds = (EventKind.OPEN, EventKind.CLICK)
+    contacts = {deliveries[e.delivery_id][2] for e in events if e.kind in tracked_kinds} - {None}
+    if not contacts:
+        return events
+    allowed = tracked_contact_ids(c for c in contacts if c is not None)
+    return [
+        e
+        for e in events
+        if e.kind not in tracked_kinds
+        or deliveries[e.delivery_id][2] is None
+        or deliveries[e.delivery_id][2] in allowed
+    ]
 
 
 def _already_seen(events: Sequence[NewEvent]) -> set[tuple[int, str, bool, int | None]]:

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from tidings.audience.consent import tracked_contact_ids
 from tidings.campaigns.events import NewEvent
 from tidings.campaigns.tracking import (
     OPEN,
@@ -212,13 +213,22 @@ def write_rows(rows: list[dict]) -> None:
     where = Q()
     for enrolment_id, seq in keys:
         where |= Q(enrolment_id=enrolment_id, seq=seq)
-    steps = {
-        (e, s): (pk, sent_at)
-        for pk, e, s, sent_at in EnrolmentStep.objects.filter(where).values_list(
-            "pk", "enrolment_id", "seq", "message__sent_at"
-        )
-    }
-    kept = [p for p in parsed if p[0] in steps]
+    steps: dict[tuple[int, int], tuple[int, datetime | None]] = {}
+    contact_of: dict[tuple[int, int], int | None] = {}
+    for pk, enrolment_id, seq, step_sent_at, contact_id in EnrolmentStep.objects.filter(
+        where
+    ).values_list("pk", "enrolment_id", "seq", "message__sent_at", "enrolment__contact_id"):
+        steps[(enrolment_id, seq)] = (pk, step_sent_at)
+        contact_of[(enrolment_id, seq)] = contact_id
+    # A person who refused tracking after this mail was sent: its pixel and links still reach
+    # us, but nothing about them is recorded (and their click moves no journey on).
+    # (An enrolment anonymised by erasure has no one left to ask: kept, as campaigns do.)
+    allowed = tracked_contact_ids({c for c in contact_of.values() if c is not None})
+    kept = [
+        p
+        for p in parsed
+        if p[0] in steps and (contact_of[p[0]] is None or contact_of[p[0]] in allowed)
+    ]
     events = [
         NewEvent(delivery_id=steps[key][0], kind=kind, at=at, link=link, machine=machine)
         for key, kind, link, machine, at, _ in kept

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -75,8 +76,58 @@ def do_record_inbound_mail(raw: bytes, *, source: str) -> InboundReport:
         report = _store(source=source, raw=b"")
         _note(report, f"too large: {len(raw):,} bytes, over the limit of {limit:,}: not read")
         return report
+    unsubscribe = _unsubscribe_request_in(raw)
+    if unsubscribe is not None:
+        return _unsubscribe_by_mail(unsubscribe, source=source)
     report = _store(source=source, raw=raw)
     return _process(report)
+
+
+# A mail to the List-Unsubscribe mailto address (``tokens.list_unsubscribe_header``): mail
+# programs send it with the subject the header gave, "unsubscribe <token>" (some add "Re:" or
+# quote it).  The token is the capability, as in the https link; a forged one verifies not.
+_UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_-]+:[A-Za-z0-9_-]+)", re.I)
+
+
+def _unsubscribe_request_in(raw: bytes) -> Any:
+    """The verified unsubscribe request in a mail's subject, or None."""
+    from tidings.audience.tokens import BadToken, read_unsubscribe_token
+
+    from . import mail
+
+    try:
+        subject = str(mail.read(raw).get("Subject", ""))
+    except Exception:  # unreadable mail: the ordinary path keeps it with the reason
+        return None
+    match = _UNSUBSCRIBE_SUBJECT.search(subject.replace("%3A", ":").replace("%3a", ":"))
+    if match is None:
+        return None
+    try:
+        return read_unsubscribe_token(match.group(1))
+    except BadToken:
+        return None
+
+
+def _unsubscribe_by_mail(unsubscribe: Any, *, source: str) -> InboundReport:
+    """Do what the one-click link does, and keep a processed report (without the mail)."""
+    from tidings.audience.actions import do_unsubscribe_request
+    from tidings.audience.models import ConsentEvent, Contact
+
+    with transaction.atomic():
+        do_unsubscribe_request(unsubscribe, source=ConsentEvent.Source.UNSUBSCRIBE)
+        report = _store(
+            source=source,
+            raw=b"",
+            status=InboundReport.Status.PROCESSED,
+            processed_at=timezone.now(),
+            contact_id=Contact.objects.filter(pk=unsubscribe.contact_id)
+            .values_list("pk", flat=True)
+            .first(),
+            detail="List-Unsubscribe mailto",
+            reason="unsubscribe request by mail: "
+            + ("unsubscribed from everything" if unsubscribe.list_id is None else "unsubscribed"),
+        )
+    return report
 
 
 def do_record_inbound_event(
