@@ -19,6 +19,7 @@ from tidings.lib.charts import bars, line_chart
 from tidings.policy import get_policy
 
 from . import reports
+from .apps import ROLLUP_EVERY
 from .forms import RangeForm
 from .models import DailyRollup
 from .visits import DONT_COUNT_COOKIE, consent_required, statistics_purposes
@@ -89,6 +90,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "chart": chart,
         "sections": sections,
         "counting_me": DONT_COUNT_COOKIE not in request.COOKIES,
+        "rollup_minutes": int(ROLLUP_EVERY.total_seconds() // 60),
         "previous_start": start - timedelta(days=(end - start).days + 1),
         "previous_end": start - timedelta(days=1),
     }
