@@ -188,6 +188,26 @@ def test_the_snippet_page_gives_the_banner_the_script_and_the_pixel(client):
     assert 'window.tidings.consent.allowed("analytics")' in page
 
 
+def test_the_snippet_page_says_which_sites_are_counted(client, settings):
+    """A page on a host not counted is silently refused: someone pasting the snippet into a
+    site on another host saw "0 page views" and nothing saying why."""
+    from tidings.analytics.ingest import _sites
+
+    client.force_login(make_operator("ana", "analyst"))
+    page = client.get("/analytics/snippet").content.decode()
+    assert "Pages are counted on <strong>127.0.0.1</strong>, <strong>example.co.uk</strong>" in page
+    assert "TIDINGS_ANALYTICS_SITES" in page
+
+    settings.TIDINGS_ANALYTICS_SITES = ["shop.example.com"]
+    _sites.cache_clear()
+    try:
+        page = client.get("/analytics/snippet").content.decode()
+    finally:
+        _sites.cache_clear()
+    assert "<strong>shop.example.com</strong>" in page
+    assert "<strong>example.co.uk</strong>" not in page
+
+
 def test_whole_months_are_read_from_month_rows_and_agree_with_the_days(two_days):
     from tidings.analytics import reports
 

@@ -21,6 +21,7 @@ from tidings.policy import get_policy
 from . import reports
 from .apps import ROLLUP_EVERY
 from .forms import RangeForm
+from .ingest import counted_sites
 from .models import DailyRollup
 from .visits import DONT_COUNT_COOKIE, consent_required, statistics_purposes
 
@@ -114,6 +115,7 @@ def snippet(request: HttpRequest) -> HttpResponse:
         "banner_purposes": policy.consent_purposes_on_website(),
         "banner_titles": [policy.purposes[k].title for k in policy.consent_purposes_on_website()],
         "policy": policy,
+        "counted_sites": sorted(counted_sites()),
     }
     return render(request, "analytics/snippet.html", context)
 
