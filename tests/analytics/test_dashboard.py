@@ -176,6 +176,17 @@ def test_an_operator_can_stop_counting_their_own_browser_and_start_again(client)
     assert response.cookies["tidings_dont_count"]["max-age"] == 0
 
 
+def test_the_dont_count_cookie_goes_with_the_script_from_the_companys_own_site(client, settings):
+    """The script posts from the company's website, another site than tidings': a Lax cookie
+    is not sent with it, so the operator's visits were counted all the same."""
+    settings.USE_TLS = True
+    client.force_login(make_operator("ana", "analyst"))
+    cookie = client.post("/analytics/dont-count-me", {"count": "no"}, secure=True).cookies[
+        "tidings_dont_count"
+    ]
+    assert (cookie["samesite"], cookie["secure"]) == ("None", True)
+
+
 def test_the_snippet_page_gives_the_banner_the_script_and_the_pixel(client):
     client.force_login(make_operator("ana", "analyst"))
     page = html.unescape(client.get("/analytics/snippet").content.decode())

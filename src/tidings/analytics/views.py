@@ -125,17 +125,22 @@ def snippet(request: HttpRequest) -> HttpResponse:
 def dont_count_me(request: HttpRequest) -> HttpResponse:
     """Set or clear the cookie that keeps this browser's visits out of the statistics."""
     response = redirect(reverse("analytics:dashboard"))
+    # The cookie must go with the statistics script's request from the company's website, which
+    # is usually another site than tidings': a SameSite=Lax cookie never did (the operator's
+    # visits were counted all the same).  SameSite=None needs Secure, so over plain HTTP (the
+    # demo, where the site is on tidings' own host anyway) it stays Lax.
+    samesite = "None" if settings.USE_TLS else "Lax"
     if request.POST.get("count") == "no":
         response.set_cookie(
             DONT_COUNT_COOKIE,
             "1",
             max_age=5 * 365 * 86400,
-            samesite="Lax",
+            samesite=samesite,
             secure=settings.USE_TLS,
             httponly=True,
         )
         messages.success(request, "Your visits from this browser are no longer counted.")
     else:
-        response.delete_cookie(DONT_COUNT_COOKIE, samesite="Lax")
+        response.delete_cookie(DONT_COUNT_COOKIE, samesite=samesite)
         messages.success(request, "Your visits from this browser are counted again.")
     return response
