@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from django.conf import settings
 from django.contrib import messages
@@ -129,7 +130,7 @@ def dont_count_me(request: HttpRequest) -> HttpResponse:
     # is usually another site than tidings': a SameSite=Lax cookie never did (the operator's
     # visits were counted all the same).  SameSite=None needs Secure, so over plain HTTP (the
     # demo, where the site is on tidings' own host anyway) it stays Lax.
-    samesite = "None" if settings.USE_TLS else "Lax"
+    samesite: Literal["None", "Lax"] = "None" if settings.USE_TLS else "Lax"
     if request.POST.get("count") == "no":
         response.set_cookie(
             DONT_COUNT_COOKIE,
