@@ -29,7 +29,9 @@ def run_due(now=None) -> list[str]:
     enqueued = []
     for job in list(periodic.REGISTRY.values()):
         row, _ = ScheduledJob.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
-        if row.next_run_at > now:
+        # Not due yet, unless the wait is longer than the job's period: its period was shortened
+        # (an upgrade), and the run planned under the old one is not waited for.
+        if now < row.next_run_at <= now + job.every:
             continue
         claimed = ScheduledJob.objects.filter(pk=row.pk, next_run_at=row.next_run_at).update(
             next_run_at=now + job.every, last_run_at=now
