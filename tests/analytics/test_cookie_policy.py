@@ -125,6 +125,19 @@ def test_the_privacy_notice_lists_every_cookie(client, use_policy):
 
 
 @pytest.mark.django_db  # as above
+def test_the_privacy_notice_says_truly_what_links_visits(client):
+    """The notice said visits "cannot be linked to you or to each other": the visits of one
+    day do share the visitor hash (that is how visitors are counted); only days are unlinked."""
+    page = html.unescape(client.get("/privacy").content.decode())
+
+    assert "to each other" not in page
+    assert (
+        "the visits of one day share a code made with a random key that we delete when the day "
+        "is over, so a visit cannot be linked to a visit on another day."
+    ) in page
+
+
+@pytest.mark.django_db  # as above
 def test_the_privacy_json_carries_the_cookies(client):
     data = client.get("/privacy.json").json()
     assert data["cookies"][0]["name"] == "tidings_consent"

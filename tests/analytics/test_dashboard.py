@@ -11,7 +11,6 @@ import time_machine
 from tests.operators import make_operator
 from tidings.analytics.models import DailyRollup, PageView
 from tidings.analytics.rollups import rollup_day, rollup_recent
-from tidings.lib import periodic
 from tidings.rights.retention import run_retention
 
 pytestmark = pytest.mark.django_db
@@ -75,8 +74,25 @@ def test_rollups_outlive_the_page_views_the_retention_sweep_removes(two_days):
     assert rollup("2026-11-24", "total") == (3, 2)
 
 
-def test_the_rollup_job_is_scheduled_hourly():
-    assert periodic.REGISTRY["analytics.rollups"].every == timedelta(hours=1)
+def test_a_visit_reaches_the_dashboard_within_five_minutes(client):
+    """An operator who has just pasted the snippet visits their site and opens the dashboard:
+    with an hourly rollup it said "0 page views" for up to an hour."""
+    from django_tasks_db.models import DBTaskResult
+
+    from tidings.analytics.tasks import roll_up
+    from tidings.web import scheduler
+
+    client.force_login(make_operator("ana", "analyst"))
+    with time_machine.travel("2026-11-25 10:00Z", tick=False):
+        scheduler.run_due()  # the worker's first round: every job runs once
+        DBTaskResult.objects.all().delete()
+        view("2026-11-25 10:00:30", "/pricing")
+    with time_machine.travel("2026-11-25 10:05Z", tick=False):
+        assert "analytics.rollups" in scheduler.run_due()
+        roll_up.call()
+        page = client.get("/analytics/?start=2026-11-25&end=2026-11-25").content.decode()
+    assert "<strong>1</strong> page views" in page
+    assert "Today's figures are brought up to date every 5 minutes." in html.unescape(page)
 
 
 def test_the_dashboard_shows_each_dimension_as_a_chart_and_a_table(client, two_days):
@@ -160,6 +176,17 @@ def test_an_operator_can_stop_counting_their_own_browser_and_start_again(client)
     assert response.cookies["tidings_dont_count"]["max-age"] == 0
 
 
+def test_the_dont_count_cookie_goes_with_the_script_from_the_companys_own_site(client, settings):
+    """The script posts from the company's website, another site than tidings': a Lax cookie
+    is not sent with it, so the operator's visits were counted all the same."""
+    settings.USE_TLS = True
+    client.force_login(make_operator("ana", "analyst"))
+    cookie = client.post("/analytics/dont-count-me", {"count": "no"}, secure=True).cookies[
+        "tidings_dont_count"
+    ]
+    assert (cookie["samesite"], cookie["secure"]) == ("None", True)
+
+
 def test_the_snippet_page_gives_the_banner_the_script_and_the_pixel(client):
     client.force_login(make_operator("ana", "analyst"))
     page = html.unescape(client.get("/analytics/snippet").content.decode())
@@ -170,6 +197,26 @@ def test_the_snippet_page_gives_the_banner_the_script_and_the_pixel(client):
     ) in page
     assert '<img src="http://127.0.0.1:8000/a/p.gif" alt="" width="1" height="1"' in page
     assert 'window.tidings.consent.allowed("analytics")' in page
+
+
+def test_the_snippet_page_says_which_sites_are_counted(client, settings):
+    """A page on a host not counted is silently refused: someone pasting the snippet into a
+    site on another host saw "0 page views" and nothing saying why."""
+    from tidings.analytics.ingest import _sites
+
+    client.force_login(make_operator("ana", "analyst"))
+    page = client.get("/analytics/snippet").content.decode()
+    assert "Pages are counted on <strong>127.0.0.1</strong>, <strong>example.co.uk</strong>" in page
+    assert "TIDINGS_ANALYTICS_SITES" in page
+
+    settings.TIDINGS_ANALYTICS_SITES = ["shop.example.com"]
+    _sites.cache_clear()
+    try:
+        page = client.get("/analytics/snippet").content.decode()
+    finally:
+        _sites.cache_clear()
+    assert "<strong>shop.example.com</strong>" in page
+    assert "<strong>example.co.uk</strong>" not in page
 
 
 def test_whole_months_are_read_from_month_rows_and_agree_with_the_days(two_days):

@@ -87,6 +87,23 @@ def test_a_page_view_keeps_the_page_the_referring_site_and_the_browser_only(clie
         assert secret not in row
 
 
+def test_control_characters_in_an_address_are_dropped_and_stop_nothing(client, ingest_now):
+    """%00 in a page address or a campaign used to reach the database: PostgreSQL refuses NUL
+    in text, so the batch failed on every retry and no page view was counted after it."""
+    visit(
+        client,
+        f"{SITE}/a%00b%0A%7F/c?utm_campaign=spring%00%0D%0Asale",
+        referrer="https://news.ycombinator.com%00evil/x",
+    )
+    visit(client, f"{SITE}/pricing")
+
+    hostile, normal = stored(ingest_now)
+    assert hostile.path == "/ab/c"
+    assert hostile.utm_campaign == "springsale"
+    assert "\x00" not in hostile.referrer
+    assert normal.path == "/pricing"
+
+
 def test_a_phone_is_a_mobile_device(client, ingest_now):
     visit(client, ua=IPHONE_UA)
     (view,) = stored(ingest_now)

@@ -109,6 +109,22 @@ def monday_now():
     return timezone.now()
 
 
+@pytest.mark.parametrize("tz", ["Mars/Olympus", "", "Etc/GMT+5"])
+def test_a_timezone_we_do_not_know_books_in_the_shown_zone_instead_of_failing_silently(
+    client, monday, tz
+):
+    """The hidden timezone field refused such a value with an error shown nowhere: the form
+    came back with no word of what was wrong, and the demo was not booked."""
+    hosts("grace")
+    assert post(client, tz=tz).status_code == 303
+    assert Booking.objects.get().visitor_timezone == "Europe/London"
+
+    path = link_in(sent_mail()[0], "/demo/change/")
+    moved = client.post(path, {"slot": key(TUESDAY_11), "tz": tz})
+    assert moved.status_code == 303
+    assert Booking.objects.get().start == TUESDAY_11
+
+
 def test_the_visitor_moves_the_demo_with_the_link_and_gets_the_updated_invitation(client, monday):
     hosts("grace")
     post(client)

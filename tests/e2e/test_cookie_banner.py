@@ -202,3 +202,23 @@ def test_global_privacy_control_means_no_statistics_even_after_accepting(site):
     page.wait_for_function("window.consentEvents.length == 1")
     page.wait_for_timeout(300)
     assert sent == []
+
+
+def test_an_answer_to_an_earlier_banner_is_asked_again_and_counts_nothing(site):
+    """The cookie keeps the version of the banner answered; it was never compared, so "yes" to
+    a banner that said "without cookies" went on counting after the policy changed what the
+    banner says (and the stored answer was acted on before the banner's texts had arrived)."""
+    page, sent = site
+    old = {"name": "tidings_consent", "value": "000000000000|analytics=1", "path": "/"}
+    page.context.add_cookies([{**old, "domain": "localhost"}])
+    page.goto("/website/")
+
+    expect(banner(page)).to_be_visible()
+    page.wait_for_timeout(300)
+    assert sent == []
+    assert page.evaluate("window.tidings.consent.allowed('analytics')") is False
+
+    page.get_by_role("button", name="Accept all").click()
+    page.wait_for_function("window.consentEvents.length == 1")
+    assert not consent_cookie(page).startswith("000000000000|")
+    assert len(flushed_page_views(page, 1)) == 1

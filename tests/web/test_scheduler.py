@@ -35,6 +35,19 @@ def test_a_due_job_is_enqueued_once_and_then_waits_for_its_period(hourly):
     assert DBTaskResult.objects.filter(task_path=f"{__name__}.tick").count() == 2
 
 
+def test_a_shortened_period_applies_at_once_not_after_the_old_one(hourly):
+    """The statistics' rollups went from hourly to every 5 minutes: an upgraded installation
+    still waited for the run planned an hour ahead."""
+    with time_machine.travel("2026-11-25 10:00Z", tick=False):
+        assert scheduler.run_due() == ["test.tick"]
+    periodic.register("test.tick", timedelta(minutes=5), f"{__name__}.tick")
+    with time_machine.travel("2026-11-25 10:05Z", tick=False):
+        assert scheduler.run_due() == ["test.tick"]
+        assert scheduler.run_due() == []
+    with time_machine.travel("2026-11-25 10:09Z", tick=False):
+        assert scheduler.run_due() == []
+
+
 def test_two_workers_racing_for_the_same_run_enqueue_it_once(hourly):
     from tidings.web.models import ScheduledJob
 

@@ -3,8 +3,9 @@
 One row per (day, site, dimension, value) with its page views and distinct visitors (visitor
 hashes of that day; a visitor on two days counts on each, since nothing links them).  A day is
 rebuilt whole (delete, then insert its aggregates) in one transaction, so running the job twice,
-or late page views arriving through the ingest buffer, never double-count.  The hourly job
-rebuilds today and yesterday, plus any day since the last one rolled up (a worker that was down).
+or late page views arriving through the ingest buffer, never double-count.  The job
+(every 5 minutes) rebuilds today and yesterday, plus any day since the last one rolled up
+(a worker that was down).
 Then the months those days fall in are summed again from their daily rows (month rows, so that a
 long range reads one row per month).  Rollups hold no person; they are kept when the page views
 themselves are swept.

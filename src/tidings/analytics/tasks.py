@@ -18,7 +18,8 @@ def delete_past_salts() -> dict[str, Any]:
 
 @task()
 def roll_up() -> dict[str, Any]:
-    """Bring the daily rollups up to date (hourly: today's figures are at most an hour old)."""
+    """Bring the daily rollups up to date (every 5 minutes: today's figures are at most 5
+    minutes old)."""
     from tidings.lib import ingest
 
     from .rollups import rollup_recent

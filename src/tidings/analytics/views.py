@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,7 +20,9 @@ from tidings.lib.charts import bars, line_chart
 from tidings.policy import get_policy
 
 from . import reports
+from .apps import ROLLUP_EVERY
 from .forms import RangeForm
+from .ingest import counted_sites
 from .models import DailyRollup
 from .visits import DONT_COUNT_COOKIE, consent_required, statistics_purposes
 
@@ -89,6 +92,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "chart": chart,
         "sections": sections,
         "counting_me": DONT_COUNT_COOKIE not in request.COOKIES,
+        "rollup_minutes": int(ROLLUP_EVERY.total_seconds() // 60),
         "previous_start": start - timedelta(days=(end - start).days + 1),
         "previous_end": start - timedelta(days=1),
     }
@@ -112,6 +116,7 @@ def snippet(request: HttpRequest) -> HttpResponse:
         "banner_purposes": policy.consent_purposes_on_website(),
         "banner_titles": [policy.purposes[k].title for k in policy.consent_purposes_on_website()],
         "policy": policy,
+        "counted_sites": sorted(counted_sites()),
     }
     return render(request, "analytics/snippet.html", context)
 
@@ -121,17 +126,22 @@ def snippet(request: HttpRequest) -> HttpResponse:
 def dont_count_me(request: HttpRequest) -> HttpResponse:
     """Set or clear the cookie that keeps this browser's visits out of the statistics."""
     response = redirect(reverse("analytics:dashboard"))
+    # The cookie must go with the statistics script's request from the company's website, which
+    # is usually another site than tidings': a SameSite=Lax cookie never did (the operator's
+    # visits were counted all the same).  SameSite=None needs Secure, so over plain HTTP (the
+    # demo, where the site is on tidings' own host anyway) it stays Lax.
+    samesite: Literal["None", "Lax"] = "None" if settings.USE_TLS else "Lax"
     if request.POST.get("count") == "no":
         response.set_cookie(
             DONT_COUNT_COOKIE,
             "1",
             max_age=5 * 365 * 86400,
-            samesite="Lax",
+            samesite=samesite,
             secure=settings.USE_TLS,
             httponly=True,
         )
         messages.success(request, "Your visits from this browser are no longer counted.")
     else:
-        response.delete_cookie(DONT_COUNT_COOKIE, samesite="Lax")
+        response.delete_cookie(DONT_COUNT_COOKIE, samesite=samesite)
         messages.success(request, "Your visits from this browser are counted again.")
     return response

@@ -95,6 +95,17 @@ def parse_agent(user_agent: str) -> Agent:
     )
 
 
+# Control characters (NUL, line breaks, DEL, C1) decoded from %00, %0A... in an address: never
+# part of a real page's name, and PostgreSQL refuses NUL in text, which made the batch of page
+# views the row was in fail on every retry (the ingest buffer keeps failed rows): one request
+# with %00 in its address stopped the statistics.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
 @dataclass(frozen=True)
 class Page:
     site: str
@@ -110,12 +121,13 @@ def parse_page(url: str) -> Page | None:
         return None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         return None
-    path = unquote(parts.path or "/")[:500] or "/"
+    path = _printable(unquote(parts.path or "/"))[:500] or "/"
     utm = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=False):
         if key in UTM_KEYS and key not in utm:
-            utm[key] = value.strip()[:100]
-    return Page(site=parts.hostname.lower().removeprefix("www."), path=path, utm=utm)
+            utm[key] = _printable(value).strip()[:100]
+    site = _printable(parts.hostname).lower().removeprefix("www.")
+    return Page(site=site, path=path, utm=utm) if site else None
 
 
 def referrer_host(referrer: str, site: str) -> str:
@@ -123,7 +135,7 @@ def referrer_host(referrer: str, site: str) -> str:
     if not referrer:
         return ""
     try:
-        host = (urlsplit(referrer.strip()).hostname or "").lower().removeprefix("www.")
+        host = _printable(urlsplit(referrer.strip()).hostname or "").lower().removeprefix("www.")
     except ValueError:
         return ""
     return "" if host == site else host[:253]

@@ -37,21 +37,33 @@ def zone_or(name: str | None, default: str) -> str:
     return name if name in timezone_names() else default
 
 
-class BookingForm(PublicEnquiryForm):
+class _VisitorZone:
+    """The hidden ``tz`` field: the zone the times were shown in.  One we do not know (edited,
+    or missing) is the page's default zone, not an error: an error on a hidden field is shown
+    nowhere, so the visitor got the form back with no word of what was wrong."""
+
+    default_zone = "UTC"
+
+    def clean_tz(self) -> str:
+        return zone_or(self.cleaned_data.get("tz"), self.default_zone)  # type: ignore[attr-defined]
+
+
+class BookingForm(_VisitorZone, PublicEnquiryForm):
     slot = forms.ChoiceField(label="Time", widget=forms.RadioSelect)
-    tz = forms.ChoiceField(label="Timezone", widget=forms.HiddenInput)
+    tz = forms.CharField(label="Timezone", widget=forms.HiddenInput, required=False)
 
     def __init__(
         self,
         *args: Any,
         slots: list[Slot],
         newsletter_form: SignupForm | None = None,
+        default_zone: str = "UTC",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         del self.fields["message"]
+        self.default_zone = default_zone
         cast(forms.ChoiceField, self.fields["slot"]).choices = [(s.key, s.key) for s in slots]
-        cast(forms.ChoiceField, self.fields["tz"]).choices = [(n, n) for n in timezone_names()]
         self.newsletter_form = newsletter_form
         self.wording = ""
         if newsletter_form is not None:
@@ -74,14 +86,16 @@ class BookingForm(PublicEnquiryForm):
         return self.newsletter_form is not None and bool(self.cleaned_data.get("newsletter"))
 
 
-class RescheduleForm(forms.Form):
+class RescheduleForm(_VisitorZone, forms.Form):
     slot = forms.ChoiceField(label="New time", widget=forms.RadioSelect)
-    tz = forms.ChoiceField(label="Timezone", widget=forms.HiddenInput)
+    tz = forms.CharField(label="Timezone", widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args: Any, slots: list[Slot], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, slots: list[Slot], default_zone: str = "UTC", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.default_zone = default_zone
         cast(forms.ChoiceField, self.fields["slot"]).choices = [(s.key, s.key) for s in slots]
-        cast(forms.ChoiceField, self.fields["tz"]).choices = [(n, n) for n in timezone_names()]
 
     def clean_slot(self):
         start = parse_key(self.cleaned_data["slot"])

@@ -99,7 +99,9 @@ def book(request: HttpRequest) -> HttpResponse:
         limit = setting_limit("TIDINGS_BOOKING_LIMIT", BOOKING_LIMIT)
         if not within_limit(request, "booking", limit):
             return too_many(request, limit)
-        form = BookingForm(request.POST, slots=slots, newsletter_form=newsletter_form)
+        form = BookingForm(
+            request.POST, slots=slots, newsletter_form=newsletter_form, default_zone=zone_name
+        )
         if form.honeypot_filled():
             return HttpResponseRedirect(reverse("booking_public:booked"), status=303)
         if form.is_valid():
@@ -176,7 +178,9 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
     zone_name = zone_or(request.POST.get("tz") or request.GET.get("tz"), booking.visitor_timezone)
     slots = free_slots(exclude=booking)
     status = 200
-    form = RescheduleForm(request.POST or None, slots=slots, initial={"tz": zone_name})
+    form = RescheduleForm(
+        request.POST or None, slots=slots, initial={"tz": zone_name}, default_zone=zone_name
+    )
     if request.method == "POST":
         if form.is_valid():
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from django.db import close_old_connections
 from django.utils import timezone
@@ -19,6 +20,8 @@ from django.utils.module_loading import import_string
 from tidings.lib import periodic
 
 logger = logging.getLogger(__name__)
+
+CLOCK_SLACK = timedelta(minutes=1)  # how far apart the workers' clocks may be
 
 
 def run_due(now=None) -> list[str]:
@@ -29,7 +32,10 @@ def run_due(now=None) -> list[str]:
     enqueued = []
     for job in list(periodic.REGISTRY.values()):
         row, _ = ScheduledJob.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
-        if row.next_run_at > now:
+        # Not due yet, unless the wait is longer than the job's period: its period was shortened
+        # (an upgrade), and the run planned under the old one is not waited for.  CLOCK_SLACK: a
+        # worker whose clock is a little behind the one that planned the run waits for it.
+        if now < row.next_run_at <= now + job.every + CLOCK_SLACK:
             continue
         claimed = ScheduledJob.objects.filter(pk=row.pk, next_run_at=row.next_run_at).update(
             next_run_at=now + job.every, last_run_at=now

@@ -18,11 +18,14 @@
   var cookieName = "tidings_consent";
   var config = null, choice = null, version = "", root = null, status = null, opener = null, link = null;
 
+  /* The stored answer counts only for the banner it answered: when the policy changes what the
+     banner says (a purpose that now sets cookies, say), the visitor is asked again. */
   function readCookie() {
     var m = d.cookie.match(new RegExp("(?:^|; )" + cookieName + "=([^;]*)"));
     if (!m) return;
     var parts = decodeURIComponent(m[1]).split("|"), c = {};
     version = parts[0];
+    if (version != config.version.slice(0, 12)) return;
     for (var i = 1; i < parts.length; i++) {
       var kv = parts[i].split("=");
       if (kv.length == 2 && (kv[1] == "1" || kv[1] == "0")) c[kv[0]] = kv[1] == "1";
@@ -197,7 +200,5 @@
     });
   }
 
-  readCookie();
-  if (choice) announce(); /* a stored answer counts at once, before the configuration arrives */
   if (d.readyState == "loading") d.addEventListener("DOMContentLoaded", start); else start();
 })(document, window);
