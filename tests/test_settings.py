@@ -67,6 +67,18 @@ START_UPS = {
     "production without its own policy": ([*TIDINGS, "check"], {**PRODUCTION, **GOOD_SECRET}),
     "production in debug": ([*TIDINGS, "check"], {**PRODUCTION, "TIDINGS_DEBUG": "1"}),
     "a misspelt setting": ([*TIDINGS, "check"], {"TIDINGS_DEBUG": "perhaps"}),
+    "a misspelt limit": ([*TIDINGS, "check"], {"TIDINGS_BOOKING_LIMIT": "5 per minute"}),
+    "limits from the environment": (
+        [
+            *TIDINGS,
+            "shell",
+            "-c",
+            "from tidings.lib.ratelimit import setting_limit as s;"
+            "import sys; sys.stderr.write(repr((s('TIDINGS_BOOKING_LIMIT', (5, 600)),"
+            " s('TIDINGS_ENQUIRY_LIMIT', (5, 600)), s('TIDINGS_RIGHTS_LIMIT', (5, 600)))))",
+        ],
+        {"TIDINGS_BOOKING_LIMIT": "2/60", "TIDINGS_ENQUIRY_LIMIT": " 100/3600 "},
+    ),
     "a broken policy": ([*TIDINGS, "check"], _broken_policy),
     "a data directory that cannot be made": ([*TIDINGS, "doctor"], _data_dir_under_a_file),
 }
@@ -160,6 +172,20 @@ def test_a_misspelt_setting_is_one_clear_line(started):
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "tidings: TIDINGS_DEBUG: expected a yes/no value (1/0, true/false), got 'perhaps'"
+    )
+
+
+def test_the_public_forms_limits_are_read_from_the_environment(started):
+    """The README named TIDINGS_BOOKING_LIMIT, _ENQUIRY_LIMIT and _RIGHTS_LIMIT, but nothing
+    read them: setting one changed nothing."""
+    result = started["limits from the environment"]
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().endswith("((2, 60), (100, 3600), (5, 600))")
+    misspelt = started["a misspelt limit"]
+    assert misspelt.returncode == 1
+    assert misspelt.stderr.strip() == (
+        "tidings: TIDINGS_BOOKING_LIMIT: expected COUNT/SECONDS such as 5/600 (five in ten "
+        "minutes), got '5 per minute'"
     )
 
 

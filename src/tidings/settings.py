@@ -68,6 +68,23 @@ def env_opt_int(name: str) -> int | None:
         raise ImproperlyConfigured(f"{name}: expected a whole number, got {raw!r}") from None
 
 
+def env_limit(name: str) -> tuple[int, int] | None:
+    """A rate limit written "COUNT/SECONDS" ("5/600": five in ten minutes), or None when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    count, slash, seconds = raw.partition("/")
+    try:
+        limit = (int(count), int(seconds))
+    except ValueError:
+        limit = (0, 0)
+    if not slash or limit[0] < 1 or limit[1] < 1:
+        raise ImproperlyConfigured(
+            f"{name}: expected COUNT/SECONDS such as 5/600 (five in ten minutes), got {raw!r}"
+        )
+    return limit
+
+
 def env_float(name: str, default: float | None) -> float | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -557,6 +574,22 @@ TIDINGS_RIGHTS_DOWNLOAD_DAYS = env_int("TIDINGS_RIGHTS_DOWNLOAD_DAYS", 7)  # acc
 # --- REST API and webhooks (tidings/api) ------------------------------------------------------
 TIDINGS_API_RATE_LIMIT = env_int("TIDINGS_API_RATE_LIMIT", 600)  # requests per token per window
 TIDINGS_API_RATE_WINDOW = env_int("TIDINGS_API_RATE_WINDOW", 60)  # seconds; limit 0: no limit
+
+# The public forms' limits, "COUNT/SECONDS"; unset: each view's default (5/600 per IP address for
+# the forms, 3/3600 per address for the mails they send).  Read where they are used, through
+# tidings.lib.ratelimit.setting_limit.
+for _limit_name in (
+    "TIDINGS_SIGNUP_LIMIT",  # sign-up forms, per IP address
+    "TIDINGS_LINK_REQUEST_LIMIT",  # "send me my preference link", per IP address
+    "TIDINGS_ENQUIRY_LIMIT",  # /contact, per IP address
+    "TIDINGS_BOOKING_LIMIT",  # /demo/, per IP address
+    "TIDINGS_RIGHTS_LIMIT",  # /rights/, per IP address
+    "TIDINGS_CONFIRMATIONS_PER_ADDRESS",  # confirmation mails to one address
+    "TIDINGS_PREFERENCE_LINKS_PER_ADDRESS",  # preference-link mails to one address
+    "TIDINGS_RIGHTS_VERIFICATIONS_PER_ADDRESS",  # rights-request verification mails
+):
+    if (_limit := env_limit(_limit_name)) is not None:
+        globals()[_limit_name] = _limit
 TIDINGS_WEBHOOK_MAX_ATTEMPTS = env_int("TIDINGS_WEBHOOK_MAX_ATTEMPTS", 8)
 TIDINGS_WEBHOOK_RETRY_SECONDS = env_int("TIDINGS_WEBHOOK_RETRY_SECONDS", 30)  # x2 per attempt
 TIDINGS_WEBHOOK_DISABLE_AFTER = env_int("TIDINGS_WEBHOOK_DISABLE_AFTER", 15)  # failures in a row
