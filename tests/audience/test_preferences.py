@@ -20,6 +20,7 @@ from tidings.audience.actions import do_create_contact, do_subscribe, do_unsubsc
 from tidings.audience.consent import current_state, tracking_allowed
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import ConsentEvent, Contact, Subscription, Suppression
+from tidings.audience.suppression import do_add_suppressions
 from tidings.audience.tokens import preferences_url
 from tidings.lib.models import AuditEntry
 
@@ -238,6 +239,39 @@ def test_joining_a_list_again_after_leaving_everything_lifts_the_suppression(cli
     assert removed.details["cause"] == "re-subscribed"
     assert current_state(ada).list_granted(news.pk)
     assert current_state(ada).standing("marketing", "email").granted
+
+
+@pytest.mark.parametrize("reason", ["hard_bounce", "complaint", "manual"])
+def test_an_address_stopped_for_a_reason_the_person_cannot_lift_joins_no_list_and_is_told(
+    client, ada, news, events, reason
+):
+    Suppression.objects.create(email_hmac=email_hmac(ada.email), reason=reason)
+    page = client.get(page_of(ada)).content.decode()
+    assert "Mail to this address has been stopped" in page
+    before = last_event_id()
+
+    response = client.post(page_of(ada), choices(lists=[news, events], phone_ok=True))
+
+    assert response["Location"].endswith("?done=refused")
+    assert not ada.subscriptions.filter(mailing_list=events).exists()
+    assert not current_state(ada).list_granted(events.pk)
+    assert Suppression.objects.get().reason == reason
+    # The rest of what they chose is kept.
+    assert [(e.purpose, e.channel, e.action) for e in new_events(before)] == [
+        ("marketing", "phone", "granted")
+    ]
+    page = client.get(response["Location"]).content.decode()
+    assert "we could not add you to the newsletters you ticked" in page
+    assert "Your preferences are saved" not in page
+
+
+def test_a_suppressed_domain_also_stops_joining_lists_from_the_page(client, ada, events):
+    do_add_suppressions(["@example.com"], actor=None)
+
+    response = client.post(page_of(ada), choices(lists=[events]))
+
+    assert response["Location"].endswith("?done=refused")
+    assert not ada.subscriptions.filter(mailing_list=events).exists()
 
 
 def test_the_page_is_a_normal_form_protected_against_cross_site_posts(ada, news):

@@ -33,6 +33,7 @@ from .consent import (
 from .consent_records import (
     PERSON_LIFTABLE,
     lift_person_suppression,
+    mail_stopped,
     record_consent,
     regrant_email_marketing,
     set_channels,
@@ -574,10 +575,17 @@ def do_update_preferences(
     changes: list[str] = []
     wording_obj = wording(wording_text)
     statuses = dict(contact.subscriptions.values_list("mailing_list_id", "status"))
+    # As at sign-up and confirmation: an address stopped for a reason the person may not lift
+    # (a hard bounce, a complaint, an operator's entry) joins no list here either; the page
+    # says so (``mail_stopped``) instead of "saved".
+    stopped = mail_stopped(contact.email)
     joined = []
     for ml in offered_lists:
         status = statuses.get(ml.pk)
         if ml.pk in choices.list_ids and status != Subscription.Status.CONFIRMED:
+            if stopped:
+                changes.append(f"list {ml.pk} refused: mail stopped")
+                continue
             do_subscribe(
                 contact,
                 ml,

@@ -9,7 +9,7 @@ from typing import Any
 from .consent import CHANNEL_EMAIL, PURPOSE_MARKETING, current_state, ledger_ip
 from .emails import email_hmac
 from .models import ConsentEvent, ConsentWording, Contact, MailingList, Suppression
-from .suppression import do_remove_suppression
+from .suppression import do_remove_suppression, suppression_reason
 
 
 def record_consent(
@@ -86,6 +86,12 @@ def regrant_email_marketing(contact: Contact, **kwargs: Any) -> None:
 # data erased, and now prove the mailbox is theirs and ask for mail again.  Bounces, complaints
 # and an operator's entries stay.
 PERSON_LIFTABLE = (Suppression.Reason.UNSUBSCRIBED, Suppression.Reason.ERASED)
+
+
+def mail_stopped(email: str) -> bool:
+    """Is mail to this address stopped for a reason the person may not lift themselves (a hard
+    bounce, a complaint, an operator's entry or a suppressed domain)?"""
+    return suppression_reason(email) not in (None, *PERSON_LIFTABLE)
 
 
 def lift_person_suppression(email: str) -> None:

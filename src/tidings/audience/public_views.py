@@ -30,6 +30,7 @@ from .actions import (
     do_update_preferences,
 )
 from .consent import current_state, tracking_allowed
+from .consent_records import mail_stopped
 from .forms import (
     PreferencesLinkForm,
     build_preferences_form_class,
@@ -192,7 +193,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             return HttpResponseRedirect(f"{request.path}?done=unsubscribed", status=303)
         form = form_class(request.POST)
         if form.is_valid():
-            do_update_preferences(
+            changes = do_update_preferences(
                 contact,
                 PreferenceChoices(
                     list_ids=frozenset(form.chosen_list_ids()),
@@ -206,7 +207,9 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                 ip=client_ip(request),
             )
             # Post/redirect/get, with the notice in the address rather than a cookie.
-            return HttpResponseRedirect(f"{request.path}?done=saved", status=303)
+            refused = any(change.endswith("refused: mail stopped") for change in changes)
+            done = "refused" if refused else "saved"
+            return HttpResponseRedirect(f"{request.path}?done={done}", status=303)
     else:
         state = current_state(contact)
         confirmed = set(
@@ -227,6 +230,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         "form": form,
         "wording": wording_text,
         "done": request.GET.get("done", ""),
+        "mail_stopped": mail_stopped(contact.email),
         "action": request.path,
         "rights_url": _rights_link(),
         "privacy_url": absolute_url(reverse("policy:notice")),
