@@ -81,6 +81,33 @@ def test_one_menu_is_open_at_a_time(browser: Browser, live_server, owner):
         context.close()
 
 
+def test_escape_or_a_click_elsewhere_closes_the_open_menu(browser: Browser, live_server, owner):
+    """An open menu stayed open over the page until its own button was pressed again."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        sign_in(page)
+        heading = page.get_by_role("heading", name="Dashboard")
+        expect(heading).to_be_visible()
+        nav = page.get_by_role("navigation", name="Main")
+        audience = nav.locator("summary", has_text="Audience")
+        contacts = nav.get_by_role("link", name="Contacts")
+        audience.focus()
+        page.keyboard.press("Enter")
+        page.keyboard.press("Tab")
+        expect(contacts).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(contacts).not_to_be_visible()
+        expect(audience).to_be_focused()
+
+        audience.click()
+        expect(contacts).to_be_visible()
+        heading.click()
+        expect(contacts).not_to_be_visible()
+    finally:
+        context.close()
+
+
 def test_pages_with_wide_tables_and_code_fit_a_phone(browser: Browser, live_server, owner):
     """At 375 px the bounces page scrolled sideways by 168 px (a visually hidden table heading,
     positioned absolutely, escaped the table's own scroller) and the website snippet page by
