@@ -7,6 +7,10 @@ from django.core.management.base import BaseCommand
 from tidings.lib import arguments
 from tidings.web.demo import follow_serving_address, serving_base_url
 
+# How long serve waits for its background worker to stop: deploy/systemd/tidings-worker.service's
+# TimeoutStopSec (a task may take two minutes to finish).
+WORKER_STOP_SECONDS = 150
+
 
 class Command(BaseCommand):
     help = "Serve tidings with granian (WSGI); --with-worker also runs a background worker."
@@ -21,7 +25,9 @@ class Command(BaseCommand):
             "--threads", type=arguments.positive_int, default=4, help="threads per web worker"
         )
         parser.add_argument(
-            "--with-worker", action="store_true", help="also run `tidings worker` alongside"
+            "--with-worker",
+            action="store_true",
+            help="also run `tidings worker` alongside, started again if it stops",
         )
 
     def handle(self, *args, host, port, workers, threads, with_worker, **options):
@@ -52,8 +58,19 @@ class Command(BaseCommand):
             ).serve()
         finally:
             if worker is not None:
-                worker.terminate()  # the keeper passes it on and waits for the worker
-                try:
-                    worker.wait(timeout=40)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+                self._stop_worker(worker)
+
+    def _stop_worker(self, keeper: subprocess.Popen) -> None:
+        """The keeper passes SIGTERM on and waits for the worker, which finishes its task first
+        (as long as systemd's TimeoutStopSec in deploy/ allows a worker); a second Ctrl-C stops
+        waiting."""
+        keeper.terminate()
+        try:
+            keeper.wait(timeout=2)
+            return
+        except subprocess.TimeoutExpired:
+            self.stdout.write("waiting for the background worker to finish its task…")
+        try:
+            keeper.wait(timeout=WORKER_STOP_SECONDS)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            keeper.kill()
