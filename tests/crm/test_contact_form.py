@@ -100,6 +100,19 @@ def test_sending_the_form_records_an_enquiry_from_the_web_form(client):
     assert "We have your message" in client.get(response.url).text
 
 
+def test_a_name_sent_with_line_breaks_and_control_characters_is_stored_on_one_line(client):
+    """A crafted or pasted POST can carry what an <input> cannot: the name was stored with its
+    line breaks, and showed so in the enquiry list and the mail to the team."""
+    response = send(client, name="Ada\r\n  Lovelace\tKing\x07", phone="01244\n000 001")
+
+    assert response.status_code == 303
+    contact = Contact.objects.get()
+    assert (contact.name, contact.phone) == ("Ada Lovelace King", "01244 000 001")
+    # The message keeps its lines: it is a text area.
+    send(client, email="bea@example.com", message="Line one\nLine two")
+    assert Enquiry.objects.get(contact__email="bea@example.com").message == "Line one\nLine two"
+
+
 def test_the_answer_is_the_same_whether_or_not_the_person_is_known(client):
     unknown = send(client, email="new@example.com")
     do_create_contact({"name": "Grace", "email": "grace@example.com"}, purpose="enquiry")

@@ -9,6 +9,7 @@ a field, so it is ignored and never stored.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,6 +113,17 @@ def _join(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
+class OneLineField(forms.CharField):
+    """A text box's value on one line: line breaks, tabs and runs of spaces become one space,
+    and other control characters go.  A browser's ``<input>`` cannot send them, but a crafted
+    or pasted POST can, and a name with a line break in it broke the tables and mail it shows in."""
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value)
+        kept = "".join(c for c in text if c.isspace() or unicodedata.category(c) != "Cc")
+        return " ".join(kept.split())
+
+
 def contact_form_field(name: str, *, required: bool) -> forms.Field:
     """The form field for one of the policy's contact fields."""
     attrs = {"autocomplete": FIELD_AUTOCOMPLETE.get(name, "off")}
@@ -125,7 +137,7 @@ def contact_form_field(name: str, *, required: bool) -> forms.Field:
     column = name in Contact.COLUMN_FIELDS
     max_length = Contact.column_field(name).max_length if column else 200
     widget = forms.TextInput(attrs={**attrs, "type": "tel"} if name == "phone" else attrs)
-    return forms.CharField(label=label, required=required, max_length=max_length, widget=widget)
+    return OneLineField(label=label, required=required, max_length=max_length, widget=widget)
 
 
 class SignupFormBase(forms.Form):
