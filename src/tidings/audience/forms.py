@@ -119,7 +119,7 @@ class OneLineField(forms.CharField):
     or pasted POST can, and a name with a line break in it broke the tables and mail it shows in."""
 
     def to_python(self, value: Any) -> str:
-        text = super().to_python(value)
+        text = super().to_python(value) or ""
         kept = "".join(c for c in text if c.isspace() or unicodedata.category(c) != "Cc")
         return " ".join(kept.split())
 
