@@ -116,7 +116,7 @@ def _join(items: Sequence[str]) -> str:
 class OneLineField(forms.CharField):
     """A text box's value on one line: line breaks, tabs and runs of spaces become one space,
     and other control characters go.  A browser's ``<input>`` cannot send them, but a crafted
-    or pasted POST can, and a name with a line break in it broke the tables and mail it shows in."""
+    or pasted POST can, and a name was stored with its line breaks."""
 
     def to_python(self, value: Any) -> str:
         text = super().to_python(value) or ""
