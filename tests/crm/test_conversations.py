@@ -59,7 +59,9 @@ def test_the_acknowledgement_and_a_reply_reach_the_person_threaded_from_the_supp
     for message in (ack, answer):
         assert message["From"] == SUPPORT
         assert message["Reply-To"] == reply_address(enquiry)
-    assert answer["Subject"] == "Re: Your enquiry to Example Software Ltd"
+    # One subject for the whole conversation: Gmail threads by subject as well as References,
+    # and "Re: Your enquiry to …" under "We have your message" made two conversations.
+    assert answer["Subject"] == f"Re: We have your message (E-{enquiry.pk})"
     # RFC 3834: the acknowledgement is automatic, the operator's reply is written by a person
     # (an auto-responder may answer it; a single header each).
     assert ack.get_all("Auto-Submitted") == ["auto-generated"]

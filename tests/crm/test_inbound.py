@@ -67,6 +67,8 @@ def test_mail_from_a_stranger_opens_an_enquiry_and_is_acknowledged_in_the_policy
     assert ack.contact_id == enquiry.contact_id and ack.kind == "system:crm_acknowledgement"
     assert ack.from_email == SUPPORT
     assert ack.headers["Reply-To"] == reply_address(enquiry)
+    # In the conversation the person started (mail programs thread by subject too).
+    assert ack.subject == "Re: Courses"
     assert "What we hold: your name, your email address and your messages" in ack.text
     assert "Why: Answering your enquiries (legitimate interests)." in ack.text
     assert "How long: we keep it 12 months after our last contact with you." in ack.text

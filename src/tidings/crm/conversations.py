@@ -138,9 +138,26 @@ def messages_of(record: Thread) -> Any:
 
 
 def subject_of(record: Thread) -> str:
-    if isinstance(record, SupportRequest):
+    """The conversation's subject: the person's own (an emailed enquiry or request), else the
+    subject of the first mail we sent them (a web-form enquiry's acknowledgement).  Every later
+    mail is "Re: " it — mail programs such as Gmail thread by subject as well as by References,
+    so an answer under another subject started a second conversation in the person's inbox."""
+    if record.subject:
         return record.subject
-    return record.subject or f"Your enquiry to {get_policy().controller.name}"
+    first = (
+        messages_of(record)
+        .filter(direction=ConversationMessage.Direction.OUT)
+        .exclude(subject="")
+        .order_by("pk")
+        .values_list("subject", flat=True)
+        .first()
+    )
+    return first or f"Your enquiry to {get_policy().controller.name}"
+
+
+def reply_subject(record: Thread) -> str:
+    subject = subject_of(record)
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
 def _thread_headers(record: Thread) -> dict[str, str]:
@@ -206,6 +223,11 @@ def send_automatic(record: Thread, key: str, extra: dict[str, Any] | None = None
         audit(f"{thread_field(record)}.acknowledgement_skipped", obj=record, reason="daily limit")
         return False
     subject, text, _ = render_system_email(key, {**emails.policy_words(record), **(extra or {})})
+    if (
+        record.subject
+        or messages_of(record).filter(direction=ConversationMessage.Direction.OUT).exists()
+    ):
+        subject = reply_subject(record)  # in the conversation the person already has
     outgoing, message_id = _send(record, kind=f"system:{key}", subject=subject, text=text)
     ConversationMessage.objects.create(
         **{thread_field(record): record},
@@ -252,9 +274,7 @@ def do_reply(
             f"The reply mentions {redaction_note(categories)}: we do not send or "
             "keep that kind of information. Please rephrase it."
         )
-    subject = subject_of(record)
-    if not subject.lower().startswith("re:"):
-        subject = f"Re: {subject}"
+    subject = reply_subject(record)
     outgoing, message_id = _send(record, kind="crm:reply", subject=subject, text=text)
     now = timezone.now()
     message = ConversationMessage.objects.create(
