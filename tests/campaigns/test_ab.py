@@ -275,6 +275,27 @@ def test_a_small_difference_is_reported_as_not_significant(news):
     assert a.sent == 20 and a.clickers == 3 and a.low < 0.15 < a.high
 
 
+def test_a_variants_rate_is_of_its_messages_sent_with_tracking(news):
+    """B's openers were fewer only because half its people refuse tracking: B leads."""
+    readers(news, 40)
+    campaign = ab_campaign(news, share=100, metric="opens")
+    start(campaign)
+    Delivery.objects.filter(campaign=campaign).update(
+        status="sent", sent_at=timezone.now(), tracked=True
+    )
+    b_rows = Delivery.objects.filter(campaign=campaign, variant__label="B").order_by("-pk")
+    Delivery.objects.filter(pk__in=list(b_rows.values_list("pk", flat=True)[:10])).update(
+        tracked=False
+    )
+    _engage(campaign, "A", 8, "open")
+    _engage(campaign, "B", 6, "open")
+    results = {r.label: r for r in variant_results(campaign, "opens")}
+    assert (results["A"].sent, results["A"].trials) == (20, 20)
+    assert (results["B"].sent, results["B"].trials) == (20, 10)
+    assert results["B"].rate == pytest.approx(0.6) and results["A"].rate == pytest.approx(0.4)
+    assert compare(list(results.values()), "Unique human opens").leader.label == "B"
+
+
 def test_click_to_open_counts_clickers_among_people_who_opened(news):
     readers(news, 20)
     campaign = ab_campaign(news, share=100, metric="click_to_open")

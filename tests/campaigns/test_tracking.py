@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from tests.campaigns.delivery_helpers import (
     SmtpSink,
@@ -20,11 +21,14 @@ from tests.campaigns.delivery_helpers import (
     subscribers,
     transports_for,
 )
+from tests.operators import make_operator
 from tidings.audience.models import ConsentEvent
 from tidings.audience.tokens import preferences_url
 from tidings.campaigns import tracking
 from tidings.campaigns.engine import deliver_pending
-from tidings.campaigns.models import Delivery, Event, EventCounter, TrackedLink
+from tidings.campaigns.events import NewEvent, record_events
+from tidings.campaigns.models import Campaign, Delivery, Event, EventCounter, TrackedLink
+from tidings.campaigns.reports import campaign_report, dashboard_summary
 from tidings.campaigns.tracking import OPEN, make_token
 from tidings.lib import ingest
 from tidings.policy.loader import load_policy
@@ -136,6 +140,33 @@ def test_a_person_who_refused_tracking_gets_no_pixel_and_plain_links(sink, news)
     assert not PIXEL.search(html)
     assert "/t/c/" not in html and "/t/o/" not in html
     assert "https://docs.example.net/manual" in html
+
+
+def test_open_and_click_rates_are_of_the_messages_sent_with_tracking(sink, news, client):
+    """Half the list refused tracking: their opens can never be seen, so a rate over everyone
+    sent read half what it was (the report, the dashboard and an A/B test's figures)."""
+    ada, bob, cy, dee = subscribers(news, 4)
+    refuse_tracking(bob)
+    refuse_tracking(cy)
+    campaign = sending_campaign(news, body=BODY)
+    deliver_pending()
+    tracked = dict(
+        Delivery.objects.filter(campaign=campaign).values_list("contact__email", "tracked")
+    )
+    assert tracked == {ada.email: True, bob.email: False, cy.email: False, dee.email: True}
+    ada_delivery = Delivery.objects.get(campaign=campaign, contact=ada)
+    record_events([NewEvent(ada_delivery.pk, "open", timezone.now() - timedelta(minutes=5))])
+
+    report = campaign_report(campaign)
+    assert (report.sent, report.tracked, report.untracked) == (4, 2, 2)
+    assert report.open_rate == pytest.approx(1 / 2)
+    assert report.click_rate == 0
+    client.force_login(make_operator("ana", "analyst"))
+    html = client.get(f"/campaigns/{campaign.pk}/report/").content.decode()
+    assert "percentages are of the 2 messages sent with tracking; 2 went without it" in html
+    Campaign.objects.filter(pk=campaign.pk).update(started_at=timezone.now())  # as a send sets
+    (recent,) = dashboard_summary().recent
+    assert recent.open_rate == pytest.approx(1 / 2)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 from django.tasks import task
 from django.utils import timezone
 
@@ -179,12 +179,14 @@ def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
     """Each variant's figures now: sent, human openers and clickers, the metric's rate and its
     interval.  Four grouped queries, whatever the campaign's size."""
     variants = list(campaign.variants.order_by("label"))
-    sent = dict(
+    sent, tracked = {}, {}
+    for variant_id, n, n_tracked in (
         Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENT)
         .values_list("variant_id")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("pk"), tracked=Count("pk", filter=Q(tracked=True) | Q(tracked=None)))
         .order_by()
-    )
+    ):
+        sent[variant_id], tracked[variant_id] = n, n_tracked
     human = Event.objects.filter(
         campaign=campaign, machine=False, kind__in=(EventKind.OPEN, EventKind.CLICK)
     )
@@ -202,13 +204,15 @@ def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
     results = []
     for variant in variants:
         n_sent = sent.get(variant.pk, 0)
+        # Opens and clicks are seen only in tracked messages: the rates are of those.
+        n_tracked = tracked.get(variant.pk, 0)
         openers, clickers = engaged.get(variant.pk, 0), clicked.get(variant.pk, 0)
         if metric == ABTest.Metric.OPENS:
-            successes, trials = openers, n_sent
+            successes, trials = openers, n_tracked
         elif metric == ABTest.Metric.CLICK_TO_OPEN:
             successes, trials = clickers, openers
         else:
-            successes, trials = clickers, n_sent
+            successes, trials = clickers, n_tracked
         low, high = wilson_interval(successes, trials)
         results.append(
             VariantResult(

@@ -32,7 +32,7 @@ from django.utils.safestring import SafeString
 from tidings.lib.charts import svg_line_chart
 
 from .models import Campaign, Delivery, EventCounter, EventKind, RecipientDomain, TrackedLink
-from .queue import delivery_counts
+from .queue import delivery_counts, untracked_count
 
 SMALL_DOMAIN = 5
 TOP_DOMAINS = 10
@@ -46,6 +46,7 @@ HOURLY_UP_TO = 72  # hours of activity shown hour by hour; longer spans day by d
 FINE_UP_TO_HOURS = 3
 FINE_MINUTES = 5
 OTHER = ""  # RecipientDomain.domain for the small domains together
+UNTRACKED = "untracked"  # in status_counts: messages sent without tracking
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class CampaignReport:
 
     @property
     def recipients(self) -> int:
-        return sum(self.statuses.values())
+        return sum(n for status, n in self.statuses.items() if status != UNTRACKED)
 
     @property
     def sent(self) -> int:
@@ -138,16 +139,27 @@ class CampaignReport:
     def unsubscribes(self) -> Tally:
         return self.tally(EventKind.UNSUBSCRIBE)
 
+    @property
+    def untracked(self) -> int:
+        """Messages sent without the open pixel and tracked links (the person refused them)."""
+        return self.statuses.get(UNTRACKED, 0)
+
+    @property
+    def tracked(self) -> int:
+        return max(self.sent - self.untracked, 0)
+
     def rate(self, people: int) -> float | None:
         return people / self.sent if self.sent else None
 
     @property
     def open_rate(self) -> float | None:
-        return self.rate(self.opens.people)
+        """Of the messages whose opens could be seen: an untracked message's open is never
+        known, so counting it would understate the rate by the share who refused tracking."""
+        return self.opens.people / self.tracked if self.tracked else None
 
     @property
     def click_rate(self) -> float | None:
-        return self.rate(self.clicks.people)
+        return self.clicks.people / self.tracked if self.tracked else None
 
     @property
     def bounce_rate(self) -> float | None:
@@ -222,19 +234,23 @@ SETTLED_SECONDS = 300
 
 
 def status_counts(campaign: Campaign) -> dict[str, int]:
-    """``delivery.delivery_counts``, kept in the cache for five minutes once the campaign has
-    finished or was cancelled: its rows no longer change state (a retry starts it sending
-    again, a new ``finished_at`` makes a new key), and counting a million rows by status costs
-    about 100 ms on PostgreSQL.  Live counts while it sends."""
+    """``delivery.delivery_counts``, and how many were sent without tracking (``UNTRACKED``),
+    kept in the cache for five minutes once the campaign has finished or was cancelled: its rows
+    no longer change state (a retry starts it sending again, a new ``finished_at`` makes a new
+    key), and counting a million rows by status costs about 100 ms on PostgreSQL.  Live counts
+    while it sends."""
     from django.core.cache import cache
 
+    def count() -> dict[str, int]:
+        return {**delivery_counts(campaign), UNTRACKED: untracked_count(campaign)}
+
     if campaign.status not in (Campaign.Status.FINISHED, Campaign.Status.CANCELLED):
-        return delivery_counts(campaign)
+        return count()
     stamp = campaign.finished_at.timestamp() if campaign.finished_at else 0
-    key = f"tidings:report:statuses:{campaign.pk}:{stamp}"
+    key = f"tidings:report:statuses:v2:{campaign.pk}:{stamp}"
     counts = cache.get(key)
     if counts is None:
-        counts = delivery_counts(campaign)
+        counts = count()
         cache.set(key, counts, SETTLED_SECONDS)
     return counts
 
@@ -378,14 +394,15 @@ class RecentCampaign:
     sent: int
     opened: int  # people
     clicked: int  # people
+    tracked: int  # messages sent with tracking: the rates are of these
 
     @property
     def open_rate(self) -> float | None:
-        return self.opened / self.sent if self.sent else None
+        return self.opened / self.tracked if self.tracked else None
 
     @property
     def click_rate(self) -> float | None:
-        return self.clicked / self.sent if self.sent else None
+        return self.clicked / self.tracked if self.tracked else None
 
 
 @dataclass(frozen=True)
@@ -461,7 +478,8 @@ def dashboard_summary(
         )
     )
     ids = {c.pk for c in campaigns} | set(window)
-    sent = _sent_per_campaign(Campaign.objects.filter(pk__in=ids))
+    counts = {c.pk: status_counts(c) for c in Campaign.objects.filter(pk__in=ids)}
+    sent = {pk: n[Delivery.Status.SENT] for pk, n in counts.items()}
     people: dict[tuple[int, str], int] = defaultdict(int)
     for campaign_id, kind, n in EventCounter.objects.filter(
         campaign_id__in=ids,
@@ -472,7 +490,11 @@ def dashboard_summary(
         people[(campaign_id, kind)] += n
     rows = [
         RecentCampaign(
-            c, sent.get(c.pk, 0), people[(c.pk, EventKind.OPEN)], people[(c.pk, EventKind.CLICK)]
+            c,
+            sent.get(c.pk, 0),
+            people[(c.pk, EventKind.OPEN)],
+            people[(c.pk, EventKind.CLICK)],
+            max(sent.get(c.pk, 0) - counts.get(c.pk, {}).get(UNTRACKED, 0), 0),
         )
         for c in campaigns
     ]
@@ -488,11 +510,6 @@ def dashboard_summary(
     return Dashboard(growth=growth, recent=rows, health=health, days=days)
 
 
-def _sent_per_campaign(campaigns) -> dict[int, int]:
-    """Sent messages per campaign (``status_counts``: cached once a campaign has finished)."""
-    return {c.pk: status_counts(c)[Delivery.Status.SENT] for c in campaigns}
-
-
 # --- the CSV ---------------------------------------------------------------------------------
 CSV_HEADER = ["section", "item", "people", "total"]
 
@@ -503,6 +520,7 @@ def report_rows(report: CampaignReport):
     for status in ("sent", "failed", "skipped"):
         yield ["delivery", status, report.statuses.get(status, 0), ""]
     yield ["delivery", "waiting", report.waiting, ""]
+    yield ["delivery", "sent without tracking", report.untracked, ""]
     for label, tally in (
         ("opens", report.opens),
         ("machine opens", report.machine_opens),

@@ -150,7 +150,7 @@ class Dispatcher:
             logger.exception("transport %s failed unexpectedly", transport.name)
             return Result(row, "retry", transport.name, error=f"error: {type(exc).__name__}")
         backoff.succeeded()
-        return Result(row, "sent", transport.name, provider_id=provider_id)
+        return Result(row, "sent", transport.name, provider_id=provider_id, tracked=job.track)
 
     async def close(self) -> None:
         """Stop taking jobs, let the ones on the wire finish, give back the rest."""

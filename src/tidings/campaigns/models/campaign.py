@@ -163,6 +163,12 @@ class Delivery(models.Model):
         null=True, blank=True, help_text="The SMTP reply code of the last failure."
     )
     transport = models.CharField(max_length=50, blank=True, help_text="What sent it.")
+    tracked = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Whether the message as sent carried the open pixel and tracked links (the "
+        "person allowed it); unknown until sent.  Open and click rates are of the tracked ones.",
+    )
     variant = models.ForeignKey(
         "campaigns.Variant",
         on_delete=models.SET_NULL,
@@ -202,6 +208,11 @@ class Delivery(models.Model):
                 fields=["leased_by"],
                 condition=models.Q(status="sending"),
                 name="delivery_leases",
+            ),
+            # Reports: the messages sent without tracking (a minority; the index holds only
+            # those), so open and click rates are of the people whose opens could be seen.
+            models.Index(
+                fields=["campaign"], condition=models.Q(tracked=False), name="delivery_untracked"
             ),
             # ESP webhooks find the row by the provider's id.  Partial: rows sent by SMTP have
             # none, so the index costs a campaign's inserts nothing.

@@ -69,7 +69,14 @@ from .populate import (
     release_due,
     release_held,
 )
-from .reads import FINAL, delivery_counts, failed_deliveries, retry_failed, unfinished_rows
+from .reads import (
+    FINAL,
+    delivery_counts,
+    failed_deliveries,
+    retry_failed,
+    unfinished_rows,
+    untracked_count,
+)
 from .results import Result, record_results, retry_delay
 from .workers import (
     heartbeat,
@@ -112,4 +119,5 @@ __all__ = [
     "sending_campaign_ids",
     "stop_worker",
     "unfinished_rows",
+    "untracked_count",
 ]

@@ -30,6 +30,12 @@ def delivery_counts(campaign: Campaign | int) -> dict[str, int]:
     return counts
 
 
+def untracked_count(campaign: Campaign | int) -> int:
+    """How many of the campaign's messages were sent without tracking (the person had refused
+    it, or nothing is tracked): counted through the partial index ``delivery_untracked``."""
+    return Delivery.objects.filter(campaign_id=_pk(campaign), tracked=False).count()
+
+
 def failed_deliveries(campaign: Campaign | int) -> QuerySet[Delivery]:
     """The campaign's failed rows, newest attempt first (for the operator's list)."""
     return Delivery.objects.filter(campaign_id=_pk(campaign), status=FAILED).order_by("-pk")

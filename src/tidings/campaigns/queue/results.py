@@ -44,6 +44,7 @@ class Result:
     code: int | None = None
     kind: str = ""
     delay: float | None = None  # released: when it may be claimed again (seconds)
+    tracked: bool = False  # sent: with the open pixel and tracked links
 
     @property
     def hard_bounce(self) -> bool:
@@ -71,9 +72,15 @@ def record_results(
     for result in results:
         row = result.row
         if result.outcome == "sent":
-            key: tuple[Any, ...] = (row.kind, "sent", result.transport, result.provider_id or None)
+            key: tuple[Any, ...] = (
+                row.kind,
+                "sent",
+                result.transport,
+                result.provider_id or None,
+                result.tracked,
+            )
             if result.provider_id:
-                key = (row.kind, "sent", result.transport, result.provider_id, row.id)
+                key = (*key, row.id)
         elif result.outcome == "retry":
             attempts = row.attempts + 1
             if attempts >= config.max_attempts:
@@ -92,7 +99,9 @@ def record_results(
     for key, ids in groups.items():
         kind, outcome = key[0], key[1]
         if outcome == "sent" and kind == "d":
-            people = _mark_sent(ids, worker_id, now, transport=key[2], message_id=key[3])
+            people = _mark_sent(
+                ids, worker_id, now, transport=key[2], message_id=key[3], tracked=key[4]
+            )
             changed += len(people)
             received += [pk for pk in people if pk is not None]
             continue
@@ -159,7 +168,13 @@ def record_results(
 
 
 def _mark_sent(
-    ids: list[int], worker_id: str, now: Any, *, transport: str, message_id: str | None
+    ids: list[int],
+    worker_id: str,
+    now: Any,
+    *,
+    transport: str,
+    message_id: str | None,
+    tracked: bool,
 ) -> list[int | None]:
     """Mark this worker's deliveries ``ids`` sent; returns the contact of each row changed.
 
@@ -170,9 +185,9 @@ def _mark_sent(
     table = connection.ops.quote_name(Delivery._meta.db_table)
     assignments = (
         "status = %s, sent_at = %s, attempts = attempts + 1, error = '', error_code = NULL, "
-        "transport = %s, leased_by = '', leased_until = NULL"
+        "transport = %s, leased_by = '', leased_until = NULL, tracked = %s"
     )
-    params: list[Any] = [SENT, db_time(now), transport]
+    params: list[Any] = [SENT, db_time(now), transport, tracked]
     if message_id:
         assignments += ", message_id = %s"
         params.append(message_id)
