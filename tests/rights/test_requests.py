@@ -191,3 +191,16 @@ def test_the_preference_centre_and_the_privacy_notice_link_to_the_request_page(c
 
     assert 'href="/rights/"' in client.get("/" + path).content.decode()
     assert 'href="/rights/"' in client.get("/privacy").content.decode()
+
+
+def test_a_request_from_the_ascii_form_of_an_idn_address_finds_the_person(
+    client, django_capture_on_commit_callbacks
+):
+    contact, _ = do_create_contact(
+        {"name": "Anna", "email": "anna@bücher.example"}, purpose="newsletter"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(client, email="anna@xn--bcher-kva.example")
+
+    assert RightsRequest.objects.get().contact == contact
