@@ -253,6 +253,45 @@ def test_the_summary_has_no_timestamps_internal_names_or_template_code():
     assert data["data"]["consent"]["records"][0]["wording_sha256"]  # complete for machines
 
 
+def test_the_summary_says_in_words_what_each_email_message_and_event_was():
+    # The summary showed the queue's and the help desk's machine words: "Kind: Crm
+    # acknowledgement email", "Kind: journey:12" (an internal id), "Kind: Outbox", "From: From
+    # them" for the person's own message, "Source: Pipe", "What happened: Bounce soft" and
+    # "Attachments not kept: 0".
+    from tidings.campaigns.queue import enqueue_message
+
+    person = _full_person()
+    for kind in ("journey:12", "crm:reply", "transactional:3"):
+        enqueue_message(
+            person.contact, kind=kind, subject="Hello", text="Hi", from_email="us@example.co.uk"
+        )
+
+    text = " ".join(_readable_text(unzip(build_package(person.contact))["summary.html"]).split())
+
+    for machine in (
+        "Crm ",
+        "journey:",
+        "crm:",
+        "transactional:",
+        "Outbox",
+        "From them",
+        "Pipe",
+        "Bounce soft",
+        "Attachments not kept 0",
+    ):
+        assert machine not in text, machine
+    for words in (
+        "Acknowledgement of your enquiry or request",
+        "Email of an automated series",
+        "Our answer to your enquiry or request",
+        "From You",
+        "Delivered by our mail server",
+        "You opened it",
+        "It could not be delivered for a while",
+    ):
+        assert words in text, words
+
+
 def test_dates_and_times_are_in_words_in_the_controllers_time_zone(settings):
     from datetime import UTC, datetime
 
