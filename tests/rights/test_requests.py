@@ -204,3 +204,28 @@ def test_a_request_from_the_ascii_form_of_an_idn_address_finds_the_person(
         ask(client, email="anna@xn--bcher-kva.example")
 
     assert RightsRequest.objects.get().contact == contact
+
+
+def test_a_request_answered_after_an_erasure_cleared_its_address_does_not_promise_a_receipt(
+    client, django_capture_on_commit_callbacks
+):
+    # Erasure and access asked for together; the erasure, confirmed first, clears the address
+    # of the person's other requests, so the access request's receipt cannot be emailed.
+    do_create_contact({"name": "Ada", "email": "ada@example.com"}, purpose="newsletter")
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(client, kind="erase")
+        ask(client, kind="access")
+    erase, access = (link_in(message, "/rights/v/") for message in mail.outbox[-2:])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(erase)
+    sent = len(mail.outbox)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(access)
+    page = client.get(access).content.decode()
+
+    assert len(mail.outbox) == sent  # no address left to email
+    assert "We have emailed you a receipt" not in page
+    assert "this page is your receipt" in page
+    erased = client.get(erase).content.decode()
+    assert "We have emailed you a receipt" in erased

@@ -320,7 +320,10 @@ def do_fulfil_access(request: RightsRequest, *, actor: Any = None) -> RightsRequ
     contact = _contact_of(request)
     counts = {s.name: len(s.export(contact)) for s in sources()} if contact else {}
     counts = {name: n for name, n in counts.items() if n}
-    address = _close(request, State.COMPLETED, outcome={"exported": counts}, contact=contact)
+    # "emailed": whether the receipt could be sent (an erasure of the person may have cleared
+    # the address of their other open requests); the page says so instead of promising it.
+    outcome = {"exported": counts, "emailed": bool(request.email)}
+    address = _close(request, State.COMPLETED, outcome=outcome, contact=contact)
     audit("rights.access_fulfilled", actor=actor, obj=request, exported=counts)
     if address:
         lines = ["Your copy is ready: a ZIP file with your data (JSON and CSV) and a summary."]
@@ -389,8 +392,9 @@ def _complete(
         return
     if request.state == State.RECEIVED:
         raise RightsError("the request must be verified first")
-    outcome = {**outcome, "receipt": lines, "kept": kept or []}
-    address = _close(request, State.COMPLETED, outcome=outcome) or address
+    address = request.email or address
+    outcome = {**outcome, "receipt": lines, "kept": kept or [], "emailed": bool(address)}
+    _close(request, State.COMPLETED, outcome=outcome)
     audit(
         f"rights.{request.kind}_fulfilled",
         actor=actor,
