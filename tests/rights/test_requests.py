@@ -10,7 +10,7 @@ import time_machine
 from django.core import mail, signing
 from django.core.cache import cache
 
-from tests.rights.helpers import link_in, mails_to
+from tests.rights.helpers import link_in, mails_to, unzip
 from tidings import signals
 from tidings.audience.actions import do_create_contact
 from tidings.audience.models import Contact
@@ -229,3 +229,30 @@ def test_a_request_answered_after_an_erasure_cleared_its_address_does_not_promis
     assert "this page is your receipt" in page
     erased = client.get(erase).content.decode()
     assert "We have emailed you a receipt" in erased
+
+
+@pytest.mark.parametrize("kind", ["access", "erase"])
+def test_a_link_to_an_address_the_person_no_longer_has_releases_and_erases_nothing_of_theirs(
+    client, django_capture_on_commit_callbacks, kind
+):
+    # Ada asked from her old work address; before the link was followed an operator corrected
+    # her address to her new one.  Whoever reads the old mailbox now proves only that mailbox.
+    from tidings.audience.operator import do_update_contact
+
+    ada, _ = do_create_contact(
+        {"name": "Ada Lovelace", "email": "ada@old-employer.example"}, purpose="newsletter"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(client, kind=kind, email="ada@old-employer.example")
+    do_update_contact(ada, {"email": "ada@new-home.example"}, actor=None)
+    path = link_in(mail.outbox[-1], "/rights/v/")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(path)
+
+    request = RightsRequest.objects.get()
+    assert request.state == "completed" and request.contact is None
+    assert Contact.objects.filter(pk=ada.pk, email="ada@new-home.example").exists()
+    if kind == "access":
+        package = unzip(client.get(link_in(mail.outbox[-1], "/rights/download/")).content)
+        assert "Lovelace" not in package["data.json"] and "new-home" not in package["data.json"]

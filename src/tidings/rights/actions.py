@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from tidings import signals
 from tidings.audience.consent import PURPOSE_MARKETING, current_state
-from tidings.audience.emails import email_hmac, normalise_email
+from tidings.audience.emails import email_hmac, email_key, normalise_email
 from tidings.audience.models import ConsentEvent, Contact, Suppression
 from tidings.audience.operator import do_rectify_contact as do_rectify_contact_fields
 from tidings.audience.sources import Kept, sources
@@ -160,7 +160,11 @@ def _contact_of(request: RightsRequest, *, lock: bool = False) -> Contact | None
     contacts = Contact.objects.select_for_update() if lock else Contact.objects
     if request.contact_id is not None:
         found = contacts.filter(pk=request.contact_id).first()
-        if found is not None:
+        # Only while the contact still has the address the link proved: one whose address was
+        # changed since (an operator's correction) is no longer the requester's to see or erase.
+        if found is not None and (
+            not request.email or email_key(found.email) == email_key(request.email)
+        ):
             return found
     if request.email:
         return contacts.with_email(request.email).first()
