@@ -423,7 +423,6 @@ def test_the_sweep_deletes_in_batches_of_ids_each_its_own_transaction():
     assert result.batches == 3
 
 
-
 def test_a_sweep_killed_midway_leaves_what_it_removed_in_the_audit_log(monkeypatch):
     # A run stopped between batches (kill -9, a crash) never writes its "retention.run" entry;
     # the batches it committed erased records and people all the same, and the log must show
@@ -459,6 +458,7 @@ def test_a_sweep_killed_midway_leaves_what_it_removed_in_the_audit_log(monkeypat
     removed = AuditEntry.objects.filter(action="retention.batch")
     assert sum(e.details["removed"] for e in removed) == 5
     assert AuditEntry.objects.get(action="retention.run").details["counts"]["enquiry"] == 1
+
 
 def test_the_sweep_is_a_daily_job_of_the_worker():
     from tidings.lib.periodic import REGISTRY
