@@ -258,6 +258,8 @@ def test_the_summary_says_in_words_what_each_email_message_and_event_was():
     # acknowledgement email", "Kind: journey:12" (an internal id), "Kind: Outbox", "From: From
     # them" for the person's own message, "Source: Pipe", "What happened: Bounce soft" and
     # "Attachments not kept: 0".
+    import re
+
     from tidings.campaigns.queue import enqueue_message
 
     person = _full_person()
@@ -290,6 +292,10 @@ def test_the_summary_says_in_words_what_each_email_message_and_event_was():
         "It could not be delivered for a while",
     ):
         assert words in text, words
+    # What became of their mail to the support address: the references they were given, not
+    # the internal numbers ("added to enquiry #3 (by In-Reply-To)").
+    assert "In-Reply-To" not in text and not re.search(r"#\d", text)
+    assert re.search(r"Added to enquiry E-\d+", text) and re.search(r"support request R-\d", text)
 
 
 def test_dates_and_times_are_in_words_in_the_controllers_time_zone(settings):

@@ -198,6 +198,16 @@ def email_kind(text: str) -> str:
     return _EMAIL_KINDS.get(head, "Email")
 
 
+def support_mail_outcome(text: str) -> str:
+    """What became of a mail to the support address, as the operators' note says it, with the
+    references the person was given ("E-3", "R-2") instead of internal numbers, and without how
+    the mail was matched ("by In-Reply-To") or the bounce report's number."""
+    text = re.sub(r"\s*\((?:by [^)]*|report #\d+)\)", "", text)
+    text = re.sub(r"\benquiry #(\d+)", r"enquiry E-\1", text)
+    text = re.sub(r"\b(?:support )?request #(\d+)", r"support request R-\1", text)
+    return text[:1].upper() + text[1:]
+
+
 WORDS: dict[tuple[str, str], dict[str, str]] = {
     ("privacy_requests", "kind"): {k: v.split(":")[0] for k, v in RightsRequest.Kind.choices},
     ("privacy_requests", "state"): dict(RightsRequest.State.choices),
@@ -246,6 +256,8 @@ def words(source: str, key: str, value: Any) -> str:
         return known[text]
     if (source, key) == ("emails", "kind"):
         return email_kind(text)
+    if (source, key) == ("support_mail", "outcome"):
+        return support_mail_outcome(text)
     if key in ENUMERATED and re.fullmatch(r"[a-z][a-z_: ]*", text):
         if key == "kind" and text.startswith("system:"):
             return text.split(":", 1)[1].replace("_", " ").capitalize() + " email"
