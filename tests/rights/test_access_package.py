@@ -61,6 +61,22 @@ def test_every_source_with_records_has_a_csv_and_the_json_has_every_source():
     assert "summary.html" in files
 
 
+def test_what_the_person_wrote_with_an_open_request_is_in_their_package():
+    # The text of a correction request is kept while the request is open: it is theirs, and
+    # was missing from the package (only the request's dates and state were exported).
+    ada = plant_person("ada")
+    do_create_rights_request(
+        "rectify", ada.contact.email, details="My job title is now Head of Research"
+    )
+
+    files = unzip(build_package(ada.contact))
+
+    records = json.loads(files["data.json"])["data"]["privacy_requests"]["records"]
+    assert "My job title is now Head of Research" in [r.get("details") for r in records]
+    assert "What you wrote with your request" in files["summary.html"]
+    assert "My job title is now Head of Research" in files["summary.html"]
+
+
 def test_the_summary_says_why_each_is_held_who_handles_it_how_long_and_the_rights():
     ada = plant_person("ada")
 

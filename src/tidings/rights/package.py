@@ -118,6 +118,7 @@ LABELS = {
     "extension_reason": "Why we needed longer",
     "closed_at": "Closed",
     "refusal_reason": "Why we refused",
+    "details": "What you wrote with your request",
     "kept_until": "Kept at your request until",
     "removed_by_screening": "Removed from what you wrote",
     "order_reference": "Order number",
