@@ -106,7 +106,15 @@ def test_a_retention_sweep_journals_everyone_it_erased_with_one_sync_per_batch(
 
 @pytest.mark.parametrize(
     ("content", "says"),
-    [(None, "no such file"), (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not an erasure journal")],
+    [
+        (None, "no such file"),
+        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not an erasure journal"),
+        # Plain text that is no journal (the wrong file named) was read as 0 people, exit 0.
+        (
+            b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n",
+            "not an erasure journal",
+        ),
+    ],
 )
 def test_reapplying_a_journal_that_is_missing_or_not_a_journal_fails_with_one_line(
     tmp_path, content, says
@@ -121,3 +129,16 @@ def test_reapplying_a_journal_that_is_missing_or_not_a_journal_fails_with_one_li
         call_command("erasures", "reapply", "--journal", str(named))
     message = str(raised.value)
     assert str(named) in message and says in message and "\n" not in message
+
+
+def test_a_named_journal_with_a_torn_last_line_is_applied_and_the_line_counted(_journal, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    named = tmp_path / "copy.jsonl"
+    _erased("ada@example.org")
+    named.write_text(_journal.read_text() + '{"h": "abc", "at"')
+    out = StringIO()
+    call_command("erasures", "reapply", "--journal", str(named), stdout=out)
+    assert "1 people" in out.getvalue() and "1 line could not be read" in out.getvalue()

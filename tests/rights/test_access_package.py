@@ -61,6 +61,22 @@ def test_every_source_with_records_has_a_csv_and_the_json_has_every_source():
     assert "summary.html" in files
 
 
+def test_what_the_person_wrote_with_an_open_request_is_in_their_package():
+    # The text of a correction request is kept while the request is open: it is theirs, and
+    # was missing from the package (only the request's dates and state were exported).
+    ada = plant_person("ada")
+    do_create_rights_request(
+        "rectify", ada.contact.email, details="My job title is now Head of Research"
+    )
+
+    files = unzip(build_package(ada.contact))
+
+    records = json.loads(files["data.json"])["data"]["privacy_requests"]["records"]
+    assert "My job title is now Head of Research" in [r.get("details") for r in records]
+    assert "What you wrote with your request" in files["summary.html"]
+    assert "My job title is now Head of Research" in files["summary.html"]
+
+
 def test_the_summary_says_why_each_is_held_who_handles_it_how_long_and_the_rights():
     ada = plant_person("ada")
 
@@ -251,6 +267,51 @@ def test_the_summary_has_no_timestamps_internal_names_or_template_code():
     assert str(person.contact.pk) not in text  # ids stay in data.json
     data = json.loads(files["data.json"])
     assert data["data"]["consent"]["records"][0]["wording_sha256"]  # complete for machines
+
+
+def test_the_summary_says_in_words_what_each_email_message_and_event_was():
+    # The summary showed the queue's and the help desk's machine words: "Kind: Crm
+    # acknowledgement email", "Kind: journey:12" (an internal id), "Kind: Outbox", "From: From
+    # them" for the person's own message, "Source: Pipe", "What happened: Bounce soft" and
+    # "Attachments not kept: 0".
+    import re
+
+    from tidings.campaigns.queue import enqueue_message
+
+    person = _full_person()
+    for kind in ("journey:12", "crm:reply", "transactional:3"):
+        enqueue_message(
+            person.contact, kind=kind, subject="Hello", text="Hi", from_email="us@example.co.uk"
+        )
+
+    text = " ".join(_readable_text(unzip(build_package(person.contact))["summary.html"]).split())
+
+    for machine in (
+        "Crm ",
+        "journey:",
+        "crm:",
+        "transactional:",
+        "Outbox",
+        "From them",
+        "Pipe",
+        "Bounce soft",
+        "Attachments not kept 0",
+    ):
+        assert machine not in text, machine
+    for words in (
+        "Acknowledgement of your enquiry or request",
+        "Email of an automated series",
+        "Our answer to your enquiry or request",
+        "From You",
+        "Delivered by our mail server",
+        "You opened it",
+        "It could not be delivered for a while",
+    ):
+        assert words in text, words
+    # What became of their mail to the support address: the references they were given, not
+    # the internal numbers ("added to enquiry #3 (by In-Reply-To)").
+    assert "In-Reply-To" not in text and not re.search(r"#\d", text)
+    assert re.search(r"Added to enquiry E-\d+", text) and re.search(r"support request R-\d", text)
 
 
 def test_dates_and_times_are_in_words_in_the_controllers_time_zone(settings):

@@ -104,3 +104,16 @@ def test_the_nav_links_to_the_queue_and_the_log(officer_client):
     page = officer_client.get("/rights/queue/").content.decode()
 
     assert 'href="/rights/queue/"' in page and 'href="/rights/audit/"' in page
+
+
+def test_the_dates_of_the_filter_are_days_in_the_controllers_time_zone(officer_client):
+    # 00:30 on 1 July in London (BST) is 23:30 on 30 June in UTC: the log shows it on 1 July,
+    # so a filter from 1 July must find it, and one up to 30 June must not.
+    with time_machine.travel(datetime(2026, 6, 30, 23, 30, tzinfo=UTC), tick=False):
+        audit("retention.run", counts={}, actor_label="worker")
+
+    july = officer_client.get("/rights/audit/", {"since": "2026-07-01"}).content.decode()
+    june = officer_client.get("/rights/audit/", {"until": "2026-06-30"}).content.decode()
+
+    assert "1 Jul 2026 00:30" in july and actions_on(july) == ["retention.run"]
+    assert actions_on(june) == []

@@ -10,7 +10,7 @@ import time_machine
 from django.core import mail, signing
 from django.core.cache import cache
 
-from tests.rights.helpers import link_in, mails_to
+from tests.rights.helpers import link_in, mails_to, unzip
 from tidings import signals
 from tidings.audience.actions import do_create_contact
 from tidings.audience.models import Contact
@@ -191,3 +191,68 @@ def test_the_preference_centre_and_the_privacy_notice_link_to_the_request_page(c
 
     assert 'href="/rights/"' in client.get("/" + path).content.decode()
     assert 'href="/rights/"' in client.get("/privacy").content.decode()
+
+
+def test_a_request_from_the_ascii_form_of_an_idn_address_finds_the_person(
+    client, django_capture_on_commit_callbacks
+):
+    contact, _ = do_create_contact(
+        {"name": "Anna", "email": "anna@bücher.example"}, purpose="newsletter"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(client, email="anna@xn--bcher-kva.example")
+
+    assert RightsRequest.objects.get().contact == contact
+
+
+def test_a_request_answered_after_an_erasure_cleared_its_address_does_not_promise_a_receipt(
+    client, django_capture_on_commit_callbacks
+):
+    # Erasure and access asked for together; the erasure, confirmed first, clears the address
+    # of the person's other requests, so the access request's receipt cannot be emailed.
+    do_create_contact({"name": "Ada", "email": "ada@example.com"}, purpose="newsletter")
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(client, kind="erase")
+        ask(client, kind="access")
+    erase, access = (link_in(message, "/rights/v/") for message in mail.outbox[-2:])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(erase)
+    sent = len(mail.outbox)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(access)
+    page = client.get(access).content.decode()
+
+    assert len(mail.outbox) == sent  # no address left to email
+    assert "We have emailed you a receipt" not in page
+    assert "this page is your receipt" in page
+    erased = client.get(erase).content.decode()
+    assert "We have emailed you a receipt" in erased
+
+
+@pytest.mark.parametrize("kind", ["access", "erase"])
+def test_a_link_to_an_address_the_person_no_longer_has_releases_and_erases_nothing_of_theirs(
+    client, django_capture_on_commit_callbacks, kind
+):
+    # Ada asked from her old work address; before the link was followed an operator corrected
+    # her address to her new one.  Whoever reads the old mailbox now proves only that mailbox.
+    from tidings.audience.operator import do_update_contact
+
+    ada, _ = do_create_contact(
+        {"name": "Ada Lovelace", "email": "ada@old-employer.example"}, purpose="newsletter"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(client, kind=kind, email="ada@old-employer.example")
+    do_update_contact(ada, {"email": "ada@new-home.example"}, actor=None)
+    path = link_in(mail.outbox[-1], "/rights/v/")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(path)
+
+    request = RightsRequest.objects.get()
+    assert request.state == "completed" and request.contact is None
+    assert Contact.objects.filter(pk=ada.pk, email="ada@new-home.example").exists()
+    if kind == "access":
+        package = unzip(client.get(link_in(mail.outbox[-1], "/rights/download/")).content)
+        assert "Lovelace" not in package["data.json"] and "new-home" not in package["data.json"]

@@ -423,6 +423,43 @@ def test_the_sweep_deletes_in_batches_of_ids_each_its_own_transaction():
     assert result.batches == 3
 
 
+def test_a_sweep_killed_midway_leaves_what_it_removed_in_the_audit_log(monkeypatch):
+    # A run stopped between batches (kill -9, a crash) never writes its "retention.run" entry;
+    # the batches it committed erased records and people all the same, and the log must show
+    # them: each batch writes its own entry in its own transaction.
+    from tidings.rights import retention
+
+    with at("2026-03-01 10:00"):
+        for i in range(5):
+            enquiry(f"person{i}@example.com")
+    real, calls = retention.erase_people_left_with_nothing, []
+
+    def crash_in_the_third_batch(ids):
+        calls.append(ids)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the process dies inside the batch's transaction
+        return real(ids)
+
+    monkeypatch.setattr(retention, "erase_people_left_with_nothing", crash_in_the_third_batch)
+    with at("2027-03-02 10:00"), pytest.raises(KeyboardInterrupt):
+        sweep(batch_size=2)
+
+    batches = AuditEntry.objects.filter(action="retention.batch").order_by("pk")
+    assert [(e.details["kind"], e.details["removed"], e.details["contacts"]) for e in batches] == [
+        ("enquiry", 2, 2),
+        ("enquiry", 2, 2),
+    ]
+    assert Enquiry.objects.count() == 1 and not AuditEntry.objects.filter(action="retention.run")
+
+    monkeypatch.setattr(retention, "erase_people_left_with_nothing", real)
+    with at("2027-03-02 10:05"):
+        sweep(batch_size=2)  # the next run finishes the job, and says what it did
+    assert Enquiry.objects.count() == 0
+    removed = AuditEntry.objects.filter(action="retention.batch")
+    assert sum(e.details["removed"] for e in removed) == 5
+    assert AuditEntry.objects.get(action="retention.run").details["counts"]["enquiry"] == 1
+
+
 def test_the_sweep_is_a_daily_job_of_the_worker():
     from tidings.lib.periodic import REGISTRY
     from tidings.rights.tasks import run_retention_sweep

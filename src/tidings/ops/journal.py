@@ -141,6 +141,7 @@ def read(paths: Iterable[Path], *, required: Iterable[Path] = ()) -> tuple[dict[
     named = {Path(p) for p in required}
     for path in paths:
         lines = _lines(Path(path), required=Path(path) in named)
+        usable = unusable = 0
         for line in lines:
             if not line.strip():
                 continue
@@ -152,8 +153,9 @@ def read(paths: Iterable[Path], *, required: Iterable[Path] = ()) -> tuple[dict[
                 if len(entry.email_hmac) != 64 or entry.erased_at.tzinfo is None:
                     raise ValueError
             except (ValueError, KeyError, TypeError):
-                bad += 1  # a torn last line after a crash; never personal data to print
+                unusable += 1  # a torn last line after a crash; never personal data to print
                 continue
+            usable += 1
             known = entries.get(entry.email_hmac)
             if known is not None:  # the latest erasure counts; any "request" makes it one
                 entry = Entry(
@@ -162,6 +164,14 @@ def read(paths: Iterable[Path], *, required: Iterable[Path] = ()) -> tuple[dict[
                     "request" if "request" in (entry.reason, known.reason) else entry.reason,
                 )
             entries[entry.email_hmac] = entry
+        if unusable and not usable and Path(path) in named:
+            # Plain text with no entry in it (a wrong file named): nothing would be re-erased,
+            # and the operator would think the erasures had been applied.
+            raise JournalError(
+                f"{path}: not an erasure journal (none of its {unusable} lines is an entry "
+                "tidings writes)"
+            )
+        bad += unusable
     return entries, bad
 
 

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from tidings import signals
 from tidings.audience.consent import PURPOSE_MARKETING, current_state
-from tidings.audience.emails import email_hmac, normalise_email
+from tidings.audience.emails import email_hmac, email_key, normalise_email
 from tidings.audience.models import ConsentEvent, Contact, Suppression
 from tidings.audience.operator import do_rectify_contact as do_rectify_contact_fields
 from tidings.audience.sources import Kept, sources
@@ -160,7 +160,11 @@ def _contact_of(request: RightsRequest, *, lock: bool = False) -> Contact | None
     contacts = Contact.objects.select_for_update() if lock else Contact.objects
     if request.contact_id is not None:
         found = contacts.filter(pk=request.contact_id).first()
-        if found is not None:
+        # Only while the contact still has the address the link proved: one whose address was
+        # changed since (an operator's correction) is no longer the requester's to see or erase.
+        if found is not None and (
+            not request.email or email_key(found.email) == email_key(request.email)
+        ):
             return found
     if request.email:
         return contacts.with_email(request.email).first()
@@ -320,7 +324,10 @@ def do_fulfil_access(request: RightsRequest, *, actor: Any = None) -> RightsRequ
     contact = _contact_of(request)
     counts = {s.name: len(s.export(contact)) for s in sources()} if contact else {}
     counts = {name: n for name, n in counts.items() if n}
-    address = _close(request, State.COMPLETED, outcome={"exported": counts}, contact=contact)
+    # "emailed": whether the receipt could be sent (an erasure of the person may have cleared
+    # the address of their other open requests); the page says so instead of promising it.
+    outcome = {"exported": counts, "emailed": bool(request.email)}
+    address = _close(request, State.COMPLETED, outcome=outcome, contact=contact)
     audit("rights.access_fulfilled", actor=actor, obj=request, exported=counts)
     if address:
         lines = ["Your copy is ready: a ZIP file with your data (JSON and CSV) and a summary."]
@@ -389,8 +396,9 @@ def _complete(
         return
     if request.state == State.RECEIVED:
         raise RightsError("the request must be verified first")
-    outcome = {**outcome, "receipt": lines, "kept": kept or []}
-    address = _close(request, State.COMPLETED, outcome=outcome) or address
+    address = request.email or address
+    outcome = {**outcome, "receipt": lines, "kept": kept or [], "emailed": bool(address)}
+    _close(request, State.COMPLETED, outcome=outcome)
     audit(
         f"rights.{request.kind}_fulfilled",
         actor=actor,

@@ -94,6 +94,8 @@ def _cell(value: Any) -> str:
 # --- records in words -------------------------------------------------------------------------
 # Keys that identify rows inside tidings, or record how it works: in data.json, not the summary.
 INTERNAL = frozenset({"reference", "enquiry", "wording_sha256", "source_ref", "id"})
+# Counts that say something only when there is one ("Attachments not kept: 0" says nothing).
+SHOWN_WHEN_ANY = frozenset({"attachments_not_kept"})
 
 LABELS = {
     "email": "Email address",
@@ -116,6 +118,7 @@ LABELS = {
     "extension_reason": "Why we needed longer",
     "closed_at": "Closed",
     "refusal_reason": "Why we refused",
+    "details": "What you wrote with your request",
     "kept_until": "Kept at your request until",
     "removed_by_screening": "Removed from what you wrote",
     "order_reference": "Order number",
@@ -148,11 +151,73 @@ _BOUNCE_SOURCES = {
     "imap": "our bounce mailbox",
     "pop3": "our bounce mailbox",
 }
+# Who wrote each message of a conversation, as the person reads it ("From them" is the
+# operators' word for the person).
+_MESSAGE_FROM = {"From them": "You", "From us": "Us", "Internal note": "Our internal note"}
+_SUPPORT_MAIL_SOURCES = {
+    "pipe": "Delivered by our mail server",
+    "imap": "Fetched from our support mailbox",
+    "pop3": "Fetched from our support mailbox",
+}
+# What kind of email each was ("system:welcome", "journey:12": the queue's machine words, some
+# with an internal id), by the part before the colon, then the system email's key.
+_EMAIL_KINDS = {
+    "outbox": "Email",
+    "crm": "Our answer to your enquiry or request",
+    "journey": "Email of an automated series",
+    "transactional": "Email about something you did",
+}
+_SYSTEM_EMAILS = {
+    "confirmation": "Request to confirm your subscription",
+    "welcome": "Welcome email",
+    "preferences_link": "Link to your email preferences",
+    "crm_acknowledgement": "Acknowledgement of your enquiry or request",
+    "crm_held": "Notice that your support request is held for a check",
+    "crm_attachments": "Notice that files you sent were not kept",
+    "demo_booked": "Confirmation of your demo booking",
+    "demo_rescheduled": "Notice that your demo was moved",
+    "demo_cancelled": "Notice that your demo was cancelled",
+    "rights_verify": "Request to confirm your privacy request",
+    "rights_extended": "Notice that we need longer for your privacy request",
+    "rights_receipt": "Receipt for your privacy request",
+    "rights_refused": "Answer refusing your privacy request",
+}
+_EMAIL_EVENTS = {
+    "open": "You opened it",
+    "click": "You clicked a link in it",
+    "bounce_hard": "It could not be delivered",
+    "bounce_soft": "It could not be delivered for a while",
+    "complaint": "It was reported as spam",
+    "unsubscribe": "You unsubscribed through it",
+}
+
+
+def email_kind(text: str) -> str:
+    head, _, key = text.partition(":")
+    if head == "system":
+        return _SYSTEM_EMAILS.get(key) or key.replace("_", " ").capitalize() + " email"
+    return _EMAIL_KINDS.get(head, "Email")
+
+
+def support_mail_outcome(text: str) -> str:
+    """What became of a mail to the support address, as the operators' note says it, with the
+    references the person was given ("E-3", "R-2") instead of internal numbers, and without how
+    the mail was matched ("by In-Reply-To") or the bounce report's number."""
+    text = re.sub(r"\s*\((?:by [^)]*|report #\d+)\)", "", text)
+    text = re.sub(r"\benquiry #(\d+)", r"enquiry E-\1", text)
+    text = re.sub(r"\b(?:support )?request #(\d+)", r"support request R-\1", text)
+    return text[:1].upper() + text[1:]
+
+
 WORDS: dict[tuple[str, str], dict[str, str]] = {
     ("privacy_requests", "kind"): {k: v.split(":")[0] for k, v in RightsRequest.Kind.choices},
     ("privacy_requests", "state"): dict(RightsRequest.State.choices),
     ("bounce_reports", "source"): _BOUNCE_SOURCES,
     ("consent", "source"): dict(ConsentEvent.Source.choices),
+    ("enquiry_messages", "from"): _MESSAGE_FROM,
+    ("support_messages", "from"): _MESSAGE_FROM,
+    ("support_mail", "source"): _SUPPORT_MAIL_SOURCES,
+    ("email_events", "event"): _EMAIL_EVENTS,
 }
 # Columns that hold a machine word (a status, a channel): shown capitalised, underscores as spaces.
 ENUMERATED = frozenset(
@@ -190,6 +255,10 @@ def words(source: str, key: str, value: Any) -> str:
     known = WORDS.get((source, key))
     if known is not None and text in known:
         return known[text]
+    if (source, key) == ("emails", "kind"):
+        return email_kind(text)
+    if (source, key) == ("support_mail", "outcome"):
+        return support_mail_outcome(text)
     if key in ENUMERATED and re.fullmatch(r"[a-z][a-z_: ]*", text):
         if key == "kind" and text.startswith("system:"):
             return text.split(":", 1)[1].replace("_", " ").capitalize() + " email"
@@ -238,7 +307,9 @@ def in_words(source: str, row: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         (label(key), words(source, key, value))
         for key, value in row.items()
-        if key not in INTERNAL and value not in ("", None, [], {})
+        if key not in INTERNAL
+        and value not in ("", None, [], {})
+        and not (key in SHOWN_WHEN_ANY and value == 0)
     ]
 
 

@@ -184,6 +184,8 @@ def register_sources() -> None:
                 "extension_reason",
                 "closed_at",
                 "refusal_reason",
+                # What they wrote with a correction request (kept only while it is open).
+                "details",
             ),
             order_by=("received_at", "pk"),
             find=find_requests,

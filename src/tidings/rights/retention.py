@@ -540,8 +540,21 @@ class RetentionRun:
         }
 
 
-def _sweep(sweep: RecordSweep, records: QuerySet, batch_size: int, run: RetentionRun) -> int:
-    """Erase ``records`` (the kind's expired rows) a batch per transaction, keyset by id."""
+def _sweep(
+    kind: str,
+    sweep: RecordSweep,
+    records: QuerySet,
+    batch_size: int,
+    run: RetentionRun,
+    *,
+    actor: Any = None,
+    actor_label: str = "",
+) -> int:
+    """Erase ``records`` (the kind's expired rows) a batch per transaction, keyset by id.
+
+    Each batch writes its own "retention.batch" audit entry (counts) in its transaction: a run
+    killed midway leaves its committed batches accounted for, though it never reaches its
+    "retention.run" entry."""
     erased = 0
     last = 0
     while True:
@@ -565,8 +578,18 @@ def _sweep(sweep: RecordSweep, records: QuerySet, batch_size: int, run: Retentio
             )
             # The rows are locked as they are read (a record extended meanwhile waits for the
             # batch, or is seen extended and left alone).
-            erased += sweep.erase([pk for pk, _ in rows], contact_ids)
-            run.contacts += erase_people_left_with_nothing(contact_ids)
+            removed = sweep.erase([pk for pk, _ in rows], contact_ids)
+            people = erase_people_left_with_nothing(contact_ids)
+            audit(
+                "retention.batch",
+                actor=actor,
+                actor_label=actor_label,
+                kind=kind,
+                removed=removed,
+                contacts=people,
+            )
+            erased += removed
+            run.contacts += people
         elapsed = time.perf_counter() - started
         run.batches += 1
         run.longest_batch = max(run.longest_batch, elapsed)
@@ -621,7 +644,9 @@ def run_retention(
             result.count = records.count()
             expired.append((sweep, records))
         else:
-            result.count = _sweep(sweep, records, batch_size, run)
+            result.count = _sweep(
+                kind, sweep, records, batch_size, run, actor=actor, actor_label=actor_label
+            )
     if dry_run:
         run.contacts = _would_erase_contacts(expired)
     run.seconds = time.perf_counter() - started

@@ -6,7 +6,7 @@ one action, respond.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -245,12 +245,16 @@ def _audit_entries(form: AuditFilterForm):
     if data["actor"]:
         who = data["actor"].strip()
         entries = entries.filter(Q(actor__username=who) | Q(actor_label=who))
+    # The days are the controller's (TIME_ZONE), as the log shows its times.
     if data["since"]:
-        entries = entries.filter(at__gte=datetime.combine(data["since"], time.min, tzinfo=UTC))
+        entries = entries.filter(at__gte=_midnight(data["since"]))
     if data["until"]:
-        end = datetime.combine(data["until"] + timedelta(days=1), time.min, tzinfo=UTC)
-        entries = entries.filter(at__lt=end)
+        entries = entries.filter(at__lt=_midnight(data["until"] + timedelta(days=1)))
     return entries
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def _actor(entry: AuditEntry) -> str:

@@ -38,5 +38,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Erasure journal: {result.entries} people; {result.erased} erased again; "
             f"{result.suppressed} address hashes added to the suppression list; "
-            f"{result.kept_new_signups} kept (signed up again after their erasure)."
+            f"{result.kept_new_signups} kept (signed up again after their erasure)"
+            + (
+                f"; {result.bad_lines} line{'' if result.bad_lines == 1 else 's'} could not be "
+                "read (a line torn by a crash is one)."
+                if result.bad_lines
+                else "."
+            )
         )
