@@ -298,3 +298,50 @@ def test_policy_check_defaults_to_the_configured_policy(monkeypatch, tmp_path, c
     monkeypatch.setenv("TIDINGS_POLICY", str(tmp_path / "missing.toml"))
     assert main(["policy", "check"]) == 1
     assert "missing.toml: file not found" in capsys.readouterr().err
+
+
+def test_a_file_saved_as_utf8_with_a_byte_order_mark_loads(tmp_path):
+    # Windows Notepad's "UTF-8 with BOM": tomllib saw U+FEFF and said "Invalid statement
+    # (at line 1, column 1)" about a file that is otherwise the example.
+    file = tmp_path / "policy.toml"
+    file.write_bytes(b"\xef\xbb\xbf" + EXAMPLE.encode("utf-8"))
+    assert load_policy(file).controller.name == "Example Software Ltd"
+
+
+def test_a_version_written_as_a_toml_date_is_the_same_version():
+    # version = 2026-11-01 without quotes is a TOML date; it was refused with Python's repr
+    # ("got datetime.date(2026, 11, 1)").
+    policy = parse_policy(broken('version = "2020-09-23"', "version = 2020-09-23"))
+    assert policy.version == "2020-09-23"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "[purposes.newsletter]",
+            "[purposes.rundbrief]",
+            "policy.toml: purposes.rundbrief.record: tidings keeps subscription records for the "
+            'purpose named "newsletter": call this purpose [purposes.newsletter]',
+        ),
+        (
+            "[purposes.order]",
+            "[purposes.bestellung]",
+            'policy.toml: purposes.bestellung.record: tidings keeps order records for the purpose '
+            'named "order"',
+        ),
+        (
+            'record = "support_contact"',
+            'record = "enquiry"',
+            'policy.toml: purposes.contract_support.record: the purpose "contract_support" '
+            'creates support_contact records in tidings, not "enquiry"',
+        ),
+    ],
+    ids=["newsletter renamed", "order renamed", "support purpose with another record"],
+)
+def test_the_purposes_tidings_acts_on_are_named_as_it_looks_them_up(old, new, expected):
+    # The sign-up forms ask the fields of purposes.newsletter, the CRM those of
+    # purposes.enquiry/order/contract_support: under another name the policy was accepted and
+    # every sign-up form, contact form and CRM page stopped with a KeyError.
+    lines = problems_of(broken(old, new))
+    assert any(line.startswith(expected) for line in lines), lines

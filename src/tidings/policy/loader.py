@@ -97,7 +97,8 @@ def parse_policy(text: str, file: str = "policy.toml") -> Policy:
 def load_policy(path: str | Path) -> Policy:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: an editor that saves "UTF-8 with BOM" (Windows Notepad) puts U+FEFF first
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise PolicyError(str(path), [Problem("", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -181,6 +182,15 @@ def check_references(policy: Policy) -> list[Problem]:
                     f"(add [retention.{purpose.record}])",
                 )
             )
+        elif RECORD_KINDS[purpose.record].purpose_key not in {"", key}:
+            expected = RECORD_KINDS[purpose.record].purpose_key
+            add(
+                Problem(
+                    f"{where}.record",
+                    f'tidings keeps {purpose.record} records for the purpose named "{expected}": '
+                    f"call this purpose [purposes.{expected}] (its title can say anything)",
+                )
+            )
         elif purpose.record in records_seen:
             add(
                 Problem(
@@ -190,6 +200,15 @@ def check_references(policy: Policy) -> list[Problem]:
                 )
             )
         records_seen.setdefault(purpose.record, key)
+        owned = next((k for k in RECORD_KINDS.values() if k.purpose_key == key), None)
+        if owned is not None and purpose.record in RECORD_KINDS and purpose.record != owned.key:
+            add(
+                Problem(
+                    f"{where}.record",
+                    f'the purpose "{key}" creates {owned.key} records in tidings, '
+                    f'not "{purpose.record}": write record = "{owned.key}"',
+                )
+            )
         if purpose.lawful_basis == "legitimate_interests" and purpose.legitimate_interest == "":
             add(Problem(f"{where}.legitimate_interest", "must not be empty"))
         if purpose.double_opt_in and "email" not in purpose.collects.required:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, time
 from typing import Annotated, Any, Literal
 
 import pycountry
@@ -160,6 +161,11 @@ def _http_url(value: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValueError(f'"{value}" is not a web address: write it as https://...')
     return value.strip()
+
+
+def _date_as_written(value: Any) -> Any:
+    """``version = 2026-11-01`` without quotes is a TOML date: the same version as the string."""
+    return value.isoformat() if isinstance(value, date | time) else value
 
 
 Country = Annotated[str, AfterValidator(_country)]
@@ -380,7 +386,7 @@ class FieldSet:
 class Policy(Model):
     """A validated privacy policy.  Load it with ``tidings.policy.load_policy``."""
 
-    version: Text
+    version: Annotated[Text, BeforeValidator(_date_as_written)]
     controller: Controller
     categories: dict[str, Names]
     sensitive: Sensitive = Sensitive()
