@@ -327,7 +327,7 @@ def test_a_version_written_as_a_toml_date_is_the_same_version():
         (
             "[purposes.order]",
             "[purposes.bestellung]",
-            'policy.toml: purposes.bestellung.record: tidings keeps order records for the purpose '
+            "policy.toml: purposes.bestellung.record: tidings keeps order records for the purpose "
             'named "order"',
         ),
         (
