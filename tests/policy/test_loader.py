@@ -345,3 +345,21 @@ def test_the_purposes_tidings_acts_on_are_named_as_it_looks_them_up(old, new, ex
     # every sign-up form, contact form and CRM page stopped with a KeyError.
     lines = problems_of(broken(old, new))
     assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_policy_check_says_whether_the_enquiry_sources_switch_on_the_contact_form(tmp_path, capsys):
+    # The contact form (/contact) and demo booking exist only while the enquiry purpose lists
+    # the source "web form"; a policy saying "our website form" got a 404 there, and nothing
+    # in the summary or the README said why.
+    file = tmp_path / "policy.toml"
+    file.write_text(broken('sources = ["web form", ', 'sources = ["our website form", '))
+    assert main(["policy", "check", str(file)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        'Contact form (/contact) and demo booking (/demo/): off: add "web form" to '
+        "purposes.enquiry.sources" in out
+    )
+    assert (
+        'Enquiries by mail to the support address: on (purposes.enquiry.sources lists "email")'
+        in out
+    )

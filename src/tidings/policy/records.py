@@ -91,3 +91,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
         ),
     ]
 }
+
+# Sources of the enquiry purpose that switch something on (the words must match exactly):
+WEB_FORM_SOURCE = "web form"  # the public contact form /contact and demo booking /demo/
+EMAIL_SOURCE = "email"  # enquiries opened by mail to the support address
