@@ -212,6 +212,11 @@ def test_the_policy_cannot_be_changed_once_loaded():
             "policy.toml: purposes.newsletter.lawful_basis: marketing email needs consent",
         ),
         (
+            'identity = ["name", "job_title"]',
+            'identity = ["name", "job_title", "health"]',
+            'policy.toml: categories.identity[2]: "health" is a special category (GDPR Art. 9/10)',
+        ),
+        (
             'website = "https://www.example.co.uk"',
             'website = "javascript:alert(1)"',
             'policy.toml: controller.website: "javascript:alert(1)" is not a web address',
@@ -237,6 +242,7 @@ def test_the_policy_cannot_be_changed_once_loaded():
         "field in two categories",
         "response beyond a month",
         "newsletter without consent",
+        "special category as a field",  # was accepted, and a form could then ask for it
         "website not a web address",
     ],
 )

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .records import RECORD_KINDS
-from .schema import CONSENT_COOKIE, Policy
+from .schema import CONSENT_COOKIE, SENSITIVE_TEXT, Policy
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,15 @@ def check_references(policy: Policy) -> list[Problem]:
                     )
                 )
             field_home.setdefault(field, category)
+        for i, field in enumerate(fields):
+            if field in SENSITIVE_TEXT:
+                add(
+                    Problem(
+                        f"categories.{category}[{i}]",
+                        f'"{field}" is a special category (GDPR Art. 9/10): tidings never asks '
+                        "for it or keeps it, so it cannot be a field",
+                    )
+                )
         if category in policy.sensitive.categories:
             add(
                 Problem(
