@@ -369,3 +369,42 @@ def test_policy_check_says_whether_the_enquiry_sources_switch_on_the_contact_for
         'Enquiries by mail to the support address: on (purposes.enquiry.sources lists "email")'
         in out
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'identity = ["name", "job_title"]',
+            'identity = "name"',
+            'policy.toml: categories.identity: expected a list, such as ["a", "b"], got "name"',
+        ),
+        (
+            'collects = { required = ["name", "email"], optional = ["phone", "company", '
+            '"job_title", "work_address"] }',
+            'collects = ["name"]',
+            "policy.toml: purposes.enquiry.collects: expected a table, such as { key = value } "
+            'or a [section], got ["name"]',
+        ),
+        (
+            "response_days = 30",
+            "response_days = 30.5",
+            "policy.toml: rights.response_days: expected a whole number, got 30.5",
+        ),
+        (
+            "double_opt_in = true",
+            'double_opt_in = "maybe"',
+            'policy.toml: purposes.newsletter.double_opt_in: expected true or false, got "maybe"',
+        ),
+        (
+            'version = "2020-09-23"',
+            "version = 5",
+            "policy.toml: version: expected text in quotes, got 5",
+        ),
+    ],
+    ids=["text for a list", "list for a table", "fraction", "word for a boolean", "number"],
+)
+def test_a_value_of_the_wrong_type_is_described_in_toml_not_python(old, new, expected):
+    # These said "input should be a valid tuple, got 'name'" and "Input should be a valid
+    # dictionary or instance of Collects": Python's words and reprs, not the file's.
+    assert problems_of(broken(old, new)) == [expected]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,32 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _as_toml(value: Any) -> str:
+    """A value as the file wrote it (TOML), not as Python shows it: "name", ["a"], true."""
+    if isinstance(value, date | time):
+        return value.isoformat()
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except ValueError:  # a table nested in itself cannot come from TOML; be safe anyway
+        return repr(value)
+
+
+# What a value of the wrong type should have been, in the words of TOML.
+_EXPECTED = {
+    "string_type": "expected text in quotes",
+    "tuple_type": 'expected a list, such as ["a", "b"]',
+    "list_type": 'expected a list, such as ["a", "b"]',
+    "dict_type": "expected a table, such as { key = value } or a [section]",
+    "model_type": "expected a table, such as { key = value } or a [section]",
+    "model_attributes_type": "expected a table, such as { key = value } or a [section]",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+}
+
+
 def _message(error: Any) -> tuple[tuple[Any, ...], str]:
     loc = tuple(error["loc"])
     kind = error["type"]
@@ -52,6 +80,8 @@ def _message(error: Any) -> tuple[tuple[Any, ...], str]:
         return loc[:-1], f'unknown key "{loc[-1]}"'
     if kind == "missing":
         return loc[:-1], f'missing key "{loc[-1]}"'
+    if kind in _EXPECTED:
+        return loc, f"{_EXPECTED[kind]}, got {_as_toml(error['input'])}"
     msg = error["msg"].removeprefix("Value error, ")
     if kind in {
         "literal_error",
@@ -65,7 +95,7 @@ def _message(error: Any) -> tuple[tuple[Any, ...], str]:
         "greater_than_equal",
         "less_than_equal",
     }:
-        msg = f"{msg[0].lower()}{msg[1:]}, got {error['input']!r}"
+        msg = f"{msg[0].lower()}{msg[1:]}, got {_as_toml(error['input'])}"
     elif kind == "value_error" and "email address" in msg:
         msg = f"not a valid email address ({msg})"
     return loc, msg
