@@ -408,3 +408,36 @@ def test_a_value_of_the_wrong_type_is_described_in_toml_not_python(old, new, exp
     # These said "input should be a valid tuple, got 'name'" and "Input should be a valid
     # dictionary or instance of Collects": Python's words and reprs, not the file's.
     assert problems_of(broken(old, new)) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'name = "Example Software Ltd"',
+            'name = """Example Software\nLtd"""',
+            "policy.toml: controller.name: must be one line (no line break or tab)",
+        ),
+        (
+            'title = "Answering your enquiries"',
+            'title = "Answering\\u0000your enquiries"',
+            "policy.toml: purposes.enquiry.title: must not contain the control character U+0000",
+        ),
+    ],
+    ids=["line break in a name", "NUL in a title"],
+)
+def test_names_and_titles_are_one_line_of_text_without_control_characters(old, new, expected):
+    # The controller's name is the sender's name of every mail: with a line break in it each
+    # message failed ("Header values may not contain linefeed"); a NUL cannot be stored in
+    # PostgreSQL (the demo's sender).
+    assert problems_of(broken(old, new)) == [expected]
+
+
+def test_a_postal_address_may_span_lines():
+    policy = parse_policy(
+        broken(
+            'address = "Example House, Business Park, Chester, CH4 0AA, United Kingdom"',
+            'address = """Example House\nChester CH4 0AA"""',
+        )
+    )
+    assert policy.controller.address == "Example House\nChester CH4 0AA"
