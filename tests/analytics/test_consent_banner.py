@@ -64,7 +64,8 @@ def test_changing_the_banner_texts_changes_its_version(client, use_policy):
     assert client.get("/a/banner.json").json()["version"] != before
 
 
-def post_choice(client, choice, version="a" * 64):
+def post_choice(client, choice, version=None):
+    version = version or client.get("/a/banner.json").json()["version"]
     return client.post(
         "/a/consent",
         json.dumps({"version": version, "choice": choice}),
@@ -82,7 +83,7 @@ def test_an_answer_is_kept_as_anonymous_proof(client):
     record = ConsentRecord.objects.get()
     assert record.choice == {"analytics": False}
     assert record.how == "reject"
-    assert record.banner_version == "a" * 64
+    assert record.banner_version == client.get("/a/banner.json").json()["version"]
     stored = json.dumps(ConsentRecord.objects.values().get(), default=str)
     assert "203.0.113.9" not in stored
     assert "Firefox" not in stored
@@ -114,3 +115,23 @@ def test_a_consent_cookie_of_the_policy_shows_in_the_banner_purpose(client, use_
     use_policy(EXAMPLE_TEXT + ADS_COOKIE)
     (purpose,) = client.get("/a/banner.json").json()["texts"]["purposes"]
     assert purpose["detail"].endswith("Cookies: _ads.")
+
+
+def test_the_words_of_each_banner_answered_are_kept_with_the_proof(client, use_policy):
+    # A record named its banner only by a hash of its texts, and any 64 hex digits were taken:
+    # once the policy (and so the banner) changed, nothing said what the visitor had agreed to,
+    # and a record could name a banner that never existed.
+    from tidings.analytics.models import BannerText
+
+    shown = client.get("/a/banner.json").json()
+    use_policy(EXAMPLE_TEXT.replace("Example Software Ltd", "Otherco plc", 1))
+    assert post_choice(client, {"analytics": True}, version=shown["version"]).status_code == 204
+    record = ConsentRecord.objects.get()
+    kept = BannerText.objects.get(version=record.banner_version)
+    assert kept.texts == shown["texts"]
+    assert "Example Software Ltd" in kept.texts["body"]
+
+    response = post_choice(client, {"analytics": True}, version="a" * 64)
+    assert response.status_code == 400
+    assert response.json()["detail"] == "version: not a version of the banner this site has shown"
+    assert ConsentRecord.objects.count() == 1

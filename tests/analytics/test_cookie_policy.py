@@ -52,7 +52,7 @@ def test_the_banner_asks_only_about_consent_based_website_purposes():
         ),
         (
             MARKETING_COOKIE.replace('party = "third"', 'party = "fourth"'),
-            "policy.toml: cookies[1].party: input should be 'first' or 'third', got 'fourth'",
+            "policy.toml: cookies[1].party: input should be 'first' or 'third', got \"fourth\"",
         ),
         (
             MARKETING_COOKIE.replace('consent_purpose = "analytics"', ""),

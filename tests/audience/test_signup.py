@@ -11,6 +11,7 @@ from django.utils import timezone
 from tests.audience.public_helpers import (
     NEWSLETTER_COLLECTS,
     audit_page,
+    link_in,
     mails_to,
     make_form,
     make_list,
@@ -127,6 +128,39 @@ def test_a_policy_that_stops_allowing_a_field_removes_it_from_existing_forms(
     page = audit_page(client.get("/f/news").content.decode())
 
     assert "company" not in {i["name"] for i in page.inputs}
+
+
+def test_a_topic_taken_out_of_the_policy_is_no_longer_offered_or_subscribed(
+    client, form, news, events, tmp_path, settings
+):
+    # The company drops "events and webinars" from its policy's marketing topics (and so from
+    # its privacy notice): the existing form went on offering the Events list, and a hand-made
+    # POST ticking it subscribed people to a topic the notice no longer names.
+    sign_up(client, form, email="before@example.com", lists=[events])
+    write_policy(
+        tmp_path,
+        settings,
+        (
+            'topics = ["product news", "events and webinars", "training"]',
+            'topics = ["product news", "training"]',
+        ),
+    )
+
+    page = client.get("/f/news").content.decode()
+    assert f'name="list_{events.pk}"' not in page
+    assert f'name="list_{news.pk}"' in page
+    sign_up(client, form, email="grace@example.com", lists=[news, events])
+    assert set(
+        Subscription.objects.filter(contact__email="grace@example.com").values_list(
+            "mailing_list__topic", flat=True
+        )
+    ) == {"product news"}
+    # A confirmation link mailed before the change confirms nothing of the dropped topic.
+    link = link_in(mails_to("before@example.com")[-1], "/c/")
+    client.post(link)
+    assert not Subscription.objects.filter(
+        contact__email="before@example.com", status=Subscription.Status.CONFIRMED
+    ).exists()
 
 
 # --- submitting -------------------------------------------------------------------------------

@@ -340,3 +340,43 @@ def test_support_notes_are_screened_and_the_page_says_what_kind_of_thing_was_rem
     assert "depression" not in request.notes and request.redacted_categories == ["health"]
     page = owner_client.get(reverse("crm:support-request", args=[request.pk])).text
     assert "Screening removed information from this request (health)" in page
+
+
+# --- a policy without orders and support contracts --------------------------------------------
+def _without_order_and_support(text: str) -> str:
+    """The example policy with the order and contract_support purposes (and their retention
+    rules) taken out: a company that keeps no CRM of customers."""
+    import re
+
+    for table in (
+        "purposes.order",
+        "purposes.contract_support",
+        "retention.order",
+        "retention.support_contact",
+    ):
+        text, removed = re.subn(rf"\n\[{re.escape(table)}\]\n(?:[^\[\n].*\n|\n)*", "\n", text)
+        assert removed == 1, table
+    return text
+
+
+def test_with_no_order_or_support_purpose_the_crm_pages_say_so_instead_of_failing(
+    owner_client, records, settings, tmp_path
+):
+    # The records were kept under the example policy; then the company's own policy, with no
+    # order or contract_support purpose, is put in place.  Every CRM page answered; the pages
+    # that ask a purpose's fields (new order, new support contact, editing one) stopped with a
+    # KeyError (500).
+    from tidings.policy.commands import EXAMPLE_POLICY
+
+    file = tmp_path / "policy.toml"
+    file.write_text(_without_order_and_support(EXAMPLE_POLICY.read_text()), encoding="utf-8")
+    settings.TIDINGS_POLICY = file
+    for method, url in every_page(records):
+        response = getattr(owner_client, method)(url)
+        assert response.status_code in {200, 302, 404}, (url, response.status_code)
+    response = owner_client.get(reverse("crm:order-new"))
+    assert response.status_code == 404
+    assert "no “order” purpose" in response.text
+    response = owner_client.post(reverse("crm:support-contact-new"), {"name": "X"})
+    assert response.status_code == 404
+    assert "no “contract_support” purpose" in response.text

@@ -337,3 +337,26 @@ def test_sender_domains_are_reported_from_their_last_check_with_the_record_to_pu
     do_check_sender(sender)
     code, found = doctor("--only", "sender-dns")
     assert code == 0 and found[f"sender-dns:{DOMAIN}"]["status"] == "ok"
+
+
+def test_an_open_list_of_a_topic_the_policy_dropped_is_a_warning(settings, tmp_path):
+    # A company took "training" out of its policy's topics: the list stayed open with its
+    # subscribers, took no sign-ups and could receive no campaign, and nothing said so.
+    from tidings.audience.models import MailingList
+    from tidings.policy.commands import EXAMPLE_POLICY
+
+    MailingList.objects.create(name="Training", topic="training")
+    MailingList.objects.create(name="News", topic="product news")
+    _, found = doctor("--only", "policy.lists")
+    assert found["policy.lists"]["status"] == "ok"
+
+    policy = tmp_path / "policy.toml"
+    text = EXAMPLE_POLICY.read_text(encoding="utf-8")
+    policy.write_text(text.replace(', "training"]', "]", 1), encoding="utf-8")
+    settings.TIDINGS_POLICY = policy
+    _, found = doctor("--only", "policy.lists")
+    assert found["policy.lists"]["status"] == "warn"
+    assert found["policy.lists"]["summary"] == (
+        '1 open list(s) of a topic the policy no longer names: Training ("training")'
+    )
+    assert "Lists → Close" in found["policy.lists"]["fix"]

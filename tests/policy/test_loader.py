@@ -212,6 +212,11 @@ def test_the_policy_cannot_be_changed_once_loaded():
             "policy.toml: purposes.newsletter.lawful_basis: marketing email needs consent",
         ),
         (
+            'identity = ["name", "job_title"]',
+            'identity = ["name", "job_title", "health"]',
+            'policy.toml: categories.identity[2]: "health" is a special category (GDPR Art. 9/10)',
+        ),
+        (
             'website = "https://www.example.co.uk"',
             'website = "javascript:alert(1)"',
             'policy.toml: controller.website: "javascript:alert(1)" is not a web address',
@@ -237,6 +242,7 @@ def test_the_policy_cannot_be_changed_once_loaded():
         "field in two categories",
         "response beyond a month",
         "newsletter without consent",
+        "special category as a field",  # was accepted, and a form could then ask for it
         "website not a web address",
     ],
 )
@@ -298,3 +304,140 @@ def test_policy_check_defaults_to_the_configured_policy(monkeypatch, tmp_path, c
     monkeypatch.setenv("TIDINGS_POLICY", str(tmp_path / "missing.toml"))
     assert main(["policy", "check"]) == 1
     assert "missing.toml: file not found" in capsys.readouterr().err
+
+
+def test_a_file_saved_as_utf8_with_a_byte_order_mark_loads(tmp_path):
+    # Windows Notepad's "UTF-8 with BOM": tomllib saw U+FEFF and said "Invalid statement
+    # (at line 1, column 1)" about a file that is otherwise the example.
+    file = tmp_path / "policy.toml"
+    file.write_bytes(b"\xef\xbb\xbf" + EXAMPLE.encode("utf-8"))
+    assert load_policy(file).controller.name == "Example Software Ltd"
+
+
+def test_a_version_written_as_a_toml_date_is_the_same_version():
+    # version = 2026-11-01 without quotes is a TOML date; it was refused with Python's repr
+    # ("got datetime.date(2026, 11, 1)").
+    policy = parse_policy(broken('version = "2020-09-23"', "version = 2020-09-23"))
+    assert policy.version == "2020-09-23"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "[purposes.newsletter]",
+            "[purposes.rundbrief]",
+            "policy.toml: purposes.rundbrief.record: tidings keeps subscription records for the "
+            'purpose named "newsletter": call this purpose [purposes.newsletter]',
+        ),
+        (
+            "[purposes.order]",
+            "[purposes.bestellung]",
+            "policy.toml: purposes.bestellung.record: tidings keeps order records for the purpose "
+            'named "order"',
+        ),
+        (
+            'record = "support_contact"',
+            'record = "enquiry"',
+            'policy.toml: purposes.contract_support.record: the purpose "contract_support" '
+            'creates support_contact records in tidings, not "enquiry"',
+        ),
+    ],
+    ids=["newsletter renamed", "order renamed", "support purpose with another record"],
+)
+def test_the_purposes_tidings_acts_on_are_named_as_it_looks_them_up(old, new, expected):
+    # The sign-up forms ask the fields of purposes.newsletter, the CRM those of
+    # purposes.enquiry/order/contract_support: under another name the policy was accepted and
+    # every sign-up form, contact form and CRM page stopped with a KeyError.
+    lines = problems_of(broken(old, new))
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_policy_check_says_whether_the_enquiry_sources_switch_on_the_contact_form(tmp_path, capsys):
+    # The contact form (/contact) and demo booking exist only while the enquiry purpose lists
+    # the source "web form"; a policy saying "our website form" got a 404 there, and nothing
+    # in the summary or the README said why.
+    file = tmp_path / "policy.toml"
+    file.write_text(broken('sources = ["web form", ', 'sources = ["our website form", '))
+    assert main(["policy", "check", str(file)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        'Contact form (/contact) and demo booking (/demo/): off: add "web form" to '
+        "purposes.enquiry.sources" in out
+    )
+    assert (
+        'Enquiries by mail to the support address: on (purposes.enquiry.sources lists "email")'
+        in out
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'identity = ["name", "job_title"]',
+            'identity = "name"',
+            'policy.toml: categories.identity: expected a list, such as ["a", "b"], got "name"',
+        ),
+        (
+            'collects = { required = ["name", "email"], optional = ["phone", "company", '
+            '"job_title", "work_address"] }',
+            'collects = ["name"]',
+            "policy.toml: purposes.enquiry.collects: expected a table, such as { key = value } "
+            'or a [section], got ["name"]',
+        ),
+        (
+            "response_days = 30",
+            "response_days = 30.5",
+            "policy.toml: rights.response_days: expected a whole number, got 30.5",
+        ),
+        (
+            "double_opt_in = true",
+            'double_opt_in = "maybe"',
+            'policy.toml: purposes.newsletter.double_opt_in: expected true or false, got "maybe"',
+        ),
+        (
+            'version = "2020-09-23"',
+            "version = 5",
+            "policy.toml: version: expected text in quotes, got 5",
+        ),
+    ],
+    ids=["text for a list", "list for a table", "fraction", "word for a boolean", "number"],
+)
+def test_a_value_of_the_wrong_type_is_described_in_toml_not_python(old, new, expected):
+    # These said "input should be a valid tuple, got 'name'" and "Input should be a valid
+    # dictionary or instance of Collects": Python's words and reprs, not the file's.
+    assert problems_of(broken(old, new)) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'name = "Example Software Ltd"',
+            'name = """Example Software\nLtd"""',
+            "policy.toml: controller.name: must be one line (no line break or tab)",
+        ),
+        (
+            'title = "Answering your enquiries"',
+            'title = "Answering\\u0000your enquiries"',
+            "policy.toml: purposes.enquiry.title: must not contain the control character U+0000",
+        ),
+    ],
+    ids=["line break in a name", "NUL in a title"],
+)
+def test_names_and_titles_are_one_line_of_text_without_control_characters(old, new, expected):
+    # The controller's name is the sender's name of every mail: with a line break in it each
+    # message failed ("Header values may not contain linefeed"); a NUL cannot be stored in
+    # PostgreSQL (the demo's sender).
+    assert problems_of(broken(old, new)) == [expected]
+
+
+def test_a_postal_address_may_span_lines():
+    policy = parse_policy(
+        broken(
+            'address = "Example House, Business Park, Chester, CH4 0AA, United Kingdom"',
+            'address = """Example House\nChester CH4 0AA"""',
+        )
+    )
+    assert policy.controller.address == "Example House\nChester CH4 0AA"

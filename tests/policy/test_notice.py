@@ -541,3 +541,32 @@ def test_the_json_follows_the_policy_file(client, use_policy):
     assert data["controller"]["name"] == "Otherco Widgets plc"
     assert data["sha256"] == load_policy(file).sha256
     assert data["sha256"] != load_policy(EXAMPLE_POLICY).sha256
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cookies_in_policy", [True, False], ids=["example", "no cookies listed"])
+def test_every_cookie_the_public_pages_set_is_named_in_the_notice(
+    client, use_policy, cookies_in_policy
+):
+    # The public forms (/contact, /rights/, the preference-link page) set Django's CSRF cookie,
+    # for a year; a policy listing no cookies got a notice saying "Our website uses no
+    # cookies", and the example's cookie table left it out.
+    text = EXAMPLE_TEXT
+    if not cookies_in_policy:
+        start = text.index("[purposes.analytics]")
+        end = text.index("# Marketing consent")
+        text = text[:start] + text[end:]
+        text = text[: text.index("# Cookies the website sets.")]
+    use_policy(text)
+    set_cookies = set()
+    for url in ("/contact", "/rights/", "/p/", "/privacy", "/archive/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        set_cookies |= set(response.cookies)
+        client.cookies.clear()
+    assert set_cookies  # the forms do set one
+    notice = client.get("/privacy").text
+    assert "uses no cookies" not in notice
+    for name in set_cookies:
+        assert f"<code>{name}</code>" in notice, name
+    assert {c["name"] for c in client.get("/privacy.json").json()["own_cookies"]} == set_cookies

@@ -249,3 +249,11 @@ def test_formulas_in_the_policy_come_out_as_text_in_the_csv(tmp_path):
     for row in rows:
         for value in row.values():
             assert not value.startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+def test_a_file_that_cannot_be_written_is_one_line_and_exit_1(tmp_path, capsys):
+    # -o into a folder that does not exist ended in a FileNotFoundError traceback.
+    target = tmp_path / "no such folder" / "ropa.csv"
+    assert main(["policy", "ropa", str(EXAMPLE_POLICY), "-o", str(target)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"tidings policy ropa: cannot write {target}: No such file or directory"

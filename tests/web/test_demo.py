@@ -58,3 +58,43 @@ def test_the_demo_has_a_template_made_of_blocks():
     load_demo()
     template = Template.objects.get(format="blocks")
     CompiledMessage.for_template(template)  # compiles: raises if not
+
+
+CHARITY_POLICY = """
+version = "2026-11-01"
+[controller]
+name = "Riverside Food Bank"
+email = "hello@riverside.example.org"
+address = "12 Mill Lane, Leeds"
+supervisory_authority = { name = "ICO", url = "https://ico.org.uk" }
+[categories]
+identity = ["name"]
+contact = ["email", "postcode"]
+[purposes.newsletter]
+title = "Sending our supporter updates"
+lawful_basis = "consent"
+collects = { required = ["email"], optional = ["name", "postcode"] }
+record = "subscription"
+double_opt_in = true
+[marketing]
+channels = ["email"]
+topics = ["appeals"]
+[retention.subscription]
+keep = "while subscribed"
+[rights]
+contact = "hello@riverside.example.org"
+"""
+
+
+def test_the_demo_loads_with_a_policy_whose_newsletter_does_not_ask_for_a_company(
+    tmp_path, settings
+):
+    # `TIDINGS_POLICY=charity.toml make demo` stopped with a traceback: the demo's sign-up
+    # form asked for "company", which this newsletter purpose does not collect.
+    file = tmp_path / "policy.toml"
+    file.write_text(CHARITY_POLICY, encoding="utf-8")
+    settings.TIDINGS_POLICY = file
+    load_demo()
+    form = SignupForm.objects.get()
+    assert form.optional_fields == []
+    assert Contact.objects.filter(company="").count() == Contact.objects.count() == 12

@@ -24,7 +24,7 @@ from django.urls import reverse
 from tidings.policy import Policy
 from tidings.policy.schema import CONSENT_COOKIE
 
-from .models import ConsentRecord
+from .models import BannerText, ConsentRecord
 
 COOKIE_DAYS_DEFAULT = 365
 
@@ -114,6 +114,24 @@ def banner_config(policy: Policy, base_url: str) -> dict[str, Any]:
 
 class InvalidConsent(ValueError):
     pass
+
+
+def remember_banner(version: str, texts: dict[str, Any], at: datetime) -> None:
+    """Keep the words of a banner version the first time it is shown (or answered): one look-up
+    by primary key, and one insert per version ever."""
+    BannerText.objects.get_or_create(
+        version=version, defaults={"texts": texts, "first_shown_at": at}
+    )
+
+
+def require_shown_banner(policy: Policy, version: str, at: datetime) -> None:
+    """An answer must name a banner that was shown: the current one, or one whose words are
+    kept (a page may still show the banner of the policy before the last change)."""
+    texts = banner_texts(policy)
+    if version == banner_version(texts):
+        remember_banner(version, texts, at)
+    elif not BannerText.objects.filter(version=version).exists():
+        raise InvalidConsent("version: not a version of the banner this site has shown")
 
 
 def clean_choice(policy: Policy, data: Any) -> tuple[str, dict[str, bool], str]:

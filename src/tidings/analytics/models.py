@@ -93,3 +93,16 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"consent record {self.pk} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class BannerText(models.Model):
+    """What a version of the cookie banner said, kept from the first time it was shown: a
+    ``ConsentRecord`` names its banner by this version, and the proof needs the words too (the
+    policy, and so the banner, may have changed since)."""
+
+    version = models.CharField(max_length=64, primary_key=True)  # SHA-256 of ``texts``
+    texts = models.JSONField()
+    first_shown_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"cookie banner {self.version[:12]}"

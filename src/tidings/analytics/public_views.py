@@ -17,7 +17,14 @@ from django.views.decorators.http import require_POST, require_safe
 from tidings.policy import get_policy
 
 from . import ingest
-from .consent import InvalidConsent, banner_config, clean_choice, do_record_consent
+from .consent import (
+    InvalidConsent,
+    banner_config,
+    clean_choice,
+    do_record_consent,
+    remember_banner,
+    require_shown_banner,
+)
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 MAX_BODY = 4096  # a page address and a referrer; anything longer is not our script
@@ -95,7 +102,9 @@ def pixel(request: HttpRequest) -> HttpResponse:
 @require_safe
 def banner_json(request: HttpRequest) -> HttpResponse:
     """The banner's texts and purposes, from the policy: the same for everyone, so cacheable."""
-    response = JsonResponse(banner_config(get_policy(), settings.TIDINGS_BASE_URL))
+    config = banner_config(get_policy(), settings.TIDINGS_BASE_URL)
+    remember_banner(config["version"], config["texts"], timezone.now())
+    response = JsonResponse(config)
     response["Access-Control-Allow-Origin"] = "*"
     patch_cache_control(response, public=True, max_age=BANNER_MAX_AGE)
     set_response_etag(response)
@@ -108,6 +117,7 @@ def consent(request: HttpRequest) -> HttpResponse:
     """Keep the anonymous proof of a banner answer: {"version": ..., "choice": {...}}."""
     try:
         version, choice, how = clean_choice(get_policy(), _json_body(request))
+        require_shown_banner(get_policy(), version, timezone.now())
     except (ValueError, InvalidConsent) as exc:
         return _problem(400, str(exc))
     do_record_consent(version, choice, how, timezone.now())

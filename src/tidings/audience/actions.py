@@ -295,7 +295,9 @@ def do_sign_up(
         logger.info("sign-up on form %s ignored: the address is suppressed", signup_form.pk)
         return
     lists = list(
-        signup_form.lists.filter(pk__in=list(list_ids), closed_at__isnull=True).order_by("name")
+        signup_form.lists.filter(
+            pk__in=list(list_ids), closed_at__isnull=True, topic__in=policy.marketing.topics
+        ).order_by("name")
     )
     if not lists:
         return
@@ -374,7 +376,11 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
     if suppressed not in (None, *PERSON_LIFTABLE):
         return ConfirmResult(contact, refused=True)
     lists = list(
-        MailingList.objects.filter(pk__in=request.list_ids, closed_at__isnull=True).order_by("name")
+        MailingList.objects.filter(
+            pk__in=request.list_ids,
+            closed_at__isnull=True,
+            topic__in=get_policy().marketing.topics,  # a topic taken out of the policy: no more
+        ).order_by("name")
     )
     wording_obj = (
         ConsentWording.objects.filter(pk=request.wording_id).first() if request.wording_id else None

@@ -239,7 +239,10 @@ def build_signup_form_class(
 
 
 def open_lists(signup_form: SignupForm) -> list[MailingList]:
-    return list(signup_form.lists.filter(closed_at__isnull=True).order_by("name"))
+    """The form's lists that take sign-ups: open, and of a topic the policy still names (the
+    privacy notice tells people about those topics only)."""
+    topics = get_policy().marketing.topics
+    return list(signup_form.lists.filter(closed_at__isnull=True, topic__in=topics).order_by("name"))
 
 
 def signup_form_for(signup_form: SignupForm, data=None) -> SignupFormBase:

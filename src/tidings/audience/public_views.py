@@ -129,7 +129,11 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         result = do_confirm_signup(confirm_request, ip=client_ip(request))
         return render(request, "audience/public/confirm_done.html", {"result": result})
-    lists = MailingList.objects.filter(pk__in=confirm_request.list_ids, closed_at__isnull=True)
+    lists = MailingList.objects.filter(
+        pk__in=confirm_request.list_ids,
+        closed_at__isnull=True,
+        topic__in=get_policy().marketing.topics,
+    )
     return render(
         request,
         "audience/public/confirm.html",
@@ -148,7 +152,8 @@ def preferences_wording() -> str:
 
 
 def _preference_lists(contact: Contact) -> tuple[list[MailingList], frozenset[int]]:
-    """Public open lists, plus any open list the contact is on; and which of them are pending."""
+    """Public open lists of the policy's topics, plus any open list the contact is on (to leave
+    it, whatever its topic); and which of them are pending."""
     statuses = dict(
         contact.subscriptions.filter(
             status__in=[Subscription.Status.PENDING, Subscription.Status.CONFIRMED]
@@ -156,7 +161,9 @@ def _preference_lists(contact: Contact) -> tuple[list[MailingList], frozenset[in
     )
     lists = MailingList.objects.filter(closed_at__isnull=True).filter(
         pk__in=list(statuses)
-    ) | MailingList.objects.filter(closed_at__isnull=True, is_public=True)
+    ) | MailingList.objects.filter(
+        closed_at__isnull=True, is_public=True, topic__in=get_policy().marketing.topics
+    )
     pending = frozenset(k for k, v in statuses.items() if v == Subscription.Status.PENDING)
     return list(lists.distinct().order_by("name")), pending
 

@@ -23,6 +23,7 @@ from tidings.audience.emails import normalise_email
 from tidings.audience.models import Contact
 from tidings.lib.audit import audit
 from tidings.policy import get_policy
+from tidings.policy.records import WEB_FORM_SOURCE
 from tidings.policy.screening import SensitiveDataRefused, screen_text
 from tidings.rights.retention import instant, rule_expiry, sweep_for
 
@@ -47,7 +48,7 @@ ORDER_FIELDS = {
     "invoice_address": "invoice_address",
 }
 # The enquiry purpose's source that the public contact form is.
-WEB_FORM = "web form"
+WEB_FORM = WEB_FORM_SOURCE
 
 
 class CrmError(ValueError):

@@ -87,6 +87,7 @@ class RecordKind:
     extend_section: str = ""  # the "keep longer" URL's section, where the policy may allow it
     shows_retention: bool = False  # its page says when it goes (with the extend form, if any)
     work: bool = False  # a piece of work: status, owner, next action, conversation, bulk actions
+    purpose: str = ""  # the policy purpose whose fields its forms ask about the person
 
     # --- names ---
     @property
@@ -280,6 +281,7 @@ class WorkKind(RecordKind):
 
 class Enquiries(WorkKind):
     plural, singular = "enquiries", "enquiry"
+    purpose = actions.ENQUIRY
     title, caption = "Enquiries", "Enquiries, newest first"
     headers = ("Enquiry", "From", "Came by", "Message", "Last contact", "Status", "Owner", "Next")
     context_name = "enquiry"
@@ -337,6 +339,7 @@ class Enquiries(WorkKind):
 
 class Orders(RecordKind):
     plural, singular = "orders", "order"
+    purpose = actions.ORDER
     title, caption = "Orders", "Orders, newest first"
     headers = ("Order", "Ordered by", "Organisation", "Ordered")
     context_name = "order"
@@ -452,6 +455,7 @@ class Contracts(RecordKind):
 
 class SupportContacts(RecordKind):
     plural, singular = "support-contacts", "support-contact"
+    purpose = actions.SUPPORT
     title, caption = "Support contacts", "Support contacts, newest first"
     headers = ("Person", "Organisation", "")
     context_name = "support_contact"

@@ -42,6 +42,14 @@ def _kind(kind: str) -> RecordKind:
         raise Http404("no such records") from None
 
 
+def _not_in_policy(request: HttpRequest, records: RecordKind) -> HttpResponse | None:
+    """A page saying the policy has no purpose for these records, when it has none: their forms
+    ask that purpose's fields (a company's own policy may keep no orders or support contracts)."""
+    if not records.purpose or records.purpose in get_policy().purposes:
+        return None
+    return render(request, "crm/not_in_policy.html", {"section": records}, status=404)
+
+
 def _form_page(
     request: HttpRequest, form: Any, *, title: str, cancel: str, intro: str = ""
 ) -> HttpResponse:
@@ -119,6 +127,8 @@ def record_detail(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 @operator_required(perm="people")
 def record_new(request: HttpRequest, kind: str) -> HttpResponse:
     records = _kind(kind)
+    if refused := _not_in_policy(request, records):
+        return refused
     form = records.new_form(request)
     if request.method == "POST" and form.is_valid():
         try:
@@ -141,6 +151,8 @@ def record_new(request: HttpRequest, kind: str) -> HttpResponse:
 def record_edit(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     records = _kind(kind)
     record = records.get(pk)
+    if refused := _not_in_policy(request, records):
+        return refused
     form = records.edit_form(request, record)
     if request.method == "POST" and form.is_valid():
         try:

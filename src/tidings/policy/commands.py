@@ -45,8 +45,14 @@ def run(argv: list[str]) -> int:
     from .ropa import write_ropa_csv
 
     if args.output:
-        with args.output.open("w", encoding="utf-8", newline="") as fp:
-            write_ropa_csv(policy, fp)
+        try:
+            with args.output.open("w", encoding="utf-8", newline="") as fp:
+                write_ropa_csv(policy, fp)
+        except OSError as exc:
+            print(
+                f"tidings policy ropa: cannot write {args.output}: {exc.strerror}", file=sys.stderr
+            )
+            return 1
     else:
         write_ropa_csv(policy, sys.stdout)
     return 0

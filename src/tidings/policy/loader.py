@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from .records import RECORD_KINDS
-from .schema import CONSENT_COOKIE, Policy
+from .schema import CONSENT_COOKIE, SENSITIVE_TEXT, Policy
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,32 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _as_toml(value: Any) -> str:
+    """A value as the file wrote it (TOML), not as Python shows it: "name", ["a"], true."""
+    if isinstance(value, date | time):
+        return value.isoformat()
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except ValueError:  # a table nested in itself cannot come from TOML; be safe anyway
+        return repr(value)
+
+
+# What a value of the wrong type should have been, in the words of TOML.
+_EXPECTED = {
+    "string_type": "expected text in quotes",
+    "tuple_type": 'expected a list, such as ["a", "b"]',
+    "list_type": 'expected a list, such as ["a", "b"]',
+    "dict_type": "expected a table, such as { key = value } or a [section]",
+    "model_type": "expected a table, such as { key = value } or a [section]",
+    "model_attributes_type": "expected a table, such as { key = value } or a [section]",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+}
+
+
 def _message(error: Any) -> tuple[tuple[Any, ...], str]:
     loc = tuple(error["loc"])
     kind = error["type"]
@@ -52,6 +80,8 @@ def _message(error: Any) -> tuple[tuple[Any, ...], str]:
         return loc[:-1], f'unknown key "{loc[-1]}"'
     if kind == "missing":
         return loc[:-1], f'missing key "{loc[-1]}"'
+    if kind in _EXPECTED:
+        return loc, f"{_EXPECTED[kind]}, got {_as_toml(error['input'])}"
     msg = error["msg"].removeprefix("Value error, ")
     if kind in {
         "literal_error",
@@ -65,7 +95,7 @@ def _message(error: Any) -> tuple[tuple[Any, ...], str]:
         "greater_than_equal",
         "less_than_equal",
     }:
-        msg = f"{msg[0].lower()}{msg[1:]}, got {error['input']!r}"
+        msg = f"{msg[0].lower()}{msg[1:]}, got {_as_toml(error['input'])}"
     elif kind == "value_error" and "email address" in msg:
         msg = f"not a valid email address ({msg})"
     return loc, msg
@@ -97,7 +127,8 @@ def parse_policy(text: str, file: str = "policy.toml") -> Policy:
 def load_policy(path: str | Path) -> Policy:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: an editor that saves "UTF-8 with BOM" (Windows Notepad) puts U+FEFF first
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise PolicyError(str(path), [Problem("", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -122,6 +153,15 @@ def check_references(policy: Policy) -> list[Problem]:
                     )
                 )
             field_home.setdefault(field, category)
+        for i, field in enumerate(fields):
+            if field in SENSITIVE_TEXT:
+                add(
+                    Problem(
+                        f"categories.{category}[{i}]",
+                        f'"{field}" is a special category (GDPR Art. 9/10): tidings never asks '
+                        "for it or keeps it, so it cannot be a field",
+                    )
+                )
         if category in policy.sensitive.categories:
             add(
                 Problem(
@@ -181,6 +221,15 @@ def check_references(policy: Policy) -> list[Problem]:
                     f"(add [retention.{purpose.record}])",
                 )
             )
+        elif RECORD_KINDS[purpose.record].purpose_key not in {"", key}:
+            expected = RECORD_KINDS[purpose.record].purpose_key
+            add(
+                Problem(
+                    f"{where}.record",
+                    f'tidings keeps {purpose.record} records for the purpose named "{expected}": '
+                    f"call this purpose [purposes.{expected}] (its title can say anything)",
+                )
+            )
         elif purpose.record in records_seen:
             add(
                 Problem(
@@ -190,6 +239,15 @@ def check_references(policy: Policy) -> list[Problem]:
                 )
             )
         records_seen.setdefault(purpose.record, key)
+        owned = next((k for k in RECORD_KINDS.values() if k.purpose_key == key), None)
+        if owned is not None and purpose.record in RECORD_KINDS and purpose.record != owned.key:
+            add(
+                Problem(
+                    f"{where}.record",
+                    f'the purpose "{key}" creates {owned.key} records in tidings, '
+                    f'not "{purpose.record}": write record = "{owned.key}"',
+                )
+            )
         if purpose.lawful_basis == "legitimate_interests" and purpose.legitimate_interest == "":
             add(Problem(f"{where}.legitimate_interest", "must not be empty"))
         if purpose.double_opt_in and "email" not in purpose.collects.required:

@@ -224,6 +224,11 @@ class Notice:
         return self.policy.controller
 
     @property
+    def has_cookie_banner(self) -> bool:
+        """The website asks consent (the banner) for some cookie or for statistics."""
+        return bool(self.policy.consent_purposes_on_website())
+
+    @property
     def website_url(self) -> str | None:
         return link_url(self.controller.website)
 
@@ -322,6 +327,36 @@ def _cookie_row(policy: Policy, cookie: Cookie) -> CookieRow:
     )
 
 
+def _own_cookies() -> tuple[CookieRow, ...]:
+    """The cookie tidings' own public pages set whatever the policy says: Django's CSRF token,
+    on the pages that carry a form of ours (contact, demo booking, rights requests, email
+    preferences and confirmation).  Strictly necessary, so no consent is asked, but the notice
+    must not say the website uses no cookies."""
+    from django.conf import settings
+
+    age = settings.CSRF_COOKIE_AGE
+    days = round(age / 86400) if age else 0
+    duration = (
+        "Until you close your browser"
+        if not age
+        else "1 year"
+        if 364 <= days <= 366
+        else f"{days} day{'s' if days != 1 else ''}"
+    )
+    return (
+        CookieRow(
+            name=settings.CSRF_COOKIE_NAME,
+            purpose="Set by our pages that carry a form (contact, rights requests, your email "
+            "preferences): it stops another website from sending those forms in your name.",
+            party="First party (us)",
+            duration=duration,
+            strictly_necessary=True,
+            consent_title=None,
+            consent_anchor=None,
+        ),
+    )
+
+
 def _with_recorded(sources: tuple[str, ...], recorded: tuple[str, ...]) -> tuple[str, ...]:
     return sources + tuple(s for s in dict.fromkeys(recorded) if s not in sources)
 
@@ -344,7 +379,8 @@ def build_notice(policy: Policy, recorded: Mapping[str, tuple[str, ...]] | None 
         retention=retention,
         sensitive=tuple(SENSITIVE_TEXT[c] for c in policy.sensitive.categories),
         analytics=Analytics(tuple(p for p in purposes if p.retention.kind == "page_view")),
-        cookies=tuple(_cookie_row(policy, c) for c in policy.cookies),
+        cookies=tuple(_cookie_row(policy, c) for c in policy.cookies)
+        + tuple(c for c in _own_cookies() if policy.cookie(c.name) is None),
         rights=RIGHTS,
         rights_url=rights_request_url(),
         minimum_kinds=tuple(row.label for row in retention if row.minimum),
@@ -360,7 +396,8 @@ def notice_data(
     ``sha256`` (of the policy file), ``updated`` (ISO date or null), ``processors.*.location_name``
     and ``.international_transfer``, ``purposes.*.lawful_basis_text``,
     ``purposes.*.recorded_sources`` (sources the installation's records add, see build_notice),
-    ``retention.*.label`` / ``.text`` / ``.notes``, and ``sensitive.labels``.
+    ``retention.*.label`` / ``.text`` / ``.notes``, ``sensitive.labels``, and ``own_cookies``
+    (the cookie tidings' own pages set, which the policy need not list).
     """
     recorded = recorded or {}
     data = policy.model_dump(mode="json")
@@ -380,4 +417,9 @@ def notice_data(
         data["retention"][kind]["text"] = retention_text(policy, kind)
         data["retention"][kind]["notes"] = retention_notes(policy, kind)
     data["sensitive"]["labels"] = [SENSITIVE_TEXT[c] for c in policy.sensitive.categories]
+    data["own_cookies"] = [
+        {"name": c.name, "purpose": c.purpose, "duration": c.duration, "strictly_necessary": True}
+        for c in _own_cookies()
+        if policy.cookie(c.name) is None
+    ]
     return data

@@ -22,6 +22,9 @@ class RecordKind:
     while_states: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Who these records are about, for the Art. 30 record ("categories of data subjects").
     data_subjects: str = ""
+    # The purpose key the apps look these records up by (the CRM's enquiry form asks the fields of
+    # purposes.enquiry...); "" when any purpose may create them (website statistics).
+    purpose_key: str = ""
 
 
 RECORD_KINDS: dict[str, RecordKind] = {
@@ -35,6 +38,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
                 "last_contact": "our last contact with you",
             },
             data_subjects="people who contact us with an enquiry",
+            purpose_key="enquiry",
         ),
         RecordKind(
             "subscription",
@@ -47,12 +51,14 @@ RECORD_KINDS: dict[str, RecordKind] = {
             },
             while_states={"subscribed": ("unsubscribed", "list_closed")},
             data_subjects="newsletter subscribers",
+            purpose_key="newsletter",
         ),
         RecordKind(
             "order",
             "Orders and invoices",
             {"created": "the order was placed"},
             data_subjects="customers, and the staff of customers who place orders",
+            purpose_key="order",
         ),
         RecordKind(
             "support_contact",
@@ -63,6 +69,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
                 "left_employer": "we learn you left it",
             },
             data_subjects="staff of our customers",
+            purpose_key="contract_support",
         ),
         RecordKind(
             "email_event",
@@ -84,3 +91,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
         ),
     ]
 }
+
+# Sources of the enquiry purpose that switch something on (the words must match exactly):
+WEB_FORM_SOURCE = "web form"  # the public contact form /contact and demo booking /demo/
+EMAIL_SOURCE = "email"  # enquiries opened by mail to the support address

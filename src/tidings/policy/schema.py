@@ -7,8 +7,10 @@ retention rule...).  Other apps use only the methods of ``Policy``.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, time
 from typing import Annotated, Any, Literal
 
 import pycountry
@@ -153,6 +155,22 @@ def _non_blank(value: str) -> str:
     return value
 
 
+def _no_control_characters(value: str) -> str:
+    """Text is shown on pages and put into mail: no NUL or other control characters (a line
+    break or tab is allowed, in the longer texts a multi-line TOML string may hold)."""
+    bad = next((c for c in value if unicodedata.category(c) == "Cc" and c not in "\n\t"), None)
+    if bad is not None:
+        raise ValueError(f"must not contain the control character U+{ord(bad):04X}")
+    return value
+
+
+def _one_line(value: str) -> str:
+    """Names and titles go into email headers (a sender's name, a subject): one line."""
+    if "\n" in value or "\t" in value:
+        raise ValueError("must be one line (no line break or tab)")
+    return value
+
+
 def _http_url(value: str) -> str:
     from urllib.parse import urlsplit
 
@@ -162,9 +180,15 @@ def _http_url(value: str) -> str:
     return value.strip()
 
 
+def _date_as_written(value: Any) -> Any:
+    """``version = 2026-11-01`` without quotes is a TOML date: the same version as the string."""
+    return value.isoformat() if isinstance(value, date | time) else value
+
+
 Country = Annotated[str, AfterValidator(_country)]
 WebAddress = Annotated[str, AfterValidator(_http_url)]
-Text = Annotated[str, AfterValidator(_non_blank)]
+Text = Annotated[str, AfterValidator(_non_blank), AfterValidator(_no_control_characters)]
+Line = Annotated[Text, AfterValidator(_one_line)]
 Names = Annotated[tuple[str, ...], AfterValidator(_unique)]
 
 
@@ -173,12 +197,12 @@ class Model(BaseModel):
 
 
 class Authority(Model):
-    name: Text
+    name: Line
     url: WebAddress
 
 
 class Controller(Model):
-    name: Text
+    name: Line
     address: Text
     email: EmailStr
     phone: str | None = None
@@ -194,7 +218,7 @@ class Sensitive(Model):
 
 
 class Processor(Model):
-    name: Text
+    name: Line
     role: Text
     location: Country
     transfer_safeguard: str | None = None
@@ -219,7 +243,7 @@ class Collects(Model):
 
 
 class Purpose(Model):
-    title: Text
+    title: Line
     lawful_basis: LawfulBasis
     collects: Collects = Collects()
     sources: Names = ()
@@ -380,7 +404,7 @@ class FieldSet:
 class Policy(Model):
     """A validated privacy policy.  Load it with ``tidings.policy.load_policy``."""
 
-    version: Text
+    version: Annotated[Text, BeforeValidator(_date_as_written)]
     controller: Controller
     categories: dict[str, Names]
     sensitive: Sensitive = Sensitive()

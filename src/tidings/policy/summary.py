@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .plain import fields_text, lawful_basis_text, retention_text
-from .records import RECORD_KINDS
+from .records import EMAIL_SOURCE, RECORD_KINDS, WEB_FORM_SOURCE
 from .schema import SENSITIVE_TEXT, Policy
 
 
@@ -76,6 +76,18 @@ def print_summary(policy: Policy, console: Console | None = None) -> None:
         f"Marketing channels: {', '.join(policy.marketing.channels)}; topics: "
         f"{', '.join(policy.marketing.topics) or 'none'}"
     )
+    sources = policy.purposes["enquiry"].sources if "enquiry" in policy.purposes else None
+    for source, what in [
+        (WEB_FORM_SOURCE, "Contact form (/contact) and demo booking (/demo/)"),
+        (EMAIL_SOURCE, "Enquiries by mail to the support address"),
+    ]:
+        if sources is None:
+            state = "off (no enquiry purpose)"
+        elif source in sources:
+            state = f'on (purposes.enquiry.sources lists "{source}")'
+        else:
+            state = f'off: add "{source}" to purposes.enquiry.sources to offer it'
+        console.print(f"{what}: {state}", markup=False)
     console.print(
         f"Rights requests: {policy.rights.contact}, answered within "
         f"{policy.rights.response_days} days; identity verified: "

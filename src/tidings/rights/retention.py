@@ -360,6 +360,8 @@ def rule_expiry(record: models.Model, policy: Policy | None = None) -> Moment | 
     """When the policy's rule alone says the record expires (None while no clock has started)."""
     policy = policy or get_policy()
     sweep = sweep_for(record)
+    if sweep.kind not in policy.retention:  # kept, as the retention run keeps them
+        return None
     return policy.expires_at(sweep.kind, sweep.clock_values(record))
 
 

@@ -92,7 +92,8 @@ def load_demo() -> DemoResult:
                 ),
                 confirmed=i % 5 != 4,  # a few stay pending, as if they had not confirmed yet
             )
-    _demo_newsletter(lists[0], user)
+    if lists:  # a policy without marketing topics has no list to sign up to
+        _demo_newsletter(lists[0], user)
     _demo_booking(user)
     _demo_block_template(user)
     return DemoResult(DEMO_USERNAME, password, len(lists), len(PEOPLE))
@@ -120,12 +121,14 @@ def _demo_newsletter(first_list: MailingList, user) -> None:
     from tidings.campaigns.rendering import ensure_default_layout
 
     if not SignupForm.objects.filter(slug="newsletter").exists():
+        offered = get_policy().fields_for("newsletter").optional
         do_create_signup_form(
             actor=user,
             lists=[first_list],
             name="Newsletter sign-up",
             slug="newsletter",
-            optional_fields=["company"],
+            # the company when the installation's policy lets the newsletter ask for it
+            optional_fields=[field for field in ("company",) if field in offered],
             is_active=True,
         )
     sender, _ = Sender.objects.get_or_create(

@@ -39,6 +39,7 @@ from tidings.audience.emails import InvalidEmail, email_hmac, normalise_email
 from tidings.audience.models import Contact
 from tidings.lib.audit import audit
 from tidings.policy import get_policy
+from tidings.policy.records import EMAIL_SOURCE
 from tidings.policy.screening import load_engine
 
 from .. import conversations, emails, notifications
@@ -62,7 +63,7 @@ from ..models import (
 from . import mail as inbound
 
 logger = logging.getLogger(__name__)
-EMAIL_CHANNEL = "email"
+EMAIL_CHANNEL = EMAIL_SOURCE
 DEFAULT_MAX_BYTES = 10 * 1024**2
 OTHER_ADDRESS = "from an address that is not the person's"
 

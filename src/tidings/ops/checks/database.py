@@ -104,3 +104,33 @@ def check_policy() -> Finding:
         OK,
         f"{path} is valid: {len(policy.purposes)} purposes, {len(policy.processors)} processors",
     )
+
+
+@register("policy.lists", order=31)
+def check_list_topics() -> Finding:
+    """Open lists of a topic the policy no longer names: the privacy notice does not mention
+    that topic, so tidings takes no sign-ups to them and no campaign can go to them."""
+    from tidings.audience.models import MailingList
+    from tidings.policy import PolicyError, get_policy
+
+    try:
+        topics = get_policy().marketing.topics
+    except (PolicyError, OSError):
+        return Finding("policy.lists", WARN, "not checked: the policy cannot be read")
+    orphans = list(
+        MailingList.objects.filter(closed_at__isnull=True)
+        .exclude(topic__in=topics)
+        .order_by("name")
+        .values_list("name", "topic")
+    )
+    if not orphans:
+        return Finding("policy.lists", OK, "every open list has one of the policy's topics")
+    named = ", ".join(f'{name} ("{topic}")' for name, topic in orphans[:5])
+    more = f" and {len(orphans) - 5} more" if len(orphans) > 5 else ""
+    return Finding(
+        "policy.lists",
+        WARN,
+        f"{len(orphans)} open list(s) of a topic the policy no longer names: {named}{more}",
+        "add the topic back to [marketing] topics, or close the list (Lists → Close) so its "
+        "subscriptions' retention runs",
+    )
