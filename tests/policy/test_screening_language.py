@@ -412,3 +412,44 @@ def test_figures_of_speech_trades_and_titles_are_not_disclosures(text):
 )
 def test_health_said_indirectly_is_found(text):
     assert found(text) == {"health"}
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # A form's answer after its field label is a note about the contact.
+        ("Medical needs: epipen in bag (nuts), inhaler before PE", "health"),
+        # A note or a chat line with its subject left out is the writer's or the contact's.
+        ("Has an EHCP for autism, 1:1 TA in the mornings", "health"),
+        ("Went flying down the stairs at Christmas and still in a boot, so no school run", "health"),
+        ("cant make 5 a side tonite lads, the knee needs rest after the op", "health"),
+        # A practice clashing with *my* time is the writer's own practice.
+        (
+            "Had to swap my late shift because Jummah clashes with my lunch break",
+            "religious_or_philosophical_beliefs",
+        ),
+    ],
+)
+def test_form_answers_and_subjectless_lines_are_about_someone(text, category):
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a field label is not a person: the answer alone decides
+        "Blue Badge renewal reminder sent to all residents on the permit list",
+        # questions keep their subject: "Has anyone ...?"
+        "Has anyone else had the ASD field vanish from the form?",
+        # a festival clashing with our launch is a date
+        "Diwali clashes with our launch week, can we move it?",
+        # figures of speech and the law itself, said to anyone
+        "that new bbq place is criminal, 9 quid for a bap",
+        "This role is exempt under the Rehabilitation of Offenders Act.",
+        "You are entitled to be accompanied at the hearing by a colleague or a trade union representative.",
+        # a phone's own unlock that does not work is a broken reader, not a capture
+        "face ID on the app isn't working since the update, it keeps asking for my passcode",
+    ],
+)
+def test_registers_hard_negatives_are_not_disclosures(text):
+    assert found(text) == set()
