@@ -421,7 +421,7 @@ def test_health_said_indirectly_is_found(text):
         ("Medical needs: epipen in bag (nuts), inhaler before PE", "health"),
         # A note or a chat line with its subject left out is the writer's or the contact's.
         ("Has an EHCP for autism, 1:1 TA in the mornings", "health"),
-        ("Went flying down the stairs at Christmas and still in a boot, so no school run", "health"),
+        ("Went flying down the stairs at Christmas, still in a boot, so no school run", "health"),
         ("cant make 5 a side tonite lads, the knee needs rest after the op", "health"),
         # A practice clashing with *my* time is the writer's own practice.
         (
@@ -446,7 +446,7 @@ def test_form_answers_and_subjectless_lines_are_about_someone(text, category):
         # figures of speech and the law itself, said to anyone
         "that new bbq place is criminal, 9 quid for a bap",
         "This role is exempt under the Rehabilitation of Offenders Act.",
-        "You are entitled to be accompanied at the hearing by a colleague or a trade union representative.",
+        "You may be accompanied at the hearing by a colleague or a trade union representative.",
         # a phone's own unlock that does not work is a broken reader, not a capture
         "face ID on the app isn't working since the update, it keeps asking for my passcode",
     ],
