@@ -536,6 +536,8 @@ def _form_answer(sent: Span) -> list[Token]:
         if not token.is_alpha:
             return []
     return []
+
+
 # Who makes a question about someone in particular: "Is my son's asthma a problem?"
 _SPECIFIC = frozenset(
     {
