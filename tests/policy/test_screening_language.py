@@ -453,3 +453,43 @@ def test_form_answers_and_subjectless_lines_are_about_someone(text, category):
 )
 def test_registers_hard_negatives_are_not_disclosures(text):
     assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # a title and a surname are a person in a letter
+        (
+            "Dear Mrs Okafor, your appointment at the Fracture Clinic has moved to Thursday.",
+            "health",
+        ),
+        ("I confirm that Mr Hughes attended the Memory Assessment Service on 2 May.", "health"),
+        # disability benefits and a hospital in chat shorthand
+        ("PIP tribunal finally came through, enhanced rate for daily living", "health"),
+        ("sorry for slow reply im in hosp with my little one, shes on a drip", "health"),
+        # a body part as a key, all ten prints, prints given for a clock
+        ("my daughters school make the kids use there finger for the library books", "biometric"),
+        ("At airport they take my all ten fingers, is normal for UK visa?", "biometric"),
+        ("Induction: wouldn't give prints for the time clock, on PIN instead", "biometric"),
+        (
+            "sorry cant come to the stag, im not drinking since i took shahada",
+            "religious_or_philosophical_beliefs",
+        ),
+    ],
+)
+def test_letters_benefits_and_chat_shorthand_are_found(text, category):
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Our dog's on Metacam for his hips now, vet reckons it's arthritis",
+        "Started couch to 5k, knees are screaming but I'm loving it",
+        "honestly that Greggs steak bake is my religion now",
+        "Meeting in the Unison Room at the Town Hall, 2pm",
+        "Fingerprint sign-in on the Monzo app greyed out after I changed phone",
+    ],
+)
+def test_pets_exercise_rooms_and_app_settings_are_not_disclosures(text):
+    assert found(text) == set()

@@ -520,8 +520,8 @@ class TermMatcher:
 
 
 _WE = frozenset({"we", "us", "our", "ours", "ourselves"})
-# How many words a form's field label may have: "Medical needs:", "Any unspent convictions?".
-_LABEL_WORDS = 3
+# How many words a form's field label may have: "Medical needs:", "Return to work interview:".
+_LABEL_WORDS = 4
 
 
 def _form_answer(sent: Span) -> list[Token]:
