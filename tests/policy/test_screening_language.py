@@ -493,3 +493,44 @@ def test_letters_benefits_and_chat_shorthand_are_found(text, category):
 )
 def test_pets_exercise_rooms_and_app_settings_are_not_disclosures(text):
     assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("my mum is having the sugar and pressure both, doctor changed tablets", "health"),
+        ("Off me face on gabapentin after the nerve thing flared up", "health"),
+        ("She's away to the Royal Infirmary for her bloods and a scan on the lump", "health"),
+        (
+            "Sir please avoid call on tuesday i am keeping fast for Hanuman ji",
+            "religious_or_philosophical_beliefs",
+        ),
+        (
+            "Not been to confession since school, but I'd still tick RC",
+            "religious_or_philosophical_beliefs",
+        ),
+        ("I'm half Bajan on my dad's side", "racial_or_ethnic_origin"),
+        ("at my new warehouse job they put the finger in the machine every shift", "biometric"),
+    ],
+)
+def test_dialect_medicines_fasts_and_demonyms_are_found(text, category):
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Lost my face in the photo, the ring light blew it out completely",
+        "RCN guidance on uniforms has changed, can someone send it to the ward WhatsApp",
+        "Can we switch off the fingerprint scanner prompt for staff logging into the POS tablets?",
+        "We're opening a second shop in Golders Green next month",
+    ],
+)
+def test_photos_union_guidance_settings_and_places_are_not_disclosures(text):
+    assert found(text) == set()
+
+
+def test_a_genetic_counsellor_is_genetic_not_health():
+    assert found("My genetic counsellor has advised me to tell my siblings the result.") == {
+        "genetic"
+    }

@@ -550,7 +550,10 @@ _SPECIFIC = frozenset(
 )
 # What makes a question about the product or a hypothetical: "your form", "what if a ...".
 _GENERIC_CUES = frozenset(
-    {"you", "your", "if", "whether", "form", "field", "tool", "app", "template", "feature"}
+    {
+        *("you", "your", "if", "whether", "form", "field", "tool", "app", "template", "feature"),
+        *("prompt", "setting", "settings", "option", "options", "button", "staff", "tablets"),
+    }
 )
 _NOTE_BREAK = frozenset({",", ";", ":", "\u2014", "\u2013", "-"})
 # First words of a sentence whose subject, the writer, is left out.
@@ -658,7 +661,11 @@ def _organisation_frame(words: list[Any]) -> bool:
         if norms and norms[0] in _ORG_VERBS:
             return True
         # "we're catering the open day", "we are hosting the fair"
-        if norms[:1] == ["be"] and len(norms) > 1 and norms[1] in _ORG_VERBS:
+        if (
+            norms[:1] == ["be"]
+            and len(norms) > 1
+            and (norms[1] in _ORG_VERBS or following[1].lemma_.lower() in _ORG_VERBS)
+        ):
             return True
         # "our clients", "our recruitment agency", "our local cancer charity" (not "our client,
         # who was ...": "who" makes the client a person)
