@@ -534,3 +534,27 @@ def test_a_genetic_counsellor_is_genetic_not_health():
     assert found("My genetic counsellor has advised me to tell my siblings the result.") == {
         "genetic"
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        (
+            "Landlord's put a fingerprint lock on the front door and says we all have to register",
+            "biometric",
+        ),
+        (
+            "Been going to the Buddhist centre in Sheffield on Wednesdays for meditation",
+            "religious_or_philosophical_beliefs",
+        ),
+        ("Handed out Lib Dem leaflets in the rain all Saturday, never again", "political_opinions"),
+    ],
+)
+def test_duties_practice_and_leaflets_said_in_passing_are_found(text, category):
+    assert category in found(text)
+
+
+def test_a_device_with_recognition_switched_off_is_not_a_capture():
+    assert (
+        found("Selling a Ring doorbell with facial recognition switched off, barely used") == set()
+    )

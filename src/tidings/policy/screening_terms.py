@@ -567,6 +567,7 @@ _ELLIPTICAL = frozenset(
         # chat and forum shorthand: "Went flying down the stairs", "cant make it tonight"
         *("went", "fell", "broke", "cant", "can't", "couldnt", "couldn't", "wont", "won't"),
         *("didnt", "didn't", "feeling", "waiting", "missed", "booked", "stuck", "signed"),
+        *("home", "finally", "slowly", "handed", "delivered"),
     }
 )
 _BE = frozenset({"'re", "are", "re", "is", "'s", "am", "'m", "were", "was"})
