@@ -412,3 +412,149 @@ def test_figures_of_speech_trades_and_titles_are_not_disclosures(text):
 )
 def test_health_said_indirectly_is_found(text):
     assert found(text) == {"health"}
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # A form's answer after its field label is a note about the contact.
+        ("Medical needs: epipen in bag (nuts), inhaler before PE", "health"),
+        # A note or a chat line with its subject left out is the writer's or the contact's.
+        ("Has an EHCP for autism, 1:1 TA in the mornings", "health"),
+        ("Went flying down the stairs at Christmas, still in a boot, so no school run", "health"),
+        ("cant make 5 a side tonite lads, the knee needs rest after the op", "health"),
+        # A practice clashing with *my* time is the writer's own practice.
+        (
+            "Had to swap my late shift because Jummah clashes with my lunch break",
+            "religious_or_philosophical_beliefs",
+        ),
+    ],
+)
+def test_form_answers_and_subjectless_lines_are_about_someone(text, category):
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a field label is not a person: the answer alone decides
+        "Blue Badge renewal reminder sent to all residents on the permit list",
+        # questions keep their subject: "Has anyone ...?"
+        "Has anyone else had the ASD field vanish from the form?",
+        # a festival clashing with our launch is a date
+        "Diwali clashes with our launch week, can we move it?",
+        # figures of speech and the law itself, said to anyone
+        "that new bbq place is criminal, 9 quid for a bap",
+        "This role is exempt under the Rehabilitation of Offenders Act.",
+        "You may be accompanied at the hearing by a colleague or a trade union representative.",
+        # a phone's own unlock that does not work is a broken reader, not a capture
+        "face ID on the app isn't working since the update, it keeps asking for my passcode",
+    ],
+)
+def test_registers_hard_negatives_are_not_disclosures(text):
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # a title and a surname are a person in a letter
+        (
+            "Dear Mrs Okafor, your appointment at the Fracture Clinic has moved to Thursday.",
+            "health",
+        ),
+        ("I confirm that Mr Hughes attended the Memory Assessment Service on 2 May.", "health"),
+        # disability benefits and a hospital in chat shorthand
+        ("PIP tribunal finally came through, enhanced rate for daily living", "health"),
+        ("sorry for slow reply im in hosp with my little one, shes on a drip", "health"),
+        # a body part as a key, all ten prints, prints given for a clock
+        ("my daughters school make the kids use there finger for the library books", "biometric"),
+        ("At airport they take my all ten fingers, is normal for UK visa?", "biometric"),
+        ("Induction: wouldn't give prints for the time clock, on PIN instead", "biometric"),
+        (
+            "sorry cant come to the stag, im not drinking since i took shahada",
+            "religious_or_philosophical_beliefs",
+        ),
+    ],
+)
+def test_letters_benefits_and_chat_shorthand_are_found(text, category):
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Our dog's on Metacam for his hips now, vet reckons it's arthritis",
+        "Started couch to 5k, knees are screaming but I'm loving it",
+        "honestly that Greggs steak bake is my religion now",
+        "Meeting in the Unison Room at the Town Hall, 2pm",
+        "Fingerprint sign-in on the Monzo app greyed out after I changed phone",
+    ],
+)
+def test_pets_exercise_rooms_and_app_settings_are_not_disclosures(text):
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("my mum is having the sugar and pressure both, doctor changed tablets", "health"),
+        ("Off me face on gabapentin after the nerve thing flared up", "health"),
+        ("She's away to the Royal Infirmary for her bloods and a scan on the lump", "health"),
+        (
+            "Sir please avoid call on tuesday i am keeping fast for Hanuman ji",
+            "religious_or_philosophical_beliefs",
+        ),
+        (
+            "Not been to confession since school, but I'd still tick RC",
+            "religious_or_philosophical_beliefs",
+        ),
+        ("I'm half Bajan on my dad's side", "racial_or_ethnic_origin"),
+        ("at my new warehouse job they put the finger in the machine every shift", "biometric"),
+    ],
+)
+def test_dialect_medicines_fasts_and_demonyms_are_found(text, category):
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Lost my face in the photo, the ring light blew it out completely",
+        "RCN guidance on uniforms has changed, can someone send it to the ward WhatsApp",
+        "Can we switch off the fingerprint scanner prompt for staff logging into the POS tablets?",
+        "We're opening a second shop in Golders Green next month",
+    ],
+)
+def test_photos_union_guidance_settings_and_places_are_not_disclosures(text):
+    assert found(text) == set()
+
+
+def test_a_genetic_counsellor_is_genetic_not_health():
+    assert found("My genetic counsellor has advised me to tell my siblings the result.") == {
+        "genetic"
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        (
+            "Landlord's put a fingerprint lock on the front door and says we all have to register",
+            "biometric",
+        ),
+        (
+            "Been going to the Buddhist centre in Sheffield on Wednesdays for meditation",
+            "religious_or_philosophical_beliefs",
+        ),
+        ("Handed out Lib Dem leaflets in the rain all Saturday, never again", "political_opinions"),
+    ],
+)
+def test_duties_practice_and_leaflets_said_in_passing_are_found(text, category):
+    assert category in found(text)
+
+
+def test_a_device_with_recognition_switched_off_is_not_a_capture():
+    assert (
+        found("Selling a Ring doorbell with facial recognition switched off, barely used") == set()
+    )

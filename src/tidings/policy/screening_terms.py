@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from spacy.language import Language
-    from spacy.tokens import Doc, Span
+    from spacy.tokens import Doc, Span, Token
 
 STRONG, PERSONAL = "strong", "personal"
 # Marks a blocker match of stop words only (see TermMatcher.find).
@@ -486,8 +486,26 @@ class TermMatcher:
         # at the moment", "Been in hospital since March", "Off work with a slipped disc".
         if words and words[0].lower_ in _ELLIPTICAL and not organisation:
             return True
+        # A note's "Has an EHCP for ASD" (not a question: "Has anyone ...?", "Has the form ...").
+        if (
+            len(words) > 1
+            and words[0].lower_ in ("has", "have")
+            and words[1].lower_ not in _NOT_A_SUBJECTLESS_HAS
+            and not organisation
+            and sent[-1].text != "?"
+        ):
+            return True
         # A note about the contact: "diabetic, lunch at 12", "Labour member", "on probation".
         if len(words) <= FRAGMENT_WORDS and not any(t.norm_ in _FINITE for t in words):
+            return True
+        # A form's answer after its field label: "Medical needs: epipen in bag (nuts), inhaler
+        # before PE" is a note about the contact as the answer alone would be.
+        answer = _form_answer(sent)
+        if (
+            answer
+            and len(answer) <= FRAGMENT_WORDS
+            and not any(t.norm_ in _FINITE or t.lower_ in _WE for t in answer)
+        ):
             return True
         # A note that opens with a word about the contact, then says more: "Muslim, doesn't
         # shake hands", "Vegan; no leather gifts" (not a list: "Catholic, Jewish and ...").
@@ -502,6 +520,24 @@ class TermMatcher:
 
 
 _WE = frozenset({"we", "us", "our", "ours", "ourselves"})
+# How many words a form's field label may have: "Medical needs:", "Return to work interview:".
+_LABEL_WORDS = 4
+
+
+def _form_answer(sent: Span) -> list[Token]:
+    """The words after a form field's label at the start of ``sent`` ("Medical needs: epipen in
+    bag" -> "epipen in bag"), or nothing when the sentence does not open with a label."""
+    tokens = [t for t in sent if not t.is_space]
+    for k, token in enumerate(tokens[: _LABEL_WORDS + 1]):
+        if token.text == ":":
+            if k == 0 or not all(t.is_alpha for t in tokens[:k]):
+                return []
+            return [t for t in tokens[k + 1 :] if not t.is_punct]
+        if not token.is_alpha:
+            return []
+    return []
+
+
 # Who makes a question about someone in particular: "Is my son's asthma a problem?"
 _SPECIFIC = frozenset(
     {
@@ -514,7 +550,10 @@ _SPECIFIC = frozenset(
 )
 # What makes a question about the product or a hypothetical: "your form", "what if a ...".
 _GENERIC_CUES = frozenset(
-    {"you", "your", "if", "whether", "form", "field", "tool", "app", "template", "feature"}
+    {
+        *("you", "your", "if", "whether", "form", "field", "tool", "app", "template", "feature"),
+        *("prompt", "setting", "settings", "option", "options", "button", "staff", "tablets"),
+    }
 )
 _NOTE_BREAK = frozenset({",", ";", ":", "\u2014", "\u2013", "-"})
 # First words of a sentence whose subject, the writer, is left out.
@@ -525,9 +564,21 @@ _ELLIPTICAL = frozenset(
         *("newly", "fasting", "attends", "out", "in", "on", "sorry", "proud", "born", "raised"),
         *("campaigns", "campaigned", "voted", "votes", "marched", "converted", "prays", "wears"),
         *("keeps", "observes", "practises", "follows", "supports", "served", "spent", "came"),
+        # chat and forum shorthand: "Went flying down the stairs", "cant make it tonight"
+        *("went", "fell", "broke", "cant", "can't", "couldnt", "couldn't", "wont", "won't"),
+        *("didnt", "didn't", "feeling", "waiting", "missed", "booked", "stuck", "signed"),
+        *("home", "finally", "slowly", "handed", "delivered"),
     }
 )
 _BE = frozenset({"'re", "are", "re", "is", "'s", "am", "'m", "were", "was"})
+# What comes after a question's "Has"/"Have" ("Has anyone tried ...", "Have you got ...").
+_NOT_A_SUBJECTLESS_HAS = frozenset(
+    {
+        *("anyone", "anybody", "someone", "somebody", "everyone", "everybody", "nobody", "you"),
+        *("the", "your", "this", "that", "it", "they", "we", "he", "she", "there", "any", "my"),
+        *("our", "their", "his", "her", "these", "those", "each", "every"),
+    }
+)
 # What an organisation says of itself: "we are a ...", "we sell ...", "our clients ...".
 _ORG_VERBS = frozenset(
     {
@@ -611,7 +662,11 @@ def _organisation_frame(words: list[Any]) -> bool:
         if norms and norms[0] in _ORG_VERBS:
             return True
         # "we're catering the open day", "we are hosting the fair"
-        if norms[:1] == ["be"] and len(norms) > 1 and norms[1] in _ORG_VERBS:
+        if (
+            norms[:1] == ["be"]
+            and len(norms) > 1
+            and (norms[1] in _ORG_VERBS or following[1].lemma_.lower() in _ORG_VERBS)
+        ):
             return True
         # "our clients", "our recruitment agency", "our local cancer charity" (not "our client,
         # who was ...": "who" makes the client a person)
