@@ -126,6 +126,11 @@ def test_errors_of_django_backends_become_transport_errors():
         smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"5.1.1 User unknown")})
     )
     assert (refused.permanent, refused.kind, refused.code) == (True, "user_unknown", 550)
+    # A refused envelope sender is about us, not the recipient's mailbox: never a hard bounce.
+    sender = _translate(
+        smtplib.SMTPSenderRefused(550, b"5.1.0 Sender address rejected: User unknown", "a@b.c")
+    )
+    assert (sender.permanent, sender.kind, sender.code) == (True, "rejected", 550)
     assert _translate(_ProviderError(429)).kind == "throttled"
     assert _translate(_ProviderError(400)).permanent is True
     assert _translate(_ProviderError(503)).permanent is False
@@ -373,3 +378,31 @@ def test_smtp_replies_are_classified(code, text, permanent, kind):
 def test_transport_errors_never_carry_an_address():
     error = TransportError("bad <zoe.m@example.org> and also bob@ex.co", permanent=True)
     assert error.text == "bad <<address>> and also <address>"
+
+
+class _SenderRefusingSink(SmtpSink):
+    """A server that refuses the envelope sender, as Postfix's reject_unlisted_sender does."""
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        return f"550 5.1.0 <{address}>: Sender address rejected: User unknown in local table"
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "in-step"])
+def test_a_refused_envelope_sender_suppresses_no_recipient(settings, news, pipelining):
+    """A 5xx to MAIL FROM says our sender address is wrong, not that the recipient's mailbox
+    does not exist: the rows fail (the breaker then pauses the campaign, "retry failed" sends
+    them once the sender is fixed), but nobody is suppressed as a hard bounce.  Before, "User
+    unknown" in the sender's refusal made every recipient a hard bounce, for good."""
+    from tidings.audience.models import Suppression
+
+    with _SenderRefusingSink(pipelining=pipelining) as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink, concurrency=1)
+        subscribers(news, 3)
+        campaign = sending_campaign(news)
+        deliver_pending(max_seconds=5)
+    rows = list(Delivery.objects.filter(campaign=campaign).values_list("status", "error"))
+    assert {status for status, _ in rows} == {"failed"}
+    assert all(error.startswith("rejected: 550") for _, error in rows), rows
+    assert "sender" in rows[0][1].lower()
+    assert not Suppression.objects.exists()
+    assert not sink.received
