@@ -709,7 +709,7 @@ def render_sample(campaign: Campaign, contact: Contact | None = None):
         compiled = CompiledMessage.for_campaign(campaign)
     except TemplateProblem as exc:
         raise CampaignNotReady([_problem(exc)]) from None
-    return compiled.render(contact or sample_contact(), inert_links(campaign))
+    return compiled.render(contact or sample_contact(), inert_links(campaign), preheader=True)
 
 
 @dataclass

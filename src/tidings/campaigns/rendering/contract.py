@@ -57,6 +57,9 @@ class Rendered:
     subject: str
     text: str
     html: str
+    # The preheader as text, personalised: only when asked for (``render(preheader=True)``,
+    # for previews and the archive); a message carries it inside its HTML.
+    preheader: str = ""
 
 
 @dataclass(frozen=True)
