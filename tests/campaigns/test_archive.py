@@ -118,6 +118,18 @@ def test_the_feed_is_rss_2_of_the_archived_campaigns_only(news, recipients):
     assert_nobodys_data(body, recipients)
 
 
+def test_a_personalised_preheader_is_shown_for_the_sample_person_not_as_template_code(
+    news, recipients
+):
+    sent(news, recipients, subject="July news", preheader="Hi {{ contact.first_name }}!")
+    expected = f"Hi {SAMPLE_CONTACT['name'].split()[0]}!"
+    feed = Client().get(reverse("archive:feed"))
+    root = ElementTree.fromstring(feed.content)  # noqa: S314 - our own feed
+    assert root.find("./channel/item").findtext("description") == expected
+    index = Client().get(reverse("archive:index")).content.decode()
+    assert expected in index and "contact.first_name" not in index
+
+
 def test_the_archive_sets_no_cookies(news, recipients):
     campaign = sent(news, recipients, subject="July news")
     client = Client()

@@ -154,6 +154,18 @@ def test_a_draft_is_edited_and_previewed_as_a_contact(owner_client, draft, news)
     assert preview.context["contact"] == ada
 
 
+def test_the_preview_shows_the_preheader_as_the_contact_gets_it(owner_client, draft, news):
+    """The preheader is personalised in the message; the preview showed its template text
+    ("Hi {{ contact.first_name }}") instead, and for an A/B variant the campaign's own."""
+    ada = subscriber("Ada Byron", news)
+    draft.preheader = "Hi {{ contact.first_name }}, this is for you"
+    draft.save()
+    preview = owner_client.get(reverse("campaigns:preview", args=[draft.pk]), {"contact": ada.pk})
+    assert preview.context["rendered"].preheader == "Hi Ada, this is for you"
+    page = preview.content.decode()
+    assert "Hi Ada, this is for you" in page and "first_name" not in page
+
+
 def test_editing_a_campaign_that_is_no_longer_a_draft_is_a_conflict(owner_client, news):
     campaign = make_campaign(news, status="sending")
     response = owner_client.get(reverse("campaigns:edit", args=[campaign.pk]))

@@ -325,6 +325,32 @@ def test_a_campaign_whose_segment_broke_goes_back_to_draft_with_the_reason(news)
     assert not Delivery.objects.filter(campaign=campaign).exists()
 
 
+@pytest.mark.parametrize("gone", ["segment deleted", "list closed"])
+def test_a_campaign_whose_whole_audience_went_away_goes_back_to_draft_not_finished(
+    news, owner, gone
+):
+    """Its only segment deleted or its only list closed after it was scheduled: it used to
+    start, queue nobody and show "finished" with 0 sent, as if it had gone out."""
+    from tidings.audience.operator import do_close_list, do_delete_segment
+
+    subscriber("Ada Lovelace", news)
+    segment = Segment.objects.create(name="Everyone", query='email ~ "@"')
+    if gone == "segment deleted":
+        campaign = ready_campaign(segments=[segment])
+    else:
+        campaign = ready_campaign(news)
+    do_schedule(campaign, timezone.now() + timedelta(minutes=5), actor=owner, confirmed=True)
+    if gone == "segment deleted":
+        do_delete_segment(segment, actor=owner)
+    else:
+        do_close_list(news, actor=owner)
+    assert start_due_campaigns(now=timezone.now() + timedelta(minutes=6)) == []
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
+    assert "no open list or segment" in campaign.paused_reason
+    assert not Delivery.objects.filter(campaign=campaign).exists()
+
+
 # --- while sending ------------------------------------------------------------------------------
 def test_pausing_keeps_the_queue_and_resuming_continues_it(news, owner):
     ada, grace = subscriber("Ada Lovelace", news), subscriber("Grace Hopper", news)

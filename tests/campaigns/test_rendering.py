@@ -119,6 +119,17 @@ def test_contact_values_are_plain_data_never_the_model():
     )
 
 
+@pytest.mark.parametrize("name", ["   ", "\u00a0", "\t\n"])
+def test_a_name_of_only_white_space_has_no_first_name_and_still_renders(name):
+    """Such a name got past the contact forms; its first word was looked up in an empty split,
+    so the preview answered 500 and the person's campaign message failed ("build: IndexError")."""
+    assert contact_values(person(name=name))["first_name"] == ""
+    message = compile_message("Hello {{ contact.first_name or 'there' }}!")
+    rendered = message.render(person(name=name), LINKS)
+    assert rendered.subject == "News for"
+    assert "Hello there!" in rendered.html
+
+
 def test_a_missing_attribute_renders_nothing_or_its_default():
     message = compile_message(
         "[{{ contact.attributes.plan }}][{{ contact.attributes.plan | default('friend') }}]"

@@ -126,6 +126,11 @@ def test_errors_of_django_backends_become_transport_errors():
         smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"5.1.1 User unknown")})
     )
     assert (refused.permanent, refused.kind, refused.code) == (True, "user_unknown", 550)
+    # A refused envelope sender is about us, not the recipient's mailbox: never a hard bounce.
+    sender = _translate(
+        smtplib.SMTPSenderRefused(550, b"5.1.0 Sender address rejected: User unknown", "a@b.c")
+    )
+    assert (sender.permanent, sender.kind, sender.code) == (True, "rejected", 550)
     assert _translate(_ProviderError(429)).kind == "throttled"
     assert _translate(_ProviderError(400)).permanent is True
     assert _translate(_ProviderError(503)).permanent is False
@@ -358,6 +363,20 @@ def test_a_broken_transport_setting_says_what_is_wrong(settings, table, message)
             "user_unknown",
         ),
         (550, "Requested action not taken: mailbox unavailable", True, "rejected"),
+        # Postfix checks the sender at RCPT (smtpd_delay_reject=yes, its default): a refusal of
+        # our envelope sender arrives as the recipient's reply, and is no hard bounce.
+        (
+            550,
+            "5.1.0 <news@example.org>: Sender address rejected: User unknown in local table",
+            True,
+            "rejected",
+        ),
+        (
+            553,
+            "5.1.8 <news@example.org>: Sender address rejected: Domain not found",
+            True,
+            "rejected",
+        ),
         (554, "5.7.1 Spam", True, "rejected"),
         (454, "Throttling failure: Maximum sending rate exceeded.", False, "throttled"),
         (421, "4.7.0 Try again later, closing connection", False, "throttled"),
@@ -373,3 +392,44 @@ def test_smtp_replies_are_classified(code, text, permanent, kind):
 def test_transport_errors_never_carry_an_address():
     error = TransportError("bad <zoe.m@example.org> and also bob@ex.co", permanent=True)
     assert error.text == "bad <<address>> and also <address>"
+
+
+class _SenderRefusingSink(SmtpSink):
+    """A server that refuses our envelope sender, as Postfix's reject_unlisted_sender does: at
+    MAIL, or (Postfix's default, smtpd_delay_reject=yes) in its reply to RCPT."""
+
+    stage: str = "MAIL"
+    REPLY = "550 5.1.0 <{}>: Sender address rejected: User unknown in local recipient table"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.stage == "MAIL":
+            return self.REPLY.format(address)
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return self.REPLY.format(envelope.mail_from)
+
+
+@pytest.mark.parametrize("stage", ["MAIL", "RCPT"])
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "in-step"])
+def test_a_refused_envelope_sender_suppresses_no_recipient(settings, news, pipelining, stage):
+    """A refusal of our sender address says our sender address is wrong, not that the
+    recipient's mailbox does not exist: the rows fail (the breaker then pauses the campaign,
+    "retry failed" sends them once the sender is fixed), but nobody is suppressed as a hard
+    bounce.  Before, "User unknown" in it made every recipient a hard bounce, for good."""
+    from tidings.audience.models import Suppression
+
+    sink = _SenderRefusingSink(pipelining=pipelining)
+    sink.stage = stage
+    with sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink, concurrency=1)
+        subscribers(news, 3)
+        campaign = sending_campaign(news)
+        deliver_pending(max_seconds=5)
+    rows = list(Delivery.objects.filter(campaign=campaign).values_list("status", "error"))
+    assert {status for status, _ in rows} == {"failed"}
+    assert all(error.startswith("rejected: 550") for _, error in rows), rows
+    assert "sender" in rows[0][1].lower()
+    assert not Suppression.objects.exists()
+    assert not sink.received

@@ -45,6 +45,13 @@ def test_worker_refuses_a_negative_interval(args):
     assert "--interval" in str(raised.value)
 
 
+def test_worker_refuses_to_be_told_to_only_send_and_not_send():
+    """``--delivery-only --no-delivery`` ran nothing at all and exited 0 at once."""
+    with pytest.raises(CommandError) as raised:
+        parse("worker", "--delivery-only", "--no-delivery")
+    assert "--no-delivery" in str(raised.value) and "--delivery-only" in str(raised.value)
+
+
 def test_the_usual_values_are_accepted():
     options = parse("serve", "--host", "10.0.0.5", "--port", "8000", "--workers", "2")
     assert (options.host, options.port, options.workers) == ("10.0.0.5", 8000, 2)

@@ -519,12 +519,23 @@ def do_start(campaign: Campaign | int, *, now: datetime | None = None) -> int:
 
     Returns how many delivery rows were queued.  The claim is a conditional UPDATE, so when
     several workers race only one starts it; the others get InvalidTransition.  Raises
-    CampaignNotReady (and changes nothing) if a segment stopped working.
+    CampaignNotReady (and changes nothing) if a segment stopped working, or if it targets no
+    open list or segment any more.
     """
     now = now or timezone.now()
     pk = campaign.pk if isinstance(campaign, Campaign) else campaign
     apply_transition(pk, "start", started_at=now, paused_reason="")
     campaign = Campaign.objects.get(pk=pk)
+    if (
+        campaign.follow_up_of_id is None
+        and not campaign.segments.exists()
+        and not campaign.lists.filter(closed_at__isnull=True).exists()
+    ):
+        # Its segments were deleted or its lists closed since it was scheduled: starting would
+        # queue nobody and show "finished", as if it had gone out.
+        raise CampaignNotReady(
+            [Problem("it targets no open list or segment any more: choose its audience", "lists")]
+        )
     try:
         contacts = audience_for(campaign, now=now)
     except SegmentError as exc:
@@ -709,7 +720,7 @@ def render_sample(campaign: Campaign, contact: Contact | None = None):
         compiled = CompiledMessage.for_campaign(campaign)
     except TemplateProblem as exc:
         raise CampaignNotReady([_problem(exc)]) from None
-    return compiled.render(contact or sample_contact(), inert_links(campaign))
+    return compiled.render(contact or sample_contact(), inert_links(campaign), preheader=True)
 
 
 @dataclass

@@ -62,7 +62,7 @@ def archived_copy(campaign: Campaign) -> ArchivedCopy | None:
         copy = ArchivedCopy(
             campaign_id=campaign.pk,
             subject=rendered.subject,
-            preheader=campaign.preheader,
+            preheader=rendered.preheader,
             text=rendered.text,
             html=rendered.html,
             sent_at=campaign.finished_at or campaign.started_at,

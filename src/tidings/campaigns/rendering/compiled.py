@@ -54,7 +54,7 @@ def compile_checked(
         "view_url": sample_links().view_url,
     }
     try:
-        rendered = compiled._render(values, contract.CHECK_LIMITS)
+        rendered = compiled._render(values, contract.CHECK_LIMITS, False)
     except RenderFailed as failure:
         return None, [failure.problem(with_details=True)]
     problems = layout_requirements(rendered, bool(sources.layout_text.strip()))
@@ -166,6 +166,7 @@ class CompiledMessage:
             # Jinja keeps a template's globals as a ChainMap over the environment's, and copies
             # it into every render's context: a plain dict makes that copy 4x cheaper.
             template.globals = dict(template.globals)
+        self._text_env, self._globals = text_env, globals_  # the preheader, when asked for
         self.sources = sources  # plain strings: a builder process compiles its own copy
         self.html_source = built.html
         self.text_source = built.text
@@ -238,12 +239,18 @@ class CompiledMessage:
         return compiled
 
     def render(
-        self, contact: Any, links: MessageLinks, context: Mapping[str, Any] | None = None
+        self,
+        contact: Any,
+        links: MessageLinks,
+        context: Mapping[str, Any] | None = None,
+        *,
+        preheader: bool = False,
     ) -> Rendered:
         """The message for one contact.
 
         ``context``: extra values for the template (transactional mail: an order number, a
         link), as ``data``: ``{{ data.order_number }}``; plain data only (``extra_values``).
+        ``preheader``: fill in ``Rendered.preheader`` too (previews and the archive show it).
 
         Never raises because of the contact's data: missing values print as nothing, and if a
         value of an unexpected type still breaks the template, it is rendered again without the
@@ -258,14 +265,14 @@ class CompiledMessage:
             "data": extra_values(context) if context else {},
         }
         try:
-            return self._render(values, self.limits)
+            return self._render(values, self.limits, preheader)
         except RenderFailed as failure:
             if not values["contact"]["attributes"]:
                 raise failure.problem() from None
             first = failure
         values["contact"] = {**values["contact"], "attributes": {}}
         try:
-            rendered = self._render(values, self.limits)
+            rendered = self._render(values, self.limits, preheader)
         except RenderFailed as failure:
             raise failure.problem() from None
         if not self._warned:  # once per campaign: the reason, never the data
@@ -277,8 +284,9 @@ class CompiledMessage:
             )
         return rendered
 
-    def _render(self, values: dict[str, Any], limits: Limits) -> Rendered:
+    def _render(self, values: dict[str, Any], limits: Limits, with_preheader: bool) -> Rendered:
         part = "subject"
+        preheader = ""
         try:
             with metering(limits):
                 subject = " ".join(self._subject.render(values).split())
@@ -287,9 +295,15 @@ class CompiledMessage:
                 html = self._html.render(values)
                 part = "text"
                 text = self._text.render(values).lstrip("\n")  # a false {% if %} at the top
+                if with_preheader and self.sources.preheader.strip():
+                    part = "preheader"
+                    template = self._text_env.from_string(
+                        self.sources.preheader, globals=self._globals
+                    )
+                    preheader = " ".join(template.render(values).split())
         except Exception as exc:
             raise RenderFailed(part, exc) from exc
         for part, output in (("body", html), ("text", text), ("subject", subject)):
             if len(output) > limits.output_chars:
                 raise RenderFailed(part, RenderLimitExceeded(too_long(limits)))
-        return Rendered(subject=subject, text=text, html=html)
+        return Rendered(subject=subject, text=text, html=html, preheader=preheader)

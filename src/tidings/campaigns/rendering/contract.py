@@ -57,6 +57,9 @@ class Rendered:
     subject: str
     text: str
     html: str
+    # The preheader as text, personalised: only when asked for (``render(preheader=True)``,
+    # for previews and the archive); a message carries it inside its HTML.
+    preheader: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def contact_values(contact: Any) -> dict[str, Any]:
         attributes = contact.attributes
     return {
         "name": name,
-        "first_name": name.split(None, 1)[0] if name else "",
+        "first_name": next(iter(name.split(None, 1)), ""),  # a blank name has no first word
         "email": email,
         "company": company or "",
         "job_title": job_title or "",

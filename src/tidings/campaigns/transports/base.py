@@ -69,13 +69,23 @@ def scrub(text: str) -> str:
     return " ".join(_ADDRESS.sub("<address>", str(text)).split())[:250]
 
 
-def classify_smtp_reply(code: int, message: str) -> TransportError:
-    """The TransportError for an SMTP error reply."""
+def classify_smtp_reply(code: int, message: str, *, sender: bool = False) -> TransportError:
+    """The TransportError for an SMTP error reply.  ``sender``: the reply refused our envelope
+    sender (MAIL FROM), which says nothing about the recipient's mailbox: never a hard bounce,
+    whatever its words ("Sender address rejected: User unknown").  Postfix checks the sender
+    when the recipient is given (smtpd_delay_reject, its default), so such a refusal can also
+    come as the reply to RCPT: recognised by its words or its enhanced code (RFC 3463 X.1.7
+    bad sender's mailbox, X.1.8 bad sender's system address)."""
     lowered = message.lower()
+    sender = (
+        sender
+        or "sender address rejected" in lowered
+        or re.search(r"\b5\.1\.[78]\b", message) is not None
+    )
     if 500 <= code < 600:
         # RFC 3463 X.1.1 "bad destination mailbox address", X.1.10 null MX; and the usual words
         # servers that send no enhanced code use.
-        unknown = (
+        unknown = not sender and (
             re.search(r"\b5\.1\.(1|10)\b", message) is not None
             or (code in (550, 551, 553) and ("unknown" in lowered or "no such" in lowered))
             or "does not exist" in lowered

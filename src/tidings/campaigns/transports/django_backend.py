@@ -100,7 +100,8 @@ def _translate(exc: Exception) -> TransportError:
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return TransportError(_text(exc.smtp_error), permanent=False, code=exc.smtp_code, kind=AUTH)
     if isinstance(exc, smtplib.SMTPResponseException):
-        return classify_smtp_reply(exc.smtp_code, _text(exc.smtp_error))
+        sender = isinstance(exc, smtplib.SMTPSenderRefused)
+        return classify_smtp_reply(exc.smtp_code, _text(exc.smtp_error), sender=sender)
     if isinstance(exc, (smtplib.SMTPServerDisconnected, OSError, TimeoutError)):
         return TransportError(str(exc) or "connection failed", permanent=False, kind=CONNECTION)
     # django-anymail: recipients the ESP refused are permanent; API errors carry the HTTP status.

@@ -207,7 +207,8 @@ class SMTPTransport(Transport):
                 self._drop(slot)  # 421: the server is closing the connection
             else:
                 await self._reset(slot)
-            raise classify_smtp_reply(exc.code, exc.message) from None
+            sender = isinstance(exc, aiosmtplib.SMTPSenderRefused)
+            raise classify_smtp_reply(exc.code, exc.message, sender=sender) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
             self._drop(slot)
             raise TransportError(

@@ -31,8 +31,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-scheduler", action="store_true", help="do not enqueue periodic jobs"
         )
-        parser.add_argument("--no-delivery", action="store_true", help="do not send mail")
-        parser.add_argument(
+        sending = parser.add_mutually_exclusive_group()  # together they would do nothing
+        sending.add_argument("--no-delivery", action="store_true", help="do not send mail")
+        sending.add_argument(
             "--delivery-only",
             action="store_true",
             help="only send mail: no tasks, no periodic jobs (a dedicated sending process)",
