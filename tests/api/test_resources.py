@@ -369,3 +369,17 @@ def test_a_rights_request_of_an_unknown_kind_is_a_field_error(api):
 def test_rights_requests_need_the_privacy_role():
     editor = Api(token_for("editor"))
     assert editor.get("/rights-requests/1").status_code == 403
+
+
+def test_an_id_too_large_for_the_database_in_a_list_of_ids_is_a_field_error(api):
+    # schemathesis against a served demo: segment_ids [2**64] overflowed SQLite's integer (500).
+    template = make_template()
+    for field in ("list_ids", "segment_ids"):
+        response = api.post(
+            "/campaigns",
+            {"name": "Huge", "template_id": template.pk, "topic": "product news", field: [2**64]},
+        )
+        assert response.status_code == 422, response.content
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["errors"][0]["field"].startswith(field)
+    assert not Campaign.objects.exists()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.db.models import QuerySet
 from ninja import Schema
@@ -12,6 +12,10 @@ from pydantic import Field
 from .errors import Problem
 
 MAX_LIMIT = 200
+
+#: A row id in a request body: positive and within the database's 64-bit integer, so a huge
+#: number is a 422 about the field rather than an overflow in the database driver (a 500).
+Id = Annotated[int, Field(ge=1, le=2**62)]
 
 
 class PageParams(Schema):

@@ -24,11 +24,11 @@ from tidings.campaigns.models import Campaign, Delivery, Sender, Template
 
 from ..auth import need, token_of
 from ..errors import Problem, found, named
-from ..schemas import PageParams, aware, keyset
+from ..schemas import Id, PageParams, aware, keyset
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
-IDS: list[int] = Field(default_factory=list, max_length=100)
+IDS: list[Id] = Field(default_factory=list, max_length=100)
 
 
 class CampaignOut(Schema):
@@ -58,8 +58,8 @@ class CampaignIn(Schema):
     template_id: int = Field(..., ge=1, le=2**62)
     topic: str = Field(..., max_length=100, description="One of the policy's marketing topics.")
     sender_id: int | None = Field(None, ge=1, le=2**62)
-    list_ids: list[int] = IDS
-    segment_ids: list[int] = IDS
+    list_ids: list[Id] = IDS
+    segment_ids: list[Id] = IDS
 
 
 class ScheduleIn(Schema):
