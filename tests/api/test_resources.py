@@ -383,3 +383,43 @@ def test_an_id_too_large_for_the_database_in_a_list_of_ids_is_a_field_error(api)
         assert response["Content-Type"] == "application/problem+json"
         assert response.json()["errors"][0]["field"].startswith(field)
     assert not Campaign.objects.exists()
+
+
+# --- errors Django answers before the API sees the request --------------------------------------
+def test_a_body_over_the_size_limit_is_a_413_problem_document(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024**2
+
+    response = api.post("/contacts", {"email": "big@example.com", "name": "x" * (2 * 1024**2)})
+
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert "at most 1 MB" in response.json()["detail"]
+
+
+def test_a_multipart_body_without_a_boundary_is_a_400_problem_document(api):
+    response = api.client.post(
+        "/api/imports",
+        data=b"email\nada@example.com\n",
+        content_type="multipart/form-data",
+        headers=api.headers,
+    )
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["title"] == "Bad request"
+
+
+def test_a_server_error_under_the_api_is_a_problem_document(api, monkeypatch):
+    from tidings.api.routers import lists
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lists, "keyset", broken)
+    api.client.raise_request_exception = False
+
+    response = api.get("/lists")
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == 500

@@ -27,6 +27,7 @@ TITLES = {
     413: "Too large",
     422: "Invalid request",
     429: "Too many requests",
+    500: "Server error",
 }
 
 
