@@ -51,7 +51,7 @@ class EnrolOut(Schema):
     state: str
 
 
-class RemovedOut(Schema):
+class UnenrolledOut(Schema):
     removed: int
 
 
@@ -123,7 +123,7 @@ def enrol(request: HttpRequest, payload: EnrolIn, journey_id: int = ID):
 
 @router.delete(
     "/{journey_id}/enrolments/{contact_id}",
-    response=RemovedOut,
+    response=UnenrolledOut,
     auth=need("send", page="journeys:pause"),
     summary="Take a contact out of a journey (scope send, permission send)",
 )
