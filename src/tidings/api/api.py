@@ -7,6 +7,8 @@ domain errors become problem documents (``errors.py``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from ninja import NinjaAPI
 
 from . import errors
@@ -22,7 +24,13 @@ from .routers import (
     transactional,
 )
 
-api = NinjaAPI(
+
+class TidingsApi(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        return errors.document_problems(super().get_openapi_schema(**kwargs))
+
+
+api = TidingsApi(
     title="tidings API",
     version="1",
     description=(
