@@ -70,6 +70,27 @@ def test_subscribing_needs_a_consent_proof_with_a_time_zone(api):
     assert "time zone" in response.json()["errors"][0]["message"]
 
 
+def test_a_moment_given_as_a_number_is_refused_not_read_as_1970(api):
+    # schemathesis against a served demo: "at": 0 was accepted as consent given in 1970.
+    news = make_list()
+    ada = person("Ada Lovelace")
+    for number in (0, 20260301, 1772359200.5):
+        proof = {**CONSENT, "at": number}
+        response = api.post(
+            f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": proof}
+        )
+        assert response.status_code == 422, number
+        assert response.json()["errors"][0]["field"] == "consent.at"
+    assert not Subscription.objects.exists()
+    template = make_template()
+    created = api.post(
+        "/campaigns", {"name": "N", "template_id": template.pk, "topic": "product news"}
+    )
+    response = api.post(f"/campaigns/{created.json()['id']}/schedule", {"at": 0, "confirm": True})
+    assert response.status_code == 422
+    assert Campaign.objects.get().status == "draft"
+
+
 def test_a_suppressed_address_cannot_be_subscribed(api):
     from tidings.audience.suppression import do_suppress
 

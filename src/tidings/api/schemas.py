@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from django.db.models import QuerySet
 from ninja import Schema
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from .errors import Problem
 
@@ -16,6 +16,17 @@ MAX_LIMIT = 200
 #: A row id in a request body: positive and within the database's 64-bit integer, so a huge
 #: number is a 422 about the field rather than an overflow in the database driver (a 500).
 Id = Annotated[int, Field(ge=1, le=2**62)]
+
+
+def _written_out(value: Any) -> Any:
+    if isinstance(value, int | float):  # pydantic would read it as seconds since 1970
+        raise ValueError("give a date and time as text with a time zone, e.g. 2026-05-01T09:00:00Z")
+    return value
+
+
+#: A moment in a request body: ISO 8601 text only, as the schema says (a number such as 20260501
+#: would otherwise be taken for seconds since 1970: a consent given, or a send, in 1970).
+Moment = Annotated[datetime, BeforeValidator(_written_out)]
 
 
 class PageParams(Schema):

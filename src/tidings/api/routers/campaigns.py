@@ -24,7 +24,7 @@ from tidings.campaigns.models import Campaign, Delivery, Sender, Template
 
 from ..auth import need, token_of
 from ..errors import Problem, found, named
-from ..schemas import Id, PageParams, aware, keyset
+from ..schemas import Id, Moment, PageParams, aware, keyset
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
@@ -63,7 +63,7 @@ class CampaignIn(Schema):
 
 
 class ScheduleIn(Schema):
-    at: datetime | None = Field(None, description="When to send (with a time zone); none: now.")
+    at: Moment | None = Field(None, description="When to send (with a time zone); none: now.")
     # Strict: sending to everyone is not something "yes", 1 or "on" should do by accident.
     confirm: StrictBool = Field(
         False,
