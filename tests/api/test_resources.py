@@ -473,3 +473,22 @@ def test_a_server_error_under_the_api_is_a_problem_document(api, monkeypatch):
     assert response.status_code == 500
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["status"] == 500
+
+
+def test_a_body_that_is_not_one_json_object_is_refused(api):
+    # schemathesis against a served demo: PATCH with [null, null] answered 200 and did nothing.
+    ada = person("Ada Lovelace")
+    for body in ("[null, null]", '"Ada"', "5", "null", '[{"name": "Grace"}]'):
+        response = api.client.patch(
+            f"/api/contacts/{ada.pk}", body, content_type="application/json", headers=api.headers
+        )
+        assert response.status_code == 400, body
+        assert response["Content-Type"] == "application/problem+json"
+    twice = '{"name": "Grace Hopper", "name": "Ada Lovelace"}'  # which one did they mean?
+    response = api.client.patch(
+        f"/api/contacts/{ada.pk}", twice, content_type="application/json", headers=api.headers
+    )
+    assert response.status_code == 400
+    ada.refresh_from_db()
+    assert ada.name == "Ada Lovelace"
+    assert api.patch(f"/contacts/{ada.pk}", {"name": "Ada King"}).status_code == 200
