@@ -492,3 +492,19 @@ def test_a_body_that_is_not_one_json_object_is_refused(api):
     ada.refresh_from_db()
     assert ada.name == "Ada Lovelace"
     assert api.patch(f"/contacts/{ada.pk}", {"name": "Ada King"}).status_code == 200
+
+
+def test_true_is_not_the_id_1(api):
+    # A served demo took {"contact": true} for contact 1: a JSON boolean named a person.
+    news = make_list()
+    ada = person("Ada Lovelace")
+    for wrong in (True, "1", 1.0):
+        response = api.post(
+            f"/lists/{news.pk}/subscriptions", {"contact_id": wrong, "consent": CONSENT}
+        )
+        assert response.status_code == 422, wrong
+        response = api.post("/tx", {"template_id": wrong, "contact_id": ada.pk, "context": {}})
+        assert response.status_code == 422, wrong
+    assert api.post("/events", {"contact": True, "name": "trial_started"}).status_code == 422
+    assert not Subscription.objects.exists()
+    assert not OutgoingMessage.objects.exists()

@@ -14,8 +14,9 @@ from .errors import Problem
 MAX_LIMIT = 200
 
 #: A row id in a request body: positive and within the database's 64-bit integer, so a huge
-#: number is a 422 about the field rather than an overflow in the database driver (a 500).
-Id = Annotated[int, Field(ge=1, le=2**62)]
+#: number is a 422 about the field rather than an overflow in the database driver (a 500); and
+#: strictly a JSON number: pydantic would read ``true`` as the id 1 (someone else's contact).
+Id = Annotated[int, Field(ge=1, le=2**62, strict=True)]
 
 
 def _written_out(value: Any) -> Any:

@@ -55,9 +55,9 @@ class CampaignPage(Schema):
 
 class CampaignIn(Schema):
     name: str = Field(..., min_length=1, max_length=200)
-    template_id: int = Field(..., ge=1, le=2**62)
+    template_id: int = Field(..., ge=1, le=2**62, strict=True)
     topic: str = Field(..., max_length=100, description="One of the policy's marketing topics.")
-    sender_id: int | None = Field(None, ge=1, le=2**62)
+    sender_id: int | None = Field(None, ge=1, le=2**62, strict=True)
     list_ids: list[Id] = IDS
     segment_ids: list[Id] = IDS
 

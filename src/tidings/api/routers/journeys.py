@@ -43,7 +43,7 @@ class JourneyPage(Schema):
 
 
 class EnrolIn(Schema):
-    contact_id: int = Field(..., ge=1, le=2**62)
+    contact_id: int = Field(..., ge=1, le=2**62, strict=True)
 
 
 class EnrolOut(Schema):
@@ -56,9 +56,9 @@ class UnenrolledOut(Schema):
 
 
 class EventIn(Schema):
-    contact: Annotated[str, Field(max_length=320)] | Annotated[int, Field(ge=1, le=2**62)] = Field(
-        ..., description="The person's email address or contact id."
-    )
+    contact: (
+        Annotated[str, Field(max_length=320)] | Annotated[int, Field(ge=1, le=2**62, strict=True)]
+    ) = Field(..., description="The person's email address or contact id.")
     name: str = Field(..., min_length=1, max_length=100, description="e.g. demo_booked")
     properties: dict[str, Any] = Field(
         default_factory=dict, description="Not stored; at most 16 KB as JSON."

@@ -68,7 +68,7 @@ class ConsentProof(Schema):
 
 
 class SubscribeIn(Schema):
-    contact_id: int = Field(..., ge=1, le=2**62)
+    contact_id: int = Field(..., ge=1, le=2**62, strict=True)
     consent: ConsentProof
 
 
