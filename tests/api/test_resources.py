@@ -508,3 +508,12 @@ def test_true_is_not_the_id_1(api):
     assert api.post("/events", {"contact": True, "name": "trial_started"}).status_code == 422
     assert not Subscription.objects.exists()
     assert not OutgoingMessage.objects.exists()
+
+
+def test_a_method_an_endpoint_does_not_take_is_a_405_problem_document(api):
+    response = api.client.put("/api/contacts", headers=api.headers)
+
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/problem+json"
+    assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert "does not take PUT" in response.json()["detail"]
