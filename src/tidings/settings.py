@@ -587,6 +587,8 @@ for _limit_name in (
     "TIDINGS_CONFIRMATIONS_PER_ADDRESS",  # confirmation mails to one address
     "TIDINGS_PREFERENCE_LINKS_PER_ADDRESS",  # preference-link mails to one address
     "TIDINGS_RIGHTS_VERIFICATIONS_PER_ADDRESS",  # rights-request verification mails
+    "TIDINGS_PASSWORD_RESET_LIMIT",  # operators' "forgot your password?", per IP address
+    "TIDINGS_PASSWORD_RESETS_PER_ADDRESS",  # password-reset mails to one address
 ):
     if (_limit := env_limit(_limit_name)) is not None:
         globals()[_limit_name] = _limit

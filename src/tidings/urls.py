@@ -37,3 +37,4 @@ urlpatterns = [
     path("settings/api/", include("tidings.api.urls")),
 ]
 handler400 = "tidings.web.views.bad_request"
+handler500 = "tidings.web.views.server_error"

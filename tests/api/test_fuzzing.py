@@ -1,5 +1,6 @@
 """schemathesis against the API's own OpenAPI schema, in-process (WSGI): no request it
-generates, valid or not, may make the server fail (5xx).  Bounded: a few examples an operation,
+generates, valid or not, may make the server fail (5xx) or answer what the schema does not
+describe (status, content type, headers, body).  Bounded: a few examples an operation,
 so it stays well under a minute in the normal suite."""
 
 from __future__ import annotations
@@ -10,6 +11,12 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.hypothesis_profiles import examples
 
@@ -17,6 +24,16 @@ from .helpers import token_for
 
 # An operation; the ci profile keeps these 4 (fewer would leave most answers 4xx), deep has 40.
 EXAMPLES = max(4, examples(4))
+
+# No server error, and every answer (errors included) is one the schema describes: its status,
+# content type, headers and body.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture
@@ -62,7 +79,7 @@ def test_no_request_makes_the_api_fail(api_schema, bearer, keep_test_transaction
             database=None,
         )
         def run(case):
-            response = case.call_and_validate(headers=bearer, checks=[not_a_server_error])
+            response = case.call_and_validate(headers=bearer, checks=CHECKS)
             statuses.append(response.status_code)
 
         try:

@@ -47,6 +47,19 @@ def test_every_page_carries_a_content_security_policy_without_inline_script(owne
 
 
 @pytest.mark.django_db
+def test_operator_pages_may_not_be_kept_by_a_browser_or_proxy(owner_client, owner):
+    # The token page shows a new API token once (and contact pages personal data): without
+    # Cache-Control a shared computer's browser cache kept them after signing out.
+    created = owner_client.post(
+        "/settings/api/tokens/", {"name": "shop", "operator": owner.pk, "scopes": "read"}
+    )
+    assert "tid_" in created.text
+    for response in (created, owner_client.get("/audience/contacts/"), owner_client.get("/")):
+        assert "no-store" in response["Cache-Control"]
+        assert "private" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
 def test_pages_refuse_framing_sniffing_and_send_no_referrer_off_site(client):
     response = client.get("/login/")
 

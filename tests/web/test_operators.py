@@ -238,6 +238,36 @@ def test_an_unknown_address_gets_the_same_answer_and_no_mail(client):
     assert mail.outbox == []
 
 
+def test_password_reset_mails_to_one_address_are_limited_without_telling(client, settings):
+    # Anyone may ask: without a limit a script made tidings mail an operator without end.
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.TIDINGS_PASSWORD_RESETS_PER_ADDRESS = (3, 3600)
+    make_operator("eddie", "editor")
+
+    for n in range(5):
+        response = Client(REMOTE_ADDR=f"203.0.113.{n}").post(
+            "/login/reset/", {"email": "eddie@example.co.uk"}
+        )
+        assert response.url == "/login/reset/sent/"  # the same answer, sent or not
+
+    assert len([m for m in mail.outbox if "eddie@example.co.uk" in m.to]) == 3
+
+
+def test_password_reset_requests_from_one_visitor_are_limited(client, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.TIDINGS_PASSWORD_RESET_LIMIT = (5, 600)
+
+    answers = [
+        client.post("/login/reset/", {"email": f"n{n}@example.org"}).status_code for n in range(7)
+    ]
+
+    assert answers == [302] * 5 + [429] * 2
+
+
 def test_the_sign_in_page_offers_the_password_reset(client):
     assert '<a href="/login/reset/">Forgotten your password?</a>' in client.get("/login/").text
 

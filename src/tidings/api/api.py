@@ -7,7 +7,12 @@ domain errors become problem documents (``errors.py``).
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from django.http import HttpRequest
 from ninja import NinjaAPI
+from ninja.parser import Parser
 
 from . import errors
 from .routers import (
@@ -22,7 +27,32 @@ from .routers import (
     transactional,
 )
 
-api = NinjaAPI(
+
+def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key appears twice in one object")
+    return dict(pairs)
+
+
+class BodyParser(Parser):
+    """Request bodies are JSON objects with each key once.  django-ninja took any JSON: an array,
+    a string or null became an empty object (a PATCH answered 200 and did nothing), and of a key
+    given twice the last won silently.  Either is now 400 "Cannot parse request body"."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = json.loads(request.body, object_pairs_hook=_one_value_per_key)
+        if not isinstance(data, dict):
+            raise ValueError("the body is not a JSON object")
+        return data
+
+
+class TidingsApi(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        return errors.document_problems(super().get_openapi_schema(**kwargs))
+
+
+api = TidingsApi(
     title="tidings API",
     version="1",
     description=(
@@ -34,6 +64,7 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    parser=BodyParser(),
 )
 errors.install(api)
 

@@ -1,9 +1,41 @@
-from django.urls import path, re_path
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseNotAllowed
+from django.urls import URLPattern, path, re_path
 
 from .api import api
-from .errors import not_found
+from .errors import not_found, problem_response
+
+
+def _problem_when_not_allowed(view: Any) -> Any:
+    """django-ninja answers a method an endpoint does not take with a plain-text 405; make it a
+    problem document like every other error, keeping its Allow header."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            allowed = response["Allow"]
+            return problem_response(
+                405,
+                f"This endpoint does not take {request.method}; it takes {allowed}.",
+                headers={"Allow": allowed},
+            )
+        return response
+
+    return wrapper
+
+
+def _api_patterns() -> tuple[list[Any], str, str]:
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern):
+            pattern.callback = _problem_when_not_allowed(pattern.callback)
+    return patterns, app_name, namespace
+
 
 urlpatterns = [
-    path("", api.urls),
+    path("", _api_patterns()),
     re_path(r"^(?P<rest>.*)$", not_found),
 ]

@@ -27,6 +27,7 @@ TITLES = {
     413: "Too large",
     422: "Invalid request",
     429: "Too many requests",
+    500: "Server error",
 }
 
 
@@ -142,3 +143,65 @@ def install(api: NinjaAPI) -> None:
 def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Any other address under /api/: a problem document rather than the HTML 404 page."""
     return problem_response(404, "There is no API endpoint at this address.")
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "One entry per invalid field (422).",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _problem(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if headers:
+        response["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return response
+
+
+ERROR_RESPONSES: dict[str, dict[str, Any]] = {
+    "401": _problem("No valid API token.", {"WWW-Authenticate": 'Bearer realm="tidings"'}),
+    "429": _problem(
+        "Too many requests with this token.",
+        {"Retry-After": "Seconds until the token's window starts again."},
+    ),
+    "4XX": _problem(
+        "The request cannot be done: 400 unreadable body, 403 scope or role, 404 no such "
+        "object, 409 conflict with its state, 413 too large, 422 invalid fields."
+    ),
+    "5XX": _problem("The server failed; it has been logged."),
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the problem documents every operation may answer to the OpenAPI ``schema``: django-
+    ninja lists only the success responses, so generated clients knew nothing of the errors."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, response in ERROR_RESPONSES.items():
+                responses.setdefault(status, response)
+    return schema

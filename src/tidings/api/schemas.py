@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.db.models import QuerySet
 from ninja import Schema
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from .errors import Problem
 
 MAX_LIMIT = 200
+
+#: A row id in a request body: positive and within the database's 64-bit integer, so a huge
+#: number is a 422 about the field rather than an overflow in the database driver (a 500); and
+#: strictly a JSON number: pydantic would read ``true`` as the id 1 (someone else's contact).
+Id = Annotated[int, Field(ge=1, le=2**62, strict=True)]
+
+
+def _written_out(value: Any) -> Any:
+    if isinstance(value, int | float):  # pydantic would read it as seconds since 1970
+        raise ValueError("give a date and time as text with a time zone, e.g. 2026-05-01T09:00:00Z")
+    return value
+
+
+#: A moment in a request body: ISO 8601 text only, as the schema says (a number such as 20260501
+#: would otherwise be taken for seconds since 1970: a consent given, or a send, in 1970).
+Moment = Annotated[datetime, BeforeValidator(_written_out)]
 
 
 class PageParams(Schema):

@@ -37,6 +37,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -144,7 +145,12 @@ def operator_required(
                     return HttpResponseRedirect(f"{target}?{query}")
             if perm is not None and not has_permission(user, perm):
                 raise PermissionDenied("Your role does not allow this.")
-            return inner(request, *args, **kwargs)
+            response = inner(request, *args, **kwargs)
+            if not response.has_header("Cache-Control"):
+                # Operator pages show personal data and secrets shown once (API tokens, webhook
+                # secrets, recovery codes): no browser or proxy may keep a copy.
+                add_never_cache_headers(response)
+            return response
 
         wrapper.operator_permission = perm  # type: ignore[attr-defined]
         wrapper.operator_second_factor = second_factor  # type: ignore[attr-defined]

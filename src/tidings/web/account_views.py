@@ -8,6 +8,7 @@ sends an operator who has (or must have) a second factor to ``two_factor_verify`
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -25,6 +26,7 @@ from django_otp import login as otp_login
 from tidings.lib import two_factor
 from tidings.lib.access import OperatorRequest, operator_required
 from tidings.lib.audit import audit
+from tidings.lib.ratelimit import count_attempt, setting_limit, too_many, within_limit
 
 from . import actions
 from .forms import CodeForm, EnrolForm
@@ -169,6 +171,42 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 password_change = operator_required(PasswordChangeView.as_view())
+
+
+#: "Forgot your password?" requests per IP address, per seconds (TIDINGS_PASSWORD_RESET_LIMIT).
+RESET_LIMIT = (5, 600)
+#: Reset mails to one address, per seconds (TIDINGS_PASSWORD_RESETS_PER_ADDRESS).
+RESETS_PER_ADDRESS = (3, 3600)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset request, limited: anyone on the internet may ask, so without a limit the
+    page would send an operator (or our sending reputation) as many mails as a script asks for.
+    Past the per-address limit the page answers as usual and sends nothing, so it still does
+    not tell whether the address belongs to an operator."""
+
+    template_name = "web/password_reset.html"
+    email_template_name = "web/email/password_reset.txt"
+    subject_template_name = "web/email/password_reset_subject.txt"
+    success_url = reverse_lazy("password_reset_done")
+
+    def post(self, request, *args, **kwargs):
+        limit = setting_limit("TIDINGS_PASSWORD_RESET_LIMIT", RESET_LIMIT)
+        if not within_limit(request, "password-reset", limit):
+            return too_many(request, limit)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        address = form.cleaned_data["email"].strip().lower()
+        key = hashlib.sha256(address.encode()).hexdigest()[:32]  # the cache keeps no address
+        if not count_attempt(
+            "password-reset-address",
+            key,
+            "TIDINGS_PASSWORD_RESETS_PER_ADDRESS",
+            RESETS_PER_ADDRESS,
+        ):
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

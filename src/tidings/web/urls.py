@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import path
 
 from tidings.lib.urltokens import token_path
 
@@ -49,11 +49,7 @@ auth_urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "login/reset/",
-        auth_views.PasswordResetView.as_view(
-            template_name="web/password_reset.html",
-            email_template_name="web/email/password_reset.txt",
-            subject_template_name="web/email/password_reset_subject.txt",
-            success_url=reverse_lazy("password_reset_done"),
+        account_views.PasswordResetView.as_view(
             extra_email_context={"base_url": settings.TIDINGS_BASE_URL},
         ),
         name="password_reset",

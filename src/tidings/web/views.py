@@ -131,7 +131,8 @@ def favicon(request: HttpRequest) -> HttpResponseBase:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """The 400 page; a request body over the size limit gets 413 and says what the limit is."""
+    """The 400 page; a request body over the size limit gets 413 and says what the limit is.
+    Under /api/ the same answer is a problem document (``application/problem+json``)."""
     from django.conf import settings
     from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 
@@ -148,4 +149,20 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     else:
         message = "The request could not be understood."
         status = 400
+    if request.path.startswith("/api/"):
+        # The API's clients read problem documents, not pages (tidings.api.errors).
+        from tidings.api.errors import problem_response
+
+        return problem_response(status, message)
     return render(request, "400.html", {"message": message}, status=status)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 page (Django's, from 500.html); under /api/ a problem document instead."""
+    if request.path.startswith("/api/"):
+        from tidings.api.errors import problem_response
+
+        return problem_response(500, "Something went wrong on the server; it has been logged.")
+    from django.views.defaults import server_error as page
+
+    return page(request)

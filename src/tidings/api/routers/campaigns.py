@@ -24,11 +24,11 @@ from tidings.campaigns.models import Campaign, Delivery, Sender, Template
 
 from ..auth import need, token_of
 from ..errors import Problem, found, named
-from ..schemas import PageParams, aware, keyset
+from ..schemas import Id, Moment, PageParams, aware, keyset
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
-IDS: list[int] = Field(default_factory=list, max_length=100)
+IDS: list[Id] = Field(default_factory=list, max_length=100)
 
 
 class CampaignOut(Schema):
@@ -55,15 +55,15 @@ class CampaignPage(Schema):
 
 class CampaignIn(Schema):
     name: str = Field(..., min_length=1, max_length=200)
-    template_id: int = Field(..., ge=1, le=2**62)
+    template_id: int = Field(..., ge=1, le=2**62, strict=True)
     topic: str = Field(..., max_length=100, description="One of the policy's marketing topics.")
-    sender_id: int | None = Field(None, ge=1, le=2**62)
-    list_ids: list[int] = IDS
-    segment_ids: list[int] = IDS
+    sender_id: int | None = Field(None, ge=1, le=2**62, strict=True)
+    list_ids: list[Id] = IDS
+    segment_ids: list[Id] = IDS
 
 
 class ScheduleIn(Schema):
-    at: datetime | None = Field(None, description="When to send (with a time zone); none: now.")
+    at: Moment | None = Field(None, description="When to send (with a time zone); none: now.")
     # Strict: sending to everyone is not something "yes", 1 or "on" should do by accident.
     confirm: StrictBool = Field(
         False,

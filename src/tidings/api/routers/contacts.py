@@ -79,7 +79,7 @@ class SearchParams(PageParams):
     status: Subscription.Status | None = None
 
 
-class SubscriptionOut(Schema):
+class ContactSubscriptionOut(Schema):
     list_id: int
     status: str
     created_at: datetime
@@ -180,7 +180,7 @@ def update(request: HttpRequest, payload: ContactPatch, contact_id: int = ID):
 
 @router.get(
     "/{contact_id}/subscriptions",
-    response=list[SubscriptionOut],
+    response=list[ContactSubscriptionOut],
     auth=need("read", page="audience:contact-lists"),
     summary="A contact's subscriptions (scope read, permission people)",
 )

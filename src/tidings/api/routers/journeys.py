@@ -43,7 +43,7 @@ class JourneyPage(Schema):
 
 
 class EnrolIn(Schema):
-    contact_id: int = Field(..., ge=1, le=2**62)
+    contact_id: int = Field(..., ge=1, le=2**62, strict=True)
 
 
 class EnrolOut(Schema):
@@ -51,14 +51,14 @@ class EnrolOut(Schema):
     state: str
 
 
-class RemovedOut(Schema):
+class UnenrolledOut(Schema):
     removed: int
 
 
 class EventIn(Schema):
-    contact: Annotated[str, Field(max_length=320)] | Annotated[int, Field(ge=1, le=2**62)] = Field(
-        ..., description="The person's email address or contact id."
-    )
+    contact: (
+        Annotated[str, Field(max_length=320)] | Annotated[int, Field(ge=1, le=2**62, strict=True)]
+    ) = Field(..., description="The person's email address or contact id.")
     name: str = Field(..., min_length=1, max_length=100, description="e.g. demo_booked")
     properties: dict[str, Any] = Field(
         default_factory=dict, description="Not stored; at most 16 KB as JSON."
@@ -123,7 +123,7 @@ def enrol(request: HttpRequest, payload: EnrolIn, journey_id: int = ID):
 
 @router.delete(
     "/{journey_id}/enrolments/{contact_id}",
-    response=RemovedOut,
+    response=UnenrolledOut,
     auth=need("send", page="journeys:pause"),
     summary="Take a contact out of a journey (scope send, permission send)",
 )

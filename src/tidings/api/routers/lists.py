@@ -18,7 +18,7 @@ from tidings.audience.suppression import suppression_reason
 from ..actions import api_actor_label, do_subscribe_via_api
 from ..auth import need, token_of
 from ..errors import Problem, found
-from ..schemas import PageParams, aware, keyset
+from ..schemas import Moment, PageParams, aware, keyset
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
@@ -56,7 +56,7 @@ class ConsentProof(Schema):
     wording: str = Field(
         ..., min_length=1, max_length=5000, description="The exact words the person agreed to."
     )
-    at: datetime = Field(..., description="When they consented (with a time zone).")
+    at: Moment = Field(..., description="When they consented (with a time zone).")
 
     @field_validator("at")
     @classmethod
@@ -68,7 +68,7 @@ class ConsentProof(Schema):
 
 
 class SubscribeIn(Schema):
-    contact_id: int = Field(..., ge=1, le=2**62)
+    contact_id: int = Field(..., ge=1, le=2**62, strict=True)
     consent: ConsentProof
 
 

@@ -31,7 +31,7 @@ class CheckOut(Schema):
     reason: str | None
 
 
-class RemovedOut(Schema):
+class UnsuppressedOut(Schema):
     removed: bool
 
 
@@ -74,7 +74,7 @@ def check(request: HttpRequest, payload: AddressIn):
 
 @router.post(
     "/remove",
-    response=RemovedOut,
+    response=UnsuppressedOut,
     auth=need("privacy", page="audience:suppression-remove"),
     summary="Remove an address from the suppression list (scope privacy, permission privacy)",
 )

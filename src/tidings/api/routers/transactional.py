@@ -20,14 +20,14 @@ router = Router()
 
 
 class TxIn(Schema):
-    template_id: int = Field(..., ge=1, le=2**62)
-    contact_id: int = Field(..., ge=1, le=2**62)
+    template_id: int = Field(..., ge=1, le=2**62, strict=True)
+    contact_id: int = Field(..., ge=1, le=2**62, strict=True)
     context: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra values for the template, as `data` (e.g. {{ data.order }}); plain "
         "data only.",
     )
-    sender_id: int | None = Field(None, ge=1, le=2**62)
+    sender_id: int | None = Field(None, ge=1, le=2**62, strict=True)
 
 
 class TxOut(Schema):
