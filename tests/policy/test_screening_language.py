@@ -558,3 +558,32 @@ def test_a_device_with_recognition_switched_off_is_not_a_capture():
     assert (
         found("Selling a Ring doorbell with facial recognition switched off, barely used") == set()
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My surname is Smith, not Smyth: please correct it.",
+        "My family name is misspelt on your records.",
+        "Please spell my name Ada Black, with a capital B.",
+        "my surname is Black, please fix it",
+        "Last name: Brown. Address: 3 Mill Lane.",
+        "My maiden name was White and my name should read Ada Green now.",
+    ],
+)
+def test_a_person_correcting_their_name_discloses_no_origin(text):
+    """A rectification request on /rights/ had its text taken out: a bare "my surname is" was an
+    origin cue, and Black, White and Brown are surnames as often as colours."""
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My surname is Vietnamese and your form strips the accents.",
+        "My last name's Korean so it goes first.",
+        "Her name is Ada White and she is Black.",
+    ],
+)
+def test_a_names_origin_or_a_person_of_colour_is_still_found(text):
+    assert found(text) == {"racial_or_ethnic_origin"}
