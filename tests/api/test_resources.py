@@ -157,6 +157,27 @@ def test_an_import_into_an_unknown_list_is_refused(api):
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(b"\x89PNG\r\n\x1a\n" + bytes(64), "a PNG image"), (b"%PDF-1.7\n", "a PDF document")],
+)
+def test_a_file_that_is_not_a_csv_is_refused_at_upload_not_queued_to_fail(api, content, said):
+    """A PNG was accepted (202) and then failed in the worker, with a traceback in its log."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    news = make_list()
+    response = api.client.post(
+        "/api/imports",
+        {"list_id": news.pk, "consent_source": "x", "file": SimpleUploadedFile("a.csv", content)},
+        headers=api.headers,
+    )
+    assert response.status_code == 422, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert said in response.json()["detail"]
+    assert response.json()["errors"][0]["field"] == "file"
+    assert not Import.objects.exists()
+
+
 # --- segments -----------------------------------------------------------------------------------
 def test_segments_are_counted_and_a_broken_query_says_why(api):
     news = make_list()

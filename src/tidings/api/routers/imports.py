@@ -10,7 +10,7 @@ from ninja import File, Form, Path, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import Field
 
-from tidings.audience.imports import COUNTERS, percent_done, start_import
+from tidings.audience.imports import COUNTERS, not_a_csv_file, percent_done, start_import
 from tidings.audience.models import Import, MailingList
 
 from ..actions import audit_by_token
@@ -88,6 +88,11 @@ def upload(request: HttpRequest, form: Form[ImportForm], file: File[UploadedFile
             f"The file is larger than {limit // 1024**2} MB; import it with "
             "`tidings import contacts` on the server instead.",
         )
+    # A picture, a PDF or a workbook is refused now, not queued to fail in the background.
+    refusal = not_a_csv_file(file.read(64 * 1024))
+    file.seek(0)
+    if refusal:
+        raise Problem(422, f"file: {refusal}.", errors=[{"field": "file", "message": refusal}])
     mailing_list = named(
         MailingList.objects.filter(closed_at__isnull=True),
         form.list_id,

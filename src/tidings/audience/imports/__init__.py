@@ -119,7 +119,7 @@ from .config import ImportConfig
 from .report import ignored_text, summary
 from .rows import COUNTERS
 from .run import create_import, default_consent_source, percent_done, run_import, start_import
-from .source import ImportFailed
+from .source import ImportFailed, not_a_csv_file
 
 __all__ = [
     "COUNTERS",
@@ -128,6 +128,7 @@ __all__ = [
     "create_import",
     "default_consent_source",
     "ignored_text",
+    "not_a_csv_file",
     "percent_done",
     "run_import",
     "start_import",
