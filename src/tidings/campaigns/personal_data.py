@@ -97,20 +97,13 @@ def remove_messages(found: dict[str, list[int]]) -> int:
     return count
 
 
-def subject_as_received(campaign: Any, contact: Any, compiled: dict[int, Any]) -> str:
+def subject_as_received(campaign: Any, contact: Any) -> str:
     """The campaign's subject as this person got it: rendered for them (``Hello {{
-    contact.first_name }}`` -> "Hello Ada"), never the template's code.  ``compiled`` caches a
-    campaign's compiled subject across calls."""
-    subject = campaign.subject or ""
-    if "{" not in subject:
-        return subject
-    from .rendering import CompiledMessage, MessageLinks, TemplateProblem
+    contact.first_name }}`` -> "Hello Ada"), never the template's code."""
+    from .rendering import MessageLinks, TemplateProblem, render_subject
 
     try:
-        if campaign.pk not in compiled:
-            # The subject alone (a placeholder body): a subject that sent compiles again.
-            compiled[campaign.pk] = CompiledMessage.from_sources(subject=subject, body="-")
-        return compiled[campaign.pk].render(contact, MessageLinks("", "", "")).subject
+        return render_subject(campaign.subject or "", contact, MessageLinks("", "", ""))
     except TemplateProblem:
         return f"an email of our campaign {campaign.name}"
 
@@ -119,7 +112,6 @@ def export_deliveries(contact: Any) -> list[dict[str, Any]]:
     """The campaigns sent to the person, each with its subject as they received it (rendered
     for them, not the template's code)."""
     rows = []
-    compiled: dict[int, Any] = {}
     deliveries = (
         Delivery.objects.filter(contact=contact)
         .select_related("campaign")
@@ -130,7 +122,7 @@ def export_deliveries(contact: Any) -> list[dict[str, Any]]:
         rows.append(
             {
                 "campaign": campaign.name,
-                "subject": subject_as_received(campaign, contact, compiled),
+                "subject": subject_as_received(campaign, contact),
                 "topic": campaign.topic,
                 "status": delivery.status,
                 "sent_at": delivery.sent_at,

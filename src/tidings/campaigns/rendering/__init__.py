@@ -42,7 +42,7 @@ Personalisation runs in a hardened Jinja sandbox (``CampaignSandbox``):
   hanging, so the engine can fail the campaign with a reason.
 """
 
-from .compiled import CompiledMessage, check_layout, check_template, extra_values
+from .compiled import CompiledMessage, check_layout, check_template, extra_values, render_subject
 from .contract import (
     CHECK_LIMITS,
     LAYOUT_VARIABLES,
@@ -93,6 +93,7 @@ __all__ = [
     "inline_css",
     "markdown_to_html",
     "render_metered",
+    "render_subject",
     "sanitise_html",
     "static_problems",
     "system_environment",

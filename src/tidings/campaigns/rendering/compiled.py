@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -307,3 +308,18 @@ class CompiledMessage:
             if len(output) > limits.output_chars:
                 raise RenderFailed(part, RenderLimitExceeded(too_long(limits)))
         return Rendered(subject=subject, text=text, html=html, preheader=preheader)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_subject(subject: str) -> CompiledMessage:
+    # The subject alone, with a placeholder body: a subject that was sent compiles again.
+    return CompiledMessage.from_sources(subject=subject, body="-")
+
+
+def render_subject(subject: str, contact: Any, links: MessageLinks) -> str:
+    """A subject as ``contact`` reads it ("Hello {{ contact.first_name }}" -> "Hello Ada"):
+    for the send confirmation's sample person and the access package's "as you received it".
+    Raises TemplateProblem when it does not render."""
+    if "{" not in subject:
+        return subject
+    return _compiled_subject(subject).render(contact, links).subject
