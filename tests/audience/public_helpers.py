@@ -16,7 +16,9 @@ from django.test import Client
 
 import tidings.policy
 from tidings.audience.actions import do_create_signup_form
-from tidings.audience.models import MailingList, SignupForm
+from tidings.audience.consent import CHANNEL_EMAIL, PURPOSE_TRACKING
+from tidings.audience.consent_records import record_consent
+from tidings.audience.models import ConsentEvent, MailingList, SignupForm
 from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.models import OutboxMessage
 
@@ -157,3 +159,14 @@ def audit_page(html: str) -> PageAudit:
     page = PageAudit()
     page.feed(html)
     return page
+
+
+def refuse_tracking(contact) -> None:
+    """The person unticks "Allow open and click statistics" (what the preference page records)."""
+    record_consent(
+        contact,
+        purpose=PURPOSE_TRACKING,
+        channel=CHANNEL_EMAIL,
+        action=ConsentEvent.Action.WITHDRAWN,
+        source=ConsentEvent.Source.PREFERENCES,
+    )

@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from tests.audience.public_helpers import refuse_tracking
 from tests.campaigns.delivery_helpers import (
     SmtpSink,
     make_list,
@@ -64,16 +65,6 @@ def sink(settings):
 @pytest.fixture
 def news():
     return make_list()
-
-
-def refuse_tracking(contact):
-    ConsentEvent.objects.create(
-        contact=contact,
-        purpose="newsletter.tracking",
-        channel="email",
-        action=ConsentEvent.Action.WITHDRAWN,
-        source=ConsentEvent.Source.PREFERENCES,
-    )
 
 
 def html_of(sink, contact) -> str:

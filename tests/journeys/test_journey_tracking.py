@@ -13,9 +13,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.audience.public_helpers import refuse_tracking
 from tests.journeys.helpers import make_list, make_template, subscriber, welcome
 from tests.operators import make_operator, sign_in
-from tidings.audience.models import ConsentEvent
 from tidings.campaigns.models import OutgoingMessage
 from tidings.journeys import engine, tracking
 from tidings.journeys.actions import do_enrol
@@ -84,13 +84,7 @@ def test_a_click_and_an_open_by_a_person_count_on_the_step_and_machines_apart(cl
 def test_a_person_who_refused_tracking_gets_no_pixel_and_the_real_links():
     journey = _journey()
     ann = subscriber("Ann Example", make_list(), email="ann@example.org")
-    ConsentEvent.objects.create(
-        contact=ann,
-        purpose="newsletter.tracking",
-        channel="email",
-        action=ConsentEvent.Action.WITHDRAWN,
-        source=ConsentEvent.Source.PREFERENCES,
-    )
+    refuse_tracking(ann)
     do_enrol(journey, ann)
     engine.advance_due()
     html = OutgoingMessage.objects.get(contact=ann).html
@@ -105,13 +99,7 @@ def test_a_journey_mail_sent_before_a_person_refused_tracking_records_nothing_of
     engine.advance_due()
     html = _mail_to(ann).html
     [link], [pixel] = CLICK.findall(html), PIXEL.findall(html)
-    ConsentEvent.objects.create(
-        contact=ann,
-        purpose="newsletter.tracking",
-        channel="email",
-        action=ConsentEvent.Action.WITHDRAWN,
-        source=ConsentEvent.Source.PREFERENCES,
-    )
+    refuse_tracking(ann)
 
     clicked = client.get(_path(link), HTTP_USER_AGENT=BROWSER)
     client.get(_path(pixel), HTTP_USER_AGENT=BROWSER)
