@@ -214,6 +214,16 @@ def test_contacts_store_no_field_the_purpose_does_not_collect():
     assert not Contact.objects.exists()
 
 
+@pytest.mark.parametrize("name", ["   ", "\u00a0", "\t\n"])
+def test_a_required_name_of_only_white_space_is_missing(name):
+    """A name of spaces (or a no-break space) was stored, and broke rendering for that person."""
+    from tidings.audience.actions import FieldNotAllowed
+
+    with pytest.raises(FieldNotAllowed, match="missing required field"):
+        do_create_contact({"name": name, "email": "b@example.org"}, purpose="newsletter")
+    assert not Contact.objects.exists()
+
+
 def test_the_dashboard_shows_the_audience_in_figures(owner_client, news):
     ada = person("Ada Lovelace", "ada@example.com")
     do_subscribe(ada, news, source="form", wording_text="Yes", confirmed=True)

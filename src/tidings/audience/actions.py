@@ -100,7 +100,11 @@ def check_fields(values: Mapping[str, Any], purpose: str) -> None:
     zone = values.get(TIME_ZONE_FIELD)
     if zone not in (None, "") and parse_time_zone(zone) is None:
         raise FieldNotAllowed(f'{TIME_ZONE_FIELD}: expected a time zone such as "Europe/Paris"')
-    missing = [f for f in fields.required if not values.get(f) and f not in CAPTURED_FIELDS]
+    missing = [
+        f
+        for f in fields.required
+        if not str(values.get(f) or "").strip() and f not in CAPTURED_FIELDS
+    ]
     if missing:
         raise FieldNotAllowed(f"missing required field(s): {', '.join(missing)}")
 
