@@ -360,3 +360,47 @@ def test_an_open_list_of_a_topic_the_policy_dropped_is_a_warning(settings, tmp_p
         '1 open list(s) of a topic the policy no longer names: Training ("training")'
     )
     assert "Lists → Close" in found["policy.lists"]["fix"]
+
+
+def test_contact_data_of_fields_no_purpose_collects_is_a_warning_until_pruned(settings, tmp_path):
+    # A company took job titles out of its policy: what it had collected stayed on the contacts,
+    # kept for no purpose, and nothing said so.
+    from tidings.audience.models import Contact
+    from tidings.lib.models import AuditEntry
+    from tidings.policy.commands import EXAMPLE_POLICY
+
+    ada = Contact.objects.create(
+        email="ada@example.com", name="Ada", job_title="Engineer", attributes={"postcode": "LS1"}
+    )
+    bob = Contact.objects.create(
+        email="bob@example.com", name="Bob", attributes={"order_reference": "SO-1"}
+    )
+    _, found = doctor("--only", "policy.fields")
+    assert found["policy.fields"]["summary"] == (
+        "contacts hold fields no purpose of the policy collects any more: postcode (1 contact(s))"
+    )
+
+    policy = tmp_path / "policy.toml"
+    text = EXAMPLE_POLICY.read_text(encoding="utf-8")
+    text = text.replace('"name", "job_title"', '"name"').replace(', "job_title"', "")
+    policy.write_text(text, encoding="utf-8")
+    settings.TIDINGS_POLICY = policy
+    _, found = doctor("--only", "policy.fields")
+    assert found["policy.fields"]["status"] == "warn"
+    assert "job_title (1 contact(s)), postcode (1 contact(s))" in found["policy.fields"]["summary"]
+    assert "tidings audience prune-fields --yes" in found["policy.fields"]["fix"]
+
+    out = io.StringIO()
+    call_command("audience", "prune-fields", stdout=out)
+    assert "Run again with --yes" in out.getvalue()
+    assert Contact.objects.get(pk=ada.pk).job_title == "Engineer"  # a dry run by default
+
+    call_command("audience", "prune-fields", "--yes", stdout=io.StringIO())
+    ada.refresh_from_db()
+    bob.refresh_from_db()
+    assert (ada.job_title, ada.attributes, ada.name) == ("", {}, "Ada")
+    assert bob.attributes == {"order_reference": "SO-1"}  # the order purpose collects it
+    entry = AuditEntry.objects.get(action="contacts.fields_pruned")
+    assert entry.details == {"fields": {"job_title": 1, "postcode": 1}}
+    _, found = doctor("--only", "policy.fields")
+    assert found["policy.fields"]["status"] == "ok"

@@ -134,3 +134,28 @@ def check_list_topics() -> Finding:
         "add the topic back to [marketing] topics, or close the list (Lists → Close) so its "
         "subscriptions' retention runs",
     )
+
+
+@register("policy.fields", order=32)
+def check_stored_fields() -> Finding:
+    """Contact data of fields no purpose collects any more (the policy changed since): kept
+    without a purpose, against the policy's own word."""
+    from tidings.audience.stored_fields import fields_outside_policy
+    from tidings.policy import PolicyError
+
+    try:
+        found = fields_outside_policy()
+    except (PolicyError, OSError):
+        return Finding("policy.fields", WARN, "not checked: the policy cannot be read")
+    if not found:
+        return Finding(
+            "policy.fields", OK, "every field stored on contacts is one a purpose collects"
+        )
+    listed = ", ".join(f"{name} ({n} contact(s))" for name, n in found.items())
+    return Finding(
+        "policy.fields",
+        WARN,
+        f"contacts hold fields no purpose of the policy collects any more: {listed}",
+        "add the field back to a purpose's collects, or remove the data: "
+        "tidings audience prune-fields --yes",
+    )
