@@ -271,6 +271,25 @@ def test_scheduling_reads_the_time_in_the_operators_time_zone(owner_client, draf
     assert draft.scheduled_at == datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
 
 
+def test_a_time_the_clocks_pass_twice_is_the_first_and_one_they_skip_says_so(
+    owner_client, draft, settings
+):
+    """01:30 on the night the clocks go back could not be scheduled at all ("may be ambiguous
+    or may not exist"); the skipped hour in March got the same unhelpful words."""
+    settings.TIME_ZONE = "Europe/London"
+    with time_machine.travel(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False):
+        skipped = owner_client.post(
+            reverse("campaigns:schedule", args=[draft.pk]), {"when": "2027-03-28T01:30"}
+        )
+        assert "does not exist in Europe/London: the clocks go forward" in str(
+            skipped.context["form"].errors["when"]
+        )
+        response = schedule_confirmed(owner_client, draft, {"when": "2026-10-25T01:30"})
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert draft.scheduled_at == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 01:30 BST
+
+
 def test_scheduling_problems_are_form_errors(owner_client, news):
     campaign = make_campaign(sender=make_sender(verified=False), with_template=True)
     response = owner_client.post(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import cast
+from datetime import UTC, datetime
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.fields import BaseTemporalField
+from django.utils import timezone
 
 from tidings.audience.models import MailingList, Segment
 from tidings.policy import get_policy
@@ -150,10 +153,37 @@ class CampaignEditForm(_Targeting):
         }
 
 
+class LocalTimeField(forms.DateTimeField):
+    """A wall-clock time in the current time zone.  Django refuses a time that happens twice
+    when the clocks go back ("may be ambiguous or may not exist"), so 01:30 on the last Sunday
+    of October could not be chosen at all: it is the first of the two (still summer time), as
+    the confirmation page then shows with its zone.  A time the clocks skip is refused, saying so.
+    """
+
+    def to_python(self, value: Any) -> datetime | None:
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime) and timezone.is_aware(value):
+            return value
+        parse = BaseTemporalField.to_python  # the input formats, without Django's time zone
+        naive = value if isinstance(value, datetime) else parse(self, value)
+        if naive is None:
+            return None
+        zone = timezone.get_current_timezone()
+        first = naive.replace(tzinfo=zone, fold=0)
+        if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+            raise ValidationError(
+                f"{naive:%H:%M} on {naive.day} {naive:%B %Y} does not exist in {zone}: the "
+                "clocks go forward then. Choose another time.",
+                code="skipped_time",
+            )
+        return first
+
+
 class ScheduleForm(forms.Form):
     """A time in the operator's time zone (settings.TIME_ZONE), or "send now"."""
 
-    when = forms.DateTimeField(
+    when = LocalTimeField(
         required=False,
         widget=forms.DateTimeInput(
             attrs={"type": "datetime-local", "aria-describedby": "when-help"},
