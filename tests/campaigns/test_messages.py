@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import re
 from email import policy
 from email.parser import BytesParser
@@ -133,6 +134,31 @@ def test_non_ascii_names_and_subjects_are_encoded_and_read_back_intact():
     assert str(message["To"]) == "Zoë Müller <zoe@example.org>"
     assert message["From"].addresses[0].display_name == "Zoë’s News"
     assert message.get_body(("plain",)).get_content().startswith("Hallo Zoë,")
+
+
+@pytest.mark.parametrize(
+    ("name", "address"),
+    [
+        ("=?utf-8?q?Admin?= Bob", "bob@example.org"),
+        ('Ada "The Countess" Lovelace', "ada@bücher.example"),
+        ('back\\slash "q" Zoë', "zoe@bücher.example"),
+    ],
+)
+def test_a_name_reads_back_exactly_as_written(name, address):
+    """A name that looked like an encoded word was decoded by mail programs ("Admin Bob"), and
+    quotes in a name broke the To header of a message to a UTF-8 address."""
+    factory = MessageFactory(from_header="news@example.co.uk")
+    data = factory.build(
+        to=to_header(name, address),
+        subject="Hi",
+        text="Hello",
+        html="<p>Hello</p>",
+        message_id="<m2@example.co.uk>",
+    )
+    # Read as a mail program does; an SMTPUTF8 message's headers are UTF-8.
+    message = email.message_from_string(data.decode("utf-8"), policy=policy.default)
+    (read,) = message["To"].addresses
+    assert (read.display_name, read.addr_spec) == (name, address)
 
 
 def test_bodies_go_as_they_are_when_they_can_and_quoted_printable_otherwise():

@@ -134,8 +134,11 @@ def to_header(name: str, address: str) -> str:
         return address
     name = one_line(name)
     if not address.isascii():  # an SMTPUTF8 message: UTF-8 in headers is allowed
-        return f'"{name}" <{address}>'
-    if not name.isascii():
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{address}>'
+    # A name that holds "=?" would be decoded by mail programs as an encoded word of its own
+    # ("=?utf-8?q?Admin?= Bob" shows as "Admin Bob"): encoded, it reads as written.
+    if not name.isascii() or "=?" in name:
         return f"{encoded_words(name)} <{address}>"
     if _ATOMS.match(name):
         return f"{name} <{address}>"
