@@ -4,6 +4,10 @@ demo`, checked here without axe: the properties themselves, in the browser.
 - The block editor's "Move up" and "Move down" buttons were named "Move block 2 (Text) up": the
   words on the button were not in its name, so "click Move up" in voice control found nothing.
   axe: label-content-name-mismatch (WCAG 2.5.3).
+- A CRM list of work (enquiries, support requests) has a filter form and a bulk form, both with an
+  "owner" menu, and both had the id "id_owner": "Assign to" labelled the filter's menu and the bulk
+  menu had no name at all.  axe missed it (its label check matches either element by id); the
+  duplicate-id check below found it.
 """
 
 from __future__ import annotations
@@ -11,9 +15,22 @@ from __future__ import annotations
 import json
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from tests.e2e.helpers import sign_in
+
+
+def test_the_crm_bulk_form_names_its_own_menu(page: Page, owner):
+    sign_in(page)
+    page.wait_for_url("**/")
+    for path in ("/crm/enquiries/", "/crm/support-requests/"):
+        page.goto(path)
+        assign = page.get_by_label("Assign to", exact=True)
+        assert assign.count() == 1
+        assert assign.evaluate("e => e.tagName === 'SELECT' && e.closest('form.bulk') !== null")
+        owner_filter = page.get_by_label("Owner", exact=True)
+        assert owner_filter.evaluate("e => e.closest('form.filters') !== null")
+
 
 BLOCKS = {
     "version": 1,
