@@ -7,6 +7,8 @@ demo`, checked here without axe: the properties themselves, in the browser.
   bounce reports, the API tokens, the deliverability reports, an import's first rows, a contact's
   consent history and timeline, and an empty CRM list.  Such tables now take the focus
   (tabindex="0") and are named by their caption.  axe: scrollable-region-focusable (WCAG 2.1.1).
+  The same for the journey map and its mail table, and a segment's or a template's error (a
+  <pre> that keeps the caret under its place).
 - The block editor's "Move up" and "Move down" buttons were named "Move block 2 (Text) up": the
   words on the button were not in its name, so "click Move up" in voice control found nothing.
   axe: label-content-name-mismatch (WCAG 2.5.3).
@@ -26,18 +28,21 @@ from playwright.sync_api import Browser, Page
 
 from tests.e2e.helpers import sign_in
 
-# Every table that overflows its box must hold something focusable or take the focus itself, and a
-# focusable table needs a name (its caption).  Ids must be unique on the page.
-AUDIT_TABLES = """() => {
+# Every box that scrolls sideways (a table, an error's <pre>, the journey map) must hold something
+# focusable or take the focus itself, and a focusable table or box needs a name (a caption, an
+# aria-label).  Ids must be unique on the page.
+AUDIT_SCROLLERS = """() => {
   const focusable = "a[href], button, input, select, textarea, [tabindex]";
   const problems = [];
-  for (const table of document.querySelectorAll("table")) {
-    if (table.scrollWidth <= table.clientWidth) continue;
-    const where = (table.querySelector("caption")?.innerText || table.outerHTML).slice(0, 60);
-    const named = table.querySelector("caption")?.innerText.trim();
-    if (!table.hasAttribute("tabindex") && !table.querySelector(focusable)) {
+  for (const box of document.querySelectorAll("main *")) {
+    if (!["auto", "scroll"].includes(getComputedStyle(box).overflowX)) continue;
+    if (box.scrollWidth <= box.clientWidth) continue;
+    const caption = box.tagName === "TABLE" ? box.querySelector("caption")?.innerText.trim() : "";
+    const where = (caption || box.outerHTML).slice(0, 60);
+    if (!box.hasAttribute("tabindex") && !box.querySelector(focusable)) {
       problems.push("cannot be scrolled from the keyboard: " + where);
-    } else if (table.hasAttribute("tabindex") && !named) {
+    } else if (box.hasAttribute("tabindex") && box.tagName !== "PRE"
+               && !caption && !box.getAttribute("aria-label")) {
       problems.push("focusable but unnamed: " + where);
     }
   }
@@ -79,22 +84,37 @@ def phone(browser: Browser, live_server) -> Iterator[Page]:
 
 
 def test_wide_tables_on_a_phone_can_be_scrolled_from_the_keyboard(phone: Page, owner):
+    from tests.journeys.helpers import welcome
     from tidings.audience.models import Contact
 
     contact = Contact.objects.create(email="ada@example.com", name="Ada Lovelace")
+    journey = welcome()
     problems = {}
     response = phone.goto("/privacy")
     assert response is not None and response.status == 200
     assert phone.locator("table").count() >= 2  # the notice has its tables here
-    if found := phone.evaluate(AUDIT_TABLES):
+    if found := phone.evaluate(AUDIT_SCROLLERS):
         problems["/privacy"] = found
     sign_in(phone)
     phone.wait_for_url("**/")
-    for path in [*OPERATOR_PAGES, f"/audience/contacts/{contact.pk}/"]:
+    pages = [
+        *OPERATOR_PAGES,
+        f"/audience/contacts/{contact.pk}/",
+        f"/campaigns/journeys/{journey.pk}/",
+    ]
+    for path in pages:
         response = phone.goto(path)
         assert response is not None and response.status == 200, path
-        if found := phone.evaluate(AUDIT_TABLES):
+        if found := phone.evaluate(AUDIT_SCROLLERS):
             problems[path] = found
+    # A segment's query with a mistake: the error shows the line and a caret under the place.
+    phone.goto("/audience/segments/new/")
+    phone.get_by_label("Name").fill("Broken")
+    phone.locator("[name=query]").fill('((( email ends with "@example.com" and then something long')
+    phone.get_by_role("button", name="Check and count").click()
+    assert phone.locator("pre.segment-error").count() == 1
+    if found := phone.evaluate(AUDIT_SCROLLERS):
+        problems["segment error"] = found
     assert problems == {}
 
 
