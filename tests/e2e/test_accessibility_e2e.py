@@ -15,7 +15,8 @@ demo`, checked here without axe: the properties themselves, in the browser.
 - A CRM list of work (enquiries, support requests) has a filter form and a bulk form, both with an
   "owner" menu, and both had the id "id_owner": "Assign to" labelled the filter's menu and the bulk
   menu had no name at all.  axe missed it (its label check matches either element by id); the
-  duplicate-id check below found it.
+  duplicate-id check below found it.  The same on a rights request's page: "Extend the deadline"
+  and "Refuse" each had a reason box with the id "id_reason", and the refusal's had no name.
 """
 
 from __future__ import annotations
@@ -73,6 +74,20 @@ def test_the_crm_bulk_form_names_its_own_menu(page: Page, owner):
         assert assign.evaluate("e => e.tagName === 'SELECT' && e.closest('form.bulk') !== null")
         owner_filter = page.get_by_label("Owner", exact=True)
         assert owner_filter.evaluate("e => e.closest('form.filters') !== null")
+
+
+def test_each_reason_box_on_a_rights_request_has_its_own_label(page: Page, owner):
+    from tidings.rights.actions import do_create_rights_request
+
+    request = do_create_rights_request("erase", "ada@example.com")
+    sign_in(page)
+    page.wait_for_url("**/")
+    page.goto(f"/rights/queue/{request.pk}/")
+    boxes = page.get_by_label("Reason (the person is told it)")
+    assert boxes.count() == 2
+    forms = boxes.evaluate_all("els => els.map(e => e.closest('form').action.split('/').pop())")
+    assert forms == ["extend", "refuse"]
+    assert page.evaluate(AUDIT_SCROLLERS) == []  # no duplicate id left either
 
 
 @pytest.fixture
