@@ -73,13 +73,13 @@ def test_an_email_built_from_blocks_arrives_responsive_with_pictures_and_tracked
     page.locator("#block-3-url").fill("https://example.com/story")
 
     # Keyboard: move the button up twice, with Enter on its "Move up"; focus stays on it.
-    move_up = page.get_by_role("button", name="Move block 4 (Button) up")
+    move_up = page.get_by_role("button", name="Move up block 4 (Button)")
     move_up.focus()
     page.keyboard.press("Enter")
-    moved = page.get_by_role("button", name="Move block 3 (Button) up")
+    moved = page.get_by_role("button", name="Move up block 3 (Button)")
     expect(moved).to_be_focused()
     page.keyboard.press("Enter")
-    expect(page.get_by_role("button", name="Move block 2 (Button) up")).to_be_focused()
+    expect(page.get_by_role("button", name="Move up block 2 (Button)")).to_be_focused()
     assert block_types(page) == ["heading", "button", "text", "image"]
     expect(page.locator("#block-announcer")).to_contain_text("moved to position 2 of 4")
 

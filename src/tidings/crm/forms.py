@@ -418,6 +418,9 @@ class BulkForm(CrmForm):
     action = forms.ChoiceField(choices=[("assign", "Assign"), ("close", "Close")])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: the list's filter form on the same page has an "owner" field too, and two
+        # id_owner made "Assign to" label the filter's menu, leaving this one without a name.
+        kwargs.setdefault("auto_id", "id_bulk_%s")
         super().__init__(*args, **kwargs)
         self.fields["owner"] = _operator_field(label="Assign to")
         ids = self.data.getlist("ids") if hasattr(self.data, "getlist") else []

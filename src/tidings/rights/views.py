@@ -120,7 +120,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "r": rights_request,
             "kind_label": KIND_LABELS[rights_request.kind],
             "urgency": urgency(rights_request, timezone.localdate()),
-            "reason_form": ReasonForm(),
+            # Two reasons on one page: each its own ids, so each label names its own box.
+            "extend_form": ReasonForm(auto_id="id_extend_%s"),
+            "refuse_form": ReasonForm(auto_id="id_refuse_%s"),
             "rectify_form": rectify_form,
             "entries": entries,
         },

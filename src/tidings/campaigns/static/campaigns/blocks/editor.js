@@ -54,7 +54,7 @@
       li.querySelectorAll(".block-actions button").forEach(function (button) {
         var action = button.getAttribute("data-action");
         button.value = action + ":" + index;
-        var words = { up: "Move block %n (%k) up", down: "Move block %n (%k) down", remove: "Remove block %n (%k)" };
+        var words = { up: "Move up block %n (%k)", down: "Move down block %n (%k)", remove: "Remove block %n (%k)" };
         button.setAttribute("aria-label", words[action].replace("%n", index + 1).replace("%k", kind));
         var stuck = (action === "up" && index === 0) || (action === "down" && index === all.length - 1);
         if (stuck) { button.setAttribute("aria-disabled", "true"); } else { button.removeAttribute("aria-disabled"); }
