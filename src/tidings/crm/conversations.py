@@ -137,11 +137,12 @@ def messages_of(record: Thread) -> Any:
     return ConversationMessage.objects.filter(**{field: record}).select_related("author")
 
 
-def subject_of(record: Thread) -> str:
-    """The conversation's subject: the person's own (an emailed enquiry or request), else the
-    subject of the first mail we sent them (a web-form enquiry's acknowledgement).  Every later
-    mail is "Re: " it — mail programs such as Gmail thread by subject as well as by References,
-    so an answer under another subject started a second conversation in the person's inbox."""
+def thread_subject(record: Thread) -> str:
+    """The conversation's subject so far: the person's own (an emailed enquiry or request), else
+    the subject of the first mail we sent them (a web-form enquiry's acknowledgement); "" before
+    either.  Every later mail is "Re: " it — mail programs such as Gmail thread by subject as
+    well as by References, so an answer under another subject started a second conversation in
+    the person's inbox."""
     if record.subject:
         return record.subject
     first = (
@@ -152,11 +153,10 @@ def subject_of(record: Thread) -> str:
         .values_list("subject", flat=True)
         .first()
     )
-    return first or f"Your enquiry to {get_policy().controller.name}"
+    return first or ""
 
 
-def reply_subject(record: Thread) -> str:
-    subject = subject_of(record)
+def reply_subject(subject: str) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
@@ -223,11 +223,8 @@ def send_automatic(record: Thread, key: str, extra: dict[str, Any] | None = None
         audit(f"{thread_field(record)}.acknowledgement_skipped", obj=record, reason="daily limit")
         return False
     subject, text, _ = render_system_email(key, {**emails.policy_words(record), **(extra or {})})
-    if (
-        record.subject
-        or messages_of(record).filter(direction=ConversationMessage.Direction.OUT).exists()
-    ):
-        subject = reply_subject(record)  # in the conversation the person already has
+    if existing := thread_subject(record):
+        subject = reply_subject(existing)  # in the conversation the person already has
     outgoing, message_id = _send(record, kind=f"system:{key}", subject=subject, text=text)
     ConversationMessage.objects.create(
         **{thread_field(record): record},
@@ -274,7 +271,9 @@ def do_reply(
             f"The reply mentions {redaction_note(categories)}: we do not send or "
             "keep that kind of information. Please rephrase it."
         )
-    subject = reply_subject(record)
+    subject = reply_subject(
+        thread_subject(record) or f"Your enquiry to {get_policy().controller.name}"
+    )
     outgoing, message_id = _send(record, kind="crm:reply", subject=subject, text=text)
     now = timezone.now()
     message = ConversationMessage.objects.create(
