@@ -564,6 +564,10 @@ class PreferenceChoices:
     values: Mapping[str, str]
 
 
+# How do_update_preferences says a list was not joined because mail to the address is stopped.
+LIST_REFUSED = "refused: mail stopped"
+
+
 @transaction.atomic
 def do_update_preferences(
     contact: Contact,
@@ -594,7 +598,7 @@ def do_update_preferences(
         status = statuses.get(ml.pk)
         if ml.pk in choices.list_ids and status != Subscription.Status.CONFIRMED:
             if stopped:
-                changes.append(f"list {ml.pk} refused: mail stopped")
+                changes.append(f"list {ml.pk} {LIST_REFUSED}")
                 continue
             do_subscribe(
                 contact,

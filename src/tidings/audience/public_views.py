@@ -21,6 +21,7 @@ from tidings.policy import get_policy
 from tidings.policy.notice import rights_request_url
 
 from .actions import (
+    LIST_REFUSED,
     PreferenceChoices,
     do_confirm_signup,
     do_send_preferences_link,
@@ -214,7 +215,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                 ip=client_ip(request),
             )
             # Post/redirect/get, with the notice in the address rather than a cookie.
-            refused = any(change.endswith("refused: mail stopped") for change in changes)
+            refused = any(change.endswith(LIST_REFUSED) for change in changes)
             done = "refused" if refused else "saved"
             return HttpResponseRedirect(f"{request.path}?done={done}", status=303)
     else:
