@@ -41,8 +41,45 @@ def main(argv: list[str] | None = None) -> int:
     except ImproperlyConfigured as exc:
         print(f"tidings: {exc}", file=sys.stderr)
         return 1
-    execute_from_command_line(["tidings", *args])
+    from django.db import DatabaseError
+
+    try:
+        execute_from_command_line(["tidings", *args])
+    except DatabaseError:
+        problem = _database_problem(args[0] if args else "")
+        if problem is None:
+            raise
+        print(f"tidings: {problem}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _database_problem(command: str) -> str | None:
+    """One line for a database error a person can act on: the server cannot be reached, or its
+    tables are missing or behind the code (``tidings migrate`` not run).  None for anything else,
+    which keeps its traceback (its message may hold data, so it is never summarised here)."""
+    from django.db import DatabaseError, connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    try:
+        connection.close()
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"cannot connect to the database ({connection.vendor}): {reason}"
+    if command == "migrate":
+        return None
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError:
+        return None
+    if pending:
+        return (
+            f"the database is not set up for this version ({len(pending)} migration"
+            f"{'' if len(pending) == 1 else 's'} not applied): run `tidings migrate` first"
+        )
+    return None
 
 
 def _is_text(arg: str) -> bool:

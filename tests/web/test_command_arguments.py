@@ -101,3 +101,41 @@ def test_a_file_whose_name_is_not_utf8_is_still_read(tmp_path):
     assert result.returncode == 1, err
     assert "not UTF-8" not in err and "Traceback" not in err
     assert "caf" in err  # the journey file itself is read and refused, naming the file
+
+
+def _tidings(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tidings", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=ROOT,
+    )
+
+
+def test_a_command_on_a_database_never_migrated_says_to_migrate(tmp_path):
+    """`tidings rights list` (or `retention run`) before `tidings migrate` was a traceback ending
+    in "no such table"."""
+    result = _tidings(
+        "rights", "list", TIDINGS_DATA_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path}/t.db"
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("tidings: the database is not set up for this version")
+    assert line.endswith("run `tidings migrate` first")
+
+
+def test_a_database_that_cannot_be_reached_is_one_line(tmp_path):
+    result = _tidings(
+        "retention",
+        "run",
+        TIDINGS_DATA_DIR=str(tmp_path),
+        DATABASE_URL="postgres://postgres@127.0.0.1:9/nothing",
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("tidings: cannot connect to the database (postgresql)")
