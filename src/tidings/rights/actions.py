@@ -19,7 +19,7 @@ import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -590,6 +590,17 @@ def do_start_rights_request(request: RightsRequest, *, actor: Any) -> RightsRequ
 NEAR_DUE_DAYS = 7
 
 
+def urgency(rights_request: RightsRequest, today: date) -> str:
+    """``"overdue"``, ``"near-due"`` (within NEAR_DUE_DAYS) or ``""``: how the queue flags it."""
+    if not rights_request.is_open:
+        return ""
+    if rights_request.due < today:
+        return "overdue"
+    if rights_request.due <= today + timedelta(days=NEAR_DUE_DAYS):
+        return "near-due"
+    return ""
+
+
 def privacy_officer_addresses() -> list[str]:
     """Where reminders go: active operators who are owners or privacy officers."""
     from django.contrib.auth import get_user_model
@@ -606,7 +617,6 @@ def privacy_officer_addresses() -> list[str]:
 def do_remind_near_due(today: date | None = None) -> list[int]:
     """Remind privacy officers of every open request within ``NEAR_DUE_DAYS`` of its due date,
     once per due date (an extension earns a new reminder).  Returns the request ids reminded."""
-    from datetime import timedelta
 
     from django.db.models import Q
 

@@ -24,7 +24,6 @@ from tidings.lib.models import AuditEntry
 
 from .actions import (
     KIND_LABELS,
-    NEAR_DUE_DAYS,
     RightsError,
     do_create_rights_request,
     do_extend_rights_request,
@@ -33,6 +32,7 @@ from .actions import (
     do_refuse_rights_request,
     do_start_rights_request,
     do_verify_rights_request,
+    urgency,
 )
 from .forms import AuditFilterForm, OperatorRequestForm, ReasonForm, RectifyForm
 from .models import RightsRequest
@@ -45,17 +45,6 @@ FILTERS = {
     "closed": ~Q(state__in=RightsRequest.OPEN_STATES),
     "all": Q(),
 }
-
-
-def urgency(rights_request: RightsRequest, today) -> str:
-    """ "overdue", "near-due" (within NEAR_DUE_DAYS) or "" for the queue's highlighting."""
-    if not rights_request.is_open:
-        return ""
-    if rights_request.due < today:
-        return "overdue"
-    if rights_request.due <= today + timedelta(days=NEAR_DUE_DAYS):
-        return "near-due"
-    return ""
 
 
 @operator_required(perm="privacy")
