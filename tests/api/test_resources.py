@@ -515,6 +515,21 @@ def test_a_body_that_is_not_one_json_object_is_refused(api):
     assert api.patch(f"/contacts/{ada.pk}", {"name": "Ada King"}).status_code == 200
 
 
+def test_numbers_json_does_not_have_are_refused(api):
+    # Python's json took NaN and Infinity, and 1e400 as infinity: an event's properties then
+    # went on to journeys and webhooks as "Infinity", which no JSON reader accepts.
+    person("Ada Lovelace", email="ada@example.com")
+    for number in ("NaN", "Infinity", "-Infinity", "1e400", "-1e400"):
+        body = '{"contact": "ada@example.com", "name": "trial", "properties": {"seats": %s}}'
+        response = api.client.post(
+            "/api/events", body % number, content_type="application/json", headers=api.headers
+        )
+        assert response.status_code == 400, number
+        assert response["Content-Type"] == "application/problem+json"
+    fine = {"contact": "ada@example.com", "name": "trial_started", "properties": {"seats": 1e300}}
+    assert api.post("/events", fine).status_code == 202
+
+
 def test_true_is_not_the_id_1(api):
     # A served demo took {"contact": true} for contact 1: a JSON boolean named a person.
     news = make_list()

@@ -8,6 +8,7 @@ domain errors become problem documents (``errors.py``).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.http import HttpRequest
@@ -35,13 +36,31 @@ def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400: valid JSON, but no number a database can store
+        raise ValueError("a number too large")
+    return number
+
+
 class BodyParser(Parser):
     """Request bodies are JSON objects with each key once.  django-ninja took any JSON: an array,
     a string or null became an empty object (a PATCH answered 200 and did nothing), and of a key
-    given twice the last won silently.  Either is now 400 "Cannot parse request body"."""
+    given twice the last won silently.  Either is now 400 "Cannot parse request body".  So are
+    Python's extensions NaN and Infinity and a number beyond a double (1e400 became infinity,
+    which PostgreSQL's json refuses: a 500 when stored in a contact's attributes)."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
-        data = json.loads(request.body, object_pairs_hook=_one_value_per_key)
+        data = json.loads(
+            request.body,
+            object_pairs_hook=_one_value_per_key,
+            parse_constant=_not_json,
+            parse_float=_finite,
+        )
         if not isinstance(data, dict):
             raise ValueError("the body is not a JSON object")
         return data
