@@ -19,7 +19,6 @@ from tidings.audience.emails import InvalidEmail
 from tidings.lib.audit import audit
 from tidings.lib.models import AuditEntry
 from tidings.rights.actions import (
-    KIND_LABELS,
     RightsError,
     do_create_rights_request,
     do_extend_rights_request,
@@ -35,6 +34,7 @@ from tidings.rights.models import RightsRequest
 from tidings.rights.package import build_package
 
 ACTOR = "cli"
+KINDS = {"access": "access", "rectify": "rectification", "erase": "erasure", "object": "objection"}
 CHANNELS = ("email", "phone", "post", "web")
 SHOW = {
     "open": Q(state__in=RightsRequest.OPEN_STATES),
@@ -118,7 +118,7 @@ class Command(BaseCommand):
             elif action == "extend":
                 request = do_extend_rights_request(request, options["reason"], actor=ACTOR)
                 self.stdout.write(
-                    f"Request #{request.pk}: due {request.due:%d %B %Y}; the person has been "
+                    f"Request #{request.pk}: due {request.due:%-d %B %Y}; the person has been "
                     "told why."
                 )
             elif action == "refuse":
@@ -149,8 +149,8 @@ class Command(BaseCommand):
             else "a verification link has been emailed to the person"
         )
         self.stdout.write(
-            f"Request #{created.pk} recorded ({KIND_LABELS[created.kind]}); {then}; due "
-            f"{created.due:%d %B %Y}."
+            f"Request #{created.pk} recorded ({KINDS[created.kind]}); {then}; due "
+            f"{created.due:%-d %B %Y}."
         )
 
     def _fulfil(self, request: RightsRequest) -> None:
@@ -250,10 +250,10 @@ def queue_text(show: str) -> str:
 def request_text(r: RightsRequest) -> str:
     received = timezone.localtime(r.received_at)
     lines = [
-        f"Request #{r.pk}: {KIND_LABELS[r.kind]}",
+        f"Request #{r.pk}: {KINDS[r.kind]}",
         f"  State:     {r.get_state_display()}",
-        f"  Received:  {received:%d %B %Y %H:%M} by {r.channel}",
-        f"  Due:       {r.due:%d %B %Y}"
+        f"  Received:  {received:%-d %B %Y %H:%M} by {r.channel}",
+        f"  Due:       {r.due:%-d %B %Y}"
         + (f" (extended: {r.extension_reason})" if r.extended_to else ""),
         f"  Address:   {r.email or '(cleared when the request was closed)'}",
         f"  Contact:   {f'#{r.contact_id}' if r.contact_id else 'none held under this address'}",
