@@ -117,6 +117,35 @@ def test_a_bad_block_is_refused_saying_which_block_and_field(block, expected):
     assert problems[0].message.startswith(expected), problems[0].message
 
 
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        ({"type": "text", "text": "See [the shop](/shop)."}, "must start with https://"),
+        ({"type": "text", "text": "[Offer](https://example.com/a b)"}, "cannot contain spaces"),
+        ({"type": "footer", "text": "[x](javascript:alert(1))"}, "must start with https://"),
+        ({"type": "columns", "left_text": "[Map](www.example.com)"}, "must start with https://"),
+    ],
+)
+def test_a_link_in_text_that_would_arrive_dead_or_as_brackets_is_refused_at_its_block(
+    block, expected
+):
+    """A relative address became a link to nowhere in the email; an address with a space, or a
+    javascript: one, reached the reader as the raw "[Offer](…)" — and the editor said nothing."""
+    problems = check_template("Hi", body(block), "blocks")
+    assert len(problems) == 1, problems
+    assert problems[0].message.startswith("Block 1 ("), problems[0].message
+    assert expected in problems[0].message
+
+
+def test_links_in_text_to_real_addresses_and_placeholders_are_kept():
+    text = (
+        "[web]({{ view_url }}) [shop](https://example.com/a?b=1&c=2#top)"
+        " [mail](mailto:a@example.com) [ref](https://example.com/?ref={{ contact.company }})"
+        " [idn](https://例え.jp/パス) [x] (y)"
+    )
+    assert check_template("Hi", body({"type": "text", "text": text}), "blocks") == []
+
+
 def test_an_unknown_placeholder_in_a_block_is_refused_with_a_suggestion():
     problems = check_template(
         "Hi", body({"type": "text", "text": "Hi {{ contact.frist_name }}"}), "blocks"
