@@ -2,8 +2,10 @@
 saving, errors at the block and field they are about, switching formats, the preview."""
 
 import json
+import re
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from tests.operators import make_operator
@@ -231,3 +233,95 @@ def test_a_campaign_made_from_a_block_template_is_edited_with_blocks(editor_clie
     campaign.refresh_from_db()
     assert campaign.format == "blocks"
     assert [b["type"] for b in json.loads(campaign.body)["blocks"]] == ["text", "heading"]
+
+
+def loaded_version(page: str) -> str:
+    found = re.search(r'name="loaded_version" value="([^"]+)"', page)
+    assert found, "the edit page carries no version"
+    return found.group(1)
+
+
+def test_saving_a_template_opened_before_someone_elses_save_is_refused_once(editor_client):
+    """Two tabs on one template: the second save silently replaced the first tab's edit."""
+    editor_client.post(NEW, form_of([HEADING]))
+    template = Template.objects.get()
+    url = reverse("templates_ui:template-edit", args=[template.pk])
+    tab_one = loaded_version(editor_client.get(url).content.decode())
+    tab_two = loaded_version(editor_client.get(url).content.decode())
+
+    assert (
+        editor_client.post(url, form_of([HEADING, TEXT], loaded_version=tab_one)).status_code == 302
+    )
+    # The second tab, opened before that save, adds a button (the no-JavaScript way: the page
+    # carries its version through) and saves.
+    adding = editor_client.post(
+        url, form_of([HEADING], loaded_version=tab_two, op="add", add_type="button")
+    )
+    assert loaded_version(adding.content.decode()) == tab_two
+    stale = editor_client.post(url, form_of([HEADING, BUTTON], loaded_version=tab_two))
+    assert stale.status_code == 200
+    page = stale.content.decode()
+    assert "Not saved: this template was saved after you opened it" in page
+    assert 'name="blocks-1-type" value="button"' in page  # this tab's edit is still on the page
+    template.refresh_from_db()
+    assert [b["type"] for b in json.loads(template.body)["blocks"]] == ["heading", "text"]
+
+    # Saving again, having been told, keeps this tab's version.
+    again = editor_client.post(url, form_of([HEADING, BUTTON], loaded_version=loaded_version(page)))
+    assert again.status_code == 302
+    template.refresh_from_db()
+    assert [b["type"] for b in json.loads(template.body)["blocks"]] == ["heading", "button"]
+
+
+def test_saving_a_draft_opened_before_another_save_is_refused_naming_who_saved(
+    editor_client, client
+):
+    from tests.campaigns.lifecycle_helpers import make_list, make_sender
+    from tidings.campaigns.lifecycle import do_create_campaign
+    from tidings.campaigns.models import Campaign
+
+    editor_client.post(NEW, form_of([HEADING]))
+    news = make_list()
+    campaign = do_create_campaign(
+        Template.objects.get(),
+        name="Nov",
+        topic=news.topic,
+        sender=make_sender(),
+        lists=[news],
+        actor=None,
+    )
+    url = reverse("campaigns:edit", args=[campaign.pk])
+    fields = {"name": "Nov", "topic": news.topic, "subject": "Hi", "lists": [news.pk]}
+    mine = loaded_version(editor_client.get(url).content.decode())
+    other = Client()
+    other.force_login(make_operator("colleague", "editor"))
+    theirs = loaded_version(other.get(url).content.decode())
+    assert other.post(url, form_of([TEXT], **fields, loaded_version=theirs)).status_code == 302
+
+    stale = editor_client.post(url, form_of([HEADING, BUTTON], **fields, loaded_version=mine))
+    assert stale.status_code == 200
+    assert "this campaign was saved by colleague after you opened it" in stale.content.decode()
+    assert [b["type"] for b in json.loads(Campaign.objects.get().body)["blocks"]] == ["text"]
+    # A change of lists alone is a new version too.
+    page = stale.content.decode()
+    before_lists = loaded_version(other.get(url).content.decode())
+    events = make_list("Events", news.topic)
+    with_events = {**fields, "lists": [news.pk, events.pk]}
+    assert (
+        other.post(url, form_of([TEXT], **with_events, loaded_version=before_lists)).status_code
+        == 302
+    )
+    assert loaded_version(other.get(url).content.decode()) != before_lists
+    again = editor_client.post(
+        url, form_of([HEADING, BUTTON], **fields, loaded_version=loaded_version(page))
+    )
+    assert again.status_code == 200  # the version it was told of is old again: lists changed
+    again = editor_client.post(
+        url,
+        form_of([HEADING, BUTTON], **fields, loaded_version=loaded_version(again.content.decode())),
+    )
+    assert again.status_code == 302
+    assert [b["type"] for b in json.loads(Campaign.objects.get().body)["blocks"]] == [
+        "heading",
+        "button",
+    ]

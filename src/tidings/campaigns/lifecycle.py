@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists
 from django.tasks import task
@@ -67,6 +68,7 @@ from .rendering import (
     check_template,
 )
 from .sendtime import plan_local_hour
+from .stale import check_version
 from .targeting import audience_for, skip_suppressed_deliveries
 from .variants import variant_problems
 
@@ -355,12 +357,21 @@ def do_update_campaign(
     actor: Any,
     lists: Iterable[MailingList] | None = None,
     segments: Iterable[Segment] | None = None,
+    loaded_version: str | None = None,
 ) -> list[str]:
-    """Change a draft (only drafts change); returns the names of the fields that changed."""
-    current = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
-    if current is None:
+    """Change a draft (only drafts change); returns the names of the fields that changed.
+    With ``loaded_version`` (the version the edit page was opened at), raises EditedMeanwhile
+    when the draft was saved since."""
+    row = (
+        Campaign.objects.select_for_update()
+        .filter(pk=campaign.pk)
+        .values("status", "updated_at", "last_edited_by")
+        .first()
+    )
+    if row is None:
         raise InvalidTransition(None, "edit")
-    transition(current, "edit")
+    transition(row["status"], "edit")
+    check_version(loaded_version, row["updated_at"], "campaign", _editor_name(row, actor))
     unknown = set(values) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
@@ -390,9 +401,21 @@ def do_update_campaign(
     if segments is not None and set(new_segments) != set(campaign.segments.all()):
         campaign.segments.set(new_segments)
         changed.append("segments")
+    if {"lists", "segments"} & set(changed):  # a new version for other open edit pages too
+        Campaign.objects.filter(pk=campaign.pk).update(updated_at=timezone.now())
     if changed:
         audit("campaign.updated", actor=actor, obj=campaign, fields=sorted(changed))
     return changed
+
+
+def _editor_name(row: Mapping[str, Any], actor: Any) -> str:
+    """Who saved a draft last, as the stale-edit message names them: "you" (another tab)."""
+    if row["last_edited_by"] is None:
+        return ""
+    if row["last_edited_by"] == getattr(actor, "pk", None):
+        return "you"
+    user = get_user_model().objects.filter(pk=row["last_edited_by"]).first()
+    return user.get_username() if user is not None else ""
 
 
 @transaction.atomic

@@ -30,6 +30,7 @@ from .rendering import (
     Rendered,
     TemplateProblem,
 )
+from .stale import EditedMeanwhile, version_of
 from .template_forms import LayoutForm, ProblemView, TemplateForm
 
 _PREVIEW_BODY = """\
@@ -194,10 +195,21 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
         )
     form = TemplateForm(data, instance=instance, initial=initial)
     editing = data is not None and (data.get("op") or "") != ""
+    # The version this page was opened at travels with every post of it (block edits too).
+    loaded = data.get("loaded_version", "") if data is not None else ""
+    edited_meanwhile = ""
+    if data is None and instance is not None:
+        loaded = version_of(instance.updated_at)
     if data is not None and not editing and form.is_valid():
-        template = template_actions.do_save_template(form, actor=request.user)
-        messages.success(request, f"Saved template {template.name}.")
-        return redirect("templates_ui:template-preview", template.pk)
+        try:
+            template = template_actions.do_save_template(
+                form, actor=request.user, loaded_version=(loaded or None) if instance else None
+            )
+        except EditedMeanwhile as exc:
+            edited_meanwhile, loaded = str(exc), exc.current
+        else:
+            messages.success(request, f"Saved template {template.name}.")
+            return redirect("templates_ui:template-preview", template.pk)
     if editor is not None:
         form.fields["body"].widget = forms.HiddenInput()
     context, traced = pages.page_context(
@@ -214,7 +226,15 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
     return render(
         request,
         "campaigns/templates_ui/template_edit.html",
-        {"form": form, "instance": instance, "variables": VARIABLES, "fmt": fmt, **context},
+        {
+            "form": form,
+            "instance": instance,
+            "variables": VARIABLES,
+            "fmt": fmt,
+            "loaded_version": loaded,
+            "edited_meanwhile": edited_meanwhile,
+            **context,
+        },
     )
 
 
