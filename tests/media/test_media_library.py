@@ -157,6 +157,21 @@ def test_a_picture_that_would_decode_into_too_many_pixels_is_refused(editor_clie
     assert not MediaImage.objects.exists()
 
 
+def test_a_picture_far_over_the_pixel_limit_says_so_rather_than_unreadable(
+    editor_client, monkeypatch
+):
+    """A 20,000 × 20,000 PNG (48 KB) tripped Pillow's own bomb guard before ours and was
+    called "not a picture tidings can read"."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)  # 200×100 is then over twice that
+    response = upload(editor_client, png("1", (200, 100)), filename="bomb.png")
+    page = response.content.decode()
+    assert "too many pixels; at most 40 million pixels" in page
+    assert "not a picture tidings can read" not in page
+    assert not MediaImage.objects.exists()
+
+
 def test_the_same_picture_uploaded_twice_is_kept_once(editor_client):
     upload(editor_client, gps_jpeg())
     response = upload(editor_client, gps_jpeg(), filename="again.jpg")
