@@ -1,6 +1,7 @@
 """The block editor's pages as a plain form (no JavaScript): starters, moving, adding, removing,
 saving, errors at the block and field they are about, switching formats, the preview."""
 
+import html
 import json
 import re
 
@@ -107,6 +108,20 @@ def test_a_bad_field_is_shown_at_its_block_and_nothing_is_saved(editor_client):
     page = response.content.decode()
     assert "Block 2 (Button), url: a link must start with https://" in page
     assert 'id="block-1-url-errors"' in page  # the message sits at the field itself
+
+
+@pytest.mark.parametrize(("typed", "opener"), [("Use {{ to start", "{{"), ("Up 50{% now", "{%")])
+def test_braces_typed_as_text_are_traced_to_their_block_with_how_to_show_them(
+    editor_client, typed, opener
+):
+    """With no placeholder in the field, the problem was not traced to any block: the page
+    said only "Blocks: expected token 'end of print statement', got 'start'"."""
+    page = editor_client.post(NEW, form_of([HEADING, {**TEXT, "text": typed}])).content.decode()
+    assert not Template.objects.exists()
+    assert "Block 2 (Text), text:" in page
+    assert html.escape(f"to show it as text, write {{{{ '{opener}' }}}}") in page
+    fixed = typed.replace(opener, f"{{{{ '{opener}' }}}}")
+    assert editor_client.post(NEW, form_of([HEADING, {**TEXT, "text": fixed}])).status_code == 302
 
 
 def test_an_unknown_placeholder_is_traced_to_its_block(editor_client):
