@@ -146,6 +146,14 @@ def test_links_in_text_to_real_addresses_and_placeholders_are_kept():
     assert check_template("Hi", body({"type": "text", "text": text}), "blocks") == []
 
 
+def test_a_megabyte_pasted_into_a_block_is_refused_in_words():
+    """It said "String should have at most 20000 characters" (pydantic's words)."""
+    problems = check_template("Hi", body({"type": "text", "text": "word " * 200_000}), "blocks")
+    assert [p.message for p in problems] == [
+        "Block 1 (Text), text: too long: at most 20,000 characters"
+    ]
+
+
 def test_an_unknown_placeholder_in_a_block_is_refused_with_a_suggestion():
     problems = check_template(
         "Hi", body({"type": "text", "text": "Hi {{ contact.frist_name }}"}), "blocks"

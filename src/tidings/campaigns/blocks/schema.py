@@ -474,6 +474,9 @@ def errors_of(exc: ValidationError, data: Any = None) -> list[BlockError]:
         kind = error["type"]
         if kind == "string_too_short" and field:
             message = "this cannot be blank"
+        elif kind == "string_too_long":
+            limit = (error.get("ctx") or {}).get("max_length")
+            message = f"too long: at most {limit:,} characters" if limit else "too long"
         elif kind == "missing":
             message = "this is needed"
         elif kind == "too_long" and field == "blocks":
