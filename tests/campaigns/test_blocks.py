@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from tidings.campaigns.blocks import blocks_to_html, parse
+from tidings.campaigns.blocks import blocks_to_html, parse, to_mjml
 from tidings.campaigns.blocks.compiler import BlocksInvalid
+from tidings.campaigns.blocks.markup import Tokens
 from tidings.campaigns.blocks.starters import STARTERS
 from tidings.campaigns.rendering import (
     SAMPLE_CONTACT,
@@ -152,6 +153,23 @@ def test_a_megabyte_pasted_into_a_block_is_refused_in_words():
     assert [p.message for p in problems] == [
         "Block 1 (Text), text: too long: at most 20,000 characters"
     ]
+
+
+def test_a_newsletter_of_ten_stories_stays_under_gmails_clipping_size():
+    """Gmail cuts a message over 102 KB short behind "View entire message", hiding the footer
+    with the unsubscribe link.  One MJML section a block made ten stories 109 KB; consecutive
+    full-width blocks now share a section (the columns block keeps its own)."""
+    story = [
+        {"type": "heading", "text": "A story", "level": 2},
+        {"type": "text", "text": "Lorem ipsum dolor sit amet, consectetur. " * 8},
+        {"type": "image", "src": "https://example.com/picture.jpg", "alt": "A picture"},
+        {"type": "button", "label": "Read more", "url": "https://example.com/story"},
+    ]
+    source = body(*(story * 10), {"type": "columns", "left_text": "L", "right_text": "R"})
+    html = render(source).html
+    assert len(html.encode()) < 60_000, len(html.encode())
+    assert html.count("Read more") == 10 and html.count('alt="A picture"') == 10
+    assert to_mjml(parse(source), Tokens()).count("<mj-section>") == 2  # the run, the columns
 
 
 def test_an_unknown_placeholder_in_a_block_is_refused_with_a_suggestion():
