@@ -220,6 +220,15 @@ def test_the_preview_endpoint_is_for_operators_who_edit_content(client, db):
     assert client.post(url, form_of([HEADING])).status_code == 403
 
 
+def test_the_pictures_for_the_pickers_are_for_operators_who_edit_content(client, db):
+    url = reverse("templates_ui:blocks-pictures")
+    assert client.get(url).status_code == 302  # to sign in
+    client.force_login(make_operator("numbers", "analyst"))
+    assert client.get(url).status_code == 403
+    client.force_login(make_operator("ed", "editor"))
+    assert client.get(url).json() == {"pictures": []}
+
+
 def test_a_campaign_made_from_a_block_template_is_edited_with_blocks(editor_client):
     from tests.campaigns.lifecycle_helpers import make_list, make_sender
 

@@ -11,10 +11,11 @@ from django.contrib import messages
 from django.db.models import Count, ProtectedError, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from tidings.audience.models import Contact
 from tidings.lib.access import operator_required
+from tidings.media.queries import picker_choices
 
 from . import template_actions
 from .blocks import pages
@@ -249,6 +250,20 @@ def blocks_preview(request: HttpRequest) -> JsonResponse:
         layout = Layout.objects.filter(pk=int(layout_id)).first()
     result = pages.preview(editor, subject=request.POST.get("subject", ""), layout=layout)
     return JsonResponse(result.as_json())
+
+
+@require_GET
+@operator_required(perm="content")
+def blocks_pictures(request: HttpRequest) -> JsonResponse:
+    """The media library's pictures, for the editor's pickers to refresh themselves when its tab
+    is back in view (a picture was just uploaded in the tab the upload link opened)."""
+    return JsonResponse(
+        {
+            "pictures": [
+                {"path": path, "label": label, "alt": alt} for path, label, alt in picker_choices()
+            ]
+        }
+    )
 
 
 @operator_required(perm="content")
