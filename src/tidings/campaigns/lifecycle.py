@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists
 from django.tasks import task
@@ -68,7 +67,7 @@ from .rendering import (
     check_template,
 )
 from .sendtime import plan_local_hour
-from .stale import check_version
+from .stale import check_version, editor_name
 from .targeting import audience_for, skip_suppressed_deliveries
 from .variants import variant_problems
 
@@ -371,7 +370,12 @@ def do_update_campaign(
     if row is None:
         raise InvalidTransition(None, "edit")
     transition(row["status"], "edit")
-    check_version(loaded_version, row["updated_at"], "campaign", _editor_name(row, actor))
+    check_version(
+        loaded_version,
+        row["updated_at"],
+        "campaign",
+        lambda: editor_name(row["last_edited_by"], actor),
+    )
     unknown = set(values) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
@@ -406,16 +410,6 @@ def do_update_campaign(
     if changed:
         audit("campaign.updated", actor=actor, obj=campaign, fields=sorted(changed))
     return changed
-
-
-def _editor_name(row: Mapping[str, Any], actor: Any) -> str:
-    """Who saved a draft last, as the stale-edit message names them: "you" (another tab)."""
-    if row["last_edited_by"] is None:
-        return ""
-    if row["last_edited_by"] == getattr(actor, "pk", None):
-        return "you"
-    user = get_user_model().objects.filter(pk=row["last_edited_by"]).first()
-    return user.get_username() if user is not None else ""
 
 
 @transaction.atomic

@@ -7,7 +7,11 @@ then carries the newer version, so pressing Save again keeps these edits on purp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
 
 
 def version_of(updated_at: datetime | None) -> str:
@@ -28,11 +32,27 @@ class EditedMeanwhile(Exception):
         )
 
 
-def check_version(loaded: str | None, updated_at: datetime | None, what: str, by: str = "") -> None:
+def check_version(
+    loaded: str | None,
+    updated_at: datetime | None,
+    what: str,
+    by: Callable[[], str] = lambda: "",
+) -> None:
     """Raise EditedMeanwhile when the page was opened at another version than the row's
-    (``loaded=None``: the caller does not say, as the API and older forms do not)."""
+    (``loaded=None``: the caller does not say, as the API and older forms do not); ``by`` names
+    who saved it, asked only then."""
     if loaded is None:
         return
     current = version_of(updated_at)
     if loaded != current:
-        raise EditedMeanwhile(what, current, by)
+        raise EditedMeanwhile(what, current, by())
+
+
+def editor_name(user_id: int | None, actor: Any) -> str:
+    """Who saved last, as the message names them: "you" (in another tab), or their username."""
+    if user_id is None:
+        return ""
+    if user_id == getattr(actor, "pk", None):
+        return "you"
+    user = get_user_model().objects.filter(pk=user_id).first()
+    return user.get_username() if user is not None else ""
