@@ -1,9 +1,12 @@
 """The block editor's pages as a plain form (no JavaScript): starters, moving, adding, removing,
 saving, errors at the block and field they are about, switching formats, the preview."""
 
+import html
 import json
+import re
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from tests.operators import make_operator
@@ -107,6 +110,20 @@ def test_a_bad_field_is_shown_at_its_block_and_nothing_is_saved(editor_client):
     assert 'id="block-1-url-errors"' in page  # the message sits at the field itself
 
 
+@pytest.mark.parametrize(("typed", "opener"), [("Use {{ to start", "{{"), ("Up 50{% now", "{%")])
+def test_braces_typed_as_text_are_traced_to_their_block_with_how_to_show_them(
+    editor_client, typed, opener
+):
+    """With no placeholder in the field, the problem was not traced to any block: the page
+    said only "Blocks: expected token 'end of print statement', got 'start'"."""
+    page = editor_client.post(NEW, form_of([HEADING, {**TEXT, "text": typed}])).content.decode()
+    assert not Template.objects.exists()
+    assert "Block 2 (Text), text:" in page
+    assert html.escape(f"to show it as text, write {{{{ '{opener}' }}}}") in page
+    fixed = typed.replace(opener, f"{{{{ '{opener}' }}}}")
+    assert editor_client.post(NEW, form_of([HEADING, {**TEXT, "text": fixed}])).status_code == 302
+
+
 def test_an_unknown_placeholder_is_traced_to_its_block(editor_client):
     typo = {**TEXT, "text": "Hi {{ contact.frist_name }}"}
     page = editor_client.post(NEW, form_of([HEADING, typo])).content.decode()
@@ -203,6 +220,15 @@ def test_the_preview_endpoint_is_for_operators_who_edit_content(client, db):
     assert client.post(url, form_of([HEADING])).status_code == 403
 
 
+def test_the_pictures_for_the_pickers_are_for_operators_who_edit_content(client, db):
+    url = reverse("templates_ui:blocks-pictures")
+    assert client.get(url).status_code == 302  # to sign in
+    client.force_login(make_operator("numbers", "analyst"))
+    assert client.get(url).status_code == 403
+    client.force_login(make_operator("ed", "editor"))
+    assert client.get(url).json() == {"pictures": []}
+
+
 def test_a_campaign_made_from_a_block_template_is_edited_with_blocks(editor_client):
     from tests.campaigns.lifecycle_helpers import make_list, make_sender
 
@@ -231,3 +257,95 @@ def test_a_campaign_made_from_a_block_template_is_edited_with_blocks(editor_clie
     campaign.refresh_from_db()
     assert campaign.format == "blocks"
     assert [b["type"] for b in json.loads(campaign.body)["blocks"]] == ["text", "heading"]
+
+
+def loaded_version(page: str) -> str:
+    found = re.search(r'name="loaded_version" value="([^"]+)"', page)
+    assert found, "the edit page carries no version"
+    return found.group(1)
+
+
+def test_saving_a_template_opened_before_someone_elses_save_is_refused_once(editor_client):
+    """Two tabs on one template: the second save silently replaced the first tab's edit."""
+    editor_client.post(NEW, form_of([HEADING]))
+    template = Template.objects.get()
+    url = reverse("templates_ui:template-edit", args=[template.pk])
+    tab_one = loaded_version(editor_client.get(url).content.decode())
+    tab_two = loaded_version(editor_client.get(url).content.decode())
+
+    assert (
+        editor_client.post(url, form_of([HEADING, TEXT], loaded_version=tab_one)).status_code == 302
+    )
+    # The second tab, opened before that save, adds a button (the no-JavaScript way: the page
+    # carries its version through) and saves.
+    adding = editor_client.post(
+        url, form_of([HEADING], loaded_version=tab_two, op="add", add_type="button")
+    )
+    assert loaded_version(adding.content.decode()) == tab_two
+    stale = editor_client.post(url, form_of([HEADING, BUTTON], loaded_version=tab_two))
+    assert stale.status_code == 200
+    page = stale.content.decode()
+    assert "Not saved: this template was saved after you opened it" in page
+    assert 'name="blocks-1-type" value="button"' in page  # this tab's edit is still on the page
+    template.refresh_from_db()
+    assert [b["type"] for b in json.loads(template.body)["blocks"]] == ["heading", "text"]
+
+    # Saving again, having been told, keeps this tab's version.
+    again = editor_client.post(url, form_of([HEADING, BUTTON], loaded_version=loaded_version(page)))
+    assert again.status_code == 302
+    template.refresh_from_db()
+    assert [b["type"] for b in json.loads(template.body)["blocks"]] == ["heading", "button"]
+
+
+def test_saving_a_draft_opened_before_another_save_is_refused_naming_who_saved(
+    editor_client, client
+):
+    from tests.campaigns.lifecycle_helpers import make_list, make_sender
+    from tidings.campaigns.lifecycle import do_create_campaign
+    from tidings.campaigns.models import Campaign
+
+    editor_client.post(NEW, form_of([HEADING]))
+    news = make_list()
+    campaign = do_create_campaign(
+        Template.objects.get(),
+        name="Nov",
+        topic=news.topic,
+        sender=make_sender(),
+        lists=[news],
+        actor=None,
+    )
+    url = reverse("campaigns:edit", args=[campaign.pk])
+    fields = {"name": "Nov", "topic": news.topic, "subject": "Hi", "lists": [news.pk]}
+    mine = loaded_version(editor_client.get(url).content.decode())
+    other = Client()
+    other.force_login(make_operator("colleague", "editor"))
+    theirs = loaded_version(other.get(url).content.decode())
+    assert other.post(url, form_of([TEXT], **fields, loaded_version=theirs)).status_code == 302
+
+    stale = editor_client.post(url, form_of([HEADING, BUTTON], **fields, loaded_version=mine))
+    assert stale.status_code == 200
+    assert "this campaign was saved by colleague after you opened it" in stale.content.decode()
+    assert [b["type"] for b in json.loads(Campaign.objects.get().body)["blocks"]] == ["text"]
+    # A change of lists alone is a new version too.
+    page = stale.content.decode()
+    before_lists = loaded_version(other.get(url).content.decode())
+    events = make_list("Events", news.topic)
+    with_events = {**fields, "lists": [news.pk, events.pk]}
+    assert (
+        other.post(url, form_of([TEXT], **with_events, loaded_version=before_lists)).status_code
+        == 302
+    )
+    assert loaded_version(other.get(url).content.decode()) != before_lists
+    again = editor_client.post(
+        url, form_of([HEADING, BUTTON], **fields, loaded_version=loaded_version(page))
+    )
+    assert again.status_code == 200  # the version it was told of is old again: lists changed
+    again = editor_client.post(
+        url,
+        form_of([HEADING, BUTTON], **fields, loaded_version=loaded_version(again.content.decode())),
+    )
+    assert again.status_code == 302
+    assert [b["type"] for b in json.loads(Campaign.objects.get().body)["blocks"]] == [
+        "heading",
+        "button",
+    ]

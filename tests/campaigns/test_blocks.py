@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from tidings.campaigns.blocks import blocks_to_html, parse
+from tidings.campaigns.blocks import blocks_to_html, parse, to_mjml
 from tidings.campaigns.blocks.compiler import BlocksInvalid
+from tidings.campaigns.blocks.markup import Tokens
 from tidings.campaigns.blocks.starters import STARTERS
 from tidings.campaigns.rendering import (
     SAMPLE_CONTACT,
@@ -115,6 +116,60 @@ def test_a_bad_block_is_refused_saying_which_block_and_field(block, expected):
     assert len(problems) == 1
     assert problems[0].part == "body"
     assert problems[0].message.startswith(expected), problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        ({"type": "text", "text": "See [the shop](/shop)."}, "must start with https://"),
+        ({"type": "text", "text": "[Offer](https://example.com/a b)"}, "cannot contain spaces"),
+        ({"type": "footer", "text": "[x](javascript:alert(1))"}, "must start with https://"),
+        ({"type": "columns", "left_text": "[Map](www.example.com)"}, "must start with https://"),
+    ],
+)
+def test_a_link_in_text_that_would_arrive_dead_or_as_brackets_is_refused_at_its_block(
+    block, expected
+):
+    """A relative address became a link to nowhere in the email; an address with a space, or a
+    javascript: one, reached the reader as the raw "[Offer](…)" — and the editor said nothing."""
+    problems = check_template("Hi", body(block), "blocks")
+    assert len(problems) == 1, problems
+    assert problems[0].message.startswith("Block 1 ("), problems[0].message
+    assert expected in problems[0].message
+
+
+def test_links_in_text_to_real_addresses_and_placeholders_are_kept():
+    text = (
+        "[web]({{ view_url }}) [shop](https://example.com/a?b=1&c=2#top)"
+        " [mail](mailto:a@example.com) [ref](https://example.com/?ref={{ contact.company }})"
+        " [idn](https://例え.jp/パス) [x] (y)"
+    )
+    assert check_template("Hi", body({"type": "text", "text": text}), "blocks") == []
+
+
+def test_a_megabyte_pasted_into_a_block_is_refused_in_words():
+    """It said "String should have at most 20000 characters" (pydantic's words)."""
+    problems = check_template("Hi", body({"type": "text", "text": "word " * 200_000}), "blocks")
+    assert [p.message for p in problems] == [
+        "Block 1 (Text), text: too long: at most 20,000 characters"
+    ]
+
+
+def test_a_newsletter_of_ten_stories_stays_under_gmails_clipping_size():
+    """Gmail cuts a message over 102 KB short behind "View entire message", hiding the footer
+    with the unsubscribe link.  One MJML section a block made ten stories 109 KB; consecutive
+    full-width blocks now share a section (the columns block keeps its own)."""
+    story = [
+        {"type": "heading", "text": "A story", "level": 2},
+        {"type": "text", "text": "Lorem ipsum dolor sit amet, consectetur. " * 8},
+        {"type": "image", "src": "https://example.com/picture.jpg", "alt": "A picture"},
+        {"type": "button", "label": "Read more", "url": "https://example.com/story"},
+    ]
+    source = body(*(story * 10), {"type": "columns", "left_text": "L", "right_text": "R"})
+    html = render(source).html
+    assert len(html.encode()) < 60_000, len(html.encode())
+    assert html.count("Read more") == 10 and html.count('alt="A picture"') == 10
+    assert to_mjml(parse(source), Tokens()).count("<mj-section>") == 2  # the run, the columns
 
 
 def test_an_unknown_placeholder_in_a_block_is_refused_with_a_suggestion():

@@ -256,6 +256,26 @@ def test_a_click_redirects_to_the_campaigns_link_and_is_counted(client, mailed):
     assert counter(campaign, "click", link=1) == (1, 1)
 
 
+def test_a_click_on_a_link_with_non_ascii_characters_redirects_with_an_ascii_location(
+    client, mailed
+):
+    """The fast path in front of Django sent the link's raw UTF-8 in the Location header."""
+    from tidings.campaigns.tracking_wsgi import with_tracking_fast_path
+
+    campaign, (d, *_) = mailed
+    TrackedLink.objects.create(campaign=campaign, index=2, url="https://例え.jp/パス?q=ü#frag")
+    path = path_of(make_token(d.pk, campaign.pk, 2))
+    by_django = client.get(path, HTTP_USER_AGENT=BROWSER)["Location"]  # caches the links
+    assert by_django == "https://%E4%BE%8B%E3%81%88.jp/%E3%83%91%E3%82%B9?q=%C3%BC#frag"
+    answered = []
+    app = with_tracking_fast_path(lambda environ, start: pytest.fail("not the fast path"))
+    environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "HTTP_USER_AGENT": BROWSER}
+    app(environ, lambda status, headers: answered.append((status, dict(headers))))
+    ((status, headers),) = answered
+    assert status == "302 Found"
+    assert headers["Location"] == by_django
+
+
 def test_mail_sent_before_a_person_refused_tracking_records_nothing_about_them(client, mailed):
     """The pixel and tracked links of a message sent while they allowed it still reach us after
     they refused on their preference page: the link must still work, but nothing is kept."""

@@ -223,3 +223,45 @@ def test_two_columns_stacked_on_a_phone_line_up_with_the_rest_of_the_email(brows
             assert (right == left) if stacked else (right > left + 100), (width, left, right)
         finally:
             context.close()
+
+
+def test_a_picture_uploaded_in_the_tab_the_upload_link_opens_can_be_picked_on_return(
+    page: Page, owner, live_server, tmp_path
+):
+    """The pickers were filled when the page loaded: with an empty library there was no
+    picker at all, and a picture uploaded in the new tab could be chosen only after reloading
+    (losing the edits)."""
+    ensure_default_layout()
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?starter=blank")
+    add_block_by_keyboard(page, "Image")
+    block = page.locator("#block-list > li").last
+    pick = block.locator("select[data-image-pick]")
+    expect(pick.locator("option")).to_have_count(1)
+
+    with page.context.expect_page() as opened:
+        block.get_by_role("link", name="Upload a picture to the library").click()
+    library = opened.value
+    file = tmp_path / "stand.jpg"
+    file.write_bytes(photo())
+    library.get_by_label("Picture").set_input_files(str(file))
+    library.get_by_label("Description").fill("Our stand at the fair")
+    library.get_by_role("button", name="Upload").click()
+    expect(library.get_by_role("heading", level=1)).to_be_visible()
+    library.close()
+
+    page.bring_to_front()
+    page.evaluate("window.dispatchEvent(new Event('focus'))")  # headless: no real focus change
+    expect(pick.locator("option")).to_have_count(2)
+    pick.select_option(index=1)
+    expect(block.locator("[data-image-src]")).to_have_value(re.compile(r"^/media/\w+/"))
+    expect(block.get_by_role("textbox", name="Description (alt text)")).to_have_value(
+        "Our stand at the fair"
+    )
+    # A block added after the upload offers the picture too.
+    add_block_by_keyboard(page, "Two columns")
+    expect(
+        page.locator("#block-list > li")
+        .last.locator("select[data-image-pick]")
+        .first.locator("option")
+    ).to_have_count(2)

@@ -157,6 +157,21 @@ def test_a_picture_that_would_decode_into_too_many_pixels_is_refused(editor_clie
     assert not MediaImage.objects.exists()
 
 
+def test_a_picture_far_over_the_pixel_limit_says_so_rather_than_unreadable(
+    editor_client, monkeypatch
+):
+    """A 20,000 × 20,000 PNG (48 KB) tripped Pillow's own bomb guard before ours and was
+    called "not a picture tidings can read"."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)  # 200×100 is then over twice that
+    response = upload(editor_client, png("1", (200, 100)), filename="bomb.png")
+    page = response.content.decode()
+    assert "too many pixels; at most 40 million pixels" in page
+    assert "not a picture tidings can read" not in page
+    assert not MediaImage.objects.exists()
+
+
 def test_the_same_picture_uploaded_twice_is_kept_once(editor_client):
     upload(editor_client, gps_jpeg())
     response = upload(editor_client, gps_jpeg(), filename="again.jpg")
@@ -216,3 +231,35 @@ def test_analysts_see_no_library_and_cannot_mark_pictures(db, client):
     assert client.get(reverse("media:index")).status_code == 403
     page = reverse("media:image", args=[image.pk])
     assert client.post(page, {"form": "personal", "email": "x@example.com"}).status_code == 403
+
+
+def test_a_picture_a_template_or_an_unsent_campaign_shows_cannot_be_deleted(editor_client):
+    """Deleting it left a scheduled newsletter to go out with a broken picture, unwarned."""
+    import json
+
+    from tests.campaigns.lifecycle_helpers import make_campaign, make_template
+    from tidings.campaigns.models import Campaign
+
+    upload(editor_client, gps_jpeg())
+    image = MediaImage.objects.get()
+    blocks = json.dumps({"blocks": [{"type": "image", "src": image.path, "alt": "Us"}]})
+    template = make_template("With our photo")
+    template.format, template.body = "blocks", blocks
+    template.save()
+    scheduled = make_campaign(status=Campaign.Status.SCHEDULED, name="June", body=blocks)
+    make_campaign(status=Campaign.Status.FINISHED, name="May", body=blocks)  # sent: no matter
+    url = reverse("media:image-delete", args=[image.pk])
+
+    response = editor_client.post(url, follow=True)
+    page = response.content.decode()
+    assert "Not deleted" in page
+    assert "the template “With our photo”" in page
+    assert "the scheduled campaign “June”" in page
+    assert "May" not in page
+    assert MediaImage.objects.filter(pk=image.pk).exists()
+
+    template.delete()
+    scheduled.status = Campaign.Status.CANCELLED
+    scheduled.save()
+    editor_client.post(url)
+    assert not MediaImage.objects.filter(pk=image.pk).exists()

@@ -17,6 +17,11 @@ class CampaignsConfig(AppConfig):
         from .personal_data import register_sources
 
         register_sources()
+        from tidings.media import usage
+
+        from .pictures import picture_uses
+
+        usage.register(picture_uses)  # a picture a template or an unsent campaign shows stays
         # The audience app sits below campaigns: it sends system mail, counts an unsubscribe in
         # a campaign's report and shows a person's campaigns through these doors.
         system_mail.provide(send_system_email)

@@ -67,6 +67,7 @@ from .rendering import (
     check_template,
 )
 from .sendtime import plan_local_hour
+from .stale import check_version, editor_name
 from .targeting import audience_for, skip_suppressed_deliveries
 from .variants import variant_problems
 
@@ -355,12 +356,26 @@ def do_update_campaign(
     actor: Any,
     lists: Iterable[MailingList] | None = None,
     segments: Iterable[Segment] | None = None,
+    loaded_version: str | None = None,
 ) -> list[str]:
-    """Change a draft (only drafts change); returns the names of the fields that changed."""
-    current = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
-    if current is None:
+    """Change a draft (only drafts change); returns the names of the fields that changed.
+    With ``loaded_version`` (the version the edit page was opened at), raises EditedMeanwhile
+    when the draft was saved since."""
+    row = (
+        Campaign.objects.select_for_update()
+        .filter(pk=campaign.pk)
+        .values("status", "updated_at", "last_edited_by")
+        .first()
+    )
+    if row is None:
         raise InvalidTransition(None, "edit")
-    transition(current, "edit")
+    transition(row["status"], "edit")
+    check_version(
+        loaded_version,
+        row["updated_at"],
+        "campaign",
+        lambda: editor_name(row["last_edited_by"], actor),
+    )
     unknown = set(values) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
@@ -390,6 +405,8 @@ def do_update_campaign(
     if segments is not None and set(new_segments) != set(campaign.segments.all()):
         campaign.segments.set(new_segments)
         changed.append("segments")
+    if {"lists", "segments"} & set(changed):  # a new version for other open edit pages too
+        Campaign.objects.filter(pk=campaign.pk).update(updated_at=timezone.now())
     if changed:
         audit("campaign.updated", actor=actor, obj=campaign, fields=sorted(changed))
     return changed

@@ -10,6 +10,7 @@ from django.db import transaction
 from tidings.lib.audit import audit
 
 from .models import Layout, Template
+from .stale import check_version
 from .template_forms import LayoutForm, TemplateForm
 
 
@@ -31,10 +32,22 @@ def do_delete_layout(layout: Layout, *, actor: Any) -> None:
 
 
 @transaction.atomic
-def do_save_template(form: TemplateForm, *, actor: Any) -> Template:
-    """Save a valid template form; a new template remembers who made it."""
+def do_save_template(
+    form: TemplateForm, *, actor: Any, loaded_version: str | None = None
+) -> Template:
+    """Save a valid template form; a new template remembers who made it.  With
+    ``loaded_version`` (the version the edit page was opened at), raises EditedMeanwhile when
+    the template was saved since."""
     template: Template = form.save(commit=False)
     created = template.pk is None
+    if not created:
+        saved_at = (
+            Template.objects.select_for_update()
+            .filter(pk=template.pk)
+            .values_list("updated_at", flat=True)
+            .first()
+        )
+        check_version(loaded_version, saved_at, "template")
     if template.created_by_id is None:
         template.created_by = actor
     template.save()

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", template_views.index, name="index"),
     path("new/", template_views.template_edit, name="template-new"),
     path("blocks/preview/", template_views.blocks_preview, name="blocks-preview"),
+    path("blocks/pictures/", template_views.blocks_pictures, name="blocks-pictures"),
     path("<int:template_id>/", template_views.template_edit, name="template-edit"),
     path("<int:template_id>/preview/", template_views.template_preview, name="template-preview"),
     path("<int:template_id>/delete/", template_views.template_delete, name="template-delete"),

@@ -11,10 +11,11 @@ from django.contrib import messages
 from django.db.models import Count, ProtectedError, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from tidings.audience.models import Contact
 from tidings.lib.access import operator_required
+from tidings.media.queries import picker_choices
 
 from . import template_actions
 from .blocks import pages
@@ -30,6 +31,7 @@ from .rendering import (
     Rendered,
     TemplateProblem,
 )
+from .stale import EditedMeanwhile, version_of
 from .template_forms import LayoutForm, ProblemView, TemplateForm
 
 _PREVIEW_BODY = """\
@@ -194,10 +196,21 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
         )
     form = TemplateForm(data, instance=instance, initial=initial)
     editing = data is not None and (data.get("op") or "") != ""
+    # The version this page was opened at travels with every post of it (block edits too).
+    loaded = data.get("loaded_version", "") if data is not None else ""
+    edited_meanwhile = ""
+    if data is None and instance is not None:
+        loaded = version_of(instance.updated_at)
     if data is not None and not editing and form.is_valid():
-        template = template_actions.do_save_template(form, actor=request.user)
-        messages.success(request, f"Saved template {template.name}.")
-        return redirect("templates_ui:template-preview", template.pk)
+        try:
+            template = template_actions.do_save_template(
+                form, actor=request.user, loaded_version=(loaded or None) if instance else None
+            )
+        except EditedMeanwhile as exc:
+            edited_meanwhile, loaded = str(exc), exc.current
+        else:
+            messages.success(request, f"Saved template {template.name}.")
+            return redirect("templates_ui:template-preview", template.pk)
     if editor is not None:
         form.fields["body"].widget = forms.HiddenInput()
     context, traced = pages.page_context(
@@ -214,7 +227,15 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
     return render(
         request,
         "campaigns/templates_ui/template_edit.html",
-        {"form": form, "instance": instance, "variables": VARIABLES, "fmt": fmt, **context},
+        {
+            "form": form,
+            "instance": instance,
+            "variables": VARIABLES,
+            "fmt": fmt,
+            "loaded_version": loaded,
+            "edited_meanwhile": edited_meanwhile,
+            **context,
+        },
     )
 
 
@@ -229,6 +250,20 @@ def blocks_preview(request: HttpRequest) -> JsonResponse:
         layout = Layout.objects.filter(pk=int(layout_id)).first()
     result = pages.preview(editor, subject=request.POST.get("subject", ""), layout=layout)
     return JsonResponse(result.as_json())
+
+
+@require_GET
+@operator_required(perm="content")
+def blocks_pictures(request: HttpRequest) -> JsonResponse:
+    """The media library's pictures, for the editor's pickers to refresh themselves when its tab
+    is back in view (a picture was just uploaded in the tab the upload link opened)."""
+    return JsonResponse(
+        {
+            "pictures": [
+                {"path": path, "label": label, "alt": alt} for path, label, alt in picker_choices()
+            ]
+        }
+    )
 
 
 @operator_required(perm="content")

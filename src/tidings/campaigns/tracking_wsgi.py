@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from django.utils.encoding import iri_to_uri
+
 from .tracking import OPEN, cached_link_url, is_machine_request, read_token, submit_event
 from .tracking_views import NO_CACHE, PIXEL_GIF
 
@@ -57,7 +59,10 @@ def with_tracking_fast_path(app: Callable) -> Callable:
                         submit_event(delivery_id, index, machine=is_machine_request(method, agent))
                         start_response(
                             "302 Found",
-                            [("Location", url), ("Content-Length", "0"), *_COMMON],
+                            # ASCII, as Django's redirect writes it: a link to
+                            # "https://例え.jp/パス" went out as raw UTF-8 bytes, which a
+                            # strict server refuses and a mail scanner may mangle.
+                            [("Location", iri_to_uri(url)), ("Content-Length", "0"), *_COMMON],
                         )
                         return [b""]
         return app(environ, start_response)

@@ -36,6 +36,7 @@ from .forms import (
 from .lifecycle import CampaignNotReady, InvalidTransition
 from .models import Campaign, Delivery, Layout
 from .queue import delivery_counts, failed_deliveries
+from .stale import EditedMeanwhile, version_of
 from .targeting import audience_count
 from .transports.config import transport_configs
 
@@ -195,6 +196,9 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     fmt, editor = pages.bind(data, stored_format=stored_format, stored_body=body)
     form = CampaignEditForm(data, campaign=campaign)
     editing = data is not None and (data.get("op") or "") != ""
+    # The version this page was opened at travels with every post of it (block edits too).
+    loaded = data.get("loaded_version", "") if data is not None else version_of(campaign.updated_at)
+    edited_meanwhile = ""
     if data is not None and not editing and form.is_valid():
         try:
             lifecycle.do_update_campaign(
@@ -203,9 +207,12 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 lists=form.cleaned_data["lists"],
                 segments=form.cleaned_data["segments"],
                 actor=request.user,
+                loaded_version=loaded or None,
             )
         except CampaignNotReady as exc:
             form.add_problems(exc)
+        except EditedMeanwhile as exc:
+            edited_meanwhile, loaded = str(exc), exc.current
         except InvalidTransition as exc:
             return _conflict(request, campaign, exc)
         else:
@@ -225,7 +232,14 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(
         request,
         "campaigns/campaign_edit.html",
-        {"campaign": campaign, "form": form, "fmt": fmt, **context},
+        {
+            "campaign": campaign,
+            "form": form,
+            "fmt": fmt,
+            "loaded_version": loaded,
+            "edited_meanwhile": edited_meanwhile,
+            **context,
+        },
     )
 
 

@@ -11,6 +11,16 @@ from tidings.lib.audit import audit
 
 from .images import process
 from .models import MediaImage
+from .usage import uses_of
+
+
+class ImageInUse(Exception):
+    """The picture is still used; ``uses`` say where, in words."""
+
+    def __init__(self, uses: list[str]) -> None:
+        self.uses = uses
+        shown = ", ".join(uses[:5]) + (f" and {len(uses) - 5} more" if len(uses) > 5 else "")
+        super().__init__(f"still used by {shown}")
 
 
 @transaction.atomic
@@ -57,6 +67,10 @@ def do_mark_image_personal(image: MediaImage, contact: Any, *, actor: Any) -> No
 
 @transaction.atomic
 def do_delete_image(image: MediaImage, *, actor: Any) -> None:
-    """Remove it; emails already sent show a missing picture where it was."""
+    """Remove it; emails already sent show a missing picture where it was.  Raises ImageInUse
+    (and deletes nothing) while a template, a layout or an unsent campaign still shows it."""
+    uses = uses_of(image.key)
+    if uses:
+        raise ImageInUse(uses)
     audit("media.deleted", actor=actor, obj=image)
     image.delete()

@@ -99,7 +99,12 @@ def process(raw: bytes) -> Processed:
         image.load()
     except ImageRefused:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        # Pillow's own guard, for pictures far over ours, fires before the size is known.
+        raise ImageRefused(
+            f"the picture has far too many pixels; at most {max_pixels / 1e6:g} million pixels"
+        ) from None
+    except UnidentifiedImageError:
         raise ImageRefused("this is not a picture tidings can read") from None
     except (OSError, SyntaxError, ValueError):
         raise ImageRefused("the picture is damaged or incomplete") from None

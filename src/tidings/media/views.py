@@ -93,7 +93,15 @@ def image_detail(request: HttpRequest, image_id: int) -> HttpResponse:
 @operator_required(perm="content")
 def image_delete(request: HttpRequest, image_id: int) -> HttpResponse:
     image = get_object_or_404(library(), pk=image_id)
-    actions.do_delete_image(image, actor=request.user)
+    try:
+        actions.do_delete_image(image, actor=request.user)
+    except actions.ImageInUse as exc:
+        messages.error(
+            request,
+            f"Not deleted: {image.name} is {exc}. Take it out of them first, or mail sent from "
+            "them would show a missing picture.",
+        )
+        return redirect("media:image", image.pk)
     messages.success(request, f"Deleted {image.name}.")
     return redirect("media:index")
 

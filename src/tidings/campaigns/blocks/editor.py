@@ -280,6 +280,9 @@ def _as_html(value: str) -> str:
     return "".join(parts)
 
 
+_OPENER = re.compile(r"\{[{%#]")
+
+
 def locate(document: Document, problem_message: str) -> list[BlockError]:
     """The blocks and fields whose own placeholders cause template problems: each text field
     holding template code is checked alone.  [] when no single field explains it (a tag opened
@@ -292,11 +295,20 @@ def locate(document: Document, problem_message: str) -> list[BlockError]:
         for link in values.pop("links", None) or []:
             values[link["network"]] = link["url"]
         for name, value in values.items():
-            if not isinstance(value, str) or "{" not in value or not JINJA.search(value):
+            if not isinstance(value, str) or not _OPENER.search(value):
                 continue
+            # "{{" typed as text, with no "}}" to close it: Jinja's message ("expected token
+            # 'end of print statement'") says nothing to someone who only meant the braces.
+            stray = _OPENER.search(JINJA.sub("", value))
+            hint = (
+                f' ("{stray.group()}" starts a placeholder; to show it as text, write '
+                f"{{{{ '{stray.group()}' }}}})"
+                if stray
+                else ""
+            )
             for problem in check_template("Sample", _as_html(value), "html"):
                 if problem.part == "body":
-                    found.append(BlockError(index, name, problem.message))
+                    found.append(BlockError(index, name, problem.message + hint))
     return found
 
 

@@ -59,3 +59,22 @@ def attribute(value: str, tokens: Tokens) -> str:
 def rich(text: str, tokens: Tokens) -> str:
     """Rich text (Markdown subset) as an HTML fragment, placeholders protected."""
     return _MARKDOWN.render(tokens.protect(text)).strip()
+
+
+# "](address)" left in the text: a link Markdown did not read (an address with a space, or one
+# it refuses, such as javascript:), which would reach the email as its raw brackets.
+_UNREAD_LINK = re.compile(r"\[[^\]\n]*\]\(([^)\n]*)\)?")
+
+
+def link_addresses(text: str) -> list[str]:
+    """The addresses of the links written in rich text, placeholders restored: those Markdown
+    reads as links (as it will write them: percent-encoded) and those it leaves as text."""
+    tokens = Tokens()
+    found: list[str] = []
+    for block in _MARKDOWN.parse(tokens.protect(text)):
+        for child in block.children or ():
+            if child.type == "link_open":
+                found.append(tokens.restore(str(child.attrGet("href") or "")))
+            elif child.type == "text":
+                found += [tokens.restore(m.group(1)) for m in _UNREAD_LINK.finditer(child.content)]
+    return found

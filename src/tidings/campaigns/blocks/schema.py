@@ -17,6 +17,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .markup import link_addresses
+
 MAX_BLOCKS = 100
 MAX_TEXT = 20_000
 VERSION: Final = 1
@@ -75,6 +77,19 @@ def check_link(value: str, *, what: str = "link") -> str:
     return value
 
 
+def check_rich_links(value: str) -> str:
+    """Rich text whose links all lead somewhere from a mail program: "[the shop](/shop)" or
+    "[offer](https://example.com/a b)" would arrive as a dead link or as raw brackets.  Raises
+    ValueError naming the link."""
+    for address in link_addresses(value):
+        try:
+            check_link(address)
+        except ValueError as exc:
+            shown = address if len(address) <= 60 else address[:59] + "…"
+            raise ValueError(f"{exc} (the link “{shown}”)") from None
+    return value
+
+
 def check_image_source(value: str) -> str:
     """An image address: an absolute http(s) URL, or a picture of the media library."""
     value = value.strip()
@@ -127,7 +142,7 @@ class Text(_Block):
         value = value.replace("\r\n", "\n").strip("\n")
         if not value.strip():
             raise ValueError("write some text (or remove the block)")
-        return value
+        return check_rich_links(value)
 
 
 class Image(_Block):
@@ -197,7 +212,7 @@ class Columns(_Block):
     @field_validator("left_text", "right_text")
     @classmethod
     def _text(cls, value: str) -> str:
-        return value.replace("\r\n", "\n").strip("\n")
+        return check_rich_links(value.replace("\r\n", "\n").strip("\n"))
 
     def side_is_empty(self, side: str) -> bool:
         return not (getattr(self, f"{side}_image") or getattr(self, f"{side}_text").strip())
@@ -245,7 +260,7 @@ class Footer(_Block):
         value = value.replace("\r\n", "\n").strip("\n")
         if not value.strip():
             raise ValueError("write the footer's text (or remove the block)")
-        return value
+        return check_rich_links(value)
 
 
 Block = Annotated[
@@ -459,6 +474,9 @@ def errors_of(exc: ValidationError, data: Any = None) -> list[BlockError]:
         kind = error["type"]
         if kind == "string_too_short" and field:
             message = "this cannot be blank"
+        elif kind == "string_too_long":
+            limit = (error.get("ctx") or {}).get("max_length")
+            message = f"too long: at most {limit:,} characters" if limit else "too long"
         elif kind == "missing":
             message = "this is needed"
         elif kind == "too_long" and field == "blocks":

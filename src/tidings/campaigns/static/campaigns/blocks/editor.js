@@ -209,6 +209,36 @@
     schedule();
   });
 
+  /* The library's pictures, again, when this tab is back in view: the upload link opens the
+     library in another tab, and a picture uploaded there belongs in these pickers (and in those
+     of blocks added later) without reloading the page and losing the edits. */
+  var picturesUrl = editor.getAttribute("data-pictures-url");
+  function fillPicker(select, pictures) {
+    while (select.options.length > 1) { select.remove(1); }
+    select.options[0].textContent = pictures.length ? "—" : "— (none yet: upload one) —";
+    pictures.forEach(function (picture) {
+      var option = document.createElement("option");
+      option.value = picture.path;
+      option.textContent = picture.label;
+      option.setAttribute("data-alt", picture.alt);
+      select.appendChild(option);
+    });
+  }
+  function refreshPictures() {
+    if (!picturesUrl || document.visibilityState === "hidden") { return; }
+    fetch(picturesUrl, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (data) {
+        document.querySelectorAll("[data-image-pick]").forEach(function (select) { fillPicker(select, data.pictures); });
+        document.querySelectorAll("template[id^='block-template-']").forEach(function (template) {
+          template.content.querySelectorAll("[data-image-pick]").forEach(function (select) { fillPicker(select, data.pictures); });
+        });
+      })
+      .catch(function () { /* the pickers keep what they had */ });
+  }
+  document.addEventListener("visibilitychange", refreshPictures);
+  window.addEventListener("focus", refreshPictures);
+
   /* Text helpers. */
   function insert(field, before, after, fallback) {
     var start = field.selectionStart, end = field.selectionEnd;
