@@ -135,8 +135,14 @@ def do_create_contact(values: Mapping[str, Any], *, purpose: str) -> tuple[Conta
     attributes = {k: v for k, v in data.items() if k not in Contact.COLUMN_FIELDS}
     contact = Contact.objects.with_email(data["email"]).first()
     if contact is None:
-        contact = Contact.objects.create(**columns, attributes=attributes)
-        return contact, True
+        try:
+            with transaction.atomic():
+                return Contact.objects.create(**columns, attributes=attributes), True
+        except IntegrityError:
+            # The same address was stored a moment ago by another request (two web processes
+            # on PostgreSQL): the unique index made this insert wait for it, so it is visible
+            # now.  It is the existing contact, as if it had been there first.
+            contact = Contact.objects.with_email(data["email"]).get()
     changed = [k for k, v in columns.items() if v and not getattr(contact, k)]
     for key in changed:
         setattr(contact, key, columns[key])
@@ -311,12 +317,9 @@ def do_sign_up(
 
     contact = Contact.objects.with_email(email).first()
     is_new = contact is None
-    if contact is None:
+    if contact is None:  # (another request may store it first: do_create_contact finds it)
         fields = {k: v for k, v in values.items() if k in allowed_contact_fields("newsletter")}
-        try:
-            contact, is_new = do_create_contact({**fields, "email": email}, purpose="newsletter")
-        except IntegrityError:  # the same address signed up a moment ago, in another request
-            contact, is_new = Contact.objects.with_email(email).get(), False
+        contact, is_new = do_create_contact({**fields, "email": email}, purpose="newsletter")
 
     request = ConfirmRequest(
         contact_id=contact.pk,
