@@ -15,8 +15,14 @@ from typing import Any
 import pytest
 from django.db import connection, connections, transaction
 
-from tidings.audience.actions import do_create_contact
-from tidings.audience.models import Contact
+from tidings.audience.actions import (
+    do_confirm_signup,
+    do_create_contact,
+    do_subscribe,
+    do_unsubscribe_request,
+)
+from tidings.audience.models import Contact, MailingList, Subscription
+from tidings.audience.tokens import ConfirmRequest, UnsubscribeRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,3 +90,31 @@ def test_two_requests_creating_one_address_at_once_get_the_one_contact():
     assert [r[0].pk for r in results] == [ada.pk, ada.pk]
     assert [r[1] for r in results] == [False, False]
     assert (ada.name, ada.company) == ("Ada", "Acme")  # blanks filled in, as for any existing one
+
+
+def _pending_reader(news) -> Contact:
+    ada, _ = do_create_contact({"email": "ada@example.com", "name": "Ada"}, purpose="newsletter")
+    do_subscribe(ada, news, source="form", wording_text="Yes please", confirmed=False)
+    return ada
+
+
+@pytest.mark.parametrize("everything", [False, True], ids=["one list", "every list"])
+def test_a_confirmation_and_an_unsubscribe_at_once_both_succeed_and_the_ledger_agrees(everything):
+    # The person presses "confirm" in one tab while their mail client posts the one-click
+    # unsubscribe.  The confirmation locked the contact and waited for the subscription; the
+    # unsubscribe held the subscription and, committing, needed the contact (PostgreSQL checks
+    # the consent event's foreign key then): a deadlock, and a 500 for one of them.
+    _needs_postgresql()
+    news = MailingList.objects.create(name="Product news", topic="product news")
+    ada = _pending_reader(news)
+    link = UnsubscribeRequest(contact_id=ada.pk, list_id=None if everything else news.pk)
+
+    results = race(
+        [lambda: do_confirm_signup(ConfirmRequest(contact_id=ada.pk, list_ids=(news.pk,)))],
+        while_holding=lambda: do_unsubscribe_request(link, source="unsubscribe"),
+    )
+    assert not isinstance(results[0], BaseException), results
+    # The confirmation came last: subscribed again, and the ledger's last word is that grant.
+    status = Subscription.objects.get(contact=ada, mailing_list=news).status
+    last = ada.consent_events.filter(mailing_list=news).order_by("at", "pk").last()
+    assert (status, last.action, last.source) == ("confirmed", "granted", "confirmation")

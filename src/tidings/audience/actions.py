@@ -155,6 +155,18 @@ def do_create_contact(values: Mapping[str, Any], *, purpose: str) -> tuple[Conta
     return contact, False
 
 
+def lock_person(contact_id: int) -> Contact | None:
+    """Lock the person's row before changing their subscriptions or consent (None: gone).
+
+    Every action that does takes this lock first, so two for one person (a confirmation and an
+    unsubscribe posted at the same moment) run one after the other.  Without it each locked its
+    own rows in its own order, and on PostgreSQL the consent event's foreign-key check, which
+    takes a share lock on the contact at commit, closed a deadlock with the other.  ``no_key``:
+    FOR NO KEY UPDATE, which those foreign-key checks pass (FOR UPDATE would block them).
+    """
+    return Contact.objects.select_for_update(no_key=True).filter(pk=contact_id).first()
+
+
 @transaction.atomic
 def do_subscribe(
     contact: Contact,
@@ -170,6 +182,7 @@ def do_subscribe(
     """Subscribe a contact to a list and record the consent that allows it.
 
     ``at``: when the consent was given, if not now (an API client's proof of consent)."""
+    lock_person(contact.pk)
     now = timezone.now()
     status = Subscription.Status.CONFIRMED if confirmed else Subscription.Status.PENDING
     sub, created = Subscription.objects.get_or_create(
@@ -376,7 +389,7 @@ class ConfirmResult:
 @transaction.atomic
 def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> ConfirmResult:
     """The person clicked the button behind their confirmation link: subscribe them for real."""
-    contact = Contact.objects.select_for_update().filter(pk=request.contact_id).first()
+    contact = lock_person(request.contact_id)
     if contact is None:
         return ConfirmResult(None)
     suppressed = suppression_reason(contact.email)
@@ -457,6 +470,7 @@ def do_unsubscribe(
     ip: str | None = None,
 ) -> bool:
     """Unsubscribe from one list, at once.  False when there was nothing to unsubscribe."""
+    lock_person(contact.pk)
     sub = (
         Subscription.objects.select_for_update()
         .filter(contact=contact, mailing_list=mailing_list, status__in=_ACTIVE)
@@ -496,7 +510,7 @@ def do_unsubscribe_request(
     RFC 8058 one-click POST, the page's button, or a mail to the List-Unsubscribe mailto with
     the token in its subject.  From its list, or from everything; nothing to do when the contact
     (erased since) or the list (deleted) is gone: nothing can be sent."""
-    contact = Contact.objects.filter(pk=unsubscribe_request.contact_id).first()
+    contact = lock_person(unsubscribe_request.contact_id)
     if contact is None:
         return
     source_ref = (
@@ -524,6 +538,7 @@ def do_unsubscribe_all(
     ``other_channels``, phone/post consent is withdrawn too.  Returns how many lists were left;
     repeating it changes nothing.
     """
+    lock_person(contact.pk)
     subs = list(
         Subscription.objects.select_for_update()
         .filter(contact=contact, status__in=_ACTIVE)
@@ -588,7 +603,7 @@ def do_update_preferences(
     the click proved the mailbox, as a confirmation would.
     """
     source = ConsentEvent.Source.PREFERENCES
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    contact = Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)  # lock_person
     changes: list[str] = []
     wording_obj = wording(wording_text)
     statuses = dict(contact.subscriptions.values_list("mailing_list_id", "status"))
