@@ -71,6 +71,10 @@ class FieldNotAllowed(ValueError):
     pass
 
 
+class ConsentWithdrawnSince(ValueError):
+    """A consent dated before the person's latest withdrawal cannot subscribe them again."""
+
+
 def allowed_contact_fields(purpose: str) -> tuple[str, ...]:
     return get_policy().fields_for(purpose).all
 
@@ -167,6 +171,17 @@ def lock_person(contact_id: int) -> Contact | None:
     return Contact.objects.select_for_update(no_key=True).filter(pk=contact_id).first()
 
 
+def _withdrawn_after(contact: Contact, mailing_list: MailingList, at: datetime) -> bool:
+    return ConsentEvent.objects.filter(
+        models.Q(purpose=PURPOSE_NEWSLETTER, mailing_list=mailing_list)
+        | models.Q(purpose=PURPOSE_MARKETING, mailing_list=None),
+        contact=contact,
+        channel=CHANNEL_EMAIL,
+        action=ConsentEvent.Action.WITHDRAWN,
+        at__gt=at,
+    ).exists()
+
+
 @transaction.atomic
 def do_subscribe(
     contact: Contact,
@@ -181,8 +196,15 @@ def do_subscribe(
 ) -> Subscription:
     """Subscribe a contact to a list and record the consent that allows it.
 
-    ``at``: when the consent was given, if not now (an API client's proof of consent)."""
+    ``at``: when the consent was given, if not now (an API client's proof of consent).  A
+    withdrawal from this list (or from email marketing) after ``at`` means that consent was
+    taken back: ConsentWithdrawnSince, and nothing is written (the ledger, replayed by time,
+    would go on saying "withdrawn" while the subscription said "confirmed")."""
     lock_person(contact.pk)
+    if at is not None and _withdrawn_after(contact, mailing_list, at):
+        raise ConsentWithdrawnSince(
+            "the person withdrew consent to this list after the time given for this consent"
+        )
     now = timezone.now()
     status = Subscription.Status.CONFIRMED if confirmed else Subscription.Status.PENDING
     sub, created = Subscription.objects.get_or_create(
