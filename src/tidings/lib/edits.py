@@ -30,6 +30,10 @@ class SeenValuesForm(forms.BaseForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.carry_seen_values()
+
+    def carry_seen_values(self) -> None:
+        """Render every field's hidden copy (again, for a form that builds fields later)."""
         for field in self.fields.values():
             field.show_hidden_initial = True
 
