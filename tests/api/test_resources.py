@@ -115,6 +115,32 @@ def test_unsubscribing_through_the_api(api):
     assert subs[0]["status"] == "unsubscribed"
 
 
+def test_a_consent_older_than_the_persons_unsubscribe_cannot_subscribe_them_again(api):
+    # Ada unsubscribed on 1 May; an integration then posts the consent she gave at checkout on
+    # 1 March.  It used to subscribe her (confirmed, mailed again) while the ledger, replayed by
+    # time, still said "withdrawn": consent once withdrawn is not brought back by older proof.
+    news = make_list()
+    ada = person("Ada Lovelace")
+    with time_machine.travel("2026-03-02T09:00:00Z"):
+        api.post(f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": CONSENT})
+    with time_machine.travel("2026-05-01T09:00:00Z"):
+        api.delete(f"/lists/{news.pk}/subscriptions/{ada.pk}")
+        response = api.post(
+            f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": CONSENT}
+        )
+        assert response.status_code == 409
+        assert "withdrew" in response.json()["detail"]
+        assert Subscription.objects.get(contact=ada).status == "unsubscribed"
+        assert ConsentEvent.objects.filter(contact=ada).count() == 2
+    later = {**CONSENT, "at": "2026-05-02T08:00:00Z"}  # given again after she left: fine
+    with time_machine.travel("2026-05-02T09:00:00Z"):
+        response = api.post(
+            f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": later}
+        )
+    assert response.status_code == 201
+    assert Subscription.objects.get(contact=ada).status == "confirmed"
+
+
 # --- imports ------------------------------------------------------------------------------------
 def test_an_uploaded_csv_is_imported_in_the_background_with_a_bad_rows_report(api, settings):
     from django.core.files.uploadedfile import SimpleUploadedFile

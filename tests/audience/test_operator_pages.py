@@ -259,3 +259,45 @@ def test_contacts_are_found_by_address_whatever_its_case_through_the_lower_email
     assert Contact.objects.with_email("ada.lovelace@EXAMPLE.COM").get() == ada
     sql = str(Contact.objects.with_email("x@example.com").query).upper()
     assert "LOWER" in sql and "UPPER" not in sql
+
+
+def _edit_page_fields(client, contact) -> dict[str, str]:
+    """What the edit page posts back untouched: each field and its hidden ``initial-`` copy."""
+    form = client.get(reverse("audience:contact-edit", args=[contact.pk])).context["form"]
+    fields = {name: form[name].value() or "" for name in form.fields}
+    return fields | {f"initial-{name}": value for name, value in fields.items()}
+
+
+def test_two_operators_editing_one_contact_keep_both_changes(owner_client):
+    # Both open the page; one corrects the name, the other then adds the company.  The second
+    # save used to write back every field as its page showed it: the new name was undone.
+    ada = person("Ada Lovelace", "ada@example.com")
+    first = _edit_page_fields(owner_client, ada)
+    second = dict(first)
+    owner_client.post(reverse("audience:contact-edit", args=[ada.pk]), first | {"name": "Ada King"})
+    response = owner_client.post(
+        reverse("audience:contact-edit", args=[ada.pk]), second | {"company": "Engines"}
+    )
+    assert response.status_code == 302
+    ada.refresh_from_db()
+    assert (ada.name, ada.company) == ("Ada King", "Engines")
+
+
+def test_an_edit_of_a_field_someone_changed_meanwhile_is_refused_and_says_so(owner_client):
+    ada = person("Ada Lovelace", "ada@example.com")
+    stale = _edit_page_fields(owner_client, ada)
+    owner_client.post(reverse("audience:contact-edit", args=[ada.pk]), stale | {"name": "Ada King"})
+    response = owner_client.post(
+        reverse("audience:contact-edit", args=[ada.pk]), stale | {"name": "Countess Lovelace"}
+    )
+    assert response.status_code == 200
+    assert "Someone else changed Name since you opened this page" in response.content.decode()
+    ada.refresh_from_db()
+    assert ada.name == "Ada King"
+    # The page now carries what the name reads: saving again is a deliberate overwrite.
+    form = response.context["form"]
+    again = {k: v for k, v in form.data.items() if k != "csrfmiddlewaretoken"}
+    assert again["initial-name"] == "Ada King"
+    owner_client.post(reverse("audience:contact-edit", args=[ada.pk]), again)
+    ada.refresh_from_db()
+    assert ada.name == "Countess Lovelace"

@@ -242,3 +242,44 @@ def test_a_booked_demo_goes_to_its_host_and_tells_the_operators(settings):
     assert enquiry_.owner == grace.user
     assert enquiry_.next_action_on == timezone.localdate(booking.start)
     assert OperatorNotification.objects.filter(user=ada, event="demo_booked").exists()
+
+
+def _work_page_fields(client, record) -> dict[str, str]:
+    """What the record page's work form posts back untouched, with its hidden copies."""
+    form = client.get(reverse("crm:enquiry", args=[record.pk])).context["work_form"]
+    fields = {name: form[name].value() for name in form.fields}
+    fields = {name: "" if value is None else str(value) for name, value in fields.items()}
+    return fields | {f"initial-{name}": value for name, value in fields.items()}
+
+
+def test_two_operators_changing_one_enquiry_keep_both_changes(client):
+    # Ada takes the enquiry; Bob, whose page still shows it unassigned, sets a next action.
+    # His save used to post "owner: nobody" with it and quietly take the enquiry from Ada.
+    ada, bob = operator("ada"), operator("bob")
+    record = enquiry()
+    client.force_login(bob)
+    bobs_page = _work_page_fields(client, record)
+    client.force_login(ada)
+    ada_page = _work_page_fields(client, record)
+    client.post(reverse("crm:enquiry-work", args=[record.pk]), ada_page | {"owner": ada.pk})
+    client.force_login(bob)
+    client.post(
+        reverse("crm:enquiry-work", args=[record.pk]),
+        bobs_page | {"next_action_on": "2026-05-01"},
+    )
+    record.refresh_from_db()
+    assert (record.owner, record.next_action_on) == (ada, date(2026, 5, 1))
+
+
+def test_a_work_change_to_a_field_someone_changed_meanwhile_is_refused_and_says_so(client):
+    ada, bob = operator("ada"), operator("bob")
+    record = enquiry()
+    client.force_login(ada)
+    stale = _work_page_fields(client, record)
+    client.post(reverse("crm:enquiry-work", args=[record.pk]), stale | {"owner": ada.pk})
+    response = client.post(
+        reverse("crm:enquiry-work", args=[record.pk]), stale | {"owner": bob.pk}, follow=True
+    )
+    assert "Someone else changed the owner since you opened this page" in response.text
+    record.refresh_from_db()
+    assert record.owner == ada

@@ -42,6 +42,17 @@ def test_an_event_starts_a_journey_and_answers_202(api):
     assert Enrolment.objects.get().state == "completed"  # service mail: no marketing consent
 
 
+def test_an_event_finds_its_person_whatever_the_case_of_the_address(api):
+    # Addresses keep the case of their local part as typed ("Ann.Example@example.com"); the
+    # application posting events usually lower-cases it.  One mailbox, one person: the event
+    # must reach them, as a sign-up or an import with that spelling would.
+    _onboarding()
+    ann = person("Ann Example", email="Ann.Example@example.com")
+    response = api.post("/events", {"contact": "ann.example@EXAMPLE.com", "name": "trial_started"})
+    assert response.status_code == 202
+    assert Enrolment.objects.get().contact == ann
+
+
 def test_an_event_for_an_unknown_address_is_accepted_and_dropped(api):
     _onboarding()
     for contact in ("nobody@example.com", "not an address", 999999):

@@ -71,6 +71,10 @@ class FieldNotAllowed(ValueError):
     pass
 
 
+class ConsentWithdrawnSince(ValueError):
+    """A consent dated before the person's latest withdrawal cannot subscribe them again."""
+
+
 def allowed_contact_fields(purpose: str) -> tuple[str, ...]:
     return get_policy().fields_for(purpose).all
 
@@ -135,8 +139,14 @@ def do_create_contact(values: Mapping[str, Any], *, purpose: str) -> tuple[Conta
     attributes = {k: v for k, v in data.items() if k not in Contact.COLUMN_FIELDS}
     contact = Contact.objects.with_email(data["email"]).first()
     if contact is None:
-        contact = Contact.objects.create(**columns, attributes=attributes)
-        return contact, True
+        try:
+            with transaction.atomic():
+                return Contact.objects.create(**columns, attributes=attributes), True
+        except IntegrityError:
+            # The same address was stored a moment ago by another request (two web processes
+            # on PostgreSQL): the unique index made this insert wait for it, so it is visible
+            # now.  It is the existing contact, as if it had been there first.
+            contact = Contact.objects.with_email(data["email"]).get()
     changed = [k for k, v in columns.items() if v and not getattr(contact, k)]
     for key in changed:
         setattr(contact, key, columns[key])
@@ -147,6 +157,29 @@ def do_create_contact(values: Mapping[str, Any], *, purpose: str) -> tuple[Conta
     if changed:
         contact.save(update_fields=[*changed, "updated_at"])
     return contact, False
+
+
+def lock_person(contact_id: int) -> Contact | None:
+    """Lock the person's row before changing their subscriptions or consent (None: gone).
+
+    Every action that does takes this lock first, so two for one person (a confirmation and an
+    unsubscribe posted at the same moment) run one after the other.  Without it each locked its
+    own rows in its own order, and on PostgreSQL the consent event's foreign-key check, which
+    takes a share lock on the contact at commit, closed a deadlock with the other.  ``no_key``:
+    FOR NO KEY UPDATE, which those foreign-key checks pass (FOR UPDATE would block them).
+    """
+    return Contact.objects.select_for_update(no_key=True).filter(pk=contact_id).first()
+
+
+def _withdrawn_after(contact: Contact, mailing_list: MailingList, at: datetime) -> bool:
+    return ConsentEvent.objects.filter(
+        models.Q(purpose=PURPOSE_NEWSLETTER, mailing_list=mailing_list)
+        | models.Q(purpose=PURPOSE_MARKETING, mailing_list=None),
+        contact=contact,
+        channel=CHANNEL_EMAIL,
+        action=ConsentEvent.Action.WITHDRAWN,
+        at__gt=at,
+    ).exists()
 
 
 @transaction.atomic
@@ -163,7 +196,15 @@ def do_subscribe(
 ) -> Subscription:
     """Subscribe a contact to a list and record the consent that allows it.
 
-    ``at``: when the consent was given, if not now (an API client's proof of consent)."""
+    ``at``: when the consent was given, if not now (an API client's proof of consent).  A
+    withdrawal from this list (or from email marketing) after ``at`` means that consent was
+    taken back: ConsentWithdrawnSince, and nothing is written (the ledger, replayed by time,
+    would go on saying "withdrawn" while the subscription said "confirmed")."""
+    lock_person(contact.pk)
+    if at is not None and _withdrawn_after(contact, mailing_list, at):
+        raise ConsentWithdrawnSince(
+            "the person withdrew consent to this list after the time given for this consent"
+        )
     now = timezone.now()
     status = Subscription.Status.CONFIRMED if confirmed else Subscription.Status.PENDING
     sub, created = Subscription.objects.get_or_create(
@@ -311,12 +352,9 @@ def do_sign_up(
 
     contact = Contact.objects.with_email(email).first()
     is_new = contact is None
-    if contact is None:
+    if contact is None:  # (another request may store it first: do_create_contact finds it)
         fields = {k: v for k, v in values.items() if k in allowed_contact_fields("newsletter")}
-        try:
-            contact, is_new = do_create_contact({**fields, "email": email}, purpose="newsletter")
-        except IntegrityError:  # the same address signed up a moment ago, in another request
-            contact, is_new = Contact.objects.with_email(email).get(), False
+        contact, is_new = do_create_contact({**fields, "email": email}, purpose="newsletter")
 
     request = ConfirmRequest(
         contact_id=contact.pk,
@@ -373,7 +411,7 @@ class ConfirmResult:
 @transaction.atomic
 def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> ConfirmResult:
     """The person clicked the button behind their confirmation link: subscribe them for real."""
-    contact = Contact.objects.select_for_update().filter(pk=request.contact_id).first()
+    contact = lock_person(request.contact_id)
     if contact is None:
         return ConfirmResult(None)
     suppressed = suppression_reason(contact.email)
@@ -454,6 +492,7 @@ def do_unsubscribe(
     ip: str | None = None,
 ) -> bool:
     """Unsubscribe from one list, at once.  False when there was nothing to unsubscribe."""
+    lock_person(contact.pk)
     sub = (
         Subscription.objects.select_for_update()
         .filter(contact=contact, mailing_list=mailing_list, status__in=_ACTIVE)
@@ -493,7 +532,7 @@ def do_unsubscribe_request(
     RFC 8058 one-click POST, the page's button, or a mail to the List-Unsubscribe mailto with
     the token in its subject.  From its list, or from everything; nothing to do when the contact
     (erased since) or the list (deleted) is gone: nothing can be sent."""
-    contact = Contact.objects.filter(pk=unsubscribe_request.contact_id).first()
+    contact = lock_person(unsubscribe_request.contact_id)
     if contact is None:
         return
     source_ref = (
@@ -521,6 +560,7 @@ def do_unsubscribe_all(
     ``other_channels``, phone/post consent is withdrawn too.  Returns how many lists were left;
     repeating it changes nothing.
     """
+    lock_person(contact.pk)
     subs = list(
         Subscription.objects.select_for_update()
         .filter(contact=contact, status__in=_ACTIVE)
@@ -585,7 +625,7 @@ def do_update_preferences(
     the click proved the mailbox, as a confirmation would.
     """
     source = ConsentEvent.Source.PREFERENCES
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    contact = Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)  # lock_person
     changes: list[str] = []
     wording_obj = wording(wording_text)
     statuses = dict(contact.subscriptions.values_list("mailing_list_id", "status"))

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tidings.lib.audit import audit
+from tidings.lib.edits import EditConflict, conflicts
 
 from .actions import FieldNotAllowed, wording
 from .emails import normalise_email
@@ -25,6 +26,7 @@ def do_rectify_contact(
     allowed: Iterable[str],
     actor: Any = None,
     audit_unchanged: bool = False,
+    seen: Mapping[str, Any] | None = None,
     **audit_details: Any,
 ) -> list[str]:
     """The one writer of a contact's own fields (audit action ``contact.rectified``): the
@@ -33,12 +35,18 @@ def do_rectify_contact(
     Only ``allowed`` names may be given (FieldNotAllowed names the others); the row is locked
     while it changes; an email address is normalised (InvalidEmail).  Returns the names that
     changed, in ``allowed``'s order; the audit entry lists them, never the old or new values
-    (written only when something changed, unless ``audit_unchanged``)."""
+    (written only when something changed, unless ``audit_unchanged``).  ``seen``: what each
+    field read when the editor opened its page; a field someone else changed since raises
+    EditConflict (naming the fields) and nothing is written."""
     order = list(allowed)
     unknown = sorted(set(values) - set(order))
     if unknown:
         raise FieldNotAllowed(f"these fields cannot be changed here: {', '.join(unknown)}")
     locked = Contact.objects.select_for_update().get(pk=contact.pk)
+    if seen:
+        clashes = conflicts({n: getattr(locked, n) for n in values}, values, seen)
+        if clashes:
+            raise EditConflict(clashes)
     changed = []
     for name in order:
         if name not in values:
@@ -55,9 +63,15 @@ def do_rectify_contact(
     return changed
 
 
-def do_update_contact(contact: Contact, values: Mapping[str, str], *, actor: Any) -> list[str]:
+def do_update_contact(
+    contact: Contact,
+    values: Mapping[str, str],
+    *,
+    actor: Any,
+    seen: Mapping[str, Any] | None = None,
+) -> list[str]:
     """An operator's (or an API token's) correction: any field the policy lets us hold."""
-    return do_rectify_contact(contact, values, allowed=contact_fields(), actor=actor)
+    return do_rectify_contact(contact, values, allowed=contact_fields(), actor=actor, seen=seen)
 
 
 @transaction.atomic

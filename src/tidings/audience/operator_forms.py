@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from tidings.lib.edits import SeenValuesForm
 from tidings.policy import get_policy
 from tidings.policy.plain import field_title
 
@@ -26,7 +27,7 @@ def contact_fields() -> list[str]:
     return [f for f in Contact.COLUMN_FIELDS if f in collected]
 
 
-class ContactForm(forms.ModelForm):
+class ContactForm(SeenValuesForm, forms.ModelForm):
     class Meta:
         model = Contact
         fields = list(Contact.COLUMN_FIELDS)

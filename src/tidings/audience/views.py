@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from tidings.lib.access import operator_required
 from tidings.lib.audit import audit
 from tidings.lib.csv_export import streamed_csv
+from tidings.lib.edits import EditConflict
 
 from . import contact_panels, operator
 from .access import contact_or_404, list_or_404
@@ -107,11 +108,21 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = contact_or_404(contact_id)
     form = ContactForm(request.POST or None, instance=Contact.objects.get(pk=contact.pk))
     if request.method == "POST" and form.is_valid():
-        values = {f: form.cleaned_data[f] for f in form.fields}
+        values, seen = form.edits()  # only what this operator changed: others' edits stay
         try:
-            changed = operator.do_update_contact(contact, values, actor=request.user)
+            changed = operator.do_update_contact(contact, values, actor=request.user, seen=seen)
         except InvalidEmail as exc:
             form.add_error("email", str(exc))
+        except EditConflict as clash:
+            current = Contact.objects.get(pk=contact.pk)
+            form.reopen({name: getattr(current, name) for name in form.fields})
+            labels = ", ".join(str(form.fields[name].label) for name in clash.fields)
+            form.add_error(
+                None,
+                f"Someone else changed {labels} since you opened this page, and nothing was "
+                "saved. The contact's page shows what it reads now; save again to replace it "
+                "with what is in this form.",
+            )
         else:
             messages.success(request, f"Saved ({len(changed)} field(s) changed).")
             return redirect("audience:contact", contact_id=contact.pk)

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from tidings import signals
 from tidings.audience.actions import FieldNotAllowed, do_create_contact
 from tidings.audience.consent import CAPTURED_FIELDS
-from tidings.audience.emails import normalise_email
 from tidings.audience.models import Contact
 from tidings.lib.audit import audit
 from tidings.policy import get_policy
@@ -104,10 +103,7 @@ def person_fields(purpose: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _person(values: Mapping[str, Any], purpose: str) -> tuple[Contact, bool]:
     """The contact for these details (found by address, or created), under ``purpose``."""
     data = {k: v for k, v in values.items() if v not in (None, "")}
-    try:
-        return do_create_contact(data, purpose=purpose)
-    except IntegrityError:  # the same address was added a moment ago, by another request
-        return Contact.objects.with_email(normalise_email(data["email"])).get(), False
+    return do_create_contact(data, purpose=purpose)  # (a racing request's contact, if any)
 
 
 def _changed(record: models.Model, values: Mapping[str, Any]) -> list[str]:

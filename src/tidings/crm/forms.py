@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.forms import HONEYPOT_FIELD, contact_form_field
+from tidings.lib.edits import SeenValuesForm
 from tidings.policy import get_policy
 
 from .actions import ENQUIRY, ORDER, SUPPORT, OrderLine, enquiry_channels, person_fields
@@ -361,8 +362,9 @@ def _operator_field(label: str = "Owner", required: bool = False) -> OperatorCho
     )
 
 
-class WorkForm(CrmForm):
-    """Status, owner and next action of an enquiry or a support request."""
+class WorkForm(SeenValuesForm, CrmForm):
+    """Status, owner and next action of an enquiry or a support request (with what each read
+    when the page was opened: see lib.edits)."""
 
     next_action_on = forms.DateField(label="Next action on", required=False, widget=DATE)
 
@@ -373,6 +375,7 @@ class WorkForm(CrmForm):
             "owner": _operator_field(),
             **self.fields,
         }
+        self.carry_seen_values()
 
 
 class NoteForm(CrmForm):

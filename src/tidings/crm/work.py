@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from tidings.lib.access import has_permission, operators_with_permission
 from tidings.lib.audit import audit
+from tidings.lib.edits import conflicts
 
 from .actions import CrmError, clean_free_text
 from .models import ConversationMessage, Enquiry, OperatorPreference, SupportRequest
@@ -94,6 +95,14 @@ def _check_status(record: WorkRecord, status: str) -> None:
         raise WorkError(f'A record that is "{current}" cannot become "{wanted}".')
 
 
+FIELD_NAMES = {"status": "status", "owner": "owner", "next_action_on": "next action date"}
+
+
+def _pk(value: Any) -> Any:
+    """An operator as their id (forms give users, records hold ids); anything else as it is."""
+    return getattr(value, "pk", value)
+
+
 def _check_owner(owner: Any) -> None:
     if owner is not None and not has_permission(owner, "people"):
         raise WorkError(
@@ -110,15 +119,37 @@ def do_update_work(
     owner: Any = ...,
     next_action_on: Any = ...,
     actor_label: str = "",
+    seen: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Change what is given of status, owner (``None``: nobody) and next-action date; returns
     the fields that changed.  Raises WorkError for a move the transition table refuses, or an
     owner who is not an active operator.  The new owner is told (``notifications``) unless they
-    made the change themselves."""
+    made the change themselves.  ``seen``: what the given fields read when the operator opened
+    the page; one someone else changed since raises WorkError naming it, and nothing is saved
+    (else the stale page would quietly undo that change)."""
     from .notifications import notify_owner
 
     model = type(record)
     current = model.objects.select_for_update().get(pk=record.pk)
+    if seen:
+        asked = {"status": status, "owner": owner, "next_action_on": next_action_on}
+        given = {
+            k: _pk(v)
+            for k, v in asked.items()
+            if k in seen and v is not ... and not (k == "status" and v is None)
+        }
+        now = {
+            "status": current.status,
+            "owner": current.owner_id,
+            "next_action_on": current.next_action_on,
+        }
+        clashes = conflicts(now, given, {k: _pk(v) for k, v in seen.items()})
+        if clashes:
+            names = ", ".join(FIELD_NAMES[c] for c in clashes)
+            raise WorkError(
+                f"Someone else changed the {names} since you opened this page, and nothing was "
+                "saved: look again and retry."
+            )
     values: dict[str, Any] = {}
     if status is not None and status != current.status:
         _check_status(current, status)

@@ -76,15 +76,9 @@ def work_update(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     record = records.get(pk)
     form = WorkForm(request.POST, statuses=records.statuses())
     if form.is_valid():
-        data = form.cleaned_data
+        values, seen = form.edits()  # only what this operator changed: others' edits stay
         try:
-            changed = work.do_update_work(
-                record,
-                actor=request.user,
-                status=data["status"],
-                owner=data["owner"],
-                next_action_on=data["next_action_on"],
-            )
+            changed = work.do_update_work(record, actor=request.user, seen=seen, **values)
         except CrmError as exc:
             messages.error(request, str(exc))
         else:

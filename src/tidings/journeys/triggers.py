@@ -134,7 +134,7 @@ def _find_contact(contact: str | int | None) -> Contact | None:
         email = normalise_email(str(contact))
     except InvalidEmail:
         return None
-    return Contact.objects.filter(email=email).first()
+    return Contact.objects.with_email(email).first()
 
 
 def do_record_event(

@@ -125,7 +125,7 @@ def journey_detail(request: HttpRequest, journey_id: int) -> HttpResponse:
 
 def _contact(address: str) -> Contact | None:
     try:
-        return Contact.objects.filter(email=normalise_email(address)).first()
+        return Contact.objects.with_email(normalise_email(address)).first()
     except InvalidEmail:
         return None
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from ninja import Path, Query, Router, Schema, Status
 from pydantic import Field, field_validator
 
-from tidings.audience.actions import do_unsubscribe
+from tidings.audience.actions import ConsentWithdrawnSince, do_unsubscribe
 from tidings.audience.models import ConsentEvent, Contact, MailingList
 from tidings.audience.operator import do_save_list
 from tidings.audience.operator_forms import MailingListForm
@@ -152,14 +152,22 @@ def subscribe(request: HttpRequest, payload: SubscribeIn, list_id: int = ID):
             f"The contact's address is suppressed ({reason}); nobody may subscribe it until the "
             "suppression is removed.",
         )
-    sub = do_subscribe_via_api(
-        contact,
-        mailing_list,
-        source=payload.consent.source,
-        wording_text=payload.consent.wording,
-        at=payload.consent.at,
-        token=token,
-    )
+    try:
+        sub = do_subscribe_via_api(
+            contact,
+            mailing_list,
+            source=payload.consent.source,
+            wording_text=payload.consent.wording,
+            at=payload.consent.at,
+            token=token,
+        )
+    except ConsentWithdrawnSince:
+        raise Problem(
+            409,
+            "The contact withdrew consent to this list after the time given for this consent: "
+            "a consent given before a withdrawal cannot subscribe them again. Send the time of "
+            "a consent given since.",
+        ) from None
     return Status(
         201,
         {

@@ -63,7 +63,7 @@ def _contact(address: str) -> Contact:
         email = normalise_email(address)
     except InvalidEmail:
         raise CommandError("--contact: not an email address") from None
-    contact = Contact.objects.filter(email=email).first()
+    contact = Contact.objects.with_email(email).first()
     if contact is None:
         raise CommandError("--contact: no contact has that address")
     return contact
