@@ -103,6 +103,23 @@ def test_the_import_bad_rows_report_neutralises_formula_cells(tmp_path, hostile_
     assert_no_formula(rows)
 
 
+def test_the_import_bad_rows_report_neutralises_formulas_in_the_files_own_header(
+    tmp_path, hostile_list
+):
+    editor = Client()
+    sign_in(editor, make_operator("eddie", "editor"))
+    source = tmp_path / "hostile-header.csv"
+    header = ",".join(f'"{f.replace('"', '""')}"' for f in FORMULAS)
+    source.write_text(f"email,name,{header}\nnot-an-address,Ada,1,2,3,4\n")
+    imp = run_import(create_import(mailing_list=hostile_list, original_filename="h.csv"), source)
+
+    response = editor.get(f"/audience/imports/{imp.pk}/bad-rows.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+
+    assert imp.bad_rows == 1
+    assert rows[0][-len(FORMULAS) :] == ["'" + f for f in FORMULAS]
+
+
 def test_the_campaign_report_neutralises_formula_cells(officer, hostile_list):
     from tests.campaigns.lifecycle_helpers import make_campaign
     from tidings.campaigns.models import TrackedLink
