@@ -14,6 +14,7 @@ API (``hit``, keyed by the token's hash).  A key never holds personal data.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -60,9 +61,25 @@ def count_attempt(scope: str, who: str, setting: str, default: Limit) -> bool:
     return hit(scope, who, setting_limit(setting, default)).allowed
 
 
+def visitor_network(address: str | None) -> str:
+    """What one visitor is, for counting: an IPv4 address, or the /64 network of an IPv6 one.
+
+    One IPv6 customer is given a whole /64 (2^64 addresses; RFC 6177): counted by the address,
+    each visitor could take a fresh one for every attempt and never reach a limit."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def visitor(request: HttpRequest) -> str:
-    """The key for a visitor: a hash of their address, so the cache keeps no personal data."""
-    return hashlib.sha256((client_ip(request) or "unknown").encode()).hexdigest()[:32]
+    """The key for a visitor (``visitor_network``): a hash, so the cache keeps no personal data."""
+    return hashlib.sha256(visitor_network(client_ip(request)).encode()).hexdigest()[:32]
 
 
 def within_limit(request: HttpRequest, scope: str, limit: Limit) -> bool:
