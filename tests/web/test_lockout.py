@@ -111,3 +111,17 @@ def test_an_ipv6_visitor_is_locked_out_by_their_network_not_one_address(client, 
     fresh_address = Client(REMOTE_ADDR="2001:db8:5:6::99")
     assert attempt(fresh_address, OPERATOR_PASSWORD).status_code == 429
     assert attempt(Client(REMOTE_ADDR="2001:db8:5:7::1"), OPERATOR_PASSWORD).status_code == 302
+
+
+def test_a_request_without_an_address_is_counted_without_one(rf):
+    # axes keeps the address in an address column: PostgreSQL refused "unknown" (a force_login,
+    # a request the server gave no address), and every such sign-in was a 500.
+    from tidings.lib.ratelimit import lockout_address
+
+    request = rf.post("/login/")
+    del request.META["REMOTE_ADDR"]
+    assert lockout_address(request) is None
+    request.META["REMOTE_ADDR"] = "not an address"
+    assert lockout_address(request) is None
+    request.META["REMOTE_ADDR"] = "2001:db8:5:6::7"
+    assert lockout_address(request) == "2001:db8:5:6::"

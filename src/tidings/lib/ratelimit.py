@@ -78,11 +78,19 @@ def visitor_network(address: str | None) -> str:
     return str(ip)
 
 
-def lockout_address(request: HttpRequest) -> str:
+def lockout_address(request: HttpRequest) -> str | None:
     """The address django-axes counts failed sign-ins by (``AXES_CLIENT_IP_CALLABLE``): the
     visitor as the rate limits see them, behind a proxy too.  Without it axes read REMOTE_ADDR,
-    the proxy's own address, for everyone."""
-    return visitor_network(client_ip(request))
+    the proxy's own address, for everyone.  None when there is no address (axes stores it in an
+    address column: PostgreSQL refuses anything else)."""
+    address = client_ip(request)
+    if address is None:
+        return None
+    try:
+        ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+    return visitor_network(address)
 
 
 def visitor(request: HttpRequest) -> str:
