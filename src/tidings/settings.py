@@ -350,6 +350,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "tidings.lib.request_size.limit_anonymous_bodies",  # no file of any size from strangers
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -471,10 +472,10 @@ AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
 AXES_VERBOSE = False  # axes would log usernames and addresses; the audit log records lockouts
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log, without addresses
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
-AXES_IPWARE_PROXY_COUNT = 1 if TIDINGS_BEHIND_PROXY else None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if TIDINGS_BEHIND_PROXY else ["REMOTE_ADDR"]
-)
+# The visitor as the rate limits see them (the proxy's last X-Forwarded-For entry behind
+# TIDINGS_BEHIND_PROXY; an IPv6 visitor's /64).  django-ipware is not installed, so without this
+# axes counted REMOTE_ADDR: behind a proxy, everyone's failures as one address's.
+AXES_CLIENT_IP_CALLABLE = "tidings.lib.ratelimit.lockout_address"
 
 # Content security policy (django-csp): scripts only from our own static files, never inline.
 # Inline styles stay allowed: email previews (sandboxed srcdoc frames, which inherit this policy)

@@ -290,6 +290,18 @@ def test_too_many_sign_ups_from_one_address_get_a_429_page_that_says_why(client,
     assert sign_up(client, form, email="other@example.com", ip="192.0.2.10").status_code == 200
 
 
+def test_sign_ups_from_one_ipv6_network_count_together_whichever_address_they_use(client, form):
+    # One IPv6 customer holds a whole /64: a fresh address for every attempt is one visitor.
+    answers = [
+        sign_up(client, form, email=f"p{i}@example.com", ip=f"2001:db8:1:2::{i + 1:x}")
+        for i in range(6)
+    ]
+
+    assert [r.status_code for r in answers] == [200] * 5 + [429]
+    assert Contact.objects.count() == 5
+    assert sign_up(client, form, email="other@example.com", ip="2001:db8:1:3::1").status_code == 200
+
+
 def test_one_address_gets_at_most_three_confirmations_an_hour_whoever_asks(client, form):
     answers = [sign_up(client, form, email="victim@example.com") for _ in range(5)]
 

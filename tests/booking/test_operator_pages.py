@@ -149,3 +149,25 @@ def test_a_host_gets_a_secret_calendar_feed_of_their_upcoming_demos_and_can_revo
     assert client.get(feed_url).status_code == 404
     assert client.get("/demo/feed/guessed.ics").status_code == 404
     assert Booking.objects.count() == 2
+
+
+def test_the_calendar_feed_of_an_operator_who_left_stops_at_once(owner_client, monday):
+    # Their calendar app keeps fetching the address: after deactivation (sessions and API tokens
+    # end) it went on receiving the names, addresses and companies of the people they were to meet.
+    from django.test import Client
+
+    grace, _alan = hosts("grace", "alan")
+    book(TUESDAY_9)
+    grace_client = Client()
+    grace_client.force_login(grace.user)
+    grace_client.post("/demos/feed/")
+    grace.refresh_from_db()
+    calendar_app = Client()
+    feed_url = f"/demo/feed/{grace.feed_token}.ics"
+    assert calendar_app.get(feed_url).status_code == 200
+
+    owner_client.post(f"/settings/operators/{grace.user.pk}/deactivate/")
+
+    grace.user.refresh_from_db()
+    assert not grace.user.is_active
+    assert calendar_app.get(feed_url).status_code == 404

@@ -295,3 +295,97 @@ def test_saving_and_deleting_layouts_and_templates_leave_audit_entries_and_a_ref
         ("layout.deleted", str(house.pk)),
     ]
     assert AuditEntry.objects.filter(actor=owner).count() == 3
+
+
+# --- what mail going out reads ------------------------------------------------------------------
+@pytest.fixture
+def writer_client(client):
+    from tests.operators import make_operator, sign_in
+
+    sign_in(client, make_operator("wendy", "writer"))
+    return client
+
+
+def _layout_form(layout: Layout, **changes) -> dict:
+    return {"name": layout.name, "html": layout.html, "text": layout.text or "", **changes}
+
+
+def _template_form(template: Template, **changes) -> dict:
+    values = {
+        "name": template.name,
+        "layout": template.layout_id,
+        "format": template.format,
+        "subject": template.subject,
+        "body": template.body,
+        "text_body": template.text_body,
+    }
+    return values | changes
+
+
+def test_a_writer_cannot_change_the_layout_a_scheduled_campaign_goes_out_in(writer_client, layout):
+    # A writer may not send: the layout is read as each message is made, so changing it under a
+    # scheduled campaign sent the writer's words to the whole list without anyone who may send.
+    from tests.campaigns.lifecycle_helpers import make_campaign
+
+    make_campaign(status="scheduled", layout=layout, name="November news")
+    url = reverse("templates_ui:layout-edit", args=[layout.pk])
+    phishing = layout.html.replace("</body>", '<a href="https://evil.example">Log in</a></body>')
+
+    response = writer_client.post(url, _layout_form(layout, html=phishing))
+
+    assert response.status_code == 403
+    assert "The campaign “November news” sends this as it goes out" in response.text
+    layout.refresh_from_db()
+    assert "evil.example" not in layout.html
+    assert "only an operator who may send" in page_of(writer_client.get(url))
+
+
+def test_a_writer_cannot_change_a_template_a_started_journey_sends(writer_client, template):
+    from tests.journeys.helpers import spec
+    from tidings.journeys.actions import do_activate, do_create_journey
+
+    steps = [{"id": "hello", "kind": "send_email", "template": template.name}]
+    journey = do_create_journey(spec(name="Welcome", steps=steps, goals=[]), actor=None)
+    do_activate(journey, actor=None)
+    url = reverse("templates_ui:template-edit", args=[template.pk])
+
+    response = writer_client.post(url, _template_form(template, body="Claim your prize!"))
+
+    assert response.status_code == 403
+    assert "The journey “Welcome” sends this" in response.text
+    template.refresh_from_db()
+    assert "prize" not in template.body
+
+
+def test_templates_and_layouts_nothing_is_sending_stay_the_writers_to_change(
+    writer_client, layout, template
+):
+    from tests.campaigns.lifecycle_helpers import make_campaign
+
+    make_campaign(status="draft", layout=layout, template=template, body="")
+    make_campaign(status="finished", layout=layout, template=template, body="")
+    # A scheduled campaign with its own body and layout no longer reads the template.
+    make_campaign(status="scheduled", layout=layout, template=template)
+
+    saved = writer_client.post(
+        reverse("templates_ui:template-edit", args=[template.pk]),
+        _template_form(template, body="New words"),
+    )
+
+    assert saved.status_code == 302
+    template.refresh_from_db()
+    assert template.body == "New words"
+
+
+def test_an_editor_who_may_send_changes_what_is_going_out(owner_client, layout):
+    from tests.campaigns.lifecycle_helpers import make_campaign
+
+    make_campaign(status="sending", layout=layout)
+
+    response = owner_client.post(
+        reverse("templates_ui:layout-edit", args=[layout.pk]), _layout_form(layout, name="New")
+    )
+
+    assert response.status_code == 302
+    layout.refresh_from_db()
+    assert layout.name == "New"

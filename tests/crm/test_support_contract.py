@@ -144,3 +144,24 @@ def test_the_licence_report_counts_named_users_against_the_licence_with_who_left
     assert "C-1,Milton,milton@initech.example,2025-02-01,2025-06-30,no" in lines
     page = client.get(reverse("crm:contract-licence", args=[contract.pk])).text
     assert "2 named user(s) of 2 licensed." in page
+
+
+@pytest.mark.django_db
+def test_the_licence_report_downloads_whatever_the_contract_reference_holds(client):
+    # The reference is the operator's text, and the file is named after it: a line break in it
+    # was a 500, and a quote let it add parameters of its own to the download's header.
+    from email.message import Message
+
+    reset()
+    _, contract, _ = customer(licensed_users=2)
+    contract.reference = 'ACME "gold"; filename=evil.html;\r\nX'
+    contract.save(update_fields=["reference"])
+    client.force_login(operator("ada"))
+
+    response = client.get(reverse("crm:contract-licence", args=[contract.pk]), {"format": "csv"})
+
+    assert response.status_code == 200
+    header = Message()
+    header["Content-Disposition"] = response["Content-Disposition"]
+    name = header.get_filename()
+    assert name.startswith('licence-ACME "gold"; filename=evil.html;') and name.endswith(".csv")

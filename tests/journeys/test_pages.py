@@ -438,3 +438,36 @@ def test_a_new_journey_starts_from_an_example_that_saves_as_it_is(editor):
         'template = "Welcome"'
         in editor.get(reverse("journeys:new")).context["form"].initial["steps"]
     )
+
+
+def test_a_writer_cannot_change_what_a_started_journey_sends(client):
+    # A writer may not send: starting a journey needs "send", and so does changing one that runs
+    # (its next entrants would get the writer's mail with nobody who may send having seen it).
+    journey = welcome()
+    sign_in(client, make_operator("wendy", "writer"))
+    url = reverse("journeys:edit", args=[journey.pk])
+    page = client.get(url)
+    data = {k: ("" if v is None else v) for k, v in page.context["form"].initial.items()}
+    data["steps"] = data["steps"].replace("Three tips", "Claim your prize at evil.example")
+
+    response = client.post(url, data)
+
+    assert response.status_code == 403
+    assert "only an operator who may send" in response.content.decode()
+    journey.refresh_from_db()
+    assert journey.version == 1
+    assert "only an operator who may send" in page.content.decode()
+
+
+def test_a_writer_still_drafts_journeys(client):
+    make_template("Welcome")
+    sign_in(client, make_operator("wendy", "writer"))
+    client.post(reverse("journeys:new"), _form())
+    journey = Journey.objects.get()
+    url = reverse("journeys:edit", args=[journey.pk])
+
+    response = client.post(url, _form(name="Welcome, again"))
+
+    assert response.status_code == 302
+    journey.refresh_from_db()
+    assert journey.name == "Welcome, again"

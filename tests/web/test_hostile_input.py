@@ -103,6 +103,23 @@ def test_the_import_bad_rows_report_neutralises_formula_cells(tmp_path, hostile_
     assert_no_formula(rows)
 
 
+def test_the_import_bad_rows_report_neutralises_formulas_in_the_files_own_header(
+    tmp_path, hostile_list
+):
+    editor = Client()
+    sign_in(editor, make_operator("eddie", "editor"))
+    source = tmp_path / "hostile-header.csv"
+    header = ",".join(f'"{f.replace('"', '""')}"' for f in FORMULAS)
+    source.write_text(f"email,name,{header}\nnot-an-address,Ada,1,2,3,4\n")
+    imp = run_import(create_import(mailing_list=hostile_list, original_filename="h.csv"), source)
+
+    response = editor.get(f"/audience/imports/{imp.pk}/bad-rows.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+
+    assert imp.bad_rows == 1
+    assert rows[0][-len(FORMULAS) :] == ["'" + f for f in FORMULAS]
+
+
 def test_the_campaign_report_neutralises_formula_cells(officer, hostile_list):
     from tests.campaigns.lifecycle_helpers import make_campaign
     from tidings.campaigns.models import TrackedLink
@@ -166,3 +183,43 @@ def test_an_oversized_import_upload_is_refused_with_a_clear_message(monkeypatch,
 
     assert response.status_code == 200
     assert "The file is larger than 1 MB" in response.text
+
+
+@pytest.mark.parametrize("url", ["/login/", "/login/reset/", "/rights/"])
+def test_a_stranger_cannot_send_a_file_of_any_size_to_a_public_form(client, settings, url):
+    # Files in a form are not counted by Django's limit: they stream to a temporary file.  No
+    # public form takes one, yet each wrote whatever was sent to the disk before answering.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024**2
+    big = SimpleUploadedFile("big.bin", b"\0" * (2 * 1024**2))
+
+    response = client.post(url, {"email": "a@example.com", "file": big})
+
+    assert response.status_code == 413
+    assert "this site accepts at most 1 MB in one form" in response.text
+
+
+def test_the_sign_up_forms_other_sites_post_to_refuse_a_huge_file_too(client, settings):
+    from tests.audience.public_helpers import make_form, make_list
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024**2
+    form = make_form([make_list()])
+    big = SimpleUploadedFile("big.bin", b"\0" * (2 * 1024**2))
+
+    response = client.post(f"/f/{form.slug}", {"email": "a@example.com", "file": big})
+
+    assert response.status_code == 413
+
+
+def test_an_operator_still_uploads_past_the_form_limit(monkeypatch, settings, hostile_list):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024**2
+    editor = Client()
+    sign_in(editor, make_operator("eddie", "editor"))
+    csv_file = SimpleUploadedFile("big.csv", b"email\n" + b"a@example.com\n" * 90_000)
+
+    response = editor.post(
+        "/audience/imports/",
+        {"file": csv_file, "mailing_list": hostile_list.pk, "consent_source": "fair"},
+    )
+
+    assert response.status_code in (200, 302)
+    assert response.status_code != 413

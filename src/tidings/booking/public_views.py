@@ -242,7 +242,13 @@ def _host_feed(token: str):
 
     if not token:
         raise Http404("no such feed")
-    host = DemoHost.objects.select_related("user").filter(feed_token=token).first()
+    # Only an operator's: a deactivated one's calendar app must stop getting the people they were
+    # to meet, as their sessions and API tokens stop (web.actions.do_deactivate_operator).
+    host = (
+        DemoHost.objects.select_related("user")
+        .filter(feed_token=token, user__is_active=True, user__is_staff=True)
+        .first()
+    )
     if host is None:
         raise Http404("no such feed")
     return host

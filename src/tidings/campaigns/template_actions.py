@@ -3,13 +3,15 @@ entry (the template pages call these; nothing else writes them)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
 from tidings.lib.audit import audit
 
-from .models import Layout, Template
+from .models import Campaign, Layout, Template
 from .stale import check_version
 from .template_forms import LayoutForm, TemplateForm
 
@@ -60,3 +62,39 @@ def do_delete_template(template: Template, *, actor: Any) -> None:
     """Delete a template; campaigns made from it keep their own copy of the body."""
     audit("template.deleted", actor=actor, obj=template, name=template.name)
     template.delete()
+
+
+# --- mail going out now ----------------------------------------------------------------------
+# Sending needs the "send" permission; a template or layout that mail going out reads when it is
+# sent is sending too: saving it changes what people get with nobody who may send seeing it.
+LiveUses = Callable[[Template | None, Layout | None], list[str]]
+_LIVE_USES: list[LiveUses] = []
+_LIVE = (Campaign.Status.SCHEDULED, Campaign.Status.SENDING, Campaign.Status.PAUSED)
+
+
+def register_live_uses(find: LiveUses) -> None:
+    """Another app's mail made from templates (journeys): ``find(template, layout)`` names what
+    of it reads this template, or a template in this layout, when it is sent."""
+    if find not in _LIVE_USES:
+        _LIVE_USES.append(find)
+
+
+def live_uses(*, template: Template | None = None, layout: Layout | None = None) -> list[str]:
+    """What is going out (or will, without anyone confirming it again) with this template's or
+    this layout's words: campaigns scheduled, sending or paused that read them when each message
+    is made, and other apps' mail (``register_live_uses``).  [] when nothing is."""
+    live = Campaign.objects.filter(status__in=_LIVE).order_by("name", "pk")
+    if template is not None:
+        # A campaign keeps its own copy of the body; only a blank body (or no layout of its own)
+        # reads the template's when it is sent (CompiledMessage.for_campaign).
+        campaigns = [
+            c
+            for c in live.filter(template=template)
+            if not (c.body or "").strip() or c.layout_id is None
+        ]
+    else:
+        campaigns = list(live.filter(Q(layout=layout) | Q(layout=None, template__layout=layout)))
+    names = [f"the campaign “{c.name}”" for c in campaigns]
+    for find in _LIVE_USES:
+        names += find(template, layout)
+    return names

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from tidings.audience.models import Contact
-from tidings.lib.access import operator_required
+from tidings.lib.access import has_permission, operator_required
 from tidings.media.queries import picker_choices
 
 from . import template_actions
@@ -114,6 +114,11 @@ def index(request: HttpRequest) -> HttpResponse:
 def layout_edit(request: HttpRequest, layout_id: int | None = None) -> HttpResponse:
     instance = get_object_or_404(Layout, pk=layout_id) if layout_id else None
     form = LayoutForm(request.POST or None, instance=instance)
+    live = _live_uses(request, layout=instance)
+    if request.method == "POST" and live:
+        context: dict[str, Any] = {"form": form, "instance": instance, "live_uses": live}
+        context["variables"] = {**LAYOUT_VARIABLES, **VARIABLES}
+        return render(request, "campaigns/templates_ui/layout_edit.html", context, status=403)
     if request.method == "POST" and form.is_valid():
         layout = template_actions.do_save_layout(form, actor=request.user)
         messages.success(request, f"Saved layout {layout.name}.")
@@ -121,7 +126,12 @@ def layout_edit(request: HttpRequest, layout_id: int | None = None) -> HttpRespo
     return render(
         request,
         "campaigns/templates_ui/layout_edit.html",
-        {"form": form, "instance": instance, "variables": {**LAYOUT_VARIABLES, **VARIABLES}},
+        {
+            "form": form,
+            "instance": instance,
+            "variables": {**LAYOUT_VARIABLES, **VARIABLES},
+            "live_uses": live,
+        },
     )
 
 
@@ -153,6 +163,16 @@ def layout_delete(request: HttpRequest, layout_id: int) -> HttpResponse:
         return redirect("templates_ui:layout-edit", layout.pk)
     messages.success(request, f"Deleted layout {layout.name}.")
     return redirect("templates_ui:index")
+
+
+def _live_uses(
+    request: HttpRequest, *, template: Template | None = None, layout: Layout | None = None
+) -> list[str]:
+    """The mail going out now that reads this template or layout, when the operator may not
+    send (a writer): saving it would send their words unseen.  [] when they may save."""
+    if (template is None and layout is None) or has_permission(request.user, "send"):
+        return []
+    return template_actions.live_uses(template=template, layout=layout)
 
 
 def _layout_of(form: Any, fallback: Any = None) -> Any:
@@ -201,7 +221,9 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
     edited_meanwhile = ""
     if data is None and instance is not None:
         loaded = version_of(instance.updated_at)
-    if data is not None and not editing and form.is_valid():
+    live = _live_uses(request, template=instance)
+    refused = data is not None and not editing and bool(live)
+    if data is not None and not editing and not refused and form.is_valid():
         try:
             template = template_actions.do_save_template(
                 form, actor=request.user, loaded_version=(loaded or None) if instance else None
@@ -234,8 +256,10 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
             "fmt": fmt,
             "loaded_version": loaded,
             "edited_meanwhile": edited_meanwhile,
+            "live_uses": live,
             **context,
         },
+        status=403 if refused else 200,
     )
 
 

@@ -23,6 +23,12 @@ class JourneysConfig(AppConfig):
 
         add_engagement()  # journey mail counts in opened_in(), clicked_in(), received_in()
         connect()  # triggers and exits
+        from tidings.campaigns.template_actions import register_live_uses
+
+        from .mail import live_uses
+
+        # Saving a template or layout a started journey sends needs the send permission.
+        register_live_uses(live_uses)
         from .tracking import SINK, write_rows
 
         # Opens and clicks of journey mail, written in batches like the campaigns' (tracking.py).

@@ -20,12 +20,12 @@ from tidings.audience.tokens import (
     unsubscribe_mailto_address,
 )
 from tidings.campaigns.mail import sender_from_header
-from tidings.campaigns.models import Campaign, Template
+from tidings.campaigns.models import Campaign, Layout, Template
 from tidings.campaigns.queue import default_transport, new_message
 from tidings.campaigns.rendering import CompiledMessage, MessageLinks, TemplateProblem
 from tidings.campaigns.targeting import consent_condition
 
-from .models import Journey
+from .models import Journey, JourneyVersion
 from .tracking import JourneyTracker, step_tracker, track_with
 
 
@@ -64,6 +64,32 @@ def send_refusals(journey: Journey, contacts: list[Contact]) -> dict[int, str]:
 def send_refusal(journey: Journey, contact: Contact) -> str:
     """Why ``contact`` may not get the journey's mail now ("" when they may)."""
     return send_refusals(journey, [contact]).get(contact.pk, "")
+
+
+def live_uses(template: Template | None, layout: Layout | None) -> list[str]:
+    """The started journeys (active or paused) one of whose versions sends this template, or a
+    template in this layout: each message reads it when it is sent (``compile_step``).  For
+    ``template_actions.register_live_uses``."""
+    if template is not None:
+        names = {template.name}
+    else:
+        names = set(Template.objects.filter(layout=layout).values_list("name", flat=True))
+    if not names:
+        return []
+    versions = JourneyVersion.objects.filter(
+        journey__status__in=(Journey.Status.ACTIVE, Journey.Status.PAUSED)
+    ).values_list("journey__name", "steps")
+    found = {
+        name
+        for name, steps in versions
+        if any(
+            isinstance(step, dict)
+            and step.get("kind") == "send_email"
+            and step.get("template") in names
+            for step in steps or ()
+        )
+    }
+    return [f"the journey \u201c{name}\u201d" for name in sorted(found)]
 
 
 # Compiled steps, by everything that goes into them (an edited template has a new updated_at):

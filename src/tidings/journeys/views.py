@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.models import Contact
-from tidings.lib.access import operator_required
+from tidings.lib.access import has_permission, operator_required
 
 from . import actions
 from .forms import JourneyForm, SimulateForm
@@ -23,6 +23,11 @@ from .simulate import simulate
 from .stats import StepCounts, journey_counts
 from .svg import journey_svg
 from .triggers import describe_trigger
+
+SEND_TO_CHANGE = (
+    "It has been started: a change goes out to the people who enter it next, so only an operator "
+    "who may send (an editor or owner) can save it."
+)
 
 
 def _journey(journey_id: int) -> Journey:
@@ -60,9 +65,16 @@ def journey_new(request: HttpRequest) -> HttpResponse:
 @operator_required(perm="content")
 def journey_edit(request: HttpRequest, journey_id: int) -> HttpResponse:
     journey = _journey(journey_id)
+    # A journey that was started sends what it says to everyone who enters next: changing it is
+    # sending, as starting it was (journey_activate needs "send"; a writer may not send).
+    may_change = journey.status == Journey.Status.DRAFT or has_permission(request.user, "send")
     form = (
         JourneyForm(request.POST) if request.method == "POST" else JourneyForm.for_journey(journey)
     )
+    if request.method == "POST" and not may_change:
+        form.add_error(None, SEND_TO_CHANGE)
+        context = {"form": form, "journey": journey, "may_change": may_change}
+        return render(request, "journeys/edit.html", context, status=403)
     if request.method == "POST" and form.is_valid():
         try:
             actions.do_update_journey(journey, form.spec(), actor=request.user)
@@ -75,7 +87,8 @@ def journey_edit(request: HttpRequest, journey_id: int) -> HttpResponse:
                 request, "Saved. People already in it finish the version they entered."
             )
             return redirect("journeys:detail", journey_id=journey.pk)
-    return render(request, "journeys/edit.html", {"form": form, "journey": journey})
+    context = {"form": form, "journey": journey, "may_change": may_change}
+    return render(request, "journeys/edit.html", context)
 
 
 @operator_required(perm="content")

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
 # ("=HYPERLINK(...)", "@SUM(...)", "+cmd|..."): prefixing an apostrophe makes it plain text.
@@ -42,6 +43,7 @@ def streamed_csv(
     response = StreamingHttpResponse(
         csv_lines(header, rows), content_type="text/csv; charset=utf-8"
     )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # Quoted, or RFC 5987-encoded: a name may hold an operator's text (a contract's reference).
+    response["Content-Disposition"] = content_disposition_header(True, filename)
     response["Cache-Control"] = "no-store"
     return response

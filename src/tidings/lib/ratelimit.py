@@ -14,6 +14,7 @@ API (``hit``, keyed by the token's hash).  A key never holds personal data.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -60,9 +61,41 @@ def count_attempt(scope: str, who: str, setting: str, default: Limit) -> bool:
     return hit(scope, who, setting_limit(setting, default)).allowed
 
 
+def visitor_network(address: str | None) -> str:
+    """What one visitor is, for counting: an IPv4 address, or the /64 network of an IPv6 one.
+
+    One IPv6 customer is given a whole /64 (2^64 addresses; RFC 6177): counted by the address,
+    each visitor could take a fresh one for every attempt and never reach a limit."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        # The network's first address: still an address (axes stores it as one).
+        return str(ipaddress.IPv6Network((ip, 64), strict=False).network_address)
+    return str(ip)
+
+
+def lockout_address(request: HttpRequest) -> str | None:
+    """The address django-axes counts failed sign-ins by (``AXES_CLIENT_IP_CALLABLE``): the
+    visitor as the rate limits see them, behind a proxy too.  Without it axes read REMOTE_ADDR,
+    the proxy's own address, for everyone.  None when there is no address (axes stores it in an
+    address column: PostgreSQL refuses anything else)."""
+    address = client_ip(request)
+    if address is None:
+        return None
+    try:
+        ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+    return visitor_network(address)
+
+
 def visitor(request: HttpRequest) -> str:
-    """The key for a visitor: a hash of their address, so the cache keeps no personal data."""
-    return hashlib.sha256((client_ip(request) or "unknown").encode()).hexdigest()[:32]
+    """The key for a visitor (``visitor_network``): a hash, so the cache keeps no personal data."""
+    return hashlib.sha256(visitor_network(client_ip(request)).encode()).hexdigest()[:32]
 
 
 def within_limit(request: HttpRequest, scope: str, limit: Limit) -> bool:

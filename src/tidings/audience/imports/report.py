@@ -38,7 +38,8 @@ class Report:
             self.path.touch(mode=0o600)
             self._fp = self.path.open("w", encoding="utf-8-sig", newline="")
             self._writer = csv.writer(self._fp)
-            self._writer.writerow(["line", "reason", *self.header])
+            # The file's own header is as hostile as its rows ("=HYPERLINK(...)" as a column name).
+            self._writer.writerow(["line", "reason", *(safe_cell(h) for h in self.header)])
         cells = [safe_cell(v) for v in bad.values] if bad.values is not None else []
         line = f"{bad.line}-{bad.end_line}" if bad.end_line > bad.line else bad.line
         self._writer.writerow([line, bad.detail, *cells])
