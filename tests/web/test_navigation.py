@@ -5,6 +5,7 @@ the role (an analyst finds no person), and /favicon.ico."""
 import re
 
 import pytest
+from django.http import QueryDict
 from django.test import Client
 from django.urls import reverse
 
@@ -134,6 +135,18 @@ def test_an_analyst_searching_finds_no_personal_data(client, findable):
     assert reverse("campaigns:report", args=[report.pk]) in page
     assert "Lovelace day" not in page  # never sent: no report to open
     assert client.get(reverse("campaigns:report", args=[report.pk])).status_code == 200
+
+
+def test_the_full_search_links_carry_the_whole_query(owner_client, findable):
+    # "?q=" + the query: a search for "R&D #2" opened the contacts page searching for "R".
+    from tidings.web.search import search
+
+    sections = {s.key: s for s in search(make_operator("boss", "owner"), "R&D #2 + ops")}
+
+    for key, path in (("contacts", "audience:contacts"), ("enquiries", "crm:enquiries")):
+        url = sections[key].more_url
+        assert url == reverse(path) + "?q=R%26D+%232+%2B+ops"
+        assert QueryDict(url.partition("?")[2])["q"] == "R&D #2 + ops"
 
 
 def test_a_one_letter_search_asks_for_more(owner_client, findable):

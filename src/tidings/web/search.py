@@ -4,6 +4,7 @@ them (an analyst finds campaigns and their reports, never a person)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from django.db.models import Q
 from django.urls import reverse
@@ -47,7 +48,7 @@ def search(user: object, query: str) -> list[Section]:
                     Hit(c.name or c.email, c.email, reverse("audience:contact", args=[c.pk]))
                     for c in contacts
                 ],
-                reverse("audience:contacts") + "?q=" + query,
+                reverse("audience:contacts") + "?" + urlencode({"q": query}),
             )
         )
     may_edit = has_permission(user, "content")
@@ -82,7 +83,7 @@ def search(user: object, query: str) -> list[Section]:
                     )
                     for e in enquiries
                 ],
-                reverse("crm:enquiries") + "?q=" + query,
+                reverse("crm:enquiries") + "?" + urlencode({"q": query}),
             )
         )
     return sections
