@@ -63,7 +63,7 @@ def test_the_benchmark_never_prints_a_held_out_text(capsys):
 
 
 @pytest.mark.parametrize(
-    ("path", "prefix"), list(zip(VALIDATION, ("vc", "vd", "ve", "vf"), strict=True))
+    ("path", "prefix"), list(zip(VALIDATION, ("vc", "vd", "ve", "vf", "vg"), strict=True))
 )
 def test_the_validation_batches_are_new_text_labelled_in_the_corpus_categories(path, prefix):
     validation = load_examples(path)
@@ -91,7 +91,7 @@ def test_the_validation_batches_are_new_text_labelled_in_the_corpus_categories(p
 def test_the_benchmark_gives_the_validation_batch_figures_only(capsys):
     main(["--dev-only", "--validation", "--errors", "--quick"])
     out = capsys.readouterr().out
-    assert "VALIDATION batch 4" in out and "HELD-OUT part" not in out
+    assert "VALIDATION batch 5" in out and "HELD-OUT part" not in out
     printed = {word for line in out.splitlines() for word in line.split()}
     validation = [e for path in VALIDATION for e in load_examples(path)]
     assert not [e.id for e in validation if e.id in printed]
