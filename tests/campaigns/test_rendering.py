@@ -415,6 +415,14 @@ def test_html_to_text_reads_like_an_email():
     )
 
 
+def test_a_mailto_link_reads_as_its_address_in_the_text_part():
+    text = html_to_text(
+        '<p><a href="mailto:sales@example.com?subject=Hi%20there">Write to us</a> or '
+        '<a href="MAILTO:j%C3%B6rg@example.com">mail Jörg</a></p>'
+    )
+    assert text == "Write to us (sales@example.com) or mail Jörg (jörg@example.com)\n"
+
+
 # --- where the engine gets it from ---------------------------------------------------------------
 @pytest.mark.django_db
 def test_for_campaign_uses_the_campaign_and_falls_back_to_its_template():

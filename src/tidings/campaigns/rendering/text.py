@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from urllib.parse import unquote
 
 _BLOCK_GAP = {
     "p": 2, "h1": 2, "h2": 2, "h3": 2, "h4": 2, "h5": 2, "h6": 2, "table": 2, "ul": 2, "ol": 2,
@@ -134,7 +135,7 @@ class _TextConverter(HTMLParser):
             href, start = self.links.pop()
             label = "".join(self.out[start:]).strip()
             if href and not href.startswith("#") and href not in label:
-                shown = href.removeprefix("mailto:")
+                shown = _shown(href)
                 if not label:
                     self._put(shown)
                 elif shown != label:
@@ -196,3 +197,11 @@ def html_to_text(
     converter.feed(html)
     converter.close()
     return converter.text()
+
+
+def _shown(href: str) -> str:
+    """A link's address as a reader of the text part uses it: a mailto's address alone, decoded
+    ("sales@example.com", not "sales@example.com?subject=Hi%20there")."""
+    if href.lower().startswith("mailto:"):
+        return unquote(href[len("mailto:") :].partition("?")[0])
+    return href
