@@ -437,10 +437,19 @@ def do_pause(journey: Journey, *, actor: Any, reason: str = "") -> Journey:
 
 @transaction.atomic
 def do_resume(journey: Journey, *, actor: Any) -> Journey:
+    """Everyone goes on where they were; triggers that fired while it was paused enrolled
+    nobody, and a date trigger does not catch up the days of the pause either."""
     problems = activation_problems(journey)
     if problems:
         raise JourneyNotReady(problems)
-    _apply(journey, "resume", paused_reason="")
+    yesterday = timezone.localdate() - timedelta(days=1)
+    through = journey.dates_through
+    _apply(
+        journey,
+        "resume",
+        paused_reason="",
+        dates_through=yesterday if through is None or through < yesterday else through,
+    )
     audit("journey.resumed", actor=actor, obj=journey)
     return journey
 
