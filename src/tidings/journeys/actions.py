@@ -598,7 +598,11 @@ def do_retry_parked(journey: Journey, *, actor: Any) -> int:
 @transaction.atomic
 def do_move_to_current_version(journey: Journey, *, actor: Any) -> int:
     """Move the people still in older versions to the current one, each at the step with the
-    same id (people whose step is gone stay where they are).  Returns how many moved."""
+    same id (people whose step is gone stay where they are).  Returns how many moved.
+
+    Someone waiting at a wait_event or wait_click step waits for what the new version's step of
+    that id waits for (until the same timeout); if that step no longer waits for anything, they
+    go on to it now (an event arriving for a step without branches used to raise)."""
     journey = Journey.objects.get(pk=journey.pk)
     version = journey.current()
     if version is None:
@@ -607,9 +611,26 @@ def do_move_to_current_version(journey: Journey, *, actor: Any) -> int:
     older = Enrolment.objects.filter(journey=journey, state__in=Enrolment.OPEN).exclude(
         version=version
     )
-    moved = older.filter(step__in=ids).update(version=version)
+    moving = older.filter(step__in=ids)
+    armed = list(moving.exclude(waiting_for="").values_list("pk", "step"))
+    moved = moving.update(version=version)
+    steps = {step["id"]: step for step in version.steps}
+    for pk, step_id in armed:
+        waits_for = _waits_for(steps[step_id])
+        rearm = Enrolment.objects.filter(pk=pk, version=version, step=step_id)
+        if waits_for:
+            rearm.update(waiting_for=waits_for)
+        else:
+            rearm.update(waiting_for="", next_run_at=timezone.now())
     audit("journey.moved_to_version", actor=actor, obj=journey, version=version.number, count=moved)
     return moved
+
+
+def _waits_for(step: Mapping[str, Any]) -> str:
+    """What an armed step waits for (``Enrolment.waiting_for``): "" for a step that does not."""
+    if step["kind"] == "wait_event":
+        return str(step["event"])
+    return CLICK_WAIT if step["kind"] == "wait_click" else ""
 
 
 @transaction.atomic
@@ -639,6 +660,8 @@ def _go_on(waiting: Any, event: str, reason: str, *, url: str | None = None) -> 
     for enrolment in waiting:
         steps = enrolment.version.steps
         step = steps[step_rules.index_of(steps, enrolment.step)]
+        if _waits_for(step) != event:  # not (or no longer) a step waiting for it
+            continue
         if url is not None and step.get("url") and step["url"] != url:
             continue
         # Conditional on the row as read: a worker running the timeout at this moment wins or
