@@ -35,7 +35,7 @@ from tidings import signals
 from tidings.audience.actions import allowed_contact_fields
 from tidings.audience.models import Contact, MailingList, Segment, SignupForm
 from tidings.audience.segments import And, Qualifier, SegmentError, parse_segment, validate_segment
-from tidings.campaigns.models import Campaign, Template
+from tidings.campaigns.models import Campaign, OutgoingMessage, Template
 from tidings.lib.audit import audit
 from tidings.policy import get_policy
 
@@ -556,14 +556,39 @@ def _close(enrolments: Any, reason: str, *, state: str = Enrolment.State.EXITED)
 def do_exit_contact(contact_id: int, reason: str, *, journey: Journey | None = None) -> int:
     """Take a person out of every journey (or of ``journey``) at once, with ``reason``
     ("unsubscribed", "objected", "hard bounce", "complaint", "removed by an operator").
-    Returns how many enrolments ended."""
+    Returns how many enrolments ended.
+
+    Their journey mail still waiting in the queue goes too (skipped, like a campaign's mail to
+    someone who unsubscribed): a send step checked consent when it ran, but the message may
+    wait behind a rate limit or a retry.  Only a message a worker has already claimed can
+    still go (the delivery engine's in-flight window)."""
     enrolments = Enrolment.objects.filter(contact_id=contact_id)
     if journey is not None:
         enrolments = enrolments.filter(journey=journey)
+    journeys = set(enrolments.filter(state__in=Enrolment.OPEN).values_list("journey_id", flat=True))
     left = _close(enrolments, reason)
     if left:
-        audit("journey.exited", actor_label="system", count=left, reason=reason)
+        skipped = OutgoingMessage.objects.filter(
+            contact_id=contact_id,
+            kind__in=[f"journey:{pk}" for pk in journeys],
+            status=OutgoingMessage.Status.QUEUED,
+        ).update(
+            status=OutgoingMessage.Status.SKIPPED,
+            error=f"left the journey ({reason})"[:300],
+            **UNSENT_BLANKED,
+        )
+        audit("journey.exited", actor_label="system", count=left, reason=reason, unsent=skipped)
     return left
+
+
+# A message that will not be sent keeps none of its personal links (as the queue blanks one).
+UNSENT_BLANKED: dict[str, Any] = {
+    "subject": "",
+    "text": "",
+    "html": "",
+    "headers": {},
+    "attachments": [],
+}
 
 
 @transaction.atomic
