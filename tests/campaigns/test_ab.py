@@ -131,6 +131,23 @@ def test_only_a_draft_gets_an_ab_test(news):
         )
 
 
+def test_a_variant_whose_subject_is_empty_for_someone_without_a_name_is_refused(news):
+    # B's subject printed nothing for every reader without a name: an empty Subject header.
+    readers(news, 10)
+    campaign = ab_campaign(
+        news, variants=[{"subject": "Fine"}, {"subject": "{{ contact.first_name }}"}]
+    )
+    problems = [str(p) for p in lifecycle.schedule_problems(campaign)]
+    assert any(
+        p.startswith("variant B: ") and "the subject is empty for someone without a name" in p
+        for p in problems
+    ), problems
+    campaign.variants.filter(label="B").update(
+        subject="{{ contact.first_name | default('Hello') }}, news"
+    )
+    assert not lifecycle.schedule_problems(campaign)
+
+
 def test_variants_that_fail_to_render_are_refused_before_start(news):
     readers(news, 3)
     campaign = ab_campaign(
