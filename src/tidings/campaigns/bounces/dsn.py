@@ -9,7 +9,9 @@ A recipient the DSN gives up on with a *transient* status (``Action: failed``, `
 4.4.1``: Postfix's "connection timed out" after the queue lifetime, or a mailbox still full
 after days of retries) is a soft bounce, not a hard one: the 4 says the address may well be
 good (RFC 3463), and one such report must not suppress it for good.  It counts towards the
-soft-bounce limit, as the delivery engine's own exhausted 4xx retries never suppress.
+soft-bounce limit, as the delivery engine's own exhausted 4xx retries never suppress.  So is
+one without Status fields (Exim's) that quotes only a 4xx reply or says it stopped retrying
+("retry timeout exceeded").
 """
 
 from __future__ import annotations
@@ -35,12 +37,17 @@ def parse(message: Message) -> list[Finding]:
     hard_code = next((c for c in codes if c.startswith("5")), "")
     soft_code = next((c for c in codes if c.startswith("4")), "")
     given = recipient_statuses(message)
+    # Bounces without Status fields (Exim's, qmail's) that gave up on a transient failure: a 4xx
+    # reply quoted and no 5xx, or the MTA saying it stopped retrying.
+    gave_up = not hard_code and (bool(soft_code) or any(_GAVE_UP.search(t) for t in texts))
     findings = []
     for address in sorted(permanent):
         recipient = _text(address)
         status = given.get(recipient.lower(), "")
         if status.startswith("4"):  # gave up after retrying a transient failure
             findings.append(Finding(SOFT, recipient=recipient, rows=rows, detail=status))
+        elif not status and gave_up:
+            findings.append(Finding(SOFT, recipient=recipient, rows=rows, detail=soft_code))
         else:
             findings.append(Finding(HARD, recipient=recipient, rows=rows, detail=hard_code))
     findings += [
@@ -71,6 +78,15 @@ def recipient_statuses(message: Message) -> dict[str, str]:
     return found
 
 
+# Exim: "retry timeout exceeded", "all hosts for 'x' have been failing for a long time (and
+# retry time not reached)"; qmail: "I'm not going to try again" follows a 5xx (so it never
+# matches alone: only with no 5xx code quoted); Postfix's "delivery temporarily suspended".
+_GAVE_UP = re.compile(
+    r"retry timeout exceeded|have been failing for a long time|"
+    r"delivery temporarily suspended|message expired|too long in queue|"
+    r"could not be delivered for \d+ days",
+    re.IGNORECASE,
+)
 _CODE = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
 
 
