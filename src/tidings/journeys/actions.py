@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any, TypeGuard
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from tidings import signals
@@ -450,8 +451,51 @@ def do_resume(journey: Journey, *, actor: Any) -> Journey:
         paused_reason="",
         dates_through=yesterday if through is None or through < yesterday else through,
     )
+    _wait_again_for_missed_times(journey, timezone.now())
     audit("journey.resumed", actor=actor, obj=journey)
     return journey
+
+
+# A wait_until time missed by less than this still goes on when resumed (a short pause).
+MISSED_TIME_GRACE = timedelta(minutes=15)
+
+
+def _wait_again_for_missed_times(journey: Journey, now: datetime) -> int:
+    """People whose "wait until 09:00" ended while the journey was paused wait for the next
+    09:00 (in their zone), instead of getting the next step at whatever hour it is resumed —
+    a weekday-morning mail at 23:30 on a Saturday.  Other waits go on at once, as before.
+    Returns how many wait again."""
+    from .schedule import wait_ends
+
+    history = EnrolmentStep.objects.filter(enrolment=OuterRef("pk"), seq=OuterRef("seq") - 1)
+    late = (
+        Enrolment.objects.filter(
+            journey=journey, state=Enrolment.State.ACTIVE, next_run_at__lt=now - MISSED_TIME_GRACE
+        )
+        .annotate(
+            last_kind=Subquery(history.values("kind")[:1]),
+            last_step=Subquery(history.values("step")[:1]),
+        )
+        .filter(last_kind="wait_until")
+        .select_related("contact", "version")
+    )
+    purpose = MARKETING_PURPOSE if journey.is_marketing else SERVICE_PURPOSE
+    moves: dict[datetime, list[int]] = {}
+    for enrolment in late.iterator(chunk_size=2000):
+        steps = {step["id"]: step for step in enrolment.version.steps}
+        step = steps.get(enrolment.last_step)
+        if step is None or step["kind"] != "wait_until":
+            continue
+        ends = wait_ends(step, now, enrolment.contact, purpose)
+        moves.setdefault(ends, []).append(enrolment.pk)
+    # No worker claims them before this transaction commits (the journey was paused); people
+    # who share a zone share the time, so this is one UPDATE per zone (per 1,000 people).
+    waiting = 0
+    for ends, pks in moves.items():
+        for start in range(0, len(pks), 1000):
+            chunk = pks[start : start + 1000]
+            waiting += Enrolment.objects.filter(pk__in=chunk, leased_by="").update(next_run_at=ends)
+    return waiting
 
 
 @transaction.atomic
