@@ -419,6 +419,8 @@ def do_update_journey(journey: Journey, spec: JourneySpec, *, actor: Any) -> Jou
 
 @transaction.atomic
 def do_activate(journey: Journey, *, actor: Any) -> Journey:
+    if journey.status == Status.PAUSED:  # the same as resuming it (missed times waited for)
+        return do_resume(journey, actor=actor)
     problems = activation_problems(journey)
     if problems:
         raise JourneyNotReady(problems)
