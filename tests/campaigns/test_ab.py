@@ -18,10 +18,13 @@ from tests.campaigns.lifecycle_helpers import make_campaign, make_list, make_sen
 from tidings.audience.actions import do_create_contact, do_subscribe
 from tidings.campaigns import abtest, lifecycle
 from tidings.campaigns.abtest import (
+    VariantResult,
     compare,
     decide_due_tests,
     do_pick_winner,
     do_set_ab_test,
+    fisher_exact_p_value,
+    proportions_p_value,
     two_proportion_p_value,
     variant_results,
     wilson_interval,
@@ -126,6 +129,23 @@ def test_only_a_draft_gets_an_ab_test(news):
             automatic=True,
             actor=None,
         )
+
+
+def test_a_variant_whose_subject_is_empty_for_someone_without_a_name_is_refused(news):
+    # B's subject printed nothing for every reader without a name: an empty Subject header.
+    readers(news, 10)
+    campaign = ab_campaign(
+        news, variants=[{"subject": "Fine"}, {"subject": "{{ contact.first_name }}"}]
+    )
+    problems = [str(p) for p in lifecycle.schedule_problems(campaign)]
+    assert any(
+        p.startswith("variant B: ") and "the subject is empty for someone without a name" in p
+        for p in problems
+    ), problems
+    campaign.variants.filter(label="B").update(
+        subject="{{ contact.first_name | default('Hello') }}, news"
+    )
+    assert not lifecycle.schedule_problems(campaign)
 
 
 def test_variants_that_fail_to_render_are_refused_before_start(news):
@@ -235,6 +255,50 @@ def test_the_closed_forms_match_the_textbook_values():
     # (0.5 - 0.3) / sqrt(0.4 · 0.6 · (1/100 + 1/100)) = 2.8868 → p = 0.0039
     assert math.isclose(two_proportion_p_value(50, 100, 30, 100), 0.003892, abs_tol=1e-5)
     assert two_proportion_p_value(0, 10, 0, 10) == 1.0
+
+
+# Two-sided p-values of scipy.stats.fisher_exact([[x1, n1 - x1], [x2, n2 - x2]]) (scipy 1.17).
+FISHER = [
+    ((3, 3, 0, 3), 0.1),
+    ((5, 10, 1, 10), 0.14086687306501544),
+    ((2, 40, 0, 40), 0.49367088607594933),
+    ((6, 20, 0, 20), 0.0201960201960202),
+    ((7, 25, 1, 25), 0.04879715369571876),
+]
+
+
+@pytest.mark.parametrize(("table", "expected"), FISHER)
+def test_fishers_exact_test_gives_scipys_values(table, expected):
+    assert math.isclose(fisher_exact_p_value(*table), expected, rel_tol=1e-9)
+
+
+def _result(label: str, successes: int, trials: int) -> VariantResult:
+    low, high = wilson_interval(successes, trials)
+    rate = successes / trials if trials else 0.0
+    return VariantResult(ord(label), label, trials, successes, successes, successes, trials, rate,
+                         low, high)  # fmt: skip
+
+
+def test_a_handful_of_people_is_never_called_a_significant_difference():
+    # 3 of 3 clicked A, 0 of 3 clicked B: the z-test's normal approximation says p = 0.014
+    # ("significant"); with so few people Fisher's exact test is used, p = 0.1.
+    assert two_proportion_p_value(3, 3, 0, 3) < 0.05
+    assert proportions_p_value(3, 3, 0, 3) == pytest.approx(0.1)
+    comparison = compare([_result("A", 3, 3), _result("B", 0, 3)], "Unique human clicks")
+    assert comparison.leader.label == "A" and not comparison.significant
+    assert "not significant (p = 0.10)" in comparison.sentence
+    # Enough people for the approximation: the z-test, as before.
+    assert proportions_p_value(50, 100, 30, 100) == two_proportion_p_value(50, 100, 30, 100)
+    assert compare([_result("A", 50, 100), _result("B", 30, 100)], "Opens").significant
+
+
+def test_level_variants_are_called_level_not_one_leading():
+    comparison = compare(
+        [_result("A", 4, 20), _result("B", 4, 20), _result("C", 1, 20)], "Unique human opens"
+    )
+    assert comparison.leader.label == "A" and not comparison.significant
+    assert comparison.sentence.startswith("Variants A and B are level (20.0% unique human opens)")
+    assert "leads" not in comparison.sentence
 
 
 def _engage(campaign, label: str, people: int, kind: str, *, machine: bool = False) -> None:

@@ -144,6 +144,25 @@ def test_soft_bounces_suppress_only_at_the_limit_within_the_window(settings, rec
     assert suppression_of(ada) == "hard_bounce" and statuses(ada) == {"bounced"}
 
 
+@pytest.mark.parametrize(
+    ("name", "code"), [("postfix_expired.eml", "4.4.1"), ("exim_retry_timeout.eml", "4.2.2")]
+)
+def test_a_transient_failure_given_up_after_retries_is_a_soft_bounce(
+    name, code, settings, received
+):
+    # Postfix gives up after its queue lifetime with "Action: failed" and a 4.x.x status (the
+    # receiving server was unreachable for days), Exim with "retry timeout exceeded" after a
+    # 452: the address may be good, so this counts towards the soft-bounce limit instead of
+    # suppressing it at once.
+    settings.TIDINGS_SOFT_BOUNCE_LIMIT = 3
+    _, [(ada, delivery)] = delivered()
+    raw = sample(name, recipient=ada.email, row=("d", delivery.pk))
+    report = do_record_inbound_mail(raw, source="pipe")
+    assert (report.status, report.kind, report.detail) == ("processed", "bounce_soft", code)
+    assert report.reason == "soft bounce 1 of 3 within 14 days"
+    assert suppression_of(ada) is None and statuses(ada) == {"confirmed"}
+
+
 def test_a_complaint_unsubscribes_from_everything_on_every_channel(
     received, django_capture_on_commit_callbacks
 ):

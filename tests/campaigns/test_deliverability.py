@@ -180,6 +180,25 @@ def test_spf_authorises_through_includes_a_and_mx(dns_server, key):
     assert refused.get("spf").status == "fail"
 
 
+def test_an_spf_record_ending_in_plus_all_fails_saying_anyone_may_send(dns_server, key):
+    # "+all" authorises every address: it said "does not authorise 192.0.2.25" and advised
+    # adding ip4: before the +all.
+    for record in ("v=spf1 +all", "v=spf1 mx all"):
+        spf = check_with(dns_server, key, spf=f'{DOMAIN}. 300 IN TXT "{record}"').get("spf")
+        assert spf.status == "fail"
+        assert "ends in +all, which authorises every server" in spf.detail
+        assert "does not authorise" not in spf.detail
+        assert spf.fix.startswith(f"Replace +all with ~all in the TXT record at {DOMAIN}")
+    # An include of a +all record passes the address (it does authorise it).
+    included = check_with(
+        dns_server,
+        key,
+        spf=f'{DOMAIN}. 300 IN TXT "v=spf1 include:_spf.example.net -all"',
+        **{"spf-include": '_spf.example.net. 300 IN TXT "v=spf1 +all"'},
+    )
+    assert included.get("spf").status == "pass"
+
+
 def test_a_missing_dkim_key_fails_with_the_record_to_publish(dns_server, key):
     health = check_with(dns_server, key, dkim="")
     check = health.get("dkim")
@@ -282,6 +301,24 @@ def test_dmarc_without_rua_passes_with_a_recommendation(dns_server, key):
     assert rua.status == "warn" and not rua.required
     assert rua.fix.startswith("Add rua=mailto:")
     assert health.status == "pass"
+
+
+def test_reports_to_another_domain_need_its_authorisation_record(dns_server, key):
+    # RFC 7489 §7.1: receivers send reports to another organisation's address only when it
+    # publishes <domain>._report._dmarc.<its domain> "v=DMARC1"; without it none ever arrive.
+    external = f'_dmarc.{DOMAIN}. 300 IN TXT "v=DMARC1; p=reject; rua=mailto:agg@dmarc.example.org"'
+    rua = check_with(dns_server, key, dmarc=external).get("dmarc_rua")
+    assert rua.status == "warn"
+    assert "dmarc.example.org does not say it accepts reports about example.co.uk" in rua.detail
+    assert rua.fix.startswith(
+        f'Publish a TXT record "v=DMARC1" at {DOMAIN}._report._dmarc.dmarc.example.org'
+    )
+    authorised = f'{DOMAIN}._report._dmarc.dmarc.example.org. 300 IN TXT "v=DMARC1"'
+    rua = check_with(dns_server, key, dmarc=external, authorisation=authorised).get("dmarc_rua")
+    assert rua.status == "pass"
+    # The same organisation (another subdomain of it) needs no record.
+    own = f'_dmarc.{DOMAIN}. 300 IN TXT "v=DMARC1; p=reject; rua=mailto:agg@reports.{DOMAIN}"'
+    assert check_with(dns_server, key, dmarc=own).get("dmarc_rua").status == "pass"
 
 
 def test_alignment_fails_when_neither_dkim_nor_spf_aligns(dns_server, key, settings):

@@ -140,6 +140,21 @@ def test_a_missing_attribute_renders_nothing_or_its_default():
     assert "[][friend][][no title]" in html
 
 
+def test_default_stands_in_for_a_blank_name_too():
+    """A contact without a name has first_name "" (defined), which Jinja's default left alone:
+    "Hi {{ contact.first_name | default('there') }}" read "Hi " to everyone without a name."""
+    message = compile_message(
+        "[{{ contact.first_name | default('there') }}][{{ contact.attributes.n | d('none') }}]"
+        "[{{ contact.attributes.note | default('-') }}]",
+        fmt="html",
+        subject="Hi {{ contact.first_name | default('there') }}",
+    )
+    blank = message.render(person(name="", n=0, note=None), LINKS)
+    assert blank.subject == "Hi there"
+    assert "[there][0][-]" in blank.html  # a 0 is a value: it stays
+    assert message.render(person(name="Ada Lovelace"), LINKS).subject == "Hi Ada"
+
+
 def test_a_missing_attribute_in_sums_and_comparisons_does_not_crash():
     message = compile_message(
         "[{{ contact.attributes.visits + 1 }}]"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from tests.journeys.helpers import make_list, person, spec, subscriber, welcome
 from tidings.journeys.actions import (
@@ -170,3 +171,49 @@ def test_parked_people_try_again_when_the_operator_says_so():
     assert do_retry_parked(journey, actor=None) == 1
     enrolment = Enrolment.objects.get()
     assert (enrolment.state, enrolment.attempts, enrolment.error) == ("active", 0, "")
+
+
+WAIT_FOR_SIGNUP = [
+    {"id": "hello", "kind": "send_email", "template": "Welcome", "subject": "Hi"},
+    {"id": "w", "kind": "wait_event", "event": "signup", "timeout": "3 days"}
+    | {"then": "yes", "else": "no"},
+    {"id": "yes", "kind": "send_email", "template": "Welcome", "subject": "Signed up"},
+    {"id": "no", "kind": "end"},
+]
+
+
+def test_people_moved_while_waiting_for_an_event_wait_for_what_the_new_step_says():
+    from tidings.journeys.actions import do_move_to_current_version
+    from tidings.journeys.engine import advance_due
+    from tidings.journeys.triggers import do_record_event
+
+    journey = welcome(steps=WAIT_FOR_SIGNUP, goals=[])
+    ann = subscriber("Ann Example", make_list())
+    bob = subscriber("Bob Example", make_list("Second", topic="product news"))
+    do_enrol(journey, ann)
+    do_enrol(journey, bob)
+    advance_due()
+    assert set(Enrolment.objects.values_list("waiting_for", flat=True)) == {"signup"}
+    # Version 2: "w" now waits for another event.
+    renamed = [dict(step) for step in WAIT_FOR_SIGNUP]
+    renamed[1]["event"] = "registered"
+    do_update_journey(journey, spec(steps=renamed, goals=[]), actor=None)
+    assert do_move_to_current_version(journey, actor=None) == 2
+    assert do_record_event(ann.pk, "signup")  # the old event moves nobody on any more
+    assert Enrolment.objects.get(contact=ann).step == "w"
+    do_record_event(ann.pk, "registered")
+    assert Enrolment.objects.get(contact=ann).step == "yes"
+    # Version 3: "w" is a send step.  An event for someone still armed for it changes nothing
+    # (it raised KeyError 'then': a 500 from POST /api/events); moved, they go on to it now.
+    sent = [dict(step) for step in renamed]
+    sent[1] = {"id": "w", "kind": "send_email", "template": "Welcome", "subject": "Changed"}
+    do_update_journey(journey, spec(steps=sent, goals=[]), actor=None)
+    Enrolment.objects.filter(contact=bob).update(version=journey.versions.get(number=3))
+    assert do_record_event(bob.pk, "registered")  # armed by v2, at a step that no longer waits
+    Enrolment.objects.filter(contact=bob).update(version=journey.versions.get(number=2))
+    assert do_move_to_current_version(journey, actor=None) == 2
+    bob_in = Enrolment.objects.get(contact=bob)
+    assert (bob_in.step, bob_in.waiting_for) == ("w", "")
+    assert bob_in.next_run_at <= timezone.now()
+    advance_due()
+    assert Enrolment.objects.get(contact=bob).history.filter(step="w", outcome="sent").exists()

@@ -99,3 +99,40 @@ def test_a_date_field_the_policy_does_not_allow_is_refused(birthdays):
     journey.trigger_params = {"field": "contract_end", "days": 0, "yearly": True}
     journey.save()
     assert [p.field for p in activation_problems(journey)] == ["trigger_params.field"]
+
+
+def test_a_day_on_which_no_worker_ran_is_caught_up_the_next_day(birthdays):
+    # The daily job ran on the 7th and next on the 9th (the worker was stopped over the 8th,
+    # or the job's time of day drifted past midnight): the 8th's people still enter.
+    birthday_journey(-7)
+    ann = born("Ann Example", "1990-06-15")
+    assert enrol_by_date(date(2026, 6, 7)) == 0
+    assert enrol_by_date(date(2026, 6, 9)) == 1
+    assert set(Enrolment.objects.values_list("contact_id", flat=True)) == {ann.pk}
+    # A day gone through is not gone through again, however often the job runs.
+    Enrolment.objects.update(state=Enrolment.State.COMPLETED, next_run_at=None)
+    assert enrol_by_date(date(2026, 6, 9)) == 0
+    assert Journey.objects.get().dates_through == date(2026, 6, 9)
+
+
+def test_catching_up_goes_back_a_week_at_most(birthdays):
+    birthday_journey(0)
+    born("Old Missed", "1990-06-01")
+    recent = born("Recent Missed", "1990-06-05")
+    assert enrol_by_date(date(2026, 5, 20)) == 0
+    assert enrol_by_date(date(2026, 6, 10)) == 1  # 4–10 June: the 1st is too long ago
+    assert set(Enrolment.objects.values_list("contact_id", flat=True)) == {recent.pk}
+
+
+def test_a_resumed_date_journey_does_not_catch_up_the_days_it_was_paused(birthdays):
+    from tidings.journeys.actions import do_pause, do_resume
+
+    journey = birthday_journey(0)
+    today = timezone.localdate()
+    born("Paused Day", (today - timedelta(days=2)).isoformat())
+    today_person = born("Today Person", today.isoformat())
+    assert enrol_by_date(today - timedelta(days=3)) == 0
+    do_pause(journey, actor=None)
+    do_resume(Journey.objects.get(pk=journey.pk), actor=None)
+    assert enrol_by_date(today) == 1
+    assert set(Enrolment.objects.values_list("contact_id", flat=True)) == {today_person.pk}

@@ -16,6 +16,7 @@ from tidings.journeys.schedule import next_time_of_day
 pytestmark = pytest.mark.django_db
 
 START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
 
 
 def _journey_mail() -> list[OutgoingMessage]:
@@ -107,6 +108,45 @@ def test_a_paused_journey_holds_everyone_until_resumed():
     assert engine.advance_due() == 0
     do_resume(journey, actor=None)
     assert engine.advance_due() == 2
+
+
+def test_a_wait_until_time_missed_while_paused_is_waited_for_again_on_resume(
+    settings, time_machine
+):
+    # "Wait until 09:00 on weekdays", paused over Friday 09:00 and resumed on Saturday at
+    # 23:30: the mail went at 23:30 on a Saturday; it now waits for Monday 09:00.  A plain
+    # wait that ended meanwhile goes on at once, as before.
+    settings.TIME_ZONE = "Europe/London"
+    london = ZoneInfo("Europe/London")
+    thursday = datetime(2026, 12, 10, 12, 0, tzinfo=london)
+    time_machine.move_to(thursday, tick=False)
+    steps = [
+        {"id": "morning", "kind": "wait_until", "time": "09:00", "weekdays": WEEKDAYS},
+        {"id": "tips", "kind": "send_email", "template": "Welcome", "subject": "Tips"},
+    ]
+    journey = welcome(steps=steps, goals=[])
+    plain = welcome(name="Plain", steps=[{"id": "pause", "kind": "wait", "duration": "1 day"},
+                                         steps[1]], goals=[])  # fmt: skip
+    ann = subscriber("Ann Example", make_list())
+    do_enrol(journey, ann)
+    do_enrol(plain, ann)
+    engine.advance_due()
+    assert Enrolment.objects.get(journey=journey).next_run_at == datetime(
+        2026, 12, 11, 9, 0, tzinfo=london
+    )
+    do_pause(journey, actor=None)
+    do_pause(plain, actor=None)
+    saturday_night = datetime(2026, 12, 12, 23, 30, tzinfo=london)
+    time_machine.move_to(saturday_night, tick=False)
+    do_resume(journey, actor=None)
+    do_resume(plain, actor=None)
+    assert engine.advance_due() == 1  # the plain wait's mail only
+    assert [m.subject for m in _journey_mail()] == ["Tips"]
+    waiting = Enrolment.objects.get(journey=journey)
+    assert (waiting.step, waiting.next_run_at) == (
+        "tips",
+        datetime(2026, 12, 14, 9, 0, tzinfo=london),
+    )
 
 
 def test_a_failing_step_retries_with_backoff_then_parks_with_the_error(time_machine):

@@ -10,10 +10,13 @@ operator (``do_pick_winner``).  The rest are then given the winner and released 
 
 Figures and their uncertainty (``variant_results``, ``compare``): each variant's rate with a 95%
 Wilson score interval, and a two-proportion z-test of the leader against each other variant
-(Bonferroni-corrected when there are more than two).  Both are closed forms (a few lines with
-``math.erfc``), written here rather than pulling scipy or statsmodels in for two formulas.  The
-report says plainly when the difference is not significant; an automatic test then still sends
-the leader, and says so.
+(Bonferroni-corrected when there are more than two).  The z-test is a normal approximation that
+holds only when every cell of the 2×2 table expects at least 5 people; below that (3 of 3
+against 0 of 3 gives p = 0.014 by z, 0.1 in truth) Fisher's exact test is used instead
+(``proportions_p_value``).  All are closed forms (``math.erfc``, ``math.comb``), written here
+rather than pulling scipy or statsmodels in; the tests pin their values to scipy's.  The report
+says plainly when the difference is not significant, and when variants are level; an automatic
+test then still sends the leader (the first of the level ones), and says so.
 
 Cancelling the campaign mid-test cancels the rest with it (``lifecycle.do_cancel`` skips held
 rows).  The figures at the moment of the decision are kept on the test (``ABTest.decision`` and
@@ -175,6 +178,38 @@ def two_proportion_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
     return math.erfc(abs(z) / math.sqrt(2))
 
 
+def fisher_exact_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
+    """Two-sided p-value of Fisher's exact test of the 2×2 table (x1 of n1, x2 of n2): the
+    probability, with the margins fixed, of a table no more likely than this one (scipy's
+    ``fisher_exact``).  Exact integers: the tables' weights are binomial coefficients."""
+    if n1 <= 0 or n2 <= 0:
+        return 1.0
+    k = x1 + x2
+
+    def weight(x: int) -> int:
+        return math.comb(n1, x) * math.comb(n2, k - x)
+
+    observed = weight(x1)
+    support = range(max(0, k - n2), min(k, n1) + 1)
+    extreme = sum(w for w in map(weight, support) if w <= observed)
+    return min(1.0, extreme / math.comb(n1 + n2, k))
+
+
+SMALL_EXPECTED = 5  # the z-test's usual condition: every cell expects at least this many
+
+
+def proportions_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
+    """The two-proportion z-test's p-value, or Fisher's exact test's when a cell of the table
+    expects fewer than 5 people (the normal approximation then claims too much)."""
+    if n1 <= 0 or n2 <= 0:
+        return 1.0
+    total, k = n1 + n2, x1 + x2
+    smallest = min(n1, n2) * min(k, total - k) / total
+    if smallest < SMALL_EXPECTED and total <= 100_000:
+        return fisher_exact_p_value(x1, n1, x2, n2)
+    return two_proportion_p_value(x1, n1, x2, n2)
+
+
 def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
     """Each variant's figures now: sent, human openers and clickers, the metric's rate and its
     interval.  Four grouped queries, whatever the campaign's size."""
@@ -247,7 +282,7 @@ def compare(results: list[VariantResult], metric_label: str) -> Comparison:
     leader = max(results, key=lambda r: (r.rate, -ord(r.label)))
     others = [r for r in results if r is not leader]
     p_values = {
-        r.label: two_proportion_p_value(leader.successes, leader.trials, r.successes, r.trials)
+        r.label: proportions_p_value(leader.successes, leader.trials, r.successes, r.trials)
         for r in others
     }
     threshold = ALPHA / max(1, len(others))
@@ -263,6 +298,12 @@ def compare(results: list[VariantResult], metric_label: str) -> Comparison:
         sentence = (
             f"No {metric_label.lower()} yet: the difference between the variants is not "
             "significant."
+        )
+    elif level := [r.label for r in others if r.rate == leader.rate]:
+        names = ", ".join([leader.label, *level[:-1]]) + f" and {level[-1]}"
+        sentence = (
+            f"Variants {names} are level ({leader.rate:.1%} {metric_label.lower()}): there is "
+            f"no difference to choose by; variant {leader.label} is taken as the first of them."
         )
     elif significant:
         sentence = (

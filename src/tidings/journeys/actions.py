@@ -29,13 +29,14 @@ from functools import partial
 from typing import Any, TypeGuard
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from tidings import signals
 from tidings.audience.actions import allowed_contact_fields
 from tidings.audience.models import Contact, MailingList, Segment, SignupForm
 from tidings.audience.segments import And, Qualifier, SegmentError, parse_segment, validate_segment
-from tidings.campaigns.models import Campaign, Template
+from tidings.campaigns.models import Campaign, OutgoingMessage, Template
 from tidings.lib.audit import audit
 from tidings.policy import get_policy
 
@@ -418,6 +419,8 @@ def do_update_journey(journey: Journey, spec: JourneySpec, *, actor: Any) -> Jou
 
 @transaction.atomic
 def do_activate(journey: Journey, *, actor: Any) -> Journey:
+    if journey.status == Status.PAUSED:  # the same as resuming it (missed times waited for)
+        return do_resume(journey, actor=actor)
     problems = activation_problems(journey)
     if problems:
         raise JourneyNotReady(problems)
@@ -437,12 +440,64 @@ def do_pause(journey: Journey, *, actor: Any, reason: str = "") -> Journey:
 
 @transaction.atomic
 def do_resume(journey: Journey, *, actor: Any) -> Journey:
+    """Everyone goes on where they were; triggers that fired while it was paused enrolled
+    nobody, and a date trigger does not catch up the days of the pause either."""
     problems = activation_problems(journey)
     if problems:
         raise JourneyNotReady(problems)
-    _apply(journey, "resume", paused_reason="")
+    yesterday = timezone.localdate() - timedelta(days=1)
+    through = journey.dates_through
+    _apply(
+        journey,
+        "resume",
+        paused_reason="",
+        dates_through=yesterday if through is None or through < yesterday else through,
+    )
+    _wait_again_for_missed_times(journey, timezone.now())
     audit("journey.resumed", actor=actor, obj=journey)
     return journey
+
+
+# A wait_until time missed by less than this still goes on when resumed (a short pause).
+MISSED_TIME_GRACE = timedelta(minutes=15)
+
+
+def _wait_again_for_missed_times(journey: Journey, now: datetime) -> int:
+    """People whose "wait until 09:00" ended while the journey was paused wait for the next
+    09:00 (in their zone), instead of getting the next step at whatever hour it is resumed —
+    a weekday-morning mail at 23:30 on a Saturday.  Other waits go on at once, as before.
+    Returns how many wait again."""
+    from .schedule import wait_ends
+
+    history = EnrolmentStep.objects.filter(enrolment=OuterRef("pk"), seq=OuterRef("seq") - 1)
+    late = (
+        Enrolment.objects.filter(
+            journey=journey, state=Enrolment.State.ACTIVE, next_run_at__lt=now - MISSED_TIME_GRACE
+        )
+        .annotate(
+            last_kind=Subquery(history.values("kind")[:1]),
+            last_step=Subquery(history.values("step")[:1]),
+        )
+        .filter(last_kind="wait_until")
+        .select_related("contact", "version")
+    )
+    purpose = MARKETING_PURPOSE if journey.is_marketing else SERVICE_PURPOSE
+    moves: dict[datetime, list[int]] = {}
+    for enrolment in late.iterator(chunk_size=2000):
+        steps = {step["id"]: step for step in enrolment.version.steps}
+        step = steps.get(enrolment.last_step)
+        if step is None or step["kind"] != "wait_until":
+            continue
+        ends = wait_ends(step, now, enrolment.contact, purpose)
+        moves.setdefault(ends, []).append(enrolment.pk)
+    # No worker claims them before this transaction commits (the journey was paused); people
+    # who share a zone share the time, so this is one UPDATE per zone (per 1,000 people).
+    waiting = 0
+    for ends, pks in moves.items():
+        for start in range(0, len(pks), 1000):
+            chunk = pks[start : start + 1000]
+            waiting += Enrolment.objects.filter(pk__in=chunk, leased_by="").update(next_run_at=ends)
+    return waiting
 
 
 @transaction.atomic
@@ -547,14 +602,39 @@ def _close(enrolments: Any, reason: str, *, state: str = Enrolment.State.EXITED)
 def do_exit_contact(contact_id: int, reason: str, *, journey: Journey | None = None) -> int:
     """Take a person out of every journey (or of ``journey``) at once, with ``reason``
     ("unsubscribed", "objected", "hard bounce", "complaint", "removed by an operator").
-    Returns how many enrolments ended."""
+    Returns how many enrolments ended.
+
+    Their journey mail still waiting in the queue goes too (skipped, like a campaign's mail to
+    someone who unsubscribed): a send step checked consent when it ran, but the message may
+    wait behind a rate limit or a retry.  Only a message a worker has already claimed can
+    still go (the delivery engine's in-flight window)."""
     enrolments = Enrolment.objects.filter(contact_id=contact_id)
     if journey is not None:
         enrolments = enrolments.filter(journey=journey)
+    journeys = set(enrolments.filter(state__in=Enrolment.OPEN).values_list("journey_id", flat=True))
     left = _close(enrolments, reason)
     if left:
-        audit("journey.exited", actor_label="system", count=left, reason=reason)
+        skipped = OutgoingMessage.objects.filter(
+            contact_id=contact_id,
+            kind__in=[f"journey:{pk}" for pk in journeys],
+            status=OutgoingMessage.Status.QUEUED,
+        ).update(
+            status=OutgoingMessage.Status.SKIPPED,
+            error=f"left the journey ({reason})"[:300],
+            **UNSENT_BLANKED,
+        )
+        audit("journey.exited", actor_label="system", count=left, reason=reason, unsent=skipped)
     return left
+
+
+# A message that will not be sent keeps none of its personal links (as the queue blanks one).
+UNSENT_BLANKED: dict[str, Any] = {
+    "subject": "",
+    "text": "",
+    "html": "",
+    "headers": {},
+    "attachments": [],
+}
 
 
 @transaction.atomic
@@ -589,7 +669,11 @@ def do_retry_parked(journey: Journey, *, actor: Any) -> int:
 @transaction.atomic
 def do_move_to_current_version(journey: Journey, *, actor: Any) -> int:
     """Move the people still in older versions to the current one, each at the step with the
-    same id (people whose step is gone stay where they are).  Returns how many moved."""
+    same id (people whose step is gone stay where they are).  Returns how many moved.
+
+    Someone waiting at a wait_event or wait_click step waits for what the new version's step of
+    that id waits for (until the same timeout); if that step no longer waits for anything, they
+    go on to it now (an event arriving for a step without branches used to raise)."""
     journey = Journey.objects.get(pk=journey.pk)
     version = journey.current()
     if version is None:
@@ -598,9 +682,26 @@ def do_move_to_current_version(journey: Journey, *, actor: Any) -> int:
     older = Enrolment.objects.filter(journey=journey, state__in=Enrolment.OPEN).exclude(
         version=version
     )
-    moved = older.filter(step__in=ids).update(version=version)
+    moving = older.filter(step__in=ids)
+    armed = list(moving.exclude(waiting_for="").values_list("pk", "step"))
+    moved = moving.update(version=version)
+    steps = {step["id"]: step for step in version.steps}
+    for pk, step_id in armed:
+        waits_for = _waits_for(steps[step_id])
+        rearm = Enrolment.objects.filter(pk=pk, version=version, step=step_id)
+        if waits_for:
+            rearm.update(waiting_for=waits_for)
+        else:
+            rearm.update(waiting_for="", next_run_at=timezone.now())
     audit("journey.moved_to_version", actor=actor, obj=journey, version=version.number, count=moved)
     return moved
+
+
+def _waits_for(step: Mapping[str, Any]) -> str:
+    """What an armed step waits for (``Enrolment.waiting_for``): "" for a step that does not."""
+    if step["kind"] == "wait_event":
+        return str(step["event"])
+    return CLICK_WAIT if step["kind"] == "wait_click" else ""
 
 
 @transaction.atomic
@@ -630,6 +731,8 @@ def _go_on(waiting: Any, event: str, reason: str, *, url: str | None = None) -> 
     for enrolment in waiting:
         steps = enrolment.version.steps
         step = steps[step_rules.index_of(steps, enrolment.step)]
+        if _waits_for(step) != event:  # not (or no longer) a step waiting for it
+            continue
         if url is not None and step.get("url") and step["url"] != url:
             continue
         # Conditional on the row as read: a worker running the timeout at this moment wins or

@@ -40,9 +40,11 @@ class JourneysConfig(AppConfig):
             timedelta(minutes=1),
             "tidings.journeys.engine.advance_journeys_task",
         )
+        # Hourly, though each day is gone through once (Journey.dates_through): a journey
+        # activated after midnight's run still sees today, and a missed day is caught up.
         register(
             "journeys.dates",
-            timedelta(days=1),
+            timedelta(hours=1),
             "tidings.journeys.triggers.enrol_by_date_task",
         )
         # Incremental (people changed since the last check), with a full diff hourly (segments.py).

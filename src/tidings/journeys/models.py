@@ -58,6 +58,9 @@ class Journey(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     version = models.PositiveIntegerField(default=0, help_text="The current version's number.")
     paused_reason = models.CharField(max_length=300, blank=True)
+    # Date trigger: the last day whose dates have entered people (days missed while no worker
+    # ran are caught up, up to a week: triggers.enrol_by_date).
+    dates_through = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(

@@ -210,34 +210,56 @@ def date_field_problem(params: Mapping[str, Any]) -> str:
     return ""
 
 
+# Days a date journey catches up when no worker ran (a stopped worker, the job's time of day
+# drifting past midnight): older ones are not mailed about that late.
+CATCH_UP_DAYS = 7
+
+
 def enrol_by_date(today: date | None = None) -> int:
     """Journeys started N days before (negative) or after a date: a contract's end (enrol the
     support contacts still at the organisation of every contract whose end is that many days
-    away), or a date in a contact attribute (once, or every year: a birthday)."""
-    from tidings.crm.models import Contract, SupportContact
+    away), or a date in a contact attribute (once, or every year: a birthday).
 
+    Each journey remembers the last day it went through (``Journey.dates_through``), and each
+    run goes through the days since, today included, up to ``CATCH_UP_DAYS``: a day on which no
+    worker ran, or the hourly job's first run after midnight, never loses that day's people.
+    A day already gone through is not gone through again (the entry rule would not always stop
+    a second enrolment: "once at a time" after a short journey)."""
     today = today or timezone.localdate()
     entered = 0
     for journey in active(Journey.Trigger.DATE):
-        params = journey.trigger_params
-        days = int(params.get("days", 0))
-        target = today - timedelta(days=days)
-        field = params.get("field", "contract_end")
-        if field == "contract_end":
-            organisations = Contract.objects.filter(end=target).values("organisation_id")
-            people = Contact.objects.filter(
-                pk__in=SupportContact.objects.filter(
-                    organisation_id__in=organisations, left_employer__isnull=True
-                ).values("contact_id")
-            ).order_by("pk")
-        elif isinstance(field, str) and field.startswith("attributes.") and _KEY.match(field[11:]):
-            people = _attribute_people(field[11:], target, yearly=bool(params.get("yearly")))
-        else:
-            logger.warning("journey %s: unknown date field", journey.pk)
-            continue
-        for contact in people.iterator():
-            entered += _enrol_all([journey], contact, "date")
+        last = journey.dates_through
+        day = today
+        if last is not None:
+            day = max(last + timedelta(days=1), today - timedelta(days=CATCH_UP_DAYS - 1))
+        while day <= today:
+            entered += _enrol_on(journey, day)
+            day += timedelta(days=1)
+        if last is None or last < today:
+            Journey.objects.filter(pk=journey.pk).update(dates_through=today)
     return entered
+
+
+def _enrol_on(journey: Journey, today: date) -> int:
+    """Enrol the people whose date comes round for ``journey`` on ``today``."""
+    from tidings.crm.models import Contract, SupportContact
+
+    params = journey.trigger_params
+    target = today - timedelta(days=int(params.get("days", 0)))
+    field = params.get("field", "contract_end")
+    if field == "contract_end":
+        organisations = Contract.objects.filter(end=target).values("organisation_id")
+        people = Contact.objects.filter(
+            pk__in=SupportContact.objects.filter(
+                organisation_id__in=organisations, left_employer__isnull=True
+            ).values("contact_id")
+        ).order_by("pk")
+    elif isinstance(field, str) and field.startswith("attributes.") and _KEY.match(field[11:]):
+        people = _attribute_people(field[11:], target, yearly=bool(params.get("yearly")))
+    else:
+        logger.warning("journey %s: unknown date field", journey.pk)
+        return 0
+    return sum(_enrol_all([journey], contact, "date") for contact in people.iterator())
 
 
 @task()

@@ -4,11 +4,20 @@ flufl.bounce knows RFC 3464 DSNs and the usual non-standard formats (Postfix, Ex
 Microsoft...).  Its ``all_failures`` gives the addresses that failed for good (a hard bounce: the
 RFC 3464 ``Action: failed``, a 5.x.x status) and those that are only delayed (a soft bounce:
 ``Action: delayed``, 4.x.x).
+
+A recipient the DSN gives up on with a *transient* status (``Action: failed``, ``Status:
+4.4.1``: Postfix's "connection timed out" after the queue lifetime, or a mailbox still full
+after days of retries) is a soft bounce, not a hard one: the 4 says the address may well be
+good (RFC 3463), and one such report must not suppress it for good.  It counts towards the
+soft-bounce limit, as the delivery engine's own exhausted 4xx retries never suppress.  So is
+one without Status fields (Exim's) that quotes only a 4xx reply or says it stopped retrying
+("retry timeout exceeded").
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from email.message import Message
 
 from flufl.bounce import all_failures
@@ -27,15 +36,58 @@ def parse(message: Message) -> list[Finding]:
     codes = status_codes(texts)
     hard_code = next((c for c in codes if c.startswith("5")), "")
     soft_code = next((c for c in codes if c.startswith("4")), "")
-    findings = [
-        Finding(HARD, recipient=_text(address), rows=rows, detail=hard_code)
-        for address in sorted(permanent)
-    ]
+    given = recipient_statuses(message)
+    # Bounces without Status fields (Exim's, qmail's) that gave up on a transient failure: a 4xx
+    # reply quoted and no 5xx, or the MTA saying it stopped retrying.
+    gave_up = not hard_code and (bool(soft_code) or any(_GAVE_UP.search(t) for t in texts))
+    findings = []
+    for address in sorted(permanent):
+        recipient = _text(address)
+        status = given.get(recipient.lower(), "")
+        if status.startswith("4"):  # gave up after retrying a transient failure
+            findings.append(Finding(SOFT, recipient=recipient, rows=rows, detail=status))
+        elif not status and gave_up:
+            findings.append(Finding(SOFT, recipient=recipient, rows=rows, detail=soft_code))
+        else:
+            findings.append(Finding(HARD, recipient=recipient, rows=rows, detail=hard_code))
     findings += [
         Finding(SOFT, recipient=_text(address), rows=rows, detail=soft_code)
         for address in sorted(temporary - permanent)
     ]
     return findings
+
+
+def recipient_statuses(message: Message) -> dict[str, str]:
+    """Each recipient's ``Status`` in the report's ``message/delivery-status`` parts (RFC 3464:
+    a block of fields per recipient), by lower-cased address."""
+    found: dict[str, str] = {}
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        if not isinstance(blocks, list):
+            continue
+        for block in blocks:
+            if not isinstance(block, Message):
+                continue
+            recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
+            status = str(block.get("Status") or "").strip()
+            address = recipient.rpartition(";")[2].strip().strip("<>").lower()
+            if address and _CODE.match(status):
+                found.setdefault(address, status.split()[0])
+    return found
+
+
+# Exim: "retry timeout exceeded", "all hosts for 'x' have been failing for a long time (and
+# retry time not reached)"; qmail: "I'm not going to try again" follows a 5xx (so it never
+# matches alone: only with no 5xx code quoted); Postfix's "delivery temporarily suspended".
+_GAVE_UP = re.compile(
+    r"retry timeout exceeded|have been failing for a long time|"
+    r"delivery temporarily suspended|message expired|too long in queue|"
+    r"could not be delivered for \d+ days",
+    re.IGNORECASE,
+)
+_CODE = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
 
 
 def _text(address: bytes | str) -> str:

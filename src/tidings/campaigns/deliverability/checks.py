@@ -86,6 +86,7 @@ class _Context:
     dns: DnsSettings
     lookup: Lookup
     dmarc_tags: dict[str, Any] | None = None  # set by _dmarc, read by the alignment check
+    dmarc_domain: str = ""  # where the DMARC record was found (the domain, or its org domain)
     # Once a look-up timed out, the rest are not tried: each would wait as long again, and the
     # answer ("could not check") would be the same.
     unavailable: bool = False
@@ -269,6 +270,14 @@ def _spf(ctx: _Context) -> Check:
             f"Publish a shorter TXT record at {domain}: replace include: mechanisms you no "
             "longer use by ip4:/ip6: ranges, such as " + suggestion + ".",
         )
+    if (parsed.get("parsed") or {}).get("all") == "pass":
+        return _check(
+            "spf",
+            FAIL,
+            f"The SPF record at {domain} ends in +all, which authorises every server on the "
+            "internet to send as your domain; receivers treat it as no SPF at all.",
+            f"Replace +all with ~all in the TXT record at {domain}, such as {suggestion}.",
+        )
     if not ctx.sending_ips:
         return _check(
             "spf",
@@ -353,6 +362,8 @@ def _spf_authorises(parsed: dict[str, Any], ip: str, ctx: _Context) -> bool | No
             unsure = True
         elif matched:
             return passes
+    if parsed.get("all") == "pass":  # "+all": every address (an include of one passes too)
+        return True
     redirect = parsed.get("redirect")
     if isinstance(redirect, dict) and isinstance(redirect.get("parsed"), dict):
         verdict = _spf_authorises(redirect["parsed"], ip, ctx)
@@ -477,6 +488,7 @@ def _dmarc(ctx: _Context) -> Check:
     ctx.dmarc_tags = tags
     policy = tags.get("p", "none")
     where = found["location"]
+    ctx.dmarc_domain = str(where).lower()
     inherited = "" if where == ctx.domain else f" (inherited from {where})"
     if policy == "none":
         return _check(
@@ -516,7 +528,47 @@ def _dmarc_rua(ctx: _Context, tags: dict | None, dmarc: Check | None) -> Check:
             f"Add rua=mailto:{_report_address(ctx)} to the DMARC record at _dmarc.{ctx.domain}.",
         )
     targets = ", ".join(f"{u.get('scheme', '')}:{u.get('address', '')}" for u in rua)
+    try:
+        refused = _unauthorised_destinations(ctx, rua)
+    except DnsUnavailable:
+        return _check(
+            "dmarc_rua",
+            UNKNOWN,
+            f"Aggregate reports go to {targets}; whether the receiving domain accepts them "
+            "could not be checked (the DNS did not answer).",
+        )
+    if refused:
+        source = ctx.dmarc_domain or ctx.domain
+        names = ", ".join(f"{source}._report._dmarc.{d}" for d in refused)
+        return _check(
+            "dmarc_rua",
+            WARN,
+            f"Aggregate reports are asked for at {targets}, but {', '.join(refused)} does not "
+            f"say it accepts reports about {source}, so receivers will not send them there "
+            "(RFC 7489 §7.1).",
+            f'Publish a TXT record "v=DMARC1" at {names}, or send the reports to an address '
+            f"at {source}.",
+        )
     return _check("dmarc_rua", PASS, f"Aggregate reports go to {targets}.")
+
+
+def _unauthorised_destinations(ctx: _Context, rua: list[dict[str, Any]]) -> list[str]:
+    """The domains of ``rua``'s mailto addresses outside the DMARC domain's organisation that
+    publish no authorisation record (``<domain>._report._dmarc.<destination>`` TXT
+    "v=DMARC1"; a wildcard record answers for it too).  Raises DnsUnavailable."""
+    source = ctx.dmarc_domain or ctx.domain
+    base = checkdmarc.utils.get_base_domain
+    refused: list[str] = []
+    for uri in rua:
+        if uri.get("scheme") != "mailto":
+            continue
+        destination = str(uri.get("address", "")).rpartition("@")[2].lower().rstrip(".")
+        if not destination or destination in refused or base(destination) == base(source):
+            continue
+        records = ctx.lookup.txt(f"{source}._report._dmarc.{destination}")
+        if not any(r.replace(" ", "").lower().startswith("v=dmarc1") for r in records):
+            refused.append(destination)
+    return refused
 
 
 def _aligned(envelope: str, from_domain: str, mode: str) -> bool:

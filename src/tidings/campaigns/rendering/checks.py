@@ -75,6 +75,25 @@ def sample_problems(
     return []
 
 
+# Someone with nothing but an address: no name, company, job title or attributes.
+BLANK_CONTACT = {"name": "", "email": "someone@example.com", "attributes": {}}
+EMPTY_SUBJECT = (
+    "the subject is empty for someone without a name (or the other values it prints): give "
+    'it words of its own or a default, e.g. {{ contact.first_name | default("there") }}'
+)
+
+
+def _blank_person_subject(subject: str) -> str:
+    """The subject as someone with nothing but an address reads it ("" on any error: the
+    sample's check reports those)."""
+    try:
+        template = part_env("subject", "text").from_string(subject)
+        values = sample_values() | {"contact": contact_values(BLANK_CONTACT)}
+        return render_metered(template, values, contract.CHECK_LIMITS).strip()
+    except Exception:
+        return "?"
+
+
 def too_long(limits: Limits) -> str:
     return f"the message would be longer than {limits.output_chars:,} characters"
 
@@ -109,6 +128,9 @@ def check_sources(sources: Sources) -> list[TemplateProblem]:
         problems.extend(found)
     if sources.subject.strip() and "\n" in sources.subject.strip():
         problems.append(TemplateProblem("a subject is one line", part="subject"))
+    subject_ok = not any(p.part == "subject" for p in problems)
+    if sources.subject.strip() and subject_ok and not _blank_person_subject(sources.subject):
+        problems.append(TemplateProblem(EMPTY_SUBJECT, part="subject"))
     if not sources.body.strip():
         problems.append(TemplateProblem("the body is empty", part="body"))
     content_count = len(CONTENT.findall(sources.layout_html))

@@ -277,10 +277,23 @@ _PLAIN_FILTERS = (
 )  # fmt: skip
 
 
+def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
+    """Jinja's ``default``, which also stands in for a blank text: a contact without a name has
+    ``first_name`` "" (defined), so ``{{ contact.first_name | default("there") }}`` printed
+    nothing ("Hi ,") where the writer meant "Hi there,"; None (which prints as nothing) too.
+    Numbers and lists keep Jinja's rule
+    (a 0 stays 0) unless ``boolean`` is given."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default_value
+    return jinja_filters.do_default(value, default_value, boolean)
+
+
 @cache
 def _filters() -> dict[str, Callable[..., Any]]:
     chosen = {name: jinja_filters.FILTERS[name] for name in _PLAIN_FILTERS}
     chosen.update(
+        default=_default,
+        d=_default,
         replace=_replace,
         join=_join,
         center=_center,
