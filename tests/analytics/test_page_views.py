@@ -217,3 +217,21 @@ def test_the_pixel_without_consent_counts_nothing(client, ingest_now):
     response = client.get("/a/p.gif", HTTP_REFERER=f"{SITE}/", HTTP_USER_AGENT=CHROME_UA)
     assert response.status_code == 200
     assert stored(ingest_now) == []
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"HTTP_SEC_PURPOSE": "prefetch;prerender"},
+        {"HTTP_SEC_PURPOSE": "prefetch"},
+        {"HTTP_PURPOSE": "prefetch"},
+        {"HTTP_X_MOZ": "prefetch"},
+    ],
+)
+def test_a_page_the_browser_loads_ahead_unseen_is_not_counted(client, ingest_now, header):
+    # Speculation rules prerender a page (and run its scripts) that the visitor may never open.
+    visit(client, **header)
+    client.get("/a/p.gif", HTTP_REFERER=f"{SITE}/pricing", HTTP_USER_AGENT=CHROME_UA, **header)
+    assert stored(ingest_now) == []
+    visit(client)
+    assert len(stored(ingest_now)) == 1

@@ -95,6 +95,16 @@ def count_page_view(request: HttpRequest, *, url: str, referrer: str, consent_va
     )
 
 
+def is_prefetch(meta: dict) -> bool:
+    """A request the browser makes for a page it loads ahead of the visitor (speculation rules,
+    ``<link rel=prefetch|prerender>``): nobody has seen that page yet."""
+    for key in ("HTTP_SEC_PURPOSE", "HTTP_PURPOSE", "HTTP_X_MOZ", "HTTP_X_PURPOSE"):
+        value = meta.get(key, "").lower()
+        if "prefetch" in value or "prerender" in value or "preview" in value:
+            return True
+    return False
+
+
 class _Meta:
     """What ``client_ip`` reads of a request: its META (the WSGI environ)."""
 
@@ -126,6 +136,7 @@ def count_from_meta(
         dnt=meta.get("HTTP_DNT", "").strip() == "1",
         operator=operator,
         consent_value=consent_value,
+        prefetch=is_prefetch(meta),
     )
     try:
         row = page_view_row(visit, get_policy(), counted_sites(), visitor_hash)

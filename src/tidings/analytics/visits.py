@@ -6,7 +6,9 @@ campaign parameters), the referring host, browser family and major version, OS f
 class, and the day's visitor hash.  The user agent string and the IP address are used only for
 the parsing and the hash, in memory, and never stored or logged.
 
-Refusals, in the order they are checked: a site we do not count, a bot, an operator's own visit,
+Refusals, in the order they are checked: a site we do not count, a bot, a page the browser
+loads ahead without showing it (``Sec-Purpose: prefetch``, ``Purpose: prefetch``, ``X-Moz:
+prefetch``: prerendered by speculation rules, or prefetched), an operator's own visit,
 a visitor who signals refusal (Global Privacy Control or Do Not Track), and, when the policy makes
 statistics consent-based, a visitor without the banner's consent.
 """
@@ -195,6 +197,7 @@ class Visit:
     dnt: bool  # DNT: 1
     operator: bool  # a signed-in staff session came with the request
     consent_value: str = ""  # the consent cookie as the script copied it (cross-site setups)
+    prefetch: bool = False  # Sec-Purpose / Purpose: prefetch (a page loaded ahead, unseen)
 
 
 class Refused(Exception):
@@ -216,6 +219,8 @@ def page_view_row(visit: Visit, policy: Policy, sites: frozenset[str], hash_visi
     agent = parse_agent(visit.user_agent)
     if agent.bot:
         raise Refused("bot")
+    if visit.prefetch:
+        raise Refused("prefetch or prerender")
     if visit.operator or visit.cookies.get(DONT_COUNT_COOKIE):
         raise Refused("operator")
     if visit.gpc or visit.dnt:
