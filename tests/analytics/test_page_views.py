@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tidings.analytics.consent import banner_config
 from tidings.analytics.models import PageView
+from tidings.policy import get_policy
 from tidings.policy.schema import CONSENT_COOKIE
 
 from .conftest import ANALYTICS_WITHOUT_CONSENT, CHROME_UA, IPHONE_UA
@@ -16,8 +18,14 @@ from .conftest import ANALYTICS_WITHOUT_CONSENT, CHROME_UA, IPHONE_UA
 pytestmark = pytest.mark.django_db
 
 SITE = "https://www.example.co.uk"
-CONSENTED = "0123456789ab|analytics=1"
-REFUSED = "0123456789ab|analytics=0"
+CONSENTED = "current|analytics=1"  # "current": the banner this policy shows (see visit())
+REFUSED = "current|analytics=0"
+
+
+def answered(value: str) -> str:
+    """A consent value with "current" as the version of the banner the policy now shows."""
+    version = banner_config(get_policy(), "")["version"][:12]
+    return value.replace("current", version)
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +38,7 @@ def visit(
 ):
     body = {"u": url, "r": referrer}
     if consent is not None:
-        body["c"] = consent
+        body["c"] = answered(consent)
     return client.post(
         "/a/collect",
         json.dumps(body),
@@ -163,8 +171,18 @@ def test_without_consent_nothing_is_recorded_when_the_policy_needs_it(client, in
     assert stored(ingest_now) == []
 
 
+def test_a_yes_to_an_earlier_banner_counts_for_nothing(client, ingest_now):
+    # The policy changed what the banner says since this visitor answered: banner.js asks them
+    # again, and the server must not count them meanwhile (the pixel, another site's script).
+    visit(client, consent="0123456789ab|analytics=1")
+    client.cookies[CONSENT_COOKIE] = "0123456789ab|analytics=1"
+    visit(client, consent=None)
+    client.get("/a/p.gif", HTTP_REFERER=f"{SITE}/pricing", HTTP_USER_AGENT=CHROME_UA)
+    assert stored(ingest_now) == []
+
+
 def test_the_consent_cookie_itself_is_enough_on_the_same_site(client, ingest_now):
-    client.cookies[CONSENT_COOKIE] = CONSENTED
+    client.cookies[CONSENT_COOKIE] = answered(CONSENTED)
     visit(client, consent=None)
     assert len(stored(ingest_now)) == 1
 
@@ -198,7 +216,7 @@ def test_bad_requests_get_a_clear_problem(client):
 
 
 def test_the_pixel_counts_the_page_it_was_shown_on(client, ingest_now):
-    client.cookies[CONSENT_COOKIE] = CONSENTED
+    client.cookies[CONSENT_COOKIE] = answered(CONSENTED)
     response = client.get(
         "/a/p.gif",
         HTTP_REFERER=f"{SITE}/about?utm_campaign=autumn",

@@ -26,7 +26,7 @@ from ua_parser import parse as parse_user_agent
 from tidings.policy import Policy
 from tidings.policy.schema import CONSENT_COOKIE
 
-from .consent import parse_consent
+from .consent import banner_texts, banner_version, parse_consent
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 DONT_COUNT_COOKIE = "tidings_dont_count"  # set from the operator UI on operators' browsers
@@ -144,11 +144,11 @@ def referrer_host(referrer: str, site: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _statistics_rules(policy: _Identity) -> tuple[bool, tuple[str, ...]]:
+def _statistics_rules(policy: _Identity) -> tuple[bool, tuple[str, ...], str]:
     # Per policy, not per request (policies are immutable, hashed by identity here).
     purposes = tuple(key for key, p in policy.purposes.items() if p.record == "page_view")
     needs = any(key in purposes for key in policy.consent_purposes_on_website())
-    return needs, purposes
+    return needs, purposes, banner_version(banner_texts(policy.policy))
 
 
 def consent_required(policy: Policy) -> bool:
@@ -225,9 +225,10 @@ def page_view_row(visit: Visit, policy: Policy, sites: frozenset[str], hash_visi
         raise Refused("operator")
     if visit.gpc or visit.dnt:
         raise Refused("refused by the browser (GPC/DNT)")
-    needs_consent, purposes = _statistics_rules(_Identity(policy))
+    needs_consent, purposes, version = _statistics_rules(_Identity(policy))
     if needs_consent:
-        choice = parse_consent(visit.cookies.get(CONSENT_COOKIE) or visit.consent_value)
+        # An answer to an earlier banner (the policy changed what it says) counts for nothing.
+        choice = parse_consent(visit.cookies.get(CONSENT_COOKIE) or visit.consent_value, version)
         if not any(choice.get(key) for key in purposes):
             raise Refused("no consent")
     return {
