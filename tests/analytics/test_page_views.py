@@ -253,3 +253,18 @@ def test_a_page_the_browser_loads_ahead_unseen_is_not_counted(client, ingest_now
     assert stored(ingest_now) == []
     visit(client)
     assert len(stored(ingest_now)) == 1
+
+
+def test_an_email_address_in_the_page_address_is_not_kept(client, ingest_now):
+    # A mailing tool that tags links with the subscriber's address, a page named after one.
+    visit(
+        client,
+        f"{SITE}/unsubscribe/ada.lovelace%40example.com/done"
+        "?utm_source=mailer&utm_term=ada.lovelace%40example.com&utm_content=ada@example.com",
+    )
+    (view,) = stored(ingest_now)
+    assert view.path == "/unsubscribe/(email)/done"
+    assert view.utm_source == "mailer"
+    assert view.utm_term == "(email)" and view.utm_content == "(email)"
+    row = {f.attname: getattr(view, f.attname) for f in PageView._meta.concrete_fields}
+    assert "lovelace" not in repr(row) and "example.com" not in repr(row)

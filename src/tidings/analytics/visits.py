@@ -108,6 +108,17 @@ def _printable(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+# An email address in a page's path or campaign parameters (a mailing tool that puts the
+# subscriber's address in ``utm_term``, a page such as /unsubscribe/ada@example.com): statistics
+# that identify nobody must not keep it.
+_EMAIL = re.compile(r"[^\s/?#&=@]+@[^\s/?#&=@]+\.[^\s/?#&=@]+")
+EMAIL_PLACEHOLDER = "(email)"
+
+
+def _without_emails(text: str) -> str:
+    return _EMAIL.sub(EMAIL_PLACEHOLDER, text)
+
+
 @dataclass(frozen=True)
 class Page:
     site: str
@@ -123,11 +134,11 @@ def parse_page(url: str) -> Page | None:
         return None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         return None
-    path = _printable(unquote(parts.path or "/"))[:500] or "/"
+    path = _without_emails(_printable(unquote(parts.path or "/")))[:500] or "/"
     utm = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=False):
         if key in UTM_KEYS and key not in utm:
-            utm[key] = _printable(value).strip()[:100]
+            utm[key] = _without_emails(_printable(value).strip())[:100]
     site = _printable(parts.hostname).lower().removeprefix("www.")
     return Page(site=site, path=path, utm=utm) if site else None
 
