@@ -268,3 +268,15 @@ def test_an_email_address_in_the_page_address_is_not_kept(client, ingest_now):
     assert view.utm_term == "(email)" and view.utm_content == "(email)"
     row = {f.attname: getattr(view, f.attname) for f in PageView._meta.concrete_fields}
     assert "lovelace" not in repr(row) and "example.com" not in repr(row)
+
+
+def test_a_flood_of_page_views_from_one_visitor_is_counted_only_up_to_the_limit(
+    client, ingest_now, settings
+):
+    settings.TIDINGS_ANALYTICS_LIMIT = (5, 60)
+    for _ in range(20):  # a script reloading a page in a loop
+        assert visit(client).status_code == 204
+    visit(client, ua=IPHONE_UA)  # another browser at the same address is someone else
+    views = stored(ingest_now)
+    assert len(views) == 6
+    assert len({v.visitor for v in views}) == 2
