@@ -55,6 +55,18 @@ UAS = [
 
 
 # --- the load client -------------------------------------------------------------------------
+# The version of the banner the server shows (a "yes" to another banner is not counted); read from
+# /a/banner.json once the server is up.
+CONSENT_VERSION = ["000000000000"]
+
+
+def read_banner_version(port: int) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/a/banner.json", timeout=10) as r:
+        return json.loads(r.read())["version"][:12]
+
+
 def collect_request(n: int, port: int) -> bytes:
     page = f"https://{SITE}/{['', 'pricing', 'blog/post-' + str(n % 97), 'docs'][n % 4]}"
     if n % 5 == 0:
@@ -63,7 +75,7 @@ def collect_request(n: int, port: int) -> bytes:
         {
             "u": page,
             "r": ["", "https://duckduckgo.com/", "https://news.ycombinator.com/"][n % 3],
-            "c": "0123456789ab|analytics=1",
+            "c": f"{CONSENT_VERSION[0]}|analytics=1",
         }
     ).encode()
     return (
@@ -143,6 +155,7 @@ def bench_ingest(url: str, env: dict[str, str], args) -> None:
     )
     try:
         wait_for_port(port, timeout=30, poll=0.1)
+        CONSENT_VERSION[0] = read_banner_version(port)
         load(port, static_request, 1, args.connections, 200)  # warm up both
         load(port, collect_request, 1, args.connections, 204)
         # Alternated, best of each: the machine is shared, and a burst of someone else's work

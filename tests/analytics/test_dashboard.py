@@ -237,3 +237,17 @@ def test_whole_months_are_read_from_month_rows_and_agree_with_the_days(two_days)
     assert [(r.value, r.views, r.visitors) for r in by_month] == [
         (r.value, r.views, r.visitors) for r in by_day
     ]
+
+
+def test_days_are_the_controllers_days_not_utcs(settings):
+    # A company in New York reads 23:30 on the 24th as the 24th, though it is the 25th in UTC.
+    settings.TIME_ZONE = "America/New_York"
+    view("2026-11-24 14:00", "/", visitor="a")  # 09:00 on the 24th in New York
+    view("2026-11-25 04:30", "/late", visitor="a")  # 23:30 on the 24th
+    view("2026-11-25 05:30", "/early", visitor="b")  # 00:30 on the 25th
+    with time_machine.travel("2026-11-25 18:00Z", tick=False):
+        rollup_recent()
+    assert rollup("2026-11-24", "total") == (2, 1)
+    assert rollup("2026-11-24", "page", "/late") == (1, 1)
+    assert rollup("2026-11-25", "total") == (1, 1)
+    assert rollup("2026-11-01", "total") == (3, 2)

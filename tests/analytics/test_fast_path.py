@@ -8,7 +8,9 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 
+from tidings.analytics.consent import banner_config
 from tidings.analytics.models import PageView
+from tidings.policy import get_policy
 from tidings.wsgi import application
 
 from .conftest import CHROME_UA
@@ -22,8 +24,13 @@ def _setup(ingest_now, fresh_salt):
 
 
 def call(path="/a/collect", method="POST", host="127.0.0.1", cookie="", consent=True):
+    version = banner_config(get_policy(), "")["version"][:12]  # the banner now shown
     body = json.dumps(
-        {"u": "https://www.example.co.uk/docs", "r": "", "c": "x|analytics=1" if consent else ""}
+        {
+            "u": "https://www.example.co.uk/docs",
+            "r": "",
+            "c": f"{version}|analytics=1" if consent else "",
+        }
     ).encode()
     environ = {
         "PATH_INFO": path,

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tidings.analytics.consent import banner_config
 from tidings.analytics.models import PageView
+from tidings.policy import get_policy
 from tidings.policy.schema import CONSENT_COOKIE
 
 from .conftest import ANALYTICS_WITHOUT_CONSENT, CHROME_UA, IPHONE_UA
@@ -16,8 +18,14 @@ from .conftest import ANALYTICS_WITHOUT_CONSENT, CHROME_UA, IPHONE_UA
 pytestmark = pytest.mark.django_db
 
 SITE = "https://www.example.co.uk"
-CONSENTED = "0123456789ab|analytics=1"
-REFUSED = "0123456789ab|analytics=0"
+CONSENTED = "current|analytics=1"  # "current": the banner this policy shows (see visit())
+REFUSED = "current|analytics=0"
+
+
+def answered(value: str) -> str:
+    """A consent value with "current" as the version of the banner the policy now shows."""
+    version = banner_config(get_policy(), "")["version"][:12]
+    return value.replace("current", version)
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +38,7 @@ def visit(
 ):
     body = {"u": url, "r": referrer}
     if consent is not None:
-        body["c"] = consent
+        body["c"] = answered(consent)
     return client.post(
         "/a/collect",
         json.dumps(body),
@@ -163,8 +171,18 @@ def test_without_consent_nothing_is_recorded_when_the_policy_needs_it(client, in
     assert stored(ingest_now) == []
 
 
+def test_a_yes_to_an_earlier_banner_counts_for_nothing(client, ingest_now):
+    # The policy changed what the banner says since this visitor answered: banner.js asks them
+    # again, and the server must not count them meanwhile (the pixel, another site's script).
+    visit(client, consent="0123456789ab|analytics=1")
+    client.cookies[CONSENT_COOKIE] = "0123456789ab|analytics=1"
+    visit(client, consent=None)
+    client.get("/a/p.gif", HTTP_REFERER=f"{SITE}/pricing", HTTP_USER_AGENT=CHROME_UA)
+    assert stored(ingest_now) == []
+
+
 def test_the_consent_cookie_itself_is_enough_on_the_same_site(client, ingest_now):
-    client.cookies[CONSENT_COOKIE] = CONSENTED
+    client.cookies[CONSENT_COOKIE] = answered(CONSENTED)
     visit(client, consent=None)
     assert len(stored(ingest_now)) == 1
 
@@ -198,7 +216,7 @@ def test_bad_requests_get_a_clear_problem(client):
 
 
 def test_the_pixel_counts_the_page_it_was_shown_on(client, ingest_now):
-    client.cookies[CONSENT_COOKIE] = CONSENTED
+    client.cookies[CONSENT_COOKIE] = answered(CONSENTED)
     response = client.get(
         "/a/p.gif",
         HTTP_REFERER=f"{SITE}/about?utm_campaign=autumn",
@@ -217,3 +235,48 @@ def test_the_pixel_without_consent_counts_nothing(client, ingest_now):
     response = client.get("/a/p.gif", HTTP_REFERER=f"{SITE}/", HTTP_USER_AGENT=CHROME_UA)
     assert response.status_code == 200
     assert stored(ingest_now) == []
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"HTTP_SEC_PURPOSE": "prefetch;prerender"},
+        {"HTTP_SEC_PURPOSE": "prefetch"},
+        {"HTTP_PURPOSE": "prefetch"},
+        {"HTTP_X_MOZ": "prefetch"},
+    ],
+)
+def test_a_page_the_browser_loads_ahead_unseen_is_not_counted(client, ingest_now, header):
+    # Speculation rules prerender a page (and run its scripts) that the visitor may never open.
+    visit(client, **header)
+    client.get("/a/p.gif", HTTP_REFERER=f"{SITE}/pricing", HTTP_USER_AGENT=CHROME_UA, **header)
+    assert stored(ingest_now) == []
+    visit(client)
+    assert len(stored(ingest_now)) == 1
+
+
+def test_an_email_address_in_the_page_address_is_not_kept(client, ingest_now):
+    # A mailing tool that tags links with the subscriber's address, a page named after one.
+    visit(
+        client,
+        f"{SITE}/unsubscribe/ada.lovelace%40example.com/done"
+        "?utm_source=mailer&utm_term=ada.lovelace%40example.com&utm_content=ada@example.com",
+    )
+    (view,) = stored(ingest_now)
+    assert view.path == "/unsubscribe/(email)/done"
+    assert view.utm_source == "mailer"
+    assert view.utm_term == "(email)" and view.utm_content == "(email)"
+    row = {f.attname: getattr(view, f.attname) for f in PageView._meta.concrete_fields}
+    assert "lovelace" not in repr(row) and "example.com" not in repr(row)
+
+
+def test_a_flood_of_page_views_from_one_visitor_is_counted_only_up_to_the_limit(
+    client, ingest_now, settings
+):
+    settings.TIDINGS_ANALYTICS_LIMIT = (5, 60)
+    for _ in range(20):  # a script reloading a page in a loop
+        assert visit(client).status_code == 204
+    visit(client, ua=IPHONE_UA)  # another browser at the same address is someone else
+    views = stored(ingest_now)
+    assert len(views) == 6
+    assert len({v.visitor for v in views}) == 2

@@ -52,8 +52,8 @@ def test_a_process_never_hashes_with_a_salt_whose_day_is_over():
         # No sweep yet: this process still notices the date changed and uses a new salt.
         assert salts.visitor_hash(*VISITOR) != late
         assert set(Salt.objects.values_list("day", flat=True).order_by("day")) == {
-            salts.today_utc() - timedelta(days=1),
-            salts.today_utc(),
+            salts.local_day() - timedelta(days=1),
+            salts.local_day(),
         }
 
 
@@ -68,3 +68,15 @@ def test_the_salt_sweep_is_scheduled_every_few_minutes():
 
         assert delete_past_salts.call() == {"salts_deleted": 1}
     assert not Salt.objects.exists()
+
+
+def test_a_salt_lasts_the_controllers_day_not_utcs(settings):
+    settings.TIME_ZONE = "America/New_York"
+    with time_machine.travel("2026-11-24 23:30Z", tick=False):  # 18:30 on the 24th in New York
+        evening = salts.visitor_hash(*VISITOR)
+    with time_machine.travel("2026-11-25 04:30Z", tick=False):  # 23:30, still the 24th there
+        assert salts.visitor_hash(*VISITOR) == evening
+        assert salts.delete_past_salts() == 0
+    with time_machine.travel("2026-11-25 05:01Z", tick=False):  # the 24th is over in New York
+        assert salts.delete_past_salts() == 1
+        assert salts.visitor_hash(*VISITOR) != evening

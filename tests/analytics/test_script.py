@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 import tidings.analytics
 
@@ -54,3 +59,36 @@ def test_the_scripts_are_served_as_static_files(client):
     for name in ("a.js", "banner.js", "banner.css"):
         response = client.get(f"/static/analytics/{name}")
         assert response.status_code == 200, name
+
+
+NODE = shutil.which("node")
+PRERENDER_HARNESS = """
+const fs = require("fs");
+const sent = [];
+const listeners = {};
+const document = {
+  prerendering: true, referrer: "", cookie: "",
+  currentScript: { src: "https://t.example/static/analytics/a.js",
+                   getAttribute: (n) => (n === "data-consent" ? "none" : null) },
+  addEventListener: (name, fn) => { (listeners[name] = listeners[name] || []).push(fn); },
+};
+const window = { tidings: null };
+const navigator = { sendBeacon: (u, b) => { sent.push(b); return true; } };
+const location = { href: "https://www.example.co.uk/pricing" };
+new Function("document", "window", "navigator", "location", "URL",
+             fs.readFileSync(process.argv[2], "utf8"))(document, window, navigator, location, URL);
+const before = sent.length;
+document.prerendering = false;
+(listeners.prerenderingchange || []).forEach((fn) => fn());
+console.log(JSON.stringify([before, sent.length]));
+"""
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_a_prerendered_page_is_counted_when_shown_not_when_loaded_ahead(tmp_path):
+    harness = tmp_path / "harness.js"
+    harness.write_text(PRERENDER_HARNESS, encoding="utf-8")
+    result = subprocess.run(
+        [NODE, str(harness), str(STATIC / "a.js")], capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout) == [0, 1]

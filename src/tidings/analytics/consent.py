@@ -29,13 +29,21 @@ from .models import BannerText, ConsentRecord
 COOKIE_DAYS_DEFAULT = 365
 
 
-def parse_consent(value: str | None) -> dict[str, bool]:
-    """The choices in a consent cookie's value ({} for none or a malformed one)."""
+VERSION_PREFIX = 12  # hex digits of the banner version the cookie starts with
+
+
+def parse_consent(value: str | None, version: str | None = None) -> dict[str, bool]:
+    """The choices in a consent cookie's value ({} for none or a malformed one).  With
+    ``version`` (the current banner's), an answer to another banner is no answer: the policy
+    changed what the banner says, so the visitor is asked again (as banner.js does)."""
     if not value:
         return {}
     value = unquote(value)  # a browser or proxy may have percent-encoded it
+    parts = value.split("|")
+    if version is not None and parts[0] != version[:VERSION_PREFIX]:
+        return {}
     choice: dict[str, bool] = {}
-    for part in value.split("|")[1:]:
+    for part in parts[1:]:
         key, sep, flag = part.partition("=")
         if sep and key and flag in {"0", "1"}:
             choice[key] = flag == "1"

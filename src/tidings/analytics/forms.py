@@ -24,7 +24,7 @@ class RangeForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        today = timezone.now().date()
+        today = timezone.localdate()
         end: date = data.get("end") or today
         start: date = data.get("start") or end - timedelta(days=29)
         if start > end:

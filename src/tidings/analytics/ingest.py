@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tidings.lib import ingest as buffer
 from tidings.lib.client_ip import client_ip
+from tidings.lib.ratelimit import hit, setting_limit
 from tidings.policy import get_policy
 
 from .models import PageView
@@ -23,6 +24,10 @@ from .visits import Refused, Visit, page_view_row
 logger = logging.getLogger(__name__)
 
 SINK = "analytics.page_view"
+# Page views counted per visitor (the day's hash of site, IP address and browser) and window: far
+# above anyone reading pages, far below a script reloading one in a loop, which would otherwise
+# be counted thousands of times (TIDINGS_ANALYTICS_LIMIT, "COUNT/SECONDS").
+FLOOD_LIMIT = (60, 60)
 
 
 COLUMNS: list[str] = [
@@ -95,6 +100,21 @@ def count_page_view(request: HttpRequest, *, url: str, referrer: str, consent_va
     )
 
 
+def within_flood_limit(visitor: str) -> bool:
+    """Count one page view of this visitor hash (no IP address in the key); False past the limit."""
+    return hit("analytics", visitor, setting_limit("TIDINGS_ANALYTICS_LIMIT", FLOOD_LIMIT)).allowed
+
+
+def is_prefetch(meta: dict) -> bool:
+    """A request the browser makes for a page it loads ahead of the visitor (speculation rules,
+    ``<link rel=prefetch|prerender>``): nobody has seen that page yet."""
+    for key in ("HTTP_SEC_PURPOSE", "HTTP_PURPOSE", "HTTP_X_MOZ", "HTTP_X_PURPOSE"):
+        value = meta.get(key, "").lower()
+        if "prefetch" in value or "prerender" in value or "preview" in value:
+            return True
+    return False
+
+
 class _Meta:
     """What ``client_ip`` reads of a request: its META (the WSGI environ)."""
 
@@ -126,9 +146,12 @@ def count_from_meta(
         dnt=meta.get("HTTP_DNT", "").strip() == "1",
         operator=operator,
         consent_value=consent_value,
+        prefetch=is_prefetch(meta),
     )
     try:
         row = page_view_row(visit, get_policy(), counted_sites(), visitor_hash)
+        if row["visitor"] and not within_flood_limit(row["visitor"]):
+            raise Refused("too many page views from one visitor")
     except Refused as refused:
         logger.debug("page view not counted: %s", refused.reason)  # the reason only, no data
         return False

@@ -21,7 +21,8 @@ from django.db import models
 
 
 class Salt(models.Model):
-    """The random salt of one day (UTC).  Deleted once the day is over."""
+    """The random salt of one day (the controller's, TIDINGS_TIME_ZONE).  Deleted once the day
+    is over."""
 
     day = models.DateField(unique=True)
     value = models.BinaryField(max_length=32)

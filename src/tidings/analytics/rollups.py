@@ -1,4 +1,5 @@
-"""Daily rollups: the dashboard reads these, never the page views.
+"""Daily rollups: the dashboard reads these, never the page views.  Days are the controller's
+(``TIDINGS_TIME_ZONE``), as the salts' are.
 
 One row per (day, site, dimension, value) with its page views and distinct visitors (visitor
 hashes of that day; a visitor on two days counts on each, since nothing links them).  A day is
@@ -13,7 +14,7 @@ themselves are swept.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
 from django.db.models import Count, Max, Min, Q, Sum
@@ -37,13 +38,19 @@ CATCH_UP_DAYS = 62  # at most this far back when the job was not run for a while
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time.min, tzinfo=UTC)
-    return start, start + timedelta(days=1)
+    """The instants a day of the controller's calendar (TIDINGS_TIME_ZONE) starts and ends:
+    23 or 25 hours apart on the days the clocks change."""
+    zone = timezone.get_default_timezone()
+    return (
+        datetime.combine(day, time.min, tzinfo=zone),
+        datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone),
+    )
 
 
 @transaction.atomic
 def rollup_day(day: date) -> int:
-    """Rebuild the rollups of one UTC day from its page views; returns rows written."""
+    """Rebuild the rollups of one day (the controller's) from its page views; returns rows
+    written."""
     start, end = day_bounds(day)
     views = PageView.objects.filter(created__gte=start, created__lt=end).order_by()
     DailyRollup.objects.filter(period=DailyRollup.Period.DAY, day=day).delete()
@@ -103,7 +110,7 @@ def rollup_month(day: date) -> int:
 
 
 def days_to_roll_up(now: datetime | None = None) -> list[date]:
-    today = (now or timezone.now()).astimezone(UTC).date()
+    today = timezone.localdate(now or timezone.now())
     first = today - timedelta(days=1)
     last_done = DailyRollup.objects.filter(period=DailyRollup.Period.DAY).aggregate(d=Max("day"))[
         "d"
@@ -111,7 +118,7 @@ def days_to_roll_up(now: datetime | None = None) -> list[date]:
     if last_done is None:
         oldest = PageView.objects.aggregate(c=Min("created"))["c"]
         if oldest is not None:
-            first = min(first, oldest.astimezone(UTC).date())
+            first = min(first, timezone.localdate(oldest))
     else:
         first = min(first, last_done)
     first = max(first, today - timedelta(days=CATCH_UP_DAYS))

@@ -5,7 +5,8 @@ truncated to 64 bits: enough to count distinct visitors of a day (collisions are
 100,000 visitors a day), too short to be worth attacking.  The salt is 32 random bytes made the
 first time a day needs it; ``delete_past_salts`` (run hourly by the scheduler) deletes every salt of
 a day that is over, so a hash stored yesterday can never be recomputed: not from the database,
-not by us.  Days are UTC days.
+not by us.  Days are the controller's (``TIDINGS_TIME_ZONE``), like the dashboard's days: a
+visitor is counted once per day as the company reads its calendar.
 
 Each process keeps today's salt in memory (a read per page view would cost more than the rest of
 the ingest); it forgets it as soon as the date changes, so a process never hashes with a salt
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -28,14 +29,15 @@ _lock = threading.Lock()
 _current: tuple[date, bytes] | None = None
 
 
-def today_utc(now: datetime | None = None) -> date:
-    return (now or timezone.now()).astimezone(UTC).date()
+def local_day(now: datetime | None = None) -> date:
+    """The date in the controller's time zone (TIDINGS_TIME_ZONE) at ``now``."""
+    return timezone.localdate(now or timezone.now())
 
 
 def salt_for_today(now: datetime | None = None) -> bytes:
     """Today's salt: from memory, else the database, else a new random one (first writer wins)."""
     global _current
-    day = today_utc(now)
+    day = local_day(now)
     current = _current
     if current is not None and current[0] == day:
         return current[1]
@@ -61,9 +63,9 @@ def visitor_hash(site: str, ip: str, user_agent: str, now: datetime | None = Non
 
 
 def delete_past_salts(now: datetime | None = None) -> int:
-    """Delete the salt of every day before today (UTC); returns how many went."""
+    """Delete the salt of every day before today (the controller's); returns how many went."""
     global _current
-    day = today_utc(now)
+    day = local_day(now)
     deleted, _ = Salt.objects.filter(day__lt=day).delete()
     with _lock:
         if _current is not None and _current[0] < day:

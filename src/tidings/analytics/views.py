@@ -44,7 +44,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if request.GET and not form.is_valid():
         return render(request, "analytics/dashboard.html", {"form": form}, status=400)
     if not request.GET:  # the last 30 days, shown in the form's fields
-        today = timezone.now().date()
+        today = timezone.localdate()
         default = {"start": today - timedelta(days=29), "end": today}
         form = RangeForm({k: v.isoformat() for k, v in default.items()}, sites=reports.sites())
         form.is_valid()

@@ -6,7 +6,9 @@ campaign parameters), the referring host, browser family and major version, OS f
 class, and the day's visitor hash.  The user agent string and the IP address are used only for
 the parsing and the hash, in memory, and never stored or logged.
 
-Refusals, in the order they are checked: a site we do not count, a bot, an operator's own visit,
+Refusals, in the order they are checked: a site we do not count, a bot, a page the browser
+loads ahead without showing it (``Sec-Purpose: prefetch``, ``Purpose: prefetch``, ``X-Moz:
+prefetch``: prerendered by speculation rules, or prefetched), an operator's own visit,
 a visitor who signals refusal (Global Privacy Control or Do Not Track), and, when the policy makes
 statistics consent-based, a visitor without the banner's consent.
 """
@@ -24,7 +26,7 @@ from ua_parser import parse as parse_user_agent
 from tidings.policy import Policy
 from tidings.policy.schema import CONSENT_COOKIE
 
-from .consent import parse_consent
+from .consent import banner_texts, banner_version, parse_consent
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 DONT_COUNT_COOKIE = "tidings_dont_count"  # set from the operator UI on operators' browsers
@@ -106,6 +108,17 @@ def _printable(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+# An email address in a page's path or campaign parameters (a mailing tool that puts the
+# subscriber's address in ``utm_term``, a page such as /unsubscribe/ada@example.com): statistics
+# that identify nobody must not keep it.
+_EMAIL = re.compile(r"[^\s/?#&=@]+@[^\s/?#&=@]+\.[^\s/?#&=@]+")
+EMAIL_PLACEHOLDER = "(email)"
+
+
+def _without_emails(text: str) -> str:
+    return _EMAIL.sub(EMAIL_PLACEHOLDER, text)
+
+
 @dataclass(frozen=True)
 class Page:
     site: str
@@ -121,11 +134,11 @@ def parse_page(url: str) -> Page | None:
         return None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         return None
-    path = _printable(unquote(parts.path or "/"))[:500] or "/"
+    path = _without_emails(_printable(unquote(parts.path or "/")))[:500] or "/"
     utm = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=False):
         if key in UTM_KEYS and key not in utm:
-            utm[key] = _printable(value).strip()[:100]
+            utm[key] = _without_emails(_printable(value).strip())[:100]
     site = _printable(parts.hostname).lower().removeprefix("www.")
     return Page(site=site, path=path, utm=utm) if site else None
 
@@ -142,11 +155,11 @@ def referrer_host(referrer: str, site: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _statistics_rules(policy: _Identity) -> tuple[bool, tuple[str, ...]]:
+def _statistics_rules(policy: _Identity) -> tuple[bool, tuple[str, ...], str]:
     # Per policy, not per request (policies are immutable, hashed by identity here).
     purposes = tuple(key for key, p in policy.purposes.items() if p.record == "page_view")
     needs = any(key in purposes for key in policy.consent_purposes_on_website())
-    return needs, purposes
+    return needs, purposes, banner_version(banner_texts(policy.policy))
 
 
 def consent_required(policy: Policy) -> bool:
@@ -195,6 +208,7 @@ class Visit:
     dnt: bool  # DNT: 1
     operator: bool  # a signed-in staff session came with the request
     consent_value: str = ""  # the consent cookie as the script copied it (cross-site setups)
+    prefetch: bool = False  # Sec-Purpose / Purpose: prefetch (a page loaded ahead, unseen)
 
 
 class Refused(Exception):
@@ -216,13 +230,16 @@ def page_view_row(visit: Visit, policy: Policy, sites: frozenset[str], hash_visi
     agent = parse_agent(visit.user_agent)
     if agent.bot:
         raise Refused("bot")
+    if visit.prefetch:
+        raise Refused("prefetch or prerender")
     if visit.operator or visit.cookies.get(DONT_COUNT_COOKIE):
         raise Refused("operator")
     if visit.gpc or visit.dnt:
         raise Refused("refused by the browser (GPC/DNT)")
-    needs_consent, purposes = _statistics_rules(_Identity(policy))
+    needs_consent, purposes, version = _statistics_rules(_Identity(policy))
     if needs_consent:
-        choice = parse_consent(visit.cookies.get(CONSENT_COOKIE) or visit.consent_value)
+        # An answer to an earlier banner (the policy changed what it says) counts for nothing.
+        choice = parse_consent(visit.cookies.get(CONSENT_COOKIE) or visit.consent_value, version)
         if not any(choice.get(key) for key in purposes):
             raise Refused("no consent")
     return {

@@ -9,7 +9,7 @@
   p = s.getAttribute("data-consent") || "analytics"; /* "none": the policy needs no consent */
   function go() {
     var c = w.tidings && w.tidings.consent, m;
-    if (sent || (p != "none" && !(c && c.allowed(p)))) return;
+    if (sent || d.prerendering || (p != "none" && !(c && c.allowed(p)))) return;
     sent = 1;
     m = d.cookie.match(/(?:^|; )tidings_consent=([^;]*)/);
     var b = JSON.stringify({ u: location.href, r: d.referrer, c: m ? decodeURIComponent(m[1]) : "" });
@@ -18,5 +18,7 @@
     }
   }
   d.addEventListener("tidings:consent", go);
-  go();
+  /* a prerendered page is counted when it is shown, not when the browser loads it ahead */
+  if (d.prerendering) d.addEventListener("prerenderingchange", go, { once: true });
+  else go();
 })(document, window, navigator);
