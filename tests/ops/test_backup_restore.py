@@ -362,3 +362,19 @@ def test_a_restore_that_runs_out_of_disk_leaves_the_current_database_in_place(
     assert table_counts(database) == before
     assert not list(installation.glob("tidings.sqlite3.before-restore-*"))
     assert not list(installation.glob("*.restoring"))
+
+
+def test_backup_and_restore_leave_no_sqlite_side_files_behind(installation, tmp_path):
+    """A backup directory held `tidings.sqlite3.partial-wal` and `-shm` (the copy kept the live
+    database's WAL mode, and the check opened it read-only), a restore added `-wal`/`-shm` to the
+    backup directory it only read (a read-only mount of off-site backups could not be restored
+    from) and left `tidings.sqlite3.restoring-wal`/`-shm` in the data directory."""
+    fixture(installation, "people", "ada@example.org")
+    backup_dir = tmp_path / "backup"
+    tidings(installation, "backup", str(backup_dir))
+    assert sorted(p.name for p in backup_dir.iterdir()) == ["manifest.json", "tidings.sqlite3"]
+    fresh = tmp_path / "fresh"
+    tidings(fresh, "restore", str(backup_dir))
+    assert sorted(p.name for p in backup_dir.iterdir()) == ["manifest.json", "tidings.sqlite3"]
+    assert not list(fresh.glob("*.restoring*")), sorted(p.name for p in fresh.iterdir())
+    assert contacts_in(fresh / "tidings.sqlite3") == 1

@@ -75,7 +75,8 @@ def policy_hash() -> str:
 
 def describe_copy(path: Path) -> dict[str, Any]:
     """Schema version and row counts, read from a database file (not the live database)."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # immutable: a file nobody writes to; no -wal/-shm is made beside it (a backup's directory)
+    connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     try:
         check = connection.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
@@ -168,11 +169,14 @@ def _version() -> str:
 def _copy_database(source: Path, destination: Path, *, read_only: bool = False) -> None:
     """Copy a database with SQLite's online backup API, in one step (pages=-1): one read
     transaction, so one consistent snapshot; in WAL mode the writers are not blocked meanwhile."""
-    uri = f"file:{source}?mode=ro" if read_only else str(source)
+    uri = f"file:{source}?mode=ro&immutable=1" if read_only else str(source)
     reading = sqlite3.connect(uri, uri=read_only, timeout=30)
     writing = sqlite3.connect(destination)
     try:
         reading.backup(writing, pages=-1)
+        # The copy takes the source's WAL mode; a file in rollback mode is one file, which a
+        # read-only open (the checks below, a restore from a read-only mount) leaves alone.
+        writing.execute("PRAGMA journal_mode=DELETE")
     finally:
         writing.close()
         reading.close()
