@@ -300,3 +300,81 @@ def test_restoring_from_something_that_is_no_backup_directory_is_one_line(tmp_pa
         call_command("restore", str(source))
     assert str(source) in str(raised.value)
     assert "not a" in str(raised.value)
+
+
+def _with_file_size_limit(limit: int):
+    """What a full disk looks like to SQLite, without root: writes past ``limit`` bytes fail
+    (EFBIG; SIGXFSZ ignored, so the process is not killed)."""
+    import resource
+    import signal
+
+    def limit_writes():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_writes
+
+
+def tidings_on_a_full_disk(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tidings.cli", *args],
+        env=env_for(data_dir),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_with_file_size_limit(64 * 1024),
+    )
+
+
+def test_a_backup_that_runs_out_of_disk_says_so_in_one_line_and_leaves_nothing_behind(
+    installation, tmp_path
+):
+    """The disk filled during `tidings backup`: the administrator saw a traceback, and a
+    directory holding an empty `tidings.sqlite3.partial` that the next run refused as "not an
+    empty directory"."""
+    target = tmp_path / "backups" / "today"
+    result = tidings_on_a_full_disk(installation, "backup", str(target))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "could not write the backup" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not target.exists()
+    assert not (installation / "last-backup").exists(), "no stamp for a backup that failed"
+    tidings(installation, "backup", str(target))  # room again: the same path works
+    assert (target / "manifest.json").exists()
+
+
+def test_a_restore_that_runs_out_of_disk_leaves_the_current_database_in_place(
+    installation, tmp_path
+):
+    """`tidings restore --replace` moved the current database aside and then failed to write the
+    copy (disk full): the installation was left with no database at all, and a traceback."""
+    fixture(installation, "people", "ada@example.org")
+    backup_dir = tmp_path / "backup"
+    tidings(installation, "backup", str(backup_dir))
+    database = installation / "tidings.sqlite3"
+    before = table_counts(database)
+    result = tidings_on_a_full_disk(installation, "restore", str(backup_dir), "--replace")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "the current database was not touched" in result.stderr
+    assert table_counts(database) == before
+    assert not list(installation.glob("tidings.sqlite3.before-restore-*"))
+    assert not list(installation.glob("*.restoring"))
+
+
+def test_backup_and_restore_leave_no_sqlite_side_files_behind(installation, tmp_path):
+    """A backup directory held `tidings.sqlite3.partial-wal` and `-shm` (the copy kept the live
+    database's WAL mode, and the check opened it read-only), a restore added `-wal`/`-shm` to the
+    backup directory it only read (a read-only mount of off-site backups could not be restored
+    from) and left `tidings.sqlite3.restoring-wal`/`-shm` in the data directory."""
+    fixture(installation, "people", "ada@example.org")
+    backup_dir = tmp_path / "backup"
+    tidings(installation, "backup", str(backup_dir))
+    assert sorted(p.name for p in backup_dir.iterdir()) == ["manifest.json", "tidings.sqlite3"]
+    fresh = tmp_path / "fresh"
+    tidings(fresh, "restore", str(backup_dir))
+    assert sorted(p.name for p in backup_dir.iterdir()) == ["manifest.json", "tidings.sqlite3"]
+    assert not list(fresh.glob("*.restoring*")), sorted(p.name for p in fresh.iterdir())
+    assert contacts_in(fresh / "tidings.sqlite3") == 1

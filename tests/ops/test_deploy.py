@@ -434,3 +434,35 @@ def test_the_nginx_access_log_holds_no_token_search_or_address(tmp_path):
     assert "127.0.0.1" not in log and "x.example" not in log
     assert '"GET /u/[token]"' in log and '"GET /rights/download/[token]"' in log
     assert '"GET /campaigns/12/"' in log and '"GET /search/"' in log
+
+
+def test_a_postgresql_dump_that_fails_half_way_leaves_no_backup_directory(tmp_path):
+    """pg_dump stopped half-way (a full disk, the server restarted): the script left a dated
+    directory with a truncated tidings.dump — the newest "backup" an administrator would restore
+    — and an erasure journal beside it. Now the directory goes and the stamp is not touched."""
+    from tests.ops.test_backup_restore import env_for
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "pg_dump"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do case "$a" in --file=*) printf PGDMP-half > "${a#--file=}";; esac; done\n'
+        "echo 'pg_dump: error: could not write to output file: No space left on device' >&2\n"
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    env = env_for(data_dir, DATABASE_URL="postgres://tidings@127.0.0.1:5432/tidings")
+    env.update(
+        TIDINGS_BACKUP_DIR=str(tmp_path / "backups"),
+        PATH=f"{bin_dir}:{os.environ['PATH']}",
+    )
+    result = subprocess.run(
+        [str(DEPLOY / "tidings-backup")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "No space left" in result.stderr
+    assert list((tmp_path / "backups").iterdir()) == []
+    assert not (data_dir / "last-backup").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -270,3 +271,31 @@ def test_no_address_appears_in_the_metrics(settings):
     text = call("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")[2].decode()
     assert not re.search(r"[\w.+-]+@[\w-]+\.\w+", text)
     assert all(p.name not in text for p in people)
+
+
+def test_readyz_is_503_on_a_database_without_tables(tmp_path):
+    """The SQLite file was lost (or DATABASE_URL named an empty database): /readyz answered
+    "ready" — opening a missing SQLite file makes a new, empty one, and SELECT 1 works there —
+    while every page was an error, so the load balancer kept sending visitors to it."""
+    import subprocess
+    import sys
+
+    from tests.ops.test_backup_restore import ROOT, env_for
+
+    probe = (
+        "import django, json; django.setup(); "
+        "from tidings.ops.endpoints import readyz; "
+        "status, _, body = readyz(); print(json.dumps([status, body.decode()]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env_for(tmp_path / "empty", DJANGO_SETTINGS_MODULE="tidings.settings"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    status, body = json.loads(result.stdout.strip().splitlines()[-1])
+    assert status.startswith("503")
+    assert json.loads(body) == {"status": "not ready", "checks": {"database": "not migrated"}}

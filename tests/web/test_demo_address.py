@@ -182,17 +182,19 @@ def test_a_killed_background_worker_is_started_again_and_mail_goes_out(tmp_path)
     with serving(env, port) as (server, finished):
 
         def workers() -> list[int]:
-            found = []
+            in_session, found = set(), []
             for proc in Path("/proc").iterdir():
                 try:
                     cmdline = (proc / "cmdline").read_bytes().split(b"\0")
                     stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
-                # `python -m tidings worker` in serve's session (its keeper's child)
-                if cmdline[-3:] == [b"tidings", b"worker", b""] and int(stat[3]) == server.pid:
-                    found.append(int(proc.name))
-            return found
+                if int(stat[3]) == server.pid:
+                    in_session.add(int(proc.name))
+                elif cmdline[-3:] == [b"tidings", b"worker", b""]:
+                    found.append((int(proc.name), int(stat[1])))
+            # `python -m tidings worker` in a session of its own, a child of serve's keeper
+            return [pid for pid, parent in found if parent in in_session]
 
         deadline = time.monotonic() + 60
         while not (first := workers()):

@@ -24,8 +24,10 @@ does the last step after a ``pg_restore``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 from dataclasses import dataclass, field
@@ -73,7 +75,8 @@ def policy_hash() -> str:
 
 def describe_copy(path: Path) -> dict[str, Any]:
     """Schema version and row counts, read from a database file (not the live database)."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # immutable: a file nobody writes to; no -wal/-shm is made beside it (a backup's directory)
+    connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     try:
         check = connection.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
@@ -163,6 +166,22 @@ def _version() -> str:
         return ""
 
 
+def _copy_database(source: Path, destination: Path, *, read_only: bool = False) -> None:
+    """Copy a database with SQLite's online backup API, in one step (pages=-1): one read
+    transaction, so one consistent snapshot; in WAL mode the writers are not blocked meanwhile."""
+    uri = f"file:{source}?mode=ro&immutable=1" if read_only else str(source)
+    reading = sqlite3.connect(uri, uri=read_only, timeout=30)
+    writing = sqlite3.connect(destination)
+    try:
+        reading.backup(writing, pages=-1)
+        # The copy takes the source's WAL mode; a file in rollback mode is one file, which a
+        # read-only open (the checks below, a restore from a read-only mount) leaves alone.
+        writing.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        writing.close()
+        reading.close()
+
+
 def backup(target: Path) -> Manifest:
     """Back the running installation up into the new directory ``target``."""
     source = database_path()
@@ -170,17 +189,34 @@ def backup(target: Path) -> Manifest:
         raise BackupError(f"there is no database at {source}")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} already exists and is not an empty directory")
+    created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
-    partial = target / (DATABASE_FILE + ".partial")
-    live = sqlite3.connect(source, timeout=30)
-    copy = sqlite3.connect(partial)
+    written = [
+        target / name
+        for name in (DATABASE_FILE + ".partial", DATABASE_FILE, JOURNAL_FILE, MANIFEST_FILE)
+    ] + [target / (MANIFEST_FILE + ".partial")]
     try:
-        # One step (pages=-1): one read transaction, so one consistent snapshot; in WAL mode the
-        # writers are not blocked while it is copied.
-        live.backup(copy, pages=-1)
-    finally:
-        copy.close()
-        live.close()
+        data = _write_backup(source, target)
+    except (sqlite3.Error, OSError) as exc:
+        # A full disk (or a failing one) half-way: leave nothing that looks like a backup, nor a
+        # directory the next run would refuse as "not empty".
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                target.rmdir()
+        raise BackupError(
+            f"could not write the backup into {target}: {exc} (is the disk full?); nothing was kept"
+        ) from None
+    stamp = Path(settings.TIDINGS_BACKUP_STAMP)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(data["created_at"] + "\n", encoding="utf-8")
+    return Manifest(data)
+
+
+def _write_backup(source: Path, target: Path) -> dict[str, Any]:
+    partial = target / (DATABASE_FILE + ".partial")
+    _copy_database(source, partial)
     described = describe_copy(partial)
     database_file = target / DATABASE_FILE
     partial.rename(database_file)
@@ -211,12 +247,12 @@ def backup(target: Path) -> Manifest:
         ),
     }
     partial_manifest = target / (MANIFEST_FILE + ".partial")
-    partial_manifest.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+    with partial_manifest.open("w", encoding="utf-8") as fp:
+        fp.write(json.dumps(data, indent=2, sort_keys=True))
+        fp.flush()
+        os.fsync(fp.fileno())
     partial_manifest.rename(target / MANIFEST_FILE)
-    stamp = Path(settings.TIDINGS_BACKUP_STAMP)
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(data["created_at"] + "\n", encoding="utf-8")
-    return Manifest(data)
+    return data
 
 
 @dataclass
@@ -299,6 +335,28 @@ def restore(
                 "a delivery worker is running on the current database: stop `tidings worker` "
                 "and the web server first"
             )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".restoring")
+    partial.unlink(missing_ok=True)
+    try:  # the copy is made and checked before the current database is moved aside
+        _copy_database(database_file, partial, read_only=True)
+        counts = describe_copy(partial)["counts"]
+    except (sqlite3.Error, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(
+            f"could not copy the backup to {partial}: {exc} (is the disk full?); "
+            "the current database was not touched"
+        ) from None
+    except BackupError:
+        partial.unlink(missing_ok=True)
+        raise
+    if counts != manifest.counts:
+        differ = sorted(
+            t for t in set(counts) | set(manifest.counts) if counts.get(t) != manifest.counts.get(t)
+        )
+        partial.unlink()
+        raise BackupError(f"the restored copy's row counts differ from the manifest ({differ[0]})")
+    if target.exists() and target.stat().st_size > 0:
         stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
         aside = target.with_name(f"{target.name}.before-restore-{stamp}")
         for suffix in ("", "-wal", "-shm"):
@@ -306,25 +364,8 @@ def restore(
             if existing.exists():
                 existing.rename(Path(f"{aside}{suffix}"))
         result.moved_aside = aside
-    target.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
-    partial = target.with_name(target.name + ".restoring")
-    partial.unlink(missing_ok=True)
-    backup_copy = sqlite3.connect(f"file:{database_file}?mode=ro", uri=True)
-    restored = sqlite3.connect(partial)
-    try:
-        backup_copy.backup(restored, pages=-1)
-    finally:
-        restored.close()
-        backup_copy.close()
-    counts = describe_copy(partial)["counts"]
-    if counts != manifest.counts:
-        differ = sorted(
-            t for t in set(counts) | set(manifest.counts) if counts.get(t) != manifest.counts.get(t)
-        )
-        partial.unlink()
-        raise BackupError(f"the restored copy's row counts differ from the manifest ({differ[0]})")
     partial.replace(target)
     target.chmod(0o600)
     connections.close_all()

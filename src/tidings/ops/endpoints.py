@@ -46,6 +46,17 @@ def readiness() -> dict[str, str]:
         logger.warning("readyz: the database is unreachable")
         connection.close_if_unusable_or_obsolete()
         checks["database"] = "unreachable"
+    if checks["database"] == "ok":
+        # An empty database answers SELECT 1 too: a lost SQLite file (opening it makes a new,
+        # empty one) or a DATABASE_URL naming the wrong database, where every page is an error.
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM django_migrations LIMIT 1")
+                cursor.fetchone()
+        except Exception:
+            logger.warning("readyz: the database has no tables (not migrated, or the wrong one)")
+            connection.close_if_unusable_or_obsolete()
+            checks["database"] = "not migrated"
     if getattr(settings, "TIDINGS_REDIS_URL", ""):
         import redis
 

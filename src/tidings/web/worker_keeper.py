@@ -13,10 +13,13 @@ and with a thread there waiting on a child, granian's shutdown hung.  Hand-writt
 process supervisor (supervisord, circus): it is one child of one command, and a supervisor would
 be another program to install and configure for the demo.
 
-Signals: SIGTERM (serve's shutdown) is passed on to the worker, which finishes its task and
-exits; SIGINT (Ctrl-C in a terminal reaches the worker itself, as the whole process group gets
-it) is not passed on a second time, which would make the worker stop without finishing.  Either
-way the keeper then waits for the worker and starts no new one.
+Signals: the worker runs in a session of its own, and the keeper passes it exactly one SIGTERM,
+whichever of SIGTERM and SIGINT arrives first, however often: a signal to the whole process group
+(Ctrl-C in a terminal, ``kill -TERM -PGID``, a supervisor stopping its process group) reached the
+worker directly *and* through the keeper (and again when serve, shutting down, stopped the
+keeper), and a second signal makes the worker stop at once, abandoning its task and the mail it
+was sending.  The worker then finishes its task and exits; the keeper waits for it and starts no
+new one.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ WORKER = [sys.executable, "-m", "tidings", "worker"]
 def keep(command: list[str], stopping: threading.Event, current: list) -> None:
     wait = 1.0
     while not stopping.is_set():
-        current[:] = [subprocess.Popen(command)]  # noqa: S603 (our own command line)
+        # A session of its own: signals to serve's process group reach it only through us.
+        current[:] = [subprocess.Popen(command, start_new_session=True)]  # noqa: S603
         started = time.monotonic()
         code = current[0].wait()
         if stopping.is_set():
@@ -59,9 +63,10 @@ def main() -> int:
     stopping = threading.Event()
     current: list[subprocess.Popen] = []
 
-    def on_signal(number, _frame):
+    def on_signal(_number, _frame):
+        first = not stopping.is_set()
         stopping.set()
-        if number == signal.SIGTERM and current and current[0].poll() is None:
+        if first and current and current[0].poll() is None:
             current[0].send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, on_signal)
