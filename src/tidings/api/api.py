@@ -51,8 +51,9 @@ class BodyParser(Parser):
     """Request bodies are JSON objects with each key once.  django-ninja took any JSON: an array,
     a string or null became an empty object (a PATCH answered 200 and did nothing), and of a key
     given twice the last won silently.  Either is now 400 "Cannot parse request body".  So are
-    Python's extensions NaN and Infinity and a number beyond a double (1e400 became infinity,
-    which PostgreSQL's json refuses: a 500 when stored in a contact's attributes)."""
+    Python's extensions NaN and Infinity and a number beyond a double (1e400 became infinity:
+    an event's properties went on to journeys and webhooks as "Infinity", which no JSON reader
+    accepts)."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         data = json.loads(
