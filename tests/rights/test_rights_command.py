@@ -132,9 +132,10 @@ def test_the_package_is_written_for_this_user_only_and_never_over_a_file(tmp_pat
 def test_no_package_before_verification_and_a_missing_request_is_one_line(tmp_path):
     request = do_create_rights_request("access", "ada@example.com", actor="cli")
 
-    with pytest.raises(CommandError, match="only a verified access request has a package"):
+    with pytest.raises(CommandError, match=r"(?i)only a verified access request has a package"):
         run("package", str(request.pk), "-o", str(tmp_path / "x.zip"))
     assert not (tmp_path / "x.zip").exists()
+    assert not AuditEntry.objects.filter(action="rights.package_downloaded").exists()
     with pytest.raises(CommandError, match=r"^no request #999999$"):
         run("show", "999999")
     with pytest.raises(CommandError, match="not an email address"):

@@ -43,6 +43,7 @@ from tidings.policy.screening import SensitiveDataRefused, screen_text
 from .emails import send_rights_email
 from .erasure import erase_person
 from .models import RightsRequest
+from .package import build_package
 from .tokens import download_days, download_url, link_days, verify_url
 
 logger = logging.getLogger(__name__)
@@ -588,6 +589,33 @@ def do_start_rights_request(request: RightsRequest, *, actor: Any) -> RightsRequ
 
 # --- reminders --------------------------------------------------------------------------------
 NEAR_DUE_DAYS = 7
+
+
+def do_export_package(
+    request: RightsRequest, *, actor: Any, actor_label: str = "", completed_only: bool = False
+) -> bytes:
+    """The access package (a ZIP) of an access request, built now from what we hold, audited.
+
+    The one way out for a package, whoever asks: the privacy officer's download (a verified
+    request), ``tidings rights package`` (the same) and the person's own link
+    (``completed_only``: only once the request is fulfilled).  Raises RightsError.
+    """
+    State = RightsRequest.State
+    if request.kind != RightsRequest.Kind.ACCESS or (
+        request.state != State.COMPLETED
+        if completed_only
+        else request.state in (State.RECEIVED, State.REFUSED)
+    ):
+        raise RightsError("Only a verified access request has a package.")
+    data = build_package(request.contact, reference=f"#{request.pk}")
+    audit(
+        "rights.package_downloaded",
+        actor=actor,
+        actor_label=actor_label,
+        obj=request,
+        bytes=len(data),
+    )
+    return data
 
 
 def urgency(rights_request: RightsRequest, today: date) -> str:

@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from tidings.lib.audit import audit
 from tidings.lib.ratelimit import setting_limit, too_many, within_limit
 from tidings.policy import get_policy
 from tidings.policy.screening_forms import no_store, screen_field, warm_up
@@ -23,13 +22,13 @@ from .actions import (
     KIND_LABELS,
     RightsError,
     do_create_rights_request,
+    do_export_package,
     do_fulfil_rights_request,
     do_rectify_contact,
     do_verify_rights_request,
 )
 from .forms import RectifyForm, RightsRequestForm
 from .models import RightsRequest
-from .package import build_package
 from .tokens import (
     SALT_DOWNLOAD,
     SALT_VERIFY,
@@ -174,23 +173,17 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         return _link_problem(request, expired=True)
     except BadToken:
         return _link_problem(request, expired=False)
-    if rights_request.kind != RightsRequest.Kind.ACCESS or rights_request.state != State.COMPLETED:
+    try:
+        data = do_export_package(
+            rights_request, actor=None, actor_label="download link", completed_only=True
+        )
+    except RightsError:
         return _link_problem(request, expired=False)
-    return package_response(rights_request, actor=None, actor_label="download link")
+    return package_response(rights_request, data)
 
 
-def package_response(
-    rights_request: RightsRequest, *, actor: object, actor_label: str = ""
-) -> HttpResponse:
-    """The ZIP as a download, with its audit entry (shared by the person's link and the queue)."""
-    data = build_package(rights_request.contact, reference=f"#{rights_request.pk}")
-    audit(
-        "rights.package_downloaded",
-        actor=actor,
-        actor_label=actor_label,
-        obj=rights_request,
-        bytes=len(data),
-    )
+def package_response(rights_request: RightsRequest, data: bytes) -> HttpResponse:
+    """The ZIP ``do_export_package`` built, as a download (the person's link and the queue)."""
     response = HttpResponse(data, content_type="application/zip")
     response["Content-Disposition"] = (
         f'attachment; filename="personal-data-request-{rights_request.pk}.zip"'

@@ -26,6 +26,7 @@ from .actions import (
     KIND_LABELS,
     RightsError,
     do_create_rights_request,
+    do_export_package,
     do_extend_rights_request,
     do_fulfil_rights_request,
     do_rectify_contact,
@@ -208,14 +209,12 @@ def rectify(request: HttpRequest, pk: int) -> HttpResponse:
 def package(request: HttpRequest, pk: int) -> HttpResponse:
     """The access package of a verified access request, for the privacy officer to send."""
     rights_request = get_object_or_404(RightsRequest.objects.select_related("contact"), pk=pk)
-    if (
-        rights_request.kind != RightsRequest.Kind.ACCESS
-        or rights_request.state == RightsRequest.State.RECEIVED
-        or rights_request.state == RightsRequest.State.REFUSED
-    ):
-        messages.error(request, "Only a verified access request has a package.")
+    try:
+        data = do_export_package(rights_request, actor=request.user)
+    except RightsError as exc:
+        messages.error(request, str(exc))
         return HttpResponseRedirect(reverse("privacy:request", args=[pk]), status=303)
-    return package_response(rights_request, actor=request.user)
+    return package_response(rights_request, data)
 
 
 # --- the audit log ----------------------------------------------------------------------------

@@ -16,11 +16,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tidings.audience.emails import InvalidEmail
-from tidings.lib.audit import audit
 from tidings.lib.models import AuditEntry
 from tidings.rights.actions import (
     RightsError,
     do_create_rights_request,
+    do_export_package,
     do_extend_rights_request,
     do_fulfil_rights_request,
     do_rectify_contact,
@@ -31,7 +31,6 @@ from tidings.rights.actions import (
 )
 from tidings.rights.forms import RectifyForm
 from tidings.rights.models import RightsRequest
-from tidings.rights.package import build_package
 
 ACTOR = "cli"
 KINDS = {"access": "access", "rectify": "rectification", "erase": "erasure", "object": "objection"}
@@ -201,12 +200,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Request #{request.pk}: corrected ({said}); a receipt has been sent.")
 
     def _package(self, request: RightsRequest, output: Path) -> None:
-        if request.kind != RightsRequest.Kind.ACCESS or request.state in (
-            RightsRequest.State.RECEIVED,
-            RightsRequest.State.REFUSED,
-        ):
-            raise RightsError("only a verified access request has a package")
-        data = build_package(request.contact, reference=f"#{request.pk}")
         try:
             # Personal data: readable by this user only, and never over an existing file.
             descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -214,9 +207,14 @@ class Command(BaseCommand):
             raise CommandError(f"{output}: already exists") from None
         except OSError as exc:
             raise CommandError(f"{output}: cannot write it ({exc.strerror})") from None
+        try:
+            data = do_export_package(request, actor=ACTOR)
+        except BaseException:
+            os.close(descriptor)
+            output.unlink(missing_ok=True)  # ours: O_EXCL made it a moment ago
+            raise
         with os.fdopen(descriptor, "wb") as file:
             file.write(data)
-        audit("rights.package_downloaded", actor=ACTOR, obj=request, bytes=len(data))
         self.stdout.write(
             f"Request #{request.pk}: package written to {output} ({len(data):,} bytes)."
         )
