@@ -47,6 +47,7 @@ from tidings.audience.models import Contact, MailingList, Segment
 from tidings.audience.segments import SegmentError, validate_segment
 from tidings.audience.tokens import absolute_url
 from tidings.lib.audit import audit
+from tidings.lib.stale import check_version, editor_name
 from tidings.policy import get_policy
 
 from .direct import send_test_messages
@@ -67,7 +68,6 @@ from .rendering import (
     check_template,
 )
 from .sendtime import plan_local_hour
-from .stale import check_version, editor_name
 from .targeting import audience_for, skip_suppressed_deliveries
 from .variants import variant_problems
 

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from tidings.lib.audit import audit
+from tidings.lib.stale import check_version
 
 from .models import Campaign, Layout, Template
-from .stale import check_version
 from .template_forms import LayoutForm, TemplateForm
 
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from tidings.audience.models import Contact
 from tidings.lib.access import has_permission, operator_required
+from tidings.lib.stale import EditedMeanwhile, version_of
 from tidings.media.queries import picker_choices
 
 from . import template_actions
@@ -31,7 +32,6 @@ from .rendering import (
     Rendered,
     TemplateProblem,
 )
-from .stale import EditedMeanwhile, version_of
 from .template_forms import LayoutForm, ProblemView, TemplateForm
 
 _PREVIEW_BODY = """\

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from tidings.audience.segments import SegmentError
 from tidings.lib.access import operator_required
+from tidings.lib.stale import EditedMeanwhile, version_of
 
 from . import lifecycle
 from .blocks import pages
@@ -36,7 +37,6 @@ from .forms import (
 from .lifecycle import CampaignNotReady, InvalidTransition
 from .models import Campaign, Delivery, Layout
 from .queue import delivery_counts, failed_deliveries
-from .stale import EditedMeanwhile, version_of
 from .targeting import audience_count
 from .transports.config import transport_configs
 

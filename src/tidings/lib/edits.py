@@ -6,6 +6,9 @@ edit form built with ``SeenValuesForm`` carries, hidden, the values its operator
 (Django's ``show_hidden_initial``); ``edits()`` then gives only the fields the operator changed
 and what each read when the page was opened, and the action compares those with the row it has
 locked (``conflicts()``).
+
+A record saved as one body (a template, a draft campaign) cannot be merged field by field; it
+carries the version it was opened at instead (``lib/stale.py``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 An edit page carries the version it was opened at (the row's ``updated_at``).  Saving over a
 newer version is refused once, saying so, instead of silently replacing the other edit; the page
 then carries the newer version, so pressing Save again keeps these edits on purpose.
+
+This suits a record saved as one body (a template's blocks, a draft's content).  A form of many
+independent fields (a contact, a CRM enquiry) uses ``lib/edits.py`` instead, which keeps both
+operators' edits when they touched different fields.
 """
 
 from __future__ import annotations
