@@ -751,3 +751,45 @@ def test_an_order_is_expired_exactly_six_years_after_it_was_placed():
         assert expired_records("order", now).filter(pk=order.pk).exists() is expected
     assert get_policy().is_legal_minimum("order")
     assert Order.objects.count() == 1 and SupportContact.objects.count() == 0
+
+
+@pytest.mark.parametrize("keep", ["14 days", "1 month"])
+def test_a_demo_booked_beyond_the_enquiry_rule_keeps_its_enquiry_until_a_period_after_it(
+    keep, tmp_path, settings
+):
+    """A demo is contact: an enquiry (and its booking) is not swept before its booked demo, and
+    the rule's period runs from the demo's end; a cancelled demo holds nothing."""
+    from tests.booking.helpers import NOW, book, hosts
+    from tidings.booking.actions import do_cancel_booking, free_slots
+    from tidings.booking.models import Booking
+
+    write_policy(
+        tmp_path,
+        settings,
+        ('keep = "12 months"\nafter = "last_contact"', f'keep = "{keep}"\nafter = "last_contact"'),
+    )
+    hosts("hedy")
+    with at(NOW.isoformat()):
+        slots = free_slots()
+        late = book(start=slots[-1].start)  # about four weeks ahead: past the rule's period
+        cancelled = book(
+            start=slots[0].start, person={"name": "Grace", "email": "grace@example.com"}
+        )
+        do_cancel_booking(cancelled, actor=None)
+    assert late.start - NOW > timedelta(days=24)
+    period = relativedelta(months=1) if keep == "1 month" else relativedelta(days=14)
+
+    with at((NOW + period + timedelta(days=2)).isoformat()):
+        result = sweep()
+    assert exists(late.enquiry) and exists(late)  # the demo has not happened yet
+    assert not exists(cancelled.enquiry)  # a cancelled demo keeps nothing
+    assert result.counts["enquiry"] == 1
+    status = retention_status(Enquiry.objects.get(pk=late.enquiry_id))
+    assert status.expires_at == late.end + period
+
+    with at((late.end + period - timedelta(minutes=1)).isoformat()):
+        sweep()
+    assert exists(late.enquiry)
+    with at((late.end + period + timedelta(minutes=1)).isoformat()):
+        sweep()
+    assert not exists(late.enquiry) and not Booking.objects.filter(pk=late.pk).exists()

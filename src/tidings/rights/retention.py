@@ -54,7 +54,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.lookups import GreaterThanOrEqual, IsNull, LessThanOrEqual
+from django.db.models.lookups import GreaterThanOrEqual, IsNull, LessThan, LessThanOrEqual
 from django.utils import timezone
 
 from tidings.audience.models import Contact, Subscription, Suppression
@@ -240,6 +240,61 @@ class ContractEndClock(Clock):
 
 
 @dataclass(frozen=True)
+class LastContactClock(Clock):
+    """An enquiry's "last_contact": the later of the last time we were in touch and the end of
+    its latest booked demo.
+
+    A demo is contact, and one booked further ahead than the rule's period must not lose its
+    enquiry (and, by CASCADE, itself) before it takes place: the clock runs from the demo's end.
+    A cancelled demo does not count.  Index-friendly: the plain field decides unless the enquiry
+    has a booked demo ending after it.
+    """
+
+    field: str = "last_contact_at"
+
+    def _demos(self) -> QuerySet:
+        return (
+            apps.get_model("booking", "Booking")
+            .objects.filter(enquiry=OuterRef("pk"), status="confirmed")
+            .order_by()
+        )
+
+    def _later_demos(self) -> QuerySet:
+        return self._demos().filter(end__gt=OuterRef(self.field))
+
+    def _latest_demo_end(self) -> Any:
+        return Subquery(self._demos().order_by("-end").values("end")[:1])
+
+    def expression(self) -> Any:
+        return Case(
+            When(Exists(self._later_demos()), then=self._latest_demo_end()),
+            default=F(self.field),
+            output_field=models.DateTimeField(),
+        )
+
+    def on_or_before(self, cutoff: Moment) -> Q:
+        return super().on_or_before(cutoff) & ~Q(Exists(self._demos().filter(end__gt=cutoff)))
+
+    def in_ranges(self, ranges: Ranges) -> Q:
+        latest = self._latest_demo_end()
+        in_ranges = Q(LessThan(latest, ranges.before))
+        for low, high in ranges.days:
+            in_ranges |= Q(GreaterThanOrEqual(latest, low)) & Q(LessThanOrEqual(latest, high))
+        later = Exists(self._later_demos())
+        return (super().in_ranges(ranges) & ~Q(later)) | (Q(later) & in_ranges)
+
+    def value(self, record: models.Model) -> Moment | None:
+        last = super().value(record)
+        ends = (
+            apps.get_model("booking", "Booking")
+            .objects.filter(enquiry_id=record.pk, status="confirmed")
+            .values_list("end", flat=True)
+        )
+        moments = [moment for moment in (last, *(end.astimezone(UTC) for end in ends)) if moment]
+        return max(moments, key=instant) if moments else None
+
+
+@dataclass(frozen=True)
 class RecordSweep:
     """How the sweep finds and erases the records of one kind."""
 
@@ -304,7 +359,7 @@ SWEEPS: dict[str, RecordSweep] = {
         RecordSweep(
             "enquiry",
             "crm.Enquiry",
-            {"created": Clock("created_at"), "last_contact": Clock("last_contact_at")},
+            {"created": Clock("created_at"), "last_contact": LastContactClock()},
         ),
         SubscriptionSweep(
             "subscription",
