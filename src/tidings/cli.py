@@ -41,10 +41,28 @@ def main(argv: list[str] | None = None) -> int:
     except ImproperlyConfigured as exc:
         print(f"tidings: {exc}", file=sys.stderr)
         return 1
+    from django.core.management.base import CommandError, SystemCheckError
     from django.db import DatabaseError
 
+    command = args[0] if args else ""
+    argv = ["tidings", *args]
+    # A command's error is one line: "tidings import: no such file: x.csv".  Django would print
+    # it as "CommandError: ..." (its class name, which means nothing to the person at the
+    # terminal); it lets the error through to us only under --traceback, so we ask for that and
+    # print the line ourselves.  Someone who typed --traceback gets Django's traceback.
+    ours = command and not command.startswith("-") and command != "help"
+    if ours and "--traceback" not in args:
+        argv = ["tidings", command, "--traceback", *args[1:]]
     try:
-        execute_from_command_line(["tidings", *args])
+        execute_from_command_line(argv)
+    except CommandError as exc:
+        if not ours or "--traceback" in args:
+            raise
+        if isinstance(exc, SystemCheckError):  # formats itself, over several lines
+            print(str(exc), file=sys.stderr)
+        else:
+            print(f"tidings {command}: {exc}", file=sys.stderr)
+        return exc.returncode
     except DatabaseError:
         problem = _database_problem(args[0] if args else "")
         if problem is None:

@@ -670,9 +670,9 @@ def test_the_command_takes_column_maps_and_does_dry_runs(tmp_path, news, capsys)
 @pytest.mark.parametrize(
     ("content", "list_name", "message"),
     [
-        (None, "News", "CommandError: no such file: "),
-        ("Email,Name\n", "Nope", "CommandError: no list named 'Nope' (lists: News)"),
-        ("Name\nAnn\n", "News", "CommandError: no email column: "),
+        (None, "News", "tidings import: no such file: "),
+        ("Email,Name\n", "Nope", "tidings import: no list named 'Nope' (lists: News)"),
+        ("Name\nAnn\n", "News", "tidings import: no email column: "),
     ],
     ids=["missing-file", "unknown-list", "no-email-column"],
 )
@@ -685,9 +685,7 @@ def test_the_command_exits_non_zero_with_a_one_line_error(
     path = tmp_path / "in.csv"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(SystemExit) as exc:
-        main(["import", "contacts", str(path), "--list", list_name, "-v0"])
-    assert exc.value.code == 1
+    assert main(["import", "contacts", str(path), "--list", list_name, "-v0"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith(message)
@@ -704,7 +702,17 @@ def test_the_tidings_executable_reports_a_missing_file_in_one_line(tmp_path):
         check=False,
     )
     assert result.returncode == 1
-    assert result.stderr.strip() == "CommandError: no such file: nope.csv"
+    assert result.stderr.strip() == "tidings import: no such file: nope.csv"
+
+
+def test_traceback_asked_for_gives_the_traceback(transactional_db, tmp_path):
+    """The one-line error is for people; --traceback (for a bug report) still shows where."""
+    from django.core.management.base import CommandError
+
+    from tidings.cli import main
+
+    with pytest.raises(CommandError, match="no such file"):
+        main(["import", "--traceback", "contacts", str(tmp_path / "x.csv"), "--list", "News"])
 
 
 def test_the_generic_writer_chunks_by_powers_of_two():
