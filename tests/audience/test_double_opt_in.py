@@ -390,3 +390,26 @@ def test_the_pages_of_the_confirmation_flow_have_one_heading_and_no_script(clien
     for response in (client.get(link), client.post(link)):
         page = audit_page(response.content.decode())
         assert page.h1 == 1 and page.scripts == 0
+
+
+def test_the_purge_locks_the_people_before_their_sign_ups(client, form, news):
+    """Every consent change locks the person, then their subscriptions (a confirmation click
+    does); the purge locked sign-ups first (with their contacts), so a confirmation clicked while
+    it ran could deadlock with it on PostgreSQL.  The lock statements, in order."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite locks the whole database)")
+    sign_up(client, form, lists=[news])
+    sign_up(client, form, email="grace@example.com", name="Grace", lists=[news])
+
+    later = timezone.now() + timedelta(days=8)
+    with time_machine.travel(later), CaptureQueriesContext(connection) as queries:
+        assert do_purge_unconfirmed().contacts == 2
+
+    locks = [q["sql"] for q in queries.captured_queries if " FOR " in q["sql"]]
+    assert locks, "the purge takes row locks"
+    assert locks[0].split(" FROM ")[1].startswith('"audience_contact"'), locks[0]
+    assert all('"audience_contact"' not in lock.split(" FOR ")[1] for lock in locks[1:])
+    assert "ORDER BY" in locks[0]
