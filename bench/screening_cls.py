@@ -1104,7 +1104,8 @@ def experiment6(
         if counts(validation, combined, c).f1 < counts(validation, val_rules, c).f1 - 1e-9
     ]
     print(
-        f"\nthe bar: text-level recall {after.recall - before.recall:+.3f} (>= +0.03: "
+        f"\nthe bar: text-level recall {after.recall - before.recall:+.4f} "
+        f"({before.tp} -> {after.tp} of {before.tp + before.fn} found; >= +0.03: "
         f"{'met' if after.recall - before.recall >= 0.03 - 1e-9 else 'missed'}), precision "
         f"{after.precision - before.precision:+.3f} (fall <= 0.01: "
         f"{'met' if before.precision - after.precision <= 0.01 + 1e-9 else 'missed'}), "
