@@ -62,8 +62,22 @@ def test_the_benchmark_never_prints_a_held_out_text(capsys):
     assert [e.id for e in load_examples(DEV) if e.id in printed]  # its mistakes are listed
 
 
+REGISTERS = {"enquiry", "support", "booking", "note", "chat", "formal", "misspelt"}
+# The sixth batch was written in registers the corpus lacks (see the corpus README's Format).
+NEW_REGISTERS = {
+    "review",
+    "appreview",
+    "sms",
+    "voicemail",
+    "minutes",
+    "slack",
+    "newsletter",
+    "estate",
+}
+
+
 @pytest.mark.parametrize(
-    ("path", "prefix"), list(zip(VALIDATION, ("vc", "vd", "ve", "vf", "vg"), strict=True))
+    ("path", "prefix"), list(zip(VALIDATION, ("vc", "vd", "ve", "vf", "vg", "vh"), strict=True))
 )
 def test_the_validation_batches_are_new_text_labelled_in_the_corpus_categories(path, prefix):
     validation = load_examples(path)
@@ -77,15 +91,7 @@ def test_the_validation_batches_are_new_text_labelled_in_the_corpus_categories(p
     # about half sensitive, every category present, many hard negatives
     assert 0.4 <= sum(e.label for e in validation) / len(validation) <= 0.6
     assert all(any(c in e.categories for e in validation) for c in CATEGORIES)
-    assert {e.register for e in validation} == {
-        "enquiry",
-        "support",
-        "booking",
-        "note",
-        "chat",
-        "formal",
-        "misspelt",
-    }
+    assert {e.register for e in validation} == (NEW_REGISTERS if prefix == "vh" else REGISTERS)
 
 
 def test_the_benchmark_gives_the_validation_batch_figures_only(capsys):
