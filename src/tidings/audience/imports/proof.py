@@ -15,7 +15,15 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from django.utils import timezone
 
-from .exporters import BOUNCED, CLEANED, CONFIRMATION, FALSE_WORDS, LEFT_WORDS, STATUS
+from .exporters import (
+    BOUNCED,
+    CLEANED,
+    CONFIRMATION,
+    FALSE_WORDS,
+    LEFT_WORDS,
+    PENDING_WORDS,
+    STATUS,
+)
 
 # Go's time.Time.String() (listmonk): "2024-03-14 09:12:31.436217 +0100 CET", fraction optional,
 # up to nine digits; the zone's abbreviation after the offset says nothing more.
@@ -82,6 +90,13 @@ def parse_moment(
     """An aware datetime, or the kind of value it is when it is not a date.  ``latest`` is the
     latest moment accepted (by default a day from now); ``month_first`` reads 3/4/2024 as the
     4th of March (see date_order)."""
+    if text.isdigit() and len(text) in (10, 13):
+        # Seconds (Unix time) or milliseconds (JavaScript, HubSpot's API) since 1970, in UTC;
+        # ten and thirteen digits span 2001 to 2286, so no other number is taken for one.
+        since = datetime.fromtimestamp(int(text) / (1000 if len(text) == 13 else 1), UTC)
+        if since > (latest or timezone.now() + FUTURE_SLACK):
+            return "a date in the future"
+        return since
     try:
         # ISO 8601, as Mailchimp and most tools write (C, and tried first: the usual case).
         moment = datetime.fromisoformat(text)
@@ -148,7 +163,8 @@ def left_reason(use: str, value: str) -> str:
     if not value:
         return ""
     if use == STATUS:
-        return LEFT_WORDS.get(re.sub(r"[\W_]+", "", value.casefold()), "")
+        word = re.sub(r"[\W_]+", "", value.casefold())
+        return "pending" if word in PENDING_WORDS else LEFT_WORDS.get(word, "")
     if use == CONFIRMATION:
         return "pending" if "pending" in value.casefold() else ""
     if use in (CLEANED, BOUNCED):

@@ -1,0 +1,72 @@
+"""Files as spreadsheets and other tools save them: Excel's "sep=" line, European headers with
+accents, a first name in a column headed Name beside a Last name, and dates as numbers of
+seconds or milliseconds since 1970."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tidings.audience.models import ConsentEvent, Contact, MailingList
+
+from .import_helpers import do_import, report_rows, write
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"
+    settings.TIME_ZONE = "Europe/London"
+
+
+@pytest.fixture
+def news(db):
+    return MailingList.objects.create(name="News", topic="product news")
+
+
+def test_excels_sep_line_names_the_delimiter_and_the_header_follows_it(tmp_path, news):
+    text = "sep=;\r\nEmail;Name;Company\r\nann@example.com;Ann Smith;Acme, Ltd\r\nnot-one;Bob;\r\n"
+    imp = do_import(write(tmp_path, text), news)
+    assert (imp.delimiter, imp.created, imp.bad_rows) == (";", 1, 1)
+    assert Contact.objects.get().company == "Acme, Ltd"
+    assert [row[0] for row in report_rows(imp)[1:]] == ["4"]  # the physical line
+
+
+def test_a_european_excel_file_with_accented_headers_maps_its_columns(tmp_path, news):
+    text = (
+        "E-Mail-Adresse;Vorname;Nachname;Firma;Telefon\r\n"
+        "hans@example.de;Hans;Müller;Groß GmbH;+49 30 123456\r\n"
+    )
+    imp = do_import(write(tmp_path, text, encoding="cp1252"), news)
+    assert (imp.created, imp.ignored_columns) == (1, {})
+    hans = Contact.objects.get()
+    assert (hans.name, hans.company, hans.phone) == ("Hans Müller", "Groß GmbH", "+49 30 123456")
+
+    text = "Courriel;Prénom;Nom;Société;Téléphone\r\nzoe@example.fr;Zoé;Lefèvre;Café SA;01 23\r\n"
+    imp = do_import(write(tmp_path, text, name="fr.csv", encoding="cp1252"), news)
+    assert (imp.created, imp.ignored_columns) == (1, {})
+    zoe = Contact.objects.get(email="zoe@example.fr")
+    assert (zoe.name, zoe.company, zoe.phone) == ("Zoé Lefèvre", "Café SA", "01 23")
+
+
+def test_a_name_column_beside_a_last_name_column_holds_the_first_name(tmp_path, news):
+    text = "Email,Name,Last name\r\nann@example.com,Ann,Lee\r\nbob@example.org,Bob,\r\n"
+    do_import(write(tmp_path, text), news)
+    assert dict(Contact.objects.values_list("email", "name")) == {
+        "ann@example.com": "Ann Lee",
+        "bob@example.org": "Bob",
+    }
+
+
+def test_opt_in_times_in_seconds_or_milliseconds_since_1970_are_read_as_utc(tmp_path, news):
+    text = (
+        "Email,Name,Signed up\r\n"
+        "ann@example.com,Ann,1680703402000\r\n"  # milliseconds (HubSpot's API, JavaScript)
+        "bob@example.org,Bob,1680703402\r\n"  # seconds (Unix time)
+        "cy@example.net,Cy,123456\r\n"  # a number that is no time: a bad row
+    )
+    imp = do_import(write(tmp_path, text), news, column_map={"Signed up": "optin_time"})
+    moment = datetime(2023, 4, 5, 14, 3, 22, tzinfo=UTC)
+    assert list(ConsentEvent.objects.values_list("at", flat=True)) == [moment, moment]
+    assert (imp.created, imp.bad_rows) == (2, 1)
+    assert report_rows(imp)[1][1] == "Signed up is not a date of consent (a number)"
