@@ -90,10 +90,11 @@ def parse_moment(
     """An aware datetime, or the kind of value it is when it is not a date.  ``latest`` is the
     latest moment accepted (by default a day from now); ``month_first`` reads 3/4/2024 as the
     4th of March (see date_order)."""
-    if text.isdigit() and len(text) in (10, 13):
-        # Seconds (Unix time) or milliseconds (JavaScript, HubSpot's API) since 1970, in UTC;
-        # ten and thirteen digits span 2001 to 2286, so no other number is taken for one.
-        since = datetime.fromtimestamp(int(text) / (1000 if len(text) == 13 else 1), UTC)
+    if len(text) == 13 and text.isdigit():
+        # Milliseconds since 1970, in UTC, as JavaScript and HubSpot's API write times: thirteen
+        # digits span 2001 to 2286.  Ten digits (seconds) stay "a number": too easily a phone
+        # number or an ID in the wrong column.
+        since = datetime.fromtimestamp(int(text) / 1000, UTC)
         if since > (latest or timezone.now() + FUTURE_SLACK):
             return "a date in the future"
         return since
