@@ -94,7 +94,7 @@ LEFT_WORDS = {
     "spam": "complained",
     "spamreport": "complained",
     "disabled": "disabled",
-    "deleted": "disabled",  # Campaign Monitor: removed from the list by the account
+    "deleted": "deleted",  # Campaign Monitor: removed from the list by the account
     "cancelled": "unsubscribed",  # Kit
     "canceled": "unsubscribed",
     "junk": "complained",  # MailerLite: marked as spam

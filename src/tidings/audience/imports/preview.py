@@ -195,10 +195,17 @@ def _row(parser: RowParser, plan: ColumnPlan, source_row: Any) -> PreviewRow:
         values += [
             _moment(first) or "at the import",
             _moment(second),
-            ", ".join(ip for ip in (first_ip, second_ip) if ip)
-            or ("none in the row" if plan.ips_kept else "not kept (policy)"),
+            ", ".join(ip for ip in (first_ip, second_ip) if ip) or _no_ip(plan),
         ]
     return PreviewRow(row.line, values, "subscribed, with consent as shown")
+
+
+def _no_ip(plan: ColumnPlan) -> str:
+    """Why a row shows no consent IP address: the policy drops the file's, or there is none."""
+    if plan.ips_dropped:
+        return "not kept (policy)"
+    has_columns = OPTIN_IP in plan.consent or CONFIRM_IP in plan.consent
+    return "none in the row" if has_columns else "none in the file"
 
 
 # --- the dry run and the decisions --------------------------------------------------------------
