@@ -232,3 +232,48 @@ def test_a_substack_export_keeps_the_sign_up_time_and_never_subscribes_who_turne
         datetime(2024, 2, 1, 10, tzinfo=UTC),
     ]
     assert_counts_add_up(imp)
+
+
+def test_an_updated_export_ends_the_subscription_here_of_whoever_left_since(tmp_path, news, fast):
+    header = ["Email Address", "Name", "Status"]
+    first = csv_file(
+        tmp_path,
+        "v1.csv",
+        header,
+        [["ann@example.com", "Ann", "Active"], ["bob@example.org", "Bob", "Active"]],
+    )
+    do_import(first, news, fast=fast)
+    assert subscribed() == {"ann@example.com", "bob@example.org"}
+    # A month later, the earlier tool's new export: Bob has unsubscribed there meanwhile.
+    later = csv_file(
+        tmp_path,
+        "v2.csv",
+        header,
+        [["ann@example.com", "Ann", "Active"], ["bob@example.org", "Bob", "Unsubscribed"]],
+    )
+    imp = do_import(later, news, fast=fast)
+    assert (imp.unchanged, imp.left_in_file) == (1, 1)
+    assert_counts_add_up(imp)
+    assert subscribed() == {"ann@example.com"}
+    bob = Contact.objects.get(email="bob@example.org")
+    assert bob.subscriptions.get().status == "unsubscribed"
+    # The ledger says so: granted at the first import, withdrawn at the second, by the import.
+    assert list(bob.consent_events.order_by("pk").values_list("action", "source")) == [
+        ("granted", "import"),
+        ("withdrawn", "import"),
+    ]
+    assert suppressed() == {email_hmac("bob@example.org"): "unsubscribed"}
+    # The same file again: nothing more to end, nothing more in the ledger.
+    again = do_import(later, news, fast=fast)
+    assert (again.unchanged, again.left_in_file) == (1, 1)
+    assert bob.consent_events.count() == 2
+
+
+def test_a_dry_run_of_an_updated_export_ends_nothing(tmp_path, news):
+    header = ["Email Address", "Name", "Status"]
+    do_import(csv_file(tmp_path, "v1.csv", header, [["bob@example.org", "Bob", "Active"]]), news)
+    later = csv_file(tmp_path, "v2.csv", header, [["bob@example.org", "Bob", "Unsubscribed"]])
+    imp = do_import(later, news, dry_run=True)
+    assert imp.left_in_file == 1
+    assert subscribed() == {"bob@example.org"}
+    assert not Suppression.objects.exists()
