@@ -5,9 +5,11 @@ since 1970."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from tidings.audience.imports.proof import parse_moment
 from tidings.audience.models import ConsentEvent, Contact, MailingList
 
 from .import_helpers import do_import, report_rows, write
@@ -73,3 +75,42 @@ def test_opt_in_times_in_milliseconds_since_1970_are_read_as_utc(tmp_path, news)
         "Signed up is not a date of consent (a number)",
         "Signed up is not a date of consent (a date in the future)",
     ]
+
+
+LONDON = ZoneInfo("Europe/London")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Rails' Time#to_s (Kit) and others name the zone after the time.
+        ("2023-04-05 14:03:22 UTC", datetime(2023, 4, 5, 14, 3, 22, tzinfo=UTC)),
+        ("2023-04-05T14:03:22 GMT", datetime(2023, 4, 5, 14, 3, 22, tzinfo=UTC)),
+        ("2024-03-14 09:12:31 +0000 UTC", datetime(2024, 3, 14, 9, 12, 31, tzinfo=UTC)),
+        # A spreadsheet's long or medium date formats, in English; no zone: TIME_ZONE's.
+        ("Apr 5, 2023", datetime(2023, 4, 5, tzinfo=LONDON)),
+        ("April 5, 2023 2:03 PM", datetime(2023, 4, 5, 14, 3, tzinfo=LONDON)),
+        ("5 Apr 2023 14:03", datetime(2023, 4, 5, 14, 3, tzinfo=LONDON)),
+        ("05-Apr-23", datetime(2023, 4, 5, tzinfo=LONDON)),
+        ("5 September 2023 09:00:10", datetime(2023, 9, 5, 9, 0, 10, tzinfo=LONDON)),
+        ("Sept. 5, 2023", datetime(2023, 9, 5, tzinfo=LONDON)),
+        # RFC 2822, as mail and some APIs write.
+        ("Wed, 05 Apr 2023 14:03:22 +0000", datetime(2023, 4, 5, 14, 3, 22, tzinfo=UTC)),
+    ],
+)
+def test_dates_with_a_zone_name_or_an_english_month_are_read(text, expected):
+    assert parse_moment(text, LONDON) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Apr 45, 2023", "not a real date"),
+        ("Smarch 5, 2023", "text"),
+        ("5 Apr 2023 25:61", "not a real date"),
+        ("2023-04-05 14:03:22 CET", "text"),  # a zone we cannot place is not guessed
+        ("Wed, 05 Apr", "text"),
+    ],
+)
+def test_month_name_dates_that_are_not_dates_say_what_they_are(text, kind):
+    assert parse_moment(text, LONDON) == kind

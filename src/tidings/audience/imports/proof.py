@@ -8,6 +8,7 @@ about a bad value is its kind ("text", "a number", "a date in the future"...), n
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -43,6 +44,36 @@ _YEAR_FIRST = re.compile(
     r"^(\d{4})[./](\d{1,2})[./](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
 )
 _DATEISH = re.compile(r"^[\d\s:./T+\-Z]+$")
+# A time named as UTC after it, as Rails' Time#to_s (Kit) and others write: 2024-03-14 09:12:31
+# UTC.  Other zone names (CET, EST...) are ambiguous and stay unread.
+_UTC_NAMED = re.compile(r"^(.*\d)\s+(?:UTC|GMT)$")
+# A spreadsheet's long and medium date formats, in English: Apr 5, 2023 / April 5, 2023 2:03 PM
+# / 5 Apr 2023 14:03 / 05-Apr-23; the month's name leaves no doubt which number is the day.
+_CLOCK = r"(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?"
+_MONTH_FIRST_NAMED = re.compile(r"^([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})" + _CLOCK + "$")
+_DAY_FIRST_NAMED = re.compile(r"^(\d{1,2})[\s-]([A-Za-z]{3,9})\.?[\s-](\d{4}|\d{2})" + _CLOCK + "$")
+_RFC2822 = re.compile(r"^[A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{4} \d{2}:\d{2}(?::\d{2})? ")
+MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # before the web: not a newsletter opt-in
 FUTURE_SLACK = timedelta(days=1)  # clocks and time zones; later than this is not a past event
 
@@ -90,6 +121,14 @@ def parse_moment(
     """An aware datetime, or the kind of value it is when it is not a date.  ``latest`` is the
     latest moment accepted (by default a day from now); ``month_first`` reads 3/4/2024 as the
     4th of March (see date_order)."""
+    named = _UTC_NAMED.match(text)
+    if named:
+        return parse_moment(named[1], UTC, latest, month_first)
+    if _RFC2822.match(text):
+        try:
+            return _in_range(email.utils.parsedate_to_datetime(text), naive_zone, latest)
+        except (TypeError, ValueError):
+            return "not a real date"
     if len(text) == 13 and text.isdigit():
         # Milliseconds since 1970, in UTC, as JavaScript and HubSpot's API write times: thirteen
         # digits span 2001 to 2286.  Ten digits (seconds) stay "a number": too easily a phone
@@ -121,15 +160,30 @@ def parse_moment(
             if len(match[3]) == 2:  # a spreadsheet's short year: 24 is 2024, 98 is 1998
                 y += 2000 if y < 70 else 1900
             hh = _clock(hh, match[7])
-        else:
-            match = _YEAR_FIRST.match(text)
-            if not match:
-                return value_kind(text)
+        elif match := _YEAR_FIRST.match(text):
             y, m, d, hh, mm, ss = (int(g or 0) for g in match.groups())
+        elif match := _MONTH_FIRST_NAMED.match(text) or _DAY_FIRST_NAMED.match(text):
+            month_name = match[1] if match.re is _MONTH_FIRST_NAMED else match[2]
+            m = MONTHS.get(month_name.casefold(), 0)
+            if not m:
+                return value_kind(text)
+            d = int(match[2] if match.re is _MONTH_FIRST_NAMED else match[1])
+            y = int(match[3])
+            if len(match[3]) == 2:
+                y += 2000 if y < 70 else 1900
+            hh, mm, ss = (int(g or 0) for g in match.groups()[3:6])
+            hh = _clock(hh, match[7])
+        else:
+            return value_kind(text)
         try:
             moment = datetime(y, m, d, hh, mm, ss, tzinfo=naive_zone)
         except ValueError:
             return "not a real date"
+    return _in_range(moment, naive_zone, latest)
+
+
+def _in_range(moment: datetime, naive_zone: tzinfo, latest: datetime | None) -> datetime | str:
+    """The moment, aware, or why it cannot be a past opt-in."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=naive_zone)
     if moment < EARLIEST:
