@@ -253,7 +253,7 @@ def outcome_rows(counts: dict[str, int]) -> list[tuple[str, int]]:
         "created": "new contacts",
         "updated": "existing contacts given a subscription or blank fields",
         "unchanged": "existing contacts already subscribed, unchanged",
-        "left_in_file": "marked as gone in the earlier tool: suppressed, never subscribed",
+        "left_in_file": "marked as gone in the earlier tool: suppressed, not subscribed here",
         "skipped_unsubscribed": "had left this list here: not subscribed again",
         "skipped_suppressed": "on the suppression list here: skipped",
         "duplicates": "duplicates of an earlier row",
