@@ -286,3 +286,15 @@ def test_a_status_column_is_shown_in_use_and_a_file_without_ips_is_not_said_to_l
     assert re.search(r"2 ann@example\.com Ann 05 Apr 2023 14:03 \(BST\) none in the file", shown)
     assert "not kept (policy)" not in shown
     assert "bob@example.org left the earlier tool (deleted): suppressed" in shown
+
+
+def test_a_file_with_a_header_and_no_rows_says_so_and_cannot_be_confirmed(owner_client, news):
+    imp = upload(owner_client, news, "Email,Name\r\n,\r\n\r\n", "empty.csv")
+    check_upload.call(imp.pk)
+    shown = text_of(page(owner_client, imp))
+    assert "the file has a header but no rows: there is nothing to import" in shown
+    assert "Confirm and import" not in shown
+    response = owner_client.post(reverse("audience:import-confirm", args=[imp.pk]))
+    assert response.status_code == 302
+    imp.refresh_from_db()
+    assert imp.status == "ready"

@@ -230,6 +230,11 @@ def check_import(imp: Import) -> Import:
     except ImportFailed as exc:
         preview["error"] = str(exc)
     else:
+        if trial.rows_read == 0:
+            # Only a header (or blank lines after it): confirming would import nothing and
+            # report a finished import, which reads as if the people had been brought in.
+            preview["error"] = "the file has a header but no rows: there is nothing to import"
+    if "error" not in preview:
         preview |= {
             "counts": {name: getattr(trial, name) for name in COUNTERS},
             "bad_reasons": trial.bad_reasons,
