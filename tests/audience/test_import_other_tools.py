@@ -277,3 +277,27 @@ def test_a_dry_run_of_an_updated_export_ends_nothing(tmp_path, news):
     assert imp.left_in_file == 1
     assert subscribed() == {"bob@example.org"}
     assert not Suppression.objects.exists()
+
+
+def test_people_a_file_says_never_subscribed_are_bad_rows_not_subscribers(tmp_path, news, fast):
+    # Mailchimp's contacts export (All contacts > Export): an "Email Marketing" column with
+    # Subscribed, Unsubscribed, Non-Subscribed (a shop's customers who never opted in), Cleaned.
+    path = csv_file(
+        tmp_path,
+        "audience_export.csv",
+        ["Email Address", "First Name", "Last Name", "Email Marketing"],
+        [
+            ["ann@example.com", "Ann", "Lee", "Subscribed"],
+            ["bob@example.org", "Bob", "Ray", "Non-Subscribed"],
+            ["cy@example.net", "Cy", "Ho", "Unsubscribed"],
+            ["di@example.com", "Di", "Yu", "Cleaned"],
+        ],
+    )
+    imp = do_import(path, news, fast=fast)
+    assert subscribed() == {"ann@example.com"}
+    assert suppressed() == {
+        email_hmac("cy@example.net"): "unsubscribed",
+        email_hmac("di@example.com"): "hard_bounce",
+    }
+    assert imp.bad_reasons == {"no consent": {"count": 1, "first_line": 3}}
+    assert_counts_add_up(imp)

@@ -179,6 +179,7 @@ ALIASES: dict[str, str] = {
             "memberstatus",
             "subscriberstate",
             "subscriptionstate",
+            "emailmarketing",  # Mailchimp's contacts export
         ),
         STATUS,
     ),

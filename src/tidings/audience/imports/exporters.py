@@ -104,6 +104,9 @@ LEFT_WORDS = {
 # the row is bad (never suppressed: they may sign up again and confirm).  Kit's "inactive" is
 # its word for unconfirmed.
 PENDING_WORDS = frozenset({"unconfirmed", "pending", "inactive", "notconfirmed"})
+# Status words that say the person never opted in at all (Mailchimp's "Non-Subscribed": a
+# shop's customers, contacts added for transactional mail): a bad row too.
+NEVER_WORDS = frozenset({"nonsubscribed", "notsubscribed", "neversubscribed", "notoptedin"})
 TRUE_WORDS = frozenset({"yes", "true", "1", "y", "x", "oui", "ja"})
 FALSE_WORDS = frozenset({"", "no", "false", "0", "n", "non", "nein"})
 

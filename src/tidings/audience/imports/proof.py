@@ -22,6 +22,7 @@ from .exporters import (
     CONFIRMATION,
     FALSE_WORDS,
     LEFT_WORDS,
+    NEVER_WORDS,
     PENDING_WORDS,
     STATUS,
 )
@@ -214,12 +215,15 @@ def parse_ip(text: str) -> str | None:
 
 def left_reason(use: str, value: str) -> str:
     """Why the earlier tool says this person is off the list ("" when they are subscribed, or
-    "pending" when they never confirmed): the value of a status column of the kind ``use``."""
+    "pending" when they never confirmed, "never" when they never subscribed): the value of a
+    status column of the kind ``use``."""
     if not value:
         return ""
     if use == STATUS:
         word = re.sub(r"[\W_]+", "", value.casefold())
-        return "pending" if word in PENDING_WORDS else LEFT_WORDS.get(word, "")
+        if word in PENDING_WORDS:
+            return "pending"
+        return "never" if word in NEVER_WORDS else LEFT_WORDS.get(word, "")
     if use == CONFIRMATION:
         return "pending" if "pending" in value.casefold() else ""
     if use in (CLEANED, BOUNCED):
