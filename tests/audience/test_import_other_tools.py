@@ -301,3 +301,24 @@ def test_people_a_file_says_never_subscribed_are_bad_rows_not_subscribers(tmp_pa
     }
     assert imp.bad_reasons == {"no consent": {"count": 1, "first_line": 3}}
     assert_counts_add_up(imp)
+
+
+def test_mailchimps_file_of_non_subscribed_contacts_is_refused_not_subscribed(tmp_path, news):
+    """Mailchimp's audience export holds a fourth file beside the subscribed, unsubscribed and
+    cleaned ones: its non-subscribed contacts (a shop's customers, transactional contacts), with
+    the same columns as the subscribed file.  Imported, they became subscribers."""
+    from tidings.audience.imports import ImportFailed
+
+    header = ["Email Address", "First Name", "MEMBER_RATING", "OPTIN_TIME", "LEID", "EUID"]
+    path = csv_file(
+        tmp_path,
+        "nonsubscribed_members_export_1a2b3c.csv",
+        header,
+        [["ann@example.com", "Ann", "2", "", "1", "a"]],
+    )
+    with pytest.raises(ImportFailed, match="never opted in"):
+        do_import(path, news)
+    assert not Contact.objects.exists()
+    # The subscribed file of the same export imports as ever.
+    path = path.rename(tmp_path / "subscribed_members_export_1a2b3c.csv")
+    assert do_import(path, news).created == 1

@@ -91,7 +91,8 @@ def not_a_csv_file(sample: bytes) -> str | None:
         # Mailchimp user uploads.  "Save the sheet as CSV" would send them to a spreadsheet.
         return (
             "not a CSV file: it is a ZIP archive of CSV files, as Mailchimp's audience export is:"
-            " unpack it and import each CSV file in it (subscribed, unsubscribed, cleaned)"
+            " unpack it and import each CSV file in it (subscribed, unsubscribed, cleaned; its"
+            " non-subscribed contacts never opted in and are not imported)"
         )
     for magic, what in MAGIC:
         if sample.startswith(magic):
