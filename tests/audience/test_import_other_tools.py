@@ -322,3 +322,28 @@ def test_mailchimps_file_of_non_subscribed_contacts_is_refused_not_subscribed(tm
     # The subscribed file of the same export imports as ever.
     path = path.rename(tmp_path / "subscribed_members_export_1a2b3c.csv")
     assert do_import(path, news).created == 1
+
+
+def test_a_yes_no_consent_column_keeps_who_said_no_off_the_list(tmp_path, news, fast):
+    # Shopify's customers export ("Accepts Email Marketing"), a form tool's "Marketing consent",
+    # a sheet's "Subscribed": a no is no consent, whatever the operator says of the rest.
+    path = csv_file(
+        tmp_path,
+        "customers_export.csv",
+        ["First Name", "Last Name", "Email", "Accepts Email Marketing"],
+        [
+            ["Ann", "Lee", "ann@example.com", "yes"],
+            ["Bob", "Ray", "bob@example.org", "no"],
+            ["Cy", "Ho", "cy@example.net", ""],
+        ],
+    )
+    imp = do_import(path, news, fast=fast)
+    assert subscribed() == {"ann@example.com", "cy@example.net"}
+    assert not Suppression.objects.exists()  # they may still sign up themselves
+    assert imp.bad_reasons == {"no consent": {"count": 1, "first_line": 3}}
+    assert_counts_add_up(imp)
+
+    path = csv_file(
+        tmp_path, "sheet.csv", ["Email", "Name", "Subscribed"], [["di@example.com", "Di", "FALSE"]]
+    )
+    assert do_import(path, news, fast=fast).bad_rows == 1

@@ -23,6 +23,7 @@ from .exporters import (
     OPTIN_TIME,
     STATUS,
     STATUS_USES,
+    SUBSCRIBED,
     UNSUBSCRIBED,
     USE_LABELS,
     Exporter,
@@ -195,6 +196,21 @@ ALIASES: dict[str, str] = {
             "optout",
         ),
         UNSUBSCRIBED,
+    ),
+    # ...and a yes/no column of consent: its no is no consent (Shopify's Accepts Email
+    # Marketing, a form tool's Marketing consent, a sheet's Subscribed).
+    **dict.fromkeys(
+        (
+            "subscribed",
+            "acceptsemailmarketing",
+            "acceptsmarketing",
+            "marketingconsent",
+            "emailconsent",
+            "emailoptin",
+            "newsletteroptin",
+            "consenttoemail",
+        ),
+        SUBSCRIBED,
     ),
 }
 

@@ -55,14 +55,15 @@ CONFIRM_TIME = "confirm_time"
 CONFIRM_IP = "confirm_ip"
 STATUS = "status"  # words: subscribed, unsubscribed, cleaned, bounced, blocklisted...
 UNSUBSCRIBED = "unsubscribed"  # yes/true/1 or a date: the person unsubscribed
+SUBSCRIBED = "subscribed"  # yes/no (or a date): no/false/0 says the person never opted in
 # Only from an exporter's own columns:
 CLEANED = "cleaned"  # a date: the address was cleaned (hard bounces)
 BOUNCED = "bounced"  # any text (a bounce reason): the address bounced
 CONFIRMATION = "confirmation"  # HubSpot: "double_opt_in_pending" means no consent yet
 
 CONSENT_USES = (OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP)
-STATUS_USES = (STATUS, UNSUBSCRIBED, CLEANED, BOUNCED, CONFIRMATION)
-MAPPABLE_USES = (OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP, STATUS, UNSUBSCRIBED)
+STATUS_USES = (STATUS, UNSUBSCRIBED, SUBSCRIBED, CLEANED, BOUNCED, CONFIRMATION)
+MAPPABLE_USES = (OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP, STATUS, UNSUBSCRIBED, SUBSCRIBED)
 
 USE_LABELS = {
     OPTIN_TIME: "opt-in time (consent proof)",
@@ -71,6 +72,7 @@ USE_LABELS = {
     CONFIRM_IP: "confirmation IP address (consent proof)",
     STATUS: "subscription status (who left the list)",
     UNSUBSCRIBED: "unsubscribed yes/no (who left the list)",
+    SUBSCRIBED: "subscribed yes/no (no: never opted in)",
     CLEANED: "cleaned: the address bounced (who left the list)",
     BOUNCED: "bounce reason (who left the list)",
     CONFIRMATION: "confirmation status (pending: no consent yet)",

@@ -25,6 +25,7 @@ from .exporters import (
     NEVER_WORDS,
     PENDING_WORDS,
     STATUS,
+    SUBSCRIBED,
 )
 
 # Go's time.Time.String() (listmonk): "2024-03-14 09:12:31.436217 +0100 CET", fraction optional,
@@ -226,6 +227,9 @@ def left_reason(use: str, value: str) -> str:
         return "never" if word in NEVER_WORDS else LEFT_WORDS.get(word, "")
     if use == CONFIRMATION:
         return "pending" if "pending" in value.casefold() else ""
+    if use == SUBSCRIBED:
+        # An explicit no is no consent; yes, a date or any other word says they opted in.
+        return "never" if value.strip().casefold() in FALSE_WORDS else ""
     if use in (CLEANED, BOUNCED):
         return "cleaned" if use == CLEANED else "bounced"
     # UNSUBSCRIBED: no/false/0 say they stayed; yes/true/1, a date (Mailchimp's UNSUB_TIME) or
