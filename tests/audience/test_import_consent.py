@@ -236,7 +236,9 @@ def test_a_contact_who_left_in_the_file_is_suppressed_even_if_already_subscribed
     imp = do_import(path, news, fast=fast)
     assert imp.left_in_file == 1
     assert Suppression.objects.filter(email_hmac=email_hmac("ann@example.com")).exists()
-    assert ConsentEvent.objects.count() == 0  # no new grant
+    # No new grant; the subscription here ends, and the ledger says so.
+    assert list(ConsentEvent.objects.values_list("action", "source")) == [("withdrawn", "import")]
+    assert Subscription.objects.get().status == "unsubscribed"
 
 
 # --- listmonk -----------------------------------------------------------------------------------

@@ -242,7 +242,8 @@ def test_mailchimps_export_zip_is_refused_with_how_to_import_it(tmp_path, news):
         do_import(path, news)
     assert str(caught.value) == (
         "not a CSV file: it is a ZIP archive of CSV files, as Mailchimp's audience export is: "
-        "unpack it and import each CSV file in it (subscribed, unsubscribed, cleaned)"
+        "unpack it and import each CSV file in it (subscribed, unsubscribed, cleaned; its "
+        "non-subscribed contacts never opted in and are not imported)"
     )
     workbook = tmp_path / "contacts.xlsx"
     with zipfile.ZipFile(workbook, "w") as archive:

@@ -149,7 +149,7 @@ def test_the_operator_changes_a_columns_use_and_confirms_and_it_runs_as_shown(
 
 
 def test_a_file_without_an_email_column_can_be_mapped_in_the_page(owner_client, news):
-    imp = upload(owner_client, news, "Correo,Nombre\r\nann@example.com,Ann\r\n", "es.csv")
+    imp = upload(owner_client, news, "Contacto,Persona\r\nann@example.com,Ann\r\n", "es.csv")
     check_upload.call(imp.pk)
     shown = text_of(page(owner_client, imp))
     assert "no email column" in shown
@@ -159,7 +159,7 @@ def test_a_file_without_an_email_column_can_be_mapped_in_the_page(owner_client, 
     )
     check_upload.call(imp.pk)
     imp.refresh_from_db()
-    assert imp.column_map == {"Correo": "email", "Nombre": "name"}
+    assert imp.column_map == {"Contacto": "email", "Persona": "name"}
     assert imp.preview["counts"]["created"] == 1
     assert "Confirm and import" in page(owner_client, imp)
 
@@ -263,3 +263,38 @@ def test_checking_again_keeps_hubspots_bounce_and_confirmation_columns(owner_cli
     imp.refresh_from_db()
     assert (imp.created, imp.left_in_file, imp.bad_rows) == (1, 1, 1)
     assert list(Contact.objects.values_list("email", "name")) == [("ann@example.com", "Ann Smith")]
+
+
+def test_a_status_column_is_shown_in_use_and_a_file_without_ips_is_not_said_to_lose_them(
+    owner_client, news
+):
+    # Campaign Monitor's export: no consent IP addresses at all, its sign-up date mapped.
+    text = (
+        "Email Address,Name,Date Subscribed,Status\r\n"
+        "ann@example.com,Ann,2023-04-05 14:03:22,Active\r\n"
+        "bob@example.org,Bob,2023-04-05 14:03:22,Deleted\r\n"
+    )
+    imp = upload(owner_client, news, text, "cm.csv")
+    owner_client.post(
+        reverse("audience:import-columns", args=[imp.pk]),
+        {"col-0": "email", "col-1": "name", "col-2": "optin_time", "col-3": "status"},
+    )
+    check_upload.call(imp.pk)
+    markup = page(owner_client, imp)
+    shown = text_of(markup)
+    assert column_select(markup, "Status") == "status"
+    assert re.search(r"2 ann@example\.com Ann 05 Apr 2023 14:03 \(BST\) none in the file", shown)
+    assert "not kept (policy)" not in shown
+    assert "bob@example.org left the earlier tool (deleted): suppressed" in shown
+
+
+def test_a_file_with_a_header_and_no_rows_says_so_and_cannot_be_confirmed(owner_client, news):
+    imp = upload(owner_client, news, "Email,Name\r\n,\r\n\r\n", "empty.csv")
+    check_upload.call(imp.pk)
+    shown = text_of(page(owner_client, imp))
+    assert "the file has a header but no rows: there is nothing to import" in shown
+    assert "Confirm and import" not in shown
+    response = owner_client.post(reverse("audience:import-confirm", args=[imp.pk]))
+    assert response.status_code == 302
+    imp.refresh_from_db()
+    assert imp.status == "ready"

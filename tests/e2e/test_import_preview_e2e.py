@@ -98,3 +98,11 @@ def test_the_check_reads_on_a_phone(page: Page, owner, tmp_path, settings):
     # Wide tables scroll inside themselves: the page itself never scrolls sideways.
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
+    # ...and what a table is, and what to do with it, is read without scrolling it sideways
+    # (a caption as wide as its table ran off the screen: "...and check again. Ignored colu").
+    clipped = page.evaluate(
+        "[...document.querySelectorAll('caption')]"
+        ".filter(c => c.getBoundingClientRect().right > window.innerWidth)"
+        ".map(c => c.innerText.slice(0, 40))"
+    )
+    assert clipped == []

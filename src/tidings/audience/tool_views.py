@@ -38,7 +38,8 @@ MAX_UPLOAD_BYTES = getattr(settings, "TIDINGS_MAX_IMPORT_BYTES", 1024**3)
 class ImportUploadForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
-        help_text="An export of Mailchimp, listmonk, Brevo or HubSpot, or any CSV file: UTF-8, "
+        help_text="An export of Mailchimp, listmonk, Brevo, HubSpot, Kit, MailerLite or Substack, "
+        "or any CSV file (a spreadsheet saved as CSV, Excel's Unicode Text): UTF-8, "
         "Windows-1252 or UTF-16; separated by , ; tab or |.",
     )
     mailing_list = forms.ModelChoiceField(

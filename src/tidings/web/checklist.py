@@ -147,8 +147,8 @@ def register_defaults() -> None:
         Step(
             "contacts",
             "Import contacts or get your first sign-up",
-            "Bring your existing subscribers (from Mailchimp, listmonk, Brevo or HubSpot) or "
-            "wait for the form's first sign-up.",
+            "Bring your existing subscribers (from Mailchimp, listmonk, Brevo, HubSpot, Kit, "
+            "MailerLite or Substack) or wait for the form's first sign-up.",
             "audience:imports",
             "content",
             _people,

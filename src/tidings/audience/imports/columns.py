@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -20,7 +21,10 @@ from .exporters import (
     MAPPABLE_USES,
     OPTIN_IP,
     OPTIN_TIME,
+    STATUS,
     STATUS_USES,
+    SUBSCRIBED,
+    UNSUBSCRIBED,
     USE_LABELS,
     Exporter,
     recognise,
@@ -40,17 +44,71 @@ IGNORE = ""
 STORED_COLUMNS = tuple(f for f in Contact.COLUMN_FIELDS if f != "email")
 
 # Header aliases, compared after compact() (case-folded, letters and digits only).
+# A spreadsheet set up in Europe heads its columns in its language: German, French, Spanish,
+# Dutch, Italian and Swedish names are here too (accents are dropped by compact()).
 ALIASES: dict[str, str] = {
     **dict.fromkeys(
-        ("email", "emailaddress", "mail", "emailaddr", "mailaddress", "courriel", "subscriber"),
+        (
+            "email",
+            "emailaddress",
+            "mail",
+            "emailaddr",
+            "mailaddress",
+            "courriel",
+            "subscriber",
+            "emailadresse",
+            "mailadresse",
+            "adresseemail",
+            "adressemail",
+            "correo",
+            "correoelectronico",
+            "emailadres",
+            "indirizzoemail",
+            "epost",
+            "epostadress",
+        ),
         "email",
     ),
     **dict.fromkeys(
-        ("name", "fullname", "contactname", "displayname", "subscribername", "nom complet"),
+        (
+            "name",
+            "fullname",
+            "contactname",
+            "displayname",
+            "subscribername",
+            "nomcomplet",
+            "vollstandigername",
+            "nombre",
+            "nombrecompleto",
+            "naam",
+            "volledigenaam",
+            "nome",
+            "nomecompleto",
+        ),
         "name",
     ),
-    **dict.fromkeys(("firstname", "fname", "givenname", "forename", "prenom"), FIRST_NAME),
-    **dict.fromkeys(("lastname", "lname", "surname", "familyname"), LAST_NAME),
+    **dict.fromkeys(
+        ("firstname", "fname", "givenname", "forename", "prenom", "vorname", "voornaam", "fornamn"),
+        FIRST_NAME,
+    ),
+    **dict.fromkeys(
+        (
+            "lastname",
+            "lname",
+            "surname",
+            "familyname",
+            "nachname",
+            "familienname",
+            "nom",
+            "nomdefamille",
+            "apellido",
+            "apellidos",
+            "achternaam",
+            "cognome",
+            "efternamn",
+        ),
+        LAST_NAME,
+    ),
     **dict.fromkeys(
         (
             "company",
@@ -62,6 +120,15 @@ ALIASES: dict[str, str] = {
             "org",
             "employer",
             "business",
+            "firma",
+            "unternehmen",
+            "societe",
+            "entreprise",
+            "empresa",
+            "bedrijf",
+            "azienda",
+            "societa",
+            "foretag",
         ),
         "company",
     ),
@@ -78,6 +145,17 @@ ALIASES: dict[str, str] = {
             "cellphone",
             "sms",
             "workphone",
+            "telefon",
+            "telefonnummer",
+            "handy",
+            "portable",
+            "telefono",
+            "movil",
+            "telefoon",
+            "telefoonnummer",
+            "mobiel",
+            "cellulare",
+            "mobilnummer",
         ),
         "phone",
     ),
@@ -88,12 +166,63 @@ ALIASES: dict[str, str] = {
     ),
     "attributes": ATTRIBUTES,
     "attribs": ATTRIBUTES,
+    # Who left, in any file: a status column is read for the tools' words (unsubscribed,
+    # cleaned, bounced, unconfirmed...; blank and other words are subscribed), an unsubscribed
+    # column as yes/no or a date.  Without them a spreadsheet's "Unsubscribed" people would be
+    # imported as subscribers.
+    **dict.fromkeys(
+        (
+            "status",
+            "subscriberstatus",
+            "subscriptionstatus",
+            "emailstatus",
+            "emailsubscriptionstatus",
+            "memberstatus",
+            "subscriberstate",
+            "subscriptionstate",
+            "emailmarketing",  # Mailchimp's contacts export
+        ),
+        STATUS,
+    ),
+    **dict.fromkeys(
+        (
+            "unsubscribed",
+            "unsubscribedat",
+            "unsubscribedon",
+            "unsubscribeddate",
+            "dateunsubscribed",
+            "unsubscribetime",
+            "optedout",
+            "optout",
+        ),
+        UNSUBSCRIBED,
+    ),
+    # ...and a yes/no column of consent: its no is no consent (Shopify's Accepts Email
+    # Marketing, a form tool's Marketing consent, a sheet's Subscribed).
+    **dict.fromkeys(
+        (
+            "subscribed",
+            "acceptsemailmarketing",
+            "acceptsmarketing",
+            "marketingconsent",
+            "emailconsent",
+            "emailoptin",
+            "newsletteroptin",
+            "consenttoemail",
+        ),
+        SUBSCRIBED,
+    ),
 }
 
 
 def compact(header: str) -> str:
-    """A header as aliases are compared: case-folded, letters and digits only."""
-    return re.sub(r"[\W_]+", "", header.casefold())
+    """A header as aliases are compared: case-folded, letters and digits only, accents
+    dropped (Prénom is prenom, Société societe, Teléfono telefono)."""
+    folded = header.casefold()
+    if not folded.isascii():
+        decomposed = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[\W_]+", "", folded)
 
 
 @dataclass
@@ -282,6 +411,15 @@ def plan_columns(header: Sequence[str], column_map: dict[str, str] | None = None
             "no email column: name one Email, E-mail or Email Address, "
             "or map it with --map 'Column=email'"
         )
+    if plan.last_name and not plan.first_name and plan.fields.get("name"):
+        # "Name" beside "Last name" and no first name (MailerLite's name and last_name, many a
+        # spreadsheet): the name column holds the first name, or "Ann" would lose her "Lee".
+        for index in plan.fields.pop("name"):
+            if header[index] not in overrides:
+                plan.first_name.append(index)
+                plan.uses[index] = (FIRST_NAME, "")
+            else:
+                plan.fields.setdefault("name", []).append(index)
     has_name = bool(plan.fields.get("name") or plan.first_name or plan.last_name)
     missing = [
         f

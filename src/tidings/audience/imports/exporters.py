@@ -22,6 +22,20 @@ Formats, as the tools write them:
   Date", and the properties chosen for the export, such as "Unsubscribed from all email",
   "Email hard bounce reason" and "Marketing email confirmation"; dates as "2024-03-14 09:12", in
   the portal's time zone.
+- Kit, formerly ConvertKit (Subscribers > Export), with the names of its API: first_name,
+  email_address, state (active, cancelled, bounced, complained, inactive: never confirmed),
+  created_at ("2025-03-03T10:00:00Z"), and the custom fields.
+- MailerLite (Subscribers > Export), with the names of its API: email, name, last_name, the
+  fields (company, city, z_i_p...), status (active, unsubscribed, unconfirmed, bounced, junk),
+  subscribed_at and ip_address (the sign-up), opted_in_at and optin_ip (the confirmation),
+  unsubscribed_at; times as "2021-08-31 14:22:08", in the account's time zone.
+- Substack (Settings > Export, email_list.<publication>.csv): email, active_subscription (a
+  paid plan), expiry, plan, email_disabled (the reader turned the emails off), created_at,
+  first_payment_at; ISO times in UTC ("2024-01-15T10:00:00.000Z").
+- Any other file (Campaign Monitor, a spreadsheet): a column headed Status (or Subscriber
+  status, Subscription status...) is read for the words below, and one headed Unsubscribed
+  (or Unsubscribed at, Opted out...) as yes/no or a date, so nobody a file says left or never
+  confirmed is subscribed (columns.ALIASES).
 
 Brevo and HubSpot carry no opt-in time of their own: the record's creation (ADDED_TIME,
 Create Date) is the earliest moment the export proves, and the consent event is dated there.
@@ -41,14 +55,15 @@ CONFIRM_TIME = "confirm_time"
 CONFIRM_IP = "confirm_ip"
 STATUS = "status"  # words: subscribed, unsubscribed, cleaned, bounced, blocklisted...
 UNSUBSCRIBED = "unsubscribed"  # yes/true/1 or a date: the person unsubscribed
+SUBSCRIBED = "subscribed"  # yes/no (or a date): no/false/0 says the person never opted in
 # Only from an exporter's own columns:
 CLEANED = "cleaned"  # a date: the address was cleaned (hard bounces)
 BOUNCED = "bounced"  # any text (a bounce reason): the address bounced
 CONFIRMATION = "confirmation"  # HubSpot: "double_opt_in_pending" means no consent yet
 
 CONSENT_USES = (OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP)
-STATUS_USES = (STATUS, UNSUBSCRIBED, CLEANED, BOUNCED, CONFIRMATION)
-MAPPABLE_USES = (OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP, STATUS, UNSUBSCRIBED)
+STATUS_USES = (STATUS, UNSUBSCRIBED, SUBSCRIBED, CLEANED, BOUNCED, CONFIRMATION)
+MAPPABLE_USES = (OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP, STATUS, UNSUBSCRIBED, SUBSCRIBED)
 
 USE_LABELS = {
     OPTIN_TIME: "opt-in time (consent proof)",
@@ -57,6 +72,7 @@ USE_LABELS = {
     CONFIRM_IP: "confirmation IP address (consent proof)",
     STATUS: "subscription status (who left the list)",
     UNSUBSCRIBED: "unsubscribed yes/no (who left the list)",
+    SUBSCRIBED: "subscribed yes/no (no: never opted in)",
     CLEANED: "cleaned: the address bounced (who left the list)",
     BOUNCED: "bounce reason (who left the list)",
     CONFIRMATION: "confirmation status (pending: no consent yet)",
@@ -80,7 +96,19 @@ LEFT_WORDS = {
     "spam": "complained",
     "spamreport": "complained",
     "disabled": "disabled",
+    "deleted": "deleted",  # Campaign Monitor: removed from the list by the account
+    "cancelled": "unsubscribed",  # Kit
+    "canceled": "unsubscribed",
+    "junk": "complained",  # MailerLite: marked as spam
+    "spamcomplaint": "complained",
 }
+# Status words that say the person never confirmed a double opt-in: no consent to import, so
+# the row is bad (never suppressed: they may sign up again and confirm).  Kit's "inactive" is
+# its word for unconfirmed.
+PENDING_WORDS = frozenset({"unconfirmed", "pending", "inactive", "notconfirmed"})
+# Status words that say the person never opted in at all (Mailchimp's "Non-Subscribed": a
+# shop's customers, contacts added for transactional mail): a bad row too.
+NEVER_WORDS = frozenset({"nonsubscribed", "notsubscribed", "neversubscribed", "notoptedin"})
 TRUE_WORDS = frozenset({"yes", "true", "1", "y", "x", "oui", "ja"})
 FALSE_WORDS = frozenset({"", "no", "false", "0", "n", "non", "nein"})
 
@@ -179,6 +207,36 @@ EXPORTERS: tuple[Exporter, ...] = (
             "marketing email confirmation": CONFIRMATION,
             "marketing email confirmation status": CONFIRMATION,
         },
+    ),
+    Exporter(
+        "kit",
+        "Kit",
+        _names("email_address", "state"),
+        2,
+        {"state": STATUS, "created_at": OPTIN_TIME},
+        naive_utc=True,
+    ),
+    Exporter(
+        "mailerlite",
+        "MailerLite",
+        _names("subscribed_at", "opted_in_at", "optin_ip", "unsubscribed_at", "z_i_p"),
+        2,
+        {
+            "subscribed_at": OPTIN_TIME,
+            "ip_address": OPTIN_IP,
+            "opted_in_at": CONFIRM_TIME,
+            "optin_ip": CONFIRM_IP,
+            "unsubscribed_at": UNSUBSCRIBED,
+            "status": STATUS,
+        },
+    ),
+    Exporter(
+        "substack",
+        "Substack",
+        _names("active_subscription", "expiry", "email_disabled", "first_payment_at"),
+        2,
+        {"created_at": OPTIN_TIME, "email_disabled": UNSUBSCRIBED},
+        naive_utc=True,
     ),
 )
 GENERIC = Exporter("csv", "CSV file", frozenset(), 1)

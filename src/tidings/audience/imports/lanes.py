@@ -7,8 +7,12 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import transaction
+
+from ..actions import do_unsubscribe
 from ..emails import email_domain
-from ..models import Import, Subscription, SuppressedDomain, Suppression
+from ..models import ConsentEvent, Contact, Import, Subscription, SuppressedDomain, Suppression
+from ..subscriptions import ACTIVE
 from .columns import STORED_COLUMNS, ColumnPlan
 from .config import ImportConfig
 from .report import Report
@@ -107,6 +111,7 @@ class Lane:
                 # People who left the earlier tool: on the suppression list, never subscribed.
                 writer.suppress(left)
                 counts["left_in_file"] += len(left)
+                self._unsubscribe_here(left)
                 rows = [r for r in rows if not r.left]
         # New addresses: contact, confirmed subscription and consent event, in one go.  When
         # addresses of the last batch were taken (a merge into a known audience, a re-run),
@@ -142,6 +147,24 @@ class Lane:
                 # Looked up before the insert, yet taken since: another writer was quicker.
                 found = self._existing_by_key(taken)
             self._write_existing(taken, found, tally)
+
+    def _unsubscribe_here(self, rows: Sequence[GoodRow]) -> None:
+        """Who left the earlier tool but is subscribed to the list here (an earlier import of
+        its export, a form): the file is the later word, so their subscription ends, with a
+        withdrawal in the ledger, as an unsubscribe link would end it.  The suppression alone
+        kept them from being mailed, but the list and the ledger still said they consented."""
+        mailing_list = self.imp.mailing_list
+        if self.imp.dry_run or mailing_list is None:
+            return
+        ids = [e.id for e in self.writer.existing([r.email for r in rows]) if e.status in ACTIVE]
+        if not ids:
+            return
+        ref = f"import:{self.imp.pk}"
+        for contact in Contact.objects.filter(pk__in=ids):
+            with transaction.atomic():
+                do_unsubscribe(
+                    contact, mailing_list, source=ConsentEvent.Source.IMPORT, source_ref=ref
+                )
 
     def _existing_by_key(self, rows: Sequence[GoodRow]) -> dict[str, Existing]:
         return {e.email.casefold(): e for e in self.writer.existing([r.email for r in rows])}

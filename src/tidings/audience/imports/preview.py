@@ -195,10 +195,17 @@ def _row(parser: RowParser, plan: ColumnPlan, source_row: Any) -> PreviewRow:
         values += [
             _moment(first) or "at the import",
             _moment(second),
-            ", ".join(ip for ip in (first_ip, second_ip) if ip)
-            or ("none in the row" if plan.ips_kept else "not kept (policy)"),
+            ", ".join(ip for ip in (first_ip, second_ip) if ip) or _no_ip(plan),
         ]
     return PreviewRow(row.line, values, "subscribed, with consent as shown")
+
+
+def _no_ip(plan: ColumnPlan) -> str:
+    """Why a row shows no consent IP address: the policy drops the file's, or there is none."""
+    if plan.ips_dropped:
+        return "not kept (policy)"
+    has_columns = OPTIN_IP in plan.consent or CONFIRM_IP in plan.consent
+    return "none in the row" if has_columns else "none in the file"
 
 
 # --- the dry run and the decisions --------------------------------------------------------------
@@ -223,6 +230,11 @@ def check_import(imp: Import) -> Import:
     except ImportFailed as exc:
         preview["error"] = str(exc)
     else:
+        if trial.rows_read == 0:
+            # Only a header (or blank lines after it): confirming would import nothing and
+            # report a finished import, which reads as if the people had been brought in.
+            preview["error"] = "the file has a header but no rows: there is nothing to import"
+    if "error" not in preview:
         preview |= {
             "counts": {name: getattr(trial, name) for name in COUNTERS},
             "bad_reasons": trial.bad_reasons,
@@ -246,7 +258,7 @@ def outcome_rows(counts: dict[str, int]) -> list[tuple[str, int]]:
         "created": "new contacts",
         "updated": "existing contacts given a subscription or blank fields",
         "unchanged": "existing contacts already subscribed, unchanged",
-        "left_in_file": "marked as gone in the earlier tool: suppressed, never subscribed",
+        "left_in_file": "marked as gone in the earlier tool: suppressed, not subscribed here",
         "skipped_unsubscribed": "had left this list here: not subscribed again",
         "skipped_suppressed": "on the suppression list here: skipped",
         "duplicates": "duplicates of an earlier row",

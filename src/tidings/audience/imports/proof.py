@@ -8,6 +8,7 @@ about a bad value is its kind ("text", "a number", "a date in the future"...), n
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -15,7 +16,17 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from django.utils import timezone
 
-from .exporters import BOUNCED, CLEANED, CONFIRMATION, FALSE_WORDS, LEFT_WORDS, STATUS
+from .exporters import (
+    BOUNCED,
+    CLEANED,
+    CONFIRMATION,
+    FALSE_WORDS,
+    LEFT_WORDS,
+    NEVER_WORDS,
+    PENDING_WORDS,
+    STATUS,
+    SUBSCRIBED,
+)
 
 # Go's time.Time.String() (listmonk): "2024-03-14 09:12:31.436217 +0100 CET", fraction optional,
 # up to nine digits; the zone's abbreviation after the offset says nothing more.
@@ -35,6 +46,36 @@ _YEAR_FIRST = re.compile(
     r"^(\d{4})[./](\d{1,2})[./](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
 )
 _DATEISH = re.compile(r"^[\d\s:./T+\-Z]+$")
+# A time named as UTC after it, as Rails' Time#to_s (Kit) and others write: 2024-03-14 09:12:31
+# UTC.  Other zone names (CET, EST...) are ambiguous and stay unread.
+_UTC_NAMED = re.compile(r"^(.*\d)\s+(?:UTC|GMT)$")
+# A spreadsheet's long and medium date formats, in English: Apr 5, 2023 / April 5, 2023 2:03 PM
+# / 5 Apr 2023 14:03 / 05-Apr-23; the month's name leaves no doubt which number is the day.
+_CLOCK = r"(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?"
+_MONTH_FIRST_NAMED = re.compile(r"^([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})" + _CLOCK + "$")
+_DAY_FIRST_NAMED = re.compile(r"^(\d{1,2})[\s-]([A-Za-z]{3,9})\.?[\s-](\d{4}|\d{2})" + _CLOCK + "$")
+_RFC2822 = re.compile(r"^[A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{4} \d{2}:\d{2}(?::\d{2})? ")
+MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # before the web: not a newsletter opt-in
 FUTURE_SLACK = timedelta(days=1)  # clocks and time zones; later than this is not a past event
 
@@ -82,6 +123,22 @@ def parse_moment(
     """An aware datetime, or the kind of value it is when it is not a date.  ``latest`` is the
     latest moment accepted (by default a day from now); ``month_first`` reads 3/4/2024 as the
     4th of March (see date_order)."""
+    named = _UTC_NAMED.match(text)
+    if named:
+        return parse_moment(named[1], UTC, latest, month_first)
+    if _RFC2822.match(text):
+        try:
+            return _in_range(email.utils.parsedate_to_datetime(text), naive_zone, latest)
+        except (TypeError, ValueError):
+            return "not a real date"
+    if len(text) == 13 and text.isdigit():
+        # Milliseconds since 1970, in UTC, as JavaScript and HubSpot's API write times: thirteen
+        # digits span 2001 to 2286.  Ten digits (seconds) stay "a number": too easily a phone
+        # number or an ID in the wrong column.
+        since = datetime.fromtimestamp(int(text) / 1000, UTC)
+        if since > (latest or timezone.now() + FUTURE_SLACK):
+            return "a date in the future"
+        return since
     try:
         # ISO 8601, as Mailchimp and most tools write (C, and tried first: the usual case).
         moment = datetime.fromisoformat(text)
@@ -105,15 +162,30 @@ def parse_moment(
             if len(match[3]) == 2:  # a spreadsheet's short year: 24 is 2024, 98 is 1998
                 y += 2000 if y < 70 else 1900
             hh = _clock(hh, match[7])
-        else:
-            match = _YEAR_FIRST.match(text)
-            if not match:
-                return value_kind(text)
+        elif match := _YEAR_FIRST.match(text):
             y, m, d, hh, mm, ss = (int(g or 0) for g in match.groups())
+        elif match := _MONTH_FIRST_NAMED.match(text) or _DAY_FIRST_NAMED.match(text):
+            month_name = match[1] if match.re is _MONTH_FIRST_NAMED else match[2]
+            m = MONTHS.get(month_name.casefold(), 0)
+            if not m:
+                return value_kind(text)
+            d = int(match[2] if match.re is _MONTH_FIRST_NAMED else match[1])
+            y = int(match[3])
+            if len(match[3]) == 2:
+                y += 2000 if y < 70 else 1900
+            hh, mm, ss = (int(g or 0) for g in match.groups()[3:6])
+            hh = _clock(hh, match[7])
+        else:
+            return value_kind(text)
         try:
             moment = datetime(y, m, d, hh, mm, ss, tzinfo=naive_zone)
         except ValueError:
             return "not a real date"
+    return _in_range(moment, naive_zone, latest)
+
+
+def _in_range(moment: datetime, naive_zone: tzinfo, latest: datetime | None) -> datetime | str:
+    """The moment, aware, or why it cannot be a past opt-in."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=naive_zone)
     if moment < EARLIEST:
@@ -144,13 +216,20 @@ def parse_ip(text: str) -> str | None:
 
 def left_reason(use: str, value: str) -> str:
     """Why the earlier tool says this person is off the list ("" when they are subscribed, or
-    "pending" when they never confirmed): the value of a status column of the kind ``use``."""
+    "pending" when they never confirmed, "never" when they never subscribed): the value of a
+    status column of the kind ``use``."""
     if not value:
         return ""
     if use == STATUS:
-        return LEFT_WORDS.get(re.sub(r"[\W_]+", "", value.casefold()), "")
+        word = re.sub(r"[\W_]+", "", value.casefold())
+        if word in PENDING_WORDS:
+            return "pending"
+        return "never" if word in NEVER_WORDS else LEFT_WORDS.get(word, "")
     if use == CONFIRMATION:
         return "pending" if "pending" in value.casefold() else ""
+    if use == SUBSCRIBED:
+        # An explicit no is no consent; yes, a date or any other word says they opted in.
+        return "never" if value.strip().casefold() in FALSE_WORDS else ""
     if use in (CLEANED, BOUNCED):
         return "cleaned" if use == CLEANED else "bounced"
     # UNSUBSCRIBED: no/false/0 say they stayed; yes/true/1, a date (Mailchimp's UNSUB_TIME) or

@@ -240,6 +240,9 @@ class RowParser:
             if left == "pending":
                 why = f"{plan.header[index]} says the person never confirmed: no consent to import"
                 return BadRow(line, "consent not confirmed", why, row)
+            if left == "never":
+                why = f"{plan.header[index]} says the person never subscribed: no consent to import"
+                return BadRow(line, "no consent", why, row)
             if left:  # nothing but the address is needed, or kept
                 key = email.casefold()
                 digest = self.hmac(key.encode())

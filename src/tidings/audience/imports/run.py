@@ -18,7 +18,7 @@ from tidings.lib.audit import audit
 
 from ..actions import wording
 from ..models import Import, MailingList, imports_dir
-from .columns import PURPOSE, plan_columns, read_date_order
+from .columns import PURPOSE, compact, plan_columns, read_date_order
 from .config import ImportConfig
 from .exporters import GENERIC, Exporter
 from .lanes import Run
@@ -142,6 +142,7 @@ def run_import(
         raise _fail(imp, str(exc)) from None
     try:
         plan = plan_columns(source.header, imp.column_map)
+        refuse_never_subscribed(plan.exporter, imp.original_filename)
         read_date_order(plan, path, fmt)
     except ImportFailed as exc:
         source.close()
@@ -278,6 +279,19 @@ def encoding_note(source: CsvSource) -> tuple[str, str]:
         f"{lines:,} lines (the first is line {first:,}) were not UTF-8 and were read as "
         "Windows-1252: check their accented letters."
     )
+
+
+def refuse_never_subscribed(exporter: Exporter, filename: str) -> None:
+    """Mailchimp's audience export holds, beside its subscribed, unsubscribed and cleaned files,
+    one of its non-subscribed contacts (a shop's customers, transactional contacts), with the
+    same columns as the subscribed file: only its name tells it apart, and its people never
+    opted in.  Raises ImportFailed for it."""
+    if exporter.key == "mailchimp" and compact(Path(filename).name).startswith("nonsubscribed"):
+        raise ImportFailed(
+            "this is Mailchimp's file of non-subscribed contacts, who never opted in to its "
+            "email marketing: there is no consent to import (import its subscribed, "
+            "unsubscribed and cleaned files)"
+        )
 
 
 def _fail(imp: Import, message: str, run: Run | None = None) -> ImportFailed:

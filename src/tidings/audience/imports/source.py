@@ -44,6 +44,8 @@ BLOCK_BYTES = 1 << 20
 # reported bad.  Far above any real row; it bounds the memory a hostile file can take.
 MAX_LINE_BYTES = 16 << 20
 DELIMITERS = (",", ";", "\t", "|")
+# Excel's first line naming the delimiter ("sep=;"), which it honours and some tools write.
+_SEP_LINE = re.compile(r'^"?sep=([,;\t|])"?\s*$')
 CELL_LIMIT = csv.field_size_limit()  # the csv module's limit, process-wide: read, never set
 
 # Files that are plainly not text, by their first bytes: what to call them.
@@ -73,6 +75,9 @@ class FileFormat:
     encoding: str  # utf-8, utf-8-sig, cp1252 (lines that are not UTF-8), utf-16-le, utf-16-be
     delimiter: str
     bom: bytes = b""  # the byte-order mark the file starts with, skipped when reading
+    # The file starts with Excel's "sep=;" line, which names the delimiter: skipped, the header
+    # is the next row.
+    sep_line: bool = False
 
 
 def not_a_csv_file(sample: bytes) -> str | None:
@@ -86,7 +91,8 @@ def not_a_csv_file(sample: bytes) -> str | None:
         # Mailchimp user uploads.  "Save the sheet as CSV" would send them to a spreadsheet.
         return (
             "not a CSV file: it is a ZIP archive of CSV files, as Mailchimp's audience export is:"
-            " unpack it and import each CSV file in it (subscribed, unsubscribed, cleaned)"
+            " unpack it and import each CSV file in it (subscribed, unsubscribed, cleaned; its"
+            " non-subscribed contacts never opted in and are not imported)"
         )
     for magic, what in MAGIC:
         if sample.startswith(magic):
@@ -155,6 +161,9 @@ def detect_format(path: Path) -> FileFormat:
             "utf-8" if encoding.startswith("utf") else "cp1252", errors="replace"
         )
     header = next((line for line in text.splitlines() if line.strip()), "")
+    hint = _SEP_LINE.match(header)
+    if hint:
+        return FileFormat(encoding, hint[1], bom, sep_line=True)
     unquoted = re.sub(r'"[^"]*"', "", header)
     counts = {d: unquoted.count(d) for d in DELIMITERS}
     delimiter = max(DELIMITERS, key=lambda d: counts[d])
@@ -347,7 +356,11 @@ class CsvSource:
         self._reader = csv.reader(self.lines, delimiter=fmt.delimiter, strict=True)
         self.header: list[str] = []
         self._last_line = 0
+        hint = fmt.sep_line
         for row in self._rows():
+            if hint:
+                hint = False
+                continue
             if row.problem is not None:  # else "no email column", which would mislead
                 self.close()
                 raise ImportFailed(

@@ -44,6 +44,7 @@ LEFT_REASONS = {
     "bounced": Suppression.Reason.HARD_BOUNCE,
     "complained": Suppression.Reason.COMPLAINT,
     "disabled": Suppression.Reason.MANUAL,
+    "deleted": Suppression.Reason.MANUAL,
 }
 
 

@@ -1,0 +1,349 @@
+"""Files from the other tools people move from (Kit, MailerLite, Substack, Campaign Monitor, a
+spreadsheet of one's own): whoever the file says left or never confirmed is not subscribed,
+whatever the tool calls it, and the consent times the tool keeps become the events' own."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from tidings.audience.emails import email_hmac
+from tidings.audience.imports.rows import OUTCOMES
+from tidings.audience.models import ConsentEvent, Contact, Import, MailingList, Suppression
+from tidings.policy import load_policy
+from tidings.policy.commands import EXAMPLE_POLICY
+
+from .import_helpers import do_import
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"
+    settings.TIME_ZONE = "Europe/London"
+
+
+@pytest.fixture
+def news(db):
+    return MailingList.objects.create(name="News", topic="product news")
+
+
+@pytest.fixture(params=["fast", "generic"])
+def fast(request):
+    return request.param == "fast"
+
+
+@pytest.fixture
+def name_optional(tmp_path, settings):
+    """A policy whose newsletter asks for the address only (Substack's export has no names)."""
+    text = EXAMPLE_POLICY.read_text(encoding="utf-8")
+    old = (
+        'collects = { required = ["name", "email"], optional = ["phone", "company", "job_title"] }'
+    )
+    assert text.count(old) == 1
+    new = old.replace(
+        '["name", "email"], optional = ["phone"', '["email"], optional = ["name", "phone"'
+    )
+    assert new != old
+    path = tmp_path / "policy.toml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    settings.TIDINGS_POLICY = path
+    load_policy(path)
+    yield
+    load_policy(EXAMPLE_POLICY)
+
+
+def csv_file(tmp_path, name: str, header: list[str], rows: list[list[str]]):
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path = tmp_path / name
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+def subscribed() -> set[str]:
+    return set(
+        Contact.objects.filter(subscriptions__status="confirmed").values_list("email", flat=True)
+    )
+
+
+def suppressed() -> dict[str, str]:
+    return dict(Suppression.objects.values_list("email_hmac", "reason"))
+
+
+def assert_counts_add_up(imp: Import) -> None:
+    assert sum(getattr(imp, name) for name in OUTCOMES) == imp.rows_read
+
+
+def test_a_status_column_in_any_file_keeps_who_left_or_never_confirmed_off_the_list(
+    tmp_path, news, fast
+):
+    # Campaign Monitor's, MailerLite's and most tools' words for who is not on the list.
+    path = csv_file(
+        tmp_path,
+        "subscribers.csv",
+        ["Email Address", "Name", "Date Subscribed", "Status"],
+        [
+            ["ann@example.com", "Ann", "2023-04-05 14:03:22", "Active"],
+            ["bob@example.org", "Bob", "2023-04-05 14:03:22", "Unsubscribed"],
+            ["cy@example.net", "Cy", "2023-04-05 14:03:22", "Bounced"],
+            ["di@example.com", "Di", "2023-04-05 14:03:22", "Deleted"],
+            ["ed@example.com", "Ed", "2023-04-05 14:03:22", "junk"],
+            ["flo@example.com", "Flo", "2023-04-05 14:03:22", "Unconfirmed"],
+            ["gus@example.com", "Gus", "2023-04-05 14:03:22", "cancelled"],
+        ],
+    )
+    imp = do_import(path, news, fast=fast)
+    assert subscribed() == {"ann@example.com"}
+    assert suppressed() == {
+        email_hmac("bob@example.org"): "unsubscribed",
+        email_hmac("cy@example.net"): "hard_bounce",
+        email_hmac("di@example.com"): "manual",
+        email_hmac("ed@example.com"): "complaint",
+        email_hmac("gus@example.com"): "unsubscribed",
+    }
+    assert (imp.created, imp.left_in_file, imp.bad_rows) == (1, 5, 1)
+    assert imp.bad_reasons == {"consent not confirmed": {"count": 1, "first_line": 7}}
+    assert_counts_add_up(imp)
+
+
+def test_an_unsubscribed_column_in_any_file_keeps_who_left_off_the_list(tmp_path, news):
+    path = csv_file(
+        tmp_path,
+        "sheet.csv",
+        ["Email", "Name", "Unsubscribed"],
+        [["ann@example.com", "Ann", ""], ["bob@example.org", "Bob", "2024-01-02 10:00"]],
+    )
+    imp = do_import(path, news)
+    assert subscribed() == {"ann@example.com"}
+    assert suppressed() == {email_hmac("bob@example.org"): "unsubscribed"}
+    assert imp.left_in_file == 1
+
+
+# --- Kit (ConvertKit) ---------------------------------------------------------------------------
+# Its subscribers as its API names them: first_name, email_address, state (active, cancelled,
+# bounced, complained, inactive: not confirmed), created_at in UTC with a Z.
+def test_a_kit_export_keeps_the_sign_up_time_and_keeps_cancelled_and_inactive_people_off(
+    tmp_path, news, fast
+):
+    path = csv_file(
+        tmp_path,
+        "subscribers-export.csv",
+        ["first_name", "email_address", "state", "created_at", "tags"],
+        [
+            ["Ann", "ann@example.com", "active", "2025-03-03T10:00:00Z", "creators"],
+            ["Bob", "bob@example.org", "cancelled", "2025-04-04T10:00:00Z", ""],
+            ["Cy", "cy@example.net", "bounced", "2025-04-04T10:00:00Z", ""],
+            ["Di", "di@example.com", "complained", "2025-04-04T10:00:00Z", ""],
+            ["Ed", "ed@example.com", "inactive", "2025-04-04T10:00:00Z", ""],
+        ],
+    )
+    imp = do_import(path, news, fast=fast)
+    assert imp.exporter == "kit"
+    assert subscribed() == {"ann@example.com"}
+    assert [e.at for e in ConsentEvent.objects.all()] == [datetime(2025, 3, 3, 10, tzinfo=UTC)]
+    assert suppressed() == {
+        email_hmac("bob@example.org"): "unsubscribed",
+        email_hmac("cy@example.net"): "hard_bounce",
+        email_hmac("di@example.com"): "complaint",
+    }
+    assert (imp.left_in_file, imp.bad_rows) == (3, 1)
+    assert "a Kit export" in ConsentEvent.objects.get().wording.text
+    assert_counts_add_up(imp)
+
+
+# --- MailerLite ---------------------------------------------------------------------------------
+# Its subscriber fields: status (active, unsubscribed, unconfirmed, bounced, junk),
+# subscribed_at and ip_address (the sign-up), opted_in_at and optin_ip (the confirmation),
+# unsubscribed_at; times as "2021-08-31 14:22:08".
+def test_a_mailerlite_export_keeps_sign_up_and_confirmation_times_and_who_left(
+    tmp_path, news, fast
+):
+    header = [
+        "email", "name", "last_name", "company", "status", "subscribed_at", "ip_address",
+        "opted_in_at", "optin_ip", "unsubscribed_at", "z_i_p",
+    ]  # fmt: skip
+    path = csv_file(
+        tmp_path,
+        "subscribers.csv",
+        header,
+        [
+            ["ann@example.com", "Ann", "Lee", "Acme", "active", "2023-04-05 14:03:22",
+             "203.0.113.5", "2023-04-05 14:05:00", "203.0.113.5", "", "CH1"],
+            ["bob@example.org", "Bob", "Ray", "", "unsubscribed", "2022-01-01 10:00:00", "",
+             "", "", "2024-01-01 10:00:00", ""],
+            ["cy@example.net", "Cy", "Ho", "", "unconfirmed", "2023-04-05 14:03:22", "", "",
+             "", "", ""],
+            ["di@example.com", "Di", "Yu", "", "junk", "2023-04-05 14:03:22", "", "", "", "",
+             ""],
+        ],
+    )  # fmt: skip
+    imp = do_import(path, news, fast=fast)
+    assert imp.exporter == "mailerlite"
+    assert subscribed() == {"ann@example.com"}
+    # London in April is an hour ahead of UTC.
+    assert [e.at for e in ConsentEvent.objects.order_by("at")] == [
+        datetime(2023, 4, 5, 13, 3, 22, tzinfo=UTC),
+        datetime(2023, 4, 5, 13, 5, tzinfo=UTC),
+    ]
+    assert Contact.objects.get().name == "Ann Lee"
+    assert suppressed() == {
+        email_hmac("bob@example.org"): "unsubscribed",
+        email_hmac("di@example.com"): "complaint",
+    }
+    assert (imp.left_in_file, imp.bad_rows) == (2, 1)
+    assert_counts_add_up(imp)
+
+
+# --- Substack -----------------------------------------------------------------------------------
+# email_list.<publication>.csv: email, active_subscription (paid), expiry, plan, email_disabled
+# (the reader turned the emails off), created_at, first_payment_at; ISO times in UTC.
+SUBSTACK_HEADER = [
+    "email", "active_subscription", "expiry", "plan", "email_disabled", "created_at",
+    "first_payment_at",
+]  # fmt: skip
+
+
+@pytest.mark.usefixtures("name_optional")
+def test_a_substack_export_keeps_the_sign_up_time_and_never_subscribes_who_turned_emails_off(
+    tmp_path, news, fast
+):
+    path = csv_file(
+        tmp_path,
+        "email_list.mypub.csv",
+        SUBSTACK_HEADER,
+        [
+            ["ann@example.com", "false", "", "", "false", "2024-01-15T10:00:00.000Z", ""],
+            ["bob@example.org", "true", "2026-12-01T00:00:00.000Z", "monthly", "false",
+             "2024-02-01T10:00:00.000Z", "2024-02-01T10:00:00.000Z"],
+            ["cy@example.net", "false", "", "", "true", "2024-03-01T10:00:00.000Z", ""],
+        ],
+    )  # fmt: skip
+    imp = do_import(path, news, fast=fast)
+    assert imp.exporter == "substack"
+    assert subscribed() == {"ann@example.com", "bob@example.org"}
+    assert suppressed() == {email_hmac("cy@example.net"): "unsubscribed"}
+    assert sorted(e.at for e in ConsentEvent.objects.all()) == [
+        datetime(2024, 1, 15, 10, tzinfo=UTC),
+        datetime(2024, 2, 1, 10, tzinfo=UTC),
+    ]
+    assert_counts_add_up(imp)
+
+
+def test_an_updated_export_ends_the_subscription_here_of_whoever_left_since(tmp_path, news, fast):
+    header = ["Email Address", "Name", "Status"]
+    first = csv_file(
+        tmp_path,
+        "v1.csv",
+        header,
+        [["ann@example.com", "Ann", "Active"], ["bob@example.org", "Bob", "Active"]],
+    )
+    do_import(first, news, fast=fast)
+    assert subscribed() == {"ann@example.com", "bob@example.org"}
+    # A month later, the earlier tool's new export: Bob has unsubscribed there meanwhile.
+    later = csv_file(
+        tmp_path,
+        "v2.csv",
+        header,
+        [["ann@example.com", "Ann", "Active"], ["bob@example.org", "Bob", "Unsubscribed"]],
+    )
+    imp = do_import(later, news, fast=fast)
+    assert (imp.unchanged, imp.left_in_file) == (1, 1)
+    assert_counts_add_up(imp)
+    assert subscribed() == {"ann@example.com"}
+    bob = Contact.objects.get(email="bob@example.org")
+    assert bob.subscriptions.get().status == "unsubscribed"
+    # The ledger says so: granted at the first import, withdrawn at the second, by the import.
+    assert list(bob.consent_events.order_by("pk").values_list("action", "source")) == [
+        ("granted", "import"),
+        ("withdrawn", "import"),
+    ]
+    assert suppressed() == {email_hmac("bob@example.org"): "unsubscribed"}
+    # The same file again: nothing more to end, nothing more in the ledger.
+    again = do_import(later, news, fast=fast)
+    assert (again.unchanged, again.left_in_file) == (1, 1)
+    assert bob.consent_events.count() == 2
+
+
+def test_a_dry_run_of_an_updated_export_ends_nothing(tmp_path, news):
+    header = ["Email Address", "Name", "Status"]
+    do_import(csv_file(tmp_path, "v1.csv", header, [["bob@example.org", "Bob", "Active"]]), news)
+    later = csv_file(tmp_path, "v2.csv", header, [["bob@example.org", "Bob", "Unsubscribed"]])
+    imp = do_import(later, news, dry_run=True)
+    assert imp.left_in_file == 1
+    assert subscribed() == {"bob@example.org"}
+    assert not Suppression.objects.exists()
+
+
+def test_people_a_file_says_never_subscribed_are_bad_rows_not_subscribers(tmp_path, news, fast):
+    # Mailchimp's contacts export (All contacts > Export): an "Email Marketing" column with
+    # Subscribed, Unsubscribed, Non-Subscribed (a shop's customers who never opted in), Cleaned.
+    path = csv_file(
+        tmp_path,
+        "audience_export.csv",
+        ["Email Address", "First Name", "Last Name", "Email Marketing"],
+        [
+            ["ann@example.com", "Ann", "Lee", "Subscribed"],
+            ["bob@example.org", "Bob", "Ray", "Non-Subscribed"],
+            ["cy@example.net", "Cy", "Ho", "Unsubscribed"],
+            ["di@example.com", "Di", "Yu", "Cleaned"],
+        ],
+    )
+    imp = do_import(path, news, fast=fast)
+    assert subscribed() == {"ann@example.com"}
+    assert suppressed() == {
+        email_hmac("cy@example.net"): "unsubscribed",
+        email_hmac("di@example.com"): "hard_bounce",
+    }
+    assert imp.bad_reasons == {"no consent": {"count": 1, "first_line": 3}}
+    assert_counts_add_up(imp)
+
+
+def test_mailchimps_file_of_non_subscribed_contacts_is_refused_not_subscribed(tmp_path, news):
+    """Mailchimp's audience export holds a fourth file beside the subscribed, unsubscribed and
+    cleaned ones: its non-subscribed contacts (a shop's customers, transactional contacts), with
+    the same columns as the subscribed file.  Imported, they became subscribers."""
+    from tidings.audience.imports import ImportFailed
+
+    header = ["Email Address", "First Name", "MEMBER_RATING", "OPTIN_TIME", "LEID", "EUID"]
+    path = csv_file(
+        tmp_path,
+        "nonsubscribed_members_export_1a2b3c.csv",
+        header,
+        [["ann@example.com", "Ann", "2", "", "1", "a"]],
+    )
+    with pytest.raises(ImportFailed, match="never opted in"):
+        do_import(path, news)
+    assert not Contact.objects.exists()
+    # The subscribed file of the same export imports as ever.
+    path = path.rename(tmp_path / "subscribed_members_export_1a2b3c.csv")
+    assert do_import(path, news).created == 1
+
+
+def test_a_yes_no_consent_column_keeps_who_said_no_off_the_list(tmp_path, news, fast):
+    # Shopify's customers export ("Accepts Email Marketing"), a form tool's "Marketing consent",
+    # a sheet's "Subscribed": a no is no consent, whatever the operator says of the rest.
+    path = csv_file(
+        tmp_path,
+        "customers_export.csv",
+        ["First Name", "Last Name", "Email", "Accepts Email Marketing"],
+        [
+            ["Ann", "Lee", "ann@example.com", "yes"],
+            ["Bob", "Ray", "bob@example.org", "no"],
+            ["Cy", "Ho", "cy@example.net", ""],
+        ],
+    )
+    imp = do_import(path, news, fast=fast)
+    assert subscribed() == {"ann@example.com", "cy@example.net"}
+    assert not Suppression.objects.exists()  # they may still sign up themselves
+    assert imp.bad_reasons == {"no consent": {"count": 1, "first_line": 3}}
+    assert_counts_add_up(imp)
+
+    path = csv_file(
+        tmp_path, "sheet.csv", ["Email", "Name", "Subscribed"], [["di@example.com", "Di", "FALSE"]]
+    )
+    assert do_import(path, news, fast=fast).bad_rows == 1
