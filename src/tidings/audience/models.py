@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import models, transaction
@@ -40,7 +40,7 @@ class ContactQuerySet(models.QuerySet):
         merged by an operator (audience migration 0011).  Folded in Python over the NULL-key
         rows only (an index range; none at all on a database that never had such twins)."""
         key = _contact_key(email)
-        twins = self.filter(email_key__isnull=True).order_by("pk")
+        twins = cast("list[Contact]", list(self.filter(email_key__isnull=True).order_by("pk")))
         return [c for c in twins if email_key(c.email) == key]
 
 
