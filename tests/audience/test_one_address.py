@@ -174,6 +174,17 @@ def test_erasing_a_person_erases_the_contact_the_upgrade_kept_apart_too():
 
 
 @pytest.mark.django_db
+def test_erasing_the_contact_kept_apart_erases_the_one_holding_the_address_too():
+    zoe, _ = create("zoë@example.com")
+    twin = _kept_apart(zoe, "ZOË@example.com")
+
+    do_erase_contact(twin, actor=make_operator("privacy-officer", "owner"))
+
+    assert not Contact.objects.filter(pk__in=[zoe.pk, twin.pk]).exists()
+    assert is_suppressed("zoë@example.com")
+
+
+@pytest.mark.django_db
 def test_a_save_that_does_not_write_the_address_leaves_a_kept_apart_key_alone():
     zoe, _ = create("zoë@example.com")
     twin = _kept_apart(zoe, "ZOË@example.com")

@@ -255,10 +255,14 @@ def erase_person(
         contact = Contact.objects.select_for_update().with_email(email).first()
     people = People.of(contact, email=email)
     # Contacts of the same mailbox that the upgrade to case-folded address keys kept apart
-    # (audience migration 0011) until an operator merges them: the same person, erased too
-    # (the address is suppressed for all of them alike).
-    twins = Contact.objects.select_for_update().kept_apart(email) if email else []
-    twins = [t for t in twins if t.pk not in people.contact_ids]
+    # (audience migration 0011) until an operator merges them, and the one holding the key
+    # when erasing one of those: the same person, erased together (the address is suppressed
+    # for all of them alike).
+    twins: list[Contact] = []
+    if email:
+        locked = Contact.objects.select_for_update()
+        twins = [*locked.with_email(email)[:1], *locked.kept_apart(email)]
+        twins = [t for t in twins if t.pk not in people.contact_ids]
     if twins:
         people = People(
             (*people.contact_ids, *(t.pk for t in twins)),
