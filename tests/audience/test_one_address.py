@@ -99,6 +99,24 @@ def test_an_import_refuses_a_local_part_over_64_octets_by_line_and_reason(tmp_pa
     assert "66 bytes" in row[1] and long_local not in row[1]
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "text",
+    [
+        'email = "ZOË@example.com"',
+        'email in ("ZOË@example.com", "nobody@example.com")',
+        'email ^= "ZOË@"',
+    ],
+)
+def test_a_segment_finds_an_address_by_its_key(text):
+    from tidings.audience.segments import segment_queryset
+
+    zoe, _ = create("zoë@example.com")
+    create("ada@example.com")
+
+    assert list(segment_queryset(text)) == [zoe]
+
+
 # --- the upgrade ------------------------------------------------------------------------------
 BEFORE = ("audience", "0010_engagement_facts")
 AFTER = ("audience", "0011_contact_email_key")
