@@ -6,7 +6,7 @@ SQL ``lower(email)`` (SQLite's lower() folds ASCII only, PostgreSQL's the databa
 disagreed on non-ASCII letters (``zoë@`` / ``ZOË@``: two contacts on SQLite, one on PostgreSQL)
 and on ``ß`` (casefold makes it ``ss``; lower() keeps it).  Now ``email_key`` is the only rule:
 the suppression HMAC hashes it, and ``Contact.email_key`` stores it, unique, computed here in
-Python so both databases agree (docs/audience.md, "Addresses").
+Python so both databases agree (README, "People, lists and consent": Addresses).
 """
 
 from __future__ import annotations
