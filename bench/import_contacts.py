@@ -280,8 +280,10 @@ def seed(existing: int) -> None:
     now = "now()" if pg else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {t[Contact]} (email, name, phone, company, job_title, work_address, "
-            f"attributes, created_at, updated_at) SELECT 'member' || g || '@example.net', "
+            # email_key: these addresses are lower-case ASCII, their own case-folded key.
+            f"INSERT INTO {t[Contact]} (email, email_key, name, phone, company, job_title, "
+            f"work_address, attributes, created_at, updated_at) SELECT "
+            f"'member' || g || '@example.net', 'member' || g || '@example.net', "
             f"'Member ' || g, '', '', '', '', '{{}}', {now}, {now} FROM {series}"
         )
         cursor.execute(

@@ -433,3 +433,58 @@ def test_a_refused_envelope_sender_suppresses_no_recipient(settings, news, pipel
     assert "sender" in rows[0][1].lower()
     assert not Suppression.objects.exists()
     assert not sink.received
+
+
+def _international_reader(mailing_list):
+    from tidings.audience.actions import do_create_contact, do_subscribe
+
+    jorg, _ = do_create_contact(
+        {"name": "Jörg", "email": "jörg@bücher.example"}, purpose="newsletter"
+    )
+    do_subscribe(jorg, mailing_list, source="form", wording_text="Yes", confirmed=True)
+    return jorg
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "in-step"])
+def test_an_international_address_goes_out_with_smtputf8_when_the_server_offers_it(
+    settings, news, pipelining
+):
+    with SmtpSink(pipelining=pipelining, options={"enable_SMTPUTF8": True}) as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink, concurrency=1)
+        people = subscribers(news, 2)
+        _international_reader(news)
+        campaign = sending_campaign(news)
+        deliver_pending(max_seconds=5)
+    assert set(Delivery.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
+        "sent"
+    }
+    recipients = sorted(r.recipient for r in sink.received)
+    assert recipients == sorted([*(p.email for p in people), "jörg@xn--bcher-kva.example"])
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "in-step"])
+def test_an_international_address_fails_alone_and_clearly_when_the_server_lacks_smtputf8(
+    settings, news, pipelining
+):
+    # Sent regardless, MAIL FROM ... SMTPUTF8 drew the server's own words ("501 Error:
+    # SMTPUTF8 disabled" here, "555 Unsupported option" from others), taken for a refusal of
+    # our envelope sender.  It is this one recipient's fault: the row fails saying why, the
+    # others go out, nobody is suppressed, the campaign is not paused.
+    from tidings.audience.models import Suppression
+
+    # aiosmtpd's Controller offers SMTPUTF8 unless told not to.
+    with SmtpSink(pipelining=pipelining, options={"enable_SMTPUTF8": False}) as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink, concurrency=1)
+        people = subscribers(news, 2)
+        jorg = _international_reader(news)
+        campaign = sending_campaign(news)
+        deliver_pending(max_seconds=5)
+    rows = {d.contact_id: d for d in Delivery.objects.filter(campaign=campaign)}
+    assert rows[jorg.pk].status == "failed"
+    assert "does not offer SMTPUTF8" in rows[jorg.pk].error, rows[jorg.pk].error
+    assert "jörg" not in rows[jorg.pk].error
+    assert {rows[p.pk].status for p in people} == {"sent"}
+    assert sorted(r.recipient for r in sink.received) == sorted(p.email for p in people)
+    assert not Suppression.objects.exists()
+    campaign.refresh_from_db()
+    assert campaign.status != Campaign.Status.PAUSED

@@ -198,3 +198,16 @@ def test_a_policy_that_rejects_special_category_data_asks_the_person_to_take_it_
     assert response.status_code == 200
     assert "We do not keep information about health" in response.text
     assert not Enquiry.objects.exists() and not Contact.objects.exists()
+
+
+def test_an_imported_person_with_an_international_address_is_found_by_the_contact_form(client):
+    # The form refused what imports take (Django's EmailField wants ASCII before the @).
+    contact, _ = do_create_contact(
+        {"name": "Jörg", "email": "jörg@bücher.example"}, purpose="newsletter"
+    )
+
+    response = send(client, name="Jörg", email="JÖRG@bücher.example")
+
+    assert response.status_code in (200, 302, 303)
+    assert Enquiry.objects.get().contact == contact
+    assert Contact.objects.count() == 1

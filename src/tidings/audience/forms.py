@@ -21,7 +21,7 @@ from tidings.policy import Policy, get_policy
 from tidings.policy.plain import field_title
 
 from .consent import CAPTURED_FIELDS, CHANNEL_EMAIL
-from .emails import InvalidEmail, normalise_email
+from .fields import EmailAddressField, EmailAddressInput
 from .models import Contact, MailingList, SignupForm
 from .tokens import absolute_url
 
@@ -129,7 +129,7 @@ def contact_form_field(name: str, *, required: bool) -> forms.Field:
     attrs = {"autocomplete": FIELD_AUTOCOMPLETE.get(name, "off")}
     label = field_label(name)
     if name == "email":
-        return forms.EmailField(label=label, max_length=254, widget=forms.EmailInput(attrs=attrs))
+        return EmailAddressField(label=label, widget=EmailAddressInput(attrs=attrs))
     if name == "work_address":
         return forms.CharField(
             label=label, required=required, widget=forms.Textarea(attrs={**attrs, "rows": 3})
@@ -154,12 +154,6 @@ class SignupFormBase(forms.Form):
 
     def honeypot_filled(self) -> bool:
         return bool((self.data.get(HONEYPOT_FIELD) or "").strip())
-
-    def clean_email(self) -> str:
-        try:
-            return normalise_email(self.cleaned_data["email"])
-        except InvalidEmail:
-            raise forms.ValidationError("Enter a valid email address.") from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -356,14 +350,4 @@ def build_preferences_form_class(
 
 
 class PreferencesLinkForm(forms.Form):
-    email = forms.EmailField(
-        label="Email address",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-    )
-
-    def clean_email(self) -> str:
-        try:
-            return normalise_email(self.cleaned_data["email"])
-        except InvalidEmail:
-            raise forms.ValidationError("Enter a valid email address.") from None
+    email = EmailAddressField(label="Email address")

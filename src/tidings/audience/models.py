@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models.functions import Lower
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
 from tidings.lib.models import AppendOnlyQuerySet
 
+from .emails import InvalidEmail, email_key, normalise_email
+
+
+def _contact_key(email: str) -> str:
+    """The key of an address as given: of its normal form when it is valid (so a look-up with
+    a differently spelled but equal address finds the contact), else of the trimmed text."""
+    try:
+        return email_key(normalise_email(email))
+    except InvalidEmail:
+        return email_key(email.strip())
+
 
 class ContactQuerySet(models.QuerySet):
     def with_email(self, email: str) -> models.QuerySet:
-        """Contacts whose address is ``email`` ignoring case, as the unique index on lower(email)
-        sees it, so the look-up is an index scan (``email__iexact`` compiles to UPPER(...) on
-        PostgreSQL, which that index cannot serve: a scan of every contact)."""
-        return self.alias(_email_lower=Lower("email")).filter(
-            _email_lower=Lower(models.Value(email))
-        )
+        """The contact whose address is ``email`` by ``emails.email_key`` (full case folding,
+        the same on SQLite and PostgreSQL): an index look-up on the unique ``email_key``.
+
+        Never ``email__iexact`` or ``Lower("email")``: those fold case as the database does
+        (SQLite: ASCII only), which is exactly the disagreement the key ends."""
+        return self.filter(email_key=_contact_key(email))
+
+    def kept_apart(self, email: str) -> list[Contact]:
+        """Contacts the upgrade to ``email_key`` kept apart (NULL key) whose address has the
+        same key as ``email``: one mailbox with the contact ``with_email`` finds, not yet
+        merged by an operator (audience migration 0011).  Folded in Python over the NULL-key
+        rows only (an index range; none at all on a database that never had such twins)."""
+        key = _contact_key(email)
+        twins = cast("list[Contact]", list(self.filter(email_key__isnull=True).order_by("pk")))
+        return [c for c in twins if email_key(c.email) == key]
 
 
 class Contact(models.Model):
@@ -32,6 +51,12 @@ class Contact(models.Model):
     COLUMN_FIELDS = ("email", "name", "phone", "company", "job_title", "work_address")
 
     email = models.EmailField(max_length=254)
+    # emails.email_key(email), computed in Python by save() and by the import writers: what
+    # makes two addresses one person's, unique.  NULL only for a contact the upgrade to this
+    # column found sharing its key with an older contact (audience migration 0011): kept
+    # apart, reported by `tidings doctor` for an operator to merge.  Text, not varchar(254):
+    # case folding can lengthen an address (ß -> ss).
+    email_key = models.TextField(null=True, editable=False)  # noqa: DJ001 (NULL: kept apart)
     name = models.CharField(max_length=200, blank=True)
     phone = models.CharField(max_length=50, blank=True)
     company = models.CharField(max_length=200, blank=True)
@@ -51,16 +76,24 @@ class Contact(models.Model):
     last_received_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ContactQuerySet.as_manager()
+    _loaded_email: str | None  # the address as read from the database (see save())
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="contact_email_ci_unique"),
+            # text_pattern_ops (PostgreSQL; SQLite ignores it): compares bytes, so the one
+            # index enforces uniqueness, answers = and ON CONFLICT (email_key), and serves the
+            # operator search's address prefixes (LIKE 'x%', which a btree under a non-C
+            # collation cannot); the same reasoning as the lower(email) index it replaces
+            # (migration 0006).
+            models.UniqueConstraint(
+                fields=["email_key"],
+                name="contact_email_key_unique",
+                opclasses=["text_pattern_ops"],
+            ),
         ]
         # No index on Lower("name"): the operator search's LIKE 'x%' cannot use a plain btree
         # under a non-C collation (EXPLAIN at 1M contacts: a scan either way), and it cost
-        # imports ~5 µs of server time a row.  On PostgreSQL the unique index above is built
-        # with text_pattern_ops instead (migration 0006), which serves both uniqueness and
-        # the search's address prefixes.
+        # imports ~5 µs of server time a row.
         # updated_at: the journeys' segment trigger looks only at contacts changed since its
         # last check (journeys/segments.py), by this index.
         indexes = [
@@ -80,6 +113,31 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"Contact #{self.pk}"  # never the address: str() ends up in logs
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Saves, keeping ``email_key`` the key of ``email`` whenever the address is new or
+        changed (a rectification), so every way a contact is written keeps it true; a save
+        that does not write the address leaves the key alone (a contact kept apart by
+        migration 0011 keeps its NULL key until an operator deals with it)."""
+        update_fields = kwargs.get("update_fields")
+        writes_email = update_fields is None or "email" in update_fields
+        if (
+            writes_email
+            and "email" in self.__dict__
+            and (self._state.adding or self.email != getattr(self, "_loaded_email", None))
+        ):
+            self.email_key = email_key(self.email)
+            if update_fields is not None and "email_key" not in update_fields:
+                kwargs["update_fields"] = [*update_fields, "email_key"]
+        super().save(*args, **kwargs)
+        if "email" in self.__dict__:
+            self._loaded_email = self.email
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Contact:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._loaded_email = instance.__dict__.get("email")
+        return instance
 
     @classmethod
     def column_field(cls, name: str) -> models.Field[Any, Any]:

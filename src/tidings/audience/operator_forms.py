@@ -8,6 +8,7 @@ from tidings.lib.edits import SeenValuesForm
 from tidings.policy import get_policy
 from tidings.policy.plain import field_title
 
+from .fields import EmailAddressField
 from .models import Contact, MailingList, Segment, Subscription
 
 FIELD_LABELS = {
@@ -32,6 +33,8 @@ class ContactForm(SeenValuesForm, forms.ModelForm):
         model = Contact
         fields = list(Contact.COLUMN_FIELDS)
         widgets = {"work_address": forms.Textarea(attrs={"rows": 3})}
+        # The one address validator (normalise_email), not the model field's EmailField.
+        field_classes = {"email": EmailAddressField}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -78,6 +78,8 @@ def kept_fields() -> tuple[str, ...]:
 def _blank(keep: tuple[str, ...]) -> dict[str, Any]:
     """The values of a contact that only a legal hold keeps: every other field empty."""
     values: dict[str, Any] = {name: "" for name in Contact.COLUMN_FIELDS if name not in keep}
+    if "email" not in keep:
+        values["email_key"] = None  # derived from the address: goes with it (never "" twice)
     return values | {"attributes": {}, "last_contact_at": None, **ENGAGEMENT_CLEARED}
 
 
@@ -115,6 +117,10 @@ def remove_contacts(ids: list[int]) -> int:
     return removed + reduced.update(**blank)
 
 
+def _key_of(fields: tuple[str, ...]) -> tuple[str, ...]:
+    return ("email_key",) if "email" in fields else ()
+
+
 def kept_contact(people: People) -> list[Kept]:
     held = ids_of(
         Contact._base_manager.filter(AnyOf("pk", people.contact_ids)).filter(holds_contact())
@@ -129,7 +135,8 @@ def kept_contact(people: People) -> list[Kept]:
         Kept(
             f"We keep your {listed} only because the records listed here need them; they go "
             "with the last of those records.",
-            (Held(Contact, tuple(held), ("id", *fields)),),
+            # email_key is the address case folded (models.Contact): kept with it.
+            (Held(Contact, tuple(held), ("id", *fields, *_key_of(fields))),),
         )
     ]
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.forms.fields import BaseTemporalField
 from django.utils import timezone
 
+from tidings.audience.fields import EmailAddressField
 from tidings.audience.models import MailingList, Segment
 from tidings.policy import get_policy
 
@@ -89,7 +90,7 @@ class CampaignEditForm(_Targeting):
         required=False,
         help_text="The line many mail programs show after the subject.",
     )
-    reply_to = forms.EmailField(required=False, help_text="Blank: the sender's own reply-to.")
+    reply_to = EmailAddressField(required=False, help_text="Blank: the sender's own reply-to.")
     layout = forms.ModelChoiceField(queryset=Layout.objects.none(), required=False)
     format = forms.ChoiceField(choices=Template.Format.choices)
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "true"}))
@@ -251,6 +252,7 @@ class SenderForm(forms.ModelForm):
         fields = ["name", "email", "reply_to", "dkim_selector"]
         help_texts = {"name": "The From name recipients see."}
         labels = {"dkim_selector": "DKIM selector"}
+        field_classes = {"email": EmailAddressField, "reply_to": EmailAddressField}
 
     def clean_dkim_selector(self) -> str:
         from .dkim import DkimError, check_selector

@@ -15,7 +15,6 @@ from typing import Any, cast
 from django import forms
 from django.utils import timezone
 
-from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.forms import HONEYPOT_FIELD, contact_form_field
 from tidings.lib.edits import SeenValuesForm
 from tidings.policy import get_policy
@@ -52,12 +51,6 @@ class PersonForm(CrmForm):
         }
         self.person_field_names = tuple(person)
         self.fields = {**person, **self.fields}
-
-    def clean_email(self) -> str:
-        try:
-            return normalise_email(self.cleaned_data["email"])
-        except InvalidEmail:
-            raise forms.ValidationError("Enter a valid email address.") from None
 
     def person_values(self) -> dict[str, str]:
         return {n: self.cleaned_data[n] for n in self.person_field_names if self.cleaned_data[n]}

@@ -8,6 +8,7 @@ from typing import Any, cast
 import tomli_w
 from django import forms
 
+from tidings.audience.fields import EmailAddressField
 from tidings.audience.models import MailingList, Segment, SignupForm
 from tidings.campaigns.models import Campaign, Sender, Template
 from tidings.policy import get_policy
@@ -219,7 +220,7 @@ class JourneyForm(forms.Form):
 
 
 class SimulateForm(forms.Form):
-    contact = forms.EmailField(label="Their email address")
+    contact = EmailAddressField(label="Their email address")
     start = forms.DateTimeField(
         required=False,
         label="Starting at (blank: now)",

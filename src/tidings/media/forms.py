@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from tidings.audience.fields import EmailAddressField
 from tidings.audience.models import Contact
 
 
@@ -48,7 +49,7 @@ class DescribeForm(forms.Form):
 
 
 class PersonalForm(forms.Form):
-    email = forms.EmailField(
+    email = EmailAddressField(
         required=False,
         label="Email address of the person it shows",
         help_text="Blank: it shows nobody who could be recognised.",

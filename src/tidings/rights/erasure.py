@@ -254,6 +254,20 @@ def erase_person(
     if contact is None and email:
         contact = Contact.objects.select_for_update().with_email(email).first()
     people = People.of(contact, email=email)
+    # Contacts of the same mailbox that the upgrade to case-folded address keys kept apart
+    # (audience migration 0011) until an operator merges them, and the one holding the key
+    # when erasing one of those: the same person, erased together (the address is suppressed
+    # for all of them alike).
+    twins: list[Contact] = []
+    if email:
+        locked = Contact.objects.select_for_update()
+        twins = [*locked.with_email(email)[:1], *locked.kept_apart(email)]
+        twins = [t for t in twins if t.pk not in people.contact_ids]
+    if twins:
+        people = People(
+            (*people.contact_ids, *(t.pk for t in twins)),
+            tuple(sorted({*people.emails, *(t.email for t in twins)}, key=str.casefold)),
+        )
     result = Erasure(contact_id=contact.pk if contact is not None else None)
     result.counts = erase_people(people)
     if email:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from tidings.audience.emails import InvalidEmail, normalise_email
+from tidings.audience.fields import EmailAddressField
 from tidings.audience.forms import HONEYPOT_FIELD, contact_form_field
 
 from .actions import rectifiable_fields
@@ -20,22 +20,13 @@ KIND_CHOICES = [
 ]
 
 
-def _clean_address(value: str) -> str:
-    try:
-        return normalise_email(value)
-    except InvalidEmail:
-        raise forms.ValidationError("Enter a valid email address.") from None
-
-
 class RightsRequestForm(forms.Form):
     kind = forms.ChoiceField(
         label="What would you like us to do?", choices=KIND_CHOICES, widget=forms.RadioSelect
     )
-    email = forms.EmailField(
+    email = EmailAddressField(
         label="Your email address",
-        max_length=254,
         help_text="We send a link to this address: nothing happens until you follow it.",
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     details = forms.CharField(
         label="What should we correct? (optional)",
@@ -54,9 +45,6 @@ class RightsRequestForm(forms.Form):
     def honeypot_filled(self) -> bool:
         return bool((self.data.get(HONEYPOT_FIELD) or "").strip())
 
-    def clean_email(self) -> str:
-        return _clean_address(self.cleaned_data["email"])
-
 
 class RectifyForm(forms.Form):
     """The fields a person may correct, as the policy allows them."""
@@ -69,7 +57,7 @@ class RectifyForm(forms.Form):
 
 class OperatorRequestForm(forms.Form):
     kind = forms.ChoiceField(label="Kind", choices=RightsRequest.Kind.choices)
-    email = forms.EmailField(label="The person's email address", max_length=254)
+    email = EmailAddressField(label="The person's email address")
     channel = forms.ChoiceField(
         label="Received by",
         choices=[("email", "Email"), ("phone", "Telephone"), ("post", "Post"), ("web", "Web")],
@@ -80,9 +68,6 @@ class OperatorRequestForm(forms.Form):
     details = forms.CharField(
         label="Details (for a correction)", required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
-
-    def clean_email(self) -> str:
-        return _clean_address(self.cleaned_data["email"])
 
 
 class ReasonForm(forms.Form):

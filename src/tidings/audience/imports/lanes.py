@@ -167,7 +167,7 @@ class Lane:
                 )
 
     def _existing_by_key(self, rows: Sequence[GoodRow]) -> dict[str, Existing]:
-        return {e.email.casefold(): e for e in self.writer.existing([r.email for r in rows])}
+        return {e.key: e for e in self.writer.existing([r.key for r in rows])}
 
     def _write_existing(
         self, rows: list[GoodRow], by_key: dict[str, Existing], tally: Tally
@@ -181,8 +181,8 @@ class Lane:
         for row in rows:
             found = by_key.get(row.key)
             if found is None:
-                # The unique index (Lower(email), as the database lowers) and email_key
-                # (Python's casefold) disagree on this address: not ours to guess.
+                # Taken (the insert conflicted on email_key) yet not found by its key: only a
+                # concurrent erasure between the two statements does that.  Not ours to guess.
                 why = "conflicts with an existing contact's address"
                 tally.bad(BadRow(row.line, "address conflict", why, report_cells(row)))
                 continue

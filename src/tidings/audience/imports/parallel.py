@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -94,15 +93,9 @@ class Prefetch:
 
 def lane_of(row: GoodRow, lanes: int) -> int:
     """The writer a row goes to: the same for every address the unique index takes for the
-    same, so that a later duplicate always meets the earlier row's contact in its own lane.
-
-    PostgreSQL's lower() and email_key (casefold) disagree on a few non-ASCII letters (lower()
-    makes U+0130 an ASCII "i"), so non-ASCII keys are reduced to their ASCII letters first.
-    """
-    key = row.key
-    if not key.isascii():
-        key = unicodedata.normalize("NFKD", key).encode("ascii", "ignore").decode().lower()
-    return hash(key) % lanes
+    same (the index is on email_key, which is row.key), so that a later duplicate always meets
+    the earlier row's contact in its own lane."""
+    return hash(row.key) % lanes
 
 
 @dataclass(slots=True)

@@ -89,7 +89,7 @@ def power_of_two_chunks(
 @dataclass(slots=True)
 class Existing:
     id: int
-    email: str
+    key: str  # email_key
     values: tuple[str, ...]  # STORED_COLUMNS
     attributes: dict[str, Any]
     status: str | None  # of the subscription to the import's list
@@ -112,7 +112,8 @@ class Writer:
     NOTHING RETURNING, chunked to the backend's parameter limit.  Hand-written rather than
     bulk_create because the ORM's per-object work costs more than the whole insert (measured in
     bench/import_contacts.py), and bulk_create cannot return the ids of rows it inserted while
-    ignoring conflicts, nor target the functional unique index on Lower(email)."""
+    ignoring conflicts.  Every row carries its ``email_key`` (GoodRow.key, computed by the
+    parser), the column the contacts are unique on."""
 
     # Whether a batch after one with any taken address is looked up before it is inserted
     # (Lane.write); else only after one with most of them taken.
@@ -164,23 +165,21 @@ class Writer:
                 found.update(h for (h,) in cursor.fetchall())
         return found
 
-    def existing(self, emails: Sequence[str]) -> list[Existing]:
-        """Contacts whose address equals one of these, as the unique index sees it (lower())."""
+    def existing(self, keys: Sequence[str]) -> list[Existing]:
+        """Contacts whose email_key is one of these (an index look-up on the unique key)."""
         c, s = _table(Contact), _table(Subscription)
         cols = ", ".join(f"c.{_column(Contact, f)}" for f in STORED_COLUMNS)
         sql = (
-            f"SELECT c.{_column(Contact, 'id')}, c.{_column(Contact, 'email')}, {cols}, "
+            f"SELECT c.{_column(Contact, 'id')}, c.{_column(Contact, 'email_key')}, {cols}, "
             f"c.{_column(Contact, 'attributes')}, s.{_column(Subscription, 'status')} "
             f"FROM {c} c LEFT JOIN {s} s ON s.{_column(Subscription, 'contact')} = "
             f"c.{_column(Contact, 'id')} AND s.{_column(Subscription, 'mailing_list')} = %s "
-            f"WHERE LOWER(c.{_column(Contact, 'email')}) IN ({{p}})"
+            f"WHERE c.{_column(Contact, 'email_key')} IN ({{p}})"
         )
         out: list[Existing] = []
         with connection.cursor() as cursor:
-            for chunk in self._chunks(emails, 1):
-                cursor.execute(
-                    sql.format(p=", ".join(["LOWER(%s)"] * len(chunk))), [self.list.pk, *chunk]
-                )
+            for chunk in self._chunks(keys, 1):
+                cursor.execute(sql.format(p=", ".join(["%s"] * len(chunk))), [self.list.pk, *chunk])
                 out.extend(self._existing(row) for row in cursor.fetchall())
         return out
 
@@ -196,12 +195,13 @@ class Writer:
     def insert_contacts(self, rows: Sequence[GoodRow]) -> dict[str, int]:
         """Insert these contacts unless their address exists; returns {email: id} of new ones."""
         now = self._now()
-        names = ["email", *STORED_COLUMNS, "attributes", "created_at", "updated_at"]
+        names = ["email", "email_key", *STORED_COLUMNS, "attributes", "created_at", "updated_at"]
         cols = ", ".join(_column(Contact, n) for n in names)
         empty = self.empty_attributes
         params_rows = [
             (
                 r.email,
+                r.key,
                 *r.values,
                 empty if r.attributes is None else self._json(r.attributes),
                 now,
@@ -362,7 +362,7 @@ class PostgresWriter(Writer):
 
     STAGE = "tidings_import_stage"
     lookup_when_any_taken = True  # then the insert can go without ON CONFLICT (create_contacts)
-    STAGE_COLUMNS = ("email", *STORED_COLUMNS, "attributes")
+    STAGE_COLUMNS = ("email", "email_key", *STORED_COLUMNS, "attributes")
     # The consent proof of each row (rows.Moments), staged only when the file carries it.
     PROOF_COLUMNS = ("at1", "ip1", "at2", "ip2")
 
@@ -412,22 +412,21 @@ class PostgresWriter(Writer):
         sql = f"SELECT {c} FROM {_table(Suppression)} WHERE {c} = ANY(%s::text[])"
         return {h for (h,) in self._execute(sql, [list(hmacs)])}
 
-    def existing(self, emails: Sequence[str]) -> list[Existing]:
+    def existing(self, keys: Sequence[str]) -> list[Existing]:
         c, s = _table(Contact), _table(Subscription)
         cols = ", ".join(f"c.{_column(Contact, f)}" for f in STORED_COLUMNS)
         pk = _column(Contact, "id")
         sql = (
-            f"SELECT c.{pk}, c.{_column(Contact, 'email')}, {cols}, "
+            f"SELECT c.{pk}, c.{_column(Contact, 'email_key')}, {cols}, "
             f"c.{_column(Contact, 'attributes')}, s.{_column(Subscription, 'status')} "
             f"FROM {c} c LEFT JOIN {s} s ON s.{_column(Subscription, 'contact')} = c.{pk} "
             f"AND s.{_column(Subscription, 'mailing_list')} = %s "
             # ARRAY(...) is computed once, so the planner probes the unique index once per
             # address; a join against unnest() was planned as a hash join over every contact
             # (100 ms a batch at 200,000 contacts, growing with the table).
-            f"WHERE LOWER(c.{_column(Contact, 'email')}) = "
-            f"ANY(ARRAY(SELECT LOWER(e) FROM unnest(%s::text[]) AS t(e)))"
+            f"WHERE c.{_column(Contact, 'email_key')} = ANY(ARRAY(SELECT unnest(%s::text[])))"
         )
-        return [self._existing(row) for row in self._execute(sql, [self.list.pk, list(emails)])]
+        return [self._existing(row) for row in self._execute(sql, [self.list.pk, list(keys)])]
 
     def _stage(self, rows: Sequence[GoodRow]) -> None:
         """COPY the rows into the connection's staging table (emptied at every commit).
@@ -452,7 +451,7 @@ class PostgresWriter(Writer):
             if not self.proof:
                 for r in rows:
                     attributes = None if r.attributes is None else dumps(r.attributes)
-                    write((r.email, *r.values, attributes))
+                    write((r.email, r.key, *r.values, attributes))
                 return
             none = (None, None, None, None)
             for r in rows:
@@ -461,6 +460,7 @@ class PostgresWriter(Writer):
                 write(
                     (
                         r.email,
+                        r.key,
                         *r.values,
                         attributes,
                         None if proof[0] is None else proof[0].isoformat(),
@@ -478,16 +478,16 @@ class PostgresWriter(Writer):
             self.analyzed = True
 
     def _insert_contacts_sql(self, *, on_conflict: bool) -> str:
-        names = ["email", *STORED_COLUMNS, "attributes", "created_at", "updated_at"]
-        email = _column(Contact, "email")
+        names = ["email", "email_key", *STORED_COLUMNS, "attributes", "created_at", "updated_at"]
+        email, key = _column(Contact, "email"), _column(Contact, "email_key")
         return (
             f"INSERT INTO {_table(Contact)} ({', '.join(_column(Contact, x) for x in names)}) "
             f"SELECT {', '.join(f's.{n}' for n in self.STAGE_COLUMNS[:-1])}, "
             f"COALESCE(s.attributes::jsonb, '{{}}'::jsonb), %(now)s, %(now)s "
             f"FROM {self.stage} s "
-            # The unique index on lower(email) is the only arbiter: naming it spares a probe of
+            # The unique index on email_key is the only arbiter: naming it spares a probe of
             # the primary key's index for every row.
-            + (f"ON CONFLICT (LOWER({email})) DO NOTHING " if on_conflict else "")
+            + (f"ON CONFLICT ({key}) DO NOTHING " if on_conflict else "")
             + f"RETURNING {_column(Contact, 'id')} AS id, {email} AS email"
         )
 

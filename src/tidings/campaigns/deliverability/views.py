@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from tidings.audience.emails import InvalidEmail
+from tidings.audience.fields import EmailAddressInput
 from tidings.lib.access import has_permission, operator_required
 from tidings.lib.charts import svg_line_chart
 
@@ -31,7 +32,8 @@ class LookupForm(forms.Form):
     address = forms.CharField(
         max_length=320,
         label="Email address",
-        widget=forms.EmailInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        # Not type="email": a browser refuses a non-ASCII local part there (fields.py).
+        widget=EmailAddressInput(attrs={"autocomplete": "off"}),
     )
 
 

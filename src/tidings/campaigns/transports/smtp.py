@@ -30,6 +30,7 @@ from .base import (
     AUTH,
     CONFIG,
     CONNECTION,
+    REJECTED,
     Email,
     Transport,
     TransportConfig,
@@ -168,6 +169,19 @@ class SMTPTransport(Transport):
     async def send(self, email: Email, slot: int) -> str:
         client = await self._client(slot)
         assert email.data is not None
+        if email.smtputf8 and not client.supports_extension("smtputf8"):
+            # A non-ASCII local part (jörg@…) can travel only with SMTPUTF8 (RFC 6531).  Asked
+            # for all the same, servers refuse the MAIL command in words of their own ("501
+            # SMTPUTF8 disabled", "555 Unsupported option"), which read as a refusal of our
+            # envelope sender, a fault of the whole campaign.  It is this recipient's alone:
+            # the row fails saying so, nobody is suppressed, the others go on; "retry failed"
+            # sends it once the transport goes through a server that offers SMTPUTF8.
+            raise TransportError(
+                "the SMTP server does not offer SMTPUTF8, which this recipient's address "
+                "(not ASCII before the @) needs; send through a server that does",
+                permanent=True,
+                kind=REJECTED,
+            )
         encoding = "utf-8" if email.smtputf8 else "ascii"
         options = [b"SMTPUTF8"] if email.smtputf8 else []
         if not email.data.isascii():

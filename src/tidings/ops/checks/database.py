@@ -159,3 +159,30 @@ def check_stored_fields() -> Finding:
         "add the field back to a purpose's collects, or remove the data: "
         "tidings audience prune-fields --yes",
     )
+
+
+@register("contacts.addresses", order=33)
+def check_contacts_kept_apart() -> Finding:
+    """Contacts that are one mailbox with an older contact by the address key (case folded)
+    but were two before it existed (SQLite's lower() folds ASCII only: zoë@ and ZOË@; neither
+    database folded straße@ with strasse@).  The upgrade kept them apart rather than merge
+    people's data unasked (audience migration 0011); an operator merges them."""
+    from tidings.audience.contacts import contacts_kept_apart
+
+    count, pairs = contacts_kept_apart()
+    if not count:
+        return Finding("contacts.addresses", OK, "every contact's address is its own (case folded)")
+    listed = ", ".join(
+        f"#{pk} (same address as #{holder})" if holder else f"#{pk}" for pk, holder in pairs
+    )
+    more = f" and {count - len(pairs)} more" if count > len(pairs) else ""
+    return Finding(
+        "contacts.addresses",
+        WARN,
+        f"{count} contact(s) have the address of an older contact once case is folded, kept "
+        f"apart by the upgrade to case-folded address keys: {listed}{more}",
+        "merge each into the older contact by hand (Audience → Contacts → the contact's "
+        "page: copy over what the older one lacks, then change the newer one's address or "
+        "erase it, which erases both: they are one mailbox).  Until then a look-up by address "
+        "finds the older one, erasure and the suppression list cover both",
+    )
