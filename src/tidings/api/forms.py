@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 
 from tidings.audience.operator_forms import FIELD_LABELS, contact_fields
 
+from .actions import DEFAULT_EXPIRY_DAYS
 from .models import EVENTS, SCOPES
 
 SCOPE_LABELS = {
@@ -17,8 +18,25 @@ SCOPE_LABELS = {
 }
 
 
+EXPIRY_LABELS = {
+    "30": "30 days",
+    "90": "90 days (the default)",
+    "365": "1 year",
+    "never": "Never — not recommended: a token that leaks keeps working until someone revokes it",
+}
+
+
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for.")
+    expires = forms.ChoiceField(
+        label="Expires after",
+        choices=list(EXPIRY_LABELS.items()),
+        initial="90",
+        required=False,  # none chosen: the default, 90 days
+        widget=forms.RadioSelect,
+        help_text="It stops working then (401); make a new one before. `tidings doctor` lists "
+        "tokens that expire within 14 days.",
+    )
     operator = forms.ModelChoiceField(
         get_user_model().objects.none(),
         help_text="The token acts as this operator: it can never do more than their role allows.",
@@ -32,6 +50,11 @@ class TokenForm(forms.Form):
         self.fields["operator"].queryset = (
             get_user_model().objects.filter(is_active=True, is_staff=True).order_by("username")
         )
+
+    def expires_in_days(self) -> int | None:
+        """The chosen lifetime in days, None for never (after ``is_valid``)."""
+        value = self.cleaned_data.get("expires") or str(DEFAULT_EXPIRY_DAYS)
+        return None if value == "never" else int(value)
 
 
 class WebhookForm(forms.Form):
