@@ -96,7 +96,7 @@ def test_the_list_shows_last_use_and_expiry_and_flags_tokens_that_never_expire(o
         for name in ("legacy", "closing", "fresh")
         if f"<td>{name}</td>" in row
     }
-    assert "never</strong>" in rows["legacy"] and "replace it" in rows["legacy"]
+    assert "<strong>never</strong> <small>(replace it)</small>" in rows["legacy"]
     assert "within 14 days" in rows["closing"]
     assert "within 14 days" not in rows["fresh"]
     today = timezone.localtime().strftime("%-d %b %Y")
@@ -111,7 +111,7 @@ def test_the_doctor_lists_tokens_expiring_within_14_days(owner):
     _token(owner, days=30, name="later")
     finding = check_api_tokens()
     assert finding.status == "warn"
-    assert "1 API token expire within 14 days" in finding.summary
+    assert "1 API token expires within 14 days" in finding.summary
     assert "“closing”" in finding.summary and "later" not in finding.summary
     expired, _ = _token(owner, days=1, name="gone")
     ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))

@@ -28,21 +28,21 @@ EXPIRY_LABELS = {
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for.")
-    expires = forms.ChoiceField(
-        label="Expires after",
-        choices=list(EXPIRY_LABELS.items()),
-        initial="90",
-        required=False,  # none chosen: the default, 90 days
-        widget=forms.RadioSelect,
-        help_text="It stops working then (401); make a new one before. `tidings doctor` lists "
-        "tokens that expire within 14 days.",
-    )
     operator = forms.ModelChoiceField(
         get_user_model().objects.none(),
         help_text="The token acts as this operator: it can never do more than their role allows.",
     )
     scopes = forms.MultipleChoiceField(
         choices=[(s, SCOPE_LABELS[s]) for s in SCOPES], widget=forms.CheckboxSelectMultiple
+    )
+    expires = forms.ChoiceField(
+        label="Expires after",
+        choices=list(EXPIRY_LABELS.items()),
+        initial="90",
+        required=False,  # none chosen: the default, 90 days
+        widget=forms.RadioSelect,
+        help_text="It stops working then; make a new one before. The token list and tidings "
+        "doctor show the ones that expire within 14 days.",
     )
 
     def __init__(self, *args, **kwargs):

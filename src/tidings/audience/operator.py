@@ -197,7 +197,7 @@ def do_save_list(form, *, actor) -> MailingList:
     mailing_list = form.save()
     audit("list.created" if created else "list.updated", actor=actor, obj=mailing_list)
     if not created:
-        _audience_changed(f"Its list “{mailing_list.name}”", actor)
+        _audience_changed(f"its list “{mailing_list.name}”", actor)
     return mailing_list
 
 
@@ -220,7 +220,7 @@ def do_save_segment(form: Any, *, actor: Any) -> Segment:
     segment.save()
     audit("segment.saved", actor=actor, obj=segment)
     if not created:
-        _audience_changed(f"Its segment “{segment.name}”", actor)
+        _audience_changed(f"its segment “{segment.name}”", actor)
     return segment
 
 
@@ -234,4 +234,4 @@ def do_delete_segment(segment: Segment, *, actor: Any) -> None:
     audit("segment.deleted", actor=actor, obj=segment)
     name = segment.name
     segment.delete()
-    _audience_changed(f"Its segment “{name}” (deleted)", actor)
+    _audience_changed(f"its segment “{name}” (deleted)", actor)

@@ -37,7 +37,7 @@ _LIVE = (Status.SCHEDULED, Status.SENDING, Status.PAUSED)
 def void_changed_confirmations(what: str, *, actor: Any) -> list[int]:
     """Void the confirmation of every live campaign whose content (or, while scheduled, whose
     audience rule) no longer matches what was confirmed; ``what`` names the change for the
-    page ("the layout “Footer”").  Returns the ids of the campaigns voided."""
+    page ("its layout “Footer”").  Returns the ids of the campaigns voided."""
     if not enforced():
         return []
     voided = []

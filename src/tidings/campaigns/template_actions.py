@@ -25,7 +25,7 @@ def do_save_layout(form: LayoutForm, *, actor: Any) -> Layout:
     layout: Layout = form.save()
     audit("layout.created" if created else "layout.saved", actor=actor, obj=layout)
     if not created:
-        void_changed_confirmations(f"Its layout “{layout.name}”", actor=actor)
+        void_changed_confirmations(f"its layout “{layout.name}”", actor=actor)
     return layout
 
 
@@ -59,7 +59,7 @@ def do_save_template(
     template.save()
     audit("template.created" if created else "template.saved", actor=actor, obj=template)
     if not created:  # a campaign reads its template's body or layout when it has none of its own
-        void_changed_confirmations(f"Its template “{template.name}”", actor=actor)
+        void_changed_confirmations(f"its template “{template.name}”", actor=actor)
     return template
 
 

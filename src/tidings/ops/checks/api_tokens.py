@@ -38,7 +38,7 @@ def check_api_tokens() -> Finding:
         return Finding(
             "api tokens",
             WARN,
-            f"{len(soon)} API token{'s' if len(soon) != 1 else ''} expire within "
+            f"{len(soon)} API token{'s expire' if len(soon) != 1 else ' expires'} within "
             f"{EXPIRY_WARNING.days} days: {names}{more}{never_note}",
             "make a new token under Settings → API tokens, give it to the program that uses the "
             "old one, then revoke the old one",
