@@ -175,6 +175,35 @@ def test_a_segment_of_its_audience_saved_after_confirmation_voids_it(
     assert campaign.last_edited_by == reviewer
 
 
+def test_a_list_of_its_audience_given_another_topic_voids_it(four_eyes, news, author, reviewer):
+    from tidings.audience.operator import do_save_list
+    from tidings.audience.operator_forms import MailingListForm
+
+    campaign = confirmed(news, author, reviewer)
+    form = MailingListForm(
+        {"name": news.name, "topic": "training", "description": "", "is_public": ""},
+        instance=news,
+    )
+    assert form.is_valid(), form.errors
+    do_save_list(form, actor=author)
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and "its list “Product news”" in campaign.paused_reason
+
+
+def test_renaming_a_list_changes_nothing_it_sends(four_eyes, news, author, reviewer):
+    from tidings.audience.operator import do_save_list
+    from tidings.audience.operator_forms import MailingListForm
+
+    campaign = confirmed(news, author, reviewer)
+    form = MailingListForm(
+        {"name": "Product news (monthly)", "topic": news.topic, "description": "", "is_public": ""},
+        instance=news,
+    )
+    assert form.is_valid(), form.errors
+    do_save_list(form, actor=author)
+    assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
+
+
 def test_a_sending_campaign_pauses_and_resuming_it_needs_another_operator(
     four_eyes, news, author, reviewer
 ):
