@@ -311,3 +311,38 @@ def test_the_campaign_page_says_why_it_went_back_to_draft(
     page = client.get(reverse("campaigns:detail", args=[campaign.pk]))
     text = page.content.decode()
     assert "Not sent:" in text and "changed after it was confirmed" in text
+
+
+def paused_after_change(news, author, reviewer) -> Campaign:
+    subscriber("Ada Lovelace", news)
+    campaign = confirmed(news, author, reviewer)
+    lifecycle.start_due_campaigns(now=timezone.now() + timezone.timedelta(days=2))
+    save_layout(campaign.layout, changed_html(campaign.layout), author)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    return campaign
+
+
+def test_the_resume_button_says_why_the_changer_cannot_resume(
+    four_eyes, news, author, reviewer, client
+):
+    campaign = paused_after_change(news, author, reviewer)
+    sign_in(client, author)
+    response = client.post(reverse("campaigns:resume", args=[campaign.pk]), follow=True)
+    assert response.status_code == 200
+    assert "Not done: another operator with the send permission must confirm it" in response.text
+    assert Campaign.objects.get(pk=campaign.pk).status == "paused"
+
+
+def test_the_api_answers_409_when_the_changer_resumes(four_eyes, news, author, reviewer):
+    from tests.api.helpers import Api
+    from tidings.api.actions import do_create_api_token
+
+    campaign = paused_after_change(news, author, reviewer)
+    _, text = do_create_api_token(name="t", operator=author, scopes=["send"], actor=author)
+    response = Api(text).post(f"/campaigns/{campaign.pk}/resume")
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("Another operator with the send permission")
+    assert Campaign.objects.get(pk=campaign.pk).status == "paused"
+    _, text = do_create_api_token(name="r", operator=reviewer, scopes=["send"], actor=reviewer)
+    assert Api(text).post(f"/campaigns/{campaign.pk}/resume").status_code == 200
