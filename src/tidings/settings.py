@@ -586,6 +586,7 @@ for _limit_name in (
     "TIDINGS_BOOKING_LIMIT",  # /demo/, per IP address
     "TIDINGS_RIGHTS_LIMIT",  # /rights/, per IP address
     "TIDINGS_ANALYTICS_LIMIT",  # page views counted per visitor (a day's hash), 60/60
+    "TIDINGS_CONSENT_LIMIT",  # cookie-banner answers kept per IP address (IPv6: /64), 60/60
     "TIDINGS_CONFIRMATIONS_PER_ADDRESS",  # confirmation mails to one address
     "TIDINGS_PREFERENCE_LINKS_PER_ADDRESS",  # preference-link mails to one address
     "TIDINGS_RIGHTS_VERIFICATIONS_PER_ADDRESS",  # rights-request verification mails

@@ -32,6 +32,10 @@ journey_entered         journey_id, enrolment_id
 journey_exited          journey_id, enrolment_id, reason (words, never personal)
 journey_converted       journey_id, enrolment_id, reason ("goal: <name>")
 journey_webhook         journey_id, enrolment_id, contact_id, event (a journey's webhook step)
+audience_changed        what (words naming it: "its segment “VIPs”"), actor_id (an operator's
+                        user id, or None); a saved segment or list changed how audiences
+                        are chosen.  Sent INSIDE the saving transaction: the campaigns void
+                        four-eyes confirmations it touches, and that commits with the save
 ======================  ==============================================================
 """
 
@@ -58,3 +62,4 @@ journey_entered = Signal()
 journey_exited = Signal()
 journey_converted = Signal()
 journey_webhook = Signal()
+audience_changed = Signal()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -135,3 +136,61 @@ def test_the_words_of_each_banner_answered_are_kept_with_the_proof(client, use_p
     assert response.status_code == 400
     assert response.json()["detail"] == "version: not a version of the banner this site has shown"
     assert ConsentRecord.objects.count() == 1
+
+
+# --- the rate limit ------------------------------------------------------------------------------
+@pytest.fixture
+def frozen():
+    """One window of the limiter (it counts in fixed windows of the clock): the clock stops."""
+    import time_machine
+    from django.core.cache import cache
+
+    cache.clear()
+    with time_machine.travel(time.time(), tick=False):
+        yield
+    cache.clear()
+
+
+@pytest.fixture
+def few_answers(settings, frozen):
+    settings.TIDINGS_CONSENT_LIMIT = (3, 60)
+
+
+def answer_from(client, address: str, version: str):
+    return client.post(
+        "/a/consent",
+        json.dumps({"version": version, "choice": {"analytics": True}}),
+        content_type="text/plain;charset=UTF-8",
+        REMOTE_ADDR=address,
+    )
+
+
+def test_answers_past_the_limit_from_one_address_get_a_429_problem(client, few_answers):
+    version = client.get("/a/banner.json").json()["version"]
+    codes = [answer_from(client, "198.51.100.7", version).status_code for _ in range(4)]
+    assert codes == [204, 204, 204, 429]
+    refused = answer_from(client, "198.51.100.7", version)
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["title"] == "Too many requests"
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused["Access-Control-Allow-Origin"] == "*"
+    assert ConsentRecord.objects.count() == 3
+    # Another visitor is not held up by them.
+    assert answer_from(client, "198.51.100.8", version).status_code == 204
+
+
+def test_an_ipv6_visitor_is_counted_by_their_64_network(client, few_answers):
+    version = client.get("/a/banner.json").json()["version"]
+    codes = [answer_from(client, f"2001:db8:1:2::{n:x}", version).status_code for n in range(1, 5)]
+    assert codes == [204, 204, 204, 429]  # a fresh address per answer does not escape it
+    assert answer_from(client, "2001:db8:1:3::1", version).status_code == 204
+
+
+def test_the_default_limit_lets_a_busy_office_answer(client, frozen):
+    from tidings.analytics.public_views import CONSENT_LIMIT
+
+    assert CONSENT_LIMIT == (60, 60)
+    version = client.get("/a/banner.json").json()["version"]
+    codes = {answer_from(client, "198.51.100.9", version).status_code for _ in range(60)}
+    assert codes == {204}
+    assert answer_from(client, "198.51.100.9", version).status_code == 429

@@ -65,3 +65,79 @@ def test_a_segment_exports_its_contacts_as_csv(owner_client, people):
 
 def test_segment_pages_are_for_operators_only(client):
     assert client.get(reverse("audience:segment-count"), {"q": "x"}).status_code == 302
+
+
+# --- a segment that mail going out chooses its people from ------------------------------------
+@pytest.fixture
+def writer_client(client):
+    from tests.operators import make_operator, sign_in
+
+    sign_in(client, make_operator("wendy", "writer"))
+    return client
+
+
+def _save(client, segment: Segment, query: str):
+    return client.post(
+        reverse("audience:segment-edit", args=[segment.pk]),
+        {"name": segment.name, "query": query, "description": "", "save": "1"},
+    )
+
+
+@pytest.mark.parametrize("status", ["scheduled", "sending", "paused"])
+def test_a_writer_cannot_change_the_segment_a_live_campaign_goes_to(writer_client, status):
+    # A writer may not send: a scheduled campaign chooses its people from the segment when it
+    # starts, so widening it sent the campaign to people nobody who may send chose.
+    from tests.campaigns.lifecycle_helpers import make_campaign
+
+    segment = Segment.objects.create(name="Pro", query='company = "Pro Ltd"')
+    make_campaign(status=status, segments=[segment], name="November news")
+
+    response = _save(writer_client, segment, 'company ~ "ltd"')
+
+    assert response.status_code == 403
+    assert "The campaign “November news” chooses its people from this segment" in response.text
+    segment.refresh_from_db()
+    assert segment.query == 'company = "Pro Ltd"'
+    deleted = writer_client.post(reverse("audience:segment-delete", args=[segment.pk]))
+    assert deleted.status_code == 403 and Segment.objects.filter(pk=segment.pk).exists()
+    page = writer_client.get(reverse("audience:segment-edit", args=[segment.pk])).text
+    assert "only an operator who may send" in page
+
+
+def test_a_writer_cannot_change_the_segment_that_starts_a_journey(writer_client):
+    from tests.journeys.helpers import welcome
+
+    segment = Segment.objects.create(name="Pro", query='company = "Pro Ltd"')
+    steps = [{"id": "tell", "kind": "webhook", "event": "matched"}]
+    welcome(
+        name="Pro welcome",
+        topic="",
+        trigger="segment_matched",
+        trigger_params={"segment": segment.pk},
+        steps=steps,
+        goals=[],
+    )
+
+    response = _save(writer_client, segment, 'company ~ "ltd"')
+
+    assert response.status_code == 403
+    assert "The journey “Pro welcome” chooses its people" in response.text
+
+
+def test_segments_nothing_live_reads_stay_the_writers_to_change(writer_client):
+    from tests.campaigns.lifecycle_helpers import make_campaign
+
+    segment = Segment.objects.create(name="Pro", query='company = "Pro Ltd"')
+    make_campaign(status="draft", segments=[segment])
+    make_campaign(status="finished", segments=[segment])
+    assert _save(writer_client, segment, 'company ~ "ltd"').status_code == 302
+    segment.refresh_from_db()
+    assert segment.query == 'company ~ "ltd"'
+
+
+def test_an_operator_who_may_send_changes_a_live_campaigns_segment(owner_client):
+    from tests.campaigns.lifecycle_helpers import make_campaign
+
+    segment = Segment.objects.create(name="Pro", query='company = "Pro Ltd"')
+    make_campaign(status="scheduled", segments=[segment])
+    assert _save(owner_client, segment, 'company ~ "ltd"').status_code == 302

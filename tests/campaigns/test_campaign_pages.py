@@ -20,7 +20,7 @@ from tests.campaigns.lifecycle_helpers import (
     use_outbox,
 )
 from tidings.audience.models import Segment
-from tidings.campaigns.models import Campaign, Delivery, OutboxMessage, Sender
+from tidings.campaigns.models import Campaign, Delivery, Layout, OutboxMessage, Sender
 
 pytestmark = pytest.mark.django_db
 
@@ -313,6 +313,20 @@ def test_send_now_schedules_for_now(owner_client, draft):
     assert response.url == reverse("campaigns:detail", args=[draft.pk])
     draft.refresh_from_db()
     assert draft.status == "scheduled" and draft.scheduled_at <= timezone.now()
+
+
+def test_a_layout_saved_while_the_confirmation_was_open_shows_it_again(owner_client, draft):
+    """The operator confirms what they looked at: a layout changed meanwhile is not it."""
+    url = reverse("campaigns:schedule", args=[draft.pk])
+    shown = owner_client.post(url, {"send_now": "1"})
+    fingerprint = shown.context["summary"].fingerprint
+    layout = draft.layout
+    Layout.objects.filter(pk=layout.pk).update(
+        html=layout.html.replace("{{ content }}", "<p>New</p>{{ content }}", 1)
+    )
+    again = owner_client.post(url, {"send_now": "1", "confirm": "1", "fingerprint": fingerprint})
+    assert again.status_code == 200 and again.context["summary"].fingerprint != fingerprint
+    assert Campaign.objects.get(pk=draft.pk).status == "draft"
 
 
 def test_a_segment_can_be_the_whole_audience(owner_client, news):

@@ -139,3 +139,40 @@ def test_a_database_that_cannot_be_reached_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("tidings: cannot connect to the database (postgresql)")
+
+
+def test_serve_warns_that_several_processes_without_redis_count_limits_apart():
+    from tidings.web.management.commands.serve import shared_counters_warning
+
+    warning = shared_counters_warning(2, "")
+    assert "2 web processes without TIDINGS_REDIS_URL" in warning
+    assert "up to 2 times looser" in warning and "lockouts are shared" in warning
+    assert shared_counters_warning(1, "") == ""
+    assert shared_counters_warning(4, "redis://127.0.0.1:6379/0") == ""
+
+
+@pytest.mark.django_db
+def test_serve_prints_the_warning_before_it_starts(monkeypatch, settings, tmp_path):
+    import io
+
+    import granian
+    from django.core.management import call_command
+
+    class Dummy:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def serve(self) -> None:
+            pass
+
+    monkeypatch.setattr(granian, "Granian", Dummy)
+    # serve points links where it listens unless told: keep this process's settings as they are.
+    monkeypatch.setenv("TIDINGS_BASE_URL", settings.TIDINGS_BASE_URL)
+    settings.STATIC_ROOT = str(tmp_path / "static")
+    settings.TIDINGS_REDIS_URL = ""
+    err = io.StringIO()
+    call_command("serve", "--workers", "2", stdout=io.StringIO(), stderr=err)
+    assert "2 web processes without TIDINGS_REDIS_URL" in err.getvalue()
+    err = io.StringIO()
+    call_command("serve", "--workers", "1", stdout=io.StringIO(), stderr=err)
+    assert "TIDINGS_REDIS_URL" not in err.getvalue()

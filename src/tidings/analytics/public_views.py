@@ -14,6 +14,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control, se
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
+from tidings.lib.ratelimit import hit, setting_limit, visitor
 from tidings.policy import get_policy
 
 from . import ingest
@@ -29,11 +30,27 @@ from .consent import (
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 MAX_BODY = 4096  # a page address and a referrer; anything longer is not our script
 BANNER_MAX_AGE = 300  # the banner's texts change only with the policy
+# Banner answers kept per visitor network (an IPv4 address, an IPv6 /64), per seconds
+# (TIDINGS_CONSENT_LIMIT).  One person answers once per site, again only when the banner changes
+# or they change their mind, so 60 a minute is an office, a campus or a mobile carrier's shared
+# address with thousands of people behind it all answering within the same hour (3,600 an hour),
+# while a script posting in a loop keeps at most one row a second per address instead of
+# filling the table.  The banner does not wait for the answer: past the limit the visitor's
+# choice still holds (it is in their cookie); only that answer's anonymous record is not kept.
+CONSENT_LIMIT = (60, 60)
+
+
+_TITLES = {400: "Bad request", 429: "Too many requests"}
 
 
 def _problem(status: int, detail: str) -> JsonResponse:
     response = JsonResponse(
-        {"type": "about:blank", "title": "Bad request", "status": status, "detail": detail},
+        {
+            "type": "about:blank",
+            "title": _TITLES.get(status, "Error"),
+            "status": status,
+            "detail": detail,
+        },
         status=status,
         content_type="application/problem+json",
     )
@@ -114,7 +131,17 @@ def banner_json(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def consent(request: HttpRequest) -> HttpResponse:
-    """Keep the anonymous proof of a banner answer: {"version": ..., "choice": {...}}."""
+    """Keep the anonymous proof of a banner answer: {"version": ..., "choice": {...}}.
+
+    Rate-limited per visitor network (``CONSENT_LIMIT``): 429 problem+json with Retry-After."""
+    limit = setting_limit("TIDINGS_CONSENT_LIMIT", CONSENT_LIMIT)
+    verdict = hit("consent", visitor(request), limit)
+    if not verdict.allowed:
+        response = _problem(
+            429, f"Too many answers from this network; try again in {verdict.retry_after} seconds."
+        )
+        response["Retry-After"] = str(verdict.retry_after)
+        return response
     try:
         version, choice, how = clean_choice(get_policy(), _json_body(request))
         require_shown_banner(get_policy(), version, timezone.now())

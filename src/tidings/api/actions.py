@@ -11,6 +11,7 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -21,6 +22,9 @@ from tidings.lib.audit import audit
 from .models import EVENTS, SCOPES, ApiToken, WebhookEndpoint
 
 TOKEN_PREFIX = "tid_"  # noqa: S105 (a marker that tells tokens apart, not a secret)
+# How long a new token lasts: the choices of the token page, in days (None: never expires).
+EXPIRY_CHOICES: tuple[int | None, ...] = (30, 90, 365, None)
+DEFAULT_EXPIRY_DAYS = 90
 
 
 def hash_token(token: str) -> str:
@@ -39,12 +43,22 @@ def audit_by_token(action: str, token: ApiToken, **details: Any) -> None:
 # --- tokens -------------------------------------------------------------------------------------
 @transaction.atomic
 def do_create_api_token(
-    *, name: str, operator: Any, scopes: Iterable[str], actor: Any
+    *,
+    name: str,
+    operator: Any,
+    scopes: Iterable[str],
+    actor: Any,
+    expires_in_days: int | None = DEFAULT_EXPIRY_DAYS,
 ) -> tuple[ApiToken, str]:
-    """A new token for ``operator``; returns it with the token text, which is never shown again."""
+    """A new token for ``operator``; returns it with the token text, which is never shown again.
+
+    It stops working ``expires_in_days`` days from now (None: never; the page warns)."""
     scopes = [s for s in SCOPES if s in set(scopes)]
     if not scopes:
         raise ValueError("choose at least one scope")
+    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+        raise ValueError("a token lasts from 1 to 3650 days, or never expires")
+    now = timezone.now()
     text = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         name=name.strip()[:100],
@@ -52,9 +66,18 @@ def do_create_api_token(
         prefix=text[:10],
         token_hash=hash_token(text),
         scopes=scopes,
+        created_at=now,
         created_by=actor if getattr(actor, "pk", None) else None,
+        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
     )
-    audit("api_token.created", actor=actor, obj=token, operator=operator.pk, scopes=scopes)
+    audit(
+        "api_token.created",
+        actor=actor,
+        obj=token,
+        operator=operator.pk,
+        scopes=scopes,
+        expires_in_days=expires_in_days,
+    )
     return token, text
 
 

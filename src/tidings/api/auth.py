@@ -27,6 +27,8 @@ from .models import ApiToken
 
 # last_used_at is written at most this often per token, not on every request.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+# A token expiring within this is flagged on the token page and by `tidings doctor`.
+EXPIRY_WARNING = timedelta(days=14)
 
 
 def rate_limit() -> tuple[int, int]:
@@ -72,9 +74,14 @@ def _role_names() -> Subquery:
     )
 
 
+class TokenExpired(Exception):
+    """The token is right, but past its ``expires_at``."""
+
+
 def find_token(text: str) -> ApiToken | None:
     """The active token with this text, its operator and their roles, in one query (every API
-    request pays for it: bench/api.py)."""
+    request pays for it: bench/api.py).  Raises TokenExpired for a token past its expiry (it is
+    not marked as used)."""
     token = (
         ApiToken.objects.select_related("operator")
         .annotate(role_names=_role_names())
@@ -84,6 +91,8 @@ def find_token(text: str) -> ApiToken | None:
     )
     if token is None or not (token.operator.is_active and token.operator.is_staff):
         return None
+    if token.expired:
+        raise TokenExpired()
     # What tidings.lib.access.operator_roles would otherwise query for.
     token.operator._tidings_roles = {  # type: ignore[attr-defined]  # a cache on the instance
         name for name in (token.role_names or "").split(",") if name
@@ -155,7 +164,19 @@ class TokenAuth(HttpBearer):
         return self._perm or page_permission(self.page)
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        found = find_token(token)
+        try:
+            found = find_token(token)
+        except TokenExpired:
+            # Said plainly (a program's owner should make a new one), never echoing the token.
+            raise Problem(
+                401,
+                "This API token has expired. An owner can make a new one under "
+                "Settings → API tokens.",
+                headers={
+                    "WWW-Authenticate": 'Bearer realm="tidings", error="invalid_token", '
+                    'error_description="The token has expired"'
+                },
+            ) from None
         if found is None:
             return None
         refuse_nul(request)

@@ -44,6 +44,12 @@ class ApiToken(models.Model):
     )
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="After this it answers 401; blank: never (tokens made before expiry existed, "
+        "or made on purpose without one).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -53,7 +59,11 @@ class ApiToken(models.Model):
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.expired
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
 
 class WebhookEndpoint(models.Model):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from tidings.lib.access import has_permission, operator_required
 
 from . import actions
-from .auth import rate_limit
+from .auth import EXPIRY_WARNING, rate_limit
 from .forms import TokenForm, WebhookForm
 from .models import EVENTS, ApiToken, WebhookEndpoint
 
@@ -22,12 +23,20 @@ def token_index(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         token, text = actions.do_create_api_token(
-            name=data["name"], operator=data["operator"], scopes=data["scopes"], actor=request.user
+            name=data["name"],
+            operator=data["operator"],
+            scopes=data["scopes"],
+            actor=request.user,
+            expires_in_days=form.expires_in_days(),
         )
         created = {"token": token, "text": text}
         form = TokenForm(initial={"operator": request.user.pk})
     tokens = list(ApiToken.objects.select_related("operator"))
+    soon = timezone.now() + EXPIRY_WARNING
     for token in tokens:
+        token.expires_soon = (  # type: ignore[attr-defined]  # for the template only
+            token.expires_at is not None and not token.expired and token.expires_at <= soon
+        )
         token.role_limited = [  # type: ignore[attr-defined]  # for the template only
             scope
             for scope, perm in (("send", "send"), ("privacy", "privacy"), ("write", "people"))

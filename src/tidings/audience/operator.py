@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from tidings import signals
 from tidings.lib.audit import audit
 from tidings.lib.edits import EditConflict, conflicts
 
@@ -195,6 +196,8 @@ def do_save_list(form, *, actor) -> MailingList:
     created = form.instance.pk is None
     mailing_list = form.save()
     audit("list.created" if created else "list.updated", actor=actor, obj=mailing_list)
+    if not created:
+        _audience_changed(f"its list “{mailing_list.name}”", actor)
     return mailing_list
 
 
@@ -211,14 +214,24 @@ def do_close_list(mailing_list: MailingList, *, actor) -> None:
 def do_save_segment(form: Any, *, actor: Any) -> Segment:
     """Save a valid segment form; a new segment remembers who made it."""
     segment: Segment = form.save(commit=False)
+    created = segment.pk is None
     if segment.created_by_id is None:
         segment.created_by = actor
     segment.save()
     audit("segment.saved", actor=actor, obj=segment)
+    if not created:
+        _audience_changed(f"its segment “{segment.name}”", actor)
     return segment
+
+
+def _audience_changed(what: str, actor: Any) -> None:
+    # Inside the transaction: a campaign confirmed with the old rule is voided with the save.
+    signals.audience_changed.send(sender=Segment, what=what, actor_id=getattr(actor, "pk", None))
 
 
 @transaction.atomic
 def do_delete_segment(segment: Segment, *, actor: Any) -> None:
     audit("segment.deleted", actor=actor, obj=segment)
+    name = segment.name
     segment.delete()
+    _audience_changed(f"its segment “{name}” (deleted)", actor)

@@ -8,11 +8,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from tidings.lib.access import operator_required
+from tidings.lib.access import has_permission, operator_required
 from tidings.lib.audit import audit
 from tidings.lib.csv_export import streamed_csv
 
-from . import operator
+from . import operator, segment_uses
 from .models import Segment
 from .operator_forms import contact_fields
 from .segments import SegmentError, count_segment, segment_queryset, validate_segment
@@ -48,21 +48,36 @@ def segment_index(request: HttpRequest) -> HttpResponse:
     return render(request, "audience/segment_index.html", {"segments": Segment.objects.all()})
 
 
+def _live_uses(request: HttpRequest, segment: Segment | None) -> list[str]:
+    """The mail going out now that chooses its people from this segment, when the operator may
+    not send (a writer): saving or deleting it would change who gets it with nobody who may send
+    seeing it.  [] when they may."""
+    if segment is None or has_permission(request.user, "send"):
+        return []
+    return segment_uses.live_uses(segment)
+
+
 @operator_required(perm="content")
 def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpResponse:
     instance = get_object_or_404(Segment, pk=segment_id) if segment_id else None
     form = SegmentForm(request.POST or None, instance=instance)
+    live = _live_uses(request, instance)
     check = None
+    refused = False
     if request.method == "POST":
         check = _check(request.POST.get("query", ""))
-        if request.POST.get("save") and form.is_valid():
+        refused = bool(request.POST.get("save") and live)
+        if request.POST.get("save") and not refused and form.is_valid():
             segment = operator.do_save_segment(form, actor=request.user)
             messages.success(request, f"Saved segment {segment.name}.")
             return redirect("audience:segments")
     elif instance:
         check = _check(instance.query)
     return render(
-        request, "audience/segment_edit.html", {"form": form, "instance": instance, "check": check}
+        request,
+        "audience/segment_edit.html",
+        {"form": form, "instance": instance, "check": check, "live_uses": live},
+        status=403 if refused else 200,
     )
 
 
@@ -77,6 +92,11 @@ def segment_count(request: HttpRequest) -> JsonResponse:
 @operator_required(perm="content")
 def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
+    live = _live_uses(request, segment)
+    if live:
+        form = SegmentForm(instance=segment)
+        context = {"form": form, "instance": segment, "check": None, "live_uses": live}
+        return render(request, "audience/segment_edit.html", context, status=403)
     operator.do_delete_segment(segment, actor=request.user)
     messages.success(request, "Segment deleted.")
     return redirect("audience:segments")

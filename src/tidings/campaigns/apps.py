@@ -26,6 +26,15 @@ class CampaignsConfig(AppConfig):
         # a campaign's report and shows a person's campaigns through these doors.
         system_mail.provide(send_system_email)
         signals.unsubscribe_recorded.connect(count_unsubscribe, dispatch_uid="campaigns.unsub")
+        from .reconfirm import on_audience_changed
+
+        # Four-eyes sending: a saved segment or list voids the confirmations it changes.
+        signals.audience_changed.connect(on_audience_changed, dispatch_uid="campaigns.reconfirm")
+        from tidings.audience import segment_uses
+
+        from .template_actions import segment_live_uses
+
+        segment_uses.register(segment_live_uses)  # a writer may not change a live audience
         contact_panels.register("campaigns/contact_deliveries_panel.html", deliveries_panel)
         from datetime import timedelta
 

@@ -5,7 +5,8 @@ consent rule and the suppression list (addresses and domains) — not the "up to
 page — the sender and its domain checks, the subject (each variant's, for an A/B test, with the
 test's sizes), the time, and the bulk-sender checklist's red items.  The confirmation form
 carries the summary's ``fingerprint``; if anything it shows has changed when the operator presses
-"Confirm", the page is shown again with the new figures instead of scheduling.
+"Confirm", the page is shown again with the new figures instead of scheduling; that includes the
+message itself (``fingerprint.content_fingerprint``: a layout or template saved meanwhile).
 
 Counting exactly means reading each audience address once and looking its HMAC up in the
 suppression list, in batches (``targeting``'s own rules): about 1.3 s per 100,000 people on this
@@ -23,6 +24,7 @@ from django.utils import timezone
 from tidings.audience.models import Contact, SuppressedDomain
 
 from .deliverability.checklist import RED, ChecklistItem, authentication_item, bulk_sender_checklist
+from .fingerprint import content_fingerprint
 from .models import ABTest, Campaign
 from .targeting import SUPPRESSION_BATCH, _suppressed_in, audience_for
 
@@ -66,6 +68,9 @@ class SendSummary:
             repr(self.subjects),
             ",".join(item.key for item in self.red),
             str(self.local_hour),
+            # The message itself (layout, body, template): a layout saved while the page was
+            # open is not what the operator looked at.
+            content_fingerprint(self.campaign),
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 

@@ -51,6 +51,7 @@ from tidings.lib.stale import check_version, editor_name
 from tidings.policy import get_policy
 
 from .direct import send_test_messages
+from .fingerprint import changed_since_confirmed, confirmed_values, enforced
 from .models import Campaign, Delivery, Sender, Template
 from .protection import PREFIX as PROTECTION_PREFIX
 from .queue import (
@@ -155,6 +156,28 @@ class CampaignNotReady(CampaignError):
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(p.message for p in self.problems))
+
+
+_SECOND_OPERATOR_CHANGED = (
+    "another operator with the send permission must confirm it: what it sends changed after it "
+    "was confirmed, and you made the change or wrote it"
+)
+
+
+class ConfirmationVoided(CampaignNotReady):
+    """With four-eyes sending, what the campaign sends (or who it goes to) changed after the
+    second operator confirmed it (``campaigns.fingerprint``): it must be confirmed again."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            [
+                Problem(
+                    "what it sends changed after it was confirmed: another operator must "
+                    "confirm it again",
+                    "confirm",
+                )
+            ]
+        )
 
 
 def transition(status: str | None, action: str) -> str:
@@ -496,7 +519,11 @@ def do_schedule(
             problems.append(Problem("choose a time in the future, or send now", "when"))
     if problems:
         raise CampaignNotReady(problems)
-    apply_transition(campaign, "schedule", scheduled_at=when or now, paused_reason="")
+    # What was confirmed, as hashes: a change to what it reads voids it (campaigns.fingerprint).
+    fingerprints = confirmed_values(campaign)
+    apply_transition(
+        campaign, "schedule", scheduled_at=when or now, paused_reason="", **fingerprints
+    )
     audit(
         "campaign.scheduled",
         actor=actor,
@@ -553,6 +580,9 @@ def do_start(campaign: Campaign | int, *, now: datetime | None = None) -> int:
         raise CampaignNotReady(
             [Problem("it targets no open list or segment any more: choose its audience", "lists")]
         )
+    if enforced() and changed_since_confirmed(campaign, audience=True):
+        # A change that raced the confirmation, or was made around the actions that void it.
+        raise ConfirmationVoided()
     try:
         contacts = audience_for(campaign, now=now)
     except SegmentError as exc:
@@ -594,6 +624,8 @@ def start_due_campaigns(now: datetime | None = None) -> list[int]:
             logger.warning("campaign %s could not start: %s", pk, exc)
             with contextlib.suppress(InvalidTransition):  # cancelled meanwhile: leave it so
                 do_unschedule(Campaign.objects.get(pk=pk), actor=None, reason=str(exc))
+                if isinstance(exc, ConfirmationVoided):
+                    audit("campaign.confirmation_voided", actor_label="worker", obj=Campaign(pk=pk))
             continue
         started.append(pk)
         logger.info("campaign %s started", pk)
@@ -628,9 +660,18 @@ def do_resume(campaign: Campaign, *, actor: Any) -> Campaign:
     waives that protection for it (the operator looked; audited)."""
     reason = Campaign.objects.filter(pk=campaign.pk).values_list("paused_reason", flat=True)
     waive = (reason.first() or "").startswith(PROTECTION_PREFIX)
-    extra = {"protection_waived": True} if waive else {}
+    extra: dict[str, Any] = {"protection_waived": True} if waive else {}
+    fresh = Campaign.objects.select_related("sender", "layout", "template__layout").get(
+        pk=campaign.pk
+    )
+    reconfirmed = enforced() and changed_since_confirmed(fresh, audience=False)
+    if reconfirmed:  # what it sends changed while it was out: resuming confirms the change
+        if _needs_second_operator(fresh, actor):
+            raise CampaignNotReady([Problem(_SECOND_OPERATOR_CHANGED, "confirm")])
+        extra["confirmed_content"] = confirmed_values(fresh)["confirmed_content"]
     apply_transition(campaign, "resume", paused_reason="", **extra)
-    audit("campaign.resumed", actor=actor, obj=campaign, protection_waived=waive)
+    noted: dict[str, Any] = {"reconfirmed": True} if reconfirmed else {}
+    audit("campaign.resumed", actor=actor, obj=campaign, protection_waived=waive, **noted)
     return campaign
 
 

@@ -13,15 +13,19 @@ from tidings.lib.audit import audit
 from tidings.lib.stale import check_version
 
 from .models import Campaign, Layout, Template
+from .reconfirm import void_changed_confirmations
 from .template_forms import LayoutForm, TemplateForm
 
 
 @transaction.atomic
 def do_save_layout(form: LayoutForm, *, actor: Any) -> Layout:
-    """Save a valid layout form (a new layout or changes to one)."""
+    """Save a valid layout form (a new layout or changes to one).  With four-eyes sending, a
+    campaign confirmed with the layout as it was needs confirming again (``reconfirm``)."""
     created = form.instance.pk is None
     layout: Layout = form.save()
     audit("layout.created" if created else "layout.saved", actor=actor, obj=layout)
+    if not created:
+        void_changed_confirmations(f"its layout “{layout.name}”", actor=actor)
     return layout
 
 
@@ -54,6 +58,8 @@ def do_save_template(
         template.created_by = actor
     template.save()
     audit("template.created" if created else "template.saved", actor=actor, obj=template)
+    if not created:  # a campaign reads its template's body or layout when it has none of its own
+        void_changed_confirmations(f"its template “{template.name}”", actor=actor)
     return template
 
 
@@ -98,3 +104,12 @@ def live_uses(*, template: Template | None = None, layout: Layout | None = None)
     for find in _LIVE_USES:
         names += find(template, layout)
     return names
+
+
+def segment_live_uses(segment: Any) -> list[str]:
+    """The campaigns scheduled, sending or paused whose audience is chosen from ``segment``
+    (for ``audience.segment_uses``): the same states in which a template or layout is refused
+    to a writer, so the rule reads the same on every page (a scheduled campaign chooses its
+    people from the segment when it starts)."""
+    campaigns = Campaign.objects.filter(status__in=_LIVE, segments=segment).order_by("name", "pk")
+    return [f"the campaign “{c.name}”" for c in campaigns]

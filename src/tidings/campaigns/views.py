@@ -403,6 +403,9 @@ def _button(action, done: str):
             result = action(campaign, actor=request.user)
         except InvalidTransition as exc:
             return _conflict(request, campaign, exc)
+        except CampaignNotReady as exc:  # resuming what changed needs a second operator
+            messages.error(request, f"Not done: {exc.message}.")
+            return redirect("campaigns:detail", campaign_id=campaign.pk)
         if isinstance(result, Campaign) and result.pk != campaign.pk:  # a clone
             messages.success(request, done)
             return redirect("campaigns:edit", campaign_id=result.pk)

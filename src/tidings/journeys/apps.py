@@ -29,6 +29,11 @@ class JourneysConfig(AppConfig):
 
         # Saving a template or layout a started journey sends needs the send permission.
         register_live_uses(live_uses)
+        from tidings.audience import segment_uses
+
+        from .mail import segment_live_uses
+
+        segment_uses.register(segment_live_uses)  # nor change who enters a started journey
         from .tracking import SINK, write_rows
 
         # Opens and clicks of journey mail, written in batches like the campaigns' (tracking.py).

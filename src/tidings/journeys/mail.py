@@ -92,6 +92,17 @@ def live_uses(template: Template | None, layout: Layout | None) -> list[str]:
     return [f"the journey \u201c{name}\u201d" for name in sorted(found)]
 
 
+def segment_live_uses(segment: Any) -> list[str]:
+    """The started journeys (active or paused) that enrol whoever starts matching ``segment``
+    (the ``segment_matched`` trigger).  For ``audience.segment_uses.register``."""
+    journeys = Journey.objects.filter(
+        status__in=(Journey.Status.ACTIVE, Journey.Status.PAUSED),
+        trigger=Journey.Trigger.SEGMENT,
+    ).order_by("name")
+    found = [j.name for j in journeys if str(j.trigger_params.get("segment")) == str(segment.pk)]
+    return [f"the journey \u201c{name}\u201d" for name in found]
+
+
 # Compiled steps, by everything that goes into them (an edited template has a new updated_at):
 # compiling costs far more than rendering.  Per process, at most 64.
 _COMPILED: dict[tuple, CompiledMessage] = {}

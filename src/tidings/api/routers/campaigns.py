@@ -236,6 +236,8 @@ def _button(action, campaign_id: int, request: HttpRequest, **kwargs) -> dict:
         action(campaign, actor=token_of(request).operator, **kwargs)
     except InvalidTransition as exc:
         raise Problem(409, f"{str(exc).capitalize()}.") from None
+    except CampaignNotReady as exc:  # resuming what changed after confirmation (four-eyes)
+        raise Problem(409, f"{exc.message.capitalize()}.") from None
     return _out(_campaign(campaign_id))
 
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from tidings.audience.suppression import do_record_hard_bounce
 
-from .. import protection, queue
+from .. import fingerprint, protection, queue
 from ..config import FLUSH_SIZE, DeliveryConfig
 from ..lifecycle import finish_if_done, pause_campaign
 from ..models import Campaign
@@ -43,6 +43,11 @@ from .dispatcher import TEMPLATE, Dispatcher, EventLoopThread
 from .jobs import campaign_jobs, one_off_jobs
 
 logger = logging.getLogger("tidings.campaigns.engine")
+
+CHANGED_SINCE_CONFIRMED = (
+    "Paused automatically: what it sends changed after it was confirmed; another operator must "
+    "confirm it (resume it) again"
+)
 
 
 @dataclass
@@ -350,7 +355,7 @@ class Engine:
             self._forget_campaigns(gone)
         for campaign_id in sorted(sending - set(self.contexts)):
             campaign = (
-                Campaign.objects.select_related("sender", "layout", "template")
+                Campaign.objects.select_related("sender", "layout", "template__layout")
                 .filter(pk=campaign_id)
                 .first()
             )
@@ -358,6 +363,12 @@ class Engine:
                 continue
             if campaign.transport and campaign.transport not in self.transport_names:
                 self._pause(campaign_id, f"No transport is named {campaign.transport!r}")
+                continue
+            if fingerprint.enforced() and fingerprint.changed_since_confirmed(
+                campaign, audience=False
+            ):
+                # Four-eyes sending: what it would send now is not what was confirmed.
+                self._pause(campaign_id, CHANGED_SINCE_CONFIRMED)
                 continue
             try:
                 self.contexts[campaign_id] = CampaignContext(campaign, self.config)

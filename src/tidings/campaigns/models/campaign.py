@@ -116,6 +116,10 @@ class Campaign(models.Model):
     last_edited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # What was confirmed (campaigns.fingerprint): hashes of the content and of how the audience
+    # is chosen, stored when it is scheduled; blank before it was, or before they existed.
+    confirmed_content = models.CharField(max_length=64, blank=True, default="")
+    confirmed_audience = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(

@@ -42,7 +42,14 @@ Personalisation runs in a hardened Jinja sandbox (``CampaignSandbox``):
   hanging, so the engine can fail the campaign with a reason.
 """
 
-from .compiled import CompiledMessage, check_layout, check_template, extra_values, render_subject
+from .compiled import (
+    CompiledMessage,
+    campaign_parts,
+    check_layout,
+    check_template,
+    extra_values,
+    render_subject,
+)
 from .contract import (
     CHECK_LIMITS,
     LAYOUT_VARIABLES,
@@ -82,6 +89,7 @@ __all__ = [
     "Rendered",
     "Sources",
     "TemplateProblem",
+    "campaign_parts",
     "check_layout",
     "check_template",
     "contact_values",

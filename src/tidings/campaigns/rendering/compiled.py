@@ -143,6 +143,21 @@ def extra_values(context: Mapping[str, Any]) -> dict[str, Any]:
     return {str(name): _plain(value) for name, value in context.items()}
 
 
+def campaign_parts(campaign: Any) -> tuple[str, str, str, Any]:
+    """(body, format, text, layout) a campaign is sent with: a blank body takes its template's
+    body, format and text; no layout of its own takes its template's (None: the default
+    layout).  ``CompiledMessage.for_campaign`` compiles these; ``campaigns.fingerprint`` hashes
+    them."""
+    template = campaign.template if campaign.template_id else None
+    body, fmt, text_body = campaign.body, campaign.format, campaign.text_body
+    if not (body or "").strip() and template is not None:
+        body, fmt, text_body = template.body, template.format, template.text_body
+    layout = campaign.layout if campaign.layout_id else None
+    if layout is None and template is not None:
+        layout = template.layout
+    return body, fmt, text_body, layout
+
+
 class CompiledMessage:
     """A campaign's message, compiled once; ``render`` personalises it for one contact.
 
@@ -209,13 +224,7 @@ class CompiledMessage:
         A campaign whose body is blank uses its template's body, format and text; one without a
         layout uses its template's, or the default layout.  Raises TemplateProblem.
         """
-        template = campaign.template if campaign.template_id else None
-        body, fmt, text_body = campaign.body, campaign.format, campaign.text_body
-        if not (body or "").strip() and template is not None:
-            body, fmt, text_body = template.body, template.format, template.text_body
-        layout = campaign.layout if campaign.layout_id else None
-        if layout is None and template is not None:
-            layout = template.layout
+        body, fmt, text_body, layout = campaign_parts(campaign)
         return cls._checked(
             sources_for(campaign.subject, body, fmt, text_body, layout, campaign.preheader)
         )

@@ -12,6 +12,21 @@ from tidings.web.demo import follow_serving_address, serving_base_url
 WORKER_STOP_SECONDS = 150
 
 
+def shared_counters_warning(workers: int, redis_url: str) -> str:
+    """What to say when several web processes would each keep their own rate-limit counts
+    (the cache is local memory without TIDINGS_REDIS_URL): every public form's limit, the cookie
+    banner's and the API's become ``workers`` times looser, and a visitor is counted by
+    whichever process answers.  Sign-in lockouts are not affected: they are in the database."""
+    if workers <= 1 or redis_url:
+        return ""
+    return (
+        f"warning: {workers} web processes without TIDINGS_REDIS_URL: each keeps its own "
+        f"rate-limit counts, so the public forms', the cookie banner's and the API's limits "
+        f"are up to {workers} times looser (sign-in lockouts are shared: they are in the "
+        "database). Set TIDINGS_REDIS_URL, or serve with --workers 1."
+    )
+
+
 class Command(BaseCommand):
     help = "Serve tidings with granian (WSGI); --with-worker also runs a background worker."
 
@@ -37,6 +52,11 @@ class Command(BaseCommand):
         # Links in pages and mail point where we serve, unless TIDINGS_BASE_URL is set.
         base_url = follow_serving_address(host, port)
         call_command("check", fail_level="ERROR")
+        from django.conf import settings
+
+        warning = shared_counters_warning(workers, settings.TIDINGS_REDIS_URL)
+        if warning:
+            self.stderr.write(warning)
         # whitenoise serves from STATIC_ROOT in production; collecting takes well under a second.
         call_command("collectstatic", interactive=False, verbosity=0)
         worker = None

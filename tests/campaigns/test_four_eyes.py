@@ -1,0 +1,348 @@
+"""Four-eyes sending: what the second operator confirmed is what is sent.
+
+After a campaign is confirmed, a change to what it reads when it goes out (its layout, the
+template it takes its body from, the segments and lists of its audience) voids the confirmation;
+the worker refuses to start or send a campaign whose content differs from what was confirmed.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.campaigns.delivery_helpers import SmtpSink, transports_for
+from tests.campaigns.lifecycle_helpers import (
+    make_campaign,
+    make_editor,
+    make_list,
+    make_sender,
+    subscriber,
+)
+from tests.operators import make_operator, sign_in
+from tidings.audience.models import Segment
+from tidings.campaigns import lifecycle
+from tidings.campaigns.engine import Engine
+from tidings.campaigns.fingerprint import changed_since_confirmed
+from tidings.campaigns.lifecycle import CampaignNotReady, do_resume, do_schedule
+from tidings.campaigns.models import Campaign, Delivery, Layout, Template
+from tidings.campaigns.queue import populate_deliveries
+from tidings.campaigns.targeting import audience_for
+from tidings.campaigns.template_actions import do_save_layout, do_save_template
+from tidings.campaigns.template_forms import LayoutForm, TemplateForm
+from tidings.lib.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def four_eyes(settings):
+    settings.TIDINGS_SEND_NEEDS_SECOND_OPERATOR = True
+
+
+@pytest.fixture
+def news():
+    return make_list("Product news", "product news")
+
+
+@pytest.fixture
+def author():
+    return make_editor("author")
+
+
+@pytest.fixture
+def reviewer():
+    return make_operator("reviewer", "owner", password=None)
+
+
+def confirmed(news, author, reviewer, *, own_layout: bool = True, **fields) -> Campaign:
+    """A campaign written by ``author`` and confirmed by ``reviewer`` for tomorrow; without
+    ``own_layout`` it takes its template's layout."""
+    campaign = make_campaign(news, sender=make_sender(), with_template=True, **fields)
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=author, last_edited_by=author)
+    if not own_layout:
+        Campaign.objects.filter(pk=campaign.pk).update(layout=None)
+    campaign.refresh_from_db()
+    do_schedule(
+        campaign, timezone.now() + timezone.timedelta(days=1), actor=reviewer, confirmed=True
+    )
+    return Campaign.objects.get(pk=campaign.pk)
+
+
+def save_layout(layout: Layout, html: str, actor) -> None:
+    form = LayoutForm({"name": layout.name, "html": html, "text": layout.text}, instance=layout)
+    assert form.is_valid(), form.errors
+    do_save_layout(form, actor=actor)
+
+
+def changed_html(layout: Layout) -> str:
+    return layout.html.replace("{{ content }}", "<p>Buy now, unreviewed</p>{{ content }}", 1)
+
+
+# --- voided at once, by the action that changes it ------------------------------------------------
+def test_a_layout_saved_after_confirmation_sends_the_campaign_back_to_be_confirmed(
+    four_eyes, news, author, reviewer
+):
+    campaign = confirmed(news, author, reviewer)
+    assert campaign.confirmed_content and campaign.confirmed_audience
+    save_layout(campaign.layout, changed_html(campaign.layout), author)
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and campaign.scheduled_at is None
+    assert "layout" in campaign.paused_reason and "confirm it again" in campaign.paused_reason
+    assert campaign.last_edited_by == author
+    entry = AuditEntry.objects.get(action="campaign.confirmation_voided")
+    assert entry.object_id == str(campaign.pk) and entry.actor == author
+    assert entry.details["was"] == "scheduled"
+    # The author who changed it cannot confirm it; another operator can, having seen it.
+    with pytest.raises(CampaignNotReady, match="second pair of eyes"):
+        do_schedule(campaign, None, actor=author, confirmed=True)
+    do_schedule(campaign, None, actor=reviewer, confirmed=True)
+    assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
+
+
+def test_whoever_changes_the_layout_becomes_its_editor_and_cannot_confirm_it(
+    four_eyes, news, author, reviewer
+):
+    campaign = confirmed(news, author, reviewer)
+    save_layout(campaign.layout, changed_html(campaign.layout), reviewer)
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and campaign.last_edited_by == reviewer
+    with pytest.raises(CampaignNotReady, match="second pair of eyes"):
+        do_schedule(campaign, None, actor=reviewer, confirmed=True)
+
+
+def test_a_template_the_campaign_takes_its_layout_from_voids_it_when_saved(
+    four_eyes, news, author, reviewer
+):
+    campaign = confirmed(news, author, reviewer, own_layout=False)
+    template = campaign.template
+    other = Layout.objects.create(
+        name="Loud", html=changed_html(template.layout), text=template.layout.text
+    )
+    form = TemplateForm(
+        {
+            "name": template.name,
+            "layout": other.pk,
+            "format": "markdown",
+            "subject": template.subject,
+            "body": template.body,
+            "text_body": "",
+        },
+        instance=template,
+    )
+    assert form.is_valid(), form.errors
+    do_save_template(form, actor=author)
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and "template" in campaign.paused_reason
+
+
+def test_a_template_the_campaign_has_its_own_copy_of_changes_nothing(
+    four_eyes, news, author, reviewer
+):
+    campaign = confirmed(news, author, reviewer)
+    Template.objects.filter(pk=campaign.template_id).update(body="# Something else")
+    template = Template.objects.get(pk=campaign.template_id)
+    form = TemplateForm(
+        {
+            "name": template.name,
+            "layout": template.layout_id,
+            "format": "markdown",
+            "subject": template.subject,
+            "body": "# Changed again",
+            "text_body": "",
+        },
+        instance=template,
+    )
+    assert form.is_valid(), form.errors
+    do_save_template(form, actor=author)
+    assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
+    assert not AuditEntry.objects.filter(action="campaign.confirmation_voided").exists()
+
+
+def test_a_segment_of_its_audience_saved_after_confirmation_voids_it(
+    four_eyes, news, author, reviewer, client
+):
+    segment = Segment.objects.create(name="Readers", query='company = "Pro Ltd"')
+    campaign = confirmed(news, author, reviewer, segments=[segment])
+    sign_in(client, reviewer)
+    response = client.post(
+        reverse("audience:segment-edit", args=[segment.pk]),
+        {"name": "Readers", "query": 'company = "Other Ltd"', "description": "", "save": "1"},
+    )
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and "segment “Readers”" in campaign.paused_reason
+    assert campaign.last_edited_by == reviewer
+
+
+def test_a_list_of_its_audience_given_another_topic_voids_it(four_eyes, news, author, reviewer):
+    from tidings.audience.operator import do_save_list
+    from tidings.audience.operator_forms import MailingListForm
+
+    campaign = confirmed(news, author, reviewer)
+    form = MailingListForm(
+        {"name": news.name, "topic": "training", "description": "", "is_public": ""},
+        instance=news,
+    )
+    assert form.is_valid(), form.errors
+    do_save_list(form, actor=author)
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and "its list “Product news”" in campaign.paused_reason
+
+
+def test_renaming_a_list_changes_nothing_it_sends(four_eyes, news, author, reviewer):
+    from tidings.audience.operator import do_save_list
+    from tidings.audience.operator_forms import MailingListForm
+
+    campaign = confirmed(news, author, reviewer)
+    form = MailingListForm(
+        {"name": "Product news (monthly)", "topic": news.topic, "description": "", "is_public": ""},
+        instance=news,
+    )
+    assert form.is_valid(), form.errors
+    do_save_list(form, actor=author)
+    assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
+
+
+def test_a_sending_campaign_pauses_and_resuming_it_needs_another_operator(
+    four_eyes, news, author, reviewer
+):
+    subscriber("Ada Lovelace", news)
+    campaign = confirmed(news, author, reviewer)
+    lifecycle.start_due_campaigns(now=timezone.now() + timezone.timedelta(days=2))
+    assert Campaign.objects.get(pk=campaign.pk).status == "sending"
+    save_layout(campaign.layout, changed_html(campaign.layout), author)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused" and "confirm it again" in campaign.paused_reason
+    with pytest.raises(CampaignNotReady, match="another operator"):
+        do_resume(campaign, actor=author)
+    do_resume(campaign, actor=reviewer)  # the reviewer looked at the change: confirmed again
+    campaign.refresh_from_db()
+    assert campaign.status == "sending" and campaign.paused_reason == ""
+    resumed = AuditEntry.objects.get(action="campaign.resumed")
+    assert resumed.details["reconfirmed"] is True
+    assert not changed_since_confirmed(campaign, audience=False)
+
+
+def test_a_sending_campaign_ignores_a_change_to_its_segments(four_eyes, news, author, reviewer):
+    """Its queue was made when it started: who it goes to no longer changes."""
+    subscriber("Ada Lovelace", news)
+    segment = Segment.objects.create(name="Readers", query='company = "Pro Ltd"')
+    campaign = confirmed(news, author, reviewer, segments=[segment])
+    lifecycle.start_due_campaigns(now=timezone.now() + timezone.timedelta(days=2))
+    from tidings.audience.operator import do_save_segment
+    from tidings.audience.segment_views import SegmentForm
+
+    form = SegmentForm({"name": "Readers", "query": 'company = "Other Ltd"'}, instance=segment)
+    assert form.is_valid(), form.errors
+    do_save_segment(form, actor=author)
+    assert Campaign.objects.get(pk=campaign.pk).status == "sending"
+
+
+def test_without_four_eyes_saving_a_layout_leaves_scheduled_campaigns_alone(news, author, reviewer):
+    campaign = confirmed(news, author, reviewer)
+    save_layout(campaign.layout, changed_html(campaign.layout), author)
+    assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
+
+
+# --- the safety net: the worker ------------------------------------------------------------------
+def test_the_worker_does_not_start_a_campaign_changed_behind_the_actions_back(
+    four_eyes, news, author, reviewer
+):
+    subscriber("Ada Lovelace", news)
+    campaign = confirmed(news, author, reviewer)
+    # A change that no action saw (the admin, a shell, a race with the confirmation).
+    Layout.objects.filter(pk=campaign.layout_id).update(html=changed_html(campaign.layout))
+    assert lifecycle.start_due_campaigns(now=timezone.now() + timezone.timedelta(days=2)) == []
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and "changed after it was confirmed" in campaign.paused_reason
+    assert not Delivery.objects.filter(campaign=campaign).exists()
+    assert AuditEntry.objects.filter(
+        action="campaign.confirmation_voided", object_id=str(campaign.pk)
+    ).exists()
+
+
+def test_the_delivery_engine_pauses_a_campaign_whose_content_changed_unseen(
+    four_eyes, news, author, reviewer, settings
+):
+    subscriber("Ada Lovelace", news)
+    campaign = confirmed(news, author, reviewer)
+    Campaign.objects.filter(pk=campaign.pk).update(status="sending", started_at=timezone.now())
+    populate_deliveries(campaign, audience_for(campaign))
+    Layout.objects.filter(pk=campaign.layout_id).update(html=changed_html(campaign.layout))
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        Engine().run(until_idle=True, max_seconds=10)
+    campaign.refresh_from_db()
+    assert sink.received == []
+    assert (
+        campaign.status == "paused" and "changed after it was confirmed" in campaign.paused_reason
+    )
+    assert Delivery.objects.filter(campaign=campaign, status="queued").count() == 1
+
+
+def test_the_delivery_engine_sends_what_was_confirmed(four_eyes, news, author, reviewer, settings):
+    subscriber("Ada Lovelace", news)
+    campaign = confirmed(news, author, reviewer)
+    Campaign.objects.filter(pk=campaign.pk).update(status="sending", started_at=timezone.now())
+    populate_deliveries(campaign, audience_for(campaign))
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        Engine().run(until_idle=True, max_seconds=10)
+    assert len(sink.received) == 1
+    assert Campaign.objects.get(pk=campaign.pk).status == "finished"
+
+
+# --- the page says why ----------------------------------------------------------------------------
+def test_the_campaign_page_says_why_it_went_back_to_draft(
+    four_eyes, news, author, reviewer, client
+):
+    campaign = confirmed(news, author, reviewer)
+    sign_in(client, reviewer)
+    response = client.post(
+        reverse("templates_ui:layout-edit", args=[campaign.layout_id]),
+        {
+            "name": campaign.layout.name,
+            "html": changed_html(campaign.layout),
+            "text": campaign.layout.text,
+        },
+    )
+    assert response.status_code == 302
+    page = client.get(reverse("campaigns:detail", args=[campaign.pk]))
+    text = page.content.decode()
+    assert "Not sent:" in text and "changed after it was confirmed" in text
+
+
+def paused_after_change(news, author, reviewer) -> Campaign:
+    subscriber("Ada Lovelace", news)
+    campaign = confirmed(news, author, reviewer)
+    lifecycle.start_due_campaigns(now=timezone.now() + timezone.timedelta(days=2))
+    save_layout(campaign.layout, changed_html(campaign.layout), author)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    return campaign
+
+
+def test_the_resume_button_says_why_the_changer_cannot_resume(
+    four_eyes, news, author, reviewer, client
+):
+    campaign = paused_after_change(news, author, reviewer)
+    sign_in(client, author)
+    response = client.post(reverse("campaigns:resume", args=[campaign.pk]), follow=True)
+    assert response.status_code == 200
+    assert "Not done: another operator with the send permission must confirm it" in response.text
+    assert Campaign.objects.get(pk=campaign.pk).status == "paused"
+
+
+def test_the_api_answers_409_when_the_changer_resumes(four_eyes, news, author, reviewer):
+    from tests.api.helpers import Api
+    from tidings.api.actions import do_create_api_token
+
+    campaign = paused_after_change(news, author, reviewer)
+    _, text = do_create_api_token(name="t", operator=author, scopes=["send"], actor=author)
+    response = Api(text).post(f"/campaigns/{campaign.pk}/resume")
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("Another operator with the send permission")
+    assert Campaign.objects.get(pk=campaign.pk).status == "paused"
+    _, text = do_create_api_token(name="r", operator=reviewer, scopes=["send"], actor=reviewer)
+    assert Api(text).post(f"/campaigns/{campaign.pk}/resume").status_code == 200
