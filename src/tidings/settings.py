@@ -649,6 +649,9 @@ INSTALLED_APPS.append("tidings.media")
 # Journeys: how long a worker's claim on due enrolments holds before another worker may take
 # them (a worker that died mid-step: its step rolled back, so it runs again once).
 TIDINGS_JOURNEY_LEASE_SECONDS = env_int("TIDINGS_JOURNEY_LEASE_SECONDS", 60)
+# A running import renews its heartbeat every batch; one not heard of for this long (or whose
+# process is gone from this host) shows as interrupted, with the command that resumes it.
+TIDINGS_IMPORT_LEASE_SECONDS = env_int("TIDINGS_IMPORT_LEASE_SECONDS", 120)
 TIDINGS_MEDIA_MAX_BYTES = env_int("TIDINGS_MEDIA_MAX_BYTES", 5 * 1024 * 1024)  # per upload
 TIDINGS_MEDIA_MAX_PIXELS = env_int("TIDINGS_MEDIA_MAX_PIXELS", 40_000_000)  # decoded size
 TIDINGS_MEDIA_MAX_WIDTH = env_int("TIDINGS_MEDIA_MAX_WIDTH", 1200)  # scaled down beyond
