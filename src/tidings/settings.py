@@ -649,6 +649,9 @@ INSTALLED_APPS.append("tidings.media")
 # Journeys: how long a worker's claim on due enrolments holds before another worker may take
 # them (a worker that died mid-step: its step rolled back, so it runs again once).
 TIDINGS_JOURNEY_LEASE_SECONDS = env_int("TIDINGS_JOURNEY_LEASE_SECONDS", 60)
+# The step after a "wait until 09:00" still runs when at most this late (the worker was down);
+# later, it waits for the next 09:00 (journeys.schedule).
+TIDINGS_JOURNEY_MISSED_TIME_GRACE_HOURS = env_float("TIDINGS_JOURNEY_MISSED_TIME_GRACE_HOURS", 6)
 # A running import renews its heartbeat every batch; one not heard of for this long (or whose
 # process is gone from this host) shows as interrupted, with the command that resumes it.
 TIDINGS_IMPORT_LEASE_SECONDS = env_int("TIDINGS_IMPORT_LEASE_SECONDS", 120)
