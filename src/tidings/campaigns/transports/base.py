@@ -47,6 +47,7 @@ class TransportError(Exception):
         code: int | None = None,
         kind: str = TEMPORARY,
         attempted: bool = True,
+        at_recipient: bool = False,
     ) -> None:
         self.text = scrub(message)
         super().__init__(self.text)
@@ -54,6 +55,9 @@ class TransportError(Exception):
         self.code = code
         self.kind = kind
         self.attempted = attempted
+        # The reply refused this recipient (RCPT, or the message after it), not the connection
+        # or our sender: a throttling reply is then its domain's (queue.deferrals).
+        self.at_recipient = at_recipient
 
     def describe(self) -> str:
         """One line for the Delivery row's ``error`` (≤ 300 characters, no personal data)."""
@@ -69,7 +73,9 @@ def scrub(text: str) -> str:
     return " ".join(_ADDRESS.sub("<address>", str(text)).split())[:250]
 
 
-def classify_smtp_reply(code: int, message: str, *, sender: bool = False) -> TransportError:
+def classify_smtp_reply(
+    code: int, message: str, *, sender: bool = False, at_recipient: bool = False
+) -> TransportError:
     """The TransportError for an SMTP error reply.  ``sender``: the reply refused our envelope
     sender (MAIL FROM), which says nothing about the recipient's mailbox: never a hard bounce,
     whatever its words ("Sender address rejected: User unknown").  Postfix checks the sender
@@ -99,6 +105,7 @@ def classify_smtp_reply(code: int, message: str, *, sender: bool = False) -> Tra
         permanent=False,
         code=code,
         kind=THROTTLED if throttled else TEMPORARY,
+        at_recipient=at_recipient and not sender,
     )
 
 
