@@ -255,6 +255,8 @@ TIDINGS_DELIVERY_MAX_ATTEMPTS = env_opt_int("TIDINGS_DELIVERY_MAX_ATTEMPTS")
 TIDINGS_DELIVERY_IDLE_SECONDS = env_float("TIDINGS_DELIVERY_IDLE_SECONDS", None)
 TIDINGS_DELIVERY_BUILDERS = env_str("TIDINGS_DELIVERY_BUILDERS") or None  # a number, or "auto"
 TIDINGS_RETRY_BASE_SECONDS = env_float("TIDINGS_RETRY_BASE_SECONDS", None)
+TIDINGS_DOMAIN_BACKOFF_SECONDS = env_float("TIDINGS_DOMAIN_BACKOFF_SECONDS", None)
+TIDINGS_DOMAIN_BACKOFF_MAX_SECONDS = env_float("TIDINGS_DOMAIN_BACKOFF_MAX_SECONDS", None)
 TIDINGS_BREAKER_THRESHOLD = env_float("TIDINGS_BREAKER_THRESHOLD", None)
 TIDINGS_BREAKER_WINDOW = env_opt_int("TIDINGS_BREAKER_WINDOW")
 TIDINGS_BREAKER_MIN = env_opt_int("TIDINGS_BREAKER_MIN")
@@ -650,6 +652,12 @@ INSTALLED_APPS.append("tidings.media")
 # Journeys: how long a worker's claim on due enrolments holds before another worker may take
 # them (a worker that died mid-step: its step rolled back, so it runs again once).
 TIDINGS_JOURNEY_LEASE_SECONDS = env_int("TIDINGS_JOURNEY_LEASE_SECONDS", 60)
+# The step after a "wait until 09:00" still runs when at most this late (the worker was down);
+# later, it waits for the next 09:00 (journeys.schedule).
+TIDINGS_JOURNEY_MISSED_TIME_GRACE_HOURS = env_float("TIDINGS_JOURNEY_MISSED_TIME_GRACE_HOURS", 6)
+# A running import renews its heartbeat every batch; one not heard of for this long (or whose
+# process is gone from this host) shows as interrupted, with the command that resumes it.
+TIDINGS_IMPORT_LEASE_SECONDS = env_int("TIDINGS_IMPORT_LEASE_SECONDS", 120)
 TIDINGS_MEDIA_MAX_BYTES = env_int("TIDINGS_MEDIA_MAX_BYTES", 5 * 1024 * 1024)  # per upload
 TIDINGS_MEDIA_MAX_PIXELS = env_int("TIDINGS_MEDIA_MAX_PIXELS", 40_000_000)  # decoded size
 TIDINGS_MEDIA_MAX_WIDTH = env_int("TIDINGS_MEDIA_MAX_WIDTH", 1200)  # scaled down beyond

@@ -172,6 +172,26 @@ def test_an_uploaded_csv_is_imported_in_the_background_with_a_bad_rows_report(ap
     Import.objects.get(pk=import_id).delete()
 
 
+def test_an_import_whose_process_is_gone_says_so_and_how_to_resume_it(api):
+    """A killed import stayed "running" with done false: a client polled it for ever."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tidings.audience.imports import create_import
+    from tidings.audience.models import Import
+
+    imp = create_import(mailing_list=make_list(), consent_source="x", upload=[b"email\n"])
+    stale = timezone.now() - timedelta(hours=1)
+    Import.objects.filter(pk=imp.pk).update(
+        status="running", started_at=stale, heartbeat_at=stale, run_host="elsewhere", run_pid=7
+    )
+    progress = api.get(f"/imports/{imp.pk}").json()
+    assert progress["status"] == "running"
+    assert progress["done"] is True and progress["interrupted"] is True
+    assert progress["resume_command"] == f"tidings import contacts --resume {imp.pk}"
+
+
 def test_an_import_into_an_unknown_list_is_refused(api):
     from django.core.files.uploadedfile import SimpleUploadedFile
 

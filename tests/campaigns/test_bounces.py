@@ -163,6 +163,24 @@ def test_a_transient_failure_given_up_after_retries_is_a_soft_bounce(
     assert suppression_of(ada) is None and statuses(ada) == {"confirmed"}
 
 
+@pytest.mark.parametrize(
+    ("name", "code"), [("gmail_mailbox_full.eml", "5.2.2"), ("gmail_policy_block.eml", "5.7.1")]
+)
+def test_a_full_mailbox_or_a_policy_block_is_a_soft_bounce_not_a_hard_one(
+    name, code, settings, received
+):
+    # Gmail's "552 5.2.2 ... out of storage space" and "550 5.7.1 ... likely unsolicited mail"
+    # come as "Action: failed" with a 5.x.x status, but say nothing against the address: the
+    # mailbox takes mail once emptied; the spam filter refused the message, not the person.
+    settings.TIDINGS_SOFT_BOUNCE_LIMIT = 3
+    _, [(ada, delivery)] = delivered()
+    raw = sample(name, recipient=ada.email, row=("d", delivery.pk))
+    report = do_record_inbound_mail(raw, source="pipe")
+    assert (report.status, report.kind, report.detail) == ("processed", "bounce_soft", code)
+    assert report.reason == "soft bounce 1 of 3 within 14 days"
+    assert suppression_of(ada) is None and statuses(ada) == {"confirmed"}
+
+
 def test_a_complaint_unsubscribes_from_everything_on_every_channel(
     received, django_capture_on_commit_callbacks
 ):

@@ -261,6 +261,25 @@ def test_an_ses_permanent_bounce_is_hard_and_a_transient_one_soft(client):
     assert suppression_of(ada) == "hard_bounce" and suppression_of(bob) is None
 
 
+def test_an_ses_permanent_mailbox_full_or_policy_block_is_soft(client):
+    """SES calls them Permanent; 5.2.2 (a full mailbox) and 5.7.1 (a spam filter's block) say
+    nothing against the address: soft bounces, counted towards the limit, not suppressed."""
+    _, [(ada, delivery), (bob, other)] = delivered(2)
+    full = ses_bounce(ada, delivery)
+    recipient = full["bounce"]["bouncedRecipients"][0]
+    recipient["status"] = "5.2.2"
+    recipient["diagnosticCode"] = "smtp; 552 5.2.2 The recipient's inbox is out of storage space"
+    blocked = ses_bounce(bob, other)
+    recipient = blocked["bounce"]["bouncedRecipients"][0]
+    recipient["status"] = "5.7.1"
+    recipient["diagnosticCode"] = "smtp; 550 5.7.1 Message likely unsolicited mail"
+    assert ses_post(client, full, **basic_auth()).status_code == 200
+    assert ses_post(client, blocked, **basic_auth()).status_code == 200
+    kinds = set(InboundReport.objects.values_list("kind", flat=True))
+    assert kinds == {"bounce_soft"}
+    assert suppression_of(ada) is None and suppression_of(bob) is None
+
+
 def test_an_ses_post_without_credentials_is_asked_for_them(client):
     _, [(ada, delivery)] = delivered()
     response = ses_post(client, ses_bounce(ada, delivery))

@@ -578,3 +578,40 @@ def test_checks_and_dmarc_parsing_reach_nothing_but_the_configured_resolver(
     assert destinations, "the guard saw no DNS traffic at all"
     assert {address[0] for address in destinations} == {"127.0.0.1"}
     assert {address[1] for address in destinations} == {dns_server.port}
+
+
+@pytest.mark.parametrize(
+    ("record", "words"),
+    [
+        (
+            "v=DMARC1; p=reject; pct=0",
+            "policy p=reject with pct=0: pct is the share of failing mail the policy applies to, "
+            "so p=reject applies to none of the mail that fails DMARC; receivers treat all of it "
+            "as p=quarantine",
+        ),
+        (
+            "v=DMARC1; p=quarantine; pct=0",
+            "so p=quarantine applies to none of the mail that fails DMARC; receivers treat all "
+            "of it as p=none",
+        ),
+        (
+            "v=DMARC1; p=reject; pct=25",
+            "so p=reject applies to 25% of the mail that fails DMARC; receivers treat the rest "
+            "as p=quarantine",
+        ),
+        ("v=DMARC1; p=reject; t=y", "p=reject with t=y (testing): receivers apply p=quarantine"),
+    ],
+)
+def test_dmarc_pct_and_testing_mode_say_what_the_policy_really_does(dns_server, key, record, words):
+    """pct=0 used to be reported as "policy p=reject", as if it applied: it applies to none."""
+    check = check_with(dns_server, key, dmarc=f'_dmarc.{DOMAIN}. 300 IN TXT "{record}"').get(
+        "dmarc"
+    )
+    assert check.status == "pass"
+    assert words in check.detail
+
+
+def test_dmarc_at_pct_100_is_the_policy_itself(dns_server, key):
+    record = f'_dmarc.{DOMAIN}. 300 IN TXT "v=DMARC1; p=reject; pct=100"'
+    check = check_with(dns_server, key, dmarc=record).get("dmarc")
+    assert check.detail == "DMARC record found, policy p=reject."

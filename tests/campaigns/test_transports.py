@@ -378,6 +378,11 @@ def test_a_broken_transport_setting_says_what_is_wrong(settings, table, message)
             "rejected",
         ),
         (554, "5.7.1 Spam", True, "rejected"),
+        # A policy block is not about the address, whatever its words.
+        (550, "5.7.1 Sender unknown to our reputation service: blocked", True, "rejected"),
+        # Mailbox full: RFC 3463 says persistent, but it empties (Gmail): tried again later.
+        (552, "5.2.2 The recipient's inbox is out of storage space", False, "temporary"),
+        (552, "Mailbox full", False, "temporary"),
         (454, "Throttling failure: Maximum sending rate exceeded.", False, "throttled"),
         (421, "4.7.0 Try again later, closing connection", False, "throttled"),
         (451, "4.7.1 Greylisted, please retry", False, "temporary"),

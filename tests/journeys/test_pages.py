@@ -281,8 +281,8 @@ def test_the_map_cuts_long_texts_and_splits_big_counts_to_fit_the_boxes():
 
 
 def test_the_simulator_waits_as_long_as_the_engine_across_a_clock_change(editor):
-    """A start given on the page is local time; "2 days" is 48 hours for the engine (it counts
-    in UTC), so the simulator must not add two days of wall-clock time across summer time."""
+    """A start given on the page is local time; "2 days" is two calendar days for the engine
+    (the same wall-clock time, journeys.schedule), and the simulator shows the same instant."""
     from datetime import UTC, datetime
 
     journey = welcome()
@@ -294,8 +294,8 @@ def test_the_simulator_waits_as_long_as_the_engine_across_a_clock_change(editor)
     )
     hello, pause, tips = response.context["simulation"][:3]
     assert hello.at == datetime(2027, 3, 28, 0, 30, tzinfo=UTC)
-    assert tips.at == datetime(2027, 3, 30, 0, 30, tzinfo=UTC)  # 01:30 BST, 48 hours on
-    assert "waits until Tue 30 Mar 2027 01:30 BST" in pause.what
+    assert tips.at == datetime(2027, 3, 29, 23, 30, tzinfo=UTC)  # 00:30 BST, 47 hours on
+    assert "waits until Tue 30 Mar 2027 00:30 BST" in pause.what
 
 
 def test_the_page_counts_people_on_older_versions_in_good_english(editor):

@@ -414,6 +414,12 @@ class Import(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # While running: the process that runs it, and when it last said so (every batch).  A running
+    # import whose heartbeat is older than the lease, or whose process is gone from this host,
+    # was interrupted (imports.lease).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    run_host = models.CharField(max_length=255, blank=True)
+    run_pid = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.tasks import task
 
 from .imports import run_import
+from .imports.lease import resume_import
 from .models import Import
 
 
@@ -18,8 +19,10 @@ def import_contacts(import_id: int) -> str:
     imp = Import.objects.select_related("mailing_list", "operator").get(pk=import_id)
     if imp.status not in (Import.Status.QUEUED, Import.Status.RUNNING):
         return imp.status  # finished or failed already: a task enqueued twice runs once
-    # RUNNING: an earlier attempt died with its worker.  Imports are idempotent (what it wrote
-    # is found and left alone), so it starts again from the first row.
+    if imp.status == Import.Status.RUNNING:
+        # An earlier attempt died with its worker.  Imports are idempotent (what it wrote is
+        # found and left alone), so it starts again from the first row, its counts carried over.
+        return resume_import(imp, actor_label="worker", check_alive=False).status
     return run_import(imp, actor_label="worker").status
 
 

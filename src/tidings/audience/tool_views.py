@@ -30,6 +30,7 @@ from .access import contact_or_404
 from .forms import render_embed_snippet
 from .imports import COUNTERS, percent_done, preview
 from .imports.exporters import by_key
+from .imports.lease import is_interrupted, resume_command, status_text
 from .models import Import, MailingList, SignupForm
 
 MAX_UPLOAD_BYTES = getattr(settings, "TIDINGS_MAX_IMPORT_BYTES", 1024**3)
@@ -75,16 +76,22 @@ def import_index(request: HttpRequest) -> HttpResponse:
             upload=data["file"].chunks(),
         )
         return redirect("audience:import", import_id=imp.pk)
-    imports = Import.objects.select_related("mailing_list").order_by("-pk")[:50]
+    imports = list(Import.objects.select_related("mailing_list").order_by("-pk")[:50])
+    for imp in imports:
+        imp.status_text = status_text(imp)  # type: ignore[attr-defined]
     return render(request, "audience/import_index.html", {"form": form, "imports": imports})
 
 
 def _progress(imp: Import) -> dict:
+    interrupted = is_interrupted(imp)
+    resumable = interrupted or (imp.status == Import.Status.FAILED and imp.error == "interrupted")
     return {
-        "status": imp.status,
+        "status": "interrupted" if interrupted else imp.status,
+        "status_text": status_text(imp),
         "percent": percent_done(imp),
         **{name: getattr(imp, name) for name in COUNTERS},
-        "done": imp.status in (Import.Status.FINISHED, Import.Status.FAILED),
+        "done": interrupted or imp.status in (Import.Status.FINISHED, Import.Status.FAILED),
+        "resume_command": resume_command(imp) if resumable else "",
     }
 
 

@@ -38,6 +38,10 @@ TIDINGS_COMPLAINT_PAUSE_RATE           0.003       a sending campaign pauses its
 TIDINGS_COMPLAINT_PAUSE_MIN            1000        … once at least so many were delivered
 TIDINGS_BOUNCE_PAUSE_RATE              0.05        … or when more than this share hard-bounced…
 TIDINGS_BOUNCE_PAUSE_MIN               100         … once at least so many were handed over
+TIDINGS_DOMAIN_BACKOFF_SECONDS         60          a receiving domain that answers 421 (or
+                                                   another "slow down") is left alone this long
+                                                   (×2 each time it answers so again) …
+TIDINGS_DOMAIN_BACKOFF_MAX_SECONDS     3600        … at most this long (queue.deferrals)
 =====================================  ==========  ==============================================
 """
 
@@ -74,6 +78,8 @@ SETTING_NAMES = {
     "complaint_pause_min": "TIDINGS_COMPLAINT_PAUSE_MIN",
     "bounce_pause_rate": "TIDINGS_BOUNCE_PAUSE_RATE",
     "bounce_pause_min": "TIDINGS_BOUNCE_PAUSE_MIN",
+    "domain_backoff_seconds": "TIDINGS_DOMAIN_BACKOFF_SECONDS",
+    "domain_backoff_max_seconds": "TIDINGS_DOMAIN_BACKOFF_MAX_SECONDS",
 }
 
 
@@ -101,6 +107,8 @@ class DeliveryConfig:
     complaint_pause_min: int = 1000
     bounce_pause_rate: float = 0.05
     bounce_pause_min: int = 100
+    domain_backoff_seconds: float = 60.0
+    domain_backoff_max_seconds: float = 3600.0
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> DeliveryConfig:
@@ -135,7 +143,14 @@ class DeliveryConfig:
         for name in ("window", "chunk", "max_attempts", "breaker_window"):
             if getattr(self, name) < 1:
                 found.append((SETTING_NAMES[name], "must be at least 1"))
-        for name in ("flush_ms", "lease_seconds", "retry_base_seconds", "idle_seconds"):
+        for name in (
+            "flush_ms",
+            "lease_seconds",
+            "retry_base_seconds",
+            "idle_seconds",
+            "domain_backoff_seconds",
+            "domain_backoff_max_seconds",
+        ):
             if getattr(self, name) <= 0:
                 found.append((SETTING_NAMES[name], "must be more than 0"))
         if not 0 <= self.breaker_threshold < 1:

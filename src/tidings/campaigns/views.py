@@ -36,7 +36,7 @@ from .forms import (
 )
 from .lifecycle import CampaignNotReady, InvalidTransition
 from .models import Campaign, Delivery, Layout
-from .queue import delivery_counts, failed_deliveries
+from .queue import deferral_texts, delivery_counts, failed_deliveries
 from .targeting import audience_count
 from .transports.config import transport_configs
 
@@ -143,6 +143,11 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 else []
             ),
             "refresh": campaign.status == Campaign.Status.SENDING,
+            "deferring": (
+                deferral_texts()
+                if campaign.status in (Campaign.Status.SENDING, Campaign.Status.PAUSED)
+                else []
+            ),
         },
     )
 

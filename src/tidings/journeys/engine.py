@@ -69,7 +69,7 @@ from tidings.lib.audit import audit
 from .actions import CLICK_WAIT, MARKETING_PURPOSE, SERVICE_PURPOSE, attribute_problem
 from .mail import StepError, StepMail, send_refusals
 from .models import Enrolment, EnrolmentStep, Journey, JourneyVersion
-from .schedule import wait_ends
+from .schedule import missed_time_grace, wait_ends
 from .steps import WAITS, index_of, successors
 
 logger = logging.getLogger("tidings.journeys.engine")
@@ -292,7 +292,8 @@ def run_batch(
             if e.contact is not None:
                 e.contact = people.setdefault(e.contact.pk, e.contact)
         items = [_Item(e) for e in rows]
-        pending = items
+        _defer_missed_times(items, now)
+        pending = [item for item in items if item.due]
         for _ in range(CHAIN):
             groups: dict[tuple[int, str], list[_Item]] = {}
             for item in pending:
@@ -310,6 +311,48 @@ def run_batch(
         _write(items, worker)
     failed = [(i.enrolment.pk, i.enrolment.seq, i.error) for i in items if i.error is not None]
     return sum(len(i.history) for i in items), failed
+
+
+def _defer_missed_times(items: list[_Item], now: datetime) -> None:
+    """People whose "wait until 09:00" ended more than the grace ago (the worker was down):
+    their next step waits for the next 09:00 instead of going at whatever hour it is now (see
+    schedule).  Recorded as a "deferred" step in their history, in the batch's transaction."""
+    grace = missed_time_grace()
+    late = {
+        item.enrolment.pk: item
+        for item in items
+        if item.enrolment.next_run_at is not None
+        and item.enrolment.next_run_at < now - grace
+        and item.enrolment.contact is not None
+    }
+    if not late:
+        return
+    came_from = dict(
+        EnrolmentStep.objects.filter(
+            enrolment_id__in=list(late), kind="wait_until", seq=models.F("enrolment__seq") - 1
+        ).values_list("enrolment_id", "step")
+    )
+    for pk, step_id in came_from.items():
+        item = late[pk]
+        e = item.enrolment
+        steps = {step["id"]: step for step in e.version.steps}
+        step = steps.get(step_id)
+        if step is None or step["kind"] != "wait_until":
+            continue
+        purpose = MARKETING_PURPOSE if e.journey.is_marketing else SERVICE_PURPOSE
+        due = e.next_run_at
+        assert due is not None
+        hours = (now - due).total_seconds() / 3600
+        ends = wait_ends(step, now, e.contact, purpose)
+        reason = (
+            f"missed {step['time']} by {hours:.1f} h (over the {_hours(grace)} h grace): "
+            "waits for the next one"
+        )
+        item.take(Outcome(EnrolmentStep.Outcome.DEFERRED, reason, e.step, ends), now)
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g}"
 
 
 def _write(items: list[_Item], worker: str) -> None:

@@ -157,6 +157,7 @@ class EnrolmentStep(models.Model):
         DONE = "done", "Done"
         SENT = "sent", "Mail queued"
         WAITING = "waiting", "Waiting"
+        DEFERRED = "deferred", "Missed its time: moved to the next"
         BRANCHED = "branched", "Branched"
         EXITED = "exited", "Exited"
         CONVERTED = "converted", "Converted"

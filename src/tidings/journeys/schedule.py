@@ -4,7 +4,18 @@ IANA name such as "Europe/Paris", held as an attribute) where the policy lets th
 purpose hold it; otherwise, or when the person has none, the company's.  It is found with
 zoneinfo on calendar dates, never by adding 24 hours, so a change to or from summer time neither
 skips nor doubles it: the wait is computed once, when the step runs, and stored as an instant
-(``Enrolment.next_run_at``, UTC)."""
+(``Enrolment.next_run_at``, UTC).
+
+"Wait 2 days" (and a wait_event's "3 days" timeout) counts calendar days in the company's zone:
+it ends at the same local wall-clock time two dates later, so a mail sent at 09:00 is followed
+at 09:00 even when the clocks changed in between (47 or 49 hours).  Minutes and hours are
+elapsed time.
+
+The step after a "wait until" is meant for that time of day.  If it runs much later (the
+worker was down over the time), it goes if it is less than ``missed_time_grace()`` late
+(``TIDINGS_JOURNEY_MISSED_TIME_GRACE_HOURS``, default 6: the morning's mail still goes before
+the afternoon); later than that it waits for the next occurrence (the next 09:00 on an allowed
+day), and the history says so (outcome "deferred"), never "sent"."""
 
 from __future__ import annotations
 
@@ -15,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from .steps import WEEKDAYS, parse_duration, parse_time
+from .steps import WEEKDAYS, duration_parts, parse_duration, parse_time
 
 
 def company_zone() -> ZoneInfo:
@@ -72,8 +83,31 @@ def wait_ends(
     """When a wait or wait_until step started at ``now`` lets the person go on (``contact``
     and the journey's ``purpose``: for a wait_until in the person's time zone)."""
     if step["kind"] == "wait":
-        return now + parse_duration(step["duration"])
+        return add_duration(now, step["duration"])
     if step["kind"] in ("wait_event", "wait_click"):
-        return now + parse_duration(step["timeout"])
+        return add_duration(now, step["timeout"])
     zone = step_zone(step, contact, purpose)
     return next_time_of_day(now, parse_time(step["time"]), step.get("weekdays") or (), zone)
+
+
+MISSED_TIME_GRACE_HOURS = 6  # default of settings.TIDINGS_JOURNEY_MISSED_TIME_GRACE_HOURS
+
+
+def missed_time_grace() -> timedelta:
+    """How late a step after a "wait until" may still run (see the module's docstring)."""
+    hours = getattr(settings, "TIDINGS_JOURNEY_MISSED_TIME_GRACE_HOURS", MISSED_TIME_GRACE_HOURS)
+    return timedelta(hours=float(hours))
+
+
+def add_duration(now: datetime, text: Any, zone: ZoneInfo | None = None) -> datetime:
+    """``now`` plus a duration: minutes and hours elapsed; days and weeks on the calendar of
+    ``zone`` (the company's), to the same local wall-clock time (a time the clocks skip that
+    day is read as local_instant reads it)."""
+    count, unit = duration_parts(text)
+    if unit not in ("day", "week"):
+        return now + parse_duration(text)
+    zone = zone or company_zone()
+    local = now.astimezone(zone)
+    day = local.date() + timedelta(days=count * (7 if unit == "week" else 1))
+    wall = local.time().replace(fold=local.fold)
+    return datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)

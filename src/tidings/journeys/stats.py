@@ -67,6 +67,8 @@ def rows_counts(enrolments: QuerySet) -> JourneyCounts:
         history.values_list("step", "outcome").annotate(n=Count("pk")).order_by()
     ):
         c = steps.setdefault(step, StepCounts())
+        if outcome == EnrolmentStep.Outcome.DEFERRED:
+            continue  # missed its time, runs again later (journeys.schedule): not reached yet
         c.reached += n
         if outcome == EnrolmentStep.Outcome.SENT:
             c.sent += n

@@ -65,11 +65,19 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-def parse_duration(text: Any) -> timedelta:
+def duration_parts(text: Any) -> tuple[int, str]:
+    """("3 days" ->) (3, "day"): the count and its unit (minute, hour, day, week)."""
     match = _DURATION.match(str(text).lower()) if isinstance(text, str) else None
     if not match or int(match.group(1)) == 0:
         raise ValueError('expected a duration such as "3 days", "2 hours" or "1 week"')
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    return int(match.group(1)), match.group(2)
+
+
+def parse_duration(text: Any) -> timedelta:
+    """The duration as elapsed time (a day = 24 hours): for checking and ordering.  When a wait
+    ends is schedule.add_duration's, which counts days on the calendar."""
+    count, unit = duration_parts(text)
+    return timedelta(seconds=count * _UNITS[unit])
 
 
 def parse_time(text: Any) -> time:

@@ -11,6 +11,7 @@ from ninja.files import UploadedFile
 from pydantic import Field
 
 from tidings.audience.imports import COUNTERS, not_a_csv_file, percent_done, start_import
+from tidings.audience.imports.lease import is_interrupted, resume_command
 from tidings.audience.models import Import, MailingList
 
 from ..actions import audit_by_token
@@ -27,6 +28,11 @@ class ImportOut(Schema):
     list_id: int | None
     percent: int
     done: bool
+    interrupted: bool = Field(
+        description="Running, but its process is gone or silent past the lease: it will not "
+        "finish by itself; resume it with resume_command on the server."
+    )
+    resume_command: str
     rows_read: int
     created: int
     updated: int
@@ -59,12 +65,15 @@ _DETAILS = ("bad_reasons", "error", "created_at", "started_at", "finished_at")
 
 
 def _out(imp: Import) -> dict:
+    interrupted = is_interrupted(imp)
     return {
         "id": imp.pk,
         "status": imp.status,
         "list_id": imp.mailing_list_id,
         "percent": percent_done(imp),
-        "done": imp.status in (Import.Status.FINISHED, Import.Status.FAILED),
+        "done": interrupted or imp.status in (Import.Status.FINISHED, Import.Status.FAILED),
+        "interrupted": interrupted,
+        "resume_command": resume_command(imp) if interrupted else "",
         **{name: getattr(imp, name) for name in (*COUNTERS, *_DETAILS)},
         "has_report": bool(imp.report_path and imp.report_path.exists()),
     }

@@ -114,6 +114,7 @@ The package, in the order an import runs:
 - ``parallel`` reading ahead in a thread; writing with several connections (PostgreSQL);
 - ``report``   the bad-rows CSV and the one-line summary;
 - ``run``      run_import() from end to end; create_import() and start_import().
+- ``lease``    the heartbeat of a running import; interrupted imports, and resuming them.
 """
 
 from .config import ImportConfig

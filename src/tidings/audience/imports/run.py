@@ -22,6 +22,7 @@ from .columns import PURPOSE, compact, plan_columns, read_date_order
 from .config import ImportConfig
 from .exporters import GENERIC, Exporter
 from .lanes import Run
+from .lease import CLAIM_FIELDS, claim
 from .parallel import Inline, ParallelWrite, Prefetch, Progress, prefetch_wanted
 from .report import date_in_words
 from .rows import COUNTERS, Batch, read_batches
@@ -108,7 +109,10 @@ def _save_progress(imp: Import, batch: Batch, run: Run) -> None:
     imp.bad_reasons = run.reasons
     if not imp.dry_run:
         fields = [*COUNTERS, "processed_bytes", "bad_reasons"]
-        Import.objects.filter(pk=imp.pk).update(**{f: getattr(imp, f) for f in fields})
+        imp.heartbeat_at = timezone.now()  # the lease (imports.lease): this import is alive
+        Import.objects.filter(pk=imp.pk).update(
+            heartbeat_at=imp.heartbeat_at, **{f: getattr(imp, f) for f in fields}
+        )
 
 
 def run_import(
@@ -119,6 +123,7 @@ def run_import(
     fast: bool = True,
     actor_label: str = "",
     config: ImportConfig | None = None,
+    carried: dict[str, int] | None = None,
 ) -> Import:
     """Run an import to the end and return it finished, or raise ImportFailed (marked failed).
 
@@ -126,7 +131,8 @@ def run_import(
     PostgreSQL writer; the generic writer does the same work with portable SQL.  ``progress`` is
     called with the import after every batch, once the batch is committed.  ``config`` tunes
     batch sizes and connections (ImportConfig's defaults otherwise).  A dry run leaves no trace
-    in the database.
+    in the database.  ``carried``: the counts an interrupted run of this import committed
+    (lease.resume_import), added to this run's at the end.
     """
     config = config or ImportConfig()
     path = path or imp.stored_path
@@ -160,6 +166,7 @@ def run_import(
     imp.total_bytes = source.total_bytes
     imp.status = Import.Status.RUNNING
     imp.started_at = timezone.now()
+    claim(imp)
     if not imp.dry_run:
         imp.report_file = imp.report_file or f"{imp.pk}-{secrets.token_hex(8)}-bad-rows.csv"
         imp.save(
@@ -176,6 +183,7 @@ def run_import(
                 "status",
                 "started_at",
                 "report_file",
+                *CLAIM_FIELDS,
             ]
         )
 
@@ -226,6 +234,8 @@ def run_import(
     imp.encoding, note = encoding_note(source)
     if note:
         imp.notes.append(note)
+    if carried:
+        _carry_over(imp, carried)
     imp.status = Import.Status.FINISHED
     imp.finished_at = timezone.now()
     imp.processed_bytes = imp.total_bytes
@@ -261,6 +271,20 @@ def run_import(
         connections,
     )
     return imp
+
+
+def _carry_over(imp: Import, carried: dict[str, int]) -> None:
+    """Count what an interrupted run wrote as it did: this run found those rows again (its
+    contacts there, subscribed) and counted them unchanged."""
+    found_again = carried.get("created", 0) + carried.get("updated", 0)
+    moved = min(found_again, imp.unchanged)
+    imp.unchanged -= moved
+    for name, count in carried.items():
+        setattr(imp, name, getattr(imp, name) + count)
+    imp.notes.append(
+        "Resumed after an interruption: what the interrupted run had written was found and "
+        "kept, and is counted here as that run counted it."
+    )
 
 
 def encoding_note(source: CsvSource) -> tuple[str, str]:

@@ -654,6 +654,7 @@ class PostgresWriter(Writer):
         sets.append(
             f"{done} = GREATEST({done}, LEAST(%(bytes)s, {_column(Import, 'total_bytes')}))"
         )
+        sets.append(f"{_column(Import, 'heartbeat_at')} = now()")  # the lease: alive
         params: dict[str, Any] = {**tally.counts, "bytes": processed_bytes, "pk": self.imp.pk}
         if tally.reasons:
             # Merge {reason: {count, first_line}}: counts add up, the first line is the least.

@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from .base import COMPLAINT, HARD, SOFT, Finding, rows_in
+from .base import COMPLAINT, HARD, SOFT, Finding, permanent_but_soft, rows_in
 
 _TEMPORARY_REPLY = re.compile(r"^\s*(4\d\d|4\.\d{1,3}\.\d{1,3})\b")
 
@@ -38,13 +38,26 @@ def _soft_by_esp(esp_name: str, esp_event: Any) -> bool:
     return False
 
 
+_ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+def _enhanced(reply: str) -> str:
+    """The enhanced status code (RFC 3463) in a server's reply, "" when it gives none."""
+    match = _ENHANCED.search(reply)
+    return match.group(1) if match else ""
+
+
 def parse(event: Any, esp_name: str) -> list[Finding]:
     """The finding in an anymail ``AnymailTrackingEvent`` ([] when it is not a report)."""
     kind = {"bounced": HARD, "deferred": SOFT, "complained": COMPLAINT}.get(event.event_type)
     if kind is None:
         return []
     reply = str(event.mta_response or "")
-    if kind == HARD and (_soft_by_esp(esp_name, event.esp_event) or _TEMPORARY_REPLY.match(reply)):
+    if kind == HARD and (
+        _soft_by_esp(esp_name, event.esp_event)
+        or _TEMPORARY_REPLY.match(reply)
+        or permanent_but_soft(_enhanced(reply), [reply])  # mailbox full, a policy block
+    ):
         kind = SOFT
     return [
         Finding(

@@ -497,7 +497,50 @@ def _dmarc(ctx: _Context) -> Check:
             f"DMARC record found{inherited}, policy p=none: receivers only report. Once the "
             "reports show all your mail passes, move to p=quarantine.",
         )
+    pct, testing = _sampling(str(found["record"]))
+    lower = _LOWER_POLICY.get(policy, "none")
+    if testing:
+        return _check(
+            "dmarc",
+            PASS,
+            f"DMARC record found{inherited}, policy p={policy} with t=y (testing): receivers "
+            f"apply p={lower} instead, to all failing mail. Remove t=y to apply p={policy}.",
+        )
+    if pct < 100:
+        share = (
+            "none of the mail that fails DMARC"
+            if pct == 0
+            else f"{pct}% of the mail that fails DMARC"
+        )
+        rest = "all of it" if pct == 0 else "the rest"
+        return _check(
+            "dmarc",
+            PASS,
+            f"DMARC record found{inherited}, policy p={policy} with pct={pct}: pct is the share "
+            f"of failing mail the policy applies to, so p={policy} applies to {share}; "
+            f"receivers treat {rest} as p={lower} (RFC 7489 6.6.4). Raise pct to 100 (or "
+            "remove it) once the reports show all your mail passes.",
+        )
     return _check("dmarc", PASS, f"DMARC record found{inherited}, policy p={policy}.")
+
+
+# RFC 7489 6.6.4: failing mail the pct sample leaves out gets the next less strict policy.
+_LOWER_POLICY = {"reject": "quarantine", "quarantine": "none"}
+
+
+def _sampling(record: str) -> tuple[int, bool]:
+    """(pct, t=y) of a DMARC record: the share of failing mail its policy applies to (100 when
+    absent or unreadable, as RFC 7489 says), and DMARCbis' testing flag.  Read from the record
+    itself: the parser keeps neither."""
+    pct, testing = 100, False
+    for part in record.split(";"):
+        name, _, value = part.partition("=")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == "pct" and value.isdigit():
+            pct = min(100, int(value))
+        elif name == "t":
+            testing = value == "y"
+    return pct, testing
 
 
 def _report_address(ctx: _Context) -> str:

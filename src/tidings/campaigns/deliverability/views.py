@@ -15,6 +15,7 @@ from tidings.lib.access import has_permission, operator_required
 from tidings.lib.charts import svg_line_chart
 
 from ..models import DmarcReport
+from ..queue import deferral_texts
 from . import dmarc
 from .checklist import bulk_sender_checklist
 from .lookup import DAYS, do_look_up_messages
@@ -53,6 +54,7 @@ def deliverability_index(request: HttpRequest) -> HttpResponse:
         "campaigns/deliverability/index.html",
         {
             "checklist": bulk_sender_checklist(),
+            "deferring": deferral_texts(),
             "sources": dmarc.sources(30),
             "chart": chart,
             "daily": list(zip(calendar, passed, failed, strict=True)),

@@ -12,13 +12,17 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from django.utils import timezone
+
 from ..queue import Result
+from ..queue.deferrals import deferral_text
 from ..rendering import TemplateProblem
 from ..transports.base import AUTH, CONNECTION, THROTTLED, Transport, TransportError
 from .context import Job, OneOffFactories
@@ -45,6 +49,9 @@ class Dispatcher:
         self.stopped = asyncio.Event()
         self.closing = False
         self.tasks: list[asyncio.Task] = []
+        # Receiving domains that asked us to slow down -> when they may be sent to again (the
+        # database thread's copy of queue.deferrals, handed over with set_deferring).
+        self.deferring: dict[str, Any] = {}
 
     def start(self) -> None:
         for transport in self.transports:
@@ -66,6 +73,21 @@ class Dispatcher:
                     self.results.put(Result(job.row, "released"))
             jobs.clear()
             jobs.extend(keep)
+
+    def set_deferring(self, deferring: dict[str, Any]) -> None:
+        self.deferring = deferring
+
+    def _deferred(self, job: Job) -> Result | None:
+        """A job whose domain is deferring (noted after it was handed over): back to the queue
+        until the domain's time, spending no attempt."""
+        retry_at = self.deferring.get(job.row.domain) if job.row.domain else None
+        if retry_at is None:
+            return None
+        wait = (retry_at - timezone.now()).total_seconds()
+        if wait <= 0:
+            return None
+        text = deferral_text(job.row.domain, retry_at)
+        return Result(job.row, "released", error=text, delay=float(max(1, math.ceil(wait))))
 
     def set_share(self, share: float) -> None:
         for transport in self.transports:
@@ -90,6 +112,10 @@ class Dispatcher:
                     return
                 self.wakeup.clear()
                 await self.wakeup.wait()
+                continue
+            held = self._deferred(job)
+            if held is not None:
+                self.results.put(held)
                 continue
             pause = backoff.pause()
             if pause:  # a stop does not wait for the end of a back-off
@@ -136,7 +162,9 @@ class Dispatcher:
                     kind=exc.kind,
                     delay=backoff.pause() or 1.0,
                 )
-            if exc.kind == THROTTLED:
+            if exc.kind == THROTTLED and not exc.at_recipient:
+                # The server itself asks us to slow down: every message waits.  A refusal of
+                # the recipient is its domain's (queue.deferrals): the others go on.
                 backoff.failed()
             return Result(
                 row,
@@ -145,6 +173,7 @@ class Dispatcher:
                 error=exc.describe(),
                 code=exc.code,
                 kind=exc.kind,
+                at_recipient=exc.at_recipient,
             )
         except Exception as exc:  # a transport bug must not kill the sender
             logger.exception("transport %s failed unexpectedly", transport.name)

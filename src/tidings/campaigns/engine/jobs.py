@@ -59,6 +59,7 @@ def campaign_jobs(context: CampaignContext, rows: list[Claimed]) -> tuple[list[J
             skipped.append(_skip(row, "suppressed"))
         else:
             track = row.contact_id in tracked
+            row.domain = email_domain(contact.email)
             jobs.append(Job(row, contact, context.route, campaign=context, track=track))
     return jobs, skipped
 
@@ -76,6 +77,7 @@ def one_off_jobs(
         if contact is None:
             skipped.append(_skip(row, "the contact was erased"))
             continue
+        row.domain = email_domain(contact.email)
         route = message.transport if message.transport in transport_names else ""
         factory = one_off.prepare(
             message.from_email,

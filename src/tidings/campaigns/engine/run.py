@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from queue import Empty, SimpleQueue
 from typing import Any
 
@@ -33,7 +35,7 @@ from ..lifecycle import finish_if_done, pause_campaign
 from ..models import Campaign
 from ..queue import Claimed, Result
 from ..rendering import TemplateProblem
-from ..transports.base import AUTH, CONNECTION, TransportConfig
+from ..transports.base import AUTH, CONNECTION, THROTTLED, TransportConfig
 from ..transports.config import build_transport, transport_configs
 from ..worker_state import WorkerState
 from .breaker import Breaker
@@ -115,6 +117,9 @@ class Engine:
         self.turn = 0
         self.worker_id = ""
         self.builders: BuilderPool | None = None
+        # Receiving domains that asked us to slow down -> when they may be sent to again
+        # (queue.deferrals: shared by the workers through the database, read every second).
+        self.deferring: dict[str, datetime] = {}
 
     # -- the loop --
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> EngineStats:
@@ -146,7 +151,7 @@ class Engine:
             f"{self.builders.processes} builder processes" if self.builders else "no builders",
         )
         next_heartbeat = time.monotonic() + heartbeat_every
-        next_refresh = next_release = 0.0
+        next_refresh = next_release = next_deferrals = 0.0
         next_protect = 0.0
         idle_rounds = 0
         try:
@@ -165,6 +170,9 @@ class Engine:
                     if now >= next_refresh:
                         self._refresh_campaigns()
                         next_refresh = now + 0.5
+                    if now >= next_deferrals:
+                        self._read_deferrals()
+                        next_deferrals = now + 1.0
                     if now >= next_protect or (
                         self.refused_since_protect
                         and now >= next_protect - protection.CHECK_SECONDS + 1.0
@@ -237,6 +245,7 @@ class Engine:
             bounced = [r.row.contact_id for r in batch if r.hard_bounce and r.row.contact_id]
             if bounced:
                 do_record_hard_bounce(bounced)
+            self._note_domains(batch)
         if any(r.outcome == "failed" and (r.code or 0) >= 500 for r in batch):
             self.refused_since_protect = True
         self.pending = []
@@ -284,6 +293,53 @@ class Engine:
             if reason:
                 self._pause(campaign_id, reason)
         self._pause_unreachable()
+
+    def _read_deferrals(self) -> None:
+        self.deferring = queue.deferring()
+        self.thread.soon(self.dispatcher.set_deferring, dict(self.deferring))
+
+    def _note_domains(self, batch: list[Result]) -> None:
+        """Domains that asked us to slow down are deferred for every worker; those that took a
+        message once their wait was over are not any more (queue.deferrals)."""
+        throttled = {
+            r.row.domain: (r.code, r.error)
+            for r in batch
+            if r.kind == THROTTLED
+            and r.at_recipient
+            and r.row.domain
+            and r.outcome in ("retry", "failed")
+        }
+        now = timezone.now()
+        accepted = {
+            r.row.domain for r in batch if r.outcome == "sent" and r.row.domain in self.deferring
+        }
+        if accepted - set(throttled):
+            queue.clear_deferrals(accepted - set(throttled), now=now)
+            for domain in accepted - set(throttled):
+                if self.deferring[domain] <= now:
+                    del self.deferring[domain]
+        if throttled:
+            self.deferring.update(queue.note_deferrals(throttled, now=now, config=self.config))
+            logger.info("deferring %s: asked to slow down", ", ".join(sorted(throttled)))
+        if throttled or accepted:
+            self.thread.soon(self.dispatcher.set_deferring, dict(self.deferring))
+
+    def _hold_deferred(self, jobs: list[Job]) -> list[Job]:
+        """The jobs to send now; those of deferred domains go back to the queue until their
+        domain's time (no attempt spent), so the rest of the queue flows on."""
+        if not self.deferring:
+            return jobs
+        now = timezone.now()
+        keep = []
+        for job in jobs:
+            retry_at = self.deferring.get(job.row.domain)
+            if retry_at is None or retry_at <= now:
+                keep.append(job)
+                continue
+            text = queue.deferral_text(job.row.domain, retry_at)
+            delay = float(max(1, math.ceil((retry_at - now).total_seconds())))  # grouped
+            self.results.put(Result(job.row, "released", error=text, delay=delay))
+        return keep
 
     def _protect(self) -> None:
         """Pause the campaigns whose complaint or hard-bounce rate passed its limit (see
@@ -481,14 +537,14 @@ class Engine:
         jobs, skipped = campaign_jobs(context, rows)
         for result in skipped:
             self.results.put(result)
-        return jobs
+        return self._hold_deferred(jobs)
 
     def _one_off_jobs(self, rows: list[Claimed]) -> list[Job]:
         self._count_claimed(rows)
         jobs, skipped = one_off_jobs(rows, self.one_off, self.transport_names)
         for result in skipped:
             self.results.put(result)
-        return jobs
+        return self._hold_deferred(jobs)
 
     def _shutdown(self) -> None:
         """Stop cleanly: what is on the wire finishes, the rest goes back to the queue."""

@@ -9,7 +9,7 @@ from .outgoing import OutgoingMessage
 from .system import SystemEmailTemplate
 from .templates import Layout, Template
 from .variants import ABTest, Variant
-from .worker import DeliveryWorker
+from .worker import DeliveryWorker, DomainDeferral
 
 __all__ = [
     "ABTest",
@@ -18,6 +18,7 @@ __all__ = [
     "DeliveryWorker",
     "DmarcRecord",
     "DmarcReport",
+    "DomainDeferral",
     "Event",
     "EventCounter",
     "EventKind",

@@ -37,3 +37,26 @@ class DeliveryWorker(models.Model):
 
     def __str__(self) -> str:
         return f"Worker {self.id} ({self.host}:{self.pid})"
+
+
+class DomainDeferral(models.Model):
+    """A receiving domain that asked us to slow down (421 "too many connections", 454
+    throttling...): no worker sends to it before ``retry_at``.  Shared by every worker through
+    the database; each new deferral doubles the wait, up to a cap (``queue.deferrals``).  A
+    message the domain accepts once the wait is over ends it (the row is deleted)."""
+
+    domain = models.CharField(max_length=253, unique=True)
+    failures = models.PositiveIntegerField(default=1, help_text="Deferrals in a row.")
+    retry_at = models.DateTimeField(db_index=True)
+    code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(
+        max_length=300, blank=True, help_text="The server's last reply (no addresses)."
+    )
+    since = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["retry_at"]
+
+    def __str__(self) -> str:
+        return f"{self.domain} deferring until {self.retry_at:%H:%M}"

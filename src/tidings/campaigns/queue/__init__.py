@@ -61,6 +61,13 @@ from .claims import (
     claim_outgoing,
     sending_campaign_ids,
 )
+from .deferrals import (
+    clear_deferrals,
+    deferral_text,
+    deferral_texts,
+    deferring,
+    note_deferrals,
+)
 from .enqueue import default_transport, enqueue_message, new_message
 from .populate import (
     POPULATE_BATCH,
@@ -98,13 +105,18 @@ __all__ = [
     "claim_batch",
     "claim_deliveries",
     "claim_outgoing",
+    "clear_deferrals",
     "default_transport",
+    "deferral_text",
+    "deferral_texts",
+    "deferring",
     "delivery_counts",
     "enqueue_message",
     "failed_deliveries",
     "heartbeat",
     "live_workers",
     "new_message",
+    "note_deferrals",
     "populate_deliveries",
     "process_alive",
     "process_start_time",

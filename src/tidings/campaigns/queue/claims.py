@@ -29,6 +29,7 @@ class Claimed:
     attempts: int
     campaign_id: int | None = None
     variant_id: int | None = None  # the A/B variant fixed on the row when the queue was made
+    domain: str = ""  # the recipient's domain, once the engine has loaded the contact
 
 
 def db_time(value: datetime) -> Any:

@@ -45,6 +45,7 @@ class Result:
     kind: str = ""
     delay: float | None = None  # released: when it may be claimed again (seconds)
     tracked: bool = False  # sent: with the open pixel and tracked links
+    at_recipient: bool = False  # the reply refused the recipient (its domain's: deferrals)
 
     @property
     def hard_bounce(self) -> bool:

@@ -47,6 +47,7 @@ class TransportError(Exception):
         code: int | None = None,
         kind: str = TEMPORARY,
         attempted: bool = True,
+        at_recipient: bool = False,
     ) -> None:
         self.text = scrub(message)
         super().__init__(self.text)
@@ -54,6 +55,9 @@ class TransportError(Exception):
         self.code = code
         self.kind = kind
         self.attempted = attempted
+        # The reply refused this recipient (RCPT, or the message after it), not the connection
+        # or our sender: a throttling reply is then its domain's (queue.deferrals).
+        self.at_recipient = at_recipient
 
     def describe(self) -> str:
         """One line for the Delivery row's ``error`` (≤ 300 characters, no personal data)."""
@@ -64,12 +68,22 @@ class TransportError(Exception):
 _ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
 
 
+# A full mailbox, by its enhanced code (X.2.2) or its usual words.
+_MAILBOX_FULL = re.compile(
+    r"\b5\.2\.2\b|mailbox (is )?full|over ?quota|quota exceeded|out of storage|"
+    r"insufficient (system )?storage",
+    re.IGNORECASE,
+)
+
+
 def scrub(text: str) -> str:
     """``text`` on one line, with email addresses replaced by ``<address>``."""
     return " ".join(_ADDRESS.sub("<address>", str(text)).split())[:250]
 
 
-def classify_smtp_reply(code: int, message: str, *, sender: bool = False) -> TransportError:
+def classify_smtp_reply(
+    code: int, message: str, *, sender: bool = False, at_recipient: bool = False
+) -> TransportError:
     """The TransportError for an SMTP error reply.  ``sender``: the reply refused our envelope
     sender (MAIL FROM), which says nothing about the recipient's mailbox: never a hard bounce,
     whatever its words ("Sender address rejected: User unknown").  Postfix checks the sender
@@ -82,13 +96,23 @@ def classify_smtp_reply(code: int, message: str, *, sender: bool = False) -> Tra
         or "sender address rejected" in lowered
         or re.search(r"\b5\.1\.[78]\b", message) is not None
     )
+    if 500 <= code < 600 and _MAILBOX_FULL.search(message) and not sender:
+        # 552 5.2.2 "mailbox full": RFC 3463 calls it persistent, but the mailbox takes mail
+        # again once emptied (Gmail answers it so): tried again later, never a hard bounce.
+        return TransportError(message, permanent=False, code=code, kind=TEMPORARY)
     if 500 <= code < 600:
         # RFC 3463 X.1.1 "bad destination mailbox address", X.1.10 null MX; and the usual words
-        # servers that send no enhanced code use.
+        # servers that send no enhanced code use.  A policy block (X.7.x: "5.7.1 message
+        # refused as spam", "sender unknown to our reputation service") is not about the address.
+        policy = re.search(r"\b5\.7\.\d{1,3}\b", message) is not None
         unknown = not sender and (
             re.search(r"\b5\.1\.(1|10)\b", message) is not None
-            or (code in (550, 551, 553) and ("unknown" in lowered or "no such" in lowered))
-            or "does not exist" in lowered
+            or (
+                not policy
+                and code in (550, 551, 553)
+                and ("unknown" in lowered or "no such" in lowered)
+            )
+            or (not policy and "does not exist" in lowered)
         )
         return TransportError(
             message, permanent=True, code=code, kind=USER_UNKNOWN if unknown else REJECTED
@@ -99,6 +123,7 @@ def classify_smtp_reply(code: int, message: str, *, sender: bool = False) -> Tra
         permanent=False,
         code=code,
         kind=THROTTLED if throttled else TEMPORARY,
+        at_recipient=at_recipient and not sender,
     )
 
 

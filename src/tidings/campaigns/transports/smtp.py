@@ -222,7 +222,10 @@ class SMTPTransport(Transport):
             else:
                 await self._reset(slot)
             sender = isinstance(exc, aiosmtplib.SMTPSenderRefused)
-            raise classify_smtp_reply(exc.code, exc.message, sender=sender) from None
+            refused_recipient = isinstance(exc, aiosmtplib.SMTPRecipientRefused)
+            raise classify_smtp_reply(
+                exc.code, exc.message, sender=sender, at_recipient=refused_recipient
+            ) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
             self._drop(slot)
             raise TransportError(
@@ -256,6 +259,8 @@ class SMTPTransport(Transport):
             # server answers a pipelined group in one write).  Read it from there, else wait.
             # Nothing is awaited between the reads, so nothing can arrive unbuffered.
             if replies[-1].code == 421:  # the server is closing the connection: no more
+                if len(replies) == 2:  # ... in its reply to RCPT: the recipient's domain
+                    raise aiosmtplib.SMTPRecipientRefused(421, replies[-1].message, "")
                 raise aiosmtplib.SMTPResponseException(421, replies[-1].message)
             reply = protocol._read_response_from_buffer()
             replies.append(reply or await protocol.read_response(timeout=timeout))

@@ -23,6 +23,7 @@ from tidings.audience.imports import (
     run_import,
     summary,
 )
+from tidings.audience.imports.lease import is_interrupted, resume_import
 from tidings.audience.models import Import, MailingList
 
 
@@ -42,8 +43,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("kind", choices=["contacts"], help="what to import")
-        parser.add_argument("file", type=Path, help="the CSV file")
-        parser.add_argument("--list", required=True, dest="list_name", help="the list's name")
+        parser.add_argument(
+            "file",
+            type=Path,
+            nargs="?",
+            help="the CSV file (with --resume: not needed for an import uploaded in the browser)",
+        )
+        parser.add_argument("--list", dest="list_name", help="the list's name (required)")
         parser.add_argument(
             "--consent-source",
             default="",
@@ -60,24 +66,42 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="check and count everything, change nothing"
         )
+        parser.add_argument(
+            "--resume",
+            type=int,
+            metavar="ID",
+            help="run an interrupted import again (its list, map and consent source kept): "
+            "what it wrote is kept and its counts carried over",
+        )
 
-    def handle(self, *args, kind, file, list_name, consent_source, mappings, dry_run, **options):
+    def handle(
+        self, *args, kind, file, list_name, consent_source, mappings, dry_run, resume, **options
+    ):
         # This command reports the outcome itself; the import's info lines are for workers.
         logging.getLogger("tidings.audience.imports").setLevel(logging.WARNING)
-        path: Path = file
-        if not path.is_file():
-            raise CommandError(f"no such file: {path}")
-        mailing_list = MailingList.objects.filter(name=list_name).first()
-        if mailing_list is None:
-            names = ", ".join(MailingList.objects.values_list("name", flat=True)[:10]) or "none"
-            raise CommandError(f"no list named {list_name!r} (lists: {names})")
-        imp = create_import(
-            mailing_list=mailing_list,
-            consent_source=consent_source,
-            original_filename=path.name,
-            column_map=dict(_mapping(m) for m in mappings),
-            dry_run=dry_run,
-        )
+        if resume is not None:
+            imp = self._resumed(resume, file, list_name, mappings, dry_run)
+            path = file or imp.stored_path
+            assert path is not None
+        else:
+            if file is None:
+                raise CommandError("give the CSV file to import (or --resume ID)")
+            if not list_name:
+                raise CommandError("give the list to import into with --list NAME")
+            path = file
+            if not path.is_file():
+                raise CommandError(f"no such file: {path}")
+            mailing_list = MailingList.objects.filter(name=list_name).first()
+            if mailing_list is None:
+                names = ", ".join(MailingList.objects.values_list("name", flat=True)[:10])
+                raise CommandError(f"no list named {list_name!r} (lists: {names or 'none'})")
+            imp = create_import(
+                mailing_list=mailing_list,
+                consent_source=consent_source,
+                original_filename=path.name,
+                column_map=dict(_mapping(m) for m in mappings),
+                dry_run=dry_run,
+            )
         console = Console(stderr=True)
         show = options["verbosity"] > 0
         started = time.monotonic()
@@ -104,7 +128,10 @@ class Command(BaseCommand):
                 )
 
             try:
-                imp = run_import(imp, path, progress=update, actor_label="cli")
+                if resume is not None:
+                    imp = resume_import(imp, path, progress=update, actor_label="cli")
+                else:
+                    imp = run_import(imp, path, progress=update, actor_label="cli")
             except ImportFailed as exc:
                 raise CommandError(str(exc)) from None
         self.stdout.write(summary(imp, time.monotonic() - started))
@@ -115,3 +142,28 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if imp.report_path is not None:
             self.stdout.write(f"bad rows report (personal data, for you only): {imp.report_path}")
+
+    @staticmethod
+    def _resumed(
+        pk: int, file: Path | None, list_name: str | None, mappings: list[str], dry_run: bool
+    ) -> Import:
+        """The import to resume, checked before anything runs."""
+        if list_name or mappings or dry_run:
+            raise CommandError("--resume keeps the import's list and map: give neither")
+        imp = Import.objects.select_related("mailing_list", "operator").filter(pk=pk).first()
+        if imp is None:
+            raise CommandError(f"no import {pk}")
+        if imp.status == Import.Status.RUNNING and not is_interrupted(imp):
+            raise CommandError(
+                f"import {pk} is still running (process {imp.run_pid} on {imp.run_host})"
+            )
+        if imp.status not in (Import.Status.RUNNING, Import.Status.FAILED):
+            raise CommandError(f"import {pk} is {imp.get_status_display().lower()}: not resumed")
+        if file is None and imp.stored_path is None:
+            raise CommandError(
+                f"import {pk} read {imp.original_filename or 'a file'} in place: give the file"
+            )
+        path = file or imp.stored_path
+        if path is None or not path.is_file():
+            raise CommandError(f"no such file: {path}")
+        return imp
