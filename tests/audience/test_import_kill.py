@@ -20,7 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 ROWS = 50_000  # ~9.7 MB: over the parallel writers' threshold on PostgreSQL
 PADDING = "x" * 160
 
-pytestmark = pytest.mark.django_db(transaction=True)  # PostgreSQL's processes share its database
+# The tests that kill processes run one after another in one xdist process (--dist loadgroup):
+# two at once on two cores starve each other's workers past their timing windows.
+pytestmark = [
+    pytest.mark.django_db(transaction=True),  # PostgreSQL's processes share its database
+    pytest.mark.xdist_group("kill"),
+]
 
 
 @pytest.fixture

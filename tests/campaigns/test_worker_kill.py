@@ -28,6 +28,10 @@ from django.conf import settings
 
 from tests.campaigns.delivery_helpers import SmtpSink
 
+# The tests that kill processes run one after another in one xdist process (--dist loadgroup):
+# two at once on two cores starve each other's workers past their timing windows.
+pytestmark = pytest.mark.xdist_group("kill")
+
 ROOT = Path(__file__).resolve().parents[2]
 TIDINGS = [sys.executable, "-m", "tidings.cli"]
 RECIPIENTS = 800

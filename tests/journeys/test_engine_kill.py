@@ -20,10 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 PEOPLE = 200
 KILLS = 5
 
-pytestmark = pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
-    reason="the SQLite run covers it",
-)
+# The tests that kill processes run one after another in one xdist process (--dist loadgroup):
+# two at once on two cores starve each other's workers past their timing windows.
+pytestmark = [
+    pytest.mark.skipif(
+        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
+        reason="the SQLite run covers it",
+    ),
+    pytest.mark.xdist_group("kill"),
+]
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
