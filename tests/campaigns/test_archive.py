@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.campaigns.lifecycle_helpers import make_campaign, make_list, queue, subscriber
-from tidings.campaigns.lifecycle import SAMPLE_CONTACT
+from tidings.campaigns.samples import SAMPLE_CONTACT
 
 pytestmark = pytest.mark.django_db
 

@@ -32,13 +32,13 @@ from tidings.campaigns.lifecycle import (
     do_resume,
     do_schedule,
     do_start,
-    do_test_send,
     do_update_campaign,
     start_due_campaigns,
     transition,
 )
 from tidings.campaigns.models import Campaign, Delivery, Layout, OutboxMessage
 from tidings.campaigns.queue import claim_batch
+from tidings.campaigns.samples import do_test_send
 from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db

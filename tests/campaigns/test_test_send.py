@@ -12,7 +12,7 @@ from django.urls import reverse
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
 from tests.campaigns.lifecycle_helpers import make_campaign, make_list, make_sender
 from tests.campaigns.test_dkim import dns_from, keygen
-from tidings.campaigns.lifecycle import do_test_send
+from tidings.campaigns.samples import do_test_send
 
 pytestmark = pytest.mark.django_db
 

@@ -45,8 +45,8 @@ class SendSummary:
     def subjects_shown(self) -> list[tuple[str, str, str, int | None]]:
         """(label, subject as a sample person gets it, as written, people): the page shows what
         recipients will read ("What's new at Example Ltd"), not only the template's code."""
-        from .lifecycle import inert_links, sample_contact
         from .rendering import TemplateProblem, render_subject
+        from .samples import inert_links, sample_contact
 
         shown = []
         for label, subject, people in self.subjects:

@@ -2,8 +2,8 @@
 
 The operator waits for the answer, and nobody's delivery row is involved, so these go straight
 through a transport, built as the engine builds campaign mail (same From, Reply-To, envelope
-sender, DKIM signature and MIME bytes).  Sits below the lifecycle (``do_test_send`` calls it) and
-knows nothing of the engine.
+sender, DKIM signature and MIME bytes).  Sits below ``samples.py`` (``do_test_send`` calls it)
+and knows nothing of the engine.
 """
 
 from __future__ import annotations

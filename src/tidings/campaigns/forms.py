@@ -15,8 +15,9 @@ from tidings.audience.models import MailingList, Segment
 from tidings.policy import get_policy
 
 from .contact_choice import choose_contact
-from .lifecycle import MAX_TEST_ADDRESSES, CampaignNotReady
+from .lifecycle import CampaignNotReady
 from .models import Campaign, Layout, Sender, Template
+from .samples import MAX_TEST_ADDRESSES
 
 
 def topic_choices() -> list[tuple[str, str]]:

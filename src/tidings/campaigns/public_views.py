@@ -1,7 +1,7 @@
 """The public archive: sent campaigns an operator chose to show, and an RSS 2.0 feed of them.
 
 Only finished campaigns with ``archive`` set appear.  Each is rendered as the made-up sample
-person (``lifecycle.sample_contact``) with inert links, never as anyone it was sent to; the pages
+person (``samples.sample_contact``) with inert links, never as anyone it was sent to; the pages
 set no cookies of their own and carry no tracking.  The rendering is cached per campaign and
 layout version, so a busy archive does not recompile templates on every visit.
 """
@@ -21,8 +21,9 @@ from django.utils.text import Truncator
 
 from tidings.policy import get_policy
 
-from .lifecycle import CampaignNotReady, render_sample
+from .lifecycle import CampaignNotReady
 from .models import Campaign
+from .samples import render_sample
 
 PAGE_SIZE = 30
 FEED_ITEMS = 20

@@ -23,7 +23,7 @@ from tidings.audience.segments import SegmentError
 from tidings.lib.access import operator_required
 from tidings.lib.stale import EditedMeanwhile, version_of
 
-from . import lifecycle
+from . import lifecycle, samples
 from .blocks import pages
 from .confirmation import describe_when, send_summary
 from .followups import suggested_time
@@ -266,7 +266,7 @@ def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
     if not form.errors:
         try:
             shown = variant.applied_to(campaign) if variant is not None else campaign
-            rendered = lifecycle.render_sample(shown, contact)
+            rendered = samples.render_sample(shown, contact)
         except CampaignNotReady as exc:
             for problem in exc.problems:
                 form.add_error(None, problem.message)
@@ -291,7 +291,7 @@ def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
         contact = form.cleaned_data.get("contact")
         if not form.errors:
             try:
-                result = lifecycle.do_test_send(
+                result = samples.do_test_send(
                     campaign, form.address_list(), contact=contact, actor=request.user
                 )
             except CampaignNotReady as exc:

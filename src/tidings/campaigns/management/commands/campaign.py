@@ -25,16 +25,14 @@ from tidings.campaigns.lifecycle import (
     do_resume,
     do_retry_failed,
     do_schedule,
-    do_test_send,
     do_unschedule,
-    inert_links,
-    sample_contact,
     schedule_problems,
     transition,
 )
 from tidings.campaigns.models import Campaign
 from tidings.campaigns.queue import delivery_counts
 from tidings.campaigns.rendering import TemplateProblem, render_subject
+from tidings.campaigns.samples import do_test_send, inert_links, sample_contact
 
 ACTOR = "cli"
 TIME_FORMATS = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
