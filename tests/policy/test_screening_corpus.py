@@ -74,15 +74,31 @@ NEW_REGISTERS = {
     "newsletter",
     "estate",
 }
+# The seventh batch, in registers unlike all earlier ones (see the corpus README's Format).
+NEW_REGISTERS7 = {
+    "callnote",
+    "linkedin",
+    "whatsapp",
+    "recruit",
+    "volunteer",
+    "membership",
+    "tenancy",
+    "parish",
+}
+# Written and committed before it was run; joins VALIDATION (scored by --validation) once
+# experiment 7 has scored it.
+BATCHES = (*VALIDATION, DEV.parent / "validation_cls7.tsv")
+REGISTERS_OF = {"vh": NEW_REGISTERS, "vi": NEW_REGISTERS7}
 
 
 @pytest.mark.parametrize(
-    ("path", "prefix"), list(zip(VALIDATION, ("vc", "vd", "ve", "vf", "vg", "vh"), strict=True))
+    ("path", "prefix"),
+    list(zip(BATCHES, ("vc", "vd", "ve", "vf", "vg", "vh", "vi"), strict=True)),
 )
 def test_the_validation_batches_are_new_text_labelled_in_the_corpus_categories(path, prefix):
     validation = load_examples(path)
     seen = load_examples(DEV) + load_examples(DEV_EXTRA)
-    seen += [e for other in VALIDATION if other != path for e in load_examples(other)]
+    seen += [e for other in BATCHES if other != path for e in load_examples(other)]
     assert len(validation) >= 150
     assert len({e.id for e in validation}) == len(validation)
     assert all(e.id.startswith(prefix) for e in validation)
@@ -91,7 +107,7 @@ def test_the_validation_batches_are_new_text_labelled_in_the_corpus_categories(p
     # about half sensitive, every category present, many hard negatives
     assert 0.4 <= sum(e.label for e in validation) / len(validation) <= 0.6
     assert all(any(c in e.categories for e in validation) for c in CATEGORIES)
-    assert {e.register for e in validation} == (NEW_REGISTERS if prefix == "vh" else REGISTERS)
+    assert {e.register for e in validation} == REGISTERS_OF.get(prefix, REGISTERS)
 
 
 def test_the_benchmark_gives_the_validation_batch_figures_only(capsys):
