@@ -60,6 +60,17 @@ gate passes, then scores that batch once.  It was scored once on 7 December 2026
 passed, precision rose (0.825 -> 0.830) and no category's F1 fell, but text-level recall rose by
 3 of 101 texts (0.792 -> 0.822, +0.0297), one text short of the +0.03 fixed before the run; so it
 missed the bar.  Figures in the corpus README, "Experiment 6".
+
+Experiment 7: experiment 6's configuration, unchanged (``REGISTERED6``, the gate, the same
+classifier and training data), judged again on a seventh blind batch, ``validation_cls7.tsv``
+(``vi…``, in registers unlike all earlier batches), written and committed before it was run.
+``--score7`` asserts that ``REGISTERED6`` holds exactly the values ``REGISTERED7`` (written into
+that commit), that the procedure still chooses them and that the gate passes, then scores the
+batch once.  The bar is experiment 6's, unchanged.  It was scored once on 7 December 2026: the
+gate passed and precision held (0.848 -> 0.850), but text-level recall rose by 1 of 105 texts
+(0.905 -> 0.914, +0.0095) and trade union membership's F1 fell (0.818 -> 0.762, one weak finding
+vetoed wrongly), so it missed the bar on two conditions.  Figures in the corpus README,
+"Experiment 7".
 """
 
 from __future__ import annotations
@@ -80,6 +91,7 @@ VALIDATION2 = DATA / "validation_cls2.tsv"
 VALIDATION4 = DATA / "validation_cls4.tsv"
 VALIDATION5 = DATA / "validation_cls5.tsv"
 VALIDATION6 = DATA / "validation_cls6.tsv"
+VALIDATION7 = DATA / "validation_cls7.tsv"
 # {commit: {id: {category: strong?}}} (experiment 6 added the strength; the old cache held lists)
 CACHE = Path(tempfile.gettempdir()) / "tidings-screening-cls-rounds6.json"
 SEED = 20261206
@@ -976,17 +988,32 @@ REGISTERED6: Thresholds | None = (
 )
 # Racial or ethnic origin stays the rules' as in experiment 5.
 OFF6 = (OFF5,)
+# Experiment 7 judges experiment 6's configuration again, unchanged, on a seventh blind batch:
+# ``--score7`` asserts ``REGISTERED6`` still holds exactly these values (written into the commit
+# that added ``validation_cls7.tsv`` before it was ever run).
+REGISTERED7 = (
+    {"trade_union_membership": 0.2, "criminal_history": 0.1},
+    {
+        "political_opinions": 0.9,
+        "religious_or_philosophical_beliefs": 0.9,
+        "genetic": 0.99,
+        "health": 0.9,
+        "sex_life_or_orientation": 0.99,
+        "criminal_history": 0.8,
+    },
+)
 
 
 def experiment6(
-    score: bool,
+    score: Path | None,
     screener: Any,
     training: tuple[list[str], list[str], list[frozenset[str]]],
     blind: tuple[list[Example], list[dict[str, bool]], list[dict[str, float]]],
     exp4: Thresholds,
     cv_seconds: float,
 ) -> int:
-    """``--choose``: experiment 6's thresholds and the gate; ``--score6``: then score once."""
+    """``--choose``: experiment 6's thresholds and the gate; ``--score6`` / ``--score7``: then
+    score ``score`` (``validation_cls6.tsv`` / ``validation_cls7.tsv``) once."""
     import tidings.policy.screening as module
     from tidings.policy.screening import _FOLD, CATEGORIES
 
@@ -1057,13 +1084,18 @@ def experiment6(
         },
         CATEGORIES,
     )
-    if not score:
+    if score is None:
         print(f"\n(a CV fold: {cv_seconds:.2f} s; --score6 to score validation_cls6.tsv once)")
         return 0
 
     assert REGISTERED6 is not None and exp6 == REGISTERED6, (exp6, REGISTERED6)
+    if score == VALIDATION7:
+        assert REGISTERED6 == REGISTERED7, (REGISTERED6, REGISTERED7)
+        assert list(map(list, REGISTERED6)) == list(map(list, REGISTERED7))  # same order too
     assert not failures["exp. 6"], "the registered configuration fails the gate"
-    validation = load_examples(VALIDATION6)
+    print(f"\nthe gate ({len(cases)} cases) under the registered configuration: passed")
+    name = "exp. 7" if score == VALIDATION7 else "exp. 6"
+    validation = load_examples(score)
     val_strength = [find(e.text, CATEGORIES) for e in validation]
     val_rules = [frozenset(r) for r in val_strength]
     val_lemmas = [lemmatise(e.text) for e in validation]
@@ -1077,7 +1109,7 @@ def experiment6(
         "classifier alone": [frozenset(c for c, v in p.items() if v > 0.5) for p in val_p],
     }
     table(
-        f"VALIDATION {VALIDATION6.name} (blind, scored once for exp. 6)",
+        f"VALIDATION {score.name} (blind, scored once for {name}: exp. 6's configuration)",
         validation,
         columns,
         CATEGORIES,
@@ -1138,6 +1170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--score6", action="store_true", help="experiment 6: score validation_cls6.tsv once"
+    )
+    parser.add_argument(
+        "--score7",
+        action="store_true",
+        help="experiment 7: exp. 6's configuration, score validation_cls7.tsv once",
     )
     args = parser.parse_args(argv)
 
@@ -1202,9 +1239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         CATEGORIES,
     )
-    if args.choose or args.score6:
+    if args.choose or args.score6 or args.score7:
         return experiment6(
-            args.score6,
+            VALIDATION7 if args.score7 else VALIDATION6 if args.score6 else None,
             screener,
             (dev_lemmas, texts, labels),
             (blind_examples, blind_strength, blind_p),

@@ -74,10 +74,23 @@ NEW_REGISTERS = {
     "newsletter",
     "estate",
 }
+# The seventh batch, in registers unlike all earlier ones (see the corpus README's Format).
+NEW_REGISTERS7 = {
+    "callnote",
+    "linkedin",
+    "whatsapp",
+    "recruit",
+    "volunteer",
+    "membership",
+    "tenancy",
+    "parish",
+}
+REGISTERS_OF = {"vh": NEW_REGISTERS, "vi": NEW_REGISTERS7}
 
 
 @pytest.mark.parametrize(
-    ("path", "prefix"), list(zip(VALIDATION, ("vc", "vd", "ve", "vf", "vg", "vh"), strict=True))
+    ("path", "prefix"),
+    list(zip(VALIDATION, ("vc", "vd", "ve", "vf", "vg", "vh", "vi"), strict=True)),
 )
 def test_the_validation_batches_are_new_text_labelled_in_the_corpus_categories(path, prefix):
     validation = load_examples(path)
@@ -91,13 +104,13 @@ def test_the_validation_batches_are_new_text_labelled_in_the_corpus_categories(p
     # about half sensitive, every category present, many hard negatives
     assert 0.4 <= sum(e.label for e in validation) / len(validation) <= 0.6
     assert all(any(c in e.categories for e in validation) for c in CATEGORIES)
-    assert {e.register for e in validation} == (NEW_REGISTERS if prefix == "vh" else REGISTERS)
+    assert {e.register for e in validation} == REGISTERS_OF.get(prefix, REGISTERS)
 
 
 def test_the_benchmark_gives_the_validation_batch_figures_only(capsys):
     main(["--dev-only", "--validation", "--errors", "--quick"])
     out = capsys.readouterr().out
-    assert "VALIDATION batch 5" in out and "HELD-OUT part" not in out
+    assert "VALIDATION batch 7" in out and "HELD-OUT part" not in out
     printed = {word for line in out.splitlines() for word in line.split()}
     validation = [e for path in VALIDATION for e in load_examples(path)]
     assert not [e.id for e in validation if e.id in printed]
