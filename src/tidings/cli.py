@@ -7,6 +7,7 @@ TOML); everything else is a Django management command (``tidings serve``, ``tidi
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = command and not command.startswith("-") and command != "help"
     if ours and "--traceback" not in args:
         argv = ["tidings", command, "--traceback", *args[1:]]
+    reader_gone = False
     try:
         execute_from_command_line(argv)
     except CommandError as exc:
@@ -63,13 +65,49 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"tidings {command}: {exc}", file=sys.stderr)
         return exc.returncode
-    except DatabaseError:
-        problem = _database_problem(args[0] if args else "")
-        if problem is None:
+    except DatabaseError as exc:
+        reader_gone = _reader_went_away(exc)
+        problem = None if reader_gone else _database_problem(args[0] if args else "")
+        if problem is None and not reader_gone:
             raise
-        print(f"tidings: {problem}", file=sys.stderr)
-        return 1
+        if problem is not None:
+            print(f"tidings: {problem}", file=sys.stderr)
+            return 1
+    except Exception as exc:
+        reader_gone = _reader_went_away(exc)
+        if not reader_gone:
+            raise
+    if reader_gone:  # out of the except clause: the traceback and its frames are let go
+        return _quiet_after_broken_pipe()
     return 0
+
+
+def _reader_went_away(exc: BaseException | None) -> bool:
+    """Whether this error comes from the reader of our output going away (``tidings … | head``):
+    a BrokenPipeError, or an error raised while cleaning up after one."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, BrokenPipeError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _quiet_after_broken_pipe() -> int:
+    """End as a Unix tool does when its reader has gone: no traceback, status 141 (SIGPIPE).
+    Not by restoring SIGPIPE's default action, which would also kill ``serve`` and ``worker``
+    when a client or SMTP peer closes a socket.  Python flushes stdout again at exit: point it
+    at /dev/null first (the recipe in Python's signal documentation).  The traceback's frames
+    may hold a half-read database cursor whose connection Django has closed: it is finalised
+    here, quietly, rather than at exit with an "Exception ignored" message."""
+    hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: None
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 def _database_problem(command: str) -> str | None:

@@ -176,3 +176,29 @@ def test_serve_prints_the_warning_before_it_starts(monkeypatch, settings, tmp_pa
     err = io.StringIO()
     call_command("serve", "--workers", "1", stdout=io.StringIO(), stderr=err)
     assert "TIDINGS_REDIS_URL" not in err.getvalue()
+
+
+@pytest.mark.parametrize("args", [("help",), ("diffsettings", "--all")])
+def test_a_reader_that_went_away_ends_the_command_quietly(tmp_path, args):
+    """``tidings … | head``: once the reader has gone, the command ends as Unix tools do (no
+    BrokenPipeError traceback; status 141, as if by SIGPIPE)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first write
+    env = {**os.environ, "TIDINGS_DATA_DIR": str(tmp_path)}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "tidings", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert "BrokenPipeError" not in result.stderr and "Traceback" not in result.stderr, (
+        result.stderr[-2000:]
+    )
+    assert result.returncode == 141
