@@ -398,3 +398,12 @@ def test_the_live_preview_shows_the_email_and_the_contrast_problem_at_its_field(
     assert data["html"]  # still previewed
     assert data["errors"][0]["field"] == "text_colour" and data["errors"][0]["block"] is None
     assert "Body text (#cccccc)" in data["problems"][0]
+
+
+def test_the_editors_text_fields_take_their_direction_from_what_is_typed(editor_client):
+    page = editor_client.post(NEW, form_of([HEADING, TEXT, BUTTON], op="preview")).content.decode()
+    assert re.search(r'<textarea id="block-1-text"[^>]* dir="auto"', page)
+    assert re.search(r'<input type="text" id="block-0-text"[^>]* dir="auto"', page)
+    assert re.search(r'<input type="text" id="block-2-label"[^>]* dir="auto"', page)
+    url = re.search(r'<input type="text" id="block-2-url"[^>]*>', page).group()
+    assert "dir=" not in url  # addresses stay left-to-right
