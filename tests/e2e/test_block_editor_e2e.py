@@ -320,3 +320,60 @@ def test_an_arabic_paragraph_is_right_aligned_with_its_full_stop_at_its_left_end
         assert label["direction"] == "rtl" and label["stop"] < label["first"], label
     finally:
         context.close()
+
+
+def test_a_removed_block_can_be_put_back_by_keyboard_until_the_next_change(
+    page: Page, owner, live_server
+):
+    """ "Remove" lost the block and everything typed in it at once, with no way back."""
+    ensure_default_layout()
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?starter=blank")
+    for label in ("Heading", "Text", "Button"):
+        add_block_by_keyboard(page, label)
+    page.locator("#block-1-text").fill("Words worth keeping")
+
+    page.get_by_role("button", name="Remove block 2 (Text)").focus()
+    page.keyboard.press("Enter")
+    assert block_types(page) == ["heading", "button"]
+    undo = page.get_by_role("button", name="Undo")
+    expect(undo).to_be_focused()  # reachable at once, by keyboard
+    status = page.locator("#block-undo")
+    expect(status).to_have_attribute("role", "status")
+    expect(status).to_contain_text("Block 2 (Text) removed.")
+    page.keyboard.press("Enter")
+    assert block_types(page) == ["heading", "text", "button"]
+    expect(page.locator("#block-1-text")).to_have_value("Words worth keeping")
+    expect(page.get_by_role("button", name="Remove block 2 (Text)")).to_be_focused()
+    expect(undo).to_be_hidden()
+    expect(page.locator("#block-announcer")).to_contain_text("Text put back as block 2.")
+
+    # The next change ends the chance to undo; focus is not lost with the button.
+    page.get_by_role("button", name="Remove block 3 (Button)").focus()
+    page.keyboard.press("Enter")
+    expect(undo).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    page.locator("#block-0-text").focus()
+    page.keyboard.type(" again")
+    expect(undo).to_be_hidden()
+    assert block_types(page) == ["heading", "text"]
+    expect(status).not_to_contain_text("removed")
+
+
+def test_the_undo_offer_ends_by_itself_and_focus_moves_to_where_the_block_was(
+    page: Page, owner, live_server
+):
+    ensure_default_layout()
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?starter=blank")
+    page.clock.install()
+    for label in ("Heading", "Text"):
+        add_block_by_keyboard(page, label)
+    page.get_by_role("button", name="Remove block 1 (Heading)").focus()
+    page.keyboard.press("Enter")
+    undo = page.get_by_role("button", name="Undo")
+    expect(undo).to_be_focused()
+    page.clock.run_for(11_000)
+    expect(undo).to_be_hidden()
+    expect(page.get_by_role("button", name="Remove block 1 (Text)")).to_be_focused()
+    assert block_types(page) == ["text"]
