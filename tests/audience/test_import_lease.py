@@ -73,7 +73,7 @@ def test_the_pages_show_an_interrupted_import_and_the_command_that_resumes_it(ow
     stale = timezone.now() - timedelta(seconds=lease_seconds() + 5)
     imp = _running(news, heartbeat_at=stale, run_host="other-host", run_pid=4321)
     page = owner_client.get(reverse("audience:imports")).content.decode()
-    assert "<td>Interrupted</td>" in page
+    assert 'data-label="Status">Interrupted</td>' in page
     detail = owner_client.get(reverse("audience:import", args=[imp.pk])).content.decode()
     assert "This import was interrupted" in detail
     assert f"<code>tidings import contacts &#x27;a b.csv&#x27; --resume {imp.pk}</code>" in detail

@@ -349,3 +349,61 @@ def test_saving_a_draft_opened_before_another_save_is_refused_naming_who_saved(
         "heading",
         "button",
     ]
+
+
+# --- colours that cannot be read (WCAG AA) -----------------------------------------------------
+def test_light_grey_text_on_white_is_refused_with_the_ratio_and_a_passing_shade(editor_client):
+    """Light-grey text on the white content was saved without a word: unreadable for many."""
+    response = editor_client.post(
+        NEW, form_of([HEADING, TEXT], **{"settings-text_colour": "#bbbbbb"})
+    )
+    assert response.status_code == 200
+    assert not Template.objects.exists()
+    page = html.unescape(response.content.decode())
+    assert "Email settings, text colour: Body text (#bbbbbb) on the background (#ffffff)" in page
+    assert "has a contrast of 1.92:1; WCAG AA needs at least 4.5:1." in page
+    shade = re.search(r"(#[0-9a-f]{6}) would pass", page).group(1)
+    from tidings.lib.contrast import contrast_ratio
+
+    assert contrast_ratio(shade, "#ffffff") >= 4.5
+    assert 'id="settings-text_colour-errors"' in page  # at the field itself
+    fixed = form_of([HEADING, TEXT], **{"settings-text_colour": shade})
+    assert editor_client.post(NEW, fixed).status_code == 302
+
+
+def test_a_faint_link_colour_is_refused_at_its_field(editor_client):
+    response = editor_client.post(
+        NEW, form_of([HEADING, TEXT], **{"settings-link_colour": "#9ec5fe"})
+    )
+    assert not Template.objects.exists()
+    page = html.unescape(response.content.decode())
+    assert "Email settings, link colour: Links (#9ec5fe) on the background (#ffffff)" in page
+    assert 'id="settings-link_colour-errors"' in page
+
+
+def test_large_headings_alone_need_only_three_to_one(editor_client):
+    grey = "#8a8a8a"  # 3.45:1 on white: enough for 28 px bold, not for body text
+    ok = editor_client.post(NEW, form_of([HEADING], **{"settings-text_colour": grey}))
+    assert ok.status_code == 302
+    Template.objects.all().delete()
+    refused = editor_client.post(NEW, form_of([HEADING, TEXT], **{"settings-text_colour": grey}))
+    assert refused.status_code == 200 and not Template.objects.exists()
+
+
+def test_the_live_preview_shows_the_email_and_the_contrast_problem_at_its_field(editor_client):
+    data = editor_client.post(
+        reverse("templates_ui:blocks-preview"),
+        form_of([HEADING, TEXT], **{"settings-text_colour": "#cccccc"}),
+    ).json()
+    assert data["html"]  # still previewed
+    assert data["errors"][0]["field"] == "text_colour" and data["errors"][0]["block"] is None
+    assert "Body text (#cccccc)" in data["problems"][0]
+
+
+def test_the_editors_text_fields_take_their_direction_from_what_is_typed(editor_client):
+    page = editor_client.post(NEW, form_of([HEADING, TEXT, BUTTON], op="preview")).content.decode()
+    assert re.search(r'<textarea id="block-1-text"[^>]* dir="auto"', page)
+    assert re.search(r'<input type="text" id="block-0-text"[^>]* dir="auto"', page)
+    assert re.search(r'<input type="text" id="block-2-label"[^>]* dir="auto"', page)
+    url = re.search(r'<input type="text" id="block-2-url"[^>]*>', page).group()
+    assert "dir=" not in url  # addresses stay left-to-right

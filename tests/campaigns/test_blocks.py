@@ -237,3 +237,57 @@ def test_markup_typed_into_any_block_field_stays_text(hostile):
     assert not {"script", "svg", "mj-raw"} & set(found)
     assert not [a for a in found if a.startswith("@on")]
     assert "alert(1)" in rendered.text  # shown, as the words typed
+
+
+# --- right-to-left scripts ----------------------------------------------------------------------
+ARABIC = "شكرا لاشتراكك في نشرتنا."
+HEBREW = "תודה שנרשמתם!"
+
+
+def test_arabic_and_hebrew_blocks_are_marked_right_to_left_and_start_on_the_right():
+    """They were sent with no direction: a left-aligned Arabic paragraph whose full stop sat at
+    its right end, after the first word instead of after the last."""
+    rendered = render(
+        body(
+            {"type": "heading", "text": "مرحبا بكم", "level": 1},
+            {"type": "text", "text": ARABIC},
+            {"type": "button", "label": "اقرأ المزيد", "url": "https://example.com/"},
+            {"type": "footer", "text": HEBREW},
+        )
+    )
+    page = rendered.html
+    assert re.search(r'<h1 dir="rtl"[^>]*>مرحبا بكم</h1>', page)
+    assert re.search(r'text-align:right[^>]*>\s*<div dir="rtl"[^>]*>\s*<p[^>]*>' + ARABIC, page)
+    assert '<span dir="rtl">اقرأ المزيد</span>' in page
+    assert re.search(r'<div dir="rtl"[^>]*>\s*<p[^>]*>' + HEBREW, page)
+
+
+def test_mixed_scripts_get_dir_auto_and_latin_text_no_direction():
+    page = render(
+        body(
+            {"type": "text", "text": "مرحبا من Tidings"},
+            {"type": "text", "text": "Hello {{ contact.first_name }}"},
+        )
+    ).html
+    assert re.search(r'<div dir="auto" style="text-align:\s*start;?"', page)
+    assert page.count('dir="rtl"') == 0
+    assert page.count("<p") and "Hello Ada" in page
+    # A placeholder or a link's address is not words: they do not make Arabic "mixed".
+    linked = render(
+        body({"type": "text", "text": "{{ contact.first_name }}، [اقرأ](https://x.example/a)"})
+    )
+    assert 'dir="rtl"' in linked.html
+
+
+def test_the_text_part_starts_right_to_left_lines_with_a_right_to_left_mark():
+    """Plain text has no dir: a line beginning with a Latin name ("Ada، شكرا.") was taken as
+    left-to-right by mail programs, its punctuation on the wrong side."""
+    text = render(
+        body(
+            {"type": "text", "text": "{{ contact.first_name }}، " + ARABIC},
+            {"type": "text", "text": "Hello"},
+        )
+    ).text
+    assert "\u200fAda، " + ARABIC in text  # logical order, as typed
+    assert "\nHello" in text and "\u200fHello" not in text
+    assert text.index(ARABIC) < text.index("Hello")

@@ -265,3 +265,115 @@ def test_a_picture_uploaded_in_the_tab_the_upload_link_opens_can_be_picked_on_re
         .last.locator("select[data-image-pick]")
         .first.locator("option")
     ).to_have_count(2)
+
+
+def test_an_arabic_paragraph_is_right_aligned_with_its_full_stop_at_its_left_end(browser):
+    """Arabic blocks were sent with no direction: Chromium drew the paragraph from the left, and
+    the full stop typed after the last word showed at the right end, beside the first word."""
+    import json
+
+    from tidings.campaigns.blocks import blocks_to_html
+    from tidings.campaigns.rendering import SAMPLE_CONTACT, CompiledMessage, MessageLinks
+
+    arabic = "شكرا لاشتراكك في نشرتنا."
+    source = json.dumps(
+        {
+            "version": 1,
+            "settings": {},
+            "blocks": [
+                {"type": "text", "text": "Above"},
+                {"type": "text", "text": arabic},
+                {"type": "button", "label": "هل أنت مستعد؟", "url": "https://example.com/"},
+            ],
+        }
+    )
+    compiled = CompiledMessage.from_sources(subject="Hi", body=blocks_to_html(source), fmt="html")
+    links = MessageLinks(
+        unsubscribe_url="https://news.example.co.uk/u/T",
+        preferences_url="https://news.example.co.uk/p/T",
+        view_url="",
+    )
+    html = compiled.render(SAMPLE_CONTACT, links).html
+    measure = """(words) => {
+        const p = Array.from(document.querySelectorAll('p, span'))
+            .filter(e => e.textContent.trim() === words).pop();
+        const node = p.firstChild;
+        const range = document.createRange();
+        const at = (i) => { range.setStart(node, i); range.setEnd(node, i + 1);
+                            return range.getBoundingClientRect(); };
+        const box = p.parentElement.getBoundingClientRect();
+        return {direction: getComputedStyle(p).direction,
+                first: at(0).left, stop: at(node.length - 1).left,
+                textRight: at(0).right, contentRight: box.right};
+    }"""
+    context = browser.new_context(viewport={"width": 600, "height": 800})
+    page = context.new_page()
+    try:
+        page.set_content(html, wait_until="load")
+        found = page.evaluate(measure, arabic)
+        assert found["direction"] == "rtl"
+        # The first letter is at the right, where the content's right edge is (right-aligned);
+        # the full stop, typed last, is left of every letter.
+        assert abs(found["textRight"] - found["contentRight"]) <= 2, found
+        assert found["stop"] < found["first"], found
+        label = page.evaluate(measure, "هل أنت مستعد؟")
+        assert label["direction"] == "rtl" and label["stop"] < label["first"], label
+    finally:
+        context.close()
+
+
+def test_a_removed_block_can_be_put_back_by_keyboard_until_the_next_change(
+    page: Page, owner, live_server
+):
+    """ "Remove" lost the block and everything typed in it at once, with no way back."""
+    ensure_default_layout()
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?starter=blank")
+    for label in ("Heading", "Text", "Button"):
+        add_block_by_keyboard(page, label)
+    page.locator("#block-1-text").fill("Words worth keeping")
+
+    page.get_by_role("button", name="Remove block 2 (Text)").focus()
+    page.keyboard.press("Enter")
+    assert block_types(page) == ["heading", "button"]
+    undo = page.get_by_role("button", name="Undo")
+    expect(undo).to_be_focused()  # reachable at once, by keyboard
+    status = page.locator("#block-undo")
+    expect(status).to_have_attribute("role", "status")
+    expect(status).to_contain_text("Block 2 (Text) removed.")
+    page.keyboard.press("Enter")
+    assert block_types(page) == ["heading", "text", "button"]
+    expect(page.locator("#block-1-text")).to_have_value("Words worth keeping")
+    expect(page.get_by_role("button", name="Remove block 2 (Text)")).to_be_focused()
+    expect(undo).to_be_hidden()
+    expect(page.locator("#block-announcer")).to_contain_text("Text put back as block 2.")
+
+    # The next change ends the chance to undo; focus is not lost with the button.
+    page.get_by_role("button", name="Remove block 3 (Button)").focus()
+    page.keyboard.press("Enter")
+    expect(undo).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    page.locator("#block-0-text").focus()
+    page.keyboard.type(" again")
+    expect(undo).to_be_hidden()
+    assert block_types(page) == ["heading", "text"]
+    expect(status).not_to_contain_text("removed")
+
+
+def test_the_undo_offer_ends_by_itself_and_focus_moves_to_where_the_block_was(
+    page: Page, owner, live_server
+):
+    ensure_default_layout()
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?starter=blank")
+    page.clock.install()
+    for label in ("Heading", "Text"):
+        add_block_by_keyboard(page, label)
+    page.get_by_role("button", name="Remove block 1 (Heading)").focus()
+    page.keyboard.press("Enter")
+    undo = page.get_by_role("button", name="Undo")
+    expect(undo).to_be_focused()
+    page.clock.run_for(11_000)
+    expect(undo).to_be_hidden()
+    expect(page.get_by_role("button", name="Remove block 1 (Text)")).to_be_focused()
+    assert block_types(page) == ["text"]

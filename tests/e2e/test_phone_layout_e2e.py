@@ -19,7 +19,24 @@ PAGES = [
     "/audience/emails/crm_held/",
     "/audience/emails/confirmation/",
     "/analytics/snippet",
+    "/settings/api/tokens/",
+    "/audience/imports/",
 ]
+
+
+def _a_token_and_an_import(owner) -> None:
+    from tidings.api.actions import do_create_api_token
+    from tidings.audience.models import Import
+
+    do_create_api_token(
+        name="Shop sync", operator=owner, scopes=["read", "write", "send"], actor=owner
+    )
+    Import.objects.create(
+        status=Import.Status.FINISHED,
+        consent_source="sign-up sheet",
+        rows_read=2000,
+        original_filename="mailchimp-export-subscribed-members-2026.csv",
+    )
 
 
 @pytest.mark.parametrize("width", [375, 1280])
@@ -31,6 +48,7 @@ def test_operator_pages_do_not_scroll_sideways(browser: Browser, live_server, ow
         email="newsletter-and-announcements@mail.example-software.co.uk",
         verified=True,
     )
+    _a_token_and_an_import(owner)
     context = browser.new_context(
         base_url=live_server.url, viewport={"width": width, "height": 800}
     )
@@ -48,3 +66,48 @@ def test_operator_pages_do_not_scroll_sideways(browser: Browser, live_server, ow
         assert wide == {}, f"pages wider than {width} px (by px): {wide}"
     finally:
         context.close()
+
+
+# The operator's list tables read on a phone as cards: no sideways scrolling inside the table
+# (half of each row out of sight), no header row taller than the rows (column names squeezed
+# into word columns: the imports' header row was 110 px, "Left the earlier tool" on 4 lines).
+STACKED = {
+    "/settings/api/tokens/": ["Name", "Starts with", "Scopes", "Expires", "State"],
+    "/audience/imports/": ["File", "Status", "Rows", "Left the earlier tool", "Bad rows"],
+}
+_TABLE = """t => ({
+    sideways: t.scrollWidth - t.clientWidth,
+    header: t.querySelector('thead').getBoundingClientRect().height,
+    display: getComputedStyle(t).display,
+    labels: Array.from(t.querySelectorAll('tbody td')).map(
+        td => getComputedStyle(td, '::before').content.replace(/^"|"$/g, '')),
+    role: t.getAttribute('role'),
+})"""
+
+
+@pytest.mark.parametrize("path", list(STACKED))
+def test_list_tables_stack_into_labelled_rows_on_a_phone(
+    browser: Browser, live_server, owner, path
+):
+    _a_token_and_an_import(owner)
+    for width in (375, 1280):
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": width, "height": 800}
+        )
+        page = context.new_page()
+        try:
+            sign_in(page)
+            page.wait_for_url(f"{live_server.url}/**")
+            page.goto(path)
+            found = page.locator("table").first.evaluate(_TABLE)
+            assert found["role"] == "table"  # still a table to screen readers
+            if width == 375:
+                assert found["sideways"] <= 0, found
+                assert found["header"] <= 1, found  # kept for screen readers only
+                for label in STACKED[path]:
+                    assert label in found["labels"], (label, found["labels"])
+            else:  # a desktop keeps the ordinary table
+                assert found["display"] == "table" and found["header"] > 20, found
+                assert set(found["labels"]) <= {"none", "normal"}, found
+        finally:
+            context.close()

@@ -1,8 +1,10 @@
 """Colour contrast as WCAG 2.x defines it: relative luminance of sRGB colours and their ratio.
 
 Hand-written because it is twenty lines of arithmetic from the standard, and no maintained
-package we already depend on offers it.  The sRGB transfer threshold is 0.04045 (IEC 61966-2-1);
-WCAG's text says 0.03928, a difference that changes no 8-bit colour's result.
+package we already depend on offers it (PyPI's ``wcag-contrast-ratio`` is the one dedicated
+package; its last release, 0.9, dates from 2017, and it has no "nearest passing shade").
+The sRGB transfer threshold is 0.04045 (IEC 61966-2-1); WCAG's text says 0.03928, a
+difference that changes no 8-bit colour's result.
 """
 
 from __future__ import annotations
@@ -46,3 +48,21 @@ def contrast_ratio(first: str, second: str) -> float:
 def readable_on(background: str, dark: str = "#000000", light: str = "#ffffff") -> str:
     """Whichever of ``dark`` and ``light`` contrasts more with ``background``."""
     return dark if contrast_ratio(dark, background) >= contrast_ratio(light, background) else light
+
+
+def mix(first: str, second: str, amount: float) -> str:
+    """``first`` moved ``amount`` (0-1) of the way to ``second``, as #rrggbb."""
+    a, b = parse_hex(first), parse_hex(second)
+    mixed = (round(x + (y - x) * amount) for x, y in zip(a, b, strict=True))
+    return "#" + "".join(f"{v:02x}" for v in mixed)
+
+
+def nearest_passing(colour: str, background: str, ratio: float = AA_TEXT) -> str:
+    """The colour nearest to ``colour`` (darker on a light background, lighter on a dark one)
+    that reaches ``ratio`` against ``background``."""
+    target = "#000000" if luminance(background) > 0.18 else "#ffffff"
+    for step in range(0, 101, 2):
+        candidate = mix(colour, target, step / 100)
+        if contrast_ratio(candidate, background) >= ratio:
+            return candidate
+    return target

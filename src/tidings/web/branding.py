@@ -21,7 +21,14 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest
 
-from tidings.lib.contrast import AA_TEXT, contrast_ratio, luminance, parse_hex, readable_on
+from tidings.lib.contrast import (
+    AA_TEXT,
+    contrast_ratio,
+    luminance,
+    mix,
+    nearest_passing,
+    readable_on,
+)
 
 PUBLIC_NAMESPACES = frozenset({"public", "booking_public", "crm_public", "rights", "archive"})
 
@@ -50,22 +57,12 @@ FONTS: dict[str, tuple[str, str]] = {
 }
 
 
-def _mix(first: str, second: str, amount: float) -> str:
-    """``first`` moved ``amount`` (0-1) of the way to ``second``."""
-    a, b = parse_hex(first), parse_hex(second)
-    mixed = (round(x + (y - x) * amount) for x, y in zip(a, b, strict=True))
-    return "#" + "".join(f"{v:02x}" for v in mixed)
+_mix = mix
 
 
 def passing_colour(colour: str, background: str, ratio: float = AA_TEXT) -> str:
-    """The colour nearest to ``colour`` (darker on a light background, lighter on a dark one)
-    that reaches ``ratio`` against ``background``."""
-    target = "#000000" if luminance(background) > 0.18 else "#ffffff"
-    for step in range(0, 101, 2):
-        candidate = _mix(colour, target, step / 100)
-        if contrast_ratio(candidate, background) >= ratio:
-            return candidate
-    return target
+    """The colour nearest to ``colour`` that reaches ``ratio`` against ``background``."""
+    return nearest_passing(colour, background, ratio)
 
 
 @dataclass(frozen=True)

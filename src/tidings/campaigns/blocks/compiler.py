@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from tidings.lib.contrast import readable_on
 
-from .markup import Tokens, attribute, plain, rich
+from .markup import Tokens, attribute, direction, plain, rich
 from .schema import (
     BLOCK_LABELS,
     FONTS,
@@ -125,18 +125,44 @@ def _style(document: Document) -> str:
 """
 
 
+def _dir(text: str, align: str = "left") -> tuple[str, str]:
+    """(the dir="…" attribute, the alignment) for a block's words.  Right-to-left words get
+    dir="rtl" (dir="auto" when mixed with left-to-right ones), and "left", the default
+    alignment, then means the start of the line: right for Arabic or Hebrew."""
+    found = direction(text)
+    if not found:
+        return "", align
+    if align == "left":
+        align = "right" if found == "rtl" else "left"
+    return f' dir="{found}"', align
+
+
+def _wrap(inner: str, attr: str, start: bool) -> str:
+    """Words in a right-to-left (or mixed) direction: a <div> carrying it; for dir="auto",
+    aligned at the start of the line (whichever side the words' direction puts it)."""
+    if not attr:
+        return inner
+    style = ' style="text-align:start"' if start else ""
+    return f"<div{attr}{style}>{inner}</div>"
+
+
 def _heading(block: Heading, tokens: Tokens) -> str:
     size, line = _HEADING_SIZES[block.level]
     tag = f"h{block.level}"
+    attr, align = _dir(block.text, block.align)
+    start = attr == ' dir="auto"' and block.align == "left"
+    style = "text-align:start;" if start else ""
     return (
-        f'<mj-text css-class="tdg-heading" align="{block.align}" padding="8px 0 12px">'
-        f'<{tag} style="font-size:{size}px;line-height:{line}px;margin:0;">'
+        f'<mj-text css-class="tdg-heading" align="{align}" padding="8px 0 12px">'
+        f'<{tag}{attr} style="font-size:{size}px;line-height:{line}px;margin:0;{style}">'
         f"{plain(block.text, tokens)}</{tag}></mj-text>"
     )
 
 
 def _rich_text(text: str, tokens: Tokens, align: str = "left", css: str = "tdg-text") -> str:
-    return f'<mj-text css-class="{css}" align="{align}">{rich(text, tokens)}</mj-text>'
+    attr, shown = _dir(text, align)
+    inner = _wrap(rich(text, tokens), attr, attr == ' dir="auto"' and align == "left")
+    return f'<mj-text css-class="{css}" align="{shown}">{inner}</mj-text>'
 
 
 def _image(
@@ -161,8 +187,16 @@ def _button(block: Button, tokens: Tokens) -> str:
     return (
         f'<mj-button href="{attribute(block.url, tokens)}" align="{block.align}" '
         f'background-color="{block.colour}" color="{readable_on(block.colour)}">'
-        f"{plain(block.label, tokens)}</mj-button>"
+        f"{_label(block.label, tokens)}</mj-button>"
     )
+
+
+def _label(label: str, tokens: Tokens) -> str:
+    """A button's label; right-to-left words in a <span> with their direction, so a full stop
+    or question mark at their end sits at their left."""
+    attr, _ = _dir(label)
+    words = plain(label, tokens)
+    return f"<span{attr}>{words}</span>" if attr else words
 
 
 def _column(block: Columns, side: str, tokens: Tokens) -> str:
@@ -255,11 +289,12 @@ def to_mjml(document: Document, tokens: Tokens) -> str:
             case Social():
                 sections.append(_section(_social(block, tokens)))
             case Footer():
+                attr, _ = _dir(block.text, "center")
                 sections.append(
                     _section(
                         f'<mj-text css-class="tdg-footer tdg-text" align="center" font-size="13px" '
                         f'line-height="20px" color="{MUTED}" padding="16px 0 0">'
-                        f"{rich(block.text, tokens)}</mj-text>"
+                        f"{_wrap(rich(block.text, tokens), attr, False)}</mj-text>"
                     )
                 )
     return (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
+import unicodedata
 
 from markdown_it import MarkdownIt
 
@@ -78,3 +79,28 @@ def link_addresses(text: str) -> list[str]:
             elif child.type == "text":
                 found += [tokens.restore(m.group(1)) for m in _UNREAD_LINK.finditer(child.content)]
     return found
+
+
+# What is not words: placeholders, link addresses ("](https://…)") and bare addresses.  A Latin
+# address in an Arabic sentence does not make the sentence left-to-right.
+_NOT_WORDS = re.compile(
+    r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\]\([^)\n]*\)|(?:https?://|mailto:|tel:)\S+", re.S
+)
+
+
+def direction(text: str) -> str:
+    """The writing direction of a block's words: "rtl" when every letter with a direction is
+    of a right-to-left script (Hebrew, Arabic, Syriac, Thaana, N'Ko…), "auto" when both kinds
+    are there (the reader's program takes the first letter's), "" when none is right-to-left
+    (nothing to mark: left-to-right is every email's default).  Unicode's own bidirectional
+    classes decide: "R" and "AL" are right-to-left letters, "L" left-to-right ones."""
+    rtl = ltr = False
+    for char in _NOT_WORDS.sub(" ", text):
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            rtl = True
+        elif kind == "L":
+            ltr = True
+        if rtl and ltr:
+            return "auto"
+    return "rtl" if rtl else ""

@@ -14,6 +14,7 @@ from django.urls import reverse
 from tidings.audience.tokens import absolute_url
 
 from .compiler import BlocksInvalid, blocks_to_html, dumps
+from .contrast import contrast_errors
 from .editor import BlockEditor, describe_all, locate
 from .schema import BLOCK_LABELS, FONTS, NETWORKS, BlockError, Document
 
@@ -87,11 +88,16 @@ def preview(editor: BlockEditor, *, subject: str, layout: Any = None) -> Preview
         where = getattr(problem, "part", "body")
         prefix = {"subject": "Subject", "layout": "Layout"}.get(where, "Blocks")
         return Preview(problems=[f"{prefix}: {getattr(problem, 'message', str(problem))}"])
+    # Colours too faint to read: shown at their fields while the preview still shows the email
+    # (saving is refused until they are fixed, check_template).
+    faint = contrast_errors(document)
     return Preview(
         html=rendered.html,
         dark_html=dark(rendered.html),
         text=rendered.text,
         subject=rendered.subject,
+        problems=describe_all(faint, editor),
+        errors=faint,
     )
 
 
@@ -102,7 +108,7 @@ def block_problems(editor: BlockEditor, problems: list[Any]) -> list[BlockError]
         return errors
     if document is None or not problems:
         return []
-    return locate(document, "")
+    return contrast_errors(document) + locate(document, "")
 
 
 # --- switching formats -----------------------------------------------------------------------

@@ -108,7 +108,23 @@ def check_template(
     except TemplateProblem as problem:  # blocks that do not make a document
         return [problem]
     _, problems = compile_checked(sources)
-    return [layout_part(p, "layout") for p in problems]
+    found = [layout_part(p, "layout") for p in problems]
+    if fmt == "blocks":
+        found += _contrast_problems(body)
+    return found
+
+
+def _contrast_problems(body: str) -> list[TemplateProblem]:
+    """Colours of a block document too faint to read (WCAG AA), as body problems."""
+    from ..blocks.compiler import BlocksInvalid, describe, parse
+    from ..blocks.contrast import contrast_errors
+
+    try:
+        document = parse(body or "")
+    except BlocksInvalid:  # already reported by the compile above
+        return []
+    blocks = [b.model_dump() for b in document.blocks]
+    return [TemplateProblem(describe(e, blocks), part="body") for e in contrast_errors(document)]
 
 
 class RenderFailed(Exception):

@@ -49,8 +49,9 @@ class _TextConverter(HTMLParser):
         self.statements = statements
         self.out: list[str] = []
         self.newlines = -1  # at the end of out; -1: nothing written yet
-        self.open: list[tuple[str, bool]] = []  # (tag, hidden)
+        self.open: list[tuple[str, bool, bool]] = []  # (tag, hidden, right-to-left)
         self.hidden = 0
+        self.rtl = 0  # open elements marked dir="rtl"
         self.pre = 0
         self.links: list[tuple[str, int]] = []
         self.lists: list[list[int]] = []  # per open list: [number or -1 for bullets]
@@ -78,13 +79,23 @@ class _TextConverter(HTMLParser):
     def _at_line_start(self) -> bool:
         return self.newlines != 0
 
+    def _mark_direction(self) -> None:
+        """A line of right-to-left words (from an element marked dir="rtl") starts with a
+        RIGHT-TO-LEFT MARK: plain text has no dir, and a mail program takes a line's direction
+        from its first letter, so "{{ contact.first_name }}، شكرا." would otherwise read
+        left-to-right, its full stop on the wrong side."""
+        if self.rtl and self._at_line_start():
+            self._put("\u200f")
+
     # parser callbacks
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
         hidden = bool(_HIDDEN.search(values.get("style") or "")) or tag in _SKIPPED
+        rtl = (values.get("dir") or "").lower() == "rtl"
         if tag not in _VOID:
-            self.open.append((tag, hidden))
+            self.open.append((tag, hidden, rtl))
             self.hidden += hidden
+            self.rtl += rtl
         if self.hidden or hidden:
             return
         if tag == "br":
@@ -106,7 +117,9 @@ class _TextConverter(HTMLParser):
             if self.lists and self.lists[-1][0] >= 0:
                 self.lists[-1][0] += 1
                 marker = f"{self.lists[-1][0]}."
-            self._put("  " * depth + marker + " ")
+            self._put("  " * depth)
+            self._mark_direction()
+            self._put(marker + " ")
         elif tag == "a":
             self.links.append((values.get("href") or "", len(self.out)))
         elif tag == "pre":
@@ -123,8 +136,9 @@ class _TextConverter(HTMLParser):
             return
         # Close up to the matching open element (the serialiser's HTML is well formed).
         while self.open:
-            name, hidden = self.open.pop()
+            name, hidden, rtl = self.open.pop()
             self.hidden -= hidden
+            self.rtl -= rtl
             if not self.hidden and not hidden:
                 self._close(name)
             if name == tag:
@@ -160,6 +174,7 @@ class _TextConverter(HTMLParser):
         if self._at_line_start():
             text = text.lstrip()
         if text:
+            self._mark_direction()
             self._put(text)
 
     def handle_comment(self, data: str) -> None:
@@ -176,6 +191,7 @@ class _TextConverter(HTMLParser):
             if data in self.statements:
                 self.out.append(f"<!--{data}-->")
             else:
+                self._mark_direction()
                 self._put(f"<!--{data}-->")
 
     def text(self) -> str:

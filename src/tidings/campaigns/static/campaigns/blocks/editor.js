@@ -6,6 +6,8 @@
      the form exactly as it would have without JavaScript.
    - The preview follows the form: half a second after the last change, the form is posted to
      the preview address and the three frames get the new email.
+   - A removed block can be put back: "Block 2 (Heading) removed. Undo" is announced with an
+     "Undo" button, which takes the focus, for UNDO_SECONDS or until the next change.
    - Text fields get a small toolbar (bold, italic, link, list) and every field a menu of
      placeholders; a picture picked from the library fills in its address. */
 (function () {
@@ -22,6 +24,11 @@
   var inflight = null;
   var dragging = false;  // a block is being dragged
   var deferred = false;  // a preview was asked for mid-drag
+  var UNDO_SECONDS = 10;
+  var undoBox = document.getElementById("block-undo");
+  var undoMessage = document.getElementById("block-undo-message");
+  var undoButton = document.getElementById("block-undo-button");
+  var removed = null;  // {li, index, kind, timer}: the block the "Undo" button would put back
 
   function announce(text) {
     announcer.textContent = "";
@@ -80,17 +87,52 @@
   }
 
   function remove(li) {
+    forget();
     var all = blocks();
     var index = all.indexOf(li);
     var kind = label(li);
     li.remove();
     renumber();
-    var rest = blocks();
-    var next = rest[Math.min(index, rest.length - 1)];
-    (next ? next.querySelector(".block-actions button[data-action='remove']") : document.getElementById("add-block-type")).focus();
-    announce(kind + " removed. " + rest.length + " block" + (rest.length === 1 ? "" : "s") + " left.");
+    // Kept, fields and all, so "Undo" puts back exactly what was there.
+    removed = { li: li, index: index, kind: kind,
+                timer: window.setTimeout(function () { forget(); }, UNDO_SECONDS * 1000) };
+    undoMessage.textContent = "Block " + (index + 1) + " (" + kind + ") removed.";
+    undoButton.hidden = false;
+    undoButton.focus();
     schedule();
   }
+
+  /* The removed block is gone for good: after UNDO_SECONDS, or at the next change.  Focus on
+     the vanishing "Undo" button moves to where the block was. */
+  function forget() {
+    if (!removed) { return; }
+    window.clearTimeout(removed.timer);
+    var index = removed.index;
+    removed = null;
+    var focused = document.activeElement === undoButton;
+    undoButton.hidden = true;
+    undoMessage.textContent = "";
+    if (focused) {
+      var rest = blocks();
+      var next = rest[Math.min(index, rest.length - 1)];
+      (next ? next.querySelector(".block-actions button[data-action='remove']") : document.getElementById("add-block-type")).focus();
+    }
+  }
+
+  function undo() {
+    if (!removed) { return; }
+    var back = removed;
+    window.clearTimeout(back.timer);
+    removed = null;
+    undoButton.hidden = true;
+    undoMessage.textContent = "";
+    list.insertBefore(back.li, blocks()[back.index] || null);
+    renumber();
+    back.li.querySelector(".block-actions button[data-action='remove']").focus();
+    announce(back.kind + " put back as block " + (back.index + 1) + ".");
+    schedule();
+  }
+  undoButton.addEventListener("click", undo);
 
   function add(kind) {
     var template = document.getElementById("block-template-" + kind);
@@ -114,6 +156,7 @@
     if (!button || !form.contains(button)) { return; }
     var value = button.value;
     var li = button.closest(".block");
+    if (/^(up|down):/.test(value) || value === "add") { forget(); }
     if (/^up:/.test(value)) { event.preventDefault(); move(li, -1, button); }
     else if (/^down:/.test(value)) { event.preventDefault(); move(li, 1, button); }
     else if (/^remove:/.test(value)) { event.preventDefault(); remove(li); }
@@ -130,7 +173,7 @@
       fallbackOnBody: true,
       animation: 150,
       ghostClass: "block-ghost",
-      onStart: function () { dragging = true; },
+      onStart: function () { forget(); dragging = true; },
       onEnd: function (event) {
         dragging = false;
         renumber();
@@ -190,9 +233,10 @@
   }
 
   form.addEventListener("input", function (event) {
-    if (event.target.closest(".block-editor, .field")) { schedule(); }
+    if (event.target.closest(".block-editor, .field")) { forget(); schedule(); }
   });
   form.addEventListener("change", function (event) {
+    if (event.target.closest(".block-editor")) { forget(); }
     var pick = event.target.closest("[data-image-pick]");
     if (pick && pick.value) {
       var src = pick.parentElement.querySelector("[data-image-src]");
