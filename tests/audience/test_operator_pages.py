@@ -133,6 +133,19 @@ def test_editing_a_contact_audits_the_changed_field_names_not_the_values(owner_c
     assert "Ada" not in str(entry.details)
 
 
+def test_an_operators_work_address_has_the_same_limit_as_the_api(owner_client):
+    ada = person("Ada Lovelace", "ada@example.com")
+    data = {"name": "Ada", "email": "ada@example.com", "phone": "", "company": "", "job_title": ""}
+    url = reverse("audience:contact-edit", args=[ada.pk])
+
+    response = owner_client.post(url, {**data, "work_address": "x" * 2001})
+
+    assert response.status_code == 200 and "at most 2000 characters" in response.text
+    ada.refresh_from_db()
+    assert ada.work_address == ""
+    assert owner_client.post(url, {**data, "work_address": "x" * 2000}).status_code == 302
+
+
 def test_the_edit_form_offers_only_fields_the_policy_lets_us_hold(owner_client, settings, tmp_path):
     from tidings.policy.commands import EXAMPLE_POLICY
 

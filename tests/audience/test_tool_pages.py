@@ -112,3 +112,12 @@ def test_an_operator_rewords_the_confirmation_email_and_sees_a_preview(owner_cli
     assert "https://x/c/1" in text
     preview = owner_client.get(url).context["preview"]
     assert preview[0] == "Confirm, Ada"
+
+
+def test_the_sign_up_form_page_shows_the_address_its_slug_makes(owner_client, news):
+    # The slug's help text said "/f/<slug>" unescaped (Django prints help text as HTML): a
+    # browser read <slug> as an element and showed "The form's address: /f/".
+    page = owner_client.get(reverse("audience:signup-form-new")).content.decode()
+
+    assert "The form's address: /f/&lt;slug&gt;" in page
+    assert "<slug>" not in page

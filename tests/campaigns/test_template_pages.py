@@ -322,6 +322,32 @@ def _template_form(template: Template, **changes) -> dict:
     return values | changes
 
 
+def test_the_layout_page_has_its_html_box_and_save_button_as_a_browser_parses_it(
+    owner_client, layout
+):
+    # The HTML box's help text said "Styles in a <style> element" unescaped (Django prints help
+    # text as HTML): a browser took the rest of the page as a style sheet, so the layout page
+    # showed a name and no HTML box, no plain-text box and no button. html.parser reads
+    # <style> as browsers do: raw text up to </style>.
+    from html.parser import HTMLParser
+
+    class Fields(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            found = dict(attrs)
+            if tag in ("textarea", "button") or (tag == "input" and found.get("type") != "hidden"):
+                self.seen.append(f"{tag}:{found.get('name') or found.get('type', '')}")
+
+    parser = Fields()
+    parser.feed(owner_client.get(reverse("templates_ui:layout-edit", args=[layout.pk])).text)
+
+    assert {"input:name", "textarea:html", "textarea:text"} <= set(parser.seen)
+    assert any(seen.startswith("button:") for seen in parser.seen)
+
+
 def test_a_writer_cannot_change_the_layout_a_scheduled_campaign_goes_out_in(writer_client, layout):
     # A writer may not send: the layout is read as each message is made, so changing it under a
     # scheduled campaign sent the writer's words to the whole list without anyone who may send.

@@ -113,6 +113,20 @@ def test_a_name_sent_with_line_breaks_and_control_characters_is_stored_on_one_li
     assert Enquiry.objects.get(contact__email="bea@example.com").message == "Line one\nLine two"
 
 
+def test_a_work_address_longer_than_the_api_allows_is_a_form_error(client):
+    """Every other text box of a public form has a length limit; the work address (a text
+    area, which a browser does not limit) took 20,000 characters from a crafted POST and stored
+    them. The limit is the API's: 2,000 characters."""
+    response = send(client, work_address="Street\n" + "x" * 2000)
+
+    assert response.status_code == 200
+    assert "at most 2000 characters" in response.text
+    assert not Contact.objects.exists() and not Enquiry.objects.exists()
+    assert 'maxlength="2000"' in client.get("/contact").text
+    assert send(client, work_address="1 Street\nChester").status_code == 303
+    assert Contact.objects.get().work_address == "1 Street\nChester"
+
+
 def test_the_answer_is_the_same_whether_or_not_the_person_is_known(client):
     unknown = send(client, email="new@example.com")
     do_create_contact({"name": "Grace", "email": "grace@example.com"}, purpose="enquiry")

@@ -65,6 +65,24 @@ def test_a_base_url_host_missing_from_allowed_hosts_fails(settings):
     assert found["settings.base_url"]["status"] == "ok"
 
 
+def test_an_unset_base_url_is_not_reported_as_the_address_links_use(settings, monkeypatch):
+    # `make demo PORT=8147` serves, and links, on 8147; `tidings doctor` in another shell said
+    # "TIDINGS_BASE_URL is http://127.0.0.1:8000", which is only the default other commands use.
+    monkeypatch.delenv("TIDINGS_BASE_URL", raising=False)
+    settings.TIDINGS_BASE_URL = "http://127.0.0.1:8000"
+
+    _, found = doctor("--only", "settings")
+
+    summary = found["settings.base_url"]["summary"]
+    assert found["settings.base_url"]["status"] == "ok"
+    assert "not set" in summary and "the address it serves on" in summary
+    assert "http://127.0.0.1:8000" in summary  # what the other commands use
+
+    monkeypatch.setenv("TIDINGS_BASE_URL", "http://127.0.0.1:8000")
+    _, found = doctor("--only", "settings")
+    assert "not set" not in found["settings.base_url"]["summary"]
+
+
 def test_plain_http_fails_in_production_mode(settings):
     settings.PRODUCTION = True
     settings.TIDINGS_BASE_URL = "http://news.example.com"

@@ -3,6 +3,8 @@ address stays suppressed by hash, and it is safe to run twice or after a crash."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core import mail
 from django.core.cache import cache
@@ -121,6 +123,44 @@ def test_campaign_statistics_stay_as_anonymous_counts():
     assert outgoing.contact_id is None and outgoing.subject == outgoing.text == ""
     outbox = OutboxMessage.objects.get(pk=ada.outbox.pk)
     assert outbox.to == "" and bytes(outbox.message) == b""
+
+
+def test_outbox_copies_to_an_internationalised_address_are_found_in_either_spelling():
+    # The delivery engine writes an IDN domain as the wire has it (xn--), and a privacy
+    # request's mail keeps the address as the person typed it (capitals too): both are the
+    # contact's mailbox, and found on SQLite as on PostgreSQL (LIKE folds ASCII only there).
+    jorg = plant_person("jorg", email="jörg@bücher.example")
+    wire = OutboxMessage.objects.create(
+        from_email="news@example.co.uk",
+        to="Jörg Person <jörg@xn--bcher-kva.example>",
+        subject="jorg-wire-subject",
+        message=b"To: jorg\n\njorg-wire-body",
+    )
+    typed = OutboxMessage.objects.create(
+        from_email="news@example.co.uk",
+        to="JÖRG@bücher.example",
+        subject="jorg-typed-subject",
+        message=b"To: jorg\n\njorg-typed-body",
+    )
+    other = OutboxMessage.objects.create(
+        from_email="news@example.co.uk",
+        to="jörg@xn--bcher-kva.example.org",
+        subject="someone else's",
+        message=b"kept",
+    )
+
+    package = json.loads(unzip(build_package(jorg.contact))["data.json"])
+    subjects = {m["subject"] for m in package["data"]["emails"]["records"]}
+    assert {"jorg-wire-subject", "jorg-typed-subject"} <= subjects
+    assert "someone else's" not in subjects
+
+    do_erase_contact(jorg.contact)
+
+    for message in (wire, typed):
+        message.refresh_from_db()
+        assert message.to == "" and bytes(message.message) == b""
+    other.refresh_from_db()
+    assert other.subject == "someone else's"
 
 
 def test_the_address_is_suppressed_by_hash_with_the_reason_erased():

@@ -132,7 +132,10 @@ def contact_form_field(name: str, *, required: bool) -> forms.Field:
         return EmailAddressField(label=label, widget=EmailAddressInput(attrs=attrs))
     if name == "work_address":
         return forms.CharField(
-            label=label, required=required, widget=forms.Textarea(attrs={**attrs, "rows": 3})
+            label=label,
+            required=required,
+            max_length=Contact.WORK_ADDRESS_MAX_LENGTH,
+            widget=forms.Textarea(attrs={**attrs, "rows": 3}),
         )
     column = name in Contact.COLUMN_FIELDS
     max_length = Contact.column_field(name).max_length if column else 200

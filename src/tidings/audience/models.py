@@ -49,6 +49,8 @@ class Contact(models.Model):
 
     # Columns for the fields the product knows; anything else the policy allows goes in attributes.
     COLUMN_FIELDS = ("email", "name", "phone", "company", "job_title", "work_address")
+    # A text column, limited by every form and the API (a text area has no browser limit).
+    WORK_ADDRESS_MAX_LENGTH = 2000
 
     email = models.EmailField(max_length=254)
     # emails.email_key(email), computed in Python by save() and by the import writers: what

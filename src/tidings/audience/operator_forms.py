@@ -29,10 +29,16 @@ def contact_fields() -> list[str]:
 
 
 class ContactForm(SeenValuesForm, forms.ModelForm):
+    # A text column: limited here, as on the public forms and the API.
+    work_address = forms.CharField(
+        required=False,
+        max_length=Contact.WORK_ADDRESS_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
     class Meta:
         model = Contact
         fields = list(Contact.COLUMN_FIELDS)
-        widgets = {"work_address": forms.Textarea(attrs={"rows": 3})}
         # The one address validator (normalise_email), not the model field's EmailField.
         field_classes = {"email": EmailAddressField}
 

@@ -176,7 +176,7 @@ def import_report(request: OperatorRequest, import_id: int) -> HttpResponseBase:
 
 class SignupFormForm(forms.Form):
     name = forms.CharField(max_length=200)
-    slug = forms.SlugField(max_length=80, help_text="The form's address: /f/<slug>")
+    slug = forms.SlugField(max_length=80, help_text="The form's address: /f/&lt;slug&gt;")
     lists = forms.ModelMultipleChoiceField(
         MailingList.objects.filter(closed_at__isnull=True), widget=forms.CheckboxSelectMultiple
     )

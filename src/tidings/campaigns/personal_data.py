@@ -9,13 +9,16 @@ message was sent or is still queued; the engine skips a queued one (its contact 
 
 from __future__ import annotations
 
+from contextlib import suppress
 from email.utils import getaddresses
 from functools import reduce
 from operator import or_
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from email_validator import EmailNotValidError, validate_email
 
+from tidings.audience.emails import InvalidEmail, email_key, normalise_email
 from tidings.audience.sources import (
     AnyOf,
     People,
@@ -35,19 +38,44 @@ from .models import Delivery, OutboxMessage, OutgoingMessage
 _OUTBOX_LIKE_LIMIT = 20
 
 
+def _mailbox(address: str) -> str:
+    """The key of the mailbox ``address`` names, whichever way it is spelt: an outbox copy
+    names an internationalised domain as the wire has it (``xn--bcher-kva.example``), a
+    contact's address holds it in Unicode (``bücher.example``)."""
+    try:
+        return email_key(normalise_email(address))
+    except InvalidEmail:
+        return address.casefold()
+
+
+def _domain_spellings(email: str) -> set[str]:
+    """The two ways an address's domain can be written in an outbox copy's ``to``: as stored
+    (Unicode, lower case) and in ASCII (the IDNA form), both for a LIKE that, on SQLite, folds
+    ASCII letters only: so the domain, not the whole address, which may have ``Ö`` for ``ö``."""
+    domain = email.rpartition("@")[2].lower()
+    spellings = {domain}
+    if not domain.isascii():
+        with suppress(EmailNotValidError):
+            spellings.add(validate_email(email, check_deliverability=False).ascii_domain)
+    return {spelling for spelling in spellings if spelling}
+
+
 def _outbox_of(people: People) -> QuerySet[OutboxMessage]:
-    """Outbox messages addressed to any of ``people``: exactly these addresses among their
-    recipients (not ann@ for joann@)."""
-    emails = {email.casefold() for email in people.emails}
-    if not emails:
+    """Outbox messages addressed to any of ``people``: exactly these mailboxes among their
+    recipients (not ann@ for joann@), however the address is spelt there (``ZOË@`` for
+    ``zoë@``, an IDN domain in Unicode or as ``xn--``)."""
+    mailboxes = {_mailbox(email) for email in people.emails}
+    if not mailboxes:
         return OutboxMessage.objects.none()
     candidates = OutboxMessage.objects.order_by()
-    if len(emails) <= _OUTBOX_LIKE_LIMIT:
-        candidates = candidates.filter(reduce(or_, [Q(to__icontains=e) for e in emails]))
+    if len(mailboxes) <= _OUTBOX_LIKE_LIMIT:
+        domains = set().union(*(_domain_spellings(email) for email in people.emails))
+        if domains:
+            candidates = candidates.filter(reduce(or_, [Q(to__icontains=d) for d in domains]))
     ids = [
         pk
         for pk, to in candidates.values_list("pk", "to").iterator()
-        if any(address.casefold() in emails for _, address in getaddresses(to.splitlines()))
+        if any(_mailbox(address) in mailboxes for _, address in getaddresses(to.splitlines()))
     ]
     return OutboxMessage.objects.filter(AnyOf("pk", ids))
 

@@ -86,8 +86,8 @@ class LayoutForm(_CheckedForm):
             "html": (
                 "The frame around every campaign. It must contain {{ content }} (where the body "
                 "goes), a link to {{ unsubscribe_url }}, a link to {{ preferences_url }} and "
-                "your postal address, {{ controller.address }}. Styles in a <style> element are "
-                "inlined when a campaign is sent."
+                "your postal address, {{ controller.address }}. Styles in a &lt;style&gt; "
+                "element are inlined when a campaign is sent."
             ),
             "text": (
                 "Leave blank to derive the plain-text part from the HTML. If you write one, it "

@@ -59,7 +59,7 @@ class ContactIn(Schema):
     phone: str | None = Field(None, max_length=50)
     company: str | None = Field(None, max_length=200)
     job_title: str | None = Field(None, max_length=200)
-    work_address: str | None = Field(None, max_length=2000)
+    work_address: str | None = Field(None, max_length=Contact.WORK_ADDRESS_MAX_LENGTH)
     attributes: dict[str, str] = Field(
         default_factory=dict, description="Other fields the purpose may collect."
     )
@@ -74,7 +74,7 @@ class ContactPatch(Schema):
     phone: str | None = Field(None, max_length=50)
     company: str | None = Field(None, max_length=200)
     job_title: str | None = Field(None, max_length=200)
-    work_address: str | None = Field(None, max_length=2000)
+    work_address: str | None = Field(None, max_length=Contact.WORK_ADDRESS_MAX_LENGTH)
 
 
 class SearchParams(PageParams):

@@ -60,6 +60,12 @@ def _key_from_environment() -> bool:
     return bool(os.environ.get("SECRET_KEY") or os.environ.get("SECRET_KEY_FILE"))
 
 
+def _base_url_from_environment() -> bool:
+    import os
+
+    return bool(os.environ.get("TIDINGS_BASE_URL"))
+
+
 def _base_url() -> Finding:
     url = settings.TIDINGS_BASE_URL
     parts = urlsplit(url)
@@ -67,6 +73,15 @@ def _base_url() -> Finding:
         return Finding("settings.base_url", OK, f"TIDINGS_BASE_URL is {url}")
     local = parts.hostname in {"127.0.0.1", "localhost", "::1"}
     if local and not settings.PRODUCTION:
+        if not _base_url_from_environment():
+            # `tidings serve` links to where it serves (web/demo.py, follow_serving_address):
+            # the default is what the other commands, run on their own, put in links.
+            return Finding(
+                "settings.base_url",
+                OK,
+                "TIDINGS_BASE_URL is not set: `tidings serve` links to the address it serves on "
+                f"(this machine only); other commands run on their own use {url}",
+            )
         return Finding("settings.base_url", OK, f"TIDINGS_BASE_URL is {url} (this machine only)")
     return Finding(
         "settings.base_url",
