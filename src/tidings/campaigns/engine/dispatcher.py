@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -36,7 +37,11 @@ class Dispatcher:
     """Lives in the event loop: holds the jobs handed over, runs the senders."""
 
     def __init__(
-        self, transports: list[Transport], results: queue.SimpleQueue, one_off: OneOffFactories
+        self,
+        transports: list[Transport],
+        results: queue.SimpleQueue,
+        one_off: OneOffFactories,
+        domain_hold_seconds: float = 60.0,
     ) -> None:
         self.transports = transports
         self.results = results
@@ -52,6 +57,11 @@ class Dispatcher:
         # Receiving domains that asked us to slow down -> when they may be sent to again (the
         # database thread's copy of queue.deferrals, handed over with set_deferring).
         self.deferring: dict[str, Any] = {}
+        # A recipient's refusal seen here holds its domain at once, until the database thread's
+        # deferral (the shared one, with its back-off) arrives: results reach that thread in
+        # batches, and under load all of a domain's queued messages were sent in the meantime.
+        self.provisional: dict[str, datetime] = {}
+        self.domain_hold = timedelta(seconds=domain_hold_seconds)
 
     def start(self) -> None:
         for transport in self.transports:
@@ -76,11 +86,19 @@ class Dispatcher:
 
     def set_deferring(self, deferring: dict[str, Any]) -> None:
         self.deferring = deferring
+        for domain in [d for d in self.provisional if d in deferring]:
+            del self.provisional[domain]  # the shared deferral has arrived: it decides now
+
+    def _hold_domain(self, domain: str) -> None:
+        now = timezone.now()
+        if self.provisional.get(domain, now) <= now and domain not in self.deferring:
+            self.provisional[domain] = now + self.domain_hold
 
     def _deferred(self, job: Job) -> Result | None:
         """A job whose domain is deferring (noted after it was handed over): back to the queue
         until the domain's time, spending no attempt."""
-        retry_at = self.deferring.get(job.row.domain) if job.row.domain else None
+        domain = job.row.domain
+        retry_at = (self.deferring.get(domain) or self.provisional.get(domain)) if domain else None
         if retry_at is None:
             return None
         wait = (retry_at - timezone.now()).total_seconds()
@@ -166,6 +184,8 @@ class Dispatcher:
                 # The server itself asks us to slow down: every message waits.  A refusal of
                 # the recipient is its domain's (queue.deferrals): the others go on.
                 backoff.failed()
+            elif exc.kind == THROTTLED and row.domain:
+                self._hold_domain(row.domain)
             return Result(
                 row,
                 "failed" if exc.permanent else "retry",

@@ -140,7 +140,12 @@ class Engine:
         self.thread = EventLoopThread()
         self.thread.start()
         self.thread.ready.wait()
-        self.dispatcher = Dispatcher(self.transports, self.results, self.one_off)
+        self.dispatcher = Dispatcher(
+            self.transports,
+            self.results,
+            self.one_off,
+            domain_hold_seconds=self.config.domain_backoff_seconds,
+        )
         self.thread.call(self._start_dispatcher())
         self._set_share()
         logger.info(
