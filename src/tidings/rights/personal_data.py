@@ -149,6 +149,9 @@ def forget_in_audit_log(found: dict[str, list[int]]) -> int:
 
 
 def register_sources() -> None:
+    from tidings.audience.merge import register_merger
+
+    register_merger(RightsRequest, "contact")
     register(
         PersonalData(
             name="activity_log",
