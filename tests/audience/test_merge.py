@@ -3,10 +3,14 @@ the consent ledger stays whole, and no unique constraint breaks."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection, models
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.operators import make_operator
@@ -17,6 +21,7 @@ from tidings.audience.merge import MergeError, do_merge_contacts, relations, uns
 from tidings.audience.models import ConsentEvent, Contact, MailingList, Subscription
 from tidings.audience.sources import sources
 from tidings.lib.models import AuditEntry
+from tidings.ops.checks.database import check_contacts_kept_apart
 
 pytestmark = pytest.mark.django_db
 
@@ -216,3 +221,114 @@ def test_a_later_confirmed_consent_wins_over_an_older_unsubscribe(news):
 
     sub = Subscription.objects.get()
     assert sub.contact_id == twin.pk and sub.status == Subscription.Status.CONFIRMED
+
+
+# --- the command ----------------------------------------------------------------------------------
+def _command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("audience", "merge-contacts", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_command_says_what_moves_and_merges_only_with_yes(news):
+    zoe, twin = _pair()
+    do_subscribe(twin, news, source="form", wording_text="Yes", confirmed=True)
+
+    said = _command(str(zoe.pk), str(twin.pk))
+
+    assert "audience.subscription.contact: 1" in said and "--yes" in said
+    assert "@" not in said
+    assert Contact.objects.filter(pk=twin.pk).exists()
+
+    said = _command(str(zoe.pk), str(twin.pk), "--yes")
+
+    assert f"Merged contact #{twin.pk} into #{zoe.pk}" in said
+    assert not Contact.objects.filter(pk=twin.pk).exists()
+    assert Subscription.objects.get().contact_id == zoe.pk
+    assert AuditEntry.objects.get(action="contact.merged").actor_label == "cli"
+
+
+@pytest.mark.parametrize("yes", [(), ("--yes",)])
+def test_the_command_refuses_in_one_line(yes):
+    ada, _ = do_create_contact({"email": "ada@example.com", "name": "Ada"}, purpose="newsletter")
+    bob, _ = do_create_contact({"email": "bob@example.com", "name": "Bob"}, purpose="newsletter")
+
+    for args, said in [
+        ((str(ada.pk), "999999"), "no contact #999999"),
+        ((str(ada.pk), str(ada.pk)), "itself"),
+        ((str(ada.pk), str(bob.pk)), "different addresses"),
+    ]:
+        with pytest.raises(CommandError, match=said) as caught:
+            _command(*args, *yes)
+        assert "\n" not in str(caught.value) and "@" not in str(caught.value)
+    assert Contact.objects.count() == 2
+
+
+def test_the_command_merges_different_addresses_when_told(news):
+    ada, _ = do_create_contact({"email": "ada@example.com", "name": "Ada"}, purpose="newsletter")
+    bob, _ = do_create_contact({"email": "bob@example.com", "name": "Bob"}, purpose="newsletter")
+
+    assert "go on no list" in _command(str(ada.pk), str(bob.pk), "--different-addresses")
+    _command(str(ada.pk), str(bob.pk), "--different-addresses", "--yes")
+
+    assert list(Contact.objects.values_list("pk", flat=True)) == [ada.pk]
+
+
+# --- the page -------------------------------------------------------------------------------------
+def test_the_doctor_names_the_command():
+    _pair()
+
+    finding = check_contacts_kept_apart()
+
+    assert "tidings audience merge-contacts" in finding.fix and "Merge with" in finding.fix
+
+
+def test_the_page_offers_the_kept_apart_twin_and_merges_it(client, news):
+    zoe, twin = _pair()
+    do_subscribe(twin, news, source="form", wording_text="Yes", confirmed=True)
+    client.force_login(make_operator("editor1", "editor"))
+    url = reverse("audience:contact-merge", args=[zoe.pk])
+
+    assert url in client.get(reverse("audience:contact", args=[zoe.pk])).content.decode()
+    page = client.get(url).content.decode()
+    assert f"Contact #{twin.pk}" in page and f'value="{twin.pk}"' in page
+
+    response = client.post(url, {"other": twin.pk})  # not confirmed
+    assert response.status_code == 200 and Contact.objects.filter(pk=twin.pk).exists()
+
+    response = client.post(url, {"other": twin.pk, "confirm": "on"})
+
+    assert response.status_code == 302
+    assert not Contact.objects.filter(pk=twin.pk).exists()
+    assert Subscription.objects.get().contact_id == zoe.pk
+    assert AuditEntry.objects.get(action="contact.merged").actor.username == "editor1"
+
+
+def test_the_page_shows_refusals_as_form_errors(client):
+    ada, _ = do_create_contact({"email": "ada@example.com", "name": "Ada"}, purpose="newsletter")
+    bob, _ = do_create_contact({"email": "bob@example.com", "name": "Bob"}, purpose="newsletter")
+    client.force_login(make_operator("editor1", "editor"))
+    url = reverse("audience:contact-merge", args=[ada.pk])
+
+    for other, said in [
+        (bob.pk, "different addresses"),
+        (ada.pk, "itself"),
+        (999999, "no contact"),
+    ]:
+        page = client.post(url, {"other": other, "confirm": "on"}).content.decode()
+        assert said in page
+    assert Contact.objects.count() == 2
+
+
+def test_the_page_needs_the_people_permission_and_a_csrf_token():
+    zoe, twin = _pair()
+    url = reverse("audience:contact-merge", args=[zoe.pk])
+    analyst = Client()
+    analyst.force_login(make_operator("analyst1", "analyst"))
+    assert analyst.get(url).status_code == 403
+    assert analyst.post(url, {"other": twin.pk, "confirm": "on"}).status_code == 403
+
+    csrf = Client(enforce_csrf_checks=True)
+    csrf.force_login(make_operator("editor1", "editor"))
+    assert csrf.post(url, {"other": twin.pk, "confirm": "on"}).status_code == 403
+    assert Contact.objects.filter(pk=twin.pk).exists()

@@ -261,7 +261,8 @@ def _fill_fields(keep: Contact, drop: Contact) -> list[str]:
     return changed
 
 
-def _check(keep: Contact, drop: Contact, different_addresses: bool) -> None:
+def check_merge(keep: Contact, drop: Contact, different_addresses: bool) -> None:
+    """Raise MergeError when ``drop`` may not be merged into ``keep``."""
     if keep.pk == drop.pk:
         raise MergeError("a contact cannot be merged with itself")
     if email_key(keep.email) != email_key(drop.email) and not different_addresses:
@@ -276,6 +277,16 @@ def _check(keep: Contact, drop: Contact, different_addresses: bool) -> None:
             "these records of a contact have no merge rule, so nothing was merged: "
             + ", ".join(missing)
         )
+
+
+def twins_of(contact: Contact) -> list[Contact]:
+    """The other contacts with ``contact``'s address once case is folded: the one holding the
+    key and those the upgrade kept apart (audience migration 0011), oldest first."""
+    found = [
+        *Contact.objects.with_email(contact.email)[:1],
+        *Contact.objects.kept_apart(contact.email),
+    ]
+    return sorted({c.pk: c for c in found if c.pk != contact.pk}.values(), key=lambda c: c.pk)
 
 
 def plan(keep: Contact, drop: Contact) -> dict[str, int]:
@@ -306,7 +317,7 @@ def do_merge_contacts(
         gone = keep.pk if locked[keep.pk] is None else drop.pk
         raise MergeError(f"contact #{gone} no longer exists")
     keep, drop = locked[keep.pk] or keep, locked[drop.pk] or drop
-    _check(keep, drop, different_addresses)
+    check_merge(keep, drop, different_addresses)
     m = Merge(keep, drop)
     for model, name in relations():
         merger = _MERGERS[(model._meta.label, name)]
