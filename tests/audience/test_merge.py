@@ -332,3 +332,15 @@ def test_the_page_needs_the_people_permission_and_a_csrf_token():
     csrf.force_login(make_operator("editor1", "editor"))
     assert csrf.post(url, {"other": twin.pk, "confirm": "on"}).status_code == 403
     assert Contact.objects.filter(pk=twin.pk).exists()
+
+
+def test_erasing_the_merged_person_leaves_neither_id_in_the_merge_entry():
+    from tidings.rights.actions import do_erase_contact
+
+    zoe, twin = _pair()
+    do_merge_contacts(zoe, twin, actor="cli")
+
+    do_erase_contact(zoe, actor=make_operator("privacy-officer", "owner"))
+
+    details = AuditEntry.objects.get(action="contact.merged").details
+    assert details["contact"] is None and details["merged"] is None
