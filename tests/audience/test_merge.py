@@ -344,3 +344,28 @@ def test_erasing_the_merged_person_leaves_neither_id_in_the_merge_entry():
 
     details = AuditEntry.objects.get(action="contact.merged").details
     assert details["contact"] is None and details["merged"] is None
+
+
+def test_two_deliveries_of_one_campaign_become_one_with_both_events():
+    from tidings.campaigns.events import record_delivery_event
+    from tidings.campaigns.models import Campaign, Delivery, Event, TrackedLink
+
+    zoe, twin = _pair()
+    campaign = Campaign.objects.create(
+        name="Launch", subject="Hi", topic="product news", body="Hi", status="finished"
+    )
+    sent = timezone.now() - timedelta(days=3)
+    mine, theirs = (
+        Delivery.objects.create(campaign=campaign, contact=c, status="sent", sent_at=sent)
+        for c in (zoe, twin)
+    )
+    TrackedLink.objects.create(campaign=campaign, index=0, url="https://example.co.uk/a")
+    record_delivery_event(theirs.pk, "click", link=0)
+    assert Contact.objects.get(pk=zoe.pk).last_clicked_at is None
+
+    result = do_merge_contacts(zoe, twin, actor="cli")
+
+    assert list(Delivery.objects.values_list("pk", "contact_id")) == [(mine.pk, zoe.pk)]
+    assert set(Event.objects.values_list("delivery_id", flat=True)) == {mine.pk}
+    assert result.counts["deliveries_folded"] == 1
+    assert Contact.objects.get(pk=zoe.pk).last_clicked_at is not None  # recomputed
