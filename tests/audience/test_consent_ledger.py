@@ -41,6 +41,9 @@ ALLOWED_LEDGER_DELETERS = {
     # Erasure (a request, or the retention sweep erasing a contact left with nothing): the
     # person's events stay as anonymous tombstones, their contact and IP address cleared.
     ("audience/personal_data.py", "tombstone_consent_events"),
+    # Merging two contacts that are one person: the dropped contact's events are re-pointed to
+    # the kept one (contact_id only; action, time, words and source stay as recorded).
+    ("audience/merge.py", "merge_consent_events"),
 }
 MUTATING = {"update", "delete", "bulk_update", "_raw_delete", "update_or_create", "_update"}
 BYPASSES = {"_base_manager"}  # a plain Manager: the append-only queryset is not on it

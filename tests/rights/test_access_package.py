@@ -389,3 +389,30 @@ def test_an_imported_persons_consent_shows_how_not_the_import_number():
     text = _readable_text(unzip(build_package(ada.contact))["summary.html"])
 
     assert "import:1" not in text and "How Import" in " ".join(text.split())
+
+
+def test_an_access_request_by_address_covers_the_contacts_the_upgrade_kept_apart(
+    client, django_capture_on_commit_callbacks
+):
+    """Until an operator merges them (``tidings audience merge-contacts``), a contact the upgrade
+    to case-folded address keys kept apart (NULL key) is the same person's: in the package."""
+    from tidings.audience.actions import do_create_contact
+    from tidings.crm.models import Enquiry
+
+    zoe, _ = do_create_contact({"email": "zoë@example.com", "name": "Zoë"}, purpose="newsletter")
+    (twin,) = Contact.objects.bulk_create(
+        [Contact(email="ZOË@example.com", email_key=None, name="Zoë Twin")]
+    )
+    Enquiry.objects.create(contact=twin, channel="email", message="zoe-twin-enquiry-text")
+
+    for contact in (zoe, twin):
+        files = unzip(build_package(contact))
+        assert "Zoë Twin" in files["contact.csv"] and "zoë@example.com" in files["contact.csv"]
+        assert "zoe-twin-enquiry-text" in files["enquiries.csv"]
+
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        request = do_create_rights_request("access", "ZOË@example.com", verified=True)
+        do_fulfil_access(request)
+    download = link_in(mail.outbox[-1], "/rights/download/")
+    assert "zoe-twin-enquiry-text" in unzip(client.get(download).content)["enquiries.csv"]

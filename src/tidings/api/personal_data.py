@@ -70,7 +70,22 @@ def forget_in_webhook_log(found: dict[str, list[int]]) -> int:
     return len(rows)
 
 
+def merge_webhook_log(m: Any) -> int:
+    """Notices about the dropped contact (or its folded deliveries) name the kept one."""
+    from tidings.audience.merge import repoint_json
+
+    return repoint_json(
+        m,
+        WebhookDelivery.objects.all(),
+        "data",
+        {"contact_id": "contact", "delivery_id": "campaigns.Delivery"},
+    )
+
+
 def register_sources() -> None:
+    from tidings.audience.merge import register_after_merge
+
+    register_after_merge("webhooks", merge_webhook_log)
     register(
         PersonalData(
             name="webhooks",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from tidings.lib.edits import SeenValuesForm
@@ -102,3 +104,32 @@ class SuppressionPasteForm(forms.Form):
         help_text="One per line: name@example.com, or example.com for a whole domain.",
         max_length=1_000_000,
     )
+
+
+class ContactMergeForm(forms.Form):
+    """Which contact to merge into this one (by id), and whether its address differs."""
+
+    other = forms.IntegerField(
+        label="Contact to merge into this one (its id)",
+        min_value=1,
+        help_text="Everything it holds moves to this contact, then it is deleted.",
+    )
+    different_addresses = forms.BooleanField(
+        required=False,
+        label="Its address differs, and I know both are this person's",
+        help_text="This contact's address stays; the other address goes on no list.",
+    )
+    confirm = forms.BooleanField(label="Merge them: this cannot be undone")
+
+    def __init__(self, *args: Any, keep: Contact, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keep = keep
+
+    def clean_other(self) -> Contact:
+        pk = self.cleaned_data["other"]
+        if pk == self.keep.pk:
+            raise forms.ValidationError("A contact cannot be merged with itself.")
+        other = Contact.objects.filter(pk=pk).first()
+        if other is None:
+            raise forms.ValidationError(f"There is no contact #{pk}.")
+        return other

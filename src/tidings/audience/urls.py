@@ -11,6 +11,7 @@ urlpatterns = [
     path("contacts/<int:contact_id>/", views.contact_detail, name="contact"),
     path("contacts/<int:contact_id>/edit/", views.contact_edit, name="contact-edit"),
     path("contacts/<int:contact_id>/lists/", views.contact_lists, name="contact-lists"),
+    path("contacts/<int:contact_id>/merge/", views.contact_merge, name="contact-merge"),
     path("contacts/<int:contact_id>/consent.csv", tool_views.consent_proof, name="consent-proof"),
     path("imports/", tool_views.import_index, name="imports"),
     path("imports/<int:import_id>/", tool_views.import_detail, name="import"),

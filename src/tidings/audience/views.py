@@ -20,11 +20,13 @@ from . import contact_panels, operator
 from .access import contact_or_404, list_or_404
 from .contacts import keyset_page, search_contacts
 from .emails import InvalidEmail, email_domain, email_hmac, normalise_email
+from .merge import MergeError, do_merge_contacts, twins_of
 from .models import ConsentEvent, Contact, MailingList, Subscription, SuppressedDomain, Suppression
 from .operator_forms import (
     BulkListForm,
     ContactFilterForm,
     ContactForm,
+    ContactMergeForm,
     MailingListForm,
     SuppressionPasteForm,
     contact_fields,
@@ -127,6 +129,33 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
             messages.success(request, f"Saved ({len(changed)} field(s) changed).")
             return redirect("audience:contact", contact_id=contact.pk)
     return render(request, "audience/contact_edit.html", {"contact": contact, "form": form})
+
+
+@operator_required(perm="people")
+def contact_merge(request: HttpRequest, contact_id: int) -> HttpResponse:
+    """Merge another contact into this one ("Merge with…"): the contacts with this one's
+    address once case is folded (the doctor's ``contacts.addresses``) are offered."""
+    contact = contact_or_404(contact_id)
+    twins = twins_of(contact)
+    initial = {"other": twins[0].pk} if twins else {}
+    form = ContactMergeForm(request.POST or None, keep=contact, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        drop = form.cleaned_data["other"]
+        try:
+            do_merge_contacts(
+                contact,
+                drop,
+                actor=request.user,
+                different_addresses=form.cleaned_data["different_addresses"],
+            )
+        except MergeError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Contact #{drop.pk} was merged into this one.")
+            return redirect("audience:contact", contact_id=contact.pk)
+    return render(
+        request, "audience/contact_merge.html", {"contact": contact, "form": form, "twins": twins}
+    )
 
 
 @require_POST

@@ -160,6 +160,7 @@ def export_deliveries(contact: Any) -> list[dict[str, Any]]:
 
 
 def register_sources() -> None:
+    register_mergers()
     register(
         model_source(
             "campaigns_received",
@@ -190,3 +191,41 @@ def register_sources() -> None:
             "kept with your other records, and erased with them.",
         )
     )
+
+
+# --- merging two contacts (tidings.audience.merge) --------------------------------------------
+def merge_deliveries(m) -> int:
+    """One delivery per person and campaign: when both received a campaign, the dropped one's
+    delivery is folded into the kept one's (its events and reports move there); the others move."""
+    from tidings.audience.merge import fold_into
+
+    from .models import Delivery
+
+    mine = dict(Delivery.objects.filter(contact=m.keep).values_list("campaign_id", "pk"))
+    moved = 0
+    for pk, campaign_id in Delivery.objects.filter(contact=m.drop).values_list("pk", "campaign_id"):
+        if campaign_id in mine:
+            fold_into(Delivery, pk, mine[campaign_id], m)
+            m.count("deliveries_folded", 1)
+        else:
+            Delivery.objects.filter(pk=pk).update(contact=m.keep)
+        moved += 1
+    return moved
+
+
+def refresh_engagement(m) -> int:
+    """The kept contact's engagement facts, from the events and deliveries it now has."""
+    from .engagement import refresh
+
+    return refresh([m.keep.pk])
+
+
+def register_mergers() -> None:
+    from tidings.audience.merge import register_after_merge, register_merger
+
+    from .models import Delivery, InboundReport, OutgoingMessage
+
+    register_merger(Delivery, "contact", merge_deliveries)
+    register_merger(InboundReport, "contact")
+    register_merger(OutgoingMessage, "contact")
+    register_after_merge("engagement", refresh_engagement)

@@ -76,6 +76,7 @@ def kept_orders(people: People) -> list[Kept]:
 
 
 def register_sources() -> None:
+    register_mergers()
     register(
         model_source(
             "enquiries",
@@ -239,3 +240,32 @@ def register_conversation_sources() -> None:
             order=34,
         )
     )
+
+
+# --- merging two contacts (tidings.audience.merge) --------------------------------------------
+def merge_support_contacts(m) -> int:
+    """One support role per person and organisation: when both had one at the same
+    organisation, the dropped one's requests move to the kept one's role; the others move."""
+    from tidings.audience.merge import fold_into
+
+    mine = dict(SupportContact.objects.filter(contact=m.keep).values_list("organisation_id", "pk"))
+    moved = 0
+    rows = SupportContact.objects.filter(contact=m.drop).values_list("pk", "organisation_id")
+    for pk, organisation_id in rows:
+        if organisation_id in mine:
+            fold_into(SupportContact, pk, mine[organisation_id], m)
+        else:
+            SupportContact.objects.filter(pk=pk).update(contact=m.keep)
+        moved += 1
+    return moved
+
+
+def register_mergers() -> None:
+    from tidings.audience.merge import register_merger
+
+    from .models import InboundMail
+
+    register_merger(Enquiry, "contact")
+    register_merger(Order, "contact")
+    register_merger(InboundMail, "contact")
+    register_merger(SupportContact, "contact", merge_support_contacts)

@@ -120,6 +120,7 @@ def export_segment_members(contact: Any) -> list[dict[str, Any]]:
 
 
 def register_sources() -> None:
+    register_mergers()
     source = model_source(
         "journeys",
         Enrolment,
@@ -199,3 +200,44 @@ def register_sources() -> None:
             order=28,
         )
     )
+
+
+# --- merging two contacts (tidings.audience.merge) --------------------------------------------
+def merge_enrolments(m) -> int:
+    """One open enrolment per person and journey: when both are in one journey, the later
+    entered is closed ("merged", its history kept) before it moves; every enrolment moves."""
+    from django.utils import timezone
+
+    open_ = {
+        e.journey_id: e
+        for e in Enrolment.objects.filter(contact__in=[m.keep, m.drop], state__in=Enrolment.OPEN)
+        .order_by("entered_at", "pk")
+        .reverse()
+    }  # the earliest entered per journey, as the last written wins
+    for e in Enrolment.objects.filter(contact__in=[m.keep, m.drop], state__in=Enrolment.OPEN):
+        if open_[e.journey_id].pk != e.pk:
+            Enrolment.objects.filter(pk=e.pk).update(
+                state=Enrolment.State.EXITED,
+                exit_reason="merged",
+                finished_at=timezone.now(),
+                next_run_at=None,
+                leased_by="",
+                leased_until=None,
+            )
+            m.count("enrolments_closed", 1)
+    return Enrolment.objects.filter(contact=m.drop).update(contact=m.keep)
+
+
+def merge_segment_members(m) -> int:
+    """Derived rows (who a journey's segment matched): the kept contact's stand; the dropped
+    one's move where the kept one has none."""
+    mine = SegmentMember.objects.filter(contact=m.keep).values_list("journey_id", flat=True)
+    SegmentMember.objects.filter(contact=m.drop, journey_id__in=list(mine)).delete()
+    return SegmentMember.objects.filter(contact=m.drop).update(contact=m.keep)
+
+
+def register_mergers() -> None:
+    from tidings.audience.merge import register_merger
+
+    register_merger(Enrolment, "contact", merge_enrolments)
+    register_merger(SegmentMember, "contact", merge_segment_members)

@@ -10,6 +10,9 @@ from .models import MediaImage
 
 
 def register_sources() -> None:
+    from tidings.audience.merge import register_merger
+
+    register_merger(MediaImage, "contact")
     register(
         model_source(
             "pictures",

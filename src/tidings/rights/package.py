@@ -30,6 +30,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from tidings.audience.merge import twins_of
 from tidings.audience.models import ConsentEvent
 from tidings.audience.sources import PersonalData, day_in_words, sources, time_in_words
 from tidings.lib.csv_export import safe_row
@@ -370,12 +371,19 @@ def rights_section(policy: Policy) -> dict[str, Any]:
 
 
 def sections_for(contact: Any) -> list[Section]:
-    """Every source's section, the person's own details first."""
+    """Every source's section, the person's own details first.
+
+    With the person's contact go the contacts of the same address once case is folded that the
+    upgrade to case-folded address keys kept apart (audience migration 0011) until an operator
+    merges them: one mailbox, one person, as erasure has it too."""
     policy = get_policy()
     ordered = sorted(sources(), key=lambda s: (s.name != "contact", s.order, s.name))
+    people = [contact, *twins_of(contact)] if contact is not None else []
     return [
         Section(
-            source, source.export(contact) if contact is not None else [], why_held(source, policy)
+            source,
+            [row for person in people for row in source.export(person)],
+            why_held(source, policy),
         )
         for source in ordered
     ]

@@ -135,11 +135,13 @@ def forget_in_audit_log(found: dict[str, list[int]]) -> int:
     )
     entries.filter(AnyOf("pk", sorted(changed))).update(object_id="")
     rows = []
-    for entry in entries.only("pk", "details"):
+    for entry in entries.only("pk", "action", "details"):
         details = {
             key: None if key in forget and value in forget[key] else value
             for key, value in entry.details.items()
         }
+        if entry.action == "contact.merged" and details.get("contact", 0) is None:
+            details["merged"] = None  # the contact merged into the erased one: theirs too
         if details != entry.details:
             entry.details = details
             rows.append(entry)
@@ -149,6 +151,9 @@ def forget_in_audit_log(found: dict[str, list[int]]) -> int:
 
 
 def register_sources() -> None:
+    from tidings.audience.merge import register_merger
+
+    register_merger(RightsRequest, "contact")
     register(
         PersonalData(
             name="activity_log",

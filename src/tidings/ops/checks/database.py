@@ -181,8 +181,8 @@ def check_contacts_kept_apart() -> Finding:
         WARN,
         f"{count} contact(s) have the address of an older contact once case is folded, kept "
         f"apart by the upgrade to case-folded address keys: {listed}{more}",
-        "merge each into the older contact by hand (Audience → Contacts → the contact's "
-        "page: copy over what the older one lacks, then change the newer one's address or "
-        "erase it, which erases both: they are one mailbox).  Until then a look-up by address "
+        "merge each into the older contact: tidings audience merge-contacts OLDER_ID NEWER_ID "
+        "--yes (or Audience → Contacts → the older contact → Merge with…), which moves "
+        "everything of the newer one to the older.  Until then a look-up by address "
         "finds the older one, erasure and the suppression list cover both",
     )
