@@ -7,8 +7,8 @@ TOML); everything else is a Django management command (``tidings serve``, ``tidi
 
 from __future__ import annotations
 
-import gc
 import os
+import select
 import sys
 from pathlib import Path
 
@@ -84,27 +84,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def _reader_went_away(exc: BaseException | None) -> bool:
     """Whether this error comes from the reader of our output going away (``tidings … | head``):
-    a BrokenPipeError, or an error raised while cleaning up after one."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, BrokenPipeError):
-            return True
+    a BrokenPipeError in the chain (or an error raised while cleaning up after one), and our
+    standard output is a pipe with no reader — not a socket of serve's or worker's that broke
+    while a real error was being raised."""
+    seen, broken = 0, False
+    while exc is not None and seen < 10 and not broken:
+        broken = isinstance(exc, BrokenPipeError)
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    if not broken:
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no poll(), or stdout is not a file
+        return False
 
 
 def _quiet_after_broken_pipe() -> int:
     """End as a Unix tool does when its reader has gone: no traceback, status 141 (SIGPIPE).
     Not by restoring SIGPIPE's default action, which would also kill ``serve`` and ``worker``
     when a client or SMTP peer closes a socket.  Python flushes stdout again at exit: point it
-    at /dev/null first (the recipe in Python's signal documentation).  The traceback's frames
-    may hold a half-read database cursor whose connection Django has closed: it is finalised
-    here, quietly, rather than at exit with an "Exception ignored" message."""
-    hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: None
-    try:
-        gc.collect()
-    finally:
-        sys.unraisablehook = hook
+    at /dev/null first (the recipe in Python's signal documentation)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     return 141
