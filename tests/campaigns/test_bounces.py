@@ -145,33 +145,25 @@ def test_soft_bounces_suppress_only_at_the_limit_within_the_window(settings, rec
 
 
 @pytest.mark.parametrize(
-    ("name", "code"), [("postfix_expired.eml", "4.4.1"), ("exim_retry_timeout.eml", "4.2.2")]
+    ("name", "code"),
+    [
+        # Postfix gives up after its queue lifetime with "Action: failed" and a 4.x.x status
+        # (the receiving server was unreachable for days), Exim with "retry timeout exceeded"
+        # after a 452: the address may be good.
+        ("postfix_expired.eml", "4.4.1"),
+        ("exim_retry_timeout.eml", "4.2.2"),
+        # Gmail's "552 5.2.2 ... out of storage space" and "550 5.7.1 ... likely unsolicited
+        # mail" come as "Action: failed" with a 5.x.x status, but say nothing against the
+        # address: the mailbox takes mail once emptied; the spam filter refused the message,
+        # not the person.
+        ("gmail_mailbox_full.eml", "5.2.2"),
+        ("gmail_policy_block.eml", "5.7.1"),
+    ],
 )
-def test_a_transient_failure_given_up_after_retries_is_a_soft_bounce(
+def test_a_failure_that_says_nothing_against_the_address_is_a_soft_bounce(
     name, code, settings, received
 ):
-    # Postfix gives up after its queue lifetime with "Action: failed" and a 4.x.x status (the
-    # receiving server was unreachable for days), Exim with "retry timeout exceeded" after a
-    # 452: the address may be good, so this counts towards the soft-bounce limit instead of
-    # suppressing it at once.
-    settings.TIDINGS_SOFT_BOUNCE_LIMIT = 3
-    _, [(ada, delivery)] = delivered()
-    raw = sample(name, recipient=ada.email, row=("d", delivery.pk))
-    report = do_record_inbound_mail(raw, source="pipe")
-    assert (report.status, report.kind, report.detail) == ("processed", "bounce_soft", code)
-    assert report.reason == "soft bounce 1 of 3 within 14 days"
-    assert suppression_of(ada) is None and statuses(ada) == {"confirmed"}
-
-
-@pytest.mark.parametrize(
-    ("name", "code"), [("gmail_mailbox_full.eml", "5.2.2"), ("gmail_policy_block.eml", "5.7.1")]
-)
-def test_a_full_mailbox_or_a_policy_block_is_a_soft_bounce_not_a_hard_one(
-    name, code, settings, received
-):
-    # Gmail's "552 5.2.2 ... out of storage space" and "550 5.7.1 ... likely unsolicited mail"
-    # come as "Action: failed" with a 5.x.x status, but say nothing against the address: the
-    # mailbox takes mail once emptied; the spam filter refused the message, not the person.
+    """These count towards the soft-bounce limit instead of suppressing the address at once."""
     settings.TIDINGS_SOFT_BOUNCE_LIMIT = 3
     _, [(ada, delivery)] = delivered()
     raw = sample(name, recipient=ada.email, row=("d", delivery.pk))
