@@ -114,3 +114,32 @@ def test_dates_with_a_zone_name_or_an_english_month_are_read(text, expected):
 )
 def test_month_name_dates_that_are_not_dates_say_what_they_are(text, kind):
     assert parse_moment(text, LONDON) == kind
+
+
+NAMES = ["Zoë Brontë", "François Pérez", "Jürgen Groß", "Åsa Öberg", "José Muñoz", "Seán O’Brien"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "recorded"),
+    [
+        ("mac_roman", "mac_roman"),  # Excel for Mac's "CSV (Macintosh)"
+        ("cp1252", "cp1252"),  # Excel for Windows' "CSV"
+        ("utf-16", "utf-16-le"),  # Excel's "Unicode text": UTF-16 with a BOM, tab-separated
+    ],
+)
+def test_a_file_saved_in_a_legacy_encoding_is_read_with_its_accents(
+    tmp_path, news, encoding, recorded
+):
+    """Mac Roman and Windows-1252 both decode any byte: a Mac Roman file read as Windows-1252
+    imported "Zo‘ Bront‘" and "MŸller" without a word.  Each is read as what it is."""
+    delimiter = "\t" if encoding.startswith("utf-16") else ","
+    lines = [f"Email{delimiter}Name"]
+    lines += [f"person{n}@example.com{delimiter}{name}" for n, name in enumerate(NAMES)]
+    path = write(tmp_path, "\r\n".join(lines) + "\r\n", encoding=encoding)
+
+    imp = do_import(path, news)
+
+    assert (imp.created, imp.bad_rows, imp.encoding) == (len(NAMES), 0, recorded)
+    assert sorted(Contact.objects.values_list("name", flat=True)) == sorted(NAMES)
+    if encoding == "mac_roman":  # a guess: the operator is told to look
+        assert "Read as Mac Roman" in " ".join(imp.notes)
