@@ -10,11 +10,11 @@ silent mix-up:
   refused as such.
 - The file is decoded line by line: each line is UTF-8 when it is valid UTF-8, else
   Windows-1252 (else Latin-1, which decodes any byte) — or Mac Roman (Excel for Mac's "CSV
-  (Macintosh)"), when the first megabyte's lines that are not UTF-8 read as names in Mac Roman
-  and not in Windows-1252 (``legacy_encoding``).  A file that mixes both (an export edited
-  in two programs) is read correctly, and how many lines were not UTF-8 is counted per source
-  (``CsvSource.legacy_lines``) for the import to report.  Blocks of a megabyte are tried as UTF-8
-  at once, so a clean file pays for no line-by-line work.
+  (Macintosh)"), when the first megabyte's lines that are not UTF-8 (up to 64 KiB of them) read
+  as names in Mac Roman and not in Windows-1252 (``legacy_encoding``).  A file that mixes both
+  (an export edited in two programs) is read correctly, and how many lines were not UTF-8 is
+  counted per source (``CsvSource.legacy_lines``) for the import to report.  Blocks of a
+  megabyte are tried as UTF-8 at once, so a clean file pays for no line-by-line work.
 - A cell over the csv module's limit (128 KiB) does not stop the import: its row is reported
   bad (``SourceRow.problem``) and the rows after it are read.
 - A quote that is never closed makes a csv reader read the following lines into one cell, so
@@ -179,13 +179,14 @@ def detect_format(path: Path) -> FileFormat:
 # ®gir MŸller".  Each reading is scored by whether its non-ASCII characters sit in words as
 # letters and punctuation do ("MŸller", "Bront‘", "PÈrez" do not).
 _TYPOGRAPHY = frozenset("–—…€•·«»°\u00a0")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+LEGACY_SAMPLE_BYTES = 1 << 16  # of lines that are not UTF-8: plenty to tell the two apart
 
 
 def _plausibility(text: str) -> int:
     score = 0
-    for i, char in enumerate(text):
-        if char.isascii():
-            continue
+    for match in _NON_ASCII.finditer(text):
+        i, char = match.start(), match.group()
         before = text[i - 1] if i else " "
         after = text[i + 1] if i + 1 < len(text) else " "
         if char.islower():
@@ -207,7 +208,8 @@ def _plausibility(text: str) -> int:
 def legacy_encoding(sample: bytes) -> str:
     """The codec for the sample's lines that are not UTF-8: "mac_roman" when they read better
     as Mac Roman than as Windows-1252, else "cp1252" (the usual case, and the answer in doubt)."""
-    legacy = []
+    legacy: list[bytes] = []
+    size = 0
     for raw in sample.splitlines():
         if raw.isascii():
             continue
@@ -215,6 +217,9 @@ def legacy_encoding(sample: bytes) -> str:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             legacy.append(raw)
+            size += len(raw)
+            if size > LEGACY_SAMPLE_BYTES:
+                break
     data = b"\n".join(legacy)
     windows = _plausibility(data.decode("cp1252", errors="replace"))
     return "mac_roman" if _plausibility(data.decode("mac_roman")) > windows else "cp1252"
