@@ -66,9 +66,11 @@ def run(n: int) -> None:
     news = MailingList.objects.create(name="News", topic="product news")
     with connection.cursor() as cursor:
         cursor.execute(
-            """INSERT INTO audience_contact (email, name, phone, company, job_title,
+            # email_key: these addresses are lower-case ASCII, their own key (emails.email_key).
+            """INSERT INTO audience_contact (email, email_key, name, phone, company, job_title,
                    work_address, attributes, created_at, updated_at)
-               SELECT 'reader' || i || '@example.org', '', '', '', '', '', '{}', now(), now()
+               SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org',
+                   '', '', '', '', '', '{}', now(), now()
                FROM generate_series(1, %s) i""",
             [n],
         )

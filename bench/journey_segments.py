@@ -39,8 +39,10 @@ def _fill(contacts: int) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO audience_contact (email, name, phone, company, job_title, work_address,"
-            " attributes, created_at, updated_at) SELECT 'p' || g || '@example.com',"
+            # email_key: these addresses are lower-case ASCII, their own key (emails.email_key).
+            "INSERT INTO audience_contact (email, email_key, name, phone, company, job_title,"
+            " work_address, attributes, created_at, updated_at) SELECT 'p' || g || '@example.com',"
+            " 'p' || g || '@example.com',"
             " 'Person ' || g, '', CASE WHEN g %% 10 = 0 THEN 'Pro Ltd' ELSE 'Basic Ltd' END,"
             " '', '',"
             " '{}'::jsonb, now() - interval '30 days', now() - interval '30 days'"

@@ -71,8 +71,10 @@ def _fill(people: int, due: int) -> int:
     version = journey.current()
     with connection.cursor() as c:
         c.execute(
-            "INSERT INTO audience_contact (email, name, phone, company, job_title, work_address, "
-            "attributes, created_at, updated_at) SELECT 'p' || n || '@example.org', "
+            # email_key: these addresses are lower-case ASCII, their own key (emails.email_key).
+            "INSERT INTO audience_contact (email, email_key, name, phone, company, job_title, "
+            "work_address, attributes, created_at, updated_at) SELECT 'p' || n || '@example.org', "
+            "'p' || n || '@example.org', "
             "'Person ' || n, '', '', '', '', '{}', now(), now() FROM generate_series(1, %s) n",
             [people],
         )

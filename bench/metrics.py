@@ -45,9 +45,11 @@ def _fill(rows: int) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO audience_contact (email, name, phone, company, job_title, "
+            # email_key: these addresses are lower-case ASCII, their own key (emails.email_key).
+            "INSERT INTO audience_contact (email, email_key, name, phone, company, job_title, "
             "work_address, attributes, created_at, updated_at) "
-            "SELECT 'reader' || g || '@example.org', 'Reader ' || g, '', '', '', '', '{}', "
+            "SELECT 'reader' || g || '@example.org', 'reader' || g || '@example.org', "
+            "'Reader ' || g, '', '', '', '', '{}', "
             "now(), now() FROM generate_series(1, %s) AS g",
             [rows],
         )

@@ -50,9 +50,11 @@ def generate(deliveries: int, events: int) -> int:
     print(f"generating {deliveries:,} deliveries and {events:,} events:")
     step(
         "contacts",
-        """INSERT INTO audience_contact (email, name, phone, company, job_title, work_address,
-               attributes, created_at, updated_at)
-           SELECT 'reader' || i || '@mail' || (i %% 60) || '.example', '', '', '', '', '',
+        # email_key: these addresses are lower-case ASCII, their own key (emails.email_key).
+        """INSERT INTO audience_contact (email, email_key, name, phone, company, job_title,
+               work_address, attributes, created_at, updated_at)
+           SELECT 'reader' || i || '@mail' || (i %% 60) || '.example',
+               'reader' || i || '@mail' || (i %% 60) || '.example', '', '', '', '', '',
                '{}', now() - interval '90 days', now()
            FROM generate_series(1, %s) i""",
         [deliveries],

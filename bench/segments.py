@@ -138,14 +138,18 @@ def _generate(contacts: int, events: int = 0, campaigns: int | None = None) -> P
         (
             "contacts",
             """
-            INSERT INTO audience_contact (email, name, phone, company, job_title, work_address,
-                                          attributes, created_at, updated_at, last_contact_at)
+            INSERT INTO audience_contact (email, email_key, name, phone, company, job_title,
+                                          work_address, attributes, created_at, updated_at,
+                                          last_contact_at)
             WITH f AS (SELECT * FROM unnest(%(first)s::text[], %(fslug)s::text[])
                                      WITH ORDINALITY AS f(name, slug, i)),
                  l AS (SELECT * FROM unnest(%(last)s::text[], %(lslug)s::text[])
                                      WITH ORDINALITY AS l(name, slug, i)),
                  d AS (SELECT * FROM unnest(%(domains)s::text[]) WITH ORDINALITY AS d(name, i))
+            -- email_key: the addresses are lower-case ASCII (slugs, faker's domains), their
+            -- own key (emails.email_key)
             SELECT f.slug || '.' || l.slug || g || '@' || d.name,
+                   f.slug || '.' || l.slug || g || '@' || d.name,
                    f.name || ' ' || l.name,
                    '', 'Company ' || (g %% 5000), '', '',
                    CASE WHEN g %% 10 = 0 THEN '{}'::jsonb

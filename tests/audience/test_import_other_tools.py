@@ -347,3 +347,41 @@ def test_a_yes_no_consent_column_keeps_who_said_no_off_the_list(tmp_path, news, 
         tmp_path, "sheet.csv", ["Email", "Name", "Subscribed"], [["di@example.com", "Di", "FALSE"]]
     )
     assert do_import(path, news, fast=fast).bad_rows == 1
+
+
+@pytest.mark.parametrize("column", ["Accepts Email Marketing", "Unsubscribed"])
+def test_a_yes_no_column_holding_neither_makes_the_row_bad_by_line_column_and_kind(
+    tmp_path, news, fast, column
+):
+    """ "maybe", "2" or "Y?" is no answer: taken for yes it was consent nobody gave (or, in an
+    unsubscribed column, a suppression nobody asked for).  The row is bad, and the report says
+    which line and column and what kind of value, never the value."""
+    from .import_helpers import report_rows
+
+    stayed, left = ("yes", "no") if column.startswith("Accepts") else ("no", "yes")
+    path = csv_file(
+        tmp_path,
+        "customers_export.csv",
+        ["Email", "Name", column],
+        [
+            ["ann@example.com", "Ann", stayed],
+            ["bob@example.org", "Bob", "maybe"],
+            ["cy@example.net", "Cy", "2"],
+            ["di@example.com", "Di", "Y?"],
+            ["ed@example.com", "Ed", "2024-03-14 10:00"],  # a date: when they opted in / left
+            ["fay@example.com", "Fay", left],
+        ],
+    )
+    imp = do_import(path, news, fast=fast)
+
+    assert subscribed() == (
+        {"ann@example.com", "ed@example.com"} if stayed == "yes" else {"ann@example.com"}
+    )
+    assert imp.bad_reasons["unrecognised yes/no value"] == {"count": 3, "first_line": 3}
+    reasons = {row[0]: row[1] for row in report_rows(imp)[1:]}
+    assert reasons["3"] == f"{column} is not yes or no, nor a date (text)"
+    assert reasons["4"] == f"{column} is not yes or no, nor a date (a number)"
+    assert reasons["5"] == f"{column} is not yes or no, nor a date (text)"
+    assert not any(v in r for r in reasons.values() for v in ("maybe", "Y?"))
+    assert not Suppression.objects.filter(email_hmac__in=[email_hmac("bob@example.org")]).exists()
+    assert_counts_add_up(imp)

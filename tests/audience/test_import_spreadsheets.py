@@ -114,3 +114,63 @@ def test_dates_with_a_zone_name_or_an_english_month_are_read(text, expected):
 )
 def test_month_name_dates_that_are_not_dates_say_what_they_are(text, kind):
     assert parse_moment(text, LONDON) == kind
+
+
+NAMES = ["Zoë Brontë", "François Pérez", "Jürgen Groß", "Åsa Öberg", "José Muñoz", "Seán O’Brien"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "recorded"),
+    [
+        ("mac_roman", "mac_roman"),  # Excel for Mac's "CSV (Macintosh)"
+        ("cp1252", "cp1252"),  # Excel for Windows' "CSV"
+        ("utf-16", "utf-16-le"),  # Excel's "Unicode text": UTF-16 with a BOM, tab-separated
+    ],
+)
+def test_a_file_saved_in_a_legacy_encoding_is_read_with_its_accents(
+    tmp_path, news, encoding, recorded
+):
+    """Mac Roman and Windows-1252 both decode any byte: a Mac Roman file read as Windows-1252
+    imported "Zo‘ Bront‘" and "MŸller" without a word.  Each is read as what it is."""
+    delimiter = "\t" if encoding.startswith("utf-16") else ","
+    lines = [f"Email{delimiter}Name"]
+    lines += [f"person{n}@example.com{delimiter}{name}" for n, name in enumerate(NAMES)]
+    path = write(tmp_path, "\r\n".join(lines) + "\r\n", encoding=encoding)
+
+    imp = do_import(path, news)
+
+    assert (imp.created, imp.bad_rows, imp.encoding) == (len(NAMES), 0, recorded)
+    assert sorted(Contact.objects.values_list("name", flat=True)) == sorted(NAMES)
+    if encoding == "mac_roman":  # a guess: the operator is told to look
+        assert "Read as Mac Roman" in " ".join(imp.notes)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Email,Name,Email",  # whose address is the second?
+        "Email,First name,First name",
+        "Email,Name,Company,company",
+    ],
+)
+def test_a_header_naming_a_column_it_reads_twice_is_refused_in_one_line(tmp_path, news, header):
+    """Which of two columns with one name holds what only the file's author knows: reading the
+    first, the first non-blank or both joined put one column's data in another's place."""
+    from tidings.audience.imports import ImportFailed
+
+    text = f"{header}\r\nann@example.com,Ann,Zed,x@example.org\r\n"
+    with pytest.raises(ImportFailed) as refusal:
+        do_import(write(tmp_path, text), news)
+
+    message = str(refusal.value)
+    twice = header.split(",")[-1]
+    assert message.startswith(f"the header names {twice!r} twice (columns ")
+    assert "rename one of them" in message and "\n" not in message
+    assert "ann@" not in message and not Contact.objects.exists()
+
+
+def test_columns_that_are_ignored_may_share_a_name(tmp_path, news):
+    text = "Email,Name,Notes,Notes\r\nann@example.com,Ann,a,b\r\n"
+    imp = do_import(write(tmp_path, text), news)
+    assert imp.created == 1
+    assert imp.ignored_columns == {"not a field tidings knows": ["Notes", "Notes"]}

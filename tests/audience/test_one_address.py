@@ -203,6 +203,48 @@ def test_erasing_the_contact_kept_apart_erases_the_one_holding_the_address_too()
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Another address: both spellings of zoë's mailbox are "not ada", the twin too.
+        ('email != "ada@example.com"', {"zoe", "twin"}),
+        ('not email = "ada@example.com"', {"zoe", "twin"}),
+        ('email not in ("ada@example.com")', {"zoe", "twin"}),
+        ('not email ~ "ada"', {"zoe", "twin"}),
+        ('not email ^= "ADA@"', {"zoe", "twin"}),
+        ('not email $= "@example.org"', {"ada", "zoe", "twin"}),
+        # The twin's own mailbox: it is that address, by its key, though it has none stored.
+        ('email != "zoë@example.com"', {"ada"}),
+        ('email not in ("ZOË@example.com")', {"ada"}),
+        ('not email ~ "zoë"', {"ada"}),
+        ('email = "zoë@example.com"', {"zoe", "twin"}),
+        ('email in ("zoë@example.com")', {"zoe", "twin"}),
+        ('email ^= "ZOË@"', {"zoe", "twin"}),
+        ('email ~ "Ë@EXAMPLE"', {"zoe", "twin"}),
+        ('not (email != "ada@example.com")', {"ada"}),
+    ],
+)
+def test_a_negative_email_condition_keeps_a_contact_kept_apart(text, expected):
+    """A contact the upgrade kept apart has no key stored (NULL): ``email_key != x`` is unknown
+    for it, and a segment dropped it from `email != …` — a negative condition silently left
+    people out.  Its address is compared by its key all the same, and the count is the
+    members'."""
+    from tidings.audience.segments import count_segment, segment_queryset
+
+    zoe, _ = create("zoë@example.com")
+    ada, _ = create("ada@example.com")
+    twin = _kept_apart(zoe, "ZOË@example.com")
+    names = {zoe.pk: "zoe", ada.pk: "ada", twin.pk: "twin"}
+
+    members = list(segment_queryset(text))
+    assert {names[c.pk] for c in members} == expected
+    assert count_segment(text) == len(members) == len(expected)
+    # Every condition is true or false for every contact: a condition and its negation
+    # together are everyone.
+    assert count_segment(text) + count_segment(f"not ({text})") == Contact.objects.count()
+
+
+@pytest.mark.django_db
 def test_a_save_that_does_not_write_the_address_leaves_a_kept_apart_key_alone():
     zoe, _ = create("zoë@example.com")
     twin = _kept_apart(zoe, "ZOË@example.com")

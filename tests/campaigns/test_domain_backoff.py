@@ -144,6 +144,40 @@ def test_a_refusal_holds_its_domain_before_the_shared_deferral_is_written(
     assert sink.attempts[SLOW] <= 8  # the four senders' messages on the wire, at most twice
 
 
+def test_a_refusal_holds_its_domain_when_an_earlier_deferral_has_expired(
+    sink, settings, monkeypatch
+):
+    """The domain deferred before and its wait is over (the row stays until it accepts a
+    message): a new 421 must hold it at once all the same.  The expired row used to count as a
+    hold, so none was placed and every queued message to the domain was tried."""
+    from tidings.campaigns import queue as delivery_queue
+
+    written = delivery_queue.note_deferrals
+
+    def slow_note_deferrals(*args, **kwargs):
+        time.sleep(3)  # a database thread far behind the senders
+        return written(*args, **kwargs)
+
+    monkeypatch.setattr(delivery_queue, "note_deferrals", slow_note_deferrals)
+    fast_retries(settings)
+    long_ago = timezone.now() - timedelta(minutes=10)
+    DomainDeferral.objects.create(
+        domain=SLOW, retry_at=long_ago, code=421, since=long_ago, updated_at=long_ago
+    )
+    news = make_list()
+    _people(news)
+    sending_campaign(news)
+    deliver_pending(max_seconds=15)
+    fine = sorted(r.recipient for r in sink.received)
+    assert fine == sorted(f"reader{n}@{FINE}" for n in range(PEOPLE))
+    assert sink.attempts[SLOW] <= 8  # the four senders' messages on the wire, at most twice
+    deferral = DomainDeferral.objects.get(domain=SLOW)
+    assert deferral.failures == 2 and deferral.retry_at > timezone.now()  # a second in a row
+    rows = _rows(SLOW)
+    assert set(rows.values_list("status", flat=True)) == {"queued"}
+    assert max(rows.values_list("attempts", flat=True)) <= 1
+
+
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="SKIP LOCKED needs PostgreSQL; SQLite: one writer"
 )

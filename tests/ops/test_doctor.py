@@ -422,3 +422,40 @@ def test_contact_data_of_fields_no_purpose_collects_is_a_warning_until_pruned(se
     assert entry.details == {"fields": {"job_title": 1, "postcode": 1}}
     _, found = doctor("--only", "policy.fields")
     assert found["policy.fields"]["status"] == "ok"
+
+
+def test_addresses_stored_with_a_local_part_over_64_octets_are_counted_never_printed():
+    """Addresses imported before the RFC 5321 limit was checked stay stored: the doctor says how
+    many (by octets: ``ö`` counts two), which ids, and what to do; the addresses never appear."""
+    from tidings.audience.emails import email_key
+    from tidings.audience.models import Contact
+
+    addresses = {
+        "umlauts": "ö" * 33 + "@example.com",  # 33 characters, 66 octets: over
+        "long": "a" * 65 + "@example.com",  # over
+        "at the limit": "b" * 64 + "@example.com",  # 64 octets: allowed
+        "long domain": "c@" + "d" * 60 + ".example.com",  # a long address, a short local part
+        "plain": "ada@example.com",
+    }
+    contacts = Contact.objects.bulk_create(  # as an old import wrote them: no validation
+        Contact(email=a, email_key=email_key(a), name=n) for n, a in addresses.items()
+    )
+    ids = {c.name: c.pk for c in contacts}
+
+    code, found = doctor("--only", "contacts.local-parts")
+
+    assert code == 0  # a warning: mail to them may be refused, nothing is broken
+    finding = found["contacts.local-parts"]
+    assert finding["status"] == "warn"
+    assert finding["summary"].startswith("2 contact(s) have an address with more than 64 octets")
+    assert f"#{ids['umlauts']}, #{ids['long']}" in finding["summary"]
+    assert "Edit" in finding["fix"] and "delete" in finding["fix"]
+    out = io.StringIO()
+    call_command("doctor", "--only", "contacts.local-parts", stdout=out)
+    assert "WARN  contacts.local-parts" in out.getvalue()
+    for text in (out.getvalue(), str(finding)):
+        assert "example" not in text and "öö" not in text and "aaaa" not in text
+
+    Contact.objects.filter(pk__in=[ids["umlauts"], ids["long"]]).delete()
+    _, found = doctor("--only", "contacts.local-parts")
+    assert found["contacts.local-parts"]["status"] == "ok"

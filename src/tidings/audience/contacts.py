@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Func, IntegerField, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
+from .emails import LOCAL_PART_MAX_OCTETS
 from .models import Contact, Subscription
 
 PAGE_SIZE = 50
@@ -76,3 +78,35 @@ def contacts_kept_apart(limit: int = 10) -> tuple[int, list[tuple[int, int | Non
             holder = Contact.objects.with_email(email).values_list("pk", flat=True).first()
             pairs.append((pk, holder))
     return count, pairs
+
+
+class _OctetLength(Func):
+    """A text's length in bytes (UTF-8): PostgreSQL's octet_length; on SQLite, length() of the
+    text as a blob.  Django's Length counts characters."""
+
+    function = "OCTET_LENGTH"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="LENGTH(CAST(%(expressions)s AS BLOB))")
+
+
+def local_parts_too_long(limit: int = 10) -> tuple[int, list[int]]:
+    """Contacts whose address has more than 64 octets before the @ (RFC 5321), stored before
+    every path checked it (``emails.normalise_email`` refuses them now): how many, and the
+    first ``limit`` ids.  Ids only: these end up in `tidings doctor`'s output.
+
+    The database picks the addresses over 65 octets in all (one pass over the table, no
+    index); the local part, up to the last @ as the validator splits it, is measured here."""
+    candidates = (
+        Contact.objects.alias(octets=_OctetLength("email"))
+        .filter(octets__gt=LOCAL_PART_MAX_OCTETS + 1)
+        .order_by("pk")
+        .values_list("pk", "email")
+    )
+    found = [
+        pk
+        for pk, email in candidates.iterator(chunk_size=2000)
+        if len(email.rpartition("@")[0].encode("utf-8")) > LOCAL_PART_MAX_OCTETS
+    ]
+    return len(found), found[:limit]

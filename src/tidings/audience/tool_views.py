@@ -41,7 +41,7 @@ class ImportUploadForm(forms.Form):
         label="CSV file",
         help_text="An export of Mailchimp, listmonk, Brevo, HubSpot, Kit, MailerLite or Substack, "
         "or any CSV file (a spreadsheet saved as CSV, Excel's Unicode Text): UTF-8, "
-        "Windows-1252 or UTF-16; separated by , ; tab or |.",
+        "Windows-1252, Mac Roman or UTF-16; separated by , ; tab or |.",
     )
     mailing_list = forms.ModelChoiceField(
         MailingList.objects.filter(closed_at__isnull=True), label="List"

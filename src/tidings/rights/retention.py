@@ -252,12 +252,13 @@ class LastContactClock(Clock):
 
     field: str = "last_contact_at"
 
+    @staticmethod
+    def _booked() -> QuerySet:
+        """The demos that count: confirmed bookings (booking is a sibling app: by name)."""
+        return apps.get_model("booking", "Booking").objects.filter(status="confirmed").order_by()
+
     def _demos(self) -> QuerySet:
-        return (
-            apps.get_model("booking", "Booking")
-            .objects.filter(enquiry=OuterRef("pk"), status="confirmed")
-            .order_by()
-        )
+        return self._booked().filter(enquiry=OuterRef("pk"))
 
     def _later_demos(self) -> QuerySet:
         return self._demos().filter(end__gt=OuterRef(self.field))
@@ -285,11 +286,7 @@ class LastContactClock(Clock):
 
     def value(self, record: models.Model) -> Moment | None:
         last = super().value(record)
-        ends = (
-            apps.get_model("booking", "Booking")
-            .objects.filter(enquiry_id=record.pk, status="confirmed")
-            .values_list("end", flat=True)
-        )
+        ends = self._booked().filter(enquiry_id=record.pk).values_list("end", flat=True)
         moments = [moment for moment in (last, *(end.astimezone(UTC) for end in ends)) if moment]
         return max(moments, key=instant) if moments else None
 

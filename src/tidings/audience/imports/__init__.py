@@ -3,8 +3,9 @@
 The contract, in the order a row meets it:
 
 - The file is streamed (memory flat whatever its size), decoded line by line (UTF-8, else
-  Windows-1252; UTF-16 as such), and refused as "not a CSV file" when it is empty or binary (see
-  ``source``).  The delimiter is whichever of ``,`` ``;`` tab ``|`` the header line has most of.
+  Windows-1252 or Mac Roman, whichever the file's first megabyte reads as; UTF-16 as such), and
+  refused as "not a CSV file" when it is empty or binary (see ``source``).  The delimiter is
+  whichever of ``,`` ``;`` tab ``|`` the header line has most of.
   Blank lines are skipped; quoted fields may span lines, and every line number reported is the
   physical line on which the row *starts* (a bad row names every line it covers).
 - Columns map to the policy's fields by their header (case, spaces, underscores and punctuation

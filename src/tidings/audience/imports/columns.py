@@ -406,6 +406,7 @@ def plan_columns(header: Sequence[str], column_map: dict[str, str] | None = None
             plan.fields.setdefault(target, []).append(index)
             plan.uses.append((target, ""))
 
+    _refuse_duplicate_names(plan)
     if plan.email < 0:
         raise ImportFailed(
             "no email column: name one Email, E-mail or Email Address, "
@@ -432,6 +433,23 @@ def plan_columns(header: Sequence[str], column_map: dict[str, str] | None = None
             f"(map one with --map 'Column={missing[0]}')"
         )
     return plan
+
+
+def _refuse_duplicate_names(plan: ColumnPlan) -> None:
+    """Two columns with one name, one of which would be read: which holds what only the file's
+    author knows (two "Email" columns, a person's and a colleague's; "First name" twice), and
+    reading the first, the first non-blank or both joined would put one column's data where the
+    other's belongs without a word.  Refused; columns that are ignored may share a name."""
+    seen: dict[str, int] = {}
+    for index, column in enumerate(plan.header):
+        name = column.strip().casefold()
+        first = seen.setdefault(name, index)
+        if first != index and (plan.uses[first][0] or plan.uses[index][0]):
+            raise ImportFailed(
+                f"the header names {column.strip()!r} twice (columns {first + 1} and "
+                f"{index + 1}): rename one of them (or delete the one not to import) and "
+                "import the file again"
+            )
 
 
 # How many rows are read to tell whether a file writes its dates month first: a file saved by a

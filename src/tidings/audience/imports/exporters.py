@@ -35,7 +35,8 @@ Formats, as the tools write them:
 - Any other file (Campaign Monitor, a spreadsheet): a column headed Status (or Subscriber
   status, Subscription status...) is read for the words below, and one headed Unsubscribed
   (or Unsubscribed at, Opted out...) as yes/no or a date, so nobody a file says left or never
-  confirmed is subscribed (columns.ALIASES).
+  confirmed is subscribed (columns.ALIASES).  A yes/no column's value that is neither
+  (TRUE_WORDS, FALSE_WORDS, a date, a status word) makes the row bad (proof.left_reason).
 
 Brevo and HubSpot carry no opt-in time of their own: the record's creation (ADDED_TIME,
 Create Date) is the earliest moment the export proves, and the consent event is dated there.

@@ -26,6 +26,7 @@ from .exporters import (
     PENDING_WORDS,
     STATUS,
     SUBSCRIBED,
+    TRUE_WORDS,
 )
 
 # Go's time.Time.String() (listmonk): "2024-03-14 09:12:31.436217 +0100 CET", fraction optional,
@@ -214,10 +215,25 @@ def parse_ip(text: str) -> str | None:
         return None
 
 
+# left_reason's answer for a yes/no column's value that is neither yes, no nor a date.
+UNREADABLE = "unreadable"
+
+
+def _is_date(text: str) -> bool:
+    """Whether the text is a date (in range or not; either order of day and month)."""
+    for month_first in (False, True):
+        moment = parse_moment(text, UTC, None, month_first)
+        if isinstance(moment, datetime) or moment in ("a date before 1990", "a date in the future"):
+            return True
+    return False
+
+
 def left_reason(use: str, value: str) -> str:
     """Why the earlier tool says this person is off the list ("" when they are subscribed, or
     "pending" when they never confirmed, "never" when they never subscribed): the value of a
-    status column of the kind ``use``."""
+    status column of the kind ``use``.  A yes/no column (subscribed, unsubscribed) holding a
+    value that is neither yes, no, a date nor one of the status words gives UNREADABLE: "maybe"
+    or "2" is no answer, and taking it for either would be a guess about consent."""
     if not value:
         return ""
     if use == STATUS:
@@ -227,14 +243,18 @@ def left_reason(use: str, value: str) -> str:
         return "never" if word in NEVER_WORDS else LEFT_WORDS.get(word, "")
     if use == CONFIRMATION:
         return "pending" if "pending" in value.casefold() else ""
-    if use == SUBSCRIBED:
-        # An explicit no is no consent; yes, a date or any other word says they opted in.
-        return "never" if value.strip().casefold() in FALSE_WORDS else ""
     if use in (CLEANED, BOUNCED):
         return "cleaned" if use == CLEANED else "bounced"
-    # UNSUBSCRIBED: no/false/0 say they stayed; yes/true/1, a date (Mailchimp's UNSUB_TIME) or
-    # any other word say they left: a file that may say so is never taken for consent.
     word = value.strip().casefold()
+    if use == SUBSCRIBED:
+        # An explicit no is no consent; yes or a date (when they opted in) says they opted in.
+        if word in FALSE_WORDS:
+            return "never"
+        return "" if word in TRUE_WORDS or _is_date(word) else UNREADABLE
+    # UNSUBSCRIBED: no/false/0 say they stayed; yes/true/1, a date (Mailchimp's UNSUB_TIME) or a
+    # status word (Unsubscribed, Cleaned...) say they left.
     if word in FALSE_WORDS:
         return ""
-    return LEFT_WORDS.get(re.sub(r"[\W_]+", "", word), "unsubscribed")
+    if word in TRUE_WORDS or _is_date(word):
+        return "unsubscribed"
+    return LEFT_WORDS.get(re.sub(r"[\W_]+", "", word), UNREADABLE)

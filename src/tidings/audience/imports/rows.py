@@ -20,7 +20,15 @@ from ..emails import InvalidEmail, normalise_email
 from ..models import Contact
 from .columns import ALIASES, STORED_COLUMNS, ColumnPlan, compact
 from .exporters import CONFIRM_IP, CONFIRM_TIME, CONSENT_USES, OPTIN_IP, OPTIN_TIME
-from .proof import FUTURE_SLACK, ip_kind, left_reason, parse_ip, parse_moment
+from .proof import (
+    FUTURE_SLACK,
+    UNREADABLE,
+    ip_kind,
+    left_reason,
+    parse_ip,
+    parse_moment,
+    value_kind,
+)
 from .source import CsvSource, SourceRow
 
 # Fields that hold one line of text: a line break in them is either a typing slip or the sign
@@ -237,6 +245,10 @@ class RowParser:
                 left = left_reason(use, cells[index])
                 if left:
                     break
+            if left == UNREADABLE:  # the kind of value, never the value: it is the person's
+                kind = value_kind(cells[index])
+                why = f"{plan.header[index]} is not yes or no, nor a date ({kind})"
+                return BadRow(line, "unrecognised yes/no value", why, row)
             if left == "pending":
                 why = f"{plan.header[index]} says the person never confirmed: no consent to import"
                 return BadRow(line, "consent not confirmed", why, row)

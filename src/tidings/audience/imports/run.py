@@ -291,17 +291,20 @@ def encoding_note(source: CsvSource) -> tuple[str, str]:
     """The encoding to record, and a sentence for the operator when lines were not UTF-8 in a
     file that is UTF-8 elsewhere."""
     encoding = source.encoding
-    if encoding != "utf-8+cp1252":
+    if not encoding.startswith("utf-8+"):
+        if encoding == "mac_roman":
+            return encoding, "Read as Mac Roman (Excel for Mac's CSV): check the accented letters."
         return encoding, ""
     lines, first = source.lines.legacy_lines, source.lines.first_legacy_line
+    legacy = "Mac Roman" if encoding.endswith("mac_roman") else "Windows-1252"
     if lines == 1:
         return encoding, (
             f"1 line (the first is line {first:,}) was not UTF-8 and was read as "
-            "Windows-1252: check its accented letters."
+            f"{legacy}: check its accented letters."
         )
     return encoding, (
         f"{lines:,} lines (the first is line {first:,}) were not UTF-8 and were read as "
-        "Windows-1252: check their accented letters."
+        f"{legacy}: check their accented letters."
     )
 
 

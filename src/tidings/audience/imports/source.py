@@ -9,10 +9,12 @@ silent mix-up:
 - UTF-16 (with a byte-order mark, or recognised by its NUL bytes) is read as UTF-16.  UTF-32 is
   refused as such.
 - The file is decoded line by line: each line is UTF-8 when it is valid UTF-8, else
-  Windows-1252 (else Latin-1, which decodes any byte).  A file that mixes both (an export edited
-  in two programs) is read correctly, and how many lines were not UTF-8 is counted per source
-  (``CsvSource.legacy_lines``) for the import to report.  Blocks of a megabyte are tried as UTF-8
-  at once, so a clean file pays for no line-by-line work.
+  Windows-1252 (else Latin-1, which decodes any byte) — or Mac Roman (Excel for Mac's "CSV
+  (Macintosh)"), when the first megabyte's lines that are not UTF-8 (up to 64 KiB of them) read
+  as names in Mac Roman and not in Windows-1252 (``legacy_encoding``).  A file that mixes both
+  (an export edited in two programs) is read correctly, and how many lines were not UTF-8 is
+  counted per source (``CsvSource.legacy_lines``) for the import to report.  Blocks of a
+  megabyte are tried as UTF-8 at once, so a clean file pays for no line-by-line work.
 - A cell over the csv module's limit (128 KiB) does not stop the import: its row is reported
   bad (``SourceRow.problem``) and the rows after it are read.
 - A quote that is never closed makes a csv reader read the following lines into one cell, so
@@ -72,7 +74,8 @@ class ImportFailed(Exception):
 
 @dataclass(frozen=True)
 class FileFormat:
-    encoding: str  # utf-8, utf-8-sig, cp1252 (lines that are not UTF-8), utf-16-le, utf-16-be
+    # utf-8, utf-8-sig, cp1252 or mac_roman (lines that are not UTF-8), utf-16-le, utf-16-be
+    encoding: str
     delimiter: str
     bom: bytes = b""  # the byte-order mark the file starts with, skipped when reading
     # The file starts with Excel's "sep=;" line, which names the delimiter: skipped, the header
@@ -156,9 +159,9 @@ def detect_format(path: Path) -> FileFormat:
                 codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
                 encoding = "utf-8"
             except UnicodeDecodeError:
-                encoding = "cp1252"
+                encoding = legacy_encoding(sample)
         text = sample[len(bom) :].decode(
-            "utf-8" if encoding.startswith("utf") else "cp1252", errors="replace"
+            "utf-8" if encoding.startswith("utf") else encoding, errors="replace"
         )
     header = next((line for line in text.splitlines() if line.strip()), "")
     hint = _SEP_LINE.match(header)
@@ -168,6 +171,58 @@ def detect_format(path: Path) -> FileFormat:
     counts = {d: unquoted.count(d) for d in DELIMITERS}
     delimiter = max(DELIMITERS, key=lambda d: counts[d])
     return FileFormat(encoding, delimiter if counts[delimiter] else ",", bom)
+
+
+# Windows-1252 and Mac Roman both decode every byte, so which of them a file is in is a guess.
+# Hand-written because charset-normalizer (3.5), tried first, misreads the short runs of accents
+# a contact list has: a Mac Roman "Zoë Brontë Ægir Müller" came out as Windows-1252 "Zo‘ Bront‘
+# ®gir MŸller".  Each reading is scored by whether its non-ASCII characters sit in words as
+# letters and punctuation do ("MŸller", "Bront‘", "PÈrez" do not).
+_TYPOGRAPHY = frozenset("–—…€•·«»°\u00a0")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+LEGACY_SAMPLE_BYTES = 1 << 16  # of lines that are not UTF-8: plenty to tell the two apart
+
+
+def _plausibility(text: str) -> int:
+    score = 0
+    for match in _NON_ASCII.finditer(text):
+        i, char = match.start(), match.group()
+        before = text[i - 1] if i else " "
+        after = text[i + 1] if i + 1 < len(text) else " "
+        if char.islower():
+            good = not after.isupper()
+        elif char.isupper():  # starts a word, or is in one in capitals
+            good = not before.isalpha() or (before.isupper() and not after.islower())
+        elif char == "’":  # O’Brien, not Mar’a
+            good = not (before.isalpha() and after.islower())
+        elif char in "‘“":
+            good = not before.isalpha()
+        elif char == "”":
+            good = not after.isalpha()
+        else:
+            good = char in _TYPOGRAPHY
+        score += 1 if good else -1
+    return score
+
+
+def legacy_encoding(sample: bytes) -> str:
+    """The codec for the sample's lines that are not UTF-8: "mac_roman" when they read better
+    as Mac Roman than as Windows-1252, else "cp1252" (the usual case, and the answer in doubt)."""
+    legacy: list[bytes] = []
+    size = 0
+    for raw in sample.splitlines():
+        if raw.isascii():
+            continue
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            legacy.append(raw)
+            size += len(raw)
+            if size > LEGACY_SAMPLE_BYTES:
+                break
+    data = b"\n".join(legacy)
+    windows = _plausibility(data.decode("cp1252", errors="replace"))
+    return "mac_roman" if _plausibility(data.decode("mac_roman")) > windows else "cp1252"
 
 
 @dataclass(slots=True)
@@ -195,7 +250,9 @@ class Lines:
         self.format = fmt
         self.bytes_read = 0
         self.lines_out = 0  # lines handed to the csv reader so far
-        self.legacy_lines = 0  # lines that are not UTF-8, read as Windows-1252
+        # Lines that are not UTF-8 are read as Windows-1252, or Mac Roman (legacy_encoding).
+        self.legacy = "mac_roman" if fmt.encoding == "mac_roman" else "cp1252"
+        self.legacy_lines = 0  # lines that are not UTF-8
         self.saw_utf8 = False  # whether some line is UTF-8 beyond ASCII
         self.first_legacy_line = 0
         self.bad_lines: dict[int, tuple[str, str]] = {}  # line -> (reason, detail)
@@ -259,7 +316,7 @@ class Lines:
                 except UnicodeDecodeError:
                     pass
                 try:
-                    lines.append(raw.decode("cp1252"))
+                    lines.append(raw.decode(self.legacy))
                 except UnicodeDecodeError:  # the five bytes cp1252 leaves undefined
                     lines.append(raw.decode("latin-1"))
                 self.legacy_lines += 1
@@ -379,10 +436,10 @@ class CsvSource:
     @property
     def encoding(self) -> str:
         """The encoding the file turned out to have: its format's, or "utf-8+cp1252" for a file
-        whose lines are some UTF-8 and some Windows-1252."""
+        whose lines are some UTF-8 and some Windows-1252 ("utf-8+mac_roman": Mac Roman)."""
         lines = self.lines
         if lines.legacy_lines and (lines.saw_utf8 or self.format.encoding.startswith("utf-8")):
-            return "utf-8+cp1252"
+            return f"utf-8+{lines.legacy}"
         return self.format.encoding
 
     def _rows(self) -> Iterator[SourceRow]:

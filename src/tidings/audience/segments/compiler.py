@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ from django.utils import timezone
 
 from tidings.policy import Policy, get_policy
 
+from ..emails import email_key
 from ..models import Contact, MailingList, Subscription
 
 if TYPE_CHECKING:
@@ -75,6 +77,13 @@ _TEXT_LOOKUPS = {"=": Exact, "~": Contains, "^=": StartsWith, "$=": EndsWith}
 _ORDER_LOOKUPS = {"<": LessThan, "<=": LessThanOrEqual, ">": GreaterThan, ">=": GreaterThanOrEqual}
 _ORDER_NAMES = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 _NEVER = Q(pk__in=[])
+# The text lookups as Python tests on a key (for contacts with none stored: keyless_matching).
+_KEY_TESTS: dict[str, Callable[[str, str], bool]] = {
+    "=": str.__eq__,
+    "~": lambda key, text: text in key,
+    "^=": str.startswith,
+    "$=": str.endswith,
+}
 _NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
 _DATE_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"  # stands in for a condition that had an error; never executed
@@ -88,6 +97,7 @@ class _Compiler:
         self.policy = policy
         self.errors: list[SegmentError] = []
         self._list_ids: dict[str, int] | None = None
+        self._keyless: list[tuple[int, str]] | None = None  # (pk, key) of contacts with no key
         self.negated = False  # whether the condition being compiled is under an odd number of nots
         columns = set(Contact.COLUMN_FIELDS)
         self.attribute_keys = tuple(f for f in policy.all_fields if f not in columns)
@@ -176,13 +186,40 @@ class _Compiler:
         if field.name == "email":
             # The address by its key (emails.email_key, case folded in Python): `email =
             # "ZOË@…"` is the contact `zoë@…` on SQLite too, and = and ^= use the unique index
-            # on email_key.  (A contact the upgrade kept apart, with no key, matches no email
-            # condition until an operator merges it: `tidings doctor` lists them.)
+            # on email_key.
             text = value.value.casefold()
-            if op == "!=":
-                return ~Q(Exact(F("email_key"), Value(text)))
-            return Q(_TEXT_LOOKUPS[op](F("email_key"), Value(text)))
+            positive_op = "=" if op == "!=" else op
+            lookup = Q(_TEXT_LOOKUPS[positive_op](F("email_key"), Value(text)))
+            keyless = self.keyless_matching(_KEY_TESTS[positive_op], text)
+            return self.email_condition(lookup, keyless, negated=op == "!=")
         return self.text_condition(Lower(TEXT_FIELDS[field.name]), op, value.value)
+
+    def keyless_matching(self, test: Callable[[str, str], bool], text: str) -> list[int]:
+        """The contacts with no key stored whose address's key passes ``test(key, text)``.
+
+        The upgrade to ``email_key`` kept apart (NULL key) the newer of two contacts that are
+        one mailbox (`tidings doctor` lists them until an operator merges them), and erasure
+        under a legal hold blanks the address and its key.  SQL cannot fold case as
+        ``emails.email_key`` does, so their keys are computed here, from the few NULL-key rows
+        (an index range; read once per compile, and only for an email condition).
+        """
+        if self._keyless is None:
+            rows = Contact.objects.filter(email_key__isnull=True).values_list("pk", "email")
+            self._keyless = [(pk, email_key(address)) for pk, address in rows]
+        return [pk for pk, key in self._keyless if test(key, text)]
+
+    def email_condition(self, lookup: Q, keyless: list[int], *, negated: bool) -> Q:
+        """``lookup`` on ``email_key`` (or its negation), exact for the contacts without a key.
+
+        On a NULL key the lookup is unknown, not false, and NOT unknown is unknown again: `email
+        != "x"` dropped every contact without a key.  So wherever the condition ends up negated
+        (by !=, not in, or a `not`), the lookup is guarded with "the key is set", and those
+        contacts are decided by ``keyless``, their keys compared in Python.
+        """
+        if negated != self.negated:
+            lookup = Q(email_key__isnull=False) & lookup
+        positive = lookup | Q(pk__in=keyless) if keyless else lookup
+        return ~positive if negated else positive
 
     @staticmethod
     def text_condition(lhs: Expression, op: str, text: str) -> Q:
@@ -289,8 +326,11 @@ class _Compiler:
                 kind = "text" if field.key is None else "text or numbers"
                 return self.fail(f"in (...) takes {kind} here", v.pos)
         if field.name == "email" and field.key is None:  # by its key, as text_comparison
-            condition = Q(email_key__in=[t.casefold() for t in texts])
-        elif field.key is None:
+            keys = {t.casefold() for t in texts}
+            keyless = self.keyless_matching(lambda key, _: key in keys, "")
+            lookup = Q(In(F("email_key"), sorted(keys)))
+            return self.email_condition(lookup, keyless, negated=node.negated)
+        if field.key is None:
             condition = Q(In(Lower(TEXT_FIELDS[field.name]), [Lower(Value(t)) for t in texts]))
         else:
             text = _attribute_text(field.key)

@@ -86,19 +86,29 @@ class Dispatcher:
 
     def set_deferring(self, deferring: dict[str, Any]) -> None:
         self.deferring = deferring
-        for domain in [d for d in self.provisional if d in deferring]:
-            del self.provisional[domain]  # the shared deferral has arrived: it decides now
+        now = timezone.now()
+        # A shared deferral whose wait is running has arrived: it decides now.  An expired one
+        # (its row stays until the domain accepts a message) is older than the hold: not yet.
+        for domain in [d for d in self.provisional if d in deferring and deferring[d] > now]:
+            del self.provisional[domain]
+
+    def _held_until(self, domain: str) -> datetime | None:
+        """When the domain may be sent to again: the later of the shared deferral and the
+        provisional hold (either may be past)."""
+        times = [t for t in (self.deferring.get(domain), self.provisional.get(domain)) if t]
+        return max(times, default=None)
 
     def _hold_domain(self, domain: str) -> None:
         now = timezone.now()
-        if self.provisional.get(domain, now) <= now and domain not in self.deferring:
+        current = self._held_until(domain)
+        if current is None or current <= now:  # an expired deferral does not hold it
             self.provisional[domain] = now + self.domain_hold
 
     def _deferred(self, job: Job) -> Result | None:
         """A job whose domain is deferring (noted after it was handed over): back to the queue
         until the domain's time, spending no attempt."""
         domain = job.row.domain
-        retry_at = (self.deferring.get(domain) or self.provisional.get(domain)) if domain else None
+        retry_at = self._held_until(domain) if domain else None
         if retry_at is None:
             return None
         wait = (retry_at - timezone.now()).total_seconds()

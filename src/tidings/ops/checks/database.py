@@ -186,3 +186,28 @@ def check_contacts_kept_apart() -> Finding:
         "everything of the newer one to the older.  Until then a look-up by address "
         "finds the older one, erasure and the suppression list cover both",
     )
+
+
+@register("contacts.local-parts", order=34)
+def check_local_parts() -> Finding:
+    """Addresses with more than 64 octets before the @, stored before every way in refused
+    them (RFC 5321 4.5.3.1): receiving servers may refuse mail to them, and the contact page's
+    form will not save them unchanged."""
+    from tidings.audience.contacts import local_parts_too_long
+
+    count, ids = local_parts_too_long()
+    if not count:
+        return Finding(
+            "contacts.local-parts", OK, "every contact's address has at most 64 octets before @"
+        )
+    listed = ", ".join(f"#{pk}" for pk in ids)
+    more = f" and {count - len(ids)} more" if count > len(ids) else ""
+    return Finding(
+        "contacts.local-parts",
+        WARN,
+        f"{count} contact(s) have an address with more than 64 octets before the @ (the most "
+        f"RFC 5321 allows; stored before tidings checked it): {listed}{more}",
+        "correct each address (Audience → Contacts → the contact → Edit) or delete the "
+        "contact; receiving servers may refuse mail to it, and a form or import will not "
+        "accept it again as it is",
+    )
