@@ -13,6 +13,7 @@ from tidings.audience.actions import do_create_contact
 from tidings.audience.emails import email_key
 from tidings.audience.models import Contact, Suppression
 from tidings.audience.operator import do_update_contact
+from tidings.audience.personal_data import _blank
 from tidings.audience.suppression import is_suppressed
 from tidings.ops.checks.database import check_contacts_kept_apart
 from tidings.rights.actions import do_erase_contact
@@ -175,6 +176,16 @@ def _kept_apart(older: Contact, email: str) -> Contact:
 @pytest.mark.django_db
 def test_the_doctor_is_content_when_no_contact_was_kept_apart():
     create("zoë@example.com")
+    assert check_contacts_kept_apart().status == "ok"
+
+
+@pytest.mark.django_db
+def test_a_contact_a_legal_hold_kept_without_its_address_is_not_kept_apart():
+    # Erasure under a legal hold that does not keep the address blanks it and its key
+    # (personal_data._blank): no address, nothing to merge, nothing for the doctor to list.
+    held, _ = create("zoë@example.com")
+    Contact.objects.filter(pk=held.pk).update(**_blank(("name",)))
+    assert Contact.objects.get(pk=held.pk).email_key is None
     assert check_contacts_kept_apart().status == "ok"
 
 

@@ -69,8 +69,9 @@ def contacts_kept_apart(limit: int = 10) -> tuple[int, list[tuple[int, int | Non
     """Contacts the upgrade to case-folded address keys kept apart (audience migration 0011):
     how many, and for the first ``limit`` (oldest first) their id with the id of the contact
     that holds their address's key (None: that one is gone since).  Ids only: these end up in
-    `tidings doctor`'s output."""
-    kept = Contact.objects.filter(email_key__isnull=True)
+    `tidings doctor`'s output.  A contact a legal hold kept without its address (erasure blanks
+    the address and its key together) has nothing to merge and is not one of them."""
+    kept = Contact.objects.filter(email_key__isnull=True).exclude(email="")
     count = kept.count()
     pairs: list[tuple[int, int | None]] = []
     if count:
