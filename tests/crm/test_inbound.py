@@ -333,7 +333,8 @@ def test_attachments_are_not_kept_unless_the_purpose_lists_them_and_the_sender_i
     assert len(told) == 1 and "we did not keep the 1 file attached" in told[0].text
 
 
-def test_attachments_are_kept_where_the_policy_lists_them(settings, tmp_path: Path):
+def keep_attachments(settings, tmp_path: Path) -> None:
+    """The example policy with `attachments` among what the enquiry purpose collects."""
     text = Path(EXAMPLE_POLICY).read_text(encoding="utf-8")
     text = text.replace(
         'order = ["order_reference"', 'documents = ["attachments"]\norder = ["order_reference"'
@@ -347,10 +348,54 @@ def test_attachments_are_kept_where_the_policy_lists_them(settings, tmp_path: Pa
     policy.write_text(text, encoding="utf-8")
     settings.TIDINGS_POLICY = policy
     reset()
+
+
+def test_attachments_are_kept_where_the_policy_lists_them(settings, tmp_path: Path):
+    keep_attachments(settings, tmp_path)
     enquiry = enquiry_by_mail(attachments=[("plan.txt", "text/plain", b"the plan")])
     kept = ConversationAttachment.objects.get()
     assert kept.message.enquiry == enquiry and bytes(kept.data) == b"the plan"
     assert not [m for m in acknowledgements() if m.kind == "system:crm_attachments"]
+
+
+def forward_as_attachment(*, with_file: bool = False) -> bytes:
+    """What Outlook's, Thunderbird's and Apple Mail's "Forward as attachment" send: the
+    forwarder's words and the forwarded mail as a message/rfc822 part."""
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
+    forwarded = EmailMessage()
+    forwarded["From"] = "A Customer <customer@elsewhere.example>"
+    forwarded["Subject"] = "Invoice question"
+    forwarded.set_content("Why was I charged twice?")
+    if with_file:
+        forwarded.add_attachment(
+            b"%PDF-1.4", maintype="application", subtype="pdf", filename="invoice.pdf"
+        )
+    raw = mail(GRACE, subject="Fwd: Invoice question")
+    message = message_from_bytes(raw, policy=policy.default)
+    message.clear_content()
+    message.set_content("Please see the customer's mail below.")
+    message.add_attachment(forwarded, filename="Invoice question.eml")
+    return bytes(message)
+
+
+def test_a_forwarded_mail_is_an_attachment_the_sender_is_told_was_not_kept():
+    do_receive_inbound(forward_as_attachment(), "pipe")
+    enquiry = Enquiry.objects.get()
+    assert enquiry.message == "Please see the customer's mail below."
+    assert "charged twice" not in enquiry.message
+    # The forwarded mail is a file attached: its sender is told it was not kept.
+    told = [m for m in acknowledgements() if m.kind == "system:crm_attachments"]
+    assert len(told) == 1 and "we did not keep the 1 file attached" in told[0].text
+
+
+def test_a_forwarded_mail_is_kept_whole_where_the_policy_keeps_attachments(settings, tmp_path):
+    keep_attachments(settings, tmp_path)
+    do_receive_inbound(forward_as_attachment(with_file=True), "pipe")
+    kept = ConversationAttachment.objects.get()  # one file: its own PDF travels inside it
+    assert kept.content_type == "message/rfc822" and kept.filename == "Invoice question.eml"
+    assert b"Why was I charged twice?" in bytes(kept.data) and b"invoice.pdf" in bytes(kept.data)
 
 
 # --- bad input, and the pipe ------------------------------------------------------------------
