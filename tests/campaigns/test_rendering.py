@@ -382,6 +382,41 @@ def test_sanitising_removes_scripts_frames_forms_handlers_and_javascript_links()
     assert '<img src="https://x/a.png">' in cleaned
 
 
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        "width: expression(steal())",
+        "width: EXPR/**/ESSION(steal())",
+        "width: expr\\65 ssion(steal())",
+        "background: url(javascript:steal())",
+        "background-image: url( 'JavaScript:steal()' )",
+        "background: url(java\\73 cript:steal())",
+        "background: url(vbscript:steal())",
+        "background: url(data:text/html,steal)",
+        "-moz-binding: url(https://x/steal.xml#x)",
+        "behavior: url(steal.htc)",
+    ],
+)
+def test_sanitising_removes_css_that_runs_code_and_keeps_the_rest(declaration):
+    """Old Internet Explorer and Outlook ran CSS expressions, and some clients still follow
+    javascript: URLs in CSS: a style attribute pasted from elsewhere must not carry them."""
+    cleaned = sanitise_html(
+        f'<p style="color: red; {declaration}; background: url(https://x/a.png)">Hi</p>'
+    )
+    assert "steal" not in cleaned
+    assert "color: red" in cleaned and "url(https://x/a.png)" in cleaned
+
+
+def test_a_layouts_stylesheet_cannot_carry_code_into_the_message():
+    layout = PLAIN_LAYOUT.replace(
+        "p { color: #123456 }",
+        "p { color: #123456; width: expression(steal()) }"
+        " .main { background: url(javascript:steal()) }",
+    )
+    html = compile_message("Hi", layout_html=layout).render(person(), LINKS).html
+    assert "steal" not in html and "color: #123456" in html
+
+
 def test_jinja_inside_a_tag_but_outside_an_attribute_value_is_refused():
     assert problems_of("S", '<td {% if contact.company %}class="a"{% endif %}>x</td>', "html") == [
         ("body", 1, 5, (

@@ -18,6 +18,7 @@ from .placeholders import (
     Placeholders,
     escape_braces,
 )
+from .styles import safe_css
 
 # Raw HTML is allowed in Markdown: it is sanitised with everything else afterwards.
 # "breaks": a line break in the source is one in the email ("Thanks,⏎The team" stays two lines).
@@ -89,6 +90,7 @@ _CLEANER = nh3.Cleaner(
     url_schemes={"http", "https", "mailto", "tel"},
     strip_comments=False,  # Outlook's conditional comments, and our placeholders
     link_rel=None,
+    attribute_filter=lambda _tag, name, value: safe_css(value) if name == "style" else value,
 )
 
 
@@ -147,7 +149,7 @@ def email_document(protected: str, preheader: str, title: str) -> str:
     """A whole email document from the (placeholder-protected) layout with its body: a fixed,
     known head (charset, viewport, title, the layout's CSS) and the sanitised body."""
     css = "\n".join(m.group(1) for m in _STYLE.finditer(protected))
-    css = _CSS_IMPORT.sub("", css).strip()
+    css = safe_css(_CSS_IMPORT.sub("", css)).strip()
     rest = _STYLE.sub("", protected)
     found = TITLE.search(rest)
     if found and found.group(1).strip():
