@@ -407,6 +407,29 @@ def test_sanitising_removes_css_that_runs_code_and_keeps_the_rest(declaration):
     assert "color: red" in cleaned and "url(https://x/a.png)" in cleaned
 
 
+def test_outlooks_conditional_comments_are_sanitised_too():
+    """Outlook for Windows reads what is inside <!--[if mso]>…<![endif]--> as HTML, so pasted
+    HTML cannot hide a script, a handler or a javascript: link there; the unbalanced tables
+    that such comments hold for Outlook (MJML writes them) stay as they are."""
+    cleaned = sanitise_html(
+        '<!--[if mso]><a href="javascript:steal()" onclick="steal()">x</a>'
+        "<script>steal()</script><SCRIPT src=https://x/steal.js></SCRIPT>"
+        '<iframe src="https://x/steal"></iframe><meta http-equiv="refresh" content="0;steal">'
+        '<v:rect style="width:expression(steal())" fillcolor="#ffffff" href=" java&#x73;cript:'
+        'steal()"></v:rect><table role="presentation" width="600"><tr>'
+        '<td style="width:600px" class=x><![endif]--><p>Hi</p>'
+        "<!--[if mso]></td></tr></table><![endif]-->"
+    )
+    assert "steal" not in cleaned
+    for word in ("<script", "<iframe", "<meta", "onclick"):
+        assert word not in cleaned.lower()
+    assert (
+        '<!--[if mso]><a>x</a><v:rect fillcolor="#ffffff"></v:rect>'
+        '<table role="presentation" width="600"><tr><td style="width:600px" class="x">'
+        "<![endif]--><p>Hi</p><!--[if mso]></td></tr></table><![endif]-->"
+    ) in cleaned
+
+
 def test_a_layouts_stylesheet_cannot_carry_code_into_the_message():
     layout = PLAIN_LAYOUT.replace(
         "p { color: #123456 }",

@@ -10,6 +10,7 @@ import css_inline
 import nh3
 from markdown_it import MarkdownIt
 
+from .conditional import sanitise_conditional_comments
 from .diagnostics import (
     jinja_in_tag_problem,
 )
@@ -83,19 +84,25 @@ _EMAIL_ATTRIBUTES = {
     "data": {"value"},
     "hr": {"size", "noshade"},
 }
+_SCHEMES_LIST = ("http", "https", "mailto", "tel")
 _CLEANER = nh3.Cleaner(
     tags=_EMAIL_TAGS,
     clean_content_tags={"script", "style"},
     attributes=_EMAIL_ATTRIBUTES,
-    url_schemes={"http", "https", "mailto", "tel"},
+    url_schemes=set(_SCHEMES_LIST),
     strip_comments=False,  # Outlook's conditional comments, and our placeholders
     link_rel=None,
     attribute_filter=lambda _tag, name, value: safe_css(value) if name == "style" else value,
 )
 
 
+_SCHEMES = frozenset(_SCHEMES_LIST)
+
+
 def clean_html(fragment: str) -> str:
-    return _CLEANER.clean(fragment)
+    return sanitise_conditional_comments(
+        _CLEANER.clean(fragment), _EMAIL_TAGS, _EMAIL_ATTRIBUTES, _SCHEMES
+    )
 
 
 def sanitise_html(source: str) -> str:
