@@ -428,6 +428,23 @@ def test_a_mail_over_the_size_limit_is_kept_unprocessed(settings):
     assert not Enquiry.objects.exists() and len(bytes(row.raw)) > 5000
 
 
+def test_the_subject_of_kept_mail_is_shown_screened(settings, client):
+    """A mail kept unprocessed (too large: a 20 MB scan attached) is listed for an operator
+    with its sender and subject; the subject is screened like any text we show or keep, so
+    what the person said about their health is not put in front of every operator."""
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    settings.TIDINGS_INBOUND_MAX_BYTES = 2000
+    raw = mail(GRACE, subject="My HIV test results, for the accessibility form", body="x" * 5000)
+    assert do_receive_inbound(raw, source="pipe").status == "unprocessed"
+    client.force_login(operator("ada"))
+    page = client.get(reverse("crm:inbound")).text
+    assert "From Grace Hopper &lt;grace@example.org&gt;: “[removed: health]" in page
+    assert "HIV" not in page
+
+
 def test_retrying_processes_kept_mail_once_the_reason_is_gone(settings):
     settings.TIDINGS_INBOUND_MAX_BYTES = 2000
     do_receive_inbound(mail(GRACE, body="x" * 5000), source="pipe")
