@@ -440,6 +440,33 @@ def test_a_layouts_stylesheet_cannot_carry_code_into_the_message():
     assert "steal" not in html and "color: #123456" in html
 
 
+# What Word puts on the clipboard (and "Save as Web Page" writes): a whole document.
+WORD_DOCUMENT = (
+    '<html xmlns:o="urn:schemas-microsoft-com:office:office"><head><meta charset="utf-8">'
+    "<!--[if gte mso 9]><xml><o:DocumentProperties></o:DocumentProperties></xml><![endif]-->"
+    "<style><!-- p.MsoNormal {margin:0cm; font-family:Calibri,sans-serif;} --></style></head>"
+    "<body lang=EN-GB style='tab-interval:36.0pt'><div class=WordSection1>"
+    "<p class=MsoNormal><b>Spring update<o:p></o:p></b></p>"
+    "<p class=MsoNormal>Hello {{ contact.first_name }}, visit "
+    '<a href="https://example.com/spring">our site</a>.<o:p>&nbsp;</o:p></p>'
+    "</div></body></html>"
+)
+
+
+def test_a_whole_html_document_pasted_as_the_body_takes_its_body_into_the_layout():
+    """Pasting a document from Word (or a saved web page) as an HTML body: its </body> ended
+    the layout's body too, cutting off the footer, and saving said "layout, line 57:
+    {{ controller.name }} was removed with the HTML around it", about a layout nobody touched."""
+    assert check_template("S", WORD_DOCUMENT, "html") == []  # in the default layout
+    rendered = compile_message(WORD_DOCUMENT, fmt="html", layout_html=PLAIN_LAYOUT).render(
+        person(), LINKS
+    )
+    assert "Spring update" in rendered.html and "Hello Ada, visit" in rendered.html
+    assert "margin: 0cm" in rendered.html  # Word's own stylesheet, inlined like a layout's
+    assert LINKS.unsubscribe_url in rendered.html and ADDRESS in rendered.html
+    assert rendered.html.lower().count("<body") == 1 and "Spring update" in rendered.text
+
+
 def test_jinja_inside_a_tag_but_outside_an_attribute_value_is_refused():
     assert problems_of("S", '<td {% if contact.company %}class="a"{% endif %}>x</td>', "html") == [
         ("body", 1, 5, (

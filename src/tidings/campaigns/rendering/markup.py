@@ -152,6 +152,20 @@ def _body_attributes(tag: str) -> str:
     return "".join(kept)
 
 
+def body_of_document(source: str) -> str:
+    """An HTML body pasted as a whole document (Word's clipboard, a saved web page): what its
+    <body> holds, after the <style> elements of its head (their rules are inlined like a
+    layout's).  Left whole, its </body> closed the layout's body too: everything of the layout
+    after the content, the unsubscribe link and postal address with it, was cut off."""
+    opening = _BODY_OPEN.search(source)
+    if opening is None:
+        return source
+    closings = list(_BODY_CLOSE.finditer(source, opening.end()))
+    end = closings[-1].start() if closings else len(source)
+    styles = "".join(m.group() for m in _STYLE.finditer(source, 0, opening.start()))
+    return styles + source[opening.end() : end]
+
+
 def email_document(protected: str, preheader: str, title: str) -> str:
     """A whole email document from the (placeholder-protected) layout with its body: a fixed,
     known head (charset, viewport, title, the layout's CSS) and the sanitised body."""
