@@ -158,3 +158,15 @@ def test_screening_is_ready_before_an_operators_reply_or_note_takes_the_database
     else:
         do_add_note(enquiry, text="Called back, wants the March course.", actor=user)
     assert built_inside_a_transaction == [False]
+
+
+def test_exchange_is_asked_not_to_answer_our_automatic_mail_with_an_out_of_office(sink, enquiry):
+    """Exchange's and Outlook's out-of-office replies carry no Auto-Submitted header, so an
+    acknowledgement sent to someone away came back as an ordinary reply in the conversation,
+    and its owner was told.  Automatic mail asks them not to (X-Auto-Response-Suppress,
+    which Exchange honours); an operator's own reply does not."""
+    do_reply(enquiry, text="Yes, every month.", actor=operator("ada"))
+    deliver_pending(max_seconds=10)
+    ack, answer = (r.message for r in sink.received)
+    assert ack.get_all("X-Auto-Response-Suppress") == ["OOF, AutoReply"]
+    assert answer.get_all("X-Auto-Response-Suppress") is None
