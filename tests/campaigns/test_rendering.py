@@ -382,6 +382,91 @@ def test_sanitising_removes_scripts_frames_forms_handlers_and_javascript_links()
     assert '<img src="https://x/a.png">' in cleaned
 
 
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        "width: expression(steal())",
+        "width: EXPR/**/ESSION(steal())",
+        "width: expr\\65 ssion(steal())",
+        "background: url(javascript:steal())",
+        "background-image: url( 'JavaScript:steal()' )",
+        "background: url(java\\73 cript:steal())",
+        "background: url(vbscript:steal())",
+        "background: url(data:text/html,steal)",
+        "-moz-binding: url(https://x/steal.xml#x)",
+        "behavior: url(steal.htc)",
+    ],
+)
+def test_sanitising_removes_css_that_runs_code_and_keeps_the_rest(declaration):
+    """Old Internet Explorer and Outlook ran CSS expressions, and some clients still follow
+    javascript: URLs in CSS: a style attribute pasted from elsewhere must not carry them."""
+    cleaned = sanitise_html(
+        f'<p style="color: red; {declaration}; background: url(https://x/a.png)">Hi</p>'
+    )
+    assert "steal" not in cleaned
+    assert "color: red" in cleaned and "url(https://x/a.png)" in cleaned
+
+
+def test_outlooks_conditional_comments_are_sanitised_too():
+    """Outlook for Windows reads what is inside <!--[if mso]>…<![endif]--> as HTML, so pasted
+    HTML cannot hide a script, a handler or a javascript: link there; the unbalanced tables
+    that such comments hold for Outlook (MJML writes them) stay as they are."""
+    cleaned = sanitise_html(
+        '<!--[if mso]><a href="javascript:steal()" onclick="steal()">x</a>'
+        "<script>steal()</script><SCRIPT src=https://x/steal.js></SCRIPT>"
+        '<iframe src="https://x/steal"></iframe><meta http-equiv="refresh" content="0;steal">'
+        '<v:rect style="width:expression(steal())" fillcolor="#ffffff" href=" java&#x73;cript:'
+        'steal()"></v:rect><table role="presentation" width="600"><tr>'
+        '<td style="width:600px" class=x><![endif]--><p>Hi</p>'
+        "<!--[if mso]></td></tr></table><![endif]-->"
+    )
+    assert "steal" not in cleaned
+    for word in ("<script", "<iframe", "<meta", "onclick"):
+        assert word not in cleaned.lower()
+    assert (
+        '<!--[if mso]><a>x</a><v:rect fillcolor="#ffffff"></v:rect>'
+        '<table role="presentation" width="600"><tr><td style="width:600px" class="x">'
+        "<![endif]--><p>Hi</p><!--[if mso]></td></tr></table><![endif]-->"
+    ) in cleaned
+
+
+def test_a_layouts_stylesheet_cannot_carry_code_into_the_message():
+    layout = PLAIN_LAYOUT.replace(
+        "p { color: #123456 }",
+        "p { color: #123456; width: expression(steal()) }"
+        " .main { background: url(javascript:steal()) }",
+    )
+    html = compile_message("Hi", layout_html=layout).render(person(), LINKS).html
+    assert "steal" not in html and "color: #123456" in html
+
+
+# What Word puts on the clipboard (and "Save as Web Page" writes): a whole document.
+WORD_DOCUMENT = (
+    '<html xmlns:o="urn:schemas-microsoft-com:office:office"><head><meta charset="utf-8">'
+    "<!--[if gte mso 9]><xml><o:DocumentProperties></o:DocumentProperties></xml><![endif]-->"
+    "<style><!-- p.MsoNormal {margin:0cm; font-family:Calibri,sans-serif;} --></style></head>"
+    "<body lang=EN-GB style='tab-interval:36.0pt'><div class=WordSection1>"
+    "<p class=MsoNormal><b>Spring update<o:p></o:p></b></p>"
+    "<p class=MsoNormal>Hello {{ contact.first_name }}, visit "
+    '<a href="https://example.com/spring">our site</a>.<o:p>&nbsp;</o:p></p>'
+    "</div></body></html>"
+)
+
+
+def test_a_whole_html_document_pasted_as_the_body_takes_its_body_into_the_layout():
+    """Pasting a document from Word (or a saved web page) as an HTML body: its </body> ended
+    the layout's body too, cutting off the footer, and saving said "layout, line 57:
+    {{ controller.name }} was removed with the HTML around it", about a layout nobody touched."""
+    assert check_template("S", WORD_DOCUMENT, "html") == []  # in the default layout
+    rendered = compile_message(WORD_DOCUMENT, fmt="html", layout_html=PLAIN_LAYOUT).render(
+        person(), LINKS
+    )
+    assert "Spring update" in rendered.html and "Hello Ada, visit" in rendered.html
+    assert "margin: 0cm" in rendered.html  # Word's own stylesheet, inlined like a layout's
+    assert LINKS.unsubscribe_url in rendered.html and ADDRESS in rendered.html
+    assert rendered.html.lower().count("<body") == 1 and "Spring update" in rendered.text
+
+
 def test_jinja_inside_a_tag_but_outside_an_attribute_value_is_refused():
     assert problems_of("S", '<td {% if contact.company %}class="a"{% endif %}>x</td>', "html") == [
         ("body", 1, 5, (

@@ -333,7 +333,8 @@ def test_attachments_are_not_kept_unless_the_purpose_lists_them_and_the_sender_i
     assert len(told) == 1 and "we did not keep the 1 file attached" in told[0].text
 
 
-def test_attachments_are_kept_where_the_policy_lists_them(settings, tmp_path: Path):
+def keep_attachments(settings, tmp_path: Path) -> None:
+    """The example policy with `attachments` among what the enquiry purpose collects."""
     text = Path(EXAMPLE_POLICY).read_text(encoding="utf-8")
     text = text.replace(
         'order = ["order_reference"', 'documents = ["attachments"]\norder = ["order_reference"'
@@ -347,10 +348,54 @@ def test_attachments_are_kept_where_the_policy_lists_them(settings, tmp_path: Pa
     policy.write_text(text, encoding="utf-8")
     settings.TIDINGS_POLICY = policy
     reset()
+
+
+def test_attachments_are_kept_where_the_policy_lists_them(settings, tmp_path: Path):
+    keep_attachments(settings, tmp_path)
     enquiry = enquiry_by_mail(attachments=[("plan.txt", "text/plain", b"the plan")])
     kept = ConversationAttachment.objects.get()
     assert kept.message.enquiry == enquiry and bytes(kept.data) == b"the plan"
     assert not [m for m in acknowledgements() if m.kind == "system:crm_attachments"]
+
+
+def forward_as_attachment(*, with_file: bool = False) -> bytes:
+    """What Outlook's, Thunderbird's and Apple Mail's "Forward as attachment" send: the
+    forwarder's words and the forwarded mail as a message/rfc822 part."""
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
+    forwarded = EmailMessage()
+    forwarded["From"] = "A Customer <customer@elsewhere.example>"
+    forwarded["Subject"] = "Invoice question"
+    forwarded.set_content("Why was I charged twice?")
+    if with_file:
+        forwarded.add_attachment(
+            b"%PDF-1.4", maintype="application", subtype="pdf", filename="invoice.pdf"
+        )
+    raw = mail(GRACE, subject="Fwd: Invoice question")
+    message = message_from_bytes(raw, policy=policy.default)
+    message.clear_content()
+    message.set_content("Please see the customer's mail below.")
+    message.add_attachment(forwarded, filename="Invoice question.eml")
+    return bytes(message)
+
+
+def test_a_forwarded_mail_is_an_attachment_the_sender_is_told_was_not_kept():
+    do_receive_inbound(forward_as_attachment(), "pipe")
+    enquiry = Enquiry.objects.get()
+    assert enquiry.message == "Please see the customer's mail below."
+    assert "charged twice" not in enquiry.message
+    # The forwarded mail is a file attached: its sender is told it was not kept.
+    told = [m for m in acknowledgements() if m.kind == "system:crm_attachments"]
+    assert len(told) == 1 and "we did not keep the 1 file attached" in told[0].text
+
+
+def test_a_forwarded_mail_is_kept_whole_where_the_policy_keeps_attachments(settings, tmp_path):
+    keep_attachments(settings, tmp_path)
+    do_receive_inbound(forward_as_attachment(with_file=True), "pipe")
+    kept = ConversationAttachment.objects.get()  # one file: its own PDF travels inside it
+    assert kept.content_type == "message/rfc822" and kept.filename == "Invoice question.eml"
+    assert b"Why was I charged twice?" in bytes(kept.data) and b"invoice.pdf" in bytes(kept.data)
 
 
 # --- bad input, and the pipe ------------------------------------------------------------------
@@ -381,6 +426,23 @@ def test_a_mail_over_the_size_limit_is_kept_unprocessed(settings):
     row = do_receive_inbound(mail(GRACE, body="x" * 5000), source="pipe")
     assert row.status == "unprocessed" and row.reason.startswith("too large:")
     assert not Enquiry.objects.exists() and len(bytes(row.raw)) > 5000
+
+
+def test_the_subject_of_kept_mail_is_shown_screened(settings, client):
+    """A mail kept unprocessed (too large: a 20 MB scan attached) is listed for an operator
+    with its sender and subject; the subject is screened like any text we show or keep, so
+    what the person said about their health is not put in front of every operator."""
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    settings.TIDINGS_INBOUND_MAX_BYTES = 2000
+    raw = mail(GRACE, subject="My HIV test results, for the accessibility form", body="x" * 5000)
+    assert do_receive_inbound(raw, source="pipe").status == "unprocessed"
+    client.force_login(operator("ada"))
+    page = client.get(reverse("crm:inbound")).text
+    assert "From Grace Hopper &lt;grace@example.org&gt;: “[removed: health]" in page
+    assert "HIV" not in page
 
 
 def test_retrying_processes_kept_mail_once_the_reason_is_gone(settings):

@@ -21,7 +21,15 @@ PAGES = [
     "/analytics/snippet",
     "/settings/api/tokens/",
     "/audience/imports/",
+    "/crm/",  # My work
+    "/crm/enquiries/",
 ]
+
+# What people paste into a message: a shared document's address, one word 120 letters long.
+SHARED_LINK = (
+    "https://docs.google.com/document/d/1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms/edit"
+    "?usp=sharing&ouid=112233445566778899"
+)
 
 
 def _a_token_and_an_import(owner) -> None:
@@ -39,6 +47,17 @@ def _a_token_and_an_import(owner) -> None:
     )
 
 
+def _an_enquiry_with_a_link() -> None:
+    from tidings.crm.actions import do_receive_enquiry
+
+    do_receive_enquiry(
+        {"name": "Dana Scully", "email": "dana@example.org"},
+        channel="web form",
+        subject="Our call",
+        message=f"{SHARED_LINK} is the plan we talked about.",
+    )
+
+
 @pytest.mark.parametrize("width", [375, 1280])
 def test_operator_pages_do_not_scroll_sideways(browser: Browser, live_server, owner, width):
     from tidings.campaigns.models import Sender
@@ -49,6 +68,7 @@ def test_operator_pages_do_not_scroll_sideways(browser: Browser, live_server, ow
         verified=True,
     )
     _a_token_and_an_import(owner)
+    _an_enquiry_with_a_link()
     context = browser.new_context(
         base_url=live_server.url, viewport={"width": width, "height": 800}
     )

@@ -33,7 +33,7 @@ from django.utils.crypto import salted_hmac
 from tidings.campaigns.mail import render_system_email
 from tidings.lib.audit import audit
 from tidings.policy import get_policy
-from tidings.policy.screening import find_sensitive
+from tidings.policy.screening import find_sensitive, load_engine
 
 from . import emails
 from .actions import CrmError
@@ -243,7 +243,6 @@ def thread_field(record: Thread) -> str:
     return "enquiry" if isinstance(record, Enquiry) else "support_request"
 
 
-@transaction.atomic
 def do_reply(
     record: Thread, *, text: str, actor: Any, status: str | None = None
 ) -> ConversationMessage:
@@ -252,6 +251,14 @@ def do_reply(
     Refused (ReplyRefused) when it holds special-category data: it would be sent and stored,
     and the policy says such data is never kept.  Sets the first response, moves an enquiry's
     "last contact" clock on, and moves the status (``status``; default: waiting for them)."""
+    # Screening's engine is built (seconds, the first time) before the transaction, which on
+    # SQLite holds the database's one write lock from its start.
+    load_engine()
+    return _reply(record, text=text, actor=actor, status=status)
+
+
+@transaction.atomic
+def _reply(record: Thread, *, text: str, actor: Any, status: str | None) -> ConversationMessage:
     from .work import TRANSITIONS, do_update_work
 
     if not support_address():

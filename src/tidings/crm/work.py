@@ -24,6 +24,7 @@ from django.utils import timezone
 from tidings.lib.access import has_permission, operators_with_permission
 from tidings.lib.audit import audit
 from tidings.lib.edits import conflicts
+from tidings.policy.screening import load_engine
 
 from .actions import CrmError, clean_free_text
 from .models import ConversationMessage, Enquiry, OperatorPreference, SupportRequest
@@ -216,9 +217,15 @@ def do_bulk_update(
     return changed, problems
 
 
-@transaction.atomic
 def do_add_note(record: WorkRecord, *, text: str, actor: Any) -> ConversationMessage:
-    """An internal note on the record (never sent).  Screened like every free text."""
+    """An internal note on the record (never sent).  Screened like every free text; the
+    engine is built before the transaction (on SQLite it holds the one write lock)."""
+    load_engine()
+    return _add_note(record, text=text, actor=actor)
+
+
+@transaction.atomic
+def _add_note(record: WorkRecord, *, text: str, actor: Any) -> ConversationMessage:
     cleaned, removed = clean_free_text(text.strip())
     if not cleaned:
         raise WorkError("Write the note first.")

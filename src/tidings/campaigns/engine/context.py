@@ -296,6 +296,9 @@ class OneOffFactories:
                 from_header=from_email,
                 headers={
                     "Auto-Submitted": "auto-generated" if automatic else "",
+                    # Exchange's and Outlook's out-of-office replies carry no Auto-Submitted
+                    # to recognise them by; this asks them not to send one (MS-OXCMAIL).
+                    "X-Auto-Response-Suppress": "OOF, AutoReply" if automatic else "",
                     "Feedback-ID": f"{slug(kind)}:system:tidings",
                 },
                 signer=signer_for(from_email),

@@ -18,6 +18,7 @@ from .diagnostics import (
 )
 from .markup import (
     TITLE,
+    body_of_document,
     email_document,
     fix_tbody,
     inline_css,
@@ -45,7 +46,10 @@ class Built:
 
 def assemble(sources: Sources) -> Built:
     """The HTML and text templates (Jinja sources) for a message; raises TemplateProblem."""
-    body_html = markdown_to_html(sources.body) if sources.fmt == "markdown" else sources.body
+    if sources.fmt == "markdown":
+        body_html = markdown_to_html(sources.body)
+    else:
+        body_html = body_of_document(sources.body)
     found = CONTENT.search(sources.layout_html)
     if found is None:
         raise TemplateProblem(NO_CONTENT, part="layout")

@@ -10,6 +10,7 @@ import css_inline
 import nh3
 from markdown_it import MarkdownIt
 
+from .conditional import sanitise_conditional_comments
 from .diagnostics import (
     jinja_in_tag_problem,
 )
@@ -18,6 +19,7 @@ from .placeholders import (
     Placeholders,
     escape_braces,
 )
+from .styles import safe_css
 
 # Raw HTML is allowed in Markdown: it is sanitised with everything else afterwards.
 # "breaks": a line break in the source is one in the email ("Thanks,⏎The team" stays two lines).
@@ -82,18 +84,25 @@ _EMAIL_ATTRIBUTES = {
     "data": {"value"},
     "hr": {"size", "noshade"},
 }
+_SCHEMES_LIST = ("http", "https", "mailto", "tel")
 _CLEANER = nh3.Cleaner(
     tags=_EMAIL_TAGS,
     clean_content_tags={"script", "style"},
     attributes=_EMAIL_ATTRIBUTES,
-    url_schemes={"http", "https", "mailto", "tel"},
+    url_schemes=set(_SCHEMES_LIST),
     strip_comments=False,  # Outlook's conditional comments, and our placeholders
     link_rel=None,
+    attribute_filter=lambda _tag, name, value: safe_css(value) if name == "style" else value,
 )
 
 
+_SCHEMES = frozenset(_SCHEMES_LIST)
+
+
 def clean_html(fragment: str) -> str:
-    return _CLEANER.clean(fragment)
+    return sanitise_conditional_comments(
+        _CLEANER.clean(fragment), _EMAIL_TAGS, _EMAIL_ATTRIBUTES, _SCHEMES
+    )
 
 
 def sanitise_html(source: str) -> str:
@@ -143,11 +152,25 @@ def _body_attributes(tag: str) -> str:
     return "".join(kept)
 
 
+def body_of_document(source: str) -> str:
+    """An HTML body pasted as a whole document (Word's clipboard, a saved web page): what its
+    <body> holds, after the <style> elements of its head (their rules are inlined like a
+    layout's).  Left whole, its </body> closed the layout's body too: everything of the layout
+    after the content, the unsubscribe link and postal address with it, was cut off."""
+    opening = _BODY_OPEN.search(source)
+    if opening is None:
+        return source
+    closings = list(_BODY_CLOSE.finditer(source, opening.end()))
+    end = closings[-1].start() if closings else len(source)
+    styles = "".join(m.group() for m in _STYLE.finditer(source, 0, opening.start()))
+    return styles + source[opening.end() : end]
+
+
 def email_document(protected: str, preheader: str, title: str) -> str:
     """A whole email document from the (placeholder-protected) layout with its body: a fixed,
     known head (charset, viewport, title, the layout's CSS) and the sanitised body."""
     css = "\n".join(m.group(1) for m in _STYLE.finditer(protected))
-    css = _CSS_IMPORT.sub("", css).strip()
+    css = safe_css(_CSS_IMPORT.sub("", css)).strip()
     rest = _STYLE.sub("", protected)
     found = TITLE.search(rest)
     if found and found.group(1).strip():

@@ -16,8 +16,10 @@ did the person write (without the quoted history and signature), and which files
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
@@ -199,16 +201,37 @@ def content(message: EmailMessage) -> Content:
         text = _part_text(body)  # type: ignore[arg-type]
         if body.get_content_type() == "text/html":
             text = _html_text(text)
-    files = []
-    for part in message.walk():
-        if part.is_multipart() or part.get_content_disposition() != "attachment":
-            continue
-        data = part.get_payload(decode=True)
-        files.append(
-            Attachment(
-                (part.get_filename() or "attachment")[:200],
-                part.get_content_type()[:100],
+    return Content(strip_reply(text), list(_attachments(message)))
+
+
+def _attachments(part: EmailMessage) -> Iterator[Attachment]:
+    """The files that came with the mail.  A forwarded mail ("Forward as attachment": a
+    message/rfc822 part, attached or inline) is one file, kept or refused whole: its own text
+    and attachments are someone else's mail, neither the sender's words nor files of theirs
+    (``walk()`` would descend into it, drop it unseen and count its attachments instead)."""
+    for child in part.iter_parts():
+        if child.get_content_type() == "message/rfc822":
+            yield Attachment(
+                (child.get_filename() or "forwarded message.eml")[:200],
+                "message/rfc822",
+                _forwarded_bytes(child),  # type: ignore[arg-type]
+            )
+        elif child.is_multipart():
+            yield from _attachments(child)  # type: ignore[arg-type]
+        elif child.get_content_disposition() == "attachment":
+            data = child.get_payload(decode=True)
+            yield Attachment(
+                (child.get_filename() or "attachment")[:200],
+                child.get_content_type()[:100],
                 data if isinstance(data, bytes) else b"",
             )
-        )
-    return Content(strip_reply(text), files)
+
+
+def _forwarded_bytes(part: EmailMessage) -> bytes:
+    inner = part.get_payload(0) if part.is_multipart() else None
+    if not isinstance(inner, email.message.Message):
+        return b""
+    try:
+        return inner.as_bytes(policy=email.policy.compat32)
+    except Exception:  # a forwarded mail too broken to write out again: its bytes are gone
+        return b""

@@ -125,12 +125,18 @@ def from_another_address(row: InboundMail) -> bool:
 
 
 def headers_of(row: InboundMail) -> tuple[str, str]:
-    """(sender, subject) of a kept mail, for the operator who checks it ("" when gone)."""
+    """(sender, subject) of a kept mail, for the operator who checks it ("" when gone).  The
+    subject is screened like any text shown or kept: the mail itself is not (yet)."""
     head = bytes(row.raw)[:65536]
     if not head:
         return "", ""
     parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(head)
-    return inbound.header(parsed, "From")[:300], inbound.header(parsed, "Subject")[:200]
+    subject = inbound.header(parsed, "Subject")[:200]
+    try:
+        subject = clean_free_text(subject)[0] if subject else ""
+    except FreeTextRejected as exc:
+        subject = f"(not shown: {exc})"
+    return inbound.header(parsed, "From")[:300], subject
 
 
 def retry_unprocessed() -> tuple[int, int]:
