@@ -619,6 +619,7 @@ def test_a_names_origin_or_a_person_of_colour_is_still_found(text):
         ("The vicar at St John's gave me your details.", RELIGION),
         ("Client is a Catholic care home, wants family updates.", RELIGION),
         ("As an agency we handle Ramadan campaigns for supermarket brands.", RELIGION),
+        ("She covers reception at the dental surgery on Mondays.", "health"),
     ],
 )
 def test_jobs_places_trades_and_figures_of_speech_are_not_faith_or_health(text, category):
@@ -638,6 +639,9 @@ def test_jobs_places_trades_and_figures_of_speech_are_not_faith_or_health(text, 
         ("giv up choc for lent again, day 3 and dying", RELIGION),
         ("Please pray for us at Mass on Sunday.", RELIGION),
         ("Our vicar recommended your platform to us.", RELIGION),
+        ("We're shomer Shabbos, so nothing on Saturdays please.", RELIGION),
+        ("no wine for me thanks, it's against my deen", RELIGION),
+        ("I lip-read, so please keep your camera on.", "health"),
     ],
 )
 def test_the_same_words_said_of_someone_still_count(text, category):
