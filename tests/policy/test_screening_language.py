@@ -619,7 +619,9 @@ def test_a_names_origin_or_a_person_of_colour_is_still_found(text):
         ("The vicar at St John's gave me your details.", RELIGION),
         ("Client is a Catholic care home, wants family updates.", RELIGION),
         ("As an agency we handle Ramadan campaigns for supermarket brands.", RELIGION),
+        ("Please send the invoice to Christian in accounts.", RELIGION),
         ("She covers reception at the dental surgery on Mondays.", "health"),
+        ("I'm always nervous before a big demo, ha.", "health"),
     ],
 )
 def test_jobs_places_trades_and_figures_of_speech_are_not_faith_or_health(text, category):
