@@ -8,6 +8,8 @@ import pytest
 from tidings.policy.screening import CATEGORIES, Screener
 from tidings.policy.screening_terms import TermList, TermMatcher, build_nlp
 
+RELIGION = "religious_or_philosophical_beliefs"
+
 
 @cache
 def screener() -> Screener:
@@ -587,3 +589,62 @@ def test_a_person_correcting_their_name_discloses_no_origin(text):
 )
 def test_a_names_origin_or_a_person_of_colour_is_still_found(text):
     assert found(text) == {"racial_or_ethnic_origin"}
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # approving work, offences, slang and figures of speech
+        ("The manager signed off the budget yesterday.", "health"),
+        ("She signs off on every logo before it goes out.", "health"),
+        ("Our Ryan's in court next week for the drink driving.", "health"),
+        ("sick slides mate, loved the animations", "health"),
+        ("I'm so OCD about kerning it's embarrassing", "health"),
+        ("Gardening is my therapy after a week of invoices.", "health"),
+        # practices, jobs and wards, a councillor's surgery, a genetic result
+        ("The practice manager at Elmwood Surgery wants a demo on Thursday.", "health"),
+        ("The councillor holds her surgery at the library on Fridays.", "health"),
+        ("My husband works in A&E so evenings are hard for us.", "health"),
+        ("I work as a carer for the council's home care service.", "health"),
+        ("I had carrier testing for Gaucher disease last spring.", "health"),
+        ("My consultant ordered a genetic panel and it found a variant in MYBPC3.", "health"),
+        # trades, DNA shares, figures of speech, staff jobs, landmarks and businesses
+        ("I'm a practising solicitor and need a newsletter for my clients.", RELIGION),
+        ("The DNA kit says I'm 30% Ashkenazi Jewish.", RELIGION),
+        ("pray for me lol, the migration is tonight", RELIGION),
+        ("I keep the bible of our brand rules on my desk.", RELIGION),
+        ("I work for the Catholic Church as their data officer.", RELIGION),
+        ("My flat is walking distance to the synagogue, the gym and the station.", RELIGION),
+        ("I park behind the Baptist chapel when I visit the office.", RELIGION),
+        ("The vicar at St John's gave me your details.", RELIGION),
+        ("Client is a Catholic care home, wants family updates.", RELIGION),
+        ("As an agency we handle Ramadan campaigns for supermarket brands.", RELIGION),
+        ("Please send the invoice to Christian in accounts.", RELIGION),
+        ("She covers reception at the dental surgery on Mondays.", "health"),
+        ("I'm always nervous before a big demo, ha.", "health"),
+    ],
+)
+def test_jobs_places_trades_and_figures_of_speech_are_not_faith_or_health(text, category):
+    assert category not in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("I've been signed off the rest of the week with flu.", "health"),
+        ("She was signed off on Monday, doctor's orders.", "health"),
+        ("My son is sick again, sorry for the delay.", "health"),
+        ("I'm genuinely addicted to painkillers and getting help.", "health"),
+        ("My GP wants me tested for diabetes.", "health"),
+        ("I'm a practising Catholic, so Sunday mornings are out.", RELIGION),
+        ("I work as a chaplain for the hospital trust.", RELIGION),
+        ("giv up choc for lent again, day 3 and dying", RELIGION),
+        ("Please pray for us at Mass on Sunday.", RELIGION),
+        ("Our vicar recommended your platform to us.", RELIGION),
+        ("We're shomer Shabbos, so nothing on Saturdays please.", RELIGION),
+        ("no wine for me thanks, it's against my deen", RELIGION),
+        ("I lip-read, so please keep your camera on.", "health"),
+    ],
+)
+def test_the_same_words_said_of_someone_still_count(text, category):
+    assert category in found(text)
