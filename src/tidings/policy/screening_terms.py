@@ -568,6 +568,8 @@ _ELLIPTICAL = frozenset(
         *("went", "fell", "broke", "cant", "can't", "couldnt", "couldn't", "wont", "won't"),
         *("didnt", "didn't", "feeling", "waiting", "missed", "booked", "stuck", "signed"),
         *("home", "finally", "slowly", "handed", "delivered"),
+        # a chat's opener: "sry cant do thurs got physio"
+        *("sry", "soz"),
     }
 )
 _BE = frozenset({"'re", "are", "re", "is", "'s", "am", "'m", "were", "was"})
