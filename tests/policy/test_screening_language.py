@@ -648,3 +648,58 @@ def test_jobs_places_trades_and_figures_of_speech_are_not_faith_or_health(text, 
 )
 def test_the_same_words_said_of_someone_still_count(text, category):
     assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I had chemo last week and I'm struggling with the login codes.",
+        "They scanned my face when I walked into the shop.",
+        "Visa done: they scanned all ten fingers and took my photo at the consulate.",
+    ],
+)
+def test_a_date_a_scan_verb_or_a_meme_word_after_a_finding_does_not_hide_it(text):
+    """ "last week" once blocked every health term before it (it was there for "recovering from
+    last week"), "scanned" every biometric term it opened, and "my face when" was read as the
+    meme even after "scanned"."""
+    assert found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Still recovering from last week, what a launch!",
+        "I recognised your face from the webinar last week! Great talk.",
+        "My face when the invoice arrived!",
+        "finger print thingy on the work laptop died after the update so its password only today",
+    ],
+)
+def test_a_busy_week_a_familiar_face_and_a_dead_reader_are_not_disclosures(text):
+    assert found(text) == set()
+
+
+def test_gated_term_patterns_find_what_one_matcher_would():
+    """The term lists' patterns are shared among several gated Matchers by their gate word; a
+    text with words of two groups still finds both terms."""
+    assert found("My blood results came back and I use my face to log in to the bank app.") == {
+        "health",
+        "biometric",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        (
+            "The new gym signs members in by scanning your face at the door. Felt creepy, so I "
+            "asked them to delete mine.",
+            "biometric",
+        ),
+        ("Caller needs a relay service - the client is profoundly deaf.", "health"),
+        ("sry cant make friday got physio on the shoulder again", "health"),
+    ],
+)
+def test_the_writers_own_capture_a_named_client_and_a_chat_opener_are_about_someone(text, category):
+    """ "Delete mine" and "mine got done" put the writer among those captured; "the client is"
+    a person in a medical state; "sry" opens a chat line whose subject is the writer."""
+    assert category in found(text)

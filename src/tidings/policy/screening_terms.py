@@ -46,6 +46,7 @@ A word the tokeniser splits ("post-natal", "can't") is matched as its pieces.
 from __future__ import annotations
 
 import tomllib
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ _COORDINATION = frozenset({"and", "or", "&", "/"})
 _COPULA = frozenset({"is", "was", "'s", "are", "were"})
 # A sentence this short (in words) with no verb of its own is a note about the contact.
 FRAGMENT_WORDS = 8
+# How many gated Matchers each term list's patterns are shared among (by their gate word).
+GATE_GROUPS = 8
 FUZZY_MIN = 6  # letters: shorter unknown words are not corrected
 FUZZY_TWO = 10  # letters: from here two edits are allowed
 
@@ -133,7 +136,11 @@ class TermMatcher:
         # Token patterns that need a word of their own ("my|his|her voice|face ... to log in"
         # needs one of voice, face ...) run, per term list, only on a text that has one of them:
         # the token Matcher's cost grows with its patterns, and most texts have none of those.
-        self._gated_patterns: dict[str, tuple[set[str], list[list[dict[str, Any]]]]] = {}
+        # Each term list's patterns are split into a few groups by their gate word, so that a
+        # text with "store" runs only the patterns that need "store" and their neighbours.
+        self._gated_patterns: dict[
+            tuple[str, int], tuple[set[str], list[list[dict[str, Any]]]]
+        ] = {}
         self.phrases = PhraseMatcher(nlp.vocab, attr="NORM")
         self.blockers = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.words: set[str] = set()
@@ -160,7 +167,7 @@ class TermMatcher:
                     self.phrases.add(key, [self._phrase_doc(p) for p in plain])
         self.gated = [
             (frozenset(gate), _matcher(nlp, key, patterns))
-            for key, (gate, patterns) in self._gated_patterns.items()
+            for (key, _group), (gate, patterns) in self._gated_patterns.items()
         ]
         # Words that are English and so never "corrected": the lemma table's values (its keys are
         # hashes of the inflected forms, looked up directly) and WordNet's lemma index, which
@@ -260,8 +267,10 @@ class TermMatcher:
             if not anchors:
                 self.matcher.add(key, [pattern])
                 continue
-            gate, gated = self._gated_patterns.setdefault(key, (set(), []))
-            gate |= min(anchors, key=len)
+            anchor = min(anchors, key=len)
+            group = zlib.crc32(min(anchor).encode()) % GATE_GROUPS
+            gate, gated = self._gated_patterns.setdefault((key, group), (set(), []))
+            gate |= anchor
             gated.append(pattern)
 
     def _phrase_doc(self, phrase: str) -> Doc:
@@ -568,6 +577,8 @@ _ELLIPTICAL = frozenset(
         *("went", "fell", "broke", "cant", "can't", "couldnt", "couldn't", "wont", "won't"),
         *("didnt", "didn't", "feeling", "waiting", "missed", "booked", "stuck", "signed"),
         *("home", "finally", "slowly", "handed", "delivered"),
+        # a chat's opener: "sry cant do thurs got physio"
+        *("sry", "soz"),
     }
 )
 _BE = frozenset({"'re", "are", "re", "is", "'s", "am", "'m", "were", "was"})
