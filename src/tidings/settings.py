@@ -408,13 +408,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Rate limits and short-lived counters.  One process: local memory.  Several web processes must
 # share counters: set TIDINGS_REDIS_URL (redis://127.0.0.1:6379/0).
 TIDINGS_REDIS_URL = env_str("TIDINGS_REDIS_URL")
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TIDINGS_REDIS_URL}
-        if TIDINGS_REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
+
+
+def cache_settings(redis_url: str) -> dict[str, dict[str, str]]:
+    """CACHES for ``TIDINGS_REDIS_URL``: Django's RedisCache, answering from this process's
+    memory while Redis is unreachable (``lib/cache.py``), or local memory without Redis."""
+    if redis_url:
+        return {
+            "default": {
+                "BACKEND": "tidings.lib.cache.RedisCacheWithFallback",
+                "LOCATION": redis_url,
+            }
+        }
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+CACHES = cache_settings(TIDINGS_REDIS_URL)
 
 # Buffered ingest (tracking pixels, clicks, analytics; lib/ingest.py): rows wait in the web
 # process and are written every TIDINGS_INGEST_FLUSH_SECONDS or TIDINGS_INGEST_BATCH rows (a
