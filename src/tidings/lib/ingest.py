@@ -186,8 +186,15 @@ def last_writes() -> dict[str, dict[str, Any]]:
     client = _redis()
     if client is None:
         return dict(_written)
+    from redis.exceptions import RedisError
+
+    try:
+        noted = client.hgetall(WRITTEN_KEY)
+    except RedisError:
+        _redis_unreachable("reading the last writes")
+        return dict(_written)  # this process's own, as without Redis
     result = {}
-    for name, raw in client.hgetall(WRITTEN_KEY).items():
+    for name, raw in noted.items():
         try:
             result[name.decode()] = json.loads(raw)
         except ValueError:
@@ -207,17 +214,24 @@ def backlog() -> list[Backlog]:
     client = _redis()
     result = []
     if client is not None:
-        for name in sorted(_sinks):
-            with client.pipeline(transaction=False) as pipe:
-                pipe.llen(KEY_PREFIX + name)
-                pipe.lindex(KEY_PREFIX + name, 0)
-                rows, first = pipe.execute()
-            try:
-                oldest = age(json.loads(first)) if first else None
-            except ValueError:
-                oldest = None
-            result.append(Backlog(name, "redis", int(rows), oldest))
-        return result
+        from redis.exceptions import RedisError
+
+        try:
+            for name in sorted(_sinks):
+                with client.pipeline(transaction=False) as pipe:
+                    pipe.llen(KEY_PREFIX + name)
+                    pipe.lindex(KEY_PREFIX + name, 0)
+                    rows, first = pipe.execute()
+                try:
+                    oldest = age(json.loads(first)) if first else None
+                except ValueError:
+                    oldest = None
+                result.append(Backlog(name, "redis", int(rows), oldest))
+            return result
+        except RedisError:
+            # Rows wait in this process meanwhile (``submit``): show those.
+            _redis_unreachable("reading the backlog")
+            result = []
     with _lock:
         waiting = {name: (len(rows), rows[0] if rows else None) for name, rows in _buffers.items()}
     for name in sorted(_sinks):
