@@ -162,10 +162,12 @@ def test_too_many_requests_get_429_with_retry_after(settings, api):
     cache.clear()
 
 
-def test_an_unknown_api_address_is_a_404_problem(api):
-    response = api.get("/no-such-thing")
+@pytest.mark.parametrize("path", ["/no-such-thing", "/"])
+def test_an_unknown_api_address_is_a_404_problem(api, path):
+    response = api.get(path)
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"].startswith("There is no API endpoint at this address")
 
 
 def test_a_contact_read_and_a_search_page_take_two_queries_each(
