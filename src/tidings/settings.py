@@ -533,6 +533,8 @@ LOGGING: dict[str, Any] = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {
         "redact_tokens": {"()": "tidings.web.log_filters.RedactTokens"},
+        # Refused requests (oversized bodies, foreign Host headers): a WARNING, no traceback.
+        "refused_requests": {"()": "tidings.web.log_filters.RefusedRequestLines"},
         # Each periodic job's "state=RUNNING/SUCCESSFUL" pair only with TIDINGS_LOG_LEVEL=DEBUG;
         # failed tasks (ERROR) always.
         "routine_tasks": {
@@ -546,7 +548,7 @@ LOGGING: dict[str, Any] = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["redact_tokens", "routine_tasks"],
+            "filters": ["refused_requests", "redact_tokens", "routine_tasks"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("TIDINGS_LOG_LEVEL", "INFO")},
