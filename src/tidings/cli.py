@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     ours = command and not command.startswith("-") and command != "help"
     if ours and "--traceback" not in args:
         argv = ["tidings", command, "--traceback", *args[1:]]
+        from tidings.lib.arguments import note_traceback_added
+
+        note_traceback_added()
     reader_gone = False
     try:
         execute_from_command_line(argv)

@@ -408,13 +408,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Rate limits and short-lived counters.  One process: local memory.  Several web processes must
 # share counters: set TIDINGS_REDIS_URL (redis://127.0.0.1:6379/0).
 TIDINGS_REDIS_URL = env_str("TIDINGS_REDIS_URL")
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TIDINGS_REDIS_URL}
-        if TIDINGS_REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
+
+
+def cache_settings(redis_url: str) -> dict[str, dict[str, str]]:
+    """CACHES for ``TIDINGS_REDIS_URL``: Django's RedisCache, answering from this process's
+    memory while Redis is unreachable (``lib/cache.py``), or local memory without Redis."""
+    if redis_url:
+        return {
+            "default": {
+                "BACKEND": "tidings.lib.cache.RedisCacheWithFallback",
+                "LOCATION": redis_url,
+            }
+        }
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+CACHES = cache_settings(TIDINGS_REDIS_URL)
 
 # Buffered ingest (tracking pixels, clicks, analytics; lib/ingest.py): rows wait in the web
 # process and are written every TIDINGS_INGEST_FLUSH_SECONDS or TIDINGS_INGEST_BATCH rows (a
@@ -524,6 +533,8 @@ LOGGING: dict[str, Any] = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {
         "redact_tokens": {"()": "tidings.web.log_filters.RedactTokens"},
+        # Refused requests (oversized bodies, foreign Host headers): a WARNING, no traceback.
+        "refused_requests": {"()": "tidings.web.log_filters.RefusedRequestLines"},
         # Each periodic job's "state=RUNNING/SUCCESSFUL" pair only with TIDINGS_LOG_LEVEL=DEBUG;
         # failed tasks (ERROR) always.
         "routine_tasks": {
@@ -537,7 +548,7 @@ LOGGING: dict[str, Any] = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["redact_tokens", "routine_tasks"],
+            "filters": ["refused_requests", "redact_tokens", "routine_tasks"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("TIDINGS_LOG_LEVEL", "INFO")},

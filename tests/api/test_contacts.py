@@ -162,10 +162,12 @@ def test_too_many_requests_get_429_with_retry_after(settings, api):
     cache.clear()
 
 
-def test_an_unknown_api_address_is_a_404_problem(api):
-    response = api.get("/no-such-thing")
+@pytest.mark.parametrize("path", ["/no-such-thing", "/"])
+def test_an_unknown_api_address_is_a_404_problem(api, path):
+    response = api.get(path)
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"].startswith("There is no API endpoint at this address")
 
 
 def test_a_contact_read_and_a_search_page_take_two_queries_each(
@@ -188,3 +190,32 @@ def test_a_nul_character_is_refused_clearly_rather_than_failing_in_the_database(
     assert response.status_code == 422
     assert "NUL" in response.json()["detail"]
     assert api.get("/contacts", search="a\x00").status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", "email=ada%40example.com&name=Ada"),
+        ("text/plain", '{"email": "ada@example.com", "name": "Ada"}'),
+    ],
+)
+def test_a_body_sent_as_something_other_than_json_is_a_415_problem(api, content_type, body):
+    response = api.client.post(
+        "/api/contacts", body, content_type=content_type, headers=api.headers
+    )
+
+    assert response.status_code == 415
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["title"] == "Unsupported media type"
+    assert "Content-Type: application/json" in response.json()["detail"]
+    assert not Contact.objects.exists()
+
+
+def test_a_json_body_with_a_json_media_type_and_charset_is_read(api):
+    response = api.client.post(
+        "/api/contacts",
+        '{"email": "ada@example.com", "name": "Ada"}',
+        content_type="application/json; charset=utf-8",
+        headers=api.headers,
+    )
+    assert response.status_code == 201

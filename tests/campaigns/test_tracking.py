@@ -480,3 +480,24 @@ def test_the_privacy_notice_says_tracking_needs_permission_when_the_policy_says_
     text = client.get("/privacy").content.decode()
     assert "but only if you allow it in your email preferences" in text
     assert "without your permission we do not track" in text
+
+
+def test_while_redis_is_unreachable_clicks_and_opens_still_answer_and_are_counted(
+    client, mailed, settings, caplog, monkeypatch
+):
+    """Redis down (a restart, a full disk): every tracked link in every mail answered 500, so
+    readers could not reach what they clicked.  The rows wait in the web process instead."""
+    settings.TIDINGS_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    monkeypatch.setattr(ingest, "_unreachable_logged", 0.0)
+    campaign, (d, e, _) = mailed
+
+    click = client.get(path_of(make_token(d.pk, campaign.pk, 1)), HTTP_USER_AGENT=BROWSER)
+    opened = client.get(path_of(make_token(e.pk, campaign.pk), "o"), HTTP_USER_AGENT=BROWSER)
+
+    assert (click.status_code, click["Location"]) == (302, "https://docs.example.net/")
+    assert opened.status_code == 200
+    ingest.flush()
+    assert counter(campaign, "click", link=1) == (1, 1)
+    assert counter(campaign, "open") == (1, 1)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tidings.lib.ingest"]
+    assert len(warnings) == 1 and "Redis is unreachable" in warnings[0]

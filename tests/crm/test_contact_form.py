@@ -10,6 +10,7 @@ from tidings.audience.actions import do_create_contact
 from tidings.audience.models import Contact
 from tidings.crm.models import Enquiry
 from tidings.lib.models import AuditEntry
+from tidings.settings import cache_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -225,3 +226,20 @@ def test_an_imported_person_with_an_international_address_is_found_by_the_contac
     assert response.status_code in (200, 302, 303)
     assert Enquiry.objects.get().contact == contact
     assert Contact.objects.count() == 1
+
+
+def test_while_redis_is_unreachable_the_form_works_and_still_limits_each_address(
+    client, settings, caplog
+):
+    """Redis down: every public form (and the API) answered 500, as the rate limiter's counts
+    live in the Redis cache.  They now count in the process's memory until Redis is back."""
+    settings.TIDINGS_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.CACHES = cache_settings(settings.TIDINGS_REDIS_URL)  # as tidings.settings makes it
+    settings.TIDINGS_ENQUIRY_LIMIT = (2, 600)
+
+    answers = [send(client, ip="192.0.2.9").status_code for _ in range(3)]
+
+    assert answers == [303, 303, 429]
+    assert Enquiry.objects.count() == 2
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tidings.lib.cache"]
+    assert len(warnings) == 1 and "Redis is unreachable" in warnings[0]

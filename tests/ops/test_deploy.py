@@ -229,17 +229,7 @@ def test_the_backup_script_dumps_postgresql_and_the_readme_recipe_restores_it(tm
         fixture(live, "erase", "bob@example.org")  # after the dump: the data dir's journal has it
 
         # The README's steps ("Backups and restore", PostgreSQL), into the empty database.
-        run(
-            [
-                "pg_restore",
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-                f"--dbname={restored}",
-                str(dump_dir / "tidings.dump"),
-            ],
-            restored,
-        )
+        run(_readme_pg_restore(dump_dir / "tidings.dump", restored), restored)
         run([tidings_bin, "doctor", "--only", "database"], restored)
         run([tidings_bin, "migrate"], restored)
         run(
@@ -466,3 +456,91 @@ def test_a_postgresql_dump_that_fails_half_way_leaves_no_backup_directory(tmp_pa
     assert "No space left" in result.stderr
     assert list((tmp_path / "backups").iterdir()) == []
     assert not (data_dir / "last-backup").exists()
+
+
+def _readme_pg_restore(dump: Path, url: str) -> list[str]:
+    """The `pg_restore` line of the README's PostgreSQL restore steps, as an operator runs it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (line,) = [ln for ln in readme.splitlines() if ln.startswith("pg_restore ")]
+    line = line.replace('"$dir/tidings.dump"', shlex.quote(str(dump)))
+    return shlex.split(line.replace('"$DATABASE_URL"', shlex.quote(url)))
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres") or not shutil.which("pg_dump"),
+    reason="needs PostgreSQL (DATABASE_URL) and pg_dump",
+)
+def test_the_readme_restore_of_a_damaged_dump_fails_and_leaves_the_database_as_it_was(tmp_path):
+    """A dump damaged after its table of contents (a bad disk, a copy cut short and patched):
+    pg_restore --clean had dropped and emptied every table before the damaged one when it
+    stopped, so following the README's recipe destroyed the database it was meant to repair."""
+    import time
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+    from psycopg import sql
+
+    from tests.ops.test_backup_restore import env_for
+
+    server = urlsplit(os.environ["DATABASE_URL"])
+    admin = urlunsplit(server._replace(path="/postgres"))
+    name = f"damaged_dump_{os.getpid()}_{int(time.time())}"
+    url = urlunsplit(server._replace(path=f"/{name}"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def counts() -> dict[str, int]:
+        with psycopg.connect(url) as conn:
+            tables = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+                )
+            ]
+            return {
+                t: conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))
+                ).fetchone()[0]
+                for t in tables
+            }
+
+    try:
+        env = env_for(tmp_path / "var", DATABASE_URL=url)
+        tidings_bin = str(Path(sys.executable).with_name("tidings"))
+        subprocess.run([tidings_bin, "migrate", "--verbosity", "0"], env=env, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "tests.ops.backup_fixture", "people", "ada@example.org"],
+            env={**env, "DJANGO_SETTINGS_MODULE": "tidings.settings"},
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        dump, schema = tmp_path / "tidings.dump", tmp_path / "schema.dump"
+        subprocess.run(["pg_dump", "--format=custom", f"--file={dump}", url], check=True)
+        subprocess.run(
+            ["pg_dump", "--format=custom", "--schema-only", f"--file={schema}", url], check=True
+        )
+        # Damage the data past the table of contents (a little larger than the schema dump).
+        original = dump.read_bytes()
+        for fraction in (0.5, 0.6, 0.7, 0.8, 0.9):
+            data = bytearray(original)
+            at = schema.stat().st_size + int(fraction * (len(data) - schema.stat().st_size))
+            for i in range(at - 256, at + 256):
+                data[i] ^= 0x5A
+            dump.write_bytes(bytes(data))
+            listed = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True)
+            if listed.returncode == 0:
+                break
+        else:
+            pytest.fail("every damaged copy of the dump had a damaged table of contents")
+        before = counts()
+        assert before["django_migrations"] > 0 and before["audience_contact"] == 1
+
+        result = subprocess.run(_readme_pg_restore(dump, url), capture_output=True, text=True)
+
+        assert result.returncode != 0
+        assert "pg_restore: error:" in result.stderr
+        assert counts() == before
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -459,3 +459,29 @@ def test_addresses_stored_with_a_local_part_over_64_octets_are_counted_never_pri
     Contact.objects.filter(pk__in=[ids["umlauts"], ids["long"]]).delete()
     _, found = doctor("--only", "contacts.local-parts")
     assert found["contacts.local-parts"]["status"] == "ok"
+
+
+def test_with_the_database_unreachable_the_command_still_runs_every_other_check(tmp_path):
+    """`tidings doctor` as typed: the CLI adds --traceback to every command, so the first check
+    that could not reach the database ended the doctor with one line, and nothing was said of
+    the mail server, Redis or the disk, just when an administrator needs them."""
+    import subprocess
+    import sys
+
+    from tests.ops.test_backup_restore import env_for
+
+    url = f"postgres://tidings@127.0.0.1:{free_port()}/tidings"  # nothing listens there
+    result = subprocess.run(
+        [sys.executable, "-m", "tidings.cli", "doctor"],
+        env=env_for(tmp_path / "var", DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("FAIL  database") for line in lines), result.stdout + result.stderr
+    assert any(line.startswith("ok    disk") for line in lines), result.stdout
+    assert any(line.startswith("ok    smtp.default") for line in lines), result.stdout

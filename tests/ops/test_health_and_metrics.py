@@ -299,3 +299,39 @@ def test_readyz_is_503_on_a_database_without_tables(tmp_path):
     status, body = json.loads(result.stdout.strip().splitlines()[-1])
     assert status.startswith("503")
     assert json.loads(body) == {"status": "not ready", "checks": {"database": "not migrated"}}
+
+
+def test_metrics_still_answer_while_redis_is_unreachable(settings, monkeypatch):
+    """Redis down: /metrics was an empty 500 and a traceback, just when an operator looks."""
+    from tidings.lib import ingest
+    from tidings.settings import cache_settings
+
+    settings.TIDINGS_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.CACHES = cache_settings(settings.TIDINGS_REDIS_URL)  # as tidings.settings makes it
+    settings.TIDINGS_METRICS_CACHE_SECONDS = 10
+    monkeypatch.setattr(ingest, "_redis_client", None)
+
+    values = metrics()
+
+    assert values['tidings_queue_depth{queue="campaign",state="ready"}'] == 0
+    assert values['tidings_ingest_waiting_rows{sink="tracking",where="process"}'] == 0
+
+
+def test_metrics_are_503_in_one_line_while_the_database_is_unreachable(monkeypatch, caplog):
+    from django.db import OperationalError
+
+    from tidings.ops import metrics as metrics_module
+
+    def unreachable() -> bytes:
+        raise OperationalError('connection to server at "127.0.0.1", port 5439 failed')
+
+    monkeypatch.setattr(metrics_module, "render", unreachable)
+
+    status, _, body = call("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert status == 503
+    assert body == b"Service Unavailable: the database is unreachable\n"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "metrics: the database is unreachable"
+    ]
+    assert not [r for r in caplog.records if r.exc_info]

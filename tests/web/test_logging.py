@@ -255,3 +255,45 @@ def test_building_the_screening_engine_logs_nothing_at_info(caplog):
     with caplog.at_level(logging.INFO):
         Screener()._get_engine()  # a new engine: the shared one may be built already
     assert not [r for r in caplog.records if r.name.startswith("presidio")]
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "reason"),
+    [
+        ({"data": "x" * 2048, "content_type": "text/plain"}, "form limit"),
+        ({"HTTP_HOST": "evil.example"}, "Invalid HTTP_HOST header"),
+    ],
+)
+def test_a_refused_request_is_one_warning_line_without_a_traceback(
+    client, settings, request_kwargs, reason
+):
+    """An oversized form or a foreign Host header from anyone on the internet was an ERROR with
+    Django's traceback: log noise and false alerts, although the visitor just got a 413/400."""
+    import io
+
+    from tidings.web.log_filters import RefusedRequestLines
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    console = next(
+        h
+        for h in logging.getLogger().handlers
+        if any(isinstance(f, RefusedRequestLines) for f in h.filters)
+    )
+    stream = io.StringIO()
+    shown = logging.StreamHandler(stream)
+    shown.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for each in console.filters:
+        shown.addFilter(each)
+    root = logging.getLogger()
+    root.addHandler(shown)
+    try:
+        response = client.post("/contact", **request_kwargs)
+    finally:
+        root.removeHandler(shown)
+
+    assert response.status_code in (400, 413)
+    lines = [line for line in stream.getvalue().splitlines() if "django.security" in line]
+    assert (
+        len(lines) == 1 and lines[0].startswith("WARNING django.security.") and reason in lines[0]
+    )
+    assert "Traceback" not in stream.getvalue()

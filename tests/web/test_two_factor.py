@@ -255,3 +255,16 @@ def test_the_session_gets_a_new_id_once_the_code_is_accepted(client):
 
     assert client.session.session_key != before
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"]
+)
+def test_the_admins_sign_in_address_sends_a_superuser_only_to_this_site(client, owner, target):
+    sign_in(client, owner)
+
+    response = client.get("/admin/login/", {"next": target})
+
+    assert response.status_code == 302
+    assert response.url == "/admin/"
+    assert client.get("/admin/login/", {"next": "/admin/auth/user/"}).url == "/admin/auth/user/"

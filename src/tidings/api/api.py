@@ -56,6 +56,9 @@ class BodyParser(Parser):
     accepts)."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        media_type = (request.content_type or "").lower()
+        if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+            raise errors.NotJson(media_type[:100])
         data = json.loads(
             request.body,
             object_pairs_hook=_one_value_per_key,

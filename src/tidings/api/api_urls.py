@@ -27,10 +27,22 @@ def _problem_when_not_allowed(view: Any) -> Any:
     return wrapper
 
 
+def _root(request: HttpRequest, **kwargs: Any) -> Any:
+    """``/api/`` itself: django-ninja's root view raised Django's 404, so the one address every
+    client tries first answered with the HTML error page."""
+    return problem_response(
+        404,
+        "There is no API endpoint at this address; the endpoints are listed at /api/docs and "
+        "/api/openapi.json.",
+    )
+
+
 def _api_patterns() -> tuple[list[Any], str, str]:
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
         if isinstance(pattern, URLPattern):
+            if pattern.name == "api-root":  # kept: django-ninja reverses it to find its prefix
+                pattern.callback = _root
             pattern.callback = _problem_when_not_allowed(pattern.callback)
     return patterns, app_name, namespace
 

@@ -25,6 +25,7 @@ TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     413: "Too large",
+    415: "Unsupported media type",
     422: "Invalid request",
     429: "Too many requests",
     500: "Server error",
@@ -47,6 +48,10 @@ class Problem(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
+
+
+class NotJson(ValueError):
+    """A body sent as something other than JSON (a form, text): 415, not "cannot parse"."""
 
 
 def found(queryset: QuerySet[Any, Any] | Manager[Any], pk: int, what: str) -> Any:
@@ -128,6 +133,13 @@ def install(api: NinjaAPI) -> None:
         )
 
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        # django-ninja wraps whatever the body parser raised in a 400 "Cannot parse request body".
+        if isinstance(exc.__cause__, NotJson):
+            return problem_response(
+                415,
+                f"The body was sent as {exc.__cause__}; send it as JSON, with "
+                "Content-Type: application/json.",
+            )
         return problem_response(exc.status_code, str(exc))
 
     def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
@@ -189,7 +201,8 @@ ERROR_RESPONSES: dict[str, dict[str, Any]] = {
     ),
     "4XX": _problem(
         "The request cannot be done: 400 unreadable body, 403 scope or role, 404 no such "
-        "object, 409 conflict with its state, 413 too large, 422 invalid fields."
+        "object, 409 conflict with its state, 413 too large, 415 a body that is not JSON, "
+        "422 invalid fields."
     ),
     "5XX": _problem("The server failed; it has been logged."),
 }

@@ -7,6 +7,22 @@ import argparse
 import ipaddress
 import math
 
+# Kept here, not in cli.py: run as `python -m tidings.cli`, that module is __main__, and a
+# command importing tidings.cli would read a second copy that was never set.
+_traceback_added = False
+
+
+def note_traceback_added() -> None:
+    """``tidings`` (cli.py) added ``--traceback`` to the command line itself."""
+    global _traceback_added
+    _traceback_added = True
+
+
+def traceback_added() -> bool:
+    """True when this process's command got ``--traceback`` from ``tidings``, not from the
+    person: a command that acts on it for its own output (the doctor) acts as without it."""
+    return _traceback_added
+
 
 def _whole(text: str, what: str) -> int:
     try:

@@ -18,6 +18,8 @@ Where the rows wait:
   ``submit()`` appends a JSON row to the list ``tidings:ingest:<name>`` and ``tidings worker``
   drains the lists every second (``drain_forever``).  A crash of a web process loses nothing; the
   worker writes a batch, then removes it, so a worker crash writes at most one batch twice.
+  While Redis cannot be reached, rows wait in the web process instead (and it writes them, as
+  without Redis), with one warning a minute: a click in a mail still reaches its link.
 
 A writer that fails (database down) gets its rows back in the buffer (in-process: up to
 ``TIDINGS_INGEST_MAX_ROWS`` rows, 100,000, then the oldest are dropped and counted in the log) or
@@ -90,9 +92,27 @@ def _redis() -> Any:
     if _redis_client is None or _redis_url != url:
         import redis
 
-        _redis_client = redis.Redis.from_url(url)
+        # Timeouts: a Redis that does not answer must not hold a click redirect for minutes.
+        _redis_client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
         _redis_url = url
     return _redis_client
+
+
+_unreachable_logged = 0.0
+UNREACHABLE_LOG_SECONDS = 60
+
+
+def _redis_unreachable(doing: str) -> None:
+    """One warning a minute while Redis cannot be reached (not one traceback per click)."""
+    global _unreachable_logged
+    now = time.monotonic()
+    if now - _unreachable_logged >= UNREACHABLE_LOG_SECONDS or not _unreachable_logged:
+        _unreachable_logged = now
+        log.warning(
+            "ingest: Redis is unreachable (%s); rows wait in this process, which writes them "
+            "to the database itself",
+            doing,
+        )
 
 
 def submit(name: str, row: Row) -> None:
@@ -101,8 +121,15 @@ def submit(name: str, row: Row) -> None:
         raise KeyError(f"no ingest sink named {name!r}")
     client = _redis()
     if client is not None:
-        client.rpush(KEY_PREFIX + name, json.dumps(row, separators=(",", ":")))
-        return
+        from redis.exceptions import RedisError
+
+        try:
+            client.rpush(KEY_PREFIX + name, json.dumps(row, separators=(",", ":")))
+            return
+        except RedisError:
+            # A click must still reach its link and be counted: the row waits here, as it
+            # would without Redis, and this process's flusher writes it.
+            _redis_unreachable("submit")
     with _lock:
         buffer = _buffers.setdefault(name, [])
         buffer.append(row)
@@ -151,7 +178,7 @@ def _note_written(name: str, rows: list[Row]) -> None:
         try:
             client.hset(WRITTEN_KEY, name, json.dumps(note))
         except Exception:  # a statistic: never fail a write for it
-            log.warning("ingest: could not note the write of %r in Redis", name)
+            _redis_unreachable("noting a write")
 
 
 def last_writes() -> dict[str, dict[str, Any]]:
@@ -159,8 +186,15 @@ def last_writes() -> dict[str, dict[str, Any]]:
     client = _redis()
     if client is None:
         return dict(_written)
+    from redis.exceptions import RedisError
+
+    try:
+        noted = client.hgetall(WRITTEN_KEY)
+    except RedisError:
+        _redis_unreachable("reading the last writes")
+        return dict(_written)  # this process's own, as without Redis
     result = {}
-    for name, raw in client.hgetall(WRITTEN_KEY).items():
+    for name, raw in noted.items():
         try:
             result[name.decode()] = json.loads(raw)
         except ValueError:
@@ -180,17 +214,24 @@ def backlog() -> list[Backlog]:
     client = _redis()
     result = []
     if client is not None:
-        for name in sorted(_sinks):
-            with client.pipeline(transaction=False) as pipe:
-                pipe.llen(KEY_PREFIX + name)
-                pipe.lindex(KEY_PREFIX + name, 0)
-                rows, first = pipe.execute()
-            try:
-                oldest = age(json.loads(first)) if first else None
-            except ValueError:
-                oldest = None
-            result.append(Backlog(name, "redis", int(rows), oldest))
-        return result
+        from redis.exceptions import RedisError
+
+        try:
+            for name in sorted(_sinks):
+                with client.pipeline(transaction=False) as pipe:
+                    pipe.llen(KEY_PREFIX + name)
+                    pipe.lindex(KEY_PREFIX + name, 0)
+                    rows, first = pipe.execute()
+                try:
+                    oldest = age(json.loads(first)) if first else None
+                except ValueError:
+                    oldest = None
+                result.append(Backlog(name, "redis", int(rows), oldest))
+            return result
+        except RedisError:
+            # Rows wait in this process meanwhile (``submit``): show those.
+            _redis_unreachable("reading the backlog")
+            result = []
     with _lock:
         waiting = {name: (len(rows), rows[0] if rows else None) for name, rows in _buffers.items()}
     for name in sorted(_sinks):
@@ -203,9 +244,14 @@ def flush() -> None:
     """Write every waiting row now: this process's buffers, and the Redis lists when configured."""
     client = _redis()
     if client is not None:
-        with _flush_lock:
-            for name in list(_sinks):
-                _drain_redis(client, name)
+        from redis.exceptions import RedisError
+
+        try:
+            with _flush_lock:
+                for name in list(_sinks):
+                    _drain_redis(client, name)
+        except RedisError:
+            _redis_unreachable("drain")
     _flush_buffers()
 
 

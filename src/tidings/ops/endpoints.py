@@ -6,7 +6,8 @@
   more (no error text: it could describe the network).
 * ``GET /metrics``: Prometheus' text format (``ops.metrics``), only with
   ``Authorization: Bearer <TIDINGS_METRICS_TOKEN>``: 401 without it or with a wrong one; 404 when
-  no token is configured (the endpoint is off).
+  no token is configured (the endpoint is off); 503 while the database is unreachable.  With
+  Redis unreachable it still answers (the ingest figures are then this process's own).
 
 They run before Django's middleware, like the tracking fast path: a load balancer's probe carries
 whatever Host header it likes (so ALLOWED_HOSTS does not apply), needs no session or CSRF, and
@@ -97,11 +98,24 @@ def metrics(authorization: str) -> tuple[str, list[tuple[str, str]], bytes]:
             ],
             b"Unauthorized: send Authorization: Bearer <TIDINGS_METRICS_TOKEN>\n",
         )
+    from django.db import DatabaseError
     from prometheus_client import CONTENT_TYPE_LATEST
 
     from .metrics import render
 
-    return "200 OK", [("Content-Type", CONTENT_TYPE_LATEST)], render()
+    try:
+        text = render()
+    except DatabaseError:
+        # Every figure comes from the database: none can be given.  One line, not a traceback
+        # and an empty 500 (Prometheus marks the target down, `up == 0`, either way).
+        logger.warning("metrics: the database is unreachable")
+        connection.close_if_unusable_or_obsolete()
+        return (
+            "503 Service Unavailable",
+            [("Content-Type", "text/plain; charset=utf-8")],
+            b"Service Unavailable: the database is unreachable\n",
+        )
+    return "200 OK", [("Content-Type", CONTENT_TYPE_LATEST)], text
 
 
 def answer(path: str, method: str, authorization: str = ""):

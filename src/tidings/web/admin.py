@@ -6,6 +6,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from tidings.lib.two_factor import session_needs_second_factor
 
@@ -29,7 +30,13 @@ def _admin_has_permission(request: HttpRequest) -> bool:
 def _admin_login(request: HttpRequest, extra_context: object = None) -> HttpResponse:
     """The admin has no sign-in page of its own: ours counts failures (django-axes) and asks for
     the second factor, which the admin's would skip."""
-    next_url = request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index")
+    next_url = request.GET.get(REDIRECT_FIELD_NAME) or ""
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        # Only this site: /admin/login/?next=https://elsewhere was an open redirect for a
+        # signed-in superuser (a link in a phishing mail that lands on a look-alike page).
+        next_url = reverse("admin:index")
     if request.user.is_authenticated:
         step = session_needs_second_factor(request)
         if step is not None:

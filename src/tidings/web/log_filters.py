@@ -65,3 +65,20 @@ class RoutineTaskLines(logging.Filter):
         if record.name != "django.tasks" or record.levelno >= logging.WARNING:
             return True
         return record.levelno >= self.show_below
+
+
+class RefusedRequestLines(logging.Filter):
+    """Requests Django refuses as suspicious, as one WARNING line each, without a traceback.
+
+    Django logs them at ERROR with the stack of the refusal (``django.security.<reason>``): a
+    form body over the limit (``RequestDataTooBig``, 413), too many fields, a Host header that
+    is not ours (``DisallowedHost``: every scanner on the internet sends some).  Anyone can send
+    these, so they filled the log with tracebacks and set off alerts on ERROR lines, although
+    nothing failed: the visitor got the 400 or 413 page.  A CSRF refusal is already a WARNING.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("django.security.") and record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True

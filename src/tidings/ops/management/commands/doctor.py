@@ -33,7 +33,12 @@ class Command(BaseCommand):
                     f"(there are: {', '.join(sorted(known))})"
                 )
                 sys.exit(2)
-        findings = doctor.run_checks(only, trace=options["traceback"])
+        # `tidings` adds --traceback to every command (cli.py); only one the person typed may
+        # let a broken check stop the others (the database down stopped every check after it).
+        from tidings.lib.arguments import traceback_added
+
+        trace = options["traceback"] and not traceback_added()
+        findings = doctor.run_checks(only, trace=trace)
         self.stdout.write(doctor.as_json(findings) if json else doctor.as_text(findings))
         if doctor.failed(findings):
             sys.exit(1)
