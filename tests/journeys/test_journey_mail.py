@@ -70,3 +70,42 @@ def test_journey_mail_still_queued_when_the_person_leaves_is_not_sent(
         unsent = OutgoingMessage.objects.get(contact=ann)
         assert unsent.status == "skipped" and unsent.error.startswith("left the journey")
         assert (unsent.subject, unsent.html, unsent.headers) == ("", "", {})
+
+
+@pytest.mark.parametrize(
+    "stop", ["removed from the list", "address suppressed", "domain suppressed"]
+)
+def test_journey_mail_still_queued_is_checked_again_when_it_is_sent(
+    settings, stop, django_capture_on_commit_callbacks, django_user_model
+):
+    """An operator removing someone from a list, or adding their address or domain to the
+    suppression list, takes no one out of journeys at once: their mail already queued (behind
+    a rate limit, a retry) must still not go, as campaign mail would not."""
+    from tidings.audience.operator import do_remove_from_list
+    from tidings.audience.suppression import do_add_suppressions
+    from tidings.campaigns.models import OutgoingMessage
+
+    operator = django_user_model.objects.create(username="operator")
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        journey = welcome()
+        news = make_list()
+        ann = subscriber("Ann Example", news)
+        bob = subscriber("Bob Example", news, email="bob@example.org")
+        do_enrol(journey, ann)
+        do_enrol(journey, bob)
+        engine.advance_due()  # the welcome step ran: both messages queued
+        with django_capture_on_commit_callbacks(execute=True):
+            if stop == "removed from the list":
+                do_remove_from_list([ann.pk], news, actor=operator)
+            elif stop == "address suppressed":
+                do_add_suppressions([ann.email], actor=operator)
+            else:
+                do_add_suppressions(["@" + ann.email.rpartition("@")[2]], actor=operator)
+        deliver_pending()
+        assert [r.recipient for r in sink.received] == [bob.email]
+        unsent = OutgoingMessage.objects.get(contact=ann)
+        assert unsent.status == "skipped"
+        assert unsent.error.startswith("no longer allowed when sent")
+        assert ann.email not in unsent.error
+        assert (unsent.subject, unsent.html, unsent.headers) == ("", "", {})
