@@ -109,3 +109,42 @@ def test_journey_mail_still_queued_is_checked_again_when_it_is_sent(
         assert unsent.error.startswith("no longer allowed when sent")
         assert ann.email not in unsent.error
         assert (unsent.subject, unsent.html, unsent.headers) == ("", "", {})
+
+
+@pytest.mark.parametrize("refused", ["the journey's mail", "a campaign's mail"])
+def test_a_mailbox_refused_as_unknown_while_sending_takes_the_person_out_of_journeys(
+    settings, refused, django_capture_on_commit_callbacks
+):
+    """A 550 "user unknown" while sending is a hard bounce, as a bounce report is: the person
+    leaves every journey at once, and ``delivery_bounced`` (the webhooks' delivery.bounced)
+    says so."""
+    from tests.campaigns.delivery_helpers import sending_campaign
+    from tidings.journeys.models import Enrolment
+
+    heard = []
+
+    def listener(sender, **kwargs):
+        heard.append(kwargs)
+
+    signals.delivery_bounced.connect(listener)
+    try:
+        with SmtpSink() as sink:
+            settings.TIDINGS_TRANSPORTS = transports_for(sink)
+            journey = welcome()
+            news = make_list()
+            ann = subscriber("Ann Example", news)
+            do_enrol(journey, ann)
+            if refused == "a campaign's mail":
+                engine.advance_due()
+                deliver_pending()  # the welcome mail went; Ann waits two days
+                sending_campaign(news)
+            else:
+                engine.advance_due()
+            sink.answers[ann.email] = [f"550 5.1.1 <{ann.email}>: Recipient address rejected"]
+            with django_capture_on_commit_callbacks(execute=True):
+                deliver_pending()
+    finally:
+        signals.delivery_bounced.disconnect(listener)
+    enrolment = Enrolment.objects.get(contact=ann)
+    assert (enrolment.state, enrolment.exit_reason) == ("exited", "hard bounce")
+    assert [(h["contact_id"], h["hard"]) for h in heard] == [(ann.pk, True)]
