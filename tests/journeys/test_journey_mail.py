@@ -148,3 +148,39 @@ def test_a_mailbox_refused_as_unknown_while_sending_takes_the_person_out_of_jour
     enrolment = Enrolment.objects.get(contact=ann)
     assert (enrolment.state, enrolment.exit_reason) == ("exited", "hard bounce")
     assert [(h["contact_id"], h["hard"]) for h in heard] == [(ann.pk, True)]
+
+
+def test_the_soft_bounce_that_reaches_the_limit_takes_the_person_out_of_journeys(
+    settings, django_capture_on_commit_callbacks
+):
+    """The third soft bounce (``TIDINGS_SOFT_BOUNCE_LIMIT``) suppresses the address as a hard
+    bounce: it is one for the journeys and the webhooks too (``delivery_bounced`` hard)."""
+    from tests.campaigns.bounce_helpers import sample
+    from tidings.campaigns.bounces.processing import do_record_inbound_mail
+    from tidings.campaigns.models import OutgoingMessage
+    from tidings.journeys.models import Enrolment
+
+    settings.TIDINGS_SOFT_BOUNCE_LIMIT = 3
+    journey = welcome()
+    ann = subscriber("Ann Example", make_list())
+    do_enrol(journey, ann)
+    engine.advance_due()
+    mail = OutgoingMessage.objects.get(contact=ann)
+    OutgoingMessage.objects.filter(pk=mail.pk).update(status="sent")
+    raw = sample("postfix_delayed.eml", recipient=ann.email, row=("o", mail.pk))
+    heard = []
+
+    def listener(sender, **kwargs):
+        heard.append(kwargs["hard"])
+
+    signals.delivery_bounced.connect(listener)
+    try:
+        for _ in range(3):
+            with django_capture_on_commit_callbacks(execute=True):
+                report = do_record_inbound_mail(raw, source="pipe")
+    finally:
+        signals.delivery_bounced.disconnect(listener)
+    assert report.reason == "soft bounce 3 of 3 within 14 days: address suppressed"
+    assert heard == [False, False, True]
+    enrolment = Enrolment.objects.get(contact=ann)
+    assert (enrolment.state, enrolment.exit_reason) == ("exited", "hard bounce")
