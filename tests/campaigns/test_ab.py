@@ -576,3 +576,24 @@ def test_a_follow_up_of_an_ab_test_repeats_the_winning_content(news):
     plain.refresh_from_db()
     again = do_create_follow_up(plain, audience="not_opened", days=3, subject="Again", actor=None)
     assert again.body == plain.body
+
+
+def test_a_variant_left_empty_before_a_filled_one_is_refused_not_relabelled(news, owner_client):
+    """Filling A and C and leaving B empty saved C's subject as variant B: the report then
+    named a variant the operator never wrote.  The form asks for the variants in order."""
+    from tidings.campaigns.models import Variant
+
+    readers(news, 10)
+    campaign = make_campaign(news, sender=sender(), with_template=True)
+    response = owner_client.post(
+        reverse("campaigns:ab", args=[campaign.pk]),
+        {
+            "share": "50",
+            "metric": "clicks",
+            "wait_minutes": "60",
+            "A_subject": "Subject A",
+            "C_subject": "Subject C",
+        },
+    )
+    assert "variant B is empty but variant C is not" in response.content.decode()
+    assert not Variant.objects.filter(campaign=campaign).exists()

@@ -615,3 +615,39 @@ def test_dmarc_at_pct_100_is_the_policy_itself(dns_server, key):
     record = f'_dmarc.{DOMAIN}. 300 IN TXT "v=DMARC1; p=reject; pct=100"'
     check = check_with(dns_server, key, dmarc=record).get("dmarc")
     assert check.detail == "DMARC record found, policy p=reject."
+
+
+def test_a_sender_at_an_internationalised_domain_is_checked_under_its_ascii_name(
+    settings, owner_client, tmp_path
+):
+    """Addresses keep an IDN domain as Unicode (news@bücher.example); its records are
+    published under the ASCII form, which the checks ask for and DKIM signs as (d=).  "Check
+    now" was a 500 (DkimError) and such a sender could never be verified by its checks."""
+    from tidings.campaigns.models import Sender
+
+    ascii_name = "xn--bcher-kva.example"
+    settings.TIDINGS_DKIM_DIR = str(tmp_path / "dkim")
+    settings.TIDINGS_DKIM_SELECTOR = "tidings"
+    _, _, value = dkim.generate_key("bücher.example")  # stored under the ASCII name
+    records = {
+        name: record.replace(DOMAIN, ascii_name) for name, record in good_records(value).items()
+    }
+    with LocalDNS(zone(records)) as server:
+        settings.TIDINGS_DNS_RESOLVER = server.address
+        settings.TIDINGS_DNS_TIMEOUT = 2.0
+        settings.TIDINGS_SENDING_IPS = f"mail.{ascii_name}"
+        settings.TIDINGS_BOUNCE_ADDRESS = ""
+        owner_client.post(
+            reverse("campaigns:senders"),
+            {"name": "News", "email": "news@bücher.example", "reply_to": "", "dkim_selector": ""},
+        )
+        sender = Sender.objects.get()
+        response = owner_client.post(
+            reverse("campaigns:sender-check", args=[sender.pk]), follow=True
+        )
+    assert response.status_code == 200
+    assert "every required check passed" in response.content.decode()
+    sender.refresh_from_db()
+    assert sender.verified and sender.health_status == "pass"
+    signer = dkim.signer_for("News <news@bücher.example>")
+    assert signer is not None and signer.domain == ascii_name.encode()

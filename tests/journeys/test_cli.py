@@ -100,6 +100,19 @@ def test_simulate_names_an_unknown_contact_without_a_traceback():
         _run("simulate", "Welcome", "--contact", "nobody@example.com")
 
 
+@pytest.mark.parametrize(
+    ("days", "error"),
+    [("-5", "1 to 365 days, not -5"), ("0", "not 0"), ("100000000", "not 100000000")],
+)
+def test_simulate_refuses_a_horizon_it_cannot_follow_in_one_line(days, error):
+    """ "--days -5" printed a timeline "beyond the -5 days simulated"; a huge number was an
+    OverflowError traceback."""
+    ada = subscriber("Ada Example", make_list())
+    welcome()
+    with pytest.raises(CommandError, match=error):
+        _run("simulate", "Welcome", "--contact", ada.email, "--days", days)
+
+
 def test_the_simulator_takes_the_timeout_way_of_a_wait_for_an_event():
     steps = [
         {

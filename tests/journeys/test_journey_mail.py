@@ -70,3 +70,117 @@ def test_journey_mail_still_queued_when_the_person_leaves_is_not_sent(
         unsent = OutgoingMessage.objects.get(contact=ann)
         assert unsent.status == "skipped" and unsent.error.startswith("left the journey")
         assert (unsent.subject, unsent.html, unsent.headers) == ("", "", {})
+
+
+@pytest.mark.parametrize(
+    "stop", ["removed from the list", "address suppressed", "domain suppressed"]
+)
+def test_journey_mail_still_queued_is_checked_again_when_it_is_sent(
+    settings, stop, django_capture_on_commit_callbacks, django_user_model
+):
+    """An operator removing someone from a list, or adding their address or domain to the
+    suppression list, takes no one out of journeys at once: their mail already queued (behind
+    a rate limit, a retry) must still not go, as campaign mail would not."""
+    from tidings.audience.operator import do_remove_from_list
+    from tidings.audience.suppression import do_add_suppressions
+    from tidings.campaigns.models import OutgoingMessage
+
+    operator = django_user_model.objects.create(username="operator")
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        journey = welcome()
+        news = make_list()
+        ann = subscriber("Ann Example", news)
+        bob = subscriber("Bob Example", news, email="bob@example.org")
+        do_enrol(journey, ann)
+        do_enrol(journey, bob)
+        engine.advance_due()  # the welcome step ran: both messages queued
+        with django_capture_on_commit_callbacks(execute=True):
+            if stop == "removed from the list":
+                do_remove_from_list([ann.pk], news, actor=operator)
+            elif stop == "address suppressed":
+                do_add_suppressions([ann.email], actor=operator)
+            else:
+                do_add_suppressions(["@" + ann.email.rpartition("@")[2]], actor=operator)
+        deliver_pending()
+        assert [r.recipient for r in sink.received] == [bob.email]
+        unsent = OutgoingMessage.objects.get(contact=ann)
+        assert unsent.status == "skipped"
+        assert unsent.error.startswith("no longer allowed when sent")
+        assert ann.email not in unsent.error
+        assert (unsent.subject, unsent.html, unsent.headers) == ("", "", {})
+
+
+@pytest.mark.parametrize("refused", ["the journey's mail", "a campaign's mail"])
+def test_a_mailbox_refused_as_unknown_while_sending_takes_the_person_out_of_journeys(
+    settings, refused, django_capture_on_commit_callbacks
+):
+    """A 550 "user unknown" while sending is a hard bounce, as a bounce report is: the person
+    leaves every journey at once, and ``delivery_bounced`` (the webhooks' delivery.bounced)
+    says so."""
+    from tests.campaigns.delivery_helpers import sending_campaign
+    from tidings.journeys.models import Enrolment
+
+    heard = []
+
+    def listener(sender, **kwargs):
+        heard.append(kwargs)
+
+    signals.delivery_bounced.connect(listener)
+    try:
+        with SmtpSink() as sink:
+            settings.TIDINGS_TRANSPORTS = transports_for(sink)
+            journey = welcome()
+            news = make_list()
+            ann = subscriber("Ann Example", news)
+            do_enrol(journey, ann)
+            if refused == "a campaign's mail":
+                engine.advance_due()
+                deliver_pending()  # the welcome mail went; Ann waits two days
+                sending_campaign(news)
+            else:
+                engine.advance_due()
+            sink.answers[ann.email] = [f"550 5.1.1 <{ann.email}>: Recipient address rejected"]
+            with django_capture_on_commit_callbacks(execute=True):
+                deliver_pending()
+    finally:
+        signals.delivery_bounced.disconnect(listener)
+    enrolment = Enrolment.objects.get(contact=ann)
+    assert (enrolment.state, enrolment.exit_reason) == ("exited", "hard bounce")
+    assert [(h["contact_id"], h["hard"]) for h in heard] == [(ann.pk, True)]
+
+
+def test_the_soft_bounce_that_reaches_the_limit_takes_the_person_out_of_journeys(
+    settings, django_capture_on_commit_callbacks
+):
+    """The third soft bounce (``TIDINGS_SOFT_BOUNCE_LIMIT``) suppresses the address as a hard
+    bounce: it is one for the journeys and the webhooks too (``delivery_bounced`` hard)."""
+    from tests.campaigns.bounce_helpers import sample
+    from tidings.campaigns.bounces.processing import do_record_inbound_mail
+    from tidings.campaigns.models import OutgoingMessage
+    from tidings.journeys.models import Enrolment
+
+    settings.TIDINGS_SOFT_BOUNCE_LIMIT = 3
+    journey = welcome()
+    ann = subscriber("Ann Example", make_list())
+    do_enrol(journey, ann)
+    engine.advance_due()
+    mail = OutgoingMessage.objects.get(contact=ann)
+    OutgoingMessage.objects.filter(pk=mail.pk).update(status="sent")
+    raw = sample("postfix_delayed.eml", recipient=ann.email, row=("o", mail.pk))
+    heard = []
+
+    def listener(sender, **kwargs):
+        heard.append(kwargs["hard"])
+
+    signals.delivery_bounced.connect(listener)
+    try:
+        for _ in range(3):
+            with django_capture_on_commit_callbacks(execute=True):
+                report = do_record_inbound_mail(raw, source="pipe")
+    finally:
+        signals.delivery_bounced.disconnect(listener)
+    assert report.reason == "soft bounce 3 of 3 within 14 days: address suppressed"
+    assert heard == [False, False, True]
+    enrolment = Enrolment.objects.get(contact=ann)
+    assert (enrolment.state, enrolment.exit_reason) == ("exited", "hard bounce")

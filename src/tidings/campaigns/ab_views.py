@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -56,6 +58,25 @@ class ABTestForm(forms.Form):
                     widget=widget,
                     label=f"Variant {label}: {name.replace('_', ' ')}",
                 )
+
+    def clean(self) -> dict[str, Any]:
+        """Variants are filled in order: a blank variant before a filled one would be left out
+        and the next one saved under its letter (what was typed as C shown as B)."""
+        data = super().clean() or {}
+        filled = [
+            any((data.get(f"{LABELS[index]}_{n}") or "").strip() for n in FIELDS)
+            for index in range(MAX_VARIANTS)
+        ]
+        for index in range(1, MAX_VARIANTS - 1):
+            later = next((i for i in range(index + 1, MAX_VARIANTS) if filled[i]), None)
+            if not filled[index] and later is not None:
+                self.add_error(
+                    f"{LABELS[index]}_subject",
+                    f"variant {LABELS[index]} is empty but variant {LABELS[later]} is not: fill "
+                    "the variants in order",
+                )
+                break
+        return data
 
     def variants(self) -> list[dict[str, str]]:
         """The variants filled in (a variant with every field blank is left out, except A)."""

@@ -70,7 +70,16 @@ def default_selector() -> str:
 
 
 def check_domain(domain: str) -> str:
+    """The domain as DNS and DKIM name it; an internationalised one (``bücher.example``, as a
+    sender's address keeps it) in its ASCII form (``xn--bcher-kva.example``): the form its
+    records are published under, the ``d=`` of its signatures (RFC 8616) and, as
+    ``messages.wire_address`` writes it, the From domain on the wire.  Raises DkimError."""
     domain = domain.strip().lower().rstrip(".")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise DkimError(f"not a domain name: {domain!r}") from None
     if not _DOMAIN.match(domain):
         raise DkimError(f"not a domain name: {domain!r}")
     return domain
@@ -221,8 +230,8 @@ def _signer(domain: str, selector: str, path: str, mtime: float) -> DkimSigner |
 
 def signer_for(from_address: str) -> DkimSigner | None:
     """The signer for mail from ``from_address``, or None when its domain has no key."""
-    domain = from_address.rpartition("@")[2].strip(" >").lower()
     try:
+        domain = check_domain(from_address.rpartition("@")[2].strip(" >"))
         path = key_path(domain)
     except DkimError:
         return None

@@ -560,8 +560,14 @@ def do_enrol(
 def _close(enrolments: Any, reason: str, *, state: str = Enrolment.State.EXITED) -> int:
     """Close the open ones of ``enrolments`` (one conditional UPDATE), with a history row."""
     now = timezone.now()
+    # Locked as read: a worker running one of these steps holds the row until its batch
+    # commits; read without the lock, the seq would be the one before that step and the
+    # conditional UPDATE below would find the row moved on and close nothing (PostgreSQL).
     rows = list(
-        enrolments.filter(state__in=Enrolment.OPEN).values_list("pk", "journey_id", "seq", "step")
+        enrolments.filter(state__in=Enrolment.OPEN)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", "journey_id", "seq", "step")
     )
     closed = []
     for pk, journey_id, seq, step in rows:

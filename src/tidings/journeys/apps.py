@@ -29,6 +29,12 @@ class JourneysConfig(AppConfig):
 
         # Saving a template or layout a started journey sends needs the send permission.
         register_live_uses(live_uses)
+        from tidings.campaigns.engine.jobs import register_send_check
+
+        from .mail import queued_refusals
+
+        # Journey mail waiting in the queue is checked again as it goes, as campaign mail is.
+        register_send_check("journey:", queued_refusals)
         from tidings.audience import segment_uses
 
         from .mail import segment_live_uses

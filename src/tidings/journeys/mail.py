@@ -61,6 +61,30 @@ def send_refusals(journey: Journey, contacts: list[Contact]) -> dict[int, str]:
     return refusals
 
 
+def queued_refusals(pairs: list[tuple[Any, Contact]]) -> dict[int, str]:
+    """{message id: why} for queued journey mail that may no longer go, checked by the delivery
+    engine as it sends (``campaigns.engine.jobs.register_send_check``): the send step's own rule
+    (``send_refusals``), again, for someone who withdrew or was suppressed while their message
+    waited in the queue by a path that does not take them out of journeys at once (an operator
+    removing them from a list, an address or domain added to the suppression list)."""
+    by_journey: dict[int, list[tuple[Any, Contact]]] = {}
+    for message, contact in pairs:
+        pk = message.kind.removeprefix("journey:")
+        if pk.isascii() and pk.isdigit():
+            by_journey.setdefault(int(pk), []).append((message, contact))
+    journeys = Journey.objects.in_bulk(list(by_journey))
+    refused: dict[int, str] = {}
+    for pk, items in by_journey.items():
+        journey = journeys.get(pk)
+        if journey is None:
+            continue
+        reasons = send_refusals(journey, [contact for _, contact in items])
+        for message, contact in items:
+            if reason := reasons.get(contact.pk):
+                refused[message.pk] = f"no longer allowed when sent: {reason}"
+    return refused
+
+
 def send_refusal(journey: Journey, contact: Contact) -> str:
     """Why ``contact`` may not get the journey's mail now ("" when they may)."""
     return send_refusals(journey, [contact]).get(contact.pk, "")

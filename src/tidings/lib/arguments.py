@@ -47,6 +47,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def days_ahead(text: str) -> int:
+    """A number of days to look ahead: 1 to 365 (a year, as the journey page's simulator)."""
+    value = _whole(text, "a number of days")
+    if not 1 <= value <= 365:
+        raise argparse.ArgumentTypeError(f"1 to 365 days, not {value}")
+    return value
+
+
 def seconds(text: str) -> float:
     """A duration in seconds: a finite number, 0 or more."""
     try:

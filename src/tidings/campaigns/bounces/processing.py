@@ -265,12 +265,15 @@ def _act(report: InboundReport, findings: list[Finding]) -> None:
     else:
         report.outgoing = row
     report.contact_id = row.contact_id
+    # A hard bounce, or the soft bounce that reached the limit: the address is suppressed as
+    # a hard bounce either way, and the signal says so (journeys take the person out at once).
+    hard = finding.kind == HARD
     if row.contact_id is None:
         outcome = "the person was erased: nothing to do"
     elif finding.kind == HARD:
         outcome = _hard_bounce(report, row.contact_id)
     elif finding.kind == SOFT:
-        outcome = _soft_bounce(report, row.contact_id)
+        outcome, hard = _soft_bounce(report, row.contact_id)
     else:
         outcome = _complaint(report, row.contact_id)
     if isinstance(row, Delivery):
@@ -291,7 +294,7 @@ def _act(report: InboundReport, findings: list[Finding]) -> None:
         delivery=report.delivery_id,
         outgoing=report.outgoing_id,
     )
-    _after_commit(report)
+    _after_commit(report, hard=hard)
 
 
 def _hard_bounce(report: InboundReport, contact_id: int) -> str:
@@ -301,7 +304,8 @@ def _hard_bounce(report: InboundReport, contact_id: int) -> str:
     return "hard bounce: address suppressed" if suppressed else "hard bounce: already suppressed"
 
 
-def _soft_bounce(report: InboundReport, contact_id: int) -> str:
+def _soft_bounce(report: InboundReport, contact_id: int) -> tuple[str, bool]:
+    """(what was done, whether the address was suppressed: the limit was reached)."""
     limit, days = soft_bounce_limit()
     since = timezone.now() - timedelta(days=days)
     earlier = (
@@ -316,11 +320,11 @@ def _soft_bounce(report: InboundReport, contact_id: int) -> str:
     )
     count = earlier + 1
     if count < limit:
-        return f"soft bounce {count} of {limit} within {days} days"
+        return f"soft bounce {count} of {limit} within {days} days", False
     from tidings.audience.suppression import do_record_hard_bounce
 
     do_record_hard_bounce([contact_id], source=f"bounces:{report.source}")
-    return f"soft bounce {count} of {limit} within {days} days: address suppressed"
+    return f"soft bounce {count} of {limit} within {days} days: address suppressed", True
 
 
 def _complaint(report: InboundReport, contact_id: int) -> str:
@@ -382,7 +386,7 @@ def _complaint(report: InboundReport, contact_id: int) -> str:
     )
 
 
-def _after_commit(report: InboundReport) -> None:
+def _after_commit(report: InboundReport, *, hard: bool) -> None:
     sender = Delivery if report.delivery_id else OutgoingMessage
     contact_id, delivery_id, kind = report.contact_id, report.delivery_id, report.kind
     if kind == COMPLAINT:
@@ -394,6 +398,6 @@ def _after_commit(report: InboundReport) -> None:
     else:
         transaction.on_commit(
             lambda: signals.delivery_bounced.send(
-                sender=sender, contact_id=contact_id, delivery_id=delivery_id, hard=kind == HARD
+                sender=sender, contact_id=contact_id, delivery_id=delivery_id, hard=hard
             )
         )

@@ -9,7 +9,7 @@ already sending.  The rows that will not be sent come back as "skipped" results.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from tidings.audience.consent import tracked_contact_ids
 from tidings.audience.emails import email_domain, email_hmac
@@ -64,18 +64,50 @@ def campaign_jobs(context: CampaignContext, rows: list[Claimed]) -> tuple[list[J
     return jobs, skipped
 
 
+# Send-time checks of other apps' one-off mail, by the start of its kind ("journey:"):
+# ``check([(message, contact), ...])`` → {message id: why it may not go now (never personal)}.
+# A journey's mail may wait in the queue (a rate limit, a retry) after its step checked consent;
+# as for campaign mail, a withdrawal or a suppression meanwhile must still stop it.
+SendCheck = Callable[[list[tuple[OutgoingMessage, Contact]]], dict[int, str]]
+_SEND_CHECKS: dict[str, SendCheck] = {}
+
+
+def register_send_check(kind_prefix: str, check: SendCheck) -> None:
+    """Have ``check`` decide, when they are sent, whether messages of kind ``kind_prefix…``
+    may still go (journeys: consent and the suppression list, as their send step did)."""
+    _SEND_CHECKS[kind_prefix] = check
+
+
+def _refusals(messages: dict[int, OutgoingMessage], contacts: dict[int, Contact]) -> dict[int, str]:
+    refusals: dict[int, str] = {}
+    for prefix, check in _SEND_CHECKS.items():
+        pairs = [
+            (m, contacts[m.contact_id])
+            for m in messages.values()
+            if m.kind.startswith(prefix) and m.contact_id in contacts
+        ]
+        if pairs:
+            refusals.update(check(pairs))
+    return refusals
+
+
 def one_off_jobs(
     rows: list[Claimed], one_off: OneOffFactories, transport_names: Collection[str]
 ) -> tuple[list[Job], list[Result]]:
-    """(jobs for one-off messages whose contact still exists, results for the others)."""
+    """(jobs for one-off messages whose contact still exists and that their app's send-time
+    check lets go, results for the others)."""
     messages = OutgoingMessage.objects.in_bulk([row.id for row in rows])
     contacts = Contact.objects.in_bulk([row.contact_id for row in rows if row.contact_id])
+    refusals = _refusals(messages, contacts)
     jobs, skipped = [], []
     for row in rows:
         message = messages[row.id]
         contact = contacts.get(row.contact_id)
         if contact is None:
             skipped.append(_skip(row, "the contact was erased"))
+            continue
+        if row.id in refusals:
+            skipped.append(_skip(row, refusals[row.id][:300]))
             continue
         row.domain = email_domain(contact.email)
         route = message.transport if message.transport in transport_names else ""

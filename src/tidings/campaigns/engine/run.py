@@ -21,18 +21,20 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from queue import Empty, SimpleQueue
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from tidings import signals
 from tidings.audience.suppression import do_record_hard_bounce
 
 from .. import fingerprint, protection, queue
 from ..config import FLUSH_SIZE, DeliveryConfig
 from ..lifecycle import finish_if_done, pause_campaign
-from ..models import Campaign
+from ..models import Campaign, Delivery, OutgoingMessage
 from ..queue import Claimed, Result
 from ..rendering import TemplateProblem
 from ..transports.base import AUTH, CONNECTION, THROTTLED, TransportConfig
@@ -50,6 +52,24 @@ CHANGED_SINCE_CONFIRMED = (
     "Paused automatically: what it sends changed after it was confirmed; another operator must "
     "confirm it (resume it) again"
 )
+
+
+def _announce_hard_bounces(rows: list[Claimed]) -> None:
+    """A mailbox refused as unknown while sending is a hard bounce as much as a bounce report
+    is: once the result is recorded, ``delivery_bounced`` (hard) says so, as the report's
+    processing does, so journeys take the person out at once and the outgoing webhooks send
+    ``delivery.bounced``."""
+    for row in rows:
+        is_delivery = row.kind == "d"
+        transaction.on_commit(
+            partial(
+                signals.delivery_bounced.send,
+                sender=Delivery if is_delivery else OutgoingMessage,
+                contact_id=row.contact_id,
+                delivery_id=row.id if is_delivery else None,
+                hard=True,
+            )
+        )
 
 
 @dataclass
@@ -247,9 +267,10 @@ class Engine:
             for transport in self.transports:
                 transport.commit()
             changed = queue.record_results(self.worker_id, batch, config=self.config)
-            bounced = [r.row.contact_id for r in batch if r.hard_bounce and r.row.contact_id]
+            bounced = [r.row for r in batch if r.hard_bounce and r.row.contact_id]
             if bounced:
-                do_record_hard_bounce(bounced)
+                do_record_hard_bounce([row.contact_id for row in bounced if row.contact_id])
+                _announce_hard_bounces(bounced)
             self._note_domains(batch)
         if any(r.outcome == "failed" and (r.code or 0) >= 500 for r in batch):
             self.refused_since_protect = True

@@ -11,6 +11,7 @@ from tidings.audience.models import Contact
 from tidings.journeys.files import JourneyFileError, export_journey, load_journey
 from tidings.journeys.models import Journey
 from tidings.journeys.simulate import simulate, timeline_text
+from tidings.lib.arguments import days_ahead
 
 
 class Command(BaseCommand):
@@ -25,7 +26,12 @@ class Command(BaseCommand):
         sim = sub.add_parser("simulate", help="what would happen to a person starting now")
         sim.add_argument("name")
         sim.add_argument("--contact", required=True, help="the person's email address")
-        sim.add_argument("--days", type=int, default=90)
+        sim.add_argument(
+            "--days",
+            type=days_ahead,
+            default=90,
+            help="how far ahead to follow them: 1 to 365 days (default 90)",
+        )
 
     def handle(self, *args, action, **options):
         if action == "export":
