@@ -7,7 +7,7 @@ import time
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from tidings.lib import arguments
+from tidings.lib import arguments, running
 from tidings.web.scheduler import SchedulerThread
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Command(BaseCommand):
     def handle(self, *args, interval, batch, no_scheduler, no_delivery, delivery_only, **options):
         from tidings.campaigns.engine import DeliveryThread, deliver_pending
 
+        running.hold()  # `tidings restore --replace` refuses while we run (lib/running.py)
         if batch:
             if not delivery_only:
                 call_command(
