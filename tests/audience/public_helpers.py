@@ -87,13 +87,15 @@ def sign_up(
     name: str = "Ada Lovelace",
     lists=None,
     ip: str | None = None,
+    follow: bool = False,
     **extra,
 ):
-    """POST the hosted form, ticking ``lists`` (default: all of the form's lists)."""
+    """POST the hosted form, ticking ``lists`` (default: all of the form's lists); with
+    ``follow``, the answer is the page the redirect leads to."""
     data = {"email": email, "name": name, **extra}
     for ml in form.lists.all() if lists is None else lists:
         data[f"list_{ml.pk}"] = "on"
-    return client.post(f"/f/{form.slug}", data, REMOTE_ADDR=ip or next_ip())
+    return client.post(f"/f/{form.slug}", data, REMOTE_ADDR=ip or next_ip(), follow=follow)
 
 
 def mails_to(email: str) -> list[OutboxMessage]:

@@ -187,7 +187,7 @@ def test_signing_up_again_as_an_existing_contact_only_resends_the_confirmation(
 
     response = sign_up(client, form, name="Someone Else", company="Evil Corp", lists=[events])
 
-    assert response.status_code == 200
+    assert response.status_code == 303
     ada.refresh_from_db()
     assert (ada.name, ada.company) == ("Ada L.", "")
     assert list(ConsentEvent.objects.values_list("pk", flat=True)) == before

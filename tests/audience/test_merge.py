@@ -4,6 +4,7 @@ the consent ledger stays whole, and no unique constraint breaks."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -302,6 +303,47 @@ def test_the_page_offers_the_kept_apart_twin_and_merges_it(client, news):
     assert not Contact.objects.filter(pk=twin.pk).exists()
     assert Subscription.objects.get().contact_id == zoe.pk
     assert AuditEntry.objects.get(action="contact.merged").actor.username == "editor1"
+
+
+def test_the_page_finds_the_other_contact_by_address_name_or_id_to_pick(client):
+    ada, _ = do_create_contact({"email": "ada@example.com", "name": "Ada"}, purpose="newsletter")
+    work, _ = do_create_contact(
+        {"email": "a.lovelace@engines.example", "name": "Ada Lovelace"}, purpose="newsletter"
+    )
+    do_create_contact({"email": "bob@example.com", "name": "Bob"}, purpose="newsletter")
+    client.force_login(make_operator("editor1", "editor"))
+    url = reverse("audience:contact-merge", args=[ada.pk])
+
+    empty = client.get(url).content.decode()
+    assert 'role="search"' in empty and 'name="q"' in empty and 'type="radio"' not in empty
+    for query in ["lovelace", "a.love", "A.LOVELACE@engines", f"#{work.pk}", str(work.pk)]:
+        page = client.get(url, {"q": query}).content.decode()
+        radios = re.findall(r'type="radio" name="other" value="(\d+)"', page)
+        assert radios == [str(work.pk)], query
+        assert "a.lovelace@engines.example" in page, query
+    assert client.get(url, {"q": "ada@"}).content.decode().count('type="radio"') == 0  # itself
+    assert "No other contact matches" in client.get(url, {"q": "nobody"}).content.decode()
+
+    response = client.post(
+        f"{url}?q=lovelace",
+        {"other": work.pk, "different_addresses": "on", "confirm": "on"},
+    )
+
+    assert response.status_code == 302
+    assert not Contact.objects.filter(pk=work.pk).exists()
+    assert Contact.objects.filter(pk=ada.pk).exists()
+
+
+def test_the_page_lists_at_most_twenty_matches_and_says_to_narrow_them(client):
+    keep, _ = do_create_contact({"email": "k@example.com", "name": "Keep"}, purpose="newsletter")
+    for i in range(25):
+        do_create_contact({"email": f"p{i}@example.org", "name": "Pat"}, purpose="newsletter")
+    client.force_login(make_operator("editor1", "editor"))
+
+    page = client.get(reverse("audience:contact-merge", args=[keep.pk]), {"q": "pat"})
+
+    assert page.content.decode().count('type="radio"') == 20
+    assert "narrow them" in page.content.decode()
 
 
 def test_the_page_shows_refusals_as_form_errors(client):

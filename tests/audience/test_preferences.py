@@ -302,7 +302,8 @@ def test_an_expired_link_offers_to_email_a_fresh_one(client, ada, news):
     assert "This link has expired" in expired.content.decode()
     assert 'action="/p/"' in expired.content.decode()
     assert Subscription.objects.get().status == "confirmed"
-    assert sent.status_code == 200 and "Check your inbox" in sent.content.decode()
+    assert sent.status_code == 303
+    assert "Check your inbox" in client.get(sent["Location"]).content.decode()
     assert message.subject == "Your link to manage your emails from Example Software Ltd"
     assert fresh.status_code == 200
 
@@ -312,7 +313,7 @@ def test_asking_for_a_link_answers_the_same_for_unknown_and_suppressed_addresses
     Suppression.objects.create(email_hmac=email_hmac("bounced@example.com"), reason="complaint")
 
     answers = [
-        client.post("/p/", {"email": email}, REMOTE_ADDR=next_ip()).content
+        client.post("/p/", {"email": email}, REMOTE_ADDR=next_ip())["Location"]
         for email in ["ada@example.com", "nobody@example.com", "bounced@example.com"]
     ]
 
@@ -321,13 +322,24 @@ def test_asking_for_a_link_answers_the_same_for_unknown_and_suppressed_addresses
     assert not mails_to("nobody@example.com") and not mails_to("bounced@example.com")
 
 
+def test_asking_for_a_link_redirects_so_a_refresh_sends_no_second_email(client, ada):
+    response = client.post("/p/", {"email": "ada@example.com"}, REMOTE_ADDR=next_ip())
+
+    assert response.status_code == 303
+    assert response["Location"] == "/p/sent"  # the address is not in it
+    pages = [client.get(response["Location"]) for _ in range(3)]
+    assert {p.status_code for p in pages} == {200}
+    assert "Check your inbox" in pages[-1].content.decode()
+    assert len(mails_to("ada@example.com")) == 1
+
+
 def test_asking_for_links_is_rate_limited(client, ada):
     answers = [
         client.post("/p/", {"email": "ada@example.com"}, REMOTE_ADDR="192.0.2.50").status_code
         for _ in range(6)
     ]
 
-    assert answers == [200] * 5 + [429]
+    assert answers == [303] * 5 + [429]
 
 
 def test_many_visitors_cannot_flood_one_inbox_with_preference_links(client, ada):
@@ -338,6 +350,6 @@ def test_many_visitors_cannot_flood_one_inbox_with_preference_links(client, ada)
         client.post("/p/", {"email": "ada@example.com"}, REMOTE_ADDR=next_ip()) for _ in range(10)
     ]
 
-    assert {a.status_code for a in answers} == {200}
-    assert len({a.content for a in answers}) == 1  # nothing tells the visitor mail was held back
+    assert {a.status_code for a in answers} == {303}
+    assert len({a["Location"] for a in answers}) == 1  # nothing tells that mail was held back
     assert len(mails_to("ada@example.com")) == 3

@@ -167,7 +167,7 @@ def test_a_topic_taken_out_of_the_policy_is_no_longer_offered_or_subscribed(
 def test_a_sign_up_stores_a_pending_subscription_and_the_words_the_person_saw(client, form, news):
     response = sign_up(client, form, lists=[news], company="Analytical Engines")
 
-    assert response.status_code == 200
+    assert response.status_code == 303
     contact = Contact.objects.get()
     assert (contact.email, contact.name, contact.company) == (
         "ada@example.com",
@@ -262,9 +262,10 @@ def test_the_answer_is_the_same_for_new_pending_confirmed_and_suppressed_address
         ]
     }
 
-    assert {r.status_code for r in answers.values()} == {200}
+    assert {r.status_code for r in answers.values()} == {303}
+    assert {r["Location"] for r in answers.values()} == {"/f/news/thanks"}
     assert len({body_text(r) for r in answers.values()}) == 1
-    assert "Check your inbox to confirm" in body_text(answers["new@example.com"])
+    assert "Check your inbox to confirm" in body_text(client.get("/f/news/thanks"))
     assert not any(r.cookies for r in answers.values())
 
 
@@ -273,8 +274,8 @@ def test_a_filled_honeypot_gets_the_same_answer_and_nothing_is_stored(client, fo
 
     bot = sign_up(client, form, email="bot@example.com", homepage="https://spam.example")
 
-    assert bot.status_code == human.status_code == 200
-    assert body_text(bot) == body_text(human)
+    assert bot.status_code == human.status_code == 303
+    assert bot["Location"] == human["Location"]
     assert list(Contact.objects.values_list("email", flat=True)) == ["human@example.com"]
     assert not mails_to("bot@example.com")
 
@@ -282,12 +283,12 @@ def test_a_filled_honeypot_gets_the_same_answer_and_nothing_is_stored(client, fo
 def test_too_many_sign_ups_from_one_address_get_a_429_page_that_says_why(client, form):
     answers = [sign_up(client, form, email=f"p{i}@example.com", ip="192.0.2.9") for i in range(6)]
 
-    assert [r.status_code for r in answers] == [200] * 5 + [429]
+    assert [r.status_code for r in answers] == [303] * 5 + [429]
     assert "Too many attempts" in answers[-1].content.decode()
     assert "wait 10 minutes" in answers[-1].content.decode()
     assert answers[-1]["Retry-After"] == "600"
     assert Contact.objects.count() == 5
-    assert sign_up(client, form, email="other@example.com", ip="192.0.2.10").status_code == 200
+    assert sign_up(client, form, email="other@example.com", ip="192.0.2.10").status_code == 303
 
 
 def test_sign_ups_from_one_ipv6_network_count_together_whichever_address_they_use(client, form):
@@ -297,20 +298,44 @@ def test_sign_ups_from_one_ipv6_network_count_together_whichever_address_they_us
         for i in range(6)
     ]
 
-    assert [r.status_code for r in answers] == [200] * 5 + [429]
+    assert [r.status_code for r in answers] == [303] * 5 + [429]
     assert Contact.objects.count() == 5
-    assert sign_up(client, form, email="other@example.com", ip="2001:db8:1:3::1").status_code == 200
+    assert sign_up(client, form, email="other@example.com", ip="2001:db8:1:3::1").status_code == 303
 
 
 def test_one_address_gets_at_most_three_confirmations_an_hour_whoever_asks(client, form):
     answers = [sign_up(client, form, email="victim@example.com") for _ in range(5)]
 
-    assert {r.status_code for r in answers} == {200}
-    assert len({body_text(r) for r in answers}) == 1
+    assert {r.status_code for r in answers} == {303}
+    assert len({r["Location"] for r in answers}) == 1
     assert len(mails_to("victim@example.com")) == 3
     with time_machine.travel(timezone.now() + timedelta(hours=1, minutes=1)):
         sign_up(client, form, email="victim@example.com")
     assert len(mails_to("victim@example.com")) == 4
+
+
+def test_a_sign_up_redirects_to_a_thank_you_page_whose_refresh_sends_nothing_again(
+    client, form, news
+):
+    """Post/Redirect/Get: the thank-you page is fetched with GET, so a browser's refresh (or its
+    back and forward) fetches it again instead of posting the form a second time."""
+    response = sign_up(client, form, email="ada@example.com", name="Ada Lovelace", lists=[news])
+
+    assert response.status_code == 303
+    thanks = response["Location"]
+    assert thanks == "/f/news/thanks"  # no address, no name, no query string
+    pages = [client.get(thanks) for _ in range(3)]  # the person refreshes twice
+    assert {p.status_code for p in pages} == {200}
+    assert "Check your inbox to confirm" in body_text(pages[-1])
+    assert len(mails_to("ada@example.com")) == 1
+    assert Contact.objects.count() == 1
+
+
+def test_the_thank_you_page_of_an_inactive_or_unknown_form_is_not_found(client, form):
+    do_update_signup_form(form, is_active=False)
+
+    assert client.get("/f/news/thanks").status_code == 404
+    assert client.get("/f/nothing/thanks").status_code == 404
 
 
 def test_an_operators_own_thank_you_page_gets_every_submission(client, news):
@@ -359,7 +384,8 @@ def test_the_snippet_posts_from_another_site_without_a_csrf_token(form, news):
         REMOTE_ADDR=next_ip(),
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 303
+    assert response["Location"] == "/f/news/thanks"
     assert Subscription.objects.get().status == "pending"
     assert len(sent_mail()) == 1
 
@@ -375,7 +401,10 @@ def test_the_snippets_fields_match_the_hosted_form(client, form):
 def test_every_public_page_works_without_javascript_with_one_heading_and_labelled_inputs(
     client, form, news
 ):
-    pages = {"form": client.get("/f/news"), "done": sign_up(client, form, lists=[news])}
+    pages = {
+        "form": client.get("/f/news"),
+        "done": sign_up(client, form, lists=[news], follow=True),
+    }
     confirm = re.search(r"http://127\.0\.0\.1:8000(/c/\S+)", mails_to("ada@example.com")[0].body())
     pages["confirm"] = client.get(confirm.group(1))
     pages["confirmed"] = client.post(confirm.group(1))
@@ -388,13 +417,15 @@ def test_every_public_page_works_without_javascript_with_one_heading_and_labelle
         unsubscribe, {"List-Unsubscribe": "One-Click", "from": "page"}
     )
     pages["link request"] = client.get("/p/")
-    pages["link sent"] = client.post("/p/", {"email": "ada@example.com"}, REMOTE_ADDR=next_ip())
+    pages["link sent"] = client.post(
+        "/p/", {"email": "ada@example.com"}, REMOTE_ADDR=next_ip(), follow=True
+    )
     pages["bad link"] = client.get("/c/nonsense")
     pages["bad preferences link"] = client.get(preferences[:-3] + "abc")
     with time_machine.travel(timezone.now() + timedelta(days=400)):
         pages["expired preferences link"] = client.get(preferences)
         pages["expired confirmation"] = client.get(confirm.group(1))
-    limited = [sign_up(client, form, ip="192.0.2.99") for _ in range(6)]
+    limited = [sign_up(client, form, ip="192.0.2.99", follow=True) for _ in range(6)]
     pages["too many"] = limited[-1]
 
     for label, response in pages.items():

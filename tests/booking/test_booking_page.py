@@ -195,6 +195,47 @@ def test_a_time_taken_meanwhile_is_refused_clearly_and_the_details_are_kept(clie
     assert post(client, start=TUESDAY_10).status_code == 303
 
 
+def test_sending_the_booking_form_twice_says_plainly_the_time_is_already_yours(client, monday):
+    """A double click, or "back" and "send" again, in the browser that booked: one demo, one
+    invitation, and a page that says so (not "taken by someone else")."""
+    hosts("grace")
+    first = post(client)
+    again = post(client)
+
+    assert first.status_code == again.status_code == 303
+    assert again["Location"] == "/demo/booked?again=1"
+    page = client.get(again["Location"])
+    assert "You already hold this demo" in page.text and "no second demo" in page.text
+    assert Booking.objects.count() == Enquiry.objects.count() == 1
+    assert len(sent_mail()) == 1
+    assert AuditEntry.objects.filter(action="booking.booked").count() == 1
+
+
+def test_the_same_person_asking_for_their_time_again_elsewhere_gets_no_second_demo(client, monday):
+    # Two hosts: the time is still free with the other one, yet the person already holds it.
+    hosts("grace", "alan")
+    booking = book(TUESDAY_9)
+    mails = len(sent_mail())
+
+    response = post(client, email="ADA@example.com")
+
+    assert response.status_code == 303 and response["Location"] == "/demo/booked"
+    assert list(Booking.objects.all()) == [booking]
+    assert Enquiry.objects.count() == 1 and len(sent_mail()) == mails
+
+
+def test_another_browser_typing_the_holders_address_learns_nothing(client, monday):
+    hosts("grace")
+    book(TUESDAY_9)
+    holder = post(client)  # a stranger who knows Ada's address, on a time she holds
+    book(TUESDAY_10, person={"name": "Grace Hopper", "email": "grace@example.com"})
+    other = post(client, start=TUESDAY_10)
+
+    assert holder.status_code == other.status_code == 409
+    assert "just taken" in holder.text and "already hold this demo" not in holder.text
+    assert Booking.objects.count() == 2
+
+
 def test_a_bot_filling_the_honeypot_books_nothing(client, monday):
     hosts("grace")
     response = post(client, homepage="http://spam.example")

@@ -378,3 +378,68 @@ def test_backup_and_restore_leave_no_sqlite_side_files_behind(installation, tmp_
     assert sorted(p.name for p in backup_dir.iterdir()) == ["manifest.json", "tidings.sqlite3"]
     assert not list(fresh.glob("*.restoring*")), sorted(p.name for p in fresh.iterdir())
     assert contacts_in(fresh / "tidings.sqlite3") == 1
+
+
+def _wait_for_lock(database: Path, seconds: float = 60) -> None:
+    from tidings.lib.running import SUFFIX, others_running
+
+    deadline = time.monotonic() + seconds
+    while not others_running(database.with_name(database.name + SUFFIX)):
+        assert time.monotonic() < deadline, "the process never took its lock"
+        time.sleep(0.05)
+
+
+def test_restore_replace_refuses_while_a_worker_without_delivery_runs_on_the_database(
+    installation, tmp_path
+):
+    """A worker that sends no mail (``--no-delivery``) writes no heartbeat row, and a web
+    process never does: the lock file they hold is what tells restore they are there."""
+    fixture(installation, "people", "ada@example.org")
+    backup_dir = tmp_path / "backup"
+    tidings(installation, "backup", str(backup_dir))
+    database = installation / "tidings.sqlite3"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tidings.cli", "worker", "--no-delivery", "--no-scheduler"],
+        env=env_for(installation),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_lock(database)
+        refused = tidings(installation, "restore", "--replace", str(backup_dir), check=False)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+    assert refused.returncode != 0
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "`tidings serve` or `tidings worker` is running" in lines[0]
+    assert not list(installation.glob("tidings.sqlite3.before-restore-*"))  # nothing moved
+    assert "Restored" in tidings(installation, "restore", "--replace", str(backup_dir)).stdout
+
+
+def test_restore_replace_refuses_while_the_web_server_runs_on_the_database(installation, tmp_path):
+    import socket
+
+    tidings(installation, "backup", str(tmp_path / "backup"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    web = subprocess.Popen(
+        [sys.executable, "-m", "tidings.cli", "serve", "--port", str(port)],
+        env=env_for(installation),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_lock(installation / "tidings.sqlite3")
+        refused = tidings(
+            installation, "restore", "--replace", str(tmp_path / "backup"), check=False
+        )
+    finally:
+        web.terminate()
+        web.wait(timeout=60)
+
+    assert refused.returncode != 0 and "is running on the current database" in refused.stderr

@@ -50,6 +50,7 @@ SECRET = "eyJjIjoxMjN9:1vNx8Q:ZXhhbXBsZXNpZ25hdHVyZQ"
 # Parameters that are not secrets, by URL name → parameter → why.
 HARMLESS: dict[str, dict[str, str]] = {
     "public:signup": {"slug": "a sign-up form's public name, printed on the website"},
+    "public:signup-done": {"slug": "the same form's thank-you page: its public name only"},
     "system-emails:edit": {"key": "the name of a system email template (operator page)"},
     "crm:extend": {"section": "the name of a CRM section (operator page)"},
     "password_reset_confirm": {

@@ -18,6 +18,7 @@ from tidings import signals
 from tidings.lib.audit import audit
 from tidings.lib.ratelimit import count_attempt
 from tidings.lib.system_mail import send_system_email
+from tidings.lib.text import clean_line, strip_format_characters
 from tidings.policy import get_policy
 
 from .consent import (
@@ -131,10 +132,12 @@ def do_create_contact(values: Mapping[str, Any], *, purpose: str) -> tuple[Conta
     """Create the contact for these values, or return the existing one with the same address.
 
     Only fields the purpose collects are accepted; an existing contact's blank fields are filled
-    in, but what it already holds is not overwritten by an anonymous submission.
+    in, but what it already holds is not overwritten by an anonymous submission.  Invisible
+    format characters (bidi overrides...) are taken out of every value first
+    (``lib.text.clean_line``): a name made of nothing else is missing.
     """
-    check_fields(values, purpose)
-    data = dict(values)
+    data: dict[str, Any] = {name: clean_line(value) for name, value in values.items()}
+    check_fields(data, purpose)
     data["email"] = normalise_email(data["email"])
     columns = {k: v for k, v in data.items() if k in Contact.COLUMN_FIELDS}
     attributes = {k: v for k, v in data.items() if k not in Contact.COLUMN_FIELDS}
@@ -694,7 +697,7 @@ def _update_contact_fields(contact: Contact, values: Mapping[str, str]) -> list[
     for name, raw in values.items():
         if name not in allowed:
             continue
-        value = (raw or "").strip()
+        value = strip_format_characters(raw or "").strip()
         if not value and name in fields.required:
             continue  # a required field cannot be emptied
         if name == TIME_ZONE_FIELD and value and parse_time_zone(value) is None:

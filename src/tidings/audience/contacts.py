@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,24 @@ def search_contacts(
             subs = subs.filter(status=status)
         contacts = contacts.filter(Exists(subs))
     return contacts
+
+
+MERGE_CANDIDATES = 20
+
+
+def merge_candidates(keep: Contact, q: str, *, first: Sequence[Contact] = ()) -> list[Contact]:
+    """Contacts the merge page offers to merge into ``keep``: ``first`` (its case-folded twins),
+    then those the search box ``q`` finds (``search_contacts``: the start of an address or of a
+    name word; a number, or ``#`` and a number, is a contact id), newest first, ``keep``
+    itself never; at most ``MERGE_CANDIDATES`` + 1 (one more than shown says "refine")."""
+    q = q.strip()
+    found: list[Contact] = [c for c in first if c.pk != keep.pk]
+    if q:
+        number = q.removeprefix("#")
+        matches = Contact.objects.filter(pk=int(number)) if number.isdigit() else search_contacts(q)
+        seen = {c.pk for c in found} | {keep.pk}
+        found += matches.exclude(pk__in=seen).order_by("-pk")[: MERGE_CANDIDATES + 1]
+    return found[: MERGE_CANDIDATES + 1]
 
 
 @dataclass

@@ -17,6 +17,7 @@ from django import forms
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from tidings.lib.text import strip_format_characters
 from tidings.policy import Policy, get_policy
 from tidings.policy.plain import field_title
 
@@ -116,10 +117,12 @@ def _join(items: Sequence[str]) -> str:
 class OneLineField(forms.CharField):
     """A text box's value on one line: line breaks, tabs and runs of spaces become one space,
     and other control characters go.  A browser's ``<input>`` cannot send them, but a crafted
-    or pasted POST can, and a name was stored with its line breaks."""
+    or pasted POST can, and a name was stored with its line breaks.  Invisible format
+    characters (bidi overrides, direction marks...) go too (``lib.text``), so a value made of
+    nothing else is blank, and a required field says so."""
 
     def to_python(self, value: Any) -> str:
-        text = super().to_python(value) or ""
+        text = strip_format_characters(super().to_python(value) or "")
         kept = "".join(c for c in text if c.isspace() or unicodedata.category(c) != "Cc")
         return " ".join(kept.split())
 

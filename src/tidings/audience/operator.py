@@ -11,6 +11,7 @@ from django.utils import timezone
 from tidings import signals
 from tidings.lib.audit import audit
 from tidings.lib.edits import EditConflict, conflicts
+from tidings.lib.text import clean_line
 
 from .actions import FieldNotAllowed, wording
 from .emails import normalise_email
@@ -52,7 +53,7 @@ def do_rectify_contact(
     for name in order:
         if name not in values:
             continue
-        value = normalise_email(values[name]) if name == "email" else values[name]
+        value = normalise_email(values[name]) if name == "email" else clean_line(values[name])
         if getattr(locked, name) != value:
             setattr(locked, name, value)
             setattr(contact, name, value)

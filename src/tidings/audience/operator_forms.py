@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 from django import forms
 
@@ -106,13 +107,21 @@ class SuppressionPasteForm(forms.Form):
     )
 
 
+def merge_choice_label(contact: Contact) -> str:
+    """How a contact is named in the merge page's list: id, name, address, age."""
+    name = f"{contact.name} " if contact.name else ""
+    return f"Contact #{contact.pk}: {name}<{contact.email}>, created {contact.created_at:%-d %B %Y}"
+
+
 class ContactMergeForm(forms.Form):
-    """Which contact to merge into this one (by id), and whether its address differs."""
+    """Which contact to merge into this one (picked from ``candidates``: the page's search
+    results), and whether its address differs."""
 
     other = forms.IntegerField(
-        label="Contact to merge into this one (its id)",
+        label="Contact to merge into this one",
         min_value=1,
         help_text="Everything it holds moves to this contact, then it is deleted.",
+        widget=forms.RadioSelect,
     )
     different_addresses = forms.BooleanField(
         required=False,
@@ -121,9 +130,13 @@ class ContactMergeForm(forms.Form):
     )
     confirm = forms.BooleanField(label="Merge them: this cannot be undone")
 
-    def __init__(self, *args: Any, keep: Contact, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, keep: Contact, candidates: Sequence[Contact] = (), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.keep = keep
+        widget = cast(forms.RadioSelect, self.fields["other"].widget)
+        widget.choices = [(c.pk, merge_choice_label(c)) for c in candidates]
 
     def clean_other(self) -> Contact:
         pk = self.cleaned_data["other"]

@@ -68,11 +68,16 @@ def _link_problem(
 
 
 # --- sign-up forms ----------------------------------------------------------------------------
-def _signed_up(request: HttpRequest, signup_form: SignupForm) -> HttpResponse:
-    """The one answer to every accepted submission, whatever the address was."""
+def _signed_up(signup_form: SignupForm) -> HttpResponse:
+    """The one answer to every accepted submission, whatever the address was: a redirect
+    (Post/Redirect/Get), so that refreshing the thank-you page does not post the form again and
+    send a second confirmation email.  The thank-you address names only the form, never what was
+    typed into it."""
     if signup_form.redirect_url:
         return HttpResponseRedirect(signup_form.redirect_url, status=303)
-    return render(request, "audience/public/signup_done.html", {"signup_form": signup_form})
+    return HttpResponseRedirect(
+        reverse("public:signup-done", kwargs={"slug": signup_form.slug}), status=303
+    )
 
 
 # CSRF exemption, for this view only: the embeddable snippet posts here from the operator's own
@@ -91,7 +96,7 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
             return too_many(request, limit)
         form = signup_form_for(signup_form, request.POST)
         if form.honeypot_filled():
-            return _signed_up(request, signup_form)  # a bot: it learns nothing either
+            return _signed_up(signup_form)  # a bot: it learns nothing either
         if form.is_valid():
             do_sign_up(
                 signup_form,
@@ -101,7 +106,7 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
                 wording_text=form.wording,
                 ip=client_ip(request),
             )
-            return _signed_up(request, signup_form)
+            return _signed_up(signup_form)
     else:
         form = signup_form_for(signup_form)
     context = {
@@ -110,6 +115,15 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
         "privacy_url": absolute_url(reverse("policy:notice")),
     }
     return render(request, "audience/public/signup.html", context)
+
+
+@require_http_methods(["GET", "HEAD"])
+def signup_done(request: HttpRequest, slug: str) -> HttpResponse:
+    """Where an accepted submission is sent: "check your inbox"."""
+    signup_form = SignupForm.objects.filter(slug=slug, is_active=True).first()
+    if signup_form is None:
+        raise Http404("no such form")
+    return render(request, "audience/public/signup_done.html", {"signup_form": signup_form})
 
 
 # --- confirming a sign-up ---------------------------------------------------------------------
@@ -257,8 +271,14 @@ def preferences_link(request: HttpRequest) -> HttpResponse:
             return too_many(request, limit)
         if form.is_valid():
             do_send_preferences_link(form.cleaned_data["email"])
-            return render(request, "audience/public/preferences_link_sent.html")
+            # Post/Redirect/Get: a refresh of the answer sends no second email.
+            return HttpResponseRedirect(reverse("public:preferences-link-sent"), status=303)
     return render(request, "audience/public/preferences_link.html", {"form": form})
+
+
+@require_http_methods(["GET", "HEAD"])
+def preferences_link_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "audience/public/preferences_link_sent.html")
 
 
 # --- unsubscribing ----------------------------------------------------------------------------

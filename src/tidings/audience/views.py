@@ -18,7 +18,7 @@ from tidings.lib.edits import EditConflict
 
 from . import contact_panels, operator
 from .access import contact_or_404, list_or_404
-from .contacts import keyset_page, search_contacts
+from .contacts import MERGE_CANDIDATES, keyset_page, merge_candidates, search_contacts
 from .emails import InvalidEmail, email_domain, email_hmac, normalise_email
 from .merge import MergeError, do_merge_contacts, twins_of
 from .models import ConsentEvent, Contact, MailingList, Subscription, SuppressedDomain, Suppression
@@ -134,11 +134,18 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
 @operator_required(perm="people")
 def contact_merge(request: HttpRequest, contact_id: int) -> HttpResponse:
     """Merge another contact into this one ("Merge with…"): the contacts with this one's
-    address once case is folded (the doctor's ``contacts.addresses``) are offered."""
+    address once case is folded (the doctor's ``contacts.addresses``) are offered, and those
+    the search box (``?q=``, an address, a name or an id) finds, to pick from."""
     contact = contact_or_404(contact_id)
     twins = twins_of(contact)
-    initial = {"other": twins[0].pk} if twins else {}
-    form = ContactMergeForm(request.POST or None, keep=contact, initial=initial)
+    query = request.GET.get("q", "").strip()[:200]
+    candidates = merge_candidates(contact, query, first=twins)
+    more = len(candidates) > MERGE_CANDIDATES
+    candidates = candidates[:MERGE_CANDIDATES]
+    initial = {"other": candidates[0].pk} if len(candidates) == 1 or twins else {}
+    form = ContactMergeForm(
+        request.POST or None, keep=contact, candidates=candidates, initial=initial
+    )
     if request.method == "POST" and form.is_valid():
         drop = form.cleaned_data["other"]
         try:
@@ -153,9 +160,16 @@ def contact_merge(request: HttpRequest, contact_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Contact #{drop.pk} was merged into this one.")
             return redirect("audience:contact", contact_id=contact.pk)
-    return render(
-        request, "audience/contact_merge.html", {"contact": contact, "form": form, "twins": twins}
-    )
+    context = {
+        "contact": contact,
+        "form": form,
+        "twins": twins,
+        "query": query,
+        "candidates": candidates,
+        "found": [c for c in candidates if c not in twins],
+        "more": more,
+    }
+    return render(request, "audience/contact_merge.html", context)
 
 
 @require_POST

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from tidings import signals
 from tidings.audience.actions import do_sign_up
-from tidings.audience.models import SignupForm
+from tidings.audience.models import Contact, SignupForm
 from tidings.audience.tokens import absolute_url
 from tidings.campaigns.mail import send_system_email
 from tidings.crm.actions import WEB_FORM, do_note_demo_booked, do_receive_enquiry
@@ -45,7 +45,21 @@ class BookingError(ValueError):
 
 class SlotTaken(BookingError):
     def __init__(self) -> None:
-        super().__init__("That time was just taken by someone else. Please pick another.")
+        # The same words whoever holds the time: the page must not tell a visitor that an
+        # address they typed has a demo booked (the view says more to the browser that booked).
+        super().__init__(
+            "That time was just taken. If you booked it yourself, you already hold it: the "
+            "invitation we emailed you has links to move or cancel it. Otherwise, please pick "
+            "another time."
+        )
+
+
+class AlreadyBooked(BookingError):
+    """The person already holds a demo at that time: nothing was booked again."""
+
+    def __init__(self, booking: Booking) -> None:
+        self.booking = booking
+        super().__init__("You already hold this time: nothing was changed.")
 
 
 class NotChangeable(BookingError):
@@ -191,12 +205,17 @@ def do_book_demo(
     The contact is created or completed under the enquiry purpose, an enquiry from the web form
     is recorded (its ``last_contact`` clock set now), and the invitation is emailed.  With
     ``newsletter``, the person is signed up through that sign-up form (double opt-in and its
-    consent record, exactly as the form itself would).  Raises SlotTaken, and what
-    ``do_receive_enquiry`` raises (FieldNotAllowed, InvalidEmail).
+    consent record, exactly as the form itself would).  Raises SlotTaken, AlreadyBooked (the
+    person, by address, already holds a demo at that time: a second submission of the same
+    form books, sends and records nothing), and what ``do_receive_enquiry`` raises
+    (FieldNotAllowed, InvalidEmail).
     """
     now = now or timezone.now()
     ZoneInfo(visitor_timezone)  # a zone we know, or ZoneInfoNotFoundError (a ValueError)
     _lock_hosts()
+    held = held_by(person.get("email"), start)
+    if held is not None:
+        raise AlreadyBooked(held)
     slot = _slot_at(start.astimezone(UTC), now)
     if newsletter is not None:
         do_sign_up(
@@ -233,6 +252,22 @@ def do_book_demo(
         )
     )
     return booking
+
+
+def held_by(email: object, start: datetime) -> Booking | None:
+    """The confirmed demo at ``start`` of the contact with this address, if any."""
+    if not isinstance(email, str) or not email:
+        return None
+    contact_ids = list(Contact.objects.with_email(email).values_list("pk", flat=True))
+    return (
+        Booking.objects.filter(
+            enquiry__contact_id__in=contact_ids,
+            status=Booking.Status.CONFIRMED,
+            start=start.astimezone(UTC),
+        )
+        .select_related("enquiry")
+        .first()
+    )
 
 
 def _touch_enquiry(booking: Booking, now: datetime) -> None:

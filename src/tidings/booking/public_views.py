@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -25,6 +26,7 @@ from tidings.lib.client_ip import client_ip
 from tidings.lib.ratelimit import setting_limit, too_many, within_limit
 
 from .actions import (
+    AlreadyBooked,
     Newsletter,
     NotChangeable,
     SlotTaken,
@@ -32,6 +34,7 @@ from .actions import (
     do_cancel_booking,
     do_reschedule_booking,
     free_slots,
+    held_by,
     meeting_time,
 )
 from .forms import BookingForm, RescheduleForm, timezone_names, zone_or
@@ -40,6 +43,40 @@ from .slots import by_day, parse_key
 from .tokens import make_manage_token, read_manage_token
 
 BOOKING_LIMIT = (5, 600)  # submissions per IP address, per seconds (TIDINGS_BOOKING_LIMIT)
+
+# The browser that booked a demo keeps its id (signed; no name, no address) until the demo is
+# over, so that submitting the same form again (a double click, "back" then "send") is answered
+# plainly with "you already hold this time" — and only there: another browser typing the same
+# address and time gets the answer anyone gets, which tells nothing about who booked.
+HELD_COOKIE = "tidings_demo"
+HELD_SALT = "tidings.booking.held"
+
+
+def _booked(request: HttpRequest, booking: Booking | None = None) -> HttpResponse:
+    response = HttpResponseRedirect(reverse("booking_public:booked"), status=303)
+    if booking is not None:
+        response.set_signed_cookie(
+            HELD_COOKIE,
+            str(booking.pk),
+            salt=HELD_SALT,
+            max_age=max(60, int((booking.end - timezone.now()).total_seconds())),
+            path=reverse("booking_public:book"),
+            secure=request.is_secure(),
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
+
+
+def _held_here(request: HttpRequest) -> bool:
+    """This browser booked the demo the posted address holds at the posted time."""
+    try:
+        booking_id = int(request.get_signed_cookie(HELD_COOKIE, salt=HELD_SALT) or "")
+    except (KeyError, ValueError, signing.BadSignature):
+        return False
+    start = parse_key(request.POST.get("slot", ""))
+    held = held_by(request.POST.get("email", ""), start) if start is not None else None
+    return held is not None and held.pk == booking_id
 
 
 def _zone(request: HttpRequest, availability: Availability) -> str:
@@ -103,18 +140,24 @@ def book(request: HttpRequest) -> HttpResponse:
             request.POST, slots=slots, newsletter_form=newsletter_form, default_zone=zone_name
         )
         if form.honeypot_filled():
-            return HttpResponseRedirect(reverse("booking_public:booked"), status=303)
+            return _booked(request)
+        if _held_here(request):  # the same form sent again: nothing more to do
+            return HttpResponseRedirect(reverse("booking_public:booked") + "?again=1", status=303)
         if form.is_valid():
             newsletter = None
             if form.wants_newsletter() and newsletter_form is not None:
                 newsletter = Newsletter(newsletter_form, form.wording, client_ip(request))
             try:
-                do_book_demo(
+                booking = do_book_demo(
                     form.person_values(),
                     start=form.cleaned_data["slot"],
                     visitor_timezone=form.cleaned_data["tz"],
                     newsletter=newsletter,
                 )
+            except AlreadyBooked:
+                # The address already holds this time (booked from another browser): no second
+                # demo; the answer is a booking's, as it would be for anyone.
+                return _booked(request)
             except SlotTaken as exc:
                 form.add_error("slot", str(exc))
                 slots = free_slots()
@@ -122,7 +165,7 @@ def book(request: HttpRequest) -> HttpResponse:
             except (FieldNotAllowed, InvalidEmail):
                 form.add_error(None, "Please check the details you entered.")
             else:
-                return HttpResponseRedirect(reverse("booking_public:booked"), status=303)
+                return _booked(request, booking)
         elif "slot" in form.errors and request.POST.get("slot"):
             # A time offered when the page loaded and gone since: say so, keep the rest.
             form.errors["slot"] = form.error_class([str(SlotTaken())])
@@ -142,7 +185,7 @@ def book(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD"])
 def booked(request: HttpRequest) -> HttpResponse:
-    return render(request, "booking/public/booked.html", {})
+    return render(request, "booking/public/booked.html", {"again": "again" in request.GET})
 
 
 # --- the links in the emails --------------------------------------------------------------------

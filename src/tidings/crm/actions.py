@@ -21,6 +21,7 @@ from tidings.audience.actions import FieldNotAllowed, do_create_contact
 from tidings.audience.consent import CAPTURED_FIELDS
 from tidings.audience.models import Contact
 from tidings.lib.audit import audit
+from tidings.lib.text import strip_format_characters
 from tidings.policy import get_policy
 from tidings.policy.records import WEB_FORM_SOURCE
 from tidings.policy.screening import SensitiveDataRefused, screen_text
@@ -78,6 +79,11 @@ def clean_free_text(text: str) -> tuple[str, tuple[str, ...]]:
     return screened.text, screened.removed
 
 
+def _line(text: str) -> str:
+    """A subject as stored: trimmed, without invisible format characters (``lib.text``)."""
+    return strip_format_characters(text).strip()
+
+
 def _screen(*texts: str) -> tuple[list[str], list[str]]:
     """Screen several texts: the texts to store, and every category removed from any of them."""
     cleaned, removed = [], []
@@ -119,7 +125,7 @@ def _changed(record: models.Model, values: Mapping[str, Any]) -> list[str]:
 # --- organisations ----------------------------------------------------------------------------
 @transaction.atomic
 def do_create_organisation(*, name: str, address: str = "", actor: Any = None) -> Organisation:
-    organisation = Organisation.objects.create(name=name.strip(), address=address.strip())
+    organisation = Organisation.objects.create(name=_line(name), address=address.strip())
     audit("organisation.created", actor=actor, obj=organisation)
     return organisation
 
@@ -165,7 +171,7 @@ def do_receive_enquiry(
     """
     if channel not in enquiry_channels():
         raise CrmError(f'"{channel}" is not one of the enquiry purpose\'s sources')
-    (text, subject), removed = _screen(message, subject.strip()[:200])
+    (text, subject), removed = _screen(message, _line(subject)[:200])
     contact, new = _person(person, ENQUIRY)
     at = received_at or timezone.now()
     enquiry = Enquiry.objects.create(
@@ -485,7 +491,7 @@ def do_create_support_request(
     """
     from . import support
 
-    (subject, notes), removed = _screen(subject.strip()[:200] or "(no subject)", notes)
+    (subject, notes), removed = _screen(_line(subject)[:200] or "(no subject)", notes)
     at = received_at or timezone.now()
     contract = support.standing(support_contact, timezone.localdate(at))
     if contract is None and not check_contract:
@@ -524,8 +530,8 @@ def do_update_support_request(
     request: SupportRequest, *, subject: str, notes: str, actor: Any
 ) -> list[str]:
     values: dict[str, Any] = {}
-    if subject.strip() != request.subject or notes != request.notes:
-        (subject, notes), removed = _screen(subject.strip(), notes)
+    if _line(subject) != request.subject or notes != request.notes:
+        (subject, notes), removed = _screen(_line(subject), notes)
         values = {"subject": subject, "notes": notes, "redacted_categories": removed}
     changed = _changed(request, values)
     if changed:

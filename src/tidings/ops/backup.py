@@ -14,7 +14,8 @@ policy file's SHA-256, the rows in every table, the file's SHA-256 and size.
 
 Restoring checks the file against the manifest, refuses a backup made by a newer tidings (a
 migration this code does not have), copies it into the configured data directory (moving an
-existing database aside only with ``--replace``, and never while a delivery worker is alive on it),
+existing database aside only with ``--replace``, and never while ``tidings serve`` or ``tidings
+worker`` runs on it: ``lib.running``'s lock file, and the delivery workers' heartbeats),
 checks the row counts against the manifest, applies the migrations the backup is behind by, and
 erases again the people the erasure journals name (``ops.journal``).
 
@@ -37,6 +38,8 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+
+from tidings.lib import running
 
 FORMAT = 1
 DATABASE_FILE = "tidings.sqlite3"
@@ -329,6 +332,11 @@ def restore(
             raise BackupError(
                 f"there is already a database at {target}; restore into an empty data "
                 "directory, or pass --replace to move it aside first"
+            )
+        if running.others_running(target.with_name(target.name + running.SUFFIX)):
+            raise BackupError(
+                "`tidings serve` or `tidings worker` is running on the current database: stop "
+                "them first (systemctl stop tidings-web tidings-worker)"
             )
         if _live_workers(target):
             raise BackupError(

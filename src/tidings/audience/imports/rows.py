@@ -16,6 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from tidings.lib.text import strip_format_characters
+
 from ..emails import InvalidEmail, normalise_email
 from ..models import Contact
 from .columns import ALIASES, STORED_COLUMNS, ColumnPlan, compact
@@ -210,8 +212,11 @@ class RowParser:
         return False
 
     def _cells(self, raw: Sequence[str]) -> list[str]:
-        """The cells the plan reads, stripped, a spreadsheet's formula escape undone."""
+        """The cells the plan reads, stripped, a spreadsheet's formula escape undone, and
+        without invisible format characters (``lib.text``: bidi overrides and the like)."""
         cells = [v.strip() for v in raw]
+        if not "".join(cells).isascii():
+            cells = [strip_format_characters(v).strip() for v in cells]
         if "\n'" in "\n" + "\n".join(cells):  # a spreadsheet's escape, rarely
             cells = [_FORMULA_ESCAPE.sub("", v) if v[:1] == "'" else v for v in cells]
         return cells

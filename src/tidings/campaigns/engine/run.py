@@ -607,12 +607,14 @@ class DeliveryThread(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="tidings-delivery", daemon=True)
         self.stopping = threading.Event()
+        self.engine: Engine | None = None
 
     def run(self) -> None:
         try:
             while not self.stopping.is_set():
                 try:
-                    Engine(stop=self.stopping, resilient=True).run()
+                    self.engine = Engine(stop=self.stopping, resilient=True)
+                    self.engine.run()
                 except Exception:
                     logger.exception("delivery engine stopped on an error; starting again in 5 s")
                     close_old_connections()
@@ -620,9 +622,27 @@ class DeliveryThread(threading.Thread):
         finally:
             connection.close()
 
-    def stop(self, timeout: float | None = 150.0) -> None:
+    def stop(self, timeout: float = 150.0, *, hurry: threading.Event | None = None) -> None:
+        """Stop cleanly, waiting up to ``timeout`` seconds; once ``hurry`` is set (a second
+        signal), stop waiting and hand every row the engine holds back to the queue now."""
         self.stopping.set()
-        self.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self.is_alive() and time.monotonic() < deadline:
+            if hurry is not None and hurry.is_set():
+                self.abandon()
+                return
+            self.join(0.1)
+
+    def abandon(self) -> None:
+        """Stop now: the rows the engine claimed go back to the queue (another worker, or this
+        one started again, sends them) without waiting for the messages on the wire; one of
+        those may then be sent twice, never lost."""
+        engine = self.engine
+        if engine is None or not self.is_alive():
+            return
+        released = queue.stop_worker(engine.worker_id)
+        logger.warning("delivery: stopped at once; %d claimed rows returned to the queue", released)
+        connection.close()
 
 
 def deliver_pending(max_seconds: float = 30.0, **options: Any) -> EngineStats:

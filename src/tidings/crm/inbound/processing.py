@@ -38,6 +38,7 @@ from django.utils import timezone
 from tidings.audience.emails import InvalidEmail, email_hmac, normalise_email
 from tidings.audience.models import Contact
 from tidings.lib.audit import audit
+from tidings.lib.text import strip_format_characters
 from tidings.policy import get_policy
 from tidings.policy.records import EMAIL_SOURCE
 from tidings.policy.screening import load_engine
@@ -311,7 +312,7 @@ def _label(record: conversations.Thread) -> str:
 
 
 def _subject(message: Any) -> str:
-    subject = inbound.header(message, "Subject")
+    subject = strip_format_characters(inbound.header(message, "Subject")).strip()
     cleaned, _ = clean_free_text(subject[:200]) if subject else ("", ())
     return cleaned
 
@@ -420,6 +421,7 @@ def _open(
             'no conversation matched, and "email" is not one of the enquiry purpose\'s '
             "sources in the policy: nothing opened"
         )
+    name = strip_format_characters(name).strip()
     person = {"email": address, "name": name or address.partition("@")[0]}
     enquiry = do_receive_enquiry(
         person,

@@ -4,7 +4,7 @@ import sys
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from tidings.lib import arguments
+from tidings.lib import arguments, running
 from tidings.web.demo import follow_serving_address, serving_base_url
 
 # How long serve waits for its background worker to stop: deploy/systemd/tidings-worker.service's
@@ -57,6 +57,7 @@ class Command(BaseCommand):
         warning = shared_counters_warning(workers, settings.TIDINGS_REDIS_URL)
         if warning:
             self.stderr.write(warning)
+        running.hold()  # `tidings restore --replace` refuses while we run (lib/running.py)
         # whitenoise serves from STATIC_ROOT in production; collecting takes well under a second.
         call_command("collectstatic", interactive=False, verbosity=0)
         worker = None

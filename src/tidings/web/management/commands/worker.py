@@ -7,7 +7,7 @@ import time
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from tidings.lib import arguments
+from tidings.lib import arguments, running
 from tidings.web.scheduler import SchedulerThread
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Command(BaseCommand):
     def handle(self, *args, interval, batch, no_scheduler, no_delivery, delivery_only, **options):
         from tidings.campaigns.engine import DeliveryThread, deliver_pending
 
+        running.hold()  # `tidings restore --replace` refuses while we run (lib/running.py)
         if batch:
             if not delivery_only:
                 call_command(
@@ -67,8 +68,9 @@ class Command(BaseCommand):
             # out of the collector's sight, a full collection no longer walks it all again.
             gc.freeze()
             sender.start()
+        hurry = threading.Event()  # set by a second SIGTERM/Ctrl-C: stop now (task_worker.py)
         if delivery_only:
-            self._wait_for_signal(sender)
+            self._wait_for_signal(sender, hurry)
             return
         scheduler = None
         if not no_scheduler:
@@ -77,27 +79,33 @@ class Command(BaseCommand):
         try:
             # django-tasks-db's worker loop: claims task rows, runs them, records results.  On
             # SIGTERM it finishes its task and exits; then the senders finish their messages.
-            self._run_tasks(interval, options["verbosity"])
+            # A second signal interrupts the task and puts it back in the queue.
+            self._run_tasks(interval, hurry)
         finally:
+            _on_signal(hurry.set)  # from now on any signal means: stop now
             if scheduler is not None:
                 scheduler.stop()
             if drain is not None:
                 drain.stop()
             if sender is not None:
-                sender.stop()
+                sender.stop(hurry=hurry)
 
-    def _run_tasks(self, interval: float, verbosity: int) -> None:
+    def _run_tasks(self, interval: float, hurry: threading.Event) -> None:
         """django-tasks-db's loop, started again when it gave up on a locked database.
 
         It tolerates a lock while claiming a task, but not on opening the claim's transaction
         (SQLite's BEGIN IMMEDIATE, after the busy timeout): one long writer (a big import, a
         mail piped in) then ended the whole worker, and with it the sending of mail."""
         from django.db import OperationalError, close_old_connections
+        from django.utils.crypto import get_random_string
         from django_tasks_db.utils import is_locked_database_exception
 
+        from tidings.web.task_worker import run_tasks
+
+        worker_id = get_random_string(32)  # as db_worker names itself
         while True:
             try:
-                call_command("db_worker", interval=interval, batch=False, verbosity=verbosity)
+                run_tasks(interval=interval, hurry=hurry, worker_id=worker_id)
                 return
             except OperationalError as exc:
                 if not is_locked_database_exception(exc):
@@ -106,15 +114,20 @@ class Command(BaseCommand):
                 close_old_connections()
                 time.sleep(max(interval, 0.1))
 
-    def _wait_for_signal(self, sender) -> None:
+    def _wait_for_signal(self, sender, hurry: threading.Event) -> None:
         stop = threading.Event()
 
-        def handler(signum, frame):
-            stop.set()
+        def handler() -> None:
+            (hurry if stop.is_set() else stop).set()  # the second signal: stop now
 
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        _on_signal(handler)
         while not stop.is_set() and sender is not None and sender.is_alive():
             stop.wait(0.5)
         if sender is not None:
-            sender.stop()
+            sender.stop(hurry=hurry)
+
+
+def _on_signal(action) -> None:
+    """Call ``action()`` on SIGTERM and SIGINT (Ctrl-C)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: action())

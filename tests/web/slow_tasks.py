@@ -1,0 +1,17 @@
+"""A task that runs until told to stop, for tests/web/test_worker_signals.py's worker process."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from django.tasks import task
+
+
+@task
+def wait_for_file(started: str, release: str) -> str:
+    Path(started).write_text("started")
+    deadline = time.monotonic() + 60
+    while not Path(release).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return "done"

@@ -1,0 +1,91 @@
+"""`tidings worker` and stop signals, as systemd sends them: a real worker process, a real task.
+
+The first SIGTERM lets the task in hand finish; a second one (systemd's default KillMode sends
+SIGTERM to every process of a unit, so `tidings serve --with-worker`'s worker gets one from
+systemd and one from its keeper) stops at once, and loses nothing: the task goes back to the
+queue instead of being recorded as failed, and the delivery engine hands its rows back.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.ops.test_backup_restore import ROOT, env_for
+
+
+def _task_row(database: Path) -> tuple[str, str]:
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        return connection.execute(
+            "SELECT status, exception_class_path FROM django_tasks_database_dbtaskresult"
+        ).fetchone()
+    finally:
+        connection.close()
+
+
+def _start_worker_on_a_running_task(data_dir: Path, tmp_path: Path):
+    started, release = tmp_path / "started", tmp_path / "release"
+    subprocess.run(
+        [sys.executable, "-m", "tests.web.enqueue_slow_task", str(started), str(release)],
+        env=env_for(data_dir, DJANGO_SETTINGS_MODULE="tidings.settings"),
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tidings.cli", "worker", "--no-scheduler", "--interval", "0.1"],
+        env=env_for(data_dir),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+        assert time.monotonic() < deadline, "the task never started"
+        time.sleep(0.05)
+    return worker, release
+
+
+def test_one_sigterm_lets_the_task_in_hand_finish(fresh_installation, tmp_path):
+    worker, release = _start_worker_on_a_running_task(fresh_installation, tmp_path)
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert worker.poll() is None  # still finishing its task
+    release.touch()
+
+    worker.wait(timeout=60)
+
+    assert worker.returncode == 0
+    assert _task_row(fresh_installation / "tidings.sqlite3")[0] == "SUCCESSFUL"
+
+
+def test_a_second_sigterm_stops_at_once_and_puts_the_task_back_in_the_queue(
+    fresh_installation, tmp_path
+):
+    worker, _ = _start_worker_on_a_running_task(fresh_installation, tmp_path)
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    worker.send_signal(signal.SIGTERM)
+
+    begun = time.monotonic()
+    _, err = worker.communicate(timeout=60)
+
+    assert time.monotonic() - begun < 15, "it waited for the task"
+    assert "interrupted and queued again" in err, err[-3000:]
+    assert "claimed rows returned to the queue" in err, err[-3000:]
+    status, exception = _task_row(fresh_installation / "tidings.sqlite3")
+    assert (status, exception) == ("READY", "")  # runs again on the next worker; not FAILED
+    connection = sqlite3.connect(fresh_installation / "tidings.sqlite3")
+    workers = connection.execute(
+        "SELECT count(*) FROM campaigns_deliveryworker WHERE stopped_at IS NULL"
+    ).fetchone()[0]
+    connection.close()
+    assert workers == 0  # the delivery engine said it stopped, and handed its rows back
