@@ -120,21 +120,27 @@ def test_a_domain_answering_421_is_deferred_while_the_rest_of_the_queue_flows(
     assert not DomainDeferral.objects.exists()
 
 
-def test_a_refusal_holds_its_domain_before_the_shared_deferral_is_written(
-    sink, settings, monkeypatch
-):
-    """Results reach the database thread in batches: on a loaded machine the shared deferral
-    was written only after every one of the domain's queued messages had been tried (seen in
-    CI: 30 of 30).  The sender that saw the 421 holds the domain at once."""
+@pytest.fixture
+def slow_database_thread(monkeypatch):
+    """The delivery engine's database thread far behind its senders: every shared deferral is
+    written three seconds late."""
     from tidings.campaigns import queue as delivery_queue
 
     written = delivery_queue.note_deferrals
 
     def slow_note_deferrals(*args, **kwargs):
-        time.sleep(3)  # a database thread far behind the senders
+        time.sleep(3)
         return written(*args, **kwargs)
 
     monkeypatch.setattr(delivery_queue, "note_deferrals", slow_note_deferrals)
+
+
+def test_a_refusal_holds_its_domain_before_the_shared_deferral_is_written(
+    sink, settings, slow_database_thread
+):
+    """Results reach the database thread in batches: on a loaded machine the shared deferral
+    was written only after every one of the domain's queued messages had been tried (seen in
+    CI: 30 of 30).  The sender that saw the 421 holds the domain at once."""
     fast_retries(settings)
     news = make_list()
     _people(news)
@@ -145,20 +151,11 @@ def test_a_refusal_holds_its_domain_before_the_shared_deferral_is_written(
 
 
 def test_a_refusal_holds_its_domain_when_an_earlier_deferral_has_expired(
-    sink, settings, monkeypatch
+    sink, settings, slow_database_thread
 ):
     """The domain deferred before and its wait is over (the row stays until it accepts a
     message): a new 421 must hold it at once all the same.  The expired row used to count as a
     hold, so none was placed and every queued message to the domain was tried."""
-    from tidings.campaigns import queue as delivery_queue
-
-    written = delivery_queue.note_deferrals
-
-    def slow_note_deferrals(*args, **kwargs):
-        time.sleep(3)  # a database thread far behind the senders
-        return written(*args, **kwargs)
-
-    monkeypatch.setattr(delivery_queue, "note_deferrals", slow_note_deferrals)
     fast_retries(settings)
     long_ago = timezone.now() - timedelta(minutes=10)
     DomainDeferral.objects.create(

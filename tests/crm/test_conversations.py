@@ -129,35 +129,21 @@ def test_an_operator_replies_from_the_enquirys_page(sink, enquiry, client):
 
 @pytest.mark.parametrize("action", ["reply", "note"])
 def test_screening_is_ready_before_an_operators_reply_or_note_takes_the_database(
-    action, enquiry, settings, monkeypatch
+    action, enquiry, settings, engine_builds
 ):
     """The first reply (or note) after a start built screening's engine inside the action's
     transaction, which on SQLite takes the one write lock up front: for the seconds the build
     took, the worker logged "database is locked" and every other write (the contact form, the
     other operators) waited, and could fail.  The engine is built before the transaction."""
-    from django.db import connection
-
     from tidings.crm.work import do_add_note
-    from tidings.policy import screening
 
     settings.TIDINGS_SUPPORT_ADDRESS = SUPPORT
-    outside = len(connection.atomic_blocks)  # the test's own transaction
-    built_inside_a_transaction = []
-    build = screening.Screener._get_engine
-
-    def recording(self):
-        if self._engine is None:
-            built_inside_a_transaction.append(len(connection.atomic_blocks) > outside)
-        return build(self)
-
-    monkeypatch.setattr(screening.Screener, "_get_engine", recording)
-    monkeypatch.setattr(screening, "_default", None)  # a process that has not screened yet
     user = operator("ada")
     if action == "reply":
         do_reply(enquiry, text="Yes: every month.", actor=user)
     else:
         do_add_note(enquiry, text="Called back, wants the March course.", actor=user)
-    assert built_inside_a_transaction == [False]
+    assert engine_builds == [False]
 
 
 def test_exchange_is_asked_not_to_answer_our_automatic_mail_with_an_out_of_office(sink, enquiry):
