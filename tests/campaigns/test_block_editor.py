@@ -407,3 +407,12 @@ def test_the_editors_text_fields_take_their_direction_from_what_is_typed(editor_
     assert re.search(r'<input type="text" id="block-2-label"[^>]* dir="auto"', page)
     url = re.search(r'<input type="text" id="block-2-url"[^>]*>', page).group()
     assert "dir=" not in url  # addresses stay left-to-right
+
+
+def test_a_refused_link_in_text_is_shown_whole_and_escaped_at_its_field(editor_client):
+    written = "javascript:alert(document.title)<b>"
+    bad = {**TEXT, "text": f"See [this]({written})"}
+    page = editor_client.post(NEW, form_of([HEADING, bad])).content.decode()
+    assert not Template.objects.exists()
+    assert "<b>" not in page.split('id="block-1-text-errors"', 1)[1].split("</", 1)[0]
+    assert html.escape(f"(the link “{written}”)", quote=False) in page

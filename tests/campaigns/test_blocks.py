@@ -291,3 +291,27 @@ def test_the_text_part_starts_right_to_left_lines_with_a_right_to_left_mark():
     assert "\u200fAda، " + ARABIC in text  # logical order, as typed
     assert "\nHello" in text and "\u200fHello" not in text
     assert text.index(ARABIC) < text.index("Hello")
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("[x](javascript:alert(1))", "javascript:alert(1)"),
+        ("Read [it](javascript:f(g(1), 2)) now", "javascript:f(g(1), 2)"),
+        ("[Offer](https://example.com/a b) and more", "https://example.com/a b"),
+        ("[unclosed](javascript:alert(1", "javascript:alert(1"),
+        ("[wiki](/wiki/Tidings_(software))", "/wiki/Tidings_(software)"),
+    ],
+)
+def test_a_refused_link_in_text_is_quoted_whole_as_written(text, quoted):
+    """The error quoted "javascript:alert(1" — the link cut at its first ")" — so the operator
+    could not find what they had typed."""
+    problems = check_template("Hi", body({"type": "text", "text": text}), "blocks")
+    assert len(problems) == 1, problems
+    assert problems[0].message.endswith(f"(the link “{quoted}”)"), problems[0].message
+
+
+def test_a_very_long_refused_link_is_quoted_shortened_with_an_ellipsis():
+    link = "javascript:alert(" + "1" * 200 + ")"
+    problems = check_template("Hi", body({"type": "text", "text": f"[x]({link})"}), "blocks")
+    assert problems[0].message.endswith(f"(the link “{link[:59]}…”)"), problems[0].message

@@ -380,3 +380,28 @@ def test_with_no_order_or_support_purpose_the_crm_pages_say_so_instead_of_failin
     response = owner_client.post(reverse("crm:support-contact-new"), {"name": "X"})
     assert response.status_code == 404
     assert "no “contract_support” purpose" in response.text
+
+
+def test_a_right_to_left_name_is_isolated_from_the_text_around_it(owner_client):
+    """The name "رنا الحسيني (rana@example.org)" ran together with what followed: without
+    isolation the bidirectional algorithm drew the bracket and address on the name's side.  Each
+    page shows the name inside its own <bdi>, so the text around it stays in order."""
+    name = "رنا الحسيني"
+    enquiry = do_receive_enquiry(
+        {"name": name, "email": "rana@example.org"}, channel="telephone", message="Hello"
+    )
+    org = do_create_organisation(name="Initech", address="1 Initech Way")
+    support_contact, _ = do_add_support_contact(
+        {"name": name, "email": "rana@initech.example", "company": "Initech"}, organisation=org
+    )
+    request = do_create_support_request(support_contact, subject="Help", notes="Please")
+    isolated = f"<bdi>{name}</bdi>"
+    for url in [
+        reverse("crm:index"),
+        reverse("crm:enquiry", args=[enquiry.pk]),
+        reverse("crm:support-contact", args=[support_contact.pk]),
+        reverse("crm:support-request", args=[request.pk]),
+        reverse("audience:contacts"),
+        reverse("audience:contact", args=[enquiry.contact_id]),
+    ]:
+        assert isolated in owner_client.get(url).content.decode(), url

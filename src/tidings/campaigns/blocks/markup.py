@@ -63,8 +63,29 @@ def rich(text: str, tokens: Tokens) -> str:
 
 
 # "](address)" left in the text: a link Markdown did not read (an address with a space, or one
-# it refuses, such as javascript:), which would reach the email as its raw brackets.
-_UNREAD_LINK = re.compile(r"\[[^\]\n]*\]\(([^)\n]*)\)?")
+# it refuses, such as javascript:), which would reach the email as its raw brackets.  The
+# address runs to the ")" that closes its "(", as Markdown reads one: "javascript:alert(1)" is
+# quoted whole in the error, not cut at its first ")".
+_UNREAD_LINK = re.compile(r"\[[^\]\n]*\]\(")
+
+
+def _unread_links(text: str) -> list[str]:
+    found: list[str] = []
+    end = 0
+    for m in _UNREAD_LINK.finditer(text):
+        if m.start() < end:
+            continue  # inside the address before it: "[a](x [b](y))" is one link
+        depth, end = 0, m.end()
+        while end < len(text) and text[end] != "\n":
+            if text[end] == "(":
+                depth += 1
+            elif text[end] == ")":
+                if depth == 0:
+                    break
+                depth -= 1
+            end += 1
+        found.append(text[m.end() : end])
+    return found
 
 
 def link_addresses(text: str) -> list[str]:
@@ -77,7 +98,7 @@ def link_addresses(text: str) -> list[str]:
             if child.type == "link_open":
                 found.append(tokens.restore(str(child.attrGet("href") or "")))
             elif child.type == "text":
-                found += [tokens.restore(m.group(1)) for m in _UNREAD_LINK.finditer(child.content)]
+                found += [tokens.restore(a) for a in _unread_links(child.content)]
     return found
 
 
