@@ -405,3 +405,22 @@ def test_a_right_to_left_name_is_isolated_from_the_text_around_it(owner_client):
         reverse("audience:contact", args=[enquiry.contact_id]),
     ]:
         assert isolated in owner_client.get(url).content.decode(), url
+
+
+@pytest.mark.parametrize("name", ["enquiry", "support-request"])
+def test_a_piece_of_works_page_loads_screening_while_the_operator_types(
+    owner_client, records, name, monkeypatch
+):
+    """Its reply and note are screened, and building the engine takes seconds on a fresh
+    process: the page starts it in the background, as the public forms do, so that the first
+    reply after a start does not wait for it."""
+    import threading
+
+    from tidings.policy import screening
+
+    monkeypatch.setattr(screening, "_default", None)  # a process that has not screened yet
+    owner_client.get(reverse(f"crm:{name}", args=[records[name].pk]))
+    for thread in threading.enumerate():
+        if thread.name == "screening-warm-up":
+            thread.join(timeout=120)
+    assert screening._screener()._engine is not None

@@ -26,6 +26,7 @@ from tidings.audience.contacts import keyset_page
 from tidings.audience.emails import InvalidEmail
 from tidings.lib.access import operator_required
 from tidings.policy import get_policy
+from tidings.policy.screening import warm_up
 from tidings.rights.retention import RetentionStatus, instant, retention_status, sweep_for
 
 from . import actions
@@ -119,6 +120,8 @@ def record_detail(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     records = _kind(kind)
     record = records.get(pk)
     context: dict[str, Any] = {records.context_name: record, **records.detail_context(record)}
+    if records.work:
+        warm_up()  # its reply and note are screened: the engine loads while the operator types
     if records.shows_retention:
         context |= _retention(record, records.extend_section)
     return render(request, records.template, context)
