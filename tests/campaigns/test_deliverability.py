@@ -651,3 +651,18 @@ def test_a_sender_at_an_internationalised_domain_is_checked_under_its_ascii_name
     assert sender.verified and sender.health_status == "pass"
     signer = dkim.signer_for("News <news@bücher.example>")
     assert signer is not None and signer.domain == ascii_name.encode()
+
+
+# --- findings of an outside tester --------------------------------------------------------------
+def test_an_spf_record_with_an_upper_case_version_tag_is_read_as_spf(dns_server, key):
+    """SPF's version tag and mechanisms are case-insensitive (RFC 7208 §4.5, §12): checkdmarc's
+    grammar matched "v=spf1" case-sensitively and the record was a parse error."""
+    record = f'{DOMAIN}. 300 IN TXT "V=SPF1 IP4:{SENDING_IP} INCLUDE:_spf.example.net -ALL"'
+    spf = check_with(dns_server, key, spf=record).get("spf")
+    assert spf.status == "pass", spf.detail
+    assert spf.detail == f"SPF record found (1 DNS look-ups), authorising {SENDING_IP}."
+    # Read, not merely accepted: a record that does not authorise the server still fails.
+    record = f'{DOMAIN}. 300 IN TXT "V=SPF1 include:_spf.example.net -all"'
+    spf = check_with(dns_server, key, spf=record).get("spf")
+    assert spf.status == "fail"
+    assert f"does not authorise {SENDING_IP}" in spf.detail

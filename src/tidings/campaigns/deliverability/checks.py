@@ -243,7 +243,9 @@ def _spf(ctx: _Context) -> Check:
             f"Publish a TXT record at {domain}: {suggestion}.",
         )
     try:
-        parsed = parse_spf_record(record, domain, ignore_too_many_lookups=True, **ctx.kwargs())
+        parsed = parse_spf_record(
+            _spf_version_lowered(record), domain, ignore_too_many_lookups=True, **ctx.kwargs()
+        )
     except SPFSyntaxError as exc:
         return _check(
             "spf",
@@ -315,6 +317,20 @@ def _spf(ctx: _Context) -> Check:
         PASS,
         f"SPF record found ({lookups} DNS look-ups), authorising {', '.join(ctx.sending_ips)}.",
     )
+
+
+def _spf_version_lowered(record: str) -> str:
+    """``record`` with its version tag written ``v=spf1``.
+
+    RFC 7208 §12 writes the version as the ABNF string "v=spf1", and ABNF strings are
+    case-insensitive (RFC 5234 §2.3), so ``V=SPF1 include:… -all`` is a valid record.  checkdmarc
+    6.0 finds such a record (its look-up compares in lower case) but its grammar matches the tag
+    case-sensitively and calls it a syntax error; mechanisms it already reads in any case.  Only
+    the tag is rewritten, nothing else in the record.  (A record reached through include: is
+    parsed inside checkdmarc and keeps the problem.)"""
+    if record[:6].lower() == "v=spf1" and record[6:7] in ("", " "):
+        return "v=spf1" + record[6:]
+    return record
 
 
 def _mechanism_for(ip: str) -> str:
