@@ -666,3 +666,23 @@ def test_an_spf_record_with_an_upper_case_version_tag_is_read_as_spf(dns_server,
     spf = check_with(dns_server, key, spf=record).get("spf")
     assert spf.status == "fail"
     assert f"does not authorise {SENDING_IP}" in spf.detail
+
+
+def test_an_mta_sts_record_with_an_invalid_id_is_a_problem(dns_server, key):
+    """RFC 8461 §3.1: id is 1 to 32 letters or digits; "id=!!" passed as "record found"."""
+    record = f'_mta-sts.{DOMAIN}. 300 IN TXT "v=STSv1; id=!!"'
+    health = check_with(dns_server, key, **{"mta-sts": record})
+    check = health.get("mta_sts")
+    assert check.status == "warn" and not check.required
+    assert check.detail == (
+        f"The MTA-STS record at _mta-sts.{DOMAIN} (v=STSv1; id=!!) has an invalid id: an id is "
+        "1 to 32 letters or digits (RFC 8461 §3.1), so senders ignore the record and mail to "
+        "you may travel without TLS."
+    )
+    assert check.fix.startswith('Replace it with a TXT record such as "v=STSv1; id=')
+    too_long = f'_mta-sts.{DOMAIN}. 300 IN TXT "v=STSv1; id={"a" * 33}"'
+    assert check_with(dns_server, key, **{"mta-sts": too_long}).get("mta_sts").status == "warn"
+    no_id = f'_mta-sts.{DOMAIN}. 300 IN TXT "v=STSv1;"'
+    missing = check_with(dns_server, key, **{"mta-sts": no_id}).get("mta_sts")
+    assert missing.status == "warn"
+    assert "missing the required id tag" in missing.detail

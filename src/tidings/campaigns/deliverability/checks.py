@@ -19,7 +19,8 @@ alignment      yes       the From domain aligns with DKIM (tidings signs as the 
                          with SPF (the envelope domain, strictly or relaxed as ``aspf`` says)
 dmarc_rua      no        the DMARC record asks for aggregate reports (``rua``)
 rdns           yes       every known sending address has a PTR name that resolves back to it
-mta_sts        no        a ``v=STSv1`` record at ``_mta-sts.<domain>``
+mta_sts        no        a ``v=STSv1`` record at ``_mta-sts.<domain>`` that parses (an ``id`` of
+                         1–32 letters or digits, RFC 8461 §3.1)
 tls_rpt        no        a ``v=TLSRPTv1`` record at ``_smtp._tls.<domain>``
 bimi           no (note) a BIMI record at ``default._bimi.<domain>``
 =============  ========  ===========================================================================
@@ -51,7 +52,12 @@ from checkdmarc.dmarc import (
     parse_dmarc_record,
     query_dmarc_record,
 )
-from checkdmarc.mta_sts import MTASTSError, query_mta_sts_record
+from checkdmarc.mta_sts import (
+    InvalidSTSTagValue,
+    MTASTSError,
+    parse_mta_sts_record,
+    query_mta_sts_record,
+)
 from checkdmarc.smtp_tls_reporting import (
     SMTPTLSReportingError,
     query_smtp_tls_reporting_record,
@@ -710,11 +716,42 @@ def _mta_sts(ctx: _Context) -> Check:
             f'Publish a TXT record at _mta-sts.{ctx.domain}: "v=STSv1; id=1" and serve a policy '
             f"at https://mta-sts.{ctx.domain}/.well-known/mta-sts.txt.",
         )
+    fix = (
+        f'Replace it with a TXT record such as "v=STSv1; id={_sts_id()}" (change the id each '
+        "time you change the policy file)."
+    )
+    try:
+        parse_mta_sts_record(record)
+    except InvalidSTSTagValue:
+        # The only value checkdmarc judges is id (RFC 8461 §3.1: 1 to 32 letters or digits).
+        return _check(
+            "mta_sts",
+            WARN,
+            f"The MTA-STS record at _mta-sts.{ctx.domain} ({record}) has an invalid id: an id "
+            "is 1 to 32 letters or digits (RFC 8461 §3.1), so senders ignore the record and "
+            "mail to you may travel without TLS.",
+            fix,
+        )
+    except MTASTSError as exc:
+        return _check(
+            "mta_sts",
+            WARN,
+            f"The MTA-STS record at _mta-sts.{ctx.domain} does not parse: {_reason(exc)}. "
+            "Senders ignore it, so mail to you may travel without TLS.",
+            fix,
+        )
     return _check(
         "mta_sts",
         PASS,
         f"MTA-STS record found: {record} (the policy file itself is not fetched).",
     )
+
+
+def _sts_id() -> str:
+    """A valid MTA-STS id to suggest: today's date and time, digits only."""
+    from django.utils import timezone
+
+    return timezone.now().strftime("%Y%m%d%H%M")
 
 
 def _tls_rpt(ctx: _Context) -> Check:
