@@ -686,3 +686,39 @@ def test_an_mta_sts_record_with_an_invalid_id_is_a_problem(dns_server, key):
     missing = check_with(dns_server, key, **{"mta-sts": no_id}).get("mta_sts")
     assert missing.status == "warn"
     assert "missing the required id tag" in missing.detail
+
+
+def _other_dkim_value() -> str:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    der = other.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+
+
+def test_two_dkim_records_at_one_selector_say_so_and_name_tidings_key(dns_server, key):
+    """Two keys at one selector were reported as "not the key tidings signs with" (when the
+    stale one came first): the problem is the second record, which the fix must name."""
+    stale = _other_dkim_value()
+    name = f"tidings._domainkey.{DOMAIN}"
+    records = good_records(key)
+    own_end, stale_end = "…" + key[-16:], "…" + stale[-16:]
+    for first, second in ((stale, key), (key, stale)):  # whichever the DNS returns first
+        records["dkim"] = f"{name}. 300 IN TXT {txt(first)}\n{name}. 300 IN TXT {txt(second)}"
+        dns_server.serve(zone(records))
+        check = check_domain(DOMAIN).get("dkim")
+        assert check.status == "fail"
+        assert check.detail == (
+            f"{name} has two DKIM records: receivers may pick either, so signatures fail at "
+            f"random. The one whose key ends {own_end} is tidings' key; the other "
+            f"({stale_end}) is stale."
+        )
+        assert check.fix == (
+            f"Delete the stale record at {name} (the key ending {stale_end}) and keep tidings' key."
+        )
+    # Neither is tidings' key: delete both, publish ours.
+    records["dkim"] = f"{name}. 300 IN TXT {txt(stale)}"
+    dns_server.serve(zone(records) + f"\n{name}. 300 IN TXT {txt(_other_dkim_value())}")
+    check = check_domain(DOMAIN).get("dkim")
+    assert check.detail.endswith("None of them is the key tidings signs with.")
+    assert check.fix == f"Delete them and publish one TXT record at {name}: {key}."

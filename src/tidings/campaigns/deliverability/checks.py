@@ -10,9 +10,9 @@ check          required  passes when
 spf            yes       one ``v=spf1`` TXT record at the envelope domain, it parses, it needs at
                          most 10 DNS look-ups (RFC 7208 §4.6.4), and it authorises the addresses
                          mail leaves from, where those are known
-dkim           yes       the public key at ``<selector>._domainkey.<domain>`` is tidings' own key
-                         (``tidings dkim keygen``) — or, for an ESP's selector, any key — and an
-                         RSA key has at least 1024 bits (under 2048: a warning)
+dkim           yes       the one public key at ``<selector>._domainkey.<domain>`` is tidings'
+                         own key (``tidings dkim keygen``) — or, for an ESP's selector, any key —
+                         and an RSA key has at least 1024 bits (under 2048: a warning)
 dmarc          yes       a ``v=DMARC1`` record at ``_dmarc.<domain>`` (or its organisational
                          domain) that parses; ``p=none`` passes, as Gmail and Yahoo accept it
 alignment      yes       the From domain aligns with DKIM (tidings signs as the From domain) or
@@ -416,6 +416,9 @@ def _dkim(ctx: _Context) -> Check:
     )
     if not records:
         return _check("dkim", FAIL, f"No DKIM key is published at {name}.", publish + ".")
+    records = list(dict.fromkeys(records))  # the same record twice is one record
+    if len(records) > 1:
+        return _several_dkim_records(name, records, own_record)
     try:
         tags = parse_tag_value(records[0].encode("utf-8"))
     except InvalidTagValueList as exc:
@@ -463,6 +466,53 @@ def _dkim(ctx: _Context) -> Check:
             f"<selector>._domainkey.{ctx.domain}.",
         )
     return _check("dkim", PASS, f"{whose.capitalize()} is published at {name} ({bits} bits).")
+
+
+def _several_dkim_records(name: str, records: list[str], own_record: str | None) -> Check:
+    """More than one key at one selector: a receiver takes whichever its resolver returns
+    first, so signatures made with the other key fail at random.  Each record is named by the
+    end of its key (the start of every RSA key looks the same)."""
+    own = own_record.partition("p=")[2] if own_record else ""
+    keys = []
+    for record in records:
+        try:
+            keys.append(parse_tag_value(record.encode("utf-8")).get(b"p", b"").decode("ascii"))
+        except (InvalidTagValueList, UnicodeDecodeError):
+            keys.append("")
+    keys = [key.replace(" ", "") for key in keys]
+    count = "two" if len(records) == 2 else str(len(records))
+    detail = (
+        f"{name} has {count} DKIM records: receivers may pick either, so signatures fail at random."
+    )
+    if own and own in keys:
+        stale = [_key_end(key, record) for key, record in zip(keys, records, strict=True)]
+        stale = [end for key, end in zip(keys, stale, strict=True) if key != own]
+        return _check(
+            "dkim",
+            FAIL,
+            f"{detail} The one whose key ends {_key_end(own, own)} is tidings' key; "
+            f"the other ({', '.join(stale)}) is stale.",
+            f"Delete the stale record at {name} (the key ending {', '.join(stale)}) and keep "
+            "tidings' key.",
+        )
+    if own:
+        return _check(
+            "dkim",
+            FAIL,
+            f"{detail} None of them is the key tidings signs with.",
+            f"Delete them and publish one TXT record at {name}: {own_record}.",
+        )
+    return _check(
+        "dkim",
+        FAIL,
+        detail,
+        f"Keep only the record your email provider gives you now at {name}; remove the stale one.",
+    )
+
+
+def _key_end(key: str, record: str) -> str:
+    """How a record is told apart from another: its key's last characters (or the record's)."""
+    return "…" + (key or record)[-16:]
 
 
 def _rsa_bits(der: bytes) -> int:
