@@ -219,7 +219,8 @@ def _mailer(url: str) -> dict:
         query.get("tls", ["starttls" if port == 587 else "none"])[0] == "starttls"
     )
     return {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        # Django's, giving a message without a Message-ID one at its From domain.
+        "BACKEND": "tidings.campaigns.transports.mailers.SmtpEmailBackend",
         "OPTIONS": {
             "host": parts.hostname,
             "port": port,

@@ -651,3 +651,74 @@ def test_a_sender_at_an_internationalised_domain_is_checked_under_its_ascii_name
     assert sender.verified and sender.health_status == "pass"
     signer = dkim.signer_for("News <news@bücher.example>")
     assert signer is not None and signer.domain == ascii_name.encode()
+
+
+# --- findings of an outside tester --------------------------------------------------------------
+def test_an_spf_record_with_an_upper_case_version_tag_is_read_as_spf(dns_server, key):
+    """SPF's version tag and mechanisms are case-insensitive (RFC 7208 §4.5, §12): checkdmarc's
+    grammar matched "v=spf1" case-sensitively and the record was a parse error."""
+    record = f'{DOMAIN}. 300 IN TXT "V=SPF1 IP4:{SENDING_IP} INCLUDE:_spf.example.net -ALL"'
+    spf = check_with(dns_server, key, spf=record).get("spf")
+    assert spf.status == "pass", spf.detail
+    assert spf.detail == f"SPF record found (1 DNS look-ups), authorising {SENDING_IP}."
+    # Read, not merely accepted: a record that does not authorise the server still fails.
+    record = f'{DOMAIN}. 300 IN TXT "V=SPF1 include:_spf.example.net -all"'
+    spf = check_with(dns_server, key, spf=record).get("spf")
+    assert spf.status == "fail"
+    assert f"does not authorise {SENDING_IP}" in spf.detail
+
+
+def test_an_mta_sts_record_with_an_invalid_id_is_a_problem(dns_server, key):
+    """RFC 8461 §3.1: id is 1 to 32 letters or digits; "id=!!" passed as "record found"."""
+    record = f'_mta-sts.{DOMAIN}. 300 IN TXT "v=STSv1; id=!!"'
+    health = check_with(dns_server, key, **{"mta-sts": record})
+    check = health.get("mta_sts")
+    assert check.status == "warn" and not check.required
+    assert check.detail == (
+        f"The MTA-STS record at _mta-sts.{DOMAIN} (v=STSv1; id=!!) has an invalid id: an id is "
+        "1 to 32 letters or digits (RFC 8461 §3.1), so senders ignore the record and mail to "
+        "you may travel without TLS."
+    )
+    assert check.fix.startswith('Replace it with a TXT record such as "v=STSv1; id=')
+    too_long = f'_mta-sts.{DOMAIN}. 300 IN TXT "v=STSv1; id={"a" * 33}"'
+    assert check_with(dns_server, key, **{"mta-sts": too_long}).get("mta_sts").status == "warn"
+    no_id = f'_mta-sts.{DOMAIN}. 300 IN TXT "v=STSv1;"'
+    missing = check_with(dns_server, key, **{"mta-sts": no_id}).get("mta_sts")
+    assert missing.status == "warn"
+    assert "missing the required id tag" in missing.detail
+
+
+def _other_dkim_value() -> str:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    der = other.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+
+
+def test_two_dkim_records_at_one_selector_say_so_and_name_tidings_key(dns_server, key):
+    """Two keys at one selector were reported as "not the key tidings signs with" (when the
+    stale one came first): the problem is the second record, which the fix must name."""
+    stale = _other_dkim_value()
+    name = f"tidings._domainkey.{DOMAIN}"
+    records = good_records(key)
+    own_end, stale_end = "…" + key[-16:], "…" + stale[-16:]
+    for first, second in ((stale, key), (key, stale)):  # whichever the DNS returns first
+        records["dkim"] = f"{name}. 300 IN TXT {txt(first)}\n{name}. 300 IN TXT {txt(second)}"
+        dns_server.serve(zone(records))
+        check = check_domain(DOMAIN).get("dkim")
+        assert check.status == "fail"
+        assert check.detail == (
+            f"{name} has two DKIM records: receivers may pick either, so signatures fail at "
+            f"random. The one whose key ends {own_end} is tidings' key; the other "
+            f"({stale_end}) is stale."
+        )
+        assert check.fix == (
+            f"Delete the stale record at {name} (the key ending {stale_end}) and keep tidings' key."
+        )
+    # Neither is tidings' key: delete both, publish ours.
+    records["dkim"] = f"{name}. 300 IN TXT {txt(stale)}"
+    dns_server.serve(zone(records) + f"\n{name}. 300 IN TXT {txt(_other_dkim_value())}")
+    check = check_domain(DOMAIN).get("dkim")
+    assert check.detail.endswith("None of them is the key tidings signs with.")
+    assert check.fix == f"Delete them and publish one TXT record at {name}: {key}."

@@ -283,3 +283,29 @@ def test_an_address_over_the_rfc_5321_limits_is_a_form_error_saying_why(client):
     assert response.status_code == 200
     assert "65 bytes long; the most an address may have is 64" in page
     assert not RightsRequest.objects.exists()
+
+
+def test_the_verification_email_has_a_message_id_at_the_from_domain(
+    client, settings, django_capture_on_commit_callbacks
+):
+    """It went out with Django's ``<…@localhost>`` (the host's name) while the rest of tidings'
+    mail has its Message-ID at the From address's domain; spam filters score the mismatch.
+    Captured as sent: over SMTP to a real server (aiosmtpd), and into the outbox."""
+    from tests.campaigns.delivery_helpers import SmtpSink
+    from tidings.campaigns.models import OutboxMessage
+    from tidings.settings import _mailer
+
+    settings.DEFAULT_FROM_EMAIL = "privacy@example.co.uk"
+    with SmtpSink() as sink:
+        settings.MAILERS = {"default": _mailer(sink.url)}
+        with django_capture_on_commit_callbacks(execute=True):
+            ask(client, kind="erase")
+        assert sink.wait_for(1, timeout=5)
+    (received,) = sink.received
+    assert received.message["From"].addresses[0].domain == "example.co.uk"
+    assert received.message_id.startswith("<") and received.message_id.endswith("@example.co.uk>")
+    settings.MAILERS = {"default": _mailer("outbox://")}
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(client, kind="access", email="grace@example.com")
+    raw = bytes(OutboxMessage.objects.get(to="grace@example.com").message)
+    assert b"@example.co.uk>" in raw.split(b"Message-ID:", 1)[1].split(b"\r\n", 1)[0]

@@ -10,16 +10,17 @@ check          required  passes when
 spf            yes       one ``v=spf1`` TXT record at the envelope domain, it parses, it needs at
                          most 10 DNS look-ups (RFC 7208 §4.6.4), and it authorises the addresses
                          mail leaves from, where those are known
-dkim           yes       the public key at ``<selector>._domainkey.<domain>`` is tidings' own key
-                         (``tidings dkim keygen``) — or, for an ESP's selector, any key — and an
-                         RSA key has at least 1024 bits (under 2048: a warning)
+dkim           yes       the one public key at ``<selector>._domainkey.<domain>`` is tidings'
+                         own key (``tidings dkim keygen``) — or, for an ESP's selector, any key —
+                         and an RSA key has at least 1024 bits (under 2048: a warning)
 dmarc          yes       a ``v=DMARC1`` record at ``_dmarc.<domain>`` (or its organisational
                          domain) that parses; ``p=none`` passes, as Gmail and Yahoo accept it
 alignment      yes       the From domain aligns with DKIM (tidings signs as the From domain) or
                          with SPF (the envelope domain, strictly or relaxed as ``aspf`` says)
 dmarc_rua      no        the DMARC record asks for aggregate reports (``rua``)
 rdns           yes       every known sending address has a PTR name that resolves back to it
-mta_sts        no        a ``v=STSv1`` record at ``_mta-sts.<domain>``
+mta_sts        no        a ``v=STSv1`` record at ``_mta-sts.<domain>`` that parses (an ``id`` of
+                         1–32 letters or digits, RFC 8461 §3.1)
 tls_rpt        no        a ``v=TLSRPTv1`` record at ``_smtp._tls.<domain>``
 bimi           no (note) a BIMI record at ``default._bimi.<domain>``
 =============  ========  ===========================================================================
@@ -51,7 +52,12 @@ from checkdmarc.dmarc import (
     parse_dmarc_record,
     query_dmarc_record,
 )
-from checkdmarc.mta_sts import MTASTSError, query_mta_sts_record
+from checkdmarc.mta_sts import (
+    InvalidSTSTagValue,
+    MTASTSError,
+    parse_mta_sts_record,
+    query_mta_sts_record,
+)
 from checkdmarc.smtp_tls_reporting import (
     SMTPTLSReportingError,
     query_smtp_tls_reporting_record,
@@ -243,7 +249,9 @@ def _spf(ctx: _Context) -> Check:
             f"Publish a TXT record at {domain}: {suggestion}.",
         )
     try:
-        parsed = parse_spf_record(record, domain, ignore_too_many_lookups=True, **ctx.kwargs())
+        parsed = parse_spf_record(
+            _spf_version_lowered(record), domain, ignore_too_many_lookups=True, **ctx.kwargs()
+        )
     except SPFSyntaxError as exc:
         return _check(
             "spf",
@@ -315,6 +323,20 @@ def _spf(ctx: _Context) -> Check:
         PASS,
         f"SPF record found ({lookups} DNS look-ups), authorising {', '.join(ctx.sending_ips)}.",
     )
+
+
+def _spf_version_lowered(record: str) -> str:
+    """``record`` with its version tag written ``v=spf1``.
+
+    RFC 7208 §12 writes the version as the ABNF string "v=spf1", and ABNF strings are
+    case-insensitive (RFC 5234 §2.3), so ``V=SPF1 include:… -all`` is a valid record.  checkdmarc
+    6.0 finds such a record (its look-up compares in lower case) but its grammar matches the tag
+    case-sensitively and calls it a syntax error; mechanisms it already reads in any case.  Only
+    the tag is rewritten, nothing else in the record.  (A record reached through include: is
+    parsed inside checkdmarc and keeps the problem.)"""
+    if record[:6].lower() == "v=spf1" and record[6:7] in ("", " "):
+        return "v=spf1" + record[6:]
+    return record
 
 
 def _mechanism_for(ip: str) -> str:
@@ -394,6 +416,9 @@ def _dkim(ctx: _Context) -> Check:
     )
     if not records:
         return _check("dkim", FAIL, f"No DKIM key is published at {name}.", publish + ".")
+    records = list(dict.fromkeys(records))  # the same record twice is one record
+    if len(records) > 1:
+        return _several_dkim_records(name, records, own_record)
     try:
         tags = parse_tag_value(records[0].encode("utf-8"))
     except InvalidTagValueList as exc:
@@ -441,6 +466,53 @@ def _dkim(ctx: _Context) -> Check:
             f"<selector>._domainkey.{ctx.domain}.",
         )
     return _check("dkim", PASS, f"{whose.capitalize()} is published at {name} ({bits} bits).")
+
+
+def _several_dkim_records(name: str, records: list[str], own_record: str | None) -> Check:
+    """More than one key at one selector: a receiver takes whichever its resolver returns
+    first, so signatures made with the other key fail at random.  Each record is named by the
+    end of its key (the start of every RSA key looks the same)."""
+    own = own_record.partition("p=")[2] if own_record else ""
+    keys = []
+    for record in records:
+        try:
+            keys.append(parse_tag_value(record.encode("utf-8")).get(b"p", b"").decode("ascii"))
+        except (InvalidTagValueList, UnicodeDecodeError):
+            keys.append("")
+    keys = [key.replace(" ", "") for key in keys]
+    count = "two" if len(records) == 2 else str(len(records))
+    detail = (
+        f"{name} has {count} DKIM records: receivers may pick either, so signatures fail at random."
+    )
+    if own and own in keys:
+        stale = [_key_end(key, record) for key, record in zip(keys, records, strict=True)]
+        stale = [end for key, end in zip(keys, stale, strict=True) if key != own]
+        return _check(
+            "dkim",
+            FAIL,
+            f"{detail} The one whose key ends {_key_end(own, own)} is tidings' key; "
+            f"the other ({', '.join(stale)}) is stale.",
+            f"Delete the stale record at {name} (the key ending {', '.join(stale)}) and keep "
+            "tidings' key.",
+        )
+    if own:
+        return _check(
+            "dkim",
+            FAIL,
+            f"{detail} None of them is the key tidings signs with.",
+            f"Delete them and publish one TXT record at {name}: {own_record}.",
+        )
+    return _check(
+        "dkim",
+        FAIL,
+        detail,
+        f"Keep only the record your email provider gives you now at {name}; remove the stale one.",
+    )
+
+
+def _key_end(key: str, record: str) -> str:
+    """How a record is told apart from another: its key's last characters (or the record's)."""
+    return "…" + (key or record)[-16:]
 
 
 def _rsa_bits(der: bytes) -> int:
@@ -694,11 +766,42 @@ def _mta_sts(ctx: _Context) -> Check:
             f'Publish a TXT record at _mta-sts.{ctx.domain}: "v=STSv1; id=1" and serve a policy '
             f"at https://mta-sts.{ctx.domain}/.well-known/mta-sts.txt.",
         )
+    fix = (
+        f'Replace it with a TXT record such as "v=STSv1; id={_sts_id()}" (change the id each '
+        "time you change the policy file)."
+    )
+    try:
+        parse_mta_sts_record(record)
+    except InvalidSTSTagValue:
+        # The only value checkdmarc judges is id (RFC 8461 §3.1: 1 to 32 letters or digits).
+        return _check(
+            "mta_sts",
+            WARN,
+            f"The MTA-STS record at _mta-sts.{ctx.domain} ({record}) has an invalid id: an id "
+            "is 1 to 32 letters or digits (RFC 8461 §3.1), so senders ignore the record and "
+            "mail to you may travel without TLS.",
+            fix,
+        )
+    except MTASTSError as exc:
+        return _check(
+            "mta_sts",
+            WARN,
+            f"The MTA-STS record at _mta-sts.{ctx.domain} does not parse: {_reason(exc)}. "
+            "Senders ignore it, so mail to you may travel without TLS.",
+            fix,
+        )
     return _check(
         "mta_sts",
         PASS,
         f"MTA-STS record found: {record} (the policy file itself is not fetched).",
     )
+
+
+def _sts_id() -> str:
+    """A valid MTA-STS id to suggest: today's date and time, digits only."""
+    from django.utils import timezone
+
+    return timezone.now().strftime("%Y%m%d%H%M")
 
 
 def _tls_rpt(ctx: _Context) -> Check:

@@ -24,6 +24,8 @@ class EmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages) -> int:
         from tidings.campaigns.models import OutboxMessage
 
+        from .mailers import stamp_message_ids
+
         rows = [
             OutboxMessage(
                 from_email=m.from_email,
@@ -31,7 +33,7 @@ class EmailBackend(BaseEmailBackend):
                 subject=str(m.subject),
                 message=_wire_bytes(m.message()),
             )
-            for m in email_messages
+            for m in stamp_message_ids(email_messages)
         ]
         OutboxMessage.objects.bulk_create(rows)
         return len(rows)
