@@ -9,6 +9,11 @@ signal                  keyword arguments
 ======================  ==============================================================
 contact_subscribed      contact_id, list_id
 contact_unsubscribed    contact_id, list_id (None: from everything)
+contacts_unsubscribed   contact_ids (tuple: every person one unsubscribe transaction took off
+                        the list: one for a person's own, thousands for an operator's
+                        removal), list_id; sent once before their contact_unsubscribed
+                        signals.  Journeys (exit) and webhooks (contact.unsubscribed, one per
+                        person) listen to this one, so a bulk removal costs a few queries
 unsubscribe_recorded    contact_id, source_ref (where the unsubscribe came from, e.g.
                         "delivery:<id>"); the one signal sent INSIDE the unsubscribe's
                         transaction, not on commit, so a receiver's writes (the campaigns
@@ -45,6 +50,7 @@ from django.dispatch import Signal
 
 contact_subscribed = Signal()
 contact_unsubscribed = Signal()
+contacts_unsubscribed = Signal()
 unsubscribe_recorded = Signal()
 delivery_bounced = Signal()
 delivery_complained = Signal()

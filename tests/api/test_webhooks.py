@@ -118,6 +118,34 @@ def test_a_payload_carries_ids_only_when_no_field_was_granted(
     assert ada.email not in body.decode()
 
 
+def test_an_operator_removing_people_from_a_list_is_announced_for_each_person(
+    receiver, django_capture_on_commit_callbacks, django_user_model
+):
+    """As the person's own unsubscribe is: one contact.unsubscribed each; the consent ledger
+    says which operator withdrew them."""
+    from tidings.audience.models import ConsentEvent
+    from tidings.audience.operator import do_remove_from_list
+
+    endpoint_for(receiver.url, events=["contact.unsubscribed"])
+    news = make_list()
+    ada, alan = person("Ada Lovelace"), person("Alan Turing")
+    for someone in (ada, alan):
+        do_subscribe(someone, news, source="api", wording_text="Yes", confirmed=True)
+    operator = django_user_model.objects.create(username="operator")
+    with django_capture_on_commit_callbacks(execute=True):
+        do_remove_from_list([ada.pk, alan.pk], news, actor=operator)
+    assert send_due()["succeeded"] == 2
+    payloads = sorted((json.loads(body) for _, body in receiver.received), key=str)
+    assert [p["type"] for p in payloads] == ["contact.unsubscribed"] * 2
+    assert sorted(p["data"]["contact_id"] for p in payloads) == sorted([ada.pk, alan.pk])
+    assert {p["data"]["list_id"] for p in payloads} == {news.pk}
+    withdrawn = ConsentEvent.objects.filter(action="withdrawn", mailing_list=news)
+    assert set(withdrawn.values_list("contact_id", "source", "source_ref")) == {
+        (ada.pk, "operator", f"user:{operator.pk}"),
+        (alan.pk, "operator", f"user:{operator.pk}"),
+    }
+
+
 def test_only_endpoints_that_asked_for_the_event_get_it(receiver):
     endpoint_for(receiver.url, events=["campaign.finished"])
     other = endpoint_for(receiver.url, events=["delivery.bounced"])

@@ -99,8 +99,13 @@ def test_pressing_the_button_confirms_records_the_consent_and_sends_a_welcome(cl
 
     response = client.post(link)
 
-    assert response.status_code == 200
-    assert "You are subscribed" in response.content.decode()
+    # Post/Redirect/Get: a refresh of the answer posts nothing again.
+    assert response.status_code == 303
+    assert response["Location"] == f"{link}?done=subscribed"
+    answer = client.get(response["Location"])
+    assert "You are subscribed" in answer.content.decode()
+    assert "welcome email" in answer.content.decode()
+    assert "<li>Product news</li>" in answer.content.decode()
     sub = Subscription.objects.get()
     assert sub.status == Subscription.Status.CONFIRMED and sub.confirmed_at is not None
     signed, confirmed = ConsentEvent.objects.order_by("pk")
@@ -119,9 +124,11 @@ def test_confirming_twice_changes_nothing_more(client, form, news):
     link = link_in(confirmation(), "/c/")
     client.post(link)
 
-    again = client.post(link)
+    again = client.post(link, follow=True)
 
     assert again.status_code == 200
+    assert "You are subscribed" in again.content.decode()
+    assert "welcome email" not in again.content.decode()  # none went this time
     assert ConsentEvent.objects.count() == 2
     assert len(mails_to("ada@example.com")) == 2  # the confirmation and one welcome
 
@@ -162,7 +169,7 @@ def test_the_confirmation_period_is_a_setting(client, form, news, settings):
     with time_machine.travel(timezone.now() + timedelta(days=8)):
         response = client.post(link_in(confirmation(), "/c/"))
 
-    assert response.status_code == 200
+    assert response.status_code == 303
     assert Subscription.objects.get().status == Subscription.Status.CONFIRMED
 
 
@@ -324,7 +331,7 @@ def test_an_operators_edited_confirmation_email_is_used_and_unknown_names_render
     assert message.subject == "Ada, one click left"
     assert message.body("plain").startswith("Confirm here: http://127.0.0.1:8000/c/")
     assert message.body("html") == ""  # the operator wrote no HTML part
-    assert client.post(link_in(message, "/c/")).status_code == 200
+    assert client.post(link_in(message, "/c/")).status_code == 303
 
 
 def test_a_broken_operator_template_falls_back_to_the_shipped_one(client, form, news):
@@ -387,7 +394,7 @@ def test_the_pages_of_the_confirmation_flow_have_one_heading_and_no_script(clien
     sign_up(client, form, lists=[news])
     link = link_in(confirmation(), "/c/")
 
-    for response in (client.get(link), client.post(link)):
+    for response in (client.get(link), client.post(link, follow=True)):
         page = audit_page(response.content.decode())
         assert page.h1 == 1 and page.scripts == 0
 
@@ -413,3 +420,34 @@ def test_the_purge_locks_the_people_before_their_sign_ups(client, form, news):
     assert locks[0].split(" FROM ")[1].startswith('"audience_contact"'), locks[0]
     assert all('"audience_contact"' not in lock.split(" FOR ")[1] for lock in locks[1:])
     assert "ORDER BY" in locks[0]
+
+
+def test_refreshing_the_answer_page_confirms_nothing_again_and_its_address_names_no_one(
+    client, form, news
+):
+    """The button's POST answers with a redirect (303) to a GET of the same link, whose
+    address adds only a word: no address, no name; refreshing it posts nothing, and a scanner
+    opening it confirms nothing either."""
+    sign_up(client, form, lists=[news])
+    link = link_in(confirmation(), "/c/")
+
+    response = client.post(link)
+    answer = response["Location"]
+    assert response.status_code == 303 and response.cookies == {}
+    assert answer.endswith("?done=subscribed") and "ada" not in answer.lower()
+    for _ in range(2):  # the page, then a refresh of it
+        page = client.get(answer)
+        assert page.status_code == 200 and "You are subscribed" in page.content.decode()
+    assert ConsentEvent.objects.count() == 2
+    assert len(mails_to("ada@example.com")) == 2  # the confirmation and one welcome
+
+
+def test_the_answer_page_opened_before_the_button_was_pressed_confirms_nothing(client, form, news):
+    sign_up(client, form, lists=[news])
+    link = link_in(confirmation(), "/c/")
+
+    page = client.get(f"{link}?done=subscribed")
+
+    assert page.status_code == 200
+    assert "<li>" not in page.content.decode()  # confirmed on no list: none named
+    assert Subscription.objects.get().status == Subscription.Status.PENDING

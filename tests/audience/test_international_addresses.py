@@ -38,7 +38,7 @@ def test_signing_up_confirming_and_leaving_work_for_an_international_address(cli
     contact = Contact.objects.get()
     assert contact.email == JORG and contact.email_key == "jörg@bücher.example"
     (confirmation,) = mail_to(JORG, "confirm")
-    assert client.post(link_in(confirmation, "/c/")).status_code == 200
+    assert client.post(link_in(confirmation, "/c/")).status_code == 303
     assert Subscription.objects.get().status == Subscription.Status.CONFIRMED
 
     (welcome,) = mail_to(JORG, "welcome")

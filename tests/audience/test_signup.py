@@ -407,7 +407,7 @@ def test_every_public_page_works_without_javascript_with_one_heading_and_labelle
     }
     confirm = re.search(r"http://127\.0\.0\.1:8000(/c/\S+)", mails_to("ada@example.com")[0].body())
     pages["confirm"] = client.get(confirm.group(1))
-    pages["confirmed"] = client.post(confirm.group(1))
+    pages["confirmed"] = client.post(confirm.group(1), follow=True)
     welcome = mails_to("ada@example.com")[-1].body()
     preferences = re.search(r"http://127\.0\.0\.1:8000(/p/\S+)", welcome).group(1)
     unsubscribe = re.search(r"http://127\.0\.0\.1:8000(/u/\S+)", welcome).group(1)

@@ -120,7 +120,7 @@ def test_an_address_suppressed_after_signing_up_is_not_subscribed_by_the_click(c
     link = link_in(mails_to("ada@example.com")[0], "/c/")
     suppress("ada@example.com", "complaint")
 
-    response = client.post(link)
+    response = client.post(link, follow=True)
 
     assert "We cannot subscribe this address" in response.content.decode()
     assert Subscription.objects.get().status == "pending"

@@ -83,7 +83,7 @@ def test_a_sign_up_through_the_form_starts_the_journey_once_the_address_is_confi
     (confirmation,) = mails_to("ada@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(link_in(confirmation, "/c/"))
-    assert response.status_code == 200
+    assert response.status_code == 303
     enrolment = Enrolment.objects.get()
     assert enrolment.contact.email == "ada@example.com"
 

@@ -101,6 +101,68 @@ def test_unsubscribing_takes_the_person_out_of_every_journey(django_capture_on_c
     assert states == {("exited", "unsubscribed")}
 
 
+def test_an_operator_removing_people_from_a_list_takes_them_out_of_every_journey(
+    django_capture_on_commit_callbacks, django_user_model
+):
+    """As their own unsubscribe does: they leave at once (not at the next send step), with the
+    exit in the journey's history; someone not removed stays in."""
+    from tidings.audience.operator import do_remove_from_list
+
+    first, second = welcome(), welcome(name="Tips")
+    news = make_list()
+    ann, bob, cy = (subscriber(n, news) for n in ("Ann Example", "Bob Example", "Cy Example"))
+    for journey in (first, second):
+        for someone in (ann, bob, cy):
+            do_enrol(journey, someone)
+    operator = django_user_model.objects.create(username="operator")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert do_remove_from_list([ann.pk, bob.pk], news, actor=operator) == 2
+    ended = Enrolment.objects.filter(contact__in=[ann, bob])
+    assert set(ended.values_list("state", "exit_reason")) == {("exited", "unsubscribed")}
+    assert all(e.finished_at for e in ended)
+    assert EnrolmentStep.objects.filter(enrolment__in=ended, outcome="exited").count() == 4
+    assert set(Enrolment.objects.filter(contact=cy).values_list("state", flat=True)) == {"active"}
+
+
+def test_a_bulk_removal_from_a_list_costs_the_same_queries_for_ten_or_a_thousand_people(
+    django_capture_on_commit_callbacks, django_user_model
+):
+    """What runs once the removal committed (journeys, webhooks) works on the batch: the
+    number of queries does not grow with the number of people removed."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tidings.api.actions import do_create_webhook_endpoint
+    from tidings.api.models import WebhookDelivery
+    from tidings.audience.models import Contact, Subscription
+    from tidings.audience.operator import do_remove_from_list
+
+    do_create_webhook_endpoint(
+        url="https://hooks.example.com/in", events=["contact.unsubscribed"], fields=(), actor=None
+    )
+    operator = django_user_model.objects.create(username="operator")
+    journey = welcome()
+    do_enrol(journey, subscriber("Ann Example", make_list("Other")))
+    queries = []
+    for size in (10, 1000):
+        news = make_list(f"News {size}")
+        people = Contact.objects.bulk_create(
+            Contact(email=f"p{size}-{n}@example.com", name="Someone") for n in range(size)
+        )
+        Subscription.objects.bulk_create(
+            Subscription(contact=c, mailing_list=news, status="confirmed") for c in people
+        )
+        with django_capture_on_commit_callbacks() as callbacks:
+            assert do_remove_from_list([c.pk for c in people], news, actor=operator) == size
+        with CaptureQueriesContext(connection) as ran:
+            for callback in callbacks:
+                callback()
+        queries.append(len(ran))
+    assert queries[0] == queries[1]
+    assert WebhookDelivery.objects.filter(event="contact.unsubscribed").count() == 1010
+    assert Enrolment.objects.get().state == "active"  # Ann was not removed
+
+
 def test_a_paused_journey_holds_everyone_until_resumed():
     journey = welcome()
     do_enrol(journey, subscriber("Ann Example", make_list()))

@@ -9,6 +9,7 @@ from tidings.audience.sources import source
 from tidings.journeys import engine
 from tidings.journeys.actions import do_enrol
 from tidings.journeys.models import Enrolment
+from tidings.journeys.stats import journey_counts
 from tidings.rights.actions import do_erase_contact, do_object_to_marketing
 
 pytestmark = pytest.mark.django_db
@@ -30,17 +31,48 @@ def test_the_access_package_says_where_the_person_is_in_words(settings, time_mac
     assert [h["outcome"] for h in history] == ["Mail queued", "Waiting"]
 
 
-def test_erasure_leaves_the_enrolment_as_an_anonymous_count():
+def test_erasure_leaves_the_enrolment_as_an_anonymous_count(time_machine):
+    """The open enrolment is closed where the person was: finished then, and an exit row at
+    the step they had reached, so the journey's map counts the exit there (and the retention
+    rule's "finished" clock runs); the row keeps nothing that names them."""
+    time_machine.move_to(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), tick=False)
     journey = welcome()
     ann = subscriber("Ann Example", make_list())
     do_enrol(journey, ann)
-    engine.advance_due()
+    engine.advance_due()  # mail sent, waiting two days before "tips"
+    erased_at = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
+    time_machine.move_to(erased_at, tick=False)
     do_erase_contact(ann, actor=None)
     enrolment = Enrolment.objects.get()
     assert enrolment.contact_id is None
     assert (enrolment.state, enrolment.exit_reason) == ("exited", "erased")
-    assert enrolment.history.count() == 2
+    assert enrolment.finished_at == erased_at and enrolment.next_run_at is None
+    last = enrolment.history.order_by("seq").last()
+    assert (last.step, last.kind, last.outcome, last.reason) == ("tips", "exit", "exited", "erased")
+    assert enrolment.history.count() == 3
+    counts = journey_counts(journey)
+    assert counts.steps["tips"].exited == 1 and counts.steps["tips"].waiting == 0
+    assert counts.exit_reasons == [("erased", 1)]
     assert engine.advance_due() == 0
+
+
+def test_erasure_leaves_a_finished_enrolment_as_it_ended(time_machine):
+    """Someone who completed a journey and is erased later still counts as completed."""
+    time_machine.move_to(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), tick=False)
+    journey = welcome()
+    ann = subscriber("Ann Example", make_list())
+    do_enrol(journey, ann)
+    engine.advance_due()
+    time_machine.move_to(datetime(2026, 12, 10, 9, 0, tzinfo=UTC), tick=False)
+    engine.advance_due()
+    finished = Enrolment.objects.get().finished_at
+    do_erase_contact(ann, actor=None)
+    enrolment = Enrolment.objects.get()
+    assert enrolment.contact_id is None
+    assert (enrolment.state, enrolment.exit_reason) == ("completed", "")
+    assert enrolment.finished_at == finished
+    assert enrolment.history.count() == 4
+    assert journey_counts(journey).completed == 1
 
 
 def test_an_objection_takes_the_person_out_of_every_journey(django_capture_on_commit_callbacks):

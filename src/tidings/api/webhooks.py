@@ -72,6 +72,12 @@ def backoff(attempts: int) -> timedelta:
 def record_event(event: str, data: dict[str, Any]) -> int:
     """Queue ``event`` (ids only in ``data``) for every active endpoint that wants it; enqueue
     the sender once the rows are committed.  Returns how many rows were written."""
+    return record_events(event, [data])
+
+
+def record_events(event: str, datas: Iterable[dict[str, Any]]) -> int:
+    """``record_event`` for many of one kind at once (an operator removing thousands from a
+    list): one row per event and endpoint, written together, one query for the endpoints."""
     if event not in EVENTS:
         raise ValueError(f"unknown webhook event {event!r}")
     endpoints = [
@@ -80,21 +86,23 @@ def record_event(event: str, data: dict[str, Any]) -> int:
     if not endpoints:
         return 0
     now = timezone.now()
-    with transaction.atomic():
-        WebhookDelivery.objects.bulk_create(
-            [
-                WebhookDelivery(
-                    endpoint=endpoint,
-                    msg_id=f"msg_{uuid.uuid4().hex}",
-                    event=event,
-                    data=data,
-                    next_attempt_at=now,
-                )
-                for endpoint in endpoints
-            ]
+    rows = [
+        WebhookDelivery(
+            endpoint=endpoint,
+            msg_id=f"msg_{uuid.uuid4().hex}",
+            event=event,
+            data=data,
+            next_attempt_at=now,
         )
+        for data in datas
+        for endpoint in endpoints
+    ]
+    if not rows:
+        return 0
+    with transaction.atomic():
+        WebhookDelivery.objects.bulk_create(rows, batch_size=1000)
         transaction.on_commit(_enqueue_sender)
-    return len(endpoints)
+    return len(rows)
 
 
 def _enqueue_sender() -> None:
@@ -120,9 +128,16 @@ def _receiver(event: str, keys: Iterable[str]):
     return receive
 
 
+def _unsubscribed(sender: Any, *, contact_ids: Iterable[int], list_id: Any, **kwargs: Any) -> None:
+    """One ``contact.unsubscribed`` per person, from the batch signal (an operator's removal
+    of thousands queues them in one write)."""
+    record_events(
+        "contact.unsubscribed", [{"contact_id": c, "list_id": list_id} for c in contact_ids]
+    )
+
+
 _RECEIVERS = [
     (signals.contact_subscribed, "contact.subscribed", ("contact_id", "list_id")),
-    (signals.contact_unsubscribed, "contact.unsubscribed", ("contact_id", "list_id")),
     (signals.delivery_bounced, "delivery.bounced", ("contact_id", "delivery_id", "hard")),
     (signals.delivery_complained, "delivery.complained", ("contact_id", "delivery_id")),
     (signals.campaign_finished, "campaign.finished", ("campaign_id",)),
@@ -149,6 +164,9 @@ def connect_signals() -> None:
         signal.connect(
             _receiver(event, keys), weak=False, dispatch_uid=f"tidings.api.webhooks.{event}"
         )
+    signals.contacts_unsubscribed.connect(
+        _unsubscribed, weak=False, dispatch_uid="tidings.api.webhooks.contact.unsubscribed"
+    )
 
 
 # --- payloads -----------------------------------------------------------------------------------

@@ -127,6 +127,25 @@ def _on_commit_send(signal: Any, **kwargs: Any) -> None:
     transaction.on_commit(lambda: signal.send(sender=Subscription, **kwargs))
 
 
+def announce_unsubscribed(contact_ids: Iterable[int], list_id: int) -> None:
+    """Once the transaction has committed, say that these people left the list:
+    ``contacts_unsubscribed`` once (journeys exit them in a few queries, webhooks queue one
+    ``contact.unsubscribed`` each), then ``contact_unsubscribed`` for each person.  The person's
+    own unsubscribe and an operator's removal both call it, so both have the same effects."""
+    ids = tuple(contact_ids)
+    if not ids:
+        return
+
+    def send() -> None:
+        signals.contacts_unsubscribed.send(sender=Subscription, contact_ids=ids, list_id=list_id)
+        for contact_id in ids:
+            signals.contact_unsubscribed.send(
+                sender=Subscription, contact_id=contact_id, list_id=list_id
+            )
+
+    transaction.on_commit(send)
+
+
 @transaction.atomic
 def do_create_contact(values: Mapping[str, Any], *, purpose: str) -> tuple[Contact, bool]:
     """Create the contact for these values, or return the existing one with the same address.
@@ -516,7 +535,7 @@ def do_unsubscribe(
         ip=ip,
     )
     audit("subscription.unsubscribed", obj=sub, list=mailing_list.pk, source=source)
-    _on_commit_send(signals.contact_unsubscribed, contact_id=contact.pk, list_id=mailing_list.pk)
+    announce_unsubscribed([contact.pk], mailing_list.pk)
     _count_campaign_unsubscribe(source_ref, contact)
     return True
 

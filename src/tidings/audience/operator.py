@@ -13,7 +13,7 @@ from tidings.lib.audit import audit
 from tidings.lib.edits import EditConflict, conflicts
 from tidings.lib.text import clean_line
 
-from .actions import FieldNotAllowed, wording
+from .actions import FieldNotAllowed, announce_unsubscribed, wording
 from .emails import normalise_email
 from .models import ConsentEvent, Contact, MailingList, Segment, Subscription
 from .operator_forms import contact_fields
@@ -135,7 +135,10 @@ def do_add_to_list(
 
 @transaction.atomic
 def do_remove_from_list(contact_ids: Iterable[int], mailing_list: MailingList, *, actor) -> int:
-    """Unsubscribe contacts from a list (their consent is recorded as withdrawn by an operator)."""
+    """Unsubscribe contacts from a list (their consent is recorded as withdrawn by an operator,
+    ``source_ref`` "user:<id>").  Once committed it has the effects of the person's own
+    unsubscribe: they leave every journey and webhooks say ``contact.unsubscribed``, for the
+    whole batch at once (``announce_unsubscribed``)."""
     now = timezone.now()
     subs = list(
         Subscription.objects.filter(
@@ -161,6 +164,7 @@ def do_remove_from_list(contact_ids: Iterable[int], mailing_list: MailingList, *
     )
     if subs:
         audit("list.contacts_removed", actor=actor, obj=mailing_list, count=len(subs))
+        announce_unsubscribed(sorted(s.contact_id for s in subs), mailing_list.pk)
     return len(subs)
 
 

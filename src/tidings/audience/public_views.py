@@ -22,6 +22,7 @@ from tidings.policy.notice import rights_request_url
 
 from .actions import (
     LIST_REFUSED,
+    ConfirmResult,
     PreferenceChoices,
     do_confirm_signup,
     do_send_preferences_link,
@@ -40,6 +41,7 @@ from .forms import (
 from .models import ConsentEvent, Contact, MailingList, SignupForm, Subscription
 from .tokens import (
     BadToken,
+    ConfirmRequest,
     ExpiredToken,
     absolute_url,
     confirm_days,
@@ -143,7 +145,14 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         return _link_problem(request, expired=False, kind="confirm")
     if request.method == "POST":
         result = do_confirm_signup(confirm_request, ip=client_ip(request))
-        return render(request, "audience/public/confirm_done.html", {"result": result})
+        # Post/Redirect/Get, as the preference centre does: a refresh of the answer posts
+        # nothing again.  The answer is a word in the address (never who, never a cookie); the
+        # path is the link the person opened (its token is redacted in logs, and the
+        # same-origin referrer policy keeps it from other sites).
+        return HttpResponseRedirect(f"{request.path}?done={_confirm_outcome(result)}", status=303)
+    done = request.GET.get("done")
+    if done in CONFIRM_OUTCOMES:
+        return _confirm_done(request, confirm_request, done)
     lists = MailingList.objects.filter(
         pk__in=confirm_request.list_ids,
         closed_at__isnull=True,
@@ -154,6 +163,38 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         "audience/public/confirm.html",
         {"lists": list(lists.order_by("name")), "action": request.path},
     )
+
+
+# What a confirmation's answer page says, by the word in its address: "subscribed" (this
+# click confirmed a list: a welcome email went), "already" (confirmed before), "refused" (mail
+# to the address is stopped), "gone" (the contact no longer exists).
+CONFIRM_OUTCOMES = ("subscribed", "already", "refused", "gone")
+
+
+def _confirm_outcome(result: ConfirmResult) -> str:
+    if result.contact is None:
+        return "gone"
+    if result.refused:
+        return "refused"
+    return "subscribed" if result.confirmed else "already"
+
+
+def _confirm_done(request: HttpRequest, confirm_request: ConfirmRequest, done: str) -> HttpResponse:
+    """The answer page after the button's POST (a GET: it confirms nothing).  The lists shown
+    are those of the link the person is confirmed on now."""
+    contact = Contact.objects.filter(pk=confirm_request.contact_id).first()
+    if contact is None:
+        done = "gone"
+    lists = []
+    if contact is not None and done in ("subscribed", "already"):
+        lists = list(
+            MailingList.objects.filter(
+                pk__in=confirm_request.list_ids,
+                subscriptions__contact=contact,
+                subscriptions__status=Subscription.Status.CONFIRMED,
+            ).order_by("name")
+        )
+    return render(request, "audience/public/confirm_done.html", {"done": done, "lists": lists})
 
 
 # --- the preference centre --------------------------------------------------------------------

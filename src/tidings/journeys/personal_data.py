@@ -1,15 +1,27 @@
 """Enrolments are personal data: which journeys a person is in, where, and what they were sent.
 
 The access package says it in words ("You are in our "Welcome" series, step 2 of 4, next email
-on 9 December 2026").  Erasure anonymises the enrolment: its contact goes, it is closed as
-"erased", and it stays only as an anonymous count in the journey's statistics (its history rows
-hold step ids, times and outcomes, nothing that names anyone)."""
+on 9 December 2026").  Erasure anonymises the enrolment: its contact goes; one still open is
+closed as "erased" (finished then, with an exit row in its history at the step it had reached,
+so the journey's map counts the exit there and the retention rule "journey_enrolment" after
+"finished" applies to it), one already closed keeps how it ended.  It stays only as an anonymous
+count in the journey's statistics (its history rows hold step ids, times and outcomes, nothing
+that names anyone)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tidings.audience.sources import PersonalData, model_source, plain, register, time_in_words
+from django.db.models import F
+
+from tidings.audience.sources import (
+    PersonalData,
+    model_source,
+    plain,
+    register,
+    time_in_words,
+    update_ids,
+)
 
 from .models import Enrolment, EnrolmentStep, JourneyMailEvent, SegmentMember
 from .steps import index_of, sends
@@ -119,6 +131,48 @@ def export_segment_members(contact: Any) -> list[dict[str, Any]]:
     ]
 
 
+def erase_enrolments(ids: list[int]) -> int:
+    """Anonymise these enrolments (erasure): the contact goes from each; the open ones are
+    closed as "erased" as ``actions._close`` closes an exit (finished now, ``seq`` moved on so
+    a worker running their step changes nothing, an exit row in the history)."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    open_ = list(
+        Enrolment.objects.filter(pk__in=ids, state__in=Enrolment.OPEN)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", "seq", "step")
+    )
+    if open_:
+        update_ids(
+            Enrolment,
+            [pk for pk, _, _ in open_],
+            state=Enrolment.State.EXITED,
+            exit_reason="erased",
+            next_run_at=None,
+            leased_by="",
+            leased_until=None,
+            finished_at=now,
+            seq=F("seq") + 1,
+        )
+        EnrolmentStep.objects.bulk_create(
+            [
+                EnrolmentStep(
+                    enrolment_id=pk,
+                    seq=seq,
+                    step=step,
+                    kind="exit",
+                    ran_at=now,
+                    outcome=EnrolmentStep.Outcome.EXITED,
+                    reason="erased",
+                )
+                for pk, seq, step in open_
+            ]
+        )
+    return update_ids(Enrolment, ids, contact=None)
+
+
 def register_sources() -> None:
     register_mergers()
     source = model_source(
@@ -128,15 +182,8 @@ def register_sources() -> None:
         title="Automated email series (journeys)",
         record_kind=None,
         export=export_enrolments,
-        # The rows stay as anonymous counts: no contact, closed as erased.
-        anonymise={
-            "contact": None,
-            "state": Enrolment.State.EXITED,
-            "exit_reason": "erased",
-            "next_run_at": None,
-            "leased_by": "",
-            "leased_until": None,
-        },
+        # The rows stay as anonymous counts: no contact, the open ones closed as erased.
+        remove=erase_enrolments,
         about=(
             "Which of our automated email series you are in and where: to send you the "
             "next email of a series you signed up for, and only while you agree to it."

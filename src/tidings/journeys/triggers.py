@@ -6,9 +6,10 @@ or a date attribute (once, or yearly: a birthday), coming round (``enrol_by_date
 person starting to match a saved segment (``segments.check_segments``, incremental, each
 minute); a person's first click of a campaign's link (``signals.campaign_links_clicked``, after
 the tracking ingest wrote it); a sign-up form's submission once the address confirmed it
-(``signals.form_submitted``).  Out: an unsubscribe,
-an objection, a hard bounce or a complaint end every open enrolment of the person at once
-(``actions.do_exit_contact``); erasure anonymises them (``personal_data``).  A goal's event
+(``signals.form_submitted``).  Out: an unsubscribe (``signals.contacts_unsubscribed``: the
+person's own, or an operator's removal from a list, a batch at a time), an objection, a hard
+bounce or a complaint end every open enrolment of the person at once
+(``actions.do_exit_contacts``); erasure anonymises them (``personal_data``).  A goal's event
 ends the enrolments it converts.
 
 Receivers run after the sender's transaction committed (the signals are sent on commit); each
@@ -40,6 +41,7 @@ from .actions import (
     do_enrol,
     do_event_arrived,
     do_exit_contact,
+    do_exit_contacts,
     do_record_goal,
     is_id,
 )
@@ -108,14 +110,22 @@ def _exit(reason: str):
     return receive
 
 
+def on_unsubscribed(sender: Any, *, contact_ids: tuple[int, ...], **kwargs: Any) -> None:
+    """People left a list (their own unsubscribe, or an operator removed them, thousands at
+    once): every open enrolment of theirs ends, in one batch."""
+    do_exit_contacts(contact_ids, "unsubscribed")
+
+
 def connect() -> None:
     signals.contact_subscribed.connect(on_subscribed, dispatch_uid="journeys.subscribed")
     signals.enquiry_created.connect(on_enquiry, dispatch_uid="journeys.enquiry")
     signals.demo_booked.connect(on_demo_booked, dispatch_uid="journeys.demo")
     signals.campaign_links_clicked.connect(on_links_clicked, dispatch_uid="journeys.link")
     signals.form_submitted.connect(on_form_submitted, dispatch_uid="journeys.form")
+    signals.contacts_unsubscribed.connect(
+        on_unsubscribed, dispatch_uid="journeys.exit.unsubscribed"
+    )
     for signal, reason in (
-        (signals.contact_unsubscribed, "unsubscribed"),
         (signals.contact_objected, "objected"),
         (signals.delivery_bounced, "hard bounce"),
         (signals.delivery_complained, "complaint"),
