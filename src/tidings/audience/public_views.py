@@ -151,8 +151,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         # same-origin referrer policy keeps it from other sites).
         return HttpResponseRedirect(f"{request.path}?done={_confirm_outcome(result)}", status=303)
     done = request.GET.get("done")
-    if done in CONFIRM_OUTCOMES:
-        return _confirm_done(request, confirm_request, done)
+    if done in CONFIRM_OUTCOMES and (answer := _confirm_done(request, confirm_request, done)):
+        return answer
     lists = MailingList.objects.filter(
         pk__in=confirm_request.list_ids,
         closed_at__isnull=True,
@@ -179,9 +179,13 @@ def _confirm_outcome(result: ConfirmResult) -> str:
     return "subscribed" if result.confirmed else "already"
 
 
-def _confirm_done(request: HttpRequest, confirm_request: ConfirmRequest, done: str) -> HttpResponse:
+def _confirm_done(
+    request: HttpRequest, confirm_request: ConfirmRequest, done: str
+) -> HttpResponse | None:
     """The answer page after the button's POST (a GET: it confirms nothing).  The lists shown
-    are those of the link the person is confirmed on now."""
+    are those of the link the person is confirmed on now; None when the address says
+    "subscribed" but the person is confirmed on none of them (the link opened with the answer's
+    address before the button was pressed): the page with the button then."""
     contact = Contact.objects.filter(pk=confirm_request.contact_id).first()
     if contact is None:
         done = "gone"
@@ -194,6 +198,8 @@ def _confirm_done(request: HttpRequest, confirm_request: ConfirmRequest, done: s
                 subscriptions__status=Subscription.Status.CONFIRMED,
             ).order_by("name")
         )
+        if not lists:
+            return None
     return render(request, "audience/public/confirm_done.html", {"done": done, "lists": lists})
 
 
