@@ -107,11 +107,19 @@ def test_the_validation_batches_are_new_text_labelled_in_the_corpus_categories(p
     assert {e.register for e in validation} == REGISTERS_OF.get(prefix, REGISTERS)
 
 
-def test_the_benchmark_gives_the_validation_batch_figures_only(capsys):
+def test_the_benchmark_lists_the_validation_batches_mistakes_and_never_a_held_out_text(capsys):
+    """Since rounds 60 and 61 the classifier experiments' validation batches are development text:
+    ``--validation --errors`` lists their mistakes beside the development part's; the held-out
+    part is still neither scored nor printed with ``--dev-only``."""
     main(["--dev-only", "--validation", "--errors", "--quick"])
     out = capsys.readouterr().out
-    assert "VALIDATION batch 7" in out and "HELD-OUT part" not in out
-    printed = {word for line in out.splitlines() for word in line.split()}
-    validation = [e for path in VALIDATION for e in load_examples(path)]
-    assert not [e.id for e in validation if e.id in printed]
-    assert not [e.text for e in validation if e.text in out]
+    assert "validation batch 7 (development text since round 60)" in out
+    assert "HELD-OUT part" not in out
+    listed = {
+        line.split()[0] for line in out.splitlines() if line.startswith("  ") and " -> " in line
+    }
+    validation = {e.id for path in VALIDATION for e in load_examples(path)}
+    assert listed & validation  # the rules still miss some of them: listed, to be worked on
+    development = {e.id for path in (DEV, DEV_EXTRA) for e in load_examples(path)}
+    assert listed <= development | validation  # each mistake line starts with its text's id
+    assert not listed & {e.id for e in load_examples(HELDOUT)}
