@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from playwright.sync_api import Browser, Page
 
 from tests.conftest import OPERATOR_PASSWORD
 
@@ -13,3 +16,17 @@ def sign_in(page: Page, username: str = "owner", password: str = OPERATOR_PASSWO
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+@contextmanager
+def signed_in_page(browser: Browser, base_url: str, width: int) -> Iterator[Page]:
+    """A page in a fresh browser context of this width (800 px high), signed in as ``owner``
+    and past the login page; the context is closed afterwards."""
+    context = browser.new_context(base_url=base_url, viewport={"width": width, "height": 800})
+    page = context.new_page()
+    try:
+        sign_in(page)
+        page.wait_for_url(f"{base_url}/**")
+        yield page
+    finally:
+        context.close()

@@ -9,7 +9,7 @@ emails' plain-text preview (one long line) did too — the last even on a deskto
 import pytest
 from playwright.sync_api import Browser
 
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import signed_in_page
 
 PAGES = [
     "/",  # the getting-started steps and the bulk-sender checklist
@@ -69,13 +69,7 @@ def test_operator_pages_do_not_scroll_sideways(browser: Browser, live_server, ow
     )
     _a_token_and_an_import(owner)
     _an_enquiry_with_a_link()
-    context = browser.new_context(
-        base_url=live_server.url, viewport={"width": width, "height": 800}
-    )
-    page = context.new_page()
-    try:
-        sign_in(page)
-        page.wait_for_url(f"{live_server.url}/**")
+    with signed_in_page(browser, live_server.url, width) as page:
         wide = {}
         for path in PAGES:
             response = page.goto(path)
@@ -84,8 +78,6 @@ def test_operator_pages_do_not_scroll_sideways(browser: Browser, live_server, ow
             if overflow > 0:
                 wide[path] = overflow
         assert wide == {}, f"pages wider than {width} px (by px): {wide}"
-    finally:
-        context.close()
 
 
 # The operator's list tables read on a phone as cards: no sideways scrolling inside the table
@@ -111,13 +103,7 @@ def test_list_tables_stack_into_labelled_rows_on_a_phone(
 ):
     _a_token_and_an_import(owner)
     for width in (375, 1280):
-        context = browser.new_context(
-            base_url=live_server.url, viewport={"width": width, "height": 800}
-        )
-        page = context.new_page()
-        try:
-            sign_in(page)
-            page.wait_for_url(f"{live_server.url}/**")
+        with signed_in_page(browser, live_server.url, width) as page:
             page.goto(path)
             found = page.locator("table").first.evaluate(_TABLE)
             assert found["role"] == "table"  # still a table to screen readers
@@ -129,5 +115,3 @@ def test_list_tables_stack_into_labelled_rows_on_a_phone(
             else:  # a desktop keeps the ordinary table
                 assert found["display"] == "table" and found["header"] > 20, found
                 assert set(found["labels"]) <= {"none", "normal"}, found
-        finally:
-            context.close()
