@@ -6,10 +6,17 @@ one who last changed it confirmed what it sends; a change afterwards voids that 
 
 from __future__ import annotations
 
-import pytest
+import json
+from io import StringIO
 
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from tests.api.helpers import Api
 from tests.journeys.helpers import make_template, spec, welcome_steps
-from tests.operators import make_operator
+from tests.operators import make_operator, sign_in
+from tidings.api.actions import do_create_api_token
 from tidings.campaigns.models import Template
 from tidings.campaigns.template_actions import do_save_template
 from tidings.campaigns.template_forms import TemplateForm
@@ -223,4 +230,102 @@ def test_a_journey_started_before_four_eyes_is_shown_unconfirmed_and_any_change_
     settings.TIDINGS_SEND_NEEDS_SECOND_OPERATOR = True
     assert not four_eyes.is_confirmed(Journey.objects.get(pk=journey.pk))
     do_update_journey(journey, reworded(), actor=author)
+    assert Journey.objects.get(pk=journey.pk).status == "paused"
+
+
+# --- the doors: API, command line, pages -------------------------------------------------------
+def _token(user) -> str:
+    from tests.api.helpers import ALL_SCOPES
+
+    return do_create_api_token(name="t", operator=user, scopes=ALL_SCOPES, actor=user)[1]
+
+
+def test_the_api_refuses_to_activate_an_unconfirmed_journey(settings, four_eyes_on, reviewer):
+    settings.TIDINGS_API_RATE_LIMIT = 0
+    journey = drafted(make_operator("writer", "editor"))
+    response = Api(_token(reviewer)).post(f"/journeys/{journey.pk}/activate")
+    assert response.status_code == 409
+    assert response["Content-Type"].startswith("application/problem+json")
+    body = json.loads(response.content)
+    assert body["detail"].startswith("Waiting for a second operator")
+    assert body["errors"][0]["field"] == "confirm"
+    assert Journey.objects.get(pk=journey.pk).status == "draft"
+
+
+def test_the_api_activates_without_four_eyes(settings, author):
+    settings.TIDINGS_API_RATE_LIMIT = 0
+    journey = drafted(author)
+    response = Api(_token(author)).post(f"/journeys/{journey.pk}/activate")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "active"
+
+
+def test_the_command_line_refuses_to_activate_an_unconfirmed_journey(four_eyes_on, author):
+    drafted(author)
+    with pytest.raises(CommandError, match=r'^journey "Welcome" cannot run: waiting for a second'):
+        call_command("journeys", "activate", "Welcome", stdout=StringIO())
+    assert Journey.objects.get().status == "draft"
+
+
+def test_the_command_line_resumes_a_confirmed_journey(four_eyes_on, author, reviewer):
+    journey = running(author, reviewer)
+    do_pause(journey, actor=author)
+    out = StringIO()
+    call_command("journeys", "resume", "Welcome", stdout=out)
+    assert "resumed" in out.getvalue() and Journey.objects.get().status == "active"
+
+
+def test_the_page_shows_who_asked_and_offers_the_confirmation_to_others_only(
+    client, four_eyes_on, author, reviewer
+):
+    journey = drafted(author)
+    url = reverse("journeys:detail", args=[journey.pk])
+    sign_in(client, author)
+    page = client.get(url).content.decode()
+    assert "Waiting for a second operator" in page and "you cannot confirm it yourself" in page
+    assert reverse("journeys:confirm", args=[journey.pk]) not in page
+    assert reverse("journeys:activate", args=[journey.pk]) not in page
+    client.post(reverse("journeys:request", args=[journey.pk]))
+    sign_in(client, reviewer)
+    page = client.get(url).content.decode()
+    assert "author asked for it on" in page and "Confirm and activate" in page
+    seen = four_eyes.fingerprint(journey)
+    assert f'name="seen" value="{seen}"' in page
+    client.post(reverse("journeys:confirm", args=[journey.pk]), {"seen": seen})
+    assert Journey.objects.get(pk=journey.pk).status == "active"
+    page = client.get(url).content.decode()
+    assert "Confirmed by a second operator" in page and "reviewer confirmed" in page
+
+
+def test_the_author_posting_the_confirmation_is_refused(client, four_eyes_on, author):
+    journey = drafted(author)
+    sign_in(client, author)
+    response = client.post(
+        reverse("journeys:confirm", args=[journey.pk]),
+        {"seen": four_eyes.fingerprint(journey)},
+        follow=True,
+    )
+    assert "you made the last change" in response.content.decode()
+    assert Journey.objects.get(pk=journey.pk).status == "draft"
+
+
+def test_saving_a_running_journeys_new_email_in_the_editor_says_it_paused(
+    client, four_eyes_on, author, reviewer
+):
+    from tidings.journeys.forms import EXAMPLE_STEPS
+
+    journey = running(author, reviewer)
+    sign_in(client, author)
+    data = {
+        "name": "Welcome",
+        "topic": "product news",
+        "trigger": "confirmed",
+        "entry": "once",
+        "entry_days": "0",
+        "steps": EXAMPLE_STEPS,
+    }
+    response = client.post(reverse("journeys:edit", args=[journey.pk]), data, follow=True)
+    page = response.content.decode()
+    assert "Saved, and paused" in page
+    assert "Paused: its steps or settings changed after it was confirmed" in page
     assert Journey.objects.get(pk=journey.pk).status == "paused"
