@@ -329,3 +329,40 @@ def test_saving_a_running_journeys_new_email_in_the_editor_says_it_paused(
     assert "Saved, and paused" in page
     assert "Paused: its steps or settings changed after it was confirmed" in page
     assert Journey.objects.get(pk=journey.pk).status == "paused"
+
+
+def test_the_engine_pauses_a_journey_whose_mail_changed_unseen_before_sending_it(
+    four_eyes_on, author, reviewer
+):
+    # A change made around the actions that void (the admin, a shell): the engine's safety net.
+    from tests.journeys.helpers import make_list, subscriber
+    from tidings.campaigns.models import OutgoingMessage
+    from tidings.journeys import engine
+    from tidings.journeys.actions import do_enrol
+
+    journey = running(author, reviewer)
+    do_enrol(journey, subscriber("Ann Example", make_list()))
+    Template.objects.filter(name="Welcome").update(body="Unreviewed: buy now.")
+    engine.advance_due()
+    journey.refresh_from_db()
+    assert journey.status == "paused" and journey.paused_reason.startswith("what it sends changed")
+    assert not OutgoingMessage.objects.filter(kind__startswith="journey:").exists()
+    entry = AuditEntry.objects.get(action="journey.confirmation_voided")
+    assert entry.actor_label == "worker"
+    # Confirmed again by another operator, it sends the mail as it is now.
+    four_eyes.do_confirm(journey, actor=reviewer, seen=four_eyes.fingerprint(journey))
+    engine.advance_due()
+    assert OutgoingMessage.objects.filter(kind__startswith="journey:").count() == 1
+
+
+def test_the_engine_sends_what_was_confirmed(four_eyes_on, author, reviewer):
+    from tests.journeys.helpers import make_list, subscriber
+    from tidings.campaigns.models import OutgoingMessage
+    from tidings.journeys import engine
+    from tidings.journeys.actions import do_enrol
+
+    journey = running(author, reviewer)
+    do_enrol(journey, subscriber("Ann Example", make_list()))
+    engine.advance_due()
+    assert Journey.objects.get(pk=journey.pk).status == "active"
+    assert OutgoingMessage.objects.filter(kind__startswith="journey:").count() == 1

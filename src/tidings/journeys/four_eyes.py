@@ -16,7 +16,8 @@ steps).  The name is not in it.
   it carried; if it changed meanwhile they are asked to look again), which activates a draft,
   resumes a paused journey, or — for one started before the setting was on — records that
   someone looked (audit ``journey.confirmed``).
-- ``void_if_changed`` / ``void_changed_journeys``: a change to what it sends afterwards (its
+- ``void_if_changed`` / ``void_changed_journeys`` (and, as a safety net for a change made
+  around them, the engine: ``hold_changed``): a change to what it sends afterwards (its
   own edit, or a saved template, layout, segment or list it reads) voids the confirmation
   (audit ``journey.confirmation_voided``), makes whoever changed it its last editor and
   **pauses** a running journey with the reason on its page.  Pausing, not carrying on with the
@@ -29,6 +30,7 @@ Without the setting nothing here does anything, and activating needs no confirma
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -207,6 +209,21 @@ def void_changed_journeys(what: str, *, actor: Any) -> list[int]:
             _void(journey, what, actor)
             voided.append(journey.pk)
     return voided
+
+
+def hold_changed(journeys: Iterable[Journey]) -> set[int]:
+    """The engine's safety net, for a change made around the actions that void (the admin, a
+    shell, a race with the confirmation): pause those of ``journeys`` whose hash no longer
+    matches their confirmation, before they send anything.  Returns their ids."""
+    if not enforced():
+        return set()
+    held = set()
+    for journey in journeys:
+        confirmed = journey.confirmed_fingerprint
+        if confirmed and journey.status == Status.ACTIVE and confirmed != fingerprint(journey):
+            _void(journey, "what it sends", "worker")
+            held.add(journey.pk)
+    return held
 
 
 def _void(journey: Journey, what: str, actor: Any) -> None:
