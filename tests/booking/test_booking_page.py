@@ -195,6 +195,34 @@ def test_a_time_taken_meanwhile_is_refused_clearly_and_the_details_are_kept(clie
     assert post(client, start=TUESDAY_10).status_code == 303
 
 
+def test_a_time_gone_by_overnight_or_too_far_ahead_is_not_said_to_be_taken(client, monday):
+    # The page was left open overnight: Tuesday 09:00 is now within the 24 hours' notice.
+    # Nobody took it, so "just taken... if you booked it yourself, you already hold it" would
+    # send the visitor looking for an invitation they never got.
+    hosts("grace")
+    with time_machine.travel(TUESDAY_9 - timedelta(hours=12)):
+        late = post(client, phone="01244 123456")
+    assert late.status_code == 409
+    assert "can no longer be booked: it is too soon" in late.text
+    assert "just taken" not in late.text and "already hold" not in late.text
+    assert 'value="01244 123456"' in late.text  # the details are kept
+    far = post(client, start=TUESDAY_9 + timedelta(days=90))
+    assert far.status_code == 409 and "further ahead than we take bookings" in far.text
+    assert not Booking.objects.exists()
+
+
+def test_the_action_says_the_same_about_a_time_it_does_not_offer(monday):
+    from tidings.booking.actions import SlotTaken, TimeNotOffered
+
+    hosts("grace")
+    with pytest.raises(TimeNotOffered):
+        book(TUESDAY_9 - timedelta(days=7))  # last week
+    book(TUESDAY_9)
+    with pytest.raises(SlotTaken) as taken:
+        book(TUESDAY_9, person={"name": "Grace Hopper", "email": "grace@example.com"})
+    assert not isinstance(taken.value, TimeNotOffered)
+
+
 def test_sending_the_booking_form_twice_says_plainly_the_time_is_already_yours(client, monday):
     """A double click, or "back" and "send" again, in the browser that booked: one demo, one
     invitation, and a page that says so (not "taken by someone else")."""

@@ -54,6 +54,33 @@ class SlotTaken(BookingError):
         )
 
 
+class TimeNotOffered(SlotTaken):
+    """The time is not one the rules offer now, whoever books: it has passed, is within the
+    minimum notice, is further ahead than bookings are taken, or was never a demo time (a page
+    left open overnight, an edited form).  Nobody took it, so the visitor is not told so."""
+
+    def __init__(self) -> None:
+        BookingError.__init__(
+            self,
+            "That time can no longer be booked: it is too soon, has passed, or is further ahead "
+            "than we take bookings. Please pick one of the times shown.",
+        )
+
+
+def is_not_offered(start: datetime | None, now: datetime | None = None) -> bool:
+    """True when ``start`` is not a time the rules offer now, even with every host free: the
+    reason to give is TimeNotOffered's, not SlotTaken's."""
+    if start is None:
+        return True
+    now = now or timezone.now()
+    host_ids = list(DemoHost.objects.filter(is_active=True).values_list("pk", flat=True))
+    rules = rules_for(Availability.current())
+    return all(
+        slot.start != start.astimezone(UTC)
+        for slot in slot_rules.free_slots(rules, host_ids, [], now)
+    )
+
+
 class AlreadyBooked(BookingError):
     """The person already holds a demo at that time: nothing was booked again."""
 
@@ -140,7 +167,7 @@ def _slot_at(start: datetime, now: datetime, exclude: Booking | None = None) -> 
     for slot in free_slots(now=now, exclude=exclude):
         if slot.start == start:
             return slot
-    raise SlotTaken()
+    raise TimeNotOffered() if is_not_offered(start, now) else SlotTaken()
 
 
 def _place(booking: Booking, slot: slot_rules.Slot, now: datetime) -> None:
