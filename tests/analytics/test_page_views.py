@@ -286,6 +286,13 @@ def test_an_address_encoded_twice_or_without_a_dot_and_a_jwt_are_not_kept(client
     assert "lovelace" not in repr(row) and "ada" not in repr(row) and "eyJ" not in repr(row)
 
 
+def test_invisible_direction_characters_are_not_kept_in_pages_or_campaigns(client, ingest_now):
+    # "Trojan Source": /%E2%80%AEnoitca-ekam on the dashboard would read as /make-action.
+    visit(client, f"{SITE}/%E2%80%AEnoitca?utm_campaign=spring%E2%81%A6x%E2%81%A9")
+    (view,) = stored(ingest_now)
+    assert (view.path, view.utm_campaign) == ("/noitca", "springx")
+
+
 def test_page_names_that_only_look_odd_are_kept_as_they_are(client, ingest_now):
     visit(client, f"{SITE}/@tidings/100%25-sure/BlackFriday2026Campaign?utm_campaign=a-b_2026")
     (view,) = stored(ingest_now)

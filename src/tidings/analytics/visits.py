@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ua_parser import parse as parse_user_agent
 
+from tidings.lib.text import strip_format_characters
 from tidings.policy import Policy
 from tidings.policy.schema import CONSENT_COOKIE
 
@@ -105,7 +106,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _printable(text: str) -> str:
-    return _CONTROL.sub("", text)
+    # And no invisible format characters (lib/text.py): a path or campaign name the dashboard
+    # shows must read as it is stored, not "/\u202eevil" shown as "/live".
+    return strip_format_characters(_CONTROL.sub("", text))
 
 
 # An email address in a page's path or campaign parameters (a mailing tool that puts the
