@@ -332,3 +332,20 @@ def test_times_are_shown_a_few_days_at_a_time(client, monday):
     book(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), person={"name": "G", "email": "g@example.com"})
     response = post(client, start=datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     assert response.status_code == 409 and "Tuesday 1 December 2026" in response.text
+
+
+def test_the_booking_page_loads_screening_while_the_visitor_picks_a_time(client, monkeypatch):
+    """Booking records an enquiry, which is screened, and building the engine takes seconds
+    (a minute on a busy machine) in a fresh process: the page starts it in the background, as
+    the contact form does, so the first booking after a start does not wait for it."""
+    import threading
+
+    from tidings.policy import screening
+
+    hosts("grace")
+    monkeypatch.setattr(screening, "_default", None)  # a process that has not screened yet
+    assert client.get("/demo/").status_code == 200
+    for thread in threading.enumerate():
+        if thread.name == "screening-warm-up":
+            thread.join(timeout=120)
+    assert screening._screener()._engine is not None

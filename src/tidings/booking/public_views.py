@@ -24,6 +24,7 @@ from tidings.audience.tokens import BadToken
 from tidings.crm.queries import enquiry_notice, require_web_form
 from tidings.lib.client_ip import client_ip
 from tidings.lib.ratelimit import setting_limit, too_many, within_limit
+from tidings.policy.screening_forms import warm_up
 
 from .actions import (
     AlreadyBooked,
@@ -182,6 +183,10 @@ def book(request: HttpRequest) -> HttpResponse:
             status = 409
     else:
         form = BookingForm(slots=slots, newsletter_form=newsletter_form, initial={"tz": zone_name})
+        # Booking records an enquiry, which is screened: the engine loads while the visitor
+        # picks a time, as on /contact.  Without it the first booking after a start built the
+        # engine inside its transaction: 10-60 s on a busy machine, the browser waiting.
+        warm_up()
     context = {
         "form": form,
         "notice": enquiry_notice(),
