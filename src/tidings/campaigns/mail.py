@@ -131,6 +131,19 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
         ),
         "html": "",
     },
+    "demo_reminder": {
+        "subject": "Reminder: your demo with {{ controller_name }}, {{ meeting_time }}",
+        "text": (
+            "Hello{% if first_name %} {{ first_name }}{% endif %},\n\n"
+            "A reminder: your {{ meeting_minutes }}-minute demo with {{ controller_name }} is on\n"
+            "{{ meeting_time }}.\n\n"
+            "Another time suits you better? Move it here:\n{{ reschedule_url }}\n\n"
+            "Cannot make it? Cancel it here:\n{{ cancel_url }}\n\n"
+            "You get this email because you booked the demo; it is the only reminder of this "
+            "kind we send for it.\n\n" + _SIGNATURE_TEXT
+        ),
+        "html": "",
+    },
     "demo_cancelled": {
         "subject": "Your demo with {{ controller_name }} is cancelled",
         "text": (
