@@ -316,3 +316,68 @@ def test_the_log_says_sizes_and_outcomes_never_addresses_or_what_was_written(ser
     assert "bytes for 1 recipient(s) (support): 250 processed" in caplog.text
     for secret in ("grace", "Grace", "hospital", "diagnosis", "sales@", "mta@", "support@"):
         assert secret not in caplog.text
+
+
+# --- the commands, as a service manager runs them -------------------------------------------
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["inbound", "serve", "--listen"], ["worker", "--no-delivery", "--no-scheduler", "--lmtp"]],
+    ids=["inbound serve", "worker --lmtp"],
+)
+def test_the_command_receives_until_sigterm_then_exits_0_having_answered(command, tmp_path):
+    """The real command in its own process (as systemd runs it), on the test's database."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("another process reaches the test database only on PostgreSQL")
+    db = connection.settings_dict
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "TIDINGS_DATA_DIR": str(tmp_path),
+        "TIDINGS_SUPPORT_ADDRESS": "Example Support <support@example.co.uk>",
+    }
+    tidings = Path(sys.executable).with_name("tidings")
+    process = subprocess.Popen(
+        [tidings, *command, f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240  # the engine takes seconds to build, more when busy
+        while True:
+            try:
+                peer = smtplib.LMTP("127.0.0.1", port, timeout=60)
+                break
+            except ConnectionRefusedError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.5)
+        with peer:
+            assert (
+                peer.sendmail("mta@example.org", ["support@example.co.uk"], wire(mail(GRACE))) == {}
+            )
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
+    assert "lmtp: stopped: 1 processed" in output
+    assert "grace@" not in output and "support@" not in output
+    assert Enquiry.objects.get().contact.email == "grace@example.org"
