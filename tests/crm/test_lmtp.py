@@ -305,7 +305,12 @@ def test_it_listens_on_a_unix_socket_the_mail_servers_group_can_reach(serve, tmp
     assert not path.exists()
 
 
-def test_the_log_says_sizes_and_outcomes_never_addresses_or_what_was_written(serve, caplog):
+def test_the_log_says_sizes_and_outcomes_never_addresses_or_what_was_written(
+    serve, caplog, settings
+):
+    # aiosmtpd's logger as settings.LOGGING has it (the SMTP test helpers quieten it on import).
+    level = settings.LOGGING["loggers"].get("mail.log", {}).get("level", logging.NOTSET)
+    caplog.set_level(level, logger="mail.log")
     caplog.set_level(logging.DEBUG, logger="tidings")
     caplog.set_level(logging.INFO)
     receiver = serve()
