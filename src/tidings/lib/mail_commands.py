@@ -34,14 +34,23 @@ class MailboxCommand(BaseCommand):
         fetch = actions.add_parser("fetch", help=self.fetch_help)
         fetch.add_argument("--limit", type=int, default=self.default_limit)
         actions.add_parser("retry", help=self.retry_help)
+        self.add_more_actions(actions)
+
+    def add_more_actions(self, actions: Any) -> None:
+        """A command's actions beyond the three (``tidings inbound serve``)."""
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "process":
             self.process(read_mail(options["file"]))
         elif action == "fetch":
             self.fetch(options["limit"])
-        else:
+        elif action == "retry":
             self.retry()
+        else:
+            self.more(action, options)
+
+    def more(self, action: str, options: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def process(self, raw: bytes) -> None:
         raise NotImplementedError

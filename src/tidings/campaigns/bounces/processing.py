@@ -63,6 +63,13 @@ def soft_bounce_limit() -> tuple[int, int]:
 
 
 # --- arriving ----------------------------------------------------------------------------------
+def not_mail(raw: bytes) -> str:
+    """Why ``raw`` is refused outright ("" when it is taken): only nothing at all.  Anything
+    else is kept as a report, processed or unprocessed with the reason (the pipe exits 0 and
+    the LMTP server answers 250 for it), so a mail server is told of a failure only for this."""
+    return "" if raw.strip() else "not a mail message: the input is empty"
+
+
 def do_record_inbound_mail(raw: bytes, *, source: str) -> InboundReport:
     """A bounce or complaint that arrived as a mail (MTA pipe, bounce mailbox): stored, then
     processed.  Never raises for what is in the mail; the report says what happened.  A DMARC
