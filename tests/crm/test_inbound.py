@@ -573,3 +573,20 @@ def test_a_mail_in_the_charset_it_names_is_read_in_it():
     ).encode() + "見積もりをお願いします。\r\n".encode("shift_jis")
     do_receive_inbound(raw, source="pipe")
     assert Enquiry.objects.get().message == "見積もりをお願いします。"
+
+
+def test_the_pipe_asks_the_mail_server_to_try_again_when_the_database_cannot_store(tmp_path):
+    """A mail server's pipe bounces mail on any non-zero status but 75 (EX_TEMPFAIL), which
+    means "keep it and try again later": a database that is down must not bounce a person's
+    mail back to them.  The error's text (it may quote data) is not repeated."""
+    from django.db import OperationalError, connection
+
+    def gone(execute, sql, params, many, context):
+        raise OperationalError("connection to server failed: ada@example.org")
+
+    with connection.execute_wrapper(gone), pytest.raises(CommandError) as failed:
+        run_pipe(tmp_path, mail("ada@example.org", SUPPORT))
+    assert failed.value.returncode == 75
+    assert "tries again later" in str(failed.value) and "ada@" not in str(failed.value)
+    out = run_pipe(tmp_path, mail("ada@example.org", SUPPORT))  # the server's retry
+    assert InboundMail.objects.filter(status="processed").count() == 1, out
