@@ -205,6 +205,34 @@ def test_a_permanent_refusal_fails_the_message_at_once_without_suppressing_it(si
     assert Campaign.objects.get(pk=campaign.pk).status == "finished"
 
 
+def test_policy_blocks_at_send_time_fail_the_message_and_never_count_against_the_person(
+    sink, news, settings
+):
+    """A real SMTP server refusing three campaigns to the same person with 5.7.x (as spam, a
+    blocklisted server, DMARC), as many as the soft-bounce limit: each message fails with its
+    reply code; the person is neither suppressed nor counted as bouncing."""
+    from tidings.campaigns.models import InboundReport
+
+    settings.TIDINGS_SOFT_BOUNCE_LIMIT = 3
+    (ada,) = subscribers(news, 1)
+    replies = [
+        "550 5.7.1 Message rejected as spam",
+        "554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org",
+        "550 5.7.26 Unauthenticated email is not accepted due to DMARC policy",
+    ]
+    for reply in replies:
+        sink.answers[ada.email] = [reply]
+        campaign = sending_campaign(news)
+        deliver_pending()
+        row = Delivery.objects.get(campaign=campaign, contact=ada)
+        assert (row.status, row.error_code) == ("failed", int(reply[:3]))
+        assert row.error == f"rejected: {reply}"
+    assert not Suppression.objects.exists()
+    assert Subscription.objects.get(contact=ada).status == "confirmed"
+    assert not InboundReport.objects.exists()
+    assert not ada.deliveries.filter(events__kind__startswith="bounce").exists()
+
+
 def test_an_unknown_mailbox_is_a_hard_bounce_that_suppresses_the_address(sink, news):
     ada, grace = subscribers(news, 2)
     sink.answers[ada.email] = [f"550 5.1.1 <{ada.email}>: Recipient address rejected"]

@@ -109,6 +109,35 @@ def test_a_request_from_someone_not_under_a_contract_in_force_is_held_and_they_a
     assert "Servicing the contract we have with your employer (contract)" in told.text
 
 
+@pytest.mark.parametrize(
+    "sign_off",
+    [
+        "Sent from my iPhone",
+        "Envoyé de mon iPhone",
+        "Gesendet von meinem iPhone",
+        "Von meinem iPad gesendet",
+        "Enviado desde mi iPhone",
+        "Verstuurd vanaf mijn iPhone",
+        "Inviato da iPhone",
+        "Wysłane z mojego iPhone'a",
+        "Sent from Outlook for Android",
+        "Get Outlook for iOS",
+    ],
+)
+def test_a_mobile_mail_programs_sign_off_in_any_language_is_not_kept(sign_off):
+    body = f"Do you run COBOL courses in March?\n\nThanks\nGrace\n\n{sign_off}\n"
+    do_receive_inbound(mail(GRACE, subject="Courses", body=body), source="pipe")
+
+    assert Enquiry.objects.get().message == "Do you run COBOL courses in March?\n\nThanks\nGrace"
+
+
+def test_a_sentence_that_names_a_phone_or_mail_program_is_kept_whole():
+    body = "My colleague sent it from Outlook for Android.\nSent from Outlook for Android? Yes."
+    do_receive_inbound(mail(GRACE, subject="Courses", body=body), source="pipe")
+
+    assert Enquiry.objects.get().message == body
+
+
 # --- threading --------------------------------------------------------------------------------
 def test_a_reply_to_the_reply_address_joins_the_conversation_stripped_and_screened():
     enquiry = enquiry_by_mail(subject="Courses")
