@@ -430,11 +430,12 @@ def test_rows_of_a_crashed_worker_on_this_host_return_to_the_queue_at_once(news,
     gone.refresh_from_db()
     assert gone.recovered_rows == 3 and gone.stopped_at is not None
     assert "recovered 3 rows from worker crashed" in caplog.text
+    assert "(its process is gone)" in caplog.text  # noticed as a crash, not by its lease
     assert "up to 3 of them may have been delivered already" in caplog.text
     assert recover_abandoned("me") == 0  # once
 
 
-def test_rows_of_a_silent_worker_elsewhere_return_only_after_its_lease(news, settings):
+def test_rows_of_a_silent_worker_elsewhere_return_only_after_its_lease(news, settings, caplog):
     settings.TIDINGS_DELIVERY_LEASE_SECONDS = 30
     subscribers(news, 4)
     sending_campaign(news)
@@ -443,7 +444,26 @@ def test_rows_of_a_silent_worker_elsewhere_return_only_after_its_lease(news, set
     claim_batch("quiet", 2)
     assert recover_abandoned("me") == 0
     DeliveryWorker.objects.filter(pk=quiet.pk).update(last_seen=now - timedelta(seconds=31))
-    assert recover_abandoned("me") == 2
+    with caplog.at_level(logging.WARNING, logger="tidings.campaigns.queue"):
+        assert recover_abandoned("me") == 2
+    assert "recovered 2 rows from worker quiet" in caplog.text
+    assert "(no heartbeat for over 30 s)" in caplog.text
+
+
+def test_a_crashed_worker_on_this_host_is_named_a_crash_even_after_its_lease(news, caplog):
+    import socket
+
+    subscribers(news, 3)
+    sending_campaign(news)
+    long_ago = timezone.now() - timedelta(hours=1)
+    DeliveryWorker.objects.create(
+        id="crashed", host=socket.gethostname(), pid=_dead_pid(), last_seen=long_ago
+    )
+    claim_batch("crashed", 2)
+    with caplog.at_level(logging.WARNING, logger="tidings.campaigns.queue"):
+        assert recover_abandoned("me") == 2
+    assert "(its process is gone)" in caplog.text
+    assert "no heartbeat" not in caplog.text
 
 
 # --- one-off messages ---------------------------------------------------------------------------
