@@ -761,3 +761,19 @@ def test_well_wishes_slang_design_checks_and_firm_names_are_not_disclosures(text
 def test_the_title_and_stretch_patterns_stop_where_their_sense_does(text):
     """A guard on the patterns themselves: a festive or family Father, and a stretch of road."""
     assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        (
+            "Good interview. Disclosed epilepsy, needs a quiet room to rest after a seizure - fine "
+            "for the role.",
+            "health",
+        ),
+        ("the new door at the surgery scans ma hand veins noo", "biometric"),
+    ],
+)
+def test_a_note_that_reports_a_disclosure_and_scots_ma_are_about_someone(text, category):
+    """A staff note's "Disclosed ..." leaves out its subject, the contact; "ma" is Scots "my"."""
+    assert category in found(text)
