@@ -756,6 +756,7 @@ def test_well_wishes_slang_design_checks_and_firm_names_are_not_disclosures(text
         "My Father Dennis ran the shop before me.",
         "I drive an 18-month stretch of roadworks every day.",
         "Is the clinic hooked up to the new booking system yet?",
+        "We curate playlists for gyms and I curate them myself.",
     ],
 )
 def test_the_title_and_stretch_patterns_stop_where_their_sense_does(text):
@@ -777,3 +778,7 @@ def test_the_title_and_stretch_patterns_stop_where_their_sense_does(text):
 def test_a_note_that_reports_a_disclosure_and_scots_ma_are_about_someone(text, category):
     """A staff note's "Disclosed ..." leaves out its subject, the contact; "ma" is Scots "my"."""
     assert category in found(text)
+
+
+def test_a_dating_scan_is_a_pregnancy_not_a_date():
+    assert found("She had her dating scan on Monday, so the call moves to Tuesday.") == {"health"}
