@@ -178,22 +178,6 @@ def journey_confirm(request: HttpRequest, journey_id: int) -> HttpResponse:
     return redirect("journeys:detail", journey_id=journey.pk)
 
 
-@require_POST
-@operator_required(perm="send")
-def journey_request(request: HttpRequest, journey_id: int) -> HttpResponse:
-    journey = _journey(journey_id)
-    try:
-        four_eyes.do_request_confirmation(journey, actor=request.user)
-    except actions.InvalidTransition as exc:
-        messages.error(request, f"{str(exc).capitalize()}.")
-    except actions.JourneyNotReady as exc:
-        for problem in exc.problems:
-            messages.error(request, str(problem))
-    else:
-        messages.success(request, "Asked: it waits for a second operator to confirm it.")
-    return redirect("journeys:detail", journey_id=journey.pk)
-
-
 def _contact(address: str) -> Contact | None:
     try:
         return Contact.objects.with_email(normalise_email(address)).first()
@@ -225,6 +209,9 @@ journey_activate = _button(actions.do_activate, "Active: people who trigger it n
 journey_pause = _button(actions.do_pause, "Paused: nobody moves on or enters until you resume.")
 journey_resume = _button(actions.do_resume, "Resumed.")
 journey_archive = _button(actions.do_archive, "Archived; everyone still in it has left.")
+journey_request = _button(
+    four_eyes.do_request_confirmation, "Asked: it waits for a second operator to confirm it."
+)
 journey_retry = _button(actions.do_retry_parked, "The parked people try the failed step again.")
 journey_move = _button(
     actions.do_move_to_current_version,
