@@ -565,6 +565,9 @@ LOGGING: dict[str, Any] = {
         # A "Loaded recognizer: ..." line per category each time screening's engine is built
         # (every `tidings inbound process`, every process's first screened form).
         "presidio-analyzer": {"level": "WARNING"},
+        # aiosmtpd (`tidings inbound serve`, the LMTP server) logs each envelope's sender and
+        # recipients at INFO, and at DEBUG every line of every message.
+        "mail.log": {"level": "WARNING"},
     },
 }
 
@@ -622,8 +625,9 @@ TIDINGS_ANALYTICS_SITES = env_list("TIDINGS_ANALYTICS_SITES")
 
 # --- CRM: conversations, inbound mail, notifications (crm/) ----------------------------------
 # The support address: replies to enquiries and support requests go from it, each with a reply
-# address of its own (support+e12.<signature>@...), which must reach `tidings inbound process`
-# or the mailbox below.  Blank: no email conversations (acknowledgements go from the From).
+# address of its own (support+e12.<signature>@...), which must reach `tidings inbound serve`
+# (LMTP), `tidings inbound process` (a pipe) or the mailbox below.  Blank: no email
+# conversations (acknowledgements go from the From).
 TIDINGS_SUPPORT_ADDRESS = env_str("TIDINGS_SUPPORT_ADDRESS")
 # The support mailbox the worker reads: imaps://user:pass@host/INBOX, pop3s://...
 TIDINGS_INBOUND_MAILBOX_URL = env_str("TIDINGS_INBOUND_MAILBOX_URL")

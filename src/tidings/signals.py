@@ -41,6 +41,10 @@ audience_changed        what (words naming it: "its segment “VIPs”"), actor_
                         user id, or None); a saved segment or list changed how audiences
                         are chosen.  Sent INSIDE the saving transaction: the campaigns void
                         four-eyes confirmations it touches, and that commits with the save
+mail_content_changed    what ("its template “Welcome”"), actor_id; a saved template or layout
+                        changed what mail reads as it goes out.  Sent INSIDE the saving
+                        transaction, like audience_changed: journeys void the four-eyes
+                        confirmations it touches (campaigns void theirs directly)
 ======================  ==============================================================
 """
 
@@ -69,3 +73,4 @@ journey_exited = Signal()
 journey_converted = Signal()
 journey_webhook = Signal()
 audience_changed = Signal()
+mail_content_changed = Signal()

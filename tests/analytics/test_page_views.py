@@ -270,6 +270,36 @@ def test_an_email_address_in_the_page_address_is_not_kept(client, ingest_now):
     assert "lovelace" not in repr(row) and "example.com" not in repr(row)
 
 
+def test_an_address_encoded_twice_or_without_a_dot_and_a_jwt_are_not_kept(client, ingest_now):
+    # A link passed through a redirector arrives with its "@" encoded twice (%2540); an
+    # intranet address has no dot; a sign-in link carries a JWT, a bearer credential.
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJl"
+    visit(
+        client,
+        f"{SITE}/u/ada.lovelace%2540example.com/done/{jwt}"
+        f"?utm_source=ada%2540example.com&utm_term=ada@mail&utm_content={jwt}",
+    )
+    (view,) = stored(ingest_now)
+    assert view.path == "/u/(email)/done/(token)"
+    assert (view.utm_source, view.utm_term, view.utm_content) == ("(email)", "(email)", "(token)")
+    row = {f.attname: getattr(view, f.attname) for f in PageView._meta.concrete_fields}
+    assert "lovelace" not in repr(row) and "ada" not in repr(row) and "eyJ" not in repr(row)
+
+
+def test_invisible_direction_characters_are_not_kept_in_pages_or_campaigns(client, ingest_now):
+    # "Trojan Source": /%E2%80%AEnoitca-ekam on the dashboard would read as /make-action.
+    visit(client, f"{SITE}/%E2%80%AEnoitca?utm_campaign=spring%E2%81%A6x%E2%81%A9")
+    (view,) = stored(ingest_now)
+    assert (view.path, view.utm_campaign) == ("/noitca", "springx")
+
+
+def test_page_names_that_only_look_odd_are_kept_as_they_are(client, ingest_now):
+    visit(client, f"{SITE}/@tidings/100%25-sure/BlackFriday2026Campaign?utm_campaign=a-b_2026")
+    (view,) = stored(ingest_now)
+    assert view.path == "/@tidings/100%-sure/BlackFriday2026Campaign"
+    assert view.utm_campaign == "a-b_2026"
+
+
 def test_a_flood_of_page_views_from_one_visitor_is_counted_only_up_to_the_limit(
     client, ingest_now, settings
 ):

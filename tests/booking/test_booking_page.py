@@ -195,6 +195,34 @@ def test_a_time_taken_meanwhile_is_refused_clearly_and_the_details_are_kept(clie
     assert post(client, start=TUESDAY_10).status_code == 303
 
 
+def test_a_time_gone_by_overnight_or_too_far_ahead_is_not_said_to_be_taken(client, monday):
+    # The page was left open overnight: Tuesday 09:00 is now within the 24 hours' notice.
+    # Nobody took it, so "just taken... if you booked it yourself, you already hold it" would
+    # send the visitor looking for an invitation they never got.
+    hosts("grace")
+    with time_machine.travel(TUESDAY_9 - timedelta(hours=12)):
+        late = post(client, phone="01244 123456")
+    assert late.status_code == 409
+    assert "can no longer be booked: it is too soon" in late.text
+    assert "just taken" not in late.text and "already hold" not in late.text
+    assert 'value="01244 123456"' in late.text  # the details are kept
+    far = post(client, start=TUESDAY_9 + timedelta(days=90))
+    assert far.status_code == 409 and "further ahead than we take bookings" in far.text
+    assert not Booking.objects.exists()
+
+
+def test_the_action_says_the_same_about_a_time_it_does_not_offer(monday):
+    from tidings.booking.actions import SlotTaken, TimeNotOffered
+
+    hosts("grace")
+    with pytest.raises(TimeNotOffered):
+        book(TUESDAY_9 - timedelta(days=7))  # last week
+    book(TUESDAY_9)
+    with pytest.raises(SlotTaken) as taken:
+        book(TUESDAY_9, person={"name": "Grace Hopper", "email": "grace@example.com"})
+    assert not isinstance(taken.value, TimeNotOffered)
+
+
 def test_sending_the_booking_form_twice_says_plainly_the_time_is_already_yours(client, monday):
     """A double click, or "back" and "send" again, in the browser that booked: one demo, one
     invitation, and a page that says so (not "taken by someone else")."""
@@ -304,3 +332,20 @@ def test_times_are_shown_a_few_days_at_a_time(client, monday):
     book(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), person={"name": "G", "email": "g@example.com"})
     response = post(client, start=datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     assert response.status_code == 409 and "Tuesday 1 December 2026" in response.text
+
+
+def test_the_booking_page_loads_screening_while_the_visitor_picks_a_time(client, monkeypatch):
+    """Booking records an enquiry, which is screened, and building the engine takes seconds
+    (a minute on a busy machine) in a fresh process: the page starts it in the background, as
+    the contact form does, so the first booking after a start does not wait for it."""
+    import threading
+
+    from tidings.policy import screening
+
+    hosts("grace")
+    monkeypatch.setattr(screening, "_default", None)  # a process that has not screened yet
+    assert client.get("/demo/").status_code == 200
+    for thread in threading.enumerate():
+        if thread.name == "screening-warm-up":
+            thread.join(timeout=120)
+    assert screening._screener()._engine is not None

@@ -6,6 +6,7 @@ Plain functions and classes rather than fixtures, so the test modules stay indep
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import socket
@@ -51,7 +52,9 @@ class SmtpSink:
     """An SMTP server on loopback (aiosmtpd in a thread).  ``answers[address]`` is a list of
     replies ("454 4.7.0 Throttling", "550 5.1.1 No such user") given to that recipient's next
     attempts, one per attempt; once it is empty the message is accepted.  ``refuse_all`` makes
-    every DATA fail with that reply."""
+    every DATA fail with that reply.  ``hold_after``: once that many messages have arrived, each
+    further DATA waits for its answer until the limit is raised or cleared (None), so a test can
+    keep senders from getting ahead while it does something slow."""
 
     port: int = field(default_factory=free_port)
     received: list[Received] = field(default_factory=list)
@@ -64,6 +67,7 @@ class SmtpSink:
     pipelining: bool = True
     # MAIL commands that arrived with their RCPT and DATA already behind them (pipelined).
     pipelined: int = 0
+    hold_after: int | None = None
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -108,16 +112,22 @@ class SmtpSink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            if self.refuse_all:
-                return self.refuse_all
-            for address in envelope.rcpt_tos:
-                queued = self.answers.get(address)
-                if queued:
-                    return queued.pop(0)
-            for address in envelope.rcpt_tos:
-                self.received.append(Received(envelope.mail_from, address, envelope.content))
-            self.arrived.notify_all()
+        while True:
+            with self.lock:
+                if self.hold_after is None or len(self.received) < self.hold_after:
+                    return self._answer_data(envelope)
+            await asyncio.sleep(0.02)
+
+    def _answer_data(self, envelope) -> str:
+        if self.refuse_all:
+            return self.refuse_all
+        for address in envelope.rcpt_tos:
+            queued = self.answers.get(address)
+            if queued:
+                return queued.pop(0)
+        for address in envelope.rcpt_tos:
+            self.received.append(Received(envelope.mail_from, address, envelope.content))
+        self.arrived.notify_all()
         return "250 OK: queued"
 
     def wait_for(self, count: int, timeout: float) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from dnslib import QTYPE, RCODE, RR
+from dnslib import QTYPE, RCODE, RR, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
@@ -109,6 +109,18 @@ class BlackHole:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def questions(self) -> set[tuple[str, str]]:
+        """The (name, type) pairs asked so far, from the queries waiting unread on the socket."""
+        asked = set()
+        self.udp.setblocking(False)
+        while True:
+            try:
+                data = self.udp.recv(4096)
+            except BlockingIOError:
+                return asked
+            question = DNSRecord.parse(data).q
+            asked.add((str(question.qname), QTYPE[question.qtype]))
 
     def __exit__(self, *exc) -> None:
         self.udp.close()

@@ -28,7 +28,7 @@ from tidings.campaigns.bounces.processing import (
     do_retry_inbound_report,
     purge_kept_messages,
 )
-from tidings.campaigns.models import Event, InboundReport
+from tidings.campaigns.models import Delivery, Event, InboundReport
 from tidings.campaigns.queue import enqueue_message
 from tidings.lib.models import AuditEntry
 
@@ -152,12 +152,9 @@ def test_soft_bounces_suppress_only_at_the_limit_within_the_window(settings, rec
         # after a 452: the address may be good.
         ("postfix_expired.eml", "4.4.1"),
         ("exim_retry_timeout.eml", "4.2.2"),
-        # Gmail's "552 5.2.2 ... out of storage space" and "550 5.7.1 ... likely unsolicited
-        # mail" come as "Action: failed" with a 5.x.x status, but say nothing against the
-        # address: the mailbox takes mail once emptied; the spam filter refused the message,
-        # not the person.
+        # Gmail's "552 5.2.2 ... out of storage space" comes as "Action: failed" with a 5.x.x
+        # status, but says nothing against the address: the mailbox takes mail once emptied.
         ("gmail_mailbox_full.eml", "5.2.2"),
-        ("gmail_policy_block.eml", "5.7.1"),
     ],
 )
 def test_a_failure_that_says_nothing_against_the_address_is_a_soft_bounce(
@@ -171,6 +168,78 @@ def test_a_failure_that_says_nothing_against_the_address_is_a_soft_bounce(
     assert (report.status, report.kind, report.detail) == ("processed", "bounce_soft", code)
     assert report.reason == "soft bounce 1 of 3 within 14 days"
     assert suppression_of(ada) is None and statuses(ada) == {"confirmed"}
+
+
+POLICY_BLOCKS = [
+    ("5.7.1", "550 5.7.1 Message rejected as spam"),
+    ("5.7.1", "554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org"),
+    ("5.7.26", "550 5.7.26 Unauthenticated email is not accepted due to DMARC policy"),
+]
+
+
+def policy_block_report(recipient: str, delivery_id: int, status: str, reply: str) -> bytes:
+    """Gmail's report of a message its spam filter refused, with another status and reply."""
+    raw = sample("gmail_policy_block.eml", recipient=recipient, row=("d", delivery_id))
+    raw = raw.replace(b"Status: 5.7.1", f"Status: {status}".encode())
+    return raw.replace(
+        b"550-5.7.1 Our system has detected that this message is likely unsolicited mail.",
+        reply.encode(),
+    )
+
+
+def test_a_policy_block_never_suppresses_nor_counts_towards_the_soft_bounce_limit(
+    settings, received
+):
+    """5.7.x says the receiver refused the message or its sender (as spam, a blocklisted
+    server, DMARC), not the address: three of them for one person within the window (the
+    soft-bounce limit) suppress nobody and count as no bounce; each is a failed, blocked
+    message with its code in the campaign's report and in "Why didn't they get it?"."""
+    from tests.campaigns.delivery_helpers import make_list, sending_campaign
+    from tidings.campaigns.deliverability.lookup import messages_to
+    from tidings.campaigns.reports import campaign_report
+
+    settings.TIDINGS_SOFT_BOUNCE_LIMIT = 3
+    first, [(ada, _)] = delivered()
+    campaigns = [first, sending_campaign(make_list()), sending_campaign(make_list())]
+    Delivery.objects.update(status="sent", sent_at=timezone.now())
+    for campaign, (status, reply) in zip(campaigns, POLICY_BLOCKS, strict=True):
+        delivery = Delivery.objects.get(campaign=campaign, contact=ada)
+        report = do_record_inbound_mail(
+            policy_block_report(ada.email, delivery.pk, status, reply), source="pipe"
+        )
+        assert (report.status, report.kind, report.detail) == ("processed", "blocked", status)
+        assert "not counted as a bounce" in report.reason
+        delivery.refresh_from_db()
+        assert delivery.status == "failed"
+        assert delivery.error.startswith(f"blocked: {status}")
+        assert "spam" not in delivery.error and "DMARC" not in delivery.error  # the code only
+        assert campaign_report(campaign).failed == 1
+        assert campaign_report(campaign).bounced_soft.people == 0
+    assert suppression_of(ada) is None and statuses(ada) == {"confirmed"}
+    assert not Event.objects.filter(kind__startswith="bounce").exists()
+    assert received == []  # no delivery_bounced: journeys keep the person
+    dmarc = next(m for m in messages_to(ada.email).messages if m.what.endswith(campaigns[2].name))
+    assert dmarc.outcome == "Not delivered"
+    assert "authentication" in dmarc.explanation  # 5.7.26: DMARC
+    assert "5.7.26" in dmarc.afterwards[0]
+
+
+def test_a_policy_block_after_soft_bounces_does_not_tip_the_person_over_the_limit(
+    settings, received
+):
+    settings.TIDINGS_SOFT_BOUNCE_LIMIT = 3
+    _, [(ada, delivery)] = delivered()
+    delayed = sample("postfix_delayed.eml", recipient=ada.email, row=("d", delivery.pk))
+    do_record_inbound_mail(delayed, source="pipe")
+    do_record_inbound_mail(delayed, source="pipe")
+    status, reply = POLICY_BLOCKS[0]
+    blocked = do_record_inbound_mail(
+        policy_block_report(ada.email, delivery.pk, status, reply), source="pipe"
+    )
+    assert blocked.kind == "blocked"
+    assert suppression_of(ada) is None and statuses(ada) == {"confirmed"}
+    third = do_record_inbound_mail(delayed, source="pipe")
+    assert third.reason == "soft bounce 3 of 3 within 14 days: address suppressed"
 
 
 def test_a_complaint_unsubscribes_from_everything_on_every_channel(

@@ -261,9 +261,10 @@ def test_an_ses_permanent_bounce_is_hard_and_a_transient_one_soft(client):
     assert suppression_of(ada) == "hard_bounce" and suppression_of(bob) is None
 
 
-def test_an_ses_permanent_mailbox_full_or_policy_block_is_soft(client):
-    """SES calls them Permanent; 5.2.2 (a full mailbox) and 5.7.1 (a spam filter's block) say
-    nothing against the address: soft bounces, counted towards the limit, not suppressed."""
+def test_an_ses_permanent_mailbox_full_is_soft_and_a_policy_block_no_bounce_at_all(client):
+    """SES calls them Permanent; 5.2.2 (a full mailbox) says nothing against the address: a
+    soft bounce, counted towards the limit.  5.7.1 (a spam filter's block) refused the message,
+    not the address: no bounce at all, the message failed with its code, nobody suppressed."""
     _, [(ada, delivery), (bob, other)] = delivered(2)
     full = ses_bounce(ada, delivery)
     recipient = full["bounce"]["bouncedRecipients"][0]
@@ -275,8 +276,11 @@ def test_an_ses_permanent_mailbox_full_or_policy_block_is_soft(client):
     recipient["diagnosticCode"] = "smtp; 550 5.7.1 Message likely unsolicited mail"
     assert ses_post(client, full, **basic_auth()).status_code == 200
     assert ses_post(client, blocked, **basic_auth()).status_code == 200
-    kinds = set(InboundReport.objects.values_list("kind", flat=True))
-    assert kinds == {"bounce_soft"}
+    kinds = dict(InboundReport.objects.values_list("delivery_id", "kind"))
+    assert kinds == {delivery.pk: "bounce_soft", other.pk: "blocked"}
+    assert InboundReport.objects.get(kind="blocked").detail == "5.7.1"
+    other.refresh_from_db()
+    assert (other.status, other.error[:14]) == ("failed", "blocked: 5.7.1")
     assert suppression_of(ada) is None and suppression_of(bob) is None
 
 

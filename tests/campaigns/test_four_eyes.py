@@ -346,3 +346,31 @@ def test_the_api_answers_409_when_the_changer_resumes(four_eyes, news, author, r
     assert Campaign.objects.get(pk=campaign.pk).status == "paused"
     _, text = do_create_api_token(name="r", operator=reviewer, scopes=["send"], actor=reviewer)
     assert Api(text).post(f"/campaigns/{campaign.pk}/resume").status_code == 200
+
+
+def test_a_layout_saved_voids_the_campaign_and_the_running_journey_that_read_it(
+    four_eyes, news, author, reviewer
+):
+    # One save, both kinds of mail: the campaigns' own voiding and, through
+    # signals.mail_content_changed, the journeys' (journeys/four_eyes.py).
+    from tests.journeys.helpers import spec
+    from tidings.journeys import four_eyes as journey_four_eyes
+    from tidings.journeys.actions import do_create_journey
+    from tidings.journeys.models import Journey
+
+    campaign = confirmed(news, author, reviewer)
+    layout = campaign.layout
+    Template.objects.create(name="Welcome", layout=layout, subject="Hi", body="Hello")
+    journey = do_create_journey(spec(), actor=author)
+    journey_four_eyes.do_confirm(
+        journey, actor=reviewer, seen=journey_four_eyes.fingerprint(journey)
+    )
+    assert Journey.objects.get(pk=journey.pk).status == "active"
+    save_layout(layout, changed_html(layout), author)
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"
+    journey.refresh_from_db()
+    assert journey.status == "paused" and journey.last_edited_by == author
+    assert journey.paused_reason.startswith(f"its layout “{layout.name}” changed")
+    assert AuditEntry.objects.filter(
+        action="journey.confirmation_voided", object_id=str(journey.pk)
+    ).exists()

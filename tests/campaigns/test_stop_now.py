@@ -4,7 +4,6 @@ and hands back what its delivery engine claimed, even while a message hangs on t
 from __future__ import annotations
 
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -36,11 +35,11 @@ def test_a_second_signal_returns_the_claimed_rows_without_waiting_for_the_wire()
     hurry = threading.Event()
     threading.Timer(0.3, hurry.set).start()  # the second SIGTERM
 
-    begun = time.monotonic()
     sender.stop(hurry=hurry)
-    waited = time.monotonic() - begun
+    # It returned while the engine was still stuck on the wire: it did not wait for it.
+    still_on_the_wire = sender.is_alive()
     wire.set()
 
-    assert waited < 5
+    assert still_on_the_wire
     assert set(OutgoingMessage.objects.values_list("status", "leased_by")) == {("queued", "")}
     assert DeliveryWorker.objects.get(pk=worker.pk).stopped_at is not None

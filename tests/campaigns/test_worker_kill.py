@@ -1,12 +1,17 @@
-"""Killing real ``tidings worker`` processes with SIGKILL, many times, at random moments.
+"""Killing real ``tidings worker`` processes with SIGKILL, many times, while mail is going out.
 
 Each test makes its own database (an SQLite file, or a PostgreSQL database beside the one the
 tests use), a campaign of several hundred recipients and a real SMTP server (aiosmtpd) that
-records every message it accepts.  Workers send at a limited rate so the kills land mid-campaign;
-each killed worker is restarted at once.  At the end: everybody got the message, nobody got more
-than one copy except the messages a recovery reported as possibly sent twice, and those were
-logged.  The campaign is an A/B test: each person's variant was fixed on their row when the queue
-was made, so every copy anybody got, first or second, is the variant on their row.
+records every message it accepts.  The kills follow the campaign's progress, not the clock: the
+k-th kill comes once about k × STEP messages have arrived (a seeded random few more), and only
+when every worker has finished starting; each killed worker is restarted at once, and while it
+starts the server holds back the survivors' messages past a limit, so however slow the machine,
+all the kills land mid-campaign.  At the end: everybody got the message, nobody got more than
+one copy except the messages a recovery reported as possibly sent twice, and those were logged;
+every killed worker was found dead by its process being gone (not by waiting out its lease,
+which is made longer than any of the test's waits).  The campaign is an A/B test: each person's
+variant was fixed on their row when the queue was made, so every copy anybody got, first or
+second, is the variant on their row.
 """
 
 from __future__ import annotations
@@ -37,18 +42,32 @@ TIDINGS = [sys.executable, "-m", "tidings.cli"]
 RECIPIENTS = 800
 WINDOW = 40  # rows a worker holds at once: the most a kill can send twice
 KILLS = 6
-LEASE = 10  # seconds
+STEP = RECIPIENTS // (KILLS + 2)  # messages between two kills: the last comes before 7/8
+# Generous bounds for each wait, however loaded the machine: at a load average of 16 on two
+# cores a worker's start-up alone took two minutes.  When quiet, each takes a second or two.
+TIMEOUT = 300  # seconds
+# Longer than any wait may take, so no row can come back by its lease lapsing (a killed worker's
+# rows are recovered at the latest when its successor starts): every recovery must be the dead
+# worker being noticed, which the log then says.
+LEASE = 3 * TIMEOUT
+# A held message waits for its answer while a worker restarts: the client must not give up.
+TRANSPORTS = """[smtp]
+url = "{url}"
+rate = "50/s"
+concurrency = 4
+timeout = {timeout}
+"""
 
 
 def _env(database_url: str, data_dir: Path, sink: SmtpSink) -> dict[str, str]:
+    transports = data_dir / "transports.toml"
+    transports.write_text(TRANSPORTS.format(url=sink.url, timeout=2 * TIMEOUT))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     env.update(
         DATABASE_URL=database_url,
         DJANGO_SETTINGS_MODULE="tests.campaigns.worker_settings",
         TIDINGS_DATA_DIR=str(data_dir),
-        TIDINGS_SMTP_URL=sink.url,
-        TIDINGS_SMTP_RATE="50/s",  # per worker: slow enough for kills mid-campaign when quiet
-        TIDINGS_SMTP_CONCURRENCY="4",
+        TIDINGS_TRANSPORTS=str(transports),
         TIDINGS_DELIVERY_WINDOW=str(WINDOW),
         TIDINGS_DELIVERY_CHUNK=str(WINDOW // 2),
         TIDINGS_DELIVERY_LEASE_SECONDS=str(LEASE),
@@ -58,8 +77,9 @@ def _env(database_url: str, data_dir: Path, sink: SmtpSink) -> dict[str, str]:
 
 
 def _run(env: dict[str, str], *args: str) -> str:
+    # Migrating the fresh database took over five minutes at a load average of 16.
     result = subprocess.run(
-        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -108,11 +128,13 @@ class Workers:
         self.processes.clear()
 
     def wait_until_sending(self, deadline: float) -> None:
-        """Until each running worker has logged that its delivery engine started."""
+        """Until each running worker has logged that its delivery engine started (by then it
+        has returned the rows of any worker it found gone)."""
         logs = [self.logs / f"worker-{n}.log" for n in self.log_numbers()]
-        while time.monotonic() < deadline:
-            if all("delivery worker" in log.read_text() for log in logs):
-                return
+        while not all("delivery worker" in log.read_text() for log in logs):
+            assert time.monotonic() < deadline, (
+                "a worker did not start:\n" + self.log_text()[-3000:]
+            )
             time.sleep(0.05)
 
     def log_numbers(self) -> list[int]:
@@ -122,28 +144,29 @@ class Workers:
         return "\n".join(p.read_text() for p in sorted(self.logs.glob("worker-*.log")))
 
 
-def _kill_and_restart(workers: Workers, sink: SmtpSink, count: int, rng: random.Random) -> int:
-    """SIGKILL a random worker at random moments while mail is going out; returns kills made.
+def _kill_and_restart(workers: Workers, sink: SmtpSink, rng: random.Random) -> list[int]:
+    """SIGKILL a random worker KILLS times as the campaign goes on, restarting it each time;
+    returns how many messages had arrived at each kill.
 
-    Each kill waits until every worker has started sending (Django's start-up takes a second
-    or more on a busy machine), then a random 0.1–1.2 s."""
-    kills = 0
-    # Generous: at a load average of 12+ on two cores a restarted worker's start-up alone can
-    # take 10 s or more; when quiet the kills are made (or the mail sent) long before.
-    deadline = time.monotonic() + 120
-    while kills < KILLS and time.monotonic() < deadline:
-        workers.wait_until_sending(deadline)
-        time.sleep(rng.uniform(0.1, 1.2))
-        if len(sink.received) >= count:
-            break
+    The k-th kill waits until every worker has started and k × STEP messages (plus a random
+    part of STEP) have arrived.  The server holds back messages past half a STEP further, so
+    the survivors cannot finish the campaign while a restarted worker is still starting (on a
+    loaded machine that alone can take ten seconds or more); the limit goes when the kills end."""
+    arrived_at_kill = []
+    for k in range(1, KILLS + 1):
+        workers.wait_until_sending(time.monotonic() + TIMEOUT)
+        target = k * STEP + rng.randrange(STEP // 2)
+        sink.hold_after = target + STEP // 2
+        assert sink.wait_for(target, TIMEOUT), "mail stopped going out"
+        arrived_at_kill.append(len(sink.received))
         workers.kill(rng.choice(workers.processes))
-        kills += 1
         workers.start()
-    return kills
+    workers.wait_until_sending(time.monotonic() + TIMEOUT)
+    sink.hold_after = None
+    return arrived_at_kill
 
 
-def _wait_until_finished(env: dict[str, str], campaign: int, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
+def _wait_until_finished(env: dict[str, str], campaign: int, deadline: float) -> dict:
     while True:
         report = _fixture(env, "report", str(campaign))
         if report["status"] == "finished" or time.monotonic() > deadline:
@@ -161,8 +184,8 @@ def _exercise(database_url: str, tmp_path: Path, worker_count: int, seed: int) -
         try:
             for _ in range(worker_count):
                 workers.start()
-            kills = _kill_and_restart(workers, sink, RECIPIENTS, rng)
-            report = _wait_until_finished(env, setup["campaign"])
+            arrived_at_kill = _kill_and_restart(workers, sink, rng)
+            report = _wait_until_finished(env, setup["campaign"], time.monotonic() + TIMEOUT)
         finally:
             workers.stop_all()
         log = workers.log_text()
@@ -170,8 +193,14 @@ def _exercise(database_url: str, tmp_path: Path, worker_count: int, seed: int) -
     copies = Counter(r.recipient for r in sink.received)
     duplicates = sum(n - 1 for n in copies.values())
     logged = [int(n) for n in re.findall(r"recovered (\d+) rows from worker", log)]
+    why_gone = re.findall(
+        r"(?:recovered \d+ rows from worker|is gone).*?\((its process[^)]*|no heartbeat[^)]*)\)",
+        log,
+    )
 
-    assert kills >= 3, "the campaign finished before the workers could be killed"
+    # Every kill landed mid-campaign, with mail arriving.
+    assert len(arrived_at_kill) == KILLS
+    assert arrived_at_kill == sorted(arrived_at_kill) and arrived_at_kill[-1] < RECIPIENTS
     assert report["status"] == "finished", (report, log[-3000:])
     assert report["rows"] == {"sent": RECIPIENTS}
     assert set(copies) == set(setup["emails"])  # nobody lost
@@ -183,8 +212,12 @@ def _exercise(database_url: str, tmp_path: Path, worker_count: int, seed: int) -
     assert set(setup["subjects"].values()) == {"Variant A", "Variant B"}
     for received in sink.received:
         assert received.message["Subject"] == setup["subjects"][received.recipient]
-    # Recovered promptly: a restarted worker does not wait for the dead one's lease to lapse.
-    assert report["recovered_after"] and max(report["recovered_after"]) < LEASE
+    # Each killed worker was found dead because its process was gone (a restarted worker, or
+    # the survivor, looked): none waited out its lease, and no row came back by a lapsed lease.
+    assert len(report["recovered"]) == KILLS, log[-3000:]
+    assert why_gone == ["its process is gone"] * KILLS, log[-3000:]
+    assert "whose lease lapsed" not in log
+    assert sum(report["recovered"]) > 0  # and the kills caught rows in flight
     # A copy sent twice is the same message: same Message-ID, so receivers can drop it.
     ids_by_recipient: dict[str, set[str]] = {}
     for received in sink.received:

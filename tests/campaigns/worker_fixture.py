@@ -72,11 +72,6 @@ def report(campaign_id: int) -> dict:
                 "recovered_rows", flat=True
             )
         ),
-        # How long after its last heartbeat each vanished worker's rows were recovered.
-        "recovered_after": [
-            (w.recovered_at - w.last_seen).total_seconds()
-            for w in DeliveryWorker.objects.filter(recovered_at__isnull=False)
-        ],
         "workers": DeliveryWorker.objects.count(),
     }
 

@@ -109,6 +109,35 @@ def test_a_request_from_someone_not_under_a_contract_in_force_is_held_and_they_a
     assert "Servicing the contract we have with your employer (contract)" in told.text
 
 
+@pytest.mark.parametrize(
+    "sign_off",
+    [
+        "Sent from my iPhone",
+        "Envoyé de mon iPhone",
+        "Gesendet von meinem iPhone",
+        "Von meinem iPad gesendet",
+        "Enviado desde mi iPhone",
+        "Verstuurd vanaf mijn iPhone",
+        "Inviato da iPhone",
+        "Wysłane z mojego iPhone'a",
+        "Sent from Outlook for Android",
+        "Get Outlook for iOS",
+    ],
+)
+def test_a_mobile_mail_programs_sign_off_in_any_language_is_not_kept(sign_off):
+    body = f"Do you run COBOL courses in March?\n\nThanks\nGrace\n\n{sign_off}\n"
+    do_receive_inbound(mail(GRACE, subject="Courses", body=body), source="pipe")
+
+    assert Enquiry.objects.get().message == "Do you run COBOL courses in March?\n\nThanks\nGrace"
+
+
+def test_a_sentence_that_names_a_phone_or_mail_program_is_kept_whole():
+    body = "My colleague sent it from Outlook for Android.\nSent from Outlook for Android? Yes."
+    do_receive_inbound(mail(GRACE, subject="Courses", body=body), source="pipe")
+
+    assert Enquiry.objects.get().message == body
+
+
 # --- threading --------------------------------------------------------------------------------
 def test_a_reply_to_the_reply_address_joins_the_conversation_stripped_and_screened():
     enquiry = enquiry_by_mail(subject="Courses")
@@ -573,3 +602,20 @@ def test_a_mail_in_the_charset_it_names_is_read_in_it():
     ).encode() + "見積もりをお願いします。\r\n".encode("shift_jis")
     do_receive_inbound(raw, source="pipe")
     assert Enquiry.objects.get().message == "見積もりをお願いします。"
+
+
+def test_the_pipe_asks_the_mail_server_to_try_again_when_the_database_cannot_store(tmp_path):
+    """A mail server's pipe bounces mail on any non-zero status but 75 (EX_TEMPFAIL), which
+    means "keep it and try again later": a database that is down must not bounce a person's
+    mail back to them.  The error's text (it may quote data) is not repeated."""
+    from django.db import OperationalError, connection
+
+    def gone(execute, sql, params, many, context):
+        raise OperationalError("connection to server failed: ada@example.org")
+
+    with connection.execute_wrapper(gone), pytest.raises(CommandError) as failed:
+        run_pipe(tmp_path, mail("ada@example.org", SUPPORT))
+    assert failed.value.returncode == 75
+    assert "tries again later" in str(failed.value) and "ada@" not in str(failed.value)
+    out = run_pipe(tmp_path, mail("ada@example.org", SUPPORT))  # the server's retry
+    assert InboundMail.objects.filter(status="processed").count() == 1, out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, Page
 
@@ -19,14 +21,44 @@ def sign_in(page: Page, username: str = "owner", password: str = OPERATOR_PASSWO
 
 
 @contextmanager
-def signed_in_page(browser: Browser, base_url: str, width: int) -> Iterator[Page]:
-    """A page in a fresh browser context of this width (800 px high), signed in as ``owner``
-    and past the login page; the context is closed afterwards."""
-    context = browser.new_context(base_url=base_url, viewport={"width": width, "height": 800})
-    page = context.new_page()
+def browser_page(
+    browser: Browser,
+    base_url: str | None = None,
+    width: int = 1280,
+    *,
+    height: int = 800,
+    javascript: bool = True,
+    **options: Any,
+) -> Iterator[Page]:
+    """A page in a fresh browser context with a viewport of ``width`` × ``height``, JavaScript
+    on or off, and any other ``Browser.new_context`` options (``locale``, ...); the context is
+    closed afterwards."""
+    if base_url is not None:
+        options["base_url"] = base_url
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, java_script_enabled=javascript, **options
+    )
     try:
-        sign_in(page)
-        page.wait_for_url(f"{base_url}/**")
-        yield page
+        yield context.new_page()
     finally:
         context.close()
+
+
+@contextmanager
+def signed_in_page(
+    browser: Browser,
+    base_url: str,
+    width: int,
+    *,
+    height: int = 800,
+    javascript: bool = True,
+    **options: Any,
+) -> Iterator[Page]:
+    """A page as ``browser_page`` gives it, signed in as ``owner`` and past the login page
+    (the sign-in's redirect has arrived, so the test's first ``goto`` cannot race it)."""
+    with browser_page(
+        browser, base_url, width, height=height, javascript=javascript, **options
+    ) as page:
+        sign_in(page)
+        page.wait_for_url(lambda url: urlsplit(url).path != "/login/")
+        yield page

@@ -8,6 +8,7 @@ import zipfile
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests.e2e.helpers import browser_page
 from tidings.audience.actions import do_create_contact
 from tidings.campaigns.models import OutboxMessage
 
@@ -19,13 +20,9 @@ def no_js_page(browser: Browser, live_server, settings):
     settings.TIDINGS_BASE_URL = live_server.url  # links in emails point at this server
     settings.MAILERS = {"default": {"BACKEND": "tidings.campaigns.transports.outbox.EmailBackend"}}
     settings.TIDINGS_SMTP_URL = "outbox://"
-    context = browser.new_context(
-        base_url=live_server.url, java_script_enabled=False, accept_downloads=True
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
+    with browser_page(browser, live_server.url, javascript=False, accept_downloads=True) as page:
+        page.set_default_timeout(10_000)
+        yield page
 
 
 def test_a_person_requests_their_data_verifies_by_email_and_downloads_the_package(

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import browser_page, sign_in, signed_in_page
 
 # Every box that scrolls sideways (a table, an error's <pre>, the journey map) must hold something
 # focusable or take the focus itself, and a focusable table or box needs a name (a caption, an
@@ -92,10 +92,9 @@ def test_each_reason_box_on_a_rights_request_has_its_own_label(page: Page, owner
 
 @pytest.fixture
 def phone(browser: Browser, live_server) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 800})
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
+    with browser_page(browser, live_server.url, 375) as page:
+        page.set_default_timeout(10_000)
+        yield page
 
 
 def test_wide_tables_on_a_phone_can_be_scrolled_from_the_keyboard(phone: Page, owner):
@@ -167,16 +166,10 @@ def test_the_block_editors_buttons_say_their_words_in_their_names(
         subject="News",
         body=json.dumps(BLOCKS),
     )
-    context = browser.new_context(base_url=live_server.url, java_script_enabled=javascript)
-    page = context.new_page()
-    try:
-        sign_in(page)
-        page.wait_for_url("**/")
+    with signed_in_page(browser, live_server.url, 1280, javascript=javascript) as page:
         page.goto(f"/campaigns/templates/{template.pk}/")
         assert page.locator(".block-actions button").count() == 6
         assert page.evaluate(NAMES_WITHOUT_THEIR_WORDS) == []
         # The name still says which block, for a screen reader's list of buttons.
         assert page.get_by_role("button", name="Move up block 2 (Text)").count() == 1
         assert page.get_by_role("button", name="Move down block 1 (Heading)").count() == 1
-    finally:
-        context.close()

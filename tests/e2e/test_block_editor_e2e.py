@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
 from tests.campaigns.lifecycle_helpers import make_list, make_sender, subscriber
 from tests.e2e.conftest import readme_screenshot
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import browser_page, sign_in
 from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.lifecycle import do_create_campaign, start_due_campaigns
 from tidings.campaigns.models import Campaign, Template
@@ -214,15 +214,11 @@ def test_two_columns_stacked_on_a_phone_line_up_with_the_rest_of_the_email(brows
         ".pop().getBoundingClientRect().left)"
     )
     for width, stacked in ((375, True), (1200, False)):
-        context = browser.new_context(viewport={"width": width, "height": 800})
-        page = context.new_page()
-        try:
+        with browser_page(browser, width=width) as page:
             page.set_content(html, wait_until="load")
             above, left, right = page.evaluate(lefts)
             assert left == above, width
             assert (right == left) if stacked else (right > left + 100), (width, left, right)
-        finally:
-            context.close()
 
 
 def test_a_picture_uploaded_in_the_tab_the_upload_link_opens_can_be_picked_on_return(
@@ -306,9 +302,7 @@ def test_an_arabic_paragraph_is_right_aligned_with_its_full_stop_at_its_left_end
                 first: at(0).left, stop: at(node.length - 1).left,
                 textRight: at(0).right, contentRight: box.right};
     }"""
-    context = browser.new_context(viewport={"width": 600, "height": 800})
-    page = context.new_page()
-    try:
+    with browser_page(browser, width=600) as page:
         page.set_content(html, wait_until="load")
         found = page.evaluate(measure, arabic)
         assert found["direction"] == "rtl"
@@ -318,8 +312,6 @@ def test_an_arabic_paragraph_is_right_aligned_with_its_full_stop_at_its_left_end
         assert found["stop"] < found["first"], found
         label = page.evaluate(measure, "هل أنت مستعد؟")
         assert label["direction"] == "rtl" and label["stop"] < label["first"], label
-    finally:
-        context.close()
 
 
 def test_a_removed_block_can_be_put_back_by_keyboard_until_the_next_change(

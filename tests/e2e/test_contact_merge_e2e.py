@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser
 
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import signed_in_page
 
 
 def test_an_operator_finds_and_merges_a_contact_with_the_keyboard_on_a_phone(
@@ -22,11 +22,7 @@ def test_an_operator_finds_and_merges_a_contact_with_the_keyboard_on_a_phone(
         },
         purpose="newsletter",
     )
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
-    page = context.new_page()
-    try:
-        sign_in(page)
-        page.wait_for_url(f"{live_server.url}/**")
+    with signed_in_page(browser, live_server.url, 375, height=740) as page:
         page.goto(f"/audience/contacts/{keep.pk}/")
         page.get_by_role("link", name="Merge with…").click()
 
@@ -50,5 +46,3 @@ def test_an_operator_finds_and_merges_a_contact_with_the_keyboard_on_a_phone(
         page.wait_for_url(f"**/audience/contacts/{keep.pk}/")
 
         assert list(Contact.objects.values_list("pk", flat=True)) == [keep.pk]
-    finally:
-        context.close()

@@ -222,3 +222,44 @@ def test_an_answer_to_an_earlier_banner_is_asked_again_and_counts_nothing(site):
     page.wait_for_function("window.consentEvents.length == 1")
     assert not consent_cookie(page).startswith("000000000000|")
     assert len(flushed_page_views(page, 1)) == 1
+
+
+OWN_SETTINGS_LINK = WEBSITE.replace(
+    "</main>", '<p><a href="#" data-tidings-cookie-settings>Manage cookies</a></p></main>'
+)
+
+
+def test_on_a_site_with_its_own_settings_link_focus_moves_to_it_after_answering(site):
+    page, _ = site
+    page.route(
+        re.compile(r".*/own-link/.*"),
+        lambda route: route.fulfill(body=OWN_SETTINGS_LINK, content_type="text/html"),
+    )
+    page.goto("/own-link/")
+    reject = page.get_by_role("button", name="Reject all")
+    reject.focus()
+    page.keyboard.press("Enter")
+
+    expect(banner(page)).to_be_hidden()
+    own_link = page.get_by_role("link", name="Manage cookies")
+    expect(own_link).to_be_focused()  # not lost on <body>
+    expect(page.get_by_role("button", name="Cookie settings")).to_have_count(0)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_be_visible()  # withdrawing is as easy as giving
+
+
+def test_on_a_short_phone_screen_the_whole_banner_stays_reachable(site):
+    page, _ = site
+    page.set_viewport_size({"width": 375, "height": 420})  # a phone held sideways, zoomed
+    page.goto("/website/")
+    page.get_by_role("button", name="Choose").click()
+
+    box = banner(page).bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 420
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    title = page.get_by_role("heading", name="Your choice about cookies and statistics")
+    title.scroll_into_view_if_needed()
+    title_box = title.bounding_box()
+    assert title_box is not None and title_box["y"] >= 0  # scrolled to, not cut off above
+    page.get_by_role("button", name="Save my choices").click()
+    expect(banner(page)).to_be_hidden()

@@ -2,18 +2,13 @@
 
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import signed_in_page
 
 
 def test_on_a_phone_without_javascript_an_operator_opens_a_group_and_goes_to_a_page(
     browser: Browser, live_server, owner
 ):
-    context = browser.new_context(
-        base_url=live_server.url, viewport={"width": 375, "height": 740}, java_script_enabled=False
-    )
-    page = context.new_page()
-    try:
-        sign_in(page)
+    with signed_in_page(browser, live_server.url, 375, height=740, javascript=False) as page:
         page.goto("/audience/segments/")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         nav = page.get_by_role("navigation", name="Main")
@@ -30,8 +25,6 @@ def test_on_a_phone_without_javascript_an_operator_opens_a_group_and_goes_to_a_p
         search.fill("ada")
         search.press("Enter")
         expect(page.get_by_role("heading", level=1)).to_have_text("Search")
-    finally:
-        context.close()
 
 
 def test_the_dashboard_fits_a_phone_with_the_bulk_sender_checklist(
@@ -40,10 +33,7 @@ def test_the_dashboard_fits_a_phone_with_the_bulk_sender_checklist(
     """The bulk-sender checklist's items are sentences: they once took the getting-started
     steps' flex layout (both lists had the class "checklist"), so each word group became a
     column and the dashboard scrolled sideways by 257 px at 375 px."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
-    page = context.new_page()
-    try:
-        sign_in(page)
+    with signed_in_page(browser, live_server.url, 375, height=740) as page:
         page.goto("/")
         expect(
             page.get_by_role("heading", name="Bulk-sender checklist (Gmail, Yahoo, Microsoft)")
@@ -52,16 +42,11 @@ def test_the_dashboard_fits_a_phone_with_the_bulk_sender_checklist(
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         item = page.locator("#checklist-complaints")
         assert item.evaluate("e => getComputedStyle(e).display") == "list-item"
-    finally:
-        context.close()
 
 
 def test_one_menu_is_open_at_a_time(browser: Browser, live_server, owner):
     """Opening Campaigns left Audience open beneath it: two menus drawn over each other."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    try:
-        sign_in(page)
+    with signed_in_page(browser, live_server.url, 1280) as page:
         expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
         nav = page.get_by_role("navigation", name="Main")
         opened = (
@@ -77,16 +62,11 @@ def test_one_menu_is_open_at_a_time(browser: Browser, live_server, owner):
         expect(nav.get_by_role("link", name="Campaigns", exact=True)).to_be_focused()
         nav.locator("summary", has_text="Campaigns").click()
         assert page.evaluate(opened) == []
-    finally:
-        context.close()
 
 
 def test_escape_or_a_click_elsewhere_closes_the_open_menu(browser: Browser, live_server, owner):
     """An open menu stayed open over the page until its own button was pressed again."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    try:
-        sign_in(page)
+    with signed_in_page(browser, live_server.url, 1280) as page:
         heading = page.get_by_role("heading", name="Dashboard")
         expect(heading).to_be_visible()
         nav = page.get_by_role("navigation", name="Main")
@@ -104,21 +84,14 @@ def test_escape_or_a_click_elsewhere_closes_the_open_menu(browser: Browser, live
         expect(contacts).to_be_visible()
         heading.click()
         expect(contacts).not_to_be_visible()
-    finally:
-        context.close()
 
 
 def test_pages_with_wide_tables_and_code_fit_a_phone(browser: Browser, live_server, owner):
     """At 375 px the bounces page scrolled sideways by 168 px (a visually hidden table heading,
     positioned absolutely, escaped the table's own scroller) and the website snippet page by
     47 px (a long function call in a sentence did not wrap)."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
-    page = context.new_page()
-    try:
-        sign_in(page)
+    with signed_in_page(browser, live_server.url, 375, height=740) as page:
         expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
         for path in ("/bounces/", "/analytics/snippet", "/campaigns/deliverability/"):
             page.goto(path)
             assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
-    finally:
-        context.close()

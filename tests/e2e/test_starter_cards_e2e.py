@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser
 
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import signed_in_page
 from tidings.campaigns.rendering import ensure_default_layout
 
 # Each word of each card's name, with the number of lines it is drawn on (1 when whole), and
@@ -34,15 +34,7 @@ SPLIT_WORDS = """() => {
 @pytest.mark.parametrize("width", [375, 768, 1024, 1280, 1600])
 def test_no_starter_name_is_split_inside_a_word(browser: Browser, live_server, owner, width):
     ensure_default_layout()  # else "New template" asks for a layout first
-    context = browser.new_context(
-        base_url=live_server.url, viewport={"width": width, "height": 900}, locale="en-GB"
-    )
-    page = context.new_page()
-    try:
-        sign_in(page)
-        page.wait_for_url("**/")
+    with signed_in_page(browser, live_server.url, width, height=900, locale="en-GB") as page:
         page.goto("/campaigns/templates/new/")
         assert page.locator(".starters .card h2").count() >= 5
         assert page.evaluate(SPLIT_WORDS) == []
-    finally:
-        context.close()

@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests.e2e.helpers import browser_page
 from tidings.audience.actions import do_create_signup_form
 from tidings.audience.models import ConsentEvent, Contact, MailingList, Subscription
 from tidings.campaigns.engine import deliver_pending
@@ -26,11 +27,9 @@ def no_js_page(browser: Browser, live_server, settings):
     settings.TIDINGS_BASE_URL = live_server.url  # links in emails point at this server
     settings.MAILERS = {"default": {"BACKEND": "tidings.campaigns.transports.outbox.EmailBackend"}}
     settings.TIDINGS_SMTP_URL = "outbox://"
-    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
+    with browser_page(browser, live_server.url, javascript=False) as page:
+        page.set_default_timeout(10_000)
+        yield page
 
 
 def test_a_person_signs_up_confirms_changes_preferences_and_unsubscribes(no_js_page, live_server):

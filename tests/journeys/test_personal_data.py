@@ -32,9 +32,10 @@ def test_the_access_package_says_where_the_person_is_in_words(settings, time_mac
 
 
 def test_erasure_leaves_the_enrolment_as_an_anonymous_count(time_machine):
-    """The open enrolment is closed where the person was: finished then, and an exit row at
-    the step they had reached, so the journey's map counts the exit there (and the retention
-    rule's "finished" clock runs); the row keeps nothing that names them."""
+    """The open enrolment is closed where the person was: finished that day, and an exit row
+    at the step they had reached, so the journey's map counts the exit there (and the retention
+    rule's "finished" clock runs); the row keeps nothing that names them, not even the instant
+    of the erasure (which the erasure journal keeps beside the address's hash)."""
     time_machine.move_to(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), tick=False)
     journey = welcome()
     ann = subscriber("Ann Example", make_list())
@@ -46,14 +47,36 @@ def test_erasure_leaves_the_enrolment_as_an_anonymous_count(time_machine):
     enrolment = Enrolment.objects.get()
     assert enrolment.contact_id is None
     assert (enrolment.state, enrolment.exit_reason) == ("exited", "erased")
-    assert enrolment.finished_at == erased_at and enrolment.next_run_at is None
+    assert enrolment.finished_at == datetime(2026, 12, 8, tzinfo=UTC)
+    assert enrolment.next_run_at is None
     last = enrolment.history.order_by("seq").last()
     assert (last.step, last.kind, last.outcome, last.reason) == ("tips", "exit", "exited", "erased")
+    assert last.ran_at == enrolment.finished_at
     assert enrolment.history.count() == 3
     counts = journey_counts(journey)
     assert counts.steps["tips"].exited == 1 and counts.steps["tips"].waiting == 0
     assert counts.exit_reasons == [("erased", 1)]
     assert engine.advance_due() == 0
+
+
+def test_an_enrolment_erased_the_day_it_began_ends_at_its_last_step_not_at_the_erasure(
+    time_machine,
+):
+    """Closed at the start of the day would put its end before its beginning: it ends at its
+    own last moment instead (its last step), still not the instant of the erasure."""
+    time_machine.move_to(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), tick=False)
+    journey = welcome()
+    ann = subscriber("Ann Example", make_list())
+    do_enrol(journey, ann)
+    time_machine.move_to(datetime(2026, 12, 7, 9, 30, tzinfo=UTC), tick=False)
+    engine.advance_due()  # the first mail, at 09:30
+    time_machine.move_to(datetime(2026, 12, 7, 10, 0, 7, 123456, tzinfo=UTC), tick=False)
+    do_erase_contact(ann, actor=None)
+    enrolment = Enrolment.objects.get()
+    assert enrolment.finished_at == datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    history = list(enrolment.history.order_by("seq").values_list("kind", "ran_at"))
+    assert history[-1] == ("exit", enrolment.finished_at)
+    assert [at for _, at in history] == sorted(at for _, at in history)
 
 
 def test_erasure_leaves_a_finished_enrolment_as_it_ended(time_machine):

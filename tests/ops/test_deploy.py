@@ -54,7 +54,10 @@ def test_each_units_command_line_is_one_tidings_accepts():
                 continue
             args = shlex.split(line.removeprefix("ExecStart=/opt/tidings/.venv/bin/tidings "))
             command = load_command_class(
-                {"serve": "tidings.web", "worker": "tidings.web"}[args[0]], args[0]
+                {"serve": "tidings.web", "worker": "tidings.web", "inbound": "tidings.crm"}[
+                    args[0]
+                ],
+                args[0],
             )
             parser = command.create_parser("tidings", args[0])
             parser.parse_args(args[1:])  # raises on an option tidings does not have

@@ -708,6 +708,85 @@ def test_the_writers_own_capture_a_named_client_and_a_chat_opener_are_about_some
 @pytest.mark.parametrize(
     ("text", "category"),
     [
+        ("Our eldest is making her First Communion in May, so I'm off that Saturday.", RELIGION),
+        ("Evenings this week are the novena, so I'll answer in the mornings.", RELIGION),
+        ("I keep the fast on Ekadashi, please no lunch meetings that day.", RELIGION),
+        ("Mass tonight, then I'll send the proofs.", RELIGION),
+        ("Karva Chauth tomorrow so I'm not eating till the moon's up.", RELIGION),
+        ("Father Tomasz will sign off the order.", RELIGION),
+        ("Please copy in Revd Alison Marsh on the invoices.", RELIGION),
+        ("My cousin's away on an LDS mission till next summer.", RELIGION),
+        ("Since the burn on his left hand he can't use the fingerprint login.", "health"),
+        ("Jo had a scare at the twenty-week scan.", "health"),
+        ("New here, hello all. Four weeks on sertraline and the fog is lifting.", "health"),
+        ("The new turnstile takes a scan of my eyeball every morning.", "biometric"),
+        ("The cameras picked him out by the way he walks.", "biometric"),
+        ("Just out after a two-year stretch and looking for work.", "criminal_history"),
+        ("I voted Yes in 2014.", "political_opinions"),
+        ("My mum's people are from Antigua.", "racial_or_ethnic_origin"),
+    ],
+)
+def test_rites_titles_treatments_and_captures_said_without_the_usual_words(text, category):
+    """A rite someone "makes" (the trade blocker "making" once hid it), a cleric's title before
+    a name, fasts and devotions by name, a burn or a pregnancy scan, a time on a medicine, an
+    eyeball scanned, a gait matched, a stretch inside, the 2014 referendum, a parent's people."""
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sending prayers and good vibes to the on-call team tonight",
+        "thoughts and prayers for whoever has to fix the staging server",
+        "ngl the new reporting page is sick, saved me ages",
+        "Please check my emails for colour-blind accessibility before Friday.",
+        "Honestly I'm hooked up to the projector all afternoon.",
+        "does the app do the face unlock thing yet, my boss keeps asking",
+        "I'm Sam Bishop from Bishop & Sons Plumbing.",
+    ],
+)
+def test_well_wishes_slang_design_checks_and_firm_names_are_not_disclosures(text):
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Father Christmas is booked for the staff party.",
+        "My Father Dennis ran the shop before me.",
+        "I drive an 18-month stretch of roadworks every day.",
+        "Is the clinic hooked up to the new booking system yet?",
+        "We curate playlists for gyms and I curate them myself.",
+    ],
+)
+def test_the_title_and_stretch_patterns_stop_where_their_sense_does(text):
+    """A guard on the patterns themselves: a festive or family Father, and a stretch of road."""
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        (
+            "Good interview. Disclosed epilepsy, needs a quiet room to rest after a seizure - fine "
+            "for the role.",
+            "health",
+        ),
+        ("the new door at the surgery scans ma hand veins noo", "biometric"),
+    ],
+)
+def test_a_note_that_reports_a_disclosure_and_scots_ma_are_about_someone(text, category):
+    """A staff note's "Disclosed ..." leaves out its subject, the contact; "ma" is Scots "my"."""
+    assert category in found(text)
+
+
+def test_a_dating_scan_is_a_pregnancy_not_a_date():
+    assert found("She had her dating scan on Monday, so the call moves to Tuesday.") == {"health"}
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
         # said the way people say it, without the textbook word
         ("My son is on the spectrum, so please warn us before the fire drill.", "health"),
         ("My viral load is undetectable now.", "health"),

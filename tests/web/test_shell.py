@@ -220,3 +220,23 @@ def test_the_stylesheet_is_served(client):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/css")
     assert b".card" in b"".join(response.streaming_content)
+
+
+def test_every_message_level_has_a_colour_of_its_own():
+    """A warning (a paused journey, a confirmation outstanding) must not look like a success:
+    each level Django's messages framework uses, and the pages' own message-warning boxes, has
+    its own rule, and warning and error do not fall back to the success background."""
+    from pathlib import Path
+
+    import tidings
+
+    css = (Path(tidings.__file__).parent / "web/static/tidings/tidings.css").read_text()
+    rules = {
+        level: css.split(f".message-{level} {{", 1)[1].split("}", 1)[0]
+        for level in ("warning", "error")
+        if f".message-{level} {{" in css
+    }
+    assert set(rules) == {"warning", "error"}
+    for level, rule in rules.items():
+        assert "background:" in rule and "--ok-bg" not in rule, level
+    assert "--warn-bg:" in css.split("@media (prefers-color-scheme: dark)", 1)[1]

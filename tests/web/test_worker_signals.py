@@ -36,7 +36,7 @@ def _start_worker_on_a_running_task(data_dir: Path, tmp_path: Path):
         cwd=ROOT,
         check=True,
         capture_output=True,
-        timeout=60,
+        timeout=300,
     )
     worker = subprocess.Popen(
         [sys.executable, "-m", "tidings.cli", "worker", "--no-scheduler", "--interval", "0.1"],
@@ -46,7 +46,8 @@ def _start_worker_on_a_running_task(data_dir: Path, tmp_path: Path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
+    # Bounds for a hang, not speeds: a worker's start-up took two minutes at a load average of 16.
+    deadline = time.monotonic() + 300
     while not started.exists():
         assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
         assert time.monotonic() < deadline, "the task never started"
@@ -61,7 +62,7 @@ def test_one_sigterm_lets_the_task_in_hand_finish(fresh_installation, tmp_path):
     assert worker.poll() is None  # still finishing its task
     release.touch()
 
-    worker.wait(timeout=60)
+    worker.wait(timeout=300)
 
     assert worker.returncode == 0
     assert _task_row(fresh_installation / "tidings.sqlite3")[0] == "SUCCESSFUL"
@@ -75,14 +76,14 @@ def test_a_second_sigterm_stops_at_once_and_puts_the_task_back_in_the_queue(
     time.sleep(0.3)
     worker.send_signal(signal.SIGTERM)
 
-    begun = time.monotonic()
-    _, err = worker.communicate(timeout=60)
+    _, err = worker.communicate(timeout=300)
 
-    assert time.monotonic() - begun < 15, "it waited for the task"
     assert "interrupted and queued again" in err, err[-3000:]
     assert "claimed rows returned to the queue" in err, err[-3000:]
     status, exception = _task_row(fresh_installation / "tidings.sqlite3")
-    assert (status, exception) == ("READY", "")  # runs again on the next worker; not FAILED
+    # Runs again on the next worker; not FAILED, and not SUCCESSFUL: the worker did not wait for
+    # the task, which never got its release file (it would have ended by itself after 60 s).
+    assert (status, exception) == ("READY", "")
     connection = sqlite3.connect(fresh_installation / "tidings.sqlite3")
     workers = connection.execute(
         "SELECT count(*) FROM campaigns_deliveryworker WHERE stopped_at IS NULL"

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ua_parser import parse as parse_user_agent
 
+from tidings.lib.text import strip_format_characters
 from tidings.policy import Policy
 from tidings.policy.schema import CONSENT_COOKIE
 
@@ -105,18 +106,43 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _printable(text: str) -> str:
-    return _CONTROL.sub("", text)
+    # And no invisible format characters (lib/text.py): a path or campaign name the dashboard
+    # shows must read as it is stored, not "/\u202eevil" shown as "/live".
+    return strip_format_characters(_CONTROL.sub("", text))
 
 
 # An email address in a page's path or campaign parameters (a mailing tool that puts the
 # subscriber's address in ``utm_term``, a page such as /unsubscribe/ada@example.com): statistics
-# that identify nobody must not keep it.
-_EMAIL = re.compile(r"[^\s/?#&=@]+@[^\s/?#&=@]+\.[^\s/?#&=@]+")
+# that identify nobody must not keep it.  Any name@host counts, dotted or not (ada@localhost,
+# an intranet's ada@mail): a page path with an "@" between two names is rarer than an address.
+_EMAIL = re.compile(r"[^\s/?#&=@]+@[^\s/?#&=@]+")
 EMAIL_PLACEHOLDER = "(email)"
+# A JSON Web Token (a sign-in or password-reset link's bearer credential, in a path or in
+# utm_content): whoever holds it can act as the person.  Recognised by its shape alone (the
+# base64 of '{"' begins both parts), so no page name is ever mistaken for one.  Other random
+# tokens cannot be told from names reliably (tried: product names such as "iPhone15ProMaxCase"
+# look as random as a short token), so a site whose paths carry secrets should not run the
+# snippet on those pages.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+JWT_PLACEHOLDER = "(token)"
+_DECODE_ROUNDS = 3  # %2540 is an "@" encoded twice: a link passed through a redirector or two
+
+
+def _fully_unquoted(text: str) -> str:
+    # Decoded until nothing changes (at most a few rounds): an address encoded twice
+    # (ada%2540example.com) is still an address once a browser or a redirect decodes it.
+    for _ in range(_DECODE_ROUNDS):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
 
 
 def _without_emails(text: str) -> str:
-    return _EMAIL.sub(EMAIL_PLACEHOLDER, text)
+    """``text`` decoded, with email addresses and secrets replaced by placeholders."""
+    text = _EMAIL.sub(EMAIL_PLACEHOLDER, _fully_unquoted(text))
+    return _JWT.sub(JWT_PLACEHOLDER, text)
 
 
 @dataclass(frozen=True)
@@ -134,11 +160,11 @@ def parse_page(url: str) -> Page | None:
         return None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         return None
-    path = _without_emails(_printable(unquote(parts.path or "/")))[:500] or "/"
+    path = _printable(_without_emails(parts.path or "/"))[:500] or "/"
     utm = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=False):
         if key in UTM_KEYS and key not in utm:
-            utm[key] = _without_emails(_printable(value).strip())[:100]
+            utm[key] = _printable(_without_emails(value)).strip()[:100]
     site = _printable(parts.hostname).lower().removeprefix("www.")
     return Page(site=site, path=path, utm=utm) if site else None
 

@@ -540,6 +540,66 @@ def do_unsubscribe(
     return True
 
 
+@transaction.atomic
+def do_end_subscriptions_by_import(
+    contact_ids: Iterable[int], mailing_list: MailingList, *, source_ref: str
+) -> list[int]:
+    """End these people's live subscriptions to ``mailing_list`` because an import says they
+    left the earlier tool (``imports.lanes``): each with a withdrawal in the ledger (source
+    import, ``source_ref`` "import:<id>"), as an unsubscribe link would end it, and, once
+    committed, the effects of the person's own unsubscribe for the whole batch at once
+    (``announce_unsubscribed``: journeys exit them, ``contact.unsubscribed`` webhooks).  A few
+    statements per batch, not per person (an import's batches hold thousands of rows).
+    Returns whose subscription ended."""
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return []
+    # The people's rows first, in id order: what ``lock_person`` does for one person, so an
+    # unsubscribe or confirmation of one of them runs before or after, never interleaved.
+    list(
+        Contact.objects.select_for_update(no_key=True)
+        .filter(AnyOf("pk", ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    subs = list(
+        Subscription.objects.select_for_update()
+        .filter(mailing_list=mailing_list, status__in=ACTIVE)
+        .filter(AnyOf("contact_id", ids))
+        .order_by("pk")
+    )
+    if not subs:
+        return []
+    now = timezone.now()
+    do_set_subscription_status(subs, Subscription.Status.UNSUBSCRIBED, at=now)
+    ConsentEvent.objects.bulk_create(
+        [
+            ConsentEvent(
+                contact_id=s.contact_id,
+                purpose=PURPOSE_NEWSLETTER,
+                channel=CHANNEL_EMAIL,
+                mailing_list=mailing_list,
+                topic=mailing_list.topic,
+                action=ConsentEvent.Action.WITHDRAWN,
+                at=now,
+                source=ConsentEvent.Source.IMPORT,
+                source_ref=source_ref,
+            )
+            for s in subs
+        ]
+    )
+    ended = sorted(s.contact_id for s in subs)
+    audit(
+        "list.contacts_left_by_import",
+        actor_label="import",
+        obj=mailing_list,
+        count=len(ended),
+        source_ref=source_ref,
+    )
+    announce_unsubscribed(ended, mailing_list.pk)
+    return ended
+
+
 def _count_campaign_unsubscribe(source_ref: str, contact: Contact) -> None:
     """An unsubscribe from a campaign's link counts in that campaign's report, in this
     transaction (the campaigns app listens: ``signals.unsubscribe_recorded``)."""

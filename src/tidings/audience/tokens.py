@@ -189,11 +189,21 @@ def unsubscribe_mailto_address(from_header: str = "") -> str:
     """
     from email.utils import parseaddr
 
+    from django.utils.encoding import punycode
+
     configured = getattr(settings, "TIDINGS_UNSUBSCRIBE_MAILTO", "")
+    address = configured or parseaddr(from_header or settings.DEFAULT_FROM_EMAIL)[1]
+    local, _, domain = address.rpartition("@")
+    domain = domain.strip().rstrip(".").lower()
+    if not domain.isascii():
+        # An internationalised domain in its ASCII form (a header is ASCII), as the campaign
+        # engine's Message-ID and List-Id have it (``campaigns.messages.ascii_domain``).
+        try:
+            domain = punycode(domain)
+        except UnicodeError:
+            return configured
     if configured:
-        return configured
-    address = parseaddr(from_header or settings.DEFAULT_FROM_EMAIL)[1]
-    domain = address.rpartition("@")[2].strip().rstrip(".").lower()
+        return f"{local}@{domain}"
     if "." not in domain or domain.endswith((".localhost", ".local", ".invalid", ".test")):
         return ""
     return f"unsubscribe@{domain}"

@@ -54,6 +54,33 @@ class SlotTaken(BookingError):
         )
 
 
+class TimeNotOffered(SlotTaken):
+    """The time is not one the rules offer now, whoever books: it has passed, is within the
+    minimum notice, is further ahead than bookings are taken, or was never a demo time (a page
+    left open overnight, an edited form).  Nobody took it, so the visitor is not told so."""
+
+    def __init__(self) -> None:
+        BookingError.__init__(
+            self,
+            "That time can no longer be booked: it is too soon, has passed, or is further ahead "
+            "than we take bookings. Please pick one of the times shown.",
+        )
+
+
+def is_not_offered(start: datetime | None, now: datetime | None = None) -> bool:
+    """True when ``start`` is not a time the rules offer now, even with every host free: the
+    reason to give is TimeNotOffered's, not SlotTaken's."""
+    if start is None:
+        return True
+    now = now or timezone.now()
+    host_ids = list(DemoHost.objects.filter(is_active=True).values_list("pk", flat=True))
+    rules = rules_for(Availability.current())
+    return all(
+        slot.start != start.astimezone(UTC)
+        for slot in slot_rules.free_slots(rules, host_ids, [], now)
+    )
+
+
 class AlreadyBooked(BookingError):
     """The person already holds a demo at that time: nothing was booked again."""
 
@@ -140,13 +167,18 @@ def _slot_at(start: datetime, now: datetime, exclude: Booking | None = None) -> 
     for slot in free_slots(now=now, exclude=exclude):
         if slot.start == start:
             return slot
-    raise SlotTaken()
+    raise TimeNotOffered() if is_not_offered(start, now) else SlotTaken()
 
 
 def _place(booking: Booking, slot: slot_rules.Slot, now: datetime) -> None:
     host = choose_host(slot.hosts, now=now, prefer=booking.host_id if booking.pk else None)
     booking.host = host
     booking.start, booking.end = slot.start, slot.end
+    # A reminder whose time has already gone is not sent: a demo booked (or moved) 20 hours
+    # ahead gets the hour's reminder, not a "tomorrow" one right after its confirmation.
+    booking.reminded_hours = lead_passed(
+        Availability.current().reminder_hours or [], booking.start, now
+    )
     try:
         with transaction.atomic():
             booking.save()
@@ -166,7 +198,7 @@ def meeting_time(booking: Booking) -> str:
     )
 
 
-def _email(booking: Booking, key: str) -> None:
+def _email(booking: Booking, key: str, *, invitation: bool = True) -> None:
     send_system_email(
         booking.enquiry.contact,
         key,
@@ -177,7 +209,7 @@ def _email(booking: Booking, key: str) -> None:
             "cancel_url": cancel_url(booking),
             "booking_url": absolute_url(reverse("booking_public:book")),
         },
-        attachments=[invitation_attachment(booking)],
+        attachments=[invitation_attachment(booking)] if invitation else [],
     )
 
 
@@ -330,6 +362,63 @@ def do_cancel_booking(
     return booking
 
 
+# --- reminders ----------------------------------------------------------------------------------
+def lead_passed(leads: Iterable[int], start: datetime, now: datetime) -> int | None:
+    """The smallest of the reminder leads (hours before ``start``) whose time has come at
+    ``now``, or None when none has."""
+    return min((lead for lead in leads if start - timedelta(hours=lead) <= now), default=None)
+
+
+def do_send_demo_reminders(*, now: datetime | None = None) -> int:
+    """Email the reminder that is due for each upcoming demo (``Availability.reminder_hours``);
+    returns how many were queued.
+
+    Service mail about the booking the person made, not marketing: it goes whatever their
+    newsletter consent, with the links to move or cancel the demo (no invitation attached: the
+    one they have is unchanged).  Only the latest due reminder of a demo goes: a worker that was
+    stopped for a day sends the hour's reminder, not a day's one too.  Each reminder is claimed
+    by a conditional UPDATE of the booking's ``reminded_hours`` (the same status, time and
+    sequence as read), in the transaction that queues the mail: with two workers, or a run
+    repeated after a crash, exactly one claim changes a row and one reminder goes.  Cancelled,
+    past and moved demos match no claim; an erased person's bookings are gone, and their
+    queued mail is blanked by the erasure like the rest of their system mail.
+    """
+    now = now or timezone.now()
+    leads = [int(lead) for lead in Availability.current().reminder_hours or []]
+    if not leads:
+        return 0
+    candidates = Booking.objects.filter(
+        status=Booking.Status.CONFIRMED,
+        start__gt=now,
+        start__lte=now + timedelta(hours=max(leads)),
+    ).order_by("start", "pk")
+    sent = 0
+    for booking in candidates:
+        due = lead_passed(leads, booking.start, now)
+        if due is None or (booking.reminded_hours is not None and booking.reminded_hours <= due):
+            continue
+        with transaction.atomic():
+            claimed = Booking.objects.filter(
+                pk=booking.pk,
+                status=Booking.Status.CONFIRMED,
+                start=booking.start,
+                sequence=booking.sequence,
+                reminded_hours=booking.reminded_hours,
+            ).update(reminded_hours=due)
+            if claimed != 1:  # another worker sent it, or the demo changed meanwhile
+                continue
+            booking.reminded_hours = due
+            audit(
+                "booking.reminded",
+                actor_label="demo reminders",
+                obj=booking,
+                hours_before=due,
+            )
+            _email(booking, "demo_reminder", invitation=False)
+        sent += 1
+    return sent
+
+
 # --- settings -----------------------------------------------------------------------------------
 AVAILABILITY_FIELDS = (
     "timezone",
@@ -341,6 +430,7 @@ AVAILABILITY_FIELDS = (
     "per_day_limit",
     "blocked_dates",
     "newsletter_form",
+    "reminder_hours",
 )
 
 

@@ -110,6 +110,10 @@ class HostChoice(forms.ModelMultipleChoiceField):
         return obj.get_full_name() or obj.get_username()
 
 
+MAX_REMINDER_HOURS = 336  # two weeks
+MAX_REMINDERS = 3
+
+
 class AvailabilityForm(forms.Form):
     timezone = forms.ChoiceField(label="Timezone of these hours")
     slot_minutes = forms.IntegerField(label="Demo length (minutes)", min_value=10, max_value=480)
@@ -122,6 +126,11 @@ class AvailabilityForm(forms.Form):
     )
     per_day_limit = forms.IntegerField(
         label="Demos per host per day, at most", min_value=1, max_value=50
+    )
+    reminder_hours = forms.CharField(
+        label="Reminders (hours before the demo)",
+        required=False,
+        help_text="For example 24, 1: a day before and an hour before. Blank: no reminders.",
     )
     blocked_dates = forms.CharField(
         label="Holidays and blocked dates",
@@ -172,6 +181,7 @@ class AvailabilityForm(forms.Form):
             "horizon_days": availability.horizon_days,
             "per_day_limit": availability.per_day_limit,
             "blocked_dates": "\n".join(availability.blocked_dates or ()),
+            "reminder_hours": ", ".join(str(h) for h in availability.reminder_hours or ()),
             "hosts": host_users,
             "newsletter_form": availability.newsletter_form_id,
         }
@@ -191,6 +201,21 @@ class AvailabilityForm(forms.Form):
             except ValueError:
                 raise forms.ValidationError(f"Line {number}: write a date as 2026-12-25.") from None
         return sorted(days)
+
+    def clean_reminder_hours(self) -> list[int]:
+        hours = set()
+        for part in self.cleaned_data["reminder_hours"].replace(";", ",").split(","):
+            part = part.strip().removesuffix("h").strip()
+            if not part:
+                continue
+            if not part.isdigit() or not 1 <= int(part) <= MAX_REMINDER_HOURS:
+                raise forms.ValidationError(
+                    f"Write whole hours from 1 to {MAX_REMINDER_HOURS}, separated by commas: 24, 1."
+                )
+            hours.add(int(part))
+        if len(hours) > MAX_REMINDERS:
+            raise forms.ValidationError(f"At most {MAX_REMINDERS} reminders.")
+        return sorted(hours, reverse=True)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -218,5 +243,6 @@ class AvailabilityForm(forms.Form):
             "blocked_dates": data["blocked_dates"],
             "weekly_hours": data["weekly_hours"],
             "newsletter_form": data["newsletter_form"],
+            "reminder_hours": data["reminder_hours"],
         }
         return values

@@ -27,6 +27,11 @@ def default_weekly_hours() -> dict[str, list[list[str]]]:
     return {str(day): [["09:00", "12:30"], ["13:30", "17:00"]] for day in range(5)}
 
 
+def default_reminder_hours() -> list[int]:
+    """A reminder a day before and an hour before the demo."""
+    return [24, 1]
+
+
 class Availability(models.Model):
     """The one set of booking rules (a single row, ``Availability.current()``)."""
 
@@ -50,6 +55,8 @@ class Availability(models.Model):
     per_day_limit = models.PositiveSmallIntegerField(
         default=4, help_text="Demos a host gives in one day, at most."
     )
+    # [24, 1]: reminders emailed this many hours before each demo (largest first); []: none.
+    reminder_hours = models.JSONField(default=default_reminder_hours, blank=True)
     # ["2026-12-25", ...]: days nobody gives demos (in ``timezone``).
     blocked_dates = models.JSONField(default=list, blank=True)
     newsletter_form = models.ForeignKey(
@@ -121,6 +128,11 @@ class Booking(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The reminder most recently sent, or passed over because its time had gone when the demo
+    # was booked or moved: its lead in hours (a day's reminder is 24, an hour's 1); null: none
+    # yet.  A reminder goes only when its lead is smaller than this, and is claimed by changing
+    # it with a conditional UPDATE, so two workers never both send it (booking/reminders.py).
+    reminded_hours = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["start", "pk"]

@@ -24,17 +24,20 @@ from tidings.audience.tokens import BadToken
 from tidings.crm.queries import enquiry_notice, require_web_form
 from tidings.lib.client_ip import client_ip
 from tidings.lib.ratelimit import setting_limit, too_many, within_limit
+from tidings.policy.screening_forms import warm_up
 
 from .actions import (
     AlreadyBooked,
     Newsletter,
     NotChangeable,
     SlotTaken,
+    TimeNotOffered,
     do_book_demo,
     do_cancel_booking,
     do_reschedule_booking,
     free_slots,
     held_by,
+    is_not_offered,
     meeting_time,
 )
 from .forms import BookingForm, RescheduleForm, timezone_names, zone_or
@@ -77,6 +80,14 @@ def _held_here(request: HttpRequest) -> bool:
     start = parse_key(request.POST.get("slot", ""))
     held = held_by(request.POST.get("email", ""), start) if start is not None else None
     return held is not None and held.pk == booking_id
+
+
+def _gone_message(posted_slot: str) -> str:
+    """Why a time the form no longer offers cannot be booked: taken by someone, or no longer
+    (or never) a time we offer at all (passed, too soon, too far ahead)."""
+    if is_not_offered(parse_key(posted_slot)):
+        return str(TimeNotOffered())
+    return str(SlotTaken())
 
 
 def _zone(request: HttpRequest, availability: Availability) -> str:
@@ -168,10 +179,14 @@ def book(request: HttpRequest) -> HttpResponse:
                 return _booked(request, booking)
         elif "slot" in form.errors and request.POST.get("slot"):
             # A time offered when the page loaded and gone since: say so, keep the rest.
-            form.errors["slot"] = form.error_class([str(SlotTaken())])
+            form.errors["slot"] = form.error_class([_gone_message(request.POST["slot"])])
             status = 409
     else:
         form = BookingForm(slots=slots, newsletter_form=newsletter_form, initial={"tz": zone_name})
+        # Booking records an enquiry, which is screened: the engine loads while the visitor
+        # picks a time, as on /contact.  Without it the first booking after a start built the
+        # engine inside its transaction: 10-60 s on a busy machine, the browser waiting.
+        warm_up()
     context = {
         "form": form,
         "notice": enquiry_notice(),
@@ -241,7 +256,7 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
                 url = reverse("booking_public:reschedule", args=[make_manage_token(booking)])
                 return HttpResponseRedirect(f"{url}?done=moved", status=303)
         elif "slot" in form.errors and request.POST.get("slot"):
-            form.errors["slot"] = form.error_class([str(SlotTaken())])
+            form.errors["slot"] = form.error_class([_gone_message(request.POST["slot"])])
             status = 409
     # Its own time is offered too (it is free for it): not as a choice to move to.
     slots = [s for s in slots if s.start != booking.start]

@@ -25,24 +25,14 @@ Campaigns confirmed before the hashes existed have blank ones: they are taken as
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-from django.conf import settings
+from tidings.lib.four_eyes import digest, enforced
 
 from .models import ABTest
 from .rendering import campaign_parts
 
-
-def enforced() -> bool:
-    """Whether a change after confirmation voids it (four-eyes sending is on)."""
-    return bool(getattr(settings, "TIDINGS_SEND_NEEDS_SECOND_OPERATOR", False))
-
-
-def _digest(parts: Any) -> str:
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+__all__ = ["audience_fingerprint", "content_fingerprint", "enforced"]
 
 
 def content_fingerprint(campaign: Any) -> str:
@@ -65,7 +55,7 @@ def content_fingerprint(campaign: Any) -> str:
         if campaign.pk
         else [],
     }
-    return _digest(parts)
+    return digest(parts)
 
 
 def audience_fingerprint(campaign: Any) -> str:
@@ -84,7 +74,7 @@ def audience_fingerprint(campaign: Any) -> str:
         ],
         "local_hour": campaign.local_hour,
     }
-    return _digest(parts)
+    return digest(parts)
 
 
 def confirmed_values(campaign: Any) -> dict[str, str]:

@@ -44,6 +44,7 @@ from tidings import signals
 from tidings.audience.models import MailingList, Segment
 from tidings.audience.segments import SegmentError, validate_segment
 from tidings.lib.audit import audit
+from tidings.lib.four_eyes import needs_second_operator
 from tidings.lib.stale import check_version, editor_name
 from tidings.policy import get_policy
 
@@ -527,12 +528,7 @@ def do_schedule(
 def _needs_second_operator(campaign: Campaign, actor: Any) -> bool:
     """With ``TIDINGS_SEND_NEEDS_SECOND_OPERATOR``, whoever created or last edited a campaign
     cannot also send it (the API's tokens act for their operator, so the same holds there)."""
-    from django.conf import settings
-
-    if not getattr(settings, "TIDINGS_SEND_NEEDS_SECOND_OPERATOR", False):
-        return False
-    actor_id = getattr(actor, "pk", None)
-    return actor_id is None or actor_id in (campaign.created_by_id, campaign.last_edited_by_id)
+    return needs_second_operator(actor, (campaign.created_by_id, campaign.last_edited_by_id))
 
 
 @transaction.atomic

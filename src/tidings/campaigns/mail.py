@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +25,7 @@ from jinja2 import TemplateError, meta
 
 from tidings.policy import get_policy
 
+from .messages import from_line
 from .models import OutgoingMessage, SystemEmailTemplate
 from .queue import enqueue_message
 from .rendering import SEND_LIMITS, render_metered, static_problems, system_environment
@@ -128,6 +129,19 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
             "calendar.\n\n"
             "Move it again:\n{{ reschedule_url }}\n\n"
             "Cancel it:\n{{ cancel_url }}\n\n" + _SIGNATURE_TEXT
+        ),
+        "html": "",
+    },
+    "demo_reminder": {
+        "subject": "Reminder: your demo with {{ controller_name }}, {{ meeting_time }}",
+        "text": (
+            "Hello{% if first_name %} {{ first_name }}{% endif %},\n\n"
+            "A reminder: your {{ meeting_minutes }}-minute demo with {{ controller_name }} is on\n"
+            "{{ meeting_time }}.\n\n"
+            "Another time suits you better? Move it here:\n{{ reschedule_url }}\n\n"
+            "Cannot make it? Cancel it here:\n{{ cancel_url }}\n\n"
+            "You get this email because you booked the demo; it is the only reminder of this "
+            "kind we send for it.\n\n" + _SIGNATURE_TEXT
         ),
         "html": "",
     },
@@ -299,16 +313,16 @@ def from_address() -> str:
     """The From line of the mail tidings sends on its own behalf: ``TIDINGS_FROM_EMAIL``, named
     after the policy's controller when the setting gives no name."""
     name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    if name or not address:
+    if not address or (name and address.isascii()):
         return settings.DEFAULT_FROM_EMAIL
-    return formataddr((get_policy().controller.name, address))
+    return from_line(name or get_policy().controller.name, address)
 
 
 def sender_from_header(sender: Any) -> str:
     """The From line for a campaign's ``Sender`` (None: the installation's ``from_address()``)."""
     if sender is None:
         return from_address()
-    return formataddr((sender.name, sender.email))
+    return from_line(sender.name, sender.email)
 
 
 def send_system_email(

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from email.utils import formataddr, formatdate, parseaddr
 
 from django.conf import settings
+from django.utils.encoding import punycode
 
 from .dkim import DkimSigner
 
@@ -73,12 +74,28 @@ def verp_address(bounce_address: str, kind: str, row_id: int) -> str:
 
 def envelope_sender(from_header: str, bounce_address: str = "") -> str:
     """The envelope sender (MAIL FROM): the bounce address when there is one, else the From
-    line's address."""
-    return bounce_address or from_header.rpartition("<")[2].strip(">")
+    line's address; an internationalised domain in its ASCII form (``wire_address``)."""
+    return wire_address(bounce_address or from_header.rpartition("<")[2].strip(">"))[0]
+
+
+def ascii_domain(domain: str) -> str:
+    """A domain as headers and DNS name it: ``bücher.example`` -> ``xn--bcher-kva.example``.
+
+    Django's ``punycode`` (Python's IDNA 2003 codec), the same conversion ``dkim.check_domain``
+    names key directories and ``d=`` tags with, so the Message-ID, List-Id, mailto and DKIM
+    domains of one message always agree.  Raises UnicodeError for what is no domain name."""
+    domain = domain.strip().lower()
+    return domain if domain.isascii() else punycode(domain)
 
 
 def domain_of(address: str) -> str:
-    return parseaddr(address)[1].rpartition("@")[2].lower() or "localhost"
+    """The domain of an address or From line, in its ASCII form (header values are ASCII:
+    Message-ID, List-Id); "localhost" when there is none, or it is no domain name."""
+    domain = parseaddr(address)[1].rpartition("@")[2]
+    try:
+        return ascii_domain(domain) or "localhost"
+    except UnicodeError:
+        return "localhost"
 
 
 def one_line(text: str) -> str:
@@ -123,7 +140,7 @@ def wire_address(address: str) -> tuple[str, bool]:
         return address, False
     local, _, domain = address.rpartition("@")
     with contextlib.suppress(UnicodeError):
-        domain = domain.encode("idna").decode("ascii")
+        domain = ascii_domain(domain)
     address = f"{local}@{domain}"
     return address, not address.isascii()
 
@@ -142,6 +159,16 @@ def to_header(name: str, address: str) -> str:
         return f"{encoded_words(name)} <{address}>"
     if _ATOMS.match(name):
         return f"{name} <{address}>"
+    return formataddr((name, address))
+
+
+def from_line(name: str, address: str) -> str:
+    """A From line for ``name`` and ``address``, the address's domain in its ASCII form
+    (``news@bücher.example`` -> ``news@xn--bcher-kva.example``): ``formataddr`` cannot encode
+    an international domain, and Message-ID, List-Id and DKIM's ``d=`` are taken from it."""
+    address, _ = wire_address(address)
+    if not address.isascii():  # a non-ASCII local part: as it is, for an SMTPUTF8 message
+        return to_header(name, address)
     return formataddr((name, address))
 
 
@@ -255,7 +282,10 @@ class MessageFactory:
         self.domain = domain_of(from_header)
         self.signer = signer
         if not from_header.isascii():  # "Zoë <news@…>": the name encoded, the address not
-            from_header = to_header(*parseaddr(from_header))
+            name, address = parseaddr(from_header)
+            # news@bücher.example: its domain in the ASCII form (only a non-ASCII local part
+            # stays UTF-8, and such a message can only go with SMTPUTF8 anyway).
+            from_header = to_header(name, wire_address(address)[0])
         constant = header_line("From", from_header)
         for name, value in (headers or {}).items():
             if value:

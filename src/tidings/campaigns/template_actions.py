@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 
+from tidings import signals
 from tidings.lib.audit import audit
 from tidings.lib.stale import check_version
 
@@ -25,7 +26,7 @@ def do_save_layout(form: LayoutForm, *, actor: Any) -> Layout:
     layout: Layout = form.save()
     audit("layout.created" if created else "layout.saved", actor=actor, obj=layout)
     if not created:
-        void_changed_confirmations(f"its layout “{layout.name}”", actor=actor)
+        _content_changed(f"its layout “{layout.name}”", actor)
     return layout
 
 
@@ -59,8 +60,17 @@ def do_save_template(
     template.save()
     audit("template.created" if created else "template.saved", actor=actor, obj=template)
     if not created:  # a campaign reads its template's body or layout when it has none of its own
-        void_changed_confirmations(f"its template “{template.name}”", actor=actor)
+        _content_changed(f"its template “{template.name}”", actor)
     return template
+
+
+def _content_changed(what: str, actor: Any) -> None:
+    """Four-eyes sending: void the confirmations the save changes, the campaigns' here and the
+    journeys' (an app above this one) through ``signals.mail_content_changed``."""
+    void_changed_confirmations(what, actor=actor)
+    signals.mail_content_changed.send(
+        sender=Template, what=what, actor_id=getattr(actor, "pk", None)
+    )
 
 
 @transaction.atomic

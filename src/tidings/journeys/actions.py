@@ -41,6 +41,7 @@ from tidings.lib.audit import audit
 from tidings.policy import get_policy
 
 from . import steps as step_rules
+from .four_eyes import check_confirmed
 from .models import SERVICE, Enrolment, EnrolmentStep, Journey, JourneyVersion
 
 # What an armed wait_click step waits for (Enrolment.waiting_for); never a posted event's name.
@@ -378,6 +379,7 @@ def do_create_journey(spec: JourneySpec, *, actor: Any) -> Journey:
         sender_id=spec.sender_id,
         version=1,
         created_by=actor if getattr(actor, "pk", None) else None,
+        last_edited_by=actor if getattr(actor, "pk", None) else None,
     )
     JourneyVersion.objects.create(journey=journey, number=1, steps=spec.steps, goals=spec.goals)
     audit("journey.created", actor=actor, obj=journey, steps=len(spec.steps))
@@ -387,13 +389,17 @@ def do_create_journey(spec: JourneySpec, *, actor: Any) -> Journey:
 @transaction.atomic
 def do_update_journey(journey: Journey, spec: JourneySpec, *, actor: Any) -> Journey:
     """Change a journey.  New steps or goals make a new version: people already in the journey
-    finish the version they entered.  An archived journey cannot change."""
+    finish the version they entered.  An archived journey cannot change.  With four-eyes
+    sending, a change to what it sends voids its confirmation and pauses it (``four_eyes``)."""
+    from .four_eyes import fingerprint, void_if_changed
+
     journey = Journey.objects.select_for_update().get(pk=journey.pk)
     if journey.status == Status.ARCHIVED:
         raise InvalidTransition(journey.status, "edit")
     problems = spec_problems(spec, journey=journey)
     if problems:
         raise JourneyNotReady(problems)
+    before = fingerprint(journey)
     current = journey.current()
     new_version = current is None or (current.steps, current.goals) != (spec.steps, spec.goals)
     if new_version:
@@ -408,12 +414,14 @@ def do_update_journey(journey: Journey, spec: JourneySpec, *, actor: Any) -> Jou
     journey.entry = spec.entry
     journey.entry_days = spec.entry_days
     journey.sender_id = spec.sender_id
+    journey.last_edited_by = actor if getattr(actor, "pk", None) else None
     if journey.status == Status.ACTIVE:
         problems = activation_problems(journey)
         if problems:
             raise JourneyNotReady(problems)
     journey.save()
     audit("journey.updated", actor=actor, obj=journey, version=journey.version, new=new_version)
+    void_if_changed(journey, before, "its steps or settings", actor=actor)
     return journey
 
 
@@ -424,6 +432,7 @@ def do_activate(journey: Journey, *, actor: Any) -> Journey:
     problems = activation_problems(journey)
     if problems:
         raise JourneyNotReady(problems)
+    check_confirmed(journey)  # with four-eyes sending: a second operator confirmed it as it is
     _apply(journey, "activate", paused_reason="")
     audit("journey.activated", actor=actor, obj=journey, version=journey.version)
     return journey
@@ -445,6 +454,7 @@ def do_resume(journey: Journey, *, actor: Any) -> Journey:
     problems = activation_problems(journey)
     if problems:
         raise JourneyNotReady(problems)
+    check_confirmed(journey)
     yesterday = timezone.localdate() - timedelta(days=1)
     through = journey.dates_through
     _apply(

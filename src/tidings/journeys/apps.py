@@ -40,6 +40,14 @@ class JourneysConfig(AppConfig):
         from .mail import segment_live_uses
 
         segment_uses.register(segment_live_uses)  # nor change who enters a started journey
+        from tidings import signals
+
+        from .four_eyes import on_changed
+
+        # Four-eyes sending: a saved template, layout, segment or list voids the confirmations
+        # of the journeys it changes (inside the saving transaction).
+        signals.audience_changed.connect(on_changed, dispatch_uid="journeys.four_eyes.audience")
+        signals.mail_content_changed.connect(on_changed, dispatch_uid="journeys.four_eyes.mail")
         from .tracking import SINK, write_rows
 
         # Opens and clicks of journey mail, written in batches like the campaigns' (tracking.py).

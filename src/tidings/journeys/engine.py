@@ -67,6 +67,7 @@ from tidings.campaigns.models import OutgoingMessage
 from tidings.lib.audit import audit
 
 from .actions import CLICK_WAIT, MARKETING_PURPOSE, SERVICE_PURPOSE, attribute_problem
+from .four_eyes import hold_changed
 from .mail import StepError, StepMail, send_refusals
 from .models import Enrolment, EnrolmentStep, Journey, JourneyVersion
 from .schedule import missed_time_grace, wait_ends
@@ -285,6 +286,15 @@ def run_batch(
         if not rows:
             return 0, []
         journeys = Journey.objects.select_related("sender").in_bulk({e.journey_id for e in rows})
+        # Four-eyes: a journey whose mail changed unseen pauses before sending any (four_eyes).
+        held = hold_changed(journeys.values())
+        if held:
+            Enrolment.objects.filter(
+                pk__in=[e.pk for e in rows if e.journey_id in held], leased_by=worker
+            ).update(leased_by="", leased_until=None)
+            rows = [e for e in rows if e.journey_id not in held]
+            if not rows:
+                return 0, []
         versions = JourneyVersion.objects.in_bulk({e.version_id for e in rows})
         people: dict[int, Contact] = {}  # one instance a person: a step's change is seen by all
         for e in rows:

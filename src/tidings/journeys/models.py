@@ -66,6 +66,20 @@ class Journey(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Four-eyes sending (journeys.fingerprint): who last changed what it sends (blank: its
+    # creator), who asked a second operator to confirm it, and the hash that operator confirmed.
+    last_edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    confirmation_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    confirmation_requested_at = models.DateTimeField(null=True, blank=True)
+    confirmed_fingerprint = models.CharField(max_length=64, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -76,6 +90,11 @@ class Journey(models.Model):
     @property
     def is_marketing(self) -> bool:
         return self.topic != SERVICE
+
+    @property
+    def changed_by_id(self) -> int | None:
+        """Who last changed what it sends: its last editor, else its creator."""
+        return self.last_edited_by_id or self.created_by_id
 
     def current(self) -> JourneyVersion | None:
         return self.versions.filter(number=self.version).first()

@@ -2,7 +2,7 @@
 
 The access package says it in words ("You are in our "Welcome" series, step 2 of 4, next email
 on 9 December 2026").  Erasure anonymises the enrolment: its contact goes; one still open is
-closed as "erased" (finished then, with an exit row in its history at the step it had reached,
+closed as "erased" (finished that day, with an exit row in its history at the step it had reached,
 so the journey's map counts the exit there and the retention rule "journey_enrolment" after
 "finished" applies to it), one already closed keeps how it ended.  It stays only as an anonymous
 count in the journey's statistics (its history rows hold step ids, times and outcomes, nothing
@@ -133,11 +133,24 @@ def export_segment_members(contact: Any) -> list[dict[str, Any]]:
 
 def erase_enrolments(ids: list[int]) -> int:
     """Anonymise these enrolments (erasure): the contact goes from each; the open ones are
-    closed as "erased" as ``actions._close`` closes an exit (finished now, ``seq`` moved on so
-    a worker running their step changes nothing, an exit row in the history)."""
+    closed as "erased" as ``actions._close`` closes an exit (``seq`` moved on so a worker
+    running their step changes nothing, an exit row in the history).
+
+    The moment they are closed at is not the erasure's: the erasure journal keeps the exact
+    instant beside the address's hash (``ops.journal``, to re-apply erasures after a restore),
+    so an anonymous row carrying that instant could be matched back to the person.  They are
+    closed at the start of the erasure's day (UTC), or at the enrolment's own last moment (when
+    it entered, its last step) when that was later the same day, so that its history stays in
+    order; the retention rule after "finished" then runs out up to a day sooner, never later.
+    """
+    from datetime import UTC, datetime
+
+    from django.db.models import DateTimeField, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce, Greatest
     from django.utils import timezone
 
-    now = timezone.now()
+    today = timezone.now().astimezone(UTC)
+    day = datetime(today.year, today.month, today.day, tzinfo=UTC)
     open_ = list(
         Enrolment.objects.filter(pk__in=ids, state__in=Enrolment.OPEN)
         .select_for_update()
@@ -145,17 +158,32 @@ def erase_enrolments(ids: list[int]) -> int:
         .values_list("pk", "seq", "step")
     )
     if open_:
+        pks = [pk for pk, _, _ in open_]
+        last_step = (
+            EnrolmentStep.objects.filter(enrolment_id=OuterRef("pk"))
+            .order_by("-ran_at")
+            .values("ran_at")[:1]
+        )
         update_ids(
             Enrolment,
-            [pk for pk, _, _ in open_],
+            pks,
             state=Enrolment.State.EXITED,
             exit_reason="erased",
             next_run_at=None,
             leased_by="",
             leased_until=None,
-            finished_at=now,
+            finished_at=Greatest(
+                Value(day, output_field=DateTimeField()),
+                F("entered_at"),
+                Coalesce(Subquery(last_step), F("entered_at")),
+                output_field=DateTimeField(),
+            ),
             seq=F("seq") + 1,
         )
+        finished: dict[int, datetime] = {
+            pk: at or day
+            for pk, at in Enrolment.objects.filter(pk__in=pks).values_list("pk", "finished_at")
+        }
         EnrolmentStep.objects.bulk_create(
             [
                 EnrolmentStep(
@@ -163,7 +191,7 @@ def erase_enrolments(ids: list[int]) -> int:
                     seq=seq,
                     step=step,
                     kind="exit",
-                    ran_at=now,
+                    ran_at=finished[pk],
                     outcome=EnrolmentStep.Outcome.EXITED,
                     reason="erased",
                 )

@@ -15,8 +15,9 @@ from django.views.decorators.http import require_POST
 from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.models import Contact
 from tidings.lib.access import has_permission, operator_required
+from tidings.lib.four_eyes import enforced
 
-from . import actions
+from . import actions, four_eyes
 from .forms import JourneyForm, SimulateForm
 from .models import Enrolment, Journey
 from .simulate import simulate
@@ -77,15 +78,22 @@ def journey_edit(request: HttpRequest, journey_id: int) -> HttpResponse:
         return render(request, "journeys/edit.html", context, status=403)
     if request.method == "POST" and form.is_valid():
         try:
-            actions.do_update_journey(journey, form.spec(), actor=request.user)
+            saved = actions.do_update_journey(journey, form.spec(), actor=request.user)
         except actions.JourneyNotReady as exc:
             form.add_problems(exc.problems)
         except actions.InvalidTransition as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(
-                request, "Saved. People already in it finish the version they entered."
-            )
+            if journey.confirmed_fingerprint and not saved.confirmed_fingerprint:
+                messages.warning(
+                    request,
+                    "Saved, and paused: what it sends changed after a second operator "
+                    "confirmed it, so another operator must confirm it before it runs again.",
+                )
+            else:
+                messages.success(
+                    request, "Saved. People already in it finish the version they entered."
+                )
             return redirect("journeys:detail", journey_id=journey.pk)
     context = {"form": form, "journey": journey, "may_change": may_change}
     return render(request, "journeys/edit.html", context)
@@ -132,8 +140,42 @@ def journey_detail(request: HttpRequest, journey_id: int) -> HttpResponse:
         "older": Enrolment.objects.filter(journey=journey, state__in=Enrolment.OPEN)
         .exclude(version=version)
         .count(),
+        **_four_eyes(request, journey, steps),
     }
     return render(request, "journeys/detail.html", context)
+
+
+def _four_eyes(request: HttpRequest, journey: Journey, steps: list) -> dict:
+    """What the page shows with four-eyes sending: whether a second operator confirmed it as it
+    is, and, to an operator who may confirm it, the hash of what they are looking at."""
+    if not enforced() or journey.status == Journey.Status.ARCHIVED:
+        return {"four_eyes": False}
+    confirmed = four_eyes.is_confirmed(journey)
+    may_send = has_permission(request.user, "send")
+    return {
+        "four_eyes": True,
+        "confirmed": confirmed,
+        "may_confirm": not confirmed and may_send and four_eyes.may_confirm(journey, request.user),
+        "may_request": not confirmed and may_send and not journey.confirmation_requested_by_id,
+        "seen": four_eyes.fingerprint(journey),
+        "sends": [s for s in steps if s.get("kind") == "send_email"],
+    }
+
+
+@require_POST
+@operator_required(perm="send")
+def journey_confirm(request: HttpRequest, journey_id: int) -> HttpResponse:
+    journey = _journey(journey_id)
+    try:
+        four_eyes.do_confirm(journey, actor=request.user, seen=request.POST.get("seen", ""))
+    except actions.InvalidTransition as exc:
+        messages.error(request, f"{str(exc).capitalize()}.")
+    except actions.JourneyNotReady as exc:
+        for problem in exc.problems:
+            messages.error(request, problem.message)
+    else:
+        messages.success(request, "Confirmed: it runs as you saw it.")
+    return redirect("journeys:detail", journey_id=journey.pk)
 
 
 def _contact(address: str) -> Contact | None:
@@ -167,6 +209,9 @@ journey_activate = _button(actions.do_activate, "Active: people who trigger it n
 journey_pause = _button(actions.do_pause, "Paused: nobody moves on or enters until you resume.")
 journey_resume = _button(actions.do_resume, "Resumed.")
 journey_archive = _button(actions.do_archive, "Archived; everyone still in it has left.")
+journey_request = _button(
+    four_eyes.do_request_confirmation, "Asked: it waits for a second operator to confirm it."
+)
 journey_retry = _button(actions.do_retry_parked, "The parked people try the failed step again.")
 journey_move = _button(
     actions.do_move_to_current_version,

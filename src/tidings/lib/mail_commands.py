@@ -8,6 +8,12 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+
+# sysexits.h EX_TEMPFAIL: the status every mail server's pipe delivery reads as "keep the
+# message and try again later" (Postfix pipe(8) and local(8), Exim, Sendmail).  Any other
+# non-zero status makes the server bounce the mail to its sender.
+EX_TEMPFAIL = 75
 
 
 def read_mail(path: str) -> bytes:
@@ -34,14 +40,34 @@ class MailboxCommand(BaseCommand):
         fetch = actions.add_parser("fetch", help=self.fetch_help)
         fetch.add_argument("--limit", type=int, default=self.default_limit)
         actions.add_parser("retry", help=self.retry_help)
+        self.add_more_actions(actions)
+
+    def add_more_actions(self, actions: Any) -> None:
+        """A command's actions beyond the three (``tidings inbound serve``)."""
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "process":
-            self.process(read_mail(options["file"]))
+            raw = read_mail(options["file"])
+            try:
+                self.process(raw)
+            except DatabaseError as exc:
+                # The database is down, locked or failing: the message is not lost if the mail
+                # server keeps it, which it does on EX_TEMPFAIL.  The error's own text is not
+                # repeated (a constraint error can quote the row's values).
+                raise CommandError(
+                    f"the database could not store the message ({type(exc).__name__}); "
+                    "the mail server keeps it and tries again later",
+                    returncode=EX_TEMPFAIL,
+                ) from None
         elif action == "fetch":
             self.fetch(options["limit"])
-        else:
+        elif action == "retry":
             self.retry()
+        else:
+            self.more(action, options)
+
+    def more(self, action: str, options: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def process(self, raw: bytes) -> None:
         raise NotImplementedError

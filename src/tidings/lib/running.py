@@ -27,10 +27,18 @@ _held: list[int] = []  # the descriptors this process holds its lock through (on
 def lock_path() -> Path | None:
     """The lock file of the configured SQLite database; None for PostgreSQL."""
     db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.sqlite3" or str(db["NAME"]) == ":memory:":
+    name = str(db["NAME"])
+    if db["ENGINE"] != "django.db.backends.sqlite3" or _in_memory(name):
         return None
     database = Path(db["NAME"])
     return database.with_name(database.name + SUFFIX)
+
+
+def _in_memory(name: str) -> bool:
+    """``:memory:``, or a URI of a shared in-memory database (Django's test database on SQLite,
+    ``file:memorydb_default?mode=memory&cache=shared``): no file, so nothing to lock — a lock
+    file named after the URI would be written into the working directory."""
+    return name == ":memory:" or (name.startswith("file:") and "mode=memory" in name)
 
 
 def hold() -> None:

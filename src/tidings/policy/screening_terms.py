@@ -577,6 +577,9 @@ _ELLIPTICAL = frozenset(
         *("went", "fell", "broke", "cant", "can't", "couldnt", "couldn't", "wont", "won't"),
         *("didnt", "didn't", "feeling", "waiting", "missed", "booked", "stuck", "signed"),
         *("home", "finally", "slowly", "handed", "delivered"),
+        # a staff note's report of what the contact said: "Disclosed type 1 diabetes",
+        # "Declared a caution from 2019"
+        *("disclosed", "declared"),
         # a chat's opener: "sry cant do thurs got physio"
         *("sry", "soz"),
     }

@@ -178,6 +178,7 @@ _SYSTEM_EMAILS = {
     "demo_booked": "Confirmation of your demo booking",
     "demo_rescheduled": "Notice that your demo was moved",
     "demo_cancelled": "Notice that your demo was cancelled",
+    "demo_reminder": "Reminder of your demo booking",
     "rights_verify": "Request to confirm your privacy request",
     "rights_extended": "Notice that we need longer for your privacy request",
     "rights_receipt": "Receipt for your privacy request",

@@ -1,4 +1,5 @@
-"""Journeys: list them with their figures, put people in and take them out; custom events."""
+"""Journeys: list them with their figures, activate, pause and resume them, put people in and
+take them out; custom events."""
 
 from __future__ import annotations
 
@@ -11,12 +12,21 @@ from ninja import Path, Query, Router, Schema, Status
 from pydantic import Field, field_validator
 
 from tidings.audience.models import Contact
-from tidings.journeys.actions import NotEnrolled, do_enrol, do_exit_contact
+from tidings.journeys.actions import (
+    InvalidTransition,
+    JourneyNotReady,
+    NotEnrolled,
+    do_activate,
+    do_enrol,
+    do_exit_contact,
+    do_pause,
+    do_resume,
+)
 from tidings.journeys.models import Journey
 from tidings.journeys.stats import journey_counts
 from tidings.journeys.triggers import do_record_event
 
-from ..auth import need
+from ..auth import need, token_of
 from ..errors import Problem, found, named
 from ..schemas import PageParams, keyset
 
@@ -103,6 +113,51 @@ def index(request: HttpRequest, params: Query[PageParams]):
 @router.get("/{journey_id}", response=JourneyOut, auth=need("read", page="journeys:detail"))
 def read(request: HttpRequest, journey_id: int = ID):
     return _out(found(Journey.objects, journey_id, "journey"))
+
+
+def _button(action, journey_id: int, request: HttpRequest) -> dict:
+    journey = found(Journey.objects, journey_id, "journey")
+    try:
+        action(journey, actor=token_of(request).operator)
+    except InvalidTransition as exc:
+        raise Problem(409, f"{str(exc).capitalize()}.") from None
+    except JourneyNotReady as exc:  # four-eyes: waiting for a second operator; or not ready
+        errors = [{"field": p.field or "", "message": p.message} for p in exc.problems]
+        detail = "; ".join(p.message for p in exc.problems)
+        raise Problem(409, f"{detail[:1].upper()}{detail[1:]}.", errors=errors) from None
+    return _out(found(Journey.objects, journey_id, "journey"))
+
+
+@router.post(
+    "/{journey_id}/activate",
+    response=JourneyOut,
+    auth=need("send", page="journeys:activate"),
+    summary="Activate a draft or paused journey (scope send, permission send).  With four-eyes "
+    "sending, only once a second operator confirmed it as it is (on its page): else 409",
+)
+def activate(request: HttpRequest, journey_id: int = ID):
+    return _button(do_activate, journey_id, request)
+
+
+@router.post(
+    "/{journey_id}/pause",
+    response=JourneyOut,
+    auth=need("send", page="journeys:pause"),
+    summary="Pause an active journey (scope send, permission send)",
+)
+def pause(request: HttpRequest, journey_id: int = ID):
+    return _button(do_pause, journey_id, request)
+
+
+@router.post(
+    "/{journey_id}/resume",
+    response=JourneyOut,
+    auth=need("send", page="journeys:resume"),
+    summary="Resume a paused journey (scope send, permission send).  With four-eyes sending, "
+    "only as a second operator confirmed it: else 409",
+)
+def resume(request: HttpRequest, journey_id: int = ID):
+    return _button(do_resume, journey_id, request)
 
 
 @router.post(

@@ -7,11 +7,9 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import transaction
-
-from ..actions import do_unsubscribe
+from ..actions import do_end_subscriptions_by_import
 from ..emails import email_domain
-from ..models import ConsentEvent, Contact, Import, Subscription, SuppressedDomain, Suppression
+from ..models import Import, Subscription, SuppressedDomain, Suppression
 from ..subscriptions import ACTIVE
 from .columns import STORED_COLUMNS, ColumnPlan
 from .config import ImportConfig
@@ -157,14 +155,10 @@ class Lane:
         if self.imp.dry_run or mailing_list is None:
             return
         ids = [e.id for e in self.writer.existing([r.email for r in rows]) if e.status in ACTIVE]
-        if not ids:
-            return
-        ref = f"import:{self.imp.pk}"
-        for contact in Contact.objects.filter(pk__in=ids):
-            with transaction.atomic():
-                do_unsubscribe(
-                    contact, mailing_list, source=ConsentEvent.Source.IMPORT, source_ref=ref
-                )
+        if ids:
+            # One batch: a few statements and one contacts_unsubscribed signal for everyone
+            # the batch withdrew (journeys exit them, webhooks say contact.unsubscribed).
+            do_end_subscriptions_by_import(ids, mailing_list, source_ref=f"import:{self.imp.pk}")
 
     def _existing_by_key(self, rows: Sequence[GoodRow]) -> dict[str, Existing]:
         return {e.key: e for e in self.writer.existing([r.key for r in rows])}

@@ -12,6 +12,8 @@ from ..messages import row_for_message_id
 HARD = "bounce_hard"
 SOFT = "bounce_soft"
 COMPLAINT = "complaint"
+# A policy block (X.7.x): the receiver refused the message or its sender, not the address.
+BLOCKED = "blocked"
 
 
 class Unreadable(ValueError):
@@ -85,14 +87,16 @@ def status_codes(texts: Iterable[str]) -> list[str]:
 
 
 # Permanent failures (5.x.x) that say nothing against the address, so are soft bounces (they
-# count towards the soft-bounce limit instead of suppressing at once):
-# - X.2.2 "mailbox full": RFC 3463 lists it as persistent, but a full mailbox is emptied, and
-#   Gmail, Yahoo and Microsoft answer "552 5.2.2" for mailboxes that take mail again days later;
-# - X.7.x "security or policy status" (5.7.1 "message likely unsolicited", a blocklisted IP, a
-#   DMARC rejection): the receiver refused the message or us, not the address.
+# count towards the soft-bounce limit instead of suppressing at once): X.2.2 "mailbox full".
+# RFC 3463 lists it as persistent, but a full mailbox is emptied, and Gmail, Yahoo and
+# Microsoft answer "552 5.2.2" for mailboxes that take mail again days later.
 # A 5.1.x status (5.1.1 user unknown, 5.1.10 null MX) is about the address: hard, whatever the
 # words around it.  Without an enhanced status, the usual words of a full mailbox decide.
-_SOFT_STATUS = re.compile(r"^5\.(2\.2|7\.\d{1,3})$")
+# X.7.x "security or policy status" (5.7.1 "message likely unsolicited", a blocklisted IP, 5.7.26
+# a DMARC rejection) is neither: the receiver refused the message or us, not the address, so it
+# is a policy block (``policy_block``), which never counts against the person.
+_SOFT_STATUS = re.compile(r"^5\.2\.2$")
+_POLICY_STATUS = re.compile(r"^5\.7\.\d{1,3}$")
 _MAILBOX_FULL = re.compile(
     r"mailbox (is )?full|over ?quota|quota exceeded|exceeded (its|the) storage|"
     r"out of storage|insufficient (system )?storage",
@@ -100,9 +104,14 @@ _MAILBOX_FULL = re.compile(
 )
 
 
+def policy_block(status: str) -> bool:
+    """Whether a permanent failure with enhanced ``status`` is a policy block (5.7.x)."""
+    return _POLICY_STATUS.match(status) is not None
+
+
 def permanent_but_soft(status: str, texts: Iterable[str] = ()) -> bool:
     """Whether a permanent failure with enhanced ``status`` ("5.2.2", "" when none) is a soft
-    bounce: a full mailbox or a policy block, never an unknown address (see above)."""
+    bounce: a full mailbox, never an unknown address nor a policy block (see above)."""
     if status.startswith("5.1."):
         return False
     if _SOFT_STATUS.match(status):

@@ -13,10 +13,12 @@ soft-bounce limit, as the delivery engine's own exhausted 4xx retries never supp
 one without Status fields (Exim's) that quotes only a 4xx reply or says it stopped retrying
 ("retry timeout exceeded").
 
-So are two permanent statuses that say nothing against the address (``base.permanent_but_soft``):
+So is a permanent status that says nothing against the address (``base.permanent_but_soft``):
 5.2.2 "mailbox full" (Gmail's "552 5.2.2 ... out of storage space": the mailbox takes mail again
-once emptied) and 5.7.x policy blocks (5.7.1 "likely unsolicited mail": the receiver refused the
-message, not the address).  5.1.1 "user unknown" stays hard.
+once emptied).  A 5.7.x policy block (5.7.1 "likely unsolicited mail", a blocklisted server,
+5.7.26 DMARC) is no bounce at all (``base.BLOCKED``): the receiver refused the message or its
+sender, not the address, so it neither suppresses nor counts towards the soft-bounce limit.
+5.1.1 "user unknown" stays hard.
 """
 
 from __future__ import annotations
@@ -27,7 +29,17 @@ from email.message import Message
 
 from flufl.bounce import all_failures
 
-from .base import HARD, SOFT, Finding, message_texts, permanent_but_soft, rows_in, status_codes
+from .base import (
+    BLOCKED,
+    HARD,
+    SOFT,
+    Finding,
+    message_texts,
+    permanent_but_soft,
+    policy_block,
+    rows_in,
+    status_codes,
+)
 
 # flufl.bounce logs every detector it tries at INFO: noise in a worker's log.
 logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
@@ -53,7 +65,10 @@ def parse(message: Message) -> list[Finding]:
             findings.append(Finding(SOFT, recipient=recipient, rows=rows, detail=status))
         elif not status and gave_up:
             findings.append(Finding(SOFT, recipient=recipient, rows=rows, detail=soft_code))
-        elif permanent_but_soft(status or hard_code, texts):  # a full mailbox, a policy block
+        elif policy_block(status or hard_code):  # the message or sender refused, not the address
+            detail = status or hard_code
+            findings.append(Finding(BLOCKED, recipient=recipient, rows=rows, detail=detail))
+        elif permanent_but_soft(status or hard_code, texts):  # a full mailbox
             detail = status or hard_code
             findings.append(Finding(SOFT, recipient=recipient, rows=rows, detail=detail))
         else:

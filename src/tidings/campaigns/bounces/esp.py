@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from .base import COMPLAINT, HARD, SOFT, Finding, permanent_but_soft, rows_in
+from .base import BLOCKED, COMPLAINT, HARD, SOFT, Finding, permanent_but_soft, policy_block, rows_in
 
 _TEMPORARY_REPLY = re.compile(r"^\s*(4\d\d|4\.\d{1,3}\.\d{1,3})\b")
 
@@ -53,10 +53,14 @@ def parse(event: Any, esp_name: str) -> list[Finding]:
     if kind is None:
         return []
     reply = str(event.mta_response or "")
-    if kind == HARD and (
+    detail = str(event.reject_reason or event.event_type)[:100]
+    if kind == HARD and policy_block(_enhanced(reply)):
+        # "550 5.7.1 rejected as spam", a DMARC refusal: the message or sender, not the address.
+        kind, detail = BLOCKED, _enhanced(reply)
+    elif kind == HARD and (
         _soft_by_esp(esp_name, event.esp_event)
         or _TEMPORARY_REPLY.match(reply)
-        or permanent_but_soft(_enhanced(reply), [reply])  # mailbox full, a policy block
+        or permanent_but_soft(_enhanced(reply), [reply])  # a full mailbox
     ):
         kind = SOFT
     return [
@@ -65,7 +69,7 @@ def parse(event: Any, esp_name: str) -> list[Finding]:
             recipient=str(event.recipient or ""),
             rows=rows_in([raw_event(event).decode("utf-8", "replace")]),
             provider_id=str(event.message_id or "")[:200],
-            detail=str(event.reject_reason or event.event_type)[:100],
+            detail=detail,
             event_id=_event_key(event),
         )
     ]

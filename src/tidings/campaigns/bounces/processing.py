@@ -11,6 +11,10 @@ Effects, for the person the matched message went to (campaign mail and one-off m
   subscriptions are marked bounced (``audience.suppression.do_record_hard_bounce``);
 - soft bounce: counted; the ``TIDINGS_SOFT_BOUNCE_LIMIT``-th (default 3) within
   ``TIDINGS_SOFT_BOUNCE_DAYS`` (default 14) days counts as a hard bounce;
+- policy block (5.7.x: refused as spam, a blocklisted server, DMARC): the receiver refused the
+  message or its sender, not the address: nobody is suppressed and nothing counts towards the
+  soft-bounce limit; the message is marked failed ("blocked: 5.7.1 ..."), so the campaign's
+  report and "Why didn't they get it?" show it, and no bounce signal is sent;
 - complaint: suppressed (reason ``complaint``), every live subscription marked complained with
   its consent withdrawn, and marketing consent withdrawn on every channel (email, phone, post),
   each a ConsentEvent (source ``system``, ``complaint:<report id>``).
@@ -36,11 +40,11 @@ from tidings import signals
 from tidings.lib.audit import audit
 
 from ..models import Delivery, InboundReport, OutgoingMessage
-from .base import COMPLAINT, HARD, SOFT, Finding, Unreadable
+from .base import BLOCKED, COMPLAINT, HARD, SOFT, Finding, Unreadable
 
 logger = logging.getLogger(__name__)
 
-_SEVERITY = {COMPLAINT: 3, HARD: 2, SOFT: 1}
+_SEVERITY = {COMPLAINT: 3, HARD: 2, SOFT: 1, BLOCKED: 1}
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -63,6 +67,13 @@ def soft_bounce_limit() -> tuple[int, int]:
 
 
 # --- arriving ----------------------------------------------------------------------------------
+def not_mail(raw: bytes) -> str:
+    """Why ``raw`` is refused outright ("" when it is taken): only nothing at all.  Anything
+    else is kept as a report, processed or unprocessed with the reason (the pipe exits 0 and
+    the LMTP server answers 250 for it), so a mail server is told of a failure only for this."""
+    return "" if raw.strip() else "not a mail message: the input is empty"
+
+
 def do_record_inbound_mail(raw: bytes, *, source: str) -> InboundReport:
     """A bounce or complaint that arrived as a mail (MTA pipe, bounce mailbox): stored, then
     processed.  Never raises for what is in the mail; the report says what happened.  A DMARC
@@ -274,9 +285,11 @@ def _act(report: InboundReport, findings: list[Finding]) -> None:
         outcome = _hard_bounce(report, row.contact_id)
     elif finding.kind == SOFT:
         outcome, hard = _soft_bounce(report, row.contact_id)
+    elif finding.kind == BLOCKED:
+        outcome = _blocked(report, row)
     else:
         outcome = _complaint(report, row.contact_id)
-    if isinstance(row, Delivery):
+    if isinstance(row, Delivery) and finding.kind != BLOCKED:
         # The campaign's report counts it (the tracking engineer's events and counters).
         from ..events import record_delivery_event
 
@@ -294,7 +307,20 @@ def _act(report: InboundReport, findings: list[Finding]) -> None:
         delivery=report.delivery_id,
         outgoing=report.outgoing_id,
     )
-    _after_commit(report, hard=hard)
+    if finding.kind != BLOCKED:  # not a bounce: journeys and webhooks hear nothing
+        _after_commit(report, hard=hard)
+
+
+def _blocked(report: InboundReport, row: Delivery | OutgoingMessage) -> str:
+    """A policy block reported after the message was handed over: the message failed (its
+    status and the code say so, for the campaign's report and the deliverability centre), the
+    person is left alone.  Only the status code is kept, never what the reply quoted."""
+    error = f"blocked: {report.detail} (reported after it was handed over)"
+    type(row).objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED, error=error)
+    return (
+        f"blocked by the receiving server's policy ({report.detail}): the message or sender "
+        "was refused, not the address: nobody suppressed, not counted as a bounce"
+    )
 
 
 def _hard_bounce(report: InboundReport, contact_id: int) -> str:

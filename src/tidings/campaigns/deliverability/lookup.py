@@ -103,6 +103,9 @@ def _after(events: list[tuple[str, bool]], reports: list[InboundReport]) -> list
         elif report.kind in (InboundReport.Kind.HARD_BOUNCE, InboundReport.Kind.SOFT_BOUNCE):
             words = explain_answer(None, report.detail) or "it bounced"
             notes.append(f"bounced afterwards: {words} ({report.detail or report.kind})")
+        elif report.kind == InboundReport.Kind.BLOCKED:
+            words = explain_answer(None, report.detail) or "it was blocked"
+            notes.append(f"blocked afterwards by the receiving server: {words} ({report.detail})")
     return notes
 
 

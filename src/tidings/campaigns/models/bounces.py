@@ -26,6 +26,8 @@ class InboundReport(models.Model):
         HARD_BOUNCE = "bounce_hard", "Hard bounce"
         SOFT_BOUNCE = "bounce_soft", "Soft bounce"
         COMPLAINT = "complaint", "Complaint"
+        # 5.7.x: the receiver refused the message or its sender, not the address.
+        BLOCKED = "blocked", "Blocked by the receiver's policy"
         UNKNOWN = "", "Unknown"
 
     received_at = models.DateTimeField(default=timezone.now, db_index=True)

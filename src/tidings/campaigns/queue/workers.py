@@ -105,10 +105,13 @@ def recover_abandoned(me: str = "", *, config: DeliveryConfig | None = None) -> 
     stale = now - _lease(config)
     returned = 0
     for worker in DeliveryWorker.objects.filter(stopped_at__isnull=True).exclude(pk=me):
-        gone = worker.last_seen < stale or (
-            worker.host == host and not process_alive(worker.pid, worker.process_started)
-        )
-        if not gone:
+        # Why it is gone, in the log: an operator (and the kill tests) can tell a crash noticed
+        # at once from a worker that went silent and waited out its lease.
+        if worker.host == host and not process_alive(worker.pid, worker.process_started):
+            why = "its process is gone"
+        elif worker.last_seen < stale:
+            why = f"no heartbeat for over {_lease(config).total_seconds():g} s"
+        else:
             continue
         with transaction.atomic():
             claimed = DeliveryWorker.objects.filter(pk=worker.pk, stopped_at__isnull=True).update(
@@ -121,17 +124,20 @@ def recover_abandoned(me: str = "", *, config: DeliveryConfig | None = None) -> 
         returned += rows
         if rows:
             logger.warning(
-                "recovered %d rows from worker %s (%s, pid %s), gone since %s: returned to the "
-                "queue; up to %d of them may have been delivered already and will go out twice",
+                "recovered %d rows from worker %s (%s, pid %s), gone since %s (%s): returned to "
+                "the queue; up to %d of them may have been delivered already and will go out twice",
                 rows,
                 worker.pk,
                 worker.host,
                 worker.pid,
                 worker.last_seen.isoformat(timespec="seconds"),
+                why,
                 rows,
             )
         else:
-            logger.info("worker %s (pid %s) is gone; it held no rows", worker.pk, worker.pid)
+            logger.info(
+                "worker %s (pid %s) is gone (%s); it held no rows", worker.pk, worker.pid, why
+            )
     for model in (Delivery, OutgoingMessage):
         lapsed = model.objects.filter(status=SENDING, leased_until__lt=now).exclude(leased_by=me)
         count = lapsed.update(status=QUEUED, leased_by="", leased_until=None)

@@ -26,12 +26,9 @@ def stamp_message_ids(messages: Sequence[EmailMessage]) -> Sequence[EmailMessage
     for message in messages:
         if any(name.lower() == "message-id" for name in message.extra_headers):
             continue
+        # The From domain's ASCII form (a header is ASCII): "localhost" when it has none.
         domain = domain_of(str(message.extra_headers.get("From", message.from_email)))
-        try:
-            domain = domain.encode("idna").decode("ascii")  # a header is ASCII
-        except UnicodeError:
-            continue
-        if domain and domain != "localhost":
+        if domain != "localhost":
             message.extra_headers["Message-ID"] = make_msgid(domain=domain)
     return messages
 

@@ -179,6 +179,26 @@ def _part_text(part: EmailMessage) -> str:
     return ""  # not reached: Latin-1 decodes every byte
 
 
+# Mobile mail programs' sign-off lines that mail-parser-reply (0.4, its "sent_from" patterns)
+# does not know: it has "Envoyé depuis" but not iOS's French "Envoyé de mon iPhone", Dutch
+# "Verzonden vanaf mijn" but not iOS's "Verstuurd vanaf mijn iPhone", English "Sent from my" and
+# "Get Outlook for" but not Outlook mobile's "Sent from Outlook for Android", "Gesendet von" but
+# not iOS's German word order "Von meinem iPad gesendet", Polish "Wysłano z" but not "Wysłane z
+# mojego iPhone'a".  Matched only as the whole last line of the reply (a short one, naming a
+# device or app), after the library has done its work, so a sentence that mentions an iPhone
+# is never cut.
+_MOBILE_SIGN_OFF = re.compile(
+    r"\n\s*(?:"
+    r"Envoy[ée] de mon .{1,30}"
+    r"|Verstuurd (?:vanaf|met) mijn .{1,30}"
+    r"|(?:Sent from|Get) Outlook(?: for (?:Android|iOS|Mac))?"
+    r"|Von meine[mr] .{1,30} gesendet"
+    r"|Wysłane z (?:mojego|mojej) .{1,30}"
+    r")\s*$",
+    re.IGNORECASE,
+)
+
+
 def strip_reply(text: str) -> str:
     """The newest reply in ``text``: quoted history, reply headers and signature removed."""
     text = text.replace("\r\n", "\n").strip()
@@ -186,12 +206,19 @@ def strip_reply(text: str) -> str:
         return ""
     parsed = EmailReplyParser(languages=REPLY_LANGUAGES).read(text)
     if not parsed.replies:
-        return text
+        return _without_sign_off(text)
     body = parsed.replies[0].body.strip()
     if body:
-        return body
+        return _without_sign_off(body)
     # A message that is all quote (a forward with nothing added): keep what there is.
     return parsed.replies[0].full_body.strip() or text
+
+
+def _without_sign_off(text: str) -> str:
+    """``text`` without a mobile mail program's sign-off as its last line (see above); a text
+    that is nothing but the sign-off stays as it is."""
+    stripped = _MOBILE_SIGN_OFF.sub("", "\n" + text).strip()
+    return stripped or text
 
 
 def content(message: EmailMessage) -> Content:

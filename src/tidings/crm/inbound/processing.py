@@ -94,6 +94,14 @@ def do_receive_inbound(raw: bytes, source: str) -> InboundMail:
     return _process(row)
 
 
+def is_not_mail(row: InboundMail) -> bool:
+    """Whether what arrived was kept because it is not a mail message at all: the one outcome
+    a mail server is told of as a failure (the pipe's non-zero exit, the LMTP server's 550).
+    Anything else that arrived is mail, processed or kept for an operator: nothing for the
+    mail server to keep in its queue or send back."""
+    return row.status == InboundMail.Status.UNPROCESSED and row.reason.startswith("not a mail")
+
+
 def do_retry_inbound_mail(row: InboundMail) -> InboundMail:
     """Process an unprocessed mail again (after the operator fixed what stopped it)."""
     if row.status != InboundMail.Status.UNPROCESSED:

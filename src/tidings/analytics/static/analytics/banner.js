@@ -144,7 +144,10 @@
   function hide() {
     root.hidden = true;
     showLink();
+    /* Back where the visitor was, else to the way back in: ours, or the site's own settings
+       link (without this, answering the first banner on such a site left focus on <body>). */
     var back = opener && d.contains(opener) && opener.offsetParent !== null ? opener : link;
+    if (!back) back = d.querySelector("[data-tidings-cookie-settings]:not([hidden])");
     opener = null;
     if (back && !back.hidden) back.focus();
   }

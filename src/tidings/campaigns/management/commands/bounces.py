@@ -16,8 +16,8 @@ class Command(MailboxCommand):
         # so).  Anything else is kept as a report, as the mailbox path keeps it: processed, or
         # unprocessed with the reason (binary, no headers, nested too deep ...) for the
         # operator's list — never a traceback that loses it.
-        if not raw.strip():
-            raise CommandError("not a mail message: the input is empty")
+        if refused := processing.not_mail(raw):
+            raise CommandError(refused)
         report = processing.do_record_inbound_mail(raw, source="pipe")
         self.stdout.write(f"report #{report.pk}: {report.status}: {report.reason}")
 

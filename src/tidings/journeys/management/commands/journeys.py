@@ -1,4 +1,11 @@
-"""``tidings journeys export NAME`` / ``load FILE`` / ``simulate NAME --contact ADDRESS``."""
+"""``tidings journeys export NAME`` / ``load FILE`` / ``simulate NAME --contact ADDRESS`` /
+``activate NAME`` / ``pause NAME`` / ``resume NAME``.
+
+Every step is audited as ``cli``.  With ``TIDINGS_SEND_NEEDS_SECOND_OPERATOR`` nothing is
+confirmed from here (the command line is no operator): ``activate`` and ``resume`` go ahead
+only when a second operator confirmed the journey as it is on its page, and loading a file
+that changes what a confirmed journey sends voids that confirmation (a running journey pauses).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.models import Contact
+from tidings.journeys.actions import (
+    InvalidTransition,
+    JourneyNotReady,
+    do_activate,
+    do_pause,
+    do_resume,
+)
 from tidings.journeys.files import JourneyFileError, export_journey, load_journey
 from tidings.journeys.models import Journey
 from tidings.journeys.simulate import simulate, timeline_text
@@ -32,12 +46,29 @@ class Command(BaseCommand):
             default=90,
             help="how far ahead to follow them: 1 to 365 days (default 90)",
         )
+        for name, text in (
+            ("activate", "switch a draft or paused journey on (with four-eyes: once confirmed)"),
+            ("pause", "nobody moves on or enters until it is resumed"),
+            ("resume", "carry on a paused journey (with four-eyes: once confirmed)"),
+        ):
+            sub.add_parser(name, help=text).add_argument("name")
 
     def handle(self, *args, action, **options):
         if action == "export":
             self.stdout.write(export_journey(_journey(options["name"])), ending="")
         elif action == "load":
             self._load(options["file"])
+        elif action in _BUTTONS:
+            journey = _journey(options["name"])
+            act, done = _BUTTONS[action]
+            try:
+                act(journey, actor=ACTOR)
+            except InvalidTransition as exc:
+                raise CommandError(f'journey "{journey.name}": {exc}') from None
+            except JourneyNotReady as exc:
+                reasons = "; ".join(p.message for p in exc.problems)
+                raise CommandError(f'journey "{journey.name}" cannot run: {reasons}') from None
+            self.stdout.write(f'Journey "{journey.name}": {done}')
         else:
             contact = _contact(options["contact"])
             moments = simulate(_journey(options["name"]), contact, days=options["days"])
@@ -55,6 +86,16 @@ class Command(BaseCommand):
             raise CommandError("\n".join(f"{file}: {p}" for p in exc.problems)) from None
         verb = "created" if created else "updated"
         self.stdout.write(f'Journey "{journey.name}" {verb} (version {journey.version}).')
+        if journey.paused_reason and journey.status == Journey.Status.PAUSED:
+            self.stdout.write(f"It is paused: {journey.paused_reason}.")
+
+
+ACTOR = "cli"
+_BUTTONS = {
+    "activate": (do_activate, "active: people who trigger it now enter it."),
+    "pause": (do_pause, "paused: nobody moves on or enters until you resume it."),
+    "resume": (do_resume, "resumed."),
+}
 
 
 def _journey(name: str) -> Journey:

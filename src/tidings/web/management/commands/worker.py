@@ -5,8 +5,9 @@ import threading
 import time
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from tidings.crm.inbound.lmtp import DEFAULT_LISTEN
 from tidings.lib import arguments, running
 from tidings.web.scheduler import SchedulerThread
 
@@ -31,6 +32,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-scheduler", action="store_true", help="do not enqueue periodic jobs"
         )
+        parser.add_argument(
+            "--lmtp",
+            nargs="?",
+            const=DEFAULT_LISTEN,
+            default="",
+            metavar="HOST:PORT|unix:PATH",
+            help="also receive the support and bounce addresses' mail over LMTP, as `tidings "
+            f"inbound serve` does (default {DEFAULT_LISTEN})",
+        )
         sending = parser.add_mutually_exclusive_group()  # together they would do nothing
         sending.add_argument("--no-delivery", action="store_true", help="do not send mail")
         sending.add_argument(
@@ -39,10 +49,29 @@ class Command(BaseCommand):
             help="only send mail: no tasks, no periodic jobs (a dedicated sending process)",
         )
 
-    def handle(self, *args, interval, batch, no_scheduler, no_delivery, delivery_only, **options):
+    def handle(
+        self, *args, interval, batch, no_scheduler, no_delivery, delivery_only, lmtp, **options
+    ):
+        running.hold()  # `tidings restore --replace` refuses while we run (lib/running.py)
+        if lmtp and batch:
+            raise CommandError("--lmtp receives mail until stopped: not with --batch")
+        receiver = _start_lmtp(lmtp) if lmtp else None
+        try:
+            self._run(
+                interval=interval,
+                batch=batch,
+                no_scheduler=no_scheduler,
+                no_delivery=no_delivery,
+                delivery_only=delivery_only,
+                **options,
+            )
+        finally:
+            if receiver is not None:
+                receiver.stop()  # answers the messages in hand first
+
+    def _run(self, *, interval, batch, no_scheduler, no_delivery, delivery_only, **options):
         from tidings.campaigns.engine import DeliveryThread, deliver_pending
 
-        running.hold()  # `tidings restore --replace` refuses while we run (lib/running.py)
         if batch:
             if not delivery_only:
                 call_command(
@@ -125,6 +154,20 @@ class Command(BaseCommand):
             stop.wait(0.5)
         if sender is not None:
             sender.stop(hurry=hurry)
+
+
+def _start_lmtp(listen: str):
+    """The LMTP server of `tidings inbound serve`, in a thread of this process: screening's
+    engine is built once for it and for the mailbox fetches and tasks that screen."""
+    from tidings.crm.inbound import lmtp
+
+    try:
+        receiver = lmtp.Receiver(lmtp.parse_listen(listen))
+        receiver.start()
+    except lmtp.ListenError as exc:
+        raise CommandError(str(exc)) from None
+    logger.info("worker: receiving mail over LMTP on %s", receiver.address)
+    return receiver
 
 
 def _on_signal(action) -> None:
