@@ -782,3 +782,52 @@ def test_a_note_that_reports_a_disclosure_and_scots_ma_are_about_someone(text, c
 
 def test_a_dating_scan_is_a_pregnancy_not_a_date():
     assert found("She had her dating scan on Monday, so the call moves to Tuesday.") == {"health"}
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # said the way people say it, without the textbook word
+        ("My son is on the spectrum, so please warn us before the fire drill.", "health"),
+        ("My viral load is undetectable now.", "health"),
+        ("He's been sectioned twice.", "health"),
+        ("I lost my leg in Afghanistan.", "health"),
+        ("I've been clean for three years.", "health"),
+        ("The rheumatologist confirmed RA, so I'm stopping my classes.", "health"),
+        ("As a dad of two, my husband and I are always busy.", "sex_life_or_orientation"),
+        ("Me and my wife are both lasses.", "sex_life_or_orientation"),
+        ("We're a two-dad family.", "sex_life_or_orientation"),
+        ("He was inside for two years.", "criminal_history"),
+        ("He'll be inside for 18 months from next week.", "criminal_history"),
+        ("I've got previous, so I doubt they'll take me.", "criminal_history"),
+        ("He got sent down for three years.", "criminal_history"),
+        ("I voted to leave the EU.", "political_opinions"),
+        ("I put my cross in Yes.", "political_opinions"),
+        ("I'm a paid up labour member.", "political_opinions"),
+        ("I can't work after Friday sunset.", RELIGION),
+        ("My 22andMe results came in.", "genetic"),
+        ("The app is making us register a thumb, nobody asked for my consent.", "biometric"),
+    ],
+)
+def test_indirect_wording_of_every_kind_is_found(text, category):
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("She's on probation at work until her six-month review.", "criminal_history"),
+        ("I defend people accused of crimes for a living.", "criminal_history"),
+        ("The Northern line is shut by a walkout, so I'm at home.", "trade_union_membership"),
+        ("Trains were cancelled because of the strike, sorry I'm late.", "trade_union_membership"),
+        ("I'm going straight to the venue from work.", "sex_life_or_orientation"),
+        ("We were all sick with laughing.", "health"),
+        ("Month-end reconciliation is a migraine every single time.", "health"),
+        ("I work in mental health and love it.", "health"),
+        ("My first language is Polish.", "racial_or_ethnic_origin"),
+        ("Our new office is next to the bakery on Green Lane, I'm told.", "political_opinions"),
+        ("Ever since I dropped it, the fingerprint pad on my keyboard does nothing.", "biometric"),
+    ],
+)
+def test_the_same_words_in_an_everyday_sense_are_not_disclosures(text, category):
+    assert category not in found(text)
