@@ -66,6 +66,21 @@ def test_a_visitor_can_see_the_times_in_their_own_timezone(client, monday):
     assert "09:00–09:45" in client.get("/demo/?tz=Mars/Olympus").text
 
 
+def test_an_old_zone_name_a_browser_reports_is_shown_under_its_current_name(client, monday):
+    """Chrome reports India as Asia/Calcutta: the page said "times in Asia/Calcutta" and the
+    picker listed both names of many zones.  Each zone is listed once, under its name now; a
+    link that is still a country's zone (Europe/Oslo) keeps its own name."""
+    hosts("grace")
+    text = client.get("/demo/?tz=Asia/Calcutta").text
+    assert "14:30–15:15" in text  # 09:00 in London
+    assert '<option value="Asia/Kolkata" selected>' in text
+    assert 'name="tz" value="Asia/Kolkata"' in text
+    assert 'value="Asia/Calcutta"' not in text and 'value="Europe/Kiev"' not in text
+    assert 'value="Europe/Kyiv"' in text and 'value="Europe/Oslo"' in text
+    assert post(client, tz="Asia/Calcutta").status_code == 303
+    assert Booking.objects.get().visitor_timezone == "Asia/Kolkata"
+
+
 def test_without_hosts_or_hours_the_page_says_there_are_no_free_times(client, monday):
     text = client.get("/demo/").text
     assert "no free times" in text

@@ -7,8 +7,11 @@ form is chosen in the settings, an unticked newsletter box.
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import date
 from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -24,17 +27,66 @@ from .models import WEEKDAYS, Availability
 from .slots import Slot, format_windows, parse_key, parse_windows
 
 
+def _tz_file(name: str) -> str:
+    """A table of the IANA time zone database, from where ``zoneinfo`` reads the zones: the
+    system's (``zoneinfo.TZPATH``), else the ``tzdata`` package's.  Empty when neither has it."""
+    for base in zoneinfo.TZPATH:
+        try:
+            return Path(base, name).read_text(encoding="utf-8")
+        except OSError:
+            continue
+    try:
+        return resources.files("tzdata.zoneinfo").joinpath(name).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError):
+        return ""
+
+
+@cache
+def zone_aliases() -> dict[str, str]:
+    """Old names of zones → the zone's name now (``Asia/Calcutta`` → ``Asia/Kolkata``), read from
+    the database's own tables: a link (``tzdata.zi``) whose name is not a country's zone in
+    ``zone.tab`` but whose target is.  Browsers still report some old names (Chrome: India as
+    ``Asia/Calcutta``), and the picker listed both names of one zone.  Links that are still
+    countries' zones (``Europe/Oslo``, a link to ``Europe/Berlin`` since 2022) stay names of
+    their own.  Hand-read because neither ``zoneinfo`` nor ``tzdata`` offers the link table."""
+    listed = {
+        line.split("\t")[2]
+        for line in _tz_file("zone.tab").splitlines()
+        if line and not line.startswith("#") and line.count("\t") >= 2
+    }
+    links = {}
+    for line in _tz_file("tzdata.zi").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "L":
+            links[parts[2]] = parts[1]
+    aliases = {}
+    for alias, target in links.items():
+        for _ in range(5):  # a link to a link (none today; bounded all the same)
+            target = links.get(target, target)
+        if alias not in listed and target in listed:
+            aliases[alias] = target
+    return aliases
+
+
 @cache
 def timezone_names() -> tuple[str, ...]:
-    """The timezones a visitor can pick: the IANA areas people live in, and UTC."""
+    """The timezones a visitor can pick: the IANA areas people live in, and UTC; each zone
+    under its current name only."""
     areas: tuple[str, ...] = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia")
     areas += ("Europe", "Indian", "Pacific")
-    names = {n for n in available_timezones() if n.split("/")[0] in areas}
+    aliases = zone_aliases()
+    names = {n for n in available_timezones() if n.split("/")[0] in areas and n not in aliases}
     return ("UTC", *sorted(names))
 
 
+def canonical_zone(name: str) -> str:
+    """A zone under its current name (``Asia/Calcutta`` → ``Asia/Kolkata``); others unchanged."""
+    return zone_aliases().get(name, name)
+
+
 def zone_or(name: str | None, default: str) -> str:
-    return name if name in timezone_names() else default
+    name = canonical_zone(name) if name else name
+    return name if name in timezone_names() else canonical_zone(default)
 
 
 class _VisitorZone:
@@ -177,6 +229,7 @@ class AvailabilityForm(forms.Form):
             name: getattr(availability, name)
             for name in ("timezone", "slot_minutes", "buffer_minutes", "notice_hours")
         }
+        initial["timezone"] = canonical_zone(availability.timezone)
         initial |= {
             "horizon_days": availability.horizon_days,
             "per_day_limit": availability.per_day_limit,
