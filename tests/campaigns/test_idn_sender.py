@@ -66,20 +66,10 @@ def test_a_campaign_from_an_international_domain_goes_out_with_its_ascii_form(se
 
 
 def test_journey_mail_from_an_international_domain_goes_out_with_its_ascii_form(settings, lookup):
-    from tests.journeys.helpers import subscriber, welcome
-    from tidings.journeys import engine
-    from tidings.journeys.actions import do_enrol
+    from tests.journeys.helpers import welcome_mail_on_the_wire
 
     sender = Sender.objects.create(email="news@bücher.example", name="Bücher News", verified=True)
-    journey = welcome()
-    journey.sender = sender
-    journey.save()
-    do_enrol(journey, subscriber("Ann Example", make_list(), email="ann@example.org"))
-    engine.advance_due()
-    with SmtpSink() as sink:
-        settings.TIDINGS_TRANSPORTS = transports_for(sink)
-        deliver_pending()
-    [received] = sink.received
+    received = welcome_mail_on_the_wire(settings, sender)
     assert_ascii_headers_at_the_ace_domain(received, lookup)
     assert str(received.message["List-Id"]).endswith(f".{ACE}>")
     assert f"<mailto:unsubscribe@{ACE}?subject=" in str(received.message["List-Unsubscribe"])

@@ -47,3 +47,23 @@ def welcome(*, activate: bool = True, **changes) -> Journey:
     if activate:
         do_activate(journey, actor=None)
     return journey
+
+
+def welcome_mail_on_the_wire(settings, sender):
+    """Ann Example's welcome mail from an active journey sent as ``sender``, delivered to a
+    real SMTP server (aiosmtpd): the one message it received."""
+    from tests.campaigns.delivery_helpers import SmtpSink, transports_for
+    from tidings.campaigns.engine import deliver_pending
+    from tidings.journeys import engine
+    from tidings.journeys.actions import do_enrol
+
+    journey = welcome()
+    journey.sender = sender
+    journey.save()
+    do_enrol(journey, subscriber("Ann Example", make_list(), email="ann@example.org"))
+    engine.advance_due()
+    with SmtpSink() as sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(sink)
+        deliver_pending()
+    [received] = sink.received
+    return received

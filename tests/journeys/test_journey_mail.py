@@ -9,7 +9,7 @@ import pytest
 
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
 from tests.campaigns.test_dkim import dns_from, keygen
-from tests.journeys.helpers import make_list, subscriber, welcome
+from tests.journeys.helpers import make_list, subscriber, welcome, welcome_mail_on_the_wire
 from tidings import signals
 from tidings.campaigns.engine import deliver_pending
 from tidings.campaigns.models import Sender
@@ -24,15 +24,7 @@ def test_journey_mail_is_dkim_signed_over_its_unsubscribe_headers(settings, tmp_
     settings.TIDINGS_DKIM_SELECTOR = "news2026"
     _, lookup = dns_from(keygen("example.co.uk"))
     sender = Sender.objects.create(name="Example News", email="news@example.co.uk", verified=True)
-    journey = welcome()
-    journey.sender = sender
-    journey.save()
-    do_enrol(journey, subscriber("Ann Example", make_list(), email="ann@example.org"))
-    engine.advance_due()
-    with SmtpSink() as sink:
-        settings.TIDINGS_TRANSPORTS = transports_for(sink)
-        deliver_pending()
-    [received] = sink.received
+    received = welcome_mail_on_the_wire(settings, sender)
     assert dkimpy.verify(received.data, dnsfunc=lookup)
     signature = received.message["DKIM-Signature"]
     signed = {h.strip().lower() for h in re.search(r"h=([^;]+)", signature).group(1).split(":")}
