@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.helpers import browser_page, sign_in, signed_in_page
 
@@ -126,7 +126,8 @@ def test_wide_tables_on_a_phone_can_be_scrolled_from_the_keyboard(phone: Page, o
     phone.get_by_label("Name").fill("Broken")
     phone.locator("[name=query]").fill('((( email ends with "@example.com" and then something long')
     phone.get_by_role("button", name="Check and count").click()
-    assert phone.locator("pre.segment-error").count() == 1
+    # The click submits the form: wait for the answer's page, not the page still showing.
+    expect(phone.locator("pre.segment-error")).to_have_count(1)
     if found := phone.evaluate(AUDIT_SCROLLERS):
         problems["segment error"] = found
     assert problems == {}
