@@ -28,3 +28,10 @@ application = _with_fast_page_views(application)
 from tidings.ops.endpoints import with_ops_endpoints  # noqa: E402
 
 application = with_ops_endpoints(application)
+
+# Screening's engine takes seconds to build (many on a busy machine).  Each web process starts
+# building it in the background now, so that the first contact form, booking or reply after a
+# restart is not the one that waits for it.
+from tidings.policy.screening import warm_up  # noqa: E402
+
+warm_up()

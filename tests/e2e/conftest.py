@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from tests.e2e.helpers import DEFAULT_TIMEOUT_MS
 
 E2E_DIR = Path(__file__).resolve().parent
 CHROMIUM_DEFAULTS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")  # as scripts/ensure-chromium
@@ -31,7 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DEFAULT_TIMEOUT_MS = 10_000
+expect.set_options(timeout=DEFAULT_TIMEOUT_MS)  # `expect(...)` waits as long as the pages do
 
 _reports = pytest.StashKey[dict[str, pytest.TestReport]]()
 
@@ -117,6 +119,16 @@ def save_screenshot(page: Page, config: pytest.Config, name: str) -> Path:
     path = results / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_')}.png"
     page.screenshot(path=path, full_page=True)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def screening_built() -> None:
+    """Screening's engine built before the browser waits on a page, as a running server has it
+    (each web process starts building it at start, tidings/wsgi.py): building it takes seconds,
+    a minute on a loaded machine, and a form sent meanwhile would wait that long."""
+    from tidings.policy.screening import load_engine
+
+    load_engine()
 
 
 @pytest.fixture

@@ -11,6 +11,11 @@ from playwright.sync_api import Browser, Page
 
 from tests.conftest import OPERATOR_PASSWORD
 
+# How long a browser test waits for a page, an element or an `expect` to come true.  Generous:
+# under a loaded machine (CI, helpers' test runs side by side) a page can take several seconds,
+# and a wait that passes returns as soon as it is true, so only a failure waits this long.
+DEFAULT_TIMEOUT_MS = 30_000
+
 
 def sign_in(page: Page, username: str = "owner", password: str = OPERATOR_PASSWORD) -> None:
     """Sign in on the login page as an operator made by the fixtures (``owner`` by default)."""
@@ -38,6 +43,7 @@ def browser_page(
     context = browser.new_context(
         viewport={"width": width, "height": height}, java_script_enabled=javascript, **options
     )
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     try:
         yield context.new_page()
     finally:

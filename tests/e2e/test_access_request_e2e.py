@@ -21,7 +21,6 @@ def no_js_page(browser: Browser, live_server, settings):
     settings.MAILERS = {"default": {"BACKEND": "tidings.campaigns.transports.outbox.EmailBackend"}}
     settings.TIDINGS_SMTP_URL = "outbox://"
     with browser_page(browser, live_server.url, javascript=False, accept_downloads=True) as page:
-        page.set_default_timeout(10_000)
         yield page
 
 

@@ -93,7 +93,6 @@ def test_each_reason_box_on_a_rights_request_has_its_own_label(page: Page, owner
 @pytest.fixture
 def phone(browser: Browser, live_server) -> Iterator[Page]:
     with browser_page(browser, live_server.url, 375) as page:
-        page.set_default_timeout(10_000)
         yield page
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.e2e.helpers import DEFAULT_TIMEOUT_MS
 from tidings.analytics.models import ConsentRecord, PageView
 from tidings.lib import ingest
 
@@ -41,7 +42,7 @@ def site(browser: Browser, live_server, settings) -> Iterator[tuple[Page, list[s
     context = browser.new_context(
         base_url=live_server.url, user_agent=DESKTOP_CHROME, locale="en-GB"
     )
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     context.route(
         re.compile(r".*/website/.*"),
         lambda route: route.fulfill(body=WEBSITE, content_type="text/html; charset=utf-8"),

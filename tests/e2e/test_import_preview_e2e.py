@@ -16,7 +16,7 @@ EXPORT = (
     "2023-03-14 09:20:02,198.51.100.7,1,a,\r\n"
     "gone@example.com,Gone,Away,,2,,,,,2,b,2024-01-01 00:00:00\r\n"
 )
-SELF_REFRESH_MS = 20_000  # the check page refreshes every 3 s; the progress page polls every 1 s
+SELF_REFRESH_MS = 30_000  # the check page refreshes every 3 s; the progress page polls every 1 s
 
 
 def test_an_operator_checks_adjusts_and_confirms_an_import(page: Page, owner, tmp_path, settings):
