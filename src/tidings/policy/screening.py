@@ -61,6 +61,7 @@ rule is tuned against, and its development part.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import tomllib
@@ -755,6 +756,20 @@ def load_engine() -> None:
 def engine_ready() -> bool:
     """Whether the shared engine is built (``warm_up``'s work is done)."""
     return _default is not None and _default._engine is not None
+
+
+def _new_locks_after_fork() -> None:
+    # A server that imports the application before it forks its workers (gunicorn --preload)
+    # forks while warm_up's thread may hold these locks; the child has the locks but not the
+    # thread, and would wait for them for ever.  The child takes fresh ones and, if the engine was
+    # not built yet, builds its own.
+    global _default_lock
+    _default_lock = threading.Lock()
+    if _default is not None:
+        _default._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 def forget_screener() -> None:
