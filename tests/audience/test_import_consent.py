@@ -222,6 +222,62 @@ def test_mailchimp_unsubscribed_and_cleaned_files_suppress_and_never_subscribe(
     assert not Contact.objects.exists()
 
 
+def test_everyone_in_mailchimps_unsubscribed_or_cleaned_file_is_kept_off_even_without_a_time(
+    tmp_path, news, fast
+):
+    # Someone the account unsubscribed, or imported into Mailchimp as unsubscribed, can be in
+    # the unsubscribed file with no UNSUB_TIME: the file itself is what says they left.
+    unsub = csv_file(
+        tmp_path,
+        "unsubscribed_members_export_1a2b3c.csv",
+        MAILCHIMP_MERGE + MAILCHIMP_OWN[:5] + MAILCHIMP_UNSUB + MAILCHIMP_OWN[5:],
+        [
+            mailchimp_row("timed@example.com", "T", "Imed",
+                          extra=("2024-02-02 10:00:00", "", "", "", "")),
+            mailchimp_row("untimed@example.com", "Un", "Timed", "2021-01-01 10:00:00",
+                          extra=("", "", "", "", "")),
+        ],
+    )  # fmt: skip
+    imp = do_import(unsub, news, fast=fast)
+    assert (imp.rows_read, imp.left_in_file, imp.created, imp.subscribed) == (2, 2, 0, 0)
+    assert not Subscription.objects.exists()
+    assert set(Suppression.objects.values_list("email_hmac", "reason")) == {
+        (email_hmac("timed@example.com"), "unsubscribed"),
+        (email_hmac("untimed@example.com"), "unsubscribed"),
+    }
+    cleaned = csv_file(
+        tmp_path,
+        "cleaned_members_export_1a2b3c.csv",
+        MAILCHIMP_MERGE + MAILCHIMP_OWN[:5] + MAILCHIMP_CLEAN + MAILCHIMP_OWN[5:],
+        [mailchimp_row("bounced@example.com", "B", "Ounce", extra=("", "", ""))],
+    )
+    imp = do_import(cleaned, news, fast=fast)
+    assert (imp.left_in_file, imp.created) == (1, 0)
+    assert Suppression.objects.get(email_hmac=email_hmac("bounced@example.com")).reason == (
+        "hard_bounce"
+    )
+    assert not Contact.objects.exists()
+
+
+def test_in_a_merged_sheet_of_mailchimps_files_the_unsubscribe_time_says_it_row_by_row(
+    tmp_path, news
+):
+    # The three files merged into one sheet, under a name of one's own: a blank UNSUB_TIME is
+    # a row from the subscribed file.
+    path = csv_file(
+        tmp_path,
+        "all_of_mailchimp.csv",
+        ["Email Address", "First Name", "OPTIN_TIME", "UNSUB_TIME", "LEID", "EUID"],
+        [
+            ["ann@example.com", "Ann", "2023-03-14 09:12:31", "", "1", "a"],
+            ["gone@example.com", "Gone", "2020-01-01 00:00:00", "2024-01-01 00:00:00", "3", "c"],
+        ],
+    )
+    imp = do_import(path, news)
+    assert (imp.created, imp.left_in_file) == (1, 1)
+    assert Subscription.objects.get().contact.email == "ann@example.com"
+
+
 def test_a_contact_who_left_in_the_file_is_suppressed_even_if_already_subscribed_here(
     tmp_path, news, fast
 ):

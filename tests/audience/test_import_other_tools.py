@@ -199,6 +199,55 @@ def test_a_mailerlite_export_keeps_sign_up_and_confirmation_times_and_who_left(
     assert_counts_add_up(imp)
 
 
+# --- MailPoet -----------------------------------------------------------------------------------
+# Subscribers > Export, as MailPoet writes it: a UTF-8 BOM, every cell quoted, a quote inside a
+# cell written \\" (not doubled), its header "Email", "First name", "Last name", "Subscription
+# IP", "Subscription time", "Confirmation time", "Confirmation IP", "List status", "Global
+# status", then "List"; times in UTC.
+MAILPOET_HEADER = (
+    '"Email","First name","Last name","Subscription IP","Subscription time",'
+    '"Confirmation time","Confirmation IP","List status","Global status","List"'
+)
+
+
+def test_a_mailpoet_export_keeps_its_times_and_keeps_who_left_or_never_confirmed_off(
+    tmp_path, news, fast
+):
+    rows = [
+        '"ann@example.com","Ann","Lee","203.0.113.5","2022-05-01 10:00:00",'
+        '"2022-05-01 10:05:00","203.0.113.5","subscribed","subscribed","Newsletter"',
+        '"bob@example.org","Bob","Ray","","2022-05-01 10:00:00","","","unsubscribed",'
+        '"unsubscribed","Newsletter"',
+        # still on the list, but bounced everywhere
+        '"cy@example.net","Cy","Ng","","2022-05-01 10:00:00","","","subscribed","bounced",'
+        '"Newsletter"',
+        # inactive: MailPoet stopped mailing someone who confirmed and then opened nothing
+        '"di@example.com","Di","Ok","","2022-05-01 10:00:00","2022-05-02 10:00:00","",'
+        '"subscribed","inactive","Newsletter"',
+        '"ed@example.com","Ed \\"Eddie\\"","Ok","","2022-05-01 10:00:00","2022-05-02 10:00:00",'
+        '"","subscribed","subscribed","Newsletter"',
+        '"flo@example.com","Flo","Ma","","2022-05-01 10:00:00","","","unconfirmed",'
+        '"unconfirmed","Newsletter"',
+    ]
+    path = tmp_path / "MailPoet_export_a1b2c3.csv"
+    path.write_bytes(("\ufeff" + MAILPOET_HEADER + "\n" + "\n".join(rows) + "\n").encode())
+    imp = do_import(path, news, fast=fast)
+    assert imp.exporter == "mailpoet"
+    assert subscribed() == {"ann@example.com", "di@example.com", "ed@example.com"}
+    assert suppressed() == {
+        email_hmac("bob@example.org"): "unsubscribed",
+        email_hmac("cy@example.net"): "hard_bounce",
+    }
+    assert Contact.objects.get(email="ed@example.com").name == 'Ed "Eddie" Ok'
+    assert [e.at for e in ConsentEvent.objects.filter(contact__email="ann@example.com")] == [
+        datetime(2022, 5, 1, 10, tzinfo=UTC),
+        datetime(2022, 5, 1, 10, 5, tzinfo=UTC),
+    ]
+    assert (imp.left_in_file, imp.bad_rows) == (2, 1)
+    assert imp.bad_reasons == {"consent not confirmed": {"count": 1, "first_line": 7}}
+    assert_counts_add_up(imp)
+
+
 # --- Substack -----------------------------------------------------------------------------------
 # email_list.<publication>.csv: email, active_subscription (paid), expiry, plan, email_disabled
 # (the reader turned the emails off), created_at, first_payment_at; ISO times in UTC.

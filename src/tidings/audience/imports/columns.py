@@ -306,9 +306,12 @@ IP_NOT_KEPT = (
 )
 
 
-def plan_columns(header: Sequence[str], column_map: dict[str, str] | None = None) -> ColumnPlan:
+def plan_columns(
+    header: Sequence[str], column_map: dict[str, str] | None = None, filename: str = ""
+) -> ColumnPlan:
     """Map a header to the policy's fields, and to the proof of consent its exporter carries.
-    Raises ImportFailed when the file is unusable."""
+    ``filename`` (the file's name as uploaded) tells some of an exporter's files apart
+    (Exporter.status_files).  Raises ImportFailed when the file is unusable."""
     policy = get_policy()
     exporter = recognise(header)
     ips_kept = ip_allowed()
@@ -407,6 +410,15 @@ def plan_columns(header: Sequence[str], column_map: dict[str, str] | None = None
             plan.uses.append((target, ""))
 
     _refuse_duplicate_names(plan)
+    name = compact(Path(filename).name)
+    for start, column, use in exporter.status_files if name else ():
+        if name.startswith(start) and not any(u == STATUS for _, u in plan.status):
+            # Mailchimp's file of who unsubscribed (or was cleaned): every row left, whether or
+            # not its time is filled in.
+            for position, (index, _) in enumerate(plan.status):
+                if header[index].strip().casefold() == column:
+                    plan.status[position] = (index, use)
+                    plan.uses[index] = (use, "")
     if plan.email < 0:
         raise ImportFailed(
             "no email column: name one Email, E-mail or Email Address, "
