@@ -1,6 +1,7 @@
-"""Files from the other tools people move from (Kit, MailerLite, Substack, Campaign Monitor, a
-spreadsheet of one's own): whoever the file says left or never confirmed is not subscribed,
-whatever the tool calls it, and the consent times the tool keeps become the events' own."""
+"""Files from the other tools people move from (Kit, MailerLite, MailPoet, Substack, Campaign
+Monitor, a spreadsheet of one's own): whoever the file says left or never confirmed is not
+subscribed, whatever the tool calls it, and the consent times the tool keeps become the events'
+own."""
 
 from __future__ import annotations
 
@@ -228,23 +229,41 @@ def test_a_mailpoet_export_keeps_its_times_and_keeps_who_left_or_never_confirmed
         '"","subscribed","subscribed","Newsletter"',
         '"flo@example.com","Flo","Ma","","2022-05-01 10:00:00","","","unconfirmed",'
         '"unconfirmed","Newsletter"',
+        # a row as a spreadsheet saves it again: quotes doubled
+        '"ivy@example.com","Ivy ""Poison""","Lee","","2022-05-01 10:00:00","","","subscribed",'
+        '"subscribed","Newsletter"',
+        # a cell ending in a backslash, which MailPoet does not escape, runs into the next ones,
+        # and a row a cell short: bad rows, not read with their statuses out of their columns
+        '"hal@example.com","Hal\\","","","2022-05-01 10:00:00","","","unsubscribed",'
+        '"unsubscribed","Newsletter"',
+        '"jo@example.com","Jo","Ng","","2022-05-01 10:00:00","","","unsubscribed","Newsletter"',
     ]
     path = tmp_path / "MailPoet_export_a1b2c3.csv"
     path.write_bytes(("\ufeff" + MAILPOET_HEADER + "\n" + "\n".join(rows) + "\n").encode())
     imp = do_import(path, news, fast=fast)
     assert imp.exporter == "mailpoet"
-    assert subscribed() == {"ann@example.com", "di@example.com", "ed@example.com"}
+    assert subscribed() == {
+        "ann@example.com",
+        "di@example.com",
+        "ed@example.com",
+        "ivy@example.com",
+    }
     assert suppressed() == {
         email_hmac("bob@example.org"): "unsubscribed",
         email_hmac("cy@example.net"): "hard_bounce",
     }
     assert Contact.objects.get(email="ed@example.com").name == 'Ed "Eddie" Ok'
+    assert Contact.objects.get(email="ivy@example.com").name == 'Ivy "Poison" Lee'
     assert [e.at for e in ConsentEvent.objects.filter(contact__email="ann@example.com")] == [
         datetime(2022, 5, 1, 10, tzinfo=UTC),
         datetime(2022, 5, 1, 10, 5, tzinfo=UTC),
     ]
-    assert (imp.left_in_file, imp.bad_rows) == (2, 1)
-    assert imp.bad_reasons == {"consent not confirmed": {"count": 1, "first_line": 7}}
+    assert (imp.left_in_file, imp.bad_rows) == (2, 3)
+    assert imp.bad_reasons == {
+        "consent not confirmed": {"count": 1, "first_line": 7},
+        "stray quote": {"count": 1, "first_line": 9},
+        "cells out of line": {"count": 1, "first_line": 10},
+    }
     assert_counts_add_up(imp)
 
 

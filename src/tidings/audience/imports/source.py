@@ -417,6 +417,7 @@ class CsvSource:
         self.header: list[str] = []
         self._last_line = 0
         self._line_offset = 0  # lines read before the reader in use started (its line_num's 0)
+        self._cells = 0  # when not 0: every row has this many cells, or it is misread
         hint = fmt.sep_line
         for row in self._rows():
             if hint:
@@ -431,14 +432,17 @@ class CsvSource:
             break
         if self.header and recognise(self.header).backslash_quotes:
             # MailPoet writes a quote inside a cell as \" (not ""): read the rows so, or a
-            # nickname in quotes would make its row bad.  Line numbers go on from the header's.
+            # nickname in quotes would make its row bad; "" still reads as a quote, as in the
+            # same file saved again by a spreadsheet.  A cell ending in a backslash would run
+            # into the next: MailPoet writes every cell of every row, so a row whose cells do
+            # not match the header is bad.  Line numbers go on from the header's.
             self._line_offset = self._last_line
+            self._cells = len(self.header)
             self._reader = csv.reader(
                 self._line_iter,
                 delimiter=fmt.delimiter,
                 strict=True,
                 escapechar="\\",
-                doublequote=False,
             )
 
     def close(self) -> None:
@@ -477,6 +481,10 @@ class CsvSource:
                 if bad_lines and start in bad_lines:  # a line that could not be read at all
                     yield SourceRow(start, values, end, bad_lines[start])
                 continue
+            if self._cells and len(values) != self._cells:
+                span = f"line {start}" if start == end else f"lines {start} to {end}"
+                yield SourceRow(start, values, end, _cells_problem(len(values), self._cells, span))
+                continue
             if end == start:
                 if bad_lines and start in bad_lines:
                     yield SourceRow(start, values, end, bad_lines[start])
@@ -499,6 +507,15 @@ class CsvSource:
 
     def __iter__(self) -> Iterator[SourceRow]:
         return self._rows()
+
+
+def _cells_problem(found: int, expected: int, span: str) -> tuple[str, str]:
+    """A row of a file that writes every cell (MailPoet's) with more or fewer cells than its
+    header: read wrong, most likely as a cell ending in a backslash ran into the next."""
+    return "cells out of line", (
+        f"{span} has {found} cells where the header has {expected}: perhaps a cell ends in a "
+        "backslash; remove it and import these lines again"
+    )
 
 
 def _csv_problem(exc: csv.Error, start: int, end: int) -> tuple[str, str]:
