@@ -377,11 +377,18 @@ HUBSPOT_HEADER = [
 def test_a_hubspot_export_dates_consent_at_creation_and_keeps_gone_and_pending_people_out(
     tmp_path, news, fast
 ):
-    def row(n, email, unsub="false", bounce="", confirmation="confirmed", created=None):
+    def row(
+        n,
+        email,
+        unsub="false",
+        bounce="",
+        confirmation="confirmed",
+        created=None,
+        marketing="Marketing contact",
+    ):
         return [
             f"10000000{n}", f"P{n}", "Example", email, "", "Sales Team", "", "", "Open",
-            "Marketing contact", created or "2023-01-10 10:00", "Acme", unsub, bounce,
-            confirmation,
+            marketing, created or "2023-01-10 10:00", "Acme", unsub, bounce, confirmation,
         ]  # fmt: skip
 
     path = csv_file(
@@ -393,19 +400,26 @@ def test_a_hubspot_export_dates_consent_at_creation_and_keeps_gone_and_pending_p
             row(2, "bob@example.org", unsub="true"),
             row(3, "carol@example.net", bounce="MAILBOX_NOT_FOUND"),
             row(4, "dave@example.com", confirmation="double_opt_in_pending"),
+            # a contact the account keeps out of its marketing email: a customer, a lead from
+            # a purchased list... nothing in the file says they opted in
+            row(5, "erin@example.com", marketing="Non-marketing contact"),
         ],
     )
     imp = do_import(path, news, fast=fast)
-    assert (imp.exporter, imp.created, imp.left_in_file, imp.bad_rows) == ("hubspot", 1, 2, 1)
+    assert (imp.exporter, imp.created, imp.left_in_file, imp.bad_rows) == ("hubspot", 1, 2, 2)
     assert events_of("ann@example.com") == [(datetime(2023, 1, 10, 10, 0, tzinfo=UTC), None)]
     assert dict(Suppression.objects.values_list("email_hmac", "reason")) == {
         email_hmac("bob@example.org"): "unsubscribed",
         email_hmac("carol@example.net"): "hard_bounce",
     }
-    assert imp.bad_reasons == {"consent not confirmed": {"count": 1, "first_line": 5}}
-    assert report_rows(imp)[1][1] == (
-        "Marketing email confirmation says the person never confirmed: no consent to import"
-    )
+    assert imp.bad_reasons == {
+        "consent not confirmed": {"count": 1, "first_line": 5},
+        "no consent": {"count": 1, "first_line": 6},
+    }
+    assert [r[1] for r in report_rows(imp)[1:]] == [
+        "Marketing email confirmation says the person never confirmed: no consent to import",
+        "Marketing contact status says the person never subscribed: no consent to import",
+    ]
     assert_counts_add_up(imp)
 
 

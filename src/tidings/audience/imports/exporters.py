@@ -26,7 +26,8 @@ Formats, as the tools write them:
   "Contact owner", "Last Activity Date", "Lead Status", "Marketing contact status", "Create
   Date", and the properties chosen for the export, such as "Unsubscribed from all email",
   "Email hard bounce reason" and "Marketing email confirmation"; dates as "2024-03-14 09:12", in
-  the portal's time zone.
+  the portal's time zone.  "Marketing contact status" is Marketing contact or Non-marketing
+  contact: one the account keeps out of its marketing email, with no consent to import.
 - Kit, formerly ConvertKit (Subscribers > Export), with the names of its API: first_name,
   email_address, state (active, cancelled, bounced, complained, inactive: never confirmed),
   created_at ("2025-03-03T10:00:00Z"), and the custom fields.
@@ -137,7 +138,11 @@ LEFT_WORDS = {
 PENDING_WORDS = frozenset({"unconfirmed", "pending", "inactive", "notconfirmed"})
 # Status words that say the person never opted in at all (Mailchimp's "Non-Subscribed": a
 # shop's customers, contacts added for transactional mail): a bad row too.
-NEVER_WORDS = frozenset({"nonsubscribed", "notsubscribed", "neversubscribed", "notoptedin"})
+# HubSpot's "Non-marketing contact" (Marketing contact status) is a contact the account keeps
+# out of its marketing email, a customer or a bought lead: nothing says they opted in.
+NEVER_WORDS = frozenset(
+    {"nonsubscribed", "notsubscribed", "neversubscribed", "notoptedin", "nonmarketingcontact"}
+)
 TRUE_WORDS = frozenset({"yes", "true", "1", "y", "x", "oui", "ja"})
 FALSE_WORDS = frozenset({"", "no", "false", "0", "n", "non", "nein"})
 
@@ -244,6 +249,7 @@ EXPORTERS: tuple[Exporter, ...] = (
         2,
         {
             "create date": OPTIN_TIME,
+            "marketing contact status": STATUS,
             "unsubscribed from all email": UNSUBSCRIBED,
             "email hard bounce reason": BOUNCED,
             "marketing email confirmation": CONFIRMATION,
