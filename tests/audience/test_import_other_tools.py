@@ -112,6 +112,31 @@ def test_a_status_column_in_any_file_keeps_who_left_or_never_confirmed_off_the_l
     assert_counts_add_up(imp)
 
 
+def test_a_sign_up_and_confirmation_date_in_any_file_become_the_consent_times(tmp_path, news, fast):
+    # Campaign Monitor's "Date Subscribed", a sheet's "Confirmed on": headers that can mean
+    # nothing but when the person subscribed, read without --map.
+    path = csv_file(
+        tmp_path,
+        "subscribers.csv",
+        ["Email Address", "Name", "Date Subscribed", "Confirmed on", "Status"],
+        [
+            ["ann@example.com", "Ann", "2023-04-05 14:03:22", "2023-04-05 14:10:00", "Active"],
+            ["bob@example.org", "Bob", "05/01/2022 09:00", "", "Active"],
+            ["cy@example.net", "Cy", "last spring", "", "Active"],
+        ],
+    )
+    imp = do_import(path, news, fast=fast)
+    # London is an hour ahead of UTC in April; January 2022 is winter time.
+    assert sorted((e.contact.email, e.at) for e in ConsentEvent.objects.all()) == [
+        ("ann@example.com", datetime(2023, 4, 5, 13, 3, 22, tzinfo=UTC)),
+        ("ann@example.com", datetime(2023, 4, 5, 13, 10, tzinfo=UTC)),
+        ("bob@example.org", datetime(2022, 1, 5, 9, 0, tzinfo=UTC)),
+    ]
+    assert (imp.created, imp.bad_rows) == (2, 1)
+    assert imp.bad_reasons == {"invalid consent date": {"count": 1, "first_line": 4}}
+    assert_counts_add_up(imp)
+
+
 def test_an_unsubscribed_column_in_any_file_keeps_who_left_off_the_list(tmp_path, news):
     path = csv_file(
         tmp_path,

@@ -197,6 +197,50 @@ ALIASES: dict[str, str] = {
         ),
         UNSUBSCRIBED,
     ),
+    # When a person subscribed and confirmed, in any file, by headers that cannot mean anything
+    # else (Campaign Monitor's "Date Subscribed", a sheet's "Subscribed on", "Opt-in date",
+    # "Anmeldedatum"...): the consent events are dated there, not at the import.  Headers that
+    # could be a record's creation ("Created", "Date added") are not among them: --map says so.
+    **dict.fromkeys(
+        (
+            "datesubscribed",
+            "subscribedat",
+            "subscribedon",
+            "subscribeddate",
+            "subscriptiondate",
+            "subscriptiontime",
+            "dateofsubscription",
+            "optindate",
+            "optintime",
+            "optedinat",
+            "optedinon",
+            "optedindate",
+            "signupdate",
+            "signedupat",
+            "signedupon",
+            "anmeldedatum",
+            "angemeldetam",
+            "datedinscription",
+            "datedabonnement",
+            "fechadesuscripcion",
+            "inschrijfdatum",
+            "aangemeldop",
+        ),
+        OPTIN_TIME,
+    ),
+    **dict.fromkeys(
+        (
+            "dateconfirmed",
+            "confirmedat",
+            "confirmedon",
+            "confirmationdate",
+            "confirmationtime",
+            "optinconfirmedat",
+            "bestatigtam",
+            "bestatigungsdatum",
+        ),
+        CONFIRM_TIME,
+    ),
     # ...and a yes/no column of consent: its no is no consent (Shopify's Accepts Email
     # Marketing, a form tool's Marketing consent, a sheet's Subscribed).
     **dict.fromkeys(
