@@ -271,6 +271,20 @@ def test_report_cells_are_safe_to_open_in_a_spreadsheet(tmp_path, news):
     assert report_rows(imp)[1][2] == '\'=HYPERLINK("x")'
 
 
+def test_a_reason_naming_a_hostile_column_is_safe_to_open_in_a_spreadsheet(tmp_path, news):
+    # A column chosen as the opt-in time (on the check page, or --map) is named in the reason
+    # of each row whose date is not one: the reason cell is as guarded as the file's own.
+    column = '=HYPERLINK("http://example.com/x","Signed up")'
+    text = (
+        'Email,Name,"=HYPERLINK(""http://example.com/x"",""Signed up"")"\n'
+        "ann@example.com,Ann,soon\n"
+    )
+    imp = do_import(write(tmp_path, text), news, column_map={column: "optin_time"})
+    assert imp.bad_rows == 1
+    reason = report_rows(imp)[1][1]
+    assert reason == f"'{column} is not a date of consent (text)"
+
+
 def test_suppressed_addresses_and_domains_are_skipped_and_reported_by_line_only(
     tmp_path, news, fast
 ):

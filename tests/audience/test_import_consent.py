@@ -222,6 +222,62 @@ def test_mailchimp_unsubscribed_and_cleaned_files_suppress_and_never_subscribe(
     assert not Contact.objects.exists()
 
 
+def test_everyone_in_mailchimps_unsubscribed_or_cleaned_file_is_kept_off_even_without_a_time(
+    tmp_path, news, fast
+):
+    # Someone the account unsubscribed, or imported into Mailchimp as unsubscribed, can be in
+    # the unsubscribed file with no UNSUB_TIME: the file itself is what says they left.
+    unsub = csv_file(
+        tmp_path,
+        "unsubscribed_members_export_1a2b3c.csv",
+        MAILCHIMP_MERGE + MAILCHIMP_OWN[:5] + MAILCHIMP_UNSUB + MAILCHIMP_OWN[5:],
+        [
+            mailchimp_row("timed@example.com", "T", "Imed",
+                          extra=("2024-02-02 10:00:00", "", "", "", "")),
+            mailchimp_row("untimed@example.com", "Un", "Timed", "2021-01-01 10:00:00",
+                          extra=("", "", "", "", "")),
+        ],
+    )  # fmt: skip
+    imp = do_import(unsub, news, fast=fast)
+    assert (imp.rows_read, imp.left_in_file, imp.created, imp.subscribed) == (2, 2, 0, 0)
+    assert not Subscription.objects.exists()
+    assert set(Suppression.objects.values_list("email_hmac", "reason")) == {
+        (email_hmac("timed@example.com"), "unsubscribed"),
+        (email_hmac("untimed@example.com"), "unsubscribed"),
+    }
+    cleaned = csv_file(
+        tmp_path,
+        "cleaned_members_export_1a2b3c.csv",
+        MAILCHIMP_MERGE + MAILCHIMP_OWN[:5] + MAILCHIMP_CLEAN + MAILCHIMP_OWN[5:],
+        [mailchimp_row("bounced@example.com", "B", "Ounce", extra=("", "", ""))],
+    )
+    imp = do_import(cleaned, news, fast=fast)
+    assert (imp.left_in_file, imp.created) == (1, 0)
+    assert Suppression.objects.get(email_hmac=email_hmac("bounced@example.com")).reason == (
+        "hard_bounce"
+    )
+    assert not Contact.objects.exists()
+
+
+def test_in_a_merged_sheet_of_mailchimps_files_the_unsubscribe_time_says_it_row_by_row(
+    tmp_path, news
+):
+    # The three files merged into one sheet, under a name of one's own: a blank UNSUB_TIME is
+    # a row from the subscribed file.
+    path = csv_file(
+        tmp_path,
+        "all_of_mailchimp.csv",
+        ["Email Address", "First Name", "OPTIN_TIME", "UNSUB_TIME", "LEID", "EUID"],
+        [
+            ["ann@example.com", "Ann", "2023-03-14 09:12:31", "", "1", "a"],
+            ["gone@example.com", "Gone", "2020-01-01 00:00:00", "2024-01-01 00:00:00", "3", "c"],
+        ],
+    )
+    imp = do_import(path, news)
+    assert (imp.created, imp.left_in_file) == (1, 1)
+    assert Subscription.objects.get().contact.email == "ann@example.com"
+
+
 def test_a_contact_who_left_in_the_file_is_suppressed_even_if_already_subscribed_here(
     tmp_path, news, fast
 ):
@@ -321,11 +377,18 @@ HUBSPOT_HEADER = [
 def test_a_hubspot_export_dates_consent_at_creation_and_keeps_gone_and_pending_people_out(
     tmp_path, news, fast
 ):
-    def row(n, email, unsub="false", bounce="", confirmation="confirmed", created=None):
+    def row(
+        n,
+        email,
+        unsub="false",
+        bounce="",
+        confirmation="confirmed",
+        created=None,
+        marketing="Marketing contact",
+    ):
         return [
             f"10000000{n}", f"P{n}", "Example", email, "", "Sales Team", "", "", "Open",
-            "Marketing contact", created or "2023-01-10 10:00", "Acme", unsub, bounce,
-            confirmation,
+            marketing, created or "2023-01-10 10:00", "Acme", unsub, bounce, confirmation,
         ]  # fmt: skip
 
     path = csv_file(
@@ -337,19 +400,26 @@ def test_a_hubspot_export_dates_consent_at_creation_and_keeps_gone_and_pending_p
             row(2, "bob@example.org", unsub="true"),
             row(3, "carol@example.net", bounce="MAILBOX_NOT_FOUND"),
             row(4, "dave@example.com", confirmation="double_opt_in_pending"),
+            # a contact the account keeps out of its marketing email: a customer, a lead from
+            # a purchased list... nothing in the file says they opted in
+            row(5, "erin@example.com", marketing="Non-marketing contact"),
         ],
     )
     imp = do_import(path, news, fast=fast)
-    assert (imp.exporter, imp.created, imp.left_in_file, imp.bad_rows) == ("hubspot", 1, 2, 1)
+    assert (imp.exporter, imp.created, imp.left_in_file, imp.bad_rows) == ("hubspot", 1, 2, 2)
     assert events_of("ann@example.com") == [(datetime(2023, 1, 10, 10, 0, tzinfo=UTC), None)]
     assert dict(Suppression.objects.values_list("email_hmac", "reason")) == {
         email_hmac("bob@example.org"): "unsubscribed",
         email_hmac("carol@example.net"): "hard_bounce",
     }
-    assert imp.bad_reasons == {"consent not confirmed": {"count": 1, "first_line": 5}}
-    assert report_rows(imp)[1][1] == (
-        "Marketing email confirmation says the person never confirmed: no consent to import"
-    )
+    assert imp.bad_reasons == {
+        "consent not confirmed": {"count": 1, "first_line": 5},
+        "no consent": {"count": 1, "first_line": 6},
+    }
+    assert [r[1] for r in report_rows(imp)[1:]] == [
+        "Marketing email confirmation says the person never confirmed: no consent to import",
+        "Marketing contact status says the person never subscribed: no consent to import",
+    ]
     assert_counts_add_up(imp)
 
 

@@ -1,6 +1,7 @@
-"""Files from the other tools people move from (Kit, MailerLite, Substack, Campaign Monitor, a
-spreadsheet of one's own): whoever the file says left or never confirmed is not subscribed,
-whatever the tool calls it, and the consent times the tool keeps become the events' own."""
+"""Files from the other tools people move from (Kit, MailerLite, MailPoet, Substack, Campaign
+Monitor, a spreadsheet of one's own): whoever the file says left or never confirmed is not
+subscribed, whatever the tool calls it, and the consent times the tool keeps become the events'
+own."""
 
 from __future__ import annotations
 
@@ -111,6 +112,31 @@ def test_a_status_column_in_any_file_keeps_who_left_or_never_confirmed_off_the_l
     assert_counts_add_up(imp)
 
 
+def test_a_sign_up_and_confirmation_date_in_any_file_become_the_consent_times(tmp_path, news, fast):
+    # Campaign Monitor's "Date Subscribed", a sheet's "Confirmed on": headers that can mean
+    # nothing but when the person subscribed, read without --map.
+    path = csv_file(
+        tmp_path,
+        "subscribers.csv",
+        ["Email Address", "Name", "Date Subscribed", "Confirmed on", "Status"],
+        [
+            ["ann@example.com", "Ann", "2023-04-05 14:03:22", "2023-04-05 14:10:00", "Active"],
+            ["bob@example.org", "Bob", "05/01/2022 09:00", "", "Active"],
+            ["cy@example.net", "Cy", "last spring", "", "Active"],
+        ],
+    )
+    imp = do_import(path, news, fast=fast)
+    # London is an hour ahead of UTC in April; January 2022 is winter time.
+    assert sorted((e.contact.email, e.at) for e in ConsentEvent.objects.all()) == [
+        ("ann@example.com", datetime(2023, 4, 5, 13, 3, 22, tzinfo=UTC)),
+        ("ann@example.com", datetime(2023, 4, 5, 13, 10, tzinfo=UTC)),
+        ("bob@example.org", datetime(2022, 1, 5, 9, 0, tzinfo=UTC)),
+    ]
+    assert (imp.created, imp.bad_rows) == (2, 1)
+    assert imp.bad_reasons == {"invalid consent date": {"count": 1, "first_line": 4}}
+    assert_counts_add_up(imp)
+
+
 def test_an_unsubscribed_column_in_any_file_keeps_who_left_off_the_list(tmp_path, news):
     path = csv_file(
         tmp_path,
@@ -196,6 +222,73 @@ def test_a_mailerlite_export_keeps_sign_up_and_confirmation_times_and_who_left(
         email_hmac("di@example.com"): "complaint",
     }
     assert (imp.left_in_file, imp.bad_rows) == (2, 1)
+    assert_counts_add_up(imp)
+
+
+# --- MailPoet -----------------------------------------------------------------------------------
+# Subscribers > Export, as MailPoet writes it: a UTF-8 BOM, every cell quoted, a quote inside a
+# cell written \\" (not doubled), its header "Email", "First name", "Last name", "Subscription
+# IP", "Subscription time", "Confirmation time", "Confirmation IP", "List status", "Global
+# status", then "List"; times in UTC.
+MAILPOET_HEADER = (
+    '"Email","First name","Last name","Subscription IP","Subscription time",'
+    '"Confirmation time","Confirmation IP","List status","Global status","List"'
+)
+
+
+def test_a_mailpoet_export_keeps_its_times_and_keeps_who_left_or_never_confirmed_off(
+    tmp_path, news, fast
+):
+    rows = [
+        '"ann@example.com","Ann","Lee","203.0.113.5","2022-05-01 10:00:00",'
+        '"2022-05-01 10:05:00","203.0.113.5","subscribed","subscribed","Newsletter"',
+        '"bob@example.org","Bob","Ray","","2022-05-01 10:00:00","","","unsubscribed",'
+        '"unsubscribed","Newsletter"',
+        # still on the list, but bounced everywhere
+        '"cy@example.net","Cy","Ng","","2022-05-01 10:00:00","","","subscribed","bounced",'
+        '"Newsletter"',
+        # inactive: MailPoet stopped mailing someone who confirmed and then opened nothing
+        '"di@example.com","Di","Ok","","2022-05-01 10:00:00","2022-05-02 10:00:00","",'
+        '"subscribed","inactive","Newsletter"',
+        '"ed@example.com","Ed \\"Eddie\\"","Ok","","2022-05-01 10:00:00","2022-05-02 10:00:00",'
+        '"","subscribed","subscribed","Newsletter"',
+        '"flo@example.com","Flo","Ma","","2022-05-01 10:00:00","","","unconfirmed",'
+        '"unconfirmed","Newsletter"',
+        # a row as a spreadsheet saves it again: quotes doubled
+        '"ivy@example.com","Ivy ""Poison""","Lee","","2022-05-01 10:00:00","","","subscribed",'
+        '"subscribed","Newsletter"',
+        # a cell ending in a backslash, which MailPoet does not escape, runs into the next ones,
+        # and a row a cell short: bad rows, not read with their statuses out of their columns
+        '"hal@example.com","Hal\\","","","2022-05-01 10:00:00","","","unsubscribed",'
+        '"unsubscribed","Newsletter"',
+        '"jo@example.com","Jo","Ng","","2022-05-01 10:00:00","","","unsubscribed","Newsletter"',
+    ]
+    path = tmp_path / "MailPoet_export_a1b2c3.csv"
+    path.write_bytes(("\ufeff" + MAILPOET_HEADER + "\n" + "\n".join(rows) + "\n").encode())
+    imp = do_import(path, news, fast=fast)
+    assert imp.exporter == "mailpoet"
+    assert subscribed() == {
+        "ann@example.com",
+        "di@example.com",
+        "ed@example.com",
+        "ivy@example.com",
+    }
+    assert suppressed() == {
+        email_hmac("bob@example.org"): "unsubscribed",
+        email_hmac("cy@example.net"): "hard_bounce",
+    }
+    assert Contact.objects.get(email="ed@example.com").name == 'Ed "Eddie" Ok'
+    assert Contact.objects.get(email="ivy@example.com").name == 'Ivy "Poison" Lee'
+    assert [e.at for e in ConsentEvent.objects.filter(contact__email="ann@example.com")] == [
+        datetime(2022, 5, 1, 10, tzinfo=UTC),
+        datetime(2022, 5, 1, 10, 5, tzinfo=UTC),
+    ]
+    assert (imp.left_in_file, imp.bad_rows) == (2, 3)
+    assert imp.bad_reasons == {
+        "consent not confirmed": {"count": 1, "first_line": 7},
+        "stray quote": {"count": 1, "first_line": 9},
+        "cells out of line": {"count": 1, "first_line": 10},
+    }
     assert_counts_add_up(imp)
 
 

@@ -106,3 +106,17 @@ def test_the_check_reads_on_a_phone(page: Page, owner, tmp_path, settings):
         ".map(c => c.innerText.slice(0, 40))"
     )
     assert clipped == []
+    # Each column's choice is in reach, and its reason for being ignored readable, without
+    # scrolling the table sideways: on a phone the columns table reads as cards.
+    out_of_reach = page.evaluate(
+        "[...document.querySelectorAll('select[id^=col-]')]"
+        ".filter(s => s.getBoundingClientRect().right > window.innerWidth"
+        " || s.getBoundingClientRect().left < 0).map(s => s.id)"
+    )
+    assert out_of_reach == []
+    why = page.get_by_text("not a field tidings knows").first
+    box = why.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 375
+    expect(page.locator("main")).not_to_contain_text("{#")  # no template comment shown
+    # ...and is still a table of one column a row to a screen reader.
+    expect(page.get_by_role("row", name=re.compile("OPTIN_TIME"))).to_have_count(1)

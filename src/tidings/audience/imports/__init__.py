@@ -11,11 +11,12 @@ The contract, in the order a row meets it:
 - Columns map to the policy's fields by their header (case, spaces, underscores and punctuation
   ignored, accents dropped; common aliases known, English and European), or by the
   operator's ``column_map``.  The exports of Mailchimp, listmonk, Brevo, HubSpot, Kit,
-  MailerLite and Substack are recognised (``exporters``): their opt-in and confirmation times
-  (and IPs, where the policy keeps ip_address) become the consent events' own, and their
-  status columns say who left; in any other file, a Status or Unsubscribed column does. Only
-  fields the policy's newsletter purpose collects are stored; every other column is reported as
-  ignored and never read. listmonk's ``attributes`` JSON column is read the same way, key by key.
+  MailerLite, MailPoet and Substack are recognised (``exporters``): their opt-in and
+  confirmation times (and IPs, where the policy keeps ip_address) become the consent events'
+  own, and their status columns say who left; in any other file, a Status or Unsubscribed
+  column does. Only fields the policy's newsletter purpose collects are stored; every other
+  column is reported as ignored and never read. listmonk's ``attributes`` JSON column is read
+  the same way, key by key.
 - A row is *bad* (reported with its line and reason, not imported) when it could not be read
   safely (an unterminated or stray quote, a cell over the csv module's limit, undecodable
   text), its address is invalid, a field the purpose requires is blank, a value is too long

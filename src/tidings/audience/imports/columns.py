@@ -197,6 +197,50 @@ ALIASES: dict[str, str] = {
         ),
         UNSUBSCRIBED,
     ),
+    # When a person subscribed and confirmed, in any file, by headers that cannot mean anything
+    # else (Campaign Monitor's "Date Subscribed", a sheet's "Subscribed on", "Opt-in date",
+    # "Anmeldedatum"...): the consent events are dated there, not at the import.  Headers that
+    # could be a record's creation ("Created", "Date added") are not among them: --map says so.
+    **dict.fromkeys(
+        (
+            "datesubscribed",
+            "subscribedat",
+            "subscribedon",
+            "subscribeddate",
+            "subscriptiondate",
+            "subscriptiontime",
+            "dateofsubscription",
+            "optindate",
+            "optintime",
+            "optedinat",
+            "optedinon",
+            "optedindate",
+            "signupdate",
+            "signedupat",
+            "signedupon",
+            "anmeldedatum",
+            "angemeldetam",
+            "datedinscription",
+            "datedabonnement",
+            "fechadesuscripcion",
+            "inschrijfdatum",
+            "aangemeldop",
+        ),
+        OPTIN_TIME,
+    ),
+    **dict.fromkeys(
+        (
+            "dateconfirmed",
+            "confirmedat",
+            "confirmedon",
+            "confirmationdate",
+            "confirmationtime",
+            "optinconfirmedat",
+            "bestatigtam",
+            "bestatigungsdatum",
+        ),
+        CONFIRM_TIME,
+    ),
     # ...and a yes/no column of consent: its no is no consent (Shopify's Accepts Email
     # Marketing, a form tool's Marketing consent, a sheet's Subscribed).
     **dict.fromkeys(
@@ -306,9 +350,12 @@ IP_NOT_KEPT = (
 )
 
 
-def plan_columns(header: Sequence[str], column_map: dict[str, str] | None = None) -> ColumnPlan:
+def plan_columns(
+    header: Sequence[str], column_map: dict[str, str] | None = None, filename: str = ""
+) -> ColumnPlan:
     """Map a header to the policy's fields, and to the proof of consent its exporter carries.
-    Raises ImportFailed when the file is unusable."""
+    ``filename`` (the file's name as uploaded) tells some of an exporter's files apart
+    (Exporter.status_files).  Raises ImportFailed when the file is unusable."""
     policy = get_policy()
     exporter = recognise(header)
     ips_kept = ip_allowed()
@@ -407,6 +454,15 @@ def plan_columns(header: Sequence[str], column_map: dict[str, str] | None = None
             plan.uses.append((target, ""))
 
     _refuse_duplicate_names(plan)
+    name = compact(Path(filename).name)
+    for start, column, use in exporter.status_files if name else ():
+        if name.startswith(start) and not any(u == STATUS for _, u in plan.status):
+            # Mailchimp's file of who unsubscribed (or was cleaned): every row left, whether or
+            # not its time is filled in.
+            for position, (index, _) in enumerate(plan.status):
+                if header[index].strip().casefold() == column:
+                    plan.status[position] = (index, use)
+                    plan.uses[index] = (use, "")
     if plan.email < 0:
         raise ImportFailed(
             "no email column: name one Email, E-mail or Email Address, "

@@ -10,6 +10,11 @@ Formats, as the tools write them:
   TAGS; the unsubscribed file adds UNSUB_TIME, UNSUB_CAMPAIGN_TITLE, UNSUB_CAMPAIGN_ID,
   UNSUB_REASON, UNSUB_REASON_OTHER, the cleaned file CLEAN_TIME, CLEAN_CAMPAIGN_TITLE,
   CLEAN_CAMPAIGN_ID.  Times as "2024-03-14 09:12:31", in UTC.
+  The unsubscribed and cleaned files, as Mailchimp names them (unsubscribed_members_export_…csv,
+  cleaned_members_export_…csv), say everyone in them left, whether or not the row's UNSUB_TIME
+  or CLEAN_TIME is filled in (someone the account unsubscribed, or imported into Mailchimp as
+  unsubscribed, may have none); in a file named otherwise (the three merged into one sheet),
+  the time says it row by row.
 - listmonk (Subscribers > Export): uuid, email, name, attributes (JSON), status (enabled,
   disabled, blocklisted), created_at, updated_at; times as Go prints them,
   "2024-03-14 09:12:31.436217 +0100 CET".
@@ -21,7 +26,8 @@ Formats, as the tools write them:
   "Contact owner", "Last Activity Date", "Lead Status", "Marketing contact status", "Create
   Date", and the properties chosen for the export, such as "Unsubscribed from all email",
   "Email hard bounce reason" and "Marketing email confirmation"; dates as "2024-03-14 09:12", in
-  the portal's time zone.
+  the portal's time zone.  "Marketing contact status" is Marketing contact or Non-marketing
+  contact: one the account keeps out of its marketing email, with no consent to import.
 - Kit, formerly ConvertKit (Subscribers > Export), with the names of its API: first_name,
   email_address, state (active, cancelled, bounced, complained, inactive: never confirmed),
   created_at ("2025-03-03T10:00:00Z"), and the custom fields.
@@ -32,6 +38,13 @@ Formats, as the tools write them:
 - Substack (Settings > Export, email_list.<publication>.csv): email, active_subscription (a
   paid plan), expiry, plan, email_disabled (the reader turned the emails off), created_at,
   first_payment_at; ISO times in UTC ("2024-01-15T10:00:00.000Z").
+- MailPoet (Subscribers > Export, CSV): "Email", "First name", "Last name", "Subscription IP",
+  "Subscription time", "Confirmation time", "Confirmation IP", "List status", "Global status",
+  the custom fields and "List" (a person on two of the exported lists is on two rows); statuses
+  subscribed, unconfirmed, unsubscribed, bounced and inactive (subscribed, but MailPoet stopped
+  sending as they opened nothing for months: their consent stands); times as
+  "2024-03-14 09:12:31", in UTC (WordPress runs PHP in UTC).  Every cell is quoted, and a quote
+  inside one is written \" rather than doubled (source.CsvSource reads it so).
 - Any other file (Campaign Monitor, a spreadsheet): a column headed Status (or Subscriber
   status, Subscription status...) is read for the words below, and one headed Unsubscribed
   (or Unsubscribed at, Opted out...) as yes/no or a date, so nobody a file says left or never
@@ -40,8 +53,9 @@ Formats, as the tools write them:
 
 Brevo and HubSpot carry no opt-in time of their own: the record's creation (ADDED_TIME,
 Create Date) is the earliest moment the export proves, and the consent event is dated there.
-Times without a zone are read in UTC for Mailchimp, in the installation's TIME_ZONE for the
-others (the account's own zone is the likeliest).
+Times without a zone are read in UTC for the exporters that say so (naive_utc: Mailchimp, Kit,
+MailPoet, Substack), in the installation's TIME_ZONE for the others (the account's own zone is
+the likeliest).
 """
 
 from __future__ import annotations
@@ -59,11 +73,24 @@ UNSUBSCRIBED = "unsubscribed"  # yes/true/1 or a date: the person unsubscribed
 SUBSCRIBED = "subscribed"  # yes/no (or a date): no/false/0 says the person never opted in
 # Only from an exporter's own columns:
 CLEANED = "cleaned"  # a date: the address was cleaned (hard bounces)
+# Mailchimp's UNSUB_TIME and CLEAN_TIME in its unsubscribed and cleaned files (by their names,
+# Exporter.status_files): everyone in the file left, the time filled in or not.
+UNSUBSCRIBED_FILE = "unsubscribed_file"
+CLEANED_FILE = "cleaned_file"
 BOUNCED = "bounced"  # any text (a bounce reason): the address bounced
 CONFIRMATION = "confirmation"  # HubSpot: "double_opt_in_pending" means no consent yet
 
 CONSENT_USES = (OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP)
-STATUS_USES = (STATUS, UNSUBSCRIBED, SUBSCRIBED, CLEANED, BOUNCED, CONFIRMATION)
+STATUS_USES = (
+    STATUS,
+    UNSUBSCRIBED,
+    SUBSCRIBED,
+    CLEANED,
+    BOUNCED,
+    CONFIRMATION,
+    UNSUBSCRIBED_FILE,
+    CLEANED_FILE,
+)
 MAPPABLE_USES = (OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP, STATUS, UNSUBSCRIBED, SUBSCRIBED)
 
 USE_LABELS = {
@@ -77,6 +104,8 @@ USE_LABELS = {
     CLEANED: "cleaned: the address bounced (who left the list)",
     BOUNCED: "bounce reason (who left the list)",
     CONFIRMATION: "confirmation status (pending: no consent yet)",
+    UNSUBSCRIBED_FILE: "unsubscribe time: a file of who unsubscribed (everyone in it left)",
+    CLEANED_FILE: "clean time: a file of cleaned addresses (everyone in it bounced)",
 }
 
 # The status words of the tools, and what each means here.  Blank and unknown words mean
@@ -109,7 +138,11 @@ LEFT_WORDS = {
 PENDING_WORDS = frozenset({"unconfirmed", "pending", "inactive", "notconfirmed"})
 # Status words that say the person never opted in at all (Mailchimp's "Non-Subscribed": a
 # shop's customers, contacts added for transactional mail): a bad row too.
-NEVER_WORDS = frozenset({"nonsubscribed", "notsubscribed", "neversubscribed", "notoptedin"})
+# HubSpot's "Non-marketing contact" (Marketing contact status) is a contact the account keeps
+# out of its marketing email, a customer or a bought lead: nothing says they opted in.
+NEVER_WORDS = frozenset(
+    {"nonsubscribed", "notsubscribed", "neversubscribed", "notoptedin", "nonmarketingcontact"}
+)
 TRUE_WORDS = frozenset({"yes", "true", "1", "y", "x", "oui", "ja"})
 FALSE_WORDS = frozenset({"", "no", "false", "0", "n", "non", "nein"})
 
@@ -124,6 +157,15 @@ class Exporter:
     # Header name (case-insensitive) -> what the column is used for.
     columns: dict[str, str] = field(default_factory=dict)
     naive_utc: bool = False  # times without a zone are UTC (else the installation's zone)
+    # Status words (compacted as proof.left_reason compares them) that mean subscribed in this
+    # tool, whatever they mean elsewhere: MailPoet's "inactive" is a subscriber it stopped
+    # mailing, Kit's a person who never confirmed.
+    subscribed_words: frozenset[str] = frozenset()
+    # Whether a quote inside a quoted cell is written \" (MailPoet) rather than "" (RFC 4180).
+    backslash_quotes: bool = False
+    # (file name's start, compacted as columns.compact does; column; use): a file so named is one
+    # of people who all left, and that column of it says so of every row (UNSUBSCRIBED_FILE...).
+    status_files: tuple[tuple[str, str, str], ...] = ()
 
     def matches(self, header: Sequence[str]) -> bool:
         names = {h.strip().casefold() for h in header}
@@ -162,6 +204,10 @@ EXPORTERS: tuple[Exporter, ...] = (
             "clean_time": CLEANED,
         },
         naive_utc=True,
+        status_files=(
+            ("unsubscribed", "unsub_time", UNSUBSCRIBED_FILE),
+            ("cleaned", "clean_time", CLEANED_FILE),
+        ),
     ),
     Exporter(
         "listmonk",
@@ -203,6 +249,7 @@ EXPORTERS: tuple[Exporter, ...] = (
         2,
         {
             "create date": OPTIN_TIME,
+            "marketing contact status": STATUS,
             "unsubscribed from all email": UNSUBSCRIBED,
             "email hard bounce reason": BOUNCED,
             "marketing email confirmation": CONFIRMATION,
@@ -230,6 +277,30 @@ EXPORTERS: tuple[Exporter, ...] = (
             "unsubscribed_at": UNSUBSCRIBED,
             "status": STATUS,
         },
+    ),
+    Exporter(
+        "mailpoet",
+        "MailPoet",
+        _names(
+            "Subscription IP",
+            "Subscription time",
+            "Confirmation time",
+            "Confirmation IP",
+            "List status",
+            "Global status",
+        ),
+        2,
+        {
+            "subscription time": OPTIN_TIME,
+            "subscription ip": OPTIN_IP,
+            "confirmation time": CONFIRM_TIME,
+            "confirmation ip": CONFIRM_IP,
+            "list status": STATUS,
+            "global status": STATUS,
+        },
+        naive_utc=True,
+        subscribed_words=frozenset({"inactive"}),
+        backslash_quotes=True,
     ),
     Exporter(
         "substack",

@@ -107,7 +107,7 @@ def build_preview(imp: Import, path: Path | None = None, rows: int = PREVIEW_ROW
         return Preview("", [], [], [], [], str(exc))
     try:
         try:
-            plan = plan_columns(source.header, imp.column_map)
+            plan = plan_columns(source.header, imp.column_map, imp.original_filename)
             read_date_order(plan, path, source.format)
         except ImportFailed as exc:
             plan = None

@@ -19,6 +19,7 @@ from django.utils import timezone
 from .exporters import (
     BOUNCED,
     CLEANED,
+    CLEANED_FILE,
     CONFIRMATION,
     FALSE_WORDS,
     LEFT_WORDS,
@@ -27,6 +28,7 @@ from .exporters import (
     STATUS,
     SUBSCRIBED,
     TRUE_WORDS,
+    UNSUBSCRIBED_FILE,
 )
 
 # Go's time.Time.String() (listmonk): "2024-03-14 09:12:31.436217 +0100 CET", fraction optional,
@@ -228,16 +230,25 @@ def _is_date(text: str) -> bool:
     return False
 
 
-def left_reason(use: str, value: str) -> str:
+def left_reason(use: str, value: str, subscribed_words: frozenset[str] = frozenset()) -> str:
     """Why the earlier tool says this person is off the list ("" when they are subscribed, or
     "pending" when they never confirmed, "never" when they never subscribed): the value of a
     status column of the kind ``use``.  A yes/no column (subscribed, unsubscribed) holding a
     value that is neither yes, no, a date nor one of the status words gives UNREADABLE: "maybe"
-    or "2" is no answer, and taking it for either would be a guess about consent."""
+    or "2" is no answer, and taking it for either would be a guess about consent.
+    ``subscribed_words`` are status words that mean subscribed in the file's tool
+    (exporters.Exporter.subscribed_words).  A column of Mailchimp's unsubscribed or cleaned file
+    (UNSUBSCRIBED_FILE, CLEANED_FILE) says its row left, whatever it holds: blank included."""
+    if use == UNSUBSCRIBED_FILE:
+        return "unsubscribed"
+    if use == CLEANED_FILE:
+        return "cleaned"
     if not value:
         return ""
     if use == STATUS:
         word = re.sub(r"[\W_]+", "", value.casefold())
+        if word in subscribed_words:
+            return ""
         if word in PENDING_WORDS:
             return "pending"
         return "never" if word in NEVER_WORDS else LEFT_WORDS.get(word, "")

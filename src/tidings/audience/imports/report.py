@@ -42,7 +42,8 @@ class Report:
             self._writer.writerow(["line", "reason", *(safe_cell(h) for h in self.header)])
         cells = [safe_cell(v) for v in bad.values] if bad.values is not None else []
         line = f"{bad.line}-{bad.end_line}" if bad.end_line > bad.line else bad.line
-        self._writer.writerow([line, bad.detail, *cells])
+        # The reason may name a column: as hostile as the header.
+        self._writer.writerow([line, safe_cell(bad.detail), *cells])
 
     def close(self) -> None:
         if self._fp is not None:

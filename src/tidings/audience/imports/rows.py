@@ -198,6 +198,7 @@ class RowParser:
         self.hmac = hmac_sha256(settings.TIDINGS_SUPPRESSION_KEY.encode("utf-8"))
         self.blank = ("",) * len(STORED_COLUMNS)
         self.moments = Moments(plan)
+        self.subscribed_words = plan.exporter.subscribed_words
 
     def _broken_across_lines(self, row: list[str]) -> bool:
         """Whether a one-line field's cell holds a line break followed by a delimiter."""
@@ -247,7 +248,7 @@ class RowParser:
         if plan.status:
             left = ""
             for index, use in plan.status:
-                left = left_reason(use, cells[index])
+                left = left_reason(use, cells[index], self.subscribed_words)
                 if left:
                     break
             if left == UNREADABLE:  # the kind of value, never the value: it is the person's

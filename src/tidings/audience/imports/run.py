@@ -147,7 +147,7 @@ def run_import(
     except ImportFailed as exc:
         raise _fail(imp, str(exc)) from None
     try:
-        plan = plan_columns(source.header, imp.column_map)
+        plan = plan_columns(source.header, imp.column_map, imp.original_filename)
         refuse_never_subscribed(plan.exporter, imp.original_filename)
         read_date_order(plan, path, fmt)
     except ImportFailed as exc:

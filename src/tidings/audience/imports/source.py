@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .exporters import recognise
+
 SNIFF_BYTES = 1 << 20
 BLOCK_BYTES = 1 << 20
 # A physical line longer than this (bytes, no line break) is not read into memory: its row is
@@ -410,9 +412,12 @@ class CsvSource:
         self.lines = Lines(self._fp, fmt)
         # strict: a quote that does not end its cell is an error rather than a character, which
         # is how an unterminated quote shows itself (see swallowed_rows for the rest).
-        self._reader = csv.reader(self.lines, delimiter=fmt.delimiter, strict=True)
+        self._line_iter = iter(self.lines)  # one iterator: a second reader goes on from here
+        self._reader = csv.reader(self._line_iter, delimiter=fmt.delimiter, strict=True)
         self.header: list[str] = []
         self._last_line = 0
+        self._line_offset = 0  # lines read before the reader in use started (its line_num's 0)
+        self._cells = 0  # when not 0: every row has this many cells, or it is misread
         hint = fmt.sep_line
         for row in self._rows():
             if hint:
@@ -425,6 +430,20 @@ class CsvSource:
                 )
             self.header = [h.strip().lstrip("\ufeff") for h in row.values]
             break
+        if self.header and recognise(self.header).backslash_quotes:
+            # MailPoet writes a quote inside a cell as \" (not ""): read the rows so, or a
+            # nickname in quotes would make its row bad; "" still reads as a quote, as in the
+            # same file saved again by a spreadsheet.  A cell ending in a backslash would run
+            # into the next: MailPoet writes every cell of every row, so a row whose cells do
+            # not match the header is bad.  Line numbers go on from the header's.
+            self._line_offset = self._last_line
+            self._cells = len(self.header)
+            self._reader = csv.reader(
+                self._line_iter,
+                delimiter=fmt.delimiter,
+                strict=True,
+                escapechar="\\",
+            )
 
     def close(self) -> None:
         self._fp.close()
@@ -453,14 +472,18 @@ class CsvSource:
             except StopIteration:
                 return
             except csv.Error as exc:
-                end = reader.line_num
+                end = reader.line_num + self._line_offset
                 self._last_line = end
                 yield SourceRow(start, [], end, _csv_problem(exc, start, end))
                 continue
-            end = self._last_line = reader.line_num
+            end = self._last_line = reader.line_num + self._line_offset
             if not (values and any(values)):
                 if bad_lines and start in bad_lines:  # a line that could not be read at all
                     yield SourceRow(start, values, end, bad_lines[start])
+                continue
+            if self._cells and len(values) != self._cells:
+                span = f"line {start}" if start == end else f"lines {start} to {end}"
+                yield SourceRow(start, values, end, _cells_problem(len(values), self._cells, span))
                 continue
             if end == start:
                 if bad_lines and start in bad_lines:
@@ -484,6 +507,15 @@ class CsvSource:
 
     def __iter__(self) -> Iterator[SourceRow]:
         return self._rows()
+
+
+def _cells_problem(found: int, expected: int, span: str) -> tuple[str, str]:
+    """A row of a file that writes every cell (MailPoet's) with more or fewer cells than its
+    header: read wrong, most likely as a cell ending in a backslash ran into the next."""
+    return "cells out of line", (
+        f"{span} has {found} cells where the header has {expected}: perhaps a cell ends in a "
+        "backslash; remove it and import these lines again"
+    )
 
 
 def _csv_problem(exc: csv.Error, start: int, end: int) -> tuple[str, str]:
