@@ -85,7 +85,7 @@ def test_a_subscription_arrives_signed_with_only_the_granted_fields(
     ada = person("Ada Lovelace")
     with django_capture_on_commit_callbacks(execute=True):
         do_subscribe(ada, news, source="api", wording_text="Yes", confirmed=True)
-    assert send_due() == {"succeeded": 1, "retrying": 0, "failed": 0}
+    assert send_due() == {"succeeded": 1, "retrying": 0, "failed": 0, "waiting": 0}
 
     [(headers, body)] = receiver.received
     payload = Webhook(endpoint.secret).verify(body, headers)  # raises if the signature is wrong
@@ -162,13 +162,13 @@ def test_a_failed_delivery_is_retried_later_with_growing_waits(receiver, setting
     receiver.status = 500
     endpoint_for(receiver.url, events=["campaign.finished"])
     signals.campaign_finished.send(sender=None, campaign_id=1)
-    assert send_due() == {"succeeded": 0, "retrying": 1, "failed": 0}
+    assert send_due() == {"succeeded": 0, "retrying": 1, "failed": 0, "waiting": 0}
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "pending"
     assert delivery.last_status_code == 500
     first_wait = delivery.next_attempt_at - timezone.now()
     assert timedelta(seconds=25) < first_wait <= timedelta(seconds=30)
-    assert send_due() == {"succeeded": 0, "retrying": 0, "failed": 0}  # not due yet
+    assert send_due() == {"succeeded": 0, "retrying": 0, "failed": 0, "waiting": 0}  # not due yet
 
     later = delivery.next_attempt_at + timedelta(seconds=1)
     receiver.status = 200
@@ -218,7 +218,7 @@ def test_a_delivery_gives_up_after_the_last_attempt(receiver, settings):
     signals.campaign_finished.send(sender=None, campaign_id=1)
     send_due()
     later = timezone.now() + timedelta(days=1)
-    assert send_due(now=later) == {"succeeded": 0, "retrying": 0, "failed": 1}
+    assert send_due(now=later) == {"succeeded": 0, "retrying": 0, "failed": 1, "waiting": 0}
     assert WebhookDelivery.objects.get().status == "failed"
 
 
