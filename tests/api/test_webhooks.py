@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -99,6 +100,54 @@ def test_a_subscription_arrives_signed_with_only_the_granted_fields(
     assert delivery.status == "succeeded"
     assert delivery.last_status_code == 204
     assert delivery.last_duration_ms is not None
+
+
+def readme_verifier(secret: str, headers: dict[str, str], body: bytes, now: float) -> dict:
+    """A receiver's check written from the README alone ("Checking a delivery without the
+    library"), with nothing but the standard library."""
+    import base64
+    import hashlib
+    import hmac
+
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    msg_id, stamp = headers["webhook-id"], headers["webhook-timestamp"]
+    if abs(now - int(stamp)) > 5 * 60:
+        raise ValueError("too old or from the future: a replay?")
+    signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
+    mine = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    for entry in headers["webhook-signature"].split():
+        version, _, theirs = entry.partition(",")
+        if version == "v1" and hmac.compare_digest(theirs, mine):
+            return json.loads(body)
+    raise ValueError("no matching signature")
+
+
+def test_a_receiver_can_check_deliveries_and_retries_by_the_readme_recipe(receiver, settings):
+    import time_machine
+
+    receiver.status = 500
+    endpoint = endpoint_for(receiver.url, events=["campaign.finished"])
+    signals.campaign_finished.send(sender=None, campaign_id=4)
+    send_due()
+    later = timezone.now() + timedelta(hours=3)
+    receiver.status = 204
+    with time_machine.travel(later, tick=False):
+        assert send_due()["succeeded"] == 1
+    (first_headers, first_body), (headers, body) = receiver.received
+
+    # Each attempt verifies against the clock of the moment it was sent...
+    first = readme_verifier(endpoint.secret, first_headers, first_body, time.time())
+    assert first["data"] == {"campaign_id": 4}
+    assert readme_verifier(endpoint.secret, headers, body, later.timestamp()) == first
+    assert headers["webhook-id"] == first_headers["webhook-id"]  # the same message
+    # ...and a captured one replayed later, a changed body or another secret are refused.
+    with pytest.raises(ValueError, match="replay"):
+        readme_verifier(endpoint.secret, first_headers, first_body, later.timestamp())
+    with pytest.raises(ValueError, match="signature"):
+        readme_verifier(endpoint.secret, headers, body.replace(b"4", b"5"), later.timestamp())
+    other = endpoint_for(receiver.url, events=["campaign.finished"]).secret
+    with pytest.raises(ValueError, match="signature"):
+        readme_verifier(other, headers, body, later.timestamp())
 
 
 def test_a_payload_carries_ids_only_when_no_field_was_granted(
