@@ -561,6 +561,63 @@ def test_a_body_that_is_not_one_json_object_is_refused(api):
     assert api.patch(f"/contacts/{ada.pk}", {"name": "Ada King"}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"name": "Ada King"', "not valid JSON (Expecting ',' delimiter at line 1, column 20)"),
+        (b'{"name": "Ada King", "name": "Ada"}', "a key appears twice in one object"),
+        (b'["Ada King"]', "it is an array, not a JSON object"),
+        (b"null", "it is null, not a JSON object"),
+        (b'{"name": "Ada \xff"}', "it is not UTF-8 text"),
+        (b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "it is nested too deeply"),
+        (b'{"name": NaN}', "NaN is not JSON"),
+    ],
+)
+def test_an_unreadable_body_is_a_400_saying_why_without_quoting_it(api, body, says):
+    """Every one of these was 400 "Cannot parse request body": nothing for a client's author
+    to go on."""
+    ada = person("Ada Lovelace")
+    response = api.client.patch(
+        f"/api/contacts/{ada.pk}", body, content_type="application/json", headers=api.headers
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert detail.startswith("The body cannot be read: ")
+    assert says in detail
+    assert "Ada King" not in detail
+
+
+def test_a_field_an_endpoint_does_not_take_is_a_422_naming_it(api):
+    """A misspelt field was dropped in silence: the PATCH answered 200 and changed nothing."""
+    ada = person("Ada Lovelace")
+    response = api.patch(f"/contacts/{ada.pk}", {"compnay": "Analytical Engines"})
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"] == [
+        {
+            "field": "compnay",
+            "message": "this endpoint takes no such field (a misspelling?); see /api/openapi.json",
+        }
+    ]
+    assert "compnay" in problem["detail"]
+    news = make_list()
+    consent = {**CONSENT, "ip": "192.0.2.1"}
+    response = api.post(
+        f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": consent}
+    )
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["consent.ip"]
+    assert not Subscription.objects.exists()
+    # The schema says so, for generated clients.
+    schema = api.client.get("/api/openapi.json").json()["components"]["schemas"]
+    assert schema["ContactPatch"]["additionalProperties"] is False
+    # Free-form objects stay free: an event's properties, a template's context.
+    person("Grace Hopper", email="grace@example.com")
+    event = {"contact": "grace@example.com", "name": "trial", "properties": {"anything": 1}}
+    assert api.post("/events", event).status_code == 202
+
+
 def test_numbers_json_does_not_have_are_refused(api):
     # Python's json took NaN and Infinity, and 1e400 as infinity: an event's properties then
     # went on to journeys and webhooks as "Infinity", which no JSON reader accepts.

@@ -53,21 +53,39 @@ class BodyParser(Parser):
     given twice the last won silently.  Either is now 400 "Cannot parse request body".  So are
     Python's extensions NaN and Infinity and a number beyond a double (1e400 became infinity:
     an event's properties went on to journeys and webhooks as "Infinity", which no JSON reader
-    accepts)."""
+    accepts).  The 400's detail says which, and where (it was "Cannot parse request body" for
+    every one of them)."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         media_type = (request.content_type or "").lower()
         if media_type and media_type != "application/json" and not media_type.endswith("+json"):
             raise errors.NotJson(media_type[:100])
-        data = json.loads(
-            request.body,
-            object_pairs_hook=_one_value_per_key,
-            parse_constant=_not_json,
-            parse_float=_finite,
-        )
+        try:
+            data = json.loads(
+                request.body,
+                object_pairs_hook=_one_value_per_key,
+                parse_constant=_not_json,
+                parse_float=_finite,
+            )
+        except json.JSONDecodeError as exc:  # says where, never what was there
+            raise errors.Unreadable(
+                f"it is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+            ) from None
+        except UnicodeDecodeError:
+            raise errors.Unreadable("it is not UTF-8 text") from None
+        except RecursionError:
+            raise errors.Unreadable("it is nested too deeply") from None
+        except ValueError as exc:  # the hooks above: a key twice, NaN, 1e400
+            raise errors.Unreadable(str(exc)) from None
         if not isinstance(data, dict):
-            raise ValueError("the body is not a JSON object")
+            raise errors.Unreadable(f"it is {_kind(data)}, not a JSON object")
         return data
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "an array", str: "a string", bool: "true or false"}.get(type(value), "a number")
 
 
 class TidingsApi(NinjaAPI):

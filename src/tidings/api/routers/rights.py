@@ -14,12 +14,13 @@ from tidings.rights.models import RightsRequest
 
 from ..auth import need, token_of
 from ..errors import Problem, found
+from ..schemas import BodyIn
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
 
 
-class RightsRequestIn(Schema):
+class RightsRequestIn(BodyIn):
     kind: RightsRequest.Kind
     email: str = Field(..., min_length=3, max_length=254, description="The person's address.")
     details: str = Field("", max_length=5000, description="For rectification: what to correct.")
