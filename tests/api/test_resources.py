@@ -588,6 +588,37 @@ def test_an_unreadable_body_is_a_400_saying_why_without_quoting_it(api, body, sa
     assert "Ada King" not in detail
 
 
+def test_a_lone_surrogate_escape_is_a_400_not_a_server_error(api):
+    """JSON lets "\\ud800" through and Python parses it into a string no encoder takes: in a
+    transactional message's context it reached the rendered message and failed in the
+    database, a 500 (free-form objects are not checked field by field)."""
+    template = make_template()
+    template.body = "Your order {{ data.order }} is on its way."
+    template.save(update_fields=["body"])
+    ada = person("Ada Lovelace")
+    body = '{"template_id": %d, "contact_id": %d, "context": {"order": "A-1 \\ud800"}}'
+    api.client.raise_request_exception = False
+    response = api.client.post(
+        "/api/tx",
+        body % (template.pk, ada.pk),
+        content_type="application/json",
+        headers=api.headers,
+    )
+    assert response.status_code == 400
+    assert "lone UTF-16 surrogate" in response.json()["detail"]
+    assert not OutgoingMessage.objects.exists()
+    # A pair is one character (an emoji), as JSON writes it in ASCII.
+    pair = '{"template_id": %d, "contact_id": %d, "context": {"order": "A-1 \\ud83d\\udce6"}}'
+    response = api.client.post(
+        "/api/tx",
+        pair % (template.pk, ada.pk),
+        content_type="application/json",
+        headers=api.headers,
+    )
+    assert response.status_code == 202
+    assert "A-1 \U0001f4e6" in OutgoingMessage.objects.get().text
+
+
 def test_a_field_an_endpoint_does_not_take_is_a_422_naming_it(api):
     """A misspelt field was dropped in silence: the PATCH answered 200 and changed nothing."""
     ada = person("Ada Lovelace")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from django.http import HttpRequest
@@ -79,7 +80,26 @@ class BodyParser(Parser):
             raise errors.Unreadable(str(exc)) from None
         if not isinstance(data, dict):
             raise errors.Unreadable(f"it is {_kind(data)}, not a JSON object")
+        if _SURROGATE_ESCAPE.search(request.body) and not _is_text(data):
+            raise errors.Unreadable(
+                "it holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape not in a pair), "
+                "which is no character"
+            )
         return data
+
+
+# A \uD800-\uDFFF escape: half of a pair (an emoji written as \ud83d\ude00) or a lone one,
+# which JSON parses into a Python string that cannot be encoded: a value that reached the
+# database or a rendered message failed there, as a 500.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _is_text(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _kind(value: Any) -> str:
