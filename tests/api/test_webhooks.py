@@ -167,6 +167,32 @@ def test_a_payload_carries_ids_only_when_no_field_was_granted(
     assert ada.email not in body.decode()
 
 
+def test_a_granted_field_the_policy_no_longer_collects_is_not_sent(
+    receiver, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """The grant was checked against the policy when the endpoint was registered only: after
+    the policy stopped collecting a field, every payload still carried it to the receiver."""
+    endpoint_for(receiver.url, fields=["email", "work_address"])
+    news = make_list()
+    ada = person("Ada Lovelace")
+    Contact = type(ada)
+    Contact.objects.filter(pk=ada.pk).update(work_address="1 Analytical Row")
+    example = settings.BASE_DIR / "policy" / "example.toml"
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        example.read_text()
+        .replace('"job_title", "work_address"]', '"job_title"]')
+        .replace('"work_address", "order_reference"', '"order_reference"')
+    )
+    settings.TIDINGS_POLICY = str(policy)
+    with django_capture_on_commit_callbacks(execute=True):
+        do_subscribe(ada, news, source="api", wording_text="Yes", confirmed=True)
+    send_due()
+    [(_, body)] = receiver.received
+    assert json.loads(body)["data"]["contact"] == {"email": ada.email}
+    assert "Analytical Row" not in body.decode()
+
+
 def test_an_operator_removing_people_from_a_list_is_announced_for_each_person(
     receiver, django_capture_on_commit_callbacks, django_user_model
 ):

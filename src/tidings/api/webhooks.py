@@ -173,8 +173,13 @@ def connect_signals() -> None:
 def payload_for(delivery: WebhookDelivery) -> dict[str, Any]:
     """The body posted: ``type``, ``timestamp``, ``data`` = the event's ids, plus ``contact``
     with the granted fields when the event is about a contact who still exists."""
+    from tidings.audience.operator_forms import contact_fields
+
     data = dict(delivery.data)
-    granted = list(delivery.endpoint.fields or [])
+    # Granted, and still held under the policy: a field it stopped collecting after the grant
+    # is no longer sent.
+    held = set(contact_fields())
+    granted = [f for f in delivery.endpoint.fields or [] if f in held]
     contact_id = data.get("contact_id")
     if granted and contact_id:
         from tidings.audience.models import Contact
