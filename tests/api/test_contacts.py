@@ -219,3 +219,17 @@ def test_a_json_body_with_a_json_media_type_and_charset_is_read(api):
         headers=api.headers,
     )
     assert response.status_code == 201
+
+
+def test_the_api_sends_no_cors_headers_so_no_web_page_elsewhere_reads_it(api):
+    """As the README says: tokens belong on servers, not in web pages."""
+    origin = {"Origin": "https://elsewhere.example"}
+    answer = api.client.get("/api/contacts", headers={**api.headers, **origin})
+    assert answer.status_code == 200
+    assert not any(name.lower().startswith("access-control-") for name in answer.headers)
+    preflight = api.client.options(
+        "/api/contacts",
+        headers={**origin, "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 405
+    assert not any(name.lower().startswith("access-control-") for name in preflight.headers)
