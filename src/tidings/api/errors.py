@@ -166,8 +166,24 @@ def install(api: NinjaAPI) -> None:
 
 
 def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
-    """Any other address under /api/: a problem document rather than the HTML 404 page."""
-    return problem_response(404, "There is no API endpoint at this address.")
+    """Any other address under /api/: a problem document rather than the HTML 404 page; for
+    an endpoint's address with a slash added (``/api/contacts/``, the usual slip), one that
+    names the address meant."""
+    from django.urls import Resolver404, resolve
+
+    detail = "There is no API endpoint at this address."
+    if request.path.endswith("/") and rest.strip("/"):
+        meant = request.path.rstrip("/")
+        try:
+            match = resolve(meant)
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not not_found:
+            detail = (
+                "There is no API endpoint at this address; the addresses end without a slash: "
+                f"{meant}"
+            )
+    return problem_response(404, detail)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
