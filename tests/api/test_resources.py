@@ -477,6 +477,20 @@ def test_a_rights_request_already_verified_by_the_integrator(api):
     assert response.json()["state"] == "verified"
 
 
+def test_only_the_json_literal_true_skips_the_identity_check(api):
+    """"yes", "1", 1 and "on" were read as true: an erasure request recorded as verified, with no
+    verification link sent to the person, from a value that may have meant anything."""
+    from tidings.rights.models import RightsRequest
+
+    for loose in ("yes", "1", 1, "on", "false"):
+        response = api.post(
+            "/rights-requests", {"kind": "erase", "email": "x@example.com", "verified": loose}
+        )
+        assert response.status_code == 422, loose
+        assert response.json()["errors"][0]["field"] == "verified"
+    assert not RightsRequest.objects.exists()
+
+
 def test_a_rights_request_of_an_unknown_kind_is_a_field_error(api):
     response = api.post("/rights-requests", {"kind": "everything", "email": "x@example.com"})
     assert response.status_code == 422
