@@ -478,8 +478,9 @@ def test_a_rights_request_already_verified_by_the_integrator(api):
 
 
 def test_only_the_json_literal_true_skips_the_identity_check(api):
-    """"yes", "1", 1 and "on" were read as true: an erasure request recorded as verified, with no
-    verification link sent to the person, from a value that may have meant anything."""
+    """The strings "yes", "1", "on" and the number 1 were read as true: an erasure request
+    recorded as verified, no verification link sent to the person, from a value that may have
+    meant anything."""
     from tidings.rights.models import RightsRequest
 
     for loose in ("yes", "1", 1, "on", "false"):
