@@ -162,6 +162,17 @@ def test_too_many_requests_get_429_with_retry_after(settings, api):
     cache.clear()
 
 
+def test_an_address_with_a_slash_added_is_a_404_naming_the_address_meant(api):
+    """It said only "There is no API endpoint at this address", for the commonest slip."""
+    response = api.get("/contacts/")
+    assert response.status_code == 404
+    assert response.json()["detail"].endswith("end without a slash: /api/contacts")
+    contact = api.post("/contacts", {"email": "ada@example.com", "name": "Ada"}).json()
+    response = api.get(f"/contacts/{contact['id']}/subscriptions/")
+    assert response.json()["detail"].endswith(f"/api/contacts/{contact['id']}/subscriptions")
+    assert api.get("/nothing/").json()["detail"] == "There is no API endpoint at this address."
+
+
 @pytest.mark.parametrize("path", ["/no-such-thing", "/"])
 def test_an_unknown_api_address_is_a_404_problem(api, path):
     response = api.get(path)
@@ -219,3 +230,17 @@ def test_a_json_body_with_a_json_media_type_and_charset_is_read(api):
         headers=api.headers,
     )
     assert response.status_code == 201
+
+
+def test_the_api_sends_no_cors_headers_so_no_web_page_elsewhere_reads_it(api):
+    """As the README says: tokens belong on servers, not in web pages."""
+    origin = {"Origin": "https://elsewhere.example"}
+    answer = api.client.get("/api/contacts", headers={**api.headers, **origin})
+    assert answer.status_code == 200
+    assert not any(name.lower().startswith("access-control-") for name in answer.headers)
+    preflight = api.client.options(
+        "/api/contacts",
+        headers={**origin, "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 405
+    assert not any(name.lower().startswith("access-control-") for name in preflight.headers)

@@ -477,6 +477,21 @@ def test_a_rights_request_already_verified_by_the_integrator(api):
     assert response.json()["state"] == "verified"
 
 
+def test_only_the_json_literal_true_skips_the_identity_check(api):
+    """The strings "yes", "1", "on" and the number 1 were read as true: an erasure request
+    recorded as verified, no verification link sent to the person, from a value that may have
+    meant anything."""
+    from tidings.rights.models import RightsRequest
+
+    for loose in ("yes", "1", 1, "on", "false"):
+        response = api.post(
+            "/rights-requests", {"kind": "erase", "email": "x@example.com", "verified": loose}
+        )
+        assert response.status_code == 422, loose
+        assert response.json()["errors"][0]["field"] == "verified"
+    assert not RightsRequest.objects.exists()
+
+
 def test_a_rights_request_of_an_unknown_kind_is_a_field_error(api):
     response = api.post("/rights-requests", {"kind": "everything", "email": "x@example.com"})
     assert response.status_code == 422
@@ -559,6 +574,94 @@ def test_a_body_that_is_not_one_json_object_is_refused(api):
     ada.refresh_from_db()
     assert ada.name == "Ada Lovelace"
     assert api.patch(f"/contacts/{ada.pk}", {"name": "Ada King"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"name": "Ada King"', "not valid JSON (Expecting ',' delimiter at line 1, column 20)"),
+        (b'{"name": "Ada King", "name": "Ada"}', "a key appears twice in one object"),
+        (b'["Ada King"]', "it is an array, not a JSON object"),
+        (b"null", "it is null, not a JSON object"),
+        (b'{"name": "Ada \xff"}', "it is not UTF-8 text"),
+        (b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "it is nested too deeply"),
+        (b'{"name": NaN}', "NaN is not JSON"),
+    ],
+)
+def test_an_unreadable_body_is_a_400_saying_why_without_quoting_it(api, body, says):
+    """Every one of these was 400 "Cannot parse request body": nothing for a client's author
+    to go on."""
+    ada = person("Ada Lovelace")
+    response = api.client.patch(
+        f"/api/contacts/{ada.pk}", body, content_type="application/json", headers=api.headers
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert detail.startswith("The body cannot be read: ")
+    assert says in detail
+    assert "Ada King" not in detail
+
+
+def test_a_lone_surrogate_escape_is_a_400_not_a_server_error(api):
+    """JSON lets "\\ud800" through and Python parses it into a string no encoder takes: in a
+    transactional message's context it reached the rendered message and failed in the
+    database, a 500 (free-form objects are not checked field by field)."""
+    template = make_template()
+    template.body = "Your order {{ data.order }} is on its way."
+    template.save(update_fields=["body"])
+    ada = person("Ada Lovelace")
+    body = '{"template_id": %d, "contact_id": %d, "context": {"order": "A-1 \\ud800"}}'
+    api.client.raise_request_exception = False
+    response = api.client.post(
+        "/api/tx",
+        body % (template.pk, ada.pk),
+        content_type="application/json",
+        headers=api.headers,
+    )
+    assert response.status_code == 400
+    assert "lone UTF-16 surrogate" in response.json()["detail"]
+    assert not OutgoingMessage.objects.exists()
+    # A pair is one character (an emoji), as JSON writes it in ASCII.
+    pair = '{"template_id": %d, "contact_id": %d, "context": {"order": "A-1 \\ud83d\\udce6"}}'
+    response = api.client.post(
+        "/api/tx",
+        pair % (template.pk, ada.pk),
+        content_type="application/json",
+        headers=api.headers,
+    )
+    assert response.status_code == 202
+    assert "A-1 \U0001f4e6" in OutgoingMessage.objects.get().text
+
+
+def test_a_field_an_endpoint_does_not_take_is_a_422_naming_it(api):
+    """A misspelt field was dropped in silence: the PATCH answered 200 and changed nothing."""
+    ada = person("Ada Lovelace")
+    response = api.patch(f"/contacts/{ada.pk}", {"compnay": "Analytical Engines"})
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"] == [
+        {
+            "field": "compnay",
+            "message": "this endpoint takes no such field (a misspelling?); see /api/openapi.json",
+        }
+    ]
+    assert "compnay" in problem["detail"]
+    news = make_list()
+    consent = {**CONSENT, "ip": "192.0.2.1"}
+    response = api.post(
+        f"/lists/{news.pk}/subscriptions", {"contact_id": ada.pk, "consent": consent}
+    )
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["consent.ip"]
+    assert not Subscription.objects.exists()
+    # The schema says so, for generated clients.
+    schema = api.client.get("/api/openapi.json").json()["components"]["schemas"]
+    assert schema["ContactPatch"]["additionalProperties"] is False
+    # Free-form objects stay free: an event's properties, a template's context.
+    person("Grace Hopper", email="grace@example.com")
+    event = {"contact": "grace@example.com", "name": "trial", "properties": {"anything": 1}}
+    assert api.post("/events", event).status_code == 202
 
 
 def test_numbers_json_does_not_have_are_refused(api):

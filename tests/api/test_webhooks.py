@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -85,7 +86,7 @@ def test_a_subscription_arrives_signed_with_only_the_granted_fields(
     ada = person("Ada Lovelace")
     with django_capture_on_commit_callbacks(execute=True):
         do_subscribe(ada, news, source="api", wording_text="Yes", confirmed=True)
-    assert send_due() == {"succeeded": 1, "retrying": 0, "failed": 0}
+    assert send_due() == {"succeeded": 1, "retrying": 0, "failed": 0, "waiting": 0}
 
     [(headers, body)] = receiver.received
     payload = Webhook(endpoint.secret).verify(body, headers)  # raises if the signature is wrong
@@ -99,6 +100,54 @@ def test_a_subscription_arrives_signed_with_only_the_granted_fields(
     assert delivery.status == "succeeded"
     assert delivery.last_status_code == 204
     assert delivery.last_duration_ms is not None
+
+
+def readme_verifier(secret: str, headers: dict[str, str], body: bytes, now: float) -> dict:
+    """A receiver's check written from the README alone ("Checking a delivery without the
+    library"), with nothing but the standard library."""
+    import base64
+    import hashlib
+    import hmac
+
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    msg_id, stamp = headers["webhook-id"], headers["webhook-timestamp"]
+    if abs(now - int(stamp)) > 5 * 60:
+        raise ValueError("too old or from the future: a replay?")
+    signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
+    mine = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    for entry in headers["webhook-signature"].split():
+        version, _, theirs = entry.partition(",")
+        if version == "v1" and hmac.compare_digest(theirs, mine):
+            return json.loads(body)
+    raise ValueError("no matching signature")
+
+
+def test_a_receiver_can_check_deliveries_and_retries_by_the_readme_recipe(receiver, settings):
+    import time_machine
+
+    receiver.status = 500
+    endpoint = endpoint_for(receiver.url, events=["campaign.finished"])
+    signals.campaign_finished.send(sender=None, campaign_id=4)
+    send_due()
+    later = timezone.now() + timedelta(hours=3)
+    receiver.status = 204
+    with time_machine.travel(later, tick=False):
+        assert send_due()["succeeded"] == 1
+    (first_headers, first_body), (headers, body) = receiver.received
+
+    # Each attempt verifies against the clock of the moment it was sent...
+    first = readme_verifier(endpoint.secret, first_headers, first_body, time.time())
+    assert first["data"] == {"campaign_id": 4}
+    assert readme_verifier(endpoint.secret, headers, body, later.timestamp()) == first
+    assert headers["webhook-id"] == first_headers["webhook-id"]  # the same message
+    # ...and a captured one replayed later, a changed body or another secret are refused.
+    with pytest.raises(ValueError, match="replay"):
+        readme_verifier(endpoint.secret, first_headers, first_body, later.timestamp())
+    with pytest.raises(ValueError, match="signature"):
+        readme_verifier(endpoint.secret, headers, body.replace(b"4", b"5"), later.timestamp())
+    other = endpoint_for(receiver.url, events=["campaign.finished"]).secret
+    with pytest.raises(ValueError, match="signature"):
+        readme_verifier(other, headers, body, later.timestamp())
 
 
 def test_a_payload_carries_ids_only_when_no_field_was_granted(
@@ -116,6 +165,32 @@ def test_a_payload_carries_ids_only_when_no_field_was_granted(
     assert payload["type"] == "contact.unsubscribed"
     assert payload["data"] == {"contact_id": ada.pk, "list_id": news.pk}
     assert ada.email not in body.decode()
+
+
+def test_a_granted_field_the_policy_no_longer_collects_is_not_sent(
+    receiver, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """The grant was checked against the policy when the endpoint was registered only: after
+    the policy stopped collecting a field, every payload still carried it to the receiver."""
+    endpoint_for(receiver.url, fields=["email", "work_address"])
+    news = make_list()
+    ada = person("Ada Lovelace")
+    Contact = type(ada)
+    Contact.objects.filter(pk=ada.pk).update(work_address="1 Analytical Row")
+    example = settings.BASE_DIR / "policy" / "example.toml"
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        example.read_text()
+        .replace('"job_title", "work_address"]', '"job_title"]')
+        .replace('"work_address", "order_reference"', '"order_reference"')
+    )
+    settings.TIDINGS_POLICY = str(policy)
+    with django_capture_on_commit_callbacks(execute=True):
+        do_subscribe(ada, news, source="api", wording_text="Yes", confirmed=True)
+    send_due()
+    [(_, body)] = receiver.received
+    assert json.loads(body)["data"]["contact"] == {"email": ada.email}
+    assert "Analytical Row" not in body.decode()
 
 
 def test_an_operator_removing_people_from_a_list_is_announced_for_each_person(
@@ -162,13 +237,13 @@ def test_a_failed_delivery_is_retried_later_with_growing_waits(receiver, setting
     receiver.status = 500
     endpoint_for(receiver.url, events=["campaign.finished"])
     signals.campaign_finished.send(sender=None, campaign_id=1)
-    assert send_due() == {"succeeded": 0, "retrying": 1, "failed": 0}
+    assert send_due() == {"succeeded": 0, "retrying": 1, "failed": 0, "waiting": 0}
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "pending"
     assert delivery.last_status_code == 500
     first_wait = delivery.next_attempt_at - timezone.now()
     assert timedelta(seconds=25) < first_wait <= timedelta(seconds=30)
-    assert send_due() == {"succeeded": 0, "retrying": 0, "failed": 0}  # not due yet
+    assert send_due() == {"succeeded": 0, "retrying": 0, "failed": 0, "waiting": 0}  # not due yet
 
     later = delivery.next_attempt_at + timedelta(seconds=1)
     receiver.status = 200
@@ -218,7 +293,7 @@ def test_a_delivery_gives_up_after_the_last_attempt(receiver, settings):
     signals.campaign_finished.send(sender=None, campaign_id=1)
     send_due()
     later = timezone.now() + timedelta(days=1)
-    assert send_due(now=later) == {"succeeded": 0, "retrying": 0, "failed": 1}
+    assert send_due(now=later) == {"succeeded": 0, "retrying": 0, "failed": 1, "waiting": 0}
     assert WebhookDelivery.objects.get().status == "failed"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from django.http import HttpRequest
@@ -53,21 +54,58 @@ class BodyParser(Parser):
     given twice the last won silently.  Either is now 400 "Cannot parse request body".  So are
     Python's extensions NaN and Infinity and a number beyond a double (1e400 became infinity:
     an event's properties went on to journeys and webhooks as "Infinity", which no JSON reader
-    accepts)."""
+    accepts).  The 400's detail says which, and where (it was "Cannot parse request body" for
+    every one of them)."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         media_type = (request.content_type or "").lower()
         if media_type and media_type != "application/json" and not media_type.endswith("+json"):
             raise errors.NotJson(media_type[:100])
-        data = json.loads(
-            request.body,
-            object_pairs_hook=_one_value_per_key,
-            parse_constant=_not_json,
-            parse_float=_finite,
-        )
+        try:
+            data = json.loads(
+                request.body,
+                object_pairs_hook=_one_value_per_key,
+                parse_constant=_not_json,
+                parse_float=_finite,
+            )
+        except json.JSONDecodeError as exc:  # says where, never what was there
+            raise errors.Unreadable(
+                f"it is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+            ) from None
+        except UnicodeDecodeError:
+            raise errors.Unreadable("it is not UTF-8 text") from None
+        except RecursionError:
+            raise errors.Unreadable("it is nested too deeply") from None
+        except ValueError as exc:  # the hooks above: a key twice, NaN, 1e400
+            raise errors.Unreadable(str(exc)) from None
         if not isinstance(data, dict):
-            raise ValueError("the body is not a JSON object")
+            raise errors.Unreadable(f"it is {_kind(data)}, not a JSON object")
+        if _SURROGATE_ESCAPE.search(request.body) and not _is_text(data):
+            raise errors.Unreadable(
+                "it holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape not in a pair), "
+                "which is no character"
+            )
         return data
+
+
+# A \uD800-\uDFFF escape: half of a pair (an emoji written as \ud83d\ude00) or a lone one,
+# which JSON parses into a Python string that cannot be encoded: a value that reached the
+# database or a rendered message failed there, as a 500.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _is_text(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "an array", str: "a string", bool: "true or false"}.get(type(value), "a number")
 
 
 class TidingsApi(NinjaAPI):

@@ -54,6 +54,10 @@ class NotJson(ValueError):
     """A body sent as something other than JSON (a form, text): 415, not "cannot parse"."""
 
 
+class Unreadable(ValueError):
+    """A JSON body that cannot be read; ``str()`` says why in words, never quoting the body."""
+
+
 def found(queryset: QuerySet[Any, Any] | Manager[Any], pk: int, what: str) -> Any:
     """The row ``pk`` of ``queryset`` that the path names, or a 404 problem ("There is no …")."""
     row = queryset.filter(pk=pk).first()
@@ -104,12 +108,15 @@ def problem_response(
 
 
 def _field(loc: Any) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "payload")] if loc else []
+    # A field name may be one the client made up (a misspelt key): cut short, as it is quoted.
+    parts = [str(p)[:60] for p in loc if p not in ("body", "payload")] if loc else []
     return ".".join(parts) or "body"
 
 
 def _message(error: dict[str, Any]) -> str:
     # pydantic's messages describe the rule ("Field required"), not the value that broke it.
+    if error.get("type") == "extra_forbidden":
+        return "this endpoint takes no such field (a misspelling?); see /api/openapi.json"
     message = str(error.get("msg") or "invalid value")
     return message.removeprefix("Value error, ")
 
@@ -140,6 +147,12 @@ def install(api: NinjaAPI) -> None:
                 f"The body was sent as {exc.__cause__}; send it as JSON, with "
                 "Content-Type: application/json.",
             )
+        if isinstance(exc.__cause__, Unreadable):
+            return problem_response(
+                400,
+                f"The body cannot be read: {exc.__cause__}. Send one JSON object in UTF-8, "
+                "with each key once.",
+            )
         return problem_response(exc.status_code, str(exc))
 
     def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
@@ -153,8 +166,24 @@ def install(api: NinjaAPI) -> None:
 
 
 def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
-    """Any other address under /api/: a problem document rather than the HTML 404 page."""
-    return problem_response(404, "There is no API endpoint at this address.")
+    """Any other address under /api/: a problem document rather than the HTML 404 page; for
+    an endpoint's address with a slash added (``/api/contacts/``, the usual slip), one that
+    names the address meant."""
+    from django.urls import Resolver404, resolve
+
+    detail = "There is no API endpoint at this address."
+    if request.path.endswith("/") and rest.strip("/"):
+        meant = request.path.rstrip("/")
+        try:
+            match = resolve(meant)
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not not_found:
+            detail = (
+                "There is no API endpoint at this address; the addresses end without a slash: "
+                f"{meant}"
+            )
+    return problem_response(404, detail)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -9,8 +9,10 @@ from django.tasks import task
 def send_due_webhooks() -> dict[str, int]:
     """Send the webhook deliveries that are due (new events, and retries whose time has come).
 
-    Enqueued after every event, and every 30 seconds by the scheduler for the retries.
+    Enqueued after every event, and every 30 seconds by the scheduler for the retries.  A run
+    starts no attempt after ``RUN_SECONDS``: the rest waits for the next run, and the worker's
+    other tasks (imports, exports) are not held up behind slow receivers.
     """
-    from .webhooks import send_due
+    from .webhooks import RUN_SECONDS, send_due
 
-    return send_due()
+    return send_due(max_seconds=RUN_SECONDS)

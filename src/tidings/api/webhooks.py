@@ -173,8 +173,13 @@ def connect_signals() -> None:
 def payload_for(delivery: WebhookDelivery) -> dict[str, Any]:
     """The body posted: ``type``, ``timestamp``, ``data`` = the event's ids, plus ``contact``
     with the granted fields when the event is about a contact who still exists."""
+    from tidings.audience.operator_forms import contact_fields
+
     data = dict(delivery.data)
-    granted = list(delivery.endpoint.fields or [])
+    # Granted, and still held under the policy: a field it stopped collecting after the grant
+    # is no longer sent.
+    held = set(contact_fields())
+    granted = [f for f in delivery.endpoint.fields or [] if f in held]
     contact_id = data.get("contact_id")
     if granted and contact_id:
         from tidings.audience.models import Contact
@@ -242,14 +247,24 @@ def post(delivery: WebhookDelivery) -> tuple[int | None, int, str]:
 
 
 # --- the sender ---------------------------------------------------------------------------------
+#: How long one run of the sender may go on starting attempts; what is left stays due for the
+#: next run (every 30 seconds), so other background work gets its turn in between.
+RUN_SECONDS = 60
+
+
+def lease() -> timedelta:
+    """How long a claimed row is left alone: the whole attempt (``timeout_seconds``: one deadline
+    for the exchange) with room for the name lookup before it."""
+    return timedelta(seconds=timeout_seconds() * 2 + 30)
+
+
 def _claim(delivery_id: int, now: datetime) -> bool:
+    """Take one due row; its lease runs from ``now``, the moment of the claim (not the start of
+    the run: a run longer than the lease handed out rows already free for another worker)."""
     return (
         WebhookDelivery.objects.filter(
             pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
-        ).update(
-            status=WebhookDelivery.Status.SENDING,
-            leased_until=now + timedelta(seconds=timeout_seconds() * 3),
-        )
+        ).update(status=WebhookDelivery.Status.SENDING, leased_until=now + lease())
         == 1
     )
 
@@ -261,9 +276,27 @@ def _reclaim_stale(now: datetime) -> None:
     ).update(status=WebhookDelivery.Status.PENDING, leased_until=None)
 
 
-def send_due(limit: int = 200, now: datetime | None = None) -> dict[str, int]:
-    """Send every due delivery (at most ``limit``); returns counts by outcome."""
+def _resting(now: datetime):
+    """Endpoints whose last attempt got no answer at all (a timeout, a refused connection)
+    and whose retry is not due yet: their newer events wait for that retry, so a dead or slow
+    receiver costs the worker one timeout per retry instead of one per event."""
+    return WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING,
+        attempts__gt=0,
+        last_status_code__isnull=True,
+        next_attempt_at__gt=now,
+    ).values("endpoint_id")
+
+
+def send_due(
+    limit: int = 200, now: datetime | None = None, max_seconds: float | None = None
+) -> dict[str, int]:
+    """Send due deliveries (at most ``limit``, starting none after ``max_seconds``); returns
+    counts by outcome, and how many due ones were left ``waiting`` for a later run: those of an
+    endpoint that did not answer in this run or is resting (``_resting``), and those past the
+    time limit."""
     now = now or timezone.now()
+    started = time.monotonic()
     _reclaim_stale(now)
     due = list(
         WebhookDelivery.objects.filter(
@@ -271,21 +304,36 @@ def send_due(limit: int = 200, now: datetime | None = None) -> dict[str, int]:
             next_attempt_at__lte=now,
             endpoint__is_active=True,
         )
+        .exclude(endpoint_id__in=_resting(now))
         .order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "endpoint_id")[:limit]
     )
-    counts = {"succeeded": 0, "retrying": 0, "failed": 0}
-    for delivery_id in due:
-        if not _claim(delivery_id, now):
+    counts = {"succeeded": 0, "retrying": 0, "failed": 0, "waiting": 0}
+    silent: set[int] = set()  # endpoints that did not answer in this run
+    for delivery_id, endpoint_id in due:
+        elapsed = time.monotonic() - started
+        if endpoint_id in silent or (max_seconds is not None and elapsed >= max_seconds):
+            counts["waiting"] += 1
+            continue
+        if not _claim(delivery_id, now + timedelta(seconds=elapsed)):
             continue  # another worker has it
         delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
-        counts[send_one(delivery)] += 1
+        outcome, answered = _send_one(delivery)
+        counts[outcome] += 1
+        if not answered:
+            silent.add(endpoint_id)
     return counts
 
 
 def send_one(delivery: WebhookDelivery) -> str:
     """Post a claimed delivery and record the outcome: succeeded, retrying or failed."""
+    return _send_one(delivery)[0]
+
+
+def _send_one(delivery: WebhookDelivery) -> tuple[str, bool]:
+    """``send_one``, and whether the receiver answered at all."""
     status, duration, error = post(delivery)
+    answered = status is not None
     attempts = delivery.attempts + 1
     ok = status is not None and 200 <= status < 300
     fields: dict[str, Any] = {
@@ -301,7 +349,7 @@ def send_one(delivery: WebhookDelivery) -> str:
             status=WebhookDelivery.Status.SUCCEEDED, delivered_at=timezone.now(), **fields
         )
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
-        return "succeeded"
+        return "succeeded", answered
     final = attempts >= max_attempts()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=WebhookDelivery.Status.FAILED if final else WebhookDelivery.Status.PENDING,
@@ -321,7 +369,7 @@ def send_one(delivery: WebhookDelivery) -> str:
     )
     if endpoint.is_active and endpoint.consecutive_failures >= disable_after():
         do_disable_failing_endpoint(endpoint)
-    return "failed" if final else "retrying"
+    return ("failed" if final else "retrying"), answered
 
 
 @transaction.atomic

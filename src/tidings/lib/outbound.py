@@ -13,7 +13,10 @@ must not make tidings post to the machine itself or to its private network (SSRF
   not the name), so a DNS server that answers differently on a second lookup (DNS rebinding)
   never gets that second lookup; the request still carries the name in ``Host`` and, for https,
   in SNI, and the certificate is verified against the name;
-* redirects are answers, never followed.
+* redirects are answers, never followed;
+* the whole exchange (connecting, sending, the answer's headers and body) has one deadline: a
+  socket timeout alone bounds each read, so a receiver trickling a byte every few seconds held
+  the worker for as long as it liked.
 
 ``TIDINGS_WEBHOOKS_ALLOW_PRIVATE`` lets an installation post to its own network (private and
 loopback addresses); link-local, multicast, reserved and unspecified addresses stay refused.
@@ -26,10 +29,13 @@ subclass overrides.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -194,46 +200,50 @@ def _is_literal(host: str) -> bool:
     return True
 
 
-def _open_socket(target: Target, timeout: float) -> socket.socket:
-    """A TCP connection to the first checked address that answers (never a new lookup)."""
+def _open_socket(target: Target, deadline: float) -> socket.socket:
+    """A TCP connection to the first checked address that answers (never a new lookup), before
+    the ``deadline`` (``time.monotonic()``)."""
     error: OSError | None = None
     for family, ip in target.addresses:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.settimeout(timeout)
+            sock.settimeout(left)
             sock.connect((ip, target.port))
         except OSError as exc:
             sock.close()
             error = exc
             continue
         return sock
-    raise error or OSError("no address to connect to")
+    raise error or TimeoutError("no address answered in time")
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
     """http.client's connection with ``connect`` opening the socket on a checked address; the
     request line and ``Host`` header still name the host."""
 
-    def __init__(self, target: Target, timeout: float) -> None:
+    def __init__(self, target: Target, timeout: float, deadline: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
         self.target = target
-        self.pinned_timeout = timeout
+        self.deadline = deadline
 
     def connect(self) -> None:
-        self.sock = _open_socket(self.target, self.pinned_timeout)
+        self.sock = _open_socket(self.target, self.deadline)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
     """The same for https: TLS on the pinned socket, SNI and certificate check for the name."""
 
-    def __init__(self, target: Target, timeout: float) -> None:
+    def __init__(self, target: Target, timeout: float, deadline: float) -> None:
         self.tls = ssl.create_default_context()
         super().__init__(target.host, target.port, timeout=timeout, context=self.tls)
         self.target = target
-        self.pinned_timeout = timeout
+        self.deadline = deadline
 
     def connect(self) -> None:
-        sock = _open_socket(self.target, self.pinned_timeout)
+        sock = _open_socket(self.target, self.deadline)
         self.sock = self.tls.wrap_socket(sock, server_hostname=self.target.host)
 
 
@@ -253,13 +263,39 @@ def post(
 ) -> Response:
     """POST ``body`` to a resolved ``target``; the answer's status, redirects included (never
     followed).  Raises ``OSError`` (and ``ssl.SSLError``, ``http.client.HTTPException``) when
-    the exchange fails."""
+    the exchange fails, ``TimeoutError`` when it is not over within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
     connection: http.client.HTTPConnection = (
-        _PinnedHTTPS(target, timeout) if target.scheme == "https" else _PinnedHTTP(target, timeout)
+        _PinnedHTTPS(target, timeout, deadline)
+        if target.scheme == "https"
+        else _PinnedHTTP(target, timeout, deadline)
     )
+    expired = threading.Event()
+
+    def cut_off() -> None:
+        # Shut the connection down under the reading thread: its read returns at once.  The
+        # plain socket's shutdown, also for TLS (SSLSocket.shutdown would drop its state first).
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closed already: the exchange just ended
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, cut_off)
+    watchdog.daemon = True
+    watchdog.start()
+    too_late = f"no complete answer within {timeout:g} s"
     try:
         connection.request("POST", target.path, body=body, headers=dict(headers))
         response = connection.getresponse()
-        return Response(response.status, response.read(max_body))
+        answer = Response(response.status, response.read(max_body))
+    except (OSError, http.client.HTTPException) as exc:
+        if expired.is_set():
+            raise TimeoutError(too_late) from exc
+        raise
     finally:
+        watchdog.cancel()
         connection.close()
+    if expired.is_set():  # cut off mid-headers, http.client takes the end of input as their end
+        raise TimeoutError(too_late)
+    return answer

@@ -24,7 +24,7 @@ from tidings.campaigns.models import Campaign, Delivery, Sender, Template
 
 from ..auth import need, token_of
 from ..errors import Problem, found, named
-from ..schemas import Id, Moment, PageParams, aware, keyset
+from ..schemas import BodyIn, Id, Moment, PageParams, aware, keyset
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
@@ -53,7 +53,7 @@ class CampaignPage(Schema):
     next: str | None
 
 
-class CampaignIn(Schema):
+class CampaignIn(BodyIn):
     name: str = Field(..., min_length=1, max_length=200)
     template_id: int = Field(..., ge=1, le=2**62, strict=True)
     topic: str = Field(..., max_length=100, description="One of the policy's marketing topics.")
@@ -62,7 +62,7 @@ class CampaignIn(Schema):
     segment_ids: list[Id] = IDS
 
 
-class ScheduleIn(Schema):
+class ScheduleIn(BodyIn):
     at: Moment | None = Field(None, description="When to send (with a time zone); none: now.")
     # Strict: sending to everyone is not something "yes", 1 or "on" should do by accident.
     confirm: StrictBool = Field(
@@ -73,7 +73,7 @@ class ScheduleIn(Schema):
     )
 
 
-class PauseIn(Schema):
+class PauseIn(BodyIn):
     reason: str = Field("", max_length=300)
 
 

@@ -20,7 +20,7 @@ from tidings.audience.operator_forms import contact_fields
 from ..actions import do_create_contact_via_api
 from ..auth import need, token_of
 from ..errors import Problem, found
-from ..schemas import PageParams, keyset, parse_cursor
+from ..schemas import BodyIn, PageParams, keyset, parse_cursor
 
 router = Router()
 
@@ -47,7 +47,7 @@ class ContactPage(Schema):
     next: str | None
 
 
-class ContactIn(Schema):
+class ContactIn(BodyIn):
     # str, not pydantic's EmailStr: the one address validator is normalise_email (as for
     # imports and forms: internationalised local parts, RFC 5321 lengths), in the action.
     email: str = Field(
@@ -68,7 +68,7 @@ class ContactIn(Schema):
     )
 
 
-class ContactPatch(Schema):
+class ContactPatch(BodyIn):
     email: str | None = Field(None, max_length=254)
     name: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=50)

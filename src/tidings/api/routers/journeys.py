@@ -28,7 +28,7 @@ from tidings.journeys.triggers import do_record_event
 
 from ..auth import need, token_of
 from ..errors import Problem, found, named
-from ..schemas import PageParams, keyset
+from ..schemas import BodyIn, PageParams, keyset
 
 router = Router()
 events_router = Router()
@@ -52,7 +52,7 @@ class JourneyPage(Schema):
     next: str | None
 
 
-class EnrolIn(Schema):
+class EnrolIn(BodyIn):
     contact_id: int = Field(..., ge=1, le=2**62, strict=True)
 
 
@@ -65,7 +65,7 @@ class UnenrolledOut(Schema):
     removed: int
 
 
-class EventIn(Schema):
+class EventIn(BodyIn):
     contact: (
         Annotated[str, Field(max_length=320)] | Annotated[int, Field(ge=1, le=2**62, strict=True)]
     ) = Field(..., description="The person's email address or contact id.")

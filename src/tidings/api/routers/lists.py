@@ -18,7 +18,7 @@ from tidings.audience.suppression import suppression_reason
 from ..actions import api_actor_label, do_subscribe_via_api
 from ..auth import need, token_of
 from ..errors import Problem, found
-from ..schemas import Moment, PageParams, aware, keyset
+from ..schemas import BodyIn, Moment, PageParams, aware, keyset
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
@@ -39,14 +39,14 @@ class ListPage(Schema):
     next: str | None
 
 
-class ListIn(Schema):
+class ListIn(BodyIn):
     name: str = Field(..., min_length=1, max_length=200)
     topic: str = Field(..., description="One of the policy's marketing topics.")
     description: str = ""
     is_public: bool = True
 
 
-class ConsentProof(Schema):
+class ConsentProof(BodyIn):
     source: str = Field(
         ...,
         min_length=1,
@@ -67,7 +67,7 @@ class ConsentProof(Schema):
         return value
 
 
-class SubscribeIn(Schema):
+class SubscribeIn(BodyIn):
     contact_id: int = Field(..., ge=1, le=2**62, strict=True)
     consent: ConsentProof
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from django.http import HttpRequest
 from ninja import Path, Router, Schema, Status
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from tidings.audience.emails import InvalidEmail
 from tidings.rights.actions import RightsError, do_create_rights_request
@@ -14,19 +14,22 @@ from tidings.rights.models import RightsRequest
 
 from ..auth import need, token_of
 from ..errors import Problem, found
+from ..schemas import BodyIn
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
 
 
-class RightsRequestIn(Schema):
+class RightsRequestIn(BodyIn):
     kind: RightsRequest.Kind
     email: str = Field(..., min_length=3, max_length=254, description="The person's address.")
     details: str = Field("", max_length=5000, description="For rectification: what to correct.")
-    verified: bool = Field(
+    # Strict, like a campaign's confirm: skipping the identity check (an erasure at once) is
+    # not something "yes", 1 or "on" should do; only the JSON literal true.
+    verified: StrictBool = Field(
         False,
-        description="True when you have already checked the person's identity; otherwise "
-        "tidings emails them a verification link.",
+        description="true (the JSON literal) when you have already checked the person's "
+        "identity; otherwise tidings emails them a verification link.",
     )
 
 

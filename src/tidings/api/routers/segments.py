@@ -11,7 +11,7 @@ from tidings.audience.segments import count_segment, validate_segment
 
 from ..auth import need
 from ..errors import Problem, found
-from ..schemas import PageParams, keyset
+from ..schemas import BodyIn, PageParams, keyset
 
 router = Router()
 ID = Path(..., ge=1, le=2**62)
@@ -29,7 +29,7 @@ class SegmentPage(Schema):
     next: str | None
 
 
-class CountIn(Schema):
+class CountIn(BodyIn):
     query: str = Field(..., min_length=1, max_length=5000, description="In the segment language.")
 
 

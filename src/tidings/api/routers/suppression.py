@@ -14,11 +14,12 @@ from tidings.audience.suppression import do_remove_suppression, do_suppress, sup
 from ..actions import api_actor_label
 from ..auth import need, token_of
 from ..errors import Problem
+from ..schemas import BodyIn
 
 router = Router()
 
 
-class AddressIn(Schema):
+class AddressIn(BodyIn):
     email: str = Field(..., min_length=3, max_length=254)
 
 

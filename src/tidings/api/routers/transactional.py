@@ -15,11 +15,12 @@ from tidings.campaigns.rendering import TemplateProblem
 from ..actions import Suppressed, do_send_transactional
 from ..auth import need, token_of
 from ..errors import Problem, named
+from ..schemas import BodyIn
 
 router = Router()
 
 
-class TxIn(Schema):
+class TxIn(BodyIn):
     template_id: int = Field(..., ge=1, le=2**62, strict=True)
     contact_id: int = Field(..., ge=1, le=2**62, strict=True)
     context: dict[str, Any] = Field(

@@ -1,8 +1,10 @@
+import errno
+import socket
 import subprocess
 import sys
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from tidings.lib import arguments, running
 from tidings.web.demo import follow_serving_address, serving_base_url
@@ -27,6 +29,30 @@ def shared_counters_warning(workers: int, redis_url: str) -> str:
     )
 
 
+def port_in_use(host: str, port: int) -> str:
+    """Why tidings cannot serve on ``host``:``port``, or "" when it can.
+
+    granian binds with SO_REUSEPORT, so a second ``tidings serve`` on a port one already holds
+    started without a word, and the kernel then shared the connections between the two: every
+    other request, an API token included, went to the other installation.  A plain bind
+    (without SO_REUSEPORT) fails on such a port; a port merely in TIME_WAIT does not stop it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return (
+                f"port {port} on {host} is already in use (another tidings serve?); stop it "
+                "or choose another --port"
+            )
+        return ""  # anything else (no such address here) is granian's to report
+    finally:
+        probe.close()
+    return ""
+
+
 class Command(BaseCommand):
     help = "Serve tidings with granian (WSGI); --with-worker also runs a background worker."
 
@@ -49,6 +75,9 @@ class Command(BaseCommand):
         from granian import Granian
         from granian.constants import Interfaces
 
+        taken = port_in_use(host, port)
+        if taken:
+            raise CommandError(taken)
         # Links in pages and mail point where we serve, unless TIDINGS_BASE_URL is set.
         base_url = follow_serving_address(host, port)
         call_command("check", fail_level="ERROR")
