@@ -886,7 +886,7 @@ def test_surnames_key_fingerprints_policies_and_a_jab_clinic_run_are_not_disclos
     [
         ("My OT hours are paid monthly.", "health"),
         ("My OT is paid at time and a half.", "health"),
-        ("I'm a Christian-Muslim interfaith chaplain.", RELIGION),
+        ("We're a Christian-Muslim couple, so both holidays matter to us.", RELIGION),
         ("My fingerprint is on the file for the door, I never agreed.", "biometric"),
     ],
 )
