@@ -831,3 +831,66 @@ def test_indirect_wording_of_every_kind_is_found(text, category):
 )
 def test_the_same_words_in_an_everyday_sense_are_not_disclosures(text, category):
     assert category not in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # known by a body part with no "my": the system, not a person, is the subject
+        ("The helpline knows me by voice now, which I never asked for.", "biometric"),
+        # a device named by its body part, and a chat line that leaves out its "my"
+        ("The warehouse has a palm thing by the door and I use it every shift.", "biometric"),
+        ("new job has a fingerprint machine for clocking in", "biometric"),
+        # a signature's dynamics kept and compared, and typing rhythm checked
+        ("The courier's pad said my signature did not match the stored template.", "biometric"),
+        ("Your courier app stores how I sign, I never agreed.", "biometric"),
+        ("The keystroke check in the exam software flagged me twice.", "biometric"),
+        # treatments and devices said by their everyday names
+        ("Typing is slow with my wrist splint on.", "health"),
+        ("He has a peg feed at noon, so lunch has to be quiet.", "health"),
+        ("Our daughter is tube-fed overnight.", "health"),
+        ("His ICD fired twice last month.", "health"),
+        ("My catheter needs changing at 2, so I'll be offline.", "health"),
+        ("They lasered my retina on Friday.", "health"),
+        ("My OT came round to assess the kitchen.", "health"),
+    ],
+)
+def test_capture_by_voice_signature_or_a_palm_thing_and_treatments_by_their_names(text, category):
+    """Round 64: what a system knows someone by, and health said without a condition's name."""
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Anna Bishop-Jones called about the invoice.", RELIGION),
+        ("Priest-Jones, Anna - import split her surname.", RELIGION),
+        ("Surname is Christian, first name Mary.", RELIGION),
+        ("Last name: Bishop, first name: Carol.", RELIGION),
+        ("Our fingerprint for the SSH key changed after the rebuild.", "biometric"),
+        ("We do not use any biometric technology at our venues.", "biometric"),
+        ("His fingerprint on the signing key is in the README.", "biometric"),
+        ("I'm organising the staff flu-jab clinic on Thursday.", "health"),
+    ],
+)
+def test_surnames_key_fingerprints_policies_and_a_jab_clinic_run_are_not_disclosures(
+    text, category
+):
+    """Round 64: a surname, a certificate's fingerprint, an organisation's own statement that it
+    uses no biometrics and a vaccination clinic someone organises for others."""
+    assert category not in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("My OT hours are paid monthly.", "health"),
+        ("My OT is paid at time and a half.", "health"),
+        ("We're a Christian-Muslim couple, so both holidays matter to us.", RELIGION),
+        ("My fingerprint is on the file for the door, I never agreed.", "biometric"),
+    ],
+)
+def test_the_round_64_rules_stop_where_their_sense_does(text, category):
+    """Overtime is not an occupational therapist, "Christian-" opening a compound is not a
+    surname, and a person's own fingerprint is not a certificate's."""
+    assert (category in found(text)) == (category != "health")
