@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -460,7 +461,7 @@ def test_loading_a_change_makes_the_operator_its_editor(tmp_path, four_eyes_on, 
         Journey.objects.get(), actor=reviewer, seen=four_eyes.fingerprint(Journey.objects.get())
     )
     changed = tmp_path / "changed.toml"
-    changed.write_text(open(path).read().replace("Welcome, {{", "Hello, {{"))
+    changed.write_text(Path(path).read_text().replace("Welcome, {{", "Hello, {{"))
     out = StringIO()
     call_command("journeys", "load", str(changed), "--operator", "reviewer", stdout=out)
     journey = Journey.objects.get()
