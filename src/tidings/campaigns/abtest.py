@@ -286,6 +286,12 @@ def compare(results: list[VariantResult], metric_label: str) -> Comparison:
         for r in others
     }
     threshold = ALPHA / max(1, len(others))
+    # Several comparisons at once: each must be below 5% shared out (Bonferroni), say so.
+    bar = (
+        f"; with {len(others)} comparisons it must be below {threshold:.3f}"
+        if len(others) > 1
+        else ""
+    )
     significant = (
         bool(others)
         and leader.successes > 0
@@ -296,8 +302,8 @@ def compare(results: list[VariantResult], metric_label: str) -> Comparison:
     )
     if leader.trials == 0 or leader.successes == 0:
         sentence = (
-            f"No {metric_label.lower()} yet: the difference between the variants is not "
-            "significant."
+            f"No variant has any {metric_label.lower()}: there is nothing to choose by, so no "
+            f"variant is better; variant {leader.label} is taken as the first of them."
         )
     elif level := [r.label for r in others if r.rate == leader.rate]:
         names = ", ".join([leader.label, *level[:-1]]) + f" and {level[-1]}"
@@ -308,15 +314,21 @@ def compare(results: list[VariantResult], metric_label: str) -> Comparison:
     elif significant:
         sentence = (
             f"Variant {leader.label} is better ({leader.rate:.1%} {metric_label.lower()}); the "
-            f"difference is significant (p = {max(p_values.values()):.3f})."
+            f"difference is significant ({_p(max(p_values.values()))}{bar})."
         )
     else:
         worst_p = max(p_values.values(), default=1.0)
         sentence = (
             f"Variant {leader.label} leads ({leader.rate:.1%} {metric_label.lower()}), but the "
-            f"difference is not significant (p = {worst_p:.2f}): it may be chance."
+            f"difference is not significant ({_p(worst_p, 2)}{bar}): it may be chance."
         )
     return Comparison(leader, significant, p_values, sentence)
+
+
+def _p(value: float, digits: int = 3) -> str:
+    """A p-value as a sentence shows it: never "p = 0.000", which would claim certainty."""
+    floor = 10**-digits
+    return f"p < {floor:.{digits}f}" if value < floor else f"p = {value:.{digits}f}"
 
 
 # --- deciding -----------------------------------------------------------------------------------
