@@ -63,8 +63,9 @@ def simulate(
         step = steps[index]
         kind = step["kind"]
         following = successors(steps, index)[0]
+        purpose = MARKETING_PURPOSE if journey.is_marketing else SERVICE_PURPOSE
         if kind in ("wait_event", "wait_click"):
-            ends = wait_ends(step, now)
+            ends = wait_ends(step, now, contact, purpose, steps)
             what = f'"{step["event"]}"' if kind == "wait_event" else "a click"
             out.append(
                 Moment(
@@ -80,8 +81,7 @@ def simulate(
             now, step_id = ends, step["else"]
             continue
         if kind in WAITS:
-            purpose = MARKETING_PURPOSE if journey.is_marketing else SERVICE_PURPOSE
-            ends = wait_ends(step, now, contact, purpose)
+            ends = wait_ends(step, now, contact, purpose, steps)
             out.append(Moment(now, step_id, kind, f"waits until {_when(ends)}"))
             if ends > until:
                 out.append(Moment(ends, "", "horizon", f"beyond the {days} days simulated"))
