@@ -180,3 +180,20 @@ def test_the_engine_counts_the_weeks_wait_in_the_persons_zone(service_zones):
     enrolment = Enrolment.objects.get()
     assert enrolment.step == "again"
     assert enrolment.next_run_at == datetime(2026, 11, 2, 14, 0, tzinfo=UTC)  # 09:00 EST
+
+
+def test_the_simulator_shows_the_persons_own_time_beside_the_companys(service_zones):
+    from tidings.journeys.simulate import simulate
+
+    journey = welcome(
+        name="Morning",
+        topic="",
+        trigger="manual",
+        steps=[AT_NINE, {"id": "tell", "kind": "webhook", "event": "morning"}],
+        goals=[],
+    )
+    start = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # 07:00 in New York
+    [wait, *_] = simulate(journey, in_new_york(), start=start, days=3)
+    assert wait.what == (
+        "waits until Mon 07 Dec 2026 14:00 GMT, Mon 07 Dec 09:00 in their zone (America/New_York)"
+    )

@@ -22,7 +22,7 @@ from .actions import MARKETING_PURPOSE, SERVICE_PURPOSE
 from .engine import branch_matches
 from .mail import StepError, compile_step, send_refusal
 from .models import Journey
-from .schedule import wait_ends
+from .schedule import contact_zone, in_contact_zone, wait_ends
 from .steps import WAITS, index_of, successors
 
 MAX_STEPS = 100
@@ -82,7 +82,8 @@ def simulate(
             continue
         if kind in WAITS:
             ends = wait_ends(step, now, contact, purpose, steps)
-            out.append(Moment(now, step_id, kind, f"waits until {_when(ends)}"))
+            theirs = _their_time(ends, contact, purpose, steps)
+            out.append(Moment(now, step_id, kind, f"waits until {_when(ends)}{theirs}"))
             if ends > until:
                 out.append(Moment(ends, "", "horizon", f"beyond the {days} days simulated"))
                 break
@@ -130,6 +131,15 @@ def _describe(step: dict[str, Any]) -> str:
     if kind == "webhook":
         return f'calls the webhooks with "{step["event"]}"'
     return kind
+
+
+def _their_time(moment: datetime, contact: Contact, purpose: str, steps: Any) -> str:
+    """", 09:00 in their zone (America/New_York)" when the journey counts in the person's zone
+    and it differs from the company's: the time the simulator shows is the company's."""
+    zone = contact_zone(contact, purpose) if in_contact_zone(steps) else None
+    if zone is None or zone.key == timezone.get_current_timezone_name():
+        return ""
+    return f", {moment.astimezone(zone):%a %d %b %H:%M} in their zone ({zone.key})"
 
 
 def _when(moment: datetime) -> str:
