@@ -117,8 +117,8 @@ def missed_time_grace() -> timedelta:
 
 def add_duration(now: datetime, text: Any, zone: ZoneInfo | None = None) -> datetime:
     """``now`` plus a duration: minutes and hours elapsed; days and weeks on the calendar of
-    ``zone`` (default: the company's), to the same local wall-clock time (a time the clocks skip that
-    day is read as local_instant reads it)."""
+    ``zone`` (default: the company's), to the same local wall-clock time (a time the clocks
+    skip that day is read as local_instant reads it)."""
     count, unit = duration_parts(text)
     if unit not in ("day", "week"):
         return now + parse_duration(text)

@@ -134,8 +134,8 @@ def _describe(step: dict[str, Any]) -> str:
 
 
 def _their_time(moment: datetime, contact: Contact, purpose: str, steps: Any) -> str:
-    """", 09:00 in their zone (America/New_York)" when the journey counts in the person's zone
-    and it differs from the company's: the time the simulator shows is the company's."""
+    """The person's own time of ``moment`` (", 09:00 in their zone (America/New_York)") when the
+    journey counts in their zone and it is not the company's, whose time the simulator shows."""
     zone = contact_zone(contact, purpose) if in_contact_zone(steps) else None
     if zone is None or zone.key == timezone.get_current_timezone_name():
         return ""
