@@ -365,6 +365,23 @@ def test_machine_opens_never_decide_the_winner(news):
     assert comparison.leader.label == "B"
 
 
+def test_the_results_page_shows_messages_opened_only_by_machines_apart(news, owner_client):
+    readers(news, 40)
+    campaign = ab_campaign(news, share=100, metric="opens")
+    start(campaign)
+    Delivery.objects.filter(campaign=campaign).update(status="sent", sent_at=timezone.now())
+    _engage(campaign, "A", 12, "open", machine=True)  # Apple's proxy fetched twelve of A's
+    _engage(campaign, "A", 2, "open")  # of which two people also opened it themselves
+    _engage(campaign, "B", 5, "open", machine=True)
+    results = {r.label: r for r in variant_results(campaign, "opens")}
+    assert (results["A"].openers, results["A"].machine_only) == (2, 10)
+    assert (results["B"].openers, results["B"].machine_only) == (0, 5)
+    page = owner_client.get(reverse("campaigns:ab-results", args=[campaign.pk])).content.decode()
+    assert "15 of the test's messages were opened only by a machine" in page
+    assert "clicks are the surer measure" in page
+    assert "<td>2</td><td>0</td><td>10</td>" in page
+
+
 def test_a_small_difference_is_reported_as_not_significant(news):
     readers(news, 40)
     campaign = ab_campaign(news, share=100)

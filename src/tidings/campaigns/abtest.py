@@ -142,6 +142,9 @@ class VariantResult:
     rate: float
     low: float  # 95% Wilson interval
     high: float
+    # Opened only by a machine (Apple Mail Privacy Protection, an image proxy, a scanner): whether
+    # the person read it cannot be seen; counted as not opened, shown apart.
+    machine_only: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -152,6 +155,7 @@ class VariantResult:
             "rate": round(self.rate, 5),
             "low": round(self.low, 5),
             "high": round(self.high, 5),
+            "machine_only": self.machine_only,
         }
 
 
@@ -212,7 +216,8 @@ def proportions_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
 
 def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
     """Each variant's figures now: sent, human openers and clickers, the metric's rate and its
-    interval.  Four grouped queries, whatever the campaign's size."""
+    interval, and the messages opened only by machines.  Five grouped queries, whatever the
+    campaign's size."""
     variants = list(campaign.variants.order_by("label"))
     sent, tracked = {}, {}
     for variant_id, n, n_tracked in (
@@ -232,6 +237,13 @@ def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
     )
     clicked = dict(
         human.filter(kind=EventKind.CLICK)
+        .values_list("delivery__variant_id")
+        .annotate(n=Count("delivery_id", distinct=True))
+        .order_by()
+    )
+    machine_only = dict(
+        Event.objects.filter(campaign=campaign, machine=True, kind=EventKind.OPEN)
+        .exclude(delivery_id__in=human.values("delivery_id"))
         .values_list("delivery__variant_id")
         .annotate(n=Count("delivery_id", distinct=True))
         .order_by()
@@ -261,6 +273,7 @@ def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
                 successes / trials if trials else 0.0,
                 low,
                 high,
+                machine_only.get(variant.pk, 0),
             )
         )
     return results
