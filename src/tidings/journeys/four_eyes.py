@@ -27,6 +27,10 @@ steps).  The name is not in it.
   next must be mail someone else has seen.  While paused nobody moves on and triggers enrol
   nobody (as for any paused journey).
 
+- A journey already running when the setting is switched on was never seen by a second
+  operator: the engine (``hold_changed``) pauses it before anyone in it takes their next step,
+  and the operators who may confirm it are emailed; *Confirm and resume* lets it carry on.
+
 Without the setting nothing here does anything, and activating needs no confirmation.
 """
 
@@ -273,7 +277,8 @@ def void_changed_journeys(what: str, *, actor: Any) -> list[int]:
 def hold_changed(journeys: Iterable[Journey]) -> set[int]:
     """The engine's safety net, for a change made around the actions that void (the admin, a
     shell, a race with the confirmation): pause those of ``journeys`` whose hash no longer
-    matches their confirmation, before they send anything.  Returns their ids."""
+    matches their confirmation, or that have none (started before the setting was on), before
+    they send anything.  Returns their ids."""
     if not enforced():
         return set()
     held = set()
