@@ -301,6 +301,47 @@ def test_level_variants_are_called_level_not_one_leading():
     assert "leads" not in comparison.sentence
 
 
+def test_no_engagement_at_all_is_not_called_a_difference_or_a_winner():
+    comparison = compare([_result("A", 0, 2), _result("B", 0, 2)], "Unique human clicks")
+    assert not comparison.significant
+    assert comparison.sentence == (
+        "No variant has any unique human clicks: there is nothing to choose by, so no variant is "
+        "better; variant A is taken as the first of them."
+    )
+
+
+def test_a_tiny_p_value_is_not_shown_as_zero():
+    comparison = compare([_result("A", 500, 1000), _result("B", 100, 1000)], "Unique human clicks")
+    assert comparison.significant
+    assert "significant (p < 0.001)" in comparison.sentence and "0.000" not in comparison.sentence
+
+
+def test_with_several_variants_the_sentence_gives_the_corrected_bar():
+    # Each p is 0.030: under 5%, but three comparisons must each be under 0.017.
+    results = [_result("A", 30, 100), _result("B", 17, 100), _result("C", 17, 100)]
+    results.append(_result("D", 17, 100))
+    comparison = compare(results, "Unique human opens")
+    assert not comparison.significant
+    assert all(0.017 < p < 0.05 for p in comparison.p_values.values())
+    assert "not significant (p = 0.03; with 3 comparisons it must be below 0.017)" in (
+        comparison.sentence
+    )
+
+
+def test_a_test_decided_without_evidence_names_no_winner_on_its_page(news, owner_client):
+    readers(news, 8)
+    campaign = ab_campaign(news, share=50, wait=1)
+    start(campaign)
+    Delivery.objects.filter(campaign=campaign, variant__isnull=False).update(
+        status="sent", sent_at=timezone.now()
+    )
+    assert decide_due_tests(now=timezone.now() + timedelta(minutes=2)) == [campaign.pk]
+    test = ABTest.objects.get(campaign=campaign)
+    assert "there is nothing to choose by" in test.decision
+    page = owner_client.get(reverse("campaigns:ab-results", args=[campaign.pk])).content.decode()
+    assert "(winner)" not in page and "A (sent to the rest)" in page
+
+
 def _engage(campaign, label: str, people: int, kind: str, *, machine: bool = False) -> None:
     deliveries = list(
         Delivery.objects.filter(campaign=campaign, variant__label=label).order_by("pk")[:people]
@@ -322,6 +363,23 @@ def test_machine_opens_never_decide_the_winner(news):
     assert results["A"].openers == 0 and results["B"].openers == 3
     comparison = compare(list(results.values()), "Unique human opens")
     assert comparison.leader.label == "B"
+
+
+def test_the_results_page_shows_messages_opened_only_by_machines_apart(news, owner_client):
+    readers(news, 40)
+    campaign = ab_campaign(news, share=100, metric="opens")
+    start(campaign)
+    Delivery.objects.filter(campaign=campaign).update(status="sent", sent_at=timezone.now())
+    _engage(campaign, "A", 12, "open", machine=True)  # Apple's proxy fetched twelve of A's
+    _engage(campaign, "A", 2, "open")  # of which two people also opened it themselves
+    _engage(campaign, "B", 5, "open", machine=True)
+    results = {r.label: r for r in variant_results(campaign, "opens")}
+    assert (results["A"].openers, results["A"].machine_only) == (2, 10)
+    assert (results["B"].openers, results["B"].machine_only) == (0, 5)
+    page = owner_client.get(reverse("campaigns:ab-results", args=[campaign.pk])).content.decode()
+    assert "15 of the test's messages were opened only by a machine" in page
+    assert "clicks are the surer measure" in page
+    assert "<td>2</td><td>0</td><td>10</td>" in page
 
 
 def test_a_small_difference_is_reported_as_not_significant(news):
@@ -515,7 +573,7 @@ def test_an_operator_sets_up_the_test_and_picks_the_winner_on_the_pages(news, ow
     start(campaign)
     page = owner_client.get(reverse("campaigns:ab-results", args=[campaign.pk]))
     text = page.content.decode()
-    assert "not significant" in text and "Send B to the rest" in text
+    assert "there is nothing to choose by" in text and "Send B to the rest" in text
     b = campaign.variants.get(label="B")
     owner_client.post(reverse("campaigns:ab-pick", args=[campaign.pk, b.pk]))
     assert ABTest.objects.get(campaign=campaign).winner == b

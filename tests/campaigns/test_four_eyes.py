@@ -374,3 +374,63 @@ def test_a_layout_saved_voids_the_campaign_and_the_running_journey_that_read_it(
     assert AuditEntry.objects.filter(
         action="journey.confirmation_voided", object_id=str(journey.pk)
     ).exists()
+
+
+# --- asking another operator ---------------------------------------------------------------------
+def test_the_author_asks_and_the_operators_who_may_send_it_are_emailed(
+    client, four_eyes, news, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    from django_tasks_db.models import DBTaskResult
+
+    from tidings.campaigns import second_operator
+
+    make_operator("writer", "writer", password=None)  # may not send: not told
+    campaign = make_campaign(news, sender=make_sender(), with_template=True)
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=author, last_edited_by=author)
+    url = reverse("campaigns:detail", args=[campaign.pk])
+    sign_in(client, author)
+    page = client.get(url).content.decode()
+    assert "You may not send this campaign yourself" in page
+    ask = reverse("campaigns:request-confirmation", args=[campaign.pk])
+    assert ask in page
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(ask)
+    task = DBTaskResult.objects.get(task_path__endswith="notify_confirmers_task")
+    assert task.args_kwargs["args"] == [campaign.pk, author.pk]
+    assert second_operator.notify_confirmers_task.call(campaign.pk, author.pk) == 1
+    [mail] = mailoutbox
+    assert mail.to == [reviewer.email]
+    assert mail.subject == f"tidings: please send the campaign “{campaign.name}”"
+    assert "author asks another operator to send the campaign" in mail.body
+    assert "sending needs a second operator here, and they wrote or last changed it" in mail.body
+    assert f"/campaigns/{campaign.pk}/" in mail.body
+    assert "author asked for it on" in client.get(url).content.decode()
+    # The reviewer, who may send it, is offered no such button.
+    sign_in(client, reviewer)
+    assert ask not in client.get(url).content.decode()
+
+
+def test_a_writer_asks_for_their_campaign_to_be_sent_without_four_eyes(
+    client, news, author, mailoutbox
+):
+    from tidings.campaigns import second_operator
+
+    writer = make_operator("writer", "writer", password=None)
+    campaign = make_campaign(news, sender=make_sender(), with_template=True)
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=writer, last_edited_by=writer)
+    sign_in(client, writer)
+    client.post(reverse("campaigns:request-confirmation", args=[campaign.pk]))
+    assert second_operator.notify_confirmers_task.call(campaign.pk, writer.pk) == 1
+    assert mailoutbox[0].to == [author.email]  # the editor may send it
+    assert "(their role does not send campaigns)" in mailoutbox[0].body
+
+
+def test_someone_who_may_send_it_cannot_ask(four_eyes, news, author, reviewer):
+    from tidings.campaigns import second_operator
+
+    campaign = make_campaign(news, sender=make_sender(), with_template=True)
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=author, last_edited_by=author)
+    campaign.refresh_from_db()
+    assert not second_operator.may_ask(campaign, reviewer)
+    with pytest.raises(CampaignNotReady, match="you may send it yourself"):
+        second_operator.do_request_confirmation(campaign, actor=reviewer)

@@ -130,6 +130,22 @@ def test_a_goal_converts_the_enrolment():
     assert enrolment.state == "converted" and enrolment.exit_reason == "goal: booked a demo"
 
 
+def test_a_goal_reached_skips_the_journeys_mail_still_waiting_in_the_queue():
+    from tidings.campaigns.models import OutgoingMessage
+    from tidings.journeys.engine import advance_due
+
+    journey = welcome()
+    ann = subscriber("Ann Example", make_list())
+    do_enrol(journey, ann)
+    advance_due()  # the welcome mail is queued (behind a rate limit, say), not yet sent
+    [queued] = OutgoingMessage.objects.filter(kind=f"journey:{journey.pk}")
+    assert queued.status == "queued"
+    do_record_goal(ann.pk, "demo_booked")
+    queued.refresh_from_db()
+    assert queued.status == "skipped" and queued.error.startswith("reached the journey's goal")
+    assert queued.html == "" and queued.subject == ""
+
+
 def test_confirming_a_list_of_the_topic_starts_the_welcome_series(
     django_capture_on_commit_callbacks,
 ):

@@ -130,3 +130,69 @@ def test_the_engine_waits_until_nine_in_the_persons_zone(service_zones):
 def test_a_wait_until_zone_is_company_or_contact():
     [problem] = validate([{**AT_NINE, "zone": "moon"}])
     assert problem.path == "steps[0].zone"
+
+
+def test_a_week_after_the_persons_nine_oclock_is_their_nine_across_their_clock_change(
+    service_zones,
+):
+    """New York leaves summer time on 1 November 2026, London on 25 October: in the week between,
+    the company's calendar would turn Nell's 09:00 mail into an 08:00 one a week later."""
+    week = {"id": "week", "kind": "wait", "duration": "1 week"}
+    steps = [AT_NINE, {"id": "tell", "kind": "webhook", "event": "morning"}, week]
+    nell = in_new_york()
+    sent = datetime(2026, 10, 26, 13, 0, tzinfo=UTC)  # 09:00 in New York (EDT)
+    nine_est = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+    assert wait_ends(week, sent, nell, "contract_support", steps) == nine_est
+    # A journey that does not time its mail in the person's zone keeps the company's calendar.
+    assert wait_ends(week, sent, nell, "contract_support", [week]) == datetime(
+        2026, 11, 2, 13, 0, tzinfo=UTC
+    )
+    # So does one whose purpose may not hold the zone, and a person without one.
+    assert wait_ends(week, sent, nell, "newsletter", steps) == datetime(
+        2026, 11, 2, 13, 0, tzinfo=UTC
+    )
+    assert wait_ends(week, sent, person("Ann Example"), "contract_support", steps) == datetime(
+        2026, 11, 2, 13, 0, tzinfo=UTC
+    )
+
+
+def test_the_engine_counts_the_weeks_wait_in_the_persons_zone(service_zones):
+    journey = welcome(
+        name="Weekly",
+        topic="",
+        trigger="manual",
+        steps=[
+            AT_NINE,
+            {"id": "tell", "kind": "webhook", "event": "morning"},
+            {"id": "week", "kind": "wait", "duration": "1 week"},
+            {"id": "again", "kind": "webhook", "event": "morning"},
+        ],
+        goals=[],
+    )
+    do_enrol(journey, in_new_york())
+    enrolled = datetime(2026, 10, 26, 11, 0, tzinfo=UTC)  # 07:00 in New York
+    Enrolment.objects.update(next_run_at=enrolled)
+    engine.advance_due(now=enrolled)
+    nine = datetime(2026, 10, 26, 13, 0, tzinfo=UTC)
+    assert Enrolment.objects.get().next_run_at == nine
+    engine.advance_due(now=nine)
+    enrolment = Enrolment.objects.get()
+    assert enrolment.step == "again"
+    assert enrolment.next_run_at == datetime(2026, 11, 2, 14, 0, tzinfo=UTC)  # 09:00 EST
+
+
+def test_the_simulator_shows_the_persons_own_time_beside_the_companys(service_zones):
+    from tidings.journeys.simulate import simulate
+
+    journey = welcome(
+        name="Morning",
+        topic="",
+        trigger="manual",
+        steps=[AT_NINE, {"id": "tell", "kind": "webhook", "event": "morning"}],
+        goals=[],
+    )
+    start = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # 07:00 in New York
+    [wait, *_] = simulate(journey, in_new_york(), start=start, days=3)
+    assert wait.what == (
+        "waits until Mon 07 Dec 2026 14:00 GMT, Mon 07 Dec 09:00 in their zone (America/New_York)"
+    )

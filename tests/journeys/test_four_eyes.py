@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -366,3 +367,176 @@ def test_the_engine_sends_what_was_confirmed(four_eyes_on, author, reviewer):
     engine.advance_due()
     assert Journey.objects.get(pk=journey.pk).status == "active"
     assert OutgoingMessage.objects.filter(kind__startswith="journey:").count() == 1
+
+
+# --- who learns of it --------------------------------------------------------------------------
+def test_asking_for_a_confirmation_emails_the_operators_who_may_confirm(
+    four_eyes_on, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    from django_tasks_db.models import DBTaskResult
+
+    other_editor = make_operator("other", "editor")
+    make_operator("writer", "writer")  # may not send: cannot confirm, not told
+    journey = drafted(author)
+    with django_capture_on_commit_callbacks(execute=True):
+        four_eyes.do_request_confirmation(journey, actor=author)
+    task = DBTaskResult.objects.get(task_path__endswith="notify_confirmers_task")
+    assert task.args_kwargs["args"] == [journey.pk, author.pk]
+    assert four_eyes.notify_confirmers_task.call(journey.pk, author.pk) == 2
+    [mail] = mailoutbox
+    assert mail.to == sorted([reviewer.email, other_editor.email])
+    assert mail.subject == "tidings: please confirm the journey “Welcome”"
+    assert "author asks a second operator to confirm it" in mail.body
+    assert f"/campaigns/journeys/{journey.pk}/" in mail.body
+
+
+def test_nobody_is_emailed_once_the_journey_is_confirmed(
+    four_eyes_on, author, reviewer, mailoutbox
+):
+    journey = drafted(author)
+    four_eyes.do_request_confirmation(journey, actor=author)
+    four_eyes.do_confirm(journey, actor=reviewer, seen=four_eyes.fingerprint(journey))
+    assert four_eyes.notify_confirmers_task.call(journey.pk, author.pk) == 0
+    assert mailoutbox == []
+
+
+def test_a_change_after_asking_withdraws_the_request(four_eyes_on, author, reviewer):
+    journey = drafted(author)
+    four_eyes.do_request_confirmation(journey, actor=author)
+    do_update_journey(journey, reworded(), actor=author)
+    journey.refresh_from_db()
+    assert journey.confirmation_requested_by is None  # they ask again about what it is now
+
+
+def test_the_confirm_box_links_to_each_template_the_journey_sends(
+    client, four_eyes_on, author, reviewer
+):
+    make_template("Tips")
+    steps = welcome_steps()
+    steps[2]["template"] = "Tips"
+    make_template("Welcome")
+    journey = do_create_journey(spec(steps=steps), actor=author)
+    sign_in(client, reviewer)
+    page = client.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    for name in ("Welcome", "Tips"):
+        template = Template.objects.get(name=name)
+        preview = reverse("templates_ui:template-preview", args=[template.pk])
+        assert f'<a href="{preview}">“{name}”</a>' in page
+        assert reverse("templates_ui:template-edit", args=[template.pk]) in page
+
+
+# --- journeys as code ----------------------------------------------------------------------------
+def _welcome_file(tmp_path, subject: str = "Welcome, {{ contact.first_name }}") -> str:
+    from tidings.journeys.files import export_journey
+
+    make_template("Welcome")
+    journey = do_create_journey(spec(), actor=None)
+    text = export_journey(journey).replace("Welcome, {{ contact.first_name }}", subject)
+    journey.versions.all().delete()
+    journey.delete()
+    path = tmp_path / "welcome.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_journey_loaded_by_an_operator_cannot_be_confirmed_by_them(
+    tmp_path, four_eyes_on, author, reviewer
+):
+    path = _welcome_file(tmp_path)
+    call_command("journeys", "load", path, "--operator", "author", stdout=StringIO())
+    journey = Journey.objects.get()
+    assert journey.created_by == author and journey.changed_by_id == author.pk
+    entry = AuditEntry.objects.filter(action="journey.created").latest("pk")
+    assert entry.actor_id == author.pk
+    with pytest.raises(JourneyNotReady, match="you made the last change"):
+        four_eyes.do_confirm(journey, actor=author, seen=four_eyes.fingerprint(journey))
+    four_eyes.do_confirm(journey, actor=reviewer, seen=four_eyes.fingerprint(journey))
+    assert Journey.objects.get().status == "active"
+
+
+def test_loading_a_change_makes_the_operator_its_editor(tmp_path, four_eyes_on, author, reviewer):
+    path = _welcome_file(tmp_path)
+    call_command("journeys", "load", path, "--operator", "author", stdout=StringIO())
+    four_eyes.do_confirm(
+        Journey.objects.get(), actor=reviewer, seen=four_eyes.fingerprint(Journey.objects.get())
+    )
+    changed = tmp_path / "changed.toml"
+    changed.write_text(Path(path).read_text().replace("Welcome, {{", "Hello, {{"))
+    out = StringIO()
+    call_command("journeys", "load", str(changed), "--operator", "reviewer", stdout=out)
+    journey = Journey.objects.get()
+    assert journey.status == "paused" and "It is paused" in out.getvalue()
+    assert journey.changed_by_id == reviewer.pk  # so the author may confirm it now, not them
+    with pytest.raises(JourneyNotReady, match="you made the last change"):
+        four_eyes.do_confirm(journey, actor=reviewer, seen=four_eyes.fingerprint(journey))
+
+
+def test_loading_without_an_operator_is_refused_with_four_eyes(tmp_path, four_eyes_on):
+    path = _welcome_file(tmp_path)
+    with pytest.raises(CommandError, match=r"^--operator USERNAME is needed"):
+        call_command("journeys", "load", path, stdout=StringIO())
+    assert not Journey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("username", "error"),
+    [("nobody", 'no active operator is called "nobody"'), ("analyst", "no content permission")],
+)
+def test_loading_as_someone_who_may_not_edit_is_refused(tmp_path, four_eyes_on, username, error):
+    make_operator("analyst", "analyst")
+    path = _welcome_file(tmp_path)
+    with pytest.raises(CommandError, match=error):
+        call_command("journeys", "load", path, "--operator", username, stdout=StringIO())
+    assert not Journey.objects.exists()
+
+
+def test_a_writer_cannot_load_a_change_to_a_started_journey(tmp_path, author):
+    path = _welcome_file(tmp_path)
+    make_operator("writer", "writer")
+    call_command("journeys", "load", path, "--operator", "author", stdout=StringIO())
+    do_activate(Journey.objects.get(), actor=author)
+    with pytest.raises(CommandError, match="may not change a journey that was started"):
+        call_command("journeys", "load", path, "--operator", "writer", stdout=StringIO())
+
+
+# --- journeys running when the setting is switched on ------------------------------------------
+def test_a_journey_running_unconfirmed_when_four_eyes_is_switched_on_pauses_before_sending(
+    settings, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    from tests.journeys.helpers import make_list, subscriber
+    from tidings.campaigns.models import OutgoingMessage
+    from tidings.journeys import engine
+    from tidings.journeys.actions import do_enrol
+
+    journey = drafted(author)
+    do_activate(journey, actor=author)
+    do_enrol(journey, subscriber("Ann Example", make_list()))
+    settings.TIDINGS_SEND_NEEDS_SECOND_OPERATOR = True
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.advance_due()
+    journey.refresh_from_db()
+    assert journey.status == "paused"
+    assert journey.paused_reason.startswith("sending needs a second operator now")
+    assert not OutgoingMessage.objects.filter(kind__startswith="journey:").exists()
+    assert four_eyes.notify_confirmers_task.call(journey.pk, None) == 1
+    assert mailoutbox[0].to == [reviewer.email]
+    assert "It paused: sending needs a second operator now" in mailoutbox[0].body
+    # Its author cannot resume it; another operator confirms it, and Ann gets her mail.
+    with pytest.raises(JourneyNotReady, match="waiting for a second operator"):
+        do_resume(journey, actor=author)
+    four_eyes.do_confirm(journey, actor=reviewer, seen=four_eyes.fingerprint(journey))
+    engine.advance_due()
+    assert Journey.objects.get(pk=journey.pk).status == "active"
+    assert OutgoingMessage.objects.filter(kind__startswith="journey:").count() == 1
+
+
+def test_the_page_of_a_journey_running_unconfirmed_says_it_will_pause(
+    client, settings, author, reviewer
+):
+    journey = drafted(author)
+    do_activate(journey, actor=author)
+    settings.TIDINGS_SEND_NEEDS_SECOND_OPERATOR = True
+    sign_in(client, reviewer)
+    page = client.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert "Not confirmed by a second operator" in page
+    assert "it pauses before anyone in it takes their next step" in page

@@ -169,6 +169,7 @@ def campaign_ab_results(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "metric": metric,
             "rows": [(r, variants[r.variant_id]) for r in results],
             "comparison": comparison,
+            "machine_only": sum(r.machine_only for r in results),
             "ends_at": abtest.test_ends_at(test) if campaign.started_at else None,
             "can_pick": can_pick,
         },

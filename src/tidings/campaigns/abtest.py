@@ -142,6 +142,9 @@ class VariantResult:
     rate: float
     low: float  # 95% Wilson interval
     high: float
+    # Opened only by a machine (Apple Mail Privacy Protection, an image proxy, a scanner): whether
+    # the person read it cannot be seen; counted as not opened, shown apart.
+    machine_only: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -152,6 +155,7 @@ class VariantResult:
             "rate": round(self.rate, 5),
             "low": round(self.low, 5),
             "high": round(self.high, 5),
+            "machine_only": self.machine_only,
         }
 
 
@@ -212,7 +216,8 @@ def proportions_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
 
 def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
     """Each variant's figures now: sent, human openers and clickers, the metric's rate and its
-    interval.  Four grouped queries, whatever the campaign's size."""
+    interval, and the messages opened only by machines.  Five grouped queries, whatever the
+    campaign's size."""
     variants = list(campaign.variants.order_by("label"))
     sent, tracked = {}, {}
     for variant_id, n, n_tracked in (
@@ -232,6 +237,13 @@ def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
     )
     clicked = dict(
         human.filter(kind=EventKind.CLICK)
+        .values_list("delivery__variant_id")
+        .annotate(n=Count("delivery_id", distinct=True))
+        .order_by()
+    )
+    machine_only = dict(
+        Event.objects.filter(campaign=campaign, machine=True, kind=EventKind.OPEN)
+        .exclude(delivery_id__in=human.values("delivery_id"))
         .values_list("delivery__variant_id")
         .annotate(n=Count("delivery_id", distinct=True))
         .order_by()
@@ -261,6 +273,7 @@ def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
                 successes / trials if trials else 0.0,
                 low,
                 high,
+                machine_only.get(variant.pk, 0),
             )
         )
     return results
@@ -286,6 +299,12 @@ def compare(results: list[VariantResult], metric_label: str) -> Comparison:
         for r in others
     }
     threshold = ALPHA / max(1, len(others))
+    # Several comparisons at once: each must be below 5% shared out (Bonferroni), say so.
+    bar = (
+        f"; with {len(others)} comparisons it must be below {threshold:.3f}"
+        if len(others) > 1
+        else ""
+    )
     significant = (
         bool(others)
         and leader.successes > 0
@@ -296,8 +315,8 @@ def compare(results: list[VariantResult], metric_label: str) -> Comparison:
     )
     if leader.trials == 0 or leader.successes == 0:
         sentence = (
-            f"No {metric_label.lower()} yet: the difference between the variants is not "
-            "significant."
+            f"No variant has any {metric_label.lower()}: there is nothing to choose by, so no "
+            f"variant is better; variant {leader.label} is taken as the first of them."
         )
     elif level := [r.label for r in others if r.rate == leader.rate]:
         names = ", ".join([leader.label, *level[:-1]]) + f" and {level[-1]}"
@@ -308,15 +327,21 @@ def compare(results: list[VariantResult], metric_label: str) -> Comparison:
     elif significant:
         sentence = (
             f"Variant {leader.label} is better ({leader.rate:.1%} {metric_label.lower()}); the "
-            f"difference is significant (p = {max(p_values.values()):.3f})."
+            f"difference is significant ({_p(max(p_values.values()))}{bar})."
         )
     else:
         worst_p = max(p_values.values(), default=1.0)
         sentence = (
             f"Variant {leader.label} leads ({leader.rate:.1%} {metric_label.lower()}), but the "
-            f"difference is not significant (p = {worst_p:.2f}): it may be chance."
+            f"difference is not significant ({_p(worst_p, 2)}{bar}): it may be chance."
         )
     return Comparison(leader, significant, p_values, sentence)
+
+
+def _p(value: float, digits: int = 3) -> str:
+    """A p-value as a sentence shows it: never "p = 0.000", which would claim certainty."""
+    floor = 10**-digits
+    return f"p < {floor:.{digits}f}" if value < floor else f"p = {value:.{digits}f}"
 
 
 # --- deciding -----------------------------------------------------------------------------------

@@ -18,6 +18,11 @@ urlpatterns = [
     path("<int:campaign_id>/schedule/", views.campaign_schedule, name="schedule"),
     path("<int:campaign_id>/unschedule/", views.campaign_unschedule, name="unschedule"),
     path("<int:campaign_id>/pause/", views.campaign_pause, name="pause"),
+    path(
+        "<int:campaign_id>/ask/",
+        views.campaign_request_confirmation,
+        name="request-confirmation",
+    ),
     path("<int:campaign_id>/resume/", views.campaign_resume, name="resume"),
     path("<int:campaign_id>/cancel/", views.campaign_cancel, name="cancel"),
     path("<int:campaign_id>/clone/", views.campaign_clone, name="clone"),

@@ -23,7 +23,7 @@ from tidings.audience.segments import SegmentError
 from tidings.lib.access import operator_required
 from tidings.lib.stale import EditedMeanwhile, version_of
 
-from . import lifecycle, samples
+from . import lifecycle, samples, second_operator
 from .blocks import pages
 from .confirmation import describe_when, send_summary
 from .followups import suggested_time
@@ -143,6 +143,8 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 else []
             ),
             "refresh": campaign.status == Campaign.Status.SENDING,
+            "may_ask": second_operator.may_ask(campaign, request.user),
+            "asked": second_operator.last_request(campaign),
             "deferring": (
                 deferral_texts()
                 if campaign.status in (Campaign.Status.SENDING, Campaign.Status.PAUSED)
@@ -396,6 +398,23 @@ def _confirm(request: HttpRequest, campaign: Campaign, form: ScheduleForm, when)
             "changed": changed,
         },
     )
+
+
+@require_POST
+@operator_required(perm="content")
+def campaign_request_confirmation(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Someone who may not send it (a writer; with four-eyes sending, its author) asks the
+    operators who may: they are emailed a link to its page."""
+    campaign = _campaign_or_404(campaign_id)
+    try:
+        second_operator.do_request_confirmation(campaign, actor=request.user)
+    except CampaignNotReady as exc:
+        messages.error(request, f"Not done: {exc}.")
+    else:
+        messages.success(
+            request, "Asked: the operators who may send it were emailed a link to this page."
+        )
+    return redirect("campaigns:detail", campaign_id=campaign.pk)
 
 
 # One POST view per button; each calls its action and reports the result.

@@ -676,17 +676,28 @@ UNSENT_BLANKED: dict[str, Any] = {
 @transaction.atomic
 def do_record_goal(contact_id: int, event: str) -> int:
     """The person did ``event``: every open enrolment of theirs in a journey with that goal ends
-    as converted.  Returns how many."""
+    as converted, and that journey's mail to them still waiting in the queue is skipped (the
+    nudge to book a demo is not sent to someone who just booked one).  Returns how many."""
     converted = 0
     open_ = Enrolment.objects.filter(contact_id=contact_id, state__in=Enrolment.OPEN)
     for enrolment in open_.select_related("version"):
         goals = [g for g in enrolment.version.goals if g.get("event") == event]
         if goals:
-            converted += _close(
-                Enrolment.objects.filter(pk=enrolment.pk),
-                f"goal: {goals[0]['name']}",
-                state=Enrolment.State.CONVERTED,
+            reason = f"goal: {goals[0]['name']}"
+            closed = _close(
+                Enrolment.objects.filter(pk=enrolment.pk), reason, state=Enrolment.State.CONVERTED
             )
+            if closed:
+                OutgoingMessage.objects.filter(
+                    contact_id=contact_id,
+                    kind=f"journey:{enrolment.journey_id}",
+                    status=OutgoingMessage.Status.QUEUED,
+                ).update(
+                    status=OutgoingMessage.Status.SKIPPED,
+                    error=f"reached the journey's goal ({reason})"[:300],
+                    **UNSENT_BLANKED,
+                )
+            converted += closed
     return converted
 
 

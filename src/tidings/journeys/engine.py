@@ -556,15 +556,15 @@ def _run_step(enrolment: Enrolment, now: datetime) -> Outcome:
     contact = enrolment.contact
     if contact is None:
         return Outcome(EnrolmentStep.Outcome.EXITED, "erased", exit=True)
+    purpose = MARKETING_PURPOSE if enrolment.journey.is_marketing else SERVICE_PURPOSE
     if kind in ("wait_event", "wait_click"):
         if enrolment.waiting_for:  # armed, and the timeout came first
             return Outcome(EnrolmentStep.Outcome.BRANCHED, "timed out", step["else"])
-        ends = wait_ends(step, now)
+        ends = wait_ends(step, now, contact, purpose, steps)
         event = step["event"] if kind == "wait_event" else CLICK_WAIT
         return Outcome(EnrolmentStep.Outcome.WAITING, "", enrolment.step, ends, waiting_for=event)
     if kind in WAITS:
-        purpose = MARKETING_PURPOSE if enrolment.journey.is_marketing else SERVICE_PURPOSE
-        ends = wait_ends(step, now, contact, purpose)  # wait_until: maybe the person's zone
+        ends = wait_ends(step, now, contact, purpose, steps)  # maybe the person's zone
         return Outcome(EnrolmentStep.Outcome.WAITING, "", _next(enrolment), ends)
     if kind == "end":
         return Outcome(EnrolmentStep.Outcome.COMPLETED, "", "")

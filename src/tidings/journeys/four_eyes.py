@@ -10,7 +10,9 @@ its topic, the trigger's saved segment's query; a branch's segment condition is 
 steps).  The name is not in it.
 
 - ``do_request_confirmation``: whoever last changed it asks; the page shows "waiting for a
-  second operator" and who asked (audit ``journey.confirmation_requested``).
+  second operator" and who asked (audit ``journey.confirmation_requested``), and the operators
+  who may confirm it (the send permission; not whoever last changed it, nor the one asking) are
+  emailed a link to its page, as operators are told of a campaign that paused itself.
 - ``do_confirm``: another operator with the send permission, who is not the one who last
   changed it (its last editor, else its creator), confirms what the page showed them (the hash
   it carried; if it changed meanwhile they are asked to look again), which activates a draft,
@@ -25,25 +27,38 @@ steps).  The name is not in it.
   next must be mail someone else has seen.  While paused nobody moves on and triggers enrol
   nobody (as for any paused journey).
 
+- A journey already running when the setting is switched on was never seen by a second
+  operator: the engine (``hold_changed``) pauses it before anyone in it takes their next step,
+  and the operators who may confirm it are emailed; *Confirm and resume* lets it carry on.
+
 Without the setting nothing here does anything, and activating needs no confirmation.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db import transaction
+from django.tasks import task
+from django.urls import reverse
 from django.utils import timezone
 
 from tidings.audience.models import MailingList, Segment
+from tidings.audience.tokens import absolute_url
 from tidings.campaigns.fingerprint import content_fingerprint
 from tidings.campaigns.models import Template
+from tidings.lib.access import operators_with_permission
 from tidings.lib.audit import audit
 from tidings.lib.four_eyes import digest, enforced, needs_second_operator
 
 from .models import Journey
+
+logger = logging.getLogger(__name__)
 
 Status = Journey.Status
 _STARTED = (Status.ACTIVE, Status.PAUSED)
@@ -145,7 +160,55 @@ def do_request_confirmation(journey: Journey, *, actor: Any) -> Journey:
     journey.confirmation_requested_by = _editor(actor)
     journey.confirmation_requested_at = now
     audit("journey.confirmation_requested", actor=actor, obj=journey, version=journey.version)
+    pk, asker = journey.pk, getattr(actor, "pk", None)
+    transaction.on_commit(lambda: notify_confirmers_task.enqueue(pk, asker))
     return journey
+
+
+def confirmers(journey: Journey, *, asker_id: int | None = None) -> list[str]:
+    """The addresses of the operators who may confirm ``journey``: the send permission, and
+    neither whoever last changed it nor the one asking."""
+    users = (
+        get_user_model()
+        .objects.filter(operators_with_permission("send"))
+        .exclude(pk__in=[pk for pk in (journey.changed_by_id, asker_id) if pk])
+        .distinct()
+    )
+    return sorted({u.email for u in users if u.email})
+
+
+@task()
+def notify_confirmers_task(journey_id: int, asker_id: int | None) -> int:
+    """Email the operators who may confirm the journey that someone asked them to (its name and
+    a link to its page; nobody's personal data).  Returns how many were emailed."""
+    journey = Journey.objects.filter(pk=journey_id).first()
+    if journey is None or not enforced() or is_confirmed(journey):
+        return 0
+    recipients = confirmers(journey, asker_id=asker_id)
+    if not recipients:
+        return 0
+    asker = get_user_model().objects.filter(pk=asker_id).first() if asker_id else None
+    if asker is not None:
+        why = f"{asker.get_username()} asks a second operator to confirm it."
+    else:
+        why = f"It paused: {journey.paused_reason or 'it is not confirmed'}."
+    link = absolute_url(reverse("journeys:detail", args=[journey.pk]))
+    try:
+        send_mail(
+            subject=f"tidings: please confirm the journey “{journey.name}”",
+            message=(
+                f"The journey “{journey.name}” waits for a second operator. {why}\n\n"
+                "Sending needs a second pair of eyes here: it does not run until someone other "
+                "than whoever last changed it has read what it sends (its emails, its trigger "
+                f"and who it lets in) and confirmed it on its page:\n{link}\n"
+            ),
+            from_email=settings.SERVER_EMAIL,
+            recipient_list=recipients,
+        )
+    except Exception:  # the page shows the request either way
+        logger.exception("could not email about the confirmation of journey %s", journey_id)
+        return 0
+    return len(recipients)
 
 
 @transaction.atomic
@@ -214,16 +277,43 @@ def void_changed_journeys(what: str, *, actor: Any) -> list[int]:
 def hold_changed(journeys: Iterable[Journey]) -> set[int]:
     """The engine's safety net, for a change made around the actions that void (the admin, a
     shell, a race with the confirmation): pause those of ``journeys`` whose hash no longer
-    matches their confirmation, before they send anything.  Returns their ids."""
+    matches their confirmation, or that have none (started before the setting was on), before
+    they send anything.  Returns their ids."""
     if not enforced():
         return set()
     held = set()
     for journey in journeys:
         confirmed = journey.confirmed_fingerprint
-        if confirmed and journey.status == Status.ACTIVE and confirmed != fingerprint(journey):
+        if journey.status != Status.ACTIVE:
+            continue
+        if not confirmed:
+            _hold_unconfirmed(journey)
+            held.add(journey.pk)
+        elif confirmed != fingerprint(journey):
             _void(journey, "what it sends", "worker")
             held.add(journey.pk)
     return held
+
+
+UNCONFIRMED = (
+    "sending needs a second operator now, and nobody else has confirmed what it sends: "
+    "another operator with the send permission must confirm it before it runs again"
+)
+
+
+def _hold_unconfirmed(journey: Journey) -> None:
+    """A journey started before four-eyes was switched on, that no second operator confirmed
+    since: it pauses before its next step, so nobody gets mail no second operator has seen (the
+    operators who may confirm it are emailed)."""
+    from .actions import InvalidTransition, _apply
+
+    try:
+        _apply(journey, "pause", paused_reason=UNCONFIRMED)
+    except InvalidTransition:  # paused or archived meanwhile
+        return
+    audit("journey.paused", actor="worker", obj=journey, cause="not confirmed")
+    pk = journey.pk
+    transaction.on_commit(lambda: notify_confirmers_task.enqueue(pk, None))
 
 
 def _void(journey: Journey, what: str, actor: Any) -> None:
@@ -235,6 +325,9 @@ def _void(journey: Journey, what: str, actor: Any) -> None:
         "confirmed_by": None,
         "confirmed_at": None,
         "last_edited_by": _editor(actor),
+        # A request was about what it was before the change: whoever changed it asks again.
+        "confirmation_requested_by": None,
+        "confirmation_requested_at": None,
     }
     was = journey.status
     if was in _STARTED:
@@ -249,6 +342,9 @@ def _void(journey: Journey, what: str, actor: Any) -> None:
     except InvalidTransition:  # paused or archived meanwhile: void it as it is
         Journey.objects.filter(pk=journey.pk).update(**fields)
     audit("journey.confirmation_voided", actor=actor, obj=journey, was=was, cause=what)
+    if was == Status.ACTIVE:  # it stopped: the operators who may confirm it should know
+        pk = journey.pk
+        transaction.on_commit(lambda: notify_confirmers_task.enqueue(pk, None))
 
 
 def on_changed(sender: Any, *, what: str, actor_id: int | None = None, **kwargs: Any) -> None:

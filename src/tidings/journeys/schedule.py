@@ -8,8 +8,11 @@ skips nor doubles it: the wait is computed once, when the step runs, and stored 
 
 "Wait 2 days" (and a wait_event's "3 days" timeout) counts calendar days in the company's zone:
 it ends at the same local wall-clock time two dates later, so a mail sent at 09:00 is followed
-at 09:00 even when the clocks changed in between (47 or 49 hours).  Minutes and hours are
-elapsed time.
+at 09:00 even when the clocks changed in between (47 or 49 hours).  In a journey that times its
+mail in the person's zone (a wait_until with ``zone = "contact"``) they count in the person's
+zone instead, where we hold it: their 09:00 mail is followed at their 09:00 a week later, also
+in the weeks when their clocks and the company's change on different dates (New York and London
+in March and October).  Minutes and hours are elapsed time.
 
 The step after a "wait until" is meant for that time of day.  If it runs much later (the
 worker was down over the time), it goes if it is less than ``missed_time_grace()`` late
@@ -77,15 +80,28 @@ def step_zone(step: Mapping[str, Any], contact: Any = None, purpose: str = "") -
     return company_zone()
 
 
+def in_contact_zone(steps: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a journey's steps time its mail in the person's zone (a wait_until asks for it)."""
+    return any(
+        isinstance(s, Mapping) and s.get("kind") == "wait_until" and s.get("zone") == "contact"
+        for s in steps
+    )
+
+
 def wait_ends(
-    step: Mapping[str, Any], now: datetime, contact: Any = None, purpose: str = ""
+    step: Mapping[str, Any],
+    now: datetime,
+    contact: Any = None,
+    purpose: str = "",
+    steps: Sequence[Mapping[str, Any]] = (),
 ) -> datetime:
     """When a wait or wait_until step started at ``now`` lets the person go on (``contact``
-    and the journey's ``purpose``: for a wait_until in the person's time zone)."""
-    if step["kind"] == "wait":
-        return add_duration(now, step["duration"])
-    if step["kind"] in ("wait_event", "wait_click"):
-        return add_duration(now, step["timeout"])
+    and the journey's ``purpose``: for a wait_until in the person's time zone; ``steps``, the
+    version's: days and weeks count in the person's zone when the journey uses it)."""
+    if step["kind"] in ("wait", "wait_event", "wait_click"):
+        zone = contact_zone(contact, purpose) if purpose and in_contact_zone(steps) else None
+        text = step["duration"] if step["kind"] == "wait" else step["timeout"]
+        return add_duration(now, text, zone)
     zone = step_zone(step, contact, purpose)
     return next_time_of_day(now, parse_time(step["time"]), step.get("weekdays") or (), zone)
 
@@ -101,8 +117,8 @@ def missed_time_grace() -> timedelta:
 
 def add_duration(now: datetime, text: Any, zone: ZoneInfo | None = None) -> datetime:
     """``now`` plus a duration: minutes and hours elapsed; days and weeks on the calendar of
-    ``zone`` (the company's), to the same local wall-clock time (a time the clocks skip that
-    day is read as local_instant reads it)."""
+    ``zone`` (default: the company's), to the same local wall-clock time (a time the clocks
+    skip that day is read as local_instant reads it)."""
     count, unit = duration_parts(text)
     if unit not in ("day", "week"):
         return now + parse_duration(text)

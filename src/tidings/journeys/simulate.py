@@ -22,7 +22,7 @@ from .actions import MARKETING_PURPOSE, SERVICE_PURPOSE
 from .engine import branch_matches
 from .mail import StepError, compile_step, send_refusal
 from .models import Journey
-from .schedule import wait_ends
+from .schedule import contact_zone, in_contact_zone, wait_ends
 from .steps import WAITS, index_of, successors
 
 MAX_STEPS = 100
@@ -63,8 +63,9 @@ def simulate(
         step = steps[index]
         kind = step["kind"]
         following = successors(steps, index)[0]
+        purpose = MARKETING_PURPOSE if journey.is_marketing else SERVICE_PURPOSE
         if kind in ("wait_event", "wait_click"):
-            ends = wait_ends(step, now)
+            ends = wait_ends(step, now, contact, purpose, steps)
             what = f'"{step["event"]}"' if kind == "wait_event" else "a click"
             out.append(
                 Moment(
@@ -80,9 +81,9 @@ def simulate(
             now, step_id = ends, step["else"]
             continue
         if kind in WAITS:
-            purpose = MARKETING_PURPOSE if journey.is_marketing else SERVICE_PURPOSE
-            ends = wait_ends(step, now, contact, purpose)
-            out.append(Moment(now, step_id, kind, f"waits until {_when(ends)}"))
+            ends = wait_ends(step, now, contact, purpose, steps)
+            theirs = _their_time(ends, contact, purpose, steps)
+            out.append(Moment(now, step_id, kind, f"waits until {_when(ends)}{theirs}"))
             if ends > until:
                 out.append(Moment(ends, "", "horizon", f"beyond the {days} days simulated"))
                 break
@@ -130,6 +131,15 @@ def _describe(step: dict[str, Any]) -> str:
     if kind == "webhook":
         return f'calls the webhooks with "{step["event"]}"'
     return kind
+
+
+def _their_time(moment: datetime, contact: Contact, purpose: str, steps: Any) -> str:
+    """The person's own time of ``moment`` (", 09:00 in their zone (America/New_York)") when the
+    journey counts in their zone and it is not the company's, whose time the simulator shows."""
+    zone = contact_zone(contact, purpose) if in_contact_zone(steps) else None
+    if zone is None or zone.key == timezone.get_current_timezone_name():
+        return ""
+    return f", {moment.astimezone(zone):%a %d %b %H:%M} in their zone ({zone.key})"
 
 
 def _when(moment: datetime) -> str:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from tidings.audience.emails import InvalidEmail, normalise_email
 from tidings.audience.models import Contact
+from tidings.campaigns.models import Template
 from tidings.lib.access import has_permission, operator_required
 from tidings.lib.four_eyes import enforced
 
@@ -158,8 +159,17 @@ def _four_eyes(request: HttpRequest, journey: Journey, steps: list) -> dict:
         "may_confirm": not confirmed and may_send and four_eyes.may_confirm(journey, request.user),
         "may_request": not confirmed and may_send and not journey.confirmation_requested_by_id,
         "seen": four_eyes.fingerprint(journey),
-        "sends": [s for s in steps if s.get("kind") == "send_email"],
+        "sends": _sends(steps),
     }
+
+
+def _sends(steps: list) -> list[dict]:
+    """Each send step with the id of the template it sends (None: no template has that name),
+    so the page links to what is to be confirmed."""
+    sends = [s for s in steps if s.get("kind") == "send_email"]
+    names = {str(s.get("template")) for s in sends}
+    ids = dict(Template.objects.filter(name__in=names).values_list("name", "pk"))
+    return [{**s, "template_id": ids.get(str(s.get("template")))} for s in sends]
 
 
 @require_POST

@@ -5,12 +5,18 @@ Every step is audited as ``cli``.  With ``TIDINGS_SEND_NEEDS_SECOND_OPERATOR`` n
 confirmed from here (the command line is no operator): ``activate`` and ``resume`` go ahead
 only when a second operator confirmed the journey as it is on its page, and loading a file
 that changes what a confirmed journey sends voids that confirmation (a running journey pauses).
+``load --operator USERNAME`` records that operator as the journey's editor (its creator, for a
+new one) and audits the load as theirs, so they cannot be the one who confirms it; with
+four-eyes sending a load without ``--operator`` is refused, since a change by nobody could be
+confirmed by its own author.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from tidings.audience.emails import InvalidEmail, normalise_email
@@ -22,10 +28,12 @@ from tidings.journeys.actions import (
     do_pause,
     do_resume,
 )
-from tidings.journeys.files import JourneyFileError, export_journey, load_journey
+from tidings.journeys.files import JourneyFileError, export_journey, load_journey, read_toml
 from tidings.journeys.models import Journey
 from tidings.journeys.simulate import simulate, timeline_text
+from tidings.lib.access import has_permission
 from tidings.lib.arguments import days_ahead
+from tidings.lib.four_eyes import enforced
 
 
 class Command(BaseCommand):
@@ -37,6 +45,12 @@ class Command(BaseCommand):
         export.add_argument("name")
         load = sub.add_parser("load", help="create or edit the journey a TOML file describes")
         load.add_argument("file")
+        load.add_argument(
+            "--operator",
+            metavar="USERNAME",
+            help="the operator who wrote the file: recorded as the journey's editor (required "
+            "with TIDINGS_SEND_NEEDS_SECOND_OPERATOR, so they cannot also confirm it)",
+        )
         sim = sub.add_parser("simulate", help="what would happen to a person starting now")
         sim.add_argument("name")
         sim.add_argument("--contact", required=True, help="the person's email address")
@@ -57,7 +71,7 @@ class Command(BaseCommand):
         if action == "export":
             self.stdout.write(export_journey(_journey(options["name"])), ending="")
         elif action == "load":
-            self._load(options["file"])
+            self._load(options["file"], options.get("operator"))
         elif action in _BUTTONS:
             journey = _journey(options["name"])
             act, done = _BUTTONS[action]
@@ -74,14 +88,25 @@ class Command(BaseCommand):
             moments = simulate(_journey(options["name"]), contact, days=options["days"])
             self.stdout.write(timeline_text(moments))
 
-    def _load(self, file: str) -> None:
+    def _load(self, file: str, username: str | None) -> None:
+        actor = _operator(username) if username else ACTOR
+        if username is None and enforced():
+            raise CommandError(
+                "--operator USERNAME is needed: sending needs a second operator here, and a "
+                "journey loaded by nobody could be confirmed by whoever wrote it"
+            )
         path = Path(file)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"{file}: cannot read it ({type(exc).__name__})") from None
+        if username and not has_permission(actor, "send") and _started(text):
+            raise CommandError(
+                f'--operator: "{username}" may not change a journey that was started (it sends '
+                "to whoever enters next: only an operator who may send can change it)"
+            )
         try:
-            journey, created = load_journey(text)
+            journey, created = load_journey(text, actor=actor)
         except JourneyFileError as exc:
             raise CommandError("\n".join(f"{file}: {p}" for p in exc.problems)) from None
         verb = "created" if created else "updated"
@@ -103,6 +128,30 @@ def _journey(name: str) -> Journey:
     if journey is None:
         raise CommandError(f'no journey is called "{name}"')
     return journey
+
+
+def _operator(username: str) -> Any:
+    """The active operator called ``username`` who may edit journeys (the content permission)."""
+    user = get_user_model().objects.filter(username=username, is_active=True, is_staff=True).first()
+    if user is None:
+        raise CommandError(f'--operator: no active operator is called "{username}"')
+    if not has_permission(user, "content"):
+        raise CommandError(
+            f'--operator: "{username}" may not edit journeys (no content permission)'
+        )
+    return user
+
+
+def _started(text: str) -> bool:
+    """Whether the file names a journey that exists and is no longer a draft."""
+    try:
+        name = read_toml(text).get("name")
+    except ValueError:
+        return False  # load_journey says what is wrong with it
+    if not isinstance(name, str):
+        return False
+    journey = Journey.objects.filter(name=name.strip()).first()
+    return journey is not None and journey.status != Journey.Status.DRAFT
 
 
 def _contact(address: str) -> Contact:
