@@ -3,7 +3,8 @@ did the person write (without the quoted history and signature), and which files
 
 - Automatic mail (RFC 3834 ``Auto-Submitted``, ``Precedence: bulk/junk/list/auto_reply``,
   ``X-Autoreply``/``X-Autorespond``, mailing-list headers, our own ``X-Loop``, a null
-  ``Return-Path``) never opens a ticket and is never answered, so two auto-responders cannot
+  ``Return-Path``, Exchange's ``X-Auto-Response-Suppress: All``, an out-of-office reply's
+  subject) never opens a ticket and is never answered, so two auto-responders cannot
   keep a loop going; delivery reports (bounces: ``multipart/report``, ``X-Failed-Recipients``,
   MAILER-DAEMON) go to the bounce processing that knows them.
 - The text is the plain-text part; with only HTML, the HTML is first sanitised with nh3 (which
@@ -44,6 +45,34 @@ _AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 _AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Autoreply-From")
 _LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post")
 _REPORT_SENDERS = ("mailer-daemon", "postmaster")
+# Exchange stamps its out-of-office replies (and its other generated mail) with
+# ``X-Auto-Response-Suppress: All`` and nothing else that says what they are: no
+# Auto-Submitted, often no In-Reply-To.  A mail asking for no automatic answer of one of these
+# kinds gets none, whatever it is.
+_SUPPRESS_ALL = "all"
+_SUPPRESSED_ANSWERS = {"all", "oof", "autoreply"}
+# The subjects out-of-office replies are given by Outlook/Exchange, Gmail, Apple Mail and the
+# rest, in the languages of REPLY_LANGUAGES (and Portuguese): matched only at the start of the
+# subject and followed by a colon, as those programs write them ("Automatic reply: Courses",
+# "Réponse automatique : Cours", "Abwesenheitsnotiz: Kurse").  A person's own subject does not
+# start like that.
+_AUTOREPLY_SUBJECT = re.compile(
+    r"^\s*(?:"
+    r"auto(?:matic)?[- ]?(?:reply|response)|out of (?:the )?office(?: reply| auto-?reply)?"
+    r"|r[ée]ponse automatique|absence du bureau|abwesenheitsnotiz|automatische antwort"
+    r"|abwesenheit|respuesta autom[áa]tica|fuera de la oficina|risposta automatica"
+    r"|fuori sede|automatisch antwoord|afwezig(?:heidsbericht)?|automatyczna odpowied[źz]"
+    r"|autosvar|fr[åa]nvaro|resposta autom[áa]tica"
+    r")\s*:",
+    re.IGNORECASE,
+)
+# RFC 3834 3.2: a responder "SHOULD NOT" answer mail from these (mailing-list and system
+# addresses, and those that say they read nothing).
+_NO_ANSWER_LOCAL = re.compile(
+    r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|listserv|majordomo"
+    r"|owner-.*|.*-(?:request|owner|bounces?)|no[-_.]?reply[-_.+].*|bounces?[-_.+].*)$",
+    re.IGNORECASE,
+)
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
 
 
@@ -114,6 +143,10 @@ def automatic(message: EmailMessage, *, own_address: str = "") -> str:
     for name in _AUTOREPLY_HEADERS:
         if header(message, name):
             return f"{name} header"
+    if _SUPPRESS_ALL in _suppressed(message):
+        return "X-Auto-Response-Suppress: All (Exchange's out-of-office and system mail)"
+    if _AUTOREPLY_SUBJECT.match(header(message, "Subject")):
+        return "an out-of-office reply's subject"
     precedence = (header(message, "Precedence") or header(message, "X-Precedence")).lower()
     if precedence in _AUTOMATIC_PRECEDENCE:
         return f"Precedence: {precedence}"
@@ -128,6 +161,24 @@ def automatic(message: EmailMessage, *, own_address: str = "") -> str:
         and parseaddr(header(message, "Return-Path"))[1] == ""
     ):
         return "null Return-Path (<>)"
+    return ""
+
+
+def _suppressed(message: EmailMessage) -> set[str]:
+    value = header(message, "X-Auto-Response-Suppress").lower()
+    return {word.strip() for word in value.split(",") if word.strip()}
+
+
+def no_automatic_answer(message: EmailMessage) -> str:
+    """Why the mail (a person's, not automatic) must get no automatic answer (acknowledgement,
+    "we did not keep your files"), or "": its sender asks for none (``X-Auto-Response-Suppress``
+    with OOF or AutoReply), or its address is one nobody reads (``noreply@``, ``…-request@``,
+    ``owner-…@``: RFC 3834 3.2).  It is still opened and answered by an operator."""
+    if _suppressed(message) & _SUPPRESSED_ANSWERS:
+        return "its sender asks for no automatic reply (X-Auto-Response-Suppress)"
+    local = sender(message)[1].rpartition("@")[0]
+    if local and _NO_ANSWER_LOCAL.match(local):
+        return "its sender's address is not one that reads replies"
     return ""
 
 

@@ -301,12 +301,16 @@ def _act(row: InboundMail, message: Any, *, follow_thread: bool = True) -> Outco
             contact,
             added,
         )
+    quiet = inbound.no_automatic_answer(message)
     if record is not None:
-        added = _add(record, message, message_id)
+        added = _add(record, message, message_id, answer=not quiet)
         return Outcome(
             InboundMail.Status.PROCESSED, f"added to {_label(record)} (by {how})", contact, added
         )
-    return _open(message, name, address, contact, message_id)
+    outcome = _open(message, name, address, contact, message_id, answer=not quiet)
+    if quiet:
+        outcome.reason += f"; nothing sent: {quiet}"
+    return outcome
 
 
 def _own_address() -> str:
@@ -331,7 +335,12 @@ def _keeps_attachments(record: conversations.Thread) -> bool:
 
 
 def _add(
-    record: conversations.Thread, message: Any, message_id: str, *, automatic: bool = False
+    record: conversations.Thread,
+    message: Any,
+    message_id: str,
+    *,
+    automatic: bool = False,
+    answer: bool = True,
 ) -> ConversationMessage:
     """The person's mail joins the conversation; it opens again if it was closed or waiting."""
     from ..work import do_update_work
@@ -383,7 +392,7 @@ def _add(
         if reopen in TRANSITIONS[type(record)][record.status]:
             do_update_work(record, actor=None, actor_label="inbound mail", status=reopen)
     notifications.notify_owner(record, "reply")
-    if body.attachments and not keep_files:
+    if body.attachments and not keep_files and answer:
         conversations.send_automatic(
             record, emails.ATTACHMENTS, {"attachment_count": len(body.attachments)}
         )
@@ -391,9 +400,16 @@ def _add(
 
 
 def _open(
-    message: Any, name: str, address: str, contact: Contact | None, message_id: str
+    message: Any,
+    name: str,
+    address: str,
+    contact: Contact | None,
+    message_id: str,
+    *,
+    answer: bool = True,
 ) -> Outcome:
-    """A new conversation: a support request, a held one, or an enquiry."""
+    """A new conversation: a support request, a held one, or an enquiry; acknowledged (and
+    told of files not kept) unless ``answer`` is false."""
     body = inbound.content(message)
     subject = inbound.header(message, "Subject")[:200]
     if contact is not None:
@@ -413,10 +429,10 @@ def _open(
                 actor_label="inbound mail",
                 message_id=message_id,
                 check_contract=True,
-                acknowledge=True,
+                acknowledge=answer,
                 notify=True,
             )
-            _files(request, body)
+            _files(request, body, answer=answer)
             held = request.status == SupportRequest.Status.HELD
             return Outcome(
                 InboundMail.Status.PROCESSED,
@@ -438,10 +454,10 @@ def _open(
         message=body.text or "(no text)",
         message_id=message_id,
         actor_label="inbound mail",
-        acknowledge=True,
+        acknowledge=answer,
         notify=True,
     )
-    _files(enquiry, body)
+    _files(enquiry, body, answer=answer)
     return Outcome(
         InboundMail.Status.PROCESSED,
         f"new enquiry #{enquiry.pk}",
@@ -449,7 +465,7 @@ def _open(
     )
 
 
-def _files(record: conversations.Thread, body: inbound.Content) -> None:
+def _files(record: conversations.Thread, body: inbound.Content, *, answer: bool = True) -> None:
     """Attachments of a mail that opened a conversation: kept in it where the purpose lists
     them (as a message of their own), else the sender is told they were not."""
     if not body.attachments:
@@ -471,6 +487,7 @@ def _files(record: conversations.Thread, body: inbound.Content) -> None:
             for a in body.attachments
         )
         return
-    conversations.send_automatic(
-        record, emails.ATTACHMENTS, {"attachment_count": len(body.attachments)}
-    )
+    if answer:
+        conversations.send_automatic(
+            record, emails.ATTACHMENTS, {"attachment_count": len(body.attachments)}
+        )
