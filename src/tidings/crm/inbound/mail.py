@@ -17,18 +17,21 @@ did the person write (without the quoted history and signature), and which files
 from __future__ import annotations
 
 import email
+import email.header
 import email.message
 import email.policy
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 
 import nh3
-from mailparser_reply import EmailReplyParser
+from mailparser_reply.parser import EmailMessage as EmailMessage_
 
 from tidings.lib import mime
+from tidings.lib.text import strip_format_characters
 
 # Languages whose reply headers ("On ... wrote:", "Am ... schrieb:") are recognised.
 REPLY_LANGUAGES = ["en", "de", "fr", "it", "es", "nl", "pl", "sv"]
@@ -103,12 +106,47 @@ def read(raw: bytes) -> EmailMessage:
 
 
 def header(message: EmailMessage, name: str) -> str:
-    """A header's value as text ("" if missing or unreadable)."""
+    """A header's value as text ("" if missing or unreadable).  A value whose bytes are not in
+    the charset it names (Windows-1252 in an "=?utf-8?…?=" word, an unknown charset, raw 8-bit
+    bytes) is read with the same fallbacks as a body (see ``_FALLBACK_CHARSETS``): the parser
+    alone gave "Gr\ufffd\ufffde aus M\ufffdnchen" for a subject and a person's name."""
     try:
         value = message.get(name)
     except Exception:  # a header the parser cannot make sense of counts as absent
         return ""
-    return " ".join(str(value).split()) if value is not None else ""
+    if value is None:
+        return ""
+    text = str(value)
+    if "\ufffd" in text:
+        text = _redecoded(message, name) or text
+    return " ".join(text.split())
+
+
+def _redecoded(message: EmailMessage, name: str) -> str:
+    raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+    if not isinstance(raw, str):
+        return ""
+    try:
+        parts = email.header.decode_header(raw)
+    except Exception:  # a malformed encoded word: the parser's reading stands
+        return ""
+    text = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):  # no encoded word: raw 8-bit bytes, kept as surrogates
+            chunk = chunk.encode("ascii", "surrogateescape")
+        elif charset is None:  # the text between encoded words
+            chunk = chunk.decode("raw-unicode-escape").encode("ascii", "surrogateescape")
+        text.append(_decoded(chunk, charset or "us-ascii"))
+    return "".join(text)
+
+
+def _decoded(data: bytes, declared: str) -> str:
+    for charset in (declared, *_FALLBACK_CHARSETS):
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeError):
+            continue
+    return ""  # not reached: Latin-1 decodes every byte
 
 
 def sender(message: EmailMessage) -> tuple[str, str]:
@@ -195,12 +233,26 @@ class Content:
     attachments: list[Attachment]
 
 
+# A table cell's paragraphs (Outlook writes <td><p class=MsoNormal>…</p></td>) made each cell
+# a paragraph of its own: a cell's content is one line of its row.
+_CELL = re.compile(r"(<t[dh]\b[^>]*>)(.*?)(</t[dh]\s*>)", re.IGNORECASE | re.DOTALL)
+_CELL_BLOCK = re.compile(r"</?(?:p|div)\b[^>]*>", re.IGNORECASE)
+
+
 def _html_text(html: str) -> str:
     from tidings.campaigns.rendering import html_to_text
 
+    html = _CELL.sub(lambda m: m[1] + _CELL_BLOCK.sub(" ", m[2]).strip() + m[3], html)
+
     cleaned = nh3.clean(
         html,
-        tags={"p", "br", "div", "span", "b", "strong", "i", "em", "a", "ul", "ol", "li"},
+        # Tables, headings and preformatted text too: Outlook's mail is laid out in them, and
+        # without them a table's cells ran together ("NameSeatsGrace10").
+        tags={
+            *("p", "br", "div", "span", "b", "strong", "i", "em", "a", "ul", "ol", "li"),
+            *("table", "thead", "tbody", "tfoot", "tr", "td", "th", "pre", "code"),
+            *("h1", "h2", "h3", "h4", "h5", "h6", "dl", "dt", "dd", "hr"),
+        },
         attributes={"a": {"href"}},
         clean_content_tags={"script", "style", "title", "head", "blockquote"},
     )
@@ -221,13 +273,7 @@ def _part_text(part: EmailMessage) -> str:
         return ""
     if not isinstance(payload, bytes):
         return ""
-    declared = part.get_content_charset() or "us-ascii"
-    for charset in (declared, *_FALLBACK_CHARSETS):
-        try:
-            return payload.decode(charset)
-        except (LookupError, UnicodeError):
-            continue
-    return ""  # not reached: Latin-1 decodes every byte
+    return _decoded(payload, part.get_content_charset() or "us-ascii")
 
 
 # Mobile mail programs' sign-off lines that mail-parser-reply (0.4, its "sent_from" patterns)
@@ -251,18 +297,84 @@ _MOBILE_SIGN_OFF = re.compile(
 
 
 def strip_reply(text: str) -> str:
-    """The newest reply in ``text``: quoted history, reply headers and signature removed."""
+    """The newest reply in ``text``: quoted history, reply headers and signature removed.
+
+    An inline forward ("---------- Forwarded message ---------", "Begin forwarded message:")
+    is what the person sends us to read: its text stays, after what they wrote above it."""
     text = text.replace("\r\n", "\n").strip()
     if not text:
         return ""
-    parsed = EmailReplyParser(languages=REPLY_LANGUAGES).read(text)
+    forward = _FORWARD_MARKER.search(text)
+    if forward and not _reader(text).HEADER_REGEX.search(text[: forward.start()]):
+        note = _newest_reply(text[: forward.start()]) if forward.start() else ""
+        forwarded = text[forward.start() :].strip()
+        return f"{note}\n\n{forwarded}" if note else forwarded
+    return _newest_reply(text)
+
+
+# The line mail programs put above a forwarded mail's headers (Gmail, Thunderbird, Apple Mail,
+# Outlook on the web), in the reply languages.  Outlook's "-----Original Message-----" is a
+# reply's quoted history, not a forward: the library knows it.
+_FORWARD_MARKER = re.compile(
+    r"^[ \t]*(?:-{3,}[ \t]*(?:forwarded message|weitergeleitete nachricht"
+    r"|message transf[ée]r[ée]|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht"
+    r"|wiadomo[śs][ćc] przekazana|vidarebefordrat meddelande)[ \t]*-{3,}"
+    r"|begin forwarded message:|anfang der weitergeleiteten nachricht:"
+    r"|d[ée]but du message r[ée]exp[ée]di[ée][ \t]*:)[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _reader(text: str) -> EmailMessage_:
+    # Hyphen lists ("- 10 seats") are text, not a "-Grace" sign-off: the library's default
+    # took a list's first line for a signature and dropped the list and all that followed.
+    return EmailMessage_(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
+
+
+def _newest_reply(text: str) -> str:
+    parsed = _reader(text).read()
     if not parsed.replies:
         return _without_sign_off(text)
-    body = parsed.replies[0].body.strip()
+    reply = parsed.replies[0]
+    body = reply.full_body  # without the reply header ("On … wrote:", "From: … Sent: …")
+    signature = reply.signatures
+    for disclaimer in reversed(reply.disclaimers):
+        # Only a disclaimer that ends the message: the library's pattern also matches a
+        # person's own sentence that starts with "Warning:" or "Hinweis:" and names mail.
+        if disclaimer and body.endswith(disclaimer):
+            body = body[: -len(disclaimer)].strip()
+            if signature.endswith(disclaimer):
+                signature = signature[: -len(disclaimer)].strip()
+    if signature and _is_sign_off(signature) and body.endswith(signature):
+        body = body[: -len(signature)].strip()
     if body:
         return _without_sign_off(body)
     # A message that is all quote (a forward with nothing added): keep what there is.
-    return parsed.replies[0].full_body.strip() or text
+    return reply.full_body or text
+
+
+_SENTENCE_END = (".", "?", "!", ":", ";")
+
+
+def _is_sign_off(signature: str) -> bool:
+    """Whether what the library took for the signature (from a sign-off line to the end) is
+    one: a short greeting line ("Best regards,", "Thanks,", "-- ", "Sent from my iPhone") and
+    then a few short lines (a name, a title, a telephone number).  Its patterns also match a
+    person's sentence at a line's start ("Thanks, that fixed the login.", "Best, if you
+    could call…", a path "/var/log/…"), and everything from there to the end was lost."""
+    lines = [line.lstrip("> ").strip() for line in signature.splitlines() if line.strip()]
+    if not lines:
+        return False
+    first, rest = lines[0], lines[1:]
+    if first in ("--", "__", "-- ", "__ "):  # RFC 3676's delimiter: what follows is a signature
+        return True
+    if len(first.split()) > 5 or first.endswith(_SENTENCE_END):
+        return False
+    if first.startswith("/") and not re.fullmatch(r"/\w+", first):
+        return False
+    return len(rest) <= 10 and all(
+        len(line.split()) <= 8 and not line.endswith(("?", "!")) for line in rest
+    )
 
 
 def _without_sign_off(text: str) -> str:
@@ -290,7 +402,7 @@ def _attachments(part: EmailMessage) -> Iterator[Attachment]:
     for child in part.iter_parts():
         if child.get_content_type() == "message/rfc822":
             yield Attachment(
-                (child.get_filename() or "forwarded message.eml")[:200],
+                safe_filename(child.get_filename(), "forwarded message.eml"),
                 "message/rfc822",
                 _forwarded_bytes(child),  # type: ignore[arg-type]
             )
@@ -299,10 +411,33 @@ def _attachments(part: EmailMessage) -> Iterator[Attachment]:
         elif child.get_content_disposition() == "attachment":
             data = child.get_payload(decode=True)
             yield Attachment(
-                (child.get_filename() or "attachment")[:200],
+                safe_filename(child.get_filename(), "attachment"),
                 child.get_content_type()[:100],
                 data if isinstance(data, bytes) else b"",
             )
+
+
+_FILENAME_LENGTH = 150
+
+
+def safe_filename(name: str | None, default: str) -> str:
+    """An attachment's name as the sender's mail program gave it, made safe to show and to
+    download: no folders ("../../etc/passwd", "C:\\Windows\\evil.bat": the last part only), no
+    control characters, no format characters (a right-to-left override made
+    "invoice\u202egpj.exe" show as "invoiceexe.jpg"), no leading dots, and at most 150
+    characters with its extension kept (a name cut at 200 lost its ".pdf")."""
+    text = strip_format_characters(" ".join((name or "").split()))
+    text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
+    text = re.split(r"[/\\]", text)[-1].strip().lstrip(". ")
+    if not text:
+        return default
+    if len(text) > _FILENAME_LENGTH:
+        stem, dot, extension = text.rpartition(".")
+        if dot and stem and 0 < len(extension) <= 16:
+            text = stem[: _FILENAME_LENGTH - len(extension) - 2].rstrip() + "…." + extension
+        else:
+            text = text[: _FILENAME_LENGTH - 1] + "…"
+    return text
 
 
 def _forwarded_bytes(part: EmailMessage) -> bytes:

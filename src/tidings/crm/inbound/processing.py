@@ -362,7 +362,7 @@ def _add(
         ConversationAttachment.objects.bulk_create(
             ConversationAttachment(
                 message=added,
-                filename=a.filename,
+                filename=_screened(a.filename),
                 content_type=a.content_type,
                 size=len(a.data),
                 data=a.data,
@@ -465,6 +465,15 @@ def _open(
     )
 
 
+def _screened(filename: str) -> str:
+    """A file's name is text the person wrote ("my HIV test results.pdf"): screened like the
+    rest, since operators see it beside the message; its extension stays."""
+    stem, dot, extension = filename.rpartition(".")
+    if not (dot and stem and extension.isalnum() and len(extension) <= 16):
+        stem, dot, extension = filename, "", ""
+    return (clean_free_text(stem)[0] + dot + extension)[:200]
+
+
 def _files(record: conversations.Thread, body: inbound.Content, *, answer: bool = True) -> None:
     """Attachments of a mail that opened a conversation: kept in it where the purpose lists
     them (as a message of their own), else the sender is told they were not."""
@@ -479,7 +488,7 @@ def _files(record: conversations.Thread, body: inbound.Content, *, answer: bool 
         ConversationAttachment.objects.bulk_create(
             ConversationAttachment(
                 message=holder,
-                filename=a.filename,
+                filename=_screened(a.filename),
                 content_type=a.content_type,
                 size=len(a.data),
                 data=a.data,
