@@ -6,6 +6,8 @@ says it is an auto-reply (RFC 3834)."""
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+
 import pytest
 
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
@@ -416,3 +418,89 @@ def _rfc2231(name: str) -> bytes:
     from urllib.parse import quote
 
     return b"filename*=utf-8''" + quote(name, safe="").encode()
+
+
+def winmail_dat(files: list[tuple[str, str, bytes]]) -> bytes:
+    """A winmail.dat as Outlook writes it (MS-OXTNEF): the message's attributes, then for each
+    file its rendering, short title, bytes and MAPI properties with the long file name."""
+    import struct
+
+    def attribute(level: int, attribute_id: int, value: bytes) -> bytes:
+        checksum = struct.pack("<H", sum(value) & 0xFFFF)
+        return struct.pack("<BII", level, attribute_id, len(value)) + value + checksum
+
+    out = struct.pack("<IH", 0x223E9F78, 0x0001)
+    out += attribute(1, 0x00089006, struct.pack("<I", 0x00010000))  # attTnefVersion
+    out += attribute(1, 0x00078008, b"IPM.Microsoft Mail.Note\0")  # attMessageClass
+    out += attribute(1, 0x00069003, b"\x01\x02")  # attMsgProps (abridged)
+    for long_name, short_name, data in files:
+        out += attribute(2, 0x00069002, b"\x01\x00" + b"\xff" * 4 + b"\0" * 8)
+        out += attribute(2, 0x00018010, short_name.encode("cp1252") + b"\0")
+        out += attribute(2, 0x0006800F, data)
+        name = long_name.encode("utf-16-le") + b"\0\0"
+        padded = name + b"\0" * (-len(name) % 4)
+        properties = struct.pack("<I", 2)
+        properties += b"\x03\x00\x05\x37" + struct.pack("<I", 1)  # PR_ATTACH_METHOD
+        properties += b"\x1f\x00\x07\x37" + struct.pack("<II", 1, len(name)) + padded
+        out += attribute(2, 0x00069005, properties)
+    return out
+
+
+def outlook_rich_text_mail(winmail: bytes) -> bytes:
+    """Outlook's mail in its "Rich Text" format: a text part and a winmail.dat."""
+    message = mail(GRACE, subject="Report", body="Please see the report.")
+    parsed = message_from_bytes(message, policy=policy.default)
+    parsed.add_attachment(
+        winmail, maintype="application", subtype="ms-tnef", filename="winmail.dat"
+    )
+    return bytes(parsed)
+
+
+def test_an_outlook_winmail_dat_with_no_files_in_it_is_no_file():
+    """Outlook sends a winmail.dat with rich-text mail even when nothing is attached: its
+    sender was told "we did not keep the 1 file attached" of a file they never sent."""
+    do_receive_inbound(outlook_rich_text_mail(winmail_dat([])), "pipe")
+    assert Enquiry.objects.get().message == "Please see the report."
+    sent = list(OutgoingMessage.objects.values_list("kind", flat=True))
+    assert sent == ["system:crm_acknowledgement"]
+
+
+def test_the_files_in_a_winmail_dat_are_kept_as_the_files_they_are(settings, tmp_path):
+    """Where the policy keeps attachments, the operator got one winmail.dat that nothing on
+    their computer opens: now the files in it, under their long names."""
+    from tidings.crm.models import ConversationAttachment
+
+    from .test_inbound import keep_attachments
+
+    keep_attachments(settings, tmp_path)
+    winmail = winmail_dat(
+        [
+            ("Quarterly report 2026.pdf", "QUARTE~1.PDF", b"%PDF-1.7 report"),
+            ("Screenshot.png", "SCREEN~1.PNG", b"\x89PNG\r\n\x1a\n"),
+        ]
+    )
+    do_receive_inbound(outlook_rich_text_mail(winmail), "pipe")
+    kept = ConversationAttachment.objects.order_by("pk")
+    assert [(a.filename, a.content_type, bytes(a.data)) for a in kept] == [
+        ("Quarterly report 2026.pdf", "application/pdf", b"%PDF-1.7 report"),
+        ("Screenshot.png", "image/png", b"\x89PNG\r\n\x1a\n"),
+    ]
+
+
+def test_a_winmail_dat_that_cannot_be_read_is_kept_as_it_came(settings, tmp_path):
+    from tidings.crm.models import ConversationAttachment
+
+    from .test_inbound import keep_attachments
+
+    keep_attachments(settings, tmp_path)
+    broken = winmail_dat([("a.pdf", "A.PDF", b"%PDF")])[:40]
+    do_receive_inbound(outlook_rich_text_mail(broken), "pipe")
+    (kept,) = ConversationAttachment.objects.all()
+    assert (kept.filename, bytes(kept.data)) == ("winmail.dat", broken)
+
+
+def test_files_in_a_winmail_dat_are_counted_when_they_are_not_kept():
+    winmail = winmail_dat([("a.pdf", "A.PDF", b"%PDF"), ("b.pdf", "B.PDF", b"%PDF")])
+    do_receive_inbound(outlook_rich_text_mail(winmail), "pipe")
+    told = OutgoingMessage.objects.get(kind="system:crm_attachments")
+    assert "we did not keep the 2 files attached" in told.text
