@@ -504,3 +504,56 @@ def test_files_in_a_winmail_dat_are_counted_when_they_are_not_kept():
     do_receive_inbound(outlook_rich_text_mail(winmail), "pipe")
     told = OutgoingMessage.objects.get(kind="system:crm_attachments")
     assert "we did not keep the 2 files attached" in told.text
+
+
+# --- screening, and the logs ------------------------------------------------------------------
+def test_special_category_text_in_a_mail_is_screened_and_never_logged(caplog):
+    caplog.set_level("DEBUG")
+    raw = mail(
+        GRACE,
+        subject="My HIV diagnosis",
+        body="I was diagnosed with HIV last year. Can the course go at a slower pace?",
+        attachments=[("HIV clinic letter.pdf", "application/pdf", b"%PDF")],
+    )
+    row = do_receive_inbound(raw, "pipe")
+    enquiry = Enquiry.objects.get()
+    assert row.status == "processed"
+    assert "HIV" not in enquiry.subject + enquiry.message
+    assert enquiry.redacted_categories == ["health"]
+    assert "HIV" not in caplog.text and "grace@example.org" not in caplog.text
+
+
+def test_a_mail_that_fails_while_processed_logs_where_but_not_what_it_said(caplog, monkeypatch):
+    """A database error's text quotes the values it was given: it went to the log whole, with
+    the person's address and (for a message) their words, screened out of the database."""
+    from django.db import IntegrityError
+
+    import tidings.crm.inbound.processing as processing
+
+    def failing(*args, **kwargs):
+        raise IntegrityError(
+            'duplicate key value violates unique constraint "contact_email"\n'
+            "DETAIL:  Key (email)=(grace@example.org) already exists: I was diagnosed with HIV"
+        )
+
+    monkeypatch.setattr(processing, "do_receive_enquiry", failing)
+    row = do_receive_inbound(mail(GRACE, subject="Courses", body="Any courses?"), "pipe")
+    assert row.status == "unprocessed" and "IntegrityError" in row.reason
+    assert "could not be processed (IntegrityError)" in caplog.text
+    assert "in _open" in caplog.text  # where it failed is still there
+    assert "grace@example.org" not in caplog.text and "HIV" not in caplog.text
+
+
+def test_an_out_of_office_from_the_persons_other_address_is_not_left_for_an_operator():
+    """Grace's out-of-office answers our acknowledgement from her alias: it was kept as "a
+    reply from an address that is not the person's" for an operator to check (and possibly
+    open as a new enquiry) among the real mail to check."""
+    do_receive_inbound(mail(GRACE, subject="Courses", body="Any courses?"), "pipe")
+    ack = ConversationMessage.objects.get(automatic=True)
+    reply = EXCHANGE_OUT_OF_OFFICE.replace(
+        b"peter.jones@corp.example", b"grace.hopper@example.org"
+    ).replace(b"MIME-Version", b"In-Reply-To: " + ack.message_id.encode() + b"\r\nMIME-Version")
+    row = do_receive_inbound(reply, "pipe")
+    assert row.status == "ignored", row.reason
+    assert not InboundMail.objects.filter(status="unprocessed").exists()
+    assert Enquiry.objects.count() == 1 and OutgoingMessage.objects.count() == 1

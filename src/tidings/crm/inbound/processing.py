@@ -27,6 +27,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import logging
+import traceback
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -209,7 +210,15 @@ def _process(row: InboundMail, *, follow_thread: bool = True) -> InboundMail:
         # The policy says such text is refused, not redacted: nothing of it is kept.
         _note(row, f"refused: {exc}", keep_raw=False)
     except Exception as exc:  # never a crash, never a lost mail: the operator sees why
-        logger.exception("inbound mail %s could not be processed", row.pk)
+        # Where it failed, but not the error's text: a database error quotes the values it was
+        # given (PostgreSQL's "Key (email)=(grace@…) already exists"), and a mail's text would
+        # be in the log that screening kept out of the database.
+        logger.error(
+            "inbound mail %s could not be processed (%s); traceback without its message:\n%s",
+            row.pk,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
+        )
         _note(row, f"could not be processed ({type(exc).__name__}); try again later")
     return row
 
@@ -282,6 +291,15 @@ def _act(row: InboundMail, message: Any, *, follow_thread: bool = True) -> Outco
         return Outcome(InboundMail.Status.PROCESSED, "already received (the same Message-ID)")
     record, how = _thread(message) if follow_thread else (None, "")
     if record is not None and not _same_person(record, address):
+        if why_automatic:
+            # An out-of-office reply from the person's other address (an alias, a colleague's
+            # mailbox they forward to): nothing for an operator to check or open.
+            return Outcome(
+                InboundMail.Status.IGNORED,
+                f"automatic mail ({why_automatic}) about {_label(record)} {OTHER_ADDRESS}: "
+                "no ticket opened, nothing sent",
+                contact,
+            )
         raise Unprocessed(
             f"a reply to {_label(record)} ({how}) {OTHER_ADDRESS}: check who sent it; it can "
             "open a conversation of its own"
