@@ -557,3 +557,25 @@ def test_an_out_of_office_from_the_persons_other_address_is_not_left_for_an_oper
     assert row.status == "ignored", row.reason
     assert not InboundMail.objects.filter(status="unprocessed").exists()
     assert Enquiry.objects.count() == 1 and OutgoingMessage.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hi,\nthe import fails.\nData: 10 rows, all with a date.\nThe export fails too.",
+        "Steps:\nDo: click Export\nThen it crashes.",
+    ],
+)
+def test_a_line_starting_with_a_polish_header_word_is_not_taken_for_quoted_history(body):
+    do_receive_inbound(mail(GRACE, subject="Help", body=body), "pipe")
+    assert Enquiry.objects.get().message == body
+
+
+def test_a_polish_outlook_reply_still_loses_its_quoted_history():
+    body = (
+        "Dziękuję, marzec pasuje.\n\nOd: Example Support <support@example.co.uk>\n"
+        "Wysłano: poniedziałek, 7 grudnia 2026 10:00\nDo: Jan Kowalski\nTemat: Kurs\n\n"
+        "Który miesiąc Panu pasuje?"
+    )
+    do_receive_inbound(mail("Jan Kowalski <jan@example.pl>", subject="Kurs", body=body), "pipe")
+    assert Enquiry.objects.get().message == "Dziękuję, marzec pasuje."

@@ -328,10 +328,28 @@ _FORWARD_MARKER = re.compile(
 )
 
 
-def _reader(text: str) -> EmailMessage_:
+class _Reader(EmailMessage_):
+    """mail-parser-reply's reader, but a quoted mail's header block ("From: … Sent: …") is two
+    lines at least in every language: its Polish one took a single line starting "Data:",
+    "Do:", "Od:" or "Temat:" for one (in mail of any language: all are read), and everything
+    after "Data: 10 rows, all with a date." was dropped as quoted history."""
+
+    _two_line_headers: re.Pattern[str] | None = None
+
+    @property
+    def HEADER_REGEX(self) -> re.Pattern[str]:
+        if self._two_line_headers is None:
+            pattern = super().HEADER_REGEX.pattern.replace(
+                r"){1,}(?:\n.*){,1})", r"){2,}(?:\n.*){,1})"
+            )
+            self._two_line_headers = re.compile(pattern, flags=re.MULTILINE | re.IGNORECASE)
+        return self._two_line_headers
+
+
+def _reader(text: str) -> _Reader:
     # Hyphen lists ("- 10 seats") are text, not a "-Grace" sign-off: the library's default
     # took a list's first line for a signature and dropped the list and all that followed.
-    return EmailMessage_(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
+    return _Reader(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
 
 
 def _newest_reply(text: str) -> str:
