@@ -579,3 +579,25 @@ def test_a_polish_outlook_reply_still_loses_its_quoted_history():
     )
     do_receive_inbound(mail("Jan Kowalski <jan@example.pl>", subject="Kurs", body=body), "pipe")
     assert Enquiry.objects.get().message == "Dziękuję, marzec pasuje."
+
+
+def test_a_reply_whose_in_reply_to_is_lost_is_found_by_references_and_says_so():
+    """Some mail programs (and mailing through a web form that keeps a thread) send a reply
+    with no In-Reply-To, or one naming another mail, but our Message-ID still in References:
+    it joins the conversation, and the operator's list says how it was matched."""
+    do_receive_inbound(mail(GRACE, subject="Courses", body="Any courses?"), "pipe")
+    enquiry = Enquiry.objects.get()
+    ack = ConversationMessage.objects.get(automatic=True)
+    raw = mail(
+        GRACE,
+        subject="Re: Courses",
+        body="In March, please.",
+        headers={
+            "In-Reply-To": "<not-ours@mail.example>",
+            "References": f"<first@mail.example> {ack.message_id}",
+        },
+    )
+    row = do_receive_inbound(raw, "pipe")
+    assert row.reason == f"added to enquiry #{enquiry.pk} (by References)"
+    assert Enquiry.objects.count() == 1
+    assert ConversationMessage.objects.get(direction="in").text == "In March, please."

@@ -266,10 +266,14 @@ def _thread(message: Any) -> tuple[conversations.Thread | None, str]:
     record = conversations.thread_for_addresses(inbound.recipients(message))
     if record is not None:
         return record, "reply address"
-    ids = inbound.message_ids(inbound.header(message, "In-Reply-To"))
-    ids += inbound.message_ids(inbound.header(message, "References"))
-    record = conversations.thread_for_message_ids(ids)
-    return record, "In-Reply-To" if record is not None else ""
+    # Each header on its own, so the reason says which matched: a mail program that drops
+    # In-Reply-To (or gives the id of another mail in it) may keep our id in References.
+    for name in ("In-Reply-To", "References"):
+        ids = inbound.message_ids(inbound.header(message, name))
+        record = conversations.thread_for_message_ids(ids)
+        if record is not None:
+            return record, name
+    return None, ""
 
 
 def _already_have(message_id: str) -> bool:
