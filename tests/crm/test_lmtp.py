@@ -386,3 +386,17 @@ def test_the_command_receives_until_sigterm_then_exits_0_having_answered(command
     assert "lmtp: stopped: 1 processed" in output
     assert "grace@" not in output and "support@" not in output
     assert Enquiry.objects.get().contact.email == "grace@example.org"
+
+
+def test_an_exchange_out_of_office_delivered_over_lmtp_opens_nothing_and_gets_no_answer(serve):
+    """Exchange's out-of-office reply carries only X-Auto-Response-Suppress: All (no
+    Auto-Submitted, no In-Reply-To).  Delivered by the mail server, it is taken (250: nothing
+    for the server to keep or bounce) and opens no enquiry, and nothing is sent back."""
+    from tidings.campaigns.models import OutgoingMessage
+
+    from .test_inbound_real_mail import EXCHANGE_OUT_OF_OFFICE
+
+    assert send(serve(), EXCHANGE_OUT_OF_OFFICE) == {}
+    row = InboundMail.objects.get()
+    assert (row.source, row.status) == ("lmtp", "ignored")
+    assert not Enquiry.objects.exists() and not OutgoingMessage.objects.exists()

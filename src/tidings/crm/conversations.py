@@ -178,6 +178,16 @@ def _thread_headers(record: Thread) -> dict[str, str]:
     return {"In-Reply-To": inbound or ids[-1], "References": " ".join(ids[-10:])}
 
 
+def _answers_mail(record: Thread) -> bool:
+    """Whether the person wrote to us by mail in this conversation (a Message-ID of theirs)."""
+    return bool(record.message_id) or (
+        messages_of(record)
+        .filter(direction=ConversationMessage.Direction.IN)
+        .exclude(message_id="")
+        .exists()
+    )
+
+
 def _send(record: Thread, *, kind: str, subject: str, text: str) -> tuple[int, str]:
     """Queue a message to the conversation's person; (queued row id, its Message-ID)."""
     from tidings.campaigns.messages import domain_of, message_id_for
@@ -190,6 +200,12 @@ def _send(record: Thread, *, kind: str, subject: str, text: str) -> tuple[int, s
         headers["Reply-To"] = reply_to
     if kind == "crm:reply":  # written by an operator: a reply to it is welcome (RFC 3834)
         headers["Auto-Submitted"] = "no"
+    elif _answers_mail(record):
+        # Automatic mail in answer to the person's mail (an acknowledgement, "we did not keep
+        # your files") is an auto-reply (RFC 3834 5.2), which other responders never answer;
+        # the delivery engine's default, "auto-generated", is for mail that answers nothing.
+        headers["Auto-Submitted"] = "auto-replied"
+        headers["X-Auto-Response-Suppress"] = "OOF, AutoReply"
     row = enqueue_message(
         contact_of(record),
         kind=kind,

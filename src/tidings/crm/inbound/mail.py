@@ -3,7 +3,8 @@ did the person write (without the quoted history and signature), and which files
 
 - Automatic mail (RFC 3834 ``Auto-Submitted``, ``Precedence: bulk/junk/list/auto_reply``,
   ``X-Autoreply``/``X-Autorespond``, mailing-list headers, our own ``X-Loop``, a null
-  ``Return-Path``) never opens a ticket and is never answered, so two auto-responders cannot
+  ``Return-Path``, Exchange's ``X-Auto-Response-Suppress: All``, an out-of-office reply's
+  subject) never opens a ticket and is never answered, so two auto-responders cannot
   keep a loop going; delivery reports (bounces: ``multipart/report``, ``X-Failed-Recipients``,
   MAILER-DAEMON) go to the bounce processing that knows them.
 - The text is the plain-text part; with only HTML, the HTML is first sanitised with nh3 (which
@@ -16,18 +17,24 @@ did the person write (without the quoted history and signature), and which files
 from __future__ import annotations
 
 import email
+import email.header
 import email.message
 import email.policy
+import mimetypes
 import re
+import struct
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
+from typing import Any
 
 import nh3
-from mailparser_reply import EmailReplyParser
+from mailparser_reply.parser import EmailMessage as EmailMessage_
 
 from tidings.lib import mime
+from tidings.lib.text import strip_format_characters
 
 # Languages whose reply headers ("On ... wrote:", "Am ... schrieb:") are recognised.
 REPLY_LANGUAGES = ["en", "de", "fr", "it", "es", "nl", "pl", "sv"]
@@ -44,6 +51,34 @@ _AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 _AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Autoreply-From")
 _LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post")
 _REPORT_SENDERS = ("mailer-daemon", "postmaster")
+# Exchange stamps its out-of-office replies (and its other generated mail) with
+# ``X-Auto-Response-Suppress: All`` and nothing else that says what they are: no
+# Auto-Submitted, often no In-Reply-To.  A mail asking for no automatic answer of one of these
+# kinds gets none, whatever it is.
+_SUPPRESS_ALL = "all"
+_SUPPRESSED_ANSWERS = {"all", "oof", "autoreply"}
+# The subjects out-of-office replies are given by Outlook/Exchange, Gmail, Apple Mail and the
+# rest, in the languages of REPLY_LANGUAGES (and Portuguese): matched only at the start of the
+# subject and followed by a colon, as those programs write them ("Automatic reply: Courses",
+# "Réponse automatique : Cours", "Abwesenheitsnotiz: Kurse").  A person's own subject does not
+# start like that.
+_AUTOREPLY_SUBJECT = re.compile(
+    r"^\s*(?:"
+    r"auto(?:matic)?[- ]?(?:reply|response)|out of (?:the )?office(?: reply| auto-?reply)?"
+    r"|r[ée]ponse automatique|absence du bureau|abwesenheitsnotiz|automatische antwort"
+    r"|abwesenheit|respuesta autom[áa]tica|fuera de la oficina|risposta automatica"
+    r"|fuori sede|automatisch antwoord|afwezig(?:heidsbericht)?|automatyczna odpowied[źz]"
+    r"|autosvar|fr[åa]nvaro|resposta autom[áa]tica"
+    r")\s*:",
+    re.IGNORECASE,
+)
+# RFC 3834 3.2: a responder "SHOULD NOT" answer mail from these (mailing-list and system
+# addresses, and those that say they read nothing).
+_NO_ANSWER_LOCAL = re.compile(
+    r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|listserv|majordomo"
+    r"|owner-.*|.*-(?:request|owner|bounces?)|no[-_.]?reply[-_.+].*|bounces?[-_.+].*)$",
+    re.IGNORECASE,
+)
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
 
 
@@ -74,12 +109,47 @@ def read(raw: bytes) -> EmailMessage:
 
 
 def header(message: EmailMessage, name: str) -> str:
-    """A header's value as text ("" if missing or unreadable)."""
+    """A header's value as text ("" if missing or unreadable).  A value whose bytes are not in
+    the charset it names (Windows-1252 in an "=?utf-8?…?=" word, an unknown charset, raw 8-bit
+    bytes) is read with the same fallbacks as a body (see ``_FALLBACK_CHARSETS``): the parser
+    alone gave "Gr\ufffd\ufffde aus M\ufffdnchen" for a subject and a person's name."""
     try:
         value = message.get(name)
     except Exception:  # a header the parser cannot make sense of counts as absent
         return ""
-    return " ".join(str(value).split()) if value is not None else ""
+    if value is None:
+        return ""
+    text = str(value)
+    if "\ufffd" in text:
+        text = _redecoded(message, name) or text
+    return " ".join(text.split())
+
+
+def _redecoded(message: EmailMessage, name: str) -> str:
+    raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+    if not isinstance(raw, str):
+        return ""
+    try:
+        parts = email.header.decode_header(raw)
+    except Exception:  # a malformed encoded word: the parser's reading stands
+        return ""
+    text = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):  # no encoded word: raw 8-bit bytes, kept as surrogates
+            chunk = chunk.encode("ascii", "surrogateescape")
+        elif charset is None:  # the text between encoded words
+            chunk = chunk.decode("raw-unicode-escape").encode("ascii", "surrogateescape")
+        text.append(_decoded(chunk, charset or "us-ascii"))
+    return "".join(text)
+
+
+def _decoded(data: bytes, declared: str) -> str:
+    for charset in (declared, *_FALLBACK_CHARSETS):
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeError):
+            continue
+    return ""  # not reached: Latin-1 decodes every byte
 
 
 def sender(message: EmailMessage) -> tuple[str, str]:
@@ -114,6 +184,10 @@ def automatic(message: EmailMessage, *, own_address: str = "") -> str:
     for name in _AUTOREPLY_HEADERS:
         if header(message, name):
             return f"{name} header"
+    if _SUPPRESS_ALL in _suppressed(message):
+        return "X-Auto-Response-Suppress: All (Exchange's out-of-office and system mail)"
+    if _AUTOREPLY_SUBJECT.match(header(message, "Subject")):
+        return "an out-of-office reply's subject"
     precedence = (header(message, "Precedence") or header(message, "X-Precedence")).lower()
     if precedence in _AUTOMATIC_PRECEDENCE:
         return f"Precedence: {precedence}"
@@ -131,6 +205,24 @@ def automatic(message: EmailMessage, *, own_address: str = "") -> str:
     return ""
 
 
+def _suppressed(message: EmailMessage) -> set[str]:
+    value = header(message, "X-Auto-Response-Suppress").lower()
+    return {word.strip() for word in value.split(",") if word.strip()}
+
+
+def no_automatic_answer(message: EmailMessage) -> str:
+    """Why the mail (a person's, not automatic) must get no automatic answer (acknowledgement,
+    "we did not keep your files"), or "": its sender asks for none (``X-Auto-Response-Suppress``
+    with OOF or AutoReply), or its address is one nobody reads (``noreply@``, ``…-request@``,
+    ``owner-…@``: RFC 3834 3.2).  It is still opened and answered by an operator."""
+    if _suppressed(message) & _SUPPRESSED_ANSWERS:
+        return "its sender asks for no automatic reply (X-Auto-Response-Suppress)"
+    local = sender(message)[1].rpartition("@")[0]
+    if local and _NO_ANSWER_LOCAL.match(local):
+        return "its sender's address is not one that reads replies"
+    return ""
+
+
 @dataclass(frozen=True)
 class Attachment:
     filename: str
@@ -144,12 +236,26 @@ class Content:
     attachments: list[Attachment]
 
 
+# A table cell's paragraphs (Outlook writes <td><p class=MsoNormal>…</p></td>) made each cell
+# a paragraph of its own: a cell's content is one line of its row.
+_CELL = re.compile(r"(<t[dh]\b[^>]*>)(.*?)(</t[dh]\s*>)", re.IGNORECASE | re.DOTALL)
+_CELL_BLOCK = re.compile(r"</?(?:p|div)\b[^>]*>", re.IGNORECASE)
+
+
 def _html_text(html: str) -> str:
     from tidings.campaigns.rendering import html_to_text
 
+    html = _CELL.sub(lambda m: m[1] + _CELL_BLOCK.sub(" ", m[2]).strip() + m[3], html)
+
     cleaned = nh3.clean(
         html,
-        tags={"p", "br", "div", "span", "b", "strong", "i", "em", "a", "ul", "ol", "li"},
+        # Tables, headings and preformatted text too: Outlook's mail is laid out in them, and
+        # without them a table's cells ran together ("NameSeatsGrace10").
+        tags={
+            *("p", "br", "div", "span", "b", "strong", "i", "em", "a", "ul", "ol", "li"),
+            *("table", "thead", "tbody", "tfoot", "tr", "td", "th", "pre", "code"),
+            *("h1", "h2", "h3", "h4", "h5", "h6", "dl", "dt", "dd", "hr"),
+        },
         attributes={"a": {"href"}},
         clean_content_tags={"script", "style", "title", "head", "blockquote"},
     )
@@ -170,13 +276,7 @@ def _part_text(part: EmailMessage) -> str:
         return ""
     if not isinstance(payload, bytes):
         return ""
-    declared = part.get_content_charset() or "us-ascii"
-    for charset in (declared, *_FALLBACK_CHARSETS):
-        try:
-            return payload.decode(charset)
-        except (LookupError, UnicodeError):
-            continue
-    return ""  # not reached: Latin-1 decodes every byte
+    return _decoded(payload, part.get_content_charset() or "us-ascii")
 
 
 # Mobile mail programs' sign-off lines that mail-parser-reply (0.4, its "sent_from" patterns)
@@ -200,18 +300,102 @@ _MOBILE_SIGN_OFF = re.compile(
 
 
 def strip_reply(text: str) -> str:
-    """The newest reply in ``text``: quoted history, reply headers and signature removed."""
+    """The newest reply in ``text``: quoted history, reply headers and signature removed.
+
+    An inline forward ("---------- Forwarded message ---------", "Begin forwarded message:")
+    is what the person sends us to read: its text stays, after what they wrote above it."""
     text = text.replace("\r\n", "\n").strip()
     if not text:
         return ""
-    parsed = EmailReplyParser(languages=REPLY_LANGUAGES).read(text)
+    forward = _FORWARD_MARKER.search(text)
+    if forward and not _reader(text).HEADER_REGEX.search(text[: forward.start()]):
+        note = _newest_reply(text[: forward.start()]) if forward.start() else ""
+        forwarded = text[forward.start() :].strip()
+        return f"{note}\n\n{forwarded}" if note else forwarded
+    return _newest_reply(text)
+
+
+# The line mail programs put above a forwarded mail's headers (Gmail, Thunderbird, Apple Mail,
+# Outlook on the web), in the reply languages.  Outlook's "-----Original Message-----" is a
+# reply's quoted history, not a forward: the library knows it.
+_FORWARD_MARKER = re.compile(
+    r"^[ \t]*(?:-{3,}[ \t]*(?:forwarded message|weitergeleitete nachricht"
+    r"|message transf[ée]r[ée]|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht"
+    r"|wiadomo[śs][ćc] przekazana|vidarebefordrat meddelande)[ \t]*-{3,}"
+    r"|begin forwarded message:|anfang der weitergeleiteten nachricht:"
+    r"|d[ée]but du message r[ée]exp[ée]di[ée][ \t]*:)[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+class _Reader(EmailMessage_):
+    """mail-parser-reply's reader, but a quoted mail's header block ("From: … Sent: …") is two
+    lines at least in every language: its Polish one took a single line starting "Data:",
+    "Do:", "Od:" or "Temat:" for one (in mail of any language: all are read), and everything
+    after "Data: 10 rows, all with a date." was dropped as quoted history."""
+
+    _two_line_headers: re.Pattern[str] | None = None
+
+    @property
+    def HEADER_REGEX(self) -> re.Pattern[str]:
+        if self._two_line_headers is None:
+            pattern = super().HEADER_REGEX.pattern.replace(
+                r"){1,}(?:\n.*){,1})", r"){2,}(?:\n.*){,1})"
+            )
+            self._two_line_headers = re.compile(pattern, flags=re.MULTILINE | re.IGNORECASE)
+        return self._two_line_headers
+
+
+def _reader(text: str) -> _Reader:
+    # Hyphen lists ("- 10 seats") are text, not a "-Grace" sign-off: the library's default
+    # took a list's first line for a signature and dropped the list and all that followed.
+    return _Reader(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
+
+
+def _newest_reply(text: str) -> str:
+    parsed = _reader(text).read()
     if not parsed.replies:
         return _without_sign_off(text)
-    body = parsed.replies[0].body.strip()
+    reply = parsed.replies[0]
+    body = reply.full_body  # without the reply header ("On … wrote:", "From: … Sent: …")
+    signature = reply.signatures
+    for disclaimer in reversed(reply.disclaimers):
+        # Only a disclaimer that ends the message: the library's pattern also matches a
+        # person's own sentence that starts with "Warning:" or "Hinweis:" and names mail.
+        if disclaimer and body.endswith(disclaimer):
+            body = body[: -len(disclaimer)].strip()
+            if signature.endswith(disclaimer):
+                signature = signature[: -len(disclaimer)].strip()
+    if signature and _is_sign_off(signature) and body.endswith(signature):
+        body = body[: -len(signature)].strip()
     if body:
         return _without_sign_off(body)
     # A message that is all quote (a forward with nothing added): keep what there is.
-    return parsed.replies[0].full_body.strip() or text
+    return reply.full_body or text
+
+
+_SENTENCE_END = (".", "?", "!", ":", ";")
+
+
+def _is_sign_off(signature: str) -> bool:
+    """Whether what the library took for the signature (from a sign-off line to the end) is
+    one: a short greeting line ("Best regards,", "Thanks,", "-- ", "Sent from my iPhone") and
+    then a few short lines (a name, a title, a telephone number).  Its patterns also match a
+    person's sentence at a line's start ("Thanks, that fixed the login.", "Best, if you
+    could call…", a path "/var/log/…"), and everything from there to the end was lost."""
+    lines = [line.lstrip("> ").strip() for line in signature.splitlines() if line.strip()]
+    if not lines:
+        return False
+    first, rest = lines[0], lines[1:]
+    if first in ("--", "__", "-- ", "__ "):  # RFC 3676's delimiter: what follows is a signature
+        return True
+    if len(first.split()) > 5 or first.endswith(_SENTENCE_END):
+        return False
+    if first.startswith("/") and not re.fullmatch(r"/\w+", first):
+        return False
+    return len(rest) <= 10 and all(
+        len(line.split()) <= 8 and not line.endswith(("?", "!")) for line in rest
+    )
 
 
 def _without_sign_off(text: str) -> str:
@@ -239,19 +423,55 @@ def _attachments(part: EmailMessage) -> Iterator[Attachment]:
     for child in part.iter_parts():
         if child.get_content_type() == "message/rfc822":
             yield Attachment(
-                (child.get_filename() or "forwarded message.eml")[:200],
+                safe_filename(child.get_filename(), "forwarded message.eml"),
                 "message/rfc822",
                 _forwarded_bytes(child),  # type: ignore[arg-type]
             )
         elif child.is_multipart():
             yield from _attachments(child)  # type: ignore[arg-type]
+        elif child.get_content_type() == "application/ms-tnef":
+            data = child.get_payload(decode=True)
+            data = data if isinstance(data, bytes) else b""
+            try:
+                files = _tnef_files(data)
+            except _NotTnef:
+                files = [(child.get_filename() or "winmail.dat", data)]
+            for name, content in files:
+                yield Attachment(safe_filename(name, "attachment"), _guess_type(name), content)
         elif child.get_content_disposition() == "attachment":
             data = child.get_payload(decode=True)
             yield Attachment(
-                (child.get_filename() or "attachment")[:200],
+                safe_filename(child.get_filename(), "attachment"),
                 child.get_content_type()[:100],
                 data if isinstance(data, bytes) else b"",
             )
+
+
+def _guess_type(name: str) -> str:
+    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+
+
+_FILENAME_LENGTH = 150
+
+
+def safe_filename(name: str | None, default: str) -> str:
+    """An attachment's name as the sender's mail program gave it, made safe to show and to
+    download: no folders ("../../etc/passwd", "C:\\Windows\\evil.bat": the last part only), no
+    control characters, no format characters (a right-to-left override made
+    "invoice\u202egpj.exe" show as "invoiceexe.jpg"), no leading dots, and at most 150
+    characters with its extension kept (a name cut at 200 lost its ".pdf")."""
+    text = strip_format_characters(" ".join((name or "").split()))
+    text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
+    text = re.split(r"[/\\]", text)[-1].strip().lstrip(". ")
+    if not text:
+        return default
+    if len(text) > _FILENAME_LENGTH:
+        stem, dot, extension = text.rpartition(".")
+        if dot and stem and 0 < len(extension) <= 16:
+            text = stem[: _FILENAME_LENGTH - len(extension) - 2].rstrip() + "…." + extension
+        else:
+            text = text[: _FILENAME_LENGTH - 1] + "…"
+    return text
 
 
 def _forwarded_bytes(part: EmailMessage) -> bytes:
@@ -262,3 +482,66 @@ def _forwarded_bytes(part: EmailMessage) -> bytes:
         return inner.as_bytes(policy=email.policy.compat32)
     except Exception:  # a forwarded mail too broken to write out again: its bytes are gone
         return b""
+
+
+# --- winmail.dat ------------------------------------------------------------------------------
+# Outlook's "Rich Text" mail sends its files inside one application/ms-tnef part named
+# winmail.dat, which no one can open, and sends that part with mail that has no files at all:
+# the sender was told "we did not keep the 1 file attached" of a file they never attached.
+# The files in it are read out (MS-OXTNEF: a signature, then attributes, each a level, an id,
+# a length, the data and a checksum); a winmail.dat with none is no file.  One that cannot be
+# read stays what it was, one file.
+_TNEF_SIGNATURE = 0x223E9F78
+_TNEF_ATTACH_RENDER = 0x00069002  # starts each attachment
+_TNEF_ATTACH_TITLE = 0x00018010  # its (short) name
+_TNEF_ATTACH_DATA = 0x0006800F  # its bytes
+_TNEF_ATTACHMENT = 0x00069005  # its MAPI properties: the long name is there
+_LONG_NAME_UNICODE = b"\x1f\x00\x07\x37\x01\x00\x00\x00"  # PR_ATTACH_LONG_FILENAME, 1 value
+_LONG_NAME_ANSI = b"\x1e\x00\x07\x37\x01\x00\x00\x00"
+_TNEF_MAX_FILES = 100
+
+
+class _NotTnef(ValueError):
+    pass
+
+
+def _tnef_files(data: bytes) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each file in a TNEF stream; raises _NotTnef when it is not one."""
+    if len(data) < 6 or struct.unpack_from("<I", data)[0] != _TNEF_SIGNATURE:
+        raise _NotTnef("no TNEF signature")
+    files: list[dict[str, Any]] = []
+    at = 6
+    while at < len(data):
+        if at + 9 > len(data):
+            raise _NotTnef("truncated attribute")
+        level, attribute, length = struct.unpack_from("<BII", data, at)
+        value = data[at + 9 : at + 9 + length]
+        if len(value) != length or at + 11 + length > len(data):
+            raise _NotTnef("truncated attribute")
+        at += 11 + length
+        if level != 2:
+            continue
+        if attribute == _TNEF_ATTACH_RENDER:
+            if len(files) >= _TNEF_MAX_FILES:
+                raise _NotTnef("too many files")
+            files.append({"name": "", "data": b""})
+        elif files and attribute == _TNEF_ATTACH_TITLE:
+            files[-1]["name"] = files[-1]["name"] or _decoded(value.split(b"\0")[0], "cp1252")
+        elif files and attribute == _TNEF_ATTACH_DATA:
+            files[-1]["data"] = value
+        elif files and attribute == _TNEF_ATTACHMENT:
+            files[-1]["name"] = _tnef_long_name(value) or files[-1]["name"]
+    return [(f["name"], f["data"]) for f in files]
+
+
+def _tnef_long_name(properties: bytes) -> str:
+    for tag, charset in ((_LONG_NAME_UNICODE, "utf-16-le"), (_LONG_NAME_ANSI, "cp1252")):
+        at = properties.find(tag)
+        if at < 0 or at + len(tag) + 4 > len(properties):
+            continue
+        (size,) = struct.unpack_from("<I", properties, at + len(tag))
+        raw = properties[at + len(tag) + 4 : at + len(tag) + 4 + min(size, 2048)]
+        name = raw.decode(charset, errors="replace").split("\0")[0]
+        if name:
+            return name
+    return ""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import logging
+import traceback
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -209,7 +210,15 @@ def _process(row: InboundMail, *, follow_thread: bool = True) -> InboundMail:
         # The policy says such text is refused, not redacted: nothing of it is kept.
         _note(row, f"refused: {exc}", keep_raw=False)
     except Exception as exc:  # never a crash, never a lost mail: the operator sees why
-        logger.exception("inbound mail %s could not be processed", row.pk)
+        # Where it failed, but not the error's text: a database error quotes the values it was
+        # given (PostgreSQL's "Key (email)=(grace@…) already exists"), and a mail's text would
+        # be in the log that screening kept out of the database.
+        logger.error(
+            "inbound mail %s could not be processed (%s); traceback without its message:\n%s",
+            row.pk,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
+        )
         _note(row, f"could not be processed ({type(exc).__name__}); try again later")
     return row
 
@@ -257,10 +266,14 @@ def _thread(message: Any) -> tuple[conversations.Thread | None, str]:
     record = conversations.thread_for_addresses(inbound.recipients(message))
     if record is not None:
         return record, "reply address"
-    ids = inbound.message_ids(inbound.header(message, "In-Reply-To"))
-    ids += inbound.message_ids(inbound.header(message, "References"))
-    record = conversations.thread_for_message_ids(ids)
-    return record, "In-Reply-To" if record is not None else ""
+    # Each header on its own, so the reason says which matched: a mail program that drops
+    # In-Reply-To (or gives the id of another mail in it) may keep our id in References.
+    for name in ("In-Reply-To", "References"):
+        ids = inbound.message_ids(inbound.header(message, name))
+        record = conversations.thread_for_message_ids(ids)
+        if record is not None:
+            return record, name
+    return None, ""
 
 
 def _already_have(message_id: str) -> bool:
@@ -282,6 +295,15 @@ def _act(row: InboundMail, message: Any, *, follow_thread: bool = True) -> Outco
         return Outcome(InboundMail.Status.PROCESSED, "already received (the same Message-ID)")
     record, how = _thread(message) if follow_thread else (None, "")
     if record is not None and not _same_person(record, address):
+        if why_automatic:
+            # An out-of-office reply from the person's other address (an alias, a colleague's
+            # mailbox they forward to): nothing for an operator to check or open.
+            return Outcome(
+                InboundMail.Status.IGNORED,
+                f"automatic mail ({why_automatic}) about {_label(record)} {OTHER_ADDRESS}: "
+                "no ticket opened, nothing sent",
+                contact,
+            )
         raise Unprocessed(
             f"a reply to {_label(record)} ({how}) {OTHER_ADDRESS}: check who sent it; it can "
             "open a conversation of its own"
@@ -301,12 +323,16 @@ def _act(row: InboundMail, message: Any, *, follow_thread: bool = True) -> Outco
             contact,
             added,
         )
+    quiet = inbound.no_automatic_answer(message)
     if record is not None:
-        added = _add(record, message, message_id)
+        added = _add(record, message, message_id, answer=not quiet)
         return Outcome(
             InboundMail.Status.PROCESSED, f"added to {_label(record)} (by {how})", contact, added
         )
-    return _open(message, name, address, contact, message_id)
+    outcome = _open(message, name, address, contact, message_id, answer=not quiet)
+    if quiet:
+        outcome.reason += f"; nothing sent: {quiet}"
+    return outcome
 
 
 def _own_address() -> str:
@@ -331,7 +357,12 @@ def _keeps_attachments(record: conversations.Thread) -> bool:
 
 
 def _add(
-    record: conversations.Thread, message: Any, message_id: str, *, automatic: bool = False
+    record: conversations.Thread,
+    message: Any,
+    message_id: str,
+    *,
+    automatic: bool = False,
+    answer: bool = True,
 ) -> ConversationMessage:
     """The person's mail joins the conversation; it opens again if it was closed or waiting."""
     from ..work import do_update_work
@@ -353,7 +384,7 @@ def _add(
         ConversationAttachment.objects.bulk_create(
             ConversationAttachment(
                 message=added,
-                filename=a.filename,
+                filename=_screened(a.filename),
                 content_type=a.content_type,
                 size=len(a.data),
                 data=a.data,
@@ -383,7 +414,7 @@ def _add(
         if reopen in TRANSITIONS[type(record)][record.status]:
             do_update_work(record, actor=None, actor_label="inbound mail", status=reopen)
     notifications.notify_owner(record, "reply")
-    if body.attachments and not keep_files:
+    if body.attachments and not keep_files and answer:
         conversations.send_automatic(
             record, emails.ATTACHMENTS, {"attachment_count": len(body.attachments)}
         )
@@ -391,9 +422,16 @@ def _add(
 
 
 def _open(
-    message: Any, name: str, address: str, contact: Contact | None, message_id: str
+    message: Any,
+    name: str,
+    address: str,
+    contact: Contact | None,
+    message_id: str,
+    *,
+    answer: bool = True,
 ) -> Outcome:
-    """A new conversation: a support request, a held one, or an enquiry."""
+    """A new conversation: a support request, a held one, or an enquiry; acknowledged (and
+    told of files not kept) unless ``answer`` is false."""
     body = inbound.content(message)
     subject = inbound.header(message, "Subject")[:200]
     if contact is not None:
@@ -413,10 +451,10 @@ def _open(
                 actor_label="inbound mail",
                 message_id=message_id,
                 check_contract=True,
-                acknowledge=True,
+                acknowledge=answer,
                 notify=True,
             )
-            _files(request, body)
+            _files(request, body, answer=answer)
             held = request.status == SupportRequest.Status.HELD
             return Outcome(
                 InboundMail.Status.PROCESSED,
@@ -438,10 +476,10 @@ def _open(
         message=body.text or "(no text)",
         message_id=message_id,
         actor_label="inbound mail",
-        acknowledge=True,
+        acknowledge=answer,
         notify=True,
     )
-    _files(enquiry, body)
+    _files(enquiry, body, answer=answer)
     return Outcome(
         InboundMail.Status.PROCESSED,
         f"new enquiry #{enquiry.pk}",
@@ -449,7 +487,16 @@ def _open(
     )
 
 
-def _files(record: conversations.Thread, body: inbound.Content) -> None:
+def _screened(filename: str) -> str:
+    """A file's name is text the person wrote ("my HIV test results.pdf"): screened like the
+    rest, since operators see it beside the message; its extension stays."""
+    stem, dot, extension = filename.rpartition(".")
+    if not (dot and stem and extension.isalnum() and len(extension) <= 16):
+        stem, dot, extension = filename, "", ""
+    return (clean_free_text(stem)[0] + dot + extension)[:200]
+
+
+def _files(record: conversations.Thread, body: inbound.Content, *, answer: bool = True) -> None:
     """Attachments of a mail that opened a conversation: kept in it where the purpose lists
     them (as a message of their own), else the sender is told they were not."""
     if not body.attachments:
@@ -463,7 +510,7 @@ def _files(record: conversations.Thread, body: inbound.Content) -> None:
         ConversationAttachment.objects.bulk_create(
             ConversationAttachment(
                 message=holder,
-                filename=a.filename,
+                filename=_screened(a.filename),
                 content_type=a.content_type,
                 size=len(a.data),
                 data=a.data,
@@ -471,6 +518,7 @@ def _files(record: conversations.Thread, body: inbound.Content) -> None:
             for a in body.attachments
         )
         return
-    conversations.send_automatic(
-        record, emails.ATTACHMENTS, {"attachment_count": len(body.attachments)}
-    )
+    if answer:
+        conversations.send_automatic(
+            record, emails.ATTACHMENTS, {"attachment_count": len(body.attachments)}
+        )
