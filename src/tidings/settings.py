@@ -568,6 +568,9 @@ LOGGING: dict[str, Any] = {
         # aiosmtpd (`tidings inbound serve`, the LMTP server) logs each envelope's sender and
         # recipients at INFO, and at DEBUG every line of every message.
         "mail.log": {"level": "WARNING"},
+        # tnefparse (winmail.dat in help-desk mail) logs every attribute it does not handle, with
+        # its value (the message's subject, its sender), at DEBUG, and a line per file at INFO.
+        "tnefparse": {"level": "WARNING"},
     },
 }
 

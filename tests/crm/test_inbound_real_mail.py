@@ -431,8 +431,9 @@ def winmail_dat(files: list[tuple[str, str, bytes]]) -> bytes:
 
     out = struct.pack("<IH", 0x223E9F78, 0x0001)
     out += attribute(1, 0x00089006, struct.pack("<I", 0x00010000))  # attTnefVersion
+    out += attribute(1, 0x00069007, struct.pack("<II", 1252, 0))  # attOemCodepage
     out += attribute(1, 0x00078008, b"IPM.Microsoft Mail.Note\0")  # attMessageClass
-    out += attribute(1, 0x00069003, b"\x01\x02")  # attMsgProps (abridged)
+    out += attribute(1, 0x00069003, struct.pack("<I", 0))  # attMsgProps (none here)
     for long_name, short_name, data in files:
         out += attribute(2, 0x00069002, b"\x01\x00" + b"\xff" * 4 + b"\0" * 8)
         out += attribute(2, 0x00018010, short_name.encode("cp1252") + b"\0")
@@ -493,7 +494,8 @@ def test_a_winmail_dat_that_cannot_be_read_is_kept_as_it_came(settings, tmp_path
     from .test_inbound import keep_attachments
 
     keep_attachments(settings, tmp_path)
-    broken = winmail_dat([("a.pdf", "A.PDF", b"%PDF")])[:40]
+    # Not TNEF at all (no signature): a truncated stream gives tnefparse the files it can read.
+    broken = b"\0\0\0\0" + winmail_dat([("a.pdf", "A.PDF", b"%PDF")])[4:]
     do_receive_inbound(outlook_rich_text_mail(broken), "pipe")
     (kept,) = ConversationAttachment.objects.all()
     assert (kept.filename, bytes(kept.data)) == ("winmail.dat", broken)

@@ -22,7 +22,6 @@ import email.message
 import email.policy
 import mimetypes
 import re
-import struct
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -488,16 +487,8 @@ def _forwarded_bytes(part: EmailMessage) -> bytes:
 # Outlook's "Rich Text" mail sends its files inside one application/ms-tnef part named
 # winmail.dat, which no one can open, and sends that part with mail that has no files at all:
 # the sender was told "we did not keep the 1 file attached" of a file they never attached.
-# The files in it are read out (MS-OXTNEF: a signature, then attributes, each a level, an id,
-# a length, the data and a checksum); a winmail.dat with none is no file.  One that cannot be
-# read stays what it was, one file.
-_TNEF_SIGNATURE = 0x223E9F78
-_TNEF_ATTACH_RENDER = 0x00069002  # starts each attachment
-_TNEF_ATTACH_TITLE = 0x00018010  # its (short) name
-_TNEF_ATTACH_DATA = 0x0006800F  # its bytes
-_TNEF_ATTACHMENT = 0x00069005  # its MAPI properties: the long name is there
-_LONG_NAME_UNICODE = b"\x1f\x00\x07\x37\x01\x00\x00\x00"  # PR_ATTACH_LONG_FILENAME, 1 value
-_LONG_NAME_ANSI = b"\x1e\x00\x07\x37\x01\x00\x00\x00"
+# The files in it are read out with tnefparse; a winmail.dat with none is no file.  One that
+# cannot be read stays what it was, one file.
 _TNEF_MAX_FILES = 100
 
 
@@ -507,41 +498,21 @@ class _NotTnef(ValueError):
 
 def _tnef_files(data: bytes) -> list[tuple[str, bytes]]:
     """(name, bytes) of each file in a TNEF stream; raises _NotTnef when it is not one."""
-    if len(data) < 6 or struct.unpack_from("<I", data)[0] != _TNEF_SIGNATURE:
-        raise _NotTnef("no TNEF signature")
-    files: list[dict[str, Any]] = []
-    at = 6
-    while at < len(data):
-        if at + 9 > len(data):
-            raise _NotTnef("truncated attribute")
-        level, attribute, length = struct.unpack_from("<BII", data, at)
-        value = data[at + 9 : at + 9 + length]
-        if len(value) != length or at + 11 + length > len(data):
-            raise _NotTnef("truncated attribute")
-        at += 11 + length
-        if level != 2:
-            continue
-        if attribute == _TNEF_ATTACH_RENDER:
-            if len(files) >= _TNEF_MAX_FILES:
-                raise _NotTnef("too many files")
-            files.append({"name": "", "data": b""})
-        elif files and attribute == _TNEF_ATTACH_TITLE:
-            files[-1]["name"] = files[-1]["name"] or _decoded(value.split(b"\0")[0], "cp1252")
-        elif files and attribute == _TNEF_ATTACH_DATA:
-            files[-1]["data"] = value
-        elif files and attribute == _TNEF_ATTACHMENT:
-            files[-1]["name"] = _tnef_long_name(value) or files[-1]["name"]
-    return [(f["name"], f["data"]) for f in files]
+    from tnefparse import TNEF
+
+    try:
+        tnef = TNEF(data, do_checksum=False)
+        files = [(_tnef_name(a), bytes(a.data or b"")) for a in tnef.attachments]
+    except Exception as error:  # a parser of hostile bytes: any failure means "unreadable"
+        raise _NotTnef(type(error).__name__) from None
+    if len(files) > _TNEF_MAX_FILES:
+        raise _NotTnef("too many files")
+    return files
 
 
-def _tnef_long_name(properties: bytes) -> str:
-    for tag, charset in ((_LONG_NAME_UNICODE, "utf-16-le"), (_LONG_NAME_ANSI, "cp1252")):
-        at = properties.find(tag)
-        if at < 0 or at + len(tag) + 4 > len(properties):
-            continue
-        (size,) = struct.unpack_from("<I", properties, at + len(tag))
-        raw = properties[at + len(tag) + 4 : at + len(tag) + 4 + min(size, 2048)]
-        name = raw.decode(charset, errors="replace").split("\0")[0]
-        if name:
-            return name
-    return ""
+def _tnef_name(attachment: Any) -> str:
+    """The file's long name, else its short one (tnefparse gives either as str or bytes)."""
+    name = attachment.long_filename() or attachment.name or ""
+    if isinstance(name, bytes):
+        name = _decoded(name.split(b"\0")[0], "cp1252")
+    return str(name).split("\0")[0]
