@@ -400,6 +400,92 @@ def test_the_live_preview_shows_the_email_and_the_contrast_problem_at_its_field(
     assert "Body text (#cccccc)" in data["problems"][0]
 
 
+def dark_layout():
+    """The default layout with a dark content area (its stylesheet says so, as most do)."""
+    from tidings.campaigns.models import Layout
+    from tidings.campaigns.rendering.sources import default_layout_html
+
+    source = default_layout_html().replace(
+        ".content { background-color: #ffffff;", ".content { background-color: #1b1f24;"
+    )
+    assert source != default_layout_html()
+    return Layout.objects.create(name="Dark", html=source)
+
+
+def test_colours_are_checked_on_the_layouts_own_background_not_white(editor_client):
+    """The check assumed white content: dark text on a dark layout was saved without a word,
+    and light text, readable there, was refused."""
+    layout = dark_layout()
+    dark_text = form_of([HEADING, TEXT], layout=str(layout.pk))  # the default #1b1f24 text
+    response = editor_client.post(NEW, dark_text)
+    assert response.status_code == 200 and not Template.objects.exists()
+    page = html.unescape(response.content.decode())
+    assert (
+        "Email settings, text colour: Body text (#1b1f24) on the layout's background (#1b1f24) "
+        "has a contrast of 1.00:1" in page
+    )
+    light = form_of(
+        [HEADING, TEXT, BUTTON],
+        layout=str(layout.pk),
+        **{"settings-text_colour": "#f4f5f7", "settings-link_colour": "#9ec5fe"},
+    )
+    assert editor_client.post(NEW, light).status_code == 302  # white-ish text reads on dark
+
+
+def test_the_live_preview_checks_colours_on_the_chosen_layout(editor_client):
+    layout = dark_layout()
+    data = editor_client.post(
+        reverse("templates_ui:blocks-preview"), form_of([HEADING, TEXT], layout=str(layout.pk))
+    ).json()
+    assert {e["field"] for e in data["errors"]} == {"text_colour", "link_colour"}
+    assert "on the layout's background (#1b1f24)" in data["problems"][0]
+
+
+def test_the_footers_grey_is_refused_at_the_footer_on_a_dark_layout(editor_client):
+    layout = dark_layout()
+    footer = {"type": "footer", "text": "Example Ltd, Chester"}
+    response = editor_client.post(
+        NEW,
+        form_of(
+            [HEADING, footer],
+            layout=str(layout.pk),
+            **{"settings-text_colour": "#f4f5f7", "settings-link_colour": "#9ec5fe"},
+        ),
+    )
+    assert not Template.objects.exists()
+    page = html.unescape(response.content.decode())
+    assert "Block 2 (Footer), text: Footer text (#4f5863) on the layout's background" in page
+    assert 'id="block-1-text-errors"' in page
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        ('<div class="c" style="background:#222">{{ content }}</div>', "#222222"),
+        ('<table bgcolor="#003366"><tr><td>{{ content }}</td></tr></table>', "#003366"),
+        (
+            '<div style="background-color: rgb(10, 20, 30)"><p style="background: transparent">'
+            "<span>{{ content }}</span></p></div>",
+            "#0a141e",
+        ),
+        ("<style>.x{background-color:black}</style><div class=x>{{ content }}</div>", "#000000"),
+        ('<div style="background:url(https://x.example/a.png)">{{ content }}</div>', "#ffffff"),
+        ('<div style="background:#222"></div><div>{{ content }}</div>', "#ffffff"),
+        ("<p>{{ content }}</p>", "#ffffff"),
+    ],
+)
+def test_the_layouts_background_is_read_where_the_content_goes(frame, expected):
+    from tidings.campaigns.blocks.contrast import layout_background
+
+    assert layout_background(f"<html><body>{frame}</body></html>") == expected
+
+
+def test_the_default_layouts_content_is_white():
+    from tidings.campaigns.blocks.contrast import layout_background
+
+    assert layout_background(None) == "#ffffff"
+
+
 def test_the_editors_text_fields_take_their_direction_from_what_is_typed(editor_client):
     page = editor_client.post(NEW, form_of([HEADING, TEXT, BUTTON], op="preview")).content.decode()
     assert re.search(r'<textarea id="block-1-text"[^>]* dir="auto"', page)
