@@ -106,8 +106,25 @@ def test_a_bad_field_is_shown_at_its_block_and_nothing_is_saved(editor_client):
     assert response.status_code == 200
     assert not Template.objects.exists()
     page = response.content.decode()
-    assert "Block 2 (Button), url: a link must start with https://" in page
+    assert "Block 2 (Button), link: a link must start with https://" in page
     assert 'id="block-1-url-errors"' in page  # the message sits at the field itself
+
+
+def test_problems_name_fields_as_the_editor_labels_them_and_say_what_to_do(editor_client):
+    """The page listed "Block 2 (Image), src: this cannot be blank": "src" is a word from
+    HTML, not from the page, and "cannot be blank" did not say where a picture comes from."""
+    image = {"type": "image", "src": "", "alt": "", "align": "center"}
+    footer = {"type": "footer", "text": "[Shop](/shop)"}
+    page = html.unescape(
+        editor_client.post(NEW, form_of([HEADING, image, footer])).content.decode()
+    )
+    assert not Template.objects.exists()
+    assert (
+        "Block 2 (Image), image: choose a picture from the media library, or give its https:// "
+        "address" in page
+    )
+    assert "Block 3 (Footer), small print: a link must start with https://" in page
+    assert ", src:" not in page
 
 
 @pytest.mark.parametrize(("typed", "opener"), [("Use {{ to start", "{{"), ("Up 50{% now", "{%")])
@@ -210,7 +227,7 @@ def test_the_live_preview_answers_with_every_variant(editor_client):
     bad = editor_client.post(
         reverse("templates_ui:blocks-preview"), form_of([{**BUTTON, "url": "x"}])
     )
-    assert bad.json()["problems"][0].startswith("Block 1 (Button), url")
+    assert bad.json()["problems"][0].startswith("Block 1 (Button), link")
 
 
 def test_the_preview_endpoint_is_for_operators_who_edit_content(client, db):
@@ -454,7 +471,7 @@ def test_the_footers_grey_is_refused_at_the_footer_on_a_dark_layout(editor_clien
     )
     assert not Template.objects.exists()
     page = html.unescape(response.content.decode())
-    assert "Block 2 (Footer), text: Footer text (#4f5863) on the layout's background" in page
+    assert "Block 2 (Footer), small print: Footer text (#4f5863) on the layout's background" in page
     assert 'id="block-1-text-errors"' in page
 
 
