@@ -261,6 +261,26 @@ def test_a_bad_test_address_is_shown_on_the_form(owner_client, draft):
     assert "not an email address" in str(response.context["form"].errors["addresses"])
 
 
+def test_a_test_send_says_which_address_is_wrong_and_how_many_went(
+    owner_client, draft, settings, django_capture_on_commit_callbacks
+):
+    """With two addresses typed, "not an email address: There must be something after the
+    @-sign." did not say which; a good send said "Test sent to 1 address(es)"."""
+    use_outbox(settings)
+    url = reverse("campaigns:test", args=[draft.pk])
+    response = owner_client.post(url, {"addresses": "me@example.co.uk, me@"})
+    errors = str(response.context["form"].errors["addresses"])
+    assert "address 2 of 2 is not an email address" in errors and "me@" not in errors
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = owner_client.post(url, {"addresses": "me@example.co.uk"}, follow=True)
+    assert "Test sent to 1 address: its subject starts with “[Test]”." in sent.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = owner_client.post(
+            url, {"addresses": "a@example.co.uk\nb@example.co.uk"}, follow=True
+        )
+    assert "Test sent to 2 addresses:" in sent.content.decode()
+
+
 def test_scheduling_reads_the_time_in_the_operators_time_zone(owner_client, draft, settings):
     settings.TIME_ZONE = "Europe/London"  # British Summer Time in July: UTC+1
     with time_machine.travel(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False):

@@ -306,7 +306,12 @@ def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
                         f"server refused the others ({', '.join(sorted(set(result.errors)))}).",
                     )
                 else:
-                    messages.success(request, f"Test sent to {result.recipients} address(es).")
+                    count = result.recipients
+                    messages.success(
+                        request,
+                        f"Test sent to {count} address{'es' if count != 1 else ''}: its subject "
+                        "starts with “[Test]”.",
+                    )
                 return redirect("campaigns:test", campaign_id=campaign.pk)
     return render(request, "campaigns/campaign_test.html", {"campaign": campaign, "form": form})
 
