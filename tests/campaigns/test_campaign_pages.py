@@ -281,6 +281,14 @@ def test_a_test_send_says_which_address_is_wrong_and_how_many_went(
     assert "Test sent to 2 addresses:" in sent.content.decode()
 
 
+def test_scheduling_for_one_person_says_person(owner_client, draft):
+    """The first campaign of a new installation, to its one subscriber, was "Scheduled for …,
+    to 1 people as things stand."."""
+    response = schedule_confirmed(owner_client, draft, {"when": "2099-07-01T09:00"})
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "to 1 person as things stand." in page and "1 people" not in page
+
+
 def test_scheduling_reads_the_time_in_the_operators_time_zone(owner_client, draft, settings):
     settings.TIME_ZONE = "Europe/London"  # British Summer Time in July: UTC+1
     with time_machine.travel(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False):

@@ -377,15 +377,14 @@ def _confirm(request: HttpRequest, campaign: Campaign, form: ScheduleForm, when)
                 )
             except InvalidTransition as exc:
                 return _conflict(request, campaign, exc)
+            people = f"{summary.recipients:,} {'person' if summary.recipients == 1 else 'people'}"
             if when is None:
-                messages.success(
-                    request, f"Sending to {summary.recipients} people starts in a moment."
-                )
+                messages.success(request, f"Sending to {people} starts in a moment.")
             else:
                 messages.success(
                     request,
-                    f"Scheduled for {describe_when(campaign.scheduled_at)}, to "
-                    f"{summary.recipients} people as things stand.",
+                    f"Scheduled for {describe_when(campaign.scheduled_at)}, to {people} as "
+                    "things stand.",
                 )
             return redirect("campaigns:detail", campaign_id=campaign.pk)
         changed = True
