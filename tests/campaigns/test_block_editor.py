@@ -127,6 +127,21 @@ def test_problems_name_fields_as_the_editor_labels_them_and_say_what_to_do(edito
     assert ", src:" not in page
 
 
+def test_an_unknown_word_in_braces_says_where_placeholders_come_from(editor_client):
+    """ "Use code {{ SALE20 }}" was refused with only 'unknown variable "SALE20"': someone who
+    never chose a placeholder did not know what a variable was, or how to keep the braces."""
+    typed = {**TEXT, "text": "Use code {{ SALE20 }} at the till"}
+    page = html.unescape(editor_client.post(NEW, form_of([HEADING, typed])).content.decode())
+    assert not Template.objects.exists()
+    assert (
+        'Block 2 (Text), text: unknown variable "SALE20" (placeholders are the ones in the menu '
+        "beside the field; to show \"{{\" as text, write {{ '{{' }})" in page
+    )
+    near = {**TEXT, "text": "Hi {{ contact.frist_name }}"}  # a typo keeps its own hint
+    page = html.unescape(editor_client.post(NEW, form_of([HEADING, near])).content.decode())
+    assert "did you mean" in page and "placeholders are the ones in the menu" not in page
+
+
 @pytest.mark.parametrize(("typed", "opener"), [("Use {{ to start", "{{"), ("Up 50{% now", "{%")])
 def test_braces_typed_as_text_are_traced_to_their_block_with_how_to_show_them(
     editor_client, typed, opener
