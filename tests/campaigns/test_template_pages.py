@@ -242,6 +242,9 @@ def test_a_layout_preview_shows_the_layout_around_a_sample_body(owner_client, la
     )
     assert "Preview of the layout Default" in page
     assert "Your campaign goes here" in page and "Unsubscribe (" in page
+    # The sample's link led to {{ view_url }}, blank in a preview: "with a link ()" in the
+    # plain text and an empty href in the HTML.
+    assert "with a link (https://example.com/)" in page and "link ()" not in page
 
 
 def test_a_layout_in_use_is_not_deleted_and_a_template_is(owner_client, layout, template):

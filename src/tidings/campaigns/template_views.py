@@ -38,7 +38,7 @@ _PREVIEW_BODY = """\
 ## Your campaign goes here
 
 Hello {{ contact.first_name | default("there") }}, this is sample text in place of a campaign's
-body, with a [link]({{ view_url }}) and a short list:
+body, with a [link](https://example.com/) and a short list:
 
 - one
 - two
