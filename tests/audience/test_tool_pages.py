@@ -121,3 +121,24 @@ def test_the_sign_up_form_page_shows_the_address_its_slug_makes(owner_client, ne
 
     assert "The form's address: /f/&lt;slug&gt;" in page
     assert "<slug>" not in page
+
+
+def test_the_sign_up_form_page_speaks_plainly_and_its_errors_say_what_to_do(owner_client, news):
+    """A marketer met "Slug:", "Redirect url:", "Is active:" and, for "Join our news!", "Enter a
+    valid “slug” consisting of letters, numbers, underscores or hyphens." with no list ticked,
+    "This field is required."."""
+    page = owner_client.get(reverse("audience:signup-form-new")).content.decode()
+    for plain in ("Web address (slug)", "Your own thank-you page (optional)", "Open for sign-ups"):
+        assert plain in page
+    for jargon in (">Slug:<", ">Redirect url:<", ">Is active:<"):
+        assert jargon not in page
+    response = owner_client.post(
+        reverse("audience:signup-form-new"), {"name": "News", "slug": "Join our news!"}
+    )
+    errors = response.context["form"].errors
+    assert errors["slug"] == [
+        "Use only letters, numbers, hyphens and underscores, with no spaces: for example "
+        "monthly-news."
+    ]
+    assert errors["lists"] == ["Tick at least one list for people to sign up to."]
+    assert not SignupForm.objects.exists()

@@ -106,8 +106,40 @@ def test_a_bad_field_is_shown_at_its_block_and_nothing_is_saved(editor_client):
     assert response.status_code == 200
     assert not Template.objects.exists()
     page = response.content.decode()
-    assert "Block 2 (Button), url: a link must start with https://" in page
+    assert "Block 2 (Button), link: a link must start with https://" in page
     assert 'id="block-1-url-errors"' in page  # the message sits at the field itself
+
+
+def test_problems_name_fields_as_the_editor_labels_them_and_say_what_to_do(editor_client):
+    """The page listed "Block 2 (Image), src: this cannot be blank": "src" is a word from
+    HTML, not from the page, and "cannot be blank" did not say where a picture comes from."""
+    image = {"type": "image", "src": "", "alt": "", "align": "center"}
+    footer = {"type": "footer", "text": "[Shop](/shop)"}
+    page = html.unescape(
+        editor_client.post(NEW, form_of([HEADING, image, footer])).content.decode()
+    )
+    assert not Template.objects.exists()
+    assert (
+        "Block 2 (Image), image: choose a picture from the media library, or give its https:// "
+        "address" in page
+    )
+    assert "Block 3 (Footer), small print: a link must start with https://" in page
+    assert ", src:" not in page
+
+
+def test_an_unknown_word_in_braces_says_where_placeholders_come_from(editor_client):
+    """ "Use code {{ SALE20 }}" was refused with only 'unknown variable "SALE20"': someone who
+    never chose a placeholder did not know what a variable was, or how to keep the braces."""
+    typed = {**TEXT, "text": "Use code {{ SALE20 }} at the till"}
+    page = html.unescape(editor_client.post(NEW, form_of([HEADING, typed])).content.decode())
+    assert not Template.objects.exists()
+    assert (
+        'Block 2 (Text), text: unknown variable "SALE20" (placeholders are the ones in the menu '
+        "beside the field; to show \"{{\" as text, write {{ '{{' }})" in page
+    )
+    near = {**TEXT, "text": "Hi {{ contact.frist_name }}"}  # a typo keeps its own hint
+    page = html.unescape(editor_client.post(NEW, form_of([HEADING, near])).content.decode())
+    assert "did you mean" in page and "placeholders are the ones in the menu" not in page
 
 
 @pytest.mark.parametrize(("typed", "opener"), [("Use {{ to start", "{{"), ("Up 50{% now", "{%")])
@@ -210,7 +242,7 @@ def test_the_live_preview_answers_with_every_variant(editor_client):
     bad = editor_client.post(
         reverse("templates_ui:blocks-preview"), form_of([{**BUTTON, "url": "x"}])
     )
-    assert bad.json()["problems"][0].startswith("Block 1 (Button), url")
+    assert bad.json()["problems"][0].startswith("Block 1 (Button), link")
 
 
 def test_the_preview_endpoint_is_for_operators_who_edit_content(client, db):
@@ -398,6 +430,92 @@ def test_the_live_preview_shows_the_email_and_the_contrast_problem_at_its_field(
     assert data["html"]  # still previewed
     assert data["errors"][0]["field"] == "text_colour" and data["errors"][0]["block"] is None
     assert "Body text (#cccccc)" in data["problems"][0]
+
+
+def dark_layout():
+    """The default layout with a dark content area (its stylesheet says so, as most do)."""
+    from tidings.campaigns.models import Layout
+    from tidings.campaigns.rendering.sources import default_layout_html
+
+    source = default_layout_html().replace(
+        ".content { background-color: #ffffff;", ".content { background-color: #1b1f24;"
+    )
+    assert source != default_layout_html()
+    return Layout.objects.create(name="Dark", html=source)
+
+
+def test_colours_are_checked_on_the_layouts_own_background_not_white(editor_client):
+    """The check assumed white content: dark text on a dark layout was saved without a word,
+    and light text, readable there, was refused."""
+    layout = dark_layout()
+    dark_text = form_of([HEADING, TEXT], layout=str(layout.pk))  # the default #1b1f24 text
+    response = editor_client.post(NEW, dark_text)
+    assert response.status_code == 200 and not Template.objects.exists()
+    page = html.unescape(response.content.decode())
+    assert (
+        "Email settings, text colour: Body text (#1b1f24) on the layout's background (#1b1f24) "
+        "has a contrast of 1.00:1" in page
+    )
+    light = form_of(
+        [HEADING, TEXT, BUTTON],
+        layout=str(layout.pk),
+        **{"settings-text_colour": "#f4f5f7", "settings-link_colour": "#9ec5fe"},
+    )
+    assert editor_client.post(NEW, light).status_code == 302  # white-ish text reads on dark
+
+
+def test_the_live_preview_checks_colours_on_the_chosen_layout(editor_client):
+    layout = dark_layout()
+    data = editor_client.post(
+        reverse("templates_ui:blocks-preview"), form_of([HEADING, TEXT], layout=str(layout.pk))
+    ).json()
+    assert {e["field"] for e in data["errors"]} == {"text_colour", "link_colour"}
+    assert "on the layout's background (#1b1f24)" in data["problems"][0]
+
+
+def test_the_footers_grey_is_refused_at_the_footer_on_a_dark_layout(editor_client):
+    layout = dark_layout()
+    footer = {"type": "footer", "text": "Example Ltd, Chester"}
+    response = editor_client.post(
+        NEW,
+        form_of(
+            [HEADING, footer],
+            layout=str(layout.pk),
+            **{"settings-text_colour": "#f4f5f7", "settings-link_colour": "#9ec5fe"},
+        ),
+    )
+    assert not Template.objects.exists()
+    page = html.unescape(response.content.decode())
+    assert "Block 2 (Footer), small print: Footer text (#4f5863) on the layout's background" in page
+    assert 'id="block-1-text-errors"' in page
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        ('<div class="c" style="background:#222">{{ content }}</div>', "#222222"),
+        ('<table bgcolor="#003366"><tr><td>{{ content }}</td></tr></table>', "#003366"),
+        (
+            '<div style="background-color: rgb(10, 20, 30)"><p style="background: transparent">'
+            "<span>{{ content }}</span></p></div>",
+            "#0a141e",
+        ),
+        ("<style>.x{background-color:black}</style><div class=x>{{ content }}</div>", "#000000"),
+        ('<div style="background:url(https://x.example/a.png)">{{ content }}</div>', "#ffffff"),
+        ('<div style="background:#222"></div><div>{{ content }}</div>', "#ffffff"),
+        ("<p>{{ content }}</p>", "#ffffff"),
+    ],
+)
+def test_the_layouts_background_is_read_where_the_content_goes(frame, expected):
+    from tidings.campaigns.blocks.contrast import layout_background
+
+    assert layout_background(f"<html><body>{frame}</body></html>") == expected
+
+
+def test_the_default_layouts_content_is_white():
+    from tidings.campaigns.blocks.contrast import layout_background
+
+    assert layout_background(None) == "#ffffff"
 
 
 def test_the_editors_text_fields_take_their_direction_from_what_is_typed(editor_client):

@@ -103,10 +103,10 @@ def test_the_layout_still_frames_a_block_body():
 @pytest.mark.parametrize(
     ("block", "expected"),
     [
-        ({"type": "button", "label": "Go", "url": "javascript:alert(1)"}, "Block 1 (Button), url"),
-        ({"type": "image", "src": "file:///etc/passwd"}, "Block 1 (Image), src"),
-        ({"type": "heading", "text": "  "}, "Block 1 (Heading), text"),
-        ({"type": "spacer", "height": 5000}, "Block 1 (Spacer), height"),
+        ({"type": "button", "label": "Go", "url": "javascript:alert(1)"}, "Block 1 (Button), link"),
+        ({"type": "image", "src": "file:///etc/passwd"}, "Block 1 (Image), image"),
+        ({"type": "heading", "text": "  "}, "Block 1 (Heading), heading"),
+        ({"type": "spacer", "height": 5000}, "Block 1 (Spacer), height in pixels"),
         ({"type": "divider", "colour": "red; background:url(x)"}, "Block 1 (Divider), colour"),
         ({"type": "marquee"}, "Block 1"),
     ],

@@ -261,6 +261,67 @@ def test_a_bad_test_address_is_shown_on_the_form(owner_client, draft):
     assert "not an email address" in str(response.context["form"].errors["addresses"])
 
 
+def test_a_test_send_says_which_address_is_wrong_and_how_many_went(
+    owner_client, draft, settings, django_capture_on_commit_callbacks
+):
+    """With two addresses typed, "not an email address: There must be something after the
+    @-sign." did not say which; a good send said "Test sent to 1 address(es)"."""
+    use_outbox(settings)
+    url = reverse("campaigns:test", args=[draft.pk])
+    response = owner_client.post(url, {"addresses": "me@example.co.uk, me@"})
+    errors = str(response.context["form"].errors["addresses"])
+    assert "address 2 of 2 is not an email address" in errors and "me@" not in errors
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = owner_client.post(url, {"addresses": "me@example.co.uk"}, follow=True)
+    assert "Test sent to 1 address: its subject starts with “[Test]”." in sent.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = owner_client.post(
+            url, {"addresses": "a@example.co.uk\nb@example.co.uk"}, follow=True
+        )
+    assert "Test sent to 2 addresses:" in sent.content.decode()
+
+
+def test_scheduling_for_one_person_says_person(owner_client, draft):
+    """The first campaign of a new installation, to its one subscriber, was "Scheduled for …,
+    to 1 people as things stand."."""
+    response = schedule_confirmed(owner_client, draft, {"when": "2099-07-01T09:00"})
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "to 1 person as things stand." in page and "1 people" not in page
+
+
+def test_the_confirmation_flags_what_a_starter_design_left_to_replace(owner_client, draft):
+    """A campaign made from the Announcement starter went out with its button to
+    https://example.com/ and "Say what it is in one sentence…": nothing said so before sending."""
+    import json
+
+    from tidings.campaigns.blocks.starters import STARTERS
+
+    draft.format = "blocks"
+    draft.body = STARTERS["announcement"].body()
+    draft.save()
+    url = reverse("campaigns:schedule", args=[draft.pk])
+    page = owner_client.post(url, {"when": "2099-07-01T09:00"}).content.decode()
+    assert "Still as the starter design left it" in page
+    assert "Block 3 (Text): still has the starter&#x27;s example words" in page
+    assert "Block 4 (Button): still links to https://example.com/" in page
+
+    document = json.loads(draft.body)
+    document["blocks"][2]["text"] = "Our new plan is here."
+    document["blocks"][3]["url"] = "https://shop.example.co.uk/plan"
+    draft.body = json.dumps(document)
+    draft.save()
+    page = owner_client.post(url, {"when": "2099-07-01T09:00"}).content.decode()
+    assert "Still as the starter design left it" not in page
+
+
+def test_every_starter_is_flagged_until_its_examples_are_replaced():
+    from tidings.campaigns.blocks.starters import STARTERS, leftovers
+
+    for starter in STARTERS.values():
+        assert leftovers(starter.body(), "blocks"), starter.key
+    assert leftovers("# Hello https://example.com/", "markdown") == []
+
+
 def test_scheduling_reads_the_time_in_the_operators_time_zone(owner_client, draft, settings):
     settings.TIME_ZONE = "Europe/London"  # British Summer Time in July: UTC+1
     with time_machine.travel(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False):

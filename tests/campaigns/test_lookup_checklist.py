@@ -222,6 +222,22 @@ def test_one_click_is_red_over_http(settings):
     assert next(i for i in bulk_sender_checklist().items if i.key == "one_click").status == GREEN
 
 
+def test_one_click_on_a_new_installation_speaks_of_messages_to_come(settings):
+    """Before the first campaign the red item said "0 campaign messages carried
+    List-Unsubscribe …, but their link starts with http://" (and the green one "All 0")."""
+
+    def one_click():
+        return next(i for i in bulk_sender_checklist().items if i.key == "one_click").summary
+
+    settings.TIDINGS_BASE_URL = "http://news.example.co.uk"
+    assert one_click() == (
+        "Unsubscribe links will start with http://: Gmail and Yahoo offer one-click "
+        "unsubscribe only for https links."
+    )
+    settings.TIDINGS_BASE_URL = "https://news.example.co.uk"
+    assert one_click().startswith("Every campaign message will carry an https")
+
+
 def test_authentication_is_red_when_a_senders_checks_fail_and_the_dashboard_says_so(owner_client):
     sender = make_sender()
     sender.health_status = "fail"

@@ -175,7 +175,7 @@ def test_a_valid_template_is_saved_and_opens_its_preview(owner_client, owner, la
 
 def test_a_new_template_without_any_layout_asks_for_a_layout_first(owner_client):
     response = owner_client.get(reverse("templates_ui:template-new"))
-    assert response["Location"] == reverse("templates_ui:layout-new")
+    assert response["Location"] == reverse("templates_ui:layout-new") + "?then=template"
 
 
 def test_the_preview_renders_as_a_contact_chosen_by_id_or_email(owner_client, template):
@@ -242,6 +242,9 @@ def test_a_layout_preview_shows_the_layout_around_a_sample_body(owner_client, la
     )
     assert "Preview of the layout Default" in page
     assert "Your campaign goes here" in page and "Unsubscribe (" in page
+    # The sample's link led to {{ view_url }}, blank in a preview: "with a link ()" in the
+    # plain text and an empty href in the HTML.
+    assert "with a link (https://example.com/)" in page and "link ()" not in page
 
 
 def test_a_layout_in_use_is_not_deleted_and_a_template_is(owner_client, layout, template):
@@ -415,3 +418,21 @@ def test_an_editor_who_may_send_changes_what_is_going_out(owner_client, layout):
     assert response.status_code == 302
     layout.refresh_from_db()
     assert layout.name == "New"
+
+
+def test_the_first_template_on_a_new_installation_saves_a_layout_then_comes_back(owner_client):
+    """ "Design a template" led to a page of layout HTML with an empty name to invent, and
+    saving it ended on the layout's preview: the template asked for was nowhere in sight."""
+    Layout.objects.all().delete()
+    new_template = reverse("templates_ui:template-new")
+    asked = owner_client.get(new_template)
+    assert asked["Location"] == reverse("templates_ui:layout-new") + "?then=template"
+    page = owner_client.get(asked["Location"])
+    form = page.context["form"]
+    assert form.initial["name"] == "Default" and "{{ content }}" in form.initial["html"]
+    saved = owner_client.post(
+        asked["Location"], {"name": form.initial["name"], "html": form.initial["html"]}
+    )
+    assert saved["Location"] == new_template
+    assert Layout.objects.get().name == "Default"
+    assert owner_client.get(new_template).status_code == 200  # the starter designs

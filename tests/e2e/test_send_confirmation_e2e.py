@@ -79,5 +79,5 @@ def test_send_now_confirmation_reads_well_on_a_phone(page: Page, owner, live_ser
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     confirm.click()
-    expect(page.get_by_text("Sending to 1 people starts in a moment.")).to_be_visible()
+    expect(page.get_by_text("Sending to 1 person starts in a moment.")).to_be_visible()
     assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"

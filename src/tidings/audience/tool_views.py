@@ -175,10 +175,23 @@ def import_report(request: OperatorRequest, import_id: int) -> HttpResponseBase:
 
 
 class SignupFormForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    slug = forms.SlugField(max_length=80, help_text="The form's address: /f/&lt;slug&gt;")
+    # Labels and messages for someone who has never met a "slug" or a "redirect URL".
+    name = forms.CharField(max_length=200, help_text="For you, to find it again.")
+    slug = forms.SlugField(
+        max_length=80,
+        label="Web address (slug)",
+        help_text="The form's address: /f/&lt;slug&gt; — letters, numbers and hyphens, "
+        "for example monthly-news.",
+        error_messages={
+            "invalid": "Use only letters, numbers, hyphens and underscores, with no spaces: "
+            "for example monthly-news."
+        },
+    )
     lists = forms.ModelMultipleChoiceField(
-        MailingList.objects.filter(closed_at__isnull=True), widget=forms.CheckboxSelectMultiple
+        MailingList.objects.filter(closed_at__isnull=True),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What people sign up to.",
+        error_messages={"required": "Tick at least one list for people to sign up to."},
     )
     optional_fields = forms.MultipleChoiceField(
         required=False,
@@ -191,15 +204,36 @@ class SignupFormForm(forms.Form):
         label="Also ask consent for",
         help_text="Unticked by default for the visitor.",
     )
-    intro = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    intro = forms.CharField(
+        required=False,
+        label="Introduction",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="A sentence or two above the form (optional).",
+    )
     consent_wording = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Blank: generated from the policy.",
     )
-    thank_you = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    redirect_url = forms.URLField(required=False, assume_scheme="https")
-    is_active = forms.BooleanField(required=False, initial=True)
+    thank_you = forms.CharField(
+        required=False,
+        label="Thank-you message",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Shown on our thank-you page after someone signs up. Blank: a standard one.",
+    )
+    redirect_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="Your own thank-you page (optional)",
+        help_text="An address on your website to send people to instead of our thank-you page.",
+        error_messages={"invalid": "Give a whole web address, such as https://example.com/thanks."},
+    )
+    is_active = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Open for sign-ups",
+        help_text="Untick to close the form: its page and snippet stop taking sign-ups.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from tidings.audience.models import Contact, SuppressedDomain
 
+from .blocks.starters import leftovers
 from .deliverability.checklist import RED, ChecklistItem, authentication_item, bulk_sender_checklist
 from .fingerprint import content_fingerprint
 from .models import ABTest, Campaign
@@ -40,6 +41,8 @@ class SendSummary:
     red: list[ChecklistItem] = field(default_factory=list)
     ab_rest: int = 0
     local_hour: int | None = None
+    # What the body still holds from a starter design (blocks.starters.leftovers).
+    leftovers: list[str] = field(default_factory=list)
 
     @property
     def subjects_shown(self) -> list[tuple[str, str, str, int | None]]:
@@ -127,6 +130,7 @@ def send_summary(campaign: Campaign, when: datetime | None) -> SendSummary:
         red=red,
         ab_rest=rest,
         local_hour=campaign.local_hour,
+        leftovers=leftovers(campaign.body, campaign.format),
     )
 
 

@@ -95,13 +95,14 @@ def do_test_send(
     """
     problems = []
     clean: list[str] = []
-    for raw in addresses:
-        if not raw.strip():
-            continue
+    given = [raw for raw in addresses if raw.strip()]
+    for position, raw in enumerate(given, start=1):
         try:
             clean.append(normalise_email(raw))
         except InvalidEmail as exc:
-            problems.append(Problem(f"not an email address: {exc}", "addresses"))
+            # Which one, by its place (the address itself is never repeated in a message).
+            which = f"address {position} of {len(given)} is " if len(given) > 1 else ""
+            problems.append(Problem(f"{which}not an email address: {exc}", "addresses"))
     clean = list(dict.fromkeys(clean))
     if not clean and not problems:
         problems.append(Problem("give at least one address", "addresses"))

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from django import forms
 
 from .models import Layout, Template
-from .rendering import TemplateProblem, check_layout, check_template, default_layout_html
+from .rendering import (
+    DEFAULT_LAYOUT_NAME,
+    TemplateProblem,
+    check_layout,
+    check_template,
+    default_layout_html,
+)
 
 _CODE = {"rows": 16, "spellcheck": "false", "autocapitalize": "off", "class": "code"}
 
@@ -100,6 +106,8 @@ class LayoutForm(_CheckedForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is None and not self.is_bound:
             self.initial.setdefault("html", default_layout_html())
+            if not Layout.objects.exists():  # the first one: a name to keep, not to invent
+                self.initial.setdefault("name", DEFAULT_LAYOUT_NAME)
 
     def clean(self):
         cleaned = super().clean()

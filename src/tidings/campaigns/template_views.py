@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.db.models import Count, ProtectedError, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from tidings.audience.models import Contact
@@ -38,7 +39,7 @@ _PREVIEW_BODY = """\
 ## Your campaign goes here
 
 Hello {{ contact.first_name | default("there") }}, this is sample text in place of a campaign's
-body, with a [link]({{ view_url }}) and a short list:
+body, with a [link](https://example.com/) and a short list:
 
 - one
 - two
@@ -122,6 +123,9 @@ def layout_edit(request: HttpRequest, layout_id: int | None = None) -> HttpRespo
     if request.method == "POST" and form.is_valid():
         layout = template_actions.do_save_layout(form, actor=request.user)
         messages.success(request, f"Saved layout {layout.name}.")
+        if instance is None and request.GET.get("then") == "template":
+            # Sent here from "New template" on a new installation: back to what was asked for.
+            return redirect("templates_ui:template-new")
         return redirect("templates_ui:layout-preview", layout.pk)
     return render(
         request,
@@ -187,8 +191,12 @@ def _layout_of(form: Any, fallback: Any = None) -> Any:
 def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpResponse:
     instance = get_object_or_404(Template, pk=template_id) if template_id else None
     if instance is None and not Layout.objects.exists():
-        messages.info(request, "A template needs a layout: start with this one.")
-        return redirect("templates_ui:layout-new")
+        messages.info(
+            request,
+            "A template needs a layout, the frame around every email: save this one (you can "
+            "change it later), then choose your template's design.",
+        )
+        return redirect(reverse("templates_ui:layout-new") + "?then=template")
     if (
         instance is None
         and request.method == "GET"

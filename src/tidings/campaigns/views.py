@@ -308,7 +308,12 @@ def campaign_test(request: HttpRequest, campaign_id: int) -> HttpResponse:
                         f"server refused the others ({', '.join(sorted(set(result.errors)))}).",
                     )
                 else:
-                    messages.success(request, f"Test sent to {result.recipients} address(es).")
+                    count = result.recipients
+                    messages.success(
+                        request,
+                        f"Test sent to {count} address{'es' if count != 1 else ''}: its subject "
+                        "starts with “[Test]”.",
+                    )
                 return redirect("campaigns:test", campaign_id=campaign.pk)
     return render(request, "campaigns/campaign_test.html", {"campaign": campaign, "form": form})
 
@@ -374,15 +379,14 @@ def _confirm(request: HttpRequest, campaign: Campaign, form: ScheduleForm, when)
                 )
             except InvalidTransition as exc:
                 return _conflict(request, campaign, exc)
+            people = f"{summary.recipients:,} {'person' if summary.recipients == 1 else 'people'}"
             if when is None:
-                messages.success(
-                    request, f"Sending to {summary.recipients} people starts in a moment."
-                )
+                messages.success(request, f"Sending to {people} starts in a moment.")
             else:
                 messages.success(
                     request,
-                    f"Scheduled for {describe_when(campaign.scheduled_at)}, to "
-                    f"{summary.recipients} people as things stand.",
+                    f"Scheduled for {describe_when(campaign.scheduled_at)}, to {people} as "
+                    "things stand.",
                 )
             return redirect("campaigns:detail", campaign_id=campaign.pk)
         changed = True

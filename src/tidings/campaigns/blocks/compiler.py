@@ -27,8 +27,10 @@ from tidings.lib.contrast import readable_on
 from .markup import Tokens, attribute, direction, plain, rich
 from .schema import (
     BLOCK_LABELS,
+    FIELDS,
     FONTS,
     NETWORKS,
+    SETTINGS_FIELDS,
     BlockError,
     Button,
     Columns,
@@ -55,14 +57,30 @@ class BlocksInvalid(ValueError):
         super().__init__("; ".join(describe(e) for e in errors) or "the blocks are not valid")
 
 
+def field_label(kind: str | None, name: str) -> str:
+    """A field as the editor labels it, for a message ("image", not "src"; "small print" for a
+    footer's text); ``kind`` None for the email's settings."""
+    specs = SETTINGS_FIELDS if kind is None else FIELDS.get(kind, ())
+    for spec in specs:
+        if spec.name == name:
+            label = spec.label.removesuffix(" (optional)")
+            return label[:1].lower() + label[1:]
+    return name.replace("_", " ")
+
+
 def describe(error: BlockError, blocks: list | None = None) -> str:
     """ "Block 2 (Button), link: a link must start with https://…" """
     where = error.where
+    kind = None
     if error.index is not None and blocks is not None and error.index < len(blocks):
         kind = blocks[error.index].get("type") if isinstance(blocks[error.index], dict) else None
         if kind in BLOCK_LABELS:
             where += f" ({BLOCK_LABELS[kind]})"
-    field = f", {error.field.replace('_', ' ')}" if error.field else ""
+    field = ""
+    if error.field:
+        known = error.index is None or kind in FIELDS
+        name = field_label(kind, error.field) if known else error.field.replace("_", " ")
+        field = f", {name}"
     return f"{where}{field}: {error.message}"
 
 

@@ -11,19 +11,156 @@ email settings'), naming the pair, the ratio and the nearest shade that would pa
 editor shows it where the other problems of that block are, and saving is refused
 (``check_template``) until it is fixed.
 
-The content background is white: the default layout's content area, and what the compiled
-blocks assume (MJML's sections carry no background of their own).  The arithmetic is in
-``tidings.lib.contrast``.
+The background is the one the layout paints behind ``{{ content }}`` (``layout_background``:
+the nearest enclosing element's ``background-color``, ``background`` or ``bgcolor``, its
+stylesheet inlined first): white in the default layout, but a layout with a dark or tinted
+content area is checked against its own colour (MJML's sections carry no background of their
+own).  A layout that says nothing readable there counts as white, what mail programs show.  The
+arithmetic is in ``tidings.lib.contrast``.
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+from html.parser import HTMLParser
+
 from tidings.lib.contrast import AA_LARGE, AA_TEXT, contrast_ratio, nearest_passing, readable_on
 
 from .compiler import MUTED
-from .schema import BLOCK_LABELS, BlockError, Button, Columns, Document, Heading, Social, Text
+from .schema import (
+    BLOCK_LABELS,
+    BlockError,
+    Button,
+    Columns,
+    Document,
+    Footer,
+    Heading,
+    Social,
+    Text,
+)
 
 BACKGROUND = "#ffffff"
+
+_MARK = "tdg-content-mark"
+_VOID = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    ]
+)
+_HEX_COLOUR = re.compile(r"#(?:[0-9a-f]{6}|[0-9a-f]{3})\b")
+_RGB = re.compile(r"rgba?\(\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*(?:,\s*([\d.]+%?)\s*)?\)")
+_NAMED = {"white": "#ffffff", "black": "#000000"}
+_CLEAR = frozenset({"transparent", "none", "initial", "inherit", "unset"})
+
+
+def _declared_colour(value: str) -> str | None:
+    """The colour a ``background``/``background-color`` value (or a ``bgcolor``) paints, as
+    #rrggbb; None for a transparent one or one that is not a plain colour (a picture, a
+    gradient): the element's parent decides then."""
+    value = value.strip().lower()
+    if not value or value in _CLEAR or "gradient(" in value or "url(" in value:
+        return None
+    found = _HEX_COLOUR.search(value)
+    if found:
+        digits = found.group()[1:]
+        return "#" + ("".join(c * 2 for c in digits) if len(digits) == 3 else digits)
+    rgb = _RGB.search(value)
+    if rgb:
+        alpha = rgb.group(4)
+        if alpha is not None and float(alpha.rstrip("%")) == 0:
+            return None
+        r, g, b = (min(int(rgb.group(i)), 255) for i in (1, 2, 3))
+        return f"#{r:02x}{g:02x}{b:02x}"
+    for word in re.split(r"[\s,]+", value):
+        if word in _NAMED:
+            return _NAMED[word]
+    return None
+
+
+def _background_of(attrs: list[tuple[str, str | None]]) -> str | None:
+    style = ""
+    bgcolor = ""
+    for name, value in attrs:
+        if name == "style":
+            style = value or ""
+        elif name == "bgcolor":
+            bgcolor = value or ""
+    colour = None
+    # The last declaration wins, as in a browser; a style attribute wins over bgcolor.
+    for declaration in style.split(";"):
+        prop, _, value = declaration.partition(":")
+        if prop.strip().lower() in ("background", "background-color"):
+            colour = _declared_colour(value)
+    return colour or _declared_colour(bgcolor)
+
+
+class _Enclosing(HTMLParser):
+    """The background of each element open where the content mark is, innermost last."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, str | None]] = []
+        self.found: list[str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.found is not None:
+            return
+        if tag == "span" and ("id", _MARK) in attrs:
+            self.found = [colour for _, colour in self.stack]
+            return
+        if tag not in _VOID:
+            self.stack.append((tag, _background_of(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.found is not None:
+            return
+        # Close up to the nearest open element of that name (HTML's implied end tags).
+        for depth in range(len(self.stack) - 1, -1, -1):
+            if self.stack[depth][0] == tag:
+                del self.stack[depth:]
+                return
+
+
+@lru_cache(maxsize=32)
+def layout_background(layout_html: str | None) -> str:
+    """The colour behind the body in a layout (None: the default layout), as #rrggbb; white
+    when the layout does not say, or its CSS cannot be read."""
+    import css_inline
+
+    from tidings.campaigns.rendering.markup import inline_css
+    from tidings.campaigns.rendering.placeholders import CONTENT
+    from tidings.campaigns.rendering.sources import default_layout_html
+
+    source = layout_html if layout_html and layout_html.strip() else default_layout_html()
+    found = CONTENT.search(source)
+    if found is None:
+        return BACKGROUND
+    marked = source[: found.start()] + f'<span id="{_MARK}"></span>' + source[found.end() :]
+    try:
+        inlined = inline_css(marked)
+    except css_inline.InlineError:
+        return BACKGROUND
+    parser = _Enclosing()
+    parser.feed(inlined)
+    parser.close()
+    for colour in reversed(parser.found or []):
+        if colour is not None:
+            return colour
+    return BACKGROUND
 
 
 def _shortfall(what: str, colour: str, against: str, needed: float, against_name: str) -> str:
@@ -36,8 +173,10 @@ def _shortfall(what: str, colour: str, against: str, needed: float, against_name
 
 
 def contrast_errors(document: Document, background: str = BACKGROUND) -> list[BlockError]:
-    """What in ``document`` is too faint to read; [] when every pair reaches WCAG AA."""
+    """What in ``document`` is too faint to read on ``background`` (the layout's, from
+    ``layout_background``); [] when every pair reaches WCAG AA."""
     s = document.settings
+    name = "the background" if background == BACKGROUND else "the layout's background"
     found: list[BlockError] = []
     # Headings are in the text colour too; levels 1 and 2 (bold, 22 px and up) are large text, for
     # which 3:1 is enough: an email whose only text is such headings needs no more.
@@ -53,7 +192,7 @@ def contrast_errors(document: Document, background: str = BACKGROUND) -> list[Bl
             BlockError(
                 None,
                 "text_colour",
-                _shortfall(what, s.text_colour, background, needed, "the background"),
+                _shortfall(what, s.text_colour, background, needed, name),
             )
         )
     if contrast_ratio(s.link_colour, background) < AA_TEXT:
@@ -61,16 +200,21 @@ def contrast_errors(document: Document, background: str = BACKGROUND) -> list[Bl
             BlockError(
                 None,
                 "link_colour",
-                _shortfall("Links", s.link_colour, background, AA_TEXT, "the background"),
-            )
-        )
-    if contrast_ratio(MUTED, background) < AA_TEXT:  # pragma: no cover - a fixed colour
-        found.append(
-            BlockError(
-                None, "", _shortfall("Footer text", MUTED, background, AA_TEXT, "the background")
+                _shortfall("Links", s.link_colour, background, AA_TEXT, name),
             )
         )
     for index, block in enumerate(document.blocks):
+        # The footer block's small print is a fixed grey, made for light backgrounds.
+        if isinstance(block, Footer) and contrast_ratio(MUTED, background) < AA_TEXT:
+            found.append(
+                BlockError(
+                    index,
+                    "text",
+                    _shortfall("Footer text", MUTED, background, AA_TEXT, name)
+                    + " The footer's grey is made for light backgrounds: use a Text block for "
+                    "small print on this layout.",
+                )
+            )
         if not isinstance(block, Button):
             continue
         label = readable_on(block.colour)

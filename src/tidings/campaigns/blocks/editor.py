@@ -307,8 +307,20 @@ def locate(document: Document, problem_message: str) -> list[BlockError]:
                 else ""
             )
             for problem in check_template("Sample", _as_html(value), "html"):
-                if problem.part == "body":
-                    found.append(BlockError(index, name, problem.message + hint))
+                if problem.part != "body":
+                    continue
+                extra = hint
+                # "{{ price }}" typed as words: no placeholder is near it, so say what they are.
+                if (
+                    not extra
+                    and problem.message.startswith("unknown variable")
+                    and ("did you mean" not in problem.message)
+                ):
+                    extra = (
+                        " (placeholders are the ones in the menu beside the field; to show "
+                        "\"{{\" as text, write {{ '{{' }})"
+                    )
+                found.append(BlockError(index, name, problem.message + extra))
     return found
 
 

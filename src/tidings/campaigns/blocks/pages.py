@@ -14,7 +14,7 @@ from django.urls import reverse
 from tidings.audience.tokens import absolute_url
 
 from .compiler import BlocksInvalid, blocks_to_html, dumps
-from .contrast import contrast_errors
+from .contrast import contrast_errors, layout_background
 from .editor import BlockEditor, describe_all, locate
 from .schema import BLOCK_LABELS, FONTS, NETWORKS, BlockError, Document
 
@@ -90,7 +90,7 @@ def preview(editor: BlockEditor, *, subject: str, layout: Any = None) -> Preview
         return Preview(problems=[f"{prefix}: {getattr(problem, 'message', str(problem))}"])
     # Colours too faint to read: shown at their fields while the preview still shows the email
     # (saving is refused until they are fixed, check_template).
-    faint = contrast_errors(document)
+    faint = contrast_errors(document, _background(layout))
     return Preview(
         html=rendered.html,
         dark_html=dark(rendered.html),
@@ -101,14 +101,21 @@ def preview(editor: BlockEditor, *, subject: str, layout: Any = None) -> Preview
     )
 
 
-def block_problems(editor: BlockEditor, problems: list[Any]) -> list[BlockError]:
+def _background(layout: Any) -> str:
+    """The colour the layout (None: the default one) paints behind the blocks."""
+    return layout_background(layout.html if layout is not None else None)
+
+
+def block_problems(
+    editor: BlockEditor, problems: list[Any], layout: Any = None
+) -> list[BlockError]:
     """The saved form's template problems, traced to blocks and fields where possible."""
     document, errors = editor.validate()
     if errors:
         return errors
     if document is None or not problems:
         return []
-    return contrast_errors(document) + locate(document, "")
+    return contrast_errors(document, _background(layout)) + locate(document, "")
 
 
 # --- switching formats -----------------------------------------------------------------------
@@ -226,7 +233,7 @@ def page_context(
     errors = result.errors
     messages: list[str] = []
     if saving_failed:
-        traced = block_problems(editor, ["failed"])
+        traced = block_problems(editor, ["failed"], layout)
         if traced:
             errors = traced
             messages = describe_all(traced, editor)

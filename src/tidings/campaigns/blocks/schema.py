@@ -472,7 +472,9 @@ def errors_of(exc: ValidationError, data: Any = None) -> list[BlockError]:
             field = str(loc[0])
         message = str(error["msg"]).removeprefix("Value error, ")
         kind = error["type"]
-        if kind == "string_too_short" and field:
+        if kind == "string_too_short" and field == "src":
+            message = "choose a picture from the media library, or give its https:// address"
+        elif kind == "string_too_short" and field:
             message = "this cannot be blank"
         elif kind == "string_too_long":
             limit = (error.get("ctx") or {}).get("max_length")

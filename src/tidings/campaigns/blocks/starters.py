@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .compiler import dumps
-from .schema import Document
+from .compiler import BlocksInvalid, dumps, parse
+from .markup import link_addresses
+from .schema import BLOCK_LABELS, Document
 
 
 @dataclass(frozen=True)
@@ -125,3 +126,46 @@ STARTERS: dict[str, Starter] = {
 
 def starter(key: str) -> Starter | None:
     return STARTERS.get(key)
+
+
+# What a starter holds only for the operator to replace: its example address, and the phrases
+# of its paragraphs that ask to be rewritten.  A campaign still carrying them is flagged on the
+# send confirmation (a test checks that every starter's body is).
+EXAMPLE_ADDRESS = "https://example.com/"
+EXAMPLE_PHRASES = (
+    "Replace this paragraph",
+    "A sentence or two about it",
+    "Say what it is in one sentence",
+    "the date, from the start time",
+    "Write your letter here",
+)
+
+
+def leftovers(body: str, fmt: str) -> list[str]:
+    """What a block body still holds from the starter it came from, one line per block: the
+    example address (https://example.com/) and the starter's words asking to be rewritten
+    ("Block 4 (Button): still links to https://example.com/, the starter's example"); [] for
+    other formats or a body with none."""
+    if fmt != "blocks":
+        return []
+    try:
+        document = parse(body)
+    except BlocksInvalid:
+        return []  # the campaign's own checks say what is wrong
+    found: list[str] = []
+    for index, block in enumerate(document.blocks):
+        where = f"Block {index + 1} ({BLOCK_LABELS[block.type]})"
+        values = block.model_dump()
+        texts = [str(values.get(k) or "") for k in ("text", "left_text", "right_text")]
+        links = [str(values.get(k) or "") for k in ("url", "link")]
+        links += [str(link["url"]) for link in values.get("links") or ()]
+        for text in texts:
+            links += link_addresses(text) if text else []
+        problems = []
+        if any(link.strip() == EXAMPLE_ADDRESS for link in links):
+            problems.append(f"still links to {EXAMPLE_ADDRESS}, the starter's example")
+        if any(phrase in text for text in texts for phrase in EXAMPLE_PHRASES):
+            problems.append("still has the starter's example words")
+        if problems:
+            found.append(f"{where}: {' and '.join(problems)}")
+    return found

@@ -187,22 +187,32 @@ def _failed_labels(sender: Sender) -> list[str]:
 def one_click_item(since: datetime) -> ChecklistItem:
     sent = Delivery.objects.filter(status=Delivery.Status.SENT, sent_at__gte=since).count()
     https = settings.TIDINGS_BASE_URL.lower().startswith("https://")
+    scheme = settings.TIDINGS_BASE_URL.split(":")[0]
+    messages = f"{sent:,} campaign message{'s' if sent != 1 else ''}"
     if not https:
+        # A new installation has sent nothing yet: say what its messages will carry.
+        said = (
+            f"Unsubscribe links will start with {scheme}://"
+            if not sent
+            else f"The {messages} of the last {DAYS} days carried List-Unsubscribe and "
+            f"List-Unsubscribe-Post, but their link starts with {scheme}://"
+        )
         return ChecklistItem(
             "one_click",
             "One-click unsubscribe",
             RED,
-            f"{sent} campaign messages carried List-Unsubscribe and List-Unsubscribe-Post, but "
-            f"their link starts with {settings.TIDINGS_BASE_URL.split(':')[0]}://: Gmail and "
-            "Yahoo offer one-click unsubscribe only for https links.",
+            f"{said}: Gmail and Yahoo offer one-click unsubscribe only for https links.",
             "Serve tidings over https and set TIDINGS_BASE_URL to its https:// address.",
         )
     return ChecklistItem(
         "one_click",
         "One-click unsubscribe",
         GREEN,
-        f"All {sent} campaign messages of the last {DAYS} days carried an https "
-        "List-Unsubscribe link and List-Unsubscribe-Post (RFC 8058).",
+        f"All {messages} of the last {DAYS} days carried an https List-Unsubscribe link and "
+        "List-Unsubscribe-Post (RFC 8058)."
+        if sent
+        else "Every campaign message will carry an https List-Unsubscribe link and "
+        "List-Unsubscribe-Post (RFC 8058).",
     )
 
 

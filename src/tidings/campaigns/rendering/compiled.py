@@ -110,21 +110,26 @@ def check_template(
     _, problems = compile_checked(sources)
     found = [layout_part(p, "layout") for p in problems]
     if fmt == "blocks":
-        found += _contrast_problems(body)
+        found += _contrast_problems(body, layout)
     return found
 
 
-def _contrast_problems(body: str) -> list[TemplateProblem]:
-    """Colours of a block document too faint to read (WCAG AA), as body problems."""
+def _contrast_problems(body: str, layout: Any = None) -> list[TemplateProblem]:
+    """Colours of a block document too faint to read (WCAG AA) on the layout's background, as
+    body problems."""
     from ..blocks.compiler import BlocksInvalid, describe, parse
-    from ..blocks.contrast import contrast_errors
+    from ..blocks.contrast import contrast_errors, layout_background
 
     try:
         document = parse(body or "")
     except BlocksInvalid:  # already reported by the compile above
         return []
     blocks = [b.model_dump() for b in document.blocks]
-    return [TemplateProblem(describe(e, blocks), part="body") for e in contrast_errors(document)]
+    background = layout_background(layout.html if layout is not None else None)
+    return [
+        TemplateProblem(describe(e, blocks), part="body")
+        for e in contrast_errors(document, background)
+    ]
 
 
 class RenderFailed(Exception):

@@ -185,6 +185,8 @@ def summary_text(summary: SendSummary) -> str:
         lines.append(f"  The winner goes to the other {summary.ab_rest:,} people.")
     for item in summary.red:
         lines.append(f"  RED: {item.title}: {item.summary}")
+    for line in summary.leftovers:
+        lines.append(f"  FROM THE STARTER: {line}")
     return "\n".join(lines)
 
 

@@ -188,8 +188,10 @@
     });
   }
 
-  /* The preview. */
+  /* The preview.  Every change comes through here: the form is told, so that leaving the page
+     with it unsaved asks first (tidings/unsaved.js). */
   function schedule() {
+    form.dispatchEvent(new CustomEvent("tidings:edited", { bubbles: true }));
     window.clearTimeout(timer);
     timer = window.setTimeout(refresh, 500);
   }
