@@ -408,7 +408,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache ---------------------------------------------------------------------------------
 # Rate limits and short-lived counters.  One process: local memory.  Several web processes must
 # share counters: set TIDINGS_REDIS_URL (redis://127.0.0.1:6379/0).
-TIDINGS_REDIS_URL = env_str("TIDINGS_REDIS_URL")
+TIDINGS_REDIS_URL = env_str("TIDINGS_REDIS_URL").strip()
+if TIDINGS_REDIS_URL and urlsplit(TIDINGS_REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
+    # Otherwise every use of Redis raised ValueError at run time: a traceback a second in the
+    # worker's log and a 500 for every public form.  The URL may hold a password: not shown.
+    raise ImproperlyConfigured(
+        "TIDINGS_REDIS_URL: expected redis://[:password@]host[:port][/db], rediss://... (TLS) "
+        "or unix:///path/to/redis.sock"
+    )
 
 
 def cache_settings(redis_url: str) -> dict[str, dict[str, str]]:
