@@ -572,6 +572,8 @@ LOGGING: dict[str, Any] = {
         # A "Loaded recognizer: ..." line per category each time screening's engine is built
         # (every `tidings inbound process`, every process's first screened form).
         "presidio-analyzer": {"level": "WARNING"},
+        # "Created vocabulary", "Finished initializing nlp object": the same, from spaCy.
+        "spacy": {"level": "WARNING"},
         # aiosmtpd (`tidings inbound serve`, the LMTP server) logs each envelope's sender and
         # recipients at INFO, and at DEBUG every line of every message.
         "mail.log": {"level": "WARNING"},
