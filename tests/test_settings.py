@@ -224,6 +224,11 @@ def test_the_embedded_database_is_sqlite_in_wal_mode_with_a_kept_secret(migrated
     key_file = data / "secret_key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert len(key_file.read_text()) >= 50
+    # Everyone's personal data: not readable by the machine's other users (it was 0644, made
+    # with the umask of whoever ran `tidings migrate`), nor is the folder it is in.
+    assert os.umask(os.umask(0o022)) & 0o044 == 0  # the test's own umask lets others read
+    assert oct((data / "tidings.sqlite3").stat().st_mode & 0o777) == "0o600"
+    assert oct(data.stat().st_mode & 0o777) == "0o700"
 
 
 @pytest.mark.django_db

@@ -117,7 +117,8 @@ DATA_DIR = Path(os.environ.get("TIDINGS_DATA_DIR", Path.cwd() / "var")).resolve(
 def make_dir(path: Path, setting: str = "TIDINGS_DATA_DIR") -> None:
     """Create ``path`` (a folder tidings writes to); one clear line when that is impossible."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # Owner only, as the files in it: the database, the secret key, DKIM keys, exports.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ImproperlyConfigured(
             f"{setting}: cannot create {path}: {exc.strerror or exc}"
@@ -391,6 +392,17 @@ except ValueError as exc:
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASE_URL == _default_db_url:
         make_dir(DATA_DIR)
+        # The database holds everyone's personal data: made readable by its owner only (SQLite
+        # gives its -wal and -shm files the database's mode).  SQLite itself made it 0644 (the
+        # umask of whoever ran `tidings migrate` first): readable by every user of the machine.
+        _db_file = DATA_DIR / "tidings.sqlite3"
+        if not _db_file.exists():
+            try:
+                _db_file.touch(mode=0o600)
+            except OSError as exc:
+                raise ImproperlyConfigured(
+                    f"TIDINGS_DATA_DIR: cannot write {_db_file}: {exc.strerror or exc}"
+                ) from None
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers work while the worker writes; IMMEDIATE transactions take the write
@@ -528,6 +540,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TIDINGS_MAX_FORM_BYTES", 10 * 1024**2)
 TIDINGS_MAX_IMPORT_BYTES = env_int("TIDINGS_MAX_IMPORT_BYTES", 1024**3)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 STATIC_ROOT = DATA_DIR / "static"
+make_dir(DATA_DIR)  # first, so that it is made owner-only, not as STATIC_ROOT's parent
 make_dir(STATIC_ROOT)  # whitenoise warns on every request without it
 # Served by whitenoise straight from the apps' static folders: no collectstatic step to forget.
 WHITENOISE_USE_FINDERS = True
