@@ -587,6 +587,9 @@ LOGGING: dict[str, Any] = {
         "presidio-analyzer": {"level": "WARNING"},
         # "Created vocabulary", "Finished initializing nlp object": the same, from spaCy.
         "spacy": {"level": "WARNING"},
+        # At DEBUG, a dozen "entering paragraph: StateBlock(…)" lines for every Markdown text
+        # rendered: every message of a campaign (tens of thousands of lines a minute).
+        "markdown_it": {"level": "INFO"},
         # aiosmtpd (`tidings inbound serve`, the LMTP server) logs each envelope's sender and
         # recipients at INFO, and at DEBUG every line of every message.
         "mail.log": {"level": "WARNING"},

@@ -84,3 +84,21 @@ def test_plain_remains_the_default_and_a_bad_value_is_refused_in_one_line(tmp_pa
     bad = _run(tmp_path, "xml")
     assert bad.returncode != 0
     assert "TIDINGS_LOG_FORMAT: expected plain or json, got 'xml'" in bad.stderr
+
+
+def test_debug_logging_is_not_flooded_by_the_markdown_parser(tmp_path):
+    """TIDINGS_LOG_LEVEL=DEBUG (to watch background jobs) logged a dozen markdown-it lines for
+    every Markdown text rendered: every message of a campaign."""
+    script = (
+        "import logging, django\n"
+        "django.setup()\n"
+        "from markdown_it import MarkdownIt\n"
+        "MarkdownIt('commonmark').render('# News\\n\\nWe shipped *it*.')\n"
+        "logging.getLogger('tidings.test').debug('still shown')\n"
+    )
+    result = _run(tmp_path, "json", script, TIDINGS_LOG_LEVEL="DEBUG")
+
+    assert result.returncode == 0, result.stderr
+    loggers = [json.loads(line)["logger"] for line in result.stderr.splitlines()]
+    assert "tidings.test" in loggers
+    assert not [name for name in loggers if name.startswith("markdown_it")]
