@@ -46,7 +46,6 @@ A word the tokeniser splits ("post-natal", "can't") is matched as its pieces.
 from __future__ import annotations
 
 import logging
-
 import tomllib
 import zlib
 from collections import defaultdict
