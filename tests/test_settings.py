@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tidings.policy.commands import EXAMPLE_POLICY
+
 # Each start-up below is a fresh process (settings are read once per process), and starting
 # tidings costs seconds on a busy machine: the module starts them all at once, each in a folder
 # of its own, and the tests read what each printed.  One xdist group, so they start once a run.
@@ -19,8 +21,6 @@ GOOD_SECRET = {"SECRET_KEY": "y" * 60}
 
 
 def _broken_policy(folder: Path) -> dict[str, str]:
-    from tidings.policy.commands import EXAMPLE_POLICY
-
     policy = folder / "policy.toml"
     policy.write_text(
         EXAMPLE_POLICY.read_text().replace('lawful_basis = "contract"', 'lawful_basis = "whim"', 1)
@@ -29,8 +29,6 @@ def _broken_policy(folder: Path) -> dict[str, str]:
 
 
 def _secret_from_a_file(folder: Path) -> dict[str, str]:
-    from tidings.policy.commands import EXAMPLE_POLICY
-
     secret = folder / "secret"
     secret.write_text("x" * 60)
     return {
@@ -80,6 +78,10 @@ START_UPS = {
         {"TIDINGS_BOOKING_LIMIT": "2/60", "TIDINGS_ENQUIRY_LIMIT": " 100/3600 "},
     ),
     "a broken policy": ([*TIDINGS, "check"], _broken_policy),
+    "a Redis URL that is not one": (
+        [*TIDINGS, "worker"],
+        {"TIDINGS_REDIS_URL": "http://:s3cret-pw@127.0.0.1:6379/0"},
+    ),
     "a data directory that cannot be made": ([*TIDINGS, "doctor"], _data_dir_under_a_file),
 }
 
@@ -121,12 +123,17 @@ def started(tmp_path_factory) -> dict[str, Started]:
 def test_production_refuses_to_start_without_a_real_secret_key(started):
     result = started["production without a secret"]
     assert result.returncode == 1
-    assert (
-        "(tidings.E001) SECRET_KEY: production mode refuses to start with the default secret key."
-        in result.stderr
-    )
-    assert "HINT: Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value" in result.stderr
-    assert "Traceback" not in result.stderr
+    # One line per error, with its fix: not Django's six-line report ("SystemCheckError: System
+    # check identified some issues:", "ERRORS:", "?: (…)", "\tHINT: …").
+    assert result.stderr.splitlines() == [
+        "tidings: (tidings.E001) SECRET_KEY: production mode refuses to start with the default "
+        "secret key. — fix: Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value, the same "
+        "on every machine: python -c 'import secrets; print(secrets.token_urlsafe(50))'.",
+        "tidings: (tidings.E004) TIDINGS_POLICY: production mode needs the path of your "
+        f"policy.toml. — fix: Copy the example policy ({EXAMPLE_POLICY}), describe your "
+        "organisation in it, check it with `tidings policy check FILE`, and set TIDINGS_POLICY "
+        "to its path.",
+    ]
     assert not (result.folder / "var" / "secret_key").exists()  # production never makes one up
     result = started["production with a placeholder secret"]
     assert result.returncode == 1
@@ -138,6 +145,7 @@ def test_the_worker_and_the_wsgi_entry_point_refuse_what_check_refuses(started):
     result = started["production worker in debug"]
     assert result.returncode == 1
     assert "(tidings.E003)" in result.stderr and "(tidings.E004)" in result.stderr
+    assert len(result.stderr.splitlines()) == 2  # one line each
     loaded = started["production wsgi in debug"]
     assert loaded.returncode != 0
     assert "ImproperlyConfigured: (tidings.E003) TIDINGS_DEBUG" in loaded.stderr
@@ -189,6 +197,17 @@ def test_the_public_forms_limits_are_read_from_the_environment(started):
     )
 
 
+def test_a_redis_url_of_another_kind_stops_start_up_in_one_line_without_its_password(started):
+    """An http:// (or misspelt) TIDINGS_REDIS_URL started the worker, which then logged a
+    ValueError traceback every second, and every public form answered 500."""
+    result = started["a Redis URL that is not one"]
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "tidings: TIDINGS_REDIS_URL: expected redis://[:password@]host[:port][/db], rediss://... "
+        "(TLS) or unix:///path/to/redis.sock"
+    )
+
+
 def test_a_broken_policy_stops_start_up_naming_the_key(started):
     result = started["a broken policy"]
     policy = result.folder / "policy.toml"
@@ -205,6 +224,11 @@ def test_the_embedded_database_is_sqlite_in_wal_mode_with_a_kept_secret(migrated
     key_file = data / "secret_key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert len(key_file.read_text()) >= 50
+    # Everyone's personal data: not readable by the machine's other users (it was 0644, made
+    # with the umask of whoever ran `tidings migrate`), nor is the folder it is in.
+    assert os.umask(os.umask(0o022)) & 0o044 == 0  # the test's own umask lets others read
+    assert oct((data / "tidings.sqlite3").stat().st_mode & 0o777) == "0o600"
+    assert oct(data.stat().st_mode & 0o777) == "0o700"
 
 
 @pytest.mark.django_db

@@ -8,6 +8,7 @@ TOML); everything else is a Django management command (``tidings serve``, ``tidi
 from __future__ import annotations
 
 import os
+import re
 import select
 import sys
 from pathlib import Path
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         if not ours or "--traceback" in args:
             raise
-        if isinstance(exc, SystemCheckError):  # formats itself, over several lines
-            print(str(exc), file=sys.stderr)
+        if isinstance(exc, SystemCheckError):  # Django's report: a header, sections, hints
+            print("\n".join(_system_check_lines(str(exc))), file=sys.stderr)
         else:
             print(f"tidings {command}: {exc}", file=sys.stderr)
         return exc.returncode
@@ -83,6 +84,28 @@ def main(argv: list[str] | None = None) -> int:
     if reader_gone:  # out of the except clause: the traceback and its frames are let go
         return _quiet_after_broken_pipe()
     return 0
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _system_check_lines(report: str) -> list[str]:
+    """One line per error of Django's system-check report, with its hint: "tidings:
+    (tidings.E001) SECRET_KEY: … — fix: …".  Django's own report spreads one error over six lines
+    (a header, a section title, the error, its hint, a count), and its "?:" and "HINT" mean
+    nothing to the person starting a server.  A report in another shape is printed as it is."""
+    lines: list[str] = []
+    serious = False
+    for raw in _ANSI.sub("", report).splitlines():
+        line = raw.strip()
+        if line in {"CRITICALS:", "ERRORS:"} or line in {"WARNINGS:", "INFOS:", "DEBUGS:"}:
+            serious = line in {"CRITICALS:", "ERRORS:"}
+        elif serious and line.startswith("HINT:") and lines:
+            lines[-1] += " — fix: " + line.removeprefix("HINT:").strip()
+        elif serious and ": (" in line:
+            source, _, message = line.partition(": ")
+            lines.append(f"tidings: {message}" if source == "?" else f"tidings: {line}")
+    return lines or [report]
 
 
 def _reader_went_away(exc: BaseException | None) -> bool:

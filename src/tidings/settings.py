@@ -117,7 +117,8 @@ DATA_DIR = Path(os.environ.get("TIDINGS_DATA_DIR", Path.cwd() / "var")).resolve(
 def make_dir(path: Path, setting: str = "TIDINGS_DATA_DIR") -> None:
     """Create ``path`` (a folder tidings writes to); one clear line when that is impossible."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # Owner only, as the files in it: the database, the secret key, DKIM keys, exports.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ImproperlyConfigured(
             f"{setting}: cannot create {path}: {exc.strerror or exc}"
@@ -391,6 +392,17 @@ except ValueError as exc:
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASE_URL == _default_db_url:
         make_dir(DATA_DIR)
+        # The database holds everyone's personal data: made readable by its owner only (SQLite
+        # gives its -wal and -shm files the database's mode).  SQLite itself made it 0644 (the
+        # umask of whoever ran `tidings migrate` first): readable by every user of the machine.
+        _db_file = DATA_DIR / "tidings.sqlite3"
+        if not _db_file.exists():
+            try:
+                _db_file.touch(mode=0o600)
+            except OSError as exc:
+                raise ImproperlyConfigured(
+                    f"TIDINGS_DATA_DIR: cannot write {_db_file}: {exc.strerror or exc}"
+                ) from None
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers work while the worker writes; IMMEDIATE transactions take the write
@@ -408,7 +420,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache ---------------------------------------------------------------------------------
 # Rate limits and short-lived counters.  One process: local memory.  Several web processes must
 # share counters: set TIDINGS_REDIS_URL (redis://127.0.0.1:6379/0).
-TIDINGS_REDIS_URL = env_str("TIDINGS_REDIS_URL")
+TIDINGS_REDIS_URL = env_str("TIDINGS_REDIS_URL").strip()
+if TIDINGS_REDIS_URL and urlsplit(TIDINGS_REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
+    # Otherwise every use of Redis raised ValueError at run time: a traceback a second in the
+    # worker's log and a 500 for every public form.  The URL may hold a password: not shown.
+    raise ImproperlyConfigured(
+        "TIDINGS_REDIS_URL: expected redis://[:password@]host[:port][/db], rediss://... (TLS) "
+        "or unix:///path/to/redis.sock"
+    )
 
 
 def cache_settings(redis_url: str) -> dict[str, dict[str, str]]:
@@ -521,6 +540,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TIDINGS_MAX_FORM_BYTES", 10 * 1024**2)
 TIDINGS_MAX_IMPORT_BYTES = env_int("TIDINGS_MAX_IMPORT_BYTES", 1024**3)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 STATIC_ROOT = DATA_DIR / "static"
+make_dir(DATA_DIR)  # first, so that it is made owner-only, not as STATIC_ROOT's parent
 make_dir(STATIC_ROOT)  # whitenoise warns on every request without it
 # Served by whitenoise straight from the apps' static folders: no collectstatic step to forget.
 WHITENOISE_USE_FINDERS = True
@@ -565,6 +585,11 @@ LOGGING: dict[str, Any] = {
         # A "Loaded recognizer: ..." line per category each time screening's engine is built
         # (every `tidings inbound process`, every process's first screened form).
         "presidio-analyzer": {"level": "WARNING"},
+        # "Created vocabulary", "Finished initializing nlp object": the same, from spaCy.
+        "spacy": {"level": "WARNING"},
+        # At DEBUG, a dozen "entering paragraph: StateBlock(…)" lines for every Markdown text
+        # rendered: every message of a campaign (tens of thousands of lines a minute).
+        "markdown_it": {"level": "INFO"},
         # aiosmtpd (`tidings inbound serve`, the LMTP server) logs each envelope's sender and
         # recipients at INFO, and at DEBUG every line of every message.
         "mail.log": {"level": "WARNING"},

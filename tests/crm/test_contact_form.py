@@ -243,3 +243,49 @@ def test_while_redis_is_unreachable_the_form_works_and_still_limits_each_address
     assert Enquiry.objects.count() == 2
     warnings = [r.getMessage() for r in caplog.records if r.name == "tidings.lib.cache"]
     assert len(warnings) == 1 and "Redis is unreachable" in warnings[0]
+
+
+@pytest.fixture
+def not_redis():
+    """A port where something other than Redis answers (a web server: HTTP 400 to anything), as
+    when TIDINGS_REDIS_URL names the wrong port."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_with_something_else_than_redis_at_its_address_the_form_still_works(
+    client, settings, caplog, not_redis
+):
+    """Redis's address answered by another service (a wrong port): the cache raised redis-py's
+    InvalidResponse, which is not a ConnectionError, so every public form and /metrics answered
+    500 instead of counting in the process's memory as they do while Redis is down."""
+    settings.TIDINGS_REDIS_URL = not_redis
+    settings.CACHES = cache_settings(settings.TIDINGS_REDIS_URL)
+    settings.TIDINGS_ENQUIRY_LIMIT = (2, 600)
+
+    answers = [send(client, ip="192.0.2.10").status_code for _ in range(3)]
+
+    assert answers == [303, 303, 429]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tidings.lib.cache"]
+    assert len(warnings) == 1 and "Redis is unreachable" in warnings[0]

@@ -547,3 +547,40 @@ def test_the_readme_restore_of_a_damaged_dump_fails_and_leaves_the_database_as_i
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres") or not shutil.which("pg_dump"),
+    reason="needs PostgreSQL (DATABASE_URL) and pg_dump",
+)
+def test_the_readme_backup_recipe_writes_a_dump_only_its_owner_can_read(tmp_path):
+    """The README's pg_dump lines, run as written in a shell with the usual umask (022): the dump
+    of everyone's personal data was readable by every user of the machine (0644)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.S) if "pg_dump " in b]
+    backups, data_dir = tmp_path / "backups", tmp_path / "var"
+    data_dir.mkdir()
+    script = "umask 022\n" + block.replace("/var/backups/tidings", str(backups))
+    env = {
+        **os.environ,
+        "TIDINGS_DATA_DIR": str(data_dir),
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+    }
+
+    result = subprocess.run(
+        ["bash", "-euc", script], env=env, capture_output=True, text=True, timeout=300
+    )
+
+    assert result.returncode == 0, result.stderr
+    (dump_dir,) = backups.iterdir()
+    for path in (dump_dir, *dump_dir.iterdir()):
+        assert path.stat().st_mode & 0o077 == 0, f"{path}: {oct(path.stat().st_mode)}"
+    assert (data_dir / "last-backup").exists()
+
+
+def test_each_long_running_unit_keeps_the_files_it_makes_to_itself():
+    """The SQLite database (everyone's data), DKIM keys and exports were made 0644: readable by
+    every user of the machine."""
+    for name in ("tidings-web", "tidings-worker", "tidings-lmtp"):
+        unit = (DEPLOY / "systemd" / f"{name}.service").read_text()
+        assert "\nUMask=0077\n" in unit, name

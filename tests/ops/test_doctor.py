@@ -309,6 +309,20 @@ def test_a_module_can_register_its_own_check_and_a_broken_check_is_reported_not_
     assert code == 1
 
 
+def test_the_command_to_trace_a_broken_check_can_be_pasted_even_with_a_space_in_its_name():
+    @registry.register("example broken", order=999)
+    def broken():
+        raise RuntimeError("boom")
+
+    try:
+        _, found = doctor("--only", "example broken")
+    finally:
+        registry.unregister("example broken")
+    assert found["example broken"]["fix"] == (
+        "run `tidings doctor --only 'example broken' --traceback` to see where it broke"
+    )
+
+
 def test_an_unknown_check_name_is_refused_in_one_line():
     err = io.StringIO()
     with pytest.raises(SystemExit) as exit_info:
@@ -485,3 +499,11 @@ def test_with_the_database_unreachable_the_command_still_runs_every_other_check(
     assert any(line.startswith("FAIL  database") for line in lines), result.stdout + result.stderr
     assert any(line.startswith("ok    disk") for line in lines), result.stdout
     assert any(line.startswith("ok    smtp.default") for line in lines), result.stdout
+    # Each check that reads the database says why it did not run, pointing at the database
+    # check: not "the check itself failed (OperationalError) — fix: run … --traceback", which
+    # sent people looking for a bug in six checks.
+    for name in ("policy.lists", "policy.fields", "contacts.addresses", "api tokens"):
+        assert f"FAIL  {name}" in result.stdout, result.stdout
+        line = next(line for line in lines if line.startswith(f"FAIL  {name}"))
+        assert "not checked: the database cannot be read (see the database check)" in line
+    assert "the check itself failed" not in result.stdout

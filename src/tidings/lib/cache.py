@@ -21,8 +21,7 @@ from typing import Any
 
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis import exceptions as redis_errors
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,24 @@ CONNECT_TIMEOUT = 1
 READ_TIMEOUT = 2
 LOG_EVERY_SECONDS = 60
 
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+# Redis cannot serve us: down, slow, refusing our password (ConnectionError's subclasses), not
+# Redis at all (another service on that port answers: InvalidResponse), out of memory, a replica
+# that only reads after a fail-over, an ACL without our commands, or refusing writes after a
+# failed save to a full disk (MISCONF, a plain ResponseError).
+_UNREACHABLE = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.InvalidResponse,
+    redis_errors.OutOfMemoryError,
+    redis_errors.ReadOnlyError,
+    redis_errors.NoPermissionError,
+)
+
+
+def _cannot_serve(exc: Exception) -> bool:
+    return isinstance(exc, _UNREACHABLE) or (
+        isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("MISCONF")
+    )
 
 
 class RedisCacheWithFallback(RedisCache):
@@ -65,7 +81,9 @@ def _with_fallback(name: str) -> Any:
     def method(self: RedisCacheWithFallback, *args: Any, **kwargs: Any) -> Any:
         try:
             return redis_method(self, *args, **kwargs)
-        except _UNREACHABLE:
+        except redis_errors.RedisError as exc:
+            if not _cannot_serve(exc):
+                raise
             self._unreachable(name)
             return getattr(self._local, name)(*args, **kwargs)
 

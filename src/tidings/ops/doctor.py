@@ -22,9 +22,12 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
+
+from django.db import DatabaseError
 
 Status = Literal["ok", "warn", "fail", "skip"]
 OK: Status = "ok"
@@ -44,6 +47,16 @@ class Finding:
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+def not_checked_without_database(name: str) -> Finding:
+    """A check that needs the database, when the database cannot be read."""
+    return Finding(
+        name,
+        FAIL,
+        "not checked: the database cannot be read (see the database check)",
+        "make the database check pass first",
+    )
 
 
 CheckFunction = Callable[[], "Finding | Iterable[Finding]"]
@@ -93,6 +106,14 @@ def run_checks(only: Iterable[str] | None = None, *, trace: bool = False) -> lis
             continue
         try:
             result = check.function()
+        except DatabaseError:
+            # The database is down or not set up: the database check says so and how to fix
+            # it.  Not "the check itself failed … run --traceback", six times over, which sent
+            # people looking for a bug in each check.
+            if trace:
+                raise
+            findings.append(not_checked_without_database(check.name))
+            continue
         except Exception as exc:  # one broken check must not hide the others
             if trace:
                 raise
@@ -101,7 +122,8 @@ def run_checks(only: Iterable[str] | None = None, *, trace: bool = False) -> lis
                     check.name,
                     FAIL,
                     f"the check itself failed ({type(exc).__name__})",
-                    f"run `tidings doctor --only {check.name} --traceback` to see where it broke",
+                    f"run `tidings doctor --only {shlex.quote(check.name)} --traceback` to see "
+                    "where it broke",
                 )
             )
             continue

@@ -45,6 +45,7 @@ A word the tokeniser splits ("post-natal", "can't") is matched as its pieces.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 import zlib
 from collections import defaultdict
@@ -943,6 +944,12 @@ def build_nlp() -> Language:
     """
     import spacy
 
+    # spaCy gives its logger a handler of its own, which printed its lines a second time, as
+    # plain text, between the JSON lines of TIDINGS_LOG_FORMAT=json (a log shipper's parse
+    # error): its lines go through the installation's handlers like everyone else's.
+    for handler in list(logging.getLogger("spacy").handlers):
+        if type(handler) is logging.StreamHandler:
+            logging.getLogger("spacy").removeHandler(handler)
     nlp = spacy.blank("en")
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
     nlp.add_pipe("sentencizer")

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from tidings.lib import arguments, running
+from tidings.lib.startup import require_usable_database
 from tidings.web.demo import follow_serving_address, serving_base_url
 
 # How long serve waits for its background worker to stop: deploy/systemd/tidings-worker.service's
@@ -81,6 +82,7 @@ class Command(BaseCommand):
         # Links in pages and mail point where we serve, unless TIDINGS_BASE_URL is set.
         base_url = follow_serving_address(host, port)
         call_command("check", fail_level="ERROR")
+        require_usable_database()
         from django.conf import settings
 
         warning = shared_counters_warning(workers, settings.TIDINGS_REDIS_URL)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tidings.crm.inbound.lmtp import DEFAULT_LISTEN
 from tidings.lib import arguments, running
+from tidings.lib.startup import require_usable_database
 from tidings.web.scheduler import SchedulerThread
 
 logger = logging.getLogger(__name__)
@@ -52,9 +53,10 @@ class Command(BaseCommand):
     def handle(
         self, *args, interval, batch, no_scheduler, no_delivery, delivery_only, lmtp, **options
     ):
-        running.hold()  # `tidings restore --replace` refuses while we run (lib/running.py)
         if lmtp and batch:
             raise CommandError("--lmtp receives mail until stopped: not with --batch")
+        require_usable_database()
+        running.hold()  # `tidings restore --replace` refuses while we run (lib/running.py)
         receiver = _start_lmtp(lmtp) if lmtp else None
         try:
             self._run(
