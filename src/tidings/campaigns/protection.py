@@ -23,18 +23,14 @@ resumes a campaign it paused takes responsibility: the protection is waived for 
 
 from __future__ import annotations
 
-import logging
-
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db.models import Count, Q, Sum
 from django.tasks import task
 from django.urls import reverse
 
+from tidings.lib.operator_mail import mail_operators
+
 from .config import DeliveryConfig
 from .models import Campaign, Delivery, EventCounter, EventKind
-
-logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 10.0
 # How the reasons start: an operator resuming a campaign paused with it waives the protection.
@@ -98,22 +94,12 @@ def notify_paused_task(campaign_id: int, reason: str) -> int:
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None:
         return 0
-    recipients = recipients_for(campaign)
-    if not recipients:
-        return 0
     link = absolute_url(reverse("campaigns:detail", args=[campaign.pk]))
-    try:
-        send_mail(
-            subject=f"tidings: the campaign “{campaign.name}” paused itself",
-            message=(
-                f"{reason}.\n\nNothing more is sent until someone resumes it. Mailbox providers "
-                "block senders whose complaint or bounce rates stay this high; look at where "
-                f"these addresses came from before resuming:\n{link}\n"
-            ),
-            from_email=settings.SERVER_EMAIL,
-            recipient_list=recipients,
-        )
-    except Exception:  # the page shows the reason either way
-        logger.exception("could not email about campaign %s pausing itself", campaign_id)
-        return 0
-    return len(recipients)
+    return mail_operators(
+        recipients_for(campaign),
+        f"tidings: the campaign “{campaign.name}” paused itself",
+        f"{reason}.\n\nNothing more is sent until someone resumes it. Mailbox providers "
+        "block senders whose complaint or bounce rates stay this high; look at where "
+        f"these addresses came from before resuming:\n{link}\n",
+        about=f"campaign {campaign_id} pausing itself",
+    )

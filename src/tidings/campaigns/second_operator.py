@@ -11,12 +11,9 @@ of a campaign that paused itself, and the page shows who asked and when (audit
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import transaction
 from django.tasks import task
 from django.urls import reverse
@@ -26,12 +23,11 @@ from tidings.lib.access import has_permission, operators_with_permission
 from tidings.lib.audit import audit
 from tidings.lib.four_eyes import enforced, needs_second_operator
 from tidings.lib.models import AuditEntry
+from tidings.lib.operator_mail import mail_operators
 
 from .fingerprint import changed_since_confirmed
 from .lifecycle import CampaignNotReady, Problem
 from .models import Campaign
-
-logger = logging.getLogger(__name__)
 
 REQUESTED = "campaign.confirmation_requested"
 _ASKABLE = (Campaign.Status.DRAFT, Campaign.Status.PAUSED)
@@ -113,18 +109,11 @@ def notify_confirmers_task(campaign_id: int, asker_id: int | None) -> int:
     why = _why_not(campaign, asker) if asker is not None else ""
     verb = "send" if campaign.status == Campaign.Status.DRAFT else "resume"
     link = absolute_url(reverse("campaigns:detail", args=[campaign.pk]))
-    try:
-        send_mail(
-            subject=f"tidings: please {verb} the campaign “{campaign.name}”",
-            message=(
-                f"{who} asks another operator to {verb} the campaign “{campaign.name}”"
-                + (f" ({why})" if why else "")
-                + f". Read it, then {verb} it from its page if it is right:\n{link}\n"
-            ),
-            from_email=settings.SERVER_EMAIL,
-            recipient_list=recipients,
-        )
-    except Exception:  # the page shows the request either way
-        logger.exception("could not email about the confirmation of campaign %s", campaign_id)
-        return 0
-    return len(recipients)
+    return mail_operators(
+        recipients,
+        f"tidings: please {verb} the campaign “{campaign.name}”",
+        f"{who} asks another operator to {verb} the campaign “{campaign.name}”"
+        + (f" ({why})" if why else "")
+        + f". Read it, then {verb} it from its page if it is right:\n{link}\n",
+        about=f"the confirmation of campaign {campaign_id}",
+    )

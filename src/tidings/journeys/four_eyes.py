@@ -36,13 +36,10 @@ Without the setting nothing here does anything, and activating needs no confirma
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import transaction
 from django.tasks import task
 from django.urls import reverse
@@ -55,10 +52,9 @@ from tidings.campaigns.models import Template
 from tidings.lib.access import operators_with_permission
 from tidings.lib.audit import audit
 from tidings.lib.four_eyes import digest, enforced, needs_second_operator
+from tidings.lib.operator_mail import mail_operators
 
 from .models import Journey
-
-logger = logging.getLogger(__name__)
 
 Status = Journey.Status
 _STARTED = (Status.ACTIVE, Status.PAUSED)
@@ -193,22 +189,15 @@ def notify_confirmers_task(journey_id: int, asker_id: int | None) -> int:
     else:
         why = f"It paused: {journey.paused_reason or 'it is not confirmed'}."
     link = absolute_url(reverse("journeys:detail", args=[journey.pk]))
-    try:
-        send_mail(
-            subject=f"tidings: please confirm the journey “{journey.name}”",
-            message=(
-                f"The journey “{journey.name}” waits for a second operator. {why}\n\n"
-                "Sending needs a second pair of eyes here: it does not run until someone other "
-                "than whoever last changed it has read what it sends (its emails, its trigger "
-                f"and who it lets in) and confirmed it on its page:\n{link}\n"
-            ),
-            from_email=settings.SERVER_EMAIL,
-            recipient_list=recipients,
-        )
-    except Exception:  # the page shows the request either way
-        logger.exception("could not email about the confirmation of journey %s", journey_id)
-        return 0
-    return len(recipients)
+    return mail_operators(
+        recipients,
+        f"tidings: please confirm the journey “{journey.name}”",
+        f"The journey “{journey.name}” waits for a second operator. {why}\n\n"
+        "Sending needs a second pair of eyes here: it does not run until someone other "
+        "than whoever last changed it has read what it sends (its emails, its trigger "
+        f"and who it lets in) and confirmed it on its page:\n{link}\n",
+        about=f"the confirmation of journey {journey_id}",
+    )
 
 
 @transaction.atomic
