@@ -79,6 +79,9 @@ _NO_ANSWER_LOCAL = re.compile(
     re.IGNORECASE,
 )
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+# What ``automatic`` says of a mail known as automatic only by its subject: a person may write
+# such a subject too, so processing keeps that mail for an operator rather than dropping it.
+BY_SUBJECT = "an out-of-office reply's subject"
 
 
 class NotMail(ValueError):
@@ -185,8 +188,6 @@ def automatic(message: EmailMessage, *, own_address: str = "") -> str:
             return f"{name} header"
     if _SUPPRESS_ALL in _suppressed(message):
         return "X-Auto-Response-Suppress: All (Exchange's out-of-office and system mail)"
-    if _AUTOREPLY_SUBJECT.match(header(message, "Subject")):
-        return "an out-of-office reply's subject"
     precedence = (header(message, "Precedence") or header(message, "X-Precedence")).lower()
     if precedence in _AUTOMATIC_PRECEDENCE:
         return f"Precedence: {precedence}"
@@ -201,6 +202,10 @@ def automatic(message: EmailMessage, *, own_address: str = "") -> str:
         and parseaddr(header(message, "Return-Path"))[1] == ""
     ):
         return "null Return-Path (<>)"
+    # Last: any header that says the mail is automatic is the better reason (processing keeps
+    # mail known only by this for an operator).
+    if _AUTOREPLY_SUBJECT.match(header(message, "Subject")):
+        return BY_SUBJECT
     return ""
 
 
