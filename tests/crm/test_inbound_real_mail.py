@@ -645,3 +645,33 @@ def test_a_reply_whose_in_reply_to_is_lost_is_found_by_references_and_says_so():
     assert row.reason == f"added to enquiry #{enquiry.pk} (by References)"
     assert Enquiry.objects.count() == 1
     assert ConversationMessage.objects.get(direction="in").text == "In March, please."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "From: London\nTo: Paris\nDates: 3 to 10 May 2027\n\nTwo adults and a child: the price?",
+        "Hello,\n\nWe need a quote.\nFrom: Leeds\nTo: York\nDate: any weekday in March\n\n"
+        "Can you do it?",
+    ],
+)
+def test_a_persons_from_and_to_lines_are_not_taken_for_quoted_headers(body):
+    """A travel enquiry that starts "From: London" / "To: Paris" was cut there, as if what
+    followed were a quoted mail: a quoted header block has an address or a date and time."""
+    do_receive_inbound(mail(GRACE, subject="Trip", body=body), "pipe")
+    assert Enquiry.objects.get().message == body
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        "From: Peter Jones\nSent: Monday, 7 December 2026 10:00\nTo: Support\nSubject: Trip",
+        "From: Example Support <support@example.co.uk>\nTo: Grace\nSubject: Trip",
+        "De : Example Support\nEnvoyé : lundi 7 décembre 2026 10:00\nÀ : Grace\nObjet : Trip",
+    ],
+    ids=["outlook-no-address", "address", "outlook-french"],
+)
+def test_a_real_quoted_header_block_is_still_stripped(quoted):
+    body = f"March is fine.\n\n{quoted}\n\nWhich month suits you?"
+    do_receive_inbound(mail(GRACE, subject="Trip", body=body), "pipe")
+    assert Enquiry.objects.get().message == "March is fine."
