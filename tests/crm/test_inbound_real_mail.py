@@ -143,11 +143,53 @@ def test_an_exchange_out_of_office_without_in_reply_to_opens_nothing_and_gets_no
         "Autosvar: Kurser",
     ],
 )
-def test_an_out_of_office_reply_known_only_by_its_subject_opens_nothing(subject):
+def test_an_out_of_office_reply_known_only_by_its_subject_opens_nothing_but_is_kept(subject):
     """Out-of-office replies that carry no header at all (older Exchange, a gateway that drops
-    X-… headers, small hosted mail) are known by the subject their program gives them."""
+    X-… headers, small hosted mail) are known by the subject their program gives them.  A
+    person may write such a subject too: the mail stays for an operator to check, text kept."""
     raw = mail("Peter Jones <peter.jones@corp.example>", subject=subject, body="Away.")
-    nothing_opened_nor_sent(do_receive_inbound(raw, "pipe"))
+    row = do_receive_inbound(raw, "pipe")
+    assert row.status == "unprocessed" and "only by its subject" in row.reason
+    assert "no ticket opened, nothing sent" in row.reason
+    assert bytes(InboundMail.objects.get(pk=row.pk).raw) == raw
+    assert not Enquiry.objects.exists() and not OutgoingMessage.objects.exists()
+
+
+def test_a_persons_mail_with_an_out_of_office_subject_is_kept_and_an_operator_opens_it(client):
+    """Grace writes "Out of office: can I still book the March course?": the mail was ignored
+    and its message cleared, and nobody ever read it.  Now it waits in the support mail to
+    check; the operator opens it as Grace's enquiry, with no acknowledgement sent (were it an
+    auto-reply after all, that would start a loop)."""
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    body = "I am away next week; can I still book the March course when I am back?"
+    raw = mail(GRACE, subject="Out of office: March course", body=body)
+    row = do_receive_inbound(raw, "pipe")
+    assert row.status == "unprocessed" and not Enquiry.objects.exists()
+    client.force_login(operator("ada"))
+    page = client.get(reverse("crm:inbound")).text
+    assert "From Grace Hopper &lt;grace@example.org&gt;: “Out of office: March course”" in page
+    assert reverse("crm:inbound-open", args=[row.pk]) in page
+    client.post(reverse("crm:inbound-open", args=[row.pk]))
+    row.refresh_from_db()
+    assert row.status == "processed" and "nothing sent: an operator opened it" in row.reason
+    assert Enquiry.objects.get().message == body
+    assert not OutgoingMessage.objects.exists()
+
+
+def test_an_out_of_office_subject_with_an_automatic_header_is_still_dropped():
+    """Only the subject-only rule keeps mail: a header saying the mail is automatic wins."""
+    raw = mail(
+        "Peter Jones <peter.jones@corp.example>",
+        subject="Out of office: Courses",
+        body="Away.",
+        headers={"Precedence": "bulk"},
+    )
+    row = do_receive_inbound(raw, "pipe")
+    nothing_opened_nor_sent(row)
+    assert "Precedence: bulk" in row.reason and not bytes(row.raw)
 
 
 def test_a_persons_subject_that_merely_mentions_an_automatic_reply_is_theirs():
@@ -603,3 +645,33 @@ def test_a_reply_whose_in_reply_to_is_lost_is_found_by_references_and_says_so():
     assert row.reason == f"added to enquiry #{enquiry.pk} (by References)"
     assert Enquiry.objects.count() == 1
     assert ConversationMessage.objects.get(direction="in").text == "In March, please."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "From: London\nTo: Paris\nDates: 3 to 10 May 2027\n\nTwo adults and a child: the price?",
+        "Hello,\n\nWe need a quote.\nFrom: Leeds\nTo: York\nDate: any weekday in March\n\n"
+        "Can you do it?",
+    ],
+)
+def test_a_persons_from_and_to_lines_are_not_taken_for_quoted_headers(body):
+    """A travel enquiry that starts "From: London" / "To: Paris" was cut there, as if what
+    followed were a quoted mail: a quoted header block has an address or a date and time."""
+    do_receive_inbound(mail(GRACE, subject="Trip", body=body), "pipe")
+    assert Enquiry.objects.get().message == body
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        "From: Peter Jones\nSent: Monday, 7 December 2026 10:00\nTo: Support\nSubject: Trip",
+        "From: Example Support <support@example.co.uk>\nTo: Grace\nSubject: Trip",
+        "De : Example Support\nEnvoyé : lundi 7 décembre 2026 10:00\nÀ : Grace\nObjet : Trip",
+    ],
+    ids=["outlook-no-address", "address", "outlook-french"],
+)
+def test_a_real_quoted_header_block_is_still_stripped(quoted):
+    body = f"March is fine.\n\n{quoted}\n\nWhich month suits you?"
+    do_receive_inbound(mail(GRACE, subject="Trip", body=body), "pipe")
+    assert Enquiry.objects.get().message == "March is fine."

@@ -222,7 +222,7 @@ def licence_report(request: HttpRequest, pk: int) -> HttpResponseBase:
 # --- support mail that could not be processed ------------------------------------------------
 @operator_required(perm="people")
 def inbound_list(request: HttpRequest) -> HttpResponse:
-    from .inbound.processing import from_another_address, headers_of
+    from .inbound.processing import headers_of, may_open_as_new
 
     rows = InboundMail.objects.order_by("-received_at", "-pk")
     status = request.GET.get("status", "unprocessed")
@@ -232,7 +232,7 @@ def inbound_list(request: HttpRequest) -> HttpResponse:
         {  # who wrote what, so that an operator can check it
             "row": row,
             "headers": headers_of(row) if row.status == "unprocessed" else ("", ""),
-            "may_open": from_another_address(row),
+            "may_open": may_open_as_new(row),
         }
         for row in rows[:200]
     ]

@@ -30,6 +30,7 @@ from email.utils import getaddresses, parseaddr
 from typing import Any
 
 import nh3
+from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage as EmailMessage_
 
 from tidings.lib import mime
@@ -79,6 +80,9 @@ _NO_ANSWER_LOCAL = re.compile(
     re.IGNORECASE,
 )
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+# What ``automatic`` says of a mail known as automatic only by its subject: a person may write
+# such a subject too, so processing keeps that mail for an operator rather than dropping it.
+BY_SUBJECT = "an out-of-office reply's subject"
 
 
 class NotMail(ValueError):
@@ -185,8 +189,6 @@ def automatic(message: EmailMessage, *, own_address: str = "") -> str:
             return f"{name} header"
     if _SUPPRESS_ALL in _suppressed(message):
         return "X-Auto-Response-Suppress: All (Exchange's out-of-office and system mail)"
-    if _AUTOREPLY_SUBJECT.match(header(message, "Subject")):
-        return "an out-of-office reply's subject"
     precedence = (header(message, "Precedence") or header(message, "X-Precedence")).lower()
     if precedence in _AUTOMATIC_PRECEDENCE:
         return f"Precedence: {precedence}"
@@ -201,6 +203,10 @@ def automatic(message: EmailMessage, *, own_address: str = "") -> str:
         and parseaddr(header(message, "Return-Path"))[1] == ""
     ):
         return "null Return-Path (<>)"
+    # Last: any header that says the mail is automatic is the better reason (processing keeps
+    # mail known only by this for an operator).
+    if _AUTOREPLY_SUBJECT.match(header(message, "Subject")):
+        return BY_SUBJECT
     return ""
 
 
@@ -327,21 +333,73 @@ _FORWARD_MARKER = re.compile(
 )
 
 
+def _header_labels() -> re.Pattern[str]:
+    """A line that starts like one of a quoted header block's ("From:", "Von:", "Envoyé :"),
+    in the reply languages, with the library's own words."""
+    labels = []
+    for language in REPLY_LANGUAGES:
+        found = re.search(r"\[\* \]\*\(\?:(.+?)\):", MAIL_LANGUAGES[language]["from_header"])
+        if found:
+            labels.append(found[1])
+    return re.compile(r"^(?:> ?)*[* ]*(?:" + "|".join(labels) + r"):", re.IGNORECASE)
+
+
+_HEADER_LABEL = _header_labels()
+# What a real quoted header block has on its header lines and a person's two lines do not: an
+# address ("From: Peter Jones <peter@…>", "[mailto:…]"), or a date with its time ("Sent:
+# Monday, 7 December 2026 10:00", "Date: Mon, 7 Dec 2026 at 10:00").
+_ADDRESS = re.compile(r"\S@\S")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+_TIME = re.compile(r"\b\d{1,2}[:.]\d\d\b")
+
+
+def _is_quoted_header_block(block: str) -> bool:
+    lines = block.strip("\n").split("\n")
+    if not _HEADER_LABEL.match(lines[0]):
+        return True  # not a header block: "On … wrote:", "-----Original Message-----"
+    if len(lines) > 1 and not _HEADER_LABEL.match(lines[-1]):
+        lines = lines[:-1]  # the line the library takes after the block, whatever it is
+    head = "\n".join(lines)
+    return bool(_ADDRESS.search(head) or (_YEAR.search(head) and _TIME.search(head)))
+
+
+class _QuotedHeaders:
+    """The library's header pattern, but its "From: …/To: …" blocks count only when they are
+    a quoted mail's (``_is_quoted_header_block``): a travel enquiry that starts "From: London"
+    / "To: Paris" was cut there, as if the rest were quoted history."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern.pattern
+        self._regex = pattern
+
+    def _matches(self, text: str) -> Iterator[re.Match[str]]:
+        return (m for m in self._regex.finditer(text) if _is_quoted_header_block(m[0]))
+
+    def findall(self, text: str) -> list[tuple[str | Any, ...]]:
+        return [m.groups() for m in self._matches(text)]
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return next(self._matches(text), None)
+
+
 class _Reader(EmailMessage_):
     """mail-parser-reply's reader, but a quoted mail's header block ("From: … Sent: …") is two
     lines at least in every language: its Polish one took a single line starting "Data:",
     "Do:", "Od:" or "Temat:" for one (in mail of any language: all are read), and everything
-    after "Data: 10 rows, all with a date." was dropped as quoted history."""
+    after "Data: 10 rows, all with a date." was dropped as quoted history.  And the block
+    must have an address or a date and time (``_QuotedHeaders``)."""
 
-    _two_line_headers: re.Pattern[str] | None = None
+    _two_line_headers: _QuotedHeaders | None = None
 
     @property
-    def HEADER_REGEX(self) -> re.Pattern[str]:
+    def HEADER_REGEX(self) -> _QuotedHeaders:
         if self._two_line_headers is None:
             pattern = super().HEADER_REGEX.pattern.replace(
                 r"){1,}(?:\n.*){,1})", r"){2,}(?:\n.*){,1})"
             )
-            self._two_line_headers = re.compile(pattern, flags=re.MULTILINE | re.IGNORECASE)
+            self._two_line_headers = _QuotedHeaders(
+                re.compile(pattern, flags=re.MULTILINE | re.IGNORECASE)
+            )
         return self._two_line_headers
 
 

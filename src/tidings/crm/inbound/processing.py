@@ -68,6 +68,11 @@ logger = logging.getLogger(__name__)
 EMAIL_CHANNEL = EMAIL_SOURCE
 DEFAULT_MAX_BYTES = 10 * 1024**2
 OTHER_ADDRESS = "from an address that is not the person's"
+# Mail known as an out-of-office reply only by its subject ("Out of office: …", "Automatic
+# reply: …", with no header saying it is automatic): a person may write such a subject, and
+# dropping it lost their mail for good.  It opens nothing and is answered by nothing, but it
+# is kept for an operator, who can open a conversation for its sender.
+BY_SUBJECT_ONLY = "known as automatic only by its subject"
 
 
 class Unprocessed(Exception):
@@ -115,15 +120,18 @@ def do_retry_inbound_mail(row: InboundMail) -> InboundMail:
 
 def do_open_as_new(row: InboundMail, *, actor: Any = None) -> InboundMail:
     """An operator's answer to a reply from an address that is not the conversation's person
-    (a colleague in copy, the person's other address): it opens a conversation of its own for
-    its sender, as mail that matched nothing does, and never joins the other person's.
-    Without this such mail could only wait, unanswered, until its message was dropped."""
-    if row.status != InboundMail.Status.UNPROCESSED or not from_another_address(row):
+    (a colleague in copy, the person's other address), or to a person's mail whose subject
+    read as an out-of-office reply's: it opens a conversation of its own for its sender, as
+    mail that matched nothing does, and never joins the other person's.  Without this such
+    mail could only wait, unanswered, until its message was dropped.  Mail kept for its
+    subject gets no acknowledgement (were it an auto-reply after all, two responders would
+    loop): the operator answers it."""
+    if row.status != InboundMail.Status.UNPROCESSED or not may_open_as_new(row):
         return row
     if not bytes(row.raw):
         _note(row, "the message is no longer kept: it cannot be read again")
         return row
-    row = _process(row, follow_thread=False)
+    row = _process(row, follow_thread=False, by_person=True)
     if row.status != InboundMail.Status.UNPROCESSED:
         audit("inbound_mail.opened_as_new", actor=actor, obj=row)
     return row
@@ -132,6 +140,16 @@ def do_open_as_new(row: InboundMail, *, actor: Any = None) -> InboundMail:
 def from_another_address(row: InboundMail) -> bool:
     """Whether the mail was kept because it replies to someone else's conversation."""
     return row.status == InboundMail.Status.UNPROCESSED and OTHER_ADDRESS in row.reason
+
+
+def kept_for_its_subject(row: InboundMail) -> bool:
+    """Whether the mail was kept because only its subject says it is an out-of-office reply."""
+    return row.status == InboundMail.Status.UNPROCESSED and BY_SUBJECT_ONLY in row.reason
+
+
+def may_open_as_new(row: InboundMail) -> bool:
+    """Whether an operator may open a conversation for the kept mail's sender."""
+    return from_another_address(row) or kept_for_its_subject(row)
 
 
 def headers_of(row: InboundMail) -> tuple[str, str]:
@@ -177,7 +195,9 @@ def _note(row: InboundMail, reason: str, *, keep_raw: bool = True) -> None:
     InboundMail.objects.filter(pk=row.pk).update(**values)
 
 
-def _process(row: InboundMail, *, follow_thread: bool = True) -> InboundMail:
+def _process(
+    row: InboundMail, *, follow_thread: bool = True, by_person: bool = False
+) -> InboundMail:
     raw = bytes(row.raw)
     if len(raw) > max_bytes():
         _note(row, f"too large: {len(raw):,} bytes, over the limit of {max_bytes():,}")
@@ -198,7 +218,7 @@ def _process(row: InboundMail, *, follow_thread: bool = True) -> InboundMail:
     load_engine()
     try:
         with transaction.atomic():
-            outcome = _act(row, message, follow_thread=follow_thread)
+            outcome = _act(row, message, follow_thread=follow_thread, by_person=by_person)
             row.status, row.reason = outcome.status, outcome.reason[:300]
             row.contact, row.message = outcome.contact, outcome.message
             row.processed_at = timezone.now()
@@ -286,16 +306,23 @@ def _already_have(message_id: str) -> bool:
     )
 
 
-def _act(row: InboundMail, message: Any, *, follow_thread: bool = True) -> Outcome:
+def _act(
+    row: InboundMail, message: Any, *, follow_thread: bool = True, by_person: bool = False
+) -> Outcome:
+    """``by_person``: an operator has said that a person wrote this mail kept for its
+    subject: the subject no longer makes it automatic, and nothing is sent for it."""
     name, address = _sender(message)
     contact = Contact.objects.with_email(address).first()
     why_automatic = inbound.automatic(message, own_address=_own_address())
+    by_subject = why_automatic == inbound.BY_SUBJECT
+    if by_subject and by_person:
+        why_automatic = ""
     message_id = (inbound.message_ids(inbound.header(message, "Message-ID")) or [""])[0]
     if _already_have(message_id):
         return Outcome(InboundMail.Status.PROCESSED, "already received (the same Message-ID)")
     record, how = _thread(message) if follow_thread else (None, "")
     if record is not None and not _same_person(record, address):
-        if why_automatic:
+        if why_automatic and not by_subject:
             # An out-of-office reply from the person's other address (an alias, a colleague's
             # mailbox they forward to): nothing for an operator to check or open.
             return Outcome(
@@ -309,6 +336,12 @@ def _act(row: InboundMail, message: Any, *, follow_thread: bool = True) -> Outco
             "open a conversation of its own"
         )
     if why_automatic:
+        if record is None and by_subject:
+            raise Unprocessed(
+                f"{BY_SUBJECT_ONLY} (an out-of-office reply's, but no header says so): no "
+                "ticket opened, nothing sent; check it: if a person wrote it, open a "
+                "conversation for its sender"
+            )
         if record is None:
             return Outcome(
                 InboundMail.Status.IGNORED,
@@ -324,6 +357,8 @@ def _act(row: InboundMail, message: Any, *, follow_thread: bool = True) -> Outco
             added,
         )
     quiet = inbound.no_automatic_answer(message)
+    if by_subject and by_person:
+        quiet = "an operator opened it (its subject read as an out-of-office reply's)"
     if record is not None:
         added = _add(record, message, message_id, answer=not quiet)
         return Outcome(
