@@ -203,6 +203,23 @@ def test_a_nul_character_is_refused_clearly_rather_than_failing_in_the_database(
     assert api.get("/contacts", search="a\x00").status_code == 422
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+@pytest.mark.parametrize("content_type", ["application/json", "application/merge-patch+json"])
+def test_a_body_in_utf_16_is_a_400_saying_it_must_be_utf_8(api, encoding, content_type):
+    """It answered 422 "The request contains a NUL character", which sent the client's author
+    looking for a NUL in their data; with a +json type, Python's json read it without a word."""
+    body = '{"email": "ada@example.com", "name": "Ada"}'.encode(encoding)
+    response = api.client.post(
+        "/api/contacts", body, content_type=content_type, headers=api.headers
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert "not UTF-8" in detail
+    assert "NUL character" not in detail
+    assert not Contact.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [

@@ -164,6 +164,8 @@ NOT_PERSONAL = {
     "campaigns.campaign": "reply_to is the organisation's address",
     "rights.auditentry": "internal ids and counts only, never personal data (checked in audit.py)",
     "campaigns.recipientdomain": "a count of recipients per mail domain: an anonymous aggregate",
+    "api.idempotencykey": "a client's retry key, a keyed hash of its request and the id and "
+    "status of the message it queued (no more than the message row keeps), for 24 hours",
 }
 
 

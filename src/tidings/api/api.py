@@ -61,6 +61,8 @@ class BodyParser(Parser):
         media_type = (request.content_type or "").lower()
         if media_type and media_type != "application/json" and not media_type.endswith("+json"):
             raise errors.NotJson(media_type[:100])
+        if b"\x00" in request.body:
+            raise errors.Unreadable(errors.NOT_UTF8)
         try:
             data = json.loads(
                 request.body,

@@ -28,3 +28,9 @@ class ApiConfig(AppConfig):
             timedelta(seconds=30),
             "tidings.api.tasks.send_due_webhooks",
         )
+        # Idempotency-Key answers of POST /api/tx are kept 24 hours (idempotency.py).
+        register(
+            "api.idempotency-keys",
+            timedelta(hours=1),
+            "tidings.api.tasks.prune_idempotency_keys",
+        )

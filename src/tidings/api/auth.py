@@ -21,6 +21,7 @@ from ninja.security import HttpBearer
 from tidings.lib.access import ROLES, has_permission
 from tidings.lib.ratelimit import hit
 
+from . import errors
 from .actions import hash_token
 from .errors import Problem
 from .models import ApiToken
@@ -105,11 +106,20 @@ def find_token(text: str) -> ApiToken | None:
 
 
 def refuse_nul(request: HttpRequest) -> None:
-    """NUL characters cannot be stored in PostgreSQL text: refuse them up front, clearly."""
+    """NUL characters cannot be stored in PostgreSQL text: refuse them up front, clearly.
+
+    A NUL *byte* in a JSON body is not the NUL character (JSON writes that ``\\u0000``): JSON
+    text holds no raw control characters, so it means a body in UTF-16 or UTF-32, which is a 400
+    saying so (it was a 422 "contains a NUL character", sending the client's author the wrong
+    way)."""
+    if request.content_type == "application/json" and b"\x00" in request.body:
+        raise Problem(
+            400,
+            f"The body cannot be read: {errors.NOT_UTF8}. Send one JSON object in UTF-8, with "
+            "each key once.",
+        )
     in_query = any("\x00" in value for value in request.GET.values())
-    in_body = request.content_type == "application/json" and (
-        b"\x00" in request.body or b"\\u0000" in request.body
-    )
+    in_body = request.content_type == "application/json" and b"\\u0000" in request.body
     in_form = request.content_type == "multipart/form-data" and any(
         "\x00" in value for value in request.POST.values()
     )

@@ -54,6 +54,11 @@ class NotJson(ValueError):
     """A body sent as something other than JSON (a form, text): 415, not "cannot parse"."""
 
 
+#: Why a body with NUL bytes is unreadable: JSON text holds no raw control characters, so they are
+#: the zero halves of UTF-16 or UTF-32 (which Python's json would otherwise read without a word).
+NOT_UTF8 = "it is not UTF-8 text (it holds NUL bytes, as UTF-16 and UTF-32 do)"
+
+
 class Unreadable(ValueError):
     """A JSON body that cannot be read; ``str()`` says why in words, never quoting the body."""
 

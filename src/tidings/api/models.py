@@ -130,3 +130,36 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Webhook delivery #{self.pk} ({self.event}, {self.status})"
+
+
+class IdempotencyKey(models.Model):
+    """An ``Idempotency-Key`` a token sent with ``POST /api/tx``, and the first answer to it.
+
+    While ``status_code`` is null the request is still being processed (a concurrent retry gets a
+    409).  Kept 24 hours (``idempotency.KEPT``, pruned hourly).  Holds no personal data: the key
+    is the client's own, the request is kept only as a keyed hash (``fingerprint``, to tell a
+    different body), and the answer holds the message's id and status, never its content.
+    """
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    message = models.ForeignKey(
+        "campaigns.OutgoingMessage",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            # Not a read-then-write: two requests racing with one key cannot both insert.
+            models.UniqueConstraint(fields=["token", "key"], name="idempotency_key_per_token"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Idempotency key #{self.pk}"

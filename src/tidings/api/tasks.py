@@ -16,3 +16,11 @@ def send_due_webhooks() -> dict[str, int]:
     from .webhooks import RUN_SECONDS, send_due
 
     return send_due(max_seconds=RUN_SECONDS)
+
+
+@task()
+def prune_idempotency_keys() -> int:
+    """Forget the ``Idempotency-Key`` answers older than 24 hours (hourly)."""
+    from .idempotency import prune
+
+    return prune()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
 from ninja import Router, Schema, Status
 from pydantic import Field
 
@@ -12,6 +13,7 @@ from tidings.audience.models import Contact
 from tidings.campaigns.models import Sender, Template
 from tidings.campaigns.rendering import TemplateProblem
 
+from .. import idempotency
 from ..actions import Suppressed, do_send_transactional
 from ..auth import need, token_of
 from ..errors import Problem, named
@@ -36,6 +38,15 @@ class TxOut(Schema):
     status: str
 
 
+IDEMPOTENCY_KEY_DOC = (
+    "Optional. A key of your choosing (a UUID; 1-255 printable ASCII characters) that makes a "
+    "retry safe: the same key with the same body within 24 hours answers the first answer again "
+    "(with `Idempotent-Replayed: true`) and sends nothing; with a different body it is a 422, "
+    "and while the first request is still being processed a 409. Keys are per token; only a "
+    "202 is kept (after an error, a retry with the key is tried afresh)."
+)
+
+
 @router.post(
     "",
     response={202: TxOut},
@@ -45,8 +56,39 @@ class TxOut(Schema):
         no_page="transactional mail is sent only through the API; the roles grant it with 'send'",
     ),
     summary="Queue a template for one contact (scope send, permission send)",
+    openapi_extra={
+        "parameters": [
+            {
+                "name": idempotency.HEADER,
+                "in": "header",
+                "required": False,
+                "description": IDEMPOTENCY_KEY_DOC,
+                "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_LENGTH},
+            }
+        ]
+    },
 )
 def send(request: HttpRequest, payload: TxIn):
+    token = token_of(request)
+    claimed = idempotency.claim(request, token)
+    if isinstance(claimed, idempotency.Replay):
+        response = JsonResponse(claimed.body, status=claimed.status)
+        response["Idempotent-Replayed"] = "true"
+        return response
+    try:
+        with transaction.atomic():
+            message = _send(payload, token)
+            body = {"message_id": message.pk, "status": message.status}
+            if claimed is not None:
+                idempotency.answer(claimed, 202, body, message=message)
+    except BaseException:
+        if claimed is not None:
+            idempotency.release(claimed)
+        raise
+    return Status(202, body)
+
+
+def _send(payload: TxIn, token: Any) -> Any:
     template = named(
         Template.objects.select_related("layout"),
         payload.template_id,
@@ -64,9 +106,7 @@ def send(request: HttpRequest, payload: TxIn):
             message="unknown or unverified sender",
         )
     try:
-        message = do_send_transactional(
-            template, contact, payload.context, token=token_of(request), sender=sender
-        )
+        return do_send_transactional(template, contact, payload.context, token=token, sender=sender)
     except Suppressed as exc:
         raise Problem(409, f"Not sent: {exc}.") from None
     except TemplateProblem as exc:
@@ -79,4 +119,3 @@ def send(request: HttpRequest, payload: TxIn):
         raise Problem(
             422, f"context: {exc}.", errors=[{"field": "context", "message": str(exc)}]
         ) from None
-    return Status(202, {"message_id": message.pk, "status": message.status})
