@@ -53,6 +53,7 @@ def do_rectify_contact(
     for name in order:
         if name not in values:
             continue
+        value: Any
         if name == "email":
             value = normalise_email(values[name])
         elif name in Contact.ONE_LINE_FIELDS:  # a line break a text box cannot show: a space

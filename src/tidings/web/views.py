@@ -31,7 +31,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "web/dashboard.html", context)
 
 
-def _waiting_for_second_operator(user: Any) -> dict[str, list[Any]] | None:
+def _waiting_for_second_operator(user: Any) -> dict[str, Any] | None:
     """With four-eyes sending: the campaigns and journeys this operator may confirm that wait
     for a second operator (None when there are none, or four-eyes is off)."""
     from tidings.campaigns.second_operator import waiting as waiting_campaigns
