@@ -261,3 +261,18 @@ def test_the_api_sends_no_cors_headers_so_no_web_page_elsewhere_reads_it(api):
     )
     assert preflight.status_code == 405
     assert not any(name.lower().startswith("access-control-") for name in preflight.headers)
+
+
+def test_a_line_break_in_a_one_line_field_becomes_a_space_but_an_address_keeps_its_lines(api):
+    # A name or company is edited in a one-line text box, which would silently join the lines
+    # ("Acme LtdLondon") on the next save: a break sent by the API becomes a space instead.
+    body = api.post(
+        "/contacts", {"email": "ada@example.com", "name": "Ada\r\nLovelace", "company": "Acme\tLtd"}
+    ).json()
+    assert (body["name"], body["company"]) == ("Ada Lovelace", "Acme Ltd")
+    api.patch(
+        f"/contacts/{body['id']}",
+        {"company": "Acme Ltd\nLondon", "work_address": "1 High St\nLondon"},
+    )
+    contact = Contact.objects.get()
+    assert (contact.company, contact.work_address) == ("Acme Ltd London", "1 High St\nLondon")

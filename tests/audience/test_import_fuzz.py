@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from tests.hypothesis_profiles import examples
 from tidings.audience.imports import ImportFailed, create_import, run_import
 from tidings.audience.models import Contact, MailingList
+from tidings.lib.text import one_line
 
 from .import_helpers import report_rows
 
@@ -115,10 +116,12 @@ def expected_outcome(built):
     stored: dict[str, tuple[str, str]] = {}
     bad_lines: set[int] = set()
     for email, name, company, line, delimiter, lines in built:
+        # A name or company is one line: a break or tab in it is stored as a space.
+        one_line_name, one_line_company = one_line(name.strip()), one_line(company.strip())
         if (
             "@" not in email
             or not name.strip()
-            or len(name.strip()) > 200
+            or len(one_line_name) > 200
             or broken_across_lines(name, delimiter)
             or broken_across_lines(company, delimiter)
         ):
@@ -128,7 +131,7 @@ def expected_outcome(built):
         if key in stored:
             bad_lines.add(line)  # a duplicate: reported, the first row wins
             continue
-        stored[key] = (name.strip(), company.strip())
+        stored[key] = (one_line_name, one_line_company)
     return stored, bad_lines
 
 

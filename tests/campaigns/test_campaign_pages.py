@@ -302,12 +302,20 @@ def test_the_confirmation_flags_what_a_starter_design_left_to_replace(owner_clie
     url = reverse("campaigns:schedule", args=[draft.pk])
     page = owner_client.post(url, {"when": "2099-07-01T09:00"}).content.decode()
     assert "Still as the starter design left it" in page
-    assert "Block 3 (Text): still has the starter&#x27;s example words" in page
-    assert "Block 4 (Button): still links to https://example.com/" in page
+    # "One big piece of news with a picture": the picture is the starter's until replaced.
+    assert "Block 2 (Image): still shows the starter&#x27;s example picture" in page
+    assert "Block 4 (Text): still has the starter&#x27;s example words" in page
+    assert "Block 5 (Button): still links to https://example.com/" in page
 
     document = json.loads(draft.body)
-    document["blocks"][2]["text"] = "Our new plan is here."
-    document["blocks"][3]["url"] = "https://shop.example.co.uk/plan"
+    document["blocks"][3]["text"] = "Our new plan is here."
+    document["blocks"][4]["url"] = "https://shop.example.co.uk/plan"
+    draft.body = json.dumps(document)
+    draft.save()
+    page = owner_client.post(url, {"when": "2099-07-01T09:00"}).content.decode()
+    assert "Block 2 (Image): still shows the starter&#x27;s example picture" in page
+
+    document["blocks"][1]["src"] = "https://shop.example.co.uk/plan.jpg"
     draft.body = json.dumps(document)
     draft.save()
     page = owner_client.post(url, {"when": "2099-07-01T09:00"}).content.decode()

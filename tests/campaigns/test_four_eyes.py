@@ -434,3 +434,31 @@ def test_someone_who_may_send_it_cannot_ask(four_eyes, news, author, reviewer):
     assert not second_operator.may_ask(campaign, reviewer)
     with pytest.raises(CampaignNotReady, match="you may send it yourself"):
         second_operator.do_request_confirmation(campaign, actor=reviewer)
+
+
+def test_the_dashboard_lists_a_campaign_waiting_for_a_second_operator(
+    client, four_eyes, news, author, reviewer
+):
+    """A request to send went by email only: nothing on the dashboard said a campaign waited,
+    so a missed email left it waiting.  Those who may send it see it listed, with a link; its
+    author (who may not) does not, and neither does anyone once it changed since the request."""
+    from tidings.campaigns import second_operator
+
+    campaign = make_campaign(news, sender=make_sender(), with_template=True, name="Spring sale")
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=author, last_edited_by=author)
+    campaign.refresh_from_db()
+    second_operator.do_request_confirmation(campaign, actor=author)
+    link = reverse("campaigns:detail", args=[campaign.pk])
+
+    sign_in(client, reviewer)
+    page = client.get(reverse("web:dashboard")).content.decode()
+    assert "Waiting for a second operator (1)" in page
+    assert f'<a href="{link}">Spring sale</a>' in page
+
+    sign_in(client, author)
+    assert (
+        "Waiting for a second operator" not in client.get(reverse("web:dashboard")).content.decode()
+    )
+
+    campaign.save()  # changed since the request: whoever changed it asks again
+    assert second_operator.waiting(reviewer) == []

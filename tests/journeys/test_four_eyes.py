@@ -540,3 +540,30 @@ def test_the_page_of_a_journey_running_unconfirmed_says_it_will_pause(
     page = client.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
     assert "Not confirmed by a second operator" in page
     assert "it pauses before anyone in it takes their next step" in page
+
+
+def test_the_dashboard_and_the_journey_list_show_what_waits_for_a_second_operator(
+    client, four_eyes_on, author, reviewer
+):
+    """Nothing outside a journey's own page said it waited for a confirmation: the journey list
+    marks it, and the dashboard of an operator who may confirm it lists it with a link."""
+    journey = drafted(author)
+    other = do_create_journey(spec(name="Renewal reminder"), actor=author)
+    four_eyes.do_request_confirmation(journey, actor=author)
+    link = reverse("journeys:detail", args=[journey.pk])
+
+    sign_in(client, reviewer)
+    page = client.get(reverse("web:dashboard")).content.decode()
+    assert "Waiting for a second operator (1)" in page
+    assert f'<a href="{link}">{journey.name}</a>' in page
+    assert other.name not in page
+    listing = client.get(reverse("journeys:index")).content.decode()
+    assert listing.count("Waiting for a second operator") == 1
+
+    sign_in(client, author)  # who last changed it may not confirm it
+    assert (
+        "Waiting for a second operator" not in client.get(reverse("web:dashboard")).content.decode()
+    )
+
+    four_eyes.do_confirm(journey, actor=reviewer, seen=four_eyes.fingerprint(journey))
+    assert four_eyes.waiting() == []

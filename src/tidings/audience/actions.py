@@ -18,7 +18,7 @@ from tidings import signals
 from tidings.lib.audit import audit
 from tidings.lib.ratelimit import count_attempt
 from tidings.lib.system_mail import send_system_email
-from tidings.lib.text import clean_line, strip_format_characters
+from tidings.lib.text import clean_line, one_line, strip_format_characters
 from tidings.policy import get_policy
 
 from .consent import (
@@ -153,9 +153,13 @@ def do_create_contact(values: Mapping[str, Any], *, purpose: str) -> tuple[Conta
     Only fields the purpose collects are accepted; an existing contact's blank fields are filled
     in, but what it already holds is not overwritten by an anonymous submission.  Invisible
     format characters (bidi overrides...) are taken out of every value first
-    (``lib.text.clean_line``): a name made of nothing else is missing.
+    (``lib.text.clean_line``): a name made of nothing else is missing.  A line break or tab in
+    a one-line column (a name, a company) becomes a space (``lib.text.one_line``).
     """
-    data: dict[str, Any] = {name: clean_line(value) for name, value in values.items()}
+    data: dict[str, Any] = {
+        name: one_line(clean_line(value)) if name in Contact.ONE_LINE_FIELDS else clean_line(value)
+        for name, value in values.items()
+    }
     check_fields(data, purpose)
     data["email"] = normalise_email(data["email"])
     columns = {k: v for k, v in data.items() if k in Contact.COLUMN_FIELDS}

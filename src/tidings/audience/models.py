@@ -49,6 +49,9 @@ class Contact(models.Model):
 
     # Columns for the fields the product knows; anything else the policy allows goes in attributes.
     COLUMN_FIELDS = ("email", "name", "phone", "company", "job_title", "work_address")
+    # Columns shown and edited in a one-line text box: a line break or tab coming in from
+    # outside (an import, the API) becomes a space (lib.text.one_line).  work_address is not.
+    ONE_LINE_FIELDS = ("name", "phone", "company", "job_title")
     # A text column, limited by every form and the API (a text area has no browser limit).
     WORK_ADDRESS_MAX_LENGTH = 2000
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from tidings import signals
 from tidings.lib.audit import audit
 from tidings.lib.edits import EditConflict, conflicts
-from tidings.lib.text import clean_line
+from tidings.lib.text import clean_line, one_line
 
 from .actions import FieldNotAllowed, announce_unsubscribed, wording
 from .emails import normalise_email
@@ -53,7 +53,13 @@ def do_rectify_contact(
     for name in order:
         if name not in values:
             continue
-        value = normalise_email(values[name]) if name == "email" else clean_line(values[name])
+        value: Any
+        if name == "email":
+            value = normalise_email(values[name])
+        elif name in Contact.ONE_LINE_FIELDS:  # a line break a text box cannot show: a space
+            value = one_line(clean_line(values[name]))
+        else:
+            value = clean_line(values[name])
         if getattr(locked, name) != value:
             setattr(locked, name, value)
             setattr(contact, name, value)

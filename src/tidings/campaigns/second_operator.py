@@ -117,3 +117,32 @@ def notify_confirmers_task(campaign_id: int, asker_id: int | None) -> int:
         + f". Read it, then {verb} it from its page if it is right:\n{link}\n",
         about=f"the confirmation of campaign {campaign_id}",
     )
+
+
+def waiting(actor: Any | None = None, *, limit: int = 50) -> list[Campaign]:
+    """The drafts and paused campaigns someone asked another operator to send or resume (a
+    request since the campaign last changed), newest request first.  With ``actor``: only those
+    they may send themselves (never their own request).  [] with four-eyes off."""
+    if not enforced():
+        return []
+    if actor is not None and not has_permission(actor, "send"):
+        return []
+    requests = AuditEntry.objects.filter(
+        action=REQUESTED, object_type=Campaign._meta.label_lower
+    ).order_by("-at", "-pk")
+    asked: dict[int, tuple[Any, int | None]] = {}
+    for object_id, at, asker in requests.values_list("object_id", "at", "actor_id")[:1000]:
+        if object_id.isdigit():
+            asked.setdefault(int(object_id), (at, asker))
+    campaigns = Campaign.objects.filter(pk__in=asked, status__in=_ASKABLE)
+    found = []
+    for campaign in sorted(campaigns, key=lambda c: asked[c.pk][0], reverse=True):
+        at, asker = asked[campaign.pk]
+        if at < campaign.updated_at:
+            continue  # changed since: whoever changed it asks again
+        if actor is not None and (asker == actor.pk or _why_not(campaign, actor)):
+            continue
+        found.append(campaign)
+        if len(found) >= limit:
+            break
+    return found

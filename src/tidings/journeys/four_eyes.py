@@ -49,7 +49,7 @@ from tidings.audience.models import MailingList, Segment
 from tidings.audience.tokens import absolute_url
 from tidings.campaigns.fingerprint import content_fingerprint
 from tidings.campaigns.models import Template
-from tidings.lib.access import operators_with_permission
+from tidings.lib.access import has_permission, operators_with_permission
 from tidings.lib.audit import audit
 from tidings.lib.four_eyes import digest, enforced, needs_second_operator
 from tidings.lib.operator_mail import mail_operators
@@ -308,7 +308,7 @@ def _hold_unconfirmed(journey: Journey) -> None:
 def _void(journey: Journey, what: str, actor: Any) -> None:
     from .actions import InvalidTransition, _apply
 
-    reason = f"{what} changed after it was confirmed: another operator must confirm it again"
+    reason = f"{what} {_VOIDED_END}"
     fields: dict[str, Any] = {
         "confirmed_fingerprint": "",
         "confirmed_by": None,
@@ -341,3 +341,26 @@ def on_changed(sender: Any, *, what: str, actor_id: int | None = None, **kwargs:
     transaction): void the journeys the change touches."""
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     void_changed_journeys(what, actor=actor)
+
+
+def waiting(actor: Any | None = None) -> list[Journey]:
+    """The journeys waiting for a second operator's confirmation (by name): someone asked for
+    it, or it paused because nobody else confirmed what it sends (started before the setting
+    was on, or changed after it was confirmed).  With ``actor``: only those they may confirm
+    (the send permission, and not whoever last changed it).  [] with four-eyes off."""
+    from django.db.models import Q
+
+    if not enforced():
+        return []
+    if actor is not None and not has_permission(actor, "send"):
+        return []
+    held = Q(status=Status.PAUSED, confirmed_fingerprint="") & (
+        Q(paused_reason=UNCONFIRMED[:300]) | Q(paused_reason__endswith=_VOIDED_END)
+    )
+    journeys = Journey.objects.exclude(status=Status.ARCHIVED).filter(
+        Q(confirmation_requested_at__isnull=False) | held
+    )
+    return [j for j in journeys.order_by("name") if actor is None or may_confirm(j, actor)]
+
+
+_VOIDED_END = "changed after it was confirmed: another operator must confirm it again"

@@ -43,10 +43,12 @@ def journey_index(request: HttpRequest) -> HttpResponse:
         open=Count("enrolments", filter=Q(enrolments__state__in=Enrolment.OPEN)),
     )
     archived = Journey.objects.filter(status=Journey.Status.ARCHIVED).count()
+    # Marked for everyone; the dashboard lists those each operator may confirm.
+    waiting = {j.pk for j in four_eyes.waiting()}
     return render(
         request,
         "journeys/index.html",
-        {"journeys": journeys.order_by("name"), "archived": archived},
+        {"journeys": journeys.order_by("name"), "archived": archived, "waiting": waiting},
     )
 
 

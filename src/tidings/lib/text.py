@@ -24,6 +24,7 @@ filter, so it is written here.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 #: Format characters that are part of spelling, not of display: kept.
@@ -44,3 +45,26 @@ def clean_line(value: object) -> object:
         return value
     cleaned = strip_format_characters(value)
     return cleaned.strip() if cleaned != value else value
+
+
+#: A line break or tab, with the spaces and breaks around it: one space in a one-line field.
+_BREAKS = re.compile(
+    r"[ \t\n\r\v\f\x85\u2028\u2029]*[\t\n\r\v\f\x85\u2028\u2029][ \t\n\r\v\f\x85\u2028\u2029]*"
+)
+
+
+def has_breaks(text: str) -> bool:
+    """Whether ``text`` holds a line break or a tab (what ``one_line`` changes)."""
+    return _BREAKS.search(text) is not None
+
+
+def one_line(value: object) -> object:
+    """A one-line field's string (a name, a company, a phone number) with each line break or
+    tab, and the spaces around it, turned into one space; anything that is not a string
+    unchanged.  A spreadsheet cell typed with Alt+Enter ("Acme Ltd⏎London") would otherwise be
+    stored with its break, and the contact page's text box, which cannot hold one, would
+    silently join the lines ("Acme LtdLondon") on the next save.  Multi-line text (a work
+    address, notes) is not passed through here."""
+    if not isinstance(value, str) or not has_breaks(value):
+        return value
+    return _BREAKS.sub(" ", value).strip()

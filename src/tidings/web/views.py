@@ -19,6 +19,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "policy": get_policy(),
         "audience": audience,
         "checklist": progress(request.user),
+        "waiting": _waiting_for_second_operator(request.user),
     }
     # Open to every operator; the campaign figures only for those who may see reports.
     if has_permission(request.user, "reports"):
@@ -28,6 +29,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         context["reports"] = dashboard_summary(growth=audience["growth"])
         context["bulk_checklist"] = dashboard_checklist()  # a snapshot: slow to count at scale
     return render(request, "web/dashboard.html", context)
+
+
+def _waiting_for_second_operator(user: Any) -> dict[str, Any] | None:
+    """With four-eyes sending: the campaigns and journeys this operator may confirm that wait
+    for a second operator (None when there are none, or four-eyes is off)."""
+    from tidings.campaigns.second_operator import waiting as waiting_campaigns
+    from tidings.journeys.four_eyes import waiting as waiting_journeys
+
+    campaigns, journeys = waiting_campaigns(user), waiting_journeys(user)
+    if not campaigns and not journeys:
+        return None
+    return {"campaigns": campaigns, "journeys": journeys, "count": len(campaigns) + len(journeys)}
 
 
 @require_POST

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from tidings.lib.text import strip_format_characters
+from tidings.lib.text import has_breaks, one_line, strip_format_characters
 
 from ..emails import InvalidEmail, normalise_email
 from ..models import Contact
@@ -183,6 +183,7 @@ class RowParser:
         # No value shorter than every limit can be too long: most rows skip the field checks.
         self.shortest_limit = min(limit for limit in self.max_lengths.values() if limit)
         self.name_position = STORED_COLUMNS.index("name")
+        self.one_line_positions = [STORED_COLUMNS.index(f) for f in Contact.ONE_LINE_FIELDS]
         self.combine_name = bool(plan.first_name or plan.last_name)
         self.name_pair = (
             (plan.first_name[0], plan.last_name[0])
@@ -300,7 +301,12 @@ class RowParser:
                     attributes.setdefault(name, value)
                     break
 
-        if max(map(len, values)) > self.shortest_limit or "\x00" in "".join(values):
+        joined = "".join(values)
+        if has_breaks(joined):  # Alt+Enter in a spreadsheet's name or company cell: a space
+            for position in self.one_line_positions:
+                values[position] = str(one_line(values[position]))
+            joined = "".join(values)
+        if max(map(len, values)) > self.shortest_limit or "\x00" in joined:
             for position, name, _ in self.stored:
                 value = values[position]
                 if not value:

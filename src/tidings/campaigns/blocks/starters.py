@@ -24,6 +24,9 @@ class Starter:
         return dumps(Document.model_validate({"blocks": list(self.blocks)}))
 
 
+# The announcement's picture, until a marketer picks their own (leftovers() flags it).
+EXAMPLE_PICTURE = "https://example.com/your-picture.png"
+
 _GREETING = {"type": "text", "text": 'Hello {{ contact.first_name or "there" }},'}
 _SIGN_OFF = {"type": "text", "text": "Thanks for reading,\n{{ controller.name }}"}
 
@@ -68,6 +71,12 @@ STARTERS: dict[str, Starter] = {
             subject="Announcing something new",
             blocks=(
                 {"type": "heading", "text": "Something new is here", "level": 1},
+                {
+                    "type": "image",
+                    "src": EXAMPLE_PICTURE,
+                    "alt": "Replace this picture with one of your own",
+                    "width": 560,
+                },
                 _GREETING,
                 {
                     "type": "text",
@@ -159,9 +168,12 @@ def leftovers(body: str, fmt: str) -> list[str]:
         texts = [str(values.get(k) or "") for k in ("text", "left_text", "right_text")]
         links = [str(values.get(k) or "") for k in ("url", "link")]
         links += [str(link["url"]) for link in values.get("links") or ()]
+        picture = str(values.get("src") or "")
         for text in texts:
             links += link_addresses(text) if text else []
         problems = []
+        if picture == EXAMPLE_PICTURE:
+            problems.append("still shows the starter's example picture")
         if any(link.strip() == EXAMPLE_ADDRESS for link in links):
             problems.append(f"still links to {EXAMPLE_ADDRESS}, the starter's example")
         if any(phrase in text for text in texts for phrase in EXAMPLE_PHRASES):
