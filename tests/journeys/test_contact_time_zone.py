@@ -111,14 +111,20 @@ def test_a_time_zone_is_checked_when_it_is_collected(service_zones):
     assert contact.attributes["time_zone"] == "Europe/Paris"
 
 
-def test_the_engine_waits_until_nine_in_the_persons_zone(service_zones):
-    journey = welcome(
+def morning():
+    """A journey started by hand that waits until 9:00 in the person's zone, then tells a
+    webhook."""
+    return welcome(
         name="Morning",
         topic="",
         trigger="manual",
         steps=[AT_NINE, {"id": "tell", "kind": "webhook", "event": "morning"}],
         goals=[],
     )
+
+
+def test_the_engine_waits_until_nine_in_the_persons_zone(service_zones):
+    journey = morning()
     nell = in_new_york()
     do_enrol(journey, nell)
     now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -184,13 +190,7 @@ def test_the_engine_counts_the_weeks_wait_in_the_persons_zone(service_zones):
 def test_the_simulator_shows_the_persons_own_time_beside_the_companys(service_zones):
     from tidings.journeys.simulate import simulate
 
-    journey = welcome(
-        name="Morning",
-        topic="",
-        trigger="manual",
-        steps=[AT_NINE, {"id": "tell", "kind": "webhook", "event": "morning"}],
-        goals=[],
-    )
+    journey = morning()
     start = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # 07:00 in New York
     [wait, *_] = simulate(journey, in_new_york(), start=start, days=3)
     assert wait.what == (
