@@ -40,6 +40,28 @@ def _secret_from_a_file(folder: Path) -> dict[str, str]:
     }
 
 
+def _the_readme_s_production_setup(folder: Path, **changes: str) -> dict[str, str]:
+    """deploy/tidings.env.example as the README installs it (TLS at the Caddy or nginx proxy),
+    with its files in ``folder`` and SQLite (the settings checks need no database)."""
+    env = {}
+    for line in (
+        (Path(__file__).parents[1] / "deploy" / "tidings.env.example").read_text().split("\n")
+    ):
+        if line.strip() and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            env[name] = value.strip('"')
+    for name in ("SECRET_KEY_FILE", "TIDINGS_SUPPRESSION_KEY_FILE", "TIDINGS_METRICS_TOKEN_FILE"):
+        env[name] = str(folder / name.lower())
+        Path(env[name]).write_text(name * 5)
+    del env["DATABASE_URL"], env["TIDINGS_REDIS_URL"]
+    return {
+        **env,
+        "TIDINGS_DATA_DIR": str(folder / "data"),
+        "TIDINGS_POLICY": str(EXAMPLE_POLICY),  # a path of one's own: not refused (E004)
+        **changes,
+    }
+
+
 def _data_dir_under_a_file(folder: Path) -> dict[str, str]:
     (folder / "not-a-folder").write_text("x")
     return {"TIDINGS_DATA_DIR": str(folder / "not-a-folder" / "var")}
@@ -83,6 +105,41 @@ START_UPS = {
         {"TIDINGS_REDIS_URL": "http://:s3cret-pw@127.0.0.1:6379/0"},
     ),
     "a data directory that cannot be made": ([*TIDINGS, "doctor"], _data_dir_under_a_file),
+    "an unreadable secret key file": (
+        [*TIDINGS, "check"],
+        lambda folder: {**PRODUCTION, "SECRET_KEY_FILE": str(folder / "missing")},
+    ),
+    "an empty secret key file": (
+        [*TIDINGS, "check"],
+        lambda folder: {
+            **PRODUCTION,
+            "SECRET_KEY_FILE": str(folder / "empty"),
+            "TIDINGS_POLICY": str(EXAMPLE_POLICY),
+            "X": (folder / "empty").write_text("\n") and "",
+        },
+    ),
+    "the README's production setup": (
+        [*TIDINGS, "doctor", "--json", "--only", "settings"],
+        _the_readme_s_production_setup,
+    ),
+    "the README's setup with an http base URL": (
+        [*TIDINGS, "doctor", "--json", "--only", "settings"],
+        lambda folder: _the_readme_s_production_setup(
+            folder, TIDINGS_BASE_URL="http://news.example.com"
+        ),
+    ),
+    "the README's setup with HSTS for the whole domain": (
+        [
+            *TIDINGS,
+            "shell",
+            "-c",
+            "from django.conf import settings as s; import sys; sys.stderr.write(repr(("
+            "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD)))",
+        ],
+        lambda folder: _the_readme_s_production_setup(
+            folder, TIDINGS_HSTS_INCLUDE_SUBDOMAINS="1", TIDINGS_HSTS_PRELOAD="1"
+        ),
+    ),
 }
 
 
@@ -91,6 +148,7 @@ class Started:
     folder: Path
     returncode: int
     stderr: str
+    stdout: str
 
 
 @pytest.fixture(scope="module")
@@ -108,15 +166,15 @@ def started(tmp_path_factory) -> dict[str, Started]:
             command,
             env={**base, **env},
             cwd=folder,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         running[name] = (folder, process)
     done = {}
     for name, (folder, process) in running.items():
-        _, stderr = process.communicate(timeout=300)
-        done[name] = Started(folder, process.returncode, stderr)
+        stdout, stderr = process.communicate(timeout=300)
+        done[name] = Started(folder, process.returncode, stderr, stdout)
     return done
 
 
@@ -126,8 +184,8 @@ def test_production_refuses_to_start_without_a_real_secret_key(started):
     # One line per error, with its fix: not Django's six-line report ("SystemCheckError: System
     # check identified some issues:", "ERRORS:", "?: (…)", "\tHINT: …").
     assert result.stderr.splitlines() == [
-        "tidings: (tidings.E001) SECRET_KEY: production mode refuses to start with the default "
-        "secret key. — fix: Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value, the same "
+        "tidings: (tidings.E001) SECRET_KEY: not set; production mode refuses to start without "
+        "a secret key. — fix: Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value, the same "
         "on every machine: python -c 'import secrets; print(secrets.token_urlsafe(50))'.",
         "tidings: (tidings.E004) TIDINGS_POLICY: production mode needs the path of your "
         f"policy.toml. — fix: Copy the example policy ({EXAMPLE_POLICY}), describe your "
@@ -137,7 +195,17 @@ def test_production_refuses_to_start_without_a_real_secret_key(started):
     assert not (result.folder / "var" / "secret_key").exists()  # production never makes one up
     result = started["production with a placeholder secret"]
     assert result.returncode == 1
-    assert "(tidings.E001)" in result.stderr
+    # It said "the default secret key" for all three cases, a key never set among them.
+    assert "(tidings.E001) SECRET_KEY: production mode refuses to start with a placeholder " in (
+        result.stderr
+    )
+    assert "change-me. —" not in result.stderr.replace("(change-me", "")  # the value: not shown
+    empty = started["an empty secret key file"]
+    assert empty.returncode == 1
+    assert (
+        f"(tidings.E001) SECRET_KEY_FILE: {empty.folder / 'empty'} is empty; production mode "
+        "needs a secret key." in empty.stderr
+    )
     assert not (result.folder / "var" / "secret_key").exists()
 
 
@@ -341,3 +409,52 @@ def test_a_data_directory_that_cannot_be_made_is_one_clear_line(started):
     assert result.stderr.strip() == (
         f"tidings: TIDINGS_DATA_DIR: cannot create {data_dir}: Not a directory"
     )
+
+
+def test_an_unreadable_secret_key_file_is_one_line_naming_it_once(started):
+    result = started["an unreadable secret key file"]
+    path = result.folder / "missing"
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"tidings: SECRET_KEY_FILE: cannot read {path}: No such file or directory"
+    )
+
+
+def _doctor_findings(result: Started) -> dict[str, dict]:
+    import json
+
+    return {f["name"]: f for f in json.loads(result.stdout)["checks"]}
+
+
+def test_the_readme_s_production_setup_passes_the_doctor_s_settings_checks(started):
+    """Installed as the README says (TLS and the http:// redirect at the proxy), `tidings
+    doctor` warned security.W005, W008 and W021, which no tidings setting could clear, while
+    the README showed "ok"."""
+    result = started["the README's production setup"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = _doctor_findings(result)
+    assert {name: f["status"] for name, f in found.items()} == {
+        "settings.secret_key": "ok",
+        "settings.base_url": "ok",
+        "settings.allowed_hosts": "ok",
+        "settings.django_checks": "ok",
+    }
+    assert found["settings.django_checks"]["summary"] == "Django's system checks pass"
+
+
+def test_a_setup_without_tls_still_gets_the_warnings(started):
+    result = started["the README's setup with an http base URL"]
+    assert result.returncode == 1
+    found = _doctor_findings(result)
+    assert found["settings.base_url"]["status"] == "fail"
+    django = found["settings.django_checks"]
+    assert django["status"] == "warn"
+    # No HSTS, no redirect, cookies not Secure: each a real warning here.
+    for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert check in django["summary"]
+
+
+def test_hsts_for_the_whole_domain_and_preloading_are_the_admin_s_choice(started):
+    result = started["the README's setup with HSTS for the whole domain"]
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().endswith("(True, True)")

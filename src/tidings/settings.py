@@ -36,7 +36,10 @@ def env_str(name: str, default: str = "") -> str:
         try:
             return Path(file_path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_path}: {exc}") from exc
+            # exc names the file already ("[Errno 2] No such file or directory: '/etc/...'").
+            raise ImproperlyConfigured(
+                f"{name}_FILE: cannot read {file_path}: {exc.strerror or exc}"
+            ) from None
     return os.environ.get(name, default)
 
 
@@ -182,8 +185,22 @@ USE_TLS = USE_TLS or env_bool("TIDINGS_HTTPS", default=False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = USE_TLS
 if USE_TLS:
     SECURE_HSTS_SECONDS = env_int("TIDINGS_HSTS_SECONDS", 31536000)
+    # Off by default: both bind every other host of the domain (and, once preloaded, for months
+    # after it is switched off) to HTTPS, which only the domain's owner can decide.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TIDINGS_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env_bool("TIDINGS_HSTS_PRELOAD", default=False)
     # Off by default: behind a TLS proxy without TIDINGS_BEHIND_PROXY it would loop forever.
     SECURE_SSL_REDIRECT = env_bool("TIDINGS_SSL_REDIRECT", default=False)
+# Django's deployment checks that the README's setup already answers, so `tidings check --deploy`
+# and `tidings doctor` do not warn about them on every correct installation:
+# - security.W005 / W021 (HSTS without includeSubDomains / preload): an informed choice, off by
+#   default for the reason above; TIDINGS_HSTS_INCLUDE_SUBDOMAINS / _PRELOAD turn them on.
+# - security.W008 (no SSL redirect) only with an https:// base URL behind the proxy: the README's
+#   Caddy and nginx sites terminate TLS and redirect http:// themselves, and tidings only ever
+#   sees the proxy.  Served any other way (an http:// base URL, no proxy) the warning stays.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+if _base.scheme == "https" and TIDINGS_BEHIND_PROXY:
+    SILENCED_SYSTEM_CHECKS.append("security.W008")
 # Operators' sessions end after 12 hours, or when the browser closes.
 SESSION_COOKIE_AGE = env_int("TIDINGS_SESSION_HOURS", 12) * 3600
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

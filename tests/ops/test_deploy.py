@@ -584,3 +584,46 @@ def test_each_long_running_unit_keeps_the_files_it_makes_to_itself():
     for name in ("tidings-web", "tidings-worker", "tidings-lmtp"):
         unit = (DEPLOY / "systemd" / f"{name}.service").read_text()
         assert "\nUMask=0077\n" in unit, name
+
+
+def test_the_readme_makes_the_first_owner_on_a_server_without_a_terminal(
+    tmp_path, fresh_installation
+):
+    """Without a terminal, the README's `tidings createsuperuser` printed "Superuser creation
+    skipped" and exited 0: no operator, and nothing said so.  Its non-interactive recipe, run
+    as written (sudo and the checkout aside) with no terminal, makes the owner."""
+    import sqlite3
+
+    readme = (ROOT / "README.md").read_text()
+    (block,) = [
+        b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "createsuperuser --noinput" in b
+    ]
+    password_file = tmp_path / "owner-password"
+    password_file.write_text("a-long-owner-password-42\n")
+    script = block.replace("sudo -E -u tidings .venv/bin/tidings", shlex.join(TIDINGS_CMD))
+    script = script.replace("/root/tidings-owner-password", str(password_file))
+    result = subprocess.run(
+        ["bash", "-euc", script],
+        env={
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("TIDINGS_", "DJANGO_", "DATABASE_URL", "SECRET_KEY"))
+            },
+            "TIDINGS_DATA_DIR": str(fresh_installation),  # a copy of a migrated installation
+        },
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skipped" not in result.stdout + result.stderr
+    with sqlite3.connect(fresh_installation / "tidings.sqlite3") as db:
+        rows = db.execute("SELECT username, email, is_superuser, password FROM auth_user")
+        ((username, email, superuser, password),) = rows.fetchall()
+    assert (username, email, superuser) == ("admin", "you@example.com", 1)
+    assert not password.startswith("!")  # a usable password: the one from the file
+
+
+TIDINGS_CMD = [sys.executable, "-m", "tidings"]

@@ -92,6 +92,44 @@ def test_plain_http_fails_in_production_mode(settings):
     assert "https://" in found["settings.base_url"]["fix"]
 
 
+@pytest.fixture
+def behind_the_readme_s_proxy(settings):
+    """Production over https, TLS and the http:// redirect at the README's Caddy or nginx."""
+    settings.PRODUCTION = True
+    settings.TIDINGS_POLICY_IS_EXAMPLE = False
+    settings.SECRET_KEY = "a-long-random-value-" * 3
+    settings.TIDINGS_REQUIRE_2FA = "privileged"
+    settings.TIDINGS_BASE_URL = "https://news.example.com"
+    settings.ALLOWED_HOSTS = ["news.example.com"]
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
+    settings.SECURE_HSTS_SECONDS = 31536000
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SILENCED_SYSTEM_CHECKS = [*settings.SILENCED_SYSTEM_CHECKS, "security.W008"]
+    settings.MAILERS = {  # production refuses the outbox (mail.E…)
+        "default": {
+            "BACKEND": "tidings.campaigns.transports.mailers.SmtpEmailBackend",
+            "OPTIONS": {"host": "smtp.example.net", "port": 587, "use_tls": True},
+        }
+    }
+    return settings
+
+
+def test_hsts_for_this_host_only_is_not_a_warning(behind_the_readme_s_proxy):
+    """HSTS without includeSubDomains and preload (both bind every host of the domain: the
+    owner's choice, TIDINGS_HSTS_INCLUDE_SUBDOMAINS / _PRELOAD) warned security.W005 and W021
+    on every installation, and the doctor warned about checks Django's settings silence."""
+    _, found = doctor("--only", "settings")
+    assert found["settings.django_checks"]["status"] == "ok", found["settings.django_checks"]
+    assert found["settings.django_checks"]["summary"] == "Django's system checks pass"
+
+
+def test_production_without_hsts_still_warns(behind_the_readme_s_proxy):
+    behind_the_readme_s_proxy.SECURE_HSTS_SECONDS = 0
+    _, found = doctor("--only", "settings")
+    assert found["settings.django_checks"]["status"] == "warn"
+    assert "security.W004" in found["settings.django_checks"]["summary"]
+
+
 def test_a_short_secret_key_fails(settings):
     settings.SECRET_KEY = "short"
     code, found = doctor("--only", "settings")

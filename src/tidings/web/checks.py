@@ -8,7 +8,7 @@ README lists every id with what it means and how to fix it.
 ======================  =========================================================================
 id                      when
 ======================  =========================================================================
-tidings.E001            production without SECRET_KEY, or with a known placeholder
+tidings.E001            production without SECRET_KEY (or its file empty), or a placeholder
 tidings.E002            production with a SECRET_KEY shorter than 32 characters
 tidings.E003            production with TIDINGS_DEBUG on
 tidings.E004            production without TIDINGS_POLICY (the example policy)
@@ -21,6 +21,7 @@ tidings.W201            production with TIDINGS_REQUIRE_2FA=none (a deploy check
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +41,19 @@ def _secret_key() -> str:
         return ""
 
 
+def _missing_or_placeholder_key(key: str) -> str:
+    """Which of the three it is: never set, an empty file, or a placeholder (never shown)."""
+    if key:
+        return (
+            "SECRET_KEY: production mode refuses to start with a placeholder secret key "
+            "(change-me, django-insecure-…)."
+        )
+    key_file = os.environ.get("SECRET_KEY_FILE")
+    if key_file:
+        return f"SECRET_KEY_FILE: {key_file} is empty; production mode needs a secret key."
+    return "SECRET_KEY: not set; production mode refuses to start without a secret key."
+
+
 @register(TAG)
 def production_settings(app_configs: Any, **kwargs: Any) -> list[Error]:
     """What production refuses: defaults only fit for one machine, and debug mode."""
@@ -50,7 +64,7 @@ def production_settings(app_configs: Any, **kwargs: Any) -> list[Error]:
     if key.lower() in settings.INSECURE_SECRET_KEYS or key.startswith("django-insecure"):
         errors.append(
             Error(
-                "SECRET_KEY: production mode refuses to start with the default secret key.",
+                _missing_or_placeholder_key(key),
                 hint="Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value, the same on "
                 "every machine: python -c 'import secrets; print(secrets.token_urlsafe(50))'.",
                 id="tidings.E001",

@@ -117,7 +117,12 @@ def _proxy() -> Finding:
     """Django's deployment checks, and whether HTTPS is known behind a proxy."""
     from django.core import checks
 
-    messages = checks.run_checks(include_deployment_checks=settings.PRODUCTION)
+    # Not the silenced ones, as `tidings check` leaves them out (settings.py says which and why).
+    messages = [
+        m
+        for m in checks.run_checks(include_deployment_checks=settings.PRODUCTION)
+        if not m.is_silenced()
+    ]
     errors = [m for m in messages if m.level >= checks.ERROR]
     warnings = [m for m in messages if checks.WARNING <= m.level < checks.ERROR]
     if errors:
