@@ -30,7 +30,10 @@ def require_usable_database() -> None:
         raise CommandError(f"cannot connect to the database ({vendor}): {reason}") from None
     finally:
         # The web workers granian forks, and the worker's threads, open connections of their own.
-        connection.close()
+        # (Inside a transaction — a test's — closing would leave the connection unusable for the
+        # rest of it: there is nothing to hand on then.)
+        if not connection.in_atomic_block:
+            connection.close()
     if pending:
         count = len(pending)
         raise CommandError(
