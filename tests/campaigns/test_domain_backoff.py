@@ -89,7 +89,13 @@ def _check_deferred_and_flowing(sink, campaign) -> None:
     text = deferral_text(SLOW, deferral.retry_at)
     assert text.startswith(f"{SLOW} is deferring: retrying at ")
     held = rows.filter(attempts=0)
-    assert held.exists() and set(held.values_list("error", flat=True)) == {text}
+    # Rows held by the sender that saw the 421 carry its own hold's time, set a moment before
+    # the shared deferral was written (by the slow database thread): the same minute, or the
+    # one before when a minute turned in between (seen in CI: 17:52 beside 17:53).
+    moments = (deferral.retry_at - timedelta(seconds=s) for s in range(0, 16))
+    assert held.exists() and set(held.values_list("error", flat=True)) <= {
+        deferral_text(SLOW, moment) for moment in moments
+    }
     assert all(r.next_attempt_at >= deferral.retry_at - timedelta(seconds=1) for r in held)
     assert not DomainDeferral.objects.filter(domain=FINE).exists()
 
