@@ -723,3 +723,25 @@ def test_two_dkim_records_at_one_selector_say_so_and_name_tidings_key(dns_server
     check = check_domain(DOMAIN).get("dkim")
     assert check.detail.endswith("None of them is the key tidings signs with.")
     assert check.fix == f"Delete them and publish one TXT record at {name}: {key}."
+
+
+@pytest.mark.parametrize("how", ["include:", "redirect="])
+def test_an_upper_case_spf_record_reached_through_include_or_redirect_is_read(
+    dns_server, key, how
+):
+    """An ESP's record written "V=SPF1 …" (valid: the tag is case-insensitive, RFC 7208 §12)
+    made the sender's own record "does not parse" when reached through include: or redirect=:
+    checkdmarc follows those itself, and the version tag was only lowered for the top record."""
+    top = f'{DOMAIN}. 300 IN TXT "v=spf1 {how}_spf.example.net' + (
+        ' -all"' if how == "include:" else '"'
+    )
+    # Split over two strings, as long records are published.
+    esp = f'_spf.example.net. 300 IN TXT "V=SPF1 IP4:{SENDING_IP} " "ip4:198.51.100.0/24 -ALL"'
+    spf = check_with(dns_server, key, spf=top, **{"spf-include": esp}).get("spf")
+    assert spf.status == "pass", spf.detail
+    assert spf.detail == f"SPF record found (1 DNS look-ups), authorising {SENDING_IP}."
+    # Read, not merely accepted: an included record that leaves the server out still fails.
+    esp = '_spf.example.net. 300 IN TXT "V=SPF1 ip4:198.51.100.0/24 -all"'
+    spf = check_with(dns_server, key, spf=top, **{"spf-include": esp}).get("spf")
+    assert spf.status == "fail", spf.detail
+    assert f"does not authorise {SENDING_IP}" in spf.detail

@@ -75,7 +75,14 @@ from dkim.crypto import UnparsableKeyError, parse_public_key
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from .. import dkim as tidings_dkim
-from .dns import DnsSettings, DnsUnavailable, Lookup, is_unavailable, sending_addresses_from
+from .dns import (
+    DnsSettings,
+    DnsUnavailable,
+    Lookup,
+    SpfResolver,
+    is_unavailable,
+    sending_addresses_from,
+)
 from .health import FAIL, INFO, NOT_APPLICABLE, PASS, UNKNOWN, WARN, Check, DomainHealth
 
 MAX_SPF_LOOKUPS = 10
@@ -100,6 +107,11 @@ class _Context:
     def kwargs(self) -> dict[str, Any]:
         """What every checkdmarc call is given: our resolver and time-out."""
         return {"nameservers": self.dns.nameserver_objects(), "timeout": self.dns.timeout}
+
+    def spf_kwargs(self) -> dict[str, Any]:
+        """What checkdmarc's SPF calls are given: a resolver that reads ``V=SPF1`` as ``v=spf1``
+        in every record they look up, the included and redirected ones too."""
+        return {"resolver": self.dns.resolver(SpfResolver), "timeout": self.dns.timeout}
 
 
 def check_domain(
@@ -231,7 +243,7 @@ def _spf(ctx: _Context) -> Check:
     domain = ctx.envelope_domain
     suggestion = _spf_suggestion(ctx)
     try:
-        record = query_spf_record(domain, **ctx.kwargs())["record"]
+        record = query_spf_record(domain, **ctx.spf_kwargs())["record"]
     except MultipleSPFRTXTRecords:
         return _check(
             "spf",
@@ -249,9 +261,7 @@ def _spf(ctx: _Context) -> Check:
             f"Publish a TXT record at {domain}: {suggestion}.",
         )
     try:
-        parsed = parse_spf_record(
-            _spf_version_lowered(record), domain, ignore_too_many_lookups=True, **ctx.kwargs()
-        )
+        parsed = parse_spf_record(record, domain, ignore_too_many_lookups=True, **ctx.spf_kwargs())
     except SPFSyntaxError as exc:
         return _check(
             "spf",
@@ -323,20 +333,6 @@ def _spf(ctx: _Context) -> Check:
         PASS,
         f"SPF record found ({lookups} DNS look-ups), authorising {', '.join(ctx.sending_ips)}.",
     )
-
-
-def _spf_version_lowered(record: str) -> str:
-    """``record`` with its version tag written ``v=spf1``.
-
-    RFC 7208 §12 writes the version as the ABNF string "v=spf1", and ABNF strings are
-    case-insensitive (RFC 5234 §2.3), so ``V=SPF1 include:… -all`` is a valid record.  checkdmarc
-    6.0 finds such a record (its look-up compares in lower case) but its grammar matches the tag
-    case-sensitively and calls it a syntax error; mechanisms it already reads in any case.  Only
-    the tag is rewritten, nothing else in the record.  (A record reached through include: is
-    parsed inside checkdmarc and keeps the problem.)"""
-    if record[:6].lower() == "v=spf1" and record[6:7] in ("", " "):
-        return "v=spf1" + record[6:]
-    return record
 
 
 def _mechanism_for(ip: str) -> str:

@@ -20,8 +20,11 @@ from dataclasses import dataclass
 import dns.exception
 import dns.inet
 import dns.nameserver
+import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.resolver
 import dns.reversename
+import dns.rrset
 from django.conf import settings
 
 
@@ -47,16 +50,57 @@ class DnsSettings:
             return None
         return [dns.nameserver.Do53Nameserver(host, port) for host, port in self.nameservers]
 
-    def resolver(self) -> dns.resolver.Resolver:
+    def resolver(
+        self, kind: type[dns.resolver.Resolver] = dns.resolver.Resolver
+    ) -> dns.resolver.Resolver:
         if self.nameservers:
-            resolver = dns.resolver.Resolver(configure=False)
+            resolver = kind(configure=False)
             resolver.nameservers = self.nameserver_objects() or []
         else:
-            resolver = dns.resolver.Resolver()
+            resolver = kind()
         resolver.timeout = min(1.0, self.timeout)  # per try; retried within the lifetime
         resolver.lifetime = self.timeout
         resolver.cache = None  # every check asks afresh: records change
         return resolver
+
+
+class SpfResolver(dns.resolver.Resolver):
+    """A resolver for checkdmarc's SPF look-ups that hands back every TXT record beginning with
+    the SPF version tag, in whatever case it was published (``V=SPF1 …``), with the tag written
+    ``v=spf1``; nothing else in the record changes, and its strings keep their boundaries.
+
+    RFC 7208 §12 writes the version as the ABNF string "v=spf1", and ABNF strings are
+    case-insensitive (RFC 5234 §2.3), so ``V=SPF1 include:… -all`` is a valid record and
+    receivers honour it.  checkdmarc 6.0.4 (the newest) finds such a record (its look-up compares
+    in lower case) but its grammar matches the tag case-sensitively and calls it a syntax error,
+    also when the record is reached through ``include:`` or ``redirect=``, which checkdmarc
+    follows itself.  Its ``resolver=`` argument is the one place every one of those look-ups
+    passes through, so the tag is normalised here rather than by rewriting its parser."""
+
+    def resolve(self, qname, rdtype=dns.rdatatype.A, *args, **kwargs):
+        answer = super().resolve(qname, rdtype, *args, **kwargs)
+        if answer.rrset is not None and answer.rdtype == dns.rdatatype.TXT:
+            answer.rrset = _spf_tags_lowered(answer.rrset)
+        return answer
+
+
+def _spf_tags_lowered(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
+    lowered = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
+    for rdata in rrset:
+        joined = b"".join(rdata.strings)
+        if (
+            joined[:6].lower() == b"v=spf1"
+            and joined[6:7] in (b"", b" ")
+            and joined[:6] != b"v=spf1"
+        ):
+            joined = b"v=spf1" + joined[6:]
+            strings, start = [], 0
+            for part in rdata.strings:  # the same boundaries as published
+                strings.append(joined[start : start + len(part)])
+                start += len(part)
+            rdata = dns.rdtypes.ANY.TXT.TXT(rdata.rdclass, rdata.rdtype, strings)
+        lowered.add(rdata, rrset.ttl)
+    return lowered
 
 
 def parse_resolvers(value: str) -> tuple[tuple[str, int], ...]:
