@@ -726,9 +726,7 @@ def test_two_dkim_records_at_one_selector_say_so_and_name_tidings_key(dns_server
 
 
 @pytest.mark.parametrize("how", ["include:", "redirect="])
-def test_an_upper_case_spf_record_reached_through_include_or_redirect_is_read(
-    dns_server, key, how
-):
+def test_an_upper_case_spf_record_reached_through_include_or_redirect_is_read(dns_server, key, how):
     """An ESP's record written "V=SPF1 …" (valid: the tag is case-insensitive, RFC 7208 §12)
     made the sender's own record "does not parse" when reached through include: or redirect=:
     checkdmarc follows those itself, and the version tag was only lowered for the top record."""
@@ -745,3 +743,39 @@ def test_an_upper_case_spf_record_reached_through_include_or_redirect_is_read(
     spf = check_with(dns_server, key, spf=top, **{"spf-include": esp}).get("spf")
     assert spf.status == "fail", spf.detail
     assert f"does not authorise {SENDING_IP}" in spf.detail
+
+
+def test_an_included_record_over_ten_lookups_fails_even_when_the_server_is_listed(dns_server, key):
+    """RFC 7208 §4.6.4 counts the look-ups of included records too.  When one included record
+    alone needed more than 10, the count stopped at the include and the check passed (the
+    sending address is listed first), while receivers answer permerror for the whole record."""
+    records = good_records(key)
+    records["spf"] = f'{DOMAIN}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} include:_spf.example.net -all"'
+    includes = " ".join(f"include:s{n}.example.net" for n in range(11))
+    records["spf-include"] = "_spf.example.net. 300 IN TXT " + txt(f"v=spf1 {includes} -all")
+    for n in range(11):
+        records[f"s{n}"] = f's{n}.example.net. 300 IN TXT "v=spf1 ip4:198.51.100.{n} -all"'
+    dns_server.serve(zone(records))
+    spf = check_domain(DOMAIN).get("spf")
+    assert spf.status == "fail", spf.detail
+    assert spf.detail == (
+        f"The SPF record at {DOMAIN} needs more than 10 DNS look-ups, counting those of the "
+        "records it includes; receivers stop at 10 and treat it as an error."
+    )
+
+
+def test_an_included_record_naming_three_domains_that_do_not_exist_fails(dns_server, key):
+    """More than two look-ups that find nothing is a permerror (RFC 7208 §4.6.4), in an
+    included record too; there it passed (the sending address is listed first)."""
+    top = f'{DOMAIN}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} include:_spf.example.net -all"'
+    gone = " ".join(f"a:gone{n}.example.net" for n in range(3))
+    esp = f'_spf.example.net. 300 IN TXT "v=spf1 {gone} -all"'
+    spf = check_with(dns_server, key, spf=top, **{"spf-include": esp}).get("spf")
+    assert spf.status == "fail", spf.detail
+    assert "looks up more than two names that do not exist" in spf.detail
+    assert spf.fix.startswith("Remove the a:, mx: and include: mechanisms that name domains")
+    # Two are tolerated, as receivers do.
+    gone = " ".join(f"a:gone{n}.example.net" for n in range(2))
+    esp = f'_spf.example.net. 300 IN TXT "v=spf1 {gone} -all"'
+    spf = check_with(dns_server, key, spf=top, **{"spf-include": esp}).get("spf")
+    assert spf.status == "pass", spf.detail
