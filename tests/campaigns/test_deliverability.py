@@ -779,3 +779,52 @@ def test_an_included_record_naming_three_domains_that_do_not_exist_fails(dns_ser
     esp = f'_spf.example.net. 300 IN TXT "v=spf1 {gone} -all"'
     spf = check_with(dns_server, key, spf=top, **{"spf-include": esp}).get("spf")
     assert spf.status == "pass", spf.detail
+
+
+def test_a_server_failure_for_one_record_leaves_the_other_checks_made(dns_server, key):
+    """SERVFAIL from one broken zone (the reverse zone, the DKIM key's) is a quick answer, not a
+    time-out: it made every later check "could not check: the DNS did not answer in time" —
+    DMARC, MTA-STS, TLS-RPT, BIMI, whose records answer fine."""
+    dns_server.fail(f"tidings._domainkey.{DOMAIN}")
+    health = check_domain(DOMAIN)
+    dkim_check = health.get("dkim")
+    assert dkim_check.status == "unknown" and dkim_check.fix == ""
+    assert dkim_check.detail.startswith(
+        "Could not check: the DNS answered with a server failure (SERVFAIL)"
+    )
+    assert "in time" not in dkim_check.detail
+    assert statuses(health) == {
+        "spf": "pass",
+        "dkim": "unknown",
+        "dmarc": "pass",
+        "alignment": "pass",  # SPF aligns on its own
+        "dmarc_rua": "pass",
+        "rdns": "pass",
+        "mta_sts": "pass",
+        "tls_rpt": "pass",
+        "bimi": "info",
+    }
+    assert health.status == "unknown" and not health.failed
+    # The reverse zone failing: reverse DNS only.
+    dns_server.fail("25.2.0.192.in-addr.arpa")
+    health = check_domain(DOMAIN)
+    assert {c.key for c in health.checks if c.status == "unknown"} == {"rdns"}
+    # The sending server's own name failing: what needs its address is not checked; the rest is.
+    dns_server.fail(f"mail.{DOMAIN}")
+    health = check_domain(DOMAIN)
+    assert health.get("rdns").status == "na"
+    assert "the sending server's name could not be looked up" in health.get("spf").detail
+    assert {c.key: c.status for c in health.checks if c.key in ("dkim", "dmarc")} == {
+        "dkim": "pass",
+        "dmarc": "pass",
+    }
+
+
+def test_a_record_that_times_out_still_stops_the_look_ups_after_it(dns_server, key, settings):
+    """A time-out (unlike a SERVFAIL) is slow: the checks after it are not asked."""
+    settings.TIDINGS_DNS_TIMEOUT = 0.5
+    dns_server.stall(f"_dmarc.{DOMAIN}", DOMAIN)
+    health = check_domain(DOMAIN)
+    assert health.get("dmarc").detail.startswith("Could not check: the DNS did not answer in time")
+    assert {c.key for c in health.checks if c.status == "unknown"} >= {"dmarc", "mta_sts", "bimi"}
+    assert not health.failed

@@ -82,6 +82,7 @@ from .dns import (
     SpfResolver,
     is_unavailable,
     sending_addresses_from,
+    timed_out,
 )
 from .health import FAIL, INFO, NOT_APPLICABLE, PASS, UNKNOWN, WARN, Check, DomainHealth
 
@@ -101,7 +102,8 @@ class _Context:
     dmarc_tags: dict[str, Any] | None = None  # set by _dmarc, read by the alignment check
     dmarc_domain: str = ""  # where the DMARC record was found (the domain, or its org domain)
     # Once a look-up timed out, the rest are not tried: each would wait as long again, and the
-    # answer ("could not check") would be the same.
+    # answer ("could not check") would be the same.  A SERVFAIL does not set it: it is quick,
+    # and another name's zone may answer.
     unavailable: bool = False
 
     def kwargs(self) -> dict[str, Any]:
@@ -144,9 +146,9 @@ def check_domain(
     hosts = list(sending_hosts) if sending_hosts is not None else configured_sending_hosts()
     try:
         ips = sending_addresses_from(hosts, lookup)
-    except DnsUnavailable:
+    except DnsUnavailable as exc:
         why = "the sending server's name could not be looked up"
-        unavailable = True
+        unavailable = exc.timed_out
     else:
         unavailable = False
     if not ips and not why:
@@ -202,21 +204,29 @@ def _reason(exc: Exception) -> str:
 def _guarded(step: Callable[[_Context], Check], ctx: _Context) -> Check:
     """Run one check; a DNS that could not be asked makes it "could not check"."""
     key = step.__name__.lstrip("_")
-    could_not = _check(
-        key,
-        UNKNOWN,
-        "Could not check: the DNS did not answer in time. Sending is not affected; it is "
-        "checked again later.",
-    )
     if ctx.unavailable:
-        return could_not
+        return _check(key, UNKNOWN, _NO_ANSWER_IN_TIME)
     try:
         return step(ctx)
     except Exception as exc:
-        if is_unavailable(exc):
+        if not is_unavailable(exc):
+            raise
+        if timed_out(exc):
             ctx.unavailable = True
-            return could_not
-        raise
+            return _check(key, UNKNOWN, _NO_ANSWER_IN_TIME)
+        # A quick failure (SERVFAIL from one broken zone): this check only; the others ask
+        # other names.
+        return _check(key, UNKNOWN, _SERVER_FAILED)
+
+
+_NO_ANSWER_IN_TIME = (
+    "Could not check: the DNS did not answer in time. Sending is not affected; it is checked "
+    "again later."
+)
+_SERVER_FAILED = (
+    "Could not check: the DNS answered with a server failure (SERVFAIL) for a record this check "
+    "needs. Sending is not affected; it is checked again later."
+)
 
 
 def configured_sending_hosts() -> list[str]:

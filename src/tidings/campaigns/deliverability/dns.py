@@ -8,13 +8,15 @@ several separated by commas; blank means the system's resolvers (``/etc/resolv.c
 A look-up ends in one of three ways, and the difference matters: an answer; "no such record"
 (NXDOMAIN, or the name exists without that type), which is a fact a check can fail on; or "could
 not ask" (a time-out, a server failure, no reachable server), which is ``DnsUnavailable`` and
-makes a check "could not check" — never "failed", and never a reason to stop sending.
+makes a check "could not check" — never "failed", and never a reason to stop sending.  Only a
+time-out stops the look-ups that would follow (each would wait as long again); a server failure
+for one name (SERVFAIL from one broken zone) is quick, and the other checks are still made.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import dns.exception
@@ -30,6 +32,10 @@ from django.conf import settings
 
 class DnsUnavailable(Exception):
     """The DNS could not be asked (time-out, SERVFAIL, no server): "could not check"."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)
@@ -129,26 +135,42 @@ def _port(raw: str, part: str) -> int:
     return int(raw)
 
 
-def is_unavailable(error: BaseException) -> bool:
-    """True when ``error`` (or what caused it; checkdmarc wraps dnspython's errors in its own)
-    means the DNS could not be asked, rather than that the record is missing or wrong."""
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what caused it (checkdmarc wraps dnspython's errors in its own)."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, DnsUnavailable | dns.exception.Timeout | dns.resolver.NoNameservers):
-            return True
+        yield current
         inner = getattr(current, "error", None)
         if isinstance(inner, BaseException) and inner is not current:
             current = inner
             continue
         current = current.__cause__ or current.__context__
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when ``error`` (or what caused it) means the DNS could not be asked, rather than
+    that the record is missing or wrong."""
+    for current in _causes(error):
+        if isinstance(current, DnsUnavailable | dns.exception.Timeout | dns.resolver.NoNameservers):
+            return True
     # checkdmarc raises some errors with only dnspython's message left in them.
     text = str(error).lower()
     return any(
         phrase in text
         for phrase in ("timed out", "lifetime expired", "servfail", "failed to answer")
     )
+
+
+def timed_out(error: BaseException) -> bool:
+    """True when the DNS did not answer in time (rather than answering with a failure, such as
+    SERVFAIL from one broken zone, which is quick and says nothing about other names)."""
+    for current in _causes(error):
+        if isinstance(current, dns.exception.Timeout) or getattr(current, "timed_out", False):
+            return True
+    text = str(error).lower()
+    return "timed out" in text or "lifetime expired" in text
 
 
 class Lookup:
@@ -163,7 +185,9 @@ class Lookup:
             return list(self.resolver.resolve(name, rdtype, search=False))
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
-        except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
+        except dns.exception.Timeout as exc:
+            raise DnsUnavailable(f"{name} {rdtype}: {type(exc).__name__}", timed_out=True) from exc
+        except dns.resolver.NoNameservers as exc:
             raise DnsUnavailable(f"{name} {rdtype}: {type(exc).__name__}") from exc
         except dns.exception.DNSException as exc:  # a malformed name, a broken answer
             raise DnsUnavailable(f"{name} {rdtype}: {exc}") from exc
