@@ -828,3 +828,38 @@ def test_a_record_that_times_out_still_stops_the_look_ups_after_it(dns_server, k
     assert health.get("dmarc").detail.startswith("Could not check: the DNS did not answer in time")
     assert {c.key for c in health.checks if c.status == "unknown"} >= {"dmarc", "mta_sts", "bimi"}
     assert not health.failed
+
+
+def test_a_subdomain_sender_is_told_the_sp_policy_that_applies_to_it(dns_server, key):
+    """A sender at news.<domain> with no DMARC record of its own gets the organisational
+    record's sp= (RFC 7489 6.6.3): "p=reject; sp=none" was reported as "policy p=reject" while
+    receivers only report on its mail."""
+    sub = f"news.{DOMAIN}"
+    _, _, sub_key = dkim.generate_key(sub)
+    records = good_records(key)
+    records["sub-spf"] = f'{sub}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} -all"'
+    records["sub-dkim"] = f"tidings._domainkey.{sub}. 300 IN TXT {txt(sub_key)}"
+    org = f"_dmarc.{DOMAIN}. 300 IN TXT"
+    records["dmarc"] = f'{org} "v=DMARC1; p=reject; sp=none; rua=mailto:dmarc@{DOMAIN}"'
+    dns_server.serve(zone(records))
+    check = check_domain(sub).get("dmarc")
+    assert check.status == "pass"
+    assert check.detail == (
+        f"DMARC record found (inherited from {DOMAIN}, whose sp= is the policy for {sub}), "
+        "policy sp=none: receivers only report. Once the reports show all your mail passes, "
+        "move to sp=quarantine."
+    )
+    # The organisational domain itself still gets p=.
+    assert check_domain(DOMAIN).get("dmarc").detail == "DMARC record found, policy p=reject."
+    # sp= stricter than p=, sampled by pct.
+    records["dmarc"] = f'{org} "v=DMARC1; p=none; sp=reject; pct=50"'
+    dns_server.serve(zone(records))
+    detail = check_domain(sub).get("dmarc").detail
+    assert "policy sp=reject with pct=50" in detail
+    assert "receivers treat the rest as sp=quarantine" in detail
+    # No sp=: the subdomain gets p=, and nothing mentions sp.
+    records["dmarc"] = f'{org} "v=DMARC1; p=quarantine"'
+    dns_server.serve(zone(records))
+    assert check_domain(sub).get("dmarc").detail == (
+        f"DMARC record found (inherited from {DOMAIN}), policy p=quarantine."
+    )

@@ -578,16 +578,21 @@ def _dmarc(ctx: _Context) -> Check:
         )
     tags = {name: value.get("value") for name, value in parsed["tags"].items()}
     ctx.dmarc_tags = tags
-    policy = tags.get("p", "none")
     where = found["location"]
     ctx.dmarc_domain = str(where).lower()
-    inherited = "" if where == ctx.domain else f" (inherited from {where})"
+    inherited = "" if ctx.dmarc_domain == ctx.domain else f" (inherited from {where})"
+    # RFC 7489 6.3, 6.6.3: mail from a subdomain that has no record of its own gets the
+    # organisational domain's sp= (its p= when it has no sp=).
+    tag = "sp" if inherited and parsed["tags"].get("sp", {}).get("explicit") else "p"
+    policy = tags.get(tag) or "none"
+    if tag == "sp":
+        inherited = f" (inherited from {where}, whose sp= is the policy for {ctx.domain})"
     if policy == "none":
         return _check(
             "dmarc",
             PASS,
-            f"DMARC record found{inherited}, policy p=none: receivers only report. Once the "
-            "reports show all your mail passes, move to p=quarantine.",
+            f"DMARC record found{inherited}, policy {tag}=none: receivers only report. Once "
+            f"the reports show all your mail passes, move to {tag}=quarantine.",
         )
     pct, testing = _sampling(str(found["record"]))
     lower = _LOWER_POLICY.get(policy, "none")
@@ -595,8 +600,9 @@ def _dmarc(ctx: _Context) -> Check:
         return _check(
             "dmarc",
             PASS,
-            f"DMARC record found{inherited}, policy p={policy} with t=y (testing): receivers "
-            f"apply p={lower} instead, to all failing mail. Remove t=y to apply p={policy}.",
+            f"DMARC record found{inherited}, policy {tag}={policy} with t=y (testing): "
+            f"receivers apply {tag}={lower} instead, to all failing mail. Remove t=y to apply "
+            f"{tag}={policy}.",
         )
     if pct < 100:
         share = (
@@ -608,12 +614,12 @@ def _dmarc(ctx: _Context) -> Check:
         return _check(
             "dmarc",
             PASS,
-            f"DMARC record found{inherited}, policy p={policy} with pct={pct}: pct is the share "
-            f"of failing mail the policy applies to, so p={policy} applies to {share}; "
-            f"receivers treat {rest} as p={lower} (RFC 7489 6.6.4). Raise pct to 100 (or "
+            f"DMARC record found{inherited}, policy {tag}={policy} with pct={pct}: pct is the "
+            f"share of failing mail the policy applies to, so {tag}={policy} applies to {share}; "
+            f"receivers treat {rest} as {tag}={lower} (RFC 7489 6.6.4). Raise pct to 100 (or "
             "remove it) once the reports show all your mail passes.",
         )
-    return _check("dmarc", PASS, f"DMARC record found{inherited}, policy p={policy}.")
+    return _check("dmarc", PASS, f"DMARC record found{inherited}, policy {tag}={policy}.")
 
 
 # RFC 7489 6.6.4: failing mail the pct sample leaves out gets the next less strict policy.
