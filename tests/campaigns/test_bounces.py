@@ -208,18 +208,18 @@ def test_each_recipient_of_a_report_is_judged_by_its_own_status_after_an_alias_t
     from tidings.campaigns.bounces.mail import read
 
     raw = (
-        "From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@example.co.uk\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
-        "--B\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n\r\n"
-        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
-        "Final-Recipient: rfc822; gone@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
-        "Original-Recipient: rfc822; info@shop.example\r\n"
-        "Final-Recipient: rfc822; jane@mail.shop.example\r\nAction: failed\r\n"
-        "Status: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 mailbox full\r\n\r\n--B--\r\n"
-    ).encode()
+        b"From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@example.co.uk\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        b"Final-Recipient: rfc822; gone@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        b"Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+        b"Original-Recipient: rfc822; info@shop.example\r\n"
+        b"Final-Recipient: rfc822; jane@mail.shop.example\r\nAction: failed\r\n"
+        b"Status: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 mailbox full\r\n\r\n--B--\r\n"
+    )
     found = {f.recipient: (f.kind, f.detail) for f in dsn.parse(read(raw))}
     assert found["gone@example.net"] == ("bounce_hard", "5.1.1")
     assert found["info@shop.example"] == ("bounce_soft", "5.2.2")
