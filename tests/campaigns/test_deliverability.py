@@ -863,3 +863,17 @@ def test_a_subdomain_sender_is_told_the_sp_policy_that_applies_to_it(dns_server,
     assert check_domain(sub).get("dmarc").detail == (
         f"DMARC record found (inherited from {DOMAIN}), policy p=quarantine."
     )
+
+
+def test_a_name_the_spf_record_needs_that_the_dns_cannot_answer_for_is_could_not_check(
+    dns_server, key
+):
+    """checkdmarc leaves an a: mechanism whose look-up got SERVFAIL out of the record with a
+    warning, so the check passed on the ip4: after it; receivers answer temperror there."""
+    record = f'{DOMAIN}. 300 IN TXT "v=spf1 a:broken.example.net ip4:{SENDING_IP} -all"'
+    dns_server.fail("broken.example.net")
+    health = check_with(dns_server, key, spf=record)
+    spf = health.get("spf")
+    assert spf.status == "unknown", spf.detail
+    assert spf.detail.startswith("Could not check: the DNS answered with a server failure")
+    assert not health.failed and health.get("dmarc").status == "pass"

@@ -288,6 +288,12 @@ def _spf(ctx: _Context) -> Check:
             f"The SPF record at {domain} cannot be used: {_reason(exc)}.",
             f"Replace it with a TXT record such as {suggestion}.",
         )
+    # A name the record needs (a:, mx:) that the DNS could not answer for is left out of the
+    # parsed tree with only a warning; receivers would answer temperror, so neither pass nor
+    # fail can be said.
+    for warning in parsed.get("warnings") or []:
+        if is_unavailable(Exception(warning)):
+            raise DnsUnavailable(warning, timed_out=timed_out(Exception(warning)))
     lookups = int(parsed.get("dns_lookups") or 0)
     # Over a limit of RFC 7208 §4.6.4, checkdmarc (told to go on) says so in "error".  When the
     # limit is passed inside an included record, the count it returns stops at the include.
