@@ -5,6 +5,7 @@ writes, and a "black hole" address that never answers (for time-outs).
 512 bytes, such as a 2048-bit DKIM key, make resolvers retry over TCP); ``.address`` is the
 ``host:port`` to put into ``TIDINGS_DNS_RESOLVER``.  Names that exist with other record types
 answer NOERROR with no data (NODATA), as a real server does; unknown names answer NXDOMAIN.
+``fail(name)`` answers SERVFAIL for a name, ``stall(name)`` never answers for it (a time-out).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from dnslib import QTYPE, RCODE, RR, DNSRecord
+from dnslib import QTYPE, RCODE, RR, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
@@ -20,6 +21,8 @@ class _Zone(BaseResolver):
     def __init__(self, zone: str) -> None:
         self.records = list(RR.fromZone(zone))
         self.lock = threading.Lock()
+        self.failing: set[str] = set()  # names answered with SERVFAIL
+        self.stalled: set[str] = set()  # names never answered (the asker times out)
 
     def replace(self, zone: str) -> None:
         with self.lock:
@@ -29,6 +32,12 @@ class _Zone(BaseResolver):
         reply = request.reply()
         qname = request.q.qname
         qtype = QTYPE[request.q.qtype]
+        name = str(qname).rstrip(".").lower()
+        if name in self.stalled:
+            raise DNSError("stalled")  # dnslib sends no reply: the asker times out
+        if name in self.failing:
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
         with self.lock:
             records = list(self.records)
         known = False
@@ -80,6 +89,14 @@ class LocalDNS:
     def serve(self, zone: str) -> None:
         """Serve another zone from now on (the daily re-check sees a changed record)."""
         self.resolver.replace(zone)
+
+    def fail(self, *names: str) -> None:
+        """Answer SERVFAIL for ``names`` from now on (a broken authoritative server)."""
+        self.resolver.failing = {n.rstrip(".").lower() for n in names}
+
+    def stall(self, *names: str) -> None:
+        """Never answer in time for ``names`` from now on (an unreachable authoritative server)."""
+        self.resolver.stalled = {n.rstrip(".").lower() for n in names}
 
     def __enter__(self) -> LocalDNS:
         self.udp.start_thread()

@@ -155,6 +155,9 @@ def test_soft_bounces_suppress_only_at_the_limit_within_the_window(settings, rec
         # Gmail's "552 5.2.2 ... out of storage space" comes as "Action: failed" with a 5.x.x
         # status, but says nothing against the address: the mailbox takes mail once emptied.
         ("gmail_mailbox_full.eml", "5.2.2"),
+        # A server answering "552 Mailbox full" with no enhanced code: Postfix reports
+        # "Status: 5.0.0" (undefined), which says nothing against the address either.
+        ("postfix_quota_no_enhanced_code.eml", "5.0.0"),
     ],
 )
 def test_a_failure_that_says_nothing_against_the_address_is_a_soft_bounce(
@@ -168,6 +171,58 @@ def test_a_failure_that_says_nothing_against_the_address_is_a_soft_bounce(
     assert (report.status, report.kind, report.detail) == ("processed", "bounce_soft", code)
     assert report.reason == "soft bounce 1 of 3 within 14 days"
     assert suppression_of(ada) is None and statuses(ada) == {"confirmed"}
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "kind", "detail"),
+    [
+        # The enhanced code in the reply says what 5.0.0 does not.
+        (
+            "552 5.2.2 The email account that you tried to reach is over quota",
+            "bounce_soft",
+            "5.2.2",
+        ),
+        ("550 5.1.1 No such user here", "bounce_hard", "5.1.1"),
+        ("550 5.7.1 Message rejected as spam", "blocked", "5.7.1"),
+        # Nothing more in the reply, and nothing about a full mailbox: the address is refused.
+        ("550 Requested action not taken: mailbox unavailable", "bounce_hard", ""),
+    ],
+)
+def test_an_undefined_status_5_0_0_is_read_from_the_servers_reply(diagnostic, kind, detail):
+    """Status 5.0.0 was taken at its word, a hard bounce: a person whose mailbox was full at a
+    server without enhanced codes was suppressed for good."""
+    _, [(ada, delivery)] = delivered()
+    raw = sample("postfix_quota_no_enhanced_code.eml", recipient=ada.email, row=("d", delivery.pk))
+    raw = raw.replace(b"552 Mailbox full,\r\n    user quota exceeded", b"refused it")
+    raw = raw.replace(b"552 Mailbox full, user quota exceeded", diagnostic.encode())
+    report = do_record_inbound_mail(raw, source="pipe")
+    assert (report.kind, report.detail) == (kind, detail or report.detail)
+    assert (suppression_of(ada) is not None) == (kind == "bounce_hard")
+
+
+def test_each_recipient_of_a_report_is_judged_by_its_own_status_after_an_alias_too():
+    """flufl.bounce names a recipient by its Original-Recipient; the statuses were found by
+    Final-Recipient only, so an aliased address whose mailbox was full took the report's first
+    5.x.x — another recipient's "user unknown" — and was suppressed for good."""
+    from tidings.campaigns.bounces import dsn
+    from tidings.campaigns.bounces.mail import read
+
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@example.co.uk\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        b"Final-Recipient: rfc822; gone@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        b"Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+        b"Original-Recipient: rfc822; info@shop.example\r\n"
+        b"Final-Recipient: rfc822; jane@mail.shop.example\r\nAction: failed\r\n"
+        b"Status: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 mailbox full\r\n\r\n--B--\r\n"
+    )
+    found = {f.recipient: (f.kind, f.detail) for f in dsn.parse(read(raw))}
+    assert found["gone@example.net"] == ("bounce_hard", "5.1.1")
+    assert found["info@shop.example"] == ("bounce_soft", "5.2.2")
 
 
 POLICY_BLOCKS = [

@@ -723,3 +723,157 @@ def test_two_dkim_records_at_one_selector_say_so_and_name_tidings_key(dns_server
     check = check_domain(DOMAIN).get("dkim")
     assert check.detail.endswith("None of them is the key tidings signs with.")
     assert check.fix == f"Delete them and publish one TXT record at {name}: {key}."
+
+
+@pytest.mark.parametrize("how", ["include:", "redirect="])
+def test_an_upper_case_spf_record_reached_through_include_or_redirect_is_read(dns_server, key, how):
+    """An ESP's record written "V=SPF1 …" (valid: the tag is case-insensitive, RFC 7208 §12)
+    made the sender's own record "does not parse" when reached through include: or redirect=:
+    checkdmarc follows those itself, and the version tag was only lowered for the top record."""
+    top = f'{DOMAIN}. 300 IN TXT "v=spf1 {how}_spf.example.net' + (
+        ' -all"' if how == "include:" else '"'
+    )
+    # Split over two strings, as long records are published.
+    esp = f'_spf.example.net. 300 IN TXT "V=SPF1 IP4:{SENDING_IP} " "ip4:198.51.100.0/24 -ALL"'
+    spf = check_with(dns_server, key, spf=top, **{"spf-include": esp}).get("spf")
+    assert spf.status == "pass", spf.detail
+    assert spf.detail == f"SPF record found (1 DNS look-ups), authorising {SENDING_IP}."
+    # Read, not merely accepted: an included record that leaves the server out still fails.
+    esp = '_spf.example.net. 300 IN TXT "V=SPF1 ip4:198.51.100.0/24 -all"'
+    spf = check_with(dns_server, key, spf=top, **{"spf-include": esp}).get("spf")
+    assert spf.status == "fail", spf.detail
+    assert f"does not authorise {SENDING_IP}" in spf.detail
+
+
+def test_an_included_record_over_ten_lookups_fails_even_when_the_server_is_listed(dns_server, key):
+    """RFC 7208 §4.6.4 counts the look-ups of included records too.  When one included record
+    alone needed more than 10, the count stopped at the include and the check passed (the
+    sending address is listed first), while receivers answer permerror for the whole record."""
+    records = good_records(key)
+    records["spf"] = f'{DOMAIN}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} include:_spf.example.net -all"'
+    includes = " ".join(f"include:s{n}.example.net" for n in range(11))
+    records["spf-include"] = "_spf.example.net. 300 IN TXT " + txt(f"v=spf1 {includes} -all")
+    for n in range(11):
+        records[f"s{n}"] = f's{n}.example.net. 300 IN TXT "v=spf1 ip4:198.51.100.{n} -all"'
+    dns_server.serve(zone(records))
+    spf = check_domain(DOMAIN).get("spf")
+    assert spf.status == "fail", spf.detail
+    assert spf.detail == (
+        f"The SPF record at {DOMAIN} needs more than 10 DNS look-ups, counting those of the "
+        "records it includes; receivers stop at 10 and treat it as an error."
+    )
+
+
+def test_an_included_record_naming_three_domains_that_do_not_exist_fails(dns_server, key):
+    """More than two look-ups that find nothing is a permerror (RFC 7208 §4.6.4), in an
+    included record too; there it passed (the sending address is listed first)."""
+    top = f'{DOMAIN}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} include:_spf.example.net -all"'
+    gone = " ".join(f"a:gone{n}.example.net" for n in range(3))
+    esp = f'_spf.example.net. 300 IN TXT "v=spf1 {gone} -all"'
+    spf = check_with(dns_server, key, spf=top, **{"spf-include": esp}).get("spf")
+    assert spf.status == "fail", spf.detail
+    assert "looks up more than two names that do not exist" in spf.detail
+    assert spf.fix.startswith("Remove the a:, mx: and include: mechanisms that name domains")
+    # Two are tolerated, as receivers do.
+    gone = " ".join(f"a:gone{n}.example.net" for n in range(2))
+    esp = f'_spf.example.net. 300 IN TXT "v=spf1 {gone} -all"'
+    spf = check_with(dns_server, key, spf=top, **{"spf-include": esp}).get("spf")
+    assert spf.status == "pass", spf.detail
+
+
+def test_a_server_failure_for_one_record_leaves_the_other_checks_made(dns_server, key):
+    """SERVFAIL from one broken zone (the reverse zone, the DKIM key's) is a quick answer, not a
+    time-out: it made every later check "could not check: the DNS did not answer in time" —
+    DMARC, MTA-STS, TLS-RPT, BIMI, whose records answer fine."""
+    dns_server.fail(f"tidings._domainkey.{DOMAIN}")
+    health = check_domain(DOMAIN)
+    dkim_check = health.get("dkim")
+    assert dkim_check.status == "unknown" and dkim_check.fix == ""
+    assert dkim_check.detail.startswith(
+        "Could not check: the DNS answered with a server failure (SERVFAIL)"
+    )
+    assert "in time" not in dkim_check.detail
+    assert statuses(health) == {
+        "spf": "pass",
+        "dkim": "unknown",
+        "dmarc": "pass",
+        "alignment": "pass",  # SPF aligns on its own
+        "dmarc_rua": "pass",
+        "rdns": "pass",
+        "mta_sts": "pass",
+        "tls_rpt": "pass",
+        "bimi": "info",
+    }
+    assert health.status == "unknown" and not health.failed
+    # The reverse zone failing: reverse DNS only.
+    dns_server.fail("25.2.0.192.in-addr.arpa")
+    health = check_domain(DOMAIN)
+    assert {c.key for c in health.checks if c.status == "unknown"} == {"rdns"}
+    # The sending server's own name failing: what needs its address is not checked; the rest is.
+    dns_server.fail(f"mail.{DOMAIN}")
+    health = check_domain(DOMAIN)
+    assert health.get("rdns").status == "na"
+    assert "the sending server's name could not be looked up" in health.get("spf").detail
+    assert {c.key: c.status for c in health.checks if c.key in ("dkim", "dmarc")} == {
+        "dkim": "pass",
+        "dmarc": "pass",
+    }
+
+
+def test_a_record_that_times_out_still_stops_the_look_ups_after_it(dns_server, key, settings):
+    """A time-out (unlike a SERVFAIL) is slow: the checks after it are not asked."""
+    settings.TIDINGS_DNS_TIMEOUT = 0.5
+    dns_server.stall(f"_dmarc.{DOMAIN}", DOMAIN)
+    health = check_domain(DOMAIN)
+    assert health.get("dmarc").detail.startswith("Could not check: the DNS did not answer in time")
+    assert {c.key for c in health.checks if c.status == "unknown"} >= {"dmarc", "mta_sts", "bimi"}
+    assert not health.failed
+
+
+def test_a_subdomain_sender_is_told_the_sp_policy_that_applies_to_it(dns_server, key):
+    """A sender at news.<domain> with no DMARC record of its own gets the organisational
+    record's sp= (RFC 7489 6.6.3): "p=reject; sp=none" was reported as "policy p=reject" while
+    receivers only report on its mail."""
+    sub = f"news.{DOMAIN}"
+    _, _, sub_key = dkim.generate_key(sub)
+    records = good_records(key)
+    records["sub-spf"] = f'{sub}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} -all"'
+    records["sub-dkim"] = f"tidings._domainkey.{sub}. 300 IN TXT {txt(sub_key)}"
+    org = f"_dmarc.{DOMAIN}. 300 IN TXT"
+    records["dmarc"] = f'{org} "v=DMARC1; p=reject; sp=none; rua=mailto:dmarc@{DOMAIN}"'
+    dns_server.serve(zone(records))
+    check = check_domain(sub).get("dmarc")
+    assert check.status == "pass"
+    assert check.detail == (
+        f"DMARC record found (inherited from {DOMAIN}, whose sp= is the policy for {sub}), "
+        "policy sp=none: receivers only report. Once the reports show all your mail passes, "
+        "move to sp=quarantine."
+    )
+    # The organisational domain itself still gets p=.
+    assert check_domain(DOMAIN).get("dmarc").detail == "DMARC record found, policy p=reject."
+    # sp= stricter than p=, sampled by pct.
+    records["dmarc"] = f'{org} "v=DMARC1; p=none; sp=reject; pct=50"'
+    dns_server.serve(zone(records))
+    detail = check_domain(sub).get("dmarc").detail
+    assert "policy sp=reject with pct=50" in detail
+    assert "receivers treat the rest as sp=quarantine" in detail
+    # No sp=: the subdomain gets p=, and nothing mentions sp.
+    records["dmarc"] = f'{org} "v=DMARC1; p=quarantine"'
+    dns_server.serve(zone(records))
+    assert check_domain(sub).get("dmarc").detail == (
+        f"DMARC record found (inherited from {DOMAIN}), policy p=quarantine."
+    )
+
+
+def test_a_name_the_spf_record_needs_that_the_dns_cannot_answer_for_is_could_not_check(
+    dns_server, key
+):
+    """checkdmarc leaves an a: mechanism whose look-up got SERVFAIL out of the record with a
+    warning, so the check passed on the ip4: after it; receivers answer temperror there."""
+    record = f'{DOMAIN}. 300 IN TXT "v=spf1 a:broken.example.net ip4:{SENDING_IP} -all"'
+    dns_server.fail("broken.example.net")
+    health = check_with(dns_server, key, spf=record)
+    spf = health.get("spf")
+    assert spf.status == "unknown", spf.detail
+    assert spf.detail.startswith("Could not check: the DNS answered with a server failure")
+    assert not health.failed and health.get("dmarc").status == "pass"

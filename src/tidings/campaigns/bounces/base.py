@@ -111,9 +111,11 @@ def policy_block(status: str) -> bool:
 
 def permanent_but_soft(status: str, texts: Iterable[str] = ()) -> bool:
     """Whether a permanent failure with enhanced ``status`` ("5.2.2", "" when none) is a soft
-    bounce: a full mailbox, never an unknown address nor a policy block (see above)."""
+    bounce: a full mailbox, never an unknown address nor a policy block (see above).  5.0.0
+    ("undefined": what Postfix writes when the server's reply had no enhanced code, such as
+    "552 Mailbox full") says no more than none."""
     if status.startswith("5.1."):
         return False
     if _SOFT_STATUS.match(status):
         return True
-    return not status and any(_MAILBOX_FULL.search(text) for text in texts)
+    return status in ("", "5.0.0") and any(_MAILBOX_FULL.search(text) for text in texts)

@@ -72,7 +72,8 @@ def parse(message: Message) -> list[Finding]:
             detail = status or hard_code
             findings.append(Finding(SOFT, recipient=recipient, rows=rows, detail=detail))
         else:
-            findings.append(Finding(HARD, recipient=recipient, rows=rows, detail=hard_code))
+            detail = status or hard_code
+            findings.append(Finding(HARD, recipient=recipient, rows=rows, detail=detail))
     findings += [
         Finding(SOFT, recipient=_text(address), rows=rows, detail=soft_code)
         for address in sorted(temporary - permanent)
@@ -93,11 +94,22 @@ def recipient_statuses(message: Message) -> dict[str, str]:
         for block in blocks:
             if not isinstance(block, Message):
                 continue
-            recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
             status = str(block.get("Status") or "").strip()
-            address = recipient.rpartition(";")[2].strip().strip("<>").lower()
-            if address and _CODE.match(status):
-                found.setdefault(address, status.split()[0])
+            if not _CODE.match(status):
+                continue
+            status = status.split()[0]
+            if status[1:] == ".0.0":
+                # "Undefined": Postfix writes 5.0.0 when the server's reply had no enhanced
+                # code ("552 Mailbox full"); one in the reply itself says more.
+                quoted = status_codes([" ".join(str(block.get("Diagnostic-Code") or "").split())])
+                if quoted and quoted[0][0] == status[0]:
+                    status = quoted[0]
+            # Final-Recipient, and Original-Recipient: the one flufl.bounce names (after an
+            # alias, the two differ).
+            for field in ("Final-Recipient", "Original-Recipient"):
+                address = str(block.get(field) or "").rpartition(";")[2].strip().strip("<>")
+                if address:
+                    found.setdefault(address.lower(), status)
     return found
 
 

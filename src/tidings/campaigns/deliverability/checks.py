@@ -75,7 +75,15 @@ from dkim.crypto import UnparsableKeyError, parse_public_key
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from .. import dkim as tidings_dkim
-from .dns import DnsSettings, DnsUnavailable, Lookup, is_unavailable, sending_addresses_from
+from .dns import (
+    DnsSettings,
+    DnsUnavailable,
+    Lookup,
+    SpfResolver,
+    is_unavailable,
+    sending_addresses_from,
+    timed_out,
+)
 from .health import FAIL, INFO, NOT_APPLICABLE, PASS, UNKNOWN, WARN, Check, DomainHealth
 
 MAX_SPF_LOOKUPS = 10
@@ -94,12 +102,18 @@ class _Context:
     dmarc_tags: dict[str, Any] | None = None  # set by _dmarc, read by the alignment check
     dmarc_domain: str = ""  # where the DMARC record was found (the domain, or its org domain)
     # Once a look-up timed out, the rest are not tried: each would wait as long again, and the
-    # answer ("could not check") would be the same.
+    # answer ("could not check") would be the same.  A SERVFAIL does not set it: it is quick,
+    # and another name's zone may answer.
     unavailable: bool = False
 
     def kwargs(self) -> dict[str, Any]:
         """What every checkdmarc call is given: our resolver and time-out."""
         return {"nameservers": self.dns.nameserver_objects(), "timeout": self.dns.timeout}
+
+    def spf_kwargs(self) -> dict[str, Any]:
+        """What checkdmarc's SPF calls are given: a resolver that reads ``V=SPF1`` as ``v=spf1``
+        in every record they look up, the included and redirected ones too."""
+        return {"resolver": self.dns.resolver(SpfResolver), "timeout": self.dns.timeout}
 
 
 def check_domain(
@@ -132,9 +146,9 @@ def check_domain(
     hosts = list(sending_hosts) if sending_hosts is not None else configured_sending_hosts()
     try:
         ips = sending_addresses_from(hosts, lookup)
-    except DnsUnavailable:
+    except DnsUnavailable as exc:
         why = "the sending server's name could not be looked up"
-        unavailable = True
+        unavailable = exc.timed_out
     else:
         unavailable = False
     if not ips and not why:
@@ -190,21 +204,29 @@ def _reason(exc: Exception) -> str:
 def _guarded(step: Callable[[_Context], Check], ctx: _Context) -> Check:
     """Run one check; a DNS that could not be asked makes it "could not check"."""
     key = step.__name__.lstrip("_")
-    could_not = _check(
-        key,
-        UNKNOWN,
-        "Could not check: the DNS did not answer in time. Sending is not affected; it is "
-        "checked again later.",
-    )
     if ctx.unavailable:
-        return could_not
+        return _check(key, UNKNOWN, _NO_ANSWER_IN_TIME)
     try:
         return step(ctx)
     except Exception as exc:
-        if is_unavailable(exc):
+        if not is_unavailable(exc):
+            raise
+        if timed_out(exc):
             ctx.unavailable = True
-            return could_not
-        raise
+            return _check(key, UNKNOWN, _NO_ANSWER_IN_TIME)
+        # A quick failure (SERVFAIL from one broken zone): this check only; the others ask
+        # other names.
+        return _check(key, UNKNOWN, _SERVER_FAILED)
+
+
+_NO_ANSWER_IN_TIME = (
+    "Could not check: the DNS did not answer in time. Sending is not affected; it is checked "
+    "again later."
+)
+_SERVER_FAILED = (
+    "Could not check: the DNS answered with a server failure (SERVFAIL) for a record this check "
+    "needs. Sending is not affected; it is checked again later."
+)
 
 
 def configured_sending_hosts() -> list[str]:
@@ -231,7 +253,7 @@ def _spf(ctx: _Context) -> Check:
     domain = ctx.envelope_domain
     suggestion = _spf_suggestion(ctx)
     try:
-        record = query_spf_record(domain, **ctx.kwargs())["record"]
+        record = query_spf_record(domain, **ctx.spf_kwargs())["record"]
     except MultipleSPFRTXTRecords:
         return _check(
             "spf",
@@ -249,9 +271,7 @@ def _spf(ctx: _Context) -> Check:
             f"Publish a TXT record at {domain}: {suggestion}.",
         )
     try:
-        parsed = parse_spf_record(
-            _spf_version_lowered(record), domain, ignore_too_many_lookups=True, **ctx.kwargs()
-        )
+        parsed = parse_spf_record(record, domain, ignore_too_many_lookups=True, **ctx.spf_kwargs())
     except SPFSyntaxError as exc:
         return _check(
             "spf",
@@ -268,13 +288,33 @@ def _spf(ctx: _Context) -> Check:
             f"The SPF record at {domain} cannot be used: {_reason(exc)}.",
             f"Replace it with a TXT record such as {suggestion}.",
         )
+    # A name the record needs (a:, mx:) that the DNS could not answer for is left out of the
+    # parsed tree with only a warning; receivers would answer temperror, so neither pass nor
+    # fail can be said.
+    for warning in parsed.get("warnings") or []:
+        if is_unavailable(Exception(warning)):
+            raise DnsUnavailable(warning, timed_out=timed_out(Exception(warning)))
     lookups = int(parsed.get("dns_lookups") or 0)
-    if lookups > MAX_SPF_LOOKUPS:
+    # Over a limit of RFC 7208 §4.6.4, checkdmarc (told to go on) says so in "error".  When the
+    # limit is passed inside an included record, the count it returns stops at the include.
+    limit = str(parsed.get("error") or "")
+    if "void" in limit.lower():
         return _check(
             "spf",
             FAIL,
-            f"The SPF record at {domain} needs {lookups} DNS look-ups; receivers stop at "
-            f"{MAX_SPF_LOOKUPS} and treat it as an error.",
+            f"The SPF record at {domain} (or a record it includes) looks up more than two names "
+            "that do not exist; receivers stop there and treat it as an error (RFC 7208 "
+            "§4.6.4).",
+            f"Remove the a:, mx: and include: mechanisms that name domains which no longer "
+            f"exist from the TXT record at {domain}, such as {suggestion}.",
+        )
+    if lookups > MAX_SPF_LOOKUPS or limit:
+        needs = f"{lookups}" if lookups > MAX_SPF_LOOKUPS else f"more than {MAX_SPF_LOOKUPS}"
+        return _check(
+            "spf",
+            FAIL,
+            f"The SPF record at {domain} needs {needs} DNS look-ups, counting those of the "
+            f"records it includes; receivers stop at {MAX_SPF_LOOKUPS} and treat it as an error.",
             f"Publish a shorter TXT record at {domain}: replace include: mechanisms you no "
             "longer use by ip4:/ip6: ranges, such as " + suggestion + ".",
         )
@@ -323,20 +363,6 @@ def _spf(ctx: _Context) -> Check:
         PASS,
         f"SPF record found ({lookups} DNS look-ups), authorising {', '.join(ctx.sending_ips)}.",
     )
-
-
-def _spf_version_lowered(record: str) -> str:
-    """``record`` with its version tag written ``v=spf1``.
-
-    RFC 7208 §12 writes the version as the ABNF string "v=spf1", and ABNF strings are
-    case-insensitive (RFC 5234 §2.3), so ``V=SPF1 include:… -all`` is a valid record.  checkdmarc
-    6.0 finds such a record (its look-up compares in lower case) but its grammar matches the tag
-    case-sensitively and calls it a syntax error; mechanisms it already reads in any case.  Only
-    the tag is rewritten, nothing else in the record.  (A record reached through include: is
-    parsed inside checkdmarc and keeps the problem.)"""
-    if record[:6].lower() == "v=spf1" and record[6:7] in ("", " "):
-        return "v=spf1" + record[6:]
-    return record
 
 
 def _mechanism_for(ip: str) -> str:
@@ -558,16 +584,21 @@ def _dmarc(ctx: _Context) -> Check:
         )
     tags = {name: value.get("value") for name, value in parsed["tags"].items()}
     ctx.dmarc_tags = tags
-    policy = tags.get("p", "none")
     where = found["location"]
     ctx.dmarc_domain = str(where).lower()
-    inherited = "" if where == ctx.domain else f" (inherited from {where})"
+    inherited = "" if ctx.dmarc_domain == ctx.domain else f" (inherited from {where})"
+    # RFC 7489 6.3, 6.6.3: mail from a subdomain that has no record of its own gets the
+    # organisational domain's sp= (its p= when it has no sp=).
+    tag = "sp" if inherited and parsed["tags"].get("sp", {}).get("explicit") else "p"
+    policy = tags.get(tag) or "none"
+    if tag == "sp":
+        inherited = f" (inherited from {where}, whose sp= is the policy for {ctx.domain})"
     if policy == "none":
         return _check(
             "dmarc",
             PASS,
-            f"DMARC record found{inherited}, policy p=none: receivers only report. Once the "
-            "reports show all your mail passes, move to p=quarantine.",
+            f"DMARC record found{inherited}, policy {tag}=none: receivers only report. Once "
+            f"the reports show all your mail passes, move to {tag}=quarantine.",
         )
     pct, testing = _sampling(str(found["record"]))
     lower = _LOWER_POLICY.get(policy, "none")
@@ -575,8 +606,9 @@ def _dmarc(ctx: _Context) -> Check:
         return _check(
             "dmarc",
             PASS,
-            f"DMARC record found{inherited}, policy p={policy} with t=y (testing): receivers "
-            f"apply p={lower} instead, to all failing mail. Remove t=y to apply p={policy}.",
+            f"DMARC record found{inherited}, policy {tag}={policy} with t=y (testing): "
+            f"receivers apply {tag}={lower} instead, to all failing mail. Remove t=y to apply "
+            f"{tag}={policy}.",
         )
     if pct < 100:
         share = (
@@ -588,12 +620,12 @@ def _dmarc(ctx: _Context) -> Check:
         return _check(
             "dmarc",
             PASS,
-            f"DMARC record found{inherited}, policy p={policy} with pct={pct}: pct is the share "
-            f"of failing mail the policy applies to, so p={policy} applies to {share}; "
-            f"receivers treat {rest} as p={lower} (RFC 7489 6.6.4). Raise pct to 100 (or "
+            f"DMARC record found{inherited}, policy {tag}={policy} with pct={pct}: pct is the "
+            f"share of failing mail the policy applies to, so {tag}={policy} applies to {share}; "
+            f"receivers treat {rest} as {tag}={lower} (RFC 7489 6.6.4). Raise pct to 100 (or "
             "remove it) once the reports show all your mail passes.",
         )
-    return _check("dmarc", PASS, f"DMARC record found{inherited}, policy p={policy}.")
+    return _check("dmarc", PASS, f"DMARC record found{inherited}, policy {tag}={policy}.")
 
 
 # RFC 7489 6.6.4: failing mail the pct sample leaves out gets the next less strict policy.

@@ -8,25 +8,34 @@ several separated by commas; blank means the system's resolvers (``/etc/resolv.c
 A look-up ends in one of three ways, and the difference matters: an answer; "no such record"
 (NXDOMAIN, or the name exists without that type), which is a fact a check can fail on; or "could
 not ask" (a time-out, a server failure, no reachable server), which is ``DnsUnavailable`` and
-makes a check "could not check" — never "failed", and never a reason to stop sending.
+makes a check "could not check" — never "failed", and never a reason to stop sending.  Only a
+time-out stops the look-ups that would follow (each would wait as long again); a server failure
+for one name (SERVFAIL from one broken zone) is quick, and the other checks are still made.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import dns.exception
 import dns.inet
 import dns.nameserver
+import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.resolver
 import dns.reversename
+import dns.rrset
 from django.conf import settings
 
 
 class DnsUnavailable(Exception):
     """The DNS could not be asked (time-out, SERVFAIL, no server): "could not check"."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)
@@ -47,16 +56,57 @@ class DnsSettings:
             return None
         return [dns.nameserver.Do53Nameserver(host, port) for host, port in self.nameservers]
 
-    def resolver(self) -> dns.resolver.Resolver:
+    def resolver(
+        self, kind: type[dns.resolver.Resolver] = dns.resolver.Resolver
+    ) -> dns.resolver.Resolver:
         if self.nameservers:
-            resolver = dns.resolver.Resolver(configure=False)
+            resolver = kind(configure=False)
             resolver.nameservers = self.nameserver_objects() or []
         else:
-            resolver = dns.resolver.Resolver()
+            resolver = kind()
         resolver.timeout = min(1.0, self.timeout)  # per try; retried within the lifetime
         resolver.lifetime = self.timeout
         resolver.cache = None  # every check asks afresh: records change
         return resolver
+
+
+class SpfResolver(dns.resolver.Resolver):
+    """A resolver for checkdmarc's SPF look-ups that hands back every TXT record beginning with
+    the SPF version tag, in whatever case it was published (``V=SPF1 …``), with the tag written
+    ``v=spf1``; nothing else in the record changes, and its strings keep their boundaries.
+
+    RFC 7208 §12 writes the version as the ABNF string "v=spf1", and ABNF strings are
+    case-insensitive (RFC 5234 §2.3), so ``V=SPF1 include:… -all`` is a valid record and
+    receivers honour it.  checkdmarc 6.0.4 (the newest) finds such a record (its look-up compares
+    in lower case) but its grammar matches the tag case-sensitively and calls it a syntax error,
+    also when the record is reached through ``include:`` or ``redirect=``, which checkdmarc
+    follows itself.  Its ``resolver=`` argument is the one place every one of those look-ups
+    passes through, so the tag is normalised here rather than by rewriting its parser."""
+
+    def resolve(self, qname, rdtype=dns.rdatatype.A, *args, **kwargs):
+        answer = super().resolve(qname, rdtype, *args, **kwargs)
+        if answer.rrset is not None and answer.rdtype == dns.rdatatype.TXT:
+            answer.rrset = _spf_tags_lowered(answer.rrset)
+        return answer
+
+
+def _spf_tags_lowered(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
+    lowered = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
+    for rdata in rrset:
+        joined = b"".join(rdata.strings)
+        if (
+            joined[:6].lower() == b"v=spf1"
+            and joined[6:7] in (b"", b" ")
+            and joined[:6] != b"v=spf1"
+        ):
+            joined = b"v=spf1" + joined[6:]
+            strings, start = [], 0
+            for part in rdata.strings:  # the same boundaries as published
+                strings.append(joined[start : start + len(part)])
+                start += len(part)
+            rdata = dns.rdtypes.ANY.TXT.TXT(rdata.rdclass, rdata.rdtype, strings)
+        lowered.add(rdata, rrset.ttl)
+    return lowered
 
 
 def parse_resolvers(value: str) -> tuple[tuple[str, int], ...]:
@@ -85,26 +135,42 @@ def _port(raw: str, part: str) -> int:
     return int(raw)
 
 
-def is_unavailable(error: BaseException) -> bool:
-    """True when ``error`` (or what caused it; checkdmarc wraps dnspython's errors in its own)
-    means the DNS could not be asked, rather than that the record is missing or wrong."""
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what caused it (checkdmarc wraps dnspython's errors in its own)."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, DnsUnavailable | dns.exception.Timeout | dns.resolver.NoNameservers):
-            return True
+        yield current
         inner = getattr(current, "error", None)
         if isinstance(inner, BaseException) and inner is not current:
             current = inner
             continue
         current = current.__cause__ or current.__context__
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when ``error`` (or what caused it) means the DNS could not be asked, rather than
+    that the record is missing or wrong."""
+    for current in _causes(error):
+        if isinstance(current, DnsUnavailable | dns.exception.Timeout | dns.resolver.NoNameservers):
+            return True
     # checkdmarc raises some errors with only dnspython's message left in them.
     text = str(error).lower()
     return any(
         phrase in text
         for phrase in ("timed out", "lifetime expired", "servfail", "failed to answer")
     )
+
+
+def timed_out(error: BaseException) -> bool:
+    """True when the DNS did not answer in time (rather than answering with a failure, such as
+    SERVFAIL from one broken zone, which is quick and says nothing about other names)."""
+    for current in _causes(error):
+        if isinstance(current, dns.exception.Timeout) or getattr(current, "timed_out", False):
+            return True
+    text = str(error).lower()
+    return "timed out" in text or "lifetime expired" in text
 
 
 class Lookup:
@@ -119,7 +185,9 @@ class Lookup:
             return list(self.resolver.resolve(name, rdtype, search=False))
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
-        except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
+        except dns.exception.Timeout as exc:
+            raise DnsUnavailable(f"{name} {rdtype}: {type(exc).__name__}", timed_out=True) from exc
+        except dns.resolver.NoNameservers as exc:
             raise DnsUnavailable(f"{name} {rdtype}: {type(exc).__name__}") from exc
         except dns.exception.DNSException as exc:  # a malformed name, a broken answer
             raise DnsUnavailable(f"{name} {rdtype}: {exc}") from exc
