@@ -57,7 +57,7 @@ from .signup_forms import (  # noqa: F401  (re-exported: the public door stays a
     do_update_signup_form,
 )
 from .sources import AnyOf
-from .subscriptions import ACTIVE, do_set_subscription_status
+from .subscriptions import ACTIVE, ENDED, do_set_subscription_status
 from .suppression import do_suppress, suppression_reason
 from .tokens import (
     ConfirmRequest,
@@ -546,15 +546,28 @@ def do_unsubscribe(
 
 @transaction.atomic
 def do_end_subscriptions_by_import(
-    contact_ids: Iterable[int], mailing_list: MailingList, *, source_ref: str
+    contact_ids: Iterable[int],
+    mailing_list: MailingList,
+    *,
+    source_ref: str,
+    status: str = Subscription.Status.UNSUBSCRIBED,
 ) -> list[int]:
     """End these people's live subscriptions to ``mailing_list`` because an import says they
-    left the earlier tool (``imports.lanes``): each with a withdrawal in the ledger (source
-    import, ``source_ref`` "import:<id>"), as an unsubscribe link would end it, and, once
-    committed, the effects of the person's own unsubscribe for the whole batch at once
+    left the earlier tool (``imports.lanes``), with the ``status`` that says how they left:
+    ``unsubscribed`` (they withdrew), ``complained`` (they marked mail as spam) or ``bounced``
+    (the earlier tool cleaned the address: the mailbox refused mail).
+
+    A withdrawal (unsubscribed, complained) is written to the ledger for each (source import,
+    ``source_ref`` "import:<id>"), as an unsubscribe link or a complaint would write it.  A
+    bounce is the mailbox's doing, not the person's: like a hard bounce here
+    (``suppression.do_record_hard_bounce``) it ends the subscription without a withdrawal the
+    person never made, so their consent history does not say they unsubscribed.  Either way,
+    once committed, the effects of leaving the list follow for the whole batch at once
     (``announce_unsubscribed``: journeys exit them, ``contact.unsubscribed`` webhooks).  A few
     statements per batch, not per person (an import's batches hold thousands of rows).
     Returns whose subscription ended."""
+    if status not in ENDED:
+        raise ValueError(f"not an end of a subscription: {status!r}")
     ids = sorted(set(contact_ids))
     if not ids:
         return []
@@ -575,29 +588,31 @@ def do_end_subscriptions_by_import(
     if not subs:
         return []
     now = timezone.now()
-    do_set_subscription_status(subs, Subscription.Status.UNSUBSCRIBED, at=now)
-    ConsentEvent.objects.bulk_create(
-        [
-            ConsentEvent(
-                contact_id=s.contact_id,
-                purpose=PURPOSE_NEWSLETTER,
-                channel=CHANNEL_EMAIL,
-                mailing_list=mailing_list,
-                topic=mailing_list.topic,
-                action=ConsentEvent.Action.WITHDRAWN,
-                at=now,
-                source=ConsentEvent.Source.IMPORT,
-                source_ref=source_ref,
-            )
-            for s in subs
-        ]
-    )
+    do_set_subscription_status(subs, status, at=now)
+    if status != Subscription.Status.BOUNCED:
+        ConsentEvent.objects.bulk_create(
+            [
+                ConsentEvent(
+                    contact_id=s.contact_id,
+                    purpose=PURPOSE_NEWSLETTER,
+                    channel=CHANNEL_EMAIL,
+                    mailing_list=mailing_list,
+                    topic=mailing_list.topic,
+                    action=ConsentEvent.Action.WITHDRAWN,
+                    at=now,
+                    source=ConsentEvent.Source.IMPORT,
+                    source_ref=source_ref,
+                )
+                for s in subs
+            ]
+        )
     ended = sorted(s.contact_id for s in subs)
     audit(
         "list.contacts_left_by_import",
         actor_label="import",
         obj=mailing_list,
         count=len(ended),
+        status=str(status),
         source_ref=source_ref,
     )
     announce_unsubscribed(ended, mailing_list.pk)
