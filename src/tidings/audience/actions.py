@@ -708,6 +708,8 @@ class PreferenceChoices:
 
 # How do_update_preferences says a list was not joined because mail to the address is stopped.
 LIST_REFUSED = "refused: mail stopped"
+# ... and that a list ticked there waits for the click in the confirmation email.
+LIST_TO_CONFIRM = "to confirm"
 
 
 @transaction.atomic
@@ -723,8 +725,12 @@ def do_update_preferences(
     """Apply a saved preference page.  Only what changed is written (subscriptions, one consent
     event per change, contact fields).  Returns a short description of each change.
 
-    The preference link was emailed to the contact, so ticking a list here subscribes at once:
-    the click proved the mailbox, as a confirmation would.
+    Leaving a list, a channel or tracking takes effect at once.  Joining a list does not: the
+    preference link sits in every email we send, for a year, and emails get forwarded, so
+    whoever opens the page need not be the person.  The lists ticked are sent to the address as
+    a confirmation link (``do_confirm_signup``, as a sign-up form's are), and only the click in
+    that mailbox subscribes them, lifts an "unsubscribed everything" suppression and writes the
+    grant to the ledger ("list <id> to confirm" in the result).
     """
     source = ConsentEvent.Source.PREFERENCES
     contact = Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)  # lock_person
@@ -735,29 +741,25 @@ def do_update_preferences(
     # (a hard bounce, a complaint, an operator's entry) joins no list here either; the page
     # says so (``mail_stopped``) instead of "saved".
     stopped = mail_stopped(contact.email)
-    joined = []
+    to_confirm = []
     for ml in offered_lists:
         status = statuses.get(ml.pk)
         if ml.pk in choices.list_ids and status != Subscription.Status.CONFIRMED:
             if stopped:
                 changes.append(f"list {ml.pk} {LIST_REFUSED}")
                 continue
-            do_subscribe(
-                contact,
-                ml,
-                source=source,
-                wording_text=wording_text,
-                confirmed=True,
-                ip_address=ledger_ip(ip),
-            )
-            joined.append(ml)
-            changes.append(f"list {ml.pk} joined")
+            to_confirm.append(ml)
+            changes.append(f"list {ml.pk} {LIST_TO_CONFIRM}")
         elif ml.pk not in choices.list_ids and status == Subscription.Status.CONFIRMED:
             do_unsubscribe(contact, ml, source=source, ip=ip)
             changes.append(f"list {ml.pk} left")
-    if joined:
-        regrant_email_marketing(contact, source=source, wording_obj=wording_obj, ip=ip)
-        lift_person_suppression(contact.email)
+    if to_confirm:
+        confirm = ConfirmRequest(
+            contact_id=contact.pk,
+            list_ids=tuple(ml.pk for ml in to_confirm),
+            wording_id=wording_obj.pk,
+        )
+        _send_confirmation(contact, confirm, to_confirm)
     changes += set_channels(
         contact,
         {c: c in choices.channels for c in offered_channels},

@@ -22,6 +22,7 @@ from tidings.policy.notice import rights_request_url
 
 from .actions import (
     LIST_REFUSED,
+    LIST_TO_CONFIRM,
     ConfirmResult,
     PreferenceChoices,
     do_confirm_signup,
@@ -277,7 +278,8 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             )
             # Post/redirect/get, with the notice in the address rather than a cookie.
             refused = any(change.endswith(LIST_REFUSED) for change in changes)
-            done = "refused" if refused else "saved"
+            to_confirm = any(change.endswith(LIST_TO_CONFIRM) for change in changes)
+            done = "refused" if refused else "confirm" if to_confirm else "saved"
             return HttpResponseRedirect(f"{request.path}?done={done}", status=303)
     else:
         state = current_state(contact)
