@@ -232,14 +232,18 @@ def test_a_required_name_cannot_be_emptied(client, ada, news):
     assert Subscription.objects.get().status == "confirmed"
 
 
-def test_ticking_a_list_awaiting_confirmation_sends_a_fresh_confirmation(client, ada, events):
+def test_ticking_a_list_awaiting_confirmation_sends_a_fresh_confirmation(client, ada, news, events):
     do_subscribe(ada, events, source="form", wording_text="Yes", confirmed=False)
     html = client.get(page_of(ada)).content.decode()
     assert "Events (awaiting your confirmation)" in html
 
-    client.post(page_of(ada), choices(lists=[events]))
+    client.post(page_of(ada), choices(lists=[news, events]))
     assert Subscription.objects.get(mailing_list=events).status == "pending"
-    client.post(link_in(mails_to("ada@example.com")[-1], "/c/"))
+    mail = mails_to("ada@example.com")[-1]
+    # She stays on Product news whatever she does with this email: it must not say otherwise.
+    assert "deleted in a few days" not in mail.body("plain")
+    assert "nothing else changes" in mail.body("plain")
+    client.post(link_in(mail, "/c/"))
 
     assert Subscription.objects.get(mailing_list=events).status == "confirmed"
 

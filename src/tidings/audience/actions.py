@@ -315,10 +315,17 @@ def _send_confirmation(contact: Contact, request: ConfirmRequest, lists: list[Ma
     if not _confirmation_allowed(contact):
         logger.info("confirmation to contact %s not sent: too many recently", contact.pk)
         return
+    # An address we already mail (a subscriber ticking another list, in the preference centre
+    # or on a form) is not deleted if the link is ignored: the email must not say it is.
+    subscriber = contact.subscriptions.filter(status=Subscription.Status.CONFIRMED).exists()
     send_system_email(
         contact,
         "confirmation",
-        {"lists": [ml.name for ml in lists], "confirm_url": confirm_url(request)},
+        {
+            "lists": [ml.name for ml in lists],
+            "confirm_url": confirm_url(request),
+            "subscriber": subscriber,
+        },
     )
 
 
