@@ -69,9 +69,48 @@ def test_an_imported_withdrawal_ends_the_journeys_and_queues_the_webhooks_in_one
     assert sorted(d.data["contact_id"] for d in queued) == sorted([ann.pk, cy.pk])
     assert {(d.event, d.data["list_id"]) for d in queued} == {("contact.unsubscribed", news.pk)}
     statuses = dict(Subscription.objects.values_list("contact_id", "status"))
-    assert statuses == {ann.pk: "unsubscribed", bob.pk: "confirmed", cy.pk: "unsubscribed"}
+    left = "unsubscribed" if status == "Unsubscribed" else "bounced"
+    assert statuses == {ann.pk: left, bob.pk: "confirmed", cy.pk: left}
+
+
+def _import_statuses(tmp_path, settings, rows: str):
+    settings.TIDINGS_DATA_DIR = str(tmp_path)
+    news = make_list()
+    for name in ("ann", "bob", "cy", "dee"):
+        subscriber(f"{name.title()} Example", news, email=f"{name}@example.org")
+    imp = do_import(write(tmp_path, "Email Address,Name,Status\n" + rows), news)
+    return news, imp
+
+
+def test_an_imported_bounce_or_complaint_says_so_on_the_subscription_not_unsubscribed(
+    tmp_path, settings
+):
+    """A contact page reading "unsubscribed" for an address the earlier tool cleaned (it
+    bounced) tells the operator the person withdrew, which they did not; a spam report is a
+    complaint.  Each ends as it happened, and only those who withdrew have a withdrawal in
+    their consent history.  The address's case (ANN@ in the file) does not matter."""
+    news, imp = _import_statuses(
+        tmp_path,
+        settings,
+        "ANN@example.org,Ann Example,Cleaned\n"
+        "bob@example.org,Bob Example,Unsubscribed\n"
+        "cy@example.org,Cy Example,Spam\n"
+        "dee@example.org,Dee Example,Subscribed\n",
+    )
+
+    assert imp.left_in_file == 3
+    statuses = dict(Subscription.objects.values_list("contact__email", "status"))
+    assert statuses == {
+        "ann@example.org": "bounced",
+        "bob@example.org": "unsubscribed",
+        "cy@example.org": "complained",
+        "dee@example.org": "confirmed",
+    }
+    unsubscribed_at = dict(Subscription.objects.values_list("contact__email", "unsubscribed_at"))
+    assert unsubscribed_at["ann@example.org"] is None  # the mailbox's doing, not the person's
+    assert unsubscribed_at["bob@example.org"] is not None
     withdrawn = ConsentEvent.objects.filter(action="withdrawn", mailing_list=news)
-    assert set(withdrawn.values_list("contact_id", "source", "source_ref")) == {
-        (ann.pk, "import", f"import:{imp.pk}"),
-        (cy.pk, "import", f"import:{imp.pk}"),
+    assert set(withdrawn.values_list("contact__email", "source", "source_ref")) == {
+        ("bob@example.org", "import", f"import:{imp.pk}"),
+        ("cy@example.org", "import", f"import:{imp.pk}"),
     }

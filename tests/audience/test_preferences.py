@@ -105,23 +105,54 @@ def test_a_link_for_another_purpose_does_not_open_the_page(client, ada):
 
 
 # --- changes ----------------------------------------------------------------------------------
-def test_joining_and_leaving_lists_writes_one_consent_event_per_change(client, ada, news, events):
+def test_leaving_a_list_is_at_once_and_joining_one_waits_for_the_click_in_the_mailbox(
+    client, ada, news, events
+):
     before = last_event_id()
     page = page_of(ada)  # once: the signed link carries the time it was made
 
     response = client.post(page, choices(lists=[events]))
 
     assert response.status_code == 303
-    assert response["Location"] == page + "?done=saved"
+    assert response["Location"] == page + "?done=confirm"
     statuses = dict(Subscription.objects.values_list("mailing_list", "status"))
-    assert statuses == {news.pk: "unsubscribed", events.pk: "confirmed"}
+    assert statuses == {news.pk: "unsubscribed"}  # events: nothing until the person confirms
     assert Subscription.objects.get(mailing_list=news).unsubscribed_at is not None
+    assert [(e.mailing_list, e.action) for e in new_events(before)] == [(news, "withdrawn")]
+    answer = client.get(response["Location"]).content.decode()
+    assert "press the button in the email we have just sent" in answer
+
+    [mail] = mails_to("ada@example.com")
+    confirm = link_in(mail, "/c/")
+    client.post(confirm)
+
+    assert Subscription.objects.get(mailing_list=events).status == "confirmed"
     changes = [(e.mailing_list, e.action, e.source) for e in new_events(before)]
-    assert sorted(changes, key=lambda c: c[0].pk) == [
-        (news, "withdrawn", "preferences"),
-        (events, "granted", "preferences"),
-    ]
-    assert "Your preferences are saved" in client.get(response["Location"]).content.decode()
+    assert changes[0] == (news, "withdrawn", "preferences")
+    assert (events, "granted", "confirmation") in changes
+    granted = ConsentEvent.objects.get(mailing_list=events, action="granted")
+    assert "You can change this at any time on this page" in granted.wording.text
+
+
+def test_a_forwarded_preference_link_cannot_sign_the_person_up_or_undo_their_unsubscribe(
+    ada, news, events
+):
+    """Ada unsubscribed from everything; a colleague she once forwarded a newsletter to opens
+    its preference link and ticks lists.  Nothing is joined, nothing is granted in Ada's name,
+    and her address stays on the do-not-email list; only a confirmation to her mailbox goes."""
+    page = page_of(ada)
+    do_unsubscribe_all(ada, source="unsubscribe")
+    before = last_event_id()
+    colleague = Client(REMOTE_ADDR=next_ip())
+
+    response = colleague.post(page, choices(lists=[news, events]))
+
+    assert response.status_code == 303
+    assert set(Subscription.objects.values_list("status", flat=True)) == {"unsubscribed"}
+    assert [e for e in new_events(before) if e.action == "granted"] == []
+    assert Suppression.objects.get(email_hmac=email_hmac(ada.email)).reason == "unsubscribed"
+    [mail] = mails_to("ada@example.com")
+    assert "/c/" in mail.body("plain")
 
 
 def test_saving_the_page_unchanged_writes_nothing(client, ada, news):
@@ -201,12 +232,18 @@ def test_a_required_name_cannot_be_emptied(client, ada, news):
     assert Subscription.objects.get().status == "confirmed"
 
 
-def test_ticking_a_list_awaiting_confirmation_confirms_it(client, ada, events):
+def test_ticking_a_list_awaiting_confirmation_sends_a_fresh_confirmation(client, ada, news, events):
     do_subscribe(ada, events, source="form", wording_text="Yes", confirmed=False)
     html = client.get(page_of(ada)).content.decode()
     assert "Events (awaiting your confirmation)" in html
 
-    client.post(page_of(ada), choices(lists=[events]))
+    client.post(page_of(ada), choices(lists=[news, events]))
+    assert Subscription.objects.get(mailing_list=events).status == "pending"
+    mail = mails_to("ada@example.com")[-1]
+    # She stays on Product news whatever she does with this email: it must not say otherwise.
+    assert "deleted in a few days" not in mail.body("plain")
+    assert "nothing else changes" in mail.body("plain")
+    client.post(link_in(mail, "/c/"))
 
     assert Subscription.objects.get(mailing_list=events).status == "confirmed"
 
@@ -228,10 +265,14 @@ def test_unsubscribing_from_everything_leaves_every_list_and_channel(client, ada
     assert "You are unsubscribed from everything" in page
 
 
-def test_joining_a_list_again_after_leaving_everything_lifts_the_suppression(client, ada, news):
+def test_joining_a_list_again_after_leaving_everything_lifts_the_suppression_once_confirmed(
+    client, ada, news
+):
     do_unsubscribe_all(ada, source="unsubscribe")
 
     client.post(page_of(ada), choices(lists=[news]))
+    assert Suppression.objects.exists()  # not from the page alone: its link may be forwarded
+    client.post(link_in(mails_to("ada@example.com")[-1], "/c/"))
 
     assert not Suppression.objects.exists()
     removed = AuditEntry.objects.get(action="suppression.removed")

@@ -94,6 +94,48 @@ def test_a_one_click_post_as_multipart_form_data_works_too(ada, news):
     assert status_of(ada, news) == "unsubscribed"
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("List-Unsubscribe=One-Click\r\n", "application/x-www-form-urlencoded"),
+        ("List-Unsubscribe=One-Click\n", "application/x-www-form-urlencoded; charset=utf-8"),
+        ("List-Unsubscribe=One-Click", "text/plain"),
+        ("List-Unsubscribe=One-Click\r\n", ""),
+        ("list-unsubscribe=one-click", "application/x-www-form-urlencoded"),
+        ("List-Unsubscribe=One-Click&List-Unsubscribe=yes", "application/x-www-form-urlencoded"),
+        ("List-Unsubscribe=%20One-Click", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_a_one_click_post_spelt_oddly_still_unsubscribes(ada, news, body, content_type):
+    """Bodies a sender may really send: a trailing line break, another content type or none,
+    another case, the field twice.  A request to stop the mail is not refused over spelling."""
+    response = mail_provider().post(
+        path_of(unsubscribe_url(ada, news)), body, content_type=content_type
+    )
+
+    assert response.status_code == 200
+    assert status_of(ada, news) == "unsubscribed"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("", "application/x-www-form-urlencoded"),
+        ("List-Unsubscribe=Two-Clicks", "application/x-www-form-urlencoded"),
+        ("One-Click", "text/plain"),
+        ("x" * 100_000 + "&List-Unsubscribe=One-Click", "text/plain"),
+        ('{"List-Unsubscribe": "One-Click"}', "application/json"),
+    ],
+)
+def test_a_post_that_does_not_say_one_click_changes_nothing(ada, news, body, content_type):
+    response = mail_provider().post(
+        path_of(unsubscribe_url(ada, news)), body, content_type=content_type
+    )
+
+    assert response.status_code == 400
+    assert status_of(ada, news) == "confirmed"
+
+
 def test_a_post_without_the_one_click_body_changes_nothing(ada, news):
     response = mail_provider().post(path_of(unsubscribe_url(ada, news)), {"something": "else"})
 

@@ -72,3 +72,33 @@ def test_the_summary_prints_within_the_page(browser: Browser, summary_file):
 
     assert result["wide"] == [], result
     assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+
+
+def test_a_right_to_left_name_reads_right_to_left_and_a_left_to_right_one_does_not(
+    browser: Browser, tmp_path
+):
+    """An Arabic or Hebrew value shown in an English page: set left to right, "داود الحسيني
+    (شركة) 42" puts the number and brackets on the wrong side.  Each value takes its own
+    direction from its first strong letter, and a stray bidi control in one cannot reach past it."""
+    distinct_ids()
+    person = fill(new_person(), {"contact"})
+    Contact.objects.filter(pk=person.contact.pk).update(
+        name="داود الحسيني (شركة) 42", company="Acme ‮ Ltd 🚀", job_title="מנהלת 👩‍💻"
+    )
+    person.contact.refresh_from_db()
+    path = tmp_path / "summary.html"
+    path.write_text(unzip(build_package(person.contact))["summary.html"], encoding="utf-8")
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    try:
+        page.goto(path.as_uri())
+        right_to_left = page.evaluate(
+            """() => Object.fromEntries([...document.querySelectorAll('dl.record dt')]
+                 .map(dt => [dt.textContent.trim(), dt.nextElementSibling.matches(':dir(rtl)')]))"""
+        )
+    finally:
+        page.close()
+
+    assert right_to_left["Name"] is True, right_to_left
+    assert right_to_left["Job title"] is True, right_to_left
+    assert right_to_left["Company"] is False, right_to_left
+    assert right_to_left["Email address"] is False, right_to_left

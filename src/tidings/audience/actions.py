@@ -57,7 +57,7 @@ from .signup_forms import (  # noqa: F401  (re-exported: the public door stays a
     do_update_signup_form,
 )
 from .sources import AnyOf
-from .subscriptions import ACTIVE, do_set_subscription_status
+from .subscriptions import ACTIVE, ENDED, do_set_subscription_status
 from .suppression import do_suppress, suppression_reason
 from .tokens import (
     ConfirmRequest,
@@ -315,10 +315,17 @@ def _send_confirmation(contact: Contact, request: ConfirmRequest, lists: list[Ma
     if not _confirmation_allowed(contact):
         logger.info("confirmation to contact %s not sent: too many recently", contact.pk)
         return
+    # An address we already mail (a subscriber ticking another list, in the preference centre
+    # or on a form) is not deleted if the link is ignored: the email must not say it is.
+    subscriber = contact.subscriptions.filter(status=Subscription.Status.CONFIRMED).exists()
     send_system_email(
         contact,
         "confirmation",
-        {"lists": [ml.name for ml in lists], "confirm_url": confirm_url(request)},
+        {
+            "lists": [ml.name for ml in lists],
+            "confirm_url": confirm_url(request),
+            "subscriber": subscriber,
+        },
     )
 
 
@@ -546,15 +553,28 @@ def do_unsubscribe(
 
 @transaction.atomic
 def do_end_subscriptions_by_import(
-    contact_ids: Iterable[int], mailing_list: MailingList, *, source_ref: str
+    contact_ids: Iterable[int],
+    mailing_list: MailingList,
+    *,
+    source_ref: str,
+    status: str = Subscription.Status.UNSUBSCRIBED,
 ) -> list[int]:
     """End these people's live subscriptions to ``mailing_list`` because an import says they
-    left the earlier tool (``imports.lanes``): each with a withdrawal in the ledger (source
-    import, ``source_ref`` "import:<id>"), as an unsubscribe link would end it, and, once
-    committed, the effects of the person's own unsubscribe for the whole batch at once
+    left the earlier tool (``imports.lanes``), with the ``status`` that says how they left:
+    ``unsubscribed`` (they withdrew), ``complained`` (they marked mail as spam) or ``bounced``
+    (the earlier tool cleaned the address: the mailbox refused mail).
+
+    A withdrawal (unsubscribed, complained) is written to the ledger for each (source import,
+    ``source_ref`` "import:<id>"), as an unsubscribe link or a complaint would write it.  A
+    bounce is the mailbox's doing, not the person's: like a hard bounce here
+    (``suppression.do_record_hard_bounce``) it ends the subscription without a withdrawal the
+    person never made, so their consent history does not say they unsubscribed.  Either way,
+    once committed, the effects of leaving the list follow for the whole batch at once
     (``announce_unsubscribed``: journeys exit them, ``contact.unsubscribed`` webhooks).  A few
     statements per batch, not per person (an import's batches hold thousands of rows).
     Returns whose subscription ended."""
+    if status not in ENDED:
+        raise ValueError(f"not an end of a subscription: {status!r}")
     ids = sorted(set(contact_ids))
     if not ids:
         return []
@@ -575,29 +595,31 @@ def do_end_subscriptions_by_import(
     if not subs:
         return []
     now = timezone.now()
-    do_set_subscription_status(subs, Subscription.Status.UNSUBSCRIBED, at=now)
-    ConsentEvent.objects.bulk_create(
-        [
-            ConsentEvent(
-                contact_id=s.contact_id,
-                purpose=PURPOSE_NEWSLETTER,
-                channel=CHANNEL_EMAIL,
-                mailing_list=mailing_list,
-                topic=mailing_list.topic,
-                action=ConsentEvent.Action.WITHDRAWN,
-                at=now,
-                source=ConsentEvent.Source.IMPORT,
-                source_ref=source_ref,
-            )
-            for s in subs
-        ]
-    )
+    do_set_subscription_status(subs, status, at=now)
+    if status != Subscription.Status.BOUNCED:
+        ConsentEvent.objects.bulk_create(
+            [
+                ConsentEvent(
+                    contact_id=s.contact_id,
+                    purpose=PURPOSE_NEWSLETTER,
+                    channel=CHANNEL_EMAIL,
+                    mailing_list=mailing_list,
+                    topic=mailing_list.topic,
+                    action=ConsentEvent.Action.WITHDRAWN,
+                    at=now,
+                    source=ConsentEvent.Source.IMPORT,
+                    source_ref=source_ref,
+                )
+                for s in subs
+            ]
+        )
     ended = sorted(s.contact_id for s in subs)
     audit(
         "list.contacts_left_by_import",
         actor_label="import",
         obj=mailing_list,
         count=len(ended),
+        status=str(status),
         source_ref=source_ref,
     )
     announce_unsubscribed(ended, mailing_list.pk)
@@ -693,6 +715,8 @@ class PreferenceChoices:
 
 # How do_update_preferences says a list was not joined because mail to the address is stopped.
 LIST_REFUSED = "refused: mail stopped"
+# ... and that a list ticked there waits for the click in the confirmation email.
+LIST_TO_CONFIRM = "to confirm"
 
 
 @transaction.atomic
@@ -708,8 +732,12 @@ def do_update_preferences(
     """Apply a saved preference page.  Only what changed is written (subscriptions, one consent
     event per change, contact fields).  Returns a short description of each change.
 
-    The preference link was emailed to the contact, so ticking a list here subscribes at once:
-    the click proved the mailbox, as a confirmation would.
+    Leaving a list, a channel or tracking takes effect at once.  Joining a list does not: the
+    preference link sits in every email we send, for a year, and emails get forwarded, so
+    whoever opens the page need not be the person.  The lists ticked are sent to the address as
+    a confirmation link (``do_confirm_signup``, as a sign-up form's are), and only the click in
+    that mailbox subscribes them, lifts an "unsubscribed everything" suppression and writes the
+    grant to the ledger ("list <id> to confirm" in the result).
     """
     source = ConsentEvent.Source.PREFERENCES
     contact = Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)  # lock_person
@@ -720,29 +748,25 @@ def do_update_preferences(
     # (a hard bounce, a complaint, an operator's entry) joins no list here either; the page
     # says so (``mail_stopped``) instead of "saved".
     stopped = mail_stopped(contact.email)
-    joined = []
+    to_confirm = []
     for ml in offered_lists:
         status = statuses.get(ml.pk)
         if ml.pk in choices.list_ids and status != Subscription.Status.CONFIRMED:
             if stopped:
                 changes.append(f"list {ml.pk} {LIST_REFUSED}")
                 continue
-            do_subscribe(
-                contact,
-                ml,
-                source=source,
-                wording_text=wording_text,
-                confirmed=True,
-                ip_address=ledger_ip(ip),
-            )
-            joined.append(ml)
-            changes.append(f"list {ml.pk} joined")
+            to_confirm.append(ml)
+            changes.append(f"list {ml.pk} {LIST_TO_CONFIRM}")
         elif ml.pk not in choices.list_ids and status == Subscription.Status.CONFIRMED:
             do_unsubscribe(contact, ml, source=source, ip=ip)
             changes.append(f"list {ml.pk} left")
-    if joined:
-        regrant_email_marketing(contact, source=source, wording_obj=wording_obj, ip=ip)
-        lift_person_suppression(contact.email)
+    if to_confirm:
+        confirm = ConfirmRequest(
+            contact_id=contact.pk,
+            list_ids=tuple(ml.pk for ml in to_confirm),
+            wording_id=wording_obj.pk,
+        )
+        _send_confirmation(contact, confirm, to_confirm)
     changes += set_channels(
         contact,
         {c: c in choices.channels for c in offered_channels},

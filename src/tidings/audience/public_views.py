@@ -8,6 +8,9 @@ guards (confirm, preferences).  Each view: parse, one action, respond.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from urllib.parse import parse_qsl
+
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -22,6 +25,7 @@ from tidings.policy.notice import rights_request_url
 
 from .actions import (
     LIST_REFUSED,
+    LIST_TO_CONFIRM,
     ConfirmResult,
     PreferenceChoices,
     do_confirm_signup,
@@ -277,7 +281,8 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             )
             # Post/redirect/get, with the notice in the address rather than a cookie.
             refused = any(change.endswith(LIST_REFUSED) for change in changes)
-            done = "refused" if refused else "saved"
+            to_confirm = any(change.endswith(LIST_TO_CONFIRM) for change in changes)
+            done = "refused" if refused else "confirm" if to_confirm else "saved"
             return HttpResponseRedirect(f"{request.path}?done={done}", status=303)
     else:
         state = current_state(contact)
@@ -330,6 +335,28 @@ def preferences_link_sent(request: HttpRequest) -> HttpResponse:
 
 # --- unsubscribing ----------------------------------------------------------------------------
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
+# Form content types Django parses into request.POST; any other body is read here.
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_ONE_CLICK_BODY_MAX = 4096  # a one-click body is 26 bytes; nothing longer is read as text
+
+
+def _one_click_requested(request: HttpRequest) -> bool:
+    """Does the POST carry ``List-Unsubscribe=One-Click`` (RFC 8058)?
+
+    Read with the leniency an unsubscribe deserves: a request that says it wants to stop the
+    mail must not be refused over how it is spelt.  Names and values are compared without case
+    and surrounding white space (a sender's body ending in CRLF gives "One-Click\r\n"), any of
+    several values counts, and a body sent as text/plain or with no content type at all is
+    read as a form, as RFC 8058 senders mean it.  Nothing but the field is looked at."""
+    name, value = (part.casefold() for part in ONE_CLICK)
+
+    def says_one_click(pairs: Iterable[tuple[str, str]]) -> bool:
+        return any(k.strip().casefold() == name and v.strip().casefold() == value for k, v in pairs)
+
+    if request.content_type in _FORM_TYPES:
+        return says_one_click((k, v) for k, values in request.POST.lists() for v in values)
+    body = request.body[:_ONE_CLICK_BODY_MAX].decode("utf-8", "replace")
+    return says_one_click(parse_qsl(body.strip(), keep_blank_values=True))
 
 
 # CSRF exemption, for this view only: RFC 8058 one-click unsubscribe is a POST from the mail
@@ -350,10 +377,10 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     mailing_list = None
     if unsubscribe_request.list_id is not None:
         mailing_list = MailingList.objects.filter(pk=unsubscribe_request.list_id).first()
-    from_page = request.POST.get("from") == "page"
+    from_page = request.content_type in _FORM_TYPES and request.POST.get("from") == "page"
 
     if request.method == "POST":
-        if request.POST.get(ONE_CLICK[0]) != ONE_CLICK[1]:
+        if not _one_click_requested(request):
             return HttpResponse(
                 "Expected List-Unsubscribe=One-Click in the request body (RFC 8058).\n",
                 status=400,

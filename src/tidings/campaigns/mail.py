@@ -39,6 +39,7 @@ VARIABLES = {
     "lists": "The names of the lists concerned (a list: {% for l in lists %}...)",
     "list_names": "The same names, joined: 'Product news and Events'",
     "confirm_url": "The link that confirms a sign-up (confirmation email)",
+    "subscriber": "Whether the person already gets one of our lists (confirmation email)",
     "preferences_url": "The person's preference centre",
     "unsubscribe_url": "The link that unsubscribes at once",
     "meeting_time": "A booked demo's date and time, in the person's timezone (demo emails)",
@@ -76,18 +77,20 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
             "{% for l in lists %}  - {{ l }}\n{% endfor %}\n"
             "To confirm, open this link and press the button on the page:\n"
             "{{ confirm_url }}\n\n"
-            "If you did not ask for this, ignore this email: you will not be subscribed, "
+            "If you did not ask for this, ignore this email: you will not be subscribed"
+            "{% if subscriber %} to these, and nothing else changes.\n\n{% else %}, "
             "we will not write again, and your address will be deleted in a few days.\n\n"
-            + _SIGNATURE_TEXT
+            "{% endif %}" + _SIGNATURE_TEXT
         ),
         "html": (
             "<p>Hello{% if first_name %} {{ first_name }}{% endif %},</p>"
             "<p>Someone, probably you, asked {{ controller_name }} to email this address:</p>"
             "<ul>{% for l in lists %}<li>{{ l }}</li>{% endfor %}</ul>"
             '<p><a href="{{ confirm_url }}">Confirm your subscription</a></p>'
-            "<p>If you did not ask for this, ignore this email: you will not be subscribed, "
+            "<p>If you did not ask for this, ignore this email: you will not be subscribed"
+            "{% if subscriber %} to these, and nothing else changes.</p>{% else %}, "
             "we will not write again, and your address will be deleted in a few days.</p>"
-            + _SIGNATURE_HTML
+            "{% endif %}" + _SIGNATURE_HTML
         ),
     },
     "welcome": {

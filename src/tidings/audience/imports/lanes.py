@@ -45,6 +45,14 @@ class LineIndex:
 
 
 SUBSCRIBABLE = (None, Subscription.Status.PENDING, Subscription.Status.CONFIRMED)
+# How a subscription here ends for each way of leaving the earlier tool (rows.GoodRow.left): an
+# address the earlier tool cleaned bounced, a spam report is a complaint; any other way
+# (unsubscribed, blocklisted, deleted by its account...) is an unsubscribe.
+LEFT_STATUSES = {
+    "cleaned": Subscription.Status.BOUNCED,
+    "bounced": Subscription.Status.BOUNCED,
+    "complained": Subscription.Status.COMPLAINED,
+}
 
 
 class SuppressionList:
@@ -154,11 +162,19 @@ class Lane:
         mailing_list = self.imp.mailing_list
         if self.imp.dry_run or mailing_list is None:
             return
-        ids = [e.id for e in self.writer.existing([r.email for r in rows]) if e.status in ACTIVE]
-        if ids:
-            # One batch: a few statements and one contacts_unsubscribed signal for everyone
-            # the batch withdrew (journeys exit them, webhooks say contact.unsubscribed).
-            do_end_subscriptions_by_import(ids, mailing_list, source_ref=f"import:{self.imp.pk}")
+        unsubscribed = Subscription.Status.UNSUBSCRIBED
+        status_of = {r.key: LEFT_STATUSES.get(r.left, unsubscribed) for r in rows}
+        by_status: dict[str, list[int]] = {}
+        for found in self.writer.existing([r.key for r in rows]):
+            if found.status in ACTIVE:
+                by_status.setdefault(status_of[found.key], []).append(found.id)
+        for status, ids in sorted(by_status.items()):
+            # One batch per way of leaving: a few statements and one contacts_unsubscribed
+            # signal for everyone the batch ended (journeys exit them, webhooks say
+            # contact.unsubscribed).
+            do_end_subscriptions_by_import(
+                ids, mailing_list, source_ref=f"import:{self.imp.pk}", status=status
+            )
 
     def _existing_by_key(self, rows: Sequence[GoodRow]) -> dict[str, Existing]:
         return {e.key: e for e in self.writer.existing([r.key for r in rows])}
