@@ -81,6 +81,21 @@ def test_an_old_zone_name_a_browser_reports_is_shown_under_its_current_name(clie
     assert Booking.objects.get().visitor_timezone == "Asia/Kolkata"
 
 
+@pytest.mark.parametrize(
+    "old, now",
+    [("Africa/Asmera", "Africa/Asmara"), ("Pacific/Truk", "Pacific/Chuuk")],
+)
+def test_an_old_spelling_is_shown_as_its_own_countrys_zone(client, monday, old, now):
+    """The compiled tz data links Africa/Asmera (Eritrea) to Africa/Nairobi (Kenya) and
+    Pacific/Truk to Pacific/Port_Moresby: same clock, another country.  The visitor is shown
+    their own zone under its current spelling."""
+    hosts("grace")
+    text = client.get(f"/demo/?tz={old}").text
+    assert f'<option value="{now}" selected>' in text
+    assert post(client, tz=old).status_code == 303
+    assert Booking.objects.get().visitor_timezone == now
+
+
 def test_without_hosts_or_hours_the_page_says_there_are_no_free_times(client, monday):
     text = client.get("/demo/").text
     assert "no free times" in text

@@ -41,6 +41,21 @@ def _tz_file(name: str) -> str:
         return ""
 
 
+# Old spellings whose link in ``tzdata.zi`` points at another country's zone with the same clock
+# (``Africa/Asmera`` → ``Africa/Nairobi``, Kenya), where the tz database's own ``backward`` file
+# names the renamed zone (``#= Africa/Asmara``, Eritrea).  ``backward`` is not shipped with the
+# compiled data, so its few such renames are written here.
+RENAMED = {
+    "Africa/Asmera": "Africa/Asmara",
+    "Africa/Timbuktu": "Africa/Bamako",
+    "America/Virgin": "America/St_Thomas",
+    "Antarctica/South_Pole": "Antarctica/McMurdo",
+    "Pacific/Ponape": "Pacific/Pohnpei",
+    "Pacific/Truk": "Pacific/Chuuk",
+    "Pacific/Yap": "Pacific/Chuuk",
+}
+
+
 @cache
 def zone_aliases() -> dict[str, str]:
     """Old names of zones → the zone's name now (``Asia/Calcutta`` → ``Asia/Kolkata``), read from
@@ -64,7 +79,7 @@ def zone_aliases() -> dict[str, str]:
         for _ in range(5):  # a link to a link (none today; bounded all the same)
             target = links.get(target, target)
         if alias not in listed and target in listed:
-            aliases[alias] = target
+            aliases[alias] = RENAMED.get(alias) if RENAMED.get(alias) in listed else target
     return aliases
 
 
