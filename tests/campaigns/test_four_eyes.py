@@ -462,3 +462,20 @@ def test_the_dashboard_lists_a_campaign_waiting_for_a_second_operator(
 
     campaign.save()  # changed since the request: whoever changed it asks again
     assert second_operator.waiting(reviewer) == []
+
+
+def test_a_long_name_in_what_changed_keeps_the_reason_saying_what_to_do(
+    four_eyes, news, author, reviewer
+):
+    """The reason fits its 300 characters by shortening the name, not by cutting off "another
+    operator must confirm it again"."""
+    from tidings.campaigns.reconfirm import void_changed_confirmations
+
+    campaign = confirmed(news, author, reviewer)
+    Layout.objects.filter(pk=campaign.layout_id).update(html=changed_html(campaign.layout))
+    void_changed_confirmations("its layout “" + "Long " * 60 + "”", actor=author)
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
+    assert len(campaign.paused_reason) <= 300
+    assert campaign.paused_reason.startswith("its layout “Long Long")
+    assert campaign.paused_reason.endswith("another operator must confirm it again")

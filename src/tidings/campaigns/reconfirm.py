@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from tidings.lib.audit import audit
+from tidings.lib.four_eyes import voided_reason
 
 from .fingerprint import changed_since_confirmed, enforced
 from .lifecycle import InvalidTransition, apply_transition
@@ -32,6 +33,7 @@ from .models import Campaign
 
 Status = Campaign.Status
 _LIVE = (Status.SCHEDULED, Status.SENDING, Status.PAUSED)
+VOIDED_END = "changed after it was confirmed: another operator must confirm it again"
 
 
 def void_changed_confirmations(what: str, *, actor: Any) -> list[int]:
@@ -48,11 +50,11 @@ def void_changed_confirmations(what: str, *, actor: Any) -> list[int]:
         was = campaign.status
         if not changed_since_confirmed(campaign, audience=was == Status.SCHEDULED):
             continue
-        reason = f"{what} changed after it was confirmed: another operator must confirm it again"
+        reason = voided_reason(what, VOIDED_END)
         editor = actor if getattr(actor, "pk", None) else None
         for _attempt in range(3):  # the worker may start or pause it under us: follow it
             try:
-                was = _void(campaign, reason[:300], editor)
+                was = _void(campaign, reason, editor)
             except InvalidTransition as exc:
                 if exc.status not in _LIVE:
                     break  # cancelled or finished meanwhile: nothing to void

@@ -51,7 +51,7 @@ from tidings.campaigns.fingerprint import content_fingerprint
 from tidings.campaigns.models import Template
 from tidings.lib.access import has_permission, operators_with_permission
 from tidings.lib.audit import audit
-from tidings.lib.four_eyes import digest, enforced, needs_second_operator
+from tidings.lib.four_eyes import digest, enforced, needs_second_operator, voided_reason
 from tidings.lib.operator_mail import mail_operators
 
 from .models import Journey
@@ -308,7 +308,7 @@ def _hold_unconfirmed(journey: Journey) -> None:
 def _void(journey: Journey, what: str, actor: Any) -> None:
     from .actions import InvalidTransition, _apply
 
-    reason = f"{what} {_VOIDED_END}"
+    reason = voided_reason(what, _VOIDED_END)  # its end kept: ``waiting`` finds it by that
     fields: dict[str, Any] = {
         "confirmed_fingerprint": "",
         "confirmed_by": None,
@@ -320,7 +320,7 @@ def _void(journey: Journey, what: str, actor: Any) -> None:
     }
     was = journey.status
     if was in _STARTED:
-        fields["paused_reason"] = reason[:300]
+        fields["paused_reason"] = reason
     try:
         if was == Status.ACTIVE:  # nobody gets mail no second operator has seen
             _apply(journey, "pause", **fields)
