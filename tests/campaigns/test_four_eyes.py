@@ -462,3 +462,101 @@ def test_the_dashboard_lists_a_campaign_waiting_for_a_second_operator(
 
     campaign.save()  # changed since the request: whoever changed it asks again
     assert second_operator.waiting(reviewer) == []
+
+
+def test_a_long_name_in_what_changed_keeps_the_reason_saying_what_to_do(
+    four_eyes, news, author, reviewer
+):
+    """The reason fits its 300 characters by shortening the name, not by cutting off "another
+    operator must confirm it again"."""
+    from tidings.campaigns.reconfirm import void_changed_confirmations
+
+    campaign = confirmed(news, author, reviewer)
+    Layout.objects.filter(pk=campaign.layout_id).update(html=changed_html(campaign.layout))
+    void_changed_confirmations("its layout “" + "Long " * 60 + "”", actor=author)
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
+    assert len(campaign.paused_reason) <= 300
+    assert campaign.paused_reason.startswith("its layout “Long Long")
+    assert campaign.paused_reason.endswith("another operator must confirm it again")
+
+
+# --- who is told ----------------------------------------------------------------------------------
+def run_sent_back_task() -> int:
+    """Run the one notification the change enqueued, as the worker would."""
+    from django_tasks_db.models import DBTaskResult
+
+    from tidings.campaigns.sent_back import notify_sent_back_task
+
+    (row,) = DBTaskResult.objects.filter(task_path__endswith="notify_sent_back_task")
+    return notify_sent_back_task.call(*row.args_kwargs["args"])
+
+
+def test_the_author_and_the_confirmer_are_told_in_words_when_a_change_sends_it_back(
+    four_eyes, news, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    """A third operator gives its list another topic: the campaign is back to draft, and the
+    two people counting on it going out are emailed what changed and what it needs now."""
+    from tidings.audience.operator import do_save_list
+    from tidings.audience.operator_forms import MailingListForm
+
+    carol = make_operator("carol", "owner", password=None)
+    campaign = confirmed(news, author, reviewer)
+    form = MailingListForm(
+        {"name": news.name, "topic": "training", "description": "", "is_public": ""},
+        instance=news,
+    )
+    assert form.is_valid(), form.errors
+    with django_capture_on_commit_callbacks(execute=True):
+        do_save_list(form, actor=carol)
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"
+
+    assert run_sent_back_task() == 2
+    [message] = mailoutbox
+    assert message.to == sorted([author.email, reviewer.email])
+    assert message.subject == f"tidings: the campaign “{campaign.name}” is back to draft"
+    body = message.body
+    assert "is back to draft and will not go out (it was scheduled for " in body
+    assert "its list “Product news” changed after it was confirmed" in body
+    assert "The change was made by carol." in body
+    assert "needs confirming again: another operator with the send permission" in body
+    assert f"/campaigns/{campaign.pk}/" in body
+
+
+def test_a_sending_campaign_paused_by_a_change_tells_them_it_needs_resuming(
+    four_eyes, news, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    subscriber("Ada Lovelace", news)
+    campaign = confirmed(news, author, reviewer)
+    lifecycle.start_due_campaigns(now=timezone.now() + timezone.timedelta(days=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        save_layout(campaign.layout, changed_html(campaign.layout), author)
+    assert run_sent_back_task() == 2
+    [message] = mailoutbox
+    assert "paused while sending" in message.subject
+    assert "layout" in message.body and "resumes it." in message.body
+    assert "Ada" not in message.body  # nobody's personal data
+
+
+def test_nobody_is_told_once_it_was_confirmed_again(
+    four_eyes, news, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    campaign = confirmed(news, author, reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        save_layout(campaign.layout, changed_html(campaign.layout), author)
+    do_schedule(Campaign.objects.get(pk=campaign.pk), None, actor=reviewer, confirmed=True)
+    assert run_sent_back_task() == 0
+    assert mailoutbox == []
+
+
+def test_an_author_who_switched_these_mails_off_is_not_told(
+    four_eyes, news, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    from tidings.crm.models import OperatorPreference
+
+    OperatorPreference.objects.create(user=author, mail_sent_back=False)
+    campaign = confirmed(news, author, reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        save_layout(campaign.layout, changed_html(campaign.layout), reviewer)
+    assert run_sent_back_task() == 1
+    assert mailoutbox[0].to == [reviewer.email]

@@ -18,6 +18,7 @@ from tests.campaigns.lifecycle_helpers import (
     subscriber,
     use_outbox,
 )
+from tests.operators import make_operator
 from tidings.audience.models import Segment
 from tidings.audience.suppression import do_suppress
 from tidings.campaigns import lifecycle
@@ -349,6 +350,34 @@ def test_a_campaign_whose_whole_audience_went_away_goes_back_to_draft_not_finish
     assert campaign.status == "draft"
     assert "no open list or segment" in campaign.paused_reason
     assert not Delivery.objects.filter(campaign=campaign).exists()
+
+
+def test_the_author_and_whoever_scheduled_it_are_told_when_it_could_not_start(
+    news, owner, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Its segment broke after it was scheduled: back to draft, and the two people counting on
+    it going out learn why and that it needs scheduling again (not only from its page)."""
+    from django_tasks_db.models import DBTaskResult
+
+    from tidings.campaigns.sent_back import notify_sent_back_task
+
+    author = make_operator("author", "writer", password=None)
+    segment = Segment.objects.create(name="Old", query='list:"Product news"')
+    campaign = ready_campaign(segments=[segment], created_by=author)
+    do_schedule(campaign, timezone.now() + timedelta(minutes=5), actor=owner, confirmed=True)
+    news.name = "Renamed"
+    news.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert start_due_campaigns(now=timezone.now() + timedelta(minutes=6)) == []
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"
+
+    (row,) = DBTaskResult.objects.filter(task_path__endswith="notify_sent_back_task")
+    assert notify_sent_back_task.call(*row.args_kwargs["args"]) == 2
+    [message] = mailoutbox
+    assert message.to == sorted([author.email, owner.email])
+    assert message.subject == f"tidings: the campaign “{campaign.name}” is back to draft"
+    assert "Why: a segment no longer works" in message.body
+    assert "Put it right on its page, then schedule it again." in message.body
 
 
 # --- while sending ------------------------------------------------------------------------------

@@ -567,3 +567,27 @@ def test_the_dashboard_and_the_journey_list_show_what_waits_for_a_second_operato
 
     four_eyes.do_confirm(journey, actor=reviewer, seen=four_eyes.fingerprint(journey))
     assert four_eyes.waiting() == []
+
+
+def test_a_journey_voided_by_a_long_named_change_still_waits_on_the_dashboard(
+    client, four_eyes_on, author, reviewer
+):
+    """The reason is kept to 300 characters: a long name in what changed used to cut off its
+    end ("… another operator must confirm it again"), which is how the waiting list knows it,
+    so the paused journey vanished from the dashboard and its page lost what to do next."""
+    journey = running(author, reviewer)
+    Template.objects.filter(name="Welcome").update(body="Unreviewed: buy now.")
+    long_name = "Quarterly " + "long " * 50 + "template"
+    four_eyes.void_changed_journeys(f"its template “{long_name}”", actor=author)
+
+    journey.refresh_from_db()
+    assert journey.status == "paused"
+    assert len(journey.paused_reason) <= 300
+    assert journey.paused_reason.startswith("its template “Quarterly long long")
+    assert journey.paused_reason.endswith("another operator must confirm it again")
+    assert [j.pk for j in four_eyes.waiting(reviewer)] == [journey.pk]
+    sign_in(client, reviewer)
+    page = client.get(reverse("web:dashboard")).content.decode()
+    assert "Waiting for a second operator (1)" in page
+    assert f'href="{reverse("journeys:detail", args=[journey.pk])}"' in page
+    assert "…”" in journey.paused_reason  # the name is shortened, visibly

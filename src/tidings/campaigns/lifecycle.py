@@ -65,6 +65,7 @@ from .rendering import (
     check_template,
 )
 from .sendtime import plan_local_hour
+from .sent_back import tell_on_commit
 from .targeting import audience_for, skip_suppressed_deliveries
 from .variants import variant_problems
 
@@ -590,7 +591,8 @@ def start_due_campaigns(now: datetime | None = None) -> list[int]:
     Safe to run in several workers at once: each campaign is claimed by ``do_start``'s
     conditional UPDATE, and a campaign another worker claimed first is skipped.  A campaign
     that cannot start (a segment broke since it was scheduled) goes back to draft with the
-    reason, instead of failing again every minute.
+    reason, instead of failing again every minute, and its author and whoever confirmed it are
+    emailed why (``sent_back``).
     """
     now = now or timezone.now()
     due = Campaign.objects.filter(status=Status.SCHEDULED, scheduled_at__lte=now).order_by(
@@ -605,9 +607,19 @@ def start_due_campaigns(now: datetime | None = None) -> list[int]:
         except CampaignNotReady as exc:
             logger.warning("campaign %s could not start: %s", pk, exc)
             with contextlib.suppress(InvalidTransition):  # cancelled meanwhile: leave it so
-                do_unschedule(Campaign.objects.get(pk=pk), actor=None, reason=str(exc))
-                if isinstance(exc, ConfirmationVoided):
+                campaign = Campaign.objects.get(pk=pk)
+                scheduled_at = campaign.scheduled_at
+                do_unschedule(campaign, actor=None, reason=str(exc))
+                voided = isinstance(exc, ConfirmationVoided)
+                if voided:
                     audit("campaign.confirmation_voided", actor_label="worker", obj=Campaign(pk=pk))
+                tell_on_commit(
+                    campaign,
+                    str(exc)[:300],
+                    was=Status.SCHEDULED,
+                    scheduled_at=scheduled_at,
+                    confirm=voided,
+                )
             continue
         started.append(pk)
         logger.info("campaign %s started", pk)

@@ -23,11 +23,13 @@ resumes a campaign it paused takes responsibility: the protection is waived for 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, Q, Sum
 from django.tasks import task
 from django.urls import reverse
 
-from tidings.lib.operator_mail import mail_operators
+from tidings.lib.operator_mail import Kind, mail_operators
 
 from .config import DeliveryConfig
 from .models import Campaign, Delivery, EventCounter, EventKind
@@ -73,8 +75,8 @@ def protection_reason(campaign_id: int, config: DeliveryConfig) -> str | None:
     return None
 
 
-def recipients_for(campaign: Campaign) -> list[str]:
-    """The campaign's author and the owners (operators' addresses, never contacts')."""
+def recipients_for(campaign: Campaign) -> list[Any]:
+    """The campaign's author and the owners (operators, never contacts)."""
     from django.contrib.auth import get_user_model
 
     users = (
@@ -83,7 +85,7 @@ def recipients_for(campaign: Campaign) -> list[str]:
         .filter(Q(is_superuser=True) | Q(groups__name="owner") | Q(pk=campaign.created_by_id or 0))
         .distinct()
     )
-    return sorted({u.email for u in users if u.email})
+    return list(users)
 
 
 @task()
@@ -102,4 +104,5 @@ def notify_paused_task(campaign_id: int, reason: str) -> int:
         "block senders whose complaint or bounce rates stay this high; look at where "
         f"these addresses came from before resuming:\n{link}\n",
         about=f"campaign {campaign_id} pausing itself",
+        kind=Kind.SAFETY,  # never switched off: see lib.operator_mail
     )

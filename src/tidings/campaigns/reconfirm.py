@@ -14,7 +14,8 @@ A campaign whose confirmation is voided:
 - paused → stays paused, with the reason, under the same rule.
 
 In each case whoever made the change becomes its last editor (so they cannot be the second
-operator) and an audit row ``campaign.confirmation_voided`` names what changed.
+operator) and an audit row ``campaign.confirmation_voided`` names what changed; a scheduled or
+sending one's author and whoever confirmed it are emailed what changed (``sent_back``).
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from tidings.lib.audit import audit
+from tidings.lib.four_eyes import voided_reason
 
 from .fingerprint import changed_since_confirmed, enforced
 from .lifecycle import InvalidTransition, apply_transition
 from .models import Campaign
+from .sent_back import tell_on_commit
 
 Status = Campaign.Status
 _LIVE = (Status.SCHEDULED, Status.SENDING, Status.PAUSED)
+VOIDED_END = "changed after it was confirmed: another operator must confirm it again"
 
 
 def void_changed_confirmations(what: str, *, actor: Any) -> list[int]:
@@ -48,11 +52,12 @@ def void_changed_confirmations(what: str, *, actor: Any) -> list[int]:
         was = campaign.status
         if not changed_since_confirmed(campaign, audience=was == Status.SCHEDULED):
             continue
-        reason = f"{what} changed after it was confirmed: another operator must confirm it again"
+        reason = voided_reason(what, VOIDED_END)
         editor = actor if getattr(actor, "pk", None) else None
+        scheduled_at = campaign.scheduled_at
         for _attempt in range(3):  # the worker may start or pause it under us: follow it
             try:
-                was = _void(campaign, reason[:300], editor)
+                was = _void(campaign, reason, editor)
             except InvalidTransition as exc:
                 if exc.status not in _LIVE:
                     break  # cancelled or finished meanwhile: nothing to void
@@ -60,6 +65,10 @@ def void_changed_confirmations(what: str, *, actor: Any) -> list[int]:
                 continue
             voided.append(campaign.pk)
             audit("campaign.confirmation_voided", actor=actor, obj=campaign, was=was, cause=what)
+            when = scheduled_at
+            tell_on_commit(
+                campaign, reason, was=was, scheduled_at=when, confirm=True, changed_by=editor
+            )
             break
     return voided
 

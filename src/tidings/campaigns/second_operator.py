@@ -23,7 +23,7 @@ from tidings.lib.access import has_permission, operators_with_permission
 from tidings.lib.audit import audit
 from tidings.lib.four_eyes import enforced, needs_second_operator
 from tidings.lib.models import AuditEntry
-from tidings.lib.operator_mail import mail_operators
+from tidings.lib.operator_mail import Kind, mail_operators
 
 from .fingerprint import changed_since_confirmed
 from .lifecycle import CampaignNotReady, Problem
@@ -80,8 +80,8 @@ def do_request_confirmation(campaign: Campaign, *, actor: Any) -> AuditEntry:
     return entry
 
 
-def confirmers(campaign: Campaign, *, asker_id: int | None = None) -> list[str]:
-    """The addresses of the operators who may send it: the send permission, never the one
+def confirmers(campaign: Campaign, *, asker_id: int | None = None) -> list[Any]:
+    """The operators who may send it: the send permission, never the one
     asking, and with four-eyes sending neither its author nor its last editor."""
     authors = [campaign.created_by_id, campaign.last_edited_by_id] if enforced() else []
     authors.append(asker_id)
@@ -91,7 +91,7 @@ def confirmers(campaign: Campaign, *, asker_id: int | None = None) -> list[str]:
         .exclude(pk__in=[pk for pk in authors if pk])
         .distinct()
     )
-    return sorted({u.email for u in users if u.email})
+    return list(users)
 
 
 @task()
@@ -116,6 +116,7 @@ def notify_confirmers_task(campaign_id: int, asker_id: int | None) -> int:
         + (f" ({why})" if why else "")
         + f". Read it, then {verb} it from its page if it is right:\n{link}\n",
         about=f"the confirmation of campaign {campaign_id}",
+        kind=Kind.CONFIRMATION,
     )
 
 

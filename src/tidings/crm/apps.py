@@ -11,6 +11,7 @@ class CrmConfig(AppConfig):
 
         from django.conf import settings
 
+        from tidings.lib.operator_mail import register_settings
         from tidings.lib.periodic import register
 
         from . import checks  # noqa: F401  (registers the system checks)
@@ -20,6 +21,10 @@ class CrmConfig(AppConfig):
         register_sources()
         register_conversation_sources()
         register_emails()
+        # The mail about campaigns and journeys honours what each operator chose here.
+        from .notifications import operator_mail_settings
+
+        register_settings(operator_mail_settings)
         # Reminders (due today, overdue, first responses), digests after their hour, and any
         # notification a failed send left: every few minutes is prompt enough for all three.
         register("crm.periodic", timedelta(minutes=5), "tidings.crm.tasks.crm_periodic_task")

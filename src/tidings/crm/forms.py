@@ -431,6 +431,17 @@ class PreferenceForm(CrmForm):
         widget=forms.RadioSelect,
         choices=[],
     )
+    mail_confirmations = forms.BooleanField(
+        label="Email me when another operator asks me to send or confirm a campaign or journey",
+        required=False,
+    )
+    mail_sent_back = forms.BooleanField(
+        label=(
+            "Email me when a campaign I wrote or confirmed goes back to draft because something "
+            "it uses changed"
+        ),
+        required=False,
+    )
     takes_enquiries = forms.BooleanField(label="Give me new enquiries in turn", required=False)
     takes_requests = forms.BooleanField(
         label="Give me new support requests in turn", required=False

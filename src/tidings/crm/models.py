@@ -431,7 +431,10 @@ class OperatorPreference(models.Model):
     """An operator's CRM settings: how they hear of new work, and whether new work is theirs.
 
     ``notify``: every event by email as it happens, one daily digest, or nothing (the work is
-    still on "My work").  The rota: new enquiries (and support requests) are assigned in turn to
+    still on "My work").  ``mail_confirmations`` / ``mail_sent_back``: the mail about campaigns
+    and journeys (``lib.operator_mail``) they want — asked to send or confirm one; one they
+    wrote or confirmed sent back by a change (a campaign that paused itself is always sent).
+    The rota: new enquiries (and support requests) are assigned in turn to
     the operators who take them (``last_assigned_at``, oldest first).
     """
 
@@ -444,6 +447,8 @@ class OperatorPreference(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crm_preference"
     )
     notify = models.CharField(max_length=6, choices=Notify.choices, default=Notify.NONE)
+    mail_confirmations = models.BooleanField(default=True)
+    mail_sent_back = models.BooleanField(default=True)
     takes_enquiries = models.BooleanField(default=False)
     takes_requests = models.BooleanField(default=False)
     last_assigned_at = models.DateTimeField(null=True, blank=True)

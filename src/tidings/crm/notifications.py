@@ -19,7 +19,7 @@ Who is told:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,6 +89,24 @@ def notify_owner(record: Enquiry | SupportRequest, event: str, owner: Any = None
         return _queue(record, event, _opted_in())
     preference = OperatorPreference.objects.filter(user=owner).first()
     return _queue(record, event, [preference] if preference else [])
+
+
+def operator_mail_settings(user_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    """For ``lib.operator_mail`` (registered in ``apps.py``): the kinds of mail about campaigns
+    and journeys each of these operators switched off on this settings page."""
+    from tidings.lib.operator_mail import Kind
+
+    found = OperatorPreference.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "mail_confirmations", "mail_sent_back"
+    )
+    return {
+        user_id: frozenset(
+            kind
+            for kind, on in ((Kind.CONFIRMATION, confirmations), (Kind.SENT_BACK, sent_back))
+            if not on
+        )
+        for user_id, confirmations, sent_back in found
+    }
 
 
 # --- writing and sending ----------------------------------------------------------------------

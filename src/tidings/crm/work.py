@@ -268,7 +268,13 @@ def do_set_preferences(user: Any, values: Mapping[str, Any]) -> list[str]:
     preference, _ = OperatorPreference.objects.get_or_create(user=user)
     changed = [
         name
-        for name in ("notify", "takes_enquiries", "takes_requests")
+        for name in (
+            "notify",
+            "mail_confirmations",
+            "mail_sent_back",
+            "takes_enquiries",
+            "takes_requests",
+        )
         if name in values and getattr(preference, name) != values[name]
     ]
     for name in changed:

@@ -193,6 +193,8 @@ def preferences(request: OperatorRequest) -> HttpResponse:
     current = OperatorPreference.objects.filter(user=request.user).first()
     initial = {
         "notify": current.notify if current else OperatorPreference.Notify.NONE,
+        "mail_confirmations": current.mail_confirmations if current else True,
+        "mail_sent_back": current.mail_sent_back if current else True,
         "takes_enquiries": bool(current and current.takes_enquiries),
         "takes_requests": bool(current and current.takes_requests),
     }

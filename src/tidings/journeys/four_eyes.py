@@ -51,8 +51,8 @@ from tidings.campaigns.fingerprint import content_fingerprint
 from tidings.campaigns.models import Template
 from tidings.lib.access import has_permission, operators_with_permission
 from tidings.lib.audit import audit
-from tidings.lib.four_eyes import digest, enforced, needs_second_operator
-from tidings.lib.operator_mail import mail_operators
+from tidings.lib.four_eyes import digest, enforced, needs_second_operator, voided_reason
+from tidings.lib.operator_mail import Kind, mail_operators
 
 from .models import Journey
 
@@ -161,8 +161,8 @@ def do_request_confirmation(journey: Journey, *, actor: Any) -> Journey:
     return journey
 
 
-def confirmers(journey: Journey, *, asker_id: int | None = None) -> list[str]:
-    """The addresses of the operators who may confirm ``journey``: the send permission, and
+def confirmers(journey: Journey, *, asker_id: int | None = None) -> list[Any]:
+    """The operators who may confirm ``journey``: the send permission, and
     neither whoever last changed it nor the one asking."""
     users = (
         get_user_model()
@@ -170,7 +170,7 @@ def confirmers(journey: Journey, *, asker_id: int | None = None) -> list[str]:
         .exclude(pk__in=[pk for pk in (journey.changed_by_id, asker_id) if pk])
         .distinct()
     )
-    return sorted({u.email for u in users if u.email})
+    return list(users)
 
 
 @task()
@@ -197,6 +197,7 @@ def notify_confirmers_task(journey_id: int, asker_id: int | None) -> int:
         "than whoever last changed it has read what it sends (its emails, its trigger "
         f"and who it lets in) and confirmed it on its page:\n{link}\n",
         about=f"the confirmation of journey {journey_id}",
+        kind=Kind.CONFIRMATION,
     )
 
 
@@ -308,7 +309,7 @@ def _hold_unconfirmed(journey: Journey) -> None:
 def _void(journey: Journey, what: str, actor: Any) -> None:
     from .actions import InvalidTransition, _apply
 
-    reason = f"{what} {_VOIDED_END}"
+    reason = voided_reason(what, _VOIDED_END)  # its end kept: ``waiting`` finds it by that
     fields: dict[str, Any] = {
         "confirmed_fingerprint": "",
         "confirmed_by": None,
@@ -320,7 +321,7 @@ def _void(journey: Journey, what: str, actor: Any) -> None:
     }
     was = journey.status
     if was in _STARTED:
-        fields["paused_reason"] = reason[:300]
+        fields["paused_reason"] = reason
     try:
         if was == Status.ACTIVE:  # nobody gets mail no second operator has seen
             _apply(journey, "pause", **fields)

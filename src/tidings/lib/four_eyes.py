@@ -36,3 +36,14 @@ def needs_second_operator(actor: Any, authors: Iterable[int | None]) -> bool:
         return False
     actor_id = getattr(actor, "pk", None)
     return actor_id is None or actor_id in set(authors)
+
+
+def voided_reason(what: str, end: str, *, limit: int = 300) -> str:
+    """``"<what> <end>"`` within ``limit`` characters (the paused reason's column): a long
+    ``what`` (a name of up to 200 characters, in words) is shortened with "…", never ``end``,
+    which says what to do next — and by which the journeys' waiting list knows a voided one."""
+    room = limit - len(end) - 1
+    if len(what) > room:
+        closing = "”" if what.endswith("”") else ""
+        what = what[: room - 1 - len(closing)].rstrip() + "…" + closing
+    return f"{what} {end}"
