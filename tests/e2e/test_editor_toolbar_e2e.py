@@ -32,7 +32,7 @@ def tool_names(page: Page) -> list[str]:
 def test_every_formatting_tool_names_its_field_and_block_and_follows_a_move(
     page: Page, owner, live_server
 ):
-    """"Bold", "Italic", "Link" were named the same in every block: a screen reader's list of
+    """ "Bold", "Italic", "Link" were named the same in every block: a screen reader's list of
     buttons held ten "Bold"s, with nothing to tell which text each would change."""
     ensure_default_layout()
     sign_in(page)
@@ -58,9 +58,9 @@ def test_every_formatting_tool_names_its_field_and_block_and_follows_a_move(
     page.get_by_role("button", name="Move up block 3 (Text)").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("button", name="Move up block 2 (Text)")).to_be_focused()
-    expect(
-        page.get_by_role("button", name="Bold, Text, block 2 (Text)", exact=True)
-    ).to_have_count(1)
+    expect(page.get_by_role("button", name="Bold, Text, block 2 (Text)", exact=True)).to_have_count(
+        1
+    )
     # A block added later is named too.
     add_block_by_keyboard(page, "Text")
     count = page.locator("#block-list > li").count()
@@ -72,7 +72,7 @@ def test_every_formatting_tool_names_its_field_and_block_and_follows_a_move(
 def test_link_asks_for_the_address_in_a_dialog_that_checks_it_by_keyboard(
     page: Page, owner, live_server
 ):
-    """"Link" opened window.prompt: it could take any text as an address, say nothing about a
+    """ "Link" opened window.prompt: it could take any text as an address, say nothing about a
     wrong one, and left focus wherever the browser put it."""
     prompts = no_prompt(page)
     ensure_default_layout()
@@ -95,7 +95,9 @@ def test_link_asks_for_the_address_in_a_dialog_that_checks_it_by_keyboard(
     # A javascript: address is refused, with a message at the field; the dialog stays open.
     address.fill("javascript:alert(1)")
     page.keyboard.press("Enter")
-    expect(dialog.get_by_role("alert")).to_contain_text("must start with https://, http:// or mailto:")
+    expect(dialog.get_by_role("alert")).to_contain_text(
+        "must start with https://, http:// or mailto:"
+    )
     expect(address).to_have_attribute("aria-invalid", "true")
     expect(address).to_be_focused()
     expect(dialog).to_be_visible()

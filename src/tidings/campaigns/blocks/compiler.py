@@ -27,6 +27,7 @@ from tidings.lib.contrast import readable_on
 from .markup import Tokens, attribute, direction, plain, rich
 from .schema import (
     BLOCK_LABELS,
+    EXAMPLE_PICTURE,
     FIELDS,
     FONTS,
     NETWORKS,
@@ -38,6 +39,7 @@ from .schema import (
     Document,
     Footer,
     Heading,
+    OLD_EXAMPLE_PICTURE,
     Image,
     Social,
     Spacer,
@@ -111,8 +113,11 @@ def dumps(document: Document) -> str:
 
 # --- MJML -----------------------------------------------------------------------------------
 def _image_url(src: str) -> str:
-    """Pictures of the media library are stored by path; emails need the whole address."""
-    if src.startswith("/media/"):
+    """Pictures of the media library (and the starters' example picture) are stored by path;
+    emails need the whole address."""
+    if src == OLD_EXAMPLE_PICTURE:
+        src = EXAMPLE_PICTURE
+    if src.startswith("/media/") or src == EXAMPLE_PICTURE:
         return settings.TIDINGS_BASE_URL.rstrip("/") + src
     return src
 

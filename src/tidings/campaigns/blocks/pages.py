@@ -130,7 +130,7 @@ def to_markdown(editor: BlockEditor) -> str:
             parts.append(str(block.get("text", "")))
         elif kind == "image" and block.get("src"):
             src = str(block["src"])
-            if src.startswith("/media/"):
+            if src.startswith(("/media/", "/static/")):
                 src = absolute_url(src)
             parts.append(f"![{block.get('alt', '')}]({src})")
         elif kind == "button":
