@@ -137,6 +137,7 @@ def test_link_asks_for_the_address_in_a_dialog_that_checks_it_by_keyboard(
     address.fill("mailto:hello@example.com")
     dialog.get_by_role("button", name="Insert link").click()
     expect(text).to_have_value(
-        "Read the [news](https://example.com/news) today.[hello@example.com](mailto:hello@example.com)"
+        "Read the [news](https://example.com/news) today."
+        "[hello@example.com](mailto:hello@example.com)"
     )
     assert prompts == []
