@@ -32,3 +32,89 @@ def test_the_announcement_starters_picture_shows_in_the_preview_and_is_still_fla
     assert any(
         "example picture" in line for line in leftovers(STARTERS["announcement"].body(), "blocks")
     )
+
+
+def _render(document: dict) -> str:
+    """The message a block document makes for the made-up reader, as sent."""
+    import json
+
+    from tidings.campaigns.blocks import blocks_to_html
+    from tidings.campaigns.rendering import SAMPLE_CONTACT, CompiledMessage, MessageLinks
+
+    compiled = CompiledMessage.from_sources(
+        subject="Hi", body=blocks_to_html(json.dumps(document)), fmt="html"
+    )
+    links = MessageLinks(
+        unsubscribe_url="https://news.example.co.uk/u/T",
+        preferences_url="https://news.example.co.uk/p/T",
+        view_url="",
+    )
+    return compiled.render(SAMPLE_CONTACT, links).html
+
+
+def _serve_pictures(page: Page) -> None:
+    """Every https://pictures.example/… address answers with a 600 × 300 PNG."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (600, 300), (31, 95, 184)).save(out, "PNG")
+    page.route(
+        "https://pictures.example/**",
+        lambda route: route.fulfill(body=out.getvalue(), content_type="image/png"),
+    )
+
+
+BOXES = """() => Object.fromEntries(
+  ["Above", "Story", "Left", "Right"].map(alt => [alt,
+    (({left, right, top, width}) => ({left, right, top, width}))(
+      document.querySelector(`img[alt="${alt}"]`).getBoundingClientRect())]))"""
+
+
+def test_two_columns_with_pictures_stack_full_width_on_a_phone(browser):
+    """On a phone the two halves stacked, but each picture kept its desktop width (268 px),
+    centred in a 343 px column with the words beside it starting 37 px further left; and the
+    layout's table-cell padding (6 px 8px, meant for Markdown tables) shrank every picture."""
+    from tests.e2e.helpers import browser_page
+
+    html = _render(
+        {
+            "version": 1,
+            "blocks": [
+                {"type": "text", "text": "Above both"},
+                {"type": "image", "src": "https://pictures.example/story.png", "alt": "Story"},
+                {
+                    "type": "columns",
+                    "left_image": "https://pictures.example/l.png",
+                    "left_alt": "Left",
+                    "left_text": "Left words, long enough to wrap onto a second line on a phone",
+                    "right_image": "https://pictures.example/r.png",
+                    "right_alt": "Right",
+                    "right_text": "Right words",
+                },
+                {"type": "image", "src": "https://pictures.example/a.png", "alt": "Above"},
+            ],
+        }
+    )
+    for width in (375, 1280):
+        with browser_page(browser, width=width, height=900) as page:
+            _serve_pictures(page)
+            page.set_content(html, wait_until="load")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, width
+            words = page.get_by_text("Above both").evaluate("e => e.getBoundingClientRect().left")
+            box = page.evaluate(BOXES)
+            story, left, right = box["Story"], box["Left"], box["Right"]
+            assert story["left"] == words, (width, story, words)
+            if width == 375:
+                # Stacked, each as wide as the full-width picture, lined up with the words.
+                assert story["width"] == 375 - 2 * 16, story
+                for half in (left, right):
+                    assert (half["left"], half["width"]) == (story["left"], story["width"])
+                assert right["top"] > left["top"] + left["width"] / 2
+            else:
+                # Side by side, the content's width (536 px) shared with a 24 px gutter.
+                assert story["width"] == 536, story
+                assert left["top"] == right["top"]
+                assert left["left"] == story["left"] and right["right"] == story["right"]
+                assert right["left"] - left["right"] == 24

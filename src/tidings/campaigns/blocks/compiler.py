@@ -128,6 +128,7 @@ def _style(document: Document) -> str:
     # must not reach MJML's layout tables: same specificity, later in the document, so these win.
     return f"""
 .tdg-blocks table, .tdg-blocks th, .tdg-blocks td {{ border: 0 none; margin: 0; }}
+.tdg-blocks td {{ padding: 0; }}
 .tdg-blocks table {{ width: auto; }}
 .tdg-blocks table[width="100%"] {{ width: 100%; }}
 .tdg-blocks td[align="center"] {{ text-align: center; }}
@@ -196,8 +197,13 @@ def _image(
     link: str = "",
     width: int | None = None,
     align: str = "center",
+    fluid: bool = False,
 ) -> str:
     attrs = [f'src="{attribute(_image_url(src), tokens)}"', f'alt="{attribute(alt, tokens)}"']
+    if fluid:
+        # As wide as the stacked column on a phone (MJML's mj-full-width-mobile media query),
+        # not its half of the desktop width, centred, beside nothing.
+        attrs.append('fluid-on-mobile="true"')
     if link:
         attrs.append(f'href="{attribute(link, tokens)}"')
     if width:
@@ -229,7 +235,7 @@ def _column(block: Columns, side: str, tokens: Tokens) -> str:
     parts = []
     src, alt, text = (getattr(block, f"{side}_{name}") for name in ("image", "alt", "text"))
     if src:
-        parts.append(_image(src, alt, tokens))
+        parts.append(_image(src, alt, tokens, fluid=True))
     if text.strip():
         parts.append(_rich_text(text, tokens))
     return f'<mj-column padding="{padding}" css-class="tdg-col">{"".join(parts)}</mj-column>'
