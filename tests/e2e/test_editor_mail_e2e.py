@@ -118,3 +118,94 @@ def test_two_columns_with_pictures_stack_full_width_on_a_phone(browser):
                 assert left["top"] == right["top"]
                 assert left["left"] == story["left"] and right["right"] == story["right"]
                 assert right["left"] - left["right"] == 24
+
+
+# Every piece of text on the page: its colour and the colour painted behind it (the nearest
+# ancestor with a background), and their WCAG contrast.
+CONTRASTS = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+      return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const behind = (el) => { for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3); }
+    return [255, 255, 255]; };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const found = [];
+  for (let node; (node = walker.nextNode());) {
+    const el = node.parentElement, words = node.textContent.trim();
+    if (!words || !el.getClientRects().length || getComputedStyle(el).opacity === "0") continue;
+    const fg = rgb(getComputedStyle(el).color).slice(0, 3), bg = behind(el);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    found.push({words: words.slice(0, 30), ratio: (a + 0.05) / (b + 0.05), background: lum(bg)});
+  }
+  return found;
+}"""
+
+
+def _starting(found: list[dict], words: str) -> dict:
+    return next(f for f in found if f["words"].startswith(words))
+
+
+def test_the_email_has_dark_mode_colours_and_every_word_reads_in_both_schemes(browser):
+    """The email had no dark-mode rules: Apple Mail showed it white in dark mode, and the
+    preview's "dark mode" was only an imitation of the programs that invert colours."""
+    from tests.e2e.helpers import browser_page
+    from tidings.campaigns.blocks.pages import dark
+    from tidings.campaigns.rendering import SAMPLE_CONTACT, CompiledMessage, MessageLinks
+
+    blocks = _render(
+        {
+            "version": 1,
+            "settings": {"text_colour": "#333333", "link_colour": "#1f5fb8"},
+            "blocks": [
+                {"type": "heading", "text": "Spring news", "level": 1},
+                {"type": "text", "text": "Above both, with [a link](https://example.com/)"},
+                {"type": "columns", "left_text": "Left *words*", "right_text": "- Right"},
+                {"type": "button", "label": "Read on", "url": "https://example.com/"},
+                {"type": "social", "links": [{"network": "website", "url": "https://a.example"}]},
+                {"type": "footer", "text": "Small print, [unsubscribe](https://example.com/u)"},
+            ],
+        }
+    )
+    assert '<meta name="color-scheme" content="light dark">' in blocks
+    assert '<meta name="supported-color-schemes" content="light dark">' in blocks
+    # A pasted HTML body with its own dark text keeps a white content area in dark mode.
+    pasted = (
+        CompiledMessage.from_sources(
+            subject="Hi",
+            body='<p style="color:#333333">Pasted words</p><p>More <a href="https://a.example">x</a></p>',
+            fmt="html",
+        )
+        .render(
+            SAMPLE_CONTACT,
+            MessageLinks(
+                unsubscribe_url="https://news.example.co.uk/u/T",
+                preferences_url="https://news.example.co.uk/p/T",
+                view_url="https://news.example.co.uk/v/T",
+            ),
+        )
+        .html
+    )
+    for scheme in ("light", "dark"):
+        for name, html in (("blocks", blocks), ("pasted", pasted)):
+            with browser_page(browser, width=375, color_scheme=scheme) as page:
+                page.set_content(html, wait_until="load")
+                found = page.evaluate(CONTRASTS)
+                assert len(found) > 8, found
+                faint = [f for f in found if f["ratio"] < 4.5]
+                assert faint == [], (scheme, name, faint)
+                first = _starting(found, "Spring news" if name == "blocks" else "Pasted words")
+                if scheme == "dark" and name == "blocks":
+                    assert first["background"] < 0.05, first  # dark behind the words
+                    footer = _starting(found, "You are receiving this email")
+                    assert footer["background"] < 0.05, footer
+                else:
+                    assert first["background"] == 1, (scheme, name, first)
+    # The editor's dark preview shows the email's own dark rules, whatever the frame's scheme.
+    with browser_page(browser, width=375, color_scheme="light") as page:
+        page.set_content(dark(blocks), wait_until="load")
+        found = page.evaluate(CONTRASTS)
+        assert _starting(found, "Spring news")["background"] < 0.05
+        assert all(f["ratio"] >= 4.5 for f in found)
