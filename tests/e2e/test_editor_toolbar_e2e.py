@@ -4,6 +4,8 @@ checks it, rather than with window.prompt."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Dialog, Page, expect
 
 from tests.e2e.helpers import sign_in
@@ -141,3 +143,41 @@ def test_link_asks_for_the_address_in_a_dialog_that_checks_it_by_keyboard(
         "[hello@example.com](mailto:hello@example.com)"
     )
     assert prompts == []
+
+
+def test_the_placeholder_menu_is_browsed_with_arrow_keys_and_inserts_on_enter(
+    page: Page, owner, live_server
+):
+    """An arrow key on the closed menu changed its value, and every change inserted: the first
+    press put {{ contact.name }} into the text and moved the focus there, so a keyboard user
+    could reach no other placeholder."""
+    ensure_default_layout()
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?starter=blank")
+    add_block_by_keyboard(page, "Text")
+    text = page.locator("#block-0-text")
+    text.fill("Hello ")
+    text.evaluate("t => t.setSelectionRange(6, 6)")
+    menu = page.get_by_role("combobox", name="Insert a placeholder into Text, block 1 (Text)")
+    expect(menu).to_have_accessible_description(re.compile("arrow keys, then press Enter"))
+    menu.focus()
+    options = menu.locator("option").evaluate_all("os => os.map(o => o.value)")
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    expect(menu).to_be_focused()
+    expect(menu).to_have_value(options[3])
+    expect(text).to_have_value("Hello ")  # nothing inserted while browsing
+    page.keyboard.press("Enter")
+    expect(text).to_have_value("Hello " + options[3])
+    expect(text).to_be_focused()
+    expect(menu).to_have_value("")
+
+    # Browsed, then left with Tab: nothing inserted, the menu as it was.
+    menu.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Tab")
+    expect(text).to_have_value("Hello " + options[3])
+    expect(menu).to_have_value("")
+    # Chosen with the mouse: inserted at once.
+    menu.select_option(value=options[1])
+    expect(text).to_have_value(re.compile(re.escape(options[1])))

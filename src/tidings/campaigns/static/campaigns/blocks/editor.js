@@ -430,9 +430,31 @@
       option.textContent = p.value + " — " + p.label;
       select.appendChild(option);
     });
+    /* Chosen with the mouse (or in the opened list): inserted at once.  Arrow keys on the
+       closed menu change its value too, each press a "change": inserting then put the first
+       placeholder into the text at the first press and took the focus away, so a keyboard user
+       could never reach the others.  Keys choose, Enter inserts. */
+    var browsing = false;
+    function chosen() {
+      browsing = false;
+      if (select.value) { insert(field, select.value, "", ""); select.value = ""; }
+    }
+    select.setAttribute("aria-describedby", "placeholder-menu-help");
+    select.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        if (select.value) { event.preventDefault(); chosen(); }
+      } else if (!event.altKey && event.key !== " " && event.key !== "Tab") {
+        browsing = true;
+      }
+    });
+    select.addEventListener("pointerdown", function () { browsing = false; });
+    // Left without Enter: nothing inserted, and the menu says so again.
+    select.addEventListener("blur", function () { browsing = false; select.value = ""; });
+    // Choosing is not yet an edit of the email (the text field's own input event is).
+    select.addEventListener("input", function (event) { event.stopPropagation(); });
     select.addEventListener("change", function (event) {
       event.stopPropagation();
-      if (select.value) { insert(field, select.value, "", ""); select.value = ""; }
+      if (!browsing) { chosen(); }
     });
     return select;
   }
