@@ -234,10 +234,18 @@ def test_switching_blocks_to_markdown_keeps_every_word(editor_client):
 
 
 def test_the_live_preview_answers_with_every_variant(editor_client):
+    from tidings.campaigns.blocks.pages import dark
+
     response = editor_client.post(reverse("templates_ui:blocks-preview"), form_of([HEADING, TEXT]))
     data = response.json()
     assert data["problems"] == []
-    assert "Hello" in data["html"] and "invert(1)" in data["dark_html"]
+    assert "Hello" in data["html"]
+    # The dark variant applies the email's own dark-mode rules (blocks have them); an email
+    # without any is shown with its colours inverted, as some mail programs do.
+    assert "prefers-color-scheme: dark" in data["html"]
+    assert "prefers-color-scheme" not in data["dark_html"] and "invert(1)" not in data["dark_html"]
+    assert "@media all" in data["dark_html"]
+    assert "invert(1)" in dark("<html><head></head><body><p>Hi</p></body></html>")
     assert "Thanks,\nThe team" in data["text"]
     bad = editor_client.post(
         reverse("templates_ui:blocks-preview"), form_of([{**BUTTON, "url": "x"}])
@@ -534,3 +542,28 @@ def test_a_refused_link_in_text_is_shown_whole_and_escaped_at_its_field(editor_c
     assert not Template.objects.exists()
     assert "<b>" not in page.split('id="block-1-text-errors"', 1)[1].split("</", 1)[0]
     assert html.escape(f"(the link “{written}”)", quote=False) in page
+
+
+def test_every_colour_is_checked_in_dark_mode_too_on_the_colour_the_blocks_paint(monkeypatch):
+    """The dark-mode rules give text, links and the footer lighter shades made to pass; the
+    check reads the same shades, so a change to them (or to the dark background) is caught."""
+    from tidings.campaigns.blocks import contrast
+    from tidings.campaigns.blocks.compiler import DARK_BACKGROUND, dark_colours
+    from tidings.campaigns.blocks.schema import Document
+    from tidings.lib.contrast import contrast_ratio
+
+    document = Document.model_validate(
+        {
+            "settings": {"text_colour": "#5a1010", "link_colour": "#0b3d91"},
+            "blocks": [{"type": "text", "text": "Hi"}, {"type": "footer", "text": "Small"}],
+        }
+    )
+    assert contrast.contrast_errors(document) == []
+    shades = dark_colours(document)
+    assert all(contrast_ratio(c, DARK_BACKGROUND) >= 4.5 for c in shades.values())
+    assert shades["text"] != "#5a1010" and shades["link"] != "#0b3d91"  # lighter, same hue
+    monkeypatch.setattr(contrast, "DARK_BACKGROUND", "#9a9a9a")
+    problems = [(e.index, e.field, e.message) for e in contrast.contrast_errors(document)]
+    assert [p[:2] for p in problems] == [(None, "text_colour"), (None, "link_colour"), (1, "text")]
+    assert "Body text in dark mode" in problems[0][2]
+    assert "on the dark-mode background (#9a9a9a)" in problems[0][2]

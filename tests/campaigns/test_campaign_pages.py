@@ -501,3 +501,24 @@ def test_an_operator_writes_previews_tests_schedules_for_a_segment_and_watches_i
         "July news for Reader2",
         "July news for Reader4",
     }
+
+
+def test_the_starters_example_picture_is_served_and_the_old_address_shows_it_too(client, settings):
+    """The Announcement's picture is a placeholder this app serves; templates made before it
+    pointed at an address that held none, and show the placeholder now, still flagged."""
+    import json
+
+    from tidings.campaigns.blocks import blocks_to_html
+    from tidings.campaigns.blocks.schema import EXAMPLE_PICTURE, OLD_EXAMPLE_PICTURE
+    from tidings.campaigns.blocks.starters import leftovers
+
+    settings.TIDINGS_BASE_URL = "https://news.example.co.uk"
+    response = client.get(EXAMPLE_PICTURE)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    for src in (EXAMPLE_PICTURE, OLD_EXAMPLE_PICTURE):
+        body = json.dumps({"blocks": [{"type": "image", "src": src, "alt": "Yours here"}]})
+        assert f'src="https://news.example.co.uk{EXAMPLE_PICTURE}"' in blocks_to_html(body)
+        assert leftovers(body, "blocks") == [
+            "Block 1 (Image): still shows the starter's example picture"
+        ]

@@ -22,14 +22,16 @@ from functools import lru_cache
 from django.conf import settings
 from pydantic import ValidationError
 
-from tidings.lib.contrast import readable_on
+from tidings.lib.contrast import AA_TEXT, contrast_ratio, nearest_passing, readable_on
 
 from .markup import Tokens, attribute, direction, plain, rich
 from .schema import (
     BLOCK_LABELS,
+    EXAMPLE_PICTURE,
     FIELDS,
     FONTS,
     NETWORKS,
+    OLD_EXAMPLE_PICTURE,
     SETTINGS_FIELDS,
     BlockError,
     Button,
@@ -46,6 +48,36 @@ from .schema import (
 )
 
 MUTED = "#4f5863"  # 7:1 on white
+
+# Dark mode (mail programs that apply the email's own prefers-color-scheme rules: Apple Mail,
+# iOS Mail, Outlook's apps): the blocks paint this behind themselves, whatever the layout does,
+# and their text, links and small print take a light shade of the chosen colour (``dark_shade``).
+DARK_BACKGROUND = "#15181c"
+DARK_TEXT_RATIO = 7.0  # body text aims higher than AA's 4.5:1: light on dark tires the eyes
+
+
+def dark_shade(colour: str, ratio: float = DARK_TEXT_RATIO) -> str:
+    """``colour`` in dark mode: itself when it reads on DARK_BACKGROUND at ``ratio``, else the
+    nearest lighter shade that does (a dark blue link becomes a light blue one)."""
+    if contrast_ratio(colour, DARK_BACKGROUND) >= ratio:
+        return colour
+    return nearest_passing(colour, DARK_BACKGROUND, ratio)
+
+
+MUTED_DARK = dark_shade(MUTED, AA_TEXT + 1)
+
+
+def dark_colours(document: Document) -> dict[str, str]:
+    """The colours the dark-mode rules give the text, the links and the footer's small print
+    (``contrast.contrast_errors`` checks these very colours on DARK_BACKGROUND)."""
+    s = document.settings
+    return {
+        "text": dark_shade(s.text_colour),
+        "link": dark_shade(s.link_colour, AA_TEXT + 1),
+        "footer": MUTED_DARK,
+    }
+
+
 _HEADING_SIZES = {1: (28, 34), 2: (22, 28), 3: (18, 24)}
 
 
@@ -111,18 +143,23 @@ def dumps(document: Document) -> str:
 
 # --- MJML -----------------------------------------------------------------------------------
 def _image_url(src: str) -> str:
-    """Pictures of the media library are stored by path; emails need the whole address."""
-    if src.startswith("/media/"):
+    """Pictures of the media library (and the starters' example picture) are stored by path;
+    emails need the whole address."""
+    if src == OLD_EXAMPLE_PICTURE:
+        src = EXAMPLE_PICTURE
+    if src.startswith("/media/") or src == EXAMPLE_PICTURE:
         return settings.TIDINGS_BASE_URL.rstrip("/") + src
     return src
 
 
 def _style(document: Document) -> str:
     s = document.settings
+    dark = dark_colours(document)
     # The layout's own rules for tables, cells and paragraphs (written for Markdown bodies)
     # must not reach MJML's layout tables: same specificity, later in the document, so these win.
     return f"""
 .tdg-blocks table, .tdg-blocks th, .tdg-blocks td {{ border: 0 none; margin: 0; }}
+.tdg-blocks td {{ padding: 0; }}
 .tdg-blocks table {{ width: auto; }}
 .tdg-blocks table[width="100%"] {{ width: 100%; }}
 .tdg-blocks td[align="center"] {{ text-align: center; }}
@@ -140,6 +177,12 @@ def _style(document: Document) -> str:
   .tdg-col > table > tbody > tr > td {{ padding: 0 !important; }}
 }}
 .tdg-heading h1, .tdg-heading h2, .tdg-heading h3 {{ margin: 0; font-weight: 700; }}
+@media (prefers-color-scheme: dark) {{
+  .tdg-blocks {{ background-color: {DARK_BACKGROUND} !important; }}
+  .tdg-text > div, .tdg-heading > div, .tdg-social > div {{ color: {dark["text"]} !important; }}
+  .tdg-text a, .tdg-social a {{ color: {dark["link"]} !important; }}
+  .tdg-footer > div, .tdg-footer a {{ color: {dark["footer"]} !important; }}
+}}
 """
 
 
@@ -191,8 +234,13 @@ def _image(
     link: str = "",
     width: int | None = None,
     align: str = "center",
+    fluid: bool = False,
 ) -> str:
     attrs = [f'src="{attribute(_image_url(src), tokens)}"', f'alt="{attribute(alt, tokens)}"']
+    if fluid:
+        # As wide as the stacked column on a phone (MJML's mj-full-width-mobile media query),
+        # not its half of the desktop width, centred, beside nothing.
+        attrs.append('fluid-on-mobile="true"')
     if link:
         attrs.append(f'href="{attribute(link, tokens)}"')
     if width:
@@ -224,7 +272,7 @@ def _column(block: Columns, side: str, tokens: Tokens) -> str:
     parts = []
     src, alt, text = (getattr(block, f"{side}_{name}") for name in ("image", "alt", "text"))
     if src:
-        parts.append(_image(src, alt, tokens))
+        parts.append(_image(src, alt, tokens, fluid=True))
     if text.strip():
         parts.append(_rich_text(text, tokens))
     return f'<mj-column padding="{padding}" css-class="tdg-col">{"".join(parts)}</mj-column>'

@@ -27,7 +27,7 @@ from html.parser import HTMLParser
 
 from tidings.lib.contrast import AA_LARGE, AA_TEXT, contrast_ratio, nearest_passing, readable_on
 
-from .compiler import MUTED
+from .compiler import DARK_BACKGROUND, MUTED, dark_colours
 from .schema import (
     BLOCK_LABELS,
     BlockError,
@@ -203,7 +203,42 @@ def contrast_errors(document: Document, background: str = BACKGROUND) -> list[Bl
                 _shortfall("Links", s.link_colour, background, AA_TEXT, name),
             )
         )
+    # Dark mode: the blocks paint DARK_BACKGROUND behind themselves, whatever the layout, and
+    # take lighter shades of the colours chosen (compiler.dark_colours), made to pass; checked
+    # all the same, so a change there cannot slip through.
+    dark = dark_colours(document)
+    at_night = "the dark-mode background"
+    if contrast_ratio(dark["text"], DARK_BACKGROUND) < needed:
+        found.append(
+            BlockError(
+                None,
+                "text_colour",
+                _shortfall(f"{what} in dark mode", dark["text"], DARK_BACKGROUND, needed, at_night),
+            )
+        )
+    if contrast_ratio(dark["link"], DARK_BACKGROUND) < AA_TEXT:
+        found.append(
+            BlockError(
+                None,
+                "link_colour",
+                _shortfall("Links in dark mode", dark["link"], DARK_BACKGROUND, AA_TEXT, at_night),
+            )
+        )
     for index, block in enumerate(document.blocks):
+        if isinstance(block, Footer) and contrast_ratio(dark["footer"], DARK_BACKGROUND) < AA_TEXT:
+            found.append(
+                BlockError(
+                    index,
+                    "text",
+                    _shortfall(
+                        "Footer text in dark mode",
+                        dark["footer"],
+                        DARK_BACKGROUND,
+                        AA_TEXT,
+                        at_night,
+                    ),
+                )
+            )
         # The footer block's small print is a fixed grey, made for light backgrounds.
         if isinstance(block, Footer) and contrast_ratio(MUTED, background) < AA_TEXT:
             found.append(

@@ -20,11 +20,13 @@ from .schema import BLOCK_LABELS, FONTS, NETWORKS, BlockError, Document
 
 # How mail programs that force dark mode show an email: colours inverted, pictures not.  The
 # preview can only imitate it (each program does it its own way); Apple Mail honours the
-# email's own prefers-color-scheme rules instead.
+# email's own prefers-color-scheme rules instead, and an email that has them (blocks in the
+# default layout do) is shown with them applied.
 _DARK = (
     "<style>html{background:#0b0a08}body{filter:invert(1) hue-rotate(180deg)}"
     "img{filter:invert(1) hue-rotate(180deg)}</style>"
 )
+_DARK_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)", re.I)
 
 
 def preview_links():
@@ -60,6 +62,10 @@ class Preview:
 
 
 def dark(document_html: str) -> str:
+    """The email as a mail program in dark mode shows it: its own dark-mode rules applied
+    whatever the preview frame's colour scheme, or (without any) its colours inverted."""
+    if _DARK_QUERY.search(document_html):
+        return _DARK_QUERY.sub("@media all", document_html)
     return re.sub(r"(<head\b[^>]*>)", lambda m: m.group(1) + _DARK, document_html, count=1)
 
 
@@ -130,7 +136,7 @@ def to_markdown(editor: BlockEditor) -> str:
             parts.append(str(block.get("text", "")))
         elif kind == "image" and block.get("src"):
             src = str(block["src"])
-            if src.startswith("/media/"):
+            if src.startswith(("/media/", "/static/")):
                 src = absolute_url(src)
             parts.append(f"![{block.get('alt', '')}]({src})")
         elif kind == "button":

@@ -9,7 +9,7 @@ from typing import Any
 
 from .compiler import BlocksInvalid, dumps, parse
 from .markup import link_addresses
-from .schema import BLOCK_LABELS, Document
+from .schema import BLOCK_LABELS, EXAMPLE_PICTURE, OLD_EXAMPLE_PICTURE, Document
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,6 @@ class Starter:
     def body(self) -> str:
         return dumps(Document.model_validate({"blocks": list(self.blocks)}))
 
-
-# The announcement's picture, until a marketer picks their own (leftovers() flags it).
-EXAMPLE_PICTURE = "https://example.com/your-picture.png"
 
 _GREETING = {"type": "text", "text": 'Hello {{ contact.first_name or "there" }},'}
 _SIGN_OFF = {"type": "text", "text": "Thanks for reading,\n{{ controller.name }}"}
@@ -168,11 +165,11 @@ def leftovers(body: str, fmt: str) -> list[str]:
         texts = [str(values.get(k) or "") for k in ("text", "left_text", "right_text")]
         links = [str(values.get(k) or "") for k in ("url", "link")]
         links += [str(link["url"]) for link in values.get("links") or ()]
-        picture = str(values.get("src") or "")
+        pictures = [str(values.get(k) or "") for k in ("src", "left_image", "right_image")]
         for text in texts:
             links += link_addresses(text) if text else []
         problems = []
-        if picture == EXAMPLE_PICTURE:
+        if any(picture in (EXAMPLE_PICTURE, OLD_EXAMPLE_PICTURE) for picture in pictures):
             problems.append("still shows the starter's example picture")
         if any(link.strip() == EXAMPLE_ADDRESS for link in links):
             problems.append(f"still links to {EXAMPLE_ADDRESS}, the starter's example")

@@ -17,6 +17,7 @@ from .diagnostics import (
     lost_problem,
 )
 from .markup import (
+    DARK_RULES,
     TITLE,
     body_of_document,
     email_document,
@@ -66,7 +67,12 @@ def assemble(sources: Sources) -> Built:
     except JinjaInTag as exc:  # checked per part before; this is the merged whole
         raise TemplateProblem(JINJA_IN_TAG.format(tag=exc.tag), part="body") from None
     title = "" if TITLE.search(protected) else f"<!--{marks.token('{{ campaign.subject }}')}-->"
-    document = email_document(protected, preheader_html(marks, sources.preheader), title)
+    document = email_document(
+        protected,
+        preheader_html(marks, sources.preheader),
+        title,
+        dark=DARK_RULES.search(sources.layout_html) is not None,
+    )
     try:
         inlined = inline_css(document)
     except css_inline.InlineError as exc:

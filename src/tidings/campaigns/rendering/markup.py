@@ -166,9 +166,18 @@ def body_of_document(source: str) -> str:
     return styles + source[opening.end() : end]
 
 
-def email_document(protected: str, preheader: str, title: str) -> str:
+# A stylesheet with rules for dark mode ("@media (prefers-color-scheme: dark)").
+DARK_RULES = re.compile(r"prefers-color-scheme\s*:\s*dark", re.I)
+
+
+def email_document(protected: str, preheader: str, title: str, *, dark: bool = False) -> str:
     """A whole email document from the (placeholder-protected) layout with its body: a fixed,
-    known head (charset, viewport, title, the layout's CSS) and the sanitised body."""
+    known head (charset, viewport, title, the layout's CSS) and the sanitised body.
+
+    ``dark``: the layout has its own dark-mode rules, so the head says the email supports both
+    colour schemes (Apple Mail then uses dark defaults for what no rule colours).  Said only
+    then: a layout that paints a white background without choosing a text colour would get
+    light default text on it."""
     css = "\n".join(m.group(1) for m in _STYLE.finditer(protected))
     css = safe_css(_CSS_IMPORT.sub("", css)).strip()
     rest = _STYLE.sub("", protected)
@@ -193,6 +202,11 @@ def email_document(protected: str, preheader: str, title: str) -> str:
         '<meta name="x-apple-disable-message-reformatting">',
         f"<title>{title}</title>",
     ]
+    if dark:
+        head[5:5] = [
+            '<meta name="color-scheme" content="light dark">',
+            '<meta name="supported-color-schemes" content="light dark">',
+        ]
     if css:
         head.append(f"<style>\n{css}\n</style>")
     return "\n".join(

@@ -9,7 +9,8 @@
    - A removed block can be put back: "Block 2 (Heading) removed. Undo" is announced with an
      "Undo" button, which takes the focus, for UNDO_SECONDS or until the next change.
    - Text fields get a small toolbar (bold, italic, link, list) and every field a menu of
-     placeholders; a picture picked from the library fills in its address. */
+     placeholders, each named for its field and block; "Link" asks for the address in a dialog.
+     A picture picked from the library fills in its address. */
 (function () {
   "use strict";
 
@@ -65,6 +66,17 @@
         button.setAttribute("aria-label", words[action].replace("%n", index + 1).replace("%k", kind));
         var stuck = (action === "up" && index === 0) || (action === "down" && index === all.length - 1);
         if (stuck) { button.setAttribute("aria-disabled", "true"); } else { button.removeAttribute("aria-disabled"); }
+      });
+      /* The formatting tools name the field and the block they act on: "Bold" alone, the same
+         in every block, left a screen-reader user guessing which text it would change. */
+      var where = "block " + (index + 1) + " (" + kind + ")";
+      li.querySelectorAll(".field-tools").forEach(function (bar) {
+        var field = bar.getAttribute("data-field-label");
+        bar.setAttribute("aria-label", "Formatting, " + field + ", " + where);
+        bar.querySelectorAll("[data-tool]").forEach(function (tool) {
+          var menu = tool.tagName === "SELECT";  // "Insert a placeholder into Text, block 2 (Text)"
+          tool.setAttribute("aria-label", tool.getAttribute("data-tool") + (menu ? " into " : ", ") + field + ", " + where);
+        });
       });
     });
     var empty = editor.querySelector(".block-empty");
@@ -295,21 +307,119 @@
     field.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
+  /* "Link": the address is asked for in a dialog (a native <dialog>, modal: Escape cancels, the
+     page behind is inert) rather than window.prompt, which could not say what was wrong with an
+     address nor be styled or labelled.  Only http(s) and mailto addresses are taken, checked
+     here with a message at the field; the server checks every link again when the text is
+     previewed or saved.  Focus goes back to the text field either way, its selection as it was
+     (on "Insert link": the link's words selected). */
+  var linkDialog = document.getElementById("link-dialog");
+  var linkUrl = document.getElementById("link-dialog-url");
+  var linkText = document.getElementById("link-dialog-text");
+  var linkError = document.getElementById("link-dialog-error");
+  var linkFor = null;  // {field, start, end}: where the link goes
+
+  function linkProblem(url) {
+    if (!url || /^(https?:\/\/|mailto:)$/i.test(url)) { return "Write the link address, for example https://example.com/page."; }
+    if (!/^(https?:\/\/|mailto:)/i.test(url)) {
+      return "A link address must start with https://, http:// or mailto:, for example https://example.com/page.";
+    }
+    if (/\s/.test(url)) { return "A link address cannot contain spaces."; }
+    if (/["<>]/.test(url)) { return "A link address cannot contain \" < or >."; }
+    if (/[()]/.test(url)) { return "A link address cannot contain brackets: write %28 for ( and %29 for )."; }
+    if (/^https?:\/\//i.test(url)) {  // else mailto:
+      return /^https?:\/\/[^\/?#.]+\.[^\/?#]+/i.test(url) || /^https?:\/\/localhost\b/i.test(url) ? ""
+        : "After " + url.match(/^https?:\/\//i)[0] + " comes the site's name, for example https://example.com/page.";
+    }
+    return /^mailto:[^@]+@[^@.]+\.[^@]+$/i.test(url) ? ""
+      : "After mailto: comes an email address, for example mailto:hello@example.com.";
+  }
+
+  function showLinkError(text) {
+    linkError.textContent = text;
+    if (text) { linkUrl.setAttribute("aria-invalid", "true"); } else { linkUrl.removeAttribute("aria-invalid"); }
+  }
+
+  function askLink(field) {
+    if (!linkDialog || typeof linkDialog.showModal !== "function") { return; }
+    var start = field.selectionStart, end = field.selectionEnd;
+    linkFor = { field: field, start: start, end: end };
+    var li = field.closest(".block");
+    document.getElementById("link-dialog-where").textContent = "Into " + fieldLabel(field) +
+      (li ? ", " + li.querySelector(".block-title").textContent.replace(/^Block (\S+): (.*)$/, "block $1 ($2)") : "") + ".";
+    linkUrl.value = "https://";
+    linkText.value = field.value.slice(start, end);
+    showLinkError("");
+    linkDialog.showModal();
+    linkUrl.focus();
+    linkUrl.setSelectionRange(linkUrl.value.length, linkUrl.value.length);
+  }
+
+  function closeLink(inserted) {
+    var target = linkFor;
+    linkFor = null;
+    if (linkDialog.open) { linkDialog.close(); }  // the browser puts focus back on "Link"...
+    if (!target) { return; }
+    var field = target.field;
+    field.focus();  // ...and it goes on to the text, where the typing was
+    if (!inserted) { field.setSelectionRange(target.start, target.end); return; }
+    var url = linkUrl.value.trim();
+    var words = linkText.value.replace(/\s+/g, " ").trim() || url.replace(/^mailto:/i, "");
+    words = words.replace(/([\\\[\]])/g, "\\$1");  // "[", "]" and "\" stay words, not Markdown
+    field.value = field.value.slice(0, target.start) + "[" + words + "](" + url + ")" + field.value.slice(target.end);
+    field.setSelectionRange(target.start + 1, target.start + 1 + words.length);
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    announce("Link to " + url + " inserted.");
+  }
+
+  if (linkDialog) {
+    document.getElementById("link-dialog-insert").addEventListener("click", function () {
+      var url = linkUrl.value.trim();
+      var problem = linkProblem(url);
+      showLinkError(problem);
+      if (problem) { linkUrl.focus(); return; }
+      closeLink(true);
+    });
+    document.getElementById("link-dialog-cancel").addEventListener("click", function () { closeLink(false); });
+    // Escape (the dialog's own "cancel"), or the dialog closed any other way.
+    linkDialog.addEventListener("close", function () { if (linkFor) { closeLink(false); } });
+    // Enter in a field inserts, instead of submitting the page's form behind the dialog.
+    linkDialog.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && event.target.tagName === "INPUT") {
+        event.preventDefault();
+        document.getElementById("link-dialog-insert").click();
+      }
+    });
+    // Typing here is not an edit of the email (no preview, no "unsaved changes" yet).
+    ["input", "change"].forEach(function (type) {
+      linkDialog.addEventListener(type, function (event) { event.stopPropagation(); });
+    });
+    linkUrl.addEventListener("input", function () { if (linkError.textContent) { showLinkError(""); } });
+  }
+
+  /* A tool's name is completed by renumber() with its field and block ("Bold, Text, block 2
+     (Text)"); data-tool holds its own part. */
   function toolButton(text, title, action) {
     var button = document.createElement("button");
     button.type = "button";
     button.className = "button-quiet tool";
     button.textContent = text;
+    button.setAttribute("data-tool", title);
     button.setAttribute("aria-label", title);
     button.title = title;
     button.addEventListener("click", action);
     return button;
   }
 
+  function fieldLabel(field) {
+    return field.labels && field.labels[0] ? field.labels[0].textContent.trim() : "this field";
+  }
+
   function placeholderMenu(field) {
     var select = document.createElement("select");
     select.className = "placeholder-menu";
-    select.setAttribute("aria-label", "Insert a placeholder into " + (field.labels && field.labels[0] ? field.labels[0].textContent : "this field"));
+    select.setAttribute("data-tool", "Insert a placeholder");
+    select.setAttribute("aria-label", "Insert a placeholder into " + fieldLabel(field));
     var first = document.createElement("option");
     first.value = "";
     first.textContent = "Insert placeholder…";
@@ -320,9 +430,31 @@
       option.textContent = p.value + " — " + p.label;
       select.appendChild(option);
     });
+    /* Chosen with the mouse (or in the opened list): inserted at once.  Arrow keys on the
+       closed menu change its value too, each press a "change": inserting then put the first
+       placeholder into the text at the first press and took the focus away, so a keyboard user
+       could never reach the others.  Keys choose, Enter inserts. */
+    var browsing = false;
+    function chosen() {
+      browsing = false;
+      if (select.value) { insert(field, select.value, "", ""); select.value = ""; }
+    }
+    select.setAttribute("aria-describedby", "placeholder-menu-help");
+    select.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        if (select.value) { event.preventDefault(); chosen(); }
+      } else if (!event.altKey && event.key !== " " && event.key !== "Tab") {
+        browsing = true;
+      }
+    });
+    select.addEventListener("pointerdown", function () { browsing = false; });
+    // Left without Enter: nothing inserted, and the menu says so again.
+    select.addEventListener("blur", function () { browsing = false; select.value = ""; });
+    // Choosing is not yet an edit of the email (the text field's own input event is).
+    select.addEventListener("input", function (event) { event.stopPropagation(); });
     select.addEventListener("change", function (event) {
       event.stopPropagation();
-      if (select.value) { insert(field, select.value, "", ""); select.value = ""; }
+      if (!browsing) { chosen(); }
     });
     return select;
   }
@@ -334,14 +466,12 @@
       var bar = document.createElement("div");
       bar.className = "field-tools";
       bar.setAttribute("role", "toolbar");
-      bar.setAttribute("aria-label", "Formatting");
+      bar.setAttribute("aria-label", "Formatting, " + fieldLabel(field));
+      bar.setAttribute("data-field-label", fieldLabel(field));
       if (field.hasAttribute("data-rich")) {
         bar.appendChild(toolButton("B", "Bold", function () { insert(field, "**", "**", "bold text"); }));
         bar.appendChild(toolButton("I", "Italic", function () { insert(field, "*", "*", "italic text"); }));
-        bar.appendChild(toolButton("Link", "Link", function () {
-          var url = window.prompt("Link address (https://…)", "https://");
-          if (url) { insert(field, "[", "](" + url + ")", "link text"); }
-        }));
+        bar.appendChild(toolButton("Link", "Link", function () { askLink(field); }));
         bar.appendChild(toolButton("• List", "Bulleted list", function () {
           var start = field.value.lastIndexOf("\n", field.selectionStart - 1) + 1;
           field.setSelectionRange(start, start);
