@@ -11,7 +11,13 @@ from tests.audience.public_helpers import reset
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
 from tidings.campaigns.engine import deliver_pending
 from tidings.crm.actions import do_receive_enquiry
-from tidings.crm.conversations import NotConfigured, ReplyRefused, do_reply, reply_address
+from tidings.crm.conversations import (
+    NotConfigured,
+    ReplyRefused,
+    do_reply,
+    reply_address,
+    subject_tag,
+)
 from tidings.crm.inbound.processing import do_receive_inbound
 from tidings.crm.models import ConversationMessage, Enquiry
 from tidings.lib.models import AuditEntry
@@ -52,7 +58,8 @@ def test_the_acknowledgement_and_a_reply_reach_the_person_threaded_from_the_supp
 
     ack, answer = (r.message for r in sink.received)
     assert [r.recipient for r in sink.received] == ["grace@example.org"] * 2
-    assert ack["Subject"] == f"We have your message (E-{enquiry.pk})"
+    tag = subject_tag(enquiry)
+    assert ack["Subject"] == f"We have your message (E-{enquiry.pk}) {tag}"
     assert "How long: we keep it 12 months after our last contact with you." in (
         ack.get_body(("plain",)).get_content()
     )
@@ -61,7 +68,7 @@ def test_the_acknowledgement_and_a_reply_reach_the_person_threaded_from_the_supp
         assert message["Reply-To"] == reply_address(enquiry)
     # One subject for the whole conversation: Gmail threads by subject as well as References,
     # and "Re: Your enquiry to …" under "We have your message" made two conversations.
-    assert answer["Subject"] == f"Re: We have your message (E-{enquiry.pk})"
+    assert answer["Subject"] == f"Re: We have your message (E-{enquiry.pk}) {tag}"
     # RFC 3834: the acknowledgement is automatic, the operator's reply is written by a person
     # (an auto-responder may answer it; a single header each).
     assert ack.get_all("Auto-Submitted") == ["auto-generated"]
