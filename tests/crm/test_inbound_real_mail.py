@@ -6,7 +6,9 @@ says it is an auto-reply (RFC 3834)."""
 
 from __future__ import annotations
 
+import re
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 
@@ -675,3 +677,81 @@ def test_a_real_quoted_header_block_is_still_stripped(quoted):
     body = f"March is fine.\n\n{quoted}\n\nWhich month suits you?"
     do_receive_inbound(mail(GRACE, subject="Trip", body=body), "pipe")
     assert Enquiry.objects.get().message == "March is fine."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hello,\n\nWe need a car.\nFrom: Leeds\nDate: 3 May 2027, 10:30\nTo: York\n\nCan you?",
+        "From: London\nDate: 3 May 2027, 10:30\n\nTwo adults: the price?",
+        "Hello,\nDate: 3 May 2027, 10:30\nSubject: two rooms, one cot\n\nThanks!",
+        "Die Sendung:\nVon: Hamburg\nDatum: 3. Mai 2027, 10:30\nAn: Köln\n\nGeht das?",
+    ],
+    ids=["date-between", "date-first", "subject-no-from", "german"],
+)
+def test_a_persons_date_and_time_line_is_not_taken_for_a_quoted_header_block(body):
+    """"Date: 3 May 2027, 10:30" under "From: Leeds" has a year and a time, as a quoted mail's
+    header has: the person's question after it was dropped as quoted history."""
+    do_receive_inbound(mail(GRACE, subject="Trip", body=body), "pipe")
+    assert Enquiry.objects.get().message == body
+
+
+def test_a_german_outlook_header_block_without_an_address_is_still_stripped():
+    body = (
+        "März passt.\n\nVon: Example Support\nGesendet: Montag, 7. Dezember 2026 10:00\n"
+        "An: Grace\nBetreff: Kurs\n\nWelcher Monat passt Ihnen?"
+    )
+    do_receive_inbound(mail(GRACE, subject="Kurs", body=body), "pipe")
+    assert Enquiry.objects.get().message == "März passt."
+
+
+CODE_REPLY = (
+    "Here is my config:\n\n"
+    "    server {\n"
+    "        listen 80;\n"
+    "    }\n\n"
+    "Steps I tried:\n"
+    "  1. restart\n"
+    "     (twice)\n"
+    "  2. reload\n\n"
+    "On Mon, 7 Dec 2026 at 10:00, Example Support <support@example.co.uk> wrote:\n"
+    "> Which config do you use?\n"
+)
+
+
+@pytest.mark.parametrize("indented_first", [False, True], ids=["text-first", "code-first"])
+def test_a_reply_keeps_the_persons_indentation_only_the_quote_goes(indented_first):
+    """The quoted-reply library strips every line before it looks for the quote: a config
+    snippet and an indented list lost their indentation, and read as something else."""
+    body = CODE_REPLY.split("\n", 2)[2] if indented_first else CODE_REPLY
+    do_receive_inbound(mail(GRACE, subject="Config", body=body), "pipe")
+    kept = Enquiry.objects.get().message
+    assert kept == body.split("\n\nOn Mon")[0]
+    assert "        listen 80;\n" in kept and "     (twice)" in kept
+    assert "Which config" not in kept
+
+
+def test_the_operator_sees_the_persons_text_as_written(client):
+    from django.contrib.staticfiles import finders
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    do_receive_inbound(mail(GRACE, subject="Config", body=CODE_REPLY), "pipe")
+    enquiry = Enquiry.objects.get()
+    do_receive_inbound(
+        mail(
+            GRACE,
+            subject="Re: Config",
+            body=CODE_REPLY,
+            headers={"In-Reply-To": ConversationMessage.objects.get().message_id},
+        ),
+        "pipe",
+    )
+    client.force_login(operator("ada"))
+    page = client.get(reverse("crm:enquiry", args=[enquiry.pk])).text
+    written = "Here is my config:\n\n    server {\n        listen 80;\n    }"
+    assert page.count(written) == 2  # the enquiry's first message, and the reply in the thread
+    # Shown as written: the page's stylesheet keeps the text's spaces and line breaks.
+    stylesheet = Path(finders.find("crm/crm.css")).read_text()
+    assert re.search(r"\.message-text, \.record-message \{[^}]*white-space: pre-wrap", stylesheet)
