@@ -77,7 +77,9 @@ def test_the_tag_from_someone_else_opens_a_conversation_of_their_own():
     Grace's conversation (they would read her history in our answers), nor kept back."""
     graces = graces_enquiry()
     subject = OutgoingMessage.objects.get().subject
-    row = do_receive_inbound(headerless("Alan Turing <alan@else.example>", f"Fwd: {subject}"), "pipe")
+    row = do_receive_inbound(
+        headerless("Alan Turing <alan@else.example>", f"Fwd: {subject}"), "pipe"
+    )
     alans = Enquiry.objects.get(contact__email="alan@else.example")
     assert (row.status, row.reason) == ("processed", f"new enquiry #{alans.pk}")
     assert not ConversationMessage.objects.filter(enquiry=graces, direction="in").exists()

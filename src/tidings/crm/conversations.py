@@ -96,8 +96,7 @@ def _secrets() -> list[str]:
 
 def _signed(tag: str, mac: str, *, salt: str = "tidings.crm.reply-address") -> bool:
     return any(
-        hmac.compare_digest(mac.lower(), _mac(tag, s, salt=salt, size=len(mac)))
-        for s in _secrets()
+        hmac.compare_digest(mac.lower(), _mac(tag, s, salt=salt, size=len(mac))) for s in _secrets()
     )
 
 
@@ -151,7 +150,9 @@ def thread_for_subject(subject: str) -> Thread | None:
     (made up, mangled) or whose record is gone names none.  Whether the sender may write into
     it is the caller's to check."""
     for kind, pk, mac in _SUBJECT_TAG.findall(subject)[:5]:
-        if _signed(f"{kind.lower()}{pk}", mac, salt=_SUBJECT_SALT) and (record := _record(kind, pk)):
+        if _signed(f"{kind.lower()}{pk}", mac, salt=_SUBJECT_SALT) and (
+            record := _record(kind, pk)
+        ):
             return record
     return None
 
