@@ -345,10 +345,8 @@ def _header_labels(position: int | None = None) -> re.Pattern[str]:
     labels = []
     for language in REPLY_LANGUAGES:
         found = re.search(r"\[\* \]\*\(\?:(.+?)\):", MAIL_LANGUAGES[language]["from_header"])
-        if found and position is None:
-            labels.append(found[1])
-        elif found:
-            labels.append(found[1].split("|")[position])
+        if found:
+            labels.append(found[1] if position is None else found[1].split("|")[position])
     return re.compile(r"^(?:> ?)*[* ]*(?:" + "|".join(labels) + r"):", re.IGNORECASE)
 
 
@@ -529,6 +527,10 @@ def content(message: EmailMessage) -> Content:
         text = _part_text(body)  # type: ignore[arg-type]
         if body.get_content_type() == "text/html":
             text = _html_text(text)
+    if not text.strip():
+        # Outlook's "Rich Text" mail (Exchange's, between its own users, forwarded to us) can
+        # carry its text only inside its winmail.dat, as compressed RTF: it arrived as "(no text)".
+        text = _tnef_text(message)
     return Content(strip_reply(text), list(_attachments(message)))
 
 
@@ -626,6 +628,55 @@ def _tnef_files(data: bytes) -> list[tuple[str, bytes]]:
     if len(files) > _TNEF_MAX_FILES:
         raise _NotTnef("too many files")
     return files
+
+
+# A winmail.dat's RTF is decompressed only from a winmail.dat of at most this size (compressed
+# RTF grows some eight times at most): the text of a mail, not a document.
+_TNEF_TEXT_MAX_BYTES = 2 * 1024**2
+
+
+def _tnef_parts(part: EmailMessage) -> Iterator[EmailMessage]:
+    """The winmail.dat parts of the mail (the mail itself, when it is one), not those of a
+    forwarded mail inside it."""
+    if part.get_content_type() == "application/ms-tnef":
+        yield part
+    elif part.is_multipart() and part.get_content_type() != "message/rfc822":
+        for child in part.iter_parts():
+            yield from _tnef_parts(child)  # type: ignore[arg-type]
+
+
+def _tnef_text(message: EmailMessage) -> str:
+    """The text in the mail's winmail.dat: its plain text, else its HTML (sanitised, as an HTML
+    part's), else its compressed RTF, decompressed (compressed-rtf) and turned into text
+    (striprtf); "" when there is none or it cannot be read."""
+    for part in _tnef_parts(message):
+        data = part.get_payload(decode=True)
+        if isinstance(data, bytes) and (text := _tnef_body(data)).strip():
+            return text
+    return ""
+
+
+def _tnef_body(data: bytes) -> str:
+    from striprtf.striprtf import rtf_to_text
+    from tnefparse import TNEF
+
+    try:
+        tnef = TNEF(data, do_checksum=False)
+        charset = tnef.codepage or "cp1252"
+        if tnef.body:
+            body = tnef.body
+            return _decoded(body, charset) if isinstance(body, bytes) else str(body)
+        if tnef.htmlbody:
+            html = tnef.htmlbody
+            return _html_text(_decoded(html, charset) if isinstance(html, bytes) else str(html))
+        if len(data) > _TNEF_TEXT_MAX_BYTES:
+            return ""
+        rtf = tnef.rtfbody  # decompressed with compressed-rtf
+        if not isinstance(rtf, bytes) or not rtf.lstrip().startswith(b"{\\rtf"):
+            return ""
+        return str(rtf_to_text(_decoded(rtf.rstrip(b"\0"), "cp1252"), errors="ignore"))
+    except Exception:  # parsers of hostile bytes: any failure means "no text in it"
+        return ""
 
 
 def _tnef_name(attachment: Any) -> str:
