@@ -4,6 +4,8 @@ the person's answer comes back into the same conversation."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -129,6 +131,9 @@ def test_an_operator_replies_from_the_enquirys_page(sink, enquiry, client):
         {"text": "I hope your depression is better.", "status": "open"},
     )
     assert refused.status_code == 400 and "Please rephrase it" in refused.text
+    # Brought into view with its error (the page is long; on a phone it came back at its top,
+    # the refusal out of sight), the operator's text kept to rephrase.
+    assert re.search(r'<textarea name="text"[^>]* autofocus[^>]*>\nI hope your', refused.text)
     enquiry.refresh_from_db()
     assert enquiry.status == "open"
     assert ConversationMessage.objects.filter(direction="out", automatic=False).count() == 1
