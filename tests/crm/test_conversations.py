@@ -104,6 +104,26 @@ def test_the_persons_answer_to_our_reply_threads_under_it(sink, enquiry):
     assert enquiry.status == "open"  # the person answered: it is ours to act on again
 
 
+def test_an_operators_reply_is_sent_and_kept_as_written(sink, enquiry, client):
+    """A reply that starts with a command to run lost its first line's indentation."""
+    client.force_login(operator("ada"))
+    written = "    tidings export --format csv\n\nRun this, then try again.\n  Ada"
+    response = client.post(
+        reverse("crm:enquiry-reply", args=[enquiry.pk]),
+        {"text": f"\n\n{written}  \n\n", "status": "waiting"},
+    )
+    assert response.status_code == 302
+    deliver_pending(max_seconds=10)
+    kept = ConversationMessage.objects.get(direction="out", automatic=False)
+    assert kept.text == written
+    sent = sink.received[-1].message.get_body(("plain",)).get_content()
+    assert sent.replace("\r\n", "\n").rstrip() == written
+    blank = client.post(
+        reverse("crm:enquiry-reply", args=[enquiry.pk]), {"text": " \n \n", "status": "open"}
+    )
+    assert blank.status_code == 400
+
+
 def test_a_reply_that_mentions_health_is_refused_and_nothing_is_sent(sink, enquiry):
     with pytest.raises(ReplyRefused, match="health"):
         do_reply(enquiry, text="Sorry to hear about your cancer diagnosis.", actor=None)

@@ -331,8 +331,10 @@ def _reply(record: Thread, *, text: str, actor: Any, status: str | None) -> Conv
         raise NotConfigured(
             "Replies need a support address: set TIDINGS_SUPPORT_ADDRESS (see the README)."
         )
-    text = text.strip()
-    if not text:
+    # Blank lines before it and spaces after it go; its first line keeps its indentation (a
+    # reply that starts with a command or a config snippet: ``strip`` took it).
+    text = re.sub(r"\A(?:[ \t]*\r?\n)+", "", text).rstrip()
+    if not text.strip():
         raise CrmError("Write the reply first.")
     # Written to the person: "your diagnosis" is theirs (screening's ``addressed``).
     found = find_sensitive(text, addressed=True)
