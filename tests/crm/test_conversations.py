@@ -4,6 +4,8 @@ the person's answer comes back into the same conversation."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -11,7 +13,13 @@ from tests.audience.public_helpers import reset
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
 from tidings.campaigns.engine import deliver_pending
 from tidings.crm.actions import do_receive_enquiry
-from tidings.crm.conversations import NotConfigured, ReplyRefused, do_reply, reply_address
+from tidings.crm.conversations import (
+    NotConfigured,
+    ReplyRefused,
+    do_reply,
+    reply_address,
+    subject_tag,
+)
 from tidings.crm.inbound.processing import do_receive_inbound
 from tidings.crm.models import ConversationMessage, Enquiry
 from tidings.lib.models import AuditEntry
@@ -52,7 +60,8 @@ def test_the_acknowledgement_and_a_reply_reach_the_person_threaded_from_the_supp
 
     ack, answer = (r.message for r in sink.received)
     assert [r.recipient for r in sink.received] == ["grace@example.org"] * 2
-    assert ack["Subject"] == f"We have your message (E-{enquiry.pk})"
+    tag = subject_tag(enquiry)
+    assert ack["Subject"] == f"We have your message (E-{enquiry.pk}) {tag}"
     assert "How long: we keep it 12 months after our last contact with you." in (
         ack.get_body(("plain",)).get_content()
     )
@@ -61,7 +70,7 @@ def test_the_acknowledgement_and_a_reply_reach_the_person_threaded_from_the_supp
         assert message["Reply-To"] == reply_address(enquiry)
     # One subject for the whole conversation: Gmail threads by subject as well as References,
     # and "Re: Your enquiry to …" under "We have your message" made two conversations.
-    assert answer["Subject"] == f"Re: We have your message (E-{enquiry.pk})"
+    assert answer["Subject"] == f"Re: We have your message (E-{enquiry.pk}) {tag}"
     # RFC 3834: the acknowledgement is automatic, the operator's reply is written by a person
     # (an auto-responder may answer it; a single header each).
     assert ack.get_all("Auto-Submitted") == ["auto-generated"]
@@ -95,6 +104,26 @@ def test_the_persons_answer_to_our_reply_threads_under_it(sink, enquiry):
     assert enquiry.status == "open"  # the person answered: it is ours to act on again
 
 
+def test_an_operators_reply_is_sent_and_kept_as_written(sink, enquiry, client):
+    """A reply that starts with a command to run lost its first line's indentation."""
+    client.force_login(operator("ada"))
+    written = "    tidings export --format csv\n\nRun this, then try again.\n  Ada"
+    response = client.post(
+        reverse("crm:enquiry-reply", args=[enquiry.pk]),
+        {"text": f"\n\n{written}  \n\n", "status": "waiting"},
+    )
+    assert response.status_code == 302
+    deliver_pending(max_seconds=10)
+    kept = ConversationMessage.objects.get(direction="out", automatic=False)
+    assert kept.text == written
+    sent = sink.received[-1].message.get_body(("plain",)).get_content()
+    assert sent.replace("\r\n", "\n").rstrip() == written
+    blank = client.post(
+        reverse("crm:enquiry-reply", args=[enquiry.pk]), {"text": " \n \n", "status": "open"}
+    )
+    assert blank.status_code == 400
+
+
 def test_a_reply_that_mentions_health_is_refused_and_nothing_is_sent(sink, enquiry):
     with pytest.raises(ReplyRefused, match="health"):
         do_reply(enquiry, text="Sorry to hear about your cancer diagnosis.", actor=None)
@@ -122,6 +151,9 @@ def test_an_operator_replies_from_the_enquirys_page(sink, enquiry, client):
         {"text": "I hope your depression is better.", "status": "open"},
     )
     assert refused.status_code == 400 and "Please rephrase it" in refused.text
+    # Brought into view with its error (the page is long; on a phone it came back at its top,
+    # the refusal out of sight), the operator's text kept to rephrase.
+    assert re.search(r'<textarea name="text"[^>]* autofocus[^>]*>\nI hope your', refused.text)
     enquiry.refresh_from_db()
     assert enquiry.status == "open"
     assert ConversationMessage.objects.filter(direction="out", automatic=False).count() == 1

@@ -19,7 +19,7 @@ from tests.campaigns.bounce_helpers import sample
 from tests.campaigns.mailbox_servers import Mailbox, imap_server, pop3_server
 from tidings.campaigns.models import InboundReport, OutgoingMessage
 from tidings.crm.actions import do_receive_enquiry, do_update_support_contact
-from tidings.crm.conversations import reply_address
+from tidings.crm.conversations import reply_address, subject_tag
 from tidings.crm.inbound.processing import do_receive_inbound
 from tidings.crm.models import (
     ConversationAttachment,
@@ -68,7 +68,7 @@ def test_mail_from_a_stranger_opens_an_enquiry_and_is_acknowledged_in_the_policy
     assert ack.from_email == SUPPORT
     assert ack.headers["Reply-To"] == reply_address(enquiry)
     # In the conversation the person started (mail programs thread by subject too).
-    assert ack.subject == "Re: Courses"
+    assert ack.subject == f"Re: Courses {subject_tag(enquiry)}"
     assert "What we hold: your name, your email address and your messages" in ack.text
     assert "Why: Answering your enquiries (legitimate interests)." in ack.text
     assert "How long: we keep it 12 months after our last contact with you." in ack.text

@@ -6,7 +6,9 @@ says it is an auto-reply (RFC 3834)."""
 
 from __future__ import annotations
 
+import re
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 
@@ -462,9 +464,10 @@ def _rfc2231(name: str) -> bytes:
     return b"filename*=utf-8''" + quote(name, safe="").encode()
 
 
-def winmail_dat(files: list[tuple[str, str, bytes]]) -> bytes:
-    """A winmail.dat as Outlook writes it (MS-OXTNEF): the message's attributes, then for each
-    file its rendering, short title, bytes and MAPI properties with the long file name."""
+def winmail_dat(files: list[tuple[str, str, bytes]], *, rtf: bytes = b"") -> bytes:
+    """A winmail.dat as Outlook writes it (MS-OXTNEF): the message's attributes (with ``rtf``:
+    its body as compressed RTF, PR_RTF_COMPRESSED, and no other), then for each file its
+    rendering, short title, bytes and MAPI properties with the long file name."""
     import struct
 
     def attribute(level: int, attribute_id: int, value: bytes) -> bytes:
@@ -475,7 +478,16 @@ def winmail_dat(files: list[tuple[str, str, bytes]]) -> bytes:
     out += attribute(1, 0x00089006, struct.pack("<I", 0x00010000))  # attTnefVersion
     out += attribute(1, 0x00069007, struct.pack("<II", 1252, 0))  # attOemCodepage
     out += attribute(1, 0x00078008, b"IPM.Microsoft Mail.Note\0")  # attMessageClass
-    out += attribute(1, 0x00069003, struct.pack("<I", 0))  # attMsgProps (none here)
+    if rtf:
+        from compressed_rtf import compress
+
+        packed = compress(rtf)
+        padded_rtf = packed + b"\0" * (-len(packed) % 4)
+        properties = struct.pack("<I", 1) + b"\x02\x01\x09\x10"  # PT_BINARY PR_RTF_COMPRESSED
+        properties += struct.pack("<II", 1, len(packed)) + padded_rtf
+        out += attribute(1, 0x00069003, properties)  # attMsgProps
+    else:
+        out += attribute(1, 0x00069003, struct.pack("<I", 0))  # attMsgProps (none here)
     for long_name, short_name, data in files:
         out += attribute(2, 0x00069002, b"\x01\x00" + b"\xff" * 4 + b"\0" * 8)
         out += attribute(2, 0x00018010, short_name.encode("cp1252") + b"\0")
@@ -541,6 +553,47 @@ def test_a_winmail_dat_that_cannot_be_read_is_kept_as_it_came(settings, tmp_path
     do_receive_inbound(outlook_rich_text_mail(broken), "pipe")
     (kept,) = ConversationAttachment.objects.all()
     assert (kept.filename, bytes(kept.data)) == ("winmail.dat", broken)
+
+
+RICH_TEXT = (
+    rb"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\fswiss Calibri;}}"
+    rb"{\colortbl;\red0\green0\blue0;}\viewkind4\uc1\pard\f0\fs22 "
+    rb"Hello,\par\par We would like \b ten\b0  seats on the M\'fcnchen course.\par "
+    rb"I was diagnosed with HIV last year.\par }"
+)
+
+
+def rich_text_only_mail(winmail: bytes, *, text_part: bool) -> bytes:
+    """Outlook's "Rich Text" mail whose text is only in its winmail.dat: an empty text part
+    beside it, or the winmail.dat alone (Exchange between its own users, forwarded on)."""
+    message = message_from_bytes(mail(GRACE, subject="Seats", body=""), policy=policy.default)
+    if text_part:
+        message.add_attachment(
+            winmail, maintype="application", subtype="ms-tnef", filename="winmail.dat"
+        )
+    else:
+        message.set_content(winmail, maintype="application", subtype="ms-tnef")
+    return bytes(message)
+
+
+@pytest.mark.parametrize("text_part", [True, False], ids=["empty-text-part", "winmail-only"])
+def test_the_text_of_a_winmail_dat_in_rich_text_is_read_and_screened(text_part):
+    """Its text was lost: the enquiry said "(no text)"."""
+    raw = rich_text_only_mail(winmail_dat([], rtf=RICH_TEXT), text_part=text_part)
+    assert do_receive_inbound(raw, "pipe").status == "processed"
+    enquiry = Enquiry.objects.get()
+    assert enquiry.message == (
+        "Hello,\n\nWe would like ten seats on the München course.\n[removed: health]"
+    )
+    assert enquiry.redacted_categories == ["health"]
+    assert not OutgoingMessage.objects.filter(kind="system:crm_attachments").exists()
+
+
+def test_a_winmail_dat_whose_rich_text_cannot_be_read_leaves_no_text():
+    broken = winmail_dat([], rtf=RICH_TEXT).replace(b"LZFu", b"XXXX")
+    raw = rich_text_only_mail(broken, text_part=True)
+    assert do_receive_inbound(raw, "pipe").status == "processed"
+    assert Enquiry.objects.get().message == "(no text)"
 
 
 def test_files_in_a_winmail_dat_are_counted_when_they_are_not_kept():
@@ -675,3 +728,81 @@ def test_a_real_quoted_header_block_is_still_stripped(quoted):
     body = f"March is fine.\n\n{quoted}\n\nWhich month suits you?"
     do_receive_inbound(mail(GRACE, subject="Trip", body=body), "pipe")
     assert Enquiry.objects.get().message == "March is fine."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hello,\n\nWe need a car.\nFrom: Leeds\nDate: 3 May 2027, 10:30\nTo: York\n\nCan you?",
+        "From: London\nDate: 3 May 2027, 10:30\n\nTwo adults: the price?",
+        "Hello,\nDate: 3 May 2027, 10:30\nSubject: two rooms, one cot\n\nThanks!",
+        "Die Sendung:\nVon: Hamburg\nDatum: 3. Mai 2027, 10:30\nAn: Köln\n\nGeht das?",
+    ],
+    ids=["date-between", "date-first", "subject-no-from", "german"],
+)
+def test_a_persons_date_and_time_line_is_not_taken_for_a_quoted_header_block(body):
+    """ "Date: 3 May 2027, 10:30" under "From: Leeds" has a year and a time, as a quoted mail's
+    header has: the person's question after it was dropped as quoted history."""
+    do_receive_inbound(mail(GRACE, subject="Trip", body=body), "pipe")
+    assert Enquiry.objects.get().message == body
+
+
+def test_a_german_outlook_header_block_without_an_address_is_still_stripped():
+    body = (
+        "März passt.\n\nVon: Example Support\nGesendet: Montag, 7. Dezember 2026 10:00\n"
+        "An: Grace\nBetreff: Kurs\n\nWelcher Monat passt Ihnen?"
+    )
+    do_receive_inbound(mail(GRACE, subject="Kurs", body=body), "pipe")
+    assert Enquiry.objects.get().message == "März passt."
+
+
+CODE_REPLY = (
+    "Here is my config:\n\n"
+    "    server {\n"
+    "        listen 80;\n"
+    "    }\n\n"
+    "Steps I tried:\n"
+    "  1. restart\n"
+    "     (twice)\n"
+    "  2. reload\n\n"
+    "On Mon, 7 Dec 2026 at 10:00, Example Support <support@example.co.uk> wrote:\n"
+    "> Which config do you use?\n"
+)
+
+
+@pytest.mark.parametrize("indented_first", [False, True], ids=["text-first", "code-first"])
+def test_a_reply_keeps_the_persons_indentation_only_the_quote_goes(indented_first):
+    """The quoted-reply library strips every line before it looks for the quote: a config
+    snippet and an indented list lost their indentation, and read as something else."""
+    body = CODE_REPLY.split("\n", 2)[2] if indented_first else CODE_REPLY
+    do_receive_inbound(mail(GRACE, subject="Config", body=body), "pipe")
+    kept = Enquiry.objects.get().message
+    assert kept == body.split("\n\nOn Mon")[0]
+    assert "        listen 80;\n" in kept and "     (twice)" in kept
+    assert "Which config" not in kept
+
+
+def test_the_operator_sees_the_persons_text_as_written(client):
+    from django.contrib.staticfiles import finders
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    do_receive_inbound(mail(GRACE, subject="Config", body=CODE_REPLY), "pipe")
+    enquiry = Enquiry.objects.get()
+    do_receive_inbound(
+        mail(
+            GRACE,
+            subject="Re: Config",
+            body=CODE_REPLY,
+            headers={"In-Reply-To": ConversationMessage.objects.get().message_id},
+        ),
+        "pipe",
+    )
+    client.force_login(operator("ada"))
+    page = client.get(reverse("crm:enquiry", args=[enquiry.pk])).text
+    written = "Here is my config:\n\n    server {\n        listen 80;\n    }"
+    assert page.count(written) == 2  # the enquiry's first message, and the reply in the thread
+    # Shown as written: the page's stylesheet keeps the text's spaces and line breaks.
+    stylesheet = Path(finders.find("crm/crm.css")).read_text()
+    assert re.search(r"\.message-text, \.record-message \{[^}]*white-space: pre-wrap", stylesheet)

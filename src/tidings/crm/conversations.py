@@ -14,6 +14,14 @@ the caller's transaction, sent by the worker, retried, recorded) from the suppor
 
 The token is an HMAC of the record (``salted_hmac`` with SECRET_KEY, the fallbacks accepted):
 nobody can make one that opens someone else's conversation.
+
+The subject of everything we send ends with the conversation's tag, its reference and a short
+HMAC of its own (``Re: Courses [#E-12-4f7c2a9b1e]``), as help desks do: a reply that lost every
+header (sent from another mail program, forwarded back to us, the reply address typed anew)
+still names its conversation.  It joins it only when it comes from the conversation's person
+(``processing._thread``); from anyone else it opens a conversation of its own, as mail that
+names none does.  The tag cannot be guessed from the reference, so knowing "E-12" is not enough
+to write into someone's conversation.
 """
 
 from __future__ import annotations
@@ -41,6 +49,10 @@ from .models import ConversationMessage, Enquiry, SupportRequest
 
 Thread = Enquiry | SupportRequest
 _TOKEN = re.compile(r"\+([er])(\d{1,18})\.([0-9a-f]{16})@", re.IGNORECASE)
+# "[#E-12-4f7c2a9b1e]": the reference and 40 bits of an HMAC (another salt than the reply
+# address's); any number of spaces before it goes with it when a subject is untagged.
+_SUBJECT_TAG = re.compile(r"\s*\[#([ER])-(\d{1,18})-([0-9a-f]{10})\]", re.IGNORECASE)
+_SUBJECT_SALT = "tidings.crm.subject-tag"
 
 
 class NotConfigured(CrmError):
@@ -72,10 +84,25 @@ def sender_address() -> str:
     )
 
 
-def _mac(tag: str, secret: str | None = None) -> str:
-    return salted_hmac(
-        "tidings.crm.reply-address", tag, secret=secret, algorithm="sha256"
-    ).hexdigest()[:16]
+def _mac(
+    tag: str, secret: str | None = None, *, salt: str = "tidings.crm.reply-address", size: int = 16
+) -> str:
+    return salted_hmac(salt, tag, secret=secret, algorithm="sha256").hexdigest()[:size]
+
+
+def _secrets() -> list[str]:
+    return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+
+
+def _signed(tag: str, mac: str, *, salt: str = "tidings.crm.reply-address") -> bool:
+    return any(
+        hmac.compare_digest(mac.lower(), _mac(tag, s, salt=salt, size=len(mac))) for s in _secrets()
+    )
+
+
+def _record(kind: str, pk: str) -> Thread | None:
+    model = Enquiry if kind.lower() == "e" else SupportRequest
+    return model.objects.filter(pk=int(pk)).first()
 
 
 def _tag(record: Thread) -> str:
@@ -95,16 +122,38 @@ def reply_address(record: Thread) -> str:
 def thread_for_addresses(addresses: list[str]) -> Thread | None:
     """The conversation a reply address among ``addresses`` names, or None.  A token with a
     wrong signature (forged, mangled) is ignored, as is one whose record has been erased."""
-    secrets_ = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
     for address in addresses:
         for kind, pk, mac in _TOKEN.findall(address):
-            tag = f"{kind.lower()}{pk}"
-            if not any(hmac.compare_digest(mac.lower(), _mac(tag, s)) for s in secrets_):
-                continue
-            model = Enquiry if kind.lower() == "e" else SupportRequest
-            record = model.objects.filter(pk=int(pk)).first()
-            if record is not None:
+            if _signed(f"{kind.lower()}{pk}", mac) and (record := _record(kind, pk)):
                 return record
+    return None
+
+
+def subject_tag(record: Thread) -> str:
+    """The conversation's tag for the subject of what we send: "[#E-12-4f7c2a9b1e]"."""
+    tag = _tag(record)
+    return f"[#{tag[0].upper()}-{record.pk}-{_mac(tag, salt=_SUBJECT_SALT, size=10)}]"
+
+
+def untagged(subject: str) -> str:
+    """``subject`` without any conversation's tag (ours or one another thread's mail had)."""
+    return _SUBJECT_TAG.sub("", subject).strip()
+
+
+def tagged_subject(record: Thread, subject: str) -> str:
+    """``subject`` ending with this conversation's tag, and no other."""
+    return f"{untagged(subject)} {subject_tag(record)}".strip()
+
+
+def thread_for_subject(subject: str) -> Thread | None:
+    """The conversation a tag in ``subject`` names, or None: a tag whose signature is wrong
+    (made up, mangled) or whose record is gone names none.  Whether the sender may write into
+    it is the caller's to check."""
+    for kind, pk, mac in _SUBJECT_TAG.findall(subject)[:5]:
+        if _signed(f"{kind.lower()}{pk}", mac, salt=_SUBJECT_SALT) and (
+            record := _record(kind, pk)
+        ):
+            return record
     return None
 
 
@@ -142,9 +191,9 @@ def thread_subject(record: Thread) -> str:
     the subject of the first mail we sent them (a web-form enquiry's acknowledgement); "" before
     either.  Every later mail is "Re: " it — mail programs such as Gmail thread by subject as
     well as by References, so an answer under another subject started a second conversation in
-    the person's inbox."""
-    if record.subject:
-        return record.subject
+    the person's inbox.  Without any conversation's tag: ``tagged_subject`` adds this one's."""
+    if record.subject and untagged(record.subject):
+        return untagged(record.subject)
     first = (
         messages_of(record)
         .filter(direction=ConversationMessage.Direction.OUT)
@@ -153,7 +202,7 @@ def thread_subject(record: Thread) -> str:
         .values_list("subject", flat=True)
         .first()
     )
-    return first or ""
+    return untagged(first or "")
 
 
 def reply_subject(subject: str) -> str:
@@ -241,6 +290,7 @@ def send_automatic(record: Thread, key: str, extra: dict[str, Any] | None = None
     subject, text, _ = render_system_email(key, {**emails.policy_words(record), **(extra or {})})
     if existing := thread_subject(record):
         subject = reply_subject(existing)  # in the conversation the person already has
+    subject = tagged_subject(record, subject)
     outgoing, message_id = _send(record, kind=f"system:{key}", subject=subject, text=text)
     ConversationMessage.objects.create(
         **{thread_field(record): record},
@@ -281,8 +331,10 @@ def _reply(record: Thread, *, text: str, actor: Any, status: str | None) -> Conv
         raise NotConfigured(
             "Replies need a support address: set TIDINGS_SUPPORT_ADDRESS (see the README)."
         )
-    text = text.strip()
-    if not text:
+    # Blank lines before it and spaces after it go; its first line keeps its indentation (a
+    # reply that starts with a command or a config snippet: ``strip`` took it).
+    text = re.sub(r"\A(?:[ \t]*\r?\n)+", "", text).rstrip()
+    if not text.strip():
         raise CrmError("Write the reply first.")
     # Written to the person: "your diagnosis" is theirs (screening's ``addressed``).
     found = find_sensitive(text, addressed=True)
@@ -294,8 +346,9 @@ def _reply(record: Thread, *, text: str, actor: Any, status: str | None) -> Conv
             f"The reply mentions {redaction_note(categories)}: we do not send or "
             "keep that kind of information. Please rephrase it."
         )
-    subject = reply_subject(
-        thread_subject(record) or f"Your enquiry to {get_policy().controller.name}"
+    subject = tagged_subject(
+        record,
+        reply_subject(thread_subject(record) or f"Your enquiry to {get_policy().controller.name}"),
     )
     outgoing, message_id = _send(record, kind="crm:reply", subject=subject, text=text)
     now = timezone.now()

@@ -381,8 +381,9 @@ class NoteForm(CrmForm):
 
 
 class ReplyForm(CrmForm):
+    # Not stripped here: ``do_reply`` trims it, keeping its first line's indentation.
     text = forms.CharField(
-        label="Reply", max_length=50000, widget=forms.Textarea(attrs={"rows": 8})
+        label="Reply", max_length=50000, strip=False, widget=forms.Textarea(attrs={"rows": 8})
     )
 
     def __init__(self, *args: Any, statuses: list[tuple[str, str]], **kwargs: Any) -> None:

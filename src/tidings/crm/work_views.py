@@ -132,6 +132,11 @@ def reply(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Reply sent: it is in the outbox queue now.")
             return redirect(records.url(record))
+    # The page comes back at its top, and the reply form with its error is at its foot: on a
+    # phone the refusal was out of sight, and the reply seemed sent.  The field with the
+    # error takes the focus, which brings it into view (and to a keyboard's next key).
+    wrong = next((name for name in form.fields if name in form.errors), "text")
+    form.fields[wrong].widget.attrs["autofocus"] = True
     context = records.detail_context(record)
     context.update(
         {records.context_name: record, "reply_form": form, **_retention_context(records, record)}

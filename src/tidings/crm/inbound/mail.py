@@ -309,7 +309,7 @@ def strip_reply(text: str) -> str:
 
     An inline forward ("---------- Forwarded message ---------", "Begin forwarded message:")
     is what the person sends us to read: its text stays, after what they wrote above it."""
-    text = text.replace("\r\n", "\n").strip()
+    text = _trimmed(text.replace("\r\n", "\n"))
     if not text:
         return ""
     forward = _FORWARD_MARKER.search(text)
@@ -333,18 +333,26 @@ _FORWARD_MARKER = re.compile(
 )
 
 
-def _header_labels() -> re.Pattern[str]:
+# The library lists each language's header words in one order: From, Sent, To, Subject, Date…
+# ("Von|Gesendet|An|Betreff|Datum|Cc").
+_FROM, _SUBJECT = 0, 3
+
+
+def _header_labels(position: int | None = None) -> re.Pattern[str]:
     """A line that starts like one of a quoted header block's ("From:", "Von:", "Envoyé :"),
-    in the reply languages, with the library's own words."""
+    in the reply languages, with the library's own words; with ``position``, like its line of
+    that kind only (``_FROM``: "From:", "De :"; ``_SUBJECT``: "Subject:", "Betreff:")."""
     labels = []
     for language in REPLY_LANGUAGES:
         found = re.search(r"\[\* \]\*\(\?:(.+?)\):", MAIL_LANGUAGES[language]["from_header"])
         if found:
-            labels.append(found[1])
+            labels.append(found[1] if position is None else found[1].split("|")[position])
     return re.compile(r"^(?:> ?)*[* ]*(?:" + "|".join(labels) + r"):", re.IGNORECASE)
 
 
 _HEADER_LABEL = _header_labels()
+_FROM_LABEL = _header_labels(_FROM)
+_SUBJECT_LABEL = _header_labels(_SUBJECT)
 # What a real quoted header block has on its header lines and a person's two lines do not: an
 # address ("From: Peter Jones <peter@…>", "[mailto:…]"), or a date with its time ("Sent:
 # Monday, 7 December 2026 10:00", "Date: Mon, 7 Dec 2026 at 10:00").
@@ -354,13 +362,25 @@ _TIME = re.compile(r"\b\d{1,2}[:.]\d\d\b")
 
 
 def _is_quoted_header_block(block: str) -> bool:
+    """Whether the library's header block is a quoted mail's: with an address on it, or, as
+    Outlook writes one with no address ("From: Peter Jones / Sent: Monday, 7 December 2026
+    10:00 / To: Support / Subject: Trip"), with its sender's line, its subject's line and a date
+    and time.  A person's own "From: Leeds / Date: 3 May 2027, 10:30 / To: York" has a date and
+    time too, and was cut there with everything after it, as if it were quoted history."""
     lines = block.strip("\n").split("\n")
     if not _HEADER_LABEL.match(lines[0]):
         return True  # not a header block: "On … wrote:", "-----Original Message-----"
     if len(lines) > 1 and not _HEADER_LABEL.match(lines[-1]):
         lines = lines[:-1]  # the line the library takes after the block, whatever it is
     head = "\n".join(lines)
-    return bool(_ADDRESS.search(head) or (_YEAR.search(head) and _TIME.search(head)))
+    if _ADDRESS.search(head):
+        return True
+    return bool(
+        _YEAR.search(head)
+        and _TIME.search(head)
+        and any(_FROM_LABEL.match(line) for line in lines)
+        and any(_SUBJECT_LABEL.match(line) for line in lines)
+    )
 
 
 class _QuotedHeaders:
@@ -409,11 +429,47 @@ def _reader(text: str) -> _Reader:
     return _Reader(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
 
 
+def _trimmed(text: str) -> str:
+    """``text`` without blank lines before and whitespace after it: its first line keeps its
+    indentation (``str.strip`` took a code snippet's or a list's first indent)."""
+    return _LEADING_BLANK_LINES.sub("", text).rstrip()
+
+
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
+
+
+def _as_written(original: str, normalised: str, body: str, after: int = 0) -> str:
+    """``body``, a part of the library's ``normalised`` copy of ``original`` (from ``after``
+    on), with its lines as the person wrote them.  The library strips every line before it
+    looks for quoted history, so what it gives back had lost the indentation of a code
+    snippet, an indented list or a quoted config; only the quoted part is to go.  A copy that
+    is more than ``original`` with its lines stripped (the library also drops a line of
+    underscores after a blank line) has no line-for-line match: then ``body`` stays as it is."""
+    lines = original.split("\n")
+    start = normalised.find(body, after)
+    if start < 0 or normalised != "\n".join(line.strip() for line in lines):
+        return body
+    first = normalised.count("\n", 0, start)
+    written = []
+    for number, line in enumerate(body.split("\n"), start=first):
+        whole = lines[number]
+        if line == whole.strip():
+            written.append(whole.rstrip())
+        elif number != first and whole.strip().startswith(line):  # the end of a line cut
+            written.append(whole[: len(whole) - len(whole.lstrip())] + line)
+        else:
+            written.append(line)
+    return "\n".join(written)
+
+
 def _newest_reply(text: str) -> str:
     parsed = _reader(text).read()
     if not parsed.replies:
         return _without_sign_off(text)
     reply = parsed.replies[0]
+    after = 0
+    if reply.headers and (at := parsed.text.find(reply.headers)) >= 0:
+        after = at + len(reply.headers)
     body = reply.full_body  # without the reply header ("On … wrote:", "From: … Sent: …")
     signature = reply.signatures
     for disclaimer in reversed(reply.disclaimers):
@@ -426,9 +482,11 @@ def _newest_reply(text: str) -> str:
     if signature and _is_sign_off(signature) and body.endswith(signature):
         body = body[: -len(signature)].strip()
     if body:
-        return _without_sign_off(body)
+        return _without_sign_off(_as_written(text, parsed.text, body, after))
     # A message that is all quote (a forward with nothing added): keep what there is.
-    return reply.full_body or text
+    if reply.full_body:
+        return _as_written(text, parsed.text, reply.full_body, after)
+    return text
 
 
 _SENTENCE_END = (".", "?", "!", ":", ";")
@@ -458,7 +516,7 @@ def _is_sign_off(signature: str) -> bool:
 def _without_sign_off(text: str) -> str:
     """``text`` without a mobile mail program's sign-off as its last line (see above); a text
     that is nothing but the sign-off stays as it is."""
-    stripped = _MOBILE_SIGN_OFF.sub("", "\n" + text).strip()
+    stripped = _trimmed(_MOBILE_SIGN_OFF.sub("", "\n" + text))
     return stripped or text
 
 
@@ -469,6 +527,10 @@ def content(message: EmailMessage) -> Content:
         text = _part_text(body)  # type: ignore[arg-type]
         if body.get_content_type() == "text/html":
             text = _html_text(text)
+    if not text.strip():
+        # Outlook's "Rich Text" mail (Exchange's, between its own users, forwarded to us) can
+        # carry its text only inside its winmail.dat, as compressed RTF: it arrived as "(no text)".
+        text = _tnef_text(message)
     return Content(strip_reply(text), list(_attachments(message)))
 
 
@@ -566,6 +628,55 @@ def _tnef_files(data: bytes) -> list[tuple[str, bytes]]:
     if len(files) > _TNEF_MAX_FILES:
         raise _NotTnef("too many files")
     return files
+
+
+# A winmail.dat's RTF is decompressed only from a winmail.dat of at most this size (compressed
+# RTF grows some eight times at most): the text of a mail, not a document.
+_TNEF_TEXT_MAX_BYTES = 2 * 1024**2
+
+
+def _tnef_parts(part: EmailMessage) -> Iterator[EmailMessage]:
+    """The winmail.dat parts of the mail (the mail itself, when it is one), not those of a
+    forwarded mail inside it."""
+    if part.get_content_type() == "application/ms-tnef":
+        yield part
+    elif part.is_multipart() and part.get_content_type() != "message/rfc822":
+        for child in part.iter_parts():
+            yield from _tnef_parts(child)  # type: ignore[arg-type]
+
+
+def _tnef_text(message: EmailMessage) -> str:
+    """The text in the mail's winmail.dat: its plain text, else its HTML (sanitised, as an HTML
+    part's), else its compressed RTF, decompressed (compressed-rtf) and turned into text
+    (striprtf); "" when there is none or it cannot be read."""
+    for part in _tnef_parts(message):
+        data = part.get_payload(decode=True)
+        if isinstance(data, bytes) and (text := _tnef_body(data)).strip():
+            return text
+    return ""
+
+
+def _tnef_body(data: bytes) -> str:
+    from striprtf.striprtf import rtf_to_text
+    from tnefparse import TNEF
+
+    try:
+        tnef = TNEF(data, do_checksum=False)
+        charset = tnef.codepage or "cp1252"
+        if tnef.body:
+            body = tnef.body
+            return _decoded(body, charset) if isinstance(body, bytes) else str(body)
+        if tnef.htmlbody:
+            html = tnef.htmlbody
+            return _html_text(_decoded(html, charset) if isinstance(html, bytes) else str(html))
+        if len(data) > _TNEF_TEXT_MAX_BYTES:
+            return ""
+        rtf = tnef.rtfbody  # decompressed with compressed-rtf
+        if not isinstance(rtf, bytes) or not rtf.lstrip().startswith(b"{\\rtf"):
+            return ""
+        return str(rtf_to_text(_decoded(rtf.rstrip(b"\0"), "cp1252"), errors="ignore"))
+    except Exception:  # parsers of hostile bytes: any failure means "no text in it"
+        return ""
 
 
 def _tnef_name(attachment: Any) -> str:

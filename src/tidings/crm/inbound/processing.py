@@ -12,7 +12,9 @@ stays unprocessed with the reason, for an operator, who can try it again
    answered by nothing; an auto-reply to a conversation is noted in it, quietly;
 3. a mail we already have (its Message-ID) is not added twice;
 4. the conversation it belongs to: its reply-address token, then its ``In-Reply-To`` and
-   ``References``; the message joins it (a closed one opens again) and its owner is told;
+   ``References``, then the conversation's tag in its subject ("[#E-12-4f7c2a9b1e]", when the
+   sender is that conversation's person); the message joins it (a closed one opens again) and
+   its owner is told;
 5. otherwise, from a support contact of an organisation with a contract in force: a new
    support request (from one without: held for an operator, the person told); from anyone
    else, a new enquiry ("email" must be one of the enquiry purpose's sources).
@@ -282,7 +284,7 @@ def _same_person(record: conversations.Thread, address: str) -> bool:
     return conversations.contact_of(record).email.lower() == address.lower()
 
 
-def _thread(message: Any) -> tuple[conversations.Thread | None, str]:
+def _thread(message: Any, address: str) -> tuple[conversations.Thread | None, str]:
     record = conversations.thread_for_addresses(inbound.recipients(message))
     if record is not None:
         return record, "reply address"
@@ -293,6 +295,13 @@ def _thread(message: Any) -> tuple[conversations.Thread | None, str]:
         record = conversations.thread_for_message_ids(ids)
         if record is not None:
             return record, name
+    # A reply that lost every header we set (another mail program, forwarded back to us) still
+    # has the tag in its subject.  It joins only its own person's conversation: mail from
+    # anyone else with that subject (forwarded on to a colleague, who writes to us) opens a
+    # conversation of its own, as mail that names none does, and is never kept back.
+    record = conversations.thread_for_subject(inbound.header(message, "Subject"))
+    if record is not None and _same_person(record, address):
+        return record, "the conversation's tag in its subject"
     return None, ""
 
 
@@ -320,7 +329,7 @@ def _act(
     message_id = (inbound.message_ids(inbound.header(message, "Message-ID")) or [""])[0]
     if _already_have(message_id):
         return Outcome(InboundMail.Status.PROCESSED, "already received (the same Message-ID)")
-    record, how = _thread(message) if follow_thread else (None, "")
+    record, how = _thread(message, address) if follow_thread else (None, "")
     if record is not None and not _same_person(record, address):
         if why_automatic and not by_subject:
             # An out-of-office reply from the person's other address (an alias, a colleague's
