@@ -694,6 +694,9 @@ TIDINGS_METRICS_CACHE_SECONDS = env_int("TIDINGS_METRICS_CACHE_SECONDS", 10)
 # touch it; the doctor warns when it is older than TIDINGS_BACKUP_MAX_AGE_HOURS.
 TIDINGS_BACKUP_STAMP = env_str("TIDINGS_BACKUP_STAMP") or str(DATA_DIR / "last-backup")
 TIDINGS_BACKUP_MAX_AGE_HOURS = env_int("TIDINGS_BACKUP_MAX_AGE_HOURS", 24)
+# Where deploy/tidings-backup writes its dated backups; the doctor checks that only their owner
+# can read them (blank: the doctor does not know where backups go).
+TIDINGS_BACKUP_DIR = env_str("TIDINGS_BACKUP_DIR")
 # Append-only list of erased people (keyed hashes only), kept outside the database so that a
 # restored backup can be cleaned of the people erased after it was taken (tidings/ops/journal.py).
 TIDINGS_ERASURE_JOURNAL = env_str("TIDINGS_ERASURE_JOURNAL") or str(
