@@ -581,12 +581,19 @@ LOGGING: dict[str, Any] = {
             if os.environ.get("TIDINGS_LOG_LEVEL", "INFO").upper() == "DEBUG"
             else logging.WARNING,
         },
+        # A task a second stop signal interrupted is queued again, not failed: no ERROR line.
+        "interrupted_tasks": {"()": "tidings.web.log_filters.InterruptedTaskLines"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["refused_requests", "redact_tokens", "routine_tasks"],
+            "filters": [
+                "refused_requests",
+                "redact_tokens",
+                "routine_tasks",
+                "interrupted_tasks",
+            ],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("TIDINGS_LOG_LEVEL", "INFO")},
