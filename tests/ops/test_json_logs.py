@@ -169,3 +169,17 @@ def test_every_line_tidings_serve_writes_is_json_granian_s_included(tmp_path):
     assert any("worker-2" in m for m in granian)  # the web worker processes' lines too
     assert any(m.startswith("tidings is serving on") for m in by_logger["tidings.serve"])
     assert "Not Found: /no-such-page" in by_logger["django.request"]
+
+
+def test_granian_s_lines_follow_the_log_level():
+    """With TIDINGS_LOG_LEVEL=WARNING granian's INFO lines ("Starting granian") are left out, as
+    tidings' own: its logger's level is the root logger's."""
+    from granian.log import LogLevels
+
+    from tidings.web.management.commands.serve import granian_log_config, granian_log_level
+
+    assert granian_log_level({"root": {"level": "WARNING"}}) == LogLevels.warning
+    assert granian_log_level({"root": {"level": "DEBUG"}}) == LogLevels.debug
+    assert granian_log_level({}) == LogLevels.info
+    config = granian_log_config({"root": {"handlers": ["console"]}, "loggers": {}})
+    assert config["loggers"]["_granian"] == {"handlers": [], "propagate": True}

@@ -52,8 +52,17 @@ def granian_log_config(logging_settings: dict) -> dict:
     config = copy.deepcopy(logging_settings)
     loggers = config.setdefault("loggers", {})
     for name in GRANIAN_LOGGERS:
-        loggers[name] = {"handlers": [], "propagate": True, "level": "INFO"}
+        loggers[name] = {"handlers": [], "propagate": True}
     return config
+
+
+def granian_log_level(logging_settings: dict):
+    """granian sets its logger's level itself: TIDINGS_LOG_LEVEL's (the root logger's), so that
+    WARNING quiets its start-up lines as it quiets ours."""
+    from granian.log import LogLevels
+
+    level = str(logging_settings.get("root", {}).get("level", "INFO")).lower()
+    return LogLevels(level) if level in LogLevels._value2member_map_ else LogLevels.info
 
 
 def port_in_use(host: str, port: int) -> str:
@@ -139,6 +148,7 @@ class Command(BaseCommand):
                 workers=workers,
                 blocking_threads=threads,
                 log_dictconfig=granian_log_config(settings.LOGGING),
+                log_level=granian_log_level(settings.LOGGING),
             ).serve()
         finally:
             if worker is not None:
