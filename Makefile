@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-deep lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability bench-journeys bench-journey-segments bench-dashboard bench test-cluster clean
+.PHONY: install demo test test-deep lint format e2e screenshots bench-import bench-segments bench-delivery bench-retention bench-screening bench-render bench-rights bench-api bench-tracking bench-reports bench-analytics bench-metrics bench-deliverability bench-journeys bench-journey-segments bench-dashboard bench test-cluster clean
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 or 3.12 is needed" >&2; exit 1; }
@@ -21,6 +21,12 @@ $(UV):
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python "$(PYTHON)"
 	@touch $@
+
+## install: the production install (README, "Running in production"): the locked dependencies
+## into .venv without the development group (pytest, faker, ruff, playwright...: nothing tidings
+## runs imports them); on an upgrade it also removes any a development install left there
+install: $(UV)
+	$(UV) sync --frozen --no-dev --python "$(PYTHON)"
 
 ## demo: set up, migrate an SQLite database in ./var, load the demo, serve on http://$(HOST):$(PORT)
 ## (the help desk answers from DEMO_SUPPORT_ADDRESS unless TIDINGS_SUPPORT_ADDRESS is set; the

@@ -1,5 +1,6 @@
 """Settings come from the environment, with safe defaults; production refuses unsafe ones."""
 
+import io
 import os
 import sqlite3
 import subprocess
@@ -458,3 +459,21 @@ def test_hsts_for_the_whole_domain_and_preloading_are_the_admin_s_choice(started
     result = started["the README's setup with HSTS for the whole domain"]
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().endswith("(True, True)")
+
+
+def test_an_error_the_operator_silenced_does_not_stop_the_wsgi_entry_point(settings):
+    """`tidings check` and `tidings serve` leave out the checks in SILENCED_SYSTEM_CHECKS; the
+    WSGI/ASGI entry points' refusal (``refuse_unsafe_start``) ignored it and would not start."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.management import call_command
+
+    from tidings.web.checks import refuse_unsafe_start
+
+    settings.TIDINGS_CONFIRM_DAYS = 7
+    settings.TIDINGS_PENDING_DAYS = 3
+    with pytest.raises(ImproperlyConfigured, match=r"tidings\.E005"):
+        refuse_unsafe_start()
+
+    settings.SILENCED_SYSTEM_CHECKS = [*settings.SILENCED_SYSTEM_CHECKS, "tidings.E005"]
+    call_command("check", "--tag", "tidings", fail_level="ERROR", stdout=io.StringIO())
+    refuse_unsafe_start()  # as `tidings check` above: no error

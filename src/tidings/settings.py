@@ -581,12 +581,19 @@ LOGGING: dict[str, Any] = {
             if os.environ.get("TIDINGS_LOG_LEVEL", "INFO").upper() == "DEBUG"
             else logging.WARNING,
         },
+        # A task a second stop signal interrupted is queued again, not failed: no ERROR line.
+        "interrupted_tasks": {"()": "tidings.web.log_filters.InterruptedTaskLines"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["refused_requests", "redact_tokens", "routine_tasks"],
+            "filters": [
+                "refused_requests",
+                "redact_tokens",
+                "routine_tasks",
+                "interrupted_tasks",
+            ],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("TIDINGS_LOG_LEVEL", "INFO")},
@@ -694,6 +701,9 @@ TIDINGS_METRICS_CACHE_SECONDS = env_int("TIDINGS_METRICS_CACHE_SECONDS", 10)
 # touch it; the doctor warns when it is older than TIDINGS_BACKUP_MAX_AGE_HOURS.
 TIDINGS_BACKUP_STAMP = env_str("TIDINGS_BACKUP_STAMP") or str(DATA_DIR / "last-backup")
 TIDINGS_BACKUP_MAX_AGE_HOURS = env_int("TIDINGS_BACKUP_MAX_AGE_HOURS", 24)
+# Where deploy/tidings-backup writes its dated backups; the doctor checks that only their owner
+# can read them (blank: the doctor does not know where backups go).
+TIDINGS_BACKUP_DIR = env_str("TIDINGS_BACKUP_DIR")
 # Append-only list of erased people (keyed hashes only), kept outside the database so that a
 # restored backup can be cleaned of the people erased after it was taken (tidings/ops/journal.py).
 TIDINGS_ERASURE_JOURNAL = env_str("TIDINGS_ERASURE_JOURNAL") or str(

@@ -310,3 +310,23 @@ def test_a_flood_of_page_views_from_one_visitor_is_counted_only_up_to_the_limit(
     views = stored(ingest_now)
     assert len(views) == 6
     assert len({v.visitor for v in views}) == 2
+
+
+@pytest.mark.parametrize("path", ["/a/collect", "/a/consent"])
+def test_options_says_what_the_endpoint_takes_and_grants_no_preflight(client, path):
+    """OPTIONS answered 405.  The scripts never preflight (tests/analytics/test_script.py), so
+    a preflight for JSON from another site's code is answered without granting it."""
+    response = client.options(path)
+    assert response.status_code == 204
+    assert response["Allow"] == "OPTIONS, POST"
+
+    preflight = client.options(
+        path,
+        HTTP_ORIGIN=SITE,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
+    )
+    assert preflight.status_code == 204
+    assert not [h for h in preflight.headers if h.lower().startswith("access-control-allow")]
+    assert client.put(path).status_code == 405  # other methods are still refused
+    assert PageView.objects.count() == 0

@@ -92,3 +92,15 @@ def test_a_prerendered_page_is_counted_when_shown_not_when_loaded_ahead(tmp_path
         [NODE, str(harness), str(STATIC / "a.js")], capture_output=True, text=True, check=True
     )
     assert json.loads(result.stdout) == [0, 1]
+
+
+def test_the_scripts_post_simple_requests_that_need_no_preflight():
+    """Both scripts post a string body (text/plain) with sendBeacon, or fetch in no-cors mode,
+    which cannot preflight: so `/a/collect` and `/a/consent` need grant no CORS preflight, and
+    their OPTIONS answer grants none (tests/analytics/test_page_views.py)."""
+    for script in (SCRIPT, BANNER):
+        posts = re.findall(r"fetch\([^;]*method: \"POST\"[^;]*\)", script)
+        assert posts and all('mode: "no-cors"' in post for post in posts), posts
+        assert "sendBeacon" in script
+        for word in ("Blob", "Content-Type", "headers:", "XMLHttpRequest"):
+            assert word not in script

@@ -443,3 +443,22 @@ def test_restore_replace_refuses_while_the_web_server_runs_on_the_database(insta
         web.wait(timeout=60)
 
     assert refused.returncode != 0 and "is running on the current database" in refused.stderr
+
+
+def test_a_backup_is_its_owner_s_only_whatever_the_umask(installation, tmp_path):
+    """`tidings backup` run by hand from a shell (umask 022) made a folder, a manifest and an
+    erasure-journal copy every user of the machine could read (only the database was 0600)."""
+    (installation / "erasure-journal.jsonl").write_text('{"hash": "x"}\n')
+    backup_dir = tmp_path / "backup"
+    previous = os.umask(0o022)
+    try:
+        tidings(installation, "backup", str(backup_dir))
+    finally:
+        os.umask(previous)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in [backup_dir, *backup_dir.iterdir()]}
+    assert modes == {
+        "backup": "0o700",
+        "erasure-journal.jsonl": "0o600",
+        "manifest.json": "0o600",
+        "tidings.sqlite3": "0o600",
+    }

@@ -627,3 +627,70 @@ def test_the_readme_makes_the_first_owner_on_a_server_without_a_terminal(
 
 
 TIDINGS_CMD = [sys.executable, "-m", "tidings"]
+
+
+# --- the production install: no development tools ------------------------------------------------
+# The dev group's packages (pyproject.toml) by the name they are imported as.
+DEV_MODULES = {
+    "pytest": "pytest",
+    "pytest-django": "pytest_django",
+    "pytest-xdist": "xdist",
+    "filelock": "filelock",
+    "time-machine": "time_machine",
+    "hypothesis": "hypothesis",
+    "ruff": "ruff",
+    "playwright": "playwright",
+    "faker": "faker",
+    "schemathesis": "schemathesis",
+    "aiohttp": "aiohttp",
+    "import-linter": "importlinter",
+    "dnslib": "dnslib",
+    "mypy": "mypy",
+    "django-stubs[compatible-mypy]": "django_stubs_ext",
+    "types-python-dateutil": "",  # type stubs only: never imported
+    "types-regex": "",
+    "scikit-learn": "sklearn",
+}
+
+
+def test_the_readme_installs_production_without_the_development_tools():
+    """README step 1 and the upgrade ran `make .venv/.synced`, which is `uv sync` with uv's
+    default groups: pytest, faker, Playwright, mypy... on every production server."""
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text()
+    production = readme.split("## Running in production", 1)[1].split("\n## ", 1)[0]
+    assert ".venv/.synced" not in production
+    assert "cd /opt/tidings && make install" in production
+    assert "git pull && make install" in production
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ninstall:", 1)[1].split("\n\n", 1)[0]
+    assert "sync --frozen --no-dev" in recipe
+    # Every package of the dev group is known here, so the scan below misses none.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    dev = {
+        re.split(r"[<>=!~ ]", item, maxsplit=1)[0] for item in pyproject["dependency-groups"]["dev"]
+    }
+    assert dev == set(DEV_MODULES)
+
+
+def test_nothing_tidings_runs_imports_a_development_tool():
+    """The demo's fictional people included: `make install` leaves faker out."""
+    import ast
+
+    forbidden = {name for name in DEV_MODULES.values() if name}
+    found = []
+    for path in (ROOT / "src" / "tidings").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            found += [
+                f"{path.relative_to(ROOT)}:{node.lineno} {name}"
+                for name in names
+                if name.split(".")[0] in forbidden
+            ]
+    assert found == []

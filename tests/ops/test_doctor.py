@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -545,3 +546,88 @@ def test_with_the_database_unreachable_the_command_still_runs_every_other_check(
         line = next(line for line in lines if line.startswith(f"FAIL  {name}"))
         assert "not checked: the database cannot be read (see the database check)" in line
     assert "the check itself failed" not in result.stdout
+
+
+# --- file modes (ops/checks/permissions.py) ------------------------------------------------------
+@pytest.fixture
+def older_install(settings, tmp_path):
+    """A data directory and backups as an installation made before tidings kept them owner-only
+    left them: a 0755 directory, a 0644 SQLite database, a backup readable by everyone."""
+    data = tmp_path / "data"
+    (data / "static").mkdir(parents=True)
+    (data / "static" / "site.css").write_text("body {}")  # public: the pages serve it
+    (data / "secret_key").write_text("k" * 50)
+    (data / "tidings.sqlite3").write_bytes(b"")
+    backups = tmp_path / "backups"
+    (backups / "2026-01-01T030000").mkdir(parents=True)
+    (backups / "2026-01-01T030000" / "tidings.sqlite3").write_bytes(b"")
+    for path, mode in [
+        (data, 0o755),
+        (data / "static", 0o755),
+        (data / "static" / "site.css", 0o644),
+        (data / "secret_key", 0o600),
+        (data / "tidings.sqlite3", 0o644),
+        (backups, 0o700),
+        (backups / "2026-01-01T030000", 0o755),
+        (backups / "2026-01-01T030000" / "tidings.sqlite3", 0o600),
+    ]:
+        path.chmod(mode)
+    settings.DATA_DIR = data
+    settings.TIDINGS_DKIM_DIR = str(data / "dkim")
+    settings.TIDINGS_ERASURE_JOURNAL = str(data / "erasure-journal.jsonl")
+    settings.TIDINGS_BACKUP_DIR = str(backups)
+    return data, backups
+
+
+def test_a_database_and_backups_readable_by_every_user_fail_with_the_command_that_fixes_them(
+    older_install,
+):
+    """Made before the 0600/0700 change, they stayed readable by every user of the machine:
+    nothing tightens them on upgrade, and the doctor said nothing."""
+    data, backups = older_install
+    code, found = doctor("--only", "permissions")
+    assert code == 1
+    finding = found["permissions"]
+    assert finding["status"] == "fail"
+    assert f"{data} (0755)" in finding["summary"]
+    assert f"{data / 'tidings.sqlite3'} (0644)" in finding["summary"]
+    assert "static" not in finding["summary"]  # public files are not a problem
+    assert f"`chmod -R go-rwx {data} {backups}`" in finding["fix"]
+
+    # The command it gives is the fix: run it, and the check passes.
+    result = subprocess.run(["chmod", "-R", "go-rwx", str(data), str(backups)], check=False)
+    assert result.returncode == 0
+    code, found = doctor("--only", "permissions")
+    assert (code, found["permissions"]["status"]) == (0, "ok"), found
+
+
+def test_a_file_its_group_can_read_is_a_warning(older_install):
+    data, backups = older_install
+    subprocess.run(["chmod", "-R", "go-rwx", str(data), str(backups)], check=True)
+    (backups / "2026-01-01T030000").chmod(0o750)
+    code, found = doctor("--only", "permissions")
+    assert code == 0
+    assert found["permissions"]["status"] == "warn"
+    assert "(0750) can be read by the files' group" in found["permissions"]["summary"]
+    assert f"`chmod -R go-rwx {backups}`" in found["permissions"]["fix"]
+
+
+def test_a_database_outside_the_data_directory_is_checked_too(
+    older_install, settings, tmp_path, monkeypatch
+):
+    data, backups = older_install
+    subprocess.run(["chmod", "-R", "go-rwx", str(data), str(backups)], check=True)
+    elsewhere = tmp_path / "elsewhere.sqlite3"
+    elsewhere.write_bytes(b"")
+    elsewhere.chmod(0o644)
+    database = {**settings.DATABASES["default"], "ENGINE": "django.db.backends.sqlite3"}
+    database["NAME"] = str(elsewhere)
+    # Not the settings fixture: Django warns that overriding DATABASES breaks connections.
+    from tidings.ops.checks import permissions
+
+    monkeypatch.setattr(permissions.settings, "DATABASES", {"default": database})
+    code, found = doctor("--only", "permissions")
+    monkeypatch.undo()
+    assert code == 1
+    assert f"{elsewhere} (0644)" in found["permissions"]["summary"]
+    assert f"`chmod -R go-rwx {elsewhere}`" in found["permissions"]["fix"]

@@ -102,3 +102,84 @@ def test_debug_logging_is_not_flooded_by_the_markdown_parser(tmp_path):
     loggers = [json.loads(line)["logger"] for line in result.stderr.splitlines()]
     assert "tidings.test" in loggers
     assert not [name for name in loggers if name.startswith("markdown_it")]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_every_line_tidings_serve_writes_is_json_granian_s_included(tmp_path):
+    """granian has loggers and a handler of its own: "[INFO] Starting granian (main PID: …)",
+    "[INFO] Spawning worker-1", "[INFO] Stopped worker-1" came out as plain text among the JSON
+    lines (on standard output), as did serve's own "tidings is serving on …" and the system
+    check's "no issues" line.  A log shipper that parses each line as JSON choked on them."""
+    import signal
+    import time
+    import urllib.error
+    import urllib.request
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.pop("DATABASE_URL", None)
+    env.update(TIDINGS_DATA_DIR=str(tmp_path), TIDINGS_LOG_FORMAT="json")
+    migrate = subprocess.run(
+        [sys.executable, "-m", "tidings", "migrate", "-v0"], env=env, cwd=ROOT, timeout=300
+    )
+    assert migrate.returncode == 0
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tidings", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page", timeout=5)
+            except urllib.error.HTTPError as answer:
+                if answer.code == 404:
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, server.communicate()
+            assert time.monotonic() < deadline, "tidings serve did not answer"
+            time.sleep(0.3)
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.communicate()
+
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    by_logger = {}
+    for record in records:
+        by_logger.setdefault(record["logger"], []).append(record["message"])
+    granian = [m for name, ms in by_logger.items() if name.startswith("_granian") for m in ms]
+    assert any(m.startswith("Starting granian") for m in granian), by_logger
+    assert any("worker-2" in m for m in granian)  # the web worker processes' lines too
+    assert any(m.startswith("tidings is serving on") for m in by_logger["tidings.serve"])
+    assert "Not Found: /no-such-page" in by_logger["django.request"]
+
+
+def test_granian_s_lines_follow_the_log_level():
+    """With TIDINGS_LOG_LEVEL=WARNING granian's INFO lines ("Starting granian") are left out, as
+    tidings' own: its logger's level is the root logger's."""
+    from granian.log import LogLevels
+
+    from tidings.web.management.commands.serve import granian_log_config, granian_log_level
+
+    assert granian_log_level({"root": {"level": "WARNING"}}) == LogLevels.warning
+    assert granian_log_level({"root": {"level": "DEBUG"}}) == LogLevels.debug
+    assert granian_log_level({}) == LogLevels.info
+    config = granian_log_config({"root": {"handlers": ["console"]}, "loggers": {}})
+    assert config["loggers"]["_granian"] == {"handlers": [], "propagate": True}

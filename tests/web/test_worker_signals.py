@@ -79,6 +79,9 @@ def test_a_second_sigterm_stops_at_once_and_puts_the_task_back_in_the_queue(
     _, err = worker.communicate(timeout=300)
 
     assert "interrupted and queued again" in err, err[-3000:]
+    # Not first logged as a failure (an ERROR line with a StopNow traceback): nothing failed.
+    assert "state=FAILED" not in err, err[-3000:]
+    assert "StopNow" not in err and "Traceback" not in err, err[-3000:]
     assert "claimed rows returned to the queue" in err, err[-3000:]
     status, exception = _task_row(fresh_installation / "tidings.sqlite3")
     # Runs again on the next worker; not FAILED, and not SUCCESSFUL: the worker did not wait for

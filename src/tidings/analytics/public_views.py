@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.cache import get_conditional_response, patch_cache_control, set_response_etag
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from tidings.lib.ratelimit import hit, setting_limit, visitor
 from tidings.policy import get_policy
@@ -73,6 +73,21 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _options() -> HttpResponse:
+    """``OPTIONS`` on the endpoints the scripts post to: 204 and what they take (was 405).
+
+    The scripts never send a CORS preflight: ``sendBeacon`` with a string body and the fallback
+    ``fetch(..., {mode: "no-cors"})`` send ``text/plain``, a "simple" request browsers post from
+    any site without asking first (tests/analytics/test_script.py holds them to it).  So a
+    preflight (``Access-Control-Request-Method``, from someone else's code that wants to send
+    JSON or other headers) is answered without granting anything: no
+    ``Access-Control-Allow-Methods``/``-Headers``, and the browser does not send the request."""
+    response = HttpResponse(status=204)
+    response["Allow"] = "OPTIONS, POST"
+    response["Cache-Control"] = "max-age=0, no-store"
+    return response
+
+
 def parse_collect(body: bytes) -> tuple[str, str, str]:
     """(page address, referrer, consent value) from the script's body, or ValueError."""
     if len(body) > MAX_BODY:
@@ -92,12 +107,14 @@ def parse_collect(body: bytes) -> tuple[str, str, str]:
 
 
 @csrf_exempt
-@require_POST
+@require_http_methods(["POST", "OPTIONS"])
 def collect(request: HttpRequest) -> HttpResponse:
     """One page view from the script: {"u": page address, "r": referrer, "c": consent cookie}.
 
     Answers 204 whether or not the view was counted: the page learns nothing from it.  Most of
     these requests are answered by ``fastpath`` instead, with the same parsing and decision."""
+    if request.method == "OPTIONS":
+        return _options()
     try:
         url, referrer, consent_value = parse_collect(request.body)
     except ValueError as exc:
@@ -129,11 +146,13 @@ def banner_json(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@require_http_methods(["POST", "OPTIONS"])
 def consent(request: HttpRequest) -> HttpResponse:
     """Keep the anonymous proof of a banner answer: {"version": ..., "choice": {...}}.
 
     Rate-limited per visitor network (``CONSENT_LIMIT``): 429 problem+json with Retry-After."""
+    if request.method == "OPTIONS":
+        return _options()
     limit = setting_limit("TIDINGS_CONSENT_LIMIT", CONSENT_LIMIT)
     verdict = hit("consent", visitor(request), limit)
     if not verdict.allowed:

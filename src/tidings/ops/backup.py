@@ -193,7 +193,9 @@ def backup(target: Path) -> Manifest:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} already exists and is not an empty directory")
     created = not target.exists()
-    target.mkdir(parents=True, exist_ok=True)
+    # Owner only, whatever the umask of whoever runs it (`tidings backup` by hand from a shell
+    # with umask 022 made a folder and files every user of the machine could read).
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
     written = [
         target / name
         for name in (DATABASE_FILE + ".partial", DATABASE_FILE, JOURNAL_FILE, MANIFEST_FILE)
@@ -228,6 +230,7 @@ def _write_backup(source: Path, target: Path) -> dict[str, Any]:
     journal_entries = None
     if journal.exists():
         shutil.copyfile(journal, target / JOURNAL_FILE)
+        (target / JOURNAL_FILE).chmod(0o600)
         journal_entries = sum(1 for line in (target / JOURNAL_FILE).open() if line.strip())
     data = {
         "kind": "tidings-backup",
@@ -250,7 +253,11 @@ def _write_backup(source: Path, target: Path) -> dict[str, Any]:
         ),
     }
     partial_manifest = target / (MANIFEST_FILE + ".partial")
-    with partial_manifest.open("w", encoding="utf-8") as fp:
+    with os.fdopen(
+        os.open(partial_manifest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+        "w",
+        encoding="utf-8",
+    ) as fp:
         fp.write(json.dumps(data, indent=2, sort_keys=True))
         fp.flush()
         os.fsync(fp.fileno())

@@ -155,8 +155,13 @@ def two_factor_required_in_production(app_configs: Any, **kwargs: Any) -> list[W
 
 def refuse_unsafe_start() -> None:
     """Raise ImproperlyConfigured naming every tidings error check that fails (the WSGI and
-    ASGI entry points call it, as the management commands run the checks themselves)."""
-    errors = [m for m in run_checks(tags=[TAG]) if m.is_serious()]
+    ASGI entry points call it, as the management commands run the checks themselves).
+
+    A check the operator silenced (``SILENCED_SYSTEM_CHECKS``) does not stop start-up, as it
+    does not stop ``tidings check``, ``serve`` or ``worker``: ``run_checks`` reports every
+    message, and only Django's command runner leaves the silenced ones out."""
+    silenced = set(settings.SILENCED_SYSTEM_CHECKS)
+    errors = [m for m in run_checks(tags=[TAG]) if m.is_serious() and m.id not in silenced]
     if errors:
         raise ImproperlyConfigured(
             "; ".join(f"({m.id}) {m.msg} {m.hint or ''}".strip() for m in errors)

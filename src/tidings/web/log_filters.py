@@ -67,6 +67,26 @@ class RoutineTaskLines(logging.Filter):
         return record.levelno >= self.show_below
 
 
+class InterruptedTaskLines(logging.Filter):
+    """Drop django.tasks' "Task id=… state=FAILED" line (ERROR, with a ``StopNow`` traceback) for
+    the task a second stop signal interrupts.
+
+    django-tasks-db records the interruption as a failure and logs it so before
+    ``web.task_worker`` puts the task back in the queue (READY: it runs again on the next worker)
+    and says so in a WARNING line, "task … interrupted and queued again".  The ERROR line told an
+    operator reading the log, or alerting on ERROR, that a task had failed when none had.  Any
+    other failure of a task keeps its ERROR line and traceback.  (Matched by name: this module is
+    loaded with the settings, before the task worker's models can be imported.)"""
+
+    INTERRUPTION = "tidings.web.task_worker.StopNow"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "django.tasks" or not record.exc_info or not record.exc_info[0]:
+            return True
+        kind = record.exc_info[0]
+        return f"{kind.__module__}.{kind.__qualname__}" != self.INTERRUPTION
+
+
 class RefusedRequestLines(logging.Filter):
     """Requests Django refuses as suspicious, as one WARNING line each, without a traceback.
 

@@ -1,4 +1,7 @@
+import copy
 import errno
+import io
+import logging
 import socket
 import subprocess
 import sys
@@ -28,6 +31,38 @@ def shared_counters_warning(workers: int, redis_url: str) -> str:
         f"are up to {workers} times looser (sign-in lockouts are shared: they are in the "
         "database). Set TIDINGS_REDIS_URL, or serve with --workers 1."
     )
+
+
+# granian's own loggers: "_granian" (its start, workers, shutdown; the name its Rust side logs
+# under too) and "granian.access" (access lines; serve leaves them off).
+GRANIAN_LOGGERS = ("_granian", "granian.access")
+
+logger = logging.getLogger("tidings.serve")
+
+
+def granian_log_config(logging_settings: dict) -> dict:
+    """granian's ``log_dictconfig``: tidings' own ``LOGGING``, with granian's loggers sending
+    their records up to the root logger's handler, so they are formatted as every other line
+    (one JSON object per line with ``TIDINGS_LOG_FORMAT=json``), through the same filters.
+
+    granian's default configuration gives its loggers a handler of their own that printed
+    "[INFO] Starting granian" to stdout, plain text among the JSON lines.  granian merges this
+    dict shallowly over its default (``loggers`` replaced whole) and applies it in the serving
+    process and in each web worker process it starts."""
+    config = copy.deepcopy(logging_settings)
+    loggers = config.setdefault("loggers", {})
+    for name in GRANIAN_LOGGERS:
+        loggers[name] = {"handlers": [], "propagate": True}
+    return config
+
+
+def granian_log_level(logging_settings: dict):
+    """granian sets its logger's level itself: TIDINGS_LOG_LEVEL's (the root logger's), so that
+    WARNING quiets its start-up lines as it quiets ours."""
+    from granian.log import LogLevels
+
+    level = str(logging_settings.get("root", {}).get("level", "INFO")).lower()
+    return LogLevels(level) if level in LogLevels._value2member_map_ else LogLevels.info
 
 
 def port_in_use(host: str, port: int) -> str:
@@ -81,13 +116,16 @@ class Command(BaseCommand):
             raise CommandError(taken)
         # Links in pages and mail point where we serve, unless TIDINGS_BASE_URL is set.
         base_url = follow_serving_address(host, port)
-        call_command("check", fail_level="ERROR")
-        require_usable_database()
         from django.conf import settings
 
-        warning = shared_counters_warning(workers, settings.TIDINGS_REDIS_URL)
-        if warning:
-            self.stderr.write(warning)
+        self.json_lines = settings.TIDINGS_LOG_FORMAT == "json"
+        found, problems = io.StringIO(), io.StringIO()
+        call_command("check", fail_level="ERROR", stdout=found, stderr=problems)
+        self._say(logging.INFO, found.getvalue())
+        self._say(logging.WARNING, problems.getvalue())
+        require_usable_database()
+
+        self._say(logging.WARNING, shared_counters_warning(workers, settings.TIDINGS_REDIS_URL))
         running.hold()  # `tidings restore --replace` refuses while we run (lib/running.py)
         # whitenoise serves from STATIC_ROOT in production; collecting takes well under a second.
         call_command("collectstatic", interactive=False, verbosity=0)
@@ -95,9 +133,10 @@ class Command(BaseCommand):
         if with_worker:
             # `tidings worker`, started again if it stops while we serve (web/worker_keeper.py)
             worker = subprocess.Popen([sys.executable, "-m", "tidings.web.worker_keeper"])
-        self.stdout.write(
+        self._say(
+            logging.INFO,
             f"tidings is serving on {serving_base_url(host, port)}/  (Ctrl-C stops it); "
-            f"links in pages and mail use {base_url}/"
+            f"links in pages and mail use {base_url}/",
         )
         try:
             Granian(
@@ -105,12 +144,29 @@ class Command(BaseCommand):
                 address=host,
                 port=port,
                 interface=Interfaces.WSGI,
+                websockets=False,  # WSGI has none (granian said so at every start)
                 workers=workers,
                 blocking_threads=threads,
+                log_dictconfig=granian_log_config(settings.LOGGING),
+                log_level=granian_log_level(settings.LOGGING),
             ).serve()
         finally:
             if worker is not None:
                 self._stop_worker(worker)
+
+    def _say(self, level: int, text: str) -> None:
+        """What serve itself has to say: with ``TIDINGS_LOG_FORMAT=json`` a log record (one
+        JSON line, as granian's and the application's), else plain text as before (warnings on
+        standard error)."""
+        text = text.strip()
+        if not text:
+            return
+        if self.json_lines:
+            logger.log(level, text)
+        elif level >= logging.WARNING:
+            self.stderr.write(text)
+        else:
+            self.stdout.write(text)
 
     def _stop_worker(self, keeper: subprocess.Popen) -> None:
         """The keeper passes SIGTERM on and waits for the worker, which finishes its task first
