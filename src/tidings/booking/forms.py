@@ -79,7 +79,8 @@ def zone_aliases() -> dict[str, str]:
         for _ in range(5):  # a link to a link (none today; bounded all the same)
             target = links.get(target, target)
         if alias not in listed and target in listed:
-            aliases[alias] = RENAMED.get(alias) if RENAMED.get(alias) in listed else target
+            renamed = RENAMED.get(alias, target)
+            aliases[alias] = renamed if renamed in listed else target
     return aliases
 
 
