@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Path, Query, Router, Schema, Status
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 
 from tidings.audience.actions import ConsentWithdrawnSince, do_unsubscribe
 from tidings.audience.models import ConsentEvent, Contact, MailingList
@@ -43,7 +43,8 @@ class ListIn(BodyIn):
     name: str = Field(..., min_length=1, max_length=200)
     topic: str = Field(..., description="One of the policy's marketing topics.")
     description: str = ""
-    is_public: bool = True
+    # Strict: pydantic took "yes", 1 and "1" for true (and "no", 0 for false).
+    is_public: StrictBool = Field(True, description="true or false (the JSON literals).")
 
 
 class ConsentProof(BodyIn):
