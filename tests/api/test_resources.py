@@ -700,7 +700,7 @@ def test_a_method_an_endpoint_does_not_take_is_a_405_problem_document(api):
 
     assert response.status_code == 405
     assert response["Content-Type"] == "application/problem+json"
-    assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
     assert "does not take PUT" in response.json()["detail"]
 
 

@@ -16,6 +16,7 @@ from tidings.audience.models import Import, MailingList
 
 from ..actions import audit_by_token
 from ..auth import need, token_of
+from ..conditional import HEAD_ONLY
 from ..errors import Problem, found, named
 
 router = Router()
@@ -140,8 +141,8 @@ def bad_rows(request: HttpRequest, import_id: int = ID):
     path = imp.report_path
     if path is None or not path.exists():
         raise Problem(404, f"Import {import_id} has no bad-rows report.")
-    token = token_of(request)
-    audit_by_token("export.import_report", token, obj=imp)
+    if not getattr(request, HEAD_ONLY, False):  # a HEAD hands nothing out
+        audit_by_token("export.import_report", token_of(request), obj=imp)
     return FileResponse(
         path.open("rb"),
         as_attachment=True,
