@@ -17,6 +17,7 @@ from tidings.audience.models import Contact, Subscription
 from tidings.audience.operator import do_update_contact
 from tidings.audience.operator_forms import contact_fields
 
+from .. import idempotency
 from ..actions import do_create_contact_via_api
 from ..auth import need, token_of
 from ..conditional import etag_for, require_match
@@ -123,8 +124,13 @@ def search(request: HttpRequest, params: Query[SearchParams]):
     response={200: ContactOut, 201: ContactOut},
     auth=need("write", page="audience:contact-edit"),
     summary="Create a contact, or find the one with that address (scope write, permission people)",
+    openapi_extra=idempotency.openapi(),
 )
 def create(request: HttpRequest, payload: ContactIn):
+    return idempotency.run(request, ContactOut, lambda: _create(request, payload))
+
+
+def _create(request: HttpRequest, payload: ContactIn):
     values: dict[str, Any] = {
         k: v
         for k, v in payload.dict(exclude={"attributes", "purpose"}).items()

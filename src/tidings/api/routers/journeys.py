@@ -27,6 +27,7 @@ from tidings.journeys.models import Enrolment, Journey
 from tidings.journeys.stats import journey_counts
 from tidings.journeys.triggers import do_record_event
 
+from .. import idempotency
 from ..auth import need, token_of
 from ..conditional import etag_for, require_match
 from ..errors import Problem, found, named
@@ -167,8 +168,13 @@ def resume(request: HttpRequest, journey_id: int = ID):
     response={201: EnrolOut},
     auth=need("send", page="journeys:activate"),
     summary="Put a contact into an active journey (scope send, permission send)",
+    openapi_extra=idempotency.openapi(),
 )
 def enrol(request: HttpRequest, payload: EnrolIn, journey_id: int = ID):
+    return idempotency.run(request, EnrolOut, lambda: _enrol(request, payload, journey_id))
+
+
+def _enrol(request: HttpRequest, payload: EnrolIn, journey_id: int):
     journey = found(Journey.objects, journey_id, "journey")
     contact = named(Contact.objects, payload.contact_id, "contact", field="contact_id")
     try:
@@ -225,7 +231,12 @@ def remove(request: HttpRequest, journey_id: int = ID, contact_id: int = ID):
     ),
     summary="Record a custom event about a person: goals and journey triggers (scope write, "
     "permission people).  Always 202: an unknown or erased person is dropped unseen.",
+    openapi_extra=idempotency.openapi(),
 )
 def event(request: HttpRequest, payload: EventIn):
+    return idempotency.run(request, Accepted, lambda: _event(request, payload))
+
+
+def _event(request: HttpRequest, payload: EventIn):
     do_record_event(payload.contact, payload.name, payload.properties, key=payload.idempotency_key)
     return Status(202, {"accepted": True})

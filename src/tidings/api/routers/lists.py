@@ -16,6 +16,7 @@ from tidings.audience.operator import do_save_list
 from tidings.audience.operator_forms import MailingListForm
 from tidings.audience.suppression import suppression_reason
 
+from .. import idempotency
 from ..actions import api_actor_label, do_subscribe_via_api
 from ..auth import need, token_of
 from ..conditional import etag_for, require_match
@@ -109,8 +110,13 @@ def index(request: HttpRequest, params: Query[PageParams]):
     response={201: ListOut},
     auth=need("write", page="audience:list-new"),
     summary="Create a list (scope write, content)",
+    openapi_extra=idempotency.openapi(),
 )
 def create(request: HttpRequest, payload: ListIn):
+    return idempotency.run(request, ListOut, lambda: _create(request, payload))
+
+
+def _create(request: HttpRequest, payload: ListIn):
     form = MailingListForm(payload.dict())
     if not form.is_valid():
         errors = [
@@ -141,8 +147,13 @@ def read(request: HttpRequest, list_id: int = ID):
     response={201: SubscriptionOut},
     auth=need("write", page="audience:contact-lists"),
     summary="Subscribe a contact, confirmed, with proof of their consent (scope write, people)",
+    openapi_extra=idempotency.openapi(),
 )
 def subscribe(request: HttpRequest, payload: SubscribeIn, list_id: int = ID):
+    return idempotency.run(request, SubscriptionOut, lambda: _subscribe(request, payload, list_id))
+
+
+def _subscribe(request: HttpRequest, payload: SubscribeIn, list_id: int):
     mailing_list = _list(list_id)
     contact = _contact(payload.contact_id)
     token = token_of(request)
