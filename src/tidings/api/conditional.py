@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.cache import get_conditional_response
 from django.utils.http import parse_etags
@@ -73,12 +73,12 @@ def require_match(request: HttpRequest, current: str | None, what: str) -> None:
 
 def _without_body(response: HttpResponseBase) -> HttpResponseBase:
     """The answer to a HEAD: the GET's status and headers, with its Content-Length, no body."""
-    if response.streaming:
-        head = HttpResponse(status=response.status_code)
-        for name, value in response.items():
-            head[name] = value
-        response.close()  # closes the file a FileResponse opened
-        return head
+    if isinstance(response, StreamingHttpResponse):
+        # Nothing streamed; the file a FileResponse opened (and its Content-Length) stays, and
+        # is closed with the response when the request ends, as any response is: closing it
+        # here would signal the end of the request early (and close the database connection).
+        response.streaming_content = iter(())
+        return response
     assert isinstance(response, HttpResponse)
     response["Content-Length"] = str(len(response.content))
     response.content = b""
