@@ -91,6 +91,7 @@ def test_a_retry_with_the_same_key_creates_nothing_and_answers_the_first_answer(
     assert again.status_code == first.status_code
     assert again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
+    assert again["Content-Type"] == first["Content-Type"]
     assert (model.objects.count() if model else Subscription.objects.count()) == before + 1
     assert IdempotencyKey.objects.get().status_code == first.status_code
 
@@ -216,3 +217,22 @@ def test_the_openapi_schema_documents_the_header_on_every_create(api):
         assert takes_key(path), path
     for path in ("/campaigns/{campaign_id}/schedule", "/segments/count", "/suppressions/check"):
         assert not takes_key(path), path
+
+
+def test_a_created_contacts_data_is_not_kept_with_its_key(api):
+    # The kept answer would have held the person's address and name for a day, past an
+    # erasure; it holds the id, and a retry answers the contact as it is now.
+    body = {"email": "ada@example.com", "name": "Ada", "company": "Engines"}
+    first = post(api, "/contacts", body, "c-1")
+    assert first.status_code == 201
+    kept = IdempotencyKey.objects.get().response
+    assert kept == {"id": first.json()["id"]}
+    Contact.objects.filter(pk=first.json()["id"]).update(company="Analytical Engines")
+
+    again = post(api, "/contacts", body, "c-1")
+
+    assert again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == {**first.json(), "company": "Analytical Engines"}
+    Contact.objects.all().delete()  # erased since
+    assert post(api, "/contacts", body, "c-1").status_code == 404

@@ -193,20 +193,35 @@ def prune() -> int:
 def replayed(first: Replay) -> HttpResponse:
     """The first answer again, marked as such."""
     response = HttpResponse(
-        json.dumps(first.body), status=first.status, content_type="application/json"
+        json.dumps(first.body),
+        status=first.status,
+        content_type="application/json; charset=utf-8",  # as django-ninja answered it first
     )
     response["Idempotent-Replayed"] = "true"
     return response
 
 
-def run(request: HttpRequest, schema: type[Schema], work: Callable[[], Any]) -> Any:
+def run(
+    request: HttpRequest,
+    schema: type[Schema],
+    work: Callable[[], Any],
+    *,
+    keep: Callable[[Any], Any] | None = None,
+    again: Callable[[Any], Any] | None = None,
+) -> Any:
     """Do ``work`` (an endpoint's body, returning what the endpoint returns: the ``schema``'s
     data, or a ``Status`` with it) once per ``Idempotency-Key``: in one transaction with its
-    answer, kept as the client will read it; a retry gets that answer again."""
+    answer, kept as the client will read it; a retry gets that answer again.
+
+    An answer that holds a person's data is not kept as it is (it would outlive an erasure by
+    up to a day): ``keep`` reduces it to ids, and ``again`` makes the answer from them at the
+    retry (the person as they are then)."""
     from .auth import token_of
 
     claimed = claim(request, token_of(request))
     if isinstance(claimed, Replay):
+        if again is not None:
+            claimed = Replay(claimed.status, _rendered(schema, again(claimed.body)))
         return replayed(claimed)
     if claimed is None:
         return work()
@@ -216,12 +231,18 @@ def run(request: HttpRequest, schema: type[Schema], work: Callable[[], Any]) -> 
             status, data = (
                 (result.status_code, result.value) if isinstance(result, Status) else (200, result)
             )
-            dumped = schema.model_validate(data, from_attributes=True).model_dump()
-            answer(claimed, status, json.loads(json.dumps(dumped, cls=NinjaJSONEncoder)))
+            body = _rendered(schema, data)
+            answer(claimed, status, keep(body) if keep is not None else body)
     except BaseException:
         release(claimed)
         raise
     return result
+
+
+def _rendered(schema: type[Schema], data: Any) -> Any:
+    """``data`` as the client reads it: through ``schema`` and django-ninja's JSON encoder."""
+    dumped = schema.model_validate(data, from_attributes=True).model_dump()
+    return json.loads(json.dumps(dumped, cls=NinjaJSONEncoder))
 
 
 def openapi() -> dict[str, Any]:

@@ -127,7 +127,14 @@ def search(request: HttpRequest, params: Query[SearchParams]):
     openapi_extra=idempotency.openapi(),
 )
 def create(request: HttpRequest, payload: ContactIn):
-    return idempotency.run(request, ContactOut, lambda: _create(request, payload))
+    return idempotency.run(
+        request,
+        ContactOut,
+        lambda: _create(request, payload),
+        # Kept: the id, not the person's data; a retry answers the contact as it is then.
+        keep=lambda body: {"id": body["id"]},
+        again=lambda kept: found(Contact.objects.values(*OUT_FIELDS), kept["id"], "contact"),
+    )
 
 
 def _create(request: HttpRequest, payload: ContactIn):
