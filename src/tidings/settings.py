@@ -668,6 +668,8 @@ TIDINGS_WEBHOOK_MAX_ATTEMPTS = env_int("TIDINGS_WEBHOOK_MAX_ATTEMPTS", 8)
 TIDINGS_WEBHOOK_RETRY_SECONDS = env_int("TIDINGS_WEBHOOK_RETRY_SECONDS", 30)  # x2 per attempt
 TIDINGS_WEBHOOK_DISABLE_AFTER = env_int("TIDINGS_WEBHOOK_DISABLE_AFTER", 15)  # failures in a row
 TIDINGS_WEBHOOK_TIMEOUT_SECONDS = env_int("TIDINGS_WEBHOOK_TIMEOUT_SECONDS", 10)
+# How many endpoints one run of the sender posts to at once (each in its own order).
+TIDINGS_WEBHOOK_CONCURRENCY = env_int("TIDINGS_WEBHOOK_CONCURRENCY", 8)
 # Webhook endpoints on private-network and loopback addresses (refused by default: SSRF).
 TIDINGS_WEBHOOKS_ALLOW_PRIVATE = env_bool("TIDINGS_WEBHOOKS_ALLOW_PRIVATE", default=False)
 # --- website analytics -----------------------------------------------------------------------

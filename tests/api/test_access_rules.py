@@ -67,11 +67,14 @@ def schema_routes() -> list[ApiRoute]:
 
 
 def auth_of(route: ApiRoute) -> TokenAuth:
-    """The TokenAuth the route's operation was declared with."""
+    """The TokenAuth the route's operation was declared with (a HEAD: its GET's)."""
+    operation_id = route.operation_id
+    if route.method == "HEAD":
+        operation_id = operation_id.removesuffix("_head")
     for _prefix, router in api._routers:
         for path_view in router.path_operations.values():
             for operation in path_view.operations:
-                if api.get_openapi_operation_id(operation) == route.operation_id:
+                if api.get_openapi_operation_id(operation) == operation_id:
                     auths = [a for a in operation.auth_callbacks if isinstance(a, TokenAuth)]
                     assert len(auths) == 1, f"{route.key} must have exactly one need(...) auth"
                     return auths[0]
@@ -125,6 +128,8 @@ def call(client: Api, route: ApiRoute):
     path = route.example_path()
     if route.method == "GET":
         return client.get(path)
+    if route.method == "HEAD":
+        return client.client.head(f"/api{path}", headers=client.headers)
     if route.method == "DELETE":
         return client.delete(path)
     return client._call(route.method.lower(), path, {})

@@ -13,7 +13,7 @@ from tests.campaigns.lifecycle_helpers import (
     person,
     subscriber,
 )
-from tidings.audience.models import ConsentEvent, Import, Subscription
+from tidings.audience.models import ConsentEvent, Import, MailingList, Subscription
 from tidings.campaigns.models import Campaign, OutgoingMessage
 
 from .helpers import Api, token_for
@@ -700,5 +700,56 @@ def test_a_method_an_endpoint_does_not_take_is_a_405_problem_document(api):
 
     assert response.status_code == 405
     assert response["Content-Type"] == "application/problem+json"
-    assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
     assert "does not take PUT" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("lenient", ["yes", 1, "1", 0, "false", "on", None])
+def test_a_boolean_field_takes_only_true_or_false(api, lenient):
+    # pydantic read "yes", 1 and "1" as true, and "false" or 0 as false: a list went public (or
+    # private) on a value no JSON client means as a boolean.
+    response = api.post(
+        "/lists", {"name": "Events", "topic": "events and webinars", "is_public": lenient}
+    )
+
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == ["is_public"]
+    assert "is_public" in response.json()["detail"]
+    assert not MailingList.objects.exists()
+
+
+def test_a_boolean_field_takes_the_json_literals(api):
+    private = api.post(
+        "/lists", {"name": "Events", "topic": "events and webinars", "is_public": False}
+    )
+    assert private.status_code == 201
+    assert private.json()["is_public"] is False
+    default = api.post("/lists", {"name": "Webinars", "topic": "events and webinars"})
+    assert default.json()["is_public"] is True
+
+
+def test_no_request_body_takes_a_lenient_boolean():
+    # Every boolean a request body takes is strict: a new field typed plain ``bool`` would take
+    # "yes" and 1 again.
+    from pydantic import BaseModel
+
+    from tidings.api.api import api as ninja_api
+    from tidings.api.schemas import BodyIn
+
+    ninja_api.get_openapi_schema()  # imports every router, so every body schema is defined
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    lenient = []
+    for schema in subclasses(BodyIn):
+        for name, field in schema.model_fields.items():
+            if field.annotation in (bool, bool | None) and not any(
+                getattr(m, "strict", False) for m in field.metadata
+            ):
+                lenient.append(f"{schema.__name__}.{name}")
+        assert issubclass(schema, BaseModel)
+    assert lenient == []

@@ -160,11 +160,15 @@ def test_a_run_starts_no_attempt_after_its_time_limit():
 
 
 def test_a_row_being_posted_is_not_taken_back_by_another_worker_however_long_the_run(
-    monkeypatch,
+    monkeypatch, settings
 ):
     """The lease ran from the start of the run: in a run longer than the lease (three
     timeouts), rows claimed late were already free for another worker's reclaim while they
     were being posted, so they went out twice."""
+    # The stand-in for the other worker reads the database from inside the exchange, which
+    # runs in the sender's own thread only with one receiver at a time (a thread of the pool
+    # would have a connection of its own, outside this test's transaction).
+    settings.TIDINGS_WEBHOOK_CONCURRENCY = 1
     slow = SlowReceiver(delay=0.8)
     real_post = webhooks.outbound.post
     taken_back: list[int] = []
@@ -184,3 +188,74 @@ def test_a_row_being_posted_is_not_taken_back_by_another_worker_however_long_the
         slow.close()
     assert taken_back == []
     assert len(slow.received) == 5
+
+
+class SlowButAnswering:
+    """Answers 200 after ``delay`` seconds (within the timeout), noting when each POST came."""
+
+    def __init__(self, delay: float) -> None:
+        import http.server
+
+        self.arrived: list[tuple[float, str]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.arrived.append((time.monotonic(), json.loads(body)["data"]["n"]))
+                time.sleep(delay)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _rows(url: str, numbers: list[int]) -> None:
+    endpoint = do_create_webhook_endpoint(
+        url=url, events=["campaign.finished"], fields=[], actor=None
+    )
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            endpoint=endpoint,
+            msg_id=f"msg_test_{n}",
+            event="campaign.finished",
+            data={"n": n},
+            next_attempt_at=timezone.now() - timedelta(minutes=1, seconds=-n),
+        )
+        for n in numbers
+    )
+
+
+def test_a_slow_receiver_does_not_hold_up_another_receivers_events(settings):
+    """A receiver answering just within the timeout, row after row, held every other
+    receiver's events behind its own: a run posted them in turn, so an event due a moment
+    after three of the slow one's waited for three slow answers (beyond the deadline of one
+    exchange).  Receivers are posted to side by side now, each in its own order."""
+    settings.TIDINGS_WEBHOOK_TIMEOUT_SECONDS = 2
+    slow = SlowButAnswering(delay=0.8)
+    quick = SlowButAnswering(delay=0)
+    try:
+        _rows(slow.url, [1, 2, 3])  # due first
+        _rows(quick.url, [4, 5])
+        started = time.monotonic()
+        counts = send_due()
+    finally:
+        slow.close()
+        quick.close()
+    assert counts == {"succeeded": 5, "retrying": 0, "failed": 0, "waiting": 0}
+    assert [n for _, n in slow.arrived] == [1, 2, 3]  # each receiver's own order is kept
+    assert [n for _, n in quick.arrived] == [4, 5]
+    # The quick receiver had both its events before the slow one's second was even posted
+    # (one after the other, they came after its third answer, 2.4 s in).
+    assert quick.arrived[-1][0] < slow.arrived[1][0]
+    assert time.monotonic() - started < 4  # the run: the slow receiver's three answers
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}

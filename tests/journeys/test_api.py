@@ -167,3 +167,20 @@ def test_an_event_with_huge_properties_is_refused_with_a_problem(api):
     fine = {"contact": ann.pk, "name": "trial_started", "properties": {"plan": "pro", "seats": 5}}
     assert api.post("/events", fine).status_code == 202
     assert Enrolment.objects.count() == 1
+
+
+def test_an_enrolment_is_read_and_ended_only_while_its_etag_is_current(api):
+    journey = welcome()
+    ann = subscriber("Ann Example", make_list())
+    api.post(f"/journeys/{journey.pk}/enrolments", {"contact_id": ann.pk})
+    path = f"/api/journeys/{journey.pk}/enrolments/{ann.pk}"
+    read = api.client.get(path, headers=api.headers)
+    assert read.json()["state"] == "active"
+
+    stale = api.client.delete(path, headers={**api.headers, "If-Match": '"other"'})
+    assert stale.status_code == 412
+    assert Enrolment.objects.get().state == "active"
+
+    done = api.client.delete(path, headers={**api.headers, "If-Match": read["ETag"]})
+    assert done.json() == {"removed": 1}
+    assert api.client.get(path, headers=api.headers)["ETag"] != read["ETag"]

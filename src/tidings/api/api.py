@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.parser import Parser
 
-from . import errors
+from . import conditional, errors
 from .routers import (
     campaigns,
     contacts,
@@ -112,7 +112,7 @@ def _kind(value: Any) -> str:
 
 class TidingsApi(NinjaAPI):
     def get_openapi_schema(self, **kwargs: Any) -> Any:
-        return errors.document_problems(super().get_openapi_schema(**kwargs))
+        return conditional.document(errors.document_problems(super().get_openapi_schema(**kwargs)))
 
 
 api = TidingsApi(
@@ -122,7 +122,9 @@ api = TidingsApi(
         "Send `Authorization: Bearer <token>` (tokens are made under Settings → API tokens). "
         "Each endpoint names the scope and the operator permission it needs. Lists are "
         "paginated with cursors: pass a page's `next` as `cursor`. Errors are "
-        "`application/problem+json`."
+        "`application/problem+json`. Every GET also answers HEAD; a GET's answer carries an "
+        "`ETag` (send it as `If-None-Match` for a 304, or as `If-Match` on a PATCH or DELETE "
+        "of the same address for a 412 if it changed meanwhile)."
     ),
     urls_namespace="api",
     docs_url="/docs",

@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponseNotAllowed
 from django.urls import URLPattern, path, re_path
 
 from .api import api
+from .conditional import HEAD_ONLY, conditional
 from .errors import not_found, problem_response
 
 
@@ -16,10 +17,14 @@ def _problem_when_not_allowed(view: Any) -> Any:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         response = view(request, *args, **kwargs)
         if isinstance(response, HttpResponseNotAllowed):
-            allowed = response["Allow"]
+            methods = set(response["Allow"].split(", "))
+            if "GET" in methods:  # see conditional: HEAD wherever GET
+                methods.add("HEAD")
+            allowed = ", ".join(sorted(methods))
+            method = "HEAD" if getattr(request, HEAD_ONLY, False) else request.method
             return problem_response(
                 405,
-                f"This endpoint does not take {request.method}; it takes {allowed}.",
+                f"This endpoint does not take {method}; it takes {allowed}.",
                 headers={"Allow": allowed},
             )
         return response
@@ -43,7 +48,7 @@ def _api_patterns() -> tuple[list[Any], str, str]:
         if isinstance(pattern, URLPattern):
             if pattern.name == "api-root":  # kept: django-ninja reverses it to find its prefix
                 pattern.callback = _root
-            pattern.callback = _problem_when_not_allowed(pattern.callback)
+            pattern.callback = conditional(_problem_when_not_allowed(pattern.callback))
     return patterns, app_name, namespace
 
 

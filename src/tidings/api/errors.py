@@ -24,6 +24,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Too large",
     415: "Unsupported media type",
     422: "Invalid request",

@@ -22,7 +22,9 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,6 +63,11 @@ def disable_after() -> int:
 
 def timeout_seconds() -> int:
     return _setting("TIDINGS_WEBHOOK_TIMEOUT_SECONDS", 10)
+
+
+def concurrency() -> int:
+    """How many receivers a run of the sender posts to at once (one row at a time each)."""
+    return max(1, _setting("TIDINGS_WEBHOOK_CONCURRENCY", 8))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -212,17 +219,17 @@ def signed_body(delivery: WebhookDelivery, now: datetime) -> tuple[bytes, dict[s
     }
 
 
-def _attempt(delivery: WebhookDelivery) -> outbound.Response | str:
-    """Post once: the answer, or why there was none."""
+def _attempt(url: str, body: bytes, headers: dict[str, str]) -> outbound.Response | str:
+    """Post once: the answer, or why there was none.  Network only (no database): it runs in
+    the sender's threads."""
     try:
-        target = outbound.resolve(delivery.endpoint.url, allow_private=allow_private())
+        target = outbound.resolve(url, allow_private=allow_private())
     except outbound.TargetRefused as exc:
         return f"refused: {exc}"
     except ValueError as exc:  # not an http(s) URL (only rows older than the check hold one)
         return f"refused: the address {exc}"
     except OSError as exc:  # the name does not resolve
         return f"{type(exc).__name__}: {exc}"
-    body, headers = signed_body(delivery, timezone.now())
     try:
         return outbound.post(target, body, headers, timeout=timeout_seconds())
     except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError is an OSError
@@ -235,8 +242,14 @@ def post(delivery: WebhookDelivery) -> tuple[int | None, int, str]:
     The endpoint's host is resolved now and every address checked (``tidings.lib.outbound``);
     the payload goes to exactly a checked address, and a redirect is recorded, not followed.
     """
+    body, headers = signed_body(delivery, timezone.now())
+    return _exchange(delivery.endpoint.url, body, headers)
+
+
+def _exchange(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, int, str]:
+    """``post`` once the body is signed: the network part alone."""
     started = time.monotonic()
-    outcome = _attempt(delivery)
+    outcome = _attempt(url, body, headers)
     duration = int((time.monotonic() - started) * 1000)
     if isinstance(outcome, str):
         return None, duration, outcome[:200]
@@ -309,20 +322,69 @@ def send_due(
         .values_list("pk", "endpoint_id")[:limit]
     )
     counts = {"succeeded": 0, "retrying": 0, "failed": 0, "waiting": 0}
-    silent: set[int] = set()  # endpoints that did not answer in this run
+    # One lane per endpoint, in the order its rows are due.  A slow receiver (answering just
+    # within the timeout, row after row) held up every other receiver's events behind its own
+    # when one loop posted them all in turn; now up to ``concurrency()`` receivers are posted
+    # to at once, each still one row at a time and in order.  Only the network exchange runs
+    # in the threads: claiming, building the payload and recording the outcome stay here.
+    lanes: dict[int, deque[int]] = {}
     for delivery_id, endpoint_id in due:
-        elapsed = time.monotonic() - started
-        if endpoint_id in silent or (max_seconds is not None and elapsed >= max_seconds):
-            counts["waiting"] += 1
-            continue
-        if not _claim(delivery_id, now + timedelta(seconds=elapsed)):
-            continue  # another worker has it
-        delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
-        outcome, answered = _send_one(delivery)
-        counts[outcome] += 1
-        if not answered:
-            silent.add(endpoint_id)
+        lanes.setdefault(endpoint_id, deque()).append(delivery_id)
+    in_flight: dict[Future, WebhookDelivery] = {}
+    pool = (
+        ThreadPoolExecutor(max_workers=concurrency(), thread_name_prefix="webhook")
+        if concurrency() > 1
+        else _InPlace()
+    )
+    with pool:
+        while True:
+            out_of_time = max_seconds is not None and time.monotonic() - started >= max_seconds
+            busy = {d.endpoint_id for d in in_flight.values()}
+            for endpoint_id, lane in lanes.items():
+                if out_of_time or len(in_flight) >= concurrency():
+                    break
+                if endpoint_id in busy:
+                    continue
+                delivery = _next_claimed(lane, now + timedelta(seconds=time.monotonic() - started))
+                if delivery is not None:
+                    body, headers = signed_body(delivery, timezone.now())
+                    in_flight[pool.submit(_exchange, delivery.endpoint.url, body, headers)] = (
+                        delivery
+                    )
+            if not in_flight:
+                break
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                delivery = in_flight.pop(future)
+                outcome, answered = _record(delivery, *future.result())
+                counts[outcome] += 1
+                if not answered:  # the rest of its rows wait for this one's retry
+                    counts["waiting"] += len(lanes[delivery.endpoint_id])
+                    lanes[delivery.endpoint_id].clear()
+    counts["waiting"] += sum(len(lane) for lane in lanes.values())  # past the time limit
     return counts
+
+
+class _InPlace(Executor):
+    """One receiver at a time (``TIDINGS_WEBHOOK_CONCURRENCY=1``): each exchange runs in the
+    sender's own thread, as before there were lanes."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+def _next_claimed(lane: deque[int], now: datetime) -> WebhookDelivery | None:
+    """The lane's next row this worker could claim (another worker may have taken some)."""
+    while lane:
+        delivery_id = lane.popleft()
+        if _claim(delivery_id, now):
+            return WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    return None
 
 
 def send_one(delivery: WebhookDelivery) -> str:
@@ -332,7 +394,13 @@ def send_one(delivery: WebhookDelivery) -> str:
 
 def _send_one(delivery: WebhookDelivery) -> tuple[str, bool]:
     """``send_one``, and whether the receiver answered at all."""
-    status, duration, error = post(delivery)
+    return _record(delivery, *post(delivery))
+
+
+def _record(
+    delivery: WebhookDelivery, status: int | None, duration: int, error: str
+) -> tuple[str, bool]:
+    """Record an attempt's outcome; returns it, and whether the receiver answered at all."""
     answered = status is not None
     attempts = delivery.attempts + 1
     ok = status is not None and 200 <= status < 300

@@ -22,6 +22,7 @@ from tidings.campaigns.lifecycle import (
 )
 from tidings.campaigns.models import Campaign, Delivery, Sender, Template
 
+from .. import idempotency
 from ..auth import need, token_of
 from ..errors import Problem, found, named
 from ..schemas import BodyIn, Id, Moment, PageParams, aware, keyset
@@ -148,8 +149,13 @@ def index(request: HttpRequest, params: Query[PageParams]):
     response={201: CampaignOut},
     auth=need("write", page="campaigns:new"),
     summary="Create a draft from a template (write, content)",
+    openapi_extra=idempotency.openapi(),
 )
 def create(request: HttpRequest, payload: CampaignIn):
+    return idempotency.run(request, CampaignOut, lambda: _create(request, payload))
+
+
+def _create(request: HttpRequest, payload: CampaignIn):
     template = named(
         Template.objects.select_related("layout"),
         payload.template_id,

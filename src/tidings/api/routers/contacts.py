@@ -5,20 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema, Status
 from pydantic import Field
 
-from tidings.audience.actions import FieldNotAllowed
+from tidings.audience.actions import FieldNotAllowed, lock_person
 from tidings.audience.contacts import search_contacts
 from tidings.audience.emails import InvalidEmail
 from tidings.audience.models import Contact, Subscription
 from tidings.audience.operator import do_update_contact
 from tidings.audience.operator_forms import contact_fields
 
+from .. import idempotency
 from ..actions import do_create_contact_via_api
 from ..auth import need, token_of
+from ..conditional import etag_for, require_match
 from ..errors import Problem, found
 from ..schemas import BodyIn, PageParams, keyset, parse_cursor
 
@@ -122,8 +124,20 @@ def search(request: HttpRequest, params: Query[SearchParams]):
     response={200: ContactOut, 201: ContactOut},
     auth=need("write", page="audience:contact-edit"),
     summary="Create a contact, or find the one with that address (scope write, permission people)",
+    openapi_extra=idempotency.openapi(),
 )
 def create(request: HttpRequest, payload: ContactIn):
+    return idempotency.run(
+        request,
+        ContactOut,
+        lambda: _create(request, payload),
+        # Kept: the id, not the person's data; a retry answers the contact as it is then.
+        keep=lambda body: {"id": body["id"]},
+        again=lambda kept: found(Contact.objects.values(*OUT_FIELDS), kept["id"], "contact"),
+    )
+
+
+def _create(request: HttpRequest, payload: ContactIn):
     values: dict[str, Any] = {
         k: v
         for k, v in payload.dict(exclude={"attributes", "purpose"}).items()
@@ -162,7 +176,17 @@ def read(request: HttpRequest, contact_id: int = ID):
     summary="Rectify a contact's fields (scope write, permission people)",
 )
 def update(request: HttpRequest, payload: ContactPatch, contact_id: int = ID):
-    contact = _contact(contact_id)
+    with transaction.atomic():
+        contact = lock_person(contact_id)
+        if contact is None:
+            raise Problem(404, f"There is no contact {contact_id}.")
+        current = Contact.objects.values(*OUT_FIELDS).get(pk=contact_id)
+        require_match(request, etag_for(ContactOut, current), "contact")
+        _rectify(request, contact, payload)
+    return _contact(contact_id)
+
+
+def _rectify(request: HttpRequest, contact: Contact, payload: ContactPatch) -> None:
     values = payload.dict(exclude_unset=True)
     allowed = set(contact_fields())
     refused = sorted(k for k in values if k not in allowed)
@@ -187,7 +211,6 @@ def update(request: HttpRequest, payload: ContactPatch, contact_id: int = ID):
         ) from None
     except IntegrityError:
         raise Problem(409, "Another contact already has that email address.") from None
-    return _contact(contact_id)
 
 
 @router.get(

@@ -14,8 +14,10 @@ from tidings.audience.imports import COUNTERS, not_a_csv_file, percent_done, sta
 from tidings.audience.imports.lease import is_interrupted, resume_command
 from tidings.audience.models import Import, MailingList
 
+from .. import idempotency
 from ..actions import audit_by_token
 from ..auth import need, token_of
+from ..conditional import HEAD_ONLY
 from ..errors import Problem, found, named
 
 router = Router()
@@ -88,15 +90,20 @@ def _import(import_id: int) -> Import:
     response={202: ImportOut},
     auth=need("write", page="audience:imports"),
     summary="Upload a CSV file to import into a list; runs in the background (write, content)",
+    openapi_extra=idempotency.openapi(),
 )
 def upload(request: HttpRequest, form: Form[ImportForm], file: File[UploadedFile]):
     limit = int(getattr(settings, "TIDINGS_MAX_IMPORT_BYTES", 1024**3))
-    if (file.size or 0) > limit:
+    if (file.size or 0) > limit:  # refused before its content is hashed for the key
         raise Problem(
             413,
             f"The file is larger than {limit // 1024**2} MB; import it with "
             "`tidings import contacts` on the server instead.",
         )
+    return idempotency.run(request, ImportOut, lambda: _upload(request, form, file))
+
+
+def _upload(request: HttpRequest, form: ImportForm, file: UploadedFile):
     # A picture, a PDF or a workbook is refused now, not queued to fail in the background.
     refusal = not_a_csv_file(file.read(64 * 1024))
     file.seek(0)
@@ -140,8 +147,8 @@ def bad_rows(request: HttpRequest, import_id: int = ID):
     path = imp.report_path
     if path is None or not path.exists():
         raise Problem(404, f"Import {import_id} has no bad-rows report.")
-    token = token_of(request)
-    audit_by_token("export.import_report", token, obj=imp)
+    if not getattr(request, HEAD_ONLY, False):  # a HEAD hands nothing out
+        audit_by_token("export.import_report", token_of(request), obj=imp)
     return FileResponse(
         path.open("rb"),
         as_attachment=True,

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema, Status
 from pydantic import Field, field_validator
@@ -22,11 +23,13 @@ from tidings.journeys.actions import (
     do_pause,
     do_resume,
 )
-from tidings.journeys.models import Journey
+from tidings.journeys.models import Enrolment, Journey
 from tidings.journeys.stats import journey_counts
 from tidings.journeys.triggers import do_record_event
 
+from .. import idempotency
 from ..auth import need, token_of
+from ..conditional import etag_for, require_match
 from ..errors import Problem, found, named
 from ..schemas import BodyIn, PageParams, keyset
 
@@ -165,8 +168,13 @@ def resume(request: HttpRequest, journey_id: int = ID):
     response={201: EnrolOut},
     auth=need("send", page="journeys:activate"),
     summary="Put a contact into an active journey (scope send, permission send)",
+    openapi_extra=idempotency.openapi(),
 )
 def enrol(request: HttpRequest, payload: EnrolIn, journey_id: int = ID):
+    return idempotency.run(request, EnrolOut, lambda: _enrol(request, payload, journey_id))
+
+
+def _enrol(request: HttpRequest, payload: EnrolIn, journey_id: int):
     journey = found(Journey.objects, journey_id, "journey")
     contact = named(Contact.objects, payload.contact_id, "contact", field="contact_id")
     try:
@@ -174,6 +182,25 @@ def enrol(request: HttpRequest, payload: EnrolIn, journey_id: int = ID):
     except NotEnrolled as exc:
         raise Problem(409, f"Not enrolled: {exc}.") from None
     return Status(201, {"enrolment_id": enrolment.pk, "state": enrolment.state})
+
+
+def _latest_enrolment(journey: Journey, contact_id: int, *, lock: bool = False) -> Enrolment | None:
+    rows = Enrolment.objects.filter(journey=journey, contact_id=contact_id).order_by("-pk")
+    return (rows.select_for_update() if lock else rows).first()
+
+
+@router.get(
+    "/{journey_id}/enrolments/{contact_id}",
+    response=EnrolOut,
+    auth=need("read", page="journeys:detail"),
+    summary="A contact's latest enrolment in a journey, with its ETag (scope read)",
+)
+def enrolment(request: HttpRequest, journey_id: int = ID, contact_id: int = ID):
+    journey = found(Journey.objects, journey_id, "journey")
+    row = _latest_enrolment(journey, contact_id)
+    if row is None:
+        raise Problem(404, f"Contact {contact_id} was never in the journey {journey_id}.")
+    return {"enrolment_id": row.pk, "state": row.state}
 
 
 @router.delete(
@@ -184,7 +211,14 @@ def enrol(request: HttpRequest, payload: EnrolIn, journey_id: int = ID):
 )
 def remove(request: HttpRequest, journey_id: int = ID, contact_id: int = ID):
     journey = found(Journey.objects, journey_id, "journey")
-    return {"removed": do_exit_contact(contact_id, "removed through the API", journey=journey)}
+    with transaction.atomic():
+        row = _latest_enrolment(journey, contact_id, lock=True)
+        current = None
+        if row is not None:
+            current = etag_for(EnrolOut, {"enrolment_id": row.pk, "state": row.state})
+        require_match(request, current, "enrolment")
+        removed = do_exit_contact(contact_id, "removed through the API", journey=journey)
+    return {"removed": removed}
 
 
 @events_router.post(
@@ -197,7 +231,12 @@ def remove(request: HttpRequest, journey_id: int = ID, contact_id: int = ID):
     ),
     summary="Record a custom event about a person: goals and journey triggers (scope write, "
     "permission people).  Always 202: an unknown or erased person is dropped unseen.",
+    openapi_extra=idempotency.openapi(),
 )
 def event(request: HttpRequest, payload: EventIn):
+    return idempotency.run(request, Accepted, lambda: _event(request, payload))
+
+
+def _event(request: HttpRequest, payload: EventIn):
     do_record_event(payload.contact, payload.name, payload.properties, key=payload.idempotency_key)
     return Status(202, {"accepted": True})

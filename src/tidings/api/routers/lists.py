@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Path, Query, Router, Schema, Status
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 
-from tidings.audience.actions import ConsentWithdrawnSince, do_unsubscribe
-from tidings.audience.models import ConsentEvent, Contact, MailingList
+from tidings.audience.actions import ConsentWithdrawnSince, do_unsubscribe, lock_person
+from tidings.audience.models import ConsentEvent, Contact, MailingList, Subscription
 from tidings.audience.operator import do_save_list
 from tidings.audience.operator_forms import MailingListForm
 from tidings.audience.suppression import suppression_reason
 
+from .. import idempotency
 from ..actions import api_actor_label, do_subscribe_via_api
 from ..auth import need, token_of
+from ..conditional import etag_for, require_match
 from ..errors import Problem, found
 from ..schemas import BodyIn, Moment, PageParams, aware, keyset
 
@@ -43,7 +46,8 @@ class ListIn(BodyIn):
     name: str = Field(..., min_length=1, max_length=200)
     topic: str = Field(..., description="One of the policy's marketing topics.")
     description: str = ""
-    is_public: bool = True
+    # Strict: pydantic took "yes", 1 and "1" for true (and "no", 0 for false).
+    is_public: StrictBool = Field(True, description="true or false (the JSON literals).")
 
 
 class ConsentProof(BodyIn):
@@ -106,8 +110,13 @@ def index(request: HttpRequest, params: Query[PageParams]):
     response={201: ListOut},
     auth=need("write", page="audience:list-new"),
     summary="Create a list (scope write, content)",
+    openapi_extra=idempotency.openapi(),
 )
 def create(request: HttpRequest, payload: ListIn):
+    return idempotency.run(request, ListOut, lambda: _create(request, payload))
+
+
+def _create(request: HttpRequest, payload: ListIn):
     form = MailingListForm(payload.dict())
     if not form.is_valid():
         errors = [
@@ -138,8 +147,13 @@ def read(request: HttpRequest, list_id: int = ID):
     response={201: SubscriptionOut},
     auth=need("write", page="audience:contact-lists"),
     summary="Subscribe a contact, confirmed, with proof of their consent (scope write, people)",
+    openapi_extra=idempotency.openapi(),
 )
 def subscribe(request: HttpRequest, payload: SubscribeIn, list_id: int = ID):
+    return idempotency.run(request, SubscriptionOut, lambda: _subscribe(request, payload, list_id))
+
+
+def _subscribe(request: HttpRequest, payload: SubscribeIn, list_id: int):
     mailing_list = _list(list_id)
     contact = _contact(payload.contact_id)
     token = token_of(request)
@@ -168,15 +182,35 @@ def subscribe(request: HttpRequest, payload: SubscribeIn, list_id: int = ID):
             "a consent given before a withdrawal cannot subscribe them again. Send the time of "
             "a consent given since.",
         ) from None
-    return Status(
-        201,
-        {
-            "contact_id": contact.pk,
-            "list_id": mailing_list.pk,
-            "status": sub.status,
-            "confirmed_at": sub.confirmed_at,
-        },
-    )
+    return Status(201, _subscription_out(sub))
+
+
+def _subscription_out(sub: Subscription) -> dict:
+    return {
+        "contact_id": sub.contact_id,
+        "list_id": sub.mailing_list_id,
+        "status": sub.status,
+        "confirmed_at": sub.confirmed_at,
+    }
+
+
+def _subscription(list_id: int, contact_id: int) -> Subscription | None:
+    return Subscription.objects.filter(mailing_list_id=list_id, contact_id=contact_id).first()
+
+
+@router.get(
+    "/{list_id}/subscriptions/{contact_id}",
+    response=SubscriptionOut,
+    auth=need("read", page="audience:contact-lists"),
+    summary="A contact's subscription to the list, with its ETag (scope read, people)",
+)
+def subscription(request: HttpRequest, list_id: int = ID, contact_id: int = ID):
+    _list(list_id)
+    _contact(contact_id)
+    sub = _subscription(list_id, contact_id)
+    if sub is None:
+        raise Problem(404, f"Contact {contact_id} has no subscription to the list {list_id}.")
+    return _subscription_out(sub)
 
 
 @router.delete(
@@ -188,10 +222,15 @@ def subscribe(request: HttpRequest, payload: SubscribeIn, list_id: int = ID):
 def unsubscribe(request: HttpRequest, list_id: int = ID, contact_id: int = ID):
     mailing_list = _list(list_id)
     contact = _contact(contact_id)
-    done = do_unsubscribe(
-        contact,
-        mailing_list,
-        source=ConsentEvent.Source.API,
-        source_ref=api_actor_label(token_of(request)),
-    )
+    with transaction.atomic():
+        lock_person(contact.pk)  # do_unsubscribe's lock, taken first: nothing changes between
+        sub = _subscription(list_id, contact_id)
+        current = None if sub is None else etag_for(SubscriptionOut, _subscription_out(sub))
+        require_match(request, current, "subscription")
+        done = do_unsubscribe(
+            contact,
+            mailing_list,
+            source=ConsentEvent.Source.API,
+            source_ref=api_actor_label(token_of(request)),
+        )
     return {"unsubscribed": done}

@@ -12,6 +12,7 @@ from tidings.audience.emails import InvalidEmail
 from tidings.rights.actions import RightsError, do_create_rights_request
 from tidings.rights.models import RightsRequest
 
+from .. import idempotency
 from ..auth import need, token_of
 from ..errors import Problem, found
 from ..schemas import BodyIn
@@ -62,8 +63,13 @@ def _out(request: RightsRequest) -> dict:
     response={201: RightsRequestOut},
     auth=need("privacy", page="privacy:new-request"),
     summary="Record a rights request (scope privacy, permission privacy)",
+    openapi_extra=idempotency.openapi(),
 )
 def create(request: HttpRequest, payload: RightsRequestIn):
+    return idempotency.run(request, RightsRequestOut, lambda: _create(request, payload))
+
+
+def _create(request: HttpRequest, payload: RightsRequestIn):
     try:
         created = do_create_rights_request(
             payload.kind.value,

@@ -11,6 +11,7 @@ from tidings.audience.emails import InvalidEmail, email_hmac, normalise_email
 from tidings.audience.models import Suppression
 from tidings.audience.suppression import do_remove_suppression, do_suppress, suppression_reason
 
+from .. import idempotency
 from ..actions import api_actor_label
 from ..auth import need, token_of
 from ..errors import Problem
@@ -50,8 +51,13 @@ def _address(raw: str) -> str:
     response={200: AddedOut, 201: AddedOut},
     auth=need("privacy", page="audience:suppression"),
     summary="Suppress an address (scope privacy, permission privacy)",
+    openapi_extra=idempotency.openapi(),
 )
 def add(request: HttpRequest, payload: AddressIn):
+    return idempotency.run(request, AddedOut, lambda: _add(request, payload))
+
+
+def _add(request: HttpRequest, payload: AddressIn):
     token = token_of(request)
     added = do_suppress(
         _address(payload.email),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
@@ -38,15 +38,6 @@ class TxOut(Schema):
     status: str
 
 
-IDEMPOTENCY_KEY_DOC = (
-    "Optional. A key of your choosing (a UUID; 1-255 printable ASCII characters) that makes a "
-    "retry safe: the same key with the same body within 24 hours answers the first answer again "
-    "(with `Idempotent-Replayed: true`) and sends nothing; with a different body it is a 422, "
-    "and while the first request is still being processed a 409. Keys are per token; only a "
-    "202 is kept (after an error, a retry with the key is tried afresh)."
-)
-
-
 @router.post(
     "",
     response={202: TxOut},
@@ -56,25 +47,14 @@ IDEMPOTENCY_KEY_DOC = (
         no_page="transactional mail is sent only through the API; the roles grant it with 'send'",
     ),
     summary="Queue a template for one contact (scope send, permission send)",
-    openapi_extra={
-        "parameters": [
-            {
-                "name": idempotency.HEADER,
-                "in": "header",
-                "required": False,
-                "description": IDEMPOTENCY_KEY_DOC,
-                "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_LENGTH},
-            }
-        ]
-    },
+    openapi_extra=idempotency.openapi(),
 )
 def send(request: HttpRequest, payload: TxIn):
+    # idempotency.run, by hand: the kept answer is linked to the message it queued.
     token = token_of(request)
     claimed = idempotency.claim(request, token)
     if isinstance(claimed, idempotency.Replay):
-        response = JsonResponse(claimed.body, status=claimed.status)
-        response["Idempotent-Replayed"] = "true"
-        return response
+        return idempotency.replayed(claimed)
     try:
         with transaction.atomic():
             message = _send(payload, token)
