@@ -225,6 +225,74 @@ def test_each_recipient_of_a_report_is_judged_by_its_own_status_after_an_alias_t
     assert found["info@shop.example"] == ("bounce_soft", "5.2.2")
 
 
+def utf8_report(delivery_id: int, status_part: bytes) -> bytes:
+    """A report about Delivery ``delivery_id`` whose recipient block is ``status_part``."""
+    from tests.campaigns.bounce_helpers import DOMAIN
+    from tidings.campaigns.messages import message_id_for
+
+    message_id = message_id_for("d", delivery_id, DOMAIN).encode()
+    return (
+        b"From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@example.co.uk\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n\r\n"
+        + status_part
+        + b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        b"From: Example News <news@example.co.uk>\r\nMessage-ID: " + message_id + b"\r\n"
+        b"Subject: Our November news\r\n\r\n--B--\r\n"
+    )
+
+
+UTF8_STATUS_PARTS = {
+    # RFC 6533: a global delivery status, the address in UTF-8 as it is.
+    "global, raw UTF-8": (
+        "--B\r\nContent-Type: message/global-delivery-status\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        "Final-Recipient: utf-8; jörg@bücher.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+    ).encode(),
+    # RFC 6533 section 3: in a plain (ASCII) delivery status, non-ASCII embedded as \x{HEX}.
+    "plain, embedded": (
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        b"Final-Recipient: utf-8; j\\x{F6}rg@b\\x{fc}cher.example\r\n"
+        b"Action: failed\r\nStatus: 5.1.1\r\n"
+        b"Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+    ),
+    # Original-Recipient (before an alias) is the address we sent to.
+    "original, embedded": (
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        b"Original-Recipient: utf-8;J\\x{F6}rg@B\\x{DC}CHER.example\r\n"
+        b"Final-Recipient: utf-8; j\\x{F6}rg@mail.b\\x{FC}cher.example\r\n"
+        b"Action: failed\r\nStatus: 5.1.1\r\n\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("form", UTF8_STATUS_PARTS)
+def test_a_bounce_of_an_internationalised_address_suppresses_it(form, received):
+    """RFC 6533 reports an internationalised address with the ``utf-8`` address type, which
+    flufl.bounce does not know: such a report was "not a bounce" and the person kept getting
+    mail to a mailbox that does not exist."""
+    _, [(ada, delivery)] = delivered()
+    ada.email = "jörg@bücher.example"
+    ada.save()
+    report = do_record_inbound_mail(
+        utf8_report(delivery.pk, UTF8_STATUS_PARTS[form]), source="pipe"
+    )
+    report.refresh_from_db()
+    assert (report.status, report.kind, report.detail) == ("processed", "bounce_hard", "5.1.1")
+    assert report.contact == ada
+    if form != "original, embedded":
+        assert report.recipient_hmac == email_hmac("jörg@bücher.example")
+    else:  # the local part as the report wrote it; the domain folded
+        assert report.recipient_hmac == email_hmac("Jörg@bücher.example")
+    assert suppression_of(ada) == "hard_bounce"
+    assert statuses(ada) == {"bounced"}
+
+
 POLICY_BLOCKS = [
     ("5.7.1", "550 5.7.1 Message rejected as spam"),
     ("5.7.1", "554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org"),

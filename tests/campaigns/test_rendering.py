@@ -197,6 +197,26 @@ def test_css_is_inlined_and_media_queries_kept_in_a_style_element():
     assert "p { color: #123456 }" not in html  # the rule itself is gone once inlined
 
 
+def test_the_charset_comes_first_in_the_head_before_the_layouts_css():
+    """css-inline put the <style> it keeps (media queries, dark-mode rules) before <meta
+    charset>: past the first 1024 bytes, a browser opening the email saved as .html (or the
+    web version) did not find the charset and showed "Jörg" as "JÃ¶rg"."""
+    dark = " ".join(
+        f"@media (prefers-color-scheme: dark) {{ .c{n} {{ color: #eeeeee !important;"
+        f" background-color: #111111 !important }} }}"
+        for n in range(20)
+    )
+    layout = PLAIN_LAYOUT.replace("</style>", f" {dark}</style>")
+    message = compile_message("Grüße, Jörg", layout_html=layout)
+    html = message.render(person(), LINKS).html
+    assert len(html.encode()[: html.index("</style>")]) > 1024  # the CSS is that long
+    head = html[html.index("<head>") + len("<head>") :].lstrip()
+    assert head.startswith('<meta charset="utf-8">')
+    assert html.count("<meta charset") == 1
+    assert b'<meta charset="utf-8">' in html.encode()[:1024]
+    assert "prefers-color-scheme: dark" in html and "Grüße, Jörg" in html
+
+
 def test_inlining_leaves_jinja_in_tables_and_comparisons_intact():
     # Unprotected, css-inline moves "{% for %}" out of the table and escapes "<" in the "if".
     body = (

@@ -19,12 +19,18 @@ once emptied).  A 5.7.x policy block (5.7.1 "likely unsolicited mail", a blockli
 5.7.26 DMARC) is no bounce at all (``base.BLOCKED``): the receiver refused the message or its
 sender, not the address, so it neither suppresses nor counts towards the soft-bounce limit.
 5.1.1 "user unknown" stays hard.
+
+A recipient with an internationalised address (``jörg@bücher.example``) is reported with RFC
+6533's ``utf-8`` address type, in a ``message/global-delivery-status`` part or (encoded as
+``\\x{F6}``) a ``message/delivery-status`` one; flufl.bounce knows only ``rfc822``, so those are
+read here (``utf8_failures``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from email import message_from_string
 from email.message import Message
 
 from flufl.bounce import all_failures
@@ -47,7 +53,10 @@ logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
 
 def parse(message: Message) -> list[Finding]:
     """One finding per failed recipient ([] when the message is not a bounce we understand)."""
-    temporary, permanent = all_failures(message)
+    flufl_temporary, flufl_permanent = all_failures(message)
+    extra_temporary, extra_permanent = utf8_failures(message)
+    temporary = {_text(a) for a in flufl_temporary} | extra_temporary
+    permanent = {_text(a) for a in flufl_permanent} | extra_permanent
     texts = message_texts(message)
     rows = rows_in(texts)
     codes = status_codes(texts)
@@ -85,32 +94,122 @@ def recipient_statuses(message: Message) -> dict[str, str]:
     """Each recipient's ``Status`` in the report's ``message/delivery-status`` parts (RFC 3464:
     a block of fields per recipient), by lower-cased address."""
     found: dict[str, str] = {}
-    for part in message.walk():
-        if part.get_content_type() != "message/delivery-status":
+    for _part_type, block in _status_blocks(message):
+        status = str(block.get("Status") or "").strip()
+        if not _CODE.match(status):
             continue
-        blocks = part.get_payload()
-        if not isinstance(blocks, list):
-            continue
-        for block in blocks:
-            if not isinstance(block, Message):
-                continue
-            status = str(block.get("Status") or "").strip()
-            if not _CODE.match(status):
-                continue
-            status = status.split()[0]
-            if status[1:] == ".0.0":
-                # "Undefined": Postfix writes 5.0.0 when the server's reply had no enhanced
-                # code ("552 Mailbox full"); one in the reply itself says more.
-                quoted = status_codes([" ".join(str(block.get("Diagnostic-Code") or "").split())])
-                if quoted and quoted[0][0] == status[0]:
-                    status = quoted[0]
-            # Final-Recipient, and Original-Recipient: the one flufl.bounce names (after an
-            # alias, the two differ).
-            for field in ("Final-Recipient", "Original-Recipient"):
-                address = str(block.get(field) or "").rpartition(";")[2].strip().strip("<>")
-                if address:
-                    found.setdefault(address.lower(), status)
+        status = status.split()[0]
+        if status[1:] == ".0.0":
+            # "Undefined": Postfix writes 5.0.0 when the server's reply had no enhanced
+            # code ("552 Mailbox full"); one in the reply itself says more.
+            quoted = status_codes([" ".join(str(block.get("Diagnostic-Code") or "").split())])
+            if quoted and quoted[0][0] == status[0]:
+                status = quoted[0]
+        # Final-Recipient, and Original-Recipient: the one flufl.bounce names (after an
+        # alias, the two differ).
+        for field in ("Final-Recipient", "Original-Recipient"):
+            _kind, address = _recipient(block, field)
+            if address:
+                found.setdefault(address.lower(), status)
     return found
+
+
+def utf8_failures(message: Message) -> tuple[set[str], set[str]]:
+    """(delayed, failed) recipients that flufl.bounce cannot read: those of RFC 6533's
+    ``utf-8`` address type, and every one in a ``message/global-delivery-status`` part (flufl
+    reads only ``message/delivery-status``).  Original-Recipient first, as flufl.bounce does."""
+    delayed: set[str] = set()
+    failed: set[str] = set()
+    for part_type, block in _status_blocks(message):
+        action = _header(block, "Action").lower()
+        if action.startswith("delayed"):
+            into = delayed
+        elif action.startswith(("fail", "error")):
+            into = failed
+        else:
+            continue
+        named = [_recipient(block, f) for f in ("Original-Recipient", "Final-Recipient")]
+        if part_type == "message/delivery-status" and any(
+            kind == "rfc822" and address.isascii() for kind, address in named if address
+        ):
+            continue  # flufl.bounce reported this one
+        address = next((a for _, a in named if a), "")
+        if address:
+            into.add(address)
+    return delayed, failed
+
+
+def _status_blocks(message: Message) -> list[tuple[str, Message]]:
+    """(part type, block) for each per-message and per-recipient block of the report's
+    delivery-status parts.  The email package parses ``message/delivery-status`` into its
+    blocks but leaves RFC 6533's ``message/global-delivery-status`` (UTF-8) as text."""
+    found: list[tuple[str, Message]] = []
+    for part in message.walk():
+        part_type = part.get_content_type()
+        if part_type == "message/delivery-status":
+            blocks = part.get_payload()
+            if isinstance(blocks, list):
+                found += [(part_type, b) for b in blocks if isinstance(b, Message)]
+        elif part_type == "message/global-delivery-status":
+            # The email package reads it as an attached mail: the first block its headers,
+            # the other blocks its body (or, when it is not a message/* it knows, all text).
+            inner = part.get_payload()
+            texts: list[bytes] = []
+            if isinstance(inner, list):
+                for sub in inner:
+                    if isinstance(sub, Message):
+                        found.append((part_type, sub))
+                        body = sub.get_payload(decode=True)
+                        if isinstance(body, bytes):
+                            texts.append(body)
+            else:
+                body = part.get_payload(decode=True)
+                if isinstance(body, bytes):
+                    texts.append(body)
+            for text in texts:
+                decoded = text.decode("utf-8", "replace").replace("\r\n", "\n")
+                for chunk in re.split(r"\n[ \t]*\n", decoded):
+                    if chunk.strip():
+                        found.append((part_type, message_from_string(chunk.strip() + "\n")))
+    return found
+
+
+def _header(block: Message, name: str) -> str:
+    """A field of a status block as text.  Raw UTF-8 in it (RFC 6533 allows it in a global
+    delivery status; some MTAs write it in a plain one) is read as UTF-8, not replaced."""
+    for key, value in block.raw_items():
+        if key.lower() == name.lower():
+            if not isinstance(value, str):
+                value = str(value)
+            if not value.isascii():
+                value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            return " ".join(value.split())
+    return ""
+
+
+def _recipient(block: Message, field: str) -> tuple[str, str]:
+    """(address type lower-cased, address) of a Final-/Original-Recipient field, the address
+    of type ``utf-8`` decoded (``j\\x{F6}rg@b\\x{FC}cher.example``); ("", "") without one."""
+    kind, sep, address = _header(block, field).partition(";")
+    if not sep:
+        return "", ""
+    kind = kind.strip().lower()
+    address = address.strip().strip("<>").strip()
+    if kind == "utf-8":
+        address = _EMBEDDED.sub(_unembed, address)
+    return kind, address
+
+
+# RFC 6533 section 3: a character embedded as "\x{" 1*6HEXDIG "}" in a utf-8 address.  No
+# well-kept library decodes this form (it is not Python's escape syntax), hence the few lines.
+_EMBEDDED = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
+
+
+def _unembed(match: re.Match[str]) -> str:
+    code = int(match.group(1), 16)
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return match.group(0)  # not a character: left as written
+    return chr(code)
 
 
 # Exim: "retry timeout exceeded", "all hosts for 'x' have been failing for a long time (and

@@ -123,8 +123,24 @@ _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=Tr
 
 def inline_css(document: str) -> str:
     """The document with its <style> rules copied into style attributes (media queries stay in a
-    <style> element).  Never fetches anything."""
-    return _INLINER.inline(document)
+    <style> element).  Never fetches anything.
+
+    css-inline writes the <style> it keeps at the top of <head>, before <meta charset>; with a
+    layout's media queries and dark-mode rules that passes the first 1024 bytes, where a browser
+    opening the mail saved as .html looks for the charset (then guesses: "Jörg" as "JÃ¶rg").
+    So the charset is put back first."""
+    inlined = _INLINER.inline(document)
+    head = _HEAD_OPEN.search(inlined)
+    if head is None:
+        return inlined
+    rest, moved = _CHARSET.subn("", inlined[head.end() :], count=1)
+    if not moved:
+        return inlined
+    return f'{inlined[: head.end()]}\n<meta charset="utf-8">\n{rest.lstrip()}'
+
+
+_HEAD_OPEN = re.compile(r"<head\b[^>]*>", re.I)
+_CHARSET = re.compile(r"<meta\s+charset\s*=\s*[\"']?utf-8[\"']?\s*/?>\s*", re.I)
 
 
 _STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.I | re.S)
