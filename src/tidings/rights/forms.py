@@ -54,10 +54,10 @@ class RectifyForm(forms.Form):
         for name in rectifiable_fields():
             self.fields[name] = contact_form_field(name, required=False)
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         # Not required=True: a correction may give some fields only (``rights rectify --set``);
         # a required one it gives must not be blank.
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data
         for name in required_fields():
             given = name in self.data and name not in self.errors
             if given and not " ".join(str(cleaned.get(name) or "").split()):
