@@ -136,6 +136,31 @@ def test_a_post_that_does_not_say_one_click_changes_nothing(ada, news, body, con
     assert status_of(ada, news) == "confirmed"
 
 
+@pytest.mark.parametrize(
+    ("body", "status", "state"),
+    [
+        ("List-Unsubscribe=One-Click", 200, "unsubscribed"),
+        ("--x\r\nContent-Disposition: form-data; name=a\r\n\r\nb\r\n--x--\r\n", 400, "confirmed"),
+    ],
+)
+def test_a_multipart_post_without_a_boundary_is_read_as_any_odd_body(
+    ada, news, caplog, body, status, state
+):
+    """multipart/form-data with no boundary cannot be parsed as a form: the body is read as text,
+    like any other odd body (a one-click one unsubscribes, anything else is told what is
+    expected), never Django's HTML "Request refused" page and a logged traceback."""
+    response = mail_provider().post(
+        path_of(unsubscribe_url(ada, news)), body, content_type="multipart/form-data"
+    )
+
+    assert response.status_code == status
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    if status == 400:
+        assert "List-Unsubscribe=One-Click" in response.content.decode()
+    assert status_of(ada, news) == state
+    assert not [r for r in caplog.records if r.exc_info or r.name.startswith("django.security")]
+
+
 def test_a_post_without_the_one_click_body_changes_nothing(ada, news):
     response = mail_provider().post(path_of(unsubscribe_url(ada, news)), {"something": "else"})
 

@@ -136,3 +136,40 @@ def test_an_operator_edit_and_a_rights_correction_use_the_one_locked_allow_liste
     assert [e.details["fields"] for e in entries] == [["company"], ["name"]]
     with pytest.raises(FieldNotAllowed, match="email"):
         rectify(ada, {"email": "x@example.com"}, allowed=["name"])
+
+
+def test_a_correction_cannot_empty_a_required_name(client, ada, django_capture_on_commit_callbacks):
+    """The preference centre refuses an empty name; a correction, which writes the same field,
+    refuses it too: on the person's form, the operator's, the command line and the action."""
+    from django.core.management import CommandError, call_command
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/rights/", {"kind": "rectify", "email": "ada@example.com"})
+    path = link_in(mail.outbox[0], "/rights/v/")
+    client.post(path)
+    response = client.post(path, {"name": "   ", "company": "New Company"})
+    assert response.status_code == 200
+    assert "Name cannot be left empty" in response.content.decode()
+
+    officer = make_operator("pat", "privacy_officer")
+    client.force_login(officer)
+    request = RightsRequest.objects.get()
+    response = client.post(
+        f"/rights/queue/{request.pk}/rectify",
+        {"name": " \t ", "company": "New Company"},
+        follow=True,
+    )
+    assert "Name cannot be left empty" in response.content.decode()
+
+    with pytest.raises(CommandError, match="name: Name cannot be left empty"):
+        call_command("rights", "rectify", str(request.pk), "--set", "name=  ")
+    with pytest.raises(RightsError, match="cannot be left empty"):
+        do_rectify_contact(ada, {"name": "  "})
+
+    ada.refresh_from_db()
+    assert (ada.name, ada.company) == ("Ada Lovelace", "Old Company")
+    request.refresh_from_db()
+    assert request.state == "verified"
+    do_rectify_contact(ada, {"company": "Engines"})  # a correction of other fields still goes
+    ada.refresh_from_db()
+    assert ada.company == "Engines"

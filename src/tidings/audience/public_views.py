@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http.multipartparser import MultiPartParserError
+from django.http.request import RawPostDataException
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -340,23 +342,39 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _ONE_CLICK_BODY_MAX = 4096  # a one-click body is 26 bytes; nothing longer is read as text
 
 
-def _one_click_requested(request: HttpRequest) -> bool:
+def _one_click_requested(request: HttpRequest, form: QueryDict | None) -> bool:
     """Does the POST carry ``List-Unsubscribe=One-Click`` (RFC 8058)?
 
     Read with the leniency an unsubscribe deserves: a request that says it wants to stop the
     mail must not be refused over how it is spelt.  Names and values are compared without case
     and surrounding white space (a sender's body ending in CRLF gives "One-Click\r\n"), any of
     several values counts, and a body sent as text/plain or with no content type at all is
-    read as a form, as RFC 8058 senders mean it.  Nothing but the field is looked at."""
+    read as a form, as RFC 8058 senders mean it (so is a form Django cannot parse: ``form``,
+    from ``_posted_form``, is then None).  Nothing but the field is looked at."""
     name, value = (part.casefold() for part in ONE_CLICK)
 
     def says_one_click(pairs: Iterable[tuple[str, str]]) -> bool:
         return any(k.strip().casefold() == name and v.strip().casefold() == value for k, v in pairs)
 
-    if request.content_type in _FORM_TYPES:
-        return says_one_click((k, v) for k, values in request.POST.lists() for v in values)
-    body = request.body[:_ONE_CLICK_BODY_MAX].decode("utf-8", "replace")
+    if form is not None:
+        return says_one_click((k, v) for k, values in form.lists() for v in values)
+    try:
+        body = request.body[:_ONE_CLICK_BODY_MAX].decode("utf-8", "replace")
+    except RawPostDataException:  # already read as a form that could not be parsed
+        return False
     return says_one_click(parse_qsl(body.strip(), keep_blank_values=True))
+
+
+def _posted_form(request: HttpRequest) -> QueryDict | None:
+    """The posted form, or None when the body is not one Django can parse: another content
+    type, or a form type it cannot read (multipart/form-data without a boundary), which is
+    then read as text like any other odd body, instead of Django's "Request refused" page."""
+    if request.method != "POST" or request.content_type not in _FORM_TYPES:
+        return None
+    try:
+        return request.POST
+    except MultiPartParserError:
+        return None
 
 
 # CSRF exemption, for this view only: RFC 8058 one-click unsubscribe is a POST from the mail
@@ -377,10 +395,11 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     mailing_list = None
     if unsubscribe_request.list_id is not None:
         mailing_list = MailingList.objects.filter(pk=unsubscribe_request.list_id).first()
-    from_page = request.content_type in _FORM_TYPES and request.POST.get("from") == "page"
+    form = _posted_form(request)
+    from_page = form is not None and form.get("from") == "page"
 
     if request.method == "POST":
-        if not _one_click_requested(request):
+        if not _one_click_requested(request, form):
             return HttpResponse(
                 "Expected List-Unsubscribe=One-Click in the request body (RFC 8058).\n",
                 status=400,

@@ -86,6 +86,23 @@ def rectifiable_fields() -> tuple[str, ...]:
     return tuple(name for name in RECTIFIABLE if name in allowed)
 
 
+def required_fields() -> tuple[str, ...]:
+    """The rectifiable fields the policy requires (as the preference centre does): a correction
+    may change them, never empty them."""
+    try:
+        required = set(get_policy().fields_for("newsletter").required)
+    except KeyError:  # a policy without the newsletter purpose requires nothing here
+        return ()
+    return tuple(name for name in rectifiable_fields() if name in required)
+
+
+def emptied_error(name: str) -> str:
+    """What a correction that empties required field ``name`` is told (no value in it)."""
+    from tidings.audience.forms import field_label
+
+    return f"{field_label(name)} cannot be left empty: write the correct one"
+
+
 def due_date(received_at: datetime) -> date:
     """One calendar month from the day of receipt (31 January → 28/29 February)."""
     day = timezone.localdate(received_at)
@@ -362,6 +379,9 @@ def do_rectify_contact(
         name: str(" ".join(str(value).split()) if name != "work_address" else value).strip()
         for name, value in values.items()
     }
+    emptied = [name for name in required_fields() if name in tidied and not tidied[name]]
+    if emptied:
+        raise RightsError(emptied_error(emptied[0]))
     changed = do_rectify_contact_fields(
         contact,
         tidied,

@@ -9,7 +9,7 @@ from django import forms
 from tidings.audience.fields import EmailAddressField
 from tidings.audience.forms import HONEYPOT_FIELD, contact_form_field
 
-from .actions import rectifiable_fields
+from .actions import emptied_error, rectifiable_fields, required_fields
 from .models import RightsRequest
 
 KIND_CHOICES = [
@@ -53,6 +53,16 @@ class RectifyForm(forms.Form):
         super().__init__(*args, **kwargs)
         for name in rectifiable_fields():
             self.fields[name] = contact_form_field(name, required=False)
+
+    def clean(self) -> dict[str, Any] | None:
+        # Not required=True: a correction may give some fields only (``rights rectify --set``);
+        # a required one it gives must not be blank.
+        cleaned = super().clean() or self.cleaned_data
+        for name in required_fields():
+            given = name in self.data and name not in self.errors
+            if given and not " ".join(str(cleaned.get(name) or "").split()):
+                self.add_error(name, emptied_error(name) + ".")
+        return cleaned
 
 
 class OperatorRequestForm(forms.Form):

@@ -192,7 +192,8 @@ def rectify(request: HttpRequest, pk: int) -> HttpResponse:
     rights_request = get_object_or_404(RightsRequest.objects.select_related("contact"), pk=pk)
     form = RectifyForm(request.POST)
     if rights_request.contact is None or not form.is_valid():
-        messages.error(request, "Nothing to correct: check the values.")
+        problems = [str(e) for errors in form.errors.values() for e in errors]
+        messages.error(request, " ".join(problems) or "Nothing to correct: check the values.")
         return HttpResponseRedirect(reverse("privacy:request", args=[pk]), status=303)
     return _act(
         request,

@@ -175,6 +175,7 @@ class Dispatcher:
             logger.warning("%s %s could not be built: %s", row.kind, row.id, type(exc).__name__)
             # Only the kind of error: its text might quote the contact's data.
             return Result(row, "failed", transport.name, error=f"build: {type(exc).__name__}")
+        email.claim = (row.kind, row.id, row.contact_id)
         try:
             provider_id = await transport.send(email, slot)
         except TransportError as exc:

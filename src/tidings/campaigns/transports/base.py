@@ -150,6 +150,9 @@ class Email:
     rebuild: Callable[[], bytes] | None = None
     # Text files: ({"filename", "content_type", "content"}, ...); a calendar invitation.
     attachments: tuple[dict[str, str], ...] = ()
+    # The queue row it is sent for, set by the engine: (kind "d" or "o", the row's id, the
+    # contact it was claimed for, or None: a message to a non-contact such as an operator).
+    claim: tuple[str, int, int | None] | None = None
 
 
 @dataclass(frozen=True)
