@@ -26,7 +26,7 @@ from tidings.lib.audit import audit
 from tidings.lib.edits import conflicts
 from tidings.policy.screening import load_engine
 
-from .actions import CrmError, clean_free_text
+from .actions import CrmError, clean_free_text, kept_as_written
 from .models import ConversationMessage, Enquiry, OperatorPreference, SupportRequest
 
 WorkRecord = Enquiry | SupportRequest
@@ -226,8 +226,8 @@ def do_add_note(record: WorkRecord, *, text: str, actor: Any) -> ConversationMes
 
 @transaction.atomic
 def _add_note(record: WorkRecord, *, text: str, actor: Any) -> ConversationMessage:
-    cleaned, removed = clean_free_text(text.strip())
-    if not cleaned:
+    cleaned, removed = clean_free_text(kept_as_written(text))
+    if not cleaned.strip():
         raise WorkError("Write the note first.")
     note = ConversationMessage.objects.create(
         **{kind_of(record): record},
