@@ -9,7 +9,6 @@ purpose, so a record can only ever hold the fields the policy lets that purpose 
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
