@@ -168,7 +168,7 @@ def do_update_work(
     # Conditional on the status we read: a concurrent change (another operator, a reply coming
     # in) makes this one fail cleanly rather than overwrite it.
     changed = model.objects.filter(pk=record.pk, status=current.status).update(
-        **values, **({"updated_at": timezone.now()} if model is SupportRequest else {})
+        **values, updated_at=timezone.now()
     )
     if changed != 1:
         raise WorkError("Someone changed it at the same moment: look again and retry.")
