@@ -97,6 +97,21 @@ def test_search_finds_by_address_and_name_start_and_pages_with_a_cursor(api):
 def test_a_cursor_that_was_not_given_out_is_refused(api):
     response = api.get("/contacts", cursor="abc")
     assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["query.cursor"]
+
+
+def test_an_unknown_query_parameter_is_a_422_naming_it(api):
+    """``?serch=ada`` was ignored: the client got every contact and thought it had searched."""
+    api.post("/contacts", {"email": "ada@example.com", "name": "Ada Lovelace"})
+    response = api.get("/contacts", serch="ada", limit=5)
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == ["query.serch"]
+    assert "query.serch" in response.json()["detail"]
+    # What the endpoint documents is still taken.
+    documented = api.get("/contacts", search="ada", limit=5, cursor="")
+    assert documented.status_code == 200 and len(documented.json()["items"]) == 1
+    assert api.get("/contacts/999999", verbose="1").status_code == 422  # no query at all
 
 
 def test_without_a_token_the_answer_is_401_with_www_authenticate():

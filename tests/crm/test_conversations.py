@@ -124,6 +124,19 @@ def test_an_operators_reply_is_sent_and_kept_as_written(sink, enquiry, client):
     assert blank.status_code == 400
 
 
+def test_an_internal_note_is_kept_as_written_and_a_blank_one_refused(enquiry, client):
+    """A note that starts with a command lost its first line's indentation."""
+    client.force_login(operator("ada"))
+    written = "    tidings export --format csv\n\nRan this for them.\n  Ada"
+    url = reverse("crm:enquiry-note", args=[enquiry.pk])
+    response = client.post(url, {"text": f"\n\n{written}  \n\n"})
+    assert response.status_code == 302
+    assert ConversationMessage.objects.get(direction="note").text == written
+    blank = client.post(url, {"text": " \n \t\n"}, follow=True)
+    assert "Write the note first." in blank.content.decode()
+    assert ConversationMessage.objects.filter(direction="note").count() == 1
+
+
 def test_a_reply_that_mentions_health_is_refused_and_nothing_is_sent(sink, enquiry):
     with pytest.raises(ReplyRefused, match="health"):
         do_reply(enquiry, text="Sorry to hear about your cancer diagnosis.", actor=None)

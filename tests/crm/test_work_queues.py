@@ -3,7 +3,7 @@ filters, keyset pages, bulk assign and close, and the audit of every change."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -142,6 +142,39 @@ def test_the_crm_opens_on_my_work(client):
     do_update_work(record, actor=ada, owner=ada, next_action_on=timezone.localdate())
     page = client.get(reverse("crm:index")).text
     assert "<h1>My work</h1>" in page and "My enquiries due today (1)" in page
+
+
+def test_my_work_tells_items_apart_by_subject_and_when_they_last_changed(client):
+    """Every enquiry read "Enquiry #1 from Rosa Diaz — New": the operator had to open each."""
+    ada = operator("ada")
+    client.force_login(ada)
+    with time_machine.travel("2026-03-10 09:00Z", tick=False):
+        invoice = enquiry(1, subject="Invoice for March")
+        private = enquiry(2, subject="Question. I was diagnosed with cancer.")
+        by_form = do_receive_enquiry(
+            {"name": "Person 3", "email": "p3@example.com"},
+            channel="web form",
+            message="Do you   offer a\nnonprofit discount?",
+        )
+    with time_machine.travel("2026-03-10 11:30Z", tick=False):
+        do_update_work(invoice, actor=ada, status="open", owner=ada)
+    with time_machine.travel("2026-03-10 14:15Z", tick=False):
+        do_add_note(by_form, text="Called them back.", actor=ada)
+    page = client.get(reverse("crm:index")).text
+    new = page[page.index('id="Enquiry-mine"') :]
+    assert "Invoice for March" in new and "Do you offer a nonprofit discount?" in new
+    assert "cancer" not in page and "[removed: health]" in private.subject  # screened as kept
+    assert private.subject in new
+
+    def changed(record: Enquiry, at: str) -> bool:
+        link = new.index(reverse("crm:enquiry", args=[record.pk]))
+        return f'datetime="{at}' in new[link : new.index("</li>", link)]
+
+    def at(hour: int, minute: int) -> str:
+        return timezone.localtime(datetime(2026, 3, 10, hour, minute, tzinfo=UTC)).isoformat()
+
+    assert changed(invoice, at(11, 30)) and changed(by_form, at(14, 15))
+    assert changed(private, at(9, 0))
 
 
 # --- lists ------------------------------------------------------------------------------------

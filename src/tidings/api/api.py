@@ -7,6 +7,7 @@ domain errors become problem documents (``errors.py``).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -132,6 +133,52 @@ api = TidingsApi(
     parser=BodyParser(),
 )
 errors.install(api)
+
+
+def _query_names(operation: Any) -> frozenset[str]:
+    """The query parameters an operation takes (what its OpenAPI lists)."""
+    names: set[str] = set()
+    for model in operation.models:
+        if getattr(model, "__ninja_param_source__", None) != "query":
+            continue
+        flat = getattr(model, "__ninja_flatten_map__", None)
+        names.update(flat or (f.alias or n for n, f in model.model_fields.items()))
+    return frozenset(names)
+
+
+def _unknown_query_refused(run: Any) -> Any:
+    """A query parameter the operation does not take (``?serch=ada``) is a 422 naming it, as an
+    unknown body field is, rather than being ignored: the client learns its filter did nothing.
+    Checked after authentication and validation (it wraps the endpoint itself)."""
+    operation = run.__self__
+    takes = _query_names(operation)
+    endpoint = operation.view_func
+
+    @functools.wraps(endpoint)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        unknown = [name for name in dict.fromkeys(request.GET) if name not in takes]
+        if unknown:
+            listed = [name[:60] for name in unknown[:10]]
+            raise errors.Problem(
+                422,
+                f"The request has invalid or missing fields: "
+                f"{', '.join('query.' + n for n in listed)}.",
+                errors=[
+                    {
+                        "field": f"query.{name}",
+                        "message": "this endpoint takes no such query parameter (a "
+                        "misspelling?); see /api/openapi.json",
+                    }
+                    for name in listed
+                ],
+            )
+        return endpoint(request, *args, **kwargs)
+
+    operation.view_func = checked
+    return run
+
+
+api.add_decorator(_unknown_query_refused, mode="view")
 
 api.add_router("/contacts", contacts.router, tags=["contacts"])
 api.add_router("/lists", lists.router, tags=["lists and subscriptions"])

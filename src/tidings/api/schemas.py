@@ -50,7 +50,7 @@ def parse_cursor(cursor: str | None) -> int | None:
         raise Problem(
             422,
             "The cursor is not one this API gave out.",
-            errors=[{"field": "cursor", "message": "not a cursor from a previous page"}],
+            errors=[{"field": "query.cursor", "message": "not a cursor from a previous page"}],
         )
     return int(cursor)
 

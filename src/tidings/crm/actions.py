@@ -8,6 +8,7 @@ purpose, so a record can only ever hold the fields the policy lets that purpose 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -82,6 +83,13 @@ def clean_free_text(text: str) -> tuple[str, tuple[str, ...]]:
 def _line(text: str) -> str:
     """A subject as stored: trimmed, without invisible format characters (``lib.text``)."""
     return strip_format_characters(text).strip()
+
+
+def kept_as_written(text: str) -> str:
+    """Written text as kept (a reply, a note): blank lines before it and spaces after it go,
+    and its first line keeps its indentation (one that starts with a command or a config
+    snippet: ``strip`` took it).  "" for blank text."""
+    return re.sub(r"\A(?:[ \t]*\r?\n)+", "", text).rstrip()
 
 
 def _screen(*texts: str) -> tuple[list[str], list[str]]:

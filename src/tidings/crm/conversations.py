@@ -44,7 +44,7 @@ from tidings.policy import get_policy
 from tidings.policy.screening import find_sensitive, load_engine
 
 from . import emails
-from .actions import CrmError
+from .actions import CrmError, kept_as_written
 from .models import ConversationMessage, Enquiry, SupportRequest
 
 Thread = Enquiry | SupportRequest
@@ -331,9 +331,7 @@ def _reply(record: Thread, *, text: str, actor: Any, status: str | None) -> Conv
         raise NotConfigured(
             "Replies need a support address: set TIDINGS_SUPPORT_ADDRESS (see the README)."
         )
-    # Blank lines before it and spaces after it go; its first line keeps its indentation (a
-    # reply that starts with a command or a config snippet: ``strip`` took it).
-    text = re.sub(r"\A(?:[ \t]*\r?\n)+", "", text).rstrip()
+    text = kept_as_written(text)
     if not text.strip():
         raise CrmError("Write the reply first.")
     # Written to the person: "your diagnosis" is theirs (screening's ``addressed``).

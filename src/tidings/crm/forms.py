@@ -372,9 +372,11 @@ class WorkForm(SeenValuesForm, CrmForm):
 
 
 class NoteForm(CrmForm):
+    # Not stripped here: ``do_add_note`` trims it, keeping its first line's indentation.
     text = forms.CharField(
         label="Internal note",
         max_length=20000,
+        strip=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Seen by operators only; screened like every text we keep.",
     )

@@ -125,6 +125,8 @@ class Enquiry(KeptOnRequest, WorkItem):
     created_at = models.DateTimeField(default=timezone.now)
     # The retention clock "last_contact": moved on each time we are in touch about it.
     last_contact_at = models.DateTimeField(default=timezone.now)
+    # When its work last changed (status, owner, next action, its text): "My work" shows it.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "enquiries"

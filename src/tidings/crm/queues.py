@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from .models import Contract, Enquiry, SupportRequest
+from .models import Contract, ConversationMessage, Enquiry, SupportRequest
 from .work import OPEN
 
 PREVIEW = 10  # records listed under each heading of "My work"
@@ -75,10 +76,38 @@ class MyWork:
 def _heading(
     key: str, title: str, model: Any, qs: QuerySet, link: str, order: tuple[str, ...] = ("-pk",)
 ) -> Heading:
-    items = list(_related(model, qs).order_by(*order)[:PREVIEW])
+    items = list(_with_changed_at(model, _related(model, qs)).order_by(*order)[:PREVIEW])
+    for item in items:
+        item.shown_subject = shown_subject(item)
     count = len(items) if len(items) < PREVIEW else qs.count()
     list_name = "crm:enquiries" if model is Enquiry else "crm:support-requests"
     return Heading(key, title, count, items, link, list_name)
+
+
+def _with_changed_at(model: Any, qs: QuerySet) -> QuerySet:
+    """``changed_at``: when the record last changed: its work or text, a mail or note in its
+    conversation, or (an enquiry) the last time we were in touch."""
+    kind = "enquiry" if model is Enquiry else "support_request"
+    latest = (
+        ConversationMessage.objects.filter(**{kind: OuterRef("pk")})
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    stamps = ["updated_at", *(["last_contact_at"] if model is Enquiry else [])]
+    return qs.annotate(changed_at=Greatest(*stamps, Coalesce(Subquery(latest), "updated_at")))
+
+
+def shown_subject(record: Any) -> str:
+    """What a work item is about, to tell it from the others: its subject (screened when it was
+    kept; an enquiry by the form has the subject of our first mail), else the start of its
+    message (screened too)."""
+    from .conversations import thread_subject
+
+    subject = thread_subject(record)
+    if subject or not isinstance(record, Enquiry):
+        return subject or record.subject
+    text = " ".join(record.message.split())
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def my_work(user: Any, today: date | None = None) -> MyWork:

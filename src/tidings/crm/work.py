@@ -26,7 +26,7 @@ from tidings.lib.audit import audit
 from tidings.lib.edits import conflicts
 from tidings.policy.screening import load_engine
 
-from .actions import CrmError, clean_free_text
+from .actions import CrmError, clean_free_text, kept_as_written
 from .models import ConversationMessage, Enquiry, OperatorPreference, SupportRequest
 
 WorkRecord = Enquiry | SupportRequest
@@ -168,7 +168,7 @@ def do_update_work(
     # Conditional on the status we read: a concurrent change (another operator, a reply coming
     # in) makes this one fail cleanly rather than overwrite it.
     changed = model.objects.filter(pk=record.pk, status=current.status).update(
-        **values, **({"updated_at": timezone.now()} if model is SupportRequest else {})
+        **values, updated_at=timezone.now()
     )
     if changed != 1:
         raise WorkError("Someone changed it at the same moment: look again and retry.")
@@ -226,8 +226,8 @@ def do_add_note(record: WorkRecord, *, text: str, actor: Any) -> ConversationMes
 
 @transaction.atomic
 def _add_note(record: WorkRecord, *, text: str, actor: Any) -> ConversationMessage:
-    cleaned, removed = clean_free_text(text.strip())
-    if not cleaned:
+    cleaned, removed = clean_free_text(kept_as_written(text))
+    if not cleaned.strip():
         raise WorkError("Write the note first.")
     note = ConversationMessage.objects.create(
         **{kind_of(record): record},
