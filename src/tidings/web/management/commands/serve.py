@@ -16,6 +16,10 @@ from tidings.web.demo import follow_serving_address, serving_base_url
 # How long serve waits for its background worker to stop: deploy/systemd/tidings-worker.service's
 # TimeoutStopSec (a task may take two minutes to finish).
 WORKER_STOP_SECONDS = 150
+# How long a web process may take to stop after Ctrl-C or SIGTERM (finishing the requests it is
+# answering) before it is killed.  granian's default is to wait for ever, so one web process
+# that never stopped kept `tidings serve` (and `systemctl stop`) waiting with it.
+WEB_STOP_SECONDS = 30
 
 
 def shared_counters_warning(workers: int, redis_url: str) -> str:
@@ -149,6 +153,7 @@ class Command(BaseCommand):
                 blocking_threads=threads,
                 log_dictconfig=granian_log_config(settings.LOGGING),
                 log_level=granian_log_level(settings.LOGGING),
+                workers_kill_timeout=WEB_STOP_SECONDS,
             ).serve()
         finally:
             if worker is not None:
