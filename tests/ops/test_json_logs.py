@@ -104,23 +104,14 @@ def test_debug_logging_is_not_flooded_by_the_markdown_parser(tmp_path):
     assert not [name for name in loggers if name.startswith("markdown_it")]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_every_line_tidings_serve_writes_is_json_granian_s_included(tmp_path):
     """granian has loggers and a handler of its own: "[INFO] Starting granian (main PID: …)",
     "[INFO] Spawning worker-1", "[INFO] Stopped worker-1" came out as plain text among the JSON
     lines (on standard output), as did serve's own "tidings is serving on …" and the system
     check's "no issues" line.  A log shipper that parses each line as JSON choked on them."""
     import signal
-    import time
-    import urllib.error
-    import urllib.request
+
+    from tests.web.serving import free_port, wait_until_serving
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     env.pop("DATABASE_URL", None)
@@ -129,7 +120,7 @@ def test_every_line_tidings_serve_writes_is_json_granian_s_included(tmp_path):
         [sys.executable, "-m", "tidings", "migrate", "-v0"], env=env, cwd=ROOT, timeout=300
     )
     assert migrate.returncode == 0
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tidings", "serve", "--port", str(port), "--workers", "2"],
         env=env,
@@ -140,18 +131,7 @@ def test_every_line_tidings_serve_writes_is_json_granian_s_included(tmp_path):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page", timeout=5)
-            except urllib.error.HTTPError as answer:
-                if answer.code == 404:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None, server.communicate()
-            assert time.monotonic() < deadline, "tidings serve did not answer"
-            time.sleep(0.3)
+        wait_until_serving(server, port)
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=60)
     finally:

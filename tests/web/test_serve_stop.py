@@ -5,21 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from tests.web.serving import free_port, wait_until_serving
 from tidings.web.management.commands.serve import WEB_STOP_SECONDS
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:
@@ -37,7 +29,7 @@ def test_a_web_process_that_does_not_stop_is_killed_and_serve_ends(tmp_path):
         [sys.executable, "-m", "tidings", "migrate", "-v0"], env=env, timeout=300
     )
     assert migrate.returncode == 0
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tidings", "serve", "--port", str(port)],
         env=env,
@@ -47,17 +39,7 @@ def test_a_web_process_that_does_not_stop_is_killed_and_serve_ends(tmp_path):
     )
     frozen: list[int] = []
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page", timeout=5)
-            except urllib.error.HTTPError as answer:
-                if answer.code == 404:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline
-            time.sleep(0.3)
+        wait_until_serving(server, port)
         frozen = _children(server.pid)
         assert frozen
         for pid in frozen:
