@@ -36,18 +36,28 @@ IF_MATCH = "If-Match"
 HEAD_ONLY = "tidings_head_only"
 
 
+def canonical_json(data: Any) -> bytes:
+    """One byte string for one JSON value: keys sorted, no spaces (ETags here, and the
+    idempotency fingerprint of a request body)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def rendered(schema: type[Schema], data: Any) -> Any:
+    """``data`` as the client reads it: through ``schema`` and django-ninja's JSON encoder
+    (which writes times to the millisecond)."""
+    dumped = schema.model_validate(data, from_attributes=True).model_dump()
+    return json.loads(json.dumps(dumped, cls=NinjaJSONEncoder))
+
+
 def etag_of(body: Any) -> str:
     """The strong ETag of a JSON representation (parsed): a hash of its canonical form."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
+    return '"' + hashlib.sha256(canonical_json(body)).hexdigest()[:32] + '"'
 
 
 def etag_for(schema: type[Schema], data: Any) -> str:
-    """The ETag a ``GET`` answering ``data`` as ``schema`` carries: serialised as django-ninja
-    serialises an answer (its JSON encoder writes times to the millisecond), then hashed as
-    ``etag_of`` hashes the answer's body."""
-    dumped = schema.model_validate(data, from_attributes=True).model_dump()
-    return etag_of(json.loads(json.dumps(dumped, cls=NinjaJSONEncoder)))
+    """The ETag a ``GET`` answering ``data`` as ``schema`` carries: rendered as the answer is,
+    then hashed as ``etag_of`` hashes the answer's body."""
+    return etag_of(rendered(schema, data))
 
 
 def require_match(request: HttpRequest, current: str | None, what: str) -> None:

@@ -39,8 +39,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from ninja import Schema, Status
-from ninja.responses import NinjaJSONEncoder
 
+from .conditional import canonical_json, rendered
 from .errors import Problem
 from .models import ApiToken, IdempotencyKey
 
@@ -116,7 +116,7 @@ def _canonical(request: HttpRequest) -> bytes:
         data = BodyParser().parse_body(request)
     except ValueError:  # not a body an endpoint would have read: compare it as it came
         return request.body
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json(data)
 
 
 def claim(request: HttpRequest, token: ApiToken) -> IdempotencyKey | Replay | None:
@@ -221,7 +221,7 @@ def run(
     claimed = claim(request, token_of(request))
     if isinstance(claimed, Replay):
         if again is not None:
-            claimed = Replay(claimed.status, _rendered(schema, again(claimed.body)))
+            claimed = Replay(claimed.status, rendered(schema, again(claimed.body)))
         return replayed(claimed)
     if claimed is None:
         return work()
@@ -231,18 +231,12 @@ def run(
             status, data = (
                 (result.status_code, result.value) if isinstance(result, Status) else (200, result)
             )
-            body = _rendered(schema, data)
+            body = rendered(schema, data)
             answer(claimed, status, keep(body) if keep is not None else body)
     except BaseException:
         release(claimed)
         raise
     return result
-
-
-def _rendered(schema: type[Schema], data: Any) -> Any:
-    """``data`` as the client reads it: through ``schema`` and django-ninja's JSON encoder."""
-    dumped = schema.model_validate(data, from_attributes=True).model_dump()
-    return json.loads(json.dumps(dumped, cls=NinjaJSONEncoder))
 
 
 def openapi() -> dict[str, Any]:
