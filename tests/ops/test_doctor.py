@@ -631,3 +631,35 @@ def test_a_database_outside_the_data_directory_is_checked_too(
     assert code == 1
     assert f"{elsewhere} (0644)" in found["permissions"]["summary"]
     assert f"`chmod -R go-rwx {elsewhere}`" in found["permissions"]["fix"]
+
+
+def test_a_secret_file_every_user_can_read_fails_but_its_group_may_read_it(
+    older_install, tmp_path, monkeypatch
+):
+    """Secrets given as ``NAME_FILE`` live outside the data directory (the README puts them in
+    /etc/tidings, 0640 root:tidings): the doctor looked only at the data directory, so a secret key
+    every user of the machine could read passed."""
+    data, backups = older_install
+    subprocess.run(["chmod", "-R", "go-rwx", str(data), str(backups)], check=True)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    secret, suppression = etc / "secret_key", etc / "suppression_key"
+    for path in (secret, suppression):
+        path.write_text("s" * 50)
+    secret.chmod(0o644)
+    suppression.chmod(0o640)  # the documented set-up: the service's group reads it
+    monkeypatch.setenv("SECRET_KEY_FILE", str(secret))
+    monkeypatch.setenv("TIDINGS_SUPPRESSION_KEY_FILE", str(suppression))
+    code, found = doctor("--only", "permissions")
+    assert code == 1
+    finding = found["permissions"]
+    assert finding["status"] == "fail"
+    assert f"{secret} (0644) can be read by every user" in finding["summary"]
+    assert str(suppression) not in finding["summary"]
+    # Not go-rwx: that would lock the service's group out of its own secret.
+    assert finding["fix"].startswith(f"`chmod o-rwx {secret}`")
+
+    secret.chmod(0o640)
+    code, found = doctor("--only", "permissions")
+    assert (code, found["permissions"]["status"]) == (0, "ok"), found
+    assert f"{secret}, {suppression}: not every user's" in found["permissions"]["summary"]

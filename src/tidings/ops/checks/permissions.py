@@ -7,6 +7,10 @@ with ``UMask=0077``), but an installation made before that kept what it had: a d
 a data directory 0755, readable by every user of the machine, and backups as the umask of
 whoever ran them made them.  Nothing tightens them on upgrade, so the doctor looks, and says the
 command that does.  It does not change them itself: a check never changes anything.
+
+Secrets given as ``NAME_FILE`` (``SECRET_KEY_FILE=/etc/tidings/secret_key`` and the like) are looked
+at too, wherever they are: the README's set-up makes them ``0640 root:tidings`` so that the
+service's group reads them, so only a secret every user of the machine can read is reported.
 """
 
 from __future__ import annotations
@@ -54,6 +58,21 @@ def _roots() -> list[Path]:
     return roots
 
 
+def _secret_files() -> list[Path]:
+    """The files named by ``<name>_FILE`` variables that settings read a secret or setting from
+    (``settings.env_str``), each once."""
+    found: list[Path] = []
+    for name, value in sorted(os.environ.items()):
+        if not value or not name.endswith("_FILE"):
+            continue
+        if not (name.startswith("TIDINGS_") or name in {"SECRET_KEY_FILE", "DATABASE_URL_FILE"}):
+            continue
+        path = Path(value).absolute()
+        if path not in found and path.is_file():
+            found.append(path)
+    return found
+
+
 def _entries(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
     """``root`` and, for a folder, everything under it but public static files; symbolic links
     are not followed and sockets (the LMTP server's, meant for the mail server) are left out."""
@@ -78,12 +97,20 @@ def _entries(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
 @register(NAME, order=61)
 def check_permissions() -> Finding:
     roots = _roots()
-    if not roots:
+    secrets = [path for path in _secret_files() if not any(path.is_relative_to(r) for r in roots)]
+    if not roots and not secrets:
         return Finding(NAME, OK, "nothing on disk to check (no data directory yet)")
     seen = 0
     others: list[tuple[Path, int]] = []  # readable, writable or enterable by every user
     group: list[tuple[Path, int]] = []  # by the file's group only
     exposed_roots: list[Path] = []
+    exposed_secrets: list[Path] = []
+    for secret in secrets:
+        seen += 1
+        mode = stat.S_IMODE(secret.stat().st_mode)
+        if mode & 0o007:  # its group reading it is the documented set-up (0640 root:tidings)
+            others.append((secret, mode))
+            exposed_secrets.append(secret)
     for root in roots:
         for path, info in _entries(root):
             if seen >= MAX_ENTRIES:
@@ -98,12 +125,21 @@ def check_permissions() -> Finding:
     checked = f"{seen} entries" + (f" (stopped at {MAX_ENTRIES})" if seen >= MAX_ENTRIES else "")
     if not others and not group:
         where = ", ".join(str(root) for root in roots)
+        if secrets:
+            named = ", ".join(str(secret) for secret in secrets)
+            where = f"{where}: owner only; {named}: not every user's" if roots else named
+            return Finding(NAME, OK, f"{where} ({checked})")
         return Finding(NAME, OK, f"{where}: owner only ({checked})")
     exposed = others or group
     shown = ", ".join(f"{path} ({mode:04o})" for path, mode in exposed[:SHOWN])
     more = f" and {len(exposed) - SHOWN} more" if len(exposed) > SHOWN else ""
     who = "every user of this machine" if others else "the files' group"
-    fix = "chmod -R go-rwx " + " ".join(shlex.quote(str(root)) for root in exposed_roots)
+    fixes = []
+    if exposed_roots:
+        fixes.append("chmod -R go-rwx " + " ".join(shlex.quote(str(r)) for r in exposed_roots))
+    if exposed_secrets:  # not go-rwx: the service's group must still read them
+        fixes.append("chmod o-rwx " + " ".join(shlex.quote(str(s)) for s in exposed_secrets))
+    fix = "` and `".join(fixes)
     return Finding(
         NAME,
         FAIL if others else WARN,
