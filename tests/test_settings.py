@@ -87,6 +87,14 @@ START_UPS = {
     "production with a secret file and a policy": ([*TIDINGS, "check"], _secret_from_a_file),
     "production without its own policy": ([*TIDINGS, "check"], {**PRODUCTION, **GOOD_SECRET}),
     "production in debug": ([*TIDINGS, "check"], {**PRODUCTION, "TIDINGS_DEBUG": "1"}),
+    "production without its own policy, silenced from the environment": (
+        [*TIDINGS, "check"],
+        {**PRODUCTION, **GOOD_SECRET, "TIDINGS_SILENCED_CHECKS": " tidings.E004 ,"},
+    ),
+    "a misspelt silenced check": (
+        [*TIDINGS, "check"],
+        {"TIDINGS_SILENCED_CHECKS": "tidings.E004,E04"},
+    ),
     "a misspelt setting": ([*TIDINGS, "check"], {"TIDINGS_DEBUG": "perhaps"}),
     "a misspelt limit": ([*TIDINGS, "check"], {"TIDINGS_BOOKING_LIMIT": "5 per minute"}),
     "limits from the environment": (
@@ -477,3 +485,18 @@ def test_an_error_the_operator_silenced_does_not_stop_the_wsgi_entry_point(setti
     settings.SILENCED_SYSTEM_CHECKS = [*settings.SILENCED_SYSTEM_CHECKS, "tidings.E005"]
     call_command("check", "--tag", "tidings", fail_level="ERROR", stdout=io.StringIO())
     refuse_unsafe_start()  # as `tidings check` above: no error
+
+
+def test_a_check_is_silenced_from_the_environment_and_a_misspelt_id_is_refused(started):
+    """Silencing a check took a settings module of one's own; a container or a systemd unit has
+    only its environment."""
+    assert started["production without its own policy"].returncode == 1
+    result = started["production without its own policy, silenced from the environment"]
+    assert result.returncode == 0, result.stderr
+    assert "tidings.E004" not in result.stderr
+    result = started["a misspelt silenced check"]
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.endswith(
+        "TIDINGS_SILENCED_CHECKS: 'E04' is not a check id (like tidings.E005 or security.W008)"
+    ), result.stderr

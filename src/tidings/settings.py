@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,15 @@ if USE_TLS:
 SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 if _base.scheme == "https" and TIDINGS_BEHIND_PROXY:
     SILENCED_SYSTEM_CHECKS.append("security.W008")
+# The operator's own, by id (a container or systemd unit has only its environment); a misspelt
+# id would silence nothing without a word, so each must look like one ("tidings.E005").
+for _check_id in env_list("TIDINGS_SILENCED_CHECKS"):
+    if not re.fullmatch(r"[A-Za-z_][\w.]*\.[CEWID]\d{3}", _check_id):
+        raise ImproperlyConfigured(
+            f"TIDINGS_SILENCED_CHECKS: {_check_id!r} is not a check id (like tidings.E005 or "
+            "security.W008)"
+        )
+    SILENCED_SYSTEM_CHECKS.append(_check_id)
 # Operators' sessions end after 12 hours, or when the browser closes.
 SESSION_COOKIE_AGE = env_int("TIDINGS_SESSION_HOURS", 12) * 3600
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
