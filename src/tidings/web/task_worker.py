@@ -55,9 +55,16 @@ class GracefulWorker(Worker):
             raise StopNow()
 
     def run_task(self, db_task_result: DBTaskResult) -> None:
-        super().run_task(db_task_result)  # records StopNow as a failure: undone below
-        if self.interrupted:
-            self.interrupted = False
+        record_failure = db_task_result.set_failed
+
+        def set_failed(exc: BaseException) -> None:
+            """db_worker records what ended the task as a failure: the interruption instead puts
+            it straight back in the queue, in the same single write, so that the task is never
+            FAILED in the database, not even for a moment (a worker killed in that moment left
+            it FAILED for good: a lost task), and no monitor sees a failure that was not one."""
+            if not (self.interrupted and isinstance(exc, StopNow)):
+                record_failure(exc)
+                return
             DBTaskResult.objects.filter(pk=db_task_result.pk).update(
                 status=TaskResultStatus.READY,
                 started_at=None,
@@ -65,6 +72,12 @@ class GracefulWorker(Worker):
                 exception_class_path="",
                 traceback="",
             )
+            db_task_result.status = TaskResultStatus.READY
+
+        db_task_result.set_failed = set_failed
+        super().run_task(db_task_result)
+        if self.interrupted:
+            self.interrupted = False
             logger.warning("worker: task %s interrupted and queued again", db_task_result.pk)
 
 
