@@ -21,8 +21,9 @@ engine).  A web form screens one text per request, so the per-text time is what 
 
 ``--validation`` also scores the validation batches ``validation_cls.tsv`` to
 ``validation_cls7.tsv``, written blind for the December 2026 classifier experiments (see the
-corpus README), and ``validation_real1.tsv``, excerpts written by other people (round 65).  Each was scored blind once for its experiment; since rounds 60 and 61 (7 December
-2026) they are development text, so ``--errors`` lists their mistakes too.
+corpus README).  Each was scored blind once for its experiment; since rounds 60 and 61 (7 December
+2026) they are development text, so ``--errors`` lists their mistakes too.  It also scores
+``validation_real1.tsv``, excerpts written by other people (round 65), development text since.
 """
 
 from __future__ import annotations

@@ -944,6 +944,6 @@ def test_a_racing_mind_a_run_of_days_dating_someone_and_couples_counselling_are_
     ],
 )
 def test_the_round_65_rules_stop_where_their_sense_does(text, category):
-    """"a couple (of) therapy sessions" is therapy, an app used for years and a same-sex partner
+    """A couple (of) therapy sessions is therapy, an app used for years and a same-sex partner
     stay, and a breakdown said beside marriage counselling is still health."""
     assert category in found(text)
