@@ -22,7 +22,8 @@ engine).  A web form screens one text per request, so the per-text time is what 
 ``--validation`` also scores the validation batches ``validation_cls.tsv`` to
 ``validation_cls7.tsv``, written blind for the December 2026 classifier experiments (see the
 corpus README).  Each was scored blind once for its experiment; since rounds 60 and 61 (7 December
-2026) they are development text, so ``--errors`` lists their mistakes too.
+2026) they are development text, so ``--errors`` lists their mistakes too.  It also scores
+``validation_real1.tsv``, excerpts written by other people (round 65), development text since.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ HELDOUT = DATA / "heldout.tsv"
 DEV_EXTRA = DATA / "dev_extra.tsv"
 # Blind batches that nothing is tuned on (see the corpus README): figures only, never their texts.
 VALIDATION = tuple(DATA / f"validation_cls{n}.tsv" for n in ("", "2", "3", "4", "5", "6", "7"))
+# Round 65: excerpts written by other people (openly licensed, sources in the file's header).
+VALIDATION_REAL = (DATA / "validation_real1.tsv",)
 RECALL_TARGET = 0.95
 PRECISION_TARGET = 0.95
 
@@ -117,7 +120,8 @@ class Report:
 def load_examples(path: Path) -> list[Example]:
     """One part of the corpus (``DEV`` or ``HELDOUT``)."""
     with path.open(encoding="utf-8", newline="") as fp:
-        rows = list(csv.reader(fp, delimiter="\t", quoting=csv.QUOTE_NONE))
+        lines = [line for line in fp if not line.startswith("#")]  # a batch's source notes
+        rows = list(csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
     header, *rows = rows
     if header != ["id", "categories", "register", "text"]:
         raise ValueError(f"{path}: expected columns id, categories, register, text; got {header}")
@@ -226,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         for number, path in enumerate(VALIDATION, 1):
             validation = evaluate(load_examples(path), detect, CATEGORIES)
             print_report(f"validation batch {number} (development text since round 60)", validation)
+            validation_mistakes += validation.mistakes
+        for path in VALIDATION_REAL:
+            validation = evaluate(load_examples(path), detect, CATEGORIES)
+            print_report(f"{path.name} (text by other people, round 65)", validation)
             validation_mistakes += validation.mistakes
     if not args.dev_only:
         print(

@@ -9,6 +9,7 @@ from tidings.policy.screening import CATEGORIES, Screener
 from tidings.policy.screening_terms import TermList, TermMatcher, build_nlp
 
 RELIGION = "religious_or_philosophical_beliefs"
+SEX = "sex_life_or_orientation"
 
 
 @cache
@@ -894,3 +895,55 @@ def test_the_round_64_rules_stop_where_their_sense_does(text, category):
     """Overtime is not an occupational therapist, "Christian-" opening a compound is not a
     surname, and a person's own fingerprint is not a certificate's."""
     assert (category in found(text)) == (category != "health")
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("We had sex for the first time last month and now she won't text back.", SEX),
+        ("My wife and I have sex less often since the baby.", SEX),
+        ("Our sex lives changed completely after his accident.", SEX),
+        ("The consultant said my brother's bi-polar disorder is under control.", "health"),
+    ],
+)
+def test_sex_said_plainly_and_bipolar_written_with_a_hyphen_are_found(text, category):
+    """Round 65 (text by other people): having sex said of people, "sex lives", and "bi-polar"."""
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("When I lie down my mind races with to-do lists.", "racial_or_ethnic_origin"),
+        ("Her heart was racing before the pitch, she said.", "racial_or_ethnic_origin"),
+        ("I worked twelve hours straight on the launch.", SEX),
+        ("We've hit target three months straight, drinks on me.", SEX),
+        ("He's been dating someone from the climbing club.", SEX),
+        ("I started dating this guy I met at the bakery.", SEX),
+        ("Do you have sex ed resources for the school newsletter?", SEX),
+        ("My partner and I are looking for couples counselling near Leeds.", "health"),
+        ("We booked marriage counseling through the church.", "health"),
+        ("I think I'm stressing everyone out with all my reminder emails.", "health"),
+    ],
+)
+def test_a_racing_mind_a_run_of_days_dating_someone_and_couples_counselling_are_not_disclosures(
+    text, category
+):
+    """Round 65: the verb "race", "straight" after a span of time, dating someone whose sex the
+    text does not give, a relationship's counselling and putting others under stress."""
+    assert category not in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("I've gone to a couple therapy sessions and still feel nervous.", "health"),
+        ("I've been on Grindr for years, it's where I met my boyfriend.", SEX),
+        ("She's dating a woman from the marketing team.", SEX),
+        ("My husband and I are having marriage counselling after my breakdown.", "health"),
+    ],
+)
+def test_the_round_65_rules_stop_where_their_sense_does(text, category):
+    """A couple (of) therapy sessions is therapy, an app used for years and a same-sex partner
+    stay, and a breakdown said beside marriage counselling is still health."""
+    assert category in found(text)
