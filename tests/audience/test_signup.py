@@ -240,6 +240,33 @@ def test_ticking_no_box_is_an_error_that_says_what_to_do(client, form):
     assert not Contact.objects.exists()
 
 
+def test_the_no_box_message_describes_the_boxes_and_their_fieldset(client, news):
+    """ "Tick the box to say you want this newsletter." stood only at the top of the form: the
+    box itself was neither marked invalid nor described by it, so a screen reader on the box
+    (or anyone looking at it) learnt nothing of why the form came back."""
+    make_form([news])
+    html = sign_up(client, SignupForm.objects.get(), lists=[]).content.decode()
+
+    box = re.search(r'<input type="checkbox" name="list_\d+"[^>]*>', html)
+    assert box, html
+    assert 'aria-invalid="true"' in box.group()
+    described = re.search(r'aria-describedby="([^"]+)"', box.group())
+    assert described
+    ids = described.group(1).split()
+    texts = [
+        re.sub(r"<[^>]+>", "", m.group(1)).strip()
+        for i in ids
+        if (m := re.search(rf'id="{re.escape(i)}"[^>]*>(.*?)</(?:ul|div|p)>', html, re.S))
+    ]
+    assert len(texts) == len(ids), ids  # every id it names is on the page
+    assert "What is new, monthly." in texts  # its own help, as before
+    assert "Tick the box to say you want this newsletter." in texts
+    # The group says it too, and the message is inside it, by the boxes.
+    fieldset = re.search(r"<fieldset([^>]*)>(.*?)</fieldset>", html, re.S)
+    assert fieldset and f'aria-describedby="{ids[-1]}"' in fieldset.group(1)
+    assert "Tick the box to say you want this newsletter." in fieldset.group(2)
+
+
 def test_the_answer_is_the_same_for_new_pending_confirmed_and_suppressed_addresses(
     client, form, news
 ):

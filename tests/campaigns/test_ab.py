@@ -655,3 +655,41 @@ def test_a_variant_left_empty_before_a_filled_one_is_refused_not_relabelled(news
     )
     assert "variant B is empty but variant C is not" in response.content.decode()
     assert not Variant.objects.filter(campaign=campaign).exists()
+
+
+def test_the_ab_form_describes_its_fields_and_says_too_few_variants_at_variant_b(
+    news, owner_client
+):
+    """The share's and the automatic box's aria-describedby named help that had no id (a
+    screen reader read no help for them), and "give 2 to 4 variants, not 1" stood only at the
+    top of the form, tied to no field: it now sits at variant B's subject, the box to fill."""
+    import re
+
+    from django.urls import reverse
+
+    campaign = make_campaign(news, sender=sender(), with_template=True)
+    url = reverse("campaigns:ab", args=[campaign.pk])
+
+    def described(page: str, name: str) -> list[str]:
+        """The texts of the elements a field's aria-describedby names (each must exist)."""
+        field = re.search(rf'<(?:input|textarea)[^>]*name="{name}"[^>]*>', page)
+        assert field, name
+        ids = re.search(r'aria-describedby="([^"]+)"', field.group())
+        texts = []
+        for i in ids.group(1).split() if ids else []:
+            found = re.search(rf'id="{i}"[^>]*>(.*?)</(?:div|ul)>', page, re.S)
+            assert found, f"{name} is described by {i}, which is not on the page"
+            texts.append(re.sub(r"<[^>]+>", "", found.group(1)).strip())
+        return texts
+
+    page = owner_client.get(url).content.decode()
+    assert described(page, "share") == [
+        "Split evenly between the variants at random; the rest get the winner."
+    ]
+    assert described(page, "automatic") == ["Off: an operator picks the winner on the report."]
+
+    refused = owner_client.post(
+        url, {"share": "50", "metric": "clicks", "wait_minutes": "60", "A_subject": "Only A"}
+    ).content.decode()
+    assert described(refused, "B_subject") == ["give 2 to 4 variants, not 1"]
+    assert not ABTest.objects.filter(campaign=campaign).exists()

@@ -567,3 +567,20 @@ def test_every_colour_is_checked_in_dark_mode_too_on_the_colour_the_blocks_paint
     assert [p[:2] for p in problems] == [(None, "text_colour"), (None, "link_colour"), (1, "text")]
     assert "Body text in dark mode" in problems[0][2]
     assert "on the dark-mode background (#9a9a9a)" in problems[0][2]
+
+
+@pytest.mark.parametrize("starter", sorted(STARTERS))
+def test_every_description_a_field_points_at_is_on_the_page(editor_client, starter):
+    """The plain-text version's box pointed its aria-describedby at "id_text_body_helptext",
+    which was nowhere on the block editor's page (its help had no id): a screen reader read no
+    help for it."""
+    page = editor_client.get(NEW, {"starter": starter}).content.decode()
+    ids = set(re.findall(r'\bid="([^"]+)"', page))
+    pointed = {
+        name
+        for names in re.findall(r'aria-describedby="([^"]*)"', page)
+        for name in names.split()
+        if "{" not in name  # a block template's, numbered by the editor's script
+    }
+    assert pointed and pointed <= ids, sorted(pointed - ids)
+    assert 'id="id_text_body_helptext"' in page

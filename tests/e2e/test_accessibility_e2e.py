@@ -90,6 +90,38 @@ def test_each_reason_box_on_a_rights_request_has_its_own_label(page: Page, owner
     assert page.evaluate(AUDIT_SCROLLERS) == []  # no duplicate id left either
 
 
+def test_an_enquirys_note_reply_and_status_boxes_each_have_their_own_label(
+    page: Page, owner, settings
+):
+    """The reply form and the note form both had a box "id_text", the reply and the work form
+    both a menu "id_status": "Internal note" labelled the reply box (a click on it put the
+    caret in the reply) and the note's box had no name; "Then set the status to" named the work
+    form's menu."""
+    from tidings.crm.actions import WEB_FORM, do_receive_enquiry
+
+    settings.TIDINGS_SUPPORT_ADDRESS = "Example Support <support@example.co.uk>"  # replies on
+    enquiry = do_receive_enquiry(
+        {"name": "Grace Hopper", "email": "grace@example.org"},
+        channel=WEB_FORM,
+        message="Could you show us a demo?",
+    )
+    sign_in(page)
+    page.wait_for_url("**/")
+    page.goto(f"/crm/enquiries/{enquiry.pk}/")
+    for label, form in [
+        ("Internal note", "note"),
+        ("Reply", "reply"),
+        ("Status", "work"),
+        ("Then set the status to", "reply"),
+    ]:
+        box = page.get_by_label(label, exact=True)
+        expect(box).to_have_count(1)
+        assert box.evaluate("e => e.closest('form').action.split('/').at(-2)") == form, label
+    page.get_by_text("Internal note", exact=True).click()  # the label: its own box takes focus
+    expect(page.get_by_label("Internal note", exact=True)).to_be_focused()
+    assert page.evaluate(AUDIT_SCROLLERS) == []  # no duplicate id left either
+
+
 @pytest.fixture
 def phone(browser: Browser, live_server) -> Iterator[Page]:
     with browser_page(browser, live_server.url, 375) as page:

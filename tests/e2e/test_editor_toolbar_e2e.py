@@ -98,7 +98,7 @@ def test_link_asks_for_the_address_in_a_dialog_that_checks_it_by_keyboard(
     address.fill("javascript:alert(1)")
     page.keyboard.press("Enter")
     expect(dialog.get_by_role("alert")).to_contain_text(
-        "must start with https://, http:// or mailto:"
+        "must start with https://, http://, mailto: or tel:"
     )
     expect(address).to_have_attribute("aria-invalid", "true")
     expect(address).to_be_focused()
@@ -143,6 +143,97 @@ def test_link_asks_for_the_address_in_a_dialog_that_checks_it_by_keyboard(
         "[hello@example.com](mailto:hello@example.com)"
     )
     assert prompts == []
+
+
+def test_each_tool_shows_the_word_its_name_starts_with_and_fits_a_phone(
+    page: Page, owner, live_server
+):
+    """Bold and Italic showed "B" and "I" while their names were "Bold, …" and "Italic, …": a
+    speech user saying "click B" (what they see) matched no button (WCAG 2.5.3, label in
+    name)."""
+    ensure_default_layout()
+    page.set_viewport_size({"width": 375, "height": 800})
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?starter=newsletter")
+    expect(page.locator(".block-editor.enhanced")).to_be_visible()
+    tools = page.locator(".field-tools button[data-tool]").evaluate_all(
+        """els => els.map(e => [e.innerText.replace(/[^\\p{L}\\p{N} ]/gu, "").trim(),
+                              e.getAttribute("aria-label")])"""
+    )
+    assert tools
+    for shown, name in tools:
+        # The name starts with the whole of what is shown, as a word: "B" is not "Bold".
+        assert re.match(re.escape(shown) + r"\b", name), (shown, name)
+    bold = page.get_by_role("button", name="Bold, Text, block 3 (Text)", exact=True)
+    expect(bold).to_have_text("Bold")
+    expect(page.get_by_role("button", name="List, Text, block 3 (Text)", exact=True)).to_have_text(
+        "• List"
+    )
+    # At phone width the toolbars wrap: nothing is wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    bar = page.get_by_role("toolbar", name="Formatting, Text, block 3 (Text)").bounding_box()
+    assert bar is not None and bar["x"] + bar["width"] <= 375
+
+
+def test_link_takes_phone_numbers_and_link_placeholders_but_no_word_placeholder(
+    page: Page, owner, live_server
+):
+    """The dialog took only http(s) and mailto: a "tel:" link, "{{ unsubscribe_url }}" or an
+    address carrying "{{ contact.company }}" (all of which the email takes) were refused, so
+    they could only be typed as Markdown by hand."""
+    ensure_default_layout()
+    sign_in(page)
+    page.goto("/campaigns/templates/new/?starter=blank")
+    add_block_by_keyboard(page, "Text")
+    text = page.locator("#block-0-text")
+    text.fill("")
+    dialog = page.get_by_role("dialog", name="Insert a link")
+    address = dialog.get_by_role("textbox", name="Link address")
+    words = dialog.get_by_role("textbox", name="Link text")
+    link = page.get_by_role("button", name="Link, Text, block 1 (Text)")
+
+    def add_link(url: str, link_words: str) -> None:
+        text.evaluate("t => t.setSelectionRange(t.value.length, t.value.length)")
+        link.focus()
+        page.keyboard.press("Enter")
+        expect(address).to_be_focused()
+        expect(address).to_have_accessible_description(
+            re.compile(r"tel:.*\{\{ unsubscribe_url \}\}")
+        )
+        address.fill(url)
+        words.fill(link_words)
+        page.keyboard.press("Enter")
+
+    # A phone number as people write it: its link loses the spaces.
+    add_link("tel:+44 1244 000 000", "Call us")
+    expect(dialog).to_be_hidden()
+    expect(text).to_have_value("[Call us](tel:+441244000000)")
+    add_link("{{ unsubscribe_url }}", "Leave this list")
+    expect(dialog).to_be_hidden()
+    add_link("https://example.com/?ref={{ contact.company }}", "Our shop")
+    expect(dialog).to_be_hidden()
+    expect(text).to_have_value(
+        "[Call us](tel:+441244000000)[Leave this list]({{ unsubscribe_url }})"
+        "[Our shop](https://example.com/?ref={{ contact.company }})"
+    )
+    # A placeholder that is words, not an address, is refused, naming the ones that are links.
+    add_link("{{contact.first_name}}", "Me")
+    expect(dialog.get_by_role("alert")).to_contain_text(
+        "{{ contact.first_name }} is not a link address"
+    )
+    expect(dialog.get_by_role("alert")).to_contain_text("{{ unsubscribe_url }}")
+    expect(address).to_have_attribute("aria-invalid", "true")
+    address.fill("tel:call-me")
+    page.keyboard.press("Enter")
+    expect(dialog.get_by_role("alert")).to_contain_text("After tel: comes a phone number")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    # The email takes each of them as a link.
+    phone = page.frame_locator(".preview-phone:not(.preview-dark) iframe")
+    expect(phone.get_by_role("link", name="Call us")).to_have_attribute("href", "tel:+441244000000")
+    expect(phone.get_by_role("link", name="Leave this list")).to_have_count(1)
+    expect(phone.get_by_role("link", name="Our shop")).to_have_count(1)
 
 
 def test_the_placeholder_menu_is_browsed_with_arrow_keys_and_inserts_on_enter(

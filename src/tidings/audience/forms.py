@@ -146,6 +146,10 @@ def contact_form_field(name: str, *, required: bool) -> forms.Field:
     return OneLineField(label=label, required=required, max_length=max_length, widget=widget)
 
 
+# The id of the sign-up form's message about its lists, inside their fieldset.
+LISTS_ERROR_ID = "signup-lists-error"
+
+
 class SignupFormBase(forms.Form):
     """What every sign-up form class (see ``build_signup_form_class``) shares."""
 
@@ -153,6 +157,8 @@ class SignupFormBase(forms.Form):
     offered_lists: tuple[MailingList, ...] = ()
     offered_channels: tuple[str, ...] = ()
     wording: str = ""
+
+    lists_error_id = LISTS_ERROR_ID
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -168,8 +174,28 @@ class SignupFormBase(forms.Form):
                 message = "Tick the box to say you want this newsletter."
             else:
                 message = "Tick at least one newsletter."
+            self._point_lists_at_error()
             raise forms.ValidationError(message, code="no_list")
         return cleaned
+
+    def _point_lists_at_error(self) -> None:
+        # The message is shown in the lists' fieldset (lists_error()); each box is marked invalid
+        # and described by it as well as by its own help, as Django does for a field's own errors
+        # (a screen reader on the box hears why the form came back).
+        for field in self.list_fields():
+            described = [f"{field.auto_id}_helptext"] if field.help_text else []
+            field.field.widget.attrs.update(
+                {"aria-invalid": "true", "aria-describedby": " ".join([*described, LISTS_ERROR_ID])}
+            )
+
+    def lists_error(self) -> str:
+        """Why the form came back about its lists ("Tick the box…"), or ""."""
+        return " ".join(
+            str(message)
+            for error in self.non_field_errors().as_data()
+            if error.code == "no_list"
+            for message in error.messages
+        )
 
     # --- the cleaned values, for the action -----------------------------------------------
     def contact_values(self) -> dict[str, str]:

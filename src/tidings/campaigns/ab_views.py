@@ -87,6 +87,13 @@ class ABTestForm(forms.Form):
                 found.append(values)
         return found
 
+    def first_empty_subject(self) -> str | None:
+        """The subject field of the first variant (after A) left wholly blank, if any."""
+        for label in LABELS[1:MAX_VARIANTS]:
+            if not any((self.cleaned_data.get(f"{label}_{n}") or "").strip() for n in FIELDS):
+                return f"{label}_subject"
+        return None
+
     def groups(self):
         return [(label, [self[f"{label}_{n}"] for n in FIELDS]) for label in LABELS]
 
@@ -133,6 +140,10 @@ def campaign_ab(request: HttpRequest, campaign_id: int) -> HttpResponse:
         except CampaignNotReady as exc:
             for problem in exc.problems:
                 name = problem.field if problem.field in form.fields else None
+                if problem.field == "variants":
+                    # Too few variants: said at the first variant left empty (B's subject), the
+                    # field to fill in, rather than only at the top of the form.
+                    name = form.first_empty_subject()
                 form.add_error(name, problem.message)
         except InvalidTransition as exc:
             messages.error(request, str(exc).capitalize())

@@ -381,6 +381,12 @@ class NoteForm(CrmForm):
         help_text="Seen by operators only; screened like every text we keep.",
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: the reply form on the same page has a "text" box too, and two id_text
+        # made "Internal note" label (and focus) the reply, leaving the note's box unnamed.
+        kwargs.setdefault("auto_id", "id_note_%s")
+        super().__init__(*args, **kwargs)
+
 
 class ReplyForm(CrmForm):
     # Not stripped here: ``do_reply`` trims it, keeping its first line's indentation.
@@ -389,6 +395,8 @@ class ReplyForm(CrmForm):
     )
 
     def __init__(self, *args: Any, statuses: list[tuple[str, str]], **kwargs: Any) -> None:
+        # Its own ids, as NoteForm: the work form's "status" menu is on the same page.
+        kwargs.setdefault("auto_id", "id_reply_%s")
         super().__init__(*args, **kwargs)
         self.fields["status"] = forms.ChoiceField(label="Then set the status to", choices=statuses)
 

@@ -309,7 +309,7 @@
 
   /* "Link": the address is asked for in a dialog (a native <dialog>, modal: Escape cancels, the
      page behind is inert) rather than window.prompt, which could not say what was wrong with an
-     address nor be styled or labelled.  Only http(s) and mailto addresses are taken, checked
+     address nor be styled or labelled.  Only the addresses a link may have are taken, checked
      here with a message at the field; the server checks every link again when the text is
      previewed or saved.  Focus goes back to the text field either way, its selection as it was
      (on "Insert link": the link's words selected). */
@@ -319,19 +319,47 @@
   var linkError = document.getElementById("link-dialog-error");
   var linkFor = null;  // {field, start, end}: where the link goes
 
+  /* What the server takes too (check_link in blocks/schema.py): an http(s), mailto or tel
+     address, which may hold placeholders ("https://example.com/?ref={{ contact.company }}"), or
+     a placeholder alone that stands for a link ("{{ unsubscribe_url }}").  The menu's other
+     placeholders (a name, a company) are words, never an address. */
+  var PLACEHOLDER = /\{\{[\s\S]*?\}\}/g;
+  var linkPlaceholders = placeholders.map(function (p) { return p.value; })
+    .filter(function (value) { return /_url \}\}$/.test(value); });
+  var wordPlaceholders = placeholders.map(function (p) { return p.value; })
+    .filter(function (value) { return linkPlaceholders.indexOf(value) < 0; });
+
+  // A phone number is written as people do ("tel:+44 1244 000 000"); its link has no spaces.
+  function normalLink(url) {
+    url = url.trim();
+    return /^tel:/i.test(url) ? url.replace(/\s+/g, "") : url;
+  }
+
   function linkProblem(url) {
-    if (!url || /^(https?:\/\/|mailto:)$/i.test(url)) { return "Write the link address, for example https://example.com/page."; }
-    if (!/^(https?:\/\/|mailto:)/i.test(url)) {
-      return "A link address must start with https://, http:// or mailto:, for example https://example.com/page.";
-    }
-    if (/\s/.test(url)) { return "A link address cannot contain spaces."; }
+    if (!url || /^(https?:\/\/|mailto:|tel:)$/i.test(url)) { return "Write the link address, for example https://example.com/page."; }
     if (/["<>]/.test(url)) { return "A link address cannot contain \" < or >."; }
-    if (/[()]/.test(url)) { return "A link address cannot contain brackets: write %28 for ( and %29 for )."; }
-    if (/^https?:\/\//i.test(url)) {  // else mailto:
-      return /^https?:\/\/[^\/?#.]+\.[^\/?#]+/i.test(url) || /^https?:\/\/localhost\b/i.test(url) ? ""
-        : "After " + url.match(/^https?:\/\//i)[0] + " comes the site's name, for example https://example.com/page.";
+    var bare = url.replace(PLACEHOLDER, "x");
+    if (/^\{\{/.test(url) && !bare.replace(/x/g, "").trim()) {
+      var shown = url.replace(/^\{\{-?\s*([\w.]+)\s*-?\}\}$/, "{{ $1 }}");
+      return wordPlaceholders.indexOf(shown) < 0 ? ""
+        : shown + " is not a link address: the placeholders that are links are " + linkPlaceholders.join(", ") + ".";
     }
-    return /^mailto:[^@]+@[^@.]+\.[^@]+$/i.test(url) ? ""
+    if (!/^(https?:\/\/|mailto:|tel:)/i.test(url)) {
+      return "A link address must start with https://, http://, mailto: or tel:, or be a placeholder such as " +
+        (linkPlaceholders[0] || "{{ view_url }}") + ", for example https://example.com/page.";
+    }
+    if (/\{%|\{#/.test(url)) { return "A link address can hold {{ placeholders }} but no {% tags %}."; }
+    if (/\s/.test(bare)) { return "A link address cannot contain spaces."; }
+    if (/[()]/.test(bare)) { return "A link address cannot contain brackets: write %28 for ( and %29 for )."; }
+    if (/^https?:\/\//i.test(bare)) {
+      return /^https?:\/\/[^\/?#.]+\.[^\/?#]+/i.test(bare) || /^https?:\/\/localhost\b/i.test(bare) ? ""
+        : "After " + bare.match(/^https?:\/\//i)[0] + " comes the site's name, for example https://example.com/page.";
+    }
+    if (/^tel:/i.test(bare)) {
+      return /^tel:\+?[0-9][0-9.\-]*$/i.test(bare) ? ""
+        : "After tel: comes a phone number, for example tel:+441244000000.";
+    }
+    return /^mailto:[^@]+@[^@.]+\.[^@]+$/i.test(bare) ? ""
       : "After mailto: comes an email address, for example mailto:hello@example.com.";
   }
 
@@ -363,8 +391,8 @@
     var field = target.field;
     field.focus();  // ...and it goes on to the text, where the typing was
     if (!inserted) { field.setSelectionRange(target.start, target.end); return; }
-    var url = linkUrl.value.trim();
-    var words = linkText.value.replace(/\s+/g, " ").trim() || url.replace(/^mailto:/i, "");
+    var url = normalLink(linkUrl.value);
+    var words = linkText.value.replace(/\s+/g, " ").trim() || url.replace(/^(mailto|tel):/i, "");
     words = words.replace(/([\\\[\]])/g, "\\$1");  // "[", "]" and "\" stay words, not Markdown
     field.value = field.value.slice(0, target.start) + "[" + words + "](" + url + ")" + field.value.slice(target.end);
     field.setSelectionRange(target.start + 1, target.start + 1 + words.length);
@@ -374,8 +402,7 @@
 
   if (linkDialog) {
     document.getElementById("link-dialog-insert").addEventListener("click", function () {
-      var url = linkUrl.value.trim();
-      var problem = linkProblem(url);
+      var problem = linkProblem(normalLink(linkUrl.value));
       showLinkError(problem);
       if (problem) { linkUrl.focus(); return; }
       closeLink(true);
@@ -398,15 +425,23 @@
   }
 
   /* A tool's name is completed by renumber() with its field and block ("Bold, Text, block 2
-     (Text)"); data-tool holds its own part. */
-  function toolButton(text, title, action) {
+     (Text)"); data-tool holds its own part.  The button shows that same word, so its name
+     starts with what is seen (WCAG 2.5.3): shown as "B", a speech user's "click B" matched
+     nothing, the name being "Bold, …".  A mark before the word (the list's "•") is
+     decoration, hidden from the name. */
+  function toolButton(title, action, mark) {
     var button = document.createElement("button");
     button.type = "button";
-    button.className = "button-quiet tool";
-    button.textContent = text;
+    button.className = "button-quiet tool tool-" + title.toLowerCase();
+    if (mark) {
+      var decoration = document.createElement("span");
+      decoration.setAttribute("aria-hidden", "true");
+      decoration.textContent = mark + " ";
+      button.appendChild(decoration);
+    }
+    button.appendChild(document.createTextNode(title));
     button.setAttribute("data-tool", title);
     button.setAttribute("aria-label", title);
-    button.title = title;
     button.addEventListener("click", action);
     return button;
   }
@@ -469,14 +504,14 @@
       bar.setAttribute("aria-label", "Formatting, " + fieldLabel(field));
       bar.setAttribute("data-field-label", fieldLabel(field));
       if (field.hasAttribute("data-rich")) {
-        bar.appendChild(toolButton("B", "Bold", function () { insert(field, "**", "**", "bold text"); }));
-        bar.appendChild(toolButton("I", "Italic", function () { insert(field, "*", "*", "italic text"); }));
-        bar.appendChild(toolButton("Link", "Link", function () { askLink(field); }));
-        bar.appendChild(toolButton("• List", "Bulleted list", function () {
+        bar.appendChild(toolButton("Bold", function () { insert(field, "**", "**", "bold text"); }));
+        bar.appendChild(toolButton("Italic", function () { insert(field, "*", "*", "italic text"); }));
+        bar.appendChild(toolButton("Link", function () { askLink(field); }));
+        bar.appendChild(toolButton("List", function () {
           var start = field.value.lastIndexOf("\n", field.selectionStart - 1) + 1;
           field.setSelectionRange(start, start);
           insert(field, "- ", "", "");
-        }));
+        }, "•"));
       }
       bar.appendChild(placeholderMenu(field));
       field.parentElement.insertBefore(bar, field);
