@@ -478,3 +478,41 @@ def test_a_yes_no_column_holding_neither_makes_the_row_bad_by_line_column_and_ki
     assert not any(v in r for r in reasons.values() for v in ("maybe", "Y?"))
     assert not Suppression.objects.filter(email_hmac__in=[email_hmac("bob@example.org")]).exists()
     assert_counts_add_up(imp)
+
+
+@pytest.mark.parametrize("batch_rows", [None, 1])
+def test_a_file_that_says_further_down_that_a_subscriber_left_does_not_subscribe_them(
+    tmp_path, news, fast, batch_rows
+):
+    """The same person twice with conflicting statuses (a sheet merged from a tool's subscribed
+    and unsubscribed files, a person on two of its lists): a file's order says nothing of which
+    came last, and consent withdrawn anywhere in it is not imported as given — in one batch or
+    across two, and the same on a re-run."""
+    from .import_helpers import report_rows
+
+    path = csv_file(
+        tmp_path,
+        "merged.csv",
+        ["Email", "Name", "Status"],
+        [
+            ["ann@example.com", "Ann", "Active"],
+            ["ANN@example.com", "Ann", "Unsubscribed"],
+            ["bob@example.org", "Bob", "Unsubscribed"],
+            ["bob@example.org", "Bob", "Active"],
+        ],
+    )
+    for _run in range(2):
+        imp = do_import(path, news, fast=fast, batch_rows=batch_rows)
+        assert subscribed() == set()
+        assert suppressed() == {
+            email_hmac("ann@example.com"): "unsubscribed",
+            email_hmac("bob@example.org"): "unsubscribed",
+        }
+        assert_counts_add_up(imp)
+    if batch_rows is None:
+        assert (imp.left_in_file, imp.duplicates) == (2, 2)
+        reasons = {row[0]: row[1] for row in report_rows(imp)[1:]}
+        assert reasons == {
+            "2": "duplicate of line 3, which says they left",
+            "5": "duplicate of line 4",
+        }
