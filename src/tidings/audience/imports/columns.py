@@ -29,7 +29,7 @@ from .exporters import (
     Exporter,
     recognise,
 )
-from .proof import date_order
+from .proof import DAY_FIRST, MONTH_FIRST, date_order
 from .source import CsvSource, FileFormat, ImportFailed
 
 PURPOSE = "newsletter"
@@ -291,6 +291,8 @@ class ColumnPlan:
     uses: list[tuple[str, str]] = field(default_factory=list)
     # The file writes its consent dates month first, 3/14/2024 (see read_date_order).
     month_first: bool = False
+    # What its dates say of their order: proof.DAY_FIRST, MONTH_FIRST, EITHER or BOTH.
+    date_order: str = DAY_FIRST
 
     def compacted(self) -> tuple[ColumnPlan, tuple[int, ...]]:
         """The same plan over only the columns it reads, and which columns those are: the
@@ -322,6 +324,7 @@ class ColumnPlan:
             status=[(at[i], use) for i, use in self.status],
             ips_kept=self.ips_kept,
             month_first=self.month_first,
+            date_order=self.date_order,
         )
         return plan, tuple(used)
 
@@ -526,6 +529,7 @@ def read_date_order(plan: ColumnPlan, path: Path, fmt: FileFormat) -> None:
             for i in columns
             if i < len(row.values)
         )
-        plan.month_first = date_order(values)
+        plan.date_order = date_order(values)
+        plan.month_first = plan.date_order == MONTH_FIRST
     finally:
         source.close()
