@@ -516,3 +516,57 @@ def test_a_file_that_says_further_down_that_a_subscriber_left_does_not_subscribe
             "2": "duplicate of line 3, which says they left",
             "5": "duplicate of line 4",
         }
+
+
+def test_a_file_without_a_header_line_is_refused_as_such_not_for_a_missing_email_column(
+    tmp_path, news
+):
+    """Sendy writes its exports without a header line ("Name","Email" rows only): the first
+    person's row would be the columns' names, and the advice to map the email column would name
+    their address.  The error says what is wrong, by column, without the address."""
+    from tidings.audience.imports import ImportFailed
+
+    path = tmp_path / "newsletter-active.csv"
+    path.write_text('"Ann Smith","ann@example.com"\n"Bob","bob@example.org"', encoding="utf-8")
+    with pytest.raises(ImportFailed) as failed:
+        do_import(path, news)
+    assert "no header line" in str(failed.value)
+    assert "column 2" in str(failed.value)
+    assert "ann@" not in str(failed.value)
+    assert "Ann" not in str(failed.value)
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("newsletter-unsubscribed.csv", "unsubscribed"),
+        ("newsletter-bounced.csv", "bounced"),
+        ("newsletter-marked-as-spam.csv", "marked the mail as spam"),
+        ("newsletter-unconfirmed.csv", "never confirmed"),
+        ("Unsubscribed 2024.csv", "unsubscribed"),
+    ],
+)
+def test_a_file_named_for_people_who_left_with_no_status_column_is_not_subscribed(
+    tmp_path, news, name, said
+):
+    """Sendy's export of a list's unsubscribed (bounced, spam-reporting, unconfirmed) people is
+    a file of names and addresses, its name the only word on who they are: imported as it is,
+    everyone who said no was subscribed."""
+    from tidings.audience.imports import ImportFailed
+
+    path = csv_file(tmp_path, name, ["Name", "Email"], [["Ann Smith", "ann@example.com"]])
+    with pytest.raises(ImportFailed) as failed:
+        do_import(path, news)
+    assert said in str(failed.value)
+    assert not Contact.objects.exists()
+
+    # With a status column, the rows say it themselves; another name imports as it always did.
+    path = csv_file(
+        tmp_path, name, ["Name", "Email", "Status"], [["Ann Smith", "ann@example.com", "Active"]]
+    )
+    assert do_import(path, news).created == 1
+    path = csv_file(
+        tmp_path, "newsletter-active.csv", ["Name", "Email"], [["Bob", "bob@example.org"]]
+    )
+    assert do_import(path, news).created == 1

@@ -467,10 +467,21 @@ def plan_columns(
                     plan.status[position] = (index, use)
                     plan.uses[index] = (use, "")
     if plan.email < 0:
+        at = next((i for i, h in enumerate(header) if _ADDRESS.match(h.strip())), -1)
+        if at >= 0:
+            # Sendy's exports, and many a hand-made list, have no header line: the first row
+            # would be taken for column names, and "map the column" would name a person.
+            raise ImportFailed(
+                f"the file has no header line: its first line holds an email address (column "
+                f"{at + 1}), so it is a row, not the columns' names; add a first line naming "
+                "them (for example Name,Email) and import it again"
+            )
         raise ImportFailed(
             "no email column: name one Email, E-mail or Email Address, "
             "or map it with --map 'Column=email'"
         )
+    if not plan.status:
+        _refuse_left_by_name(filename)
     if plan.last_name and not plan.first_name and plan.fields.get("name"):
         # "Name" beside "Last name" and no first name (MailerLite's name and last_name, many a
         # spreadsheet): the name column holds the first name, or "Ann" would lose her "Lee".
@@ -492,6 +503,43 @@ def plan_columns(
             f"(map one with --map 'Column={missing[0]}')"
         )
     return plan
+
+
+# A cell that is an email address (to tell a first row of data from a header).
+_ADDRESS = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+# Words a file's name ends or starts with when everyone in it left or never confirmed: Sendy
+# names its exports of a list <list>-unsubscribed.csv, -bounced.csv, -marked-as-spam.csv,
+# -unconfirmed.csv, with no status column; other tools and people name files so too.
+LEFT_FILE_WORDS = {
+    "unsubscribed": "unsubscribed",
+    "unsubscribes": "unsubscribed",
+    "optedout": "unsubscribed",
+    "blocklisted": "were blocklisted",
+    "blacklisted": "were blocklisted",
+    "bounced": "bounced",
+    "bounces": "bounced",
+    "cleaned": "were cleaned (their addresses bounced)",
+    "markedasspam": "marked the mail as spam",
+    "complaints": "marked the mail as spam",
+    "complained": "marked the mail as spam",
+    "unconfirmed": "never confirmed their subscription",
+}
+
+
+def _refuse_left_by_name(filename: str) -> None:
+    """A file without a status column whose name says everyone in it left or never confirmed
+    (newsletter-unsubscribed.csv): importing its rows as subscribers would subscribe exactly the
+    people who said no.  Raises ImportFailed for it; the rows of a file with a status column
+    say it themselves."""
+    stem = compact(Path(filename).stem)
+    for word, said in LEFT_FILE_WORDS.items():
+        if stem.startswith(word) or stem.endswith(word):
+            raise ImportFailed(
+                f"the file's name says the people in it {said}, and it has no status column "
+                "to say otherwise: tidings will not subscribe them (if that is what the file "
+                "holds, add a Status column saying so for every row, and they are kept off the "
+                "list; if the name is wrong, rename the file)"
+            )
 
 
 def _refuse_duplicate_names(plan: ColumnPlan) -> None:
