@@ -570,3 +570,76 @@ def test_a_file_named_for_people_who_left_with_no_status_column_is_not_subscribe
         tmp_path, "newsletter-active.csv", ["Name", "Email"], [["Bob", "bob@example.org"]]
     )
     assert do_import(path, news).created == 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # MailPoet's export on a WordPress site in German, French or Spanish heads its columns
+        # in the site's language, so it is not recognised as MailPoet's.
+        ["E-Mail", "Vorname", "Anmeldezeit", "Bestätigungszeit", "Listenstatus", "Globaler Status"],
+        [
+            "E-mail",
+            "Prénom",
+            "Date d'inscription",
+            "Date de confirmation",
+            "Statut de la liste",
+            "Statut global",
+        ],
+        [
+            "Correo electrónico",
+            "Nombre",
+            "Fecha de suscripción",
+            "Fecha de confirmación",
+            "Estado de la lista",
+            "Estado global",
+        ],
+    ],
+)
+def test_a_localised_export_keeps_who_left_off_the_list_and_its_consent_times(
+    tmp_path, news, header
+):
+    path = csv_file(
+        tmp_path,
+        "subscribers.csv",
+        header,
+        [
+            [
+                "ann@example.com",
+                "Ann",
+                "2024-03-14 09:12:31",
+                "2024-03-14 09:20:00",
+                "subscribed",
+                "subscribed",
+            ],
+            ["bob@example.org", "Bob", "2024-03-14 09:12:31", "", "unsubscribed", "subscribed"],
+            ["cy@example.net", "Cy", "2024-03-14 09:12:31", "", "subscribed", "bounced"],
+        ],
+    )
+    imp = do_import(path, news)
+    assert subscribed() == {"ann@example.com"}
+    assert suppressed() == {
+        email_hmac("bob@example.org"): "unsubscribed",
+        email_hmac("cy@example.net"): "hard_bounce",
+    }
+    # A sheet's times are in the installation's zone (Europe/London: GMT in March).
+    times = ConsentEvent.objects.filter(contact__email="ann@example.com").order_by("at")
+    assert [e.at for e in times] == [
+        datetime(2024, 3, 14, 9, 12, 31, tzinfo=UTC),
+        datetime(2024, 3, 14, 9, 20, tzinfo=UTC),
+    ]
+    assert_counts_add_up(imp)
+
+
+@pytest.mark.parametrize("word", ["abgemeldet", "Désabonné", "dado de baja", "uitgeschreven"])
+def test_a_status_word_in_another_language_keeps_who_left_off_the_list(tmp_path, news, word):
+    path = csv_file(
+        tmp_path,
+        "liste.csv",
+        ["E-Mail", "Vorname", "Status"],
+        [["ann@example.com", "Ann", "aktiv"], ["bob@example.org", "Bob", word]],
+    )
+    imp = do_import(path, news)
+    assert subscribed() == {"ann@example.com"}
+    assert suppressed() == {email_hmac("bob@example.org"): "unsubscribed"}
+    assert_counts_add_up(imp)
