@@ -713,8 +713,9 @@ def test_the_command_takes_column_maps_and_does_dry_runs(tmp_path, news, capsys)
         (None, "News", "tidings import: no such file: "),
         ("Email,Name\n", "Nope", "tidings import: no list named 'Nope' (lists: News)"),
         ("Name\nAnn\n", "News", "tidings import: no email column: "),
+        ("Email,Name\n\n", "News", "tidings import: the file has a header but no rows"),
     ],
-    ids=["missing-file", "unknown-list", "no-email-column"],
+    ids=["missing-file", "unknown-list", "no-email-column", "header-only"],
 )
 def test_the_command_exits_non_zero_with_a_one_line_error(
     transactional_db, tmp_path, capsys, content, list_name, message

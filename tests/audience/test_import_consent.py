@@ -671,3 +671,50 @@ def test_the_access_package_tells_an_imported_person_which_file_and_tool_they_ca
 def unzip(data: bytes) -> dict[str, str]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return {name: archive.read(name).decode("utf-8-sig") for name in archive.namelist()}
+
+
+@pytest.mark.parametrize(
+    ("dates", "note"),
+    [
+        # None of the dates tells which number is the day: 01/02/2023 is the 1st of February in
+        # the UK, the 2nd of January in the US.
+        (["01/02/2023 09:12", "03/04/2023 16:45", "05/05/2023 10:00"], "read day first or month"),
+        # The file writes them both ways: 14/03 and 03/14.
+        (["01/02/2023 09:12", "14/03/2023 16:45", "03/14/2023 10:00"], "both day first"),
+    ],
+)
+def test_dates_that_read_either_way_are_read_day_first_and_the_import_says_so(
+    tmp_path, news, dates, note
+):
+    """A day-first reading is a guess when nothing in the file tells: the import, its dry run
+    and the preview say it was made, rather than pick silently."""
+    header = ["Email Address", "First Name", "OPTIN_TIME", "LEID", "EUID", "MEMBER_RATING"]
+    people = ["ann@example.com", "bob@example.org", "cy@example.net"]
+    path = csv_file(
+        tmp_path,
+        "members.csv",
+        header,
+        [
+            [email, "X", date, str(i), "e", "2"]
+            for i, (email, date) in enumerate(zip(people, dates, strict=True))
+        ],
+    )
+    imp = do_import(path, news)
+    assert events_of("ann@example.com") == [(datetime(2023, 2, 1, 9, 12, tzinfo=UTC), None)]
+    assert [n for n in imp.notes if "first" in n] == [n for n in imp.notes if note in n]
+    assert len([n for n in imp.notes if note in n]) == 1
+    assert_counts_add_up(imp)
+
+
+def test_a_file_whose_dates_read_one_way_only_says_nothing_of_their_order(tmp_path, news):
+    header = ["Email Address", "First Name", "OPTIN_TIME", "LEID", "EUID", "MEMBER_RATING"]
+    path = csv_file(
+        tmp_path,
+        "members.csv",
+        header,
+        [
+            ["ann@example.com", "Ann", "05/05/2023 09:12", "1", "a", "2"],
+            ["bob@example.org", "Bob", "2023-03-04 16:45", "2", "b", "2"],
+        ],
+    )
+    assert not [n for n in do_import(path, news).notes if "first" in n]

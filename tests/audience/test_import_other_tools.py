@@ -478,3 +478,168 @@ def test_a_yes_no_column_holding_neither_makes_the_row_bad_by_line_column_and_ki
     assert not any(v in r for r in reasons.values() for v in ("maybe", "Y?"))
     assert not Suppression.objects.filter(email_hmac__in=[email_hmac("bob@example.org")]).exists()
     assert_counts_add_up(imp)
+
+
+@pytest.mark.parametrize("batch_rows", [None, 1])
+def test_a_file_that_says_further_down_that_a_subscriber_left_does_not_subscribe_them(
+    tmp_path, news, fast, batch_rows
+):
+    """The same person twice with conflicting statuses (a sheet merged from a tool's subscribed
+    and unsubscribed files, a person on two of its lists): a file's order says nothing of which
+    came last, and consent withdrawn anywhere in it is not imported as given — in one batch or
+    across two, and the same on a re-run."""
+    from .import_helpers import report_rows
+
+    path = csv_file(
+        tmp_path,
+        "merged.csv",
+        ["Email", "Name", "Status"],
+        [
+            ["ann@example.com", "Ann", "Active"],
+            ["ANN@example.com", "Ann", "Unsubscribed"],
+            ["bob@example.org", "Bob", "Unsubscribed"],
+            ["bob@example.org", "Bob", "Active"],
+        ],
+    )
+    for _run in range(2):
+        imp = do_import(path, news, fast=fast, batch_rows=batch_rows)
+        assert subscribed() == set()
+        assert suppressed() == {
+            email_hmac("ann@example.com"): "unsubscribed",
+            email_hmac("bob@example.org"): "unsubscribed",
+        }
+        assert_counts_add_up(imp)
+    if batch_rows is None:
+        assert (imp.left_in_file, imp.duplicates) == (2, 2)
+        reasons = {row[0]: row[1] for row in report_rows(imp)[1:]}
+        assert reasons == {
+            "2": "duplicate of line 3, which says they left",
+            "5": "duplicate of line 4",
+        }
+
+
+def test_a_file_without_a_header_line_is_refused_as_such_not_for_a_missing_email_column(
+    tmp_path, news
+):
+    """Sendy writes its exports without a header line ("Name","Email" rows only): the first
+    person's row would be the columns' names, and the advice to map the email column would name
+    their address.  The error says what is wrong, by column, without the address."""
+    from tidings.audience.imports import ImportFailed
+
+    path = tmp_path / "newsletter-active.csv"
+    path.write_text('"Ann Smith","ann@example.com"\n"Bob","bob@example.org"', encoding="utf-8")
+    with pytest.raises(ImportFailed) as failed:
+        do_import(path, news)
+    assert "no header line" in str(failed.value)
+    assert "column 2" in str(failed.value)
+    assert "ann@" not in str(failed.value)
+    assert "Ann" not in str(failed.value)
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("newsletter-unsubscribed.csv", "unsubscribed"),
+        ("newsletter-bounced.csv", "bounced"),
+        ("newsletter-marked-as-spam.csv", "marked the mail as spam"),
+        ("newsletter-unconfirmed.csv", "never confirmed"),
+        ("Unsubscribed 2024.csv", "unsubscribed"),
+    ],
+)
+def test_a_file_named_for_people_who_left_with_no_status_column_is_not_subscribed(
+    tmp_path, news, name, said
+):
+    """Sendy's export of a list's unsubscribed (bounced, spam-reporting, unconfirmed) people is
+    a file of names and addresses, its name the only word on who they are: imported as it is,
+    everyone who said no was subscribed."""
+    from tidings.audience.imports import ImportFailed
+
+    path = csv_file(tmp_path, name, ["Name", "Email"], [["Ann Smith", "ann@example.com"]])
+    with pytest.raises(ImportFailed) as failed:
+        do_import(path, news)
+    assert said in str(failed.value)
+    assert not Contact.objects.exists()
+
+    # With a status column, the rows say it themselves; another name imports as it always did.
+    path = csv_file(
+        tmp_path, name, ["Name", "Email", "Status"], [["Ann Smith", "ann@example.com", "Active"]]
+    )
+    assert do_import(path, news).created == 1
+    path = csv_file(
+        tmp_path, "newsletter-active.csv", ["Name", "Email"], [["Bob", "bob@example.org"]]
+    )
+    assert do_import(path, news).created == 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # MailPoet's export on a WordPress site in German, French or Spanish heads its columns
+        # in the site's language, so it is not recognised as MailPoet's.
+        ["E-Mail", "Vorname", "Anmeldezeit", "Bestätigungszeit", "Listenstatus", "Globaler Status"],
+        [
+            "E-mail",
+            "Prénom",
+            "Date d'inscription",
+            "Date de confirmation",
+            "Statut de la liste",
+            "Statut global",
+        ],
+        [
+            "Correo electrónico",
+            "Nombre",
+            "Fecha de suscripción",
+            "Fecha de confirmación",
+            "Estado de la lista",
+            "Estado global",
+        ],
+    ],
+)
+def test_a_localised_export_keeps_who_left_off_the_list_and_its_consent_times(
+    tmp_path, news, header
+):
+    path = csv_file(
+        tmp_path,
+        "subscribers.csv",
+        header,
+        [
+            [
+                "ann@example.com",
+                "Ann",
+                "2024-03-14 09:12:31",
+                "2024-03-14 09:20:00",
+                "subscribed",
+                "subscribed",
+            ],
+            ["bob@example.org", "Bob", "2024-03-14 09:12:31", "", "unsubscribed", "subscribed"],
+            ["cy@example.net", "Cy", "2024-03-14 09:12:31", "", "subscribed", "bounced"],
+        ],
+    )
+    imp = do_import(path, news)
+    assert subscribed() == {"ann@example.com"}
+    assert suppressed() == {
+        email_hmac("bob@example.org"): "unsubscribed",
+        email_hmac("cy@example.net"): "hard_bounce",
+    }
+    # A sheet's times are in the installation's zone (Europe/London: GMT in March).
+    times = ConsentEvent.objects.filter(contact__email="ann@example.com").order_by("at")
+    assert [e.at for e in times] == [
+        datetime(2024, 3, 14, 9, 12, 31, tzinfo=UTC),
+        datetime(2024, 3, 14, 9, 20, tzinfo=UTC),
+    ]
+    assert_counts_add_up(imp)
+
+
+@pytest.mark.parametrize("word", ["abgemeldet", "Désabonné", "dado de baja", "uitgeschreven"])
+def test_a_status_word_in_another_language_keeps_who_left_off_the_list(tmp_path, news, word):
+    path = csv_file(
+        tmp_path,
+        "liste.csv",
+        ["E-Mail", "Vorname", "Status"],
+        [["ann@example.com", "Ann", "aktiv"], ["bob@example.org", "Bob", word]],
+    )
+    imp = do_import(path, news)
+    assert subscribed() == {"ann@example.com"}
+    assert suppressed() == {email_hmac("bob@example.org"): "unsubscribed"}
+    assert_counts_add_up(imp)

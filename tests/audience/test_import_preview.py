@@ -298,3 +298,27 @@ def test_a_file_with_a_header_and_no_rows_says_so_and_cannot_be_confirmed(owner_
     assert response.status_code == 302
     imp.refresh_from_db()
     assert imp.status == "ready"
+
+
+def test_the_check_says_before_confirming_that_dates_reading_either_way_were_read_day_first(
+    owner_client, news
+):
+    text = (
+        "Email,Name,Date subscribed\r\n"
+        "ann@example.com,Ann,01/02/2024\r\n"
+        "bob@example.org,Bob,03/04/2024\r\n"
+    )
+    imp = upload(owner_client, news, text, "sheet.csv")
+    check_upload.call(imp.pk)
+    shown = text_of(page(owner_client, imp))
+    assert "Confirm and import" in shown
+    assert "could be read day first or month first" in shown
+    assert "1 Feb 2024" in shown
+
+
+def test_the_check_of_a_file_without_a_header_line_says_so_without_the_address(owner_client, news):
+    imp = upload(owner_client, news, '"Ann Smith","ann@example.com"\n', "newsletter-active.csv")
+    check_upload.call(imp.pk)
+    shown = text_of(page(owner_client, imp))
+    assert "the file has no header line" in shown
+    assert "Confirm and import" not in shown

@@ -27,7 +27,8 @@ The contract, in the order a row meets it:
 - A row whose address (HMAC) or domain is suppressed is skipped: counted, and listed in the report
   by line number only, never with its values.
 - Within the file, the first row for an address wins; later ones are reported as
-  "duplicate of line N" and not merged.
+  "duplicate of line N" and not merged, except that a later row saying the person left takes
+  the first's place (lanes.Run.screen): consent withdrawn anywhere in a file is not imported.
 - An existing contact keeps what it holds: only its blank fields are filled from the file.  A
   contact already confirmed on the list is unchanged; a pending subscription is confirmed; one who
   left the list (unsubscribed, bounced, complained) is skipped and never re-subscribed.

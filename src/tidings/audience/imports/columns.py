@@ -29,7 +29,7 @@ from .exporters import (
     Exporter,
     recognise,
 )
-from .proof import date_order
+from .proof import DAY_FIRST, MONTH_FIRST, date_order
 from .source import CsvSource, FileFormat, ImportFailed
 
 PURPOSE = "newsletter"
@@ -181,6 +181,28 @@ ALIASES: dict[str, str] = {
             "subscriberstate",
             "subscriptionstate",
             "emailmarketing",  # Mailchimp's contacts export
+            # MailPoet's List status and Global status, and as its export (and a sheet) heads
+            # them in German, French, Spanish, Italian, Dutch: a localised export is not
+            # recognised as MailPoet's, and its unsubscribed people were imported as subscribers.
+            "liststatus",
+            "globalstatus",
+            "listenstatus",
+            "globalerstatus",
+            "abostatus",
+            "abonnementstatus",
+            "statut",
+            "statutdelaliste",
+            "statutglobal",
+            "statutdabonnement",
+            "estadodelalista",
+            "estadoglobal",
+            "estadodesuscripcion",
+            "statodellalista",
+            "statoglobale",
+            "statoiscrizione",
+            "lijststatus",
+            "globalestatus",
+            "abonnementsstatus",
         ),
         STATUS,
     ),
@@ -225,8 +247,21 @@ ALIASES: dict[str, str] = {
             "fechadesuscripcion",
             "inschrijfdatum",
             "aangemeldop",
+            "anmeldezeit",
+            "anmeldezeitpunkt",
+            "heuredinscription",
+            "horadesuscripcion",
+            "datadiiscrizione",
         ),
         OPTIN_TIME,
+    ),
+    **dict.fromkeys(
+        ("subscriptionip", "signupip", "anmeldeip", "ipdinscription", "ipdesuscripcion"),
+        OPTIN_IP,
+    ),
+    **dict.fromkeys(
+        ("confirmationip", "bestatigungsip", "ipdeconfirmation", "ipdeconfirmacion"),
+        CONFIRM_IP,
     ),
     **dict.fromkeys(
         (
@@ -238,6 +273,14 @@ ALIASES: dict[str, str] = {
             "optinconfirmedat",
             "bestatigtam",
             "bestatigungsdatum",
+            "bestatigungszeit",
+            "bestatigungszeitpunkt",
+            "datedeconfirmation",
+            "heuredeconfirmation",
+            "fechadeconfirmacion",
+            "horadeconfirmacion",
+            "datadiconferma",
+            "bevestigingsdatum",
         ),
         CONFIRM_TIME,
     ),
@@ -291,6 +334,8 @@ class ColumnPlan:
     uses: list[tuple[str, str]] = field(default_factory=list)
     # The file writes its consent dates month first, 3/14/2024 (see read_date_order).
     month_first: bool = False
+    # What its dates say of their order: proof.DAY_FIRST, MONTH_FIRST, EITHER or BOTH.
+    date_order: str = DAY_FIRST
 
     def compacted(self) -> tuple[ColumnPlan, tuple[int, ...]]:
         """The same plan over only the columns it reads, and which columns those are: the
@@ -322,6 +367,7 @@ class ColumnPlan:
             status=[(at[i], use) for i, use in self.status],
             ips_kept=self.ips_kept,
             month_first=self.month_first,
+            date_order=self.date_order,
         )
         return plan, tuple(used)
 
@@ -464,10 +510,21 @@ def plan_columns(
                     plan.status[position] = (index, use)
                     plan.uses[index] = (use, "")
     if plan.email < 0:
+        at = next((i for i, h in enumerate(header) if _ADDRESS.match(h.strip())), -1)
+        if at >= 0:
+            # Sendy's exports, and many a hand-made list, have no header line: the first row
+            # would be taken for column names, and "map the column" would name a person.
+            raise ImportFailed(
+                f"the file has no header line: its first line holds an email address (column "
+                f"{at + 1}), so it is a row, not the columns' names; add a first line naming "
+                "them (for example Name,Email) and import it again"
+            )
         raise ImportFailed(
             "no email column: name one Email, E-mail or Email Address, "
             "or map it with --map 'Column=email'"
         )
+    if not plan.status:
+        _refuse_left_by_name(filename)
     if plan.last_name and not plan.first_name and plan.fields.get("name"):
         # "Name" beside "Last name" and no first name (MailerLite's name and last_name, many a
         # spreadsheet): the name column holds the first name, or "Ann" would lose her "Lee".
@@ -489,6 +546,43 @@ def plan_columns(
             f"(map one with --map 'Column={missing[0]}')"
         )
     return plan
+
+
+# A cell that is an email address (to tell a first row of data from a header).
+_ADDRESS = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+# Words a file's name ends or starts with when everyone in it left or never confirmed: Sendy
+# names its exports of a list <list>-unsubscribed.csv, -bounced.csv, -marked-as-spam.csv,
+# -unconfirmed.csv, with no status column; other tools and people name files so too.
+LEFT_FILE_WORDS = {
+    "unsubscribed": "unsubscribed",
+    "unsubscribes": "unsubscribed",
+    "optedout": "unsubscribed",
+    "blocklisted": "were blocklisted",
+    "blacklisted": "were blocklisted",
+    "bounced": "bounced",
+    "bounces": "bounced",
+    "cleaned": "were cleaned (their addresses bounced)",
+    "markedasspam": "marked the mail as spam",
+    "complaints": "marked the mail as spam",
+    "complained": "marked the mail as spam",
+    "unconfirmed": "never confirmed their subscription",
+}
+
+
+def _refuse_left_by_name(filename: str) -> None:
+    """A file without a status column whose name says everyone in it left or never confirmed
+    (newsletter-unsubscribed.csv): importing its rows as subscribers would subscribe exactly the
+    people who said no.  Raises ImportFailed for it; the rows of a file with a status column
+    say it themselves."""
+    stem = compact(Path(filename).stem)
+    for word, said in LEFT_FILE_WORDS.items():
+        if stem.startswith(word) or stem.endswith(word):
+            raise ImportFailed(
+                f"the file's name says the people in it {said}, and it has no status column "
+                "to say otherwise: tidings will not subscribe them (if that is what the file "
+                "holds, add a Status column saying so for every row, and they are kept off the "
+                "list; if the name is wrong, rename the file)"
+            )
 
 
 def _refuse_duplicate_names(plan: ColumnPlan) -> None:
@@ -526,6 +620,7 @@ def read_date_order(plan: ColumnPlan, path: Path, fmt: FileFormat) -> None:
             for i in columns
             if i < len(row.values)
         )
-        plan.month_first = date_order(values)
+        plan.date_order = date_order(values)
+        plan.month_first = plan.date_order == MONTH_FIRST
     finally:
         source.close()

@@ -131,11 +131,43 @@ LEFT_WORDS = {
     "canceled": "unsubscribed",
     "junk": "complained",  # MailerLite: marked as spam
     "spamcomplaint": "complained",
+    # The same in the languages a spreadsheet (or a localised export) writes them in; compared
+    # as left_reason compacts them (accents kept).
+    "abgemeldet": "unsubscribed",
+    "ausgetragen": "unsubscribed",
+    "désabonné": "unsubscribed",
+    "désabonnée": "unsubscribed",
+    "désinscrit": "unsubscribed",
+    "désinscrite": "unsubscribed",
+    "desuscrito": "unsubscribed",
+    "desuscrita": "unsubscribed",
+    "dadodebaja": "unsubscribed",
+    "dadadebaja": "unsubscribed",
+    "disiscritto": "unsubscribed",
+    "disiscritta": "unsubscribed",
+    "uitgeschreven": "unsubscribed",
+    "afgemeld": "unsubscribed",
+    "avregistrerad": "unsubscribed",
 }
 # Status words that say the person never confirmed a double opt-in: no consent to import, so
 # the row is bad (never suppressed: they may sign up again and confirm).  Kit's "inactive" is
 # its word for unconfirmed.
-PENDING_WORDS = frozenset({"unconfirmed", "pending", "inactive", "notconfirmed"})
+PENDING_WORDS = frozenset(
+    {
+        "unconfirmed",
+        "pending",
+        "inactive",
+        "notconfirmed",
+        "unbestätigt",
+        "nonconfirmé",
+        "nonconfirmée",
+        "noconfirmado",
+        "noconfirmada",
+        "nonconfermato",
+        "nonconfermata",
+        "onbevestigd",
+    }
+)
 # Status words that say the person never opted in at all (Mailchimp's "Non-Subscribed": a
 # shop's customers, contacts added for transactional mail): a bad row too.
 # HubSpot's "Non-marketing contact" (Marketing contact status) is a contact the account keeps

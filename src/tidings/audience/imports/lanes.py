@@ -291,13 +291,26 @@ class Run:
         return tally
 
     def screen(self, batch: list[GoodRow], tally: Tally) -> list[GoodRow]:
-        """The rows to write: the first of each address in the batch, none suppressed."""
-        first: dict[str, GoodRow] = {}
+        """The rows to write: the first of each address in the batch, none suppressed; but a
+        later row saying the person left (Unsubscribed under an earlier Active: a sheet merged
+        from a tool's files, a person on two of its lists) takes the first's place, the first
+        being the duplicate.  A file's order says nothing of which came last, and consent
+        withdrawn anywhere in it must not be imported as given (a later batch's row that left
+        ends the subscription the earlier batch made, in Lane.write: the same outcome)."""
+        first: dict[str, int] = {}  # address -> index in rows
         rows: list[GoodRow] = []
         for row in batch:
-            earlier = first.setdefault(row.key, row)
-            if earlier is row:
+            index = first.setdefault(row.key, len(rows))
+            if index == len(rows):
                 rows.append(row)
+                continue
+            earlier = rows[index]
+            if row.left and not earlier.left:
+                rows[index] = row
+                why = f"duplicate of line {row.line}, which says they left"
+                tally.bad(
+                    BadRow(earlier.line, "duplicate", why, report_cells(earlier)), "duplicates"
+                )
             else:
                 tally.bad(duplicate_of(row, earlier.line), "duplicates")
 

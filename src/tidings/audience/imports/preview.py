@@ -41,6 +41,9 @@ from .source import CsvSource, ImportFailed, detect_format
 
 PREVIEW_ROWS = 10
 
+# A file of a header alone (or blank lines after it): the check and the command say so.
+NO_ROWS = "the file has a header but no rows: there is nothing to import"
+
 
 @dataclass(frozen=True)
 class ColumnUse:
@@ -233,7 +236,7 @@ def check_import(imp: Import) -> Import:
         if trial.rows_read == 0:
             # Only a header (or blank lines after it): confirming would import nothing and
             # report a finished import, which reads as if the people had been brought in.
-            preview["error"] = "the file has a header but no rows: there is nothing to import"
+            preview["error"] = NO_ROWS
     if "error" not in preview:
         preview |= {
             "counts": {name: getattr(trial, name) for name in COUNTERS},

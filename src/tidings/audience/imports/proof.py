@@ -92,13 +92,22 @@ def value_kind(text: str) -> str:
     return "text"
 
 
-def date_order(values: Iterable[str]) -> bool:
-    """Whether the file writes its dates month first (3/14/2024), judged by the dates in
-    ``values`` that can be read only one way.  Day first (14/03/2024, Brevo's and Europe's way)
-    unless some date has a number over 12 in second place and none has one in first place: a
-    file saved by a spreadsheet in the US would otherwise import 3/4/2024 as the 3rd of April
-    and make 3/14/2024 a bad row."""
-    day_first = month_first = False
+# What a file's numeric consent dates say about their order (date_order).
+DAY_FIRST = "day first"
+MONTH_FIRST = "month first"
+EITHER = "either"  # every date that reads two ways could be either (01/02/2024): read day first
+BOTH = "both"  # some dates only day first, others only month first: read day first
+
+
+def date_order(values: Iterable[str]) -> str:
+    """How the file writes its dates, judged by the dates in ``values`` that can be read only one
+    way.  Day first (14/03/2024, Brevo's and Europe's way) unless some date has a number over 12
+    in second place and none has one in first place: a file saved by a spreadsheet in the US
+    would otherwise import 3/4/2024 as the 3rd of April and make 3/14/2024 a bad row.  EITHER
+    when no date tells and some read differently either way (01/02/2024: the 1st of February
+    or the 2nd of January), BOTH when dates say both: those files are read day first, and the
+    import says so rather than pick silently (run.DATES_EITHER_NOTE, DATES_BOTH_NOTE)."""
+    day_first = month_first = two_ways = False
     for text in values:
         match = _DAY_FIRST.match(text)
         if match is None:
@@ -106,9 +115,14 @@ def date_order(values: Iterable[str]) -> bool:
         first, second = int(match[1]), int(match[2])
         day_first = day_first or (first > 12 and second <= 12)
         month_first = month_first or (second > 12 and first <= 12)
-        if day_first:
-            return False
-    return month_first
+        two_ways = two_ways or (first != second and first <= 12 and second <= 12)
+        if day_first and month_first:
+            return BOTH
+    if day_first:
+        return DAY_FIRST
+    if month_first:
+        return MONTH_FIRST
+    return EITHER if two_ways else DAY_FIRST
 
 
 def _clock(hour: int, marker: str | None) -> int:

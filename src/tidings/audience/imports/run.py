@@ -24,6 +24,7 @@ from .exporters import GENERIC, Exporter
 from .lanes import Run
 from .lease import CLAIM_FIELDS, claim
 from .parallel import Inline, ParallelWrite, Prefetch, Progress, prefetch_wanted
+from .proof import BOTH, EITHER
 from .report import date_in_words
 from .rows import COUNTERS, Batch, read_batches
 from .source import CsvSource, ImportFailed, detect_format
@@ -163,6 +164,10 @@ def run_import(
         imp.notes.append(IPS_NOT_KEPT_NOTE)
     if plan.month_first:
         imp.notes.append(MONTH_FIRST_NOTE)
+    elif plan.date_order == EITHER:
+        imp.notes.append(DATES_EITHER_NOTE)
+    elif plan.date_order == BOTH:
+        imp.notes.append(DATES_BOTH_NOTE)
     imp.total_bytes = source.total_bytes
     imp.status = Import.Status.RUNNING
     imp.started_at = timezone.now()
@@ -345,6 +350,17 @@ MONTH_FIRST_NOTE = (
     "The consent dates were read month first (3/14/2024 is the 14th of March), as the file's"
     " dates that can be read only one way are written (as a spreadsheet set up for the US"
     " saves them)."
+)
+DATES_EITHER_NOTE = (
+    "The consent dates could be read day first or month first (01/02/2024: the 1st of February"
+    " or the 2nd of January) and none in the file tells which: they were read day first, as in"
+    " the UK. A file saved by a spreadsheet set up for the US writes them month first: if this"
+    " one was, do not import it as it is; write its dates year first (2024-01-02) first."
+)
+DATES_BOTH_NOTE = (
+    "The consent dates are written both day first (14/03/2024) and month first (03/14/2024):"
+    " they were read day first, so the dates that can only be month first are bad rows, and"
+    " those that read either way (01/02/2024) may be wrong: check the file."
 )
 IPS_NOT_KEPT_NOTE = (
     "The IP addresses of consent in the file were not kept: the policy's newsletter purpose does "

@@ -24,6 +24,7 @@ from tidings.audience.imports import (
     summary,
 )
 from tidings.audience.imports.lease import is_interrupted, resume_import
+from tidings.audience.imports.preview import NO_ROWS
 from tidings.audience.models import Import, MailingList
 
 
@@ -134,6 +135,9 @@ class Command(BaseCommand):
                     imp = run_import(imp, path, progress=update, actor_label="cli")
             except ImportFailed as exc:
                 raise CommandError(str(exc)) from None
+        if imp.rows_read == 0:
+            # "Imported 0 rows" and exit 0 read as done: the browser's check refuses it so.
+            raise CommandError(NO_ROWS)
         self.stdout.write(summary(imp, time.monotonic() - started))
         note = ignored_text(imp)
         if note:
