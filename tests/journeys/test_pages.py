@@ -72,7 +72,30 @@ def test_the_page_counts_people_per_step(editor):
     engine.advance_due()
     page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
     assert "2 reached · 0 here now · 2 sent" in page  # hello
-    assert "0 reached · 2 here now" in page  # tips, after the wait
+    assert _box(page, "pause").endswith("2 reached · 2 here now")  # waiting out the 2 days
+    assert _box(page, "tips").endswith("0 reached · 0 here now")  # nobody there yet
+
+
+def _box(page: str, step: str) -> str:
+    """The text of one step's box on the journey's map."""
+    import re
+
+    box = page.split(f'data-step="{step}">', 1)[1].split("</g>", 1)[0]
+    return re.sub(r"<title>.*?</title>|<[^>]+>", " ", box).split("  ")[-1].strip()
+
+
+def test_here_now_moves_on_once_the_wait_is_over(editor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    journey = welcome()
+    do_enrol(journey, subscriber("Ann Example", make_list()))
+    engine.advance_due()
+    Enrolment.objects.update(next_run_at=timezone.now() - timedelta(minutes=1))  # wait over
+    page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert _box(page, "pause").endswith("1 reached · 0 here now")
+    assert _box(page, "tips").endswith("0 reached · 1 here now")  # due: the worker sends next
 
 
 def test_the_simulator_on_the_page_writes_nothing(editor):

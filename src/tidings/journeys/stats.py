@@ -10,20 +10,22 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Case, Count, F, OuterRef, QuerySet, Subquery, Value, When
+from django.utils import timezone
 
 from tidings.rights.retention import SWEEPS, RecordSweep
 
 from .models import Enrolment, EnrolmentStep, Journey, JourneyMailEvent, JourneyTally
 
 STATES = ("active", "completed", "converted", "exited", "parked")
+PLAIN_WAITS = ("wait", "wait_until")  # they move ``Enrolment.step`` on as they start waiting
 STEP_FIELDS = ("reached", "sent", "exited", "parked", "opened", "clicked", "machine_opened")
 
 
 @dataclass
 class StepCounts:
     reached: int = 0  # people who ran this step
-    waiting: int = 0  # open enrolments whose next step is this one
+    waiting: int = 0  # open enrolments at this step now ("here now": ``_here_now``)
     sent: int = 0
     exited: int = 0  # left here (consent, unsubscribed, erased...)
     parked: int = 0
@@ -76,13 +78,7 @@ def rows_counts(enrolments: QuerySet) -> JourneyCounts:
             c.exited += n
         elif outcome == EnrolmentStep.Outcome.PARKED:
             c.parked += n
-    waiting = (
-        enrolments.filter(state__in=Enrolment.OPEN)
-        .values_list("step")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for step, n in waiting:
+    for step, n in _here_now(enrolments):
         steps.setdefault(step, StepCounts()).waiting += n
     _mail_events(enrolments, steps)
     counts.steps = steps
@@ -96,6 +92,43 @@ def rows_counts(enrolments: QuerySet) -> JourneyCounts:
     )
     counts.exit_reasons = reasons.most_common()
     return counts
+
+
+def _here_now(enrolments: QuerySet) -> QuerySet:
+    """(step, people) of the open enrolments, each at the step they are at now.
+
+    ``Enrolment.step`` is the step to run *next*: someone in a "wait 2 days" (or "wait until")
+    step already points at the step after it, so counting by it showed them one box too low.
+    They are at the wait while their last step run (a deferral only moves a missed time on) was
+    that wait and it has not ended; a due or parked person is at the step they will run."""
+    last = (
+        EnrolmentStep.objects.filter(enrolment=OuterRef("pk"))
+        .exclude(outcome=EnrolmentStep.Outcome.DEFERRED)
+        .order_by("-seq")
+        .annotate(
+            wait=Case(
+                When(outcome=EnrolmentStep.Outcome.WAITING, kind__in=PLAIN_WAITS, then=F("step")),
+                default=Value(""),
+            )
+        )
+        .values("wait")[:1]
+    )
+    here = Case(
+        When(
+            state=Enrolment.State.ACTIVE,
+            next_run_at__gt=timezone.now(),
+            waited__gt="",
+            then=F("waited"),
+        ),
+        default=F("step"),
+    )
+    return (
+        enrolments.filter(state__in=Enrolment.OPEN)
+        .annotate(waited=Subquery(last), here=here)
+        .values_list("here")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
 
 
 def tally_keys(counts: JourneyCounts) -> dict[str, int]:
