@@ -494,3 +494,18 @@ def test_a_writer_still_drafts_journeys(client):
     assert response.status_code == 302
     journey.refresh_from_db()
     assert journey.name == "Welcome, again"
+
+
+def test_someone_who_leaves_while_waiting_left_at_the_wait(editor):
+    """Unsubscribed during the 2-day wait: the map says they left at the wait, and not that
+    they reached (and left at) the next send step, which never ran for them."""
+    from tidings.journeys.actions import do_exit_contact
+
+    journey = welcome()
+    ann = subscriber("Ann Example", make_list())
+    do_enrol(journey, ann)
+    engine.advance_due()
+    do_exit_contact(ann.pk, "unsubscribed")
+    page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert _box(page, "pause").endswith("1 reached · 0 here now · 1 left")
+    assert _box(page, "tips").endswith("0 reached · 0 here now")

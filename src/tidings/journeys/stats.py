@@ -10,15 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db.models import Case, Count, F, OuterRef, QuerySet, Subquery, Value, When
-from django.utils import timezone
+from django.db.models import Count, F, QuerySet
 
 from tidings.rights.retention import SWEEPS, RecordSweep
 
 from .models import Enrolment, EnrolmentStep, Journey, JourneyMailEvent, JourneyTally
+from .whereabouts import EXIT_KIND, here
 
 STATES = ("active", "completed", "converted", "exited", "parked")
-PLAIN_WAITS = ("wait", "wait_until")  # they move ``Enrolment.step`` on as they start waiting
 STEP_FIELDS = ("reached", "sent", "exited", "parked", "opened", "clicked", "machine_opened")
 
 
@@ -65,13 +64,14 @@ def rows_counts(enrolments: QuerySet) -> JourneyCounts:
         setattr(counts, state, states.get(state, 0))
     steps: dict[str, StepCounts] = {}
     history = EnrolmentStep.objects.filter(enrolment__in=enrolments.values("pk"))
-    for step, outcome, n in (
-        history.values_list("step", "outcome").annotate(n=Count("pk")).order_by()
+    for step, kind, outcome, n in (
+        history.values_list("step", "kind", "outcome").annotate(n=Count("pk")).order_by()
     ):
         c = steps.setdefault(step, StepCounts())
         if outcome == EnrolmentStep.Outcome.DEFERRED:
             continue  # missed its time, runs again later (journeys.schedule): not reached yet
-        c.reached += n
+        if kind != EXIT_KIND:  # taken out while there (actions._close): the step did not run
+            c.reached += n
         if outcome == EnrolmentStep.Outcome.SENT:
             c.sent += n
         elif outcome == EnrolmentStep.Outcome.EXITED:
@@ -95,36 +95,9 @@ def rows_counts(enrolments: QuerySet) -> JourneyCounts:
 
 
 def _here_now(enrolments: QuerySet) -> QuerySet:
-    """(step, people) of the open enrolments, each at the step they are at now.
-
-    ``Enrolment.step`` is the step to run *next*: someone in a "wait 2 days" (or "wait until")
-    step already points at the step after it, so counting by it showed them one box too low.
-    They are at the wait while their last step run (a deferral only moves a missed time on) was
-    that wait and it has not ended; a due or parked person is at the step they will run."""
-    last = (
-        EnrolmentStep.objects.filter(enrolment=OuterRef("pk"))
-        .exclude(outcome=EnrolmentStep.Outcome.DEFERRED)
-        .order_by("-seq")
-        .annotate(
-            wait=Case(
-                When(outcome=EnrolmentStep.Outcome.WAITING, kind__in=PLAIN_WAITS, then=F("step")),
-                default=Value(""),
-            )
-        )
-        .values("wait")[:1]
-    )
-    here = Case(
-        When(
-            state=Enrolment.State.ACTIVE,
-            next_run_at__gt=timezone.now(),
-            waited__gt="",
-            then=F("waited"),
-        ),
-        default=F("step"),
-    )
+    """(step, people) of the open enrolments, each at the step they are at now (``here``)."""
     return (
-        enrolments.filter(state__in=Enrolment.OPEN)
-        .annotate(waited=Subquery(last), here=here)
+        here(enrolments.filter(state__in=Enrolment.OPEN))
         .values_list("here")
         .annotate(n=Count("pk"))
         .order_by()
