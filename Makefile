@@ -29,12 +29,16 @@ install: $(UV)
 	$(UV) sync --frozen --no-dev --python "$(PYTHON)"
 
 ## demo: set up, migrate an SQLite database in ./var, load the demo, serve on http://$(HOST):$(PORT)
-## (the help desk answers from DEMO_SUPPORT_ADDRESS unless TIDINGS_SUPPORT_ADDRESS is set; the
-## demo's mail stays in its Outbox)
+## (the help desk answers from DEMO_SUPPORT_ADDRESS unless TIDINGS_SUPPORT_ADDRESS is set, and
+## the demo's mail comes from DEMO_FROM_EMAIL unless TIDINGS_FROM_EMAIL is set — not the
+## production default newsletter@localhost; the demo's mail stays in its Outbox)
 DEMO_SUPPORT_ADDRESS ?= Example Support <support@example.co.uk>
+DEMO_FROM_EMAIL ?= newsletter@example.co.uk
 demo: $(VENV)/.synced
-	$(VENV)/bin/tidings demo --host $(HOST) --port $(PORT)
+	TIDINGS_FROM_EMAIL="$${TIDINGS_FROM_EMAIL:-$(DEMO_FROM_EMAIL)}" \
+	  $(VENV)/bin/tidings demo --host $(HOST) --port $(PORT)
 	TIDINGS_SUPPORT_ADDRESS="$${TIDINGS_SUPPORT_ADDRESS:-$(DEMO_SUPPORT_ADDRESS)}" \
+	TIDINGS_FROM_EMAIL="$${TIDINGS_FROM_EMAIL:-$(DEMO_FROM_EMAIL)}" \
 	  $(VENV)/bin/tidings serve --host $(HOST) --port $(PORT) --with-worker
 
 ## test: set up, lint, run every test on SQLite, and again on PostgreSQL when DATABASE_URL says so;

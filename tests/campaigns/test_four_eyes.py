@@ -30,6 +30,7 @@ from tidings.campaigns.queue import populate_deliveries
 from tidings.campaigns.targeting import audience_for
 from tidings.campaigns.template_actions import do_save_layout, do_save_template
 from tidings.campaigns.template_forms import LayoutForm, TemplateForm
+from tidings.lib.four_eyes import VOIDED_END
 from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -560,3 +561,73 @@ def test_an_author_who_switched_these_mails_off_is_not_told(
         save_layout(campaign.layout, changed_html(campaign.layout), reviewer)
     assert run_sent_back_task() == 1
     assert mailoutbox[0].to == [reviewer.email]
+
+
+def test_a_paused_campaign_whose_confirmation_a_change_voids_tells_them_once(
+    four_eyes, news, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Paused by hand, then its layout changes: it can no longer be resumed as it was, and its
+    author and confirmer learn that now, not when they press Resume; not again at the next
+    change while it stays paused."""
+    subscriber("Ada Lovelace", news)
+    campaign = confirmed(news, author, reviewer)
+    lifecycle.start_due_campaigns(now=timezone.now() + timezone.timedelta(days=2))
+    lifecycle.do_pause(Campaign.objects.get(pk=campaign.pk), actor=author)
+    with django_capture_on_commit_callbacks(execute=True):
+        save_layout(campaign.layout, changed_html(campaign.layout), author)
+    assert Campaign.objects.get(pk=campaign.pk).status == "paused"
+    assert run_sent_back_task() == 2
+    [message] = mailoutbox
+    assert message.to == sorted([author.email, reviewer.email])
+    assert (
+        message.subject == f"tidings: the paused campaign “{campaign.name}” needs confirming again"
+    )
+    assert "can no longer be resumed as it was" in message.body
+    assert "another operator with the send permission" in message.body
+    assert "resumes it." in message.body and "Ada" not in message.body
+
+    layout = Layout.objects.get(pk=campaign.layout_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        save_layout(layout, layout.html + "<!-- again -->", author)
+    assert AuditEntry.objects.filter(action="campaign.confirmation_voided").count() == 2
+    from django_tasks_db.models import DBTaskResult
+
+    assert DBTaskResult.objects.filter(task_path__endswith="notify_sent_back_task").count() == 1
+
+
+def test_a_paused_campaign_without_four_eyes_tells_nobody_when_its_layout_changes(
+    news, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    campaign = confirmed(news, author, reviewer)
+    lifecycle.start_due_campaigns(now=timezone.now() + timezone.timedelta(days=2))
+    lifecycle.do_pause(Campaign.objects.get(pk=campaign.pk), actor=author)
+    with django_capture_on_commit_callbacks(execute=True):
+        save_layout(campaign.layout, changed_html(campaign.layout), author)
+    assert mailoutbox == []
+
+
+OLD_CUT = ("its layout “" + "Long " * 44 + "” " + VOIDED_END)[:300]  # as stored before 54b8b9a
+
+
+def test_a_reason_stored_cut_short_before_the_fix_is_shown_whole(
+    four_eyes, news, author, reviewer, client
+):
+    """The end of an old voided reason was cut off at 300 characters ("…must co"): the page
+    puts back the rest of our fixed sentence (what changed is all still there)."""
+    assert not OLD_CUT.endswith(VOIDED_END) and len(OLD_CUT) == 300
+    campaign = confirmed(news, author, reviewer)
+    Campaign.objects.filter(pk=campaign.pk).update(status="draft", paused_reason=OLD_CUT)
+    sign_in(client, author)
+    page = client.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
+    assert "Long ” changed after it was confirmed: another operator must confirm it again</p>" in (
+        page.replace("&#x27;", "'")
+    )
+
+
+def test_a_reason_cut_before_what_to_do_is_marked_cut(four_eyes, news, author, reviewer, client):
+    cut = "its layout “" + "Long " * 80  # cut inside the name: nothing says what it was
+    campaign = confirmed(news, author, reviewer)
+    Campaign.objects.filter(pk=campaign.pk).update(status="draft", paused_reason=cut[:300])
+    sign_in(client, author)
+    page = client.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
+    assert f"Not sent: {cut[:300].rstrip()}…</p>" in page

@@ -591,3 +591,25 @@ def test_a_journey_voided_by_a_long_named_change_still_waits_on_the_dashboard(
     assert "Waiting for a second operator (1)" in page
     assert f'href="{reverse("journeys:detail", args=[journey.pk])}"' in page
     assert "…”" in journey.paused_reason  # the name is shortened, visibly
+
+
+def test_a_journey_voided_before_the_fix_with_its_reason_cut_still_waits(
+    client, four_eyes_on, author, reviewer
+):
+    """A reason stored before the fix above lost its end at 300 characters ("…must co"): the
+    journey is still listed as waiting, and its page shows the whole reason (what changed is
+    all there; only our fixed sentence is completed), with nothing rewritten in the row."""
+    journey = running(author, reviewer)
+    old = ("its template “" + "long " * 44 + "” " + four_eyes.VOIDED_END)[:300]
+    assert not old.endswith(four_eyes.VOIDED_END)
+    Journey.objects.filter(pk=journey.pk).update(
+        status="paused", paused_reason=old, confirmed_fingerprint=""
+    )
+    assert [j.pk for j in four_eyes.waiting(reviewer)] == [journey.pk]
+    sign_in(client, reviewer)
+    assert "Waiting for a second operator (1)" in client.get(reverse("web:dashboard")).text
+    page = client.get(reverse("journeys:detail", args=[journey.pk])).text
+    assert "long ” changed after it was confirmed: another operator must confirm it again</p>" in (
+        page
+    )
+    assert Journey.objects.get(pk=journey.pk).paused_reason == old

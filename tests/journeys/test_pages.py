@@ -72,7 +72,30 @@ def test_the_page_counts_people_per_step(editor):
     engine.advance_due()
     page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
     assert "2 reached · 0 here now · 2 sent" in page  # hello
-    assert "0 reached · 2 here now" in page  # tips, after the wait
+    assert _box(page, "pause").endswith("2 reached · 2 here now")  # waiting out the 2 days
+    assert _box(page, "tips").endswith("0 reached · 0 here now")  # nobody there yet
+
+
+def _box(page: str, step: str) -> str:
+    """The text of one step's box on the journey's map."""
+    import re
+
+    box = page.split(f'data-step="{step}">', 1)[1].split("</g>", 1)[0]
+    return re.sub(r"<title>.*?</title>|<[^>]+>", " ", box).split("  ")[-1].strip()
+
+
+def test_here_now_moves_on_once_the_wait_is_over(editor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    journey = welcome()
+    do_enrol(journey, subscriber("Ann Example", make_list()))
+    engine.advance_due()
+    Enrolment.objects.update(next_run_at=timezone.now() - timedelta(minutes=1))  # wait over
+    page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert _box(page, "pause").endswith("1 reached · 0 here now")
+    assert _box(page, "tips").endswith("0 reached · 1 here now")  # due: the worker sends next
 
 
 def test_the_simulator_on_the_page_writes_nothing(editor):
@@ -471,3 +494,18 @@ def test_a_writer_still_drafts_journeys(client):
     assert response.status_code == 302
     journey.refresh_from_db()
     assert journey.name == "Welcome, again"
+
+
+def test_someone_who_leaves_while_waiting_left_at_the_wait(editor):
+    """Unsubscribed during the 2-day wait: the map says they left at the wait, and not that
+    they reached (and left at) the next send step, which never ran for them."""
+    from tidings.journeys.actions import do_exit_contact
+
+    journey = welcome()
+    ann = subscriber("Ann Example", make_list())
+    do_enrol(journey, ann)
+    engine.advance_due()
+    do_exit_contact(ann.pk, "unsubscribed")
+    page = editor.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert _box(page, "pause").endswith("1 reached · 0 here now · 1 left")
+    assert _box(page, "tips").endswith("0 reached · 0 here now")

@@ -98,3 +98,17 @@ def test_the_demo_loads_with_a_policy_whose_newsletter_does_not_ask_for_a_compan
     form = SignupForm.objects.get()
     assert form.optional_fields == []
     assert Contact.objects.filter(company="").count() == Contact.objects.count() == 12
+
+
+def test_the_demo_campaign_comes_from_the_demos_own_from_address(settings):
+    """`make demo` sets TIDINGS_FROM_EMAIL (newsletter@example.co.uk): the draft campaign's
+    sender is that address, so its mail and the demo's confirmations come from one address."""
+    settings.DEFAULT_FROM_EMAIL = "newsletter@example.co.uk"
+    load_demo()
+    assert Campaign.objects.get().sender.email == "newsletter@example.co.uk"
+
+
+def test_without_a_from_address_the_demo_campaign_still_has_a_real_looking_sender(settings):
+    settings.DEFAULT_FROM_EMAIL = "newsletter@localhost"  # the production default
+    load_demo()
+    assert Sender.objects.get().email == "newsletter@example.com"

@@ -167,6 +167,34 @@ def test_make_demo_gives_the_help_desk_a_support_address():
         assert printed.stdout.strip() == expected
 
 
+def test_make_demo_mails_from_an_example_address_not_localhost():
+    """The demo's confirmations and notices came from newsletter@localhost (the production
+    default, for an installation that has not said its address): `make demo` gives the demo
+    command and the server (whose worker sends) newsletter@example.co.uk; a tester's own wins."""
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    dry = subprocess.run(
+        ["make", "-n", "demo", "PORT=8123"], cwd=root, env=env, capture_output=True, text=True
+    )
+    lines = [
+        line
+        for line in dry.stdout.replace("\\\n", " ").splitlines()
+        if re.search(r"/bin/tidings (demo|serve) ", line)
+    ]
+    assert len(lines) == 2
+    for line in lines:
+        printing = re.sub(r"\S*/bin/tidings (demo|serve) .*$", "printenv TIDINGS_FROM_EMAIL", line)
+        for given, expected in [
+            (None, "newsletter@example.co.uk"),
+            ("news@mine.example", "news@mine.example"),
+        ]:
+            mine = {} if given is None else {"TIDINGS_FROM_EMAIL": given}
+            printed = subprocess.run(
+                ["bash", "-c", printing], env={**env, **mine}, capture_output=True, text=True
+            )
+            assert printed.stdout.strip() == expected, line
+
+
 def test_a_killed_background_worker_is_started_again_and_mail_goes_out(tmp_path):
     """`serve --with-worker` (make demo): a worker killed by a tester (or the OOM killer) left
     pages working and mail silently stopped; now the serving process starts a new one."""

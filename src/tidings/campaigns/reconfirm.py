@@ -11,11 +11,13 @@ A campaign whose confirmation is voided:
   with the send permission confirms it again;
 - sending → paused, with the reason; resuming it confirms the change, so it needs another
   operator too (``lifecycle.do_resume``);
-- paused → stays paused, with the reason, under the same rule.
+- paused → stays paused, with the reason, under the same rule: resuming it now needs another
+  operator, which whoever paused it would not otherwise learn until they try.
 
 In each case whoever made the change becomes its last editor (so they cannot be the second
-operator) and an audit row ``campaign.confirmation_voided`` names what changed; a scheduled or
-sending one's author and whoever confirmed it are emailed what changed (``sent_back``).
+operator) and an audit row ``campaign.confirmation_voided`` names what changed; its author and
+whoever confirmed it are emailed what changed (``sent_back``) — a paused one's the first time
+only, not again at each later change while it stays paused and voided.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from tidings.lib.audit import audit
-from tidings.lib.four_eyes import voided_reason
+from tidings.lib.four_eyes import VOIDED_END, is_voided, voided_reason
 
 from .fingerprint import changed_since_confirmed, enforced
 from .lifecycle import InvalidTransition, apply_transition
@@ -35,7 +37,6 @@ from .sent_back import tell_on_commit
 
 Status = Campaign.Status
 _LIVE = (Status.SCHEDULED, Status.SENDING, Status.PAUSED)
-VOIDED_END = "changed after it was confirmed: another operator must confirm it again"
 
 
 def void_changed_confirmations(what: str, *, actor: Any) -> list[int]:
@@ -55,6 +56,8 @@ def void_changed_confirmations(what: str, *, actor: Any) -> list[int]:
         reason = voided_reason(what, VOIDED_END)
         editor = actor if getattr(actor, "pk", None) else None
         scheduled_at = campaign.scheduled_at
+        # A paused one already voided (and its people told) is not told again at each change.
+        told = campaign.status == Status.PAUSED and is_voided(campaign.paused_reason)
         for _attempt in range(3):  # the worker may start or pause it under us: follow it
             try:
                 was = _void(campaign, reason, editor)
@@ -65,10 +68,15 @@ def void_changed_confirmations(what: str, *, actor: Any) -> list[int]:
                 continue
             voided.append(campaign.pk)
             audit("campaign.confirmation_voided", actor=actor, obj=campaign, was=was, cause=what)
-            when = scheduled_at
-            tell_on_commit(
-                campaign, reason, was=was, scheduled_at=when, confirm=True, changed_by=editor
-            )
+            if not (was == Status.PAUSED and told):
+                tell_on_commit(
+                    campaign,
+                    reason,
+                    was=was,
+                    scheduled_at=scheduled_at,
+                    confirm=True,
+                    changed_by=editor,
+                )
             break
     return voided
 

@@ -1,6 +1,7 @@
 """Telling operators that a campaign they counted on will not go out as planned.
 
-Two things send a campaign back without anyone pressing a button on it:
+Two things send a campaign back without anyone pressing a button on it (and the first also
+takes from a paused campaign the confirmation it would resume on):
 
 - with four-eyes sending, a change to what a confirmed campaign reads (its layout, template,
   segments, lists: ``reconfirm``) sends a scheduled campaign back to draft and pauses a sending
@@ -47,8 +48,10 @@ def tell_on_commit(
     """Once the change commits, email the campaign's author and whoever confirmed it that it
     went back (``was``: the state it left, scheduled or sending; ``why``: the reason on its
     page; ``confirm``: it needs another operator's confirmation, not only scheduling)."""
-    if was not in (Status.SCHEDULED, Status.SENDING):
-        return  # a paused campaign stays paused: nothing it was about to do stopped
+    if was not in (Status.SCHEDULED, Status.SENDING) and not (was == Status.PAUSED and confirm):
+        # Paused by hand, nothing it was about to do stopped; but paused and voided, it can no
+        # longer be resumed as it was, and whoever counts on resuming it must learn that.
+        return
     when = scheduled_at.isoformat() if scheduled_at else ""
     args = (campaign.pk, why, was, when, confirm, getattr(changed_by, "pk", None))
     transaction.on_commit(lambda: notify_sent_back_task.enqueue(*args))
@@ -85,7 +88,13 @@ def notify_sent_back_task(
     who = get_user_model().objects.filter(pk=changed_by).first() if changed_by else None
     link = absolute_url(reverse("campaigns:detail", args=[campaign.pk]))
     name = f"“{campaign.name}”"
-    if was == Status.SENDING:
+    if was == Status.PAUSED:
+        subject = f"tidings: the paused campaign {name} needs confirming again"
+        what = (
+            f"The campaign {name} is paused, and it can no longer be resumed as it was: "
+            "what it sends changed after it was confirmed."
+        )
+    elif was == Status.SENDING:
         subject = f"tidings: the campaign {name} paused while sending"
         what = f"The campaign {name} paused while sending: nothing more goes out until it resumes."
     else:
@@ -100,7 +109,7 @@ def notify_sent_back_task(
         then = (
             "It needs confirming again: another operator with the send permission — not "
             "whoever made the change — reads it on its page and "
-            + ("resumes it." if was == Status.SENDING else "schedules it again.")
+            + ("schedules it again." if was == Status.SCHEDULED else "resumes it.")
         )
     else:
         then = "Put it right on its page, then schedule it again."

@@ -43,6 +43,7 @@ from tidings.policy import get_policy
 from . import steps as step_rules
 from .four_eyes import check_confirmed
 from .models import SERVICE, Enrolment, EnrolmentStep, Journey, JourneyVersion
+from .whereabouts import EXIT_KIND, here
 
 # What an armed wait_click step waits for (Enrolment.waiting_for); never a posted event's name.
 CLICK_WAIT = "journey:click"
@@ -573,11 +574,12 @@ def _close(enrolments: Any, reason: str, *, state: str = Enrolment.State.EXITED)
     # Locked as read: a worker running one of these steps holds the row until its batch
     # commits; read without the lock, the seq would be the one before that step and the
     # conditional UPDATE below would find the row moved on and close nothing (PostgreSQL).
+    # ``here``: someone waiting out a wait leaves at the wait, not at the step after it.
     rows = list(
-        enrolments.filter(state__in=Enrolment.OPEN)
+        here(enrolments.filter(state__in=Enrolment.OPEN))
         .select_for_update()
         .order_by("pk")
-        .values_list("pk", "journey_id", "seq", "step")
+        .values_list("pk", "journey_id", "seq", "here")
     )
     closed = []
     for pk, journey_id, seq, step in rows:
@@ -595,7 +597,7 @@ def _close(enrolments: Any, reason: str, *, state: str = Enrolment.State.EXITED)
                 enrolment_id=pk,
                 seq=seq,
                 step=step,
-                kind="exit",
+                kind=EXIT_KIND,
                 ran_at=now,
                 outcome=EnrolmentStep.Outcome.EXITED
                 if state == Enrolment.State.EXITED

@@ -51,7 +51,14 @@ from tidings.campaigns.fingerprint import content_fingerprint
 from tidings.campaigns.models import Template
 from tidings.lib.access import has_permission, operators_with_permission
 from tidings.lib.audit import audit
-from tidings.lib.four_eyes import digest, enforced, needs_second_operator, voided_reason
+from tidings.lib.four_eyes import (
+    VOIDED_END,
+    digest,
+    enforced,
+    is_voided,
+    needs_second_operator,
+    voided_reason,
+)
 from tidings.lib.operator_mail import Kind, mail_operators
 
 from .models import Journey
@@ -187,7 +194,7 @@ def notify_confirmers_task(journey_id: int, asker_id: int | None) -> int:
     if asker is not None:
         why = f"{asker.get_username()} asks a second operator to confirm it."
     else:
-        why = f"It paused: {journey.paused_reason or 'it is not confirmed'}."
+        why = f"It paused: {journey.shown_paused_reason or 'it is not confirmed'}."
     link = absolute_url(reverse("journeys:detail", args=[journey.pk]))
     return mail_operators(
         recipients,
@@ -355,13 +362,23 @@ def waiting(actor: Any | None = None) -> list[Journey]:
         return []
     if actor is not None and not has_permission(actor, "send"):
         return []
-    held = Q(status=Status.PAUSED, confirmed_fingerprint="") & (
-        Q(paused_reason=UNCONFIRMED[:300]) | Q(paused_reason__endswith=_VOIDED_END)
-    )
     journeys = Journey.objects.exclude(status=Status.ARCHIVED).filter(
-        Q(confirmation_requested_at__isnull=False) | held
+        Q(confirmation_requested_at__isnull=False)
+        | Q(status=Status.PAUSED, confirmed_fingerprint="")
     )
-    return [j for j in journeys.order_by("name") if actor is None or may_confirm(j, actor)]
+    return [
+        j
+        for j in journeys.order_by("name")
+        if (j.confirmation_requested_at is not None or _held(j))
+        and (actor is None or may_confirm(j, actor))
+    ]
 
 
-_VOIDED_END = "changed after it was confirmed: another operator must confirm it again"
+def _held(journey: Journey) -> bool:
+    """Paused until a second operator confirms it: never confirmed, or a change voided it
+    (also a reason stored cut short before ``voided_reason`` kept its end)."""
+    reason = journey.paused_reason
+    return reason == UNCONFIRMED[:300] or is_voided(reason, _VOIDED_END)
+
+
+_VOIDED_END = VOIDED_END

@@ -88,6 +88,14 @@ class Journey(models.Model):
         return self.name
 
     @property
+    def shown_paused_reason(self) -> str:
+        """The paused reason for pages and the command line (an old one stored cut short is
+        completed or marked: ``lib.four_eyes.shown_reason``)."""
+        from tidings.lib.four_eyes import shown_reason
+
+        return shown_reason(self.paused_reason)
+
+    @property
     def is_marketing(self) -> bool:
         return self.topic != SERVICE
 

@@ -15,6 +15,7 @@ from django.db.models import Count, F, QuerySet
 from tidings.rights.retention import SWEEPS, RecordSweep
 
 from .models import Enrolment, EnrolmentStep, Journey, JourneyMailEvent, JourneyTally
+from .whereabouts import EXIT_KIND, here
 
 STATES = ("active", "completed", "converted", "exited", "parked")
 STEP_FIELDS = ("reached", "sent", "exited", "parked", "opened", "clicked", "machine_opened")
@@ -23,7 +24,7 @@ STEP_FIELDS = ("reached", "sent", "exited", "parked", "opened", "clicked", "mach
 @dataclass
 class StepCounts:
     reached: int = 0  # people who ran this step
-    waiting: int = 0  # open enrolments whose next step is this one
+    waiting: int = 0  # open enrolments at this step now ("here now": ``_here_now``)
     sent: int = 0
     exited: int = 0  # left here (consent, unsubscribed, erased...)
     parked: int = 0
@@ -63,26 +64,21 @@ def rows_counts(enrolments: QuerySet) -> JourneyCounts:
         setattr(counts, state, states.get(state, 0))
     steps: dict[str, StepCounts] = {}
     history = EnrolmentStep.objects.filter(enrolment__in=enrolments.values("pk"))
-    for step, outcome, n in (
-        history.values_list("step", "outcome").annotate(n=Count("pk")).order_by()
+    for step, kind, outcome, n in (
+        history.values_list("step", "kind", "outcome").annotate(n=Count("pk")).order_by()
     ):
         c = steps.setdefault(step, StepCounts())
         if outcome == EnrolmentStep.Outcome.DEFERRED:
             continue  # missed its time, runs again later (journeys.schedule): not reached yet
-        c.reached += n
+        if kind != EXIT_KIND:  # taken out while there (actions._close): the step did not run
+            c.reached += n
         if outcome == EnrolmentStep.Outcome.SENT:
             c.sent += n
         elif outcome == EnrolmentStep.Outcome.EXITED:
             c.exited += n
         elif outcome == EnrolmentStep.Outcome.PARKED:
             c.parked += n
-    waiting = (
-        enrolments.filter(state__in=Enrolment.OPEN)
-        .values_list("step")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for step, n in waiting:
+    for step, n in _here_now(enrolments):
         steps.setdefault(step, StepCounts()).waiting += n
     _mail_events(enrolments, steps)
     counts.steps = steps
@@ -96,6 +92,16 @@ def rows_counts(enrolments: QuerySet) -> JourneyCounts:
     )
     counts.exit_reasons = reasons.most_common()
     return counts
+
+
+def _here_now(enrolments: QuerySet) -> QuerySet:
+    """(step, people) of the open enrolments, each at the step they are at now (``here``)."""
+    return (
+        here(enrolments.filter(state__in=Enrolment.OPEN))
+        .values_list("here")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
 
 
 def tally_keys(counts: JourneyCounts) -> dict[str, int]:

@@ -47,3 +47,33 @@ def voided_reason(what: str, end: str, *, limit: int = 300) -> str:
         closing = "”" if what.endswith("”") else ""
         what = what[: room - 1 - len(closing)].rstrip() + "…" + closing
     return f"{what} {end}"
+
+
+# A reason stored before ``voided_reason`` was cut at the column's 300 characters, so the end
+# could be gone in part (``… another operator must co``).  How many characters of `` <end>``
+# must remain for the cut reason to be known as a voided one: fewer could be any text's end.
+_KNOWN_BY = len(" changed ")
+
+
+# How a paused reason ends when a change voided the confirmation (campaigns and journeys).
+VOIDED_END = "changed after it was confirmed: another operator must confirm it again"
+
+
+def shown_reason(reason: str, end: str = VOIDED_END, *, limit: int = 300) -> str:
+    """A paused reason as the page shows it.  One of the old reasons cut at ``limit`` loses
+    nothing it still has: when what remains ends in the first words of ``end`` (a fixed
+    sentence of ours), the rest of that sentence is put back — what changed was kept whole;
+    any other reason cut at ``limit`` is shown with "…" so nobody reads it as complete.
+    Nothing stored is rewritten, and nothing is made up: only ``end`` is completed."""
+    if len(reason) < limit or reason.endswith(end):
+        return reason
+    tail = " " + end
+    for k in range(len(tail) - 1, _KNOWN_BY - 1, -1):
+        if reason.endswith(tail[:k]):
+            return reason[:-k] + tail
+    return reason.rstrip() + "…"
+
+
+def is_voided(reason: str, end: str = VOIDED_END, *, limit: int = 300) -> bool:
+    """The reason says a change voided the confirmation (also an old one cut at ``limit``)."""
+    return shown_reason(reason, end, limit=limit).endswith(end)

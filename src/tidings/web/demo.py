@@ -112,6 +112,18 @@ Thanks for reading!
 """
 
 
+def demo_sender_address() -> str:
+    """The demo campaign's sender: the address the demo's own mail comes from
+    (``TIDINGS_FROM_EMAIL``, which ``make demo`` sets to newsletter@example.co.uk), so a
+    campaign and a confirmation come from one address; newsletter@example.com when that is the
+    undeliverable production default (newsletter@localhost)."""
+    from email.utils import parseaddr
+
+    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    domain = address.rpartition("@")[2]
+    return address.lower() if "." in domain.strip(".") else "newsletter@example.com"
+
+
 def _demo_newsletter(first_list: MailingList, user) -> None:
     """A sign-up form, a verified sender, the default layout, a template and a draft campaign."""
     from tidings.audience.actions import do_create_signup_form
@@ -132,7 +144,7 @@ def _demo_newsletter(first_list: MailingList, user) -> None:
             is_active=True,
         )
     sender, _ = Sender.objects.get_or_create(
-        email="newsletter@example.com",
+        email=demo_sender_address(),
         # example.com cannot pass the domain checks: the demo's owner vouches for it.
         defaults={"name": get_policy().controller.name, "verified": True, "verified_by": "owner"},
     )

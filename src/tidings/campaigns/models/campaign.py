@@ -132,6 +132,14 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def shown_paused_reason(self) -> str:
+        """The paused reason for pages and the command line (an old one stored cut short is
+        completed or marked: ``lib.four_eyes.shown_reason``)."""
+        from tidings.lib.four_eyes import shown_reason
+
+        return shown_reason(self.paused_reason)
+
 
 class Delivery(models.Model):
     """One message to one person: the queue row the workers claim, send and mark."""

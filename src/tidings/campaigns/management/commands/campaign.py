@@ -212,7 +212,7 @@ def campaign_text(campaign: Campaign) -> str:
     lines = [
         f"Campaign #{campaign.pk}: {campaign.name}",
         f"  Status:   {campaign.get_status_display()}"
-        + (f" ({campaign.paused_reason})" if campaign.paused_reason else ""),
+        + (f" ({campaign.shown_paused_reason})" if campaign.paused_reason else ""),
         f"  Subject:  {_subject(campaign)}",
         f"  From:     {campaign.sender or '(no sender chosen)'}",
         f"  Lists:    {', '.join(campaign.lists.values_list('name', flat=True)) or '(none)'}",

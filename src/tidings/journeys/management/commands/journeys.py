@@ -112,7 +112,7 @@ class Command(BaseCommand):
         verb = "created" if created else "updated"
         self.stdout.write(f'Journey "{journey.name}" {verb} (version {journey.version}).')
         if journey.paused_reason and journey.status == Journey.Status.PAUSED:
-            self.stdout.write(f"It is paused: {journey.paused_reason}.")
+            self.stdout.write(f"It is paused: {journey.shown_paused_reason}.")
 
 
 ACTOR = "cli"
