@@ -64,3 +64,72 @@ def test_any_other_failure_of_a_task_is_still_recorded(monkeypatch):
     row.refresh_from_db()
     assert row.status == TaskResultStatus.FAILED
     assert row.exception_class_path == "builtins.IndexError"
+
+
+# --- a worker killed outright: its task runs again ----------------------------------------------
+def _running_task(worker: str) -> DBTaskResult:
+    result = slow_tasks.interrupted_by_a_second_signal.enqueue()
+    row = DBTaskResult.objects.get(pk=result.id)
+    row.claim(worker)  # RUNNING, as db_worker's claim leaves it
+    return row
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_task_left_running_by_a_killed_worker_is_queued_again_and_a_live_ones_is_not(caplog):
+    """kill -9 (or the OOM killer) left the task RUNNING for ever: django-tasks-db has no lease,
+    so a one-off task — an operator's notice, an import's run — was never run."""
+    import os
+    import socket
+
+    from tidings.campaigns.queue.workers import process_start_time
+    from tidings.web.task_worker import requeue_orphaned_tasks, worker_name
+
+    host = socket.gethostname()[:100]
+    killed = _running_task(f"{host}/{_dead_pid()}/12345/abc")
+    alive = _running_task(worker_name("me"))  # this very process
+    pid = os.getpid()
+    assert worker_name("me") == f"{host}/{pid}/{process_start_time(pid)}/me"
+    unknown = _running_task("a1b2c3d4e5")  # db_worker's own random name: nothing to go by
+
+    assert requeue_orphaned_tasks() == 1
+
+    states = {row.pk: row.status for row in DBTaskResult.objects.all()}
+    assert states == {
+        killed.pk: TaskResultStatus.READY,
+        alive.pk: TaskResultStatus.RUNNING,
+        unknown.pk: TaskResultStatus.RUNNING,
+    }
+    assert DBTaskResult.objects.get(pk=killed.pk).started_at is None
+    assert "which is gone: queued again" in caplog.text
+    assert requeue_orphaned_tasks() == 0  # once
+
+
+def test_a_task_of_a_worker_on_another_machine_is_queued_again_once_its_heartbeat_lapses():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tidings.campaigns.models import DeliveryWorker
+    from tidings.web.task_worker import requeue_orphaned_tasks
+
+    beat = DeliveryWorker.objects.create(
+        id="w1", host="mail-2.example", pid=4242, process_started="777", last_seen=timezone.now()
+    )
+    task = _running_task("mail-2.example/4242/777/xyz")
+    silent = _running_task("mail-3.example/99/1/xyz")  # no heartbeat of its own: left alone
+
+    assert requeue_orphaned_tasks() == 0
+    beat.last_seen = timezone.now() - timedelta(minutes=5)
+    beat.save()
+    assert requeue_orphaned_tasks() == 1
+
+    assert DBTaskResult.objects.get(pk=task.pk).status == TaskResultStatus.READY
+    assert DBTaskResult.objects.get(pk=silent.pk).status == TaskResultStatus.RUNNING

@@ -93,3 +93,25 @@ def test_a_second_sigterm_stops_at_once_and_puts_the_task_back_in_the_queue(
     ).fetchone()[0]
     connection.close()
     assert workers == 0  # the delivery engine said it stopped, and handed its rows back
+
+
+def test_a_task_a_killed_worker_left_running_runs_on_the_next_worker(fresh_installation, tmp_path):
+    """kill -9 left the task RUNNING in the database for ever: the next worker never ran it."""
+    worker, release = _start_worker_on_a_running_task(fresh_installation, tmp_path)
+    worker.kill()
+    worker.wait(timeout=60)
+    assert _task_row(fresh_installation / "tidings.sqlite3")[0] == "RUNNING"
+    release.touch()  # the task, run again, ends at once
+
+    again = subprocess.run(
+        [sys.executable, "-m", "tidings.cli", "worker", "--batch", "--no-delivery"],
+        env=env_for(fresh_installation),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "which is gone: queued again" in again.stderr, again.stderr[-3000:]
+    assert _task_row(fresh_installation / "tidings.sqlite3")[0] == "SUCCESSFUL"

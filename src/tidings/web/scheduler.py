@@ -19,6 +19,8 @@ from django.utils.module_loading import import_string
 
 from tidings.lib import periodic
 
+from .task_worker import requeue_orphaned_tasks
+
 logger = logging.getLogger(__name__)
 
 CLOCK_SLACK = timedelta(minutes=1)  # how far apart the workers' clocks may be
@@ -60,6 +62,7 @@ class SchedulerThread(threading.Thread):
             try:
                 close_old_connections()
                 run_due()
+                requeue_orphaned_tasks()  # a killed worker's task runs again (task_worker.py)
             except Exception:  # a failed check is retried at the next tick; never kill the worker
                 logger.exception("scheduler tick failed")
             self.stopping.wait(self.interval)

@@ -12,12 +12,21 @@ Here the second signal means "stop now, but lose nothing": the task in hand is i
 put back in the queue (READY: it runs again, from the start, on the next worker), and ``hurry``
 is set so that ``tidings worker`` stops waiting for the messages on the wire and hands every row
 its delivery engine holds back to the queue at once.
+
+A worker killed outright (``kill -9``, the OOM killer, a power cut) leaves its task RUNNING, and
+django-tasks-db has no lease to take it back: a one-off task (an operator's notice, an import's
+run) was lost for good.  So each worker names itself by host, pid and process start time
+(``worker_name``), and ``requeue_orphaned_tasks`` — run when a worker starts and at every tick of
+its scheduler — puts back in the queue a RUNNING task whose worker is gone: on this host, its
+process no longer exists; on another, that process's delivery heartbeat has lapsed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 from types import FrameType
 
@@ -81,6 +90,61 @@ class GracefulWorker(Worker):
             logger.warning("worker: task %s interrupted and queued again", db_task_result.pk)
 
 
+def worker_name(suffix: str) -> str:
+    """A task worker's id as its tasks record it: ``host/pid/process start/suffix``."""
+    from tidings.campaigns.queue.workers import process_start_time
+
+    pid = os.getpid()
+    return f"{socket.gethostname()[:100]}/{pid}/{process_start_time(pid)}/{suffix}"
+
+
+def _worker_gone(name: str, *, host: str, stale) -> bool:
+    from tidings.campaigns.models import DeliveryWorker
+    from tidings.campaigns.queue.workers import process_alive
+
+    parts = name.split("/")
+    if len(parts) != 4 or not parts[1].isdigit():
+        return False  # not named by us (an older version, or db_worker run by hand): unknown
+    where, pid, started = parts[0], int(parts[1]), parts[2]
+    if where == host:
+        return not process_alive(pid, started)
+    # Another machine: gone when that process's delivery heartbeat has lapsed (a worker run
+    # with --no-delivery has none, and is left alone: nothing says it is gone).
+    beats = DeliveryWorker.objects.filter(host=where, pid=pid, process_started=started)
+    return beats.exists() and not beats.filter(last_seen__gte=stale).exists()
+
+
+def requeue_orphaned_tasks() -> int:
+    """Put back in the queue every RUNNING task whose worker is gone; returns how many."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tidings.campaigns.config import DeliveryConfig
+
+    host = socket.gethostname()[:100]
+    stale = timezone.now() - timedelta(seconds=DeliveryConfig.from_settings().lease_seconds)
+    requeued = 0
+    running = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING)
+    for task in running.only("pk", "worker_ids", "started_at", "task_path"):
+        name = task.worker_ids[-1] if task.worker_ids else ""
+        if not _worker_gone(name, host=host, stale=stale):
+            continue
+        # Conditional: a task another worker took back (and perhaps started again) meanwhile
+        # has another started_at.
+        if DBTaskResult.objects.filter(
+            pk=task.pk, status=TaskResultStatus.RUNNING, started_at=task.started_at
+        ).update(status=TaskResultStatus.READY, started_at=None):
+            requeued += 1
+            logger.warning(
+                "worker: task %s (%s) was running in worker pid %s, which is gone: queued again",
+                task.pk,
+                task.task_path,
+                name.split("/")[1],
+            )
+    return requeued
+
+
 def run_tasks(*, interval: float, hurry: threading.Event, worker_id: str) -> None:
     """``db_worker``'s loop over the default queue and backend (its defaults), until a signal."""
     from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
@@ -97,6 +161,7 @@ def run_tasks(*, interval: float, hurry: threading.Event, worker_id: str) -> Non
         excluded_queue_names=[],
     )
     worker.configure_signals()
+    requeue_orphaned_tasks()
     try:
         worker.run()
     except SystemExit as exc:  # db_worker's exit when a first signal finds it idle

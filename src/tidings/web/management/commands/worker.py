@@ -76,6 +76,9 @@ class Command(BaseCommand):
 
         if batch:
             if not delivery_only:
+                from tidings.web.task_worker import requeue_orphaned_tasks
+
+                requeue_orphaned_tasks()
                 call_command(
                     "db_worker", interval=interval, batch=True, verbosity=options["verbosity"]
                 )
@@ -131,9 +134,11 @@ class Command(BaseCommand):
         from django.utils.crypto import get_random_string
         from django_tasks_db.utils import is_locked_database_exception
 
-        from tidings.web.task_worker import run_tasks
+        from tidings.web.task_worker import run_tasks, worker_name
 
-        worker_id = get_random_string(32)  # as db_worker names itself
+        # db_worker's random name, after where the process runs (its tasks can be taken back
+        # when it is gone: task_worker.requeue_orphaned_tasks).
+        worker_id = worker_name(get_random_string(12))
         while True:
             try:
                 run_tasks(interval=interval, hurry=hurry, worker_id=worker_id)
