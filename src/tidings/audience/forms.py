@@ -274,6 +274,14 @@ def render_embed_snippet(signup_form: SignupForm) -> str:
 TRACKING_FIELD = "tracking"
 
 
+def preference_channel_label(channel: str) -> str:
+    """A channel's box on the preference page (and its line in a confirmation email)."""
+    return CHANNEL_LABELS.get(channel, f"You may contact me by {channel}").replace(" also", "")
+
+
+TRACKING_LABEL = "Allow open and click statistics"
+
+
 def preference_field_names(policy: Policy) -> tuple[str, ...]:
     """Contact details the preference centre lets a person update: the newsletter purpose's
     typed fields, except the address itself."""
@@ -333,15 +341,13 @@ def build_preferences_form_class(
     channels = tuple(c for c in policy.marketing.channels if c != CHANNEL_EMAIL)
     for channel in channels:
         fields[f"channel_{channel}"] = forms.BooleanField(
-            label=CHANNEL_LABELS.get(channel, f"You may contact me by {channel}").replace(
-                " also", ""
-            ),
+            label=preference_channel_label(channel),
             required=False,
         )
     tracking = policy.purpose(PURPOSE).tracking
     if tracking:
         fields[TRACKING_FIELD] = forms.BooleanField(
-            label="Allow open and click statistics",
+            label=TRACKING_LABEL,
             required=False,
             help_text=f"We record {tracking}.",
         )

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import models
 
 from .consent import proof_rows
-from .models import ConsentEvent, Contact, Import, Subscription, Suppression
+from .models import ConsentEvent, Contact, Import, PendingPreferences, Subscription, Suppression
 from .sources import (
     AnyOf,
     Held,
@@ -214,6 +214,25 @@ def register_sources() -> None:
             ),
             related=("mailing_list",),
             order=10,
+        )
+    )
+    register(
+        model_source(
+            "pending preferences",
+            PendingPreferences,
+            of="contact",
+            title="Changes waiting for your confirmation",
+            record_kind="subscription",
+            columns=(
+                ("lists", "list_ids"),
+                "channels",
+                ("statistics", "tracking"),
+                ("details", "values"),
+                ("asked_at", "created_at"),
+            ),
+            order=10,
+            about="What you asked for on your preferences page, until you confirm it from the "
+            "email we sent you (then it is done and this goes) or the link expires.",
         )
     )
     register(
