@@ -183,6 +183,12 @@ def test_phone_and_post_consent_wait_for_the_mailbox_and_withdrawing_is_at_once(
     page = client.get(response["Location"]).content.decode()
     assert "Waiting for your confirmation" in page
     assert "<li>You may telephone me about these topics</li>" in page
+    # It shows ticked, and its box says why it is not granted yet.
+    boxes = {
+        i["name"]: "checked" in i for i in audit_page(page).inputs if i.get("type") == "checkbox"
+    }
+    assert boxes["channel_phone"] is True
+    assert "You may telephone me about these topics (awaiting your confirmation)" in page
 
     confirm_by_mail(client)
 
@@ -260,7 +266,9 @@ def test_name_and_company_change_from_the_mailbox_but_never_the_address_or_forbi
     entry = AuditEntry.objects.get(action="contact.updated")
     assert entry.details == {"fields": ["name", "company"], "source": "confirmation"}
     assert done["Location"].endswith("?done=changed")
-    assert "Your changes are made" in client.get(done["Location"]).content.decode()
+    answer = client.get(done["Location"]).content.decode()
+    assert "Your changes are made" in answer
+    assert f'<a href="{preferences_url(ada)}">Back to your email preferences</a>' in answer
     assert "Waiting for your confirmation" not in client.get(page_of(ada)).content.decode()
 
 

@@ -61,6 +61,7 @@ from .tokens import (
     ExpiredToken,
     absolute_url,
     confirm_days,
+    preferences_url,
     read_confirm_token,
     read_preferences_token,
     read_unsubscribe_token,
@@ -234,7 +235,13 @@ def _confirm_done(
         )
         if not lists:
             return None
-    return render(request, "audience/public/confirm_done.html", {"done": done, "lists": lists})
+    # The way back to the page the changes were asked for on: this mailbox's owner may have it.
+    back = preferences_url(contact) if contact is not None and done == "changed" else ""
+    return render(
+        request,
+        "audience/public/confirm_done.html",
+        {"done": done, "lists": lists, "preferences_url": back},
+    )
 
 
 # --- the preference centre --------------------------------------------------------------------
@@ -285,7 +292,13 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
     waiting = pending_preferences(contact)
     lists, pending = _preference_lists(contact)
     pending |= frozenset(waiting.list_ids if waiting else ())
-    form_class = build_preferences_form_class(policy, lists, pending)
+    form_class = build_preferences_form_class(
+        policy,
+        lists,
+        pending,
+        waiting_channels=waiting.channels if waiting else (),
+        waiting_tracking=bool(waiting and waiting.tracking),
+    )
     wording_text = preferences_wording()
     if request.method == "POST":
         if request.POST.get("action") == "unsubscribe_all":
