@@ -357,6 +357,21 @@ def test_unsubscribing_from_everything_leaves_every_list_and_channel(client, ada
     assert "You are unsubscribed from everything" in page
 
 
+def test_leaving_everything_takes_back_what_waited_for_the_confirmation_email(
+    client, ada, news
+):
+    client.post(page_of(ada), choices(name="Ada King", lists=[news], phone_ok=True))
+    older_email = link_in(mails_to("ada@example.com")[-1], "/c/")
+    client.post(page_of(ada), {"action": "unsubscribe_all"})
+
+    client.post(older_email)
+
+    ada.refresh_from_db()
+    assert not current_state(ada).channel_granted("phone")
+    assert ada.name == "Ada Lovelace"
+    assert "Waiting for your confirmation" not in client.get(page_of(ada)).content.decode()
+
+
 def test_joining_a_list_again_after_leaving_everything_lifts_the_suppression_once_confirmed(
     client, ada, news
 ):

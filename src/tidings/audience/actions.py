@@ -714,8 +714,9 @@ def do_unsubscribe_all(
 ) -> int:
     """Unsubscribe from every list, withdraw email marketing consent, and suppress the address
     (reason "unsubscribed": a later sign-up must be confirmed by email).  With
-    ``other_channels``, phone/post consent is withdrawn too.  Returns how many lists were left;
-    repeating it changes nothing.
+    ``other_channels``, phone/post consent is withdrawn too.  What waited for a confirmation
+    from the preference page goes.  Returns how many lists were left; repeating it changes
+    nothing.
     """
     lock_person(contact.pk)
     subs = list(
@@ -744,6 +745,9 @@ def do_unsubscribe_all(
             contact, dict.fromkeys(channels, False), source=source, source_ref=source_ref, ip=ip
         )
     do_suppress(contact.email, Suppression.Reason.UNSUBSCRIBED, actor_label=source)
+    # Leaving everything takes back what waited for a confirmation email (a telephone or
+    # statistics grant, new details): a click on that older email must not grant it afterwards.
+    PendingPreferences.objects.filter(contact=contact).delete()
     _count_campaign_unsubscribe(source_ref, contact)
     if left:
         audit("subscription.unsubscribed_all", obj=contact, lists=left, source=source)
