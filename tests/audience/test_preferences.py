@@ -120,7 +120,7 @@ def test_leaving_a_list_is_at_once_and_joining_one_waits_for_the_click_in_the_ma
     assert Subscription.objects.get(mailing_list=news).unsubscribed_at is not None
     assert [(e.mailing_list, e.action) for e in new_events(before)] == [(news, "withdrawn")]
     answer = client.get(response["Location"]).content.decode()
-    assert "happen only when you press the button in that email" in answer
+    assert "happens only when you press the button in it" in answer
     assert "<li>Join Events</li>" in answer  # what waits, in plain words
 
     [mail] = mails_to("ada@example.com")
@@ -357,9 +357,7 @@ def test_unsubscribing_from_everything_leaves_every_list_and_channel(client, ada
     assert "You are unsubscribed from everything" in page
 
 
-def test_leaving_everything_takes_back_what_waited_for_the_confirmation_email(
-    client, ada, news
-):
+def test_leaving_everything_takes_back_what_waited_for_the_confirmation_email(client, ada, news):
     client.post(page_of(ada), choices(name="Ada King", lists=[news], phone_ok=True))
     older_email = link_in(mails_to("ada@example.com")[-1], "/c/")
     client.post(page_of(ada), {"action": "unsubscribe_all"})
