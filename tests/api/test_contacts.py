@@ -71,6 +71,22 @@ def test_update_rectifies_fields_and_refuses_a_taken_address(api):
     assert taken["Content-Type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize("name", ["", "   ", None, "\u200b"])
+def test_a_required_name_cannot_be_emptied_and_the_problem_names_the_field(api, name):
+    """The same rule as a rights request's correction: changed, yes; emptied, never."""
+    ada = api.post("/contacts", {"email": "ada@example.com", "name": "Ada"}).json()
+
+    response = api.patch(f"/contacts/{ada['id']}", {"name": name, "company": "Engines"})
+
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["errors"] == [
+        {"field": "name", "message": "Name cannot be left empty: write the correct one"}
+    ]
+    assert (Contact.objects.get().name, Contact.objects.get().company) == ("Ada", "")
+
+
 def test_an_unknown_contact_is_a_404_problem(api):
     response = api.get("/contacts/999999")
     assert response.status_code == 404

@@ -133,6 +133,24 @@ def test_editing_a_contact_audits_the_changed_field_names_not_the_values(owner_c
     assert "Ada" not in str(entry.details)
 
 
+@pytest.mark.parametrize("name", ["", "   ", "\u00a0"])
+def test_an_operator_cannot_empty_a_required_name_and_the_form_says_which(owner_client, name):
+    """The same rule as a rights request's correction (and the API): nothing is saved."""
+    ada = person("Ada Lovelace", "ada@example.com")
+    data = {"email": "ada@example.com", "phone": "", "job_title": "", "work_address": ""}
+    url = reverse("audience:contact-edit", args=[ada.pk])
+
+    response = owner_client.post(url, {**data, "name": name, "company": "Engines"})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "name": ["Name cannot be left empty: write the correct one."]
+    }
+    ada.refresh_from_db()
+    assert (ada.name, ada.company) == ("Ada Lovelace", "")
+    assert not AuditEntry.objects.filter(action="contact.rectified").exists()
+
+
 def test_an_operators_work_address_has_the_same_limit_as_the_api(owner_client):
     ada = person("Ada Lovelace", "ada@example.com")
     data = {"name": "Ada", "email": "ada@example.com", "phone": "", "company": "", "job_title": ""}

@@ -120,7 +120,8 @@ def test_leaving_a_list_is_at_once_and_joining_one_waits_for_the_click_in_the_ma
     assert Subscription.objects.get(mailing_list=news).unsubscribed_at is not None
     assert [(e.mailing_list, e.action) for e in new_events(before)] == [(news, "withdrawn")]
     answer = client.get(response["Location"]).content.decode()
-    assert "press the button in the email we have just sent" in answer
+    assert "happens only when you press the button in it" in answer
+    assert "<li>Join Events</li>" in answer  # what waits, in plain words
 
     [mail] = mails_to("ada@example.com")
     confirm = link_in(mail, "/c/")
@@ -165,30 +166,63 @@ def test_saving_the_page_unchanged_writes_nothing(client, ada, news):
     assert AuditEntry.objects.count() == audits
 
 
-def test_phone_and_post_consent_are_recorded_per_channel(client, ada, news):
-    client.post(page_of(ada), choices(lists=[news], phone_ok=True))
+def confirm_by_mail(client, email="ada@example.com"):
+    """Press the button behind the newest confirmation link in ``email``'s mailbox."""
+    return client.post(link_in(mails_to(email)[-1], "/c/"))
+
+
+def test_phone_and_post_consent_wait_for_the_mailbox_and_withdrawing_is_at_once(client, ada, news):
+    before = last_event_id()
+    response = client.post(page_of(ada), choices(lists=[news], phone_ok=True))
+
+    assert response["Location"].endswith("?done=confirm")
+    assert not current_state(ada).channel_granted("phone")  # not from the page alone
+    assert new_events(before) == []
+    [mail] = mails_to("ada@example.com")
+    assert "You may telephone me about these topics" in mail.body("plain")
+    page = client.get(response["Location"]).content.decode()
+    assert "Waiting for your confirmation" in page
+    assert "<li>You may telephone me about these topics</li>" in page
+    # It shows ticked, and its box says why it is not granted yet.
+    boxes = {
+        i["name"]: "checked" in i for i in audit_page(page).inputs if i.get("type") == "checkbox"
+    }
+    assert boxes["channel_phone"] is True
+    assert "You may telephone me about these topics (awaiting your confirmation)" in page
+
+    confirm_by_mail(client)
+
     assert current_state(ada).channel_granted("phone")
     assert not current_state(ada).channel_granted("post")
+    [grant] = new_events(before)
+    assert (grant.channel, grant.action, grant.source) == ("phone", "granted", "confirmation")
+    assert "You can change this at any time on this page" in grant.wording.text  # the proof
 
     client.post(page_of(ada), choices(lists=[news], phone_ok=False))
 
     phone = ConsentEvent.objects.filter(purpose="marketing", channel="phone").order_by("pk")
-    assert [e.action for e in phone] == ["granted", "withdrawn"]
+    assert [(e.action, e.source) for e in phone] == [
+        ("granted", "confirmation"),
+        ("withdrawn", "preferences"),
+    ]
     assert not current_state(ada).channel_granted("phone")
+    assert len(mails_to("ada@example.com")) == 1  # withdrawing needs no email
 
 
-def test_tracking_is_allowed_until_refused_and_the_ledger_says_which(client, ada, news):
+def test_tracking_is_refused_at_once_and_allowed_again_only_from_the_mailbox(client, ada, news):
     assert tracking_allowed(ada)
 
     client.post(page_of(ada), choices(lists=[news], tracking=False))
     refused = tracking_allowed(ada)
     client.post(page_of(ada), choices(lists=[news], tracking=True))
+    still_refused = tracking_allowed(ada)
+    confirm_by_mail(client)
 
-    assert refused is False and tracking_allowed(ada) is True
+    assert refused is False and still_refused is False and tracking_allowed(ada) is True
     tracking = ConsentEvent.objects.filter(purpose="newsletter.tracking").order_by("pk")
-    assert [(e.channel, e.action) for e in tracking] == [
-        ("email", "withdrawn"),
-        ("email", "granted"),
+    assert [(e.channel, e.action, e.source) for e in tracking] == [
+        ("email", "withdrawn", "preferences"),
+        ("email", "granted", "confirmation"),
     ]
 
 
@@ -203,13 +237,24 @@ def test_tracking_is_not_offered_when_the_policy_does_not_track(
     assert tracking_allowed(ada) is False
 
 
-def test_name_and_company_can_change_but_not_the_address_or_fields_the_policy_forbids(
+def test_name_and_company_change_from_the_mailbox_but_never_the_address_or_forbidden_fields(
     client, ada, news
 ):
     data = choices(name="Ada King", company="Analytical Engines", lists=[news])
     data |= {"email": "eve@example.com", "work_address": "1 Evil St", "attributes": "{}"}
 
-    client.post(page_of(ada), data)
+    response = client.post(page_of(ada), data)
+
+    ada.refresh_from_db()
+    assert (ada.name, ada.company) == ("Ada Lovelace", "Engines")  # not from the page alone
+    page = client.get(response["Location"]).content.decode()
+    assert "<li>Name: Ada King</li>" in page and "<li>Company: Analytical Engines</li>" in page
+    assert 'value="Ada King"' in page  # what waits shows as typed: saving again keeps it
+    confirm_page = client.get(link_in(mails_to("ada@example.com")[-1], "/c/")).content.decode()
+    assert "<li>Name: Ada King</li>" in confirm_page
+    assert "Yes, make these changes" in confirm_page
+
+    done = confirm_by_mail(client)
 
     ada.refresh_from_db()
     assert (ada.name, ada.company, ada.email) == (
@@ -219,7 +264,54 @@ def test_name_and_company_can_change_but_not_the_address_or_fields_the_policy_fo
     )
     assert ada.work_address == "" and ada.attributes == {}
     entry = AuditEntry.objects.get(action="contact.updated")
-    assert entry.details == {"fields": ["name", "company"], "source": "preferences"}
+    assert entry.details == {"fields": ["name", "company"], "source": "confirmation"}
+    assert done["Location"].endswith("?done=changed")
+    answer = client.get(done["Location"]).content.decode()
+    assert "Your changes are made" in answer
+    assert f'<a href="{preferences_url(ada)}">Back to your email preferences</a>' in answer
+    assert "Waiting for your confirmation" not in client.get(page_of(ada)).content.decode()
+
+
+def test_a_forwarded_link_cannot_grant_consent_or_change_the_details_in_the_persons_name(ada, news):
+    before = last_event_id()
+    colleague = Client(REMOTE_ADDR=next_ip())
+
+    colleague.post(
+        page_of(ada), choices(name="Not Ada", company="Acme", lists=[news], phone_ok=True)
+    )
+
+    ada.refresh_from_db()
+    assert (ada.name, ada.company) == ("Ada Lovelace", "Engines")
+    assert new_events(before) == []
+    assert not current_state(ada).channel_granted("phone")
+    [mail] = mails_to("ada@example.com")
+    assert "Name: Not Ada" in mail.body("plain")  # Ada sees what she would confirm
+    assert "If you did not ask for this, ignore this email: nothing changes" in mail.body("plain")
+
+
+def test_a_later_save_replaces_what_waits_and_unticking_takes_it_back(client, ada, news):
+    client.post(page_of(ada), choices(name="Ada King", lists=[news]))
+    first = link_in(mails_to("ada@example.com")[-1], "/c/")
+    client.post(page_of(ada), choices(name="Ada Byron", lists=[news]))
+    second = link_in(mails_to("ada@example.com")[-1], "/c/")
+    resaved = client.post(page_of(ada), choices(name="Ada Byron", lists=[news]))
+
+    assert resaved["Location"].endswith("?done=waiting")  # the same again: no third email
+    assert len(mails_to("ada@example.com")) == 2
+    client.post(first)
+    ada.refresh_from_db()
+    assert ada.name == "Ada Lovelace"  # the replaced request's link changes nothing
+    client.post(second)
+    ada.refresh_from_db()
+    assert ada.name == "Ada Byron"
+
+    client.post(page_of(ada), choices(name="Ada Byron", lists=[news], phone_ok=True))
+    link = link_in(mails_to("ada@example.com")[-1], "/c/")
+    client.post(page_of(ada), choices(name="Ada Byron", lists=[news], phone_ok=False))
+    client.post(link)
+
+    assert not current_state(ada).channel_granted("phone")
+    assert "Waiting for your confirmation" not in client.get(page_of(ada)).content.decode()
 
 
 def test_a_required_name_cannot_be_emptied(client, ada, news):
@@ -265,6 +357,19 @@ def test_unsubscribing_from_everything_leaves_every_list_and_channel(client, ada
     assert "You are unsubscribed from everything" in page
 
 
+def test_leaving_everything_takes_back_what_waited_for_the_confirmation_email(client, ada, news):
+    client.post(page_of(ada), choices(name="Ada King", lists=[news], phone_ok=True))
+    older_email = link_in(mails_to("ada@example.com")[-1], "/c/")
+    client.post(page_of(ada), {"action": "unsubscribe_all"})
+
+    client.post(older_email)
+
+    ada.refresh_from_db()
+    assert not current_state(ada).channel_granted("phone")
+    assert ada.name == "Ada Lovelace"
+    assert "Waiting for your confirmation" not in client.get(page_of(ada)).content.decode()
+
+
 def test_joining_a_list_again_after_leaving_everything_lifts_the_suppression_once_confirmed(
     client, ada, news
 ):
@@ -291,18 +396,22 @@ def test_an_address_stopped_for_a_reason_the_person_cannot_lift_joins_no_list_an
     assert "Mail to this address has been stopped" in page
     before = last_event_id()
 
-    response = client.post(page_of(ada), choices(lists=[news, events], phone_ok=True))
+    response = client.post(
+        page_of(ada), choices(lists=[news, events], phone_ok=True, tracking=False)
+    )
 
     assert response["Location"].endswith("?done=refused")
     assert not ada.subscriptions.filter(mailing_list=events).exists()
     assert not current_state(ada).list_granted(events.pk)
     assert Suppression.objects.get().reason == reason
-    # The rest of what they chose is kept.
+    # No confirmation can reach the address, so nothing that needs one happens; a refusal
+    # needs none.
     assert [(e.purpose, e.channel, e.action) for e in new_events(before)] == [
-        ("marketing", "phone", "granted")
+        ("newsletter.tracking", "email", "withdrawn")
     ]
+    assert mails_to("ada@example.com") == []
     page = client.get(response["Location"]).content.decode()
-    assert "we could not add you to the newsletters you ticked" in page
+    assert "we could not make the changes that need your confirmation" in page
     assert "Your preferences are saved" not in page
 
 

@@ -59,6 +59,13 @@ def test_a_person_signs_up_confirms_changes_preferences_and_unsubscribes(no_js_p
     page.goto(preferences)
     page.get_by_label("Company", exact=False).fill("Analytical Engines Ltd")
     page.get_by_role("button", name=re.compile("save", re.I)).click()
+    # A new company waits for the click in the mailbox (the link may have been forwarded).
+    waiting = page.get_by_role("region", name="Waiting for your confirmation")
+    expect(waiting).to_contain_text("Company: Analytical Engines Ltd")
+    assert Contact.objects.get().company == ""
+    page.goto(next(link for link in latest_mail_links() if "/c/" in link))
+    page.get_by_role("button", name="Yes, make these changes").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your changes are made")
     assert Contact.objects.get().company == "Analytical Engines Ltd"
 
     # RFC 8058: the mailbox provider POSTs the one-click body, with no cookies and no redirects.

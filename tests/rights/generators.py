@@ -23,7 +23,7 @@ from django.utils import timezone
 from tests.campaigns.bounce_helpers import sample
 from tidings.audience.actions import do_create_contact, do_subscribe, do_unsubscribe
 from tidings.audience.emails import email_hmac
-from tidings.audience.models import Contact, MailingList
+from tidings.audience.models import Contact, MailingList, PendingPreferences
 from tidings.audience.suppression import do_suppress
 from tidings.campaigns.events import record_delivery_event
 from tidings.campaigns.mail import send_system_email
@@ -113,6 +113,19 @@ def _consent(person: Person) -> None:
         ip_address=ip,
     )
     person.planted(ip)
+
+
+def _pending_preferences(person: Person) -> None:
+    """A new name and company typed on the preference page, waiting for the email's click."""
+    news, _ = _lists()
+    values = {
+        "name": f"{person.tag.capitalize()} Waitingname",
+        "company": f"{person.tag} Pending Ltd",
+    }
+    PendingPreferences.objects.create(
+        contact=person.contact, list_ids=[news.pk], channels=["phone"], values=values
+    )
+    person.planted(*values.values())
 
 
 def _suppression(person: Person) -> None:
@@ -457,6 +470,7 @@ GENERATORS: dict[str, Callable[[Person], None]] = {
     "contact": _details,
     "subscriptions": _subscriptions,
     "consent": _consent,
+    "pending preferences": _pending_preferences,
     "suppression": _suppression,
     "campaigns_received": _campaigns_received,
     "emails": _emails,

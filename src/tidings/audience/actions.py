@@ -40,12 +40,18 @@ from .consent_records import (
     set_channels,
 )
 from .emails import InvalidEmail, normalise_email
-from .forms import default_consent_wording
+from .forms import (
+    TRACKING_LABEL,
+    default_consent_wording,
+    field_label,
+    preference_channel_label,
+)
 from .models import (
     ConsentEvent,
     ConsentWording,
     Contact,
     MailingList,
+    PendingPreferences,
     SignupForm,
     Subscription,
     Suppression,
@@ -62,6 +68,7 @@ from .suppression import do_suppress, suppression_reason
 from .tokens import (
     ConfirmRequest,
     UnsubscribeRequest,
+    confirm_days,
     confirm_url,
     list_unsubscribe_headers,
     preferences_url,
@@ -311,7 +318,14 @@ def _preferences_link_allowed(contact: Contact) -> bool:
     )
 
 
-def _send_confirmation(contact: Contact, request: ConfirmRequest, lists: list[MailingList]) -> None:
+def _send_confirmation(
+    contact: Contact,
+    request: ConfirmRequest,
+    lists: list[MailingList],
+    *,
+    changes: Iterable[str] = (),
+) -> None:
+    """``changes``: what else the click does, one line each (``pending_lines``)."""
     if not _confirmation_allowed(contact):
         logger.info("confirmation to contact %s not sent: too many recently", contact.pk)
         return
@@ -323,6 +337,7 @@ def _send_confirmation(contact: Contact, request: ConfirmRequest, lists: list[Ma
         "confirmation",
         {
             "lists": [ml.name for ml in lists],
+            "changes": list(changes),
             "confirm_url": confirm_url(request),
             "subscriber": subscriber,
         },
@@ -440,6 +455,7 @@ class ConfirmResult:
     confirmed: list[MailingList] = field(default_factory=list)  # confirmed by this click
     already: list[MailingList] = field(default_factory=list)  # confirmed before
     refused: bool = False  # the address has been suppressed since (bounce, complaint...)
+    changed: list[str] = field(default_factory=list)  # the preference page's other changes
 
 
 @transaction.atomic
@@ -492,6 +508,7 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
     if confirmed:
         regrant_email_marketing(contact, **event_kwargs)
     set_channels(contact, dict.fromkeys(request.channels, True), **event_kwargs)
+    applied = _apply_pending(contact, request.pending_id, **event_kwargs)
     if suppressed in PERSON_LIFTABLE and (confirmed or already):
         lift_person_suppression(contact.email)
     if confirmed:
@@ -499,7 +516,38 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
         _send_welcome(contact, confirmed)
         if request.form_id:
             _form_submitted(contact.pk, request.form_id)
-    return ConfirmResult(contact, confirmed, already)
+    return ConfirmResult(contact, confirmed, already, changed=applied)
+
+
+def _apply_pending(contact: Contact, pending_id: int | None, **event_kwargs: Any) -> list[str]:
+    """Make the preference page's changes this click confirms (``PendingPreferences``): grant
+    the channels and statistics (the click is the proof: source "confirmation", the page's
+    wording) and set the new details.  None when a later save replaced them, or they are done.
+    Returns what changed."""
+    if pending_id is None:
+        return []
+    pending = PendingPreferences.objects.filter(pk=pending_id, contact=contact).first()
+    if pending is None:
+        return []
+    event_kwargs["wording_obj"] = pending.wording
+    changed = set_channels(contact, dict.fromkeys(pending.channels, True), **event_kwargs)
+    if pending.tracking and not tracking_allowed(contact):
+        record_consent(
+            contact,
+            purpose=PURPOSE_TRACKING,
+            channel=CHANNEL_EMAIL,
+            action=ConsentEvent.Action.GRANTED,
+            **event_kwargs,
+        )
+        changed.append(f"tracking {ConsentEvent.Action.GRANTED}")
+    fields = _update_contact_fields(contact, pending.values)
+    if fields:
+        audit("contact.updated", obj=contact, fields=fields, source=event_kwargs["source"])
+    pending.delete()
+    changed += [f"{name} updated" for name in fields]
+    if changed:
+        audit("preferences.confirmed", obj=contact, changes=changed)
+    return changed
 
 
 def _form_submitted(contact_id: int, form_id: int) -> None:
@@ -666,8 +714,9 @@ def do_unsubscribe_all(
 ) -> int:
     """Unsubscribe from every list, withdraw email marketing consent, and suppress the address
     (reason "unsubscribed": a later sign-up must be confirmed by email).  With
-    ``other_channels``, phone/post consent is withdrawn too.  Returns how many lists were left;
-    repeating it changes nothing.
+    ``other_channels``, phone/post consent is withdrawn too.  What waited for a confirmation
+    from the preference page goes.  Returns how many lists were left; repeating it changes
+    nothing.
     """
     lock_person(contact.pk)
     subs = list(
@@ -696,6 +745,9 @@ def do_unsubscribe_all(
             contact, dict.fromkeys(channels, False), source=source, source_ref=source_ref, ip=ip
         )
     do_suppress(contact.email, Suppression.Reason.UNSUBSCRIBED, actor_label=source)
+    # Leaving everything takes back what waited for a confirmation email (a telephone or
+    # statistics grant, new details): a click on that older email must not grant it afterwards.
+    PendingPreferences.objects.filter(contact=contact).delete()
     _count_campaign_unsubscribe(source_ref, contact)
     if left:
         audit("subscription.unsubscribed_all", obj=contact, lists=left, source=source)
@@ -715,8 +767,10 @@ class PreferenceChoices:
 
 # How do_update_preferences says a list was not joined because mail to the address is stopped.
 LIST_REFUSED = "refused: mail stopped"
-# ... and that a list ticked there waits for the click in the confirmation email.
+# ... that a change made there waits for the click in the confirmation email ...
 LIST_TO_CONFIRM = "to confirm"
+# ... and that it was already waiting for it (no second email).
+STILL_TO_CONFIRM = "already waiting"
 
 
 @transaction.atomic
@@ -732,12 +786,19 @@ def do_update_preferences(
     """Apply a saved preference page.  Only what changed is written (subscriptions, one consent
     event per change, contact fields).  Returns a short description of each change.
 
-    Leaving a list, a channel or tracking takes effect at once.  Joining a list does not: the
-    preference link sits in every email we send, for a year, and emails get forwarded, so
-    whoever opens the page need not be the person.  The lists ticked are sent to the address as
-    a confirmation link (``do_confirm_signup``, as a sign-up form's are), and only the click in
-    that mailbox subscribes them, lifts an "unsubscribed everything" suppression and writes the
-    grant to the ledger ("list <id> to confirm" in the result).
+    Withdrawing takes effect at once: leaving a list, refusing a channel or tracking.  Granting
+    and changing the person's details do not: the preference link sits in every email we send,
+    for a year, and emails get forwarded, so whoever opens the page need not be the person.
+    The lists ticked are sent to the address as a confirmation link (``do_confirm_signup``, as
+    a sign-up form's are), the channels and statistics granted and the new name or company
+    wait in ``PendingPreferences`` for the same click, and only that click in the mailbox
+    subscribes, grants (the ledger's proof: source "confirmation", with this page's wording),
+    changes the details and lifts an "unsubscribed everything" suppression ("... to confirm"
+    in the result).  An address whose mail is stopped for a reason the person cannot lift gets
+    no email, so none of it happens ("... refused: mail stopped").  The page shows what waits
+    as chosen, so what a save asks for is what the person wants now: exactly what already
+    waits sends no second email ("... already waiting"), something else replaces it (the
+    earlier email's link then joins its lists only), nothing takes it back.
     """
     source = ConsentEvent.Source.PREFERENCES
     contact = Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)  # lock_person
@@ -748,59 +809,108 @@ def do_update_preferences(
     # (a hard bounce, a complaint, an operator's entry) joins no list here either; the page
     # says so (``mail_stopped``) instead of "saved".
     stopped = mail_stopped(contact.email)
-    to_confirm = []
+    to_join = []
     for ml in offered_lists:
         status = statuses.get(ml.pk)
         if ml.pk in choices.list_ids and status != Subscription.Status.CONFIRMED:
-            if stopped:
-                changes.append(f"list {ml.pk} {LIST_REFUSED}")
-                continue
-            to_confirm.append(ml)
-            changes.append(f"list {ml.pk} {LIST_TO_CONFIRM}")
+            to_join.append(ml)
         elif ml.pk not in choices.list_ids and status == Subscription.Status.CONFIRMED:
             do_unsubscribe(contact, ml, source=source, ip=ip)
             changes.append(f"list {ml.pk} left")
-    if to_confirm:
-        confirm = ConfirmRequest(
-            contact_id=contact.pk,
-            list_ids=tuple(ml.pk for ml in to_confirm),
-            wording_id=wording_obj.pk,
-        )
-        _send_confirmation(contact, confirm, to_confirm)
+    state = current_state(contact)
+    offered = list(offered_channels)
+    grant_channels = [c for c in offered if c in choices.channels and not state.channel_granted(c)]
     changes += set_channels(
         contact,
-        {c: c in choices.channels for c in offered_channels},
+        {c: False for c in offered if c not in choices.channels},
         source=source,
-        wording_obj=wording_obj,
         ip=ip,
     )
+    grant_tracking = False
     if choices.tracking is not None and choices.tracking != tracking_allowed(contact):
-        action = ConsentEvent.Action.GRANTED if choices.tracking else ConsentEvent.Action.WITHDRAWN
-        record_consent(
-            contact,
-            purpose=PURPOSE_TRACKING,
-            channel=CHANNEL_EMAIL,
-            action=action,
-            source=source,
-            wording_obj=wording_obj if choices.tracking else None,
-            ip=ip,
-        )
-        changes.append(f"tracking {action}")
-    changed_fields = _update_contact_fields(contact, choices.values)
-    if changed_fields:
-        audit("contact.updated", obj=contact, fields=changed_fields, source=source)
-    if changes:
+        if choices.tracking:
+            grant_tracking = True
+        else:
+            record_consent(
+                contact,
+                purpose=PURPOSE_TRACKING,
+                channel=CHANNEL_EMAIL,
+                action=ConsentEvent.Action.WITHDRAWN,
+                source=source,
+                ip=ip,
+            )
+            changes.append(f"tracking {ConsentEvent.Action.WITHDRAWN}")
+    new_values = _field_changes(contact, choices.values)
+    asked = [f"list {ml.pk}" for ml in to_join] + [f"channel {c}" for c in grant_channels]
+    asked += ["tracking"] * grant_tracking + [f"{name}" for name in new_values]
+    if not asked:
+        # The page shows what waits as ticked (and typed): a save without it takes it back.
+        if PendingPreferences.objects.filter(contact=contact).delete()[0]:
+            changes.append("waiting changes withdrawn")
+    elif stopped:
+        changes += [f"{what} {LIST_REFUSED}" for what in asked]
+    else:
+        wanted = {
+            "list_ids": sorted(ml.pk for ml in to_join),
+            "channels": sorted(grant_channels),
+            "tracking": grant_tracking,
+            "values": new_values,
+        }
+        waiting = pending_preferences(contact)
+        if waiting is not None and _pending_content(waiting) == wanted:
+            changes += [f"{what} {STILL_TO_CONFIRM}" for what in asked]
+        else:
+            PendingPreferences.objects.filter(contact=contact).delete()
+            pending = PendingPreferences.objects.create(
+                contact=contact, wording=wording_obj, **wanted
+            )
+            confirm = ConfirmRequest(
+                contact_id=contact.pk,
+                list_ids=tuple(ml.pk for ml in to_join),
+                wording_id=wording_obj.pk,
+                pending_id=pending.pk,
+            )
+            _send_confirmation(contact, confirm, to_join, changes=pending_lines(pending))
+            changes += [f"{what} {LIST_TO_CONFIRM}" for what in asked]
+    if any(not change.endswith(STILL_TO_CONFIRM) for change in changes):
         audit("preferences.updated", obj=contact, changes=changes)
-    return changes + [f"{name} updated" for name in changed_fields]
+    return changes
 
 
-def _update_contact_fields(contact: Contact, values: Mapping[str, str]) -> list[str]:
-    """Set the newsletter purpose's fields the person edited; nothing the policy does not allow
-    for it (and never the address, which identifies them) is touched."""
+def _pending_content(pending: PendingPreferences) -> dict[str, Any]:
+    return {
+        "list_ids": sorted(pending.list_ids),
+        "channels": sorted(pending.channels),
+        "tracking": pending.tracking,
+        "values": dict(pending.values),
+    }
+
+
+def pending_preferences(contact: Contact) -> PendingPreferences | None:
+    """The preference-page changes waiting for the click in the person's mailbox, if any (and
+    if that email's link still works)."""
+    since = timezone.now() - timedelta(days=confirm_days())
+    return PendingPreferences.objects.filter(contact=contact, created_at__gte=since).first()
+
+
+def pending_lines(pending: PendingPreferences | None) -> list[str]:
+    """What ``pending`` changes besides joining lists, one plain line each, in the words of the
+    preference page (the confirmation email, the page with its button, the preference page)."""
+    if pending is None:
+        return []
+    lines = [preference_channel_label(c) for c in pending.channels]
+    if pending.tracking:
+        lines.append(TRACKING_LABEL)
+    lines += [f"{field_label(name)}: {value or '(none)'}" for name, value in pending.values.items()]
+    return lines
+
+
+def _field_changes(contact: Contact, values: Mapping[str, str]) -> dict[str, str]:
+    """The newsletter purpose's fields the person edited, and their new values; nothing the
+    policy does not allow for it (and never the address, which identifies them)."""
     fields = get_policy().fields_for("newsletter")
     allowed = set(fields.all) - CAPTURED_FIELDS - {"email"}
-    changed: list[str] = []
-    attributes = dict(contact.attributes)
+    changed: dict[str, str] = {}
     for name, raw in values.items():
         if name not in allowed:
             continue
@@ -810,20 +920,32 @@ def _update_contact_fields(contact: Contact, values: Mapping[str, str]) -> list[
         if name == TIME_ZONE_FIELD and value and parse_time_zone(value) is None:
             continue  # not a time zone: what they had stays
         if name in Contact.COLUMN_FIELDS:
-            if getattr(contact, name) != value:
-                setattr(contact, name, value)
-                changed.append(name)
-        elif attributes.get(name, "") != value:
-            if value:
-                attributes[name] = value
-            else:
-                attributes.pop(name, None)
-            changed.append(name)
-    if changed:
-        contact.attributes = attributes
-        columns = [n for n in changed if n in Contact.COLUMN_FIELDS]
-        contact.save(update_fields=[*columns, "attributes", "updated_at"])
+            current = getattr(contact, name)
+        else:
+            current = contact.attributes.get(name, "")
+        if current != value:
+            changed[name] = value
     return changed
+
+
+def _update_contact_fields(contact: Contact, values: Mapping[str, str]) -> list[str]:
+    """Set the fields ``_field_changes`` finds changed (again, at the click: what is allowed
+    may have changed since)."""
+    changed = _field_changes(contact, values)
+    if not changed:
+        return []
+    attributes = dict(contact.attributes)
+    for name, value in changed.items():
+        if name in Contact.COLUMN_FIELDS:
+            setattr(contact, name, value)
+        elif value:
+            attributes[name] = value
+        else:
+            attributes.pop(name, None)
+    contact.attributes = attributes
+    columns = [n for n in changed if n in Contact.COLUMN_FIELDS]
+    contact.save(update_fields=[*columns, "attributes", "updated_at"])
+    return list(changed)
 
 
 @transaction.atomic
@@ -890,7 +1012,8 @@ def _delete_ledger_of_unconfirmed(contact_ids: set[int]) -> int:
 @transaction.atomic
 def do_purge_unconfirmed(older_than_days: int | None = None) -> PurgeResult:
     """Delete pending subscriptions older than ``older_than_days`` (default: TIDINGS_PENDING_DAYS),
-    and the contacts that had nothing but those sign-ups, with their consent events.
+    and the contacts that had nothing but those sign-ups, with their consent events; and
+    preference-page changes waiting as long for their confirmation (``PendingPreferences``).
 
     A contact who has anything else (another subscription, consent from another source, a CRM
     record) is kept; its purged sign-ups get a "withdrawn" event (source "system"), so its ledger
@@ -898,6 +1021,8 @@ def do_purge_unconfirmed(older_than_days: int | None = None) -> PurgeResult:
     """
     days = pending_days() if older_than_days is None else older_than_days
     cutoff = timezone.now() - timedelta(days=days)
+    # Preference-page changes nobody confirmed go too (their link expired before this).
+    PendingPreferences.objects.filter(created_at__lt=cutoff).delete()
     lapsed = Subscription.objects.filter(status=Subscription.Status.PENDING, created_at__lt=cutoff)
     people = sorted(set(lapsed.values_list("contact_id", flat=True)))
     if not people:

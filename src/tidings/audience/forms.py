@@ -300,6 +300,14 @@ def render_embed_snippet(signup_form: SignupForm) -> str:
 TRACKING_FIELD = "tracking"
 
 
+def preference_channel_label(channel: str) -> str:
+    """A channel's box on the preference page (and its line in a confirmation email)."""
+    return CHANNEL_LABELS.get(channel, f"You may contact me by {channel}").replace(" also", "")
+
+
+TRACKING_LABEL = "Allow open and click statistics"
+
+
 def preference_field_names(policy: Policy) -> tuple[str, ...]:
     """Contact details the preference centre lets a person update: the newsletter purpose's
     typed fields, except the address itself."""
@@ -343,31 +351,40 @@ class PreferencesFormBase(forms.Form):
         return self[TRACKING_FIELD] if self.offers_tracking else None
 
 
+WAITING = " (awaiting your confirmation)"
+
+
 def build_preferences_form_class(
-    policy: Policy, lists: Sequence[MailingList], pending_ids: frozenset[int] = frozenset()
+    policy: Policy,
+    lists: Sequence[MailingList],
+    pending_ids: frozenset[int] = frozenset(),
+    *,
+    waiting_channels: Sequence[str] = (),
+    waiting_tracking: bool = False,
 ) -> type[PreferencesFormBase]:
+    """``pending_ids``, ``waiting_channels``, ``waiting_tracking``: what waits for the click in
+    a confirmation email; its box says so, as it shows ticked."""
     required = set(policy.fields_for(PURPOSE).required)
     names = preference_field_names(policy)
     fields: dict[str, forms.Field] = {
         name: contact_form_field(name, required=name in required) for name in names
     }
     for ml in lists:
-        label = f"{ml.name} (awaiting your confirmation)" if ml.pk in pending_ids else ml.name
+        label = f"{ml.name}{WAITING}" if ml.pk in pending_ids else ml.name
         fields[f"list_{ml.pk}"] = forms.BooleanField(
             label=label, required=False, help_text=ml.description
         )
     channels = tuple(c for c in policy.marketing.channels if c != CHANNEL_EMAIL)
     for channel in channels:
         fields[f"channel_{channel}"] = forms.BooleanField(
-            label=CHANNEL_LABELS.get(channel, f"You may contact me by {channel}").replace(
-                " also", ""
-            ),
+            label=preference_channel_label(channel)
+            + (WAITING if channel in waiting_channels else ""),
             required=False,
         )
     tracking = policy.purpose(PURPOSE).tracking
     if tracking:
         fields[TRACKING_FIELD] = forms.BooleanField(
-            label="Allow open and click statistics",
+            label=TRACKING_LABEL + (WAITING if waiting_tracking else ""),
             required=False,
             help_text=f"We record {tracking}.",
         )

@@ -231,6 +231,32 @@ class ConsentWording(models.Model):
         return f"Wording {self.sha256[:12]}"
 
 
+class PendingPreferences(models.Model):
+    """What a person chose on their preference page that waits for the click in the
+    confirmation email sent to their address: contact by telephone or post, open and click
+    statistics, a new name or company.  The page's link sits in every email and emails get
+    forwarded, so granting consent or changing the person's details needs their mailbox, as
+    joining a list does (the lists themselves travel in the link, ``ConfirmRequest``).
+
+    Kept here, not in the link, because the new details are personal data and links are not
+    the place for them.  One row per person: a later save that asks for more replaces it (and
+    the earlier email's link then confirms its lists only); the click applies it and deletes it;
+    unconfirmed rows go with the unconfirmed sign-ups (``do_purge_unconfirmed``)."""
+
+    contact = models.OneToOneField(
+        Contact, on_delete=models.CASCADE, related_name="pending_preferences"
+    )
+    list_ids = models.JSONField(default=list)  # shown on the page; joined by the link's own
+    channels = models.JSONField(default=list)  # channels to grant
+    tracking = models.BooleanField(default=False)  # grant open and click statistics
+    values = models.JSONField(default=dict)  # contact field -> new value
+    wording = models.ForeignKey(ConsentWording, on_delete=models.PROTECT, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Pending preferences #{self.pk}"
+
+
 class ConsentEvent(models.Model):
     """One grant or withdrawal of consent.  Append-only: the ledger is the proof."""
 

@@ -12,12 +12,38 @@ from tidings import signals
 from tidings.lib.audit import audit
 from tidings.lib.edits import EditConflict, conflicts
 from tidings.lib.text import clean_line, one_line
+from tidings.policy import get_policy
 
 from .actions import FieldNotAllowed, announce_unsubscribed, wording
 from .emails import normalise_email
+from .forms import field_label
 from .models import ConsentEvent, Contact, MailingList, Segment, Subscription
 from .operator_forms import contact_fields
 from .subscriptions import do_set_subscription_status
+
+
+def required_contact_fields() -> tuple[str, ...]:
+    """The contact's fields the policy requires (the newsletter purpose's, as its sign-up forms
+    and the preference centre ask for them).  The one rule for every correction — the
+    operator's edit page, the API, a rights request: a required field may change, never be
+    emptied."""
+    try:
+        return tuple(get_policy().fields_for("newsletter").required)
+    except KeyError:  # a policy without the newsletter purpose requires nothing here
+        return ()
+
+
+def emptied_error(name: str) -> str:
+    """What a correction that empties required field ``name`` is told (no value in it)."""
+    return f"{field_label(name)} cannot be left empty: write the correct one"
+
+
+class RequiredFieldEmptied(ValueError):
+    """A correction would empty a field the policy requires (``field``); nothing was written."""
+
+    def __init__(self, name: str) -> None:
+        self.field = name
+        super().__init__(emptied_error(name))
 
 
 @transaction.atomic
@@ -39,11 +65,16 @@ def do_rectify_contact(
     changed, in ``allowed``'s order; the audit entry lists them, never the old or new values
     (written only when something changed, unless ``audit_unchanged``).  ``seen``: what each
     field read when the editor opened its page; a field someone else changed since raises
-    EditConflict (naming the fields) and nothing is written."""
+    EditConflict (naming the fields) and nothing is written; emptying a field the policy
+    requires (``required_contact_fields``) raises RequiredFieldEmptied, and nothing is written."""
     order = list(allowed)
     unknown = sorted(set(values) - set(order))
     if unknown:
         raise FieldNotAllowed(f"these fields cannot be changed here: {', '.join(unknown)}")
+    required = required_contact_fields()
+    emptied = [n for n in order if n in required and n in values and not _filled(values[n])]
+    if emptied:
+        raise RequiredFieldEmptied(emptied[0])
     locked = Contact.objects.select_for_update().get(pk=contact.pk)
     if seen:
         clashes = conflicts({n: getattr(locked, n) for n in values}, values, seen)
@@ -69,6 +100,11 @@ def do_rectify_contact(
     if changed or audit_unchanged:
         audit("contact.rectified", actor=actor, obj=locked, fields=sorted(changed), **audit_details)
     return changed
+
+
+def _filled(value: Any) -> bool:
+    """Is there anything in ``value`` once invisible format characters and spaces go?"""
+    return bool(str(clean_line(value) or "").strip())
 
 
 def do_update_contact(

@@ -9,7 +9,15 @@ from typing import Any
 from django.db import models
 
 from .consent import proof_rows
-from .models import ConsentEvent, Contact, Import, Subscription, Suppression
+from .models import (
+    ConsentEvent,
+    Contact,
+    Import,
+    MailingList,
+    PendingPreferences,
+    Subscription,
+    Suppression,
+)
 from .sources import (
     AnyOf,
     Held,
@@ -182,6 +190,11 @@ def kept_suppression(people: People) -> list[Kept]:
     ]
 
 
+def _pending_list_names(pending: PendingPreferences) -> list[str]:
+    names = MailingList.objects.filter(pk__in=pending.list_ids).order_by("name")
+    return list(names.values_list("name", flat=True))
+
+
 def register_sources() -> None:
     register(
         PersonalData(
@@ -214,6 +227,25 @@ def register_sources() -> None:
             ),
             related=("mailing_list",),
             order=10,
+        )
+    )
+    register(
+        model_source(
+            "pending preferences",
+            PendingPreferences,
+            of="contact",
+            title="Changes waiting for your confirmation",
+            record_kind="subscription",
+            columns=(
+                ("lists_to_join", _pending_list_names),
+                ("contact_by", "channels"),
+                ("open_and_click_statistics", "tracking"),
+                ("new_details", "values"),
+                ("asked_at", "created_at"),
+            ),
+            order=10,
+            about="What you asked for on your preferences page, until you confirm it from the "
+            "email we sent you (then it is done and this goes) or the link expires.",
         )
     )
     register(

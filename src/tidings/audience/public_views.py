@@ -28,6 +28,7 @@ from tidings.policy.notice import rights_request_url
 from .actions import (
     LIST_REFUSED,
     LIST_TO_CONFIRM,
+    STILL_TO_CONFIRM,
     ConfirmResult,
     PreferenceChoices,
     do_confirm_signup,
@@ -36,6 +37,8 @@ from .actions import (
     do_unsubscribe_all,
     do_unsubscribe_request,
     do_update_preferences,
+    pending_lines,
+    pending_preferences,
 )
 from .consent import current_state, tracking_allowed
 from .consent_records import mail_stopped
@@ -44,13 +47,21 @@ from .forms import (
     build_preferences_form_class,
     signup_form_for,
 )
-from .models import ConsentEvent, Contact, MailingList, SignupForm, Subscription
+from .models import (
+    ConsentEvent,
+    Contact,
+    MailingList,
+    PendingPreferences,
+    SignupForm,
+    Subscription,
+)
 from .tokens import (
     BadToken,
     ConfirmRequest,
     ExpiredToken,
     absolute_url,
     confirm_days,
+    preferences_url,
     read_confirm_token,
     read_preferences_token,
     read_unsubscribe_token,
@@ -167,14 +178,28 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request,
         "audience/public/confirm.html",
-        {"lists": list(lists.order_by("name")), "action": request.path},
+        {
+            "lists": list(lists.order_by("name")),
+            "changes": pending_lines(_pending_of(confirm_request)),
+            "action": request.path,
+        },
     )
 
 
+def _pending_of(confirm_request: ConfirmRequest) -> PendingPreferences | None:
+    """The preference-page changes a confirmation link stands for, while they wait."""
+    if confirm_request.pending_id is None:
+        return None
+    return PendingPreferences.objects.filter(
+        pk=confirm_request.pending_id, contact_id=confirm_request.contact_id
+    ).first()
+
+
 # What a confirmation's answer page says, by the word in its address: "subscribed" (this
-# click confirmed a list: a welcome email went), "already" (confirmed before), "refused" (mail
-# to the address is stopped), "gone" (the contact no longer exists).
-CONFIRM_OUTCOMES = ("subscribed", "already", "refused", "gone")
+# click confirmed a list: a welcome email went), "already" (confirmed before), "changed" (no
+# list: the preference page's other changes are made), "refused" (mail to the address is
+# stopped), "gone" (the contact no longer exists).
+CONFIRM_OUTCOMES = ("subscribed", "already", "changed", "refused", "gone")
 
 
 def _confirm_outcome(result: ConfirmResult) -> str:
@@ -182,7 +207,9 @@ def _confirm_outcome(result: ConfirmResult) -> str:
         return "gone"
     if result.refused:
         return "refused"
-    return "subscribed" if result.confirmed else "already"
+    if result.confirmed:
+        return "subscribed"
+    return "changed" if result.changed and not result.already else "already"
 
 
 def _confirm_done(
@@ -195,6 +222,8 @@ def _confirm_done(
     contact = Contact.objects.filter(pk=confirm_request.contact_id).first()
     if contact is None:
         done = "gone"
+    if done == "changed" and _pending_of(confirm_request) is not None:
+        return None  # not pressed yet: the page with the button
     lists = []
     if contact is not None and done in ("subscribed", "already"):
         lists = list(
@@ -206,7 +235,13 @@ def _confirm_done(
         )
         if not lists:
             return None
-    return render(request, "audience/public/confirm_done.html", {"done": done, "lists": lists})
+    # The way back to the page the changes were asked for on: this mailbox's owner may have it.
+    back = preferences_url(contact) if contact is not None and done == "changed" else ""
+    return render(
+        request,
+        "audience/public/confirm_done.html",
+        {"done": done, "lists": lists, "preferences_url": back},
+    )
 
 
 # --- the preference centre --------------------------------------------------------------------
@@ -254,8 +289,16 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         return _link_problem(request, expired=False, kind="preferences")
 
     policy = get_policy()
+    waiting = pending_preferences(contact)
     lists, pending = _preference_lists(contact)
-    form_class = build_preferences_form_class(policy, lists, pending)
+    pending |= frozenset(waiting.list_ids if waiting else ())
+    form_class = build_preferences_form_class(
+        policy,
+        lists,
+        pending,
+        waiting_channels=waiting.channels if waiting else (),
+        waiting_tracking=bool(waiting and waiting.tracking),
+    )
     wording_text = preferences_wording()
     if request.method == "POST":
         if request.POST.get("action") == "unsubscribe_all":
@@ -282,10 +325,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                 ip=client_ip(request),
             )
             # Post/redirect/get, with the notice in the address rather than a cookie.
-            refused = any(change.endswith(LIST_REFUSED) for change in changes)
-            to_confirm = any(change.endswith(LIST_TO_CONFIRM) for change in changes)
-            done = "refused" if refused else "confirm" if to_confirm else "saved"
-            return HttpResponseRedirect(f"{request.path}?done={done}", status=303)
+            return HttpResponseRedirect(f"{request.path}?done={_saved(changes)}", status=303)
     else:
         state = current_state(contact)
         confirmed = set(
@@ -293,25 +333,48 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                 "mailing_list_id", flat=True
             )
         )
+        # What waits for the person's confirmation shows as chosen: saving the page again
+        # keeps it waiting, and unticking (or retyping) it takes it back.
+        asked = waiting or PendingPreferences()
         initial: dict[str, object] = {
             name: getattr(contact, name, None) or contact.attributes.get(name, "")
             for name in form_class.contact_field_names
         }
-        initial |= {f"list_{ml.pk}": ml.pk in confirmed for ml in lists}
-        initial |= {f"channel_{c}": state.channel_granted(c) for c in form_class.offered_channels}
+        initial |= asked.values
+        initial |= {f"list_{ml.pk}": ml.pk in confirmed or ml.pk in asked.list_ids for ml in lists}
+        initial |= {
+            f"channel_{c}": state.channel_granted(c) or c in asked.channels
+            for c in form_class.offered_channels
+        }
         if form_class.offers_tracking:
-            initial["tracking"] = tracking_allowed(contact)
+            initial["tracking"] = tracking_allowed(contact) or asked.tracking
         form = form_class(initial=initial)
     context = {
         "form": form,
         "wording": wording_text,
         "done": request.GET.get("done", ""),
+        "waiting_lists": [ml for ml in lists if waiting and ml.pk in waiting.list_ids],
+        "waiting_changes": pending_lines(waiting),
         "mail_stopped": mail_stopped(contact.email),
         "action": request.path,
         "rights_url": _rights_link(),
         "privacy_url": absolute_url(reverse("policy:notice")),
     }
     return render(request, "audience/public/preferences.html", context)
+
+
+def _saved(changes: list[str]) -> str:
+    """The word the saved page's address carries: "refused" (something needed a confirmation
+    email, and mail to the address is stopped), "confirm" (one was sent), "waiting" (what was
+    asked for already waits for the one sent before), else "saved"."""
+    for word, ending in (
+        ("refused", LIST_REFUSED),
+        ("confirm", LIST_TO_CONFIRM),
+        ("waiting", STILL_TO_CONFIRM),
+    ):
+        if any(change.endswith(ending) for change in changes):
+            return word
+    return "saved"
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

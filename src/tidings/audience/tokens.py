@@ -75,6 +75,9 @@ class ConfirmRequest:
     form_id: int | None = None
     wording_id: int | None = None
     channels: tuple[str, ...] = ()
+    # The preference page's other changes waiting for this click (``PendingPreferences``): an
+    # id, never the new details themselves (personal data stays out of links).
+    pending_id: int | None = None
 
 
 def make_confirm_token(request: ConfirmRequest) -> str:
@@ -85,6 +88,8 @@ def make_confirm_token(request: ConfirmRequest) -> str:
         "w": request.wording_id,
         "ch": list(request.channels),
     }
+    if request.pending_id is not None:
+        payload["p"] = request.pending_id
     return signing.dumps(payload, salt=SALT_CONFIRM, compress=True)
 
 
@@ -96,6 +101,7 @@ def _confirm_request(payload: Any) -> ConfirmRequest:
             form_id=int(payload["f"]) if payload.get("f") is not None else None,
             wording_id=int(payload["w"]) if payload.get("w") is not None else None,
             channels=tuple(str(c) for c in payload.get("ch", ())),
+            pending_id=int(payload["p"]) if payload.get("p") is not None else None,
         )
     except (KeyError, TypeError, ValueError):
         raise BadToken("the link is not valid") from None

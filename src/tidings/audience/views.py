@@ -115,6 +115,8 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
             changed = operator.do_update_contact(contact, values, actor=request.user, seen=seen)
         except InvalidEmail as exc:
             form.add_error("email", str(exc))
+        except operator.RequiredFieldEmptied as exc:
+            form.add_error(exc.field, f"{exc}.")
         except EditConflict as clash:
             current = Contact.objects.get(pk=contact.pk)
             form.reopen({name: getattr(current, name) for name in form.fields})

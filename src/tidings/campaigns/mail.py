@@ -40,6 +40,8 @@ VARIABLES = {
     "list_names": "The same names, joined: 'Product news and Events'",
     "confirm_url": "The link that confirms a sign-up (confirmation email)",
     "subscriber": "Whether the person already gets one of our lists (confirmation email)",
+    "changes": "What else the confirmation does, one line each: consent or details the person "
+    "changed on their preference page (confirmation email)",
     "preferences_url": "The person's preference centre",
     "unsubscribe_url": "The link that unsubscribes at once",
     "meeting_time": "A booked demo's date and time, in the person's timezone (demo emails)",
@@ -70,27 +72,37 @@ _SIGNATURE_HTML = (
 
 DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
     "confirmation": {
-        "subject": "Please confirm: {{ list_names }} from {{ controller_name }}",
+        "subject": "Please confirm: {% if list_names %}{{ list_names }}{% else %}your changes"
+        "{% endif %} from {{ controller_name }}",
         "text": (
             "Hello{% if first_name %} {{ first_name }}{% endif %},\n\n"
-            "Someone, probably you, asked {{ controller_name }} to email this address:\n"
-            "{% for l in lists %}  - {{ l }}\n{% endfor %}\n"
+            "{% if lists %}Someone, probably you, asked {{ controller_name }} to email this "
+            "address:\n{% for l in lists %}  - {{ l }}\n{% endfor %}\n{% endif %}"
+            "{% if changes %}{% if lists %}And{% else %}Someone, probably you,{% endif %} asked "
+            "{{ controller_name }}, on your preferences page, for these changes:\n"
+            "{% for c in changes %}  - {{ c }}\n{% endfor %}\n{% endif %}"
             "To confirm, open this link and press the button on the page:\n"
             "{{ confirm_url }}\n\n"
-            "If you did not ask for this, ignore this email: you will not be subscribed"
-            "{% if subscriber %} to these, and nothing else changes.\n\n{% else %}, "
+            "If you did not ask for this, ignore this email: "
+            "{% if not lists %}nothing changes.\n\n{% else %}you will not be subscribed"
+            "{% if subscriber or changes %} to these, and nothing else changes.\n\n{% else %}, "
             "we will not write again, and your address will be deleted in a few days.\n\n"
-            "{% endif %}" + _SIGNATURE_TEXT
+            "{% endif %}{% endif %}" + _SIGNATURE_TEXT
         ),
         "html": (
             "<p>Hello{% if first_name %} {{ first_name }}{% endif %},</p>"
-            "<p>Someone, probably you, asked {{ controller_name }} to email this address:</p>"
-            "<ul>{% for l in lists %}<li>{{ l }}</li>{% endfor %}</ul>"
-            '<p><a href="{{ confirm_url }}">Confirm your subscription</a></p>'
-            "<p>If you did not ask for this, ignore this email: you will not be subscribed"
-            "{% if subscriber %} to these, and nothing else changes.</p>{% else %}, "
+            "{% if lists %}<p>Someone, probably you, asked {{ controller_name }} to email this "
+            "address:</p><ul>{% for l in lists %}<li>{{ l }}</li>{% endfor %}</ul>{% endif %}"
+            "{% if changes %}<p>{% if lists %}And{% else %}Someone, probably you,{% endif %} "
+            "asked {{ controller_name }}, on your preferences page, for these changes:</p>"
+            "<ul>{% for c in changes %}<li>{{ c }}</li>{% endfor %}</ul>{% endif %}"
+            '<p><a href="{{ confirm_url }}">Confirm {% if lists %}your subscription'
+            "{% else %}your changes{% endif %}</a></p>"
+            "<p>If you did not ask for this, ignore this email: "
+            "{% if not lists %}nothing changes.</p>{% else %}you will not be subscribed"
+            "{% if subscriber or changes %} to these, and nothing else changes.</p>{% else %}, "
             "we will not write again, and your address will be deleted in a few days.</p>"
-            "{% endif %}" + _SIGNATURE_HTML
+            "{% endif %}{% endif %}" + _SIGNATURE_HTML
         ),
     },
     "welcome": {

@@ -31,6 +31,11 @@ from tidings import signals
 from tidings.audience.consent import PURPOSE_MARKETING, current_state
 from tidings.audience.emails import email_hmac, email_key, normalise_email
 from tidings.audience.models import ConsentEvent, Contact, Suppression
+from tidings.audience.operator import (  # noqa: F401  (emptied_error: the rights forms' too)
+    RequiredFieldEmptied,
+    emptied_error,
+    required_contact_fields,
+)
 from tidings.audience.operator import do_rectify_contact as do_rectify_contact_fields
 from tidings.audience.sources import Kept, sources
 from tidings.audience.suppression import do_suppress
@@ -87,20 +92,10 @@ def rectifiable_fields() -> tuple[str, ...]:
 
 
 def required_fields() -> tuple[str, ...]:
-    """The rectifiable fields the policy requires (as the preference centre does): a correction
-    may change them, never empty them."""
-    try:
-        required = set(get_policy().fields_for("newsletter").required)
-    except KeyError:  # a policy without the newsletter purpose requires nothing here
-        return ()
+    """The rectifiable fields the policy requires: a correction may change them, never empty
+    them (the one rule, ``audience.operator.required_contact_fields``)."""
+    required = set(required_contact_fields())
     return tuple(name for name in rectifiable_fields() if name in required)
-
-
-def emptied_error(name: str) -> str:
-    """What a correction that empties required field ``name`` is told (no value in it)."""
-    from tidings.audience.forms import field_label
-
-    return f"{field_label(name)} cannot be left empty: write the correct one"
 
 
 def due_date(received_at: datetime) -> date:
@@ -379,17 +374,17 @@ def do_rectify_contact(
         name: str(" ".join(str(value).split()) if name != "work_address" else value).strip()
         for name, value in values.items()
     }
-    emptied = [name for name in required_fields() if name in tidied and not tidied[name]]
-    if emptied:
-        raise RightsError(emptied_error(emptied[0]))
-    changed = do_rectify_contact_fields(
-        contact,
-        tidied,
-        allowed=allowed,
-        actor=actor,
-        audit_unchanged=True,
-        request=request.pk if request else None,
-    )
+    try:
+        changed = do_rectify_contact_fields(
+            contact,
+            tidied,
+            allowed=allowed,
+            actor=actor,
+            audit_unchanged=True,
+            request=request.pk if request else None,
+        )
+    except RequiredFieldEmptied as exc:
+        raise RightsError(str(exc)) from None
     if request is not None:
         _complete(request, {"rectified": changed}, actor=actor, lines=[_rectified_line(changed)])
     return changed

@@ -14,7 +14,7 @@ from tidings.audience.actions import FieldNotAllowed, lock_person
 from tidings.audience.contacts import search_contacts
 from tidings.audience.emails import InvalidEmail
 from tidings.audience.models import Contact, Subscription
-from tidings.audience.operator import do_update_contact
+from tidings.audience.operator import RequiredFieldEmptied, do_update_contact
 from tidings.audience.operator_forms import contact_fields
 
 from .. import idempotency
@@ -208,6 +208,10 @@ def _rectify(request: HttpRequest, contact: Contact, payload: ContactPatch) -> N
     except InvalidEmail as exc:
         raise Problem(
             422, f"email: {exc}", errors=[{"field": "email", "message": str(exc)}]
+        ) from None
+    except RequiredFieldEmptied as exc:
+        raise Problem(
+            422, f"{exc.field}: {exc}.", errors=[{"field": exc.field, "message": str(exc)}]
         ) from None
     except IntegrityError:
         raise Problem(409, "Another contact already has that email address.") from None
