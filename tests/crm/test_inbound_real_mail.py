@@ -806,3 +806,42 @@ def test_the_operator_sees_the_persons_text_as_written(client):
     # Shown as written: the page's stylesheet keeps the text's spaces and line breaks.
     stylesheet = Path(finders.find("crm/crm.css")).read_text()
     assert re.search(r"\.message-text, \.record-message \{[^}]*white-space: pre-wrap", stylesheet)
+
+
+# Gmail writes a person's indentation as "&nbsp; &nbsp; " (alternating, so the browser keeps
+# it); Apple Mail a tab as a span styled white-space:pre; a pasted log or config comes in <pre>.
+GMAIL_HTML_ONLY = eml(
+    """
+From: Grace Hopper <grace@example.org>
+To: support@example.co.uk
+Subject: Config
+Message-ID: <CAF=abc123@mail.gmail.com>
+MIME-Version: 1.0
+Content-Type: text/html; charset="UTF-8"
+Content-Transfer-Encoding: quoted-printable
+""",
+    '<div dir=3D"ltr">Steps I tried:<div>1. restart</div><div>&nbsp; &nbsp; (twice)</div>=\n'
+    "<div>2. reload</div><div><br></div><div>My config:</div><pre>server {\n"
+    "    listen 80;\n"
+    "}</pre><div>Log:<span class=3D\"Apple-tab-span\" style=3D\"white-space:pre\">\t</span>=\n"
+    'error</div><div style=3D"white-space: pre-wrap">  a\n    b</div></div>\n',
+)
+
+
+def test_html_only_mail_keeps_the_persons_preformatted_text_and_indentation(client):
+    """An HTML-only mail's indentation (Gmail's &nbsp;s, Apple Mail's white-space:pre tabs and
+    blocks) was collapsed to single spaces: "(twice)" joined the list's margin, a log's lines
+    ran together.  <pre> kept its own.  Shown on the enquiry page as kept (pre-wrap)."""
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    do_receive_inbound(GMAIL_HTML_ONLY, "pipe")
+    kept = Enquiry.objects.get().message
+    assert kept == (
+        "Steps I tried:\n1. restart\n    (twice)\n2. reload\n\nMy config:\n\n"
+        "server {\n    listen 80;\n}\n\nLog:\terror\n  a\n    b"
+    )
+    client.force_login(operator("ada"))
+    page = client.get(reverse("crm:enquiry", args=[Enquiry.objects.get().pk])).text
+    assert "1. restart\n    (twice)\n2. reload" in page and "server {\n    listen 80;\n}" in page

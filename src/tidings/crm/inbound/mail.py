@@ -261,10 +261,14 @@ def _html_text(html: str) -> str:
             *("table", "thead", "tbody", "tfoot", "tr", "td", "th", "pre", "code"),
             *("h1", "h2", "h3", "h4", "h5", "h6", "dl", "dt", "dd", "hr"),
         },
-        attributes={"a": {"href"}},
+        # white-space alone of its style: Apple Mail's tabs and other preformatted text keep
+        # their spacing (html_to_text's keep_spacing), as does indentation in &nbsp;s.
+        attributes={"a": {"href"}, **{tag: {"style"} for tag in ("div", "span", "p", "code")}},
+        filter_style_properties={"white-space"},
         clean_content_tags={"script", "style", "title", "head", "blockquote"},
     )
-    return html_to_text(cleaned)
+    text = html_to_text(cleaned, keep_spacing=True).replace("\xa0", " ")
+    return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+\n", "\n", text))
 
 
 # When a part's bytes are not in the charset it names (or it names one nobody knows, or
