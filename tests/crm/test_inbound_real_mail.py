@@ -845,3 +845,62 @@ def test_html_only_mail_keeps_the_persons_preformatted_text_and_indentation(clie
     client.force_login(operator("ada"))
     page = client.get(reverse("crm:enquiry", args=[Enquiry.objects.get().pk])).text
     assert "1. restart\n    (twice)\n2. reload" in page and "server {\n    listen 80;\n}" in page
+
+
+# The line Gmail, Apple Mail and Outlook on the web put above the quoted mail, in French,
+# Spanish and Dutch (German and English are read by the library as they are).
+ATTRIBUTIONS = {
+    "gmail-fr": "Le lun. 7 déc. 2026 à 10:00, Example Support <support@example.co.uk> a écrit :",
+    "apple-fr": "Le 7 déc. 2026 à 10:00, Nicole Leroy <support@example.co.uk> a écrit :",
+    "gmail-fr-wrapped": "Le lun. 7 déc. 2026 à 10:00, Example Support <\n"
+    "support+e1.017bf38eac63b2b1@example.co.uk> a écrit :",
+    "gmail-es": "El lun, 7 dic 2026 a las 10:00, Example Support (<support@example.co.uk>) "
+    "escribió:",
+    "apple-es": "El 7 dic 2026, a las 10:00, Example Support <support@example.co.uk> escribió:",
+    "gmail-nl": "Op ma 7 dec. 2026 om 10:00 schreef Example Support <support@example.co.uk>:",
+    "apple-nl": "Op 7 dec. 2026, om 10:00 heeft Example Support <support@example.co.uk> het "
+    "volgende geschreven:",
+    "gmail-de": "Am Mo., 7. Dez. 2026 um 10:00 Uhr schrieb Example Support "
+    "<support@example.co.uk>:",
+}
+
+
+@pytest.mark.parametrize("attribution", ATTRIBUTIONS.values(), ids=ATTRIBUTIONS.keys())
+def test_a_reply_in_french_spanish_or_dutch_keeps_only_what_the_person_wrote(attribution):
+    """The quoted-reply library's French pattern refused a line with a second "le " in it
+    ("Example Support"), its Spanish one wanted two spaces before "escribió:", its Dutch one
+    had no "schreef Naam:": the whole quoted history was kept as the person's message."""
+    body = f"Merci, c'est bon.\n\n{attribution}\n> Hello Amélie,\n> Thank you for writing.\n"
+    do_receive_inbound(mail(GRACE, subject="Re: Commande", body=body), "pipe")
+    assert Enquiry.objects.get().message == "Merci, c'est bon."
+
+
+def test_a_french_sentence_that_says_someone_wrote_is_not_a_quote():
+    body = "Le client a écrit : merci pour tout.\nLe produit est arrivé hier."
+    do_receive_inbound(mail(GRACE, subject="Commande", body=body), "pipe")
+    assert Enquiry.objects.get().message == body
+
+
+OUTLOOK_FORWARD = (
+    "Can you help my colleague with this?\n\n"
+    "________________________________\n"
+    "From: Eve Colleague <eve@example.net>\n"
+    "Sent: Monday, December 7, 2026 9:00 AM\n"
+    "To: Grace Hopper <grace@example.org>\n"
+    "Subject: Order 1235\n\n"
+    "The order 1235 never arrived.\n"
+)
+
+
+@pytest.mark.parametrize("prefix", ["FW:", "Fwd:", "TR:", "WG:", "RV:"])
+def test_an_outlook_forward_keeps_the_forwarded_mail_after_the_persons_words(prefix):
+    """Outlook forwards with no "Forwarded message" line: its "From: … Sent: …" block is the
+    one its replies quote under, and the forwarded mail, what the person sent us to read, was
+    stripped as quoted history ("Can you help my colleague with this?" and nothing else)."""
+    do_receive_inbound(mail(GRACE, subject=f"{prefix} Order 1235", body=OUTLOOK_FORWARD), "pipe")
+    assert Enquiry.objects.get().message == OUTLOOK_FORWARD.strip()
+
+
+def test_an_outlook_reply_still_loses_its_quoted_history():
+    do_receive_inbound(mail(GRACE, subject="RE: Order 1235", body=OUTLOOK_FORWARD), "pipe")
+    assert Enquiry.objects.get().message == "Can you help my colleague with this?"
