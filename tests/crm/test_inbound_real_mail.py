@@ -904,3 +904,25 @@ def test_an_outlook_forward_keeps_the_forwarded_mail_after_the_persons_words(pre
 def test_an_outlook_reply_still_loses_its_quoted_history():
     do_receive_inbound(mail(GRACE, subject="RE: Order 1235", body=OUTLOOK_FORWARD), "pipe")
     assert Enquiry.objects.get().message == "Can you help my colleague with this?"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/mixed", 'multipart/mixed; boundary="never-used"'],
+    ids=["no-boundary", "boundary-not-found"],
+)
+def test_multipart_mail_with_no_parts_keeps_its_text(content_type):
+    """Mail labelled multipart whose body has no parts (no boundary, or one it never uses) was
+    acknowledged and kept as "(no text)": what the person wrote was in its body all along."""
+    raw = eml(
+        f"""
+From: Grace Hopper <grace@example.org>
+To: support@example.co.uk
+Subject: Order 1234
+MIME-Version: 1.0
+Content-Type: {content_type}; charset=utf-8
+""",
+        "The order 1234 never arrived.\nCan you send it again?\n",
+    )
+    do_receive_inbound(raw, "pipe")
+    assert Enquiry.objects.get().message == "The order 1234 never arrived.\nCan you send it again?"

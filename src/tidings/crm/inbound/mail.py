@@ -584,6 +584,11 @@ def content(message: EmailMessage) -> Content:
         text = _part_text(body)  # type: ignore[arg-type]
         if body.get_content_type() == "text/html":
             text = _html_text(text)
+    elif message.get_content_maintype() == "multipart" and not message.is_multipart():
+        # "multipart" with no boundary, or one its text never uses (a script's or a broken
+        # program's mail): the parser keeps the body whole, as one text, and there is no part
+        # to take the text from; it was acknowledged and kept as "(no text)".
+        text = _part_text(message)
     if not text.strip():
         # Outlook's "Rich Text" mail (Exchange's, between its own users, forwarded to us) can
         # carry its text only inside its winmail.dat, as compressed RTF: it arrived as "(no text)".
