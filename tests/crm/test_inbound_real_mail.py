@@ -823,7 +823,7 @@ Content-Transfer-Encoding: quoted-printable
     '<div dir=3D"ltr">Steps I tried:<div>1. restart</div><div>&nbsp; &nbsp; (twice)</div>=\n'
     "<div>2. reload</div><div><br></div><div>My config:</div><pre>server {\n"
     "    listen 80;\n"
-    "}</pre><div>Log:<span class=3D\"Apple-tab-span\" style=3D\"white-space:pre\">\t</span>=\n"
+    '}</pre><div>Log:<span class=3D"Apple-tab-span" style=3D"white-space:pre">\t</span>=\n'
     'error</div><div style=3D"white-space: pre-wrap">  a\n    b</div></div>\n',
 )
 

@@ -305,7 +305,7 @@ def test_the_server_refuses_to_start_without_the_address_its_acknowledgements_li
     own machine and not where the customer reaches tidings.  It refuses, in one line naming the
     setting, before it builds screening's engine or listens."""
     monkeypatch.delenv("TIDINGS_BASE_URL", raising=False)
-    with pytest.raises(CommandError, match="^TIDINGS_BASE_URL is not set: acknowledgements") as e:
+    with pytest.raises(CommandError, match=r"^TIDINGS_BASE_URL is not set: acknowledgements") as e:
         call_command(*command, f"127.0.0.1:{free_port()}")
     assert "\n" not in str(e.value)
 
