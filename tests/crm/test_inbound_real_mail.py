@@ -806,3 +806,123 @@ def test_the_operator_sees_the_persons_text_as_written(client):
     # Shown as written: the page's stylesheet keeps the text's spaces and line breaks.
     stylesheet = Path(finders.find("crm/crm.css")).read_text()
     assert re.search(r"\.message-text, \.record-message \{[^}]*white-space: pre-wrap", stylesheet)
+
+
+# Gmail writes a person's indentation as "&nbsp; &nbsp; " (alternating, so the browser keeps
+# it); Apple Mail a tab as a span styled white-space:pre; a pasted log or config comes in <pre>.
+GMAIL_HTML_ONLY = eml(
+    """
+From: Grace Hopper <grace@example.org>
+To: support@example.co.uk
+Subject: Config
+Message-ID: <CAF=abc123@mail.gmail.com>
+MIME-Version: 1.0
+Content-Type: text/html; charset="UTF-8"
+Content-Transfer-Encoding: quoted-printable
+""",
+    '<div dir=3D"ltr">Steps I tried:<div>1. restart</div><div>&nbsp; &nbsp; (twice)</div>=\n'
+    "<div>2. reload</div><div><br></div><div>My config:</div><pre>server {\n"
+    "    listen 80;\n"
+    '}</pre><div>Log:<span class=3D"Apple-tab-span" style=3D"white-space:pre">\t</span>=\n'
+    'error</div><div style=3D"white-space: pre-wrap">  a\n    b</div></div>\n',
+)
+
+
+def test_html_only_mail_keeps_the_persons_preformatted_text_and_indentation(client):
+    """An HTML-only mail's indentation (Gmail's &nbsp;s, Apple Mail's white-space:pre tabs and
+    blocks) was collapsed to single spaces: "(twice)" joined the list's margin, a log's lines
+    ran together.  <pre> kept its own.  Shown on the enquiry page as kept (pre-wrap)."""
+    from django.urls import reverse
+
+    from .helpers import operator
+
+    do_receive_inbound(GMAIL_HTML_ONLY, "pipe")
+    kept = Enquiry.objects.get().message
+    assert kept == (
+        "Steps I tried:\n1. restart\n    (twice)\n2. reload\n\nMy config:\n\n"
+        "server {\n    listen 80;\n}\n\nLog:\terror\n  a\n    b"
+    )
+    client.force_login(operator("ada"))
+    page = client.get(reverse("crm:enquiry", args=[Enquiry.objects.get().pk])).text
+    assert "1. restart\n    (twice)\n2. reload" in page and "server {\n    listen 80;\n}" in page
+
+
+# The line Gmail, Apple Mail and Outlook on the web put above the quoted mail, in French,
+# Spanish and Dutch (German and English are read by the library as they are).
+ATTRIBUTIONS = {
+    "gmail-fr": "Le lun. 7 déc. 2026 à 10:00, Example Support <support@example.co.uk> a écrit :",
+    "apple-fr": "Le 7 déc. 2026 à 10:00, Nicole Leroy <support@example.co.uk> a écrit :",
+    "gmail-fr-wrapped": "Le lun. 7 déc. 2026 à 10:00, Example Support <\n"
+    "support+e1.017bf38eac63b2b1@example.co.uk> a écrit :",
+    "gmail-es": "El lun, 7 dic 2026 a las 10:00, Example Support (<support@example.co.uk>) "
+    "escribió:",
+    "apple-es": "El 7 dic 2026, a las 10:00, Example Support <support@example.co.uk> escribió:",
+    "gmail-nl": "Op ma 7 dec. 2026 om 10:00 schreef Example Support <support@example.co.uk>:",
+    "apple-nl": "Op 7 dec. 2026, om 10:00 heeft Example Support <support@example.co.uk> het "
+    "volgende geschreven:",
+    "gmail-de": "Am Mo., 7. Dez. 2026 um 10:00 Uhr schrieb Example Support "
+    "<support@example.co.uk>:",
+}
+
+
+@pytest.mark.parametrize("attribution", ATTRIBUTIONS.values(), ids=ATTRIBUTIONS.keys())
+def test_a_reply_in_french_spanish_or_dutch_keeps_only_what_the_person_wrote(attribution):
+    """The quoted-reply library's French pattern refused a line with a second "le " in it
+    ("Example Support"), its Spanish one wanted two spaces before "escribió:", its Dutch one
+    had no "schreef Naam:": the whole quoted history was kept as the person's message."""
+    body = f"Merci, c'est bon.\n\n{attribution}\n> Hello Amélie,\n> Thank you for writing.\n"
+    do_receive_inbound(mail(GRACE, subject="Re: Commande", body=body), "pipe")
+    assert Enquiry.objects.get().message == "Merci, c'est bon."
+
+
+def test_a_french_sentence_that_says_someone_wrote_is_not_a_quote():
+    body = "Le client a écrit : merci pour tout.\nLe produit est arrivé hier."
+    do_receive_inbound(mail(GRACE, subject="Commande", body=body), "pipe")
+    assert Enquiry.objects.get().message == body
+
+
+OUTLOOK_FORWARD = (
+    "Can you help my colleague with this?\n\n"
+    "________________________________\n"
+    "From: Eve Colleague <eve@example.net>\n"
+    "Sent: Monday, December 7, 2026 9:00 AM\n"
+    "To: Grace Hopper <grace@example.org>\n"
+    "Subject: Order 1235\n\n"
+    "The order 1235 never arrived.\n"
+)
+
+
+@pytest.mark.parametrize("prefix", ["FW:", "Fwd:", "TR:", "WG:", "RV:"])
+def test_an_outlook_forward_keeps_the_forwarded_mail_after_the_persons_words(prefix):
+    """Outlook forwards with no "Forwarded message" line: its "From: … Sent: …" block is the
+    one its replies quote under, and the forwarded mail, what the person sent us to read, was
+    stripped as quoted history ("Can you help my colleague with this?" and nothing else)."""
+    do_receive_inbound(mail(GRACE, subject=f"{prefix} Order 1235", body=OUTLOOK_FORWARD), "pipe")
+    assert Enquiry.objects.get().message == OUTLOOK_FORWARD.strip()
+
+
+def test_an_outlook_reply_still_loses_its_quoted_history():
+    do_receive_inbound(mail(GRACE, subject="RE: Order 1235", body=OUTLOOK_FORWARD), "pipe")
+    assert Enquiry.objects.get().message == "Can you help my colleague with this?"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/mixed", 'multipart/mixed; boundary="never-used"'],
+    ids=["no-boundary", "boundary-not-found"],
+)
+def test_multipart_mail_with_no_parts_keeps_its_text(content_type):
+    """Mail labelled multipart whose body has no parts (no boundary, or one it never uses) was
+    acknowledged and kept as "(no text)": what the person wrote was in its body all along."""
+    raw = eml(
+        f"""
+From: Grace Hopper <grace@example.org>
+To: support@example.co.uk
+Subject: Order 1234
+MIME-Version: 1.0
+Content-Type: {content_type}; charset=utf-8
+""",
+        "The order 1234 never arrived.\nCan you send it again?\n",
+    )
+    do_receive_inbound(raw, "pipe")
+    assert Enquiry.objects.get().message == "The order 1234 never arrived.\nCan you send it again?"

@@ -278,7 +278,10 @@ def test_stopping_takes_no_new_connection_and_answers_the_message_in_hand(serve,
 
 
 # --- the command and its log ------------------------------------------------------------------
-def test_serve_refuses_a_bad_listen_address_and_nothing_to_receive_in_one_line(settings):
+def test_serve_refuses_a_bad_listen_address_and_nothing_to_receive_in_one_line(
+    settings, monkeypatch
+):
+    monkeypatch.setenv("TIDINGS_BASE_URL", "https://news.example.com")
     with pytest.raises(CommandError, match=r"give HOST:PORT \(127.0.0.1:2424\) or unix:/path"):
         call_command("inbound", "serve", "--listen", "localhost")
     with pytest.raises(CommandError, match="must be absolute"):
@@ -287,6 +290,24 @@ def test_serve_refuses_a_bad_listen_address_and_nothing_to_receive_in_one_line(s
     settings.TIDINGS_BOUNCE_ADDRESS = ""
     with pytest.raises(CommandError, match="no address to receive mail for"):
         call_command("inbound", "serve")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["inbound", "serve", "--listen"], ["worker", "--no-delivery", "--no-scheduler", "--lmtp"]],
+    ids=["inbound serve", "worker --lmtp"],
+)
+def test_the_server_refuses_to_start_without_the_address_its_acknowledgements_link_to(
+    command, monkeypatch
+):
+    """Started on its own (systemd, a shell) without TIDINGS_BASE_URL, the server acknowledged
+    every support mail with links to http://127.0.0.1:8000, the default, which is the server's
+    own machine and not where the customer reaches tidings.  It refuses, in one line naming the
+    setting, before it builds screening's engine or listens."""
+    monkeypatch.delenv("TIDINGS_BASE_URL", raising=False)
+    with pytest.raises(CommandError, match=r"^TIDINGS_BASE_URL is not set: acknowledgements") as e:
+        call_command(*command, f"127.0.0.1:{free_port()}")
+    assert "\n" not in str(e.value)
 
 
 def test_it_listens_on_a_unix_socket_the_mail_servers_group_can_reach(serve, tmp_path, settings):
@@ -354,6 +375,7 @@ def test_the_command_receives_until_sigterm_then_exits_0_having_answered(command
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "TIDINGS_DATA_DIR": str(tmp_path),
         "TIDINGS_SUPPORT_ADDRESS": "Example Support <support@example.co.uk>",
+        "TIDINGS_BASE_URL": "https://news.example.com",
     }
     tidings = Path(sys.executable).with_name("tidings")
     process = subprocess.Popen(

@@ -177,6 +177,61 @@ def test_my_work_tells_items_apart_by_subject_and_when_they_last_changed(client)
     assert changed(private, at(9, 0))
 
 
+def test_my_work_search_names_enquiries_by_their_screened_subject(client):
+    """The search on My work listed each enquiry as "#12": the operator opened each to see what
+    it was about, while My work itself named them by their (screened) subject."""
+    ada = operator("ada")
+    client.force_login(ada)
+    invoice = enquiry(1, subject="Invoice for March")
+    private = enquiry(2, subject="Question. I was diagnosed with cancer.")
+    by_form = enquiry(3)  # no subject: the start of its message
+    page = client.get(reverse("crm:index"), {"q": "Person"}).text
+    results = page[page.index("<h2>Enquiries</h2>") :]
+    for record, name in ((invoice, "Invoice for March"), (private, private.subject)):
+        assert f'{reverse("crm:enquiry", args=[record.pk])}">{name} (#{record.pk})</a>' in results
+    assert f">Hello (#{by_form.pk})</a>" in results
+    assert "[removed: health]" in private.subject and "cancer" not in page
+
+
+def test_my_work_reads_subject_less_enquiries_in_the_same_number_of_queries_however_many(
+    client, settings
+):
+    """A web enquiry has no subject of its own: My work names it by our first mail's subject,
+    read with one more query per enquiry.  The page (and its search, and the list) now costs
+    the same with two such enquiries or ten."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tidings.crm.conversations import tagged_subject
+    from tidings.crm.models import ConversationMessage
+
+    ada = operator("ada")
+    client.force_login(ada)
+
+    def add(n: int) -> None:
+        record = enquiry(n)
+        do_update_work(record, actor=ada, owner=ada)
+        ConversationMessage.objects.create(
+            enquiry=record, direction="out", subject=tagged_subject(record, f"Your enquiry {n}")
+        )
+
+    def queries(url: str, **params: str) -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as seen:
+            page = client.get(reverse(url), params).text
+        return len(seen), page
+
+    for n in range(2):
+        add(n)
+    before = [queries("crm:index"), queries("crm:index", q="Person"), queries("crm:enquiries")]
+    for n in range(2, 9):  # fewer than My work's ten a heading (which then counts them)
+        add(n)
+    after = [queries("crm:index"), queries("crm:index", q="Person"), queries("crm:enquiries")]
+    assert [count for count, _ in after] == [count for count, _ in before]
+    for _, page in after:
+        assert "Your enquiry 8<" in page or "Your enquiry 8 (#" in page  # the tag left out
+        assert "[#E-" not in page
+
+
 # --- lists ------------------------------------------------------------------------------------
 def test_lists_filter_by_status_and_owner_and_page_without_counting(
     client, django_assert_max_num_queries

@@ -84,6 +84,27 @@ def test_an_unset_base_url_is_not_reported_as_the_address_links_use(settings, mo
     assert "not set" not in found["settings.base_url"]["summary"]
 
 
+def test_an_unset_base_url_with_a_help_desk_warns_that_its_server_will_not_start(
+    settings, monkeypatch
+):
+    # The LMTP server acknowledges support mail with links; without the setting it refuses to
+    # start, and the doctor, run with the same environment, says so before the service fails.
+    monkeypatch.delenv("TIDINGS_BASE_URL", raising=False)
+    settings.TIDINGS_BASE_URL = "http://127.0.0.1:8000"
+    settings.TIDINGS_SUPPORT_ADDRESS = "support@example.co.uk"
+
+    code, found = doctor("--only", "settings")
+
+    assert code == 0  # a warning: the web and the worker run
+    assert found["settings.base_url"]["status"] == "warn"
+    assert "tidings inbound serve" in found["settings.base_url"]["summary"]
+    assert "TIDINGS_BASE_URL" in found["settings.base_url"]["fix"]
+
+    monkeypatch.setenv("TIDINGS_BASE_URL", "http://127.0.0.1:8000")
+    _, found = doctor("--only", "settings")
+    assert found["settings.base_url"]["status"] == "ok"
+
+
 def test_plain_http_fails_in_production_mode(settings):
     settings.PRODUCTION = True
     settings.TIDINGS_BASE_URL = "http://news.example.com"

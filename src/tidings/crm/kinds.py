@@ -37,6 +37,7 @@ from .forms import (
     format_lines,
 )
 from .models import Contract, Enquiry, Order, Organisation, SupportContact, SupportRequest
+from .queues import shown_subject
 from .support import response_clock
 
 Cell = tuple[str, str]  # (text, link or "")
@@ -295,12 +296,15 @@ class Enquiries(WorkKind):
     shows_retention = True
 
     def search(self, q: str) -> QuerySet:
-        return queries.search_enquiries(q)
+        from .conversations import with_thread_subjects
+
+        return with_thread_subjects(queries.search_enquiries(q).select_related("owner"))
 
     def row(self, e: Enquiry) -> list[Cell]:
         summary = e.message if len(e.message) <= 80 else e.message[:79] + "…"
         return [
-            (f"#{e.pk}", self.url(e)),
+            # What it is about, as My work names it (screened), not only "#12".
+            (f"{shown_subject(e) or '(no subject)'} (#{e.pk})", self.url(e)),
             (person(e.contact), reverse("audience:contact", args=[e.contact_id])),
             (e.channel, ""),
             (summary, ""),
@@ -526,11 +530,13 @@ class SupportRequests(WorkKind):
     shows_retention = True  # its support contact's: it goes with them
 
     def search(self, q: str) -> QuerySet:
-        return queries.search_support_requests(q)
+        from .conversations import with_thread_subjects
+
+        return with_thread_subjects(queries.search_support_requests(q).select_related("owner"))
 
     def row(self, r: SupportRequest) -> list[Cell]:
         return [
-            (r.subject, self.url(r)),
+            (f"{shown_subject(r) or '(no subject)'} (#{r.pk})", self.url(r)),
             (r.organisation.name, reverse("crm:organisation", args=[r.organisation_id])),
             (
                 person(r.support_contact.contact),

@@ -76,7 +76,10 @@ class MyWork:
 def _heading(
     key: str, title: str, model: Any, qs: QuerySet, link: str, order: tuple[str, ...] = ("-pk",)
 ) -> Heading:
-    items = list(_with_changed_at(model, _related(model, qs)).order_by(*order)[:PREVIEW])
+    from .conversations import with_thread_subjects
+
+    records = with_thread_subjects(_with_changed_at(model, _related(model, qs)))
+    items = list(records.order_by(*order)[:PREVIEW])
     for item in items:
         item.shown_subject = shown_subject(item)
     count = len(items) if len(items) < PREVIEW else qs.count()

@@ -34,6 +34,11 @@ _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 )
 _HIDDEN = re.compile(r"display\s*:\s*none|mso-hide\s*:\s*all", re.I)
+_PREFORMATTED = re.compile(r"white-space\s*:\s*(?:pre|pre-wrap|break-spaces)\b", re.I)
+# What HTML collapses: ASCII white space only.  A no-break space (&nbsp;) is not (Python's \s
+# is), and is how Gmail and Outlook write a person's indentation.
+_COLLAPSED = re.compile(r"[ \t\n\r\f]+")
+_ASCII_SPACE = " \t\n\r\f"
 BODY_START_MARK = "\x01"
 BODY_END_MARK = "\x02"
 
@@ -43,13 +48,20 @@ class _TextConverter(HTMLParser):
     their alt text; hidden elements (the preheader) and the head left out.  A tokeniser, not a
     tree builder, so placeholder comments come out exactly where they were."""
 
-    def __init__(self, placeholder: re.Pattern[str] | None, statements: frozenset[str]) -> None:
+    def __init__(
+        self,
+        placeholder: re.Pattern[str] | None,
+        statements: frozenset[str],
+        keep_spacing: bool = False,
+    ) -> None:
         super().__init__(convert_charrefs=True)
         self.placeholder = placeholder
         self.statements = statements
+        self.keep_spacing = keep_spacing
         self.out: list[str] = []
         self.newlines = -1  # at the end of out; -1: nothing written yet
-        self.open: list[tuple[str, bool, bool]] = []  # (tag, hidden, right-to-left)
+        # (tag, hidden, right-to-left, preformatted by its style)
+        self.open: list[tuple[str, bool, bool, bool]] = []
         self.hidden = 0
         self.rtl = 0  # open elements marked dir="rtl"
         self.pre = 0
@@ -92,10 +104,12 @@ class _TextConverter(HTMLParser):
         values = dict(attrs)
         hidden = bool(_HIDDEN.search(values.get("style") or "")) or tag in _SKIPPED
         rtl = (values.get("dir") or "").lower() == "rtl"
+        styled_pre = self.keep_spacing and bool(_PREFORMATTED.search(values.get("style") or ""))
         if tag not in _VOID:
-            self.open.append((tag, hidden, rtl))
+            self.open.append((tag, hidden, rtl, styled_pre))
             self.hidden += hidden
             self.rtl += rtl
+            self.pre += styled_pre
         if self.hidden or hidden:
             return
         if tag == "br":
@@ -136,9 +150,10 @@ class _TextConverter(HTMLParser):
             return
         # Close up to the matching open element (the serialiser's HTML is well formed).
         while self.open:
-            name, hidden, rtl = self.open.pop()
+            name, hidden, rtl, styled_pre = self.open.pop()
             self.hidden -= hidden
             self.rtl -= rtl
+            self.pre -= styled_pre
             if not self.hidden and not hidden:
                 self._close(name)
             if name == tag:
@@ -170,9 +185,14 @@ class _TextConverter(HTMLParser):
         if self.pre:
             self._put(data)
             return
-        text = re.sub(r"\s+", " ", data)
-        if self._at_line_start():
-            text = text.lstrip()
+        if self.keep_spacing:
+            text = _COLLAPSED.sub(" ", data)
+            if self._at_line_start():
+                text = text.lstrip(_ASCII_SPACE)
+        else:
+            text = re.sub(r"\s+", " ", data)
+            if self._at_line_start():
+                text = text.lstrip()
         if text:
             self._mark_direction()
             self._put(text)
@@ -206,10 +226,13 @@ def html_to_text(
     *,
     placeholder: re.Pattern[str] | None = None,
     statements: frozenset[str] = frozenset(),
+    keep_spacing: bool = False,
 ) -> str:
     """Readable plain text for an HTML message (see _TextConverter).  ``placeholder`` matches
-    the comments to keep (Jinja placeholders); ``statements`` are those kept even when hidden."""
-    converter = _TextConverter(placeholder, statements)
+    the comments to keep (Jinja placeholders); ``statements`` are those kept even when hidden.
+    ``keep_spacing`` (a person's mail, not a layout's): no-break spaces are kept as written and
+    an element styled ``white-space: pre`` (Apple Mail's tabs, Outlook's code) as ``<pre>``."""
+    converter = _TextConverter(placeholder, statements, keep_spacing)
     converter.feed(html)
     converter.close()
     return converter.text()

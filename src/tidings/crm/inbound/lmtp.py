@@ -94,6 +94,22 @@ def parse_listen(value: str) -> Listen:
     return Listen(host=host, port=int(port))
 
 
+# --- where its acknowledgements link to ------------------------------------------------------
+def require_base_url() -> None:
+    """Refuse to serve when ``TIDINGS_BASE_URL`` is not set in the environment.
+
+    The acknowledgement of each support mail links to tidings (the conversation, the privacy
+    notice).  `tidings serve` links to where it serves when the setting is not there, but this
+    server knows no such address: run on its own (systemd, a shell) it linked every customer to
+    ``http://127.0.0.1:8000``, an address on the server's own machine."""
+    if not os.environ.get("TIDINGS_BASE_URL", "").strip():
+        raise ListenError(
+            "TIDINGS_BASE_URL is not set: acknowledgements of support mail would link to "
+            f"{settings.TIDINGS_BASE_URL}; set it to the address people reach tidings at "
+            "(as for tidings serve)"
+        )
+
+
 # --- whom it takes mail for ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Recipients:

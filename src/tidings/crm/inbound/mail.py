@@ -261,10 +261,14 @@ def _html_text(html: str) -> str:
             *("table", "thead", "tbody", "tfoot", "tr", "td", "th", "pre", "code"),
             *("h1", "h2", "h3", "h4", "h5", "h6", "dl", "dt", "dd", "hr"),
         },
-        attributes={"a": {"href"}},
+        # white-space alone of its style: Apple Mail's tabs and other preformatted text keep
+        # their spacing (html_to_text's keep_spacing), as does indentation in &nbsp;s.
+        attributes={"a": {"href"}, **{tag: {"style"} for tag in ("div", "span", "p", "code")}},
+        filter_style_properties={"white-space"},
         clean_content_tags={"script", "style", "title", "head", "blockquote"},
     )
-    return html_to_text(cleaned)
+    text = html_to_text(cleaned, keep_spacing=True).replace("\xa0", " ")
+    return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+\n", "\n", text))
 
 
 # When a part's bytes are not in the charset it names (or it names one nobody knows, or
@@ -304,15 +308,20 @@ _MOBILE_SIGN_OFF = re.compile(
 )
 
 
-def strip_reply(text: str) -> str:
+def strip_reply(text: str, *, subject: str = "") -> str:
     """The newest reply in ``text``: quoted history, reply headers and signature removed.
 
     An inline forward ("---------- Forwarded message ---------", "Begin forwarded message:")
-    is what the person sends us to read: its text stays, after what they wrote above it."""
+    is what the person sends us to read: its text stays, after what they wrote above it.  So
+    does Outlook's, which has no such line (its forward's "From: … Sent: …" block is the one
+    its replies quote under): a ``subject`` starting "FW:" (or "Fwd:", "TR:", "WG:", "RV:" …)
+    says which it is."""
     text = _trimmed(text.replace("\r\n", "\n"))
     if not text:
         return ""
     forward = _FORWARD_MARKER.search(text)
+    if forward is None and _FORWARD_SUBJECT.match(subject):
+        forward = _first_header_block(text)
     if forward and not _reader(text).HEADER_REGEX.search(text[: forward.start()]):
         note = _newest_reply(text[: forward.start()]) if forward.start() else ""
         forwarded = text[forward.start() :].strip()
@@ -331,6 +340,31 @@ _FORWARD_MARKER = re.compile(
     r"|d[ée]but du message r[ée]exp[ée]di[ée][ \t]*:)[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
+
+
+# What mail programs put before a forwarded mail's subject: English "Fwd:"/"FW:", French
+# "TR:", German "WG:", Spanish "RV:", Italian "I:", Dutch "Doorst:", Swedish "VB:", Polish "PD:".
+_FORWARD_SUBJECT = re.compile(
+    r"\s*(?:\[\s*)?(?:fwd?|tr|wg|rv|i|doorst|vb|vs|pd)\s*:", re.IGNORECASE
+)
+
+
+# The line Outlook puts above the block: underscores, or "-----Original Message-----" (in its
+# language: "-----Message d'origine-----", "-----Ursprüngliche Nachricht-----").
+_RULE_ABOVE = re.compile(r"^[ \t]*(?:_{8,}|-{3,}[^\n]{0,40}?-{3,})[ \t]*\n\Z", re.M)
+
+
+def _first_header_block(text: str) -> re.Match[str] | None:
+    """Where the first quoted header block ("From: … Sent: …", in the reply languages) starts
+    in ``text``, with the line Outlook puts above it; None without one."""
+    for line in re.finditer(r"^.*$", text, re.MULTILINE):
+        if _FROM_LABEL.match(line[0]):
+            block = _reader(text).HEADER_REGEX.search(text[line.start() :])
+            if block is not None and block.start() == 0:
+                rule = _RULE_ABOVE.search(text[: line.start()])
+                return re.compile(r".+", re.S).search(text, rule.start() if rule else line.start())
+            return None
+    return None
 
 
 # The library lists each language's header words in one order: From, Sent, To, Subject, Date…
@@ -402,6 +436,24 @@ class _QuotedHeaders:
         return next(self._matches(text), None)
 
 
+# The line above a quoted reply ("Le … a écrit :"), where the library's own pattern misses the
+# mail programs' (mail-parser-reply 1.36): its French one refuses any line with a second "le "
+# in it, case aside — "Example Support", "Nicole", "Le … Michele Leroy" — a guard meant against
+# two "Le"s; its Spanish one wants two spaces before "escribió:"; its Dutch one the name before
+# "schreef", where Gmail writes "Op ma 7 dec. 2026 om 10:00 schreef Naam <adres>:" (Apple Mail
+# "… heeft Naam <adres> het volgende geschreven:").  All three
+# quoted histories stayed in the person's message.  One group each, the attribution, which may
+# be wrapped onto a second line (as the library's English and German ones may).
+_WROTE_HEADERS = {
+    "fr": r"^((?:> ?)*Le\s(?:.+?\s?.+?)\sa\s[ée]crit\s?:)$",
+    "es": r"^((?:> ?)*El\s(?:.+?\s?.+?)\sescribi[óo]\s?:)$",
+    "nl": (
+        r"^((?:> ?)*Op\s(?:.+?\s?.+?)\s?"
+        r"(?:schreef(?:\s(?:.+?\s?.+?))?|het\svolgende\sgeschreven)\s?:)$"
+    ),
+}
+
+
 class _Reader(EmailMessage_):
     """mail-parser-reply's reader, but a quoted mail's header block ("From: … Sent: …") is two
     lines at least in every language: its Polish one took a single line starting "Data:",
@@ -410,6 +462,11 @@ class _Reader(EmailMessage_):
     must have an address or a date and time (``_QuotedHeaders``)."""
 
     _two_line_headers: _QuotedHeaders | None = None
+
+    def _get_language_regex(self, language: str, regex_key: str) -> str:
+        if regex_key == "wrote_header" and language in _WROTE_HEADERS:
+            return _WROTE_HEADERS[language]
+        return super()._get_language_regex(language, regex_key)
 
     @property
     def HEADER_REGEX(self) -> _QuotedHeaders:
@@ -527,11 +584,17 @@ def content(message: EmailMessage) -> Content:
         text = _part_text(body)  # type: ignore[arg-type]
         if body.get_content_type() == "text/html":
             text = _html_text(text)
+    elif message.get_content_maintype() == "multipart" and not message.is_multipart():
+        # "multipart" with no boundary, or one its text never uses (a script's or a broken
+        # program's mail): the parser keeps the body whole, as one text, and there is no part
+        # to take the text from; it was acknowledged and kept as "(no text)".
+        text = _part_text(message)
     if not text.strip():
         # Outlook's "Rich Text" mail (Exchange's, between its own users, forwarded to us) can
         # carry its text only inside its winmail.dat, as compressed RTF: it arrived as "(no text)".
         text = _tnef_text(message)
-    return Content(strip_reply(text), list(_attachments(message)))
+    subject = header(message, "Subject")
+    return Content(strip_reply(text, subject=subject), list(_attachments(message)))
 
 
 def _attachments(part: EmailMessage) -> Iterator[Attachment]:

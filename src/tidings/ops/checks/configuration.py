@@ -74,6 +74,16 @@ def _base_url() -> Finding:
     local = parts.hostname in {"127.0.0.1", "localhost", "::1"}
     if local and not settings.PRODUCTION:
         if not _base_url_from_environment():
+            if settings.TIDINGS_SUPPORT_ADDRESS:
+                # The help desk's LMTP server acknowledges mail on its own: no serving address.
+                return Finding(
+                    "settings.base_url",
+                    WARN,
+                    "TIDINGS_BASE_URL is not set: acknowledgements of support mail would link "
+                    f"to {url}, so `tidings inbound serve` and `tidings worker --lmtp` refuse "
+                    "to start",
+                    "set TIDINGS_BASE_URL to the address people reach tidings at",
+                )
             # `tidings serve` links to where it serves (web/demo.py, follow_serving_address):
             # the default is what the other commands, run on their own, put in links.
             return Finding(

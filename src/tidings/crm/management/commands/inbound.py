@@ -54,7 +54,9 @@ class Command(MailboxCommand):
         """``serve``: the LMTP server until SIGTERM or Ctrl-C, which it survives to answer the
         messages in hand (``crm.inbound.lmtp``)."""
         try:
-            receiver = lmtp.Receiver(lmtp.parse_listen(options["listen"]))
+            listen = lmtp.parse_listen(options["listen"])
+            lmtp.require_base_url()
+            receiver = lmtp.Receiver(listen)
         except lmtp.ListenError as exc:
             raise CommandError(str(exc)) from None
         running.hold()  # `tidings restore --replace` refuses while we run (lib/running.py)

@@ -169,7 +169,9 @@ def _start_lmtp(listen: str):
     from tidings.crm.inbound import lmtp
 
     try:
-        receiver = lmtp.Receiver(lmtp.parse_listen(listen))
+        address = lmtp.parse_listen(listen)
+        lmtp.require_base_url()
+        receiver = lmtp.Receiver(address)
         receiver.start()
     except lmtp.ListenError as exc:
         raise CommandError(str(exc)) from None
