@@ -76,6 +76,24 @@ FRAGMENT_WORDS = 8
 GATE_GROUPS = 8
 FUZZY_MIN = 6  # letters: shorter unknown words are not corrected
 FUZZY_TWO = 10  # letters: from here two edits are allowed
+# Spelling correction is English's: in a text written in French, Spanish, German, Italian,
+# Portuguese or Dutch it "corrected" ordinary words into terms ("la facture de novembre", the
+# invoice, read as "fracture"). These are words that say a text is in one of those languages and
+# are not English words themselves (no "die", "de", "a", "on"); a text with at least two of them,
+# more than it has English ones, is not corrected (its words still match terms as written).
+# Hand-written rather than a language-identification library: a detector costs a model and
+# start-up time, for a yes/no that these few dozen function words answer.
+FOREIGN_FUNCTION_WORDS = frozenset(
+    """le la les des du une est et pour avec sur dans nous vous je pas qui que mon ma mes votre
+    notre merci bonjour cordialement madame monsieur el los las una por para con muy gracias hola
+    del pero estoy tengo usted der das und ist nicht ich wir mit für eine bitte danke sehr ihre
+    wir haben il della sono grazie buongiorno questo non obrigado não você uma het een niet ik
+    voor bedankt graag""".split()
+)
+ENGLISH_FUNCTION_WORDS = frozenset(
+    """the and is are to of my i you we with for this that have has was were be it not me our
+    your they he she at from please thanks""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -288,11 +306,17 @@ class TermMatcher:
 
     # --- matching -----------------------------------------------------------------------------
     def annotate(self, doc: Doc) -> None:
-        """Set each token's ``norm_`` to its lower-case lemma, spelling corrected."""
+        """Set each token's ``norm_`` to its lower-case lemma, spelling corrected (English only:
+        ``FOREIGN_FUNCTION_WORDS``)."""
+        lower = [token.lower_ for token in doc]
+        foreign = sum(word in FOREIGN_FUNCTION_WORDS for word in lower)
+        english = foreign >= 2 and sum(word in ENGLISH_FUNCTION_WORDS for word in lower)
+        correct = foreign < 2 or english >= foreign
         for token in doc:
             norm = _norm(token, self.table)
             if (
-                len(norm) >= FUZZY_MIN
+                correct
+                and len(norm) >= FUZZY_MIN
                 and token.is_alpha
                 and norm not in self.words
                 and not (token.is_title and token.i > 0)
