@@ -877,3 +877,41 @@ def test_a_name_the_spf_record_needs_that_the_dns_cannot_answer_for_is_could_not
     assert spf.status == "unknown", spf.detail
     assert spf.detail.startswith("Could not check: the DNS answered with a server failure")
     assert not health.failed and health.get("dmarc").status == "pass"
+
+
+# --- DKIM behind a CNAME --------------------------------------------------------------------------
+def test_a_dkim_cname_pointing_at_a_name_that_does_not_exist_names_its_target(dns_server, key):
+    """An ESP's selector published as a CNAME whose target was removed (the account closed,
+    the key rotated away): the operator is told which name the CNAME points to and that it
+    does not exist — not only that no key is published at the selector, which they can see
+    is there."""
+    target = "s1.domainkey.u1234.wl.sendgrid.net"
+    records = good_records(key)
+    records["esp"] = f"s1._domainkey.{DOMAIN}. 300 IN CNAME {target}."
+    dns_server.serve(zone(records))
+    check = check_domain(DOMAIN, selector="s1").get("dkim")
+    assert check.status == "fail"
+    assert f"s1._domainkey.{DOMAIN} is a CNAME pointing to {target}" in check.detail
+    assert "does not exist" in check.detail
+    assert target in check.fix
+    # The target published again: the key behind the CNAME is read.
+    medium = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    der = medium.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    records["esp-key"] = f"{target}. 300 IN TXT " + txt(
+        f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    )
+    dns_server.serve(zone(records))
+    assert check_domain(DOMAIN, selector="s1").get("dkim").status == "pass"
+
+
+def test_a_dkim_cname_to_a_name_without_a_key_says_so(dns_server, key):
+    target = "selector1-example-co-uk._domainkey.example.onmicrosoft.com"
+    records = good_records(key)
+    records["esp"] = f"selector1._domainkey.{DOMAIN}. 300 IN CNAME {target}."
+    records["target"] = f'{target}. 300 IN TXT "v=spf1 -all"'
+    dns_server.serve(zone(records))
+    check = check_domain(DOMAIN, selector="selector1").get("dkim")
+    assert check.status == "fail"
+    assert f"is a CNAME pointing to {target}, which has no DKIM key" in check.detail

@@ -12,7 +12,8 @@ spf            yes       one ``v=spf1`` TXT record at the envelope domain, it pa
                          mail leaves from, where those are known
 dkim           yes       the one public key at ``<selector>._domainkey.<domain>`` is tidings'
                          own key (``tidings dkim keygen``) — or, for an ESP's selector, any key —
-                         and an RSA key has at least 1024 bits (under 2048: a warning)
+                         and an RSA key has at least 1024 bits (under 2048: a warning); a
+                         CNAME with no key behind it is named with its target
 dmarc          yes       a ``v=DMARC1`` record at ``_dmarc.<domain>`` (or its organisational
                          domain) that parses; ``p=none`` passes, as Gmail and Yahoo accept it
 alignment      yes       the From domain aligns with DKIM (tidings signs as the From domain) or
@@ -441,6 +442,9 @@ def _dkim(ctx: _Context) -> Check:
         else f"Publish the TXT (or CNAME) record your email provider gives you at {name}"
     )
     if not records:
+        alias = ctx.lookup.alias_end(name)
+        if alias is not None:
+            return _dangling_dkim_alias(name, *alias, publish)
         return _check("dkim", FAIL, f"No DKIM key is published at {name}.", publish + ".")
     records = list(dict.fromkeys(records))  # the same record twice is one record
     if len(records) > 1:
@@ -492,6 +496,20 @@ def _dkim(ctx: _Context) -> Check:
             f"<selector>._domainkey.{ctx.domain}.",
         )
     return _check("dkim", PASS, f"{whose.capitalize()} is published at {name} ({bits} bits).")
+
+
+def _dangling_dkim_alias(name: str, target: str, exists: bool, publish: str) -> Check:
+    """The selector is a CNAME (as ESPs ask for) and no key is found behind it: say where it
+    points, so the operator can see whose record is missing (a removed ESP key, a typo)."""
+    what = "which does not exist" if not exists else "which has no DKIM key (no TXT record with p=)"
+    return _check(
+        "dkim",
+        FAIL,
+        f"{name} is a CNAME pointing to {target}, {what}, so receivers find no key and "
+        "every signature fails.",
+        f"Point the CNAME at {name} to the name your email provider gives you now (it points "
+        f"to {target}), or remove it. {publish}.",
+    )
 
 
 def _several_dkim_records(name: str, records: list[str], own_record: str | None) -> Check:
