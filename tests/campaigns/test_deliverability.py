@@ -239,9 +239,14 @@ def test_an_esp_selector_needs_a_key_of_at_least_1024_bits(dns_server, key, sett
     weak_check = check_domain(DOMAIN, selector="weak").get("dkim")
     assert weak_check.status == "fail"
     assert "only 512 bits" in weak_check.detail
+    # An ESP's key is the ESP's to make (Postmark's older keys are 1024 bits): the advice is
+    # to ask them, never to run tidings' keygen, whose key the ESP would not sign with.
+    assert "Ask your email provider for a 2048-bit DKIM key" in weak_check.fix
+    assert "keygen" not in weak_check.fix
     ok = check_domain(DOMAIN, selector="s1").get("dkim")
     assert ok.status == "warn"  # passes, with the advice to use 2048
     assert "1024 bits; 2048 is recommended" in ok.detail
+    assert ok.fix.startswith("Ask your email provider for a 2048-bit DKIM key")
     missing = check_domain(DOMAIN, selector="k9").get("dkim")
     assert missing.status == "fail"
     assert "k9._domainkey" in missing.fix

@@ -479,21 +479,32 @@ def _dkim(ctx: _Context) -> Check:
     except (ValueError, UnparsableKeyError):
         return _check("dkim", FAIL, f"The DKIM key at {name} is not a usable RSA key.", publish)
     whose = "tidings' own key" if own_record else "a key (your email provider's selector)"
+    if own_record is None:
+        # An ESP's key is made by the ESP (Postmark's older keys are 1024 bits): tidings
+        # cannot make it, and a key of ours would not be the one the ESP signs with.
+        stronger = (
+            "Ask your email provider for a 2048-bit DKIM key (most rotate to a new selector "
+            "on request or in their settings), publish the record they give you, and set the "
+            "new selector on this sender."
+        )
+    else:
+        stronger = (
+            f"Make a 2048-bit key (`tidings dkim keygen {ctx.domain} --selector NEW`) and "
+            f"publish its TXT record at NEW._domainkey.{ctx.domain}."
+        )
     if bits < 1024:
         return _check(
             "dkim",
             FAIL,
             f"The DKIM key at {name} has only {bits} bits; receivers ignore keys under 1024.",
-            f"Make a 2048-bit key (`tidings dkim keygen {ctx.domain} --selector NEW`) and "
-            f"publish its TXT record at NEW._domainkey.{ctx.domain}.",
+            stronger,
         )
     if bits < 2048:
         return _check(
             "dkim",
             WARN,
             f"{whose.capitalize()} is published at {name}, {bits} bits; 2048 is recommended.",
-            f"Make a 2048-bit key with a new selector and publish it at "
-            f"<selector>._domainkey.{ctx.domain}.",
+            stronger,
         )
     return _check("dkim", PASS, f"{whose.capitalize()} is published at {name} ({bits} bits).")
 
