@@ -489,7 +489,6 @@ def test_reports_are_in_the_access_package_and_removed_by_erasure():
     assert not InboundReport.objects.exists()
 
 
-
 def test_xtext_escapes_in_a_reports_recipient_fields_are_decoded():
     """RFC 3461 writes the address the sender gave (ORCPT) as xtext: a "+" in it is "+2B", an
     "=" is "+3D" (Postfix copies it so into Original-Recipient, some MTAs into

@@ -5,8 +5,9 @@ when the campaign starts (``queue.assign_variants``: at random, reproducibly fro
 seed; each person's variant is fixed on their queue row).  The rest wait as ``held`` rows.  After
 ``wait_minutes`` the winner is chosen by the metric — unique *human* clicks, unique *human*
 opens, or click-to-open — counting people, never the machine opens that privacy proxies fake
-(``Event.machine``), nor anyone who has since withdrawn consent to tracking: automatically (``decide_due_tests``, every minute in the worker), or by an
-operator (``do_pick_winner``).  The rest are then given the winner and released to the queue.
+(``Event.machine``), nor anyone who has since withdrawn consent to tracking: automatically
+(``decide_due_tests``, every minute in the worker), or by an operator (``do_pick_winner``).
+The rest are then given the winner and released to the queue.
 
 Figures and their uncertainty (``variant_results``, ``compare``): each variant's rate with a 95%
 Wilson score interval, and a two-proportion z-test of the leader against each other variant
