@@ -89,6 +89,7 @@ def test_a_good_domain_passes_every_required_check(dns_server):
         "alignment": "pass",
         "dmarc_rua": "pass",
         "rdns": "pass",
+        "mx": "pass",
         "mta_sts": "pass",
         "tls_rpt": "pass",
         "bimi": "info",
@@ -805,6 +806,7 @@ def test_a_server_failure_for_one_record_leaves_the_other_checks_made(dns_server
         "alignment": "pass",  # SPF aligns on its own
         "dmarc_rua": "pass",
         "rdns": "pass",
+        "mx": "pass",
         "mta_sts": "pass",
         "tls_rpt": "pass",
         "bimi": "info",
@@ -920,3 +922,30 @@ def test_a_dkim_cname_to_a_name_without_a_key_says_so(dns_server, key):
     check = check_domain(DOMAIN, selector="selector1").get("dkim")
     assert check.status == "fail"
     assert f"is a CNAME pointing to {target}, which has no DKIM key" in check.detail
+
+
+# --- the envelope domain takes mail (MX) ----------------------------------------------------------
+def test_an_envelope_domain_that_takes_no_mail_is_a_problem_named_with_its_fix(dns_server, key):
+    """Bounces go back to the envelope domain, and receivers that check the sender's domain
+    refuse mail from one that takes none: a null MX (RFC 7505, as a send-only domain
+    publishes) or neither an MX nor an address is a warning saying what to publish; an address
+    alone takes mail in an MX's place (RFC 5321)."""
+    check = check_with(dns_server, key, mx=f"{DOMAIN}. 300 IN MX 0 .").get("mx")
+    assert check.status == "warn"
+    assert "null MX" in check.detail and "bounces cannot come back" in check.detail
+    assert check.fix.startswith(f"Remove the null MX at {DOMAIN}")
+    records = good_records(key)
+    records["mx"] = ""
+    records["bounce-spf"] = f'bounces.{DOMAIN}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} -all"'
+    dns_server.serve(zone(records))
+    check = check_domain(DOMAIN, envelope_domain=f"bounces.{DOMAIN}").get("mx")
+    assert check.status == "warn"
+    assert f"bounces.{DOMAIN} has no MX record and no address" in check.detail
+    assert check.fix.startswith(f"Publish an MX record at bounces.{DOMAIN}")
+    records["bounce-a"] = f"bounces.{DOMAIN}. 300 IN A {SENDING_IP}"
+    dns_server.serve(zone(records))
+    check = check_domain(DOMAIN, envelope_domain=f"bounces.{DOMAIN}").get("mx")
+    assert check.status == "pass" and "has an address" in check.detail
+    assert (
+        check_with(dns_server, key).get("mx").detail == f"{DOMAIN} takes mail (MX: mail.{DOMAIN})."
+    )

@@ -101,6 +101,7 @@ ZONES = {
     "postmark": (
         [
             f"pm-bounces.{D}. 300 IN CNAME pm.mtasv.net.",
+            "pm.mtasv.net. 300 IN MX 10 inbound.postmarkapp.com.",
             'pm.mtasv.net. 300 IN TXT "v=spf1 ip4:50.31.156.0/24 ip4:50.31.205.0/24 ip4:104.245.209.192/26 ip4:3.134.147.250 ip4:18.217.246.52 ~all"',
             f"20231201120000pm._domainkey.{D}. 300 IN TXT " + txt(keytxt(1024)),
             DMARC,
@@ -112,6 +113,7 @@ ZONES = {
     "sendgrid": (
         [
             f"em1234.{D}. 300 IN CNAME u1234567.wl.sendgrid.net.",
+            "u1234567.wl.sendgrid.net. 300 IN MX 10 mx.sendgrid.net.",
             'u1234567.wl.sendgrid.net. 300 IN TXT "v=spf1 include:sendgrid.net ~all"',
             'sendgrid.net. 300 IN TXT "v=spf1 ip4:167.89.0.0/17 ip4:208.117.48.0/20 ip4:50.31.32.0/19 ip4:198.37.144.0/20 ip4:198.21.0.0/21 ip4:192.254.112.0/20 ip4:168.245.0.0/17 ip4:149.72.0.0/16 ip4:159.183.0.0/16 ~all"',
             f"s1._domainkey.{D}. 300 IN CNAME s1.domainkey.u1234567.wl.sendgrid.net.",
@@ -146,7 +148,9 @@ def test_a_providers_set_up_passes_every_required_check(name, settings, tmp_path
         settings.TIDINGS_DNS_TIMEOUT = 2.0
         health = check_domain(D, selector=selector, envelope_domain=envelope, sending_hosts=[ip])
     found = {c.key: (c.status, c.detail, c.fix) for c in health.checks}
-    required = {k: v[0] for k, v in found.items() if k in ("spf", "dmarc", "alignment", "rdns")}
+    required = {
+        k: v[0] for k, v in found.items() if k in ("spf", "dmarc", "alignment", "rdns", "mx")
+    }
     assert required == dict.fromkeys(required, "pass"), found
     assert f"authorising {ip}" in found["spf"][1]
     if name == "postmark":  # Postmark's older keys are 1024 bits

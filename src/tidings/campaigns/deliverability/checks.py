@@ -20,6 +20,8 @@ alignment      yes       the From domain aligns with DKIM (tidings signs as the 
                          with SPF (the envelope domain, strictly or relaxed as ``aspf`` says)
 dmarc_rua      no        the DMARC record asks for aggregate reports (``rua``)
 rdns           yes       every known sending address has a PTR name that resolves back to it
+mx             no        the envelope (bounce) domain takes mail: an MX record, or an address
+                         (RFC 5321's implicit MX), and no null MX (RFC 7505)
 mta_sts        no        a ``v=STSv1`` record at ``_mta-sts.<domain>`` that parses (an ``id`` of
                          1–32 letters or digits, RFC 8461 §3.1)
 tls_rpt        no        a ``v=TLSRPTv1`` record at ``_smtp._tls.<domain>``
@@ -169,7 +171,15 @@ def check_domain(
         lookup=lookup,
         unavailable=unavailable,
     )
-    steps: list[Callable[[_Context], Check]] = [_spf, _dkim, _dmarc, _rdns, _mta_sts, _tls_rpt]
+    steps: list[Callable[[_Context], Check]] = [
+        _spf,
+        _dkim,
+        _dmarc,
+        _rdns,
+        _mx,
+        _mta_sts,
+        _tls_rpt,
+    ]
     for step in steps:
         health.checks.append(_guarded(step, ctx))
     dmarc_tags = ctx.dmarc_tags
@@ -186,6 +196,7 @@ _LABELS = {
     "alignment": "DMARC alignment",
     "dmarc_rua": "DMARC reports (rua)",
     "rdns": "Reverse DNS of the sending server",
+    "mx": "Bounce domain takes mail (MX)",
     "mta_sts": "MTA-STS",
     "tls_rpt": "TLS reporting (TLS-RPT)",
     "bimi": "BIMI (brand logo)",
@@ -810,6 +821,42 @@ def _rdns(ctx: _Context) -> Check:
         "Every sending address has a reverse DNS name that resolves back to it: "
         + ", ".join(f"{ip} → {ctx.lookup.ptr(ip)[0]}" for ip in ctx.sending_ips)
         + ".",
+    )
+
+
+# --- MX of the envelope domain ------------------------------------------------------------------
+def _mx(ctx: _Context) -> Check:
+    """Bounces go to the envelope (MAIL FROM) domain, and receivers that check the sender's
+    domain (Postfix's reject_unknown_sender_domain, common at small providers) refuse mail from
+    one that takes no mail.  RFC 7505 §4.2 lets them refuse a null MX ("0 .") outright."""
+    domain = ctx.envelope_domain
+    hosts = ctx.lookup.mx(domain)
+    if hosts and all(host == "" for _, host in hosts):
+        return _check(
+            "mx",
+            WARN,
+            f'{domain} publishes a null MX ("0 .", RFC 7505): it says it takes no mail, so '
+            "bounces cannot come back and some receivers refuse mail sent from it.",
+            f"Remove the null MX at {domain} and publish the MX record of the server that "
+            "receives your bounces (or use an envelope domain that has one).",
+        )
+    if hosts:
+        names = ", ".join(h for _, h in sorted(hosts) if h)
+        return _check("mx", PASS, f"{domain} takes mail (MX: {names}).")
+    if ctx.lookup.addresses(domain):
+        return _check(
+            "mx",
+            PASS,
+            f"{domain} has no MX record but has an address, which takes mail in its place "
+            "(RFC 5321 §5.1).",
+        )
+    return _check(
+        "mx",
+        WARN,
+        f"{domain} has no MX record and no address, so bounces cannot come back and receivers "
+        "that check the sender's domain refuse its mail.",
+        f"Publish an MX record at {domain} for the server that receives your bounces "
+        "(your email provider gives one for a custom MAIL FROM domain).",
     )
 
 

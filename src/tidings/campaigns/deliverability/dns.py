@@ -217,6 +217,13 @@ class Lookup:
             return None
         return target, exists
 
+    def mx(self, name: str) -> list[tuple[int, str]]:
+        """The MX records at ``name``: (preference, host without the final dot; "" for RFC
+        7505's null MX, whose host is the root)."""
+        return [
+            (r.preference, r.exchange.to_text().rstrip(".").lower()) for r in self._ask(name, "MX")
+        ]
+
     def addresses(self, name: str) -> list[str]:
         return [r.address for kind in ("A", "AAAA") for r in self._ask(name, kind)]
 
