@@ -23,7 +23,8 @@ delivery_bounced        contact_id (may be None), delivery_id (may be None), har
 delivery_complained     contact_id (may be None), delivery_id (may be None)
 campaign_finished       campaign_id
 rights_request_received request_id, kind
-rights_request_near_due request_id, kind, due_on (date)
+rights_request_near_due request_id, kind, due (date: the extended one, if extended), due_on (the
+                        same date; deprecated)
 contact_erased          email_hmac (the suppression list's keyed hash), erased_at (datetime),
                         reason ("request" or "retention"); no id survives an erasure
 contacts_erased         email_hmacs (tuple: every person one erasure transaction erased),

@@ -470,6 +470,30 @@ def test_a_rights_request_is_recorded_and_its_status_read(api, django_capture_on
     assert status.json()["due"] == body["due_on"]
 
 
+def test_a_rights_requests_due_date_is_due_and_moves_with_an_extension(api):
+    """``due`` is the documented date the answer is due (the extended one after an
+    extension); ``due_on``, which stayed at the first date, is kept for older clients and
+    marked deprecated in the schema, so a client does not take an extended request for
+    overdue."""
+    from tidings.rights.actions import do_extend_rights_request
+    from tidings.rights.models import RightsRequest
+
+    body = api.post("/rights-requests", {"kind": "access", "email": "x@example.com"}).json()
+    assert body["due"] == body["due_on"]
+    request = RightsRequest.objects.get(pk=body["id"])
+    do_extend_rights_request(request, "complex request", actor=None)
+    request.refresh_from_db()
+    read = api.get(f"/rights-requests/{body['id']}").json()
+    assert read["due"] == request.extended_to.isoformat() != body["due_on"]
+    assert read["due_on"] == body["due_on"]
+    schema = api.client.get("/api/openapi.json").json()["components"]["schemas"]
+    fields = schema["RightsRequestOut"]["properties"]
+    assert fields["due_on"].get("deprecated") is True
+    assert "read `due`" in fields["due_on"]["description"]
+    assert not fields["due"].get("deprecated")
+    assert "extended" in fields["due"]["description"]
+
+
 def test_a_rights_request_already_verified_by_the_integrator(api):
     response = api.post(
         "/rights-requests", {"kind": "erase", "email": "x@example.com", "verified": True}

@@ -334,3 +334,20 @@ def test_a_rights_request_made_through_the_api_is_announced(
     [(_, body)] = receiver.received
     assert json.loads(body)["data"] == {"request_id": created.json()["id"], "kind": "access"}
     assert "x@example.com" not in body.decode()
+
+
+def test_a_rights_request_near_its_due_date_is_announced_with_due(
+    receiver, django_capture_on_commit_callbacks
+):
+    """The documented field is ``due`` (as in the REST answer); ``due_on`` stays for receivers
+    written against it, with the same date."""
+    from tidings.rights.actions import do_create_rights_request, do_remind_near_due
+
+    endpoint_for(receiver.url, events=["rights_request.near_due"])
+    request = do_create_rights_request("access", "x@example.com", channel="api", actor=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert do_remind_near_due(today=request.due) == [request.pk]
+    send_due()
+    [(_, body)] = receiver.received
+    data = json.loads(body)["data"]
+    assert data["due"] == data["due_on"] == request.due.isoformat()

@@ -5,6 +5,7 @@ writes, and a "black hole" address that never answers (for time-outs).
 512 bytes, such as a 2048-bit DKIM key, make resolvers retry over TCP); ``.address`` is the
 ``host:port`` to put into ``TIDINGS_DNS_RESOLVER``.  Names that exist with other record types
 answer NOERROR with no data (NODATA), as a real server does; unknown names answer NXDOMAIN.
+CNAMEs are followed to the end of their chain, as a recursive resolver does.
 ``fail(name)`` answers SERVFAIL for a name, ``stall(name)`` never answers for it (a time-out).
 """
 
@@ -40,20 +41,28 @@ class _Zone(BaseResolver):
             return reply
         with self.lock:
             records = list(self.records)
-        known = False
-        for rr in records:
-            if rr.rname != qname:
+        # As a recursive resolver answers: the CNAME chain followed to its end inside the
+        # zone, and NXDOMAIN when it ends at a name that does not exist (RFC 6604 §2.1: the
+        # rcode is the last name's), as when an ESP's DKIM key behind a CNAME was removed.
+        name_asked, seen = qname, set()
+        while True:
+            found = [rr for rr in records if rr.rname == name_asked]
+            if not found:
+                reply.header.rcode = RCODE.NXDOMAIN
+                break
+            aliases = [rr for rr in found if QTYPE[rr.rtype] == "CNAME"]
+            if aliases and qtype not in ("CNAME", "ANY"):
+                reply.add_answer(aliases[0])
+                name_asked = aliases[0].rdata.label
+                if str(name_asked) in seen:  # a loop: what a resolver gives up on
+                    reply.header.rcode = RCODE.SERVFAIL
+                    break
+                seen.add(str(name_asked))
                 continue
-            known = True
-            rtype = QTYPE[rr.rtype]
-            if rtype == qtype or rtype == "CNAME" or qtype == "ANY":
-                reply.add_answer(rr)
-                if rtype == "CNAME":  # follow one step inside the zone, as servers do
-                    for target in records:
-                        if target.rname == rr.rdata.label and QTYPE[target.rtype] == qtype:
-                            reply.add_answer(target)
-        if not known:
-            reply.header.rcode = RCODE.NXDOMAIN
+            for rr in found:
+                if QTYPE[rr.rtype] == qtype or qtype == "ANY":
+                    reply.add_answer(rr)
+            break
         return reply
 
 

@@ -693,3 +693,39 @@ def test_the_ab_form_describes_its_fields_and_says_too_few_variants_at_variant_b
     ).content.decode()
     assert described(refused, "B_subject") == ["give 2 to 4 variants, not 1"]
     assert not ABTest.objects.filter(campaign=campaign).exists()
+
+
+def test_people_who_withdrew_tracking_consent_do_not_decide_the_winner(news):
+    """Two of B's four openers then withdrew their consent to tracking (the preference
+    centre): their opens are no longer used, and they are left out of B's rate rather than
+    counted as people who did not open.  A (3 of 10) then leads B (2 of 8); counting them, B
+    (4 of 10) was sent to everyone else."""
+    from tidings.audience.consent import CHANNEL_EMAIL, PURPOSE_TRACKING
+    from tidings.audience.consent_records import record_consent
+    from tidings.audience.models import ConsentEvent
+
+    readers(news, 20)
+    campaign = ab_campaign(news, share=100, metric="opens")
+    start(campaign)
+    Delivery.objects.filter(campaign=campaign).update(
+        status="sent", sent_at=timezone.now(), tracked=True
+    )
+    _engage(campaign, "A", 3, "open")
+    _engage(campaign, "B", 4, "open")
+    b_openers = Delivery.objects.filter(campaign=campaign, variant__label="B").order_by("pk")[:2]
+    for row in b_openers.select_related("contact"):
+        record_consent(
+            row.contact,
+            purpose=PURPOSE_TRACKING,
+            channel=CHANNEL_EMAIL,
+            action=ConsentEvent.Action.WITHDRAWN,
+            source="preferences",
+        )
+    results = {r.label: r for r in variant_results(campaign, "opens")}
+    assert (results["A"].openers, results["A"].trials) == (3, 10)
+    assert (results["B"].openers, results["B"].trials) == (2, 8)
+    assert compare(list(results.values()), "Unique human opens").leader.label == "A"
+    test = campaign.ab_test
+    assert decide_due_tests(now=timezone.now() + timedelta(days=1)) == [campaign.pk]
+    test.refresh_from_db()
+    assert test.winner.label == "A"

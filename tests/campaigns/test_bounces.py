@@ -489,6 +489,59 @@ def test_reports_are_in_the_access_package_and_removed_by_erasure():
     assert not InboundReport.objects.exists()
 
 
+def test_xtext_escapes_in_a_reports_recipient_fields_are_decoded():
+    """RFC 3461 writes the address the sender gave (ORCPT) as xtext: a "+" in it is "+2B", an
+    "=" is "+3D" (Postfix copies it so into Original-Recipient, some MTAs into
+    Final-Recipient too).  Read as written, a report about ada+news@example.com named
+    "ada+2Bnews@example.com": "Why didn't they get it?" showed no bounce for her, and erasure
+    left her unmatched reports behind."""
+    from tidings.campaigns.deliverability.lookup import messages_to
+
+    _, [(ada, delivery)] = delivered()
+    ada.email = "ada+news=uk@example.com"
+    ada.save()
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=timezone.now())
+
+    def encoded(row=None) -> bytes:
+        raw = sample("postfix_hard.eml", recipient=ada.email, row=row)
+        for field in (b"Final-Recipient: rfc822; ", b"Original-Recipient: rfc822;"):
+            raw = raw.replace(field + b"ada+news=uk@", field + b"ada+2Bnews+3Duk@")
+        assert b"+2Bnews+3Duk" in raw
+        return raw
+
+    report = do_record_inbound_mail(encoded(("d", delivery.pk)), source="pipe")
+    report.refresh_from_db()
+    assert (report.status, report.kind, report.detail) == ("processed", "bounce_hard", "5.1.1")
+    assert report.recipient_hmac == email_hmac("ada+news=uk@example.com")
+    unmatched = do_record_inbound_mail(encoded(), source="pipe")
+    unmatched.refresh_from_db()
+    assert unmatched.recipient_hmac == email_hmac("ada+news=uk@example.com")
+    notes = [note for m in messages_to(ada.email).messages for note in m.afterwards]
+    assert any(note.startswith("bounced afterwards") for note in notes)
+    (source,) = [s for s in sources() if InboundReport in s.models]
+    assert source.erase(ada) == 2
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("ada+2Btag@example.com", "ada+tag@example.com"),
+        ("j+C3+B6rg@example.com", "jörg@example.com"),  # UTF-8 octets, each escaped
+        # A plus-address written without xtext (a sender that did not encode it): "+20", "+41"
+        # would decode to a space or a letter no encoder escapes, "+AB" to a lone byte that is
+        # no UTF-8: left as written.
+        ("ada+2026@example.com", "ada+2026@example.com"),
+        ("ada+41@example.com", "ada+41@example.com"),
+        ("ada+AB@example.com", "ada+AB@example.com"),
+        ("ada+news@example.com", "ada+news@example.com"),
+    ],
+)
+def test_xtext_is_decoded_only_where_an_encoder_would_have_escaped(written, meant):
+    from tidings.campaigns.bounces.dsn import xtext_decoded
+
+    assert xtext_decoded(written) == meant
+
+
 # --- the command ------------------------------------------------------------------------------
 def test_the_pipe_command_processes_a_bounce_from_standard_input(monkeypatch):
     _, [(ada, delivery)] = delivered()

@@ -89,6 +89,7 @@ def test_a_good_domain_passes_every_required_check(dns_server):
         "alignment": "pass",
         "dmarc_rua": "pass",
         "rdns": "pass",
+        "mx": "pass",
         "mta_sts": "pass",
         "tls_rpt": "pass",
         "bimi": "info",
@@ -239,9 +240,14 @@ def test_an_esp_selector_needs_a_key_of_at_least_1024_bits(dns_server, key, sett
     weak_check = check_domain(DOMAIN, selector="weak").get("dkim")
     assert weak_check.status == "fail"
     assert "only 512 bits" in weak_check.detail
+    # An ESP's key is the ESP's to make (Postmark's older keys are 1024 bits): the advice is
+    # to ask them, never to run tidings' keygen, whose key the ESP would not sign with.
+    assert "Ask your email provider for a 2048-bit DKIM key" in weak_check.fix
+    assert "keygen" not in weak_check.fix
     ok = check_domain(DOMAIN, selector="s1").get("dkim")
     assert ok.status == "warn"  # passes, with the advice to use 2048
     assert "1024 bits; 2048 is recommended" in ok.detail
+    assert ok.fix.startswith("Ask your email provider for a 2048-bit DKIM key")
     missing = check_domain(DOMAIN, selector="k9").get("dkim")
     assert missing.status == "fail"
     assert "k9._domainkey" in missing.fix
@@ -800,6 +806,7 @@ def test_a_server_failure_for_one_record_leaves_the_other_checks_made(dns_server
         "alignment": "pass",  # SPF aligns on its own
         "dmarc_rua": "pass",
         "rdns": "pass",
+        "mx": "pass",
         "mta_sts": "pass",
         "tls_rpt": "pass",
         "bimi": "info",
@@ -877,3 +884,68 @@ def test_a_name_the_spf_record_needs_that_the_dns_cannot_answer_for_is_could_not
     assert spf.status == "unknown", spf.detail
     assert spf.detail.startswith("Could not check: the DNS answered with a server failure")
     assert not health.failed and health.get("dmarc").status == "pass"
+
+
+# --- DKIM behind a CNAME --------------------------------------------------------------------------
+def test_a_dkim_cname_pointing_at_a_name_that_does_not_exist_names_its_target(dns_server, key):
+    """An ESP's selector published as a CNAME whose target was removed (the account closed,
+    the key rotated away): the operator is told which name the CNAME points to and that it
+    does not exist — not only that no key is published at the selector, which they can see
+    is there."""
+    target = "s1.domainkey.u1234.wl.sendgrid.net"
+    records = good_records(key)
+    records["esp"] = f"s1._domainkey.{DOMAIN}. 300 IN CNAME {target}."
+    dns_server.serve(zone(records))
+    check = check_domain(DOMAIN, selector="s1").get("dkim")
+    assert check.status == "fail"
+    assert f"s1._domainkey.{DOMAIN} is a CNAME pointing to {target}" in check.detail
+    assert "does not exist" in check.detail
+    assert target in check.fix
+    # The target published again: the key behind the CNAME is read.
+    medium = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    der = medium.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    records["esp-key"] = f"{target}. 300 IN TXT " + txt(
+        f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    )
+    dns_server.serve(zone(records))
+    assert check_domain(DOMAIN, selector="s1").get("dkim").status == "pass"
+
+
+def test_a_dkim_cname_to_a_name_without_a_key_says_so(dns_server, key):
+    target = "selector1-example-co-uk._domainkey.example.onmicrosoft.com"
+    records = good_records(key)
+    records["esp"] = f"selector1._domainkey.{DOMAIN}. 300 IN CNAME {target}."
+    records["target"] = f'{target}. 300 IN TXT "v=spf1 -all"'
+    dns_server.serve(zone(records))
+    check = check_domain(DOMAIN, selector="selector1").get("dkim")
+    assert check.status == "fail"
+    assert f"is a CNAME pointing to {target}, which has no DKIM key" in check.detail
+
+
+# --- the envelope domain takes mail (MX) ----------------------------------------------------------
+def test_an_envelope_domain_that_takes_no_mail_is_a_problem_named_with_its_fix(dns_server, key):
+    """Bounces go back to the envelope domain, and receivers that check the sender's domain
+    refuse mail from one that takes none: a null MX (RFC 7505, as a send-only domain
+    publishes) or neither an MX nor an address is a warning saying what to publish; an address
+    alone takes mail in an MX's place (RFC 5321)."""
+    check = check_with(dns_server, key, mx=f"{DOMAIN}. 300 IN MX 0 .").get("mx")
+    assert check.status == "warn"
+    assert "null MX" in check.detail and "bounces cannot come back" in check.detail
+    assert check.fix.startswith(f"Remove the null MX at {DOMAIN}")
+    records = good_records(key)
+    records["mx"] = ""
+    records["bounce-spf"] = f'bounces.{DOMAIN}. 300 IN TXT "v=spf1 ip4:{SENDING_IP} -all"'
+    dns_server.serve(zone(records))
+    check = check_domain(DOMAIN, envelope_domain=f"bounces.{DOMAIN}").get("mx")
+    assert check.status == "warn"
+    assert f"bounces.{DOMAIN} has no MX record and no address" in check.detail
+    assert check.fix.startswith(f"Publish an MX record at bounces.{DOMAIN}")
+    records["bounce-a"] = f"bounces.{DOMAIN}. 300 IN A {SENDING_IP}"
+    dns_server.serve(zone(records))
+    check = check_domain(DOMAIN, envelope_domain=f"bounces.{DOMAIN}").get("mx")
+    assert check.status == "pass" and "has an address" in check.detail
+    assert (
+        check_with(dns_server, key).get("mx").detail == f"{DOMAIN} takes mail (MX: mail.{DOMAIN})."
+    )

@@ -152,7 +152,7 @@ _RECEIVERS = [
     (
         signals.rights_request_near_due,
         "rights_request.near_due",
-        ("request_id", "kind", "due_on"),
+        ("request_id", "kind", "due", "due_on"),
     ),
     (signals.journey_entered, "journey.entered", ("journey_id", "enrolment_id")),
     (signals.journey_exited, "journey.exited", ("journey_id", "enrolment_id", "reason")),

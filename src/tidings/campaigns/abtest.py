@@ -5,8 +5,9 @@ when the campaign starts (``queue.assign_variants``: at random, reproducibly fro
 seed; each person's variant is fixed on their queue row).  The rest wait as ``held`` rows.  After
 ``wait_minutes`` the winner is chosen by the metric — unique *human* clicks, unique *human*
 opens, or click-to-open — counting people, never the machine opens that privacy proxies fake
-(``Event.machine``): automatically (``decide_due_tests``, every minute in the worker), or by an
-operator (``do_pick_winner``).  The rest are then given the winner and released to the queue.
+(``Event.machine``), nor anyone who has since withdrawn consent to tracking: automatically
+(``decide_due_tests``, every minute in the worker), or by an operator (``do_pick_winner``).
+The rest are then given the winner and released to the queue.
 
 Figures and their uncertainty (``variant_results``, ``compare``): each variant's rate with a 95%
 Wilson score interval, and a two-proportion z-test of the leader against each other variant
@@ -219,9 +220,14 @@ def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
     interval, and the messages opened only by machines.  Five grouped queries, whatever the
     campaign's size."""
     variants = list(campaign.variants.order_by("label"))
+    # People who have since taken back their consent to tracking: their opens and clicks are
+    # no longer used (nor recorded: events.py drops them), so they are left out of both sides
+    # of every rate rather than counted as people who did not open.
+    withdrawn = tracking_withdrawn(campaign)
     sent, tracked = {}, {}
     for variant_id, n, n_tracked in (
         Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENT)
+        .exclude(contact_id__in=withdrawn)
         .values_list("variant_id")
         .annotate(n=Count("pk"), tracked=Count("pk", filter=Q(tracked=True) | Q(tracked=None)))
         .order_by()
@@ -229,7 +235,7 @@ def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
         sent[variant_id], tracked[variant_id] = n, n_tracked
     human = Event.objects.filter(
         campaign=campaign, machine=False, kind__in=(EventKind.OPEN, EventKind.CLICK)
-    )
+    ).exclude(delivery__contact_id__in=withdrawn)
     engaged = dict(
         human.values_list("delivery__variant_id")
         .annotate(n=Count("delivery_id", distinct=True))
@@ -243,6 +249,7 @@ def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
     )
     machine_only = dict(
         Event.objects.filter(campaign=campaign, machine=True, kind=EventKind.OPEN)
+        .exclude(delivery__contact_id__in=withdrawn)
         .exclude(delivery_id__in=human.values("delivery_id"))
         .values_list("delivery__variant_id")
         .annotate(n=Count("delivery_id", distinct=True))
@@ -277,6 +284,26 @@ def variant_results(campaign: Campaign, metric: str) -> list[VariantResult]:
             )
         )
     return results
+
+
+def tracking_withdrawn(campaign: Campaign) -> list[int]:
+    """The campaign's recipients whose standing on tracking now forbids it (they withdrew, or
+    the policy asks for a grant they no longer hold).  Only people with a tracking entry in
+    the consent ledger can have changed their mind, so only they are looked at (a few, not the
+    whole audience).  With tracking switched off in the policy nobody is singled out: no
+    events are recorded for anyone."""
+    from tidings.audience.consent import PURPOSE_TRACKING, tracked_contact_ids, tracking_enabled
+    from tidings.audience.models import ConsentEvent
+
+    if not tracking_enabled():
+        return []
+    recipients = Delivery.objects.filter(campaign=campaign, contact_id__isnull=False)
+    asked = set(
+        ConsentEvent.objects.filter(
+            purpose=PURPOSE_TRACKING, contact_id__in=recipients.values("contact_id")
+        ).values_list("contact_id", flat=True)
+    )
+    return sorted(asked - tracked_contact_ids(asked))
 
 
 @dataclass(frozen=True)

@@ -696,6 +696,9 @@ def do_remind_near_due(today: date | None = None) -> list[int]:
                     sender=RightsRequest,
                     request_id=request.pk,
                     kind=request.kind,
+                    due=request.due,
+                    # Deprecated (the API's webhooks send it for the receivers written
+                    # against it): the same date as ``due``.
                     due_on=request.due,
                 )
             )

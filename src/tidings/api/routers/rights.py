@@ -39,8 +39,17 @@ class RightsRequestOut(Schema):
     kind: str
     state: str
     received_at: datetime
-    due_on: date
-    due: date
+    due: date = Field(
+        description="The date the answer is due: one calendar month from receipt, or the date "
+        "the request was extended to (UK GDPR Art. 12(3)).  Read this one."
+    )
+    # Kept so clients written against it keep working; it never moved with an extension, so a
+    # client reading it took an extended request for overdue.
+    due_on: date = Field(
+        description="Deprecated: read `due`.  The due date before any extension (one calendar "
+        "month from receipt); it does not change when the request is extended.",
+        json_schema_extra={"deprecated": True},
+    )
     verified_at: datetime | None
     closed_at: datetime | None
 

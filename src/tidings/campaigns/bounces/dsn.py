@@ -55,8 +55,8 @@ def parse(message: Message) -> list[Finding]:
     """One finding per failed recipient ([] when the message is not a bounce we understand)."""
     flufl_temporary, flufl_permanent = all_failures(message)
     extra_temporary, extra_permanent = utf8_failures(message)
-    temporary = {_text(a) for a in flufl_temporary} | extra_temporary
-    permanent = {_text(a) for a in flufl_permanent} | extra_permanent
+    temporary = {xtext_decoded(_text(a)) for a in flufl_temporary} | extra_temporary
+    permanent = {xtext_decoded(_text(a)) for a in flufl_permanent} | extra_permanent
     texts = message_texts(message)
     rows = rows_in(texts)
     codes = status_codes(texts)
@@ -197,7 +197,49 @@ def _recipient(block: Message, field: str) -> tuple[str, str]:
     address = address.strip().strip("<>").strip()
     if kind == "utf-8":
         address = _EMBEDDED.sub(_unembed, address)
+    elif kind == "rfc822":
+        address = xtext_decoded(address)
     return kind, address
+
+
+def xtext_decoded(address: str) -> str:
+    """An ``rfc822`` recipient with RFC 3461's xtext escapes decoded: ``ada+2Btag@example.com``
+    is ``ada+tag@example.com``.  The address of an Original-Recipient field is the ORCPT the
+    sender gave, which SMTP carries as xtext (Postfix copies it so; some MTAs write
+    Final-Recipient so too).  No well-kept library decodes xtext (flufl.bounce, aiosmtpd and
+    the email package leave it as written), hence these lines.
+
+    Other MTAs write a plus-address as it is (``ada+2026@``), so a ``+HH`` is decoded only
+    where an encoder must have written it (RFC 3461 §4): for "+", "=", or the octets of a
+    non-ASCII UTF-8 character.  A ``+HH`` that would decode to a printable ASCII character, a
+    space or a control character (which no address in a list holds), or to octets that are no
+    UTF-8, is left as written."""
+    if "+" not in address:
+        return address
+    return _XTEXT_RUN.sub(_xtext_run, address)
+
+
+# A run of consecutive "+HH" escapes (the octets of one UTF-8 character are a run).
+_XTEXT_RUN = re.compile(r"(?:\+[0-9A-F]{2})+")
+
+
+def _xtext_run(match: re.Match[str]) -> str:
+    written = match.group(0)
+    octets = bytes.fromhex(written.replace("+", ""))
+    try:
+        text = octets.decode("utf-8")
+    except UnicodeDecodeError:
+        return written
+    if all(c in "+=" or ord(c) > 0x7F for c in text):
+        return text
+    # Escapes an encoder writes next to other characters' ("+2B" after a literal "+20..."):
+    # decode those alone.
+    if len(octets) > 1:
+        return "".join(_xtext_run(m) for m in _XTEXT_ONE.finditer(written))
+    return written
+
+
+_XTEXT_ONE = re.compile(r"\+[0-9A-F]{2}")
 
 
 # RFC 6533 section 3: a character embedded as "\x{" 1*6HEXDIG "}" in a utf-8 address.  No

@@ -12,13 +12,16 @@ spf            yes       one ``v=spf1`` TXT record at the envelope domain, it pa
                          mail leaves from, where those are known
 dkim           yes       the one public key at ``<selector>._domainkey.<domain>`` is tidings'
                          own key (``tidings dkim keygen``) — or, for an ESP's selector, any key —
-                         and an RSA key has at least 1024 bits (under 2048: a warning)
+                         and an RSA key has at least 1024 bits (under 2048: a warning); a
+                         CNAME with no key behind it is named with its target
 dmarc          yes       a ``v=DMARC1`` record at ``_dmarc.<domain>`` (or its organisational
                          domain) that parses; ``p=none`` passes, as Gmail and Yahoo accept it
 alignment      yes       the From domain aligns with DKIM (tidings signs as the From domain) or
                          with SPF (the envelope domain, strictly or relaxed as ``aspf`` says)
 dmarc_rua      no        the DMARC record asks for aggregate reports (``rua``)
 rdns           yes       every known sending address has a PTR name that resolves back to it
+mx             no        the envelope (bounce) domain takes mail: an MX record, or an address
+                         (RFC 5321's implicit MX), and no null MX (RFC 7505)
 mta_sts        no        a ``v=STSv1`` record at ``_mta-sts.<domain>`` that parses (an ``id`` of
                          1–32 letters or digits, RFC 8461 §3.1)
 tls_rpt        no        a ``v=TLSRPTv1`` record at ``_smtp._tls.<domain>``
@@ -168,7 +171,15 @@ def check_domain(
         lookup=lookup,
         unavailable=unavailable,
     )
-    steps: list[Callable[[_Context], Check]] = [_spf, _dkim, _dmarc, _rdns, _mta_sts, _tls_rpt]
+    steps: list[Callable[[_Context], Check]] = [
+        _spf,
+        _dkim,
+        _dmarc,
+        _rdns,
+        _mx,
+        _mta_sts,
+        _tls_rpt,
+    ]
     for step in steps:
         health.checks.append(_guarded(step, ctx))
     dmarc_tags = ctx.dmarc_tags
@@ -185,6 +196,7 @@ _LABELS = {
     "alignment": "DMARC alignment",
     "dmarc_rua": "DMARC reports (rua)",
     "rdns": "Reverse DNS of the sending server",
+    "mx": "Bounce domain takes mail (MX)",
     "mta_sts": "MTA-STS",
     "tls_rpt": "TLS reporting (TLS-RPT)",
     "bimi": "BIMI (brand logo)",
@@ -441,6 +453,9 @@ def _dkim(ctx: _Context) -> Check:
         else f"Publish the TXT (or CNAME) record your email provider gives you at {name}"
     )
     if not records:
+        alias = ctx.lookup.alias_end(name)
+        if alias is not None:
+            return _dangling_dkim_alias(name, *alias, publish)
         return _check("dkim", FAIL, f"No DKIM key is published at {name}.", publish + ".")
     records = list(dict.fromkeys(records))  # the same record twice is one record
     if len(records) > 1:
@@ -475,23 +490,48 @@ def _dkim(ctx: _Context) -> Check:
     except (ValueError, UnparsableKeyError):
         return _check("dkim", FAIL, f"The DKIM key at {name} is not a usable RSA key.", publish)
     whose = "tidings' own key" if own_record else "a key (your email provider's selector)"
+    if own_record is None:
+        # An ESP's key is made by the ESP (Postmark's older keys are 1024 bits): tidings
+        # cannot make it, and a key of ours would not be the one the ESP signs with.
+        stronger = (
+            "Ask your email provider for a 2048-bit DKIM key (most rotate to a new selector "
+            "on request or in their settings), publish the record they give you, and set the "
+            "new selector on this sender."
+        )
+    else:
+        stronger = (
+            f"Make a 2048-bit key (`tidings dkim keygen {ctx.domain} --selector NEW`) and "
+            f"publish its TXT record at NEW._domainkey.{ctx.domain}."
+        )
     if bits < 1024:
         return _check(
             "dkim",
             FAIL,
             f"The DKIM key at {name} has only {bits} bits; receivers ignore keys under 1024.",
-            f"Make a 2048-bit key (`tidings dkim keygen {ctx.domain} --selector NEW`) and "
-            f"publish its TXT record at NEW._domainkey.{ctx.domain}.",
+            stronger,
         )
     if bits < 2048:
         return _check(
             "dkim",
             WARN,
             f"{whose.capitalize()} is published at {name}, {bits} bits; 2048 is recommended.",
-            f"Make a 2048-bit key with a new selector and publish it at "
-            f"<selector>._domainkey.{ctx.domain}.",
+            stronger,
         )
     return _check("dkim", PASS, f"{whose.capitalize()} is published at {name} ({bits} bits).")
+
+
+def _dangling_dkim_alias(name: str, target: str, exists: bool, publish: str) -> Check:
+    """The selector is a CNAME (as ESPs ask for) and no key is found behind it: say where it
+    points, so the operator can see whose record is missing (a removed ESP key, a typo)."""
+    what = "which does not exist" if not exists else "which has no DKIM key (no TXT record with p=)"
+    return _check(
+        "dkim",
+        FAIL,
+        f"{name} is a CNAME pointing to {target}, {what}, so receivers find no key and "
+        "every signature fails.",
+        f"Point the CNAME at {name} to the name your email provider gives you now (it points "
+        f"to {target}), or remove it. {publish}.",
+    )
 
 
 def _several_dkim_records(name: str, records: list[str], own_record: str | None) -> Check:
@@ -781,6 +821,42 @@ def _rdns(ctx: _Context) -> Check:
         "Every sending address has a reverse DNS name that resolves back to it: "
         + ", ".join(f"{ip} → {ctx.lookup.ptr(ip)[0]}" for ip in ctx.sending_ips)
         + ".",
+    )
+
+
+# --- MX of the envelope domain ------------------------------------------------------------------
+def _mx(ctx: _Context) -> Check:
+    """Bounces go to the envelope (MAIL FROM) domain, and receivers that check the sender's
+    domain (Postfix's reject_unknown_sender_domain, common at small providers) refuse mail from
+    one that takes no mail.  RFC 7505 §4.2 lets them refuse a null MX ("0 .") outright."""
+    domain = ctx.envelope_domain
+    hosts = ctx.lookup.mx(domain)
+    if hosts and all(host == "" for _, host in hosts):
+        return _check(
+            "mx",
+            WARN,
+            f'{domain} publishes a null MX ("0 .", RFC 7505): it says it takes no mail, so '
+            "bounces cannot come back and some receivers refuse mail sent from it.",
+            f"Remove the null MX at {domain} and publish the MX record of the server that "
+            "receives your bounces (or use an envelope domain that has one).",
+        )
+    if hosts:
+        names = ", ".join(h for _, h in sorted(hosts) if h)
+        return _check("mx", PASS, f"{domain} takes mail (MX: {names}).")
+    if ctx.lookup.addresses(domain):
+        return _check(
+            "mx",
+            PASS,
+            f"{domain} has no MX record but has an address, which takes mail in its place "
+            "(RFC 5321 §5.1).",
+        )
+    return _check(
+        "mx",
+        WARN,
+        f"{domain} has no MX record and no address, so bounces cannot come back and receivers "
+        "that check the sender's domain refuse its mail.",
+        f"Publish an MX record at {domain} for the server that receives your bounces "
+        "(your email provider gives one for a custom MAIL FROM domain).",
     )
 
 

@@ -196,6 +196,34 @@ class Lookup:
         """The TXT records at ``name``, each its strings joined (RFC 7208 §3.3)."""
         return [b"".join(r.strings).decode("utf-8", "replace") for r in self._ask(name, "TXT")]
 
+    def alias_end(self, name: str) -> tuple[str, bool] | None:
+        """Where the CNAME chain starting at ``name`` ends, and whether that name exists:
+        ``(target, exists)``, or None when ``name`` is no alias.  Read from the resolver's own
+        answer (it follows the chain; RFC 6604: NXDOMAIN is about the chain's last name)."""
+        try:
+            answer = self.resolver.resolve(name, "TXT", search=False)
+        except dns.resolver.NXDOMAIN as exc:
+            end, exists = exc.canonical_name, False
+        except dns.resolver.NoAnswer as exc:
+            end, exists = exc.response().canonical_name(), True
+        except dns.exception.Timeout as exc:
+            raise DnsUnavailable(f"{name} TXT: {type(exc).__name__}", timed_out=True) from exc
+        except dns.exception.DNSException as exc:
+            raise DnsUnavailable(f"{name} TXT: {type(exc).__name__}") from exc
+        else:
+            end, exists = answer.canonical_name, True
+        target = end.to_text().rstrip(".").lower()
+        if target == name.rstrip(".").lower():
+            return None
+        return target, exists
+
+    def mx(self, name: str) -> list[tuple[int, str]]:
+        """The MX records at ``name``: (preference, host without the final dot; "" for RFC
+        7505's null MX, whose host is the root)."""
+        return [
+            (r.preference, r.exchange.to_text().rstrip(".").lower()) for r in self._ask(name, "MX")
+        ]
+
     def addresses(self, name: str) -> list[str]:
         return [r.address for kind in ("A", "AAAA") for r in self._ask(name, kind)]
 
