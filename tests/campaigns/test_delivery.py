@@ -75,7 +75,12 @@ def deliver_until_done(campaign: Campaign, seconds: float = 20) -> None:
         if not Delivery.objects.filter(campaign=campaign, status__in=("queued", "sending")):
             return
         time.sleep(0.05)
-    raise AssertionError(f"still waiting: {statuses(campaign)}")
+    waiting = list(
+        Delivery.objects.filter(campaign=campaign, status__in=("queued", "sending")).values(
+            "status", "attempts", "error", "next_attempt_at"
+        )
+    )
+    raise AssertionError(f"still waiting: {statuses(campaign)} {waiting}")
 
 
 # --- the queue ---------------------------------------------------------------------------------
@@ -293,6 +298,48 @@ def test_an_unsubscribe_in_the_middle_of_sending_stops_the_rest(sink, news, sett
     got = {r.recipient for r in sink.received}
     assert got == {p.email for p in people} - {p.email for p in leaving}
     assert statuses(campaign) == {"sent": 27, "skipped": 3}
+
+
+def test_an_unsubscribe_stops_messages_already_claimed_and_waiting_for_a_slow_server(
+    sink, news, settings, monkeypatch
+):
+    """A slow server keeps claimed messages waiting in the worker; people who unsubscribe
+    meanwhile are not sent the campaign once their unsubscribe has committed."""
+    settings.TIDINGS_TRANSPORTS = transports_for(sink, concurrency=1)
+    settings.TIDINGS_DELIVERY_WINDOW = 10
+    fast_retries(settings)  # the stalled message may time out and be sent again
+    people = subscribers(news, 30)
+    campaign = sending_campaign(news)
+    sink.hold_after = 5  # after the fifth message the server answers nothing: "very slow"
+    leaving: list[Contact] = []
+    read_deferrals = Engine._read_deferrals
+
+    def unsubscribe_while_sending(engine):
+        # Once five messages are in and the server stalls, the people whose rows the worker
+        # holds but whose message has not reached the server (no RCPT yet) unsubscribe.  This
+        # runs in the worker's database thread (the test's), between two of its loop's steps.
+        if leaving:  # a second later: the server answers again
+            sink.hold_after = None
+        elif len(sink.received) >= 5:
+            leaving.extend(
+                contact
+                for contact in Contact.objects.filter(
+                    deliveries__campaign=campaign, deliveries__status="sending"
+                )
+                if not sink.attempts.get(contact.email)
+            )
+            for person in leaving:
+                do_unsubscribe(person, news, source="unsubscribe")
+        read_deferrals(engine)
+
+    monkeypatch.setattr(Engine, "_read_deferrals", unsubscribe_while_sending)
+    deliver_pending(max_seconds=60)  # one worker's run: not stopped and started again
+    assert len(leaving) >= 3  # the worker had claimed them ahead of the stalled server
+    got = {r.recipient for r in sink.received}
+    assert got == {p.email for p in people} - {p.email for p in leaving}
+    assert statuses(campaign) == {"sent": 30 - len(leaving), "skipped": len(leaving)}
+    reasons = set(Delivery.objects.filter(contact__in=leaving).values_list("error", flat=True))
+    assert reasons == {"no consent at send time (unsubscribed)"}
 
 
 def test_suppressed_addresses_and_domains_are_skipped_at_send_time(sink, news):

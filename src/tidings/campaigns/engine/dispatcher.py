@@ -62,6 +62,9 @@ class Dispatcher:
         # batches, and under load all of a domain's queued messages were sent in the meantime.
         self.provisional: dict[str, datetime] = {}
         self.domain_hold = timedelta(seconds=domain_hold_seconds)
+        # Campaign rows that may no longer go (the database thread's latest ``withdraw``), by
+        # id -> why: checked once more as a sender is about to send.
+        self.withdrawn: dict[int, str] = {}
 
     def start(self) -> None:
         for transport in self.transports:
@@ -81,6 +84,23 @@ class Dispatcher:
             for job in jobs:
                 if job.row.campaign_id in campaign_ids:
                     self.results.put(Result(job.row, "released"))
+            jobs.clear()
+            jobs.extend(keep)
+
+    def withdraw(self, reasons: dict[int, str]) -> None:
+        """Campaign rows whose person may no longer be emailed (unsubscribed, erased,
+        suppressed since the claim), by id -> why: those still waiting are skipped now, and a
+        sender that already took one skips it instead of sending it."""
+        self.withdrawn = reasons
+        if not reasons:
+            return
+        for jobs in self.bulk.values():
+            keep = []
+            for job in jobs:
+                if job.row.kind == "d" and job.row.id in reasons:
+                    self.results.put(Result(job.row, "skipped", error=reasons[job.row.id]))
+                else:
+                    keep.append(job)
             jobs.clear()
             jobs.extend(keep)
 
@@ -153,6 +173,10 @@ class Dispatcher:
                 await transport.limiter.acquire()
             if self.closing:
                 self.results.put(Result(job.row, "released"))
+                continue
+            reason = self.withdrawn.pop(job.row.id, None) if job.row.kind == "d" else None
+            if reason is not None:  # withdrawn while this sender waited for its turn
+                self.results.put(Result(job.row, "skipped", error=reason))
                 continue
             self.results.put(await self._send(transport, slot, job, backoff))
 

@@ -26,8 +26,11 @@ def _skip(row: Claimed, reason: str) -> Result:
     return Result(row, "skipped", error=reason)
 
 
-def campaign_jobs(context: CampaignContext, rows: list[Claimed]) -> tuple[list[Job], list[Result]]:
-    """(jobs for the rows whose contact may still be emailed, results for the others)."""
+def _refused(
+    context: CampaignContext, rows: list[Claimed]
+) -> tuple[dict[int, Contact], dict[int, str]]:
+    """(the contacts of ``rows`` who may still be emailed, by id; why each other row may not go,
+    by row id)."""
     ids = [row.contact_id for row in rows if row.contact_id]
     allowed = {contact.pk: contact for contact in context.consenting(ids)} if ids else {}
     hashes = {email_hmac(contact.email): pk for pk, contact in allowed.items()}
@@ -45,23 +48,40 @@ def campaign_jobs(context: CampaignContext, rows: list[Claimed]) -> tuple[list[J
     )
     if blocked:
         suppressed |= {pk for pk, parents in domains.items() if blocked.intersection(parents)}
+    reasons: dict[int, str] = {}
+    for row in rows:
+        if row.contact_id is None:
+            reasons[row.id] = "the contact was erased"
+        elif row.contact_id not in allowed:
+            reasons[row.id] = "no consent at send time (unsubscribed)"
+        elif row.contact_id in suppressed:
+            reasons[row.id] = "suppressed"
+    return allowed, reasons
+
+
+def campaign_jobs(context: CampaignContext, rows: list[Claimed]) -> tuple[list[Job], list[Result]]:
+    """(jobs for the rows whose contact may still be emailed, results for the others)."""
+    allowed, reasons = _refused(context, rows)
     tracked: set[int] = set()
     if context.tracker is not None and allowed:
         tracked = tracked_contact_ids(allowed)
     jobs, skipped = [], []
     for row in rows:
-        contact = allowed.get(row.contact_id)
-        if row.contact_id is None:
-            skipped.append(_skip(row, "the contact was erased"))
-        elif contact is None:
-            skipped.append(_skip(row, "no consent at send time (unsubscribed)"))
-        elif row.contact_id in suppressed:
-            skipped.append(_skip(row, "suppressed"))
-        else:
-            track = row.contact_id in tracked
-            row.domain = email_domain(contact.email)
-            jobs.append(Job(row, contact, context.route, campaign=context, track=track))
+        if row.id in reasons:
+            skipped.append(_skip(row, reasons[row.id]))
+            continue
+        contact = allowed[row.contact_id]  # type: ignore[index]
+        track = row.contact_id in tracked
+        row.domain = email_domain(contact.email)
+        jobs.append(Job(row, contact, context.route, campaign=context, track=track))
     return jobs, skipped
+
+
+def withdrawn(context: CampaignContext, rows: list[Claimed]) -> dict[int, str]:
+    """Why each of ``rows`` (handed to the senders, not yet sent) may no longer go, by row id:
+    asked again every second while they wait for their turn, so an unsubscribe, an erasure or a
+    suppression that commits meanwhile stops their message too."""
+    return _refused(context, rows)[1]
 
 
 # Send-time checks of other apps' one-off mail, by the start of its kind ("journey:"):

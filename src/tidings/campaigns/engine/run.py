@@ -44,7 +44,7 @@ from .breaker import Breaker
 from .builders import BuilderPool, builder_count
 from .context import CampaignContext, Job, OneOffFactories
 from .dispatcher import TEMPLATE, Dispatcher, EventLoopThread
-from .jobs import campaign_jobs, one_off_jobs
+from .jobs import campaign_jobs, one_off_jobs, withdrawn
 
 logger = logging.getLogger("tidings.campaigns.engine")
 
@@ -140,6 +140,10 @@ class Engine:
         # Receiving domains that asked us to slow down -> when they may be sent to again
         # (queue.deferrals: shared by the workers through the database, read every second).
         self.deferring: dict[str, datetime] = {}
+        # Campaign rows handed to the senders and not yet sent, by id: asked again every second
+        # whether they may still go (``_recheck``), since a slow server or a tight rate can keep
+        # them waiting in the event loop for minutes after they were claimed.
+        self.waiting: dict[int, Claimed] = {}
 
     # -- the loop --
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> EngineStats:
@@ -197,6 +201,7 @@ class Engine:
                         next_refresh = now + 0.5
                     if now >= next_deferrals:
                         self._read_deferrals()
+                        self._recheck()
                         next_deferrals = now + 1.0
                     if now >= next_protect or (
                         self.refused_since_protect
@@ -258,6 +263,8 @@ class Engine:
             self.pending_since = time.monotonic()
         self.pending.append(result)
         self.outstanding -= 1
+        if result.row.kind == "d":
+            self.waiting.pop(result.row.id, None)
         if result.row.campaign_id is not None:
             self.outstanding_by_campaign[result.row.campaign_id] -= 1
 
@@ -319,6 +326,20 @@ class Engine:
             if reason:
                 self._pause(campaign_id, reason)
         self._pause_unreachable()
+
+    def _recheck(self) -> None:
+        """Withdraw the waiting messages of people who unsubscribed, were erased or suppressed
+        since their rows were claimed: the senders drop them (or, if a sender already took one
+        and is waiting for the rate limit, do not send it) and report them skipped.  Only a
+        message already being handed to the server can still go."""
+        by_campaign: dict[int, list[Claimed]] = collections.defaultdict(list)
+        for row in self.waiting.values():
+            if row.campaign_id in self.contexts:
+                by_campaign[row.campaign_id].append(row)
+        reasons: dict[int, str] = {}
+        for campaign_id, rows in by_campaign.items():
+            reasons.update(withdrawn(self.contexts[campaign_id], rows))
+        self.thread.soon(self.dispatcher.withdraw, reasons)
 
     def _read_deferrals(self) -> None:
         self.deferring = queue.deferring()
@@ -563,7 +584,9 @@ class Engine:
         jobs, skipped = campaign_jobs(context, rows)
         for result in skipped:
             self.results.put(result)
-        return self._hold_deferred(jobs)
+        jobs = self._hold_deferred(jobs)
+        self.waiting.update((job.row.id, job.row) for job in jobs)
+        return jobs
 
     def _one_off_jobs(self, rows: list[Claimed]) -> list[Job]:
         self._count_claimed(rows)
