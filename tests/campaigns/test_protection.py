@@ -211,3 +211,19 @@ def test_a_server_refusing_the_content_pauses_the_campaign_and_suppresses_nobody
     assert notify_paused_task.call(campaign.pk, campaign.paused_reason) == 1
     assert "where these addresses came from" not in mailoutbox[0].body
     assert "DKIM" in mailoutbox[0].body
+
+
+def test_policy_blocks_reported_afterwards_count_towards_the_policy_pause():
+    """Gmail's reports that it refused a sent message as spam (a DSN with 5.7.1): the rows had
+    been counted as delivered, and once failed they were counted nowhere."""
+    from tests.campaigns.bounce_helpers import sample
+    from tidings.campaigns.bounces.processing import do_record_inbound_mail
+
+    campaign = sent_campaign(100)
+    rows = Delivery.objects.filter(campaign=campaign).select_related("contact").order_by("pk")
+    for row in rows[:6]:
+        raw = sample("gmail_policy_block.eml", recipient=row.contact.email, row=("d", row.pk))
+        assert do_record_inbound_mail(raw, source="test").kind == "blocked"
+    reason = protection_reason(campaign.pk, DeliveryConfig())
+    assert reason.startswith(f"{PREFIX}6 of 100 messages (6.0%) were refused by the receiving")
+    assert not Suppression.objects.exists()
