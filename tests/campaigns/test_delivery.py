@@ -205,7 +205,7 @@ def test_a_permanent_refusal_fails_the_message_at_once_without_suppressing_it(si
     deliver_pending()
     row = Delivery.objects.get(contact=ada)
     assert (row.status, row.attempts, row.error_code) == ("failed", 1, 554)
-    assert row.error == "rejected: 554 5.7.1 Message rejected as spam"
+    assert row.error == "blocked: 554 5.7.1 Message rejected as spam"
     assert not Suppression.objects.exists()
     assert Campaign.objects.get(pk=campaign.pk).status == "finished"
 
@@ -231,7 +231,7 @@ def test_policy_blocks_at_send_time_fail_the_message_and_never_count_against_the
         deliver_pending()
         row = Delivery.objects.get(campaign=campaign, contact=ada)
         assert (row.status, row.error_code) == ("failed", int(reply[:3]))
-        assert row.error == f"rejected: {reply}"
+        assert row.error == f"blocked: {reply}"
     assert not Suppression.objects.exists()
     assert Subscription.objects.get(contact=ada).status == "confirmed"
     assert not InboundReport.objects.exists()

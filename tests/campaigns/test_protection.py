@@ -12,13 +12,13 @@ from django_tasks_db.models import DBTaskResult
 
 from tests.campaigns.delivery_helpers import SmtpSink, transports_for
 from tests.campaigns.lifecycle_helpers import make_campaign, make_list, make_sender
-from tidings.audience.models import Contact, Subscription
+from tidings.audience.models import Contact, Subscription, Suppression
 from tidings.campaigns import lifecycle
 from tidings.campaigns.config import DeliveryConfig
 from tidings.campaigns.engine import Engine
 from tidings.campaigns.events import NewEvent, record_events
 from tidings.campaigns.models import Campaign, Delivery, Sender
-from tidings.campaigns.protection import notify_paused_task, protection_reason
+from tidings.campaigns.protection import PREFIX, notify_paused_task, protection_reason
 from tidings.lib.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -151,3 +151,79 @@ def test_hard_bounces_pause_a_campaign_within_seconds_not_after_it_is_over(setti
     assert "bounced hard, above the 5% limit" in campaign.paused_reason
     handed = Delivery.objects.filter(campaign=campaign, status__in=("sent", "failed")).count()
     assert handed < 500, handed  # checked about a second after the first refusal
+
+
+def refuse(campaign: Campaign, errors: list[tuple[int | None, str]]) -> None:
+    n = next(_lists)
+    contacts = Contact.objects.bulk_create(
+        [Contact(name=f"B {i}", email=f"b{i}.{n}@example.org") for i in range(len(errors))]
+    )
+    Delivery.objects.bulk_create(
+        [
+            Delivery(campaign=campaign, contact=c, status="failed", error_code=code, error=error)
+            for c, (code, error) in zip(contacts, errors, strict=True)
+        ]
+    )
+
+
+def test_policy_refusals_are_no_hard_bounces_and_pause_with_what_to_check():
+    """A content, authentication or reputation refusal (5.7.x) says nothing about the address:
+    it paused the campaign as a hard bounce, "check the list's source"."""
+    config = DeliveryConfig()
+    campaign = sent_campaign(90)
+    refuse(campaign, [(554, "blocked: 554 5.7.1 Message rejected as spam")] * 4)
+    refuse(campaign, [(550, "user_unknown: 550 5.1.1 No such user")] * 5)
+    # A policy block reported afterwards (a DSN, an ESP event): the row had been sent.
+    refuse(campaign, [(None, "blocked: 5.7.26 (reported after it was handed over)")])
+    # 5 hard of 100 and 5 blocked of 100: neither above 5%, and they are not added up.
+    assert protection_reason(campaign.pk, config) is None
+    refuse(campaign, [(550, "blocked: 550 5.7.26 Unauthenticated email is not accepted")])
+    reason = protection_reason(campaign.pk, config)
+    assert reason.startswith(f"{PREFIX}6 of 101 messages (5.9%) were refused by the receiving")
+    assert "not the addresses" in reason and "DKIM" in reason and "blocklist" in reason
+    assert "bounced hard" not in reason and "list's source" not in reason
+
+
+def test_a_server_refusing_the_content_pauses_the_campaign_and_suppresses_nobody(
+    owner, settings, mailoutbox
+):
+    """Through a real SMTP server: a quarter of the recipients' server refuses the message as
+    spam.  The campaign pauses saying so; nobody is suppressed or marked bounced."""
+    campaign = sent_campaign(0, queued=400)
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=owner)
+    refused = list(
+        Delivery.objects.filter(campaign=campaign)
+        .order_by("pk")
+        .values_list("contact__email", flat=True)
+    )[::4]
+    settings.TIDINGS_DELIVERY_WINDOW = 40
+    with SmtpSink() as sink:
+        for address in refused:
+            sink.answers[address] = ["554 5.7.1 Message rejected as spam"]
+        settings.TIDINGS_TRANSPORTS = transports_for(sink, rate="100/s")
+        Engine().run(until_idle=True, max_seconds=25)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert "refused by the receiving servers' policy" in campaign.paused_reason
+    assert "list's source" not in campaign.paused_reason
+    assert not Suppression.objects.exists()
+    assert not Subscription.objects.filter(status="bounced").exists()
+    assert notify_paused_task.call(campaign.pk, campaign.paused_reason) == 1
+    assert "where these addresses came from" not in mailoutbox[0].body
+    assert "DKIM" in mailoutbox[0].body
+
+
+def test_policy_blocks_reported_afterwards_count_towards_the_policy_pause():
+    """Gmail's reports that it refused a sent message as spam (a DSN with 5.7.1): the rows had
+    been counted as delivered, and once failed they were counted nowhere."""
+    from tests.campaigns.bounce_helpers import sample
+    from tidings.campaigns.bounces.processing import do_record_inbound_mail
+
+    campaign = sent_campaign(100)
+    rows = Delivery.objects.filter(campaign=campaign).select_related("contact").order_by("pk")
+    for row in rows[:6]:
+        raw = sample("gmail_policy_block.eml", recipient=row.contact.email, row=("d", row.pk))
+        assert do_record_inbound_mail(raw, source="test").kind == "blocked"
+    reason = protection_reason(campaign.pk, DeliveryConfig())
+    assert reason.startswith(f"{PREFIX}6 of 100 messages (6.0%) were refused by the receiving")
+    assert not Suppression.objects.exists()

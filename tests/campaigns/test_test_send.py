@@ -66,7 +66,7 @@ def test_a_refused_test_message_is_reported_without_the_address(
         with django_capture_on_commit_callbacks(execute=True):
             result = do_test_send(campaign, ["me@example.com"], actor=owner)
     assert result.sent == 0
-    assert result.errors == ["rejected: 550 5.7.1 <<address>> message refused"]
+    assert result.errors == ["blocked: 550 5.7.1 <<address>> message refused"]
 
 
 @pytest.mark.django_db(transaction=True)  # the messages go when the action commits

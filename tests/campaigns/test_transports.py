@@ -386,9 +386,18 @@ def test_a_broken_transport_setting_says_what_is_wrong(settings, table, message)
             True,
             "rejected",
         ),
-        (554, "5.7.1 Spam", True, "rejected"),
+        (554, "5.7.1 Spam", True, "blocked"),
         # A policy block is not about the address, whatever its words.
-        (550, "5.7.1 Sender unknown to our reputation service: blocked", True, "rejected"),
+        (550, "5.7.1 Sender unknown to our reputation service: blocked", True, "blocked"),
+        (550, "5.7.26 Unauthenticated email is not accepted due to DMARC policy", True, "blocked"),
+        # Without an enhanced code, the words of a content or reputation refusal say the same.
+        (554, "Message rejected as spam", True, "blocked"),
+        (554, "Rejected content", True, "blocked"),
+        (550, "Sender unknown to our reputation service", True, "blocked"),
+        (554, "Service unavailable; client host blocked using zen.spamhaus.org", True, "blocked"),
+        # An address code says more than words around it.
+        (550, "5.1.1 No such user (spam trap)", True, "user_unknown"),
+        (550, "No such user here", True, "user_unknown"),
         # Mailbox full: RFC 3463 says persistent, but it empties (Gmail): tried again later.
         (552, "5.2.2 The recipient's inbox is out of storage space", False, "temporary"),
         (552, "Mailbox full", False, "temporary"),

@@ -1,19 +1,27 @@
-"""Automatic protection while sending: a campaign that draws too many complaints or hard
-bounces pauses itself (through ``lifecycle.pause_campaign``, with the reason on its page) and its
-author and the owners are emailed.
+"""Automatic protection while sending: a campaign that draws too many complaints, hard
+bounces or policy refusals pauses itself (through ``lifecycle.pause_campaign``, with the reason
+on its page) and its author and the owners are emailed.
 
 =================================  =======  ==================================================
 setting (``DeliveryConfig``)       default  meaning
 =================================  =======  ==================================================
 TIDINGS_COMPLAINT_PAUSE_RATE       0.003    pause when complaints pass 0.3% of delivered
 TIDINGS_COMPLAINT_PAUSE_MIN        1000     … once at least so many were delivered
-TIDINGS_BOUNCE_PAUSE_RATE          0.05     pause when hard bounces pass 5% of handed over
+TIDINGS_BOUNCE_PAUSE_RATE          0.05     pause when hard bounces pass 5% of handed over,
+                                            or policy refusals do (counted apart)
 TIDINGS_BOUNCE_PAUSE_MIN           100      … once at least so many were handed over
 =================================  =======  ==================================================
 
 Complaints are people (the campaign's anonymous counters, ``EventCounter``), delivered messages
 are rows marked sent.  Hard bounces are rows the receiving server refused with a permanent (5xx)
-answer while sending, plus bounce reports (DSNs, ESP events) that arrived afterwards.  The engine
+answer while sending, plus bounce reports (DSNs, ESP events) that arrived afterwards.
+
+A policy refusal (RFC 3463 X.7.x "security or policy status": 5.7.1 refused as spam or for its
+content, a blocklisted server, 5.7.23 SPF, 5.7.26 DMARC) says nothing about the address, so it is
+no hard bounce: the row's error starts ``blocked:`` (``transports.base.BLOCKED`` while sending,
+``bounces.processing`` for a report afterwards).  Those are counted apart, against the same limit,
+and the reason then says what to check (authentication, content, blocklists), not the list.  The
+engine
 asks when it starts and then every ``CHECK_SECONDS`` for each campaign it is sending (two small
 aggregate queries), and about a second after a receiving server refused a message for good (5xx),
 so a small campaign full of dead addresses is not over before the next check.  An operator who
@@ -33,8 +41,11 @@ from tidings.lib.operator_mail import Kind, mail_operators
 
 from .config import DeliveryConfig
 from .models import Campaign, Delivery, EventCounter, EventKind
+from .transports.base import BLOCKED
 
 CHECK_SECONDS = 10.0
+# How a policy refusal's ``Delivery.error`` starts, while sending and reported afterwards.
+BLOCKED_ERROR = f"{BLOCKED}: "
 # How the reasons start: an operator resuming a campaign paused with it waives the protection.
 PREFIX = "Paused automatically to protect your sending reputation: "
 
@@ -43,9 +54,13 @@ def protection_reason(campaign_id: int, config: DeliveryConfig) -> str | None:
     """Why the campaign must pause now, or None (also when an operator waived it)."""
     if Campaign.objects.filter(pk=campaign_id, protection_waived=True).exists():
         return None
+    failed = Q(status=Delivery.Status.FAILED)
+    policy = Q(error__startswith=BLOCKED_ERROR)
     rows = Delivery.objects.filter(campaign_id=campaign_id).aggregate(
         sent=Count("pk", filter=Q(status=Delivery.Status.SENT)),
-        refused=Count("pk", filter=Q(status=Delivery.Status.FAILED, error_code__gte=500)),
+        refused=Count("pk", filter=failed & Q(error_code__gte=500) & ~policy),
+        # While sending (with its 5xx code) or reported afterwards (no code: it was sent).
+        blocked=Count("pk", filter=failed & policy),
     )
     counters = dict(
         EventCounter.objects.filter(
@@ -58,7 +73,7 @@ def protection_reason(campaign_id: int, config: DeliveryConfig) -> str | None:
         .annotate(people=Sum("people"))
         .order_by()
     )
-    sent, refused = rows["sent"], rows["refused"]
+    sent, refused, blocked = rows["sent"], rows["refused"], rows["blocked"]
     complaints = counters.get(EventKind.COMPLAINT, 0)
     if sent >= config.complaint_pause_min and complaints / sent > config.complaint_pause_rate:
         return (
@@ -66,11 +81,21 @@ def protection_reason(campaign_id: int, config: DeliveryConfig) -> str | None:
             f"reported it as spam, above the {config.complaint_pause_rate:.1%} limit"
         )
     hard = refused + counters.get(EventKind.BOUNCE_HARD, 0)
-    handed = sent + refused
-    if handed >= config.bounce_pause_min and hard / handed > config.bounce_pause_rate:
+    handed = sent + refused + blocked
+    if handed < config.bounce_pause_min:
+        return None
+    if hard / handed > config.bounce_pause_rate:
         return (
             f"{PREFIX}{hard} of {handed} messages ({hard / handed:.1%}) bounced "
             f"hard, above the {config.bounce_pause_rate:.0%} limit: check the list's source"
+        )
+    if blocked / handed > config.bounce_pause_rate:
+        return (
+            f"{PREFIX}{blocked} of {handed} messages ({blocked / handed:.1%}) were refused "
+            "by the receiving servers' policy (content, authentication or reputation: not the "
+            f"addresses), above the {config.bounce_pause_rate:.0%} limit: check that DKIM and "
+            "SPF pass and align with the From domain (DMARC), the content, and whether the "
+            "sending server or links are on a blocklist"
         )
     return None
 
@@ -101,8 +126,8 @@ def notify_paused_task(campaign_id: int, reason: str) -> int:
         recipients_for(campaign),
         f"tidings: the campaign “{campaign.name}” paused itself",
         f"{reason}.\n\nNothing more is sent until someone resumes it. Mailbox providers "
-        "block senders whose complaint or bounce rates stay this high; look at where "
-        f"these addresses came from before resuming:\n{link}\n",
+        "block senders whose complaint, bounce or refusal rates stay this high; look into "
+        f"what the reason above says before resuming:\n{link}\n",
         about=f"campaign {campaign_id} pausing itself",
         kind=Kind.SAFETY,  # never switched off: see lib.operator_mail
     )

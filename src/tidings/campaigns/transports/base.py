@@ -21,6 +21,11 @@ from typing import Any
 # Error kinds: what happened, in words the engine acts on and operators can read.
 USER_UNKNOWN = "user_unknown"  # 5xx saying the mailbox does not exist: a hard bounce
 REJECTED = "rejected"  # any other permanent refusal
+# A permanent refusal by the receiver's security or policy (RFC 3463 X.7.x: refused as spam or
+# for its content, a blocklisted or unauthenticated sender, 5.7.26 DMARC): the message or the
+# sender, not the address.  Never a hard bounce; the reputation pause counts these apart
+# (``campaigns.protection``).  The same word as a policy block reported later (bounces.BLOCKED).
+BLOCKED = "blocked"
 THROTTLED = "throttled"  # slow down: 421/451/454 "too many", SES's 454 Throttling
 TEMPORARY = "temporary"  # any other 4xx
 CONNECTION = "connection"  # could not connect, connection dropped, timed out
@@ -76,6 +81,19 @@ _MAILBOX_FULL = re.compile(
 )
 
 
+# A refusal for the message or its sender, in the words of servers that give no enhanced code
+# ("554 Message rejected as spam", "554 Rejected content", "554 ... blocked using
+# zen.spamhaus.org").
+_POLICY_WORDS = re.compile(
+    r"spam|block ?list|black ?list|blocked using|reputation|"
+    r"\b(dmarc|dkim|spf)\b|(rejected|refused|prohibited|unacceptable) content|"
+    r"content (rejected|refused)",
+    re.IGNORECASE,
+)
+# An enhanced status code that says something (X.0.0 is "other or undefined").
+_ENHANCED = re.compile(r"\b[245]\.(?!0\.0\b)\d{1,3}\.\d{1,3}\b")
+
+
 def scrub(text: str) -> str:
     """``text`` on one line, with email addresses replaced by ``<address>``."""
     return " ".join(_ADDRESS.sub("<address>", str(text)).split())[:250]
@@ -102,9 +120,13 @@ def classify_smtp_reply(
         return TransportError(message, permanent=False, code=code, kind=TEMPORARY)
     if 500 <= code < 600:
         # RFC 3463 X.1.1 "bad destination mailbox address", X.1.10 null MX; and the usual words
-        # servers that send no enhanced code use.  A policy block (X.7.x: "5.7.1 message
-        # refused as spam", "sender unknown to our reputation service") is not about the address.
-        policy = re.search(r"\b5\.7\.\d{1,3}\b", message) is not None
+        # servers that send no enhanced code use.  A policy block (X.7.x "security or policy
+        # status": "5.7.1 message refused as spam", "sender unknown to our reputation service",
+        # 5.7.23 SPF, 5.7.26 DMARC; or, without an enhanced code, words saying so) is not about
+        # the address: BLOCKED.
+        policy = re.search(r"\b5\.7\.\d{1,3}\b", message) is not None or (
+            _ENHANCED.search(message) is None and _POLICY_WORDS.search(message) is not None
+        )
         unknown = not sender and (
             re.search(r"\b5\.1\.(1|10)\b", message) is not None
             or (
@@ -114,9 +136,8 @@ def classify_smtp_reply(
             )
             or (not policy and "does not exist" in lowered)
         )
-        return TransportError(
-            message, permanent=True, code=code, kind=USER_UNKNOWN if unknown else REJECTED
-        )
+        kind = USER_UNKNOWN if unknown else BLOCKED if policy else REJECTED
+        return TransportError(message, permanent=True, code=code, kind=kind)
     throttled = code in (421, 454) or "throttl" in lowered or "rate" in lowered
     return TransportError(
         message or "temporary failure",
