@@ -314,6 +314,26 @@ def test_a_later_save_replaces_what_waits_and_unticking_takes_it_back(client, ad
     assert "Waiting for your confirmation" not in client.get(page_of(ada)).content.decode()
 
 
+def test_a_save_when_several_confirmations_went_recently_says_no_email_was_sent(client, ada, news):
+    for name in ("Ada King", "Ada Byron", "Ada Lovelace-King"):
+        client.post(page_of(ada), choices(name=name, lists=[news]))
+    earlier = link_in(mails_to("ada@example.com")[-1], "/c/")
+
+    held = client.post(page_of(ada), choices(name="Countess Ada", lists=[news]))
+
+    assert held["Location"].endswith("?done=held")
+    assert len(mails_to("ada@example.com")) == 3  # the per-address limit: 3 an hour
+    page = client.get(held["Location"]).content.decode()
+    assert "We have sent you an email" not in page
+    assert "We have not sent you a new email: several have been sent" in page
+    assert "The link in the email we sent before still works" in page
+    assert "please try again later" in page
+    assert "<li>Name: Ada Lovelace-King</li>" in page  # what waits is still the earlier email's
+    client.post(earlier)
+    ada.refresh_from_db()
+    assert ada.name == "Ada Lovelace-King"  # ... and its link still makes it
+
+
 def test_a_required_name_cannot_be_emptied(client, ada, news):
     response = client.post(page_of(ada), choices(name="", lists=[]))
 
