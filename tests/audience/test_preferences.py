@@ -272,6 +272,22 @@ def test_name_and_company_change_from_the_mailbox_but_never_the_address_or_forbi
     assert "Waiting for your confirmation" not in client.get(page_of(ada)).content.decode()
 
 
+def test_a_click_that_only_makes_changes_for_someone_already_on_its_lists_says_so(
+    client, ada, news, events
+):
+    client.post(page_of(ada), choices(lists=[news, events], phone_ok=True))
+    # Meanwhile she joined Events another way (a sign-up form's link, say).
+    do_subscribe(ada, events, source="form", wording_text="Yes", confirmed=True)
+
+    done = confirm_by_mail(client)
+
+    assert current_state(ada).channel_granted("phone")
+    assert done["Location"].endswith("?done=changed")
+    answer = client.get(done["Location"]).content.decode()
+    assert "Your changes are made" in answer
+    assert "You are subscribed" not in answer
+
+
 def test_a_forwarded_link_cannot_grant_consent_or_change_the_details_in_the_persons_name(ada, news):
     before = last_event_id()
     colleague = Client(REMOTE_ADDR=next_ip())

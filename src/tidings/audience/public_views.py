@@ -210,7 +210,8 @@ def _confirm_outcome(result: ConfirmResult) -> str:
         return "refused"
     if result.confirmed:
         return "subscribed"
-    return "changed" if result.changed and not result.already else "already"
+    # Lists the person was on already do not make the click's other changes "subscribed".
+    return "changed" if result.changed else "already"
 
 
 def _confirm_done(
