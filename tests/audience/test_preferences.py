@@ -272,6 +272,22 @@ def test_name_and_company_change_from_the_mailbox_but_never_the_address_or_forbi
     assert "Waiting for your confirmation" not in client.get(page_of(ada)).content.decode()
 
 
+def test_a_click_that_only_makes_changes_for_someone_already_on_its_lists_says_so(
+    client, ada, news, events
+):
+    client.post(page_of(ada), choices(lists=[news, events], phone_ok=True))
+    # Meanwhile she joined Events another way (a sign-up form's link, say).
+    do_subscribe(ada, events, source="form", wording_text="Yes", confirmed=True)
+
+    done = confirm_by_mail(client)
+
+    assert current_state(ada).channel_granted("phone")
+    assert done["Location"].endswith("?done=changed")
+    answer = client.get(done["Location"]).content.decode()
+    assert "Your changes are made" in answer
+    assert "You are subscribed" not in answer
+
+
 def test_a_forwarded_link_cannot_grant_consent_or_change_the_details_in_the_persons_name(ada, news):
     before = last_event_id()
     colleague = Client(REMOTE_ADDR=next_ip())
@@ -312,6 +328,26 @@ def test_a_later_save_replaces_what_waits_and_unticking_takes_it_back(client, ad
 
     assert not current_state(ada).channel_granted("phone")
     assert "Waiting for your confirmation" not in client.get(page_of(ada)).content.decode()
+
+
+def test_a_save_when_several_confirmations_went_recently_says_no_email_was_sent(client, ada, news):
+    for name in ("Ada King", "Ada Byron", "Ada Lovelace-King"):
+        client.post(page_of(ada), choices(name=name, lists=[news]))
+    earlier = link_in(mails_to("ada@example.com")[-1], "/c/")
+
+    held = client.post(page_of(ada), choices(name="Countess Ada", lists=[news]))
+
+    assert held["Location"].endswith("?done=held")
+    assert len(mails_to("ada@example.com")) == 3  # the per-address limit: 3 an hour
+    page = client.get(held["Location"]).content.decode()
+    assert "We have sent you an email" not in page
+    assert "We have not sent you a new email: several have been sent" in page
+    assert "The link in the email we sent before still works" in page
+    assert "please try again later" in page
+    assert "<li>Name: Ada Lovelace-King</li>" in page  # what waits is still the earlier email's
+    client.post(earlier)
+    ada.refresh_from_db()
+    assert ada.name == "Ada Lovelace-King"  # ... and its link still makes it
 
 
 def test_a_required_name_cannot_be_emptied(client, ada, news):

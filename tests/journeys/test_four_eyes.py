@@ -520,7 +520,7 @@ def test_a_journey_running_unconfirmed_when_four_eyes_is_switched_on_pauses_befo
     assert not OutgoingMessage.objects.filter(kind__startswith="journey:").exists()
     assert four_eyes.notify_confirmers_task.call(journey.pk, None) == 1
     assert mailoutbox[0].to == [reviewer.email]
-    assert "It paused: sending needs a second operator now" in mailoutbox[0].body
+    assert "It is paused: sending needs a second operator now" in mailoutbox[0].body
     # Its author cannot resume it; another operator confirms it, and Ann gets her mail.
     with pytest.raises(JourneyNotReady, match="waiting for a second operator"):
         do_resume(journey, actor=author)
@@ -613,3 +613,31 @@ def test_a_journey_voided_before_the_fix_with_its_reason_cut_still_waits(
         page
     )
     assert Journey.objects.get(pk=journey.pk).paused_reason == old
+
+
+def test_a_paused_journey_whose_confirmation_a_change_voids_emails_who_may_confirm_it_once(
+    four_eyes_on, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Paused by hand, it would resume as confirmed; after a change it cannot, and whoever
+    counts on resuming it must learn so now — once, not at each later change."""
+    from django_tasks_db.models import DBTaskResult
+
+    journey = running(author, reviewer)
+    do_pause(journey, actor=author)
+    with django_capture_on_commit_callbacks(execute=True):
+        do_update_journey(
+            Journey.objects.get(pk=journey.pk), reworded("Buy now, unreviewed"), actor=author
+        )
+    [task] = DBTaskResult.objects.filter(task_path__endswith="notify_confirmers_task")
+    assert task.args_kwargs["args"] == [journey.pk, None]
+    assert four_eyes.notify_confirmers_task.call(journey.pk, None) == 1
+    [mail] = mailoutbox
+    assert mail.to == [reviewer.email]  # not the author, who made the change
+    assert mail.subject == "tidings: please confirm the journey “Welcome”"
+    assert "It is paused: its steps or settings changed after it was confirmed" in mail.body
+
+    with django_capture_on_commit_callbacks(execute=True):
+        do_update_journey(
+            Journey.objects.get(pk=journey.pk), reworded("Buy now, again"), actor=author
+        )
+    assert DBTaskResult.objects.filter(task_path__endswith="notify_confirmers_task").count() == 1

@@ -329,6 +329,17 @@ def _send_confirmation(
     if not _confirmation_allowed(contact):
         logger.info("confirmation to contact %s not sent: too many recently", contact.pk)
         return
+    _confirmation_email(contact, request, lists, changes=changes)
+
+
+def _confirmation_email(
+    contact: Contact,
+    request: ConfirmRequest,
+    lists: list[MailingList],
+    *,
+    changes: Iterable[str] = (),
+) -> None:
+    """Send the confirmation email (the caller has counted it: ``_confirmation_allowed``)."""
     # An address we already mail (a subscriber ticking another list, in the preference centre
     # or on a form) is not deleted if the link is ignored: the email must not say it is.
     subscriber = contact.subscriptions.filter(status=Subscription.Status.CONFIRMED).exists()
@@ -769,8 +780,10 @@ class PreferenceChoices:
 LIST_REFUSED = "refused: mail stopped"
 # ... that a change made there waits for the click in the confirmation email ...
 LIST_TO_CONFIRM = "to confirm"
-# ... and that it was already waiting for it (no second email).
+# ... and that it was already waiting for it (no second email) ...
 STILL_TO_CONFIRM = "already waiting"
+# ... or that it was not asked for: no email went, several were sent to the address recently.
+HELD_BACK = "not asked: too many emails recently"
 
 
 @transaction.atomic
@@ -798,7 +811,9 @@ def do_update_preferences(
     no email, so none of it happens ("... refused: mail stopped").  The page shows what waits
     as chosen, so what a save asks for is what the person wants now: exactly what already
     waits sends no second email ("... already waiting"), something else replaces it (the
-    earlier email's link then joins its lists only), nothing takes it back.
+    earlier email's link then joins its lists only), nothing takes it back.  When several
+    confirmation emails went to the address in the last hour (``_confirmation_allowed``), no
+    email is sent and what waits stays as it was ("... not asked: too many emails recently").
     """
     source = ConsentEvent.Source.PREFERENCES
     contact = Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)  # lock_person
@@ -859,6 +874,12 @@ def do_update_preferences(
         waiting = pending_preferences(contact)
         if waiting is not None and _pending_content(waiting) == wanted:
             changes += [f"{what} {STILL_TO_CONFIRM}" for what in asked]
+        elif not _confirmation_allowed(contact):
+            # No email may go: what waits stays as it is, so the link in the email sent
+            # before still does what that email said (replacing it would leave changes that
+            # no email's link can make), and the page says so.
+            logger.info("confirmation to contact %s not sent: too many recently", contact.pk)
+            changes += [f"{what} {HELD_BACK}" for what in asked]
         else:
             PendingPreferences.objects.filter(contact=contact).delete()
             pending = PendingPreferences.objects.create(
@@ -870,9 +891,9 @@ def do_update_preferences(
                 wording_id=wording_obj.pk,
                 pending_id=pending.pk,
             )
-            _send_confirmation(contact, confirm, to_join, changes=pending_lines(pending))
+            _confirmation_email(contact, confirm, to_join, changes=pending_lines(pending))
             changes += [f"{what} {LIST_TO_CONFIRM}" for what in asked]
-    if any(not change.endswith(STILL_TO_CONFIRM) for change in changes):
+    if any(not change.endswith((STILL_TO_CONFIRM, HELD_BACK)) for change in changes):
         audit("preferences.updated", obj=contact, changes=changes)
     return changes
 

@@ -26,6 +26,7 @@ from tidings.policy import get_policy
 from tidings.policy.notice import rights_request_url
 
 from .actions import (
+    HELD_BACK,
     LIST_REFUSED,
     LIST_TO_CONFIRM,
     STILL_TO_CONFIRM,
@@ -209,7 +210,8 @@ def _confirm_outcome(result: ConfirmResult) -> str:
         return "refused"
     if result.confirmed:
         return "subscribed"
-    return "changed" if result.changed and not result.already else "already"
+    # Lists the person was on already do not make the click's other changes "subscribed".
+    return "changed" if result.changed else "already"
 
 
 def _confirm_done(
@@ -365,11 +367,13 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
 
 def _saved(changes: list[str]) -> str:
     """The word the saved page's address carries: "refused" (something needed a confirmation
-    email, and mail to the address is stopped), "confirm" (one was sent), "waiting" (what was
-    asked for already waits for the one sent before), else "saved"."""
+    email, and mail to the address is stopped), "confirm" (one was sent), "held" (none was
+    sent: several went to the address recently), "waiting" (what was asked for already waits
+    for the one sent before), else "saved"."""
     for word, ending in (
         ("refused", LIST_REFUSED),
         ("confirm", LIST_TO_CONFIRM),
+        ("held", HELD_BACK),
         ("waiting", STILL_TO_CONFIRM),
     ):
         if any(change.endswith(ending) for change in changes):

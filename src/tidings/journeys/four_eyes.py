@@ -22,7 +22,10 @@ steps).  The name is not in it.
   around them, the engine: ``hold_changed``): a change to what it sends afterwards (its
   own edit, or a saved template, layout, segment or list it reads) voids the confirmation
   (audit ``journey.confirmation_voided``), makes whoever changed it its last editor and
-  **pauses** a running journey with the reason on its page.  Pausing, not carrying on with the
+  **pauses** a running journey with the reason on its page (a paused one stays paused, with
+  the reason: resuming it now needs another operator).  The operators who may confirm it are
+  emailed (``notify_confirmers_task``) — for a paused one once, when its confirmation is
+  voided, not again at each later change.  Pausing, not carrying on with the
   confirmed version: a template has no versions to carry on with, and the mail people get
   next must be mail someone else has seen.  While paused nobody moves on and triggers enrol
   nobody (as for any paused journey).
@@ -194,7 +197,7 @@ def notify_confirmers_task(journey_id: int, asker_id: int | None) -> int:
     if asker is not None:
         why = f"{asker.get_username()} asks a second operator to confirm it."
     else:
-        why = f"It paused: {journey.shown_paused_reason or 'it is not confirmed'}."
+        why = f"It is paused: {journey.shown_paused_reason or 'it is not confirmed'}."
     link = absolute_url(reverse("journeys:detail", args=[journey.pk]))
     return mail_operators(
         recipients,
@@ -327,6 +330,8 @@ def _void(journey: Journey, what: str, actor: Any) -> None:
         "confirmation_requested_at": None,
     }
     was = journey.status
+    # A confirmation this change takes away (not one a change before it took: told then).
+    voids = bool(journey.confirmed_fingerprint)
     if was in _STARTED:
         fields["paused_reason"] = reason
     try:
@@ -339,7 +344,9 @@ def _void(journey: Journey, what: str, actor: Any) -> None:
     except InvalidTransition:  # paused or archived meanwhile: void it as it is
         Journey.objects.filter(pk=journey.pk).update(**fields)
     audit("journey.confirmation_voided", actor=actor, obj=journey, was=was, cause=what)
-    if was == Status.ACTIVE:  # it stopped: the operators who may confirm it should know
+    # It stopped, or paused it can no longer be resumed as it was: the operators who may
+    # confirm it should know (a paused one once, not again at each later change).
+    if was == Status.ACTIVE or (was == Status.PAUSED and voids):
         pk = journey.pk
         transaction.on_commit(lambda: notify_confirmers_task.enqueue(pk, None))
 
