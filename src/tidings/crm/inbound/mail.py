@@ -94,10 +94,18 @@ class Unreadable(ValueError):
     parts): kept unprocessed with this reason, which names no one."""
 
 
+# Where a mail's headers end: the first empty line.
+_END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+
+
 def read(raw: bytes) -> EmailMessage:
+    """The mail in ``raw``.  A NUL byte in its headers means a file, not mail; in its body it is
+    a mail program's stray byte (RFC 5322 forbids them, but they arrive: a customer's mail was
+    bounced as "not a mail message" and no enquiry opened), dropped from the text it is in."""
     if not raw or not raw.strip():
         raise NotMail("the input is empty")
-    if b"\x00" in raw[:4096]:
+    end = _END_OF_HEADERS.search(raw)
+    if b"\x00" in raw[: end.start() if end else len(raw)]:
         raise NotMail("the input is binary, not a mail message")
     try:
         message = mime.parse(raw, policy=email.policy.default)
@@ -125,7 +133,7 @@ def header(message: EmailMessage, name: str) -> str:
     text = str(value)
     if "\ufffd" in text:
         text = _redecoded(message, name) or text
-    return " ".join(text.split())
+    return " ".join(text.replace("\x00", "").split())  # an encoded word may hold a NUL
 
 
 def _redecoded(message: EmailMessage, name: str) -> str:
@@ -594,6 +602,8 @@ def content(message: EmailMessage) -> Content:
         # carry its text only inside its winmail.dat, as compressed RTF: it arrived as "(no text)".
         text = _tnef_text(message)
     subject = header(message, "Subject")
+    # Stray NUL bytes (see ``read``) are no text, and PostgreSQL cannot store them in text.
+    text = text.replace("\x00", "")
     return Content(strip_reply(text, subject=subject), list(_attachments(message)))
 
 
