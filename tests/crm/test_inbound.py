@@ -604,6 +604,41 @@ def test_a_mail_in_the_charset_it_names_is_read_in_it():
     assert Enquiry.objects.get().message == "見積もりをお願いします。"
 
 
+@pytest.mark.parametrize(
+    ("encoded", "kept"),
+    [
+        # Valid characters, a wrong length: its last bytes are no UTF-8.
+        ("SGVsbG8gd29ybGQsIGEgcHJpY2UgcGxlYXNlLsKj1toK5c", "Hello world, a price please.£"),
+        # Characters that are not base64 at all, after a padded line.
+        ("SGVsbG8gd29ybGQsIGEgcHJpY2UgcGxlYXNlLg==\r\n!!*&^%", "Hello world, a price please."),
+    ],
+    ids=["wrong-length", "not-base64"],
+)
+def test_a_text_in_broken_base64_keeps_what_decodes_and_says_the_rest_could_not_be(encoded, kept):
+    """Invalid base64 was decoded leniently: the person's words ended in garbage ("Hello
+    world'¢ÖÚ…", its bytes read as Windows-1252).  What decodes cleanly is kept, then a note."""
+    from tidings.crm.inbound.mail import UNDECODABLE
+
+    raw = (
+        f"From: {GRACE}\r\nTo: {SUPPORT}\r\nSubject: Hello\r\nMessage-ID: <b64@example.org>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n"
+    ).encode()
+    row = do_receive_inbound(raw, source="pipe")
+    assert row.status == "processed", row.reason
+    assert Enquiry.objects.get().message == f"{kept}\n\n{UNDECODABLE}"
+
+
+def test_a_text_in_valid_base64_padded_line_by_line_is_read_whole():
+    raw = (
+        f"From: {GRACE}\r\nTo: {SUPPORT}\r\nSubject: Hello\r\nMessage-ID: <b64@example.org>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nSGVsbG8=\r\nIHdvcmxk\r\n"
+    ).encode()
+    do_receive_inbound(raw, source="pipe")
+    assert Enquiry.objects.get().message == "Hello world"
+
+
 def test_the_pipe_asks_the_mail_server_to_try_again_when_the_database_cannot_store(tmp_path):
     """A mail server's pipe bounces mail on any non-zero status but 75 (EX_TEMPFAIL), which
     means "keep it and try again later": a database that is down must not bounce a person's

@@ -141,6 +141,30 @@ def test_what_is_not_mail_gets_a_550_and_is_kept_as_the_pipe_keeps_it(serve, tmp
     assert bytes(delivered.raw) == b"just some words\r\n"
 
 
+def test_mail_with_a_stray_nul_in_its_text_opens_an_enquiry_and_binary_is_still_refused(serve):
+    """A customer's mail program put a NUL byte in the plain-text body: the mail was refused
+    550 "not a mail message" (a bounce to them, no enquiry).  Mail is taken, the NUL dropped
+    (from an encoded-word subject too); a file with no mail headers is still refused."""
+    receiver = serve()
+    raw = mail(GRACE, subject="Courses", body="Do you run\x00 COBOL courses?\x00")
+    raw = raw.replace(b"Subject: Courses", b"Subject: =?utf-8?q?COBOL=00_courses?=")
+    assert b"\x00" in raw[:4096]
+
+    assert send(receiver, raw) == {}  # 250
+    enquiry = Enquiry.objects.get()
+    assert (enquiry.subject, enquiry.message) == ("COBOL courses", "Do you run COBOL courses?")
+    assert InboundMail.objects.get().status == "processed"
+
+    for binary in (b"\x00\x01\x02 binary", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\r\n\r\n\x00"):
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            send(receiver, binary)
+        assert refused.value.smtp_code == 550
+    assert [r.reason for r in InboundMail.objects.order_by("pk")][1:] == [
+        "not a mail message: the input is binary, not a mail message"
+    ] * 2
+    assert Enquiry.objects.count() == 1
+
+
 def test_a_recipient_that_is_not_ours_is_refused_at_rcpt(serve):
     with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
         send(serve(), mail(GRACE), to="sales@example.co.uk")

@@ -122,8 +122,58 @@ def test_the_search_box_finds_contacts_campaigns_and_enquiries(owner_client, fin
     page = owner_client.get(reverse("web:search"), {"q": "lovelace"}).text
     assert reverse("audience:contact", args=[findable.pk]) in page and "ada@example.com" in page
     assert "Lovelace day" in page
-    assert "Enquiry #" in page and "Grace Lovelace" in page
+    assert "Hi (#" in page and "Grace Lovelace" in page  # the enquiry, by what it says
     assert 'name="q"' in owner_client.get("/").text  # the box is on every operator page
+
+
+def test_the_search_box_names_enquiries_by_their_screened_subject_in_one_query(owner_client):
+    """The search box listed every enquiry as "Enquiry #12 from Grace Lovelace": the operator
+    opened each to see what it was about, while My work and the lists named them by their
+    (screened) subject.  Read in the same number of queries however many enquiries it finds."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tidings.crm.conversations import tagged_subject
+    from tidings.crm.models import ConversationMessage
+
+    def enquiry(n: int, **kwargs):
+        return do_receive_enquiry(
+            {"name": f"Grace Lovelace {n}", "email": f"g{n}@example.org"},
+            channel="web form",
+            message="Hello there",
+            **kwargs,
+        )
+
+    def found() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as seen:
+            page = owner_client.get(reverse("web:search"), {"q": "lovelace"}).text
+        return len(seen), page[page.index('id="results-enquiries"') :]
+
+    invoice = enquiry(1, subject="Invoice for March")
+    private = enquiry(2, subject="Question. I was diagnosed with cancer.")
+    plain = enquiry(3)  # no subject, nothing sent yet: the start of its message
+    by_form = enquiry(4)  # no subject: our first mail's, without the conversation's tag
+    ConversationMessage.objects.create(
+        enquiry=by_form, direction="out", subject=tagged_subject(by_form, "Your enquiry")
+    )
+    before, results = found()
+    for record, name in (
+        (invoice, "Invoice for March"),
+        (private, private.subject),
+        (plain, "Hello there"),
+        (by_form, "Your enquiry"),
+    ):
+        assert f'{reverse("crm:enquiry", args=[record.pk])}">{name} (#{record.pk})</a>' in results
+    assert "[removed: health]" in private.subject and "cancer" not in results
+    assert "Enquiry #" not in results and "[#E-" not in results
+    assert "Grace Lovelace 1 · web form" in results  # who it is from, still shown
+    for n in range(5, 10):
+        record = enquiry(n)
+        ConversationMessage.objects.create(
+            enquiry=record, direction="out", subject=tagged_subject(record, f"Your enquiry {n}")
+        )
+    after, results = found()
+    assert after == before and "Your enquiry 9 (#" in results
 
 
 def test_an_analyst_searching_finds_no_personal_data(client, findable):

@@ -68,20 +68,25 @@ def search(user: object, query: str) -> list[Section]:
         ]
         sections.append(Section("campaigns", "Campaigns", hits))
     if has_permission(user, "people"):
+        from tidings.crm.conversations import with_thread_subjects
         from tidings.crm.queries import search_enquiries
+        from tidings.crm.queues import shown_subject
 
-        enquiries = search_enquiries(query).select_related("contact").order_by("-pk")[:LIMIT]
+        # Named as My work and the lists name them: by the (screened, as kept) subject, read
+        # with the list in one query, not "Enquiry #12 from ..." that had to be opened to tell.
+        enquiries = with_thread_subjects(search_enquiries(query).select_related("contact"))
         sections.append(
             Section(
                 "enquiries",
                 "Enquiries",
                 [
                     Hit(
-                        f"Enquiry #{e.pk} from {e.contact.name or e.contact.email}",
-                        f"{e.channel} · {e.created_at:%d %b %Y}",
+                        f"{shown_subject(e) or '(no subject)'} (#{e.pk})",
+                        f"{e.contact.name or e.contact.email} · {e.channel}"
+                        f" · {e.created_at:%d %b %Y}",
                         reverse("crm:enquiry", args=[e.pk]),
                     )
-                    for e in enquiries
+                    for e in enquiries.order_by("-pk")[:LIMIT]
                 ],
                 reverse("crm:enquiries") + "?" + urlencode({"q": query}),
             )

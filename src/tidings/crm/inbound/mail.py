@@ -16,6 +16,8 @@ did the person write (without the quoted history and signature), and which files
 
 from __future__ import annotations
 
+import base64
+import codecs
 import email
 import email.header
 import email.message
@@ -94,10 +96,18 @@ class Unreadable(ValueError):
     parts): kept unprocessed with this reason, which names no one."""
 
 
+# Where a mail's headers end: the first empty line.
+_END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+
+
 def read(raw: bytes) -> EmailMessage:
+    """The mail in ``raw``.  A NUL byte in its headers means a file, not mail; in its body it is
+    a mail program's stray byte (RFC 5322 forbids them, but they arrive: a customer's mail was
+    bounced as "not a mail message" and no enquiry opened), dropped from the text it is in."""
     if not raw or not raw.strip():
         raise NotMail("the input is empty")
-    if b"\x00" in raw[:4096]:
+    end = _END_OF_HEADERS.search(raw)
+    if b"\x00" in raw[: end.start() if end else len(raw)]:
         raise NotMail("the input is binary, not a mail message")
     try:
         message = mime.parse(raw, policy=email.policy.default)
@@ -125,7 +135,7 @@ def header(message: EmailMessage, name: str) -> str:
     text = str(value)
     if "\ufffd" in text:
         text = _redecoded(message, name) or text
-    return " ".join(text.split())
+    return " ".join(text.replace("\x00", "").split())  # an encoded word may hold a NUL
 
 
 def _redecoded(message: EmailMessage, name: str) -> str:
@@ -279,6 +289,10 @@ _FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
 
 
 def _part_text(part: EmailMessage) -> str:
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+        broken = _broken_base64_text(part)
+        if broken is not None:
+            return broken
     try:
         payload = part.get_payload(decode=True)
     except (ValueError, AssertionError):  # a broken transfer encoding
@@ -286,6 +300,65 @@ def _part_text(part: EmailMessage) -> str:
     if not isinstance(payload, bytes):
         return ""
     return _decoded(payload, part.get_content_charset() or "us-ascii")
+
+
+# Said in place of what could not be decoded of a text (see ``_broken_base64_text``).
+UNDECODABLE = "[The rest of this message could not be decoded.]"
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]*")
+_BASE64_PADDING = re.compile(r"=*")
+
+
+def _matched(pattern: re.Pattern[str], text: str, at: int) -> str:
+    found = pattern.match(text, at)
+    return found[0] if found else ""
+
+
+def _broken_base64_text(part: EmailMessage) -> str | None:
+    """The text of a base64 part whose base64 is invalid (None when it is valid): what decodes
+    cleanly up to the first fault, then ``UNDECODABLE``.  The stdlib skips characters that are
+    not base64 and decodes a wrong length anyway, and its bytes, no longer UTF-8, were then read
+    as Windows-1252: the person's words ended in "'¢ÖÚ…" garbage."""
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return None
+    chars = "".join(payload.split())
+    try:
+        base64.b64decode(chars, validate=True)
+        return None
+    except ValueError:  # binascii.Error: invalid characters, padding or length
+        pass
+    data = []
+    at, lost = 0, True
+    while run := _matched(_BASE64_RUN, chars, at):  # each run ended by its "=" padding, if any
+        whole, left = len(run) - len(run) % 4, len(run) % 4
+        data.append(base64.b64decode(run[:whole]))
+        if left > 1:  # two or three characters more: one or two more bytes
+            data.append(base64.b64decode(run[whole:] + "=" * (4 - left)))
+        at += len(run)
+        padding = len(_matched(_BASE64_PADDING, chars, at))
+        need = (4 - left) % 4
+        if left == 1 or padding < need or (padding > need and at + padding < len(chars)):
+            break  # a wrong length: what follows is not where it should be
+        at += padding
+    else:  # all of it, in runs each padded as it should be ("SGVsbG8=V29ybGQ="): nothing lost
+        lost = at < len(chars)
+    if not lost:
+        return _decoded(b"".join(data), part.get_content_charset() or "us-ascii")
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        charset = "utf-8"
+    decoded = b"".join(data)
+    try:
+        text = decoded.decode(charset)
+    except UnicodeDecodeError as error:  # garbage's bytes: only the text before them is kept
+        text = decoded[: error.start].decode(charset, errors="replace")
+    return (
+        f"{text.rstrip()}\n\n{UNDECODABLE}"
+        if text.strip()
+        else UNDECODABLE.replace("The rest of this", "This")
+    )
 
 
 # Mobile mail programs' sign-off lines that mail-parser-reply (0.4, its "sent_from" patterns)
@@ -594,6 +667,8 @@ def content(message: EmailMessage) -> Content:
         # carry its text only inside its winmail.dat, as compressed RTF: it arrived as "(no text)".
         text = _tnef_text(message)
     subject = header(message, "Subject")
+    # Stray NUL bytes (see ``read``) are no text, and PostgreSQL cannot store them in text.
+    text = text.replace("\x00", "")
     return Content(strip_reply(text, subject=subject), list(_attachments(message)))
 
 
