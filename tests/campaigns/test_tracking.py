@@ -176,14 +176,28 @@ def test_when_the_policy_needs_consent_only_people_who_allowed_it_are_tracked(
     sink, news, opt_in_policy, client
 ):
     ada, bob = subscribers(news, 2)
-    # Ada allows it on her preference page (a consent event, like every other choice).
+    # Ada allows it on her preference page and confirms it from her mailbox (a consent event,
+    # like every other choice; a grant from the page alone waits for that click).
     page = preferences_url(ada).removeprefix(django_settings.TIDINGS_BASE_URL)
     form = {"name": ada.name, "company": "", "phone": "", "job_title": "", "tracking": "on"}
     form[f"list_{news.pk}"] = "on"
     assert client.post(page, form).status_code == 303
+    deliver_pending()
+    (confirmation,) = sink.to(ada.email)
+    text = confirmation.message.get_body(("plain",)).get_content()
+    link = re.search(re.escape(django_settings.TIDINGS_BASE_URL) + r"/c/\S+", text)
+    assert link, text
+    assert client.post(
+        link.group(0).removeprefix(django_settings.TIDINGS_BASE_URL)
+    ).status_code in (
+        200,
+        302,
+        303,
+    )
     assert ConsentEvent.objects.filter(
         contact=ada, purpose="newsletter.tracking", action="granted"
     ).exists()
+    sink.received.clear()
     sending_campaign(news, body=BODY)
     deliver_pending()
     assert PIXEL.search(html_of(sink, ada))

@@ -258,6 +258,7 @@ def test_a_reminder_goes_once_when_a_request_is_within_a_week_of_due(
             "sender": RightsRequest,
             "request_id": request.pk,
             "kind": "access",
+            "due": date(2026, 4, 2),
             "due_on": date(2026, 4, 2),
         }
     ]

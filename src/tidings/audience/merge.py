@@ -35,7 +35,7 @@ from tidings.lib.models import AuditEntry
 
 from .actions import lock_person
 from .emails import email_key
-from .models import ConsentEvent, Contact, Subscription
+from .models import ConsentEvent, Contact, PendingPreferences, Subscription
 from .sources import _relations, key_in
 
 
@@ -198,6 +198,18 @@ def merge_consent_events(m: Merge) -> int:
 
 
 register_merger(ConsentEvent, "contact", merge_consent_events)
+
+
+def merge_pending_preferences(m: Merge) -> int:
+    """What ``drop``'s preference page left waiting for a confirmation click goes: the email's
+    link names ``drop``, which the merge deletes, so it could never be confirmed; ``keep``'s own
+    waiting changes (one row a person) stay.  Nothing was granted by it, so nothing is lost."""
+    deleted = models.QuerySet(PendingPreferences).filter(contact_id=m.drop.pk).delete()[0]
+    m.count("pending_preferences_dropped", deleted)
+    return deleted
+
+
+register_merger(PendingPreferences, "contact", merge_pending_preferences)
 
 
 # --- the audit log ------------------------------------------------------------------------------
