@@ -6,7 +6,9 @@ import pytest
 from django.core.management import call_command
 from django.db import OperationalError
 
-pytestmark = pytest.mark.django_db
+# Committed as in production: the loop's close_old_connections() closes a connection left
+# inside a test's transaction (autocommit off), and the worker's next query then failed.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_worker_carries_on_after_the_database_stayed_locked(monkeypatch):
