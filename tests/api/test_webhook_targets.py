@@ -418,3 +418,29 @@ def test_the_reason_for_a_name_reads_as_one_sentence(dns):
         "machine); webhooks go only to public internet addresses (set "
         "TIDINGS_WEBHOOKS_ALLOW_PRIVATE=true to allow addresses on your own network)"
     )
+
+
+def test_a_receiver_answering_garbage_is_recorded_in_one_clean_line(settings, caplog):
+    """A receiver that does not speak HTTP: the error names what went wrong in one line — its
+    garbage (with its line ending and control characters) is neither stored nor logged."""
+    import socketserver
+    import threading
+
+    class Garbage(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.rfile.readline()
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.2\x1b[31m\r\n")
+
+    server = socketserver.TCPServer(("127.0.0.1", 0), Garbage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.TIDINGS_WEBHOOKS_ALLOW_PRIVATE = True
+        endpoint(f"http://127.0.0.1:{server.server_address[1]}/in")
+        with caplog.at_level("INFO", logger="tidings.api.webhooks"):
+            delivery = announce()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert delivery.last_status_code is None
+    assert delivery.last_error == "the receiver did not answer in HTTP (no status line)"
+    assert "OpenSSH" not in caplog.text and "\x1b" not in caplog.text

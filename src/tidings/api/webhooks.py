@@ -232,8 +232,17 @@ def _attempt(url: str, body: bytes, headers: dict[str, str]) -> outbound.Respons
         return f"{type(exc).__name__}: {exc}"
     try:
         return outbound.post(target, body, headers, timeout=timeout_seconds())
-    except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError is an OSError
+    except http.client.RemoteDisconnected as exc:  # a BadStatusLine too, but its text is ours
         return f"{type(exc).__name__}: {exc}"
+    except http.client.BadStatusLine:  # its text is the receiver's first line, whatever it was
+        return "the receiver did not answer in HTTP (no status line)"
+    except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError is an OSError
+        return _one_line(f"{type(exc).__name__}: {exc}")
+
+
+def _one_line(text: str) -> str:
+    """An error as one printable line: it goes into the log and the endpoint's page."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def post(delivery: WebhookDelivery) -> tuple[int | None, int, str]:
