@@ -246,6 +246,11 @@ def test_the_live_preview_answers_with_every_variant(editor_client):
     assert "prefers-color-scheme" not in data["dark_html"] and "invert(1)" not in data["dark_html"]
     assert "@media all" in data["dark_html"]
     assert "invert(1)" in dark("<html><head></head><body><p>Hi</p></body></html>")
+    # The inverting rules go after the charset declaration, which must come first.
+    inverted = dark(
+        '<html><head>\n<meta charset="utf-8"><title>x</title></head><body></body></html>'
+    )
+    assert inverted.index("charset") < inverted.index("invert(1)") < inverted.index("<title>")
     assert "Thanks,\nThe team" in data["text"]
     bad = editor_client.post(
         reverse("templates_ui:blocks-preview"), form_of([{**BUTTON, "url": "x"}])

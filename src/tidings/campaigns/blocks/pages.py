@@ -66,6 +66,10 @@ def dark(document_html: str) -> str:
     whatever the preview frame's colour scheme, or (without any) its colours inverted."""
     if _DARK_QUERY.search(document_html):
         return _DARK_QUERY.sub("@media all", document_html)
+    # After the charset declaration when there is one: it must come first in the head.
+    charset = re.search(r"<meta\b[^>]*charset[^>]*>", document_html, re.I)
+    if charset is not None:
+        return document_html[: charset.end()] + _DARK + document_html[charset.end() :]
     return re.sub(r"(<head\b[^>]*>)", lambda m: m.group(1) + _DARK, document_html, count=1)
 
 
