@@ -441,3 +441,36 @@ def test_a_postal_address_may_span_lines():
         )
     )
     assert policy.controller.address == "Example House\nChester CH4 0AA"
+
+
+def test_a_transfer_without_a_safeguard_names_the_uk_mechanisms():
+    """A UK controller's safeguards are the IDTA or the UK Addendum; for the United States the
+    "data bridge" covers only organisations certified under the UK Extension to the DPF."""
+    without = 'location = "US"\n\n[processors.mail_host]'
+    (us,) = [
+        line
+        for line in problems_of(
+            broken(
+                'location = "US"\ntransfer_safeguard = "standard contractual clauses"\n\n'
+                "[processors.mail_host]",
+                without,
+            )
+        )
+        if "crm_host" in line
+    ]
+    assert "UK Extension to the EU-US Data Privacy Framework" in us
+    assert "international data transfer agreement" in us
+    (india,) = [
+        line
+        for line in problems_of(
+            broken(
+                'location = "US"\ntransfer_safeguard = "standard contractual clauses"\n\n'
+                "[processors.mail_host]",
+                'location = "IN"\n\n[processors.mail_host]',
+            )
+        )
+        if "crm_host" in line
+    ]
+    assert india.startswith("policy.toml: processors.crm_host.transfer_safeguard: India has no UK")
+    assert "UK Addendum to the EU standard contractual clauses" in india
+    assert "Data Privacy Framework" not in india

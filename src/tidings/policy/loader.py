@@ -174,13 +174,7 @@ def check_references(policy: Policy) -> list[Problem]:
 
     for key, processor in policy.processors.items():
         if processor.is_international_transfer and not processor.transfer_safeguard:
-            add(
-                Problem(
-                    f"processors.{key}.transfer_safeguard",
-                    f"{processor.location_name} has no UK adequacy decision: say what "
-                    'safeguard covers the transfer (e.g. "standard contractual clauses")',
-                )
-            )
+            add(Problem(f"processors.{key}.transfer_safeguard", _missing_safeguard(processor)))
 
     records_seen: dict[str, str] = {}
     for key, purpose in policy.purposes.items():
@@ -368,3 +362,23 @@ def check_cookies(policy: Policy) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _missing_safeguard(processor: Any) -> str:
+    """Why a transfer needs a safeguard, and which ones a UK controller would name."""
+    usual = (
+        '"international data transfer agreement" or "UK Addendum to the EU standard '
+        'contractual clauses"'
+    )
+    if processor.location == "US":
+        # The UK's "data bridge" (2023) covers only organisations certified under the UK
+        # Extension to the EU-US Data Privacy Framework: the country as such is not adequate.
+        return (
+            "United States has no UK adequacy decision for every organisation: say what "
+            'safeguard covers the transfer ("UK Extension to the EU-US Data Privacy Framework" '
+            f"if the processor is certified under it, otherwise e.g. {usual})"
+        )
+    return (
+        f"{processor.location_name} has no UK adequacy decision: say what safeguard covers "
+        f"the transfer (e.g. {usual})"
+    )
