@@ -550,23 +550,75 @@ def plan_columns(
 
 # A cell that is an email address (to tell a first row of data from a header).
 _ADDRESS = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
-# Words a file's name ends or starts with when everyone in it left or never confirmed: Sendy
-# names its exports of a list <list>-unsubscribed.csv, -bounced.csv, -marked-as-spam.csv,
-# -unconfirmed.csv, with no status column; other tools and people name files so too.
-LEFT_FILE_WORDS = {
-    "unsubscribed": "unsubscribed",
-    "unsubscribes": "unsubscribed",
-    "optedout": "unsubscribed",
-    "blocklisted": "were blocklisted",
-    "blacklisted": "were blocklisted",
-    "bounced": "bounced",
-    "bounces": "bounced",
-    "cleaned": "were cleaned (their addresses bounced)",
-    "markedasspam": "marked the mail as spam",
-    "complaints": "marked the mail as spam",
-    "complained": "marked the mail as spam",
-    "unconfirmed": "never confirmed their subscription",
+# A file's name that says everyone in it left or never confirmed, as the tools name their
+# exports: Sendy names a list's <list>-unsubscribed.csv, -bounced.csv, -marked-as-spam.csv,
+# -unconfirmed.csv (no status column); campaign reports write <id>-unsubscribed.csv,
+# -bounces.csv, -spam.csv; Mailchimp unsubscribed_members_export_<id>.csv and
+# cleaned_members_export_<id>.csv; people name theirs "Unsubscribed 2024.csv".  Matched as whole
+# words (left_by_name), never inside one ("resubscribed", "unbounced").
+LEFT_FILE_WORDS: dict[tuple[str, ...], str] = {
+    ("unsubscribed",): "unsubscribed",
+    ("unsubscribes",): "unsubscribed",
+    ("unsubscribers",): "unsubscribed",
+    ("unsubs",): "unsubscribed",
+    ("opted", "out"): "unsubscribed",
+    ("optedout",): "unsubscribed",
+    ("opt", "outs"): "unsubscribed",
+    ("optouts",): "unsubscribed",
+    ("blocklisted",): "were blocklisted",
+    ("blacklisted",): "were blocklisted",
+    ("bounced",): "bounced",
+    ("bounces",): "bounced",
+    ("marked", "as", "spam"): "marked the mail as spam",
+    ("spam",): "marked the mail as spam",
+    ("complaints",): "marked the mail as spam",
+    ("complained",): "marked the mail as spam",
+    ("unconfirmed",): "never confirmed their subscription",
 }
+# "Cleaned" is as often a list tidied up (contacts_cleaned.csv) as Mailchimp's bounced
+# addresses: it says the people left only as Mailchimp names its file.
+MAILCHIMP_LEFT_FILES = {
+    ("cleaned", "members", "export"): "were cleaned (their addresses bounced)",
+    ("unsubscribed", "members", "export"): "unsubscribed",
+}
+# A word before a left word that turns it round (not-unsubscribed.csv, contacts-without-bounces
+# .csv, no-spam.csv), or after it (bounces-removed.csv): the file is of the others.
+_NEGATING_BEFORE = frozenset({"not", "non", "no", "never", "without", "excluding", "minus", "sans"})
+_NEGATING_AFTER = frozenset({"removed", "excluded", "deleted", "filtered", "out", "free"})
+_NAME_WORDS = re.compile(r"[^\W_]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def name_words(filename: str) -> list[str]:
+    """A file name's words, case-folded: split at anything not a letter or digit and between a
+    lower-case letter and a capital (UnsubscribedMembers), the extension dropped."""
+    stem = Path(filename).stem
+    return [w.casefold() for w in _NAME_WORDS.findall(_CAMEL.sub(" ", stem))]
+
+
+def left_by_name(filename: str) -> str:
+    """What a file's name says the people in it did ("unsubscribed", "bounced"...), or "" when
+    it says nothing of the kind.  A left word counts as a whole word of the name, anywhere in
+    it (newsletter-unsubscribed.csv, Bounced 2024.csv, unsubscribed_members_export_ab12.csv)
+    unless a word beside it turns it round (not-unsubscribed.csv, contacts-without-bounces.csv,
+    bounces-removed.csv); "cleaned" only as Mailchimp writes it (cleaned_members_export_…)."""
+    words = name_words(filename)
+    for phrase, said in MAILCHIMP_LEFT_FILES.items():
+        if tuple(words[: len(phrase)]) == phrase:
+            return said
+    for at in range(len(words)):
+        for phrase, said in LEFT_FILE_WORDS.items():
+            end = at + len(phrase)
+            if tuple(words[at:end]) != phrase:
+                continue
+            before = words[at - 1] if at else ""
+            after = words[end] if end < len(words) else ""
+            if before in _NEGATING_BEFORE or after in _NEGATING_AFTER:
+                continue
+            if phrase == ("spam",) and before == "as":  # "marked as spam" is matched whole
+                continue
+            return said
+    return ""
 
 
 def _refuse_left_by_name(filename: str) -> None:
@@ -574,15 +626,14 @@ def _refuse_left_by_name(filename: str) -> None:
     (newsletter-unsubscribed.csv): importing its rows as subscribers would subscribe exactly the
     people who said no.  Raises ImportFailed for it; the rows of a file with a status column
     say it themselves."""
-    stem = compact(Path(filename).stem)
-    for word, said in LEFT_FILE_WORDS.items():
-        if stem.startswith(word) or stem.endswith(word):
-            raise ImportFailed(
-                f"the file's name says the people in it {said}, and it has no status column "
-                "to say otherwise: tidings will not subscribe them (if that is what the file "
-                "holds, add a Status column saying so for every row, and they are kept off the "
-                "list; if the name is wrong, rename the file)"
-            )
+    said = left_by_name(filename)
+    if said:
+        raise ImportFailed(
+            f"the file's name says the people in it {said}, and it has no status column "
+            "to say otherwise: tidings will not subscribe them (if that is what the file "
+            "holds, add a Status column saying so for every row, and they are kept off the "
+            "list; if the name is wrong, rename the file)"
+        )
 
 
 def _refuse_duplicate_names(plan: ColumnPlan) -> None:
