@@ -29,7 +29,7 @@ from .exporters import (
     Exporter,
     recognise,
 )
-from .proof import DAY_FIRST, MONTH_FIRST, date_order
+from .proof import MONTH_FIRST, NONE_TELLS, date_order
 from .source import CsvSource, FileFormat, ImportFailed
 
 PURPOSE = "newsletter"
@@ -334,8 +334,10 @@ class ColumnPlan:
     uses: list[tuple[str, str]] = field(default_factory=list)
     # The file writes its consent dates month first, 3/14/2024 (see read_date_order).
     month_first: bool = False
-    # What its dates say of their order: proof.DAY_FIRST, MONTH_FIRST, EITHER or BOTH.
-    date_order: str = DAY_FIRST
+    # What its dates say of their order: proof.DAY_FIRST, MONTH_FIRST, EITHER, BOTH, NONE_TELLS.
+    date_order: str = NONE_TELLS
+    # The operator's choice of order (DATE_CHOICES), "" when the file's dates decided.
+    date_chosen: str = ""
 
     def compacted(self) -> tuple[ColumnPlan, tuple[int, ...]]:
         """The same plan over only the columns it reads, and which columns those are: the
@@ -368,6 +370,7 @@ class ColumnPlan:
             ips_kept=self.ips_kept,
             month_first=self.month_first,
             date_order=self.date_order,
+            date_chosen=self.date_chosen,
         )
         return plan, tuple(used)
 
@@ -577,7 +580,7 @@ LEFT_FILE_WORDS: dict[tuple[str, ...], str] = {
 }
 # "Cleaned" is as often a list tidied up (contacts_cleaned.csv) as Mailchimp's bounced
 # addresses: it says the people left only as Mailchimp names its file.
-MAILCHIMP_LEFT_FILES = {
+MAILCHIMP_LEFT_FILES: dict[tuple[str, ...], str] = {
     ("cleaned", "members", "export"): "were cleaned (their addresses bounced)",
     ("unsubscribed", "members", "export"): "unsubscribed",
 }
@@ -658,8 +661,16 @@ def _refuse_duplicate_names(plan: ColumnPlan) -> None:
 DATE_SAMPLE_ROWS = 10_000
 
 
-def read_date_order(plan: ColumnPlan, path: Path, fmt: FileFormat) -> None:
-    """Set ``plan.month_first`` from the consent dates of the first rows (proof.date_order)."""
+# The operator's word on numeric dates (Import.date_order, --dates): day or month first.
+DAY_FIRST_CHOICE = "day-first"
+MONTH_FIRST_CHOICE = "month-first"
+DATE_CHOICES = (DAY_FIRST_CHOICE, MONTH_FIRST_CHOICE)
+
+
+def read_date_order(plan: ColumnPlan, path: Path, fmt: FileFormat, chosen: str = "") -> None:
+    """Set ``plan.date_order`` from the consent dates of the first rows (proof.date_order), and
+    ``plan.month_first`` from it, or from ``chosen`` (DAY_FIRST_CHOICE, MONTH_FIRST_CHOICE: the
+    operator's word, which the file's dates do not overrule; plan.date_chosen says so)."""
     columns = [plan.consent[use] for use in (OPTIN_TIME, CONFIRM_TIME) if use in plan.consent]
     if not columns:
         return
@@ -672,6 +683,10 @@ def read_date_order(plan: ColumnPlan, path: Path, fmt: FileFormat) -> None:
             if i < len(row.values)
         )
         plan.date_order = date_order(values)
-        plan.month_first = plan.date_order == MONTH_FIRST
     finally:
         source.close()
+    if chosen in DATE_CHOICES:
+        plan.date_chosen = chosen
+        plan.month_first = chosen == MONTH_FIRST_CHOICE
+    else:
+        plan.month_first = plan.date_order == MONTH_FIRST

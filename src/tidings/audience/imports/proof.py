@@ -97,6 +97,7 @@ DAY_FIRST = "day first"
 MONTH_FIRST = "month first"
 EITHER = "either"  # every date that reads two ways could be either (01/02/2024): read day first
 BOTH = "both"  # some dates only day first, others only month first: read day first
+NONE_TELLS = "none tells"  # no date reads differently either way (none, or 05/05/2024): day first
 
 
 def date_order(values: Iterable[str]) -> str:
@@ -106,7 +107,8 @@ def date_order(values: Iterable[str]) -> str:
     would otherwise import 3/4/2024 as the 3rd of April and make 3/14/2024 a bad row.  EITHER
     when no date tells and some read differently either way (01/02/2024: the 1st of February
     or the 2nd of January), BOTH when dates say both: those files are read day first, and the
-    import says so rather than pick silently (run.DATES_EITHER_NOTE, DATES_BOTH_NOTE)."""
+    import says so rather than pick silently (run.DATES_EITHER_NOTE, DATES_BOTH_NOTE).
+    NONE_TELLS when no date reads differently either way (read day first: it does not matter)."""
     day_first = month_first = two_ways = False
     for text in values:
         match = _DAY_FIRST.match(text)
@@ -122,7 +124,7 @@ def date_order(values: Iterable[str]) -> str:
         return DAY_FIRST
     if month_first:
         return MONTH_FIRST
-    return EITHER if two_ways else DAY_FIRST
+    return EITHER if two_ways else NONE_TELLS
 
 
 def _clock(hour: int, marker: str | None) -> int:
