@@ -706,6 +706,38 @@ def test_dates_that_read_either_way_are_read_day_first_and_the_import_says_so(
     assert_counts_add_up(imp)
 
 
+@pytest.mark.parametrize("number", ["45123", "45123.5417"])
+def test_a_spreadsheet_date_number_in_a_date_column_is_a_bad_row_that_says_what_to_do(
+    tmp_path, news, number
+):
+    """A sheet saved as CSV with its date column not formatted as dates writes 45123 (the 17th
+    of July 2023, or 2027 in a workbook from an old Excel for Mac: the CSV does not say which)."""
+    path = csv_file(
+        tmp_path,
+        "sheet.csv",
+        ["Email", "Name", "Date subscribed", "Unsubscribed at"],
+        [
+            ["ann@example.com", "Ann", number, ""],
+            ["bob@example.org", "Bob", "2023-07-17", number],
+            ["cy@example.net", "Cy", "2023-07-17", ""],
+        ],
+    )
+    imp = do_import(path, news)
+    assert (imp.created, imp.bad_rows) == (1, 2)
+    rows = report_rows(imp)
+    assert rows[1][:2] == [
+        "2",
+        "Date subscribed is not a date of consent (looks like a spreadsheet date number; format"
+        " the column as a date before exporting)",
+    ]
+    assert rows[2][:2] == [
+        "3",
+        "Unsubscribed at is not yes or no, nor a date (looks like a spreadsheet date number;"
+        " format the column as a date before exporting)",
+    ]
+    assert_counts_add_up(imp)
+
+
 def test_the_note_on_dates_that_read_either_way_names_the_month_first_option(tmp_path, news):
     """The note must leave the operator a way on: not "fix the file", but the option that
     reads it right."""

@@ -92,6 +92,25 @@ def value_kind(text: str) -> str:
     return "text"
 
 
+# Five digits, perhaps with a fraction of a day (45123, 45123.5417): the number a spreadsheet
+# keeps a date as (days since 30 December 1899; since 1 January 1904 in a workbook from an old
+# Excel for Mac), written out as it is when the column was not formatted as a date before the
+# sheet was saved as CSV.  Not read as a date: which epoch the workbook had is not in the CSV,
+# and the two are four years and a day apart.
+_SPREADSHEET_NUMBER = re.compile(r"^\d{5}(?:\.\d+)?$")
+SPREADSHEET_NUMBER = (
+    "looks like a spreadsheet date number; format the column as a date before exporting"
+)
+
+
+def date_kind(text: str) -> str:
+    """What a value of a column of dates that is not a date looks like (value_kind), a
+    spreadsheet's date number said as such."""
+    if _SPREADSHEET_NUMBER.match(text):
+        return SPREADSHEET_NUMBER
+    return value_kind(text)
+
+
 # What a file's numeric consent dates say about their order (date_order).
 DAY_FIRST = "day first"
 MONTH_FIRST = "month first"
@@ -195,7 +214,7 @@ def parse_moment(
             hh, mm, ss = (int(g or 0) for g in match.groups()[3:6])
             hh = _clock(hh, match[7])
         else:
-            return value_kind(text)
+            return date_kind(text)
         try:
             moment = datetime(y, m, d, hh, mm, ss, tzinfo=naive_zone)
         except ValueError:
