@@ -401,9 +401,9 @@ class Import(models.Model):
     class DateOrder(models.TextChoices):
         # Numeric dates that read either way (03/04/2025): as the file's own dates show, else
         # day first with a note; or as the operator says (--dates, the preview's choice).
-        AUTO = "", "As the file's dates show (day first when none tells)"
-        DAY_FIRST = "day-first", "Day first: 03/04/2025 is 3 April 2025"
-        MONTH_FIRST = "month-first", "Month first (US): 03/04/2025 is 4 March 2025"
+        AUTO = "", "As the file's dates show"
+        DAY_FIRST = "day-first", "Day first (UK): 03/04 is 3 April"
+        MONTH_FIRST = "month-first", "Month first (US): 03/04 is 4 March"
 
     date_order = models.CharField(
         max_length=12,
