@@ -375,7 +375,7 @@ def date_order_note(plan: ColumnPlan) -> str:
         chosen = (
             "month first (03/04/2025 is the 4th of March)"
             if plan.month_first
-            else ("day first (03/04/2025 is the 3rd of April)")
+            else "day first (03/04/2025 is the 3rd of April)"
         )
         note = f"The consent dates were read {chosen}, as chosen."
         against = DAY_FIRST if plan.month_first else MONTH_FIRST
