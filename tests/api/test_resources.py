@@ -172,6 +172,37 @@ def test_an_uploaded_csv_is_imported_in_the_background_with_a_bad_rows_report(ap
     Import.objects.get(pk=import_id).delete()
 
 
+def test_an_import_reads_dates_month_first_when_asked_and_says_so(api):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tidings.audience.tasks import import_contacts
+
+    news = make_list()
+    csv = b"email,name,date subscribed\nada@example.com,Ada,01/02/2024\n"
+    form = {"list_id": news.pk, "consent_source": "Sign-up sheet at our stand"}
+    response = api.client.post(
+        "/api/imports",
+        {**form, "dates": "month-first", "file": SimpleUploadedFile("p.csv", csv)},
+        headers=api.headers,
+    )
+    assert response.status_code == 202, response.content
+    import_id = response.json()["id"]
+    import_contacts.call(import_id)
+    progress = api.get(f"/imports/{import_id}").json()
+    assert progress["created"] == 1
+    assert any("read month first" in note for note in progress["notes"])
+    event = ConsentEvent.objects.get(contact__email="ada@example.com")
+    assert (event.at.month, event.at.day) == (1, 2)
+
+    refused = api.client.post(
+        "/api/imports",
+        {**form, "dates": "us", "file": SimpleUploadedFile("p.csv", csv)},
+        headers=api.headers,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"].endswith("dates")
+
+
 def test_an_import_whose_process_is_gone_says_so_and_how_to_resume_it(api):
     """A killed import stayed "running" with done false: a client polled it for ever."""
     from datetime import timedelta

@@ -706,6 +706,111 @@ def test_dates_that_read_either_way_are_read_day_first_and_the_import_says_so(
     assert_counts_add_up(imp)
 
 
+@pytest.mark.parametrize("number", ["45123", "45123.5417"])
+def test_a_spreadsheet_date_number_in_a_date_column_is_a_bad_row_that_says_what_to_do(
+    tmp_path, news, number
+):
+    """A sheet saved as CSV with its date column not formatted as dates writes 45123 (the 17th
+    of July 2023, or 2027 in a workbook from an old Excel for Mac: the CSV does not say which)."""
+    path = csv_file(
+        tmp_path,
+        "sheet.csv",
+        ["Email", "Name", "Date subscribed", "Unsubscribed at"],
+        [
+            ["ann@example.com", "Ann", number, ""],
+            ["bob@example.org", "Bob", "2023-07-17", number],
+            ["cy@example.net", "Cy", "2023-07-17", ""],
+        ],
+    )
+    imp = do_import(path, news)
+    assert (imp.created, imp.bad_rows) == (1, 2)
+    rows = report_rows(imp)
+    assert rows[1][:2] == [
+        "2",
+        "Date subscribed is not a date of consent (looks like a spreadsheet date number; format"
+        " the column as a date before exporting)",
+    ]
+    assert rows[2][:2] == [
+        "3",
+        "Unsubscribed at is not yes or no, nor a date (looks like a spreadsheet date number;"
+        " format the column as a date before exporting)",
+    ]
+    assert_counts_add_up(imp)
+
+
+def test_the_note_on_dates_that_read_either_way_names_the_month_first_option(tmp_path, news):
+    """The note must leave the operator a way on: not "fix the file", but the option that
+    reads it right."""
+    header = ["Email Address", "First Name", "OPTIN_TIME", "LEID", "EUID", "MEMBER_RATING"]
+    rows = [["ann@example.com", "A", "01/02/2023", "1", "e", "2"]]
+    path = csv_file(tmp_path, "m.csv", header, rows)
+    imp = do_import(path, news)
+    (note,) = [n for n in imp.notes if "first" in n]
+    assert "--dates month-first" in note
+    assert "Dates, month first" in note
+
+
+def test_dates_read_month_first_at_the_operators_word(tmp_path, news, fast, capsys):
+    """A US spreadsheet whose dates all read either way (01/02/2023, 03/04/2023): nothing in the
+    file tells, so only the operator can say they are month first."""
+    header = ["Email Address", "First Name", "OPTIN_TIME", "LEID", "EUID", "MEMBER_RATING"]
+    path = csv_file(
+        tmp_path,
+        "members.csv",
+        header,
+        [
+            ["ann@example.com", "Ann", "01/02/2023 09:12", "1", "a", "2"],
+            ["bob@example.org", "Bob", "03/04/2023 16:45", "2", "b", "2"],
+        ],
+    )
+    imp = do_import(path, news, fast=fast, date_order="month-first")
+    assert events_of("ann@example.com") == [(datetime(2023, 1, 2, 9, 12, tzinfo=UTC), None)]
+    assert events_of("bob@example.org") == [(datetime(2023, 3, 4, 16, 45, tzinfo=UTC), None)]
+    assert [n for n in imp.notes if "first" in n] == [
+        "The consent dates were read month first (03/04/2025 is the 4th of March), as chosen."
+    ]
+    assert_counts_add_up(imp)
+
+
+def test_the_command_reads_dates_month_first_with_dates_month_first(tmp_path, news, capsys):
+    header = ["Email Address", "First Name", "OPTIN_TIME", "LEID", "EUID", "MEMBER_RATING"]
+    rows = [["ann@example.com", "Ann", "01/02/2023 09:12", "1", "a", "2"]]
+    path = csv_file(tmp_path, "members.csv", header, rows)
+    call_command(
+        "import", "contacts", path, "--list", "News", "--dates", "month-first", verbosity=0
+    )
+    assert events_of("ann@example.com") == [(datetime(2023, 1, 2, 9, 12, tzinfo=UTC), None)]
+    assert "read month first (03/04/2025 is the 4th of March), as chosen" in capsys.readouterr().out
+    assert Import.objects.get().date_order == "month-first"
+
+
+def test_a_chosen_order_the_files_own_dates_deny_makes_those_rows_bad_and_says_so(tmp_path, news):
+    header = ["Email Address", "First Name", "OPTIN_TIME", "LEID", "EUID", "MEMBER_RATING"]
+    rows = [
+        ["ann@example.com", "Ann", "01/02/2023 09:12", "1", "a", "2"],
+        ["bob@example.org", "Bob", "14/03/2023 16:45", "2", "b", "2"],
+    ]
+    imp = do_import(csv_file(tmp_path, "m.csv", header, rows), news, date_order="month-first")
+    assert (imp.created, imp.bad_rows) == (1, 1)
+    assert events_of("ann@example.com") == [(datetime(2023, 1, 2, 9, 12, tzinfo=UTC), None)]
+    (note,) = [n for n in imp.notes if "first" in n]
+    assert "Some of the file's dates can only be day first" in note
+    assert_counts_add_up(imp)
+
+
+def test_the_command_refuses_an_unknown_date_order_in_one_line(transactional_db, tmp_path, capsys):
+    from tidings.cli import main
+
+    MailingList.objects.create(name="News", topic="product news")
+    path = tmp_path / "in.csv"
+    path.write_text("Email,Name\nann@example.com,Ann\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["import", "contacts", str(path), "--list", "News", "--dates", "us", "-v0"])
+    assert exited.value.code != 0
+    assert "--dates: invalid choice: 'us'" in capsys.readouterr().err
+    assert not Contact.objects.exists()
+
+
 def test_a_file_whose_dates_read_one_way_only_says_nothing_of_their_order(tmp_path, news):
     header = ["Email Address", "First Name", "OPTIN_TIME", "LEID", "EUID", "MEMBER_RATING"]
     path = csv_file(

@@ -573,6 +573,57 @@ def test_a_file_named_for_people_who_left_with_no_status_column_is_not_subscribe
 
 
 @pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        # Mailchimp's own names for its unsubscribed and cleaned files, here without the
+        # UNSUB_TIME / CLEAN_TIME column (deleted in a spreadsheet, say).
+        ("unsubscribed_members_export_3f2a9c.csv", "unsubscribed"),
+        ("cleaned_members_export_3f2a9c.csv", "were cleaned"),
+        # A campaign report's files, a browser's copy of a download, a word inside a name.
+        ("1234-spam.csv", "marked the mail as spam"),
+        ("1234-bounces (1).csv", "bounced"),
+        ("customers-bounced-back-list.csv", "bounced"),
+        ("UnsubscribedMembers.csv", "unsubscribed"),
+        ("newsletter opted out.csv", "unsubscribed"),
+    ],
+)
+def test_a_left_word_anywhere_in_the_name_as_a_whole_word_refuses_the_file(
+    tmp_path, news, name, said
+):
+    from tidings.audience.imports import ImportFailed
+
+    path = csv_file(tmp_path, name, ["Name", "Email"], [["Ann Smith", "ann@example.com"]])
+    with pytest.raises(ImportFailed) as failed:
+        do_import(path, news)
+    assert said in str(failed.value)
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "contacts_cleaned.csv",  # a list tidied up: "cleaned" only as Mailchimp names its file
+        "mailing-list-cleaned-2024.csv",
+        "not-unsubscribed.csv",
+        "not-unsubscribed-yet.csv",
+        "contacts-without-bounces.csv",
+        "bounces-removed.csv",
+        "spam-free-list.csv",
+        "resubscribed.csv",  # a word inside another is no word of the name
+        "newsletter-still-subscribed.csv",
+    ],
+)
+def test_a_name_that_only_looks_like_a_left_word_imports(tmp_path, news, name):
+    """The refusal reads the name's whole words: a word turned round by the one beside it, or
+    part of another word, says nothing of the people in the file."""
+    path = csv_file(tmp_path, name, ["Name", "Email"], [["Ann Smith", "ann@example.com"]])
+    imp = do_import(path, news)
+    assert imp.created == 1
+    assert subscribed() == {"ann@example.com"}
+    assert_counts_add_up(imp)
+
+
+@pytest.mark.parametrize(
     "header",
     [
         # MailPoet's export on a WordPress site in German, French or Spanish heads its columns

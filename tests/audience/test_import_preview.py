@@ -316,6 +316,70 @@ def test_the_check_says_before_confirming_that_dates_reading_either_way_were_rea
     assert "1 Feb 2024" in shown
 
 
+def dates_select(markup: str) -> str:
+    """The option selected in the Dates choice."""
+    select = re.search(r'<select id="dates" name="dates".*?</select>', markup, re.S).group(0)
+    return re.search(r'<option value="([^"]*)" selected>', select).group(1)
+
+
+def test_the_operator_chooses_month_first_dates_and_sees_them_as_they_will_be_stored(
+    owner_client, news
+):
+    """A sheet from a US spreadsheet: every date reads either way, read day first with a note.
+    The operator says month first; the check shows the dates so, and the import stores them so."""
+    text = (
+        "Email,Name,Date subscribed\r\n"
+        "ann@example.com,Ann,01/02/2024\r\n"
+        "bob@example.org,Bob,03/04/2024\r\n"
+    )
+    imp = upload(owner_client, news, text, "sheet.csv")
+    check_upload.call(imp.pk)
+    markup = page(owner_client, imp)
+    assert dates_select(markup) == ""
+    assert "01 Feb 2024" in text_of(markup)
+
+    response = owner_client.post(
+        reverse("audience:import-columns", args=[imp.pk]), {"dates": "month-first"}
+    )
+    assert response.status_code == 302
+    imp.refresh_from_db()
+    assert (imp.status, imp.date_order, imp.column_map) == ("checking", "month-first", {})
+    check_upload.call(imp.pk)
+    markup = page(owner_client, imp)
+    shown = text_of(markup)
+    assert dates_select(markup) == "month-first"
+    assert "02 Jan 2024" in shown and "04 Mar 2024" in shown
+    assert "read month first (03/04/2025 is the 4th of March), as chosen" in shown
+    assert "could be read day first or month first" not in shown
+
+    owner_client.post(reverse("audience:import-confirm", args=[imp.pk]))
+    import_contacts.call(imp.pk)
+    imp.refresh_from_db()
+    assert (imp.status, imp.created) == ("finished", 2)
+    ann = ConsentEvent.objects.get(contact__email="ann@example.com")
+    assert (ann.at.year, ann.at.month, ann.at.day) == (2024, 1, 2)
+    entry = AuditEntry.objects.filter(action="import.columns_chosen").get()
+    assert entry.details["dates"] == "month-first"
+
+
+def test_a_date_order_that_is_none_of_the_choices_is_refused_with_a_message(owner_client, news):
+    text = "Email,Name,Date subscribed\r\nann@example.com,Ann,01/02/2024\r\n"
+    imp = upload(owner_client, news, text, "sheet.csv")
+    check_upload.call(imp.pk)
+    response = owner_client.post(
+        reverse("audience:import-columns", args=[imp.pk]), {"dates": "us"}, follow=True
+    )
+    assert "Choose how the dates are read" in text_of(html.unescape(response.content.decode()))
+    imp.refresh_from_db()
+    assert (imp.status, imp.date_order) == ("ready", "")
+
+
+def test_a_file_without_consent_dates_offers_no_dates_choice(owner_client, news):
+    imp = upload(owner_client, news, "Email,Name\r\nann@example.com,Ann\r\n", "sheet.csv")
+    check_upload.call(imp.pk)
+    assert 'name="dates"' not in page(owner_client, imp)
+
+
 def test_the_check_of_a_file_without_a_header_line_says_so_without_the_address(owner_client, news):
     imp = upload(owner_client, news, '"Ann Smith","ann@example.com"\n', "newsletter-active.csv")
     check_upload.call(imp.pk)

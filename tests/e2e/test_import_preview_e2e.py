@@ -120,3 +120,51 @@ def test_the_check_reads_on_a_phone(page: Page, owner, tmp_path, settings):
     expect(page.locator("main")).not_to_contain_text("{#")  # no template comment shown
     # ...and is still a table of one column a row to a screen reader.
     expect(page.get_by_role("row", name=re.compile("OPTIN_TIME"))).to_have_count(1)
+
+
+def test_an_operator_reads_a_us_sheets_dates_month_first_by_keyboard_on_a_phone(
+    page: Page, owner, tmp_path, settings
+):
+    """Every date of a US sheet reads either way: the check reads them day first and says so;
+    the operator chooses month first, by keyboard, on a phone, and sees them as they will be
+    stored before confirming."""
+    settings.DATA_DIR = tmp_path / "data"
+    settings.TIME_ZONE = "Europe/London"
+    news = MailingList.objects.create(name="Product news", topic="product news")
+    from tidings.audience.imports.preview import start_check
+
+    sheet = "Email,Name,Date subscribed\r\nada@example.com,Ada,01/02/2024\r\n"
+    imp = start_check(
+        mailing_list=news,
+        consent_source="fair",
+        operator=owner,
+        original_filename="sheet.csv",
+        upload=[sheet.encode()],
+    )
+    check_upload.call(imp.pk)
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto("/login/")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"/audience/imports/{imp.pk}/")
+    confirm = page.get_by_role("button", name="Confirm and import")
+    expect(confirm).to_be_visible()
+    expect(page.get_by_text("--dates month-first")).to_be_visible()
+    rows = page.get_by_role("table").filter(has_text="each row on its own")
+    expect(rows).to_contain_text("01 Feb 2024")
+
+    dates = page.get_by_label("Dates that read either way")
+    box = dates.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375
+    dates.focus()
+    page.keyboard.press("End")  # the last choice: month first
+    expect(dates).to_have_value("month-first")
+    page.get_by_role("button", name="Use these columns and check again").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Checking the whole file")).to_be_visible()
+    check_upload.call(imp.pk)
+    expect(confirm).to_be_visible(timeout=SELF_REFRESH_MS)
+    expect(dates).to_have_value("month-first")
+    expect(rows).to_contain_text("02 Jan 2024")
+    expect(page.get_by_text("as chosen")).to_be_visible()

@@ -397,6 +397,21 @@ class Import(models.Model):
         help_text="Operator's overrides: column name → field ('' ignores).",
     )
     dry_run = models.BooleanField(default=False)
+
+    class DateOrder(models.TextChoices):
+        # Numeric dates that read either way (03/04/2025): as the file's own dates show, else
+        # day first with a note; or as the operator says (--dates, the preview's choice).
+        AUTO = "", "As the file's dates show"
+        DAY_FIRST = "day-first", "Day first (UK): 03/04 is 3 April"
+        MONTH_FIRST = "month-first", "Month first (US): 03/04 is 4 March"
+
+    date_order = models.CharField(
+        max_length=12,
+        choices=DateOrder.choices,
+        blank=True,
+        default=DateOrder.AUTO,
+        help_text="How numeric consent dates are read: day or month first ('' as the file shows).",
+    )
     exporter = models.CharField(
         max_length=20, blank=True, help_text="The tool the file came from (mailchimp...) or csv."
     )

@@ -125,7 +125,8 @@ def import_columns(request: OperatorRequest, import_id: int) -> HttpResponse:
         if key.startswith("col-") and key[4:].isdigit():
             choices[int(key[4:])] = str(value)
     try:
-        preview.do_remap_import(imp, choices, actor=request.user)
+        dates = request.POST.get("dates")  # absent when the file has no consent dates
+        preview.do_remap_import(imp, choices, actor=request.user, dates=dates)
     except preview.ImportStateError as exc:
         messages.error(request, str(exc))
     else:

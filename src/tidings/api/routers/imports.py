@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from django.conf import settings
 from django.http import FileResponse, HttpRequest
@@ -46,6 +47,10 @@ class ImportOut(Schema):
     duplicates: int
     bad_rows: int
     bad_reasons: dict[str, dict[str, int]]
+    notes: list[str] = Field(
+        description="What to know about how the file was read (dates read day first, lines "
+        "not in UTF-8...), one sentence each, holding no value from the file."
+    )
     has_report: bool
     error: str
     created_at: datetime
@@ -61,9 +66,15 @@ class ImportForm(Schema):
         max_length=1000,
         description="How these people consented; kept as the wording of each consent event.",
     )
+    dates: Literal["", "day-first", "month-first"] = Field(
+        "",
+        description="How consent dates that read either way (03/04/2025) are read: day-first "
+        "(3 April) or month-first (4 March, as a spreadsheet set up for the US saves them); "
+        "by default as the file's own dates show, else day first, which notes says.",
+    )
 
 
-_DETAILS = ("bad_reasons", "error", "created_at", "started_at", "finished_at")
+_DETAILS = ("bad_reasons", "notes", "error", "created_at", "started_at", "finished_at")
 
 
 def _out(imp: Import) -> dict:
@@ -121,6 +132,7 @@ def _upload(request: HttpRequest, form: ImportForm, file: UploadedFile):
         consent_source=form.consent_source,
         operator=token_of(request).operator,
         original_filename=(file.name or "upload.csv")[:255],
+        date_order=form.dates,
         upload=file.chunks(),
     )
     return Status(202, _out(imp))

@@ -29,7 +29,7 @@ from .exporters import (
     Exporter,
     recognise,
 )
-from .proof import DAY_FIRST, MONTH_FIRST, date_order
+from .proof import MONTH_FIRST, NONE_TELLS, date_order
 from .source import CsvSource, FileFormat, ImportFailed
 
 PURPOSE = "newsletter"
@@ -334,8 +334,10 @@ class ColumnPlan:
     uses: list[tuple[str, str]] = field(default_factory=list)
     # The file writes its consent dates month first, 3/14/2024 (see read_date_order).
     month_first: bool = False
-    # What its dates say of their order: proof.DAY_FIRST, MONTH_FIRST, EITHER or BOTH.
-    date_order: str = DAY_FIRST
+    # What its dates say of their order: proof.DAY_FIRST, MONTH_FIRST, EITHER, BOTH, NONE_TELLS.
+    date_order: str = NONE_TELLS
+    # The operator's choice of order (DATE_CHOICES), "" when the file's dates decided.
+    date_chosen: str = ""
 
     def compacted(self) -> tuple[ColumnPlan, tuple[int, ...]]:
         """The same plan over only the columns it reads, and which columns those are: the
@@ -368,6 +370,7 @@ class ColumnPlan:
             ips_kept=self.ips_kept,
             month_first=self.month_first,
             date_order=self.date_order,
+            date_chosen=self.date_chosen,
         )
         return plan, tuple(used)
 
@@ -550,23 +553,75 @@ def plan_columns(
 
 # A cell that is an email address (to tell a first row of data from a header).
 _ADDRESS = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
-# Words a file's name ends or starts with when everyone in it left or never confirmed: Sendy
-# names its exports of a list <list>-unsubscribed.csv, -bounced.csv, -marked-as-spam.csv,
-# -unconfirmed.csv, with no status column; other tools and people name files so too.
-LEFT_FILE_WORDS = {
-    "unsubscribed": "unsubscribed",
-    "unsubscribes": "unsubscribed",
-    "optedout": "unsubscribed",
-    "blocklisted": "were blocklisted",
-    "blacklisted": "were blocklisted",
-    "bounced": "bounced",
-    "bounces": "bounced",
-    "cleaned": "were cleaned (their addresses bounced)",
-    "markedasspam": "marked the mail as spam",
-    "complaints": "marked the mail as spam",
-    "complained": "marked the mail as spam",
-    "unconfirmed": "never confirmed their subscription",
+# A file's name that says everyone in it left or never confirmed, as the tools name their
+# exports: Sendy names a list's <list>-unsubscribed.csv, -bounced.csv, -marked-as-spam.csv,
+# -unconfirmed.csv (no status column); campaign reports write <id>-unsubscribed.csv,
+# -bounces.csv, -spam.csv; Mailchimp unsubscribed_members_export_<id>.csv and
+# cleaned_members_export_<id>.csv; people name theirs "Unsubscribed 2024.csv".  Matched as whole
+# words (left_by_name), never inside one ("resubscribed", "unbounced").
+LEFT_FILE_WORDS: dict[tuple[str, ...], str] = {
+    ("unsubscribed",): "unsubscribed",
+    ("unsubscribes",): "unsubscribed",
+    ("unsubscribers",): "unsubscribed",
+    ("unsubs",): "unsubscribed",
+    ("opted", "out"): "unsubscribed",
+    ("optedout",): "unsubscribed",
+    ("opt", "outs"): "unsubscribed",
+    ("optouts",): "unsubscribed",
+    ("blocklisted",): "were blocklisted",
+    ("blacklisted",): "were blocklisted",
+    ("bounced",): "bounced",
+    ("bounces",): "bounced",
+    ("marked", "as", "spam"): "marked the mail as spam",
+    ("spam",): "marked the mail as spam",
+    ("complaints",): "marked the mail as spam",
+    ("complained",): "marked the mail as spam",
+    ("unconfirmed",): "never confirmed their subscription",
 }
+# "Cleaned" is as often a list tidied up (contacts_cleaned.csv) as Mailchimp's bounced
+# addresses: it says the people left only as Mailchimp names its file.
+MAILCHIMP_LEFT_FILES: dict[tuple[str, ...], str] = {
+    ("cleaned", "members", "export"): "were cleaned (their addresses bounced)",
+    ("unsubscribed", "members", "export"): "unsubscribed",
+}
+# A word before a left word that turns it round (not-unsubscribed.csv, contacts-without-bounces
+# .csv, no-spam.csv), or after it (bounces-removed.csv): the file is of the others.
+_NEGATING_BEFORE = frozenset({"not", "non", "no", "never", "without", "excluding", "minus", "sans"})
+_NEGATING_AFTER = frozenset({"removed", "excluded", "deleted", "filtered", "out", "free"})
+_NAME_WORDS = re.compile(r"[^\W_]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def name_words(filename: str) -> list[str]:
+    """A file name's words, case-folded: split at anything not a letter or digit and between a
+    lower-case letter and a capital (UnsubscribedMembers), the extension dropped."""
+    stem = Path(filename).stem
+    return [w.casefold() for w in _NAME_WORDS.findall(_CAMEL.sub(" ", stem))]
+
+
+def left_by_name(filename: str) -> str:
+    """What a file's name says the people in it did ("unsubscribed", "bounced"...), or "" when
+    it says nothing of the kind.  A left word counts as a whole word of the name, anywhere in
+    it (newsletter-unsubscribed.csv, Bounced 2024.csv, unsubscribed_members_export_ab12.csv)
+    unless a word beside it turns it round (not-unsubscribed.csv, contacts-without-bounces.csv,
+    bounces-removed.csv); "cleaned" only as Mailchimp writes it (cleaned_members_export_…)."""
+    words = name_words(filename)
+    for phrase, said in MAILCHIMP_LEFT_FILES.items():
+        if tuple(words[: len(phrase)]) == phrase:
+            return said
+    for at in range(len(words)):
+        for phrase, said in LEFT_FILE_WORDS.items():
+            end = at + len(phrase)
+            if tuple(words[at:end]) != phrase:
+                continue
+            before = words[at - 1] if at else ""
+            after = words[end] if end < len(words) else ""
+            if before in _NEGATING_BEFORE or after in _NEGATING_AFTER:
+                continue
+            if phrase == ("spam",) and before == "as":  # "marked as spam" is matched whole
+                continue
+            return said
+    return ""
 
 
 def _refuse_left_by_name(filename: str) -> None:
@@ -574,15 +629,14 @@ def _refuse_left_by_name(filename: str) -> None:
     (newsletter-unsubscribed.csv): importing its rows as subscribers would subscribe exactly the
     people who said no.  Raises ImportFailed for it; the rows of a file with a status column
     say it themselves."""
-    stem = compact(Path(filename).stem)
-    for word, said in LEFT_FILE_WORDS.items():
-        if stem.startswith(word) or stem.endswith(word):
-            raise ImportFailed(
-                f"the file's name says the people in it {said}, and it has no status column "
-                "to say otherwise: tidings will not subscribe them (if that is what the file "
-                "holds, add a Status column saying so for every row, and they are kept off the "
-                "list; if the name is wrong, rename the file)"
-            )
+    said = left_by_name(filename)
+    if said:
+        raise ImportFailed(
+            f"the file's name says the people in it {said}, and it has no status column "
+            "to say otherwise: tidings will not subscribe them (if that is what the file "
+            "holds, add a Status column saying so for every row, and they are kept off the "
+            "list; if the name is wrong, rename the file)"
+        )
 
 
 def _refuse_duplicate_names(plan: ColumnPlan) -> None:
@@ -607,8 +661,16 @@ def _refuse_duplicate_names(plan: ColumnPlan) -> None:
 DATE_SAMPLE_ROWS = 10_000
 
 
-def read_date_order(plan: ColumnPlan, path: Path, fmt: FileFormat) -> None:
-    """Set ``plan.month_first`` from the consent dates of the first rows (proof.date_order)."""
+# The operator's word on numeric dates (Import.date_order, --dates): day or month first.
+DAY_FIRST_CHOICE = "day-first"
+MONTH_FIRST_CHOICE = "month-first"
+DATE_CHOICES = (DAY_FIRST_CHOICE, MONTH_FIRST_CHOICE)
+
+
+def read_date_order(plan: ColumnPlan, path: Path, fmt: FileFormat, chosen: str = "") -> None:
+    """Set ``plan.date_order`` from the consent dates of the first rows (proof.date_order), and
+    ``plan.month_first`` from it, or from ``chosen`` (DAY_FIRST_CHOICE, MONTH_FIRST_CHOICE: the
+    operator's word, which the file's dates do not overrule; plan.date_chosen says so)."""
     columns = [plan.consent[use] for use in (OPTIN_TIME, CONFIRM_TIME) if use in plan.consent]
     if not columns:
         return
@@ -621,6 +683,10 @@ def read_date_order(plan: ColumnPlan, path: Path, fmt: FileFormat) -> None:
             if i < len(row.values)
         )
         plan.date_order = date_order(values)
-        plan.month_first = plan.date_order == MONTH_FIRST
     finally:
         source.close()
+    if chosen in DATE_CHOICES:
+        plan.date_chosen = chosen
+        plan.month_first = chosen == MONTH_FIRST_CHOICE
+    else:
+        plan.month_first = plan.date_order == MONTH_FIRST

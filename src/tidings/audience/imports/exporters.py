@@ -15,9 +15,12 @@ Formats, as the tools write them:
   or CLEAN_TIME is filled in (someone the account unsubscribed, or imported into Mailchimp as
   unsubscribed, may have none); in a file named otherwise (the three merged into one sheet),
   the time says it row by row.
-- listmonk (Subscribers > Export): uuid, email, name, attributes (JSON), status (enabled,
-  disabled, blocklisted), created_at, updated_at; times as Go prints them,
-  "2024-03-14 09:12:31.436217 +0100 CET".
+- listmonk (Subscribers > Export, and GET /api/subscribers/export): uuid, email, name,
+  attributes (JSON), status (enabled, disabled, blocklisted), created_at, updated_at; times as
+  Go prints them, "2024-03-14 09:12:31.436217 +0100 CET".  Nothing per list: its export query
+  reads the subscribers table alone (the subscription status is a filter of the export,
+  list_id and subscription_status, never a column), so who unsubscribed from a list is not in
+  the file unless the export was filtered (README).
 - Brevo (Contacts > Export, ";"-separated): CONTACT ID, EMAIL, FIRSTNAME, LASTNAME, SMS, ...,
   DOUBLE_OPT-IN, OPT_IN, ADDED_TIME, MODIFIED_TIME, and EMAIL_BLACKLISTED when the export asks
   for the subscription status; dates as "14-03-2024" or "14-03-2024 09:12", in the account's

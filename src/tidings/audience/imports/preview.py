@@ -34,7 +34,14 @@ from .columns import (
     read_date_order,
     use_label,
 )
-from .exporters import CONFIRM_IP, MAPPABLE_USES, OPTIN_IP, STATUS_USES
+from .exporters import (
+    CONFIRM_IP,
+    CONFIRM_TIME,
+    MAPPABLE_USES,
+    OPTIN_IP,
+    OPTIN_TIME,
+    STATUS_USES,
+)
 from .rows import COUNTERS, OUTCOMES, BadRow, GoodRow, RowParser
 from .run import run_import
 from .source import CsvSource, ImportFailed, detect_format
@@ -74,6 +81,11 @@ class Preview:
     stored_headings: list[str]
     rows: list[PreviewRow]
     error: str  # why the file cannot be imported as mapped ("" when it can)
+    # The file has consent dates to read (its Dates choice is shown), and how they are read now:
+    # Import.date_order ("" as the file's dates show, "day-first", "month-first").
+    has_dates: bool = False
+    date_order: str = ""
+    date_choices: tuple[tuple[str, str], ...] = tuple(Import.DateOrder.choices)
 
 
 def column_choices(ips_kept: bool) -> list[tuple[str, str]]:
@@ -111,7 +123,7 @@ def build_preview(imp: Import, path: Path | None = None, rows: int = PREVIEW_ROW
     try:
         try:
             plan = plan_columns(source.header, imp.column_map, imp.original_filename)
-            read_date_order(plan, path, source.format)
+            read_date_order(plan, path, source.format, imp.date_order)
         except ImportFailed as exc:
             plan = None
             error = str(exc)
@@ -144,6 +156,8 @@ def build_preview(imp: Import, path: Path | None = None, rows: int = PREVIEW_ROW
             headings,
             previewed,
             "",
+            has_dates=OPTIN_TIME in plan.consent or CONFIRM_TIME in plan.consent,
+            date_order=imp.date_order,
         )
     finally:
         source.close()
@@ -225,6 +239,7 @@ def check_import(imp: Import) -> Import:
         operator=imp.operator,
         original_filename=imp.original_filename,
         column_map=column_map,
+        date_order=imp.date_order,
         dry_run=True,
     )
     preview: dict[str, Any] = {"column_map": column_map, "checked_at": timezone.now().isoformat()}
@@ -280,9 +295,13 @@ def _preview_owned(imp: Import) -> None:
 
 
 @transaction.atomic
-def do_remap_import(imp: Import, choices: dict[int, str], *, actor: Any) -> Import:
+def do_remap_import(
+    imp: Import, choices: dict[int, str], *, actor: Any, dates: str | None = None
+) -> Import:
     """Use the file's columns as ``choices`` says ({column index: field or use, "" to ignore})
-    and check the file again.  Only the choices that differ from tidings' own are kept."""
+    and check the file again.  Only the choices that differ from tidings' own are kept.
+    ``dates`` (Import.DateOrder: "", "day-first", "month-first"; None keeps it) is how numeric
+    consent dates are read."""
     imp = Import.objects.select_for_update().get(pk=imp.pk)
     _preview_owned(imp)
     path = imp.stored_path
@@ -304,11 +323,21 @@ def do_remap_import(imp: Import, choices: dict[int, str], *, actor: Any) -> Impo
         own = automatic.uses[index][0] if automatic is not None else ""
         if chosen != own:
             column_map[name] = chosen
+    if dates is not None:
+        if dates not in Import.DateOrder.values:
+            raise ImportStateError("Choose how the dates are read: day first or month first.")
+        imp.date_order = dates
     imp.column_map = column_map
     imp.status = Import.Status.CHECKING
     imp.preview = {}
-    imp.save(update_fields=["column_map", "status", "preview"])
-    audit("import.columns_chosen", actor=actor, obj=imp, columns=sorted(column_map))
+    imp.save(update_fields=["column_map", "date_order", "status", "preview"])
+    audit(
+        "import.columns_chosen",
+        actor=actor,
+        obj=imp,
+        columns=sorted(column_map),
+        dates=imp.date_order or "auto",
+    )
     transaction.on_commit(lambda: _enqueue_check(imp.pk))
     return imp
 

@@ -92,11 +92,31 @@ def value_kind(text: str) -> str:
     return "text"
 
 
+# Five digits, perhaps with a fraction of a day (45123, 45123.5417): the number a spreadsheet
+# keeps a date as (days since 30 December 1899; since 1 January 1904 in a workbook from an old
+# Excel for Mac), written out as it is when the column was not formatted as a date before the
+# sheet was saved as CSV.  Not read as a date: which epoch the workbook had is not in the CSV,
+# and the two are four years and a day apart.
+_SPREADSHEET_NUMBER = re.compile(r"^\d{5}(?:\.\d+)?$")
+SPREADSHEET_NUMBER = (
+    "looks like a spreadsheet date number; format the column as a date before exporting"
+)
+
+
+def date_kind(text: str) -> str:
+    """What a value of a column of dates that is not a date looks like (value_kind), a
+    spreadsheet's date number said as such."""
+    if _SPREADSHEET_NUMBER.match(text):
+        return SPREADSHEET_NUMBER
+    return value_kind(text)
+
+
 # What a file's numeric consent dates say about their order (date_order).
 DAY_FIRST = "day first"
 MONTH_FIRST = "month first"
 EITHER = "either"  # every date that reads two ways could be either (01/02/2024): read day first
 BOTH = "both"  # some dates only day first, others only month first: read day first
+NONE_TELLS = "none tells"  # no date reads differently either way (none, or 05/05/2024): day first
 
 
 def date_order(values: Iterable[str]) -> str:
@@ -106,7 +126,8 @@ def date_order(values: Iterable[str]) -> str:
     would otherwise import 3/4/2024 as the 3rd of April and make 3/14/2024 a bad row.  EITHER
     when no date tells and some read differently either way (01/02/2024: the 1st of February
     or the 2nd of January), BOTH when dates say both: those files are read day first, and the
-    import says so rather than pick silently (run.DATES_EITHER_NOTE, DATES_BOTH_NOTE)."""
+    import says so rather than pick silently (run.DATES_EITHER_NOTE, DATES_BOTH_NOTE).
+    NONE_TELLS when no date reads differently either way (read day first: it does not matter)."""
     day_first = month_first = two_ways = False
     for text in values:
         match = _DAY_FIRST.match(text)
@@ -122,7 +143,7 @@ def date_order(values: Iterable[str]) -> str:
         return DAY_FIRST
     if month_first:
         return MONTH_FIRST
-    return EITHER if two_ways else DAY_FIRST
+    return EITHER if two_ways else NONE_TELLS
 
 
 def _clock(hour: int, marker: str | None) -> int:
@@ -193,7 +214,7 @@ def parse_moment(
             hh, mm, ss = (int(g or 0) for g in match.groups()[3:6])
             hh = _clock(hh, match[7])
         else:
-            return value_kind(text)
+            return date_kind(text)
         try:
             moment = datetime(y, m, d, hh, mm, ss, tzinfo=naive_zone)
         except ValueError:

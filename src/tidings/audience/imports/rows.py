@@ -25,11 +25,11 @@ from .exporters import CONFIRM_IP, CONFIRM_TIME, CONSENT_USES, OPTIN_IP, OPTIN_T
 from .proof import (
     FUTURE_SLACK,
     UNREADABLE,
+    date_kind,
     ip_kind,
     left_reason,
     parse_ip,
     parse_moment,
-    value_kind,
 )
 from .source import CsvSource, SourceRow
 
@@ -253,7 +253,7 @@ class RowParser:
                 if left:
                     break
             if left == UNREADABLE:  # the kind of value, never the value: it is the person's
-                kind = value_kind(cells[index])
+                kind = date_kind(cells[index])
                 why = f"{plan.header[index]} is not yes or no, nor a date ({kind})"
                 return BadRow(line, "unrecognised yes/no value", why, row)
             if left == "pending":

@@ -18,13 +18,13 @@ from tidings.lib.audit import audit
 
 from ..actions import wording
 from ..models import Import, MailingList, imports_dir
-from .columns import PURPOSE, compact, plan_columns, read_date_order
+from .columns import PURPOSE, ColumnPlan, compact, plan_columns, read_date_order
 from .config import ImportConfig
 from .exporters import GENERIC, Exporter
 from .lanes import Run
 from .lease import CLAIM_FIELDS, claim
 from .parallel import Inline, ParallelWrite, Prefetch, Progress, prefetch_wanted
-from .proof import BOTH, EITHER
+from .proof import BOTH, DAY_FIRST, EITHER, MONTH_FIRST
 from .report import date_in_words
 from .rows import COUNTERS, Batch, read_batches
 from .source import CsvSource, ImportFailed, detect_format
@@ -150,7 +150,7 @@ def run_import(
     try:
         plan = plan_columns(source.header, imp.column_map, imp.original_filename)
         refuse_never_subscribed(plan.exporter, imp.original_filename)
-        read_date_order(plan, path, fmt)
+        read_date_order(plan, path, fmt, imp.date_order)
     except ImportFailed as exc:
         source.close()
         raise _fail(imp, str(exc)) from None
@@ -162,12 +162,9 @@ def run_import(
     imp.exporter = plan.exporter.key
     if plan.ips_dropped:
         imp.notes.append(IPS_NOT_KEPT_NOTE)
-    if plan.month_first:
-        imp.notes.append(MONTH_FIRST_NOTE)
-    elif plan.date_order == EITHER:
-        imp.notes.append(DATES_EITHER_NOTE)
-    elif plan.date_order == BOTH:
-        imp.notes.append(DATES_BOTH_NOTE)
+    note = date_order_note(plan)
+    if note:
+        imp.notes.append(note)
     imp.total_bytes = source.total_bytes
     imp.status = Import.Status.RUNNING
     imp.started_at = timezone.now()
@@ -346,22 +343,58 @@ def _fail(imp: Import, message: str, run: Run | None = None) -> ImportFailed:
     return ImportFailed(message)
 
 
+# How to choose the order of numeric dates, at the command line and in the browser.
+DATES_OPTION = (
+    "--dates month-first or --dates day-first (in the browser: Dates, in the check before"
+    " the import)"
+)
 MONTH_FIRST_NOTE = (
     "The consent dates were read month first (3/14/2024 is the 14th of March), as the file's"
     " dates that can be read only one way are written (as a spreadsheet set up for the US"
-    " saves them)."
+    f" saves them); to read them day first, import with {DATES_OPTION}."
 )
 DATES_EITHER_NOTE = (
     "The consent dates could be read day first or month first (01/02/2024: the 1st of February"
     " or the 2nd of January) and none in the file tells which: they were read day first, as in"
     " the UK. A file saved by a spreadsheet set up for the US writes them month first: if this"
-    " one was, do not import it as it is; write its dates year first (2024-01-02) first."
+    " one was, import it with --dates month-first (in the browser: Dates, month first, in the"
+    " check before the import)."
 )
 DATES_BOTH_NOTE = (
     "The consent dates are written both day first (14/03/2024) and month first (03/14/2024):"
     " they were read day first, so the dates that can only be month first are bad rows, and"
-    " those that read either way (01/02/2024) may be wrong: check the file."
+    " those that read either way (01/02/2024) may be wrong: check the file, or choose the"
+    f" order with {DATES_OPTION}."
 )
+
+
+def date_order_note(plan: ColumnPlan) -> str:
+    """What the import says of how it read the file's numeric consent dates ("" when there was
+    nothing to say: no such dates, or all of them read one way only)."""
+    if plan.date_chosen:
+        chosen = (
+            "month first (03/04/2025 is the 4th of March)"
+            if plan.month_first
+            else "day first (03/04/2025 is the 3rd of April)"
+        )
+        note = f"The consent dates were read {chosen}, as chosen."
+        against = DAY_FIRST if plan.month_first else MONTH_FIRST
+        if plan.date_order in (against, BOTH):
+            other = "day" if plan.month_first else "month"
+            note += (
+                f" Some of the file's dates can only be {other} first (such as "
+                f"{'14/03/2024' if other == 'day' else '03/14/2024'}): those rows are bad."
+            )
+        return note
+    if plan.month_first:
+        return MONTH_FIRST_NOTE
+    if plan.date_order == EITHER:
+        return DATES_EITHER_NOTE
+    if plan.date_order == BOTH:
+        return DATES_BOTH_NOTE
+    return ""
+
+
 IPS_NOT_KEPT_NOTE = (
     "The IP addresses of consent in the file were not kept: the policy's newsletter purpose does "
     "not collect ip_address (add it to the purpose's fields to keep them as proof)."
@@ -402,6 +435,7 @@ def create_import(
     operator: Any = None,
     original_filename: str = "",
     column_map: dict[str, str] | None = None,
+    date_order: str = "",
     dry_run: bool = False,
     upload: Iterable[bytes] | None = None,
     status: str = Import.Status.QUEUED,
@@ -419,6 +453,7 @@ def create_import(
         operator=user,
         original_filename=original_filename[:255],
         column_map=column_map or {},
+        date_order=date_order,
         dry_run=dry_run,
         status=status,
     )

@@ -23,6 +23,7 @@ from tidings.audience.imports import (
     run_import,
     summary,
 )
+from tidings.audience.imports.columns import DATE_CHOICES
 from tidings.audience.imports.lease import is_interrupted, resume_import
 from tidings.audience.imports.preview import NO_ROWS
 from tidings.audience.models import Import, MailingList
@@ -65,6 +66,14 @@ class Command(BaseCommand):
             help="map a column to a field (repeatable); 'COLUMN=' ignores the column",
         )
         parser.add_argument(
+            "--dates",
+            choices=DATE_CHOICES,
+            default="",
+            help="read consent dates such as 03/04/2025 day first (3 April) or month first "
+            "(4 March, as a spreadsheet set up for the US saves them); by default as the "
+            "file's own dates show, else day first with a note",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="check and count everything, change nothing"
         )
         parser.add_argument(
@@ -76,12 +85,22 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, kind, file, list_name, consent_source, mappings, dry_run, resume, **options
+        self,
+        *args,
+        kind,
+        file,
+        list_name,
+        consent_source,
+        mappings,
+        dates,
+        dry_run,
+        resume,
+        **options,
     ):
         # This command reports the outcome itself; the import's info lines are for workers.
         logging.getLogger("tidings.audience.imports").setLevel(logging.WARNING)
         if resume is not None:
-            imp = self._resumed(resume, file, list_name, mappings, dry_run)
+            imp = self._resumed(resume, file, list_name, mappings, dates, dry_run)
             path = file or imp.stored_path
             assert path is not None
         else:
@@ -101,6 +120,7 @@ class Command(BaseCommand):
                 consent_source=consent_source,
                 original_filename=path.name,
                 column_map=dict(_mapping(m) for m in mappings),
+                date_order=dates,
                 dry_run=dry_run,
             )
         console = Console(stderr=True)
@@ -149,11 +169,16 @@ class Command(BaseCommand):
 
     @staticmethod
     def _resumed(
-        pk: int, file: Path | None, list_name: str | None, mappings: list[str], dry_run: bool
+        pk: int,
+        file: Path | None,
+        list_name: str | None,
+        mappings: list[str],
+        dates: str,
+        dry_run: bool,
     ) -> Import:
         """The import to resume, checked before anything runs."""
-        if list_name or mappings or dry_run:
-            raise CommandError("--resume keeps the import's list and map: give neither")
+        if list_name or mappings or dates or dry_run:
+            raise CommandError("--resume keeps the import's list, map and dates: give none of them")
         imp = Import.objects.select_related("mailing_list", "operator").filter(pk=pk).first()
         if imp is None:
             raise CommandError(f"no import {pk}")
