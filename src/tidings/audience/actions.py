@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from tidings import signals
 from tidings.lib.audit import audit
+from tidings.lib.models import AuditEntry
 from tidings.lib.ratelimit import count_attempt
 from tidings.lib.system_mail import send_system_email
 from tidings.lib.text import clean_line, one_line, strip_format_characters
@@ -423,8 +424,11 @@ def do_sign_up(
         wording_id=wording_obj.pk,
         channels=tuple(chosen_channels),
     )
+    # The channels ticked are confirmed by the same click: the email says so (the person must
+    # see everything the link does), in the words of the preference page's boxes.
+    channel_lines = [preference_channel_label(c) for c in chosen_channels]
     if not is_new:
-        _send_confirmation(contact, request, lists)
+        _send_confirmation(contact, request, lists, changes=channel_lines)
         return
 
     direct = not policy.purpose("newsletter").double_opt_in and suppressed is None
@@ -457,7 +461,7 @@ def do_sign_up(
         _send_welcome(contact, lists)
         _form_submitted(contact.pk, signup_form.pk)
     else:
-        _send_confirmation(contact, request, lists)
+        _send_confirmation(contact, request, lists, changes=channel_lines)
 
 
 @dataclass(frozen=True)
@@ -466,7 +470,9 @@ class ConfirmResult:
     confirmed: list[MailingList] = field(default_factory=list)  # confirmed by this click
     already: list[MailingList] = field(default_factory=list)  # confirmed before
     refused: bool = False  # the address has been suppressed since (bounce, complaint...)
-    changed: list[str] = field(default_factory=list)  # the preference page's other changes
+    # What else this click did: the channels a sign-up form's link grants ("phone granted"),
+    # the preference page's other changes.
+    changed: list[str] = field(default_factory=list)
 
 
 @transaction.atomic
@@ -518,7 +524,7 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
     }
     if confirmed:
         regrant_email_marketing(contact, **event_kwargs)
-    set_channels(contact, dict.fromkeys(request.channels, True), **event_kwargs)
+    granted = set_channels(contact, dict.fromkeys(request.channels, True), **event_kwargs)
     applied = _apply_pending(contact, request.pending_id, **event_kwargs)
     if suppressed in PERSON_LIFTABLE and (confirmed or already):
         lift_person_suppression(contact.email)
@@ -527,7 +533,7 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
         _send_welcome(contact, confirmed)
         if request.form_id:
             _form_submitted(contact.pk, request.form_id)
-    return ConfirmResult(contact, confirmed, already, changed=applied)
+    return ConfirmResult(contact, confirmed, already, changed=granted + applied)
 
 
 def _apply_pending(contact: Contact, pending_id: int | None, **event_kwargs: Any) -> list[str]:
@@ -556,9 +562,24 @@ def _apply_pending(contact: Contact, pending_id: int | None, **event_kwargs: Any
         audit("contact.updated", obj=contact, fields=fields, source=event_kwargs["source"])
     pending.delete()
     changed += [f"{name} updated" for name in fields]
-    if changed:
-        audit("preferences.confirmed", obj=contact, changes=changed)
+    # Written even when nothing needed changing: this entry is how the link, pressed again,
+    # knows its changes were made (``pending_confirmed``), not replaced or taken back.
+    audit("preferences.confirmed", obj=contact, pending=pending_id, changes=changed)
     return changed
+
+
+def pending_confirmed(contact_id: int, pending_id: int | None) -> bool:
+    """Were the preference-page changes ``pending_id`` made by a click on their link?  (Once
+    made, they are deleted, as they are when a later save replaces them or the person leaves
+    everything: the audit entry the click wrote tells these apart.)"""
+    if pending_id is None:
+        return False
+    return AuditEntry.objects.filter(
+        action="preferences.confirmed",
+        object_type=Contact._meta.label_lower,
+        object_id=str(contact_id),
+        details__pending=pending_id,
+    ).exists()
 
 
 def _form_submitted(contact_id: int, form_id: int) -> None:

@@ -40,8 +40,9 @@ VARIABLES = {
     "list_names": "The same names, joined: 'Product news and Events'",
     "confirm_url": "The link that confirms a sign-up (confirmation email)",
     "subscriber": "Whether the person already gets one of our lists (confirmation email)",
-    "changes": "What else the confirmation does, one line each: consent or details the person "
-    "changed on their preference page (confirmation email)",
+    "changes": "What else the confirmation does, one line each: the other ways we may contact "
+    "the person that they ticked on a form, or consent and details they changed on their "
+    "preference page (confirmation email; it must show them)",
     "preferences_url": "The person's preference centre",
     "unsubscribe_url": "The link that unsubscribes at once",
     "meeting_time": "A booked demo's date and time, in the person's timezone (demo emails)",
@@ -79,7 +80,7 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
             "{% if lists %}Someone, probably you, asked {{ controller_name }} to email this "
             "address:\n{% for l in lists %}  - {{ l }}\n{% endfor %}\n{% endif %}"
             "{% if changes %}{% if lists %}And{% else %}Someone, probably you,{% endif %} asked "
-            "{{ controller_name }}, on your preferences page, for these changes:\n"
+            "{{ controller_name }} for these changes:\n"
             "{% for c in changes %}  - {{ c }}\n{% endfor %}\n{% endif %}"
             "To confirm, open this link and press the button on the page:\n"
             "{{ confirm_url }}\n\n"
@@ -94,7 +95,7 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
             "{% if lists %}<p>Someone, probably you, asked {{ controller_name }} to email this "
             "address:</p><ul>{% for l in lists %}<li>{{ l }}</li>{% endfor %}</ul>{% endif %}"
             "{% if changes %}<p>{% if lists %}And{% else %}Someone, probably you,{% endif %} "
-            "asked {{ controller_name }}, on your preferences page, for these changes:</p>"
+            "asked {{ controller_name }} for these changes:</p>"
             "<ul>{% for c in changes %}<li>{{ c }}</li>{% endfor %}</ul>{% endif %}"
             '<p><a href="{{ confirm_url }}">Confirm {% if lists %}your subscription'
             "{% else %}your changes{% endif %}</a></p>"
