@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,7 +41,7 @@ from .consent_records import (
     regrant_email_marketing,
     set_channels,
 )
-from .emails import InvalidEmail, normalise_email
+from .emails import InvalidEmail, email_hmac, normalise_email
 from .forms import (
     TRACKING_LABEL,
     default_consent_wording,
@@ -372,6 +373,29 @@ def _send_welcome(contact: Contact, lists: list[MailingList]) -> None:
 
 
 # --- signing up -------------------------------------------------------------------------------
+class SignupAnswer(StrEnum):
+    """What a sign-up form's thank-you page may say.  Never whether the address is known: the
+    answer depends only on how often the address was typed into our forms lately."""
+
+    SENT = "sent"  # "we have sent an email" (to whoever the address may be)
+    # Submitted several times in the last hour (``CONFIRMATIONS_PER_ADDRESS``): nothing is
+    # done, and the page says an email went recently instead of "sent".
+    RECENTLY = "recently"
+
+
+def _signup_allowed(email: str) -> bool:
+    """Count one submission of ``email`` on a sign-up form: every valid one, whether the
+    address is new, known or suppressed, so that the answer tells nobody which it is.  (The
+    confirmation emails themselves are counted by contact, with the preference page's:
+    ``_confirmation_allowed``.)  Keyed by the address's HMAC: no address in the cache."""
+    return count_attempt(
+        "signup-address",
+        email_hmac(email),
+        "TIDINGS_CONFIRMATIONS_PER_ADDRESS",
+        CONFIRMATIONS_PER_ADDRESS,
+    )
+
+
 @transaction.atomic
 def do_sign_up(
     signup_form: SignupForm,
@@ -381,10 +405,13 @@ def do_sign_up(
     channels: Iterable[str] = (),
     wording_text: str,
     ip: str | None = None,
-) -> None:
+) -> SignupAnswer:
     """Handle one submission of a sign-up form (already validated by its Django form).
 
-    Returns nothing on purpose: the page must be the same whatever happened.  What happens:
+    The answer never depends on the address being known (the page must be the same whatever
+    happened): RECENTLY when the address was submitted on our forms more than
+    ``TIDINGS_CONFIRMATIONS_PER_ADDRESS`` allows (3 an hour) — then nothing is done —, else
+    SENT.  What happens:
     - the address (or its domain) is suppressed for any reason but "unsubscribed": nothing;
     - a new address: the contact, pending subscriptions and the form's consent events are stored
       and a confirmation email is sent (with double opt-in off, and no earlier unsubscribe, the
@@ -396,17 +423,20 @@ def do_sign_up(
     """
     policy = get_policy()
     email = normalise_email(values["email"])
+    if not _signup_allowed(email):
+        logger.info("sign-up on form %s ignored: the address was submitted often", signup_form.pk)
+        return SignupAnswer.RECENTLY
     suppressed = suppression_reason(email)
     if suppressed not in (None, *PERSON_LIFTABLE):
         logger.info("sign-up on form %s ignored: the address is suppressed", signup_form.pk)
-        return
+        return SignupAnswer.SENT
     lists = list(
         signup_form.lists.filter(
             pk__in=list(list_ids), closed_at__isnull=True, topic__in=policy.marketing.topics
         ).order_by("name")
     )
     if not lists:
-        return
+        return SignupAnswer.SENT
     chosen_channels = [c for c in channels if c in (signup_form.channels or ())]
     wording_obj = wording(wording_text)
     source_ref = f"form:{signup_form.pk}"
@@ -429,7 +459,7 @@ def do_sign_up(
     channel_lines = [preference_channel_label(c) for c in chosen_channels]
     if not is_new:
         _send_confirmation(contact, request, lists, changes=channel_lines)
-        return
+        return SignupAnswer.SENT
 
     direct = not policy.purpose("newsletter").double_opt_in and suppressed is None
     for ml in lists:
@@ -462,6 +492,7 @@ def do_sign_up(
         _form_submitted(contact.pk, signup_form.pk)
     else:
         _send_confirmation(contact, request, lists, changes=channel_lines)
+    return SignupAnswer.SENT
 
 
 @dataclass(frozen=True)

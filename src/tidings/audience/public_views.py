@@ -32,6 +32,7 @@ from .actions import (
     STILL_TO_CONFIRM,
     ConfirmResult,
     PreferenceChoices,
+    SignupAnswer,
     do_confirm_signup,
     do_send_preferences_link,
     do_sign_up,
@@ -90,16 +91,18 @@ def _link_problem(
 
 
 # --- sign-up forms ----------------------------------------------------------------------------
-def _signed_up(signup_form: SignupForm) -> HttpResponse:
-    """The one answer to every accepted submission, whatever the address was: a redirect
-    (Post/Redirect/Get), so that refreshing the thank-you page does not post the form again and
-    send a second confirmation email.  The thank-you address names only the form, never what was
-    typed into it."""
+def _signed_up(signup_form: SignupForm, answer: SignupAnswer = SignupAnswer.SENT) -> HttpResponse:
+    """The answer to an accepted submission, the same whether or not the address is known: a
+    redirect (Post/Redirect/Get), so that refreshing the thank-you page does not post the form
+    again and send a second confirmation email.  The thank-you address names only the form and
+    the answer's word (``?answer=recently``: an email went to the address recently, so no new
+    one did), never what was typed into it."""
     if signup_form.redirect_url:
         return HttpResponseRedirect(signup_form.redirect_url, status=303)
-    return HttpResponseRedirect(
-        reverse("public:signup-done", kwargs={"slug": signup_form.slug}), status=303
-    )
+    done = reverse("public:signup-done", kwargs={"slug": signup_form.slug})
+    if answer == SignupAnswer.RECENTLY:
+        done += f"?answer={answer}"
+    return HttpResponseRedirect(done, status=303)
 
 
 # CSRF exemption, for this view only: the embeddable snippet posts here from the operator's own
@@ -120,7 +123,7 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
         if form.honeypot_filled():
             return _signed_up(signup_form)  # a bot: it learns nothing either
         if form.is_valid():
-            do_sign_up(
+            answer = do_sign_up(
                 signup_form,
                 form.contact_values(),
                 list_ids=form.chosen_list_ids(),
@@ -128,7 +131,7 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
                 wording_text=form.wording,
                 ip=client_ip(request),
             )
-            return _signed_up(signup_form)
+            return _signed_up(signup_form, answer)
     else:
         form = signup_form_for(signup_form)
     context = {
@@ -145,7 +148,12 @@ def signup_done(request: HttpRequest, slug: str) -> HttpResponse:
     signup_form = SignupForm.objects.filter(slug=slug, is_active=True).first()
     if signup_form is None:
         raise Http404("no such form")
-    return render(request, "audience/public/signup_done.html", {"signup_form": signup_form})
+    context = {
+        "signup_form": signup_form,
+        "recently": request.GET.get("answer") == SignupAnswer.RECENTLY,
+        "confirm_days": confirm_days(),
+    }
+    return render(request, "audience/public/signup_done.html", context)
 
 
 # --- confirming a sign-up ---------------------------------------------------------------------
