@@ -254,8 +254,42 @@ def register_system_email(
     VARIABLES.update(variables or {})
 
 
-def template_problems(subject: str, text: str, html: str = "") -> list[str]:
-    """What is wrong with an operator's template, for the edit form: [] when it is usable."""
+# What an operator's template of a system email must show, by email: the person must be able
+# to see what they are confirming (the lists, and the other changes the link makes) and the
+# link.  The edit form refuses a template without them (``template_problems``); a template
+# saved before this rule is passed over for the shipped one whenever one of them has something
+# to show (``render_system_email``).
+REQUIRED_VARIABLES: dict[str, dict[str, str]] = {
+    "confirmation": {
+        "confirm_url": "{{ confirm_url }} (the link that confirms)",
+        "changes": "{% for c in changes %}…{% endfor %} (the other things the link confirms: "
+        "a telephone or post box ticked on a form, changes made on the preference page)",
+    },
+}
+
+
+def _used_names(source: str) -> frozenset[str]:
+    env = system_environment(False)
+    try:
+        return frozenset(meta.find_undeclared_variables(env.parse(source)))
+    except (TemplateError, RecursionError):
+        return frozenset()
+
+
+def missing_variables(key: str, text: str, html: str = "") -> list[str]:
+    """The variables system email ``key`` must show that its text (or, when it has one, its
+    HTML) body leaves out."""
+    bodies = [text, html] if html.strip() else [text]
+    return [
+        name
+        for name in REQUIRED_VARIABLES.get(key, {})
+        if any(name not in _used_names(body) for body in bodies)
+    ]
+
+
+def template_problems(subject: str, text: str, html: str = "", *, key: str = "") -> list[str]:
+    """What is wrong with an operator's template, for the edit form: [] when it is usable.
+    ``key``: which system email it is, to check it shows what that email must."""
     problems = []
     for label, source, autoescape in (
         ("Subject", subject, False),
@@ -277,6 +311,12 @@ def template_problems(subject: str, text: str, html: str = "") -> list[str]:
             problems.append(f"{label}: {where}{problem.message}")
     if not text.strip():
         problems.append("Text: an email needs a plain-text body")
+    for name in missing_variables(key, text, html):
+        where = "Text and HTML" if html.strip() else "Text"
+        problems.append(
+            f"{where}: this email must show {REQUIRED_VARIABLES[key][name]}, so that people "
+            "see what they are confirming"
+        )
     return problems
 
 
@@ -318,10 +358,26 @@ def render_system_email(key: str, context: Mapping[str, Any]) -> tuple[str, str,
     row = SystemEmailTemplate.objects.filter(key=key).first()
     if row is not None:
         source = {"subject": row.subject, "text": row.text_body, "html": row.html_body}
-        try:
-            return _render(source, values)
-        except Exception:  # any error at all ({{ 1/0 }} too): the email must still go out
-            logger.warning("system email %s: the operator's template failed; using default", key)
+        hidden = [
+            name
+            for name in missing_variables(key, row.text_body, row.html_body)
+            if values.get(name)
+        ]
+        if hidden:
+            # Saved before the edit form asked for them: this email has something to show
+            # that the operator's wording would leave out (what the person is confirming).
+            logger.warning(
+                "system email %s: the operator's template leaves out %s; using default",
+                key,
+                ", ".join(hidden),
+            )
+        else:
+            try:
+                return _render(source, values)
+            except Exception:  # any error at all ({{ 1/0 }} too): the email must still go out
+                logger.warning(
+                    "system email %s: the operator's template failed; using default", key
+                )
     return _render(default, values)
 
 
