@@ -164,6 +164,17 @@ def test_the_email_the_button_page_and_the_answer_name_the_channel_the_form_aske
     assert "<li>You may telephone me about these topics</li>" in answer
 
 
+def test_ticking_the_telephone_box_without_a_number_asks_for_the_number(client, form, news):
+    response = sign_up(client, form, lists=[news], channel_phone="on")
+
+    assert response.status_code == 200
+    assert (
+        "Give your phone number, or untick “You may also telephone me about these topics”."
+        in response.content.decode()
+    )
+    assert not Contact.objects.exists() and not mails_to("ada@example.com")
+
+
 def test_a_subscriber_agreeing_only_to_a_channel_on_a_form_is_told_that_not_subscribed(
     client, form, news
 ):
