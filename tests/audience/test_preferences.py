@@ -210,6 +210,16 @@ def test_phone_and_post_consent_wait_for_the_mailbox_and_withdrawing_is_at_once(
     assert len(mails_to("ada@example.com")) == 1  # withdrawing needs no email
 
 
+def test_what_still_waits_for_the_mailbox_is_not_shown_in_the_green_of_done(client, ada, news):
+    response = client.post(page_of(ada), choices(lists=[news], phone_ok=True))
+
+    page = client.get(response["Location"]).content.decode()
+
+    # Green says "done"; this is not done until the button in the email is pressed.
+    assert '<div class="message message-warning" role="status"><p>We have sent you' in page
+    assert '<section class="message message-warning" aria-labelledby="waiting-heading">' in page
+
+
 def test_tracking_is_refused_at_once_and_allowed_again_only_from_the_mailbox(client, ada, news):
     assert tracking_allowed(ada)
 
