@@ -19,6 +19,7 @@ from tests.audience.public_helpers import (
     write_policy,
 )
 from tidings.audience.actions import do_purge_unconfirmed, do_subscribe
+from tidings.audience.consent import current_state
 from tidings.audience.models import ConsentEvent, Contact, Subscription
 from tidings.audience.tasks import purge_pending_signups
 from tidings.audience.tokens import SALT_CONFIRM
@@ -143,6 +144,73 @@ def test_phone_consent_ticked_on_the_form_is_recorded_when_the_sign_up_is_confir
     phone = ConsentEvent.objects.get(purpose="marketing")
     assert (phone.channel, phone.action, phone.source) == ("phone", "granted", "confirmation")
     assert phone.wording is not None
+
+
+def test_the_email_the_button_page_and_the_answer_name_the_channel_the_form_asked_for(
+    client, form, news
+):
+    sign_up(client, form, lists=[news], phone="01244 000 001", channel_phone="on")
+    mail = confirmation()
+    assert "You may telephone me about these topics" in mail.body("plain")
+    assert "<li>You may telephone me about these topics</li>" in mail.body("html")
+    link = link_in(mail, "/c/")
+    button = client.get(link).content.decode()
+    assert "<li>You may telephone me about these topics</li>" in button
+
+    answer = client.post(link, follow=True).content.decode()
+
+    assert "You are subscribed" in answer and "<li>Product news</li>" in answer
+    assert "You agreed that:" in answer
+    assert "<li>You may telephone me about these topics</li>" in answer
+
+
+def test_ticking_the_telephone_box_without_a_number_asks_for_the_number(client, form, news):
+    response = sign_up(client, form, lists=[news], channel_phone="on")
+
+    assert response.status_code == 200
+    assert (
+        "Give your phone number, or untick “You may also telephone me about these topics”."
+        in response.content.decode()
+    )
+    assert not Contact.objects.exists() and not mails_to("ada@example.com")
+
+
+def test_a_subscriber_agreeing_only_to_a_channel_on_a_form_is_told_that_not_subscribed(
+    client, form, news
+):
+    sign_up(client, form, lists=[news])
+    client.post(link_in(confirmation(), "/c/"))
+    # Already on the list, she signs up again, this time also to be telephoned.
+    sign_up(client, form, lists=[news], phone="01244 000 001", channel_phone="on")
+    link = link_in(mails_to("ada@example.com")[-1], "/c/")
+
+    response = client.post(link)
+
+    assert current_state(Contact.objects.get()).channel_granted("phone")
+    assert response["Location"] == f"{link}?done=changed"
+    answer = client.get(response["Location"]).content.decode()
+    assert "You are subscribed" not in answer
+    assert "<h1>Your changes are made</h1>" in answer
+    assert "<li>You may telephone me about these topics</li>" in answer
+    assert "You were already subscribed to:" in answer and "<li>Product news</li>" in answer
+
+
+def test_a_form_link_whose_list_closed_and_grants_only_a_channel_says_what_it_did(
+    client, form, news
+):
+    sign_up(client, form, lists=[news], phone="01244 000 001", channel_phone="on")
+    link = link_in(confirmation(), "/c/")
+    news.closed_at = timezone.now()
+    news.save(update_fields=["closed_at"])
+    assert "<button" in client.get(f"{link}?done=changed").content.decode()  # not pressed yet
+
+    answer = client.post(link, follow=True).content.decode()
+
+    assert current_state(Contact.objects.get()).channel_granted("phone")
+    assert "You are subscribed" not in answer
+    assert "<h1>Your changes are made</h1>" in answer
+    assert "<li>You may telephone me about these topics</li>" in answer
+    assert "<button" not in answer
 
 
 def test_an_expired_confirmation_link_says_so_and_offers_to_sign_up_again(client, form, news):

@@ -18,6 +18,7 @@ from tests.audience.public_helpers import (
 )
 from tidings.audience.actions import do_create_contact, do_subscribe, do_unsubscribe_all
 from tidings.audience.consent import current_state, tracking_allowed
+from tidings.audience.consent_records import set_channels
 from tidings.audience.emails import email_hmac
 from tidings.audience.models import ConsentEvent, Contact, Subscription, Suppression
 from tidings.audience.suppression import do_add_suppressions
@@ -209,6 +210,16 @@ def test_phone_and_post_consent_wait_for_the_mailbox_and_withdrawing_is_at_once(
     assert len(mails_to("ada@example.com")) == 1  # withdrawing needs no email
 
 
+def test_what_still_waits_for_the_mailbox_is_not_shown_in_the_green_of_done(client, ada, news):
+    response = client.post(page_of(ada), choices(lists=[news], phone_ok=True))
+
+    page = client.get(response["Location"]).content.decode()
+
+    # Green says "done"; this is not done until the button in the email is pressed.
+    assert '<div class="message message-warning" role="status"><p>We have sent you' in page
+    assert '<section class="message message-warning" aria-labelledby="waiting-heading">' in page
+
+
 def test_tracking_is_refused_at_once_and_allowed_again_only_from_the_mailbox(client, ada, news):
     assert tracking_allowed(ada)
 
@@ -286,6 +297,53 @@ def test_a_click_that_only_makes_changes_for_someone_already_on_its_lists_says_s
     answer = client.get(done["Location"]).content.decode()
     assert "Your changes are made" in answer
     assert "You are subscribed" not in answer
+
+
+def test_a_click_whose_changes_were_all_made_another_way_meanwhile_does_not_say_subscribed(
+    client, ada, news, events
+):
+    client.post(page_of(ada), choices(lists=[news, events], phone_ok=True))
+    # Meanwhile she joined Events and agreed to telephone calls another way (a form's link).
+    do_subscribe(ada, events, source="form", wording_text="Yes", confirmed=True)
+    set_channels(ada, {"phone": True}, source="form")
+
+    done = confirm_by_mail(client)
+
+    assert done["Location"].endswith("?done=already")
+    answer = client.get(done["Location"]).content.decode()
+    assert "You are subscribed" not in answer
+    assert "<h1>Your changes were already made</h1>" in answer
+
+
+def test_a_used_link_says_its_changes_were_made_and_pressing_again_records_nothing(
+    client, ada, news
+):
+    client.post(page_of(ada), choices(lists=[news], phone_ok=True))
+    link = link_in(mails_to("ada@example.com")[-1], "/c/")
+    assert "Your changes are made" in client.post(link, follow=True).content.decode()
+    events, entries = ConsentEvent.objects.count(), AuditEntry.objects.count()
+
+    reopened = client.get(link).content.decode()
+
+    assert "<h1>Your changes were already made</h1>" in reopened
+    assert "<button" not in reopened  # nothing to press: nothing happens again
+    again = client.post(link)
+    assert again["Location"].endswith("?done=already")
+    answer = client.get(again["Location"]).content.decode()
+    assert "<h1>Your changes were already made</h1>" in answer
+    assert (ConsentEvent.objects.count(), AuditEntry.objects.count()) == (events, entries)
+
+
+def test_a_link_whose_changes_were_replaced_says_there_is_nothing_to_confirm(client, ada, news):
+    client.post(page_of(ada), choices(lists=[news], phone_ok=True))
+    first = link_in(mails_to("ada@example.com")[-1], "/c/")
+    client.post(page_of(ada), choices(lists=[news], phone_ok=False))  # taken back
+
+    page = client.get(first).content.decode()
+
+    assert "<h1>Nothing to confirm</h1>" in page
+    assert "<button" not in page
+    assert "made" not in page.split("<h1>")[1]  # never "your changes are made"
 
 
 def test_a_forwarded_link_cannot_grant_consent_or_change_the_details_in_the_persons_name(ada, news):

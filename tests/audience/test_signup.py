@@ -22,6 +22,7 @@ from tests.audience.public_helpers import (
 )
 from tidings.audience.actions import (
     SignupFormInvalid,
+    _confirmation_allowed,
     do_subscribe,
     do_update_signup_form,
 )
@@ -334,11 +335,59 @@ def test_one_address_gets_at_most_three_confirmations_an_hour_whoever_asks(clien
     answers = [sign_up(client, form, email="victim@example.com") for _ in range(5)]
 
     assert {r.status_code for r in answers} == {303}
-    assert len({r["Location"] for r in answers}) == 1
+    assert [r["Location"] for r in answers] == ["/f/news/thanks"] * 3 + [
+        "/f/news/thanks?answer=recently"
+    ] * 2
     assert len(mails_to("victim@example.com")) == 3
     with time_machine.travel(timezone.now() + timedelta(hours=1, minutes=1)):
         sign_up(client, form, email="victim@example.com")
     assert len(mails_to("victim@example.com")) == 4
+
+
+def test_a_sign_up_held_back_by_the_limit_says_an_email_went_recently_not_that_one_was_sent(
+    client, form
+):
+    for _ in range(3):
+        sign_up(client, form, email="ada@example.com")
+
+    page = body_text(sign_up(client, form, email="ada@example.com", follow=True))
+
+    assert len(mails_to("ada@example.com")) == 3
+    assert "We have sent an email to the address you gave" not in page
+    assert "we have already sent it an email, so we have not sent another one" in page
+    assert "the email we sent earlier: its link works for 7 days" in page
+
+
+def test_the_held_back_answer_is_the_same_for_new_known_and_suppressed_addresses(
+    client, form, news
+):
+    confirmed = Contact.objects.create(email="grace@example.com", name="Grace")
+    do_subscribe(confirmed, news, source="import", wording_text="x", confirmed=True)
+    Suppression.objects.create(email_hmac=email_hmac("bounced@example.com"), reason="hard_bounce")
+    addresses = ["new@example.com", "grace@example.com", "bounced@example.com"]
+
+    answers = {
+        email: [sign_up(client, form, email=email)["Location"] for _ in range(4)]
+        for email in addresses
+    }
+
+    assert {tuple(a) for a in answers.values()} == {
+        ("/f/news/thanks",) * 3 + ("/f/news/thanks?answer=recently",)
+    }
+
+
+def test_confirmations_used_up_on_the_preference_page_do_not_show_on_a_form(client, form, news):
+    # Grace saved her preference page three times this hour (three confirmation emails): a
+    # stranger typing her address into a form must not learn that she uses it.
+    grace = Contact.objects.create(email="grace@example.com", name="Grace")
+    do_subscribe(grace, news, source="import", wording_text="x", confirmed=True)
+    for _ in range(3):
+        assert _confirmation_allowed(grace)
+
+    stranger = sign_up(client, form, email="grace@example.com")
+
+    assert stranger["Location"] == "/f/news/thanks"
+    assert stranger["Location"] == sign_up(client, form, email="nobody@example.com")["Location"]
 
 
 def test_a_sign_up_redirects_to_a_thank_you_page_whose_refresh_sends_nothing_again(

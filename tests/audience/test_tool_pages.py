@@ -8,6 +8,7 @@ from django_tasks_db.models import DBTaskResult
 from tidings.audience.actions import do_create_contact, do_subscribe
 from tidings.audience.models import Contact, Import, MailingList, SignupForm
 from tidings.audience.tasks import check_upload, import_contacts
+from tidings.campaigns.models import SystemEmailTemplate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,7 +104,11 @@ def test_an_operator_rewords_the_confirmation_email_and_sees_a_preview(owner_cli
     bad = owner_client.post(url, {"subject": "Hi {{ name", "text_body": "x {{ confirm_url }}"})
     assert bad.status_code == 200 and bad.context["form"].non_field_errors()
     owner_client.post(
-        url, {"subject": "Confirm, {{ first_name }}", "text_body": "Click {{ confirm_url }}"}
+        url,
+        {
+            "subject": "Confirm, {{ first_name }}",
+            "text_body": "Click {{ confirm_url }}\n{% for c in changes %}- {{ c }}\n{% endfor %}",
+        },
     )
     subject, text, _ = render_system_email(
         "confirmation", {"name": "Grace Hopper", "lists": ["News"], "confirm_url": "https://x/c/1"}
@@ -112,6 +117,49 @@ def test_an_operator_rewords_the_confirmation_email_and_sees_a_preview(owner_cli
     assert "https://x/c/1" in text
     preview = owner_client.get(url).context["preview"]
     assert preview[0] == "Confirm, Ada"
+
+
+def test_a_confirmation_wording_that_hides_what_is_confirmed_is_refused_with_a_clear_error(
+    owner_client,
+):
+    url = reverse("system-emails:edit", args=["confirmation"])
+    page = owner_client.get(url).content.decode()
+    assert "This email must show" in page  # said before anyone tries
+
+    refused = owner_client.post(
+        url,
+        {
+            "subject": "Confirm, {{ first_name }}",
+            "text_body": "Click {{ confirm_url }}\n{% for c in changes %}- {{ c }}{% endfor %}",
+            "html_body": '<a href="{{ confirm_url }}">Confirm</a>',  # no changes here
+        },
+    )
+
+    assert refused.status_code == 200
+    errors = " ".join(refused.context["form"].non_field_errors())
+    assert "Text and HTML: this email must show {% for c in changes %}" in errors
+    assert "so that people see what they are confirming" in errors
+    assert not SystemEmailTemplate.objects.exists()
+
+
+def test_a_saved_confirmation_wording_without_the_changes_is_passed_over_when_there_are_some(
+    owner_client,
+):
+    from tidings.campaigns.mail import render_system_email
+
+    # Saved before the edit form asked for {{ changes }}.
+    SystemEmailTemplate.objects.create(
+        key="confirmation", subject="Confirm", text_body="Click {{ confirm_url }}"
+    )
+    context = {"lists": ["News"], "confirm_url": "https://x/c/1"}
+
+    assert render_system_email("confirmation", context)[1] == "Click https://x/c/1"
+    _, text, _ = render_system_email(
+        "confirmation", {**context, "changes": ["You may telephone me about these topics"]}
+    )
+    assert "  - You may telephone me about these topics" in text  # the default wording
+    page = owner_client.get(reverse("system-emails:edit", args=["confirmation"]))
+    assert "Your saved wording leaves out" in page.content.decode()
 
 
 def test_the_sign_up_form_page_shows_the_address_its_slug_makes(owner_client, news):

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from tidings import signals
 from tidings.lib.audit import audit
+from tidings.lib.models import AuditEntry
 from tidings.lib.ratelimit import count_attempt
 from tidings.lib.system_mail import send_system_email
 from tidings.lib.text import clean_line, one_line, strip_format_characters
@@ -39,7 +41,7 @@ from .consent_records import (
     regrant_email_marketing,
     set_channels,
 )
-from .emails import InvalidEmail, normalise_email
+from .emails import InvalidEmail, email_hmac, normalise_email
 from .forms import (
     TRACKING_LABEL,
     default_consent_wording,
@@ -371,6 +373,29 @@ def _send_welcome(contact: Contact, lists: list[MailingList]) -> None:
 
 
 # --- signing up -------------------------------------------------------------------------------
+class SignupAnswer(StrEnum):
+    """What a sign-up form's thank-you page may say.  Never whether the address is known: the
+    answer depends only on how often the address was typed into our forms lately."""
+
+    SENT = "sent"  # "we have sent an email" (to whoever the address may be)
+    # Submitted several times in the last hour (``CONFIRMATIONS_PER_ADDRESS``): nothing is
+    # done, and the page says an email went recently instead of "sent".
+    RECENTLY = "recently"
+
+
+def _signup_allowed(email: str) -> bool:
+    """Count one submission of ``email`` on a sign-up form: every valid one, whether the
+    address is new, known or suppressed, so that the answer tells nobody which it is.  (The
+    confirmation emails themselves are counted by contact, with the preference page's:
+    ``_confirmation_allowed``.)  Keyed by the address's HMAC: no address in the cache."""
+    return count_attempt(
+        "signup-address",
+        email_hmac(email),
+        "TIDINGS_CONFIRMATIONS_PER_ADDRESS",
+        CONFIRMATIONS_PER_ADDRESS,
+    )
+
+
 @transaction.atomic
 def do_sign_up(
     signup_form: SignupForm,
@@ -380,10 +405,13 @@ def do_sign_up(
     channels: Iterable[str] = (),
     wording_text: str,
     ip: str | None = None,
-) -> None:
+) -> SignupAnswer:
     """Handle one submission of a sign-up form (already validated by its Django form).
 
-    Returns nothing on purpose: the page must be the same whatever happened.  What happens:
+    The answer never depends on the address being known (the page must be the same whatever
+    happened): RECENTLY when the address was submitted on our forms more than
+    ``TIDINGS_CONFIRMATIONS_PER_ADDRESS`` allows (3 an hour) — then nothing is done —, else
+    SENT.  What happens:
     - the address (or its domain) is suppressed for any reason but "unsubscribed": nothing;
     - a new address: the contact, pending subscriptions and the form's consent events are stored
       and a confirmation email is sent (with double opt-in off, and no earlier unsubscribe, the
@@ -395,17 +423,20 @@ def do_sign_up(
     """
     policy = get_policy()
     email = normalise_email(values["email"])
+    if not _signup_allowed(email):
+        logger.info("sign-up on form %s ignored: the address was submitted often", signup_form.pk)
+        return SignupAnswer.RECENTLY
     suppressed = suppression_reason(email)
     if suppressed not in (None, *PERSON_LIFTABLE):
         logger.info("sign-up on form %s ignored: the address is suppressed", signup_form.pk)
-        return
+        return SignupAnswer.SENT
     lists = list(
         signup_form.lists.filter(
             pk__in=list(list_ids), closed_at__isnull=True, topic__in=policy.marketing.topics
         ).order_by("name")
     )
     if not lists:
-        return
+        return SignupAnswer.SENT
     chosen_channels = [c for c in channels if c in (signup_form.channels or ())]
     wording_obj = wording(wording_text)
     source_ref = f"form:{signup_form.pk}"
@@ -423,9 +454,12 @@ def do_sign_up(
         wording_id=wording_obj.pk,
         channels=tuple(chosen_channels),
     )
+    # The channels ticked are confirmed by the same click: the email says so (the person must
+    # see everything the link does), in the words of the preference page's boxes.
+    channel_lines = [preference_channel_label(c) for c in chosen_channels]
     if not is_new:
-        _send_confirmation(contact, request, lists)
-        return
+        _send_confirmation(contact, request, lists, changes=channel_lines)
+        return SignupAnswer.SENT
 
     direct = not policy.purpose("newsletter").double_opt_in and suppressed is None
     for ml in lists:
@@ -457,7 +491,8 @@ def do_sign_up(
         _send_welcome(contact, lists)
         _form_submitted(contact.pk, signup_form.pk)
     else:
-        _send_confirmation(contact, request, lists)
+        _send_confirmation(contact, request, lists, changes=channel_lines)
+    return SignupAnswer.SENT
 
 
 @dataclass(frozen=True)
@@ -466,7 +501,9 @@ class ConfirmResult:
     confirmed: list[MailingList] = field(default_factory=list)  # confirmed by this click
     already: list[MailingList] = field(default_factory=list)  # confirmed before
     refused: bool = False  # the address has been suppressed since (bounce, complaint...)
-    changed: list[str] = field(default_factory=list)  # the preference page's other changes
+    # What else this click did: the channels a sign-up form's link grants ("phone granted"),
+    # the preference page's other changes.
+    changed: list[str] = field(default_factory=list)
 
 
 @transaction.atomic
@@ -518,7 +555,7 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
     }
     if confirmed:
         regrant_email_marketing(contact, **event_kwargs)
-    set_channels(contact, dict.fromkeys(request.channels, True), **event_kwargs)
+    granted = set_channels(contact, dict.fromkeys(request.channels, True), **event_kwargs)
     applied = _apply_pending(contact, request.pending_id, **event_kwargs)
     if suppressed in PERSON_LIFTABLE and (confirmed or already):
         lift_person_suppression(contact.email)
@@ -527,7 +564,7 @@ def do_confirm_signup(request: ConfirmRequest, *, ip: str | None = None) -> Conf
         _send_welcome(contact, confirmed)
         if request.form_id:
             _form_submitted(contact.pk, request.form_id)
-    return ConfirmResult(contact, confirmed, already, changed=applied)
+    return ConfirmResult(contact, confirmed, already, changed=granted + applied)
 
 
 def _apply_pending(contact: Contact, pending_id: int | None, **event_kwargs: Any) -> list[str]:
@@ -556,9 +593,24 @@ def _apply_pending(contact: Contact, pending_id: int | None, **event_kwargs: Any
         audit("contact.updated", obj=contact, fields=fields, source=event_kwargs["source"])
     pending.delete()
     changed += [f"{name} updated" for name in fields]
-    if changed:
-        audit("preferences.confirmed", obj=contact, changes=changed)
+    # Written even when nothing needed changing: this entry is how the link, pressed again,
+    # knows its changes were made (``pending_confirmed``), not replaced or taken back.
+    audit("preferences.confirmed", obj=contact, pending=pending_id, changes=changed)
     return changed
+
+
+def pending_confirmed(contact_id: int, pending_id: int | None) -> bool:
+    """Were the preference-page changes ``pending_id`` made by a click on their link?  (Once
+    made, they are deleted, as they are when a later save replaces them or the person leaves
+    everything: the audit entry the click wrote tells these apart.)"""
+    if pending_id is None:
+        return False
+    return AuditEntry.objects.filter(
+        action="preferences.confirmed",
+        object_type=Contact._meta.label_lower,
+        object_id=str(contact_id),
+        details__pending=pending_id,
+    ).exists()
 
 
 def _form_submitted(contact_id: int, form_id: int) -> None:

@@ -169,6 +169,21 @@ class SignupFormBase(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        # Agreeing to be telephoned (or written to) needs the number (or address) to do it
+        # with: the form only offers the box when it asks for that field.
+        for channel in self.offered_channels:
+            needed = CHANNEL_NEEDS_FIELD.get(channel, channel)
+            if (
+                cleaned.get(f"channel_{channel}")
+                and needed in self.fields
+                and needed not in self.errors
+                and not str(cleaned.get(needed) or "").strip()
+            ):
+                label = self.fields[f"channel_{channel}"].label
+                self.add_error(
+                    needed,
+                    f"Give your {str(self.fields[needed].label).lower()}, or untick “{label}”.",
+                )
         if self.offered_lists and not self.chosen_list_ids():
             if len(self.offered_lists) == 1:
                 message = "Tick the box to say you want this newsletter."

@@ -32,12 +32,14 @@ from .actions import (
     STILL_TO_CONFIRM,
     ConfirmResult,
     PreferenceChoices,
+    SignupAnswer,
     do_confirm_signup,
     do_send_preferences_link,
     do_sign_up,
     do_unsubscribe_all,
     do_unsubscribe_request,
     do_update_preferences,
+    pending_confirmed,
     pending_lines,
     pending_preferences,
 )
@@ -46,6 +48,7 @@ from .consent_records import mail_stopped
 from .forms import (
     PreferencesLinkForm,
     build_preferences_form_class,
+    preference_channel_label,
     signup_form_for,
 )
 from .models import (
@@ -88,16 +91,18 @@ def _link_problem(
 
 
 # --- sign-up forms ----------------------------------------------------------------------------
-def _signed_up(signup_form: SignupForm) -> HttpResponse:
-    """The one answer to every accepted submission, whatever the address was: a redirect
-    (Post/Redirect/Get), so that refreshing the thank-you page does not post the form again and
-    send a second confirmation email.  The thank-you address names only the form, never what was
-    typed into it."""
+def _signed_up(signup_form: SignupForm, answer: SignupAnswer = SignupAnswer.SENT) -> HttpResponse:
+    """The answer to an accepted submission, the same whether or not the address is known: a
+    redirect (Post/Redirect/Get), so that refreshing the thank-you page does not post the form
+    again and send a second confirmation email.  The thank-you address names only the form and
+    the answer's word (``?answer=recently``: an email went to the address recently, so no new
+    one did), never what was typed into it."""
     if signup_form.redirect_url:
         return HttpResponseRedirect(signup_form.redirect_url, status=303)
-    return HttpResponseRedirect(
-        reverse("public:signup-done", kwargs={"slug": signup_form.slug}), status=303
-    )
+    done = reverse("public:signup-done", kwargs={"slug": signup_form.slug})
+    if answer == SignupAnswer.RECENTLY:
+        done += f"?answer={answer}"
+    return HttpResponseRedirect(done, status=303)
 
 
 # CSRF exemption, for this view only: the embeddable snippet posts here from the operator's own
@@ -118,7 +123,7 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
         if form.honeypot_filled():
             return _signed_up(signup_form)  # a bot: it learns nothing either
         if form.is_valid():
-            do_sign_up(
+            answer = do_sign_up(
                 signup_form,
                 form.contact_values(),
                 list_ids=form.chosen_list_ids(),
@@ -126,7 +131,7 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
                 wording_text=form.wording,
                 ip=client_ip(request),
             )
-            return _signed_up(signup_form)
+            return _signed_up(signup_form, answer)
     else:
         form = signup_form_for(signup_form)
     context = {
@@ -143,7 +148,12 @@ def signup_done(request: HttpRequest, slug: str) -> HttpResponse:
     signup_form = SignupForm.objects.filter(slug=slug, is_active=True).first()
     if signup_form is None:
         raise Http404("no such form")
-    return render(request, "audience/public/signup_done.html", {"signup_form": signup_form})
+    context = {
+        "signup_form": signup_form,
+        "recently": request.GET.get("answer") == SignupAnswer.RECENTLY,
+        "confirm_days": confirm_days(),
+    }
+    return render(request, "audience/public/signup_done.html", context)
 
 
 # --- confirming a sign-up ---------------------------------------------------------------------
@@ -176,12 +186,27 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         closed_at__isnull=True,
         topic__in=get_policy().marketing.topics,
     )
+    pending = _pending_of(confirm_request)
+    to_join = list(lists.order_by("name"))
+    if (
+        confirm_request.pending_id is not None
+        and pending is None
+        and not confirm_request.channels
+        and not _lists_to_join(confirm_request, to_join)
+    ):
+        # A preference-page link with nothing left to do: pressed before (its changes were
+        # made), or its changes were replaced by a later save or taken back.  No button.
+        made = pending_confirmed(confirm_request.contact_id, confirm_request.pending_id)
+        answer = _confirm_done(request, confirm_request, "already" if made else "nothing")
+        if answer is not None:
+            return answer
     return render(
         request,
         "audience/public/confirm.html",
         {
-            "lists": list(lists.order_by("name")),
-            "changes": pending_lines(_pending_of(confirm_request)),
+            "lists": to_join,
+            "channels": [preference_channel_label(c) for c in confirm_request.channels],
+            "changes": pending_lines(pending),
             "action": request.path,
         },
     )
@@ -196,10 +221,22 @@ def _pending_of(confirm_request: ConfirmRequest) -> PendingPreferences | None:
     ).first()
 
 
+def _lists_to_join(confirm_request: ConfirmRequest, lists: list[MailingList]) -> bool:
+    """Is the link's person still to be confirmed on one of ``lists``?"""
+    confirmed = Subscription.objects.filter(
+        contact_id=confirm_request.contact_id,
+        mailing_list__in=lists,
+        status=Subscription.Status.CONFIRMED,
+    ).count()
+    return confirmed < len(lists)
+
+
 # What a confirmation's answer page says, by the word in its address: "subscribed" (this
 # click confirmed a list: a welcome email went), "already" (confirmed before), "changed" (no
-# list: the preference page's other changes are made), "refused" (mail to the address is
-# stopped), "gone" (the contact no longer exists).
+# new list: the sign-up form's channels or the preference page's other changes are made),
+# "refused" (mail to the address is stopped), "gone" (the contact no longer exists).  The
+# page says what the link stands for as it is now: the lists the person is on, the channels
+# granted, whether the preference page's changes were made.
 CONFIRM_OUTCOMES = ("subscribed", "already", "changed", "refused", "gone")
 
 
@@ -217,17 +254,16 @@ def _confirm_outcome(result: ConfirmResult) -> str:
 def _confirm_done(
     request: HttpRequest, confirm_request: ConfirmRequest, done: str
 ) -> HttpResponse | None:
-    """The answer page after the button's POST (a GET: it confirms nothing).  The lists shown
-    are those of the link the person is confirmed on now; None when the address says
-    "subscribed" but the person is confirmed on none of them (the link opened with the answer's
-    address before the button was pressed): the page with the button then."""
+    """The answer page after the button's POST (a GET: it confirms nothing), or for a link
+    with nothing left to confirm ("nothing").  None when the address claims more than is so
+    (it was opened before the button was pressed): the page with the button then."""
     contact = Contact.objects.filter(pk=confirm_request.contact_id).first()
     if contact is None:
         done = "gone"
-    if done == "changed" and _pending_of(confirm_request) is not None:
-        return None  # not pressed yet: the page with the button
-    lists = []
-    if contact is not None and done in ("subscribed", "already"):
+    lists: list[MailingList] = []
+    granted: list[str] = []
+    made = False  # the preference page's changes this link stands for were made
+    if contact is not None and done in ("subscribed", "already", "changed"):
         lists = list(
             MailingList.objects.filter(
                 pk__in=confirm_request.list_ids,
@@ -235,14 +271,38 @@ def _confirm_done(
                 subscriptions__status=Subscription.Status.CONFIRMED,
             ).order_by("name")
         )
-        if not lists:
+        state = current_state(contact)
+        granted = [
+            preference_channel_label(c)
+            for c in confirm_request.channels
+            if state.channel_granted(c)
+        ]
+        if confirm_request.pending_id is not None:
+            if _pending_of(confirm_request) is not None:
+                return None  # not pressed yet: the page with the button
+            made = pending_confirmed(contact.pk, confirm_request.pending_id)
+        if done == "subscribed" and not lists:
+            return None
+        if not (lists or granted or made):
+            return None
+        if done == "changed" and not (granted or made):
             return None
     # The way back to the page the changes were asked for on: this mailbox's owner may have it.
-    back = preferences_url(contact) if contact is not None and done == "changed" else ""
+    preferences_link = confirm_request.pending_id is not None
+    back = preferences_url(contact) if contact is not None and preferences_link else ""
     return render(
         request,
         "audience/public/confirm_done.html",
-        {"done": done, "lists": lists, "preferences_url": back},
+        {
+            "done": done,
+            "lists": lists,
+            "granted": granted,
+            "made": made,
+            # A preference-page link that joins no new list is about changes, not a
+            # subscription: its page says "Your changes are made", whatever lists it names.
+            "changes_only": preferences_link and done != "subscribed",
+            "preferences_url": back,
+        },
     )
 
 

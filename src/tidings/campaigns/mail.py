@@ -40,8 +40,9 @@ VARIABLES = {
     "list_names": "The same names, joined: 'Product news and Events'",
     "confirm_url": "The link that confirms a sign-up (confirmation email)",
     "subscriber": "Whether the person already gets one of our lists (confirmation email)",
-    "changes": "What else the confirmation does, one line each: consent or details the person "
-    "changed on their preference page (confirmation email)",
+    "changes": "What else the confirmation does, one line each: the other ways we may contact "
+    "the person that they ticked on a form, or consent and details they changed on their "
+    "preference page (confirmation email; it must show them)",
     "preferences_url": "The person's preference centre",
     "unsubscribe_url": "The link that unsubscribes at once",
     "meeting_time": "A booked demo's date and time, in the person's timezone (demo emails)",
@@ -79,7 +80,7 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
             "{% if lists %}Someone, probably you, asked {{ controller_name }} to email this "
             "address:\n{% for l in lists %}  - {{ l }}\n{% endfor %}\n{% endif %}"
             "{% if changes %}{% if lists %}And{% else %}Someone, probably you,{% endif %} asked "
-            "{{ controller_name }}, on your preferences page, for these changes:\n"
+            "{{ controller_name }} for these changes:\n"
             "{% for c in changes %}  - {{ c }}\n{% endfor %}\n{% endif %}"
             "To confirm, open this link and press the button on the page:\n"
             "{{ confirm_url }}\n\n"
@@ -94,7 +95,7 @@ DEFAULT_SYSTEM_EMAILS: dict[str, dict[str, str]] = {
             "{% if lists %}<p>Someone, probably you, asked {{ controller_name }} to email this "
             "address:</p><ul>{% for l in lists %}<li>{{ l }}</li>{% endfor %}</ul>{% endif %}"
             "{% if changes %}<p>{% if lists %}And{% else %}Someone, probably you,{% endif %} "
-            "asked {{ controller_name }}, on your preferences page, for these changes:</p>"
+            "asked {{ controller_name }} for these changes:</p>"
             "<ul>{% for c in changes %}<li>{{ c }}</li>{% endfor %}</ul>{% endif %}"
             '<p><a href="{{ confirm_url }}">Confirm {% if lists %}your subscription'
             "{% else %}your changes{% endif %}</a></p>"
@@ -253,8 +254,42 @@ def register_system_email(
     VARIABLES.update(variables or {})
 
 
-def template_problems(subject: str, text: str, html: str = "") -> list[str]:
-    """What is wrong with an operator's template, for the edit form: [] when it is usable."""
+# What an operator's template of a system email must show, by email: the person must be able
+# to see what they are confirming (the lists, and the other changes the link makes) and the
+# link.  The edit form refuses a template without them (``template_problems``); a template
+# saved before this rule is passed over for the shipped one whenever one of them has something
+# to show (``render_system_email``).
+REQUIRED_VARIABLES: dict[str, dict[str, str]] = {
+    "confirmation": {
+        "confirm_url": "{{ confirm_url }} (the link that confirms)",
+        "changes": "{% for c in changes %}…{% endfor %} (the other things the link confirms: "
+        "a telephone or post box ticked on a form, changes made on the preference page)",
+    },
+}
+
+
+def _used_names(source: str) -> frozenset[str]:
+    env = system_environment(False)
+    try:
+        return frozenset(meta.find_undeclared_variables(env.parse(source)))
+    except (TemplateError, RecursionError):
+        return frozenset()
+
+
+def missing_variables(key: str, text: str, html: str = "") -> list[str]:
+    """The variables system email ``key`` must show that its text (or, when it has one, its
+    HTML) body leaves out."""
+    bodies = [text, html] if html.strip() else [text]
+    return [
+        name
+        for name in REQUIRED_VARIABLES.get(key, {})
+        if any(name not in _used_names(body) for body in bodies)
+    ]
+
+
+def template_problems(subject: str, text: str, html: str = "", *, key: str = "") -> list[str]:
+    """What is wrong with an operator's template, for the edit form: [] when it is usable.
+    ``key``: which system email it is, to check it shows what that email must."""
     problems = []
     for label, source, autoescape in (
         ("Subject", subject, False),
@@ -276,6 +311,12 @@ def template_problems(subject: str, text: str, html: str = "") -> list[str]:
             problems.append(f"{label}: {where}{problem.message}")
     if not text.strip():
         problems.append("Text: an email needs a plain-text body")
+    for name in missing_variables(key, text, html):
+        where = "Text and HTML" if html.strip() else "Text"
+        problems.append(
+            f"{where}: this email must show {REQUIRED_VARIABLES[key][name]}, so that people "
+            "see what they are confirming"
+        )
     return problems
 
 
@@ -317,10 +358,26 @@ def render_system_email(key: str, context: Mapping[str, Any]) -> tuple[str, str,
     row = SystemEmailTemplate.objects.filter(key=key).first()
     if row is not None:
         source = {"subject": row.subject, "text": row.text_body, "html": row.html_body}
-        try:
-            return _render(source, values)
-        except Exception:  # any error at all ({{ 1/0 }} too): the email must still go out
-            logger.warning("system email %s: the operator's template failed; using default", key)
+        hidden = [
+            name
+            for name in missing_variables(key, row.text_body, row.html_body)
+            if values.get(name)
+        ]
+        if hidden:
+            # Saved before the edit form asked for them: this email has something to show
+            # that the operator's wording would leave out (what the person is confirming).
+            logger.warning(
+                "system email %s: the operator's template leaves out %s; using default",
+                key,
+                ", ".join(hidden),
+            )
+        else:
+            try:
+                return _render(source, values)
+            except Exception:  # any error at all ({{ 1/0 }} too): the email must still go out
+                logger.warning(
+                    "system email %s: the operator's template failed; using default", key
+                )
     return _render(default, values)
 
 

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from tidings.lib.access import OperatorRequest, operator_required
 from tidings.lib.audit import audit
 
-from .mail import template_problems
+from .mail import REQUIRED_VARIABLES, missing_variables, template_problems
 from .models import SystemEmailTemplate
 
 
@@ -25,10 +25,17 @@ class SystemEmailForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 12}), required=False, label="HTML (optional)"
     )
 
+    def __init__(self, *args, key: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.key = key
+
     def clean(self):
         data = super().clean()
         for problem in template_problems(
-            data.get("subject", ""), data.get("text_body", ""), data.get("html_body", "")
+            data.get("subject", ""),
+            data.get("text_body", ""),
+            data.get("html_body", ""),
+            key=self.key,
         ):
             self.add_error(None, problem)
         return data
@@ -58,7 +65,7 @@ def system_email_edit(request: OperatorRequest, key: str) -> HttpResponse:
             "html_body": default["html"],
         }
     )
-    form = SystemEmailForm(request.POST or None, initial=initial)
+    form = SystemEmailForm(request.POST or None, initial=initial, key=key)
     if request.method == "POST":
         if request.POST.get("reset"):
             if row:
@@ -76,6 +83,7 @@ def system_email_edit(request: OperatorRequest, key: str) -> HttpResponse:
     sample = {
         "name": "Ada Lovelace",
         "lists": ["Product news"],
+        "changes": ["You may telephone me about these topics"],
         "confirm_url": settings.TIDINGS_BASE_URL + "/c/sample-link",
         "preferences_url": settings.TIDINGS_BASE_URL + "/p/sample-link",
         "unsubscribe_url": settings.TIDINGS_BASE_URL + "/u/sample-link",
@@ -92,6 +100,14 @@ def system_email_edit(request: OperatorRequest, key: str) -> HttpResponse:
             "key": key,
             "label": SystemEmailTemplate.Key(key).label,
             "customised": row is not None,
+            # A wording saved before the form asked for what this email must show: it is
+            # passed over (the default goes) whenever that has something to show.
+            "left_out": [
+                REQUIRED_VARIABLES[key][name]
+                for name in missing_variables(key, row.text_body, row.html_body)
+            ]
+            if row is not None
+            else [],
             "preview": preview,
         },
     )
