@@ -977,10 +977,13 @@ def test_the_round_65_rules_stop_where_their_sense_does(text, category):
             " photo being used.",
             "biometric",
         ),
-                ("Please supply the voiceprint your phone line made of me when I enrolled.", "biometric"),
+        ("Please supply the voiceprint your phone line made of me when I enrolled.", "biometric"),
         ("Uses the voice check on the helpline, asked if we store a copy of it.", "biometric"),
         ("They track the way we walk on the cameras to identify staff at the depot.", "biometric"),
-        ("The bank app wanted a turn-your-head-left clip before it opened my account.", "biometric"),
+        (
+            "The bank app wanted a turn-your-head-left clip before it opened my account.",
+            "biometric",
+        ),
         ("He made me sign on his tablet and compared the signature with my last one.", "biometric"),
         ("The app flagged her as a 'known shoplifter' at the self-checkout.", "criminal_history"),
     ],
@@ -999,7 +1002,10 @@ def test_round_66_indirect_wording_is_found(text, category):
         ("The dentist's surgery we work for wants the recall template changed.", "health"),
         ("That legacy macro is a cancer in our workflow, honestly.", "health"),
         ("The sick-leave column in our HR template sits in the wrong place.", "health"),
-        ("I photograph weddings at mosques and churches across Yorkshire for my clients.", RELIGION),
+        (
+            "I photograph weddings at mosques and churches across Yorkshire for my clients.",
+            RELIGION,
+        ),
         ("Stewards at the stadium gate checked my bag for ten minutes.", "trade_union_membership"),
         ("I could hardly keep a straight face during his pitch.", SEX),
         ("Lost property: a lilac iris-print scarf, no name on it.", "biometric"),
@@ -1016,7 +1022,10 @@ def test_round_66_everyday_senses_are_not_disclosures(text, category):
     ("text", "category"),
     [
         ("We go to different churches most Sundays, wherever the kids' friends are.", RELIGION),
-        ("I'm the union steward at the depot and deal with the rota disputes.", "trade_union_membership"),
+        (
+            "I'm the union steward at the depot and deal with the rota disputes.",
+            "trade_union_membership",
+        ),
         ("I had cancer in my breast two years ago and I'm clear now.", "health"),
     ],
 )
