@@ -962,3 +962,73 @@ def test_the_round_65_rules_stop_where_their_sense_does(text, category):
     """A couple (of) therapy sessions is therapy, an app used for years and a same-sex partner
     stay, and a breakdown said beside marriage counselling is still health."""
     assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("The fertility clinic cancelled my transfer again, so I'm free Thursday.", "health"),
+        ("Lost a stone on Mounjaro since the summer, asked for new headshots.", "health"),
+        ("Takes warfarin and bruises easily, so mind the stage steps.", "health"),
+        ("I take communion at the early service, so any time from ten is fine.", RELIGION),
+        ("My parents are members of the Society of Friends and won't sign oaths.", RELIGION),
+        (
+            "My daughter's school uses a face-matching app at pick-up; I have not agreed to my own"
+            " photo being used.",
+            "biometric",
+        ),
+        ("Please supply the voiceprint your phone line made of me when I enrolled.", "biometric"),
+        ("Uses the voice check on the helpline, asked if we store a copy of it.", "biometric"),
+        ("They track the way we walk on the cameras to identify staff at the depot.", "biometric"),
+        (
+            "The bank app wanted a turn-your-head-left clip before it opened my account.",
+            "biometric",
+        ),
+        ("He made me sign on his tablet and compared the signature with my last one.", "biometric"),
+        ("The app flagged her as a 'known shoplifter' at the self-checkout.", "criminal_history"),
+    ],
+)
+def test_round_66_indirect_wording_is_found(text, category):
+    """Round 66: a clinic moving someone's appointment, a note that opens with what the contact
+    lost or takes, taking communion, the Society of Friends, consent not given in the perfect or
+    never asked, a capture made from someone, a gait watched to tell people apart, a hyphenated
+    liveness gesture, a signature compared with an earlier one, a "known" shoplifter."""
+    assert category in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("The dentist's surgery we work for wants the recall template changed.", "health"),
+        ("That legacy macro is a cancer in our workflow, honestly.", "health"),
+        ("The sick-leave column in our HR template sits in the wrong place.", "health"),
+        (
+            "I photograph weddings at mosques and churches across Yorkshire for my clients.",
+            RELIGION,
+        ),
+        ("Stewards at the stadium gate checked my bag for ten minutes.", "trade_union_membership"),
+        ("I could hardly keep a straight face during his pitch.", SEX),
+        ("Lost property: a lilac iris-print scarf, no name on it.", "biometric"),
+    ],
+)
+def test_round_66_everyday_senses_are_not_disclosures(text, category):
+    """Round 66: a practice as a customer, a disease as a figure for a thing, a leave field, places
+    of worship as a trade's venues, an event's stewards, a straight face, and a heading that opens
+    with a word a note's subjectless sentence could open with."""
+    assert category not in found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("We go to different churches most Sundays, wherever the kids' friends are.", RELIGION),
+        (
+            "I'm the union steward at the depot and deal with the rota disputes.",
+            "trade_union_membership",
+        ),
+        ("I had cancer in my breast two years ago and I'm clear now.", "health"),
+    ],
+)
+def test_the_round_66_rules_stop_where_their_sense_does(text, category):
+    """Worship at several churches, a union's steward and a cancer in the body still count."""
+    assert category in found(text)

@@ -623,7 +623,9 @@ class TermMatcher:
                 return True
         # A sentence with its subject left out is the writer's: "Dealing with a cancer diagnosis
         # at the moment", "Been in hospital since March", "Off work with a slipped disc".
-        if words and words[0].lower_ in _ELLIPTICAL and not organisation:
+        # Not a heading that opens with such a word: "Lost property: one hoodie", "Back office:".
+        heading = any(t.text == ":" for t in list(sent)[1:3])
+        if words and words[0].lower_ in _ELLIPTICAL and not organisation and not heading:
             return True
         # A note's "Has an EHCP for ASD" (not a question: "Has anyone ...?", "Has the form ...").
         if (
@@ -712,6 +714,9 @@ _ELLIPTICAL = frozenset(
         *("disclosed", "declared"),
         # a chat's opener: "sry cant do thurs got physio"
         *("sry", "soz"),
+        # a staff note's report of what the contact did or takes: "Lost two stone on Ozempic",
+        # "Takes methotrexate on Mondays"
+        *("lost", "takes"),
     }
 )
 _BE = frozenset({"'re", "are", "re", "is", "'s", "am", "'m", "were", "was"})
