@@ -347,6 +347,76 @@ def test_a_policy_block_never_suppresses_nor_counts_towards_the_soft_bounce_limi
     assert "5.7.26" in dmarc.afterwards[0]
 
 
+def sender_refused_postfix(recipient: str, delivery_id: int) -> bytes:
+    """Postfix's report that the recipient's server refused our envelope sender's domain."""
+    raw = sample("postfix_hard.eml", recipient=recipient, row=("d", delivery_id))
+    for old, new in (
+        (b"5.1.1", b"5.1.8"),
+        (b"550 5.1.8", b"553 5.1.8"),
+        (b"Recipient address rejected", b"Sender address rejected"),
+        (b"User unknown in virtual", b"Domain not found;"),
+    ):
+        raw = raw.replace(old, new)
+    return raw
+
+
+def exim_saying(recipient: str, delivery_id: int, reply: str, body: str = "") -> bytes:
+    """Exim's report (no Status fields) quoting ``reply``, the server's own words."""
+    raw = sample("exim_hard.eml", recipient=recipient, row=("d", delivery_id))
+    raw = raw.replace(
+        b"550 5.1.1 The email account that you tried to reach does not exist", reply.encode()
+    )
+    return raw.replace(b"Hello, here is our news.", body.encode() or b"Hello, here is our news.")
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        pytest.param(sender_refused_postfix, id="postfix-5.1.8"),
+        pytest.param(lambda r, d: exim_saying(r, d, "550 Sender verify failed"), id="exim-no-code"),
+        pytest.param(
+            lambda r, d: exim_saying(
+                r, d, "553 Domain of sender address bounces@example.co.uk does not exist"
+            ),
+            id="sendmail-words",
+        ),
+    ],
+)
+def test_a_refusal_of_our_sender_suppresses_nobody_and_says_so(report, received):
+    """A misconfigured sender domain (5.1.8, or the words of a server giving no code) was a
+    hard bounce: every recipient of the campaign was suppressed for good.  It is our problem:
+    the message failed ("sender: ..."), nobody is suppressed, no bounce is counted or
+    signalled, and "Why didn't they get it?" says it was our sender."""
+    from tidings.campaigns.deliverability.lookup import messages_to
+
+    _, [(ada, delivery)] = delivered()
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=timezone.now())
+    result = do_record_inbound_mail(report(ada.email, delivery.pk), source="pipe")
+    assert (result.status, result.kind) == ("processed", "sender")
+    assert "nobody suppressed" in result.reason
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.error[:7]) == ("failed", "sender:")
+    assert suppression_of(ada) is None and statuses(ada) == {"confirmed"}
+    assert not Event.objects.filter(kind__startswith="bounce").exists()
+    assert received == []
+    (message,) = messages_to(ada.email).messages
+    assert "our sender address" in message.explanation
+    assert "our sender address" in message.afterwards[0]
+
+
+def test_a_code_less_refusal_is_read_in_the_reports_words_never_in_our_returned_message():
+    """Exim quotes the reply as the server gave it: "550 Message rejected as spam" (no code)
+    is a policy block, not a hard bounce.  The words of the message we sent, quoted below it,
+    say nothing: "No spam, ever" in a newsletter leaves "No such user" a hard bounce."""
+    _, [(ada, spam), (bob, unknown)] = delivered(2)
+    raw = exim_saying(ada.email, spam.pk, "550 Message rejected as spam")
+    assert do_record_inbound_mail(raw, source="pipe").kind == "blocked"
+    body = "No spam, ever. Sender address rejected? Relay access denied? Not here."
+    raw = exim_saying(bob.email, unknown.pk, "550 No such user here", body=body)
+    assert do_record_inbound_mail(raw, source="pipe").kind == "bounce_hard"
+    assert suppression_of(ada) is None and suppression_of(bob) == "hard_bounce"
+
+
 def test_a_policy_block_after_soft_bounces_does_not_tip_the_person_over_the_limit(
     settings, received
 ):

@@ -284,6 +284,71 @@ def test_an_ses_permanent_mailbox_full_is_soft_and_a_policy_block_no_bounce_at_a
     assert suppression_of(ada) is None and suppression_of(bob) is None
 
 
+@pytest.mark.parametrize(
+    ("status", "diagnostic"),
+    [
+        (
+            "5.1.8",
+            "smtp; 553 5.1.8 <bounces@example.co.uk>: Sender address rejected: Domain not found",
+        ),
+        ("5.1.7", "smtp; 553 5.1.7 The sender address is not a valid RFC-5321 address"),
+        # Exim's sender verification gives no enhanced code (SES writes 5.0.0).
+        (
+            "5.0.0",
+            "smtp; 550-Verification failed for <bounces@example.co.uk> 550 Sender verify failed",
+        ),
+    ],
+)
+def test_an_esp_bounce_refusing_our_sender_suppresses_nobody(client, status, diagnostic):
+    """SES calls a refusal of our envelope sender a Permanent bounce: it suppressed the
+    recipient for good, and every recipient of a campaign sent from a misconfigured domain
+    with it.  It is ours to fix: the message failed ("sender: ..."), nobody suppressed."""
+    _, [(ada, delivery)] = delivered()
+    event = ses_bounce(ada, delivery)
+    recipient = event["bounce"]["bouncedRecipients"][0]
+    recipient["status"], recipient["diagnosticCode"] = status, diagnostic
+    assert ses_post(client, event, **basic_auth()).status_code == 200
+    report = InboundReport.objects.get()
+    assert (report.kind, report.status) == ("sender", "processed")
+    assert "nobody suppressed" in report.reason
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.error[:7]) == ("failed", "sender:")
+    assert suppression_of(ada) is None
+    assert set(Subscription.objects.values_list("status", flat=True)) == {"confirmed"}
+
+
+def test_a_postmark_spam_notification_is_a_filter_not_a_complaint(client, ada_delivery):
+    """Postmark's SpamNotification: a receiving spam filter refused or filed the message.
+    anymail calls it "complained", which suppressed the person and withdrew their consent."""
+    ada, delivery = ada_delivery
+    payload = postmark_bounce(ada, "SpamNotification")
+    payload["Details"] = "Message rejected by content filter"
+    assert post_json(client, "postmark", payload, **basic_auth()).status_code == 200
+    report = InboundReport.objects.get()
+    assert (report.kind, report.delivery) == ("blocked", delivery)
+    assert suppression_of(ada) is None
+    assert set(Subscription.objects.values_list("status", flat=True)) == {"confirmed"}
+
+
+def test_a_code_less_spam_refusal_by_an_esp_is_a_policy_block(client):
+    """Brevo passes on the server's reply as it came: "550 Message rejected as spam" gives no
+    enhanced code, and was a hard bounce."""
+    _, [(ada, delivery)] = delivered()
+    payload = {
+        "event": "hard_bounce",
+        "email": ada.email,
+        "id": 1234568,
+        "date": "2026-11-24 17:09:19",
+        "ts_epoch": 1795363759000,
+        "message-id": message_id_for("d", delivery.pk, DOMAIN),
+        "reason": "550 Message rejected as spam",
+        "tag": "",
+    }
+    assert post_json(client, "brevo", payload, **basic_auth()).status_code == 200
+    assert InboundReport.objects.get().kind == "blocked"
+    assert suppression_of(ada) is None
+
+
 def test_an_ses_post_without_credentials_is_asked_for_them(client):
     _, [(ada, delivery)] = delivered()
     response = ses_post(client, ses_bounce(ada, delivery))

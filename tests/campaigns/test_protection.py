@@ -184,6 +184,48 @@ def test_policy_refusals_are_no_hard_bounces_and_pause_with_what_to_check():
     assert "bounced hard" not in reason and "list's source" not in reason
 
 
+def test_refusals_of_our_sender_are_no_hard_bounces_and_pause_saying_to_fix_the_sender():
+    """5.1.7 / 5.1.8 refuse our envelope sender: they counted as the list's hard bounces
+    ("check the list's source").  Counted apart now, and the reason says what to fix."""
+    config = DeliveryConfig()
+    campaign = sent_campaign(90)
+    refuse(campaign, [(550, "user_unknown: 550 5.1.1 No such user")] * 5)
+    refuse(campaign, [(553, "sender: 553 5.1.8 Sender address rejected: Domain not found")] * 4)
+    refuse(campaign, [(None, "sender: 5.1.7 (reported after it was handed over)")])
+    assert protection_reason(campaign.pk, config) is None  # 5 and 5 of 100: not added up
+    refuse(campaign, [(550, "sender: 550 Sender verify failed")])
+    reason = protection_reason(campaign.pk, config)
+    assert reason.startswith(f"{PREFIX}6 of 101 messages (5.9%) were refused because of our")
+    assert "envelope sender" in reason and "MX" in reason and "SPF" in reason
+    assert "nobody was suppressed" in reason
+    assert "bounced hard" not in reason and "list's source" not in reason
+
+
+def test_a_misconfigured_sender_domain_pauses_the_campaign_and_suppresses_nobody(owner, settings):
+    """Through a real SMTP server: the servers of a quarter of the recipients check our
+    envelope sender's domain and refuse it (Postfix's reject_unknown_sender_domain, at RCPT).
+    The campaign pauses saying to fix the sender; nobody is suppressed or marked bounced."""
+    campaign = sent_campaign(0, queued=400)
+    refused = list(
+        Delivery.objects.filter(campaign=campaign)
+        .order_by("pk")
+        .values_list("contact__email", flat=True)
+    )[::4]
+    settings.TIDINGS_DELIVERY_WINDOW = 40
+    with SmtpSink() as sink:
+        for address in refused:
+            sink.answers[address] = [
+                "550 5.1.8 <bounces@example.co.uk>: Sender address rejected: Domain not found"
+            ]
+        settings.TIDINGS_TRANSPORTS = transports_for(sink, rate="100/s")
+        Engine().run(until_idle=True, max_seconds=25)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert "because of our envelope sender" in campaign.paused_reason
+    assert not Suppression.objects.exists()
+    assert not Subscription.objects.filter(status="bounced").exists()
+
+
 def test_a_server_refusing_the_content_pauses_the_campaign_and_suppresses_nobody(
     owner, settings, mailoutbox
 ):

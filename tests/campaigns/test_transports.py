@@ -131,7 +131,7 @@ def test_errors_of_django_backends_become_transport_errors():
     sender = _translate(
         smtplib.SMTPSenderRefused(550, b"5.1.0 Sender address rejected: User unknown", "a@b.c")
     )
-    assert (sender.permanent, sender.kind, sender.code) == (True, "rejected", 550)
+    assert (sender.permanent, sender.kind, sender.code) == (True, "sender", 550)
     assert _translate(_ProviderError(429)).kind == "throttled"
     assert _translate(_ProviderError(400)).permanent is True
     assert _translate(_ProviderError(503)).permanent is False
@@ -260,6 +260,49 @@ def test_a_refused_password_pauses_the_campaign_without_spending_attempts(
     assert not sink.received
 
 
+class _RelayDenyingSink(SmtpSink):
+    """Postfix without our client in mynetworks nor a login: every recipient gets
+    "554 5.7.1 <...>: Relay access denied" (smtpd_relay_restrictions)."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return f"554 5.7.1 <{address}>: Relay access denied"
+
+
+@pytest.mark.parametrize("refusal", ["login required", "relaying denied"])
+def test_a_server_that_will_not_send_for_us_pauses_the_campaign_and_suppresses_nobody(
+    settings, news, certificate, refusal
+):
+    """Our SMTP settings are wrong: no user name for a server that needs a login ("530 5.7.0
+    Authentication required", at MAIL), or a relay that does not relay for us ("554 5.7.1
+    Relay access denied", at RCPT).  Before, the 5.7 made each a policy block: every row
+    failed for good and counted as the list's refusals.  Nothing is spent now: the campaign
+    pauses saying what to check, the rows wait, nobody is suppressed."""
+    from tidings.audience.models import Suppression
+
+    settings.TIDINGS_UNREACHABLE_PAUSE_SECONDS = 0.3
+    if refusal == "login required":
+        sink = SmtpSink(options={"tls_context": certificate, "auth_required": True})
+        url = f"smtp://127.0.0.1:{sink.port}?tls=starttls&verify=no"
+    else:
+        sink = _RelayDenyingSink()
+        url = sink.url
+    with sink:
+        settings.TIDINGS_TRANSPORTS = transports_for(url, concurrency=2)
+        subscribers(news, 10)
+        campaign = sending_campaign(news)
+        deliver_pending(max_seconds=10)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert "refused to send for us" in campaign.paused_reason
+    assert ("530" if refusal == "login required" else "Relay access denied") in (
+        campaign.paused_reason
+    )
+    assert "user name and password" in campaign.paused_reason
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("queued", 0)}
+    assert not Suppression.objects.exists()
+    assert not sink.received
+
+
 def test_two_smtp_servers_share_the_load_and_nobody_gets_two_copies(settings, news):
     with SmtpSink() as first, SmtpSink() as second:
         settings.TIDINGS_TRANSPORTS = transports_for(first, second, concurrency=2)
@@ -378,13 +421,63 @@ def test_a_broken_transport_setting_says_what_is_wrong(settings, table, message)
             550,
             "5.1.0 <news@example.org>: Sender address rejected: User unknown in local table",
             True,
-            "rejected",
+            "sender",
         ),
+        # Our envelope sender refused (RFC 3463 X.1.7, X.1.8), with or without the code: a
+        # sender problem, counted apart for the pause, never the recipient's hard bounce.
         (
             553,
             "5.1.8 <news@example.org>: Sender address rejected: Domain not found",
             True,
-            "rejected",
+            "sender",
+        ),
+        (553, "5.1.7 The sender address <news@x> is not a valid RFC-5321 address", True, "sender"),
+        (550, "5.1.8 Access denied, bad outbound sender", True, "sender"),
+        (550, "Verification failed for <news@example.org> Sender verify failed", True, "sender"),
+        (553, "Domain of sender address news@example.invalid does not exist", True, "sender"),
+        (
+            504,
+            "5.5.2 <news>: Sender address rejected: need fully-qualified address",
+            True,
+            "sender",
+        ),
+        (554, "5.7.60 Client does not have permissions to send as this sender", True, "sender"),
+        # Our SMTP server refusing to send for us (RFC 4954's 530, relaying denied): our set-up,
+        # not the message nor the recipient: no attempt spent, nobody suppressed.
+        (530, "5.7.0 Authentication required", False, "auth"),
+        (530, "5.7.0 Must issue a STARTTLS command first", False, "auth"),
+        (
+            550,
+            "5.7.57 Client was not authenticated to send anonymous mail during MAIL FROM",
+            False,
+            "auth",
+        ),
+        (554, "5.7.1 <bob@example.org>: Relay access denied", False, "auth"),
+        (550, "5.7.1 Unable to relay", False, "auth"),
+        (550, "relay not permitted", False, "auth"),
+        (550, "5.7.64 TenantAttribution; Relay Access Denied", False, "auth"),
+        (553, "sorry, that domain isn't in my list of allowed rcpthosts", False, "auth"),
+        # 5.7.1 for the content or our reputation stays a policy block.
+        (550, "5.7.1 Message content rejected", True, "blocked"),
+        (
+            550,
+            "5.7.1 [1.2.3.4] Our system has detected that this message is likely unsolicited mail",
+            True,
+            "blocked",
+        ),
+        (
+            550,
+            "5.7.1 Unfortunately, messages from [1.2.3.4] weren't sent. Please contact your "
+            "Internet service provider since part of their network is on our block list (S3150)",
+            True,
+            "blocked",
+        ),
+        (554, "5.7.9 Message not accepted for policy reasons", True, "blocked"),
+        (
+            550,
+            "5.7.515 Access denied, sending domain does not meet the required authentication level",
+            True,
+            "blocked",
         ),
         (554, "5.7.1 Spam", True, "blocked"),
         # A policy block is not about the address, whatever its words.
@@ -452,7 +545,7 @@ def test_a_refused_envelope_sender_suppresses_no_recipient(settings, news, pipel
         deliver_pending(max_seconds=5)
     rows = list(Delivery.objects.filter(campaign=campaign).values_list("status", "error"))
     assert {status for status, _ in rows} == {"failed"}
-    assert all(error.startswith("rejected: 550") for _, error in rows), rows
+    assert all(error.startswith("sender: 550") for _, error in rows), rows
     assert "sender" in rows[0][1].lower()
     assert not Suppression.objects.exists()
     assert not sink.received

@@ -615,29 +615,68 @@ def test_a_journey_voided_before_the_fix_with_its_reason_cut_still_waits(
     assert Journey.objects.get(pk=journey.pk).paused_reason == old
 
 
-def test_a_paused_journey_whose_confirmation_a_change_voids_emails_who_may_confirm_it_once(
+def test_a_paused_journey_whose_confirmation_a_change_voids_emails_its_author_and_confirmer_once(
     four_eyes_on, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
 ):
     """Paused by hand, it would resume as confirmed; after a change it cannot, and whoever
-    counts on resuming it must learn so now — once, not at each later change."""
+    counts on resuming it must learn so now — once, not at each later change.  As for a
+    campaign (``campaigns.sent_back``): its author and whoever confirmed it, each once.  It
+    went to every operator permitted to confirm it instead, and never to its author."""
     from django_tasks_db.models import DBTaskResult
 
+    make_operator("third", "owner")  # may confirm it, but neither wrote nor confirmed it
     journey = running(author, reviewer)
     do_pause(journey, actor=author)
     with django_capture_on_commit_callbacks(execute=True):
         do_update_journey(
             Journey.objects.get(pk=journey.pk), reworded("Buy now, unreviewed"), actor=author
         )
-    [task] = DBTaskResult.objects.filter(task_path__endswith="notify_confirmers_task")
-    assert task.args_kwargs["args"] == [journey.pk, None]
-    assert four_eyes.notify_confirmers_task.call(journey.pk, None) == 1
+    assert not DBTaskResult.objects.filter(task_path__endswith="notify_confirmers_task")
+    [task] = DBTaskResult.objects.filter(task_path__endswith="notify_voided_task")
+    assert four_eyes.notify_voided_task.call(*task.args_kwargs["args"]) == 2
     [mail] = mailoutbox
-    assert mail.to == [reviewer.email]  # not the author, who made the change
-    assert mail.subject == "tidings: please confirm the journey “Welcome”"
-    assert "It is paused: its steps or settings changed after it was confirmed" in mail.body
+    assert sorted(mail.to) == sorted([author.email, reviewer.email])  # each once
+    assert mail.subject == "tidings: the paused journey “Welcome” needs confirming again"
+    assert "its steps or settings changed after it was confirmed" in mail.body
+    assert "The change was made by author." in mail.body
+    assert reverse("journeys:detail", args=[journey.pk]) in mail.body
 
     with django_capture_on_commit_callbacks(execute=True):
         do_update_journey(
             Journey.objects.get(pk=journey.pk), reworded("Buy now, again"), actor=author
         )
-    assert DBTaskResult.objects.filter(task_path__endswith="notify_confirmers_task").count() == 1
+    assert DBTaskResult.objects.filter(task_path__endswith="notify_voided_task").count() == 1
+
+
+def test_a_running_journey_paused_by_someone_elses_change_tells_its_author_and_confirmer(
+    four_eyes_on, author, reviewer, mailoutbox, django_capture_on_commit_callbacks
+):
+    """A third operator saves the template it sends: it pauses, and the two who count on it
+    running are told what changed and by whom — each once."""
+    from django_tasks_db.models import DBTaskResult
+
+    third = make_operator("third", "owner")
+    journey = running(author, reviewer)
+    template = Template.objects.get(name="Welcome")
+    data = {
+        "name": template.name,
+        "layout": template.layout_id,
+        "format": template.format,
+        "subject": template.subject,
+        "body": "Unreviewed: buy now.",
+        "text_body": "",
+    }
+    form = TemplateForm(data, instance=template)
+    assert form.is_valid(), form.errors
+    with django_capture_on_commit_callbacks(execute=True):
+        do_save_template(form, actor=third)
+    assert Journey.objects.get(pk=journey.pk).status == "paused"
+    [task] = DBTaskResult.objects.filter(task_path__endswith="notify_voided_task")
+    assert four_eyes.notify_voided_task.call(*task.args_kwargs["args"]) == 2
+    [mail] = mailoutbox
+    assert sorted(mail.to) == sorted([author.email, reviewer.email])  # each once
+    assert (
+        mailoutbox[0].subject == "tidings: the journey “Welcome” paused: it needs confirming again"
+    )
+    assert "its template “Welcome” changed" in mailoutbox[0].body
+    assert "The change was made by third." in mailoutbox[0].body

@@ -35,12 +35,17 @@ def test_erasure_leaves_the_enrolment_as_an_anonymous_count(time_machine):
     """The open enrolment is closed where the person was: finished that day, and an exit row
     at the step they had reached, so the journey's map counts the exit there (and the retention
     rule's "finished" clock runs); the row keeps nothing that names them, not even the instant
-    of the erasure (which the erasure journal keeps beside the address's hash)."""
+    of the erasure (which the erasure journal keeps beside the address's hash).
+
+    Waiting out "wait 2 days", they are at the wait ("here now" on the map), not at "tips",
+    the step to run next: the exit was recorded at "tips", which they never reached, so the
+    map showed someone leaving a step nobody had got to — unlike an unsubscribe's exit."""
     time_machine.move_to(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), tick=False)
     journey = welcome()
     ann = subscriber("Ann Example", make_list())
     do_enrol(journey, ann)
     engine.advance_due()  # mail sent, waiting two days before "tips"
+    assert journey_counts(journey).steps["pause"].waiting == 1
     erased_at = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
     time_machine.move_to(erased_at, tick=False)
     do_erase_contact(ann, actor=None)
@@ -50,11 +55,20 @@ def test_erasure_leaves_the_enrolment_as_an_anonymous_count(time_machine):
     assert enrolment.finished_at == datetime(2026, 12, 8, tzinfo=UTC)
     assert enrolment.next_run_at is None
     last = enrolment.history.order_by("seq").last()
-    assert (last.step, last.kind, last.outcome, last.reason) == ("tips", "exit", "exited", "erased")
+    assert (last.step, last.kind, last.outcome, last.reason) == (
+        "pause",
+        "exit",
+        "exited",
+        "erased",
+    )
     assert last.ran_at == enrolment.finished_at
     assert enrolment.history.count() == 3
     counts = journey_counts(journey)
-    assert counts.steps["tips"].exited == 1 and counts.steps["tips"].waiting == 0
+    assert (counts.steps["pause"].exited, counts.steps["pause"].waiting) == (1, 0)
+    assert counts.steps["pause"].reached == 1  # the exit row is not another run of the wait
+    tips = counts.steps.get("tips")
+    assert tips is None or (tips.exited, tips.reached, tips.waiting) == (0, 0, 0)
+    assert counts.entered == counts.exited == 1
     assert counts.exit_reasons == [("erased", 1)]
     assert engine.advance_due() == 0
 

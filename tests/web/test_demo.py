@@ -108,7 +108,41 @@ def test_the_demo_campaign_comes_from_the_demos_own_from_address(settings):
     assert Campaign.objects.get().sender.email == "newsletter@example.co.uk"
 
 
-def test_without_a_from_address_the_demo_campaign_still_has_a_real_looking_sender(settings):
+def test_without_a_from_address_the_demo_campaign_has_the_make_demo_sender(settings):
     settings.DEFAULT_FROM_EMAIL = "newsletter@localhost"  # the production default
     load_demo()
-    assert Sender.objects.get().email == "newsletter@example.com"
+    assert Sender.objects.get().email == "newsletter@example.co.uk"
+
+
+def test_the_demo_run_by_hand_mails_from_the_same_address_as_make_demo(
+    settings, monkeypatch, capsys
+):
+    """`tidings demo` without `make` (no TIDINGS_FROM_EMAIL): its campaign came from
+    newsletter@example.com and its own mail from newsletter@localhost, where `make demo` uses
+    newsletter@example.co.uk for both.  Now the same address, and it says how to serve so."""
+    import os
+    import re
+    from pathlib import Path
+
+    from django.core.management import call_command
+
+    from tidings.web.demo import DEMO_FROM_EMAIL
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^DEMO_FROM_EMAIL \?= (\S+)$", makefile, re.M).group(1) == DEMO_FROM_EMAIL
+    monkeypatch.setenv("TIDINGS_FROM_EMAIL", "")  # recorded, so it is restored after
+    monkeypatch.delenv("TIDINGS_FROM_EMAIL")
+    monkeypatch.setenv("TIDINGS_BASE_URL", "http://127.0.0.1:8135")
+    settings.DEFAULT_FROM_EMAIL = settings.SERVER_EMAIL = "newsletter@localhost"
+    call_command("demo", port=8135)
+    assert Sender.objects.get().email == "newsletter@example.co.uk"
+    assert settings.DEFAULT_FROM_EMAIL == "newsletter@example.co.uk"
+    assert os.environ["TIDINGS_FROM_EMAIL"] == "newsletter@example.co.uk"  # a worker it starts
+    out = capsys.readouterr().out
+    assert "Its mail comes from newsletter@example.co.uk" in out
+    assert "TIDINGS_FROM_EMAIL=newsletter@example.co.uk tidings serve" in out
+    # A tester's own address is left alone.
+    monkeypatch.setenv("TIDINGS_FROM_EMAIL", "news@mine.example")
+    settings.DEFAULT_FROM_EMAIL = "news@mine.example"
+    call_command("demo", port=8135)
+    assert "Its mail comes from news@mine.example" in capsys.readouterr().out

@@ -20,7 +20,14 @@ A policy refusal (RFC 3463 X.7.x "security or policy status": 5.7.1 refused as s
 content, a blocklisted server, 5.7.23 SPF, 5.7.26 DMARC) says nothing about the address, so it is
 no hard bounce: the row's error starts ``blocked:`` (``transports.base.BLOCKED`` while sending,
 ``bounces.processing`` for a report afterwards).  Those are counted apart, against the same limit,
-and the reason then says what to check (authentication, content, blocklists), not the list.  The
+and the reason then says what to check (authentication, content, blocklists), not the list.
+
+A refusal of our envelope sender (5.1.7 bad sender's address, 5.1.8 sender's domain not found,
+Exim's "Sender verify failed") is ours, not the recipient's: the row's error starts ``sender:``
+(``transports.base.SENDER``, or a report afterwards).  Those are counted apart too, and the reason
+says to fix the sender address and its domain (MX and SPF records of the envelope sender).  Our
+SMTP server refusing to send for us at all (authentication required, relaying denied) spends no
+message: the engine pauses the campaign as for an unreachable server.  The
 engine
 asks when it starts and then every ``CHECK_SECONDS`` for each campaign it is sending (two small
 aggregate queries), and about a second after a receiving server refused a message for good (5xx),
@@ -41,11 +48,13 @@ from tidings.lib.operator_mail import Kind, mail_operators
 
 from .config import DeliveryConfig
 from .models import Campaign, Delivery, EventCounter, EventKind
-from .transports.base import BLOCKED
+from .transports.base import BLOCKED, SENDER
 
 CHECK_SECONDS = 10.0
 # How a policy refusal's ``Delivery.error`` starts, while sending and reported afterwards.
 BLOCKED_ERROR = f"{BLOCKED}: "
+# How a refusal of our envelope sender's ``Delivery.error`` starts.
+SENDER_ERROR = f"{SENDER}: "
 # How the reasons start: an operator resuming a campaign paused with it waives the protection.
 PREFIX = "Paused automatically to protect your sending reputation: "
 
@@ -56,11 +65,13 @@ def protection_reason(campaign_id: int, config: DeliveryConfig) -> str | None:
         return None
     failed = Q(status=Delivery.Status.FAILED)
     policy = Q(error__startswith=BLOCKED_ERROR)
+    ours = Q(error__startswith=SENDER_ERROR)
     rows = Delivery.objects.filter(campaign_id=campaign_id).aggregate(
         sent=Count("pk", filter=Q(status=Delivery.Status.SENT)),
-        refused=Count("pk", filter=failed & Q(error_code__gte=500) & ~policy),
+        refused=Count("pk", filter=failed & Q(error_code__gte=500) & ~policy & ~ours),
         # While sending (with its 5xx code) or reported afterwards (no code: it was sent).
         blocked=Count("pk", filter=failed & policy),
+        sender=Count("pk", filter=failed & ours),
     )
     counters = dict(
         EventCounter.objects.filter(
@@ -73,7 +84,7 @@ def protection_reason(campaign_id: int, config: DeliveryConfig) -> str | None:
         .annotate(people=Sum("people"))
         .order_by()
     )
-    sent, refused, blocked = rows["sent"], rows["refused"], rows["blocked"]
+    sent, refused, blocked, sender = rows["sent"], rows["refused"], rows["blocked"], rows["sender"]
     complaints = counters.get(EventKind.COMPLAINT, 0)
     if sent >= config.complaint_pause_min and complaints / sent > config.complaint_pause_rate:
         return (
@@ -81,9 +92,18 @@ def protection_reason(campaign_id: int, config: DeliveryConfig) -> str | None:
             f"reported it as spam, above the {config.complaint_pause_rate:.1%} limit"
         )
     hard = refused + counters.get(EventKind.BOUNCE_HARD, 0)
-    handed = sent + refused + blocked
+    handed = sent + refused + blocked + sender
     if handed < config.bounce_pause_min:
         return None
+    if sender / handed > config.bounce_pause_rate:
+        return (
+            f"{PREFIX}{sender} of {handed} messages ({sender / handed:.1%}) were refused "
+            "because of our envelope sender address (where bounces go), not the recipients', "
+            f"above the {config.bounce_pause_rate:.0%} limit: nobody was suppressed. Fix the "
+            "sender address or its domain: the domain must exist, with MX records so servers "
+            "can check the address, and an SPF record that lists the sending server; then "
+            "resume, and retry the failed messages"
+        )
     if hard / handed > config.bounce_pause_rate:
         return (
             f"{PREFIX}{hard} of {handed} messages ({hard / handed:.1%}) bounced "

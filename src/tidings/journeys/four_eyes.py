@@ -23,9 +23,11 @@ steps).  The name is not in it.
   own edit, or a saved template, layout, segment or list it reads) voids the confirmation
   (audit ``journey.confirmation_voided``), makes whoever changed it its last editor and
   **pauses** a running journey with the reason on its page (a paused one stays paused, with
-  the reason: resuming it now needs another operator).  The operators who may confirm it are
-  emailed (``notify_confirmers_task``) — for a paused one once, when its confirmation is
-  voided, not again at each later change.  Pausing, not carrying on with the
+  the reason: resuming it now needs another operator).  Its author and whoever confirmed it
+  are emailed what changed and who changed it (``notify_voided_task``, as a campaign's author
+  and confirmer are: ``campaigns.sent_back``), each once — for a paused one when its
+  confirmation is voided, not again at each later change; the journey is listed as waiting
+  for the operators who may confirm it.  Pausing, not carrying on with the
   confirmed version: a template has no versions to carry on with, and the mail people get
   next must be mail someone else has seen.  While paused nobody moves on and triggers enrol
   nobody (as for any paused journey).
@@ -332,6 +334,7 @@ def _void(journey: Journey, what: str, actor: Any) -> None:
     was = journey.status
     # A confirmation this change takes away (not one a change before it took: told then).
     voids = bool(journey.confirmed_fingerprint)
+    confirmer_id = journey.confirmed_by_id
     if was in _STARTED:
         fields["paused_reason"] = reason
     try:
@@ -344,11 +347,57 @@ def _void(journey: Journey, what: str, actor: Any) -> None:
     except InvalidTransition:  # paused or archived meanwhile: void it as it is
         Journey.objects.filter(pk=journey.pk).update(**fields)
     audit("journey.confirmation_voided", actor=actor, obj=journey, was=was, cause=what)
-    # It stopped, or paused it can no longer be resumed as it was: the operators who may
-    # confirm it should know (a paused one once, not again at each later change).
+    # It stopped, or paused it can no longer be resumed as it was: its author and whoever
+    # confirmed it count on it and should know (a paused one once, not at each later change).
     if was == Status.ACTIVE or (was == Status.PAUSED and voids):
-        pk = journey.pk
-        transaction.on_commit(lambda: notify_confirmers_task.enqueue(pk, None))
+        args = (journey.pk, reason, str(was), confirmer_id, getattr(_editor(actor), "pk", None))
+        transaction.on_commit(lambda: notify_voided_task.enqueue(*args))
+
+
+def told_of_void(journey: Journey, confirmer_id: int | None) -> list[Any]:
+    """Its author and the operator who confirmed it, each once, if still operators."""
+    ids = {pk for pk in (journey.created_by_id, confirmer_id) if pk}
+    users = get_user_model().objects.filter(pk__in=ids, is_active=True, is_staff=True)
+    return list(users.order_by("pk"))
+
+
+@task()
+def notify_voided_task(
+    journey_id: int, why: str, was: str, confirmer_id: int | None, changed_by: int | None
+) -> int:
+    """Email the journey's author and whoever confirmed it that a change voided its
+    confirmation (``was``: active, so it paused; or paused, so it can no longer be resumed as
+    it was): what changed, who changed it, and that another operator must confirm it.  Its
+    name and a link, never a person's data.  Returns how many were emailed (0 when it is gone
+    or confirmed again meanwhile)."""
+    journey = Journey.objects.filter(pk=journey_id).first()
+    if journey is None or journey.status != Status.PAUSED or is_confirmed(journey):
+        return 0
+    name = f"“{journey.name}”"
+    if was == Status.PAUSED:
+        subject = f"tidings: the paused journey {name} needs confirming again"
+        what = (
+            f"The journey {name} is paused, and it can no longer be resumed as it was: what "
+            "it sends changed after it was confirmed."
+        )
+    else:
+        subject = f"tidings: the journey {name} paused: it needs confirming again"
+        what = (
+            f"The journey {name} paused: what it sends changed after it was confirmed. Nobody "
+            "in it moves on and nobody new enters until it resumes."
+        )
+    who = get_user_model().objects.filter(pk=changed_by).first() if changed_by else None
+    by = f" The change was made by {who.get_username()}." if who is not None else ""
+    link = absolute_url(reverse("journeys:detail", args=[journey.pk]))
+    return mail_operators(
+        told_of_void(journey, confirmer_id),
+        subject,
+        f"{what}\n\nWhy: {why}.{by}\n\nIt needs confirming again: another operator with the "
+        "send permission — not whoever made the change — reads it on its page and confirms "
+        f"it, which resumes it.\n{link}\n",
+        about=f"journey {journey_id} going back",
+        kind=Kind.SENT_BACK,
+    )
 
 
 def on_changed(sender: Any, *, what: str, actor_id: int | None = None, **kwargs: Any) -> None:

@@ -25,6 +25,7 @@ from tidings.audience.sources import (
 
 from .models import Enrolment, EnrolmentStep, JourneyMailEvent, SegmentMember
 from .steps import index_of, sends
+from .whereabouts import EXIT_KIND, here
 
 
 def describe(enrolment: Enrolment) -> str:
@@ -151,11 +152,14 @@ def erase_enrolments(ids: list[int]) -> int:
 
     today = timezone.now().astimezone(UTC)
     day = datetime(today.year, today.month, today.day, tzinfo=UTC)
+    # ``here``: someone waiting out a "wait 2 days" leaves at the wait, where the journey's map
+    # showed them, not at the step after it (``Enrolment.step``, the one to run next), which
+    # they never reached — as anyone else taken out (``actions._close``).
     open_ = list(
-        Enrolment.objects.filter(pk__in=ids, state__in=Enrolment.OPEN)
+        here(Enrolment.objects.filter(pk__in=ids, state__in=Enrolment.OPEN))
         .select_for_update()
         .order_by("pk")
-        .values_list("pk", "seq", "step")
+        .values_list("pk", "seq", "here")
     )
     if open_:
         pks = [pk for pk, _, _ in open_]
@@ -190,7 +194,7 @@ def erase_enrolments(ids: list[int]) -> int:
                     enrolment_id=pk,
                     seq=seq,
                     step=step,
-                    kind="exit",
+                    kind=EXIT_KIND,
                     ran_at=finished[pk],
                     outcome=EnrolmentStep.Outcome.EXITED,
                     reason="erased",

@@ -112,16 +112,37 @@ Thanks for reading!
 """
 
 
+# The demo's From when none is configured: what ``make demo`` gives it (DEMO_FROM_EMAIL in the
+# Makefile), so ``tidings demo`` run by hand mails from the same address, never the undeliverable
+# production default (newsletter@localhost).
+DEMO_FROM_EMAIL = "newsletter@example.co.uk"
+_PRODUCTION_DEFAULT = "newsletter@localhost"
+
+
 def demo_sender_address() -> str:
     """The demo campaign's sender: the address the demo's own mail comes from
-    (``TIDINGS_FROM_EMAIL``, which ``make demo`` sets to newsletter@example.co.uk), so a
-    campaign and a confirmation come from one address; newsletter@example.com when that is the
-    undeliverable production default (newsletter@localhost)."""
+    (``TIDINGS_FROM_EMAIL``, which ``make demo`` sets to DEMO_FROM_EMAIL), so a campaign and a
+    confirmation come from one address; DEMO_FROM_EMAIL when none with a real domain is set."""
     from email.utils import parseaddr
 
     address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
     domain = address.rpartition("@")[2]
-    return address.lower() if "." in domain.strip(".") else "newsletter@example.com"
+    return address.lower() if "." in domain.strip(".") else DEMO_FROM_EMAIL
+
+
+def follow_demo_from() -> str:
+    """``tidings demo`` run by hand, without ``TIDINGS_FROM_EMAIL``: the demo's mail comes from
+    DEMO_FROM_EMAIL, as under ``make demo`` (this process's settings and environment, as
+    ``follow_serving_address`` does for links).  An address set by the tester is left alone.
+    Returns the From in effect."""
+    import os
+
+    if os.environ.get("TIDINGS_FROM_EMAIL"):
+        return settings.DEFAULT_FROM_EMAIL
+    if settings.DEFAULT_FROM_EMAIL == _PRODUCTION_DEFAULT:
+        os.environ["TIDINGS_FROM_EMAIL"] = DEMO_FROM_EMAIL
+        settings.DEFAULT_FROM_EMAIL = settings.SERVER_EMAIL = DEMO_FROM_EMAIL
+    return settings.DEFAULT_FROM_EMAIL
 
 
 def _demo_newsletter(first_list: MailingList, user) -> None:

@@ -14,6 +14,9 @@ SOFT = "bounce_soft"
 COMPLAINT = "complaint"
 # A policy block (X.7.x): the receiver refused the message or its sender, not the address.
 BLOCKED = "blocked"
+# A refusal of our envelope sender (X.1.7, X.1.8, "Sender address rejected: Domain not found") or
+# of our sending set-up (relaying denied): ours to fix, never the address's.
+SENDER = "sender"
 
 
 class Unreadable(ValueError):
@@ -102,6 +105,71 @@ _MAILBOX_FULL = re.compile(
     r"out of storage|insufficient (system )?storage",
     re.IGNORECASE,
 )
+
+
+def diagnostics(message: Message) -> list[str]:
+    """What the report itself says went wrong, without the returned message (whose words,
+    "no spam, ever", say nothing): the ``Diagnostic-Code`` fields of its delivery-status parts
+    and its own text, cut where an MTA starts quoting our message inline (Exim, qmail)."""
+    found: list[str] = []
+
+    def visit(part: Message) -> None:
+        kind = part.get_content_type()
+        if kind in ("message/rfc822", "text/rfc822-headers", "message/global-headers"):
+            return
+        if kind in ("message/delivery-status", "message/global-delivery-status"):
+            blocks = part.get_payload()
+            for block in blocks if isinstance(blocks, list) else ():
+                if isinstance(block, Message) and block.get("Diagnostic-Code"):
+                    found.append(" ".join(str(block["Diagnostic-Code"]).split()))
+            if not isinstance(blocks, list):
+                text = part.get_payload(decode=True)
+                if isinstance(text, bytes):
+                    found.extend(_DIAGNOSTIC.findall(text.decode("utf-8", "replace")))
+            return
+        if part.is_multipart():
+            for sub in part.get_payload():
+                if isinstance(sub, Message):
+                    visit(sub)
+            return
+        if kind.startswith("text/"):
+            payload = part.get_payload(decode=True)
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+            found.append(" ".join(_QUOTED_MESSAGE.split(text, maxsplit=1)[0].split()))
+
+    visit(message)
+    return found
+
+
+# Where Exim ("------ This is a copy of the message, including all the headers. ------") and
+# qmail ("--- Below this line is a copy of the message.") start quoting what we sent.
+_QUOTED_MESSAGE = re.compile(
+    r"^-+ ?(This is a copy of the message|Below this line is a copy)", re.MULTILINE
+)
+_DIAGNOSTIC = re.compile(r"^Diagnostic-Code:[ \t]*(.*)$", re.MULTILINE | re.IGNORECASE)
+
+
+def refuses_our_sender(status: str, texts: Iterable[str]) -> bool:
+    """Whether a permanent failure with enhanced ``status`` ("" when none) refused our
+    envelope sender or our sending set-up rather than the address: X.1.7 / X.1.8, or the
+    report's words ("Sender address rejected", Exim's "Sender verify failed", "Relay access
+    denied").  A status about the address itself (5.1.1 user unknown) says otherwise.
+    ``texts``: the report's ``diagnostics``."""
+    from ..transports.base import names_our_sender, names_our_setup
+
+    if re.match(r"^5\.1\.[78]$", status):
+        return True
+    if status.startswith("5.1.") or status == "5.2.2":
+        return False
+    return any(names_our_sender(t) or names_our_setup(t) for t in texts)
+
+
+def refused_by_policy_words(status: str, texts: Iterable[str]) -> bool:
+    """Whether a permanent failure without a telling enhanced status ("" or 5.0.0) is a
+    policy block in the words of the reply ("550 Message rejected as spam")."""
+    from ..transports.base import names_a_policy
+
+    return status in ("", "5.0.0") and any(names_a_policy(t) for t in texts)
 
 
 def policy_block(status: str) -> bool:

@@ -18,7 +18,14 @@ So is a permanent status that says nothing against the address (``base.permanent
 once emptied).  A 5.7.x policy block (5.7.1 "likely unsolicited mail", a blocklisted server,
 5.7.26 DMARC) is no bounce at all (``base.BLOCKED``): the receiver refused the message or its
 sender, not the address, so it neither suppresses nor counts towards the soft-bounce limit.
-5.1.1 "user unknown" stays hard.
+5.1.1 "user unknown" stays hard.  So is a refusal without an enhanced code in the words of a
+policy block ("550 Message rejected as spam"), read in the report's own text, never in the
+returned message.
+
+A refusal of our envelope sender (5.1.7 bad sender's address, 5.1.8 sender's domain not found,
+"Sender address rejected", Exim's "Sender verify failed", or our relay refusing to relay) is ours
+to fix, never the address's (``base.SENDER``): nobody is suppressed, and the campaign's
+reputation pause counts it apart and says to fix the sender.
 
 A recipient with an internationalised address (``jörg@bücher.example``) is reported with RFC
 6533's ``utf-8`` address type, in a ``message/global-delivery-status`` part or (encoded as
@@ -38,11 +45,15 @@ from flufl.bounce import all_failures
 from .base import (
     BLOCKED,
     HARD,
+    SENDER,
     SOFT,
     Finding,
+    diagnostics,
     message_texts,
     permanent_but_soft,
     policy_block,
+    refused_by_policy_words,
+    refuses_our_sender,
     rows_in,
     status_codes,
 )
@@ -63,6 +74,7 @@ def parse(message: Message) -> list[Finding]:
     hard_code = next((c for c in codes if c.startswith("5")), "")
     soft_code = next((c for c in codes if c.startswith("4")), "")
     given = recipient_statuses(message)
+    said = diagnostics(message)
     # Bounces without Status fields (Exim's, qmail's) that gave up on a transient failure: a 4xx
     # reply quoted and no 5xx, or the MTA saying it stopped retrying.
     gave_up = not hard_code and (bool(soft_code) or any(_GAVE_UP.search(t) for t in texts))
@@ -74,8 +86,13 @@ def parse(message: Message) -> list[Finding]:
             findings.append(Finding(SOFT, recipient=recipient, rows=rows, detail=status))
         elif not status and gave_up:
             findings.append(Finding(SOFT, recipient=recipient, rows=rows, detail=soft_code))
-        elif policy_block(status or hard_code):  # the message or sender refused, not the address
-            detail = status or hard_code
+        elif refuses_our_sender(status or hard_code, said):  # ours to fix, not the address
+            detail = status or hard_code or "sender refused"
+            findings.append(Finding(SENDER, recipient=recipient, rows=rows, detail=detail))
+        elif policy_block(status or hard_code) or refused_by_policy_words(
+            status or hard_code, said
+        ):  # the message or sender refused, not the address
+            detail = status or hard_code or "policy"
             findings.append(Finding(BLOCKED, recipient=recipient, rows=rows, detail=detail))
         elif permanent_but_soft(status or hard_code, texts):  # a full mailbox
             detail = status or hard_code

@@ -9,7 +9,11 @@ HMAC signature (``TIDINGS_MAILGUN_WEBHOOK_SIGNING_KEY``); SendGrid's signed even
 
 Anymail normalises the event types: ``bounced`` is a hard bounce, unless the ESP itself calls it
 soft (Postmark's SoftBounce, Brevo's soft_bounce, SES's Transient) or the server's reply was a
-4xx; ``deferred`` is a soft bounce; ``complained`` a complaint.  Other events (delivered,
+4xx; ``deferred`` is a soft bounce; ``complained`` a complaint.  A bounce whose reply refused our
+envelope sender (5.1.7, 5.1.8, "Sender address rejected") is ``SENDER``, and one the reply or the
+ESP calls a policy block (5.7.x, "rejected as spam", anymail's ``reject_reason`` "blocked" or
+"spam"; Postmark's SpamNotification, which anymail calls a complaint, is a receiving filter's
+refusal) is ``BLOCKED``: neither suppresses the recipient.  Other events (delivered,
 opened...) are not reports and are ignored here.
 """
 
@@ -19,7 +23,19 @@ import json
 import re
 from typing import Any
 
-from .base import BLOCKED, COMPLAINT, HARD, SOFT, Finding, permanent_but_soft, policy_block, rows_in
+from .base import (
+    BLOCKED,
+    COMPLAINT,
+    HARD,
+    SENDER,
+    SOFT,
+    Finding,
+    permanent_but_soft,
+    policy_block,
+    refused_by_policy_words,
+    refuses_our_sender,
+    rows_in,
+)
 
 _TEMPORARY_REPLY = re.compile(r"^\s*(4\d\d|4\.\d{1,3}\.\d{1,3})\b")
 
@@ -38,6 +54,15 @@ def _soft_by_esp(esp_name: str, esp_event: Any) -> bool:
     return False
 
 
+def _filtered_by_esp(esp_name: str, esp_event: Any) -> bool:
+    """Whether the ESP's event is a spam filter's notice rather than a person's complaint."""
+    return (
+        esp_name.lower() == "postmark"
+        and isinstance(esp_event, dict)
+        and esp_event.get("Type") == "SpamNotification"
+    )
+
+
 _ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 
 
@@ -47,6 +72,16 @@ def _enhanced(reply: str) -> str:
     return match.group(1) if match else ""
 
 
+# The address itself was refused (5.1.1 user unknown, 5.1.10 null MX): whatever the ESP calls it.
+_ADDRESS_STATUS = re.compile(r"^5\.1\.(1|2|3|10)$")
+
+
+def _esp_says_policy(event: Any) -> bool:
+    """Whether the ESP classified the bounce as a block or spam refusal (anymail's normalised
+    ``reject_reason``): never a reason to suppress the address."""
+    return str(event.reject_reason or "") in ("blocked", "spam")
+
+
 def parse(event: Any, esp_name: str) -> list[Finding]:
     """The finding in an anymail ``AnymailTrackingEvent`` ([] when it is not a report)."""
     kind = {"bounced": HARD, "deferred": SOFT, "complained": COMPLAINT}.get(event.event_type)
@@ -54,9 +89,24 @@ def parse(event: Any, esp_name: str) -> list[Finding]:
         return []
     reply = str(event.mta_response or "")
     detail = str(event.reject_reason or event.event_type)[:100]
-    if kind == HARD and policy_block(_enhanced(reply)):
-        # "550 5.7.1 rejected as spam", a DMARC refusal: the message or sender, not the address.
-        kind, detail = BLOCKED, _enhanced(reply)
+    if kind == COMPLAINT and _filtered_by_esp(esp_name, event.esp_event):
+        # Postmark's SpamNotification (anymail: "complained") is a receiving spam filter's
+        # refusal of the message, not the person reporting it: a policy block, never a reason
+        # to suppress them or withdraw their consent.  Its SpamComplaint stays a complaint.
+        kind, detail = BLOCKED, "SpamNotification"
+    status = _enhanced(reply)
+    if kind == HARD and refuses_our_sender(status, [reply]):
+        # "550 5.1.8 Sender address rejected: Domain not found": our sender, not the address.
+        kind, detail = SENDER, status or detail
+    elif kind == HARD and (
+        policy_block(status)
+        or refused_by_policy_words(status, [reply])
+        or (_esp_says_policy(event) and not _ADDRESS_STATUS.match(status))
+    ):
+        # "550 5.7.1 rejected as spam", a DMARC refusal, or the ESP's own word for a block
+        # (SparkPost's bounce classes 25, 50-54, SendGrid's "blocked"): the message or
+        # sender, not the address.
+        kind, detail = BLOCKED, status or detail
     elif kind == HARD and (
         _soft_by_esp(esp_name, event.esp_event)
         or _TEMPORARY_REPLY.match(reply)

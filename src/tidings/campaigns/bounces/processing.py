@@ -15,6 +15,10 @@ Effects, for the person the matched message went to (campaign mail and one-off m
   message or its sender, not the address: nobody is suppressed and nothing counts towards the
   soft-bounce limit; the message is marked failed ("blocked: 5.7.1 ..."), so the campaign's
   report and "Why didn't they get it?" show it, and no bounce signal is sent;
+- sender refusal (5.1.7 / 5.1.8, "Sender address rejected", relaying denied): our envelope
+  sender or sending set-up was refused, not the address: as a policy block, nobody is
+  suppressed; the message is marked failed ("sender: 5.1.8 ..."), which the reputation pause
+  counts apart, saying to fix the sender address or its domain;
 - complaint: suppressed (reason ``complaint``), every live subscription marked complained with
   its consent withdrawn, and marketing consent withdrawn on every channel (email, phone, post),
   each a ConsentEvent (source ``system``, ``complaint:<report id>``).
@@ -40,11 +44,11 @@ from tidings import signals
 from tidings.lib.audit import audit
 
 from ..models import Delivery, InboundReport, OutgoingMessage
-from .base import BLOCKED, COMPLAINT, HARD, SOFT, Finding, Unreadable
+from .base import BLOCKED, COMPLAINT, HARD, SENDER, SOFT, Finding, Unreadable
 
 logger = logging.getLogger(__name__)
 
-_SEVERITY = {COMPLAINT: 3, HARD: 2, SOFT: 1, BLOCKED: 1}
+_SEVERITY = {COMPLAINT: 3, HARD: 2, SOFT: 1, BLOCKED: 1, SENDER: 1}
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -287,9 +291,11 @@ def _act(report: InboundReport, findings: list[Finding]) -> None:
         outcome, hard = _soft_bounce(report, row.contact_id)
     elif finding.kind == BLOCKED:
         outcome = _blocked(report, row)
+    elif finding.kind == SENDER:
+        outcome = _sender_refused(report, row)
     else:
         outcome = _complaint(report, row.contact_id)
-    if isinstance(row, Delivery) and finding.kind != BLOCKED:
+    if isinstance(row, Delivery) and finding.kind not in (BLOCKED, SENDER):
         # The campaign's report counts it (the tracking engineer's events and counters).
         from ..events import record_delivery_event
 
@@ -307,7 +313,7 @@ def _act(report: InboundReport, findings: list[Finding]) -> None:
         delivery=report.delivery_id,
         outgoing=report.outgoing_id,
     )
-    if finding.kind != BLOCKED:  # not a bounce: journeys and webhooks hear nothing
+    if finding.kind not in (BLOCKED, SENDER):  # not a bounce: journeys and webhooks hear nothing
         _after_commit(report, hard=hard)
 
 
@@ -320,6 +326,19 @@ def _blocked(report: InboundReport, row: Delivery | OutgoingMessage) -> str:
     return (
         f"blocked by the receiving server's policy ({report.detail}): the message or sender "
         "was refused, not the address: nobody suppressed, not counted as a bounce"
+    )
+
+
+def _sender_refused(report: InboundReport, row: Delivery | OutgoingMessage) -> str:
+    """A refusal of our envelope sender reported after the message was handed over: the
+    message failed (``sender:``, counted apart by the reputation pause), the person is left
+    alone.  Only the status code is kept."""
+    error = f"sender: {report.detail} (reported after it was handed over)"
+    type(row).objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED, error=error)
+    return (
+        f"our sender was refused ({report.detail}): the envelope sender address or its domain "
+        "(or the relay's settings), not the recipient's address: nobody suppressed, not "
+        "counted as a bounce"
     )
 
 

@@ -25,6 +25,7 @@ from tidings.audience.models import Contact, Suppression
 from tidings.lib.audit import audit
 
 from ..models import Delivery, Event, EventKind, InboundReport, OutgoingMessage
+from ..transports.base import names_our_sender, names_our_setup
 
 DAYS = 90
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -37,6 +38,17 @@ def explain_answer(code: int | None, text: str) -> str:
     klass, subject, detail = enhanced.groups() if enhanced else ("", "", "")
     if lowered.startswith("server_unreachable") or lowered.startswith("connection"):
         return "Our mail server could not be reached at the time; it was tried again later."
+    if lowered.startswith("sender:") or names_our_sender(text or ""):
+        return (
+            "Refused because of our sender address (the envelope sender, where bounces go), "
+            "not theirs: its domain must exist, with MX and SPF records. Their address was "
+            "not suppressed."
+        )
+    if lowered.startswith("auth:") or names_our_setup(text or ""):
+        return (
+            "Our SMTP server refused to send it for us (authentication or relaying): check "
+            "the transport's settings. Their address was not suppressed."
+        )
     if ((klass, subject) == ("5", "1") and detail in ("1", "10")) or any(
         w in lowered for w in ("user unknown", "no such user", "does not exist", "unknown user")
     ):
@@ -103,6 +115,8 @@ def _after(events: list[tuple[str, bool]], reports: list[InboundReport]) -> list
         elif report.kind in (InboundReport.Kind.HARD_BOUNCE, InboundReport.Kind.SOFT_BOUNCE):
             words = explain_answer(None, report.detail) or "it bounced"
             notes.append(f"bounced afterwards: {words} ({report.detail or report.kind})")
+        elif report.kind == InboundReport.Kind.SENDER:
+            notes.append(f"refused afterwards because of our sender address ({report.detail})")
         elif report.kind == InboundReport.Kind.BLOCKED:
             words = explain_answer(None, report.detail) or "it was blocked"
             notes.append(f"blocked afterwards by the receiving server: {words} ({report.detail})")

@@ -414,6 +414,16 @@ class Engine:
             transport = next((t for t in self.transports if t.name == result.transport), None)
             where = transport.describe() if transport else result.transport
             return f"server unreachable: {where}: {result.error.partition(': ')[2]}"
+        if result.kind == AUTH:
+            # Our set-up, not the list nor the content: the fix is in the transport's settings.
+            transport = next((t for t in self.transports if t.name == result.transport), None)
+            where = transport.describe() if transport else result.transport
+            return (
+                f"the SMTP server {where} refused to send for us "
+                f"({result.error.partition(': ')[2]}): check the transport's user name and "
+                "password (TIDINGS_TRANSPORTS), that it logs in over TLS, and that the server "
+                "lets that account relay mail from the sender address; nobody was suppressed"
+            )
         return result.error
 
     def _pause(self, campaign_id: int, reason: str) -> bool:

@@ -28,6 +28,8 @@ class InboundReport(models.Model):
         COMPLAINT = "complaint", "Complaint"
         # 5.7.x: the receiver refused the message or its sender, not the address.
         BLOCKED = "blocked", "Blocked by the receiver's policy"
+        # 5.1.7 / 5.1.8, "Sender address rejected": our envelope sender, not the address.
+        SENDER = "sender", "Our sender refused"
         UNKNOWN = "", "Unknown"
 
     received_at = models.DateTimeField(default=timezone.now, db_index=True)

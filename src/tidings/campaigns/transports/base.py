@@ -26,10 +26,19 @@ REJECTED = "rejected"  # any other permanent refusal
 # sender, not the address.  Never a hard bounce; the reputation pause counts these apart
 # (``campaigns.protection``).  The same word as a policy block reported later (bounces.BLOCKED).
 BLOCKED = "blocked"
+# A permanent refusal of our envelope sender (RFC 3463 X.1.7 bad sender's mailbox, X.1.8 bad
+# sender's system address: "Sender address rejected: Domain not found", Exim's "Sender verify
+# failed"): our address or its domain is wrong, every recipient would get the same answer.  Never
+# a hard bounce; counted apart for the reputation pause, whose reason says to fix the sender.
+SENDER = "sender"
 THROTTLED = "throttled"  # slow down: 421/451/454 "too many", SES's 454 Throttling
 TEMPORARY = "temporary"  # any other 4xx
 CONNECTION = "connection"  # could not connect, connection dropped, timed out
-AUTH = "auth"  # the server refused our credentials
+# The server refused our credentials, or refuses to send for us without them ("530 5.7.0
+# Authentication required", "554 5.7.1 Relay access denied", Microsoft's 5.7.57 and 5.7.64): our
+# SMTP set-up, not the message nor the recipient.  Nothing is spent: the rows wait and the
+# campaign pauses with the reason (engine: like an unreachable server).
+AUTH = "auth"
 CONFIG = "config"  # the transport itself is misconfigured
 
 
@@ -90,8 +99,49 @@ _POLICY_WORDS = re.compile(
     r"content (rejected|refused)",
     re.IGNORECASE,
 )
+# A refusal of our envelope sender, in the words of Postfix ("Sender address rejected: Domain
+# not found", "... need fully-qualified address"), Exim ("Sender verify failed", "after MAIL
+# FROM"), Sendmail ("Domain of sender address ... does not exist"), Microsoft 365 ("5.7.60 Client
+# does not have permissions to send as this sender", "5.1.8 Access denied, bad outbound sender")
+# and others; or its code, X.1.7 / X.1.8.  "Sender unknown to our reputation service" is a
+# policy block, not this.
+_SENDER_WORDS = re.compile(
+    r"\b[45]\.1\.[78]\b|sender address rejected|sender verif(y|ication) (failed|rejected)|"
+    r"verification failed for|domain of sender address|"
+    r"sender('s)? domain (not found|does not exist|doesn't exist|unknown|must (resolve|exist))|"
+    r"sender (must exist|denied|domain must)|need fully[- ]qualified address|"
+    r"rejected your return address|bad outbound sender|"
+    r"(not|n't) have permissions? to send as",
+    re.IGNORECASE,
+)
+# Our SMTP server refusing to send for us: we did not log in (or not as an account allowed to
+# send), or it does not relay for us.  RFC 4954's 530 is "authentication required".
+_SETUP_WORDS = re.compile(
+    r"relay(ing)? (access )?(denied|not permitted|prohibited|not allowed)|unable to relay|"
+    r"(we do not|not allowed to|not permitted to|does not) relay|list of allowed rcpthosts|"
+    r"authentication (is )?required|must (authenticate|log ?in)|not authenticated|"
+    r"must issue a starttls|\b5\.7\.(57|64)\b",
+    re.IGNORECASE,
+)
 # An enhanced status code that says something (X.0.0 is "other or undefined").
 _ENHANCED = re.compile(r"\b[245]\.(?!0\.0\b)\d{1,3}\.\d{1,3}\b")
+
+
+def names_our_sender(text: str) -> bool:
+    """Whether a refusal's ``text`` refuses our envelope sender (X.1.7, X.1.8, or words)."""
+    return _SENDER_WORDS.search(text) is not None
+
+
+def names_our_setup(text: str) -> bool:
+    """Whether a refusal's ``text`` says the server will not send for us at all (relaying
+    denied, authentication required)."""
+    return _SETUP_WORDS.search(text) is not None
+
+
+def names_a_policy(text: str) -> bool:
+    """Whether a refusal's ``text``, which gives no telling enhanced code, says it refused
+    the message or our reputation (spam, a blocklist, DMARC...)."""
+    return _ENHANCED.search(text) is None and _POLICY_WORDS.search(text) is not None
 
 
 def scrub(text: str) -> str:
@@ -107,13 +157,18 @@ def classify_smtp_reply(
     whatever its words ("Sender address rejected: User unknown").  Postfix checks the sender
     when the recipient is given (smtpd_delay_reject, its default), so such a refusal can also
     come as the reply to RCPT: recognised by its words or its enhanced code (RFC 3463 X.1.7
-    bad sender's mailbox, X.1.8 bad sender's system address)."""
+    bad sender's mailbox, X.1.8 bad sender's system address).
+
+    Permanent refusals, most specific first: our SMTP set-up (``AUTH``: authentication
+    required, relaying denied), our envelope sender (``SENDER``), a full mailbox (tried again),
+    a policy block (``BLOCKED``), an unknown mailbox (``USER_UNKNOWN``), anything else."""
     lowered = message.lower()
-    sender = (
-        sender
-        or "sender address rejected" in lowered
-        or re.search(r"\b5\.1\.[78]\b", message) is not None
-    )
+    named_sender = _SENDER_WORDS.search(message) is not None
+    sender = sender or named_sender
+    if 500 <= code < 600 and (code == 530 or _SETUP_WORDS.search(message)):
+        # Not this message's fault nor the recipient's: nothing left this machine that the
+        # server took, so no attempt is spent; the rows wait and the campaign pauses.
+        return TransportError(message, permanent=False, code=code, kind=AUTH, attempted=False)
     if 500 <= code < 600 and _MAILBOX_FULL.search(message) and not sender:
         # 552 5.2.2 "mailbox full": RFC 3463 calls it persistent, but the mailbox takes mail
         # again once emptied (Gmail answers it so): tried again later, never a hard bounce.
@@ -136,7 +191,12 @@ def classify_smtp_reply(
             )
             or (not policy and "does not exist" in lowered)
         )
-        kind = USER_UNKNOWN if unknown else BLOCKED if policy else REJECTED
+        # A refused MAIL FROM is our sender's unless it says the message is too big or is
+        # refused for its content or our reputation (a blocklisted server, at MAIL FROM).
+        ours = named_sender or (
+            sender and not policy and not re.search(r"\b5\.3\.4\b|size", lowered)
+        )
+        kind = USER_UNKNOWN if unknown else SENDER if ours else BLOCKED if policy else REJECTED
         return TransportError(message, permanent=True, code=code, kind=kind)
     throttled = code in (421, 454) or "throttl" in lowered or "rate" in lowered
     return TransportError(

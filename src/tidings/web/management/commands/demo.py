@@ -1,8 +1,10 @@
+import shlex
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from tidings.web.demo import follow_serving_address, load_demo
+from tidings.web.demo import follow_demo_from, follow_serving_address, load_demo
 
 
 class Command(BaseCommand):
@@ -15,6 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, **options):
         base_url = follow_serving_address(host, port)
+        sender = follow_demo_from()
         call_command("migrate", interactive=False, verbosity=0)
         result = load_demo()
         self.stdout.write(
@@ -23,7 +26,10 @@ class Command(BaseCommand):
             f"Open {base_url}/ and sign in as\n"
             f"    username: {result.username}\n"
             f"    password: {result.password}\n"
-            "(a new password is set each time the demo is loaded)"
+            "(a new password is set each time the demo is loaded)\n"
+            f"Its mail comes from {sender}. To serve it by hand as `make demo` does:\n"
+            f"    TIDINGS_FROM_EMAIL={shlex.quote(sender)} tidings serve --host {host} "
+            f"--port {port} --with-worker"
         )
         if settings.TIDINGS_REQUIRE_2FA != "none":
             self.stdout.write(
