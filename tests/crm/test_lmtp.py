@@ -446,3 +446,45 @@ def test_an_exchange_out_of_office_delivered_over_lmtp_opens_nothing_and_gets_no
     row = InboundMail.objects.get()
     assert (row.source, row.status) == ("lmtp", "ignored")
     assert not Enquiry.objects.exists() and not OutgoingMessage.objects.exists()
+
+
+# --- messy mail that is still a person's mail ------------------------------------------------
+def test_a_nul_byte_in_a_mails_headers_is_dropped_and_the_mail_taken_with_a_note(serve):
+    """A web form's mailer (C strings, their terminator written out) ended the Subject and
+    X-Mailer with a NUL byte: the mail was refused 550 "binary, not a mail message", a bounce to
+    the customer and no enquiry.  It is taken; the operator's list says which headers had one."""
+    receiver = serve()
+    raw = mail(GRACE, subject="Courses", body="Do you run COBOL courses?")
+    raw = raw.replace(b"Subject: Courses", b"X-Mailer: FormMail 1.9\x00\r\nSubject: Courses\x00")
+    assert b"\x00" in raw[:4096]
+
+    assert send(receiver, raw) == {}  # 250
+    enquiry = Enquiry.objects.get()
+    assert (enquiry.subject, enquiry.message) == ("Courses", "Do you run COBOL courses?")
+    row = InboundMail.objects.get()
+    assert row.status == "processed"
+    assert row.reason == (
+        f"new enquiry #{enquiry.pk}; NUL bytes dropped from its headers (X-Mailer, Subject)"
+    )
+
+
+def test_a_nul_byte_in_who_sent_a_mail_keeps_it_for_an_operator_who_can_open_it(serve):
+    """Where the NUL sits in the From header, which address sent the mail depends on who reads
+    it: a program that stops at the NUL (the mail server's sender checks) reads another one
+    than tidings, which drops it.  Taken (250), never matched to anyone's conversation on its
+    own; kept for an operator, who may open a conversation for its sender."""
+    from tidings.crm.inbound.processing import do_open_as_new, may_open_as_new
+
+    receiver = serve()
+    raw = mail("Grace Hopper <grace@exam\x00ple.org>", subject="Courses", body="Any courses?")
+    assert send(receiver, raw) == {}  # 250: kept, not bounced
+    row = InboundMail.objects.get()
+    assert row.status == "unprocessed"
+    assert row.reason.startswith("a NUL byte in who sent it (From)")
+    assert bytes(row.raw) == wire(raw)
+    assert not Enquiry.objects.exists()
+
+    assert may_open_as_new(row)
+    row = do_open_as_new(row)
+    assert row.status == "processed", row.reason
+    assert Enquiry.objects.get().contact.email == "grace@example.org"

@@ -98,17 +98,49 @@ class Unreadable(ValueError):
 
 # Where a mail's headers end: the first empty line.
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+# The headers that say who sent a mail (and where replies go): see ``headers_with_nul``.
+SENDER_HEADERS = ("From", "Sender", "Reply-To", "Return-Path")
+_HEADER_NAME = re.compile(rb"[!-9;-~]{1,76}")  # RFC 5322 ftext, at most a line's worth
+
+
+def _head(raw: bytes) -> tuple[bytes, bytes]:
+    """(the header section, the rest from its empty line on); all of it with no empty line."""
+    end = _END_OF_HEADERS.search(raw)
+    return (raw[: end.start()], raw[end.start() :]) if end else (raw, b"")
+
+
+def headers_with_nul(raw: bytes) -> list[str]:
+    """The names of the header fields with a NUL byte in them, in order, each once (canonical
+    case: "Subject", "X-Mailer"); a name that is no header name is left out.  Names only: they
+    say nothing of anyone, and processing notes them for the operator."""
+    head = _head(raw)[0]
+    if b"\x00" not in head:
+        return []
+    names: dict[str, None] = {}
+    name = ""
+    for line in re.split(rb"\r?\n", head):
+        if line[:1] not in (b" ", b"\t"):  # not a folded field's continuation: a new field
+            found = _HEADER_NAME.fullmatch(line.partition(b":")[0].replace(b"\x00", b"").strip())
+            name = found[0].decode("ascii").title() if found else ""
+        if b"\x00" in line and name:
+            names[name] = None
+    return list(names)
 
 
 def read(raw: bytes) -> EmailMessage:
-    """The mail in ``raw``.  A NUL byte in its headers means a file, not mail; in its body it is
-    a mail program's stray byte (RFC 5322 forbids them, but they arrive: a customer's mail was
-    bounced as "not a mail message" and no enquiry opened), dropped from the text it is in."""
+    """The mail in ``raw``.  NUL bytes are dropped wherever they are: RFC 5322 forbids them,
+    but mail programs write them (a C program's string terminator after a Subject, a stray
+    byte in a text), and a customer's mail refused as "not a mail message" was a bounce to
+    them and no enquiry.  RFC 5322's obsolete syntax (4.1) even lists NUL among the characters
+    of an unstructured header's text, which a receiver is to accept though no sender may
+    write it.  What is not mail (a file: binary, no From) is still refused; where a NUL sat in
+    who sent it (``SENDER_HEADERS``) processing keeps the mail for an operator instead."""
     if not raw or not raw.strip():
         raise NotMail("the input is empty")
-    end = _END_OF_HEADERS.search(raw)
-    if b"\x00" in raw[: end.start() if end else len(raw)]:
-        raise NotMail("the input is binary, not a mail message")
+    head, rest = _head(raw)
+    binary = b"\x00" in head
+    if binary:
+        raw = head.replace(b"\x00", b"") + rest
     try:
         message = mime.parse(raw, policy=email.policy.default)
         has_sender = bool(message.get("From") or message.get("Sender"))
@@ -117,6 +149,8 @@ def read(raw: bytes) -> EmailMessage:
     except RecursionError:  # a header's value parser on a pathological value
         raise Unreadable("its headers are nested too deeply to read") from None
     if not message.keys() or not has_sender:
+        if binary:  # a file with NUL bytes (an image, a document): no mail headers at all
+            raise NotMail("the input is binary, not a mail message")
         raise NotMail("the input has no mail headers (no From)")
     return message  # type: ignore[return-value]  # policy.default makes EmailMessage objects
 
