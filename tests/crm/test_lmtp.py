@@ -488,3 +488,55 @@ def test_a_nul_byte_in_who_sent_a_mail_keeps_it_for_an_operator_who_can_open_it(
     row = do_open_as_new(row)
     assert row.status == "processed", row.reason
     assert Enquiry.objects.get().contact.email == "grace@example.org"
+
+
+# --- a message that fails at every try --------------------------------------------------------
+# An address literal cut short: the standard library's header parser itself fails on it
+# (AttributeError in Python 3.13's email._header_value_parser), at every try.
+UNREADABLE_FROM = "From: Grace Hopper <grace@[10.0.0.1  "
+
+
+def test_a_message_that_fails_at_every_try_is_kept_for_an_operator_and_answered_250(
+    serve, client, caplog
+):
+    """A parsing bug on one message answered 451: the mail server retried it for days, a new
+    row at each try, then bounced it to the customer.  It is taken once (250), kept whole for
+    an operator, who sees that a message could not be read; only an owner or privacy officer
+    downloads it (the message is unscreened), and the download is audited.  The log says
+    where it failed, never what the message says."""
+    from django.urls import reverse
+
+    from tidings.lib.models import AuditEntry
+
+    from .helpers import operator
+
+    caplog.set_level(logging.INFO)
+    receiver = serve()
+    raw = wire(mail(GRACE, subject="My migraine", body="Do you run COBOL courses?"))
+    raw = raw.replace(b"From: Grace Hopper <grace@example.org>", UNREADABLE_FROM.encode())
+    assert send(receiver, raw) == {}  # 250: nothing for the mail server to retry or bounce
+    row = InboundMail.objects.get()
+    assert (row.status, row.reason) == (
+        "unprocessed",
+        "a message could not be read (AttributeError): kept as it came, for an operator to "
+        "download and read",
+    )
+    assert bytes(row.raw) == raw
+    assert "migraine" not in caplog.text and "grace@" not in caplog.text
+
+    download = reverse("crm:inbound-message", args=[row.pk])
+    client.force_login(operator("ed", role="editor"))
+    page = client.get(reverse("crm:inbound")).text
+    assert "A message could not be read" in page
+    assert download not in page and "an owner or a privacy officer can download" in page
+    assert client.get(download).status_code == 403
+
+    officer = operator("pat", role="privacy_officer")
+    client.force_login(officer)
+    assert download in client.get(reverse("crm:inbound")).text
+    response = client.get(download)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "message/rfc822"
+    assert response["Content-Disposition"] == f'attachment; filename="inbound-mail-{row.pk}.eml"'
+    assert b"".join(response.streaming_content) == raw
+    assert AuditEntry.objects.filter(action="inbound_mail.downloaded", actor=officer).count() == 1

@@ -180,6 +180,26 @@ def could_not_be_read(row: InboundMail) -> bool:
     return row.status == InboundMail.Status.UNPROCESSED and row.reason.startswith(UNREADABLE)
 
 
+def may_download(user: Any) -> bool:
+    """Whether ``user`` may download a kept mail's message as it came: it is unscreened (the
+    special-category data screening keeps out of every record may be in it), so only those
+    who may see what screening and erasure are about, the ``privacy`` permission (owners and
+    privacy officers), not every operator who answers mail."""
+    from tidings.lib.access import has_permission
+
+    return has_permission(user, "privacy")
+
+
+def do_download_inbound_mail(row: InboundMail, *, actor: Any) -> bytes:
+    """The kept mail's message as it came, for an operator; audited (who read which mail).
+    Raises ValueError when it is no longer kept (processed, or past the keeping period)."""
+    raw = bytes(row.raw)
+    if not raw:
+        raise ValueError("its message is no longer kept")
+    audit("inbound_mail.downloaded", actor=actor, obj=row, size=len(raw))
+    return raw
+
+
 def may_open_as_new(row: InboundMail) -> bool:
     """Whether an operator may open a conversation for the kept mail's sender."""
     return (
