@@ -32,7 +32,7 @@ from email.utils import getaddresses, parseaddr
 from typing import Any
 
 import nh3
-from mailparser_reply.constants import MAIL_LANGUAGES
+from mailparser_reply.constants import MAIL_LANGUAGES, OUTLOOK_MAIL_SEPARATOR
 from mailparser_reply.parser import EmailMessage as EmailMessage_
 
 from tidings.lib import mime
@@ -569,6 +569,20 @@ class _Reader(EmailMessage_):
     must have an address or a date and time (``_QuotedHeaders``)."""
 
     _two_line_headers: _QuotedHeaders | None = None
+
+    def _normalize_text(self) -> None:
+        # The library's own normalisation (mail-parser-reply 1.36, the latest; its fix, pull
+        # request 30, is not released), but for one call: it drops a line of 32+ dashes or
+        # underscores after a blank line (Outlook's rule above a quoted reply) with
+        # ``re.sub(pattern, repl, text, re.MULTILINE)``, whose fourth argument is ``count``:
+        # only the first eight went.  From the ninth on, its signature pattern took the rule
+        # for Outlook's and cut the rest of the mail as quoted history (a booking list with a
+        # rule per attendee lost the last two and the question under them).  Every such rule
+        # goes alike here, as its first eight did (the flag changes nothing in a pattern
+        # without ^ or $).
+        self.text = self.text.replace("\r\n", "\n")
+        self.text = "\n".join(line.strip() for line in self.text.split("\n"))
+        self.text = re.sub(f"([^\n]){OUTLOOK_MAIL_SEPARATOR}", "\\1\n", self.text)
 
     def _get_language_regex(self, language: str, regex_key: str) -> str:
         if regex_key == "wrote_header" and language in _WROTE_HEADERS:
