@@ -716,8 +716,10 @@ def content(message: EmailMessage) -> Content:
         text = _tnef_text(message)
     subject = header(message, "Subject")
     # Stray NUL bytes (see ``read``) are no text, and PostgreSQL cannot store them in text.
-    text = text.replace("\x00", "")
-    return Content(strip_reply(text, subject=subject), list(_attachments(message)))
+    text = strip_reply(text.replace("\x00", ""), subject=subject)
+    if _tnef_cut_short(message):  # after the stripping: the notice is no one's signature
+        text = f"{text}\n\n{TNEF_CUT_SHORT}" if text.strip() else TNEF_CUT_SHORT
+    return Content(text, list(_attachments(message)))
 
 
 def _attachments(part: EmailMessage) -> Iterator[Attachment]:
@@ -802,8 +804,53 @@ class _NotTnef(ValueError):
     pass
 
 
+# Said after the text of a mail whose winmail.dat was cut short (``_tnef_cut``).
+TNEF_CUT_SHORT = (
+    "[The winmail.dat in this mail (Outlook's attachments and rich text) was cut short: what "
+    "is shown and kept of it is what could be read, and a file cut short is not kept. Ask its "
+    "sender to send it again.]"
+)
+_TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"  # 0x223E9F78, little-endian
+_TNEF_RENDERING = 0x9002  # attAttachRendData: the first attribute of each file
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """Where a TNEF stream ends inside an attribute: ``in_file``, inside the attributes of the
+    last file tnefparse started (its bytes or its name may be cut: it is not kept)."""
+
+    in_file: bool
+
+
+def _tnef_cut(data: bytes) -> _Cut | None:
+    """Whether a TNEF stream ends inside an attribute (None when it is whole, or no TNEF).
+
+    tnefparse reads a stream cut short without a word, each attribute as far as it goes: a
+    file cut short came out as if whole.  Its framing (MS-OXTNEF 2.1.3: a level byte, an id,
+    a length, the value and a checksum) says where each attribute should end, walked here as
+    tnefparse walks it (objects of at least 12 bytes more)."""
+    if not data.startswith(_TNEF_SIGNATURE):
+        return None
+    if len(data) < 6 + 12:  # no attribute at all
+        return _Cut(in_file=False)
+    at, files = 6, 0
+    while at + 12 < len(data):
+        level, name = data[at], int.from_bytes(data[at + 1 : at + 3], "little")
+        length = int.from_bytes(data[at + 5 : at + 9], "little") + 11
+        files += name == _TNEF_RENDERING
+        if at + length > len(data):
+            return _Cut(in_file=level == 2 and files > 0)
+        at += length
+    if at < len(data):  # an attribute's first bytes only: tnefparse leaves them
+        name = int.from_bytes(data[at + 1 : at + 3], "little") if len(data) > at + 2 else 0
+        # The start of a new file's attributes: nothing of it read, its last file is whole.
+        return _Cut(in_file=data[at] == 2 and name != _TNEF_RENDERING and files > 0)
+    return None
+
+
 def _tnef_files(data: bytes) -> list[tuple[str, bytes]]:
-    """(name, bytes) of each file in a TNEF stream; raises _NotTnef when it is not one."""
+    """(name, bytes) of each file in a TNEF stream read in full (one cut short is left out);
+    raises _NotTnef when it is not one."""
     from tnefparse import TNEF
 
     try:
@@ -811,9 +858,21 @@ def _tnef_files(data: bytes) -> list[tuple[str, bytes]]:
         files = [(_tnef_name(a), bytes(a.data or b"")) for a in tnef.attachments]
     except Exception as error:  # a parser of hostile bytes: any failure means "unreadable"
         raise _NotTnef(type(error).__name__) from None
+    cut = _tnef_cut(data)
+    if cut is not None and cut.in_file:
+        files = files[:-1]
     if len(files) > _TNEF_MAX_FILES:
         raise _NotTnef("too many files")
     return files
+
+
+def _tnef_cut_short(message: EmailMessage) -> bool:
+    """Whether a winmail.dat of the mail was cut short (see ``_tnef_cut``)."""
+    for part in _tnef_parts(message):
+        data = part.get_payload(decode=True)
+        if isinstance(data, bytes) and _tnef_cut(data) is not None:
+            return True
+    return False
 
 
 # A winmail.dat's RTF is decompressed only from a winmail.dat of at most this size (compressed
@@ -857,12 +916,40 @@ def _tnef_body(data: bytes) -> str:
             return _html_text(_decoded(html, charset) if isinstance(html, bytes) else str(html))
         if len(data) > _TNEF_TEXT_MAX_BYTES:
             return ""
-        rtf = tnef.rtfbody  # decompressed with compressed-rtf
+        rtf = _rtf(tnef, cut=_tnef_cut(data) is not None)
         if not isinstance(rtf, bytes) or not rtf.lstrip().startswith(b"{\\rtf"):
             return ""
         return str(rtf_to_text(_decoded(rtf.rstrip(b"\0"), "cp1252"), errors="ignore"))
     except Exception:  # parsers of hostile bytes: any failure means "no text in it"
         return ""
+
+
+def _rtf(tnef: Any, *, cut: bool) -> bytes | None:
+    """The winmail.dat's RTF, decompressed (compressed-rtf, through tnefparse); of one ``cut``
+    short, as much as the bytes that came decompress to: compressed-rtf refuses a stream whose
+    CRC (over the whole of it) does not match, which no stream cut short can."""
+    try:
+        return tnef.rtfbody  # type: ignore[no-any-return]
+    except Exception:
+        compressed = tnef._rtfbody  # the bytes tnefparse hands compressed-rtf, as they came
+        if not cut or not isinstance(compressed, bytes) or len(compressed) <= 16:
+            raise
+    import struct
+
+    from compressed_rtf import decompress
+    from compressed_rtf.crc32 import crc32
+
+    # Its header (MS-OXRTFCP 2.1.3.1) made to say what came: the size and CRC of the bytes
+    # there are.  A stream cut inside a two-byte reference decompresses a byte or two shorter.
+    header, body = compressed[:16], compressed[16:]
+    for end in range(len(body), max(len(body) - 3, 0), -1):
+        part = body[:end]
+        fixed = struct.pack("<I", len(part) + 12) + header[4:12] + struct.pack("<I", crc32(part))
+        try:
+            return bytes(decompress(fixed + part + b"\0"))
+        except Exception:
+            continue
+    return None
 
 
 def _tnef_name(attachment: Any) -> str:
