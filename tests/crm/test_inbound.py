@@ -670,3 +670,24 @@ def test_a_mail_with_many_dashed_rules_keeps_what_follows_the_ninth():
     assert "Attendee 9:" in message and "Attendee 10: 2 days, vegetarian" in message
     assert message.endswith("\nPlease invoice us for all.")
     assert rule not in message  # as for the first eight: every such rule goes alike
+
+
+def test_a_text_in_base64_cut_in_the_middle_of_a_letter_is_not_read_as_another_charset():
+    """Base64 cut on a four-character boundary is valid base64, but its last letter's bytes
+    are cut in two: the UTF-8 failed, and the whole text was read as Windows-1252 ("GrÃ¼ÃŸe
+    aus MÃ¼nchen").  What decodes is kept, in its charset, then the note."""
+    import base64
+
+    from tidings.crm.inbound.mail import UNDECODABLE
+
+    text = "Grüße aus München, wir möchten zehn Plätze buchen. Schöne Grüße"
+    encoded = base64.b64encode(text.encode()).decode()[:80]  # "Sch" and half an "ö"
+    raw = (
+        f"From: {GRACE}\r\nTo: {SUPPORT}\r\nSubject: Plätze\r\nMessage-ID: <b64@example.org>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n"
+    ).encode()
+    assert do_receive_inbound(raw, source="pipe").status == "processed"
+    assert Enquiry.objects.get().message == (
+        f"Grüße aus München, wir möchten zehn Plätze buchen. Sch\n\n{UNDECODABLE}"
+    )

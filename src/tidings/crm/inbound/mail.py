@@ -333,7 +333,35 @@ def _part_text(part: EmailMessage) -> str:
         return ""
     if not isinstance(payload, bytes):
         return ""
-    return _decoded(payload, part.get_content_charset() or "us-ascii")
+    charset = part.get_content_charset() or "us-ascii"
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+        cut = _cut_in_a_letter(payload, charset)
+        if cut is not None:
+            return cut
+    return _decoded(payload, charset)
+
+
+def _cut_in_a_letter(data: bytes, charset: str) -> str | None:
+    """The text of a UTF-8 part whose base64 was cut on a four-character boundary, inside a
+    letter's bytes (valid base64: ``_broken_base64_text`` sees nothing wrong): what decodes,
+    then ``UNDECODABLE``.  None for anything else.  Read in the fallbacks' Windows-1252, the
+    whole text became "GrÃ¼ÃŸe aus MÃ¼nchen".  Only when what comes before decodes as UTF-8
+    with a letter outside ASCII in it: Windows-1252 mail labelled UTF-8 whose one accented
+    letter ends it ("café") is read by the fallbacks as before."""
+    try:
+        if codecs.lookup(charset).name != "utf-8":
+            return None
+        data.decode("utf-8")
+        return None
+    except LookupError:
+        return None
+    except UnicodeDecodeError as error:
+        if error.reason != "unexpected end of data" or error.end != len(data):
+            return None
+        text = data[: error.start].decode("utf-8")
+    if text.isascii():
+        return None
+    return f"{text.rstrip()}\n\n{UNDECODABLE}"
 
 
 # Said in place of what could not be decoded of a text (see ``_broken_base64_text``).
