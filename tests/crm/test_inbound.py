@@ -664,7 +664,7 @@ def test_a_mail_with_many_dashed_rules_keeps_what_follows_the_ninth():
     one rule per attendee lost its last attendee and the question under it."""
     rule = "-" * 40
     attendees = "\n".join(f"\nAttendee {n}: 2 days, vegetarian\n\n{rule}" for n in range(1, 11))
-    body = f"Hello,\n\nOur bookings for the March course:\n{attendees}\n\nPlease invoice us for all."
+    body = f"Hello,\n\nOur bookings for March:\n{attendees}\n\nPlease invoice us for all."
     do_receive_inbound(mail(GRACE, subject="Bookings", body=body), source="pipe")
     message = Enquiry.objects.get().message
     assert "Attendee 9:" in message and "Attendee 10: 2 days, vegetarian" in message

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import email
 import email.header
 import email.message
@@ -608,9 +609,9 @@ class _Reader(EmailMessage_):
         # rule per attendee lost the last two and the question under them).  Every such rule
         # goes alike here, as its first eight did (the flag changes nothing in a pattern
         # without ^ or $).
-        self.text = self.text.replace("\r\n", "\n")
-        self.text = "\n".join(line.strip() for line in self.text.split("\n"))
-        self.text = re.sub(f"([^\n]){OUTLOOK_MAIL_SEPARATOR}", "\\1\n", self.text)
+        text = str(self.text).replace("\r\n", "\n")  # type: ignore[has-type]  # the library's
+        text = "\n".join(line.strip() for line in text.split("\n"))
+        self.text = re.sub(f"([^\n]){OUTLOOK_MAIL_SEPARATOR}", "\\1\n", text)
 
     def _get_language_regex(self, language: str, regex_key: str) -> str:
         if regex_key == "wrote_header" and language in _WROTE_HEADERS:
@@ -957,7 +958,7 @@ def _rtf(tnef: Any, *, cut: bool) -> bytes | None:
     short, as much as the bytes that came decompress to: compressed-rtf refuses a stream whose
     CRC (over the whole of it) does not match, which no stream cut short can."""
     try:
-        return tnef.rtfbody  # type: ignore[no-any-return]
+        return tnef.rtfbody
     except Exception:
         compressed = tnef._rtfbody  # the bytes tnefparse hands compressed-rtf, as they came
         if not cut or not isinstance(compressed, bytes) or len(compressed) <= 16:
@@ -973,10 +974,8 @@ def _rtf(tnef: Any, *, cut: bool) -> bytes | None:
     for end in range(len(body), max(len(body) - 3, 0), -1):
         part = body[:end]
         fixed = struct.pack("<I", len(part) + 12) + header[4:12] + struct.pack("<I", crc32(part))
-        try:
+        with contextlib.suppress(Exception):  # cut inside a reference: a byte shorter
             return bytes(decompress(fixed + part + b"\0"))
-        except Exception:
-            continue
     return None
 
 
