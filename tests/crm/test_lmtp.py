@@ -473,7 +473,7 @@ def test_a_nul_byte_in_who_sent_a_mail_keeps_it_for_an_operator_who_can_open_it(
     it: a program that stops at the NUL (the mail server's sender checks) reads another one
     than tidings, which drops it.  Taken (250), never matched to anyone's conversation on its
     own; kept for an operator, who may open a conversation for its sender."""
-    from tidings.crm.inbound.processing import do_open_as_new, may_open_as_new
+    from tidings.crm.inbound.processing import do_open_as_new, headers_of, may_open_as_new
 
     receiver = serve()
     raw = mail("Grace Hopper <grace@exam\x00ple.org>", subject="Courses", body="Any courses?")
@@ -485,6 +485,7 @@ def test_a_nul_byte_in_who_sent_a_mail_keeps_it_for_an_operator_who_can_open_it(
     assert not Enquiry.objects.exists()
 
     assert may_open_as_new(row)
+    assert headers_of(row)[0] == "Grace Hopper <grace@exam\ufffdple.org>"  # where it sits
     row = do_open_as_new(row)
     assert row.status == "processed", row.reason
     assert Enquiry.objects.get().contact.email == "grace@example.org"

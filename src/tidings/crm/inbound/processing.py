@@ -210,7 +210,11 @@ def may_open_as_new(row: InboundMail) -> bool:
 def headers_of(row: InboundMail) -> tuple[str, str]:
     """(sender, subject) of a kept mail, for the operator who checks it ("" when gone).  The
     subject is screened like any text shown or kept: the mail itself is not (yet)."""
-    head = bytes(row.raw)[:65536]
+    # A NUL byte shows as "\ufffd" (the replacement character, which every font has): the
+    # operator checking a mail kept for one in who sent it sees where it sits
+    # ("alan@exam\ufffdple.org"), not the address tidings would read.  "[NUL]" broke the
+    # address apart ("<alan@exam>"): brackets are an address's punctuation.
+    head = bytes(row.raw)[:65536].replace(b"\x00", "\ufffd".encode())
     if not head:
         return "", ""
     parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(head)
