@@ -654,3 +654,40 @@ def test_the_pipe_asks_the_mail_server_to_try_again_when_the_database_cannot_sto
     assert "tries again later" in str(failed.value) and "ada@" not in str(failed.value)
     out = run_pipe(tmp_path, mail("ada@example.org", SUPPORT))  # the server's retry
     assert InboundMail.objects.filter(status="processed").count() == 1, out
+
+
+def test_a_mail_with_many_dashed_rules_keeps_what_follows_the_ninth():
+    """mail-parser-reply 1.36 drops a line of 32+ dashes or underscores after a blank line
+    (Outlook's rule above a quoted reply) with ``re.sub(..., re.MULTILINE)``: the flag lands in
+    ``count``, 8, so only the first eight go.  From the ninth on, its signature pattern took
+    the rule for Outlook's and everything after it for quoted history: a booking list with
+    one rule per attendee lost its last attendee and the question under it."""
+    rule = "-" * 40
+    attendees = "\n".join(f"\nAttendee {n}: 2 days, vegetarian\n\n{rule}" for n in range(1, 11))
+    body = f"Hello,\n\nOur bookings for March:\n{attendees}\n\nPlease invoice us for all."
+    do_receive_inbound(mail(GRACE, subject="Bookings", body=body), source="pipe")
+    message = Enquiry.objects.get().message
+    assert "Attendee 9:" in message and "Attendee 10: 2 days, vegetarian" in message
+    assert message.endswith("\nPlease invoice us for all.")
+    assert rule not in message  # as for the first eight: every such rule goes alike
+
+
+def test_a_text_in_base64_cut_in_the_middle_of_a_letter_is_not_read_as_another_charset():
+    """Base64 cut on a four-character boundary is valid base64, but its last letter's bytes
+    are cut in two: the UTF-8 failed, and the whole text was read as Windows-1252 ("GrÃ¼ÃŸe
+    aus MÃ¼nchen").  What decodes is kept, in its charset, then the note."""
+    import base64
+
+    from tidings.crm.inbound.mail import UNDECODABLE
+
+    text = "Grüße aus München, wir möchten zehn Plätze buchen. Schöne Grüße"
+    encoded = base64.b64encode(text.encode()).decode()[:80]  # "Sch" and half an "ö"
+    raw = (
+        f"From: {GRACE}\r\nTo: {SUPPORT}\r\nSubject: Plätze\r\nMessage-ID: <b64@example.org>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n"
+    ).encode()
+    assert do_receive_inbound(raw, source="pipe").status == "processed"
+    assert Enquiry.objects.get().message == (
+        f"Grüße aus München, wir möchten zehn Plätze buchen. Sch\n\n{UNDECODABLE}"
+    )

@@ -926,3 +926,55 @@ Content-Type: {content_type}; charset=utf-8
     )
     do_receive_inbound(raw, "pipe")
     assert Enquiry.objects.get().message == "The order 1234 never arrived.\nCan you send it again?"
+
+
+# --- a winmail.dat cut short ------------------------------------------------------------------
+def test_a_winmail_dat_cut_short_keeps_the_files_read_in_full_and_says_so(settings, tmp_path):
+    """A winmail.dat cut short (a mail server's size limit, a broken relay) gave its last file
+    cut short as if it were whole, a 53-byte "SCREEN~1.PNG" of 160, and no word of it."""
+    from tidings.crm.inbound.mail import TNEF_CUT_SHORT
+    from tidings.crm.models import ConversationAttachment
+
+    from .test_inbound import keep_attachments
+
+    keep_attachments(settings, tmp_path)
+    winmail = winmail_dat(
+        [
+            ("Quarterly report 2026.pdf", "QUARTE~1.PDF", b"%PDF-1.7 report" * 20),
+            ("Screenshot.png", "SCREEN~1.PNG", b"\x89PNG\r\n\x1a\n" * 20),
+        ]
+    )
+    cut = winmail.index(b"\x89PNG") + 50  # in the middle of the second file's bytes
+    assert do_receive_inbound(outlook_rich_text_mail(winmail[:cut]), "pipe").status == "processed"
+    kept = ConversationAttachment.objects.all()
+    assert [(a.filename, bytes(a.data)) for a in kept] == [
+        ("Quarterly report 2026.pdf", b"%PDF-1.7 report" * 20)
+    ]
+    assert Enquiry.objects.get().message == f"Please see the report.\n\n{TNEF_CUT_SHORT}"
+
+
+def test_a_rich_text_winmail_dat_cut_short_keeps_the_text_read_and_says_so():
+    from tidings.crm.inbound.mail import TNEF_CUT_SHORT
+
+    winmail = winmail_dat([], rtf=RICH_TEXT)
+    raw = rich_text_only_mail(winmail[:-8], text_part=True)  # its last bytes lost
+    assert do_receive_inbound(raw, "pipe").status == "processed"
+    message = Enquiry.objects.get().message
+    assert message.startswith("Hello,\n\nWe would like ten seats")
+    assert message.endswith(f"\n\n{TNEF_CUT_SHORT}")
+
+
+def test_a_winmail_dat_cut_anywhere_never_breaks_reading_the_mail():
+    from tidings.crm.inbound import mail as inbound
+
+    winmail = winmail_dat([("a.pdf", "A.PDF", b"%PDF" * 10)], rtf=RICH_TEXT)
+    # Cut between two attributes, a stream looks whole (nothing says more should follow).
+    ends, at = set(), 6
+    while at < len(winmail):
+        at += 11 + int.from_bytes(winmail[at + 5 : at + 9], "little")
+        ends.add(at)
+    for cut in range(4, len(winmail)):
+        message = inbound.read(rich_text_only_mail(winmail[:cut], text_part=False))
+        body = inbound.content(message)
+        assert body.text.endswith(inbound.TNEF_CUT_SHORT) or cut in ends, cut
+        assert all(a.data == b"%PDF" * 10 for a in body.attachments), cut  # whole, or none

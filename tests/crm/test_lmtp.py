@@ -446,3 +446,98 @@ def test_an_exchange_out_of_office_delivered_over_lmtp_opens_nothing_and_gets_no
     row = InboundMail.objects.get()
     assert (row.source, row.status) == ("lmtp", "ignored")
     assert not Enquiry.objects.exists() and not OutgoingMessage.objects.exists()
+
+
+# --- messy mail that is still a person's mail ------------------------------------------------
+def test_a_nul_byte_in_a_mails_headers_is_dropped_and_the_mail_taken_with_a_note(serve):
+    """A web form's mailer (C strings, their terminator written out) ended the Subject and
+    X-Mailer with a NUL byte: the mail was refused 550 "binary, not a mail message", a bounce to
+    the customer and no enquiry.  It is taken; the operator's list says which headers had one."""
+    receiver = serve()
+    raw = mail(GRACE, subject="Courses", body="Do you run COBOL courses?")
+    raw = raw.replace(b"Subject: Courses", b"X-Mailer: FormMail 1.9\x00\r\nSubject: Courses\x00")
+    assert b"\x00" in raw[:4096]
+
+    assert send(receiver, raw) == {}  # 250
+    enquiry = Enquiry.objects.get()
+    assert (enquiry.subject, enquiry.message) == ("Courses", "Do you run COBOL courses?")
+    row = InboundMail.objects.get()
+    assert row.status == "processed"
+    assert row.reason == (
+        f"new enquiry #{enquiry.pk}; NUL bytes dropped from its headers (X-Mailer, Subject)"
+    )
+
+
+def test_a_nul_byte_in_who_sent_a_mail_keeps_it_for_an_operator_who_can_open_it(serve):
+    """Where the NUL sits in the From header, which address sent the mail depends on who reads
+    it: a program that stops at the NUL (the mail server's sender checks) reads another one
+    than tidings, which drops it.  Taken (250), never matched to anyone's conversation on its
+    own; kept for an operator, who may open a conversation for its sender."""
+    from tidings.crm.inbound.processing import do_open_as_new, headers_of, may_open_as_new
+
+    receiver = serve()
+    raw = mail("Grace Hopper <grace@exam\x00ple.org>", subject="Courses", body="Any courses?")
+    assert send(receiver, raw) == {}  # 250: kept, not bounced
+    row = InboundMail.objects.get()
+    assert row.status == "unprocessed"
+    assert row.reason.startswith("a NUL byte in who sent it (From)")
+    assert bytes(row.raw) == wire(raw)
+    assert not Enquiry.objects.exists()
+
+    assert may_open_as_new(row)
+    assert headers_of(row)[0] == "Grace Hopper <grace@exam\ufffdple.org>"  # where it sits
+    row = do_open_as_new(row)
+    assert row.status == "processed", row.reason
+    assert Enquiry.objects.get().contact.email == "grace@example.org"
+
+
+# --- a message that fails at every try --------------------------------------------------------
+# An address literal cut short: the standard library's header parser itself fails on it
+# (AttributeError in Python 3.13's email._header_value_parser), at every try.
+UNREADABLE_FROM = "From: Grace Hopper <grace@[10.0.0.1  "
+
+
+def test_a_message_that_fails_at_every_try_is_kept_for_an_operator_and_answered_250(
+    serve, client, caplog
+):
+    """A parsing bug on one message answered 451: the mail server retried it for days, a new
+    row at each try, then bounced it to the customer.  It is taken once (250), kept whole for
+    an operator, who sees that a message could not be read; only an owner or privacy officer
+    downloads it (the message is unscreened), and the download is audited.  The log says
+    where it failed, never what the message says."""
+    from django.urls import reverse
+
+    from tidings.lib.models import AuditEntry
+
+    from .helpers import operator
+
+    caplog.set_level(logging.INFO)
+    receiver = serve()
+    raw = wire(mail(GRACE, subject="My migraine", body="Do you run COBOL courses?"))
+    raw = raw.replace(b"From: Grace Hopper <grace@example.org>", UNREADABLE_FROM.encode())
+    assert send(receiver, raw) == {}  # 250: nothing for the mail server to retry or bounce
+    row = InboundMail.objects.get()
+    assert (row.status, row.reason) == (
+        "unprocessed",
+        "a message could not be read (AttributeError): kept as it came, for an operator to "
+        "download and read",
+    )
+    assert bytes(row.raw) == raw
+    assert "migraine" not in caplog.text and "grace@" not in caplog.text
+
+    download = reverse("crm:inbound-message", args=[row.pk])
+    client.force_login(operator("ed", role="editor"))
+    page = client.get(reverse("crm:inbound")).text
+    assert "A message could not be read" in page
+    assert download not in page and "an owner or a privacy officer can download" in page
+    assert client.get(download).status_code == 403
+
+    officer = operator("pat", role="privacy_officer")
+    client.force_login(officer)
+    assert download in client.get(reverse("crm:inbound")).text
+    response = client.get(download)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "message/rfc822"
+    assert response["Content-Disposition"] == f'attachment; filename="inbound-mail-{row.pk}.eml"'
+    assert b"".join(response.streaming_content) == raw
+    assert AuditEntry.objects.filter(action="inbound_mail.downloaded", actor=officer).count() == 1

@@ -18,6 +18,7 @@ urlpatterns = [
     path("mail/", work_views.inbound_list, name="inbound"),
     path("mail/<int:pk>/retry/", work_views.inbound_retry, name="inbound-retry"),
     path("mail/<int:pk>/open/", work_views.inbound_open, name="inbound-open"),
+    path("mail/<int:pk>/message/", work_views.inbound_message, name="inbound-message"),
     path("attachments/<int:pk>/", work_views.attachment, name="attachment"),
 ]
 for _kind in KINDS.values():

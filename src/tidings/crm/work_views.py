@@ -229,7 +229,7 @@ def licence_report(request: HttpRequest, pk: int) -> HttpResponseBase:
 # --- support mail that could not be processed ------------------------------------------------
 @operator_required(perm="people")
 def inbound_list(request: HttpRequest) -> HttpResponse:
-    from .inbound.processing import headers_of, may_open_as_new
+    from .inbound.processing import could_not_be_read, headers_of, may_download, may_open_as_new
 
     rows = InboundMail.objects.order_by("-received_at", "-pk")
     status = request.GET.get("status", "unprocessed")
@@ -240,13 +240,41 @@ def inbound_list(request: HttpRequest) -> HttpResponse:
             "row": row,
             "headers": headers_of(row) if row.status == "unprocessed" else ("", ""),
             "may_open": may_open_as_new(row),
+            "unreadable": could_not_be_read(row),
+            "kept": row.status == "unprocessed" and bool(row.raw),
         }
         for row in rows[:200]
     ]
     return render(
         request,
         "crm/inbound_list.html",
-        {"rows": shown, "status": status, "statuses": InboundMail.Status.choices},
+        {
+            "rows": shown,
+            "status": status,
+            "statuses": InboundMail.Status.choices,
+            "may_download": may_download(request.user),
+        },
+    )
+
+
+@operator_required(perm="privacy")
+def inbound_message(request: OperatorRequest, pk: int) -> FileResponse:
+    """A kept mail's message as it came (an .eml), for an operator to read what tidings could
+    not.  Unscreened: only those who may see unscreened personal data (``may_download``)."""
+    from .inbound.processing import do_download_inbound_mail
+
+    try:
+        raw = do_download_inbound_mail(get_object_or_404(InboundMail, pk=pk), actor=request.user)
+    except ValueError:
+        raise Http404("its message is no longer kept") from None
+    from io import BytesIO
+
+    # Always a download, never shown inline: the message is whatever its sender sent.
+    return FileResponse(
+        BytesIO(raw),
+        as_attachment=True,
+        filename=f"inbound-mail-{pk}.eml",
+        content_type="message/rfc822",
     )
 
 

@@ -15,7 +15,10 @@ The protocol is aiosmtpd's ``LMTP``; what is ours is the answer to each recipien
 - 550 for what is not mail at all (the pipes' non-zero exit), 550 for any other recipient
   (at RCPT), 552 for a message over ``TIDINGS_INBOUND_MAX_BYTES`` (announced with SIZE);
 - 451 when it could not even be stored (the database is down, the disk full): the mail server
-  keeps it and tries again, so nothing is lost.
+  keeps it and tries again, so nothing is lost.  Only such faults: a message on which reading
+  fails at every try (a parser's bug on that message) is kept whole for an operator, who
+  downloads it (``processing.UNREADABLE``), and answered 250; answered 451 it was retried for
+  days, a row at each try, then bounced to its sender.
 
 Messages are processed one at a time, in one thread beside the event loop, which goes on
 receiving other connections' messages meanwhile (each waits for its answer, in order, while
@@ -166,8 +169,9 @@ def deliver(raw: bytes, kind: str) -> Reply:
     """Hand one message to the pipe's action for ``kind``; the reply its recipients get.
 
     Synchronous Django code, in the processing thread.  Nothing that is in the message raises
-    (the actions keep it with the reason); what does raise is the database or the disk, so the
-    answer is "try again later" and the mail server keeps the message."""
+    (the actions keep it with the reason, ``processing.UNREADABLE`` when reading it failed);
+    what does raise is the database or the disk (``processing.TEMPORARY``), so the answer is
+    "try again later" and the mail server keeps the message."""
     close_old_connections()  # a connection broken while the database was down: a new one
     try:
         if kind == SUPPORT:

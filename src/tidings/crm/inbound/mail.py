@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import email
 import email.header
 import email.message
@@ -32,7 +33,7 @@ from email.utils import getaddresses, parseaddr
 from typing import Any
 
 import nh3
-from mailparser_reply.constants import MAIL_LANGUAGES
+from mailparser_reply.constants import MAIL_LANGUAGES, OUTLOOK_MAIL_SEPARATOR
 from mailparser_reply.parser import EmailMessage as EmailMessage_
 
 from tidings.lib import mime
@@ -98,17 +99,49 @@ class Unreadable(ValueError):
 
 # Where a mail's headers end: the first empty line.
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+# The headers that say who sent a mail (and where replies go): see ``headers_with_nul``.
+SENDER_HEADERS = ("From", "Sender", "Reply-To", "Return-Path")
+_HEADER_NAME = re.compile(rb"[!-9;-~]{1,76}")  # RFC 5322 ftext, at most a line's worth
+
+
+def _head(raw: bytes) -> tuple[bytes, bytes]:
+    """(the header section, the rest from its empty line on); all of it with no empty line."""
+    end = _END_OF_HEADERS.search(raw)
+    return (raw[: end.start()], raw[end.start() :]) if end else (raw, b"")
+
+
+def headers_with_nul(raw: bytes) -> list[str]:
+    """The names of the header fields with a NUL byte in them, in order, each once (canonical
+    case: "Subject", "X-Mailer"); a name that is no header name is left out.  Names only: they
+    say nothing of anyone, and processing notes them for the operator."""
+    head = _head(raw)[0]
+    if b"\x00" not in head:
+        return []
+    names: dict[str, None] = {}
+    name = ""
+    for line in re.split(rb"\r?\n", head):
+        if line[:1] not in (b" ", b"\t"):  # not a folded field's continuation: a new field
+            found = _HEADER_NAME.fullmatch(line.partition(b":")[0].replace(b"\x00", b"").strip())
+            name = found[0].decode("ascii").title() if found else ""
+        if b"\x00" in line and name:
+            names[name] = None
+    return list(names)
 
 
 def read(raw: bytes) -> EmailMessage:
-    """The mail in ``raw``.  A NUL byte in its headers means a file, not mail; in its body it is
-    a mail program's stray byte (RFC 5322 forbids them, but they arrive: a customer's mail was
-    bounced as "not a mail message" and no enquiry opened), dropped from the text it is in."""
+    """The mail in ``raw``.  NUL bytes are dropped wherever they are: RFC 5322 forbids them,
+    but mail programs write them (a C program's string terminator after a Subject, a stray
+    byte in a text), and a customer's mail refused as "not a mail message" was a bounce to
+    them and no enquiry.  RFC 5322's obsolete syntax (4.1) even lists NUL among the characters
+    of an unstructured header's text, which a receiver is to accept though no sender may
+    write it.  What is not mail (a file: binary, no From) is still refused; where a NUL sat in
+    who sent it (``SENDER_HEADERS``) processing keeps the mail for an operator instead."""
     if not raw or not raw.strip():
         raise NotMail("the input is empty")
-    end = _END_OF_HEADERS.search(raw)
-    if b"\x00" in raw[: end.start() if end else len(raw)]:
-        raise NotMail("the input is binary, not a mail message")
+    head, rest = _head(raw)
+    binary = b"\x00" in head
+    if binary:
+        raw = head.replace(b"\x00", b"") + rest
     try:
         message = mime.parse(raw, policy=email.policy.default)
         has_sender = bool(message.get("From") or message.get("Sender"))
@@ -117,6 +150,8 @@ def read(raw: bytes) -> EmailMessage:
     except RecursionError:  # a header's value parser on a pathological value
         raise Unreadable("its headers are nested too deeply to read") from None
     if not message.keys() or not has_sender:
+        if binary:  # a file with NUL bytes (an image, a document): no mail headers at all
+            raise NotMail("the input is binary, not a mail message")
         raise NotMail("the input has no mail headers (no From)")
     return message  # type: ignore[return-value]  # policy.default makes EmailMessage objects
 
@@ -299,7 +334,35 @@ def _part_text(part: EmailMessage) -> str:
         return ""
     if not isinstance(payload, bytes):
         return ""
-    return _decoded(payload, part.get_content_charset() or "us-ascii")
+    charset = part.get_content_charset() or "us-ascii"
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+        cut = _cut_in_a_letter(payload, charset)
+        if cut is not None:
+            return cut
+    return _decoded(payload, charset)
+
+
+def _cut_in_a_letter(data: bytes, charset: str) -> str | None:
+    """The text of a UTF-8 part whose base64 was cut on a four-character boundary, inside a
+    letter's bytes (valid base64: ``_broken_base64_text`` sees nothing wrong): what decodes,
+    then ``UNDECODABLE``.  None for anything else.  Read in the fallbacks' Windows-1252, the
+    whole text became "GrÃ¼ÃŸe aus MÃ¼nchen".  Only when what comes before decodes as UTF-8
+    with a letter outside ASCII in it: Windows-1252 mail labelled UTF-8 whose one accented
+    letter ends it ("café") is read by the fallbacks as before."""
+    try:
+        if codecs.lookup(charset).name != "utf-8":
+            return None
+        data.decode("utf-8")
+        return None
+    except LookupError:
+        return None
+    except UnicodeDecodeError as error:
+        if error.reason != "unexpected end of data" or error.end != len(data):
+            return None
+        text = data[: error.start].decode("utf-8")
+    if text.isascii():
+        return None
+    return f"{text.rstrip()}\n\n{UNDECODABLE}"
 
 
 # Said in place of what could not be decoded of a text (see ``_broken_base64_text``).
@@ -536,6 +599,20 @@ class _Reader(EmailMessage_):
 
     _two_line_headers: _QuotedHeaders | None = None
 
+    def _normalize_text(self) -> None:
+        # The library's own normalisation (mail-parser-reply 1.36, the latest; its fix, pull
+        # request 30, is not released), but for one call: it drops a line of 32+ dashes or
+        # underscores after a blank line (Outlook's rule above a quoted reply) with
+        # ``re.sub(pattern, repl, text, re.MULTILINE)``, whose fourth argument is ``count``:
+        # only the first eight went.  From the ninth on, its signature pattern took the rule
+        # for Outlook's and cut the rest of the mail as quoted history (a booking list with a
+        # rule per attendee lost the last two and the question under them).  Every such rule
+        # goes alike here, as its first eight did (the flag changes nothing in a pattern
+        # without ^ or $).
+        text = str(self.text).replace("\r\n", "\n")  # type: ignore[has-type]  # the library's
+        text = "\n".join(line.strip() for line in text.split("\n"))
+        self.text = re.sub(f"([^\n]){OUTLOOK_MAIL_SEPARATOR}", "\\1\n", text)
+
     def _get_language_regex(self, language: str, regex_key: str) -> str:
         if regex_key == "wrote_header" and language in _WROTE_HEADERS:
             return _WROTE_HEADERS[language]
@@ -668,8 +745,10 @@ def content(message: EmailMessage) -> Content:
         text = _tnef_text(message)
     subject = header(message, "Subject")
     # Stray NUL bytes (see ``read``) are no text, and PostgreSQL cannot store them in text.
-    text = text.replace("\x00", "")
-    return Content(strip_reply(text, subject=subject), list(_attachments(message)))
+    text = strip_reply(text.replace("\x00", ""), subject=subject)
+    if _tnef_cut_short(message):  # after the stripping: the notice is no one's signature
+        text = f"{text}\n\n{TNEF_CUT_SHORT}" if text.strip() else TNEF_CUT_SHORT
+    return Content(text, list(_attachments(message)))
 
 
 def _attachments(part: EmailMessage) -> Iterator[Attachment]:
@@ -754,8 +833,53 @@ class _NotTnef(ValueError):
     pass
 
 
+# Said after the text of a mail whose winmail.dat was cut short (``_tnef_cut``).
+TNEF_CUT_SHORT = (
+    "[The winmail.dat in this mail (Outlook's attachments and rich text) was cut short: what "
+    "is shown and kept of it is what could be read, and a file cut short is not kept. Ask its "
+    "sender to send it again.]"
+)
+_TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"  # 0x223E9F78, little-endian
+_TNEF_RENDERING = 0x9002  # attAttachRendData: the first attribute of each file
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """Where a TNEF stream ends inside an attribute: ``in_file``, inside the attributes of the
+    last file tnefparse started (its bytes or its name may be cut: it is not kept)."""
+
+    in_file: bool
+
+
+def _tnef_cut(data: bytes) -> _Cut | None:
+    """Whether a TNEF stream ends inside an attribute (None when it is whole, or no TNEF).
+
+    tnefparse reads a stream cut short without a word, each attribute as far as it goes: a
+    file cut short came out as if whole.  Its framing (MS-OXTNEF 2.1.3: a level byte, an id,
+    a length, the value and a checksum) says where each attribute should end, walked here as
+    tnefparse walks it (objects of at least 12 bytes more)."""
+    if not data.startswith(_TNEF_SIGNATURE):
+        return None
+    if len(data) < 6 + 12:  # no attribute at all
+        return _Cut(in_file=False)
+    at, files = 6, 0
+    while at + 12 < len(data):
+        level, name = data[at], int.from_bytes(data[at + 1 : at + 3], "little")
+        length = int.from_bytes(data[at + 5 : at + 9], "little") + 11
+        files += name == _TNEF_RENDERING
+        if at + length > len(data):
+            return _Cut(in_file=level == 2 and files > 0)
+        at += length
+    if at < len(data):  # an attribute's first bytes only: tnefparse leaves them
+        name = int.from_bytes(data[at + 1 : at + 3], "little") if len(data) > at + 2 else 0
+        # The start of a new file's attributes: nothing of it read, its last file is whole.
+        return _Cut(in_file=data[at] == 2 and name != _TNEF_RENDERING and files > 0)
+    return None
+
+
 def _tnef_files(data: bytes) -> list[tuple[str, bytes]]:
-    """(name, bytes) of each file in a TNEF stream; raises _NotTnef when it is not one."""
+    """(name, bytes) of each file in a TNEF stream read in full (one cut short is left out);
+    raises _NotTnef when it is not one."""
     from tnefparse import TNEF
 
     try:
@@ -763,9 +887,21 @@ def _tnef_files(data: bytes) -> list[tuple[str, bytes]]:
         files = [(_tnef_name(a), bytes(a.data or b"")) for a in tnef.attachments]
     except Exception as error:  # a parser of hostile bytes: any failure means "unreadable"
         raise _NotTnef(type(error).__name__) from None
+    cut = _tnef_cut(data)
+    if cut is not None and cut.in_file:
+        files = files[:-1]
     if len(files) > _TNEF_MAX_FILES:
         raise _NotTnef("too many files")
     return files
+
+
+def _tnef_cut_short(message: EmailMessage) -> bool:
+    """Whether a winmail.dat of the mail was cut short (see ``_tnef_cut``)."""
+    for part in _tnef_parts(message):
+        data = part.get_payload(decode=True)
+        if isinstance(data, bytes) and _tnef_cut(data) is not None:
+            return True
+    return False
 
 
 # A winmail.dat's RTF is decompressed only from a winmail.dat of at most this size (compressed
@@ -809,12 +945,38 @@ def _tnef_body(data: bytes) -> str:
             return _html_text(_decoded(html, charset) if isinstance(html, bytes) else str(html))
         if len(data) > _TNEF_TEXT_MAX_BYTES:
             return ""
-        rtf = tnef.rtfbody  # decompressed with compressed-rtf
+        rtf = _rtf(tnef, cut=_tnef_cut(data) is not None)
         if not isinstance(rtf, bytes) or not rtf.lstrip().startswith(b"{\\rtf"):
             return ""
         return str(rtf_to_text(_decoded(rtf.rstrip(b"\0"), "cp1252"), errors="ignore"))
     except Exception:  # parsers of hostile bytes: any failure means "no text in it"
         return ""
+
+
+def _rtf(tnef: Any, *, cut: bool) -> bytes | None:
+    """The winmail.dat's RTF, decompressed (compressed-rtf, through tnefparse); of one ``cut``
+    short, as much as the bytes that came decompress to: compressed-rtf refuses a stream whose
+    CRC (over the whole of it) does not match, which no stream cut short can."""
+    try:
+        return tnef.rtfbody
+    except Exception:
+        compressed = tnef._rtfbody  # the bytes tnefparse hands compressed-rtf, as they came
+        if not cut or not isinstance(compressed, bytes) or len(compressed) <= 16:
+            raise
+    import struct
+
+    from compressed_rtf import decompress
+    from compressed_rtf.crc32 import crc32
+
+    # Its header (MS-OXRTFCP 2.1.3.1) made to say what came: the size and CRC of the bytes
+    # there are.  A stream cut inside a two-byte reference decompresses a byte or two shorter.
+    header, body = compressed[:16], compressed[16:]
+    for end in range(len(body), max(len(body) - 3, 0), -1):
+        part = body[:end]
+        fixed = struct.pack("<I", len(part) + 12) + header[4:12] + struct.pack("<I", crc32(part))
+        with contextlib.suppress(Exception):  # cut inside a reference: a byte shorter
+            return bytes(decompress(fixed + part + b"\0"))
+    return None
 
 
 def _tnef_name(attachment: Any) -> str:

@@ -35,7 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from tidings.audience.emails import InvalidEmail, email_hmac, normalise_email
@@ -75,6 +75,27 @@ OTHER_ADDRESS = "from an address that is not the person's"
 # dropping it lost their mail for good.  It opens nothing and is answered by nothing, but it
 # is kept for an operator, who can open a conversation for its sender.
 BY_SUBJECT_ONLY = "known as automatic only by its subject"
+# A NUL byte in a header that says who sent the mail (``inbound.SENDER_HEADERS``): which
+# address it is depends on who reads it.  A program that stops at the NUL (C strings: the mail
+# server's SPF, DKIM and DMARC checks may be such programs) reads "grace@exam" in
+# "grace@exam\0ple.org", tidings, dropping it, "grace@example.org": a mail that passed those
+# checks as one sender would join another's conversation.  Kept for an operator, who may open
+# a conversation for its sender once they have looked (``do_open_as_new``).
+NUL_IN_SENDER = "a NUL byte in who sent it"
+# A mail whose reading failed in a way that would fail again at every try (a bug on this
+# message: the parser's, or ours).  Kept whole, its message downloadable by those who may see
+# unscreened mail (``may_download``); answered 250, so the mail server neither retries it for
+# days nor sends the customer a bounce.
+UNREADABLE = "a message could not be read"
+KEPT_FOR_OPERATOR = "kept as it came, for an operator to download and read"
+# What is temporary: the database gone or locked, the disk full (the error tells nothing of
+# the message).  The mail server keeps the mail and sends it again (451, the pipe's 75).
+TEMPORARY: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    MemoryError,
+)
 
 
 class Unprocessed(Exception):
@@ -149,15 +170,51 @@ def kept_for_its_subject(row: InboundMail) -> bool:
     return row.status == InboundMail.Status.UNPROCESSED and BY_SUBJECT_ONLY in row.reason
 
 
+def kept_for_a_nul_in_its_sender(row: InboundMail) -> bool:
+    """Whether the mail was kept because a NUL byte sat in who sent it."""
+    return row.status == InboundMail.Status.UNPROCESSED and row.reason.startswith(NUL_IN_SENDER)
+
+
+def could_not_be_read(row: InboundMail) -> bool:
+    """Whether the mail was kept because reading it failed (``UNREADABLE``)."""
+    return row.status == InboundMail.Status.UNPROCESSED and row.reason.startswith(UNREADABLE)
+
+
+def may_download(user: Any) -> bool:
+    """Whether ``user`` may download a kept mail's message as it came: it is unscreened (the
+    special-category data screening keeps out of every record may be in it), so only those
+    who may see what screening and erasure are about, the ``privacy`` permission (owners and
+    privacy officers), not every operator who answers mail."""
+    from tidings.lib.access import has_permission
+
+    return has_permission(user, "privacy")
+
+
+def do_download_inbound_mail(row: InboundMail, *, actor: Any) -> bytes:
+    """The kept mail's message as it came, for an operator; audited (who read which mail).
+    Raises ValueError when it is no longer kept (processed, or past the keeping period)."""
+    raw = bytes(row.raw)
+    if not raw:
+        raise ValueError("its message is no longer kept")
+    audit("inbound_mail.downloaded", actor=actor, obj=row, size=len(raw))
+    return raw
+
+
 def may_open_as_new(row: InboundMail) -> bool:
     """Whether an operator may open a conversation for the kept mail's sender."""
-    return from_another_address(row) or kept_for_its_subject(row)
+    return (
+        from_another_address(row) or kept_for_its_subject(row) or kept_for_a_nul_in_its_sender(row)
+    )
 
 
 def headers_of(row: InboundMail) -> tuple[str, str]:
     """(sender, subject) of a kept mail, for the operator who checks it ("" when gone).  The
     subject is screened like any text shown or kept: the mail itself is not (yet)."""
-    head = bytes(row.raw)[:65536]
+    # A NUL byte shows as "\ufffd" (the replacement character, which every font has): the
+    # operator checking a mail kept for one in who sent it sees where it sits
+    # ("alan@exam\ufffdple.org"), not the address tidings would read.  "[NUL]" broke the
+    # address apart ("<alan@exam>"): brackets are an address's punctuation.
+    head = bytes(row.raw)[:65536].replace(b"\x00", "\ufffd".encode())
     if not head:
         return "", ""
     parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(head)
@@ -200,6 +257,33 @@ def _note(row: InboundMail, reason: str, *, keep_raw: bool = True) -> None:
 def _process(
     row: InboundMail, *, follow_thread: bool = True, by_person: bool = False
 ) -> InboundMail:
+    """Read and act on the stored mail.  Raises only what is temporary (``TEMPORARY``: the
+    database or the disk), for the mail server to send the mail again later; any other failure
+    (a bug in reading this one message, which would fail again at every try) keeps the mail
+    for an operator with ``UNREADABLE`` as its reason."""
+    try:
+        return _read_and_act(row, follow_thread=follow_thread, by_person=by_person)
+    except TEMPORARY:
+        raise
+    except Exception as exc:
+        _log_failure(row, exc)
+        _note(row, f"{UNREADABLE} ({type(exc).__name__}): {KEPT_FOR_OPERATOR}")
+        return row
+
+
+def _log_failure(row: InboundMail, exc: BaseException) -> None:
+    # Where it failed, but not the error's text: a database error quotes the values it was
+    # given (PostgreSQL's "Key (email)=(grace@…) already exists"), and a mail's text would
+    # be in the log that screening kept out of the database.
+    logger.error(
+        "inbound mail %s could not be processed (%s); traceback without its message:\n%s",
+        row.pk,
+        type(exc).__name__,
+        "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
+    )
+
+
+def _read_and_act(row: InboundMail, *, follow_thread: bool, by_person: bool) -> InboundMail:
     raw = bytes(row.raw)
     if len(raw) > max_bytes():
         _note(row, f"too large: {len(raw):,} bytes, over the limit of {max_bytes():,}")
@@ -215,12 +299,17 @@ def _process(
     if inbound.is_report(message):
         return _hand_to_bounces(row, raw)
     _remember_sender(row, message)  # outside the transaction below: kept even if it fails
+    nuls = inbound.headers_with_nul(raw)
     # Screening's engine takes seconds to build: not while the transaction below holds the
     # database (on SQLite its one write lock: the worker and the web pages would wait on it).
     load_engine()
     try:
         with transaction.atomic():
-            outcome = _act(row, message, follow_thread=follow_thread, by_person=by_person)
+            outcome = _act(
+                row, message, follow_thread=follow_thread, by_person=by_person, nuls=nuls
+            )
+            if nuls:  # for the operator: a mail program that writes them may need a look
+                outcome.reason += f"; NUL bytes dropped from its headers ({', '.join(nuls)})"
             row.status, row.reason = outcome.status, outcome.reason[:300]
             row.contact, row.message = outcome.contact, outcome.message
             row.processed_at = timezone.now()
@@ -232,15 +321,7 @@ def _process(
         # The policy says such text is refused, not redacted: nothing of it is kept.
         _note(row, f"refused: {exc}", keep_raw=False)
     except Exception as exc:  # never a crash, never a lost mail: the operator sees why
-        # Where it failed, but not the error's text: a database error quotes the values it was
-        # given (PostgreSQL's "Key (email)=(grace@…) already exists"), and a mail's text would
-        # be in the log that screening kept out of the database.
-        logger.error(
-            "inbound mail %s could not be processed (%s); traceback without its message:\n%s",
-            row.pk,
-            type(exc).__name__,
-            "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
-        )
+        _log_failure(row, exc)
         _note(row, f"could not be processed ({type(exc).__name__}); try again later")
     return row
 
@@ -316,11 +397,24 @@ def _already_have(message_id: str) -> bool:
 
 
 def _act(
-    row: InboundMail, message: Any, *, follow_thread: bool = True, by_person: bool = False
+    row: InboundMail,
+    message: Any,
+    *,
+    follow_thread: bool = True,
+    by_person: bool = False,
+    nuls: list[str] = (),  # type: ignore[assignment]
 ) -> Outcome:
     """``by_person``: an operator has said that a person wrote this mail kept for its
-    subject: the subject no longer makes it automatic, and nothing is sent for it."""
+    subject (or with a NUL byte in who sent it): the subject no longer makes it automatic,
+    and nothing is sent for it.  ``nuls``: the headers NUL bytes were dropped from."""
     name, address = _sender(message)
+    in_sender = [n for n in nuls if n in inbound.SENDER_HEADERS]
+    if in_sender and not by_person:
+        raise Unprocessed(
+            f"{NUL_IN_SENDER} ({', '.join(in_sender)}): programs may read another address "
+            "there than tidings does; check it: if its sender wrote it, open a conversation "
+            "for its sender"
+        )
     contact = Contact.objects.with_email(address).first()
     why_automatic = inbound.automatic(message, own_address=_own_address())
     by_subject = why_automatic == inbound.BY_SUBJECT
