@@ -30,6 +30,7 @@ import email.parser
 import email.policy
 import logging
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -402,7 +403,7 @@ def _act(
     *,
     follow_thread: bool = True,
     by_person: bool = False,
-    nuls: list[str] = (),  # type: ignore[assignment]
+    nuls: Sequence[str] = (),
 ) -> Outcome:
     """``by_person``: an operator has said that a person wrote this mail kept for its
     subject (or with a NUL byte in who sent it): the subject no longer makes it automatic,
