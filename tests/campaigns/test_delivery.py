@@ -342,6 +342,41 @@ def test_an_unsubscribe_stops_messages_already_claimed_and_waiting_for_a_slow_se
     assert reasons == {"no consent at send time (unsubscribed)"}
 
 
+def test_a_person_erased_while_their_message_waits_is_recorded_as_erased(
+    sink, news, settings, monkeypatch
+):
+    """The re-check's reason for a person erased after their row was claimed read "no consent
+    at send time (unsubscribed)": an operator reading the campaign's skipped rows was told they
+    had unsubscribed, which they had not."""
+    from tidings.rights.actions import do_erase_contact
+
+    settings.TIDINGS_TRANSPORTS = transports_for(sink, concurrency=1)
+    settings.TIDINGS_DELIVERY_WINDOW = 10
+    fast_retries(settings)
+    subscribers(news, 20)
+    campaign = sending_campaign(news)
+    sink.hold_after = 5
+    erased: list[int] = []  # their delivery rows' ids (the rows lose their contact)
+    read_deferrals = Engine._read_deferrals
+
+    def erase_while_sending(engine):
+        if erased:
+            sink.hold_after = None
+        elif len(sink.received) >= 5:
+            waiting = Delivery.objects.filter(campaign=campaign, status="sending")
+            for delivery in waiting.select_related("contact"):
+                if not sink.attempts.get(delivery.contact.email):
+                    erased.append(delivery.pk)
+                    do_erase_contact(delivery.contact)
+        read_deferrals(engine)
+
+    monkeypatch.setattr(Engine, "_read_deferrals", erase_while_sending)
+    deliver_pending(max_seconds=60)
+    assert len(erased) >= 3
+    rows = Delivery.objects.filter(pk__in=erased)
+    assert set(rows.values_list("status", "error")) == {("skipped", "the contact was erased")}
+
+
 def test_suppressed_addresses_and_domains_are_skipped_at_send_time(sink, news):
     from tidings.audience.models import SuppressedDomain
 
