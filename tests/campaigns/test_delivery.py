@@ -342,6 +342,34 @@ def test_an_unsubscribe_stops_messages_already_claimed_and_waiting_for_a_slow_se
     assert reasons == {"no consent at send time (unsubscribed)"}
 
 
+def test_the_send_time_re_check_asks_only_about_rows_checked_over_a_second_ago(news):
+    """Every second the worker asked again about every row it held, also those it had claimed
+    (and checked) a moment before: at full speed nearly all of them, a query's worth of
+    contacts and two of suppressions a second for nothing."""
+    from django.test.utils import CaptureQueriesContext
+
+    from tidings.campaigns.engine.context import CampaignContext
+
+    ada, _ = subscribers(news, 2)
+    campaign = sending_campaign(news)
+    engine = Engine()
+    context = CampaignContext(campaign, engine.config)
+    engine.contexts = {campaign.pk: context}
+    withdrawn: list[dict] = []
+    engine.thread = type("Loop", (), {"soon": lambda self, call, arg: withdrawn.append(arg)})()
+    engine.dispatcher = type("Dispatcher", (), {"withdraw": None})()
+    engine._campaign_jobs(context, claim_batch("me", 2))  # checked as they are claimed
+
+    with CaptureQueriesContext(connection) as just_claimed:
+        engine._recheck()
+    assert just_claimed.captured_queries == []
+
+    do_unsubscribe(ada, news, source="unsubscribe")
+    engine._recheck(time.monotonic() + 1.0)  # a second later they are asked again
+    ada_row = Delivery.objects.get(contact=ada).pk
+    assert withdrawn == [{ada_row: "no consent at send time (unsubscribed)"}]
+
+
 def test_a_person_erased_while_their_message_waits_is_recorded_as_erased(
     sink, news, settings, monkeypatch
 ):
