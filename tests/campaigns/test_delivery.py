@@ -312,14 +312,17 @@ def test_an_unsubscribe_stops_messages_already_claimed_and_waiting_for_a_slow_se
     campaign = sending_campaign(news)
     sink.hold_after = 5  # after the fifth message the server answers nothing: "very slow"
     leaving: list[Contact] = []
+    ticks: list[int] = []
     read_deferrals = Engine._read_deferrals
 
     def unsubscribe_while_sending(engine):
         # Once five messages are in and the server stalls, the people whose rows the worker
         # holds but whose message has not reached the server (no RCPT yet) unsubscribe.  This
         # runs in the worker's database thread (the test's), between two of its loop's steps.
-        if leaving:  # a second later: the server answers again
-            sink.hold_after = None
+        if leaving:  # two ticks (seconds) later the server answers again: by then every
+            ticks.append(1)  # held row was checked a while ago, so asked again
+            if len(ticks) >= 2:
+                sink.hold_after = None
         elif len(sink.received) >= 5:
             leaving.extend(
                 contact
@@ -340,6 +343,72 @@ def test_an_unsubscribe_stops_messages_already_claimed_and_waiting_for_a_slow_se
     assert statuses(campaign) == {"sent": 30 - len(leaving), "skipped": len(leaving)}
     reasons = set(Delivery.objects.filter(contact__in=leaving).values_list("error", flat=True))
     assert reasons == {"no consent at send time (unsubscribed)"}
+
+
+def test_the_send_time_re_check_does_not_ask_about_rows_it_claimed_a_moment_ago(news):
+    """Every second the worker asked again about every row it held, also those it had claimed
+    (and checked) a moment before: at full speed nearly all of them, a query's worth of
+    contacts and two of suppressions a second for nothing."""
+    from django.test.utils import CaptureQueriesContext
+
+    from tidings.campaigns.engine.context import CampaignContext
+
+    ada, _ = subscribers(news, 2)
+    campaign = sending_campaign(news)
+    engine = Engine()
+    context = CampaignContext(campaign, engine.config)
+    engine.contexts = {campaign.pk: context}
+    withdrawn: list[dict] = []
+    engine.thread = type("Loop", (), {"soon": lambda self, call, arg: withdrawn.append(arg)})()
+    engine.dispatcher = type("Dispatcher", (), {"withdraw": None})()
+    engine._campaign_jobs(context, claim_batch("me", 2))  # checked as they are claimed
+
+    with CaptureQueriesContext(connection) as just_claimed:
+        engine._recheck()
+    assert just_claimed.captured_queries == []
+
+    do_unsubscribe(ada, news, source="unsubscribe")
+    engine._recheck(time.monotonic() + 1.0)  # a second later they are asked again
+    ada_row = Delivery.objects.get(contact=ada).pk
+    assert withdrawn == [{ada_row: "no consent at send time (unsubscribed)"}]
+
+
+def test_a_person_erased_while_their_message_waits_is_recorded_as_erased(
+    sink, news, settings, monkeypatch
+):
+    """The re-check's reason for a person erased after their row was claimed read "no consent
+    at send time (unsubscribed)": an operator reading the campaign's skipped rows was told they
+    had unsubscribed, which they had not."""
+    from tidings.rights.actions import do_erase_contact
+
+    settings.TIDINGS_TRANSPORTS = transports_for(sink, concurrency=1)
+    settings.TIDINGS_DELIVERY_WINDOW = 10
+    fast_retries(settings)
+    subscribers(news, 20)
+    campaign = sending_campaign(news)
+    sink.hold_after = 5
+    erased: list[int] = []  # their delivery rows' ids (the rows lose their contact)
+    ticks: list[int] = []
+    read_deferrals = Engine._read_deferrals
+
+    def erase_while_sending(engine):
+        if erased:  # as above: answering again once every held row was asked again
+            ticks.append(1)
+            if len(ticks) >= 2:
+                sink.hold_after = None
+        elif len(sink.received) >= 5:
+            waiting = Delivery.objects.filter(campaign=campaign, status="sending")
+            for delivery in waiting.select_related("contact"):
+                if not sink.attempts.get(delivery.contact.email):
+                    erased.append(delivery.pk)
+                    do_erase_contact(delivery.contact)
+        read_deferrals(engine)
+
+    monkeypatch.setattr(Engine, "_read_deferrals", erase_while_sending)
+    deliver_pending(max_seconds=60)
+    assert len(erased) >= 3
+    rows = Delivery.objects.filter(pk__in=erased)
+    assert set(rows.values_list("status", "error")) == {("skipped", "the contact was erased")}
 
 
 def test_suppressed_addresses_and_domains_are_skipped_at_send_time(sink, news):

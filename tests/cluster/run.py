@@ -615,7 +615,7 @@ def _gather(
         Delivery.objects.filter(campaign=campaign).values_list("contact__email", flat=True)
     )
     recovered = list(
-        DeliveryWorker.objects.filter(recovered_at__isnull=False).values_list(
+        DeliveryWorker.objects.filter(recovered_at__isnull=False, sends_mail=True).values_list(
             "recovered_rows", flat=True
         )
     )

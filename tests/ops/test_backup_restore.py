@@ -392,8 +392,8 @@ def _wait_for_lock(database: Path, seconds: float = 60) -> None:
 def test_restore_replace_refuses_while_a_worker_without_delivery_runs_on_the_database(
     installation, tmp_path
 ):
-    """A worker that sends no mail (``--no-delivery``) writes no heartbeat row, and a web
-    process never does: the lock file they hold is what tells restore they are there."""
+    """A worker that sends no mail (``--no-delivery``), as a web process, holds the lock file
+    that tells restore it is there (its heartbeat, kept for its tasks, is no delivery worker's)."""
     fixture(installation, "people", "ada@example.org")
     backup_dir = tmp_path / "backup"
     tidings(installation, "backup", str(backup_dir))

@@ -294,6 +294,17 @@ def test_a_worker_that_never_ran_fails():
     assert found["workers.delivery"]["summary"] == "no delivery worker has ever run"
 
 
+def test_a_task_runner_s_heartbeat_is_no_delivery_worker():
+    """``tidings worker --no-delivery`` keeps a heartbeat row so its tasks can be taken back:
+    it must not make the check say mail is being sent."""
+    DeliveryWorker.objects.all().delete()
+    DeliveryWorker.objects.create(
+        id="t1", host="app1", pid=2, last_seen=timezone.now(), sends_mail=False
+    )
+    _, found = doctor("--only", "workers")
+    assert found["workers.delivery"]["summary"] == "no delivery worker has ever run"
+
+
 def test_the_data_directory_must_be_writable(settings, tmp_path):
     if os.geteuid() == 0:
         settings.DATA_DIR = tmp_path / "missing"

@@ -178,6 +178,8 @@ def test_a_workers_breaker_ratio_and_send_rate_are_read_from_its_heartbeat_row()
     DeliveryWorker.objects.create(
         id="w-old", host="mail2", pid=2, last_seen=now - timedelta(hours=2), state={"rate": 99}
     )
+    # A `tidings worker --no-delivery`'s heartbeat: no delivery worker.
+    DeliveryWorker.objects.create(id="t-tasks", host="app1", pid=3, last_seen=now, sends_mail=False)
     values = metrics()
     assert values["tidings_send_rate_per_second"] == 42.5
     assert values['tidings_circuit_breaker_failure_ratio{campaign="7",worker="w-live"}'] == 0.25
@@ -185,7 +187,7 @@ def test_a_workers_breaker_ratio_and_send_rate_are_read_from_its_heartbeat_row()
     retries = 'tidings_messages_total{outcome="retry",transport="default",worker="w-live"}'
     assert values[retries] == 3
     assert values["tidings_workers_alive"] == 1
-    assert not any("w-old" in name for name in values)
+    assert not any("w-old" in name or "t-tasks" in name for name in values)
 
 
 def test_tracking_rows_waiting_and_the_lag_of_the_last_write_are_shown(settings):

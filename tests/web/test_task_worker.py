@@ -89,14 +89,14 @@ def test_a_task_left_running_by_a_killed_worker_is_queued_again_and_a_live_ones_
     import os
     import socket
 
-    from tidings.campaigns.queue.workers import process_start_time
+    from tidings.campaigns.queue.workers import pid_namespace, process_start_time
     from tidings.web.task_worker import requeue_orphaned_tasks, worker_name
 
     host = socket.gethostname()[:100]
-    killed = _running_task(f"{host}/{_dead_pid()}/12345/abc")
+    killed = _running_task(f"{host}/{_dead_pid()}/12345/{pid_namespace()}/abc")
     alive = _running_task(worker_name("me"))  # this very process
     pid = os.getpid()
-    assert worker_name("me") == f"{host}/{pid}/{process_start_time(pid)}/me"
+    assert worker_name("me") == f"{host}/{pid}/{process_start_time(pid)}/{pid_namespace()}/me"
     unknown = _running_task("a1b2c3d4e5")  # db_worker's own random name: nothing to go by
 
     assert requeue_orphaned_tasks() == 1
@@ -133,3 +133,107 @@ def test_a_task_of_a_worker_on_another_machine_is_queued_again_once_its_heartbea
 
     assert DBTaskResult.objects.get(pk=task.pk).status == TaskResultStatus.READY
     assert DBTaskResult.objects.get(pk=silent.pk).status == TaskResultStatus.RUNNING
+
+
+def test_a_task_of_a_worker_named_before_pid_namespaces_is_still_taken_back_on_its_host():
+    """Tasks claimed by an older version (``host/pid/start/suffix``) when it was killed."""
+    import socket
+
+    from tidings.web.task_worker import requeue_orphaned_tasks
+
+    host = socket.gethostname()[:100]
+    killed = _running_task(f"{host}/{_dead_pid()}/12345/abc")
+    assert requeue_orphaned_tasks() == 1
+    assert DBTaskResult.objects.get(pk=killed.pk).status == TaskResultStatus.READY
+
+
+def test_a_namesake_container_s_live_task_is_left_alone_until_its_heartbeat_lapses():
+    """Two containers with the same hostname and their own pids: a task running in the other
+    one as pid N was queued again (and run twice) when pid N was not alive here."""
+    import socket
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tidings.campaigns.models import DeliveryWorker
+    from tidings.web.task_worker import requeue_orphaned_tasks
+
+    host = socket.gethostname()[:100]
+    other = "22222222-2222-2222-2222-222222222222:4026532211"
+    pid = _dead_pid()  # not alive here: which says nothing about the other container
+    beat = DeliveryWorker.objects.create(
+        id="twin",
+        host=host,
+        pid=pid,
+        process_started="777",
+        pid_namespace=other,
+        sends_mail=False,
+        last_seen=timezone.now(),
+    )
+    task = _running_task(f"{host}/{pid}/777/{other}/xyz")
+
+    assert requeue_orphaned_tasks() == 0
+    beat.last_seen = timezone.now() - timedelta(minutes=5)
+    beat.save()
+    assert requeue_orphaned_tasks() == 1
+    assert DBTaskResult.objects.get(pk=task.pk).status == TaskResultStatus.READY
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_without_delivery_keeps_a_heartbeat_while_it_runs_tasks(monkeypatch):
+    """``tidings worker --no-delivery`` on another machine kept no heartbeat: killed, its task
+    stayed RUNNING for ever unless a worker on its own machine started."""
+    from django.core.management import call_command
+    from django_tasks_db.management.commands import db_worker
+
+    from tidings.campaigns.models import DeliveryWorker
+    from tidings.campaigns.queue import live_workers
+    from tidings.web.task_worker import _parse_worker_name
+
+    seen = []
+
+    def run(self):
+        host, pid, started, namespace = _parse_worker_name(self.worker_id)
+        seen.append(
+            (
+                list(
+                    DeliveryWorker.objects.filter(
+                        host=host,
+                        pid=pid,
+                        process_started=started,
+                        pid_namespace=namespace,
+                        stopped_at__isnull=True,
+                    ).values_list("sends_mail", flat=True)
+                ),
+                live_workers(),
+            )
+        )
+
+    monkeypatch.setattr(db_worker.Worker, "run", run)
+    call_command("worker", "--no-scheduler", "--no-delivery", "--interval", "0")
+
+    assert seen == [([False], 0)]  # its heartbeat, which is no delivery worker's
+    assert DeliveryWorker.objects.get().stopped_at is not None  # a clean stop says so
+
+
+def test_the_task_heartbeat_is_refreshed_and_registers_again_once_declared_gone(caplog):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tidings.campaigns.models import DeliveryWorker
+    from tidings.web.task_worker import TaskHeartbeat
+
+    heartbeat = TaskHeartbeat()
+    heartbeat.worker_id = "t1"
+    DeliveryWorker.objects.create(
+        id="t1", host="h", pid=1, sends_mail=False, last_seen=timezone.now() - timedelta(seconds=9)
+    )
+    heartbeat.beat()
+    assert DeliveryWorker.objects.get(pk="t1").last_seen > timezone.now() - timedelta(seconds=1)
+
+    DeliveryWorker.objects.filter(pk="t1").update(stopped_at=timezone.now())  # recovered
+    heartbeat.beat()
+    assert heartbeat.worker_id != "t1"
+    assert DeliveryWorker.objects.get(pk=heartbeat.worker_id).sends_mail is False
+    assert "declared gone" in caplog.text

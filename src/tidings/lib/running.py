@@ -5,9 +5,8 @@ to ``tidings.sqlite3``) for as long as they run; ``tidings restore --replace`` a
 exclusively, without waiting, and refuses while anyone holds it.  The kernel drops a process's
 lock when the process ends, however it ends (``kill -9`` included), so the file never says a
 dead process is running and needs no clean-up (which a pid file would: pids are reused).  The
-delivery workers' heartbeat rows (``campaigns.queue``) say which workers are alive on any
-database, on any machine; they are no help here: a web process writes none, nor does a worker
-started with ``--no-delivery``.
+workers' heartbeat rows (``campaigns.queue``) say which workers are alive on any database, on
+any machine; they are no help here: a web process writes none.
 
 Only SQLite: a PostgreSQL installation is restored with ``pg_restore`` (README, "Backups").
 """

@@ -108,11 +108,12 @@ class TidingsCollector:
         from tidings.campaigns.models import DeliveryWorker
 
         lease = timedelta(seconds=DeliveryConfig.from_settings().lease_seconds)
-        # Index on last_seen: the workers of the last hour, however many ran before.
+        # Index on last_seen: the workers of the last hour, however many ran before.  Delivery
+        # workers only: a task runner's heartbeat row sends nothing.
         rows = list(
-            DeliveryWorker.objects.filter(last_seen__gte=now - WORKER_WINDOW).values_list(
-                "id", "host", "last_seen", "stopped_at", "state"
-            )
+            DeliveryWorker.objects.filter(
+                last_seen__gte=now - WORKER_WINDOW, sends_mail=True
+            ).values_list("id", "host", "last_seen", "stopped_at", "state")
         )
         alive = _gauge("tidings_workers_alive", "Delivery workers whose heartbeat is current.")
         alive.add_metric([], sum(1 for r in rows if r[3] is None and r[2] >= now - lease))

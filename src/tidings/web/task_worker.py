@@ -16,9 +16,11 @@ its delivery engine holds back to the queue at once.
 A worker killed outright (``kill -9``, the OOM killer, a power cut) leaves its task RUNNING, and
 django-tasks-db has no lease to take it back: a one-off task (an operator's notice, an import's
 run) was lost for good.  So each worker names itself by host, pid and process start time
-(``worker_name``), and ``requeue_orphaned_tasks`` — run when a worker starts and at every tick of
-its scheduler — puts back in the queue a RUNNING task whose worker is gone: on this host, its
-process no longer exists; on another, that process's delivery heartbeat has lapsed.
+and pid namespace (``worker_name``) and keeps a heartbeat while it runs tasks (``TaskHeartbeat``),
+and ``requeue_orphaned_tasks`` — run when a worker starts and at every tick of its scheduler —
+puts back in the queue a RUNNING task whose worker is gone (``queue.workers.worker_gone``, the
+rule the delivery rows follow): where its pids are ours, its process no longer exists;
+elsewhere, that process's heartbeat has lapsed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 from types import FrameType
 
@@ -91,27 +92,42 @@ class GracefulWorker(Worker):
 
 
 def worker_name(suffix: str) -> str:
-    """A task worker's id as its tasks record it: ``host/pid/process start/suffix``."""
-    from tidings.campaigns.queue.workers import process_start_time
+    """A task worker's id as its tasks record it: ``host/pid/process start/pid namespace/suffix``
+    (``queue.workers.pid_namespace``: where the pid may be looked up)."""
+    from tidings.campaigns.queue.workers import pid_namespace, process_start_time, this_host
 
     pid = os.getpid()
-    return f"{socket.gethostname()[:100]}/{pid}/{process_start_time(pid)}/{suffix}"
+    return f"{this_host()}/{pid}/{process_start_time(pid)}/{pid_namespace()}/{suffix}"
 
 
-def _worker_gone(name: str, *, host: str, stale) -> bool:
-    from tidings.campaigns.models import DeliveryWorker
-    from tidings.campaigns.queue.workers import process_alive
-
+def _parse_worker_name(name: str) -> tuple[str, int, str, str] | None:
+    """(host, pid, process start, pid namespace) from ``worker_name``'s id; None if the task was
+    claimed by a worker not named so (db_worker run by hand).  Names of older versions have no
+    namespace (``host/pid/start/suffix``)."""
     parts = name.split("/")
-    if len(parts) != 4 or not parts[1].isdigit():
-        return False  # not named by us (an older version, or db_worker run by hand): unknown
-    where, pid, started = parts[0], int(parts[1]), parts[2]
-    if where == host:
-        return not process_alive(pid, started)
-    # Another machine: gone when that process's delivery heartbeat has lapsed (a worker run
-    # with --no-delivery has none, and is left alone: nothing says it is gone).
-    beats = DeliveryWorker.objects.filter(host=where, pid=pid, process_started=started)
-    return beats.exists() and not beats.filter(last_seen__gte=stale).exists()
+    if len(parts) not in (4, 5) or not parts[1].isdigit():
+        return None
+    namespace = parts[3] if len(parts) == 5 else ""
+    return parts[0], int(parts[1]), parts[2], namespace
+
+
+def _worker_gone(name: str, *, now, lease) -> str:
+    """Why the worker named ``name`` is gone ("" if it is not known to be): the rule of
+    ``queue.workers.worker_gone``, with the heartbeat of that process (``TaskHeartbeat``, or its
+    delivery engine's, whichever is newer)."""
+    from django.db.models import Max
+
+    from tidings.campaigns.models import DeliveryWorker
+    from tidings.campaigns.queue.workers import worker_gone
+
+    parsed = _parse_worker_name(name)
+    if parsed is None:
+        return ""
+    host, pid, started, namespace = parsed
+    last_seen = DeliveryWorker.objects.filter(
+        host=host, pid=pid, process_started=started, pid_namespace=namespace
+    ).aggregate(last=Max("last_seen"))["last"]
+    return worker_gone(host, pid, started, last_seen, now, namespace=namespace, lease=lease)
 
 
 def requeue_orphaned_tasks() -> int:
@@ -122,13 +138,14 @@ def requeue_orphaned_tasks() -> int:
 
     from tidings.campaigns.config import DeliveryConfig
 
-    host = socket.gethostname()[:100]
-    stale = timezone.now() - timedelta(seconds=DeliveryConfig.from_settings().lease_seconds)
+    now = timezone.now()
+    lease = timedelta(seconds=DeliveryConfig.from_settings().lease_seconds)
     requeued = 0
     running = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING)
     for task in running.only("pk", "worker_ids", "started_at", "task_path"):
         name = task.worker_ids[-1] if task.worker_ids else ""
-        if not _worker_gone(name, host=host, stale=stale):
+        why = _worker_gone(name, now=now, lease=lease)
+        if not why:
             continue
         # Conditional: a task another worker took back (and perhaps started again) meanwhile
         # has another started_at.
@@ -137,12 +154,74 @@ def requeue_orphaned_tasks() -> int:
         ).update(status=TaskResultStatus.READY, started_at=None):
             requeued += 1
             logger.warning(
-                "worker: task %s (%s) was running in worker pid %s, which is gone: queued again",
+                "worker: task %s (%s) was running in worker pid %s, which is gone: queued again "
+                "(%s)",
                 task.pk,
                 task.task_path,
                 name.split("/")[1],
+                why,
             )
     return requeued
+
+
+class TaskHeartbeat(threading.Thread):
+    """The heartbeat of a ``tidings worker`` running background tasks: a ``DeliveryWorker`` row
+    (``sends_mail`` false) refreshed every lease/6 seconds, so that a worker on another machine
+    can tell when the task this one was running may be run again.  Without it, a worker started
+    with ``--no-delivery`` had none, and its tasks were taken back only from its own machine."""
+
+    def __init__(self) -> None:
+        super().__init__(name="tidings-task-heartbeat", daemon=True)
+        self.stopping = threading.Event()
+        self.worker_id = ""
+
+    def start(self) -> None:
+        from tidings.campaigns.queue.workers import register_worker
+
+        self.worker_id = register_worker(sends_mail=False).pk  # before any task is claimed
+        super().start()
+
+    def run(self) -> None:
+        from django.db import DatabaseError, close_old_connections, connection
+
+        from tidings.campaigns.config import DeliveryConfig
+
+        every = max(0.5, DeliveryConfig.from_settings().lease_seconds / 6)
+        try:
+            while not self.stopping.wait(every):
+                try:
+                    self.beat()
+                except DatabaseError:
+                    logger.warning("worker: heartbeat not written (database error); retrying")
+                    close_old_connections()
+                    connection.close()
+        finally:
+            connection.close()
+
+    def beat(self) -> None:
+        from tidings.campaigns.queue.workers import beat, register_worker
+
+        if not beat(self.worker_id):
+            logger.error(
+                "worker: task worker %s was declared gone by another worker (its task may run "
+                "again elsewhere); registering again",
+                self.worker_id,
+            )
+            self.worker_id = register_worker(sends_mail=False).pk
+
+    def stop(self) -> None:
+        from django.db import DatabaseError
+
+        from tidings.campaigns.queue.workers import stop_worker
+
+        self.stopping.set()
+        if self.is_alive():
+            self.join(10)
+        if self.worker_id:
+            try:
+                stop_worker(self.worker_id)
+            except DatabaseError:
+                logger.warning("worker: could not record the task worker's stop")
 
 
 def run_tasks(*, interval: float, hurry: threading.Event, worker_id: str) -> None:

@@ -48,9 +48,17 @@ def _refused(
     )
     if blocked:
         suppressed |= {pk for pk, parents in domains.items() if blocked.intersection(parents)}
+    # A contact not allowed any more may be gone altogether: erased since the row was claimed
+    # (the re-check), its row still naming it.  Asked only when someone is refused.
+    refused = {pk for pk in ids if pk not in allowed}
+    present = (
+        set(Contact.objects.filter(pk__in=one_parameter(refused)).values_list("pk", flat=True))
+        if refused
+        else set()
+    )
     reasons: dict[int, str] = {}
     for row in rows:
-        if row.contact_id is None:
+        if row.contact_id is None or row.contact_id in refused - present:
             reasons[row.id] = "the contact was erased"
         elif row.contact_id not in allowed:
             reasons[row.id] = "no consent at send time (unsubscribed)"

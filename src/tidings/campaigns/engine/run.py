@@ -48,6 +48,14 @@ from .jobs import campaign_jobs, one_off_jobs, withdrawn
 
 logger = logging.getLogger("tidings.campaigns.engine")
 
+# How often the rows waiting for the senders are asked again whether they may still go.
+RECHECK_SECONDS = 1.0
+# How long a row just claimed (checked then) waits before it is asked again: at full speed most
+# rows were claimed since the last re-check, and asking about those claimed a moment ago is
+# waste.  A quarter of a second keeps the promise near a second: an unsubscribe stops a claimed
+# message within RECHECK_SECONDS + RECHECK_FRESH_SECONDS of being committed.
+RECHECK_FRESH_SECONDS = 0.25
+
 CHANGED_SINCE_CONFIRMED = (
     "Paused automatically: what it sends changed after it was confirmed; another operator must "
     "confirm it (resume it) again"
@@ -140,10 +148,11 @@ class Engine:
         # Receiving domains that asked us to slow down -> when they may be sent to again
         # (queue.deferrals: shared by the workers through the database, read every second).
         self.deferring: dict[str, datetime] = {}
-        # Campaign rows handed to the senders and not yet sent, by id: asked again every second
-        # whether they may still go (``_recheck``), since a slow server or a tight rate can keep
-        # them waiting in the event loop for minutes after they were claimed.
-        self.waiting: dict[int, Claimed] = {}
+        # Campaign rows handed to the senders and not yet sent, by id, with when they were last
+        # checked (``time.monotonic()``): asked again every second whether they may still go
+        # (``_recheck``), since a slow server or a tight rate can keep them waiting in the event
+        # loop for minutes after they were claimed.
+        self.waiting: dict[int, tuple[Claimed, float]] = {}
 
     # -- the loop --
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> EngineStats:
@@ -201,8 +210,8 @@ class Engine:
                         next_refresh = now + 0.5
                     if now >= next_deferrals:
                         self._read_deferrals()
-                        self._recheck()
-                        next_deferrals = now + 1.0
+                        self._recheck(now)
+                        next_deferrals = now + RECHECK_SECONDS
                     if now >= next_protect or (
                         self.refused_since_protect
                         and now >= next_protect - protection.CHECK_SECONDS + 1.0
@@ -327,19 +336,26 @@ class Engine:
                 self._pause(campaign_id, reason)
         self._pause_unreachable()
 
-    def _recheck(self) -> None:
+    def _recheck(self, now: float | None = None) -> None:
         """Withdraw the waiting messages of people who unsubscribed, were erased or suppressed
         since their rows were claimed: the senders drop them (or, if a sender already took one
         and is waiting for the rate limit, do not send it) and report them skipped.  Only a
-        message already being handed to the server can still go."""
+        message already being handed to the server can still go.  ``now``: the loop's clock
+        (``time.monotonic()``), which schedules the re-checks a second apart."""
+        # Rows checked a moment ago (claimed just before this re-check: their claim checked
+        # them) are not asked again yet (RECHECK_FRESH_SECONDS).
+        now = time.monotonic() if now is None else now
         by_campaign: dict[int, list[Claimed]] = collections.defaultdict(list)
-        for row in self.waiting.values():
-            if row.campaign_id in self.contexts:
+        for row, checked in self.waiting.values():
+            if checked <= now - RECHECK_FRESH_SECONDS and row.campaign_id in self.contexts:
                 by_campaign[row.campaign_id].append(row)
         reasons: dict[int, str] = {}
         for campaign_id, rows in by_campaign.items():
             reasons.update(withdrawn(self.contexts[campaign_id], rows))
-        self.thread.soon(self.dispatcher.withdraw, reasons)
+            for row in rows:
+                self.waiting[row.id] = (row, now)
+        if reasons:
+            self.thread.soon(self.dispatcher.withdraw, reasons)
 
     def _read_deferrals(self) -> None:
         self.deferring = queue.deferring()
@@ -595,7 +611,8 @@ class Engine:
         for result in skipped:
             self.results.put(result)
         jobs = self._hold_deferred(jobs)
-        self.waiting.update((job.row.id, job.row) for job in jobs)
+        checked = time.monotonic()  # campaign_jobs checked them just now
+        self.waiting.update((job.row.id, (job.row, checked)) for job in jobs)
         return jobs
 
     def _one_off_jobs(self, rows: list[Claimed]) -> list[Job]:

@@ -10,7 +10,12 @@ class DeliveryWorker(models.Model):
     """One ``tidings worker`` process sending mail.  A row claimed by a worker carries the
     worker's id in ``leased_by``; the worker's heartbeat (``last_seen``) keeps those leases alive.
     When the heartbeat goes stale, or the process is gone from its host, another worker returns
-    the rows to the queue and records how many there were (``recovered_rows``)."""
+    the rows to the queue and records how many there were (``recovered_rows``).
+
+    A ``tidings worker`` that runs background tasks keeps a row of its own too (``sends_mail``
+    false): its heartbeat is how a worker on another machine knows the task it was running may be
+    run again (``tidings.web.task_worker``).  It claims no delivery rows and does not count as a
+    delivery worker."""
 
     id = models.CharField(max_length=64, primary_key=True)
     host = models.CharField(max_length=255)
@@ -18,6 +23,10 @@ class DeliveryWorker(models.Model):
     # When the process started, as the kernel counts it: with the pid, it tells a live process
     # from a later one that happens to have been given the same pid.
     process_started = models.CharField(max_length=40, blank=True)
+    # Which pids ``pid`` is one of: the boot and pid namespace (``queue.workers.pid_namespace``).
+    # Only a process with the same value looks the pid up; "" on rows of older versions.
+    pid_namespace = models.CharField(max_length=64, blank=True)
+    sends_mail = models.BooleanField(default=True)
     started_at = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
     stopped_at = models.DateTimeField(null=True, blank=True)

@@ -39,9 +39,10 @@ the second copy.
 **Recovery** (``workers``).  Every worker registers a ``DeliveryWorker`` row and refreshes it
 (and its leases) every few seconds.  At start-up and then periodically, a worker returns to the
 queue the rows of workers whose heartbeat is older than the lease
-(``TIDINGS_DELIVERY_LEASE_SECONDS``, default 30), and at once those of a worker on the same host
-whose process is gone, so a worker restarted after a crash carries on without waiting for the
-lease to lapse.
+(``TIDINGS_DELIVERY_LEASE_SECONDS``, default 30), and at once those of a worker whose process is
+gone from the same pid namespace (``worker_gone``: the same boot and namespace, not merely the
+same host name, which containers may share), so a worker restarted after a crash carries on
+without waiting for the lease to lapse.
 
 **Failures.**  Temporary failures (4xx, SES's 454 throttling, a dropped connection) are retried
 up to ``TIDINGS_DELIVERY_MAX_ATTEMPTS`` (default 5) attempts, after ``TIDINGS_RETRY_BASE_SECONDS``

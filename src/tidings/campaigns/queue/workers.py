@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -51,13 +53,79 @@ def process_alive(pid: int, started: str) -> bool:
     return True
 
 
-def register_worker() -> DeliveryWorker:
+def this_host() -> str:
+    """This machine's (or container's) name, as workers record it."""
+    return socket.gethostname()[:100]
+
+
+@functools.cache
+def pid_namespace() -> str:
+    """Where this process's pids mean something: ``<boot id>:<pid namespace inode>`` ("" where
+    /proc does not say, as off Linux).  Processes with the same value see the same pids, so one
+    may look up whether the other is still running; a host name does not tell that much: two
+    containers given the same ``--hostname``, or a pod restarted under its name, share it but
+    not their pids.  The boot id tells two machines (and two boots of one) apart, the inode two
+    namespaces of one kernel."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        inode = os.stat("/proc/self/ns/pid").st_ino  # noqa: PTH116 - the namespace's inode
+    except OSError:
+        return ""
+    return f"{boot}:{inode}" if boot else ""
+
+
+PROCESS_GONE = "its process is gone"
+
+
+def _silent(lease: timedelta) -> str:
+    return f"no heartbeat for over {lease.total_seconds():g} s"
+
+
+def worker_gone(
+    host: str,
+    pid: int,
+    started: str,
+    last_seen: datetime | None,
+    now: datetime,
+    *,
+    namespace: str = "",
+    lease: timedelta | None = None,
+) -> str:
+    """Why the worker process ``pid`` (started at ``started``, in ``namespace`` on ``host``) is
+    known to be gone, or "" when nothing says so.  The one rule for the delivery rows a vanished
+    worker held (``recover_abandoned``) and for the task it was running (``tidings.web.
+    task_worker``).
+
+    - Where its pids are ours (the same ``pid_namespace``; for a worker that recorded none — an
+      older version, or no /proc — the same host name), its pid decides: gone once no process
+      has that pid and start time, however recent its heartbeat.
+    - Anywhere else, its heartbeat (``last_seen``) decides: gone once older than the lease
+      (``TIDINGS_DELIVERY_LEASE_SECONDS``).  A worker that keeps no heartbeat (``last_seen``
+      None) is never known gone from elsewhere.
+    """
+    lease = lease or _lease(None)
+    # A row without a namespace (an older version's, or from where /proc says nothing): the
+    # host name is all there is to go by, as it was.
+    ours = namespace == pid_namespace() if namespace else host == this_host()
+    if ours:
+        return "" if process_alive(pid, started) else PROCESS_GONE
+    if last_seen is not None and last_seen < now - lease:
+        return _silent(lease)
+    return ""
+
+
+def register_worker(*, sends_mail: bool = True) -> DeliveryWorker:
+    """A heartbeat row for this process: a delivery engine's (``sends_mail``), or that of a
+    ``tidings worker`` running background tasks (``tidings.web.task_worker``), so that its task
+    can be taken back from another machine once it is gone."""
     pid = os.getpid()
     return DeliveryWorker.objects.create(
         id=uuid.uuid4().hex,
-        host=socket.gethostname()[:255],
+        host=this_host(),
         pid=pid,
         process_started=process_start_time(pid),
+        pid_namespace=pid_namespace(),
+        sends_mail=sends_mail,
     )
 
 
@@ -78,9 +146,19 @@ def heartbeat(
     return bool(alive)
 
 
+def beat(worker_id: str) -> bool:
+    """Refresh the heartbeat of a worker that holds no delivery rows (a task runner's); False
+    if another worker has declared it gone."""
+    alive = DeliveryWorker.objects.filter(pk=worker_id, stopped_at__isnull=True)
+    return bool(alive.update(last_seen=timezone.now()))
+
+
 def live_workers(*, config: DeliveryConfig | None = None) -> int:
+    """Delivery workers whose heartbeat is current (they share the send rate)."""
     cutoff = timezone.now() - _lease(config)
-    return DeliveryWorker.objects.filter(stopped_at__isnull=True, last_seen__gte=cutoff).count()
+    return DeliveryWorker.objects.filter(
+        sends_mail=True, stopped_at__isnull=True, last_seen__gte=cutoff
+    ).count()
 
 
 def _requeue_rows_of(worker_id: str) -> int:
@@ -95,23 +173,31 @@ def _requeue_rows_of(worker_id: str) -> int:
 def recover_abandoned(me: str = "", *, config: DeliveryConfig | None = None) -> int:
     """Return to the queue the rows of workers that are gone; returns how many rows.
 
-    A worker is gone when its heartbeat is older than the lease, or when it ran on this host and
-    its process no longer exists.  Each gone worker is claimed by one conditional UPDATE, so when
-    several workers recover at once, one of them does it and logs it.  Rows whose lease lapsed
+    A worker is gone when ``worker_gone`` says so (its process no longer exists, where its pids
+    are ours; its heartbeat lapsed, elsewhere), and when its heartbeat is older than the lease
+    even though its process still runs here (stuck: its leases have lapsed anyway).  Each gone
+    worker is claimed by one conditional UPDATE, so when several workers recover at once, one of
+    them does it and logs it.  Rows whose lease lapsed
     without their worker being known gone (a stuck worker) are returned too.
     """
     now = timezone.now()
-    host = socket.gethostname()[:255]
-    stale = now - _lease(config)
+    lease = _lease(config)
     returned = 0
     for worker in DeliveryWorker.objects.filter(stopped_at__isnull=True).exclude(pk=me):
         # Why it is gone, in the log: an operator (and the kill tests) can tell a crash noticed
         # at once from a worker that went silent and waited out its lease.
-        if worker.host == host and not process_alive(worker.pid, worker.process_started):
-            why = "its process is gone"
-        elif worker.last_seen < stale:
-            why = f"no heartbeat for over {_lease(config).total_seconds():g} s"
-        else:
+        why = worker_gone(
+            worker.host,
+            worker.pid,
+            worker.process_started,
+            worker.last_seen,
+            now,
+            namespace=worker.pid_namespace,
+            lease=lease,
+        )
+        if not why and worker.last_seen < now - lease:
+            why = _silent(lease)
+        if not why:
             continue
         with transaction.atomic():
             claimed = DeliveryWorker.objects.filter(pk=worker.pk, stopped_at__isnull=True).update(

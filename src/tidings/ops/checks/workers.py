@@ -33,7 +33,8 @@ def _delivery_workers() -> Finding:
 
     now = timezone.now()
     lease = DeliveryConfig.from_settings().lease_seconds
-    running = DeliveryWorker.objects.filter(stopped_at__isnull=True)
+    senders = DeliveryWorker.objects.filter(sends_mail=True)  # not the task runners' heartbeats
+    running = senders.filter(stopped_at__isnull=True)
     live = running.filter(last_seen__gte=now - timedelta(seconds=lease))
     count = live.count()
     fix = (
@@ -51,7 +52,7 @@ def _delivery_workers() -> Finding:
             f"{count} delivery worker(s) alive on {', '.join(hosts)}; last heartbeat "
             f"{age:.0f} s ago",
         )
-    last = DeliveryWorker.objects.order_by("-last_seen").values_list("last_seen", flat=True)
+    last = senders.order_by("-last_seen").values_list("last_seen", flat=True)
     seen = last.first()
     if seen is None:
         return Finding("workers.delivery", FAIL, "no delivery worker has ever run", fix)

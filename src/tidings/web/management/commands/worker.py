@@ -73,15 +73,21 @@ class Command(BaseCommand):
 
     def _run(self, *, interval, batch, no_scheduler, no_delivery, delivery_only, **options):
         from tidings.campaigns.engine import DeliveryThread, deliver_pending
+        from tidings.web.task_worker import TaskHeartbeat
 
         if batch:
             if not delivery_only:
                 from tidings.web.task_worker import requeue_orphaned_tasks
 
                 requeue_orphaned_tasks()
-                call_command(
-                    "db_worker", interval=interval, batch=True, verbosity=options["verbosity"]
-                )
+                heartbeat = TaskHeartbeat()  # its tasks can be taken back from anywhere
+                heartbeat.start()
+                try:
+                    call_command(
+                        "db_worker", interval=interval, batch=True, verbosity=options["verbosity"]
+                    )
+                finally:
+                    heartbeat.stop()
             if not no_delivery:
                 deliver_pending(max_seconds=None)
             from tidings.lib.ingest import flush
@@ -110,13 +116,18 @@ class Command(BaseCommand):
         if not no_scheduler:
             scheduler = SchedulerThread()
             scheduler.start()
+        # Whether or not it sends mail, a heartbeat of its own: a worker on another machine can
+        # tell when the task it was running is to run again (task_worker.py).
+        heartbeat = TaskHeartbeat()
         try:
+            heartbeat.start()
             # django-tasks-db's worker loop: claims task rows, runs them, records results.  On
             # SIGTERM it finishes its task and exits; then the senders finish their messages.
             # A second signal interrupts the task and puts it back in the queue.
             self._run_tasks(interval, hurry)
         finally:
             _on_signal(hurry.set)  # from now on any signal means: stop now
+            heartbeat.stop()
             if scheduler is not None:
                 scheduler.stop()
             if drain is not None:
