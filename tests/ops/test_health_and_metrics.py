@@ -43,6 +43,14 @@ def _in_the_test_transaction(settings):
     signals.request_finished.connect(close_old_connections)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _wsgi_loaded():
+    """Loading ``tidings.wsgi`` runs ``django.setup()``, whose logging set-up replaces the root
+    logger's handlers, pytest's log capture among them: loaded before any test's ``caplog``
+    exists, a test that is the first of its process to call the application still sees logs."""
+    import tidings.wsgi  # noqa: F401
+
+
 def call(path: str, method: str = "GET", **headers: str) -> tuple[int, dict, bytes]:
     from tidings.wsgi import application
 
