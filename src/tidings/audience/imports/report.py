@@ -83,10 +83,12 @@ def summary(imp: Import, seconds: float | None = None) -> str:
         )
     parts.append(bad)
     delimiter = {"\t": "tab"}.get(imp.delimiter, repr(imp.delimiter))
-    return (
-        f"{verb} {imp.rows_read:,} rows into {name!r}{speed}: {', '.join(parts)}; "
-        f"{imp.encoding}, {delimiter}-separated."
+    read_as = (
+        "an Excel workbook's first sheet"
+        if imp.encoding == "xlsx"
+        else f"{imp.encoding}, {delimiter}-separated"
     )
+    return f"{verb} {imp.rows_read:,} rows into {name!r}{speed}: {', '.join(parts)}; {read_as}."
 
 
 def origin(imp: Import) -> str:
