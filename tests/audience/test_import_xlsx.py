@@ -74,6 +74,9 @@ def test_a_workbooks_first_sheet_imports_with_its_consent_times_kept(tmp_path, n
     # The bad row is reported by its row number in the sheet.
     assert [row[0] for row in report_rows(imp)[1:]] == ["5"]
     assert any("first sheet" in note and "2 sheets" in note for note in imp.notes)
+    # The ledger says what the file was: not "a CSV file".
+    wording = ConsentEvent.objects.first().wording.text
+    assert wording.startswith("Imported from contacts.xlsx, an Excel workbook, on ")
 
 
 def test_formulas_are_never_run_a_cached_value_is_read_and_none_is_blank(tmp_path, news):

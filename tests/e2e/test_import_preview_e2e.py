@@ -30,7 +30,7 @@ def test_an_operator_checks_adjusts_and_confirms_an_import(page: Page, owner, tm
     page.get_by_label("Password").fill(OPERATOR_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.goto("/audience/imports/")
-    page.get_by_label("CSV file").set_input_files(str(export))
+    page.get_by_label("CSV or Excel file").set_input_files(str(export))
     page.get_by_label("List").select_option(label="Product news")
     page.get_by_label("How did these people consent?").fill("our sign-up form, double opt-in")
     page.get_by_role("button", name="Upload and check").click()

@@ -20,12 +20,12 @@ from ..actions import wording
 from ..models import Import, MailingList, imports_dir
 from .columns import PURPOSE, ColumnPlan, compact, plan_columns, read_date_order
 from .config import ImportConfig
-from .exporters import GENERIC, Exporter
+from .exporters import Exporter
 from .lanes import Run
 from .lease import CLAIM_FIELDS, claim
 from .parallel import Inline, ParallelWrite, Prefetch, Progress, prefetch_wanted
 from .proof import BOTH, DAY_FIRST, EITHER, MONTH_FIRST
-from .report import date_in_words
+from .report import date_in_words, file_kind
 from .rows import COUNTERS, Batch, read_batches
 from .source import CsvSource, ImportFailed, detect_format, open_source
 from .workbook import XLSX, XlsxSource
@@ -422,7 +422,7 @@ def provenance(imp: Import, exporter: Exporter, actor_label: str = "") -> str:
     """The wording of the consent events an import writes: where the consent comes from
     (file, tool, day, operator) and the operator's statement of how these people consented."""
     day = timezone.localdate(imp.started_at) if imp.started_at else timezone.localdate()
-    tool = "a CSV file" if exporter is GENERIC else f"a {exporter.label} export"
+    tool = file_kind(imp, exporter)
     return (
         f"Imported from {imp.original_filename or 'a file'}, {tool}, on "
         f"{date_in_words(day)}, by {operator_name(imp, actor_label)}. "

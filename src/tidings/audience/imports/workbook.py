@@ -149,17 +149,22 @@ class XlsxSource:
     encoding = XLSX
 
     def __init__(self, path: Path, fmt: FileFormat = XLSX_FORMAT):
-        from openpyxl import load_workbook  # type: ignore[import-untyped]  # only for workbooks
+        # Imported here: only an import of a workbook pays for it.
+        from openpyxl import load_workbook  # type: ignore[import-untyped]
+        from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
 
         self.path = path
         self.total_bytes = path.stat().st_size
         self._row = 0
         self._workbook = None
+        # Opened here and handed over: given a path, openpyxl goes by its extension, and an
+        # upload is stored under a name of tidings' own.
+        self._fp = path.open("rb")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "no default style" and the like
                 self._workbook = load_workbook(
-                    path, read_only=True, data_only=True, keep_links=False
+                    self._fp, read_only=True, data_only=True, keep_links=False
                 )
             sheets = self._workbook.worksheets
             if not sheets:
@@ -174,7 +179,7 @@ class XlsxSource:
         except ImportFailed:
             self.close()
             raise
-        except _BROKEN:
+        except (*_BROKEN, InvalidFileException):
             self.close()
             raise ImportFailed(DAMAGED) from None
         self.header: list[str] = []
@@ -190,6 +195,7 @@ class XlsxSource:
     def close(self) -> None:
         if self._workbook is not None:
             self._workbook.close()
+        self._fp.close()
 
     @property
     def processed_bytes(self) -> int:
