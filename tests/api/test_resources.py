@@ -255,6 +255,41 @@ def test_a_file_that_is_not_a_csv_is_refused_at_upload_not_queued_to_fail(api, c
     assert not Import.objects.exists()
 
 
+def test_an_excel_workbook_is_imported_and_an_old_xls_is_refused_at_upload(api, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from openpyxl import Workbook
+
+    from tidings.audience.tasks import import_contacts
+
+    news = make_list()
+    book = Workbook()
+    book.active.append(["Email", "Name"])
+    book.active.append(["ada@example.com", "Ada"])
+    book.save(tmp_path / "people.xlsx")
+    form = {"list_id": news.pk, "consent_source": "Sign-up sheet at our stand"}
+    workbook = (tmp_path / "people.xlsx").read_bytes()
+    response = api.client.post(
+        "/api/imports",
+        {**form, "file": SimpleUploadedFile("people.xlsx", workbook)},
+        headers=api.headers,
+    )
+    assert response.status_code == 202, response.content
+    import_contacts.call(response.json()["id"])
+    progress = api.get(f"/imports/{response.json()['id']}").json()
+    assert (progress["created"], progress["bad_rows"], progress["error"]) == (1, 0, "")
+
+    xls = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)
+    refused = api.client.post(
+        "/api/imports",
+        {**form, "file": SimpleUploadedFile("people.xls", xls)},
+        headers=api.headers,
+    )
+    assert refused.status_code == 422
+    assert refused["Content-Type"] == "application/problem+json"
+    assert "an old Excel workbook (.xls) cannot be imported" in refused.json()["detail"]
+    assert Import.objects.count() == 1
+
+
 # --- segments -----------------------------------------------------------------------------------
 def test_segments_are_counted_and_a_broken_query_says_why(api):
     news = make_list()

@@ -386,3 +386,27 @@ def test_the_check_of_a_file_without_a_header_line_says_so_without_the_address(o
     shown = text_of(page(owner_client, imp))
     assert "the file has no header line" in shown
     assert "Confirm and import" not in shown
+
+
+def test_an_excel_workbook_is_checked_and_shown_like_a_csv_file(owner_client, news, tmp_path):
+    from datetime import datetime
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["Email", "Name", "Phone", "Opt-in date"])
+    book.active.append(
+        ["ann@example.com", "Ann Smith", 441244000000, datetime(2023, 3, 14, 9, 12)]  # noqa: DTZ001
+    )
+    book.active.append(["not-an-address", "Bad Row", None, None])
+    path = tmp_path / "contacts.xlsx"
+    book.save(path)
+    imp = upload(owner_client, news, path.read_bytes(), "contacts.xlsx")
+    check_upload.call(imp.pk)
+    markup = page(owner_client, imp)
+    shown = text_of(markup)
+    assert column_select(markup, "Opt-in date") == "optin_time"
+    assert column_select(markup, "Phone") == "phone"
+    assert re.search(r"2 ann@example\.com Ann Smith 441244000000 14 Mar 2023 09:12 \(GMT\)", shown)
+    assert re.search(r"Bad rows \(see the reasons\) 1 .*Rows in the file \(the sum.*\) 2", shown)
+    assert "Confirm and import" in shown

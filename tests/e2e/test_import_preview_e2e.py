@@ -30,7 +30,7 @@ def test_an_operator_checks_adjusts_and_confirms_an_import(page: Page, owner, tm
     page.get_by_label("Password").fill(OPERATOR_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.goto("/audience/imports/")
-    page.get_by_label("CSV file").set_input_files(str(export))
+    page.get_by_label("CSV or Excel file").set_input_files(str(export))
     page.get_by_label("List").select_option(label="Product news")
     page.get_by_label("How did these people consent?").fill("our sign-up form, double opt-in")
     page.get_by_role("button", name="Upload and check").click()
@@ -168,3 +168,38 @@ def test_an_operator_reads_a_us_sheets_dates_month_first_by_keyboard_on_a_phone(
     expect(dates).to_have_value("month-first")
     expect(rows).to_contain_text("02 Jan 2024")
     expect(page.get_by_text("as chosen")).to_be_visible()
+
+
+def test_an_operator_uploads_an_excel_workbook_and_sees_its_columns_and_dates(
+    page: Page, owner, tmp_path, settings
+):
+    from datetime import datetime
+
+    from openpyxl import Workbook
+
+    settings.DATA_DIR = tmp_path / "data"
+    MailingList.objects.create(name="Product news", topic="product news")
+    book = Workbook()
+    book.active.append(["Email", "Name", "Opt-in date"])
+    book.active.append(["ada@example.com", "Ada Lovelace", datetime(2023, 3, 14, 9, 12)])  # noqa: DTZ001
+    workbook = tmp_path / "contacts.xlsx"
+    book.save(workbook)
+
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto("/login/")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/audience/imports/")
+    page.get_by_label("CSV or Excel file").set_input_files(str(workbook))
+    page.get_by_label("List").select_option(label="Product news")
+    page.get_by_label("How did these people consent?").fill("paper forms at our stand")
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.get_by_text("Checking the whole file")).to_be_visible()
+    check_upload.call(Import.objects.get().pk)
+    confirm = page.get_by_role("button", name="Confirm and import")
+    expect(confirm).to_be_visible(timeout=SELF_REFRESH_MS)
+    expect(page.get_by_label("Opt-in date")).to_have_value("optin_time")
+    rows = page.get_by_role("table").filter(has_text="each row on its own")
+    expect(rows).to_contain_text("Ada Lovelace")
+    expect(rows).to_contain_text("14 Mar 2023 09:12")

@@ -38,10 +38,11 @@ MAX_UPLOAD_BYTES = getattr(settings, "TIDINGS_MAX_IMPORT_BYTES", 1024**3)
 
 class ImportUploadForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
+        label="CSV or Excel file",
         help_text="An export of Mailchimp, listmonk, Brevo, HubSpot, Kit, MailerLite or Substack, "
         "or any CSV file (a spreadsheet saved as CSV, Excel's Unicode Text): UTF-8, "
-        "Windows-1252, Mac Roman or UTF-16; separated by , ; tab or |.",
+        "Windows-1252, Mac Roman or UTF-16; separated by , ; tab or |. Or an Excel workbook "
+        "(.xlsx): its first sheet is imported (save an .xls or .ods as .xlsx or CSV first).",
     )
     mailing_list = forms.ModelChoiceField(
         MailingList.objects.filter(closed_at__isnull=True), label="List"

@@ -1,4 +1,5 @@
-"""Imports: upload a CSV into a list, follow its progress, fetch the bad-rows report."""
+"""Imports: upload a CSV file or an Excel workbook (.xlsx) into a list, follow its progress,
+fetch the bad-rows report."""
 
 from __future__ import annotations
 
@@ -100,7 +101,8 @@ def _import(import_id: int) -> Import:
     "",
     response={202: ImportOut},
     auth=need("write", page="audience:imports"),
-    summary="Upload a CSV file to import into a list; runs in the background (write, content)",
+    summary="Upload a CSV file or an Excel workbook (.xlsx, its first sheet) to import into a "
+    "list; runs in the background (write, content)",
     openapi_extra=idempotency.openapi(),
 )
 def upload(request: HttpRequest, form: Form[ImportForm], file: File[UploadedFile]):
@@ -115,7 +117,8 @@ def upload(request: HttpRequest, form: Form[ImportForm], file: File[UploadedFile
 
 
 def _upload(request: HttpRequest, form: ImportForm, file: UploadedFile):
-    # A picture, a PDF or a workbook is refused now, not queued to fail in the background.
+    # A picture, a PDF, an .xls or .ods is refused now, not queued to fail in the background;
+    # an XLSX workbook goes through (its whole ZIP directory is checked when it is read).
     refusal = not_a_csv_file(file.read(64 * 1024))
     file.seek(0)
     if refusal:

@@ -30,7 +30,7 @@ from .exporters import (
     recognise,
 )
 from .proof import MONTH_FIRST, NONE_TELLS, date_order
-from .source import CsvSource, FileFormat, ImportFailed
+from .source import FileFormat, ImportFailed, open_source
 
 PURPOSE = "newsletter"
 
@@ -674,7 +674,7 @@ def read_date_order(plan: ColumnPlan, path: Path, fmt: FileFormat, chosen: str =
     columns = [plan.consent[use] for use in (OPTIN_TIME, CONFIRM_TIME) if use in plan.consent]
     if not columns:
         return
-    source = CsvSource(path, fmt)
+    source = open_source(path, fmt)
     try:
         values = (
             row.values[i].strip()

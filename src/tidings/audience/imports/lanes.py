@@ -16,6 +16,7 @@ from .config import ImportConfig
 from .report import Report
 from .rows import BadRow, Batch, GoodRow, RowParser, Tally, report_cells
 from .source import CsvSource
+from .workbook import XlsxSource
 from .writers import Existing, Writer
 
 
@@ -255,7 +256,7 @@ class Run:
     def __init__(
         self,
         imp: Import,
-        source: CsvSource,
+        source: CsvSource | XlsxSource,
         plan: ColumnPlan,
         writer: Writer,
         config: ImportConfig,

@@ -44,7 +44,7 @@ from .exporters import (
 )
 from .rows import COUNTERS, OUTCOMES, BadRow, GoodRow, RowParser
 from .run import run_import
-from .source import CsvSource, ImportFailed, detect_format
+from .source import ImportFailed, detect_format, open_source
 
 PREVIEW_ROWS = 10
 
@@ -117,7 +117,7 @@ def build_preview(imp: Import, path: Path | None = None, rows: int = PREVIEW_ROW
     if path is None or not path.is_file():
         return Preview("", [], [], [], [], "the uploaded file is missing")
     try:
-        source = CsvSource(path, detect_format(path))
+        source = open_source(path, detect_format(path))
     except ImportFailed as exc:
         return Preview("", [], [], [], [], str(exc))
     try:
@@ -308,7 +308,7 @@ def do_remap_import(
     if path is None or not path.is_file():
         raise ImportStateError("The uploaded file is missing.")
     try:
-        source = CsvSource(path, detect_format(path))
+        source = open_source(path, detect_format(path))
     except ImportFailed as exc:
         raise ImportStateError(f"The file cannot be read: {exc}.") from None
     header = source.header

@@ -13,7 +13,7 @@ from django.utils import timezone
 from tidings.policy.ropa import safe_cell
 
 from ..models import Import
-from .exporters import GENERIC, by_key
+from .exporters import GENERIC, Exporter, by_key
 from .rows import BadRow
 
 
@@ -83,17 +83,27 @@ def summary(imp: Import, seconds: float | None = None) -> str:
         )
     parts.append(bad)
     delimiter = {"\t": "tab"}.get(imp.delimiter, repr(imp.delimiter))
-    return (
-        f"{verb} {imp.rows_read:,} rows into {name!r}{speed}: {', '.join(parts)}; "
-        f"{imp.encoding}, {delimiter}-separated."
+    read_as = (
+        "an Excel workbook's first sheet"
+        if imp.encoding == "xlsx"
+        else f"{imp.encoding}, {delimiter}-separated"
     )
+    return f"{verb} {imp.rows_read:,} rows into {name!r}{speed}: {', '.join(parts)}; {read_as}."
+
+
+def file_kind(imp: Import, exporter: Exporter) -> str:
+    """ "a CSV file", "an Excel workbook", "a HubSpot export" or "a HubSpot export (an Excel
+    workbook)": what the file was, for the consent wording and for the person to read."""
+    workbook = imp.encoding == "xlsx"
+    if exporter is GENERIC:
+        return "an Excel workbook" if workbook else "a CSV file"
+    return f"a {exporter.label} export" + (" (an Excel workbook)" if workbook else "")
 
 
 def origin(imp: Import) -> str:
     """Where an import's people came from, for them to read: "contacts.csv, a Mailchimp
     export, imported on 6 May 2026"."""
-    exporter = by_key(imp.exporter)
-    tool = "a CSV file" if exporter is GENERIC else f"a {exporter.label} export"
+    tool = file_kind(imp, by_key(imp.exporter))
     when = timezone.localdate(imp.started_at or imp.created_at)
     return f"{imp.original_filename or 'a file'}, {tool}, imported on {date_in_words(when)}"
 

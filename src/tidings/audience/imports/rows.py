@@ -32,6 +32,7 @@ from .proof import (
     parse_moment,
 )
 from .source import CsvSource, SourceRow
+from .workbook import XlsxSource
 
 # Fields that hold one line of text: a line break in them is either a typing slip or the sign
 # that a quote was not closed (then followed by the next rows, delimiters and all).
@@ -364,7 +365,7 @@ class Batch:
     processed_bytes: int
 
 
-def read_batches(source: CsvSource, parser: RowParser, size: int) -> Iterator[Batch]:
+def read_batches(source: CsvSource | XlsxSource, parser: RowParser, size: int) -> Iterator[Batch]:
     """Parsed rows in batches of up to ``size`` good rows (the last one possibly empty)."""
     parse = parser.parse
     rows: list[GoodRow] = []

@@ -20,14 +20,15 @@ from ..actions import wording
 from ..models import Import, MailingList, imports_dir
 from .columns import PURPOSE, ColumnPlan, compact, plan_columns, read_date_order
 from .config import ImportConfig
-from .exporters import GENERIC, Exporter
+from .exporters import Exporter
 from .lanes import Run
 from .lease import CLAIM_FIELDS, claim
 from .parallel import Inline, ParallelWrite, Prefetch, Progress, prefetch_wanted
 from .proof import BOTH, DAY_FIRST, EITHER, MONTH_FIRST
-from .report import date_in_words
+from .report import date_in_words, file_kind
 from .rows import COUNTERS, Batch, read_batches
-from .source import CsvSource, ImportFailed, detect_format
+from .source import CsvSource, ImportFailed, detect_format, open_source
+from .workbook import XLSX, XlsxSource
 from .writers import PostgresWriter, Writer, writer_for
 
 log = logging.getLogger("tidings.audience.imports")
@@ -144,7 +145,7 @@ def run_import(
     started = time.monotonic()
     try:
         fmt = detect_format(path)
-        source = CsvSource(path, fmt)
+        source = open_source(path, fmt)
     except ImportFailed as exc:
         raise _fail(imp, str(exc)) from None
     try:
@@ -157,7 +158,8 @@ def run_import(
     for name in COUNTERS:  # a re-run (after a worker died mid-way) counts afresh
         setattr(imp, name, 0)
     imp.bad_reasons, imp.error, imp.notes = {}, "", []
-    imp.encoding, imp.delimiter = fmt.encoding, fmt.delimiter
+    imp.encoding = fmt.encoding
+    imp.delimiter = "" if fmt.encoding == XLSX else fmt.delimiter
     imp.ignored_columns = plan.ignored
     imp.exporter = plan.exporter.key
     if plan.ips_dropped:
@@ -289,9 +291,16 @@ def _carry_over(imp: Import, carried: dict[str, int]) -> None:
     )
 
 
-def encoding_note(source: CsvSource) -> tuple[str, str]:
+def encoding_note(source: CsvSource | XlsxSource) -> tuple[str, str]:
     """The encoding to record, and a sentence for the operator when lines were not UTF-8 in a
-    file that is UTF-8 elsewhere."""
+    file that is UTF-8 elsewhere (or when a workbook's other sheets were not read)."""
+    if isinstance(source, XlsxSource):
+        if source.sheets > 1:
+            return XLSX, (
+                f"Only the workbook's first sheet was read; it has {source.sheets} sheets: "
+                "import each of the others on its own (save it as the first sheet, or as CSV)."
+            )
+        return XLSX, ""
     encoding = source.encoding
     if not encoding.startswith("utf-8+"):
         if encoding == "mac_roman":
@@ -413,7 +422,7 @@ def provenance(imp: Import, exporter: Exporter, actor_label: str = "") -> str:
     """The wording of the consent events an import writes: where the consent comes from
     (file, tool, day, operator) and the operator's statement of how these people consented."""
     day = timezone.localdate(imp.started_at) if imp.started_at else timezone.localdate()
-    tool = "a CSV file" if exporter is GENERIC else f"a {exporter.label} export"
+    tool = file_kind(imp, exporter)
     return (
         f"Imported from {imp.original_filename or 'a file'}, {tool}, on "
         f"{date_in_words(day)}, by {operator_name(imp, actor_label)}. "

@@ -4,8 +4,10 @@ physical lines each spans.
 Hostile or broken files are expected, and each gets a clear answer rather than a crash or a
 silent mix-up:
 
-- An empty file, an image, a PDF, a workbook or any other binary file is "not a CSV file"
-  (ImportFailed, before anything is read as rows), not "no email column".
+- An empty file, an image, a PDF or any other binary file is "not a CSV file" (ImportFailed,
+  before anything is read as rows), not "no email column".  An XLSX workbook is read by
+  workbook.XlsxSource (open_source); an .xls, .ods or password-protected workbook is refused
+  with what to do.
 - UTF-16 (with a byte-order mark, or recognised by its NUL bytes) is read as UTF-16.  UTF-32 is
   refused as such.
 - The file is decoded line by line: each line is UTF-8 when it is valid UTF-8, else
@@ -38,9 +40,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .exporters import recognise
+
+if TYPE_CHECKING:
+    from .workbook import XlsxSource
 
 SNIFF_BYTES = 1 << 20
 BLOCK_BYTES = 1 << 20
@@ -59,12 +64,12 @@ MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF87a", "a GIF image"),
     (b"GIF89a", "a GIF image"),
     (b"%PDF-", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive (an Excel or OpenDocument workbook is one)"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)"),
     (b"\x1f\x8b", "a gzip archive"),
     (b"RIFF", "a media file"),
     (b"\x7fELF", "a program"),
 )
+# An OLE2 compound file: an old Excel workbook (.xls), or a password-protected .xlsx.
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 _LOOKS_LIKE_ADDRESS = re.compile(r"^[^@\s\"',;|]+@[^@\s\"',;|]+\.[^@\s\"',;|]+$")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -86,7 +91,8 @@ class FileFormat:
 
 
 def not_a_csv_file(sample: bytes) -> str | None:
-    """Why this start of a file is not a CSV file, or None when it may be one."""
+    """Why this start of a file is not a file to import, or None when it may be one: a CSV file,
+    or an XLSX workbook (a ZIP archive that looks like one: detect_format looks at all of it)."""
     if not sample.strip(b" \t\r\n\x00" + codecs.BOM_UTF8):
         return "not a CSV file: the file is empty"
     if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
@@ -99,10 +105,17 @@ def not_a_csv_file(sample: bytes) -> str | None:
             " unpack it and import each CSV file in it (subscribed, unsubscribed, cleaned; its"
             " non-subscribed contacts never opted in and are not imported)"
         )
+    if sample.startswith(b"PK\x03\x04"):  # an XLSX workbook is let through (workbook.py)
+        from .workbook import zip_refusal
+
+        return zip_refusal(sample)
+    if sample.startswith(OLE2):
+        from .workbook import ole_refusal
+
+        return ole_refusal(sample)
     for magic, what in MAGIC:
         if sample.startswith(magic):
-            how = " (save the sheet as CSV)" if "workbook" in what else ""
-            return f"not a CSV file: it is {what}{how}"
+            return f"not a CSV file: it is {what}"
     return None
 
 
@@ -144,6 +157,10 @@ def detect_format(path: Path) -> FileFormat:
     refusal = not_a_csv_file(sample)
     if refusal:
         raise ImportFailed(refusal)
+    if sample.startswith(b"PK\x03\x04"):
+        from .workbook import check_workbook
+
+        return check_workbook(path)
     utf16 = _utf16(sample)
     bom = b""
     if utf16 is not None:
@@ -544,3 +561,13 @@ def _csv_problem(exc: csv.Error, start: int, end: int) -> tuple[str, str]:
             "quotes inside it"
         )
     return "unreadable CSV", f"the csv reader could not read {span} ({type(exc).__name__})"
+
+
+def open_source(path: Path, fmt: FileFormat) -> CsvSource | XlsxSource:
+    """The rows of the file, as detect_format found it: a CSV file's or a workbook's first
+    sheet's."""
+    from .workbook import XLSX, XlsxSource
+
+    if fmt.encoding == XLSX:
+        return XlsxSource(path, fmt)
+    return CsvSource(path, fmt)
