@@ -4,6 +4,7 @@ The workbooks are written here with openpyxl: no binary file is kept in the repo
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from datetime import UTC, date, datetime
@@ -170,6 +171,12 @@ def test_an_upload_lets_a_workbook_through_and_refuses_an_xls_or_ods_at_once(tmp
     assert "(.xls)" in (not_a_csv_file(_ole(False)) or "")
     _ods(tmp_path / "a.ods")
     assert ".ods" in (not_a_csv_file((tmp_path / "a.ods").read_bytes()) or "")
+    # A Word document is an Office ZIP too: refused at upload, not taken and failed later.
+    docx = io.BytesIO()
+    with zipfile.ZipFile(docx, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    assert "a Word document" in (not_a_csv_file(docx.getvalue()) or "")
 
 
 def test_the_command_imports_a_workbook_and_refuses_an_xls_in_one_line(

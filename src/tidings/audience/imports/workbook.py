@@ -90,6 +90,10 @@ def zip_refusal(sample: bytes) -> str | None:
     be an XLSX workbook (check_workbook decides, with the whole file)."""
     if _ODS_MIMETYPE in sample[:256]:
         return ODS
+    if b"xl/" not in sample:  # an Office file's parts are named at the start of each entry
+        for part, kind in ((b"word/", "a Word document"), (b"ppt/", "a PowerPoint file")):
+            if part in sample:
+                return f"not a CSV file: it is {kind}, not an Excel workbook"
     if b"xl/" in sample or b"[Content_Types].xml" in sample:
         return None
     return "not a CSV file: it is a ZIP archive, not an Excel workbook"
