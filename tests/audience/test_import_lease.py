@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tidings.audience.imports import create_import
-from tidings.audience.imports.lease import is_interrupted, lease_seconds, this_host
+from tidings.audience.imports.lease import is_interrupted, lease_seconds
 from tidings.audience.models import Import, MailingList
+from tidings.lib.processes import this_host
 
 from .import_helpers import CONSENT, do_import, write
 

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,12 +21,8 @@ import pytest
 from django.utils import timezone
 
 from tidings.campaigns.queue import workers
-from tidings.campaigns.queue.workers import (
-    pid_namespace,
-    process_start_time,
-    this_host,
-    worker_gone,
-)
+from tidings.campaigns.queue.workers import worker_gone
+from tidings.lib.processes import pid_namespace, process_start_time, this_host
 
 LEASE = timedelta(seconds=30)
 NOW = timezone.now()
@@ -138,3 +135,22 @@ def test_recovery_leaves_a_live_namesake_container_s_delivery_rows_alone():
     crashed.refresh_from_db()
     assert twin.stopped_at is None
     assert crashed.recovered_at is not None  # ours, whatever its name says
+
+
+def test_a_killed_worker_its_parent_has_not_reaped_yet_is_gone():
+    """A zombie keeps its pid and start time in /proc until its parent waits for it (a
+    supervisor that is slow to, or none in a container whose pid 1 reaps nothing): it runs
+    nothing, so its rows and tasks are taken back, as the imports' check already did."""
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        started = process_start_time(zombie.pid)
+        for _ in range(500):  # until it has exited (state Z), not reaped: no wait() yet
+            if Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.01)
+        assert started
+        assert gone(this_host(), zombie.pid, started, FRESH, namespace=pid_namespace()) == (
+            "its process is gone"
+        )
+    finally:
+        zombie.wait()

@@ -89,7 +89,7 @@ def test_a_task_left_running_by_a_killed_worker_is_queued_again_and_a_live_ones_
     import os
     import socket
 
-    from tidings.campaigns.queue.workers import pid_namespace, process_start_time
+    from tidings.lib.processes import pid_namespace, process_start_time
     from tidings.web.task_worker import requeue_orphaned_tasks, worker_name
 
     host = socket.gethostname()[:100]

@@ -94,7 +94,7 @@ class GracefulWorker(Worker):
 def worker_name(suffix: str) -> str:
     """A task worker's id as its tasks record it: ``host/pid/process start/pid namespace/suffix``
     (``queue.workers.pid_namespace``: where the pid may be looked up)."""
-    from tidings.campaigns.queue.workers import pid_namespace, process_start_time, this_host
+    from tidings.lib.processes import pid_namespace, process_start_time, this_host
 
     pid = os.getpid()
     return f"{this_host()}/{pid}/{process_start_time(pid)}/{pid_namespace()}/{suffix}"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from tidings.lib.audit import audit
+from tidings.lib.processes import process_alive, this_host
 
 from ..models import Import
 from .source import ImportFailed
@@ -46,10 +46,6 @@ def lease_seconds() -> int:
     return int(getattr(settings, "TIDINGS_IMPORT_LEASE_SECONDS", LEASE_SECONDS))
 
 
-def this_host() -> str:
-    return socket.gethostname()[:255]
-
-
 def claim(imp: Import) -> None:
     """Mark ``imp`` (in memory: the caller saves it) as run by this process, now."""
     imp.run_host = this_host()
@@ -58,20 +54,6 @@ def claim(imp: Import) -> None:
 
 
 CLAIM_FIELDS = ["run_host", "run_pid", "heartbeat_at"]
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    stat = Path(f"/proc/{pid}/stat")
-    try:  # a killed process its parent has not reaped yet is a zombie: gone all the same
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def is_interrupted(imp: Import, now: datetime | None = None) -> bool:
@@ -83,7 +65,7 @@ def is_interrupted(imp: Import, now: datetime | None = None) -> bool:
     if seen is None or now - seen > timedelta(seconds=lease_seconds()):
         return True
     if imp.run_pid and imp.run_host == this_host():
-        return not _process_alive(imp.run_pid)
+        return not process_alive(imp.run_pid, "")
     return False
 
 

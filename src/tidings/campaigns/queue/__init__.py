@@ -55,6 +55,8 @@ released, and the engine's circuit breaker asks the lifecycle to pause the campa
 of its rows is queued or sending.  Rows waiting for a retry keep it sending.
 """
 
+from tidings.lib.processes import process_alive, process_start_time
+
 from .claims import (
     Claimed,
     claim_batch,
@@ -89,8 +91,6 @@ from .results import Result, record_results, retry_delay
 from .workers import (
     heartbeat,
     live_workers,
-    process_alive,
-    process_start_time,
     purge_history,
     recover_abandoned,
     register_worker,

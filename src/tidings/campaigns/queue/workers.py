@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import socket
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+
+from tidings.lib.processes import (
+    pid_namespace,
+    process_alive,
+    process_start_time,
+    this_host,
+)
 
 from ..config import DeliveryConfig
 from ..models import Delivery, DeliveryWorker, OutgoingMessage
@@ -26,52 +30,6 @@ SENDING = Delivery.Status.SENDING
 
 def _lease(config: DeliveryConfig | None) -> timedelta:
     return timedelta(seconds=(config or DeliveryConfig.from_settings()).lease_seconds)
-
-
-def process_start_time(pid: int) -> str:
-    """When process ``pid`` started, in the kernel's clock ticks since boot ("" if unknown)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fp:  # noqa: PTH123
-            stat = fp.read()
-    except OSError:
-        return ""
-    # The command name (field 2) may hold spaces and parentheses: count from the last ")".
-    fields = stat.rpartition(b")")[2].split()
-    return fields[19].decode() if len(fields) > 19 else ""
-
-
-def process_alive(pid: int, started: str) -> bool:
-    """Is the process that registered as (pid, started) still running on this host?"""
-    if started:
-        return process_start_time(pid) == started
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def this_host() -> str:
-    """This machine's (or container's) name, as workers record it."""
-    return socket.gethostname()[:100]
-
-
-@functools.cache
-def pid_namespace() -> str:
-    """Where this process's pids mean something: ``<boot id>:<pid namespace inode>`` ("" where
-    /proc does not say, as off Linux).  Processes with the same value see the same pids, so one
-    may look up whether the other is still running; a host name does not tell that much: two
-    containers given the same ``--hostname``, or a pod restarted under its name, share it but
-    not their pids.  The boot id tells two machines (and two boots of one) apart, the inode two
-    namespaces of one kernel."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        inode = os.stat("/proc/self/ns/pid").st_ino  # noqa: PTH116 - the namespace's inode
-    except OSError:
-        return ""
-    return f"{boot}:{inode}" if boot else ""
 
 
 PROCESS_GONE = "its process is gone"
