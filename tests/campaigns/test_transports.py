@@ -117,8 +117,8 @@ def test_a_django_backend_sends_system_email_too(settings, news):
 class _ProviderError(Exception):
     """What django-anymail raises for an API error: the HTTP status on the exception."""
 
-    def __init__(self, status_code: int) -> None:
-        super().__init__(f"HTTP {status_code}")
+    def __init__(self, status_code: int, text: str = "") -> None:
+        super().__init__(text or f"HTTP {status_code}")
         self.status_code = status_code
 
 
@@ -134,6 +134,21 @@ def test_errors_of_django_backends_become_transport_errors():
     assert (sender.permanent, sender.kind, sender.code) == (True, "sender", 550)
     assert _translate(_ProviderError(429)).kind == "throttled"
     assert _translate(_ProviderError(400)).permanent is True
+    # An ESP refusing our unverified sender is our set-up, never the recipient's fault: a
+    # refused sender (counted apart, nobody suppressed), the ESP's words (addresses) not kept.
+    for text in (
+        "Email address is not verified. The following identities failed the check in region "
+        "EU-WEST-1: news@example.org",  # SES
+        "The 'From' address you supplied (news@example.org) is not a Sender Signature on your "
+        "account. Please add and confirm this address",  # Postmark
+        "The from address does not match a verified Sender Identity.",  # SendGrid (as a 400)
+        "Sending domain example.org has not been verified",
+    ):
+        unverified = _translate(_ProviderError(400, text))
+        assert (unverified.permanent, unverified.kind) == (True, "sender"), text
+        assert "example.org" not in unverified.describe()
+    for text in ("'to' parameter is not a valid address", "Invalid recipient: verified list"):
+        assert _translate(_ProviderError(400, text)).kind == "rejected", text
     assert _translate(_ProviderError(503)).permanent is False
     assert _translate(_ProviderError(401)).kind == "auth"
     assert _translate(ConnectionResetError("reset")).kind == "connection"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import smtplib
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from .base import (
     AUTH,
     CONNECTION,
     REJECTED,
+    SENDER,
     TEMPORARY,
     THROTTLED,
     Email,
@@ -113,10 +115,32 @@ def _translate(exc: Exception) -> TransportError:
         if status == 429:
             return TransportError(f"{name}: HTTP 429", permanent=False, kind=THROTTLED)
         if 400 <= status < 500 and status not in (401, 403, 408):
+            if _UNVERIFIED_SENDER.search(str(exc)):
+                # SES "Email address is not verified", Postmark "not a Sender Signature",
+                # Brevo/Mailgun "sender/domain not verified": our set-up, the same for every
+                # message, never this recipient's fault: counted apart for the pause as a
+                # refused sender, nobody suppressed.  The ESP's words are not kept (they
+                # name addresses): TransportError keeps what it is given, so say it here.
+                return TransportError(
+                    f"{name}: HTTP {status}: the provider has not verified our sender address "
+                    "or domain",
+                    permanent=True,
+                    kind=SENDER,
+                )
             return TransportError(f"{name}: HTTP {status}", permanent=True, kind=REJECTED)
         kind = AUTH if status in (401, 403) else TEMPORARY
         return TransportError(f"{name}: HTTP {status}", permanent=False, kind=kind)
     return TransportError(f"{name}: {exc}", permanent=False, kind=TEMPORARY)
+
+
+# An ESP's API refusing the message because of who sends it (its own sender verification).
+_UNVERIFIED_SENDER = re.compile(
+    r"(?:address|domain|sender|identit(?:y|ies))\b[^\n]{0,80}?\bnot\s+(?:been\s+)?verified"
+    r"|\bunverified\s+(?:sender|domain|from)"
+    r"|not\s+a\s+(?:valid\s+|confirmed\s+)?sender\s+signature"
+    r"|verified\s+sender\s+identity",
+    re.IGNORECASE,
+)
 
 
 def _text(value) -> str:
